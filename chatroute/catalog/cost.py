@@ -1,0 +1,88 @@
+"""Turn costs from real usage, cost estimates, and how costs are shown.
+
+Conventions (see UsageReport):
+- OpenAI-style (`input_includes_cached=True`): cached tokens are a subset of input tokens,
+  so uncached = input - cached (- cache writes, where a server reports them), and the cached
+  part is billed at the cached-input rate.
+- Anthropic-style (`input_includes_cached=False`): `input_tokens` excludes cache reads and
+  writes, which are billed on top at their own rates (writes are typically 1.25x input).
+A missing cached or cache-write rate falls back to the plain input rate (no discount assumed).
+An unknown input or output price gives None ("n/a"), never 0. A cost the provider reports
+itself (OpenRouter's usage.cost) wins over any computed figure.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chatroute.catalog.models import ModelInfo
+    from chatroute.providers.base import UsageReport
+
+_MTOK = 1_000_000
+
+
+def _rates(info: ModelInfo) -> tuple[float, float, float, float] | None:
+    inp, out = info.input_cost_per_mtok, info.output_cost_per_mtok
+    if inp is None or out is None:
+        return None
+    cached = info.cached_input_cost_per_mtok if info.cached_input_cost_per_mtok is not None else inp
+    write = info.cache_write_cost_per_mtok if info.cache_write_cost_per_mtok is not None else inp
+    return inp, out, cached, write
+
+
+def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
+    """USD for one turn from the API's usage report; None when the price is unknown."""
+    reported = usage.reported_cost_usd
+    if reported is not None and math.isfinite(reported) and reported >= 0:
+        return float(reported)
+    rates = _rates(info)
+    if rates is None:
+        return None
+    inp, out, cached_rate, write_rate = rates
+    cached = max(usage.cached_input_tokens, 0)
+    writes = max(usage.cache_write_tokens, 0)
+    if usage.input_includes_cached:
+        uncached = max(usage.input_tokens - cached - writes, 0)
+    else:
+        uncached = max(usage.input_tokens, 0)
+    total = (
+        uncached * inp
+        + cached * cached_rate
+        + writes * write_rate
+        + max(usage.output_tokens, 0) * out
+    )
+    return total / _MTOK
+
+
+def estimate_cost(
+    info: ModelInfo, input_tokens: int, output_tokens: int, cached_tokens: int = 0
+) -> float | None:
+    """USD estimate before a call; `cached_tokens` is the part of `input_tokens` expected cached."""
+    rates = _rates(info)
+    if rates is None:
+        return None
+    inp, out, cached_rate, _ = rates
+    cached = min(max(cached_tokens, 0), max(input_tokens, 0))
+    return ((max(input_tokens, 0) - cached) * inp + cached * cached_rate + max(output_tokens, 0) * out) / _MTOK
+
+
+def format_cost(x: float | None) -> str:
+    """'$1.23', '$0.012', '$0.00042', '$0', '<$0.000001'; 'n/a' when unknown."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "$0"
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    if a >= 1:
+        return f"{sign}${a:,.2f}"
+    if a >= 0.01:
+        return f"{sign}${a:.3f}".rstrip("0").rstrip(".") if a < 0.1 else f"{sign}${a:.2f}"
+    if a < 1e-6:
+        return f"{sign}<$0.000001"
+    # two significant digits for sub-cent amounts: 0.00042 -> "$0.00042"
+    decimals = -math.floor(math.log10(a)) + 1
+    s = f"{a:.{decimals}f}".rstrip("0").rstrip(".")
+    return f"{sign}${s}"

@@ -1,0 +1,1 @@
+"""Shipped catalogue data: price snapshot and tiktoken encodings (see NOTICE.md)."""

@@ -1,0 +1,399 @@
+"""Price tables: the bundled snapshot, a refreshed feed, and the validated refresh itself.
+
+Both tables use LiteLLM's `model_prices_and_context_window.json` format (MIT): a JSON object
+mapping a LiteLLM model key (`gpt-4o`, `gemini/gemini-2.5-flash`, ...) to per-token costs,
+context sizes, `litellm_provider`, `mode` and `supports_*` flags. We keep a trimmed subset
+(chat models of the providers chatroute users reach, and only the fields we read), so loading
+is a few milliseconds.
+
+Precedence, per model (see catalog.py / cost.py for the rest of the chain):
+    [models."p/m"] override in config  >  refreshed feed  >  bundled snapshot
+and at turn time a cost the provider reports itself (OpenRouter's usage.cost) beats them all.
+The refreshed feed overlays the snapshot model by model, so a model that a newer feed dropped
+keeps its bundled price rather than turning into "n/a".
+
+Files:
+- bundled: chatroute/catalog/data/prices.json.gz + prices.meta.json (source, as_of, sha256s)
+- refreshed: `paths.prices_file` (data_dir/prices.json), one JSON object {"meta": ..., "models": ...}
+  so data and provenance are replaced together in one atomic rename; the previous good copy
+  is kept next to it as prices.json.bak and used if the main file is ever unreadable.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from chatroute.errors import ChatrouteError
+
+# Providers (LiteLLM `litellm_provider` values) kept in the snapshot and in refreshed copies.
+# Hosted OpenAI-compatible APIs are matched to these by base_url host in catalog.py.
+KEPT_PROVIDERS: frozenset[str] = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "openrouter",
+        "mistral",
+        "gemini",
+        "deepseek",
+        "groq",
+        "together_ai",
+        "xai",
+        "fireworks_ai",
+        "deepinfra",
+        "perplexity",
+        "cerebras",
+        "moonshot",
+    }
+)
+KEPT_MODES: frozenset[str] = frozenset({"chat"})
+COST_FIELDS: tuple[str, ...] = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+)
+KEPT_FIELDS: tuple[str, ...] = (
+    *COST_FIELDS,
+    "max_input_tokens",
+    "max_output_tokens",
+    "max_tokens",
+    "litellm_provider",
+    "mode",
+    "supports_function_calling",
+    "supports_vision",
+    "supports_prompt_caching",
+    "supports_reasoning",
+)
+
+MIN_MODELS = 50  # a feed with fewer usable models is not a price feed
+MAX_SHRINK = 0.5  # refuse a feed with fewer than half the models we have now
+MAX_FEED_BYTES = 64 * 1024 * 1024
+FETCH_TIMEOUT_S = 30.0
+
+_DATA = "chatroute.catalog.data"
+BUNDLED_FILE = "prices.json.gz"
+BUNDLED_META = "prices.meta.json"
+
+
+class PriceFeedError(ChatrouteError):
+    """A price feed was refused (unreadable, malformed or implausible); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """A trimmed LiteLLM-format price table and where it came from."""
+
+    models: dict[str, dict[str, Any]]
+    kind: str  # "bundled" | "refreshed"
+    source: str
+    as_of: str | None  # ISO date the prices held
+    sha256: str | None = None  # of the original feed bytes
+    models_in_source: int | None = None  # usable models in the untrimmed feed (shrink check)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    path: Path
+    source: str
+    as_of: str
+    sha256: str
+    models: int  # kept after trimming
+    models_in_source: int
+    previous_models: int
+    backup: Path | None
+    added: int
+    removed: int
+    changed: int  # models whose input or output price changed vs the current table
+
+
+# ---------------------------------------------------------------- parsing and validation
+
+
+def _reject_constant(name: str) -> float:
+    # Python's json accepts NaN/Infinity literals; a price feed carrying them is broken.
+    raise ValueError(f"non-finite number {name}")
+
+
+def parse_feed(data: bytes) -> dict[str, Any]:
+    """Parse feed bytes into the top-level object, or raise PriceFeedError."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise PriceFeedError(f"price feed is not UTF-8 text ({e.reason})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as e:  # JSONDecodeError is a ValueError too
+        raise PriceFeedError(f"price feed is not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise PriceFeedError("price feed is not a JSON object of models")
+    return obj
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_costs(name: str, value: object, key: str = "", in_cost: bool = False) -> None:
+    """Every number under a key naming a cost (at any depth) must be finite and >= 0."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_costs(name, v, f"{key}.{k}" if key else str(k), in_cost or "cost" in str(k))
+        return
+    if in_cost and _is_num(value):
+        f = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(f):
+            raise PriceFeedError(f"price feed refused: {name}: {key} is not finite ({value})")
+        if f < 0:
+            raise PriceFeedError(f"price feed refused: {name}: {key} is negative ({value})")
+
+
+def usable(entry: object) -> bool:
+    """An entry we can price: numeric input and output per-token costs."""
+    return (
+        isinstance(entry, dict)
+        and _is_num(entry.get("input_cost_per_token"))
+        and _is_num(entry.get("output_cost_per_token"))
+    )
+
+
+def count_usable(raw: dict[str, Any]) -> int:
+    return sum(1 for e in raw.values() if usable(e))
+
+
+def trim_feed(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Keep chat models of KEPT_PROVIDERS with usable costs, and only KEPT_FIELDS, sorted."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(raw):
+        e = raw[name]
+        if not usable(e):
+            continue
+        if e.get("litellm_provider") not in KEPT_PROVIDERS or e.get("mode") not in KEPT_MODES:
+            continue
+        kept = {k: e[k] for k in KEPT_FIELDS if k in e and e[k] is not None}
+        # A cache rate must be a number to be useful; drop odd values rather than the model.
+        for k in COST_FIELDS:
+            if k in kept and not _is_num(kept[k]):
+                del kept[k]
+        out[name] = kept
+    return out
+
+
+def validate_feed(raw: dict[str, Any], current: PriceTable | None) -> dict[str, dict[str, Any]]:
+    """Check a parsed feed and return its trimmed table, or raise PriceFeedError."""
+    for name, entry in raw.items():
+        if isinstance(entry, dict):
+            _check_costs(name, entry)
+    n = count_usable(raw)
+    if n < MIN_MODELS:
+        raise PriceFeedError(
+            f"price feed refused: only {n} models with input and output costs "
+            f"(at least {MIN_MODELS} expected)"
+        )
+    trimmed = trim_feed(raw)
+    if current is not None:
+        base = current.models_in_source or len(current.models)
+        if n < base * MAX_SHRINK:
+            raise PriceFeedError(
+                f"price feed refused: {n} models, down from {base} (shrinks by more than half)"
+            )
+        if len(trimmed) < len(current.models) * MAX_SHRINK:
+            raise PriceFeedError(
+                f"price feed refused: {len(trimmed)} chat models for chatroute's providers, "
+                f"down from {len(current.models)} (shrinks by more than half)"
+            )
+    if not trimmed:
+        raise PriceFeedError("price feed refused: no chat models for any supported provider")
+    return trimmed
+
+
+# ---------------------------------------------------------------- loading
+
+
+@lru_cache(maxsize=1)
+def load_bundled() -> PriceTable:
+    """The snapshot shipped in the package (parsed once per process)."""
+    pkg = resources.files(_DATA)
+    meta = json.loads(pkg.joinpath(BUNDLED_META).read_text(encoding="utf-8"))
+    models = json.loads(gzip.decompress(pkg.joinpath(BUNDLED_FILE).read_bytes()))
+    return PriceTable(
+        models=models,
+        kind="bundled",
+        source=meta.get("source", "bundled snapshot"),
+        as_of=meta.get("as_of"),
+        sha256=meta.get("original_sha256"),
+        models_in_source=meta.get("models_in_source"),
+        meta=meta,
+    )
+
+
+def backup_path(prices_file: Path) -> Path:
+    return prices_file.with_name(prices_file.name + ".bak")
+
+
+def _read_refreshed(path: Path) -> PriceTable | None:
+    try:
+        doc = json.loads(path.read_bytes(), parse_constant=_reject_constant)
+        meta, models = doc["meta"], doc["models"]
+        if not isinstance(meta, dict) or not isinstance(models, dict) or not models:
+            return None
+        if not all(usable(e) for e in models.values()):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return PriceTable(
+        models=models,
+        kind="refreshed",
+        source=str(meta.get("source", path)),
+        as_of=meta.get("as_of"),
+        sha256=meta.get("sha256"),
+        models_in_source=meta.get("models_in_source"),
+        meta=meta,
+    )
+
+
+def load_refreshed(prices_file: Path) -> PriceTable | None:
+    """The refreshed table, falling back to the last good copy; None if neither is usable."""
+    for p in (prices_file, backup_path(prices_file)):
+        if p.is_file():
+            table = _read_refreshed(p)
+            if table is not None:
+                return table
+    return None
+
+
+def load_current(prices_file: Path | None) -> PriceTable:
+    """The table a refresh is compared against: refreshed if present and valid, else bundled."""
+    if prices_file is not None:
+        table = load_refreshed(prices_file)
+        if table is not None:
+            return table
+    return load_bundled()
+
+
+# ---------------------------------------------------------------- refresh
+
+
+def _fetch(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        import httpx  # lazy: only `prices update` needs it
+
+        try:
+            with httpx.stream(
+                "GET", source, timeout=FETCH_TIMEOUT_S, follow_redirects=True
+            ) as resp:
+                if resp.status_code != 200:
+                    raise PriceFeedError(f"could not fetch {source}: HTTP {resp.status_code}")
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_FEED_BYTES:
+                        raise PriceFeedError(f"price feed at {source} is larger than 64 MB")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as e:
+            raise PriceFeedError(f"could not fetch {source}: {e}") from None
+    path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
+    try:
+        if path.stat().st_size > MAX_FEED_BYTES:
+            raise PriceFeedError(f"price feed {path} is larger than 64 MB")
+        data = path.read_bytes()
+    except OSError as e:
+        raise PriceFeedError(f"could not read price feed {path}: {e.strerror or e}") from None
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise PriceFeedError(f"price feed {path} is not valid gzip: {e}") from None
+    return data
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _price_pair(e: dict[str, Any]) -> tuple[object, object]:
+    return e.get("input_cost_per_token"), e.get("output_cost_per_token")
+
+
+def update_prices(source: str, paths: Any, *, current: PriceTable | None = None) -> UpdateResult:
+    """Fetch `source` (URL or file), validate it and install it as the refreshed table.
+
+    On any problem raise PriceFeedError and leave every file as it was. On success the
+    previous refreshed file (if any) becomes prices.json.bak, the last good copy.
+    `as_of` is the fetch date for URLs (the feed is live) and the file's mtime date for files.
+    """
+    prices_file: Path = paths.prices_file
+    if current is None:
+        current = load_current(prices_file)
+    data = _fetch(source)
+    raw = parse_feed(data)
+    trimmed = validate_feed(raw, current)
+
+    now = datetime.now(UTC)
+    if source.startswith(("http://", "https://")):
+        as_of = now.date().isoformat()
+    else:
+        p = Path(source[len("file://") :] if source.startswith("file://") else source)
+        as_of = datetime.fromtimestamp(p.expanduser().stat().st_mtime, UTC).date().isoformat()
+    sha = hashlib.sha256(data).hexdigest()
+    meta = {
+        "source": source,
+        "fetched_at": now.isoformat(timespec="seconds"),
+        "as_of": as_of,
+        "sha256": sha,
+        "models_in_source": count_usable(raw),
+        "models": len(trimmed),
+        "format": "litellm model_prices_and_context_window.json, trimmed by chatroute",
+    }
+    doc = json.dumps({"meta": meta, "models": trimmed}, sort_keys=True, allow_nan=False)
+
+    backup: Path | None = None
+    if prices_file.is_file() and _read_refreshed(prices_file) is not None:
+        # Keep the current good copy; a broken current file is not worth keeping over the old .bak.
+        backup = backup_path(prices_file)
+        _atomic_write(backup, prices_file.read_bytes())
+    _atomic_write(prices_file, doc.encode("utf-8"))
+
+    old, new = current.models, trimmed
+    return UpdateResult(
+        path=prices_file,
+        source=source,
+        as_of=as_of,
+        sha256=sha,
+        models=len(trimmed),
+        models_in_source=meta["models_in_source"],
+        previous_models=len(old),
+        backup=backup,
+        added=len(new.keys() - old.keys()),
+        removed=len(old.keys() - new.keys()),
+        changed=sum(1 for k in new.keys() & old.keys() if _price_pair(new[k]) != _price_pair(old[k])),
+    )

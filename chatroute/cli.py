@@ -1,0 +1,130 @@
+"""The `chatroute` command: the TUI by default, subcommands for everything else.
+
+Only argparse is imported at module level so `chatroute --help` stays fast; each
+subcommand imports what it needs. Errors are one line on stderr with the exit codes of
+the contract: 0 success, 2 bad usage or config, 1 provider failure after all fallbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from chatroute import __version__
+
+EPILOG = """\
+environment:
+  CHATROUTE_HOME      keep config, database and caches under this folder
+  OPENAI_API_KEY      key for OpenAI (OPENAI_BASE_URL for a compatible server)
+  ANTHROPIC_API_KEY   key for Anthropic (ANTHROPIC_BASE_URL to point elsewhere)
+
+Run `chatroute` with no arguments to open the TUI.
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatroute",
+        description="Chat with several LLMs; a local router picks the model for each turn.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chatroute {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="one turn, streamed to stdout")
+    ask.add_argument("-m", "--model", help="pin this model (provider/model or a bare name)")
+    ask.add_argument("--no-cache", action="store_true", help="bypass the answer cache")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    ask.add_argument("-c", "--conversation", metavar="ID", help="continue this conversation")
+    ask.add_argument("-s", "--system", help="system prompt for a new conversation")
+    ask.add_argument("prompt", help="the prompt; '-' reads standard input")
+
+    route = sub.add_parser("route", help="the routing decision and its reasons, without calling a model")
+    route.add_argument("--json", action="store_true", help="print the decision as JSON")
+    route.add_argument("-c", "--conversation", metavar="ID", help="route as the next turn of this conversation")
+    route.add_argument("prompt", help="the prompt; '-' reads standard input")
+
+    ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")
+    ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema")
+    ev.add_argument("--weak", metavar="M", help="the weak model (default: lowest-scoring per dataset)")
+    ev.add_argument("--strong", metavar="M", help="the strong model (default: highest-scoring per dataset)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object keyed by dataset")
+
+    cmp_ = sub.add_parser("compare", help="the same prompt to several models, side by side")
+    cmp_.add_argument("-m", "--model", action="append", required=True, dest="models", metavar="MODEL",
+                      help="a model to compare (repeat, 2 to 4)")
+    cmp_.add_argument("--json", action="store_true", help="print one JSON object per model")
+    cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
+
+    costs = sub.add_parser("costs", help="spending and savings against a baseline")
+    costs.add_argument("--by", choices=("day", "model", "conversation"), default="day")
+    costs.add_argument("--since", metavar="DATE", help="ISO date (YYYY-MM-DD), or today/week/month")
+    costs.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    costs.add_argument("--baseline", metavar="MODEL", help="baseline model (default: ui.baseline_model)")
+
+    models = sub.add_parser("models", help="the catalogue: prices and their as-of date, context, ability, health")
+    models.add_argument("--json", action="store_true")
+    models.add_argument("--all", action="store_true", help="every model of the configured providers, not only the pool")
+
+    prices = sub.add_parser("prices", help="the price table")
+    prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
+    upd = prices_sub.add_parser("update", help="refresh prices from a URL or file, validated")
+    upd.add_argument("--from", dest="source", metavar="URL|FILE",
+                     help="feed in LiteLLM's model_prices_and_context_window.json format (default: LiteLLM's URL)")
+    prices_sub.add_parser("show", help="where the prices come from and how old they are")
+
+    cache = sub.add_parser("cache", help="the answer cache")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    cache_sub.add_parser("stats", help="entries, hits, misses, saved dollars, false-hit reports")
+    cache_sub.add_parser("clear", help="empty the cache")
+
+    prefs = sub.add_parser("prefs", help="what the router learned from your choices")
+    prefs_sub = prefs.add_subparsers(dest="prefs_command", metavar="ACTION", required=True)
+    prefs_sub.add_parser("show", help="per-model adjustment learned from overrides, regenerations and picks")
+    prefs_sub.add_parser("reset", help="forget the learned adjustment")
+
+    sub.add_parser("tui", help="open the TUI (the default)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    from chatroute.errors import ChatrouteError
+
+    handler = _handler(args.command)
+    try:
+        return handler(args)
+    except ChatrouteError as exc:
+        print(f"chatroute: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("chatroute: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _handler(command: str | None) -> Callable[[argparse.Namespace], int]:
+    from chatroute import commands
+
+    table: dict[str | None, Callable[[argparse.Namespace], int]] = {
+        None: commands.tui,
+        "tui": commands.tui,
+        "ask": commands.ask,
+        "route": commands.route,
+        "eval": commands.evaluate,
+        "compare": commands.compare,
+        "costs": commands.costs,
+        "models": commands.models,
+        "prices": commands.prices,
+        "cache": commands.cache,
+        "prefs": commands.prefs,
+    }
+    return table[command]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Helpers shared by the subcommands: reading the prompt, opening the engine, printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from chatroute.errors import UsageError
+
+if TYPE_CHECKING:
+    from chatroute.engine import Engine
+
+# A prompt this large is almost certainly a mistake (a binary piped in); refuse it clearly.
+MAX_PROMPT_BYTES = 4 * 1024 * 1024
+
+
+def read_prompt(value: str) -> str:
+    if value == "-":
+        data = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        if len(data) > MAX_PROMPT_BYTES:
+            raise UsageError(f"the prompt on standard input is over {MAX_PROMPT_BYTES // (1024 * 1024)} MB")
+        text = data.decode("utf-8", errors="replace")
+    else:
+        text = value
+    # Lone surrogates (from undecodable argv bytes) cannot be stored or sent: replace them.
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    text = text.replace("\x00", "")
+    if not text.strip():
+        raise UsageError("the prompt is empty")
+    return text
+
+
+def open_engine() -> Engine:
+    from chatroute.engine import Engine
+
+    engine = Engine.open()
+    for warning in engine.config.warnings:
+        print(f"chatroute: warning: {warning}", file=sys.stderr)
+    return engine
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
+    """A plain aligned text table; `align` is one letter per column, 'l' or 'r'."""
+    align = align or "l" * len(header)
+    cells = [header, *rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    lines = [fmt(header), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in rows]
+    return "\n".join(lines)

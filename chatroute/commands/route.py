@@ -1,0 +1,43 @@
+"""`chatroute route`: the routing decision and its reasons, without calling a model."""
+
+from __future__ import annotations
+
+import argparse
+
+from chatroute.commands.common import open_engine, print_json, read_prompt, table
+
+
+def run(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args.prompt)
+    engine = open_engine()
+    decision = engine.route(prompt, conversation_id=args.conversation)
+    if args.json:
+        print_json(decision)
+        return 0
+    print(f"→ {decision['model']}  ({decision['kind']})")
+    print(f"  {decision['reason']}")
+    rows = []
+    for c in decision.get("candidates", []):
+        rows.append([
+            ("* " if c["model"] == decision["model"] else "  ") + c["model"],
+            _num(c.get("quality"), "{:.2f}"),
+            _cost(c.get("expected_cost_usd")),
+            _num(c.get("expected_latency_s"), "{:.1f} s"),
+            _num(c.get("utility"), "{:+.3f}"),
+            c.get("excluded") or "",
+        ])
+    if rows:
+        print()
+        print(table(rows, ["model", "quality", "exp. cost", "exp. latency", "utility", "excluded"], "lrrrrl"))
+    print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms, preset {decision.get('preset', '')}")
+    return 0
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def _cost(value: float | None) -> str:
+    from chatroute.catalog.cost import format_cost
+
+    return format_cost(value)

@@ -1,0 +1,15 @@
+"""`chatroute` with no subcommand: the Textual TUI."""
+
+from __future__ import annotations
+
+import argparse
+
+from chatroute.commands.common import open_engine
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = open_engine()
+    from chatroute.tui.app import run_tui
+
+    run_tui(engine)
+    return 0

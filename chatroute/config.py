@@ -1,0 +1,785 @@
+"""The TOML configuration: schema, loading, environment fallbacks and one-line errors.
+
+Every table rejects unknown fields, so a typo is reported (with file and line) instead of being
+silently ignored. Errors are raised as `ConfigError` whose message is a single line:
+
+    /home/u/.config/chatroute/config.toml:14: router.preset: Input should be 'frugal', 'balanced' or 'best'
+
+With no config file (or one that sets nothing, like the example written on first run), providers
+come from the SDKs' own environment variables and the pool from `DEFAULT_POOLS`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import math
+import os
+import re
+import stat
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
+
+from chatroute.errors import ConfigError
+from chatroute.paths import Paths, resolve_paths
+
+ProviderKind = Literal["openai", "anthropic"]
+Preset = Literal["frugal", "balanced", "best"]
+
+#: Pool used for a provider that is configured (or found in the environment) when the config
+#: names no pool. Cheap model first: it also becomes `router.default` when none is given.
+DEFAULT_POOLS: dict[str, list[str]] = {
+    "openai": ["openai/gpt-4o-mini", "openai/gpt-4o"],
+    "anthropic": ["anthropic/claude-3-5-haiku-20241022", "anthropic/claude-sonnet-4-20250514"],
+}
+
+#: Environment variables read by `load_config`, for the README.
+ENV_VARS = """\
+CHATROUTE_HOME        directory holding config.toml, the database and caches (isolates a run)
+CHATROUTE_PRESET      overrides router.preset (frugal | balanced | best)
+CHATROUTE_THEME       overrides ui.theme
+CHATROUTE_NO_DISCOVERY=1  never probe local ports for Ollama / llama.cpp / LM Studio
+OPENAI_API_KEY, OPENAI_BASE_URL        used by openai-kind providers (and create provider "openai" when no providers are configured)
+ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL  the same for anthropic-kind providers / provider "anthropic"
+"""
+
+#: Key returned for a keyless local server: the OpenAI SDK refuses to start without some key.
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+_DEFAULT_KEY_ENV: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+_DEFAULT_URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+_OFFICIAL_HOSTS: dict[str, str] = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
+
+# Finite, non-negative numbers: TOML allows inf and nan, which would poison cost arithmetic.
+Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+# strict: a config is written by hand, so "600" for a number is a mistake worth reporting.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True when `url` points at this machine (127.0.0.0/8, ::1, localhost)."""
+    if not url:
+        return False
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_model_id(model: str) -> tuple[str | None, str]:
+    """'openai/gpt-4o' -> ('openai', 'gpt-4o'); a bare 'gpt-4o' -> (None, 'gpt-4o')."""
+    provider, sep, name = model.partition("/")
+    return (provider, name) if sep else (None, model)
+
+
+class ProviderConfig(BaseModel):
+    """One `[providers.NAME]` table. `name` is the table's name."""
+
+    model_config = _STRICT
+
+    name: str
+    kind: ProviderKind  # inferred when omitted: "anthropic" for provider anthropic / an anthropic.com URL, else "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    # Inline keys are supported because users write them; kept secret in every repr and error.
+    inline_api_key: SecretStr | None = Field(default=None, alias="api_key")
+    timeout_s: Positive = 600.0
+    first_token_timeout_s: Positive = 60.0
+    max_retries: int = Field(default=0, ge=0)  # SDK retries off: the engine fails over instead
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data:
+            url = data.get("base_url")
+            try:
+                host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+            except ValueError:
+                host = ""
+            anthropic = data.get("name") == "anthropic" or host.endswith("anthropic.com")
+            data = {**data, "kind": "anthropic" if anthropic else "openai"}
+        return data
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parts = urlsplit(url)
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                ok = False
+            if not ok:
+                # The value is not echoed: a URL can carry credentials (https://user:pass@host).
+                raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
+        return url
+
+    @model_validator(mode="after")
+    def _check(self) -> ProviderConfig:
+        if not self.name or "/" in self.name or self.name != self.name.strip():
+            raise ValueError("provider name must be non-empty, without '/' or surrounding spaces")
+        if self.inline_api_key is not None and self.api_key_env is not None:
+            raise ValueError("set either api_key or api_key_env, not both")
+        return self
+
+    def resolved_base_url(self) -> str | None:
+        """base_url, else OPENAI_BASE_URL / ANTHROPIC_BASE_URL by kind, else None (the SDK default)."""
+        return self.base_url or os.environ.get(_DEFAULT_URL_ENV[self.kind]) or None
+
+    def default_key_env(self) -> str | None:
+        """The variable `api_key()` reads, or None when the key is inline or not needed."""
+        if self.inline_api_key is not None:
+            return None
+        if self.api_key_env:
+            return self.api_key_env
+        if self.base_url is not None and is_loopback_url(self.base_url):
+            return None  # an explicit local server: never send it the OpenAI/Anthropic key
+        return _DEFAULT_KEY_ENV[self.kind]
+
+    def api_key(self) -> str | None:
+        """The key to send; a placeholder for keyless local servers; None when it is missing."""
+        if self.inline_api_key is not None:
+            return self.inline_api_key.get_secret_value()
+        env = self.default_key_env()
+        key = os.environ.get(env) if env else None
+        if key:
+            return key
+        if self.api_key_env is None and is_loopback_url(self.resolved_base_url()):
+            return LOCAL_PLACEHOLDER_KEY
+        return None
+
+    def is_local(self) -> bool:
+        return is_loopback_url(self.resolved_base_url())
+
+
+class ModelOverride(BaseModel):
+    """`[models."provider/model"]`: a model the catalogue lacks, or overrides of one it has."""
+
+    model_config = _STRICT
+
+    input_cost_per_mtok: Cost | None = None
+    output_cost_per_mtok: Cost | None = None
+    cached_input_cost_per_mtok: Cost | None = None
+    cache_write_cost_per_mtok: Cost | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    ability: Unit | None = None
+    capabilities: list[str] | None = None
+
+
+class RouterConfig(BaseModel):
+    model_config = _STRICT
+
+    pool: list[str] = Field(default_factory=list)
+    preset: Preset = "balanced"
+    cost_weight: NonNegative | None = None  # explicit lambda; overrides the preset
+    latency_weight: NonNegative | None = None
+    stickiness: NonNegative = 0.03
+    default: str | None = None
+    learn: bool = True
+
+
+class CacheConfig(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = True
+    max_entries: int = Field(default=50_000, ge=0)
+    ttl_hours: Positive = 24 * 30
+    threshold: Unit = 0.95
+
+
+class BudgetConfig(BaseModel):
+    model_config = _STRICT
+
+    daily_usd: Cost | None = None
+    monthly_usd: Cost | None = None
+
+
+class UIConfig(BaseModel):
+    model_config = _STRICT
+
+    theme: str = "chatroute-dark"
+    baseline_model: str = "openai/gpt-4o"
+
+
+class ConfigFile(BaseModel):
+    """Exactly what a config file may contain."""
+
+    model_config = _STRICT
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+
+
+class Config(ConfigFile):
+    """The loaded configuration plus where it came from (these extra fields are not settable in TOML)."""
+
+    source: Path | None = None  # the file that was read; None when running on defaults
+    created_example: bool = False  # this run wrote the example config
+    warnings: list[str] = Field(default_factory=list)  # worth showing the user once
+
+    def provider_for(self, model: str) -> ProviderConfig | None:
+        provider, _ = split_model_id(model)
+        return self.providers.get(provider) if provider else None
+
+    def is_loopback(self, provider: str) -> bool:
+        p = self.providers.get(provider)
+        return p is not None and p.is_local()
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Config:
+    """Read, validate and complete the config; raise ConfigError with one line on any problem."""
+    paths = paths or resolve_paths()
+    file = paths.config_file
+    created = False
+    data: dict[str, Any] = {}
+    text = ""
+    if file.exists():
+        text = _read(file)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(_syntax_error(file, text, str(e))) from None
+    elif write_example:
+        created = _write_example(file)
+
+    fc = _validate(file, text, data)
+    uses_file = bool(data)
+    providers = dict(fc.providers) if fc.providers else _providers_from_env()
+    router = fc.router
+    if not router.pool:
+        pool = [m for name, p in providers.items() if p.kind == name for m in DEFAULT_POOLS.get(name, [])]
+        router = router.model_copy(update={"pool": pool})
+    if router.default is None and router.pool:
+        router = router.model_copy(update={"default": router.pool[0]})
+
+    _check_models(file, text, fc, providers)
+    router, ui = _apply_env(router, fc.ui)
+    config = Config(
+        providers=providers,
+        router=router,
+        models=fc.models,
+        cache=fc.cache,
+        budget=fc.budget,
+        ui=ui,
+        source=file if uses_file else None,
+        created_example=created,
+    )
+    config.warnings.extend(_warnings(config, file if uses_file else None))
+    return config
+
+
+def _read(file: Path) -> str:
+    try:
+        raw = file.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{file}: cannot read config: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{file}:{line}: config is not valid UTF-8") from None
+
+
+def _syntax_error(file: Path, text: str, msg: str) -> str:
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
+    if m:
+        return f"{file}:{m.group(1)}: TOML syntax error: {msg[: m.start()]} (column {m.group(2)})"
+    m = re.search(r"\s*\(at end of document\)$", msg)
+    if m:
+        line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        return f"{file}:{line}: TOML syntax error: {msg[: m.start()]} (at end of file)"
+    return f"{file}: TOML syntax error: {msg}"
+
+
+def _providers_from_env() -> dict[str, ProviderConfig]:
+    out: dict[str, ProviderConfig] = {}
+    for kind in ("openai", "anthropic"):
+        if os.environ.get(_DEFAULT_KEY_ENV[kind]) or os.environ.get(_DEFAULT_URL_ENV[kind]):
+            out[kind] = ProviderConfig(name=kind, kind=kind)
+    return out
+
+
+def _validate(file: Path, text: str, data: dict[str, Any]) -> ConfigFile:
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        fixed: dict[str, Any] = {}
+        for key, table in providers.items():
+            if isinstance(table, dict):
+                if "name" in table and table["name"] != key:
+                    raise ConfigError(
+                        _located(file, text, ("providers", key, "name"), "must match the table name (or be left out)")
+                    )
+                table = {**table, "name": key}
+            fixed[key] = table
+        data = {**data, "providers": fixed}
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_validation_message(file, text, e)) from None
+
+
+def _validation_message(file: Path, text: str, err: ValidationError) -> str:
+    lines = _key_lines_safe(text)
+    found: list[tuple[float, str]] = []
+    for item in err.errors(include_input=False, include_url=False):
+        loc = tuple(item["loc"])
+        msg = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field" + _suggest(loc)
+        elif item["type"] == "missing":
+            msg = "required field is missing"
+        line = _lookup(lines, loc)
+        found.append((line if line is not None else math.inf, _format(file, line, loc, msg)))
+    found.sort(key=lambda t: t[0])
+    first = found[0][1]
+    return first if len(found) == 1 else f"{first} (and {len(found) - 1} more)"
+
+
+_SCHEMA: dict[str, type[BaseModel]] = {
+    "providers": ProviderConfig,
+    "models": ModelOverride,
+    "router": RouterConfig,
+    "cache": CacheConfig,
+    "budget": BudgetConfig,
+    "ui": UIConfig,
+}
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """' (did you mean 'api_key_env'?)' for a near-miss field name."""
+    import difflib  # only on the error path: keeps start-up lean
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    if len(loc) == 1:
+        fields = list(ConfigFile.model_fields)
+    else:
+        model = _SCHEMA.get(loc[0])
+        if model is None:
+            return ""
+        fields = [f.alias or n for n, f in model.model_fields.items() if n != "name"]
+    close = difflib.get_close_matches(loc[-1], fields, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _located(file: Path, text: str, loc: tuple[Any, ...], msg: str) -> str:
+    return _format(file, _lookup(_key_lines_safe(text), loc), loc, msg)
+
+
+def _format(file: Path, line: int | None, loc: tuple[Any, ...], msg: str) -> str:
+    where = f"{file}:{line}" if line is not None else str(file)
+    return f"{where}: {_dotted(loc)}: {msg}" if loc else f"{where}: {msg}"
+
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = part if _BARE.match(part) else '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            out += ("." if out else "") + key
+    return out
+
+
+def _check_models(file: Path, text: str, fc: ConfigFile, providers: dict[str, ProviderConfig]) -> None:
+    """Model references must name a configured provider (a bare name is left to the catalogue)."""
+    refs: list[tuple[tuple[Any, ...], str]] = [(("router", "pool", i), m) for i, m in enumerate(fc.router.pool)]
+    if fc.router.default is not None:
+        refs.append((("router", "default"), fc.router.default))
+    if "baseline_model" in fc.ui.model_fields_set:
+        refs.append((("ui", "baseline_model"), fc.ui.baseline_model))
+    refs.extend((("models", key), key) for key in fc.models)
+    seen: set[str] = set()
+    for loc, model in refs:
+        provider, name = split_model_id(model)
+        problem = None
+        if not model.strip() or (provider is not None and not name):
+            problem = f"{model!r} is not a model name (expected provider/model)"
+        elif provider is not None and provider not in providers:
+            known = ", ".join(providers) or "none"
+            problem = f"unknown provider {provider!r} in {model!r} (configured providers: {known})"
+        elif loc[:2] == ("router", "pool"):
+            if model in seen:
+                problem = f"{model!r} is listed twice"
+            seen.add(model)
+        if problem:
+            raise ConfigError(_located(file, text, loc, problem))
+
+
+def _apply_env(router: RouterConfig, ui: UIConfig) -> tuple[RouterConfig, UIConfig]:
+    preset = os.environ.get("CHATROUTE_PRESET")
+    if preset:
+        try:
+            TypeAdapter(Preset).validate_python(preset.strip())
+        except ValidationError:
+            raise ConfigError(f"CHATROUTE_PRESET={preset!r}: must be one of frugal, balanced, best") from None
+        router = router.model_copy(update={"preset": preset.strip()})
+    theme = os.environ.get("CHATROUTE_THEME")
+    if theme:
+        ui = ui.model_copy(update={"theme": theme.strip()})
+    return router, ui
+
+
+def _warnings(config: Config, file: Path | None) -> list[str]:
+    out: list[str] = []
+    if file is not None and any(p.inline_api_key is not None for p in config.providers.values()):
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            mode = 0
+        if mode & 0o077:
+            out.append(
+                f"{file} holds an API key and is readable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {file}"
+            )
+    for p in config.providers.values():
+        key = p.api_key()
+        if not key or key == LOCAL_PLACEHOLDER_KEY:
+            continue
+        url = p.resolved_base_url()
+        if url and not is_loopback_url(url) and urlsplit(url).scheme != "https":
+            out.append(
+                f"providers.{p.name}: base_url {_host_of(url)} is neither https nor local; "
+                f"the API key would be sent unencrypted"
+            )
+        env = p.default_key_env()
+        host = urlsplit(p.base_url).hostname if p.base_url else None
+        if p.api_key_env is None and env and host and not is_loopback_url(p.base_url) and host != _OFFICIAL_HOSTS[p.kind]:
+            out.append(
+                f"providers.{p.name}: no api_key_env is set, so {env} would be sent to {host}; "
+                f"set api_key_env to that service's own key variable"
+            )
+    return out
+
+
+def _host_of(url: str) -> str:
+    """scheme://host[:port] only: never show credentials or paths a URL may carry."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def _write_example(file: Path) -> bool:
+    """Write the commented example on first run; failure (read-only home) is not an error."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(file.name + ".tmp")
+        # 0600: users often paste an inline key into this file later.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(EXAMPLE_CONFIG)
+        os.replace(tmp, file)
+        return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the line of a key: a small scanner over TOML that tomllib has already accepted.
+
+
+def _key_lines_safe(text: str) -> dict[tuple[Any, ...], int]:
+    try:
+        return _KeyScanner(text).scan()
+    except Exception:  # noqa: BLE001 - a line number is a nicety; never hide the real error
+        return {}
+
+
+def _lookup(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+class _KeyScanner:
+    """Maps every key path (tables, dotted keys, inline tables, array items) to its first line."""
+
+    _BARE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+    def __init__(self, text: str) -> None:
+        self.t = text
+        self.i = 0
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self._newlines = [k for k, c in enumerate(text) if c == "\n"]
+
+    def scan(self) -> dict[tuple[Any, ...], int]:
+        table: tuple[Any, ...] = ()
+        arrays: dict[tuple[Any, ...], int] = {}
+        while True:
+            self._skip(newlines=True)
+            if self.i >= len(self.t):
+                return self.lines
+            start = self.i
+            if self.t.startswith("[[", self.i):
+                self.i += 2
+                keys = self._in_arrays(self._keys(), arrays)
+                self.i += 2
+                arrays[keys] = arrays.get(keys, -1) + 1
+                self._record(keys, start)
+                table = (*keys, arrays[keys])
+                self._record(table, start)
+            elif self.t[self.i] == "[":
+                self.i += 1
+                table = self._in_arrays(self._keys(), arrays)
+                self.i += 1
+                self._record(table, start)
+            else:
+                self._keyval(table)
+
+    @staticmethod
+    def _in_arrays(keys: tuple[Any, ...], arrays: dict[tuple[Any, ...], int]) -> tuple[Any, ...]:
+        """[aot.sub] after [[aot]] means the last element of aot: insert its index."""
+        out: tuple[Any, ...] = ()
+        for n, key in enumerate(keys):
+            out = (*out, key)
+            if out in arrays and n < len(keys) - 1:
+                out = (*out, arrays[out])
+        return out
+
+    def _line(self, pos: int) -> int:
+        return bisect.bisect_left(self._newlines, pos) + 1
+
+    def _record(self, path: tuple[Any, ...], pos: int) -> None:
+        line = self._line(pos)
+        for n in range(1, len(path) + 1):
+            self.lines.setdefault(path[:n], line)
+
+    def _skip(self, *, newlines: bool) -> None:
+        t = self.t
+        while self.i < len(t):
+            c = t[self.i]
+            if c in " \t\r" or (newlines and c == "\n"):
+                self.i += 1
+            elif c == "#":
+                end = t.find("\n", self.i)
+                self.i = len(t) if end < 0 else end
+            else:
+                return
+
+    def _keys(self) -> tuple[Any, ...]:
+        parts: list[str] = []
+        while True:
+            self._skip(newlines=False)
+            c = self.t[self.i]
+            if c == '"':
+                parts.append(self._basic())
+            elif c == "'":
+                parts.append(self._literal())
+            else:
+                start = self.i
+                while self.t[self.i] in self._BARE_CHARS:
+                    self.i += 1
+                parts.append(self.t[start : self.i])
+            self._skip(newlines=False)
+            if self.t[self.i] != ".":
+                return tuple(parts)
+            self.i += 1
+
+    def _keyval(self, base: tuple[Any, ...]) -> None:
+        start = self.i
+        path = (*base, *self._keys())
+        self._record(path, start)
+        self.i += 1  # '='
+        self._skip(newlines=False)
+        self._value(path)
+
+    def _basic(self) -> str:
+        # Decode the common escapes so quoted keys compare equal to tomllib's.
+        t = self.t
+        self.i += 1
+        out: list[str] = []
+        while t[self.i] != '"':
+            if t[self.i] == "\\":
+                nxt = t[self.i + 1]
+                if nxt in "uU":
+                    width = 4 if nxt == "u" else 8
+                    out.append(chr(int(t[self.i + 2 : self.i + 2 + width], 16)))
+                    self.i += 2 + width
+                    continue
+                out.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "e": "\x1b"}.get(nxt, nxt))
+                self.i += 2
+            else:
+                out.append(t[self.i])
+                self.i += 1
+        self.i += 1
+        return "".join(out)
+
+    def _literal(self) -> str:
+        end = self.t.index("'", self.i + 1)
+        s = self.t[self.i + 1 : end]
+        self.i = end + 1
+        return s
+
+    def _multiline(self, quote: str) -> None:
+        t = self.t
+        self.i += 3
+        while not t.startswith(quote * 3, self.i):
+            self.i += 2 if (quote == '"' and t[self.i] == "\\") else 1
+        self.i += 3
+        while self.i < len(t) and t[self.i] == quote:  # up to two quotes may end the content
+            self.i += 1
+
+    def _value(self, path: tuple[Any, ...]) -> None:
+        t = self.t
+        c = t[self.i]
+        if t.startswith('"""', self.i):
+            self._multiline('"')
+        elif t.startswith("'''", self.i):
+            self._multiline("'")
+        elif c == '"':
+            self._basic()
+        elif c == "'":
+            self._literal()
+        elif c == "[":
+            self.i += 1
+            index = 0
+            while True:
+                self._skip(newlines=True)
+                if t[self.i] == "]":
+                    self.i += 1
+                    return
+                self._record((*path, index), self.i)
+                self._value((*path, index))
+                index += 1
+                self._skip(newlines=True)
+                if t[self.i] == ",":
+                    self.i += 1
+        elif c == "{":
+            self.i += 1
+            while True:
+                self._skip(newlines=False)
+                if t[self.i] == "}":
+                    self.i += 1
+                    return
+                self._keyval(path)
+                self._skip(newlines=False)
+                if t[self.i] == ",":
+                    self.i += 1
+        else:
+            while self.i < len(t) and t[self.i] not in ",]}\n#":
+                self.i += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The example written on first run. "## " lines are prose; "# " lines are settings, so removing
+# "# " from every setting line gives a valid config (a test does exactly that).
+
+EXAMPLE_CONFIG = """\
+## chatroute configuration (TOML)
+##
+## Everything below is commented out, so this file changes nothing until you edit it.
+## Lines starting with "# " are settings: delete the "# " to use one.
+## Unknown fields are an error, so a typo is reported with its file and line.
+##
+## With no [providers] tables, chatroute uses the providers whose variables are set:
+##   OPENAI_API_KEY or OPENAI_BASE_URL         -> provider "openai"
+##   ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL   -> provider "anthropic"
+## Environment overrides: CHATROUTE_PRESET (frugal|balanced|best), CHATROUTE_THEME.
+## Models are named provider/model, e.g. openai/gpt-4o-mini; a bare model name works
+## where it is unambiguous.
+
+## ---- Providers ----------------------------------------------------------------------------
+## kind         "openai" (also any OpenAI-compatible server) or "anthropic"
+## base_url     default: the SDK's, or OPENAI_BASE_URL / ANTHROPIC_BASE_URL
+## api_key_env  the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY;
+##              a server on 127.0.0.1 or localhost needs none)
+## api_key      the key itself, inline (prefer api_key_env; if you do this, chmod 600 this file)
+
+# [providers.openai]
+# kind = "openai"
+# api_key_env = "OPENAI_API_KEY"
+# timeout_s = 600                  # the whole request
+# first_token_timeout_s = 60       # no token by then: fail over to another model
+
+# [providers.anthropic]
+# kind = "anthropic"
+# api_key_env = "ANTHROPIC_API_KEY"
+
+## A local OpenAI-compatible server: Ollama (port 11434), llama.cpp (8080), LM Studio (1234).
+# [providers.ollama]
+# kind = "openai"
+# base_url = "http://127.0.0.1:11434/v1"
+
+## A hosted OpenAI-compatible service. Give it its own key variable, so your OpenAI key
+## is never sent to it.
+# [providers.openrouter]
+# kind = "openai"
+# base_url = "https://openrouter.ai/api/v1"
+# api_key_env = "OPENROUTER_API_KEY"
+
+## ---- Router -------------------------------------------------------------------------------
+## pool     the models the router chooses from (default: a cheap and a strong model per
+##          configured openai / anthropic provider)
+## preset   frugal | balanced | best: how much cost weighs against quality
+## default  the model when routing is off or undecidable (default: the first of the pool)
+
+# [router]
+# pool = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022", "ollama/qwen2.5:7b"]
+# preset = "balanced"
+# default = "openai/gpt-4o-mini"
+# cost_weight = 2.0                # explicit cost weight (lambda); overrides the preset
+# latency_weight = 0.01            # utility lost per second of expected latency
+# stickiness = 0.03                # bonus for staying on the conversation's current model
+# learn = true                     # learn from overrides, regenerations and compare picks
+
+## ---- Models -------------------------------------------------------------------------------
+## A model the catalogue does not know, or an override of one it does. Costs are USD per
+## million tokens; ability (0..1) is the router's prior for the model's strength.
+
+# [models."ollama/qwen2.5:7b"]
+# input_cost_per_mtok = 0.0
+# output_cost_per_mtok = 0.0
+# context_window = 32768
+# max_output_tokens = 8192
+# ability = 0.55
+# capabilities = []
+
+## ---- Answer cache -----------------------------------------------------------------------
+
+# [cache]
+# enabled = true
+# max_entries = 50000
+# ttl_hours = 720
+# threshold = 0.95                 # semantic similarity needed for a hit (keep it high)
+
+## ---- Budget (USD; the router steps down to cheaper models as a cap nears) ------------------
+
+# [budget]
+# daily_usd = 2.0
+# monthly_usd = 30.0
+
+## ---- Interface ----------------------------------------------------------------------------
+
+# [ui]
+# theme = "chatroute-dark"         # or "chatroute-light"
+# baseline_model = "openai/gpt-4o" # spending is compared with what this model would have cost
+"""

@@ -1,0 +1,104 @@
+"""Find OpenAI-compatible model servers running on this machine, so the app can offer them.
+
+Probes GET http://127.0.0.1:PORT/v1/models on the usual ports, concurrently and with a short
+timeout (a closed loopback port refuses at once, so this costs a few ms). Never called by
+`load_config`: start-up must not wait on the network. Set CHATROUTE_NO_DISCOVERY=1 to disable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from chatroute.config import Config, ProviderConfig
+
+#: Provider name -> port of the servers we look for (name is the provider name offered).
+DEFAULT_PORTS: dict[str, int] = {"ollama": 11434, "llamacpp": 8080, "lmstudio": 1234}
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    name: str  # suggested provider name, e.g. "ollama"
+    base_url: str  # e.g. "http://127.0.0.1:11434/v1"
+    models: list[str] = field(default_factory=list)  # ids the server lists, as it spells them
+
+
+def discovery_disabled() -> bool:
+    return os.environ.get("CHATROUTE_NO_DISCOVERY", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def discover_local_servers(
+    timeout: float = 0.15,
+    *,
+    ports: Mapping[str, int] | None = None,
+    host: str = DEFAULT_HOST,
+) -> list[LocalServer]:
+    """Servers answering /v1/models with an OpenAI-style model list, in `ports` order."""
+    if discovery_disabled():
+        return []
+    targets = list((ports if ports is not None else DEFAULT_PORTS).items())
+    if not targets:
+        return []
+    # trust_env=False: a proxy from HTTP_PROXY must never see (or break) loopback probes.
+    with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            found = pool.map(lambda t: _probe(client, host, t[0], t[1]), targets)
+            return [s for s in found if s is not None]
+
+
+async def discover_local_servers_async(
+    timeout: float = 0.15,
+    *,
+    ports: Mapping[str, int] | None = None,
+    host: str = DEFAULT_HOST,
+) -> list[LocalServer]:
+    """The same, off the event loop (for the TUI)."""
+    return await asyncio.to_thread(discover_local_servers, timeout, ports=ports, host=host)
+
+
+def _probe(client: httpx.Client, host: str, name: str, port: int) -> LocalServer | None:
+    netloc = f"[{host}]" if ":" in host else host
+    base_url = f"http://{netloc}:{port}/v1"
+    try:
+        resp = client.get(f"{base_url}/models")
+    except httpx.HTTPError:
+        return None
+    if resp.status_code != 200:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    # Anything else on these ports (8080 is popular) fails this shape check.
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    models = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+    return LocalServer(name=name, base_url=base_url, models=models)
+
+
+def providers_from_discovery(servers: Iterable[LocalServer]) -> dict[str, ProviderConfig]:
+    """An openai-kind provider per server (keyless: loopback needs no key)."""
+    from chatroute.config import ProviderConfig
+
+    return {s.name: ProviderConfig(name=s.name, kind="openai", base_url=s.base_url) for s in servers}
+
+
+def pool_from_discovery(servers: Iterable[LocalServer]) -> list[str]:
+    """'provider/model' ids for every model the servers list."""
+    return [f"{s.name}/{m}" for s in servers for m in s.models]
+
+
+def unconfigured(servers: Iterable[LocalServer], config: Config) -> list[LocalServer]:
+    """Servers not already in the config (same name or same base_url), i.e. worth offering."""
+    known_urls = {(p.base_url or "").rstrip("/") for p in config.providers.values()}
+    return [s for s in servers if s.name not in config.providers and s.base_url.rstrip("/") not in known_urls]

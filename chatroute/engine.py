@@ -1,0 +1,597 @@
+"""One turn, end to end: the only place that sequences cache, router, providers and store.
+
+Clients (the TUI, the CLI) call `Engine.run_turn` and render the `TurnEvent`s it yields.
+The order of work follows DESIGN section 3: build the request, look up the cache, route,
+stream, fail well (reroute before the first token, keep partial text after it), persist in
+one transaction, then learn (health, cache, preferences).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chatroute.errors import ChatrouteError
+from chatroute.providers.base import (
+    REROUTABLE,
+    ChatRequest,
+    ErrorKind,
+    Finish,
+    Message,
+    ProviderError,
+    TextDelta,
+    UsageReport,
+)
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.cache import AnswerCache
+    from chatroute.catalog import Catalog, ModelInfo
+    from chatroute.config import Config
+    from chatroute.paths import Paths
+    from chatroute.providers.base import Provider
+    from chatroute.routing.health import HealthBoard
+    from chatroute.routing.policy import RouteDecision, Router
+    from chatroute.store import Store
+    from chatroute.store.records import StoredMessage, TurnRecord
+
+# The partial reply is written at least this often, so a killed process loses at most ~1 s.
+PARTIAL_SAVE_INTERVAL_S = 0.5
+TITLE_CHARS = 60
+
+
+@dataclass
+class _Attempt:
+    """What one provider call produced."""
+
+    text: str = ""
+    usage: UsageReport | None = None
+    finish: str | None = None
+    sent_at: float = 0.0
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    error: ProviderError | None = None
+    reroutes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine:
+    """The core of chatroute, shared by every client. Nothing here imports a UI toolkit."""
+
+    def __init__(self, paths: Paths, config: Config, catalog: Catalog, store: Store) -> None:
+        self.paths = paths
+        self.config = config
+        self.catalog = catalog
+        self.store = store
+        self._providers: dict[str, Provider] = {}
+        self._router: Router | None = None
+        self._health: HealthBoard | None = None
+        self._cache: AnswerCache | None = None
+        self.preset: str = config.router.preset
+        self.cache_enabled: bool = config.cache.enabled
+
+    # ----------------------------------------------------------------- set-up
+    @classmethod
+    def open(cls, paths: Paths | None = None, config: Config | None = None) -> Engine:
+        from chatroute.catalog import Catalog
+        from chatroute.config import load_config
+        from chatroute.paths import resolve_paths
+        from chatroute.store import Store
+
+        paths = paths or resolve_paths()
+        paths.ensure()
+        config = config or load_config(paths)
+        catalog = Catalog.build(config, paths)
+        store = Store.open(paths.database)
+        return cls(paths, config, catalog, store)
+
+    @property
+    def health(self) -> HealthBoard:
+        if self._health is None:
+            from chatroute.routing.health import HealthBoard
+
+            self._health = HealthBoard.load(self.paths.data_dir / "health.json")
+        return self._health
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            from chatroute.routing.policy import Router
+
+            self._router = Router.from_config(self.config.router)
+            if self.config.router.learn:
+                self._router.learn_preferences(self.store.preferences())
+        return self._router
+
+    @property
+    def cache(self) -> AnswerCache:
+        if self._cache is None:
+            from chatroute.cache import AnswerCache
+            from chatroute.embed import get_embedder
+
+            self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+        return self._cache
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            from chatroute.providers import make_provider
+
+            cfg = self.config.providers.get(name)
+            if cfg is None:
+                raise ChatrouteError(f"no provider named {name!r} is configured", exit_code=2)
+            self._providers[name] = make_provider(cfg)
+        return self._providers[name]
+
+    def models(self) -> list[ModelInfo]:
+        return self.catalog.pool()
+
+    def set_preset(self, preset: str) -> None:
+        if preset not in ("frugal", "balanced", "best"):
+            raise ChatrouteError(f"unknown preset {preset!r}: use frugal, balanced or best", exit_code=2)
+        self.preset = preset
+        if self._router is not None:
+            self._router.set_preset(preset)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # noqa: BLE001 - closing must never mask the real outcome
+                pass
+        self._providers.clear()
+
+    # ---------------------------------------------------------------- routing
+    def _history_messages(self, history: list[StoredMessage]) -> list[Message]:
+        out: list[Message] = []
+        for msg in history:
+            if msg.role not in ("user", "assistant") or not msg.content:
+                continue
+            out.append(Message(role=msg.role, content=msg.content))  # type: ignore[arg-type]
+        return out
+
+    def decide(
+        self,
+        prompt: str,
+        *,
+        history: list[Message],
+        system: str | None,
+        pin: str | None,
+        override: str | None,
+        current_model: str | None,
+        exclude: set[str] | None = None,
+    ) -> RouteDecision:
+        from chatroute.routing.budget import budget_state
+
+        return self.router.decide(
+            prompt,
+            history=history,
+            system=system,
+            pool=self.catalog.pool(),
+            current_model=current_model,
+            pin=self.catalog.resolve(pin) if pin else None,
+            override=self.catalog.resolve(override) if override else None,
+            turn_index=sum(1 for m in history if m.role == "user"),
+            health=self.health,
+            budget_state=budget_state(self.store, self.config.budget),
+            exclude=exclude or set(),
+            preset=self.preset,
+            default=self.config.router.default,
+        )
+
+    def route(self, prompt: str, conversation_id: str | None = None, override: str | None = None) -> dict[str, Any]:
+        """The decision for `prompt` as the next turn, without calling a model."""
+        from chatroute.routing.policy import parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        history: list[Message] = []
+        system = None
+        pin = None
+        current = None
+        if conversation_id:
+            conv = self.store.get_conversation(conversation_id)
+            stored = self.store.history(conversation_id)
+            history = self._history_messages(stored)
+            system, pin = conv.system_prompt, conv.pinned_model
+            current = _current_model(stored)
+        decision = self.decide(
+            prompt, history=history, system=system, pin=pin, override=override, current_model=current
+        )
+        return decision.to_dict()
+
+    # ------------------------------------------------------------------ turns
+    async def run_turn(
+        self,
+        conversation_id: str | None,
+        prompt: str,
+        *,
+        override: str | None = None,
+        use_cache: bool = True,
+        regenerate_of: str | None = None,
+        system: str | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn and yield its events. Never raises for provider failures: they end
+        the turn with `TurnFinished(record.status='error'|'interrupted')`."""
+        from chatroute.routing.policy import parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        if override:
+            override = self.catalog.resolve(override)
+        if not prompt.strip():
+            raise ChatrouteError("the prompt is empty", exit_code=2)
+
+        store = self.store
+        if conversation_id is None:
+            conv = store.create_conversation(title=_title(prompt), system_prompt=system)
+        else:
+            conv = store.get_conversation(conversation_id)
+
+        regenerated_model: str | None = None
+        if regenerate_of is not None:
+            # A regenerate is a sibling of an earlier answer: same user message, new reply.
+            old = store.get_message(regenerate_of)
+            user_msg = store.get_message(old.parent_id) if old.parent_id else None
+            if user_msg is None or user_msg.role != "user":
+                raise ChatrouteError("that message cannot be regenerated", exit_code=2)
+            prompt = user_msg.content
+            regenerated_model = old.model
+            history_stored = store.history_until(conv.id, user_msg.id)
+            use_cache = False
+        else:
+            history_stored = store.history(conv.id)
+            parent = history_stored[-1].id if history_stored else None
+            user_msg = store.add_message(conv.id, "user", prompt, parent_id=parent)
+
+        history = self._history_messages(history_stored)
+        current_model = _current_model(history_stored)
+        assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
+        yield TurnStarted(conv.id, user_msg.id, assistant.id)
+
+        if override:
+            store.add_preference(
+                "override", chosen_model=override, rejected_models=[], prompt=prompt,
+                conversation_id=conv.id, message_id=assistant.id,
+            )
+        if regenerated_model:
+            store.add_preference(
+                "regenerate", chosen_model=None, rejected_models=[regenerated_model], prompt=prompt,
+                conversation_id=conv.id, message_id=assistant.id,
+            )
+            self._penalise_cache_source(regenerate_of)
+
+        pin = conv.pinned_model
+        params = {"temperature": None, "max_tokens": None}
+        cache_on = use_cache and self.cache_enabled and conv.cache_enabled
+        cache_key_model = override or pin
+        cache_status = "bypass"
+        if cache_on:
+            async for event in self._serve_from_cache(
+                conv.id, assistant.id, conv.system_prompt, history, prompt, params, cache_key_model,
+                pin=pin, override=override, current_model=current_model,
+            ):
+                yield event
+                if isinstance(event, TurnFinished):
+                    return
+            cache_status = "miss"
+
+        route_started = time.perf_counter()
+        decision = self.decide(
+            prompt, history=history, system=conv.system_prompt, pin=pin, override=override,
+            current_model=current_model,
+        )
+        route_ms = (time.perf_counter() - route_started) * 1000
+        yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
+
+        messages = tuple([*history, Message("user", prompt)])
+        attempt = _Attempt()
+        model_id = decision.model
+        tried: set[str] = set()
+        while True:
+            tried.add(model_id)
+            info = self.catalog.get(model_id)
+            request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt)
+            attempt = _Attempt(reroutes=attempt.reroutes)
+            async for event in self._stream(info, request, attempt, assistant.id):
+                yield event
+            err = attempt.error
+            if err is None or attempt.first_token_at is not None:
+                break
+            next_model = self._fallback(decision, err, info, tried, prompt, history, conv, current_model)
+            if next_model is None:
+                break
+            note = f"{_short(model_id)} {err.short} → {_short(next_model)}"
+            attempt.reroutes.append(
+                {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
+                 "message": err.message}
+            )
+            yield Rerouted(model_id, err.short, next_model, note)
+            model_id = next_model
+
+        record = self._record(
+            conv.id, assistant.id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
+        )
+        status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
+        store.finish_turn(assistant.id, attempt.text, status_text, record, model=info.id)
+        self._learn(info, attempt, record)
+        if (
+            cache_on
+            and record.status == "ok"
+            and attempt.finish == "stop"
+            and attempt.text.strip()
+        ):
+            self._cache_store(conv.system_prompt, history, prompt, params, cache_key_model, attempt.text,
+                              info.id, record.id)
+        error_line = None
+        retryable = False
+        if attempt.error is not None:
+            error_line = _error_line(info.id, attempt.error, record.status)
+            retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
+        yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable)
+
+    async def _stream(
+        self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream one provider call into `attempt`, saving the partial reply as it grows."""
+        attempt.sent_at = time.perf_counter()
+        last_save = attempt.sent_at
+        saved_len = 0
+        try:
+            provider = self.provider(info.provider)
+            async for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    if not event.text:
+                        continue
+                    now = time.perf_counter()
+                    if attempt.first_token_at is None:
+                        attempt.first_token_at = now
+                    attempt.last_token_at = now
+                    attempt.text += event.text
+                    yield Delta(event.text)
+                    if now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len:
+                        self.store.update_message_text(message_id, attempt.text, "streaming")
+                        last_save, saved_len = now, len(attempt.text)
+                elif isinstance(event, UsageReport):
+                    attempt.usage = event
+                elif isinstance(event, Finish):
+                    attempt.finish = event.reason
+        except ProviderError as exc:
+            attempt.error = exc
+        except ChatrouteError as exc:
+            attempt.error = ProviderError(ErrorKind.BAD_REQUEST, str(exc), provider=info.provider, model=info.id)
+        except asyncio.CancelledError:
+            # The user stopped the turn (or the app is closing): keep what arrived.
+            attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped by the user", provider=info.provider,
+                                          model=info.id)
+            if attempt.text:
+                self.store.update_message_text(message_id, attempt.text, "interrupted")
+            raise
+        if attempt.error is None and attempt.finish == "content_filter" and not attempt.text:
+            attempt.error = ProviderError(ErrorKind.CONTENT_POLICY, "the provider refused this prompt",
+                                          provider=info.provider, model=info.id)
+
+    def _fallback(
+        self,
+        decision: RouteDecision,
+        err: ProviderError,
+        info: ModelInfo,
+        tried: set[str],
+        prompt: str,
+        history: list[Message],
+        conv: Any,
+        current_model: str | None,
+    ) -> str | None:
+        """The next model after a failure before the first token, or None to stop.
+
+        Only routed (and default) turns fail over: a pin or override is the user's explicit
+        choice, so its failure is shown with a retry instead. Content-policy refusals are
+        never rerouted.
+        """
+        if err.kind not in REROUTABLE or decision.kind not in ("routed", "default"):
+            return None
+        exclude = set(tried)
+        if err.kind is ErrorKind.CONTEXT_OVERFLOW:
+            window = info.context_window or 0
+            exclude |= {m.id for m in self.catalog.pool() if (m.context_window or 0) <= window}
+        try:
+            again = self.decide(
+                prompt, history=history, system=conv.system_prompt, pin=None, override=None,
+                current_model=current_model, exclude=exclude,
+            )
+        except ChatrouteError:
+            return None
+        if again.model in tried or again.kind not in ("routed", "default"):
+            return None
+        return again.model
+
+    # ------------------------------------------------------------------ cache
+    async def _serve_from_cache(
+        self,
+        conversation_id: str,
+        message_id: str,
+        system: str | None,
+        history: list[Message],
+        prompt: str,
+        params: dict[str, Any],
+        key_model: str | None,
+        *,
+        pin: str | None,
+        override: str | None,
+        current_model: str | None,
+    ) -> AsyncIterator[TurnEvent]:
+        from chatroute.catalog.cost import estimate_cost
+        from chatroute.store.records import TurnRecord
+
+        try:
+            hit = self.cache.lookup(system, _as_pairs(history), prompt, params, key_model)
+        except Exception:  # noqa: BLE001 - a broken cache must never block a turn
+            return
+        if hit is None:
+            return
+        # What the hit saved: the cost of the model that would have answered this turn.
+        saved: float | None = None
+        would = None
+        try:
+            would = self.decide(prompt, history=history, system=system, pin=pin, override=override,
+                                current_model=current_model)
+            info = self.catalog.get(would.model)
+            in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
+            saved = estimate_cost(info, in_tok, max(1, len(hit.text) // 4))
+        except ChatrouteError:
+            pass
+        decision = {
+            "kind": "cache",
+            "model": hit.model,
+            "reason": f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})",
+            "candidates": [],
+            "reroutes": [],
+            "would_route_to": would.model if would else None,
+        }
+        yield Routed(hit.model, "cache", decision["reason"], decision)
+        yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
+        yield Delta(hit.text)
+        record = TurnRecord(
+            conversation_id=conversation_id, message_id=message_id, model=hit.model,
+            provider=hit.model.split("/", 1)[0], route_kind="cache", route=decision, cache_status="hit",
+            cache_similarity=hit.similarity, cache_source_turn=hit.source_turn_id, cost_usd=0.0,
+            saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
+            status="ok", finish_reason="stop",
+        )
+        self.store.finish_turn(message_id, hit.text, "complete", record, model=hit.model)
+        try:
+            self.cache.record_hit(hit.entry_id, saved)
+        except Exception:  # noqa: BLE001
+            pass
+        yield TurnFinished(record=record, text=hit.text)
+
+    def _cache_store(self, system: str | None, history: list[Message], prompt: str, params: dict[str, Any],
+                     key_model: str | None, text: str, model: str, turn_id: str) -> None:
+        try:
+            self.cache.store(system, _as_pairs(history), prompt, params, key_model, text=text, model=model,
+                             turn_id=turn_id, finish_reason="stop")
+        except Exception:  # noqa: BLE001 - caching is best effort; the turn is already saved
+            pass
+
+    def _penalise_cache_source(self, message_id: str | None) -> None:
+        if message_id is None:
+            return
+        turn = self.store.turn_for_message(message_id)
+        if turn is None or turn.cache_status != "hit":
+            return
+        try:
+            self.cache.penalise_turn(turn.cache_source_turn)
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ---------------------------------------------------------------- records
+    def _record(
+        self,
+        conversation_id: str,
+        message_id: str,
+        info: ModelInfo,
+        decision: RouteDecision,
+        attempt: _Attempt,
+        route_ms: float,
+        cache_status: str,
+        messages: tuple[Message, ...],
+        system: str | None,
+    ) -> TurnRecord:
+        from chatroute.catalog.cost import turn_cost
+        from chatroute.catalog.tokens import count_messages, count_tokens
+        from chatroute.store.records import TurnRecord
+
+        usage = attempt.usage
+        estimated = False
+        if usage is None and (attempt.text or attempt.error is None or attempt.first_token_at is not None):
+            # No usage from the API (some servers omit it, or the stream broke): estimate, and say so.
+            n_in, _ = count_messages(list(messages), system, info.id)
+            n_out, _ = count_tokens(attempt.text, info.id)
+            usage = UsageReport(input_tokens=n_in, output_tokens=n_out)
+            estimated = True
+        cost = turn_cost(info, usage) if usage is not None else None
+
+        timings: dict[str, float | None] = {"ttft_ms": None, "total_ms": None, "tokens_per_s": None}
+        if attempt.first_token_at is not None:
+            timings["ttft_ms"] = (attempt.first_token_at - attempt.sent_at) * 1000
+            end = attempt.last_token_at or attempt.first_token_at
+            timings["total_ms"] = (end - attempt.sent_at) * 1000
+            gen_s = end - attempt.first_token_at
+            if usage is not None and usage.output_tokens > 1 and gen_s > 0:
+                timings["tokens_per_s"] = (usage.output_tokens - 1) / gen_s
+        elif attempt.sent_at:
+            timings["total_ms"] = (time.perf_counter() - attempt.sent_at) * 1000
+
+        if attempt.error is None:
+            status = "ok"
+        elif attempt.text:
+            status = "interrupted"
+        else:
+            status = "error"
+        route = decision.to_dict()
+        route["reroutes"] = attempt.reroutes
+        return TurnRecord(
+            conversation_id=conversation_id, message_id=message_id, model=info.id, provider=info.provider,
+            route_kind=decision.kind, route=route, cache_status=cache_status,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cached_tokens=usage.cached_input_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            usage_estimated=estimated, cost_usd=cost, price_as_of=info.price_as_of, route_ms=route_ms,
+            status=status, finish_reason=attempt.finish,
+            error=_error_line(info.id, attempt.error, status) if attempt.error else None,
+            **timings,
+        )
+
+    def _learn(self, info: ModelInfo, attempt: _Attempt, record: TurnRecord) -> None:
+        health = self.health
+        if attempt.error is not None and attempt.first_token_at is None:
+            health.record_failure(info.id, attempt.error)
+        elif record.ttft_ms is not None:
+            health.record_success(info.id, ttft_s=record.ttft_ms / 1000, tokens_per_s=record.tokens_per_s)
+        try:
+            health.save()
+        except OSError:
+            pass
+
+
+def _current_model(history: list[StoredMessage]) -> str | None:
+    for msg in reversed(history):
+        if msg.role == "assistant" and msg.model:
+            return msg.model
+    return None
+
+
+def _as_pairs(history: list[Message]) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in history]
+
+
+def _title(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+def _short(model_id: str) -> str:
+    return model_id.split("/", 1)[-1]
+
+
+def _error_line(model_id: str, err: ProviderError, status: str) -> str:
+    what = {
+        ErrorKind.RATE_LIMITED: "rate limited",
+        ErrorKind.OVERLOADED: "overloaded",
+        ErrorKind.SERVER: "server error",
+        ErrorKind.AUTH: "authentication failed (check the API key)",
+        ErrorKind.NOT_FOUND: "model not found",
+        ErrorKind.CONTEXT_OVERFLOW: "the conversation is longer than the model's context window",
+        ErrorKind.CONTENT_POLICY: "refused by the provider's content policy",
+        ErrorKind.CONNECTION: "connection failed",
+        ErrorKind.TIMEOUT: "timed out",
+        ErrorKind.MALFORMED_STREAM: "the stream was malformed",
+        ErrorKind.BAD_REQUEST: "bad request",
+    }[err.kind]
+    code = f" ({err.status})" if err.status else ""
+    tail = " — partial reply kept" if status == "interrupted" else ""
+    detail = f": {err.message}" if err.message and err.message not in what else ""
+    line = f"{model_id}: {what}{code}{detail}{tail}"
+    return " ".join(line.split())

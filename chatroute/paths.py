@@ -1,0 +1,45 @@
+"""Where chatroute keeps its files.
+
+CHATROUTE_HOME, when set, holds everything (config, database, caches) so tests and
+scripts can isolate a run; otherwise the platform's user dirs are used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_file: Path
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "chatroute.db"
+
+    @property
+    def prices_file(self) -> Path:
+        """A refreshed price feed; absent until `chatroute prices update` succeeds."""
+        return self.data_dir / "prices.json"
+
+    def ensure(self) -> None:
+        for d in (self.config_file.parent, self.data_dir, self.cache_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_paths() -> Paths:
+    home = os.environ.get("CHATROUTE_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(config_file=root / "config.toml", data_dir=root, cache_dir=root / "cache")
+    import platformdirs
+
+    return Paths(
+        config_file=Path(platformdirs.user_config_dir("chatroute")) / "config.toml",
+        data_dir=Path(platformdirs.user_data_dir("chatroute")),
+        cache_dir=Path(platformdirs.user_cache_dir("chatroute")),
+    )

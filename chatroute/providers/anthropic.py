@@ -1,0 +1,202 @@
+"""Anthropic Messages API (and Anthropic-compatible servers) on the official `anthropic` SDK.
+
+Raw stream events are read directly (`messages.create(stream=True)`), not the helper
+MessageStream, because we only need text, usage and the stop reason and want no extra
+accumulation per token. Usage: `message_start` carries input and cache read/write tokens,
+`message_delta` the output tokens (cumulative). Anthropic's `input_tokens` excludes cache
+reads and writes, hence input_includes_cached=False.
+
+Event order contract: TextDelta* then UsageReport (when reported) then Finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from chatroute.providers.base import (
+    ChatRequest,
+    ErrorKind,
+    Finish,
+    FinishReason,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
+from chatroute.providers.errors import (
+    before_deadline,
+    is_official_endpoint,
+    map_exception,
+    missing_key,
+    stream_ended_early,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+    from chatroute.config import ProviderConfig
+
+DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens on every request
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+    "tool_use": "tool_calls",
+}
+
+
+def map_stop_reason(reason: str | None) -> FinishReason:
+    return _FINISH.get(reason or "", "other")
+
+
+class AnthropicProvider:
+    kind = "anthropic"
+
+    def __init__(self, cfg: ProviderConfig) -> None:
+        self.cfg = cfg
+        self.name: str = cfg.name
+        self.base_url: str | None = cfg.resolved_base_url()
+        self._key: str | None = cfg.api_key()
+        self._client: AsyncAnthropic | None = None
+
+    def client(self) -> AsyncAnthropic:
+        if self._client is None:
+            from anthropic import AsyncAnthropic, Timeout
+
+            if self._key is None and is_official_endpoint(self.base_url):
+                env = getattr(self.cfg, "default_key_env", lambda: None)()
+                raise missing_key(provider=self.name, env=env or "ANTHROPIC_API_KEY")
+            timeout = float(self.cfg.timeout_s)
+            self._client = AsyncAnthropic(
+                # Always explicit: otherwise the SDK would fall back to env vars and profiles
+                # on disk, and a key meant for another provider could leak to this endpoint.
+                api_key=self._key or "not-needed",
+                base_url=self.base_url,
+                timeout=Timeout(timeout, connect=min(timeout, 10.0)),
+                max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    def _params(self, req: ChatRequest) -> dict[str, Any]:
+        system_parts = [req.system] if req.system else []
+        messages: list[dict[str, str]] = []
+        for m in req.messages:
+            if m.role == "system":  # Anthropic has no system role inside `messages`
+                system_parts.append(m.content)
+            else:
+                messages.append({"role": m.role, "content": m.content})
+        params: dict[str, Any] = {
+            "model": req.model,
+            "messages": messages,
+            "max_tokens": req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "stream": True,
+        }
+        if system_parts:
+            params["system"] = "\n\n".join(system_parts)
+        if req.temperature is not None:
+            params["temperature"] = req.temperature
+        return params
+
+    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
+        return await before_deadline(
+            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        loop = asyncio.get_running_loop()
+        ftt = self.cfg.first_token_timeout_s
+        deadline = loop.time() + ftt if ftt else None
+        sdk_stream: Any = None
+        got_text = False
+        stopped = False
+        stop_reason: str | None = None
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        cache_read = 0
+        cache_write = 0
+        try:
+            sdk_stream = await self._bounded(
+                self.client().messages.create(**self._params(request)), deadline, request
+            )
+            events = sdk_stream.__aiter__()
+            while True:
+                try:
+                    if got_text:
+                        event = await anext(events)
+                    else:
+                        event = await self._bounded(anext(events), deadline, request)
+                except StopAsyncIteration:
+                    break
+                try:
+                    etype = getattr(event, "type", None)
+                    if etype == "content_block_delta":
+                        delta = event.delta
+                        if getattr(delta, "type", None) == "text_delta" and delta.text:
+                            got_text = True
+                            yield TextDelta(delta.text)
+                        # thinking / signature / tool-input deltas are not visible text
+                    elif etype == "message_start":
+                        u = getattr(event.message, "usage", None)
+                        if u is not None:
+                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
+                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
+                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
+                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
+                    elif etype == "message_delta":
+                        reason = getattr(event.delta, "stop_reason", None)
+                        if reason:
+                            stop_reason = reason
+                        u = getattr(event, "usage", None)
+                        if u is not None:
+                            # Cumulative counts; newer servers also restate input/cache here.
+                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
+                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
+                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
+                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
+                    elif etype == "message_stop":
+                        stopped = True
+                    # content_block_start/stop and unknown future events carry nothing we need
+                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                    raise ProviderError(
+                        ErrorKind.MALFORMED_STREAM,
+                        f"unexpected event shape ({type(exc).__name__})",
+                        provider=self.name,
+                        model=request.model,
+                    ) from exc
+            if stop_reason is None and not stopped:
+                raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
+            if input_tokens is not None and output_tokens is not None:
+                yield UsageReport(
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cached_input_tokens=cache_read,
+                    cache_write_tokens=cache_write,
+                    input_includes_cached=False,
+                )
+            yield Finish(map_stop_reason(stop_reason))
+        except ProviderError as err:
+            if not err.provider:
+                err.provider = self.name
+            raise
+        except Exception as exc:
+            raise map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,)) from exc
+        finally:
+            if sdk_stream is not None:
+                try:
+                    await sdk_stream.close()
+                except Exception:
+                    pass
+
+
+def _int(value: Any, default: int | None) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default

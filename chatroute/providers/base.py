@@ -1,0 +1,136 @@
+"""What every provider adapter speaks: the request, the stream events and the error kinds.
+
+The engine only sees these types, so OpenAI, Anthropic and OpenAI-compatible servers are
+interchangeable to it, and faults are classified once, here, into kinds the router acts on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion request, provider-neutral.
+
+    `model` is the provider's own model id (no `provider/` prefix). The system prompt is
+    kept apart from `messages` because Anthropic takes it as a separate field.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Token usage as the API reported it.
+
+    OpenAI: `cached_input_tokens` is a subset of `input_tokens`.
+    Anthropic: `input_tokens` excludes cache reads and writes, which are reported apart.
+    `input_includes_cached` says which convention applies so costing never double counts.
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    input_includes_cached: bool = True
+    reported_cost_usd: float | None = None  # OpenRouter's usage.cost, when present
+
+
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: FinishReason
+
+
+StreamEvent = TextDelta | UsageReport | Finish
+
+
+class ErrorKind(StrEnum):
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER = "server"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    CONTEXT_OVERFLOW = "context_overflow"
+    CONTENT_POLICY = "content_policy"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    MALFORMED_STREAM = "malformed_stream"
+    BAD_REQUEST = "bad_request"
+
+
+# Kinds after which another deployment may well succeed, so a routed turn fails over.
+REROUTABLE = frozenset(
+    {
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.OVERLOADED,
+        ErrorKind.SERVER,
+        ErrorKind.CONNECTION,
+        ErrorKind.TIMEOUT,
+        ErrorKind.MALFORMED_STREAM,
+        ErrorKind.AUTH,
+        ErrorKind.NOT_FOUND,
+        ErrorKind.CONTEXT_OVERFLOW,
+    }
+)
+
+
+@dataclass
+class ProviderError(Exception):
+    """A classified provider failure. `message` is one line, safe to show (no keys)."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    retry_after: float | None = None
+    provider: str = ""
+    model: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        code = f"{self.status} " if self.status else ""
+        return f"{code}{self.kind.value}: {self.message}"
+
+    @property
+    def short(self) -> str:
+        """A compact label for reroute trails, e.g. '429' or 'timeout'."""
+        return str(self.status) if self.status else self.kind.value
+
+
+class Provider(Protocol):
+    """A configured provider endpoint with one shared async SDK client."""
+
+    name: str
+    kind: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Yield events for one completion; raise ProviderError on any failure."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,312 @@
+"""Classify every provider failure into one ProviderError kind, in one place.
+
+Both SDKs (openai 3.x, anthropic 2.x) share a lineage: status errors carry `status_code`,
+`response` and a JSON `body`; transport failures are `APIConnectionError` / `APITimeoutError`
+or, mid-stream on the Anthropic SDK, raw httpx2 exceptions. We classify by duck typing and
+class names so this module imports neither SDK (start-up time matters, and the engine can
+use it on any exception).
+
+Messages are one line, short and scrubbed of secrets: the caller passes the API key, and
+anything shaped like a key is masked as well, since servers sometimes echo the key back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+from chatroute.providers.base import ErrorKind, ProviderError
+
+MAX_MESSAGE_CHARS = 300
+
+_CONTEXT_WORDS = (
+    "context_length_exceeded",
+    "context length",
+    "maximum context",
+    "context window",
+    "context limit",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+    "reduce the length",
+    "exceeds the context",
+    "request_too_large",
+    "prompt too long",
+)
+_POLICY_WORDS = (
+    "content_policy",
+    "content policy",
+    "content_filter",
+    "content filter",
+    "content management policy",
+    "safety",
+    "usage policy",
+    "flagged",
+)
+_OVERLOADED_WORDS = ("overloaded",)
+_RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
+
+# Key-shaped tokens: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), OpenRouter (sk-or-...),
+# and bearer tokens echoed back in messages.
+_KEYLIKE = re.compile(r"(?:\bsk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/=]{8,})")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """One line, no secrets, bounded length: safe for the UI, logs and the database."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _KEYLIKE.sub("***", text)
+    text = " ".join(text.split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = None) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    if headers is None:
+        return None
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    raw_ms = get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+        return value if value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _error_fields(body: object) -> tuple[str, str, str]:
+    """(type, code, message) from either wire format's error body, as lower-risk strings.
+
+    OpenAI SDK bodies are the inner `error` object; Anthropic's are `{"type": "error",
+    "error": {...}}`; a raw string body (non-JSON error page) becomes the message.
+    """
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return "", "", body
+    if not isinstance(body, Mapping):
+        return "", "", ""
+    inner = body.get("error")
+    if isinstance(inner, Mapping):
+        body = inner
+    elif isinstance(inner, str):  # some OpenAI-compatible servers: {"error": "message"}
+        return "", "", inner
+    etype = body.get("type")
+    code = body.get("code")
+    msg = body.get("message") or body.get("detail") or ""
+    if not isinstance(msg, str):
+        msg = json.dumps(msg, default=str)
+    return (str(etype) if etype else "", str(code) if code else "", msg)
+
+
+def _class_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _has_any(text: str, words: Iterable[str]) -> bool:
+    return any(word in text for word in words)
+
+
+def classify_status(
+    status: int | None, etype: str, code: str, message: str
+) -> ErrorKind:
+    """The kind for an HTTP error (or an error event inside a 200 stream, status None/200)."""
+    text = f"{etype} {code} {message}".lower()
+    if status == 529 or _has_any(text, _OVERLOADED_WORDS):
+        return ErrorKind.OVERLOADED
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status in (401, 402, 403):  # 402: out of credits (OpenRouter) — needs the user, like a bad key
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status == 408:
+        return ErrorKind.TIMEOUT
+    if status is not None and status >= 500:
+        return ErrorKind.SERVER
+    if status in (400, 413, 422) or status is None or status < 400:
+        if _has_any(text, _CONTEXT_WORDS) or status == 413:
+            return ErrorKind.CONTEXT_OVERFLOW
+        if _has_any(text, _POLICY_WORDS):
+            return ErrorKind.CONTENT_POLICY
+        if status is None or status < 400:
+            # An error event inside a stream that answered 200: the server failed mid-answer.
+            if _has_any(text, _RATE_WORDS):
+                return ErrorKind.RATE_LIMITED
+            if "authentication" in text or "permission" in text:
+                return ErrorKind.AUTH
+            if "not_found" in text:
+                return ErrorKind.NOT_FOUND
+            return ErrorKind.SERVER
+        return ErrorKind.BAD_REQUEST
+    return ErrorKind.BAD_REQUEST
+
+
+def map_exception(
+    exc: BaseException,
+    *,
+    provider: str = "",
+    model: str = "",
+    secrets: Iterable[str | None] = (),
+) -> ProviderError:
+    """Turn any exception raised while talking to a provider into a ProviderError."""
+    secrets = tuple(secrets)
+
+    def make(kind: ErrorKind, message: str, status: int | None = None, retry_after: float | None = None,
+             **extra: object) -> ProviderError:
+        return ProviderError(
+            kind=kind,
+            message=scrub(message, secrets) or kind.value.replace("_", " "),
+            status=status,
+            retry_after=retry_after,
+            provider=provider,
+            model=model,
+            extra={k: v for k, v in extra.items() if v},
+        )
+
+    if isinstance(exc, ProviderError):
+        return exc
+    names = _class_names(exc)
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and ("APIStatusError" in names or "APIError" in names):
+        etype, code, msg = _error_fields(getattr(exc, "body", None))
+        in_stream = status < 400  # Anthropic raises error events of a 200 stream with the 200 status
+        kind = classify_status(None if in_stream else status, etype, code, msg)
+        response = getattr(exc, "response", None)
+        retry_after = parse_retry_after(getattr(response, "headers", None)) if not in_stream else None
+        label = etype or code
+        text = msg or (label.replace("_", " ") if label else f"HTTP {status}")
+        if in_stream:
+            text = f"error in stream: {text}"
+        return make(kind, text, None if in_stream else status, retry_after, type=etype, code=code)
+
+    if "APITimeoutError" in names:
+        return make(ErrorKind.TIMEOUT, "request timed out")
+    if "APIConnectionError" in names:
+        return make(ErrorKind.CONNECTION, _connection_text(exc))
+    if "APIResponseValidationError" in names:
+        return make(ErrorKind.MALFORMED_STREAM, "response did not match the API schema")
+    if "APIError" in names:
+        # The OpenAI SDK raises a status-less APIError for `data: {"error": ...}` inside a stream.
+        etype, code, msg = _error_fields(getattr(exc, "body", None))
+        msg = msg or getattr(exc, "message", "") or str(exc)
+        kind = classify_status(None, etype, code, msg)
+        return make(kind, f"error in stream: {msg}", type=etype, code=code)
+
+    # Raw transport errors (the Anthropic SDK lets httpx2 errors through mid-stream).
+    if "TimeoutException" in names or isinstance(exc, TimeoutError):
+        return make(ErrorKind.TIMEOUT, "timed out waiting for the server")
+    if names & {"TransportError", "RequestError", "NetworkError", "ProtocolError", "EndOfStream",
+                "ClosedResourceError", "BrokenResourceError"} or isinstance(exc, (ConnectionError, OSError)):
+        return make(ErrorKind.CONNECTION, _connection_text(exc))
+    if isinstance(exc, ValueError):
+        # json.JSONDecodeError / UnicodeDecodeError from decoding an SSE chunk.
+        return make(ErrorKind.MALFORMED_STREAM, f"could not parse the stream: {type(exc).__name__}")
+    if "CredentialsError" in names or "Missing credentials" in str(exc) or "authentication method" in str(exc):
+        return make(ErrorKind.AUTH, f"missing credentials: {exc}")
+    return make(ErrorKind.SERVER, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _connection_text(exc: BaseException) -> str:
+    """Describe a transport failure by its root cause (e.g. 'incomplete chunked read')."""
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and cause.__cause__ is not None and seen < 5:
+        cause = cause.__cause__
+        seen += 1
+    detail = str(cause) if cause is not None and cause is not exc else ""
+    if not detail:
+        detail = str(exc) if str(exc) and str(exc) != "Connection error." else type(exc).__name__
+    return f"connection error: {detail}"
+
+
+def stream_ended_early(*, provider: str, model: str, got_text: bool) -> ProviderError:
+    """A stream whose body ended cleanly but without a finish: treat as a broken stream."""
+    where = "mid-answer" if got_text else "before any text"
+    return ProviderError(
+        kind=ErrorKind.MALFORMED_STREAM,
+        message=f"stream ended {where} without a finish reason",
+        provider=provider,
+        model=model,
+    )
+
+
+def first_token_timeout(*, provider: str, model: str, seconds: float) -> ProviderError:
+    return ProviderError(
+        kind=ErrorKind.TIMEOUT,
+        message=f"no first token within {seconds:g} s",
+        provider=provider,
+        model=model,
+    )
+
+
+async def before_deadline(
+    awaitable: Awaitable[T], deadline: float | None, *, seconds: float, provider: str, model: str
+) -> T:
+    """Await one step of a stream that has not shown text yet; TIMEOUT past the first-token deadline.
+
+    Each step is bounded separately (rather than one `asyncio.timeout` around the whole
+    prologue) so time the consumer spends between steps is never charged to the server.
+    """
+    if deadline is None:
+        return await awaitable
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            return await awaitable
+    except TimeoutError:
+        if scope.expired():
+            raise first_token_timeout(provider=provider, model=model, seconds=seconds) from None
+        raise
+
+
+def is_official_endpoint(url: str | None) -> bool:
+    """True for the vendors' own APIs (or the SDK default), which always need a key."""
+    if not url:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host.endswith("openai.com") or host.endswith("anthropic.com")
+
+
+def missing_key(*, provider: str, env: str | None) -> ProviderError:
+    hint = f"set {env}" if env else "set api_key_env in the config"
+    return ProviderError(
+        kind=ErrorKind.AUTH, message=f"no API key for provider {provider!r}: {hint}", provider=provider
+    )

@@ -1,0 +1,235 @@
+"""OpenAI and every OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio, OpenRouter).
+
+Built on the official `openai` SDK's AsyncOpenAI, one client per provider, SDK retries off
+(the engine fails over to another model instead of hammering the same one).
+
+Event order contract: TextDelta* then, at the end, UsageReport (only if the server reported
+usage) then Finish. Any failure raises ProviderError; text already yielded stays yielded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from chatroute.providers.base import (
+    ChatRequest,
+    ErrorKind,
+    Finish,
+    FinishReason,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
+from chatroute.providers.errors import (
+    before_deadline,
+    is_official_endpoint,
+    map_exception,
+    missing_key,
+    stream_ended_early,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+    from chatroute.config import ProviderConfig
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "end_turn": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def map_finish(reason: str | None) -> FinishReason:
+    return _FINISH.get(reason or "", "other")
+
+
+class OpenAIProvider:
+    """A chat-completions endpoint. Create once per configured provider and reuse."""
+
+    kind = "openai"
+
+    def __init__(self, cfg: ProviderConfig) -> None:
+        self.cfg = cfg
+        self.name: str = cfg.name
+        self.base_url: str | None = cfg.resolved_base_url()
+        self._key: str | None = cfg.api_key()
+        self._client: AsyncOpenAI | None = None
+        # Flipped off for good once this server rejects `stream_options` (older local servers).
+        self.include_usage = True
+        # The official API wants max_completion_tokens (o-series/gpt-5 reject max_tokens);
+        # compatible servers broadly only know max_tokens.
+        self._official = is_official_endpoint(self.base_url)
+
+    # -- client -------------------------------------------------------------------------
+
+    def client(self) -> AsyncOpenAI:
+        if self._client is None:
+            from openai import AsyncOpenAI, Timeout
+
+            if self._key is None and self._official:
+                env = getattr(self.cfg, "default_key_env", lambda: None)()
+                raise missing_key(provider=self.name, env=env or "OPENAI_API_KEY")
+            timeout = float(self.cfg.timeout_s)
+            self._client = AsyncOpenAI(
+                # Keyless compatible servers still get a header: the SDK insists on a key.
+                api_key=self._key or "not-needed",
+                base_url=self.base_url,
+                timeout=Timeout(timeout, connect=min(timeout, 10.0)),
+                max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    # -- request ------------------------------------------------------------------------
+
+    def _params(self, req: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if req.system:
+            messages.append({"role": "system", "content": req.system})
+        messages.extend({"role": m.role, "content": m.content} for m in req.messages)
+        params: dict[str, Any] = {"model": req.model, "messages": messages, "stream": True}
+        if req.max_tokens is not None:
+            params["max_completion_tokens" if self._official else "max_tokens"] = req.max_tokens
+        if req.temperature is not None:
+            params["temperature"] = req.temperature
+        if self.include_usage:
+            params["stream_options"] = {"include_usage": True}
+        return params
+
+    async def _open(self, req: ChatRequest, deadline: float | None) -> Any:
+        client = self.client()
+        params = self._params(req)
+        try:
+            return await self._bounded(client.chat.completions.create(**params), deadline, req)
+        except Exception as exc:
+            if "stream_options" in params and _rejects_stream_options(exc):
+                self.include_usage = False
+                params.pop("stream_options")
+                return await self._bounded(client.chat.completions.create(**params), deadline, req)
+            raise
+
+    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
+        return await before_deadline(
+            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
+        )
+
+    # -- stream -------------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        loop = asyncio.get_running_loop()
+        ftt = self.cfg.first_token_timeout_s
+        deadline = loop.time() + ftt if ftt else None
+        sdk_stream: Any = None
+        got_text = False
+        finish: str | None = None
+        usage: UsageReport | None = None
+        try:
+            sdk_stream = await self._open(request, deadline)
+            chunks = sdk_stream.__aiter__()
+            while True:
+                try:
+                    if got_text:
+                        chunk = await anext(chunks)
+                    else:
+                        chunk = await self._bounded(anext(chunks), deadline, request)
+                except StopAsyncIteration:
+                    break
+                try:
+                    text, reason, chunk_usage = _read_chunk(chunk)
+                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                    raise ProviderError(
+                        ErrorKind.MALFORMED_STREAM,
+                        f"unexpected chunk shape ({type(exc).__name__})",
+                        provider=self.name,
+                        model=request.model,
+                    ) from exc
+                if chunk_usage is not None:
+                    usage = chunk_usage  # some servers repeat running usage; the last one wins
+                if reason:
+                    finish = reason
+                if text:
+                    got_text = True
+                    yield TextDelta(text)
+            if finish is None:
+                raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
+            if usage is not None:
+                yield usage
+            yield Finish(map_finish(finish))
+        except ProviderError as err:
+            if not err.provider:
+                err.provider = self.name
+            raise
+        except Exception as exc:
+            raise map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,)) from exc
+        finally:
+            if sdk_stream is not None:
+                try:
+                    await sdk_stream.close()
+                except Exception:  # closing a broken connection may fail; nothing to save
+                    pass
+
+
+def _rejects_stream_options(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None)
+    if status not in (400, 422):
+        return False
+    text = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
+    return "stream_options" in text
+
+
+def _read_chunk(chunk: Any) -> tuple[str, str | None, UsageReport | None]:
+    """(visible text, finish_reason, usage) of one chat.completion.chunk."""
+    text = ""
+    reason: str | None = None
+    for choice in chunk.choices or ():
+        if getattr(choice, "index", 0) not in (0, None):
+            continue  # n > 1 is never requested; ignore stray choices
+        delta = choice.delta
+        if delta is not None and delta.content:
+            text += delta.content
+        if choice.finish_reason:
+            reason = choice.finish_reason
+    raw = getattr(chunk, "usage", None)
+    return text, reason, (_usage(raw) if raw is not None else None)
+
+
+def _usage(raw: Any) -> UsageReport | None:
+    prompt = getattr(raw, "prompt_tokens", None)
+    completion = getattr(raw, "completion_tokens", None)
+    if prompt is None and completion is None:
+        return None
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if cached is None:
+        cached = _extra(raw, "prompt_cache_hit_tokens")  # DeepSeek's spelling
+    cost = _extra(raw, "cost")  # OpenRouter
+    return UsageReport(
+        input_tokens=int(prompt or 0),
+        output_tokens=int(completion or 0),
+        cached_input_tokens=int(cached or 0),
+        cache_write_tokens=0,
+        input_includes_cached=True,
+        reported_cost_usd=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+    )
+
+
+def _extra(model: Any, name: str) -> Any:
+    """A field the SDK's type does not declare (kept by pydantic as an extra)."""
+    value = getattr(model, name, None)
+    if value is None:
+        extra = getattr(model, "model_extra", None) or {}
+        value = extra.get(name)
+    return value

@@ -1,0 +1,754 @@
+"""The SQLite store: conversations, message trees, turn records, preferences, search, spend.
+
+Several processes may share one database (a TUI plus a few `chatroute ask`), so:
+- WAL journal: readers never block the writer and the writer never blocks readers;
+- every write is one short BEGIN IMMEDIATE transaction (the write lock is taken up front, so
+  there is no read-to-write upgrade that could fail with SQLITE_BUSY mid-transaction);
+- busy_timeout lets SQLite wait up to 10 s for the lock, and past that we keep retrying with
+  backoff (up to `busy_retry_s`) instead of surfacing "database is locked";
+- synchronous=NORMAL: in WAL mode a killed process loses nothing that was committed.
+
+The connection is in autocommit mode (isolation_level=None), so nothing opens a transaction
+behind our back; a threading.RLock makes one Store safe to share between threads (Textual
+workers, asyncio.to_thread).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
+
+import sqlite_utils
+
+from chatroute.errors import ChatrouteError
+from chatroute.store import spend as _spend
+from chatroute.store.ids import new_id, normalize_ts, utc_now
+from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from chatroute.store.records import (
+    MESSAGE_STATUSES,
+    PREFERENCE_KINDS,
+    Conversation,
+    Preference,
+    SearchHit,
+    SpendRow,
+    StoredMessage,
+    TurnRecord,
+    UsageRow,
+)
+from chatroute.store.search import fts_query
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# A 'streaming' message whose writer has not touched it for this long is treated as abandoned
+# even if we cannot tell whether its process is alive (other host, pid reuse).
+STALE_STREAMING_AFTER = timedelta(minutes=10)
+
+_MESSAGE_COLS = "id, conversation_id, parent_id, role, content, model, status, active, created_at, updated_at"
+_KEYLIKE = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,})")
+
+
+class StoreError(ChatrouteError):
+    pass
+
+
+class StoreBusyError(StoreError):
+    """Another process held the write lock for longer than we are willing to wait."""
+
+
+def _is_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+def _writer_tag() -> str:
+    """Identifies the process writing a streaming message, so a later open can tell a live
+    stream from one abandoned by a killed process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # os.kill(pid, 0) would terminate it on Windows; rely on staleness instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists but belongs to someone else
+    try:  # a killed child not yet reaped by its parent is a zombie: dead for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def redact_secrets(text: str | None) -> str | None:
+    """Belt and braces for error strings: provider errors sometimes echo a key back."""
+    if not text:
+        return text
+    return _KEYLIKE.sub(lambda m: m.group(0)[:6] + "…[redacted]", text)
+
+
+class Store:
+    """Open with `Store.open(path)`; use as a context manager or call `close()`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, *, busy_retry_s: float = 300.0) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+        self.busy_retry_s = busy_retry_s
+        self._lock = threading.RLock()
+        self._writer = _writer_tag()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        busy_retry_s: float = 300.0,
+        recover_stale: bool = True,
+    ) -> Store:
+        """Open (creating parent dirs and the file if needed), migrate, and recover streams
+        left 'streaming' by killed processes. `path=None` uses the configured data dir."""
+        if path is None:
+            from chatroute.paths import resolve_paths
+
+            path = resolve_paths().database
+        path = Path(path).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        store = cls(db, path, busy_retry_s=busy_retry_s)
+        try:
+            store._configure()
+            store._migrate()
+            if recover_stale:
+                store.mark_stale_streaming_interrupted()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _configure(self) -> None:
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Switching to WAL needs a moment of exclusive access; another process opening the
+        # same fresh file may hold it, hence the retry. Once WAL, it is persistent.
+        mode = self._retry(lambda: c.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: could not enable WAL journal mode (got {mode!r})")
+        c.execute("PRAGMA synchronous = NORMAL")
+        c.execute("PRAGMA foreign_keys = ON")
+        c.execute("PRAGMA temp_store = MEMORY")
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this chatroute understands "
+                f"({SCHEMA_VERSION}); upgrade chatroute"
+            )
+        if current == SCHEMA_VERSION:
+            return
+
+        def apply(c: sqlite3.Connection) -> None:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, SCHEMA_VERSION):
+                MIGRATIONS[i](self.db)
+                c.execute(f"PRAGMA user_version = {i + 1}")
+
+        self._write(apply)
+
+    def schema_version(self) -> int:
+        return int(self._read(lambda c: c.execute("PRAGMA user_version").fetchone()[0]))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def integrity_check(self) -> str:
+        """'ok' when the file is sound (used by crash tests)."""
+        return str(self._read(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0]))
+
+    # ------------------------------------------------------------------ transactions
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """Run fn, retrying with jittered backoff while SQLite reports BUSY/LOCKED.
+
+        busy_timeout already waited inside SQLite; this outer loop covers the cases it does
+        not (lock held > 10 s, WAL recovery, journal-mode switch) until busy_retry_s.
+        """
+        deadline = time.monotonic() + self.busy_retry_s
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"{self.path}: database stayed locked by another process for over "
+                        f"{self.busy_retry_s:.0f} s; close other chatroute windows and retry"
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn inside one BEGIN IMMEDIATE transaction, retrying the whole transaction on
+        BUSY. Nested calls join the outer transaction."""
+        with self._lock:
+            if self.conn.in_transaction:
+                return fn(self.conn)
+
+            def attempt() -> T:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(self.conn)
+                    self.conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+
+            return self._retry(attempt)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return self._retry(lambda: fn(self.conn))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction for other modules sharing this DB (cache, health).
+
+        Only BEGIN is retried on BUSY (the body cannot be replayed), which is enough in WAL
+        mode: once BEGIN IMMEDIATE succeeds this connection holds the write lock.
+        """
+        with self._lock:
+            if self.conn.in_transaction:
+                yield self.conn
+                return
+            self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
+            cur = c.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+        return self._read(run)
+
+    # ------------------------------------------------------------------ conversations
+
+    def create_conversation(
+        self, title: str | None = None, system_prompt: str | None = None, *, pinned_model: str | None = None
+    ) -> Conversation:
+        now = utc_now()
+        conv = Conversation(
+            id=new_id(),
+            title=title,
+            system_prompt=system_prompt,
+            pinned_model=pinned_model,
+            cache_enabled=True,
+            created_at=now,
+            updated_at=now,
+            archived=False,
+        )
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO conversations (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?, 0)",
+                (conv.id, title, system_prompt, pinned_model, now, now),
+            )
+        )
+        return conv
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        rows = self._rows("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        return Conversation.from_row(rows[0]) if rows else None
+
+    def list_conversations(self, *, include_archived: bool = False, limit: int | None = None) -> list[Conversation]:
+        """Most recently active first."""
+        where = "" if include_archived else "WHERE archived = 0"
+        lim = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._rows(f"SELECT * FROM conversations {where} ORDER BY updated_at DESC, id DESC{lim}")
+        return [Conversation.from_row(r) for r in rows]
+
+    def _update_conversation(self, conversation_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+
+        def run(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                f"UPDATE conversations SET {sets}, updated_at = ? WHERE id = ?",
+                (*values.values(), utc_now(), conversation_id),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"no conversation {conversation_id}")
+
+        self._write(run)
+
+    def rename_conversation(self, conversation_id: str, title: str | None) -> None:
+        self._update_conversation(conversation_id, title=title)
+
+    def set_system_prompt(self, conversation_id: str, system_prompt: str | None) -> None:
+        self._update_conversation(conversation_id, system_prompt=system_prompt)
+
+    def set_pin(self, conversation_id: str, model: str | None) -> None:
+        """Pin a model for this conversation (None unpins). Survives restarts."""
+        self._update_conversation(conversation_id, pinned_model=model)
+
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
+        self._update_conversation(conversation_id, cache_enabled=int(enabled))
+
+    def set_archived(self, conversation_id: str, archived: bool = True) -> None:
+        self._update_conversation(conversation_id, archived=int(archived))
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Deletes the conversation, its messages and preference signals. Its turn records
+        stay (conversation_id set NULL) so spend history remains true; they hold no text."""
+
+        def run(c: sqlite3.Connection) -> bool:
+            # Children before parents is not needed (ON DELETE CASCADE on parent_id), but one
+            # DELETE of all rows lets SQLite do it in a single pass.
+            c.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            return c.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+        return self._write(run)
+
+    # ------------------------------------------------------------------ messages
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        parent_id: str | None = None,
+        status: str = "complete",
+        *,
+        model: str | None = None,
+        active: bool = True,
+    ) -> StoredMessage:
+        """Append a message under `parent_id` (None = a root). With `active` (the default) it
+        becomes the shown sibling; compare mode can add inactive alternatives."""
+        if status not in MESSAGE_STATUSES:
+            raise ValueError(f"bad message status {status!r}")
+        now = utc_now()
+        msg = StoredMessage(
+            id=new_id(),
+            conversation_id=conversation_id,
+            parent_id=parent_id,
+            role=role,
+            content=content,
+            model=model,
+            status=status,
+            active=active,
+            created_at=now,
+            updated_at=now,
+        )
+        writer = self._writer if status == "streaming" else None
+
+        def run(c: sqlite3.Connection) -> None:
+            if parent_id is not None:
+                row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)).fetchone()
+                if row is None or row[0] != conversation_id:
+                    raise StoreError(f"parent message {parent_id} is not in conversation {conversation_id}")
+            if active:
+                self._deactivate_siblings(c, conversation_id, parent_id)
+            c.execute(
+                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (msg.id, conversation_id, parent_id, role, content, model, status, int(active), writer, now, now),
+            )
+            c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+
+        self._write(run)
+        return msg
+
+    @staticmethod
+    def _deactivate_siblings(c: sqlite3.Connection, conversation_id: str, parent_id: str | None) -> None:
+        if parent_id is None:
+            c.execute(
+                "UPDATE messages SET active = 0 WHERE conversation_id = ? AND parent_id IS NULL AND active = 1",
+                (conversation_id,),
+            )
+        else:
+            c.execute("UPDATE messages SET active = 0 WHERE parent_id = ? AND active = 1", (parent_id,))
+
+    def update_message_text(self, message_id: str, text: str, status: str = "streaming") -> None:
+        """Save a partial reply while streaming (call every ~0.5 s). A cheap one-row UPDATE;
+        streaming rows stay out of the FTS index until they finish."""
+        if status not in MESSAGE_STATUSES:
+            raise ValueError(f"bad message status {status!r}")
+        writer = self._writer if status == "streaming" else None
+        self._write(
+            lambda c: c.execute(
+                "UPDATE messages SET content = ?, status = ?, writer = ?, updated_at = ? WHERE id = ?",
+                (text, status, writer, utc_now(), message_id),
+            )
+        )
+
+    def get_message(self, message_id: str) -> StoredMessage | None:
+        rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))
+        return StoredMessage.from_row(rows[0]) if rows else None
+
+    def history(self, conversation_id: str) -> list[StoredMessage]:
+        """The shown branch, root to leaf: start at the active root, follow each message's
+        active child."""
+        rows = self._rows(
+            f"""
+            WITH RECURSIVE branch(seq, depth) AS (
+                SELECT seq, 0 FROM messages
+                 WHERE conversation_id = ? AND parent_id IS NULL AND active = 1
+                UNION ALL
+                SELECT m.seq, b.depth + 1 FROM branch b
+                  JOIN messages p ON p.seq = b.seq
+                  JOIN messages m ON m.parent_id = p.id AND m.active = 1
+            )
+            SELECT {_MESSAGE_COLS} FROM branch JOIN messages USING (seq) ORDER BY depth
+            """,
+            (conversation_id,),
+        )
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def path_to(self, message_id: str) -> list[StoredMessage]:
+        """Root-to-message ancestry of any message (e.g. the context for a re-run)."""
+        rows = self._rows(
+            f"""
+            WITH RECURSIVE up(id, parent_id, depth) AS (
+                SELECT id, parent_id, 0 FROM messages WHERE id = ?
+                UNION ALL
+                SELECT m.id, m.parent_id, up.depth + 1 FROM up JOIN messages m ON m.id = up.parent_id
+            )
+            SELECT {', '.join('messages.' + c.strip() for c in _MESSAGE_COLS.split(','))}
+              FROM up JOIN messages ON messages.id = up.id ORDER BY up.depth DESC
+            """,
+            (message_id,),
+        )
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def siblings(self, message_id: str) -> list[StoredMessage]:
+        """All replies to the same parent as `message_id` (itself included), oldest first."""
+        rows = self._rows(
+            f"""
+            SELECT {_MESSAGE_COLS} FROM messages
+             WHERE conversation_id = (SELECT conversation_id FROM messages WHERE id = :id)
+               AND parent_id IS (SELECT parent_id FROM messages WHERE id = :id)
+             ORDER BY seq
+            """,
+            {"id": message_id},
+        )
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def children(self, message_id: str) -> list[StoredMessage]:
+        rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE parent_id = ? ORDER BY seq", (message_id,))
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def set_active(self, message_id: str) -> None:
+        """Show this sibling: it becomes active among its siblings, and so does every ancestor,
+        so history() passes through it. Descendants keep their own active choices."""
+
+        def run(c: sqlite3.Connection) -> None:
+            chain = c.execute(
+                """
+                WITH RECURSIVE up(id, conversation_id, parent_id, active) AS (
+                    SELECT id, conversation_id, parent_id, active FROM messages WHERE id = ?
+                    UNION ALL
+                    SELECT m.id, m.conversation_id, m.parent_id, m.active FROM up JOIN messages m ON m.id = up.parent_id
+                )
+                SELECT id, conversation_id, parent_id FROM up WHERE active = 0
+                """,
+                (message_id,),
+            ).fetchall()
+            if not chain and c.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                raise StoreError(f"no message {message_id}")
+            for mid, conv_id, parent_id in chain:
+                self._deactivate_siblings(c, conv_id, parent_id)
+                c.execute("UPDATE messages SET active = 1 WHERE id = ?", (mid,))
+
+        self._write(run)
+
+    def mark_stale_streaming_interrupted(self) -> int:
+        """Turn 'streaming' messages whose writer process is gone into 'interrupted', keeping
+        their text. Called at open; safe with other live processes (their streams are kept).
+        Returns how many were recovered."""
+        host = socket.gethostname()
+        cutoff = normalize_ts(datetime.now(timezone.utc) - STALE_STREAMING_AFTER)
+        rows = self._rows("SELECT id, writer, updated_at FROM messages WHERE status = 'streaming'")
+        stale: list[str] = []
+        for r in rows:
+            writer, updated = r["writer"], r["updated_at"]
+            if writer == self._writer:
+                continue  # our own live stream (a second Store in this process)
+            w_host, _, w_pid = (writer or "").rpartition(":")
+            if not writer:
+                dead = True
+            elif w_host == host and w_pid.isdigit() and not _pid_alive(int(w_pid)):
+                dead = True
+            else:
+                # Another host, or a pid that is alive but may have been reused, or a hung
+                # writer: abandoned once nothing has been saved for STALE_STREAMING_AFTER.
+                dead = updated < cutoff
+            if dead:
+                stale.append(r["id"])
+        if not stale:
+            return 0
+        now = utc_now()
+
+        def run(c: sqlite3.Connection) -> int:
+            n = 0
+            for mid in stale:
+                n += c.execute(
+                    "UPDATE messages SET status = 'interrupted', writer = NULL, updated_at = ?"
+                    " WHERE id = ? AND status = 'streaming'",
+                    (now, mid),
+                ).rowcount
+            return n
+
+        return self._write(run)
+
+    # ------------------------------------------------------------------ turns
+
+    def add_turn(self, record: TurnRecord) -> TurnRecord:
+        self._write(lambda c: self._insert_turn(c, record))
+        return record
+
+    @staticmethod
+    def _insert_turn(c: sqlite3.Connection, record: TurnRecord) -> None:
+        record.created_at = normalize_ts(record.created_at)
+        record.error = redact_secrets(record.error)
+        row = record.to_row()
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        c.execute(f"INSERT INTO turns ({cols}) VALUES ({marks})", tuple(row.values()))
+
+    def finish_turn(
+        self, message_id: str, text: str, status: str, record: TurnRecord | None = None
+    ) -> None:
+        """The final write of a turn: message text + status and its turn record, in ONE
+        transaction. `status` is a message status (complete|interrupted|error); a turn status
+        ('ok') is accepted as 'complete'."""
+        if status == "ok":
+            status = "complete"
+        if status not in MESSAGE_STATUSES or status == "streaming":
+            raise ValueError(f"bad final message status {status!r}")
+        now = utc_now()
+
+        def run(c: sqlite3.Connection) -> None:
+            row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no message {message_id}")
+            c.execute(
+                "UPDATE messages SET content = ?, status = ?, model = COALESCE(?, model), writer = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (text, status, record.model if record else None, now, message_id),
+            )
+            if record is not None:
+                if record.message_id is None:
+                    record.message_id = message_id
+                if record.conversation_id is None:
+                    record.conversation_id = row[0]
+                self._insert_turn(c, record)
+            c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, row[0]))
+
+        self._write(run)
+
+    record_turn = finish_turn  # the name INTERFACES.md uses
+
+    def get_turn(self, turn_id: str) -> TurnRecord | None:
+        rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        return TurnRecord.from_row(rows[0]) if rows else None
+
+    def turn_for_message(self, message_id: str) -> TurnRecord | None:
+        """The latest turn record of an assistant message (for its badge)."""
+        rows = self._rows("SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,))
+        return TurnRecord.from_row(rows[0]) if rows else None
+
+    def turns(self, conversation_id: str) -> list[TurnRecord]:
+        rows = self._rows("SELECT * FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,))
+        return [TurnRecord.from_row(r) for r in rows]
+
+    def recent_turns(self, limit: int = 100) -> list[TurnRecord]:
+        rows = self._rows("SELECT * FROM turns ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+        return [TurnRecord.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, query: str, limit: int = 50, *, conversation_id: str | None = None) -> list[SearchHit]:
+        """Full-text search over finished message text, best match first. Any user input is
+        safe: it is turned into quoted terms (last one a prefix), never FTS syntax."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        conv_filter = "AND m.conversation_id = :conv" if conversation_id else ""
+        # With a conversation filter, rank ordering must see all hits before the filter.
+        rows = self._rows(
+            f"""
+            SELECT m.id AS message_id, m.conversation_id, c.title, m.role, m.model, m.created_at,
+                   f.rank, f.snip
+              FROM (SELECT rowid, rank, snippet(messages_fts, 0, '[', ']', '…', 12) AS snip
+                      FROM messages_fts WHERE messages_fts MATCH :match
+                     ORDER BY rank {"" if conversation_id else "LIMIT :limit"}) AS f
+              JOIN messages m ON m.seq = f.rowid
+              JOIN conversations c ON c.id = m.conversation_id
+             WHERE 1 {conv_filter}
+             ORDER BY f.rank LIMIT :limit
+            """,
+            {"match": match, "limit": int(limit), "conv": conversation_id},
+        )
+        return [
+            SearchHit(
+                message_id=r["message_id"],
+                conversation_id=r["conversation_id"],
+                conversation_title=r["title"],
+                role=r["role"],
+                model=r["model"],
+                snippet=r["snip"],
+                created_at=r["created_at"],
+                rank=r["rank"],
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ spend (issue 5)
+
+    def spend(
+        self,
+        by: Literal["day", "model", "conversation"] = "day",
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> list[SpendRow]:
+        """Spend grouped by UTC day (or local day with utc_offset_minutes), model or
+        conversation. Days ascend; models and conversations are most expensive first.
+        Unknown costs are counted in `unknown_cost_turns`, never summed as 0."""
+        return self._read(lambda c: _spend.spend(c, by, since, until, utc_offset_minutes))
+
+    def spend_totals(
+        self,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> SpendRow:
+        return self._read(lambda c: _spend.totals(c, since, until, utc_offset_minutes))
+
+    def turn_usage(
+        self,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> Iterator[UsageRow]:
+        """Per-turn usage, oldest first, for baseline pricing ("what if all of it ran on X")."""
+        rows = self._read(lambda c: _spend.usage_rows(c, since, until, utc_offset_minutes))
+        return map(UsageRow._make, rows)
+
+    # ------------------------------------------------------------------ preferences
+
+    def add_preference(
+        self,
+        kind: str,
+        chosen_model: str | None,
+        rejected_models: Iterable[str] = (),
+        prompt: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        message_id: str | None = None,
+        embedding: bytes | None = None,
+    ) -> Preference:
+        if kind not in PREFERENCE_KINDS:
+            raise ValueError(f"bad preference kind {kind!r}")
+        pref = Preference(
+            id=new_id(),
+            kind=kind,
+            chosen_model=chosen_model,
+            rejected_models=list(rejected_models),
+            prompt=prompt,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            embedding=bytes(embedding) if embedding is not None else None,
+            created_at=utc_now(),
+        )
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id, embedding, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    pref.id,
+                    kind,
+                    chosen_model,
+                    json.dumps(pref.rejected_models),
+                    prompt,
+                    conversation_id,
+                    message_id,
+                    pref.embedding,
+                    pref.created_at,
+                ),
+            )
+        )
+        return pref
+
+    def preferences(
+        self, kind: str | None = None, *, since: str | date | datetime | None = None, limit: int | None = None
+    ) -> list[Preference]:
+        """Oldest first (the order the router should learn them in)."""
+        from chatroute.store.ids import ts_bound
+
+        clauses, params = [], []
+        if kind:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(ts_bound(since))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        lim = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._rows(f"SELECT * FROM preferences {where} ORDER BY created_at, id{lim}", params)
+        return [Preference.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ export
+
+    def export_conversation(self, conversation_id: str, fmt: Literal["markdown", "json"] = "markdown") -> str:
+        from chatroute.store.export import export_conversation
+
+        return export_conversation(self, conversation_id, fmt)

@@ -1,0 +1,158 @@
+"""Numbered schema migrations, tracked in PRAGMA user_version.
+
+MIGRATIONS[i] upgrades a database from version i to i+1. Never edit a migration that has
+shipped; append a new one. Each runs inside the caller's BEGIN IMMEDIATE transaction
+(SQLite DDL is transactional), so two processes opening a fresh file cannot both apply it.
+Other modules (cache, routing health) keep their own tables and create them idempotently;
+they must not touch user_version.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    for sql in _M1_STATEMENTS:
+        db.execute(sql)
+
+
+# executescript() would COMMIT the surrounding transaction, so statements run one by one.
+_M1_STATEMENTS = [
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT,
+        system_prompt TEXT,
+        pinned_model TEXT,
+        cache_enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX idx_conversations_updated ON conversations(archived, updated_at)",
+    # seq is an explicit INTEGER PRIMARY KEY so the FTS index's rowids survive VACUUM.
+    """
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id TEXT REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        model TEXT,
+        status TEXT NOT NULL DEFAULT 'complete'
+            CHECK (status IN ('complete', 'streaming', 'interrupted', 'error')),
+        active INTEGER NOT NULL DEFAULT 1,
+        writer TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX idx_messages_conversation ON messages(conversation_id, parent_id, active)",
+    "CREATE INDEX idx_messages_parent ON messages(parent_id, active)",
+    # At most one shown sibling per parent (roots share the '' parent); writers deactivate
+    # the old one before activating the new.
+    "CREATE UNIQUE INDEX idx_messages_one_active ON messages(conversation_id, ifnull(parent_id, '')) WHERE active = 1",
+    "CREATE INDEX idx_messages_streaming ON messages(status) WHERE status = 'streaming'",
+    # Turns outlive their conversation (SET NULL) so spend totals stay honest after a delete;
+    # they hold no message text.
+    """
+    CREATE TABLE turns (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT REFERENCES conversations(id) ON DELETE SET NULL,
+        message_id TEXT REFERENCES messages(id) ON DELETE SET NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        route_kind TEXT NOT NULL,
+        route TEXT NOT NULL DEFAULT '{}',
+        cache_status TEXT NOT NULL,
+        cache_similarity REAL,
+        cache_source_turn TEXT,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        usage_estimated INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL,
+        saved_usd REAL,
+        price_as_of TEXT,
+        route_ms REAL,
+        ttft_ms REAL,
+        total_ms REAL,
+        tokens_per_s REAL,
+        status TEXT NOT NULL,
+        finish_reason TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL
+    )
+    """,
+    # Covering index for spend()/turn_usage(): aggregation reads only the index, never the
+    # wide rows (route JSON), which keeps `chatroute costs` fast at 200k turns.
+    """
+    CREATE INDEX idx_turns_created ON turns(
+        created_at, model, conversation_id, route_kind, cache_status,
+        input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd
+    )
+    """,
+    "CREATE INDEX idx_turns_model ON turns(model, created_at)",
+    "CREATE INDEX idx_turns_conversation ON turns(conversation_id, created_at)",
+    "CREATE INDEX idx_turns_message ON turns(message_id)",
+    """
+    CREATE TABLE preferences (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL
+            CHECK (kind IN ('override', 'regenerate', 'compare_pick', 'cache_false_hit')),
+        chosen_model TEXT,
+        rejected_models TEXT NOT NULL DEFAULT '[]',
+        prompt TEXT,
+        conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+        message_id TEXT REFERENCES messages(id) ON DELETE SET NULL,
+        embedding BLOB,
+        created_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX idx_preferences_created ON preferences(created_at)",
+    "CREATE INDEX idx_preferences_conversation ON preferences(conversation_id)",
+    # External-content FTS5 over message text. Messages still streaming are left out of the
+    # index (the partial text is rewritten every ~0.5 s); they enter it when they finish or
+    # are marked interrupted. The WHEN clauses keep the index consistent with what it holds.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='seq',
+        tokenize='porter unicode61 remove_diacritics 2'
+    )
+    """,
+    """
+    CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.seq, new.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_au_del AFTER UPDATE OF content, status ON messages
+    WHEN old.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_au_ins AFTER UPDATE OF content, status ON messages
+    WHEN new.status != 'streaming' BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.seq, new.content);
+    END
+    """,
+]
+
+
+MIGRATIONS: list[Migration] = [_m1_initial]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,216 @@
+"""Plain records the store reads and writes. No UI or provider imports here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Mapping, NamedTuple
+
+from chatroute.store.ids import new_id, utc_now
+
+MessageStatus = Literal["complete", "streaming", "interrupted", "error"]
+TurnStatus = Literal["ok", "interrupted", "error"]
+RouteKind = Literal["routed", "pinned", "override", "cache", "default"]
+CacheStatus = Literal["hit", "miss", "bypass"]
+PreferenceKind = Literal["override", "regenerate", "compare_pick", "cache_false_hit"]
+
+MESSAGE_STATUSES = ("complete", "streaming", "interrupted", "error")
+PREFERENCE_KINDS = ("override", "regenerate", "compare_pick", "cache_false_hit")
+
+
+@dataclass(kw_only=True)
+class TurnRecord:
+    """Everything known about one model call (or cache hit), as persisted in `turns`.
+
+    Token counts follow the provider's usage; `cost_usd` is None when the price is unknown
+    (shown "n/a", never summed as 0).
+    """
+
+    id: str = field(default_factory=new_id)
+    conversation_id: str | None
+    message_id: str | None
+    model: str
+    provider: str
+    route_kind: str = "default"  # routed | pinned | override | cache | default
+    route: dict[str, Any] = field(default_factory=dict)  # reason, candidates, reroutes
+    cache_status: str = "bypass"  # hit | miss | bypass
+    cache_similarity: float | None = None
+    cache_source_turn: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    saved_usd: float | None = None
+    price_as_of: str | None = None
+    route_ms: float | None = None
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens_per_s: float | None = None
+    status: str = "ok"  # ok | interrupted | error
+    finish_reason: str | None = None
+    error: str | None = None
+    created_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> TurnRecord:
+        """From a `turns` row (route as JSON text, booleans as 0/1) or a to_dict() result."""
+        names = {f.name for f in fields(cls)}
+        data = {k: row[k] for k in row.keys() if k in names}
+        route = data.get("route")
+        if isinstance(route, str):
+            data["route"] = json.loads(route) if route else {}
+        elif route is None:
+            data["route"] = {}
+        data["usage_estimated"] = bool(data.get("usage_estimated", False))
+        return cls(**data)
+
+    def to_row(self) -> dict[str, Any]:
+        row = self.to_dict()
+        row["route"] = json.dumps(self.route, ensure_ascii=False, separators=(",", ":"), default=str)
+        row["usage_estimated"] = int(self.usage_estimated)
+        return row
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str | None
+    system_prompt: str | None
+    pinned_model: str | None
+    cache_enabled: bool
+    created_at: str
+    updated_at: str
+    archived: bool = False
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Conversation:
+        return cls(
+            id=row["id"],
+            title=row["title"],
+            system_prompt=row["system_prompt"],
+            pinned_model=row["pinned_model"],
+            cache_enabled=bool(row["cache_enabled"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            archived=bool(row["archived"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StoredMessage:
+    """One message node. Siblings share `parent_id`; `active` marks the one shown."""
+
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    role: str  # user | assistant | system
+    content: str
+    model: str | None
+    status: str  # complete | streaming | interrupted | error
+    active: bool
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredMessage:
+        return cls(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            parent_id=row["parent_id"],
+            role=row["role"],
+            content=row["content"],
+            model=row["model"],
+            status=row["status"],
+            active=bool(row["active"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchHit:
+    message_id: str
+    conversation_id: str
+    conversation_title: str | None
+    role: str
+    model: str | None
+    snippet: str  # matched terms wrapped in [ and ]
+    created_at: str
+    rank: float  # bm25, lower is better
+
+
+@dataclass
+class SpendRow:
+    """Aggregated spend for one key (a UTC day 'YYYY-MM-DD', a model id or a conversation id).
+
+    `cost_usd` sums only known costs; it is None when every turn's cost is unknown.
+    `unknown_cost_turns` counts the turns whose price was unknown, so "n/a" can be shown.
+    """
+
+    key: str | None
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: float | None
+    saved_usd: float | None
+    unknown_cost_turns: int
+    label: str | None = None  # conversation title when grouped by conversation
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class UsageRow(NamedTuple):
+    """One turn's usage, for baseline ("what if everything ran on model X") arithmetic."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None
+    route_kind: str
+    cache_status: str
+    created_at: str
+
+
+@dataclass
+class Preference:
+    """A signal for the router: the user preferred `chosen_model` over `rejected_models`."""
+
+    id: str
+    kind: str  # override | regenerate | compare_pick | cache_false_hit
+    chosen_model: str | None
+    rejected_models: list[str]
+    prompt: str | None
+    conversation_id: str | None
+    message_id: str | None
+    embedding: bytes | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Preference:
+        rejected = row["rejected_models"]
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            chosen_model=row["chosen_model"],
+            rejected_models=json.loads(rejected) if rejected else [],
+            prompt=row["prompt"],
+            conversation_id=row["conversation_id"],
+            message_id=row["message_id"],
+            embedding=row["embedding"],
+            created_at=row["created_at"],
+        )

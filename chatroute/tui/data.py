@@ -1,0 +1,260 @@
+"""The TUI's whole dependency surface on the engine and store, in one place.
+
+Every call the UI makes into the core goes through `Backend`, so swapping the real Engine
+for the test fake (or adapting to a renamed store method) touches only this file. It also
+holds the pure text formatting (badges, costs) so it can be unit-tested without Textual.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+PRESETS = ("frugal", "balanced", "best")
+
+
+def _attr(obj: Any, *names: str, default: Any = None) -> Any:
+    """Read the first present attribute (or dict key): store objects may be dataclasses or rows."""
+    for name in names:
+        if isinstance(obj, dict):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def short_model(model: str | None) -> str:
+    return (model or "?").split("/", 1)[-1]
+
+
+class Backend:
+    """Thin wrapper over Engine (+ engine.store). Method names mirror the real ones."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @property
+    def store(self) -> Any:
+        return self.engine.store
+
+    # ---- engine ----
+    def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
+                 use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+        return self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
+                                    regenerate_of=regenerate_of)
+
+    def models(self) -> list[Any]:
+        return list(self.engine.models())
+
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models()]
+
+    def preset(self) -> str:
+        try:
+            return str(self.engine.config.router.preset)
+        except AttributeError:
+            return "balanced"
+
+    def set_preset(self, preset: str) -> None:
+        self.engine.set_preset(preset)
+
+    def theme_name(self) -> str | None:
+        try:
+            return str(self.engine.config.ui.theme)
+        except AttributeError:
+            return None
+
+    def prices_as_of(self) -> str | None:
+        """The most common as-of date over the pool (the table's age for the footer)."""
+        dates = [m.price_as_of for m in self.models() if getattr(m, "price_as_of", None)]
+        return Counter(dates).most_common(1)[0][0] if dates else None
+
+    async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
+        result = self.engine.compare(conversation_id, prompt, models)
+        if inspect.isawaitable(result):
+            result = await result
+        return dict(result)
+
+    async def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
+        result = self.engine.pick_compare(conversation_id, assistant_message_id)
+        if inspect.isawaitable(result):
+            await result
+
+    def cost_report(self) -> dict[str, Any]:
+        return dict(self.engine.cost_report(since=None))
+
+    def data_dir(self) -> Path:
+        paths = getattr(self.engine, "paths", None)
+        if paths is None:
+            from chatroute.paths import resolve_paths
+
+            paths = resolve_paths()
+        return Path(paths.data_dir)
+
+    # ---- store ----
+    def conversations(self) -> list[Any]:
+        return list(self.store.list_conversations())
+
+    def create_conversation(self) -> str:
+        return str(_attr(self.store.create_conversation(), "id"))
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self.store.rename_conversation(conversation_id, title)
+
+    def delete(self, conversation_id: str) -> None:
+        self.store.delete_conversation(conversation_id)
+
+    def conversation(self, conversation_id: str) -> Any:
+        return self.store.get_conversation(conversation_id)
+
+    def pin_of(self, conversation_id: str | None) -> str | None:
+        if not conversation_id:
+            return None
+        conv = self.conversation(conversation_id)
+        return _attr(conv, "pinned_model", "pin", "pinned", default=None) if conv is not None else None
+
+    def set_pin(self, conversation_id: str, model: str | None) -> None:
+        self.store.set_pin(conversation_id, model)
+
+    def history(self, conversation_id: str) -> list[Any]:
+        return list(self.store.history(conversation_id))
+
+    def turns_by_message(self, conversation_id: str) -> dict[str, Any]:
+        return {_attr(t, "message_id"): t for t in self.store.turns(conversation_id)}
+
+    def siblings(self, message_id: str) -> list[Any]:
+        return list(self.store.siblings(message_id))
+
+    def set_active(self, message_id: str) -> None:
+        self.store.set_active(message_id)
+
+    def search(self, query: str) -> list[Any]:
+        return list(self.store.search(query, limit=50))
+
+    def export(self, conversation_id: str) -> list[Path]:
+        """Write Markdown and JSON exports under <data dir>/exports/ and return the paths."""
+        out_dir = self.data_dir() / "exports"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        conv = self.conversation(conversation_id)
+        slug = re.sub(r"[^a-z0-9]+", "-", str(conv_title(conv)).lower()).strip("-")[:40] or "conversation"
+        written = []
+        for fmt, ext in (("markdown", "md"), ("json", "json")):
+            body = self.store.export_conversation(conversation_id, fmt)
+            if not isinstance(body, str):
+                body = json.dumps(body, indent=2, default=str)
+            path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
+            path.write_text(body, encoding="utf-8")
+            written.append(path)
+        return written
+
+
+# ---- object accessors (tolerant of dataclass vs row) ----
+def conv_id(conv: Any) -> str:
+    return str(_attr(conv, "id"))
+
+
+def conv_title(conv: Any) -> str:
+    return str(_attr(conv, "title", default=None) or "Untitled")
+
+
+def msg_id(msg: Any) -> str:
+    return str(_attr(msg, "id"))
+
+
+def msg_role(msg: Any) -> str:
+    return str(_attr(msg, "role"))
+
+
+def msg_text(msg: Any) -> str:
+    return str(_attr(msg, "content", "text", default="") or "")
+
+
+def msg_status(msg: Any) -> str:
+    return str(_attr(msg, "status", default="complete") or "complete")
+
+
+def msg_parent(msg: Any) -> str | None:
+    return _attr(msg, "parent_id", default=None)
+
+
+def hit_fields(hit: Any) -> tuple[str, str, str, str]:
+    """(conversation_id, message_id, snippet, title) of a search hit."""
+    return (str(_attr(hit, "conversation_id")), str(_attr(hit, "message_id")),
+            str(_attr(hit, "snippet", "content", "text", default="")),
+            str(_attr(hit, "conversation_title", "title", default="") or ""))
+
+
+# ---- formatting ----
+def fmt_cost(cost: float | None) -> str:
+    if cost is None:
+        return "n/a"
+    if cost == 0:
+        return "$0"
+    if cost < 0.01:
+        return f"${cost:.5f}".rstrip("0")
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}".rstrip("0")
+
+
+def fmt_usd(value: float | None) -> str:
+    """Money totals (screen sums): always two decimals, n/a when unknown."""
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def fmt_tokens(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
+    """The one-line badge under an assistant message:
+    `model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok`."""
+    model = short_model(_attr(record, "model"))
+    kind = _attr(record, "route_kind", default="routed")
+    parts: list[str] = []
+    head = model if kind in ("routed", None) else f"{model} ({kind})"
+    parts.append(head)
+    if _attr(record, "cache_status") == "hit":
+        sim = _attr(record, "cache_similarity")
+        src = _attr(record, "cache_source_turn")
+        cached = f"cached {sim:.2f}" if sim is not None else "cached"
+        if src:
+            cached += f" ⟵ turn {str(src)[-6:]}"
+        parts += [cached, "$0", f"lookup {fmt_ms(_attr(record, 'total_ms'))}"]
+    else:
+        parts.append(fmt_cost(_attr(record, "cost_usd")))
+        parts.append(f"ttft {fmt_ms(_attr(record, 'ttft_ms'))}")
+        parts.append(fmt_ms(_attr(record, "total_ms")))
+        tps = _attr(record, "tokens_per_s")
+        parts.append(f"{tps:.0f} tok/s" if tps else "– tok/s")
+        approx = "≈" if _attr(record, "usage_estimated") else ""
+        parts.append(f"{approx}{fmt_tokens(_attr(record, 'input_tokens'))}→"
+                     f"{approx}{fmt_tokens(_attr(record, 'output_tokens'))} tok")
+    status = _attr(record, "status", default="ok")
+    if status == "interrupted":
+        parts.append("⚠ interrupted")
+    elif status == "error":
+        parts.append("⚠ error")
+    if sibling and sibling[1] > 1:
+        parts.append(f"‹{sibling[0]}/{sibling[1]}›")
+    return " · ".join(parts)
+
+
+def reroute_lines(route: dict[str, Any] | None) -> list[str]:
+    out = []
+    for r in (route or {}).get("reroutes", []) or []:
+        out.append(f"{short_model(_attr(r, 'from_model', 'from'))} {_attr(r, 'error', default='')} → "
+                   f"{short_model(_attr(r, 'to_model', 'to'))}")
+    return out

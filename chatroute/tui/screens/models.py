@@ -1,0 +1,97 @@
+"""Model picker: override the next turn (enter), pin for the conversation (p), unpin (u);
+in re-run mode, enter picks the model to re-run a turn on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from chatroute.tui.data import Backend
+
+
+def _price(v: float | None) -> str:
+    return "n/a" if v is None else f"${v:g}"
+
+
+def model_label(m: Any, current: str | None) -> Text:
+    ctx = getattr(m, "context_window", None)
+    ctx_s = f"{ctx // 1000}k ctx" if ctx else "ctx ?"
+    ability = getattr(m, "ability", None)
+    mark = "● " if m.id == current else "  "
+    return Text.assemble(
+        (mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
+        (f" in {_price(getattr(m, 'input_cost_per_mtok', None))} / out "
+         f"{_price(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
+         + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else ""), "dim"),
+    )
+
+
+class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
+    DEFAULT_CSS = """
+    ModelPicker { align: center middle; }
+    ModelPicker > Vertical { width: 110; max-width: 100%; height: auto; max-height: 90%; border: thick $primary;
+                             background: $surface; padding: 0 1; }
+    ModelPicker OptionList { height: auto; max-height: 20; border: none; }
+    ModelPicker .hint, ModelPicker .as-of { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("enter", "choose('override')", "Use for next turn", priority=True),
+        Binding("p", "choose('pin')", "Pin for conversation"),
+        Binding("u", "choose('unpin')", "Unpin"),
+        Binding("escape", "cancel", "Close"),
+    ]
+
+    def __init__(self, backend: Backend, *, mode: str = "turn", current: str | None = None) -> None:
+        super().__init__()
+        self.backend, self.mode, self.current = backend, mode, current
+
+    def compose(self) -> ComposeResult:
+        models = self.backend.models()
+        with Vertical():
+            title = "Re-run this turn on…" if self.mode == "rerun" else "Choose a model"
+            yield Static(Text(title, style="bold"))
+            yield OptionList(*[Option(model_label(m, self.current), id=m.id) for m in models], id="models")
+            hint = ("enter re-run · esc cancel" if self.mode == "rerun"
+                    else "enter next turn only · p pin for this conversation · u unpin · esc cancel")
+            yield Static(hint, classes="hint")
+            as_of = self.backend.prices_as_of()
+            yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="as-of")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.focus()
+        if self.current:
+            try:
+                ol.highlighted = ol.get_option_index(self.current)
+            except Exception:
+                pass
+
+    def _highlighted(self) -> str | None:
+        ol = self.query_one(OptionList)
+        return None if ol.highlighted is None else ol.get_option_at_index(ol.highlighted).id
+
+    def action_choose(self, action: str) -> None:
+        model = self._highlighted()
+        if self.mode == "rerun":
+            if action == "override" and model:
+                self.dismiss(("rerun", model))
+            return
+        if action == "unpin":
+            self.dismiss(("unpin", None))
+        elif model:
+            self.dismiss((action, model))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_choose("override")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

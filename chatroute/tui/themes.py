@@ -1,0 +1,37 @@
+"""Themes from TOML files: the packaged ones (chatroute/tui/themes/*.toml) plus any the user
+drops in <config dir>/themes/. Each file is one textual.theme.Theme."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from textual.theme import Theme
+
+PACKAGED = Path(__file__).with_name("themes")
+_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
+           "surface", "panel", "boost")
+
+
+def theme_from_toml(path: Path) -> Theme:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    name = str(data.get("name") or path.stem)
+    if "primary" not in data:
+        raise ValueError(f"{path}: a theme needs at least `primary`")
+    kwargs = {k: str(data[k]) for k in _FIELDS if k in data}
+    return Theme(name=name, dark=bool(data.get("dark", True)), variables=dict(data.get("variables", {})), **kwargs)
+
+
+def load_themes(extra_dirs: list[Path] | None = None) -> list[Theme]:
+    """Packaged themes first; a user theme with the same name replaces it. Bad files are skipped."""
+    found: dict[str, Theme] = {}
+    for folder in [PACKAGED, *(extra_dirs or [])]:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                theme = theme_from_toml(path)
+            except (OSError, ValueError, tomllib.TOMLDecodeError):
+                continue  # one broken user file must not stop the app
+            found[theme.name] = theme
+    return list(found.values())

@@ -1,0 +1,26 @@
+"""Test isolation: every test gets its own CHATROUTE_HOME and no provider keys from the host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+_HOST_VARS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENROUTER_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def chatroute_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CHATROUTE_HOME", str(home))
+    monkeypatch.setenv("CHATROUTE_NO_DISCOVERY", "1")  # never probe local ports from tests
+    for var in _HOST_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return home

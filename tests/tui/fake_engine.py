@@ -1,0 +1,435 @@
+"""A scripted stand-in for chatroute.engine.Engine and chatroute.store.Store, for TUI tests.
+
+It exposes exactly the surface the TUI uses (see chatroute/tui/data.py), so the real engine
+can be swapped in without touching the UI. Turns are scripted: push `Reply`/`Fail` items on
+`engine.script` (or per model in `engine.compare_script`); with an empty script every turn
+echoes the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+
+_ids = itertools.count(1)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{next(_ids):06d}"
+
+
+FIXED_TIME = "2026-11-01T12:00:00Z"  # snapshots must not depend on the clock
+
+
+# --- records ---------------------------------------------------------------------------------
+@dataclass
+class FakeTurnRecord:
+    """Same fields as chatroute.store.records.TurnRecord (the TUI only reads attributes)."""
+
+    id: str
+    conversation_id: str
+    message_id: str
+    model: str
+    provider: str
+    route_kind: str = "routed"
+    route: dict[str, Any] = field(default_factory=dict)
+    cache_status: str = "miss"
+    cache_similarity: float | None = None
+    cache_source_turn: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    saved_usd: float | None = None
+    price_as_of: str | None = "2026-11-01"
+    route_ms: float | None = 0.4
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens_per_s: float | None = None
+    status: str = "ok"
+    finish_reason: str | None = "stop"
+    error: str | None = None
+    created_at: str = FIXED_TIME
+
+
+@dataclass
+class FakeConversation:
+    id: str
+    title: str | None = None
+    system_prompt: str | None = None
+    pinned_model: str | None = None
+    cache_enabled: bool = True
+    created_at: str = FIXED_TIME
+    updated_at: str = FIXED_TIME
+
+
+@dataclass
+class FakeMessage:
+    id: str
+    conversation_id: str
+    role: str
+    content: str
+    parent_id: str | None = None
+    status: str = "complete"
+    created_at: str = FIXED_TIME
+
+
+@dataclass
+class FakeSearchHit:
+    conversation_id: str
+    message_id: str
+    role: str
+    snippet: str
+    conversation_title: str | None = None
+
+
+# --- store -----------------------------------------------------------------------------------
+class FakeStore:
+    """In-memory store with the method names of chatroute.store.Store that the TUI calls."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, FakeConversation] = {}
+        self.messages: dict[str, FakeMessage] = {}
+        self.order: dict[str, list[str]] = {}  # conversation -> message ids in insertion order
+        self.active: dict[str | None, str] = {}  # parent id -> active child (per conversation via ids)
+        self.records: dict[str, FakeTurnRecord] = {}  # message id -> record
+        self.preferences: list[dict[str, Any]] = []
+
+    # conversations
+    def create_conversation(self, title: str | None = None, system_prompt: str | None = None) -> FakeConversation:
+        conv = FakeConversation(id=_new_id("c"), title=title, system_prompt=system_prompt)
+        self.conversations[conv.id] = conv
+        self.order[conv.id] = []
+        return conv
+
+    def list_conversations(self) -> list[FakeConversation]:
+        return list(reversed(self.conversations.values()))
+
+    def get_conversation(self, conversation_id: str) -> FakeConversation | None:
+        return self.conversations.get(conversation_id)
+
+    def rename_conversation(self, conversation_id: str, title: str) -> None:
+        self.conversations[conversation_id].title = title
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self.conversations.pop(conversation_id, None)
+        for mid in self.order.pop(conversation_id, []):
+            self.messages.pop(mid, None)
+
+    def set_pin(self, conversation_id: str, model: str | None) -> None:
+        self.conversations[conversation_id].pinned_model = model
+
+    # messages
+    def add_message(self, conversation_id: str, role: str, content: str, parent_id: str | None = None,
+                    status: str = "complete") -> FakeMessage:
+        msg = FakeMessage(id=_new_id("m"), conversation_id=conversation_id, role=role, content=content,
+                          parent_id=parent_id, status=status)
+        self.messages[msg.id] = msg
+        self.order[conversation_id].append(msg.id)
+        self.active[(conversation_id, parent_id)] = msg.id  # type: ignore[index]
+        conv = self.conversations[conversation_id]
+        if conv.title is None and role == "user":
+            conv.title = content[:40]
+        return msg
+
+    def history(self, conversation_id: str) -> list[FakeMessage]:
+        out: list[FakeMessage] = []
+        parent: str | None = None
+        while True:
+            mid = self.active.get((conversation_id, parent))  # type: ignore[arg-type]
+            if mid is None or mid not in self.messages:
+                return out
+            out.append(self.messages[mid])
+            parent = mid
+
+    def siblings(self, message_id: str) -> list[FakeMessage]:
+        msg = self.messages[message_id]
+        return [m for m in (self.messages[i] for i in self.order[msg.conversation_id])
+                if m.parent_id == msg.parent_id and m.role == msg.role]
+
+    def set_active(self, message_id: str) -> None:
+        msg = self.messages[message_id]
+        self.active[(msg.conversation_id, msg.parent_id)] = message_id  # type: ignore[index]
+
+    def turns(self, conversation_id: str) -> list[FakeTurnRecord]:
+        return [r for r in self.records.values() if r.conversation_id == conversation_id]
+
+    def search(self, query: str, limit: int = 50) -> list[FakeSearchHit]:
+        q = query.lower()
+        hits = []
+        for m in self.messages.values():
+            if q and q in m.content.lower():
+                conv = self.conversations.get(m.conversation_id)
+                hits.append(FakeSearchHit(m.conversation_id, m.id, m.role, m.content[:80],
+                                          conv.title if conv else None))
+        return hits[:limit]
+
+    def export_conversation(self, conversation_id: str, fmt: str = "markdown") -> str:
+        conv = self.conversations[conversation_id]
+        msgs = self.history(conversation_id)
+        if fmt == "json":
+            return json.dumps({"conversation": asdict(conv),
+                               "messages": [dict(asdict(m), turn=asdict(self.records[m.id]) if m.id in self.records else None)
+                                            for m in msgs]}, indent=2)
+        lines = [f"# {conv.title or 'Untitled'}", ""]
+        for m in msgs:
+            lines += [f"## {m.role}", "", m.content, ""]
+            if m.id in self.records:
+                r = self.records[m.id]
+                lines += [f"_{r.model} · ${r.cost_usd} · {r.total_ms} ms_", ""]
+        return "\n".join(lines)
+
+
+# --- scripted turns --------------------------------------------------------------------------
+@dataclass
+class Reply:
+    text: str = "Hello **world**."
+    model: str = "openai/gpt-4o-mini"
+    cost_usd: float | None = 0.00042
+    chunks: int = 4
+    delay: float = 0.0
+    ttft_ms: float = 320.0
+    total_ms: float = 2100.0
+    tokens_per_s: float = 85.0
+    input_tokens: int = 120
+    output_tokens: int = 340
+    usage_estimated: bool = False
+    reroutes: list[tuple[str, str, str]] = field(default_factory=list)  # (from, error, to)
+    cache_similarity: float | None = None  # set -> answer comes from the cache
+    cache_source_turn: str | None = None
+    interrupted: bool = False  # stream breaks after the first half
+
+
+@dataclass
+class Fail:
+    error: str = "openai/gpt-4o-mini: 500 server error"
+    model: str = "openai/gpt-4o-mini"
+    partial: str = ""
+    retryable: bool = True
+    delay: float = 0.0
+
+
+MODELS = [
+    SimpleNamespace(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
+                    output_cost_per_mtok=0.6, context_window=128000, ability=0.62, price_as_of="2026-11-01",
+                    price_source="bundled"),
+    SimpleNamespace(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
+                    output_cost_per_mtok=10.0, context_window=128000, ability=0.8, price_as_of="2026-11-01",
+                    price_source="bundled"),
+    SimpleNamespace(id="anthropic/claude-3-5-haiku-20241022", provider="anthropic", name="claude-3-5-haiku-20241022",
+                    input_cost_per_mtok=0.8, output_cost_per_mtok=4.0, context_window=200000, ability=0.66,
+                    price_as_of="2026-11-01", price_source="bundled"),
+    SimpleNamespace(id="ollama/qwen2.5:7b", provider="ollama", name="qwen2.5:7b", input_cost_per_mtok=0.0,
+                    output_cost_per_mtok=0.0, context_window=32768, ability=0.55, price_as_of=None,
+                    price_source="override"),
+]
+
+
+def decision_for(model: str, kind: str = "routed", preset: str = "balanced") -> dict[str, Any]:
+    cands = [
+        {"model": "openai/gpt-4o-mini", "quality": 0.71, "expected_cost_usd": 0.0004, "expected_latency_s": 2.1,
+         "utility": 0.69, "excluded": None},
+        {"model": "openai/gpt-4o", "quality": 0.83, "expected_cost_usd": 0.0071, "expected_latency_s": 3.4,
+         "utility": 0.64, "excluded": None},
+        {"model": "anthropic/claude-3-5-haiku-20241022", "quality": 0.74, "expected_cost_usd": 0.0028,
+         "expected_latency_s": 2.6, "utility": 0.66, "excluded": None},
+        {"model": "ollama/qwen2.5:7b", "quality": 0.52, "expected_cost_usd": 0.0, "expected_latency_s": 6.0,
+         "utility": 0.40, "excluded": "cooling down (429, 30 s left)"},
+    ]
+    return {"model": model, "kind": kind, "preset": preset, "route_ms": 0.4,
+            "reason": f"{model.split('/')[-1]}: best utility for a short factual question",
+            "candidates": cands, "reroutes": []}
+
+
+class FakeEngine:
+    def __init__(self, store: FakeStore | None = None, *, theme: str = "chatroute-dark",
+                 cost_report: dict[str, Any] | None = None) -> None:
+        self.store = store or FakeStore()
+        self.config = SimpleNamespace(
+            ui=SimpleNamespace(theme=theme, baseline_model="openai/gpt-4o"),
+            router=SimpleNamespace(preset="balanced", pool=[m.id for m in MODELS]),
+            budget=SimpleNamespace(daily_usd=1.0, monthly_usd=20.0),
+        )
+        self.catalog = SimpleNamespace(all=lambda: list(MODELS))
+        self.script: list[Reply | Fail] = []
+        self.compare_script: dict[str, Reply | Fail] = {}
+        self.calls: list[dict[str, Any]] = []
+        self.compare_calls: list[dict[str, Any]] = []
+        self.picks: list[tuple[str, str]] = []
+        self.presets: list[str] = []
+        self._cost_report = cost_report or sample_cost_report()
+        self.closed = False
+
+    # --- the Engine surface ---
+    def models(self) -> list[Any]:
+        return list(MODELS)
+
+    def set_preset(self, preset: str) -> None:
+        self.presets.append(preset)
+        self.config.router.preset = preset
+
+    def route(self, prompt: str, conversation_id: str | None = None) -> dict[str, Any]:
+        return decision_for("openai/gpt-4o-mini")
+
+    def cost_report(self, since: str | None = None) -> dict[str, Any]:
+        return self._cost_report
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    async def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
+                       use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+        self.calls.append({"conversation_id": conversation_id, "prompt": prompt, "override": override,
+                           "use_cache": use_cache, "regenerate_of": regenerate_of})
+        step = self.script.pop(0) if self.script else Reply(text=f"Echo: {prompt}")
+        conv_id = conversation_id or self.store.create_conversation().id
+        conv = self.store.conversations[conv_id]
+        if regenerate_of:
+            user = self.store.messages[self.store.messages[regenerate_of].parent_id]  # type: ignore[index]
+        else:
+            hist = self.store.history(conv_id)
+            user = self.store.add_message(conv_id, "user", prompt, parent_id=hist[-1].id if hist else None)
+        text_prompt = prompt
+        kind = "routed"
+        model = step.model
+        if text_prompt.startswith("@"):
+            name, _, _rest = text_prompt[1:].partition(" ")
+            model = next((m.id for m in MODELS if m.id == name or m.name == name), model)
+            kind = "override"
+        elif override:
+            model, kind = override, "override"
+        elif conv.pinned_model:
+            model, kind = conv.pinned_model, "pinned"
+        asst = self.store.add_message(conv_id, "assistant", "", parent_id=user.id, status="streaming")
+        yield TurnStarted(conv_id, user.id, asst.id)
+        decision = decision_for(model, kind, self.config.router.preset)
+        yield Routed(model=model, kind=kind, reason=decision["reason"], decision=decision)
+        await asyncio.sleep(0)
+        if isinstance(step, Fail):
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                                 provider=model.split("/")[0], route_kind=kind, route=decision, status="error",
+                                 error=step.error, cost_usd=None)
+            if step.partial:
+                yield Delta(step.partial)
+                rec.status = "interrupted"
+            asst.content, asst.status = step.partial, rec.status
+            self.store.records[asst.id] = rec
+            yield TurnFinished(record=rec, text=step.partial, error=step.error, retryable=step.retryable)
+            return
+        reroutes = []
+        for frm, err, to in step.reroutes:
+            reroutes.append({"from_model": frm, "error": err, "to_model": to})
+            yield Rerouted(frm, err, to, f"{frm.split('/')[-1]} {err} → {to.split('/')[-1]}")
+        decision["reroutes"] = reroutes
+        rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                             provider=model.split("/")[0], route_kind=kind, route=decision,
+                             input_tokens=step.input_tokens, output_tokens=step.output_tokens,
+                             usage_estimated=step.usage_estimated, cost_usd=step.cost_usd, ttft_ms=step.ttft_ms,
+                             total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
+        text = step.text
+        if step.cache_similarity is not None:
+            rec.route_kind, rec.cache_status = "cache", "hit"
+            rec.cache_similarity, rec.cache_source_turn = step.cache_similarity, step.cache_source_turn
+            rec.cost_usd, rec.ttft_ms, rec.total_ms, rec.tokens_per_s = 0.0, 3.0, 4.0, None
+            yield CacheHit(step.cache_similarity, "semantic", step.cache_source_turn, 3.0)
+        n = max(1, step.chunks)
+        size = max(1, len(text) // n + 1)
+        pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        if step.interrupted:
+            pieces = pieces[: max(1, len(pieces) // 2)]
+            text = "".join(pieces)
+            rec.status, rec.error = "interrupted", "connection dropped mid-stream"
+        for piece in pieces:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            yield Delta(piece)
+        asst.content, asst.status = text, rec.status
+        self.store.records[asst.id] = rec
+        if regenerate_of is None or True:
+            self.store.set_active(asst.id)
+        yield TurnFinished(record=rec, text=text, error=rec.error, retryable=rec.status != "ok")
+
+    def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
+        self.compare_calls.append({"conversation_id": conversation_id, "prompt": prompt, "models": list(models)})
+        conv_id = conversation_id or self.store.create_conversation().id
+        hist = self.store.history(conv_id)
+        user = self.store.add_message(conv_id, "user", prompt, parent_id=hist[-1].id if hist else None)
+        return {m: self._compare_stream(conv_id, user.id, m) for m in models}
+
+    async def _compare_stream(self, conv_id: str, user_id: str, model: str) -> AsyncIterator[Any]:
+        step = self.compare_script.get(model) or Reply(text=f"Answer from {model}.", model=model)
+        asst = self.store.add_message(conv_id, "assistant", "", parent_id=user_id, status="streaming")
+        yield TurnStarted(conv_id, user_id, asst.id)
+        decision = decision_for(model, "override")
+        yield Routed(model=model, kind="override", reason="compare mode", decision=decision)
+        if isinstance(step, Fail):
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                                 provider=model.split("/")[0], route_kind="override", status="error",
+                                 error=step.error)
+            asst.status = "error"
+            self.store.records[asst.id] = rec
+            yield TurnFinished(record=rec, text="", error=step.error, retryable=True)
+            return
+        for piece in [step.text[i:i + 8] for i in range(0, len(step.text), 8)]:
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            yield Delta(piece)
+        rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                             provider=model.split("/")[0], route_kind="override", cost_usd=step.cost_usd,
+                             input_tokens=step.input_tokens, output_tokens=step.output_tokens, ttft_ms=step.ttft_ms,
+                             total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
+        asst.content, asst.status = step.text, "complete"
+        self.store.records[asst.id] = rec
+        yield TurnFinished(record=rec, text=step.text)
+
+    def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
+        self.picks.append((conversation_id, assistant_message_id))
+        self.store.set_active(assistant_message_id)
+
+
+def sample_cost_report() -> dict[str, Any]:
+    """The dict shape `Engine.cost_report(since=None)` returns (documented in chatroute/tui/screens/costs.py)."""
+    daily = [0.0, 0.12, 0.08, 0.0, 0.31, 0.22, 0.05, 0.0, 0.0, 0.44, 0.19, 0.27, 0.09, 0.0, 0.15,
+             0.33, 0.41, 0.12, 0.0, 0.06, 0.18, 0.52, 0.24, 0.11, 0.0, 0.07, 0.29, 0.35, 0.14, 0.21]
+    return {
+        "currency": "USD",
+        "as_of": "2026-11-01",
+        "prices_as_of": "2026-11-01",
+        "totals": {"today": 0.21, "week": 1.41, "month": 4.19, "all": 12.87},
+        "turns": {"today": 7, "week": 48, "month": 131, "all": 402},
+        "by_model": [
+            {"model": "openai/gpt-4o", "turns": 61, "input_tokens": 182000, "output_tokens": 91000,
+             "cached_tokens": 40000, "cost_usd": 9.12, "unknown_cost_turns": 0},
+            {"model": "openai/gpt-4o-mini", "turns": 250, "input_tokens": 410000, "output_tokens": 220000,
+             "cached_tokens": 120000, "cost_usd": 2.98, "unknown_cost_turns": 0},
+            {"model": "anthropic/claude-3-5-haiku-20241022", "turns": 51, "input_tokens": 90000,
+             "output_tokens": 40000, "cached_tokens": 0, "cost_usd": 0.77, "unknown_cost_turns": 0},
+            {"model": "ollama/qwen2.5:7b", "turns": 40, "input_tokens": 30000, "output_tokens": 25000,
+             "cached_tokens": 0, "cost_usd": 0.0, "unknown_cost_turns": 0},
+        ],
+        "by_day": [{"day": f"2026-11-{d:02d}", "turns": 5 + d, "cost_usd": round(0.1 * d, 2)} for d in (1,)] + [
+            {"day": f"2026-10-{d:02d}", "turns": 3 + d % 5, "cost_usd": daily[d - 2]} for d in range(31, 24, -1)],
+        "by_conversation": [
+            {"conversation_id": "c1", "title": "Rust lifetimes", "turns": 34, "cost_usd": 1.92},
+            {"conversation_id": "c2", "title": "Trip to Lisbon", "turns": 12, "cost_usd": 0.31},
+            {"conversation_id": "c3", "title": "SQL window functions", "turns": 20, "cost_usd": 0.88},
+        ],
+        "daily_30": daily,
+        "baseline": {"model": "openai/gpt-4o", "cost_usd": 31.40, "actual_usd": 12.87,
+                     "routing_saved_usd": 16.90, "cache_saved_usd": 1.63},
+        "budget": {"daily_usd": 1.0, "daily_spent": 0.21, "monthly_usd": 5.0, "monthly_spent": 4.19,
+                   "state": "warn", "message": "monthly budget at 84% ($4.19 of $5.00)"},
+    }
