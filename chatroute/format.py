@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def cost(value: float | None) -> str:
-    """Dollars with enough precision for tiny per-turn amounts; unknown is "n/a", never $0."""
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return "$0"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    if abs(value) >= 0.01:
-        return f"${value:.3f}"
-    return f"${value:.5f}".rstrip("0")
+from chatroute.catalog.cost import format_cost as cost
 
 
 def duration_ms(ms: float | None) -> str:

@@ -34,8 +34,14 @@ def _rates(info: ModelInfo) -> tuple[float, float, float, float] | None:
 
 def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
     """USD for one turn from the API's usage report; None when the price is unknown."""
+    # DESIGN precedence: a user's price override > the provider's reported cost > the feed.
     reported = usage.reported_cost_usd
-    if reported is not None and math.isfinite(reported) and reported >= 0:
+    if (
+        reported is not None
+        and math.isfinite(reported)
+        and reported >= 0
+        and info.price_source != "override"
+    ):
         return float(reported)
     rates = _rates(info)
     if rates is None:
@@ -69,11 +75,11 @@ def estimate_cost(
 
 
 def format_cost(x: float | None) -> str:
-    """'$1.23', '$0.012', '$0.00042', '$0', '<$0.000001'; 'n/a' when unknown."""
+    """'$1.23', '$0.25', '$0.012', '$0.00042', '$0.00', '<$0.000001'; 'n/a' when unknown."""
     if x is None or not math.isfinite(x):
         return "n/a"
     if x == 0:
-        return "$0"
+        return "$0.00"
     sign = "-" if x < 0 else ""
     a = abs(x)
     if a >= 1:

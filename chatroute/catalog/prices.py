@@ -80,6 +80,10 @@ MIN_MODELS = 50  # a feed with fewer usable models is not a price feed
 MAX_SHRINK = 0.5  # refuse a feed with fewer than half the models we have now
 MAX_FEED_BYTES = 64 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0
+# Where `chatroute prices update` fetches from by default: LiteLLM's live table (MIT).
+DEFAULT_FEED_URL = (
+    "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
+)
 
 _DATA = "chatroute.catalog.data"
 BUNDLED_FILE = "prices.json.gz"

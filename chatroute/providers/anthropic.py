@@ -103,8 +103,8 @@ class AnthropicProvider:
         }
         if system_parts:
             params["system"] = "\n\n".join(system_parts)
-        if req.temperature is not None:
-            params["temperature"] = req.temperature
+        # No temperature: the Messages API of the anthropic 2.x SDK has no sampling
+        # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
     async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
@@ -117,6 +117,7 @@ class AnthropicProvider:
         ftt = self.cfg.first_token_timeout_s
         deadline = loop.time() + ftt if ftt else None
         sdk_stream: Any = None
+        failure: ProviderError | None = None
         got_text = False
         stopped = False
         stop_reason: str | None = None
@@ -189,13 +190,18 @@ class AnthropicProvider:
                 err.provider = self.name
             raise
         except Exception as exc:
-            raise map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,)) from exc
+            # SDK exceptions quote the raw error body, which may echo the key, so the mapped
+            # error is raised outside this block: no __cause__/__context__ chain to print.
+            failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
+            failure.extra.setdefault("cause", type(exc).__name__)
         finally:
             if sdk_stream is not None:
                 try:
                     await sdk_stream.close()
                 except Exception:
                     pass
+        if failure is not None:
+            raise failure
 
 
 def _int(value: Any, default: int | None) -> int | None:

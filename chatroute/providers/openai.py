@@ -133,6 +133,7 @@ class OpenAIProvider:
         ftt = self.cfg.first_token_timeout_s
         deadline = loop.time() + ftt if ftt else None
         sdk_stream: Any = None
+        failure: ProviderError | None = None
         got_text = False
         finish: str | None = None
         usage: UsageReport | None = None
@@ -173,13 +174,18 @@ class OpenAIProvider:
                 err.provider = self.name
             raise
         except Exception as exc:
-            raise map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,)) from exc
+            # SDK exceptions quote the raw error body, which may echo the key, so the mapped
+            # error is raised outside this block: no __cause__/__context__ chain to print.
+            failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
+            failure.extra.setdefault("cause", type(exc).__name__)
         finally:
             if sdk_stream is not None:
                 try:
                     await sdk_stream.close()
                 except Exception:  # closing a broken connection may fail; nothing to save
                     pass
+        if failure is not None:
+            raise failure
 
 
 def _rejects_stream_options(exc: BaseException) -> bool:

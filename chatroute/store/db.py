@@ -8,6 +8,10 @@ Several processes may share one database (a TUI plus a few `chatroute ask`), so:
   backoff (up to `busy_retry_s`) instead of surfacing "database is locked";
 - synchronous=NORMAL: in WAL mode a killed process loses nothing that was committed.
 
+sqlite-utils (an import of ~150 ms, numpy included) is loaded only when needed: to run
+migrations, or when another module asks for `store.db`. Hot paths use the sqlite3 connection
+directly, which keeps `chatroute ask` start-up short.
+
 The connection is in autocommit mode (isolation_level=None), so nothing opens a transaction
 behind our back; a threading.RLock makes one Store safe to share between threads (Textual
 workers, asyncio.to_thread).
@@ -27,9 +31,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from chatroute.errors import ChatrouteError
 from chatroute.store import spend as _spend
@@ -47,6 +49,9 @@ from chatroute.store.records import (
     UsageRow,
 )
 from chatroute.store.search import fts_query
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 T = TypeVar("T")
 
@@ -109,10 +114,10 @@ def redact_secrets(text: str | None) -> str | None:
 class Store:
     """Open with `Store.open(path)`; use as a context manager or call `close()`."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, *, busy_retry_s: float = 300.0) -> None:
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, busy_retry_s: float = 300.0) -> None:
+        self.conn = conn
         self.path = path
+        self._db: sqlite_utils.Database | None = None
         self.busy_retry_s = busy_retry_s
         self._lock = threading.RLock()
         self._writer = _writer_tag()
@@ -136,8 +141,7 @@ class Store:
         path = Path(path).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        db = sqlite_utils.Database(conn, execute_plugins=False)
-        store = cls(db, path, busy_retry_s=busy_retry_s)
+        store = cls(conn, path, busy_retry_s=busy_retry_s)
         try:
             store._configure()
             store._migrate()
@@ -147,6 +151,16 @@ class Store:
             conn.close()
             raise
         return store
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """A sqlite-utils view of the same connection (schema helpers, ad-hoc queries).
+        Write through `transaction()` so the locking rules above hold."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
+        return self._db
 
     def _configure(self) -> None:
         c = self.conn
@@ -197,8 +211,20 @@ class Store:
         self.close()
 
     def integrity_check(self) -> str:
-        """'ok' when the file is sound (used by crash tests)."""
-        return str(self._read(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0]))
+        """'ok' when the file is sound and the search index matches the messages (used by
+        crash and concurrency tests); otherwise the first problem found."""
+
+        def run(c: sqlite3.Connection) -> str:
+            result = str(c.execute("PRAGMA integrity_check").fetchone()[0])
+            if result != "ok":
+                return result
+            try:  # rank=1: also compare the index with the external content table
+                c.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+            except sqlite3.DatabaseError as exc:
+                return f"messages_fts: {exc}"
+            return "ok"
+
+        return self._read(run)
 
     # ------------------------------------------------------------------ transactions
 
@@ -414,8 +440,8 @@ class Store:
             c.execute("UPDATE messages SET active = 0 WHERE parent_id = ? AND active = 1", (parent_id,))
 
     def update_message_text(self, message_id: str, text: str, status: str = "streaming") -> None:
-        """Save a partial reply while streaming (call every ~0.5 s). A cheap one-row UPDATE;
-        streaming rows stay out of the FTS index until they finish."""
+        """Save a partial reply while streaming (call every ~0.5 s): a cheap one-row UPDATE
+        (plus re-indexing that row for search)."""
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"bad message status {status!r}")
         writer = self._writer if status == "streaming" else None
@@ -613,7 +639,7 @@ class Store:
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, limit: int = 50, *, conversation_id: str | None = None) -> list[SearchHit]:
-        """Full-text search over finished message text, best match first. Any user input is
+        """Full-text search over message text, best match first. Any user input is
         safe: it is turned into quoted terms (last one a prefix), never FTS syntax."""
         match = fts_query(query)
         if match is None:

@@ -9,14 +9,15 @@ they must not touch user_version.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported lazily by Store.db, only when a migration has to run
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 
 
-def _m1_initial(db: sqlite_utils.Database) -> None:
+def _m1_initial(db: "sqlite_utils.Database") -> None:
     for sql in _M1_STATEMENTS:
         db.execute(sql)
 
@@ -119,9 +120,9 @@ _M1_STATEMENTS = [
     """,
     "CREATE INDEX idx_preferences_created ON preferences(created_at)",
     "CREATE INDEX idx_preferences_conversation ON preferences(conversation_id)",
-    # External-content FTS5 over message text. Messages still streaming are left out of the
-    # index (the partial text is rewritten every ~0.5 s); they enter it when they finish or
-    # are marked interrupted. The WHEN clauses keep the index consistent with what it holds.
+    # External-content FTS5 over message text, kept in sync by triggers. Partial replies are
+    # indexed too (re-indexing one row every ~0.5 s while streaming is cheap), which keeps
+    # FTS5's own integrity-check against the content table meaningful.
     """
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, content='messages', content_rowid='seq',
@@ -129,24 +130,20 @@ _M1_STATEMENTS = [
     )
     """,
     """
-    CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.status != 'streaming' BEGIN
+    CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
         INSERT INTO messages_fts(rowid, content) VALUES (new.seq, new.content);
     END
     """,
     """
-    CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.status != 'streaming' BEGIN
+    CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
     END
     """,
+    # One UPDATE trigger doing delete-then-insert (two triggers would fire in an unspecified
+    # order); only content changes touch the index, so switching siblings costs nothing.
     """
-    CREATE TRIGGER messages_fts_au_del AFTER UPDATE OF content, status ON messages
-    WHEN old.status != 'streaming' BEGIN
+    CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages BEGIN
         INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
-    END
-    """,
-    """
-    CREATE TRIGGER messages_fts_au_ins AFTER UPDATE OF content, status ON messages
-    WHEN new.status != 'streaming' BEGIN
         INSERT INTO messages_fts(rowid, content) VALUES (new.seq, new.content);
     END
     """,

@@ -103,6 +103,7 @@ class FakeStore:
         self.active: dict[str | None, str] = {}  # parent id -> active child (per conversation via ids)
         self.records: dict[str, FakeTurnRecord] = {}  # message id -> record
         self.preferences: list[dict[str, Any]] = []
+        self.children: dict[tuple[str, str | None], list[str]] = {}
 
     # conversations
     def create_conversation(self, title: str | None = None, system_prompt: str | None = None) -> FakeConversation:
@@ -135,6 +136,7 @@ class FakeStore:
                           parent_id=parent_id, status=status)
         self.messages[msg.id] = msg
         self.order[conversation_id].append(msg.id)
+        self.children.setdefault((conversation_id, parent_id), []).append(msg.id)
         self.active[(conversation_id, parent_id)] = msg.id  # type: ignore[index]
         conv = self.conversations[conversation_id]
         if conv.title is None and role == "user":
@@ -153,8 +155,8 @@ class FakeStore:
 
     def siblings(self, message_id: str) -> list[FakeMessage]:
         msg = self.messages[message_id]
-        return [m for m in (self.messages[i] for i in self.order[msg.conversation_id])
-                if m.parent_id == msg.parent_id and m.role == msg.role]
+        return [self.messages[i] for i in self.children.get((msg.conversation_id, msg.parent_id), [])
+                if i in self.messages]
 
     def set_active(self, message_id: str) -> None:
         msg = self.messages[message_id]
@@ -356,8 +358,7 @@ class FakeEngine:
             yield Delta(piece)
         asst.content, asst.status = text, rec.status
         self.store.records[asst.id] = rec
-        if regenerate_of is None or True:
-            self.store.set_active(asst.id)
+        self.store.set_active(asst.id)
         yield TurnFinished(record=rec, text=text, error=rec.error, retryable=rec.status != "ok")
 
     def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
@@ -433,3 +434,19 @@ def sample_cost_report() -> dict[str, Any]:
         "budget": {"daily_usd": 1.0, "daily_spent": 0.21, "monthly_usd": 5.0, "monthly_spent": 4.19,
                    "state": "warn", "message": "monthly budget at 84% ($4.19 of $5.00)"},
     }
+
+
+def seed_conversation(store: FakeStore, title: str, pairs: list[tuple[str, str]], *, model: str = "openai/gpt-4o-mini",
+                      cost: float | None = 0.0012) -> FakeConversation:
+    """A stored conversation of (user, assistant) pairs with turn records, without running turns."""
+    conv = store.create_conversation(title=title)
+    parent: str | None = None
+    for i, (q, a) in enumerate(pairs):
+        u = store.add_message(conv.id, "user", q, parent_id=parent)
+        m = store.add_message(conv.id, "assistant", a, parent_id=u.id)
+        store.records[m.id] = FakeTurnRecord(id=f"t{conv.id}-{i}", conversation_id=conv.id, message_id=m.id,
+                                             model=model, provider=model.split("/")[0], route=decision_for(model),
+                                             input_tokens=50, output_tokens=120, cost_usd=cost, ttft_ms=250.0,
+                                             total_ms=1400.0, tokens_per_s=90.0)
+        parent = m.id
+    return conv

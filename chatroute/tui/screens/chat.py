@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker
@@ -115,8 +115,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+f", "search", "Search"),
         Binding("slash", "search", "Search", show=False),
         Binding("ctrl+e", "export", "Export", priority=True),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
-        Binding("f2", "rename", "Rename"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+        Binding("f2", "rename", "Rename", show=False),
         Binding("home", "load_earlier", "Load earlier", show=False),
         Binding("escape", "escape", "Stop / back", show=False),
     ]
@@ -131,11 +131,12 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Sidebar(id="sidebar")
-        with Vertical(id="main"):
-            yield ChatView(self.backend, id="chat")
-            yield Static("", id="status")
-            yield Composer(id="composer")
+        with Horizontal(id="body"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="main"):
+                yield ChatView(self.backend, id="chat")
+                yield Static("", id="status")
+                yield Composer(id="composer")
         yield Footer()
 
     @property

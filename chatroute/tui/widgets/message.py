@@ -69,6 +69,7 @@ class AssistantMessage(MessageWidget):
     AssistantMessage > .routing { color: $text-muted; height: auto; }
     AssistantMessage > .error-line { color: $error; height: auto; }
     AssistantMessage > Markdown { margin: 0; padding: 0; }
+    AssistantMessage > Markdown > MarkdownBlock:last-child { margin-bottom: 0; }
     """
 
     BINDINGS = [
@@ -103,19 +104,25 @@ class AssistantMessage(MessageWidget):
         yield Static("", classes="error-line")
 
     def on_mount(self) -> None:
+        self.query_one(".routing", Static).display = False
         self._refresh_meta()
 
     # ---- streaming ----
     def routed(self, model: str, kind: str, reason: str, decision: dict[str, Any]) -> None:
         self.model, self.route = model, dict(decision)
-        self.query_one(".routing", Static).update(Text(f"→ {short_model(model)} ({kind}) · {reason}"))
+        self._set_routing(f"→ {short_model(model)} ({kind}) · {reason}")
 
     def rerouted(self, line: str) -> None:
         self._reroutes.append(line)
         self._refresh_meta()
 
     def cache_hit(self, similarity: float, lookup_ms: float) -> None:
-        self.query_one(".routing", Static).update(Text(f"⟲ from the cache (similarity {similarity:.2f}, {lookup_ms:.0f} ms)"))
+        self._set_routing(f"⟲ from the cache (similarity {similarity:.2f}, {lookup_ms:.0f} ms)")
+
+    def _set_routing(self, line: str) -> None:
+        routing = self.query_one(".routing", Static)
+        routing.update(Text(line))
+        routing.display = bool(line)
 
     async def write(self, fragment: str) -> None:
         if self._stream is None:
@@ -137,7 +144,7 @@ class AssistantMessage(MessageWidget):
             self.message_id = _attr(record, "message_id", default=self.message_id) or self.message_id
         elif error:
             self.status = "error"
-        self.query_one(".routing", Static).update("")
+        self._set_routing("")
         await self.query_one(Markdown).update(text)
         self._refresh_meta()
 

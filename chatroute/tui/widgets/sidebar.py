@@ -42,7 +42,7 @@ class SearchResults(OptionList):
 
 class Sidebar(Vertical):
     DEFAULT_CSS = """
-    Sidebar { width: 30; dock: left; border-right: vkey $primary 40%; }
+    Sidebar { width: 30; height: 1fr; border-right: vkey $primary 40%; }
     Sidebar > .sidebar-title { color: $text-muted; padding: 0 1; height: 1; }
     Sidebar > Input { display: none; margin: 0; }
     Sidebar.-searching > Input { display: block; }

@@ -1,0 +1,523 @@
+"""The answer cache: an exact tier and a guarded semantic tier, kept in the app's SQLite DB.
+
+A wrong hit is worse than a miss, so a semantic hit needs the embedding to agree AND every
+lexical guard in `guards.py` to pass, within the same scope (system prompt, history, params,
+pinned model). Only complete answers are stored.
+
+Concurrency: each AnswerCache has its own connection. Writes run in BEGIN IMMEDIATE and
+triggers bump counters in `cache_meta`; another process notices through PRAGMA data_version
+and loads only what changed, so a lookup never rescans the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from chatroute.cache.guards import refuse_reason
+from chatroute.cache.index import VectorIndex
+from chatroute.cache.keys import exact_key, norm_text, scope_key
+from chatroute.cache.text import Features, features
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+# Calibrated on tests/data/cache_pairs.jsonl (see scripts/eval_cache.py). The similarity is
+# the cosine between the *topic words* of the two prompts (the frame "how do I / can you"
+# removed), so true rephrasings sit near 1 and the bar can stay high.
+DEFAULT_THRESHOLD = 0.9
+PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's bar by this much
+MAX_PENALTIES = 2  # ... and this many disable the entry for good
+MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
+CANDIDATES = 8  # neighbours checked against the guards, best first
+
+
+class _ConfigLike(Protocol):
+    enabled: bool
+    max_entries: int
+    ttl_hours: float
+    threshold: float
+
+
+@dataclass
+class CacheSettings:
+    """Used when no chatroute.config.CacheConfig is given (same fields)."""
+
+    enabled: bool = True
+    max_entries: int = 50_000
+    ttl_hours: float = 24 * 30
+    threshold: float = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    text: str
+    similarity: float
+    source_turn_id: str | None
+    entry_id: int
+    lookup_ms: float
+    model: str | None
+    tier: str  # "exact" | "semantic"
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int
+    hits: int
+    misses: int
+    exact_hits: int
+    semantic_hits: int
+    saved_usd: float
+    false_hits: int  # regenerates after a hit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SCHEMA = [
+    """
+    CREATE TABLE IF NOT EXISTS cache_entries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        exact_key TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        vector BLOB,
+        text TEXT NOT NULL,
+        model TEXT,
+        pinned_model TEXT,
+        turn_id TEXT,
+        meta TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        last_used_at REAL NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        penalties INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS idx_cache_entries_lru ON cache_entries(last_used_at)",
+    "CREATE TABLE IF NOT EXISTS cache_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cache_stats (key TEXT PRIMARY KEY, value REAL NOT NULL)",
+    "INSERT OR IGNORE INTO cache_meta VALUES ('version', 0), ('deletes', 0), ('count', 0)",
+    # Counters kept by triggers so every process sees them, whoever wrote.
+    """
+    CREATE TRIGGER IF NOT EXISTS cache_entries_ai AFTER INSERT ON cache_entries BEGIN
+        UPDATE cache_meta SET value = value + 1 WHERE key IN ('version', 'count');
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS cache_entries_ad AFTER DELETE ON cache_entries BEGIN
+        UPDATE cache_meta SET value = value + 1 WHERE key IN ('version', 'deletes');
+        UPDATE cache_meta SET value = value - 1 WHERE key = 'count';
+    END
+    """,
+]
+
+_STAT_KEYS = ("hits", "misses", "exact_hits", "semantic_hits", "saved_usd", "false_hits")
+
+
+def _db_path(target: Any) -> str:
+    if isinstance(target, (str, Path)):
+        return str(target)
+    for attr in ("path", "db_path", "database"):  # a Store, duck-typed
+        value = getattr(target, attr, None)
+        if isinstance(value, (str, Path)):
+            return str(value)
+    raise TypeError(f"AnswerCache needs a database path or a Store, got {type(target).__name__}")
+
+
+class AnswerCache:
+    def __init__(self, db_path: Any, embed: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> None:
+        self.config: _ConfigLike = config if config is not None else CacheSettings()
+        if embed is None:
+            self._embed_fn: EmbedFn | None = None  # the real embedder, loaded on first need
+        elif callable(embed):
+            self._embed_fn = embed
+        else:
+            self._embed_fn = embed.embed  # an Embedder object
+        self.path = _db_path(db_path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against app crashes, no fsync per insert
+        with self._write():
+            for sql in _SCHEMA:
+                self._conn.execute(sql)
+        self._index: VectorIndex | None = None
+        self._data_version: int | None = None
+        self._seen: tuple[int, int] = (-1, -1)  # (version, deletes) the index reflects
+        self.last_reason: str | None = None  # why the last lookup missed (debugging, eval)
+
+    @classmethod
+    def open(cls, db: Any, embedder: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> AnswerCache:
+        return cls(db, embedder, config)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ---- public API -------------------------------------------------------------------
+
+    def lookup(self, system: str | None, history: Sequence[Any], prompt: str,
+               params: Mapping[str, Any] | None = None, pinned_model: str | None = None, *,
+               count: bool = True, now: float | None = None) -> CacheHit | None:
+        """The cached answer for this request, or None. Never raises on bad cache data."""
+        t0 = time.perf_counter()
+        now = time.time() if now is None else now
+        if not self.config.enabled:
+            self.last_reason = "disabled"
+            return None
+        with self._lock:
+            try:
+                hit = self._lookup(system, history, prompt, params, pinned_model, now)
+            except sqlite3.DatabaseError as exc:  # a broken cache must never break a turn
+                log.warning("cache lookup failed: %s", exc)
+                self.last_reason = f"error: {exc}"
+                hit = None
+            ms = (time.perf_counter() - t0) * 1000
+            if count:
+                self._count_lookup(hit, now)
+            if hit is None:
+                return None
+            return CacheHit(hit[0], hit[1], hit[2], hit[3], ms, hit[4], hit[5])
+
+    def store(self, system: str | None, history: Sequence[Any], prompt: str,
+              params: Mapping[str, Any] | None, pinned_model: str | None, text: str,
+              model: str | None, turn_id: str | None, finish_reason: str | None, *,
+              now: float | None = None) -> int | None:
+        """Keep a complete answer; returns the entry id, or None when it was not storable."""
+        if not self.config.enabled or self.config.max_entries <= 0:
+            return None
+        # Only a natural end: 'length' is truncated, tool calls are not answers, and a None or
+        # any other reason means interrupted or failed.
+        if finish_reason != "stop" or not isinstance(text, str) or not text.strip():
+            return None
+        prompt_n = norm_text(prompt) or ""
+        if not prompt_n:
+            return None
+        feats = features(prompt_n[:MAX_SEMANTIC_CHARS])
+        if feats.time_sensitive:
+            return None  # the answer would go stale; such prompts never hit either
+        now = time.time() if now is None else now
+        scope = scope_key(system, history, params, pinned_model)
+        key = exact_key(scope, prompt_n)
+        vec = self._vector(feats) if len(prompt_n) <= MAX_SEMANTIC_CHARS else None
+        blob = vec.astype(np.float16).tobytes() if vec is not None else None
+        meta = json.dumps({"finish_reason": finish_reason})
+        with self._lock, self._write():
+            self._sync_locked()
+            row = self._conn.execute("SELECT id FROM cache_entries WHERE exact_key = ?", (key,)).fetchone()
+            if row is not None:
+                # Same request answered again (e.g. a regenerate): the fresh answer replaces the
+                # old one and starts with a clean record.
+                entry_id = int(row[0])
+                self._conn.execute(
+                    "UPDATE cache_entries SET text=?, model=?, turn_id=?, meta=?, created_at=?, "
+                    "last_used_at=?, hits=0, penalties=0 WHERE id=?",
+                    (text, model, turn_id, meta, now, now, entry_id),
+                )
+            else:
+                cur = self._conn.execute(
+                    "INSERT INTO cache_entries (exact_key, scope, prompt, vector, text, model, pinned_model,"
+                    " turn_id, meta, created_at, last_used_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (key, scope, prompt_n, blob, text, model, pinned_model, turn_id, meta, now, now),
+                )
+                entry_id = int(cur.lastrowid or 0)
+                if self._index is not None and vec is not None:
+                    self._index.add(entry_id, scope, vec)
+            self._evict_locked(now)
+            self._mark_seen_locked()
+        return entry_id
+
+    def penalise(self, entry_id: int) -> None:
+        """The user regenerated after this entry was served: raise its bar, count a false hit."""
+        with self._lock, self._write():
+            self._conn.execute("UPDATE cache_entries SET penalties = penalties + 1 WHERE id = ?", (entry_id,))
+            self._bump("false_hits", 1)
+
+    penalize = penalise
+
+    def record_hit(self, entry_id: int, saved_usd: float | None) -> None:
+        """Add what a hit saved (the cost of the model that would have answered) to the tally.
+
+        lookup() already counted the hit itself; this only adds the money.
+        """
+        if saved_usd is None or not saved_usd > 0:
+            return
+        with self._lock, self._write():
+            self._bump("saved_usd", float(saved_usd))
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            count = self._conn.execute("SELECT value FROM cache_meta WHERE key='count'").fetchone()
+            vals = dict(self._conn.execute("SELECT key, value FROM cache_stats").fetchall())
+        return CacheStats(
+            entries=int(count[0]) if count else 0,
+            hits=int(vals.get("hits", 0)),
+            misses=int(vals.get("misses", 0)),
+            exact_hits=int(vals.get("exact_hits", 0)),
+            semantic_hits=int(vals.get("semantic_hits", 0)),
+            saved_usd=float(vals.get("saved_usd", 0.0)),
+            false_hits=int(vals.get("false_hits", 0)),
+        )
+
+    def clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        with self._lock, self._write():
+            self._conn.execute("DELETE FROM cache_entries")
+            self._conn.execute("DELETE FROM cache_stats")
+            if self._index is not None:
+                self._index.clear()
+            self._mark_seen_locked()
+
+    # ---- lookup internals ---------------------------------------------------------------
+
+    def _lookup(self, system: str | None, history: Sequence[Any], prompt: str,
+                params: Mapping[str, Any] | None, pinned_model: str | None,
+                now: float) -> tuple[str, float, str | None, int, str | None, str] | None:
+        prompt_n = norm_text(prompt) or ""
+        if not prompt_n:
+            self.last_reason = "empty prompt"
+            return None
+        feats = features(prompt_n[:MAX_SEMANTIC_CHARS])
+        if feats.time_sensitive:
+            self.last_reason = "time-sensitive"
+            return None
+        scope = scope_key(system, history, params, pinned_model)
+        cutoff = now - self.config.ttl_hours * 3600.0
+        row = self._conn.execute(
+            "SELECT id, text, turn_id, model, created_at, penalties, meta FROM cache_entries WHERE exact_key = ?",
+            (exact_key(scope, prompt_n),),
+        ).fetchone()
+        if row is not None:
+            entry_id, text, turn_id, model, created_at, penalties, meta = row
+            if _valid(text, meta) and created_at >= cutoff and penalties < MAX_PENALTIES:
+                return (text, 1.0, turn_id, int(entry_id), model, "exact")
+        if len(prompt_n) > MAX_SEMANTIC_CHARS:
+            self.last_reason = "too long for the semantic tier"
+            return None
+        q = self._vector(feats)
+        if q is None:
+            self.last_reason = "no topic words"
+            return None
+        index = self._ensure_index()
+        base = float(self.config.threshold)
+        candidates = index.search(scope, q, base, k=CANDIDATES)
+        if not candidates:
+            self.last_reason = "no neighbour above threshold"
+            return None
+        reason = "below entry threshold"
+        for entry_id, sim in candidates:
+            row = self._conn.execute(
+                "SELECT prompt, text, turn_id, model, created_at, penalties, meta FROM cache_entries WHERE id = ?",
+                (entry_id,),
+            ).fetchone()
+            if row is None:
+                index.remove(entry_id)
+                continue
+            c_prompt, text, turn_id, model, created_at, penalties, meta = row
+            if not _valid(text, meta) or not isinstance(c_prompt, str):
+                reason = "corrupt entry"
+                continue
+            if created_at < cutoff:
+                reason = "expired"
+                continue
+            if penalties >= MAX_PENALTIES or sim < base + PENALTY_STEP * penalties:
+                continue
+            why = refuse_reason(features(c_prompt), feats)
+            if why is not None:
+                reason = why
+                continue
+            return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")
+        self.last_reason = reason
+        return None
+
+    def _count_lookup(self, hit: tuple[Any, ...] | None, now: float) -> None:
+        try:
+            with self._write():
+                if hit is None:
+                    self._bump("misses", 1)
+                else:
+                    self._bump("hits", 1)
+                    self._bump(f"{hit[5]}_hits", 1)
+                    self._conn.execute(
+                        "UPDATE cache_entries SET hits = hits + 1, last_used_at = ? WHERE id = ?", (now, hit[3])
+                    )
+        except sqlite3.DatabaseError as exc:
+            log.warning("cache stats update failed: %s", exc)
+
+    def _vector(self, feats: Features) -> np.ndarray | None:
+        text = feats.content_text
+        if not text:
+            return None
+        if self._embed_fn is None:
+            from chatroute.embed import get_embedder
+
+            self._embed_fn = get_embedder().embed
+        vec = np.asarray(self._embed_fn([text]), dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vec))
+        if not np.isfinite(norm) or norm == 0.0:
+            return None
+        return vec / norm
+
+    # ---- index sync ---------------------------------------------------------------------
+
+    def _ensure_index(self) -> VectorIndex:
+        if self._index is None:
+            self._load_index()
+        else:
+            dv = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if dv != self._data_version:  # someone else committed something (maybe not ours)
+                self._data_version = dv
+                self._sync_locked()
+        assert self._index is not None
+        return self._index
+
+    def _meta(self) -> tuple[int, int]:
+        rows = dict(self._conn.execute("SELECT key, value FROM cache_meta WHERE key IN ('version','deletes')"))
+        return int(rows.get("version", 0)), int(rows.get("deletes", 0))
+
+    def _load_index(self) -> None:
+        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        self._seen = self._meta()
+        self._index = None
+        index = self._new_index()
+        if index is None:
+            return
+        self._index = index
+        self._load_rows("SELECT id, scope, vector FROM cache_entries WHERE vector IS NOT NULL", ())
+
+    def _new_index(self) -> VectorIndex | None:
+        row = self._conn.execute("SELECT vector FROM cache_entries WHERE vector IS NOT NULL LIMIT 1").fetchone()
+        dim = None
+        if self._embed_fn is not None or row is None:
+            probe = self._vector(features("cache dimension probe"))
+            dim = probe.shape[0] if probe is not None else None
+        if dim is None and row is not None and isinstance(row[0], bytes):
+            dim = len(row[0]) // 2
+        return VectorIndex(int(dim or 256))
+
+    def _load_rows(self, sql: str, args: tuple[Any, ...]) -> None:
+        assert self._index is not None
+        dim = self._index.dim
+        ids: list[int] = []
+        scopes: list[str] = []
+        vecs: list[np.ndarray] = []
+        skipped = 0
+        for entry_id, scope, blob in self._conn.execute(sql, args):
+            if not isinstance(blob, bytes) or len(blob) != dim * 2 or not isinstance(scope, str):
+                skipped += 1  # corrupt or from another embedder: skip, never crash
+                continue
+            vec = np.frombuffer(blob, dtype=np.float16)
+            if not np.all(np.isfinite(vec)):
+                skipped += 1
+                continue
+            ids.append(int(entry_id))
+            scopes.append(scope)
+            vecs.append(vec)
+        if skipped:
+            log.warning("cache: skipped %d unreadable vector rows", skipped)
+        if ids:
+            self._index.add_many(ids, scopes, np.stack(vecs).astype(np.float32))
+        # Skipped rows still advance the watermark so they are not re-read on every sync.
+        top = self._conn.execute("SELECT MAX(id) FROM cache_entries").fetchone()[0]
+        if top is not None:
+            self._index.max_id = max(self._index.max_id, int(top))
+
+    def _sync_locked(self) -> None:
+        """Bring the index up to date with rows other connections inserted or deleted."""
+        if self._index is None:
+            return
+        version, deletes = self._meta()
+        if (version, deletes) == self._seen:
+            return
+        if deletes != self._seen[1]:
+            alive = {r[0] for r in self._conn.execute("SELECT id FROM cache_entries")}
+            for entry_id in self._index.ids() - alive:
+                self._index.remove(entry_id)
+        if version != self._seen[0]:
+            self._load_rows(
+                "SELECT id, scope, vector FROM cache_entries WHERE id > ? AND vector IS NOT NULL",
+                (self._index.max_id,),
+            )
+        self._seen = (version, deletes)
+
+    def _mark_seen_locked(self) -> None:
+        # Called inside our own write transaction, after syncing: nobody else can have written
+        # since, so the counters now describe exactly what the index holds.
+        self._seen = self._meta()
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def _write(self) -> _Tx:
+        return _Tx(self._conn, self._lock)
+
+    def _bump(self, key: str, amount: float) -> None:
+        self._conn.execute(
+            "INSERT INTO cache_stats (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            (key, amount),
+        )
+
+    def _evict_locked(self, now: float) -> None:
+        cutoff = now - self.config.ttl_hours * 3600.0
+        doomed = [r[0] for r in self._conn.execute(
+            "SELECT id FROM cache_entries WHERE last_used_at < ? AND created_at < ? LIMIT 256", (cutoff, cutoff))]
+        count = self._conn.execute("SELECT value FROM cache_meta WHERE key='count'").fetchone()[0] - len(doomed)
+        excess = count - int(self.config.max_entries)
+        if excess > 0:
+            # Least recently used first (a hit refreshes last_used_at).
+            doomed += [r[0] for r in self._conn.execute(
+                "SELECT id FROM cache_entries WHERE id NOT IN (%s) ORDER BY last_used_at, id LIMIT ?"
+                % ",".join("?" * len(doomed)), (*doomed, excess))]
+        if not doomed:
+            return
+        self._conn.executemany("DELETE FROM cache_entries WHERE id = ?", [(i,) for i in doomed])
+        if self._index is not None:
+            for entry_id in doomed:
+                self._index.remove(entry_id)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), re-entrant within one thread."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._outer = False
+
+    def __enter__(self) -> _Tx:
+        self._lock.acquire()
+        self._outer = not self._conn.in_transaction
+        if self._outer:
+            self._conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self._outer:
+                if exc_type is None:
+                    self._conn.execute("COMMIT")
+                else:
+                    self._conn.execute("ROLLBACK")
+        finally:
+            self._lock.release()
+
+
+def _valid(text: Any, meta: Any) -> bool:
+    """A servable row: non-empty text and readable metadata."""
+    if not isinstance(text, str) or not text.strip():
+        return False
+    try:
+        return isinstance(json.loads(meta), dict)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,385 @@
+"""Lexical features of a prompt, for the cache's hit guards.
+
+The embedder is a bag of words: it cannot see negation, word order, which number was asked
+about, or that "TV" and "money" are different things in the same sentence frame. So a semantic
+hit is decided mostly here, with plain rules any reader can check: the two prompts must ask
+about the same content words (after light normalisation), the same numbers, units, names and
+code, with the same polarity, and neither may ask about something that changes over time.
+
+Everything here is pure Python and runs in microseconds on a normal prompt.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+# Function words: they carry the sentence frame, not the topic. Directional words and
+# comparatives are NOT here; they are checked for conflicts by `OPPOSITES` below.
+STOPWORDS = frozenset(
+    """
+a an the this that these those some any each every all both either
+i me my mine myself we us our ours you your yours yourself it its itself they them their theirs
+he him his she her hers one ones someone somebody something anything anyone anybody
+is am are was were be been being do does did doing done have has had having
+can could may might shall should will would must ought
+what which how who whom whose why when where whether if then than so as
+of in on at by for with about via per within through across
+and or but nor also too very really just actually quite rather much many
+there here please pls plz thanks thank hi hello hey ok okay
+get got getting make made making go going goes let lets let's
+between among during until since while because like near around behind beside besides
+along upon toward towards onto versus vs
+""".split()
+)
+
+# Words that frame a request without changing what is asked ("Can you explain how X works?"
+# vs "How does X work?"). Kept deliberately short: each entry must be topic-free.
+FILLER = frozenset(
+    """
+explain explanation describe tell show give help know understand want need like wondering wonder
+trying try tried possible able way ways method methods approach
+work works working worked function functions
+mean means meaning
+exactly simply basically briefly quick quickly short shortly simple simplest easy easiest easily
+idea question questions answer answers
+difference differences compare comparison compared
+thing things stuff
+best good proper properly correct correctly right recommended
+use using used uses
+""".split()
+)
+
+# Negation and exclusion cues; their count must match.
+NEGATIONS = frozenset(
+    """
+not no never none nothing nobody nowhere neither nor without except excluding
+cannot cant dont doesnt didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt
+hasnt havent hadnt mustnt neednt aint unless lack lacking
+""".split()
+)
+
+# Wording that makes an answer go stale. A prompt with any of these never hits (and is never stored).
+TIME_WORDS = frozenset(
+    """
+today tonight tomorrow yesterday now currently current latest newest recent recently
+nowadays upcoming breaking news headline headlines weather forecast trending live
+price prices pricing stock stocks exchange still anymore
+""".split()
+)
+TIME_PHRASES = re.compile(
+    r"\b(this|last|next|past|coming)\s+(morning|afternoon|evening|night|week|weekend|month|"
+    r"quarter|year|season|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|\b(right now|at the moment|these days|so far|as of|up to date|up-to-date|"
+    r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it)\b",
+    re.IGNORECASE,
+)
+
+# Question words that fix the type of answer ("who" wants a person, "when" a date).
+ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
+HOW_TYPES = frozenset({"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"})
+
+# Pairs whose swap flips the meaning. A conflict is one side having a word and not its
+# opposite while the other has the opposite and not the word.
+_OPPOSITE_PAIRS = [
+    ("to", "from"), ("into", "from"), ("up", "down"), ("before", "after"), ("above", "below"),
+    ("over", "under"), ("in", "out"), ("on", "off"), ("for", "against"), ("more", "less"),
+    ("more", "fewer"), ("most", "least"), ("max", "min"), ("maximum", "minimum"),
+    ("increase", "decrease"), ("add", "remove"), ("import", "export"), ("input", "output"),
+    ("upload", "download"), ("encrypt", "decrypt"), ("encode", "decode"), ("push", "pull"),
+    ("send", "receive"), ("buy", "sell"), ("enable", "disable"), ("open", "close"),
+    ("start", "stop"), ("first", "last"), ("high", "low"), ("higher", "lower"),
+    ("best", "worst"), ("better", "worse"), ("true", "false"), ("left", "right"),
+    ("inside", "outside"), ("early", "late"), ("earlier", "later"), ("pros", "cons"),
+]
+OPPOSITES: dict[str, set[str]] = {}
+for _a, _b in _OPPOSITE_PAIRS:
+    OPPOSITES.setdefault(_a, set()).add(_b)
+    OPPOSITES.setdefault(_b, set()).add(_a)
+
+# Direction words are function words: they never count as topic words, only as conflicts.
+_FUNCTION_OPPOSITES = frozenset({"to", "from", "into", "up", "down", "in", "out", "on", "off", "over", "under",
+                                 "above", "below", "before", "after", "more", "less", "fewer", "most",
+                                 "least", "for", "against", "inside", "outside"})
+
+NUMBER_WORDS = {
+    "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
+    "dozen": 12, "half": 0.5, "twice": 2, "double": 2, "triple": 3, "single": 1,
+}
+# "one" is left out on purpose: it is far more often a pronoun ("which one is faster?").
+
+# Unit aliases -> one canonical name, so "5 kilometres" and "5 km" agree and "km" vs "miles"
+# is visible as a unit change. Ambiguous short forms only count right after a number.
+UNITS = {
+    "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km", "kilometres": "km",
+    "mile": "mile", "miles": "mile", "mi": "mile",
+    "meter": "m", "meters": "m", "metre": "m", "metres": "m",
+    "cm": "cm", "centimeter": "cm", "centimeters": "cm", "centimetre": "cm", "centimetres": "cm",
+    "mm": "mm", "millimeter": "mm", "millimeters": "mm", "millimetre": "mm", "millimetres": "mm",
+    "foot": "ft", "feet": "ft", "ft": "ft", "inch": "inch", "inches": "inch",
+    "yard": "yard", "yards": "yard",
+    "kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg", "kilograms": "kg",
+    "gram": "g", "grams": "g", "gramme": "g", "grammes": "g",
+    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
+    "oz": "oz", "ounce": "oz", "ounces": "oz", "stone": "stone",
+    "liter": "l", "liters": "l", "litre": "l", "litres": "l",
+    "ml": "ml", "milliliter": "ml", "milliliters": "ml", "millilitre": "ml", "millilitres": "ml",
+    "gallon": "gal", "gallons": "gal", "gal": "gal", "cup": "cup", "cups": "cup",
+    "tablespoon": "tbsp", "tablespoons": "tbsp", "tbsp": "tbsp", "teaspoon": "tsp", "teaspoons": "tsp", "tsp": "tsp",
+    "celsius": "celsius", "centigrade": "celsius", "fahrenheit": "fahrenheit", "kelvin": "kelvin",
+    "mph": "mph", "kph": "kph", "kmh": "kph",
+    "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min", "mins": "min",
+    "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "day", "days": "day",
+    "week": "week", "weeks": "week", "month": "month", "months": "month", "year": "year", "years": "year",
+    "byte": "byte", "bytes": "byte", "kb": "kb", "kilobyte": "kb", "kilobytes": "kb",
+    "mb": "mb", "megabyte": "mb", "megabytes": "mb", "gb": "gb", "gigabyte": "gb", "gigabytes": "gb",
+    "tb": "tb", "terabyte": "tb", "terabytes": "tb",
+    "dollar": "usd", "dollars": "usd", "usd": "usd", "$": "usd", "buck": "usd", "bucks": "usd",
+    "euro": "eur", "euros": "eur", "eur": "eur", "€": "eur",
+    "gbp": "gbp", "£": "gbp", "sterling": "gbp", "yen": "jpy", "jpy": "jpy", "¥": "jpy",
+    "percent": "%", "percentage": "%", "%": "%", "°c": "celsius", "°f": "fahrenheit",
+    "watt": "w", "watts": "w", "kw": "kw", "kilowatt": "kw", "kilowatts": "kw", "kwh": "kwh",
+    "volt": "v", "volts": "v", "amp": "a", "amps": "a", "calorie": "kcal", "calories": "kcal", "kcal": "kcal",
+}
+# Only a unit when right after a number ("5 in", "3 m", "10 s", "2 h").
+SHORT_UNITS = {"in": "inch", "m": "m", "s": "s", "h": "h", "g": "g", "l": "l", "c": "celsius", "f": "fahrenheit",
+               "k": "thousand", "min": "min", "d": "day", "t": "t"}
+
+_IRREGULAR = {
+    "children": "child", "men": "man", "women": "woman", "people": "person", "mice": "mouse",
+    "feet": "foot", "teeth": "tooth", "geese": "goose", "ran": "run", "wrote": "write",
+    "written": "write", "bought": "buy", "took": "take", "taken": "take", "gave": "give",
+    "went": "go", "better": "better", "best": "best", "data": "data", "indices": "index",
+    "matrices": "matrix", "vertices": "vertex", "analyses": "analysis", "criteria": "criterion",
+}
+
+_CONTRACTIONS = [
+    (re.compile(r"\bcan[’']t\b", re.I), "can not"),
+    (re.compile(r"\bwon[’']t\b", re.I), "will not"),
+    (re.compile(r"\bshan[’']t\b", re.I), "shall not"),
+    (re.compile(r"n[’']t\b", re.I), " not"),
+    (re.compile(r"[’']re\b", re.I), " are"),
+    (re.compile(r"[’']ve\b", re.I), " have"),
+    (re.compile(r"[’']ll\b", re.I), " will"),
+    (re.compile(r"[’']d\b", re.I), " would"),
+    (re.compile(r"[’']m\b", re.I), " am"),
+    (re.compile(r"\b(it|that|what|there|here|who|how|where|when|why|she|he|let)[’']s\b", re.I), r"\1 is"),
+    (re.compile(r"[’']s\b"), ""),  # possessive
+]
+
+_FENCE = re.compile(r"```.*?(?:```|$)", re.S)
+_BACKTICK = re.compile(r"`([^`\n]+)`")
+_QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|(?<![\w])'([^'\n]{2,200})'(?![\w])")
+_CODE_SYMBOLS = re.compile(r"[{}\[\]()<>=+*/&|^~;\\#@]")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
+_WORD = re.compile(r"[A-Za-z_$€£¥%°][\w.\-°]*|\d+[A-Za-z_%°]+\w*|\d+(?:[.,]\d+)*")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _norm_text(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\r\n", "\n").replace("’", "'").replace("‘", "'").strip()
+
+
+_ISE = re.compile(r"^(\w{3,}[iy])s(e|es|ed|ing|er|ers|ation|ations)$")
+
+
+def stem(word: str) -> str:
+    """A light, deterministic stemmer: the same on both sides is all that matters."""
+    w = _IRREGULAR.get(word, word)
+    if w != word:
+        return w
+    # British -ise/-yse spellings -> -ize/-yze before suffixes come off (optimising/optimizing).
+    w = _ISE.sub(r"\1z\2", w)
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith("sses"):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("es") and w[-3] in "sxz" or w.endswith(("ches", "shes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
+    elif len(w) > 5 and w.endswith("ly"):
+        w = w[:-2]
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+        w = w[:-1]  # running -> runn -> run, stopped -> stopp -> stop
+    if len(w) > 5 and w.endswith("our"):
+        w = w[:-3] + "or"  # colour -> color
+    if len(w) >= 5 and w.endswith("tre"):
+        w = w[:-3] + "ter"  # centre -> center
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]  # make/making, use/using agree
+    return w
+
+
+def _num_value(tok: str) -> str | None:
+    t = tok.replace(",", "")
+    try:
+        v = float(t)
+    except ValueError:
+        return None
+    return repr(int(v)) if v == int(v) else repr(v)
+
+
+@dataclass
+class Features:
+    """Everything the guards compare, computed once per prompt."""
+
+    tokens: list[str]  # lower-cased word tokens, contractions expanded, in order
+    content: list[str]  # stems of content words, in order
+    content_words: list[str]  # the surface form of each content word (for the embedding)
+    numbers: list[str]  # sorted normalised numbers
+    units: set[str]
+    negations: int
+    entities: set[str]  # lower-cased surface forms that must appear in the other prompt
+    literals: list[str]  # quoted strings, backtick spans and code blocks, whitespace-normalised
+    symbols: str  # code punctuation in order, for code that is not fenced
+    answer_types: set[str]
+    relational: set[str]  # words from OPPOSITES present
+    time_sensitive: bool
+    sequence: list[str] = field(default_factory=list)  # content stems + relational words, in order
+
+    @property
+    def content_text(self) -> str:
+        """What the semantic vector is computed from: the topic words without the frame."""
+        return " ".join(self.content_words)
+
+
+def features(text: str) -> Features:
+    text = _norm_text(text)
+    literals: list[str] = []
+    for m in _FENCE.finditer(text):
+        literals.append(" ".join(m.group(0).strip("`").split()))
+    prose = _FENCE.sub(" ", text)
+    for m in _BACKTICK.finditer(prose):
+        literals.append(" ".join(m.group(1).split()))
+    for m in _QUOTED.finditer(prose):
+        lit = next(g for g in m.groups() if g is not None)
+        literals.append(" ".join(lit.lower().split()))
+    symbols = "".join(_CODE_SYMBOLS.findall(text))
+
+    # Entities: capitalised words not at a sentence start, acronyms, and identifier-like tokens
+    # (snake_case, camelCase, dotted.names, words with digits). Found on the original casing.
+    entities: set[str] = set()
+    for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
+        tok = m.group(0)
+        start = m.start()
+        before = prose[:start].rstrip()
+        sentence_start = not before or before[-1] in ".?!:\n" or prose[max(0, start - 1)] == "\n"
+        low = tok.lower()
+        is_ident = ("_" in tok or "." in tok.strip(".") or re.search(r"[a-z][A-Z]", tok) is not None
+                    or re.search(r"[A-Za-z]\d|\d[A-Za-z]", tok) is not None)
+        is_acronym = len(tok) >= 2 and tok.isupper()
+        is_proper = tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i"
+        if is_ident or is_acronym or is_proper:
+            entities.add(low.strip("."))
+    for lit in literals:
+        for ident in _IDENT.findall(lit):
+            if len(ident) > 1:
+                entities.add(ident.lower())
+
+    low = prose.lower()
+    for pat, rep in _CONTRACTIONS:
+        low = pat.sub(rep, low)
+    time_sensitive = TIME_PHRASES.search(low) is not None
+
+    raw = _WORD.findall(low)
+    tokens: list[str] = []
+    numbers: list[str] = []
+    units: set[str] = set()
+    for tok in raw:
+        tok = tok.strip(".-")
+        if not tok:
+            continue
+        m = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
+        if m:  # "5km", "10%", "3x"
+            tokens.extend([m.group(1), m.group(2)])
+        elif tok[0] in "$€£¥" and len(tok) > 1:
+            tokens.extend([tok[0], tok[1:]])
+        else:
+            tokens.append(tok)
+    # Currency symbols and % that stuck to nothing word-like.
+    for sym in "$€£¥%":
+        if sym in low and sym not in tokens:
+            tokens.append(sym)
+
+    content: list[str] = []
+    content_words: list[str] = []
+    sequence: list[str] = []
+    negations = 0
+    answer_types: set[str] = set()
+    relational: set[str] = set()
+    prev_number = False
+    for i, tok in enumerate(tokens):
+        value = _num_value(tok) if tok[0].isdigit() else None
+        if value is not None:
+            numbers.append(value)
+            prev_number = True
+            continue
+        if tok in NUMBER_WORDS:
+            numbers.append(repr(NUMBER_WORDS[tok]) if NUMBER_WORDS[tok] != 0.5 else "0.5")
+            prev_number = True
+            continue
+        if prev_number and tok in SHORT_UNITS:
+            units.add(SHORT_UNITS[tok])
+            prev_number = False
+            continue
+        prev_number = False
+        if tok in UNITS:
+            units.add(UNITS[tok])
+            content.append("unit:" + UNITS[tok])
+            sequence.append("unit:" + UNITS[tok])
+            content_words.append(tok)
+            continue
+        if tok in NEGATIONS:
+            negations += 1
+            continue
+        if tok in TIME_WORDS:
+            time_sensitive = True
+        if tok in ANSWER_TYPES:
+            answer_types.add("who" if tok.startswith("who") else tok)
+        if tok == "how" and i + 1 < len(tokens) and tokens[i + 1] in HOW_TYPES:
+            answer_types.add("how " + tokens[i + 1])
+        if tok in OPPOSITES:
+            relational.add(tok)
+            sequence.append("rel:" + tok)
+            if tok in _FUNCTION_OPPOSITES:
+                continue
+        if tok in STOPWORDS or tok in FILLER:
+            continue
+        if tok in HOW_TYPES and i > 0 and tokens[i - 1] == "how":
+            continue
+        if len(tok) == 1 and not tok.isalnum():
+            continue
+        s = stem(tok)
+        content.append(s)
+        content_words.append(tok)
+        sequence.append(s)
+    return Features(
+        tokens=tokens,
+        content=content,
+        content_words=content_words,
+        numbers=sorted(numbers),
+        units=units,
+        negations=negations,
+        entities=entities,
+        literals=sorted(literals),
+        symbols=symbols,
+        answer_types=answer_types,
+        relational=relational,
+        time_sensitive=time_sensitive,
+        sequence=sequence,
+    )
+
+
+def is_time_sensitive(text: str) -> bool:
+    return features(text).time_sensitive

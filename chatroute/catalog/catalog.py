@@ -1,0 +1,401 @@
+"""The model catalogue: configured providers x price table, plus the user's own models.
+
+How a configured provider finds its prices (LiteLLM `litellm_provider`):
+- kind "anthropic"                      -> "anthropic" (a custom base_url is taken as a proxy)
+- kind "openai", no base_url            -> "openai"
+- kind "openai", known hosted API       -> by host: openrouter.ai -> "openrouter" (falling back
+                                           to the upstream vendor's price: OpenRouter passes
+                                           provider prices through), api.groq.com -> "groq", ...
+- kind "openai", loopback base_url      -> local server: $0 (price_source "local")
+- kind "openai", any other base_url     -> no feed: price unknown unless configured
+Per model: `[models."p/m"]` override > refreshed feed > bundled snapshot; at turn time a cost
+the provider reports (OpenRouter usage.cost) beats all of them (cost.turn_cost).
+
+Models named in router.pool, router.default or [models] are in the catalogue even when the
+feed does not know them (price unknown unless configured, $0 on local servers).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from chatroute.catalog.abilities import default_ability
+from chatroute.catalog.models import CAPABILITIES, ModelInfo
+from chatroute.catalog.prices import PriceTable, load_bundled, load_refreshed
+from chatroute.errors import ConfigError
+
+# Hosted OpenAI-compatible APIs whose prices the feed carries (host suffix -> litellm_provider).
+HOSTS: dict[str, str] = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together_ai",
+    "api.together.ai": "together_ai",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "xai",
+    "generativelanguage.googleapis.com": "gemini",
+    "api.fireworks.ai": "fireworks_ai",
+    "api.deepinfra.com": "deepinfra",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+    "api.moonshot.ai": "moonshot",
+    "api.moonshot.cn": "moonshot",
+}
+
+# OpenRouter vendor prefix -> litellm_provider, for the upstream-price fallback.
+OPENROUTER_VENDORS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "gemini",
+    "mistralai": "mistral",
+    "deepseek": "deepseek",
+    "x-ai": "xai",
+    "moonshotai": "moonshot",
+}
+
+_MTOK = 1_000_000
+
+
+def is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = (urlsplit(url if "://" in url else f"http://{url}").hostname or "").lower()
+    if host in ("localhost", "0.0.0.0") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def feed_provider(kind: str, base_url: str | None) -> tuple[str | None, bool]:
+    """(litellm_provider or None, is_local) for a provider config."""
+    if kind == "anthropic":
+        return "anthropic", False
+    if not base_url:
+        return "openai", False
+    if is_loopback(base_url):
+        return None, True
+    host = (urlsplit(base_url if "://" in base_url else f"https://{base_url}").hostname or "").lower()
+    for suffix, lp in HOSTS.items():
+        if host == suffix or host.endswith("." + suffix):
+            return lp, False
+    return None, False
+
+
+def _per_mtok(v: object) -> float | None:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return round(float(v) * _MTOK, 9)
+    return None
+
+
+def _int(v: object) -> int | None:
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+
+
+class _Feed:
+    """Bundled + refreshed tables indexed by litellm_provider, then provider-side model name."""
+
+    def __init__(self, bundled: PriceTable, refreshed: PriceTable | None) -> None:
+        self.tables = [t for t in (bundled, refreshed) if t is not None]
+        self._index: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] | None = None
+
+    @property
+    def index(self) -> dict[str, dict[str, tuple[dict[str, Any], PriceTable]]]:
+        if self._index is None:
+            idx: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] = {}
+            for table in self.tables:  # refreshed last, so it overlays bundled per model
+                for key, entry in table.models.items():
+                    lp = str(entry.get("litellm_provider", ""))
+                    name = key[len(lp) + 1 :] if key.startswith(lp + "/") else key
+                    idx.setdefault(lp, {})[name] = (entry, table)
+            self._index = idx
+        return self._index
+
+    def models(self, lp: str) -> dict[str, tuple[dict[str, Any], PriceTable]]:
+        return self.index.get(lp, {})
+
+    def lookup(self, lp: str, name: str) -> tuple[dict[str, Any], PriceTable] | None:
+        models = self.models(lp)
+        hit = models.get(name)
+        if hit is None and lp == "anthropic":
+            hit = models.get(name.replace(".", "-"))  # OpenRouter spells claude-3.5-sonnet
+        if hit is None and lp == "openrouter" and "/" in name:
+            vendor, _, rest = name.partition("/")
+            upstream = OPENROUTER_VENDORS.get(vendor)
+            if upstream:
+                hit = self.lookup(upstream, rest.split(":")[0])  # drop ":free"-style variants
+        return hit
+
+
+def _from_entry(
+    provider: str, name: str, entry: dict[str, Any], table: PriceTable
+) -> ModelInfo:
+    caps = frozenset(c for c in CAPABILITIES if entry.get(f"supports_{c}") is True)
+    return ModelInfo(
+        id=f"{provider}/{name}",
+        provider=provider,
+        name=name,
+        input_cost_per_mtok=_per_mtok(entry.get("input_cost_per_token")),
+        output_cost_per_mtok=_per_mtok(entry.get("output_cost_per_token")),
+        cached_input_cost_per_mtok=_per_mtok(entry.get("cache_read_input_token_cost")),
+        cache_write_cost_per_mtok=_per_mtok(entry.get("cache_creation_input_token_cost")),
+        context_window=_int(entry.get("max_input_tokens")) or _int(entry.get("max_tokens")),
+        max_output_tokens=_int(entry.get("max_output_tokens")),
+        ability=default_ability(name),
+        capabilities=caps,
+        price_source=table.kind,
+        price_as_of=table.as_of,
+    )
+
+
+def _bare(provider: str, name: str, *, local: bool) -> ModelInfo:
+    price = 0.0 if local else None
+    return ModelInfo(
+        id=f"{provider}/{name}",
+        provider=provider,
+        name=name,
+        input_cost_per_mtok=price,
+        output_cost_per_mtok=price,
+        cached_input_cost_per_mtok=price,
+        cache_write_cost_per_mtok=price,
+        ability=default_ability(name),
+        price_source="local" if local else "unknown",
+    )
+
+
+def _scaled(rate: float | None, old_input: float | None, new_input: float) -> float | None:
+    """Keep a cache rate's ratio to the input price when only the input price is overridden."""
+    if rate is None or not old_input:
+        return None
+    return round(rate * new_input / old_input, 9)
+
+
+def apply_override(info: ModelInfo, ov: Any) -> ModelInfo:
+    """Apply a config ModelOverride field by field (override > feed)."""
+    changes: dict[str, Any] = {}
+    inp = getattr(ov, "input_cost_per_mtok", None)
+    out = getattr(ov, "output_cost_per_mtok", None)
+    cached = getattr(ov, "cached_input_cost_per_mtok", None)
+    write = getattr(ov, "cache_write_cost_per_mtok", None)
+    if any(v is not None for v in (inp, out, cached, write)):
+        changes["price_source"] = "override"
+        changes["price_as_of"] = None
+        if inp is not None:
+            changes["input_cost_per_mtok"] = float(inp)
+            if cached is None:
+                changes["cached_input_cost_per_mtok"] = _scaled(
+                    info.cached_input_cost_per_mtok, info.input_cost_per_mtok, float(inp)
+                )
+            if write is None:
+                changes["cache_write_cost_per_mtok"] = _scaled(
+                    info.cache_write_cost_per_mtok, info.input_cost_per_mtok, float(inp)
+                )
+        if out is not None:
+            changes["output_cost_per_mtok"] = float(out)
+        if cached is not None:
+            changes["cached_input_cost_per_mtok"] = float(cached)
+        if write is not None:
+            changes["cache_write_cost_per_mtok"] = float(write)
+    for src, dst in (("context_window", "context_window"), ("max_output_tokens", "max_output_tokens")):
+        v = getattr(ov, src, None)
+        if v is not None:
+            changes[dst] = int(v)
+    ability = getattr(ov, "ability", None)
+    if ability is not None:
+        changes["ability"] = float(ability)
+    caps = getattr(ov, "capabilities", None)
+    if caps is not None:
+        changes["capabilities"] = frozenset(caps)
+    return replace(info, **changes) if changes else info
+
+
+class Catalog:
+    """Every model chatroute can use with this config, priced and rated."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, tuple[str | None, bool]],
+        feed: _Feed,
+        overrides: Mapping[str, Any],
+        pool_names: Iterable[str] = (),
+    ) -> None:
+        self._providers = dict(providers)  # config provider name -> (litellm_provider, local)
+        self._feed = feed
+        self._overrides = dict(overrides)
+        self._models: dict[str, ModelInfo] = {}
+        self._pool_names = list(pool_names)
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def build(cls, config: Any, paths: Any = None) -> Catalog:
+        providers: dict[str, tuple[str | None, bool]] = {}
+        for pname, pcfg in (getattr(config, "providers", None) or {}).items():
+            base = pcfg.resolved_base_url() if hasattr(pcfg, "resolved_base_url") else pcfg.base_url
+            providers[pname] = feed_provider(pcfg.kind, base)
+        prices_file = getattr(paths, "prices_file", None) if paths is not None else None
+        refreshed = load_refreshed(prices_file) if prices_file is not None else None
+        feed = _Feed(load_bundled(), refreshed)
+        router = getattr(config, "router", None)
+        overrides = dict(getattr(config, "models", None) or {})
+        pool = list(getattr(router, "pool", None) or [])
+        cat = cls(providers, feed, overrides, pool)
+
+        for pname, (lp, _local) in providers.items():
+            if lp:
+                for name, (entry, table) in feed.models(lp).items():
+                    info = _from_entry(pname, name, entry, table)
+                    cat._models[info.id] = info
+        named = [*pool, *overrides]
+        default = getattr(router, "default", None)
+        if default:
+            named.append(default)
+        for ref in named:
+            split = cat._split(ref)
+            if split is None:
+                continue  # bare names: resolved on use
+            pname, name = split
+            if f"{pname}/{name}" not in cat._models:
+                cat._models[f"{pname}/{name}"] = cat._synth(pname, name)
+        for ref, ov in overrides.items():
+            try:
+                mid = cat.resolve(ref)
+            except ConfigError as e:
+                cat.warnings.append(f"[models.{ref!r}]: {e}")
+                continue
+            cat._models[mid] = apply_override(cat._models[mid], ov)
+        return cat
+
+    def _split(self, ref: str) -> tuple[str, str] | None:
+        """('provider', 'model') when `ref` starts with a configured provider name."""
+        pname, sep, name = ref.partition("/")
+        if sep and name and pname in self._providers:
+            return pname, name
+        return None
+
+    def _synth(self, pname: str, name: str) -> ModelInfo:
+        lp, local = self._providers[pname]
+        # A loopback server serving a model the feed prices under OpenAI's name is a proxy in
+        # front of OpenAI (a LiteLLM proxy, or a test double): bill it as OpenAI, not as $0.
+        for feed in (lp,) if lp else (("openai",) if local else ()):
+            hit = self._feed.lookup(feed, name)
+            if hit is not None:
+                return _from_entry(pname, name, *hit)
+        return _bare(pname, name, local=local)
+
+    # ------------------------------------------------------------ lookups
+
+    def get(self, name: str) -> ModelInfo:
+        """A model by `provider/model` or by a bare model name unique among configured providers.
+
+        On a local or unpriced provider any model name is accepted (the catalogue cannot list
+        what a local server serves). On a priced provider an unknown name is a ConfigError
+        with close matches, so typos fail here rather than at the API.
+        """
+        info = self._models.get(name)
+        if info is not None:
+            return info
+        split = self._split(name)
+        if split is not None:
+            pname, mname = split
+            lp, _local = self._providers[pname]
+            if lp is None or self._feed.lookup(lp, mname) is not None:
+                info = self._synth(pname, mname)
+                ov = self._overrides.get(info.id)
+                if ov is not None:
+                    info = apply_override(info, ov)
+                self._models[info.id] = info
+                return info
+            raise ConfigError(
+                f"unknown model {name!r} for provider {pname!r}"
+                + self._suggest(name)
+                + f'; to use it anyway, add [models."{name}"] to the config'
+            )
+        matches = [m for m in self._models.values() if m.name == name]
+        if not matches:
+            matches = [m for m in self._models.values() if m.name.lower() == name.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            ids = ", ".join(sorted(m.id for m in matches))
+            raise ConfigError(f"model {name!r} is ambiguous: use one of {ids}")
+        if "/" in name and name.partition("/")[0] not in self._providers:
+            configured = ", ".join(sorted(self._providers)) or "none"
+            raise ConfigError(
+                f"unknown model {name!r}: provider {name.partition('/')[0]!r} is not configured "
+                f"(configured: {configured})" + self._suggest(name)
+            )
+        raise ConfigError(f"unknown model {name!r}" + self._suggest(name))
+
+    def _suggest(self, name: str) -> str:
+        ids = list(self._models)
+        close = difflib.get_close_matches(name, ids, n=5, cutoff=0.6)
+        by_name = {m.name: m.id for m in self._models.values()}
+        for n in difflib.get_close_matches(name, list(by_name), n=5, cutoff=0.6):
+            if by_name[n] not in close:
+                close.append(by_name[n])
+        return f"; did you mean {', '.join(close[:5])}?" if close else ""
+
+    def resolve(self, name: str) -> str:
+        return self.get(name).id
+
+    def all(self) -> list[ModelInfo]:
+        return sorted(self._models.values(), key=lambda m: m.id)
+
+    def pool(self) -> list[ModelInfo]:
+        """The router's candidates, in config order; unresolvable entries are skipped (see warnings)."""
+        out: list[ModelInfo] = []
+        seen: set[str] = set()
+        for ref in self._pool_names:
+            try:
+                info = self.get(ref)
+            except ConfigError as e:
+                msg = f"router.pool: {e}"
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
+                continue
+            if info.id not in seen:
+                seen.add(info.id)
+                out.append(info)
+        return out
+
+    def baseline(self, name: str) -> ModelInfo | None:
+        """Price a model for "what it would have cost" comparisons, even when its provider is
+        not configured: `openai/gpt-4o` is looked up in the feed as litellm provider `openai`.
+        None when nothing is known about it."""
+        try:
+            return self.get(name)
+        except ConfigError:
+            pass
+        lp, sep, mname = name.partition("/")
+        if sep:
+            hit = self._feed.lookup(lp, mname)
+            if hit is not None:
+                return _from_entry(lp, mname, *hit)
+        return None
+
+    @property
+    def price_tables(self) -> list[PriceTable]:
+        """The tables in use, bundled first (for showing how old the prices are)."""
+        return list(self._feed.tables)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.get(name)
+        except ConfigError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self._models)

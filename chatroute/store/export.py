@@ -1,0 +1,121 @@
+"""Conversation export: readable Markdown or structured JSON, each turn with its model, cost,
+latency and tokens. The store never holds API keys, so nothing needs scrubbing here."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from chatroute.store.records import StoredMessage, TurnRecord
+
+if TYPE_CHECKING:
+    from chatroute.store.db import Store
+
+EXPORT_FORMAT = "chatroute.conversation/1"
+
+
+def format_cost(cost: float | None) -> str:
+    if cost is None:
+        return "n/a"
+    if cost == 0:
+        return "$0"
+    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def _ms(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.0f} ms" if v < 1000 else f"{v / 1000:.2f} s"
+
+
+def badge(turn: TurnRecord) -> str:
+    """model · cost · ttft · total · tok/s · tokens (the same line the TUI shows)."""
+    parts = [turn.model, format_cost(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
+    parts.append(f"{turn.tokens_per_s:.1f} tok/s" if turn.tokens_per_s is not None else "n/a tok/s")
+    approx = "≈" if turn.usage_estimated else ""
+    tokens = f"{approx}{turn.input_tokens:,} in / {approx}{turn.output_tokens:,} out"
+    if turn.cached_tokens:
+        tokens += f" ({turn.cached_tokens:,} cached)"
+    parts.append(tokens)
+    if turn.route_kind == "cache":
+        parts.append("from cache")
+    if turn.status != "ok":
+        parts.append(turn.status)
+    return " · ".join(parts)
+
+
+def export_conversation(store: Store, conversation_id: str, fmt: str = "markdown") -> str:
+    from chatroute.store.db import StoreError
+
+    conv = store.get_conversation(conversation_id)
+    if conv is None:
+        raise StoreError(f"no conversation {conversation_id}")
+    branch = store.history(conversation_id)
+    turns: dict[str, TurnRecord] = {}
+    for t in store.turns(conversation_id):
+        if t.message_id:
+            turns[t.message_id] = t  # the latest record wins (turns() is oldest first)
+    if fmt == "markdown":
+        return _markdown(conv.title, conv.system_prompt, branch, turns)
+    if fmt == "json":
+        return _json(store, conv.to_dict(), branch, turns)
+    raise ValueError(f"export format must be markdown or json, not {fmt!r}")
+
+
+def _markdown(title: str | None, system: str | None, branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+    out = [f"# {title or 'Untitled conversation'}", ""]
+    if system:
+        out += ["> **System:** " + system.replace("\n", "\n> "), ""]
+    total = 0.0
+    unknown = 0
+    for m in branch:
+        heading = {"user": "You", "assistant": "Assistant", "system": "System"}.get(m.role, m.role.title())
+        turn = turns.get(m.id)
+        if m.role == "assistant" and (turn or m.model):
+            heading += f" · {turn.model if turn else m.model}"
+        out += [f"## {heading}", "", m.content if m.content else "_(no text)_", ""]
+        if m.status in ("interrupted", "error"):
+            out += [f"_({m.status})_", ""]
+        if turn is not None:
+            out += [f"<sub>{badge(turn)}</sub>", ""]
+            if turn.cost_usd is None:
+                unknown += 1
+            else:
+                total += turn.cost_usd
+    if turns:
+        line = f"---\n\nTotal cost: {format_cost(total)}"
+        if unknown:
+            line += f" (+ {unknown} turn(s) with unknown price)"
+        out += [line, ""]
+    return "\n".join(out)
+
+
+def _json(store: Store, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+    shown = {m.id for m in branch}
+
+    def item(m: StoredMessage) -> dict[str, Any]:
+        d = m.to_dict()
+        t = turns.get(m.id)
+        d["turn"] = t.to_dict() if t else None
+        return d
+
+    # Sibling replies not on the shown branch, so nothing the user generated is dropped.
+    alternatives = []
+    for m in branch:
+        if m.parent_id is not None:
+            alternatives += [item(s) for s in store.siblings(m.id) if s.id not in shown]
+    known = [t.cost_usd for t in turns.values() if t.cost_usd is not None]
+    doc = {
+        "format": EXPORT_FORMAT,
+        "conversation": conv,
+        "messages": [item(m) for m in branch],
+        "alternatives": alternatives,
+        "totals": {
+            "turns": len(turns),
+            "cost_usd": sum(known) if known else None,
+            "unknown_cost_turns": sum(1 for t in turns.values() if t.cost_usd is None),
+            "input_tokens": sum(t.input_tokens for t in turns.values()),
+            "output_tokens": sum(t.output_tokens for t in turns.values()),
+        },
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)

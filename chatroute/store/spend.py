@@ -1,0 +1,95 @@
+"""Spend aggregation (issue 5), in SQL over the covering index idx_turns_created.
+
+The index holds every column these queries read, so SQLite never touches the wide turn rows
+(route JSON); 200k turns aggregate in a few tens of milliseconds.
+SUM() of only-NULL costs is NULL, which is what we want: "n/a", never $0. Unknown costs are
+counted separately in unknown_cost_turns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+from chatroute.store.ids import ts_bound
+from chatroute.store.records import SpendRow
+
+Bound = str | date | datetime | None
+
+_AGG = """
+    COUNT(*) AS turns,
+    COALESCE(SUM(input_tokens), 0) AS input_tokens,
+    COALESCE(SUM(output_tokens), 0) AS output_tokens,
+    COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
+    SUM(cost_usd) AS cost_usd,
+    SUM(saved_usd) AS saved_usd,
+    COALESCE(SUM(cost_usd IS NULL), 0) AS unknown_cost_turns
+"""
+
+
+def _where(since: Bound, until: Bound, offset: int) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    lo, hi = ts_bound(since, utc_offset_minutes=offset), ts_bound(until, utc_offset_minutes=offset)
+    if lo is not None:
+        clauses.append("created_at >= ?")
+        params.append(lo)
+    if hi is not None:
+        clauses.append("created_at < ?")
+        params.append(hi)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _row(r: tuple[Any, ...], label: str | None = None) -> SpendRow:
+    return SpendRow(
+        key=r[0],
+        turns=r[1],
+        input_tokens=r[2],
+        output_tokens=r[3],
+        cached_tokens=r[4],
+        cost_usd=r[5],
+        saved_usd=r[6],
+        unknown_cost_turns=r[7],
+        label=label,
+    )
+
+
+def spend(c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: int) -> list[SpendRow]:
+    where, params = _where(since, until, offset)
+    if by == "day":
+        key = "substr(created_at, 1, 10)" if not offset else f"date(created_at, '{int(offset):+d} minutes')"
+        order = "key"
+    elif by == "model":
+        key, order = "model", "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
+    elif by == "conversation":
+        key, order = "conversation_id", "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
+    else:
+        raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
+    sql = f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key ORDER BY {order}"
+    rows = c.execute(sql, params).fetchall()
+    if by != "conversation":
+        return [_row(r) for r in rows]
+    ids = [r[0] for r in rows if r[0] is not None]
+    titles: dict[str, str | None] = {}
+    for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        titles.update(c.execute(f"SELECT id, title FROM conversations WHERE id IN ({marks})", chunk).fetchall())
+    # key None = turns of deleted conversations (their spend is kept).
+    return [_row(r, titles.get(r[0]) if r[0] is not None else "(deleted)") for r in rows]
+
+
+def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) -> SpendRow:
+    where, params = _where(since, until, offset)
+    r = c.execute(f"SELECT NULL AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where}", params).fetchone()
+    return _row(r)
+
+
+def usage_rows(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) -> list[tuple[Any, ...]]:
+    where, params = _where(since, until, offset)
+    return c.execute(
+        "SELECT model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd,"
+        f" route_kind, cache_status, created_at FROM turns INDEXED BY idx_turns_created {where}"
+        " ORDER BY created_at",
+        params,
+    ).fetchall()

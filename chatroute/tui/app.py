@@ -1,0 +1,144 @@
+"""ChatrouteApp: the Textual application around an Engine (or anything with its surface)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from chatroute.tui.data import PRESETS, Backend
+from chatroute.tui.screens.chat import ChatScreen
+from chatroute.tui.themes import load_themes
+
+DEFAULT_THEME = "chatroute-dark"
+
+
+class ChatrouteApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "chatroute"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("ctrl+r,f3", "cycle_preset", "Preset"),
+        Binding("f4", "compare", "Compare"),
+        Binding("f5", "costs", "Costs"),
+    ]
+
+    def __init__(self, engine: Any, *, close_engine: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.backend = Backend(engine)
+        self._close_engine = close_engine
+        for theme in load_themes(self._user_theme_dirs()):
+            self.register_theme(theme)
+        wanted = self.backend.theme_name() or DEFAULT_THEME
+        self._theme_warning: str | None = None
+        if wanted not in self.available_themes:
+            self._theme_warning = f"Unknown theme {wanted!r} in config (ui.theme); using {DEFAULT_THEME}"
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    def _user_theme_dirs(self) -> list[Any]:
+        try:
+            from chatroute.paths import resolve_paths
+
+            return [resolve_paths().config_file.parent / "themes"]
+        except Exception:  # no usable home: packaged themes only
+            return []
+
+    def get_default_screen(self) -> Screen[Any]:
+        return ChatScreen(self.backend)
+
+    def on_mount(self) -> None:
+        if self._theme_warning:
+            self.notify(self._theme_warning, severity="warning")
+
+    async def on_unmount(self) -> None:
+        if self._close_engine:
+            await self.engine.aclose()
+
+    def chat_screen(self) -> ChatScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("no chat screen")
+
+    # ---- app-wide actions ----
+    def action_help(self) -> None:
+        from chatroute.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_cycle_preset(self) -> None:
+        current = self.backend.preset()
+        nxt = PRESETS[(PRESETS.index(current) + 1) % len(PRESETS)] if current in PRESETS else "balanced"
+        self.action_set_preset(nxt)
+
+    def action_set_preset(self, preset: str) -> None:
+        try:
+            self.backend.set_preset(preset)
+        except Exception as exc:
+            self.notify(f"Could not set preset: {exc}", severity="error")
+            return
+        self.notify(f"Router preset: {preset}", timeout=2)
+        try:
+            self.chat_screen()._update_titles()
+        except LookupError:
+            pass
+
+    def action_compare(self) -> None:
+        from chatroute.tui.screens.compare import CompareScreen
+
+        if not isinstance(self.screen, CompareScreen):
+            self.chat_screen().action_compare()
+
+    def action_costs(self) -> None:
+        from chatroute.tui.screens.costs import CostsScreen
+
+        if not isinstance(self.screen, CostsScreen):
+            self.push_screen(CostsScreen(self.backend))
+
+    def action_set_theme(self, name: str) -> None:
+        self.theme = name
+
+    # ---- command palette: every action ----
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        chat = self.chat_screen
+
+        def on_chat(name: str, *args: Any) -> Any:
+            def run() -> None:
+                result = getattr(chat(), f"action_{name}")(*args)
+                if result is not None and hasattr(result, "__await__"):
+                    self.run_worker(result)
+
+            return run
+
+        yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", on_chat("new_conversation"))
+        yield SystemCommand("Rename conversation", "Rename the current conversation (f2)", on_chat("rename"))
+        yield SystemCommand("Delete conversation", "Delete the current conversation, after a confirmation",
+                            on_chat("delete_current"))
+        yield SystemCommand("Search history", "Full-text search over all messages (ctrl+f)", on_chat("search"))
+        yield SystemCommand("Choose model", "Override the next turn or pin a model (ctrl+o)", on_chat("pick_model"))
+        yield SystemCommand("Export conversation", "Write Markdown and JSON under the data dir (ctrl+e)",
+                            on_chat("export"))
+        yield SystemCommand("Toggle sidebar", "Show or hide the conversation list (ctrl+b)", on_chat("toggle_sidebar"))
+        yield SystemCommand("Compare models", "One prompt to 2–4 models side by side (f4)", self.action_compare)
+        yield SystemCommand("Costs", "Spending by day, model and conversation; savings vs baseline (f5)",
+                            self.action_costs)
+        yield SystemCommand("Cycle router preset", "frugal → balanced → best (ctrl+r / f3)", self.action_cycle_preset)
+        for preset in PRESETS:
+            yield SystemCommand(f"Preset: {preset}", f"Route with the {preset} cost/quality trade-off",
+                                partial(self.action_set_preset, preset))
+        for name in sorted(self.available_themes):
+            if name.startswith("chatroute"):
+                yield SystemCommand(f"Theme: {name}", "Switch to this theme", partial(self.action_set_theme, name))
+        yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
+
+
+def run_tui(engine: Any) -> None:
+    ChatrouteApp(engine, close_engine=True).run()

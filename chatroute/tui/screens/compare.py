@@ -1,0 +1,219 @@
+"""Compare mode: one prompt to 2–4 models, answers streaming side by side. A failing or slow
+model only affects its own column. 1–4 picks the best answer; the conversation continues from it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Markdown, SelectionList, Static
+from textual.widgets._markdown import MarkdownStream
+
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+from chatroute.tui.data import Backend, _attr, short_model
+from chatroute.tui.widgets.badge import Badge
+
+MAX_MODELS = 4
+
+
+class CompareColumn(Vertical):
+    DEFAULT_CSS = """
+    CompareColumn { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
+    CompareColumn.-failed { border: round $error; }
+    CompareColumn.-picked { border: double $success; }
+    CompareColumn > .col-head { text-style: bold; height: 1; }
+    CompareColumn > VerticalScroll { height: 1fr; }
+    CompareColumn .col-error { color: $error; height: auto; }
+    CompareColumn .col-note { color: $warning; height: auto; }
+    """
+
+    def __init__(self, index: int, model: str) -> None:
+        super().__init__()
+        self.index, self.model = index, model
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+        self.status = "pending"
+        self.text = ""
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"{self.index}  {short_model(self.model)}"), classes="col-head")
+        with VerticalScroll():
+            yield Static("", classes="col-note")
+            yield Markdown("")
+            yield Static("", classes="col-error")
+        yield Badge("waiting…")
+
+    async def consume(self, events: Any) -> None:
+        """Drain one model's event stream; every failure stays inside this column."""
+        md = self.query_one(Markdown)
+        badge = self.query_one(Badge)
+        try:
+            self.status = "streaming"
+            badge.show_pending("streaming…")
+            async for ev in events:
+                if isinstance(ev, TurnStarted):
+                    self.message_id, self.conversation_id = ev.assistant_message_id, ev.conversation_id
+                elif isinstance(ev, Rerouted):
+                    self.query_one(".col-note", Static).update(Text(f"↪ {ev.message}"))
+                elif isinstance(ev, (Routed, CacheHit)):
+                    pass
+                elif isinstance(ev, Delta):
+                    if self._stream is None:
+                        self._stream = Markdown.get_stream(md)
+                    self.text += ev.text
+                    await self._stream.write(ev.text)
+                elif isinstance(ev, TurnFinished):
+                    await self._stop()
+                    self.text = ev.text
+                    await md.update(ev.text)
+                    self.message_id = _attr(ev.record, "message_id", default=self.message_id) or self.message_id
+                    badge.show_record(ev.record)
+                    ok = _attr(ev.record, "status", default="ok") == "ok" and not ev.error
+                    self.status = "ok" if ok else "error"
+                    if ev.error:
+                        self._fail(ev.error)
+        except asyncio.CancelledError:
+            await self._stop()
+            self.status = "interrupted"
+            badge.show_pending("⚠ interrupted")
+            raise
+        except Exception as exc:  # one model's crash is shown in its column, never a traceback
+            await self._stop()
+            self._fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            badge.show_pending("⚠ error")
+        finally:
+            if hasattr(events, "aclose"):
+                try:
+                    await events.aclose()
+                except Exception:
+                    pass
+            if self.status in ("pending", "streaming"):
+                self.status = "error"
+                badge.show_pending("⚠ no answer")
+
+    def _fail(self, message: str) -> None:
+        self.status = "error"
+        self.add_class("-failed")
+        self.query_one(".col-error", Static).update(Text(f"⚠ {message}"))
+
+    async def _stop(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+
+
+class CompareScreen(Screen[tuple[str, str] | None]):
+    DEFAULT_CSS = """
+    CompareScreen #setup { height: 1fr; padding: 0 1; }
+    CompareScreen #setup SelectionList { height: auto; max-height: 12; }
+    CompareScreen #columns { height: 1fr; display: none; }
+    CompareScreen.-running #columns { display: block; }
+    CompareScreen.-running #setup { display: none; }
+    CompareScreen .hint { color: $text-muted; height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start"),
+        Binding("1", "pick(1)", "Pick 1", show=False),
+        Binding("2", "pick(2)", "Pick 2", show=False),
+        Binding("3", "pick(3)", "Pick 3", show=False),
+        Binding("4", "pick(4)", "Pick 4", show=False),
+        Binding("escape", "close", "Close"),
+    ]
+
+    def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
+                 models: list[str] | None = None) -> None:
+        super().__init__()
+        self.backend = backend
+        self.conversation_id = conversation_id
+        self.prompt = prompt
+        self.preselected = list(models or [])
+        self.columns: list[CompareColumn] = []
+        self.sub_title = "compare models"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="setup"):
+            yield Static(Text("Pick 2–4 models (space toggles), then write the prompt and press Enter.", style="bold"))
+            yield SelectionList[str](*[(m.id, m.id, m.id in self.preselected) for m in self.backend.models()],
+                                     id="models")
+            yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
+            yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
+                         classes="hint")
+        yield Horizontal(id="columns")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def selected(self) -> list[str]:
+        return list(self.query_one(SelectionList).selected)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_start()
+
+    def action_start(self) -> None:
+        if self.columns:
+            return
+        models = self.selected()
+        prompt = self.query_one(Input).value.strip()
+        if not 2 <= len(models) <= MAX_MODELS:
+            self.notify(f"Pick 2–{MAX_MODELS} models (you picked {len(models)})", severity="warning")
+            return
+        if not prompt:
+            self.notify("Write a prompt first", severity="warning")
+            self.query_one(Input).focus()
+            return
+        self.prompt = prompt
+        self.run_worker(self._run(models, prompt), group="compare-setup", exit_on_error=False)
+
+    async def _run(self, models: list[str], prompt: str) -> None:
+        container = self.query_one("#columns", Horizontal)
+        self.columns = [CompareColumn(i + 1, m) for i, m in enumerate(models)]
+        await container.mount_all(self.columns)
+        self.add_class("-running")
+        self.sub_title = f"compare · {prompt[:60]}"
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.backend.create_conversation()
+            streams = await self.backend.compare(self.conversation_id, prompt, models)
+        except Exception as exc:
+            for col in self.columns:
+                col._fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        for col in self.columns:
+            events = streams.get(col.model)
+            if events is None:
+                col._fail("the engine returned no stream for this model")
+                continue
+            self.run_worker(col.consume(events), group="compare", exit_on_error=False)
+        self.notify("Press 1–%d to keep the best answer" % len(self.columns), timeout=4)
+
+    async def action_pick(self, n: int) -> None:
+        if not self.columns or not 1 <= n <= len(self.columns):
+            return
+        col = self.columns[n - 1]
+        if col.status != "ok" or col.message_id is None:
+            self.notify(f"{short_model(col.model)} has no finished answer to pick", severity="warning")
+            return
+        cid = col.conversation_id or self.conversation_id
+        assert cid is not None
+        try:
+            await self.backend.pick_compare(cid, col.message_id)
+        except Exception as exc:
+            self.notify(f"Could not record the pick: {exc}", severity="error")
+            return
+        col.add_class("-picked")
+        self.workers.cancel_group(self, "compare")
+        self.dismiss((cid, col.message_id))
+
+    def action_close(self) -> None:
+        self.workers.cancel_group(self, "compare")
+        self.dismiss(None)

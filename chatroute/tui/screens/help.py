@@ -1,0 +1,80 @@
+"""Help: every key binding, generated from the BINDINGS of each screen and widget so the list
+cannot drift from what the keys really do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def binding_sections() -> list[tuple[str, list[Binding]]]:
+    """(section, bindings) for every place chatroute defines keys."""
+    from textual.app import App
+
+    from chatroute.tui.app import ChatrouteApp
+    from chatroute.tui.screens.chat import ChatScreen
+    from chatroute.tui.screens.compare import CompareScreen
+    from chatroute.tui.screens.costs import CostsScreen
+    from chatroute.tui.screens.models import ModelPicker
+    from chatroute.tui.widgets.composer import Composer
+    from chatroute.tui.widgets.message import AssistantMessage, MessageWidget
+    from chatroute.tui.widgets.sidebar import ConversationList
+
+    palette = Binding(App.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
+    sections: list[tuple[str, list[Any]]] = [
+        ("Everywhere", [*App.BINDINGS, palette, *ChatrouteApp.BINDINGS]),
+        ("Chat", ChatScreen.BINDINGS),
+        ("Composer", Composer.BINDINGS),
+        ("Any message", MessageWidget.BINDINGS),
+        ("Assistant message", AssistantMessage.BINDINGS),
+        ("Conversation list", ConversationList.BINDINGS),
+        ("Model picker", ModelPicker.BINDINGS),
+        ("Compare", CompareScreen.BINDINGS),
+        ("Costs", CostsScreen.BINDINGS),
+    ]
+    out = []
+    for name, bindings in sections:
+        clean = [b for b in bindings if isinstance(b, Binding) and b.description]
+        out.append((name, clean))
+    return out
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90; max-width: 100%; height: 90%; border: thick $primary;
+                                  background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,f1,q", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(self._render_keys(), id="help-keys")
+
+    def _render_keys(self) -> Table:
+        table = Table(box=None, expand=True, show_header=False, pad_edge=False)
+        table.add_column("key", style="bold", width=22)
+        table.add_column("action")
+        table.add_row(Text("chatroute — keys", style="bold"), "")
+        for section, bindings in binding_sections():
+            table.add_row("", "")
+            table.add_row(Text(section, style="underline"), "")
+            for b in bindings:
+                keys = ", ".join(self.app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))
+                table.add_row(keys, b.description)
+        table.add_row("", "")
+        table.add_row(Text("Composer", style="underline"), "")
+        table.add_row("@model prompt", "send this one prompt to that model (override)")
+        table.add_row("", "")
+        table.add_row("", Text("Every action is also in the command palette (ctrl+p).", style="dim"))
+        return table
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()

@@ -1,0 +1,162 @@
+"""The bundled snapshot's provenance, and refusing or accepting refreshed feeds."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from chatroute.catalog.prices import (
+    PriceFeedError,
+    backup_path,
+    load_bundled,
+    load_current,
+    update_prices,
+)
+
+from .helpers import make_feed, make_paths, write_json
+
+
+def test_snapshot_matches_meta() -> None:
+    data = resources.files("chatroute.catalog.data")
+    meta = json.loads(data.joinpath("prices.meta.json").read_text())
+    gz = data.joinpath("prices.json.gz").read_bytes()
+    assert hashlib.sha256(gz).hexdigest() == meta["trimmed_gz_sha256"]
+    assert hashlib.sha256(gzip.decompress(gz)).hexdigest() == meta["trimmed_sha256"]
+    assert len(meta["original_sha256"]) == 64 and meta["as_of"][:2] == "20"
+    table = load_bundled()
+    assert len(table) == meta["models"] >= 300
+    assert table.as_of == meta["as_of"] and "litellm" in table.source
+    assert {e["mode"] for e in table.models.values()} == {"chat"}
+
+
+def _snapshot(paths) -> dict[str, bytes | None]:
+    files = [paths.prices_file, backup_path(paths.prices_file)]
+    return {str(p): p.read_bytes() if p.exists() else None for p in files}
+
+
+@pytest.fixture
+def installed(chatroute_home: Path, tmp_path: Path):
+    """A home with one good refreshed feed already installed (so there is something to keep)."""
+    paths = make_paths(chatroute_home)
+    update_prices(str(write_json(tmp_path / "good0.json", make_feed())), paths)
+    return paths
+
+
+def _bad_feeds(tmp_path: Path) -> dict[str, Path]:
+    good = json.dumps(make_feed())
+    feeds: dict[str, str | bytes] = {
+        "truncated": good[: len(good) // 2],
+        "not json": "<html>502 Bad Gateway</html>",
+        "not an object": json.dumps([1, 2, 3]),
+        "too few": json.dumps({k: v for k, v in list(make_feed(0).items())[:40]}),
+        "shrunk": json.dumps(dict(list(make_feed().items())[:1000])),
+        "negative": json.dumps({**make_feed(), "gpt-4o": {**make_feed(0)["gpt-4o"], "output_cost_per_token": -1e-5}}),
+        "NaN": good.replace('"input_cost_per_token": 2.5e-06', '"input_cost_per_token": NaN', 1),
+        "Infinity": good.replace('"output_cost_per_token": 1e-05', '"output_cost_per_token": Infinity', 1),
+        "overflow": good.replace('"output_cost_per_token": 1e-05', '"output_cost_per_token": 1e999', 1),
+        "nested negative": good.replace('"search_context_size_low": 0.01', '"search_context_size_low": -0.01', 1),
+        "binary": b"\xff\xfe\x00garbage",
+    }
+    out = {}
+    for i, (name, body) in enumerate(feeds.items()):
+        p = tmp_path / f"bad{i}.json"
+        p.write_bytes(body if isinstance(body, bytes) else body.encode())
+        out[name] = p
+    assert "NaN" in out["NaN"].read_text() and "Infinity" in out["Infinity"].read_text()
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("truncated", "not valid JSON"),
+        ("not json", "not valid JSON"),
+        ("not an object", "not a JSON object"),
+        ("too few", "at least 50"),
+        ("shrunk", "shrinks by more than half"),
+        ("negative", "negative"),
+        ("NaN", "not valid JSON.*NaN"),
+        ("Infinity", "Infinity"),
+        ("overflow", "not finite"),
+        ("nested negative", "negative"),
+        ("binary", "not UTF-8"),
+    ],
+)
+def test_bad_feed_refused_and_nothing_changes(installed, tmp_path: Path, name: str, message: str) -> None:
+    before = _snapshot(installed)
+    current = load_current(installed.prices_file)
+    with pytest.raises(PriceFeedError, match=message):
+        update_prices(str(_bad_feeds(tmp_path)[name]), installed, current=current)
+    assert _snapshot(installed) == before
+    assert sorted(p.name for p in installed.data_dir.iterdir() if p.name.startswith(".prices")) == []
+
+
+def test_missing_file_refused(chatroute_home: Path, tmp_path: Path) -> None:
+    paths = make_paths(chatroute_home)
+    with pytest.raises(PriceFeedError, match="could not read"):
+        update_prices(str(tmp_path / "nope.json"), paths)
+    assert not paths.prices_file.exists()
+
+
+def test_good_feed_accepted_and_last_good_copy_kept(chatroute_home: Path, tmp_path: Path) -> None:
+    paths = make_paths(chatroute_home)
+    feed = make_feed()
+    first = update_prices(str(write_json(tmp_path / "a.json", feed)), paths, current=load_bundled())
+    assert first.backup is None and first.models == len(load_bundled())
+    first_bytes = paths.prices_file.read_bytes()
+    table = load_current(paths.prices_file)
+    assert table.kind == "refreshed" and table.sha256 == first.sha256
+    assert table.models_in_source == first.models_in_source == len(feed) - 1  # minus sample_spec
+
+    feed["gpt-4o"]["input_cost_per_token"] = 5e-6
+    second = update_prices(str(write_json(tmp_path / "b.json", feed)), paths)
+    assert second.changed == 1 and second.backup == backup_path(paths.prices_file)
+    assert backup_path(paths.prices_file).read_bytes() == first_bytes
+    assert load_current(paths.prices_file).models["gpt-4o"]["input_cost_per_token"] == 5e-6
+    # a corrupted main file: the last good copy is used
+    paths.prices_file.write_text("{")
+    assert load_current(paths.prices_file).sha256 == first.sha256
+
+
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, bytes]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802
+        status, body = self.routes.get(self.path, (404, b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_update_from_url(chatroute_home: Path, http_server: str) -> None:
+    paths = make_paths(chatroute_home)
+    _Handler.routes = {"/prices.json": (200, json.dumps(make_feed()).encode()), "/bad": (200, b"[]")}
+    result = update_prices(f"{http_server}/prices.json", paths)
+    assert result.source.endswith("/prices.json") and paths.prices_file.exists()
+    before = _snapshot(paths)
+    with pytest.raises(PriceFeedError, match="HTTP 404"):
+        update_prices(f"{http_server}/missing", paths)
+    with pytest.raises(PriceFeedError, match="not a JSON object"):
+        update_prices(f"{http_server}/bad", paths)
+    assert _snapshot(paths) == before

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatroute.store import Store, StoreError, TurnRecord
+
+
+def _conv(store: Store) -> str:
+    c = store.create_conversation("Export me", system_prompt="Be terse.")
+    u = store.add_message(c.id, "user", "What is 2+2?")
+    a = store.add_message(c.id, "assistant", "", u.id, status="streaming")
+    store.finish_turn(
+        a.id, "**4**", "complete",
+        TurnRecord(conversation_id=c.id, message_id=a.id, model="openai/gpt-4o-mini", provider="openai",
+                   input_tokens=12, output_tokens=3, cost_usd=0.000123, ttft_ms=250.0, total_ms=1250.0,
+                   tokens_per_s=42.0, route_kind="routed", route={"reason": "cheap and good"}),
+    )
+    b = store.add_message(c.id, "assistant", "", u.id, status="streaming")
+    store.finish_turn(
+        b.id, "Four.", "complete",
+        TurnRecord(conversation_id=c.id, message_id=b.id, model="local/llama", provider="local",
+                   input_tokens=12, output_tokens=2, cost_usd=None, ttft_ms=40.0, total_ms=90.0),
+    )
+    return c.id
+
+
+def test_markdown_export(store: Store) -> None:
+    md = store.export_conversation(_conv(store), "markdown")
+    assert md.startswith("# Export me")
+    assert "Be terse." in md and "What is 2+2?" in md and "Four." in md
+    assert "local/llama · n/a · ttft 40 ms · total 90 ms" in md
+    assert "**4**" not in md  # the alternative (inactive sibling) is not on the shown branch
+    assert "unknown price" in md
+
+
+def test_json_export(store: Store) -> None:
+    doc = json.loads(store.export_conversation(_conv(store), "json"))
+    assert doc["conversation"]["title"] == "Export me"
+    msgs = doc["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant"]
+    turn = msgs[1]["turn"]
+    assert turn["model"] == "local/llama" and turn["cost_usd"] is None and turn["ttft_ms"] == 40.0
+    assert [a["content"] for a in doc["alternatives"]] == ["**4**"]
+    assert doc["alternatives"][0]["turn"]["route"]["reason"] == "cheap and good"
+    assert doc["totals"]["turns"] == 2 and doc["totals"]["cost_usd"] == pytest.approx(0.000123)
+    assert doc["totals"]["unknown_cost_turns"] == 1
+
+
+def test_export_errors(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.export_conversation("missing")
+    c = store.create_conversation()
+    with pytest.raises(ValueError):
+        store.export_conversation(c.id, "pdf")  # type: ignore[arg-type]
+    assert store.export_conversation(c.id).startswith("# Untitled")

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from chatroute.store import Store, TurnRecord
+
+# (conversation index, model, created_at, input, output, cached, cache_write, cost, saved, route_kind, cache_status)
+ROWS = [
+    (0, "openai/gpt-4o", "2025-01-01T10:00:00.000Z", 1000, 200, 0, 0, 0.0045, None, "routed", "miss"),
+    (0, "openai/gpt-4o", "2025-01-01T23:59:59.999Z", 2000, 100, 1500, 0, 0.0040, None, "routed", "miss"),
+    (0, "local/llama", "2025-01-02T00:00:00.000Z", 500, 500, 0, 0, None, None, "pinned", "bypass"),
+    (1, "anthropic/claude", "2025-01-02T08:00:00.000Z", 3000, 300, 1000, 500, 0.0210, None, "routed", "miss"),
+    (1, "openai/gpt-4o", "2025-01-03T12:00:00.000Z", 0, 0, 0, 0, 0.0, 0.0045, "cache", "hit"),
+    (2, "local/llama", "2025-01-03T13:00:00.000Z", 10, 20, 0, 0, None, None, "default", "bypass"),
+]
+
+
+@pytest.fixture
+def spent(store: Store) -> tuple[Store, list[str]]:
+    convs = [store.create_conversation(f"c{i}").id for i in range(3)]
+    for ci, model, ts, i, o, cached, cw, cost, saved, kind, cs in ROWS:
+        store.add_turn(
+            TurnRecord(
+                conversation_id=convs[ci], message_id=None, model=model, provider=model.split("/")[0],
+                created_at=ts, input_tokens=i, output_tokens=o, cached_tokens=cached, cache_write_tokens=cw,
+                cost_usd=cost, saved_usd=saved, route_kind=kind, cache_status=cs,
+            )
+        )
+    return store, convs
+
+
+def _expected(rows: list[tuple]) -> tuple:  # type: ignore[type-arg]
+    known = [r[7] for r in rows if r[7] is not None]
+    saved = [r[8] for r in rows if r[8] is not None]
+    return (
+        len(rows), sum(r[3] for r in rows), sum(r[4] for r in rows), sum(r[5] for r in rows),
+        sum(known) if known else None, sum(saved) if saved else None, sum(r[7] is None for r in rows),
+    )
+
+
+def _got(r) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+    return (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.cost_usd, r.saved_usd, r.unknown_cost_turns)
+
+
+def _approx(t: tuple) -> tuple:  # type: ignore[type-arg]
+    return tuple(pytest.approx(x) if isinstance(x, float) else x for x in t)
+
+
+def test_totals_equal_hand_sums(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    assert _got(store.spend_totals()) == _approx(_expected(ROWS))
+    # By hand: 0.0045 + 0.0040 + 0.0210 + 0.0 = 0.0295, two unknown-price turns.
+    t = store.spend_totals()
+    assert t.cost_usd == pytest.approx(0.0295) and t.unknown_cost_turns == 2 and t.cached_tokens == 2500
+
+
+def test_by_day(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    rows = store.spend("day")
+    assert [r.key for r in rows] == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    for r in rows:
+        assert _got(r) == _approx(_expected([x for x in ROWS if x[2].startswith(r.key)]))
+
+
+def test_by_day_local_offset(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    # UTC+2: 23:59 on Jan 1 UTC is Jan 2 local.
+    rows = {r.key: r.turns for r in store.spend("day", utc_offset_minutes=120)}
+    assert rows == {"2025-01-01": 1, "2025-01-02": 3, "2025-01-03": 2}
+
+
+def test_by_model_with_null_costs(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    rows = {r.key: r for r in store.spend("model")}
+    llama = rows["local/llama"]
+    assert llama.cost_usd is None and llama.unknown_cost_turns == 2  # "n/a", not $0
+    assert _got(rows["openai/gpt-4o"]) == _approx(_expected([x for x in ROWS if x[1] == "openai/gpt-4o"]))
+    assert [r.key for r in store.spend("model")][0] == "anthropic/claude"  # most expensive first
+    assert [r.key for r in store.spend("model")][-1] == "local/llama"  # unknown cost last
+
+
+def test_by_conversation_with_titles(spent) -> None:  # type: ignore[no-untyped-def]
+    store, convs = spent
+    rows = {r.key: r for r in store.spend("conversation")}
+    assert rows[convs[0]].label == "c0"
+    for ci, cid in enumerate(convs):
+        assert _got(rows[cid]) == _approx(_expected([x for x in ROWS if x[0] == ci]))
+
+
+def test_since_and_until(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    assert store.spend_totals(since=date(2025, 1, 2)).turns == 4
+    assert store.spend_totals(since="2025-01-02").turns == 4
+    assert store.spend_totals(since="2025-01-02", until="2025-01-03").turns == 2
+    assert store.spend_totals(since="2025-01-01T12:00:00Z").turns == 5
+    assert store.spend("day", since="2030-01-01") == []
+    empty = store.spend_totals(since="2030-01-01")
+    assert empty.turns == 0 and empty.cost_usd is None and empty.unknown_cost_turns == 0
+
+
+def test_turn_usage_rows(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    rows = list(store.turn_usage(since="2025-01-02"))
+    assert [r.created_at for r in rows] == sorted(x[2] for x in ROWS if x[2] >= "2025-01-02")
+    claude = next(r for r in rows if r.model == "anthropic/claude")
+    assert (claude.input_tokens, claude.cached_tokens, claude.cache_write_tokens, claude.cost_usd) == (3000, 1000, 500, 0.021)
+    assert rows[-2].route_kind == "cache" and rows[-2].cache_status == "hit"
+
+
+def test_spend_rejects_bad_grouping(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.spend("week")  # type: ignore[arg-type]
+
+
+def test_spend_uses_the_covering_index(store: Store) -> None:
+    plan = " ".join(
+        str(r[-1]) for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT model, SUM(cost_usd) FROM turns INDEXED BY idx_turns_created"
+            " WHERE created_at >= '2025' GROUP BY model"
+        )
+    )
+    assert "COVERING INDEX idx_turns_created" in plan

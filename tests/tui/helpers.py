@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from textual.app import App
+from textual.pilot import Pilot
+
+from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.message import AssistantMessage
+
+
+async def settle(pilot: Pilot, app: App) -> None:
+    """Let workers (the streaming turn) finish and the screen catch up."""
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_and_send(pilot: Pilot, text: str) -> None:
+    app = pilot.app
+    app.screen.query_one("#composer").focus()
+    app.screen.query_one("#composer").insert(text)
+    await pilot.press("enter")
+    await settle(pilot, app)
+
+
+def assistants(app: App) -> list[AssistantMessage]:
+    return list(app.screen.query(AssistantMessage))
+
+
+def badge(msg: AssistantMessage) -> str:
+    return str(msg.query_one(Badge).render())
+
+
+def subtitle(app: App) -> str:
+    return str(app.screen.sub_title)
