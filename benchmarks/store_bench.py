@@ -78,7 +78,9 @@ def fill(store: Store, turns: int, seed: int = 1) -> None:
         if n <= 0:
             break
         conv_id = new_id()
-        base = rng.random() * span_s * 0.9
+        # A chat lasts minutes to hours; the one huge conversation runs for two months.
+        duration_s = 60 * 86400 if n >= BIG_CONV_TURNS else rng.uniform(0.2, 6) * 3600
+        base = rng.random() * (span_s - duration_s)
         with store.transaction() as c:
             ts0 = format_ts(start + timedelta(seconds=base))
             c.execute(
@@ -90,7 +92,7 @@ def fill(store: Store, turns: int, seed: int = 1) -> None:
             msgs: list[tuple[Any, ...]] = []
             trows: list[tuple[Any, ...]] = []
             for i in range(n):
-                ts = format_ts(start + timedelta(seconds=base + i * (span_s * 0.1 / max(n, 1))))
+                ts = format_ts(start + timedelta(seconds=base + i * duration_s / n))
                 uid, aid = new_id(), new_id()
                 model = rng.choice(MODELS)
                 msgs.append((uid, conv_id, parent, "user", _text(rng, rng.randint(5, 40)), None, ts))
@@ -151,6 +153,8 @@ def main() -> None:
         fill(store, args.turns - have)
     store.close()
     size_mb = args.db.stat().st_size / 1e6
+    with Store.open(args.db) as s:
+        rollup_rows = s.conn.execute("SELECT COUNT(*) FROM turn_rollup").fetchone()[0]
 
     results: list[tuple[str, float, str]] = []
 
@@ -179,6 +183,9 @@ def main() -> None:
           lambda: ([store.spend_totals(since=d) for d in (
               datetime.now(timezone.utc).date(), datetime.now(timezone.utc).date() - timedelta(days=7), month, None)]
               + [store.spend(by) for by in ("day", "model", "conversation")]))
+    bench("spend(by='model', since=sub-hour bound: raw index scan)",
+          lambda: store.spend("model", since=datetime.now(timezone.utc) - timedelta(days=400, minutes=7)),
+          lambda r: f"{len(r)} rows")
     bench("list(turn_usage())", lambda: list(store.turn_usage()), lambda r: f"{len(r):,} rows")
     for q in ("sqlite", "zanzibar", "borr", "python async database", "the", '"AND" *'):
         bench(f"search({q!r})", lambda q=q: store.search(q), lambda r: f"{len(r)} hits")
@@ -187,10 +194,13 @@ def main() -> None:
     ).fetchone()[0]
     bench(f"history() of a {BIG_CONV_TURNS:,}-turn conversation", lambda: store.history(big), lambda r: f"{len(r):,} messages")
     bench("turns() of that conversation", lambda: store.turns(big), lambda r: f"{len(r):,} records")
+    bench("turns(include_route=False) of that conversation", lambda: store.turns(big, include_route=False),
+          lambda r: f"{len(r):,} records")
     bench("list_conversations()", store.list_conversations, lambda r: f"{len(r):,} conversations")
     store.close()
 
-    print(f"\nchatroute store benchmark: {args.turns:,} turns, database {size_mb:,.0f} MB, median of {args.repeat}")
+    print(f"\nchatroute store benchmark: {args.turns:,} turns, database {size_mb:,.0f} MB, "
+          f"{rollup_rows:,} rollup rows, median of {args.repeat}")
     print(f"{'operation':60} {'median ms':>10}  note")
     for name, ms, note in results:
         print(f"{name:60} {ms:10.1f}  {note}")

@@ -34,7 +34,7 @@ Preset = Literal["frugal", "balanced", "best"]
 #: names no pool. Cheap model first: it also becomes `router.default` when none is given.
 DEFAULT_POOLS: dict[str, list[str]] = {
     "openai": ["openai/gpt-4o-mini", "openai/gpt-4o"],
-    "anthropic": ["anthropic/claude-3-5-haiku-20241022", "anthropic/claude-sonnet-4-20250514"],
+    "anthropic": ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"],
 }
 
 #: Environment variables read by `load_config`, for the README.

@@ -192,6 +192,8 @@ class Engine:
         current = None
         if conversation_id:
             conv = self.store.get_conversation(conversation_id)
+            if conv is None:
+                raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
             stored = self.store.history(conversation_id)
             history = self._history_messages(stored)
             system, pin = conv.system_prompt, conv.pinned_model
@@ -228,17 +230,21 @@ class Engine:
             conv = store.create_conversation(title=_title(prompt), system_prompt=system)
         else:
             conv = store.get_conversation(conversation_id)
+            if conv is None:
+                raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
 
         regenerated_model: str | None = None
         if regenerate_of is not None:
             # A regenerate is a sibling of an earlier answer: same user message, new reply.
             old = store.get_message(regenerate_of)
+            if old is None:
+                raise ChatrouteError(f"no message {regenerate_of!r}", exit_code=2)
             user_msg = store.get_message(old.parent_id) if old.parent_id else None
             if user_msg is None or user_msg.role != "user":
                 raise ChatrouteError("that message cannot be regenerated", exit_code=2)
             prompt = user_msg.content
             regenerated_model = old.model
-            history_stored = store.history_until(conv.id, user_msg.id)
+            history_stored = store.path_to(user_msg.id)[:-1]
             use_cache = False
         else:
             history_stored = store.history(conv.id)
@@ -314,7 +320,7 @@ class Engine:
             conv.id, assistant.id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
         )
         status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
-        store.finish_turn(assistant.id, attempt.text, status_text, record, model=info.id)
+        store.finish_turn(assistant.id, attempt.text, status_text, record)
         self._learn(info, attempt, record)
         if (
             cache_on
@@ -459,7 +465,7 @@ class Engine:
             saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
             status="ok", finish_reason="stop",
         )
-        self.store.finish_turn(message_id, hit.text, "complete", record, model=hit.model)
+        self.store.finish_turn(message_id, hit.text, "complete", record)
         try:
             self.cache.record_hit(hit.entry_id, saved)
         except Exception:  # noqa: BLE001

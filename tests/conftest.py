@@ -24,3 +24,6 @@ def chatroute_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in _HOST_VARS:
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+from tests.fakeserver import fake_server  # noqa: E402,F401 - the fixture, for every test folder

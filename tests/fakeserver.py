@@ -35,7 +35,10 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-import pytest
+try:  # the standalone server (benchmarks) does not need pytest
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None  # type: ignore[assignment]
 
 Wire = Literal["openai", "anthropic"]
 
@@ -56,6 +59,8 @@ class Reply:
         Anthropic cache_read_input_tokens (apart from input). cache_write_tokens: Anthropic only.
     cost: OpenRouter-style usage.cost (OpenAI wire only).
     omit_usage: never report usage, even when asked.
+    reasoning: thinking text sent before the answer, as OpenAI-compatible `delta.reasoning_content`
+        or an Anthropic `thinking` content block (not visible text, but progress).
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length".
@@ -75,6 +80,7 @@ class Reply:
     endless: bool = False
     finish_reason: str = "stop"
     respect_max_tokens: bool = True
+    reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
 
 
 _DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
@@ -246,7 +252,7 @@ class FakeServer:
         httpd = ThreadingHTTPServer((self._host, self._port), Handler)
         httpd.daemon_threads = True
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="fakeserver", daemon=True)
         self._thread.start()
         return self
@@ -492,6 +498,7 @@ class _SSE:
         self.buf: list[bytes] = []
         self.buffered = 0
         self.sent_text = 0
+        self.block = 0  # Anthropic content block index of the answer text
         self.id = f"{'msg' if wire == 'anthropic' else 'chatcmpl'}-fake{int(time.time() * 1000) % 10**9}"
         self.created = int(time.time())
 
@@ -507,8 +514,10 @@ class _SSE:
         h.end_headers()
         if self.wire == "anthropic":
             self.event("message_start", {"type": "message_start", "message": self._message_start()})
+            thinking = self.reply_step is not None and self.reply_step.reasoning
             self.event("content_block_start", {"type": "content_block_start", "index": 0,
-                                               "content_block": {"type": "text", "text": ""}})
+                                               "content_block": {"type": "thinking", "thinking": ""} if thinking
+                                               else {"type": "text", "text": ""}})
             self.event("ping", {"type": "ping"})
         else:
             # Real servers open with a role-only chunk: bytes arrive but no visible token yet.
@@ -558,7 +567,7 @@ class _SSE:
 
     def text(self, chunk: str) -> None:
         if self.wire == "anthropic":
-            self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+            self.event("content_block_delta", {"type": "content_block_delta", "index": self.block,
                                                "delta": {"type": "text_delta", "text": chunk}})
         else:
             self.data(self._chunk({"content": chunk}, None))
@@ -570,6 +579,8 @@ class _SSE:
 
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
+        if r.reasoning:
+            self._reason(r)
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
         finish = r.finish_reason
@@ -596,6 +607,26 @@ class _SSE:
             }
         self.end(finish, usage)
 
+    def _reason(self, r: Reply) -> None:
+        for i, chunk in enumerate(_words(r.reasoning or "")):
+            if r.tokens_per_s and i:
+                self.h._sleep(1.0 / r.tokens_per_s)
+            if self.wire == "anthropic":
+                self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                   "delta": {"type": "thinking_delta", "thinking": chunk}})
+            else:
+                self.data(self._chunk({"content": None, "reasoning_content": chunk}, None))
+            self.flush()
+        if self.wire == "anthropic":
+            self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "signature_delta", "signature": "fake"}})
+            self.event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self.block = 1
+            self.event("content_block_start", {"type": "content_block_start", "index": 1,
+                                               "content_block": {"type": "text", "text": ""}})
+        if r.tokens_per_s:
+            self.h._sleep(1.0 / r.tokens_per_s)
+
     def _reply_chunks(self, r: Reply) -> Iterator[str]:
         if r.endless:
             i = 0
@@ -613,7 +644,7 @@ class _SSE:
 
     def end(self, finish: str, usage: dict[str, Any] | None) -> None:
         if self.wire == "anthropic":
-            self.event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self.event("content_block_stop", {"type": "content_block_stop", "index": self.block})
             delta: dict[str, Any] = {"type": "message_delta",
                                      "delta": {"stop_reason": _ANTHROPIC_STOP.get(finish, finish),
                                                "stop_sequence": None}}
@@ -698,13 +729,17 @@ def _words(text: str) -> list[str]:
 # -- pytest fixture -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_server() -> Iterator[FakeServer]:
+def _fake_server() -> Iterator[FakeServer]:
+    """A started FakeServer, stopped (streams and keep-alive connections closed) after the test."""
     server = FakeServer().start()
     try:
         yield server
     finally:
         server.stop()
+
+
+if pytest is not None:
+    fake_server = pytest.fixture(_fake_server, name="fake_server")
 
 
 # -- standalone -------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def test_no_config_base_url_only(paths: Paths, monkeypatch: pytest.MonkeyPatch) 
     p = cfg.providers["anthropic"]
     assert p.resolved_base_url() == "http://localhost:4000"
     assert p.api_key() == LOCAL_PLACEHOLDER_KEY  # local proxy without a key
-    assert cfg.router.default == "anthropic/claude-3-5-haiku-20241022"
+    assert cfg.router.default == "anthropic/claude-haiku-4-5"
     assert not paths.config_file.exists()
 
 

@@ -34,12 +34,15 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 
 # Calibrated on tests/data/cache_pairs.jsonl (see scripts/eval_cache.py). The similarity is
 # the cosine between the *topic words* of the two prompts (the frame "how do I / can you"
-# removed), so true rephrasings sit near 1 and the bar can stay high.
-DEFAULT_THRESHOLD = 0.9
+# removed), so true rephrasings sit near 1 and the bar can stay high. Same as the config
+# default (chatroute.config.CacheConfig.threshold) so the eval measures what ships; the sweep
+# shows 0.80-0.97 all at 0% false hits here, because the lexical guards do the refusing.
+DEFAULT_THRESHOLD = 0.95
 PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's bar by this much
 MAX_PENALTIES = 2  # ... and this many disable the entry for good
 MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
 CANDIDATES = 8  # neighbours checked against the guards, best first
+FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 
 
 class _ConfigLike(Protocol):
@@ -156,6 +159,9 @@ class AnswerCache:
         self._data_version: int | None = None
         self._seen: tuple[int, int] = (-1, -1)  # (version, deletes) the index reflects
         self.last_reason: str | None = None  # why the last lookup missed (debugging, eval)
+        self._pending: dict[str, float] = {}
+        self._pending_used: dict[int, float] = {}
+        self._flushed_at = time.monotonic()
 
     @classmethod
     def open(cls, db: Any, embedder: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> AnswerCache:
@@ -163,6 +169,10 @@ class AnswerCache:
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self.flush()
+            except sqlite3.Error as exc:
+                log.warning("cache flush on close failed: %s", exc)
             self._conn.close()
 
     # ---- public API -------------------------------------------------------------------
@@ -214,6 +224,7 @@ class AnswerCache:
         blob = vec.astype(np.float16).tobytes() if vec is not None else None
         meta = json.dumps({"finish_reason": finish_reason})
         with self._lock, self._write():
+            self._flush_locked()  # LRU order must be current before anything is evicted
             self._sync_locked()
             row = self._conn.execute("SELECT id FROM cache_entries WHERE exact_key = ?", (key,)).fetchone()
             if row is not None:
@@ -246,6 +257,17 @@ class AnswerCache:
 
     penalize = penalise
 
+    def penalise_turn(self, source_turn_id: str | None) -> int:
+        """penalise() for the entry a hit came from, found by its source turn id; returns how many."""
+        if not source_turn_id:
+            return 0
+        with self._lock:
+            ids = [r[0] for r in self._conn.execute(
+                "SELECT id FROM cache_entries WHERE turn_id = ?", (source_turn_id,))]
+        for entry_id in ids:
+            self.penalise(entry_id)
+        return len(ids)
+
     def record_hit(self, entry_id: int, saved_usd: float | None) -> None:
         """Add what a hit saved (the cost of the model that would have answered) to the tally.
 
@@ -257,6 +279,7 @@ class AnswerCache:
             self._bump("saved_usd", float(saved_usd))
 
     def stats(self) -> CacheStats:
+        self.flush()
         with self._lock:
             count = self._conn.execute("SELECT value FROM cache_meta WHERE key='count'").fetchone()
             vals = dict(self._conn.execute("SELECT key, value FROM cache_stats").fetchall())
@@ -273,6 +296,7 @@ class AnswerCache:
     def clear(self) -> None:
         """Drop every entry and reset the counters."""
         with self._lock, self._write():
+            self._pending, self._pending_used = {}, {}
             self._conn.execute("DELETE FROM cache_entries")
             self._conn.execute("DELETE FROM cache_stats")
             if self._index is not None:
@@ -342,18 +366,39 @@ class AnswerCache:
         return None
 
     def _count_lookup(self, hit: tuple[Any, ...] | None, now: float) -> None:
-        try:
-            with self._write():
-                if hit is None:
-                    self._bump("misses", 1)
-                else:
-                    self._bump("hits", 1)
-                    self._bump(f"{hit[5]}_hits", 1)
-                    self._conn.execute(
-                        "UPDATE cache_entries SET hits = hits + 1, last_used_at = ? WHERE id = ?", (now, hit[3])
-                    )
-        except sqlite3.DatabaseError as exc:
-            log.warning("cache stats update failed: %s", exc)
+        # Counted in memory and written in batches: a write transaction per lookup would cost
+        # more than the lookup itself. stats(), store(), close() and a 2 s timer flush them.
+        if hit is None:
+            self._pending["misses"] = self._pending.get("misses", 0) + 1
+        else:
+            self._pending["hits"] = self._pending.get("hits", 0) + 1
+            key = f"{hit[5]}_hits"
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._pending_used[int(hit[3])] = now
+        if time.monotonic() - self._flushed_at > FLUSH_SECONDS:
+            try:
+                with self._write():
+                    self._flush_locked()
+            except sqlite3.DatabaseError as exc:
+                log.warning("cache stats update failed: %s", exc)
+
+    def _flush_locked(self) -> None:
+        """Write batched counters and LRU touches; call inside a write transaction."""
+        self._flushed_at = time.monotonic()
+        if self._pending:
+            for key, amount in self._pending.items():
+                self._bump(key, amount)
+            self._pending = {}
+        if self._pending_used:
+            self._conn.executemany(
+                "UPDATE cache_entries SET hits = hits + 1, last_used_at = max(last_used_at, ?) WHERE id = ?",
+                [(t, i) for i, t in self._pending_used.items()],
+            )
+            self._pending_used = {}
+
+    def flush(self) -> None:
+        with self._lock, self._write():
+            self._flush_locked()
 
     def _vector(self, feats: Features) -> np.ndarray | None:
         text = feats.content_text
@@ -411,23 +456,28 @@ class AnswerCache:
         dim = self._index.dim
         ids: list[int] = []
         scopes: list[str] = []
-        vecs: list[np.ndarray] = []
+        blobs: list[bytes] = []
         skipped = 0
         for entry_id, scope, blob in self._conn.execute(sql, args):
             if not isinstance(blob, bytes) or len(blob) != dim * 2 or not isinstance(scope, str):
                 skipped += 1  # corrupt or from another embedder: skip, never crash
                 continue
-            vec = np.frombuffer(blob, dtype=np.float16)
-            if not np.all(np.isfinite(vec)):
-                skipped += 1
-                continue
             ids.append(int(entry_id))
             scopes.append(scope)
-            vecs.append(vec)
+            blobs.append(blob)
+        if ids:
+            vecs = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids), dim)
+            del blobs
+            ok = np.isfinite(vecs).all(axis=1)
+            if not ok.all():
+                skipped += int((~ok).sum())
+                keep = np.flatnonzero(ok)
+                ids = [ids[i] for i in keep]
+                scopes = [scopes[i] for i in keep]
+                vecs = vecs[keep]
+            self._index.add_many(ids, scopes, vecs)
         if skipped:
             log.warning("cache: skipped %d unreadable vector rows", skipped)
-        if ids:
-            self._index.add_many(ids, scopes, np.stack(vecs).astype(np.float32))
         # Skipped rows still advance the watermark so they are not re-read on every sync.
         top = self._conn.execute("SELECT MAX(id) FROM cache_entries").fetchone()[0]
         if top is not None:

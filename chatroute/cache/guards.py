@@ -32,6 +32,13 @@ def refuse_reason(a: Features, b: Features) -> str | None:
         return "code symbols differ"
     if a.answer_types != b.answer_types:
         return "question type differs"
+    # A contrast, not an absence: "my name"/"your name" refuses, "my kitchen"/"the kitchen" not.
+    if (a.persons - b.persons) and (b.persons - a.persons):
+        return "person differs"
+    if (a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers):
+        return "quantifier differs"
+    if a.tense != b.tense and (a.tense == "future" or b.tense == "future" or (a.tense and b.tense)):
+        return "tense differs"
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
     for ent in a.entities:
         if ent not in tokens_b:

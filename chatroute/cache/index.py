@@ -68,7 +68,7 @@ class VectorIndex:
     def add_many(self, ids: list[int], scopes: list[str], vecs: np.ndarray) -> None:
         if not ids:
             return
-        vecs = np.asarray(vecs, dtype=np.float32).reshape(len(ids), self.dim)
+        vecs = np.asarray(vecs).reshape(len(ids), self.dim)  # float16 or float32; stored as float16
         # Replace rows we already hold (same id re-sent by a sync) instead of duplicating.
         for entry_id in ids:
             if entry_id in self._row:
@@ -149,7 +149,7 @@ class VectorIndex:
     def _fit(self) -> None:
         n = self.n
         rng = np.random.default_rng(0)
-        sample = self._vec[: n] if n <= 20_000 else self._vec[np.sort(rng.choice(n, 20_000, replace=False))]
+        sample = self._vec[:n] if n <= 8_000 else self._vec[np.sort(rng.choice(n, 8_000, replace=False))]
         # Uncentred SVD: the common direction all static embeddings share is the first axis.
         _, _, vt = np.linalg.svd(sample.astype(np.float32), full_matrices=False)
         self._basis = np.ascontiguousarray(vt[:_PROJ_DIM].T.astype(np.float32))

@@ -30,7 +30,7 @@ and or but nor also too very really just actually quite rather much many
 there here please pls plz thanks thank hi hello hey ok okay
 get got getting make made making go going goes let lets let's
 between among during until since while because like near around behind beside besides
-along upon toward towards onto versus vs
+along upon toward towards onto versus vs using
 """.split()
 )
 
@@ -38,18 +38,38 @@ along upon toward towards onto versus vs
 # vs "How does X work?"). Kept deliberately short: each entry must be topic-free.
 FILLER = frozenset(
     """
-explain explanation describe tell show give help know understand want need like wondering wonder
-trying try tried possible able way ways method methods approach
-work works working worked function functions
-mean means meaning
-exactly simply basically briefly quick quickly short shortly simple simplest easy easiest easily
-idea question questions answer answers
-difference differences compare comparison compared
-thing things stuff
-best good proper properly correct correctly right recommended
-use using used uses
+explain explanation describe tell show give help know understand want wondering wonder
+trying try tried possible able way ways
+work works working worked mean means
+exactly basically idea ideas question questions
+thing things stuff difference differences compare comparison compared
 """.split()
 )
+# "the best/easiest/right way to X" frames "how do I X"; the adjective alone ("best laptop",
+# "easy recipe", "short story") changes the request and stays a topic word.
+_WAY_PHRASE = re.compile(
+    r"\b(?:the |a |an )?(?:best|easiest|simplest|proper|correct|right|recommended|good|cleanest|"
+    r"standard|usual|normal)\s+(?:way|ways|method|methods|approach)\b",
+    re.IGNORECASE,
+)
+
+# Person, quantity and tense live in function words the topic check ignores; each is a class
+# that must agree ("my name" vs "your name", "all birds" vs "some birds", "is" vs "was").
+_PERSON = {
+    "my": "1", "mine": "1", "myself": "1", "our": "1", "ours": "1",
+    "your": "2", "yours": "2", "yourself": "2", "yourselves": "2",
+    "he": "m", "him": "m", "his": "m", "himself": "m",
+    "she": "f", "her": "f", "hers": "f", "herself": "f",
+}
+_QUANTIFIERS = {
+    "all": "all", "every": "all", "each": "all", "always": "all",
+    "some": "some", "any": "some", "several": "some", "sometimes": "some",
+    "few": "few", "rarely": "few", "seldom": "few", "both": "both", "either": "either",
+    "many": "many", "often": "many", "usually": "many", "only": "only", "just": "only",
+}
+_PAST = frozenset({"was", "were", "did", "had"})
+_PRESENT = frozenset({"is", "are", "am", "does", "do", "has", "have"})
+_FUTURE = frozenset({"will", "shall", "gonna"})
 
 # Negation and exclusion cues; their count must match.
 NEGATIONS = frozenset(
@@ -246,6 +266,9 @@ class Features:
     answer_types: set[str]
     relational: set[str]  # words from OPPOSITES present
     time_sensitive: bool
+    persons: set[str] = field(default_factory=set)  # possessive/object pronoun classes
+    quantifiers: set[str] = field(default_factory=set)
+    tense: str = ""  # "past" | "future" | "present" | ""
     sequence: list[str] = field(default_factory=list)  # content stems + relational words, in order
 
     @property
@@ -287,7 +310,7 @@ def features(text: str) -> Features:
             if len(ident) > 1:
                 entities.add(ident.lower())
 
-    low = prose.lower()
+    low = _WAY_PHRASE.sub(" ", prose.lower())
     for pat, rep in _CONTRACTIONS:
         low = pat.sub(rep, low)
     time_sensitive = TIME_PHRASES.search(low) is not None
@@ -319,10 +342,24 @@ def features(text: str) -> Features:
     answer_types: set[str] = set()
     relational: set[str] = set()
     prev_number = False
+    persons: set[str] = set()
+    quantifiers: set[str] = set()
+    tenses: set[str] = set()
     for i, tok in enumerate(tokens):
+        if tok in _PERSON:
+            persons.add(_PERSON[tok])
+        if tok in _QUANTIFIERS and not (tok == "many" and i > 0 and tokens[i - 1] == "how"):
+            quantifiers.add(_QUANTIFIERS[tok])
+        if tok in _PAST:
+            tenses.add("past")
+        elif tok in _FUTURE:
+            tenses.add("future")
+        elif tok in _PRESENT:
+            tenses.add("present")
         value = _num_value(tok) if tok[0].isdigit() else None
         if value is not None:
             numbers.append(value)
+            sequence.append("num:" + value)
             prev_number = True
             continue
         if tok in NUMBER_WORDS:
@@ -378,6 +415,10 @@ def features(text: str) -> Features:
         relational=relational,
         time_sensitive=time_sensitive,
         sequence=sequence,
+        persons=persons,
+        quantifiers=quantifiers,
+        tense="future" if "future" in tenses else "past" if "past" in tenses and "present" not in tenses
+        else "present" if "present" in tenses and "past" not in tenses else "",
     )
 
 

@@ -233,6 +233,8 @@ class Catalog:
         self._models: dict[str, ModelInfo] = {}
         self._pool_names = list(pool_names)
         self.warnings: list[str] = []
+        # Wire format per provider: Anthropic reports input tokens without cache reads.
+        self.provider_kinds: dict[str, str] = {}
 
     # ------------------------------------------------------------ construction
 
@@ -249,6 +251,7 @@ class Catalog:
         overrides = dict(getattr(config, "models", None) or {})
         pool = list(getattr(router, "pool", None) or [])
         cat = cls(providers, feed, overrides, pool)
+        cat.provider_kinds = {p: c.kind for p, c in (getattr(config, "providers", None) or {}).items()}
 
         for pname, (lp, _local) in providers.items():
             if lp:

@@ -16,7 +16,7 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
 )
-from chatroute.providers.factory import make_provider
+from chatroute.providers.factory import make_provider, preload
 
 __all__ = [
     "ChatRequest",
@@ -29,4 +29,5 @@ __all__ = [
     "TextDelta",
     "UsageReport",
     "make_provider",
+    "preload",
 ]

@@ -15,6 +15,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+# Imported at module level: make_provider loads this module lazily, and the SDK import
+# (over 1 s cold) must not count against the first request's first-token deadline.
+from anthropic import AsyncAnthropic, Timeout
+
 from chatroute.providers.base import (
     ChatRequest,
     ErrorKind,
@@ -34,8 +38,6 @@ from chatroute.providers.errors import (
 )
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
-
     from chatroute.config import ProviderConfig
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens on every request
@@ -66,8 +68,6 @@ class AnthropicProvider:
 
     def client(self) -> AsyncAnthropic:
         if self._client is None:
-            from anthropic import AsyncAnthropic, Timeout
-
             if self._key is None and is_official_endpoint(self.base_url):
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "ANTHROPIC_API_KEY")
@@ -119,6 +119,7 @@ class AnthropicProvider:
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
+        started = False  # first token (text or thinking) seen: no deadline from here on
         stopped = False
         stop_reason: str | None = None
         input_tokens: int | None = None
@@ -132,7 +133,7 @@ class AnthropicProvider:
             events = sdk_stream.__aiter__()
             while True:
                 try:
-                    if got_text:
+                    if started:
                         event = await anext(events)
                     else:
                         event = await self._bounded(anext(events), deadline, request)
@@ -143,9 +144,11 @@ class AnthropicProvider:
                     if etype == "content_block_delta":
                         delta = event.delta
                         if getattr(delta, "type", None) == "text_delta" and delta.text:
-                            got_text = True
+                            got_text = started = True
                             yield TextDelta(delta.text)
-                        # thinking / signature / tool-input deltas are not visible text
+                        elif getattr(delta, "type", None) == "thinking_delta":
+                            started = True  # not visible, but progress: the deadline is met
+                        # signature / tool-input deltas are neither text nor progress
                     elif etype == "message_start":
                         u = getattr(event.message, "usage", None)
                         if u is not None:

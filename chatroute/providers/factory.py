@@ -25,3 +25,15 @@ def make_provider(cfg: ProviderConfig) -> Provider:
 
         return OpenAIProvider(cfg)
     raise ValueError(f"unknown provider kind {cfg.kind!r} (expected 'openai' or 'anthropic')")
+
+
+def preload(kinds: tuple[str, ...] = ("openai", "anthropic")) -> None:
+    """Import the adapters (and so the SDKs) ahead of the first turn.
+
+    The SDK imports take 0.5-1.5 s cold; the UI can call this from a worker thread after
+    its first frame so the first request does not pay for them.
+    """
+    if "openai" in kinds:
+        import chatroute.providers.openai  # noqa: F401
+    if "anthropic" in kinds:
+        import chatroute.providers.anthropic  # noqa: F401

@@ -13,6 +13,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+# Imported here, not in client(): this module is only loaded by make_provider (lazily), and
+# a ~0.5 s SDK import must not count against the first request's first-token deadline.
+from openai import AsyncOpenAI, Timeout
+
 from chatroute.providers.base import (
     ChatRequest,
     ErrorKind,
@@ -32,8 +36,6 @@ from chatroute.providers.errors import (
 )
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
     from chatroute.config import ProviderConfig
 
 _FINISH: dict[str, FinishReason] = {
@@ -73,8 +75,6 @@ class OpenAIProvider:
 
     def client(self) -> AsyncOpenAI:
         if self._client is None:
-            from openai import AsyncOpenAI, Timeout
-
             if self._key is None and self._official:
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "OPENAI_API_KEY")
@@ -135,6 +135,7 @@ class OpenAIProvider:
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
+        started = False  # first token (text or reasoning) seen: no deadline from here on
         finish: str | None = None
         usage: UsageReport | None = None
         try:
@@ -142,14 +143,14 @@ class OpenAIProvider:
             chunks = sdk_stream.__aiter__()
             while True:
                 try:
-                    if got_text:
+                    if started:
                         chunk = await anext(chunks)
                     else:
                         chunk = await self._bounded(anext(chunks), deadline, request)
                 except StopAsyncIteration:
                     break
                 try:
-                    text, reason, chunk_usage = _read_chunk(chunk)
+                    text, thinking, reason, chunk_usage = _read_chunk(chunk)
                 except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
                     raise ProviderError(
                         ErrorKind.MALFORMED_STREAM,
@@ -161,8 +162,10 @@ class OpenAIProvider:
                     usage = chunk_usage  # some servers repeat running usage; the last one wins
                 if reason:
                     finish = reason
+                if thinking:
+                    started = True  # reasoning is progress: the first-token deadline is met
                 if text:
-                    got_text = True
+                    got_text = started = True
                     yield TextDelta(text)
             if finish is None:
                 raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
@@ -196,20 +199,25 @@ def _rejects_stream_options(exc: BaseException) -> bool:
     return "stream_options" in text
 
 
-def _read_chunk(chunk: Any) -> tuple[str, str | None, UsageReport | None]:
-    """(visible text, finish_reason, usage) of one chat.completion.chunk."""
+def _read_chunk(chunk: Any) -> tuple[str, bool, str | None, UsageReport | None]:
+    """(visible text, reasoning seen, finish_reason, usage) of one chat.completion.chunk."""
     text = ""
+    thinking = False
     reason: str | None = None
     for choice in chunk.choices or ():
         if getattr(choice, "index", 0) not in (0, None):
             continue  # n > 1 is never requested; ignore stray choices
         delta = choice.delta
-        if delta is not None and delta.content:
-            text += delta.content
+        if delta is not None:
+            if delta.content:
+                text += delta.content
+            # DeepSeek/vLLM `reasoning_content`, OpenRouter/Ollama `reasoning`: not shown, but progress.
+            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
+                thinking = True
         if choice.finish_reason:
             reason = choice.finish_reason
     raw = getattr(chunk, "usage", None)
-    return text, reason, (_usage(raw) if raw is not None else None)
+    return text, thinking, reason, (_usage(raw) if raw is not None else None)
 
 
 def _usage(raw: Any) -> UsageReport | None:

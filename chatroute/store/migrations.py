@@ -22,6 +22,40 @@ def _m1_initial(db: "sqlite_utils.Database") -> None:
         db.execute(sql)
 
 
+def _rollup_trigger(name: str, event: str, *, add: str | None = None, sub: str | None = None) -> str:
+    def upsert(row: str, sign: str) -> str:
+        vals = (
+            f"substr({row}.created_at, 1, 13), {row}.model, ifnull({row}.conversation_id, ''), {sign}1,"
+            f" {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
+            f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}({row}.cost_usd IS NOT NULL),"
+            f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
+        )
+        return f"""
+        INSERT INTO turn_rollup (hour, model, conversation_id, turns, input_tokens, output_tokens, cached_tokens,
+                                 cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
+        VALUES ({vals})
+        ON CONFLICT (hour, model, conversation_id) DO UPDATE SET
+            turns = turns + excluded.turns,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cached_tokens = cached_tokens + excluded.cached_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            cost_usd = cost_usd + excluded.cost_usd,
+            cost_known = cost_known + excluded.cost_known,
+            saved_usd = saved_usd + excluded.saved_usd,
+            saved_known = saved_known + excluded.saved_known;"""
+
+    body = ""
+    if sub:
+        body += upsert(sub, "-")
+        body += f"""
+        DELETE FROM turn_rollup WHERE hour = substr({sub}.created_at, 1, 13) AND model = {sub}.model
+           AND conversation_id = ifnull({sub}.conversation_id, '') AND turns = 0;"""
+    if add:
+        body += upsert(add, "")
+    return f"CREATE TRIGGER {name} {event} ON turns BEGIN{body}\nEND"
+
+
 # executescript() would COMMIT the surrounding transaction, so statements run one by one.
 _M1_STATEMENTS = [
     """
@@ -147,6 +181,38 @@ _M1_STATEMENTS = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.seq, new.content);
     END
     """,
+    # Hourly spend rollup, kept exact by triggers on turns, so the costs screen and
+    # `chatroute costs` aggregate a few thousand rows instead of every turn. Hours (not days)
+    # so local-time days and hour-aligned `since` bounds can still be served from it.
+    # conversation_id '' stands for "deleted conversation" (NULL cannot be part of the key).
+    """
+    CREATE TABLE turn_rollup (
+        hour TEXT NOT NULL,
+        model TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        turns INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        cost_known INTEGER NOT NULL DEFAULT 0,
+        saved_usd REAL NOT NULL DEFAULT 0,
+        saved_known INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hour, model, conversation_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX idx_turn_rollup_model ON turn_rollup(model)",
+    "CREATE INDEX idx_turn_rollup_conversation ON turn_rollup(conversation_id)",
+    _rollup_trigger("turns_rollup_ai", "AFTER INSERT", add="new"),
+    _rollup_trigger("turns_rollup_ad", "AFTER DELETE", sub="old"),
+    _rollup_trigger(
+        "turns_rollup_au",
+        "AFTER UPDATE OF created_at, model, conversation_id, input_tokens, output_tokens, cached_tokens,"
+        " cache_write_tokens, cost_usd, saved_usd",
+        sub="old",
+        add="new",
+    ),
 ]
 
 

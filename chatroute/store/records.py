@@ -59,8 +59,7 @@ class TurnRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TurnRecord:
         """From a `turns` row (route as JSON text, booleans as 0/1) or a to_dict() result."""
-        names = {f.name for f in fields(cls)}
-        data = {k: row[k] for k in row.keys() if k in names}
+        data = {k: row[k] for k in row.keys() if k in _TURN_FIELDS}
         route = data.get("route")
         if isinstance(route, str):
             data["route"] = json.loads(route) if route else {}
@@ -74,6 +73,9 @@ class TurnRecord:
         row["route"] = json.dumps(self.route, ensure_ascii=False, separators=(",", ":"), default=str)
         row["usage_estimated"] = int(self.usage_estimated)
         return row
+
+
+_TURN_FIELDS = frozenset(f.name for f in fields(TurnRecord))
 
 
 @dataclass

@@ -1,21 +1,30 @@
-"""Turning what a user types into a safe FTS5 query.
+"""Search helpers: a safe FTS5 query from user text, and result snippets.
 
 User text never reaches FTS5's query language: it is split into word tokens and each token
 is quoted as a phrase, so quotes, AND/OR/NOT/NEAR, '*', '^', ':' and parentheses are all
 searched as plain words (or dropped as punctuation) and can never raise a syntax error.
 The last token gets a prefix '*' so search-as-you-type finds partial words.
+
+Snippets are cut in Python from the few rows returned: FTS5's snippet() re-runs the MATCH
+for every row, which for a prefix query over a large index costs ~1 ms+ per row.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_MAX_SCAN_TOKENS = 5000
+
+
+def query_terms(text: str) -> list[str]:
+    return _WORD.findall(text or "")
 
 
 def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
     """An FTS5 MATCH expression (all words must match), or None when there is nothing to find."""
-    tokens = _WORD.findall(text or "")
+    tokens = query_terms(text)
     if not tokens:
         return None
     # \w+ never contains a double quote, so wrapping in quotes is a complete escape.
@@ -23,3 +32,64 @@ def fts_query(text: str, *, prefix_last: bool = True) -> str | None:
     if prefix_last:
         parts[-1] += "*"
     return " ".join(parts)
+
+
+def _fold(s: str) -> str:
+    """Case- and accent-insensitive form, like the index's unicode61 remove_diacritics."""
+    decomposed = unicodedata.normalize("NFKD", s.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _matcher(terms: list[str]) -> list[tuple[str, bool]]:
+    """(folded stem-ish prefix, exact?) per term. The index stems (porter), so a query word
+    also matches its inflections: compare on a shortened prefix for longer words."""
+    out = []
+    for i, t in enumerate(terms):
+        f = _fold(t)
+        if i == len(terms) - 1:
+            out.append((f, False))  # the prefix term
+        elif len(f) <= 4:
+            out.append((f, True))
+        else:
+            out.append((f[: max(4, len(f) - 3)], False))
+    return out
+
+
+def make_snippet(text: str, terms: list[str], *, width: int = 14, open_: str = "[", close: str = "]") -> str:
+    """About `width` words of `text` around the densest cluster of query terms, matches
+    wrapped in open_/close, '…' where cut."""
+    tokens = list(_WORD.finditer(text[: _MAX_SCAN_TOKENS * 16]))[:_MAX_SCAN_TOKENS]
+    if not tokens:
+        return text[:80]
+    match = _matcher(terms)
+
+    def is_hit(tok: str) -> bool:
+        f = _fold(tok)
+        return any(f == m if exact else f.startswith(m) for m, exact in match)
+
+    hits = [is_hit(m.group(0)) for m in tokens]
+    # The window start with the most hits (first such window on ties).
+    best, best_start, running = -1, 0, 0
+    for i, h in enumerate(hits):
+        running += h
+        if i >= width:
+            running -= hits[i - width]
+        if running > best:
+            best, best_start = running, max(0, i - width + 1)
+    start_i = best_start
+    end_i = min(len(tokens), start_i + width)
+    if best > 0 and not any(hits[start_i : start_i + 3]) and start_i > 0:
+        start_i = max(0, start_i - 2)  # a little context before the first hit
+    pieces = []
+    cursor = tokens[start_i].start()
+    for i in range(start_i, end_i):
+        m = tokens[i]
+        pieces.append(text[cursor : m.start()])
+        pieces.append(f"{open_}{m.group(0)}{close}" if hits[i] else m.group(0))
+        cursor = m.end()
+    snippet = " ".join("".join(pieces).split())  # collapse newlines and runs of spaces
+    if start_i > 0:
+        snippet = "…" + snippet
+    if end_i < len(tokens):
+        snippet += "…"
+    return snippet

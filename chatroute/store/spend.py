@@ -1,9 +1,14 @@
-"""Spend aggregation (issue 5), in SQL over the covering index idx_turns_created.
+"""Spend aggregation (issue 5), all in SQL.
 
-The index holds every column these queries read, so SQLite never touches the wide turn rows
-(route JSON); 200k turns aggregate in a few tens of milliseconds.
-SUM() of only-NULL costs is NULL, which is what we want: "n/a", never $0. Unknown costs are
-counted separately in unknown_cost_turns.
+Two paths giving identical results (tests check they agree):
+- the hourly rollup table `turn_rollup` (maintained by triggers on `turns`), used whenever
+  the bounds fall on whole hours and the day offset is whole hours - i.e. nearly always
+  (dates, "today", "this month", local time zones). It has at most one row per
+  (hour, model, conversation), so 200k turns aggregate in milliseconds;
+- a scan of the covering index idx_turns_created (never the wide rows with route JSON) for
+  arbitrary bounds.
+A cost that is unknown (NULL) is never summed as 0: sums cover known costs only, are None when
+no turn had a known cost, and unknown_cost_turns counts the rest.
 """
 
 from __future__ import annotations
@@ -54,7 +59,51 @@ def _row(r: tuple[Any, ...], label: str | None = None) -> SpendRow:
     )
 
 
-def spend(c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: int) -> list[SpendRow]:
+_ROLLUP_AGG = """
+    SUM(turns) AS turns,
+    COALESCE(SUM(input_tokens), 0) AS input_tokens,
+    COALESCE(SUM(output_tokens), 0) AS output_tokens,
+    COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
+    CASE WHEN SUM(cost_known) > 0 THEN SUM(cost_usd) END AS cost_usd,
+    CASE WHEN SUM(saved_known) > 0 THEN SUM(saved_usd) END AS saved_usd,
+    COALESCE(SUM(turns) - SUM(cost_known), 0) AS unknown_cost_turns
+"""
+_HOUR_SUFFIX = ":00:00.000Z"
+
+
+def _rollup_where(since: Bound, until: Bound, offset: int) -> tuple[str, list[Any]] | None:
+    """WHERE clause over turn_rollup.hour, or None when the bounds are not whole hours."""
+    if offset % 60:
+        return None
+    clauses, params = [], []
+    for bound, op in ((since, ">="), (until, "<")):
+        ts = ts_bound(bound, utc_offset_minutes=offset)
+        if ts is None:
+            continue
+        if len(ts) != 24 or not ts.endswith(_HOUR_SUFFIX):
+            return None
+        clauses.append(f"hour {op} ?")
+        params.append(ts[:13])
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def spend(
+    c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True
+) -> list[SpendRow]:
+    rollup = _rollup_where(since, until, offset) if use_rollup else None
+    if rollup is not None:
+        where, params = rollup
+        if by == "day":
+            key = "substr(hour, 1, 10)" if not offset else f"date(hour || ':00:00', '{int(offset):+d} minutes')"
+        elif by == "model":
+            key = "model"
+        elif by == "conversation":
+            key = "nullif(conversation_id, '')"
+        else:
+            raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
+        order = "key" if by == "day" else "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
+        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key ORDER BY {order}"
+        return _finish(c, by, c.execute(sql, params).fetchall())
     where, params = _where(since, until, offset)
     if by == "day":
         key = "substr(created_at, 1, 10)" if not offset else f"date(created_at, '{int(offset):+d} minutes')"
@@ -66,7 +115,10 @@ def spend(c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: in
     else:
         raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
     sql = f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key ORDER BY {order}"
-    rows = c.execute(sql, params).fetchall()
+    return _finish(c, by, c.execute(sql, params).fetchall())
+
+
+def _finish(c: sqlite3.Connection, by: str, rows: list[tuple[Any, ...]]) -> list[SpendRow]:
     if by != "conversation":
         return [_row(r) for r in rows]
     ids = [r[0] for r in rows if r[0] is not None]
@@ -79,7 +131,12 @@ def spend(c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: in
     return [_row(r, titles.get(r[0]) if r[0] is not None else "(deleted)") for r in rows]
 
 
-def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) -> SpendRow:
+def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True) -> SpendRow:
+    rollup = _rollup_where(since, until, offset) if use_rollup else None
+    if rollup is not None:
+        where, params = rollup
+        r = c.execute(f"SELECT NULL AS key, {_ROLLUP_AGG} FROM turn_rollup {where}", params).fetchone()
+        return _row((None, r[1] or 0, *r[2:]))
     where, params = _where(since, until, offset)
     r = c.execute(f"SELECT NULL AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where}", params).fetchone()
     return _row(r)

@@ -226,6 +226,10 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
     parts: list[str] = []
     head = model if kind in ("routed", None) else f"{model} ({kind})"
     parts.append(head)
+    status = _attr(record, "status", default="ok")
+    if status == "error" and not _attr(record, "output_tokens"):
+        parts.append("⚠ error")  # nothing was generated: timings and tokens would only be noise
+        return " · ".join(parts)
     if _attr(record, "cache_status") == "hit":
         sim = _attr(record, "cache_similarity")
         src = _attr(record, "cache_source_turn")
@@ -242,7 +246,6 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
         approx = "≈" if _attr(record, "usage_estimated") else ""
         parts.append(f"{approx}{fmt_tokens(_attr(record, 'input_tokens'))}→"
                      f"{approx}{fmt_tokens(_attr(record, 'output_tokens'))} tok")
-    status = _attr(record, "status", default="ok")
     if status == "interrupted":
         parts.append("⚠ interrupted")
     elif status == "error":

@@ -10,7 +10,7 @@ import pytest
 from chatroute.config import ProviderConfig
 from chatroute.providers import ErrorKind, TextDelta, make_provider
 from tests.fakeserver import Drop, Fault, FakeServer, InStreamError, Malformed, Reply
-from tests.providers.conftest import MODEL, SECRET, MakeProvider, collect, request
+from tests.providers.conftest import MODEL, SECRET, MakeProvider, collect
 
 
 def deltas(events: list) -> list[str]:

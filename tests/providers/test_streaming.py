@@ -142,7 +142,9 @@ async def test_default_reply_and_fast_mode(make: MakeProvider, fake_server: Fake
 async def test_slow_tokens_after_first_are_not_a_timeout(make: MakeProvider, fake_server: FakeServer) -> None:
     # The first-token deadline covers only the wait for the first visible token.
     fake_server.script(MODEL, Reply(text="a b c d", tokens_per_s=8))
-    events, err = await collect(make("openai", first_token_timeout_s=0.2))
+    provider = make("openai", first_token_timeout_s=0.3)
+    await collect(provider, request(model="warm-up"))  # one-off SDK set-up off the clock
+    events, err = await collect(provider)
     assert err is None and texts(events) == "a b c d"
 
 
@@ -150,6 +152,8 @@ async def test_three_concurrent_streams(make: MakeProvider, fake_server: FakeSer
     for model in ("m1", "m2", "m3"):
         fake_server.script(model, Reply(text=f"{model} " * 6, tokens_per_s=20))
     providers = [make("openai"), make("anthropic"), make("openai", name="other")]
+    for p in providers:  # first use pays one-off SDK set-up; measure only the overlap
+        assert (await collect(p, request(model="warm-up")))[1] is None
     started = time.perf_counter()
     results = await asyncio.gather(*(collect(p, request(model=m)) for p, m in zip(providers, ("m1", "m2", "m3"))))
     elapsed = time.perf_counter() - started
@@ -173,3 +177,16 @@ async def test_consumer_stops_early_on_endless_stream(make: MakeProvider, fake_s
     # The connection was released: the next request on the same client works.
     events, err = await collect(provider)
     assert err is None and events[-1] == Finish("stop")
+
+
+async def test_reasoning_counts_as_first_token_but_is_not_text(
+    make: MakeProvider, fake_server: FakeServer, wire: str
+) -> None:
+    # 6 reasoning chunks at 10/s outlast the 0.3 s first-token deadline; still no timeout.
+    fake_server.script(MODEL, Reply(text="the answer", reasoning="let me think about it now", tokens_per_s=10))
+    provider = make(wire, first_token_timeout_s=0.3)
+    await collect(provider, request(model="warm-up"))  # one-off SDK set-up off the clock
+    events, err = await collect(provider)
+    assert err is None, err
+    assert texts(events) == "the answer"
+    assert events[-1] == Finish("stop")

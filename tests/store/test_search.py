@@ -102,3 +102,25 @@ def test_index_stays_consistent_through_every_transition(store: Store) -> None:
     store.delete_conversation(c.id)
     assert store.integrity_check() == "ok"
     assert store.search("zebra") == [] and store.get_message(s.id) is None
+
+
+def test_snippets_highlight_and_cut() -> None:
+    from chatroute.store.search import make_snippet
+
+    text = " ".join(f"w{i}" for i in range(100)) + " the Borrowed value\nis moved " + " ".join(f"x{i}" for i in range(100))
+    snip = make_snippet(text, ["borrow", "valu"])
+    assert "[Borrowed] [value]" in snip
+    assert snip.startswith("…") and snip.endswith("…")
+    assert "\n" not in snip
+    assert make_snippet("Crème brûlée", ["creme"]) == "[Crème] brûlée"
+    assert make_snippet("short text", ["zzz"]) == "short text"
+
+
+def test_turns_without_route(store: Store) -> None:
+    from chatroute.store import TurnRecord
+
+    c = store.create_conversation()
+    store.add_turn(TurnRecord(conversation_id=c.id, message_id=None, model="m", provider="p", route={"reason": "r"}))
+    assert store.turns(c.id)[0].route == {"reason": "r"}
+    light = store.turns(c.id, include_route=False)[0]
+    assert light.route == {} and light.model == "m"

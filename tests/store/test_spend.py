@@ -122,3 +122,44 @@ def test_spend_uses_the_covering_index(store: Store) -> None:
         )
     )
     assert "COVERING INDEX idx_turns_created" in plan
+
+
+def test_rollup_matches_raw_scan_on_random_data(store: Store) -> None:
+    import random
+
+    from chatroute.store import spend as sp
+
+    rng = random.Random(7)
+    convs = [store.create_conversation(f"c{i}").id for i in range(6)]
+    models = ["a/x", "b/y", "c/z"]
+    for _ in range(400):
+        cost = None if rng.random() < 0.2 else round(rng.random() / 10, 6)
+        store.add_turn(TurnRecord(
+            conversation_id=rng.choice(convs), message_id=None, model=rng.choice(models), provider="p",
+            created_at=f"2025-02-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
+            input_tokens=rng.randint(0, 999), output_tokens=rng.randint(0, 999), cached_tokens=rng.randint(0, 99),
+            cost_usd=cost, saved_usd=rng.choice([None, 0.01]),
+        ))
+    store.delete_conversation(convs[0])  # turns detach (UPDATE via ON DELETE SET NULL)
+    with store.transaction() as c:  # and a direct edit + delete keep the rollup exact too
+        c.execute("UPDATE turns SET cost_usd = NULL WHERE rowid % 7 = 0")
+        c.execute("DELETE FROM turns WHERE rowid % 11 = 0")
+
+    def norm(rows):  # type: ignore[no-untyped-def]
+        return sorted((r.key or "", r.turns, r.input_tokens, r.output_tokens, r.cached_tokens,
+                       round(r.cost_usd, 9) if r.cost_usd is not None else None,
+                       round(r.saved_usd, 9) if r.saved_usd is not None else None, r.unknown_cost_turns, r.label)
+                      for r in rows)
+
+    c = store.conn
+    for by in ("day", "model", "conversation"):
+        for since, until, off in ((None, None, 0), ("2025-02-10", "2025-02-20", 0), ("2025-02-05", None, -300), (None, None, 60)):
+            rolled = sp.spend(c, by, since, until, off)
+            raw = sp.spend(c, by, since, until, off, use_rollup=False)
+            assert norm(rolled) == norm(raw), (by, since, until, off)
+    for since in (None, "2025-02-14", "2025-02-14T05:00:00Z"):
+        a, b = sp.totals(c, since, None, 0), sp.totals(c, since, None, 0, use_rollup=False)
+        assert norm([a]) == norm([b])
+    assert sp._rollup_where("2025-02-14T05:30:00Z", None, 0) is None  # sub-hour bound: raw path
+    assert sp._rollup_where("2025-02-14", None, 330) is None  # UTC+5:30: raw path
+    assert sp._rollup_where("2025-02-14", None, 120) is not None

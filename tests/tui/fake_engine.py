@@ -440,12 +440,13 @@ def seed_conversation(store: FakeStore, title: str, pairs: list[tuple[str, str]]
                       cost: float | None = 0.0012) -> FakeConversation:
     """A stored conversation of (user, assistant) pairs with turn records, without running turns."""
     conv = store.create_conversation(title=title)
+    route = decision_for(model)  # shared: a 10,000-turn seed should not build 10,000 dicts
     parent: str | None = None
     for i, (q, a) in enumerate(pairs):
         u = store.add_message(conv.id, "user", q, parent_id=parent)
         m = store.add_message(conv.id, "assistant", a, parent_id=u.id)
         store.records[m.id] = FakeTurnRecord(id=f"t{conv.id}-{i}", conversation_id=conv.id, message_id=m.id,
-                                             model=model, provider=model.split("/")[0], route=decision_for(model),
+                                             model=model, provider=model.split("/")[0], route=route,
                                              input_tokens=50, output_tokens=120, cost_usd=cost, ttft_ms=250.0,
                                              total_ms=1400.0, tokens_per_s=90.0)
         parent = m.id

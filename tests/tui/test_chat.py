@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from pathlib import Path
@@ -318,18 +319,20 @@ async def test_ten_thousand_turns_open_fast(store: FakeStore) -> None:
     app = ChatrouteApp(FakeEngine(store))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
+        gc.collect()  # don't bill the seeding's garbage to the open
         t0 = time.perf_counter()
         await app.screen.open_conversation(conv.id)
         await pilot.pause()
         elapsed = time.perf_counter() - t0
         mounted = app.screen.query(MessageWidget)
+        print(f"opened 10,000 turns in {elapsed * 1000:.0f} ms")
         assert elapsed < 1.0, elapsed
-        assert len(mounted) <= 40 and mounted.last().text == "answer 9999"
+        assert len(mounted) <= 20 and mounted.last().text == "answer 9999"
         mounted.first().focus()
         await pilot.press("up")  # moving above the first mounted message loads the previous batch
         await settle(pilot, app)
-        assert len(app.screen.query(MessageWidget)) == 80
-        assert app.focused is not None and app.focused.text == "answer 9979"
+        assert len(app.screen.query(MessageWidget)) >= 40
+        assert app.focused is not None and app.focused.text == "answer 9989"
 
 
 async def test_tiny_terminal_40x12(engine: FakeEngine) -> None:
@@ -360,7 +363,10 @@ async def test_escape_stops_a_stream(engine: FakeEngine) -> None:
         composer = app.screen.query_one("#composer")
         composer.insert("long")
         composer.action_submit()
-        await asyncio.sleep(0.3)
+        for _ in range(100):  # wait until some text has streamed in
+            await asyncio.sleep(0.02)
+            if assistants(app) and len(assistants(app)[0].text) > 20:
+                break
         assert assistants(app)[0].status == "streaming"
         app.screen.action_escape()
         await settle(pilot, app)

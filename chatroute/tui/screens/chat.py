@@ -32,7 +32,7 @@ class ChatView(VerticalScroll):
     """Mounts only the last BATCH messages; earlier ones load when scrolled to the top, so a
     10,000-turn conversation opens as fast as a short one."""
 
-    BATCH = 40
+    BATCH = 20
     can_focus = False
 
     def __init__(self, backend: Backend, **kw: Any) -> None:
@@ -111,9 +111,9 @@ class ChatScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("ctrl+o", "pick_model", "Model"),
-        Binding("m", "pick_model", "Model", show=False),
+        Binding("m", "pick_model", "Model (when not typing)", show=False),
         Binding("ctrl+f", "search", "Search"),
-        Binding("slash", "search", "Search", show=False),
+        Binding("slash", "search", "Search (when not typing)", show=False),
         Binding("ctrl+e", "export", "Export", priority=True),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("f2", "rename", "Rename", show=False),
@@ -500,6 +500,11 @@ class ChatScreen(Screen[None]):
             if result:
                 conversation_id, message_id = result
                 self.composer.clear()
-                self.run_worker(self.open_conversation(conversation_id, focus_id=message_id), group="open")
+                self.run_worker(self._continue_after_pick(conversation_id), group="open")
 
         self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt), picked_cb)
+
+    async def _continue_after_pick(self, conversation_id: str) -> None:
+        """The picked answer is now the active reply: show it and keep writing from it."""
+        await self.open_conversation(conversation_id)
+        self.composer.focus()

@@ -112,8 +112,9 @@ class CompareScreen(Screen[tuple[str, str] | None]):
     DEFAULT_CSS = """
     CompareScreen #setup { height: 1fr; padding: 0 1; }
     CompareScreen #setup SelectionList { height: auto; max-height: 12; }
-    CompareScreen #columns { height: 1fr; display: none; }
-    CompareScreen.-running #columns { display: block; }
+    CompareScreen #running { height: 1fr; display: none; }
+    CompareScreen #columns { height: 1fr; }
+    CompareScreen.-running #running { display: block; }
     CompareScreen.-running #setup { display: none; }
     CompareScreen .hint { color: $text-muted; height: auto; }
     """
@@ -146,7 +147,9 @@ class CompareScreen(Screen[tuple[str, str] | None]):
             yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
             yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                          classes="hint")
-        yield Horizontal(id="columns")
+        with Vertical(id="running"):
+            yield Horizontal(id="columns")
+            yield Static("", id="pick-hint", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -194,7 +197,8 @@ class CompareScreen(Screen[tuple[str, str] | None]):
                 col._fail("the engine returned no stream for this model")
                 continue
             self.run_worker(col.consume(events), group="compare", exit_on_error=False)
-        self.notify("Press 1–%d to keep the best answer" % len(self.columns), timeout=4)
+        self.query_one("#pick-hint", Static).update(
+            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · esc close")
 
     async def action_pick(self, n: int) -> None:
         if not self.columns or not 1 <= n <= len(self.columns):

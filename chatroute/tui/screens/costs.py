@@ -63,14 +63,14 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
 class CostsScreen(Screen[None]):
     DEFAULT_CSS = """
     CostsScreen VerticalScroll { padding: 0 1; }
-    CostsScreen #totals { height: 4; }
-    CostsScreen .total { width: 1fr; height: 4; border: round $primary 50%; content-align: center middle; text-align: center; }
+    CostsScreen #totals { height: 5; }
+    CostsScreen .total { width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center; }
     CostsScreen Sparkline { height: 3; margin: 0 0; }
     CostsScreen .section { text-style: bold; margin-top: 1; height: 1; }
     CostsScreen .muted { color: $text-muted; height: auto; }
     CostsScreen DataTable { height: auto; max-height: 14; }
     CostsScreen #tables { height: auto; }
-    CostsScreen #tables > Vertical { width: 1fr; height: auto; }
+    CostsScreen #tables > Vertical { width: 1fr; height: auto; margin-right: 2; }
     """
 
     BINDINGS = [
@@ -108,17 +108,18 @@ class CostsScreen(Screen[None]):
             yield Static(Text(baseline_sentence(r.get("baseline"))), id="baseline", classes="muted")
             yield Static("Budget", classes="section")
             yield Static(budget_lines(r.get("budget")), id="budget", classes="muted")
+            yield Static("By model", classes="section")
+            yield DataTable(id="by-model", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="tables"):
-                with Vertical():
-                    yield Static("By model", classes="section")
-                    yield DataTable(id="by-model", cursor_type="row", zebra_stripes=True)
                 with Vertical():
                     yield Static("By day", classes="section")
                     yield DataTable(id="by-day", cursor_type="row", zebra_stripes=True)
-            yield Static("By conversation", classes="section")
-            yield DataTable(id="by-conversation", cursor_type="row", zebra_stripes=True)
+                with Vertical():
+                    yield Static("By conversation", classes="section")
+                    yield DataTable(id="by-conversation", cursor_type="row", zebra_stripes=True)
             as_of = r.get("prices_as_of") or self.backend.prices_as_of()
             yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted")
+        yield Footer()
 
     def on_mount(self) -> None:
         r = self.report

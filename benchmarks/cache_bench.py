@@ -1,0 +1,160 @@
+"""Answer-cache speed: lookup p50 at 1k and 100k entries, insert time, memory.
+
+    .venv/bin/python benchmarks/cache_bench.py [--sizes 1000 100000] [--lookups 300]
+
+Targets (issue 4): lookup p50 < 1 ms at 1k, < 5 ms at 100k; insert < 5 ms. Uses the real
+embedder; the embedding is included in every timing (lookup and insert embed the prompt).
+All entries share ONE scope (empty history, no system prompt): the worst case for the
+semantic search, which only scans the query's scope. Entries are bulk-loaded with SQL for
+speed, then the cache is opened fresh, so the first lookup pays the index load (reported apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chatroute.cache import AnswerCache, CacheSettings  # noqa: E402
+from chatroute.cache.answer_cache import _SCHEMA  # noqa: E402
+from chatroute.cache.keys import exact_key, norm_text, scope_key  # noqa: E402
+from chatroute.cache.text import features  # noqa: E402
+from chatroute.embed import get_embedder  # noqa: E402
+
+TOPICS = """python java rust sql pandas numpy docker kubernetes git linux windows mac iphone android
+bread cake pasta salmon chicken rice coffee tea wine beer cheese tomato basil garlic onion
+marathon yoga swimming cycling tennis chess guitar piano violin painting photography
+mortgage pension taxes budget savings stocks bonds insurance loan credit
+volcano earthquake tsunami hurricane glacier desert forest ocean river mountain
+kidney liver heart lung brain skin bone muscle blood vitamin protein
+rome paris tokyo berlin madrid lisbon cairo lima sydney toronto
+dog cat rabbit horse parrot goldfish hamster turtle snake lizard
+resume interview salary promotion manager meeting deadline email presentation report
+poem story essay letter speech haiku song joke riddle limerick""".split()
+FRAMES = [
+    "How do I {a} with {b}?", "What is the difference between {a} and {b}?", "Explain {a} for a {b} fan",
+    "Tips for {a} and {b}", "Why is my {a} {b} not working?", "Write a {a} about {b}",
+    "How does {a} affect {b}?", "Best way to combine {a} and {b}", "Is {a} good for {b}?",
+    "Compare {a} to {b} in {c}",
+]
+
+
+def _rss_mb() -> float:
+    """Current resident set size (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 1e6
+    except OSError:
+        return 0.0
+
+
+def prompts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b, c = rng.sample(TOPICS, 3)
+        out.append(rng.choice(FRAMES).format(a=a, b=b, c=c) + f" ({rng.choice(TOPICS)} {i})")
+    return out
+
+
+def bulk_fill(db: Path, texts: list[str]) -> None:
+    import sqlite3
+
+    emb = get_embedder()
+    scope = scope_key(None, [], {}, None)
+    conn = sqlite3.connect(db)
+    for sql in _SCHEMA:
+        conn.execute(sql)
+    now = time.time()
+    rows = []
+    for start in range(0, len(texts), 2000):
+        chunk = texts[start : start + 2000]
+        vecs = emb.embed([features(t).content_text for t in chunk])
+        for t, v in zip(chunk, vecs):
+            t = norm_text(t) or ""
+            rows.append((exact_key(scope, t), scope, t, v.astype(np.float16).tobytes(), "answer", "m", None, "turn",
+                         '{"finish_reason": "stop"}', now, now))
+    conn.executemany(
+        "INSERT INTO cache_entries (exact_key, scope, prompt, vector, text, model, pinned_model, turn_id, meta,"
+        " created_at, last_used_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def bench(size: int, lookups: int) -> dict[str, float]:
+    emb = get_embedder()
+    stored = prompts(size, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        bulk_fill(db, stored)
+        cache = AnswerCache(db, emb.embed, CacheSettings(max_entries=size * 2))
+        rss0 = _rss_mb()
+        t0 = time.perf_counter()
+        cache.lookup(None, [], "warm up the index", {}, None, count=False)
+        load_s = time.perf_counter() - t0
+        rss_delta = _rss_mb() - rss0
+        index = cache._index
+        index_mb = index.nbytes() / 1e6 if index is not None else 0.0
+
+        rng = random.Random(2)
+        queries = []
+        for i in range(lookups):
+            if i % 3 == 0:  # a stored prompt, re-asked in other words (semantic tier)
+                queries.append("Can you tell me: " + rng.choice(stored).lower())
+            elif i % 3 == 1:  # an exact repeat
+                queries.append(rng.choice(stored))
+            else:  # new
+                queries.append(prompts(1, seed=10_000 + i)[0].replace("(", "[ "))
+        times, hits = [], 0
+        for q in queries:
+            t0 = time.perf_counter()
+            hit = cache.lookup(None, [], q, {}, None)
+            times.append((time.perf_counter() - t0) * 1000)
+            hits += hit is not None
+        new = prompts(300, seed=99)
+        ins = []
+        for i, p in enumerate(new):
+            t0 = time.perf_counter()
+            cache.store(None, [], p, {}, None, "answer text", "m", f"t{i}", "stop")
+            ins.append((time.perf_counter() - t0) * 1000)
+        cache.close()
+    return {
+        "entries": size,
+        "lookup_p50_ms": statistics.median(times),
+        "lookup_p90_ms": float(np.percentile(times, 90)),
+        "hits": hits,
+        "lookups": len(times),
+        "insert_p50_ms": statistics.median(ins),
+        "insert_p90_ms": float(np.percentile(ins, 90)),
+        "index_load_s": load_s,
+        "index_mb": index_mb,
+        "rss_delta_mb": rss_delta,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    ap.add_argument("--lookups", type=int, default=300)
+    args = ap.parse_args(argv)
+    get_embedder()
+    for size in args.sizes:
+        r = bench(size, args.lookups)
+        print(f"{r['entries']:>7} entries: lookup p50 {r['lookup_p50_ms']:.3f} ms (p90 {r['lookup_p90_ms']:.3f}), "
+              f"hits {r['hits']}/{r['lookups']}; insert p50 {r['insert_p50_ms']:.3f} ms "
+              f"(p90 {r['insert_p90_ms']:.3f}); index {r['index_mb']:.1f} MB in memory "
+              f"(load {r['index_load_s']:.2f} s, process RSS +{r['rss_delta_mb']:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""Honest accounting: what was spent, what the baseline model would have cost, and budgets.
+
+The baseline prices the very same token counts on one model the user names ("what if every
+turn had gone to gpt-4o"). Because prices are linear in tokens, the baseline is computed from
+per-model token sums in SQL, which keeps it fast on years of history. Saving from routing
+and saving from the cache are reported apart, and a negative routing saving is said plainly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from chatroute.errors import UsageError
+
+if TYPE_CHECKING:
+    from chatroute.catalog import Catalog, ModelInfo
+    from chatroute.config import BudgetConfig
+    from chatroute.store import SpendRow, Store
+
+WARN_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    turns: int
+    cost_usd: float
+    unknown_cost_turns: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    baseline_cost_usd: float | None  # None when the baseline model has no known price
+    routing_saved_usd: float | None  # baseline - actual, over turns a model answered
+    cache_saved_usd: float  # what cache hits would have cost on the model that would have answered
+    cache_hits: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """Where spending stands against the caps; the router steps down as `pressure` nears 1."""
+
+    daily_usd: float | None
+    monthly_usd: float | None
+    spent_today: float
+    spent_month: float
+
+    @property
+    def daily_fraction(self) -> float | None:
+        return self.spent_today / self.daily_usd if self.daily_usd else None
+
+    @property
+    def monthly_fraction(self) -> float | None:
+        return self.spent_month / self.monthly_usd if self.monthly_usd else None
+
+    @property
+    def pressure(self) -> float:
+        """The larger fraction of a cap used, 0 when no cap is set."""
+        return max(self.daily_fraction or 0.0, self.monthly_fraction or 0.0)
+
+    @property
+    def level(self) -> str:
+        p = self.pressure
+        return "over" if p >= 1 else "warn" if p >= WARN_FRACTION else "ok"
+
+    def message(self) -> str | None:
+        if self.level == "ok":
+            return None
+        parts = []
+        if self.daily_usd:
+            parts.append(f"${self.spent_today:.2f} of ${self.daily_usd:.2f} today")
+        if self.monthly_usd:
+            parts.append(f"${self.spent_month:.2f} of ${self.monthly_usd:.2f} this month")
+        verb = "budget reached" if self.level == "over" else "budget at 80%"
+        return f"{verb}: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "daily_usd": self.daily_usd,
+            "monthly_usd": self.monthly_usd,
+            "spent_today": self.spent_today,
+            "spent_month": self.spent_month,
+            "daily_fraction": self.daily_fraction,
+            "monthly_fraction": self.monthly_fraction,
+            "level": self.level,
+            "message": self.message(),
+        }
+
+
+def period_starts(now: datetime | None = None) -> dict[str, date | None]:
+    """UTC starts of today, this ISO week, this month, and all time."""
+    today = (now or datetime.now(UTC)).date()
+    return {
+        "today": today,
+        "week": today - timedelta(days=today.weekday()),
+        "month": today.replace(day=1),
+        "all": None,
+    }
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> date | None:
+    if value is None:
+        return None
+    named = period_starts(now)
+    if value in named:
+        return named[value]
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r}: use YYYY-MM-DD, today, week or month") from None
+
+
+def budget_state(store: Store, budget: BudgetConfig, now: datetime | None = None) -> BudgetState:
+    starts = period_starts(now)
+    spent_today = spent_month = 0.0
+    if budget.daily_usd:
+        spent_today = store.spend_totals(since=starts["today"]).cost_usd or 0.0
+    if budget.monthly_usd:
+        spent_month = store.spend_totals(since=starts["month"]).cost_usd or 0.0
+    return BudgetState(budget.daily_usd, budget.monthly_usd, spent_today, spent_month)
+
+
+def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
+    """The same token counts priced on `baseline`. Anthropic reports input without cache
+    reads, OpenAI with them, so each model's sums are first put on one footing: total prompt
+    tokens, of which `cached` were cache reads."""
+    if not baseline.price_known:
+        return None
+    assert baseline.input_cost_per_mtok is not None and baseline.output_cost_per_mtok is not None
+    cached_rate = baseline.cached_input_cost_per_mtok
+    if cached_rate is None:
+        cached_rate = baseline.input_cost_per_mtok
+    total = 0.0
+    for row in rows:
+        prompt = row.input_tokens
+        if _input_excludes_cached(row.key, catalog):
+            prompt += row.cached_tokens
+        uncached = max(prompt - row.cached_tokens, 0)
+        total += (
+            uncached * baseline.input_cost_per_mtok
+            + row.cached_tokens * cached_rate
+            + row.output_tokens * baseline.output_cost_per_mtok
+        )
+    return total / 1e6
+
+
+def _input_excludes_cached(model_id: str | None, catalog: Catalog) -> bool:
+    if not model_id:
+        return False
+    provider = model_id.split("/", 1)[0]
+    return catalog.provider_kinds.get(provider) == "anthropic"
+
+
+def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since: date | None = None) -> PeriodSummary:
+    by_model = store.spend(by="model", since=since)
+    totals = store.spend_totals(since=since)
+    hits = store.cache_hits(since=since)
+    answered = [r for r in by_model if r.key and r.turns]
+    base = baseline_cost(answered, catalog, baseline) if baseline is not None else None
+    actual = totals.cost_usd or 0.0
+    return PeriodSummary(
+        turns=totals.turns,
+        cost_usd=actual,
+        unknown_cost_turns=totals.unknown_cost_turns,
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
+        cached_tokens=totals.cached_tokens,
+        baseline_cost_usd=base,
+        routing_saved_usd=None if base is None else base - actual,
+        cache_saved_usd=totals.saved_usd or 0.0,
+        cache_hits=hits,
+    )
+
+
+def verdict(summary: PeriodSummary, baseline_id: str) -> str:
+    """One plain sentence on whether routing paid off."""
+    name = baseline_id.split("/", 1)[-1]
+    if summary.turns == 0:
+        return "No turns yet."
+    if summary.baseline_cost_usd is None:
+        return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
+    saved = summary.routing_saved_usd or 0.0
+    base = summary.baseline_cost_usd
+    cache = f" The cache saved a further ${summary.cache_saved_usd:.4f}." if summary.cache_saved_usd else ""
+    if saved > 0:
+        pct = f" ({saved / base:.0%})" if base else ""
+        return f"Routing saved ${saved:.4f}{pct} against always using {name}.{cache}"
+    if saved < 0:
+        return f"Routing cost ${-saved:.4f} more than always using {name} would have.{cache}"
+    return f"Routing cost the same as always using {name}.{cache}"
+
+
+def cost_report(
+    store: Store,
+    catalog: Catalog,
+    *,
+    baseline: str,
+    budget: BudgetConfig,
+    by: str = "day",
+    since: date | None = None,
+    now: datetime | None = None,
+    days: int = 30,
+) -> dict[str, Any]:
+    """Everything the costs screen and `chatroute costs` show, as JSON-ready data."""
+    base_info = catalog.baseline(baseline)
+    starts = period_starts(now)
+    periods = {name: summarize(store, catalog, base_info, start).to_dict() for name, start in starts.items()}
+    selected = summarize(store, catalog, base_info, since)
+    rows = [r.to_dict() for r in store.spend(by=by, since=since)]  # type: ignore[arg-type]
+    today = starts["today"]
+    assert today is not None
+    first_day = today - timedelta(days=days - 1)
+    spent = {r.key: r.cost_usd or 0.0 for r in store.spend(by="day", since=first_day)}
+    daily = [
+        {"day": (first_day + timedelta(days=i)).isoformat(),
+         "cost_usd": spent.get((first_day + timedelta(days=i)).isoformat(), 0.0)}
+        for i in range(days)
+    ]
+    return {
+        "baseline_model": baseline,
+        "baseline_price_known": bool(base_info and base_info.price_known),
+        "since": since.isoformat() if since else None,
+        "by": by,
+        "selected": selected.to_dict(),
+        "periods": periods,
+        "rows": rows,
+        "daily": daily,
+        "budget": budget_state(store, budget, now).to_dict(),
+        "verdict": verdict(selected, baseline),
+        "prices": [{"kind": t.kind, "source": t.source, "as_of": t.as_of} for t in catalog.price_tables],
+    }

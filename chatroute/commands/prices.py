@@ -1,0 +1,29 @@
+"""`chatroute prices update|show`: refresh the price table, validated, or say how old it is."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def run(args: argparse.Namespace) -> int:
+    from chatroute.catalog.prices import DEFAULT_FEED_URL, load_current, update_prices
+    from chatroute.paths import resolve_paths
+
+    paths = resolve_paths()
+    paths.ensure()
+    current = load_current(paths.prices_file)
+    if args.prices_command == "show":
+        print(f"{current.kind} prices from {current.source}")
+        print(f"as of {current.as_of}, {len(current)} models")
+        return 0
+    source = args.source or DEFAULT_FEED_URL
+    print(f"fetching prices from {source} …", file=sys.stderr)
+    result = update_prices(source, paths, current=current)
+    print(
+        f"prices updated: {result.models} models (as of {result.as_of}); "
+        f"{result.added} added, {result.removed} removed, {result.changed} repriced"
+    )
+    if result.backup:
+        print(f"previous table kept at {result.backup}")
+    return 0

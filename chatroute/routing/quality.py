@@ -1,0 +1,167 @@
+"""P(model answers this turn well), for any model, from the prompt's features and the model's ability.
+
+The model is two-parameter IRT (item response theory), the form IRT-Router and RouteLLM's
+matrix factorisation share:
+
+    P(good | prompt x, model m) = sigmoid( b(x) + (ability_m - ability_0) * a(x) )
+
+- b(x): how easy the prompt is for a model of reference ability ability_0;
+- a(x) >= a_min: how much ability matters on this prompt (its "needs"), clipped positive so
+  P is monotone in ability: a stronger model is never predicted worse;
+- ability_m: the catalogue's 0..1 ability (user-overridable). The training models are pinned
+  to their catalogue abilities, so the learned prompt side is on the catalogue's scale and
+  carries over to models the labels never saw.
+
+b and a are linear in the features (embedding + lexical signals) and come from a blend of
+one global model and a local expert for the prompt's region of embedding space (nearest of
+K centroids): local experts capture e.g. that in maths word problems length means more
+steps, which a single linear model drowns under the knowledge-question majority.
+
+Weights: chatroute/routing/data/quality.npz (+ quality.json: provenance, metrics), built by
+scripts/train_router.py. Loading is lazy and takes a few ms.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatroute.routing.features import TurnFeatures, extract
+
+DATA_DIR = Path(__file__).parent / "data"
+WEIGHTS = DATA_DIR / "quality.npz"
+META = DATA_DIR / "quality.json"
+
+EMB_SCALE = 4.0  # unit embeddings have ~0.06 per dimension; scaled so L2 penalties are comparable
+LEX_CLIP = 5.0
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def design_row(emb: np.ndarray, lex: np.ndarray, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
+    """The model's input vector: [1, scaled embedding, standardised lexical signals]."""
+    z = np.clip((lex - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
+    return np.concatenate([[1.0], EMB_SCALE * emb, z]).astype(np.float64)
+
+
+def design_matrix(emb: np.ndarray, lex: np.ndarray, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
+    z = np.clip((lex - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
+    return np.hstack([np.ones((len(emb), 1)), EMB_SCALE * emb, z]).astype(np.float64)
+
+
+def ability_of(model: Any) -> float:
+    """A model's ability: ModelInfo.ability when given, else the catalogue prior for a name."""
+    ability = getattr(model, "ability", None)
+    if ability is not None:
+        return float(ability)
+    name = str(model)
+    try:
+        from chatroute.catalog.abilities import default_ability
+
+        return float(default_ability(name))
+    except ImportError:  # catalogue not available (stand-alone use)
+        return 0.5
+
+
+class QualityModel:
+    """Predicts P(good) per candidate model for one turn; see the module docstring."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.lex_mean = arrays["lex_mean"].astype(np.float64)
+        self.lex_std = arrays["lex_std"].astype(np.float64)
+        self.global_b = arrays["global_b"].astype(np.float64)
+        self.global_a = arrays["global_a"].astype(np.float64)
+        self.centroids = arrays["centroids"].astype(np.float32)  # (K, dim), may be (0, dim)
+        self.local_b = arrays["local_b"].astype(np.float64)  # (K, d)
+        self.local_a = arrays["local_a"].astype(np.float64)
+        self.blend = float(arrays["blend"])  # weight of the local expert
+        self.ability0 = float(arrays["ability0"])
+        self.a_min = float(arrays["a_min"])
+        self.meta = meta
+        # Anchors: the training models' names -> the ability they were pinned to.
+        self.anchors: dict[str, float] = {k: float(v) for k, v in meta.get("anchors", {}).items()}
+
+    @classmethod
+    def load(cls, weights: Path = WEIGHTS, meta: Path = META) -> QualityModel:
+        with np.load(weights) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        m = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+        return cls(arrays, m)
+
+    # -- prompt side ---------------------------------------------------------------------
+
+    def prompt_params(self, emb: np.ndarray, lex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(b, a) for a batch: emb (n, dim) unit rows, lex (n, L) raw lexical signals."""
+        x = design_matrix(np.atleast_2d(emb), np.atleast_2d(lex), self.lex_mean, self.lex_std)
+        b = x @ self.global_b
+        a = x @ self.global_a
+        if len(self.centroids) and self.blend > 0:
+            k = np.argmax(np.atleast_2d(emb).astype(np.float32) @ self.centroids.T, axis=1)
+            lb = np.einsum("nd,nd->n", x, self.local_b[k])
+            la = np.einsum("nd,nd->n", x, self.local_a[k])
+            b = (1 - self.blend) * b + self.blend * lb
+            a = (1 - self.blend) * a + self.blend * la
+        return b, np.maximum(a, self.a_min)
+
+    def predict_abilities(self, features: TurnFeatures, abilities: Sequence[float]) -> np.ndarray:
+        """P(good) for models of the given abilities on this turn, shape (len(abilities),)."""
+        b, a = self.prompt_params(features.embedding[None, :], features.lexical[None, :])
+        th = np.asarray(abilities, dtype=np.float64) - self.ability0
+        return _sigmoid(b[0] + th * a[0])
+
+    def predict(self, features: TurnFeatures, models: Sequence[Any]) -> dict[str, float]:
+        """P(good) per model (ModelInfo or name), keyed by model id/name."""
+        names = [getattr(m, "id", None) or str(m) for m in models]
+        probs = self.predict_abilities(features, [self.ability(m) for m in models])
+        return {n: float(p) for n, p in zip(names, probs, strict=True)}
+
+    def ability(self, model: Any) -> float:
+        name = getattr(model, "id", None) or str(model)
+        if getattr(model, "ability", None) is None and name in self.anchors:
+            return self.anchors[name]
+        return ability_of(model)
+
+    # -- evaluation helper -----------------------------------------------------------------
+
+    def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
+        """Win-rate score P(strong good) - P(weak good) per conversation (list of user turns)."""
+        from chatroute.embed import get_embedder
+        from chatroute.routing.features import context_embedding, lexical_features
+
+        emb_model = get_embedder()
+        embs = np.zeros((len(conversations), emb_model.dim), dtype=np.float32)
+        single = [i for i, c in enumerate(conversations) if len(c) <= 1]
+        if single:
+            embs[single] = emb_model.embed([conversations[i][-1] if conversations[i] else "" for i in single])
+        for i, conv in enumerate(conversations):
+            if len(conv) > 1:
+                embs[i] = context_embedding(emb_model, conv[-1], conv[:-1])
+        lex = np.stack([lexical_features(c[-1] if c else "") for c in conversations])
+        b, a = self.prompt_params(embs, lex)
+        tw, ts = self.ability(weak) - self.ability0, self.ability(strong) - self.ability0
+        return _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
+
+
+def features_for(prompt: str, previous_user_turns: Sequence[str] = (), **kw: Any) -> TurnFeatures:
+    return extract(prompt, previous_user_turns=previous_user_turns, **kw)
+
+
+_lock = threading.Lock()
+_instance: QualityModel | None = None
+
+
+def get_quality_model() -> QualityModel:
+    """The process-wide quality model, loaded on first use."""
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = QualityModel.load()
+    return _instance

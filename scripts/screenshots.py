@@ -1,0 +1,61 @@
+"""Render the main screens to screenshots/*.svg (and *.png when rsvg-convert is installed).
+
+    .venv/bin/python scripts/screenshots.py
+
+Uses the scripted fake engine from tests/tui so the pictures are reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CHATROUTE_HOME", tempfile.mkdtemp(prefix="chatroute-shots-"))
+
+from tests.tui import scenes  # noqa: E402
+
+SHOTS = [
+    ("chat", "chatroute-dark", (120, 40), scenes.chat_scene),
+    ("why-light", "chatroute-light", (120, 40), scenes.why_scene),
+    ("compare", "chatroute-dark", (120, 40), scenes.compare_scene),
+    ("costs", "chatroute-dark", (120, 40), scenes.costs_scene),
+    ("models", "chatroute-dark", (120, 40), scenes.picker_scene),
+    ("help", "chatroute-dark", (120, 40), scenes.help_scene),
+    ("tiny-40x12", "chatroute-dark", (40, 12), scenes.narrow_scene),
+]
+
+
+async def shoot(name: str, theme: str, size: tuple[int, int], scene, out: Path) -> Path:  # type: ignore[no-untyped-def]
+    app, _ = scenes.make_app(theme=theme)
+    async with app.run_test(size=size) as pilot:
+        await scene(pilot)
+        await pilot.pause()
+        path = app.save_screenshot(filename=f"{name}.svg", path=str(out))
+    return Path(path)
+
+
+def main() -> int:
+    out = ROOT / "screenshots"
+    out.mkdir(exist_ok=True)
+    rsvg = shutil.which("rsvg-convert")
+    if rsvg is None:
+        print("warning: rsvg-convert not found (apt-get install librsvg2-bin); writing SVG only", file=sys.stderr)
+    for name, theme, size, scene in SHOTS:
+        svg = asyncio.run(shoot(name, theme, size, scene, out))
+        print(svg.relative_to(ROOT))
+        if rsvg:
+            png = svg.with_suffix(".png")
+            subprocess.run([rsvg, "-o", str(png), str(svg)], check=True)
+            print(png.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+from tests.engine.helpers import configured  # noqa: F401

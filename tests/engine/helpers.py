@@ -1,0 +1,74 @@
+"""Shared set-up for engine and CLI tests: a config pointing every provider at the fake server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatroute.cli import main
+from tests.fakeserver import FakeServer
+
+OPENAI_KEY = "sk-test-openai-PLANTED-7f3a9c"
+ANTHROPIC_KEY = "sk-ant-test-PLANTED-b41e20"
+
+POOL = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+
+
+def write_config(home: Path, server: FakeServer, *, pool: list[str] | None = None, extra: str = "") -> Path:
+    pool = pool or POOL
+    text = f"""
+[providers.openai]
+kind = "openai"
+base_url = "{server.openai_base_url}"
+api_key_env = "TEST_OPENAI_KEY"
+
+[providers.anthropic]
+kind = "anthropic"
+base_url = "{server.anthropic_base_url}"
+api_key_env = "TEST_ANTHROPIC_KEY"
+
+[router]
+pool = {json.dumps(pool)}
+default = "{pool[0]}"
+{extra}
+"""
+    path = home / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def configured(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", ANTHROPIC_KEY)
+    write_config(chatroute_home, fake_server)
+    return fake_server
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI through its entry point, in-process."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def ask_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = run_cli(capsys, "ask", "--json", *args)
+    assert out.strip(), err
+    return code, json.loads(out)
+
+
+def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+                   stdin: str | bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The real `chatroute` command in a child process (same interpreter)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    return subprocess.run([sys.executable, "-m", "chatroute", *args], env=full_env, capture_output=True,
+                          timeout=timeout, input=data)

@@ -1,0 +1,110 @@
+"""Fixed scenes for snapshots and README screenshots (no clock, no random ids on screen)."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.compare import CompareScreen
+from chatroute.tui.widgets.composer import Composer
+from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, Reply, seed_conversation
+from tests.tui.helpers import settle
+
+ANSWER = """A **lifetime** names the region of code where a reference is valid.
+
+```rust
+fn longest<'a>(x: &'a str, y: &'a str) -> &'a str {
+    if x.len() > y.len() { x } else { y }
+}
+```
+
+- `'a` ties the output to *both* inputs
+- the borrow checker rejects any use past the shorter one
+"""
+
+
+def make_app(theme: str = "chatroute-dark") -> tuple[ChatrouteApp, FakeEngine]:
+    store = FakeStore()
+    seed_conversation(store, "Trip to Lisbon", [("Best month to visit Lisbon?", "May or late September.")])
+    seed_conversation(store, "SQL window functions", [("rank vs dense_rank?", "dense_rank leaves no gaps.")])
+    engine = FakeEngine(store, theme=theme)
+    engine.script += [
+        Reply(text=ANSWER, model="anthropic/claude-3-5-haiku-20241022", cost_usd=0.00213, ttft_ms=410, total_ms=3200,
+              tokens_per_s=92, reroutes=[("openai/gpt-4o-mini", "429", "anthropic/claude-3-5-haiku-20241022")]),
+        Reply(text="Same answer as before: a lifetime is the region where a reference is valid.",
+              cache_similarity=0.97, cache_source_turn="t000042"),
+        Fail(error="openai/gpt-4o: 503 overloaded — all fallbacks failed"),
+    ]
+    return ChatrouteApp(engine), engine
+
+
+async def _quiet(pilot: Pilot) -> None:
+    await settle(pilot, pilot.app)
+    for composer in pilot.app.screen.query(Composer):
+        composer.cursor_blink = False
+    await pilot.pause()
+
+
+async def chat_scene(pilot: Pilot) -> None:
+    app = pilot.app
+    await settle(pilot, app)  # the snapshot harness may call us before the first screen is composed
+    for prompt in ("Explain Rust lifetimes briefly", "what's a lifetime in rust", "@gpt-4o and in C++?"):
+        app.screen.query_one(Composer).insert(prompt)
+        await pilot.press("enter")
+        await settle(pilot, app)
+    app.clear_notifications()
+    await _quiet(pilot)
+
+
+async def why_scene(pilot: Pilot) -> None:
+    await chat_scene(pilot)
+    from chatroute.tui.widgets.message import AssistantMessage
+
+    first = pilot.app.screen.query(AssistantMessage).first()
+    first.focus()
+    await pilot.press("w")
+    pilot.app.screen.query_one("#chat").scroll_to_widget(first, top=True, animate=False)
+    await settle(pilot, pilot.app)
+
+
+async def help_scene(pilot: Pilot) -> None:
+    await _quiet(pilot)
+    await pilot.press("f1")
+    await pilot.pause()
+
+
+async def compare_scene(pilot: Pilot) -> None:
+    app = pilot.app
+    engine = app.engine
+    engine.compare_script = {
+        "openai/gpt-4o-mini": Reply(text="**Lisbon** in May: warm, 22 °C, few crowds.", model="openai/gpt-4o-mini"),
+        "openai/gpt-4o": Fail(error="openai/gpt-4o: 429 rate limited (retry after 30 s)"),
+        "anthropic/claude-3-5-haiku-20241022": Reply(
+            text="Late **September**: sea still warm, prices drop after the summer peak.",
+            model="anthropic/claude-3-5-haiku-20241022", cost_usd=0.0031, ttft_ms=510, total_ms=1900,
+            tokens_per_s=77),
+    }
+    await _quiet(pilot)
+    app.push_screen(CompareScreen(app.backend, None, "When should I visit Lisbon?",
+                                  models=["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022"]))
+    await pilot.pause()
+    app.screen.action_start()
+    await settle(pilot, app)
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def costs_scene(pilot: Pilot) -> None:
+    await _quiet(pilot)
+    await pilot.press("f5")
+    await pilot.pause()
+
+
+async def picker_scene(pilot: Pilot) -> None:
+    await _quiet(pilot)
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+
+
+async def narrow_scene(pilot: Pilot) -> None:
+    await chat_scene(pilot)

@@ -1,0 +1,186 @@
+"""Help, themes, compare and costs screens."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rich.console import Console
+from textual.widgets import SelectionList, Static
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import ChatScreen
+from chatroute.tui.screens.compare import CompareColumn, CompareScreen
+from chatroute.tui.screens.costs import CostsScreen, baseline_sentence
+from chatroute.tui.screens.help import HelpScreen, binding_sections
+from chatroute.tui.data import badge_text, fmt_cost
+from chatroute.tui.themes import PACKAGED, load_themes
+from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, FakeTurnRecord, Reply, seed_conversation
+from tests.tui.helpers import assistants, settle
+
+SIZE = (120, 40)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _text(renderable: object, width: int = 200) -> str:
+    console = Console(width=width, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_help_lists_every_binding(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = _text(app.screen.query_one("#help-keys", Static).content)
+        for _section, bindings in binding_sections():
+            for b in bindings:
+                assert b.description in text
+        for needle in ("^n", "New chat", "Why this model", "Regenerate", "Pin for conversation", "Command palette"):
+            assert needle in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+
+async def test_palette_has_commands_for_actions(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+    for title in ("New conversation", "Rename conversation", "Delete conversation", "Search history", "Choose model",
+                  "Export conversation", "Compare models", "Costs", "Cycle router preset", "Preset: frugal",
+                  "Preset: balanced", "Preset: best", "Theme: chatroute-dark", "Theme: chatroute-light", "Help",
+                  "Toggle sidebar"):
+        assert title in titles
+
+
+def test_themes_load_and_top_level_copies_match() -> None:
+    names = {t.name for t in load_themes()}
+    assert {"chatroute-dark", "chatroute-light"} <= names
+    for path in PACKAGED.glob("*.toml"):  # themes/ at the top of the repo mirrors the packaged files
+        assert (REPO / "themes" / path.name).read_text() == path.read_text()
+
+
+async def test_theme_from_config_and_fallback() -> None:
+    app = ChatrouteApp(FakeEngine(theme="chatroute-light"))
+    async with app.run_test(size=SIZE):
+        assert app.theme == "chatroute-light"
+    app = ChatrouteApp(FakeEngine(theme="no-such-theme"))
+    async with app.run_test(size=SIZE):
+        assert app.theme == "chatroute-dark"
+
+
+async def test_user_theme_dir(chatroute_home: Path) -> None:
+    (chatroute_home / "themes").mkdir()
+    (chatroute_home / "themes" / "mine.toml").write_text('name = "mine"\nprimary = "#ff0000"\ndark = true\n')
+    (chatroute_home / "themes" / "broken.toml").write_text("this is not toml = = =")
+    app = ChatrouteApp(FakeEngine(theme="mine"))
+    async with app.run_test(size=SIZE):
+        assert app.theme == "mine"
+
+
+async def test_compare_with_a_failing_model_and_pick(store: FakeStore) -> None:
+    engine = FakeEngine(store)
+    engine.compare_script = {
+        "openai/gpt-4o-mini": Reply(text="mini says hi " * 5, model="openai/gpt-4o-mini", delay=0.01),
+        "openai/gpt-4o": Fail(error="openai/gpt-4o: 429 rate limited (retry after 30 s)", delay=0.05),
+        "anthropic/claude-3-5-haiku-20241022": Reply(text="haiku says hi", model="anthropic/claude-3-5-haiku-20241022",
+                                                     cost_usd=0.0031),
+    }
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.press("space", "down", "space", "down", "space")  # three models, keyboard only
+        assert app.screen.query_one(SelectionList).selected == ["openai/gpt-4o-mini", "openai/gpt-4o",
+                                                                  "anthropic/claude-3-5-haiku-20241022"]
+        await pilot.press("tab")
+        for ch in "hello":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        cols = list(app.screen.query(CompareColumn))
+        assert [c.status for c in cols] == ["ok", "error", "ok"]
+        assert "429 rate limited" in str(cols[1].query_one(".col-error", Static).render())
+        assert "haiku-20241022 (override) · $0.0031" in str(cols[2].query_one("Badge").render())
+        assert engine.compare_calls[0]["models"] == [c.model for c in cols]
+        await pilot.press("2")  # the failed one cannot be picked
+        await pilot.pause()
+        assert engine.picks == [] and isinstance(app.screen, CompareScreen)
+        await pilot.press("3")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ChatScreen)
+        assert engine.picks == [(cols[2].conversation_id, cols[2].message_id)]
+        assert assistants(app)[-1].text == "haiku says hi"
+        assert "‹3/3›" in str(assistants(app)[-1].query_one("Badge").render())
+        # the conversation continues from the picked answer
+        await pilot.press("a", "enter")
+        await settle(pilot, app)
+        parent = store.messages[store.history(app.screen.conversation_id)[-2].id].parent_id
+        assert parent == cols[2].message_id
+
+
+async def test_compare_needs_two_models(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4", "space", "ctrl+s")
+        await pilot.pause()
+        assert not app.screen.query(CompareColumn) and engine.compare_calls == []
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+
+async def test_costs_screen_numbers(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CostsScreen)
+        assert "$12.87" in _text(screen.query_one("#total-all", Static).content)
+        assert "$0.21" in _text(screen.query_one("#total-today", Static).content)
+        baseline = _text(screen.query_one("#baseline", Static).content)
+        assert "would have cost $31.40" in baseline and "routing saved $16.90" in baseline
+        assert "cache saved $1.63" in baseline
+        budget = _text(screen.query_one("#budget", Static).content)
+        assert "$4.19 of $5.00 (84%) ⚠" in budget
+        assert screen.query_one("#by-model").row_count == 4
+        assert screen.query_one("#by-conversation").row_count == 3
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+
+def test_baseline_sentence_says_when_routing_did_not_pay() -> None:
+    text = baseline_sentence({"model": "openai/gpt-4o-mini", "cost_usd": 1.0, "actual_usd": 1.5,
+                              "routing_saved_usd": -0.5, "cache_saved_usd": 0.1})
+    assert text.startswith("Routing cost you $0.50 more than always using gpt-4o-mini")
+
+
+def test_badge_formats() -> None:
+    rec = FakeTurnRecord(id="t", conversation_id="c", message_id="m", model="openai/gpt-4o", provider="openai",
+                         cost_usd=None, ttft_ms=1200, total_ms=999, tokens_per_s=None, usage_estimated=True,
+                         input_tokens=15000, output_tokens=10)
+    assert badge_text(rec) == "gpt-4o · n/a · ttft 1.2 s · 999 ms · – tok/s · ≈15.0k→≈10 tok"
+    assert fmt_cost(0) == "$0" and fmt_cost(0.5) == "$0.5" and fmt_cost(2.345) == "$2.35"
+
+
+async def test_streaming_does_not_block_parallel_columns(store: FakeStore) -> None:
+    """A slow model keeps streaming while the fast ones are already done."""
+    engine = FakeEngine(store)
+    engine.compare_script = {"openai/gpt-4o-mini": Reply(text="s" * 200, delay=0.03),
+                             "openai/gpt-4o": Reply(text="fast", model="openai/gpt-4o")}
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(CompareScreen(app.backend, None, "hi", models=["openai/gpt-4o-mini", "openai/gpt-4o"]))
+        await pilot.pause()
+        app.screen.action_start()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            cols = list(app.screen.query(CompareColumn))
+            if len(cols) == 2 and cols[1].status == "ok":
+                break
+        assert cols[1].status == "ok" and cols[0].status == "streaming"
+        app.screen.action_close()
+        await settle(pilot, app)
