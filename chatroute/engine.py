@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatroute.errors import ChatrouteError
+from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.providers.base import (
     REROUTABLE,
     ChatRequest,
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
 TITLE_CHARS = 60
+NO_MODELS_HELP = (
+    "no models to use: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers and a router pool to {config}"
+)
 
 
 @dataclass
@@ -224,6 +227,8 @@ class Engine:
             override = self.catalog.resolve(override)
         if not prompt.strip():
             raise ChatrouteError("the prompt is empty", exit_code=2)
+        if override is None and not self.catalog.pool():
+            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
 
         store = self.store
         if conversation_id is None:
@@ -291,6 +296,26 @@ class Engine:
         route_ms = (time.perf_counter() - route_started) * 1000
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
 
+        async for event in self._answer(conv, assistant.id, history, prompt, decision, route_ms, cache_status,
+                                        cache_key=(params, cache_key_model) if cache_on else None,
+                                        current_model=current_model):
+            yield event
+
+    async def _answer(
+        self,
+        conv: Any,
+        message_id: str,
+        history: list[Message],
+        prompt: str,
+        decision: RouteDecision,
+        route_ms: float,
+        cache_status: str,
+        *,
+        cache_key: tuple[dict[str, Any], str | None] | None,
+        current_model: str | None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream the answer from the decided model, failing over before the first token,
+        then persist the turn in one transaction and learn from it."""
         messages = tuple([*history, Message("user", prompt)])
         attempt = _Attempt()
         model_id = decision.model
@@ -300,7 +325,7 @@ class Engine:
             info = self.catalog.get(model_id)
             request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt)
             attempt = _Attempt(reroutes=attempt.reroutes)
-            async for event in self._stream(info, request, attempt, assistant.id):
+            async for event in self._stream(info, request, attempt, message_id):
                 yield event
             err = attempt.error
             if err is None or attempt.first_token_at is not None:
@@ -317,18 +342,14 @@ class Engine:
             model_id = next_model
 
         record = self._record(
-            conv.id, assistant.id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
+            conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
         )
         status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
-        store.finish_turn(assistant.id, attempt.text, status_text, record)
+        self.store.finish_turn(message_id, attempt.text, status_text, record)
         self._learn(info, attempt, record)
-        if (
-            cache_on
-            and record.status == "ok"
-            and attempt.finish == "stop"
-            and attempt.text.strip()
-        ):
-            self._cache_store(conv.system_prompt, history, prompt, params, cache_key_model, attempt.text,
+        if cache_key is not None and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
+            params, key_model = cache_key
+            self._cache_store(conv.system_prompt, history, prompt, params, key_model, attempt.text,
                               info.id, record.id)
         error_line = None
         retryable = False
@@ -336,6 +357,62 @@ class Engine:
             error_line = _error_line(info.id, attempt.error, record.status)
             retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
         yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable)
+
+    # ---------------------------------------------------------------- compare
+    def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
+        """One prompt to several models at once. Each answer is a sibling reply of the same
+        user message; the first is shown until the user picks. Consume the streams
+        concurrently: a slow or failing model never blocks the others."""
+        if not 2 <= len(models) <= 4:
+            raise ChatrouteError("compare takes 2 to 4 models", exit_code=2)
+        resolved = [self.catalog.resolve(m) for m in models]
+        if len(set(resolved)) != len(resolved):
+            raise ChatrouteError("compare needs distinct models", exit_code=2)
+        if not prompt.strip():
+            raise ChatrouteError("the prompt is empty", exit_code=2)
+        store = self.store
+        if conversation_id is None:
+            conv = store.create_conversation(title=_title(prompt))
+        else:
+            conv = store.get_conversation(conversation_id)
+            if conv is None:
+                raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+        history_stored = store.history(conv.id)
+        history = self._history_messages(history_stored)
+        parent = history_stored[-1].id if history_stored else None
+        user_msg = store.add_message(conv.id, "user", prompt, parent_id=parent)
+        streams: dict[str, AsyncIterator[TurnEvent]] = {}
+        for i, model in enumerate(resolved):
+            msg = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming",
+                                    active=i == 0)
+            streams[model] = self._compare_one(conv, user_msg.id, msg.id, history, prompt, model)
+        return streams
+
+    async def _compare_one(self, conv: Any, user_id: str, message_id: str, history: list[Message], prompt: str,
+                           model: str) -> AsyncIterator[TurnEvent]:
+        from chatroute.routing.policy import RouteDecision
+
+        yield TurnStarted(conv.id, user_id, message_id)
+        decision = RouteDecision.manual(model, "compare", f"compare mode: {model} chosen by the user")
+        yield Routed(model, "compare", decision.reason, decision.to_dict())
+        async for event in self._answer(conv, message_id, history, prompt, decision, 0.0, "bypass",
+                                        cache_key=None, current_model=None):
+            yield event
+
+    def pick_compare(self, conversation_id: str, message_id: str) -> None:
+        """The user picked this answer: show it, continue from it, and teach the router."""
+        chosen = self.store.get_message(message_id)
+        if chosen is None or chosen.conversation_id != conversation_id:
+            raise ChatrouteError(f"no message {message_id!r} in that conversation", exit_code=2)
+        self.store.set_active(message_id)
+        rejected = [m.model for m in self.store.siblings(message_id) if m.id != message_id and m.model]
+        user = self.store.get_message(chosen.parent_id) if chosen.parent_id else None
+        self.store.add_preference(
+            "compare_pick", chosen_model=chosen.model, rejected_models=rejected,
+            prompt=user.content if user else None, conversation_id=conversation_id, message_id=message_id,
+        )
+        if self._router is not None and self.config.router.learn:
+            self._router.learn_preferences(self.store.preferences())
 
     async def _stream(
         self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str

@@ -713,6 +713,20 @@ class Store:
     ) -> SpendRow:
         return self._read(lambda c: _spend.totals(c, since, until, utc_offset_minutes))
 
+    def cache_hits(
+        self,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> int:
+        """How many turns were answered from the cache (partial index: fast at any size)."""
+        from chatroute.store.spend import _where
+
+        where, params = _where(since, until, utc_offset_minutes)
+        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit'"
+        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
+
     def turn_usage(
         self,
         since: str | date | datetime | None = None,

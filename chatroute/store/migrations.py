@@ -135,6 +135,7 @@ _M1_STATEMENTS = [
         input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd
     )
     """,
+    "CREATE INDEX idx_turns_cache_hits ON turns(created_at) WHERE cache_status = 'hit'",
     "CREATE INDEX idx_turns_model ON turns(model, created_at)",
     "CREATE INDEX idx_turns_conversation ON turns(conversation_id, created_at)",
     "CREATE INDEX idx_turns_message ON turns(message_id)",

@@ -126,6 +126,8 @@ class ChatrouteApp(App[None]):
         yield SystemCommand("Choose model", "Override the next turn or pin a model (ctrl+o)", on_chat("pick_model"))
         yield SystemCommand("Export conversation", "Write Markdown and JSON under the data dir (ctrl+e)",
                             on_chat("export"))
+        yield SystemCommand("Toggle answer cache", "Turn the semantic answer cache on/off for this conversation",
+                            on_chat("toggle_cache"))
         yield SystemCommand("Toggle sidebar", "Show or hide the conversation list (ctrl+b)", on_chat("toggle_sidebar"))
         yield SystemCommand("Compare models", "One prompt to 2–4 models side by side (f4)", self.action_compare)
         yield SystemCommand("Costs", "Spending by day, model and conversation; savings vs baseline (f5)",

@@ -122,6 +122,13 @@ class Backend:
     def set_pin(self, conversation_id: str, model: str | None) -> None:
         self.store.set_pin(conversation_id, model)
 
+    def cache_enabled(self, conversation_id: str | None) -> bool:
+        conv = self.conversation(conversation_id) if conversation_id else None
+        return bool(_attr(conv, "cache_enabled", default=True)) if conv is not None else True
+
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
+        self.store.set_cache_enabled(conversation_id, enabled)
+
     def history(self, conversation_id: str) -> list[Any]:
         return list(self.store.history(conversation_id))
 

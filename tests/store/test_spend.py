@@ -163,3 +163,13 @@ def test_rollup_matches_raw_scan_on_random_data(store: Store) -> None:
     assert sp._rollup_where("2025-02-14T05:30:00Z", None, 0) is None  # sub-hour bound: raw path
     assert sp._rollup_where("2025-02-14", None, 330) is None  # UTC+5:30: raw path
     assert sp._rollup_where("2025-02-14", None, 120) is not None
+
+
+def test_cache_hits(spent) -> None:  # type: ignore[no-untyped-def]
+    store, _ = spent
+    assert store.cache_hits() == 1
+    assert store.cache_hits(since="2025-01-03") == 1
+    assert store.cache_hits(since="2025-01-04") == 0
+    plan = str(store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM turns WHERE created_at >= '2025' AND cache_status = 'hit'").fetchall())
+    assert "idx_turns_cache_hits" in plan

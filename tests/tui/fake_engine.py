@@ -129,6 +129,9 @@ class FakeStore:
     def set_pin(self, conversation_id: str, model: str | None) -> None:
         self.conversations[conversation_id].pinned_model = model
 
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
+        self.conversations[conversation_id].cache_enabled = enabled
+
     # messages
     def add_message(self, conversation_id: str, role: str, content: str, parent_id: str | None = None,
                     status: str = "complete") -> FakeMessage:

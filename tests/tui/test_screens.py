@@ -184,3 +184,15 @@ async def test_streaming_does_not_block_parallel_columns(store: FakeStore) -> No
         assert cols[1].status == "ok" and cols[0].status == "streaming"
         app.screen.action_close()
         await settle(pilot, app)
+
+
+async def test_cache_toggle_from_palette_action(store: FakeStore) -> None:
+    seed_conversation(store, "One", [("x", "y")])
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        [cmd] = [c for c in app.get_system_commands(app.screen) if c.title == "Toggle answer cache"]
+        cmd.callback()
+        await settle(pilot, app)
+        assert store.list_conversations()[0].cache_enabled is False
+        assert "cache off" in str(app.screen.sub_title)

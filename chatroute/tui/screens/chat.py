@@ -186,6 +186,8 @@ class ChatScreen(Screen[None]):
             pin = self.backend.pin_of(self.conversation_id)
             if pin:
                 parts.append(f"pinned: {short_model(pin)}")
+            if not self.backend.cache_enabled(self.conversation_id):
+                parts.append("cache off")
         else:
             parts.append("new conversation")
         parts.append(f"preset: {self.backend.preset()}")
@@ -445,6 +447,15 @@ class ChatScreen(Screen[None]):
                         else "Pin removed; the router decides again", timeout=3)
         self._update_titles()
         self.composer.focus()
+
+    def action_toggle_cache(self) -> None:
+        if self.conversation_id is None:
+            self.conversation_id = self.backend.create_conversation()
+            self.refresh_sidebar()
+        enabled = not self.backend.cache_enabled(self.conversation_id)
+        self.backend.set_cache_enabled(self.conversation_id, enabled)
+        self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2)
+        self._update_titles()
 
     def action_export(self) -> None:
         if self.conversation_id is None:

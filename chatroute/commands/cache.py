@@ -1,0 +1,41 @@
+"""`chatroute cache stats|clear`."""
+
+from __future__ import annotations
+
+import argparse
+
+from chatroute.commands.common import table
+
+
+def run(args: argparse.Namespace) -> int:
+    from chatroute.cache import AnswerCache
+    from chatroute.config import load_config
+    from chatroute.paths import resolve_paths
+
+    paths = resolve_paths()
+    paths.ensure()
+    config = load_config(paths)
+    # stats and clear never embed anything, so the embedder is not loaded.
+    cache = AnswerCache(paths.database, None, config.cache)
+    try:
+        if args.cache_command == "clear":
+            before = cache.stats().entries
+            cache.clear()
+            print(f"cache cleared: {before} entries removed")
+            return 0
+        s = cache.stats()
+        lookups = s.hits + s.misses
+        rate = f"{s.hits / lookups:.0%}" if lookups else "—"
+        rows = [
+            ["entries", f"{s.entries:,}"],
+            ["hits", f"{s.hits:,} (exact {s.exact_hits:,}, semantic {s.semantic_hits:,})"],
+            ["misses", f"{s.misses:,}"],
+            ["hit rate", rate],
+            ["saved", f"${s.saved_usd:.4f}"],
+            ["false-hit reports", f"{s.false_hits:,} (regenerated after a hit)"],
+            ["enabled", "yes" if config.cache.enabled else "no (cache.enabled = false)"],
+        ]
+        print(table(rows, ["cache", ""]))
+        return 0
+    finally:
+        cache.close()

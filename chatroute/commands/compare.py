@@ -1,0 +1,98 @@
+"""`chatroute compare -m A -m B PROMPT`: one prompt to several models at once, side by side.
+
+Answers stream concurrently; each is printed whole under its header as soon as it completes
+(interleaving live tokens from several models on one terminal would be unreadable), then a
+table compares cost and timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from chatroute.commands.common import open_engine, print_json, read_prompt, table
+from chatroute.format import badge, cost, duration_ms
+from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
+
+
+def run(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args.prompt)
+    engine = open_engine()
+    return asyncio.run(_compare(engine, args, prompt))
+
+
+async def _drain(model: str, stream: AsyncIterator[TurnEvent], done: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+    out: dict[str, Any] = {"model": model}
+    async for event in stream:
+        if isinstance(event, TurnStarted):
+            out["conversation_id"] = event.conversation_id
+            out["message_id"] = event.assistant_message_id
+        elif isinstance(event, TurnFinished):
+            out["record"] = event.record
+            out["text"] = event.text
+            out["error"] = event.error
+    await done.put((model, out))
+
+
+async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
+    try:
+        streams = engine.compare(None, prompt, args.models)
+        done: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        tasks = [asyncio.create_task(_drain(m, s, done)) for m, s in streams.items()]
+        results: dict[str, dict[str, Any]] = {}
+        for _ in tasks:
+            model, out = await done.get()
+            results[model] = out
+            if not args.json:
+                _print_answer(model, out)
+        await asyncio.gather(*tasks)
+    finally:
+        await engine.aclose()
+    ordered = [results[m] for m in streams]
+    if args.json:
+        for out in ordered:
+            print_json(_as_json(out))
+    else:
+        rows = []
+        for out in ordered:
+            r = out["record"]
+            rows.append([
+                r.model, ("≈" if r.usage_estimated else "") + cost(r.cost_usd), duration_ms(r.ttft_ms),
+                duration_ms(r.total_ms), f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "—",
+                {"ok": "ok", "interrupted": "interrupted", "error": "failed"}[r.status],
+            ])
+        print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl"))
+        conv = ordered[0].get("conversation_id")
+        if conv:
+            print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue")
+    return 0 if any(o["record"].status == "ok" for o in ordered) else 1
+
+
+def _print_answer(model: str, out: dict[str, Any]) -> None:
+    print(f"━━ {model} " + "━" * max(0, 60 - len(model)))
+    if out.get("text"):
+        print(out["text"].rstrip())
+    if out.get("error"):
+        print(f"✗ {out['error']}")
+    print(f"   {badge(out['record'])}\n")
+    sys.stdout.flush()
+
+
+def _as_json(out: dict[str, Any]) -> dict[str, Any]:
+    r = out["record"]
+    return {
+        "model": r.model,
+        "provider": r.provider,
+        "status": r.status,
+        "error": out.get("error"),
+        "tokens": {"input": r.input_tokens, "output": r.output_tokens, "cached": r.cached_tokens,
+                   "estimated": r.usage_estimated},
+        "cost_usd": r.cost_usd,
+        "latency": {"ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s},
+        "text": out.get("text", ""),
+        "conversation_id": out.get("conversation_id"),
+        "message_id": out.get("message_id"),
+    }

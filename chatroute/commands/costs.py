@@ -1,0 +1,72 @@
+"""`chatroute costs`: spending by day, model or conversation, against a baseline model."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+from chatroute.commands.common import print_json, table
+from chatroute.format import cost
+
+
+def run(args: argparse.Namespace) -> int:
+    from chatroute.accounting import cost_report, parse_since
+    from chatroute.catalog import Catalog
+    from chatroute.config import load_config
+    from chatroute.paths import resolve_paths
+    from chatroute.store import Store
+
+    paths = resolve_paths()
+    paths.ensure()
+    config = load_config(paths)
+    catalog = Catalog.build(config, paths)
+    store = Store.open(paths.database)
+    baseline = args.baseline or config.ui.baseline_model
+    report = cost_report(store, catalog, baseline=baseline, budget=config.budget, by=args.by,
+                         since=parse_since(args.since))
+    if args.format == "json":
+        print_json(report)
+        return 0
+    key_name = args.by
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow([key_name, "turns", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
+                         "unknown_cost_turns", "cache_saved_usd"])
+        for r in report["rows"]:
+            writer.writerow([r["label"] or r["key"] if key_name == "conversation" else r["key"], r["turns"],
+                             r["input_tokens"], r["output_tokens"], r["cached_tokens"],
+                             "" if r["cost_usd"] is None else f"{r['cost_usd']:.8f}", r["unknown_cost_turns"],
+                             "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}"])
+        return 0
+    periods = report["periods"]
+    rows = []
+    for name in ("today", "week", "month", "all"):
+        p = periods[name]
+        rows.append([name, f"{p['turns']:,}", cost(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
+                     cost(p["baseline_cost_usd"]), _signed(p["routing_saved_usd"]), cost(p["cache_saved_usd"])])
+    print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "cache saved"], "lrrrrr"))
+    print()
+    rows = []
+    for r in report["rows"]:
+        label = (r["label"] or r["key"]) if key_name == "conversation" else r["key"]
+        rows.append([str(label)[:48], f"{r['turns']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+                     f"{r['cached_tokens']:,}", cost(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
+    if rows:
+        print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
+        print()
+    print(report["verdict"])
+    budget = report["budget"]
+    if budget.get("message"):
+        print(budget["message"])
+    return 0
+
+
+def _unknown(n: int) -> str:
+    return f" (+{n} n/a)" if n else ""
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return cost(value) if value >= 0 else "-" + cost(-value)

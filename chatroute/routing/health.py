@@ -1,0 +1,263 @@
+"""Per-model health: latency EWMAs, error rate, cooldowns, a circuit breaker, disabled models.
+
+Rules (DESIGN section 3, "Fail well"):
+- 429 / 5xx / overloaded / timeouts / connection errors cool the model down for
+  max(Retry-After, exponential backoff), and a later error NEVER shortens an existing
+  cooldown: cooldown_until = max(existing, now + max(retry_after, backoff)).
+- After `failure_threshold` consecutive failures the breaker opens; once the cooldown is
+  over it is half-open: one trial request is allowed, success closes it, failure re-opens it
+  with a doubled backoff.
+- 401/403 disable the whole provider, 404 the model, until the configuration changes (the
+  board is opened with a fingerprint of the config; a different fingerprint clears them).
+- Context overflow and content-policy refusals say nothing about the model's health.
+
+The board is a JSON file in the data dir, written atomically and re-read when another
+process (a concurrent `chatroute ask`) changed it, so processes share what they learned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "health.json"
+
+# Priors for models never measured (seconds, tokens per second).
+PRIOR_TTFT_S = 0.8
+PRIOR_TPS = 60.0
+LOCAL_PRIOR_TPS = 25.0
+
+_TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
+_IGNORED = {"context_overflow", "content_policy"}
+
+
+@dataclass
+class ModelHealth:
+    ttft_s: float | None = None  # EWMA
+    tokens_per_s: float | None = None  # EWMA
+    error_rate: float = 0.0  # EWMA of failure (1) / success (0)
+    requests: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    cooldown_until: float = 0.0  # epoch seconds
+    backoff_s: float = 0.0  # the last backoff applied (doubles while the breaker stays open)
+    last_error: str | None = None
+    disabled: str | None = None  # reason, when disabled until the config changes
+    disabled_config: str | None = None
+
+
+@dataclass
+class HealthBoard:
+    path: Path | None = None
+    clock: Callable[[], float] = time.time
+    alpha: float = 0.3  # EWMA weight of the newest latency sample
+    error_alpha: float = 0.1
+    failure_threshold: int = 3
+    base_backoff_s: float = 5.0
+    max_backoff_s: float = 600.0
+    config_fingerprint: str | None = None
+    models: dict[str, ModelHealth] = field(default_factory=dict)
+    disabled_providers: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    _mtime: float = 0.0
+
+    # -- persistence -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path | None = None, **kw: Any) -> HealthBoard:
+        if data_dir is None:
+            from chatroute.paths import resolve_paths
+
+            data_dir = resolve_paths().data_dir
+        board = cls(path=Path(data_dir) / FILE_NAME, **kw)
+        board._reload(force=True)
+        return board
+
+    def _reload(self, force: bool = False) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if not force and mtime == self._mtime:
+                return
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # a corrupt or half-visible file must never break routing
+        known = set(ModelHealth.__dataclass_fields__)
+        self.models = {
+            k: ModelHealth(**{f: v for f, v in d.items() if f in known}) for k, d in raw.get("models", {}).items()
+        }
+        self.disabled_providers = dict(raw.get("disabled_providers", {}))
+        self._mtime = mtime
+        self._drop_stale_disables()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "version": 1,
+            "models": {k: asdict(v) for k, v in self.models.items()},
+            "disabled_providers": self.disabled_providers,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".health.", dir=str(self.path.parent))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        try:
+            self._mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            pass
+
+    def _drop_stale_disables(self) -> None:
+        """Disables recorded under another configuration no longer hold."""
+        if self.config_fingerprint is None:
+            return
+        for h in self.models.values():
+            if h.disabled and h.disabled_config != self.config_fingerprint:
+                h.disabled = None
+                h.disabled_config = None
+        for p in [p for p, d in self.disabled_providers.items() if d.get("config") != self.config_fingerprint]:
+            del self.disabled_providers[p]
+
+    def _get(self, model: str) -> ModelHealth:
+        return self.models.setdefault(model, ModelHealth())
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record_success(
+        self,
+        model: str,
+        *,
+        ttft_s: float | None = None,
+        tokens_per_s: float | None = None,
+        output_tokens: int | None = None,
+        total_s: float | None = None,
+    ) -> None:
+        self._reload()
+        h = self._get(model)
+        h.requests += 1
+        h.error_rate = (1 - self.error_alpha) * h.error_rate
+        h.consecutive_failures = 0
+        h.backoff_s = 0.0
+        if ttft_s is not None and ttft_s >= 0:
+            h.ttft_s = ttft_s if h.ttft_s is None else (1 - self.alpha) * h.ttft_s + self.alpha * ttft_s
+        if tokens_per_s is None and output_tokens and total_s and ttft_s is not None and total_s > ttft_s:
+            tokens_per_s = output_tokens / (total_s - ttft_s)
+        # Short replies give meaningless rates (one chunk); only learn from real streams.
+        if tokens_per_s is not None and tokens_per_s > 0 and (output_tokens is None or output_tokens >= 16):
+            h.tokens_per_s = (
+                tokens_per_s if h.tokens_per_s is None else (1 - self.alpha) * h.tokens_per_s + self.alpha * tokens_per_s
+            )
+        self.save()
+
+    def record_failure(self, model: str, kind: str, *, retry_after: float | None = None, message: str | None = None) -> float:
+        """Record a failure; returns the model's cooldown_until (epoch seconds)."""
+        kind = str(getattr(kind, "value", kind))
+        self._reload()
+        h = self._get(model)
+        now = self.clock()
+        h.last_error = kind if not message else f"{kind}: {message[:200]}"
+        if kind in _IGNORED:
+            self.save()
+            return h.cooldown_until
+        h.requests += 1
+        h.failures += 1
+        h.error_rate = (1 - self.error_alpha) * h.error_rate + self.error_alpha
+        if kind == "auth":
+            provider = model.split("/", 1)[0]
+            self.disabled_providers[provider] = {"reason": "authentication failed", "config": self.config_fingerprint}
+        elif kind == "not_found":
+            h.disabled = "model not found"
+            h.disabled_config = self.config_fingerprint
+        else:  # transient (or unknown kinds, treated as transient)
+            h.consecutive_failures += 1
+            if h.consecutive_failures >= self.failure_threshold:
+                # Breaker (re-)opens: the backoff doubles each time a trial fails.
+                h.backoff_s = min(self.max_backoff_s, max(self.base_backoff_s * 4, h.backoff_s * 2))
+            else:
+                h.backoff_s = min(self.max_backoff_s, self.base_backoff_s * 2 ** (h.consecutive_failures - 1))
+            wait = max(float(retry_after or 0.0), h.backoff_s)
+            h.cooldown_until = max(h.cooldown_until, now + wait)  # never shortened
+        self.save()
+        return h.cooldown_until
+
+    def disable(self, model: str, reason: str) -> None:
+        h = self._get(model)
+        h.disabled = reason
+        h.disabled_config = self.config_fingerprint
+        self.save()
+
+    def enable(self, model: str) -> None:
+        h = self._get(model)
+        h.disabled = None
+        h.disabled_config = None
+        h.cooldown_until = 0.0
+        h.consecutive_failures = 0
+        self.disabled_providers.pop(model.split("/", 1)[0], None)
+        self.save()
+
+    def reset(self) -> None:
+        self.models.clear()
+        self.disabled_providers.clear()
+        self.save()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def breaker(self, model: str) -> str:
+        """closed | open | half_open."""
+        h = self.models.get(model)
+        if h is None or h.consecutive_failures < self.failure_threshold:
+            return "closed"
+        return "open" if self.clock() < h.cooldown_until else "half_open"
+
+    def cooldown_remaining(self, model: str) -> float:
+        h = self.models.get(model)
+        return 0.0 if h is None else max(0.0, h.cooldown_until - self.clock())
+
+    def unavailable_reason(self, model: str) -> str | None:
+        """Why the router must skip this model now, or None if it may be tried."""
+        self._reload()
+        provider = model.split("/", 1)[0]
+        if provider in self.disabled_providers:
+            return f"provider {provider} disabled ({self.disabled_providers[provider].get('reason')}) until config changes"
+        h = self.models.get(model)
+        if h is None:
+            return None
+        if h.disabled:
+            return f"disabled ({h.disabled}) until config changes"
+        left = h.cooldown_until - self.clock()
+        if left > 0:
+            what = "circuit open" if h.consecutive_failures >= self.failure_threshold else "cooling down"
+            return f"{what} for {left:.0f}s after {h.last_error or 'errors'}"
+        return None
+
+    def expected_latency(self, model: str, output_tokens: float, *, local: bool = False) -> float:
+        """Seconds to the full answer: EWMA ttft + tokens / EWMA tokens-per-second (priors if unseen)."""
+        h = self.models.get(model)
+        ttft = h.ttft_s if h and h.ttft_s is not None else PRIOR_TTFT_S
+        tps = h.tokens_per_s if h and h.tokens_per_s else (LOCAL_PRIOR_TPS if local else PRIOR_TPS)
+        return float(ttft + output_tokens / max(tps, 1e-3))
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "models": {
+                k: {
+                    **asdict(v),
+                    "breaker": self.breaker(k),
+                    "cooldown_remaining_s": max(0.0, v.cooldown_until - now),
+                }
+                for k, v in self.models.items()
+            },
+            "disabled_providers": dict(self.disabled_providers),
+        }

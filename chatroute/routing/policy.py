@@ -1,0 +1,442 @@
+"""The routing policy: which model answers this turn, and why.
+
+    utility = quality + preference bias - lambda * expected cost (USD) - mu * expected latency (s)
+              + stickiness if the model is the conversation's current model
+
+after hard filters: a pin or an override decides outright; models that are cooling down or
+disabled, that cannot fit the context, that lack a needed capability or that would break
+the budget are excluded (and listed, with the reason, in the decision).
+
+Units: quality is a probability (0..1), so lambda is "quality points per US dollar" and mu
+"quality points per second". Presets:
+
+    frugal    lambda 20 /$   mu 0.004 /s   1 cent costs 0.20 quality
+    balanced  lambda  5 /$   mu 0.003 /s   1 cent costs 0.05 quality
+    best      lambda  0.5/$  mu 0.001 /s   cost barely matters
+
+An explicit `cost_weight` / `latency_weight` in the config replaces the preset's value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from chatroute.routing.features import TurnFeatures, extract
+from chatroute.routing.health import HealthBoard
+from chatroute.routing.preferences import UserPreferences
+
+Preset = Literal["frugal", "balanced", "best"]
+PRESETS: dict[str, tuple[float, float]] = {
+    "frugal": (20.0, 0.004),
+    "balanced": (5.0, 0.003),
+    "best": (0.5, 0.001),
+}
+CHARS_PER_TOKEN = 3.6  # routing-time estimate; exact counts are the catalogue's job
+BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
+MIN_OUTPUT_TOKENS = 16
+
+
+class NoRouteError(Exception):
+    """Every candidate was excluded; `candidates` says why each one was."""
+
+    def __init__(self, message: str, candidates: list[RouteCandidate]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+@dataclass
+class RouteCandidate:
+    model: str
+    quality: float | None
+    expected_cost_usd: float | None
+    expected_latency_s: float | None
+    utility: float | None
+    excluded: str | None = None
+    bias: float = 0.0
+    price_known: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("quality", "expected_cost_usd", "expected_latency_s", "utility", "bias"):
+            if isinstance(d[k], float):
+                d[k] = round(d[k], 8 if k == "expected_cost_usd" else 4)
+        return d
+
+
+@dataclass
+class RouteDecision:
+    model: str
+    kind: str  # routed | pinned | override | default
+    reason: str
+    candidates: list[RouteCandidate]
+    route_ms: float
+    preset: str
+    cost_weight: float = 0.0
+    latency_weight: float = 0.0
+    expected_input_tokens: int = 0
+    expected_output_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "kind": self.kind,
+            "reason": self.reason,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "route_ms": round(self.route_ms, 3),
+            "preset": self.preset,
+            "cost_weight": self.cost_weight,
+            "latency_weight": self.latency_weight,
+            "expected_input_tokens": self.expected_input_tokens,
+            "expected_output_tokens": self.expected_output_tokens,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """Spend so far against the configured caps (None = no cap)."""
+
+    daily_spent_usd: float = 0.0
+    daily_cap_usd: float | None = None
+    monthly_spent_usd: float = 0.0
+    monthly_cap_usd: float | None = None
+
+    def remaining_usd(self) -> float | None:
+        rem = [c - s for c, s in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)) if c is not None]
+        return min(rem) if rem else None
+
+    def used_fraction(self) -> float:
+        fr = [s / c for c, s in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)) if c]
+        return max(fr) if fr else 0.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+_OVERRIDE = re.compile(r"^\s*@([A-Za-z0-9][\w.:/\-]*[\w])(?:\s+|$)(.*)\Z", re.DOTALL)
+
+
+def parse_override(prompt: str) -> tuple[str | None, str]:
+    """`@gpt-4o explain this` -> ("gpt-4o", "explain this"); no prefix -> (None, prompt)."""
+    m = _OVERRIDE.match(prompt)
+    if not m:
+        return None, prompt
+    return m.group(1), m.group(2)
+
+
+_N_WORDS = re.compile(r"\b(\d{2,5})\s*(?:-|\s)?(words|tokens)\b", re.I)
+
+
+def expected_output_tokens(features: TurnFeatures, prompt: str) -> int:
+    """A simple predictor of the answer's length (tokens), from the prompt's surface.
+
+    No labelled output lengths ship with the developer data, so this is a hand-set rule:
+    ~300 tokens for a generic question, more for code, writing and multi-step asks, less for
+    short factual questions; an explicit "in 200 words" wins."""
+    m = _N_WORDS.search(prompt)
+    if m:
+        n = int(m.group(1))
+        return int(min(8000, n * (1.35 if m.group(2).lower() == "words" else 1.0)))
+    lex = dict(zip(_LEX_NAMES, features.lexical.tolist(), strict=True))
+    est = 300.0
+    if lex["code_fence"] or lex["code_ask"] > 0.5 or lex["code_tokens"] > 1.0:
+        est *= 1.8
+    if lex["creative"] > 0.5:
+        est *= 1.4
+    if lex["steps"] > 0.5 or lex["math"] > 1.0:
+        est *= 1.3
+    if lex["format_ask"] > 0.5:
+        est *= 1.2
+    words = math.expm1(lex["log_words"])
+    if words < 12 and lex["steps"] == 0 and lex["code_ask"] == 0 and lex["creative"] == 0:
+        est *= 0.6
+    return int(est)
+
+
+from chatroute.routing.features import LEXICAL_NAMES as _LEX_NAMES  # noqa: E402
+
+
+def _short(model_id: str) -> str:
+    return model_id.split("/", 1)[-1]
+
+
+def _ratio_words(r: float) -> str:
+    if r <= 0:
+        return "no cost"
+    if r < 1:
+        inv = 1 / r
+        return f"1/{inv:.0f} of the cost" if inv >= 2 else f"{r:.0%} of the cost"
+    return f"{r:.0f}x the cost" if r >= 2 else f"{r:.1f}x the cost"
+
+
+# --------------------------------------------------------------------------- router
+
+
+class Router:
+    """Picks a model per turn. Cheap to construct; the quality model loads lazily, once."""
+
+    def __init__(
+        self,
+        *,
+        preset: str = "balanced",
+        cost_weight: float | None = None,
+        latency_weight: float | None = None,
+        stickiness: float = 0.03,
+        preferences: UserPreferences | None = None,
+        learn: bool = True,
+        quality_model: Any = None,
+        embedder: Any = None,
+    ) -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
+        self.preset = preset
+        self.cost_weight_override = cost_weight
+        self.latency_weight_override = latency_weight
+        self.stickiness = stickiness
+        self.preferences = preferences
+        self.learn = learn
+        self._quality = quality_model
+        self._embedder = embedder
+
+    @classmethod
+    def from_config(cls, router_cfg: Any, data_dir: Any = None) -> Router:
+        prefs = UserPreferences.open(data_dir) if getattr(router_cfg, "learn", True) else None
+        return cls(
+            preset=router_cfg.preset,
+            cost_weight=router_cfg.cost_weight,
+            latency_weight=router_cfg.latency_weight,
+            stickiness=router_cfg.stickiness,
+            preferences=prefs,
+            learn=router_cfg.learn,
+        )
+
+    @property
+    def weights(self) -> tuple[float, float]:
+        lam, mu = PRESETS[self.preset]
+        if self.cost_weight_override is not None:
+            lam = float(self.cost_weight_override)
+        if self.latency_weight_override is not None:
+            mu = float(self.latency_weight_override)
+        return lam, mu
+
+    def set_preset(self, preset: str) -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
+        self.preset = preset
+        self.cost_weight_override = None  # switching the knob means "use the preset"
+
+    @property
+    def quality_model(self) -> Any:
+        if self._quality is None:
+            from chatroute.routing.quality import get_quality_model
+
+            self._quality = get_quality_model()
+        return self._quality
+
+    def warm(self) -> None:
+        """Load the embedder and weights now (e.g. while the UI starts)."""
+        _ = self.quality_model
+        if self._embedder is None:
+            from chatroute.embed import get_embedder
+
+            self._embedder = get_embedder()
+
+    # -- the decision ----------------------------------------------------------------------
+
+    def decide(
+        self,
+        prompt: str,
+        *,
+        history: Sequence[Any] = (),
+        system: str | None = None,
+        pool: Sequence[Any],
+        current_model: str | None = None,
+        pin: str | None = None,
+        override: str | None = None,
+        turn_index: int = 0,
+        health: HealthBoard | None = None,
+        budget_state: BudgetState | None = None,
+        exclude: Iterable[str] = (),
+        capabilities: Iterable[str] = (),
+    ) -> RouteDecision:
+        t0 = time.perf_counter()
+        self.warm()
+        exclude = set(exclude)
+        needs = frozenset(capabilities)
+        prev_user = [m.content for m in history if getattr(m, "role", None) == "user"]
+        hist_chars = sum(len(getattr(m, "content", "")) for m in history)
+        feats = extract(
+            prompt,
+            previous_user_turns=prev_user,
+            history_chars=hist_chars,
+            system=system,
+            turn_index=turn_index,
+            embedder=self._embedder,
+        )
+        in_tokens = int(math.ceil(feats.input_chars / CHARS_PER_TOKEN)) + 8 * (len(history) + 1)
+        out_tokens = expected_output_tokens(feats, prompt)
+        lam, mu = self.weights
+        notes: list[str] = []
+
+        # Budget: step down as a cap nears.
+        remaining = budget_state.remaining_usd() if budget_state else None
+        used = budget_state.used_fraction() if budget_state else 0.0
+        if used >= BUDGET_SOFT_START:
+            factor = 1.0 + 20.0 * min(1.0, (used - BUDGET_SOFT_START) / (1 - BUDGET_SOFT_START))
+            lam *= factor
+            notes.append(f"budget {used:.0%} used: cost weight x{factor:.1f}")
+
+        models = list(pool)
+        by_id = {m.id: m for m in models}
+        qualities = self.quality_model.predict(feats, models) if models else {}
+        # Prompt-cache discount: the current model may serve the history from its cache.
+        cands: list[RouteCandidate] = []
+        priced = []
+        for m in models:
+            cached = hist_chars and m.id == current_model and m.cached_input_cost_per_mtok is not None
+            cost = _estimate_cost(m, in_tokens, out_tokens, int(hist_chars / CHARS_PER_TOKEN) if cached else 0)
+            if cost is not None:
+                priced.append(cost)
+            local = m.input_cost_per_mtok == 0 and m.output_cost_per_mtok == 0
+            lat = (health or _NO_HEALTH).expected_latency(m.id, out_tokens, local=local)
+            bias = self.preferences.bias(m.id) if (self.preferences and self.learn) else 0.0
+            cands.append(
+                RouteCandidate(
+                    model=m.id,
+                    quality=qualities.get(m.id),
+                    expected_cost_usd=cost,
+                    expected_latency_s=lat,
+                    utility=None,
+                    bias=bias,
+                    price_known=cost is not None,
+                )
+            )
+        # Unknown price: assume the dearest known price (never free), and say so.
+        fallback_cost = max(priced) if priced else 0.0
+
+        for c in cands:
+            m = by_id[c.model]
+            reason = None
+            if c.model in exclude:
+                reason = "excluded for this turn (failed already)"
+            elif health is not None and (hr := health.unavailable_reason(c.model)):
+                reason = hr
+            elif m.context_window and in_tokens + min(out_tokens, m.max_output_tokens or out_tokens) > m.context_window:
+                reason = f"context too small ({in_tokens:,} tokens in, window {m.context_window:,})"
+            elif needs and not needs <= set(m.capabilities):
+                reason = f"lacks {', '.join(sorted(needs - set(m.capabilities)))}"
+            elif remaining is not None:
+                cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
+                if used >= 1.0 and cost > 0:
+                    reason = "budget cap reached"
+                elif cost > max(0.0, remaining):
+                    reason = f"would exceed the budget (${remaining:.4f} left)"
+            c.excluded = reason
+            if reason is None:
+                cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
+                u = (c.quality or 0.0) + c.bias - lam * cost - mu * (c.expected_latency_s or 0.0)
+                if c.model == current_model:
+                    u += self.stickiness
+                c.utility = u
+
+        # Pins and overrides decide outright.
+        forced = override or pin
+        if forced:
+            kind = "override" if override else "pinned"
+            fc = next((c for c in cands if c.model == forced), None)
+            if fc is None:
+                fc = RouteCandidate(forced, None, None, None, None)
+                cands.append(fc)
+            reason = f"{_short(forced)}: {'per-turn override' if override else 'pinned for this conversation'}"
+            if fc.excluded:
+                reason += f" (note: {fc.excluded})"
+            return self._finish(forced, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
+
+        live = [c for c in cands if c.excluded is None]
+        if not live:
+            why = "; ".join(f"{_short(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
+            raise NoRouteError(f"no model can take this turn ({why})", cands)
+        live.sort(key=lambda c: c.utility or 0.0, reverse=True)
+        best = live[0]
+        kind = "default" if len(models) == 1 else "routed"
+        reason = self._reason(best, live, current_model, lam)
+        return self._finish(best.model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
+
+    def _finish(self, model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes) -> RouteDecision:  # type: ignore[no-untyped-def]
+        cands.sort(key=lambda c: (c.excluded is not None, -(c.utility if c.utility is not None else -1e9)))
+        return RouteDecision(
+            model=model,
+            kind=kind,
+            reason=reason,
+            candidates=cands,
+            route_ms=(time.perf_counter() - t0) * 1000,
+            preset=self.preset,
+            cost_weight=lam,
+            latency_weight=mu,
+            expected_input_tokens=in_tokens,
+            expected_output_tokens=out_tokens,
+            notes=notes,
+        )
+
+    def _reason(self, best: RouteCandidate, live: list[RouteCandidate], current: str | None, lam: float) -> str:
+        name = _short(best.model)
+        q = best.quality or 0.0
+        if len(live) == 1:
+            return f"{name}: the only available model (predicted quality {q:.2f})"
+        top_q = max(live, key=lambda c: c.quality or 0.0)
+        extras = []
+        if best.model == current:
+            runner = live[1]
+            if (runner.utility or 0) > (best.utility or 0) - self.stickiness:
+                extras.append(f"kept as the conversation's model (switching would gain < {self.stickiness:.2f})")
+        if abs(best.bias) >= 0.01:
+            extras.append(f"your picks {'favour' if best.bias > 0 else 'disfavour'} it ({best.bias:+.2f})")
+        tail = ("; " + "; ".join(extras)) if extras else ""
+        if top_q.model != best.model and (top_q.quality or 0) > q:
+            cost_part = ""
+            if best.expected_cost_usd is not None and top_q.expected_cost_usd:
+                cost_part = f" at {_ratio_words(best.expected_cost_usd / top_q.expected_cost_usd)}"
+            elif (best.expected_latency_s or 0) < (top_q.expected_latency_s or 0):
+                cost_part = f", {top_q.expected_latency_s - best.expected_latency_s:.1f}s faster"
+            return f"{name}: predicted quality {q:.2f} vs {top_q.quality:.2f} for {_short(top_q.model)}{cost_part}{tail}"
+        # The winner is also the best predicted: say what the cheaper runner-up would lose.
+        runner = next(c for c in live if c.model != best.model)
+        cost_part = ""
+        if best.expected_cost_usd is not None and runner.expected_cost_usd:
+            cost_part = f" ({_ratio_words(best.expected_cost_usd / runner.expected_cost_usd)} of {_short(runner.model)})"
+            cost_part = cost_part.replace(" of the cost of", " the cost of").replace("the cost of", "the cost of")
+        return (
+            f"{name}: highest predicted quality {q:.2f} vs {runner.quality or 0:.2f} for "
+            f"{_short(runner.model)}{cost_part}{tail}"
+        )
+
+    # -- learning from the user ------------------------------------------------------------
+
+    def record_preference(self, kind: str, chosen: str, rejected: Iterable[str]) -> None:
+        if self.preferences is not None and self.learn:
+            self.preferences.record(kind, chosen, rejected)
+
+
+_NO_HEALTH = HealthBoard(path=None)
+
+
+def _estimate_cost(info: Any, input_tokens: int, output_tokens: int, cached_tokens: int) -> float | None:
+    try:
+        from chatroute.catalog.cost import estimate_cost
+
+        return estimate_cost(info, input_tokens, output_tokens, cached_tokens)
+    except ImportError:  # stand-alone use without the catalogue
+        if info.input_cost_per_mtok is None or info.output_cost_per_mtok is None:
+            return None
+        return (input_tokens * info.input_cost_per_mtok + output_tokens * info.output_cost_per_mtok) / 1e6
+
+
+def quality_spread(values: Sequence[float]) -> float:
+    return float(np.ptp(values)) if values else 0.0
