@@ -145,6 +145,20 @@ class Engine:
                 pass
         self._providers.clear()
 
+    def cost_report(self, since: Any = None, *, by: str = "day", baseline: str | None = None) -> dict[str, Any]:
+        """Spend, the baseline comparison and budget status (see chatroute.accounting)."""
+        from chatroute.accounting import cost_report, parse_since
+
+        if isinstance(since, str):
+            since = parse_since(since)
+        report = cost_report(self.store, self.catalog, baseline=baseline or self.config.ui.baseline_model,
+                             budget=self.config.budget, by=by, since=since)
+        report["rows_by"] = {
+            key: [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
+            for key in ("model", "day", "conversation")
+        }
+        return report
+
     # ---------------------------------------------------------------- routing
     def _history_messages(self, history: list[StoredMessage]) -> list[Message]:
         out: list[Message] = []

@@ -251,7 +251,7 @@ def main() -> None:
                             fitted_local = fit_all(
                                 emb[ii], lex[ii], th, y, w, k=k, lam_global=lam_global, lam_local=lam_l,
                                 blend=b, ability0=ability0, lex_mean=lex_mean, lex_std=lex_std,
-                                global_cache=caches[f] if gw == 1.0 else None,
+                                global_cache=caches[f],
                             )
                         arrays = dict(fitted_local.arrays)
                         arrays["blend"] = np.float32(b)

@@ -20,50 +20,44 @@ import numpy as np
 # the last message still dominates.
 CONTEXT_WEIGHT = 0.35
 MAX_CONTEXT_TURNS = 3
-MAX_SCAN_CHARS = 20_000  # lexical scans look at head + tail only, so a 1 MB paste stays cheap
+MAX_SCAN_CHARS = 3_000  # lexical scans look at head + tail only, so a long paste stays cheap
 
-_NUM = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+_NUM = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENT_END = re.compile(r"[.!?。！？](?:\s|$)")
 _CODE_FENCE = re.compile(r"```|~~~")
-_CODE_TOKENS = re.compile(
-    r"\b(def|class|return|import|function|const|let|var|public|static|void|int|printf|println|"
-    r"SELECT|FROM|WHERE|#include|lambda|async|await|fn|impl|struct)\b|[{};]\s*$|=>|->|::|\(\)",
-    re.MULTILINE,
+_CODE_KEYWORDS = frozenset(
+    "def class return import function const let var public static void int printf println SELECT FROM WHERE "
+    "lambda async await fn impl struct".split()
 )
-_CODE_ASK = re.compile(
-    r"\b(code|function|script|program|python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|"
-    r"bash|shell|api|bug|debug|compile|algorithm|implement|refactor|stack ?trace|exception)\b",
-    re.I,
+_CODE_SYMBOLS = re.compile(r"#include|[{};][ \t]*$|=>|->|::|\(\)", re.MULTILINE)
+# Word lists are matched on the lower-cased word list (set lookups, fast); phrases with
+# spaces by substring counts. Big case-insensitive regex alternations cost ~20 us each.
+_CODE_ASK = frozenset(
+    "code function script program python javascript typescript java c++ rust golang sql regex bash shell "
+    "api bug debug compile algorithm implement refactor stacktrace exception".split()
 )
-_MATH = re.compile(
-    r"\\frac|\\sqrt|\\sum|\\int|\$[^$]+\$|\^\d|\b(equation|solve|calculate|compute|integral|derivative|"
-    r"probability|prove|theorem|matrix|polynomial|sqrt|log|sin|cos|percent|ratio|average|sum|product)\b|"
-    r"[=+*/×÷<>≤≥]\s*\d",
-    re.I,
+_MATH_WORDS = frozenset(
+    "equation solve calculate compute integral derivative probability prove theorem matrix polynomial "
+    "sqrt log sin cos percent ratio average sum product".split()
 )
-_STEPS = re.compile(
-    r"\b(step[- ]by[- ]step|first|then|after that|finally|next|explain why|reason|justify|compare|"
-    r"analy[sz]e|evaluate|pros and cons|trade-?offs?|how many|how much|what is the total)\b",
-    re.I,
+_MATH_SYMBOLS = re.compile(r"\\frac|\\sqrt|\\sum|\\int|\$[^$\n]+\$|\^\d|[=+*/×÷<>≤≥]\s*\d")
+_STEP_WORDS = frozenset("first then finally next reason justify compare analyze analyse evaluate tradeoffs".split())
+_STEP_PHRASES = ("step by step", "step-by-step", "after that", "explain why", "pros and cons", "trade-off",
+                 "how many", "how much", "what is the total")
+_CONSTRAINT_WORDS = frozenset("must should exactly without only never always each every ensure limit".split())
+_CONSTRAINT_PHRASES = ("at least", "at most", "no more than", "do not", "don't", "make sure", "must not")
+_FORMAT_WORDS = frozenset("list bullet bullets table json yaml csv markdown format outline numbered heading headings".split())
+_FORMAT_COUNT = re.compile(r"\d+ (?:words|sentences|paragraphs|items|points|examples)")
+_CREATIVE_WORDS = frozenset(
+    "poem story haiku lyrics song essay slogan joke tweet email letter blog imagine pretend roleplay role-play "
+    "brainstorm rewrite paraphrase summarize summarise translate".split()
 )
-_CONSTRAINT = re.compile(
-    r"\b(must|should|exactly|at least|at most|no more than|without|only|do not|don't|never|always|"
-    r"each|every|must not|ensure|make sure|limit|within \d+)\b",
-    re.I,
-)
-_FORMAT = re.compile(
-    r"\b(list|bullet|table|json|yaml|csv|markdown|format|outline|numbered|headings?|"
-    r"\d+ (?:words|sentences|paragraphs|items|points|examples))\b",
-    re.I,
-)
-_CREATIVE = re.compile(
-    r"\b(poem|story|haiku|lyrics|song|essay|slogan|joke|tweet|email|letter|blog|imagine|pretend|"
-    r"role-?play|brainstorm|names? for|rewrite|paraphrase|summari[sz]e|translate)\b",
-    re.I,
-)
-_FRACTION = re.compile(r"\b\d+/\d+\b|\b(half|third|quarter|twice|double|triple)\b", re.I)
+_FRACTION = re.compile(r"\d/\d")
+_FRACTION_WORDS = frozenset("half third quarter twice double triple".split())
 _BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SYMBOL = re.compile(r"[^\w\s]")
 
 LEXICAL_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -108,11 +102,21 @@ def _count(rx: re.Pattern[str], text: str, cap: int = 20) -> float:
     return math.log1p(n)
 
 
+def _vocab(words: list[str], vocab: frozenset[str], lower: str = "", phrases: tuple[str, ...] = ()) -> float:
+    n = sum(1 for w in words if w in vocab)
+    for ph in phrases:
+        n += lower.count(ph)
+    return math.log1p(min(n, 20))
+
+
 def lexical_features(text: str) -> np.ndarray:
     """Generic surface signals of one message, as float32 in LEXICAL_NAMES order."""
     full_len = len(text)
     t = _scan_text(text)
-    words = _WORD.findall(t)
+    lower = t.lower()
+    raw_words = t.split()
+    lwords = [w.strip(".,;:!?()[]{}\"'`") for w in lower.split()]
+    words = [w for w in lwords if w]
     n_words = len(words) if full_len == len(t) else int(len(words) * full_len / max(1, len(t)))
     nums = _NUM.findall(t)
     max_num = 0.0
@@ -122,8 +126,8 @@ def lexical_features(text: str) -> np.ndarray:
         except ValueError:
             pass
     n_chars = max(1, len(t))
-    non_ascii = sum(1 for c in t if ord(c) > 127) / n_chars
-    symbols = sum(1 for c in t if not (c.isalnum() or c.isspace())) / n_chars
+    non_ascii = 0.0 if t.isascii() else len(_NON_ASCII.findall(t)) / n_chars
+    symbols = len(_SYMBOL.findall(t)) / n_chars
     vals = (
         math.log1p(full_len),
         math.log1p(n_words),
@@ -133,15 +137,15 @@ def lexical_features(text: str) -> np.ndarray:
         math.log1p(len(set(nums))),
         math.log1p(min(max_num, 1e12)) / 5.0,
         1.0 if re.search(r"\d\.\d", t) else 0.0,
-        1.0 if _FRACTION.search(t) else 0.0,
+        1.0 if (_FRACTION.search(t) or any(w in _FRACTION_WORDS for w in lwords)) else 0.0,
         1.0 if _CODE_FENCE.search(t) else 0.0,
-        _count(_CODE_TOKENS, t),
-        _count(_CODE_ASK, t),
-        _count(_MATH, t),
-        _count(_STEPS, t),
-        _count(_CONSTRAINT, t),
-        _count(_FORMAT, t),
-        _count(_CREATIVE, t),
+        math.log1p(min(20, len(_CODE_SYMBOLS.findall(t)) + sum(1 for w in raw_words if w in _CODE_KEYWORDS))),
+        _vocab(lwords, _CODE_ASK),
+        math.log1p(min(20, len(_MATH_SYMBOLS.findall(t)) + sum(1 for w in lwords if w in _MATH_WORDS))),
+        _vocab(lwords, _STEP_WORDS, lower, _STEP_PHRASES),
+        _vocab(lwords, _CONSTRAINT_WORDS, lower, _CONSTRAINT_PHRASES),
+        math.log1p(min(20, len(_FORMAT_COUNT.findall(lower)) + sum(1 for w in lwords if w in _FORMAT_WORDS))),
+        _vocab(lwords, _CREATIVE_WORDS),
         _count(_BULLET_LINE, t),
         non_ascii,
         symbols,

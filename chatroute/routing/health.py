@@ -78,6 +78,13 @@ class HealthBoard:
         board._reload(force=True)
         return board
 
+    @classmethod
+    def load(cls, path: Path, **kw: Any) -> HealthBoard:
+        """The board persisted at `path` (a JSON file; created on first write)."""
+        board = cls(path=Path(path), **kw)
+        board._reload(force=True)
+        return board
+
     def _reload(self, force: bool = False) -> None:
         if self.path is None or not self.path.exists():
             return
@@ -248,16 +255,18 @@ class HealthBoard:
         tps = h.tokens_per_s if h and h.tokens_per_s else (LOCAL_PRIOR_TPS if local else PRIOR_TPS)
         return float(ttft + output_tokens / max(tps, 1e-3))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, models: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per model id: the stored fields plus `breaker` and `cooldown_remaining_s`; a model
+        whose provider is disabled shows that in `disabled`. `models` adds rows for models
+        with no history yet (so a disabled provider shows on all of its models)."""
+        self._reload()
         now = self.clock()
-        return {
-            "models": {
-                k: {
-                    **asdict(v),
-                    "breaker": self.breaker(k),
-                    "cooldown_remaining_s": max(0.0, v.cooldown_until - now),
-                }
-                for k, v in self.models.items()
-            },
-            "disabled_providers": dict(self.disabled_providers),
-        }
+        out: dict[str, dict[str, Any]] = {}
+        for k in sorted(set(self.models) | set(models or ())):
+            v = self.models.get(k, ModelHealth())
+            row = {**asdict(v), "breaker": self.breaker(k), "cooldown_remaining_s": max(0.0, v.cooldown_until - now)}
+            prov = self.disabled_providers.get(k.split("/", 1)[0])
+            if prov and not row["disabled"]:
+                row["disabled"] = f"provider: {prov.get('reason')}"
+            out[k] = row
+        return out

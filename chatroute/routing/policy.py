@@ -10,9 +10,12 @@ the budget are excluded (and listed, with the reason, in the decision).
 Units: quality is a probability (0..1), so lambda is "quality points per US dollar" and mu
 "quality points per second". Presets:
 
-    frugal    lambda 20 /$   mu 0.004 /s   1 cent costs 0.20 quality
-    balanced  lambda  5 /$   mu 0.003 /s   1 cent costs 0.05 quality
-    best      lambda  0.5/$  mu 0.001 /s   cost barely matters
+    frugal    lambda 100 /$  mu 0.004 /s   1 cent costs 1.00 quality: cheap unless far better
+    balanced  lambda  25 /$  mu 0.003 /s   1 cent costs 0.25 quality
+    best      lambda   2 /$  mu 0.001 /s   cost barely matters
+
+(A short chat turn costs ~0.01-0.3 cents on current models, so at "balanced" a model 10x
+dearer must be predicted a few quality points better to win.)
 
 An explicit `cost_weight` / `latency_weight` in the config replaces the preset's value.
 """
@@ -26,25 +29,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
+from chatroute.errors import ChatrouteError
 from chatroute.routing.features import TurnFeatures, extract
 from chatroute.routing.health import HealthBoard
-from chatroute.routing.preferences import UserPreferences
+from chatroute.routing.preferences import PreferenceModel
 
 Preset = Literal["frugal", "balanced", "best"]
 PRESETS: dict[str, tuple[float, float]] = {
-    "frugal": (20.0, 0.004),
-    "balanced": (5.0, 0.003),
-    "best": (0.5, 0.001),
+    "frugal": (100.0, 0.004),
+    "balanced": (25.0, 0.003),
+    "best": (2.0, 0.001),
 }
 CHARS_PER_TOKEN = 3.6  # routing-time estimate; exact counts are the catalogue's job
 BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
 MIN_OUTPUT_TOKENS = 16
 
 
-class NoRouteError(Exception):
-    """Every candidate was excluded; `candidates` says why each one was."""
+class NoRouteError(ChatrouteError):
+    """Every candidate was excluded (or the pool is empty); `candidates` says why each was."""
 
     def __init__(self, message: str, candidates: list[RouteCandidate]) -> None:
         super().__init__(message)
@@ -189,7 +191,7 @@ class Router:
         cost_weight: float | None = None,
         latency_weight: float | None = None,
         stickiness: float = 0.03,
-        preferences: UserPreferences | None = None,
+        preferences: PreferenceModel | None = None,
         learn: bool = True,
         quality_model: Any = None,
         embedder: Any = None,
@@ -206,16 +208,25 @@ class Router:
         self._embedder = embedder
 
     @classmethod
-    def from_config(cls, router_cfg: Any, data_dir: Any = None) -> Router:
-        prefs = UserPreferences.open(data_dir) if getattr(router_cfg, "learn", True) else None
+    def from_config(cls, router_cfg: Any) -> Router:
+        """From config.router; preferences come later from the store (learn_preferences)."""
+        learn = getattr(router_cfg, "learn", True)
         return cls(
             preset=router_cfg.preset,
             cost_weight=router_cfg.cost_weight,
             latency_weight=router_cfg.latency_weight,
             stickiness=router_cfg.stickiness,
-            preferences=prefs,
-            learn=router_cfg.learn,
+            preferences=PreferenceModel() if learn else None,
+            learn=learn,
         )
+
+    def learn_preferences(self, records: Iterable[Any]) -> None:
+        """Rebuild the per-user adjustment from the store's preference records."""
+        if self.learn:
+            self.preferences = PreferenceModel.from_preferences(records)
+
+    def reset_preferences(self) -> None:
+        self.preferences = PreferenceModel() if self.learn else None
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -265,8 +276,15 @@ class Router:
         budget_state: BudgetState | None = None,
         exclude: Iterable[str] = (),
         capabilities: Iterable[str] = (),
+        preset: str | None = None,
+        default: str | None = None,
     ) -> RouteDecision:
+        """Pick the model for this turn. `preset` overrides the router's preset for this call
+        (the TUI knob); `default` is the model to fall back on when every candidate is
+        excluded (if it is not itself excluded for this turn)."""
         t0 = time.perf_counter()
+        if preset is not None and preset != self.preset and preset in PRESETS:
+            self.set_preset(preset)
         self.warm()
         exclude = set(exclude)
         needs = frozenset(capabilities)
@@ -360,6 +378,9 @@ class Router:
             return self._finish(forced, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
 
         live = [c for c in cands if c.excluded is None]
+        if not live and default and default not in exclude:
+            reason = f"{_short(default)}: configured default (no routed candidate is available)"
+            return self._finish(default, "default", reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
         if not live:
             why = "; ".join(f"{_short(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
             raise NoRouteError(f"no model can take this turn ({why})", cands)
@@ -411,7 +432,6 @@ class Router:
         cost_part = ""
         if best.expected_cost_usd is not None and runner.expected_cost_usd:
             cost_part = f" ({_ratio_words(best.expected_cost_usd / runner.expected_cost_usd)} of {_short(runner.model)})"
-            cost_part = cost_part.replace(" of the cost of", " the cost of").replace("the cost of", "the cost of")
         return (
             f"{name}: highest predicted quality {q:.2f} vs {runner.quality or 0:.2f} for "
             f"{_short(runner.model)}{cost_part}{tail}"
@@ -437,6 +457,3 @@ def _estimate_cost(info: Any, input_tokens: int, output_tokens: int, cached_toke
             return None
         return (input_tokens * info.input_cost_per_mtok + output_tokens * info.output_cost_per_mtok) / 1e6
 
-
-def quality_spread(values: Sequence[float]) -> float:
-    return float(np.ptp(values)) if values else 0.0

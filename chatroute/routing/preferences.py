@@ -1,5 +1,9 @@
 """Per-user preference adjustment: a small, bounded per-model bias on predicted quality.
 
+The store's `preferences` table is the source of truth: `PreferenceModel.from_preferences(
+store.preferences())` replays the events oldest first (the engine does this once per process);
+new events are applied with `record(...)` as they happen. Resetting = starting from no events.
+
 Signals (recorded by the engine): a per-turn override or an `@model` prefix (the user chose
 that model over the routed one), a regeneration on another model (the first answer was
 rejected), a compare-mode pick (chosen over the others shown). Each is a pairwise
@@ -28,13 +32,27 @@ KIND_WEIGHT = {"override": 1.0, "compare_pick": 1.0, "regenerate": 0.7}
 
 
 @dataclass
-class UserPreferences:
+class PreferenceModel:
     path: Path | None = None
     raw: dict[str, float] = field(default_factory=dict)
     events: int = 0
 
     @classmethod
-    def open(cls, data_dir: Path | None = None) -> UserPreferences:
+    def from_preferences(cls, records: Iterable[Any]) -> PreferenceModel:
+        """Replay store Preference records (kind, chosen_model, rejected_models), oldest first."""
+        model = cls()
+        for r in records:
+            chosen = getattr(r, "chosen_model", None)
+            if chosen:
+                model.record(str(getattr(r, "kind", "")), chosen, list(getattr(r, "rejected_models", []) or []), save=False)
+        return model
+
+    @property
+    def biases(self) -> dict[str, float]:
+        return {m: round(self.bias(m), 4) for m in sorted(self.raw) if abs(self.bias(m)) >= 1e-4}
+
+    @classmethod
+    def open(cls, data_dir: Path | None = None) -> PreferenceModel:
         if data_dir is None:
             from chatroute.paths import resolve_paths
 
@@ -52,9 +70,6 @@ class UserPreferences:
     def bias(self, model: str) -> float:
         r = self.raw.get(model, 0.0)
         return MAX_BIAS * math.tanh(r / MAX_BIAS)
-
-    def biases(self) -> dict[str, float]:
-        return {m: round(self.bias(m), 4) for m in sorted(self.raw) if abs(self.bias(m)) >= 1e-4}
 
     def record(self, kind: str, chosen: str, rejected: Iterable[str], *, save: bool = True) -> None:
         """One preference event: `chosen` was preferred over each of `rejected`."""
@@ -80,7 +95,7 @@ class UserPreferences:
         self.save()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"events": self.events, "max_bias": MAX_BIAS, "bias": self.biases()}
+        return {"events": self.events, "max_bias": MAX_BIAS, "bias": self.biases}
 
     def save(self) -> None:
         if self.path is None:
@@ -94,3 +109,6 @@ class UserPreferences:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+UserPreferences = PreferenceModel  # older name

@@ -56,6 +56,9 @@ class Backend:
         return [m.id for m in self.models()]
 
     def preset(self) -> str:
+        live = getattr(self.engine, "preset", None)  # Engine keeps the switched preset here
+        if isinstance(live, str):
+            return live
         try:
             return str(self.engine.config.router.preset)
         except AttributeError:
@@ -87,7 +90,7 @@ class Backend:
             await result
 
     def cost_report(self) -> dict[str, Any]:
-        return dict(self.engine.cost_report(since=None))
+        return normalise_cost_report(dict(self.engine.cost_report(since=None)))
 
     def data_dir(self) -> Path:
         paths = getattr(self.engine, "paths", None)
@@ -133,7 +136,18 @@ class Backend:
         return list(self.store.history(conversation_id))
 
     def turns_by_message(self, conversation_id: str) -> dict[str, Any]:
-        return {_attr(t, "message_id"): t for t in self.store.turns(conversation_id)}
+        """Badge data for every turn; the route JSON (the costly part) is fetched per mounted
+        message by `turn_with_route` when the store supports that split."""
+        try:
+            turns = self.store.turns(conversation_id, include_route=False)
+        except TypeError:
+            turns = self.store.turns(conversation_id)
+        return {_attr(t, "message_id"): t for t in turns}
+
+    def turn_with_route(self, message_id: str, record: Any) -> Any:
+        if record is None or _attr(record, "route") or not hasattr(self.store, "turn_for_message"):
+            return record
+        return self.store.turn_for_message(message_id) or record
 
     def siblings(self, message_id: str) -> list[Any]:
         return list(self.store.siblings(message_id))
@@ -268,3 +282,47 @@ def reroute_lines(route: dict[str, Any] | None) -> list[str]:
         out.append(f"{short_model(_attr(r, 'from_model', 'from'))} {_attr(r, 'error', default='')} → "
                    f"{short_model(_attr(r, 'to_model', 'to'))}")
     return out
+
+
+def _rows(rows: list[dict[str, Any]], key_name: str) -> list[dict[str, Any]]:
+    """store SpendRow dicts ({key, label, turns, cost_usd, ...}) -> the screen's row dicts."""
+    out = []
+    for r in rows:
+        row = dict(r)
+        if "key" in row and key_name not in row:
+            row[key_name] = row["key"]
+        if key_name == "conversation_id" and "title" not in row:
+            row["title"] = row.get("label")
+        out.append(row)
+    return out
+
+
+def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
+    """Accept the screen's own shape (see screens/costs.py) or chatroute.accounting.cost_report's
+    shape (periods/selected/daily/budget/verdict/prices, rows for one `by`, optional `rows_by`)."""
+    if "periods" not in report:
+        return report
+    periods = report.get("periods", {})
+    selected = report.get("selected") or periods.get("all") or {}
+    budget = report.get("budget") or {}
+    rows_by = dict(report.get("rows_by") or {})
+    if report.get("by") and "rows" in report:
+        rows_by.setdefault(report["by"], report["rows"])
+    prices = report.get("prices") or []
+    return {
+        "totals": {k: (v or {}).get("cost_usd") for k, v in periods.items()},
+        "turns": {k: (v or {}).get("turns") for k, v in periods.items()},
+        "daily_30": [d.get("cost_usd") or 0.0 for d in report.get("daily", [])],
+        "by_model": _rows(rows_by.get("model", []), "model"),
+        "by_day": list(reversed(_rows(rows_by.get("day", []), "day"))) if rows_by.get("day") and
+        str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", "")) else _rows(rows_by.get("day", []), "day"),
+        "by_conversation": _rows(rows_by.get("conversation", []), "conversation_id"),
+        "baseline": {"model": report.get("baseline_model"), "cost_usd": selected.get("baseline_cost_usd"),
+                     "actual_usd": selected.get("cost_usd"), "routing_saved_usd": selected.get("routing_saved_usd"),
+                     "cache_saved_usd": selected.get("cache_saved_usd")},
+        "verdict": report.get("verdict"),
+        "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),
+                   "monthly_usd": budget.get("monthly_usd"), "monthly_spent": budget.get("spent_month"),
+                   "state": budget.get("level"), "message": budget.get("message")},
+        "prices_as_of": next((p.get("as_of") for p in prices if p.get("as_of")), None),
+    }

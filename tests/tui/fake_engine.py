@@ -165,8 +165,16 @@ class FakeStore:
         msg = self.messages[message_id]
         self.active[(msg.conversation_id, msg.parent_id)] = message_id  # type: ignore[index]
 
-    def turns(self, conversation_id: str) -> list[FakeTurnRecord]:
-        return [r for r in self.records.values() if r.conversation_id == conversation_id]
+    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[FakeTurnRecord]:
+        out = [r for r in self.records.values() if r.conversation_id == conversation_id]
+        if not include_route:  # like the real store: badges without the route JSON
+            from dataclasses import replace
+
+            out = [replace(r, route={}) for r in out]
+        return out
+
+    def turn_for_message(self, message_id: str) -> FakeTurnRecord | None:
+        return self.records.get(message_id)
 
     def search(self, query: str, limit: int = 50) -> list[FakeSearchHit]:
         q = query.lower()

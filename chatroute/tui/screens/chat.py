@@ -46,7 +46,7 @@ class ChatView(VerticalScroll):
     def _make(self, msg: Any) -> MessageWidget:
         mid = msg_id(msg)
         if msg_role(msg) == "assistant":
-            record = self.turns.get(mid)
+            record = self.backend.turn_with_route(mid, self.turns.get(mid))
             sib = None
             try:
                 sibs = self.backend.siblings(mid)

@@ -183,16 +183,16 @@ class CompareScreen(Screen[tuple[str, str] | None]):
         await container.mount_all(self.columns)
         self.add_class("-running")
         self.sub_title = f"compare · {prompt[:60]}"
-        try:
-            if self.conversation_id is None:
-                self.conversation_id = self.backend.create_conversation()
+        try:  # with no conversation yet the engine starts one (TurnStarted says which)
             streams = await self.backend.compare(self.conversation_id, prompt, models)
         except Exception as exc:
             for col in self.columns:
                 col._fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
-        for col in self.columns:
-            events = streams.get(col.model)
+        by_order = list(streams.values()) if len(streams) == len(self.columns) else []
+        for i, col in enumerate(self.columns):
+            # keyed by resolved model id; fall back to order if the engine renamed a model
+            events = streams.get(col.model) or (by_order[i] if by_order else None)
             if events is None:
                 col._fail("the engine returned no stream for this model")
                 continue

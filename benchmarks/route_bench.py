@@ -1,0 +1,105 @@
+"""Router speed: warm decision time (p50/p99, embedding included) and cold load time.
+
+    .venv/bin/python benchmarks/route_bench.py [--n 2000]
+
+Cold load runs in fresh subprocesses (import + embedder + quality weights + first decision),
+so nothing is cached in this process. Targets (issue 3): p50 < 1 ms, p99 < 3 ms, cold < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PROMPTS = [
+    "What is the capital of Australia?",
+    "Write a Python function that merges two sorted lists in O(n).",
+    "Explain the difference between TCP and UDP, with examples of when to use each.",
+    "A shop sells pens at $1.25 each or 12 for $12. How much do 30 pens cost at best?",
+    "Rewrite this paragraph in a friendlier tone: We regret to inform you that your request was denied.",
+    "Summarise the causes of the First World War in five bullet points.",
+    "Bonjour ! Peux-tu m'expliquer la photosynthèse simplement ?",
+    "hi",
+]
+
+COLD = r"""
+import time, sys
+t = time.perf_counter()
+sys.path.insert(0, %r)
+from chatroute.routing.policy import Router
+from chatroute.catalog.models import ModelInfo
+pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15, output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
+        ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5, output_cost_per_mtok=10, ability=0.61, context_window=128000)]
+Router().decide("What is the capital of Australia?", pool=pool)
+print(time.perf_counter() - t)
+"""
+
+
+def pool():  # type: ignore[no-untyped-def]
+    from chatroute.catalog.models import ModelInfo
+
+    spec = [
+        ("openai/gpt-4o-mini", 0.15, 0.6, 0.54),
+        ("openai/gpt-4o", 2.5, 10.0, 0.61),
+        ("anthropic/claude-sonnet-4-5", 3.0, 15.0, 0.86),
+        ("anthropic/claude-haiku-4-5", 1.0, 5.0, 0.75),
+        ("ollama/llama3.1:8b", 0.0, 0.0, 0.25),
+    ]
+    return [
+        ModelInfo(id=i, provider=i.split("/")[0], name=i.split("/")[1], input_cost_per_mtok=a, output_cost_per_mtok=b,
+                  ability=ab, context_window=128_000, max_output_tokens=16_000)
+        for i, a, b, ab in spec
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from chatroute.providers.base import Message
+    from chatroute.routing.health import HealthBoard
+    from chatroute.routing.policy import Router
+
+    router = Router()
+    p = pool()
+    health = HealthBoard(path=None)
+    history = [Message("user", "Tell me about sorting algorithms."), Message("assistant", "Sure... " * 50)]
+    router.decide("warm up", pool=p)
+    times = []
+    for i in range(args.n):
+        prompt = PROMPTS[i % len(PROMPTS)]
+        t = time.perf_counter()
+        router.decide(prompt, pool=p, history=history if i % 2 else (), current_model="openai/gpt-4o-mini",
+                      turn_index=i % 5, health=health)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    p50 = statistics.median(times)
+    p99 = times[int(0.99 * (len(times) - 1))]
+
+    colds = []
+    for _ in range(args.cold_runs):
+        out = subprocess.check_output([sys.executable, "-c", COLD % str(REPO)], text=True)
+        colds.append(float(out.strip()) * 1000)
+    res = {"decisions": args.n, "pool": len(p), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
+           "max_ms": round(times[-1], 3), "cold_load_ms_median": round(statistics.median(colds), 1),
+           "cold_load_ms_min": round(min(colds), 1)}
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"route decision (warm, {len(p)} models, embedding included): p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {times[-1]:.2f} ms")
+        print(f"cold load (import + embedder + weights + first decision, subprocess): median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatroute.routing.health import HealthBoard
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def board(tmp_path: Path, clock: Clock, **kw) -> HealthBoard:  # type: ignore[no-untyped-def]
+    return HealthBoard.open(tmp_path, clock=clock, base_backoff_s=5.0, **kw)
+
+
+def test_retry_after_is_respected_and_never_shortened(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    until = b.record_failure("p/m", "rate_limited", retry_after=30)
+    assert until == pytest.approx(1030)  # max(retry_after 30, backoff 5)
+    clock.t += 5
+    # A later error with a short Retry-After must not shorten the cooldown.
+    assert b.record_failure("p/m", "rate_limited", retry_after=1) == pytest.approx(1030)
+    # A longer one extends it.
+    assert b.record_failure("p/m", "server", retry_after=100) == pytest.approx(1105)
+    assert "cooling down" in (b.unavailable_reason("p/m") or "") or "circuit" in (b.unavailable_reason("p/m") or "")
+    clock.t = 1106
+    assert b.unavailable_reason("p/m") is None
+
+
+def test_backoff_without_retry_after(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    assert b.record_failure("p/m", "overloaded") == pytest.approx(1005)
+    clock.t = 1006
+    assert b.record_failure("p/m", "overloaded") == pytest.approx(1016)  # 5 * 2
+
+
+def test_circuit_breaker(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock, failure_threshold=3)
+    for _ in range(3):
+        b.record_failure("p/m", "timeout")
+    assert b.breaker("p/m") == "open"
+    assert "circuit open" in (b.unavailable_reason("p/m") or "")
+    clock.t += b.cooldown_remaining("p/m") + 0.1
+    assert b.breaker("p/m") == "half_open" and b.unavailable_reason("p/m") is None
+    first = b.models["p/m"].backoff_s
+    b.record_failure("p/m", "timeout")  # the trial fails: open again, longer
+    assert b.breaker("p/m") == "open" and b.models["p/m"].backoff_s == 2 * first
+    clock.t += b.cooldown_remaining("p/m") + 0.1
+    b.record_success("p/m", ttft_s=0.5)
+    assert b.breaker("p/m") == "closed"
+
+
+def test_auth_disables_provider_until_config_changes(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock, config_fingerprint="cfg1")
+    b.record_failure("openai/gpt-4o", "auth")
+    assert "disabled" in (b.unavailable_reason("openai/gpt-4o-mini") or "")
+    b.record_failure("anthropic/x", "not_found")
+    assert "not found" in (b.unavailable_reason("anthropic/x") or "")
+    assert b.unavailable_reason("anthropic/y") is None
+    same = board(tmp_path, clock, config_fingerprint="cfg1")
+    assert same.unavailable_reason("openai/gpt-4o") is not None
+    assert "provider" in same.snapshot(["openai/gpt-4o-mini"])["openai/gpt-4o-mini"]["disabled"]
+    changed = board(tmp_path, clock, config_fingerprint="cfg2")
+    assert changed.unavailable_reason("openai/gpt-4o") is None
+    assert changed.unavailable_reason("anthropic/x") is None
+
+
+def test_context_and_policy_errors_do_not_hurt_health(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    b.record_failure("p/m", "context_overflow")
+    b.record_failure("p/m", "content_policy")
+    assert b.unavailable_reason("p/m") is None and b.models["p/m"].failures == 0
+
+
+def test_ewma_and_expected_latency(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    assert b.expected_latency("p/m", 600) == pytest.approx(0.8 + 600 / 60)  # priors
+    b.record_success("p/m", ttft_s=1.0, tokens_per_s=100, output_tokens=200)
+    b.record_success("p/m", ttft_s=2.0, tokens_per_s=50, output_tokens=200)
+    h = b.models["p/m"]
+    assert h.ttft_s == pytest.approx(0.7 * 1.0 + 0.3 * 2.0)
+    assert h.tokens_per_s == pytest.approx(0.7 * 100 + 0.3 * 50)
+    b.record_success("p/m", ttft_s=1.3, tokens_per_s=1e6, output_tokens=2)  # too short to count
+    assert h.tokens_per_s == pytest.approx(85)
+    b.record_failure("p/m", "server")
+    assert 0 < b.models["p/m"].error_rate < 1
+
+
+def test_shared_between_processes_via_file(tmp_path: Path, clock: Clock) -> None:
+    a = board(tmp_path, clock)
+    other = board(tmp_path, clock)
+    a.record_failure("p/m", "rate_limited", retry_after=60)
+    assert other.unavailable_reason("p/m") is not None  # re-read on change
+    data = json.loads((tmp_path / "health.json").read_text())
+    assert "p/m" in data["models"]
+    (tmp_path / "health.json").write_text("{corrupt")
+    assert board(tmp_path, clock).unavailable_reason("p/m") is None  # never breaks routing
+    snap = a.snapshot(["p/m", "q/other"])
+    assert snap["p/m"]["cooldown_remaining_s"] > 0 and snap["q/other"]["breaker"] == "closed"
+    assert json.dumps(snap)
+    loaded = HealthBoard.load(tmp_path / "health.json", clock=clock)
+    assert loaded.path == tmp_path / "health.json"

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatroute.providers.base import Message
+from chatroute.routing.health import HealthBoard
+from chatroute.routing.policy import BudgetState, NoRouteError, Router, parse_override
+from chatroute.routing.preferences import PreferenceModel, UserPreferences
+
+from .conftest import StubQuality, make_model
+
+Q = {"openai/gpt-4o-mini": 0.80, "openai/gpt-4o": 0.84, "anthropic/claude-sonnet-4-5": 0.90}
+
+
+def router(q: dict[str, float] | None = None, **kw) -> Router:  # type: ignore[no-untyped-def]
+    return Router(quality_model=StubQuality(q or Q), **kw)
+
+
+def test_parse_override() -> None:
+    assert parse_override("@gpt-4o explain this") == ("gpt-4o", "explain this")
+    assert parse_override("  @openai/gpt-4o-mini\nmulti\nline") == ("openai/gpt-4o-mini", "multi\nline")
+    assert parse_override("@claude-sonnet-4.5") == ("claude-sonnet-4.5", "")
+    assert parse_override("mail me at a@b.com") == (None, "mail me at a@b.com")
+    assert parse_override("@ nothing") == (None, "@ nothing")
+
+
+def test_pin_and_override_win(pool) -> None:  # type: ignore[no-untyped-def]
+    r = router()
+    d = r.decide("hi", pool=pool, pin="openai/gpt-4o")
+    assert d.model == "openai/gpt-4o" and d.kind == "pinned"
+    d = r.decide("hi", pool=pool, pin="openai/gpt-4o", override="anthropic/claude-sonnet-4-5")
+    assert d.model == "anthropic/claude-sonnet-4-5" and d.kind == "override"
+    assert "override" in d.reason
+
+
+def test_balanced_prefers_cheap_when_gain_small_best_prefers_quality(pool) -> None:  # type: ignore[no-untyped-def]
+    d = router(preset="frugal").decide("What is the capital of France?", pool=pool)
+    assert d.model == "openai/gpt-4o-mini"
+    assert "predicted quality 0.80 vs 0.90" in d.reason and "of the cost" in d.reason
+    d = router(preset="best").decide("What is the capital of France?", pool=pool)
+    assert d.model == "anthropic/claude-sonnet-4-5"
+    json.dumps(d.to_dict())
+
+
+def test_explicit_cost_weight_overrides_preset(pool) -> None:  # type: ignore[no-untyped-def]
+    r = router(preset="best", cost_weight=1e6)
+    assert r.decide("hi", pool=pool).model == "openai/gpt-4o-mini"
+    r.set_preset("best")
+    assert r.weights[0] == 2.0
+
+
+def test_context_filter(pool) -> None:  # type: ignore[no-untyped-def]
+    small = make_model("local/tiny", 0.0, 0.0, 0.3, context_window=4096)
+    history = [Message("user", "x " * 20_000), Message("assistant", "ok")]
+    d = router({**Q, "local/tiny": 0.99}).decide("and?", history=history, pool=[*pool, small])
+    c = {c.model: c for c in d.candidates}
+    assert c["local/tiny"].excluded and "context" in c["local/tiny"].excluded
+    assert d.model != "local/tiny"
+
+
+def test_capability_filter(pool) -> None:  # type: ignore[no-untyped-def]
+    d = router().decide("describe the image", pool=pool, capabilities={"vision"})
+    assert d.model == "openai/gpt-4o"
+
+
+def test_budget_filters_and_steps_down(pool) -> None:  # type: ignore[no-untyped-def]
+    free = make_model("local/llama", 0.0, 0.0, 0.3)
+    r = router({**Q, "local/llama": 0.5}, preset="best")
+    assert r.decide("hi", pool=[*pool, free]).model == "anthropic/claude-sonnet-4-5"
+    # Cap reached: only the free model is left.
+    d = r.decide("hi", pool=[*pool, free], budget_state=BudgetState(daily_spent_usd=1.0, daily_cap_usd=1.0))
+    assert d.model == "local/llama"
+    assert all(c.excluded for c in d.candidates if c.model != "local/llama")
+    # Almost nothing left: the expensive ones would exceed it.
+    d = r.decide("hi", pool=pool, budget_state=BudgetState(monthly_spent_usd=9.9995, monthly_cap_usd=10.0))
+    excl = {c.model: c.excluded for c in d.candidates}
+    assert excl["anthropic/claude-sonnet-4-5"] and "budget" in excl["anthropic/claude-sonnet-4-5"]
+    assert d.model == "openai/gpt-4o-mini"
+    # Near the cap the cost weight grows.
+    d = r.decide("hi", pool=pool, budget_state=BudgetState(daily_spent_usd=0.95, daily_cap_usd=1.0))
+    assert d.cost_weight > 2.0 and d.notes
+
+
+def test_stickiness_holds_unless_gain_is_large(pool) -> None:  # type: ignore[no-untyped-def]
+    two = pool[:2]
+    # Equal prices so only quality and stickiness matter.
+    same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
+    r = router({"a/x": 0.80, "b/y": 0.82}, stickiness=0.03, latency_weight=0)
+    assert r.decide("hi", pool=same, current_model="a/x").model == "a/x"
+    d = r.decide("hi", pool=same, current_model="a/x")
+    assert "kept" in d.reason
+    r = router({"a/x": 0.70, "b/y": 0.82}, stickiness=0.03, latency_weight=0)
+    assert r.decide("hi", pool=same, current_model="a/x").model == "b/y"
+    assert two
+
+
+def test_health_cooldown_excludes_and_no_route(pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = [1000.0]
+    board = HealthBoard(path=tmp_path / "h.json", clock=lambda: clock[0])
+    board.record_failure("openai/gpt-4o-mini", "rate_limited", retry_after=30)
+    d = router(preset="frugal").decide("hi", pool=pool, health=board)
+    assert d.model != "openai/gpt-4o-mini"
+    ex = {c.model: c.excluded for c in d.candidates}
+    assert "cooling down" in ex["openai/gpt-4o-mini"]
+    d = router(preset="frugal").decide("hi", pool=pool, health=board, exclude={"openai/gpt-4o"})
+    assert d.model == "anthropic/claude-sonnet-4-5"
+    with pytest.raises(NoRouteError):
+        router().decide("hi", pool=pool, health=board, exclude={"openai/gpt-4o", "anthropic/claude-sonnet-4-5"})
+    clock[0] += 31
+    assert router(preset="frugal").decide("hi", pool=pool, health=board).model == "openai/gpt-4o-mini"
+
+
+def test_preferences_shift_bounded_and_reset(pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    prefs = UserPreferences(path=tmp_path / "p.json")
+    same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
+    r = router({"a/x": 0.80, "b/y": 0.82}, preferences=prefs, latency_weight=0)
+    assert r.decide("hi", pool=same).model == "b/y"
+    for _ in range(50):
+        r.record_preference("override", "a/x", ["b/y"])
+    assert 0 < prefs.bias("a/x") <= 0.08 and prefs.bias("b/y") < 0
+    assert r.decide("hi", pool=same).model == "a/x"
+    assert UserPreferences.open(tmp_path).path is not None
+    reopened = UserPreferences(path=tmp_path / "p.json")
+    prefs.reset()
+    assert prefs.bias("a/x") == 0 and prefs.to_dict()["events"] == 0
+    assert reopened is not None
+
+
+def test_unknown_price_is_not_free(pool) -> None:  # type: ignore[no-untyped-def]
+    mystery = make_model("x/mystery", None, None, 0.5)
+    d = router({**Q, "x/mystery": 0.81}, preset="frugal").decide("hi", pool=[*pool, mystery])
+    c = {c.model: c for c in d.candidates}
+    assert c["x/mystery"].expected_cost_usd is None and not c["x/mystery"].price_known
+    assert d.model == "openai/gpt-4o-mini"
+
+
+def test_real_quality_model_routes_hard_prompts_up(pool) -> None:  # type: ignore[no-untyped-def]
+    r = Router(preset="balanced")
+    easy = r.decide("hi there, how are you?", pool=pool)
+    hard = r.decide(
+        "Prove that every finite group of order p^2, p prime, is abelian, then compute the number of "
+        "non-isomorphic groups of order 36 and justify each step.",
+        pool=pool,
+    )
+    qe = {c.model: c.quality for c in easy.candidates}
+    qh = {c.model: c.quality for c in hard.candidates}
+    assert qh["openai/gpt-4o-mini"] < qe["openai/gpt-4o-mini"]
+    assert qh["anthropic/claude-sonnet-4-5"] > qh["openai/gpt-4o"] > qh["openai/gpt-4o-mini"]
+    assert hard.route_ms < 50
+
+
+def test_preferences_from_store_records_and_default(pool) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace as NS
+
+    recs = [NS(kind="override", chosen_model="a/x", rejected_models=["b/y"]) for _ in range(30)]
+    recs.append(NS(kind="cache_false_hit", chosen_model=None, rejected_models=[]))
+    pm = PreferenceModel.from_preferences(recs)
+    assert pm.biases["a/x"] > 0 > pm.biases["b/y"]
+    same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
+    r = router({"a/x": 0.80, "b/y": 0.82}, latency_weight=0)
+    r.learn_preferences(recs)
+    assert r.decide("hi", pool=same).model == "a/x"
+    r.reset_preferences()
+    assert r.decide("hi", pool=same, preset="best").model == "b/y"
+    d = r.decide("hi", pool=same, exclude={"a/x", "b/y"}, default="c/z")
+    assert d.kind == "default" and d.model == "c/z"
+
+
+def test_from_config() -> None:
+    from types import SimpleNamespace as NS
+
+    cfg = NS(preset="frugal", cost_weight=None, latency_weight=None, stickiness=0.05, learn=True, default=None)
+    r = Router.from_config(cfg)
+    assert r.preset == "frugal" and r.stickiness == 0.05 and r.preferences is not None
