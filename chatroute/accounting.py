@@ -39,57 +39,6 @@ class PeriodSummary:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class BudgetState:
-    """Where spending stands against the caps; the router steps down as `pressure` nears 1."""
-
-    daily_usd: float | None
-    monthly_usd: float | None
-    spent_today: float
-    spent_month: float
-
-    @property
-    def daily_fraction(self) -> float | None:
-        return self.spent_today / self.daily_usd if self.daily_usd else None
-
-    @property
-    def monthly_fraction(self) -> float | None:
-        return self.spent_month / self.monthly_usd if self.monthly_usd else None
-
-    @property
-    def pressure(self) -> float:
-        """The larger fraction of a cap used, 0 when no cap is set."""
-        return max(self.daily_fraction or 0.0, self.monthly_fraction or 0.0)
-
-    @property
-    def level(self) -> str:
-        p = self.pressure
-        return "over" if p >= 1 else "warn" if p >= WARN_FRACTION else "ok"
-
-    def message(self) -> str | None:
-        if self.level == "ok":
-            return None
-        parts = []
-        if self.daily_usd:
-            parts.append(f"${self.spent_today:.2f} of ${self.daily_usd:.2f} today")
-        if self.monthly_usd:
-            parts.append(f"${self.spent_month:.2f} of ${self.monthly_usd:.2f} this month")
-        verb = "budget reached" if self.level == "over" else "budget at 80%"
-        return f"{verb}: " + ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "daily_usd": self.daily_usd,
-            "monthly_usd": self.monthly_usd,
-            "spent_today": self.spent_today,
-            "spent_month": self.spent_month,
-            "daily_fraction": self.daily_fraction,
-            "monthly_fraction": self.monthly_fraction,
-            "level": self.level,
-            "message": self.message(),
-        }
-
-
 def period_starts(now: datetime | None = None) -> dict[str, date | None]:
     """UTC starts of today, this ISO week, this month, and all time."""
     today = (now or datetime.now(UTC)).date()
@@ -113,14 +62,29 @@ def parse_since(value: str | None, now: datetime | None = None) -> date | None:
         raise UsageError(f"--since {value!r}: use YYYY-MM-DD, today, week or month") from None
 
 
-def budget_state(store: Store, budget: BudgetConfig, now: datetime | None = None) -> BudgetState:
-    starts = period_starts(now)
-    spent_today = spent_month = 0.0
-    if budget.daily_usd:
-        spent_today = store.spend_totals(since=starts["today"]).cost_usd or 0.0
-    if budget.monthly_usd:
-        spent_month = store.spend_totals(since=starts["month"]).cost_usd or 0.0
-    return BudgetState(budget.daily_usd, budget.monthly_usd, spent_today, spent_month)
+def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = None) -> dict[str, Any]:
+    """Spend against the caps, with the warning the UI shows at 80% and at 100%."""
+    from chatroute.routing.budget import budget_state
+
+    state = budget_state(store, budget, now=now)
+    if state is None:
+        return {"daily_usd": None, "monthly_usd": None, "spent_today": 0.0, "spent_month": 0.0,
+                "fraction": 0.0, "level": "ok", "message": None}
+    fraction = state.used_fraction()
+    level = "over" if fraction >= 1 else "warn" if fraction >= WARN_FRACTION else "ok"
+    message = None
+    if level != "ok":
+        parts = []
+        if state.daily_cap_usd:
+            parts.append(f"${state.daily_spent_usd:.2f} of ${state.daily_cap_usd:.2f} today")
+        if state.monthly_cap_usd:
+            parts.append(f"${state.monthly_spent_usd:.2f} of ${state.monthly_cap_usd:.2f} this month")
+        head = "budget reached — the router only uses free models" if level == "over" else (
+            "budget at 80% — the router is stepping down to cheaper models")
+        message = f"{head}: " + ", ".join(parts)
+    return {"daily_usd": state.daily_cap_usd, "monthly_usd": state.monthly_cap_usd,
+            "spent_today": state.daily_spent_usd, "spent_month": state.monthly_spent_usd,
+            "fraction": fraction, "level": level, "message": message}
 
 
 def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
@@ -228,7 +192,7 @@ def cost_report(
         "periods": periods,
         "rows": rows,
         "daily": daily,
-        "budget": budget_state(store, budget, now).to_dict(),
+        "budget": budget_report(store, budget, now),
         "verdict": verdict(selected, baseline),
         "prices": [{"kind": t.kind, "source": t.source, "as_of": t.as_of} for t in catalog.price_tables],
     }

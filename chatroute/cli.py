@@ -107,23 +107,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _handler(command: str | None) -> Callable[[argparse.Namespace], int]:
-    from chatroute import commands
+_MODULES = {
+    None: "tui",
+    "tui": "tui",
+    "ask": "ask",
+    "route": "route",
+    "eval": "evaluate",
+    "compare": "compare",
+    "costs": "costs",
+    "models": "models",
+    "prices": "prices",
+    "cache": "cache",
+    "prefs": "prefs",
+}
 
-    table: dict[str | None, Callable[[argparse.Namespace], int]] = {
-        None: commands.tui,
-        "tui": commands.tui,
-        "ask": commands.ask,
-        "route": commands.route,
-        "eval": commands.evaluate,
-        "compare": commands.compare,
-        "costs": commands.costs,
-        "models": commands.models,
-        "prices": commands.prices,
-        "cache": commands.cache,
-        "prefs": commands.prefs,
-    }
-    return table[command]
+
+def _handler(command: str | None) -> Callable[[argparse.Namespace], int]:
+    import importlib
+
+    module = importlib.import_module(f"chatroute.commands.{_MODULES[command]}")
+    return module.run  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":

@@ -95,7 +95,10 @@ class Engine:
         if self._health is None:
             from chatroute.routing.health import HealthBoard
 
-            self._health = HealthBoard.load(self.paths.data_dir / "health.json")
+            # Disables after 401/404 last until the provider config changes: the fingerprint
+            # tells the board when that happened.
+            self._health = HealthBoard.load(self.paths.data_dir / "health.json",
+                                            config_fingerprint=_providers_fingerprint(self.config))
         return self._health
 
     @property
@@ -104,8 +107,7 @@ class Engine:
             from chatroute.routing.policy import Router
 
             self._router = Router.from_config(self.config.router)
-            if self.config.router.learn:
-                self._router.learn_preferences(self.store.preferences())
+            self._relearn()
         return self._router
 
     @property
@@ -158,6 +160,12 @@ class Engine:
             for key in ("model", "day", "conversation")
         }
         return report
+
+    def _relearn(self) -> None:
+        """Rebuild the per-user adjustment from the preference signals since the last reset."""
+        if self._router is None or not self.config.router.learn:
+            return
+        self._router.learn_preferences(self.store.preferences(since=preferences_reset_at(self.paths)))
 
     # ---------------------------------------------------------------- routing
     def _history_messages(self, history: list[StoredMessage]) -> list[Message]:
@@ -303,10 +311,14 @@ class Engine:
             cache_status = "miss"
 
         route_started = time.perf_counter()
-        decision = self.decide(
-            prompt, history=history, system=conv.system_prompt, pin=pin, override=override,
-            current_model=current_model,
-        )
+        try:
+            decision = self.decide(
+                prompt, history=history, system=conv.system_prompt, pin=pin, override=override,
+                current_model=current_model,
+            )
+        except ChatrouteError:
+            store.finish_turn(assistant.id, "", "error")
+            raise
         route_ms = (time.perf_counter() - route_started) * 1000
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
 
@@ -344,6 +356,7 @@ class Engine:
             err = attempt.error
             if err is None or attempt.first_token_at is not None:
                 break
+            self._record_failure(info.id, err)
             next_model = self._fallback(decision, err, info, tried, prompt, history, conv, current_model)
             if next_model is None:
                 break
@@ -407,7 +420,8 @@ class Engine:
         from chatroute.routing.policy import RouteDecision
 
         yield TurnStarted(conv.id, user_id, message_id)
-        decision = RouteDecision.manual(model, "compare", f"compare mode: {model} chosen by the user")
+        decision = RouteDecision(model=model, kind="compare", reason=f"compare mode: {model} chosen by the user",
+                                 candidates=[], route_ms=0.0, preset=self.preset)
         yield Routed(model, "compare", decision.reason, decision.to_dict())
         async for event in self._answer(conv, message_id, history, prompt, decision, 0.0, "bypass",
                                         cache_key=None, current_model=None):
@@ -425,8 +439,7 @@ class Engine:
             "compare_pick", chosen_model=chosen.model, rejected_models=rejected,
             prompt=user.content if user else None, conversation_id=conversation_id, message_id=message_id,
         )
-        if self._router is not None and self.config.router.learn:
-            self._router.learn_preferences(self.store.preferences())
+        self._relearn()
 
     async def _stream(
         self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str
@@ -642,15 +655,42 @@ class Engine:
         )
 
     def _learn(self, info: ModelInfo, attempt: _Attempt, record: TurnRecord) -> None:
-        health = self.health
-        if attempt.error is not None and attempt.first_token_at is None:
-            health.record_failure(info.id, attempt.error)
-        elif record.ttft_ms is not None:
-            health.record_success(info.id, ttft_s=record.ttft_ms / 1000, tokens_per_s=record.tokens_per_s)
+        """Feed the health board a successful stream's timings (failures are recorded as they
+        happen, so a reroute's cooldown holds for the next turn and the next process)."""
+        if record.ttft_ms is None:
+            return
         try:
-            health.save()
+            self.health.record_success(info.id, ttft_s=record.ttft_ms / 1000, tokens_per_s=record.tokens_per_s,
+                                       output_tokens=record.output_tokens)
         except OSError:
             pass
+
+    def _record_failure(self, model_id: str, err: ProviderError) -> None:
+        try:
+            self.health.record_failure(model_id, err.kind.value, retry_after=err.retry_after, message=err.message)
+        except OSError:
+            pass
+
+
+PREFS_RESET_FILE = "preferences-reset-at"
+
+
+def preferences_reset_at(paths: Paths) -> str | None:
+    """When the user last reset the learned adjustment (signals before it are ignored)."""
+    try:
+        return (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _providers_fingerprint(config: Config) -> str:
+    import hashlib
+    import json
+
+    # The key takes part (only through this one-way digest) so fixing a bad key re-enables.
+    shape = {name: [p.kind, p.resolved_base_url(), p.api_key_env, p.api_key() or ""]
+             for name, p in sorted(config.providers.items())}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _current_model(history: list[StoredMessage]) -> str | None:

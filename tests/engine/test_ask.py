@@ -194,9 +194,10 @@ def test_bad_config_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], chatr
 
 
 def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-minii", "hi")
+    # A priced provider knows its models (a loopback OpenAI-compatible one would accept any name).
+    code, out, err = run_cli(capsys, "ask", "-m", "anthropic/claude-haiku-4-55", "hi")
     assert code == 2
-    assert "gpt-4o-mini" in err and "Traceback" not in err
+    assert "claude-haiku-4-5" in err and "Traceback" not in err
 
 
 def test_keys_never_reach_the_database(capsys: pytest.CaptureFixture[str], configured: FakeServer,
