@@ -1,0 +1,55 @@
+"""`chatroute eval` on a fixture small enough to compute by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatroute.cli import main
+
+# Longest prompt first is the length router's order: gains (strong - weak) 1, 0, 1, 0.
+ROWS = [
+    {"id": "toy-0", "dataset": "toy", "turns": ["dddd"], "scores": {"weak-m": 0.0, "strong-m": 1.0}},
+    {"id": "toy-1", "dataset": "toy", "turns": ["ccc"], "scores": {"weak-m": 1.0, "strong-m": 1.0}},
+    {"id": "toy-2", "dataset": "toy", "turns": ["bb"], "scores": {"weak-m": 0.0, "strong-m": 1.0}},
+    {"id": "toy-3", "dataset": "toy", "turns": ["a"], "scores": {"weak-m": 0.0, "strong-m": 0.0}},
+]
+
+
+@pytest.fixture
+def fixture_file(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_eval_json_matches_hand_computed_figures(fixture_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(fixture_file), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    toy = result["toy"]
+    # Defaults: the lowest- and highest-scoring models of the dataset.
+    assert (toy["weak"], toy["strong"]) == ("weak-m", "strong-m")
+    # weak mean 0.25, strong 0.75. Length curve, normalised: 0, .5, .5, 1, 1 at 0, 25, 50, 75, 100%
+    # strong calls -> trapezoid area 0.625; 50% of the gap at 25% calls; 80% at 65% calls.
+    assert toy["length"]["apgr"] == pytest.approx(0.625)
+    assert toy["length"]["cpt50"] == pytest.approx(25.0)
+    assert toy["length"]["cpt80"] == pytest.approx(65.0)
+    assert toy["random"]["apgr"] == pytest.approx(0.5)
+    assert 0.0 <= toy["router"]["apgr"] <= 1.0
+
+
+def test_eval_table_and_explicit_pair(fixture_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(fixture_file), "--weak", "weak-m", "--strong", "strong-m"]) == 0
+    out = capsys.readouterr().out
+    assert "toy" in out and "length" in out and "0.625" in out
+
+
+def test_eval_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path / "missing.jsonl")]) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
+    assert main(["eval", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 2
