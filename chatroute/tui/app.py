@@ -55,6 +55,9 @@ class ChatrouteApp(App[None]):
     def on_mount(self) -> None:
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
+        warm = getattr(self.engine, "warm", None)
+        if warm is not None:
+            self.run_worker(warm, thread=True, group="warm", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self._close_engine:

@@ -1,0 +1,230 @@
+"""TUI streaming throughput and event-loop stalls, over the real stack.
+
+    .venv/bin/python benchmarks/stream_bench.py [--runs 5] [--tokens 5000] [--profile]
+
+A fake OpenAI server (its own process, 127.0.0.1) streams N one-token chunks as fast as it
+can. The real ChatrouteApp runs headless (App.run_test, 120x40) over a real Engine (store,
+router, answer cache, official openai SDK). The prompt is typed into the composer and sent
+with Enter through the Pilot. Measured per run:
+
+  * tok/s: tokens the TUI consumed / (last fragment handled by AssistantMessage.finish done
+    - first fragment reaching AssistantMessage.write). finish() re-renders the whole answer,
+    so the figure includes the final Markdown render.
+  * longest stall: an asyncio task in the app's loop sleeps 5 ms at a time and records the
+    gap between wake-ups; the max gap inside the streaming window (first token -> finished)
+    is the figure (target < 50 ms). The whole turn (Enter -> finished) is reported too; it
+    also covers the pre-stream work (cache lookup, routing) and, in the first run, the cold
+    SDK / embedder loads.
+
+Each run uses a fresh CHATROUTE_HOME (no cache hits) and a fresh app, in one process; run 1
+is therefore "cold" for lazy imports. The first prompt uses an @override (pinned model) so
+the router is not a factor; --routed sends without it.
+
+Targets (issue 2): >= 1,000 tok/s, longest stall < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import ServerProcess, make_home, median, use_home  # noqa: E402
+
+from chatroute.engine import Engine  # noqa: E402
+from chatroute.tui.app import ChatrouteApp  # noqa: E402
+from chatroute.tui.widgets.message import AssistantMessage  # noqa: E402
+
+TICK_S = 0.005
+
+
+class Probe:
+    """Timestamps from the TUI side: wraps AssistantMessage.write/finish (benchmark only)."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last_write: float | None = None
+        self.done: float | None = None
+        self.writes = 0
+        self.chars = 0
+        self.final_len = 0
+        self._orig_write = AssistantMessage.write
+        self._orig_finish = AssistantMessage.finish
+
+    def install(self) -> None:
+        probe = self
+
+        async def write(msg: AssistantMessage, fragment: str) -> None:
+            now = time.perf_counter()
+            if probe.first is None:
+                probe.first = now
+            probe.writes += 1
+            probe.chars += len(fragment)
+            await probe._orig_write(msg, fragment)
+            probe.last_write = time.perf_counter()
+
+        async def finish(msg: AssistantMessage, text: str, record, error, retryable) -> None:  # type: ignore[no-untyped-def]
+            await probe._orig_finish(msg, text, record, error, retryable)
+            probe.final_len = len(text)
+            probe.error = error
+            probe.done = time.perf_counter()
+
+        AssistantMessage.write = write  # type: ignore[method-assign]
+        AssistantMessage.finish = finish  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        AssistantMessage.write = self._orig_write  # type: ignore[method-assign]
+        AssistantMessage.finish = self._orig_finish  # type: ignore[method-assign]
+
+
+class Ticker:
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (wake time, gap since previous wake)
+        self._stop = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        last = time.perf_counter()
+        while not self._stop:
+            await asyncio.sleep(TICK_S)
+            now = time.perf_counter()
+            self.samples.append((now, now - last))
+            last = now
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self._task is not None:
+            await self._task
+
+    def max_gap(self, start: float, end: float) -> tuple[float, float]:
+        """Longest gap (s) whose wake-up falls in [start, end + one tick], and when it ended."""
+        best = (0.0, start)
+        for t, gap in self.samples:
+            if start < t <= end + 2 * TICK_S and gap > best[0]:
+                best = (gap, t)
+        return best
+
+
+async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: float = 120.0) -> dict[str, float]:
+    home = make_home(server)
+    use_home(home)
+    engine = Engine.open()
+    app = ChatrouteApp(engine)
+    probe = Probe()
+    probe.install()
+    ticker = Ticker()
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            composer = app.screen.query_one("#composer")
+            composer.focus()
+            prompt = "Write a very long story about routers."
+            composer.insert(prompt if routed else f"@gpt-4o-mini {prompt}")
+            ticker.start()
+            await asyncio.sleep(0.05)  # a few ticks of baseline
+            sent = time.perf_counter()
+            await pilot.press("enter")
+            deadline = sent + timeout
+            while probe.done is None and time.perf_counter() < deadline:
+                await asyncio.sleep(0.01)
+            await pilot.pause()  # one more frame after the final render
+            painted = time.perf_counter()
+            await ticker.stop()
+            await app.workers.wait_for_complete()
+    finally:
+        probe.uninstall()
+        await engine.aclose()
+        engine.store.close()
+        shutil.rmtree(home, ignore_errors=True)
+    if probe.done is None or probe.first is None:
+        raise RuntimeError("the turn did not finish in time")
+    if probe.writes != tokens:
+        print(f"  note: {probe.writes} fragments for {tokens} tokens", file=sys.stderr)
+    stream_s = probe.done - probe.first
+    stall_stream, stall_at = ticker.max_gap(probe.first, probe.done)
+    stall_turn, _ = ticker.max_gap(sent, painted)
+    return {
+        "tokens": probe.writes,
+        "tok_s": probe.writes / stream_s,
+        "tok_s_until_last_write": probe.writes / max(1e-9, (probe.last_write or probe.done) - probe.first),
+        "stream_s": stream_s,
+        "finish_render_ms": (probe.done - (probe.last_write or probe.done)) * 1000,
+        "enter_to_first_ms": (probe.first - sent) * 1000,
+        "stall_stream_ms": stall_stream * 1000,
+        "stall_stream_at_ms": (stall_at - probe.first) * 1000,
+        "stall_turn_ms": stall_turn * 1000,
+        "final_len": probe.final_len,
+    }
+
+
+async def raw_sdk_throughput(server: ServerProcess) -> float:
+    """Reference: tokens/s of the bare openai SDK reading the same stream (no UI, no engine)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=server.openai_base_url, api_key="x", max_retries=0)
+    try:
+        stream = await client.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                      messages=[{"role": "user", "content": "hi"}])
+        n = 0
+        first = None
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                if first is None:
+                    first = time.perf_counter()
+                n += 1
+        return n / (time.perf_counter() - (first or time.perf_counter()))
+    finally:
+        await client.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=5000)
+    parser.add_argument("--routed", action="store_true", help="let the router choose (no @override)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the last run, print the top 25")
+    args = parser.parse_args()
+
+    with ServerProcess(n_tokens=args.tokens) as server:
+        raw = asyncio.run(raw_sdk_throughput(server))
+        print(f"reference: raw openai SDK reads the fake stream at {raw:,.0f} tok/s")
+        results = []
+        for i in range(args.runs):
+            prof = cProfile.Profile() if args.profile and i == args.runs - 1 else None
+            if prof:
+                prof.enable()
+            r = asyncio.run(one_run(server, args.tokens, args.routed))
+            if prof:
+                prof.disable()
+            results.append(r)
+            print(f"run {i + 1}: {r['tok_s']:8,.0f} tok/s ({r['tokens']} tokens in {r['stream_s'] * 1000:,.0f} ms; "
+                  f"final render {r['finish_render_ms']:.0f} ms)  longest stall while streaming "
+                  f"{r['stall_stream_ms']:.1f} ms (at +{r['stall_stream_at_ms']:.0f} ms)  whole turn "
+                  f"{r['stall_turn_ms']:.1f} ms  Enter->first token {r['enter_to_first_ms']:.0f} ms")
+            if prof:
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    warm = results[1:] or results
+    print()
+    print(f"median of {len(results)} runs: {median([r['tok_s'] for r in results]):,.0f} tok/s (target >= 1,000); "
+          f"longest stall while streaming {median([r['stall_stream_ms'] for r in results]):.1f} ms "
+          f"(worst {max(r['stall_stream_ms'] for r in results):.1f} ms; target < 50 ms)")
+    print(f"whole turn (Enter -> finished) longest stall: median {median([r['stall_turn_ms'] for r in results]):.1f} ms,"
+          f" run 1 (cold) {results[0]['stall_turn_ms']:.1f} ms, warm median "
+          f"{median([r['stall_turn_ms'] for r in warm]):.1f} ms")
+    ok = (median([r["tok_s"] for r in results]) >= 1000
+          and median([r["stall_stream_ms"] for r in results]) < 50)
+    print("PASS" if ok else "FAIL")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
