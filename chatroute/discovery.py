@@ -102,3 +102,24 @@ def unconfigured(servers: Iterable[LocalServer], config: Config) -> list[LocalSe
     """Servers not already in the config (same name or same base_url), i.e. worth offering."""
     known_urls = {(p.base_url or "").rstrip("/") for p in config.providers.values()}
     return [s for s in servers if s.name not in config.providers and s.base_url.rstrip("/") not in known_urls]
+
+
+def config_snippet(servers: Iterable[LocalServer]) -> str:
+    """TOML a user can paste into config.toml to use the servers found on this machine."""
+    blocks = []
+    for server in servers:
+        models = ", ".join(f'"{server.name}/{m}"' for m in server.models[:4])
+        blocks.append(
+            f'[providers.{server.name}]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
+            + (f"# models: {models}\n" if models else "")
+        )
+    return "\n".join(blocks)
+
+
+def offer(config: Config) -> str | None:
+    """One message offering local servers that are running but not configured, or None."""
+    found = unconfigured(discover_local_servers(), config)
+    if not found:
+        return None
+    names = ", ".join(f"{s.name} ({len(s.models)} models)" for s in found)
+    return f"found local servers not in your config: {names}. Add to config.toml:\n\n" + config_snippet(found)

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("No models: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers to "
               f"{paths.config_file}")
+        _offer_local(config)
         return 0
     out = []
     for d in rows:
@@ -53,7 +54,16 @@ def run(args: argparse.Namespace) -> int:
                 "lrrrrrll"))
     for t in tables:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
+    _offer_local(config)
     return 0
+
+
+def _offer_local(config: Any) -> None:
+    from chatroute.discovery import offer
+
+    message = offer(config)
+    if message:
+        print("\n" + message)
 
 
 def _health(paths: Any) -> dict[str, dict[str, Any]]:

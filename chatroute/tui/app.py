@@ -58,6 +58,18 @@ class ChatrouteApp(App[None]):
         warm = getattr(self.engine, "warm", None)
         if warm is not None:
             self.run_worker(warm, thread=True, group="warm", exit_on_error=False)
+        self.run_worker(self._offer_local_servers, thread=True, group="discovery", exit_on_error=False)
+
+    def _offer_local_servers(self) -> None:
+        """Probe the usual local ports (off the UI thread) and offer what is running."""
+        config = getattr(self.engine, "config", None)
+        if config is None:
+            return
+        from chatroute.discovery import offer
+
+        message = offer(config)
+        if message:
+            self.call_from_thread(self.notify, message, title="Local models", timeout=20)
 
     async def on_unmount(self) -> None:
         if self._close_engine:

@@ -1,0 +1,183 @@
+"""The answer cache (issue 4) driven like a user: `chatroute ask --json`, `cache stats|clear`, `costs`.
+
+Every turn goes through `main()` in-process against the fake provider server, so a hit is
+proven by the server *not* receiving a request, and a miss by it receiving one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import ask_json, run_cli
+from tests.fakeserver import Drop, FakeServer, Reply
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+# A pair from tests/data/cache_pairs.jsonl labelled paraphrase/hit (no system prompt, no history).
+CACHED = "How do I center a div in CSS?"
+PARAPHRASE = "How can I center a div using CSS?"
+# ... and a negation pair labelled must-not-hit.
+NEG_CACHED = "Which foods are safe for dogs?"
+NEGATED = "Which foods are not safe for dogs?"
+
+
+def _pairs_row(cached: str, new: str) -> dict:
+    path = Path(__file__).resolve().parents[1] / "data" / "cache_pairs.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["cached"]["prompt"] == cached and row["new"]["prompt"] == new:
+            return row
+    raise AssertionError(f"pair not in cache_pairs.jsonl: {cached!r} -> {new!r}")
+
+
+def _first_answer(capsys: pytest.CaptureFixture[str], server: FakeServer, prompt: str, *extra: str) -> dict:
+    server.script(Reply(text=f"Answer to: {prompt}", input_tokens=40, output_tokens=12))
+    before = len(server.requests)
+    code, out = ask_json(capsys, *extra, prompt)
+    assert code == 0, out
+    assert out["cache"] == "miss" and out["route"]["kind"] != "cache"
+    assert len(server.requests) == before + 1
+    return out
+
+
+def test_repeat_hits_free_without_calling_the_server(capsys: pytest.CaptureFixture[str],
+                                                     configured: FakeServer) -> None:
+    first = _first_answer(capsys, configured, CACHED)
+    n = len(configured.requests)
+    code, again = ask_json(capsys, CACHED)
+    assert code == 0
+    assert len(configured.requests) == n  # answered without a provider call
+    assert again["cache"] == "hit"
+    assert again["route"]["kind"] == "cache"
+    assert again["cost_usd"] == 0
+    assert again["cache_similarity"] == pytest.approx(1.0)
+    assert again["cache_tier"] == "exact"
+    assert again["cache_source_turn"] == first["turn_id"]
+    assert again["text"] == first["text"]
+    assert again["status"] == "ok"
+    assert again["saved_usd"] is not None and again["saved_usd"] > 0
+    # A new conversation each time: the cache serves across conversations with the same context.
+    assert again["conversation_id"] != first["conversation_id"]
+
+
+def test_paraphrase_hits_semantically(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    row = _pairs_row(CACHED, PARAPHRASE)
+    assert (row["category"], row["label"]) == ("paraphrase", "hit")
+    first = _first_answer(capsys, configured, CACHED)
+    n = len(configured.requests)
+    code, out = ask_json(capsys, PARAPHRASE)
+    assert code == 0
+    assert len(configured.requests) == n
+    assert out["cache"] == "hit" and out["route"]["kind"] == "cache" and out["cost_usd"] == 0
+    assert out["cache_tier"] == "semantic"
+    assert 0.9 <= out["cache_similarity"] <= 1.0
+    assert out["text"] == first["text"]
+
+
+def test_negation_misses(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    row = _pairs_row(NEG_CACHED, NEGATED)
+    assert (row["category"], row["label"]) == ("negation", "miss")
+    _first_answer(capsys, configured, NEG_CACHED)
+    n = len(configured.requests)
+    configured.script(Reply(text="Grapes, chocolate, onions."))
+    code, out = ask_json(capsys, NEGATED)
+    assert code == 0
+    assert out["cache"] == "miss" and "cache_similarity" not in out
+    assert out["text"] == "Grapes, chocolate, onions."
+    assert len(configured.requests) == n + 1
+
+
+def test_other_system_prompt_misses(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    _first_answer(capsys, configured, CACHED, "-s", "You are a concise assistant.")
+    # The same system prompt again hits ...
+    n = len(configured.requests)
+    code, out = ask_json(capsys, "-s", "You are a concise assistant.", CACHED)
+    assert out["cache"] == "hit" and len(configured.requests) == n
+    # ... another one (or none) does not, even with the very same words.
+    code, out = ask_json(capsys, "-s", "You are a pirate. Answer in pirate speak.", CACHED)
+    assert code == 0 and out["cache"] == "miss"
+    assert len(configured.requests) == n + 1
+    assert configured.requests[-1].system == "You are a pirate. Answer in pirate speak." or any(
+        m.get("role") == "system" and "pirate" in str(m.get("content")) for m in configured.requests[-1].messages)
+    code, out = ask_json(capsys, CACHED)
+    assert out["cache"] == "miss" and len(configured.requests) == n + 2
+
+
+def test_no_cache_bypasses_and_calls_the_server(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    _first_answer(capsys, configured, CACHED)
+    n = len(configured.requests)
+    configured.script(Reply(text="fresh answer"))
+    code, out = ask_json(capsys, "--no-cache", CACHED)
+    assert code == 0
+    assert out["cache"] == "bypass" and out["route"]["kind"] != "cache"
+    assert out["text"] == "fresh answer" and out["cost_usd"] > 0
+    assert len(configured.requests) == n + 1
+
+
+def test_interrupted_stream_is_never_cached(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    prompt = "Describe the water cycle briefly."
+    configured.script(Drop(after_chunks=2))
+    code, out = ask_json(capsys, prompt)
+    assert code == 1 and out["status"] == "interrupted" and out["text"]
+    n = len(configured.requests)
+    configured.script(Reply(text="Evaporation, condensation, precipitation."))
+    code, out = ask_json(capsys, prompt)
+    assert code == 0
+    assert out["cache"] == "miss"
+    assert out["text"] == "Evaporation, condensation, precipitation."
+    assert len(configured.requests) == n + 1
+    # The complete answer is cached now.
+    code, out = ask_json(capsys, prompt)
+    assert out["cache"] == "hit" and out["text"] == "Evaporation, condensation, precipitation."
+    assert len(configured.requests) == n + 1
+
+
+def _stats(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    code, out, err = run_cli(capsys, "cache", "stats")
+    assert code == 0, err
+    rows = {}
+    for line in out.splitlines()[2:]:  # header and rule
+        key, _, value = line.partition("  ")
+        rows[key.strip()] = value.strip()
+    return rows
+
+
+def test_stats_and_clear(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    stats = _stats(capsys)
+    assert stats["entries"] == "0" and stats["saved"] == "$0.0000"
+    _first_answer(capsys, configured, CACHED)
+    code, hit = ask_json(capsys, CACHED)
+    assert hit["cache"] == "hit"
+    stats = _stats(capsys)
+    assert stats["entries"] == "1"
+    assert stats["misses"] == "1"
+    saved = float(stats["saved"].lstrip("$"))
+    assert saved == pytest.approx(hit["saved_usd"], abs=1e-4) and saved > 0
+
+    code, out, err = run_cli(capsys, "cache", "clear")
+    assert code == 0 and "1 entries removed" in out
+    stats = _stats(capsys)
+    assert stats["entries"] == "0" and stats["misses"] == "0" and stats["saved"] == "$0.0000"
+    n = len(configured.requests)
+    code, out = ask_json(capsys, CACHED)
+    assert out["cache"] == "miss" and len(configured.requests) == n + 1
+
+
+def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    first = _first_answer(capsys, configured, CACHED)
+    code, hit = ask_json(capsys, CACHED)
+    assert hit["cache"] == "hit" and hit["saved_usd"] > 0
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    everything = report["periods"]["all"]
+    assert everything["turns"] == 2
+    assert everything["cache_hits"] == 1
+    assert everything["cache_saved_usd"] == pytest.approx(hit["saved_usd"])
+    assert everything["cache_saved_usd"] > 0
+    # The hit cost nothing: all the spend is the first turn's.
+    assert everything["cost_usd"] == pytest.approx(first["cost_usd"])
+    assert report["periods"]["today"]["cache_saved_usd"] == pytest.approx(hit["saved_usd"])
