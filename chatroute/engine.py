@@ -151,6 +151,12 @@ class Engine:
             self._router.set_preset(preset)
 
     async def aclose(self) -> None:
+        if self._cache is not None:
+            try:
+                self._cache.close()  # flushes hit/miss counters kept in memory
+            except Exception:  # noqa: BLE001
+                pass
+            self._cache = None
         for provider in self._providers.values():
             try:
                 await provider.aclose()
@@ -295,8 +301,17 @@ class Engine:
         yield TurnStarted(conv.id, user_msg.id, assistant.id)
 
         if override:
+            # The signal is "the user preferred X over what routing would have picked".
+            would: list[str] = []
+            try:
+                routed = self.decide(prompt, history=history, system=conv.system_prompt, pin=None, override=None,
+                                     current_model=current_model).model
+                if routed != override:
+                    would = [routed]
+            except ChatrouteError:
+                pass
             store.add_preference(
-                "override", chosen_model=override, rejected_models=[], prompt=prompt,
+                "override", chosen_model=override, rejected_models=would, prompt=prompt,
                 conversation_id=conv.id, message_id=assistant.id,
             )
         if regenerated_model:

@@ -46,7 +46,11 @@ MIN_OUTPUT_TOKENS = 16
 
 
 class NoRouteError(ChatrouteError):
-    """Every candidate was excluded (or the pool is empty); `candidates` says why each was."""
+    """Every candidate was excluded (or the pool is empty); `candidates` says why each was.
+
+    Exit code 2: the way out is the user's (a config, a budget, a pin), not a provider's."""
+
+    exit_code = 2
 
     def __init__(self, message: str, candidates: list[RouteCandidate]) -> None:
         super().__init__(message)
@@ -116,7 +120,12 @@ class BudgetState:
         return min(rem) if rem else None
 
     def used_fraction(self) -> float:
-        fr = [s / c for c, s in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)) if c]
+        fr = []
+        for cap, spent in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)):
+            if cap is None:
+                continue
+            # A cap of 0 means "spend nothing": fully used from the start.
+            fr.append(spent / cap if cap > 0 else 1.0)
         return max(fr) if fr else 0.0
 
 
@@ -378,11 +387,14 @@ class Router:
             return self._finish(forced, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
 
         live = [c for c in cands if c.excluded is None]
-        if not live and default and default not in exclude:
+        budget_blocked = {c.model for c in cands if c.excluded and c.excluded == "budget cap reached"}
+        if not live and default and default not in exclude and default not in budget_blocked:
             reason = f"{_short(default)}: configured default (no routed candidate is available)"
             return self._finish(default, "default", reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
         if not live:
             why = "; ".join(f"{_short(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
+            if budget_blocked:
+                why = "the budget cap is reached; raise [budget] in the config, pin a model or use a free one"
             raise NoRouteError(f"no model can take this turn ({why})", cands)
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
         best = live[0]

@@ -43,7 +43,7 @@ class PreferenceModel:
         model = cls()
         for r in records:
             chosen = getattr(r, "chosen_model", None)
-            if chosen:
+            if chosen or getattr(r, "rejected_models", None):
                 model.record(str(getattr(r, "kind", "")), chosen, list(getattr(r, "rejected_models", []) or []), save=False)
         return model
 
@@ -71,19 +71,22 @@ class PreferenceModel:
         r = self.raw.get(model, 0.0)
         return MAX_BIAS * math.tanh(r / MAX_BIAS)
 
-    def record(self, kind: str, chosen: str, rejected: Iterable[str], *, save: bool = True) -> None:
+    def record(self, kind: str, chosen: str | None, rejected: Iterable[str], *, save: bool = True) -> None:
         """One preference event: `chosen` was preferred over each of `rejected`."""
         rejected = [r for r in rejected if r and r != chosen]
-        if not chosen or not rejected:
+        if not rejected:
             return
         w = KIND_WEIGHT.get(kind, 0.5)
         for m in list(self.raw):
             self.raw[m] *= DECAY
         for r in rejected:
             # Logistic step: learn less once the bias already agrees with the choice.
-            p = 1.0 / (1.0 + math.exp(-(self.bias(chosen) - self.bias(r)) / (MAX_BIAS / 2)))
+            # A regenerate says only what was rejected: compare it with a neutral model.
+            chosen_bias = self.bias(chosen) if chosen else 0.0
+            p = 1.0 / (1.0 + math.exp(-(chosen_bias - self.bias(r)) / (MAX_BIAS / 2)))
             g = STEP * w * (1.0 - p) / len(rejected) * 2
-            self.raw[chosen] = self.raw.get(chosen, 0.0) + g
+            if chosen:
+                self.raw[chosen] = self.raw.get(chosen, 0.0) + g
             self.raw[r] = self.raw.get(r, 0.0) - g
         self.events += 1
         if save:

@@ -154,6 +154,9 @@ def test_stats_and_clear(capsys: pytest.CaptureFixture[str], configured: FakeSer
     stats = _stats(capsys)
     assert stats["entries"] == "1"
     assert stats["misses"] == "1"
+    # Each `ask` is its own process-like engine: its counters are flushed when it closes.
+    assert stats["hits"].startswith("1 ") and "exact 1" in stats["hits"]
+    assert stats["hit rate"] == "50%"
     saved = float(stats["saved"].lstrip("$"))
     assert saved == pytest.approx(hit["saved_usd"], abs=1e-4) and saved > 0
 
