@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
 
 if TYPE_CHECKING:
     from chatroute.config import Config, ProviderConfig
@@ -49,6 +48,8 @@ def discover_local_servers(
     if not targets:
         return []
     # trust_env=False: a proxy from HTTP_PROXY must never see (or break) loopback probes.
+    import httpx  # lazily: it costs ~100 ms at start-up and is only needed to probe
+
     with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
             found = pool.map(lambda t: _probe(client, host, t[0], t[1]), targets)
@@ -65,12 +66,12 @@ async def discover_local_servers_async(
     return await asyncio.to_thread(discover_local_servers, timeout, ports=ports, host=host)
 
 
-def _probe(client: httpx.Client, host: str, name: str, port: int) -> LocalServer | None:
+def _probe(client: "httpx.Client", host: str, name: str, port: int) -> LocalServer | None:
     netloc = f"[{host}]" if ":" in host else host
     base_url = f"http://{netloc}:{port}/v1"
     try:
         resp = client.get(f"{base_url}/models")
-    except httpx.HTTPError:
+    except Exception:  # noqa: BLE001 - any failure means "no usable server here"
         return None
     if resp.status_code != 200:
         return None
