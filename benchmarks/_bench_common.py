@@ -4,7 +4,6 @@ an isolated CHATROUTE_HOME with a config pointing every provider at it, and smal
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 OPENAI_KEY = "sk-bench-openai"
 ANTHROPIC_KEY = "sk-ant-bench"
-POOL = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+from tests.engine.helpers import POOL, write_config  # noqa: E402 - the tests' config, one definition
 
 
 class ServerProcess:
@@ -66,22 +65,7 @@ def make_home(server: ServerProcess | None, pool: list[str] | None = None) -> Pa
     home = Path(tempfile.mkdtemp(prefix="chatroute-bench-"))
     pool = pool or POOL
     if server is not None:
-        text = f"""
-[providers.openai]
-kind = "openai"
-base_url = "{server.openai_base_url}"
-api_key_env = "TEST_OPENAI_KEY"
-
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{server.anthropic_base_url}"
-api_key_env = "TEST_ANTHROPIC_KEY"
-
-[router]
-pool = {json.dumps(pool)}
-default = "{pool[0]}"
-"""
-        (home / "config.toml").write_text(text, encoding="utf-8")
+        write_config(home, server, pool=pool)  # type: ignore[arg-type] - same base-URL attributes
     return home
 
 

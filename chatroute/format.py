@@ -1,41 +1,84 @@
-"""Human formatting of turn figures, shared by the TUI badge and the CLI."""
+"""Human formatting of turn figures: the one badge line shared by the TUI and the CLI.
+
+Pure functions over plain records (dataclasses or dicts), so the core stays free of Textual.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chatroute.catalog.cost import format_cost as cost
+from chatroute.catalog.cost import format_cost as cost  # table cells: fixed, readable precision
 
 
-def duration_ms(ms: float | None) -> str:
+def attr(obj: Any, *names: str, default: Any = None) -> Any:
+    """Read the first present attribute (or dict key): store objects may be dataclasses or rows."""
+    for name in names:
+        if isinstance(obj, dict):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def short_model(model: str | None) -> str:
+    return (model or "?").split("/", 1)[-1]
+
+
+def fmt_cost(cost: float | None) -> str:
+    if cost is None:
+        return "n/a"
+    if cost == 0:
+        return "$0"
+    if cost < 0.01:
+        return f"${cost:.5f}".rstrip("0")
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}".rstrip("0")
+
+
+def fmt_ms(ms: float | None) -> str:
     if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.1f} s"
+        return "–"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def short_model(model_id: str) -> str:
-    return model_id.split("/", 1)[-1]
+def fmt_tokens(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
-def badge(record: Any) -> str:
-    """One line: model · cost · time to first token · total · tokens/s (and cache/status marks)."""
-    if record.cache_status == "hit":
-        sim = f"{record.cache_similarity:.2f}" if record.cache_similarity is not None else "?"
-        parts = [f"cache ({short_model(record.model)})", cost(0.0), f"similarity {sim}",
-                 duration_ms(record.total_ms)]
-        if record.saved_usd:
-            parts.append(f"saved {cost(record.saved_usd)}")
+def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
+    """The one-line badge under an assistant message:
+    `model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok`."""
+    model = short_model(attr(record, "model"))
+    kind = attr(record, "route_kind", default="routed")
+    parts: list[str] = []
+    head = model if kind in ("routed", None) else f"{model} ({kind})"
+    parts.append(head)
+    status = attr(record, "status", default="ok")
+    if status == "error" and not attr(record, "output_tokens"):
+        parts.append("⚠ error")  # nothing was generated: timings and tokens would only be noise
         return " · ".join(parts)
-    approx = "≈" if record.usage_estimated else ""
-    parts = [short_model(record.model), approx + cost(record.cost_usd)]
-    parts.append(f"ttft {duration_ms(record.ttft_ms)}")
-    parts.append(duration_ms(record.total_ms))
-    if record.tokens_per_s:
-        parts.append(f"{record.tokens_per_s:.0f} tok/s")
-    if record.status == "interrupted":
+    if attr(record, "cache_status") == "hit":
+        sim = attr(record, "cache_similarity")
+        src = attr(record, "cache_source_turn")
+        cached = f"cached {sim:.2f}" if sim is not None else "cached"
+        if src:
+            cached += f" ⟵ turn {str(src)[-6:]}"
+        parts += [cached, "$0", f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
+    else:
+        parts.append(fmt_cost(attr(record, "cost_usd")))
+        parts.append(f"ttft {fmt_ms(attr(record, 'ttft_ms'))}")
+        parts.append(fmt_ms(attr(record, "total_ms")))
+        tps = attr(record, "tokens_per_s")
+        parts.append(f"{tps:.0f} tok/s" if tps else "– tok/s")
+        approx = "≈" if attr(record, "usage_estimated") else ""
+        parts.append(f"{approx}{fmt_tokens(attr(record, 'input_tokens'))}→"
+                     f"{approx}{fmt_tokens(attr(record, 'output_tokens'))} tok")
+    if status == "interrupted":
         parts.append("⚠ interrupted")
-    elif record.status == "error":
-        parts.append("✗ failed")
+    elif status == "error":
+        parts.append("⚠ error")
+    if sibling and sibling[1] > 1:
+        parts.append(f"‹{sibling[0]}/{sibling[1]}›")
     return " · ".join(parts)

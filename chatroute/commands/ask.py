@@ -104,6 +104,6 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
 
 
 def _badge(record: Any) -> str:
-    from chatroute.format import badge
+    from chatroute.format import badge_text
 
-    return badge(record)
+    return badge_text(record)

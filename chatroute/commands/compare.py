@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
-from chatroute.format import badge, cost, duration_ms
+from chatroute.format import badge_text, cost, fmt_ms
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
 
 
@@ -60,8 +60,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         for out in ordered:
             r = out["record"]
             rows.append([
-                r.model, ("≈" if r.usage_estimated else "") + cost(r.cost_usd), duration_ms(r.ttft_ms),
-                duration_ms(r.total_ms), f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "—",
+                r.model, ("≈" if r.usage_estimated else "") + cost(r.cost_usd), fmt_ms(r.ttft_ms),
+                fmt_ms(r.total_ms), f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "—",
                 {"ok": "ok", "interrupted": "interrupted", "error": "failed"}[r.status],
             ])
         print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl"))
@@ -77,7 +77,7 @@ def _print_answer(model: str, out: dict[str, Any]) -> None:
         print(out["text"].rstrip())
     if out.get("error"):
         print(f"✗ {out['error']}")
-    print(f"   {badge(out['record'])}\n")
+    print(f"   {badge_text(out['record'])}\n")
     sys.stdout.flush()
 
 

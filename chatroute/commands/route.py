@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
+from chatroute.format import cost
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append([
             ("* " if c["model"] == decision["model"] else "  ") + c["model"],
             _num(c.get("quality"), "{:.2f}"),
-            _cost(c.get("expected_cost_usd")),
+            cost(c.get("expected_cost_usd")),
             _num(c.get("expected_latency_s"), "{:.1f} s"),
             _num(c.get("utility"), "{:+.3f}"),
             c.get("excluded") or "",
@@ -36,8 +37,3 @@ def run(args: argparse.Namespace) -> int:
 def _num(value: float | None, fmt: str) -> str:
     return "—" if value is None else fmt.format(value)
 
-
-def _cost(value: float | None) -> str:
-    from chatroute.catalog.cost import format_cost
-
-    return format_cost(value)

@@ -15,22 +15,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from chatroute.format import attr as _attr
+from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
+
 PRESETS = ("frugal", "balanced", "best")
 
 
-def _attr(obj: Any, *names: str, default: Any = None) -> Any:
-    """Read the first present attribute (or dict key): store objects may be dataclasses or rows."""
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj:
-                return obj[name]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return default
 
-
-def short_model(model: str | None) -> str:
-    return (model or "?").split("/", 1)[-1]
 
 
 class Backend:
@@ -212,68 +203,9 @@ def hit_fields(hit: Any) -> tuple[str, str, str, str]:
 
 
 # ---- formatting ----
-def fmt_cost(cost: float | None) -> str:
-    if cost is None:
-        return "n/a"
-    if cost == 0:
-        return "$0"
-    if cost < 0.01:
-        return f"${cost:.5f}".rstrip("0")
-    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}".rstrip("0")
-
-
 def fmt_usd(value: float | None) -> str:
     """Money totals (screen sums): always two decimals, n/a when unknown."""
     return "n/a" if value is None else f"${value:,.2f}"
-
-
-def fmt_ms(ms: float | None) -> str:
-    if ms is None:
-        return "–"
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-
-def fmt_tokens(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
-
-
-def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
-    """The one-line badge under an assistant message:
-    `model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok`."""
-    model = short_model(_attr(record, "model"))
-    kind = _attr(record, "route_kind", default="routed")
-    parts: list[str] = []
-    head = model if kind in ("routed", None) else f"{model} ({kind})"
-    parts.append(head)
-    status = _attr(record, "status", default="ok")
-    if status == "error" and not _attr(record, "output_tokens"):
-        parts.append("⚠ error")  # nothing was generated: timings and tokens would only be noise
-        return " · ".join(parts)
-    if _attr(record, "cache_status") == "hit":
-        sim = _attr(record, "cache_similarity")
-        src = _attr(record, "cache_source_turn")
-        cached = f"cached {sim:.2f}" if sim is not None else "cached"
-        if src:
-            cached += f" ⟵ turn {str(src)[-6:]}"
-        parts += [cached, "$0", f"lookup {fmt_ms(_attr(record, 'total_ms'))}"]
-    else:
-        parts.append(fmt_cost(_attr(record, "cost_usd")))
-        parts.append(f"ttft {fmt_ms(_attr(record, 'ttft_ms'))}")
-        parts.append(fmt_ms(_attr(record, "total_ms")))
-        tps = _attr(record, "tokens_per_s")
-        parts.append(f"{tps:.0f} tok/s" if tps else "– tok/s")
-        approx = "≈" if _attr(record, "usage_estimated") else ""
-        parts.append(f"{approx}{fmt_tokens(_attr(record, 'input_tokens'))}→"
-                     f"{approx}{fmt_tokens(_attr(record, 'output_tokens'))} tok")
-    if status == "interrupted":
-        parts.append("⚠ interrupted")
-    elif status == "error":
-        parts.append("⚠ error")
-    if sibling and sibling[1] > 1:
-        parts.append(f"‹{sibling[0]}/{sibling[1]}›")
-    return " · ".join(parts)
 
 
 def reroute_lines(route: dict[str, Any] | None) -> list[str]:
