@@ -300,20 +300,6 @@ class Engine:
         assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
         yield TurnStarted(conv.id, user_msg.id, assistant.id)
 
-        if override:
-            # The signal is "the user preferred X over what routing would have picked".
-            would: list[str] = []
-            try:
-                routed = self.decide(prompt, history=history, system=conv.system_prompt, pin=None, override=None,
-                                     current_model=current_model).model
-                if routed != override:
-                    would = [routed]
-            except ChatrouteError:
-                pass
-            store.add_preference(
-                "override", chosen_model=override, rejected_models=would, prompt=prompt,
-                conversation_id=conv.id, message_id=assistant.id,
-            )
         if regenerated_model:
             store.add_preference(
                 "regenerate", chosen_model=None, rejected_models=[regenerated_model], prompt=prompt,
@@ -333,6 +319,8 @@ class Engine:
             ):
                 yield event
                 if isinstance(event, TurnFinished):
+                    if override:
+                        self._record_override(conv, assistant.id, prompt, history, override, current_model)
                     return
             cache_status = "miss"
 
@@ -352,6 +340,25 @@ class Engine:
                                         cache_key=(params, cache_key_model) if cache_on else None,
                                         current_model=current_model):
             yield event
+        if override:
+            # After the answer, not before: this costs a routing decision and a write.
+            self._record_override(conv, assistant.id, prompt, history, override, current_model)
+
+    def _record_override(self, conv: Any, message_id: str, prompt: str, history: list[Message], override: str,
+                         current_model: str | None) -> None:
+        """The signal is "the user preferred X over what routing would have picked"."""
+        would: list[str] = []
+        try:
+            routed = self.decide(prompt, history=history, system=conv.system_prompt, pin=None, override=None,
+                                 current_model=current_model).model
+            if routed != override:
+                would = [routed]
+        except ChatrouteError:
+            pass
+        self.store.add_preference(
+            "override", chosen_model=override, rejected_models=would, prompt=prompt,
+            conversation_id=conv.id, message_id=message_id,
+        )
 
     async def _answer(
         self,
