@@ -70,6 +70,9 @@ def ability_of(model: Any) -> float:
         return 0.5
 
 
+MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
+
+
 class QualityModel:
     """Predicts P(good) per candidate model for one turn; see the module docstring."""
 
@@ -146,6 +149,11 @@ class QualityModel:
         lex = np.stack([lexical_features(c[-1] if c else "") for c in conversations])
         b, a = self.prompt_params(embs, lex)
         tw, ts = self.ability(weak) - self.ability0, self.ability(strong) - self.ability0
+        # The caller names which model is the strong one. When the catalogue's priors disagree or
+        # tie (two unknown names both fall back to the same heuristic), the raw gap would be flat
+        # or inverted and the ranking meaningless; keep a minimal step so it ranks by how much a
+        # stronger model helps on this prompt.
+        ts = max(ts, tw + MIN_PAIR_GAP)
         return _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
 
 

@@ -67,3 +67,13 @@ def test_lexical_features_shape_and_speed() -> None:
     t = time.perf_counter()
     lexical_features(big)
     assert time.perf_counter() - t < 0.1
+
+
+def test_pair_scores_rank_even_when_the_priors_tie_or_invert() -> None:
+    """Two names the catalogue cannot tell apart must still rank prompts, not tie every one."""
+    qm = get_quality_model()
+    convs = [["hi"], ["Prove that there are infinitely many primes of the form 4k+3."], ["write a haiku about rain"]]
+    tied = qm.pair_scores(convs, "unknown-model-a", "unknown-model-b")
+    assert len(set(np.round(tied, 9))) == 3  # a flat score would make APGR exactly random
+    inverted = qm.pair_scores(convs, "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1")
+    assert np.all(inverted > 0)
