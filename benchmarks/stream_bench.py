@@ -1,6 +1,6 @@
 """TUI streaming throughput and event-loop stalls, over the real stack.
 
-    .venv/bin/python benchmarks/stream_bench.py [--runs 5] [--tokens 5000] [--profile]
+    .venv/bin/python benchmarks/stream_bench.py [--runs 5] [--tokens 5000] [--markdown] [--profile]
 
 A fake OpenAI server (its own process, 127.0.0.1) streams N one-token chunks as fast as it
 can. The real ChatrouteApp runs headless (App.run_test, 120x40) over a real Engine (store,
@@ -8,13 +8,20 @@ router, answer cache, official openai SDK). The prompt is typed into the compose
 with Enter through the Pilot. Measured per run:
 
   * tok/s: tokens the TUI consumed / (last fragment handled by AssistantMessage.finish done
-    - first fragment reaching AssistantMessage.write). finish() re-renders the whole answer,
-    so the figure includes the final Markdown render.
+    - first fragment reaching AssistantMessage.write). finish() waits until everything
+    streamed is rendered, so the figure includes rendering that lags behind the network.
   * longest stall: an asyncio task in the app's loop sleeps 5 ms at a time and records the
     gap between wake-ups; the max gap inside the streaming window (first token -> finished)
     is the figure (target < 50 ms). The whole turn (Enter -> finished) is reported too; it
     also covers the pre-stream work (cache lookup, routing) and, in the first run, the cold
     SDK / embedder loads.
+  * render check: after the turn, the answer's Markdown widget must hold the whole answer,
+    with every code block and table of it rendered (a RENDER PROBLEM line otherwise).
+
+Workloads: by default "w0 w1 w2 ..." (one 19.5 KB paragraph for 5000 tokens: the worst case
+for re-wrapping); --markdown streams a realistic answer instead (headings, paragraphs,
+nested lists, code blocks, tables, quotes; about --tokens words, one word a chunk), whose
+cost is dominated by the number of widgets Textual's Markdown builds.
 
 Each run uses a fresh CHATROUTE_HOME (no cache hits) and a fresh app, in one process; run 1
 is therefore "cold" for lazy imports. The first prompt uses an @override (pinned model) so
@@ -30,18 +37,104 @@ import asyncio
 import cProfile
 import pstats
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import ServerProcess, make_home, median, use_home  # noqa: E402
+from _bench_common import ROOT, ServerProcess, make_home, median, use_home  # noqa: E402
 
 from chatroute.engine import Engine  # noqa: E402
 from chatroute.tui.app import ChatrouteApp  # noqa: E402
 from chatroute.tui.widgets.message import AssistantMessage  # noqa: E402
 
 TICK_S = 0.005
+
+_SECTION = """## Part {i}: routing requests
+
+When a request arrives the router scores every model in the pool for quality, expected cost and
+latency, then picks the best utility. Part {i} looks at how **cached answers** and `fallbacks`
+interact with *streaming*, and why the badge shows what it shows. A long paragraph like this one
+is typical of an answer; it keeps going for a few lines so that wrapping matters at 120 columns.
+
+Steps to follow:
+
+1. Open the configuration and check the pool.
+2. Send a prompt with an `@override` to pin a model.
+3. Compare the badge with the cost report.
+   - nested detail one
+   - nested detail two
+4. Regenerate and look at the siblings.
+
+```python
+def route_{i}(prompt: str, pool: list[str]) -> str:
+    \"\"\"Pick the model with the best utility for this prompt.\"\"\"
+    scores = {{}}
+    for model in pool:
+        quality = estimate_quality(model, prompt)
+        cost = expected_cost(model, prompt)
+        latency = expected_latency(model)
+        scores[model] = quality - 0.3 * cost - 0.1 * latency
+    best = max(scores, key=scores.get)
+    return best
+```
+
+| model | quality | cost (USD) | latency |
+|-------|---------|-----------|---------|
+| gpt-4o-mini | 0.71 | 0.0004 | 2.1 s |
+| gpt-4o | 0.83 | 0.0071 | 3.4 s |
+| claude-3-5-haiku | 0.74 | 0.0028 | 2.6 s |
+
+> Note {i}: the cache only answers when the similarity is above the threshold.
+
+"""
+
+
+def markdown_answer(n_words: int) -> str:
+    """A long, realistic answer: headings, paragraphs, nested lists, code, tables, quotes;
+    about n_words whitespace-separated words (the fake server sends one word per chunk)."""
+    parts = ["# A long answer\n\nThis answer mixes every block the TUI renders.\n\n"]
+    words, i = 0, 0
+    while words < n_words:
+        i += 1
+        section = _SECTION.format(i=i)
+        parts.append(section)
+        words += len(section.split())
+    parts.append("The end: **all of it** rendered.\n")
+    return "".join(parts)
+
+
+class MarkdownServerProcess(ServerProcess):
+    """The fake server in its own process, answering every request with `text`, one word
+    (with its trailing whitespace) per chunk."""
+
+    def __init__(self, text: str) -> None:
+        fd, name = tempfile.mkstemp(prefix="chatroute-bench-", suffix=".md")
+        self._doc = Path(name)
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        code = ("import sys, time\n"
+                "from tests.fakeserver import FakeServer, Reply\n"
+                "server = FakeServer()\n"
+                "server.default_reply = Reply(text=open(sys.argv[1], encoding='utf-8').read())\n"
+                "server.start()\n"
+                "print(server.url, flush=True)\n"
+                "while True:\n"
+                "    time.sleep(3600)\n")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self._doc)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"fake server did not start: {self.url!r}")
+
+    def stop(self) -> None:
+        super().stop()
+        self._doc.unlink(missing_ok=True)
 
 
 class Probe:
@@ -114,7 +207,7 @@ class Ticker:
         return best
 
 
-async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: float = 120.0) -> dict[str, float]:
+async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: float = 120.0) -> dict[str, Any]:
     home = make_home(server)
     use_home(home)
     engine = Engine.open()
@@ -140,6 +233,7 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
             painted = time.perf_counter()
             await ticker.stop()
             await app.workers.wait_for_complete()
+            render_problem = check_render(app)
     finally:
         probe.uninstall()
         await engine.aclose()
@@ -147,7 +241,7 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
         shutil.rmtree(home, ignore_errors=True)
     if probe.done is None or probe.first is None:
         raise RuntimeError("the turn did not finish in time")
-    if probe.writes != tokens:
+    if tokens and probe.writes != tokens:
         print(f"  note: {probe.writes} fragments for {tokens} tokens", file=sys.stderr)
     stream_s = probe.done - probe.first
     stall_stream, stall_at = ticker.max_gap(probe.first, probe.done)
@@ -163,7 +257,26 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
         "stall_stream_at_ms": (stall_at - probe.first) * 1000,
         "stall_turn_ms": stall_turn * 1000,
         "final_len": probe.final_len,
+        "render_problem": render_problem,
     }
+
+
+def check_render(app: ChatrouteApp) -> str:
+    """'' if the answer's final Markdown shows the whole text with its code blocks and tables."""
+    from textual.widgets import Markdown
+    from textual.widgets._markdown import MarkdownFence, MarkdownTable
+
+    [msg] = list(app.screen.query(AssistantMessage))
+    md = msg.query_one(Markdown)
+    if md.source != msg.text:
+        return f"the Markdown source ({len(md.source)} chars) is not the answer ({len(msg.text)} chars)"
+    fences = len(md.query(MarkdownFence))
+    tables = len(md.query(MarkdownTable))
+    want_fences = msg.text.count("```") // 2
+    want_tables = sum(1 for line in msg.text.splitlines() if line.startswith("|---"))
+    if (fences, tables) != (want_fences, want_tables):
+        return f"{fences} code blocks / {tables} tables rendered, {want_fences} / {want_tables} expected"
+    return ""
 
 
 async def raw_sdk_throughput(server: ServerProcess) -> float:
@@ -191,10 +304,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=5000)
     parser.add_argument("--routed", action="store_true", help="let the router choose (no @override)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="stream a realistic Markdown answer (headings, lists, code, tables) of about --tokens "
+                             "words, one word a chunk, instead of one long paragraph of one-word chunks")
     parser.add_argument("--profile", action="store_true", help="cProfile the last run, print the top 25")
     args = parser.parse_args()
 
-    with ServerProcess(n_tokens=args.tokens) as server:
+    server_cm = (MarkdownServerProcess(markdown_answer(args.tokens)) if args.markdown
+                 else ServerProcess(n_tokens=args.tokens))
+    expected = 0 if args.markdown else args.tokens
+    with server_cm as server:
         raw = asyncio.run(raw_sdk_throughput(server))
         print(f"reference: raw openai SDK reads the fake stream at {raw:,.0f} tok/s")
         results = []
@@ -202,7 +321,7 @@ def main() -> int:
             prof = cProfile.Profile() if args.profile and i == args.runs - 1 else None
             if prof:
                 prof.enable()
-            r = asyncio.run(one_run(server, args.tokens, args.routed))
+            r = asyncio.run(one_run(server, expected, args.routed))
             if prof:
                 prof.disable()
             results.append(r)
@@ -210,6 +329,8 @@ def main() -> int:
                   f"final render {r['finish_render_ms']:.0f} ms)  longest stall while streaming "
                   f"{r['stall_stream_ms']:.1f} ms (at +{r['stall_stream_at_ms']:.0f} ms)  whole turn "
                   f"{r['stall_turn_ms']:.1f} ms  Enter->first token {r['enter_to_first_ms']:.0f} ms")
+            if r["render_problem"]:
+                print(f"  RENDER PROBLEM: {r['render_problem']}")
             if prof:
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
     warm = results[1:] or results
@@ -221,7 +342,8 @@ def main() -> int:
           f" run 1 (cold) {results[0]['stall_turn_ms']:.1f} ms, warm median "
           f"{median([r['stall_turn_ms'] for r in warm]):.1f} ms")
     ok = (median([r["tok_s"] for r in results]) >= 1000
-          and median([r["stall_stream_ms"] for r in results]) < 50)
+          and median([r["stall_stream_ms"] for r in results]) < 50
+          and not any(r["render_problem"] for r in results))
     print("PASS" if ok else "FAIL")
     return 0
 

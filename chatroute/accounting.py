@@ -34,6 +34,10 @@ class PeriodSummary:
     routing_saved_usd: float | None  # baseline - actual, over turns a model answered
     cache_saved_usd: float  # what cache hits would have cost on the model that would have answered
     cache_hits: int
+    # Part of turns / cost_usd whose usage was estimated, not reported: stopped or killed
+    # streams, servers that send no counts.
+    estimated_turns: int = 0
+    estimated_cost_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,7 +83,7 @@ def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = Non
             parts.append(f"${state.daily_spent_usd:.2f} of ${state.daily_cap_usd:.2f} today")
         if state.monthly_cap_usd:
             parts.append(f"${state.monthly_spent_usd:.2f} of ${state.monthly_cap_usd:.2f} this month")
-        head = "budget reached — the router only uses free models" if level == "over" else (
+        head = "budget reached — new paid turns ask before spending" if level == "over" else (
             "budget at 80% — the router is stepping down to cheaper models")
         message = f"{head}: " + ", ".join(parts)
     return {"daily_usd": state.daily_cap_usd, "monthly_usd": state.monthly_cap_usd,
@@ -122,6 +126,7 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
     by_model = store.spend(by="model", since=since)
     totals = store.spend_totals(since=since)
     hits = store.cache_hits(since=since)
+    estimated_turns, estimated_cost = store.estimated_spend(since=since)
     answered = [r for r in by_model if r.key and r.turns]
     base = baseline_cost(answered, catalog, baseline) if baseline is not None else None
     actual = totals.cost_usd or 0.0
@@ -136,6 +141,8 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         routing_saved_usd=None if base is None else base - actual,
         cache_saved_usd=totals.saved_usd or 0.0,
         cache_hits=hits,
+        estimated_turns=estimated_turns,
+        estimated_cost_usd=estimated_cost or 0.0,
     )
 
 

@@ -39,6 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     ask.add_argument("-c", "--conversation", metavar="ID", help="continue this conversation")
     ask.add_argument("-s", "--system", help="system prompt for a new conversation")
+    ask.add_argument("--over-budget", action="store_true",
+                     help="past a budget cap, send this one turn anyway, on the cheapest model")
     ask.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     route = sub.add_parser("route", help="the routing decision and its reasons, without calling a model")

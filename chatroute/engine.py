@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from functools import partial
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import ChatrouteError, ConfigError
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from chatroute.config import Config
     from chatroute.paths import Paths
     from chatroute.providers.base import Provider
+    from chatroute.routing.budget import BudgetBlock
     from chatroute.routing.health import HealthBoard
     from chatroute.routing.policy import RouteDecision, Router
     from chatroute.store import Store
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
 TITLE_CHARS = 60
+# Sampling parameters that are part of the cache key (none are user-settable yet).
+CACHE_PARAMS: dict[str, Any] = {"temperature": None, "max_tokens": None}
 NO_MODELS_HELP = (
     "no models to use: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers and a router pool to {config}"
 )
@@ -81,13 +86,15 @@ class Engine:
         from chatroute.catalog import Catalog
         from chatroute.config import load_config
         from chatroute.paths import resolve_paths
+        from chatroute.recovery import pricer
         from chatroute.store import Store
 
         paths = paths or resolve_paths()
         paths.ensure()
         config = config or load_config(paths)
         catalog = Catalog.build(config, paths)
-        store = Store.open(paths.database)
+        # Replies a killed process left mid-stream get an estimated, priced turn record.
+        store = Store.open(paths.database, price_recovered=pricer(catalog))
         return cls(paths, config, catalog, store)
 
     @property
@@ -131,14 +138,31 @@ class Engine:
 
     def warm(self) -> None:
         """Import the SDKs and load the router's weights now, off the UI thread, so the first
-        turn's time to first token is not spent importing (the SDKs take 0.3–1 s)."""
+        turn's time to first token is not spent importing (the SDKs take 0.3–1 s). Only the
+        SDKs that the pool, the default model and pinned conversations use: importing one that
+        no turn will call costs memory and start-up time for nothing."""
         from chatroute.providers import preload
 
-        preload(tuple({p.kind for p in self.config.providers.values()}))
+        preload(self._used_provider_kinds())
         try:
             self.router.warm()
         except Exception:  # noqa: BLE001 - warming is an optimisation; the turn will retry
             pass
+
+    def _used_provider_kinds(self) -> tuple[str, ...]:
+        names = {m.provider for m in self.catalog.pool()}
+        try:
+            pinned = self.store.pinned_models()
+        except Exception:  # noqa: BLE001 - warming is an optimisation
+            pinned = []
+        for model in (self.config.router.default, *pinned):
+            if not model:
+                continue
+            try:
+                names.add(self.catalog.get(model).provider)
+            except ChatrouteError:
+                pass  # no longer configured: the turn says so
+        return tuple(sorted({self.config.providers[n].kind for n in names if n in self.config.providers}))
 
     def models(self) -> list[ModelInfo]:
         return self.catalog.pool()
@@ -172,8 +196,10 @@ class Engine:
             since = parse_since(since)
         report = cost_report(self.store, self.catalog, baseline=baseline or self.config.ui.baseline_model,
                              budget=self.config.budget, by=by, since=since)
+        # The report already holds the rows for `by`: query only the other two groupings.
         report["rows_by"] = {
-            key: [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
+            key: report["rows"] if key == by else
+            [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
             for key in ("model", "day", "conversation")
         }
         return report
@@ -222,6 +248,79 @@ class Engine:
             default=self.config.router.default,
         )
 
+    # ----------------------------------------------------------------- budget
+    def budget_block(
+        self,
+        conversation_id: str | None,
+        prompt: str,
+        *,
+        use_cache: bool = True,
+        regenerate_of: str | None = None,
+        system: str | None = None,
+    ) -> BudgetBlock | None:
+        """Why this turn may not spend, or None. Past a cap the router refuses every paid
+        model; a client asks the user and re-sends with `allow_over_budget=True`. Reads only.
+
+        None unless a cap is used up, the turn is routed (a pin or an `@model` override is
+        the user's explicit choice already) and no cache hit would answer it for free."""
+        from chatroute.routing.budget import block_from_refusal, budget_state, is_budget_refusal
+        from chatroute.routing.policy import NoRouteError, parse_override
+
+        state = budget_state(self.store, self.config.budget)  # no cap configured: no query at all
+        if state is None or state.used_fraction() < 1.0:
+            return None
+        at_model, prompt = parse_override(prompt)
+        if at_model:
+            return None
+        conv = self.store.get_conversation(conversation_id) if conversation_id else None
+        if conv is not None:
+            if conv.pinned_model:
+                return None
+            system = conv.system_prompt
+        if regenerate_of is not None:
+            old = self.store.get_message(regenerate_of)
+            user = self.store.get_message(old.parent_id) if old is not None and old.parent_id else None
+            if user is None:
+                return None  # run_turn says what is wrong with it
+            prompt, stored, use_cache = user.content, self.store.path_to(user.id)[:-1], False
+        else:
+            stored = self.store.history(conv.id) if conv is not None else []
+        history = self._history_messages(stored)
+        if use_cache and self.cache_enabled and (conv is None or conv.cache_enabled):
+            try:
+                # count=False: a peek; the turn itself counts its lookup.
+                if self.cache.lookup(system, _as_pairs(history), prompt, dict(CACHE_PARAMS), None,
+                                     count=False) is not None:
+                    return None
+            except Exception:  # noqa: BLE001 - a broken cache must never block a turn
+                pass
+        try:
+            self.decide(prompt, history=history, system=system, pin=None, override=None,
+                        current_model=_current_model(stored))
+        except NoRouteError as exc:
+            if is_budget_refusal(exc):
+                return block_from_refusal(state, exc)
+        except ChatrouteError:
+            pass  # not a budget matter: the turn reports it
+        return None
+
+    def _over_budget_decision(self, exc: ChatrouteError, started: float) -> RouteDecision | None:
+        """The user said yes past the cap: the cheapest model the cap excluded, and only that
+        one (kind `routed` fails over through decide(), which refuses again: no paid surprises)."""
+        from chatroute.routing.budget import block_from_refusal, budget_state, is_budget_refusal
+        from chatroute.routing.policy import BudgetState, NoRouteError, RouteDecision
+
+        if not isinstance(exc, NoRouteError) or not is_budget_refusal(exc):
+            return None
+        block = block_from_refusal(budget_state(self.store, self.config.budget) or BudgetState(), exc)
+        if block.cheapest_model is None:
+            return None
+        reason = (f"{_short(block.cheapest_model)}: the cheapest model; the {block.period} budget cap is reached "
+                  "and you chose to send anyway")
+        return RouteDecision(model=block.cheapest_model, kind="routed", reason=reason, candidates=exc.candidates,
+                             route_ms=(time.perf_counter() - started) * 1000, preset=self.preset,
+                             notes=[f"over budget: {block.summary}"])
+
     def route(self, prompt: str, conversation_id: str | None = None, override: str | None = None) -> dict[str, Any]:
         """The decision for `prompt` as the next turn, without calling a model."""
         from chatroute.routing.policy import parse_override
@@ -255,9 +354,13 @@ class Engine:
         use_cache: bool = True,
         regenerate_of: str | None = None,
         system: str | None = None,
+        allow_over_budget: bool = False,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn and yield its events. Never raises for provider failures: they end
-        the turn with `TurnFinished(record.status='error'|'interrupted')`."""
+        the turn with `TurnFinished(record.status='error'|'interrupted')`.
+
+        Past a budget cap a routed turn raises `BudgetExceeded` before anything is stored
+        (see `budget_block`); with `allow_over_budget=True` it runs on the cheapest model."""
         from chatroute.routing.policy import parse_override
 
         at_model, prompt = parse_override(prompt)
@@ -268,6 +371,13 @@ class Engine:
             raise ChatrouteError("the prompt is empty", exit_code=2)
         if override is None and not self.catalog.pool():
             raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
+        if not allow_over_budget and override is None:
+            block = self.budget_block(conversation_id, prompt, use_cache=use_cache, regenerate_of=regenerate_of,
+                                      system=system)
+            if block is not None:
+                from chatroute.routing.budget import BudgetExceeded
+
+                raise BudgetExceeded(block)
 
         store = self.store
         if conversation_id is None:
@@ -308,7 +418,7 @@ class Engine:
             self._penalise_cache_source(regenerate_of)
 
         pin = conv.pinned_model
-        params = {"temperature": None, "max_tokens": None}
+        params = dict(CACHE_PARAMS)
         cache_on = use_cache and self.cache_enabled and conv.cache_enabled
         cache_key_model = override or pin
         cache_status = "bypass"
@@ -330,16 +440,21 @@ class Engine:
                 prompt, history=history, system=conv.system_prompt, pin=pin, override=override,
                 current_model=current_model,
             )
-        except ChatrouteError:
-            store.finish_turn(assistant.id, "", "error")
-            raise
+        except ChatrouteError as exc:
+            consented = self._over_budget_decision(exc, route_started) if allow_over_budget else None
+            if consented is None:
+                store.finish_turn(assistant.id, "", "error")
+                raise
+            decision = consented
         route_ms = (time.perf_counter() - route_started) * 1000
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
 
-        async for event in self._answer(conv, assistant.id, history, prompt, decision, route_ms, cache_status,
-                                        cache_key=(params, cache_key_model) if cache_on else None,
-                                        current_model=current_model):
-            yield event
+        # aclosing: a consumer that walks away mid-stream closes the stream too, which records it.
+        async with aclosing(self._answer(conv, assistant.id, history, prompt, decision, route_ms, cache_status,
+                                         cache_key=(params, cache_key_model) if cache_on else None,
+                                         current_model=current_model)) as answer:
+            async for event in answer:
+                yield event
         if override:
             # After the answer, not before: this costs a routing decision and a write.
             self._record_override(conv, assistant.id, prompt, history, override, current_model)
@@ -382,10 +497,18 @@ class Engine:
         while True:
             tried.add(model_id)
             info = self.catalog.get(model_id)
-            request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt)
+            # max_tokens: the model's own output limit, so every stream has a known end; the
+            # adapters also cut a server that streams past it (finish "length").
+            request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
+                                  max_tokens=info.max_output_tokens)
             attempt = _Attempt(reroutes=attempt.reroutes)
-            async for event in self._stream(info, request, attempt, message_id):
-                yield event
+            # Before the request: if the process dies mid-stream, the next open can price it.
+            self.store.set_message_model(message_id, info.id)
+            on_stop = partial(self._save_stopped, conv.id, message_id, decision, route_ms, cache_status, messages,
+                              conv.system_prompt)
+            async with aclosing(self._stream(info, request, attempt, message_id, on_stop)) as stream:
+                async for event in stream:
+                    yield event
             err = attempt.error
             if err is None or attempt.first_token_at is not None:
                 break
@@ -456,9 +579,10 @@ class Engine:
         decision = RouteDecision(model=model, kind="compare", reason=f"compare mode: {model} chosen by the user",
                                  candidates=[], route_ms=0.0, preset=self.preset)
         yield Routed(model, "compare", decision.reason, decision.to_dict())
-        async for event in self._answer(conv, message_id, history, prompt, decision, 0.0, "bypass",
-                                        cache_key=None, current_model=None):
-            yield event
+        async with aclosing(self._answer(conv, message_id, history, prompt, decision, 0.0, "bypass",
+                                         cache_key=None, current_model=None)) as answer:
+            async for event in answer:
+                yield event
 
     def pick_compare(self, conversation_id: str, message_id: str) -> None:
         """The user picked this answer: show it, continue from it, and teach the router."""
@@ -475,9 +599,11 @@ class Engine:
         self._relearn()
 
     async def _stream(
-        self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str
+        self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str,
+        on_stop: Callable[[ModelInfo, _Attempt, BaseException], None],
     ) -> AsyncIterator[TurnEvent]:
-        """Stream one provider call into `attempt`, saving the partial reply as it grows."""
+        """Stream one provider call into `attempt`, saving the partial reply as it grows.
+        Stopped by anything but the provider, it hands the attempt to `on_stop` first."""
         saved_len = 0
         try:
             provider = self.provider(info.provider)  # may import the SDK: not part of the request's time
@@ -503,12 +629,11 @@ class Engine:
             attempt.error = exc
         except ChatrouteError as exc:
             attempt.error = ProviderError(ErrorKind.BAD_REQUEST, str(exc), provider=info.provider, model=info.id)
-        except asyncio.CancelledError:
-            # The user stopped the turn (or the app is closing): keep what arrived.
-            attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped by the user", provider=info.provider,
-                                          model=info.id)
-            if attempt.text:
-                self.store.update_message_text(message_id, attempt.text, "interrupted")
+        except BaseException as exc:
+            # Stopped: Ctrl+C or Esc (CancelledError), a signal, the app closing, a consumer that
+            # walked away (GeneratorExit), or a bug. The provider billed the request and what
+            # streamed, and nothing after this point will record it: do it now.
+            on_stop(info, attempt, exc)
             raise
         if attempt.error is None and attempt.finish == "content_filter" and not attempt.text:
             attempt.error = ProviderError(ErrorKind.CONTENT_POLICY, "the provider refused this prompt",
@@ -590,6 +715,7 @@ class Engine:
             "candidates": [],
             "reroutes": [],
             "would_route_to": would.model if would else None,
+            "source": self._cache_source(hit.source_turn_id),
         }
         yield Routed(hit.model, "cache", decision["reason"], decision)
         yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
@@ -607,6 +733,22 @@ class Engine:
         except Exception:  # noqa: BLE001
             pass
         yield TurnFinished(record=record, text=hit.text)
+
+    def _cache_source(self, turn_id: str | None) -> dict[str, Any] | None:
+        """Where a hit came from, for the badge's link: the source turn's message, its
+        conversation and title, and when it was answered (a snapshot; the TUI re-resolves
+        the turn id when the user follows the link, in case it was deleted since)."""
+        if not turn_id:
+            return None
+        try:
+            turn = self.store.get_turn(turn_id)
+            conv = self.store.get_conversation(turn.conversation_id) if turn and turn.conversation_id else None
+        except Exception:  # noqa: BLE001 - a missing link must never fail a hit
+            return {"turn_id": turn_id}
+        if turn is None:
+            return {"turn_id": turn_id}
+        return {"turn_id": turn_id, "message_id": turn.message_id, "conversation_id": turn.conversation_id,
+                "conversation_title": conv.title if conv is not None else None, "created_at": turn.created_at}
 
     def _cache_store(self, system: str | None, history: list[Message], prompt: str, params: dict[str, Any],
                      key_model: str | None, text: str, model: str, turn_id: str) -> None:
@@ -639,18 +781,28 @@ class Engine:
         cache_status: str,
         messages: tuple[Message, ...],
         system: str | None,
+        *,
+        stopped: str | None = None,
     ) -> TurnRecord:
+        """`stopped`: the error line of a stream stopped by something other than the provider
+        (the turn is 'interrupted', its usage estimated if the API had not reported it yet)."""
         from chatroute.catalog.cost import turn_cost
-        from chatroute.catalog.tokens import count_messages, count_tokens
+        from chatroute.catalog.tokens import count_messages
         from chatroute.store.records import TurnRecord
 
         usage = attempt.usage
         estimated = False
-        if usage is None and (attempt.text or attempt.error is None or attempt.first_token_at is not None):
+        if usage is not None and usage.partial:
+            # The stream ended before the final counts: the server's input and cache figures
+            # stand, the output is counted from the text that was kept.
+            n_out = _estimate_output(attempt.text, info)
+            usage = replace(usage, output_tokens=max(usage.output_tokens, n_out), partial=False)
+            estimated = True
+        elif usage is None and (attempt.text or attempt.error is None or attempt.first_token_at is not None
+                                or stopped):
             # No usage from the API (some servers omit it, or the stream broke): estimate, and say so.
             n_in, _ = count_messages(list(messages), system, info.id)
-            n_out, _ = count_tokens(attempt.text, info.id)
-            usage = UsageReport(input_tokens=n_in, output_tokens=n_out)
+            usage = UsageReport(input_tokens=n_in, output_tokens=_estimate_output(attempt.text, info))
             estimated = True
         cost = turn_cost(info, usage) if usage is not None else None
 
@@ -665,7 +817,9 @@ class Engine:
         elif attempt.sent_at:
             timings["total_ms"] = (time.perf_counter() - attempt.sent_at) * 1000
 
-        if attempt.error is None:
+        if stopped:
+            status = "interrupted"
+        elif attempt.error is None:
             status = "ok"
         elif attempt.text:
             status = "interrupted"
@@ -682,13 +836,52 @@ class Engine:
             cache_write_tokens=usage.cache_write_tokens if usage else 0,
             usage_estimated=estimated, cost_usd=cost, price_as_of=info.price_as_of, route_ms=route_ms,
             status=status, finish_reason=attempt.finish,
-            error=_error_line(info.id, attempt.error, status) if attempt.error else None,
+            error=stopped or (_error_line(info.id, attempt.error, status) if attempt.error else None),
             **timings,
         )
 
+    def _save_stopped(
+        self,
+        conversation_id: str,
+        message_id: str,
+        decision: RouteDecision,
+        route_ms: float,
+        cache_status: str,
+        messages: tuple[Message, ...],
+        system: str | None,
+        info: ModelInfo,
+        attempt: _Attempt,
+        exc: BaseException,
+    ) -> None:
+        """The final write of a stream stopped mid-way: the partial text, marked interrupted,
+        and an 'interrupted' turn record with the usage the API reported so far or, when it
+        had not, estimated from the request and the partial text (flagged as estimated)."""
+        kept = " — partial reply kept" if attempt.text else ""
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit, SystemExit)):
+            line = f"{info.id}: stopped before the reply was complete{kept}"
+        else:
+            line = f"{info.id}: the turn failed mid-stream ({type(exc).__name__}){kept}"
+        if attempt.error is None:
+            attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped", provider=info.provider, model=info.id)
+        try:
+            if not attempt.sent_at:  # the request never left: nothing was billed
+                self.store.finish_turn(message_id, attempt.text, "interrupted")
+                return
+            record = self._record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,
+                                  messages, system, stopped=line)
+            self.store.finish_turn(message_id, attempt.text, "interrupted", record)
+        except Exception:  # noqa: BLE001 - the stop goes on; the next open recovers the stream instead
+            pass
+
     def _learn(self, info: ModelInfo, attempt: _Attempt, record: TurnRecord) -> None:
-        """Feed the health board a successful stream's timings (failures are recorded as they
-        happen, so a reroute's cooldown holds for the next turn and the next process)."""
+        """Feed the health board a successful stream's timings (failures before the first
+        token are recorded as they happen, so a reroute's cooldown holds for the next turn and
+        the next process). A stream that broke after its first token is a failure too, not a
+        success: it counts against the model, and a routed retry goes elsewhere meanwhile."""
+        if attempt.error is not None:
+            if attempt.first_token_at is not None:
+                self._record_failure(info.id, attempt.error)
+            return
         if record.ttft_ms is None:
             return
         try:
@@ -723,6 +916,15 @@ def _providers_fingerprint(config: Config) -> str:
     shape = {name: [p.kind, p.resolved_base_url(), p.api_key_env, p.api_key() or ""]
              for name, p in sorted(config.providers.items())}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _estimate_output(text: str, info: ModelInfo) -> int:
+    """Output tokens of `text` when the API never said; never above the request's max_tokens,
+    which is all a provider bills for a stream it was made to stop."""
+    from chatroute.catalog.tokens import count_tokens
+
+    n_out, _ = count_tokens(text, info.id)
+    return min(n_out, info.max_output_tokens) if info.max_output_tokens else n_out
 
 
 def _current_model(history: list[StoredMessage]) -> str | None:
@@ -760,6 +962,10 @@ def _error_line(model_id: str, err: ProviderError, status: str) -> str:
         ErrorKind.BAD_REQUEST: "bad request",
     }[err.kind]
     code = f" ({err.status})" if err.status else ""
+    if err.retry_after:
+        # The server said when it will take requests again: the user's retry hint.
+        wait = f"retry after {err.retry_after:.0f} s"
+        code = f" ({err.status}, {wait})" if err.status else f" ({wait})"
     tail = " — partial reply kept" if status == "interrupted" else ""
     detail = f": {err.message}" if err.message and err.message not in what else ""
     line = f"{model_id}: {what}{code}{detail}{tail}"

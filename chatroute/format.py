@@ -5,6 +5,7 @@ Pure functions over plain records (dataclasses or dicts), so the core stays free
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chatroute.catalog.cost import format_cost as cost  # table cells: fixed, readable precision
@@ -30,6 +31,8 @@ def fmt_cost(cost: float | None) -> str:
         return "n/a"
     if cost == 0:
         return "$0"
+    if cost < 0.000005:  # would print as "$0.": say it is tiny, not free
+        return "<$0.00001"
     if cost < 0.01:
         return f"${cost:.5f}".rstrip("0")
     return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}".rstrip("0")
@@ -45,6 +48,46 @@ def fmt_tokens(n: int | None) -> str:
     if n is None:
         return "?"
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def fmt_age(iso: str | None, now: datetime | None = None) -> str | None:
+    """'just now', '12 min ago', '2 h ago', '3 d ago' for a stored UTC timestamp."""
+    if not iso:
+        return None
+    try:
+        then = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    secs = max(0.0, ((now or datetime.now(UTC)) - then).total_seconds())
+    if secs < 60:
+        return "just now"
+    if secs < 3600:
+        return f"{secs // 60:.0f} min ago"
+    if secs < 48 * 3600:
+        return f"{secs // 3600:.0f} h ago"
+    return f"{secs // 86400:.0f} d ago"
+
+
+SOURCE_TITLE_CHARS = 32
+
+
+def source_label(source: Any, now: datetime | None = None) -> str | None:
+    """Where a cache hit came from, as the engine recorded it in the route (`source`):
+    `from ‹Capital of Portugal›, 2 h ago`. None when nothing was recorded."""
+    if not isinstance(source, dict) or not source.get("turn_id"):
+        return None
+    title = " ".join(str(source.get("conversation_title") or "").split())
+    if not source.get("conversation_id"):
+        head = "from a deleted conversation"
+    elif title:
+        short = title if len(title) <= SOURCE_TITLE_CHARS else title[: SOURCE_TITLE_CHARS - 1] + "…"
+        head = f"from ‹{short}›"
+    else:
+        head = "from an untitled conversation"
+    age = fmt_age(source.get("created_at"), now)
+    return f"{head}, {age}" if age else head
 
 
 def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
@@ -63,7 +106,11 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
         sim = attr(record, "cache_similarity")
         src = attr(record, "cache_source_turn")
         cached = f"cached {sim:.2f}" if sim is not None else "cached"
-        if src:
+        route = attr(record, "route")
+        label = source_label(route.get("source")) if isinstance(route, dict) else None
+        if label:
+            cached += f" ⟵ {label}"
+        elif src:
             cached += f" ⟵ turn {str(src)[-6:]}"
         parts += [cached, "$0", f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
     else:
@@ -77,6 +124,8 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
                      f"{approx}{fmt_tokens(attr(record, 'output_tokens'))} tok")
     if status == "interrupted":
         parts.append("⚠ interrupted")
+    elif attr(record, "finish_reason") == "length":
+        parts.append("⚠ cut at max tokens")
     elif status == "error":
         parts.append("⚠ error")
     if sibling and sibling[1] > 1:

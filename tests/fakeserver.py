@@ -81,6 +81,9 @@ class Reply:
     finish_reason: str = "stop"
     respect_max_tokens: bool = True
     reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
+    # Bytes spliced raw (not JSON-escaped) into an extra text delta sent after the first chunk,
+    # e.g. b"\xff\xfe" for invalid UTF-8 inside the stream.
+    raw_bytes: bytes | None = None
 
 
 _DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
@@ -165,6 +168,7 @@ class InStreamError:
     message: str = "Overloaded"
     after_chunks: int = 0
     text: str = "partial answer before the error"
+    input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
 
 
 @dataclass
@@ -175,6 +179,7 @@ class Drop:
     after_chunks: int = 0
     before_headers: bool = False
     text: str = "this answer will be cut off in the middle"
+    input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
 
 
 @dataclass
@@ -184,6 +189,7 @@ class Malformed:
     after_chunks: int = 1
     payload: str = '{"choices": [{"delta": {"content": "broken'
     text: str = "a reply with a malformed chunk"
+    input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
 
 
 Step = Reply | Fault | InStreamError | Drop | Malformed
@@ -454,6 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._cut()
             return
         sse = _SSE(self, wire, body, step if isinstance(step, Reply) else None)
+        sse.step_input_tokens = getattr(step, "input_tokens", None)
         sse.begin()
         if isinstance(step, Reply):
             sse.reply(step)
@@ -491,6 +498,7 @@ class _SSE:
     def __init__(self, handler: _Handler, wire: Wire, body: dict[str, Any], reply: Reply | None) -> None:
         self.h = handler
         self.reply_step = reply  # message_start must already carry the input/cache usage
+        self.step_input_tokens: int | None = None  # a failing step's message_start input usage
         self.wire = wire
         self.body = body
         self.model = str(body.get("model") or "fake-model")
@@ -577,6 +585,16 @@ class _SSE:
         if self.sent_text == 1 or self.buffered >= 4096:
             self.flush()
 
+    def raw_text(self, raw: bytes) -> None:
+        """One text delta whose string holds `raw` verbatim: bytes no JSON encoder would write."""
+        marker = "\u0000RAW\u0000"
+        self.flush()  # so text() below only buffers the marker frame
+        self.text(marker)
+        frame = self.buf.pop()
+        self.buffered -= len(frame)
+        self._put(frame.replace(json.dumps(marker)[1:-1].encode(), raw))
+        self.flush()
+
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
         if r.reasoning:
@@ -596,6 +614,8 @@ class _SSE:
                 self.h._sleep(start + count * interval - time.monotonic())
             self.text(chunk)
             count += 1
+            if count == 1 and r.raw_bytes is not None:
+                self.raw_text(r.raw_bytes)
         usage = None
         if not r.omit_usage:
             usage = {
@@ -691,9 +711,10 @@ class _SSE:
                                "content": [], "stop_reason": None, "stop_sequence": None}
         reply = self.reply_step
         if reply is None or not reply.omit_usage:
+            default_input = self.step_input_tokens if self.step_input_tokens is not None else self._prompt_tokens()
             msg["usage"] = {
                 "input_tokens": (reply.input_tokens if reply and reply.input_tokens is not None
-                                 else self._prompt_tokens()),
+                                 else default_input),
                 "cache_creation_input_tokens": reply.cache_write_tokens if reply else 0,
                 "cache_read_input_tokens": reply.cached_tokens if reply else 0,
                 "output_tokens": 1,

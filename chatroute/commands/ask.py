@@ -4,17 +4,74 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from chatroute.commands.common import open_engine, print_json, read_prompt
+from chatroute.commands.common import for_terminal, open_engine, print_json, read_prompt
+from chatroute.errors import UsageError
+from chatroute.routing.budget import BudgetExceeded
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+
+
+T = TypeVar("T")
+# SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop
+# the turn the way Ctrl+C does: the partial reply and its estimated cost are saved, and the exit
+# code is 128 + the signal's number, as a shell reports a process the signal ended.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt)
     engine = open_engine()
-    return asyncio.run(_ask(engine, args, prompt))
+    try:
+        return asyncio.run(_until_signal(_ask(engine, args, prompt)))
+    except _Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        try:  # after SIGHUP the terminal may be gone
+            print(f"chatroute: interrupted by {name}; the turn is saved as interrupted", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + stop.signum
+
+
+async def _until_signal(work: Awaitable[T]) -> T:
+    """Await `work`; a stop signal cancels it (the engine saves the turn) and raises _Stopped."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not caught and task is not None:
+            caught.append(signum)
+            task.cancel()
+
+    installed: list[int] = []
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is None:  # no SIGHUP on Windows
+            continue
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if caught:
+            raise _Stopped(caught[0]) from None
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
@@ -23,6 +80,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     routed: Routed | None = None
     hit: CacheHit | None = None
     stream = not args.json
+    show = for_terminal(sys.stdout)
     try:
         async for event in engine.run_turn(
             args.conversation,
@@ -30,6 +88,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             override=args.model,
             use_cache=not args.no_cache,
             system=args.system,
+            allow_over_budget=getattr(args, "over_budget", False),
         ):
             if isinstance(event, TurnStarted):
                 started = event
@@ -40,11 +99,14 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             elif isinstance(event, Rerouted):
                 print(f"chatroute: {event.message}", file=sys.stderr)
             elif isinstance(event, Delta) and stream:
-                sys.stdout.write(event.text)
+                sys.stdout.write(show(event.text))
                 sys.stdout.flush()
             elif isinstance(event, TurnFinished):
                 finished = event
+    except BudgetExceeded as exc:
+        raise UsageError(_over_budget_line(exc)) from None
     finally:
+        warning = _budget_warning(engine)
         await engine.aclose()
     assert finished is not None and started is not None
     record = finished.record
@@ -56,8 +118,32 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         sys.stdout.flush()
         print(_badge(record), file=sys.stderr)
     if finished.error:
-        print(f"chatroute: error: {finished.error}", file=sys.stderr)
+        hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
+        print(f"chatroute: error: {finished.error}{hint}", file=sys.stderr)
+    if warning:
+        print(f"chatroute: warning: {warning}", file=sys.stderr)
     return 0 if record.status == "ok" else 1
+
+
+def _over_budget_line(exc: BudgetExceeded) -> str:
+    """One line that says what happened and names the way out."""
+    block = exc.block
+    if block.cheapest_model is None:
+        return (f"{exc}; no model with a known price can take it: choose a free model with -m, "
+                "or raise [budget] in the config")
+    cost = f", about ${block.expected_cost_usd:.4f}" if block.expected_cost_usd else ""
+    return f"{exc}; add --over-budget to send this turn anyway on {block.cheapest_model}{cost}"
+
+
+def _budget_warning(engine: Any) -> str | None:
+    """The 80% / 100% budget warning after a turn (stderr, so scripts reading stdout are unaffected)."""
+    try:
+        from chatroute.accounting import budget_report
+
+        report = budget_report(engine.store, engine.config.budget)
+    except Exception:  # noqa: BLE001 - a warning must never fail the command
+        return None
+    return report.get("message") if report.get("level") in ("warn", "over") else None
 
 
 def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, finished: TurnFinished,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 from chatroute.errors import UsageError
 
@@ -23,12 +25,35 @@ def read_prompt(value: str) -> str:
         text = data.decode("utf-8", errors="replace")
     else:
         text = value
-    # Lone surrogates (from undecodable argv bytes) cannot be stored or sent: replace them.
-    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    text = _without_surrogates(text)
     text = text.replace("\x00", "")
     if not text.strip():
         raise UsageError("the prompt is empty")
     return text
+
+
+def _without_surrogates(text: str) -> str:
+    """Lone surrogates cannot be stored or sent. Undecodable argv bytes arrive as surrogate
+    escapes: turn them back into bytes and decode with U+FFFD, as standard input is."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+# C0/C1 control characters other than tab and newline. Model output is untrusted: on a terminal,
+# escape sequences could retitle the window, write the clipboard (OSC 52) or hide text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def for_terminal(stream: TextIO) -> Callable[[str], str]:
+    """A filter for text written to `stream`: control characters dropped on a terminal,
+    the text unchanged into a pipe or file (scripts get exactly what the model sent)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return (lambda text: _CONTROL.sub("", text)) if tty else (lambda text: text)
 
 
 def open_engine() -> Engine:

@@ -21,7 +21,10 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     config = load_config(paths)
     catalog = Catalog.build(config, paths)
-    store = Store.open(paths.database)
+    from chatroute.recovery import pricer
+
+    # This may be the first open after a crash: a recovered stream is priced before it is summed.
+    store = Store.open(paths.database, price_recovered=pricer(catalog))
     baseline = args.baseline or config.ui.baseline_model
     report = cost_report(store, catalog, baseline=baseline, budget=config.budget, by=args.by,
                          since=parse_since(args.since))
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name in ("today", "week", "month", "all"):
         p = periods[name]
-        rows.append([name, f"{p['turns']:,}", cost(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
+        rows.append([name, f"{p['turns']:,}", _approx(p) + cost(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
                      cost(p["baseline_cost_usd"]), _signed(p["routing_saved_usd"]), cost(p["cache_saved_usd"])])
     print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "cache saved"], "lrrrrr"))
     print()
@@ -56,10 +59,19 @@ def run(args: argparse.Namespace) -> int:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
         print()
     print(report["verdict"])
+    everything = periods["all"]
+    if everything.get("estimated_turns"):
+        n = everything["estimated_turns"]
+        print(f"≈ includes {n} turn{'s' if n != 1 else ''} ({cost(everything['estimated_cost_usd'])}) whose usage "
+              "was estimated: stopped or interrupted replies, or a server that sent no token counts")
     budget = report["budget"]
     if budget.get("message"):
         print(budget["message"])
     return 0
+
+
+def _approx(period: dict[str, object]) -> str:
+    return "≈" if period.get("estimated_turns") else ""
 
 
 def _unknown(n: int) -> str:

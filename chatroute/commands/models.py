@@ -82,7 +82,8 @@ def _adjustments(paths: Any, config: Any) -> dict[str, float]:
         from chatroute.routing.preferences import PreferenceModel
         from chatroute.store import Store
 
-        store = Store.open(paths.database)
+        # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
+        store = Store.open(paths.database, recover_stale=False)
         return PreferenceModel.from_preferences(store.preferences()).biases
     except Exception:  # noqa: BLE001
         return {}

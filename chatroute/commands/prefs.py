@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
         (paths.data_dir / PREFS_RESET_FILE).write_text(utc_now() + "\n", encoding="utf-8")
         print("learned routing adjustment reset")
         return 0
-    store = Store.open(paths.database)
+    # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
+    store = Store.open(paths.database, recover_stale=False)
     records = store.preferences(since=preferences_reset_at(paths))
     model = PreferenceModel.from_preferences(records)
     biases = model.biases

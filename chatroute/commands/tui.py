@@ -11,5 +11,4 @@ def run(args: argparse.Namespace) -> int:
     engine = open_engine()
     from chatroute.tui.app import run_tui
 
-    run_tui(engine)
-    return 0
+    return run_tui(engine)

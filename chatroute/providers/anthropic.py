@@ -28,6 +28,7 @@ from chatroute.providers.base import (
     StreamEvent,
     TextDelta,
     UsageReport,
+    output_guard,
 )
 from chatroute.providers.errors import (
     before_deadline,
@@ -126,10 +127,12 @@ class AnthropicProvider:
         output_tokens: int | None = None
         cache_read = 0
         cache_write = 0
+        params = self._params(request)
+        guard = output_guard(params["max_tokens"])
+        pieces = 0  # text or thinking deltas: each is at least one output token
+        truncated = False  # cut by the client: the server streamed past max_tokens
         try:
-            sdk_stream = await self._bounded(
-                self.client().messages.create(**self._params(request)), deadline, request
-            )
+            sdk_stream = await self._bounded(self.client().messages.create(**params), deadline, request)
             events = sdk_stream.__aiter__()
             while True:
                 try:
@@ -143,6 +146,13 @@ class AnthropicProvider:
                     etype = getattr(event, "type", None)
                     if etype == "content_block_delta":
                         delta = event.delta
+                        if getattr(delta, "type", None) in ("text_delta", "thinking_delta"):
+                            pieces += 1
+                            if pieces > guard:
+                                # End the answer here, as truncated, rather than read forever
+                                # (closing the response below hangs up).
+                                stop_reason, truncated = "max_tokens", True
+                                break
                         if getattr(delta, "type", None) == "text_delta" and delta.text:
                             got_text = started = True
                             yield TextDelta(delta.text)
@@ -186,12 +196,13 @@ class AnthropicProvider:
                     cached_input_tokens=cache_read,
                     cache_write_tokens=cache_write,
                     input_includes_cached=False,
+                    partial=truncated,
                 )
             yield Finish(map_stop_reason(stop_reason))
         except ProviderError as err:
             if not err.provider:
                 err.provider = self.name
-            raise
+            failure = err
         except Exception as exc:
             # SDK exceptions quote the raw error body, which may echo the key, so the mapped
             # error is raised outside this block: no __cause__/__context__ chain to print.
@@ -204,6 +215,17 @@ class AnthropicProvider:
                 except Exception:
                     pass
         if failure is not None:
+            if got_text and input_tokens is not None:
+                # message_start already reported the input and cache tokens: they still price
+                # the partial reply that was kept (its output is counted by the engine).
+                yield UsageReport(
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens or 0,
+                    cached_input_tokens=cache_read,
+                    cache_write_tokens=cache_write,
+                    input_includes_cached=False,
+                    partial=True,
+                )
             raise failure
 
 

@@ -55,9 +55,26 @@ class UsageReport:
     cache_write_tokens: int = 0
     input_includes_cached: bool = True
     reported_cost_usd: float | None = None  # OpenRouter's usage.cost, when present
+    # The stream ended before the final counts (a mid-stream failure, or cut at max_tokens):
+    # the input and cache figures are the server's, output_tokens is not final: count it.
+    partial: bool = False
 
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+
+# A request without max_tokens is still bounded: no model streams more than this many text
+# chunks (each carries at least one token), so a server that never ends a stream cannot
+# hold a turn forever.
+UNBOUNDED_OUTPUT_GUARD = 131_072
+
+
+def output_guard(max_tokens: int | None) -> int:
+    """How many text chunks to read before the client ends the stream as finish "length".
+
+    A server that honours max_tokens ends its stream first; one that ignores it (a looping
+    local model, a buggy proxy) is cut when a chunk beyond the limit arrives, which is dropped.
+    """
+    return max_tokens if max_tokens is not None and max_tokens > 0 else UNBOUNDED_OUTPUT_GUARD
 
 
 @dataclass(frozen=True)

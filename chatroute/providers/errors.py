@@ -249,7 +249,7 @@ def _connection_text(exc: BaseException) -> str:
     detail = str(cause) if cause is not None and cause is not exc else ""
     if not detail:
         detail = str(exc) if str(exc) and str(exc) != "Connection error." else type(exc).__name__
-    return f"connection error: {detail}"
+    return detail  # shown after "connection failed:", so no "connection error:" prefix of its own
 
 
 def stream_ended_early(*, provider: str, model: str, got_text: bool) -> ProviderError:

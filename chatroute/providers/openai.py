@@ -26,6 +26,7 @@ from chatroute.providers.base import (
     StreamEvent,
     TextDelta,
     UsageReport,
+    output_guard,
 )
 from chatroute.providers.errors import (
     before_deadline,
@@ -138,6 +139,8 @@ class OpenAIProvider:
         started = False  # first token (text or reasoning) seen: no deadline from here on
         finish: str | None = None
         usage: UsageReport | None = None
+        guard = output_guard(request.max_tokens)
+        pieces = 0  # chunks carrying text or reasoning: each is at least one output token
         try:
             sdk_stream = await self._open(request, deadline)
             chunks = sdk_stream.__aiter__()
@@ -158,6 +161,13 @@ class OpenAIProvider:
                         provider=self.name,
                         model=request.model,
                     ) from exc
+                if text or thinking:
+                    pieces += 1
+                    if pieces > guard:
+                        # The server streams past max_tokens: end the answer here, as truncated,
+                        # rather than read forever (closing the response below hangs up).
+                        finish = "length"
+                        break
                 if chunk_usage is not None:
                     usage = chunk_usage  # some servers repeat running usage; the last one wins
                 if reason:

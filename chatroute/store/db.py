@@ -43,6 +43,7 @@ from chatroute.store.records import (
     PREFERENCE_KINDS,
     Conversation,
     Preference,
+    RecoveredStream,
     SearchHit,
     SpendRow,
     StoredMessage,
@@ -68,6 +69,28 @@ _TURN_COLS_NO_ROUTE = ", ".join(f.name for f in fields(TurnRecord) if f.name != 
 _KEYLIKE = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,})")
 
 
+def _walk(by_parent: dict[str | None, Any]) -> list[str | None]:
+    """The parent keys of a branch, root first: None, then each node's id in turn. `by_parent`
+    maps a parent id (None for the root) to its active child, as a row dict or a bare id."""
+    keys: list[str | None] = []
+    key: str | None = None
+    seen: set[str] = set()
+    while key in by_parent:
+        keys.append(key)
+        node = by_parent[key]
+        key = node if isinstance(node, str) else node["id"]
+        if key in seen:  # guards against a cycle
+            break
+        seen.add(key)  # type: ignore[arg-type]
+    return keys
+
+
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """Bound the number of SQL variables per statement (older SQLite builds allow 999)."""
+    for i in range(0, len(ids), size):
+        yield list(ids[i : i + size])
+
+
 class StoreError(ChatrouteError):
     pass
 
@@ -88,8 +111,43 @@ def _is_busy(exc: BaseException) -> bool:
 
 def _writer_tag() -> str:
     """Identifies the process writing a streaming message, so a later open can tell a live
-    stream from one abandoned by a killed process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    stream from one abandoned by a killed process: host:pid, plus when that process started
+    where we can tell (so a pid reused after the writer died is not mistaken for it)."""
+    pid = os.getpid()
+    started = _process_start(pid)
+    return f"{socket.gethostname()}:{pid}" + (f":{started}" if started else "")
+
+
+def _parse_writer(writer: str) -> tuple[str, str, str | None]:
+    """host, pid, start (None for tags written before the start was recorded)."""
+    parts = writer.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], parts[1], parts[2]
+    host, _, pid = writer.rpartition(":")
+    return host, pid, None
+
+
+def _read_boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()[:8]
+    except OSError:
+        return ""
+
+
+_BOOT_ID = _read_boot_id()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (Linux: boot id and start time in clock ticks), or None where
+    /proc is not available. Containers make pid reuse common: chatroute as the entrypoint is
+    pid 1 in every run, under the same hostname when one is set."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            ticks = fh.read().rsplit(b")", 1)[1].split()[19]  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+    return f"{_BOOT_ID}.{ticks.decode()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -106,6 +164,25 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def _private_file(path: Path) -> None:
+    """The database holds every conversation: owner-only (0600). Created here with that mode
+    before SQLite opens it, since SQLite gives its -wal and -shm files the main file's
+    permissions; a file from an older version is tightened, its -wal and -shm with it."""
+    if sys.platform == "win32" or str(path) == ":memory:":
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(p, 0o600)
+    except OSError:
+        pass  # e.g. a read-only folder: sqlite3.connect reports what is wrong
 
 
 def redact_secrets(text: str | None) -> str | None:
@@ -135,22 +212,28 @@ class Store:
         *,
         busy_retry_s: float = 300.0,
         recover_stale: bool = True,
+        price_recovered: Callable[[RecoveredStream], TurnRecord | None] | None = None,
     ) -> Store:
         """Open (creating parent dirs and the file if needed), migrate, and recover streams
-        left 'streaming' by killed processes. `path=None` uses the configured data dir."""
+        left 'streaming' by killed processes. `path=None` uses the configured data dir.
+
+        `price_recovered` turns each recovered stream into its estimated turn record (a client
+        with the catalogue counts tokens and prices them); without it the store estimates
+        characters / 4 and leaves the cost unknown."""
         if path is None:
             from chatroute.paths import resolve_paths
 
             path = resolve_paths().database
         path = Path(path).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(path)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         store = cls(conn, path, busy_retry_s=busy_retry_s)
         try:
             store._configure()
             store._migrate()
             if recover_stale:
-                store.mark_stale_streaming_interrupted()
+                store.mark_stale_streaming_interrupted(price_recovered)
         except BaseException:
             conn.close()
             raise
@@ -371,6 +454,13 @@ class Store:
     def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
         self._update_conversation(conversation_id, cache_enabled=int(enabled))
 
+    def pinned_models(self) -> list[str]:
+        """The models pinned in conversations that are not archived (distinct)."""
+        rows = self._read(lambda c: c.execute(
+            "SELECT DISTINCT pinned_model FROM conversations WHERE pinned_model IS NOT NULL AND archived = 0"
+        ).fetchall())
+        return [r[0] for r in rows]
+
     def set_archived(self, conversation_id: str, archived: bool = True) -> None:
         self._update_conversation(conversation_id, archived=int(archived))
 
@@ -458,29 +548,69 @@ class Store:
             )
         )
 
+    def set_message_model(self, message_id: str, model: str) -> None:
+        """Say which model a streaming reply goes to, before the request is sent: if the
+        process dies mid-stream, the next open can still count what that model billed."""
+        self._write(lambda c: c.execute("UPDATE messages SET model = ? WHERE id = ?", (model, message_id)))
+
     def get_message(self, message_id: str) -> StoredMessage | None:
         rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))
         return StoredMessage.from_row(rows[0]) if rows else None
 
     def history(self, conversation_id: str) -> list[StoredMessage]:
         """The shown branch, root to leaf: start at the active root, follow each message's
-        active child. One indexed fetch of the conversation and a walk in Python (several
-        times faster than a recursive CTE on a 10k-turn conversation)."""
+        active child. One indexed fetch of the conversation's active messages and a walk in
+        Python (several times faster than a recursive CTE on a 10k-turn conversation)."""
         rows = self._rows(
-            f"SELECT {_MESSAGE_COLS} FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+            f"SELECT {_MESSAGE_COLS} FROM messages WHERE conversation_id = ? AND active = 1", (conversation_id,)
         )
-        active_child: dict[str | None, dict[str, Any]] = {}
-        for r in rows:
-            if r["active"]:
-                active_child[r["parent_id"]] = r
-        branch: list[StoredMessage] = []
-        node = active_child.get(None)
-        seen: set[str] = set()
-        while node is not None and node["id"] not in seen:  # `seen` guards against a cycle
-            seen.add(node["id"])
-            branch.append(StoredMessage.from_row(node))
-            node = active_child.get(node["id"])
-        return branch
+        by_parent = {r["parent_id"]: r for r in rows}
+        return [StoredMessage.from_row(by_parent[p]) for p in _walk(by_parent)]
+
+    def history_ids(self, conversation_id: str) -> list[str]:
+        """The ids of history(), without the text: what a viewer needs to page through a long
+        conversation (about a quarter of history()'s time on 10k turns; bodies come from
+        messages_by_id for the part on screen)."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT parent_id, id FROM messages WHERE conversation_id = ? AND active = 1", (conversation_id,)
+            ).fetchall()
+        )
+        by_parent: dict[str | None, str] = dict(rows)
+        return [by_parent[p] for p in _walk(by_parent)]
+
+    def messages_by_id(self, ids: Sequence[str]) -> list[StoredMessage]:
+        """These messages, in the order given (unknown ids are skipped)."""
+        found: dict[str, StoredMessage] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            for r in self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id IN ({marks})", chunk):
+                found[r["id"]] = StoredMessage.from_row(r)
+        return [found[i] for i in ids if i in found]
+
+    def sibling_positions(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """For each message that has siblings: (1-based position among them, how many), in
+        siblings() order. One query for a whole page of messages instead of one each."""
+        out: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(
+                lambda c, chunk=chunk, marks=marks: c.execute(
+                    f"""
+                    SELECT m.id, s.id FROM messages m
+                      JOIN messages s ON s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id
+                     WHERE m.id IN ({marks}) ORDER BY m.id, s.seq
+                    """,
+                    chunk,
+                ).fetchall()
+            )
+            groups: dict[str, list[str]] = {}
+            for mid, sid in rows:
+                groups.setdefault(mid, []).append(sid)
+            for mid, sibs in groups.items():
+                if len(sibs) > 1:
+                    out[mid] = (sibs.index(mid) + 1, len(sibs))
+        return out
 
     def path_to(self, message_id: str) -> list[StoredMessage]:
         """Root-to-message ancestry of any message (e.g. the context for a re-run)."""
@@ -539,10 +669,17 @@ class Store:
 
         self._write(run)
 
-    def mark_stale_streaming_interrupted(self) -> int:
+    def mark_stale_streaming_interrupted(
+        self, price: Callable[[RecoveredStream], TurnRecord | None] | None = None
+    ) -> int:
         """Turn 'streaming' messages whose writer process is gone into 'interrupted', keeping
         their text. Called at open; safe with other live processes (their streams are kept).
-        Returns how many were recovered."""
+        Returns how many were recovered.
+
+        A recovered reply whose model was saved and that has no turn record gets an estimated
+        one (status 'interrupted', usage_estimated): the provider billed the request and what
+        streamed, and the process that would have written the record is gone. `price` makes
+        it (see Store.open); without it, or if it fails, characters / 4 and an unknown cost."""
         host = socket.gethostname()
         cutoff = normalize_ts(datetime.now(timezone.utc) - STALE_STREAMING_AFTER)
         rows = self._rows("SELECT id, writer, updated_at FROM messages WHERE status = 'streaming'")
@@ -551,32 +688,69 @@ class Store:
             writer, updated = r["writer"], r["updated_at"]
             if writer == self._writer:
                 continue  # our own live stream (a second Store in this process)
-            w_host, _, w_pid = (writer or "").rpartition(":")
+            w_host, w_pid, w_start = _parse_writer(writer or "")
+            local = w_host == host and w_pid.isdigit()
             if not writer:
                 dead = True
-            elif w_host == host and w_pid.isdigit() and not _pid_alive(int(w_pid)):
+            elif local and not _pid_alive(int(w_pid)):
                 dead = True
+            elif local and w_start and _process_start(int(w_pid)) not in (w_start, None):
+                dead = True  # the writer died and its pid now belongs to another process
             else:
-                # Another host, or a pid that is alive but may have been reused, or a hung
-                # writer: abandoned once nothing has been saved for STALE_STREAMING_AFTER.
+                # Another host, a live pid we cannot check further (no /proc, or an old tag),
+                # or a hung writer: abandoned once nothing has been saved for STALE_STREAMING_AFTER.
                 dead = updated < cutoff
             if dead:
                 stale.append(r["id"])
         if not stale:
             return 0
+        # Built before the write lock is taken (counting tokens takes a moment). Which process
+        # recovers a stream is settled under the lock below, so each gets one record even when
+        # several processes open the file at once.
+        records = {mid: self._recovered_record(mid, price) for mid in stale}
         now = utc_now()
 
         def run(c: sqlite3.Connection) -> int:
             n = 0
             for mid in stale:
-                n += c.execute(
+                done = c.execute(
                     "UPDATE messages SET status = 'interrupted', writer = NULL, updated_at = ?"
                     " WHERE id = ? AND status = 'streaming'",
                     (now, mid),
                 ).rowcount
+                n += done
+                record = records.get(mid)
+                if done and record is not None and c.execute(
+                    "SELECT 1 FROM turns WHERE message_id = ? LIMIT 1", (mid,)
+                ).fetchone() is None:
+                    self._insert_turn(c, record)
             return n
 
         return self._write(run)
+
+    def _recovered_record(
+        self, message_id: str, price: Callable[[RecoveredStream], TurnRecord | None] | None
+    ) -> TurnRecord | None:
+        """The estimated turn record of an abandoned stream, or None when no request was sent
+        (no model saved: it stopped before routing decided, or it was a cache hit)."""
+        msg = self.get_message(message_id)
+        if msg is None or msg.role != "assistant" or not msg.model:
+            return None
+        conv = self.get_conversation(msg.conversation_id)
+        branch = self.path_to(msg.parent_id) if msg.parent_id else []
+        stream = RecoveredStream(
+            message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,
+            request=tuple((m.role, m.content) for m in branch if m.role in ("user", "assistant") and m.content),
+            system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
+        )
+        if price is not None:
+            try:
+                record = price(stream)
+            except Exception:  # noqa: BLE001 - a pricing problem must never block opening the store
+                record = None
+            if record is not None:
+                return record
+        return stream.rough_record()
 
     # ------------------------------------------------------------------ turns
 
@@ -634,6 +808,16 @@ class Store:
         """The latest turn record of an assistant message (for its badge)."""
         rows = self._rows("SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,))
         return TurnRecord.from_row(rows[0]) if rows else None
+
+    def turns_for_messages(self, message_ids: Sequence[str]) -> dict[str, TurnRecord]:
+        """The latest turn record of each of these assistant messages (for a page of badges)."""
+        out: dict[str, TurnRecord] = {}
+        for chunk in _chunks(message_ids):
+            marks = ", ".join("?" for _ in chunk)
+            # Ascending, so a later record of the same message overwrites an earlier one.
+            for r in self._rows(f"SELECT * FROM turns WHERE message_id IN ({marks}) ORDER BY created_at, id", chunk):
+                out[r["message_id"]] = TurnRecord.from_row(r)
+        return out
 
     def turns(self, conversation_id: str, *, include_route: bool = True) -> list[TurnRecord]:
         """Oldest first. `include_route=False` leaves `route` empty: decoding the route JSON
@@ -712,6 +896,18 @@ class Store:
         utc_offset_minutes: int = 0,
     ) -> SpendRow:
         return self._read(lambda c: _spend.totals(c, since, until, utc_offset_minutes))
+
+    def estimated_spend(
+        self,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> tuple[int, float | None]:
+        """(turns, cost) of the turns whose usage was estimated rather than reported: stopped
+        or killed streams, servers that send no counts. They are in spend() and spend_totals()
+        too; this says how much of those totals is an estimate."""
+        return self._read(lambda c: _spend.estimated(c, since, until, utc_offset_minutes))
 
     def cache_hits(
         self,

@@ -31,7 +31,7 @@ class TurnRecord:
     message_id: str | None
     model: str
     provider: str
-    route_kind: str = "default"  # routed | pinned | override | cache | default
+    route_kind: str = "default"  # routed | pinned | override | cache | default | compare | recovered
     route: dict[str, Any] = field(default_factory=dict)  # reason, candidates, reroutes
     cache_status: str = "bypass"  # hit | miss | bypass
     cache_similarity: float | None = None
@@ -172,6 +172,44 @@ class SpendRow:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Rough tokens from characters where no tokenizer is at hand (the store stays free of the catalogue).
+CHARS_PER_TOKEN = 4
+RECOVERED_ERROR = "chatroute stopped while the reply streamed — partial reply kept, cost estimated"
+
+
+@dataclass(frozen=True)
+class RecoveredStream:
+    """A reply that a stopped process (killed, crashed, lost power) left mid-stream, as the
+    store finds it at open: the model it went to, what the request held and what came back,
+    so an estimated turn record can count what the provider billed for it."""
+
+    message_id: str
+    conversation_id: str
+    model: str  # saved on the message when routing decided, before the request was sent
+    text: str  # the partial reply as last saved
+    request: tuple[tuple[str, str], ...]  # (role, content) sent: the branch up to the prompt
+    system: str | None
+    ended_at: str  # the last partial save: the turn counts on that day
+
+    def rough_record(self) -> TurnRecord:
+        """Characters / 4 for the tokens, cost unknown: what the store can say on its own. A
+        client that knows prices passes Store.open a pricer that does better."""
+        n_in = sum(len(content) for _, content in self.request) + len(self.system or "")
+        return self.record(input_tokens=-(-n_in // CHARS_PER_TOKEN),
+                           output_tokens=-(-len(self.text) // CHARS_PER_TOKEN), cost_usd=None)
+
+    def record(self, *, input_tokens: int, output_tokens: int, cost_usd: float | None,
+               provider: str | None = None, price_as_of: str | None = None) -> TurnRecord:
+        return TurnRecord(
+            conversation_id=self.conversation_id, message_id=self.message_id, model=self.model,
+            provider=provider or self.model.split("/", 1)[0], route_kind="recovered",
+            route={"reason": "recovered at the next open: the process stopped while the reply streamed"},
+            input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=True, cost_usd=cost_usd,
+            price_as_of=price_as_of, status="interrupted", error=f"{self.model}: {RECOVERED_ERROR}",
+            created_at=self.ended_at,
+        )
 
 
 class UsageRow(NamedTuple):

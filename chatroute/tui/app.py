@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -27,11 +28,15 @@ class ChatrouteApp(App[None]):
         Binding("f5", "costs", "Costs"),
     ]
 
-    def __init__(self, engine: Any, *, close_engine: bool = False) -> None:
+    def __init__(self, engine: Any, *, close_engine: bool = False, freeze_startup: bool = False) -> None:
+        """`freeze_startup`: the app owns the process (the `chatroute` command), so what exists
+        once it is up can be frozen out of garbage collection (not in tests: many apps share
+        a process there, and one app's garbage would be frozen by the next)."""
         super().__init__()
         self.engine = engine
         self.backend = Backend(engine)
         self._close_engine = close_engine
+        self._freeze_startup = freeze_startup
         for theme in load_themes(self._user_theme_dirs()):
             self.register_theme(theme)
         wanted = self.backend.theme_name() or DEFAULT_THEME
@@ -40,6 +45,7 @@ class ChatrouteApp(App[None]):
             self._theme_warning = f"Unknown theme {wanted!r} in config (ui.theme); using {DEFAULT_THEME}"
             wanted = DEFAULT_THEME
         self.theme = wanted
+        self._saved_theme = wanted  # what the config says (or its fallback): no write for that
 
     def _user_theme_dirs(self) -> list[Any]:
         try:
@@ -55,10 +61,37 @@ class ChatrouteApp(App[None]):
     def on_mount(self) -> None:
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
+        # Any theme change (our palette entries or Textual's own theme picker) is saved.
+        self.theme_changed_signal.subscribe(self, self._save_theme)
+        if self._freeze_startup:
+            self.call_after_refresh(gc.freeze)  # after the first frame: see _warm_then_freeze
+            self._catch_stop_signals()  # the app owns the process: its signals are ours to handle
         warm = getattr(self.engine, "warm", None)
         if warm is not None:
-            self.run_worker(warm, thread=True, group="warm", exit_on_error=False)
+            if self._freeze_startup:
+                warm = partial(_warm_then_freeze, warm)
+            # After the first frame: the warm-up's imports hold the GIL, and sharing it with the
+            # first screen's mount and queries (sqlite3 lets go of the GIL on every row fetched)
+            # made opening a 10,000-turn conversation several times slower.
+            self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
         self.run_worker(self._offer_local_servers, thread=True, group="discovery", exit_on_error=False)
+
+    def _catch_stop_signals(self) -> None:
+        """SIGTERM and SIGHUP (the terminal closed) end the app the way ctrl+q does instead of
+        killing the process: a reply still streaming is stopped and saved, marked interrupted,
+        with its estimated cost. The exit code is 128 + the signal's number."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, partial(self.exit, None, 128 + sig))
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                pass
 
     def _offer_local_servers(self) -> None:
         """Probe the usual local ports (off the UI thread) and offer what is running."""
@@ -120,6 +153,20 @@ class ChatrouteApp(App[None]):
     def action_set_theme(self, name: str) -> None:
         self.theme = name
 
+    def _save_theme(self, theme: Any) -> None:
+        """Keep the chosen theme across restarts: ui.theme in the config, comments intact."""
+        name = str(getattr(theme, "name", theme))
+        if name == self._saved_theme:
+            return
+        try:
+            path = self.backend.save_theme(name)
+        except Exception as exc:  # e.g. a read-only config: the theme still applies for this run
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.notify(f"Theme not saved: {detail}", severity="warning", timeout=6)
+            return
+        self._saved_theme = name
+        self.notify(f"Theme {name} saved to {path}", timeout=3)
+
     # ---- command palette: every action ----
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -143,6 +190,9 @@ class ChatrouteApp(App[None]):
                             on_chat("export"))
         yield SystemCommand("Toggle answer cache", "Turn the semantic answer cache on/off for this conversation",
                             on_chat("toggle_cache"))
+        yield SystemCommand("Go to cached answer's source",
+                            "Open the conversation the focused cached answer came from (o)",
+                            on_chat("open_cache_source"))
         yield SystemCommand("Toggle sidebar", "Show or hide the conversation list (ctrl+b)", on_chat("toggle_sidebar"))
         yield SystemCommand("Compare models", "One prompt to 2–4 models side by side (f4)", self.action_compare)
         yield SystemCommand("Costs", "Spending by day, model and conversation; savings vs baseline (f5)",
@@ -153,9 +203,23 @@ class ChatrouteApp(App[None]):
                                 partial(self.action_set_preset, preset))
         for name in sorted(self.available_themes):
             if name.startswith("chatroute"):
-                yield SystemCommand(f"Theme: {name}", "Switch to this theme", partial(self.action_set_theme, name))
+                yield SystemCommand(f"Theme: {name}", "Switch to this theme (saved in the config)",
+                                    partial(self.action_set_theme, name))
         yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
 
 
-def run_tui(engine: Any) -> None:
-    ChatrouteApp(engine, close_engine=True).run()
+def _warm_then_freeze(warm: Any) -> None:
+    """Start-up objects (modules, SDKs, the engine and catalog, the first screen) live as long
+    as the app. gc.freeze() takes them out of full garbage collections, which otherwise walk
+    them every time: a pause of 0.1-0.3 s, several frames, whenever paging a long conversation
+    or streaming has allocated enough. Frozen twice: at the first frame and after the warm-up."""
+    try:
+        warm()
+    finally:
+        gc.freeze()
+
+
+def run_tui(engine: Any) -> int:
+    app = ChatrouteApp(engine, close_engine=True, freeze_startup=True)
+    app.run()
+    return app.return_code or 0

@@ -29,6 +29,7 @@ class Backend:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self._over_budget_once = False
 
     @property
     def store(self) -> Any:
@@ -37,8 +38,78 @@ class Backend:
     # ---- engine ----
     def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
                  use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+        extra: dict[str, Any] = {}
+        if self._over_budget_once:  # the user said yes to spending past the cap, for this turn only
+            self._over_budget_once = False
+            extra["allow_over_budget"] = True
         return self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
-                                    regenerate_of=regenerate_of)
+                                    regenerate_of=regenerate_of, **extra)
+
+    def allow_over_budget_once(self) -> None:
+        """The next run_turn may spend past a budget cap (the user confirmed it)."""
+        self._over_budget_once = True
+
+    def budget_block(self, conversation_id: str | None, prompt: str, *, use_cache: bool = True,
+                     regenerate_of: str | None = None) -> Any:
+        """A BudgetBlock when this turn needs the user's yes to spend past a cap, else None."""
+        check = getattr(self.engine, "budget_block", None)
+        if check is None:
+            return None
+        try:
+            return check(conversation_id, prompt, use_cache=use_cache, regenerate_of=regenerate_of)
+        except Exception:  # the turn itself will report whatever is wrong
+            return None
+
+    def budget_status(self) -> dict[str, Any] | None:
+        """Spend against the caps ({level: ok|warn|over, message, fraction, ...}); None without caps."""
+        budget = getattr(getattr(self.engine, "config", None), "budget", None)
+        if budget is None or (getattr(budget, "daily_usd", None) is None
+                              and getattr(budget, "monthly_usd", None) is None):
+            return None
+        try:
+            from chatroute.accounting import budget_report
+
+            return budget_report(self.store, budget)
+        except Exception:
+            return None
+
+    def cache_source(self, record: Any) -> dict[str, Any] | None:
+        """Where a cache hit came from, resolved now (the conversation may have been renamed
+        or deleted since): {conversation_id, message_id, title}, or None when it is gone."""
+        turn_id = _attr(record, "cache_source_turn", default=None)
+        if not turn_id:
+            return None
+        conversation_id = message_id = None
+        get_turn = getattr(self.store, "get_turn", None)
+        if get_turn is not None:
+            turn = get_turn(turn_id)
+            if turn is not None:
+                conversation_id, message_id = _attr(turn, "conversation_id"), _attr(turn, "message_id")
+        else:  # a store without turn lookup: trust what the engine recorded at the hit
+            source = (_attr(record, "route", default=None) or {}).get("source") or {}
+            conversation_id, message_id = source.get("conversation_id"), source.get("message_id")
+        if not conversation_id or not message_id:
+            return None
+        conv = self.conversation(conversation_id)
+        if conv is None:
+            return None
+        get_message = getattr(self.store, "get_message", None)
+        if get_message is not None and get_message(message_id) is None:
+            return None
+        return {"conversation_id": conversation_id, "message_id": message_id, "title": conv_title(conv)}
+
+    def save_theme(self, name: str) -> Path:
+        """Write ui.theme to the config file, keeping the user's comments and layout."""
+        from chatroute.config_edit import set_string
+
+        paths = getattr(self.engine, "paths", None)
+        if paths is None:
+            from chatroute.paths import resolve_paths
+
+            paths = resolve_paths()
+        path = Path(paths.config_file)
+        set_string(path, "ui", "theme", name)
+        return path
 
     def models(self) -> list[Any]:
         return list(self.engine.models())
@@ -164,6 +235,91 @@ class Backend:
             path.write_text(body, encoding="utf-8")
             written.append(path)
         return written
+
+
+PageItem = tuple[Any, Any, "tuple[int, int] | None"]  # (message, turn record or None, sibling position)
+
+
+class Branch:
+    """The shown branch of one conversation, for a chat view that mounts a page at a time.
+
+    Every message id is read up front (cheap: no text), bodies, badge records and sibling
+    positions per page: on a 10,000-turn conversation reading everything (history() plus
+    turns()) took ~0.6 s before the first frame; ids take ~60 ms. A store without the paging
+    methods (the tests' fake) is read whole once and paged in memory.
+    """
+
+    def __init__(self, backend: Backend, conversation_id: str | None) -> None:
+        self.backend = backend
+        self.conversation_id = conversation_id
+        self.ids: list[str] = []
+        self._whole: dict[str, Any] | None = None  # message id -> message, for a store without paging
+        self._records: dict[str, Any] | None = None
+        self._index: dict[str, int] | None = None
+        if conversation_id is None:
+            return
+        store = backend.store
+        if all(hasattr(store, name) for name in ("history_ids", "messages_by_id", "turns_for_messages")):
+            self.ids = list(store.history_ids(conversation_id))
+        else:
+            messages = backend.history(conversation_id)
+            self.ids = [msg_id(m) for m in messages]
+            self._whole = {msg_id(m): m for m in messages}
+
+    @classmethod
+    def empty(cls, backend: Backend) -> Branch:
+        return cls(backend, None)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, message_id: str) -> int | None:
+        if self._index is None:
+            self._index = {mid: i for i, mid in enumerate(self.ids)}
+        return self._index.get(message_id)
+
+    def truncated(self, length: int) -> Branch:
+        """This branch up to `length` messages (what stays when an answer is regenerated)."""
+        clone = Branch.empty(self.backend)
+        clone.conversation_id = self.conversation_id
+        clone.ids = self.ids[:length]
+        clone._whole, clone._records = self._whole, self._records
+        return clone
+
+    def page(self, start: int, end: int) -> list[PageItem]:
+        ids = self.ids[start:end]
+        if not ids:
+            return []
+        if self._whole is not None:
+            return [self._item_from_whole(self._whole[mid]) for mid in ids]
+        store = self.backend.store
+        found = {msg_id(m): m for m in store.messages_by_id(ids)}
+        answers = [mid for mid in ids if mid in found and msg_role(found[mid]) == "assistant"]
+        records = store.turns_for_messages(answers)
+        positions = store.sibling_positions(answers) if hasattr(store, "sibling_positions") else {}
+        return [(found.get(mid) or _gone(mid), records.get(mid), positions.get(mid)) for mid in ids]
+
+    def _item_from_whole(self, msg: Any) -> PageItem:
+        mid = msg_id(msg)
+        if msg_role(msg) != "assistant":
+            return (msg, None, None)
+        if self._records is None:
+            self._records = self.backend.turns_by_message(str(self.conversation_id))
+        record = self.backend.turn_with_route(mid, self._records.get(mid))
+        try:
+            sibs = self.backend.siblings(mid)
+            sibling = ([msg_id(s) for s in sibs].index(mid) + 1, len(sibs)) if len(sibs) > 1 else None
+        except Exception:  # a store without siblings for this message: no indicator
+            sibling = None
+        return (msg, record, sibling)
+
+
+def _gone(message_id: str) -> Any:
+    """Stands in for a message deleted (by another process) after the branch was read."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id=message_id, role="user", content="(this message has been deleted)",
+                           status="complete")
 
 
 # ---- object accessors (tolerant of dataclass vs row) ----

@@ -166,12 +166,12 @@ async def test_three_concurrent_streams(make: MakeProvider, fake_server: FakeSer
 async def test_consumer_stops_early_on_endless_stream(make: MakeProvider, fake_server: FakeServer, wire: str) -> None:
     fake_server.script(MODEL, Reply(endless=True))
     provider = make(wire)
-    gen = provider.stream(request(max_tokens=10))
+    gen = provider.stream(request(max_tokens=1000))  # the adapter would cut the stream at 1000 chunks
     seen = 0
     async for event in gen:
         assert isinstance(event, TextDelta)
         seen += 1
-        if seen == 50:  # the server ignores max_tokens; the engine cuts it off
+        if seen == 50:  # the server ignores max_tokens; the consumer stops first
             break
     await gen.aclose()  # type: ignore[attr-defined]
     # The connection was released: the next request on the same client works.

@@ -196,3 +196,14 @@ async def test_cache_toggle_from_palette_action(store: FakeStore) -> None:
         await settle(pilot, app)
         assert store.list_conversations()[0].cache_enabled is False
         assert "cache off" in str(app.screen.sub_title)
+
+
+def test_tiny_costs_are_not_shown_as_free_or_garbled() -> None:
+    assert fmt_cost(0.000001) == "<$0.00001"
+    assert fmt_cost(0.00002) == "$0.00002"
+
+
+def test_badge_says_when_an_answer_was_cut_at_max_tokens() -> None:
+    rec = {"model": "openai/gpt-4o-mini", "cost_usd": 0.001, "finish_reason": "length", "status": "complete"}
+    assert "cut at max tokens" in badge_text(rec)
+    assert "cut at max tokens" not in badge_text({**rec, "finish_reason": "stop"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
@@ -11,91 +12,299 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
-from textual.worker import Worker
+from textual.widgets import Header, Input, Static
+from textual.worker import Worker, WorkerState
 
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
-from chatroute.tui.data import (Backend, conv_title, msg_id, msg_role, msg_status, msg_text, short_model)
-from chatroute.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, msg_id, msg_role, msg_status,
+                                msg_text, short_model)
+from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.composer import Composer
+from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
-from chatroute.tui.widgets.sidebar import Sidebar
+from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
 
 NARROW = 70  # below this width the sidebar collapses unless the user opened it
 
 
-class LoadEarlier(Static):
-    DEFAULT_CSS = "LoadEarlier { color: $text-muted; text-align: center; height: 1; }"
+def budget_status_text(budget: dict[str, Any]) -> str:
+    """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`."""
+    if budget.get("level") == "over":
+        return "⛔ budget reached: new turns ask first"
+    return f"⚠ budget {float(budget.get('fraction') or 0.0):.0%} used: stepping down to cheaper models"
+
+
+class _Marker(Static):
+    DEFAULT_CSS = "_Marker { color: $text-muted; text-align: center; height: 1; }"
+
+
+class LoadEarlier(_Marker):
+    """Above the window: how many older messages are not mounted."""
+
+
+class LoadLater(_Marker):
+    """Below the window: how many newer messages are not mounted (after scrolling far up)."""
 
 
 class ChatView(VerticalScroll):
-    """Mounts only the last BATCH messages; earlier ones load when scrolled to the top, so a
-    10,000-turn conversation opens as fast as a short one."""
+    """A window of at most WINDOW messages of the conversation's shown branch.
 
-    BATCH = 20
+    Opening mounts only the last OPENING. Reaching the top of the window mounts the previous
+    BATCH and unmounts the bottom beyond WINDOW; reaching the bottom does the reverse. So a
+    10,000-turn conversation opens, scrolls and sits in memory like a short one: Textual lays
+    out every mounted widget on each change, and each widget is a few hundred Python objects
+    that every full garbage collection walks, so an ever-growing DOM would make each step of a
+    long scroll slower (and its pauses longer) and eat memory.
+
+    Messages sent in this session are mounted after the window ("live": not in `branch` yet);
+    `branch` is re-read from the store when the window has to move past them.
+    """
+
+    OPENING = 20  # messages mounted when a conversation opens
+    BATCH = 10  # messages mounted per step past either end of the window (a small step is a short pause)
+    WINDOW = 40  # at most this many mounted
     can_focus = False
+    # With a message focused (shift+tab from the composer), on top of the scroll keys:
+    BINDINGS = [
+        Binding("ctrl+home", "jump_first", "First message", show=False),
+        Binding("ctrl+end", "scroll_end", "Latest message", show=False),
+    ]
 
     def __init__(self, backend: Backend, **kw: Any) -> None:
         super().__init__(**kw)
         self.backend = backend
-        self.history: list[Any] = []
-        self.turns: dict[str, Any] = {}
-        self.start = 0
+        self.branch = Branch.empty(backend)
+        self.start = 0  # branch[start:end] is mounted (then any live messages)
+        self.end = 0
         self._loading = False
+        self._generation = 0  # bumped by show(): a load still running for the old one stops
+        self._settling = False  # show() replaced the content: scroll moves now are not the reader's
 
-    def _make(self, msg: Any) -> MessageWidget:
+    def compose(self) -> ComposeResult:
+        for marker in (LoadEarlier(""), LoadLater("")):
+            marker.display = False
+            yield marker
+
+    def _make(self, item: PageItem) -> MessageWidget:
+        msg, record, sibling = item
         mid = msg_id(msg)
         if msg_role(msg) == "assistant":
-            record = self.backend.turn_with_route(mid, self.turns.get(mid))
-            sib = None
-            try:
-                sibs = self.backend.siblings(mid)
-                if len(sibs) > 1:
-                    sib = ([msg_id(s) for s in sibs].index(mid) + 1, len(sibs))
-            except Exception:  # a store without siblings for this message: no indicator
-                sib = None
-            return AssistantMessage(mid, msg_text(msg), record=record, status=msg_status(msg), sibling=sib)
+            return AssistantMessage(mid, msg_text(msg), record=record, status=msg_status(msg), sibling=sibling)
         return UserMessage(mid, msg_text(msg))
 
-    def _marker_text(self) -> str:
-        return f"↑ {self.start:,} earlier messages — scroll up or press Home to load"
+    def _update_markers(self) -> None:
+        earlier, later = self.query_one(LoadEarlier), self.query_one(LoadLater)
+        earlier.update(f"↑ {self.start:,} earlier messages — scroll up or press Home to load")
+        earlier.display = self.start > 0
+        below = len(self.branch) - self.end
+        later.update(f"↓ {below:,} later messages — scroll down, or End for the latest")
+        later.display = below > 0
 
-    async def show(self, history: list[Any], turns: dict[str, Any], focus_id: str | None = None) -> None:
-        await self.remove_children()
-        self.history, self.turns = history, turns
-        start = max(0, len(history) - self.BATCH)
-        if focus_id is not None:
-            idx = next((i for i, m in enumerate(history) if msg_id(m) == focus_id), None)
-            if idx is not None:
-                start = min(start, max(0, idx - 3))
-        self.start = start
-        marker = LoadEarlier(self._marker_text())
-        marker.display = start > 0
-        await self.mount_all([marker, *[self._make(m) for m in history[start:]]])
+    def _windowed(self) -> list[MessageWidget]:
+        """The mounted messages of branch[start:end] (the live ones excluded)."""
+        return self.messages()[: self.end - self.start]
+
+    def _live(self) -> list[MessageWidget]:
+        return self.messages()[self.end - self.start:]
+
+    async def show(self, branch: Branch, focus_id: str | None = None, *, first: bool = False) -> None:
+        """Mount the last OPENING messages of `branch` (or the first ones, or some around
+        `focus_id`)."""
+        self._generation += 1
+        self._loading = False
+        self._settling = True
+        for group in ("load-earlier", "load-later", "fill"):
+            self.workers.cancel_group(self, group)
+        self.branch = branch
+        end = len(branch)
+        start = max(0, end - self.OPENING)
+        if first:
+            start, end = 0, min(end, self.OPENING)
+        elif focus_id is not None:
+            idx = branch.index(focus_id)
+            if idx is not None and idx - 3 < start:
+                start = max(0, idx - 3)
+                end = min(len(branch), start + self.OPENING)
+        self.start, self.end = start, end
+        # Each Markdown parses in a thread and mounts its blocks on its own; without the batch
+        # the screen re-lays out every mounted message once per answer (~10 layouts a batch).
+        # Removed and mounted in one batch: a frame without messages would clamp the scroll
+        # to 0, which reads as the reader reaching the top.
+        with self.app.batch_update():
+            await self.remove_children(list(self.query(MessageWidget)))
+            await self.mount_all([self._make(item) for item in branch.page(start, end)],
+                                 before=self.query_one(LoadLater))
+            self._update_markers()
+        self.call_after_refresh(self._settle)
+
+    def _settle(self) -> None:
+        self._settling = False
+
+    def watch_virtual_size(self) -> None:
+        self.call_after_refresh(self._fill_viewport)  # once the layout is complete
+
+    def _fill_viewport(self) -> None:
+        """Short messages that do not fill the view cannot be scrolled, so scrolling could
+        never reach an end to load more: load until they do (or nothing is left)."""
+        if self.max_scroll_y > 0 or self._loading or not self.is_attached:
+            return
+        load = self.load_earlier if self.start > 0 else self.load_later if self.end < len(self.branch) else None
+        if load is not None:
+            self._spawn(load, "fill", then=lambda: self.call_after_refresh(self._fill_viewport))
+
+    def _spawn(self, load: Callable[[], Awaitable[bool]], group: str,
+               then: Callable[[], None] | None = None) -> None:
+        """Run a load in the background; a failing read is a notice, never a crash."""
+
+        async def run() -> None:
+            try:
+                if await load() and then is not None:
+                    then()
+            except Exception as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.notify(f"Could not load messages: {detail}", severity="error", timeout=5)
+
+        self.run_worker(run(), group=group, exit_on_error=False)
+
+    async def show_latest(self) -> None:
+        """Jump to the newest messages (End, and before a new message is added)."""
+        if self.end < len(self.branch):
+            await self.show(self.branch)
+        self.scroll_end(animate=False)
 
     async def load_earlier(self) -> bool:
-        if self.start == 0 or self._loading:
+        if self.start == 0 or self._loading or not self.is_attached:
             return False
         self._loading = True
+        generation = self._generation
         try:
             new_start = max(0, self.start - self.BATCH)
-            first = next(iter(self.query(MessageWidget)), None)
-            widgets = [self._make(m) for m in self.history[new_start:self.start]]
-            marker = self.query_one(LoadEarlier)
-            self.start = new_start
-            await self.mount_all(widgets, after=marker)
-            marker.update(self._marker_text())
-            marker.display = new_start > 0
-            if first is not None:  # keep the reader's place
-                self.call_after_refresh(self.scroll_to_widget, first, top=True, animate=False)
+            anchor = next(iter(self.query(MessageWidget)), None)
+            place = self._place_of(anchor)
+            widgets = [self._make(item) for item in self.branch.page(new_start, self.start)]
+            with self.app.batch_update():  # one layout for the whole batch, see show()
+                await self.mount_all(widgets, after=self.query_one(LoadEarlier))
+                if generation != self._generation:
+                    return False  # another conversation was shown meanwhile
+                self.start = new_start
+                await self._trim(bottom=True, keep=anchor)
+                self._update_markers()
+            self._keep_place(anchor, place)
             return True
         finally:
-            self._loading = False
+            if generation == self._generation:
+                self._loading = False
+
+    async def load_later(self) -> bool:
+        if self.end >= len(self.branch) or self._loading or not self.is_attached:
+            return False
+        self._loading = True
+        generation = self._generation
+        try:
+            new_end = min(len(self.branch), self.end + self.BATCH)
+            windowed = self._windowed()
+            anchor = windowed[-1] if windowed else None
+            place = self._place_of(anchor)
+            widgets = [self._make(item) for item in self.branch.page(self.end, new_end)]
+            with self.app.batch_update():
+                if anchor is not None:
+                    await self.mount_all(widgets, after=anchor)
+                else:
+                    await self.mount_all(widgets, before=self.query_one(LoadLater))
+                if generation != self._generation:
+                    return False
+                self.end = new_end
+                await self._trim(bottom=False, keep=anchor)
+                self._update_markers()
+            self._keep_place(anchor, place)
+            return True
+        finally:
+            if generation == self._generation:
+                self._loading = False
+
+    async def _trim(self, *, bottom: bool, keep: MessageWidget | None) -> None:
+        """Unmount messages beyond WINDOW from the far end of the window."""
+        excess = self.end - self.start - self.WINDOW
+        if excess <= 0:
+            return
+        if bottom and self._live() and not self._adopt_live():
+            return  # a turn is still being written: keep everything until it is stored
+        windowed = self._windowed()
+        doomed = windowed[-excess:] if bottom else windowed[:excess]
+        if self.app.focused in doomed and keep is not None:
+            keep.focus(scroll_visible=False)  # focus stays where the reader is
+        await self.remove_children(doomed)
+        if bottom:
+            self.end -= excess
+        else:
+            self.start += excess
+
+    def _adopt_live(self) -> bool:
+        """Re-read the branch so messages sent in this session become part of the window."""
+        fresh = Branch(self.backend, self.branch.conversation_id)
+        mounted = [w.message_id for w in self.messages()]
+        if fresh.ids[self.start:self.start + len(mounted)] != mounted:
+            return False
+        self.branch, self.end = fresh, self.start + len(mounted)
+        self.move_child(self.query_one(LoadLater), after=self.messages()[-1])
+        return True
+
+    def cut_after(self, widget: MessageWidget) -> list[MessageWidget]:
+        """The messages below `widget` (a regenerated answer replaces them); the branch ends
+        at `widget` from now on."""
+        widgets = self.messages()
+        pos = widgets.index(widget)
+        if pos < self.end - self.start:
+            self.branch = self.branch.truncated(self.start + pos + 1)
+            self.end = self.start + pos + 1
+            self._update_markers()
+        return widgets[pos + 1:]
+
+    def _place_of(self, anchor: MessageWidget | None) -> float:
+        return 0.0 if anchor is None else anchor.virtual_region.y - self.scroll_y
+
+    def _keep_place(self, anchor: MessageWidget | None, place: float) -> None:
+        """After mounting above or unmounting above, put `anchor` back where the reader saw it."""
+        if anchor is None or not anchor.is_attached:
+            return
+
+        def restore() -> None:
+            if anchor.is_attached:
+                self.scroll_to(y=anchor.virtual_region.y - place, animate=False, immediate=True)
+
+        self.call_after_refresh(restore)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        if self._settling:
+            return
         if new_value <= 0 < old_value and self.start > 0:
-            self.run_worker(self.load_earlier(), group="load-earlier")
+            self._spawn(self.load_earlier, "load-earlier")
+        elif old_value < new_value >= self.max_scroll_y and self.end < len(self.branch):
+            self._spawn(self.load_later, "load-later")
+
+    async def action_scroll_end(self) -> None:  # End (or ctrl+end) on a focused message
+        if self.end < len(self.branch):
+            await self._jump(first=False)
+        else:
+            self.scroll_end(animate=False)
+
+    async def action_jump_first(self) -> None:
+        if self.start > 0:
+            await self._jump(first=True)
+        self.scroll_home(animate=False)
+
+    async def _jump(self, *, first: bool) -> None:
+        """Re-mount the window at one end of the conversation; a focused message hands focus
+        to the message at that end, so the keys keep working."""
+        refocus = isinstance(self.app.focused, MessageWidget)
+        if first:
+            await self.show(self.branch, first=True)
+        else:
+            await self.show_latest()
+        widgets = self.messages()
+        if refocus and widgets:
+            (widgets[0] if first else widgets[-1]).focus(scroll_visible=False)
 
     def messages(self) -> list[MessageWidget]:
         return list(self.query(MessageWidget))
@@ -118,6 +327,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("f2", "rename", "Rename", show=False),
         Binding("home", "load_earlier", "Load earlier", show=False),
+        Binding("o", "open_cache_source", "Go to a cached answer's source", show=False),
         Binding("escape", "escape", "Stop / back", show=False),
     ]
 
@@ -128,6 +338,8 @@ class ChatScreen(Screen[None]):
         self.next_override: str | None = None
         self._turn: Worker[None] | None = None
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
+        self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
+        self._budget_level = "ok"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -137,7 +349,7 @@ class ChatScreen(Screen[None]):
                 yield ChatView(self.backend, id="chat")
                 yield Static("", id="status")
                 yield Composer(id="composer")
-        yield Footer()
+        yield ChatFooter()  # Footer minus a leak that long scrolls make large
 
     @property
     def chat(self) -> ChatView:
@@ -154,21 +366,26 @@ class ChatScreen(Screen[None]):
             from chatroute.tui.data import conv_id
 
             await self.open_conversation(conv_id(convs[0]))
-        self._update_titles()
+        self._refresh_budget()
         self.composer.focus()
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
         self.query_one(Sidebar).set_conversations(self.backend.conversations(), self.conversation_id)
 
+    def _highlight_in_sidebar(self, conversation_id: str | None) -> None:
+        """Opening a listed conversation only moves the highlight: re-listing thousands of
+        conversations on every open costs tens of ms for nothing."""
+        options = self.query_one(ConversationList)
+        try:
+            options.highlighted = None if conversation_id is None else options.get_option_index(conversation_id)
+        except Exception:  # not listed (new, or created elsewhere): list again
+            self.refresh_sidebar()
+
     async def open_conversation(self, conversation_id: str | None, focus_id: str | None = None) -> None:
         self.conversation_id = conversation_id
-        if conversation_id is None:
-            await self.chat.show([], {})
-        else:
-            await self.chat.show(self.backend.history(conversation_id),
-                                 self.backend.turns_by_message(conversation_id), focus_id)
-        self.refresh_sidebar()
+        await self.chat.show(Branch(self.backend, conversation_id), focus_id)
+        self._highlight_in_sidebar(conversation_id)
         self._update_titles()
         if focus_id:
             widget = self.chat.find(focus_id)
@@ -197,6 +414,8 @@ class ChatScreen(Screen[None]):
             status.append(f"next turn: {short_model(self.next_override)} (override)")
         as_of = self.backend.prices_as_of()
         status.append(f"prices as of {as_of}" if as_of else "prices: unknown age")
+        if self._budget is not None and self._budget.get("level") in ("warn", "over"):
+            status.append(budget_status_text(self._budget))
         self.query_one("#status", Static).update(Text(" · ".join(status)))
 
     # ---- sending and streaming ----
@@ -204,9 +423,58 @@ class ChatScreen(Screen[None]):
     async def _submitted(self, event: Composer.Submitted) -> None:
         if self._busy():
             return
+        if self.next_override is None:
+            # Past a budget cap, ask first; the prompt stays in the composer until the answer.
+            block = self.backend.budget_block(self.conversation_id, event.text)
+            if block is not None:
+                self._confirm_over_budget(block, lambda: self._send_from_composer(event.text))
+                return
         event.composer.clear()
         override, self.next_override = self.next_override, None
         await self.send(event.text, override=override)
+
+    async def _send_from_composer(self, prompt: str) -> None:
+        self.composer.clear()
+        override, self.next_override = self.next_override, None
+        await self.send(prompt, override=override)
+
+    # ---- budget ----
+    def _confirm_over_budget(self, block: Any, send: Callable[[], Awaitable[None]]) -> None:
+        """Ask before spending past a cap; yes sends this one turn on the cheapest model."""
+        if block.cheapest_model is None:
+            self.notify(f"{block.question()} Pick a free model (ctrl+o) or raise [budget] in the config.",
+                        title="Budget", severity="error", timeout=8)
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if not yes:
+                self.notify("Not sent: your prompt is still in the composer", timeout=3)
+                self.composer.focus()
+                return
+            self.backend.allow_over_budget_once()
+            await send()
+
+        self.app.push_screen(OverBudgetScreen(block.question()), answered)
+
+    def _refresh_budget(self) -> None:
+        """Re-read spend against the caps; warn once when it crosses 80% and again at 100%."""
+        status = self.backend.budget_status()
+        level = str((status or {}).get("level") or "ok")
+        rank = {"ok": 0, "warn": 1, "over": 2}
+        if status is not None and rank.get(level, 0) > rank.get(self._budget_level, 0):
+            self.notify(str(status.get("message") or "budget warning"), title="Budget",
+                        severity="error" if level == "over" else "warning", timeout=10)
+        self._budget, self._budget_level = status, level
+        self._update_titles()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._turn and event.state in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                          WorkerState.CANCELLED):
+            self._refresh_budget()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:  # back from compare (which spends) or costs
+            self._refresh_budget()
 
     def _busy(self) -> bool:
         if self._turn is not None and self._turn.is_running:
@@ -220,11 +488,11 @@ class ChatScreen(Screen[None]):
         chat = self.chat
         user: UserMessage | None = None
         if after is None:
+            await chat.show_latest()  # the window may be far up a long conversation
             user = UserMessage(None, prompt)
             await chat.mount(user)
         else:
-            widgets = chat.messages()
-            doomed = widgets[widgets.index(after) + 1:]
+            doomed = chat.cut_after(after)
             if doomed:
                 await chat.remove_children(doomed)
         asst = AssistantMessage(None, "", status="pending")
@@ -292,7 +560,7 @@ class ChatScreen(Screen[None]):
     async def _message_requested(self, event: MessageWidget.Requested) -> None:
         widget, action = event.widget, event.action
         if action == "move":
-            await self._move_focus(widget, int(event.arg))
+            await self._step_message_focus(widget, int(event.arg))
         elif action == "compose":
             self.composer.focus()
         elif isinstance(widget, AssistantMessage):
@@ -305,7 +573,8 @@ class ChatScreen(Screen[None]):
             elif action == "sibling":
                 await self._sibling(widget, int(event.arg))
 
-    async def _move_focus(self, widget: MessageWidget, delta: int) -> None:
+    # Not `_move_focus`: that is Screen's Tab/shift+tab machinery, which the override broke.
+    async def _step_message_focus(self, widget: MessageWidget, delta: int) -> None:
         widgets = self.chat.messages()
         idx = widgets.index(widget) + delta
         if idx < 0:
@@ -315,8 +584,11 @@ class ChatScreen(Screen[None]):
             else:
                 return
         if idx >= len(widgets):
-            self.composer.focus()
-            return
+            if not await self.chat.load_later():
+                self.composer.focus()
+                return
+            widgets = self.chat.messages()
+            idx = widgets.index(widget) + 1
         widgets[idx].focus()
         widgets[idx].scroll_visible(animate=False)
 
@@ -333,13 +605,20 @@ class ChatScreen(Screen[None]):
             return
         await self._regenerate(widget, None, use_cache=True)
 
-    async def _regenerate(self, widget: AssistantMessage, model: str | None, use_cache: bool = False) -> None:
+    async def _regenerate(self, widget: AssistantMessage, model: str | None, use_cache: bool = False,
+                          consented: bool = False) -> None:
         if self._busy():
             return
         user = self._user_before(widget)
         if user is None:
             self.notify("No prompt to re-run", severity="warning")
             return
+        if model is None and not consented and widget.message_id is not None:
+            block = self.backend.budget_block(self.conversation_id, user.text, use_cache=use_cache,
+                                              regenerate_of=widget.message_id)
+            if block is not None:
+                self._confirm_over_budget(block, lambda: self._regenerate(widget, model, use_cache, True))
+                return
         if widget.message_id is None:  # the turn failed before the engine stored it: send again
             spec = widget.retry_spec or {}
             await self.chat.remove_children([user, *self.chat.messages()[self.chat.messages().index(user) + 1:]])
@@ -447,6 +726,26 @@ class ChatScreen(Screen[None]):
                         else "Pin removed; the router decides again", timeout=3)
         self._update_titles()
         self.composer.focus()
+
+    async def action_open_cache_source(self) -> None:
+        """Follow a cache hit's link: open the conversation it came from, at that answer."""
+        widget = self.focused
+        record = widget.record if isinstance(widget, AssistantMessage) else None
+        if record is None or _attr(record, "cache_status") != "hit":
+            self.notify("Focus an answer that came from the cache (its badge says “cached”), then press o",
+                        timeout=4)
+            return
+        if self._busy():
+            return
+        source = self.backend.cache_source(record)
+        if source is None:
+            self.notify("The answer this one was cached from has been deleted", severity="warning", timeout=4)
+            return
+        cid, mid = source["conversation_id"], source["message_id"]
+        if mid not in {msg_id(m) for m in self.backend.history(cid)}:
+            self.backend.set_active(mid)  # it is on another branch: show that branch
+        await self.open_conversation(cid, focus_id=mid)
+        self.notify(f"Cached from “{source['title']}”", timeout=3)
 
     def action_toggle_cache(self) -> None:
         if self.conversation_id is None:

@@ -1,4 +1,5 @@
-"""Small modal dialogs: confirm (delete) and a one-line text prompt (rename)."""
+"""Small modal dialogs: confirm (delete; spending past a budget cap) and a one-line text
+prompt (rename)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,21 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
+    """"Daily budget $2.00 reached (spent $2.13). Send anyway on gpt-4o-mini?" Only `y` says
+    yes: an Enter meant for the composer must not spend past the cap."""
+
+    DEFAULT_CSS = """
+    OverBudgetScreen > Vertical { border: thick $warning; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Send anyway"),
+        Binding("n,escape", "answer(False)", "Don't send"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="over-budget-question")
+            yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")

@@ -3,17 +3,236 @@ and the per-message actions (copy, why, retry, regenerate, re-run, siblings)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import re
+import time
+from collections.abc import Awaitable
 from typing import Any
 
+from markdown_it import MarkdownIt
 from rich.text import Text
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownBlock
+
+# Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
+from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 
 from chatroute.tui.data import _attr, reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
+
+
+# A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
+# per token (hundreds a second) saturates the event loop; ~20 a second reads as live.
+FLUSH_INTERVAL_S = 0.05
+# Buffered tokens arrive without the network read ever blocking, so the consumer must hand
+# the loop back itself or keys, timers and repaints wait for the whole buffer.
+YIELD_INTERVAL_S = 0.01
+# Bounded work per append (a new block's widgets are built and mounted in one go).
+MAX_APPEND_CHARS = 1500
+# How long full collections stay deferred after the last stream ends: past the final frames.
+GC_RESUME_DELAY_S = 1.0
+# A line begun with only these so far may still turn out to continue the list above it
+# ("5" -> "5. five"). Appended alone it would become a block of its own, and Textual's
+# append, which re-parses from the last block only, would never join it back.
+_UNDECIDED_LINE = re.compile(r"[ \t]*(?:\d{1,9}[.)]?|[-+*])?")
+
+
+class _FullGCDeferral:
+    """While answers stream, full (generation 2) garbage collections are deferred.
+
+    A full collection walks every object in the process (SDKs, tokenizers, the widget tree):
+    0.1-0.3 s here, several frames, and streaming allocates fast enough to trigger one every
+    second or two. Young generations are still collected. Textual does the same, more
+    bluntly, while it scrolls (App.PAUSE_GC_ON_SCROLL disables the collector).
+    """
+
+    _streams = 0
+    _saved_threshold: int | None = None
+    _resume: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def begin(cls) -> None:
+        cls._streams += 1
+        if cls._resume is not None:
+            cls._resume.cancel()
+            cls._resume = None
+        if cls._saved_threshold is None:
+            t0, t1, t2 = gc.get_threshold()
+            cls._saved_threshold = t2
+            gc.set_threshold(t0, t1, 1 << 30)
+
+    @classmethod
+    def end(cls) -> None:
+        cls._streams = max(0, cls._streams - 1)
+        if cls._streams == 0 and cls._resume is None:
+            try:
+                cls._resume = asyncio.get_running_loop().call_later(GC_RESUME_DELAY_S, cls._restore)
+            except RuntimeError:  # no loop (app closing): restore now
+                cls._restore()
+
+    @classmethod
+    def _restore(cls) -> None:
+        cls._resume = None
+        if cls._streams == 0 and cls._saved_threshold is not None:
+            t0, t1, _ = gc.get_threshold()
+            gc.set_threshold(t0, t1, cls._saved_threshold)
+            cls._saved_threshold = None
+
+
+class MarkdownFeed:
+    """Streams fragments into a Markdown widget in batches.
+
+    At most one append per `interval` while fragments arrive (the first goes at once), so
+    each frame re-parses and re-lays out once however fast tokens come; each append takes
+    at most MAX_APPEND_CHARS, so when rendering falls behind a fast stream it catches up a
+    bounded step at a time instead of mounting one huge backlog in a single long stall.
+    `stop` drains what is left the same way.
+    """
+
+    def __init__(self, markdown: Markdown, interval: float | None = None) -> None:
+        self._markdown = markdown
+        self._interval = FLUSH_INTERVAL_S if interval is None else interval
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._at_line_start = True  # everything appended so far ends with a newline
+
+    def write(self, fragment: str) -> None:
+        self._pending.append(fragment)
+        self._wake.set()
+        if self._task is None:
+            _FullGCDeferral.begin()
+            self._task = asyncio.create_task(self._run(), name="markdown-feed")
+
+    def _next_chunk(self) -> str:
+        text = "".join(self._pending)
+        self._pending.clear()
+        if len(text) > MAX_APPEND_CHARS:
+            cut = text.rfind("\n", 0, MAX_APPEND_CHARS) + 1 or MAX_APPEND_CHARS
+            self._pending.append(text[cut:])
+            text = text[:cut]
+        elif not self._stopping.is_set():
+            newline = text.rfind("\n")
+            if newline >= 0 or self._at_line_start:
+                tail = text[newline + 1:]
+                if tail and _UNDECIDED_LINE.fullmatch(tail):
+                    self._pending.append(tail)  # until the line says what it is
+                    text = text[:newline + 1]
+        if text:
+            self._at_line_start = text.endswith("\n")
+        return text
+
+    async def _run(self) -> None:
+        while True:
+            chunk = self._next_chunk()
+            if not chunk:
+                if self._stopping.is_set():
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._markdown.append(chunk)
+            if self._stopping.is_set():
+                await asyncio.sleep(0)  # draining: let the screen and input breathe between steps
+            else:  # let fragments gather (stop() cuts the pause short)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._interval)
+
+    async def stop(self) -> bool:
+        """Append everything still pending, then stop. True if every fragment written was
+        applied; False if an append failed (the caller should render the text afresh)."""
+        task, self._task = self._task, None
+        if task is None:
+            return True
+        self._stopping.set()
+        self._wake.set()
+        try:
+            await asyncio.wait([task])  # never raises the task's error: it is read below
+        finally:
+            _FullGCDeferral.end()
+        return not task.cancelled() and task.exception() is None
+
+    def cancel(self) -> None:
+        """Drop everything (the widget is going away)."""
+        task, self._task = self._task, None
+        if task is not None:
+            _FullGCDeferral.end()
+            task.cancel()
+        self._pending.clear()
+
+
+def _top_level_blocks(text: str) -> list[tuple[str, tuple[int, int]]] | None:
+    """(token type, source lines) of each top-level block a one-shot render builds from
+    `text`, parsed as Textual's Markdown does; None if blocks depend on text after them
+    (reference-style links), which an append-by-append render cannot know."""
+    env: dict[str, Any] = {}
+    tokens = MarkdownIt("gfm-like").parse(text, env)
+    if env.get("references"):
+        return None
+    return [(t.type, (t.map[0], t.map[1])) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+
+
+async def streamed_render_is_faithful(markdown: Markdown, text: str) -> bool:
+    """Do the streamed blocks match those of a one-shot render of `text`? Textual's append
+    re-parses from the last block only, so a line that joins an earlier block (a list item
+    after a paragraph-looking fragment) can leave the blocks split."""
+    expected = await asyncio.get_running_loop().run_in_executor(None, _top_level_blocks, text)
+    if expected is None:
+        return False
+    shown = [(block.name, tuple(block.source_range)) for block in markdown.children if isinstance(block, MarkdownBlock)]
+    return shown == expected
+
+
+async def repair_streamed_tables(markdown: Markdown) -> None:
+    """Make tables that grew row by row look exactly as a one-shot render builds them.
+
+    Textual appends streamed table rows as plain Statics (links in them do nothing) rather
+    than the MarkdownTableCellContents a full render uses; only those tables' cells are
+    rebuilt here, from the rows the table already parsed. Raises if Textual's internals
+    differ (the caller then renders the whole answer afresh).
+    """
+    for content in list(markdown.query(MarkdownTableContent)):
+        if all(isinstance(cell, MarkdownTableCellContents) for cell in content.children):
+            continue
+        table = content.parent
+        if not isinstance(table, MarkdownTable):
+            raise TypeError("unexpected table structure")
+        fresh = MarkdownTableContent(table._headers, table._rows)
+        await content.remove()
+        await table.mount(fresh)
+
+
+class AnswerMarkdown(Markdown):
+    """Markdown whose last block carries the class `-last`, so CSS can drop that block's
+    bottom margin (the badge then sits right under the text). A `:last-child` rule would do
+    the same, but Textual then restyles every block, children included, whenever a block is
+    mounted: work that grows with the answer on every streamed append."""
+
+    _last_block: Widget | None = None
+
+    def update(self, markdown: str) -> AwaitComplete:
+        return AwaitComplete(self._mark_last_after(super().update(markdown)))
+
+    def append(self, markdown: str) -> AwaitComplete:
+        return AwaitComplete(self._mark_last_after(super().append(markdown)))
+
+    async def _mark_last_after(self, change: Awaitable[Any]) -> None:
+        await change
+        last = self.children[-1] if self.children else None
+        if last is not self._last_block:
+            if self._last_block is not None:
+                self._last_block.remove_class("-last")
+            if last is not None:
+                last.add_class("-last")
+            self._last_block = last
 
 
 class MessageWidget(Vertical, can_focus=True):
@@ -69,7 +288,7 @@ class AssistantMessage(MessageWidget):
     AssistantMessage > .routing { color: $text-muted; height: auto; }
     AssistantMessage > .error-line { color: $error; height: auto; }
     AssistantMessage > Markdown { margin: 0; padding: 0; }
-    AssistantMessage > Markdown > MarkdownBlock:last-child { margin-bottom: 0; }
+    AssistantMessage > Markdown > MarkdownBlock.-last { margin-bottom: 0; }
     """
 
     BINDINGS = [
@@ -93,13 +312,27 @@ class AssistantMessage(MessageWidget):
         self.error: str | None = _attr(record, "error", default=None) if record is not None else None
         self.retryable = True
         self.retry_spec: dict[str, Any] | None = None  # how to re-send if the turn never got ids
-        self._stream: MarkdownStream | None = None
+        self._feed: MarkdownFeed | None = None
+        self._last_yield = 0.0
         self._reroutes: list[str] = reroute_lines(self.route)
+
+    # The answer grows a token at a time: keep the pieces and join them only when read, so
+    # a long answer is not copied once per token.
+    @property
+    def text(self) -> str:
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._parts = [value]
 
     def compose(self):  # type: ignore[override]
         yield Static(Text("\n".join(self._reroutes)), classes="reroutes")
         yield Static("", classes="routing")
-        yield Markdown(self.text)
+        yield AnswerMarkdown(self.text)
         yield Badge("")
         yield Static("", classes="error-line")
 
@@ -125,16 +358,33 @@ class AssistantMessage(MessageWidget):
         routing.display = bool(line)
 
     async def write(self, fragment: str) -> None:
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
-        self.text += fragment
-        await self._stream.write(fragment)
+        """Take one streamed fragment; it is rendered with the next batch (see MarkdownFeed)."""
+        if not fragment:
+            return
+        self._parts.append(fragment)
+        if self._feed is None:
+            if not self.is_attached:  # scrolled out of the window or conversation left: keep the text only
+                return
+            self._feed = MarkdownFeed(self.query_one(Markdown))
+        self._feed.write(fragment)
+        now = time.perf_counter()
+        if now - self._last_yield >= YIELD_INTERVAL_S:
+            self._last_yield = now
+            await asyncio.sleep(0)
+
+    async def _stop_feed(self) -> bool:
+        """Append the last batch; False if the streamed render cannot be trusted."""
+        if self._feed is None:
+            return True
+        feed, self._feed = self._feed, None
+        return await feed.stop()
 
     async def finish(self, text: str, record: Any, error: str | None, retryable: bool) -> None:
-        """Stop streaming and re-render the whole answer once (the stream may have split blocks)."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """Stop streaming: the last batch is appended and streamed tables are tidied; the whole
+        answer is rendered again only if the final text is not what was streamed. A full render
+        of a long answer costs seconds (thousands of widgets), while appends already build the
+        blocks a full parse builds (tests/tui/test_streaming_render.py compares the two)."""
+        streamed_ok = await self._stop_feed()
         self.text = text
         self.record, self.error, self.retryable = record, error, retryable
         if record is not None:
@@ -144,17 +394,39 @@ class AssistantMessage(MessageWidget):
             self.message_id = _attr(record, "message_id", default=self.message_id) or self.message_id
         elif error:
             self.status = "error"
+        if not self.is_attached:
+            return
         self._set_routing("")
-        await self.query_one(Markdown).update(text)
+        markdown = self.query_one(Markdown)
+        await self._settle_render(markdown, text, streamed_ok)
         self._refresh_meta()
 
+    @staticmethod
+    async def _settle_render(markdown: Markdown, text: str, streamed_ok: bool) -> None:
+        """Leave `markdown` showing `text` as a one-shot render would, re-rendering it whole
+        only when the streamed render cannot be repaired cheaply."""
+        if streamed_ok and markdown.source == text:
+            try:
+                if await streamed_render_is_faithful(markdown, text):
+                    await repair_streamed_tables(markdown)
+                    return
+            except Exception:  # Textual's internals changed: the slow, sure way
+                pass
+        await markdown.update(text)
+
     async def interrupted(self) -> None:
-        """The user stopped the stream: keep the partial text, mark it."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """The user stopped the stream: keep the partial text (all of it), mark it."""
+        streamed_ok = await self._stop_feed()
         self.status = "interrupted"
+        if not self.is_attached:
+            return
+        await self._settle_render(self.query_one(Markdown), self.text, streamed_ok)
         self._refresh_meta()
+
+    def on_unmount(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+            self._feed = None
 
     def _refresh_meta(self) -> None:
         reroutes = self.query_one(".reroutes", Static)

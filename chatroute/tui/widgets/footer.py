@@ -1,0 +1,27 @@
+"""Textual's Footer without its memory leak.
+
+Footer rebuilds its keys (recompose) whenever the focused widget's bindings change, which in
+the chat is every move between messages and every page of a long conversation. Each key is
+data-bound to the footer's `compact` reactive, and Textual only forgets the watchers of removed
+widgets when `compact` itself changes, which it never does: every focus change kept ~a dozen
+dead widgets (thousands of objects) alive for good, which grew memory and every full garbage
+collection pause (measured: +70k objects per 50 pages; 0.2 s -> 0.4 s pauses).
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Footer
+
+
+class ChatFooter(Footer):
+    async def recompose(self) -> None:
+        await super().recompose()
+        # Textual keeps the (widget, callback) watcher pairs in this attribute (textual/reactive.py
+        # _watch); drop the pairs of widgets the recompose removed.
+        watchers = getattr(self, "__watchers", None)
+        if not isinstance(watchers, dict):
+            return
+        for pairs in watchers.values():
+            pairs[:] = [(node, callback) for node, callback in pairs
+                        if not getattr(node, "_closing", False) and not getattr(node, "_closed", False)
+                        and getattr(node, "is_attached", True)]

@@ -1,0 +1,124 @@
+"""Budgets on the command line (issue 5): past a cap `chatroute ask` asks before spending —
+exit 2 with one line naming `--over-budget` — and the 80% / 100% warnings reach stderr.
+
+Spend is made with pinned turns (`-m`, the user's explicit choice, which a cap never blocks)
+whose usage the fake server reports, so the figures are known.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatroute.paths import resolve_paths
+from chatroute.store import Store
+from tests.engine.helpers import ask_json, run_cli, run_subprocess, write_config
+from tests.fakeserver import FakeServer, Reply
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+CAP = 0.0001  # dollars a day; one gpt-4o turn of 1000 + 1000 tokens spends ~$0.0125
+QUESTION = "What is the boiling point of water at sea level?"
+
+
+def _spend(capsys: pytest.CaptureFixture[str], server: FakeServer, model: str = "gpt-4o",
+           tokens: tuple[int, int] = (1000, 1000), prompt: str = "a pricey turn") -> dict:
+    server.script(model, Reply(text="spent", input_tokens=tokens[0], output_tokens=tokens[1]))
+    code, out = ask_json(capsys, "-m", model, "--no-cache", prompt)
+    assert code == 0, out
+    return out
+
+
+def _counts() -> tuple[int, int]:
+    with Store.open(resolve_paths().database) as store:
+        convs = store.list_conversations()
+        return len(convs), sum(len(store.history(c.id)) for c in convs)
+
+
+def test_past_the_cap_ask_refuses_with_one_line_naming_the_flag(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    before_requests, before_rows = len(configured.requests), _counts()
+
+    code, out, err = run_cli(capsys, "ask", QUESTION)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "daily budget cap is reached" in err and "--over-budget" in err
+    assert "openai/gpt-4o-mini" in err  # the cheapest pool model is the one offered
+    # Nothing was sent and nothing was stored: no conversation, no orphan prompt, no error reply.
+    assert len(configured.requests) == before_requests
+    assert _counts() == before_rows
+
+    # --json callers get the same refusal (exit 2, the line on stderr, nothing on stdout).
+    code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
+    assert code == 2 and out == "" and "--over-budget" in err
+
+
+def test_over_budget_flag_sends_one_turn_on_the_cheapest_model(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    configured.script("gpt-4o-mini", Reply(text="Water boils at 100 °C at sea level.", input_tokens=20,
+                                           output_tokens=10))
+    code, out, err = run_cli(capsys, "ask", "--json", "--over-budget", QUESTION)
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["model"] == "openai/gpt-4o-mini" and answer["status"] == "ok"
+    assert answer["route"]["kind"] == "routed"
+    assert "budget cap is reached" in answer["route"]["reason"]
+    assert answer["cost_usd"] > 0
+    assert configured.requests[-1].model == "gpt-4o-mini"
+    # Past the cap, every ask says so on stderr.
+    assert "warning: budget reached" in err
+    # The flag is for one turn: the next plain ask is refused again.
+    code, _, err = run_cli(capsys, "ask", "And at the top of Everest?")
+    assert code == 2 and "--over-budget" in err
+
+
+def test_past_the_cap_a_cache_hit_still_answers_free(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    configured.script(Reply(text="100 °C", input_tokens=30, output_tokens=5))
+    code, first = ask_json(capsys, QUESTION)
+    assert code == 0 and first["cache"] == "miss"
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    n = len(configured.requests)
+    code, again = ask_json(capsys, QUESTION)  # costs nothing, so nothing to ask
+    assert code == 0 and again["cache"] == "hit" and again["cost_usd"] == 0
+    assert len(configured.requests) == n
+
+
+def test_80_and_100_percent_warnings_on_stderr(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    spent = _spend(capsys, configured, model="gpt-4o-mini", tokens=(1000, 100), prompt="warm-up")["cost_usd"]
+    # A cap this turn filled to 50%: no warning.
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {spent * 2:.10f}\n")
+    configured.script("gpt-4o-mini", Reply(text="ok", input_tokens=1, output_tokens=1))
+    code, _, err = run_cli(capsys, "ask", "-m", "gpt-4o-mini", "--no-cache", "tiny")
+    assert code == 0 and "warning" not in err
+    # The same spend against a smaller cap: ~90% used.
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {spent / 0.9:.10f}\n")
+    configured.script("gpt-4o-mini", Reply(text="ok", input_tokens=1, output_tokens=1))
+    code, _, err = run_cli(capsys, "ask", "-m", "gpt-4o-mini", "--no-cache", "tiny again")
+    assert code == 0
+    [line] = [ln for ln in err.splitlines() if "warning" in ln]
+    assert line.startswith("chatroute: warning: budget at 80%") and "today" in line
+    # Past 100% (the monthly cap this time).
+    write_config(chatroute_home, configured, extra=f"[budget]\nmonthly_usd = {spent / 2:.10f}\n")
+    configured.script("gpt-4o-mini", Reply(text="ok", input_tokens=1, output_tokens=1))
+    code, _, err = run_cli(capsys, "ask", "-m", "gpt-4o-mini", "--no-cache", "tiny once more")
+    assert code == 0 and "warning: budget reached" in err and "this month" in err
+
+
+def test_refusal_through_the_real_command(configured: FakeServer, chatroute_home: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(chatroute_home, configured, extra="[budget]\ndaily_usd = 0\n")  # a zero cap spends nothing
+    proc = run_subprocess("ask", QUESTION)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert err.count("\n") == 1 and err.startswith("chatroute: error: the daily budget cap is reached")
+    assert "--over-budget" in err and "Traceback" not in err
+    assert configured.requests == []

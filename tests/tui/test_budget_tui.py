@@ -1,0 +1,161 @@
+"""Budgets in the TUI (issue 5), through the real Engine, Store and router against the fake
+provider server: the 80% and 100% warnings, and past the cap a confirmation before spending
+("Send anyway on <cheapest model>?"), where no keeps the prompt and yes sends that one turn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from chatroute.catalog.cost import estimate_cost
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import ChatScreen
+from chatroute.tui.screens.dialogs import OverBudgetScreen
+from tests.engine.helpers import OPENAI_KEY, write_config
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import assistants, badge, settle, type_and_send
+
+SIZE = (120, 40)
+MINI = "openai/gpt-4o-mini"
+PROMPT = "Name three rivers in Europe."
+
+
+def _engine(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, budget: str) -> Engine:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(home, server, extra=f"[budget]\n{budget}\n")
+    return Engine.open()
+
+
+def _mini_cost(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, n_in: int, n_out: int) -> float:
+    engine = _engine(home, server, monkeypatch, "")
+    cost = estimate_cost(engine.catalog.get(MINI), n_in, n_out)
+    assert cost
+    return cost
+
+
+def _status(app: ChatrouteApp) -> str:
+    return str(app.screen.query_one("#status").render())
+
+
+def _notes(app: ChatrouteApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def _spend(pilot: Pilot, server: FakeServer, n_in: int, n_out: int, prompt: str) -> None:
+    """A turn the user chose the model for (`@model` is never blocked by a cap)."""
+    server.script("gpt-4o-mini", Reply(text="spent", input_tokens=n_in, output_tokens=n_out))
+    await type_and_send(pilot, f"@gpt-4o-mini {prompt}")
+
+
+async def test_80_and_100_percent_warnings_show_once_each(chatroute_home: Path, fake_server: FakeServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cost = _mini_cost(chatroute_home, fake_server, monkeypatch, 1000, 100)
+    engine = _engine(chatroute_home, fake_server, monkeypatch, f"daily_usd = {cost / 0.9:.10f}")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert "budget" not in _status(app) and not any("budget" in n for n in _notes(app))
+        await _spend(pilot, fake_server, 1000, 100, "first")
+        await settle(pilot, app)
+        assert "⚠ budget 90% used" in _status(app)
+        assert [n for n in _notes(app) if "budget" in n] == [
+            n for n in _notes(app) if n.startswith("budget at 80% — the router is stepping down")]
+        assert len([n for n in _notes(app) if "budget" in n]) == 1
+
+        await _spend(pilot, fake_server, 100, 10, "second")  # ~99%: still "warn", no second toast
+        await settle(pilot, app)
+        assert len([n for n in _notes(app) if "budget" in n]) == 1
+
+        await _spend(pilot, fake_server, 1000, 100, "third")  # past 100%
+        await settle(pilot, app)
+        assert "⛔ budget reached" in _status(app)
+        over = [n for n in _notes(app) if n.startswith("budget reached")]
+        assert len(over) == 1 and "today" in over[0]
+
+
+async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
+        await settle(pilot, app)
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        conv = chat.conversation_id
+        stored = len(engine.store.history(conv))
+        requests = len(fake_server.requests)
+
+        await type_and_send(pilot, PROMPT)
+        modal = app.screen
+        assert isinstance(modal, OverBudgetScreen)
+        question = str(modal.query_one("#over-budget-question").render())
+        assert question.startswith("Daily budget $0.0001 reached (spent $0.0")
+        assert "Send anyway on gpt-4o-mini" in question
+
+        await pilot.press("enter")  # Enter is the composer's key: it must not say yes here
+        await pilot.pause()
+        assert app.screen is modal
+
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert app.screen is chat
+        assert chat.composer.text == PROMPT  # nothing lost
+        assert len(fake_server.requests) == requests  # nothing sent
+        assert len(engine.store.history(conv)) == stored  # nothing stored
+        assert len(assistants(app)) == 1
+
+        fake_server.script("gpt-4o-mini", Reply(text="Danube, Rhine, Loire.", input_tokens=20, output_tokens=6))
+        chat.composer.focus()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, OverBudgetScreen)
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert app.screen is chat and chat.composer.text == ""
+        assert len(fake_server.requests) == requests + 1
+        assert fake_server.requests[-1].model == "gpt-4o-mini"
+        answer = assistants(app)[-1]
+        assert answer.text == "Danube, Rhine, Loire." and badge(answer).startswith("gpt-4o-mini · $")
+        assert "you chose to send anyway" in answer.record.route["reason"]
+
+        # The yes was for that turn only: the next one asks again.
+        await type_and_send(pilot, "And three in Asia?")
+        assert isinstance(app.screen, OverBudgetScreen)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert chat.composer.text == "And three in Asia?"
+        assert len(fake_server.requests) == requests + 1
+
+
+async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_server: FakeServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        # A routed turn under the cap that takes the spend past it.
+        fake_server.script(Reply(text="Danube, Rhine, Loire.", input_tokens=1000, output_tokens=1000))
+        await type_and_send(pilot, PROMPT)
+        assert "⛔ budget reached" in _status(app)
+        requests = len(fake_server.requests)
+        assistants(app)[-1].focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert isinstance(app.screen, OverBudgetScreen)
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert len(fake_server.requests) == requests and len(assistants(app)) == 1
+
+        fake_server.script("gpt-4o-mini", Reply(text="Seine, Elbe, Po.", input_tokens=20, output_tokens=6))
+        assistants(app)[-1].focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert fake_server.requests[-1].model == "gpt-4o-mini" and len(fake_server.requests) == requests + 1
+        [again] = assistants(app)
+        assert again.text == "Seine, Elbe, Po." and again.record.route_kind == "routed"

@@ -1,0 +1,198 @@
+"""The answer cache in the TUI (issue 4), through the real Engine, Store, embedder and cache,
+with the official SDKs talking to the fake provider server. A hit is proven by the server
+*not* receiving a request, a miss by it receiving one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.message import AssistantMessage
+from tests.engine.helpers import OPENAI_KEY, write_config
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import assistants, badge, settle, subtitle, type_and_send
+
+SIZE = (120, 40)
+# Pairs from tests/data/cache_pairs.jsonl (also used by tests/engine/test_cache_cli.py).
+CACHED = "How do I center a div in CSS?"
+PARAPHRASE = "How can I center a div using CSS?"  # labelled paraphrase / hit
+NEG_CACHED = "Which foods are safe for dogs?"
+NEGATED = "Which foods are not safe for dogs?"  # labelled negation / must not hit
+
+
+@pytest.fixture
+def real_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server)
+    return Engine.open()
+
+
+async def _ask(pilot: Pilot, server: FakeServer, prompt: str, *, new: bool = True) -> tuple[AssistantMessage, int]:
+    """Send `prompt` (in a new conversation: the cache is scoped to the history) and return
+    the answer's widget and how many requests reached the server for it. The server echoes
+    the prompt back, so a wrong hit would show another prompt's echo."""
+    if new:
+        await pilot.press("ctrl+n")
+        await settle(pilot, pilot.app)
+    before = len(server.requests)
+    await type_and_send(pilot, prompt)
+    return assistants(pilot.app)[-1], len(server.requests) - before
+
+
+async def _palette(pilot: Pilot, command: str) -> None:
+    """Open the command palette, enter `command` (pasted, not typed key by key: each key is a
+    full search round trip) and run the best match."""
+    from textual.command import CommandInput
+
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    pilot.app.screen.query_one(CommandInput).value = command
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await settle(pilot, pilot.app)
+
+
+def _entry(home: Path, source_turn: str) -> tuple[int, int]:
+    """(penalties, count) of the cache entries stored for that turn, read from the DB file."""
+    db = home / "chatroute.db" if (home / "chatroute.db").exists() else next(home.rglob("chatroute.db"))
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT penalties FROM cache_entries WHERE turn_id = ?", (source_turn,)).fetchall()
+    return (rows[0][0] if rows else -1), len(rows)
+
+
+async def test_repeat_and_paraphrase_hit_negation_misses(real_engine: Engine, fake_server: FakeServer) -> None:
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        first, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 1 and "(cache)" not in badge(first)
+        source_conversation = app.screen.conversation_id
+
+        repeat, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0, "a repeat must be answered without calling a model"
+        assert repeat.text == first.text
+        line = badge(repeat)
+        assert line.startswith(f"{first.model.split('/', 1)[1]} (cache) · ")
+        assert "cached 1.00" in line and " · $0 · " in line and "lookup " in line and " ms" in line
+        # The badge names where the answer came from.
+        assert f"⟵ from ‹{CACHED}›, just now" in line
+        assert app.screen.conversation_id != source_conversation
+
+        para, sent = await _ask(pilot, fake_server, PARAPHRASE)
+        assert sent == 0 and para.text == first.text
+        assert "(cache)" in badge(para) and f"cached {para.record.cache_similarity:.2f}" in badge(para)
+        assert 0.9 <= para.record.cache_similarity <= 1.0 and "semantic" in para.record.route["reason"]
+
+        await _ask(pilot, fake_server, NEG_CACHED)
+        neg, sent = await _ask(pilot, fake_server, NEGATED)
+        assert sent == 1, "a negation must never be served the cached answer"
+        assert neg.text.endswith(f": {NEGATED}") and "cached" not in badge(neg)
+
+    turns = [t for c in real_engine.store.list_conversations() for t in real_engine.store.turns(c.id)]
+    hits = [t for t in turns if t.cache_status == "hit"]
+    assert len(hits) == 2 and all(t.route_kind == "cache" and t.cost_usd == 0 for t in hits)
+    assert all(t.saved_usd and t.saved_usd > 0 for t in hits)  # savings are counted
+
+
+async def test_o_and_the_palette_go_to_the_source_turn(real_engine: Engine, fake_server: FakeServer) -> None:
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        source, _ = await _ask(pilot, fake_server, CACHED, new=False)
+        source_conv, source_id = app.screen.conversation_id, source.message_id
+        await _ask(pilot, fake_server, "And how do I center it vertically?", new=False)  # not the last turn
+        hit, _ = await _ask(pilot, fake_server, CACHED)
+        hit_conv = app.screen.conversation_id
+        assert hit_conv != source_conv
+
+        hit.focus()
+        await pilot.press("o")
+        await settle(pilot, app)
+        assert app.screen.conversation_id == source_conv
+        focused = app.screen.focused
+        assert isinstance(focused, AssistantMessage) and focused.message_id == source_id
+        chat = app.screen.query_one("#chat")
+        assert chat.region.y <= focused.region.y < chat.region.bottom  # scrolled into view
+
+        # Back to the hit; the same link from the command palette.
+        await app.screen.open_conversation(hit_conv)
+        await settle(pilot, app)
+        assistants(app)[-1].focus()
+        await _palette(pilot, "go to cached")
+        assert app.screen.conversation_id == source_conv
+        assert getattr(app.screen.focused, "message_id", None) == source_id
+
+        # A message that is not a hit: the key explains itself instead of doing something odd.
+        assistants(app)[-1].focus()
+        await pilot.press("o")
+        await settle(pilot, app)
+        assert app.screen.conversation_id == source_conv
+
+
+async def test_source_deleted_is_said_plainly(real_engine: Engine, fake_server: FakeServer) -> None:
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, fake_server, CACHED, new=False)
+        source_conv = app.screen.conversation_id
+        hit, _ = await _ask(pilot, fake_server, CACHED)
+        hit_conv = app.screen.conversation_id
+        real_engine.store.delete_conversation(source_conv)
+        hit.focus()
+        await pilot.press("o")
+        await settle(pilot, app)
+        assert app.screen.conversation_id == hit_conv  # stayed put
+        assert any("deleted" in n.message for n in app._notifications)
+
+
+async def test_regenerate_bypasses_the_cache_and_lowers_the_entry(real_engine: Engine, fake_server: FakeServer,
+                                                                  chatroute_home: Path) -> None:
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, fake_server, CACHED, new=False)
+        hit, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0
+        source_turn = hit.record.cache_source_turn
+        assert _entry(chatroute_home, source_turn) == (0, 1)
+
+        fake_server.script(Reply(text="A fresh answer, not from the cache.", input_tokens=40, output_tokens=9))
+        before = len(fake_server.requests)
+        hit.focus()
+        await pilot.press("g")  # regenerate: past the cache
+        await settle(pilot, app)
+        assert len(fake_server.requests) == before + 1
+        [fresh] = assistants(app)
+        assert fresh.text == "A fresh answer, not from the cache."
+        assert "cached" not in badge(fresh)
+        assert hit.message_id in {m.id for m in real_engine.store.siblings(fresh.message_id)}  # a sibling reply
+        assert fresh.record.cache_status == "bypass"
+
+    # That entry's standing fell: one penalty (its bar is raised), and a false-hit report.
+    assert _entry(chatroute_home, source_turn) == (1, 1)
+    assert real_engine.cache.stats().false_hits == 1
+    assert [p.kind for p in real_engine.store.preferences(kind="regenerate")] == ["regenerate"]
+
+
+async def test_per_conversation_toggle_turns_the_cache_off(real_engine: Engine, fake_server: FakeServer) -> None:
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, fake_server, CACHED, new=False)
+        await pilot.press("ctrl+n")
+        await settle(pilot, app)
+        await _palette(pilot, "toggle answer cache")
+        assert "cache off" in subtitle(app)
+        off_conv = app.screen.conversation_id
+        assert real_engine.store.get_conversation(off_conv).cache_enabled is False
+
+        answer, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 1, "with the cache off, a repeat goes to a model"
+        assert answer.record.cache_status == "bypass" and "cached" not in badge(answer)
+        assert app.screen.conversation_id == off_conv
+
+        # Other conversations keep the cache.
+        other, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0 and "(cache)" in badge(other)

@@ -1,0 +1,202 @@
+"""A long conversation over the real store: it opens at the latest messages, scrolling up pages
+older ones in, and the number of mounted messages stays bounded (the chat view is a window
+over the conversation, see ChatView)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from chatroute.store import Store
+from chatroute.store.records import TurnRecord
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import ChatView, LoadEarlier, LoadLater
+from chatroute.tui.widgets.message import AssistantMessage, MessageWidget
+from chatroute.turn_events import Delta, Routed, TurnFinished, TurnStarted
+from tests.tui.fake_engine import FakeEngine, decision_for
+from tests.tui.helpers import badge, settle, type_and_send
+
+SIZE = (100, 30)
+MODEL = "openai/gpt-4o-mini"
+# Two paragraphs, so a page of messages is surely taller than the view (else the view loads
+# more at once to fill itself, see ChatView._fill_viewport).
+ANSWER = "answer {}\n\nand a second paragraph"
+
+
+@pytest.fixture(autouse=True)
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smaller pages than the app's (same logic, fewer widgets to mount per key press): the
+    test stays fast. The sizes still make every page taller than the viewport."""
+    monkeypatch.setattr(ChatView, "OPENING", 8)
+    monkeypatch.setattr(ChatView, "BATCH", 4)
+    monkeypatch.setattr(ChatView, "WINDOW", 16)
+
+
+def seed_long(store: Store, turns: int) -> str:
+    """An old short conversation, then a `turns`-turn one (the most recent: it opens at start)."""
+    old = store.create_conversation(title="Short and old")
+    store.add_message(old.id, "user", "hello")
+    conv = store.create_conversation(title="Long")
+    parent = None
+    with store.transaction():  # one transaction: every write below joins it
+        for i in range(turns):
+            user = store.add_message(conv.id, "user", f"question {i}", parent_id=parent)
+            answer = store.add_message(conv.id, "assistant", ANSWER.format(i), parent_id=user.id, model=MODEL)
+            store.add_turn(TurnRecord(conversation_id=conv.id, message_id=answer.id, model=MODEL, provider="openai",
+                                      route_kind="routed", cache_status="miss", input_tokens=10 + i,
+                                      output_tokens=20, cost_usd=0.0001, ttft_ms=300.0, total_ms=900.0))
+            parent = answer.id
+    return conv.id
+
+
+class StoreEngine(FakeEngine):
+    """FakeEngine whose turns are written to the real store, like Engine.run_turn does."""
+
+    async def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
+                       use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+        store = self.store
+        assert conversation_id is not None
+        history = store.history(conversation_id)
+        user = store.add_message(conversation_id, "user", prompt, parent_id=history[-1].id if history else None)
+        answer = store.add_message(conversation_id, "assistant", "", parent_id=user.id, status="streaming")
+        yield TurnStarted(conversation_id, user.id, answer.id)
+        yield Routed(model=MODEL, kind="routed", reason="test", decision=decision_for(MODEL))
+        text = f"Echo: {prompt}"
+        yield Delta(text)
+        record = TurnRecord(conversation_id=conversation_id, message_id=answer.id, model=MODEL, provider="openai",
+                            route_kind="routed", cache_status="miss", input_tokens=5, output_tokens=5, cost_usd=0.0)
+        store.finish_turn(answer.id, text, "complete", record)
+        yield TurnFinished(record=record, text=text)
+
+
+def text_at(index: int) -> str:
+    """The text of the index-th message of a seed_long conversation."""
+    return f"question {index // 2}" if index % 2 == 0 else ANSWER.format(index // 2)
+
+
+def chat_of(app: ChatrouteApp) -> ChatView:
+    return app.screen.query_one(ChatView)
+
+
+def texts(app: ChatrouteApp) -> list[str]:
+    return [w.text for w in chat_of(app).query(MessageWidget)]
+
+
+def in_view(chat: ChatView, widget: MessageWidget) -> bool:
+    return bool(widget.region) and chat.region.overlaps(widget.region)
+
+
+async def frame(app: ChatrouteApp) -> None:
+    done = asyncio.Event()
+    app.call_after_refresh(done.set)
+    await done.wait()
+
+
+async def press(pilot: Pilot, *keys: str) -> None:
+    """Each key, then its loads and two frames (the layout, then the scroll that keeps the
+    reader's place). Faster than pilot.pause(), which waits for an idle CPU."""
+    app = pilot.app
+    for key in keys:
+        await pilot.press(key)
+        await app.workers.wait_for_complete()
+        await frame(app)
+        await frame(app)
+
+
+async def test_long_conversation_opens_at_the_latest_and_pages_older_ones_in(chatroute_home: Path) -> None:
+    turns = 2_000
+    store = Store.open(chatroute_home / "chatroute.db")
+    cid = seed_long(store, turns)
+    app = ChatrouteApp(FakeEngine(store))  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "none"  # scroll jumps: the test checks positions, not a glide
+        await settle(pilot, app)
+        chat = chat_of(app)
+        assert app.screen.conversation_id == cid
+        mounted = list(chat.query(MessageWidget))
+        n = 2 * turns
+        # Only the tail is mounted, the newest message last and in the viewport, with its badge.
+        assert [w.text for w in mounted] == [text_at(i) for i in range(n - ChatView.OPENING, n)]
+        assert chat.scroll_y == chat.max_scroll_y and in_view(chat, mounted[-1])
+        assert isinstance(mounted[-1], AssistantMessage) and badge(mounted[-1]).startswith("gpt-4o-mini")
+        earlier = chat.query_one(LoadEarlier)
+        assert earlier.display and f"{n - ChatView.OPENING:,} earlier" in str(earlier.render())
+
+        # A message takes focus (shift+tab from the composer); Home scrolls to the top of what is
+        # mounted, which loads the previous batch and keeps the reader's place.
+        await press(pilot, "shift+tab")
+        assert app.focused is mounted[-1]
+        await press(pilot, "home")
+        first = n - ChatView.OPENING - ChatView.BATCH
+        assert texts(app) == [text_at(i) for i in range(first, n)]
+        assert in_view(chat, mounted[0]) and chat.scroll_y > 0
+
+        # Keep going: older batches come in, the newest go out (at most WINDOW mounted).
+        steps = (ChatView.WINDOW - ChatView.OPENING) // ChatView.BATCH + 2
+        await press(pilot, *["home"] * (steps - 1))
+        first = n - ChatView.OPENING - steps * ChatView.BATCH
+        assert texts(app) == [text_at(i) for i in range(first, first + ChatView.WINDOW)]
+        later = chat.query_one(LoadLater)
+        assert later.display and f"{n - first - ChatView.WINDOW:,} later" in str(later.render())
+
+        # ctrl+home: the very first message; End: back to the newest.
+        await press(pilot, "ctrl+home")
+        assert texts(app) == [text_at(i) for i in range(ChatView.OPENING)] and chat.scroll_y == 0
+        assert not earlier.display and later.display
+        await press(pilot, "end")
+        assert texts(app) == [text_at(i) for i in range(n - ChatView.OPENING, n)]
+        assert chat.scroll_y == chat.max_scroll_y and not later.display
+    store.close()
+
+
+async def test_sending_far_up_a_long_conversation_jumps_to_the_latest(chatroute_home: Path) -> None:
+    turns = 200
+    store = Store.open(chatroute_home / "chatroute.db")
+    cid = seed_long(store, turns)
+    app = ChatrouteApp(StoreEngine(store))  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        away = (ChatView.WINDOW - ChatView.OPENING) // ChatView.BATCH + 1  # Home presses to trim the tail
+        await press(pilot, "shift+tab", *["home"] * away)
+        assert ANSWER.format(turns - 1) not in texts(app)  # the newest went out of the window
+
+        await type_and_send(pilot, "a new question")
+        now = texts(app)
+        assert now[-3:] == [ANSWER.format(turns - 1), "a new question", "Echo: a new question"]
+        chat = chat_of(app)
+        assert in_view(chat, chat.query(MessageWidget).last())
+
+        # The new messages join the window once it moves past them, and come back with End.
+        await press(pilot, "shift+tab", *["home"] * away)
+        assert "a new question" not in texts(app)
+        await press(pilot, "end")
+        assert texts(app)[-3:] == [ANSWER.format(turns - 1), "a new question", "Echo: a new question"]
+        assert [m.content for m in store.history(cid)][-2:] == ["a new question", "Echo: a new question"]
+    store.close()
+
+
+async def test_moving_between_messages_does_not_pile_up_footer_keys(chatroute_home: Path) -> None:
+    """Every focus change rebuilds the footer's keys; the old ones must be freed (Textual's
+    Footer kept them all alive: memory and garbage-collection pauses grew with each move)."""
+    import gc
+
+    from textual.widgets._footer import FooterKey
+
+    store = Store.open(chatroute_home / "chatroute.db")
+    seed_long(store, 12)
+    app = ChatrouteApp(FakeEngine(store))  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await press(pilot, "shift+tab", *["up", "down"] * 10)  # 21 focus changes
+        assert isinstance(app.focused, MessageWidget)
+        gc.collect()
+        dead = [o for o in gc.get_objects() if isinstance(o, FooterKey) and not o.is_attached]
+        assert len(dead) < 20, f"{len(dead)} footer keys of old footers still alive"
+    store.close()

@@ -1,0 +1,196 @@
+"""Streaming renders in batches (chatroute/tui/widgets/message.py MarkdownFeed): no text may be
+lost on the way, and the answer must end up rendered exactly as a one-shot render of the
+same Markdown would show it — code blocks, nested lists, tables and all."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.widget import Widget
+from textual.widgets import Markdown
+from textual.widgets._markdown import MarkdownFence, MarkdownTable
+
+import chatroute.tui.widgets.message as message_module
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import ChatView
+from tests.tui.fake_engine import FakeEngine, Reply
+from tests.tui.helpers import assistants, settle
+
+SIZE = (120, 40)
+
+SECTION = """## Step {i}: configure the router
+
+The router scores each model for quality, cost and latency, then picks the best utility. Step {i}
+explains **why** the badge shows `what it shows`, with a paragraph long enough to wrap twice at
+this width so that wrapping is exercised as well as parsing.
+
+1. Open the configuration.
+2. Pin a model:
+   - with `@override`
+   - or with the picker
+3. Compare the cost report.
+
+```python
+def pick_{i}(scores: dict[str, float]) -> str:
+    best = max(scores, key=scores.get)
+    return best  # step {i}
+```
+
+| model | quality | cost |
+|-------|---------|------|
+| gpt-4o-mini | 0.71 | 0.0004 |
+| claude-haiku | 0.74 | 0.0028 |
+
+> Note {i}: cached answers only count above the threshold.
+
+"""
+LAST_PARAGRAPH = "The very last paragraph arrives in the final chunks: nothing may be dropped."
+ANSWER = "# A long answer\n\n" + "".join(SECTION.format(i=i) for i in range(1, 6)) + LAST_PARAGRAPH + "\n"
+# Loose lists (blank lines between items) as models write them: a fragment that ends after
+# "2" at the start of a line must not become a paragraph of its own, splitting the list.
+LOOSE_LISTS = ("Here are the steps:\n\n"
+               + "".join(f"{n}. **Step {n}**: do thing {n}.\n\n" for n in range(1, 13))
+               + "- first point\n\n- second point\n\n  continued, indented\n\n* third, another list\n\n"
+               + "| step | cost |\n|---|---|\n| [one](https://example.com) | $0.01 |\n| two | $0.02 |\n\nDone.\n")
+
+
+def rendering(markdown: Markdown) -> list[tuple[str, str]]:
+    """What the widget shows: every descendant's type and rendered text, in order."""
+    out = []
+    for widget in markdown.walk_children(Widget):
+        visual = widget.render()
+        text = visual if isinstance(visual, str) else getattr(visual, "plain", type(visual).__name__)
+        out.append((type(widget).__name__, text))
+    return out
+
+
+async def reference_rendering(app: ChatrouteApp, text: str) -> list[tuple[str, str]]:
+    """The same Markdown rendered in one go, in the same app (same theme and width)."""
+    ref = Markdown(text, id="reference")
+    await app.screen.mount(ref)
+    await app.workers.wait_for_complete()
+    result = rendering(ref)
+    await ref.remove()
+    return result
+
+
+async def test_long_markdown_streams_in_batches_and_renders_whole(engine: FakeEngine, monkeypatch: Any) -> None:
+    appends: list[int] = []
+    original_append = Markdown.append
+
+    def counting_append(self: Markdown, markdown: str) -> Any:
+        appends.append(len(markdown))
+        return original_append(self, markdown)
+
+    monkeypatch.setattr(Markdown, "append", counting_append)
+    # ~700 fragments cut at arbitrary points (mid-word, mid-line, mid-fence), as fast as possible
+    engine.script.append(Reply(text=ANSWER, chunks=700))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("explain the router at length")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        markdown = msg.query_one(Markdown)
+
+        # Batched: far fewer appends than fragments, and together they carry every character.
+        assert 0 < len(appends) < 100, len(appends)
+        assert sum(appends) == len(ANSWER)
+        assert msg.text == ANSWER and markdown.source == ANSWER
+
+        shown = rendering(markdown)
+        assert shown == await reference_rendering(app, ANSWER)
+        text = "\n".join(t for _, t in shown)
+        assert LAST_PARAGRAPH in text and "return best  # step 5" in text and "Note 5:" in text
+        assert len(markdown.query(MarkdownFence)) == 5 and len(markdown.query(MarkdownTable)) == 5
+        # The bottom margin goes from the last block only (the badge sits under the text).
+        assert [block.has_class("-last") for block in markdown.children] == [False] * (len(markdown.children) - 1) + [True]
+
+        chat = app.screen.query_one(ChatView)
+        assert chat.max_scroll_y > 0 and chat.scroll_y == chat.max_scroll_y  # kept at the bottom
+
+
+async def test_stopping_mid_stream_keeps_every_fragment_received(engine: FakeEngine) -> None:
+    engine.script.append(Reply(text=ANSWER, chunks=400, delay=0.002))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("explain")
+        composer.action_submit()  # pilot.press would wait for the whole stream
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            msgs = assistants(app)
+            if msgs and len(msgs[0].text) > len(ANSWER) // 3:
+                break
+        await pilot.press("escape")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        assert msg.status == "interrupted"
+        assert 0 < len(msg.text) < len(ANSWER) and ANSWER.startswith(msg.text)
+        # The last batch (still pending when Esc was pressed) was rendered too.
+        assert msg.query_one(Markdown).source == msg.text
+        assert rendering(msg.query_one(Markdown)) == await reference_rendering(app, msg.text)
+
+
+async def test_cache_hit_renders_the_whole_answer(engine: FakeEngine) -> None:
+    engine.script.append(Reply(text=ANSWER, chunks=1, cache_similarity=0.97, cache_source_turn="t000001"))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("explain")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        assert msg.query_one(Markdown).source == ANSWER
+        assert rendering(msg.query_one(Markdown)) == await reference_rendering(app, ANSWER)
+
+
+async def test_loose_lists_stream_without_a_full_rerender(engine: FakeEngine, monkeypatch: Any) -> None:
+    """Every fragment boundary is tried (one character a chunk, appended one by one): the
+    blocks still match a one-shot render (tables grown row by row included), so finishing
+    does not need to render it all again."""
+    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    updates: list[str] = []
+    original_update = Markdown.update
+
+    def counting_update(self: Markdown, markdown: str) -> Any:
+        updates.append(markdown)
+        return original_update(self, markdown)
+
+    monkeypatch.setattr(Markdown, "update", counting_update)
+    engine.script.append(Reply(text=LOOSE_LISTS, chunks=len(LOOSE_LISTS), delay=0.001))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("steps?")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        markdown = msg.query_one(Markdown)
+        assert markdown.source == LOOSE_LISTS
+        assert rendering(markdown) == await reference_rendering(app, LOOSE_LISTS)
+        assert [u for u in updates if u] == [LOOSE_LISTS]  # only the reference's own render
+
+
+async def test_answer_removed_mid_stream_still_completes(engine: FakeEngine) -> None:
+    """The streaming message can leave the screen (the chat window moves, another
+    conversation opens): the turn goes on, keeps every fragment, and shows no error."""
+    engine.script.append(Reply(text=ANSWER, chunks=300, delay=0.002))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("explain")
+        composer.action_submit()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            msgs = assistants(app)
+            if msgs and len(msgs[0].text) > len(ANSWER) // 4:
+                break
+        [msg] = assistants(app)
+        await msg.remove()
+        await settle(pilot, app)
+        assert msg.text == ANSWER and msg.status == "ok" and msg.error is None
+        assert all(w.is_finished and w.error is None for w in app.workers)
+        assert not app._notifications  # no error toast
