@@ -10,14 +10,12 @@ atomically; anything unexpected leaves the file as it was and raises ConfigEditE
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from chatroute.errors import ChatrouteError
+from chatroute.fsutil import atomic_write
 
 
 class ConfigEditError(ChatrouteError):
@@ -110,24 +108,9 @@ def _replace(m: re.Match[str], quoted: str, line: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode: Any = None
+    mode: int | None = None
     try:
-        mode = path.stat().st_mode & 0o777
+        mode = path.stat().st_mode & 0o777  # a config holding a key stays as private as it was
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)  # a config holding a key stays private
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, text, mode=mode)

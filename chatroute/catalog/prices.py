@@ -25,8 +25,6 @@ import gzip
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from chatroute.errors import ChatrouteError
+from chatroute.fsutil import atomic_write
 
 # Providers (LiteLLM `litellm_provider` values) kept in the snapshot and in refreshed copies.
 # Hosted OpenAI-compatible APIs are matched to these by base_url host in catalog.py.
@@ -327,23 +326,6 @@ def _fetch(source: str) -> bytes:
     return data
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _price_pair(e: dict[str, Any]) -> tuple[object, object]:
     return e.get("input_cost_per_token"), e.get("output_cost_per_token")
 
@@ -384,8 +366,8 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None)
     if prices_file.is_file() and _read_refreshed(prices_file) is not None:
         # Keep the current good copy; a broken current file is not worth keeping over the old .bak.
         backup = backup_path(prices_file)
-        _atomic_write(backup, prices_file.read_bytes())
-    _atomic_write(prices_file, doc.encode("utf-8"))
+        atomic_write(backup, prices_file.read_bytes())
+    atomic_write(prices_file, doc.encode("utf-8"))
 
     old, new = current.models, trimmed
     return UpdateResult(

@@ -18,13 +18,13 @@ process (a concurrent `chatroute ask`) changed it, so processes share what they 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from chatroute.fsutil import atomic_write
 
 FILE_NAME = "health.json"
 
@@ -106,20 +106,12 @@ class HealthBoard:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "version": 1,
             "models": {k: asdict(v) for k, v in self.models.items()},
             "disabled_providers": self.disabled_providers,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".health.", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(data, indent=1), durable=False)
         try:
             self._mtime = self.path.stat().st_mtime_ns
         except OSError:

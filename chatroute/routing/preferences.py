@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from chatroute.fsutil import atomic_write
 
 FILE_NAME = "router_preferences.json"
 MAX_BIAS = 0.08  # at most +-8 quality points: a nudge, never a veto
@@ -103,15 +103,8 @@ class PreferenceModel:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".prefs.", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "events": self.events, "raw": self.raw}, fh)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        data = json.dumps({"version": 1, "events": self.events, "raw": self.raw})
+        atomic_write(self.path, data, durable=False)
 
 
 UserPreferences = PreferenceModel  # older name
