@@ -3,10 +3,11 @@ and what a client needs to ask the user before spending past a cap."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
+from chatroute.accounting import cap_spend
 from chatroute.routing.policy import BudgetState, NoRouteError, RouteCandidate
 
 # The exclusion reason policy.Router.decide gives a paid model once a cap is used up.
@@ -17,27 +18,8 @@ def budget_state(store: Any, budget_cfg: Any, *, now: datetime | None = None) ->
     """Spend so far (UTC day and month) against `budget.daily_usd` / `budget.monthly_usd`.
 
     None when no cap is configured, so the router skips the budget logic entirely."""
-    daily = getattr(budget_cfg, "daily_usd", None)
-    monthly = getattr(budget_cfg, "monthly_usd", None)
-    if daily is None and monthly is None:
-        return None
-    now = now or datetime.now(UTC)
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
-
-    def spent(since: datetime) -> float:
-        try:
-            row = store.spend_totals(since=since)
-        except Exception:  # noqa: BLE001 - a spend query must never block routing
-            return 0.0
-        return float(row.cost_usd or 0.0)
-
-    return BudgetState(
-        daily_spent_usd=spent(day_start) if daily is not None else 0.0,
-        daily_cap_usd=daily,
-        monthly_spent_usd=spent(month_start) if monthly is not None else 0.0,
-        monthly_cap_usd=monthly,
-    )
+    spend = cap_spend(store, budget_cfg, now=now)
+    return None if spend is None else BudgetState(**asdict(spend))
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,92 @@ def _m2_estimated_turns(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX idx_turns_estimated ON turns(created_at, cost_usd) WHERE usage_estimated = 1")
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns]
+def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
+                 add: str | None = None, sub: str | None = None) -> str:
+    """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
+    with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
+    Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding."""
+    def upsert(row: str, sign: str) -> str:
+        key_vals = ", ".join(expr.format(r=row) for expr in keys.values())
+        vals = (
+            f"{key_vals}, {sign}1, {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
+            f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}({row}.cost_usd IS NOT NULL),"
+            f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
+        )
+        return f"""
+        INSERT INTO {table} ({", ".join(keys)}, turns, input_tokens, output_tokens, cached_tokens,
+                             cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
+        VALUES ({vals})
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
+            turns = turns + excluded.turns,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cached_tokens = cached_tokens + excluded.cached_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            cost_usd = cost_usd + excluded.cost_usd,
+            cost_known = cost_known + excluded.cost_known,
+            saved_usd = saved_usd + excluded.saved_usd,
+            saved_known = saved_known + excluded.saved_known;"""
+
+    body = ""
+    if sub:
+        body += upsert(sub, "-")
+        match = " AND ".join(f"{col} = {expr.format(r=sub)}" for col, expr in keys.items())
+        body += f"\n        DELETE FROM {table} WHERE {match} AND turns = 0;"
+    if add:
+        body += upsert(add, "")
+    return f"CREATE TRIGGER {name} {event} ON turns BEGIN{body}\nEND"
+
+
+_MEASURES = """
+        turns INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        cost_known INTEGER NOT NULL DEFAULT 0,
+        saved_usd REAL NOT NULL DEFAULT 0,
+        saved_known INTEGER NOT NULL DEFAULT 0"""
+_SUMS = """COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
+           TOTAL(cost_usd), COUNT(cost_usd), TOTAL(saved_usd), COUNT(saved_usd)"""
+_DAY_MODEL = {"day": "substr({r}.created_at, 1, 10)", "model": "{r}.model"}
+_DAY_CONVERSATION = {"day": "substr({r}.created_at, 1, 10)", "conversation_id": "ifnull({r}.conversation_id, '')"}
+_SPEND_COLUMNS = "created_at, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd"
+
+
+def _m3_daily_rollups(db: "sqlite_utils.Database") -> None:
+    # Daily spend per model and per conversation, kept by triggers like turn_rollup. The hourly
+    # rollup has a row per (hour, model, conversation): ~70k rows at 200k turns, so every
+    # all-time figure of `chatroute costs` scanned all of them. Whole-UTC-day bounds (dates,
+    # today, this week/month) are served from these instead: a few thousand rows each.
+    # conversation_id '' stands for "deleted conversation", as in turn_rollup.
+    statements = [
+        f"CREATE TABLE spend_day_model (day TEXT NOT NULL, model TEXT NOT NULL,{_MEASURES},"
+        " PRIMARY KEY (day, model)) WITHOUT ROWID",
+        f"CREATE TABLE spend_day_conversation (day TEXT NOT NULL, conversation_id TEXT NOT NULL,{_MEASURES},"
+        " PRIMARY KEY (day, conversation_id)) WITHOUT ROWID",
+        # Backfill, in the same transaction as the triggers: no turn can slip in between.
+        f"INSERT INTO spend_day_model SELECT substr(created_at, 1, 10), model, {_SUMS}"
+        " FROM turns GROUP BY 1, 2",
+        f"INSERT INTO spend_day_conversation SELECT substr(created_at, 1, 10), ifnull(conversation_id, ''), {_SUMS}"
+        " FROM turns GROUP BY 1, 2",
+        _sum_trigger("spend_day_model_ai", "spend_day_model", _DAY_MODEL, "AFTER INSERT", add="new"),
+        _sum_trigger("spend_day_model_ad", "spend_day_model", _DAY_MODEL, "AFTER DELETE", sub="old"),
+        # conversation_id is not among the columns: deleting a conversation leaves this table alone.
+        _sum_trigger("spend_day_model_au", "spend_day_model", _DAY_MODEL,
+                     f"AFTER UPDATE OF model, {_SPEND_COLUMNS}", sub="old", add="new"),
+        _sum_trigger("spend_day_conversation_ai", "spend_day_conversation", _DAY_CONVERSATION,
+                     "AFTER INSERT", add="new"),
+        _sum_trigger("spend_day_conversation_ad", "spend_day_conversation", _DAY_CONVERSATION,
+                     "AFTER DELETE", sub="old"),
+        _sum_trigger("spend_day_conversation_au", "spend_day_conversation", _DAY_CONVERSATION,
+                     f"AFTER UPDATE OF conversation_id, {_SPEND_COLUMNS}", sub="old", add="new"),
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups]
 
 SCHEMA_VERSION = len(MIGRATIONS)

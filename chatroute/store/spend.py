@@ -1,10 +1,13 @@
 """Spend aggregation (issue 5), all in SQL.
 
-Two paths giving identical results (tests check they agree):
-- the hourly rollup table `turn_rollup` (maintained by triggers on `turns`), used whenever
-  the bounds fall on whole hours and the day offset is whole hours - i.e. nearly always
-  (dates, "today", "this month", local time zones). It has at most one row per
-  (hour, model, conversation), so 200k turns aggregate in milliseconds;
+Three paths giving identical results (tests check they agree; cost sums up to float rounding):
+- the daily rollups `spend_day_model` and `spend_day_conversation` (schema v3, maintained by
+  triggers on `turns`), used when the bounds are whole UTC days and the offset is 0 - what
+  `chatroute costs` always asks (dates, today, this week/month). A row per (day, model) or
+  (day, conversation): a few thousand rows at 200k turns, so every figure takes a millisecond;
+- the hourly rollup table `turn_rollup` (also maintained by triggers), used whenever
+  the bounds fall on whole hours and the day offset is whole hours (local time zones). It has
+  at most one row per (hour, model, conversation): ~70k rows at 200k turns;
 - a scan of the covering index idx_turns_created (never the wide rows with route JSON) for
   arbitrary bounds.
 A cost that is unknown (NULL) is never summed as 0: sums cover known costs only, are None when
@@ -87,9 +90,53 @@ def _rollup_where(since: Bound, until: Bound, offset: int) -> tuple[str, list[An
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+_DAY_SUFFIX = "T00:00:00.000Z"
+
+
+def _daily_where(since: Bound, until: Bound, offset: int) -> tuple[str, list[Any]] | None:
+    """WHERE clause over the daily rollups' `day`, or None when the bounds are not whole UTC days."""
+    if offset:
+        return None
+    clauses, params = [], []
+    for bound, op in ((since, ">="), (until, "<")):
+        ts = ts_bound(bound)
+        if ts is None:
+            continue
+        if len(ts) != 24 or not ts.endswith(_DAY_SUFFIX):
+            return None
+        clauses.append(f"day {op} ?")
+        params.append(ts[:10])
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Most expensive first. Costs are float sums whose last bits depend on the order they were added
+# in (which differs between the paths above), so they are compared at a nano-dollar: equal
+# costs then fall back to turns and key instead of to rounding noise.
+_BY_COST = "cost_usd IS NULL, round(cost_usd, 9) DESC, turns DESC, key"
+
+
+def _ordered(grouped_sql: str, order: str) -> str:
+    # Wrapped so that ORDER BY expressions see the aggregated columns: inside round(), a bare
+    # `cost_usd` would otherwise name the table's column, not the sum.
+    return f"SELECT * FROM ({grouped_sql}) ORDER BY {order}"
+
+
 def spend(
     c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True
 ) -> list[SpendRow]:
+    daily = _daily_where(since, until, offset) if use_rollup else None
+    if daily is not None:
+        where, params = daily
+        if by == "day":
+            table, key, order = "spend_day_model", "day", "key"
+        elif by == "model":
+            table, key, order = "spend_day_model", "model", _BY_COST
+        elif by == "conversation":
+            table, key, order = "spend_day_conversation", "nullif(conversation_id, '')", _BY_COST
+        else:
+            raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
+        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM {table} {where} GROUP BY key"
+        return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
     rollup = _rollup_where(since, until, offset) if use_rollup else None
     if rollup is not None:
         where, params = rollup
@@ -104,21 +151,21 @@ def spend(
             key = "nullif(conversation_id, '')"
         else:
             raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
-        order = "key" if by == "day" else "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
-        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key ORDER BY {order}"
-        return _finish(c, by, c.execute(sql, params).fetchall())
+        order = "key" if by == "day" else _BY_COST
+        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key"
+        return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
     where, params = _where(since, until, offset)
     if by == "day":
         key = "substr(created_at, 1, 10)" if not offset else f"date(created_at, '{int(offset):+d} minutes')"
         order = "key"
     elif by == "model":
-        key, order = "model", "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
+        key, order = "model", _BY_COST
     elif by == "conversation":
-        key, order = "conversation_id", "cost_usd IS NULL, cost_usd DESC, turns DESC, key"
+        key, order = "conversation_id", _BY_COST
     else:
         raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
-    sql = f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key ORDER BY {order}"
-    return _finish(c, by, c.execute(sql, params).fetchall())
+    sql = f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
+    return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
 
 
 def _finish(c: sqlite3.Connection, by: str, rows: list[tuple[Any, ...]]) -> list[SpendRow]:
@@ -135,10 +182,12 @@ def _finish(c: sqlite3.Connection, by: str, rows: list[tuple[Any, ...]]) -> list
 
 
 def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True) -> SpendRow:
-    rollup = _rollup_where(since, until, offset) if use_rollup else None
+    daily = _daily_where(since, until, offset) if use_rollup else None
+    rollup = daily if daily is not None else (_rollup_where(since, until, offset) if use_rollup else None)
     if rollup is not None:
         where, params = rollup
-        r = c.execute(f"SELECT NULL AS key, {_ROLLUP_AGG} FROM turn_rollup {where}", params).fetchone()
+        table = "spend_day_model" if daily is not None else "turn_rollup"
+        r = c.execute(f"SELECT NULL AS key, {_ROLLUP_AGG} FROM {table} {where}", params).fetchone()
         return _row((None, r[1] or 0, *r[2:]))
     where, params = _where(since, until, offset)
     r = c.execute(f"SELECT NULL AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where}", params).fetchone()
