@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
 from chatroute.tui.data import PRESETS, Backend
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
@@ -59,6 +61,8 @@ class ChatrouteApp(App[None]):
         return ChatScreen(self.backend)
 
     def on_mount(self) -> None:
+        COLLECTOR.install()  # full garbage collections at quiet moments (see collector.py)
+        self.set_interval(CHECK_INTERVAL_S, COLLECTOR.tick, name="quiet-gc")
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
         # Any theme change (our palette entries or Textual's own theme picker) is saved.
@@ -104,7 +108,15 @@ class ChatrouteApp(App[None]):
         if message:
             self.call_from_thread(self.notify, message, title="Local models", timeout=20)
 
+    async def on_event(self, event: events.Event) -> None:
+        # Mouse moves are not waiting on anything; keys, clicks, wheel and pastes are.
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.MouseScrollDown,
+                              events.MouseScrollUp, events.Paste)):
+            COLLECTOR.activity()
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
+        COLLECTOR.uninstall()
         if self._close_engine:
             await self.engine.aclose()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import re
 import time
 from collections.abc import Awaitable
@@ -14,6 +13,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.await_complete import AwaitComplete
+from textual import events
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -24,6 +24,7 @@ from textual.widgets.markdown import MarkdownBlock
 # Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
 from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 
+from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import _attr, reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
 
@@ -36,54 +37,10 @@ FLUSH_INTERVAL_S = 0.05
 YIELD_INTERVAL_S = 0.01
 # Bounded work per append (a new block's widgets are built and mounted in one go).
 MAX_APPEND_CHARS = 1500
-# How long full collections stay deferred after the last stream ends: past the final frames.
-GC_RESUME_DELAY_S = 1.0
 # A line begun with only these so far may still turn out to continue the list above it
 # ("5" -> "5. five"). Appended alone it would become a block of its own, and Textual's
 # append, which re-parses from the last block only, would never join it back.
 _UNDECIDED_LINE = re.compile(r"[ \t]*(?:\d{1,9}[.)]?|[-+*])?")
-
-
-class _FullGCDeferral:
-    """While answers stream, full (generation 2) garbage collections are deferred.
-
-    A full collection walks every object in the process (SDKs, tokenizers, the widget tree):
-    0.1-0.3 s here, several frames, and streaming allocates fast enough to trigger one every
-    second or two. Young generations are still collected. Textual does the same, more
-    bluntly, while it scrolls (App.PAUSE_GC_ON_SCROLL disables the collector).
-    """
-
-    _streams = 0
-    _saved_threshold: int | None = None
-    _resume: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def begin(cls) -> None:
-        cls._streams += 1
-        if cls._resume is not None:
-            cls._resume.cancel()
-            cls._resume = None
-        if cls._saved_threshold is None:
-            t0, t1, t2 = gc.get_threshold()
-            cls._saved_threshold = t2
-            gc.set_threshold(t0, t1, 1 << 30)
-
-    @classmethod
-    def end(cls) -> None:
-        cls._streams = max(0, cls._streams - 1)
-        if cls._streams == 0 and cls._resume is None:
-            try:
-                cls._resume = asyncio.get_running_loop().call_later(GC_RESUME_DELAY_S, cls._restore)
-            except RuntimeError:  # no loop (app closing): restore now
-                cls._restore()
-
-    @classmethod
-    def _restore(cls) -> None:
-        cls._resume = None
-        if cls._streams == 0 and cls._saved_threshold is not None:
-            t0, t1, _ = gc.get_threshold()
-            gc.set_threshold(t0, t1, cls._saved_threshold)
-            cls._saved_threshold = None
 
 
 class MarkdownFeed:
@@ -109,7 +66,7 @@ class MarkdownFeed:
         self._pending.append(fragment)
         self._wake.set()
         if self._task is None:
-            _FullGCDeferral.begin()
+            COLLECTOR.begin_busy()
             self._task = asyncio.create_task(self._run(), name="markdown-feed")
 
     def _next_chunk(self) -> str:
@@ -157,14 +114,14 @@ class MarkdownFeed:
         try:
             await asyncio.wait([task])  # never raises the task's error: it is read below
         finally:
-            _FullGCDeferral.end()
+            COLLECTOR.end_busy()
         return not task.cancelled() and task.exception() is None
 
     def cancel(self) -> None:
         """Drop everything (the widget is going away)."""
         task, self._task = self._task, None
         if task is not None:
-            _FullGCDeferral.end()
+            COLLECTOR.end_busy()
             task.cancel()
         self._pending.clear()
 
@@ -210,13 +167,55 @@ async def repair_streamed_tables(markdown: Markdown) -> None:
         await table.mount(fresh)
 
 
+_parser: MarkdownIt | None = None
+
+
+def _shared_parser() -> MarkdownIt:
+    """One parser for every stored answer (building one per answer costs more than parsing it)."""
+    global _parser
+    if _parser is None:
+        _parser = MarkdownIt("gfm-like")  # what Markdown uses when given no parser_factory
+    return _parser
+
+
 class AnswerMarkdown(Markdown):
     """Markdown whose last block carries the class `-last`, so CSS can drop that block's
     bottom margin (the badge then sits right under the text). A `:last-child` rule would do
     the same, but Textual then restyles every block, children included, whenever a block is
-    mounted: work that grows with the answer on every streamed append."""
+    mounted: work that grows with the answer on every streamed append.
 
+    A stored answer (`prebuilt`) builds its blocks in compose, so they mount with the message
+    in the chat view's batch. Markdown's own way parses in a thread after mounting and then
+    mounts the blocks on its own: paging ten stored messages into a long conversation took
+    six layouts and frames instead of one. Past PREBUILT_MAX_CHARS the thread is worth it.
+    """
+
+    PREBUILT_MAX_CHARS = 20_000
     _last_block: Widget | None = None
+
+    def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
+        super().__init__(markdown, **kw)
+        self._prebuilt = prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
+
+    def compose(self):  # type: ignore[override]
+        if not self._prebuilt:
+            return
+        text, self._initial_markdown = self._initial_markdown or "", None
+        # The state Markdown.update leaves behind, so a later update or append works as usual.
+        self._markdown = text
+        self._theme = self.app.theme
+        lines = text.splitlines()
+        self._last_parsed_line = len(lines) - (1 if lines and lines[-1] else 0)
+        blocks = list(self._parse_markdown(_shared_parser().parse(text)))
+        if blocks:
+            blocks[-1].add_class("-last")
+            self._last_block = blocks[-1]
+        yield from blocks
+
+    async def _on_mount(self, event: events.Mount) -> None:
+        if self._prebuilt:
+            # Markdown's own mount handler would parse the text again and replace the blocks.
+            event.prevent_default()
 
     def update(self, markdown: str) -> AwaitComplete:
         return AwaitComplete(self._mark_last_after(super().update(markdown)))
@@ -332,7 +331,7 @@ class AssistantMessage(MessageWidget):
     def compose(self):  # type: ignore[override]
         yield Static(Text("\n".join(self._reroutes)), classes="reroutes")
         yield Static("", classes="routing")
-        yield AnswerMarkdown(self.text)
+        yield AnswerMarkdown(self.text, prebuilt=True)
         yield Badge("")
         yield Static("", classes="error-line")
 

@@ -1,0 +1,140 @@
+"""Full garbage collections happen at quiet moments (chatroute/tui/collector.py), and stored
+answers arrive with their Markdown blocks already built (one layout per page of messages)."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from textual.widgets.markdown import MarkdownBlock
+
+from chatroute.store import Store
+from chatroute.tui import collector as collector_mod
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.collector import COLLECTOR, QuietCollector
+from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, _top_level_blocks
+from tests.tui.fake_engine import FakeEngine
+from tests.tui.helpers import settle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def quiet() -> tuple[QuietCollector, Clock]:
+    clock = Clock()
+    c = QuietCollector(clock=clock)
+    c.install()
+    yield c, clock
+    c.uninstall()
+
+
+def screen_text(app: ChatrouteApp) -> str:
+    """What the terminal shows, as plain text (the frame the compositor would write)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def pending(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend n young collections happened since the last full one."""
+    monkeypatch.setattr(collector_mod.gc, "get_count", lambda: (0, 0, n))
+
+
+def test_install_switches_off_automatic_full_collections_and_uninstall_restores_them() -> None:
+    before = gc.get_threshold()
+    c = QuietCollector()
+    c.install()
+    c.install()  # a second app in the same process
+    assert gc.get_threshold()[2] >= 1 << 30
+    assert gc.get_threshold()[:2] == before[:2]  # young generations untouched
+    c.uninstall()
+    assert gc.get_threshold()[2] >= 1 << 30  # the other app still runs
+    c.uninstall()
+    assert gc.get_threshold() == before
+
+
+def test_collects_only_after_a_quiet_spell(quiet: tuple[QuietCollector, Clock],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    c, clock = quiet
+    pending(collector_mod.MIN_DEFERRED, monkeypatch)
+    c.activity()
+    clock.now += collector_mod.IDLE_S / 2
+    assert not c.tick()  # a key was pressed just now
+    clock.now += collector_mod.IDLE_S
+    assert c.tick() and c.collections == 1 and c.forced == 0
+
+
+def test_little_garbage_is_left_for_later(quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+    c, clock = quiet
+    pending(collector_mod.MIN_DEFERRED - 1, monkeypatch)
+    clock.now += 10 * collector_mod.IDLE_S
+    assert not c.tick()
+
+
+def test_streams_hold_it_off_until_they_end(quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+    c, clock = quiet
+    pending(collector_mod.MIN_DEFERRED, monkeypatch)
+    c.begin_busy()
+    clock.now += 10 * collector_mod.IDLE_S
+    assert not c.tick()
+    c.end_busy()  # counts as activity: the last frames of the answer come first
+    assert not c.tick()
+    clock.now += collector_mod.IDLE_S
+    assert c.tick()
+
+
+def test_a_long_busy_spell_still_collects(quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+    c, clock = quiet
+    pending(collector_mod.MAX_DEFERRED, monkeypatch)
+    c.begin_busy()
+    c.activity()
+    assert c.tick() and c.forced == 1  # memory stays bounded
+
+
+async def test_the_app_reports_keys_and_collects_when_idle(chatroute_home: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector_mod, "IDLE_S", 0.3)
+    monkeypatch.setattr(collector_mod, "MIN_DEFERRED", 0)
+    before = gc.get_threshold()
+    app = ChatrouteApp(FakeEngine(Store.open()))  # type: ignore[arg-type]
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert gc.get_threshold()[2] >= 1 << 30
+        start = COLLECTOR.collections
+        for _ in range(6):  # typing: never quiet for 0.3 s
+            await pilot.press("x")
+            await pilot.pause(0.1)
+        assert COLLECTOR.collections == start
+        await pilot.pause(0.8)
+        assert COLLECTOR.collections > start
+    assert gc.get_threshold() == before
+
+
+async def test_stored_answers_mount_with_their_blocks(chatroute_home: Path) -> None:
+    store = Store.open()
+    conv = store.create_conversation(title="Stored")
+    user = store.add_message(conv.id, "user", "list please")
+    text = "Intro paragraph.\n\n- one\n- two\n\n```python\nprint(1)\n```\n\nLast words."
+    store.add_message(conv.id, "assistant", text, parent_id=user.id, model="openai/gpt-4o-mini")
+    app = ChatrouteApp(FakeEngine(store))  # type: ignore[arg-type]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        answer = app.screen.query_one(AssistantMessage)
+        markdown = answer.query_one(AnswerMarkdown)
+        blocks = [b for b in markdown.children if isinstance(b, MarkdownBlock)]
+        # The blocks a one-shot render builds (the parser's top-level tokens), the last one marked.
+        assert [(b.name, tuple(b.source_range)) for b in blocks] == _top_level_blocks(text)
+        assert len(blocks) == 4
+        assert markdown.source == text
+        assert blocks[-1].has_class("-last") and not blocks[0].has_class("-last")
+        shown = screen_text(app)
+        assert "print" in shown and "Last words." in shown
+        # A later full render (regenerate, sibling switch) replaces the blocks as usual.
+        await markdown.update("Replaced.")
+        await settle(pilot, app)
+        assert [b for b in markdown.children if isinstance(b, MarkdownBlock)] and markdown.source == "Replaced."
+        assert "Replaced." in screen_text(app) and "Last words." not in screen_text(app)
