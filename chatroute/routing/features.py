@@ -55,6 +55,15 @@ _CREATIVE_WORDS = frozenset(
 )
 _FRACTION = re.compile(r"\d/\d")
 _FRACTION_WORDS = frozenset("half third quarter twice double triple".split())
+# Maths word problems: what makes one hard for a weak model is how many relations between
+# quantities it has to chain, not the topic. Comparison/remainder wording and the clause count
+# are plain English signals of that and fire on any quantitative prompt, whatever its source.
+# (Counts of quantities and ratio words were tried too and added nothing in cross-validation.)
+_RELATION_PHRASES = (
+    "more than", "less than", "fewer than", "times as", "times more", "as many", "as much", "the rest",
+    "remaining", "left over", " left", "remainder", "difference", "increase", "decrease", "discount",
+    "profit", "interest", "average",
+)
 _BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _SYMBOL = re.compile(r"[^\w\s]")
@@ -82,6 +91,8 @@ LEXICAL_NAMES: tuple[str, ...] = (
     "symbol_ratio",
     "avg_word_len",
     "newline_ratio",
+    "relations",
+    "log_clauses",
 )
 STATE_NAMES: tuple[str, ...] = ("log_turn_index", "log_context_chars")
 
@@ -128,10 +139,13 @@ def lexical_features(text: str) -> np.ndarray:
     n_chars = max(1, len(t))
     non_ascii = 0.0 if t.isascii() else len(_NON_ASCII.findall(t)) / n_chars
     symbols = len(_SYMBOL.findall(t)) / n_chars
+    n_sent = len(_SENT_END.findall(t))
+    # Clauses: sentences plus commas and "and"s, a cheap proxy for the number of steps stated.
+    n_clauses = n_sent + lower.count(", ") + lower.count(" and ")
     vals = (
         math.log1p(full_len),
         math.log1p(n_words),
-        math.log1p(len(_SENT_END.findall(t))),
+        math.log1p(n_sent),
         math.log1p(t.count("?") + t.count("？")),
         math.log1p(len(nums)),
         math.log1p(len(set(nums))),
@@ -151,6 +165,8 @@ def lexical_features(text: str) -> np.ndarray:
         symbols,
         (sum(len(w) for w in words) / len(words) / 10.0) if words else 0.0,
         t.count("\n") / n_chars * 10.0,
+        math.log1p(min(20, sum(lower.count(ph) for ph in _RELATION_PHRASES))),
+        math.log1p(min(n_clauses, 40)),
     )
     return np.asarray(vals, dtype=np.float32)
 
