@@ -31,8 +31,8 @@ CHECK_INTERVAL_S = 0.25
 # is worth its pause: CPython's own default threshold for generation 2.
 MIN_DEFERRED = 10
 # ... and the most before it runs regardless, so a long busy spell cannot grow memory
-# without bound (~100 paging steps of garbage, a few tens of MB).
-MAX_DEFERRED = 400
+# without bound (~40-60 paging steps of garbage, well under 100 MB).
+MAX_DEFERRED = 300
 # Automatic full collections off: generation 2 would run after this many generation-1 runs.
 _NEVER = 1 << 30
 
