@@ -31,8 +31,10 @@ CHECK_INTERVAL_S = 0.25
 # is worth its pause: CPython's own default threshold for generation 2.
 MIN_DEFERRED = 10
 # ... and the most before it runs regardless, so a long busy spell cannot grow memory
-# without bound (~40-60 paging steps of garbage, well under 100 MB).
-MAX_DEFERRED = 300
+# without bound. Measured paging non-stop (benchmarks/load_bench.py, 100 steps): at 300 one
+# pause of 0.6-0.9 s and 240-260 MB; at 100 pauses of 0.3-0.4 s and 200-210 MB. A long
+# freeze reads as a hang, so the shorter, more frequent one.
+MAX_DEFERRED = 100
 # Automatic full collections off: generation 2 would run after this many generation-1 runs.
 _NEVER = 1 << 30
 
