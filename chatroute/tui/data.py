@@ -45,6 +45,21 @@ class Backend:
         return self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
                                     regenerate_of=regenerate_of, **extra)
 
+    def unknown_override(self, prompt: str) -> str | None:
+        """Why an `@model` prefix on `prompt` names no usable model, or None if it does (or
+        there is none). Checked before the composer is cleared, so a typo costs no retyping."""
+        from chatroute.routing.policy import parse_override
+
+        name, _ = parse_override(prompt)
+        catalog = getattr(self.engine, "catalog", None)
+        if name is None or catalog is None:
+            return None
+        try:
+            catalog.resolve(name)
+        except Exception as exc:
+            return str(exc).strip().splitlines()[0] if str(exc).strip() else f"unknown model {name!r}"
+        return None
+
     def allow_over_budget_once(self) -> None:
         """The next run_turn may spend past a budget cap (the user confirmed it)."""
         self._over_budget_once = True

@@ -52,3 +52,18 @@ async def test_routed_turn_reroute_is_shown_inline(real_engine: Engine, fake_ser
         rendered = " ".join(str(w.render()) for w in msg.query("Static"))
         assert "503 →" in rendered
         assert msg.text  # the fallback model answered
+
+
+async def test_unknown_at_model_keeps_the_prompt_in_the_composer(real_engine: Engine, fake_server: FakeServer) -> None:
+    from chatroute.tui.widgets.composer import Composer
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gtp-4o what is a monad?")  # a typo
+        await settle(pilot, app)
+        assert assistants(app) == []  # nothing sent, nothing stored
+        assert app.screen.query_one(Composer).text == "@gtp-4o what is a monad?"
+        notes = [str(n.message) for n in app._notifications]
+        assert any("Not sent" in n and "gtp-4o" in n for n in notes), notes
+    assert fake_server.requests == []
+    assert real_engine.store.list_conversations() == []

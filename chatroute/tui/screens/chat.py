@@ -440,6 +440,11 @@ class ChatScreen(Screen[None]):
     async def _submitted(self, event: Composer.Submitted) -> None:
         if self._busy():
             return
+        problem = self.backend.unknown_override(event.text)
+        if problem is not None:
+            self.notify(f"Not sent: {problem}. Your prompt is still in the composer (ctrl+o lists the models).",
+                        title="Unknown model", severity="error", timeout=8)
+            return
         if self.next_override is None:
             # Past a budget cap, ask first; the prompt stays in the composer until the answer.
             block = self.backend.budget_block(self.conversation_id, event.text)
