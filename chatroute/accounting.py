@@ -68,9 +68,9 @@ def parse_since(value: str | None, now: datetime | None = None) -> date | None:
 
 @dataclass(frozen=True)
 class CapSpend:
-    """Spend so far against the configured caps (None = no cap). Same fields and arithmetic as
-    routing.policy.BudgetState, which routing.budget builds from it; kept here so the costs
-    report does not import the router (and numpy with it)."""
+    """Spend so far against the configured caps (None = no cap). routing.policy.BudgetState
+    extends it for the router; it lives here so the costs report does not import the router
+    (and numpy with it)."""
 
     daily_spent_usd: float = 0.0
     daily_cap_usd: float | None = None

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from chatroute.accounting import CapSpend
 from chatroute.errors import ChatrouteError
 from chatroute.routing.features import TurnFeatures, extract
 from chatroute.routing.health import HealthBoard
@@ -107,26 +108,13 @@ class RouteDecision:
 
 
 @dataclass(frozen=True)
-class BudgetState:
-    """Spend so far against the configured caps (None = no cap)."""
-
-    daily_spent_usd: float = 0.0
-    daily_cap_usd: float | None = None
-    monthly_spent_usd: float = 0.0
-    monthly_cap_usd: float | None = None
+class BudgetState(CapSpend):
+    """Spend so far against the configured caps (None = no cap); the fields and
+    used_fraction() live in accounting (the costs report needs them without the router)."""
 
     def remaining_usd(self) -> float | None:
         rem = [c - s for c, s in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)) if c is not None]
         return min(rem) if rem else None
-
-    def used_fraction(self) -> float:
-        fr = []
-        for cap, spent in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)):
-            if cap is None:
-                continue
-            # A cap of 0 means "spend nothing": fully used from the start.
-            fr.append(spent / cap if cap > 0 else 1.0)
-        return max(fr) if fr else 0.0
 
 
 # --------------------------------------------------------------------------- helpers

@@ -22,19 +22,23 @@ def _m1_initial(db: "sqlite_utils.Database") -> None:
         db.execute(sql)
 
 
-def _rollup_trigger(name: str, event: str, *, add: str | None = None, sub: str | None = None) -> str:
+def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
+                 add: str | None = None, sub: str | None = None) -> str:
+    """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
+    with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
+    Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding."""
     def upsert(row: str, sign: str) -> str:
+        key_vals = ", ".join(expr.format(r=row) for expr in keys.values())
         vals = (
-            f"substr({row}.created_at, 1, 13), {row}.model, ifnull({row}.conversation_id, ''), {sign}1,"
-            f" {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
+            f"{key_vals}, {sign}1, {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
             f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}({row}.cost_usd IS NOT NULL),"
             f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
         )
         return f"""
-        INSERT INTO turn_rollup (hour, model, conversation_id, turns, input_tokens, output_tokens, cached_tokens,
-                                 cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
+        INSERT INTO {table} ({", ".join(keys)}, turns, input_tokens, output_tokens, cached_tokens,
+                             cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
         VALUES ({vals})
-        ON CONFLICT (hour, model, conversation_id) DO UPDATE SET
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
             turns = turns + excluded.turns,
             input_tokens = input_tokens + excluded.input_tokens,
             output_tokens = output_tokens + excluded.output_tokens,
@@ -48,12 +52,20 @@ def _rollup_trigger(name: str, event: str, *, add: str | None = None, sub: str |
     body = ""
     if sub:
         body += upsert(sub, "-")
-        body += f"""
-        DELETE FROM turn_rollup WHERE hour = substr({sub}.created_at, 1, 13) AND model = {sub}.model
-           AND conversation_id = ifnull({sub}.conversation_id, '') AND turns = 0;"""
+        match = " AND ".join(f"{col} = {expr.format(r=sub)}" for col, expr in keys.items())
+        body += f"\n        DELETE FROM {table} WHERE {match} AND turns = 0;"
     if add:
         body += upsert(add, "")
     return f"CREATE TRIGGER {name} {event} ON turns BEGIN{body}\nEND"
+
+
+# Migration 1's hourly rollup: one row per (UTC hour, model, conversation; '' once deleted).
+_HOURLY_KEYS = {"hour": "substr({r}.created_at, 1, 13)", "model": "{r}.model",
+                "conversation_id": "ifnull({r}.conversation_id, '')"}
+
+
+def _rollup_trigger(name: str, event: str, *, add: str | None = None, sub: str | None = None) -> str:
+    return _sum_trigger(name, "turn_rollup", _HOURLY_KEYS, event, add=add, sub=sub)
 
 
 # executescript() would COMMIT the surrounding transaction, so statements run one by one.
@@ -223,41 +235,6 @@ def _m2_estimated_turns(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX idx_turns_estimated ON turns(created_at, cost_usd) WHERE usage_estimated = 1")
 
 
-def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
-                 add: str | None = None, sub: str | None = None) -> str:
-    """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
-    with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
-    Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding."""
-    def upsert(row: str, sign: str) -> str:
-        key_vals = ", ".join(expr.format(r=row) for expr in keys.values())
-        vals = (
-            f"{key_vals}, {sign}1, {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
-            f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}({row}.cost_usd IS NOT NULL),"
-            f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
-        )
-        return f"""
-        INSERT INTO {table} ({", ".join(keys)}, turns, input_tokens, output_tokens, cached_tokens,
-                             cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
-        VALUES ({vals})
-        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
-            turns = turns + excluded.turns,
-            input_tokens = input_tokens + excluded.input_tokens,
-            output_tokens = output_tokens + excluded.output_tokens,
-            cached_tokens = cached_tokens + excluded.cached_tokens,
-            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-            cost_usd = cost_usd + excluded.cost_usd,
-            cost_known = cost_known + excluded.cost_known,
-            saved_usd = saved_usd + excluded.saved_usd,
-            saved_known = saved_known + excluded.saved_known;"""
-
-    body = ""
-    if sub:
-        body += upsert(sub, "-")
-        match = " AND ".join(f"{col} = {expr.format(r=sub)}" for col, expr in keys.items())
-        body += f"\n        DELETE FROM {table} WHERE {match} AND turns = 0;"
-    if add:
-        body += upsert(add, "")
-    return f"CREATE TRIGGER {name} {event} ON turns BEGIN{body}\nEND"
 
 
 _MEASURES = """
