@@ -50,13 +50,15 @@ class Backend:
         there is none). Checked before the composer is cleared, so a typo costs no retyping."""
         from chatroute.routing.policy import parse_override
 
+        from chatroute.errors import ChatrouteError
+
         name, _ = parse_override(prompt)
-        catalog = getattr(self.engine, "catalog", None)
-        if name is None or catalog is None:
+        resolve = getattr(getattr(self.engine, "catalog", None), "resolve", None)
+        if name is None or resolve is None:
             return None
         try:
-            catalog.resolve(name)
-        except Exception as exc:
+            resolve(name)
+        except ChatrouteError as exc:
             return str(exc).strip().splitlines()[0] if str(exc).strip() else f"unknown model {name!r}"
         return None
 

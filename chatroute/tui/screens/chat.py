@@ -189,48 +189,43 @@ class ChatView(VerticalScroll):
         self.scroll_end(animate=False)
 
     async def load_earlier(self) -> bool:
-        if self.start == 0 or self._loading or not self.is_attached:
-            return False
-        self._loading = True
-        generation = self._generation
-        try:
-            new_start = max(0, self.start - self.BATCH)
-            anchor = next(iter(self.query(MessageWidget)), None)
-            place = self._place_of(anchor)
-            widgets = [self._make(item) for item in self.branch.page(new_start, self.start)]
-            with self.app.batch_update():  # one layout for the whole batch, see show()
-                await self.mount_all(widgets, after=self.query_one(LoadEarlier))
-                if generation != self._generation:
-                    return False  # another conversation was shown meanwhile
-                self.start = new_start
-                await self._trim(bottom=True, keep=anchor)
-                self._update_markers()
-            self._keep_place(anchor, place)
-            return True
-        finally:
-            if generation == self._generation:
-                self._loading = False
+        return await self._load(earlier=True)
 
     async def load_later(self) -> bool:
-        if self.end >= len(self.branch) or self._loading or not self.is_attached:
+        return await self._load(earlier=False)
+
+    async def _load(self, *, earlier: bool) -> bool:
+        """Mount the next BATCH past one end of the window and trim the other end, keeping the
+        message at the edge the reader came from where it was on screen."""
+        at_end = self.start == 0 if earlier else self.end >= len(self.branch)
+        if at_end or self._loading or not self.is_attached:
             return False
         self._loading = True
         generation = self._generation
         try:
-            new_end = min(len(self.branch), self.end + self.BATCH)
-            windowed = self._windowed()
-            anchor = windowed[-1] if windowed else None
+            if earlier:
+                lo, hi = max(0, self.start - self.BATCH), self.start
+                anchor = next(iter(self.query(MessageWidget)), None)
+            else:
+                lo, hi = self.end, min(len(self.branch), self.end + self.BATCH)
+                windowed = self._windowed()
+                anchor = windowed[-1] if windowed else None
             place = self._place_of(anchor)
-            widgets = [self._make(item) for item in self.branch.page(self.end, new_end)]
-            with self.app.batch_update():
-                if anchor is not None:
+            widgets = [self._make(item) for item in self.branch.page(lo, hi)]
+            with self.app.batch_update():  # one layout for the whole batch, see show()
+                if earlier:
+                    await self.mount_all(widgets, after=self.query_one(LoadEarlier))
+                elif anchor is not None:
                     await self.mount_all(widgets, after=anchor)
                 else:
                     await self.mount_all(widgets, before=self.query_one(LoadLater))
                 if generation != self._generation:
-                    return False
-                self.end = new_end
-                await self._trim(bottom=False, keep=anchor)
+                    return False  # another conversation was shown meanwhile
+                if earlier:
+                    self.start = lo
+                else:
+                    self.end = hi
+                await self._trim(bottom=earlier, keep=anchor)
                 self._update_markers()
             self._keep_place(anchor, place)
             return True
