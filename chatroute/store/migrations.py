@@ -235,8 +235,6 @@ def _m2_estimated_turns(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX idx_turns_estimated ON turns(created_at, cost_usd) WHERE usage_estimated = 1")
 
 
-
-
 _MEASURES = """
         turns INTEGER NOT NULL DEFAULT 0,
         input_tokens INTEGER NOT NULL DEFAULT 0,

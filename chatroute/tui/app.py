@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
-from chatroute.tui.data import PRESETS, Backend
+from chatroute.tui.data import PRESETS, Backend, error_line
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
 
@@ -173,7 +173,7 @@ class ChatrouteApp(App[None]):
         try:
             path = self.backend.save_theme(name)
         except Exception as exc:  # e.g. a read-only config: the theme still applies for this run
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = error_line(exc)
             self.notify(f"Theme not saved: {detail}", severity="warning", timeout=6)
             return
         self._saved_theme = name

@@ -48,9 +48,8 @@ class Backend:
     def unknown_override(self, prompt: str) -> str | None:
         """Why an `@model` prefix on `prompt` names no usable model, or None if it does (or
         there is none). Checked before the composer is cleared, so a typo costs no retyping."""
-        from chatroute.routing.policy import parse_override
-
         from chatroute.errors import ChatrouteError
+        from chatroute.routing.policy import parse_override
 
         name, _ = parse_override(prompt)
         resolve = getattr(getattr(self.engine, "catalog", None), "resolve", None)
@@ -59,7 +58,7 @@ class Backend:
         try:
             resolve(name)
         except ChatrouteError as exc:
-            return str(exc).strip().splitlines()[0] if str(exc).strip() else f"unknown model {name!r}"
+            return error_line(exc)
         return None
 
     def allow_over_budget_once(self) -> None:
@@ -329,6 +328,12 @@ class Branch:
         except Exception:  # a store without siblings for this message: no indicator
             sibling = None
         return (msg, record, sibling)
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line for a notice or an inline error (never a traceback)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _gone(message_id: str) -> Any:

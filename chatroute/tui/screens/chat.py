@@ -16,8 +16,8 @@ from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
-from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, msg_id, msg_role, msg_status,
-                                msg_text, short_model)
+from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, error_line, msg_id, msg_role,
+                                msg_status, msg_text, short_model)
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
@@ -44,20 +44,6 @@ class LoadEarlier(_Marker):
 
 class LoadLater(_Marker):
     """Below the window: how many newer messages are not mounted (after scrolling far up)."""
-
-
-def _release_line_caches(widgets: list[MessageWidget]) -> None:
-    """Drop the rendered lines of messages about to be unmounted.
-
-    An unmounted widget is cyclic garbage that only a full collection frees, and Textual
-    clears its other caches on removal but not the rendered lines (each line a Strip with
-    seven small caches of its own): most of the garbage by count. Dropped here, they are freed
-    at once, so the full collection that comes later (see chatroute/tui/collector.py) has far
-    less to walk and memory grows more slowly while paging.
-    """
-    for widget in widgets:
-        for node in widget.walk_children(with_self=True):
-            node._styles_cache.clear()
 
 
 class ChatView(VerticalScroll):
@@ -114,6 +100,20 @@ class ChatView(VerticalScroll):
         later.update(f"↓ {below:,} later messages — scroll down, or End for the latest")
         later.display = below > 0
 
+    async def remove_messages(self, widgets: list[MessageWidget]) -> None:
+        """Unmount messages, dropping their rendered lines first.
+
+        An unmounted widget is cyclic garbage that only a full collection frees, and Textual
+        clears its other caches on removal but not the rendered lines (each line a Strip with
+        seven small caches of its own): most of the garbage by count. Dropped here, they are
+        freed at once, so the full collection that comes later (chatroute/tui/collector.py)
+        has far less to walk and memory grows more slowly while paging.
+        """
+        for widget in widgets:
+            for node in widget.walk_children(with_self=True):
+                node._styles_cache.clear()
+        await self.remove_children(widgets)
+
     def _windowed(self) -> list[MessageWidget]:
         """The mounted messages of branch[start:end] (the live ones excluded)."""
         return self.messages()[: self.end - self.start]
@@ -145,9 +145,7 @@ class ChatView(VerticalScroll):
         # Removed and mounted in one batch: a frame without messages would clamp the scroll
         # to 0, which reads as the reader reaching the top.
         with self.app.batch_update():
-            old = list(self.query(MessageWidget))
-            _release_line_caches(old)
-            await self.remove_children(old)
+            await self.remove_messages(self.messages())
             await self.mount_all([self._make(item) for item in branch.page(start, end)],
                                  before=self.query_one(LoadLater))
             self._update_markers()
@@ -177,7 +175,7 @@ class ChatView(VerticalScroll):
                 if await load() and then is not None:
                     then()
             except Exception as exc:
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                detail = error_line(exc)
                 self.notify(f"Could not load messages: {detail}", severity="error", timeout=5)
 
         self.run_worker(run(), group=group, exit_on_error=False)
@@ -244,8 +242,7 @@ class ChatView(VerticalScroll):
         doomed = windowed[-excess:] if bottom else windowed[:excess]
         if self.app.focused in doomed and keep is not None:
             keep.focus(scroll_visible=False)  # focus stays where the reader is
-        _release_line_caches(doomed)
-        await self.remove_children(doomed)
+        await self.remove_messages(doomed)
         if bottom:
             self.end -= excess
         else:
@@ -511,7 +508,7 @@ class ChatScreen(Screen[None]):
         else:
             doomed = chat.cut_after(after)
             if doomed:
-                await chat.remove_children(doomed)
+                await chat.remove_messages(doomed)
         asst = AssistantMessage(None, "", status="pending")
         asst.retry_spec = {"prompt": prompt, "override": override}
         await chat.mount(asst)
@@ -549,7 +546,7 @@ class ChatScreen(Screen[None]):
             await asst.interrupted()
             raise
         except Exception as exc:  # never a traceback: the error goes inline with a retry
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = error_line(exc)
             await asst.finish(asst.text, None, detail, True)
         finally:
             if events is not None and hasattr(events, "aclose"):
@@ -638,7 +635,8 @@ class ChatScreen(Screen[None]):
                 return
         if widget.message_id is None:  # the turn failed before the engine stored it: send again
             spec = widget.retry_spec or {}
-            await self.chat.remove_children([user, *self.chat.messages()[self.chat.messages().index(user) + 1:]])
+            widgets = self.chat.messages()
+            await self.chat.remove_messages(widgets[widgets.index(user):])
             await self.send(spec.get("prompt", user.text), override=model or spec.get("override"))
             return
         asst = await self.send(user.text, override=model, use_cache=use_cache, regenerate_of=widget.message_id,

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Input, Markdown, SelectionList, Stat
 from textual.widgets._markdown import MarkdownStream
 
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
-from chatroute.tui.data import Backend, _attr, short_model
+from chatroute.tui.data import Backend, _attr, error_line, short_model
 from chatroute.tui.widgets.badge import Badge
 
 MAX_MODELS = 4
@@ -85,7 +85,7 @@ class CompareColumn(Vertical):
             raise
         except Exception as exc:  # one model's crash is shown in its column, never a traceback
             await self._stop()
-            self._fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            self._fail(error_line(exc))
             badge.show_pending("⚠ error")
         finally:
             if hasattr(events, "aclose"):
@@ -187,7 +187,7 @@ class CompareScreen(Screen[tuple[str, str] | None]):
             streams = await self.backend.compare(self.conversation_id, prompt, models)
         except Exception as exc:
             for col in self.columns:
-                col._fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                col._fail(error_line(exc))
             return
         by_order = list(streams.values()) if len(streams) == len(self.columns) else []
         for i, col in enumerate(self.columns):
