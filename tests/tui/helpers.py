@@ -15,6 +15,19 @@ async def settle(pilot: Pilot, app: App) -> None:
     await pilot.pause()
 
 
+async def run_palette_command(pilot: Pilot, command: str) -> None:
+    """Open the command palette, enter `command` (pasted, not typed key by key: each key is a
+    full search round trip) and run the best match."""
+    from textual.command import CommandInput
+
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    pilot.app.screen.query_one(CommandInput).value = command
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await settle(pilot, pilot.app)
+
+
 async def type_and_send(pilot: Pilot, text: str) -> None:
     app = pilot.app
     app.screen.query_one("#composer").focus()

@@ -8,15 +8,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import AssistantMessage
-from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, badge, settle, subtitle, type_and_send
+from tests.tui.helpers import assistants, badge, run_palette_command, settle, subtitle, type_and_send
 
 SIZE = (120, 40)
 # Pairs from tests/data/cache_pairs.jsonl (also used by tests/engine/test_cache_cli.py).
@@ -24,14 +22,6 @@ CACHED = "How do I center a div in CSS?"
 PARAPHRASE = "How can I center a div using CSS?"  # labelled paraphrase / hit
 NEG_CACHED = "Which foods are safe for dogs?"
 NEGATED = "Which foods are not safe for dogs?"  # labelled negation / must not hit
-
-
-@pytest.fixture
-def real_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    write_config(chatroute_home, fake_server)
-    return Engine.open()
 
 
 async def _ask(pilot: Pilot, server: FakeServer, prompt: str, *, new: bool = True) -> tuple[AssistantMessage, int]:
@@ -44,19 +34,6 @@ async def _ask(pilot: Pilot, server: FakeServer, prompt: str, *, new: bool = Tru
     before = len(server.requests)
     await type_and_send(pilot, prompt)
     return assistants(pilot.app)[-1], len(server.requests) - before
-
-
-async def _palette(pilot: Pilot, command: str) -> None:
-    """Open the command palette, enter `command` (pasted, not typed key by key: each key is a
-    full search round trip) and run the best match."""
-    from textual.command import CommandInput
-
-    await pilot.press("ctrl+p")
-    await pilot.pause()
-    pilot.app.screen.query_one(CommandInput).value = command
-    await pilot.pause(0.3)
-    await pilot.press("enter")
-    await settle(pilot, pilot.app)
 
 
 def _entry(home: Path, source_turn: str) -> tuple[int, int]:
@@ -123,7 +100,7 @@ async def test_o_and_the_palette_go_to_the_source_turn(real_engine: Engine, fake
         await app.screen.open_conversation(hit_conv)
         await settle(pilot, app)
         assistants(app)[-1].focus()
-        await _palette(pilot, "go to cached")
+        await run_palette_command(pilot, "go to cached")
         assert app.screen.conversation_id == source_conv
         assert getattr(app.screen.focused, "message_id", None) == source_id
 
@@ -183,7 +160,7 @@ async def test_per_conversation_toggle_turns_the_cache_off(real_engine: Engine, 
         await _ask(pilot, fake_server, CACHED, new=False)
         await pilot.press("ctrl+n")
         await settle(pilot, app)
-        await _palette(pilot, "toggle answer cache")
+        await run_palette_command(pilot, "toggle answer cache")
         assert "cache off" in subtitle(app)
         off_conv = app.screen.conversation_id
         assert real_engine.store.get_conversation(off_conv).cache_enabled is False

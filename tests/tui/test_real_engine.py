@@ -3,25 +3,14 @@ fake provider server. No fakes between the keyboard and the HTTP wire."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
-from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import Fault, FakeServer, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 
 SIZE = (120, 40)
-
-
-@pytest.fixture
-def real_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    write_config(chatroute_home, fake_server)
-    return Engine.open()
 
 
 async def test_send_streams_and_badges_through_the_real_stack(real_engine: Engine, fake_server: FakeServer) -> None:

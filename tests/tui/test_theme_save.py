@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.pilot import Pilot
 
 from chatroute.config import load_config
 from chatroute.config_edit import set_string
 from chatroute.engine import Engine
 from chatroute.paths import resolve_paths
 from chatroute.tui.app import ChatrouteApp
-from tests.tui.helpers import settle
+from tests.tui.helpers import run_palette_command, settle
 
 SIZE = (100, 30)
 CONFIG = """\
@@ -34,26 +33,13 @@ enabled = true  # yes please
 """
 
 
-async def _palette(pilot: Pilot, command: str) -> None:
-    """Open the command palette, enter `command` (pasted, not typed key by key: each key is a
-    full search round trip) and run the best match."""
-    from textual.command import CommandInput
-
-    await pilot.press("ctrl+p")
-    await pilot.pause()
-    pilot.app.screen.query_one(CommandInput).value = command
-    await pilot.pause(0.3)
-    await pilot.press("enter")
-    await settle(pilot, pilot.app)
-
-
 async def test_theme_from_the_palette_is_saved_and_survives_a_restart(chatroute_home: Path) -> None:
     config = chatroute_home / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
     app = ChatrouteApp(Engine.open(), close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         assert app.theme == "chatroute-dark"
-        await _palette(pilot, "theme: chatroute-light")
+        await run_palette_command(pilot, "theme: chatroute-light")
         assert app.theme == "chatroute-light"
     # Only the value changed: every comment, blank line and other setting is as the user wrote it.
     assert config.read_text(encoding="utf-8") == CONFIG.replace(
@@ -75,7 +61,7 @@ async def test_theme_goes_into_a_config_without_a_ui_table(chatroute_home: Path)
     config.write_text('[router]\npreset = "best"  # note\n', encoding="utf-8")
     app = ChatrouteApp(Engine.open(), close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
-        await _palette(pilot, "theme: chatroute-light")
+        await run_palette_command(pilot, "theme: chatroute-light")
     expected = '[router]\npreset = "best"  # note\n\n[ui]\ntheme = "chatroute-light"\n'
     assert config.read_text(encoding="utf-8") == expected
     cfg = load_config(resolve_paths())
@@ -88,7 +74,7 @@ async def test_a_config_it_cannot_edit_safely_is_left_alone_with_a_warning(chatr
     config.write_text(text, encoding="utf-8")
     app = ChatrouteApp(Engine.open(), close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
-        await _palette(pilot, "theme: chatroute-light")
+        await run_palette_command(pilot, "theme: chatroute-light")
         assert app.theme == "chatroute-light"  # applied for this run
         assert any(n.message.startswith("Theme not saved:") for n in app._notifications)
     assert config.read_text(encoding="utf-8") == text
