@@ -14,6 +14,7 @@ from textual.widgets._markdown import MarkdownFence, MarkdownTable
 import chatroute.tui.widgets.message as message_module
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatView
+from chatroute.tui.widgets.message import AssistantMessage
 from tests.tui.fake_engine import FakeEngine, Reply
 from tests.tui.helpers import assistants, settle
 
@@ -75,29 +76,53 @@ async def reference_rendering(app: ChatrouteApp, text: str) -> list[tuple[str, s
     return result
 
 
+def record_calls(monkeypatch: Any, method: str, calls: list[str]) -> None:
+    """Record the text passed to every Markdown.<method> (append or update) call."""
+    original = getattr(Markdown, method)
+
+    def recording(self: Markdown, markdown: str) -> Any:
+        calls.append(markdown)
+        return original(self, markdown)
+
+    monkeypatch.setattr(Markdown, method, recording)
+
+
+async def send_and_settle(pilot: Any, app: ChatrouteApp, prompt: str) -> AssistantMessage:
+    """Send `prompt` (inserted, not typed) and return the one answer once the turn is done."""
+    composer = app.screen.query_one("#composer")
+    composer.insert(prompt)
+    await pilot.press("enter")
+    await settle(pilot, app)
+    [msg] = assistants(app)
+    return msg
+
+
+async def submit_until_streaming(app: ChatrouteApp, prompt: str, share: int) -> None:
+    """Send `prompt` and return once 1/`share` of ANSWER has streamed in (pilot.press would
+    wait for the whole stream)."""
+    composer = app.screen.query_one("#composer")
+    composer.insert(prompt)
+    composer.action_submit()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        msgs = assistants(app)
+        if msgs and len(msgs[0].text) > len(ANSWER) // share:
+            break
+
+
 async def test_long_markdown_streams_in_batches_and_renders_whole(engine: FakeEngine, monkeypatch: Any) -> None:
-    appends: list[int] = []
-    original_append = Markdown.append
-
-    def counting_append(self: Markdown, markdown: str) -> Any:
-        appends.append(len(markdown))
-        return original_append(self, markdown)
-
-    monkeypatch.setattr(Markdown, "append", counting_append)
+    appends: list[str] = []
+    record_calls(monkeypatch, "append", appends)
     # ~700 fragments cut at arbitrary points (mid-word, mid-line, mid-fence), as fast as possible
     engine.script.append(Reply(text=ANSWER, chunks=700))
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("explain the router at length")
-        await pilot.press("enter")
-        await settle(pilot, app)
-        [msg] = assistants(app)
+        msg = await send_and_settle(pilot, app, "explain the router at length")
         markdown = msg.query_one(Markdown)
 
         # Batched: far fewer appends than fragments, and together they carry every character.
         assert 0 < len(appends) < 100, len(appends)
-        assert sum(appends) == len(ANSWER)
+        assert sum(map(len, appends)) == len(ANSWER)
         assert msg.text == ANSWER and markdown.source == ANSWER
 
         shown = rendering(markdown)
@@ -116,14 +141,7 @@ async def test_stopping_mid_stream_keeps_every_fragment_received(engine: FakeEng
     engine.script.append(Reply(text=ANSWER, chunks=400, delay=0.002))
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("explain")
-        composer.action_submit()  # pilot.press would wait for the whole stream
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            msgs = assistants(app)
-            if msgs and len(msgs[0].text) > len(ANSWER) // 3:
-                break
+        await submit_until_streaming(app, "explain", 3)
         await pilot.press("escape")
         await settle(pilot, app)
         [msg] = assistants(app)
@@ -138,11 +156,7 @@ async def test_cache_hit_renders_the_whole_answer(engine: FakeEngine) -> None:
     engine.script.append(Reply(text=ANSWER, chunks=1, cache_similarity=0.97, cache_source_turn="t000001"))
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("explain")
-        await pilot.press("enter")
-        await settle(pilot, app)
-        [msg] = assistants(app)
+        msg = await send_and_settle(pilot, app, "explain")
         assert msg.query_one(Markdown).source == ANSWER
         assert rendering(msg.query_one(Markdown)) == await reference_rendering(app, ANSWER)
 
@@ -153,21 +167,11 @@ async def test_loose_lists_stream_without_a_full_rerender(engine: FakeEngine, mo
     does not need to render it all again."""
     monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
     updates: list[str] = []
-    original_update = Markdown.update
-
-    def counting_update(self: Markdown, markdown: str) -> Any:
-        updates.append(markdown)
-        return original_update(self, markdown)
-
-    monkeypatch.setattr(Markdown, "update", counting_update)
+    record_calls(monkeypatch, "update", updates)
     engine.script.append(Reply(text=LOOSE_LISTS, chunks=len(LOOSE_LISTS), delay=0.001))
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("steps?")
-        await pilot.press("enter")
-        await settle(pilot, app)
-        [msg] = assistants(app)
+        msg = await send_and_settle(pilot, app, "steps?")
         markdown = msg.query_one(Markdown)
         assert markdown.source == LOOSE_LISTS
         assert rendering(markdown) == await reference_rendering(app, LOOSE_LISTS)
@@ -180,14 +184,7 @@ async def test_answer_removed_mid_stream_still_completes(engine: FakeEngine) -> 
     engine.script.append(Reply(text=ANSWER, chunks=300, delay=0.002))
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("explain")
-        composer.action_submit()
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            msgs = assistants(app)
-            if msgs and len(msgs[0].text) > len(ANSWER) // 4:
-                break
+        await submit_until_streaming(app, "explain", 4)
         [msg] = assistants(app)
         await msg.remove()
         await settle(pilot, app)
