@@ -53,6 +53,7 @@ _CREATIVE_WORDS = frozenset(
     "poem story haiku lyrics song essay slogan joke tweet email letter blog imagine pretend roleplay role-play "
     "brainstorm rewrite paraphrase summarize summarise translate".split()
 )
+_CREATIVE_PHRASES = ("act as", "you are a ", "play the role", "in the style of", "write a story", "write a poem")
 _FRACTION = re.compile(r"\d/\d")
 _FRACTION_WORDS = frozenset("half third quarter twice double triple".split())
 # Maths word problems: what makes one hard for a weak model is how many relations between
@@ -159,7 +160,7 @@ def lexical_features(text: str) -> np.ndarray:
         _vocab(lwords, _STEP_WORDS, lower, _STEP_PHRASES),
         _vocab(lwords, _CONSTRAINT_WORDS, lower, _CONSTRAINT_PHRASES),
         math.log1p(min(20, len(_FORMAT_COUNT.findall(lower)) + sum(1 for w in lwords if w in _FORMAT_WORDS))),
-        _vocab(lwords, _CREATIVE_WORDS),
+        _vocab(lwords, _CREATIVE_WORDS, lower, _CREATIVE_PHRASES),
         _count(_BULLET_LINE, t),
         non_ascii,
         symbols,

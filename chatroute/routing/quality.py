@@ -17,6 +17,11 @@ one global model and a local expert for the prompt's region of embedding space (
 K centroids): local experts capture e.g. that in maths word problems length means more
 steps, which a single linear model drowns under the knowledge-question majority.
 
+Far from the training data the learned (b, a) extrapolate, so they are blended with a hand-set
+prior (prior.py) by how close the prompt is to the training prompts: the cosine similarity to
+the nearest of the gate centroids (k-means of the training embeddings), mapped linearly from
+gate_lo (all prior) to gate_hi (all learned).
+
 Weights: chatroute/routing/data/quality.npz (+ quality.json: provenance, metrics), built by
 scripts/train_router.py. Loading is lazy and takes a few ms.
 """
@@ -32,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from chatroute.routing.features import TurnFeatures, extract
+from chatroute.routing.prior import prior_params
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "quality.npz"
@@ -87,6 +93,10 @@ class QualityModel:
         self.blend = float(arrays["blend"])  # weight of the local expert
         self.ability0 = float(arrays["ability0"])
         self.a_min = float(arrays["a_min"])
+        # Optional (older weight files lack them): no gate means the learned model everywhere.
+        self.gate_centroids = arrays.get("gate_centroids", np.zeros((0, self.centroids.shape[1]))).astype(np.float32)
+        self.gate_lo = float(arrays.get("gate_lo", 0.0))
+        self.gate_hi = float(arrays.get("gate_hi", 0.0))
         self.meta = meta
         # Anchors: the training models' names -> the ability they were pinned to.
         self.anchors: dict[str, float] = {k: float(v) for k, v in meta.get("anchors", {}).items()}
@@ -111,7 +121,19 @@ class QualityModel:
             la = np.einsum("nd,nd->n", x, self.local_a[k])
             b = (1 - self.blend) * b + self.blend * lb
             a = (1 - self.blend) * a + self.blend * la
+        w = self.familiarity(emb)
+        if w is not None:
+            pb, pa = prior_params(np.atleast_2d(lex))
+            b = w * b + (1 - w) * pb
+            a = w * a + (1 - w) * pa
         return b, np.maximum(a, self.a_min)
+
+    def familiarity(self, emb: np.ndarray) -> np.ndarray | None:
+        """Weight of the learned model per prompt, 0..1 (None: no gate in these weights)."""
+        if not len(self.gate_centroids) or self.gate_hi <= self.gate_lo:
+            return None
+        sim = np.max(np.atleast_2d(emb).astype(np.float32) @ self.gate_centroids.T, axis=1)
+        return np.clip((sim - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0).astype(np.float64)
 
     def predict_abilities(self, features: TurnFeatures, abilities: Sequence[float]) -> np.ndarray:
         """P(good) for models of the given abilities on this turn, shape (len(abilities),)."""
@@ -134,19 +156,32 @@ class QualityModel:
     # -- evaluation helper -----------------------------------------------------------------
 
     def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
-        """Win-rate score P(strong good) - P(weak good) per conversation (list of user turns)."""
+        """Win-rate score per conversation (its list of user turns): the mean over its turns of
+        P(strong good) - P(weak good), each turn read with the turns before it as context.
+
+        A labelled multi-turn row scores the whole conversation, and chatroute keeps a
+        conversation on one model (stickiness), so the routing question is how much the
+        stronger model helps across all its turns, not on the last message alone."""
         from chatroute.embed import get_embedder
         from chatroute.routing.features import context_embedding, lexical_features
 
         emb_model = get_embedder()
-        embs = np.zeros((len(conversations), emb_model.dim), dtype=np.float32)
-        single = [i for i, c in enumerate(conversations) if len(c) <= 1]
-        if single:
-            embs[single] = emb_model.embed([conversations[i][-1] if conversations[i] else "" for i in single])
+        owner: list[int] = []
+        texts: list[str] = []
+        contexts: list[Sequence[str]] = []
         for i, conv in enumerate(conversations):
-            if len(conv) > 1:
-                embs[i] = context_embedding(emb_model, conv[-1], conv[:-1])
-        lex = np.stack([lexical_features(c[-1] if c else "") for c in conversations])
+            turns = list(conv) or [""]
+            for j, text in enumerate(turns):
+                owner.append(i)
+                texts.append(text)
+                contexts.append(turns[:j])
+        embs = np.zeros((len(texts), emb_model.dim), dtype=np.float32)
+        first = [k for k, ctx in enumerate(contexts) if not ctx]
+        embs[first] = emb_model.embed([texts[k] for k in first])
+        for k, ctx in enumerate(contexts):
+            if ctx:
+                embs[k] = context_embedding(emb_model, texts[k], ctx)
+        lex = np.stack([lexical_features(t) for t in texts])
         b, a = self.prompt_params(embs, lex)
         tw, ts = self.ability(weak) - self.ability0, self.ability(strong) - self.ability0
         # The caller names which model is the strong one. When the catalogue's priors disagree or
@@ -154,7 +189,9 @@ class QualityModel:
         # or inverted and the ranking meaningless; keep a minimal step so it ranks by how much a
         # stronger model helps on this prompt.
         ts = max(ts, tw + MIN_PAIR_GAP)
-        return _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
+        gain = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
+        idx = np.asarray(owner)
+        return np.bincount(idx, weights=gain, minlength=len(conversations)) / np.bincount(idx, minlength=len(conversations))
 
 
 def features_for(prompt: str, previous_user_turns: Sequence[str] = (), **kw: Any) -> TurnFeatures:
