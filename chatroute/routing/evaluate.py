@@ -52,10 +52,32 @@ def load_rows(path: str | Path) -> list[Row]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{p}:{n}: not JSON ({exc.msg})") from None
-            if not isinstance(row.get("turns"), list) or not isinstance(row.get("scores"), dict):
-                raise ValueError(f"{p}:{n}: needs 'turns' (list) and 'scores' (object)")
+            turns = _user_turns(row.get("turns"))
+            if turns is None or not isinstance(row.get("scores"), dict):
+                raise ValueError(f"{p}:{n}: needs 'turns' (list of user messages) and 'scores' (object)")
+            row["turns"] = turns
             rows.append(row)
     return rows
+
+
+def _user_turns(value: Any) -> list[str] | None:
+    """The user messages of a row. The shared schema is a list of strings; files exported from
+    chat logs often hold one string or chat messages ({"role", "content"}), so accept those and
+    keep the user's turns (the router reads what the user wrote, not the answers)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return None
+    turns: list[str] = []
+    for item in value:
+        if isinstance(item, str):
+            turns.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("content"), str):
+            if item.get("role", "user") == "user":
+                turns.append(item["content"])
+        else:
+            return None
+    return turns or None
 
 
 # --------------------------------------------------------------------------- curve metrics

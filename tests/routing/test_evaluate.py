@@ -105,3 +105,19 @@ def test_bad_file(tmp_path: Path) -> None:
     p.write_text('{"turns": ["x"], "scores": {}}\nnot json\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         ev.load_rows(p)
+
+
+def test_turns_as_chat_messages_or_one_string(tmp_path: Path) -> None:
+    p = tmp_path / "chat.jsonl"
+    p.write_text(
+        '{"id": "a", "turns": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},'
+        ' {"role": "user", "content": "and 2+2?"}], "scores": {"w": 0, "s": 1}}\n'
+        '{"id": "b", "turns": "just one prompt", "scores": {"w": 1, "s": 1}}\n'
+    )
+    rows = ev.load_rows(p)
+    assert rows[0]["turns"] == ["hi", "and 2+2?"]
+    assert rows[1]["turns"] == ["just one prompt"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"turns": [{"role": "user"}], "scores": {}}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        ev.load_rows(bad)
