@@ -13,7 +13,7 @@ Data: ../shared/data/routing/train.jsonl.gz (see its README).
   Hyper-parameters are chosen by 3-fold cross-validation inside the remaining 80%
   (fold(id) := int(sha256(id)[8:16], 16) % 3).
 
-Model (see chatroute/routing/quality.py): P(good) = sigmoid(b(x) + (ability - ability0) a(x)),
+Model (see chatroute/routing/quality.py): P(good) = sigmoid(b(x) + θ a(x)), θ = (ability - ability0) * scale,
 b and a linear in [1, embedding, lexical]; a global model blended with K local experts
 (nearest k-means centroid of the embedding). The two labelled models are pinned to their
 catalogue abilities (chatroute.catalog.abilities.default_ability), so the prompt side is
@@ -53,6 +53,10 @@ A_MIN = 0.25  # floor on the discrimination a(x): P stays monotone in ability
 # ~0.66, short chat requests at ~0.55. The thresholds were set so that the 3-fold CV figures on
 # MMLU/GSM8K lose under 0.01 APGR while tests/routing/generalisation prompts (hand-written chat
 # requests, never labelled data) rank maths, code and reasoning above writing and role-play.
+# The anchors' θ span. Penalties, A_MIN and the prior (chatroute/routing/prior.py) were tuned
+# with the anchors 0.625 ability apart; scaling θ to that span keeps them meaning the same when
+# the catalogue's abilities for the anchors change.
+THETA_SPAN = 0.625
 GATE_K = 64
 GATE_LO = 0.5
 GATE_HI = 0.75
@@ -129,6 +133,7 @@ def fit_all(
     lam_local: float,
     blend: float,
     ability0: float,
+    theta_scale: float,
     lex_mean: np.ndarray,
     lex_std: np.ndarray,
     global_cache: dict | None = None,
@@ -138,7 +143,7 @@ def fit_all(
     if global_cache is not None and key in global_cache:
         gb, ga = global_cache[key]
     else:
-        gb, ga = fit_irt(x, theta - ability0, y, lam_global, weights)
+        gb, ga = fit_irt(x, (theta - ability0) * theta_scale, y, lam_global, weights)
         if global_cache is not None:
             global_cache[key] = (gb, ga)
     d = x.shape[1]
@@ -152,7 +157,7 @@ def fit_all(
             if m.sum() < 20:  # too small to fit: fall back to the global model
                 lb[j], la[j] = gb, ga
                 continue
-            lb[j], la[j] = fit_irt(x[m], theta[m] - ability0, y[m], lam_local, None, iters=15)
+            lb[j], la[j] = fit_irt(x[m], (theta[m] - ability0) * theta_scale, y[m], lam_local, None, iters=15)
     else:
         cents = np.zeros((0, emb.shape[1]), dtype=np.float32)
         lb = np.zeros((0, d))
@@ -168,6 +173,7 @@ def fit_all(
             "local_a": la.astype(np.float32),
             "blend": np.float32(blend),
             "ability0": np.float32(ability0),
+            "theta_scale": np.float32(theta_scale),
             "a_min": np.float32(A_MIN),
         }
     )
@@ -193,8 +199,7 @@ def scorer_from(model: QualityModel, emb: np.ndarray, lex: np.ndarray, index: di
     def score(rows, weak, strong):  # type: ignore[no-untyped-def]
         pos = np.array([index[r["id"]] for r in rows])
         b, a = model.prompt_params(emb[pos], lex[pos])
-        ab0 = model.ability0
-        tw, ts = model.ability(weak) - ab0, model.ability(strong) - ab0
+        tw, ts = model.theta(model.ability(weak)), model.theta(model.ability(strong))
         return sigmoid(b + ts * a) - sigmoid(b + tw * a)
 
     return score
@@ -212,6 +217,7 @@ def main() -> None:
 
     anchors = {WEAK_MODEL: default_ability(WEAK_MODEL), STRONG_MODEL: default_ability(STRONG_MODEL)}
     ability0 = float(np.mean(list(anchors.values())))
+    theta_scale = THETA_SPAN / (anchors[STRONG_MODEL] - anchors[WEAK_MODEL])
 
     rows = ev.load_rows(args.data)
     data_sha = hashlib.sha256(args.data.read_bytes()).hexdigest()
@@ -259,7 +265,7 @@ def main() -> None:
                         if fitted_local is None:
                             fitted_local = fit_all(
                                 emb[ii], lex[ii], th, y, w, k=k, lam_global=lam_global, lam_local=lam_l,
-                                blend=b, ability0=ability0, lex_mean=lex_mean, lex_std=lex_std,
+                                blend=b, ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std,
                                 global_cache=caches[f],
                             )
                         arrays = dict(fitted_local.arrays)
@@ -280,7 +286,7 @@ def main() -> None:
     ii, th, y, w = stack(train_idx, rows, anchors, {"gsm8k": chosen["gsm8k_weight"]})
     fitted = fit_all(
         emb[ii], lex[ii], th, y, w, k=int(chosen["k"]), lam_global=lam_global, lam_local=chosen["lam_local"],
-        blend=chosen["blend"], ability0=ability0, lex_mean=lex_mean, lex_std=lex_std,
+        blend=chosen["blend"], ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std,
     )
     fitted.arrays["gate_centroids"] = kmeans(emb[train_idx], GATE_K, seed=SEED + 1)
     fitted.arrays["gate_lo"] = np.float32(GATE_LO)
@@ -307,7 +313,7 @@ def main() -> None:
         tr = np.flatnonzero((ds == src) & ~ho)
         i2, t2, y2, w2 = stack(tr, rows, anchors, {})
         f2 = fit_all(emb[i2], lex[i2], t2, y2, w2, k=0, lam_global=lam_global, lam_local=0, blend=0,
-                     ability0=ability0, lex_mean=lex_mean, lex_std=lex_std)
+                     ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std)
         r2 = ev.evaluate_rows([rows[i] for i in np.flatnonzero((ds == dst) & ho)], WEAK_MODEL, STRONG_MODEL,
                               scorer_from(f2.model(anchors), emb, lex, index))
         cross[f"{src}->{dst}"] = r2[dst]["router"]["apgr"]
@@ -325,6 +331,7 @@ def main() -> None:
         "model": "2PL IRT: sigmoid(b(x) + (ability - ability0) * a(x)); global + local experts, blended with a hand-set prior by familiarity",
         "anchors": anchors,
         "ability0": ability0,
+        "theta_scale": theta_scale,
         "features": {"embedding": int(emb.shape[1]), "lexical": list(LEXICAL_NAMES)},
         "hyper_parameters": {**chosen, "lam_global": lam_global, "a_min": A_MIN,
                              "gate_k": GATE_K, "gate_lo": GATE_LO, "gate_hi": GATE_HI},
@@ -360,7 +367,7 @@ def transfer_check(qm: QualityModel, alpaca: list[dict], emb: np.ndarray, lex: n
     pred, obs = [], []
     for m in models:
         mask = np.array([m in r["scores"] for r in alpaca])
-        p = sigmoid(b[mask] + (qm.ability(m) - qm.ability0) * a[mask]).mean()
+        p = sigmoid(b[mask] + qm.theta(qm.ability(m)) * a[mask]).mean()
         pred.append(p)
         obs.append(np.mean([r["scores"][m] for r in alpaca if m in r["scores"]]))
 

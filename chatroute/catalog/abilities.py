@@ -32,9 +32,9 @@ ELO_TABLE: tuple[tuple[str, int], ...] = (
     (r"^gpt-5.*mini", 1390),
     (r"^gpt-5", 1440),
     (r"^gpt-4-5", 1440),
-    (r"^gpt-4-1-nano", 1320),
+    (r"^gpt-4-1-nano", 1320),  # gpt-4.1; "gpt-4-1106" must not match these three
     (r"^gpt-4-1-mini", 1370),
-    (r"^gpt-4-1", 1410),
+    (r"^gpt-4-1(-|$)", 1410),
     (r"^(ft:)?(chatgpt-)?gpt-4o-mini", 1315),
     (r"^chatgpt-4o", 1440),
     (r"^(ft:)?gpt-4o", 1345),

@@ -3,7 +3,7 @@
 The model is two-parameter IRT (item response theory), the form IRT-Router and RouteLLM's
 matrix factorisation share:
 
-    P(good | prompt x, model m) = sigmoid( b(x) + (ability_m - ability_0) * a(x) )
+    P(good | prompt x, model m) = sigmoid( b(x) + θ_m * a(x) ),   θ_m = (ability_m - ability_0) * scale
 
 - b(x): how easy the prompt is for a model of reference ability ability_0;
 - a(x) >= a_min: how much ability matters on this prompt (its "needs"), clipped positive so
@@ -92,6 +92,9 @@ class QualityModel:
         self.local_a = arrays["local_a"].astype(np.float64)
         self.blend = float(arrays["blend"])  # weight of the local expert
         self.ability0 = float(arrays["ability0"])
+        # θ = (ability − ability0) · theta_scale. The scale fixes the anchors' θ span, so the fit's
+        # penalties and a_min mean the same whatever abilities the catalogue gives the anchors.
+        self.theta_scale = float(arrays.get("theta_scale", 1.0))
         self.a_min = float(arrays["a_min"])
         # Optional (older weight files lack them): no gate means the learned model everywhere.
         self.gate_centroids = arrays.get("gate_centroids", np.zeros((0, self.centroids.shape[1]))).astype(np.float32)
@@ -138,7 +141,7 @@ class QualityModel:
     def predict_abilities(self, features: TurnFeatures, abilities: Sequence[float]) -> np.ndarray:
         """P(good) for models of the given abilities on this turn, shape (len(abilities),)."""
         b, a = self.prompt_params(features.embedding[None, :], features.lexical[None, :])
-        th = np.asarray(abilities, dtype=np.float64) - self.ability0
+        th = self.theta(np.asarray(abilities, dtype=np.float64))
         return _sigmoid(b[0] + th * a[0])
 
     def predict(self, features: TurnFeatures, models: Sequence[Any]) -> dict[str, float]:
@@ -146,6 +149,10 @@ class QualityModel:
         names = [getattr(m, "id", None) or str(m) for m in models]
         probs = self.predict_abilities(features, [self.ability(m) for m in models])
         return {n: float(p) for n, p in zip(names, probs, strict=True)}
+
+    def theta(self, ability: Any) -> Any:
+        """The IRT trait of a model of this ability (float or array)."""
+        return (ability - self.ability0) * self.theta_scale
 
     def ability(self, model: Any) -> float:
         name = getattr(model, "id", None) or str(model)
@@ -183,12 +190,12 @@ class QualityModel:
                 embs[k] = context_embedding(emb_model, texts[k], ctx)
         lex = np.stack([lexical_features(t) for t in texts])
         b, a = self.prompt_params(embs, lex)
-        tw, ts = self.ability(weak) - self.ability0, self.ability(strong) - self.ability0
+        tw, ts = self.theta(self.ability(weak)), self.theta(self.ability(strong))
         # The caller names which model is the strong one. When the catalogue's priors disagree or
         # tie (two unknown names both fall back to the same heuristic), the raw gap would be flat
         # or inverted and the ranking meaningless; keep a minimal step so it ranks by how much a
         # stronger model helps on this prompt.
-        ts = max(ts, tw + MIN_PAIR_GAP)
+        ts = max(ts, tw + MIN_PAIR_GAP * self.theta_scale)
         gain = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
         idx = np.asarray(owner)
         return np.bincount(idx, weights=gain, minlength=len(conversations)) / np.bincount(idx, minlength=len(conversations))

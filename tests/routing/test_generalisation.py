@@ -89,7 +89,7 @@ def test_multi_turn_rows_score_the_mean_over_their_turns(qm) -> None:  # type: i
     emb_model = get_embedder()
     embs = np.stack([emb_model.embed([turns[0]])[0], context_embedding(emb_model, turns[1], turns[:1])])
     b, a = qm.prompt_params(embs, np.stack([lexical_features(t) for t in turns]))
-    tw, ts = qm.ability(WEAK) - qm.ability0, qm.ability(STRONG) - qm.ability0
+    tw, ts = qm.theta(qm.ability(WEAK)), qm.theta(qm.ability(STRONG))
     per_turn = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
     assert got == pytest.approx(float(per_turn.mean()), rel=1e-6)
     # and it differs from scoring the last message alone, which a follow-up cannot carry
