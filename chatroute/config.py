@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from chatroute.errors import ConfigError
+from chatroute.fsutil import private_dir
 from chatroute.paths import Paths, resolve_paths
 
 ProviderKind = Literal["openai", "anthropic"]
@@ -490,7 +491,7 @@ def _host_of(url: str) -> str:
 def _write_example(file: Path) -> bool:
     """Write the commented example on first run; failure (read-only home) is not an error."""
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(file.parent)
         tmp = file.with_name(file.name + ".tmp")
         # 0600: users often paste an inline key into this file later.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from chatroute.providers.base import Provider
     from chatroute.routing.budget import BudgetBlock
     from chatroute.routing.health import HealthBoard
-    from chatroute.routing.policy import RouteDecision, Router
+    from chatroute.routing.policy import PromptTooLargeError, RouteDecision, Router
     from chatroute.store import Store
     from chatroute.store.records import StoredMessage, TurnRecord
 
@@ -238,15 +238,68 @@ class Engine:
             system=system,
             pool=self.catalog.pool(),
             current_model=current_model,
-            pin=self.catalog.resolve(pin) if pin else None,
-            override=self.catalog.resolve(override) if override else None,
             turn_index=sum(1 for m in history if m.role == "user"),
             health=self.health,
             budget_state=budget_state(self.store, self.config.budget),
             exclude=exclude or set(),
             preset=self.preset,
-            default=self.config.router.default,
+            **self._targets(pin, override, strict=True),
         )
+
+    def _targets(self, pin: str | None, override: str | None, *, strict: bool) -> dict[str, Any]:
+        """pin, override and default as model ids, with what the catalogue knows of them (the
+        router needs their context windows even when they are not in the pool). `strict`: an
+        unknown pin or override is the caller's error; otherwise it is passed on unresolved."""
+        known: list[ModelInfo] = []
+
+        def resolve(ref: str | None, *, must: bool) -> str | None:
+            if not ref:
+                return None
+            try:
+                info = self.catalog.get(ref)
+            except ConfigError:
+                if must:
+                    raise
+                return ref
+            known.append(info)
+            return info.id
+
+        return {
+            "pin": resolve(pin, must=strict),
+            "override": resolve(override, must=strict),
+            "default": resolve(self.config.router.default, must=False),
+            "known": known,
+        }
+
+    def context_refusal(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
+                        regenerate_of: str | None = None, system: str | None = None) -> PromptTooLargeError | None:
+        """Why this turn cannot be sent because its input fits no model's context window, or
+        None. Reads only: a client asks before it clears what the user typed."""
+        from chatroute.routing.policy import PromptTooLargeError, parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        conv = self.store.get_conversation(conversation_id) if conversation_id else None
+        if regenerate_of is not None:
+            old = self.store.get_message(regenerate_of)
+            user = self.store.get_message(old.parent_id) if old is not None and old.parent_id else None
+            if user is None:
+                return None  # run_turn says what is wrong with it
+            prompt, stored = user.content, self.store.path_to(user.id)[:-1]
+        else:
+            stored = self.store.history(conv.id) if conv is not None else []
+        try:
+            self._check_fits(prompt, self._history_messages(stored),
+                             system=conv.system_prompt if conv is not None else system,
+                             pin=conv.pinned_model if conv is not None else None, override=override)
+        except PromptTooLargeError as exc:
+            return exc
+        return None
+
+    def _check_fits(self, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
+                    override: str | None) -> None:
+        self.router.check_fits(prompt, history=history, system=system, pool=self.catalog.pool(),
+                               **self._targets(pin, override, strict=False))
 
     # ----------------------------------------------------------------- budget
     def budget_block(
@@ -371,23 +424,17 @@ class Engine:
             raise ChatrouteError("the prompt is empty", exit_code=2)
         if override is None and not self.catalog.pool():
             raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
-        if not allow_over_budget and override is None:
-            block = self.budget_block(conversation_id, prompt, use_cache=use_cache, regenerate_of=regenerate_of,
-                                      system=system)
-            if block is not None:
-                from chatroute.routing.budget import BudgetExceeded
-
-                raise BudgetExceeded(block)
 
         store = self.store
-        if conversation_id is None:
-            conv = store.create_conversation(title=_title(prompt), system_prompt=system)
-        else:
+        conv = None
+        if conversation_id is not None:
             conv = store.get_conversation(conversation_id)
             if conv is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+        asked, title = prompt, _title(prompt)
 
         regenerated_model: str | None = None
+        user_msg: StoredMessage | None = None
         if regenerate_of is not None:
             # A regenerate is a sibling of an earlier answer: same user message, new reply.
             old = store.get_message(regenerate_of)
@@ -401,11 +448,25 @@ class Engine:
             history_stored = store.path_to(user_msg.id)[:-1]
             use_cache = False
         else:
-            history_stored = store.history(conv.id)
+            history_stored = store.history(conv.id) if conv is not None else []
+        history = self._history_messages(history_stored)
+        # Before anything is written: an input no model can take would only fail at the provider.
+        self._check_fits(prompt, history, system=conv.system_prompt if conv is not None else system,
+                         pin=conv.pinned_model if conv is not None else None, override=override)
+        if not allow_over_budget and override is None:
+            block = self.budget_block(conversation_id, asked, use_cache=use_cache, regenerate_of=regenerate_of,
+                                      system=system)
+            if block is not None:
+                from chatroute.routing.budget import BudgetExceeded
+
+                raise BudgetExceeded(block)
+
+        if conv is None:
+            conv = store.create_conversation(title=title, system_prompt=system)
+        if user_msg is None:
             parent = history_stored[-1].id if history_stored else None
             user_msg = store.add_message(conv.id, "user", prompt, parent_id=parent)
 
-        history = self._history_messages(history_stored)
         current_model = _current_model(history_stored)
         assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
         yield TurnStarted(conv.id, user_msg.id, assistant.id)

@@ -1,10 +1,29 @@
-"""Atomic file replacement shared by every file chatroute rewrites (prices, config, health, prefs)."""
+"""Atomic file replacement shared by every file chatroute rewrites (prices, config, health, prefs,
+exports), and the owner-only folders they live in."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+
+def private_dir(path: Path) -> Path:
+    """Make sure the folder `path` exists; if chatroute has to create it, it is owner-only (0700),
+    since what goes in it (conversations, exports, a config that may hold a key) is private.
+
+    A folder that already exists keeps its mode: it may be one the user made or chose. Missing
+    parents get the default mode, as they may be shared ones (~/.local/share).
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            # Another chatroute process may have made it meanwhile; a file in the way is an error.
+            if not path.is_dir():
+                raise
+    return path
 
 
 def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = True) -> None:
@@ -14,7 +33,7 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, dura
     otherwise. `durable` fsyncs before the rename: worth it for files a user cannot regenerate
     (config, prices), skipped for state rewritten after every turn (health, preferences).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if isinstance(data, str):

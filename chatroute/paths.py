@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatroute.fsutil import private_dir
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -27,8 +29,9 @@ class Paths:
         return self.data_dir / "prices.json"
 
     def ensure(self) -> None:
+        """Create the folders chatroute uses, owner-only when it is the one creating them."""
         for d in (self.config_file.parent, self.data_dir, self.cache_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            private_dir(d)
 
 
 def resolve_paths() -> Paths:

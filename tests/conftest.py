@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,17 @@ def chatroute_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in _HOST_VARS:
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The common default umask (022: new files readable by everyone), so a test of chatroute's
+    private files cannot pass thanks to a stricter umask on the machine running it."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 from tests.fakeserver import fake_server  # noqa: E402,F401 - the fixture, for every test folder

@@ -56,12 +56,15 @@ def for_terminal(stream: TextIO) -> Callable[[str], str]:
     return (lambda text: _CONTROL.sub("", text)) if tty else (lambda text: text)
 
 
-def open_engine() -> Engine:
+def open_engine(*, print_warnings: bool = True) -> Engine:
+    """The engine for a command. `print_warnings=False` leaves the config's warnings to the
+    caller: the TUI shows them itself, as anything printed now vanishes under its screen."""
     from chatroute.engine import Engine
 
     engine = Engine.open()
-    for warning in engine.config.warnings:
-        print(f"chatroute: warning: {warning}", file=sys.stderr)
+    if print_warnings:
+        for warning in engine.config.warnings:
+            print(f"chatroute: warning: {warning}", file=sys.stderr)
     return engine
 
 

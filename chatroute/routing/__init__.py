@@ -15,6 +15,7 @@ _EXPORTS = {
     "RouteCandidate": "policy",
     "BudgetState": "policy",
     "NoRouteError": "policy",
+    "PromptTooLargeError": "policy",
     "parse_override": "policy",
     "PRESETS": "policy",
     "HealthBoard": "health",

@@ -58,6 +58,18 @@ class NoRouteError(ChatrouteError):
         self.candidates = candidates
 
 
+class PromptTooLargeError(NoRouteError):
+    """The turn's input (prompt, history and system prompt) fits the context window of no
+    model it could go to. Raised before anything is stored or sent: a request bound to fail
+    would still cost a round trip, and only the user can shorten the input."""
+
+    def __init__(self, message: str, *, tokens: int, window: int, model: str) -> None:
+        super().__init__(message, [])
+        self.tokens = tokens
+        self.window = window
+        self.model = model
+
+
 @dataclass
 class RouteCandidate:
     model: str
@@ -175,6 +187,54 @@ def _ratio_words(r: float) -> str:
     return f"{r:.0f}x the cost" if r >= 2 else f"{r:.1f}x the cost"
 
 
+CONTEXT_TOO_SMALL = "context too small"
+
+
+def estimate_input_tokens(prompt: str, history: Sequence[Any], system: str | None) -> int:
+    """The routing-time size of a request: characters / CHARS_PER_TOKEN plus a little framing
+    per message. Lengths only, so it costs nothing even on a long conversation."""
+    chars = sum(len(getattr(m, "content", "") or "") for m in history) + len(system or "") + len(prompt)
+    return int(math.ceil(chars / CHARS_PER_TOKEN)) + 8 * (len(history) + 1)
+
+
+class _Fit:
+    """Whether one turn's input fits a model's context window.
+
+    The estimate over-counts English by about a quarter (4.5 characters per o200k token, not
+    3.6): harmless when it only steers routing, but a refusal resting on it would turn away
+    prompts that fit. So a "no" from the estimate is checked with the catalogue's tokenizer
+    (exact for OpenAI, scaled for other vendors), counted once per tokenizer."""
+
+    def __init__(self, prompt: str, history: Sequence[Any], system: str | None) -> None:
+        self._messages = [*history, {"role": "user", "content": prompt}]
+        self._system = system
+        self.has_history = bool(history)
+        self.estimate = estimate_input_tokens(prompt, history, system)
+        self._counts: dict[tuple[str, str | None], int] = {}
+
+    def tokens(self, model: Any) -> int:
+        """The input's size in `model`'s tokens (the estimate when it cannot be counted)."""
+        try:
+            from chatroute.catalog.tokens import count_messages, tokenizer_for
+
+            key = tokenizer_for(model.id)
+            if key not in self._counts:
+                self._counts[key] = count_messages(self._messages, self._system, model.id)[0]
+            return self._counts[key]
+        except (ImportError, OSError, RuntimeError, ValueError):  # stand-alone use, or no encoding data
+            return self.estimate
+
+    def possible(self, model: Any) -> bool:
+        """False only when even the shortest answer cannot fit after the input."""
+        window = getattr(model, "context_window", None)
+        if not window or self.estimate + MIN_OUTPUT_TOKENS <= window:
+            return True
+        return self.tokens(model) + MIN_OUTPUT_TOKENS <= window
+
+    def subject(self) -> str:
+        return "this prompt with the conversation so far" if self.has_history else "this prompt"
+
+
 # --------------------------------------------------------------------------- router
 
 
@@ -275,13 +335,25 @@ class Router:
         capabilities: Iterable[str] = (),
         preset: str | None = None,
         default: str | None = None,
+        known: Iterable[Any] = (),
     ) -> RouteDecision:
         """Pick the model for this turn. `preset` overrides the router's preset for this call
         (the TUI knob); `default` is the model to fall back on when every candidate is
-        excluded (if it is not itself excluded for this turn)."""
+        excluded (if it is not itself excluded for this turn); `known` describes the pin,
+        override and default when they are not in the pool (for their context windows).
+
+        Raises PromptTooLargeError when the input fits none of the models the turn could go
+        to, and NoRouteError when every candidate is excluded and there is no default."""
         t0 = time.perf_counter()
         if preset is not None and preset != self.preset and preset in PRESETS:
             self.set_preset(preset)
+        models = list(pool)
+        by_id = {m.id: m for m in [*known, *models]}
+        fit = _Fit(prompt, history, system)
+        # Before the embedding: a 1 MB prompt that nothing can take should not cost one.
+        too_large = self._too_large(fit, models, by_id, pin=pin, override=override, default=default)
+        if too_large is not None:
+            raise too_large
         self.warm()
         exclude = set(exclude)
         needs = frozenset(capabilities)
@@ -295,7 +367,7 @@ class Router:
             turn_index=turn_index,
             embedder=self._embedder,
         )
-        in_tokens = int(math.ceil(feats.input_chars / CHARS_PER_TOKEN)) + 8 * (len(history) + 1)
+        in_tokens = fit.estimate
         out_tokens = expected_output_tokens(feats, prompt)
         lam, mu = self.weights
         notes: list[str] = []
@@ -308,8 +380,6 @@ class Router:
             lam *= factor
             notes.append(f"budget {used:.0%} used: cost weight x{factor:.1f}")
 
-        models = list(pool)
-        by_id = {m.id: m for m in models}
         qualities = self.quality_model.predict(feats, models) if models else {}
         # Prompt-cache discount: the current model may serve the history from its cache.
         cands: list[RouteCandidate] = []
@@ -336,30 +406,34 @@ class Router:
         # Unknown price: assume the dearest known price (never free), and say so.
         fallback_cost = max(priced) if priced else 0.0
 
-        for c in cands:
-            m = by_id[c.model]
-            reason = None
+        def why_not(c: RouteCandidate, m: Any, *, check_size: bool = True) -> str | None:
             if c.model in exclude:
-                reason = "excluded for this turn (failed already)"
-            elif health is not None and (hr := health.unavailable_reason(c.model)):
-                reason = hr
-            elif m.context_window and in_tokens + min(out_tokens, m.max_output_tokens or out_tokens) > m.context_window:
-                reason = f"context too small ({in_tokens:,} tokens in, window {m.context_window:,})"
-            elif needs and not needs <= set(m.capabilities):
-                reason = f"lacks {', '.join(sorted(needs - set(m.capabilities)))}"
-            elif remaining is not None:
+                return "excluded for this turn (failed already)"
+            if health is not None and (hr := health.unavailable_reason(c.model)):
+                return hr
+            if check_size and m.context_window and in_tokens + min(out_tokens, m.max_output_tokens or out_tokens) > m.context_window:
+                return f"{CONTEXT_TOO_SMALL} ({in_tokens:,} tokens in, window {m.context_window:,})"
+            if needs and not needs <= set(m.capabilities):
+                return f"lacks {', '.join(sorted(needs - set(m.capabilities)))}"
+            if remaining is not None:
                 cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
                 if used >= 1.0 and cost > 0:
-                    reason = "budget cap reached"
-                elif cost > max(0.0, remaining):
-                    reason = f"would exceed the budget (${remaining:.4f} left)"
-            c.excluded = reason
-            if reason is None:
-                cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
-                u = (c.quality or 0.0) + c.bias - lam * cost - mu * (c.expected_latency_s or 0.0)
-                if c.model == current_model:
-                    u += self.stickiness
-                c.utility = u
+                    return "budget cap reached"
+                if cost > max(0.0, remaining):
+                    return f"would exceed the budget (${remaining:.4f} left)"
+            return None
+
+        def admit(c: RouteCandidate) -> None:
+            cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
+            u = (c.quality or 0.0) + c.bias - lam * cost - mu * (c.expected_latency_s or 0.0)
+            if c.model == current_model:
+                u += self.stickiness
+            c.utility = u
+
+        for c in cands:
+            c.excluded = why_not(c, by_id[c.model])
+            if c.excluded is None:
+                admit(c)
 
         # Pins and overrides decide outright.
         forced = override or pin
@@ -375,12 +449,26 @@ class Router:
             return self._finish(forced, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
 
         live = [c for c in cands if c.excluded is None]
+        if not live:
+            # The estimate errs large; a model it found too small may still take the input.
+            for c in cands:
+                if c.excluded and c.excluded.startswith(CONTEXT_TOO_SMALL) and fit.possible(by_id[c.model]):
+                    c.excluded = why_not(c, by_id[c.model], check_size=False)
+                    if c.excluded is None:
+                        admit(c)
+                        notes.append(f"{_short(c.model)}: little room left in its context window "
+                                     f"(window {by_id[c.model].context_window:,})")
+            live = [c for c in cands if c.excluded is None]
         budget_blocked = {c.model for c in cands if c.excluded and c.excluded == "budget cap reached"}
-        if not live and default and default not in exclude and default not in budget_blocked:
+        # A default the input cannot fit would only fail at the provider.
+        default_fits = bool(live) or default is None or default not in by_id or fit.possible(by_id[default])
+        if not live and default and default not in exclude and default not in budget_blocked and default_fits:
             reason = f"{_short(default)}: configured default (no routed candidate is available)"
             return self._finish(default, "default", reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
         if not live:
             why = "; ".join(f"{_short(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
+            if default and not default_fits and default not in {c.model for c in cands}:
+                why += f"; {_short(default)} (the default): {CONTEXT_TOO_SMALL}"
             if budget_blocked:
                 why = "the budget cap is reached; raise [budget] in the config, pin a model or use a free one"
             raise NoRouteError(f"no model can take this turn ({why})", cands)
@@ -389,6 +477,62 @@ class Router:
         kind = "default" if len(models) == 1 else "routed"
         reason = self._reason(best, live, current_model, lam)
         return self._finish(best.model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
+
+    def check_fits(
+        self,
+        prompt: str,
+        *,
+        history: Sequence[Any] = (),
+        system: str | None = None,
+        pool: Sequence[Any],
+        pin: str | None = None,
+        override: str | None = None,
+        default: str | None = None,
+        known: Iterable[Any] = (),
+    ) -> None:
+        """Raise PromptTooLargeError if decide() would: the same check, without the routing
+        (no embedding, no health or budget), so a client can refuse before it stores anything."""
+        models = list(pool)
+        error = self._too_large(_Fit(prompt, history, system), models, {m.id: m for m in [*known, *models]},
+                                pin=pin, override=override, default=default)
+        if error is not None:
+            raise error
+
+    def _too_large(self, fit: _Fit, models: list[Any], by_id: dict[str, Any], *, pin: str | None,
+                   override: str | None, default: str | None) -> PromptTooLargeError | None:
+        """The refusal when the input fits no model this turn could go to: the pin or override
+        if there is one, else any model of the pool or the default. A model of unknown size
+        (no window, or not described) might take it, so it is never refused on its account."""
+        forced = override or pin
+        if forced:
+            info = by_id.get(forced)
+            if info is None or fit.possible(info):
+                return None
+            tokens, window = fit.tokens(info), int(info.context_window)
+            how = "chosen for this turn" if override else "pinned for this conversation"
+            roomier = [m for m in models if (m.context_window or 0) > window and fit.possible(m)]
+            bigger = max(roomier, key=lambda m: m.context_window or 0, default=None)
+            hint = (f"choose a model with a larger one (such as {_short(bigger.id)}, "
+                    f"{bigger.context_window:,}), " if bigger is not None else "")
+            return PromptTooLargeError(
+                f"{fit.subject()} is about {tokens:,} tokens; the context window of {_short(forced)} ({how}) "
+                f"is {window:,}; {hint}shorten it or start a new conversation",
+                tokens=tokens, window=window, model=forced)
+        targets = list(models)
+        if default:
+            if default not in by_id:
+                return None
+            if all(m.id != default for m in targets):
+                targets.append(by_id[default])
+        if not targets or any(fit.possible(m) for m in targets):
+            return None
+        largest = max(targets, key=lambda m: m.context_window or 0)
+        tokens, window = fit.tokens(largest), int(largest.context_window)
+        what = "the largest context window" if len(targets) > 1 else "the context window"
+        return PromptTooLargeError(
+            f"{fit.subject()} is about {tokens:,} tokens; {what} is {window:,} ({_short(largest.id)}); "
+            "shorten it or start a new conversation",
+            tokens=tokens, window=window, model=largest.id)
 
     def _finish(self, model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes) -> RouteDecision:  # type: ignore[no-untyped-def]
         cands.sort(key=lambda c: (c.excluded is not None, -(c.utility if c.utility is not None else -1e9)))

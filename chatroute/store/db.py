@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from chatroute.errors import ChatrouteError
+from chatroute.fsutil import private_dir
 from chatroute.store import spend as _spend
 from chatroute.store.ids import new_id, normalize_ts, utc_now
 from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -225,7 +226,7 @@ class Store:
 
             path = resolve_paths().database
         path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         _private_file(path)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         store = cls(conn, path, busy_retry_s=busy_retry_s)

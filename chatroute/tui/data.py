@@ -17,6 +17,7 @@ from typing import Any
 
 from chatroute.format import attr as _attr
 from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
+from chatroute.fsutil import atomic_write, private_dir
 
 PRESETS = ("frugal", "balanced", "best")
 
@@ -60,6 +61,18 @@ class Backend:
         except ChatrouteError as exc:
             return error_line(exc)
         return None
+
+    def too_large(self, conversation_id: str | None, prompt: str, *, override: str | None = None) -> str | None:
+        """Why `prompt` (with the conversation so far) fits no model's context window, or None.
+        Checked before the composer is cleared, so the user can shorten it instead of retyping."""
+        check = getattr(self.engine, "context_refusal", None)
+        if check is None:
+            return None
+        try:
+            refusal = check(conversation_id, prompt, override=override)
+        except Exception:  # not a size matter: the turn itself reports whatever is wrong
+            return None
+        return error_line(refusal) if refusal is not None else None
 
     def allow_over_budget_once(self) -> None:
         """The next run_turn may spend past a budget cap (the user confirmed it)."""
@@ -227,6 +240,16 @@ class Backend:
             return record
         return self.store.turn_for_message(message_id) or record
 
+    def stored_turn(self, message_id: str | None) -> Any:
+        """The turn record the store holds for an answer, or None (none yet, or no lookup)."""
+        lookup = getattr(self.store, "turn_for_message", None)
+        if not message_id or lookup is None:
+            return None
+        try:
+            return lookup(message_id)
+        except Exception:  # e.g. the store already closed as the app quits: the badge can do without
+            return None
+
     def siblings(self, message_id: str) -> list[Any]:
         return list(self.store.siblings(message_id))
 
@@ -237,9 +260,9 @@ class Backend:
         return list(self.store.search(query, limit=50))
 
     def export(self, conversation_id: str) -> list[Path]:
-        """Write Markdown and JSON exports under <data dir>/exports/ and return the paths."""
-        out_dir = self.data_dir() / "exports"
-        out_dir.mkdir(parents=True, exist_ok=True)
+        """Write Markdown and JSON exports under <data dir>/exports/ and return the paths.
+        Owner-only (0600, in a 0700 folder), like the database they are copied from."""
+        out_dir = private_dir(self.data_dir() / "exports")
         conv = self.conversation(conversation_id)
         slug = re.sub(r"[^a-z0-9]+", "-", str(conv_title(conv)).lower()).strip("-")[:40] or "conversation"
         written = []
@@ -248,7 +271,7 @@ class Backend:
             if not isinstance(body, str):
                 body = json.dumps(body, indent=2, default=str)
             path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
-            path.write_text(body, encoding="utf-8")
+            atomic_write(path, body)
             written.append(path)
         return written
 

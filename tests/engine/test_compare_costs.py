@@ -361,9 +361,14 @@ def test_compare_picks_teach_an_adjustment_and_reset_forgets(capsys: pytest.Capt
 
 
 def test_overrides_teach_the_router(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    # Override with a model the router would not pick itself: only that says something.
+    code, out, err = run_cli(capsys, "route", "--json", "Plan a weekend 0")
+    assert code == 0, err
+    routed = json.loads(out)["model"]
+    chosen = next(m for m in (HAIKU, GPT4O) if m != routed)
     for i in range(2):
-        code, out, err = run_cli(capsys, "ask", "--no-cache", "-m", HAIKU, f"Plan a weekend {i}")
+        code, out, err = run_cli(capsys, "ask", "--no-cache", "-m", chosen, f"Plan a weekend {i}")
         assert code == 0, err
     code, out, _ = run_cli(capsys, "prefs", "show")
-    line = next((ln for ln in out.splitlines() if ln.startswith(HAIKU)), out)
+    line = next((ln for ln in out.splitlines() if ln.startswith(chosen)), out)
     assert float(line.split()[-1]) > 0

@@ -33,6 +33,10 @@ EARLIER = "an earlier question that must survive"
 LOG_LINE = "2024-05-01 12:00:00 INFO worker[42]: processed batch 17 of 90 in 0.42 s ok\n"
 MEGABYTE = (LOG_LINE * (1_000_000 // len(LOG_LINE) + 1))[:1_000_000]
 KEYS_ENV = {"TEST_OPENAI_KEY": OPENAI_KEY, "TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}
+# A window that takes the megabyte, so it reaches the server (the catalogue's 200k does not).
+ROOMY_HAIKU = '[models."anthropic/claude-haiku-4-5"]\ncontext_window = 1000000\n'
+TINY_WINDOWS = "".join(f'[models."{m}"]\ncontext_window = {w}\n' for m, w in
+                       (("openai/gpt-4o-mini", 1000), ("openai/gpt-4o", 1500), ("anthropic/claude-haiku-4-5", 2000)))
 
 
 def _messages(home: Path) -> list[tuple[str, str, str]]:
@@ -108,16 +112,27 @@ def test_unknown_top_level_table_and_misspelt_key_suggest_the_right_name(capsys:
 # Prompts
 
 
-def test_megabyte_prompt_on_stdin_is_answered_and_stored(capsys: pytest.CaptureFixture[str], configured: FakeServer,
-                                                         chatroute_home: Path) -> None:
+def test_megabyte_prompt_on_stdin_is_refused_up_front_or_answered_where_it_fits(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
     before = _earlier_turn(capsys, chatroute_home)
+    sent = len(configured.requests)
     # A real process: 1 MB cannot go through argv (Linux caps one argument at 128 KiB), so '-'.
+    child = run_subprocess("ask", "--json", "-", env=KEYS_ENV, stdin=MEGABYTE.encode())
+    # The log is ≈430k tokens and the largest window 200k: refused before anything is sent or stored.
+    assert child.returncode == 2 and child.stdout == b""
+    line = _one_error_line(child.stderr.decode())
+    assert line.startswith("chatroute: error: this prompt is about ") and line.endswith(
+        "tokens; the largest context window is 200,000 (claude-haiku-4-5); shorten it or start a new conversation")
+    assert len(configured.requests) == sent and _messages(chatroute_home) == before
+
+    # With a model whose window takes it, the same megabyte is answered and stored whole.
+    write_config(chatroute_home, configured, extra=ROOMY_HAIKU)
     child = run_subprocess("ask", "--json", "-", env=KEYS_ENV, stdin=MEGABYTE.encode())
     assert child.returncode == 0, child.stderr
     out = json.loads(child.stdout)
-    assert out["status"] == "ok" and out["text"].startswith("Echo from")
-    # Every candidate's window is too small (≈250k tokens), and the route says so.
-    assert all("context too small" in (c["excluded"] or "") for c in out["route"]["candidates"])
+    assert out["status"] == "ok" and out["text"].startswith("Echo from") and out["model"] == "anthropic/claude-haiku-4-5"
+    excluded = {c["model"]: c["excluded"] or "" for c in out["route"]["candidates"]}
+    assert "context too small" in excluded["openai/gpt-4o-mini"] and "context too small" in excluded["openai/gpt-4o"]
     assert configured.requests[-1].messages[-1]["content"] == MEGABYTE
     after = _messages(chatroute_home)
     assert after[:2] == before and after[2] == ("user", "complete", MEGABYTE) and after[3][1] == "complete"
@@ -127,7 +142,8 @@ def test_megabyte_prompt_refused_by_the_server_is_a_clear_context_error(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     before = _earlier_turn(capsys, chatroute_home)
-    for model in ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"):  # as real servers would
+    write_config(chatroute_home, configured, extra=ROOMY_HAIKU)  # the catalogue lets it through...
+    for model in ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"):  # ...and the servers refuse it
         configured.script(model, Fault.context_overflow())
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(MEGABYTE.encode())))
     code, out, err = run_cli(capsys, "ask", "-")
@@ -135,6 +151,32 @@ def test_megabyte_prompt_refused_by_the_server_is_a_clear_context_error(
     assert "context window" in _one_error_line(err)
     after = _messages(chatroute_home)
     assert after[:2] == before and after[2] == ("user", "complete", MEGABYTE) and after[3][1] == "error"
+
+
+def test_prompt_past_every_context_window_is_one_line_exit_2(capsys: pytest.CaptureFixture[str],
+                                                             configured: FakeServer, chatroute_home: Path) -> None:
+    before = _earlier_turn(capsys, chatroute_home)
+    sent = len(configured.requests)
+    write_config(chatroute_home, configured, extra=TINY_WINDOWS)
+    prompt = "Please summarise this. " + "word " * 3000  # ≈3,000 tokens: past 1,000, 1,500 and 2,000
+    # Routed, pinned with -m, or continuing the conversation: refused before anything is sent or stored.
+    for args, says in (
+        ((), "the largest context window is 2,000 (claude-haiku-4-5)"),
+        (("-m", "openai/gpt-4o-mini"), "the context window of gpt-4o-mini (chosen for this turn) is 1,000"),
+        (("-c", _conversation(chatroute_home)), "this prompt with the conversation so far is about"),
+    ):
+        code, out, err = run_cli(capsys, "ask", *args, prompt)
+        line = _one_error_line(err)
+        assert code == 2 and out == "" and says in line, (args, err)
+        assert line.startswith("chatroute: error: this prompt") and line.endswith(
+            "shorten it or start a new conversation")
+    # `route` refuses the same way without calling anything.
+    code, out, err = run_cli(capsys, "route", prompt)
+    assert code == 2 and "largest context window is 2,000" in _one_error_line(err)
+    assert len(configured.requests) == sent and _messages(chatroute_home) == before
+    # A prompt that fits still goes through on the same config.
+    code, answer = ask_json(capsys, "a short one")
+    assert code == 0 and answer["status"] == "ok"
 
 
 def test_binary_and_invalid_utf8_prompts(capsys: pytest.CaptureFixture[str], configured: FakeServer,
@@ -256,8 +298,19 @@ def real_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pyte
     return Engine.open()
 
 
-async def test_megabyte_paste_into_the_composer(real_engine: Engine, fake_server: FakeServer,
+@pytest.fixture
+def roomy_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """A model whose window takes the megabyte: otherwise it is refused before sending
+    (tests/tui/test_context_refusal.py)."""
+    for name, value in KEYS_ENV.items():
+        monkeypatch.setenv(name, value)
+    write_config(chatroute_home, fake_server, extra=ROOMY_HAIKU)
+    return Engine.open()
+
+
+async def test_megabyte_paste_into_the_composer(roomy_engine: Engine, fake_server: FakeServer,
                                                 chatroute_home: Path) -> None:
+    real_engine = roomy_engine
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await type_and_send(pilot, EARLIER)

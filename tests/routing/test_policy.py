@@ -6,7 +6,7 @@ import pytest
 
 from chatroute.providers.base import Message
 from chatroute.routing.health import HealthBoard
-from chatroute.routing.policy import BudgetState, NoRouteError, Router, parse_override
+from chatroute.routing.policy import BudgetState, NoRouteError, PromptTooLargeError, Router, parse_override
 from chatroute.routing.preferences import PreferenceModel, UserPreferences
 
 from .conftest import StubQuality, make_model
@@ -58,6 +58,77 @@ def test_context_filter(pool) -> None:  # type: ignore[no-untyped-def]
     c = {c.model: c for c in d.candidates}
     assert c["local/tiny"].excluded and "context" in c["local/tiny"].excluded
     assert d.model != "local/tiny"
+
+
+# 10 o200k tokens per sentence (12 by the Anthropic estimate); the routing estimate says 12.5.
+SENTENCE = "The quick brown fox jumps over the lazy dog. "
+
+
+def test_a_prompt_no_window_can_take_is_refused_up_front(pool) -> None:  # type: ignore[no-untyped-def]
+    huge = SENTENCE * 20_000  # 200k tokens for OpenAI, 240k for Claude: past every window
+    with pytest.raises(PromptTooLargeError) as refused:
+        router().decide(huge, pool=pool, default="openai/gpt-4o-mini")
+    assert str(refused.value) == ("this prompt is about 240,009 tokens; the largest context window is 200,000 "
+                                  "(claude-sonnet-4-5); shorten it or start a new conversation")
+    assert isinstance(refused.value, NoRouteError) and refused.value.exit_code == 2
+    # The history counts too, and the message says so.
+    history = [Message("user", huge), Message("assistant", "ok")]
+    with pytest.raises(PromptTooLargeError, match="^this prompt with the conversation so far is about"):
+        router().decide("and?", history=history, pool=pool)
+    # A default outside the pool that is too small is no way out either...
+    tiny = make_model("local/tiny", 0.0, 0.0, 0.3, context_window=4096)
+    with pytest.raises(PromptTooLargeError, match="largest context window is 200,000"):
+        router().decide(huge, pool=pool, default="local/tiny", known=[tiny])
+    # ...but one of unknown size might be: the old fallback stands.
+    assert router().decide(huge, pool=pool, default="local/unknown").model == "local/unknown"
+
+
+def test_pinned_or_overridden_model_too_small_is_refused_naming_a_larger_one(pool) -> None:  # type: ignore[no-untyped-def]
+    long = SENTENCE * 14_000  # 140k tokens: past gpt-4o's 128k, inside Claude's 200k
+    with pytest.raises(PromptTooLargeError) as refused:
+        router().decide(long, pool=pool, pin="openai/gpt-4o")
+    assert str(refused.value) == (
+        "this prompt is about 140,008 tokens; the context window of gpt-4o (pinned for this conversation) is "
+        "128,000; choose a model with a larger one (such as claude-sonnet-4-5, 200,000), shorten it or start a "
+        "new conversation")
+    with pytest.raises(PromptTooLargeError, match=r"gpt-4o-mini \(chosen for this turn\)"):
+        router().decide(long, pool=pool, override="openai/gpt-4o-mini")
+    d = router().decide(long, pool=pool, override="anthropic/claude-sonnet-4-5")
+    assert d.kind == "override" and d.model == "anthropic/claude-sonnet-4-5"
+
+
+def test_estimate_too_large_but_the_tokenizer_fits_routes_to_the_roomiest(pool) -> None:  # type: ignore[no-untyped-def]
+    # The estimate (200k) excludes every model; Claude's count (192k) fits its 200k window.
+    d = router().decide(SENTENCE * 16_000, pool=pool, default="openai/gpt-4o-mini")
+    assert d.model == "anthropic/claude-sonnet-4-5" and d.kind == "routed"
+    assert any("little room" in n for n in d.notes)
+
+
+def test_other_exclusions_keep_the_default_fallback(pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    board = HealthBoard(path=tmp_path / "h.json", clock=lambda: 1000.0)
+    for m in pool:
+        board.record_failure(m.id, "rate_limited", retry_after=30)
+    d = router().decide("hi", pool=pool, health=board, default="openai/gpt-4o-mini")
+    assert d.kind == "default" and d.model == "openai/gpt-4o-mini"
+    # Claude could take it but is cooling down; the default cannot: not a size refusal, and
+    # no request bound to fail either.
+    board = HealthBoard(path=tmp_path / "h2.json", clock=lambda: 1000.0)
+    board.record_failure("anthropic/claude-sonnet-4-5", "rate_limited", retry_after=30)
+    with pytest.raises(NoRouteError) as refused:
+        router().decide(SENTENCE * 14_000, pool=pool, health=board, default="openai/gpt-4o-mini")
+    assert not isinstance(refused.value, PromptTooLargeError)
+    assert "claude-sonnet-4-5: cooling down" in str(refused.value)
+
+
+def test_check_fits_refuses_without_routing(pool) -> None:  # type: ignore[no-untyped-def]
+    class NoQuality:
+        def predict(self, *_: object) -> dict[str, float]:
+            raise AssertionError("check_fits must not route")
+
+    r = Router(quality_model=NoQuality())
+    r.check_fits("hi", pool=pool)
+    with pytest.raises(PromptTooLargeError):
+        r.check_fits(SENTENCE * 20_000, pool=pool)
 
 
 def test_capability_filter(pool) -> None:  # type: ignore[no-untyped-def]

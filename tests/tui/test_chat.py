@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -174,17 +176,32 @@ async def test_search_opens_conversation_at_message(store: FakeStore) -> None:
         assert not app.screen.query_one(Sidebar).has_class("-searching")
 
 
-async def test_export_writes_markdown_and_json(engine: FakeEngine, chatroute_home: Path) -> None:
+async def test_export_writes_markdown_and_json(engine: FakeEngine, chatroute_home: Path, open_umask: None) -> None:
+    """Exports are copies of a private conversation: owner-only whatever the umask, and a
+    readable export from an older version becomes owner-only when it is written again."""
+    exports = chatroute_home / "exports"
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "export me")
         await pilot.press("ctrl+e")
         await settle(pilot, app)
-    files = sorted((chatroute_home / "exports").iterdir())
-    assert [f.suffix for f in files] == [".json", ".md"]
+        files = sorted(exports.iterdir())
+        assert [f.suffix for f in files] == [".json", ".md"]
+        if os.name == "posix":
+            assert _mode(exports) == 0o700
+            assert [_mode(f) for f in files] == [0o600, 0o600]
+            os.chmod(files[1], 0o644)
+            await pilot.press("ctrl+e")
+            await settle(pilot, app)
+            assert [_mode(f) for f in files] == [0o600, 0o600]
+    assert sorted(exports.iterdir()) == files  # written in place: no stray temporary files
     data = json.loads(files[0].read_text())
     assert data["messages"][1]["turn"]["model"] == "openai/gpt-4o-mini"
     assert "Echo: export me" in files[1].read_text()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 async def test_restart_keeps_history(store: FakeStore) -> None:

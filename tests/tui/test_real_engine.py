@@ -3,10 +3,14 @@ fake provider server. No fakes between the keyboard and the HTTP wire."""
 
 from __future__ import annotations
 
+import asyncio
 
+import pytest
 
 from chatroute.engine import Engine
+from chatroute.format import fmt_cost
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import Fault, FakeServer, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 
@@ -56,3 +60,52 @@ async def test_unknown_at_model_keeps_the_prompt_in_the_composer(real_engine: En
         assert any("Not sent" in n and "gtp-4o" in n for n in notes), notes
     assert fake_server.requests == []
     assert real_engine.store.list_conversations() == []
+
+
+
+@pytest.mark.parametrize("stopped_in", ["provider read", "screen update"])
+async def test_esc_mid_stream_badges_the_estimated_cost_at_once(stopped_in: str, real_engine: Engine,
+                                                                fake_server: FakeServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine saves an interrupted turn with an estimated cost when Esc stops it; the badge
+    must show that record straight away, exactly as reopening the conversation shows it. Esc
+    lands either while the engine waits for the provider or while the screen takes a fragment
+    (the engine's stream then sits at a yield and saves the turn only once it is closed)."""
+    if stopped_in == "screen update":
+        write = AssistantMessage.write
+
+        async def write_then_stall(self: AssistantMessage, fragment: str) -> None:
+            await write(self, fragment)
+            if len(self.text) > 40:
+                await asyncio.Event().wait()  # held here until Esc cancels the turn
+
+        monkeypatch.setattr(AssistantMessage, "write", write_then_stall)
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("@gpt-4o Tell me everything about lighthouses.")
+        composer.action_submit()  # pilot.press("enter") would wait for an endless stream
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            msgs = assistants(app)
+            if msgs and msgs[0].status == "streaming" and len(msgs[0].text) > 40:
+                break
+        assert assistants(app)[0].status == "streaming"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        shown = badge(msg)
+        conversation_id = app.screen.conversation_id
+    [turn] = real_engine.store.turns(conversation_id)
+    assert turn.status == "interrupted" and turn.usage_estimated and turn.cost_usd
+    assert shown.startswith("gpt-4o (override) · $") and fmt_cost(turn.cost_usd) in shown
+    assert "≈" in shown and shown.endswith("⚠ interrupted")
+
+    reopened = ChatrouteApp(real_engine)
+    async with reopened.run_test(size=SIZE) as pilot:
+        await settle(pilot, reopened)
+        assert reopened.screen.conversation_id == conversation_id
+        [again] = assistants(reopened)
+        assert badge(again) == shown
+        assert again.text == msg.text

@@ -437,6 +437,11 @@ class ChatScreen(Screen[None]):
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer (ctrl+o lists the models).",
                         title="Unknown model", severity="error", timeout=8)
             return
+        problem = self.backend.too_large(self.conversation_id, event.text, override=self.next_override)
+        if problem is not None:
+            self.notify(f"Not sent: {problem}. Your prompt is still in the composer.",
+                        title="Too long", severity="error", timeout=12)
+            return
         if self.next_override is None:
             # Past a budget cap, ask first; the prompt stays in the composer until the answer.
             block = self.backend.budget_block(self.conversation_id, event.text)
@@ -543,7 +548,14 @@ class ChatScreen(Screen[None]):
                 elif isinstance(ev, TurnFinished):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
         except asyncio.CancelledError:
-            await asst.interrupted()
+            # Esc between two events leaves the engine's stream suspended, and closing it is what
+            # saves the stopped turn: close it first, so its record (and cost) is there to show.
+            if events is not None and hasattr(events, "aclose"):
+                try:
+                    await events.aclose()
+                except Exception:
+                    pass
+            await asst.interrupted(self.backend.stored_turn(asst.message_id))
             raise
         except Exception as exc:  # never a traceback: the error goes inline with a retry
             detail = error_line(exc)

@@ -413,12 +413,22 @@ class AssistantMessage(MessageWidget):
                 pass
         await markdown.update(text)
 
-    async def interrupted(self) -> None:
-        """The user stopped the stream: keep the partial text (all of it), mark it."""
+    async def interrupted(self, record: Any = None) -> None:
+        """The user stopped the stream: keep the partial text (all of it), mark it. `record` is
+        the turn the engine saved as it stopped, with its reported or estimated cost: shown as
+        reopening the conversation would show it, instead of a badge without the cost."""
         streamed_ok = await self._stop_feed()
         self.status = "interrupted"
+        if record is not None:
+            self.record = record
+            self.status = _attr(record, "status", default="interrupted")
+            self.model = _attr(record, "model", default=self.model)
+            self.route = _attr(record, "route", default=None) or self.route
+            self.error = self.error or _attr(record, "error", default=None)
         if not self.is_attached:
             return
+        if record is not None:
+            self._set_routing("")  # the badge names the model now, as after a finished turn
         await self._settle_render(self.query_one(Markdown), self.text, streamed_ok)
         self._refresh_meta()
 

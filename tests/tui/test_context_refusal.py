@@ -1,0 +1,65 @@
+"""A prompt that fits no model's context window, typed into the real TUI: not sent, not
+stored, kept in the composer, and a notice says why and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.composer import Composer
+from chatroute.tui.widgets.message import UserMessage
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, write_config
+from tests.fakeserver import FakeServer
+from tests.tui.helpers import assistants, settle, type_and_send
+
+# Small windows keep the prompt (and the test) small.
+TINY_WINDOWS = "".join(f'[models."{m}"]\ncontext_window = {w}\n' for m, w in
+                       (("openai/gpt-4o-mini", 1000), ("openai/gpt-4o", 1500), ("anthropic/claude-haiku-4-5", 2000)))
+TOO_LONG = "Please summarise this. " + "word " * 3000  # ≈3,000 tokens
+
+
+@pytest.fixture
+def tiny_engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", ANTHROPIC_KEY)
+    write_config(chatroute_home, fake_server, extra=TINY_WINDOWS)
+    return Engine.open()
+
+
+def _notes(app: ChatrouteApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_too_long_prompt_stays_in_the_composer_with_a_notice(tiny_engine: Engine,
+                                                                   fake_server: FakeServer) -> None:
+    app = ChatrouteApp(tiny_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await type_and_send(pilot, "a short question first")
+        [first] = assistants(app)
+        assert first.text.startswith("Echo from")
+        sent = len(fake_server.requests)
+
+        for text in (TOO_LONG, "@openai/gpt-4o-mini " + TOO_LONG):
+            composer = app.screen.query_one(Composer)
+            composer.clear()
+            await type_and_send(pilot, text)
+            assert composer.text == text  # nothing to retype
+            assert len(assistants(app)) == 1 and app.screen.query(UserMessage).last().text == "a short question first"
+        routed, pinned = [n for n in _notes(app) if n.startswith("Not sent: this prompt")]
+        assert "the largest context window is 2,000 (claude-haiku-4-5)" in routed
+        assert "the context window of gpt-4o-mini (chosen for this turn) is 1,000" in pinned
+        assert "start a new conversation" in routed and "still in the composer" in routed
+
+        # Shortened, it goes.
+        app.screen.query_one(Composer).clear()
+        await type_and_send(pilot, "Please summarise this. word word word")
+        await settle(pilot, app)
+        assert len(assistants(app)) == 2 and assistants(app)[-1].text.startswith("Echo from")
+    await tiny_engine.aclose()
+    assert len(fake_server.requests) == sent + 1
+    stored = [m.content for c in tiny_engine.store.list_conversations() for m in tiny_engine.store.history(c.id)
+              if m.role == "user"]
+    assert stored == ["a short question first", "Please summarise this. word word word"]
