@@ -205,6 +205,14 @@ class CacheConfig(BaseModel):
     threshold: Unit = 0.95
 
 
+class ChatConfig(BaseModel):
+    model_config = _STRICT
+
+    # Every turn pays for the history it resends: 32k tokens is ≈ 60 ordinary turns, ≈ $0.08 a
+    # turn on a $2.50/Mtok model, and fits every current hosted model's window.
+    max_history_tokens: int = Field(default=32_000, ge=0)
+
+
 class BudgetConfig(BaseModel):
     model_config = _STRICT
 
@@ -229,6 +237,7 @@ class ConfigFile(BaseModel):
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
 
 
@@ -286,6 +295,7 @@ def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Co
         models=fc.models,
         cache=fc.cache,
         budget=fc.budget,
+        chat=fc.chat,
         ui=ui,
         source=file if uses_file else None,
         created_example=created,
@@ -367,6 +377,7 @@ _SCHEMA: dict[str, type[BaseModel]] = {
     "router": RouterConfig,
     "cache": CacheConfig,
     "budget": BudgetConfig,
+    "chat": ChatConfig,
     "ui": UIConfig,
 }
 
@@ -777,6 +788,14 @@ EXAMPLE_CONFIG = """\
 # [budget]
 # daily_usd = 2.0
 # monthly_usd = 30.0
+
+## ---- Conversation history ------------------------------------------------------------------
+## Each turn resends the most recent whole turns that fit this many tokens, or fewer when
+## the context window of the model it goes to leaves less room; older turns stay in the
+## history but are not sent. Every token of it is paid for on every turn. 0 sends none.
+
+# [chat]
+# max_history_tokens = 32000
 
 ## ---- Interface ----------------------------------------------------------------------------
 

@@ -65,6 +65,35 @@ class _Attempt:
     reroutes: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class HistoryWindow:
+    """The history one turn sends: the most recent whole turns that fit its budget. Older
+    turns stay in the store and on screen; the request and the cache key see only these."""
+
+    messages: list[Message] = field(default_factory=list)
+    total_turns: int = 0  # earlier turns on the branch, sent or not
+    budget_tokens: int = 0
+    limited_by: str | None = None  # the model whose context window set the budget, when the cap did not
+    leaf_id: str | None = None  # the branch's last message: the parent of the new prompt
+    current_model: str | None = None  # the model of the branch's latest answer, sent or not
+
+    @property
+    def sent_turns(self) -> int:
+        return sum(1 for m in self.messages if m.role == "user")
+
+    @property
+    def note(self) -> str | None:
+        """For the decision's notes when turns were left out: the why panel and --json show them."""
+        if self.sent_turns >= self.total_turns:
+            return None
+        why = f"history budget {self.budget_tokens:,} tokens"
+        if self.limited_by:
+            why += f": what the context window of {_short(self.limited_by)} leaves"
+        if not self.sent_turns:
+            return f"sent none of the {self.total_turns:,} earlier turns ({why})"
+        return f"sent the last {self.sent_turns:,} of {self.total_turns:,} turns ({why})"
+
+
 class Engine:
     """The core of chatroute, shared by every client. Nothing here imports a UI toolkit."""
 
@@ -94,7 +123,8 @@ class Engine:
         config = config or load_config(paths)
         catalog = Catalog.build(config, paths)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
-        store = Store.open(paths.database, price_recovered=pricer(catalog))
+        store = Store.open(paths.database,
+                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
         return cls(paths, config, catalog, store)
 
     @property
@@ -219,6 +249,70 @@ class Engine:
             out.append(Message(role=msg.role, content=msg.content))  # type: ignore[arg-type]
         return out
 
+    def _history_window(self, conversation_id: str | None, prompt: str, *, system: str | None, pin: str | None,
+                        override: str | None, upto: str | None = None,
+                        budget: tuple[int, str | None] | None = None) -> HistoryWindow:
+        """What of the conversation this turn sends (see HistoryWindow). `upto`: the branch
+        ends at that message instead of the shown leaf (a regenerate). `budget`: as
+        _history_budget gives it, when the caller has it already. Reads the bodies of the
+        sent turns only, so its cost follows the budget, not the conversation's length."""
+        if conversation_id is None:
+            return HistoryWindow()
+        tokens, limited_by = budget or self._history_budget(prompt, system=system, pin=pin, override=override)
+        max_chars, per_message = _budget_chars(tokens)
+        tail = self.store.history_tail(conversation_id, max_chars, per_message_chars=per_message, upto=upto)
+        return HistoryWindow(messages=self._history_messages(tail.messages), total_turns=tail.total_turns,
+                             budget_tokens=tokens, limited_by=limited_by, leaf_id=tail.leaf_id,
+                             current_model=tail.current_model)
+
+    def _history_budget(self, prompt: str, *, system: str | None, pin: str | None,
+                        override: str | None) -> tuple[int, str | None]:
+        """How many (estimated) tokens of history this turn may send, and the model whose
+        context window set that, or None when the [chat] max_history_tokens cap did: the
+        roomiest window the turn could go to (the pin's or override's own, else the pool's and
+        the default's), after the system prompt, the prompt and the answer the router expects."""
+        from chatroute.routing.policy import MIN_OUTPUT_TOKENS, estimate_input_tokens, expected_output_tokens_for
+
+        cap = self.config.chat.max_history_tokens
+        targets = self._window_targets(pin, override)
+        if not targets:
+            return cap, None
+        fixed = estimate_input_tokens(prompt, (), system)
+        answer = expected_output_tokens_for(prompt)
+
+        def room(m: ModelInfo) -> int:
+            # The same reserve as the router's size filter: the expected answer, capped at the
+            # model's output limit; one token of slack absorbs the estimate's rounding.
+            reserve = max(MIN_OUTPUT_TOKENS, min(answer, m.max_output_tokens or answer))
+            return int(m.context_window or 0) - fixed - reserve - 1
+
+        roomiest = max(targets, key=room)
+        if room(roomiest) >= cap:
+            return cap, None
+        return max(0, room(roomiest)), roomiest.id
+
+    def _window_targets(self, pin: str | None, override: str | None) -> list[ModelInfo]:
+        """The models whose windows bound this turn's history; empty when one of them has no
+        known window (it might take anything, so only the cap applies)."""
+        targets = self._targets(pin, override, strict=False)
+        by_id = {m.id: m for m in [*targets["known"], *self.catalog.pool()]}
+        forced = targets["override"] or targets["pin"]
+        if forced:
+            models = [by_id[forced]] if forced in by_id else []
+        else:
+            pool = self.catalog.pool()
+            try:
+                # A model routing may not pick now (cooling down, disabled) must not set the size.
+                models = [m for m in pool if not self.health.unavailable_reason(m.id)] or pool
+            except Exception:  # noqa: BLE001 - an unreadable health file: every model counts
+                models = pool
+            default = targets["default"]
+            if default:
+                if default not in by_id:
+                    return []
+                models = [*models, by_id[default]]
+        return models if all(m.context_window for m in models) else []
+
     def decide(
         self,
         prompt: str,
@@ -274,27 +368,37 @@ class Engine:
     def context_refusal(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
                         regenerate_of: str | None = None, system: str | None = None) -> PromptTooLargeError | None:
         """Why this turn cannot be sent because its input fits no model's context window, or
-        None. Reads only: a client asks before it clears what the user typed."""
+        None. Reads only: a client asks before it clears what the user typed. The history is
+        windowed (see HistoryWindow), so only a prompt too large on its own is refused."""
         from chatroute.routing.policy import PromptTooLargeError, parse_override
 
         at_model, prompt = parse_override(prompt)
         override = override or at_model
         conv = self.store.get_conversation(conversation_id) if conversation_id else None
+        if conv is not None:
+            system = conv.system_prompt
+        pin = conv.pinned_model if conv is not None else None
         if regenerate_of is not None:
-            old = self.store.get_message(regenerate_of)
-            user = self.store.get_message(old.parent_id) if old is not None and old.parent_id else None
+            user = self._regenerated_question(regenerate_of)
             if user is None:
                 return None  # run_turn says what is wrong with it
-            prompt, stored = user.content, self.store.path_to(user.id)[:-1]
+            prompt = user.content
+            window = self._history_window(user.conversation_id if user.parent_id else None, prompt, system=system,
+                                          pin=pin, override=override, upto=user.parent_id)
         else:
-            stored = self.store.history(conv.id) if conv is not None else []
+            window = self._history_window(conv.id if conv is not None else None, prompt, system=system, pin=pin,
+                                          override=override)
         try:
-            self._check_fits(prompt, self._history_messages(stored),
-                             system=conv.system_prompt if conv is not None else system,
-                             pin=conv.pinned_model if conv is not None else None, override=override)
+            self._check_fits(prompt, window.messages, system=system, pin=pin, override=override)
         except PromptTooLargeError as exc:
             return exc
         return None
+
+    def _regenerated_question(self, message_id: str) -> StoredMessage | None:
+        """The user message an answer replied to (what a regenerate asks again), or None."""
+        old = self.store.get_message(message_id)
+        user = self.store.get_message(old.parent_id) if old is not None and old.parent_id else None
+        return user if user is not None and user.role == "user" else None
 
     def _check_fits(self, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
                     override: str | None) -> None:
@@ -331,14 +435,16 @@ class Engine:
                 return None
             system = conv.system_prompt
         if regenerate_of is not None:
-            old = self.store.get_message(regenerate_of)
-            user = self.store.get_message(old.parent_id) if old is not None and old.parent_id else None
+            user = self._regenerated_question(regenerate_of)
             if user is None:
                 return None  # run_turn says what is wrong with it
-            prompt, stored, use_cache = user.content, self.store.path_to(user.id)[:-1], False
+            prompt, use_cache = user.content, False
+            window = self._history_window(user.conversation_id if user.parent_id else None, prompt, system=system,
+                                          pin=None, override=None, upto=user.parent_id)
         else:
-            stored = self.store.history(conv.id) if conv is not None else []
-        history = self._history_messages(stored)
+            window = self._history_window(conv.id if conv is not None else None, prompt, system=system, pin=None,
+                                          override=None)
+        history = window.messages
         if use_cache and self.cache_enabled and (conv is None or conv.cache_enabled):
             try:
                 # count=False: a peek; the turn itself counts its lookup.
@@ -349,7 +455,7 @@ class Engine:
                 pass
         try:
             self.decide(prompt, history=history, system=system, pin=None, override=None,
-                        current_model=_current_model(stored))
+                        current_model=window.current_model)
         except NoRouteError as exc:
             if is_budget_refusal(exc):
                 return block_from_refusal(state, exc)
@@ -380,22 +486,19 @@ class Engine:
 
         at_model, prompt = parse_override(prompt)
         override = override or at_model
-        history: list[Message] = []
         system = None
         pin = None
-        current = None
         if conversation_id:
             conv = self.store.get_conversation(conversation_id)
             if conv is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
-            stored = self.store.history(conversation_id)
-            history = self._history_messages(stored)
             system, pin = conv.system_prompt, conv.pinned_model
-            current = _current_model(stored)
+        window = self._history_window(conversation_id or None, prompt, system=system, pin=pin, override=override)
         decision = self.decide(
-            prompt, history=history, system=system, pin=pin, override=override, current_model=current
+            prompt, history=window.messages, system=system, pin=pin, override=override,
+            current_model=window.current_model,
         )
-        return decision.to_dict()
+        return _noted(decision, window).to_dict()
 
     # ------------------------------------------------------------------ turns
     async def run_turn(
@@ -445,14 +548,19 @@ class Engine:
                 raise ChatrouteError("that message cannot be regenerated", exit_code=2)
             prompt = user_msg.content
             regenerated_model = old.model
-            history_stored = store.path_to(user_msg.id)[:-1]
             use_cache = False
+        turn_system = conv.system_prompt if conv is not None else system
+        turn_pin = conv.pinned_model if conv is not None else None
+        if user_msg is not None:
+            window = self._history_window(user_msg.conversation_id if user_msg.parent_id else None, prompt,
+                                          system=turn_system, pin=turn_pin, override=override,
+                                          upto=user_msg.parent_id)
         else:
-            history_stored = store.history(conv.id) if conv is not None else []
-        history = self._history_messages(history_stored)
+            window = self._history_window(conv.id if conv is not None else None, prompt, system=turn_system,
+                                          pin=turn_pin, override=override)
+        history = window.messages
         # Before anything is written: an input no model can take would only fail at the provider.
-        self._check_fits(prompt, history, system=conv.system_prompt if conv is not None else system,
-                         pin=conv.pinned_model if conv is not None else None, override=override)
+        self._check_fits(prompt, history, system=turn_system, pin=turn_pin, override=override)
         if not allow_over_budget and override is None:
             block = self.budget_block(conversation_id, asked, use_cache=use_cache, regenerate_of=regenerate_of,
                                       system=system)
@@ -464,10 +572,9 @@ class Engine:
         if conv is None:
             conv = store.create_conversation(title=title, system_prompt=system)
         if user_msg is None:
-            parent = history_stored[-1].id if history_stored else None
-            user_msg = store.add_message(conv.id, "user", prompt, parent_id=parent)
+            user_msg = store.add_message(conv.id, "user", prompt, parent_id=window.leaf_id)
 
-        current_model = _current_model(history_stored)
+        current_model = window.current_model
         assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
         yield TurnStarted(conv.id, user_msg.id, assistant.id)
 
@@ -507,6 +614,7 @@ class Engine:
                 store.finish_turn(assistant.id, "", "error")
                 raise
             decision = consented
+        decision = _noted(decision, window)
         route_ms = (time.perf_counter() - route_started) * 1000
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
 
@@ -621,24 +729,29 @@ class Engine:
             conv = store.get_conversation(conversation_id)
             if conv is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
-        history_stored = store.history(conv.id)
-        history = self._history_messages(history_stored)
-        parent = history_stored[-1].id if history_stored else None
-        user_msg = store.add_message(conv.id, "user", prompt, parent_id=parent)
+        # Each model gets what fits its own window: the tail is read once, for the roomiest.
+        budgets = {m: self._history_budget(prompt, system=conv.system_prompt, pin=None, override=m)
+                   for m in resolved}
+        widest = self._history_window(conv.id, prompt, system=conv.system_prompt, pin=None, override=None,
+                                      budget=max(budgets.values(), key=lambda b: b[0]))
+        user_msg = store.add_message(conv.id, "user", prompt, parent_id=widest.leaf_id)
         streams: dict[str, AsyncIterator[TurnEvent]] = {}
         for i, model in enumerate(resolved):
             msg = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming",
                                     active=i == 0)
-            streams[model] = self._compare_one(conv, user_msg.id, msg.id, history, prompt, model)
+            streams[model] = self._compare_one(conv, user_msg.id, msg.id, _narrowed(widest, *budgets[model]),
+                                               prompt, model)
         return streams
 
-    async def _compare_one(self, conv: Any, user_id: str, message_id: str, history: list[Message], prompt: str,
+    async def _compare_one(self, conv: Any, user_id: str, message_id: str, window: HistoryWindow, prompt: str,
                            model: str) -> AsyncIterator[TurnEvent]:
         from chatroute.routing.policy import RouteDecision
 
+        history = window.messages
         yield TurnStarted(conv.id, user_id, message_id)
         decision = RouteDecision(model=model, kind="compare", reason=f"compare mode: {model} chosen by the user",
                                  candidates=[], route_ms=0.0, preset=self.preset)
+        decision = _noted(decision, window)
         yield Routed(model, "compare", decision.reason, decision.to_dict())
         async with aclosing(self._answer(conv, message_id, history, prompt, decision, 0.0, "bypass",
                                          cache_key=None, current_model=None)) as answer:
@@ -988,11 +1101,31 @@ def _estimate_output(text: str, info: ModelInfo) -> int:
     return min(n_out, info.max_output_tokens) if info.max_output_tokens else n_out
 
 
-def _current_model(history: list[StoredMessage]) -> str | None:
-    for msg in reversed(history):
-        if msg.role == "assistant" and msg.model:
-            return msg.model
-    return None
+def _budget_chars(tokens: int) -> tuple[float, float]:
+    """A history budget of `tokens` as the store weighs a branch: (max_chars, per_message).
+    Messages whose characters plus per_message each stay within max_chars are exactly those
+    the router estimates at ceil(chars / 3.6) + 8 a message <= `tokens`, so the model the
+    budget was made for never finds the trimmed input too large."""
+    from chatroute.routing.policy import CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS
+
+    return tokens * CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS * CHARS_PER_TOKEN
+
+
+def _narrowed(window: HistoryWindow, tokens: int, limited_by: str | None) -> HistoryWindow:
+    """`window` cut further to a smaller budget, without reading the store again."""
+    from chatroute.store.db import tail_start
+
+    max_chars, per_message = _budget_chars(tokens)
+    start = tail_start([(m.role, len(m.content)) for m in window.messages], max_chars, per_message)
+    return replace(window, messages=window.messages[start:], budget_tokens=tokens, limited_by=limited_by)
+
+
+def _noted(decision: RouteDecision, window: HistoryWindow) -> RouteDecision:
+    """The decision, saying which turns were left out of the request (if any were)."""
+    note = window.note
+    if note and note not in decision.notes:
+        decision.notes.append(note)
+    return decision
 
 
 def _as_pairs(history: list[Message]) -> list[tuple[str, str]]:

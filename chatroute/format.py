@@ -50,6 +50,43 @@ def fmt_tokens(n: int | None) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
 
 
+def fmt_size(n_bytes: int) -> str:
+    """'812 B', '12.3 kB', '1.0 MB' (decimal units, as file managers show sizes)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    if n_bytes < 1_000_000:
+        return f"{n_bytes / 1000:.1f} kB"
+    return f"{n_bytes / 1_000_000:.1f} MB"
+
+
+def count_lines(text: str) -> int:
+    """Lines as an editor counts them: a final line without a newline counts, an empty text has none."""
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def preview(text: str, *, max_lines: int, max_chars: int) -> tuple[str, str | None]:
+    """The first `max_lines` lines of `text` (at most `max_chars` characters), and a one-line
+    note on what was left out ('… 21,830 more lines (1.0 MB)'), or (text, None) if it all fits."""
+    cut = 0
+    for _ in range(max_lines):
+        nl = text.find("\n", cut)
+        if nl < 0 or nl >= max_chars:
+            cut = len(text)
+            break
+        cut = nl + 1
+    cut = min(cut, max_chars)
+    if cut >= len(text):
+        return text, None
+    rest = text[cut:]
+    size = fmt_size(len(text.encode("utf-8", "surrogatepass")))
+    more = count_lines(rest)
+    if more > 1:
+        return text[:cut].rstrip("\n"), f"… {more:,} more lines ({size})"
+    return text[:cut].rstrip("\n"), f"… {len(rest):,} more characters ({size})"
+
+
 def fmt_age(iso: str | None, now: datetime | None = None) -> str | None:
     """'just now', '12 min ago', '2 h ago', '3 d ago' for a stored UTC timestamp."""
     if not iso:

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from chatroute.store.records import RecoveredStream, TurnRecord
 
 
-def pricer(catalog: Catalog) -> Callable[[RecoveredStream], TurnRecord | None]:
+def pricer(catalog: Catalog, *,
+           max_history_tokens: int | None = None) -> Callable[[RecoveredStream], TurnRecord | None]:
+    """`max_history_tokens`: the [chat] cap the engine windows each request's history to, so
+    a stream of a long conversation is not priced as if all of it had been sent."""
+
     def price(stream: RecoveredStream) -> TurnRecord | None:
         from chatroute.catalog.cost import estimate_cost
         from chatroute.catalog.tokens import count_messages, count_tokens
@@ -27,8 +31,8 @@ def pricer(catalog: Catalog) -> Callable[[RecoveredStream], TurnRecord | None]:
             info = catalog.get(stream.model)
         except ChatrouteError:  # no longer configured: tokens still count, the price is unknown
             info = None
-        n_in, _ = count_messages([{"role": r, "content": c} for r, c in stream.request], stream.system,
-                                 stream.model)
+        request = _windowed(stream.request, max_history_tokens)
+        n_in, _ = count_messages([{"role": r, "content": c} for r, c in request], stream.system, stream.model)
         n_out, _ = count_tokens(stream.text, stream.model)
         if info is not None and info.max_output_tokens:
             n_out = min(n_out, info.max_output_tokens)  # all a provider bills for one reply
@@ -40,3 +44,20 @@ def pricer(catalog: Catalog) -> Callable[[RecoveredStream], TurnRecord | None]:
         )
 
     return price
+
+
+Request = tuple[tuple[str, str], ...]
+
+
+def _windowed(request: Request, max_history_tokens: int | None) -> Request:
+    """The request with its history cut as the engine cuts it under the cap: an upper bound
+    of what was sent (a small context window may have cut it further)."""
+    if max_history_tokens is None or len(request) < 2:
+        return request
+    from chatroute.routing.policy import CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS
+    from chatroute.store.db import tail_start
+
+    *history, prompt = request
+    start = tail_start([(role, len(content)) for role, content in history],
+                       max_history_tokens * CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS * CHARS_PER_TOKEN)
+    return (*history[start:], prompt)

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.recovery import pricer
 
     # This may be the first open after a crash: a recovered stream is priced before it is summed.
-    store = Store.open(paths.database, price_recovered=pricer(catalog))
+    store = Store.open(paths.database,
+                       price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
     baseline = args.baseline or config.ui.baseline_model
     report = cost_report(store, catalog, baseline=baseline, budget=config.budget, by=args.by,
                          since=parse_since(args.since))

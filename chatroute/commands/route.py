@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if rows:
         print()
         print(table(rows, ["model", "quality", "exp. cost", "exp. latency", "utility", "excluded"], "lrrrrl"))
+    for note in decision.get("notes", []):
+        print(f"  note: {note}")
     print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms, preset {decision.get('preset', '')}")
     return 0
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from chatroute.accounting import CapSpend
 from chatroute.errors import ChatrouteError
-from chatroute.routing.features import TurnFeatures, extract
+from chatroute.routing.features import TurnFeatures, extract, lexical_features
 from chatroute.routing.health import HealthBoard
 from chatroute.routing.preferences import PreferenceModel
 
@@ -44,6 +44,7 @@ PRESETS: dict[str, tuple[float, float]] = {
 CHARS_PER_TOKEN = 3.6  # routing-time estimate; exact counts are the catalogue's job
 BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
 MIN_OUTPUT_TOKENS = 16
+MESSAGE_FRAMING_TOKENS = 8  # per message in the routing-time estimate (role, separators)
 
 
 class NoRouteError(ChatrouteError):
@@ -151,11 +152,21 @@ def expected_output_tokens(features: TurnFeatures, prompt: str) -> int:
     No labelled output lengths ship with the developer data, so this is a hand-set rule:
     ~300 tokens for a generic question, more for code, writing and multi-step asks, less for
     short factual questions; an explicit "in 200 words" wins."""
+    return _expected_output(features.lexical.tolist(), prompt)
+
+
+def expected_output_tokens_for(prompt: str) -> int:
+    """expected_output_tokens without the embedding: what a client needs to leave room for
+    the answer before it routes (the length rule reads only the prompt's surface)."""
+    return _expected_output(lexical_features(prompt).tolist(), prompt)
+
+
+def _expected_output(lexical: list[float], prompt: str) -> int:
     m = _N_WORDS.search(prompt)
     if m:
         n = int(m.group(1))
         return int(min(8000, n * (1.35 if m.group(2).lower() == "words" else 1.0)))
-    lex = dict(zip(_LEX_NAMES, features.lexical.tolist(), strict=True))
+    lex = dict(zip(_LEX_NAMES, lexical, strict=True))
     est = 300.0
     if lex["code_fence"] or lex["code_ask"] > 0.5 or lex["code_tokens"] > 1.0:
         est *= 1.8
@@ -194,7 +205,7 @@ def estimate_input_tokens(prompt: str, history: Sequence[Any], system: str | Non
     """The routing-time size of a request: characters / CHARS_PER_TOKEN plus a little framing
     per message. Lengths only, so it costs nothing even on a long conversation."""
     chars = sum(len(getattr(m, "content", "") or "") for m in history) + len(system or "") + len(prompt)
-    return int(math.ceil(chars / CHARS_PER_TOKEN)) + 8 * (len(history) + 1)
+    return int(math.ceil(chars / CHARS_PER_TOKEN)) + MESSAGE_FRAMING_TOKENS * (len(history) + 1)
 
 
 class _Fit:
@@ -233,6 +244,11 @@ class _Fit:
 
     def subject(self) -> str:
         return "this prompt with the conversation so far" if self.has_history else "this prompt"
+
+    def advice(self) -> str:
+        # A client that windows the history (the engine) only refuses a prompt too large on
+        # its own: a new conversation would not help that one.
+        return "shorten it or start a new conversation" if self.has_history else "shorten it"
 
 
 # --------------------------------------------------------------------------- router
@@ -512,11 +528,13 @@ class Router:
             how = "chosen for this turn" if override else "pinned for this conversation"
             roomier = [m for m in models if (m.context_window or 0) > window and fit.possible(m)]
             bigger = max(roomier, key=lambda m: m.context_window or 0, default=None)
-            hint = (f"choose a model with a larger one (such as {_short(bigger.id)}, "
-                    f"{bigger.context_window:,}), " if bigger is not None else "")
+            advice = fit.advice()
+            if bigger is not None:
+                hint = f"choose a model with a larger one (such as {_short(bigger.id)}, {bigger.context_window:,})"
+                advice = f"{hint}, {advice}" if fit.has_history else f"{hint} or {advice}"
             return PromptTooLargeError(
                 f"{fit.subject()} is about {tokens:,} tokens; the context window of {_short(forced)} ({how}) "
-                f"is {window:,}; {hint}shorten it or start a new conversation",
+                f"is {window:,}; {advice}",
                 tokens=tokens, window=window, model=forced)
         targets = list(models)
         if default:
@@ -531,7 +549,7 @@ class Router:
         what = "the largest context window" if len(targets) > 1 else "the context window"
         return PromptTooLargeError(
             f"{fit.subject()} is about {tokens:,} tokens; {what} is {window:,} ({_short(largest.id)}); "
-            "shorten it or start a new conversation",
+            + fit.advice(),
             tokens=tokens, window=window, model=largest.id)
 
     def _finish(self, model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes) -> RouteDecision:  # type: ignore[no-untyped-def]

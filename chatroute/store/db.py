@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
@@ -84,6 +84,47 @@ def _walk(by_parent: dict[str | None, Any]) -> list[str | None]:
             break
         seen.add(key)  # type: ignore[arg-type]
     return keys
+
+
+# The roles a request carries; a message of another role, or an empty one, is never sent.
+SENT_ROLES = ("user", "assistant")
+
+
+def tail_start(outline: Sequence[tuple[str, int]], max_chars: float | None, per_message_chars: float = 0.0) -> int:
+    """Where the longest tail of whole turns that weighs at most `max_chars` begins, in
+    `outline` ((role, characters) per message of a branch, oldest first): 0 when all of it
+    fits, else the index of a user message (a turn is never cut in half, so the request never
+    opens on an answer without its question), or len(outline) when not even the last turn
+    fits. A sent message weighs its characters plus `per_message_chars` (the framing a
+    token estimate adds per message); one that is never sent weighs nothing."""
+    if max_chars is None:
+        return 0
+    used = 0.0
+    start = len(outline)
+    for i in range(len(outline) - 1, -1, -1):
+        role, chars = outline[i]
+        if chars and role in SENT_ROLES:
+            used += chars + per_message_chars
+            if used > max_chars:
+                return start
+        if role == "user":
+            start = i
+    return 0
+
+
+@dataclass(frozen=True)
+class HistoryTail:
+    """The end of a branch that fits a budget (see Store.history_tail), and what a turn needs
+    to know about the rest of it without reading it."""
+
+    messages: list[StoredMessage]  # the tail, oldest first: whole turns only
+    total_turns: int  # user messages on the whole branch
+    leaf_id: str | None  # the branch's last message: the parent of the next one
+    current_model: str | None  # the model of the branch's latest answer that has one
+
+    @property
+    def sent_turns(self) -> int:
+        return sum(1 for m in self.messages if m.role == "user" and m.content)
 
 
 def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
@@ -579,6 +620,47 @@ class Store:
         )
         by_parent: dict[str | None, str] = dict(rows)
         return [by_parent[p] for p in _walk(by_parent)]
+
+    def history_tail(self, conversation_id: str, max_chars: float | None = None, *, per_message_chars: float = 0.0,
+                     upto: str | None = None) -> HistoryTail:
+        """The most recent whole turns of a branch that weigh at most `max_chars` (see
+        tail_start; None: all of it), with the bodies of those messages only. The branch is the
+        shown one, or with `upto` the ancestry of that message (a regenerate answers an older
+        question). The walk fetches ids, roles, models and lengths, not the text: on a 10k-turn
+        conversation about a sixth of what history() costs, and the bodies fetched stay as few
+        as the budget allows."""
+        # Rows of (parent_id, id, role, model, characters), root first.
+        if upto is None:
+            rows = self._read(lambda c: c.execute(
+                "SELECT parent_id, id, role, model, length(content) FROM messages"
+                " WHERE conversation_id = ? AND active = 1", (conversation_id,)).fetchall())
+            by_parent = {r[0]: r for r in rows}
+            branch: list[Any] = []
+            key: str | None = None
+            while key in by_parent and len(branch) < len(rows):  # the bound guards against a cycle
+                row = by_parent[key]
+                branch.append(row)
+                key = row[1]
+        else:
+            branch = self._read(lambda c: c.execute(
+                """
+                WITH RECURSIVE up(parent_id, id, role, model, chars, depth) AS (
+                    SELECT parent_id, id, role, model, length(content), 0 FROM messages
+                     WHERE id = ? AND conversation_id = ?
+                    UNION ALL
+                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), up.depth + 1
+                      FROM up JOIN messages m ON m.id = up.parent_id
+                )
+                SELECT parent_id, id, role, model, chars FROM up ORDER BY depth DESC
+                """, (upto, conversation_id)).fetchall())
+        outline = [(r[2], r[4] or 0) for r in branch]
+        start = tail_start(outline, max_chars, per_message_chars)
+        return HistoryTail(
+            messages=self.messages_by_id([r[1] for r in branch[start:]]),
+            total_turns=sum(1 for role, chars in outline if role == "user" and chars),
+            leaf_id=branch[-1][1] if branch else None,
+            current_model=next((r[3] for r in reversed(branch) if r[2] == "assistant" and r[3]), None),
+        )
 
     def messages_by_id(self, ids: Sequence[str]) -> list[StoredMessage]:
         """These messages, in the order given (unknown ids are skipped)."""

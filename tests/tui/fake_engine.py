@@ -220,6 +220,8 @@ class Reply:
     cache_similarity: float | None = None  # set -> answer comes from the cache
     cache_source_turn: str | None = None
     interrupted: bool = False  # stream breaks after the first half
+    pieces: list[str] | None = None  # exact fragments (text and chunks are then ignored)
+    gate: asyncio.Queue[None] | None = None  # each fragment waits for one item put here
 
 
 @dataclass
@@ -359,11 +361,15 @@ class FakeEngine:
         n = max(1, step.chunks)
         size = max(1, len(text) // n + 1)
         pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        if step.pieces is not None:
+            pieces, text = step.pieces, "".join(step.pieces)
         if step.interrupted:
             pieces = pieces[: max(1, len(pieces) // 2)]
             text = "".join(pieces)
             rec.status, rec.error = "interrupted", "connection dropped mid-stream"
         for piece in pieces:
+            if step.gate is not None:
+                await step.gate.get()
             if step.delay:
                 await asyncio.sleep(step.delay)
             yield Delta(piece)

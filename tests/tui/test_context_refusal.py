@@ -1,5 +1,6 @@
 """A prompt that fits no model's context window, typed into the real TUI: not sent, not
-stored, kept in the composer, and a notice says why and what to do."""
+stored, kept in the composer, and a notice says why and what to do. A conversation that
+outgrows every window is not refused: its oldest turns are left out of the request."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.badge import WhyPanel
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import UserMessage
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, write_config
@@ -51,7 +53,8 @@ async def test_too_long_prompt_stays_in_the_composer_with_a_notice(tiny_engine: 
         routed, pinned = [n for n in _notes(app) if n.startswith("Not sent: this prompt")]
         assert "the largest context window is 2,000 (claude-haiku-4-5)" in routed
         assert "the context window of gpt-4o-mini (chosen for this turn) is 1,000" in pinned
-        assert "start a new conversation" in routed and "still in the composer" in routed
+        # The history is windowed: only the prompt itself can be too large, so the advice is to shorten it.
+        assert "shorten it" in routed and "new conversation" not in routed and "still in the composer" in routed
 
         # Shortened, it goes.
         app.screen.query_one(Composer).clear()
@@ -63,3 +66,45 @@ async def test_too_long_prompt_stays_in_the_composer_with_a_notice(tiny_engine: 
     stored = [m.content for c in tiny_engine.store.list_conversations() for m in tiny_engine.store.history(c.id)
               if m.role == "user"]
     assert stored == ["a short question first", "Please summarise this. word word word"]
+
+
+def _long_turn(i: int) -> str:
+    return f"Topic {i}: " + " ".join(f"point{i}x{j}" for j in range(140))  # ≈ 400 estimated tokens
+
+
+async def test_a_conversation_past_every_window_goes_on_and_a_pin_bounds_what_is_sent(
+        tiny_engine: Engine, fake_server: FakeServer) -> None:
+    from rich.console import Console
+
+    app = ChatrouteApp(tiny_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for i in range(8):  # ≈ 3,800 estimated tokens in all: past 1,000, 1,500 and 2,000
+            await type_and_send(pilot, _long_turn(i))
+        assert not [n for n in _notes(app) if n.startswith("Not sent")]
+        assert len(assistants(app)) == 8 and all(a.text.startswith("Echo from") for a in assistants(app))
+        routed = fake_server.requests[-1]
+        assert 3 <= len(routed.messages) < 15 and routed.messages[-1]["content"] == _long_turn(7)
+        # Every turn is still on screen, the oldest included.
+        assert app.screen.query(UserMessage).first().text == _long_turn(0)
+
+        await pilot.press("ctrl+o", "p")  # pin the first model of the pool
+        await settle(pilot, app)
+        [conv] = tiny_engine.store.list_conversations()
+        assert tiny_engine.store.get_conversation(conv.id).pinned_model == "openai/gpt-4o-mini"
+        await type_and_send(pilot, "and in one line?")
+        pinned = fake_server.requests[-1]
+        assert pinned.model == "gpt-4o-mini" and 1 < len(pinned.messages) < len(routed.messages)
+        chars = sum(len(m["content"]) for m in pinned.messages)
+        assert chars / 3.6 + 8 * len(pinned.messages) < 1000  # inside gpt-4o-mini's own window
+
+        answer = assistants(app)[-1]
+        answer.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        console = Console(width=200, record=True)
+        console.print(answer.query_one(WhyPanel).content)
+        why = console.export_text()
+    kept = (len(pinned.messages) - 1) // 2
+    assert f"note: sent the last {kept} of 8 turns (history budget" in why
+    assert "what the context window of gpt-4o-mini leaves" in why
+    await tiny_engine.aclose()

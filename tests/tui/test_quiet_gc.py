@@ -92,9 +92,29 @@ def test_streams_hold_it_off_until_they_end(quiet: tuple[QuietCollector, Clock],
 def test_a_long_busy_spell_still_collects(quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
     c, clock = quiet
     pending(collector_mod.MAX_DEFERRED, monkeypatch)
-    c.begin_busy()
-    c.activity()
+    c.activity()  # a key held down
     assert c.tick() and c.forced == 1  # memory stays bounded
+
+
+def test_a_stream_defers_it_further_but_not_forever(quiet: tuple[QuietCollector, Clock],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long answer renders fast enough to pass MAX_DEFERRED mid-stream: the pause would
+    freeze the stream itself."""
+    c, clock = quiet
+    pending(0, monkeypatch)
+    c.begin_busy()
+    pending(collector_mod.MAX_DEFERRED, monkeypatch)
+    assert not c.tick()
+    pending(collector_mod.MAX_DEFERRED_STREAMING, monkeypatch)
+    assert c.tick() and c.forced == 1  # a pathological stream is still bounded
+    pending(collector_mod.MAX_DEFERRED, monkeypatch)  # as many again before the stream ends
+    c.end_busy()
+    assert not c.tick()  # nor right after it: the answer's last frames come first
+    clock.now += collector_mod.IDLE_S
+    assert c.tick() and c.forced == 1  # at the next quiet moment instead
+    clock.now -= collector_mod.IDLE_S
+    c.activity()
+    assert c.tick() and c.forced == 2  # young collections outside streams: the usual bound
 
 
 async def test_the_app_reports_keys_and_collects_when_idle(chatroute_home: Path,

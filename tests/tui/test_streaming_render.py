@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from textual.command import CommandInput
 from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownFence, MarkdownTable
+from textual.widgets.markdown import MarkdownBlock
 
 import chatroute.tui.widgets.message as message_module
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatView
-from chatroute.tui.widgets.message import AssistantMessage
+from chatroute.tui.screens.compare import CompareColumn
+from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, FrozenBlocks
 from tests.tui.fake_engine import FakeEngine, Reply
 from tests.tui.helpers import assistants, settle
 
@@ -191,3 +194,160 @@ async def test_answer_removed_mid_stream_still_completes(engine: FakeEngine) -> 
         assert msg.text == ANSWER and msg.status == "ok" and msg.error is None
         assert all(w.is_finished and w.error is None for w in app.workers)
         assert not app._notifications  # no error toast
+
+
+def rich_section(i: int) -> list[str]:
+    """One section of a rich answer, as the fragments a model might send: cut inside a link,
+    a list marker's line, the fence's info string, a blank line inside the fence, a table row
+    and a heading marker, where a naive split of finished and live blocks would go wrong."""
+    return [
+        f"## Part {i}: rou", "ting\n\nIntro with **bold**, `code` and a [li", "nk](https://exa",
+        "mple.com) to keep.\n\n1. Open the configuration.\n2. Pin a mo", "del:\n   - with `@override`\n   - or wi",
+        "th the picker\n3. Compare the cost report.\n\n```py", "thon\n", f"def pick_{i}(scores: dict[str, float]) -> str:\n",
+        "    best = max(scores, key=scores.get)\n", "\n    return best  # after a blank line in the fence\n``",
+        "`\n\n| model | quality | cost |\n|-------|---------|------|\n| gpt-4o-mini | 0.71 | 0.0",
+        f"004 |\n| claude-ha", f"iku | 0.7{i} | 0.0028 |\n\n> A quote to close part {i}.\n\n#",
+    ]
+
+
+RICH_PIECES = ["# A rich answer\n\n"] + [p for i in range(1, 5) for p in rich_section(i)] + ["# The end\n\nDone.\n"]
+RICH = "".join(RICH_PIECES)
+TALL = (110, 200)  # the whole answer on screen: pictures of finished blocks are drawn, not scrolled away
+
+
+def screen_cells(app: ChatrouteApp) -> list[list[tuple[Any, ...]]]:
+    """What the terminal shows of the conversation (not the composer: its cursor blinks),
+    line by line: each segment's text and look."""
+    region = app.screen.query_one(ChatView).region
+    strips = app.screen._compositor.render_strips()[region.y:region.bottom]
+    return [[(seg.text, seg.style.color, seg.style.bgcolor, seg.style.bold, seg.style.italic,
+              seg.style.underline, seg.style.strike, seg.style.reverse) if seg.style else (seg.text,)
+             for seg in strip.crop(region.x, region.right).simplify()]
+            for strip in strips]
+
+
+async def release(pilot: Any, gate: asyncio.Queue[None], markdown: Markdown, upto: int) -> None:
+    """Let the engine send the next fragment and wait until the feed has appended it."""
+    gate.put_nowait(None)
+    expected = "".join(RICH_PIECES[:upto])
+    for _ in range(300):
+        await pilot.pause(0.01)
+        if markdown.source == expected:
+            await pilot.pause()
+            return
+    raise AssertionError(f"fragment {upto} was not appended: {markdown.source[-80:]!r}")
+
+
+async def test_rich_answer_split_at_awkward_points_renders_as_one_shot(engine: FakeEngine, monkeypatch: Any) -> None:
+    """Each fragment is appended on its own (the gate waits for it), finished blocks are
+    pictured and hidden as the answer grows, and the settled answer is block for block and
+    line for line what a one-shot render of the whole text shows."""
+    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("report, please")
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.01)
+            if assistants(app):
+                break
+        [msg] = assistants(app)
+        markdown = msg.query_one(Markdown)
+        pictured = 0
+        for upto in range(1, len(RICH_PIECES) + 1):
+            await release(pilot, gate, markdown, upto)
+            pictured = max(pictured, len(markdown.query(FrozenBlocks)))
+            hidden = [block for block in markdown.children if isinstance(block, MarkdownBlock) and not block.display]
+            assert sum(len(p.blocks) for p in markdown.query(FrozenBlocks)) == len(hidden)
+        assert pictured >= 2  # the split really happened, more than once
+        await settle(pilot, app)
+
+        assert msg.status == "ok" and markdown.source == RICH
+        assert not markdown.query(FrozenBlocks)
+        assert all(block.display for block in markdown.children)
+        assert rendering(markdown) == await reference_rendering(app, RICH)
+        assert [block.has_class("-last") for block in markdown.children] == [False] * (len(markdown.children) - 1) + [True]
+
+
+async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngine, monkeypatch: Any) -> None:
+    """Mid-stream, the screen with finished blocks pictured is the screen with the blocks
+    themselves, cell for cell (text, colours, attributes); also after switching the theme
+    or resizing the terminal mid-stream, which old pictures must not survive."""
+    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=TALL) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("report, please")
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.01)
+            if assistants(app):
+                break
+        [msg] = assistants(app)
+        markdown = msg.query_one(AnswerMarkdown)
+        half = len(RICH_PIECES) // 2
+        for upto in range(1, half + 1):
+            await release(pilot, gate, markdown, upto)
+        assert markdown.query(FrozenBlocks)
+
+        async def shown_equals_real() -> None:
+            shown = screen_cells(app)
+            await markdown.thaw(step_widgets=None)
+            await pilot.pause()
+            assert not markdown.query(FrozenBlocks)
+            assert screen_cells(app) == shown
+
+        await shown_equals_real()
+        await release(pilot, gate, markdown, half + 1)
+        await release(pilot, gate, markdown, half + 2)
+        assert markdown.query(FrozenBlocks)
+        await pilot.press("ctrl+p")  # not run_palette_command: it waits for the turn to end
+        await pilot.pause()
+        app.screen.query_one(CommandInput).value = "theme: chatroute-light"
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "chatroute-light"
+        await shown_equals_real()  # no picture in the old colours is left on screen
+        await release(pilot, gate, markdown, half + 3)
+        await release(pilot, gate, markdown, half + 4)
+        assert markdown.query(FrozenBlocks)  # pictured again, in the new colours
+        await shown_equals_real()
+        await release(pilot, gate, markdown, half + 5)
+        assert markdown.query(FrozenBlocks)
+        await pilot.resize_terminal(TALL[0] - 17, TALL[1])  # every line wraps differently
+        await pilot.pause()
+        await shown_equals_real()
+
+        for upto in range(half + 6, len(RICH_PIECES) + 1):
+            gate.put_nowait(None)
+        await settle(pilot, app)
+        assert markdown.source == RICH and not markdown.query(FrozenBlocks)
+
+
+async def test_compare_columns_stream_through_the_same_feed(engine: FakeEngine, monkeypatch: Any) -> None:
+    """Compare mode renders each column as the chat does (batched, no full re-render at the
+    end) and ends with the one-shot render, from fragments of 8 characters."""
+    updates: list[str] = []
+    record_calls(monkeypatch, "update", updates)
+    models = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    engine.compare_script = {m: Reply(text=RICH, model=m) for m in models}
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("space", "down", "space", "tab", "h", "i", "enter")
+        await settle(pilot, app)
+        cols = list(app.screen.query(CompareColumn))
+        assert [c.model for c in cols] == models and [c.status for c in cols] == ["ok", "ok"]
+        reference = await reference_rendering(app, RICH)
+        for col in cols:
+            markdown = col.query_one(AnswerMarkdown)
+            assert markdown.source == RICH and not markdown.query(FrozenBlocks)
+            assert rendering(markdown) == reference
+        assert [u for u in updates if u] == [RICH]  # only the reference's own render

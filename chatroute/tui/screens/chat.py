@@ -831,7 +831,7 @@ class ChatScreen(Screen[None]):
     def action_compare(self) -> None:
         from chatroute.tui.screens.compare import CompareScreen
 
-        prompt = self.composer.text.strip()
+        prompt = self.composer.prompt  # a paste kept aside goes in full
 
         def picked_cb(result: tuple[str, str] | None) -> None:
             if result:

@@ -4,6 +4,7 @@ model only affects its own column. 1–4 picks the best answer; the conversation
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from rich.text import Text
@@ -11,12 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Markdown, SelectionList, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets import Footer, Header, Input, SelectionList, Static
 
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 from chatroute.tui.data import Backend, _attr, error_line, short_model
 from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
 
 MAX_MODELS = 4
 
@@ -39,20 +40,21 @@ class CompareColumn(Vertical):
         self.conversation_id: str | None = None
         self.status = "pending"
         self.text = ""
-        self._stream: MarkdownStream | None = None
+        self._stream: MarkdownFeed | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"{self.index}  {short_model(self.model)}"), classes="col-head")
         with VerticalScroll():
             yield Static("", classes="col-note")
-            yield Markdown("")
+            yield AnswerMarkdown("")
             yield Static("", classes="col-error")
         yield Badge("waiting…")
 
     async def consume(self, events: Any) -> None:
         """Drain one model's event stream; every failure stays inside this column."""
-        md = self.query_one(Markdown)
+        md = self.query_one(AnswerMarkdown)
         badge = self.query_one(Badge)
+        last_yield = 0.0
         try:
             self.status = "streaming"
             badge.show_pending("streaming…")
@@ -64,14 +66,20 @@ class CompareColumn(Vertical):
                 elif isinstance(ev, (Routed, CacheHit)):
                     pass
                 elif isinstance(ev, Delta):
+                    # The chat's batched feed, not Textual's MarkdownStream: an append per
+                    # frame at most, finished blocks pictured, and no full re-render at the end.
                     if self._stream is None:
-                        self._stream = Markdown.get_stream(md)
+                        self._stream = MarkdownFeed(md)
                     self.text += ev.text
-                    await self._stream.write(ev.text)
+                    self._stream.write(ev.text)
+                    now = time.perf_counter()
+                    if now - last_yield >= YIELD_INTERVAL_S:  # a buffered stream never blocks on its own
+                        last_yield = now
+                        await asyncio.sleep(0)
                 elif isinstance(ev, TurnFinished):
-                    await self._stop()
+                    streamed_ok = await self._stop()
                     self.text = ev.text
-                    await md.update(ev.text)
+                    await settle_streamed_render(md, ev.text, streamed_ok)
                     self.message_id = _attr(ev.record, "message_id", default=self.message_id) or self.message_id
                     badge.show_record(ev.record)
                     ok = _attr(ev.record, "status", default="ok") == "ok" and not ev.error
@@ -84,7 +92,7 @@ class CompareColumn(Vertical):
             badge.show_pending("⚠ interrupted")
             raise
         except Exception as exc:  # one model's crash is shown in its column, never a traceback
-            await self._stop()
+            await settle_streamed_render(md, self.text, await self._stop())
             self._fail(error_line(exc))
             badge.show_pending("⚠ error")
         finally:
@@ -102,10 +110,10 @@ class CompareColumn(Vertical):
         self.add_class("-failed")
         self.query_one(".col-error", Static).update(Text(f"⚠ {message}"))
 
-    async def _stop(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+    async def _stop(self) -> bool:
+        """Render what is left of the stream; False if the streamed render cannot be trusted."""
+        stream, self._stream = self._stream, None
+        return True if stream is None else await stream.stop()
 
 
 class CompareScreen(Screen[tuple[str, str] | None]):

@@ -52,6 +52,9 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
         parts.append(table)
     for line in reroute_lines(route):
         parts.append(Text(f"rerouted: {line}"))
+    # What else shaped the turn: a budget stepping in, turns of history left out of the request.
+    for note in route.get("notes", []) or []:
+        parts.append(Text(f"note: {note}", style="dim"))
     return Group(*parts)
 
 

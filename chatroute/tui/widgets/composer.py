@@ -1,11 +1,33 @@
 """The prompt editor: Enter sends, Ctrl+J (or Shift+Enter where the terminal reports it) adds a
-newline, because most terminals send Shift+Enter as a plain Enter."""
+newline, because most terminals send Shift+Enter as a plain Enter.
+
+A large paste does not go into the editor as text. It is kept aside and stands in the prompt as
+one placeholder, `[pasted text #1: 1.0 MB, 13,334 lines]`, which is replaced by the pasted text,
+unchanged, when the prompt is sent. A TextArea lays out and wraps every line it holds, so a
+megabyte froze the UI for seconds on the paste and again on every edit, and a 10-row editor is
+no place to read or edit a log that size anyway. The placeholder behaves as one character:
+Backspace or Delete next to it removes all of it (and with it the paste), typing inside it
+types after it.
+"""
 
 from __future__ import annotations
 
+import re
+
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import EditResult, Location
+
+from chatroute.format import count_lines, fmt_size
+
+# Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
+# of prose or code: the most anyone reviews in a 10-row editor, and still cheap to lay out
+# (a few ms). 400 short lines (a log, a CSV) would be 40 screens of the editor.
+PASTE_MAX_CHARS = 20_000
+PASTE_MAX_LINES = 400
+_PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
 
 
 class Composer(TextArea):
@@ -21,6 +43,8 @@ class Composer(TextArea):
     ]
 
     class Submitted(Message):
+        """Enter on a prompt; `text` is the whole of it, pastes kept aside included."""
+
         def __init__(self, composer: Composer, text: str) -> None:
             super().__init__()
             self.composer = composer
@@ -28,11 +52,123 @@ class Composer(TextArea):
 
     def __init__(self, **kw) -> None:  # type: ignore[no-untyped-def]
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kw)
+        # Placeholder -> the text it stands for. Kept until the composer is cleared, not when
+        # the placeholder is deleted, so that undo (ctrl+z) or cut and paste bring it back whole.
+        self._pastes: dict[str, str] = {}
+        self._paste_bytes: dict[str, int] = {}  # their UTF-8 sizes, not recounted on every key
+        self._paste_count = 0
+
+    @property
+    def pastes(self) -> dict[str, str]:
+        """The pastes kept aside whose placeholder is in the prompt, by placeholder."""
+        if not self._pastes:
+            return {}
+        return {p: self._pastes[p] for p in _PLACEHOLDER.findall(self.text) if p in self._pastes}
+
+    @property
+    def prompt(self) -> str:
+        """What Enter sends: the text, trimmed, with every placeholder replaced by its paste.
+        Only the typed text is trimmed: a paste arrives as it was pasted."""
+        return self.expand(self.text.strip())
+
+    def expand(self, text: str) -> str:
+        if not self._pastes:
+            return text
+        return _PLACEHOLDER.sub(lambda m: self._pastes.get(m.group(0), m.group(0)), text)
 
     def action_submit(self) -> None:
-        text = self.text.strip()
-        if text:
-            self.post_message(self.Submitted(self, text))
+        prompt = self.prompt
+        if prompt.strip():
+            self.post_message(self.Submitted(self, prompt))
+
+    def clear(self) -> EditResult:
+        result = super().clear()
+        if self._pastes:
+            self._pastes.clear()
+            self._paste_bytes.clear()
+            self._paste_count = 0
+            # Undo would bring back placeholders whose text is gone, to be sent as they read.
+            self.history.clear()
+        return result
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        if self.read_only:
+            return
+        # TextArea's own handler would insert it as text: this replaces it, for every paste.
+        event.prevent_default()
+        self._paste(event.text)
+        self.focus()
+
+    def action_paste(self) -> None:  # ctrl+v: the app's clipboard, e.g. a message copied with c
+        if not self.read_only:
+            self._paste(self.app.clipboard)
+
+    def _paste(self, text: str) -> None:
+        # Terminals deliver a paste's line breaks as CR. The editor would split lines on them
+        # anyway; a paste kept aside gets the same, so the prompt does not depend on its size.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
+            text = self._keep_aside(text)
+        if result := self._replace_via_keyboard(text, *self.selection):
+            self.move_cursor(result.end_location)
+
+    def _keep_aside(self, text: str) -> str:
+        self._paste_count += 1
+        lines = count_lines(text)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        placeholder = f"[pasted text #{self._paste_count}: {fmt_size(size)}, {lines:,} line{'' if lines == 1 else 's'}]"
+        self._pastes[placeholder], self._paste_bytes[placeholder] = text, size
+        return placeholder
+
+    # Every keyboard edit goes through these two (typing, Backspace, Delete, ctrl+w, cut, paste):
+    # widened here, an edit never leaves half a placeholder, which would be sent as it reads.
+    def _replace_via_keyboard(self, insert: str, start: Location, end: Location) -> EditResult | None:
+        if self._pastes:
+            start, end = self._around_placeholders(start, end, insert=True)
+        return super()._replace_via_keyboard(insert, start, end)
+
+    def _delete_via_keyboard(self, start: Location, end: Location) -> EditResult | None:
+        if self._pastes:
+            start, end = self._around_placeholders(start, end, insert=False)
+        return super()._delete_via_keyboard(start, end)
+
+    def _around_placeholders(self, start: Location, end: Location, *, insert: bool) -> tuple[Location, Location]:
+        """(start, end) ordered and widened to whole placeholders. An insertion point inside one
+        moves to its end."""
+        start, end = sorted((start, end))
+        if start == end and insert:
+            span = self._placeholder_at(start)
+            if span is not None:
+                return (start[0], span[1]), (start[0], span[1])
+            return start, end
+        first, last = self._placeholder_at(start), self._placeholder_at(end)
+        if first is not None:
+            start = (start[0], first[0])
+        if last is not None:
+            end = (end[0], last[1])
+        return start, end
+
+    def _placeholder_at(self, location: Location) -> tuple[int, int] | None:
+        """The columns of the kept placeholder that `location` is strictly inside, if any."""
+        row, column = location
+        if row >= self.document.line_count:
+            return None
+        for match in _PLACEHOLDER.finditer(self.document[row]):
+            if match.start() < column < match.end() and match.group(0) in self._pastes:
+                return match.start(), match.end()
+        return None
+
+    def _show_pastes(self) -> None:
+        pastes = self.pastes
+        if not pastes:
+            self.border_subtitle = ""
+            return
+        size = fmt_size(sum(self._paste_bytes[p] for p in pastes))
+        what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
+        self.border_subtitle = f"{what} ({size}) goes in full · backspace removes it"
+
+    def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._show_pastes()
 
     def action_newline(self) -> None:
         start, end = self.selection
