@@ -238,23 +238,34 @@ async def release(pilot: Any, gate: asyncio.Queue[None], markdown: Markdown, upt
     raise AssertionError(f"fragment {upto} was not appended: {markdown.source[-80:]!r}")
 
 
+def gated_rich_reply(engine: FakeEngine, monkeypatch: Any) -> asyncio.Queue[None]:
+    """Script the rich answer so each fragment waits for the returned gate, and append at once."""
+    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
+    return gate
+
+
+async def ask_and_wait_for_answer(pilot: Any, app: ChatrouteApp) -> Any:
+    """Send a prompt and return the answer widget once it is mounted."""
+    app.screen.query_one("#composer").insert("report, please")
+    await pilot.press("enter")
+    for _ in range(100):
+        await pilot.pause(0.01)
+        if assistants(app):
+            break
+    [msg] = assistants(app)
+    return msg
+
+
 async def test_rich_answer_split_at_awkward_points_renders_as_one_shot(engine: FakeEngine, monkeypatch: Any) -> None:
     """Each fragment is appended on its own (the gate waits for it), finished blocks are
     pictured and hidden as the answer grows, and the settled answer is block for block and
     line for line what a one-shot render of the whole text shows."""
-    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
-    gate: asyncio.Queue[None] = asyncio.Queue()
-    engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
+    gate = gated_rich_reply(engine, monkeypatch)
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("report, please")
-        await pilot.press("enter")
-        for _ in range(100):
-            await pilot.pause(0.01)
-            if assistants(app):
-                break
-        [msg] = assistants(app)
+        msg = await ask_and_wait_for_answer(pilot, app)
         markdown = msg.query_one(Markdown)
         pictured = 0
         for upto in range(1, len(RICH_PIECES) + 1):
@@ -276,19 +287,10 @@ async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngin
     """Mid-stream, the screen with finished blocks pictured is the screen with the blocks
     themselves, cell for cell (text, colours, attributes); also after switching the theme
     or resizing the terminal mid-stream, which old pictures must not survive."""
-    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
-    gate: asyncio.Queue[None] = asyncio.Queue()
-    engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
+    gate = gated_rich_reply(engine, monkeypatch)
     app = ChatrouteApp(engine)
     async with app.run_test(size=TALL) as pilot:
-        composer = app.screen.query_one("#composer")
-        composer.insert("report, please")
-        await pilot.press("enter")
-        for _ in range(100):
-            await pilot.pause(0.01)
-            if assistants(app):
-                break
-        [msg] = assistants(app)
+        msg = await ask_and_wait_for_answer(pilot, app)
         markdown = msg.query_one(AnswerMarkdown)
         half = len(RICH_PIECES) // 2
         for upto in range(1, half + 1):
