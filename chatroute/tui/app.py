@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -253,5 +254,9 @@ def _warm_then_freeze(warm: Any) -> None:
 
 def run_tui(engine: Any) -> int:
     app = ChatrouteApp(engine, close_engine=True, freeze_startup=True)
+    if sys.platform != "win32":
+        from chatroute.tui.driver import HangupSafeDriver
+
+        app.driver_class = HangupSafeDriver
     app.run()
     return app.return_code or 0
