@@ -18,37 +18,15 @@ from typing import Any
 from chatroute.format import attr as _attr
 from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
 from chatroute.fsutil import atomic_write, private_dir
-from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 
 PRESETS = ("frugal", "balanced", "best")
 
 
-class DisplaySafeStore:
-    """The store as the UI reads it: whatever a call returns comes back with escape sequences
-    and control characters removed (see chatroute.safetext). Answers, errors, titles and model
-    ids were written by providers and must not drive the terminal; the database keeps them as
-    sent, and so do exports."""
 
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._store, name)
-        if not callable(value):
-            return scrub(value)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return scrub(value(*args, **kwargs))
-
-        return call
 
 
 class Backend:
-    """Thin wrapper over Engine (+ engine.store). Method names mirror the real ones.
-
-    It is also where outside text is made safe for the terminal: everything the UI reads from
-    the core passes through here and comes out scrubbed (`DisplaySafeStore`, `CleanEvents`,
-    `scrub`), so no widget has to remember to."""
+    """Thin wrapper over Engine (+ engine.store). Method names mirror the real ones."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -56,7 +34,7 @@ class Backend:
 
     @property
     def store(self) -> Any:
-        return DisplaySafeStore(self.engine.store)
+        return self.engine.store
 
     # ---- engine ----
     def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
@@ -65,8 +43,8 @@ class Backend:
         if self._over_budget_once:  # the user said yes to spending past the cap, for this turn only
             self._over_budget_once = False
             extra["allow_over_budget"] = True
-        return CleanEvents(self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
-                                                regenerate_of=regenerate_of, **extra))
+        return self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
+                                    regenerate_of=regenerate_of, **extra)
 
     def unknown_override(self, prompt: str) -> str | None:
         """Why an `@model` prefix on `prompt` names no usable model, or None if it does (or
@@ -162,35 +140,8 @@ class Backend:
         set_string(path, "ui", "theme", name)
         return path
 
-    def startup_warnings(self) -> list[str]:
-        """The config's and the catalogue's warnings (an insecure file mode, a key bound for
-        plain http, a pool entry that names no model). The CLI prints them to stderr; before a
-        full-screen app that would be wiped at once, so the TUI shows them instead."""
-        warnings = [str(w) for w in getattr(getattr(self.engine, "config", None), "warnings", None) or []]
-        catalog = getattr(self.engine, "catalog", None)
-        pool = getattr(catalog, "pool", None)
-        if pool is not None:
-            try:
-                pool()  # resolving the pool is what finds its unknown entries
-            except Exception:  # noqa: BLE001 - a warning must never stop the app from starting
-                pass
-        for warning in getattr(catalog, "warnings", None) or []:
-            if str(warning) not in warnings:
-                warnings.append(str(warning))
-        return scrub(warnings)
-
-    def local_servers_offer(self) -> str | None:
-        """What local model servers answer on the usual ports and are not configured (a
-        message), or None. It probes the network: call it off the UI thread."""
-        config = getattr(self.engine, "config", None)
-        if config is None:
-            return None
-        from chatroute.discovery import offer
-
-        return scrub(offer(config))
-
     def models(self) -> list[Any]:
-        return scrub(list(self.engine.models()))
+        return list(self.engine.models())
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models()]
@@ -222,7 +173,7 @@ class Backend:
         result = self.engine.compare(conversation_id, prompt, models)
         if inspect.isawaitable(result):
             result = await result
-        return {model: CleanEvents(stream) for model, stream in dict(result).items()}
+        return dict(result)
 
     async def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
         result = self.engine.pick_compare(conversation_id, assistant_message_id)
@@ -230,7 +181,7 @@ class Backend:
             await result
 
     def cost_report(self) -> dict[str, Any]:
-        return scrub(normalise_cost_report(dict(self.engine.cost_report(since=None))))
+        return normalise_cost_report(dict(self.engine.cost_report(since=None)))
 
     def data_dir(self) -> Path:
         paths = getattr(self.engine, "paths", None)
@@ -316,8 +267,7 @@ class Backend:
         slug = re.sub(r"[^a-z0-9]+", "-", str(conv_title(conv)).lower()).strip("-")[:40] or "conversation"
         written = []
         for fmt, ext in (("markdown", "md"), ("json", "json")):
-            # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
-            body = self.engine.store.export_conversation(conversation_id, fmt)
+            body = self.store.export_conversation(conversation_id, fmt)
             if not isinstance(body, str):
                 body = json.dumps(body, indent=2, default=str)
             path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
@@ -404,10 +354,9 @@ class Branch:
 
 
 def error_line(exc: BaseException) -> str:
-    """An exception as one line for a notice or an inline error (never a traceback). Its text
-    may quote a provider, so it is scrubbed like everything else shown."""
+    """An exception as one line for a notice or an inline error (never a traceback)."""
     text = str(exc).strip()
-    return strip_terminal_controls(text.splitlines()[0]) if text else type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _gone(message_id: str) -> Any:
