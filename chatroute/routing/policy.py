@@ -459,7 +459,7 @@ class Router:
 
         def admit(c: RouteCandidate) -> None:
             cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
-            c.adjustment = c.learned_adjustment * share[0]
+            c.adjustment = c.learned_adjustment * share[0] if share[0] else 0.0
             u = (c.quality or 0.0) + c.adjustment - lam * cost - mu * (c.expected_latency_s or 0.0)
             if c.model == current_model:
                 u += self.stickiness

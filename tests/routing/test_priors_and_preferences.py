@@ -185,8 +185,8 @@ def test_five_actions_leave_a_trivial_question_on_the_cheapest_capable_model() -
 
 
 def test_where_the_pick_may_fail_the_adjustment_applies_and_is_explained() -> None:
-    pool = [make_model("a/cheap", 0.15, 0.6, 0.5), make_model("b/dear", 0.2, 0.8, 0.5)]
-    router = Router(preset="balanced", quality_model=StubQuality({"a/cheap": 0.70, "b/dear": 0.705}),
+    pool = [make_model("a/cheap", 0.15, 0.6, 0.5), make_model("b/dear", 0.5, 2.0, 0.5)]
+    router = Router(preset="balanced", quality_model=StubQuality({"a/cheap": 0.70, "b/dear": 0.701}),
                     latency_weight=0)
     assert router.decide("anything", pool=pool).model == "a/cheap"
     router.learn_preferences([NS(kind="override", chosen_model="b/dear", rejected_models=["a/cheap"])])
@@ -195,5 +195,5 @@ def test_where_the_pick_may_fail_the_adjustment_applies_and_is_explained() -> No
     assert d.model == "b/dear"
     assert c["b/dear"].adjustment == pytest.approx(MAX_BIAS / (1 + PRIOR_COUNT))
     assert c["b/dear"].utility == pytest.approx(
-        0.705 + c["b/dear"].adjustment - 25 * c["b/dear"].expected_cost_usd, abs=1e-9)
+        0.701 + c["b/dear"].adjustment - 25 * c["b/dear"].expected_cost_usd, abs=1e-9)
     assert "your choices moved it over cheap" in d.reason and "+0.009" in d.reason
