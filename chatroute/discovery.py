@@ -12,10 +12,11 @@ import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import httpx
+
     from chatroute.config import Config, ProviderConfig
 
 #: Provider name -> port of the servers we look for (name is the provider name offered).
@@ -66,7 +67,7 @@ async def discover_local_servers_async(
     return await asyncio.to_thread(discover_local_servers, timeout, ports=ports, host=host)
 
 
-def _probe(client: "httpx.Client", host: str, name: str, port: int) -> LocalServer | None:
+def _probe(client: httpx.Client, host: str, name: str, port: int) -> LocalServer | None:
     netloc = f"[{host}]" if ":" in host else host
     base_url = f"http://{netloc}:{port}/v1"
     try:
@@ -127,8 +128,8 @@ def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3)
             for name in [n for n in wanted if n not in sizes]:
                 show = get_json(client, "POST", f"{root}/api/show", json={"model": name})
                 if isinstance(show, dict):
-                    details = show.get("details") if isinstance(show.get("details"), dict) else {}
-                    info = show.get("model_info") if isinstance(show.get("model_info"), dict) else {}
+                    details: dict[str, Any] = show["details"] if isinstance(show.get("details"), dict) else {}
+                    info: dict[str, Any] = show["model_info"] if isinstance(show.get("model_info"), dict) else {}
                     count = info.get("general.parameter_count")
                     put(name, parse_param_size(str(details.get("parameter_size") or ""))
                         or (count / 1e9 if isinstance(count, (int, float)) else None))

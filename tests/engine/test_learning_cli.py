@@ -13,7 +13,7 @@ import pytest
 
 from chatroute.engine import Engine
 from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT
-from tests.engine.helpers import OPENAI_KEY, ANTHROPIC_KEY, ask_json, run_cli, run_subprocess, write_config
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, ask_json, run_cli, run_subprocess, write_config
 from tests.fakeserver import FakeServer
 
 MINI, GPT4O = "openai/gpt-4o-mini", "openai/gpt-4o"
@@ -60,7 +60,8 @@ def _five_actions(capsys: pytest.CaptureFixture[str]) -> None:
     answers = _json_objects(out)
     engine = Engine.open()
     try:
-        engine.pick_compare(answers[0]["conversation_id"], next(a["message_id"] for a in answers if a["model"] == SONNET))
+        picked = next(a["message_id"] for a in answers if a["model"] == SONNET)
+        engine.pick_compare(answers[0]["conversation_id"], picked)
     finally:
         engine.store.close()
     code, routed = ask_json(capsys, "--no-cache", "Name a river in Europe.")
@@ -92,6 +93,8 @@ def test_five_actions_keep_a_trivial_question_on_the_cheapest_model(capsys: pyte
     assert sorted(kinds) == ["compare_pick", "override", "override", "override", "regenerate"]
 
     decision = _route(chatroute_home, TRIVIAL)
+    regenerated = next(c for c in decision["candidates"] if "regeneration" in (c["ability_note"] or ""))
+    assert "lowered 0.01 after 1 regeneration" in regenerated["ability_note"]  # the prior, lowered a little
     assert decision["model"] == MINI, json.dumps(decision["candidates"], indent=0)
     cands = {c["model"]: c for c in decision["candidates"]}
     assert cands[MINI]["learned_adjustment"] < 0 < cands[SONNET]["learned_adjustment"]

@@ -65,3 +65,26 @@ async def test_why_panel_shows_the_learned_adjustment(weak_engine: Engine) -> No
     picked = cands[route["model"]]
     assert f"adjustment {picked['adjustment']:+.3f}" in " ".join(why.split())
     await weak_engine.aclose()
+
+
+async def test_why_panel_says_when_an_ability_is_a_guess(chatroute_home: Path, fake_server: FakeServer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    # The fake server is on 127.0.0.1: a name the price feed does not know is a free local model.
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "openai/gpt-4o", "openai/mystery-model"],
+                 extra="latency_weight = 0.0")
+    engine = Engine.open()
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "Prove that there are infinitely many primes.")
+        await settle(pilot, app)
+        answer = assistants(app)[-1]
+        answer.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        why = _why_text(answer)
+    row = next(line for line in why.splitlines() if line.lstrip().startswith("mystery-model "))
+    assert "ability unknown: prior 0.30" in row and "◀ chosen" not in row
+    assert "$0" in row  # free, and still not chosen for a proof
+    await engine.aclose()

@@ -29,7 +29,8 @@ def model_label(m: Any, current: str | None) -> Text:
         (mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
         (f" in {_price(getattr(m, 'input_cost_per_mtok', None))} / out "
          f"{_price(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
-         + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else ""), "dim"),
+         + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else "")
+         + (" (unknown: prior)" if getattr(m, "ability_source", None) == "unknown" else ""), "dim"),
     )
 
 
