@@ -87,69 +87,6 @@ def _probe(client: "httpx.Client", host: str, name: str, port: int) -> LocalServ
     return LocalServer(name=name, base_url=base_url, models=models)
 
 
-def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3) -> dict[str, float]:
-    """Parameter counts (billions) a local server reports for its models, by model name.
-
-    Ollama: /api/tags (`details.parameter_size`, e.g. "7.6B"), then /api/show for a name the
-    list lacks (`details.parameter_size` or `model_info["general.parameter_count"]`).
-    llama.cpp: /v1/models (`meta.n_params`), else the GGUF file name in /props (`model_path`,
-    e.g. SmolLM2-135M-Instruct-Q8_0.gguf). Names the server says nothing about are left out.
-    Never raises: a server that answers none of these just gives no sizes."""
-    import httpx
-
-    from chatroute.catalog.abilities import _param_count, normalise, parse_param_size
-
-    wanted = [n for n in dict.fromkeys(names) if n]
-    root = base_url.rstrip("/")
-    root = root[: -len("/v1")] if root.endswith("/v1") else root
-    sizes: dict[str, float] = {}
-
-    def get_json(client: httpx.Client, method: str, url: str, **kw: object) -> object:
-        try:
-            resp = client.request(method, url, **kw)  # type: ignore[arg-type]
-            return resp.json() if resp.status_code == 200 else None
-        except Exception:  # noqa: BLE001 - any failure means "this server does not say"
-            return None
-
-    def put(name: str, size: float | None) -> None:
-        if name in wanted and name not in sizes and size is not None and size > 0:
-            sizes[name] = size
-
-    with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-        tags = get_json(client, "GET", f"{root}/api/tags")
-        for m in tags.get("models", []) if isinstance(tags, dict) else []:
-            if isinstance(m, dict) and isinstance(m.get("details"), dict):
-                size = parse_param_size(str(m["details"].get("parameter_size") or ""))
-                for key in ("name", "model"):
-                    if isinstance(m.get(key), str):
-                        put(m[key], size)
-        if isinstance(tags, dict):  # an Ollama server: ask it about the rest one by one
-            for name in [n for n in wanted if n not in sizes]:
-                show = get_json(client, "POST", f"{root}/api/show", json={"model": name})
-                if isinstance(show, dict):
-                    details = show.get("details") if isinstance(show.get("details"), dict) else {}
-                    info = show.get("model_info") if isinstance(show.get("model_info"), dict) else {}
-                    count = info.get("general.parameter_count")
-                    put(name, parse_param_size(str(details.get("parameter_size") or ""))
-                        or (count / 1e9 if isinstance(count, (int, float)) else None))
-            return sizes
-        listed = get_json(client, "GET", f"{root}/v1/models")
-        for m in listed.get("data", []) if isinstance(listed, dict) else []:
-            meta = m.get("meta") if isinstance(m, dict) else None
-            if isinstance(meta, dict) and isinstance(meta.get("n_params"), (int, float)):
-                put(str(m.get("id")), meta["n_params"] / 1e9)
-        missing = [n for n in wanted if n not in sizes]
-        if missing:
-            props = get_json(client, "GET", f"{root}/props")
-            path = props.get("model_path") if isinstance(props, dict) else None
-            if isinstance(path, str) and path:
-                size = _param_count(normalise(path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf")))
-                # llama.cpp serves one model, whatever name a request gives it.
-                if size is not None and len(missing) == 1:
-                    put(missing[0], size)
-    return sizes
-
-
 def providers_from_discovery(servers: Iterable[LocalServer]) -> dict[str, ProviderConfig]:
     """An openai-kind provider per server (keyless: loopback needs no key)."""
     from chatroute.config import ProviderConfig

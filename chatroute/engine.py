@@ -121,7 +121,7 @@ class Engine:
         paths = paths or resolve_paths()
         paths.ensure()
         config = config or load_config(paths)
-        catalog = Catalog.build(config, paths, probe_local=True)
+        catalog = Catalog.build(config, paths)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
                            price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
@@ -238,11 +238,7 @@ class Engine:
         """Rebuild the per-user adjustment from the preference signals since the last reset."""
         if self._router is None or not self.config.router.learn:
             return
-        from chatroute.routing.observed import observe
-
-        records = self.store.preferences(since=preferences_reset_at(self.paths))
-        self._router.learn_preferences(records)
-        self._router.learn_observed(observe(records, self.health.snapshot()))
+        self._router.learn_preferences(self.store.preferences(since=preferences_reset_at(self.paths)))
 
     # ---------------------------------------------------------------- routing
     def _history_messages(self, history: list[StoredMessage]) -> list[Message]:
@@ -588,7 +584,6 @@ class Engine:
                 conversation_id=conv.id, message_id=assistant.id,
             )
             self._penalise_cache_source(regenerate_of)
-            self._relearn()
 
         pin = conv.pinned_model
         params = dict(CACHE_PARAMS)
@@ -648,7 +643,6 @@ class Engine:
             "override", chosen_model=override, rejected_models=would, prompt=prompt,
             conversation_id=conv.id, message_id=message_id,
         )
-        self._relearn()
 
     async def _answer(
         self,

@@ -10,15 +10,13 @@ their vendor's line-up. Elo maps linearly to ability:
     ability = clamp((elo - 1100) / 400, 0.05, 0.97)
 
 so 1300 -> 0.50, 1400 -> 0.75, 1500 -> 0.97. Anything not in the table falls back to name
-heuristics: a parameter count (`7b`, `135m`, or the local server's own figure), else the
-conservative UNKNOWN_ABILITY. Users override per model with `ability = 0.7` under
-`[models."p/m"]`, and that always wins.
+heuristics (parameter count like `7b`, then words like mini/haiku/flash/small vs
+pro/opus/large). Users override per model with `ability = 0.7` under `[models."p/m"]`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 ELO_REFERENCE = "LMArena text leaderboard (style control), approx. Aug-Sep 2025, hand-transcribed"
 
@@ -137,125 +135,42 @@ def normalise(name: str) -> str:
     return n.replace(".", "-")
 
 
-# "7b", "8x7b", "3-8b" (3.8B once "." became "-"), "135m"; a separator (or the start) before it.
-_PARAMS = re.compile(r"(?:^|[^a-z0-9])(?:(\d+)x)?(\d+(?:-\d+)?)([bm])(?![a-z])")
-
-UNKNOWN_ABILITY = 0.30  # a name nothing is known about: below every current hosted model
-# Parameters (billions) -> ability, for names the table does not know. Sizes at or under 9B
-# line up with the table's small open models (llama-3-8b 0.25, llama-3-2-1b 0.05).
-_SIZE_TIERS: tuple[tuple[float, float], ...] = (
-    (0.6, 0.05), (2, 0.08), (4, 0.15), (9, 0.25), (15, 0.33), (35, 0.45), (80, 0.55),
-)
-_LARGEST_TIER = 0.62
-
-
-class AbilityPrior(NamedTuple):
-    """A prior and where it came from: `leaderboard` (ELO_TABLE), `name` (a parameter count in
-    the name), `server` (the local server's own metadata), `unknown`, or `config`."""
-
-    value: float
-    source: str
-    detail: str | None = None  # "135M", "7.6B": the size it was read from
-
-    def describe(self) -> str:
-        """A short label for tables and the why panel, e.g. `unknown: prior 0.30`."""
-        if self.source == "unknown":
-            return f"ability unknown: prior {self.value:.2f}"
-        if self.source in ("name", "server"):
-            where = "name" if self.source == "name" else "server metadata"
-            return f"ability from size ({self.detail}, {where}): {self.value:.2f}"
-        if self.source == "config":
-            return f"ability {self.value:.2f} (your config)"
-        return f"ability {self.value:.2f} (leaderboard tier)"
+_PARAMS = re.compile(r"(?:^|[^a-z0-9])(?:(\d+)x)?(\d+(?:-\d+)?)b(?![a-z])")
 
 
 def _param_count(n: str) -> float | None:
-    """Billions of parameters from names like `qwen2-5:7b`, `llama-3-1-8b`, `mixtral-8x7b`,
-    `smollm2-135m-instruct`. Millions below 10 are not read: `-1m` is usually a context size."""
+    """Billions of parameters from names like `qwen2-5:7b`, `llama-3-1-8b`, `mixtral-8x7b`."""
     best: float | None = None
     for m in _PARAMS.finditer(n.replace(":", "-")):
         size = float(m.group(2).replace("-", "."))
-        if m.group(3) == "m":
-            if size < 10:
-                continue
-            size /= 1000
         if m.group(1):  # mixture of experts: count roughly 60% of the total
             size *= int(m.group(1)) * 0.6
         best = size if best is None else max(best, size)
     return best
 
 
-def parse_param_size(text: str | None) -> float | None:
-    """Billions of parameters from a server's label: `7.6B`, `135M`, `1.2T`, `8x7B`."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([kmbt])?\s*", text.strip().lower())
-    if not m:
-        return None
-    size = float(m.group(2)) * {"k": 1e-6, "m": 1e-3, "b": 1.0, "t": 1e3, None: 1e-9}[m.group(3)]
-    if m.group(1):
-        size *= int(m.group(1)) * 0.6
-    return size if size > 0 else None
-
-
-def size_label(params_b: float) -> str:
-    return f"{params_b * 1000:.0f}M" if params_b < 1 else f"{params_b:.3g}B"
-
-
-def ability_from_size(params_b: float) -> float:
-    for limit, ability in _SIZE_TIERS:
-        if params_b <= limit:
-            return ability
-    return _LARGEST_TIER
-
-
 def heuristic_ability(name: str) -> float:
-    """A guess from the name alone, for models not in ELO_TABLE. Conservative: a name that
-    says nothing about size gets UNKNOWN_ABILITY at most, since a weak model over-trusted
-    takes hard prompts, while an underrated one only costs a little more on them."""
+    """A guess from the name alone, for models not in ELO_TABLE."""
     n = normalise(name)
     p = _param_count(n)
     if p is not None:
-        return ability_from_size(p)
+        for limit, ability in ((2, 0.12), (4, 0.2), (9, 0.28), (15, 0.38), (35, 0.5), (80, 0.58)):
+            if p <= limit:
+                return ability
+        return 0.65
     if re.search(r"nano|lite|tiny", n):
-        return 0.2
+        return 0.4
     if re.search(r"mini|haiku|flash|small|fast", n):
-        return 0.25
-    return UNKNOWN_ABILITY
-
-
-def ability_prior(name: str, *, server_params_b: float | None = None) -> AbilityPrior:
-    """The prior for a model name, with its source. `server_params_b`: the parameter count the
-    serving process reports (Ollama, llama.cpp), trusted over a size read from the name."""
-    n = normalise(name)
-    for pattern, elo in _COMPILED:
-        if pattern.search(n):
-            return AbilityPrior(elo_to_ability(elo), "leaderboard")
-    if server_params_b is not None and server_params_b > 0:
-        return AbilityPrior(ability_from_size(server_params_b), "server", size_label(server_params_b))
-    p = _param_count(n)
-    if p is not None:
-        return AbilityPrior(ability_from_size(p), "name", size_label(p))
-    return AbilityPrior(heuristic_ability(name), "unknown")
+        return 0.5
+    if re.search(r"opus|pro|large|max|ultra", n):
+        return 0.8
+    return 0.6
 
 
 def default_ability(name: str) -> float:
     """The ability prior for a model name (provider-side id or `provider/model`)."""
-    return ability_prior(name).value
-
-
-# Observed evidence lowers a prior, never below this share of it, and by at most MAX_OBSERVED.
-MAX_OBSERVED_PENALTY = 0.15
-OBSERVED_PRIOR_COUNT = 10.0  # pseudo-outcomes: one bad answer among none moves it 1/11 of the way
-GOOD_WEIGHT = 0.1  # a good answer is weak evidence (most answers are fine), a bad one strong
-
-
-def observed_penalty(bad: float, good: float = 0.0) -> float:
-    """How far (ability points) observed regenerations and failures lower a model's prior:
-    MAX_OBSERVED_PENALTY * bad / (bad + OBSERVED_PRIOR_COUNT + GOOD_WEIGHT * good). Grows
-    with each bad outcome by less than the one before, never reaches the cap, and shrinks as
-    good answers accumulate."""
-    bad, good = max(0.0, bad), max(0.0, good)
-    if bad <= 0:
-        return 0.0
-    return MAX_OBSERVED_PENALTY * bad / (bad + OBSERVED_PRIOR_COUNT + GOOD_WEIGHT * good)
+    n = normalise(name)
+    for pattern, elo in _COMPILED:
+        if pattern.search(n):
+            return elo_to_ability(elo)
+    return heuristic_ability(name)

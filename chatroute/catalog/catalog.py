@@ -21,11 +21,10 @@ import difflib
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from chatroute.catalog.abilities import ability_prior
+from chatroute.catalog.abilities import default_ability
 from chatroute.catalog.models import CAPABILITIES, ModelInfo
 from chatroute.catalog.prices import PriceTable, load_bundled, load_refreshed
 from chatroute.errors import ConfigError
@@ -150,7 +149,7 @@ def _from_entry(
         cache_write_cost_per_mtok=_per_mtok(entry.get("cache_creation_input_token_cost")),
         context_window=_int(entry.get("max_input_tokens")) or _int(entry.get("max_tokens")),
         max_output_tokens=_int(entry.get("max_output_tokens")),
-        **_prior_fields(name),
+        ability=default_ability(name),
         capabilities=caps,
         price_source=table.kind,
         price_as_of=table.as_of,
@@ -167,14 +166,9 @@ def _bare(provider: str, name: str, *, local: bool) -> ModelInfo:
         output_cost_per_mtok=price,
         cached_input_cost_per_mtok=price,
         cache_write_cost_per_mtok=price,
-        **_prior_fields(name),
+        ability=default_ability(name),
         price_source="local" if local else "unknown",
     )
-
-
-def _prior_fields(name: str, server_params_b: float | None = None) -> dict[str, Any]:
-    prior = ability_prior(name, server_params_b=server_params_b)
-    return {"ability": prior.value, "ability_source": prior.source, "ability_detail": prior.detail}
 
 
 def _scaled(rate: float | None, old_input: float | None, new_input: float) -> float | None:
@@ -216,7 +210,7 @@ def apply_override(info: ModelInfo, ov: Any) -> ModelInfo:
             changes[dst] = int(v)
     ability = getattr(ov, "ability", None)
     if ability is not None:
-        changes.update(ability=float(ability), ability_source="config", ability_detail=None)
+        changes["ability"] = float(ability)
     caps = getattr(ov, "capabilities", None)
     if caps is not None:
         changes["capabilities"] = frozenset(caps)
@@ -245,16 +239,11 @@ class Catalog:
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def build(cls, config: Any, paths: Any = None, *, probe_local: bool = False) -> Catalog:
-        """`probe_local`: ask local servers for the sizes of the models the table does not know
-        (see local_meta); otherwise only what an earlier probe cached is used."""
+    def build(cls, config: Any, paths: Any = None) -> Catalog:
         providers: dict[str, tuple[str | None, bool]] = {}
-        base_urls: dict[str, str] = {}
         for pname, pcfg in (getattr(config, "providers", None) or {}).items():
             base = pcfg.resolved_base_url() if hasattr(pcfg, "resolved_base_url") else pcfg.base_url
             providers[pname] = feed_provider(pcfg.kind, base)
-            if base:
-                base_urls[pname] = str(base)
         prices_file = getattr(paths, "prices_file", None) if paths is not None else None
         refreshed = load_refreshed(prices_file) if prices_file is not None else None
         feed = _Feed(load_bundled(), refreshed)
@@ -280,8 +269,6 @@ class Catalog:
             pname, name = split
             if f"{pname}/{name}" not in cat._models:
                 cat._models[f"{pname}/{name}"] = cat._synth(pname, name)
-        data_dir = getattr(paths, "data_dir", None) if paths is not None else None
-        cat._apply_server_sizes(base_urls, Path(data_dir) if data_dir else None, probe=probe_local)
         for ref, ov in overrides.items():
             try:
                 mid = cat.resolve(ref)
@@ -290,25 +277,6 @@ class Catalog:
                 continue
             cat._models[mid] = apply_override(cat._models[mid], ov)
         return cat
-
-    def _apply_server_sizes(self, base_urls: Mapping[str, str], data_dir: Path | None, *, probe: bool) -> None:
-        """A local model the table does not know takes its prior from the size its server
-        reports, which beats a size read from the name (an override still beats both)."""
-        from chatroute.catalog.local_meta import CACHE_FILE, local_sizes
-
-        todo = [m for m in self._models.values()
-                if m.ability_source in ("unknown", "name") and self._providers.get(m.provider, (None, False))[1]
-                and m.provider in base_urls]
-        if not todo:
-            return
-        wanted: dict[str, list[str]] = {}
-        for m in todo:
-            wanted.setdefault(base_urls[m.provider], []).append(m.name)
-        sizes = local_sizes(wanted, data_dir / CACHE_FILE if data_dir else None, probe=probe)
-        for m in todo:
-            size = sizes.get((base_urls[m.provider], m.name))
-            if size is not None:
-                self._models[m.id] = replace(m, **_prior_fields(m.name, size))
 
     def _split(self, ref: str) -> tuple[str, str] | None:
         """('provider', 'model') when `ref` starts with a configured provider name."""

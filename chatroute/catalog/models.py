@@ -24,10 +24,6 @@ class ModelInfo:
     context_window: int | None = None
     max_output_tokens: int | None = None
     ability: float = 0.5  # 0..1, the router's prior for this model's strength
-    # Where `ability` came from: leaderboard | name | server | unknown | config (see abilities.py),
-    # and the size it was read from ("135M") for name and server.
-    ability_source: str = "leaderboard"
-    ability_detail: str | None = None
     capabilities: frozenset[str] = field(default_factory=frozenset)
     price_source: PriceSource = "unknown"
     price_as_of: str | None = None  # ISO date the price held
@@ -35,13 +31,6 @@ class ModelInfo:
     @property
     def price_known(self) -> bool:
         return self.input_cost_per_mtok is not None and self.output_cost_per_mtok is not None
-
-    @property
-    def ability_note(self) -> str:
-        """`ability unknown: prior 0.30`, `ability from size (135M, name): 0.05`, ..."""
-        from chatroute.catalog.abilities import AbilityPrior
-
-        return AbilityPrior(self.ability, self.ability_source, self.ability_detail).describe()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (for `chatroute models --json`)."""
@@ -56,9 +45,6 @@ class ModelInfo:
             "context_window": self.context_window,
             "max_output_tokens": self.max_output_tokens,
             "ability": self.ability,
-            "ability_source": self.ability_source,
-            "ability_detail": self.ability_detail,
-            "ability_note": self.ability_note,
             "capabilities": sorted(self.capabilities),
             "price_source": self.price_source,
             "price_as_of": self.price_as_of,

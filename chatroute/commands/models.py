@@ -17,19 +17,15 @@ def run(args: argparse.Namespace) -> int:
 
     paths = resolve_paths()
     config = load_config(paths)
-    catalog = Catalog.build(config, paths, probe_local=True)
+    catalog = Catalog.build(config, paths)
     models = catalog.all() if args.all else catalog.pool()
     health = _health(paths)
-    adjust, observed = _learned(paths, config, health)
+    adjust = _adjustments(paths, config)
     rows: list[dict[str, Any]] = []
     for info in models:
         d = info.to_dict()
         d["health"] = health.get(info.id)
         d["preference_adjustment"] = adjust.get(info.id, 0.0)
-        obs = observed.get(info.id) if info.ability_source != "config" else None
-        d["observed_lowering"] = round(obs.penalty, 4) if obs else 0.0
-        if obs:
-            d["ability_note"] += f", {obs.describe()}"
         rows.append(d)
     tables = [{"kind": t.kind, "source": t.source, "as_of": t.as_of} for t in catalog.price_tables]
     if args.json:
@@ -50,18 +46,12 @@ def run(args: argparse.Namespace) -> int:
             cost(d["output_cost_per_mtok"]) if d["output_cost_per_mtok"] is not None else "n/a",
             f"{d['context_window'] // 1000}k" if d.get("context_window") else "?",
             f"{d['ability']:.2f}",
-            _ability_from(d),
-            f"{d['preference_adjustment']:+.3f}" if d["preference_adjustment"] else "",
+            f"{d['preference_adjustment']:+.2f}" if d["preference_adjustment"] else "",
             _health_text(h),
             d.get("price_as_of") or d.get("price_source") or "",
         ])
-    print(table(out, ["model", "in $/Mtok", "out $/Mtok", "context", "ability", "ability from", "pref", "health",
-                      "price as of"], "lrrrrlrll"))
-    for d in rows:
-        if d["ability_source"] in ("unknown", "name", "server") or d["observed_lowering"]:
-            print(f"{d['id']}: {d['ability_note']}")
-    if any(d["ability_source"] == "unknown" for d in rows):
-        print('set ability = 0..1 under [models."provider/model"] in the config for a model you know better')
+    print(table(out, ["model", "in $/Mtok", "out $/Mtok", "context", "ability", "pref", "health", "price as of"],
+                "lrrrrrll"))
     for t in tables:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
     _offer_local(config)
@@ -85,29 +75,18 @@ def _health(paths: Any) -> dict[str, dict[str, Any]]:
         return {}
 
 
-def _learned(paths: Any, config: Any, health: dict[str, dict[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
-    """The preference adjustments and observed lowerings the router would use now."""
+def _adjustments(paths: Any, config: Any) -> dict[str, float]:
     if not config.router.learn:
-        return {}, {}
+        return {}
     try:
-        from chatroute.engine import preferences_reset_at
-        from chatroute.routing.observed import observe
         from chatroute.routing.preferences import PreferenceModel
         from chatroute.store import Store
 
         # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
         store = Store.open(paths.database, recover_stale=False)
-        records = store.preferences(since=preferences_reset_at(paths))
-        return PreferenceModel.from_preferences(records).biases, observe(records, health)
+        return PreferenceModel.from_preferences(store.preferences()).biases
     except Exception:  # noqa: BLE001
-        return {}, {}
-
-
-def _ability_from(d: dict[str, Any]) -> str:
-    source = d["ability_source"]
-    text = {"name": f"size {d.get('ability_detail')} (name)", "server": f"size {d.get('ability_detail')} (server)",
-            "unknown": "unknown: prior", "config": "your config"}.get(source, source)
-    return f"{text}, −{d['observed_lowering']:.2f} seen" if d["observed_lowering"] else text
+        return {}
 
 
 def _health_text(h: dict[str, Any]) -> str:

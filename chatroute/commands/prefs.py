@@ -10,7 +10,7 @@ from chatroute.commands.common import table
 def run(args: argparse.Namespace) -> int:
     from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
     from chatroute.paths import resolve_paths
-    from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, RAMP, SETTLED_QUALITY, PreferenceModel
+    from chatroute.routing.preferences import PreferenceModel
     from chatroute.store import Store, utc_now
 
     paths = resolve_paths()
@@ -28,13 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if not biases:
         print(f"no adjustment learned yet ({len(records)} signals)")
         return 0
-    rows = []
-    for m, b in sorted(biases.items(), key=lambda kv: -kv[1]):
-        wins, losses = model.signals(m)
-        rows.append([m, f"{wins:.1f}", f"{losses:.1f}", f"{b:+.3f}"])
-    print(table(rows, ["model", "chosen", "passed over", "adjustment"], "lrrr"))
-    print(f"\nfrom {len(records)} signals (overrides, regenerations, compare picks); each moves a model by at"
-          f" most {MAX_BIAS / (1 + PRIOR_COUNT):.3f}, never past ±{MAX_BIAS:.2f} in all.\n"
-          f"A turn uses all of it when the model routing would pick is predicted below"
-          f" {SETTLED_QUALITY - RAMP:.2f} good, none of it at {SETTLED_QUALITY:.2f} or above.")
+    rows = [[m, f"{b:+.3f}"] for m, b in sorted(biases.items(), key=lambda kv: -kv[1])]
+    print(table(rows, ["model", "quality adjustment"], "lr"))
+    print(f"\nfrom {len(records)} signals (overrides, regenerations, compare picks)")
     return 0

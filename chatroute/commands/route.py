@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
 from chatroute.format import cost
@@ -23,7 +22,6 @@ def run(args: argparse.Namespace) -> int:
         rows.append([
             ("* " if c["model"] == decision["model"] else "  ") + c["model"],
             _num(c.get("quality"), "{:.2f}"),
-            _adjustment(c),
             cost(c.get("expected_cost_usd")),
             _num(c.get("expected_latency_s"), "{:.1f} s"),
             _num(c.get("utility"), "{:+.3f}"),
@@ -31,24 +29,11 @@ def run(args: argparse.Namespace) -> int:
         ])
     if rows:
         print()
-        print(table(rows, ["model", "quality", "adjustment", "exp. cost", "exp. latency", "utility", "excluded"],
-                    "lrrrrrl"))
-    for c in decision.get("candidates", []):
-        if c.get("ability_note"):
-            print(f"  {c['model']}: {c['ability_note']}")
+        print(table(rows, ["model", "quality", "exp. cost", "exp. latency", "utility", "excluded"], "lrrrrl"))
     for note in decision.get("notes", []):
         print(f"  note: {note}")
     print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms, preset {decision.get('preset', '')}")
     return 0
-
-
-def _adjustment(c: dict[str, Any]) -> str:
-    """This turn's adjustment from the user's choices; the learned one in brackets when only
-    part of it applies (the routed pick is predicted to do well without it)."""
-    applied, learned = c.get("adjustment") or 0.0, c.get("learned_adjustment") or 0.0
-    if not learned:
-        return "—"
-    return f"{applied:+.3f}" if abs(applied - learned) < 5e-4 else f"{applied:+.3f} ({learned:+.3f})"
 
 
 def _num(value: float | None, fmt: str) -> str:

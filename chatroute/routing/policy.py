@@ -1,11 +1,7 @@
 """The routing policy: which model answers this turn, and why.
 
-    utility = quality + preference adjustment - lambda * expected cost (USD) - mu * expected latency (s)
+    utility = quality + preference bias - lambda * expected cost (USD) - mu * expected latency (s)
               + stickiness if the model is the conversation's current model
-
-Quality comes from each model's ability, lowered (boundedly) by what was observed of its
-answers (observed.py); the preference adjustment is learned from the user's choices and applies
-only where the model routing would otherwise pick may fail (preferences.prompt_weight).
 
 after hard filters: a pin or an override decides outright; models that are cooling down or
 disabled, that cannot fit the context, that lack a needed capability or that would break
@@ -30,15 +26,14 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from chatroute.accounting import CapSpend
 from chatroute.errors import ChatrouteError
 from chatroute.routing.features import TurnFeatures, extract, lexical_features
 from chatroute.routing.health import HealthBoard
-from chatroute.routing.observed import Observed
-from chatroute.routing.preferences import PreferenceModel, prompt_weight
+from chatroute.routing.preferences import PreferenceModel
 
 Preset = Literal["frugal", "balanced", "best"]
 PRESETS: dict[str, tuple[float, float]] = {
@@ -84,16 +79,12 @@ class RouteCandidate:
     expected_latency_s: float | None
     utility: float | None
     excluded: str | None = None
-    adjustment: float = 0.0  # from the user's choices, as applied to this turn (in the utility)
+    bias: float = 0.0
     price_known: bool = True
-    learned_adjustment: float = 0.0  # the model's learned adjustment, before this turn's weight
-    ability: float | None = None  # as used for `quality`: the prior, less any observed lowering
-    ability_note: str | None = None  # where the ability came from, when it is a guess or lowered
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("quality", "expected_cost_usd", "expected_latency_s", "utility", "adjustment",
-                  "learned_adjustment", "ability"):
+        for k in ("quality", "expected_cost_usd", "expected_latency_s", "utility", "bias"):
             if isinstance(d[k], float):
                 d[k] = round(d[k], 8 if k == "expected_cost_usd" else 4)
         return d
@@ -288,7 +279,6 @@ class Router:
         self.learn = learn
         self._quality = quality_model
         self._embedder = embedder
-        self.observed: dict[str, Observed] = {}
 
     @classmethod
     def from_config(cls, router_cfg: Any) -> Router:
@@ -307,10 +297,6 @@ class Router:
         """Rebuild the per-user adjustment from the store's preference records."""
         if self.learn:
             self.preferences = PreferenceModel.from_preferences(records)
-
-    def learn_observed(self, observed: dict[str, Observed]) -> None:
-        """Regenerations and failures per model (observed.observe): they lower its ability."""
-        self.observed = dict(observed)
 
     def reset_preferences(self) -> None:
         self.preferences = PreferenceModel() if self.learn else None
@@ -410,10 +396,7 @@ class Router:
             lam *= factor
             notes.append(f"budget {used:.0%} used: cost weight x{factor:.1f}")
 
-        rated = [self._rated(m) for m in models]
-        qualities = self.quality_model.predict(feats, [m for m, _ in rated]) if models else {}
-        learned = {m.id: self.preferences.bias(m.id) for m in models} if (self.preferences and self.learn) else {}
-        share = [0.0]  # of the learned adjustments, for this turn: set once the unadjusted pick is known
+        qualities = self.quality_model.predict(feats, models) if models else {}
         # Prompt-cache discount: the current model may serve the history from its cache.
         cands: list[RouteCandidate] = []
         priced = []
@@ -424,6 +407,7 @@ class Router:
                 priced.append(cost)
             local = m.input_cost_per_mtok == 0 and m.output_cost_per_mtok == 0
             lat = (health or _NO_HEALTH).expected_latency(m.id, out_tokens, local=local)
+            bias = self.preferences.bias(m.id) if (self.preferences and self.learn) else 0.0
             cands.append(
                 RouteCandidate(
                     model=m.id,
@@ -431,10 +415,8 @@ class Router:
                     expected_cost_usd=cost,
                     expected_latency_s=lat,
                     utility=None,
+                    bias=bias,
                     price_known=cost is not None,
-                    learned_adjustment=learned.get(m.id, 0.0),
-                    ability=rated[len(cands)][0].ability,
-                    ability_note=rated[len(cands)][1],
                 )
             )
         # Unknown price: assume the dearest known price (never free), and say so.
@@ -459,8 +441,7 @@ class Router:
 
         def admit(c: RouteCandidate) -> None:
             cost = c.expected_cost_usd if c.expected_cost_usd is not None else fallback_cost
-            c.adjustment = c.learned_adjustment * share[0]
-            u = (c.quality or 0.0) + c.adjustment - lam * cost - mu * (c.expected_latency_s or 0.0)
+            u = (c.quality or 0.0) + c.bias - lam * cost - mu * (c.expected_latency_s or 0.0)
             if c.model == current_model:
                 u += self.stickiness
             c.utility = u
@@ -469,13 +450,6 @@ class Router:
             c.excluded = why_not(c, by_id[c.model])
             if c.excluded is None:
                 admit(c)
-        unadjusted = max((c for c in cands if c.excluded is None), key=lambda c: c.utility or 0.0, default=None)
-        if learned:
-            # The adjustment applies as far as the pick without it may fail (prompt_weight).
-            share[0] = prompt_weight(unadjusted.quality if unadjusted else None)
-            for c in cands:
-                if c.excluded is None:
-                    admit(c)
 
         # Pins and overrides decide outright.
         forced = override or pin
@@ -517,7 +491,7 @@ class Router:
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
         best = live[0]
         kind = "default" if len(models) == 1 else "routed"
-        reason = self._reason(best, live, current_model, lam, unadjusted)
+        reason = self._reason(best, live, current_model, lam)
         return self._finish(best.model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes)
 
     def check_fits(
@@ -594,22 +568,7 @@ class Router:
             notes=notes,
         )
 
-    def _rated(self, m: Any) -> tuple[Any, str | None]:
-        """The model as the quality model should see it (its ability lowered by what was
-        observed, unless the user set it) and a note when its ability is a guess or lowered."""
-        source = getattr(m, "ability_source", "leaderboard")
-        note = getattr(m, "ability_note", None) if source in ("unknown", "name", "server") else None
-        obs = self.observed.get(getattr(m, "id", ""))
-        if obs is None or source == "config" or obs.penalty <= 0:
-            return m, note
-        try:
-            lowered = replace(m, ability=max(0.0, float(m.ability) - obs.penalty))
-        except TypeError:  # not a dataclass: a stand-in without abilities
-            return m, note
-        return lowered, f"{note or f'ability {m.ability:.2f}'}, {obs.describe()}"
-
-    def _reason(self, best: RouteCandidate, live: list[RouteCandidate], current: str | None, lam: float,
-                unadjusted: RouteCandidate | None = None) -> str:
+    def _reason(self, best: RouteCandidate, live: list[RouteCandidate], current: str | None, lam: float) -> str:
         name = _short(best.model)
         q = best.quality or 0.0
         if len(live) == 1:
@@ -620,16 +579,8 @@ class Router:
             runner = live[1]
             if (runner.utility or 0) > (best.utility or 0) - self.stickiness:
                 extras.append(f"kept as the conversation's model (switching would gain < {self.stickiness:.2f})")
-        if unadjusted is not None and unadjusted.model != best.model:
-            extras.append(f"your choices moved it over {_short(unadjusted.model)} (adjustment "
-                          f"{best.adjustment:+.3f} vs {unadjusted.adjustment:+.3f})")
-        elif abs(best.adjustment) >= 0.005:
-            extras.append(f"your choices {'favour' if best.adjustment > 0 else 'disfavour'} it "
-                          f"(adjustment {best.adjustment:+.3f})")
-        elif any(c.learned_adjustment for c in live) and not any(c.adjustment for c in live):
-            extras.append(f"your choices not applied: predicted {q:.2f} already")
-        if best.ability_note:
-            extras.append(best.ability_note)
+        if abs(best.bias) >= 0.01:
+            extras.append(f"your picks {'favour' if best.bias > 0 else 'disfavour'} it ({best.bias:+.2f})")
         tail = ("; " + "; ".join(extras)) if extras else ""
         if top_q.model != best.model and (top_q.quality or 0) > q:
             cost_part = ""

@@ -1,31 +1,21 @@
-"""Per-user preference adjustment: a small, bounded per-model shift of predicted quality.
+"""Per-user preference adjustment: a small, bounded per-model bias on predicted quality.
 
 The store's `preferences` table is the source of truth: `PreferenceModel.from_preferences(
 store.preferences())` replays the events oldest first (the engine does this once per process);
 new events are applied with `record(...)` as they happen. Resetting = starting from no events.
 
 Signals (recorded by the engine): a per-turn override or an `@model` prefix (the user chose
-that model over the routed one), a regeneration (the answer was rejected), a compare-mode pick
-(chosen over the others shown). Each adds to the chosen model's wins and the rejected models'
-losses (weights in KIND_WEIGHT; a pick among several spreads its loss over them), and a
-model's learned adjustment is
-
-    MAX_BIAS * (wins - losses) / (wins + losses + PRIOR_COUNT)
-
-so one signal moves it by MAX_BIAS / 9 (0.009), each further one in the same direction by
-less than the one before, five by 5/13 of the cap (0.031), and no number of them past the cap.
-Old signals fade (DECAY per event), so the router follows what the user chooses now.
-
-How much of it applies to a turn: `prompt_weight`. Paying for a dearer model only buys
-something where the cheaper one may fail, so when the model routing picks without the
-adjustment is already predicted to answer well (>= SETTLED_QUALITY), the adjustment does not
-apply at all; it applies fully from SETTLED_QUALITY - RAMP down, and in part in between. So a
-trivial question stays on the cheapest capable model whatever was learned.
+that model over the routed one), a regeneration on another model (the first answer was
+rejected), a compare-mode pick (chosen over the others shown). Each is a pairwise
+"chosen beats rejected" event; we take a Bradley-Terry style step on a raw score per model
+and squash it: bias = MAX_BIAS * tanh(raw / MAX_BIAS). Old signals fade (decay per event),
+so the router keeps following what the user chooses now. Reset clears everything.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,27 +25,16 @@ from chatroute.fsutil import atomic_write
 
 FILE_NAME = "router_preferences.json"
 MAX_BIAS = 0.08  # at most +-8 quality points: a nudge, never a veto
-PRIOR_COUNT = 8.0  # pseudo-signals of "no preference" every model starts with
+STEP = 0.02
 DECAY = 0.995  # per event; a signal loses half its weight after ~140 newer events
-SETTLED_QUALITY = 0.95  # routing's own pick predicted at least this good: preferences do not apply
-RAMP = 0.05  # ...and they apply fully once it is predicted SETTLED_QUALITY - RAMP or worse
 
 KIND_WEIGHT = {"override": 1.0, "compare_pick": 1.0, "regenerate": 0.7}
-
-
-def prompt_weight(quality: float | None) -> float:
-    """The share (0..1) of the learned adjustments that applies to a turn on which the model
-    routing would pick without them is predicted `quality` (None: unknown, all of it)."""
-    if quality is None:
-        return 1.0
-    return min(1.0, max(0.0, (SETTLED_QUALITY - quality) / RAMP))
 
 
 @dataclass
 class PreferenceModel:
     path: Path | None = None
-    wins: dict[str, float] = field(default_factory=dict)
-    losses: dict[str, float] = field(default_factory=dict)
+    raw: dict[str, float] = field(default_factory=dict)
     events: int = 0
 
     @classmethod
@@ -70,12 +49,7 @@ class PreferenceModel:
 
     @property
     def biases(self) -> dict[str, float]:
-        models = sorted(set(self.wins) | set(self.losses))
-        return {m: round(self.bias(m), 4) for m in models if abs(self.bias(m)) >= 1e-4}
-
-    def signals(self, model: str) -> tuple[float, float]:
-        """(wins, losses) of a model, faded by age."""
-        return self.wins.get(model, 0.0), self.losses.get(model, 0.0)
+        return {m: round(self.bias(m), 4) for m in sorted(self.raw) if abs(self.bias(m)) >= 1e-4}
 
     @classmethod
     def open(cls, data_dir: Path | None = None) -> PreferenceModel:
@@ -87,39 +61,39 @@ class PreferenceModel:
         if prefs.path and prefs.path.exists():
             try:
                 d = json.loads(prefs.path.read_text(encoding="utf-8"))
-                if d.get("version") == 2:  # version 1 kept raw scores of the old rule: start afresh
-                    prefs.wins = {str(k): float(v) for k, v in d.get("wins", {}).items()}
-                    prefs.losses = {str(k): float(v) for k, v in d.get("losses", {}).items()}
-                    prefs.events = int(d.get("events", 0))
-            except (OSError, ValueError, AttributeError):
+                prefs.raw = {str(k): float(v) for k, v in d.get("raw", {}).items()}
+                prefs.events = int(d.get("events", 0))
+            except (OSError, ValueError):
                 pass
         return prefs
 
     def bias(self, model: str) -> float:
-        """The model's learned adjustment (quality points, before prompt_weight)."""
-        w, lo = self.signals(model)
-        return MAX_BIAS * (w - lo) / (w + lo + PRIOR_COUNT)
+        r = self.raw.get(model, 0.0)
+        return MAX_BIAS * math.tanh(r / MAX_BIAS)
 
     def record(self, kind: str, chosen: str | None, rejected: Iterable[str], *, save: bool = True) -> None:
-        """One preference event: `chosen` (if any) was preferred over each of `rejected`."""
-        rejected = [r for r in dict.fromkeys(rejected) if r and r != chosen]
+        """One preference event: `chosen` was preferred over each of `rejected`."""
+        rejected = [r for r in rejected if r and r != chosen]
         if not rejected:
             return
         w = KIND_WEIGHT.get(kind, 0.5)
-        for counts in (self.wins, self.losses):
-            for m in counts:
-                counts[m] *= DECAY
-        if chosen:
-            self.wins[chosen] = self.wins.get(chosen, 0.0) + w
+        for m in list(self.raw):
+            self.raw[m] *= DECAY
         for r in rejected:
-            self.losses[r] = self.losses.get(r, 0.0) + w / len(rejected)
+            # Logistic step: learn less once the bias already agrees with the choice.
+            # A regenerate says only what was rejected: compare it with a neutral model.
+            chosen_bias = self.bias(chosen) if chosen else 0.0
+            p = 1.0 / (1.0 + math.exp(-(chosen_bias - self.bias(r)) / (MAX_BIAS / 2)))
+            g = STEP * w * (1.0 - p) / len(rejected) * 2
+            if chosen:
+                self.raw[chosen] = self.raw.get(chosen, 0.0) + g
+            self.raw[r] = self.raw.get(r, 0.0) - g
         self.events += 1
         if save:
             self.save()
 
     def reset(self) -> None:
-        self.wins.clear()
-        self.losses.clear()
+        self.raw.clear()
         self.events = 0
         self.save()
 
@@ -129,7 +103,7 @@ class PreferenceModel:
     def save(self) -> None:
         if self.path is None:
             return
-        data = json.dumps({"version": 2, "events": self.events, "wins": self.wins, "losses": self.losses})
+        data = json.dumps({"version": 1, "events": self.events, "raw": self.raw})
         atomic_write(self.path, data, durable=False)
 
 

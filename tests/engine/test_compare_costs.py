@@ -314,8 +314,8 @@ def _adjustments(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, float], 
     rows = {}
     for line in out.splitlines()[2:]:
         parts = line.split()
-        if len(parts) >= 2 and "/" in parts[0]:
-            rows[parts[0]] = float(parts[-1])  # the adjustment is the last column
+        if len(parts) == 2 and "/" in parts[0]:
+            rows[parts[0]] = float(parts[1])
     return rows, out
 
 

@@ -23,22 +23,12 @@ class Badge(Static):
         self.update(Text(text))
 
 
-def adjustment_text(candidate: Any) -> str:
-    """The adjustment learned from the user's choices as this turn applied it, with the learned
-    figure in brackets when only part of it applied; "–" when nothing was learned."""
-    applied = _attr(candidate, "adjustment") or 0.0
-    learned = _attr(candidate, "learned_adjustment") or 0.0
-    if not learned:
-        return "–"
-    return f"{applied:+.3f}" if abs(applied - learned) < 5e-4 else f"{applied:+.3f} ({learned:+.3f})"
-
-
 def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> Any:
     """A table of the RouteDecision: candidates, scores, the winner and the reason."""
     route = route or {}
     winner = route.get("model") or model
     table = Table(box=None, expand=False, pad_edge=False, header_style="bold")
-    for col, justify in (("model", "left"), ("quality", "right"), ("your adj.", "right"), ("exp. cost", "right"),
+    for col, justify in (("model", "left"), ("quality", "right"), ("exp. cost", "right"),
                          ("exp. latency", "right"), ("utility", "right"), ("", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in route.get("candidates", []) or []:
@@ -46,10 +36,8 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
         q, lat, util = _attr(c, "quality"), _attr(c, "expected_latency_s"), _attr(c, "utility")
         excluded = _attr(c, "excluded")
         note = "◀ chosen" if name == winner else (f"excluded: {excluded}" if excluded else "")
-        if _attr(c, "ability_note"):
-            note = f"{note} · {_attr(c, 'ability_note')}" if note else str(_attr(c, "ability_note"))
         style = "bold" if name == winner else ("dim" if excluded else "")
-        table.add_row(short_model(name), "–" if q is None else f"{q:.2f}", adjustment_text(c),
+        table.add_row(short_model(name), "–" if q is None else f"{q:.2f}",
                       fmt_cost(_attr(c, "expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
                       "–" if util is None else f"{util:+.3f}", note, style=style)
     head = Text.assemble(("why ", "bold"), (short_model(winner), "bold"),
