@@ -18,7 +18,7 @@ from chatroute.safetext import StreamCleaner, scrub, strip_terminal_controls
 from chatroute.store.records import TurnRecord
 from chatroute.turn_events import Delta, TurnFinished
 from tests.engine.helpers import OPENAI_KEY, write_config
-from tests.fakeserver import Fault, FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 
 START_TIMEOUT = 30.0  # cold imports on a busy 2-core machine
