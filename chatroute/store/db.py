@@ -255,6 +255,7 @@ class Store:
             raise (explain(path, exc) or exc) from None
         store = cls(conn, path, busy_retry_s=busy_retry_s)
         try:
+            store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()
             store._migrate()
             if recover_stale:
@@ -290,13 +291,17 @@ class Store:
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA temp_store = MEMORY")
 
-    def _migrate(self) -> None:
+    def _refuse_newer(self) -> None:
         current = self.schema_version()
         if current > SCHEMA_VERSION:
             raise DatabaseFileError(
                 self.path, f"has schema version {current}, newer than this chatroute understands "
                 f"({SCHEMA_VERSION}); upgrade chatroute (nothing was changed in it)"
             )
+
+    def _migrate(self) -> None:
+        self._refuse_newer()
+        current = self.schema_version()
         if current == SCHEMA_VERSION:
             return
 

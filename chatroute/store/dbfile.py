@@ -68,24 +68,33 @@ def check_file(path: Path) -> None:
     if len(header) < _HEADER_SIZE:
         raise DatabaseFileError(path, f"is truncated ({st.st_size} bytes, shorter than a SQLite header); "
                                 "restore a backup or move it away")
-    fault = _header_fault(header, st.st_size)
+    fault = _header_fault(header, st.st_size, wal_pending=_has_content(sidecar(path, "-wal")))
     if fault is not None:
         raise DatabaseFileError(path, fault)
     if sys.platform != "win32" and not os.access(path, os.W_OK):
         raise DatabaseFileError(path, "is read-only (no write permission); chatroute needs to write to it")
 
 
-def _header_fault(header: bytes, size: int) -> str | None:
+def _header_fault(header: bytes, size: int, *, wal_pending: bool) -> str | None:
     raw_page = int.from_bytes(header[16:18], "big")
     page_size = 65536 if raw_page == 1 else raw_page
     if page_size < 512 or page_size & (page_size - 1):
         return f"is damaged (page size {raw_page} in its header); restore a backup or move it away"
     pages = int.from_bytes(header[28:32], "big")
-    # The page count is valid only when the change counter matches version-valid-for (SQLite's rule).
-    if pages and header[24:28] == header[92:96] and size < pages * page_size:
+    # The page count is valid only when the change counter matches version-valid-for (SQLite's
+    # rule). With a -wal to replay, a checkpoint cut short may have left the file short for now:
+    # SQLite recovers that itself, and reports real damage as "malformed" (see explain).
+    if pages and not wal_pending and header[24:28] == header[92:96] and size < pages * page_size:
         return (f"is truncated ({size:,} of {pages * page_size:,} bytes); "
                 "restore a backup or move it away")
     return None
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def explain(path: Path, exc: sqlite3.Error) -> DatabaseFileError | None:

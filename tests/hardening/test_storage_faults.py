@@ -46,8 +46,9 @@ def _good_database(path: Path) -> None:
             parent = msg.id
     finally:
         store.close()
-    with sqlite3.connect(path) as db:  # everything into the main file: the copies below are whole
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file: the copies below are whole
+    db.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
@@ -222,6 +223,22 @@ def test_a_newer_database_is_refused_by_every_command_and_cache_clear_deletes_no
     assert _fingerprint(db) == before
 
 
+def test_a_newer_database_in_rollback_journal_mode_is_not_switched_to_wal(tmp_path: Path) -> None:
+    from chatroute.store.dbfile import DatabaseFileError
+
+    db = tmp_path / "chatroute.db"
+    _good_database(db)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = DELETE")  # as another tool may leave it
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    before = _fingerprint(db)
+    with pytest.raises(DatabaseFileError, match="newer than this chatroute"):
+        Store.open(db)
+    assert _fingerprint(db) == before  # the header's journal-mode bytes included
+
+
 # ---------------------------------------------------------------------------------------------
 # Item 3: owner-only from creation
 
@@ -276,7 +293,7 @@ def test_deleting_the_wal_while_ask_streams_is_reported(configured: FakeServer, 
     text = err.decode()
     assert "Traceback" not in text, text
     assert f"{db}: its -wal file was deleted while chatroute had it open" in text, text
-    assert proc.returncode != 0
+    assert proc.returncode == 2
 
 
 def _streaming(db: Path) -> bool:
