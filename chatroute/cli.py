@@ -99,19 +99,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ChatrouteError as exc:
-        print(f"chatroute: error: {exc}", file=sys.stderr)
+        print(f"chatroute: error: {_for_stderr(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         fault = _database_fault(exc)
         if fault is None:
             raise
-        print(f"chatroute: error: {fault}", file=sys.stderr)
+        print(f"chatroute: error: {_for_stderr(str(fault))}", file=sys.stderr)
         return fault.exit_code
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _for_stderr(text: str) -> str:
+    """An error may quote a provider or a file: no escape sequences onto a terminal."""
+    from chatroute.commands.common import terminal_line
+
+    return terminal_line(sys.stderr, text)
 
 
 def _database_fault(exc: Exception) -> ChatrouteError | None:

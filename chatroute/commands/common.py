@@ -86,9 +86,12 @@ def print_json(obj: Any) -> None:
 
 
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
-    """A plain aligned text table; `align` is one letter per column, 'l' or 'r'."""
+    """A plain aligned text table; `align` is one letter per column, 'l' or 'r'. Cells may hold
+    outside text (model ids a local server lists, titles): its control characters never reach
+    the screen, and would break the alignment anyway."""
     align = align or "l" * len(header)
-    cells = [header, *rows]
+    cells = [[strip_terminal_controls(c) for c in row] for row in (header, *rows)]
+    header, rows = cells[0], cells[1:]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:

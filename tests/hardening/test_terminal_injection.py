@@ -17,7 +17,12 @@ import pytest
 from chatroute.safetext import StreamCleaner, scrub, strip_terminal_controls
 from chatroute.store.records import TurnRecord
 from chatroute.turn_events import Delta, TurnFinished
-from tests.engine.helpers import OPENAI_KEY, write_config
+from tests.engine.helpers import (
+    OPENAI_KEY,
+    configured,  # noqa: F401 - the fixture
+    run_cli,
+    write_config,
+)
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 
@@ -161,3 +166,17 @@ def test_hostile_answers_and_errors_never_reach_the_terminal_through_the_tui(
     finally:
         again.close()
     assert _leaks(reopened) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_tables_on_the_command_line_never_carry_escape_sequences(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    # A conversation's title is its first prompt: here one pasted from a terminal, with a sequence.
+    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", f"why {TITLE}is this red")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "costs", "--by", "conversation")
+    assert code == 0, err
+    assert "why is this red" in out and not _leaks(out)
