@@ -96,8 +96,19 @@ def _scrub(value: Any, depth: int) -> Any:
     if depth > _MAX_DEPTH or value is None or isinstance(value, (int, float, bytes)):
         return value
     if isinstance(value, list):
-        items = [_scrub(v, depth + 1) for v in value]
-        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+        # Lists can be long (every message id of a conversation): strings are checked inline
+        # and a copy is made only once something changed.
+        copy: list[Any] | None = None
+        for i, item in enumerate(value):
+            if type(item) is str:
+                clean = strip_terminal_controls(item)
+            else:
+                clean = _scrub(item, depth + 1)
+            if clean is not item and copy is None:
+                copy = value[:i]
+            if copy is not None:
+                copy.append(clean)
+        return value if copy is None else copy
     if isinstance(value, tuple):
         items = [_scrub(v, depth + 1) for v in value]
         if not any(a is not b for a, b in zip(items, value, strict=True)):
