@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from chatroute import __version__
+from chatroute.errors import ChatrouteError
 
 EPILOG = """\
 environment:
@@ -94,19 +95,42 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    from chatroute.errors import ChatrouteError
-
     handler = _handler(args.command)
     try:
         return handler(args)
     except ChatrouteError as exc:
-        print(f"chatroute: error: {exc}", file=sys.stderr)
+        print(f"chatroute: error: {_for_stderr(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        fault = _database_fault(exc)
+        if fault is None:
+            raise
+        print(f"chatroute: error: {_for_stderr(str(fault))}", file=sys.stderr)
+        return fault.exit_code
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _for_stderr(text: str) -> str:
+    """An error may quote a provider or a file: no escape sequences onto a terminal."""
+    from chatroute.commands.common import terminal_line
+
+    return terminal_line(sys.stderr, text)
+
+
+def _database_fault(exc: Exception) -> ChatrouteError | None:
+    """Damage in the database found past the checks at open, by a query: one line naming the file."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    from chatroute.paths import resolve_paths
+    from chatroute.store.dbfile import explain
+
+    return explain(resolve_paths().database, exc)
 
 
 _MODULES = {

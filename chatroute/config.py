@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from chatroute.errors import ConfigError
-from chatroute.fsutil import private_dir
+from chatroute.fsutil import broken_link, create_new
 from chatroute.paths import Paths, resolve_paths
 
 ProviderKind = Literal["openai", "anthropic"]
@@ -268,12 +268,17 @@ def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Co
     created = False
     data: dict[str, Any] = {}
     text = ""
+    link_problem = broken_link(file)
+    if link_problem is not None:
+        raise ConfigError(f"{file}: {link_problem}; fix the link or remove it (chatroute will not replace it)")
     if file.exists():
         text = _read(file)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(_syntax_error(file, text, str(e))) from None
+        except RecursionError:
+            raise ConfigError(f"{file}: config is nested too deeply to read") from None
     elif write_example:
         created = _write_example(file)
 
@@ -310,7 +315,7 @@ def _read(file: Path) -> str:
     except OSError as e:
         raise ConfigError(f"{file}: cannot read config: {e.strerror or e}") from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")  # a BOM, as Windows editors write
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError(f"{file}:{line}: config is not valid UTF-8") from None
@@ -500,16 +505,11 @@ def _host_of(url: str) -> str:
 
 
 def _write_example(file: Path) -> bool:
-    """Write the commented example on first run; failure (read-only home) is not an error."""
+    """Write the commented example on first run; failure (read-only home) is not an error.
+    Only where nothing is (a link or a file made meanwhile is left alone); 0600, as users
+    often paste an inline key into this file later."""
     try:
-        private_dir(file.parent)
-        tmp = file.with_name(file.name + ".tmp")
-        # 0600: users often paste an inline key into this file later.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(EXAMPLE_CONFIG)
-        os.replace(tmp, file)
-        return True
+        return create_new(file, EXAMPLE_CONFIG, mode=0o600)
     except OSError:
         return False
 

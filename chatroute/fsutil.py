@@ -3,6 +3,7 @@ exports), and the owner-only folders they live in."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -52,3 +53,50 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, dura
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def broken_link(path: Path) -> str | None:
+    """What is wrong when `path` is a symbolic link that leads nowhere (dangling, or a loop),
+    else None. Such a path must never be replaced by a file of ours: the link is the user's
+    (a dotfile manager's, a mount not there yet), and replacing it would silently drop what it
+    pointed to."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        if exc.errno == errno.ELOOP:
+            return f"is a symbolic link that loops (-> {target})"
+        if exc.errno == errno.ENOENT:
+            return f"is a symbolic link to {target}, which does not exist"
+        return f"is a symbolic link to {target}, which cannot be reached ({exc.strerror or exc})"
+    return None
+
+
+def create_new(path: Path, data: str, *, mode: int = 0o600) -> bool:
+    """Write `data` to `path` only if nothing at all is there (not even a dangling link), whole
+    or not at all. False when something already is."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        try:
+            os.link(tmp, path)  # unlike rename, never replaces what is there
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: O_EXCL also refuses any existing path
+            try:
+                out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            except FileExistsError:
+                return False
+            with os.fdopen(out, "w", encoding="utf-8") as fh:
+                fh.write(data)
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from chatroute.commands.common import for_terminal, open_engine, print_json, read_prompt
+from chatroute.commands.common import for_terminal, open_engine, print_json, read_prompt, terminal_line
 from chatroute.errors import UsageError
 from chatroute.routing.budget import BudgetExceeded
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
@@ -97,9 +97,9 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             elif isinstance(event, CacheHit):
                 hit = event
             elif isinstance(event, Rerouted):
-                print(f"chatroute: {event.message}", file=sys.stderr)
+                print(f"chatroute: {terminal_line(sys.stderr, event.message)}", file=sys.stderr)
             elif isinstance(event, Delta) and stream:
-                sys.stdout.write(show(event.text))
+                sys.stdout.write(show.feed(event.text))
                 sys.stdout.flush()
             elif isinstance(event, TurnFinished):
                 finished = event
@@ -113,13 +113,14 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     if args.json:
         print_json(_as_json(started, routed, hit, finished, bypass=args.no_cache))
     else:
+        sys.stdout.write(show.flush())
         if finished.text and not finished.text.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
-        print(_badge(record), file=sys.stderr)
+        print(terminal_line(sys.stderr, _badge(record)), file=sys.stderr)
     if finished.error:
         hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
-        print(f"chatroute: error: {finished.error}{hint}", file=sys.stderr)
+        print(f"chatroute: error: {terminal_line(sys.stderr, finished.error)}{hint}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
     return 0 if record.status == "ok" else 1

@@ -11,12 +11,21 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.cache import AnswerCache
     from chatroute.config import load_config
     from chatroute.paths import resolve_paths
+    from chatroute.store import Store
 
     paths = resolve_paths()
     paths.ensure()
     config = load_config(paths)
+    # The store opens the file first, as every other command does: it is checked (a damaged or
+    # foreign file, or one from a newer chatroute, is refused before anything is written to it)
+    # and, when new, created owner-only with its schema.
+    store = Store.open(paths.database, recover_stale=False)
     # stats and clear never embed anything, so the embedder is not loaded.
-    cache = AnswerCache(paths.database, None, config.cache)
+    try:
+        cache = AnswerCache(store, None, config.cache)
+    except BaseException:
+        store.close()
+        raise
     try:
         if args.cache_command == "clear":
             before = cache.stats().entries
@@ -39,3 +48,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         cache.close()
+        store.close()

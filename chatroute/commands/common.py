@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chatroute.errors import UsageError
+from chatroute.safetext import StreamCleaner, strip_terminal_controls
 
 if TYPE_CHECKING:
     from chatroute.engine import Engine
@@ -41,19 +40,32 @@ def _without_surrogates(text: str) -> str:
         return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
-# C0/C1 control characters other than tab and newline. Model output is untrusted: on a terminal,
-# escape sequences could retitle the window, write the clipboard (OSC 52) or hide text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+class _Verbatim:
+    """Text into a pipe or file: exactly what the model sent (scripts rely on it)."""
+
+    def feed(self, chunk: str) -> str:
+        return chunk
+
+    def flush(self) -> str:
+        return ""
 
 
-def for_terminal(stream: TextIO) -> Callable[[str], str]:
-    """A filter for text written to `stream`: control characters dropped on a terminal,
-    the text unchanged into a pipe or file (scripts get exactly what the model sent)."""
+def for_terminal(stream: TextIO) -> StreamCleaner | _Verbatim:
+    """A filter for streamed text written to `stream`: escape sequences and control characters
+    removed on a terminal (model output is untrusted), the text unchanged into a pipe or file."""
+    return StreamCleaner() if _is_terminal(stream) else _Verbatim()
+
+
+def terminal_line(stream: TextIO, text: str) -> str:
+    """One whole line of outside text (an answer, a provider's error) for `stream`."""
+    return strip_terminal_controls(text) if _is_terminal(stream) else text
+
+
+def _is_terminal(stream: TextIO) -> bool:
     try:
-        tty = stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
-        tty = False
-    return (lambda text: _CONTROL.sub("", text)) if tty else (lambda text: text)
+        return False
 
 
 def open_engine(*, print_warnings: bool = True) -> Engine:
@@ -74,9 +86,12 @@ def print_json(obj: Any) -> None:
 
 
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
-    """A plain aligned text table; `align` is one letter per column, 'l' or 'r'."""
+    """A plain aligned text table; `align` is one letter per column, 'l' or 'r'. Cells may hold
+    outside text (model ids a local server lists, titles): its control characters never reach
+    the screen, and would break the alignment anyway."""
     align = align or "l" * len(header)
-    cells = [header, *rows]
+    cells = [[strip_terminal_controls(c) for c in row] for row in (header, *rows)]
+    header, rows = cells[0], cells[1:]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:

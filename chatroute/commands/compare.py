@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from chatroute.commands.common import open_engine, print_json, read_prompt, table
+from chatroute.commands.common import open_engine, print_json, read_prompt, table, terminal_line
 from chatroute.format import badge_text, cost, fmt_ms
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
 
@@ -72,12 +72,15 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
 
 
 def _print_answer(model: str, out: dict[str, Any]) -> None:
+    def show(text: str) -> str:
+        return terminal_line(sys.stdout, text)
+
     print(f"━━ {model} " + "━" * max(0, 60 - len(model)))
     if out.get("text"):
-        print(out["text"].rstrip())
+        print(show(out["text"].rstrip()))
     if out.get("error"):
-        print(f"✗ {out['error']}")
-    print(f"   {badge_text(out['record'])}\n")
+        print(f"✗ {show(out['error'])}")
+    print(f"   {show(badge_text(out['record']))}\n")
     sys.stdout.flush()
 
 

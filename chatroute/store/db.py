@@ -34,9 +34,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
-from chatroute.errors import ChatrouteError
 from chatroute.fsutil import private_dir
 from chatroute.store import spend as _spend
+from chatroute.store.dbfile import DatabaseFileError, StoreError, WalWatch, check_file, explain, private_db_file
 from chatroute.store.ids import new_id, normalize_ts, utc_now
 from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from chatroute.store.records import (
@@ -133,10 +133,6 @@ def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
         yield list(ids[i : i + size])
 
 
-class StoreError(ChatrouteError):
-    pass
-
-
 class StoreBusyError(StoreError):
     """Another process held the write lock for longer than we are willing to wait."""
 
@@ -208,25 +204,6 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _private_file(path: Path) -> None:
-    """The database holds every conversation: owner-only (0600). Created here with that mode
-    before SQLite opens it, since SQLite gives its -wal and -shm files the main file's
-    permissions; a file from an older version is tightened, its -wal and -shm with it."""
-    if sys.platform == "win32" or str(path) == ":memory:":
-        return
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            try:
-                st = p.stat()
-            except FileNotFoundError:
-                continue
-            if st.st_mode & 0o077 and st.st_uid == os.getuid():
-                os.chmod(p, 0o600)
-    except OSError:
-        pass  # e.g. a read-only folder: sqlite3.connect reports what is wrong
-
-
 def redact_secrets(text: str | None) -> str | None:
     """Belt and braces for error strings: provider errors sometimes echo a key back."""
     if not text:
@@ -244,6 +221,7 @@ class Store:
         self.busy_retry_s = busy_retry_s
         self._lock = threading.RLock()
         self._writer = _writer_tag()
+        self._wal: WalWatch | None = None  # set once open; None for a store built by hand
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -267,15 +245,25 @@ class Store:
 
             path = resolve_paths().database
         path = Path(path).expanduser()
+        check_file(path)  # before anything is created or tightened: a bad file is left as it was
         private_dir(path.parent)
-        _private_file(path)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        private_db_file(path)
+        try:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise (explain(path, exc) or exc) from None
         store = cls(conn, path, busy_retry_s=busy_retry_s)
         try:
+            store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()
             store._migrate()
             if recover_stale:
                 store.mark_stale_streaming_interrupted(price_recovered)
+            store._wal = WalWatch.start(path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise (explain(path, exc) or exc) from None
         except BaseException:
             conn.close()
             raise
@@ -303,13 +291,17 @@ class Store:
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA temp_store = MEMORY")
 
-    def _migrate(self) -> None:
+    def _refuse_newer(self) -> None:
         current = self.schema_version()
         if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {current}, newer than this chatroute understands "
-                f"({SCHEMA_VERSION}); upgrade chatroute"
+            raise DatabaseFileError(
+                self.path, f"has schema version {current}, newer than this chatroute understands "
+                f"({SCHEMA_VERSION}); upgrade chatroute (nothing was changed in it)"
             )
+
+    def _migrate(self) -> None:
+        self._refuse_newer()
+        current = self.schema_version()
         if current == SCHEMA_VERSION:
             return
 
@@ -389,10 +381,12 @@ class Store:
                 return fn(self.conn)
 
             def attempt() -> T:
+                self._check_wal()
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(self.conn)
                     self.conn.execute("COMMIT")
+                    self._check_wal()  # the commit went to a deleted -wal: say so now
                     return result
                 except BaseException:
                     if self.conn.in_transaction:
@@ -400,6 +394,10 @@ class Store:
                     raise
 
             return self._retry(attempt)
+
+    def _check_wal(self) -> None:
+        if self._wal is not None:
+            self._wal.check()
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -416,6 +414,7 @@ class Store:
             if self.conn.in_transaction:
                 yield self.conn
                 return
+            self._check_wal()
             self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
                 yield self.conn

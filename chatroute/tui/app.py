@@ -67,7 +67,7 @@ class ChatrouteApp(App[None]):
         self.set_interval(CHECK_INTERVAL_S, COLLECTOR.tick, name="quiet-gc")
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
-        for warning in self._startup_warnings():
+        for warning in self.backend.startup_warnings():
             self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S)
         # Any theme change (our palette entries or Textual's own theme picker) is saved.
         self.theme_changed_signal.subscribe(self, self._save_theme)
@@ -83,23 +83,6 @@ class ChatrouteApp(App[None]):
             # made opening a 10,000-turn conversation several times slower.
             self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
         self.run_worker(self._offer_local_servers, thread=True, group="discovery", exit_on_error=False)
-
-    def _startup_warnings(self) -> list[str]:
-        """The config's and the catalogue's warnings (an insecure file mode, a key bound for
-        plain http, a pool entry that names no model). The CLI prints them to stderr; before a
-        full-screen app that would be wiped at once, so the TUI shows them instead."""
-        warnings = [str(w) for w in getattr(getattr(self.engine, "config", None), "warnings", None) or []]
-        catalog = getattr(self.engine, "catalog", None)
-        pool = getattr(catalog, "pool", None)
-        if pool is not None:
-            try:
-                pool()  # resolving the pool is what finds its unknown entries
-            except Exception:  # noqa: BLE001 - a warning must never stop the app from starting
-                pass
-        for warning in getattr(catalog, "warnings", None) or []:
-            if str(warning) not in warnings:
-                warnings.append(str(warning))
-        return warnings
 
     def _catch_stop_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) end the app the way ctrl+q does instead of
@@ -120,12 +103,7 @@ class ChatrouteApp(App[None]):
 
     def _offer_local_servers(self) -> None:
         """Probe the usual local ports (off the UI thread) and offer what is running."""
-        config = getattr(self.engine, "config", None)
-        if config is None:
-            return
-        from chatroute.discovery import offer
-
-        message = offer(config)
+        message = self.backend.local_servers_offer()
         if message:
             self.call_from_thread(self.notify, message, title="Local models", timeout=20)
 

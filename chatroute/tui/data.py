@@ -18,15 +18,37 @@ from typing import Any
 from chatroute.format import attr as _attr
 from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
 from chatroute.fsutil import atomic_write, private_dir
+from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 
 PRESETS = ("frugal", "balanced", "best")
 
 
+class DisplaySafeStore:
+    """The store as the UI reads it: whatever a call returns comes back with escape sequences
+    and control characters removed (see chatroute.safetext). Answers, errors, titles and model
+    ids were written by providers and must not drive the terminal; the database keeps them as
+    sent, and so do exports."""
 
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value):
+            return scrub(value)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return scrub(value(*args, **kwargs))
+
+        return call
 
 
 class Backend:
-    """Thin wrapper over Engine (+ engine.store). Method names mirror the real ones."""
+    """Thin wrapper over Engine (+ engine.store). Method names mirror the real ones.
+
+    It is also where outside text is made safe for the terminal: everything the UI reads from
+    the core passes through here and comes out scrubbed (`DisplaySafeStore`, `CleanEvents`,
+    `scrub`), so no widget has to remember to."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -34,7 +56,7 @@ class Backend:
 
     @property
     def store(self) -> Any:
-        return self.engine.store
+        return DisplaySafeStore(self.engine.store)
 
     # ---- engine ----
     def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
@@ -43,8 +65,8 @@ class Backend:
         if self._over_budget_once:  # the user said yes to spending past the cap, for this turn only
             self._over_budget_once = False
             extra["allow_over_budget"] = True
-        return self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
-                                    regenerate_of=regenerate_of, **extra)
+        return CleanEvents(self.engine.run_turn(conversation_id, prompt, override=override, use_cache=use_cache,
+                                                regenerate_of=regenerate_of, **extra))
 
     def unknown_override(self, prompt: str) -> str | None:
         """Why an `@model` prefix on `prompt` names no usable model, or None if it does (or
@@ -140,8 +162,35 @@ class Backend:
         set_string(path, "ui", "theme", name)
         return path
 
+    def startup_warnings(self) -> list[str]:
+        """The config's and the catalogue's warnings (an insecure file mode, a key bound for
+        plain http, a pool entry that names no model). The CLI prints them to stderr; before a
+        full-screen app that would be wiped at once, so the TUI shows them instead."""
+        warnings = [str(w) for w in getattr(getattr(self.engine, "config", None), "warnings", None) or []]
+        catalog = getattr(self.engine, "catalog", None)
+        pool = getattr(catalog, "pool", None)
+        if pool is not None:
+            try:
+                pool()  # resolving the pool is what finds its unknown entries
+            except Exception:  # noqa: BLE001 - a warning must never stop the app from starting
+                pass
+        for warning in getattr(catalog, "warnings", None) or []:
+            if str(warning) not in warnings:
+                warnings.append(str(warning))
+        return scrub(warnings)
+
+    def local_servers_offer(self) -> str | None:
+        """What local model servers answer on the usual ports and are not configured (a
+        message), or None. It probes the network: call it off the UI thread."""
+        config = getattr(self.engine, "config", None)
+        if config is None:
+            return None
+        from chatroute.discovery import offer
+
+        return scrub(offer(config))
+
     def models(self) -> list[Any]:
-        return list(self.engine.models())
+        return scrub(list(self.engine.models()))
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models()]
@@ -173,7 +222,7 @@ class Backend:
         result = self.engine.compare(conversation_id, prompt, models)
         if inspect.isawaitable(result):
             result = await result
-        return dict(result)
+        return {model: CleanEvents(stream) for model, stream in dict(result).items()}
 
     async def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
         result = self.engine.pick_compare(conversation_id, assistant_message_id)
@@ -181,7 +230,7 @@ class Backend:
             await result
 
     def cost_report(self) -> dict[str, Any]:
-        return normalise_cost_report(dict(self.engine.cost_report(since=None)))
+        return scrub(normalise_cost_report(dict(self.engine.cost_report(since=None))))
 
     def data_dir(self) -> Path:
         paths = getattr(self.engine, "paths", None)
@@ -267,7 +316,8 @@ class Backend:
         slug = re.sub(r"[^a-z0-9]+", "-", str(conv_title(conv)).lower()).strip("-")[:40] or "conversation"
         written = []
         for fmt, ext in (("markdown", "md"), ("json", "json")):
-            body = self.store.export_conversation(conversation_id, fmt)
+            # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
+            body = self.engine.store.export_conversation(conversation_id, fmt)
             if not isinstance(body, str):
                 body = json.dumps(body, indent=2, default=str)
             path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
@@ -354,9 +404,10 @@ class Branch:
 
 
 def error_line(exc: BaseException) -> str:
-    """An exception as one line for a notice or an inline error (never a traceback)."""
+    """An exception as one line for a notice or an inline error (never a traceback). Its text
+    may quote a provider, so it is scrubbed like everything else shown."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return strip_terminal_controls(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _gone(message_id: str) -> Any:

@@ -232,7 +232,7 @@ def test_control_sequences_in_an_answer_never_reach_the_terminal(
     with monkeypatch.context() as m:
         m.setattr(type(sys.stdout), "isatty", lambda self: True)
         code, out, _ = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "--no-cache", "onto a terminal")
-    assert code == 0 and out == "safe ]52;c;cHduZWQ=text[2J ]0;pwnedend\n"
+    assert code == 0 and out == "safe text end\n"  # whole sequences gone, not just their ESC
     assert [m[2] for m in _messages(chatroute_home) if m[0] == "assistant"] == [hostile, hostile]  # stored as sent
 
 

@@ -1,0 +1,164 @@
+"""Text from outside (model answers, provider errors, model ids a server lists) made safe to put
+on a terminal.
+
+Model output is untrusted. A terminal acts on escape sequences wherever they appear in what is
+written to it: OSC 52 writes the clipboard, OSC 0 retitles the window, CSI 2J clears the screen,
+DCS/APC reach terminal extensions. Textual and Rich pass ESC through to the screen, so every such
+text is cleaned before it is shown, by the CLI on a terminal and by the TUI always.
+
+Whole sequences are removed (not only their ESC, which would leave `]52;c;…` on screen), then any
+control character left over (C0 except tab and newline, DEL, C1). Printable Unicode — CJK, emoji,
+combining marks, right-to-left text — is kept as it is. No UI toolkit is imported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from chatroute.turn_events import Delta
+
+T = TypeVar("T")
+
+# ECMA-48 grammar. Strings (OSC, DCS, SOS, PM, APC) end at BEL (xterm's OSC form), ST (ESC \) or
+# C1 ST; an ESC inside one ends it too, as terminals abort the string there.
+_STRING_BODY = r"[^\x07\x1b\x9c]*"
+_STRING_END = r"(?:\x07|\x1b\\|\x9c)"
+_SEQUENCE = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])" + _STRING_BODY + _STRING_END  # OSC, DCS, SOS, PM, APC
+    + r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: parameters, intermediates, final byte
+    + r"|\x1b[ -/]*[0-~]"  # the other escapes (ESC c resets the terminal, ESC ( 0 switches charsets)
+)
+# Controls left outside a whole sequence: C0 other than tab and newline, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A sequence still open at the end of a chunk: held back until the next chunk completes it.
+_OPEN_AT_END = re.compile(
+    r"(?:(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])" + _STRING_BODY + r"\x1b?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*"
+    r"|\x1b[ -/]*)\Z"
+)
+# An open sequence longer than this is not held back any further (its introducer is dropped and
+# the rest shown): a stream must not go quiet because of one stray ESC.
+MAX_HELD_CHARS = 16_384
+
+
+def strip_terminal_controls(text: str) -> str:
+    """`text` without escape sequences and control characters (tab and newline kept)."""
+    if not _CONTROL.search(text):  # the common case: nothing to do, no copy
+        return text
+    return _CONTROL.sub("", _SEQUENCE.sub("", text))
+
+
+def has_terminal_controls(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+class StreamCleaner:
+    """`strip_terminal_controls` for text that arrives in pieces: a sequence split across two
+    deltas is removed whole, as if the text had come at once. `feed` returns what is safe to show
+    now; `flush` returns what was held back once the stream has ended."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, chunk: str) -> str:
+        text = self._held + chunk
+        self._held = ""
+        if not _CONTROL.search(text):
+            return text
+        open_tail = _OPEN_AT_END.search(text)
+        if open_tail is not None and len(text) - open_tail.start() <= MAX_HELD_CHARS:
+            self._held = text[open_tail.start():]
+            text = text[:open_tail.start()]
+        return strip_terminal_controls(text)
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return strip_terminal_controls(held)
+
+
+def scrub(value: T) -> T:
+    """`value` with every string in it cleaned: strings, lists, tuples, dicts, dataclasses and
+    namespaces, recursively. Anything else is returned as it is. A value with nothing to clean
+    is returned itself, not copied."""
+    return _scrub(value, 0)
+
+
+_MAX_DEPTH = 50  # route decisions nest a few levels; deeper is not display data
+
+
+def _scrub(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return strip_terminal_controls(value)
+    if depth > _MAX_DEPTH or value is None or isinstance(value, (int, float, bytes)):
+        return value
+    if isinstance(value, list):
+        # Lists can be long (every message id of a conversation): strings are checked inline
+        # and a copy is made only once something changed.
+        copy: list[Any] | None = None
+        for i, item in enumerate(value):
+            if type(item) is str:
+                clean = strip_terminal_controls(item)
+            else:
+                clean = _scrub(item, depth + 1)
+            if clean is not item and copy is None:
+                copy = value[:i]
+            if copy is not None:
+                copy.append(clean)
+        return value if copy is None else copy
+    if isinstance(value, tuple):
+        items = [_scrub(v, depth + 1) for v in value]
+        if not any(a is not b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, dict):
+        changed = {}
+        for k, v in value.items():
+            clean_k, clean_v = _scrub(k, depth + 1), _scrub(v, depth + 1)
+            if clean_k is not k or clean_v is not v:
+                changed[k] = (clean_k, clean_v)
+        if not changed:
+            return value
+        return type(value)((changed[k] if k in changed else (k, v)) for k, v in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        updates = {}
+        for f in dataclasses.fields(value):
+            if not f.init:
+                continue
+            old = getattr(value, f.name)
+            new = _scrub(old, depth + 1)
+            if new is not old:
+                updates[f.name] = new
+        return dataclasses.replace(value, **updates) if updates else value
+    if isinstance(value, SimpleNamespace):
+        fields = vars(value)
+        clean = {k: _scrub(v, depth + 1) for k, v in fields.items()}
+        return SimpleNamespace(**clean) if any(clean[k] is not fields[k] for k in fields) else value
+    return value
+
+
+class CleanEvents:
+    """A turn's event stream with every event scrubbed; text deltas go through one
+    StreamCleaner, so a sequence split across deltas never shows. `aclose` reaches the
+    engine's stream (closing it is what saves a stopped turn)."""
+
+    def __init__(self, events: AsyncIterator[Any]) -> None:
+        self._events = events
+        self._text = StreamCleaner()
+
+    def __aiter__(self) -> CleanEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        event = await self._events.__anext__()
+        if isinstance(event, Delta):
+            return dataclasses.replace(event, text=self._text.feed(event.text))
+        return scrub(event)
+
+    async def aclose(self) -> None:
+        close = getattr(self._events, "aclose", None)
+        if close is not None:
+            await close()

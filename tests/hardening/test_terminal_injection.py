@@ -1,0 +1,182 @@
+"""Hostile answers never drive the terminal (issue 13, item 1).
+
+A model's answer (or a provider's error) that carries OSC 52 (write the clipboard), OSC 0
+(retitle the window) or CSI 2J (clear the screen) must not reach the terminal as a sequence,
+in the TUI or from `chatroute ask` / `compare`. The real TUI runs on a pseudo-terminal and every
+byte it writes is checked; the shared cleaner (`chatroute.safetext`) is unit-tested on its own,
+and the TUI's data layer is checked to scrub everything it hands to widgets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from chatroute.safetext import StreamCleaner, scrub, strip_terminal_controls
+from chatroute.store.records import TurnRecord
+from chatroute.turn_events import Delta, TurnFinished
+from tests.engine.helpers import (
+    OPENAI_KEY,
+    configured,  # noqa: F401 - the fixture
+    run_cli,
+    write_config,
+)
+from tests.fakeserver import FakeServer, Fault, Reply
+from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
+
+START_TIMEOUT = 30.0  # cold imports on a busy 2-core machine
+CLIPBOARD = "\x1b]52;c;cHduZWQ=\x07"  # "pwned" into the clipboard
+CLIPBOARD_ST = "\x1b]52;c;cHduZWQ=\x1b\\"  # the same, ended by ST instead of BEL
+TITLE = "\x1b]0;PWNED TITLE\x07"  # a space inside: the fake server splits it across two deltas
+CLEAR = "\x1b[2J"
+UNICODE = "日本語 👍🏽 cafe\u0301"  # wide, emoji with a skin-tone modifier, e + combining acute
+HOSTILE = (f"safe {CLIPBOARD}text{CLEAR} {TITLE}end {CLIPBOARD_ST}\x9b2J\x1bc bell\x07 {UNICODE} AFTERMARK")
+CLEANED = f"safe text end  bell {UNICODE} AFTERMARK"
+FORBIDDEN = ("\x1b]52", "cHduZWQ", "PWNED", "\x1b[2J", "\x9b", "\x1bc")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cleaner
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    (HOSTILE, CLEANED),
+    ("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b", "alinkb"),  # OSC 8 hyperlink, ST-terminated
+    ("a\x1bPq#0;2;0;0;0\x1b\\b", "ab"),  # DCS (sixel)
+    ("a\x1b_Gf=100;AAAA\x1b\\b", "ab"),  # APC (kitty graphics)
+    ("a\x1b[31;1mred\x1b[0m\x1b[?1049h\x1b[10;1Hb", "aredb"),  # SGR, private mode, cursor move
+    ("a\x1b(0b\x1b7c\x1b8", "abc"),  # charset switch, save/restore cursor
+    ("a\x9d0;t\x9cb\x9b31mc", "abc"),  # 8-bit C1 OSC and CSI
+    ("line\r\nnext\ttab\x00\x08\x7f", "line\nnext\ttab"),  # controls other than \n and \t
+    ("a\x1b]0;never ended", "a0;never ended"),  # an unterminated string: introducer gone, text kept
+    ("\u05e9\u05dc\u05d5\u05dd \u202e e\u0301 \U0001f469\u200d\U0001f4bb \u3000", None),  # kept as is
+])
+def test_the_cleaner_removes_whole_sequences_and_keeps_printable_unicode(raw: str, clean: str | None) -> None:
+    assert strip_terminal_controls(raw) == (raw if clean is None else clean)
+
+
+def test_a_sequence_split_across_deltas_is_removed_whole() -> None:
+    whole = strip_terminal_controls(HOSTILE)
+    for cut in range(len(HOSTILE) + 1):
+        cleaner = StreamCleaner()
+        shown = cleaner.feed(HOSTILE[:cut]) + cleaner.feed(HOSTILE[cut:]) + cleaner.flush()
+        assert shown == whole, cut
+        assert not any(bad in cleaner.feed(HOSTILE[:cut]) for bad in ("\x1b", "\x9b", "\x07"))
+    one_by_one = StreamCleaner()
+    assert "".join(one_by_one.feed(ch) for ch in HOSTILE) + one_by_one.flush() == whole
+
+
+def test_a_stray_escape_does_not_hold_the_stream_back_for_ever() -> None:
+    cleaner = StreamCleaner()
+    shown = cleaner.feed("start \x1b]0;") + cleaner.feed("x" * 20_000)
+    assert shown.startswith("start 0;xxx") and "\x1b" not in shown
+
+
+def test_scrub_reaches_into_records_and_events() -> None:
+    record = TurnRecord(conversation_id="c", message_id="m", model=f"evil{TITLE}", provider="openai",
+                        error=f"boom {CLEAR}", route={"reason": f"why{CLIPBOARD}", "candidates": [{"model": TITLE}]})
+    event = scrub(TurnFinished(record=record, text=HOSTILE, error=f"x{CLEAR}"))
+    assert event.text == CLEANED and event.error == "x"
+    assert (event.record.model, event.record.error) == ("evil", "boom ")
+    assert event.record.route == {"reason": "why", "candidates": [{"model": ""}]}
+    assert record.model == f"evil{TITLE}"  # the original is not changed
+    clean = Delta(text="nothing to do")
+    assert scrub(clean) is clean
+
+
+def test_the_tui_backend_scrubs_what_it_reads_from_a_real_store(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from chatroute.store import Store
+    from chatroute.tui.data import Backend, Branch, conv_title, error_line, msg_text
+
+    store = Store.open(tmp_path / "chatroute.db")
+    try:
+        conv = store.create_conversation(title=f"title {TITLE}")
+        user = store.add_message(conv.id, "user", f"question {CLEAR}")
+        answer = store.add_message(conv.id, "assistant", HOSTILE, parent_id=user.id)
+        store.add_turn(TurnRecord(conversation_id=conv.id, message_id=answer.id, model=f"m{CLIPBOARD}",
+                                  provider="openai", error=f"e{TITLE}"))
+        backend = Backend(SimpleNamespace(store=store))
+        assert [conv_title(c) for c in backend.conversations()] == ["title "]
+        branch = Branch(backend, conv.id)
+        page = branch.page(0, len(branch))
+        assert [msg_text(m) for m, _, _ in page] == ["question ", CLEANED]
+        assert (page[1][1].model, page[1][1].error) == ("m", "e")
+        # A search snippet may start inside a sequence (its payload then reads as text), but no
+        # control character is left in it.
+        hits = backend.search("AFTERMARK")
+        assert hits and not any(ch in hit.snippet for hit in hits for ch in ("\x1b", "\x9b", "\x07"))
+        assert error_line(RuntimeError(f"provider said {CLEAR}{TITLE}")) == "provider said "
+        # The database keeps exactly what was sent.
+        assert store.get_message(answer.id).content == HOSTILE
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The real TUI on a pseudo-terminal
+
+
+@pytest.fixture
+def tui_env(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini"])
+    return dict(os.environ)
+
+
+def _leaks(screen: str) -> list[str]:
+    return [bad for bad in FORBIDDEN if bad in screen]
+
+
+def _send(tui: PtyChild, prompt: str) -> None:
+    """Type a prompt, wait for the composer to echo it (the keys arrived), then press Enter."""
+    tui.type(prompt)
+    wait_until(lambda: prompt in tui.output(), 10, f"{prompt!r} on screen", alive=tui.exited)
+    tui.type("\r")
+
+
+def test_hostile_answers_and_errors_never_reach_the_terminal_through_the_tui(
+        tui_env: dict[str, str], fake_server: FakeServer) -> None:
+    fake_server.script("gpt-4o-mini", Reply(text=HOSTILE),
+                       Fault(status=400, message=f"bad request{CLIPBOARD} {TITLE}{CLEAR} ERRMARK"))
+    tui = PtyChild(chatroute_argv(), env=tui_env, cwd=REPO, cols=110, rows=34)
+    try:
+        wait_until(lambda: "preset:" in tui.output(), START_TIMEOUT, "the TUI's first screen", alive=tui.exited)
+        start = tui.output_size()
+        _send(tui, "first question")
+        wait_until(lambda: "AFTERMARK" in tui.output(), 20, "the streamed answer", alive=tui.exited)
+        _send(tui, "second question")
+        wait_until(lambda: "ERRMARK" in tui.output(), 20, "the provider's error line", alive=tui.exited)
+        screen = tui.output()[start:]
+    finally:
+        tui.close()
+    assert _leaks(screen) == []
+    assert "日本語" in screen and "e\u0301" in screen  # printable Unicode is shown as sent
+
+    # Reopened: the stored answer and error are rendered from the database, scrubbed the same way.
+    again = PtyChild(chatroute_argv(), env=tui_env, cwd=REPO, cols=110, rows=34)
+    try:
+        wait_until(lambda: "AFTERMARK" in again.output() and "ERRMARK" in again.output(), START_TIMEOUT,
+                   "the stored answer on the reopened TUI", alive=again.exited)
+        reopened = again.output()
+    finally:
+        again.close()
+    assert _leaks(reopened) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_tables_on_the_command_line_never_carry_escape_sequences(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    # A conversation's title is its first prompt: here one pasted from a terminal, with a sequence.
+    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", f"why {TITLE}is this red")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "costs", "--by", "conversation")
+    assert code == 0, err
+    assert "why is this red" in out and not _leaks(out)
