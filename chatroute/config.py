@@ -57,6 +57,8 @@ _OFFICIAL_HOSTS: dict[str, str] = {"openai": "api.openai.com", "anthropic": "api
 
 # Finite, non-negative numbers: TOML allows inf and nan, which would poison cost arithmetic.
 Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# USD per million tokens; the same bound as a price feed's (chatroute.catalog.prices).
+PerMtok = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -174,10 +176,10 @@ class ModelOverride(BaseModel):
 
     model_config = _STRICT
 
-    input_cost_per_mtok: Cost | None = None
-    output_cost_per_mtok: Cost | None = None
-    cached_input_cost_per_mtok: Cost | None = None
-    cache_write_cost_per_mtok: Cost | None = None
+    input_cost_per_mtok: PerMtok | None = None
+    output_cost_per_mtok: PerMtok | None = None
+    cached_input_cost_per_mtok: PerMtok | None = None
+    cache_write_cost_per_mtok: PerMtok | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     ability: Unit | None = None

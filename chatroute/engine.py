@@ -966,6 +966,12 @@ class Engine:
 
         usage = attempt.usage
         estimated = False
+        usage_warning = None
+        if usage is not None and usage.problems:
+            # Counts the server got wrong (negative, absurd, not numbers) are not billed as
+            # such: the turn is estimated like one without a report, and says why.
+            usage_warning = f"usage report refused ({'; '.join(usage.problems)}): tokens and cost estimated"
+            usage = None
         if usage is not None and usage.partial:
             # The stream ended before the final counts: the server's input and cache figures
             # stand, the output is counted from the text that was kept.
@@ -1001,6 +1007,8 @@ class Engine:
             status = "error"
         route = decision.to_dict()
         route["reroutes"] = attempt.reroutes
+        if usage_warning:
+            route["usage_warning"] = usage_warning
         return TurnRecord(
             conversation_id=conversation_id, message_id=message_id, model=info.id, provider=info.provider,
             route_kind=decision.kind, route=route, cache_status=cache_status,

@@ -120,6 +120,8 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     if finished.error:
         hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
         print(f"chatroute: error: {finished.error}{hint}", file=sys.stderr)
+    if record.route.get("usage_warning"):
+        print(f"chatroute: warning: {record.route['usage_warning']}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
     return 0 if record.status == "ok" else 1

@@ -29,6 +29,7 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
     output_guard,
+    reported_count,
 )
 from chatroute.providers.errors import (
     before_deadline,
@@ -230,4 +231,5 @@ class AnthropicProvider:
 
 
 def _int(value: Any, default: int | None) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    # reported_count never raises: an infinite or huge count reaches UsageReport, which refuses it.
+    return reported_count(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default

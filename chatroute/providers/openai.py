@@ -27,6 +27,8 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
     output_guard,
+    reported_cost,
+    reported_count,
 )
 from chatroute.providers.errors import (
     before_deadline,
@@ -241,12 +243,12 @@ def _usage(raw: Any) -> UsageReport | None:
         cached = _extra(raw, "prompt_cache_hit_tokens")  # DeepSeek's spelling
     cost = _extra(raw, "cost")  # OpenRouter
     return UsageReport(
-        input_tokens=int(prompt or 0),
-        output_tokens=int(completion or 0),
-        cached_input_tokens=int(cached or 0),
+        input_tokens=reported_count(prompt),
+        output_tokens=reported_count(completion),
+        cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
-        reported_cost_usd=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        reported_cost_usd=reported_cost(cost),
     )
 
 

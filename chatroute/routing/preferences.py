@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatroute import jsonsafe
 from chatroute.fsutil import atomic_write
 
 FILE_NAME = "router_preferences.json"
@@ -103,7 +104,7 @@ class PreferenceModel:
     def save(self) -> None:
         if self.path is None:
             return
-        data = json.dumps({"version": 1, "events": self.events, "raw": self.raw})
+        data = jsonsafe.dumps({"version": 1, "events": self.events, "raw": self.raw})
         atomic_write(self.path, data, durable=False)
 
 
