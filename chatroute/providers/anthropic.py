@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
 # (over 1 s cold) must not count against the first request's first-token deadline.
-from anthropic import AsyncAnthropic, Timeout
+from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -38,6 +38,7 @@ from chatroute.providers.errors import (
     missing_key,
     stream_ended_early,
 )
+from chatroute.providers.http import check_api_response, same_origin_guard
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -74,6 +75,7 @@ class AnthropicProvider:
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "ANTHROPIC_API_KEY")
             timeout = float(self.cfg.timeout_s)
+            http = DefaultAsyncHttpxClient()
             self._client = AsyncAnthropic(
                 # Always explicit: otherwise the SDK would fall back to env vars and profiles
                 # on disk, and a key meant for another provider could leak to this endpoint.
@@ -81,7 +83,10 @@ class AnthropicProvider:
                 base_url=self.base_url,
                 timeout=Timeout(timeout, connect=min(timeout, 10.0)),
                 max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+                http_client=http,
             )
+            client = self._client
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
         return self._client
 
     async def aclose(self) -> None:
@@ -134,6 +139,7 @@ class AnthropicProvider:
         truncated = False  # cut by the client: the server streamed past max_tokens
         try:
             sdk_stream = await self._bounded(self.client().messages.create(**params), deadline, request)
+            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
                 try:

@@ -197,6 +197,11 @@ def map_exception(
 
     if isinstance(exc, ProviderError):
         return exc
+    from chatroute.providers.http import refused_redirect
+
+    redirect = refused_redirect(exc)
+    if redirect is not None:
+        return make(ErrorKind.CONNECTION, str(redirect))
     names = _class_names(exc)
 
     status = getattr(exc, "status_code", None)
@@ -207,6 +212,8 @@ def map_exception(
         response = getattr(exc, "response", None)
         retry_after = parse_retry_after(getattr(response, "headers", None)) if not in_stream else None
         label = etype or code
+        if _looks_like_html(msg):
+            msg = "the server returned an HTML page, not an API response (a wrong base_url, or a login page?)"
         text = msg or (label.replace("_", " ") if label else f"HTTP {status}")
         if in_stream:
             text = f"error in stream: {text}"
@@ -237,6 +244,11 @@ def map_exception(
     if "CredentialsError" in names or "Missing credentials" in str(exc) or "authentication method" in str(exc):
         return make(ErrorKind.AUTH, f"missing credentials: {exc}")
     return make(ErrorKind.SERVER, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body")) or (head.startswith("<") and "<html" in head)
 
 
 def _connection_text(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 # Imported here, not in client(): this module is only loaded by make_provider (lazily), and
 # a ~0.5 s SDK import must not count against the first request's first-token deadline.
-from openai import AsyncOpenAI, Timeout
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -37,6 +37,7 @@ from chatroute.providers.errors import (
     missing_key,
     stream_ended_early,
 )
+from chatroute.providers.http import check_api_response, same_origin_guard
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -82,13 +83,17 @@ class OpenAIProvider:
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "OPENAI_API_KEY")
             timeout = float(self.cfg.timeout_s)
+            http = DefaultAsyncHttpxClient()
             self._client = AsyncOpenAI(
                 # Keyless compatible servers still get a header: the SDK insists on a key.
                 api_key=self._key or "not-needed",
                 base_url=self.base_url,
                 timeout=Timeout(timeout, connect=min(timeout, 10.0)),
                 max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+                http_client=http,
             )
+            client = self._client
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
         return self._client
 
     async def aclose(self) -> None:
@@ -145,6 +150,7 @@ class OpenAIProvider:
         pieces = 0  # chunks carrying text or reasoning: each is at least one output token
         try:
             sdk_stream = await self._open(request, deadline)
+            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             chunks = sdk_stream.__aiter__()
             while True:
                 try:
