@@ -663,13 +663,18 @@ class Engine:
         attempt = _Attempt()
         model_id = decision.model
         tried: set[str] = set()
+        loop = asyncio.get_running_loop()
+        # Fail-overs share one deadline: two hanging candidates must not each take their own
+        # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
+        failover_s = self.config.router.failover_timeout_s
+        failover_at = loop.time() + failover_s if decision.kind in ("routed", "default") else None
         while True:
             tried.add(model_id)
             info = self.catalog.get(model_id)
             # max_tokens: the model's own output limit, so every stream has a known end; the
             # adapters also cut a server that streams past it (finish "length").
             request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                                  max_tokens=info.max_output_tokens)
+                                  max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
             attempt = _Attempt(reroutes=attempt.reroutes)
             # Before the request: if the process dies mid-stream, the next open can price it.
             self.store.set_message_model(message_id, info.id)
@@ -682,6 +687,10 @@ class Engine:
             if err is None or attempt.first_token_at is not None:
                 break
             self._record_failure(info.id, err)
+            if failover_at is not None and loop.time() >= failover_at - 0.05:
+                if "failover" not in err.message:
+                    err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
+                break
             next_model = self._fallback(decision, err, info, tried, prompt, history, conv, current_model)
             if next_model is None:
                 break

@@ -11,7 +11,6 @@ Event order contract: TextDelta* then UsageReport (when reported) then Finish.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +30,8 @@ from chatroute.providers.base import (
     output_guard,
     reported_count,
 )
+from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
-    before_deadline,
     is_official_endpoint,
     map_exception,
     missing_key,
@@ -114,19 +113,13 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
-    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
-        return await before_deadline(
-            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
-        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        loop = asyncio.get_running_loop()
-        ftt = self.cfg.first_token_timeout_s
-        deadline = loop.time() + ftt if ftt else None
+        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
-        started = False  # first token (text or thinking) seen: no deadline from here on
+        started = False  # first token (text or thinking) seen: stall and whole-request limits from here on
         stopped = False
         stop_reason: str | None = None
         input_tokens: int | None = None
@@ -138,15 +131,15 @@ class AnthropicProvider:
         pieces = 0  # text or thinking deltas: each is at least one output token
         truncated = False  # cut by the client: the server streamed past max_tokens
         try:
-            sdk_stream = await self._bounded(self.client().messages.create(**params), deadline, request)
+            sdk_stream = await limits.before_first_token(self.client().messages.create(**params))
             check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
                 try:
                     if started:
-                        event = await anext(events)
+                        event = await limits.after_first_token(anext(events))
                     else:
-                        event = await self._bounded(anext(events), deadline, request)
+                        event = await limits.before_first_token(anext(events))
                 except StopAsyncIteration:
                     break
                 try:

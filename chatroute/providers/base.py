@@ -34,6 +34,9 @@ class ChatRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    # Event-loop time by which the first token must arrive, whatever the provider's own limit:
+    # what remains of a routed turn's failover deadline. None: only the provider's limits.
+    first_token_deadline: float | None = None
 
 
 @dataclass(frozen=True)

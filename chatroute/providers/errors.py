@@ -12,15 +12,12 @@ anything shaped like a key is masked as well, since servers sometimes echo the k
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 from chatroute.providers.base import ErrorKind, ProviderError
 
@@ -282,26 +279,6 @@ def first_token_timeout(*, provider: str, model: str, seconds: float) -> Provide
         provider=provider,
         model=model,
     )
-
-
-async def before_deadline(
-    awaitable: Awaitable[T], deadline: float | None, *, seconds: float, provider: str, model: str
-) -> T:
-    """Await one step of a stream that has not shown text yet; TIMEOUT past the first-token deadline.
-
-    Each step is bounded separately (rather than one `asyncio.timeout` around the whole
-    prologue) so time the consumer spends between steps is never charged to the server.
-    """
-    if deadline is None:
-        return await awaitable
-    scope = asyncio.timeout_at(deadline)
-    try:
-        async with scope:
-            return await awaitable
-    except TimeoutError:
-        if scope.expired():
-            raise first_token_timeout(provider=provider, model=model, seconds=seconds) from None
-        raise
 
 
 def is_official_endpoint(url: str | None) -> bool:

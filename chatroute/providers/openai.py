@@ -9,7 +9,6 @@ usage) then Finish. Any failure raises ProviderError; text already yielded stays
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +29,8 @@ from chatroute.providers.base import (
     reported_cost,
     reported_count,
 )
+from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
-    before_deadline,
     is_official_endpoint,
     map_exception,
     missing_key,
@@ -117,47 +116,41 @@ class OpenAIProvider:
             params["stream_options"] = {"include_usage": True}
         return params
 
-    async def _open(self, req: ChatRequest, deadline: float | None) -> Any:
+    async def _open(self, req: ChatRequest, limits: StreamDeadlines) -> Any:
         client = self.client()
         params = self._params(req)
         try:
-            return await self._bounded(client.chat.completions.create(**params), deadline, req)
+            return await limits.before_first_token(client.chat.completions.create(**params))
         except Exception as exc:
             if "stream_options" in params and _rejects_stream_options(exc):
                 self.include_usage = False
                 params.pop("stream_options")
-                return await self._bounded(client.chat.completions.create(**params), deadline, req)
+                return await limits.before_first_token(client.chat.completions.create(**params))
             raise
 
-    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
-        return await before_deadline(
-            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
-        )
 
     # -- stream -------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        loop = asyncio.get_running_loop()
-        ftt = self.cfg.first_token_timeout_s
-        deadline = loop.time() + ftt if ftt else None
+        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
-        started = False  # first token (text or reasoning) seen: no deadline from here on
+        started = False  # first token (text or reasoning) seen: stall and whole-request limits from here on
         finish: str | None = None
         usage: UsageReport | None = None
         guard = output_guard(request.max_tokens)
         pieces = 0  # chunks carrying text or reasoning: each is at least one output token
         try:
-            sdk_stream = await self._open(request, deadline)
+            sdk_stream = await self._open(request, limits)
             check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             chunks = sdk_stream.__aiter__()
             while True:
                 try:
                     if started:
-                        chunk = await anext(chunks)
+                        chunk = await limits.after_first_token(anext(chunks))
                     else:
-                        chunk = await self._bounded(anext(chunks), deadline, request)
+                        chunk = await limits.before_first_token(anext(chunks))
                 except StopAsyncIteration:
                     break
                 try:
