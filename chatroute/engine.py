@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from functools import partial
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.providers.base import (
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
+# How long the final write of a stopped turn may wait for another process's lock.
+STOP_SAVE_WAIT_S = 1.0
+T = TypeVar("T")
 TITLE_CHARS = 60
 # Sampling parameters that are part of the cache key (none are user-settable yet).
 CACHE_PARAMS: dict[str, Any] = {"temperature": None, "max_tokens": None}
@@ -155,6 +158,16 @@ class Engine:
 
             self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
         return self._cache
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call during a turn, off the event loop: a write may wait for another
+        process's lock (a stopped writer holds it indefinitely), and the UI must stay live
+        meanwhile. Cancelled (Esc, Ctrl+C), the wait ends at once and nothing is written."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            self.store.cancel_waits()
+            raise
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -570,18 +583,19 @@ class Engine:
                 raise BudgetExceeded(block)
 
         if conv is None:
-            conv = store.create_conversation(title=title, system_prompt=system)
+            conv = await self._db(store.create_conversation, title=title, system_prompt=system)
         if user_msg is None:
-            user_msg = store.add_message(conv.id, "user", prompt, parent_id=window.leaf_id)
+            user_msg = await self._db(store.add_message, conv.id, "user", prompt, parent_id=window.leaf_id)
 
         current_model = window.current_model
-        assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
+        assistant = await self._db(store.add_message, conv.id, "assistant", "", parent_id=user_msg.id,
+                                   status="streaming")
         yield TurnStarted(conv.id, user_msg.id, assistant.id)
 
         if regenerated_model:
-            store.add_preference(
-                "regenerate", chosen_model=None, rejected_models=[regenerated_model], prompt=prompt,
-                conversation_id=conv.id, message_id=assistant.id,
+            await self._db(
+                store.add_preference, "regenerate", chosen_model=None, rejected_models=[regenerated_model],
+                prompt=prompt, conversation_id=conv.id, message_id=assistant.id,
             )
             self._penalise_cache_source(regenerate_of)
 
@@ -598,7 +612,7 @@ class Engine:
                 yield event
                 if isinstance(event, TurnFinished):
                     if override:
-                        self._record_override(conv, assistant.id, prompt, history, override, current_model)
+                        await self._record_override(conv, assistant.id, prompt, history, override, current_model)
                     return
             cache_status = "miss"
 
@@ -611,7 +625,7 @@ class Engine:
         except ChatrouteError as exc:
             consented = self._over_budget_decision(exc, route_started) if allow_over_budget else None
             if consented is None:
-                store.finish_turn(assistant.id, "", "error")
+                await self._db(store.finish_turn, assistant.id, "", "error")
                 raise
             decision = consented
         decision = _noted(decision, window)
@@ -626,10 +640,10 @@ class Engine:
                 yield event
         if override:
             # After the answer, not before: this costs a routing decision and a write.
-            self._record_override(conv, assistant.id, prompt, history, override, current_model)
+            await self._record_override(conv, assistant.id, prompt, history, override, current_model)
 
-    def _record_override(self, conv: Any, message_id: str, prompt: str, history: list[Message], override: str,
-                         current_model: str | None) -> None:
+    async def _record_override(self, conv: Any, message_id: str, prompt: str, history: list[Message],
+                               override: str, current_model: str | None) -> None:
         """The signal is "the user preferred X over what routing would have picked"."""
         would: list[str] = []
         try:
@@ -639,8 +653,8 @@ class Engine:
                 would = [routed]
         except ChatrouteError:
             pass
-        self.store.add_preference(
-            "override", chosen_model=override, rejected_models=would, prompt=prompt,
+        await self._db(
+            self.store.add_preference, "override", chosen_model=override, rejected_models=would, prompt=prompt,
             conversation_id=conv.id, message_id=message_id,
         )
 
@@ -677,7 +691,7 @@ class Engine:
                                   max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
             attempt = _Attempt(reroutes=attempt.reroutes)
             # Before the request: if the process dies mid-stream, the next open can price it.
-            self.store.set_message_model(message_id, info.id)
+            await self._db(self.store.set_message_model, message_id, info.id)
             on_stop = partial(self._save_stopped, conv.id, message_id, decision, route_ms, cache_status, messages,
                               conv.system_prompt)
             async with aclosing(self._stream(info, request, attempt, message_id, on_stop)) as stream:
@@ -706,7 +720,7 @@ class Engine:
             conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
         )
         status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
-        self.store.finish_turn(message_id, attempt.text, status_text, record)
+        await self._db(self.store.finish_turn, message_id, attempt.text, status_text, record)
         self._learn(info, attempt, record)
         if cache_key is not None and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
             params, key_model = cache_key
@@ -802,7 +816,7 @@ class Engine:
                     attempt.text += event.text
                     yield Delta(event.text)
                     if now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len:
-                        self.store.update_message_text(message_id, attempt.text, "streaming")
+                        await self._db(self.store.update_message_text, message_id, attempt.text, "streaming")
                         last_save, saved_len = now, len(attempt.text)
                 elif isinstance(event, UsageReport):
                     attempt.usage = event
@@ -910,7 +924,7 @@ class Engine:
             saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
             status="ok", finish_reason="stop",
         )
-        self.store.finish_turn(message_id, hit.text, "complete", record)
+        await self._db(self.store.finish_turn, message_id, hit.text, "complete", record)
         try:
             self.cache.record_hit(hit.entry_id, saved)
         except Exception:  # noqa: BLE001
@@ -1054,13 +1068,16 @@ class Engine:
             line = f"{info.id}: the turn failed mid-stream ({type(exc).__name__}){kept}"
         if attempt.error is None:
             attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped", provider=info.provider, model=info.id)
+        # On the event loop and while stopping: a lock held by another process gets a moment,
+        # not minutes. If it is still held, the next open recovers the stream instead.
         try:
-            if not attempt.sent_at:  # the request never left: nothing was billed
-                self.store.finish_turn(message_id, attempt.text, "interrupted")
-                return
-            record = self._record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,
-                                  messages, system, stopped=line)
-            self.store.finish_turn(message_id, attempt.text, "interrupted", record)
+            with self.store.waits.at_most(STOP_SAVE_WAIT_S):
+                if not attempt.sent_at:  # the request never left: nothing was billed
+                    self.store.finish_turn(message_id, attempt.text, "interrupted")
+                    return
+                record = self._record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,
+                                      messages, system, stopped=line)
+                self.store.finish_turn(message_id, attempt.text, "interrupted", record)
         except Exception:  # noqa: BLE001 - the stop goes on; the next open recovers the stream instead
             pass
 

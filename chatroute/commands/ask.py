@@ -81,6 +81,10 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     hit: CacheHit | None = None
     stream = not args.json
     show = for_terminal(sys.stdout)
+    waits = getattr(engine.store, "waits", None)
+    if waits is not None:
+        # A stopped or stuck process holding the database's write lock: say what we wait for.
+        waits.on_wait = lambda line: print(f"chatroute: {line}; Ctrl+C stops", file=sys.stderr) if line else None
     try:
         async for event in engine.run_turn(
             args.conversation,
