@@ -9,6 +9,7 @@ one transaction, then learn (health, cache, preferences).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
+# What a failed write raises: SQLite's "database or disk is full", I/O errors.
+STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
 # How long the final write of a stopped turn may wait for another process's lock.
 STOP_SAVE_WAIT_S = 1.0
 T = TypeVar("T")
@@ -52,6 +55,12 @@ CACHE_PARAMS: dict[str, Any] = {"temperature": None, "max_tokens": None}
 NO_MODELS_HELP = (
     "no models to use: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers and a router pool to {config}"
 )
+
+
+class StorageError(ChatrouteError):
+    """The database could not be written (a full disk, an I/O error): bad local state, exit 2."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -66,6 +75,7 @@ class _Attempt:
     last_token_at: float | None = None
     error: ProviderError | None = None
     reroutes: list[dict[str, Any]] = field(default_factory=list)
+    save_error: str | None = None  # the first failed save of the partial text (a full disk)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,8 @@ class Engine:
         except asyncio.CancelledError:
             self.store.cancel_waits()
             raise
+        except STORAGE_ERRORS as exc:
+            raise StorageError(_storage_problem(self.store.path, exc)) from None
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -653,10 +665,13 @@ class Engine:
                 would = [routed]
         except ChatrouteError:
             pass
-        await self._db(
-            self.store.add_preference, "override", chosen_model=override, rejected_models=would, prompt=prompt,
-            conversation_id=conv.id, message_id=message_id,
-        )
+        try:
+            await self._db(
+                self.store.add_preference, "override", chosen_model=override, rejected_models=would, prompt=prompt,
+                conversation_id=conv.id, message_id=message_id,
+            )
+        except StorageError:
+            pass  # a learning signal; the turn already said whether it was saved
 
     async def _answer(
         self,
@@ -720,9 +735,10 @@ class Engine:
             conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
         )
         status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
-        await self._db(self.store.finish_turn, message_id, attempt.text, status_text, record)
+        not_saved = await self._finish_saving(message_id, attempt, status_text, record)
         self._learn(info, attempt, record)
-        if cache_key is not None and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
+        if (cache_key is not None and not_saved is None and record.status == "ok" and attempt.finish == "stop"
+                and attempt.text.strip()):
             params, key_model = cache_key
             self._cache_store(conv.system_prompt, history, prompt, params, key_model, attempt.text,
                               info.id, record.id)
@@ -731,7 +747,27 @@ class Engine:
         if attempt.error is not None:
             error_line = _error_line(info.id, attempt.error, record.status)
             retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
-        yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable)
+        yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable,
+                           not_saved=not_saved)
+
+    async def _finish_saving(self, message_id: str, attempt: _Attempt, status_text: str,
+                             record: TurnRecord) -> str | None:
+        """The final write of a turn; None when it is stored, else why not (a full disk). Then
+        the turn record and the message's status are written on their own if they still fit,
+        so the message is not left 'streaming'; failing that, the next open recovers it."""
+        try:
+            await self._db(self.store.finish_turn, message_id, attempt.text, status_text, record)
+            return None
+        except StorageError as exc:
+            problem = attempt.save_error or str(exc)
+        with self.store.waits.at_most(STOP_SAVE_WAIT_S):
+            for keep in (record, None):  # the cost if it fits, else at least the status
+                try:
+                    self.store.close_unsaved(message_id, keep)
+                    break
+                except STORAGE_ERRORS:
+                    continue
+        return problem
 
     # ---------------------------------------------------------------- compare
     def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
@@ -815,8 +851,14 @@ class Engine:
                     attempt.last_token_at = now
                     attempt.text += event.text
                     yield Delta(event.text)
-                    if now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len:
-                        await self._db(self.store.update_message_text, message_id, attempt.text, "streaming")
+                    if (now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len
+                            and attempt.save_error is None):
+                        try:
+                            await self._db(self.store.update_message_text, message_id, attempt.text, "streaming")
+                        except StorageError as exc:
+                            # The answer is paid for and still arriving: keep streaming it to the
+                            # user, and stop trying to save it until the end.
+                            attempt.save_error = str(exc)
                         last_save, saved_len = now, len(attempt.text)
                 elif isinstance(event, UsageReport):
                     attempt.usage = event
@@ -1160,6 +1202,14 @@ def _noted(decision: RouteDecision, window: HistoryWindow) -> RouteDecision:
     if note and note not in decision.notes:
         decision.notes.append(note)
     return decision
+
+
+def _storage_problem(path: Any, exc: BaseException) -> str:
+    """One line: which file could not be written, and the system's reason."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    return f"{path}: {reason}"
 
 
 def _as_pairs(history: list[Message]) -> list[tuple[str, str]]:

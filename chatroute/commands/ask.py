@@ -121,6 +121,9 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             sys.stdout.write("\n")
         sys.stdout.flush()
         print(_badge(record), file=sys.stderr)
+    if finished.not_saved:
+        print(f"chatroute: error: the answer was shown but could not be saved ({finished.not_saved}); "
+              "copy it from above if you need it", file=sys.stderr)
     if finished.error:
         hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
         print(f"chatroute: error: {finished.error}{hint}", file=sys.stderr)
@@ -128,6 +131,8 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print(f"chatroute: warning: {record.route['usage_warning']}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
+    if finished.not_saved:
+        return 2
     return 0 if record.status == "ok" else 1
 
 
@@ -188,6 +193,8 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
         "message_id": started.assistant_message_id,
         "turn_id": r.id,
     }
+    if finished.not_saved:
+        out["not_saved"] = finished.not_saved
     if hit is not None:
         out["cache_similarity"] = hit.similarity
         out["cache_tier"] = hit.tier

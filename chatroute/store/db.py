@@ -621,6 +621,18 @@ class Store:
         process dies mid-stream, the next open can still count what that model billed."""
         self._write(lambda c: c.execute("UPDATE messages SET model = ? WHERE id = ?", (model, message_id)))
 
+    def close_unsaved(self, message_id: str, record: TurnRecord | None = None) -> None:
+        """When the final text could not be written (a full disk): mark the message
+        interrupted, keeping what the partial saves stored, and add its turn record (the cost)
+        if given. Small writes, so they may still fit where the whole answer did not."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE messages SET status = 'interrupted', writer = NULL WHERE id = ?", (message_id,))
+            if record is not None:
+                self._insert_turn(c, record)
+
+        self._write(run)
+
     def get_message(self, message_id: str) -> StoredMessage | None:
         rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))
         return StoredMessage.from_row(rows[0]) if rows else None

@@ -568,6 +568,10 @@ class ChatScreen(Screen[None]):
                     await asst.write(ev.text)
                 elif isinstance(ev, TurnFinished):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
+                    if getattr(ev, "not_saved", None):
+                        self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
+                                    "until you leave this conversation: c copies it.", title="Not saved",
+                                    severity="error", timeout=30)
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
