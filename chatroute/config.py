@@ -57,6 +57,8 @@ _OFFICIAL_HOSTS: dict[str, str] = {"openai": "api.openai.com", "anthropic": "api
 
 # Finite, non-negative numbers: TOML allows inf and nan, which would poison cost arithmetic.
 Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# USD per million tokens; the same bound as a price feed's (chatroute.catalog.prices).
+PerMtok = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -100,8 +102,9 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = None
     # Inline keys are supported because users write them; kept secret in every repr and error.
     inline_api_key: SecretStr | None = Field(default=None, alias="api_key")
-    timeout_s: Positive = 600.0
+    timeout_s: Positive = 600.0  # the whole request, sending to the last byte
     first_token_timeout_s: Positive = 60.0
+    stall_timeout_s: Positive = 30.0  # once text flows: nothing new for this long ends the stream
     max_retries: int = Field(default=0, ge=0)  # SDK retries off: the engine fails over instead
 
     @model_validator(mode="before")
@@ -174,10 +177,10 @@ class ModelOverride(BaseModel):
 
     model_config = _STRICT
 
-    input_cost_per_mtok: Cost | None = None
-    output_cost_per_mtok: Cost | None = None
-    cached_input_cost_per_mtok: Cost | None = None
-    cache_write_cost_per_mtok: Cost | None = None
+    input_cost_per_mtok: PerMtok | None = None
+    output_cost_per_mtok: PerMtok | None = None
+    cached_input_cost_per_mtok: PerMtok | None = None
+    cache_write_cost_per_mtok: PerMtok | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     ability: Unit | None = None
@@ -194,6 +197,9 @@ class RouterConfig(BaseModel):
     stickiness: NonNegative = 0.03
     default: str | None = None
     learn: bool = True
+    # A routed turn stops failing over when no model has sent a first token this long after
+    # the first request: without it, each hanging candidate costs its own first_token_timeout_s.
+    failover_timeout_s: Positive = 90.0
 
 
 class CacheConfig(BaseModel):
@@ -729,8 +735,9 @@ EXAMPLE_CONFIG = """\
 # [providers.openai]
 # kind = "openai"
 # api_key_env = "OPENAI_API_KEY"
-# timeout_s = 600                  # the whole request
+# timeout_s = 600                  # the whole request, however slowly it streams
 # first_token_timeout_s = 60       # no token by then: fail over to another model
+# stall_timeout_s = 30             # once the answer streams, nothing new for this long ends it
 
 # [providers.anthropic]
 # kind = "anthropic"
@@ -762,6 +769,7 @@ EXAMPLE_CONFIG = """\
 # latency_weight = 0.01            # utility lost per second of expected latency
 # stickiness = 0.03                # bonus for staying on the conversation's current model
 # learn = true                     # learn from overrides, regenerations and compare picks
+# failover_timeout_s = 90          # a routed turn tries other models for at most this long
 
 ## ---- Models -------------------------------------------------------------------------------
 ## A model the catalogue does not know, or an override of one it does. Costs are USD per

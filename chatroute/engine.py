@@ -9,12 +9,13 @@ one transaction, then learn (health, cache, preferences).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from functools import partial
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.providers.base import (
@@ -43,12 +44,23 @@ if TYPE_CHECKING:
 
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
+# What a failed write raises: SQLite's "database or disk is full", I/O errors.
+STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
+# How long the final write of a stopped turn may wait for another process's lock.
+STOP_SAVE_WAIT_S = 1.0
+T = TypeVar("T")
 TITLE_CHARS = 60
 # Sampling parameters that are part of the cache key (none are user-settable yet).
 CACHE_PARAMS: dict[str, Any] = {"temperature": None, "max_tokens": None}
 NO_MODELS_HELP = (
     "no models to use: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers and a router pool to {config}"
 )
+
+
+class StorageError(ChatrouteError):
+    """The database could not be written (a full disk, an I/O error): bad local state, exit 2."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -63,6 +75,7 @@ class _Attempt:
     last_token_at: float | None = None
     error: ProviderError | None = None
     reroutes: list[dict[str, Any]] = field(default_factory=list)
+    save_error: str | None = None  # the first failed save of the partial text (a full disk)
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,18 @@ class Engine:
 
             self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
         return self._cache
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call during a turn, off the event loop: a write may wait for another
+        process's lock (a stopped writer holds it indefinitely), and the UI must stay live
+        meanwhile. Cancelled (Esc, Ctrl+C), the wait ends at once and nothing is written."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            self.store.cancel_waits()
+            raise
+        except STORAGE_ERRORS as exc:
+            raise StorageError(_storage_problem(self.store.path, exc)) from None
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -574,18 +599,19 @@ class Engine:
                 raise BudgetExceeded(block)
 
         if conv is None:
-            conv = store.create_conversation(title=title, system_prompt=system)
+            conv = await self._db(store.create_conversation, title=title, system_prompt=system)
         if user_msg is None:
-            user_msg = store.add_message(conv.id, "user", prompt, parent_id=window.leaf_id)
+            user_msg = await self._db(store.add_message, conv.id, "user", prompt, parent_id=window.leaf_id)
 
         current_model = window.current_model
-        assistant = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming")
+        assistant = await self._db(store.add_message, conv.id, "assistant", "", parent_id=user_msg.id,
+                                   status="streaming")
         yield TurnStarted(conv.id, user_msg.id, assistant.id)
 
         if regenerated_model:
-            store.add_preference(
-                "regenerate", chosen_model=None, rejected_models=[regenerated_model], prompt=prompt,
-                conversation_id=conv.id, message_id=assistant.id,
+            await self._db(
+                store.add_preference, "regenerate", chosen_model=None, rejected_models=[regenerated_model],
+                prompt=prompt, conversation_id=conv.id, message_id=assistant.id,
             )
             self._penalise_cache_source(regenerate_of)
             self._relearn()
@@ -603,7 +629,7 @@ class Engine:
                 yield event
                 if isinstance(event, TurnFinished):
                     if override:
-                        self._record_override(conv, assistant.id, prompt, history, override, current_model)
+                        await self._record_override(conv, assistant.id, prompt, history, override, current_model)
                     return
             cache_status = "miss"
 
@@ -616,7 +642,7 @@ class Engine:
         except ChatrouteError as exc:
             consented = self._over_budget_decision(exc, route_started) if allow_over_budget else None
             if consented is None:
-                store.finish_turn(assistant.id, "", "error")
+                await self._db(store.finish_turn, assistant.id, "", "error")
                 raise
             decision = consented
         decision = _noted(decision, window)
@@ -631,10 +657,10 @@ class Engine:
                 yield event
         if override:
             # After the answer, not before: this costs a routing decision and a write.
-            self._record_override(conv, assistant.id, prompt, history, override, current_model)
+            await self._record_override(conv, assistant.id, prompt, history, override, current_model)
 
-    def _record_override(self, conv: Any, message_id: str, prompt: str, history: list[Message], override: str,
-                         current_model: str | None) -> None:
+    async def _record_override(self, conv: Any, message_id: str, prompt: str, history: list[Message],
+                               override: str, current_model: str | None) -> None:
         """The signal is "the user preferred X over what routing would have picked"."""
         would: list[str] = []
         try:
@@ -644,10 +670,13 @@ class Engine:
                 would = [routed]
         except ChatrouteError:
             pass
-        self.store.add_preference(
-            "override", chosen_model=override, rejected_models=would, prompt=prompt,
-            conversation_id=conv.id, message_id=message_id,
-        )
+        try:
+            await self._db(
+                self.store.add_preference, "override", chosen_model=override, rejected_models=would, prompt=prompt,
+                conversation_id=conv.id, message_id=message_id,
+            )
+        except StorageError:
+            pass  # a learning signal; the turn already said whether it was saved
         self._relearn()
 
     async def _answer(
@@ -669,16 +698,21 @@ class Engine:
         attempt = _Attempt()
         model_id = decision.model
         tried: set[str] = set()
+        loop = asyncio.get_running_loop()
+        # Fail-overs share one deadline: two hanging candidates must not each take their own
+        # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
+        failover_s = self.config.router.failover_timeout_s
+        failover_at = loop.time() + failover_s if decision.kind in ("routed", "default") else None
         while True:
             tried.add(model_id)
             info = self.catalog.get(model_id)
             # max_tokens: the model's own output limit, so every stream has a known end; the
             # adapters also cut a server that streams past it (finish "length").
             request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                                  max_tokens=info.max_output_tokens)
+                                  max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
             attempt = _Attempt(reroutes=attempt.reroutes)
             # Before the request: if the process dies mid-stream, the next open can price it.
-            self.store.set_message_model(message_id, info.id)
+            await self._db(self.store.set_message_model, message_id, info.id)
             on_stop = partial(self._save_stopped, conv.id, message_id, decision, route_ms, cache_status, messages,
                               conv.system_prompt)
             async with aclosing(self._stream(info, request, attempt, message_id, on_stop)) as stream:
@@ -688,6 +722,10 @@ class Engine:
             if err is None or attempt.first_token_at is not None:
                 break
             self._record_failure(info.id, err)
+            if failover_at is not None and loop.time() >= failover_at - 0.05:
+                if "failover" not in err.message:
+                    err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
+                break
             next_model = self._fallback(decision, err, info, tried, prompt, history, conv, current_model)
             if next_model is None:
                 break
@@ -703,9 +741,10 @@ class Engine:
             conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
         )
         status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
-        self.store.finish_turn(message_id, attempt.text, status_text, record)
+        not_saved = await self._finish_saving(message_id, attempt, status_text, record)
         self._learn(info, attempt, record)
-        if cache_key is not None and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
+        if (cache_key is not None and not_saved is None and record.status == "ok" and attempt.finish == "stop"
+                and attempt.text.strip()):
             params, key_model = cache_key
             self._cache_store(conv.system_prompt, history, prompt, params, key_model, attempt.text,
                               info.id, record.id)
@@ -714,7 +753,27 @@ class Engine:
         if attempt.error is not None:
             error_line = _error_line(info.id, attempt.error, record.status)
             retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
-        yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable)
+        yield TurnFinished(record=record, text=attempt.text, error=error_line, retryable=retryable,
+                           not_saved=not_saved)
+
+    async def _finish_saving(self, message_id: str, attempt: _Attempt, status_text: str,
+                             record: TurnRecord) -> str | None:
+        """The final write of a turn; None when it is stored, else why not (a full disk). Then
+        the turn record and the message's status are written on their own if they still fit,
+        so the message is not left 'streaming'; failing that, the next open recovers it."""
+        try:
+            await self._db(self.store.finish_turn, message_id, attempt.text, status_text, record)
+            return None
+        except StorageError as exc:
+            problem = attempt.save_error or str(exc)
+        with self.store.waits.at_most(STOP_SAVE_WAIT_S):
+            for keep in (record, None):  # the cost if it fits, else at least the status
+                try:
+                    self.store.close_unsaved(message_id, keep)
+                    break
+                except STORAGE_ERRORS:
+                    continue
+        return problem
 
     # ---------------------------------------------------------------- compare
     def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
@@ -798,8 +857,14 @@ class Engine:
                     attempt.last_token_at = now
                     attempt.text += event.text
                     yield Delta(event.text)
-                    if now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len:
-                        self.store.update_message_text(message_id, attempt.text, "streaming")
+                    if (now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len
+                            and attempt.save_error is None):
+                        try:
+                            await self._db(self.store.update_message_text, message_id, attempt.text, "streaming")
+                        except StorageError as exc:
+                            # The answer is paid for and still arriving: keep streaming it to the
+                            # user, and stop trying to save it until the end.
+                            attempt.save_error = str(exc)
                         last_save, saved_len = now, len(attempt.text)
                 elif isinstance(event, UsageReport):
                     attempt.usage = event
@@ -907,7 +972,7 @@ class Engine:
             saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
             status="ok", finish_reason="stop",
         )
-        self.store.finish_turn(message_id, hit.text, "complete", record)
+        await self._db(self.store.finish_turn, message_id, hit.text, "complete", record)
         try:
             self.cache.record_hit(hit.entry_id, saved)
         except Exception:  # noqa: BLE001
@@ -972,6 +1037,12 @@ class Engine:
 
         usage = attempt.usage
         estimated = False
+        usage_warning = None
+        if usage is not None and usage.problems:
+            # Counts the server got wrong (negative, absurd, not numbers) are not billed as
+            # such: the turn is estimated like one without a report, and says why.
+            usage_warning = f"usage report refused ({'; '.join(usage.problems)}): tokens and cost estimated"
+            usage = None
         if usage is not None and usage.partial:
             # The stream ended before the final counts: the server's input and cache figures
             # stand, the output is counted from the text that was kept.
@@ -1007,6 +1078,8 @@ class Engine:
             status = "error"
         route = decision.to_dict()
         route["reroutes"] = attempt.reroutes
+        if usage_warning:
+            route["usage_warning"] = usage_warning
         return TurnRecord(
             conversation_id=conversation_id, message_id=message_id, model=info.id, provider=info.provider,
             route_kind=decision.kind, route=route, cache_status=cache_status,
@@ -1043,13 +1116,16 @@ class Engine:
             line = f"{info.id}: the turn failed mid-stream ({type(exc).__name__}){kept}"
         if attempt.error is None:
             attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped", provider=info.provider, model=info.id)
+        # On the event loop and while stopping: a lock held by another process gets a moment,
+        # not minutes. If it is still held, the next open recovers the stream instead.
         try:
-            if not attempt.sent_at:  # the request never left: nothing was billed
-                self.store.finish_turn(message_id, attempt.text, "interrupted")
-                return
-            record = self._record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,
-                                  messages, system, stopped=line)
-            self.store.finish_turn(message_id, attempt.text, "interrupted", record)
+            with self.store.waits.at_most(STOP_SAVE_WAIT_S):
+                if not attempt.sent_at:  # the request never left: nothing was billed
+                    self.store.finish_turn(message_id, attempt.text, "interrupted")
+                    return
+                record = self._record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,
+                                      messages, system, stopped=line)
+                self.store.finish_turn(message_id, attempt.text, "interrupted", record)
         except Exception:  # noqa: BLE001 - the stop goes on; the next open recovers the stream instead
             pass
 
@@ -1132,6 +1208,14 @@ def _noted(decision: RouteDecision, window: HistoryWindow) -> RouteDecision:
     if note and note not in decision.notes:
         decision.notes.append(note)
     return decision
+
+
+def _storage_problem(path: Any, exc: BaseException) -> str:
+    """One line: which file could not be written, and the system's reason."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    return f"{path}: {reason}"
 
 
 def _as_pairs(history: list[Message]) -> list[tuple[str, str]]:

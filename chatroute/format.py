@@ -159,6 +159,9 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
         approx = "≈" if attr(record, "usage_estimated") else ""
         parts.append(f"{approx}{fmt_tokens(attr(record, 'input_tokens'))}→"
                      f"{approx}{fmt_tokens(attr(record, 'output_tokens'))} tok")
+    route = attr(record, "route")
+    if isinstance(route, dict) and route.get("usage_warning"):
+        parts.append("⚠ usage report refused")
     if status == "interrupted":
         parts.append("⚠ interrupted")
     elif attr(record, "finish_reason") == "length":

@@ -61,6 +61,9 @@ class TurnFinished:
     text: str
     error: str | None = None  # one line, shown inline with a retry action
     retryable: bool = False
+    # Why the answer could not be saved (a full disk): it was streamed, and `text` is the only
+    # copy. None when it is in the store.
+    not_saved: str | None = None
 
 
 TurnEvent = TurnStarted | Routed | Rerouted | CacheHit | Delta | TurnFinished

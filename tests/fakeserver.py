@@ -192,7 +192,44 @@ class Malformed:
     input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
 
 
-Step = Reply | Fault | InStreamError | Drop | Malformed
+@dataclass
+class Raw:
+    """Any response at all, bytes as given: an HTML page with 200 (a wrong base URL, a login
+    page), a redirect (status 307 and a `location` header), or a body trickled at
+    `bytes_per_s` (a stream that never stalls long enough for a read timeout)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    bytes_per_s: float | None = None
+
+
+def sse_body(wire: Wire, text: str, model: str = "fake-model") -> bytes:
+    """The bytes of a complete, well-formed streamed answer of `text` (one chunk a word)."""
+    if wire == "anthropic":
+        events = [("message_start", {"type": "message_start", "message": {
+            "id": "msg-raw", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}})]
+        events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                            "delta": {"type": "text_delta", "text": w}}) for w in _words(text)]
+        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                   ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                      "stop_sequence": None}, "usage": {"output_tokens": len(_words(text))}}),
+                   ("message_stop", {"type": "message_stop"})]
+        return b"".join(f"event: {n}\ndata: {json.dumps(p)}\n\n".encode() for n, p in events)
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        payload = {"id": "chatcmpl-raw", "object": "chat.completion.chunk", "created": 0, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(payload)}\n\n".encode()
+    body = chunk({"role": "assistant", "content": ""}, None)
+    body += b"".join(chunk({"content": w}, None) for w in _words(text))
+    return body + chunk({}, "stop") + b"data: [DONE]\n\n"
+
+
+Step = Reply | Fault | InStreamError | Drop | Malformed | Raw
 
 
 @dataclass
@@ -314,7 +351,7 @@ class FakeServer:
         for item in items:
             steps.extend(item if isinstance(item, (list, tuple)) else [item])
         for step in steps:
-            if not isinstance(step, (Reply, Fault, InStreamError, Drop, Malformed)):
+            if not isinstance(step, (Reply, Fault, InStreamError, Drop, Malformed, Raw)):
                 raise TypeError(f"not a script step: {step!r}")
         with self._lock:
             self._queues.setdefault(key, deque()).extend(steps)
@@ -443,6 +480,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _serve(self, step: Step, wire: Wire, body: dict[str, Any], auth: str | None) -> None:
+        if isinstance(step, Raw):
+            self._raw(step)
+            return
         if isinstance(step, Fault):
             self._sleep(step.delay)
             extra = dict(step.headers)
@@ -477,6 +517,21 @@ class _Handler(BaseHTTPRequestHandler):
             sse.raw_data(step.payload)
             sse.text_chunks(words[step.after_chunks :])
             sse.end("stop", None)
+
+    def _raw(self, step: Raw) -> None:
+        self.send_response(step.status)
+        self.send_header("content-type", step.content_type)
+        self.send_header("content-length", str(len(step.body)))
+        for k, v in step.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if not step.bytes_per_s:
+            self.wfile.write(step.body)
+            return
+        for i in range(len(step.body)):
+            self.wfile.write(step.body[i : i + 1])
+            self.wfile.flush()
+            self._sleep(1.0 / step.bytes_per_s)
 
     def _cut(self) -> None:
         """Hang up mid-response: the client sees an incomplete chunked body (or no response)."""

@@ -172,7 +172,9 @@ class AnswerCache:
             try:
                 self.flush()
             except sqlite3.Error as exc:
-                log.warning("cache flush on close failed: %s", exc)
+                # Only hit/miss counters are lost. Not a warning: with no logging configured it
+                # would print a stray stderr line next to the one error that says what failed.
+                log.debug("cache flush on close failed: %s", exc)
             self._conn.close()
 
     # ---- public API -------------------------------------------------------------------

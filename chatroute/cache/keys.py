@@ -11,11 +11,12 @@ scope     = the same without the last user message. Semantic search only compare
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from chatroute import jsonsafe
 
 
 def norm_text(text: str | None) -> str | None:
@@ -31,7 +32,7 @@ def _message(m: Any) -> list[str | None]:
     elif isinstance(m, Sequence) and not isinstance(m, str) and len(m) == 2:
         role, content = m
     else:
-        role, content = getattr(m, "role"), getattr(m, "content")
+        role, content = m.role, m.content
     return [str(role), norm_text(str(content) if content is not None else "")]
 
 
@@ -53,7 +54,7 @@ def canonical_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _digest(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    blob = jsonsafe.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from chatroute.catalog.abilities import ability_prior
 from chatroute.catalog.models import CAPABILITIES, ModelInfo
-from chatroute.catalog.prices import PriceTable, load_bundled, load_refreshed
+from chatroute.catalog.prices import COST_FIELDS, PriceTable, load_bundled, load_refreshed, sane_cost_per_token
 from chatroute.errors import ConfigError
 
 # Hosted OpenAI-compatible APIs whose prices the feed carries (host suffix -> litellm_provider).
@@ -92,9 +92,13 @@ def feed_provider(kind: str, base_url: str | None) -> tuple[str | None, bool]:
 
 
 def _per_mtok(v: object) -> float | None:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return round(float(v) * _MTOK, 9)
-    return None
+    # A table installed before absurd prices were refused must still price nothing at Infinity.
+    per_token = sane_cost_per_token(v)
+    return round(per_token * _MTOK, 9) if per_token is not None else None
+
+
+def _sane_prices(entry: dict[str, Any]) -> bool:
+    return all(sane_cost_per_token(entry[k]) is not None for k in COST_FIELDS if entry.get(k) is not None)
 
 
 def _int(v: object) -> int | None:
@@ -114,6 +118,8 @@ class _Feed:
             idx: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] = {}
             for table in self.tables:  # refreshed last, so it overlays bundled per model
                 for key, entry in table.models.items():
+                    if not _sane_prices(entry):
+                        continue  # an absurd price (a table from before they were refused): keep the older one
                     lp = str(entry.get("litellm_provider", ""))
                     name = key[len(lp) + 1 :] if key.startswith(lp + "/") else key
                     idx.setdefault(lp, {})[name] = (entry, table)

@@ -53,13 +53,16 @@ def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
         uncached = max(usage.input_tokens - cached - writes, 0)
     else:
         uncached = max(usage.input_tokens, 0)
-    total = (
-        uncached * inp
-        + cached * cached_rate
-        + writes * write_rate
-        + max(usage.output_tokens, 0) * out
-    )
-    return total / _MTOK
+    try:
+        total = (
+            uncached * inp
+            + cached * cached_rate
+            + writes * write_rate
+            + max(usage.output_tokens, 0) * out
+        )
+    except OverflowError:  # counts beyond a float: the report is nonsense, the cost unknown
+        return None
+    return total / _MTOK if math.isfinite(total) else None
 
 
 def estimate_cost(

@@ -25,12 +25,14 @@ import gzip
 import hashlib
 import json
 import math
+import stat
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from chatroute.errors import ChatrouteError
 from chatroute.fsutil import atomic_write
@@ -77,7 +79,13 @@ KEPT_FIELDS: tuple[str, ...] = (
 
 MIN_MODELS = 50  # a feed with fewer usable models is not a price feed
 MAX_SHRINK = 0.5  # refuse a feed with fewer than half the models we have now
-MAX_FEED_BYTES = 64 * 1024 * 1024
+MAX_FEED_BYTES = 64 * 1024 * 1024  # read or decompressed: a gzip bomb is cut off at this size
+# No model costs anywhere near this: a per-token price above it is a broken feed, and
+# accepting one would turn every turn's cost into an overflow (Infinity).
+MAX_COST_PER_MTOK = 10_000.0
+MAX_COST_PER_TOKEN = MAX_COST_PER_MTOK / 1_000_000
+# LiteLLM's table is two levels deep; far deeper nesting is hostile (a recursion bomb).
+MAX_FEED_DEPTH = 32
 FETCH_TIMEOUT_S = 30.0
 # Where `chatroute prices update` fetches from by default: LiteLLM's live table (MIT).
 DEFAULT_FEED_URL = (
@@ -142,9 +150,38 @@ def parse_feed(data: bytes) -> dict[str, Any]:
         obj = json.loads(text, parse_constant=_reject_constant)
     except ValueError as e:  # JSONDecodeError is a ValueError too
         raise PriceFeedError(f"price feed is not valid JSON: {e}") from None
+    except RecursionError:
+        raise PriceFeedError("price feed refused: nested too deeply to be a price table") from None
     if not isinstance(obj, dict):
         raise PriceFeedError("price feed is not a JSON object of models")
+    if json_depth(obj) > MAX_FEED_DEPTH:
+        raise PriceFeedError(f"price feed refused: nested more than {MAX_FEED_DEPTH} levels deep")
     return obj
+
+
+def json_depth(obj: object) -> int:
+    """How deeply `obj` nests lists and objects, walked without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def sane_cost_per_token(value: object) -> float | None:
+    """A per-token price we can use, or None: finite, not negative, not absurd."""
+    if not _is_num(value):
+        return None
+    f = float(value)  # type: ignore[arg-type]
+    return f if math.isfinite(f) and 0 <= f <= MAX_COST_PER_TOKEN else None
 
 
 def _is_num(v: object) -> bool:
@@ -202,6 +239,13 @@ def validate_feed(raw: dict[str, Any], current: PriceTable | None) -> dict[str, 
         if isinstance(entry, dict):
             _check_costs(name, entry)
     n = count_usable(raw)
+    for name, entry in trim_feed(raw).items():
+        for key in COST_FIELDS:
+            if key in entry and sane_cost_per_token(entry[key]) is None:
+                raise PriceFeedError(
+                    f"price feed refused: {name}: {key} is {entry[key]:g} USD a token "
+                    f"(over ${MAX_COST_PER_MTOK:,.0f} per million tokens)"
+                )
     if n < MIN_MODELS:
         raise PriceFeedError(
             f"price feed refused: only {n} models with input and output costs "
@@ -250,13 +294,15 @@ def backup_path(prices_file: Path) -> Path:
 
 def _read_refreshed(path: Path) -> PriceTable | None:
     try:
+        if path.stat().st_size > MAX_FEED_BYTES:
+            return None
         doc = json.loads(path.read_bytes(), parse_constant=_reject_constant)
         meta, models = doc["meta"], doc["models"]
         if not isinstance(meta, dict) or not isinstance(models, dict) or not models:
             return None
         if not all(usable(e) for e in models.values()):
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return PriceTable(
         models=models,
@@ -313,17 +359,44 @@ def _fetch(source: str) -> bytes:
             raise PriceFeedError(f"could not fetch {source}: {e}") from None
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     try:
-        if path.stat().st_size > MAX_FEED_BYTES:
-            raise PriceFeedError(f"price feed {path} is larger than 64 MB")
-        data = path.read_bytes()
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            # A FIFO would block forever waiting for a writer, /dev/zero never ends.
+            raise PriceFeedError(f"price feed {path} is not a regular file ({_file_kind(mode)})")
+        with path.open("rb") as fh:
+            if path.name.endswith(".gz"):
+                data = _gunzip_bounded(fh, path)
+            else:
+                data = fh.read(MAX_FEED_BYTES + 1)
     except OSError as e:
         raise PriceFeedError(f"could not read price feed {path}: {e.strerror or e}") from None
-    if path.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise PriceFeedError(f"price feed {path} is not valid gzip: {e}") from None
+    if len(data) > MAX_FEED_BYTES:
+        raise PriceFeedError(f"price feed {path} is larger than 64 MB")
     return data
+
+
+def _gunzip_bounded(fh: BinaryIO, path: Path) -> bytes:
+    """At most MAX_FEED_BYTES + 1 decompressed bytes: a gzip bomb stops there, in memory too."""
+    try:
+        with gzip.GzipFile(fileobj=fh) as gz:
+            data = gz.read(MAX_FEED_BYTES + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise PriceFeedError(f"price feed {path} is not valid gzip: {e}") from None
+    if len(data) > MAX_FEED_BYTES:
+        raise PriceFeedError(f"price feed {path} decompresses to more than 64 MB")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
 
 
 def _price_pair(e: dict[str, Any]) -> tuple[object, object]:

@@ -81,6 +81,10 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     hit: CacheHit | None = None
     stream = not args.json
     show = for_terminal(sys.stdout)
+    waits = getattr(engine.store, "waits", None)
+    if waits is not None:
+        # A stopped or stuck process holding the database's write lock: say what we wait for.
+        waits.on_wait = lambda line: print(f"chatroute: {line}; Ctrl+C stops", file=sys.stderr) if line else None
     try:
         async for event in engine.run_turn(
             args.conversation,
@@ -118,11 +122,18 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             sys.stdout.write("\n")
         sys.stdout.flush()
         print(terminal_line(sys.stderr, _badge(record)), file=sys.stderr)
+    if finished.not_saved:
+        print(f"chatroute: error: the answer was shown but could not be saved ({finished.not_saved}); "
+              "copy it from above if you need it", file=sys.stderr)
     if finished.error:
         hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
         print(f"chatroute: error: {terminal_line(sys.stderr, finished.error)}{hint}", file=sys.stderr)
+    if record.route.get("usage_warning"):
+        print(f"chatroute: warning: {terminal_line(sys.stderr, str(record.route['usage_warning']))}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
+    if finished.not_saved:
+        return 2
     return 0 if record.status == "ok" else 1
 
 
@@ -183,6 +194,8 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
         "message_id": started.assistant_message_id,
         "turn_id": r.id,
     }
+    if finished.not_saved:
+        out["not_saved"] = finished.not_saved
     if hit is not None:
         out["cache_similarity"] = hit.similarity
         out["cache_tier"] = hit.tier

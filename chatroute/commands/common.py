@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from chatroute import jsonsafe
 from chatroute.errors import UsageError
 from chatroute.safetext import StreamCleaner, strip_terminal_controls
 
@@ -81,7 +83,7 @@ def open_engine(*, print_warnings: bool = True) -> Engine:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(jsonsafe.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 

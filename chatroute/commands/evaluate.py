@@ -11,7 +11,7 @@ from chatroute.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatroute.routing.evaluate import evaluate_file, format_table
+    from chatroute.routing.evaluate import evaluate_rows, format_table, load_rows
 
     path = Path(args.file)
     if not path.is_file():
@@ -19,8 +19,14 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"scoring {path.name} …", file=sys.stderr)
     try:
-        result = evaluate_file(path, weak=args.weak, strong=args.strong)
+        rows = load_rows(path)
     except (ValueError, KeyError, OSError, EOFError) as exc:
+        raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
+    if not rows:
+        raise UsageError(f"{path}: no labelled rows (the file is empty)")
+    try:
+        result = evaluate_rows(rows, weak=args.weak, strong=args.strong)
+    except (ValueError, KeyError) as exc:
         raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
     if args.json:
         print_json(result)

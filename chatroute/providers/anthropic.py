@@ -11,13 +11,12 @@ Event order contract: TextDelta* then UsageReport (when reported) then Finish.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
 # (over 1 s cold) must not count against the first request's first-token deadline.
-from anthropic import AsyncAnthropic, Timeout
+from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -29,14 +28,16 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
     output_guard,
+    reported_count,
 )
+from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
-    before_deadline,
     is_official_endpoint,
     map_exception,
     missing_key,
     stream_ended_early,
 )
+from chatroute.providers.http import check_api_response, same_origin_guard
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -73,6 +74,7 @@ class AnthropicProvider:
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "ANTHROPIC_API_KEY")
             timeout = float(self.cfg.timeout_s)
+            http = DefaultAsyncHttpxClient()
             self._client = AsyncAnthropic(
                 # Always explicit: otherwise the SDK would fall back to env vars and profiles
                 # on disk, and a key meant for another provider could leak to this endpoint.
@@ -80,7 +82,10 @@ class AnthropicProvider:
                 base_url=self.base_url,
                 timeout=Timeout(timeout, connect=min(timeout, 10.0)),
                 max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+                http_client=http,
             )
+            client = self._client
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
         return self._client
 
     async def aclose(self) -> None:
@@ -108,19 +113,13 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
-    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
-        return await before_deadline(
-            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
-        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        loop = asyncio.get_running_loop()
-        ftt = self.cfg.first_token_timeout_s
-        deadline = loop.time() + ftt if ftt else None
+        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
-        started = False  # first token (text or thinking) seen: no deadline from here on
+        started = False  # first token (text or thinking) seen: stall and whole-request limits from here on
         stopped = False
         stop_reason: str | None = None
         input_tokens: int | None = None
@@ -132,14 +131,15 @@ class AnthropicProvider:
         pieces = 0  # text or thinking deltas: each is at least one output token
         truncated = False  # cut by the client: the server streamed past max_tokens
         try:
-            sdk_stream = await self._bounded(self.client().messages.create(**params), deadline, request)
+            sdk_stream = await limits.before_first_token(self.client().messages.create(**params))
+            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
                 try:
                     if started:
-                        event = await anext(events)
+                        event = await limits.after_first_token(anext(events))
                     else:
-                        event = await self._bounded(anext(events), deadline, request)
+                        event = await limits.before_first_token(anext(events))
                 except StopAsyncIteration:
                     break
                 try:
@@ -230,4 +230,5 @@ class AnthropicProvider:
 
 
 def _int(value: Any, default: int | None) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    # reported_count never raises: an infinite or huge count reaches UsageReport, which refuses it.
+    return reported_count(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default

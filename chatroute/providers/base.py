@@ -6,6 +6,7 @@ interchangeable to it, and faults are classified once, here, into kinds the rout
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +34,9 @@ class ChatRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    # Event-loop time by which the first token must arrive, whatever the provider's own limit:
+    # what remains of a routed turn's failover deadline. None: only the provider's limits.
+    first_token_deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,67 @@ class UsageReport:
     # The stream ended before the final counts (a mid-stream failure, or cut at max_tokens):
     # the input and cache figures are the server's, output_tokens is not final: count it.
     partial: bool = False
+    # What was wrong with the report as received (negative, absurd or non-numeric counts, an
+    # impossible cost): those fields are zeroed here and the engine estimates the turn instead.
+    problems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Checked on construction so no adapter can hand the engine a count that overflows
+        # SQLite or the cost arithmetic, or a negative one that would read as a saving.
+        problems = list(self.problems)
+        for name in _COUNT_FIELDS:
+            value = getattr(self, name)
+            problem = _count_problem(value)
+            if problem:
+                problems.append(f"{name} {problem}")
+                object.__setattr__(self, name, 0)
+        cost = self.reported_cost_usd
+        if cost is not None and not (math.isfinite(cost) and 0 <= cost <= MAX_REPORTED_COST_USD):
+            problems.append(f"cost {cost:g} USD is impossible")
+            object.__setattr__(self, "reported_cost_usd", None)
+        if len(problems) != len(self.problems):
+            object.__setattr__(self, "problems", tuple(problems))
+
+
+# No request comes near this many tokens (the largest context windows are ~10M): a larger
+# count is a broken or hostile report, not usage.
+MAX_REPORTED_TOKENS = 100_000_000
+MAX_REPORTED_COST_USD = 1_000.0  # for one turn
+_NOT_A_COUNT = -(2**62)  # what reported_count gives for a value that is no number at all
+_COUNT_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
+
+
+def reported_count(value: object, default: int = 0) -> int:
+    """A token count from a server's JSON as an int, never raising: None gives `default`;
+    anything that is no finite number gives a value UsageReport flags as a problem."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _NOT_A_COUNT
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NOT_A_COUNT
+    return int(value)
+
+
+def reported_cost(value: object) -> float | None:
+    """A provider-reported cost as a float (possibly non-finite: UsageReport refuses it), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float
+        return math.inf
+
+
+def _count_problem(value: object) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value == _NOT_A_COUNT:
+        return "is not a number"
+    if value < 0:
+        return f"is negative ({value})"
+    if value > MAX_REPORTED_TOKENS:
+        digits = len(str(value)) if value < 10**4300 else 4300  # str() of a longer int raises
+        return f"is impossibly large ({digits} digits)"
+    return None
 
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]

@@ -12,15 +12,12 @@ anything shaped like a key is masked as well, since servers sometimes echo the k
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 from chatroute.providers.base import ErrorKind, ProviderError
 
@@ -197,6 +194,11 @@ def map_exception(
 
     if isinstance(exc, ProviderError):
         return exc
+    from chatroute.providers.http import refused_redirect
+
+    redirect = refused_redirect(exc)
+    if redirect is not None:
+        return make(ErrorKind.CONNECTION, str(redirect))
     names = _class_names(exc)
 
     status = getattr(exc, "status_code", None)
@@ -207,6 +209,8 @@ def map_exception(
         response = getattr(exc, "response", None)
         retry_after = parse_retry_after(getattr(response, "headers", None)) if not in_stream else None
         label = etype or code
+        if _looks_like_html(msg):
+            msg = "the server returned an HTML page, not an API response (a wrong base_url, or a login page?)"
         text = msg or (label.replace("_", " ") if label else f"HTTP {status}")
         if in_stream:
             text = f"error in stream: {text}"
@@ -237,6 +241,11 @@ def map_exception(
     if "CredentialsError" in names or "Missing credentials" in str(exc) or "authentication method" in str(exc):
         return make(ErrorKind.AUTH, f"missing credentials: {exc}")
     return make(ErrorKind.SERVER, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body")) or (head.startswith("<") and "<html" in head)
 
 
 def _connection_text(exc: BaseException) -> str:
@@ -270,26 +279,6 @@ def first_token_timeout(*, provider: str, model: str, seconds: float) -> Provide
         provider=provider,
         model=model,
     )
-
-
-async def before_deadline(
-    awaitable: Awaitable[T], deadline: float | None, *, seconds: float, provider: str, model: str
-) -> T:
-    """Await one step of a stream that has not shown text yet; TIMEOUT past the first-token deadline.
-
-    Each step is bounded separately (rather than one `asyncio.timeout` around the whole
-    prologue) so time the consumer spends between steps is never charged to the server.
-    """
-    if deadline is None:
-        return await awaitable
-    scope = asyncio.timeout_at(deadline)
-    try:
-        async with scope:
-            return await awaitable
-    except TimeoutError:
-        if scope.expired():
-            raise first_token_timeout(provider=provider, model=model, seconds=seconds) from None
-        raise
 
 
 def is_official_endpoint(url: str | None) -> bool:

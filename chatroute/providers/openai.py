@@ -9,13 +9,12 @@ usage) then Finish. Any failure raises ProviderError; text already yielded stays
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 # Imported here, not in client(): this module is only loaded by make_provider (lazily), and
 # a ~0.5 s SDK import must not count against the first request's first-token deadline.
-from openai import AsyncOpenAI, Timeout
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -27,14 +26,17 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
     output_guard,
+    reported_cost,
+    reported_count,
 )
+from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
-    before_deadline,
     is_official_endpoint,
     map_exception,
     missing_key,
     stream_ended_early,
 )
+from chatroute.providers.http import check_api_response, same_origin_guard
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -80,13 +82,17 @@ class OpenAIProvider:
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or "OPENAI_API_KEY")
             timeout = float(self.cfg.timeout_s)
+            http = DefaultAsyncHttpxClient()
             self._client = AsyncOpenAI(
                 # Keyless compatible servers still get a header: the SDK insists on a key.
                 api_key=self._key or "not-needed",
                 base_url=self.base_url,
                 timeout=Timeout(timeout, connect=min(timeout, 10.0)),
                 max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
+                http_client=http,
             )
+            client = self._client
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
         return self._client
 
     async def aclose(self) -> None:
@@ -110,46 +116,41 @@ class OpenAIProvider:
             params["stream_options"] = {"include_usage": True}
         return params
 
-    async def _open(self, req: ChatRequest, deadline: float | None) -> Any:
+    async def _open(self, req: ChatRequest, limits: StreamDeadlines) -> Any:
         client = self.client()
         params = self._params(req)
         try:
-            return await self._bounded(client.chat.completions.create(**params), deadline, req)
+            return await limits.before_first_token(client.chat.completions.create(**params))
         except Exception as exc:
             if "stream_options" in params and _rejects_stream_options(exc):
                 self.include_usage = False
                 params.pop("stream_options")
-                return await self._bounded(client.chat.completions.create(**params), deadline, req)
+                return await limits.before_first_token(client.chat.completions.create(**params))
             raise
 
-    async def _bounded(self, aw: Any, deadline: float | None, req: ChatRequest) -> Any:
-        return await before_deadline(
-            aw, deadline, seconds=self.cfg.first_token_timeout_s, provider=self.name, model=req.model
-        )
 
     # -- stream -------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        loop = asyncio.get_running_loop()
-        ftt = self.cfg.first_token_timeout_s
-        deadline = loop.time() + ftt if ftt else None
+        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
         failure: ProviderError | None = None
         got_text = False
-        started = False  # first token (text or reasoning) seen: no deadline from here on
+        started = False  # first token (text or reasoning) seen: stall and whole-request limits from here on
         finish: str | None = None
         usage: UsageReport | None = None
         guard = output_guard(request.max_tokens)
         pieces = 0  # chunks carrying text or reasoning: each is at least one output token
         try:
-            sdk_stream = await self._open(request, deadline)
+            sdk_stream = await self._open(request, limits)
+            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             chunks = sdk_stream.__aiter__()
             while True:
                 try:
                     if started:
-                        chunk = await anext(chunks)
+                        chunk = await limits.after_first_token(anext(chunks))
                     else:
-                        chunk = await self._bounded(anext(chunks), deadline, request)
+                        chunk = await limits.before_first_token(anext(chunks))
                 except StopAsyncIteration:
                     break
                 try:
@@ -241,12 +242,12 @@ def _usage(raw: Any) -> UsageReport | None:
         cached = _extra(raw, "prompt_cache_hit_tokens")  # DeepSeek's spelling
     cost = _extra(raw, "cost")  # OpenRouter
     return UsageReport(
-        input_tokens=int(prompt or 0),
-        output_tokens=int(completion or 0),
-        cached_input_tokens=int(cached or 0),
+        input_tokens=reported_count(prompt),
+        output_tokens=reported_count(completion),
+        cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
-        reported_cost_usd=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        reported_cost_usd=reported_cost(cost),
     )
 
 

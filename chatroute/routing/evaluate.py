@@ -49,15 +49,32 @@ def load_rows(path: str | Path) -> list[Row]:
             if not line:
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, parse_constant=_no_constant)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{p}:{n}: not JSON ({exc.msg})") from None
+            except RecursionError:
+                raise ValueError(f"{p}:{n}: nested too deeply to be a labelled row") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{p}:{n}: a row must be a JSON object, not {_json_kind(row)}")
             turns = _user_turns(row.get("turns"))
             if turns is None or not isinstance(row.get("scores"), dict):
                 raise ValueError(f"{p}:{n}: needs 'turns' (list of user messages) and 'scores' (object)")
+            for model, score in row["scores"].items():
+                if isinstance(score, bool) or not isinstance(score, (int, float)):
+                    raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_json_kind(score)}, not a number")
             row["turns"] = turns
             rows.append(row)
     return rows
+
+
+def _no_constant(name: str) -> float:
+    # NaN / Infinity are not JSON, and a non-finite score would poison every mean.
+    raise ValueError(f"non-finite number {name}")
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "a list", str: "a string", dict: "an object", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number")
 
 
 def _user_turns(value: Any) -> list[str] | None:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatroute import jsonsafe
 from chatroute.fsutil import atomic_write
 
 FILE_NAME = "health.json"
@@ -111,7 +112,7 @@ class HealthBoard:
             "models": {k: asdict(v) for k, v in self.models.items()},
             "disabled_providers": self.disabled_providers,
         }
-        atomic_write(self.path, json.dumps(data, indent=1), durable=False)
+        atomic_write(self.path, jsonsafe.dumps(data, indent=1), durable=False)
         try:
             self._mtime = self.path.stat().st_mtime_ns
         except OSError:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatroute import jsonsafe
 from chatroute.fsutil import atomic_write
 
 FILE_NAME = "router_preferences.json"
@@ -129,7 +130,7 @@ class PreferenceModel:
     def save(self) -> None:
         if self.path is None:
             return
-        data = json.dumps({"version": 2, "events": self.events, "wins": self.wins, "losses": self.losses})
+        data = jsonsafe.dumps({"version": 2, "events": self.events, "wins": self.wins, "losses": self.losses})
         atomic_write(self.path, data, durable=False)
 
 

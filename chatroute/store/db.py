@@ -4,8 +4,9 @@ Several processes may share one database (a TUI plus a few `chatroute ask`), so:
 - WAL journal: readers never block the writer and the writer never blocks readers;
 - every write is one short BEGIN IMMEDIATE transaction (the write lock is taken up front, so
   there is no read-to-write upgrade that could fail with SQLITE_BUSY mid-transaction);
-- busy_timeout lets SQLite wait up to 10 s for the lock, and past that we keep retrying with
-  backoff (up to `busy_retry_s`) instead of surfacing "database is locked";
+- a short busy_timeout per attempt; the waiting for another process's lock happens in
+  Python (store/waits.py, up to `busy_retry_s`) where it can be cancelled and reported,
+  instead of surfacing "database is locked";
 - synchronous=NORMAL: in WAL mode a killed process loses nothing that was committed.
 
 sqlite-utils (an import of ~150 ms, numpy included) is loaded only when needed: to run
@@ -21,13 +22,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import socket
 import sqlite3
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
@@ -52,13 +51,14 @@ from chatroute.store.records import (
     UsageRow,
 )
 from chatroute.store.search import fts_query, make_snippet, query_terms
+from chatroute.store.waits import LockWaits
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 100  # per attempt: the wait itself is LockWaits', which can be cancelled
 # A 'streaming' message whose writer has not touched it for this long is treated as abandoned
 # even if we cannot tell whether its process is alive (other host, pid reuse).
 STALE_STREAMING_AFTER = timedelta(minutes=10)
@@ -135,6 +135,12 @@ def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
 
 class StoreBusyError(StoreError):
     """Another process held the write lock for longer than we are willing to wait."""
+
+
+class StoreWaitCancelled(StoreError):
+    """A wait for another process's lock was cancelled (Esc, Ctrl+C): nothing was written."""
+
+    exit_code = 130
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -218,7 +224,7 @@ class Store:
         self.conn = conn
         self.path = path
         self._db: sqlite_utils.Database | None = None
-        self.busy_retry_s = busy_retry_s
+        self.waits = LockWaits(busy_retry_s)
         self._lock = threading.RLock()
         self._writer = _writer_tag()
         self._wal: WalWatch | None = None  # set once open; None for a store built by hand
@@ -351,27 +357,29 @@ class Store:
 
     # ------------------------------------------------------------------ transactions
 
-    def _retry(self, fn: Callable[[], T]) -> T:
-        """Run fn, retrying with jittered backoff while SQLite reports BUSY/LOCKED.
+    @property
+    def busy_retry_s(self) -> float:
+        return self.waits.patience_s
 
-        busy_timeout already waited inside SQLite; this outer loop covers the cases it does
-        not (lock held > 10 s, WAL recovery, journal-mode switch) until busy_retry_s.
-        """
-        deadline = time.monotonic() + self.busy_retry_s
-        delay = 0.01
-        while True:
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreBusyError(
-                        f"{self.path}: database stayed locked by another process for over "
-                        f"{self.busy_retry_s:.0f} s; close other chatroute windows and retry"
-                    ) from exc
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
+    def cancel_waits(self) -> None:
+        """End any wait for another process's lock now (in every thread): it raises
+        StoreWaitCancelled. The operations that waited wrote nothing."""
+        self.waits.cancel()
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """Run fn, retrying while SQLite reports BUSY/LOCKED, for up to busy_retry_s (a lock
+        held that long belongs to a stopped or stuck process). Never holds self._lock while
+        waiting, so other threads (the UI) keep reading meanwhile."""
+
+        def busy_error(limit: float, exc: BaseException) -> BaseException:
+            return StoreBusyError(f"{self.path}: database stayed locked by another process for over "
+                                  f"{limit:.0f} s; close other chatroute windows and retry")
+
+        def cancelled() -> BaseException:
+            return StoreWaitCancelled(f"{self.path}: stopped waiting for another process's lock; nothing was saved")
+
+        return self.waits.run(fn, _is_busy, what=self.path.name, busy_error=busy_error,  # type: ignore[return-value]
+                              cancelled=cancelled)
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn inside one BEGIN IMMEDIATE transaction, retrying the whole transaction on
@@ -380,7 +388,10 @@ class Store:
             if self.conn.in_transaction:
                 return fn(self.conn)
 
-            def attempt() -> T:
+        def attempt() -> T:
+            with self._lock:
+                if self.conn.in_transaction:  # this thread's own, begun meanwhile
+                    return fn(self.conn)
                 self._check_wal()
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -393,15 +404,18 @@ class Store:
                         self.conn.execute("ROLLBACK")
                     raise
 
-            return self._retry(attempt)
+        return self._retry(attempt)
 
     def _check_wal(self) -> None:
         if self._wal is not None:
             self._wal.check()
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            return self._retry(lambda: fn(self.conn))
+        def attempt() -> T:
+            with self._lock:
+                return fn(self.conn)
+
+        return self._retry(attempt)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -414,8 +428,18 @@ class Store:
             if self.conn.in_transaction:
                 yield self.conn
                 return
-            self._check_wal()
-            self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+
+        def begin() -> None:
+            self._lock.acquire()
+            try:
+                self._check_wal()
+                self.conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._lock.release()
+                raise
+
+        self._retry(begin)  # returns holding self._lock, released below
+        try:
             try:
                 yield self.conn
             except BaseException:
@@ -424,6 +448,8 @@ class Store:
                 raise
             else:
                 self.conn.execute("COMMIT")
+        finally:
+            self._lock.release()
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -593,6 +619,18 @@ class Store:
         """Say which model a streaming reply goes to, before the request is sent: if the
         process dies mid-stream, the next open can still count what that model billed."""
         self._write(lambda c: c.execute("UPDATE messages SET model = ? WHERE id = ?", (model, message_id)))
+
+    def close_unsaved(self, message_id: str, record: TurnRecord | None = None) -> None:
+        """When the final text could not be written (a full disk): mark the message
+        interrupted, keeping what the partial saves stored, and add its turn record (the cost)
+        if given. Small writes, so they may still fit where the whole answer did not."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE messages SET status = 'interrupted', writer = NULL WHERE id = ?", (message_id,))
+            if record is not None:
+                self._insert_turn(c, record)
+
+        self._write(run)
 
     def get_message(self, message_id: str) -> StoredMessage | None:
         rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = ?", (message_id,))

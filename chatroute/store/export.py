@@ -3,9 +3,9 @@ latency and tokens. The store never holds API keys, so nothing needs scrubbing h
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from chatroute import jsonsafe
 from chatroute.store.records import StoredMessage, TurnRecord
 
 if TYPE_CHECKING:
@@ -118,4 +118,4 @@ def _json(store: Store, conv: dict[str, Any], branch: list[StoredMessage], turns
             "output_tokens": sum(t.output_tokens for t in turns.values()),
         },
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2)
+    return jsonsafe.dumps(doc, ensure_ascii=False, indent=2, default=str)

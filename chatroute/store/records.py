@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Mapping, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+from chatroute import jsonsafe
 from chatroute.store.ids import new_id, utc_now
 
 MessageStatus = Literal["complete", "streaming", "interrupted", "error"]
@@ -70,7 +72,7 @@ class TurnRecord:
 
     def to_row(self) -> dict[str, Any]:
         row = self.to_dict()
-        row["route"] = json.dumps(self.route, ensure_ascii=False, separators=(",", ":"), default=str)
+        row["route"] = jsonsafe.dumps(self.route, ensure_ascii=False, separators=(",", ":"), default=str)
         row["usage_estimated"] = int(self.usage_estimated)
         return row
 

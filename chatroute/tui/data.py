@@ -8,15 +8,15 @@ holds the pure text formatting (badges, costs) so it can be unit-tested without 
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from chatroute import jsonsafe
 from chatroute.format import attr as _attr
-from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
+from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
 from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 
@@ -319,7 +319,7 @@ class Backend:
             # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
             body = self.engine.store.export_conversation(conversation_id, fmt)
             if not isinstance(body, str):
-                body = json.dumps(body, indent=2, default=str)
+                body = jsonsafe.dumps(body, indent=2, default=str)
             path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
             atomic_write(path, body)
             written.append(path)

@@ -377,6 +377,27 @@ class ChatScreen(Screen[None]):
             await self.open_conversation(conv_id(convs[0]))
         self._refresh_budget()
         self.composer.focus()
+        self._report_lock_waits()
+
+    def _report_lock_waits(self) -> None:
+        """Say so when a turn waits for another process's database lock (the store calls this
+        from the worker thread that waits): the UI stays live, and Esc stops the wait."""
+        waits = getattr(getattr(self.backend, "store", None), "waits", None)
+        if waits is None:
+            return
+
+        def show(line: str | None) -> None:
+            if line:
+                self.notify(f"{line}. Esc stops waiting; your prompt is kept.", title="Database busy",
+                            severity="warning", timeout=30)
+
+        def on_wait(line: str | None) -> None:
+            try:
+                self.app.call_from_thread(show, line)
+            except RuntimeError:  # already on the app's thread
+                show(line)
+
+        waits.on_wait = on_wait
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
@@ -547,6 +568,10 @@ class ChatScreen(Screen[None]):
                     await asst.write(ev.text)
                 elif isinstance(ev, TurnFinished):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
+                    if getattr(ev, "not_saved", None):
+                        self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
+                                    "until you leave this conversation: c copies it.", title="Not saved",
+                                    severity="error", timeout=30)
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
@@ -555,6 +580,10 @@ class ChatScreen(Screen[None]):
                     await events.aclose()
                 except Exception:
                     pass
+            if asst.message_id is None and user is not None and not self.composer.text.strip():
+                # Stopped before anything was stored (waiting for the database): nothing was
+                # sent, so the prompt goes back where it was typed.
+                self.composer.insert(prompt)
             await asst.interrupted(self.backend.stored_turn(asst.message_id))
             raise
         except Exception as exc:  # never a traceback: the error goes inline with a retry

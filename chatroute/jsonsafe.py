@@ -1,0 +1,29 @@
+"""JSON that every parser accepts: no NaN or Infinity, which Python writes by default.
+
+A non-finite float reaching output means a number from outside (a price, a usage report)
+slipped past validation; writing `Infinity` would also break every consumer of the JSON,
+so such a value is written as null (unknown) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def finite(obj: Any) -> Any:
+    """`obj` with every non-finite float (at any depth) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """json.dumps that never writes NaN/Infinity (they become null)."""
+    kwargs["allow_nan"] = False
+    return json.dumps(finite(obj), **kwargs)
