@@ -35,7 +35,7 @@ LOCAL_PRIOR_TPS = 25.0
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 _IGNORED = {"context_overflow", "content_policy"}
-_NOT_THE_MODEL = {"rate_limited", "auth", "not_found"}
+_NOT_THE_MODEL = {"rate_limited", "auth", "not_found", "bad_request"}
 
 
 @dataclass

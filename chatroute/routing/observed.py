@@ -2,8 +2,8 @@
 
 A regeneration says the user did not accept a model's answer; a failed request says it did
 not give one. Both count as bad outcomes (a failure weighs half: a server error or a timeout
-says as much about the provider's load as about the model; rate limits, bad keys and unknown
-model names, which say nothing about it, not at all), each answer that was neither as weak
+says as much about the provider's load as about the model; rate limits, bad keys, unknown
+model names and rejected requests, which say nothing about it, not at all), each answer that was neither as weak
 evidence the other way, and abilities.observed_penalty turns the counts into at most MAX_OBSERVED_PENALTY
 ability points. A model whose ability the user set in the config is left alone.
 """
