@@ -1,11 +1,11 @@
 """What was seen of each model's answers, turned into a bounded lowering of its ability prior.
 
 A regeneration says the user did not accept a model's answer; a failed request says it did
-not give one. Both count as bad outcomes (a failure weighs half: a server error or a timeout
-says as much about the provider's load as about the model; rate limits, bad keys, unknown
-model names and rejected requests, which say nothing about it, not at all), each answer that was neither as weak
-evidence the other way, and abilities.observed_penalty turns the counts into at most MAX_OBSERVED_PENALTY
-ability points. A model whose ability the user set in the config is left alone.
+not give one. Both count as bad outcomes. A failure weighs half: a server error or a timeout
+says as much about the provider's load as about the model. Rate limits, bad keys, unknown
+model names and rejected requests say nothing about it and do not count. Each answer that was
+neither is weak evidence the other way, and abilities.observed_penalty turns the counts into
+at most MAX_OBSERVED_PENALTY ability points. A model whose ability the user set is left alone.
 """
 
 from __future__ import annotations
