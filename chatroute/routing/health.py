@@ -36,6 +36,7 @@ LOCAL_PRIOR_TPS = 25.0
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 _IGNORED = {"context_overflow", "content_policy"}
+_NOT_THE_MODEL = {"rate_limited", "auth", "not_found", "bad_request"}
 
 
 @dataclass
@@ -45,6 +46,9 @@ class ModelHealth:
     error_rate: float = 0.0  # EWMA of failure (1) / success (0)
     requests: int = 0
     failures: int = 0
+    # Of those, the ones that say nothing about the model's answers (rate limits, a bad key,
+    # an unknown model name): observed.py leaves them out when it lowers an ability.
+    provider_failures: int = 0
     consecutive_failures: int = 0
     cooldown_until: float = 0.0  # epoch seconds
     backoff_s: float = 0.0  # the last backoff applied (doubles while the breaker stays open)
@@ -172,6 +176,8 @@ class HealthBoard:
             return h.cooldown_until
         h.requests += 1
         h.failures += 1
+        if kind in _NOT_THE_MODEL:
+            h.provider_failures += 1
         h.error_rate = (1 - self.error_alpha) * h.error_rate + self.error_alpha
         if kind == "auth":
             provider = model.split("/", 1)[0]

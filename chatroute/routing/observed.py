@@ -1,10 +1,11 @@
 """What was seen of each model's answers, turned into a bounded lowering of its ability prior.
 
 A regeneration says the user did not accept a model's answer; a failed request says it did
-not give one. Both count as bad outcomes (a failure weighs half: a rate limit says more about
-the provider's load than the model's skill), each answer that was neither as weak evidence the
-other way, and abilities.observed_penalty turns the counts into at most MAX_OBSERVED_PENALTY
-ability points. A model whose ability the user set in the config is left alone.
+not give one. Both count as bad outcomes. A failure weighs half: a server error or a timeout
+says as much about the provider's load as about the model. Rate limits, bad keys, unknown
+model names and rejected requests say nothing about it and do not count. Each answer that was
+neither is weak evidence the other way, and abilities.observed_penalty turns the counts into
+at most MAX_OBSERVED_PENALTY ability points. A model whose ability the user set is left alone.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def observe(preferences: Iterable[Any], health: Mapping[str, Mapping[str, Any]])
     out: dict[str, Observed] = {}
     for model in set(regens) | set(health):
         h = health.get(model) or {}
-        failures = int(h.get("failures") or 0)
-        answers = max(0, int(h.get("requests") or 0) - failures)
+        all_failures = int(h.get("failures") or 0)
+        failures = max(0, all_failures - int(h.get("provider_failures") or 0))
+        answers = max(0, int(h.get("requests") or 0) - all_failures)
         obs = Observed(regens.get(model, 0), failures, answers)
         if obs.penalty > 0:
             out[model] = obs

@@ -417,7 +417,7 @@ class Router:
         # Prompt-cache discount: the current model may serve the history from its cache.
         cands: list[RouteCandidate] = []
         priced = []
-        for m in models:
+        for m, (as_rated, ability_note) in zip(models, rated, strict=True):
             cached = hist_chars and m.id == current_model and m.cached_input_cost_per_mtok is not None
             cost = _estimate_cost(m, in_tokens, out_tokens, int(hist_chars / CHARS_PER_TOKEN) if cached else 0)
             if cost is not None:
@@ -433,8 +433,8 @@ class Router:
                     utility=None,
                     price_known=cost is not None,
                     learned_adjustment=learned.get(m.id, 0.0),
-                    ability=rated[len(cands)][0].ability,
-                    ability_note=rated[len(cands)][1],
+                    ability=getattr(as_rated, "ability", None),
+                    ability_note=ability_note,
                 )
             )
         # Unknown price: assume the dearest known price (never free), and say so.

@@ -66,7 +66,8 @@ class PreferenceModel:
         for r in records:
             chosen = getattr(r, "chosen_model", None)
             if chosen or getattr(r, "rejected_models", None):
-                model.record(str(getattr(r, "kind", "")), chosen, list(getattr(r, "rejected_models", []) or []), save=False)
+                rejected = list(getattr(r, "rejected_models", []) or [])
+                model.record(str(getattr(r, "kind", "")), chosen, rejected, save=False)
         return model
 
     @property

@@ -111,6 +111,18 @@ def test_regenerations_and_failures_lower_a_prior_boundedly() -> None:
     assert obs.describe().startswith(f"lowered {obs.penalty:.2f} after 6 regenerations and 2 failures")
 
 
+def test_rate_limits_do_not_lower_an_ability_but_broken_answers_do(tmp_path: Any) -> None:
+    from chatroute.routing.health import HealthBoard
+
+    board = HealthBoard(path=tmp_path / "health.json")
+    for _ in range(20):
+        board.record_failure(MINI, "rate_limited", retry_after=1)
+        board.record_failure("ollama/flaky", "malformed_stream")
+    board.record_failure(GPT4O, "auth")
+    seen = observe([], HealthBoard.load(tmp_path / "health.json").snapshot())
+    assert set(seen) == {"ollama/flaky"} and seen["ollama/flaky"].failures == 20
+
+
 def test_observed_lowering_reaches_quality_but_not_a_configured_ability() -> None:
     guess = catalogued("ollama/mystery:latest", 0.0, 0.0)
     mine = make_model("ollama/mine", 0.0, 0.0, UNKNOWN_ABILITY, ability_source="config")
