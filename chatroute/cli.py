@@ -57,7 +57,9 @@ def _build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="the same prompt to several models, side by side")
     cmp_.add_argument("-m", "--model", action="append", required=True, dest="models", metavar="MODEL",
                       help="a model to compare (repeat, 2 to 4)")
-    cmp_.add_argument("--json", action="store_true", help="print one JSON object per model")
+    cmp_fmt = cmp_.add_mutually_exclusive_group()
+    cmp_fmt.add_argument("--json", action="store_true", help="print one JSON document: a list with an object per model")
+    cmp_fmt.add_argument("--jsonl", action="store_true", help="print JSON Lines: one object per model, one per line")
     cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     costs = sub.add_parser("costs", help="spending and savings against a baseline")

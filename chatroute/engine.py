@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
-from functools import partial
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import ChatrouteError, ConfigError
@@ -124,7 +124,8 @@ class Engine:
         catalog = Catalog.build(config, paths)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
-                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
+                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
         return cls(paths, config, catalog, store)
 
     @property
@@ -174,10 +175,24 @@ class Engine:
         from chatroute.providers import preload
 
         preload(self._used_provider_kinds())
+        self.prepare_providers(m.provider for m in self.catalog.pool())
         try:
             self.router.warm()
         except Exception:  # noqa: BLE001 - warming is an optimisation; the turn will retry
             pass
+
+    def prepare_providers(self, names: Iterable[str]) -> None:
+        """Create these providers' SDK clients now (a client takes tens of milliseconds to set
+        up, an SDK's first import up to seconds), so no request's clock, and no other stream
+        running meanwhile, pays for them. A provider that cannot be set up says so on its turn."""
+        for name in dict.fromkeys(names):
+            try:
+                provider = self.provider(name)
+                prepare = getattr(provider, "prepare", None)
+                if prepare is not None:
+                    prepare()
+            except Exception:  # noqa: BLE001 - the turn reports it, as one line
+                pass
 
     def _used_provider_kinds(self) -> tuple[str, ...]:
         names = {m.provider for m in self.catalog.pool()}
@@ -734,6 +749,9 @@ class Engine:
                    for m in resolved}
         widest = self._history_window(conv.id, prompt, system=conv.system_prompt, pin=None, override=None,
                                       budget=max(budgets.values(), key=lambda b: b[0]))
+        # Every SDK imported and client made before the first stream starts: otherwise one
+        # stream's set-up blocks the event loop while another's clock runs.
+        self.prepare_providers(self.catalog.get(m).provider for m in resolved)
         user_msg = store.add_message(conv.id, "user", prompt, parent_id=widest.leaf_id)
         streams: dict[str, AsyncIterator[TurnEvent]] = {}
         for i, model in enumerate(resolved):
@@ -781,6 +799,9 @@ class Engine:
         saved_len = 0
         try:
             provider = self.provider(info.provider)  # may import the SDK: not part of the request's time
+            prepare = getattr(provider, "prepare", None)
+            if prepare is not None:
+                prepare()  # the SDK client, made once: not part of the request's time either
             attempt.sent_at = last_save = time.perf_counter()
             async for event in provider.stream(request):
                 if isinstance(event, TextDelta):
@@ -966,7 +987,12 @@ class Engine:
 
         usage = attempt.usage
         estimated = False
-        if usage is not None and usage.partial:
+        unbilled = (attempt.error is not None and not stopped and not attempt.text
+                    and attempt.first_token_at is None and (usage is None or usage.partial))
+        if unbilled:
+            # Failed before the first token (a 429, a 5xx, a refused key): nothing was billed.
+            usage = None
+        elif usage is not None and usage.partial:
             # The stream ended before the final counts: the server's input and cache figures
             # stand, the output is counted from the text that was kept.
             n_out = _estimate_output(attempt.text, info)
@@ -978,7 +1004,7 @@ class Engine:
             n_in, _ = count_messages(list(messages), system, info.id)
             usage = UsageReport(input_tokens=n_in, output_tokens=_estimate_output(attempt.text, info))
             estimated = True
-        cost = turn_cost(info, usage) if usage is not None else None
+        cost = turn_cost(info, usage) if usage is not None else (0.0 if unbilled else None)
 
         timings: dict[str, float | None] = {"ttft_ms": None, "total_ms": None, "tokens_per_s": None}
         if attempt.first_token_at is not None:

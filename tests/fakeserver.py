@@ -204,6 +204,7 @@ class RecordedRequest:
     auth: str | None  # the credential as sent (Bearer token or x-api-key), for assertions
     body: dict[str, Any]
     received_at: float  # time.monotonic()
+    first_text_at: float | None = None  # time.monotonic() when the first text token was written
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -357,6 +358,7 @@ class FakeServer:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeServer
+    recorded: RecordedRequest
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like real APIs
     server_version = "FakeLLM/1.0"
 
@@ -412,8 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
             auth = headers["authorization"].removeprefix("Bearer ").strip()
         safe = {k: ("<redacted>" if k in _AUTH_HEADERS else v) for k, v in headers.items()}
         model = body.get("model") if isinstance(body, dict) else None
-        self.fake._record(RecordedRequest(path, wire, model, safe, auth, body if isinstance(body, dict) else {},
-                                          time.monotonic()))
+        self.recorded = RecordedRequest(path, wire, model, safe, auth, body if isinstance(body, dict) else {},
+                                        time.monotonic())
+        self.fake._record(self.recorded)
         if wire is None:
             self._json(404, {"error": {"message": f"no route {path}", "type": "not_found_error"}})
             return
@@ -584,6 +587,8 @@ class _SSE:
         # so a fast stream is not one syscall per token.
         if self.sent_text == 1 or self.buffered >= 4096:
             self.flush()
+        if self.sent_text == 1:
+            self.h.recorded.first_text_at = time.monotonic()
 
     def raw_text(self, raw: bytes) -> None:
         """One text delta whose string holds `raw` verbatim: bytes no JSON encoder would write."""
