@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"scoring {path.name} …", file=sys.stderr)
     try:
-        result = evaluate_file(path, weak=args.weak, strong=args.strong)
+        result = evaluate_file(path, weak=args.weak, strong=args.strong, cost_ratio=args.cost_ratio)
     except (ValueError, KeyError, OSError, EOFError) as exc:
         raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
     if args.json:
