@@ -12,7 +12,7 @@ from tests.fakeserver import FakeServer, Reply
 
 
 def test_compare_json_is_one_document_and_jsonl_one_object_a_line(capsys: pytest.CaptureFixture[str],
-                                                                 configured: FakeServer) -> None:
+                                                                 configured: FakeServer) -> None:  # noqa: F811
     configured.script(Reply(text="an answer"))
     code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "--json", "hi")
     assert code == 0, err
