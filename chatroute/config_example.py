@@ -19,7 +19,7 @@ first_token_timeout_s = 60           # no token by then: fail over to another mo
 kind = "anthropic"
 api_key_env = "ANTHROPIC_API_KEY"
 
-[providers.ollama]                   # any OpenAI-compatible server: Ollama, llama.cpp, vLLM, LM Studio, OpenRouter, LiteLLM
+[providers.ollama]                   # any OpenAI-compatible server: Ollama, llama.cpp, vLLM, LM Studio
 kind = "openai"
 base_url = "http://127.0.0.1:11434/v1"
 

@@ -124,3 +124,21 @@ def offer(config: Config) -> str | None:
         return None
     names = ", ".join(f"{s.name} ({len(s.models)} models)" for s in found)
     return f"found local servers not in your config: {names}. Add to config.toml:\n\n" + config_snippet(found)
+
+
+def adopt_when_unconfigured(config: Config, config_file: object = None) -> str | None:
+    """With nothing configured at all (no keys, no [providers], no pool), use the local servers
+    running now, so a first run with Ollama or llama.cpp up just works. Changes `config` in
+    memory only and returns the one line that says so, or None when it changed nothing."""
+    if config.providers or config.router.pool or discovery_disabled():
+        return None
+    servers = [s for s in discover_local_servers() if s.models]
+    if not servers:
+        return None
+    config.providers.update(providers_from_discovery(servers))
+    pool = pool_from_discovery(servers)
+    config.router = config.router.model_copy(update={"pool": pool, "default": config.router.default or pool[0]})
+    found = ", ".join(f"{s.name} at {s.base_url} ({len(s.models)} model{'s' if len(s.models) != 1 else ''})"
+                      for s in servers)
+    keep = f"; to keep it, add what `chatroute models` prints to {config_file}" if config_file else ""
+    return f"no API keys or providers set: using the local server found, {found}{keep}"

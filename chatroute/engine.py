@@ -120,7 +120,13 @@ class Engine:
 
         paths = paths or resolve_paths()
         paths.ensure()
-        config = config or load_config(paths)
+        if config is None:
+            from chatroute.discovery import adopt_when_unconfigured
+
+            config = load_config(paths)
+            notice = adopt_when_unconfigured(config, paths.config_file)  # a first run with a local server
+            if notice:
+                config.warnings.append(notice)
         catalog = Catalog.build(config, paths)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
