@@ -83,3 +83,15 @@ def test_missing_price_feed_file_is_bad_input(tmp_path: Path) -> None:
     done = run_subprocess("prices", "update", "--from", str(tmp_path / "missing.json"))
     assert done.returncode == 2
     assert "missing.json" in done.stderr.decode() and "Traceback" not in done.stderr.decode()
+
+
+def test_route_separates_the_one_off_load_from_the_decision(capsys: pytest.CaptureFixture[str],
+                                                            configured: FakeServer) -> None:  # noqa: F811
+    code, out, err = run_cli(capsys, "route", "--json", "what is 2+2")
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["load_ms"] >= 0 and decision["route_ms"] >= 0
+    code, out, err = run_cli(capsys, "route", "what is 2+2")
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("decided in ") and "loading the router once for this process took" in last
