@@ -9,6 +9,7 @@ one transaction, then learn (health, cache, preferences).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
@@ -106,6 +107,7 @@ class Engine:
         self._router: Router | None = None
         self._health: HealthBoard | None = None
         self._cache: AnswerCache | None = None
+        self._cache_lock = threading.Lock()
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
 
@@ -157,10 +159,12 @@ class Engine:
     @property
     def cache(self) -> AnswerCache:
         if self._cache is None:
-            from chatroute.cache import AnswerCache
-            from chatroute.embed import get_embedder
+            with self._cache_lock:  # the warm-up thread may be opening it as a turn starts
+                if self._cache is None:
+                    from chatroute.cache import AnswerCache
+                    from chatroute.embed import get_embedder
 
-            self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+                    self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
         return self._cache
 
     def provider(self, name: str) -> Provider:
@@ -186,6 +190,11 @@ class Engine:
             self.router.warm()
         except Exception:  # noqa: BLE001 - warming is an optimisation; the turn will retry
             pass
+        if self.cache_enabled:
+            try:
+                _ = self.cache  # opening it (and its index) was ~0.2 s of the first turn's Enter -> request
+            except Exception:  # noqa: BLE001 - as above
+                pass
 
     def prepare_providers(self, names: Iterable[str]) -> None:
         """Create these providers' SDK clients now (a client takes tens of milliseconds to set

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -247,6 +247,7 @@ class FakeServer:
         # Behave like an older OpenAI-compatible server: 400 on any request carrying stream_options.
         self.reject_stream_options = False
         self.models: list[str] = ["fake-model"]  # listed by GET /v1/models (plus scripted names)
+        self.on_request: Callable[[RecordedRequest], None] | None = None  # called as each request arrives
 
     # -- lifecycle --
 
@@ -349,6 +350,8 @@ class FakeServer:
     def _record(self, req: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(req)
+        if self.on_request is not None:
+            self.on_request(req)
 
     def _known_models(self) -> list[str]:
         with self._lock:
@@ -778,8 +781,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-tokens", type=int, default=None, help="default reply: this many tokens")
     parser.add_argument("--tokens-per-s", type=float, default=None, help="default reply pacing (none: flat out)")
     parser.add_argument("--ttft", type=float, default=0.0, help="default reply: seconds before the first token")
+    parser.add_argument("--log-requests", action="store_true",
+                        help="print 'REQ <time.monotonic()>' on stdout as each request arrives")
     args = parser.parse_args(argv)
     server = FakeServer(args.host, args.port)
+    if args.log_requests:
+        server.on_request = lambda req: print(f"REQ {req.received_at:.6f}", flush=True)
     server.default_reply = Reply(n_tokens=args.n_tokens, tokens_per_s=args.tokens_per_s, ttft=args.ttft)
     server.start()
     print(server.url, flush=True)
