@@ -7,10 +7,8 @@ timeout (a closed loopback port refuses at once, so this costs a few ms). Never 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +46,8 @@ def discover_local_servers(
     if not targets:
         return []
     # trust_env=False: a proxy from HTTP_PROXY must never see (or break) loopback probes.
+    from concurrent.futures import ThreadPoolExecutor
+
     import httpx  # lazily: it costs ~100 ms at start-up and is only needed to probe
 
     with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
@@ -63,6 +63,8 @@ async def discover_local_servers_async(
     host: str = DEFAULT_HOST,
 ) -> list[LocalServer]:
     """The same, off the event loop (for the TUI)."""
+    import asyncio  # here: `chatroute models` imports this module and never needs asyncio
+
     return await asyncio.to_thread(discover_local_servers, timeout, ports=ports, host=host)
 
 
