@@ -24,8 +24,10 @@ class ServerProcess:
     """`python -m tests.fakeserver` in a child process; stopped on exit (it stops itself if we die:
     it is our child and we terminate it in __exit__/atexit)."""
 
-    def __init__(self, n_tokens: int | None = None, ttft: float = 0.0) -> None:
+    def __init__(self, n_tokens: int | None = None, ttft: float = 0.0, *, log_requests: bool = False) -> None:
         args = [sys.executable, "-m", "tests.fakeserver", "--port", "0"]
+        if log_requests:
+            args.append("--log-requests")
         if n_tokens is not None:
             args += ["--n-tokens", str(n_tokens)]
         if ttft:

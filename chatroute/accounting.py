@@ -138,9 +138,8 @@ def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = Non
 
 
 def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
-    """The same token counts priced on `baseline`. Anthropic reports input without cache
-    reads, OpenAI with them, so each model's sums are first put on one footing: total prompt
-    tokens, of which `cached` were cache reads."""
+    """The same token counts priced on `baseline`. Stored input is every prompt token sent, for
+    every provider, of which `cached` were cache reads (schema 4 restated older Anthropic turns)."""
     if not baseline.price_known:
         return None
     assert baseline.input_cost_per_mtok is not None and baseline.output_cost_per_mtok is not None
@@ -149,23 +148,13 @@ def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -
         cached_rate = baseline.input_cost_per_mtok
     total = 0.0
     for row in rows:
-        prompt = row.input_tokens
-        if _input_excludes_cached(row.key, catalog):
-            prompt += row.cached_tokens
-        uncached = max(prompt - row.cached_tokens, 0)
+        uncached = max(row.input_tokens - row.cached_tokens, 0)
         total += (
             uncached * baseline.input_cost_per_mtok
             + row.cached_tokens * cached_rate
             + row.output_tokens * baseline.output_cost_per_mtok
         )
     return total / 1e6
-
-
-def _input_excludes_cached(model_id: str | None, catalog: Catalog) -> bool:
-    if not model_id:
-        return False
-    provider = model_id.split("/", 1)[0]
-    return catalog.provider_kinds.get(provider) == "anthropic"
 
 
 def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since: date | None = None) -> PeriodSummary:

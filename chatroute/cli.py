@@ -53,12 +53,16 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema")
     ev.add_argument("--weak", metavar="M", help="the weak model (default: lowest-scoring per dataset)")
     ev.add_argument("--strong", metavar="M", help="the strong model (default: highest-scoring per dataset)")
+    ev.add_argument("--cost-ratio", type=_ratio, metavar="R",
+                    help="weak model's cost / strong model's cost per call, 0..1 (default 0), for the saving")
     ev.add_argument("--json", action="store_true", help="print one JSON object keyed by dataset")
 
     cmp_ = sub.add_parser("compare", help="the same prompt to several models, side by side")
     cmp_.add_argument("-m", "--model", action="append", required=True, dest="models", metavar="MODEL",
                       help="a model to compare (repeat, 2 to 4)")
-    cmp_.add_argument("--json", action="store_true", help="print one JSON object per model")
+    cmp_fmt = cmp_.add_mutually_exclusive_group()
+    cmp_fmt.add_argument("--json", action="store_true", help="print one JSON document: a list with an object per model")
+    cmp_fmt.add_argument("--jsonl", action="store_true", help="print JSON Lines: one object per model, one per line")
     cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     costs = sub.add_parser("costs", help="spending and savings against a baseline")
@@ -80,7 +84,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser("cache", help="the answer cache")
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
-    cache_sub.add_parser("stats", help="entries, hits, misses, saved dollars, false-hit reports")
+    cache_stats = cache_sub.add_parser("stats", help="entries, hits, misses, saved dollars, false-hit reports")
+    cache_stats.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     cache_sub.add_parser("clear", help="empty the cache")
 
     prefs = sub.add_parser("prefs", help="what the router learned from your choices")
@@ -92,9 +97,34 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ratio(value: str) -> float:
+    try:
+        r = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= r <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return r
+
+
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The deepest subcommand parser `args` went through: its usage is the one to show."""
+    current = parser
+    for dest in ("command", "prices_command", "cache_command", "prefs_command"):
+        name = getattr(args, dest, None)
+        actions = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not name or not actions or name not in actions[0].choices:
+            continue
+        current = actions[0].choices[name]
+    return current
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse would report a subcommand's unknown option with the top-level usage.
+        _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     handler = _handler(args.command)
     try:
         return handler(args)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
+from chatroute.config_example import EXAMPLE_CONFIG
 from chatroute.errors import ConfigError
 from chatroute.fsutil import broken_link, create_new
 from chatroute.paths import Paths, resolve_paths
@@ -705,109 +706,3 @@ class _KeyScanner:
         else:
             while self.i < len(t) and t[self.i] not in ",]}\n#":
                 self.i += 1
-
-
-# ---------------------------------------------------------------------------------------------
-# The example written on first run. "## " lines are prose; "# " lines are settings, so removing
-# "# " from every setting line gives a valid config (a test does exactly that).
-
-EXAMPLE_CONFIG = """\
-## chatroute configuration (TOML)
-##
-## Everything below is commented out, so this file changes nothing until you edit it.
-## Lines starting with "# " are settings: delete the "# " to use one.
-## Unknown fields are an error, so a typo is reported with its file and line.
-##
-## With no [providers] tables, chatroute uses the providers whose variables are set:
-##   OPENAI_API_KEY or OPENAI_BASE_URL         -> provider "openai"
-##   ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL   -> provider "anthropic"
-## Environment overrides: CHATROUTE_PRESET (frugal|balanced|best), CHATROUTE_THEME.
-## Models are named provider/model, e.g. openai/gpt-4o-mini; a bare model name works
-## where it is unambiguous.
-
-## ---- Providers ----------------------------------------------------------------------------
-## kind         "openai" (also any OpenAI-compatible server) or "anthropic"
-## base_url     default: the SDK's, or OPENAI_BASE_URL / ANTHROPIC_BASE_URL
-## api_key_env  the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY;
-##              a server on 127.0.0.1 or localhost needs none)
-## api_key      the key itself, inline (prefer api_key_env; if you do this, chmod 600 this file)
-
-# [providers.openai]
-# kind = "openai"
-# api_key_env = "OPENAI_API_KEY"
-# timeout_s = 600                  # the whole request, however slowly it streams
-# first_token_timeout_s = 60       # no token by then: fail over to another model
-# stall_timeout_s = 30             # once the answer streams, nothing new for this long ends it
-
-# [providers.anthropic]
-# kind = "anthropic"
-# api_key_env = "ANTHROPIC_API_KEY"
-
-## A local OpenAI-compatible server: Ollama (port 11434), llama.cpp (8080), LM Studio (1234).
-# [providers.ollama]
-# kind = "openai"
-# base_url = "http://127.0.0.1:11434/v1"
-
-## A hosted OpenAI-compatible service. Give it its own key variable, so your OpenAI key
-## is never sent to it.
-# [providers.openrouter]
-# kind = "openai"
-# base_url = "https://openrouter.ai/api/v1"
-# api_key_env = "OPENROUTER_API_KEY"
-
-## ---- Router -------------------------------------------------------------------------------
-## pool     the models the router chooses from (default: a cheap and a strong model per
-##          configured openai / anthropic provider)
-## preset   frugal | balanced | best: how much cost weighs against quality
-## default  the model when routing is off or undecidable (default: the first of the pool)
-
-# [router]
-# pool = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022", "ollama/qwen2.5:7b"]
-# preset = "balanced"
-# default = "openai/gpt-4o-mini"
-# cost_weight = 2.0                # explicit cost weight (lambda); overrides the preset
-# latency_weight = 0.01            # utility lost per second of expected latency
-# stickiness = 0.03                # bonus for staying on the conversation's current model
-# learn = true                     # learn from overrides, regenerations and compare picks
-# failover_timeout_s = 90          # a routed turn tries other models for at most this long
-
-## ---- Models -------------------------------------------------------------------------------
-## A model the catalogue does not know, or an override of one it does. Costs are USD per
-## million tokens; ability (0..1) is the router's prior for the model's strength.
-
-# [models."ollama/qwen2.5:7b"]
-# input_cost_per_mtok = 0.0
-# output_cost_per_mtok = 0.0
-# context_window = 32768
-# max_output_tokens = 8192
-# ability = 0.55
-# capabilities = []
-
-## ---- Answer cache -----------------------------------------------------------------------
-
-# [cache]
-# enabled = true
-# max_entries = 50000
-# ttl_hours = 720
-# threshold = 0.95                 # semantic similarity needed for a hit (keep it high)
-
-## ---- Budget (USD; the router steps down to cheaper models as a cap nears) ------------------
-
-# [budget]
-# daily_usd = 2.0
-# monthly_usd = 30.0
-
-## ---- Conversation history ------------------------------------------------------------------
-## Each turn resends the most recent whole turns that fit this many tokens, or fewer when
-## the context window of the model it goes to leaves less room; older turns stay in the
-## history but are not sent. Every token of it is paid for on every turn. 0 sends none.
-
-# [chat]
-# max_history_tokens = 32000
-
-## ---- Interface ----------------------------------------------------------------------------
-
-# [ui]
-# theme = "chatroute-dark"         # or "chatroute-light"
-# baseline_model = "openai/gpt-4o" # spending is compared with what this model would have cost
-"""

@@ -7,10 +7,8 @@ timeout (a closed loopback port refuses at once, so this costs a few ms). Never 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +47,8 @@ def discover_local_servers(
     if not targets:
         return []
     # trust_env=False: a proxy from HTTP_PROXY must never see (or break) loopback probes.
+    from concurrent.futures import ThreadPoolExecutor
+
     import httpx  # lazily: it costs ~100 ms at start-up and is only needed to probe
 
     with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
@@ -64,6 +64,8 @@ async def discover_local_servers_async(
     host: str = DEFAULT_HOST,
 ) -> list[LocalServer]:
     """The same, off the event loop (for the TUI)."""
+    import asyncio  # here: `chatroute models` imports this module and never needs asyncio
+
     return await asyncio.to_thread(discover_local_servers, timeout, ports=ports, host=host)
 
 
@@ -188,3 +190,21 @@ def offer(config: Config) -> str | None:
         return None
     names = ", ".join(f"{s.name} ({len(s.models)} models)" for s in found)
     return f"found local servers not in your config: {names}. Add to config.toml:\n\n" + config_snippet(found)
+
+
+def adopt_when_unconfigured(config: Config, config_file: object = None) -> str | None:
+    """With nothing configured at all (no keys, no [providers], no pool), use the local servers
+    running now, so a first run with Ollama or llama.cpp up just works. Changes `config` in
+    memory only and returns the one line that says so, or None when it changed nothing."""
+    if config.providers or config.router.pool or discovery_disabled():
+        return None
+    servers = [s for s in discover_local_servers() if s.models]
+    if not servers:
+        return None
+    config.providers.update(providers_from_discovery(servers))
+    pool = pool_from_discovery(servers)
+    config.router = config.router.model_copy(update={"pool": pool, "default": config.router.default or pool[0]})
+    found = ", ".join(f"{s.name} at {s.base_url} ({len(s.models)} model{'s' if len(s.models) != 1 else ''})"
+                      for s in servers)
+    keep = f"; to keep it, add what `chatroute models` prints to {config_file}" if config_file else ""
+    return f"no API keys or providers set: using the local server found, {found}{keep}"

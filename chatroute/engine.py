@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
-from functools import partial
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.errors import ChatrouteError, ConfigError
@@ -119,6 +120,7 @@ class Engine:
         self._router: Router | None = None
         self._health: HealthBoard | None = None
         self._cache: AnswerCache | None = None
+        self._cache_lock = threading.Lock()
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
 
@@ -133,11 +135,18 @@ class Engine:
 
         paths = paths or resolve_paths()
         paths.ensure()
-        config = config or load_config(paths)
+        if config is None:
+            from chatroute.discovery import adopt_when_unconfigured
+
+            config = load_config(paths)
+            notice = adopt_when_unconfigured(config, paths.config_file)  # a first run with a local server
+            if notice:
+                config.warnings.append(notice)
         catalog = Catalog.build(config, paths, probe_local=True)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
-                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
+                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
         return cls(paths, config, catalog, store)
 
     @property
@@ -163,10 +172,12 @@ class Engine:
     @property
     def cache(self) -> AnswerCache:
         if self._cache is None:
-            from chatroute.cache import AnswerCache
-            from chatroute.embed import get_embedder
+            with self._cache_lock:  # the warm-up thread may be opening it as a turn starts
+                if self._cache is None:
+                    from chatroute.cache import AnswerCache
+                    from chatroute.embed import get_embedder
 
-            self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+                    self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
         return self._cache
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -199,10 +210,29 @@ class Engine:
         from chatroute.providers import preload
 
         preload(self._used_provider_kinds())
+        self.prepare_providers(m.provider for m in self.catalog.pool())
         try:
             self.router.warm()
         except Exception:  # noqa: BLE001 - warming is an optimisation; the turn will retry
             pass
+        if self.cache_enabled:
+            try:
+                _ = self.cache  # opening it (and its index) was ~0.2 s of the first turn's Enter -> request
+            except Exception:  # noqa: BLE001 - as above
+                pass
+
+    def prepare_providers(self, names: Iterable[str]) -> None:
+        """Create these providers' SDK clients now (a client takes tens of milliseconds to set
+        up, an SDK's first import up to seconds), so no request's clock, and no other stream
+        running meanwhile, pays for them. A provider that cannot be set up says so on its turn."""
+        for name in dict.fromkeys(names):
+            try:
+                provider = self.provider(name)
+                prepare = getattr(provider, "prepare", None)
+                if prepare is not None:
+                    prepare()
+            except Exception:  # noqa: BLE001 - the turn reports it, as one line
+                pass
 
     def _used_provider_kinds(self) -> tuple[str, ...]:
         names = {m.provider for m in self.catalog.pool()}
@@ -515,6 +545,8 @@ class Engine:
 
         at_model, prompt = parse_override(prompt)
         override = override or at_model
+        if override is None and not conversation_id and not self.catalog.pool():
+            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
         system = None
         pin = None
         if conversation_id:
@@ -799,6 +831,9 @@ class Engine:
                    for m in resolved}
         widest = self._history_window(conv.id, prompt, system=conv.system_prompt, pin=None, override=None,
                                       budget=max(budgets.values(), key=lambda b: b[0]))
+        # Every SDK imported and client made before the first stream starts: otherwise one
+        # stream's set-up blocks the event loop while another's clock runs.
+        self.prepare_providers(self.catalog.get(m).provider for m in resolved)
         user_msg = store.add_message(conv.id, "user", prompt, parent_id=widest.leaf_id)
         streams: dict[str, AsyncIterator[TurnEvent]] = {}
         for i, model in enumerate(resolved):
@@ -846,6 +881,9 @@ class Engine:
         saved_len = 0
         try:
             provider = self.provider(info.provider)  # may import the SDK: not part of the request's time
+            prepare = getattr(provider, "prepare", None)
+            if prepare is not None:
+                prepare()  # the SDK client, made once: not part of the request's time either
             attempt.sent_at = last_save = time.perf_counter()
             async for event in provider.stream(request):
                 if isinstance(event, TextDelta):
@@ -1043,7 +1081,12 @@ class Engine:
             # such: the turn is estimated like one without a report, and says why.
             usage_warning = f"usage report refused ({'; '.join(usage.problems)}): tokens and cost estimated"
             usage = None
-        if usage is not None and usage.partial:
+        unbilled = (attempt.error is not None and not stopped and not attempt.text
+                    and attempt.first_token_at is None and (usage is None or usage.partial))
+        if unbilled:
+            # Failed before the first token (a 429, a 5xx, a refused key): nothing was billed.
+            usage = None
+        elif usage is not None and usage.partial:
             # The stream ended before the final counts: the server's input and cache figures
             # stand, the output is counted from the text that was kept.
             n_out = _estimate_output(attempt.text, info)
@@ -1055,7 +1098,7 @@ class Engine:
             n_in, _ = count_messages(list(messages), system, info.id)
             usage = UsageReport(input_tokens=n_in, output_tokens=_estimate_output(attempt.text, info))
             estimated = True
-        cost = turn_cost(info, usage) if usage is not None else None
+        cost = turn_cost(info, usage) if usage is not None else (0.0 if unbilled else None)
 
         timings: dict[str, float | None] = {"ttft_ms": None, "total_ms": None, "tokens_per_s": None}
         if attempt.first_token_at is not None:

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -241,6 +241,7 @@ class RecordedRequest:
     auth: str | None  # the credential as sent (Bearer token or x-api-key), for assertions
     body: dict[str, Any]
     received_at: float  # time.monotonic()
+    first_text_at: float | None = None  # time.monotonic() when the first text token was written
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -283,6 +284,7 @@ class FakeServer:
         # Behave like an older OpenAI-compatible server: 400 on any request carrying stream_options.
         self.reject_stream_options = False
         self.models: list[str] = ["fake-model"]  # listed by GET /v1/models (plus scripted names)
+        self.on_request: Callable[[RecordedRequest], None] | None = None  # called as each request arrives
 
     # -- lifecycle --
 
@@ -385,6 +387,8 @@ class FakeServer:
     def _record(self, req: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(req)
+        if self.on_request is not None:
+            self.on_request(req)
 
     def _known_models(self) -> list[str]:
         with self._lock:
@@ -394,6 +398,7 @@ class FakeServer:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeServer
+    recorded: RecordedRequest
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like real APIs
     server_version = "FakeLLM/1.0"
 
@@ -449,8 +454,9 @@ class _Handler(BaseHTTPRequestHandler):
             auth = headers["authorization"].removeprefix("Bearer ").strip()
         safe = {k: ("<redacted>" if k in _AUTH_HEADERS else v) for k, v in headers.items()}
         model = body.get("model") if isinstance(body, dict) else None
-        self.fake._record(RecordedRequest(path, wire, model, safe, auth, body if isinstance(body, dict) else {},
-                                          time.monotonic()))
+        self.recorded = RecordedRequest(path, wire, model, safe, auth, body if isinstance(body, dict) else {},
+                                        time.monotonic())
+        self.fake._record(self.recorded)
         if wire is None:
             self._json(404, {"error": {"message": f"no route {path}", "type": "not_found_error"}})
             return
@@ -639,6 +645,8 @@ class _SSE:
         # so a fast stream is not one syscall per token.
         if self.sent_text == 1 or self.buffered >= 4096:
             self.flush()
+        if self.sent_text == 1:
+            self.h.recorded.first_text_at = time.monotonic()
 
     def raw_text(self, raw: bytes) -> None:
         """One text delta whose string holds `raw` verbatim: bytes no JSON encoder would write."""
@@ -828,8 +836,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-tokens", type=int, default=None, help="default reply: this many tokens")
     parser.add_argument("--tokens-per-s", type=float, default=None, help="default reply pacing (none: flat out)")
     parser.add_argument("--ttft", type=float, default=0.0, help="default reply: seconds before the first token")
+    parser.add_argument("--log-requests", action="store_true",
+                        help="print 'REQ <time.monotonic()>' on stdout as each request arrives")
     args = parser.parse_args(argv)
     server = FakeServer(args.host, args.port)
+    if args.log_requests:
+        server.on_request = lambda req: print(f"REQ {req.received_at:.6f}", flush=True)
     server.default_reply = Reply(n_tokens=args.n_tokens, tokens_per_s=args.tokens_per_s, ttft=args.ttft)
     server.start()
     print(server.url, flush=True)

@@ -281,9 +281,28 @@ def test_example_settings_uncommented_load(paths: Paths) -> None:
     write(paths, text)
     cfg = load_config(paths)
     assert set(cfg.providers) == {"openai", "anthropic", "ollama", "openrouter"}
-    assert cfg.budget.daily_usd == 2.0 and cfg.router.cost_weight == 2.0
+    # The README's weights (issue 12: the example said 2.0 / 0.01 against the README's 25.0 / 0.003).
+    assert cfg.budget.daily_usd == 2.0 and cfg.router.cost_weight == 25.0 and cfg.router.latency_weight == 0.003
     assert "ollama/qwen2.5:7b" in cfg.models
     assert cfg.warnings == []
+
+
+def test_example_is_the_readmes_and_prices_every_model(paths: Paths) -> None:
+    """One source for the README's example and the file written on first run, naming only
+    models the bundled catalogue prices (or the example prices itself)."""
+    from chatroute.catalog import Catalog
+    from chatroute.config_example import EXAMPLE_SETTINGS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```\n", 1)[0]
+    assert block == EXAMPLE_SETTINGS
+    assert "claude-3-5-haiku-20241022" not in EXAMPLE_CONFIG
+    write(paths, "\n".join(line[2:] if line.startswith("# ") else line for line in EXAMPLE_CONFIG.splitlines()))
+    cfg = load_config(paths)
+    catalog = Catalog.build(cfg, paths)
+    models = {*cfg.router.pool, cfg.router.default, cfg.ui.baseline_model}
+    for model in models:
+        assert catalog.get(model).price_known, model
 
 
 def test_env_providers_used_when_config_declares_none(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:

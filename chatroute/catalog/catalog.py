@@ -384,7 +384,23 @@ class Catalog:
         for n in difflib.get_close_matches(name, list(by_name), n=5, cutoff=0.6):
             if by_name[n] not in close:
                 close.append(by_name[n])
+        # A part of a name ("claude", "sonnet") is how people remember models: those count too.
+        needle = name.lower().rsplit("/", 1)[-1]
+        close += sorted(i for i in ids if needle and needle in i.lower() and i not in close)
+        # The pool's own models first: those are the ones the user set up to use.
+        pool = set(self._pool_ids())
+        close.sort(key=lambda i: i not in pool)  # stable: closeness order within each group
         return f"; did you mean {', '.join(close[:5])}?" if close else ""
+
+    def _pool_ids(self) -> list[str]:
+        """The pool's model ids as far as they are known, without resolving (no suggestions)."""
+        out = []
+        for ref in self._pool_names:
+            if ref in self._models:
+                out.append(ref)
+            else:
+                out += [m.id for m in self._models.values() if m.name == ref]
+        return out
 
     def resolve(self, name: str) -> str:
         return self.get(name).id

@@ -1,11 +1,11 @@
 """Turn costs from real usage, cost estimates, and how costs are shown.
 
 Conventions (see UsageReport):
-- OpenAI-style (`input_includes_cached=True`): cached tokens are a subset of input tokens,
-  so uncached = input - cached (- cache writes, where a server reports them), and the cached
-  part is billed at the cached-input rate.
-- Anthropic-style (`input_includes_cached=False`): `input_tokens` excludes cache reads and
-  writes, which are billed on top at their own rates (writes are typically 1.25x input).
+- The common footing every adapter reports (`input_includes_cached=True`): input is every
+  prompt token sent; cache reads and writes are parts of it, so uncached = input - cached -
+  writes, and reads and writes are billed at their own rates (writes are typically 1.25x input).
+- Raw Anthropic figures (`input_includes_cached=False`): `input_tokens` excludes cache reads and
+  writes, which are billed on top.
 A missing cached or cache-write rate falls back to the plain input rate (no discount assumed).
 An unknown input or output price gives None ("n/a"), never 0. A cost the provider reports
 itself (OpenRouter's usage.cost) wins over any computed figure.

@@ -98,7 +98,10 @@ BUNDLED_META = "prices.meta.json"
 
 
 class PriceFeedError(ChatrouteError):
-    """A price feed was refused (unreadable, malformed or implausible); nothing was changed."""
+    """A price feed was refused (unreadable, malformed or implausible); nothing was changed.
+    Bad input, so exit 2; a feed that could not be fetched over the network is exit 1."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,7 @@ def _fetch(source: str) -> bytes:
                 "GET", source, timeout=FETCH_TIMEOUT_S, follow_redirects=True
             ) as resp:
                 if resp.status_code != 200:
-                    raise PriceFeedError(f"could not fetch {source}: HTTP {resp.status_code}")
+                    raise PriceFeedError(f"could not fetch {source}: HTTP {resp.status_code}", exit_code=1)
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_bytes():
@@ -356,7 +359,7 @@ def _fetch(source: str) -> bytes:
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.HTTPError as e:
-            raise PriceFeedError(f"could not fetch {source}: {e}") from None
+            raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     try:
         mode = path.stat().st_mode

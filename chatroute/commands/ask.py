@@ -14,7 +14,6 @@ from chatroute.errors import UsageError
 from chatroute.routing.budget import BudgetExceeded
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
-
 T = TypeVar("T")
 # SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop
 # the turn the way Ctrl+C does: the partial reply and its estimated cost are saved, and the exit
@@ -175,6 +174,7 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
             "input": r.input_tokens,
             "output": r.output_tokens,
             "cached": r.cached_tokens,
+            "cache_write": r.cache_write_tokens,
             "estimated": r.usage_estimated,
         },
         "cost_usd": r.cost_usd,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from chatroute.commands.common import table
+from chatroute.commands.common import print_json, table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
             return 0
         s = cache.stats()
         lookups = s.hits + s.misses
+        if getattr(args, "json", False):
+            print_json({"entries": s.entries, "hits": s.hits, "exact_hits": s.exact_hits,
+                        "semantic_hits": s.semantic_hits, "misses": s.misses,
+                        "hit_rate": s.hits / lookups if lookups else None, "saved_usd": s.saved_usd,
+                        "false_hits": s.false_hits, "enabled": config.cache.enabled})
+            return 0
         rate = f"{s.hits / lookups:.0%}" if lookups else "—"
         rows = [
             ["entries", f"{s.entries:,}"],

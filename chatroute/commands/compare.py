@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,15 +47,18 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         for _ in tasks:
             model, out = await done.get()
             results[model] = out
-            if not args.json:
+            if not (args.json or args.jsonl):
                 _print_answer(model, out)
         await asyncio.gather(*tasks)
     finally:
         await engine.aclose()
     ordered = [results[m] for m in streams]
     if args.json:
+        print_json([_as_json(out) for out in ordered])  # one document: a list, in the order asked
+    elif args.jsonl:
         for out in ordered:
-            print_json(_as_json(out))
+            sys.stdout.write(json.dumps(_as_json(out), ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
     else:
         rows = []
         for out in ordered:
@@ -92,7 +96,7 @@ def _as_json(out: dict[str, Any]) -> dict[str, Any]:
         "status": r.status,
         "error": out.get("error"),
         "tokens": {"input": r.input_tokens, "output": r.output_tokens, "cached": r.cached_tokens,
-                   "estimated": r.usage_estimated},
+                   "cache_write": r.cache_write_tokens, "estimated": r.usage_estimated},
         "cost_usd": r.cost_usd,
         "latency": {"ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s},
         "text": out.get("text", ""),

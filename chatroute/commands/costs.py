@@ -27,6 +27,11 @@ def run(args: argparse.Namespace) -> int:
     store = Store.open(paths.database,
                        price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
     baseline = args.baseline or config.ui.baseline_model
+    if args.baseline and catalog.baseline(args.baseline) is None:
+        from chatroute.errors import UsageError
+
+        raise UsageError(f"--baseline {args.baseline!r}: no price is known for that model"
+                         " (give provider/model, e.g. openai/gpt-4o; `chatroute models --all` lists them)")
     report = cost_report(store, catalog, baseline=baseline, budget=config.budget, by=args.by,
                          since=parse_since(args.since))
     if args.format == "json":

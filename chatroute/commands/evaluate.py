@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         raise UsageError(f"{path}: no labelled rows (the file is empty)")
     try:
-        result = evaluate_rows(rows, weak=args.weak, strong=args.strong)
+        result = evaluate_rows(rows, weak=args.weak, strong=args.strong, cost_ratio=args.cost_ratio)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+import time
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
 from chatroute.format import cost
@@ -12,7 +13,14 @@ from chatroute.format import cost
 def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt)
     engine = open_engine()
+    # The one-off load (router weights, embedder; numpy's import with them) apart from the
+    # decision itself, which is what every turn of a running chatroute pays.
+    started = time.perf_counter()
+    if engine.catalog.pool():
+        engine.router.warm()
+    load_ms = (time.perf_counter() - started) * 1000
     decision = engine.route(prompt, conversation_id=args.conversation)
+    decision["load_ms"] = load_ms
     if args.json:
         print_json(decision)
         return 0
@@ -38,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {c['model']}: {c['ability_note']}")
     for note in decision.get("notes", []):
         print(f"  note: {note}")
-    print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms, preset {decision.get('preset', '')}")
+    print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms (embedding the prompt and scoring the pool), "
+          f"preset {decision.get('preset', '')}; loading the router once for this process took {load_ms:.0f} ms")
     return 0
 
 

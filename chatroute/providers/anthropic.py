@@ -4,9 +4,11 @@ Raw stream events are read directly (`messages.create(stream=True)`), not the he
 MessageStream, because we only need text, usage and the stop reason and want no extra
 accumulation per token. Usage: `message_start` carries input and cache read/write tokens,
 `message_delta` the output tokens (cumulative). Anthropic's `input_tokens` excludes cache
-reads and writes, hence input_includes_cached=False.
+reads and writes; the UsageReport puts them back in (every prompt token sent, as OpenAI counts).
 
-Event order contract: TextDelta* then UsageReport (when reported) then Finish.
+Event order contract: a partial UsageReport as soon as `message_start` reports usage (so a
+stream stopped before its end is still priced from the server's counts), TextDelta*, the final
+UsageReport (when reported), Finish.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from chatroute.providers.errors import (
     stream_ended_early,
 )
 from chatroute.providers.http import check_api_response, same_origin_guard
+from chatroute.providers.warmup import import_first_request_modules
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -87,6 +90,12 @@ class AnthropicProvider:
             client = self._client
             http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
         return self._client
+
+    def prepare(self) -> None:
+        """Create the SDK client now, so the request's clock does not count its set-up. The
+        messages resource is touched too: the SDK may import it lazily, on first use."""
+        _ = self.client().messages
+        import_first_request_modules(self.kind)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -166,6 +175,9 @@ class AnthropicProvider:
                             cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
                             cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
                             output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
+                            if input_tokens is not None:
+                                # Billed from here on: a stop before the end still has these counts.
+                                yield _report(input_tokens, output_tokens or 0, cache_read, cache_write, partial=True)
                     elif etype == "message_delta":
                         reason = getattr(event.delta, "stop_reason", None)
                         if reason:
@@ -190,14 +202,7 @@ class AnthropicProvider:
             if stop_reason is None and not stopped:
                 raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
             if input_tokens is not None and output_tokens is not None:
-                yield UsageReport(
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cached_input_tokens=cache_read,
-                    cache_write_tokens=cache_write,
-                    input_includes_cached=False,
-                    partial=truncated,
-                )
+                yield _report(input_tokens, output_tokens, cache_read, cache_write, partial=truncated)
             yield Finish(map_stop_reason(stop_reason))
         except ProviderError as err:
             if not err.provider:
@@ -218,15 +223,21 @@ class AnthropicProvider:
             if got_text and input_tokens is not None:
                 # message_start already reported the input and cache tokens: they still price
                 # the partial reply that was kept (its output is counted by the engine).
-                yield UsageReport(
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens or 0,
-                    cached_input_tokens=cache_read,
-                    cache_write_tokens=cache_write,
-                    input_includes_cached=False,
-                    partial=True,
-                )
+                yield _report(input_tokens, output_tokens or 0, cache_read, cache_write, partial=True)
             raise failure
+
+
+def _report(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, *,
+            partial: bool) -> UsageReport:
+    """Anthropic's counts on the common footing: input is every prompt token sent, cache reads
+    and writes included (Anthropic reports them apart from its `input_tokens`)."""
+    return UsageReport(
+        input_tokens=input_tokens + cache_read + cache_write,
+        output_tokens=output_tokens,
+        cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        partial=partial,
+    )
 
 
 def _int(value: Any, default: int | None) -> int | None:

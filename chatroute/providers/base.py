@@ -46,11 +46,12 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class UsageReport:
-    """Token usage as the API reported it.
-
-    OpenAI: `cached_input_tokens` is a subset of `input_tokens`.
-    Anthropic: `input_tokens` excludes cache reads and writes, which are reported apart.
-    `input_includes_cached` says which convention applies so costing never double counts.
+    """Token usage as the API reported it, on one footing for every provider (as LiteLLM's
+    prompt_tokens): `input_tokens` is every prompt token sent; `cached_input_tokens` (cache
+    reads) and `cache_write_tokens` are parts of it, reported apart because they are priced
+    apart. The adapters convert (Anthropic reports its input without cache reads and writes).
+    `input_includes_cached=False` is the other convention, kept for callers that build a
+    report from raw Anthropic figures.
     """
 
     input_tokens: int
@@ -213,6 +214,10 @@ class Provider(Protocol):
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Yield events for one completion; raise ProviderError on any failure."""
+        ...
+
+    def prepare(self) -> None:
+        """Create the SDK client ahead of the request (raises ProviderError without a key)."""
         ...
 
     async def aclose(self) -> None: ...

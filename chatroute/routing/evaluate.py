@@ -307,6 +307,6 @@ def format_table(result: dict[str, dict[str, Any]]) -> str:
         if r is not None and ln is not None:
             lines.append(f"  router - length APGR: {r - ln:+.3f}")
         if res["cost_ratio"] == 0.0:
-            lines.append("  (saving assumes the weak model costs nothing; pass a cost ratio for real prices)")
+            lines.append("  (saving assumes the weak model costs nothing; pass --cost-ratio for real prices)")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -239,13 +239,15 @@ class Store:
         busy_retry_s: float = 300.0,
         recover_stale: bool = True,
         price_recovered: Callable[[RecoveredStream], TurnRecord | None] | None = None,
+        anthropic_providers: Sequence[str] = (),
     ) -> Store:
         """Open (creating parent dirs and the file if needed), migrate, and recover streams
         left 'streaming' by killed processes. `path=None` uses the configured data dir.
 
         `price_recovered` turns each recovered stream into its estimated turn record (a client
         with the catalogue counts tokens and prices them); without it the store estimates
-        characters / 4 and leaves the cost unknown."""
+        characters / 4 and leaves the cost unknown. `anthropic_providers`: the configured
+        providers of kind "anthropic" (whose stored token counts migration 4 restates)."""
         if path is None:
             from chatroute.paths import resolve_paths
 
@@ -263,7 +265,7 @@ class Store:
         try:
             store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()
-            store._migrate()
+            store._migrate(anthropic_providers)
             if recover_stale:
                 store.mark_stale_streaming_interrupted(price_recovered)
             store._wal = WalWatch.start(path)
@@ -305,7 +307,7 @@ class Store:
                 f"({SCHEMA_VERSION}); upgrade chatroute (nothing was changed in it)"
             )
 
-    def _migrate(self) -> None:
+    def _migrate(self, anthropic_providers: Sequence[str] = ()) -> None:
         self._refuse_newer()
         current = self.schema_version()
         if current == SCHEMA_VERSION:
@@ -314,6 +316,9 @@ class Store:
         def apply(c: sqlite3.Connection) -> None:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = c.execute("PRAGMA user_version").fetchone()[0]
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS m4_anthropic_providers (name TEXT PRIMARY KEY)")
+            c.executemany("INSERT OR IGNORE INTO m4_anthropic_providers VALUES (?)",
+                          [(n,) for n in anthropic_providers])
             for i in range(version, SCHEMA_VERSION):
                 MIGRATIONS[i](self.db)
                 c.execute(f"PRAGMA user_version = {i + 1}")

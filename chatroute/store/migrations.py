@@ -23,15 +23,18 @@ def _m1_initial(db: "sqlite_utils.Database") -> None:
 
 
 def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
-                 add: str | None = None, sub: str | None = None) -> str:
+                 add: str | None = None, sub: str | None = None, counted: str = "1") -> str:
     """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
     with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
-    Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding."""
+    Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding.
+    `counted` (over `{r}`): 1 when the row is a turn that counts (in `turns` and `cost_known`)."""
     def upsert(row: str, sign: str) -> str:
         key_vals = ", ".join(expr.format(r=row) for expr in keys.values())
+        turn = counted.format(r=row)
+        known = f"({row}.cost_usd IS NOT NULL)" if counted == "1" else f"({turn} AND {row}.cost_usd IS NOT NULL)"
         vals = (
-            f"{key_vals}, {sign}1, {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
-            f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}({row}.cost_usd IS NOT NULL),"
+            f"{key_vals}, {sign}{turn}, {sign}{row}.input_tokens, {sign}{row}.output_tokens, {sign}{row}.cached_tokens,"
+            f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}{known},"
             f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
         )
         return f"""
@@ -284,6 +287,76 @@ def _m3_daily_rollups(db: "sqlite_utils.Database") -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups]
+# A turn counts (in `turns`, and as known or unknown cost) unless it is a request that failed
+# before anything was billed: no text, no tokens, status 'error'. Those cost $0 and stay in
+# the table only so the failure is shown where it happened.
+COUNTED = "({r}.status != 'error' OR {r}.input_tokens + {r}.output_tokens > 0)"
+# Filled by the store before migrating: providers of kind "anthropic" under any name.
+ANTHROPIC_PROVIDERS_TABLE = "temp.m4_anthropic_providers"
+
+
+def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
+    """Token counts on one footing, and failures that cost nothing out of the turn counts.
+
+    Anthropic turns stored `input_tokens` without cache reads and writes; every turn now stores
+    all prompt tokens sent, cache reads (`cached_tokens`) and writes as parts of it (costs do
+    not change: they were computed from the same counts). Requests that failed before anything
+    was billed were stored with cost NULL ("n/a") and counted as turns: they cost $0."""
+    rollups = {
+        "turn_rollup": _HOURLY_KEYS,
+        "spend_day_model": _DAY_MODEL,
+        "spend_day_conversation": _DAY_CONVERSATION,
+    }
+    for table in rollups:
+        for suffix in ("ai", "ad", "au"):
+            trigger = f"turns_rollup_{suffix}" if table == "turn_rollup" else f"{table}_{suffix}"
+            db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS m4_anthropic_providers (name TEXT PRIMARY KEY)")
+    db.execute(
+        "UPDATE turns SET input_tokens = input_tokens + cached_tokens + cache_write_tokens"
+        f" WHERE (provider = 'anthropic' OR provider IN (SELECT name FROM {ANTHROPIC_PROVIDERS_TABLE}))"
+        " AND cached_tokens + cache_write_tokens > 0"
+    )
+    db.execute("UPDATE turns SET cost_usd = 0 WHERE status = 'error' AND cost_usd IS NULL"
+               " AND input_tokens = 0 AND output_tokens = 0")
+    # The covering index carries status now, which the turn count reads.
+    db.execute("DROP INDEX IF EXISTS idx_turns_created")
+    db.execute(
+        "CREATE INDEX idx_turns_created ON turns(created_at, model, conversation_id, route_kind, cache_status,"
+        " input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd, status)"
+    )
+    row = COUNTED.format(r="turns")
+    sums = (f"SUM({row}), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"
+            f" TOTAL(cost_usd), SUM({row} AND cost_usd IS NOT NULL), TOTAL(saved_usd), COUNT(saved_usd)")
+    for table, keys in rollups.items():
+        db.execute(f"DELETE FROM {table}")
+        exprs = ", ".join(expr.format(r="turns") for expr in keys.values())
+        db.execute(f"INSERT INTO {table} SELECT {exprs}, {sums} FROM turns GROUP BY {exprs}")
+    hourly_cols = ("created_at, model, conversation_id, input_tokens, output_tokens, cached_tokens,"
+                   " cache_write_tokens, cost_usd, saved_usd, status")
+    statements = [
+        _sum_trigger("turns_rollup_ai", "turn_rollup", _HOURLY_KEYS, "AFTER INSERT", add="new", counted=COUNTED),
+        _sum_trigger("turns_rollup_ad", "turn_rollup", _HOURLY_KEYS, "AFTER DELETE", sub="old", counted=COUNTED),
+        _sum_trigger("turns_rollup_au", "turn_rollup", _HOURLY_KEYS, f"AFTER UPDATE OF {hourly_cols}",
+                     sub="old", add="new", counted=COUNTED),
+        _sum_trigger("spend_day_model_ai", "spend_day_model", _DAY_MODEL, "AFTER INSERT", add="new",
+                     counted=COUNTED),
+        _sum_trigger("spend_day_model_ad", "spend_day_model", _DAY_MODEL, "AFTER DELETE", sub="old",
+                     counted=COUNTED),
+        _sum_trigger("spend_day_model_au", "spend_day_model", _DAY_MODEL,
+                     f"AFTER UPDATE OF model, {_SPEND_COLUMNS}, status", sub="old", add="new", counted=COUNTED),
+        _sum_trigger("spend_day_conversation_ai", "spend_day_conversation", _DAY_CONVERSATION, "AFTER INSERT",
+                     add="new", counted=COUNTED),
+        _sum_trigger("spend_day_conversation_ad", "spend_day_conversation", _DAY_CONVERSATION, "AFTER DELETE",
+                     sub="old", counted=COUNTED),
+        _sum_trigger("spend_day_conversation_au", "spend_day_conversation", _DAY_CONVERSATION,
+                     f"AFTER UPDATE OF conversation_id, {_SPEND_COLUMNS}, status", sub="old", add="new",
+                     counted=COUNTED),
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,8 @@ Three paths giving identical results (tests check they agree; cost sums up to fl
 - a scan of the covering index idx_turns_created (never the wide rows with route JSON) for
   arbitrary bounds.
 A cost that is unknown (NULL) is never summed as 0: sums cover known costs only, are None when
-no turn had a known cost, and unknown_cost_turns counts the rest.
+no turn had a known cost, and unknown_cost_turns counts the rest. Requests that failed before
+anything was billed cost $0 and are not turns: groups holding only those are left out.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ from chatroute.store.records import SpendRow
 
 Bound = str | date | datetime | None
 
-_AGG = """
-    COUNT(*) AS turns,
+# A request that failed before anything was billed is not a turn (see migrations.COUNTED).
+_COUNTED = "(status != 'error' OR input_tokens + output_tokens > 0)"
+_AGG = f"""
+    COALESCE(SUM({_COUNTED}), 0) AS turns,
     COALESCE(SUM(input_tokens), 0) AS input_tokens,
     COALESCE(SUM(output_tokens), 0) AS output_tokens,
     COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
     SUM(cost_usd) AS cost_usd,
     SUM(saved_usd) AS saved_usd,
-    COALESCE(SUM(cost_usd IS NULL), 0) AS unknown_cost_turns
+    COALESCE(SUM({_COUNTED} AND cost_usd IS NULL), 0) AS unknown_cost_turns
 """
 
 
@@ -135,7 +138,7 @@ def spend(
             table, key, order = "spend_day_conversation", "nullif(conversation_id, '')", _BY_COST
         else:
             raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
-        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM {table} {where} GROUP BY key"
+        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM {table} {where} GROUP BY key HAVING SUM(turns) > 0"
         return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
     rollup = _rollup_where(since, until, offset) if use_rollup else None
     if rollup is not None:
@@ -152,7 +155,7 @@ def spend(
         else:
             raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
         order = "key" if by == "day" else _BY_COST
-        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key"
+        sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key HAVING SUM(turns) > 0"
         return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
     where, params = _where(since, until, offset)
     if by == "day":
@@ -164,7 +167,8 @@ def spend(
         key, order = "conversation_id", _BY_COST
     else:
         raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
-    sql = f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
+    sql = (f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
+           f" HAVING SUM({_COUNTED}) > 0")
     return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
 
 

@@ -31,7 +31,7 @@ def test_pinned_ask_streams_records_and_prices(capsys: pytest.CaptureFixture[str
     assert code == 0
     assert out["model"] == "openai/gpt-4o-mini" and out["provider"] == "openai"
     assert out["text"] == "Paris is the capital."
-    assert out["tokens"] == {"input": 1000, "output": 200, "cached": 400, "estimated": False}
+    assert out["tokens"] == {"input": 1000, "output": 200, "cached": 400, "cache_write": 0, "estimated": False}
     assert out["route"]["kind"] == "override" and out["route"]["reason"]
     assert out["cache"] in ("miss", "bypass")
     # gpt-4o-mini: $0.15 in, $0.075 cached in, $0.60 out per Mtok (bundled snapshot).

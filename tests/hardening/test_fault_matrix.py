@@ -261,7 +261,7 @@ def _expect_reroute(case: Case, server: FakeServer, home: Path, capsys: pytest.C
     # The answer is the fallback's, complete, priced from the usage it reported.
     assert shown["model"] == fallback and shown["text"] == FALLBACK_TEXT and shown["status"] == "ok"
     assert msg["status"] == "complete" and msg["content"] == FALLBACK_TEXT and msg["model"] == fallback
-    assert shown["tokens"] == {"input": FALLBACK_USAGE[0], "output": FALLBACK_USAGE[1], "cached": 0,
+    assert shown["tokens"] == {"input": FALLBACK_USAGE[0], "output": FALLBACK_USAGE[1], "cached": 0, "cache_write": 0,
                                "estimated": False}
     assert shown["cost_usd"] and shown["cost_usd"] > 0
     # The failed model cools down for at least Retry-After (else the first backoff), on disk.

@@ -1,0 +1,97 @@
+"""Issue 12's CLI friction, through the real `chatroute` command (a subprocess) or its entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import configured, run_cli, run_subprocess, write_config  # noqa: F401 - fixture
+from tests.fakeserver import FakeServer, Reply
+
+
+def test_compare_json_is_one_document_and_jsonl_one_object_a_line(capsys: pytest.CaptureFixture[str],
+                                                                 configured: FakeServer) -> None:  # noqa: F811
+    configured.script(Reply(text="an answer"))
+    code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "--json", "hi")
+    assert code == 0, err
+    doc = json.loads(out)  # one document, not concatenated objects
+    assert [r["model"] for r in doc] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "--jsonl", "hi")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert [json.loads(line)["model"] for line in lines] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+
+
+def test_pinning_by_part_of_a_name_suggests_the_pool_first(chatroute_home: Path, fake_server: FakeServer) -> None:
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"])
+    done = run_subprocess("ask", "-m", "claude", "hi", env={"TEST_OPENAI_KEY": "k", "TEST_ANTHROPIC_KEY": "k"})
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in err
+    suggested = err.split("did you mean ", 1)[1].split(", ")
+    assert suggested[0] == "anthropic/claude-sonnet-4-5"  # the pool's own Claude, before the catalogue's
+
+
+def test_unknown_baseline_is_bad_usage() -> None:
+    done = run_subprocess("costs", "--baseline", "nosuch/model")
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert len(err.strip().splitlines()) == 1 and "nosuch/model" in err and "Traceback" not in err
+
+
+def test_unknown_option_prints_the_subcommands_usage() -> None:
+    done = run_subprocess("ask", "--bogus", "hi")
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert err.startswith("usage: chatroute ask") and "--bogus" in err
+    done = run_subprocess("prices", "update", "--bogus")
+    assert done.returncode == 2 and done.stderr.decode().startswith("usage: chatroute prices update")
+
+
+def test_eval_help_names_only_real_flags_and_cost_ratio_works(tmp_path: Path) -> None:
+    rows = [{"dataset": "d", "turns": [f"question {i} " + "x" * i], "scores": {"weak": i % 2, "strong": 1.0}}
+            for i in range(20)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    plain = run_subprocess("eval", str(data), "--weak", "weak", "--strong", "strong")
+    assert plain.returncode == 0, plain.stderr
+    hint = [line for line in plain.stdout.decode().splitlines() if "saving assumes" in line]
+    assert hint and "--cost-ratio" in hint[0]
+    priced = run_subprocess("eval", str(data), "--weak", "weak", "--strong", "strong", "--cost-ratio", "0.1",
+                            "--json")
+    assert priced.returncode == 0, priced.stderr
+    assert json.loads(priced.stdout)["d"]["cost_ratio"] == 0.1
+    assert run_subprocess("eval", str(data), "--cost-ratio", "3").returncode == 2
+
+
+def test_cache_stats_json() -> None:
+    done = run_subprocess("cache", "stats", "--json")
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    assert stats["entries"] == 0 and stats["hits"] == 0 and stats["hit_rate"] is None and stats["enabled"] is True
+
+
+def test_route_with_no_keys_gives_the_next_step(chatroute_home: Path) -> None:
+    done = run_subprocess("route", "hello")
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert "OPENAI_API_KEY" in err and "ANTHROPIC_API_KEY" in err and str(chatroute_home / "config.toml") in err
+
+
+def test_missing_price_feed_file_is_bad_input(tmp_path: Path) -> None:
+    done = run_subprocess("prices", "update", "--from", str(tmp_path / "missing.json"))
+    assert done.returncode == 2
+    assert "missing.json" in done.stderr.decode() and "Traceback" not in done.stderr.decode()
+
+
+def test_route_separates_the_one_off_load_from_the_decision(capsys: pytest.CaptureFixture[str],
+                                                            configured: FakeServer) -> None:  # noqa: F811
+    code, out, err = run_cli(capsys, "route", "--json", "what is 2+2")
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["load_ms"] >= 0 and decision["route_ms"] >= 0
+    code, out, err = run_cli(capsys, "route", "what is 2+2")
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("decided in ") and "loading the router once for this process took" in last
