@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from chatroute import jsonsafe
 from chatroute.commands.common import open_engine, print_json, read_prompt, table, terminal_line
 from chatroute.format import badge_text, cost, fmt_ms
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
@@ -57,7 +57,7 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print_json([_as_json(out) for out in ordered])  # one document: a list, in the order asked
     elif args.jsonl:
         for out in ordered:
-            sys.stdout.write(json.dumps(_as_json(out), ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(jsonsafe.dumps(_as_json(out), ensure_ascii=False, default=str) + "\n")
         sys.stdout.flush()
     else:
         rows = []

@@ -42,14 +42,6 @@ def _route(home: Path, prompt: str) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    decoder, out, i = json.JSONDecoder(), [], 0
-    while (i := len(text) - len(text[i:].lstrip())) < len(text):
-        obj, i = decoder.raw_decode(text, i)
-        out.append(obj)
-    return out
-
-
 def _five_actions(capsys: pytest.CaptureFixture[str]) -> None:
     """One @gpt-4o override, one compare pick, one regenerate (the issue's three) and two
     more overrides, every one of them for a dearer model than the cheap one routing picks."""
@@ -57,7 +49,7 @@ def _five_actions(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out["route"]["kind"] == "override"
     code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", SONNET, "--json", "Say hi")
     assert code == 0, err
-    answers = _json_objects(out)
+    answers = json.loads(out)  # compare --json prints one list
     engine = Engine.open()
     try:
         picked = next(a["message_id"] for a in answers if a["model"] == SONNET)
