@@ -13,6 +13,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -121,6 +123,7 @@ class Engine:
         self._health: HealthBoard | None = None
         self._cache: AnswerCache | None = None
         self._cache_lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
 
@@ -184,10 +187,17 @@ class Engine:
         """A store call during a turn, off the event loop: a write may wait for another
         process's lock (a stopped writer holds it indefinitely), and the UI must stay live
         meanwhile. Cancelled (Esc, Ctrl+C), the wait ends at once and nothing is written."""
+        if self._writer is None:
+            # One thread: the turn's writes stay in order, as they were on the event loop.
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatroute-store")
+        job = self._writer.submit(partial(fn, *args, **kwargs))
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
+            # End the wait, then let a write already under way finish before the caller saves
+            # the stopped turn: otherwise it could land after that save and undo it.
             self.store.cancel_waits()
+            futures_wait([job], timeout=STOP_SAVE_WAIT_S)
             raise
         except STORAGE_ERRORS as exc:
             raise StorageError(_storage_problem(self.store.path, exc)) from None
@@ -266,6 +276,9 @@ class Engine:
             except Exception:  # noqa: BLE001
                 pass
             self._cache = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
         for provider in self._providers.values():
             try:
                 await provider.aclose()

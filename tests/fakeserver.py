@@ -203,6 +203,7 @@ class Raw:
     content_type: str = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     bytes_per_s: float | None = None
+    burst: int = 0  # bytes sent at once before the trickle starts
 
 
 def sse_body(wire: Wire, text: str, model: str = "fake-model") -> bytes:
@@ -534,7 +535,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not step.bytes_per_s:
             self.wfile.write(step.body)
             return
-        for i in range(len(step.body)):
+        self.wfile.write(step.body[: step.burst])
+        self.wfile.flush()
+        for i in range(step.burst, len(step.body)):
             self.wfile.write(step.body[i : i + 1])
             self.wfile.flush()
             self._sleep(1.0 / step.bytes_per_s)

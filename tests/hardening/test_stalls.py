@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import run_cli, write_config
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
 from tests.fakeserver import FakeServer, Raw, Reply, sse_body
 
 TARGET = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}
@@ -48,8 +47,10 @@ def test_trickled_stream_meets_the_whole_request_deadline(capsys: pytest.Capture
     words = " ".join(f"word{i}" for i in range(200))
     # ~30 KB at 300 bytes/s: an event completes every fraction of a second (no stall, no read
     # timeout), and the whole body would take well over a minute.
-    configured.script(model.split("/")[1], Raw(body=sse_body(wire, words), content_type="text/event-stream",
-                                               bytes_per_s=300))
+    body = sse_body(wire, words)
+    # The opening and first words at once (the first token is not what is under test), then a trickle.
+    configured.script(model.split("/")[1], Raw(body=body, content_type="text/event-stream", bytes_per_s=300,
+                                               burst=body.index(b"word3")))
     code, out, err = run_cli(capsys, "ask", "-m", model, "trickle")
     elapsed = time.monotonic() - configured.requests[0].received_at  # from sending, not process start-up
     line = _error_line(err)
