@@ -284,6 +284,29 @@ def _m3_daily_rollups(db: "sqlite_utils.Database") -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups]
+_DAY_CLIENT = {"day": "substr({r}.created_at, 1, 10)", "client": "ifnull({r}.client, '')"}
+
+
+def _m5_served_clients(db: "sqlite_utils.Database") -> None:
+    # Requests answered by `chatroute serve` are turns too, with the name of the client that sent
+    # them; NULL is chatroute's own chat (TUI, CLI). A daily rollup per client, kept by triggers
+    # like the others, serves `chatroute costs --by client`; '' stands for NULL in its key.
+    statements = [
+        "ALTER TABLE turns ADD COLUMN client TEXT",
+        f"CREATE TABLE spend_day_client (day TEXT NOT NULL, client TEXT NOT NULL,{_MEASURES},"
+        " PRIMARY KEY (day, client)) WITHOUT ROWID",
+        f"INSERT INTO spend_day_client SELECT substr(created_at, 1, 10), '', {_SUMS} FROM turns GROUP BY 1",
+        _sum_trigger("spend_day_client_ai", "spend_day_client", _DAY_CLIENT, "AFTER INSERT", add="new"),
+        _sum_trigger("spend_day_client_ad", "spend_day_client", _DAY_CLIENT, "AFTER DELETE", sub="old"),
+        _sum_trigger("spend_day_client_au", "spend_day_client", _DAY_CLIENT,
+                     f"AFTER UPDATE OF client, {_SPEND_COLUMNS}", sub="old", add="new"),
+        "CREATE INDEX idx_turns_client ON turns(client, created_at) WHERE client IS NOT NULL",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+# _m5_served_clients is the fifth migration: acct12's fourth is merged in before it.
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m5_served_clients]
 
 SCHEMA_VERSION = len(MIGRATIONS)
