@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     if args.client_token:
         token = add_client_token(paths.data_dir, args.client_token)
-        print(f"token for client {args.client_token!r} (shown once; requests with it are counted as that client):")
+        print(f"token for client {args.client_token!r} (shown once; requests with it are counted as that client):",
+              file=sys.stderr)
         print(token)
         return 0
     if not is_loopback(args.host) and not args.allow_remote:
@@ -60,7 +61,8 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{port}/v1"
     state = LiveState(engine.paths.data_dir, url)
-    app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served)
+    app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
+                     on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
     err = sys.stderr
     if not is_loopback(args.host):
         print(f"chatroute: warning: serving on {args.host}, reachable from other machines; the bearer token is "
@@ -74,7 +76,6 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     else:
         print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
               file=err)
-    print(f"listening on {url}", file=err, flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     server = _Server(config)
     state.start()

@@ -100,8 +100,9 @@ def client_from_agent(agent: bytes | None) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:64] or "unknown"
 
 
-def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None) -> ASGIApp:
-    """`on_served(record)`: called after each recorded request (the live-state file)."""
+def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on_ready: Any = None) -> ASGIApp:
+    """`on_served(record)`: called after each recorded request (the live-state file);
+    `on_ready()`: once the router, SDKs and embedder are loaded."""
 
     async def models(request: Request) -> Response:
         created = int(time.time())
@@ -146,6 +147,8 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None) ->
             from chatroute.embed import get_embedder
 
             get_embedder()  # loaded now, not in the first request's time to first token
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:
