@@ -68,6 +68,7 @@ class BearerAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        received = time.perf_counter()
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, presented = auth.partition(" ")
@@ -81,7 +82,9 @@ class BearerAuth:
                            type_="authentication_error", code="invalid_api_key")
             await error_response(err, {"www-authenticate": "Bearer"})(scope, receive, send)
             return
-        scope.setdefault("state", {})["client"] = name or client_from_agent(headers.get(b"user-agent"))
+        state = scope.setdefault("state", {})
+        state["client"] = name or client_from_agent(headers.get(b"user-agent"))
+        state["received"] = received
         await self.app(scope, receive, send)
 
 
@@ -128,11 +131,12 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
             raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB")
         body, model = parse_request(parse_body(await request.body()))
         req = build_request(body, model, pinned=_pinned(engine, model))
-        client = request.scope.get("state", {}).get("client", "unknown")
-        events = serve_turn(engine, req, client)
+        state = request.scope.get("state", {})
+        events = serve_turn(engine, req, state.get("client", "unknown"))
+        received = state.get("received", time.perf_counter())
         if req.stream:
-            return await _stream_response(engine, req, events, on_served)
-        return await _complete_response(engine, req, events, on_served)
+            return await _stream_response(engine, req, events, on_served, received)
+        return await _complete_response(engine, req, events, on_served, received)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -220,7 +224,7 @@ async def _first_events(events: AsyncIterator[Any]) -> tuple[str, list[Any]]:
 
 
 async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncIterator[Any],
-                             on_served: Any) -> Response:
+                             on_served: Any, received: float) -> Response:
     async with aclosing(events):
         reason, seen = await _first_events(events)
         parts = [e.text for e in seen if isinstance(e, Delta)]
@@ -239,6 +243,8 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncIt
     if finished.error is not None:
         raise _upstream(record, finished.error)
     decision = decision_of(record, reason)
+    if record.total_ms is not None:
+        decision["added_ms"] = round((time.perf_counter() - received) * 1000 - record.total_ms, 2)
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
         "model": record.model,
@@ -251,7 +257,7 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncIt
 
 
 async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncIterator[Any],
-                           on_served: Any) -> Response:
+                           on_served: Any, received: float) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
     try:
         reason, seen = await _first_events(events)
@@ -268,12 +274,16 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncIter
     model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen, model)
     writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
 
+    first_out = 0.0
+
     async def body() -> AsyncIterator[bytes]:
+        nonlocal first_out
         async with aclosing(events):
             yield writer.role()
             finished: TurnFinished | None = None
             for event in seen:
                 if isinstance(event, Delta):
+                    first_out = first_out or time.perf_counter()
                     yield writer.text(event.text)
                 elif isinstance(event, TurnFinished):
                     finished = event
@@ -289,6 +299,9 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncIter
         if on_served is not None:
             on_served(record)
         decision = decision_of(record, reason)
+        if first_out and record.ttft_ms is not None:
+            # What serve added before the first token: request in, auth, cache, routing, first chunk out.
+            decision["added_ttft_ms"] = round((first_out - received) * 1000 - record.ttft_ms, 2)
         if finished.error is not None:
             yield ChunkWriter.error(_upstream(record, finished.error))
             return

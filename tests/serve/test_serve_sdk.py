@@ -57,6 +57,7 @@ def test_stream_with_include_usage_reports_what_the_ledger_records(fresh: Served
     assert (turn.input_tokens, turn.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
     assert turn.cost_usd == pytest.approx(decision["cost_usd"]) and turn.cost_usd > 0
     assert {c.model for c in chunks} == {"openai/gpt-4o"}
+    assert 0 <= decision["added_ttft_ms"] < 5_000
 
 
 def test_stream_without_usage_has_no_usage_chunk(fresh: Served) -> None:
