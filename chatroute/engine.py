@@ -230,7 +230,7 @@ class Engine:
         report["rows_by"] = {
             key: report["rows"] if key == by else
             [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
-            for key in ("model", "day", "conversation")
+            for key in ("model", "day", "conversation", "client")
         }
         return report
 
