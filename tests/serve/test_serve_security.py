@@ -89,3 +89,28 @@ def test_a_busy_port_is_one_line_exit_2(tmp_path: Path, served: Served) -> None:
     out = _cli(tmp_path, "--port", port)
     assert out.returncode == 2 and out.stderr.startswith("chatroute: error: cannot listen on")
     assert "Traceback" not in out.stderr
+
+
+def test_past_the_budget_cap_a_routed_request_is_refused_and_a_pinned_one_goes(tmp_path: Path,
+                                                                               fake_server: FakeServer) -> None:
+    from tests.engine.helpers import write_config
+    from tests.fakeserver import Reply
+
+    home = tmp_path / "budget-home"
+    home.mkdir()
+    write_config(home, fake_server, extra="[budget]\ndaily_usd = 0.01\n")
+    server = start_served(home, fake_server)
+    try:
+        fake_server.script("gpt-4o", Reply(text="expensive", input_tokens=200_000, output_tokens=10_000))
+        client = server.client()
+        client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "spend it"}])
+        sent = len(fake_server.requests)
+        with pytest.raises(openai.RateLimitError) as info:
+            _ask(client, "routed past the cap")
+        assert info.value.body["code"] == "insufficient_quota" and "budget" in info.value.body["message"]
+        assert len(fake_server.requests) == sent
+        pinned = client.chat.completions.create(model="openai/gpt-4o-mini",
+                                                messages=[{"role": "user", "content": "pinned past the cap"}])
+        assert pinned.model_extra["chatroute"]["route_kind"] == "pinned"
+    finally:
+        server.stop()
