@@ -956,8 +956,8 @@ class Engine:
     # ---------------------------------------------------------------- records
     def _record(
         self,
-        conversation_id: str,
-        message_id: str,
+        conversation_id: str | None,
+        message_id: str | None,
         info: ModelInfo,
         decision: RouteDecision,
         attempt: _Attempt,

@@ -61,9 +61,9 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{port}/v1"
     state = LiveState(engine.paths.data_dir, url)
+    err = sys.stderr
     app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
                      on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
-    err = sys.stderr
     if not is_loopback(args.host):
         print(f"chatroute: warning: serving on {args.host}, reachable from other machines; the bearer token is "
               "all that stands between them and your provider keys", file=err)

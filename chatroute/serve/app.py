@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -207,7 +207,7 @@ def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
     return headers
 
 
-async def _first_events(events: AsyncIterator[Any]) -> tuple[str, list[Any]]:
+async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[Any]]:
     """Run the request up to its first text (or its end): the model is then final, since reroutes
     happen before the first token. Returns the route reason and the events read."""
     reason, seen = "", []
@@ -223,7 +223,7 @@ async def _first_events(events: AsyncIterator[Any]) -> tuple[str, list[Any]]:
     return reason, seen
 
 
-async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncIterator[Any],
+async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
                              on_served: Any, received: float) -> Response:
     async with aclosing(events):
         reason, seen = await _first_events(events)
@@ -256,7 +256,7 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncIt
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
 
 
-async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncIterator[Any],
+async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
                            on_served: Any, received: float) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
     try:

@@ -11,7 +11,7 @@ choice, as in the TUI.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chatroute.store.records import TurnRecord
 
 
-async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncIterator[TurnEvent]:
+async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
     """Yield the request's events, ending with TurnFinished. Raises ChatrouteError (an input
     no model takes, no route, a budget cap) before anything is sent or recorded."""
     history = list(req.history)
@@ -50,7 +50,7 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncIt
             yield event
 
 
-async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncIterator[TurnEvent]:
+async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
     from chatroute.store.records import TurnRecord
 
     pairs = [(m.role, m.content) for m in req.history]
@@ -58,10 +58,10 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncI
         hit = engine.cache.lookup(req.system, pairs, req.prompt, req.params, req.pinned)
     except Exception:  # noqa: BLE001 - a broken cache must never block a request
         return
-    if hit is None:
+    if hit is None or not hit.model:
         return
     reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
-    decision = {"kind": "cache", "model": hit.model, "reason": reason, "candidates": [], "reroutes": []}
+    decision: dict[str, Any] = {"kind": "cache", "model": hit.model, "reason": reason, "candidates": [], "reroutes": []}
     record = TurnRecord(conversation_id=None, message_id=None, model=hit.model, provider=hit.model.split("/", 1)[0],
                         route_kind="cache", route=decision, cache_status="hit", cache_similarity=hit.similarity,
                         cache_source_turn=hit.source_turn_id, cost_usd=0.0, route_ms=hit.lookup_ms,
@@ -79,7 +79,7 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncI
 
 
 async def _answer(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
-                  cache_status: str) -> AsyncIterator[TurnEvent]:
+                  cache_status: str) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model, failing over before the first token as a chat turn does,
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
@@ -99,7 +99,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         request = ChatRequest(model=info.name, messages=messages, system=req.system,
                               max_tokens=min(limits) if limits else None, temperature=req.temperature)
         attempt = _Attempt(reroutes=attempt.reroutes)
-        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:
+        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:  # type: ignore[type-var]
             async for event in stream:
                 yield event
         err = attempt.error
