@@ -124,3 +124,20 @@ def test_client_disconnect_mid_stream_records_the_partial_as_interrupted(fresh: 
     assert 20 <= turn.output_tokens < 5000 and turn.cost_usd and turn.cost_usd > 0
     assert "client stopped the request" in (turn.error or "")
     assert not [line for line in fresh.stderr if "Traceback" in line or "Exception" in line]
+
+
+def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_recorded(fresh: Served) -> None:
+    from tests.fakeserver import Drop
+
+    fresh.fake.script("gpt-4o-mini", Drop(after_chunks=3, text="one two three four five six"))
+    stream = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "cut me off"}], stream=True)
+    got = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(got) == "one two three "
+    assert "partial reply kept" in str(info.value.message) and OPENAI_KEY not in str(info.value.message)
+    turn = next(t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"
+                and t.error and "connection" in t.error)
+    assert turn.output_tokens >= 3 and turn.cost_usd and turn.client == "OpenAI/Python"
