@@ -66,7 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     costs = sub.add_parser("costs", help="spending and savings against a baseline")
-    costs.add_argument("--by", choices=("day", "model", "conversation"), default="day")
+    costs.add_argument("--by", choices=("day", "model", "conversation", "client"), default="day",
+                       help="client: who sent each request through `chatroute serve` (chat turns apart)")
     costs.add_argument("--since", metavar="DATE", help="ISO date (YYYY-MM-DD), or today/week/month")
     costs.add_argument("--format", choices=("table", "csv", "json"), default="table")
     costs.add_argument("--baseline", metavar="MODEL", help="baseline model (default: ui.baseline_model)")
@@ -92,6 +93,16 @@ def _build_parser() -> argparse.ArgumentParser:
     prefs_sub = prefs.add_subparsers(dest="prefs_command", metavar="ACTION", required=True)
     prefs_sub.add_parser("show", help="per-model adjustment learned from overrides, regenerations and picks")
     prefs_sub.add_parser("reset", help="forget the learned adjustment")
+
+    serve = sub.add_parser("serve", help="an OpenAI-compatible endpoint: the router, cache and ledger for other tools")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a non-loopback --host (anyone reaching it needs only the token)")
+    serve.add_argument("--rotate-token", action="store_true",
+                       help="replace the bearer token, print the new one once, and exit")
+    serve.add_argument("--client-token", metavar="NAME",
+                       help="make a token that names its requests NAME in the ledger, print it once, and exit")
 
     sub.add_parser("tui", help="open the TUI (the default)")
     return parser
@@ -175,6 +186,7 @@ _MODULES = {
     "prices": "prices",
     "cache": "cache",
     "prefs": "prefs",
+    "serve": "serve",
 }
 
 

@@ -298,7 +298,7 @@ class Engine:
         report["rows_by"] = {
             key: report["rows"] if key == by else
             [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
-            for key in ("model", "day", "conversation")
+            for key in ("model", "day", "conversation", "client")
         }
         return report
 
@@ -395,22 +395,30 @@ class Engine:
         override: str | None,
         current_model: str | None,
         exclude: set[str] | None = None,
+        preset: str | None = None,
     ) -> RouteDecision:
+        """`preset`: this decision only (a served `chatroute/frugal` request); the router's own
+        preset, and the explicit weights that go with it, are put back afterwards."""
         from chatroute.routing.budget import budget_state
 
-        return self.router.decide(
-            prompt,
-            history=history,
-            system=system,
-            pool=self.catalog.pool(),
-            current_model=current_model,
-            turn_index=sum(1 for m in history if m.role == "user"),
-            health=self.health,
-            budget_state=budget_state(self.store, self.config.budget),
-            exclude=exclude or set(),
-            preset=self.preset,
-            **self._targets(pin, override, strict=True),
-        )
+        router = self.router
+        kept = (router.preset, router.cost_weight_override)
+        try:
+            return router.decide(
+                prompt,
+                history=history,
+                system=system,
+                pool=self.catalog.pool(),
+                current_model=current_model,
+                turn_index=sum(1 for m in history if m.role == "user"),
+                health=self.health,
+                budget_state=budget_state(self.store, self.config.budget),
+                exclude=exclude or set(),
+                preset=preset or self.preset,
+                **self._targets(pin, override, strict=True),
+            )
+        finally:
+            router.preset, router.cost_weight_override = kept
 
     def _targets(self, pin: str | None, override: str | None, *, strict: bool) -> dict[str, Any]:
         """pin, override and default as model ids, with what the catalogue knows of them (the
@@ -886,11 +894,12 @@ class Engine:
         self._relearn()
 
     async def _stream(
-        self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str,
+        self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str | None,
         on_stop: Callable[[ModelInfo, _Attempt, BaseException], None],
     ) -> AsyncIterator[TurnEvent]:
-        """Stream one provider call into `attempt`, saving the partial reply as it grows.
-        Stopped by anything but the provider, it hands the attempt to `on_stop` first."""
+        """Stream one provider call into `attempt`, saving the partial reply as it grows (when it
+        has a message: a served request keeps no text). Stopped by anything but the provider, it
+        hands the attempt to `on_stop` first."""
         saved_len = 0
         try:
             provider = self.provider(info.provider)  # may import the SDK: not part of the request's time
@@ -908,8 +917,8 @@ class Engine:
                     attempt.last_token_at = now
                     attempt.text += event.text
                     yield Delta(event.text)
-                    if (now - last_save >= PARTIAL_SAVE_INTERVAL_S and len(attempt.text) != saved_len
-                            and attempt.save_error is None):
+                    if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S
+                            and len(attempt.text) != saved_len and attempt.save_error is None):
                         try:
                             await self._db(self.store.update_message_text, message_id, attempt.text, "streaming")
                         except StorageError as exc:
@@ -961,7 +970,7 @@ class Engine:
         try:
             again = self.decide(
                 prompt, history=history, system=conv.system_prompt, pin=None, override=None,
-                current_model=current_model, exclude=exclude,
+                current_model=current_model, exclude=exclude, preset=decision.preset,
             )
         except ChatrouteError:
             return None
@@ -1068,8 +1077,8 @@ class Engine:
     # ---------------------------------------------------------------- records
     def _record(
         self,
-        conversation_id: str,
-        message_id: str,
+        conversation_id: str | None,
+        message_id: str | None,
         info: ModelInfo,
         decision: RouteDecision,
         attempt: _Attempt,

@@ -295,7 +295,7 @@ class FakeServer:
         class Handler(_Handler):
             fake = server
 
-        httpd = ThreadingHTTPServer((self._host, self._port), Handler)
+        httpd = _Listener((self._host, self._port), Handler)
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
@@ -395,6 +395,11 @@ class FakeServer:
         with self._lock:
             scripted = [k for k in self._queues if k != DEFAULT]
         return list(dict.fromkeys([*self.models, *scripted]))
+
+
+class _Listener(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when dozens open at once (benchmarks).
+    request_queue_size = 256
 
 
 class _Handler(BaseHTTPRequestHandler):

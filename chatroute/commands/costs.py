@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         writer.writerow([key_name, "turns", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
                          "unknown_cost_turns", "cache_saved_usd"])
         for r in report["rows"]:
-            writer.writerow([r["label"] or r["key"] if key_name == "conversation" else r["key"], r["turns"],
+            writer.writerow([_key_label(r, key_name), r["turns"],
                              r["input_tokens"], r["output_tokens"], r["cached_tokens"],
                              "" if r["cost_usd"] is None else f"{r['cost_usd']:.8f}", r["unknown_cost_turns"],
                              "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}"])
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     rows = []
     for r in report["rows"]:
-        label = (r["label"] or r["key"]) if key_name == "conversation" else r["key"]
+        label = _key_label(r, key_name)
         rows.append([str(label)[:48], f"{r['turns']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
                      f"{r['cached_tokens']:,}", cost(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
     if rows:
@@ -74,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if budget.get("message"):
         print(budget["message"])
     return 0
+
+
+def _key_label(row: dict[str, object], by: str) -> object:
+    """Conversations by title; clients by name, chatroute's own chat by its label."""
+    return (row["label"] or row["key"]) if by in ("conversation", "client") else row["key"]
 
 
 def _approx(period: dict[str, object]) -> str:

@@ -1002,14 +1002,14 @@ class Store:
 
     def spend(
         self,
-        by: Literal["day", "model", "conversation"] = "day",
+        by: Literal["day", "model", "conversation", "client"] = "day",
         since: str | date | datetime | None = None,
         until: str | date | datetime | None = None,
         *,
         utc_offset_minutes: int = 0,
     ) -> list[SpendRow]:
-        """Spend grouped by UTC day (or local day with utc_offset_minutes), model or
-        conversation. Days ascend; models and conversations are most expensive first.
+        """Spend grouped by UTC day (or local day with utc_offset_minutes), model,
+        conversation or client (of `chatroute serve`; key None: chatroute's own chat). Days ascend; models and conversations are most expensive first.
         Unknown costs are counted in `unknown_cost_turns`, never summed as 0."""
         return self._read(lambda c: _spend.spend(c, by, since, until, utc_offset_minutes))
 

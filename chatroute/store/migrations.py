@@ -295,6 +295,12 @@ COUNTED = "({r}.status != 'error' OR {r}.input_tokens + {r}.output_tokens > 0)"
 ANTHROPIC_PROVIDERS_TABLE = "temp.m4_anthropic_providers"
 
 
+_COUNTED_ROW = COUNTED.format(r="turns")
+_COUNTED_SUMS = (f"SUM({_COUNTED_ROW}), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),"
+                 f" SUM(cache_write_tokens), TOTAL(cost_usd), SUM({_COUNTED_ROW} AND cost_usd IS NOT NULL),"
+                 " TOTAL(saved_usd), COUNT(saved_usd)")
+
+
 def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
     """Token counts on one footing, and failures that cost nothing out of the turn counts.
 
@@ -325,9 +331,7 @@ def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
         "CREATE INDEX idx_turns_created ON turns(created_at, model, conversation_id, route_kind, cache_status,"
         " input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd, status)"
     )
-    row = COUNTED.format(r="turns")
-    sums = (f"SUM({row}), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"
-            f" TOTAL(cost_usd), SUM({row} AND cost_usd IS NOT NULL), TOTAL(saved_usd), COUNT(saved_usd)")
+    sums = _COUNTED_SUMS
     for table, keys in rollups.items():
         db.execute(f"DELETE FROM {table}")
         exprs = ", ".join(expr.format(r="turns") for expr in keys.values())
@@ -357,6 +361,31 @@ def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing]
+_DAY_CLIENT = {"day": "substr({r}.created_at, 1, 10)", "client": "ifnull({r}.client, '')"}
+
+
+def _m5_served_clients(db: "sqlite_utils.Database") -> None:
+    # Requests answered by `chatroute serve` are turns too, with the name of the client that sent
+    # them; NULL is chatroute's own chat (TUI, CLI). A daily rollup per client, kept by triggers
+    # like the others, serves `chatroute costs --by client`; '' stands for NULL in its key.
+    statements = [
+        "ALTER TABLE turns ADD COLUMN client TEXT",
+        f"CREATE TABLE spend_day_client (day TEXT NOT NULL, client TEXT NOT NULL,{_MEASURES},"
+        " PRIMARY KEY (day, client)) WITHOUT ROWID",
+        f"INSERT INTO spend_day_client SELECT substr(created_at, 1, 10), ifnull(client, ''), {_COUNTED_SUMS}"
+        " FROM turns GROUP BY 1, 2",
+        _sum_trigger("spend_day_client_ai", "spend_day_client", _DAY_CLIENT, "AFTER INSERT", add="new", counted=COUNTED),
+        _sum_trigger("spend_day_client_ad", "spend_day_client", _DAY_CLIENT, "AFTER DELETE", sub="old", counted=COUNTED),
+        _sum_trigger("spend_day_client_au", "spend_day_client", _DAY_CLIENT,
+                     f"AFTER UPDATE OF client, {_SPEND_COLUMNS}, status", sub="old", add="new", counted=COUNTED),
+        "CREATE INDEX idx_turns_client ON turns(client, created_at) WHERE client IS NOT NULL",
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+MIGRATIONS: list[Migration] = [
+    _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
+]
 
 SCHEMA_VERSION = len(MIGRATIONS)

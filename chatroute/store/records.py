@@ -53,6 +53,7 @@ class TurnRecord:
     status: str = "ok"  # ok | interrupted | error
     finish_reason: str | None = None
     error: str | None = None
+    client: str | None = None  # who sent a request through `chatroute serve`; None: chatroute's own chat
     created_at: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:

@@ -127,6 +127,8 @@ def _ordered(grouped_sql: str, order: str) -> str:
 def spend(
     c: sqlite3.Connection, by: str, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True
 ) -> list[SpendRow]:
+    if by == "client":
+        return _by_client(c, since, until, offset, use_rollup=use_rollup)
     daily = _daily_where(since, until, offset) if use_rollup else None
     if daily is not None:
         where, params = daily
@@ -137,7 +139,7 @@ def spend(
         elif by == "conversation":
             table, key, order = "spend_day_conversation", "nullif(conversation_id, '')", _BY_COST
         else:
-            raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
+            raise ValueError(f"spend(by=...) must be day, model, conversation or client, not {by!r}")
         sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM {table} {where} GROUP BY key HAVING SUM(turns) > 0"
         return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
     rollup = _rollup_where(since, until, offset) if use_rollup else None
@@ -153,7 +155,7 @@ def spend(
         elif by == "conversation":
             key = "nullif(conversation_id, '')"
         else:
-            raise ValueError(f"spend(by=...) must be day, model or conversation, not {by!r}")
+            raise ValueError(f"spend(by=...) must be day, model, conversation or client, not {by!r}")
         order = "key" if by == "day" else _BY_COST
         sql = f"SELECT {key} AS key, {_ROLLUP_AGG} FROM turn_rollup {where} GROUP BY key HAVING SUM(turns) > 0"
         return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
@@ -170,6 +172,24 @@ def spend(
     sql = (f"SELECT {key} AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
            f" HAVING SUM({_COUNTED}) > 0")
     return _finish(c, by, c.execute(_ordered(sql, order), params).fetchall())
+
+
+# Label of the turns no client sent through `chatroute serve`: the TUI's and the CLI's.
+OWN_CHAT = "chatroute (chat)"
+
+
+def _by_client(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, use_rollup: bool) -> list[SpendRow]:
+    """Spend per client of `chatroute serve`; key None is chatroute's own chat. Whole UTC days
+    come from the daily rollup, other bounds from the turns themselves."""
+    daily = _daily_where(since, until, offset) if use_rollup else None
+    if daily is not None:
+        where, params = daily
+        sql = f"SELECT nullif(client, '') AS key, {_ROLLUP_AGG} FROM spend_day_client {where} GROUP BY key"
+    else:
+        where, params = _where(since, until, offset)
+        sql = f"SELECT client AS key, {_AGG} FROM turns {where} GROUP BY key"
+    rows = c.execute(_ordered(sql, _BY_COST), params).fetchall()
+    return [_row(r, r[0] if r[0] is not None else OWN_CHAT) for r in rows]
 
 
 def _finish(c: sqlite3.Connection, by: str, rows: list[tuple[Any, ...]]) -> list[SpendRow]:

@@ -232,6 +232,12 @@ class Backend:
     def cost_report(self) -> dict[str, Any]:
         return scrub(normalise_cost_report(dict(self.engine.cost_report(since=None))))
 
+    def serve_state(self) -> dict[str, Any] | None:
+        """The running `chatroute serve`'s live state, or None when none runs."""
+        from chatroute.serve.state import read_live_state
+
+        return read_live_state(self.data_dir())
+
     def data_dir(self) -> Path:
         paths = getattr(self.engine, "paths", None)
         if paths is None:
@@ -501,6 +507,7 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "by_day": list(reversed(_rows(rows_by.get("day", []), "day"))) if rows_by.get("day") and
         str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", "")) else _rows(rows_by.get("day", []), "day"),
         "by_conversation": _rows(rows_by.get("conversation", []), "conversation_id"),
+        "by_client": _rows(rows_by.get("client", []), "client"),
         "baseline": {"model": report.get("baseline_model"), "cost_usd": selected.get("baseline_cost_usd"),
                      "actual_usd": selected.get("cost_usd"), "routing_saved_usd": selected.get("routing_saved_usd"),
                      "cache_saved_usd": selected.get("cache_saved_usd")},

@@ -7,6 +7,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_model: [{model, turns, input_tokens, output_tokens, cached_tokens, cost_usd, unknown_cost_turns}]
     by_day: [{day: "YYYY-MM-DD", turns, cost_usd}]     (newest first)
     by_conversation: [{conversation_id, title, turns, cost_usd}]
+    by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
     baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, cache_saved_usd}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
     prices_as_of: "YYYY-MM-DD" | None
@@ -58,6 +59,13 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
     if budget.get("message"):
         out.append(str(budget["message"]), style="italic")
     return out
+
+
+def serve_line(live: dict[str, Any] | None) -> str:
+    if not live:
+        return "chatroute serve is not running"
+    return (f"running at {live.get('url')} (pid {live.get('pid')}) since {str(live.get('started_at', ''))[:19]}: "
+            f"{live.get('requests', 0)} requests, {fmt_usd(live.get('cost_usd'))}")
 
 
 class CostsScreen(Screen[None]):
@@ -117,6 +125,12 @@ class CostsScreen(Screen[None]):
                 with Vertical():
                     yield Static("By conversation", classes="section")
                     yield DataTable(id="by-conversation", cursor_type="row", zebra_stripes=True)
+            served = [row for row in r.get("by_client", []) if row.get("client")]
+            live = self.backend.serve_state()
+            if served or live:
+                yield Static("Served to other tools (chatroute serve)", classes="section")
+                yield Static(serve_line(live), id="serve-state", classes="muted")
+                yield DataTable(id="by-client", cursor_type="row", zebra_stripes=True)
             as_of = r.get("prices_as_of") or self.backend.prices_as_of()
             yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted")
         yield Footer()
@@ -140,6 +154,12 @@ class CostsScreen(Screen[None]):
         for row in r.get("by_conversation", []):
             c.add_row(str(row.get("title") or row.get("conversation_id") or "?")[:50], str(row.get("turns", "")),
                       fmt_usd(row.get("cost_usd")))
+
+        for table in self.query("#by-client").results(DataTable):
+            table.add_columns("client", "requests", "cost")
+            for row in r.get("by_client", []):
+                table.add_row(str(row.get("label") or row.get("client"))[:50], str(row.get("turns", "")),
+                              fmt_usd(row.get("cost_usd")))
 
     async def action_reload(self) -> None:
         await self.recompose()

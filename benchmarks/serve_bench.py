@@ -1,0 +1,262 @@
+"""`chatroute serve` against the raw openai SDK on the same fake provider (issue 17).
+
+    .venv/bin/python benchmarks/serve_bench.py [--n 30] [--streams 50] [--tokens 2000] [--tokens-per-s 100]
+
+The fake provider and `chatroute serve` each run in their own process; this process is the
+client (AsyncOpenAI, one client per target, reused). Both targets are warm (untimed calls first).
+Every call has its own prompt, so the answer cache never answers.
+
+Added time to first token, three ways:
+- against raw (the targets): the client's TTFT through serve minus its TTFT straight at the fake
+  provider (medians, or p99s under load). On a busy machine this includes the scheduling delays
+  of the extra process hop, which grow with the machine's load (printed).
+- client TTFT - provider TTFT: per request, the client's TTFT through serve minus the provider's
+  TTFT as serve measured it (the ledger's ttft_ms, from sending the request to the first token).
+- inside serve: the `added_ttft_ms` serve reports in its last chunk, from the request's arrival to
+  its first chunk out, less the provider's TTFT: HTTP parsing, auth, cache lookup, routing.
+
+1. Sequential, interleaved: raw (`gpt-4o-mini` at the fake provider), pinned
+   (`openai/gpt-4o-mini` through serve) and routed (`chatroute/auto`), max_tokens 20.
+   Target: added p50 <= 5 ms. Also the server's CPU per call.
+2. `--streams` concurrent routed streams of `--tokens` tokens (paced at `--tokens-per-s`, as real
+   providers stream), then as many straight at the fake provider, with include_usage. Checks:
+   all complete with every token; the ledger (tokens and dollars) equals the sum of what the
+   streams reported; added p99 TTFT <= 50 ms; the server's peak RSS <= 300 MB.
+
+Bounded: `--timeout` (default 300 s) for the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import openai  # noqa: E402
+from _bench_common import OPENAI_KEY, ROOT, ServerProcess, bench_env, make_home, median, pct  # noqa: E402
+
+from chatroute.store import Store  # noqa: E402
+
+CLIENT = "serve-bench"
+
+
+def start_serve(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+    from chatroute.serve.tokens import add_client_token
+
+    token = add_client_token(home, CLIENT)  # the ledger names the benchmark's requests
+    env = bench_env(home)
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "chatroute", "serve", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise RuntimeError("chatroute serve did not start")
+        if line.startswith("listening on "):
+            return proc, line.split()[-1], token
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process, in MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+class PacedServer(ServerProcess):
+    """The fake provider, its default reply `n_tokens` long at `tokens_per_s`."""
+
+    def __init__(self, n_tokens: int, tokens_per_s: float | None) -> None:
+        args = [sys.executable, "-m", "tests.fakeserver", "--port", "0", "--n-tokens", str(n_tokens)]
+        if tokens_per_s:
+            args += ["--tokens-per-s", str(tokens_per_s)]
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"fake server did not start: {self.url!r}")
+
+
+@dataclass
+class Call:
+    ttft_ms: float
+    chunks: int
+    last: Any
+
+    @property
+    def turn_id(self) -> str:
+        return str(self.last.model_extra["chatroute"]["turn_id"])
+
+    @property
+    def server_added_ms(self) -> float:
+        """What serve itself measured between the request's arrival and its first chunk out,
+        less the provider's time to first token."""
+        return float(self.last.model_extra["chatroute"]["added_ttft_ms"])
+
+
+async def one_stream(client: openai.AsyncOpenAI, model: str, prompt: str, max_tokens: int | None) -> Call:
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
+    stream = await client.chat.completions.create(model=model, stream=True, stream_options={"include_usage": True},
+                                                  messages=[{"role": "user", "content": prompt}], **kwargs)
+    ttft = None
+    n = 0
+    last = None
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            n += 1
+            if ttft is None:
+                ttft = time.perf_counter() - start
+        last = chunk
+    assert ttft is not None, "no content"
+    return Call(ttft * 1000, n, last)
+
+
+async def sequential(raw: openai.AsyncOpenAI, served: openai.AsyncOpenAI, n: int) -> dict[str, list[Call]]:
+    out: dict[str, list[Call]] = {"raw": [], "pinned": [], "routed": []}
+    for i in range(-2, n):  # two untimed rounds first
+        for name, client, model in (("raw", raw, "gpt-4o-mini"), ("pinned", served, "openai/gpt-4o-mini"),
+                                    ("routed", served, "chatroute/auto")):
+            prompt = f"Question {i} for {name}, topic {i * 7919 % 1000}: explain routers and caches."
+            call = await one_stream(client, model, prompt, 20)
+            if i >= 0:
+                out[name].append(call)
+    return out
+
+
+async def concurrent(client: openai.AsyncOpenAI, model: str, streams: int, tag: str) -> list[Call]:
+    try:
+        return await asyncio.gather(*(one_stream(client, model, f"{tag} stream {i}: write at length", None)
+                                      for i in range(streams)))
+    except openai.APIConnectionError as exc:
+        raise RuntimeError(f"{tag}: {exc!r} caused by {exc.__cause__!r}") from None
+
+
+def ledger(home: Path, calls: list[Call]) -> tuple[int, int, float, dict[str, float]]:
+    """(turns, input + output tokens, dollars, provider TTFT by turn) the ledger holds for these calls."""
+    ids = [c.turn_id for c in calls]
+    with Store.open(home / "chatroute.db") as store:
+        marks = ",".join("?" * len(ids))
+        rows = store.conn.execute(f"SELECT id, input_tokens + output_tokens, cost_usd, ttft_ms FROM turns"
+                                  f" WHERE id IN ({marks}) AND client = ?", (*ids, CLIENT)).fetchall()
+    return (len(rows), sum(r[1] for r in rows), sum(r[2] or 0.0 for r in rows),
+            {r[0]: r[3] for r in rows if r[3] is not None})
+
+
+def own_added(home: Path, calls: list[Call]) -> list[float]:
+    provider = ledger(home, calls)[3]
+    return [c.ttft_ms - provider[c.turn_id] for c in calls]
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: str, pid: int, home: Path) -> int:
+    raw = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key=OPENAI_KEY, max_retries=0, timeout=300)
+    served = openai.AsyncOpenAI(base_url=url, api_key=token, max_retries=0, timeout=300)
+    ok = True
+    try:
+        print(f"before: {load()} (2 cores here: figures above ~2 include waiting for a CPU)")
+        cpu0 = cpu_s(pid)
+        seq = await sequential(raw, served, args.n)
+        per_call = (cpu_s(pid) - cpu0) * 1000 / (2 * (args.n + 2))
+        ttft = {k: [c.ttft_ms for c in v] for k, v in seq.items()}
+        print(f"1. sequential, {args.n} calls each, TTFT ms: "
+              + ", ".join(f"{k} p50 {median(v):.2f} p90 {pct(v, 90):.2f}" for k, v in ttft.items()))
+        for name in ("pinned", "routed"):
+            vs_raw = median(ttft[name]) - median(ttft["raw"])
+            own = median(own_added(home, seq[name]))
+            inside = median([c.server_added_ms for c in seq[name]])
+            ok &= vs_raw <= 5.0
+            print(f"   added p50 ({name}): {vs_raw:.2f} ms against raw [target <= 5 ms: "
+                  f"{'met' if vs_raw <= 5 else 'NOT met'}]; client TTFT - provider TTFT {own:.2f} ms; "
+                  f"inside serve {inside:.2f} ms")
+        print(f"   server CPU per call (HTTP, auth, cache, route, relaying 20 tokens, ledger, health): "
+              f"{per_call:.1f} ms")
+
+        t0, cpu0 = time.perf_counter(), cpu_s(pid)
+        through = await concurrent(served, "chatroute/auto", args.streams, "served")
+        served_s, stream_cpu = time.perf_counter() - t0, cpu_s(pid) - cpu0
+        t0 = time.perf_counter()
+        direct = await concurrent(raw, "gpt-4o-mini", args.streams, "raw")
+        raw_s = time.perf_counter() - t0
+        _, peak = rss_mb(pid)
+        complete = sum(c.chunks == args.tokens for c in through)
+        reported_tokens = sum(c.last.usage.prompt_tokens + c.last.usage.completion_tokens for c in through)
+        reported_cost = sum(c.last.model_extra["chatroute"]["cost_usd"] or 0.0 for c in through)
+        n_turns, l_tokens, l_cost, _ = ledger(home, through)
+        s_ttft, r_ttft = [c.ttft_ms for c in through], [c.ttft_ms for c in direct]
+        own = own_added(home, through)
+        inside = [c.server_added_ms for c in through]
+        vs_raw99 = pct(s_ttft, 99) - pct(r_ttft, 99)
+        pace = f" at {args.tokens_per_s:g} tok/s" if args.tokens_per_s else ""
+        print(f"2. {args.streams} concurrent streams of {args.tokens} tokens{pace}: {complete}/{args.streams} complete "
+              f"through serve in {served_s:.1f} s (raw: {sum(c.chunks == args.tokens for c in direct)}/"
+              f"{args.streams} in {raw_s:.1f} s); server CPU {stream_cpu:.1f} s "
+              f"({stream_cpu * 1e6 / (args.streams * args.tokens):.0f} µs a token)")
+        print(f"   TTFT p50/p99 ms: serve {median(s_ttft):.1f}/{pct(s_ttft, 99):.1f}, raw {median(r_ttft):.1f}/"
+              f"{pct(r_ttft, 99):.1f}: added p99 {vs_raw99:.1f} ms against raw [target <= 50 ms: "
+              f"{'met' if vs_raw99 <= 50 else 'NOT met'}]; client TTFT - provider TTFT p50/p99 "
+              f"{median(own):.1f}/{pct(own, 99):.1f} ms; inside serve p50/p99 {median(inside):.1f}/"
+              f"{pct(inside, 99):.1f} ms")
+        same = n_turns == args.streams and l_tokens == reported_tokens and abs(l_cost - reported_cost) < 1e-9
+        print(f"   ledger: {n_turns} turns, {l_tokens:,} tokens, ${l_cost:.6f}; the streams reported "
+              f"{reported_tokens:,} tokens, ${reported_cost:.6f} [{'equal' if same else 'DIFFERENT'}]")
+        print(f"   server RSS peak {peak:.0f} MB [target <= 300 MB: {'met' if peak <= 300 else 'NOT met'}]")
+        print(f"after: {load()}")
+        ok &= complete == args.streams and same and vs_raw99 <= 50 and peak <= 300
+    finally:
+        await raw.close()
+        await served.close()
+    return 0 if ok else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=30, help="sequential calls per target (default 30)")
+    ap.add_argument("--streams", type=int, default=50)
+    ap.add_argument("--tokens", type=int, default=2000)
+    ap.add_argument("--tokens-per-s", type=float, default=100.0, help="provider pacing (0: flat out)")
+    ap.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    args = ap.parse_args()
+    with PacedServer(args.tokens, args.tokens_per_s) as fake:
+        home = make_home(fake)
+        os.environ.update(bench_env(home))
+        proc, url, token = start_serve(home)
+        try:
+            return asyncio.run(asyncio.wait_for(run(args, fake, url, token, proc.pid, home), args.timeout))
+        except TimeoutError:
+            print(f"serve_bench: gave up after {args.timeout:.0f} s", file=sys.stderr)
+            return 1
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

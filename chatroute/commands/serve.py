@@ -1,0 +1,111 @@
+"""`chatroute serve`: the OpenAI-compatible endpoint (see chatroute.serve)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from chatroute.errors import ConfigError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    from chatroute.paths import resolve_paths
+    from chatroute.serve.tokens import add_client_token, ensure_tokens, token_path
+
+    paths = resolve_paths()
+    paths.ensure()
+    if args.client_token:
+        token = add_client_token(paths.data_dir, args.client_token)
+        print(f"token for client {args.client_token!r} (shown once; requests with it are counted as that client):",
+              file=sys.stderr)
+        print(token)
+        return 0
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise ConfigError(f"{args.host} is not a loopback address: anyone who can reach it could spend through "
+                          "your keys; pass --allow-remote to bind it anyway")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: not a port number")
+    if args.rotate_token:
+        _, shown = ensure_tokens(paths.data_dir, rotate=True)
+        print(f"new bearer token (shown once, kept in {token_path(paths.data_dir)}); the old one stops working, "
+              "in a running server too:", file=sys.stderr)
+        print(shown)
+        return 0
+    _, shown = ensure_tokens(paths.data_dir)
+    return _serve(args, shown)
+
+
+def _serve(args: argparse.Namespace, shown: str | None) -> int:
+    from chatroute.engine import Engine
+    from chatroute.serve.app import create_app
+    from chatroute.serve.state import LiveState
+    from chatroute.serve.tokens import TokenSource
+
+    engine = Engine.open()
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{port}/v1"
+    state = LiveState(engine.paths.data_dir, url)
+    err = sys.stderr
+    app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
+                     on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
+    if not is_loopback(args.host):
+        print(f"chatroute: warning: serving on {args.host}, reachable from other machines; the bearer token is "
+              "all that stands between them and your provider keys", file=err)
+    print(f"chatroute serve: {url}  (models: chatroute/auto, chatroute/frugal|balanced|best, or any configured "
+          "model)", file=err)
+    if shown:
+        print(f"bearer token (shown once, kept in {engine.paths.data_dir / 'serve-tokens.json'}; "
+              "`chatroute serve --rotate-token` replaces it):", file=err)
+        print(shown, flush=True)
+    else:
+        print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
+              file=err)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    server = _Server(config)
+    state.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        state.stop()
+        engine.store.close()
+    print("chatroute serve: stopped", file=err)
+    return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl+C or SIGTERM makes run() return once it has shut down,
+    instead of re-raising the signal (which would end the process before the store is closed)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

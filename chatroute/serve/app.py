@@ -1,0 +1,338 @@
+"""The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions and GET /v1/models.
+
+Every request needs the bearer token (a tiny ASGI middleware checks it before routing, so even
+a wrong path says 401 to a stranger). Every error is an OpenAI-shaped JSON body; an unexpected
+exception is logged on the server's stderr as one line and answered with a 500 body that names
+no internals. Provider keys stay in the engine: nothing a client sends reaches them and no
+response carries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve.turns import decision_of, serve_turn, usage_of
+from chatroute.serve.wire import (
+    MAX_BODY_BYTES,
+    ROUTED_MODELS,
+    ROUTED_PREFIX,
+    ApiError,
+    ChunkWriter,
+    build_request,
+    finish_reason,
+    header_value,
+    parse_body,
+    parse_request,
+)
+from chatroute.turn_events import Delta, Routed, TurnFinished
+
+if TYPE_CHECKING:
+    from chatroute.engine import Engine
+    from chatroute.serve.tokens import TokenSource
+    from chatroute.serve.wire import ServedRequest
+    from chatroute.store.records import TurnRecord
+
+log = logging.getLogger("chatroute.serve")
+
+# Upstream failures by kind: the status a client's retry logic understands.
+_UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "context_overflow": 400,
+                    "content_policy": 400, "bad_request": 400}
+
+
+def error_response(err: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+
+
+class BearerAuth:
+    """Rejects any request without a valid token; puts the client's name in scope['state']."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenSource) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = time.perf_counter()
+        headers = dict(scope["headers"])
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, presented = auth.partition(" ")
+        ok, name = (False, None)
+        tokens = self.tokens.current()
+        if scheme.lower() == "bearer" and presented.strip() and tokens is not None:
+            ok, name = tokens.client_for(presented.strip())
+        if not ok:
+            why = "missing bearer token" if not auth else "invalid bearer token"
+            err = ApiError(401, f"{why}: pass the token `chatroute serve` printed as the API key",
+                           type_="authentication_error", code="invalid_api_key")
+            await error_response(err, {"www-authenticate": "Bearer"})(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["client"] = name or client_from_agent(headers.get(b"user-agent"))
+        state["received"] = received
+        await self.app(scope, receive, send)
+
+
+_VERSIONED = re.compile(r"^(.+?)/v?\d")
+
+
+def client_from_agent(agent: bytes | None) -> str:
+    """A client's name from its User-Agent: the first product without its version
+    ('OpenAI/Python 1.54.0' -> 'OpenAI/Python', 'curl/8.5.0' -> 'curl')."""
+    text = (agent or b"").decode("latin-1").strip()
+    if not text:
+        return "unknown"
+    first = text.split()[0]
+    m = _VERSIONED.match(first)
+    name = m.group(1) if m else first
+    return "".join(ch for ch in name if ch.isprintable())[:64] or "unknown"
+
+
+def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on_ready: Any = None) -> ASGIApp:
+    """`on_served(record)`: called after each recorded request (the live-state file);
+    `on_ready()`: once the router, SDKs and embedder are loaded."""
+
+    async def models(request: Request) -> Response:
+        created = int(time.time())
+        data = [{"id": m, "object": "model", "created": created, "owned_by": "chatroute"} for m in ROUTED_MODELS]
+        data += [{"id": m.id, "object": "model", "created": created, "owned_by": m.provider}
+                 for m in engine.catalog.all()]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def chat_completions(request: Request) -> Response:
+        try:
+            return await _chat(request)
+        except ApiError as err:
+            return error_response(err)
+        except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
+            log.error("chatroute serve: %s %s failed: %s: %s", request.method, request.url.path,
+                      type(exc).__name__, exc)
+            return error_response(ApiError(500, "internal error in chatroute serve (see its log)",
+                                           type_="server_error"))
+
+    async def _chat(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB")
+        body, model = parse_request(parse_body(await request.body()))
+        req = build_request(body, model, pinned=_pinned(engine, model))
+        state = request.scope.get("state", {})
+        events = serve_turn(engine, req, state.get("client", "unknown"))
+        received = state.get("received", time.perf_counter())
+        if req.stream:
+            return await _stream_response(engine, req, events, on_served, received)
+        return await _complete_response(engine, req, events, on_served, received)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                                       type_=kind))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine.warm()
+        if engine.cache_enabled:
+            from chatroute.embed import get_embedder
+
+            get_embedder()  # loaded now, not in the first request's time to first token
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            await engine.aclose()
+
+    app = Starlette(
+        routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"])],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    return BearerAuth(app, tokens)
+
+
+def _pinned(engine: Engine, model: str) -> str | None:
+    """The catalogue model a pass-through request goes to; None for chatroute/auto and presets."""
+    if model in ROUTED_MODELS:
+        return None
+    if model.startswith(ROUTED_PREFIX):
+        raise ApiError(404, f"unknown model {model!r}: use {', '.join(ROUTED_MODELS)} or a configured model",
+                       type_="not_found_error", code="model_not_found", param="model")
+    try:
+        return engine.catalog.resolve(model)
+    except ConfigError as exc:
+        raise ApiError(404, str(exc), type_="not_found_error", code="model_not_found", param="model") from None
+
+
+def _refusal(exc: ChatrouteError) -> ApiError:
+    """A request the engine refused before sending anything."""
+    from chatroute.routing.budget import is_budget_refusal
+    from chatroute.routing.policy import PromptTooLargeError
+
+    if isinstance(exc, PromptTooLargeError):
+        return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
+    if is_budget_refusal(exc):
+        return ApiError(429, f"budget: {exc}", type_="insufficient_quota", code="insufficient_quota")
+    return ApiError(503 if exc.exit_code == 1 else 400, str(exc), type_="invalid_request_error")
+
+
+def _upstream(record: TurnRecord, line: str | None) -> ApiError:
+    from chatroute.store.db import redact_secrets
+
+    kind = str((record.route or {}).get("error_kind") or "")
+    message = redact_secrets(line or record.error) or "the provider failed"
+    return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error", code=kind or "upstream_error")
+
+
+def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
+    headers = {"x-chatroute-model": record.model, "x-chatroute-route-reason": header_value(reason)}
+    if cost:
+        headers["x-chatroute-cost-usd"] = "unknown" if record.cost_usd is None else f"{record.cost_usd:.8f}"
+    return headers
+
+
+async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[Any]]:
+    """Run the request up to its first text (or its end): the model is then final, since reroutes
+    happen before the first token. Returns the route reason and the events read."""
+    reason, seen = "", []
+    try:
+        async for event in events:
+            if isinstance(event, Routed):
+                reason = event.reason
+            seen.append(event)
+            if isinstance(event, (Delta, TurnFinished)):
+                break
+    except ChatrouteError as exc:
+        raise _refusal(exc) from None
+    return reason, seen
+
+
+async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
+                             on_served: Any, received: float) -> Response:
+    async with aclosing(events):
+        reason, seen = await _first_events(events)
+        parts = [e.text for e in seen if isinstance(e, Delta)]
+        finished = seen[-1] if seen and isinstance(seen[-1], TurnFinished) else None
+        if finished is None:
+            async for event in events:
+                if isinstance(event, Delta):
+                    parts.append(event.text)
+                elif isinstance(event, TurnFinished):
+                    finished = event
+    if finished is None:  # pragma: no cover - serve_turn always ends with TurnFinished
+        raise ApiError(500, "the request ended without an answer", type_="server_error")
+    record = finished.record
+    if on_served is not None:
+        on_served(record)
+    if finished.error is not None:
+        raise _upstream(record, finished.error)
+    decision = decision_of(record, reason)
+    if record.total_ms is not None:
+        decision["added_ms"] = round((time.perf_counter() - received) * 1000 - record.total_ms, 2)
+    body = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "model": record.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
+                     "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
+        "usage": usage_of(engine, record),
+        "chatroute": decision,
+    }
+    return JSONResponse(body, headers=_headers(record, reason, cost=True))
+
+
+async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
+                           on_served: Any, received: float) -> Response:
+    # The response starts at the first token: until then a failure is still an HTTP error status.
+    try:
+        reason, seen = await _first_events(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    first = seen[-1] if seen else None
+    if isinstance(first, TurnFinished) and first.error is not None:
+        await events.aclose()
+        if on_served is not None:
+            on_served(first.record)
+        raise _upstream(first.record, first.error)
+    model = next((e.model for e in reversed(seen) if isinstance(e, Routed)), "chatroute/auto")
+    model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen, model)
+    writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
+
+    first_out = 0.0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal first_out
+        async with aclosing(events):
+            yield writer.role()
+            finished: TurnFinished | None = None
+            for event in seen:
+                if isinstance(event, Delta):
+                    first_out = first_out or time.perf_counter()
+                    yield writer.text(event.text)
+                elif isinstance(event, TurnFinished):
+                    finished = event
+            if finished is None:
+                async for event in events:
+                    if isinstance(event, Delta):
+                        yield writer.text(event.text)
+                    elif isinstance(event, TurnFinished):
+                        finished = event
+        if finished is None:  # pragma: no cover
+            return
+        record = finished.record
+        if on_served is not None:
+            on_served(record)
+        decision = decision_of(record, reason)
+        if first_out and record.ttft_ms is not None:
+            # What serve added before the first token: request in, auth, cache, routing, first chunk out.
+            decision["added_ttft_ms"] = round((first_out - received) * 1000 - record.ttft_ms, 2)
+        if finished.error is not None:
+            yield ChunkWriter.error(_upstream(record, finished.error))
+            return
+        yield writer.finish(finish_reason(record.finish_reason), decision)
+        if req.include_usage:
+            yield writer.usage(usage_of(engine, record), decision)
+        yield ChunkWriter.DONE
+
+    headers = {"x-chatroute-model": model, "x-chatroute-route-reason": header_value(reason),
+               "cache-control": "no-cache", "x-accel-buffering": "no"}
+    return _SSEResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+class _SSEResponse(StreamingResponse):
+    """Closes its body when the client goes away, so the stream records the partial reply at
+    once instead of whenever the abandoned generator is collected."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def _current_model(seen: list[Any], routed: str) -> str:
+    """The model answering once the first token is in: the last reroute's target, else the routed one."""
+    from chatroute.turn_events import Rerouted
+
+    for event in reversed(seen):
+        if isinstance(event, Rerouted):
+            return event.to_model
+    return routed

@@ -1,0 +1,168 @@
+"""One served request through the engine: the TUI's cache, router, health, reroutes and
+accounting, without its conversations.
+
+The client sends its own history, so no history window is applied and no message is stored: the
+ledger gets a turn record (with the client's name) and nothing else. The cache key is the whole
+request (system, every message, temperature, max_tokens, the pinned model). A budget cap refuses
+routed requests (there is no one to ask for consent); a pinned request is the client's explicit
+choice, as in the TUI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from chatroute.engine import _Attempt, _error_line, _short
+from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished
+
+if TYPE_CHECKING:
+    from chatroute.catalog import ModelInfo
+    from chatroute.engine import Engine
+    from chatroute.routing.policy import RouteDecision
+    from chatroute.serve.wire import ServedRequest
+    from chatroute.store.records import TurnRecord
+
+
+async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
+    """Yield the request's events, ending with TurnFinished. Raises ChatrouteError (an input
+    no model takes, no route, a budget cap) before anything is sent or recorded."""
+    history = list(req.history)
+    engine._check_fits(req.prompt, history, system=req.system, pin=req.pinned, override=None)
+    cache_status = "bypass"
+    if engine.cache_enabled:
+        async for event in _from_cache(engine, req, client):
+            yield event
+            if isinstance(event, TurnFinished):
+                return
+        cache_status = "miss"
+    started = time.perf_counter()
+    decision = engine.decide(req.prompt, history=history, system=req.system, pin=req.pinned, override=None,
+                             current_model=None, preset=req.preset)
+    route_ms = (time.perf_counter() - started) * 1000
+    yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
+    async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status)) as answer:
+        async for event in answer:
+            yield event
+
+
+async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
+    from chatroute.store.records import TurnRecord
+
+    pairs = [(m.role, m.content) for m in req.history]
+    try:
+        hit = engine.cache.lookup(req.system, pairs, req.prompt, req.params, req.pinned)
+    except Exception:  # noqa: BLE001 - a broken cache must never block a request
+        return
+    if hit is None or not hit.model:
+        return
+    reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
+    decision: dict[str, Any] = {"kind": "cache", "model": hit.model, "reason": reason, "candidates": [], "reroutes": []}
+    record = TurnRecord(conversation_id=None, message_id=None, model=hit.model, provider=hit.model.split("/", 1)[0],
+                        route_kind="cache", route=decision, cache_status="hit", cache_similarity=hit.similarity,
+                        cache_source_turn=hit.source_turn_id, cost_usd=0.0, route_ms=hit.lookup_ms,
+                        ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms, status="ok", finish_reason="stop",
+                        client=client)
+    yield Routed(hit.model, "cache", reason, decision)
+    yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
+    engine.store.add_turn(record)
+    try:
+        engine.cache.record_hit(hit.entry_id, None)
+    except Exception:  # noqa: BLE001
+        pass
+    yield Delta(hit.text)
+    yield TurnFinished(record=record, text=hit.text)
+
+
+async def _answer(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
+                  cache_status: str) -> AsyncGenerator[TurnEvent, None]:
+    """Stream from the decided model, failing over before the first token as a chat turn does,
+    then record the request (stopped part-way too: see _record_stopped)."""
+    history = list(req.history)
+    messages = tuple([*history, Message("user", req.prompt)])
+    shim = SimpleNamespace(system_prompt=req.system)  # what Engine._fallback reads of a conversation
+    attempt = _Attempt()
+    model_id = decision.model
+    tried: set[str] = set()
+
+    def on_stop(info: ModelInfo, stopped: _Attempt, exc: BaseException) -> None:
+        _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
+
+    while True:
+        tried.add(model_id)
+        info = engine.catalog.get(model_id)
+        limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
+        request = ChatRequest(model=info.name, messages=messages, system=req.system,
+                              max_tokens=min(limits) if limits else None, temperature=req.temperature)
+        attempt = _Attempt(reroutes=attempt.reroutes)
+        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:  # type: ignore[type-var]
+            async for event in stream:
+                yield event
+        err = attempt.error
+        if err is None or attempt.first_token_at is not None:
+            break
+        engine._record_failure(info.id, err)
+        next_model = engine._fallback(decision, err, info, tried, req.prompt, history, shim, None)
+        if next_model is None:
+            break
+        attempt.reroutes.append({"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
+                                 "message": err.message})
+        yield Rerouted(model_id, err.short, next_model, f"{_short(model_id)} {err.short} → {_short(next_model)}")
+        model_id = next_model
+
+    record = engine._record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system)
+    record.client = client
+    if attempt.error is not None:
+        record.route["error_kind"] = attempt.error.kind.value  # the HTTP status the client gets
+    engine.store.add_turn(record)
+    engine._learn(info, attempt, record)
+    if engine.cache_enabled and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
+        engine._cache_store(req.system, history, req.prompt, req.params, req.pinned, attempt.text, info.id,
+                            record.id)
+    error_line = _error_line(info.id, attempt.error, record.status) if attempt.error is not None else None
+    yield TurnFinished(record=record, text=attempt.text, error=error_line,
+                       retryable=attempt.error is not None and attempt.error.kind is not ErrorKind.CONTENT_POLICY)
+
+
+def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
+                    cache_status: str, messages: tuple[Message, ...], info: ModelInfo, attempt: _Attempt,
+                    exc: BaseException) -> None:
+    """The client hung up (or the server stopped) mid-stream: the provider billed the request and
+    what streamed, so it is recorded as interrupted, with the reported usage or an estimate."""
+    if not attempt.sent_at:
+        return  # the request never left: nothing was billed
+    kept = " — partial reply kept" if attempt.text else ""
+    line = f"{info.id}: the client stopped the request before the reply was complete{kept}"
+    if attempt.error is None:
+        attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped", provider=info.provider, model=info.id)
+    try:
+        record = engine._record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system,
+                                stopped=line)
+        record.client = client
+        engine.store.add_turn(record)
+    except Exception:  # noqa: BLE001 - the stop goes on; nothing else could record it
+        pass
+
+
+def usage_of(engine: Engine, record: TurnRecord) -> dict[str, Any]:
+    """OpenAI's usage object for a record: prompt_tokens include cached input, as OpenAI counts
+    it (Anthropic reports cache reads and writes apart from input_tokens)."""
+    prompt = record.input_tokens
+    if engine.catalog.provider_kinds.get(record.provider) == "anthropic":
+        prompt += record.cached_tokens + record.cache_write_tokens
+    return {"prompt_tokens": prompt, "completion_tokens": record.output_tokens,
+            "total_tokens": prompt + record.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": record.cached_tokens}}
+
+
+def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:
+    """The `chatroute` key of a response: what answered, why, and what it cost."""
+    route = record.route or {}
+    return {"model": record.model, "route_kind": record.route_kind, "reason": reason, "cost_usd": record.cost_usd,
+            "usage_estimated": record.usage_estimated, "cache": record.cache_status,
+            "reroutes": [f"{_short(r['from'])} {r['error']} → {_short(r['to'])}" for r in route.get("reroutes", [])],
+            "status": record.status, "turn_id": record.id}

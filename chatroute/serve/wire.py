@@ -1,0 +1,209 @@
+"""The OpenAI wire format of `chatroute serve`: request bodies parsed and checked into a
+`ServedRequest`, and the error, completion and chunk shapes sent back.
+
+Only what chatroute can honour is accepted: text messages, temperature and a token limit. A
+parameter that would change the answer and cannot be passed on (tools, stop sequences, n > 1) is
+a 400 naming it, not silently dropped; sampling knobs that only shift randomness are accepted and
+not forwarded (see IGNORED)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chatroute.providers.base import Message
+
+ROUTED_PREFIX = "chatroute/"
+PRESETS = ("frugal", "balanced", "best")
+ROUTED_MODELS = ("chatroute/auto", *(ROUTED_PREFIX + p for p in PRESETS))
+ACCEPTED = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+                      "temperature", "n"})
+# Accepted and not passed on: they do not change what a good answer is.
+IGNORED = frozenset({"user", "metadata", "store", "service_tier", "seed", "top_p", "presence_penalty",
+                     "frequency_penalty", "parallel_tool_calls", "logprobs", "top_logprobs", "prompt_cache_key",
+                     "safety_identifier", "reasoning_effort", "verbosity"})
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """A request chatroute answers with an OpenAI-shaped error body."""
+
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    model: str  # as the client named it
+    preset: str | None  # the routing preset of a chatroute/* model; None: the configured one
+    pinned: str | None  # the catalogue model a pass-through request goes to; None: routed
+    system: str | None
+    history: tuple[Message, ...]
+    prompt: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    temperature: float | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """What besides the messages makes two requests the same question (the cache key)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Check the fields of a chat completion request; returns (body, model) for `resolve`."""
+    unknown = sorted(k for k in body if k not in ACCEPTED and k not in IGNORED and body[k] is not None)
+    if unknown:
+        name = unknown[0]
+        raise ApiError(400, f"chatroute serve does not support the parameter {name!r}",
+                       code="unsupported_parameter", param=name)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ApiError(400, "'model' is required: chatroute/auto, chatroute/frugal|balanced|best or a model name",
+                       param="model")
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise ApiError(400, "chatroute serve answers with one choice: n must be 1", code="unsupported_parameter",
+                       param="n")
+    return body, model.strip()
+
+
+def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
+    preset = None
+    if pinned is None:
+        name = model[len(ROUTED_PREFIX):]
+        preset = name if name in PRESETS else None
+    system, history, prompt = _messages(body.get("messages"))
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", param="stream")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "'stream_options' must be an object", param="stream_options")
+    include_usage = options.get("include_usage", False)
+    if not isinstance(include_usage, bool):
+        raise ApiError(400, "'stream_options.include_usage' must be true or false", param="stream_options")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ApiError(400, "'max_tokens' must be a positive integer", param="max_tokens")
+    temperature = body.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 <= temperature <= 2):
+        raise ApiError(400, "'temperature' must be a number from 0 to 2", param="temperature")
+    return ServedRequest(model=model, preset=preset, pinned=pinned, system=system, history=history, prompt=prompt,
+                         stream=stream, include_usage=include_usage and stream, max_tokens=max_tokens,
+                         temperature=float(temperature) if temperature is not None else None)
+
+
+def _messages(raw: Any) -> tuple[str | None, tuple[Message, ...], str]:
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(400, "'messages' must be a non-empty array", param="messages")
+    system: list[str] = []
+    turns: list[Message] = []
+    for i, m in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise ApiError(400, f"{where} must be an object", param=where)
+        role = m.get("role")
+        if role in ("tool", "function") or m.get("tool_calls") or m.get("function_call"):
+            raise ApiError(400, f"{where}: tool calls are not supported by chatroute serve",
+                           code="unsupported_parameter", param=where)
+        if role not in ("system", "developer", "user", "assistant"):
+            raise ApiError(400, f"{where}.role must be system, developer, user or assistant", param=where)
+        text = _text(m.get("content"), where)
+        if role in ("system", "developer"):
+            system.append(text)
+        else:
+            turns.append(Message(role=role, content=text))
+    if not turns or turns[-1].role != "user":
+        raise ApiError(400, "the last message must be the user's", param="messages")
+    prompt = turns[-1].content
+    if not prompt.strip():
+        raise ApiError(400, "the last user message is empty", param="messages")
+    return ("\n\n".join(system) if system else None), tuple(turns[:-1]), prompt
+
+
+def _text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ApiError(400, f"{where}.content: only text parts are supported by chatroute serve",
+                               code="unsupported_parameter", param=where)
+            parts.append(part["text"])
+        return "".join(parts)
+    raise ApiError(400, f"{where}.content must be a string or an array of text parts", param=where)
+
+
+# -- responses ------------------------------------------------------------------------------
+
+_HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
+_ASCII = {"→": "->", "…": "...", "—": "-", "–": "-", "≈": "~"}
+
+
+def header_value(text: str, limit: int = 300) -> str:
+    """A header-safe (printable ASCII) rendering of a reason line."""
+    for k, v in _ASCII.items():
+        text = text.replace(k, v)
+    return _HEADER_UNSAFE.sub("?", " ".join(text.split()))[:limit]
+
+
+def finish_reason(reason: str | None) -> str:
+    return reason if reason in ("stop", "length", "content_filter") else "stop"
+
+
+class ChunkWriter:
+    """SSE frames of one streamed completion. The frame around a text delta is made once, so
+    a token costs one json.dumps of its text."""
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self._head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        head = json.dumps(self._head)[:-1]
+        self._pre = f'data: {head}, "choices": [{{"index": 0, "delta": {{"content": '.encode()
+        self._post = b'}, "finish_reason": null}]}\n\n'
+
+    def frame(self, payload: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps({**self._head, **payload})}\n\n".encode()
+
+    def role(self) -> bytes:
+        return self.frame({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                        "finish_reason": None}]})
+
+    def text(self, text: str) -> bytes:
+        return self._pre + json.dumps(text).encode() + self._post
+
+    def finish(self, reason: str, decision: dict[str, Any]) -> bytes:
+        return self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], "chatroute": decision})
+
+    def usage(self, usage: dict[str, Any], decision: dict[str, Any]) -> bytes:
+        return self.frame({"choices": [], "usage": usage, "chatroute": decision})
+
+    @staticmethod
+    def error(err: ApiError) -> bytes:
+        return f"data: {json.dumps(err.body())}\n\n".encode()
+
+    DONE = b"data: [DONE]\n\n"

@@ -1,0 +1,113 @@
+"""A real `chatroute serve` process on 127.0.0.1 in front of the fake provider, driven through
+the official openai SDK. One server per test module (start-up loads the router and the SDKs);
+tests use their own prompts so the answer cache does not mix them up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+import pytest
+
+from chatroute.store import Store
+from chatroute.store.records import TurnRecord
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, write_config
+from tests.fakeserver import FakeServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    env.update(CHATROUTE_HOME=str(home), CHATROUTE_NO_DISCOVERY="1", TEST_OPENAI_KEY=OPENAI_KEY,
+               TEST_ANTHROPIC_KEY=ANTHROPIC_KEY, PYTHONPATH=str(ROOT))
+    return env
+
+
+@dataclass
+class Served:
+    home: Path
+    fake: FakeServer
+    proc: subprocess.Popen[str]
+    url: str
+    token: str
+    stderr: list[str] = field(default_factory=list)
+
+    def client(self, token: str | None = None, **kw: object) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url, api_key=token or self.token, max_retries=0, timeout=30, **kw)
+
+    def async_client(self, token: str | None = None) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.url, api_key=token or self.token, max_retries=0, timeout=60)
+
+    def turns(self) -> list[TurnRecord]:
+        with Store.open(self.home / "chatroute.db") as store:
+            return [t for t in store.recent_turns(10_000) if t.client is not None]
+
+    def turn(self, turn_id: str) -> TurnRecord:
+        with Store.open(self.home / "chatroute.db") as store:
+            found = store.get_turn(turn_id)
+        assert found is not None, turn_id
+        return found
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_served(home: Path, fake: FakeServer, *extra: str) -> Served:
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "config.toml").exists():
+        write_config(home, fake)
+    proc = subprocess.Popen([sys.executable, "-m", "chatroute", "serve", "--port", "0", *extra], cwd=ROOT,
+                            env=serve_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    url = ""
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"chatroute serve did not start: {''.join(lines)}")
+        lines.append(line)
+        if line.startswith("listening on "):
+            url = line.split()[-1]
+            break
+    # The token is printed on stdout on the first start only.
+    token = ""
+    if any("shown once" in x for x in lines):
+        token = proc.stdout.readline().strip()
+    served = Served(home, fake, proc, url, token, lines)
+    # Keep draining stderr so a chatty server never blocks on a full pipe.
+    threading.Thread(target=lambda: served.stderr.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    return served
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    fake = FakeServer().start()
+    server = start_served(tmp_path_factory.mktemp("serve") / "home", fake)
+    try:
+        yield server
+    finally:
+        server.stop()
+        fake.stop()
+
+
+@pytest.fixture
+def fresh(served: Served) -> Served:
+    """The module's server with the fake provider's script and log cleared."""
+    served.fake.reset()
+    return served

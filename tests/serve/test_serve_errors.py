@@ -1,0 +1,143 @@
+"""What goes wrong, said as OpenAI says it: auth failures, malformed bodies, unsupported
+parameters, unknown models, a client that hangs up mid-stream. Never a traceback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY
+from tests.fakeserver import Fault, Reply
+from tests.serve.conftest import Served
+
+
+def _error(response: httpx.Response) -> dict[str, object]:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789", "Basic abc", "Bearer"])
+def test_every_request_needs_the_bearer_token(fresh: Served, header: str | None) -> None:
+    headers = {"authorization": header} if header is not None else {}
+    for method, path in (("GET", "/models"), ("POST", "/chat/completions"), ("GET", "/nowhere")):
+        r = httpx.request(method, fresh.url + path, headers=headers, json={"model": "chatroute/auto"})
+        assert r.status_code == 401
+        err = _error(r)
+        assert err["type"] == "authentication_error" and err["code"] == "invalid_api_key"
+    assert not fresh.fake.requests
+
+
+def test_the_sdk_sees_a_wrong_token_as_an_authentication_error(fresh: Served) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        fresh.client(token="crt-not-the-token-at-all").chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": "let me in"}])
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    (b"{not json", 400, None),
+    (b"[1, 2]", 400, None),
+    (json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), 400, "model"),
+    (json.dumps({"model": "chatroute/auto"}).encode(), 400, "messages"),
+    (json.dumps({"model": "chatroute/auto", "messages": []}).encode(), 400, "messages"),
+    (json.dumps({"model": "chatroute/auto", "messages": ["hi"]}).encode(), 400, "messages[0]"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "robot", "content": "x"}]}).encode(), 400,
+     "messages[0]"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": 5}]}).encode(), 400,
+     "messages[0]"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "assistant", "content": "x"}]}).encode(), 400,
+     "messages"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": "x"}],
+                 "tools": [{"type": "function"}]}).encode(), 400, "tools"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": "x"}], "n": 3}).encode(), 400,
+     "n"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": "x"}],
+                 "temperature": "hot"}).encode(), 400, "temperature"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": "x"}],
+                 "max_tokens": -1}).encode(), 400, "max_tokens"),
+    (json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": "x"}],
+                 "stream": "yes"}).encode(), 400, "stream"),
+    (json.dumps({"model": "no-such-model-xyz", "messages": [{"role": "user", "content": "x"}]}).encode(), 404,
+     "model"),
+    (json.dumps({"model": "chatroute/cheapest", "messages": [{"role": "user", "content": "x"}]}).encode(), 404,
+     "model"),
+])
+def test_malformed_bodies_get_openai_shaped_4xx(fresh: Served, body: bytes, status: int, param: str | None) -> None:
+    r = httpx.post(fresh.url + "/chat/completions", content=body,
+                   headers={"authorization": f"Bearer {fresh.token}", "content-type": "application/json"})
+    assert r.status_code == status, r.text
+    err = _error(r)
+    assert err["param"] == param
+    assert "Traceback" not in r.text and "File \"" not in r.text
+    assert not fresh.fake.requests
+    assert not [line for line in fresh.stderr if "Traceback" in line]
+
+
+def test_sdk_raises_its_own_error_classes(fresh: Served) -> None:
+    client = fresh.client()
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-nonexistent-9", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="chatroute/auto", messages=[{"role": "user", "content": "x"}],
+                                       stop=["\n"])
+    assert info.value.body["code"] == "unsupported_parameter"
+
+
+def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
+    auth = {"authorization": f"Bearer {fresh.token}"}
+    r = httpx.get(fresh.url + "/embeddings", headers=auth)
+    assert r.status_code == 404 and _error(r)["type"] == "not_found_error"
+    r = httpx.get(fresh.url + "/chat/completions", headers=auth)
+    assert r.status_code == 405 and _error(r)["message"]
+
+
+def test_upstream_errors_never_leak_provider_keys(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o", Fault(status=400, echo_key=True))
+    r = httpx.post(fresh.url + "/chat/completions", headers={"authorization": f"Bearer {fresh.token}"},
+                   json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "echo the key"}]})
+    assert r.status_code == 400 and _error(r)["type"] == "upstream_error"
+    assert OPENAI_KEY not in r.text and ANTHROPIC_KEY not in r.text
+
+
+def test_client_disconnect_mid_stream_records_the_partial_as_interrupted(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o-mini", Reply(n_tokens=5000, tokens_per_s=400))
+    got = 0
+    with fresh.client().chat.completions.with_streaming_response.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "a long answer, please"}],
+            stream=True) as response:
+        for line in response.iter_lines():
+            got += line.startswith("data: ") and '"content"' in line
+            if got >= 20:
+                break  # leaving the block closes the connection
+    deadline = time.monotonic() + 10
+    turns: list = []
+    while time.monotonic() < deadline and not turns:
+        turns = [t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"]
+        time.sleep(0.1)
+    assert turns, "the interrupted stream was not recorded"
+    turn = turns[0]
+    assert turn.client == "OpenAI/Python" and turn.usage_estimated
+    assert 20 <= turn.output_tokens < 5000 and turn.cost_usd and turn.cost_usd > 0
+    assert "client stopped the request" in (turn.error or "")
+    assert not [line for line in fresh.stderr if "Traceback" in line or "Exception" in line]
+
+
+def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_recorded(fresh: Served) -> None:
+    from tests.fakeserver import Drop
+
+    fresh.fake.script("gpt-4o-mini", Drop(after_chunks=3, text="one two three four five six"))
+    stream = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "cut me off"}], stream=True)
+    got = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(got) == "one two three "
+    assert "partial reply kept" in str(info.value.message) and OPENAI_KEY not in str(info.value.message)
+    turn = next(t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"
+                and t.error and "connection" in t.error)
+    assert turn.output_tokens >= 3 and turn.cost_usd and turn.client == "OpenAI/Python"

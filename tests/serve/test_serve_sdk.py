@@ -1,0 +1,177 @@
+"""`chatroute serve` through the official openai SDK: routed, preset and pinned requests, streamed
+and not, with the decision in headers and bodies and every request in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import openai
+import pytest
+
+from tests.fakeserver import Fault, Reply
+from tests.serve.conftest import ROOT, Served, serve_env
+
+
+def test_non_streaming_answer_carries_the_decision_and_is_in_the_ledger(fresh: Served) -> None:
+    raw = fresh.client().chat.completions.with_raw_response.create(
+        model="chatroute/auto", messages=[{"role": "system", "content": "Be brief."},
+                                          {"role": "user", "content": "name a prime number between 10 and 20"}])
+    completion = raw.parse()
+    model = raw.headers["x-chatroute-model"]
+    assert completion.model == model
+    assert completion.choices[0].message.content == f"Echo from {model.split('/', 1)[1]}: " \
+        "name a prime number between 10 and 20"
+    assert completion.choices[0].finish_reason == "stop"
+    decision = completion.model_extra["chatroute"]
+    assert decision["model"] == model and decision["route_kind"] == "routed" and decision["cache"] == "miss"
+    assert raw.headers["x-chatroute-route-reason"] and raw.headers["x-chatroute-route-reason"] in decision["reason"]
+    cost = float(raw.headers["x-chatroute-cost-usd"])
+    assert cost > 0 and cost == pytest.approx(decision["cost_usd"], abs=1e-8)
+
+    turn = fresh.turn(decision["turn_id"])
+    assert turn.client == "OpenAI/Python" and turn.status == "ok" and turn.model == model
+    assert turn.cost_usd == pytest.approx(cost, abs=1e-8)
+    assert turn.output_tokens == completion.usage.completion_tokens
+    assert completion.usage.prompt_tokens > 0
+    # The provider got the client's system prompt and message, and none of the ledger's keys.
+    sent = fresh.fake.requests[-1]
+    assert "Be brief." in str(sent.system or sent.messages)
+    assert "bearer" not in str(sent.body).lower() and fresh.token not in str(sent.body)
+
+
+def test_stream_with_include_usage_reports_what_the_ledger_records(fresh: Served) -> None:
+    stream = fresh.client().chat.completions.create(
+        model="openai/gpt-4o", messages=[{"role": "user", "content": "stream me five words please"}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo from gpt-4o: stream me five words please"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    usage = chunks[-1].usage
+    assert usage is not None and not chunks[-1].choices
+    decision = chunks[-1].model_extra["chatroute"]
+    assert decision["route_kind"] == "pinned" and decision["model"] == "openai/gpt-4o"
+    turn = fresh.turn(decision["turn_id"])
+    assert (turn.input_tokens, turn.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
+    assert turn.cost_usd == pytest.approx(decision["cost_usd"]) and turn.cost_usd > 0
+    assert {c.model for c in chunks} == {"openai/gpt-4o"}
+    assert 0 <= decision["added_ttft_ms"] < 5_000
+
+
+def test_stream_without_usage_has_no_usage_chunk(fresh: Served) -> None:
+    with fresh.client().chat.completions.with_streaming_response.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": "a stream with no usage chunk"}],
+            stream=True) as response:
+        assert response.headers["x-chatroute-model"] in ("openai/gpt-4o-mini", "openai/gpt-4o",
+                                                         "anthropic/claude-haiku-4-5")
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = response.read().decode()
+    assert '"usage"' not in body and body.rstrip().endswith("data: [DONE]")
+
+
+def test_pinned_model_passes_through_and_preset_variants_route(fresh: Served) -> None:
+    client = fresh.client()
+    pinned = client.chat.completions.create(model="claude-haiku-4-5",
+                                            messages=[{"role": "user", "content": "pinned by a bare name"}])
+    assert pinned.model == "anthropic/claude-haiku-4-5"
+    assert pinned.model_extra["chatroute"]["route_kind"] == "pinned"
+    assert fresh.fake.requests[-1].model == "claude-haiku-4-5"
+    for preset in ("frugal", "best"):
+        done = client.chat.completions.create(model=f"chatroute/{preset}",
+                                              messages=[{"role": "user", "content": f"routed with {preset}"}])
+        turn = fresh.turn(done.model_extra["chatroute"]["turn_id"])
+        assert turn.route_kind == "routed" and turn.route["preset"] == preset
+    # A preset request does not change what chatroute/auto uses (the configured preset).
+    auto = client.chat.completions.create(model="chatroute/auto",
+                                          messages=[{"role": "user", "content": "and back to auto"}])
+    assert fresh.turn(auto.model_extra["chatroute"]["turn_id"]).route["preset"] == "balanced"
+
+
+def test_models_lists_the_routed_names_and_the_catalogue(fresh: Served) -> None:
+    ids = [m.id for m in fresh.client().models.list().data]
+    assert ids[:4] == ["chatroute/auto", "chatroute/frugal", "chatroute/balanced", "chatroute/best"]
+    assert "openai/gpt-4o-mini" in ids and "anthropic/claude-haiku-4-5" in ids
+
+
+def test_provider_429_is_rerouted_before_the_first_token(fresh: Served) -> None:
+    fresh.fake.script(Fault(status=429, retry_after=30))  # whichever model is asked first
+    raw = fresh.client().chat.completions.with_raw_response.create(
+        model="chatroute/auto", messages=[{"role": "user", "content": "explain rate limits in one line"}])
+    completion = raw.parse()
+    first, second = (r.model for r in fresh.fake.requests)
+    assert first != second
+    assert raw.headers["x-chatroute-model"].endswith("/" + second)
+    decision = completion.model_extra["chatroute"]
+    assert decision["reroutes"] and decision["reroutes"][0].startswith(f"{first} 429")
+    turn = fresh.turn(decision["turn_id"])
+    assert turn.status == "ok" and turn.route["reroutes"][0]["kind"] == "rate_limited"
+
+
+def test_pinned_model_failure_is_an_openai_error_not_a_reroute(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o", Fault(status=429, retry_after=30))
+    with pytest.raises(openai.RateLimitError) as info:
+        fresh.client().chat.completions.create(model="openai/gpt-4o",
+                                               messages=[{"role": "user", "content": "pinned and limited"}])
+    assert info.value.body["code"] == "rate_limited"
+    assert "rate limited" in info.value.body["message"]
+    assert len(fresh.fake.requests) == 1
+    assert fresh.turns()[0].status == "error"
+
+
+def test_the_same_request_twice_is_answered_from_the_cache(fresh: Served) -> None:
+    client = fresh.client()
+    ask = {"model": "chatroute/auto", "messages": [{"role": "user", "content": "what does a cache key hold here?"}]}
+    first = client.chat.completions.create(**ask)
+    second = client.chat.completions.with_raw_response.create(**ask)
+    hit = second.parse()
+    assert hit.choices[0].message.content == first.choices[0].message.content
+    assert hit.model_extra["chatroute"]["cache"] == "hit"
+    assert float(second.headers["x-chatroute-cost-usd"]) == 0.0
+    assert len(fresh.fake.requests) == 1
+    # The key is the whole request: another temperature or history is another question.
+    client.chat.completions.create(**ask, temperature=0.2)
+    client.chat.completions.create(model="chatroute/auto", messages=[
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, *ask["messages"]])
+    assert len(fresh.fake.requests) == 3
+
+
+def test_concurrent_streams_each_cost_exactly_what_they_report(fresh: Served) -> None:
+    fresh.fake.script(*[Reply(n_tokens=200) for _ in range(20)])
+
+    async def one(client: openai.AsyncOpenAI, i: int) -> tuple[str, int, int]:
+        stream = await client.chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": f"concurrent stream number {i}"}],
+            stream=True, stream_options={"include_usage": True})
+        n = 0
+        last = None
+        async for chunk in stream:
+            n += bool(chunk.choices and chunk.choices[0].delta.content)
+            last = chunk
+        assert last is not None and last.usage is not None
+        return last.model_extra["chatroute"]["turn_id"], last.usage.completion_tokens, n
+
+    async def main() -> list[tuple[str, int, int]]:
+        client = fresh.async_client()
+        try:
+            return await asyncio.gather(*(one(client, i) for i in range(20)))
+        finally:
+            await client.close()
+
+    results = asyncio.run(main())
+    assert all(n == 200 and tokens == 200 for _, tokens, n in results)
+    turns = {t.id: t for t in fresh.turns()}
+    assert all(turns[tid].output_tokens == 200 and turns[tid].status == "ok" for tid, _, _ in results)
+    assert not [line for line in fresh.stderr if "locked" in line or "Traceback" in line]
+
+
+def test_costs_by_client_lists_served_requests(fresh: Served) -> None:
+    fresh.client().chat.completions.create(model="chatroute/auto",
+                                           messages=[{"role": "user", "content": "count me in the costs"}])
+    out = subprocess.run([sys.executable, "-m", "chatroute", "costs", "--by", "client", "--format", "csv"],
+                         cwd=ROOT, env=serve_env(fresh.home), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split(",") for line in out.stdout.splitlines()[1:]]
+    served = {r[0]: int(r[1]) for r in rows}
+    assert served["OpenAI/Python"] == len([t for t in fresh.turns() if t.client == "OpenAI/Python"])
