@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -369,6 +369,8 @@ class ChatScreen(Screen[None]):
         return self.query_one(Composer)
 
     async def on_mount(self) -> None:
+        # First, before the conversation loads: keys typed from the first frame belong here.
+        self.composer.focus()
         convs = self.backend.conversations()
         self.query_one(Sidebar).set_conversations(convs, None)
         if convs:
@@ -377,6 +379,21 @@ class ChatScreen(Screen[None]):
             await self.open_conversation(conv_id(convs[0]))
         self._refresh_budget()
         self.composer.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys that reach the screen with nothing focused (typed while the first screen was
+        still mounting, or while a re-mounted message took its focus away) are the prompt's."""
+        if self.focused is not None or self.app.screen is not self:
+            return
+        composer = self.composer
+        if event.key == "enter":
+            event.stop()
+            composer.focus()
+            composer.action_submit()
+        elif event.is_printable and event.character:
+            event.stop()
+            composer.focus()
+            composer.insert(event.character)
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
@@ -446,14 +463,14 @@ class ChatScreen(Screen[None]):
             # Past a budget cap, ask first; the prompt stays in the composer until the answer.
             block = self.backend.budget_block(self.conversation_id, event.text)
             if block is not None:
-                self._confirm_over_budget(block, lambda: self._send_from_composer(event.text))
+                self._confirm_over_budget(block, lambda: self._send_from_composer(event.text, event.raw))
                 return
-        event.composer.clear()
+        event.composer.consume(event.raw)
         override, self.next_override = self.next_override, None
         await self.send(event.text, override=override)
 
-    async def _send_from_composer(self, prompt: str) -> None:
-        self.composer.clear()
+    async def _send_from_composer(self, prompt: str, raw: str) -> None:
+        self.composer.consume(raw)
         override, self.next_override = self.next_override, None
         await self.send(prompt, override=override)
 
