@@ -850,15 +850,19 @@ class ChatScreen(Screen[None]):
 
         prompt = self.composer.prompt  # a paste kept aside goes in full
 
-        def picked_cb(result: tuple[str, str] | None) -> None:
+        def picked_cb(result: tuple[str, str | None] | None) -> None:
             if result:
                 conversation_id, message_id = result
                 self.composer.clear()
-                self.run_worker(self._continue_after_pick(conversation_id), group="open")
+                self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
         self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt), picked_cb)
 
-    async def _continue_after_pick(self, conversation_id: str) -> None:
-        """The picked answer is now the active reply: show it and keep writing from it."""
+    async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
+        """The picked answer (or, closed without a pick, the first) is now the active reply:
+        show it and keep writing from it. What the next turn sends is what is shown."""
         await self.open_conversation(conversation_id)
+        if message_id is None:
+            self.notify("Compare closed: answer 1 stays in the conversation. Focus it (↑) and press [ or ] "
+                        "to switch to another", timeout=6)
         self.composer.focus()

@@ -116,7 +116,11 @@ class CompareColumn(Vertical):
         return True if stream is None else await stream.stop()
 
 
-class CompareScreen(Screen[tuple[str, str] | None]):
+class CompareScreen(Screen[tuple[str, str | None] | None]):
+    """Dismissed with (conversation, picked answer), or (conversation, None) when closed after
+    the prompt was sent: the answers are stored, the first one active, so the chat shows that
+    turn (its siblings a key away) instead of a turn the next request would carry unseen."""
+
     DEFAULT_CSS = """
     CompareScreen #setup { height: 1fr; padding: 0 1; }
     CompareScreen #setup SelectionList { height: auto; max-height: 12; }
@@ -206,7 +210,8 @@ class CompareScreen(Screen[tuple[str, str] | None]):
                 continue
             self.run_worker(col.consume(events), group="compare", exit_on_error=False)
         self.query_one("#pick-hint", Static).update(
-            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · esc close")
+            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · "
+            "esc closes, keeping answer 1 ([ ] switch answers in the chat)")
 
     async def action_pick(self, n: int) -> None:
         if not self.columns or not 1 <= n <= len(self.columns):
@@ -226,6 +231,9 @@ class CompareScreen(Screen[tuple[str, str] | None]):
         self.workers.cancel_group(self, "compare")
         self.dismiss((cid, col.message_id))
 
-    def action_close(self) -> None:
-        self.workers.cancel_group(self, "compare")
-        self.dismiss(None)
+    async def action_close(self) -> None:
+        cancelled = self.workers.cancel_group(self, "compare")
+        if cancelled:  # each stream saves its stopped answer as it closes: wait for that
+            await self.workers.wait_for_complete(cancelled)
+        cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
+        self.dismiss(None if cid is None else (cid, None))
