@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -15,16 +15,35 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
-from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, error_line, msg_id, msg_role,
-                                msg_status, msg_text, short_model)
+from chatroute.tui.data import (
+    Backend,
+    Branch,
+    PageItem,
+    _attr,
+    conv_title,
+    error_line,
+    msg_id,
+    msg_role,
+    msg_status,
+    msg_text,
+    short_model,
+)
+from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
+from chatroute.turn_events import (
+    CacheHit,
+    Delta,
+    Rerouted,
+    Routed,
+    TurnFinished,
+    TurnStarted,
+)
 
-NARROW = 70  # below this width the sidebar collapses unless the user opened it
+NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
 
 def budget_status_text(budget: dict[str, Any]) -> str:
@@ -325,7 +344,7 @@ class ChatView(VerticalScroll):
         return None
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatKeys, Screen[None]):
     BINDINGS = [
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("ctrl+o", "pick_model", "Model"),
@@ -338,6 +357,7 @@ class ChatScreen(Screen[None]):
         Binding("home", "load_earlier", "Load earlier", show=False),
         Binding("o", "open_cache_source", "Go to a cached answer's source", show=False),
         Binding("escape", "escape", "Stop / back", show=False),
+        Binding("ctrl+c", "stop_answer", "Stop the answer", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend) -> None:
@@ -349,6 +369,7 @@ class ChatScreen(Screen[None]):
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
         self._budget_level = "ok"
+        self._switched: dict[str, str] = {}  # the last sibling switch: replaced answer -> shown one
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -379,21 +400,6 @@ class ChatScreen(Screen[None]):
             await self.open_conversation(conv_id(convs[0]))
         self._refresh_budget()
         self.composer.focus()
-
-    def on_key(self, event: events.Key) -> None:
-        """Keys that reach the screen with nothing focused (typed while the first screen was
-        still mounting, or while a re-mounted message took its focus away) are the prompt's."""
-        if self.focused is not None or self.app.screen is not self:
-            return
-        composer = self.composer
-        if event.key == "enter":
-            event.stop()
-            composer.focus()
-            composer.action_submit()
-        elif event.is_printable and event.character:
-            event.stop()
-            composer.focus()
-            composer.insert(event.character)
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
@@ -442,7 +448,7 @@ class ChatScreen(Screen[None]):
         status.append(f"prices as of {as_of}" if as_of else "prices: unknown age")
         if self._budget is not None and self._budget.get("level") in ("warn", "over"):
             status.append(budget_status_text(self._budget))
-        self.query_one("#status", Static).update(Text(" · ".join(status)))
+        self.query_one("#status", Static).update(Text(" · ".join(status), no_wrap=True, overflow="ellipsis"))
 
     # ---- sending and streaming ----
     @on(Composer.Submitted)
@@ -564,6 +570,8 @@ class ChatScreen(Screen[None]):
                     await asst.write(ev.text)
                 elif isinstance(ev, TurnFinished):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
+                    if regenerate_of is not None:  # a new sibling: say which of how many, now
+                        asst.set_sibling(self._sibling_position(asst.message_id))
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
@@ -681,20 +689,38 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(ModelPicker(self.backend, mode="rerun", current=widget.model), chosen)
 
+    def _sibling_position(self, message_id: str | None) -> tuple[int, int] | None:
+        if message_id is None:
+            return None
+        try:
+            ids = [msg_id(s) for s in self.backend.siblings(message_id)]
+        except Exception:  # a store that cannot say: no indicator
+            return None
+        return (ids.index(message_id) + 1, len(ids)) if message_id in ids and len(ids) > 1 else None
+
     async def _sibling(self, widget: AssistantMessage, delta: int) -> None:
-        if widget.message_id is None or self.conversation_id is None:
+        base = widget.message_id
+        while not widget.is_attached and base in self._switched:
+            # A key pressed on an answer a switch has just replaced counts from the one shown.
+            base = self._switched[base]
+        if base is None or self.conversation_id is None:
             return
-        sibs = self.backend.siblings(widget.message_id)
+        sibs = self.backend.siblings(base)
         ids = [msg_id(s) for s in sibs]
-        if widget.message_id not in ids or len(ids) < 2:
+        if base not in ids or len(ids) < 2:
             self.notify("No other replies to this turn", timeout=2)
             return
-        j = ids.index(widget.message_id) + delta
+        j = ids.index(base) + delta
         if not 0 <= j < len(ids):
             self.notify("No more replies that way", timeout=2)
             return
         self.backend.set_active(ids[j])
-        await self.open_conversation(self.conversation_id, focus_id=ids[j])
+        self._switched = {base: ids[j]}
+        self.hold_keys()
+        try:
+            await self.open_conversation(self.conversation_id, focus_id=ids[j])
+        finally:
+            self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
     # ---- sidebar ----
     @on(Sidebar.Requested)

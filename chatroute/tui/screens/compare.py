@@ -7,19 +7,67 @@ import asyncio
 import time
 from typing import Any
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton
 
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 from chatroute.tui.data import Backend, _attr, error_line, short_model
 from chatroute.tui.widgets.badge import Badge
-from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
+from chatroute.tui.widgets.message import (
+    YIELD_INTERVAL_S,
+    AnswerMarkdown,
+    MarkdownFeed,
+    settle_streamed_render,
+)
+from chatroute.turn_events import (
+    CacheHit,
+    Delta,
+    Rerouted,
+    Routed,
+    TurnFinished,
+    TurnStarted,
+)
 
 MAX_MODELS = 4
+
+
+def default_picks(models: list[Any]) -> list[str]:
+    """The pool's cheapest and strongest models: the comparison most people open compare for
+    (is the cheap answer good enough?). Prices are per million tokens, input plus output; an
+    unknown price never counts as cheapest."""
+    if len(models) < 2:
+        return [m.id for m in models]
+
+    def price(m: Any) -> float:
+        i, o = getattr(m, "input_cost_per_mtok", None), getattr(m, "output_cost_per_mtok", None)
+        return float("inf") if i is None or o is None else float(i) + float(o)
+
+    cheapest = min(models, key=price)
+    rest = [m for m in models if m.id != cheapest.id]
+    strongest = max(rest, key=lambda m: (float(getattr(m, "ability", 0.0) or 0.0), price(m)))
+    return [cheapest.id, strongest.id]
+
+
+class ModelChecklist(SelectionList[str]):
+    """A SelectionList whose boxes read ✓ when picked and stay empty when not: the stock
+    list draws an X in both, told apart by colour only."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        for i, seg in enumerate(segments):
+            meta = seg.style.meta if seg.style is not None else {}
+            if seg.text == ToggleButton.BUTTON_INNER and "option" in meta:
+                option = self.get_option_at_index(meta["option"])
+                segments[i] = Segment("✓" if option.value in self._selected else " ", seg.style, seg.control)
+                return Strip(segments, strip.cell_length)
+        return strip
 
 
 class CompareColumn(Vertical):
@@ -154,8 +202,9 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         yield Header()
         with Vertical(id="setup"):
             yield Static(Text("Pick 2–4 models (space toggles), then write the prompt and press Enter.", style="bold"))
-            yield SelectionList[str](*[(m.id, m.id, m.id in self.preselected) for m in self.backend.models()],
-                                     id="models")
+            models = self.backend.models()
+            picks = self.preselected or default_picks(models)
+            yield ModelChecklist(*[(m.id, m.id, m.id in picks) for m in models], id="models")
             yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
             yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                          classes="hint")

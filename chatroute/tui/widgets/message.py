@@ -12,8 +12,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual.await_complete import AwaitComplete
 from textual import events
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Region, Size
@@ -22,16 +22,19 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownBlock
 
 # Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
-from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
+from textual.widgets._markdown import (
+    MarkdownTable,
+    MarkdownTableCellContents,
+    MarkdownTableContent,
+)
+from textual.widgets.markdown import MarkdownBlock
 
 from chatroute.format import count_lines, preview
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import _attr, reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
-
 
 # A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
 # per token (hundreds a second) saturates the event loop; ~20 a second reads as live.
@@ -39,6 +42,8 @@ FLUSH_INTERVAL_S = 0.05
 # Buffered tokens arrive without the network read ever blocking, so the consumer must hand
 # the loop back itself or keys, timers and repaints wait for the whole buffer.
 YIELD_INTERVAL_S = 0.01
+# How the engine words a turn stopped by the user (Esc, ctrl+c, quitting) in the stored record.
+STOPPED_BY_USER = "stopped before the reply was complete"
 # Bounded work per append: a new block's widgets are built, mounted and laid out in one go,
 # so a backlog is appended MAX_APPEND_LINES lines at a time (blocks start on new lines).
 # Text that only makes the last paragraph longer builds no widgets, so its bound is larger.
@@ -245,7 +250,9 @@ def _picture(markdown: Widget, blocks: list[Widget]) -> list[Strip] | None:
     A compositor of its own, rooted at `markdown`, draws them exactly as the screen's does:
     backgrounds, margins, nested containers and scrollbars included.
     """
-    from textual._compositor import Compositor  # private: a failure here turns freezing off
+    from textual._compositor import (
+        Compositor,  # private: a failure here turns freezing off
+    )
 
     size = markdown.outer_size
     compositor = Compositor()
@@ -592,6 +599,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         self._feed: MarkdownFeed | None = None
         self._last_yield = 0.0
         self._reroutes: list[str] = reroute_lines(self.route)
+        self._stopped_by_user = False
 
     # The answer grows a token at a time: keep the pieces and join them only when read, so
     # a long answer is not copied once per token.
@@ -688,6 +696,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         reopening the conversation would show it, instead of a badge without the cost."""
         streamed_ok = await self._stop_feed()
         self.status = "interrupted"
+        self._stopped_by_user = True
         if record is not None:
             self.record = record
             self.status = _attr(record, "status", default="interrupted")
@@ -700,6 +709,11 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             self._set_routing("")  # the badge names the model now, as after a finished turn
         await self._settle_render(self.query_one(Markdown), self.text, streamed_ok)
         self._refresh_meta()
+
+    def set_sibling(self, sibling: tuple[int, int] | None) -> None:
+        self.sibling = sibling
+        if self.is_attached:
+            self._refresh_meta()
 
     def on_unmount(self) -> None:
         if self._feed is not None:
@@ -720,12 +734,21 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         else:
             badge.show_pending("")
         err = self.query_one(".error-line", Static)
-        if self.error or self.status in ("error", "interrupted"):
+        if self.status == "interrupted" and self.stopped_by_user():
+            # Not a failure: the reader stopped it. Muted, and without the provider's wording.
+            err.update(Text("■ stopped by you — the partial reply is kept · r re-asks (↑ from the prompt)",
+                            style="dim"))
+            err.display = True
+        elif self.error or self.status in ("error", "interrupted"):
             msg = self.error or "the stream was interrupted"
-            err.update(Text(f"⚠ {msg}" + ("  — press r to retry" if self.retryable else "")))
+            # "press r" alone read as an instruction for the prompt, where r is just a letter
+            err.update(Text(f"⚠ {msg}" + ("  — r retries (↑ from the prompt reaches it)" if self.retryable else "")))
             err.display = True
         else:
             err.display = False
+
+    def stopped_by_user(self) -> bool:
+        return self._stopped_by_user or STOPPED_BY_USER in (self.error or "")
 
     # ---- actions (the chat screen does the work) ----
     def action_why(self) -> None:
