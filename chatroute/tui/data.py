@@ -17,7 +17,7 @@ from typing import Any
 
 from chatroute.catalog.cost import format_cost
 from chatroute.format import attr as _attr
-from chatroute.format import short_model
+from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model
 from chatroute.fsutil import atomic_write, private_dir
 
 PRESETS = ("frugal", "balanced", "best")

@@ -12,8 +12,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual import events
 from textual.await_complete import AwaitComplete
+from textual import events
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Region, Size
@@ -22,19 +22,16 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownBlock
 
 # Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
-from textual.widgets._markdown import (
-    MarkdownTable,
-    MarkdownTableCellContents,
-    MarkdownTableContent,
-)
-from textual.widgets.markdown import MarkdownBlock
+from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 
 from chatroute.format import count_lines, preview
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import _attr, reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
+
 
 # A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
 # per token (hundreds a second) saturates the event loop; ~20 a second reads as live.
@@ -181,7 +178,7 @@ def _top_level_blocks(text: str) -> list[tuple[str, tuple[int, int]]] | None:
     `text`, parsed as Textual's Markdown does; None if blocks depend on text after them
     (reference-style links), which an append-by-append render cannot know."""
     env: dict[str, Any] = {}
-    tokens = MarkdownIt("gfm-like").parse(text, env)
+    tokens = answer_parser().parse(text, env)
     if env.get("references"):
         return None
     return [(t.type, (t.map[0], t.map[1])) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
@@ -344,11 +341,29 @@ class HeightFromContent:
 _parser: MarkdownIt | None = None
 
 
+def _soft_breaks_are_hard(state: Any) -> None:
+    for token in state.tokens:
+        if token.type == "inline" and token.children:
+            for child in token.children:
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
+def answer_parser() -> MarkdownIt:
+    """GFM, with a single newline as a line break, as chat UIs show answers: a haiku or an
+    address keeps its lines instead of running into one paragraph. markdown-it's `breaks`
+    option only changes its HTML output, so the soft-break tokens Textual reads are made hard
+    ones; only text inside paragraphs has them, so code blocks, lists and tables are as before."""
+    parser = MarkdownIt("gfm-like", {"breaks": True})
+    parser.core.ruler.push("soft_breaks_are_hard", _soft_breaks_are_hard)
+    return parser
+
+
 def _shared_parser() -> MarkdownIt:
     """One parser for every stored answer (building one per answer costs more than parsing it)."""
     global _parser
     if _parser is None:
-        _parser = MarkdownIt("gfm-like")  # what Markdown uses when given no parser_factory
+        _parser = answer_parser()
     return _parser
 
 
@@ -368,6 +383,7 @@ class AnswerMarkdown(HeightFromContent, Markdown):
     _last_block: Widget | None = None
 
     def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
+        kw.setdefault("parser_factory", _shared_parser)
         super().__init__(markdown, **kw)
         self._prebuilt = prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
         self._frozen: list[FrozenBlocks] = []  # in document order
