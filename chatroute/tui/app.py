@@ -183,6 +183,29 @@ class ChatrouteApp(App[None]):
         if not isinstance(self.screen, CostsScreen):
             self.push_screen(CostsScreen(self.backend))
 
+    def action_reload_config(self) -> None:
+        self.run_worker(self._reload_config(), group="reload-config", exclusive=True, exit_on_error=False)
+
+    async def _reload_config(self) -> None:
+        reload = getattr(self.engine, "reload_config", None)
+        if reload is None:
+            return
+        try:
+            warnings = await reload()
+        except Exception as exc:  # a broken edit: say what, keep running on the old config
+            self.notify(f"Config not reloaded: {error_line(exc)}", severity="error", timeout=10)
+            return
+        for warning in warnings:
+            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S)
+        try:
+            chat = self.chat_screen()
+        except LookupError:
+            chat = None
+        if chat is not None:
+            chat._budget_level = "ok"  # a cap raised or removed: warn afresh if still crossed
+            chat._refresh_budget()
+        self.notify("Config reloaded", timeout=3)
+
     def action_set_theme(self, name: str) -> None:
         self.theme = name
 
@@ -238,6 +261,8 @@ class ChatrouteApp(App[None]):
             if name.startswith("chatroute"):
                 yield SystemCommand(f"Theme: {name}", "Switch to this theme (saved in the config)",
                                     partial(self.action_set_theme, name))
+        yield SystemCommand("Reload config", "Read config.toml again: providers, pool, budget, preset",
+                            self.action_reload_config)
         yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
 
 
