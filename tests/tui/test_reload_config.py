@@ -40,10 +40,12 @@ async def test_a_broken_edit_is_reported_and_the_old_config_kept(chatroute_home:
     app = ChatrouteApp(engine, close_engine=True)
     async with app.run_test(size=(120, 40)) as pilot:
         before = engine.config
+        notes: list[str] = []
+        original = app.notify
+        app.notify = lambda message, **kw: (notes.append(str(message)), original(message, **kw))[1]  # type: ignore[method-assign]
         (chatroute_home / "config.toml").write_text("[router\npool = ", encoding="utf-8")
         assert "Reload config" in [c.title for c in app.get_system_commands(app.screen)]
         app.action_reload_config()
         await settle(pilot, app)
         assert engine.config is before
-        notes = [str(n.message) for n in app._notifications]
         assert any("Config not reloaded" in n for n in notes), notes
