@@ -8,7 +8,7 @@ import asyncio
 from textual.widgets import Static
 
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.badge import Badge, WhyPanel
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import AssistantMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
@@ -139,3 +139,20 @@ async def test_at_80_columns_the_sidebar_folds_and_badges_and_status_keep_one_li
     app = ChatrouteApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.screen.query_one(Sidebar).display
+
+
+async def test_why_panel_opens_in_view_at_80x24(engine: FakeEngine) -> None:
+    engine.script.append(Reply(text="\n\n".join(f"paragraph {i}" for i in range(30))))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for prompt in ("a long one", "two"):
+            await type_and_send(pilot, prompt)
+        last = assistants(app)[0]
+        last.focus()
+        app.screen.query_one("#chat").scroll_to_widget(last, top=True, animate=False)
+        await pilot.pause()
+        await pilot.press("w")
+        await settle(pilot, app)
+        panel = last.query_one(WhyPanel)
+        chat = app.screen.query_one("#chat")
+        assert chat.region.contains_region(panel.region), (panel.region, chat.region)

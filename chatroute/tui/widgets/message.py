@@ -767,12 +767,15 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         return self._stopped_by_user or STOPPED_BY_USER in (self.error or "")
 
     # ---- actions (the chat screen does the work) ----
-    def action_why(self) -> None:
+    async def action_why(self) -> None:
         panels = self.query(WhyPanel)
         if panels:
-            panels.remove()
-        else:
-            self.mount(WhyPanel(self.route, self.model), after=self.query_one(Badge))
+            await panels.remove()
+            return
+        panel = WhyPanel(self.route, self.model)
+        await self.mount(panel, after=self.query_one(Badge))
+        # On a short screen the panel opens below the fold: bring it into view.
+        self.call_after_refresh(panel.scroll_visible, animate=False)
 
     def action_close_why(self) -> None:
         panels = self.query(WhyPanel)
