@@ -427,7 +427,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self.next_override:
             status.append(f"next turn: {short_model(self.next_override)} (override)")
         as_of = self.backend.prices_as_of()
-        status.append(f"prices as of {as_of}" if as_of else "prices: unknown age")
+        if as_of:
+            status.append(f"prices as of {as_of}")
+        elif self.backend.model_ids():  # with no models (yet) there are no prices to date
+            status.append("prices: unknown age")
         if self._budget is not None and self._budget.get("level") in ("warn", "over"):
             status.append(budget_status_text(self._budget))
         self.query_one("#status", Static).update(Text(" · ".join(status), no_wrap=True, overflow="ellipsis"))
