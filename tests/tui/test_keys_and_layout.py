@@ -156,3 +156,17 @@ async def test_why_panel_opens_in_view_at_80x24(engine: FakeEngine) -> None:
         panel = last.query_one(WhyPanel)
         chat = app.screen.query_one("#chat")
         assert chat.region.contains_region(panel.region), (panel.region, chat.region)
+
+
+async def test_notifications_leave_the_newest_badge_visible(engine: FakeEngine) -> None:
+    from textual.widgets._toast import Toast
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await type_and_send(pilot, "hello")
+        app.notify("Exported to somewhere/long/enough/to/wrap/over/two/lines.md and another.json", timeout=30)
+        await pilot.pause(0.3)
+        bar = assistants(app)[-1].query_one(Badge)
+        toasts = [w for w in app.screen.walk_children(with_self=False) if isinstance(w, Toast)]
+        assert toasts
+        assert not any(t.region.overlaps(bar.region) for t in toasts), ([t.region for t in toasts], bar.region)
