@@ -87,13 +87,15 @@ class CapSpend:
         return max(fr) if fr else 0.0
 
 
-def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None) -> CapSpend | None:
+def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None, every_period: bool = False
+              ) -> CapSpend | None:
     """Spend so far (UTC day and month) against `budget.daily_usd` / `budget.monthly_usd`.
 
-    None when no cap is configured, so the router skips the budget logic entirely."""
+    None when no cap is configured, so the router skips the budget logic entirely. With
+    `every_period`, both spends are summed, capped or not (for reports: "today: $0.07")."""
     daily = getattr(budget_cfg, "daily_usd", None)
     monthly = getattr(budget_cfg, "monthly_usd", None)
-    if daily is None and monthly is None:
+    if daily is None and monthly is None and not every_period:
         return None
     now = now or datetime.now(UTC)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -107,19 +109,17 @@ def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None) -> Ca
         return float(row.cost_usd or 0.0)
 
     return CapSpend(
-        daily_spent_usd=spent(day_start) if daily is not None else 0.0,
+        daily_spent_usd=spent(day_start) if daily is not None or every_period else 0.0,
         daily_cap_usd=daily,
-        monthly_spent_usd=spent(month_start) if monthly is not None else 0.0,
+        monthly_spent_usd=spent(month_start) if monthly is not None or every_period else 0.0,
         monthly_cap_usd=monthly,
     )
 
 
 def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = None) -> dict[str, Any]:
     """Spend against the caps, with the warning the UI shows at 80% and at 100%."""
-    state = cap_spend(store, budget, now=now)
-    if state is None:
-        return {"daily_usd": None, "monthly_usd": None, "spent_today": 0.0, "spent_month": 0.0,
-                "fraction": 0.0, "level": "ok", "message": None}
+    state = cap_spend(store, budget, now=now, every_period=True)
+    assert state is not None  # every_period: always a spend
     fraction = state.used_fraction()
     level = "over" if fraction >= 1 else "warn" if fraction >= WARN_FRACTION else "ok"
     message = None

@@ -269,6 +269,27 @@ class Engine:
         if self._router is not None:
             self._router.set_preset(preset)
 
+    async def reload_config(self) -> list[str]:
+        """Re-read the config file (a running app otherwise keeps the one it started with: a
+        removed budget stayed "reached"). The catalogue, router, providers and health board are
+        rebuilt from it on next use; the store and the answer cache stay open. Returns the new
+        config's warnings. A config that does not load leaves everything as it was."""
+        from chatroute.catalog import Catalog
+        from chatroute.config import load_config
+
+        config = load_config(self.paths)
+        catalog = Catalog.build(config, self.paths)
+        old, self._providers = self._providers, {}
+        self.config, self.catalog = config, catalog
+        self._router, self._health = None, None
+        self.preset, self.cache_enabled = config.router.preset, config.cache.enabled
+        for provider in old.values():
+            try:
+                await provider.aclose()
+            except Exception:  # noqa: BLE001 - an old client failing to close is not the new config's problem
+                pass
+        return [str(w) for w in getattr(config, "warnings", None) or []]
+
     async def aclose(self) -> None:
         if self._cache is not None:
             try:

@@ -29,6 +29,8 @@ SHOTS = [
     ("models", "chatroute-dark", (120, 40), scenes.picker_scene),
     ("help", "chatroute-dark", (120, 40), scenes.help_scene),
     ("tiny-40x12", "chatroute-dark", (40, 12), scenes.narrow_scene),
+    ("chat-80x24", "chatroute-dark", (80, 24), scenes.chat_scene),
+    ("compare-picker-80x24", "chatroute-dark", (80, 24), scenes.compare_picker_scene),
 ]
 
 

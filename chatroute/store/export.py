@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chatroute import jsonsafe
+from chatroute.markdown_breaks import hard_breaks
 from chatroute.store.records import StoredMessage, TurnRecord
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         turn = turns.get(m.id)
         if m.role == "assistant" and (turn or m.model):
             heading += f" · {turn.model if turn else m.model}"
-        out += [f"## {heading}", "", m.content if m.content else "_(no text)_", ""]
+        body = hard_breaks(m.content) if m.content else m.content
+        out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             out += [f"_({m.status})_", ""]
         if turn is not None:

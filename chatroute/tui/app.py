@@ -20,6 +20,7 @@ from chatroute.tui.themes import load_themes
 
 DEFAULT_THEME = "chatroute-dark"
 STARTUP_WARNING_TIMEOUT_S = 30.0  # long enough to read a path and a chmod command
+NO_MODELS_TIMEOUT_S = 120.0  # nothing else to do until it is acted on
 
 
 class ChatrouteApp(App[None]):
@@ -82,7 +83,27 @@ class ChatrouteApp(App[None]):
             # first screen's mount and queries (sqlite3 lets go of the GIL on every row fetched)
             # made opening a 10,000-turn conversation several times slower.
             self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
-        self.run_worker(self._offer_local_servers, thread=True, group="discovery", exit_on_error=False)
+        missing = self._no_models_help()
+        if missing:  # say it now, not after the first message fails
+            self.notify(missing, title="No models to use yet", severity="warning", timeout=NO_MODELS_TIMEOUT_S)
+        self.run_worker(partial(self._offer_local_servers, no_models=bool(missing)), thread=True, group="discovery",
+                        exit_on_error=False)
+
+    def _no_models_help(self) -> str | None:
+        """The exact next step when the pool is empty (no keys, nothing configured), else None."""
+        models = getattr(self.engine, "models", None)
+        paths = getattr(self.engine, "paths", None)
+        if models is None or paths is None:
+            return None
+        try:
+            if models():
+                return None
+        except Exception:  # noqa: BLE001 - the catalogue's own warnings say what is wrong
+            return None
+        from chatroute.engine import NO_MODELS_HELP
+
+        help_line = NO_MODELS_HELP.format(config=paths.config_file)
+        return help_line[0].upper() + help_line[1:] + ". Looking for local model servers…"
 
     def _catch_stop_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) end the app the way ctrl+q does instead of
@@ -101,11 +122,18 @@ class ChatrouteApp(App[None]):
             except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
                 pass
 
-    def _offer_local_servers(self) -> None:
-        """Probe the usual local ports (off the UI thread) and offer what is running."""
+    def _offer_local_servers(self, no_models: bool = False) -> None:
+        """Probe the usual local ports (off the UI thread) and offer what is running; with no
+        models at all, also say when none answered."""
+        from chatroute.discovery import DEFAULT_PORTS, discovery_disabled
+
         message = self.backend.local_servers_offer()
         if message:
-            self.call_from_thread(self.notify, message, title="Local models", timeout=20)
+            self.call_from_thread(self.notify, message, title="Local models", timeout=20 if not no_models else 60)
+        elif no_models and not discovery_disabled():
+            ports = ", ".join(f"{port} ({name})" for name, port in DEFAULT_PORTS.items())
+            self.call_from_thread(self.notify, f"No local model server answered on 127.0.0.1 ports {ports}.",
+                                  title="Local models", timeout=NO_MODELS_TIMEOUT_S)
 
     async def on_event(self, event: events.Event) -> None:
         # Mouse moves are not waiting on anything; keys, clicks, wheel and pastes are.
@@ -160,6 +188,29 @@ class ChatrouteApp(App[None]):
 
         if not isinstance(self.screen, CostsScreen):
             self.push_screen(CostsScreen(self.backend))
+
+    def action_reload_config(self) -> None:
+        self.run_worker(self._reload_config(), group="reload-config", exclusive=True, exit_on_error=False)
+
+    async def _reload_config(self) -> None:
+        reload = getattr(self.engine, "reload_config", None)
+        if reload is None:
+            return
+        try:
+            warnings = await reload()
+        except Exception as exc:  # a broken edit: say what, keep running on the old config
+            self.notify(f"Config not reloaded: {error_line(exc)}", severity="error", timeout=10)
+            return
+        for warning in warnings:
+            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S)
+        try:
+            chat = self.chat_screen()
+        except LookupError:
+            chat = None
+        if chat is not None:
+            chat._budget_level = "ok"  # a cap raised or removed: warn afresh if still crossed
+            chat._refresh_budget()
+        self.notify("Config reloaded", timeout=3)
 
     def action_set_theme(self, name: str) -> None:
         self.theme = name
@@ -216,6 +267,8 @@ class ChatrouteApp(App[None]):
             if name.startswith("chatroute"):
                 yield SystemCommand(f"Theme: {name}", "Switch to this theme (saved in the config)",
                                     partial(self.action_set_theme, name))
+        yield SystemCommand("Reload config", "Read config.toml again: providers, pool, budget, preset",
+                            self.action_reload_config)
         yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
 
 

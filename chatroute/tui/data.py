@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatroute import jsonsafe
+from chatroute.catalog.cost import format_cost
 from chatroute.format import attr as _attr
 from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
@@ -462,8 +463,9 @@ def hit_fields(hit: Any) -> tuple[str, str, str, str]:
 
 # ---- formatting ----
 def fmt_usd(value: float | None) -> str:
-    """Money totals (screen sums): always two decimals, n/a when unknown."""
-    return "n/a" if value is None else f"${value:,.2f}"
+    """Money totals, as the CLI writes them: $1.23, $0.069, $0.0034 (a sub-cent sum is not
+    "$0.00"), n/a when unknown."""
+    return format_cost(value)
 
 
 def reroute_lines(route: dict[str, Any] | None) -> list[str]:
@@ -502,6 +504,8 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "totals": {k: (v or {}).get("cost_usd") for k, v in periods.items()},
         "turns": {k: (v or {}).get("turns") for k, v in periods.items()},
+        "markers": {k: {"estimated_turns": (v or {}).get("estimated_turns") or 0,
+                        "unknown_cost_turns": (v or {}).get("unknown_cost_turns") or 0} for k, v in periods.items()},
         "daily_30": [d.get("cost_usd") or 0.0 for d in report.get("daily", [])],
         "by_model": _rows(rows_by.get("model", []), "model"),
         "by_day": list(reversed(_rows(rows_by.get("day", []), "day"))) if rows_by.get("day") and

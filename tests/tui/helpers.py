@@ -41,7 +41,7 @@ def assistants(app: App) -> list[AssistantMessage]:
 
 
 def badge(msg: AssistantMessage) -> str:
-    return str(msg.query_one(Badge).render())
+    return msg.query_one(Badge).text  # the whole line (what is shown may leave parts out when narrow)
 
 
 def subtitle(app: App) -> str:

@@ -94,6 +94,17 @@ async def compare_scene(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def compare_picker_scene(pilot: Pilot) -> None:
+    """F4 from the chat: the picker with the pool's cheapest and strongest pre-selected."""
+    await _quiet(pilot)
+    pilot.app.screen.query_one(Composer).insert("When should I visit Lisbon?")
+    await pilot.press("f4")
+    await pilot.pause()
+    for composer in pilot.app.screen.query("Input"):
+        composer.cursor_blink = False
+    await pilot.pause()
+
+
 async def costs_scene(pilot: Pilot) -> None:
     await _quiet(pilot)
     await pilot.press("f5")

@@ -63,7 +63,7 @@ async def test_badge_variants_cache_unknown_cost_estimated_reroute(engine: FakeE
         reroutes = str(rerouted.query_one(".reroutes", Static).render())
         assert "gpt-4o-mini 429 → claude-3-5-haiku-20241022" in reroutes
         assert "⚠ interrupted" in badge(interrupted)
-        assert "press r to retry" in str(interrupted.query_one(".error-line", Static).render())
+        assert "r retries" in str(interrupted.query_one(".error-line", Static).render())
 
 
 async def test_error_inline_then_retry(engine: FakeEngine) -> None:
@@ -73,7 +73,7 @@ async def test_error_inline_then_retry(engine: FakeEngine) -> None:
         await type_and_send(pilot, "hi")
         [msg] = assistants(app)
         err = msg.query_one(".error-line", Static)
-        assert err.display and "500 server error" in str(err.render()) and "press r to retry" in str(err.render())
+        assert err.display and "500 server error" in str(err.render()) and "r retries" in str(err.render())
         assert "Traceback" not in str(err.render())
         failed_id = msg.message_id
         msg.focus()

@@ -93,6 +93,7 @@ async def test_compare_with_a_failing_model_and_pick(store: FakeStore) -> None:
         await pilot.press("f4")
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen)
+        app.screen.query_one(SelectionList).deselect_all()  # from the pre-selected cheapest and strongest
         await pilot.press("space", "down", "space", "down", "space")  # three models, keyboard only
         assert app.screen.query_one(SelectionList).selected == ["openai/gpt-4o-mini", "openai/gpt-4o",
                                                                   "anthropic/claude-3-5-haiku-20241022"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.command import CommandInput
 from textual.widget import Widget
-from textual.widgets import Markdown
+from textual.widgets import Markdown, SelectionList
 from textual.widgets._markdown import MarkdownFence, MarkdownTable
 from textual.widgets.markdown import MarkdownBlock
 
@@ -17,7 +17,7 @@ import chatroute.tui.widgets.message as message_module
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatView
 from chatroute.tui.screens.compare import CompareColumn
-from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, FrozenBlocks
+from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, FrozenBlocks, answer_parser
 from tests.tui.fake_engine import FakeEngine, Reply
 from tests.tui.helpers import assistants, settle
 
@@ -70,8 +70,8 @@ def rendering(markdown: Markdown) -> list[tuple[str, str]]:
 
 
 async def reference_rendering(app: ChatrouteApp, text: str) -> list[tuple[str, str]]:
-    """The same Markdown rendered in one go, in the same app (same theme and width)."""
-    ref = Markdown(text, id="reference")
+    """The same Markdown rendered in one go, in the same app (same theme, width and parser)."""
+    ref = Markdown(text, id="reference", parser_factory=answer_parser)
     await app.screen.mount(ref)
     await app.workers.wait_for_complete()
     result = rendering(ref)
@@ -343,6 +343,7 @@ async def test_compare_columns_stream_through_the_same_feed(engine: FakeEngine, 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
         await pilot.pause()
+        app.screen.query_one(SelectionList).deselect_all()  # from the pre-selected pair
         await pilot.press("space", "down", "space", "tab", "h", "i", "enter")
         await settle(pilot, app)
         cols = list(app.screen.query(CompareColumn))

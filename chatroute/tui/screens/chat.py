@@ -18,13 +18,14 @@ from textual.worker import Worker, WorkerState
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, error_line, msg_id, msg_role,
                                 msg_status, msg_text, short_model)
+from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
 
-NARROW = 70  # below this width the sidebar collapses unless the user opened it
+NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
 
 def budget_status_text(budget: dict[str, Any]) -> str:
@@ -325,7 +326,7 @@ class ChatView(VerticalScroll):
         return None
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatKeys, Screen[None]):
     BINDINGS = [
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("ctrl+o", "pick_model", "Model"),
@@ -338,6 +339,7 @@ class ChatScreen(Screen[None]):
         Binding("home", "load_earlier", "Load earlier", show=False),
         Binding("o", "open_cache_source", "Go to a cached answer's source", show=False),
         Binding("escape", "escape", "Stop / back", show=False),
+        Binding("ctrl+c", "stop_answer", "Stop the answer", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend) -> None:
@@ -349,6 +351,7 @@ class ChatScreen(Screen[None]):
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
         self._budget_level = "ok"
+        self._switched: dict[str, str] = {}  # the last sibling switch: replaced answer -> shown one
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -369,6 +372,8 @@ class ChatScreen(Screen[None]):
         return self.query_one(Composer)
 
     async def on_mount(self) -> None:
+        # First, before the conversation loads: keys typed from the first frame belong here.
+        self.composer.focus()
         convs = self.backend.conversations()
         self.query_one(Sidebar).set_conversations(convs, None)
         if convs:
@@ -443,10 +448,13 @@ class ChatScreen(Screen[None]):
         if self.next_override:
             status.append(f"next turn: {short_model(self.next_override)} (override)")
         as_of = self.backend.prices_as_of()
-        status.append(f"prices as of {as_of}" if as_of else "prices: unknown age")
+        if as_of:
+            status.append(f"prices as of {as_of}")
+        elif self.backend.model_ids():  # with no models (yet) there are no prices to date
+            status.append("prices: unknown age")
         if self._budget is not None and self._budget.get("level") in ("warn", "over"):
             status.append(budget_status_text(self._budget))
-        self.query_one("#status", Static).update(Text(" · ".join(status)))
+        self.query_one("#status", Static).update(Text(" · ".join(status), no_wrap=True, overflow="ellipsis"))
 
     # ---- sending and streaming ----
     @on(Composer.Submitted)
@@ -467,14 +475,14 @@ class ChatScreen(Screen[None]):
             # Past a budget cap, ask first; the prompt stays in the composer until the answer.
             block = self.backend.budget_block(self.conversation_id, event.text)
             if block is not None:
-                self._confirm_over_budget(block, lambda: self._send_from_composer(event.text))
+                self._confirm_over_budget(block, lambda: self._send_from_composer(event.text, event.raw))
                 return
-        event.composer.clear()
+        event.composer.consume(event.raw)
         override, self.next_override = self.next_override, None
         await self.send(event.text, override=override)
 
-    async def _send_from_composer(self, prompt: str) -> None:
-        self.composer.clear()
+    async def _send_from_composer(self, prompt: str, raw: str) -> None:
+        self.composer.consume(raw)
         override, self.next_override = self.next_override, None
         await self.send(prompt, override=override)
 
@@ -568,6 +576,8 @@ class ChatScreen(Screen[None]):
                     await asst.write(ev.text)
                 elif isinstance(ev, TurnFinished):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
+                    if regenerate_of is not None:  # a new sibling: say which of how many, now
+                        asst.set_sibling(self._sibling_position(asst.message_id))
                     if getattr(ev, "not_saved", None):
                         self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
                                     "until you leave this conversation: c copies it.", title="Not saved",
@@ -693,20 +703,38 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(ModelPicker(self.backend, mode="rerun", current=widget.model), chosen)
 
+    def _sibling_position(self, message_id: str | None) -> tuple[int, int] | None:
+        if message_id is None:
+            return None
+        try:
+            ids = [msg_id(s) for s in self.backend.siblings(message_id)]
+        except Exception:  # a store that cannot say: no indicator
+            return None
+        return (ids.index(message_id) + 1, len(ids)) if message_id in ids and len(ids) > 1 else None
+
     async def _sibling(self, widget: AssistantMessage, delta: int) -> None:
-        if widget.message_id is None or self.conversation_id is None:
+        base = widget.message_id
+        while not widget.is_attached and base in self._switched:
+            # A key pressed on an answer a switch has just replaced counts from the one shown.
+            base = self._switched[base]
+        if base is None or self.conversation_id is None:
             return
-        sibs = self.backend.siblings(widget.message_id)
+        sibs = self.backend.siblings(base)
         ids = [msg_id(s) for s in sibs]
-        if widget.message_id not in ids or len(ids) < 2:
+        if base not in ids or len(ids) < 2:
             self.notify("No other replies to this turn", timeout=2)
             return
-        j = ids.index(widget.message_id) + delta
+        j = ids.index(base) + delta
         if not 0 <= j < len(ids):
             self.notify("No more replies that way", timeout=2)
             return
         self.backend.set_active(ids[j])
-        await self.open_conversation(self.conversation_id, focus_id=ids[j])
+        self._switched = {base: ids[j]}
+        self.hold_keys()
+        try:
+            await self.open_conversation(self.conversation_id, focus_id=ids[j])
+        finally:
+            self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
     # ---- sidebar ----
     @on(Sidebar.Requested)
@@ -862,15 +890,19 @@ class ChatScreen(Screen[None]):
 
         prompt = self.composer.prompt  # a paste kept aside goes in full
 
-        def picked_cb(result: tuple[str, str] | None) -> None:
+        def picked_cb(result: tuple[str, str | None] | None) -> None:
             if result:
                 conversation_id, message_id = result
                 self.composer.clear()
-                self.run_worker(self._continue_after_pick(conversation_id), group="open")
+                self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
         self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt), picked_cb)
 
-    async def _continue_after_pick(self, conversation_id: str) -> None:
-        """The picked answer is now the active reply: show it and keep writing from it."""
+    async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
+        """The picked answer (or, closed without a pick, the first) is now the active reply:
+        show it and keep writing from it. What the next turn sends is what is shown."""
         await self.open_conversation(conversation_id)
+        if message_id is None:
+            self.notify("Compare closed: answer 1 stays in the conversation. Focus it (↑) and press [ or ] "
+                        "to switch to another", timeout=6)
         self.composer.focus()

@@ -7,12 +7,15 @@ import asyncio
 import time
 from typing import Any
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.widgets._toggle_button import ToggleButton
 
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 from chatroute.tui.data import Backend, _attr, error_line, short_model
@@ -20,6 +23,39 @@ from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
 
 MAX_MODELS = 4
+
+
+def default_picks(models: list[Any]) -> list[str]:
+    """The pool's cheapest and strongest models: the comparison most people open compare for
+    (is the cheap answer good enough?). Prices are per million tokens, input plus output; an
+    unknown price never counts as cheapest."""
+    if len(models) < 2:
+        return [m.id for m in models]
+
+    def price(m: Any) -> float:
+        i, o = getattr(m, "input_cost_per_mtok", None), getattr(m, "output_cost_per_mtok", None)
+        return float("inf") if i is None or o is None else float(i) + float(o)
+
+    cheapest = min(models, key=price)
+    rest = [m for m in models if m.id != cheapest.id]
+    strongest = max(rest, key=lambda m: (float(getattr(m, "ability", 0.0) or 0.0), price(m)))
+    return [cheapest.id, strongest.id]
+
+
+class ModelChecklist(SelectionList[str]):
+    """A SelectionList whose boxes read ✓ when picked and stay empty when not: the stock
+    list draws an X in both, told apart by colour only."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        for i, seg in enumerate(segments):
+            meta = seg.style.meta if seg.style is not None else {}
+            if seg.text == ToggleButton.BUTTON_INNER and "option" in meta:
+                option = self.get_option_at_index(meta["option"])
+                segments[i] = Segment("✓" if option.value in self._selected else " ", seg.style, seg.control)
+                return Strip(segments, strip.cell_length)
+        return strip
 
 
 class CompareColumn(Vertical):
@@ -116,7 +152,11 @@ class CompareColumn(Vertical):
         return True if stream is None else await stream.stop()
 
 
-class CompareScreen(Screen[tuple[str, str] | None]):
+class CompareScreen(Screen[tuple[str, str | None] | None]):
+    """Dismissed with (conversation, picked answer), or (conversation, None) when closed after
+    the prompt was sent: the answers are stored, the first one active, so the chat shows that
+    turn (its siblings a key away) instead of a turn the next request would carry unseen."""
+
     DEFAULT_CSS = """
     CompareScreen #setup { height: 1fr; padding: 0 1; }
     CompareScreen #setup SelectionList { height: auto; max-height: 12; }
@@ -150,8 +190,9 @@ class CompareScreen(Screen[tuple[str, str] | None]):
         yield Header()
         with Vertical(id="setup"):
             yield Static(Text("Pick 2–4 models (space toggles), then write the prompt and press Enter.", style="bold"))
-            yield SelectionList[str](*[(m.id, m.id, m.id in self.preselected) for m in self.backend.models()],
-                                     id="models")
+            models = self.backend.models()
+            picks = self.preselected or default_picks(models)
+            yield ModelChecklist(*[(m.id, m.id, m.id in picks) for m in models], id="models")
             yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
             yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                          classes="hint")
@@ -206,7 +247,8 @@ class CompareScreen(Screen[tuple[str, str] | None]):
                 continue
             self.run_worker(col.consume(events), group="compare", exit_on_error=False)
         self.query_one("#pick-hint", Static).update(
-            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · esc close")
+            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · "
+            "esc closes, keeping answer 1 ([ ] switch answers in the chat)")
 
     async def action_pick(self, n: int) -> None:
         if not self.columns or not 1 <= n <= len(self.columns):
@@ -226,6 +268,9 @@ class CompareScreen(Screen[tuple[str, str] | None]):
         self.workers.cancel_group(self, "compare")
         self.dismiss((cid, col.message_id))
 
-    def action_close(self) -> None:
-        self.workers.cancel_group(self, "compare")
-        self.dismiss(None)
+    async def action_close(self) -> None:
+        cancelled = self.workers.cancel_group(self, "compare")
+        if cancelled:  # each stream saves its stopped answer as it closes: wait for that
+            await self.workers.wait_for_complete(cancelled)
+        cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
+        self.dismiss(None if cid is None else (cid, None))

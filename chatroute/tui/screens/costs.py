@@ -3,6 +3,7 @@ budget status, all from `Engine.cost_report(since=None)`.
 
 Expected dict shape (keys the screen reads; missing ones show as n/a):
     totals: {today, week, month, all: float}           turns: {today, week, month, all: int} (optional)
+    markers: {today, week, month, all: {estimated_turns, unknown_cost_turns}} (optional)
     daily_30: list[float]  (30 values, oldest first, ending today)
     by_model: [{model, turns, input_tokens, output_tokens, cached_tokens, cost_usd, unknown_cost_turns}]
     by_day: [{day: "YYYY-MM-DD", turns, cost_usd}]     (newest first)
@@ -20,11 +21,34 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.tui.data import Backend, fmt_tokens, fmt_usd, short_model
+from chatroute.tui.data import Backend, fmt_usd, short_model
+
+TITLE_CELLS = 40  # a conversation title longer than this is cut with an ellipsis: the table stays readable
+
+
+def fmt_count(n: int | None) -> str:
+    """Token counts in one style down a column: 950, 6.4k, 18.0k, 1.2M."""
+    if n is None:
+        return "?"
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def money(value: float | None, *, estimated: int = 0, unknown: int = 0) -> str:
+    """A spend as the CLI's `costs` writes it: ≈ when part of it is estimated, (+n n/a) for
+    turns whose price is unknown."""
+    return ("≈" if estimated else "") + fmt_usd(value) + (f" (+{unknown} n/a)" if unknown else "")
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def baseline_sentence(baseline: dict[str, Any] | None) -> str:
@@ -47,7 +71,8 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
     if not budget:
         return Text("No budget set (budget.daily_usd / budget.monthly_usd).", style="dim")
     out = Text()
-    for label, cap_key, spent_key in (("today", "daily_usd", "daily_spent"), ("this month", "monthly_usd", "monthly_spent")):
+    for label, cap_key, spent_key in (("today", "daily_usd", "daily_spent"),
+                                      ("this month", "monthly_usd", "monthly_spent")):
         cap, spent = budget.get(cap_key), float(budget.get(spent_key) or 0.0)
         if cap:
             pct = 100.0 * spent / float(cap)
@@ -72,13 +97,13 @@ class CostsScreen(Screen[None]):
     DEFAULT_CSS = """
     CostsScreen VerticalScroll { padding: 0 1; }
     CostsScreen #totals { height: 5; }
-    CostsScreen .total { width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center; }
+    CostsScreen .total {
+        width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center;
+    }
     CostsScreen Sparkline { height: 3; margin: 0 0; }
     CostsScreen .section { text-style: bold; margin-top: 1; height: 1; }
     CostsScreen .muted { color: $text-muted; height: auto; }
-    CostsScreen DataTable { height: auto; max-height: 14; }
-    CostsScreen #tables { height: auto; }
-    CostsScreen #tables > Vertical { width: 1fr; height: auto; margin-right: 2; }
+    CostsScreen DataTable { height: auto; }
     """
 
     BINDINGS = [
@@ -99,15 +124,18 @@ class CostsScreen(Screen[None]):
         except Exception as exc:
             self.report, error = {}, str(exc)
         r = self.report
-        totals, turns = r.get("totals", {}), r.get("turns", {})
+        totals, turns, markers = r.get("totals", {}), r.get("turns", {}), r.get("markers", {})
         yield Header()
         with VerticalScroll():
             if error:
                 yield Static(Text(f"⚠ could not compute costs: {error}", style="bold red"))
             with Horizontal(id="totals"):
-                for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"), ("all", "all time")):
-                    n = turns.get(key)
-                    yield Static(Text.assemble((label + "\n", "dim"), (fmt_usd(totals.get(key)), "bold"),
+                for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"),
+                                   ("all", "all time")):
+                    n, mark = turns.get(key), markers.get(key) or {}
+                    figure = money(totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
+                                   unknown=int(mark.get("unknown_cost_turns") or 0))
+                    yield Static(Text.assemble((label + "\n", "dim"), (figure, "bold"),
                                                f"\n{n} turns" if n is not None else ""), classes="total",
                                  id=f"total-{key}")
             yield Static("Last 30 days", classes="section")
@@ -118,13 +146,11 @@ class CostsScreen(Screen[None]):
             yield Static(budget_lines(r.get("budget")), id="budget", classes="muted")
             yield Static("By model", classes="section")
             yield DataTable(id="by-model", cursor_type="row", zebra_stripes=True)
-            with Horizontal(id="tables"):
-                with Vertical():
-                    yield Static("By day", classes="section")
-                    yield DataTable(id="by-day", cursor_type="row", zebra_stripes=True)
-                with Vertical():
-                    yield Static("By conversation", classes="section")
-                    yield DataTable(id="by-conversation", cursor_type="row", zebra_stripes=True)
+            # One under the other: side by side, a long title pushed the costs off screen.
+            yield Static("By conversation", classes="section")
+            yield DataTable(id="by-conversation", cursor_type="row", zebra_stripes=True)
+            yield Static("By day", classes="section")
+            yield DataTable(id="by-day", cursor_type="row", zebra_stripes=True)
             served = [row for row in r.get("by_client", []) if row.get("client")]
             live = self.backend.serve_state()
             if served or live:
@@ -140,20 +166,20 @@ class CostsScreen(Screen[None]):
         t = self.query_one("#by-model", DataTable)
         t.add_columns("model", "turns", "in", "out", "cached", "cost")
         for row in r.get("by_model", []):
-            cost = fmt_usd(row.get("cost_usd"))
-            if row.get("unknown_cost_turns"):
-                cost += f" (+{row['unknown_cost_turns']} n/a)"
-            t.add_row(short_model(row.get("model")), str(row.get("turns", "")), fmt_tokens(row.get("input_tokens")),
-                      fmt_tokens(row.get("output_tokens")), fmt_tokens(row.get("cached_tokens")), cost)
+            cost = money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0))
+            t.add_row(short_model(row.get("model")), str(row.get("turns", "")), fmt_count(row.get("input_tokens")),
+                      fmt_count(row.get("output_tokens")), fmt_count(row.get("cached_tokens")), cost)
         d = self.query_one("#by-day", DataTable)
         d.add_columns("day", "turns", "cost")
         for row in r.get("by_day", []):
-            d.add_row(str(row.get("day", "")), str(row.get("turns", "")), fmt_usd(row.get("cost_usd")))
+            d.add_row(str(row.get("day", "")), str(row.get("turns", "")),
+                      money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0)))
         c = self.query_one("#by-conversation", DataTable)
         c.add_columns("conversation", "turns", "cost")
         for row in r.get("by_conversation", []):
-            c.add_row(str(row.get("title") or row.get("conversation_id") or "?")[:50], str(row.get("turns", "")),
-                      fmt_usd(row.get("cost_usd")))
+            c.add_row(clip(str(row.get("title") or row.get("conversation_id") or "?"), TITLE_CELLS),
+                      str(row.get("turns", "")),
+                      money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0)))
 
         for table in self.query("#by-client").results(DataTable):
             table.add_columns("client", "requests", "cost")

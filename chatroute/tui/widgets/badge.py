@@ -12,15 +12,48 @@ from chatroute.tui.data import _attr, badge_text, fmt_cost, reroute_lines, short
 
 
 class Badge(Static):
-    """`model · $cost · ttft 320 ms · 2.1 s · 85 tok/s` under an assistant message."""
+    """`model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok · ‹1/2›` under an assistant
+    message, on one line: where it does not fit, the least telling parts are left out (tok/s,
+    then the token counts, the total time, the time to first token) before anything is cut,
+    so the model, the cost, the warnings and the sibling position stay."""
 
-    DEFAULT_CSS = "Badge { height: auto; color: $text-muted; }"
+    DEFAULT_CSS = "Badge { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }"
+    # Parts dropped first when the line is too narrow, by how they start/end.
+    _DROP_ORDER = (lambda p: p.endswith("tok/s"), lambda p: p.endswith(" tok"),
+                   lambda p: p.endswith((" s", " ms")) and not p.startswith("ttft"),
+                   lambda p: p.startswith("ttft"), lambda p: p.startswith("lookup"))
+
+    def __init__(self, text: str = "", **kw: Any) -> None:
+        super().__init__("", **kw)
+        self._parts: list[str] = [text] if text else []
 
     def show_record(self, record: Any, sibling: tuple[int, int] | None = None) -> None:
-        self.update(Text(badge_text(record, sibling=sibling)))
+        self._parts = badge_text(record).split(" · ")
+        if sibling and sibling[1] > 1:  # also on a failed sibling, whose badge is otherwise short
+            self._parts.append(f"‹{sibling[0]}/{sibling[1]}›")
+        self.refresh(layout=False)
 
     def show_pending(self, text: str) -> None:
-        self.update(Text(text))
+        self._parts = [text] if text else []
+        self.refresh(layout=False)
+
+    @property
+    def text(self) -> str:
+        """The whole line, whatever the width."""
+        return " · ".join(self._parts)
+
+    def fitted(self, width: int) -> str:
+        parts = list(self._parts)
+        for drop in self._DROP_ORDER:
+            if len(" · ".join(parts)) <= width:
+                break
+            parts = [p for p in parts if not drop(p)] or parts
+        return " · ".join(parts)
+
+    def render(self) -> Text:
+        width = self.content_size.width or self.size.width
+        line = self.fitted(width) if width > 0 else self.text
+        return Text(line, no_wrap=True, overflow="ellipsis")
 
 
 def adjustment_text(candidate: Any) -> str:

@@ -36,19 +36,27 @@ class Composer(TextArea):
     Composer:focus { border: round $primary; }
     """
 
-    # priority: TextArea would otherwise consume Enter as an insert before any binding runs
+    # Listed for the footer and help. The keys themselves are handled in _on_key, in the order
+    # they arrive: a priority binding runs Enter as soon as the app reads it, ahead of the keys
+    # typed before it that are still queued for the editor, which sent half a fast-typed line.
     BINDINGS = [
-        Binding("enter", "submit", "Send", priority=True),
-        Binding("ctrl+j,shift+enter", "newline", "Newline", priority=True),
+        Binding("enter", "submit", "Send"),
+        Binding("ctrl+j,shift+enter", "newline", "Newline"),
     ]
+    _NEWLINE_KEYS = ("ctrl+j", "shift+enter")
 
     class Submitted(Message):
-        """Enter on a prompt; `text` is the whole of it, pastes kept aside included."""
+        """Enter on a prompt; `text` is the whole of it, pastes kept aside included; `raw` is
+        the editor's text as it was then (placeholders unexpanded), for `consume`."""
 
-        def __init__(self, composer: Composer, text: str) -> None:
+        def __init__(self, composer: Composer, text: str, raw: str = "") -> None:
             super().__init__()
             self.composer = composer
             self.text = text
+            self.raw = raw
+
+    class PreviousMessage(Message):
+        """Up on the composer's first line: the reader wants the messages above."""
 
     def __init__(self, **kw) -> None:  # type: ignore[no-untyped-def]
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kw)
@@ -79,7 +87,43 @@ class Composer(TextArea):
     def action_submit(self) -> None:
         prompt = self.prompt
         if prompt.strip():
-            self.post_message(self.Submitted(self, prompt))
+            self.post_message(self.Submitted(self, prompt, self.text))
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not self.read_only and event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.action_submit()
+            return
+        if not self.read_only and event.key in self._NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
+            return
+        await super()._on_key(event)
+
+    def consume(self, raw: str) -> None:
+        """Take a sent prompt out of the editor. Keys typed after its Enter (handled before
+        the screen accepted the prompt) stay: only the text that was sent goes."""
+        text = self.text
+        if text == raw:
+            self.clear()
+            return
+        if not text.startswith(raw):  # edited elsewhere than at the end since: drop nothing
+            return
+        rest = text[len(raw):]
+        kept = [p for p in _PLACEHOLDER.findall(rest) if p in self._pastes]
+        pastes = {p: (self._pastes[p], self._paste_bytes[p]) for p in kept}
+        self.clear()
+        for placeholder, (pasted, size) in pastes.items():
+            self._pastes[placeholder], self._paste_bytes[placeholder] = pasted, size
+        self.insert(rest)
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and self.cursor_at_first_line:
+            self.post_message(self.PreviousMessage())
+            return
+        super().action_cursor_up(select)
 
     def clear(self) -> EditResult:
         result = super().clear()

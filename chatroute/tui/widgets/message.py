@@ -39,6 +39,8 @@ FLUSH_INTERVAL_S = 0.05
 # Buffered tokens arrive without the network read ever blocking, so the consumer must hand
 # the loop back itself or keys, timers and repaints wait for the whole buffer.
 YIELD_INTERVAL_S = 0.01
+# How the engine words a turn stopped by the user (Esc, ctrl+c, quitting) in the stored record.
+STOPPED_BY_USER = "stopped before the reply was complete"
 # Bounded work per append: a new block's widgets are built, mounted and laid out in one go,
 # so a backlog is appended MAX_APPEND_LINES lines at a time (blocks start on new lines).
 # Text that only makes the last paragraph longer builds no widgets, so its bound is larger.
@@ -176,7 +178,7 @@ def _top_level_blocks(text: str) -> list[tuple[str, tuple[int, int]]] | None:
     `text`, parsed as Textual's Markdown does; None if blocks depend on text after them
     (reference-style links), which an append-by-append render cannot know."""
     env: dict[str, Any] = {}
-    tokens = MarkdownIt("gfm-like").parse(text, env)
+    tokens = answer_parser().parse(text, env)
     if env.get("references"):
         return None
     return [(t.type, (t.map[0], t.map[1])) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
@@ -245,7 +247,9 @@ def _picture(markdown: Widget, blocks: list[Widget]) -> list[Strip] | None:
     A compositor of its own, rooted at `markdown`, draws them exactly as the screen's does:
     backgrounds, margins, nested containers and scrollbars included.
     """
-    from textual._compositor import Compositor  # private: a failure here turns freezing off
+    from textual._compositor import (
+        Compositor,  # private: a failure here turns freezing off
+    )
 
     size = markdown.outer_size
     compositor = Compositor()
@@ -337,11 +341,29 @@ class HeightFromContent:
 _parser: MarkdownIt | None = None
 
 
+def _soft_breaks_are_hard(state: Any) -> None:
+    for token in state.tokens:
+        if token.type == "inline" and token.children:
+            for child in token.children:
+                if child.type == "softbreak":
+                    child.type = "hardbreak"
+
+
+def answer_parser() -> MarkdownIt:
+    """GFM, with a single newline as a line break, as chat UIs show answers: a haiku or an
+    address keeps its lines instead of running into one paragraph. markdown-it's `breaks`
+    option only changes its HTML output, so the soft-break tokens Textual reads are made hard
+    ones; only text inside paragraphs has them, so code blocks, lists and tables are as before."""
+    parser = MarkdownIt("gfm-like", {"breaks": True})
+    parser.core.ruler.push("soft_breaks_are_hard", _soft_breaks_are_hard)
+    return parser
+
+
 def _shared_parser() -> MarkdownIt:
     """One parser for every stored answer (building one per answer costs more than parsing it)."""
     global _parser
     if _parser is None:
-        _parser = MarkdownIt("gfm-like")  # what Markdown uses when given no parser_factory
+        _parser = answer_parser()
     return _parser
 
 
@@ -361,6 +383,7 @@ class AnswerMarkdown(HeightFromContent, Markdown):
     _last_block: Widget | None = None
 
     def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
+        kw.setdefault("parser_factory", _shared_parser)
         super().__init__(markdown, **kw)
         self._prebuilt = prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
         self._frozen: list[FrozenBlocks] = []  # in document order
@@ -592,6 +615,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         self._feed: MarkdownFeed | None = None
         self._last_yield = 0.0
         self._reroutes: list[str] = reroute_lines(self.route)
+        self._stopped_by_user = False
 
     # The answer grows a token at a time: keep the pieces and join them only when read, so
     # a long answer is not copied once per token.
@@ -688,6 +712,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         reopening the conversation would show it, instead of a badge without the cost."""
         streamed_ok = await self._stop_feed()
         self.status = "interrupted"
+        self._stopped_by_user = True
         if record is not None:
             self.record = record
             self.status = _attr(record, "status", default="interrupted")
@@ -700,6 +725,11 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             self._set_routing("")  # the badge names the model now, as after a finished turn
         await self._settle_render(self.query_one(Markdown), self.text, streamed_ok)
         self._refresh_meta()
+
+    def set_sibling(self, sibling: tuple[int, int] | None) -> None:
+        self.sibling = sibling
+        if self.is_attached:
+            self._refresh_meta()
 
     def on_unmount(self) -> None:
         if self._feed is not None:
@@ -720,20 +750,32 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         else:
             badge.show_pending("")
         err = self.query_one(".error-line", Static)
-        if self.error or self.status in ("error", "interrupted"):
+        if self.status == "interrupted" and self.stopped_by_user():
+            # Not a failure: the reader stopped it. Muted, and without the provider's wording.
+            err.update(Text("■ stopped by you — the partial reply is kept · r re-asks (↑ from the prompt)",
+                            style="dim"))
+            err.display = True
+        elif self.error or self.status in ("error", "interrupted"):
             msg = self.error or "the stream was interrupted"
-            err.update(Text(f"⚠ {msg}" + ("  — press r to retry" if self.retryable else "")))
+            # "press r" alone read as an instruction for the prompt, where r is just a letter
+            err.update(Text(f"⚠ {msg}" + ("  — r retries (↑ from the prompt reaches it)" if self.retryable else "")))
             err.display = True
         else:
             err.display = False
 
+    def stopped_by_user(self) -> bool:
+        return self._stopped_by_user or STOPPED_BY_USER in (self.error or "")
+
     # ---- actions (the chat screen does the work) ----
-    def action_why(self) -> None:
+    async def action_why(self) -> None:
         panels = self.query(WhyPanel)
         if panels:
-            panels.remove()
-        else:
-            self.mount(WhyPanel(self.route, self.model), after=self.query_one(Badge))
+            await panels.remove()
+            return
+        panel = WhyPanel(self.route, self.model)
+        await self.mount(panel, after=self.query_one(Badge))
+        # On a short screen the panel opens below the fold: bring it into view.
+        self.call_after_refresh(panel.scroll_visible, animate=False)
 
     def action_close_why(self) -> None:
         panels = self.query(WhyPanel)

@@ -1,0 +1,63 @@
+"""Closing compare without picking: the history sent afterwards is exactly the turns on screen,
+in this run and after a restart. Real engine and store, official SDKs, the fake provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import SelectionList
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.compare import CompareScreen
+from chatroute.tui.widgets.composer import Composer
+from chatroute.tui.widgets.message import MessageWidget
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import settle, type_and_send
+
+SIZE = (120, 40)
+MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+
+
+def on_screen(app: ChatrouteApp) -> list[str]:
+    # an `@model ` prefix picks the model; the engine sends the rest
+    return [w.text.removeprefix("@gpt-4o-mini ") for w in app.screen.query(MessageWidget) if w.text]
+
+
+def sent_history(fake_server: FakeServer) -> list[str]:
+    """The contents of the last request's messages, system prompt aside."""
+    return [m["content"] for m in fake_server.requests[-1].messages if m["role"] != "system"]
+
+
+async def test_esc_after_compare_keeps_history_equal_to_the_screen(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    fake_server.script("gpt-4o-mini", Reply(text="Mini says May.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
+    fake_server.script("claude-haiku-4-5", Reply(text="Haiku says June.", input_tokens=20, output_tokens=4))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini hello")
+        app.screen.query_one(Composer).insert("When to visit Lisbon?")
+        await pilot.press("f4")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        models = app.screen.query_one(SelectionList)
+        models.deselect_all()
+        for model in MODELS:
+            models.select(model)
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        shown = on_screen(app)
+        await type_and_send(pilot, "@gpt-4o-mini and the weather?")
+        await settle(pilot, app)
+        # what the next turn carried as history is what was on screen before it
+        assert sent_history(fake_server)[:-1] == shown
+        after = on_screen(app)
+
+    # after a restart, the same conversation shows the same turns
+    app2 = ChatrouteApp(Engine.open())
+    async with app2.run_test(size=SIZE) as pilot:
+        await settle(pilot, app2)
+        assert on_screen(app2) == after

@@ -1,0 +1,55 @@
+"""First run with no keys and no config: the TUI says at once what is missing and the exact
+next step, lists the local model servers it finds (or says none answered), and shows no
+"prices: unknown age" for a pool that does not exist yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+import chatroute.discovery as discovery
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from tests.fakeserver import FakeServer
+from tests.tui.helpers import settle
+
+
+def _recording(app: ChatrouteApp) -> list[str]:
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, **kw: object) -> None:
+        notes.append(str(message))
+        original(message, **kw)  # type: ignore[arg-type]
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notes
+
+
+async def test_no_keys_says_what_to_set_before_anything_is_sent(chatroute_home: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHATROUTE_NO_DISCOVERY")
+    monkeypatch.setattr(discovery, "DEFAULT_PORTS", {"llamacpp": 9})  # a port where nothing listens
+    app = ChatrouteApp(Engine.open())
+    notes = _recording(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        missing = [n for n in notes if "OPENAI_API_KEY" in n]
+        assert missing and "ANTHROPIC_API_KEY" in missing[0] and str(chatroute_home / "config.toml") in missing[0]
+        assert any("No local model server answered" in n and "9 (llamacpp)" in n for n in notes), notes
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "unknown age" not in status
+
+
+async def test_no_keys_lists_the_local_server_it_finds(chatroute_home: Path, fake_server: FakeServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHATROUTE_NO_DISCOVERY")
+    monkeypatch.setattr(discovery, "DEFAULT_PORTS", {"llamacpp": fake_server.port})
+    app = ChatrouteApp(Engine.open())
+    notes = _recording(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert any("OPENAI_API_KEY" in n for n in notes)
+        assert any("found local servers not in your config: llamacpp" in n for n in notes), notes

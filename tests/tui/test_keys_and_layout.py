@@ -1,0 +1,172 @@
+"""Keyboard and 80x24 layout friction: ↑ out of the composer, ctrl+c and Esc mid-stream, the
+sibling indicator and focus, one-line badges and status, the sidebar at narrow widths."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Static
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.badge import Badge, WhyPanel
+from chatroute.tui.widgets.composer import Composer
+from chatroute.tui.widgets.message import AssistantMessage
+from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
+from tests.tui.fake_engine import Fail, FakeEngine, Reply
+from tests.tui.helpers import assistants, badge, settle, type_and_send
+from tests.tui.test_costs_layout import screen_text
+from tests.tui.test_typing_bursts import burst
+
+SIZE = (120, 40)
+
+
+def error_line(msg: AssistantMessage) -> str:
+    return str(msg.query_one(".error-line", Static).render())
+
+
+async def test_up_in_the_composer_goes_to_the_last_message(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "one")
+        await type_and_send(pilot, "two")
+        await pilot.press("up")
+        assert app.focused is assistants(app)[-1]
+        await pilot.press("up")
+        assert app.focused is app.screen.query("UserMessage").last()
+        # with text on two lines, ↑ first moves the cursor inside the composer
+        composer = app.screen.query_one(Composer)
+        composer.focus()
+        composer.insert("a\nb")
+        await pilot.press("up")
+        assert app.focused is composer and composer.cursor_location[0] == 0
+
+
+async def _start_slow_answer(pilot, app: ChatrouteApp, engine: FakeEngine) -> AssistantMessage:  # type: ignore[no-untyped-def]
+    engine.script.append(Reply(text="word " * 200, chunks=200, delay=0.05))
+    composer = app.screen.query_one(Composer)
+    composer.insert("tell me a long story")
+    composer.action_submit()
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        msgs = assistants(app)
+        if msgs and msgs[-1].status == "streaming" and msgs[-1].text:
+            return msgs[-1]
+    raise AssertionError("the answer never started streaming")
+
+
+async def test_ctrl_c_mid_stream_stops_the_answer(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        msg = await _start_slow_answer(pilot, app, engine)
+        await pilot.press("ctrl+c")
+        await settle(pilot, app)
+        assert msg.status == "interrupted" and len(msg.text) < len("word " * 200)
+        notes = [str(n.message) for n in app._notifications]
+        assert not any("quit" in n.lower() for n in notes), notes
+        # the stop is the reader's, not a failure
+        line = error_line(msg)
+        assert "stopped by you" in line and "⚠" not in line
+
+
+async def test_esc_mid_stream_reads_as_stopped_not_failed(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        msg = await _start_slow_answer(pilot, app, engine)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert "stopped by you" in error_line(msg)
+
+
+async def test_regenerated_answer_shows_its_position_at_once_and_errors_too(engine: FakeEngine) -> None:
+    engine.script += [Reply(text="first answer"), Reply(text="second answer"), Fail(error="503 overloaded")]
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "q")
+        assistants(app)[0].focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        [second] = assistants(app)
+        assert "‹2/2›" in badge(second)
+        second.focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        [failed] = assistants(app)
+        assert failed.status == "error" and "‹3/3›" in badge(failed)
+
+
+async def test_sibling_switch_keeps_focus_off_the_sidebar_and_keeps_keys(engine: FakeEngine) -> None:
+    engine.script += [Reply(text="first answer"), Reply(text="second answer"), Reply(text="third answer")]
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "q")
+        for _ in range(2):
+            assistants(app)[0].focus()
+            await pilot.press("g")
+            await settle(pilot, app)
+        focused: list[object] = []
+        app.screen.watch(app.screen, "focused", lambda widget: focused.append(widget), init=False)
+        assistants(app)[0].focus()
+        await pilot.pause()
+        # two steps back at once: the second arrives while the first answer is being re-mounted
+        await burst(pilot, "", "left_square_bracket", "left_square_bracket")
+        await settle(pilot, app)
+        [shown] = assistants(app)
+        assert shown.text == "first answer" and "‹1/3›" in badge(shown)
+        assert app.focused is shown
+        assert not any(isinstance(w, (ConversationList, Sidebar)) for w in focused), focused
+
+
+async def test_at_80_columns_the_sidebar_folds_and_badges_and_status_keep_one_line(engine: FakeEngine) -> None:
+    engine.script.append(Reply(text="ok", model="openai/gpt-4o", cost_usd=0.0034, ttft_ms=320, total_ms=2100,
+                               tokens_per_s=85, input_tokens=12345, output_tokens=678))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert not app.screen.query_one(Sidebar).display
+        app.screen.next_override = "openai/gpt-4o"
+        await type_and_send(pilot, "hello")
+        [msg] = assistants(app)
+        bar = msg.query_one(Badge)
+        assert bar.size.height == 1
+        shown = str(bar.render())
+        assert shown.startswith("gpt-4o (override) · $0.0034") and "‹" not in shown
+        assert len(shown) <= bar.size.width
+        app.screen.next_override = "anthropic/claude-3-5-haiku-20241022"
+        app.screen._update_titles()
+        await pilot.resize_terminal(50, 24)
+        await pilot.pause()
+        [line] = [ln for ln in screen_text(app).splitlines() if "next turn" in ln]
+        assert line.rstrip().endswith("…") and "prices" not in line, line
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.screen.query_one(Sidebar).display
+
+
+async def test_why_panel_opens_in_view_at_80x24(engine: FakeEngine) -> None:
+    engine.script.append(Reply(text="\n\n".join(f"paragraph {i}" for i in range(30))))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for prompt in ("a long one", "two"):
+            await type_and_send(pilot, prompt)
+        last = assistants(app)[0]
+        last.focus()
+        app.screen.query_one("#chat").scroll_to_widget(last, top=True, animate=False)
+        await pilot.pause()
+        await pilot.press("w")
+        await settle(pilot, app)
+        panel = last.query_one(WhyPanel)
+        chat = app.screen.query_one("#chat")
+        assert chat.region.contains_region(panel.region), (panel.region, chat.region)
+
+
+async def test_notifications_leave_the_newest_badge_visible(engine: FakeEngine) -> None:
+    from textual.widgets._toast import Toast
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await type_and_send(pilot, "hello")
+        app.notify("Exported to somewhere/long/enough/to/wrap/over/two/lines.md and another.json", timeout=30)
+        await pilot.pause(0.3)
+        bar = assistants(app)[-1].query_one(Badge)
+        toasts = [w for w in app.screen.walk_children(with_self=False) if isinstance(w, Toast)]
+        assert toasts
+        assert not any(t.region.overlaps(bar.region) for t in toasts), ([t.region for t in toasts], bar.region)

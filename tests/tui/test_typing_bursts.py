@@ -1,0 +1,63 @@
+"""Keys delivered faster than the app handles them (tmux send-keys, text expanders, dictation,
+pastes without bracketed paste, slow SSH links): what is in the composer when Enter is handled,
+all of it, is what gets sent, and nothing typed is dropped."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.keys import _character_to_key
+from textual.pilot import Pilot
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.composer import Composer
+from tests.tui.fake_engine import FakeEngine
+from tests.tui.helpers import settle
+
+SIZE = (120, 40)
+SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
+
+
+async def burst(pilot: Pilot, text: str, *keys: str) -> None:
+    """Every key of `text`, then `keys`, handed to the app at once, the way a terminal delivers
+    them when they come faster than the app handles them. (`pilot.press` waits for the app to
+    go idle after each key, which no terminal does.)"""
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for ch in text:
+        event = events.Key(_character_to_key(ch) if not ch.isalnum() else ch, ch)
+        event.set_sender(app)
+        driver.send_message(event)
+    for key in keys:
+        event = events.Key(key, "\r" if key == "enter" else None)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+async def test_a_burst_of_keys_then_enter_sends_all_of_it(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, SENTENCE, "enter")
+        await settle(pilot, app)
+        assert [c["prompt"] for c in engine.calls] == [SENTENCE]
+        assert app.screen.query_one(Composer).text == ""
+
+
+async def test_keys_typed_right_after_enter_stay_in_the_composer(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, "first question", "enter")
+        await burst(pilot, "next one")
+        await settle(pilot, app)
+        assert [c["prompt"] for c in engine.calls] == ["first question"]
+        assert app.screen.query_one(Composer).text == "next one"
+
+
+async def test_the_first_enter_of_a_first_run_sends(engine: FakeEngine) -> None:
+    """No pause at all after start-up: the keys arrive while the first screen is mounting."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.set_focus(None)  # as before the first screen's mount has focused the composer
+        await burst(pilot, "hello there", "enter")
+        await settle(pilot, app)
+        assert [c["prompt"] for c in engine.calls] == ["hello there"]
