@@ -202,7 +202,7 @@ class CacheConfig(BaseModel):
     enabled: bool = True
     max_entries: int = Field(default=50_000, ge=0)
     ttl_hours: Positive = 24 * 30
-    threshold: Unit = 0.95
+    threshold: Unit = 0.70
 
 
 class ChatConfig(BaseModel):
@@ -781,7 +781,7 @@ EXAMPLE_CONFIG = """\
 # enabled = true
 # max_entries = 50000
 # ttl_hours = 720
-# threshold = 0.95                 # semantic similarity needed for a hit (keep it high)
+# threshold = 0.70                 # neighbour similarity for a candidate (a learned verifier then judges it)
 
 ## ---- Budget (USD; the router steps down to cheaper models as a cap nears) ------------------
 

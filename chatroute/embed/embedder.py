@@ -87,6 +87,16 @@ class Embedder:
         np.divide(out, norms, out=out, where=norms > 0)
         return out
 
+    def word_weights(self, words: list[str]) -> np.ndarray:
+        """(n,) length of each word's vector before normalising: the distillation keeps rare,
+        informative words long and frequent function words short, so it serves as an importance."""
+        out = np.zeros(len(words), dtype=np.float32)
+        for i, word in enumerate(words):
+            ids = self.token_ids(word)
+            if ids.size:
+                out[i] = float(np.linalg.norm(self._scale[ids] @ self._q[ids].astype(np.float32) / ids.size))
+        return out
+
     def embed_one(self, text: str) -> np.ndarray:
         """(dim,) float32 unit vector for one text."""
         return self.embed([text])[0]
