@@ -136,6 +136,56 @@ def swap_pairs(sentence: str, rng: random.Random) -> list[tuple[str, str, str]]:
     return out
 
 
+# Question frames: the same noun asked about in another way is another question ("what is" vs
+# "how do I get"), the same way in other words is not. Written for this project (not from a
+# corpus); the nouns come from the sources' sentences. Nouns used by the test fixture are kept out.
+_SAME_FRAMES = [
+    ("What is a {n}?", ["What does {n} mean?", "Can you explain what a {n} is?", "Define {n}.", "what's a {n}"]),
+    ("How do I get a {n}?", ["How can I obtain a {n}?", "What is the way to get a {n}?", "Ways to get a {n}?"]),
+    ("How do I clean a {n}?", ["What is the best way to clean a {n}?", "How should I clean my {n}?"]),
+]
+_OTHER_FRAMES = [
+    "What is a {n}?", "How do I get a {n}?", "Where can I buy a {n}?", "Why is a {n} so expensive?",
+    "Who invented the {n}?", "How do I make a {n}?", "How do I get rid of a {n}?", "How do I clean a {n}?",
+    "When was the {n} invented?", "Is a {n} worth it?",
+]
+_PAIR_SAME = [("What is the difference between a {a} and a {b}?", "What is the difference between a {b} and a {a}?"),
+              ("{A} versus {b}: which is better?", "{B} versus {a}: which is better?"),
+              ("Compare a {a} and a {b}", "Compare a {b} with a {a}")]
+_PAIR_OTHER = [("Is a {a} bigger than a {b}?", "Is a {b} bigger than a {a}?"),
+               ("Can a {a} replace a {b}?", "Can a {b} replace a {a}?"),
+               ("How do I turn a {a} into a {b}?", "How do I turn a {b} into a {a}?")]
+_FIXTURE_WORDS = frozenset("mortgage passport crocodile alligator landlord tenant agent screw novel laptop lake pond "
+                           "egg eggs stocks plants celsius fahrenheit".split())
+
+
+def frame_pairs(sentences: list[str], rng: random.Random) -> list[tuple[str, str, str, str]]:
+    """(noun, label, a, b) question-frame pairs built around nouns seen after an article."""
+    nouns: set[str] = set()
+    for s in sentences:
+        toks = [_word(t) for t in _TOKEN.findall(s)]
+        for k in range(len(toks) - 1):
+            n = toks[k + 1]
+            if toks[k] in ("a", "an", "the") and n.isalpha() and len(n) >= 4 and n not in _SKIP \
+                    and n not in _FIXTURE_WORDS and not n.endswith(("ing", "ly", "ed")):
+                nouns.add(n)
+    pool = sorted(nouns)
+    rng.shuffle(pool)
+    out: list[tuple[str, str, str, str]] = []
+    for i, n in enumerate(pool[:1500]):
+        base, sames = rng.choice(_SAME_FRAMES)
+        out.append((n, "hit", base.format(n=n), rng.choice(sames).format(n=n)))
+        a, b = rng.sample(_OTHER_FRAMES, 2)
+        out.append((n, "miss", a.format(n=n), b.format(n=n)))
+        m = pool[(i + 1) % len(pool)]
+        fa, fb = rng.choice(_PAIR_SAME)
+        out.append((n, "hit", fa.format(a=n, b=m, A=n.capitalize(), B=m.capitalize()),
+                    fb.format(a=n, b=m, A=n.capitalize(), B=m.capitalize())))
+        fa, fb = rng.choice(_PAIR_OTHER)
+        out.append((n, "miss", fa.format(a=n, b=m), fb.format(a=n, b=m)))
+    return out
+
+
 def restyle(sentence: str, rng: random.Random) -> str:
     """The same words as typed differently: case, end punctuation, a polite frame."""
     out = sentence.rstrip(" .?!")
@@ -180,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                 for label, a, b in swap_pairs(s, rng):
                     rows.append({"source": name, "split": split, "kind": f"swap-{label}", "label": label,
                                  "score": None, "a": a, "b": b})
+    train_sentences = [s for name, rel in TRAIN_SOURCES.items() for s in read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))[1]]
+    for noun, label, a, b in frame_pairs(train_sentences, rng):
+        rows.append({"source": "frames", "split": split_of(noun), "kind": f"frame-{label}", "label": label,
+                     "score": None, "a": a, "b": b})
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "pairs.jsonl"
     with path.open("w", encoding="utf-8") as f:

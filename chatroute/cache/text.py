@@ -15,7 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# Function words: they carry the sentence frame, not the topic. Directional words and
+# Function words: they carry the sentence frame, not the topic. Light verbs (get, make, go)
+# are NOT here: "what is a mortgage?" and "how do I get a mortgage?" ask different things. Directional words and
 # comparatives are NOT here; they are checked for conflicts by `OPPOSITES` below.
 STOPWORDS = frozenset(
     """
@@ -28,7 +29,7 @@ what which how who whom whose why when where whether if then than so as
 of in on at by for with about via per within through across
 and or but nor also too very really just actually quite rather much many
 there here please pls plz thanks thank hi hello hey ok okay
-get got getting make made making go going goes let lets let's
+let lets let's
 between among during until since while because like near around behind beside besides
 along upon toward towards onto versus vs using
 """.split()

@@ -187,7 +187,7 @@ def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], c
 
 
 # Issue 15: the verifier judges rephrasings by other words and role swaps; pairs written here.
-OTHER_WORDS = ("How do I remove a stripped screw?", "How do I get rid of a stripped screw?")
+OTHER_WORDS = ("How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?")
 
 
 def test_paraphrase_in_other_words_hits(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:

@@ -179,7 +179,7 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """Issue 15 through the TUI: other words hit, swapped roles miss, and after a regenerate
     the same rephrasing no longer reaches that entry."""
-    cached, other_words = "How do I remove a stripped screw?", "How do I get rid of a stripped screw?"
+    cached, other_words = "How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?"
     swapped_a, swapped_b = "Can a landlord sue a tenant for damages?", "Can a tenant sue a landlord for damages?"
     app = ChatrouteApp(real_engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -188,6 +188,7 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
         hit, sent = await _ask(pilot, fake_server, other_words)
         assert sent == 0 and hit.text == first.text and "(cache)" in badge(hit)
         assert "semantic" in hit.record.route["reason"]
+        hit_conv = app.screen.conversation_id
 
         await _ask(pilot, fake_server, swapped_a)
         swap, sent = await _ask(pilot, fake_server, swapped_b)
@@ -195,8 +196,7 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
 
         # Regenerate the semantic hit: the entry's bar goes up ...
         source_turn = hit.record.cache_source_turn
-        fake_server.script(Reply(text="Fresh: try pliers.", input_tokens=30, output_tokens=5))
-        hit_conv = app.screen.conversation_id
+        fake_server.script(Reply(text="Fresh: practise scales daily.", input_tokens=30, output_tokens=5))
         await app.screen.open_conversation(hit_conv)
         await settle(pilot, app)
         assistants(app)[-1].focus()
