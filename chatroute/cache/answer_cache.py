@@ -167,6 +167,8 @@ class AnswerCache:
         self._flushed_at = time.monotonic()
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
+        self._memo_vec: dict[str, np.ndarray] = {}
+        self._memo_weight: dict[str, float] = {}
 
     @classmethod
     def open(cls, db: Any, embedder: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> AnswerCache:
@@ -189,6 +191,7 @@ class AnswerCache:
         t0 = time.perf_counter()
         now = time.time() if now is None else now
         self.last_verifier = None
+        self._memo_vec, self._memo_weight = {}, {}
         if not self.config.enabled:
             self.last_reason = "disabled"
             return None
@@ -419,18 +422,36 @@ class AnswerCache:
         return self._verifier
 
     def _word_embed(self, words: list[str]) -> np.ndarray:
+        """Word vectors, memoised for one lookup: the query's words are embedded once however
+        many candidates the verifier reads."""
         if self._embed_fn is None:
             from chatroute.embed import get_embedder
 
             self._embed_fn = get_embedder().embed
-        return np.asarray(self._embed_fn(words), dtype=np.float32)
+        memo = self._memo_vec
+        missing = list(dict.fromkeys(w for w in words if w not in memo))
+        if missing:
+            for w, v in zip(missing, np.asarray(self._embed_fn(missing), dtype=np.float32), strict=True):
+                memo[w] = v
+        return np.stack([memo[w] for w in words])
 
     def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
         """The embedder's word importances, when the embedder is the shipped one (the verifier
-        was trained with them); a stand-in embedder gets uniform weights."""
+        was trained with them); a stand-in embedder gets uniform weights. Memoised like vectors."""
         owner = getattr(self._embed_fn, "__self__", None)
         weigh = getattr(owner, "word_weights", None)
-        return weigh if callable(weigh) else None
+        if not callable(weigh):
+            return None
+        memo = self._memo_weight
+
+        def weights(words: list[str]) -> np.ndarray:
+            missing = list(dict.fromkeys(w for w in words if w not in memo))
+            if missing:
+                for w, x in zip(missing, np.asarray(weigh(missing), dtype=np.float32), strict=True):
+                    memo[w] = float(x)
+            return np.array([memo[w] for w in words], dtype=np.float32)
+
+        return weights
 
     def _vector(self, feats: Features) -> np.ndarray | None:
         text = feats.content_text

@@ -47,9 +47,10 @@ def test_cause_fixture_must_miss(outcomes, pair):
 
 
 # Rephrasings the verifier does not yet take (README, "The answer cache"): a multi-word synonym
-# for a single word, and a versus-swap without "difference". Listed, not hidden.
+# for a single word, and harmless swaps outside "difference between". Listed, not hidden: the
+# test fails when one starts to hit, so the list stays true.
 KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
-                "Java versus Python for a beginner?"}
+                "Java versus Python for a beginner?", "Should I pay the agent or the landlord first?"}
 
 
 @pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
