@@ -424,34 +424,35 @@ class AnswerCache:
     def _word_embed(self, words: list[str]) -> np.ndarray:
         """Word vectors, memoised for one lookup: the query's words are embedded once however
         many candidates the verifier reads."""
+        self._fill_memo(words)
+        return np.stack([self._memo_vec[w] for w in words])
+
+    def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
+        """The embedder's word importances, when the embedder is the shipped one (the verifier
+        was trained with them); a stand-in embedder gets uniform weights."""
+        if not callable(getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)):
+            return None
+
+        def weights(words: list[str]) -> np.ndarray:
+            self._fill_memo(words)
+            return np.array([self._memo_weight[w] for w in words], dtype=np.float32)
+
+        return weights
+
+    def _fill_memo(self, words: list[str]) -> None:
         if self._embed_fn is None:
             from chatroute.embed import get_embedder
 
             self._embed_fn = get_embedder().embed
-        memo = self._memo_vec
-        missing = list(dict.fromkeys(w for w in words if w not in memo))
-        if missing:
-            for w, v in zip(missing, np.asarray(self._embed_fn(missing), dtype=np.float32), strict=True):
-                memo[w] = v
-        return np.stack([memo[w] for w in words])
-
-    def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
-        """The embedder's word importances, when the embedder is the shipped one (the verifier
-        was trained with them); a stand-in embedder gets uniform weights. Memoised like vectors."""
-        owner = getattr(self._embed_fn, "__self__", None)
-        weigh = getattr(owner, "word_weights", None)
-        if not callable(weigh):
-            return None
-        memo = self._memo_weight
-
-        def weights(words: list[str]) -> np.ndarray:
-            missing = list(dict.fromkeys(w for w in words if w not in memo))
-            if missing:
-                for w, x in zip(missing, np.asarray(weigh(missing), dtype=np.float32), strict=True):
-                    memo[w] = float(x)
-            return np.array([memo[w] for w in words], dtype=np.float32)
-
-        return weights
+        missing = list(dict.fromkeys(w for w in words if w not in self._memo_vec))
+        if not missing:
+            return
+        raw_fn = getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)
+        raw = np.asarray(raw_fn(missing) if callable(raw_fn) else self._embed_fn(missing), dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1)
+        for w, v, n in zip(missing, raw, norms, strict=True):
+            self._memo_vec[w] = v / n if n > 0 else v
+            self._memo_weight[w] = float(n)
 
     def _vector(self, feats: Features) -> np.ndarray | None:
         text = feats.content_text
