@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 for label, a, b in swap_pairs(s, rng):
                     rows.append({"source": name, "split": split, "kind": f"swap-{label}", "label": label,
                                  "score": None, "a": a, "b": b})
-    train_sentences = [s for name, rel in TRAIN_SOURCES.items() for s in read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))[1]]
+    train_sentences = [s for rel in TRAIN_SOURCES.values() for s in read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))[1]]
     for noun, label, a, b in frame_pairs(train_sentences, rng):
         rows.append({"source": "frames", "split": split_of(noun), "kind": f"frame-{label}", "label": label,
                      "score": None, "a": a, "b": b})

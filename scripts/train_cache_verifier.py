@@ -80,7 +80,7 @@ def featurise(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    from sklearn.neural_network import MLPClassifier
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
 
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     # MLPClassifier takes no sample weights: repeat the rarer, heavier rows instead.
@@ -126,7 +126,7 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
 def table(rows: list[dict[str, Any]], decisions: dict[str, np.ndarray], mask: np.ndarray) -> list[str]:
     kinds: dict[str, list[int]] = defaultdict(list)
     for i in np.flatnonzero(mask):
-        kinds[rows[i]["kind"]].append(i)
+        kinds[rows[i]["kind"]].append(int(i))
     head = "| pairs | n | should | " + " | ".join(decisions) + " |"
     out = [head, "|" + "---|" * (3 + len(decisions))]
     for kind in sorted(kinds):
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         f = dict(np.load(cache))
     else:
         f = featurise(rows)
-        np.savez(cache, **f)
+        np.savez(cache, **f)  # type: ignore[arg-type]
     split = np.array([r["split"] for r in rows])
     kinds = np.array([r["kind"] for r in rows])
     y = f["y"]

@@ -45,6 +45,7 @@ PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's cosine bar 
 MAX_PENALTIES = 2  # ... and this many disable the entry for good
 MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
 CANDIDATES = 8  # neighbours checked against the guards, best first
+VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss stays cheap
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 
 
@@ -349,7 +350,10 @@ class AnswerCache:
             self.last_reason = "no neighbour above threshold"
             return None
         reason = "below entry threshold"
+        verified = 0
         for entry_id, sim in candidates:
+            if verified >= VERIFY_AT_MOST:
+                break
             row = self._conn.execute(
                 "SELECT prompt, text, turn_id, model, created_at, penalties, meta FROM cache_entries WHERE id = ?",
                 (entry_id,),
@@ -372,6 +376,7 @@ class AnswerCache:
                 reason = why
                 continue
             verifier = self._get_verifier()
+            verified += 1
             prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
             self.last_verifier = prob
             if prob < min(0.999, verifier.threshold + verifier.step * penalties):
