@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's cosine bar 
 # ... and the verifier's bar by Verifier.step (both: a penalised entry needs a closer, surer match)
 MAX_PENALTIES = 2  # ... and this many disable the entry for good
 MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
-CANDIDATES = 8  # neighbours checked against the guards, best first
+CANDIDATES = 4  # neighbours checked against the guards, best first
 VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss stays cheap
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 
@@ -370,7 +371,7 @@ class AnswerCache:
                 continue
             if penalties >= MAX_PENALTIES or sim < base + PENALTY_STEP * penalties:
                 continue
-            c_feats = features(c_prompt[:MAX_SEMANTIC_CHARS])
+            c_feats = _stored_features(c_prompt[:MAX_SEMANTIC_CHARS])
             why = hard_refuse_reason(c_feats, feats)
             if why is not None:
                 reason = why
@@ -620,6 +621,12 @@ class _Tx:
                     self._conn.execute("ROLLBACK")
         finally:
             self._lock.release()
+
+
+@lru_cache(maxsize=4096)
+def _stored_features(prompt: str) -> Features:
+    """Features of a stored prompt: the same few neighbours come back for many lookups."""
+    return features(prompt)
 
 
 def _valid(text: Any, meta: Any) -> bool:

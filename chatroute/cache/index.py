@@ -19,7 +19,7 @@ import numpy as np
 
 _PROJ_DIM = 48
 _FIT_MIN_ROWS = 2048  # below this a full scan is already well under 1 ms
-_MAX_RERANK = 4096  # pathological case (thousands of near-duplicates): keep the best bounds
+_MAX_RERANK = 1024  # pathological case (thousands of near-duplicates): keep the best bounds
 
 
 class VectorIndex:
