@@ -1,8 +1,10 @@
-"""The answer cache: an exact tier and a guarded semantic tier, kept in the app's SQLite DB.
+"""The answer cache: an exact tier and a verified semantic tier, kept in the app's SQLite DB.
 
-A wrong hit is worse than a miss, so a semantic hit needs the embedding to agree AND every
-lexical guard in `guards.py` to pass, within the same scope (system prompt, history, params,
-pinned model). Only complete answers are stored.
+A wrong hit is worse than a miss, so a semantic hit needs three things within the same scope
+(system prompt, history, params, pinned model): a neighbour by embedding, the exact facts of
+`guards.hard_refuse_reason` (numbers, units, negation, quoted text and code, names, explicit
+time) equal, and the learned verifier (`verifier.py`), which reads both prompts together,
+judging them the same question. Only complete answers are stored.
 
 Concurrency: each AnswerCache has its own connection. Writes run in BEGIN IMMEDIATE and
 triggers bump counters in `cache_meta`; another process notices through PRAGMA data_version
@@ -18,30 +20,33 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from chatroute.cache.guards import refuse_reason
+from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
 from chatroute.cache.text import Features, features
+from chatroute.cache.verifier import Verifier, get_verifier
 
 log = logging.getLogger(__name__)
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
-# Calibrated on tests/data/cache_pairs.jsonl (see scripts/eval_cache.py). The similarity is
-# the cosine between the *topic words* of the two prompts (the frame "how do I / can you"
-# removed), so true rephrasings sit near 1 and the bar can stay high. Same as the config
-# default (chatroute.config.CacheConfig.threshold) so the eval measures what ships; the sweep
-# shows 0.80-0.97 all at 0% false hits here, because the lexical guards do the refusing.
-DEFAULT_THRESHOLD = 0.95
-PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's bar by this much
+# The neighbour floor: cosine between the *topic words* of the two prompts (the frame "how do I
+# / can you" removed). It only picks candidates for the verifier, so it sits low enough to let
+# rephrasings by other words through (scripts/train_cache_verifier.py reports the trade-off).
+# Same as the config default (chatroute.config.CacheConfig.threshold).
+DEFAULT_THRESHOLD = 0.70
+PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's cosine bar by this much
+# ... and the verifier's bar by Verifier.step (both: a penalised entry needs a closer, surer match)
 MAX_PENALTIES = 2  # ... and this many disable the entry for good
 MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
-CANDIDATES = 8  # neighbours checked against the guards, best first
+CANDIDATES = 4  # neighbours checked against the guards, best first
+VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss stays cheap
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 
 
@@ -162,6 +167,10 @@ class AnswerCache:
         self._pending: dict[str, float] = {}
         self._pending_used: dict[int, float] = {}
         self._flushed_at = time.monotonic()
+        self._verifier: Verifier | None = None
+        self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
+        self._memo_vec: dict[str, np.ndarray] = {}
+        self._memo_weight: dict[str, float] = {}
 
     @classmethod
     def open(cls, db: Any, embedder: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> AnswerCache:
@@ -185,6 +194,8 @@ class AnswerCache:
         """The cached answer for this request, or None. Never raises on bad cache data."""
         t0 = time.perf_counter()
         now = time.time() if now is None else now
+        self.last_verifier = None
+        self._memo_vec, self._memo_weight = {}, {}
         if not self.config.enabled:
             self.last_reason = "disabled"
             return None
@@ -342,7 +353,10 @@ class AnswerCache:
             self.last_reason = "no neighbour above threshold"
             return None
         reason = "below entry threshold"
+        verified = 0
         for entry_id, sim in candidates:
+            if verified >= VERIFY_AT_MOST:
+                break
             row = self._conn.execute(
                 "SELECT prompt, text, turn_id, model, created_at, penalties, meta FROM cache_entries WHERE id = ?",
                 (entry_id,),
@@ -359,9 +373,17 @@ class AnswerCache:
                 continue
             if penalties >= MAX_PENALTIES or sim < base + PENALTY_STEP * penalties:
                 continue
-            why = refuse_reason(features(c_prompt), feats)
+            c_feats = _stored_features(c_prompt[:MAX_SEMANTIC_CHARS])
+            why = hard_refuse_reason(c_feats, feats)
             if why is not None:
                 reason = why
+                continue
+            verifier = self._get_verifier()
+            verified += 1
+            prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
+            self.last_verifier = prob
+            if prob < min(0.999, verifier.threshold + verifier.step * penalties):
+                reason = f"verifier: not the same question ({prob:.2f})"
                 continue
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")
         self.last_reason = reason
@@ -401,6 +423,44 @@ class AnswerCache:
     def flush(self) -> None:
         with self._lock, self._write():
             self._flush_locked()
+
+    def _get_verifier(self) -> Verifier:
+        if self._verifier is None:
+            self._verifier = get_verifier()
+        return self._verifier
+
+    def _word_embed(self, words: list[str]) -> np.ndarray:
+        """Word vectors, memoised for one lookup: the query's words are embedded once however
+        many candidates the verifier reads."""
+        self._fill_memo(words)
+        return np.stack([self._memo_vec[w] for w in words])
+
+    def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
+        """The embedder's word importances, when the embedder is the shipped one (the verifier
+        was trained with them); a stand-in embedder gets uniform weights."""
+        if not callable(getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)):
+            return None
+
+        def weights(words: list[str]) -> np.ndarray:
+            self._fill_memo(words)
+            return np.array([self._memo_weight[w] for w in words], dtype=np.float32)
+
+        return weights
+
+    def _fill_memo(self, words: list[str]) -> None:
+        if self._embed_fn is None:
+            from chatroute.embed import get_embedder
+
+            self._embed_fn = get_embedder().embed
+        missing = list(dict.fromkeys(w for w in words if w not in self._memo_vec))
+        if not missing:
+            return
+        raw_fn = getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)
+        raw = np.asarray(raw_fn(missing) if callable(raw_fn) else self._embed_fn(missing), dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1)
+        for w, v, n in zip(missing, raw, norms, strict=True):
+            self._memo_vec[w] = v / n if n > 0 else v
+            self._memo_weight[w] = float(n)
 
     def _vector(self, feats: Features) -> np.ndarray | None:
         text = feats.content_text
@@ -563,6 +623,12 @@ class _Tx:
                     self._conn.execute("ROLLBACK")
         finally:
             self._lock.release()
+
+
+@lru_cache(maxsize=4096)
+def _stored_features(prompt: str) -> Features:
+    """Features of a stored prompt: the same few neighbours come back for many lookups."""
+    return features(prompt)
 
 
 def _valid(text: Any, meta: Any) -> bool:

@@ -6,15 +6,52 @@ eval can count which rule did the work. The rules are symmetric.
 
 from __future__ import annotations
 
-from chatroute.cache.text import OPPOSITES, Features
+from chatroute.cache.text import OPPOSITES, STOPWORDS, Features
 
 # Reorderings are checked over the first few topic words only; long prompts are rarely
 # re-asked with the roles swapped, and the check is cubic.
 _MAX_ORDER_ITEMS = 24
 
 
+def hard_refuse_reason(a: Features, b: Features) -> str | None:
+    """The exact facts: None when nothing hard differs, else a short reason.
+
+    Numbers and units, negation, quoted text and code, named entities and explicit time
+    references are facts a reader checks letter by letter, so they are rules, not scores.
+    Everything softer (wording, order, roles) is the verifier's job.
+    """
+    if a.time_sensitive or b.time_sensitive:
+        return "time-sensitive"
+    if not a.content or not b.content:
+        return "no topic words"
+    if a.numbers != b.numbers:
+        return "numbers differ"
+    if a.units != b.units:
+        return "units differ"
+    if a.negations != b.negations:
+        return "negation differs"
+    if a.literals != b.literals:
+        return "quoted text or code differs"
+    if a.symbols != b.symbols:
+        return "code symbols differ"
+    tokens_a, tokens_b = set(a.tokens), set(b.tokens)
+    for acr, toks in ((a.acronyms, tokens_b), (b.acronyms, tokens_a)):
+        for name in acr - (b.acronyms if acr is a.acronyms else a.acronyms):
+            # "DNS" typed as "dns" is the same name; "US" is not the word "us".
+            if name.lower() not in toks or name.lower() in STOPWORDS:
+                return "entity differs"
+    for ent in a.entities:
+        if ent not in tokens_b and ent.lower() not in b.acronyms_lower:
+            return f"entity {ent!r} missing"
+    for ent in b.entities:
+        if ent not in tokens_a and ent.lower() not in a.acronyms_lower:
+            return f"entity {ent!r} missing"
+    return None
+
+
 def refuse_reason(a: Features, b: Features) -> str | None:
-    """None when B may be served A's answer, else a short reason."""
+    """The previous hand-written rule set (hard facts + wording heuristics), kept as the
+    reference the evaluation compares the verifier against; the cache no longer uses it."""
     if a.time_sensitive or b.time_sensitive:
         return "time-sensitive"
     if not a.content or not b.content:
@@ -30,6 +67,8 @@ def refuse_reason(a: Features, b: Features) -> str | None:
         return "quoted text or code differs"
     if a.symbols != b.symbols:
         return "code symbols differ"
+    if a.acronyms != b.acronyms:
+        return "entity differs"
     if a.answer_types != b.answer_types:
         return "question type differs"
     # A contrast, not an absence: "my name"/"your name" refuses, "my kitchen"/"the kitchen" not.

@@ -19,7 +19,7 @@ import numpy as np
 
 _PROJ_DIM = 48
 _FIT_MIN_ROWS = 2048  # below this a full scan is already well under 1 ms
-_MAX_RERANK = 4096  # pathological case (thousands of near-duplicates): keep the best bounds
+_MAX_RERANK = 1024  # pathological case (thousands of near-duplicates): keep the best bounds
 
 
 class VectorIndex:
@@ -124,14 +124,16 @@ class VectorIndex:
         else:
             qp = q @ self._basis
             rq = float(np.sqrt(max(0.0, float(q @ q) - float(qp @ qp)))) + 1e-3
-            bound = self._proj[:n] @ qp
+            # einsum, not BLAS: a matrix-vector product this size is memory-bound anyway, and a
+            # multi-threaded BLAS call stalls when its threads compete with other work on a small box.
+            bound = np.einsum("ij,j->i", self._proj[:n], qp)
             bound += self._rnorm[:n] * rq
             rows = np.flatnonzero((bound >= floor - 1e-3) & (self._scope[:n] == sid))
             if rows.size > _MAX_RERANK:
                 rows = rows[np.argpartition(-bound[rows], _MAX_RERANK)[:_MAX_RERANK]]
         if rows.size == 0:
             return []
-        sims = self._vec[rows].astype(np.float32) @ q
+        sims = np.einsum("ij,j->i", self._vec[rows].astype(np.float32), q)
         keep = sims >= floor
         rows, sims = rows[keep], sims[keep]
         if rows.size > k:

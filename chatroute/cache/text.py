@@ -15,7 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# Function words: they carry the sentence frame, not the topic. Directional words and
+# Function words: they carry the sentence frame, not the topic. Light verbs (get, make, go)
+# are NOT here: "what is a mortgage?" and "how do I get a mortgage?" ask different things. Directional words and
 # comparatives are NOT here; they are checked for conflicts by `OPPOSITES` below.
 STOPWORDS = frozenset(
     """
@@ -28,7 +29,7 @@ what which how who whom whose why when where whether if then than so as
 of in on at by for with about via per within through across
 and or but nor also too very really just actually quite rather much many
 there here please pls plz thanks thank hi hello hey ok okay
-get got getting make made making go going goes let lets let's
+let lets let's
 between among during until since while because like near around behind beside besides
 along upon toward towards onto versus vs using
 """.split()
@@ -80,19 +81,21 @@ hasnt havent hadnt mustnt neednt aint unless lack lacking
 """.split()
 )
 
-# Wording that makes an answer go stale. A prompt with any of these never hits (and is never stored).
+# Explicit references to the present that make an answer go stale. Ordinary words that only
+# sometimes are (price, stock, live, still) are left out: they blocked many true repeats.
+# A prompt with any of these never hits (and is never stored).
 TIME_WORDS = frozenset(
     """
 today tonight tomorrow yesterday now currently current latest newest recent recently
-nowadays upcoming breaking news headline headlines weather forecast trending live
-price prices pricing stock stocks exchange still anymore
+nowadays upcoming breaking news headline headlines weather forecast trending
 """.split()
 )
 TIME_PHRASES = re.compile(
     r"\b(this|last|next|past|coming)\s+(morning|afternoon|evening|night|week|weekend|month|"
     r"quarter|year|season|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
     r"|\b(right now|at the moment|these days|so far|as of|up to date|up-to-date|"
-    r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it)\b",
+    r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it|"
+    r"exchange rates?|stock prices?|share prices?|stock market|still (?:alive|living|open|in office|married))\b",
     re.IGNORECASE,
 )
 
@@ -198,6 +201,7 @@ _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|(?<![\w])'([
 _CODE_SYMBOLS = re.compile(r"[{}\[\]()<>=+*/&|^~;\\#@]")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
 _WORD = re.compile(r"[A-Za-z_$€£¥%°][\w.\-°]*|\d+[A-Za-z_%°]+\w*|\d+(?:[.,]\d+)*")
+_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # command-line options: code, exact
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -270,6 +274,11 @@ class Features:
     quantifiers: set[str] = field(default_factory=set)
     tense: str = ""  # "past" | "future" | "present" | ""
     sequence: list[str] = field(default_factory=list)  # content stems + relational words, in order
+    acronyms: set[str] = field(default_factory=set)  # all-caps names as written ("US", not the word "us")
+
+    @property
+    def acronyms_lower(self) -> set[str]:
+        return {x.lower() for x in self.acronyms}
 
     @property
     def content_text(self) -> str:
@@ -289,10 +298,12 @@ def features(text: str) -> Features:
         lit = next(g for g in m.groups() if g is not None)
         literals.append(" ".join(lit.lower().split()))
     symbols = "".join(_CODE_SYMBOLS.findall(text))
+    literals += [m.group(0) for m in _FLAG.finditer(prose)]
 
     # Entities: capitalised words not at a sentence start, acronyms, and identifier-like tokens
     # (snake_case, camelCase, dotted.names, words with digits). Found on the original casing.
     entities: set[str] = set()
+    acronyms: set[str] = set()
     for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
         tok = m.group(0)
         start = m.start()
@@ -303,7 +314,10 @@ def features(text: str) -> Features:
                     or re.search(r"[A-Za-z]\d|\d[A-Za-z]", tok) is not None)
         is_acronym = len(tok) >= 2 and tok.isupper()
         is_proper = tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i"
-        if is_ident or is_acronym or is_proper:
+        if is_acronym and not is_ident:
+            # Kept as written: lower-cased, "US" would match the pronoun "us".
+            acronyms.add(tok.strip("."))
+        elif is_ident or is_proper:
             entities.add(low.strip("."))
     for lit in literals:
         for ident in _IDENT.findall(lit):
@@ -417,6 +431,7 @@ def features(text: str) -> Features:
         sequence=sequence,
         persons=persons,
         quantifiers=quantifiers,
+        acronyms=acronyms,
         tense="future" if "future" in tenses else "past" if "past" in tenses and "present" not in tenses
         else "present" if "present" in tenses and "past" not in tenses else "",
     )

@@ -87,6 +87,21 @@ class Embedder:
         np.divide(out, norms, out=out, where=norms > 0)
         return out
 
+    def word_vectors(self, words: list[str]) -> np.ndarray:
+        """(n, dim) mean token vector of each word, NOT normalised (see word_weights). One
+        encode per word: the batch encoder's thread pool costs more than it saves on a few words."""
+        out = np.zeros((len(words), self.dim), dtype=np.float32)
+        for i, word in enumerate(words):
+            ids = self.token_ids(word)
+            if ids.size:
+                out[i] = self._scale[ids] @ self._q[ids].astype(np.float32) / ids.size
+        return out
+
+    def word_weights(self, words: list[str]) -> np.ndarray:
+        """(n,) length of each word's vector before normalising: the distillation keeps rare,
+        informative words long and frequent function words short, so it serves as an importance."""
+        return np.linalg.norm(self.word_vectors(words), axis=1)
+
     def embed_one(self, text: str) -> np.ndarray:
         """(dim,) float32 unit vector for one text."""
         return self.embed([text])[0]

@@ -184,3 +184,31 @@ def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], c
     # The hit cost nothing: all the spend is the first turn's.
     assert everything["cost_usd"] == pytest.approx(first["cost_usd"])
     assert report["periods"]["today"]["cache_saved_usd"] == pytest.approx(hit["saved_usd"])
+
+
+# Issue 15: the verifier judges rephrasings by other words and role swaps; pairs written here.
+OTHER_WORDS = ("How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?")
+
+
+def test_paraphrase_in_other_words_hits(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    first = _first_answer(capsys, configured, OTHER_WORDS[0])
+    n = len(configured.requests)
+    code, out = ask_json(capsys, OTHER_WORDS[1])
+    assert code == 0 and out["cache"] == "hit" and out["cache_tier"] == "semantic"
+    assert len(configured.requests) == n and out["text"] == first["text"]
+
+
+@pytest.mark.parametrize("cached,new", [
+    ("Can a landlord sue a tenant for damages?", "Can a tenant sue a landlord for damages?"),  # roles swapped
+    ("Give me 3 ideas for a birthday party", "Give me 7 ideas for a birthday party"),  # quantity
+    ("Is it safe to eat raw eggs?", "Is it not safe to eat raw eggs?"),  # negation
+    ("What is the capital of Canada?", "What is the capital of Australia?"),  # another entity
+], ids=["role-swap", "quantity", "negation", "entity"])
+def test_changed_meaning_misses(capsys: pytest.CaptureFixture[str], configured: FakeServer, cached: str,
+                                new: str) -> None:
+    _first_answer(capsys, configured, cached)
+    n = len(configured.requests)
+    configured.script(Reply(text="A different answer."))
+    code, out = ask_json(capsys, new)
+    assert code == 0 and out["cache"] == "miss" and out["text"] == "A different answer."
+    assert len(configured.requests) == n + 1

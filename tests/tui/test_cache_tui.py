@@ -173,3 +173,37 @@ async def test_per_conversation_toggle_turns_the_cache_off(real_engine: Engine, 
         # Other conversations keep the cache.
         other, sent = await _ask(pilot, fake_server, CACHED)
         assert sent == 0 and "(cache)" in badge(other)
+
+
+async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Issue 15 through the TUI: other words hit, swapped roles miss, and after a regenerate
+    the same rephrasing no longer reaches that entry."""
+    cached, other_words = "How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?"
+    swapped_a, swapped_b = "Can a landlord sue a tenant for damages?", "Can a tenant sue a landlord for damages?"
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        first, sent = await _ask(pilot, fake_server, cached, new=False)
+        assert sent == 1
+        hit, sent = await _ask(pilot, fake_server, other_words)
+        assert sent == 0 and hit.text == first.text and "(cache)" in badge(hit)
+        assert "semantic" in hit.record.route["reason"]
+        hit_conv = app.screen.conversation_id
+
+        await _ask(pilot, fake_server, swapped_a)
+        swap, sent = await _ask(pilot, fake_server, swapped_b)
+        assert sent == 1 and swap.text.endswith(f": {swapped_b}") and "cached" not in badge(swap)
+
+        # Regenerate the semantic hit: the entry's bar goes up ...
+        source_turn = hit.record.cache_source_turn
+        fake_server.script(Reply(text="Fresh: practise scales daily.", input_tokens=30, output_tokens=5))
+        await app.screen.open_conversation(hit_conv)
+        await settle(pilot, app)
+        assistants(app)[-1].focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert _entry(chatroute_home, source_turn) == (1, 1)
+
+        # ... so the same rephrasing, asked again elsewhere, goes to a model this time.
+        again, sent = await _ask(pilot, fake_server, other_words)
+        assert sent == 1 and "cached" not in badge(again)

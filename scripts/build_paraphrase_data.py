@@ -1,0 +1,250 @@
+"""Build the cache verifier's training and evaluation pairs from permissively licensed corpora.
+
+    python scripts/build_paraphrase_data.py MIRROR_GIT_DIR [--out .data/paraphrase]
+
+MIRROR_GIT_DIR is a git directory of github.com/brmson/dataset-sts (the SemEval STS files it
+redistributes with their licence notes); the files are read at the pinned commit with
+`git show`, so the output is reproducible. Nothing is downloaded here and no raw corpus is
+committed: only this script, the trained weights and chatroute/cache/data/VERIFIER.md.
+
+Sources (all human-scored 0-5 for "same meaning"; see VERIFIER.md for licences):
+  headlines 2013-2016, Stack Exchange answers (2015 answers-forums, 2016 answer-answer),
+  2016 post-editing        -> split 80/20 by a hash of the pair into "train" / "test"
+  2016 question-question (Stack Exchange questions) -> "leftout": never used for training
+
+Labels: score >= 4 is a hit (same meaning); <= 3 is a miss ("3: roughly equivalent, but some
+important information differs" is still another answer). A miss scored 2-3 is a natural
+near-duplicate (same topic, other question); below 2 it is unrelated.
+
+Word-swap pairs are derived from the same sentences, PAWS-style: two content words of one
+sentence trade places around a relation word (a miss: roles change), or the two sides of
+"A and B" trade places (a hit). They inherit the split of the sentence they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+COMMIT = "e1d3375"  # brmson/dataset-sts HEAD when built
+BASE = "data/sts/semeval-sts"
+TRAIN_SOURCES = {
+    "headlines-2013": "2013/headlines.test.tsv",
+    "headlines-2014": "2014/headlines.test.tsv",
+    "headlines-2015": "2015/headlines.test.tsv",
+    "headlines-2016": "2016/headlines.test.tsv",
+    "se-answers-2015": "2015/answers-forums.test.tsv",
+    "se-answers-2016": "2016/answer-answer.test.tsv",
+    "postediting-2016": "2016/postediting.test.tsv",
+}
+LEFTOUT_SOURCES = {"se-questions-2016": "2016/question-question.test.tsv"}
+
+_RELATION = frozenset(
+    "to from of for than by with in on at over against into onto under after before versus vs beat beats "
+    "defeat defeats defeated replace replaces replaced own owns owned".split()
+)
+_CONJ = frozenset({"and", "or", "&", "versus", "vs", "vs."})
+_SKIP = frozenset(
+    """a an the this that these those is are was were be been being do does did have has had can could may might
+    will would should must i you he she it we they me him her us them my your his its our their what which who
+    whom whose why when where how not no and or but if then than so as of to in on at by for with from into about
+    there here also just very more most some any all each every other such own same""".split()
+)
+_TOKEN = re.compile(r"\S+")
+
+
+def git_show(git_dir: Path, path: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{COMMIT}:{path}"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def read_tsv(text: str) -> tuple[list[tuple[float, str, str]], list[str]]:
+    """Scored pairs and every sentence (scored or not) of one STS file."""
+    pairs, sentences = [], []
+    for line in text.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 3:
+            continue
+        a, b = cols[1].strip(), cols[2].strip()
+        if not a or not b:
+            continue
+        sentences += [a, b]
+        if cols[0].strip():
+            try:
+                pairs.append((float(cols[0]), a, b))
+            except ValueError:
+                continue
+    return pairs, sentences
+
+
+def split_of(key: str) -> str:
+    return "test" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def _word(tok: str) -> str:
+    return tok.strip(".,;:!?\"'()").lower()
+
+
+def swap_pairs(sentence: str, rng: random.Random) -> list[tuple[str, str, str]]:
+    """(label, a, b) word-swap variants of one sentence: at most one miss and one hit."""
+    toks = _TOKEN.findall(sentence)
+    if not 4 <= len(toks) <= 40:
+        return []
+    words = [_word(t) for t in toks]
+    content = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 3 and w not in _SKIP]
+    out: list[tuple[str, str, str]] = []
+    bare = [t.strip(".,;:!?\"'()") for t in toks]
+    # A miss: "x REL y" / "x REL the y" (roles on either side of a relation word), or two names
+    # of one sentence, swapped.
+    cands = []
+    for ii, i in enumerate(content):
+        for j in content[ii + 1 :]:
+            if words[i] == words[j] or bare[i][:1].isupper() != bare[j][:1].isupper():
+                continue
+            between = words[i + 1 : j]
+            tight = 1 <= len(between) <= 2 and between[0] in _RELATION and all(
+                w in _RELATION or w in ("the", "a", "an") for w in between)
+            names = bare[i][:1].isupper() and i > 0 and j - i <= 8 and not all(w in _CONJ for w in between)
+            if tight or names:
+                cands.append((i, j))
+    if cands:
+        i, j = rng.choice(cands)
+        swapped = list(toks)
+        swapped[i], swapped[j] = _carry(toks[i], toks[j]), _carry(toks[j], toks[i])
+        out.append(("miss", sentence, " ".join(swapped)))
+    # A hit: a bare "x and y" (each side a single word between function words) -> "y and x".
+    for k in range(1, len(toks) - 1):
+        if words[k] not in ("and", "or") or words[k - 1] == words[k + 1]:
+            continue
+        x, y = words[k - 1], words[k + 1]
+        if not (x.isalpha() and y.isalpha()) or x in _SKIP or y in _SKIP:
+            continue
+        before_ok = k - 2 < 0 or words[k - 2] in _SKIP or words[k - 2] in _RELATION
+        after_ok = k + 2 >= len(words) or words[k + 2] in _SKIP or words[k + 2] in _RELATION \
+            or toks[k + 1][-1:] in ".,;:!?"
+        if before_ok and after_ok and bare[k - 1][:1].isupper() == bare[k + 1][:1].isupper():
+            swapped = list(toks)
+            swapped[k - 1], swapped[k + 1] = _carry(toks[k - 1], toks[k + 1]), _carry(toks[k + 1], toks[k - 1])
+            out.append(("hit", sentence, " ".join(swapped)))
+            break
+    return out
+
+
+# Question frames: the same noun asked about in another way is another question ("what is" vs
+# "how do I get"), the same way in other words is not. Written for this project (not from a
+# corpus); the nouns come from the sources' sentences. Nouns used by the test fixture are kept out.
+_SAME_FRAMES = [
+    ("What is a {n}?", ["What does {n} mean?", "Can you explain what a {n} is?", "Define {n}.", "what's a {n}"]),
+    ("How do I get a {n}?", ["How can I obtain a {n}?", "What is the way to get a {n}?", "Ways to get a {n}?"]),
+    ("How do I clean a {n}?", ["What is the best way to clean a {n}?", "How should I clean my {n}?"]),
+]
+_OTHER_FRAMES = [
+    "What is a {n}?", "How do I get a {n}?", "Where can I buy a {n}?", "Why is a {n} so expensive?",
+    "Who invented the {n}?", "How do I make a {n}?", "How do I get rid of a {n}?", "How do I clean a {n}?",
+    "When was the {n} invented?", "Is a {n} worth it?",
+]
+_PAIR_SAME = [("What is the difference between a {a} and a {b}?", "What is the difference between a {b} and a {a}?"),
+              ("{A} versus {b}: which is better?", "{B} versus {a}: which is better?"),
+              ("Compare a {a} and a {b}", "Compare a {b} with a {a}")]
+_PAIR_OTHER = [("Is a {a} bigger than a {b}?", "Is a {b} bigger than a {a}?"),
+               ("Can a {a} replace a {b}?", "Can a {b} replace a {a}?"),
+               ("How do I turn a {a} into a {b}?", "How do I turn a {b} into a {a}?")]
+_FIXTURE_WORDS = frozenset("mortgage passport crocodile alligator landlord tenant agent screw novel laptop lake pond "
+                           "egg eggs stocks plants celsius fahrenheit".split())
+
+
+def frame_pairs(sentences: list[str], rng: random.Random) -> list[tuple[str, str, str, str]]:
+    """(noun, label, a, b) question-frame pairs built around nouns seen after an article."""
+    nouns: set[str] = set()
+    for s in sentences:
+        toks = [_word(t) for t in _TOKEN.findall(s)]
+        for k in range(len(toks) - 1):
+            n = toks[k + 1]
+            if toks[k] in ("a", "an", "the") and n.isalpha() and len(n) >= 4 and n not in _SKIP \
+                    and n not in _FIXTURE_WORDS and not n.endswith(("ing", "ly", "ed")):
+                nouns.add(n)
+    pool = sorted(nouns)
+    rng.shuffle(pool)
+    out: list[tuple[str, str, str, str]] = []
+    for i, n in enumerate(pool[:1500]):
+        base, sames = rng.choice(_SAME_FRAMES)
+        out.append((n, "hit", base.format(n=n), rng.choice(sames).format(n=n)))
+        a, b = rng.sample(_OTHER_FRAMES, 2)
+        out.append((n, "miss", a.format(n=n), b.format(n=n)))
+        m = pool[(i + 1) % len(pool)]
+        fa, fb = rng.choice(_PAIR_SAME)
+        out.append((n, "hit", fa.format(a=n, b=m, A=n.capitalize(), B=m.capitalize()),
+                    fb.format(a=n, b=m, A=n.capitalize(), B=m.capitalize())))
+        fa, fb = rng.choice(_PAIR_OTHER)
+        out.append((n, "miss", fa.format(a=n, b=m), fb.format(a=n, b=m)))
+    return out
+
+
+def restyle(sentence: str, rng: random.Random) -> str:
+    """The same words as typed differently: case, end punctuation, a polite frame."""
+    out = sentence.rstrip(" .?!")
+    choice = rng.randrange(3)
+    if choice == 0:
+        return out.lower()
+    if choice == 1:
+        return out + ("?" if sentence.rstrip().endswith("?") else "")
+    return "Please tell me: " + out[:1].lower() + out[1:]
+
+
+def _carry(slot: str, word: str) -> str:
+    """`word` placed where `slot` was, keeping the slot's surrounding punctuation."""
+    core = word.strip(".,;:!?\"'()")
+    tail = slot[len(slot.rstrip(".,;:!?\"')")):]
+    lead = slot[: len(slot) - len(slot.lstrip("\"'("))]
+    return lead + core + tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mirror", type=Path, help="git dir of brmson/dataset-sts")
+    ap.add_argument("--out", type=Path, default=Path(".data/paraphrase"))
+    args = ap.parse_args(argv)
+    rng = random.Random(15)
+    rows: list[dict[str, object]] = []
+    for group, sources in (("train", TRAIN_SOURCES), ("leftout", LEFTOUT_SOURCES)):
+        for name, rel in sources.items():
+            pairs, sentences = read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))
+            for score, a, b in pairs:
+                if 3 < score < 4:
+                    continue  # between "important information differs" and "mostly equivalent"
+                split = "leftout" if group == "leftout" else split_of(a + "\t" + b)
+                kind = "natural-hit" if score >= 4 else "natural-near" if score >= 2 else "natural-unrelated"
+                rows.append({"source": name, "split": split, "kind": kind, "label": "hit" if score >= 4 else "miss",
+                             "score": score, "a": a, "b": b})
+            for s in sorted(set(sentences)):
+                split = "leftout" if group == "leftout" else split_of(s)
+                if group == "train" and rng.random() < 0.15:
+                    rows.append({"source": name, "split": split, "kind": "copy-hit", "label": "hit", "score": None,
+                                 "a": s, "b": restyle(s, rng)})
+                for label, a, b in swap_pairs(s, rng):
+                    rows.append({"source": name, "split": split, "kind": f"swap-{label}", "label": label,
+                                 "score": None, "a": a, "b": b})
+    train_sentences = [s for rel in TRAIN_SOURCES.values() for s in read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))[1]]
+    for noun, label, a, b in frame_pairs(train_sentences, rng):
+        rows.append({"source": "frames", "split": split_of(noun), "kind": f"frame-{label}", "label": label,
+                     "score": None, "a": a, "b": b})
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "pairs.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    counts = Counter((str(r["split"]), str(r["kind"])) for r in rows)
+    for key, n in sorted(counts.items()):
+        print(f"{key[0]:8s} {key[1]:18s} {n:6d}")
+    print(f"wrote {len(rows)} pairs to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The learned verifier with the shipped embedder: the eval script on a fixture written for
+each cause named in issue 15, the exact-fact guards, and per-entry confidence."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatroute.cache import AnswerCache, CacheSettings
+from chatroute.cache.guards import hard_refuse_reason
+from chatroute.cache.text import features
+from chatroute.cache.verifier import DATA, FEATURES, get_verifier, pair_features
+from chatroute.embed import get_embedder
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "data" / "cache_cause_fixture.jsonl"
+_spec = importlib.util.spec_from_file_location("eval_cache", ROOT / "scripts" / "eval_cache.py")
+assert _spec and _spec.loader
+eval_cache = importlib.util.module_from_spec(_spec)
+sys.modules["eval_cache"] = eval_cache
+_spec.loader.exec_module(eval_cache)
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> list:
+    pairs = eval_cache.load_pairs(FIXTURE)
+    assert len(pairs) >= 15
+    return eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD)
+
+
+def _ids(pairs: list) -> list[str]:
+    return [f"{p['category']}:{p['new']['prompt'][:40]}" for p in pairs]
+
+
+MUST_MISS = [p for p in eval_cache.load_pairs(FIXTURE) if p["label"] == "miss"]
+SHOULD_HIT = [p for p in eval_cache.load_pairs(FIXTURE) if p["label"] == "hit"]
+
+
+@pytest.mark.parametrize("pair", MUST_MISS, ids=_ids(MUST_MISS))
+def test_cause_fixture_must_miss(outcomes, pair):
+    [o] = [o for o in outcomes if o.pair is pair or o.pair == pair]
+    assert not o.hit, (pair["cached"]["prompt"], pair["new"]["prompt"])
+
+
+# Rephrasings the verifier does not yet take (README, "The answer cache"): a multi-word synonym
+# for a single word, and harmless swaps outside "difference between". Listed, not hidden: the
+# test fails when one starts to hit, so the list stays true.
+KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
+                "Java versus Python for a beginner?", "Should I pay the agent or the landlord first?"}
+
+
+@pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
+def test_cause_fixture_should_hit(outcomes, pair):
+    [o] = [o for o in outcomes if o.pair == pair]
+    assert o.hit == (pair["new"]["prompt"] not in KNOWN_MISSES), (pair["new"]["prompt"], o.reason)
+
+
+def test_eval_script_summarises_the_fixture(outcomes):
+    s = eval_cache.summarise(outcomes)
+    assert s["false_hits"] == 0 and s["must_miss"] == len(MUST_MISS)
+    assert s["should_hit_rate"] == sum(o.hit for o in outcomes if o.pair["label"] == "hit") / len(SHOULD_HIT)
+    assert s["should_hit_rate"] >= 0.5  # 5 of 9; the misses are KNOWN_MISSES
+
+
+def test_role_swap_scores_far_below_a_rephrasing():
+    emb, v = get_embedder(), get_verifier()
+
+    def p(a: str, b: str) -> float:
+        return v.probability(features(a), features(b), emb.embed, emb.word_weights)
+
+    para = p("How do I convert Celsius to Fahrenheit?", "How can I convert Celsius into Fahrenheit?")
+    swap = p("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?")
+    assert swap < 0.5 < para
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Can you tell us about the US constitution?", "Can you tell us about the constitution?", "entity differs"),
+    ("What does git rebase --onto do?", "What does git rebase --interactive do?", "quoted text or code differs"),
+    ("Is Queen Elizabeth still alive?", "Is Queen Elizabeth still alive?", "time-sensitive"),
+    ("Give me 3 ideas for a party", "Give me 7 ideas for a party", "numbers differ"),
+])
+def test_exact_fact_guards(a, b, why):
+    assert hard_refuse_reason(features(a), features(b)) == why
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is DNS?", "what is dns"),  # an acronym typed in lower case is the same name
+    ("How do stocks work?", "Can you explain how stocks work?"),  # "stocks" alone is not a time reference
+])
+def test_exact_fact_guards_pass(a, b):
+    assert hard_refuse_reason(features(a), features(b)) is None
+
+
+def test_weights_match_the_feature_list_and_carry_provenance():
+    spec = json.loads(DATA.read_text(encoding="utf-8"))
+    assert spec["features"] == list(FEATURES)
+    assert 0.5 <= spec["threshold"] < 1.0
+    assert (DATA.parent / "VERIFIER.md").read_text(encoding="utf-8").count("CC BY") >= 2
+    x = pair_features(features("How do I boil an egg?"), features("How should I boil eggs?"), get_embedder().embed)
+    assert x is not None and x.shape == (len(FEATURES),)
+
+
+def test_regenerate_after_a_hit_raises_that_entrys_verifier_bar(tmp_path: Path):
+    cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
+    cached, para = "How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?"
+    entry = cache.store(None, [], cached, {}, None, "practise daily", "m", "t1", "stop")
+    hit = cache.lookup(None, [], para, {}, None)
+    assert hit is not None and hit.tier == "semantic" and hit.entry_id == entry
+    prob = cache.last_verifier
+    assert prob is not None and prob < 0.999
+    cache.penalise(entry)  # the user regenerated that answer
+    assert cache.lookup(None, [], para, {}, None) is None
+    assert cache.last_reason is not None and cache.last_reason.startswith("verifier")
+    assert cache.lookup(None, [], cached, {}, None) is not None  # the exact repeat still hits
+    cache.close()
