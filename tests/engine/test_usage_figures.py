@@ -210,6 +210,7 @@ def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: py
     path = chatroute_home / "chatroute.db"
     with monkeypatch.context() as m:
         m.setattr(db, "SCHEMA_VERSION", 3)  # a database written before this release
+        m.setattr(db, "MIGRATIONS", db.MIGRATIONS[:3])
         with Store.open(path) as old:
             conv = old.create_conversation("old")
             for provider, model, status, n_in, cached, writes, cost in [
@@ -218,13 +219,16 @@ def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: py
                 ("openai", "openai/gpt-4o-mini", "ok", 1200, 200, 0, 0.0002),
                 ("openai", "openai/gpt-4o", "error", 0, 0, 0, None),  # a 429 stored as "n/a"
             ]:
-                old.add_turn(TurnRecord(conversation_id=conv.id, message_id=None, model=model, provider=provider,
-                                        status=status, input_tokens=n_in, cached_tokens=cached,
-                                        cache_write_tokens=writes, output_tokens=5 if status == "ok" else 0,
-                                        cost_usd=cost))
+                row = TurnRecord(conversation_id=conv.id, message_id=None, model=model, provider=provider,
+                                 status=status, input_tokens=n_in, cached_tokens=cached,
+                                 cache_write_tokens=writes, output_tokens=5 if status == "ok" else 0,
+                                 cost_usd=cost).to_row()
+                row.pop("client")  # a column of a later schema (5)
+                old._write(lambda c, row=row: c.execute(
+                    f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())))
             assert old.spend_totals().turns == 4 and old.spend_totals().unknown_cost_turns == 1
     with Store.open(path, anthropic_providers=["proxy"]) as new:
-        assert new.schema_version() == 4
+        assert new.schema_version() == db.SCHEMA_VERSION >= 4
         turns = {t.model: t for t in new.turns(conv.id)}
         assert turns["anthropic/claude-haiku-4-5"].input_tokens == 1250
         assert turns["proxy/claude-sonnet"].input_tokens == 15

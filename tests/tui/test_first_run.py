@@ -43,13 +43,18 @@ async def test_no_keys_says_what_to_set_before_anything_is_sent(chatroute_home: 
         assert "unknown age" not in status
 
 
-async def test_no_keys_lists_the_local_server_it_finds(chatroute_home: Path, fake_server: FakeServer,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_keys_uses_the_local_server_it_finds(chatroute_home: Path, fake_server: FakeServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keys and no config, but a local server answers: the first run uses it and says so in
+    one line (with where to keep it), instead of telling the user to set a key."""
     monkeypatch.delenv("CHATROUTE_NO_DISCOVERY")
     monkeypatch.setattr(discovery, "DEFAULT_PORTS", {"llamacpp": fake_server.port})
     app = ChatrouteApp(Engine.open())
     notes = _recording(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        assert any("OPENAI_API_KEY" in n for n in notes)
-        assert any("found local servers not in your config: llamacpp" in n for n in notes), notes
+        using = [n for n in notes if "using the local server found, llamacpp" in n]
+        assert len(using) == 1, notes
+        assert str(chatroute_home / "config.toml") in using[0]
+        assert not any("OPENAI_API_KEY" in n for n in notes), notes
+        assert app.engine.models(), "the local server's models are the pool"
