@@ -1,4 +1,4 @@
-"""Answer cache: exact + guarded semantic tiers in the app's SQLite DB (see answer_cache.py)."""
+"""Answer cache: exact + verified semantic tiers in the app's SQLite DB (see answer_cache.py)."""
 
 from __future__ import annotations
 
