@@ -209,12 +209,13 @@ def tfidf_reference(rows: Sequence[dict[str, Any]]) -> Method:
 
 def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
     """The weights in chatroute/routing/data as they are (not retrained per split)."""
-    from chatroute.routing.quality import get_quality_model
-
-    qm = get_quality_model()
     cache: dict[tuple[str, str], np.ndarray] = {}
 
     def fit(train: np.ndarray) -> Scorer:
+        from chatroute.routing.quality import get_quality_model
+
+        qm = get_quality_model()
+
         def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
             if (w, s) not in cache:
                 cache[(w, s)] = qm.pair_scores([list(r["turns"]) for r in rows], w, s)
@@ -225,7 +226,9 @@ def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
     return fit
 
 
-def run(rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run(
+    rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
     """APGR per split, pair and method (plus length, random and oracle)."""
     results: list[dict[str, Any]] = []
     for split in make_splits(rows):
@@ -243,7 +246,8 @@ def run(rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[s
             entry["apgr"]["random"] = 0.5
             entry["apgr"]["oracle"] = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
             for name, sc in scorers.items():
-                entry["apgr"][name] = ev.curve_metrics(np.asarray(sc(idx, weak, strong), dtype=np.float64), ss, sw)["apgr"]
+                scores = np.asarray(sc(idx, weak, strong), dtype=np.float64)
+                entry["apgr"][name] = ev.curve_metrics(scores, ss, sw)["apgr"]
             results.append(entry)
             log(f"{split.name:<26} {_short(weak):>8}->{_short(strong):<6} n={len(idx):<5} "
                 + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
@@ -271,8 +275,6 @@ def available_methods(rows: list[dict[str, Any]], cache: Path) -> dict[str, Meth
     return {
         "reference": tfidf_reference(rows),
         "shipped": shipped_method(rows),
-        "old": rm.old_method(rows, feats),
-        "old-nogate": rm.old_method(rows, feats, gate=False),
         **rm.candidate_methods(rows, feats),
     }
 

@@ -135,30 +135,47 @@ class LinearRouter:
         return np.asarray(self.design(feats, idx) @ coef).ravel() + self.bias
 
 
+FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barely touches them
+
+
 def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool, emb: bool, lex: bool,
-               c: float = 1.0, weights: np.ndarray | None = None) -> LinearRouter:
+               c: float = 1.0, weights: np.ndarray | None = None, groups: np.ndarray | None = None) -> LinearRouter:
+    """Logistic regression of y on the chosen features. With `groups` (one label per training row,
+    e.g. the source), each group gets its own intercept during the fit (a fixed effect), so the
+    shared weights must explain differences *within* a source; at inference the intercepts are
+    replaced by their row-weighted mean."""
     from sklearn.linear_model import LogisticRegression
 
     mean, std = lex_stats(feats, train)
     r = LinearRouter(idf_of(feats, train) if ngram else None, None, np.zeros(0), 0.0, emb, lex, mean, std)
     x = r.design(feats, train)
+    n_fe = 0
+    if groups is not None:
+        labels, inv = np.unique(groups, return_inverse=True)
+        n_fe = len(labels)
+        onehot = sparse.csr_matrix((np.full(len(inv), FE_SCALE), (np.arange(len(inv)), inv)), shape=(len(inv), n_fe))
+        x = sparse.hstack([x, onehot]).tocsr()
     lr = LogisticRegression(C=c, max_iter=3000)
     lr.fit(x, y, sample_weight=weights)
     coef = lr.coef_.ravel()
     k = ngrams.DIM if ngram else 0
     r.w = coef[:k].astype(np.float32) if ngram else None
-    r.v = coef[k:].astype(np.float32)
+    r.v = coef[k : len(coef) - n_fe].astype(np.float32)
     r.bias = float(lr.intercept_[0])
+    if n_fe:
+        r.bias += float(np.mean(FE_SCALE * coef[len(coef) - n_fe :][inv]))
     return r
 
 
 def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
     from scripts.loso_router import pair_labels
 
-    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0):  # type: ignore[no-untyped-def]
+    ds = np.array([r["dataset"] for r in rows])
+
+    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool = False):  # type: ignore[no-untyped-def]
         def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
             keep, y = pair_labels(rows, train)
-            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c)
+            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=ds[keep] if fe else None)
             return lambda idx, w, s: model.decision(feats, idx)
 
         return fit
@@ -171,39 +188,10 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "emb+lex": make(False, True, True),
         "emb": make(False, True, False),
         "lex": make(False, False, True),
+        "ngram+emb+lex FE": make(True, True, True, fe=True),
+        "ngram+lex FE": make(True, False, True, fe=True),
+        "emb+lex FE": make(False, True, True, fe=True),
         "ngram C=0.3": make(True, False, False, 0.3),
         "ngram C=3": make(True, False, False, 3.0),
     }
 
-
-def old_method(rows: Sequence[dict[str, Any]], feats: Features, gate: bool = True) -> Any:
-    """The previous design (IRT on embedding + lexical, local experts, familiarity gate with the
-    hand-set prior), retrained per split with its shipped hyper-parameters."""
-    import scripts.train_router as tr
-    from chatroute.catalog.abilities import default_ability
-    from chatroute.routing.quality import QualityModel
-
-    anchors = {m: default_ability(m) for m in (tr.WEAK_MODEL, tr.STRONG_MODEL)}
-    ability0 = float(np.mean(list(anchors.values())))
-    theta_scale = tr.THETA_SPAN / (anchors[tr.STRONG_MODEL] - anchors[tr.WEAK_MODEL])
-
-    def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
-        mean, std = lex_stats(feats, train)
-        ii, th, y, w = tr.stack(train, list(rows), anchors, {"gsm8k": 3.0})
-        fitted = tr.fit_all(feats.emb[ii], feats.lex[ii], th, y, w, k=16, lam_global=3.0, lam_local=30.0, blend=0.5,
-                            ability0=ability0, theta_scale=theta_scale, lex_mean=mean, lex_std=std)
-        arrays = dict(fitted.arrays)
-        if gate:
-            arrays["gate_centroids"] = tr.kmeans(feats.emb[train], tr.GATE_K, seed=tr.SEED + 1)
-            arrays["gate_lo"], arrays["gate_hi"] = np.float32(tr.GATE_LO), np.float32(tr.GATE_HI)
-        qm = QualityModel(arrays, {"anchors": anchors})
-
-        def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
-            b, a = qm.prompt_params(feats.emb[idx], feats.lex[idx])
-            tw, ts = qm.theta(qm.ability(w)), qm.theta(qm.ability(s))
-            ts = max(ts, tw + 0.1 * qm.theta_scale)
-            return 1 / (1 + np.exp(-(b + ts * a))) - 1 / (1 + np.exp(-(b + tw * a)))
-
-        return score
-
-    return fit
