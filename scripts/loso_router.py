@@ -227,11 +227,14 @@ def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
 
 
 def run(
-    rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print
+    rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print,
+    only: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """APGR per split, pair and method (plus length, random and oracle)."""
     results: list[dict[str, Any]] = []
     for split in make_splits(rows):
+        if only and split.name not in only:
+            continue
         check_no_leak(split, rows)
         scorers = {name: m(split.train) for name, m in methods.items()}
         for weak, strong in split.pairs:
@@ -282,6 +285,7 @@ def available_methods(rows: list[dict[str, Any]], cache: Path) -> dict[str, Meth
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default="reference,shipped,ngram")
+    ap.add_argument("--splits", default="", help="comma-separated split names to run (default: all)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     args = ap.parse_args()
@@ -292,7 +296,8 @@ def main() -> None:
     unknown = [m for m in wanted if m not in allm]
     if unknown:
         raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
-    results = run(rows, {m: allm[m] for m in wanted})
+    only = {s.strip() for s in args.splits.split(",") if s.strip()}
+    results = run(rows, {m: allm[m] for m in wanted}, only=only)
     print()
     print(format_table(results, wanted))
     print(f"({time.time() - t0:.0f}s)")

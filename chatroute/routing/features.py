@@ -233,7 +233,11 @@ def extract(
             from chatroute.embed import get_embedder
 
             embedder = get_embedder()
-        emb = context_embedding(embedder, prompt, previous_user_turns)
+        # Head and tail only, as the n-grams read them: a 4,000-token paste then costs about
+        # what a long question does (the tokenizer dominates the routing time otherwise).
+        from chatroute.routing.ngrams import clip
+
+        emb = context_embedding(embedder, clip(prompt), [clip(t) for t in previous_user_turns])
     ctx_chars = history_chars + (len(system) if system else 0)
     return TurnFeatures(
         embedding=emb,
