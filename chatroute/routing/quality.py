@@ -148,6 +148,11 @@ class QualityModel:
         b, a = self.params(g)
         return np.asarray(_sigmoid(b + self.theta(np.asarray(abilities, dtype=np.float64)) * a))
 
+    def curve_many(self, g: np.ndarray, ability: float) -> np.ndarray:
+        """P(good) of one model of this ability at each need in g."""
+        b, a = self.params(g)
+        return np.asarray(_sigmoid(b + self.theta(ability) * a))
+
     def predict(self, features: TurnFeatures, models: Sequence[Any]) -> dict[str, float]:
         """P(good) per model (ModelInfo or name), keyed by model id/name."""
         names = [getattr(m, "id", None) or str(m) for m in models]
