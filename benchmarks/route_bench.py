@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/route_bench.py [--n 2000]
 
 Cold load runs in fresh subprocesses (import + embedder + quality weights + first decision),
-so nothing is cached in this process. Targets (issue 3): p50 < 1 ms, p99 < 3 ms, cold < 300 ms.
+so nothing is cached in this process. Also timed: a 200-token prompt and a 4,000-token paste
+(the router reads its head and tail). Targets (issue 14): p50 <= 10 ms and p99 <= 25 ms at 200
+tokens, p99 <= 50 ms at 4,000 tokens, cold load <= 500 ms.
 """
 
 from __future__ import annotations
@@ -86,6 +88,17 @@ def main() -> None:
     times.sort()
     p50 = statistics.median(times)
     p99 = times[int(0.99 * (len(times) - 1))]
+    sized = {}
+    words = ("the quick brown fox jumps over a lazy dog while we compute 17 * 23 and explain the proof ").split()
+    for tokens in (200, 4000):
+        text = " ".join(words[k % len(words)] + str(k % 7) for k in range(int(tokens / 1.3)))
+        st = []
+        for i in range(max(50, args.n // 10)):
+            t = time.perf_counter()
+            router.decide(f"{text} ({i})", pool=p, health=health)
+            st.append((time.perf_counter() - t) * 1000)
+        st.sort()
+        sized[tokens] = (statistics.median(st), st[int(0.99 * (len(st) - 1))])
 
     colds = []
     for _ in range(args.cold_runs):
@@ -93,11 +106,16 @@ def main() -> None:
         colds.append(float(out.strip()) * 1000)
     res = {"decisions": args.n, "pool": len(p), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
            "max_ms": round(times[-1], 3), "cold_load_ms_median": round(statistics.median(colds), 1),
-           "cold_load_ms_min": round(min(colds), 1)}
+           "cold_load_ms_min": round(min(colds), 1),
+           **{f"p50_ms_{k}_tokens": round(v[0], 3) for k, v in sized.items()},
+           **{f"p99_ms_{k}_tokens": round(v[1], 3) for k, v in sized.items()}}
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"route decision (warm, {len(p)} models, embedding included): p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {times[-1]:.2f} ms")
+        print(f"route decision (warm, {len(p)} models, embedding included): p50 {p50:.3f} ms  p99 {p99:.3f} ms"
+              f"  max {times[-1]:.2f} ms")
+        for k, (a, b) in sized.items():
+            print(f"{k:,}-token prompt: p50 {a:.3f} ms  p99 {b:.3f} ms")
         print(f"cold load (import + embedder + weights + first decision, subprocess): median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
 
 

@@ -1,381 +1,223 @@
 """Train chatroute's quality model (chatroute/routing/data/quality.npz + quality.json).
 
-    .venv/bin/python scripts/train_router.py [--data PATH] [--out DIR] [--quick]
+    .venv/bin/python scripts/train_router.py [--features ngram+lex] [--out DIR] [--cache DIR]
 
-numpy only; about two minutes on 2 CPU cores.
+Needs the `dev` extra (scikit-learn, scipy); the app itself only reads the weights with numpy.
+A few minutes on 2 CPU cores (features are cached in --cache, default /tmp/chatroute-loso).
 
-Data: ../shared/data/routing/train.jsonl.gz (see its README).
-- Trained on: the mmlu and gsm8k rows (RouteLLM, Apache-2.0; MMLU/GSM8K prompts MIT).
-- NEVER trained on: the alpaca_eval rows (CC BY-NC 4.0 data). They are only scored, as an
-  unseen source, after training; nothing is selected on them.
-- FIXED HELD-OUT SPLIT, never trained on and never used for selection:
-      held_out(id) := int(sha256(id)[:8], 16) % 5 == 0      (about 20% of every dataset)
-  Hyper-parameters are chosen by 3-fold cross-validation inside the remaining 80%
-  (fold(id) := int(sha256(id)[8:16], 16) % 3).
+Data (see ../shared/data/routing/README.md):
+- trained on: the mmlu and gsm8k rows of train.jsonl.gz (RouteLLM, Apache-2.0; MMLU/GSM8K prompts
+  MIT) and arena_bench_v1.jsonl.gz (arena-hard-auto's arena-bench-v1, Apache-2.0);
+- never trained on: the alpaca_eval rows (CC BY-NC 4.0 data): scored only;
+- fixed held-out split, never trained on: held_out(id) := int(sha256(id)[:8], 16) % 5 == 0.
+Nothing is tuned on the held-out rows; the representation and the regularisation were chosen
+on scripts/loso_router.py's leave-one-source-out figures.
 
-Model (see chatroute/routing/quality.py): P(good) = sigmoid(b(x) + θ a(x)), θ = (ability - ability0) * scale,
-b and a linear in [1, embedding, lexical]; a global model blended with K local experts
-(nearest k-means centroid of the embedding). The two labelled models are pinned to their
-catalogue abilities (chatroute.catalog.abilities.default_ability), so the prompt side is
-learned on the catalogue's ability scale. Fitted by Newton's method with L2 penalties.
+Model (chatroute/routing/quality.py): the need g(x) = logistic regression (C=1, L2) on
+"GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
+embedding), with a per-source intercept during the fit that is averaged out afterwards; then
+P(good | x, m) = sigmoid(b0 + b1 g + θ_m max(a_min, a0 + a1 g)), with (b0, b1, a0, a1) fitted on
+3-fold out-of-fold g against the two labelled models' scores, so P(good) is calibrated.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import itertools
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from chatroute.embed import get_embedder  # noqa: E402
 from chatroute.routing import evaluate as ev  # noqa: E402
-from chatroute.routing.features import LEXICAL_NAMES, lexical_features  # noqa: E402
-from chatroute.routing.quality import QualityModel, design_matrix  # noqa: E402
+from chatroute.routing import ngrams  # noqa: E402
+from chatroute.routing.features import LEXICAL_NAMES  # noqa: E402
+from chatroute.routing.quality import QualityModel  # noqa: E402
+from scripts import loso_router as lo  # noqa: E402
+from scripts import router_models as rm  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "routing" / "train.jsonl.gz"
 OUT = REPO / "chatroute" / "routing" / "data"
-TRAIN_DATASETS = ("mmlu", "gsm8k")  # alpaca_eval is CC BY-NC: validation only
-WEAK_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-STRONG_MODEL = "gpt-4-1106-preview"
-A_MIN = 0.25  # floor on the discrimination a(x): P stays monotone in ability
-# Familiarity gate (quality.py): similarity to the nearest of GATE_K centroids of the training
-# embeddings, mapped from GATE_LO (use the hand-set prior) to GATE_HI (use the learned model).
-# Held-out MMLU/GSM8K prompts sit at a median similarity of ~0.76, AlpacaEval instructions at
-# ~0.66, short chat requests at ~0.55. The thresholds were set so that the 3-fold CV figures on
-# MMLU/GSM8K lose under 0.01 APGR while tests/routing/generalisation prompts (hand-written chat
-# requests, never labelled data) rank maths, code and reasoning above writing and role-play.
-# The anchors' θ span. Penalties, A_MIN and the prior (chatroute/routing/prior.py) were tuned
-# with the anchors 0.625 ability apart; scaling θ to that span keeps them meaning the same when
-# the catalogue's abilities for the anchors change.
-THETA_SPAN = 0.625
-GATE_K = 64
-GATE_LO = 0.5
-GATE_HI = 0.75
-SEED = 0
+WEAK_MODEL = lo.WEAK
+STRONG_MODEL = lo.STRONG
+A_MIN = 0.05  # floor on a(g), in units of theta: P stays strictly monotone in ability
+THETA_SPAN = 1.0  # the anchors' theta gap; b and a are on this scale
+C = 1.0  # L2 strength of the need regression (sklearn's C); C=0.3 and 3 did no better on LOSO
+QUANTILE_P = np.linspace(0.0, 1.0, 41)
+FEATURE_SETS = {"ngram": (False, False), "ngram+lex": (False, True), "ngram+emb": (True, False),
+                "ngram+emb+lex": (True, True)}
 
 
 def held_out(row_id: str) -> bool:
-    return int(hashlib.sha256(row_id.encode()).hexdigest()[:8], 16) % 5 == 0
+    return lo.held_out(row_id)
 
 
-def fold_of(row_id: str) -> int:
-    return int(hashlib.sha256(row_id.encode()).hexdigest()[8:16], 16) % 3
+def fold_of(row_id: str, k: int = 3) -> int:
+    return int(hashlib.sha256(row_id.encode()).hexdigest()[8:16], 16) % k
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
-
-
-def fit_irt(
-    x: np.ndarray, theta: np.ndarray, y: np.ndarray, lam: float, weights: np.ndarray | None = None, iters: int = 20
-) -> tuple[np.ndarray, np.ndarray]:
-    """Penalised logistic fit of logit = x.b + theta * x.a with soft labels y (Newton)."""
-    n, d = x.shape
-    z = np.hstack([x, x * theta[:, None]])
-    pen = np.full(2 * d, lam)
-    pen[0] = pen[d] = 1e-4  # intercepts barely penalised
-    w = np.zeros(2 * d)
-    sw = np.ones(n) if weights is None else weights
+def fit_curve(g: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """Logistic fit of soft labels y on [1, g] (Newton, tiny ridge): (alpha, beta)."""
+    x = np.stack([np.ones_like(g), g], axis=1)
+    w = np.zeros(2)
     for _ in range(iters):
-        p = sigmoid(z @ w)
-        g = z.T @ ((p - y) * sw) + pen * w
-        h = (z * (p * (1 - p) * sw)[:, None]).T @ z
-        h[np.diag_indices_from(h)] += pen
-        step = np.linalg.solve(h, g)
+        p = 1 / (1 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + 1e-3 * w
+        h = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(2)
+        step = np.linalg.solve(h, grad)
         w -= step
-        if np.max(np.abs(step)) < 1e-6:
+        if np.max(np.abs(step)) < 1e-9:
             break
-    return w[:d], w[d:]
+    return float(w[0]), float(w[1])
 
 
-def kmeans(e: np.ndarray, k: int, seed: int = SEED, iters: int = 30) -> np.ndarray:
-    """Spherical k-means (cosine) with a fixed seed."""
-    rng = np.random.default_rng(seed)
-    c = e[rng.choice(len(e), k, replace=False)].copy()
-    for _ in range(iters):
-        assign = np.argmax(e @ c.T, axis=1)
-        for j in range(k):
-            members = e[assign == j]
-            if len(members):
-                v = members.mean(axis=0)
-                c[j] = v / (np.linalg.norm(v) + 1e-12)
-    return c.astype(np.float32)
+def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
+    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | g)."""
+    aw, bw = fit_curve(g, y_weak)
+    as_, bs = fit_curve(g, y_strong)
+    a1 = (bs - bw) / (theta_s - theta_w)
+    a0 = (as_ - aw) / (theta_s - theta_w)
+    return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
 
-class Fitted:
-    """Weights in the layout QualityModel reads."""
-
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        self.arrays = arrays
-
-    def model(self, anchors: dict[str, float]) -> QualityModel:
-        return QualityModel(self.arrays, {"anchors": anchors})
-
-
-def fit_all(
-    emb: np.ndarray,
-    lex_raw: np.ndarray,
-    theta: np.ndarray,
-    y: np.ndarray,
-    weights: np.ndarray,
-    *,
-    k: int,
-    lam_global: float,
-    lam_local: float,
-    blend: float,
-    ability0: float,
-    theta_scale: float,
-    lex_mean: np.ndarray,
-    lex_std: np.ndarray,
-    global_cache: dict | None = None,
-) -> Fitted:
-    x = design_matrix(emb, lex_raw, lex_mean, lex_std)
-    key = (lam_global, float(weights.sum()), len(x))
-    if global_cache is not None and key in global_cache:
-        gb, ga = global_cache[key]
-    else:
-        gb, ga = fit_irt(x, (theta - ability0) * theta_scale, y, lam_global, weights)
-        if global_cache is not None:
-            global_cache[key] = (gb, ga)
-    d = x.shape[1]
-    if k > 0 and blend > 0:
-        cents = kmeans(emb, k)
-        assign = np.argmax(emb @ cents.T, axis=1)
-        lb = np.zeros((k, d))
-        la = np.zeros((k, d))
-        for j in range(k):
-            m = assign == j
-            if m.sum() < 20:  # too small to fit: fall back to the global model
-                lb[j], la[j] = gb, ga
-                continue
-            lb[j], la[j] = fit_irt(x[m], (theta[m] - ability0) * theta_scale, y[m], lam_local, None, iters=15)
-    else:
-        cents = np.zeros((0, emb.shape[1]), dtype=np.float32)
-        lb = np.zeros((0, d))
-        la = np.zeros((0, d))
-    return Fitted(
-        {
-            "lex_mean": lex_mean.astype(np.float32),
-            "lex_std": lex_std.astype(np.float32),
-            "global_b": gb.astype(np.float32),
-            "global_a": ga.astype(np.float32),
-            "centroids": cents.astype(np.float32),
-            "local_b": lb.astype(np.float32),
-            "local_a": la.astype(np.float32),
-            "blend": np.float32(blend),
-            "ability0": np.float32(ability0),
-            "theta_scale": np.float32(theta_scale),
-            "a_min": np.float32(A_MIN),
-        }
-    )
+def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
+          anchors: dict[str, float], folds: int = 3, log: Any = print) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Weights (QualityModel layout) fitted on rows train_idx only. Each source has its own
+    intercept during the fit (fixed effects), so the shared weights learn what makes one prompt
+    needier than another *within* a source, which is what carries over to sources left out."""
+    keep, y = lo.pair_labels(rows, train_idx)
+    ds = np.array([r["dataset"] for r in rows])
+    model = rm.fit_linear(feats, keep, y, ngram=True, emb=use_emb, lex=use_lex, c=C, groups=ds[keep])
+    log(f"  need model fitted on {len(keep)} rows")
+    # Out-of-fold need for calibration and the operating points (in-sample g would be overconfident).
+    fold = np.array([fold_of(rows[i]["id"], folds) for i in keep])
+    oof = np.zeros(len(keep))
+    for f in range(folds):
+        tr_f = keep[fold != f]
+        mf = rm.fit_linear(feats, tr_f, y[fold != f], ngram=True, emb=use_emb, lex=use_lex, c=C, groups=ds[tr_f])
+        oof[fold == f] = mf.decision(feats, keep[fold == f])
+        log(f"  fold {f + 1}/{folds} done")
+    ability0 = float(np.mean(list(anchors.values())))
+    theta_scale = THETA_SPAN / (anchors[STRONG_MODEL] - anchors[WEAK_MODEL])
+    tw = (anchors[WEAK_MODEL] - ability0) * theta_scale
+    ts = (anchors[STRONG_MODEL] - ability0) * theta_scale
+    yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
+    ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
+    calib = calibration(oof, yw, ys, tw, ts)
+    arrays = {
+        "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),
+        "w": model.w.astype(np.float32) if model.w is not None else np.zeros(ngrams.DIM, np.float32),
+        "v": model.v.astype(np.float32),
+        "bias": np.float32(model.bias),
+        "use_emb": np.bool_(use_emb),
+        "use_lex": np.bool_(use_lex),
+        "lex_mean": model.lex_mean.astype(np.float32),
+        "lex_std": model.lex_std.astype(np.float32),
+        "calibration": calib.astype(np.float64),
+        "a_min": np.float32(A_MIN),
+        "ability0": np.float32(ability0),
+        "theta_scale": np.float32(theta_scale),
+        "g_quantile_p": QUANTILE_P.astype(np.float32),
+        "g_quantiles": np.quantile(oof, QUANTILE_P).astype(np.float32),
+    }
+    info = {"rows": int(len(keep)), "oof_reliability": reliability(oof, yw, ys, calib, tw, ts)}
+    return arrays, info
 
 
-def stack(idx: np.ndarray, rows: list[dict], anchors: dict[str, float], ds_weight: dict[str, float]):
-    """One training example per (prompt, labelled model)."""
-    ii, th, y, w = [], [], [], []
-    for i in idx:
-        r = rows[i]
-        for name, ability in anchors.items():
-            if name in r["scores"]:
-                ii.append(i)
-                th.append(ability)
-                y.append(float(r["scores"][name]))
-                w.append(ds_weight.get(r["dataset"], 1.0))
-    return np.array(ii), np.array(th), np.array(y), np.array(w)
-
-
-def scorer_from(model: QualityModel, emb: np.ndarray, lex: np.ndarray, index: dict[str, int]) -> ev.ScoreFn:
-    """A ScoreFn over precomputed features (rows carry their position in `index`)."""
-
-    def score(rows, weak, strong):  # type: ignore[no-untyped-def]
-        pos = np.array([index[r["id"]] for r in rows])
-        b, a = model.prompt_params(emb[pos], lex[pos])
-        tw, ts = model.theta(model.ability(weak)), model.theta(model.ability(strong))
-        return sigmoid(b + ts * a) - sigmoid(b + tw * a)
-
-    return score
+def reliability(g: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray, tw: float, ts: float,
+                bins: int = 5) -> list[dict[str, float]]:
+    """Predicted vs observed P(good) per quantile bin of g, for both anchors."""
+    b = calib[0] + calib[1] * g
+    a = np.maximum(calib[2] + calib[3] * g, A_MIN)
+    pw, ps = 1 / (1 + np.exp(-(b + tw * a))), 1 / (1 + np.exp(-(b + ts * a)))
+    edges = np.quantile(g, np.linspace(0, 1, bins + 1))
+    out = []
+    for k in range(bins):
+        m = (g >= edges[k]) & ((g < edges[k + 1]) if k < bins - 1 else (g <= edges[k + 1]))
+        if m.any():
+            out.append({"n": int(m.sum()),
+                        "pred_weak": round(float(pw[m].mean()), 3), "obs_weak": round(float(yw[m].mean()), 3),
+                        "pred_strong": round(float(ps[m].mean()), 3), "obs_strong": round(float(ys[m].mean()), 3)})
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--features", choices=sorted(FEATURE_SETS), default="ngram+lex")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--quick", action="store_true", help="skip the hyper-parameter search")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     args = ap.parse_args()
     t0 = time.time()
-
     from chatroute.catalog.abilities import default_ability
 
     anchors = {WEAK_MODEL: default_ability(WEAK_MODEL), STRONG_MODEL: default_ability(STRONG_MODEL)}
-    ability0 = float(np.mean(list(anchors.values())))
-    theta_scale = THETA_SPAN / (anchors[STRONG_MODEL] - anchors[WEAK_MODEL])
-
-    rows = ev.load_rows(args.data)
-    data_sha = hashlib.sha256(args.data.read_bytes()).hexdigest()
-    index = {r["id"]: i for i, r in enumerate(rows)}
-    embedder = get_embedder()
-    emb = embedder.embed([r["turns"][-1] for r in rows])
-    lex = np.stack([lexical_features(r["turns"][-1]) for r in rows])
-    print(f"features: {len(rows)} rows in {time.time() - t0:.1f}s", flush=True)
-
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    feats = rm.Features.build(rows, args.cache)
     ds = np.array([r["dataset"] for r in rows])
     ho = np.array([held_out(r["id"]) for r in rows])
-    fold = np.array([fold_of(r["id"]) for r in rows])
-    trainable = np.isin(ds, TRAIN_DATASETS)
+    trainable = np.isin(ds, lo.TRAINABLE)
     train_idx = np.flatnonzero(trainable & ~ho)
-    lex_mean = lex[train_idx].mean(axis=0)
-    lex_std = lex[train_idx].std(axis=0) + 1e-3
+    use_emb, use_lex = FEATURE_SETS[args.features]
+    arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors)
+    qm = QualityModel(arrays, {"anchors": anchors})
 
-    # Dataset balance: gsm8k has 1/10 of mmlu's rows; weight it up so its structure counts.
-    n_mmlu = int(np.sum(ds[train_idx] == "mmlu"))
-    n_gsm = int(np.sum(ds[train_idx] == "gsm8k"))
+    # Held-out figures through the shipped inference path (text in, numpy only).
+    def score(rs, weak, strong):  # type: ignore[no-untyped-def]
+        return qm.pair_scores([list(r["turns"]) for r in rs], weak, strong)
 
-    grid = {
-        "k": [0, 16, 24],
-        "lam_local": [10.0, 30.0],
-        "blend": [0.5, 0.75, 1.0],
-        "gsm8k_weight": [1.0, 3.0],
-    }
-    lam_global = 3.0
-    chosen = {"k": 16, "lam_local": 30.0, "blend": 0.5, "gsm8k_weight": 3.0}  # the last full search's pick
-    cv_table: list[dict] = []
-    if not args.quick:
-        caches: list[dict] = [{} for _ in range(3)]
-        for gw in grid["gsm8k_weight"]:
-            for k, lam_l in itertools.product(grid["k"], grid["lam_local"]):
-                if k == 0 and lam_l != grid["lam_local"][0]:
-                    continue
-                blends = [0.0] if k == 0 else grid["blend"]
-                per_blend: dict[float, list[float]] = {b: [] for b in blends}
-                for f in range(3):
-                    tr = train_idx[fold[train_idx] != f]
-                    va = train_idx[fold[train_idx] == f]
-                    ii, th, y, w = stack(tr, rows, anchors, {"gsm8k": gw})
-                    fitted_local = None
-                    for b in blends:
-                        if fitted_local is None:
-                            fitted_local = fit_all(
-                                emb[ii], lex[ii], th, y, w, k=k, lam_global=lam_global, lam_local=lam_l,
-                                blend=b, ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std,
-                                global_cache=caches[f],
-                            )
-                        arrays = dict(fitted_local.arrays)
-                        arrays["blend"] = np.float32(b)
-                        qm = QualityModel(arrays, {"anchors": anchors})
-                        res = ev.evaluate_rows(
-                            [rows[i] for i in va], WEAK_MODEL, STRONG_MODEL, scorer_from(qm, emb, lex, index)
-                        )
-                        per_blend[b].append(np.mean([res[d]["router"]["apgr"] for d in TRAIN_DATASETS]))
-                for b, vals in per_blend.items():
-                    entry = {"k": k, "lam_local": lam_l, "blend": b, "gsm8k_weight": gw, "cv_apgr": float(np.mean(vals))}
-                    cv_table.append(entry)
-                    print(f"  cv {entry}  ({time.time() - t0:.0f}s)", flush=True)
-        best = max(cv_table, key=lambda e: e["cv_apgr"])
-        chosen = {k: best[k] for k in ("k", "lam_local", "blend", "gsm8k_weight")}
-    print(f"chosen: {chosen}", flush=True)
-
-    ii, th, y, w = stack(train_idx, rows, anchors, {"gsm8k": chosen["gsm8k_weight"]})
-    fitted = fit_all(
-        emb[ii], lex[ii], th, y, w, k=int(chosen["k"]), lam_global=lam_global, lam_local=chosen["lam_local"],
-        blend=chosen["blend"], ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std,
-    )
-    fitted.arrays["gate_centroids"] = kmeans(emb[train_idx], GATE_K, seed=SEED + 1)
-    fitted.arrays["gate_lo"] = np.float32(GATE_LO)
-    fitted.arrays["gate_hi"] = np.float32(GATE_HI)
-    qm = fitted.model(anchors)
-    score = scorer_from(qm, emb, lex, index)
-
-    # ---- held-out figures (never trained on, never selected on)
-    heldout_rows = [rows[i] for i in np.flatnonzero(ho & trainable)]
-    metrics = {"held_out": ev.evaluate_rows(heldout_rows, WEAK_MODEL, STRONG_MODEL, score)}
+    metrics: dict[str, Any] = {}
+    held = [rows[i] for i in np.flatnonzero(trainable & ho)]
+    metrics["held_out"] = _apgr(ev.evaluate_rows(held, WEAK_MODEL, STRONG_MODEL, score))
     alpaca = [r for r in rows if r["dataset"] == "alpaca_eval"]
     if alpaca:
-        # Unseen source (not trained on at all): default pair and the README's pair.
-        metrics["alpaca_default_pair"] = ev.evaluate_rows(alpaca, None, None, score)
-        metrics["alpaca_vs_gpt35"] = ev.evaluate_rows(alpaca, "gpt-3.5-turbo-1106", STRONG_MODEL, score)
-        metrics["alpaca_held_out_default_pair"] = ev.evaluate_rows(
-            [r for r in alpaca if held_out(r["id"])], None, None, score
-        )
-        metrics["alpaca_transfer"] = transfer_check(qm, alpaca, emb, lex, index)
-
-    # ---- split by dataset: train on one, score the other (global model only)
-    cross: dict[str, float | None] = {}
-    for src, dst in (("mmlu", "gsm8k"), ("gsm8k", "mmlu")):
-        tr = np.flatnonzero((ds == src) & ~ho)
-        i2, t2, y2, w2 = stack(tr, rows, anchors, {})
-        f2 = fit_all(emb[i2], lex[i2], t2, y2, w2, k=0, lam_global=lam_global, lam_local=0, blend=0,
-                     ability0=ability0, theta_scale=theta_scale, lex_mean=lex_mean, lex_std=lex_std)
-        r2 = ev.evaluate_rows([rows[i] for i in np.flatnonzero((ds == dst) & ho)], WEAK_MODEL, STRONG_MODEL,
-                              scorer_from(f2.model(anchors), emb, lex, index))
-        cross[f"{src}->{dst}"] = r2[dst]["router"]["apgr"]
-    metrics["cross_dataset"] = cross
-    fam = {}
-    for name, mask in (("held_out", ho & trainable), ("alpaca_eval", ds == "alpaca_eval")):
-        w = qm.familiarity(emb[mask])
-        fam[name] = None if w is None else {"median": float(np.median(w)), "share_all_learned": float(np.mean(w >= 1))}
-    metrics["familiarity"] = fam
+        metrics["alpaca_eval_score_only"] = _apgr(ev.evaluate_rows(alpaca, "gpt-3.5-turbo-1106", STRONG_MODEL, score))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out / "quality.npz", **fitted.arrays)
+    np.savez_compressed(args.out / "quality.npz", **arrays)
+    data_sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (lo.TRAIN_FILE, lo.ARENA_FILE)}
+    counts = {d: int(np.sum(ds[train_idx] == d)) for d in lo.TRAINABLE}
     meta = {
-        "format": "chatroute-quality/1",
-        "model": "2PL IRT: sigmoid(b(x) + (ability - ability0) * a(x)); global + local experts, blended with a hand-set prior by familiarity",
+        "format": "chatroute-quality/2",
+        "model": "need g = LR on hashed word 1-2 / char 2-5-grams"
+                 + (" + lexical signals" if use_lex else "") + (" + static embedding" if use_emb else "")
+                 + "; P(good) = sigmoid(b0 + b1 g + theta max(a_min, a0 + a1 g)), calibrated out of fold",
+        "features": {"ngram_buckets": ngrams.DIM, "embedding": use_emb,
+                     "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
-        "ability0": ability0,
-        "theta_scale": theta_scale,
-        "features": {"embedding": int(emb.shape[1]), "lexical": list(LEXICAL_NAMES)},
-        "hyper_parameters": {**chosen, "lam_global": lam_global, "a_min": A_MIN,
-                             "gate_k": GATE_K, "gate_lo": GATE_LO, "gate_hi": GATE_HI},
-        "cv": cv_table,
+        "hyper_parameters": {"source_fixed_effects": True, "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
+                             "calibration_folds": 3},
         "training_data": {
-            "file": "shared/data/routing/train.jsonl.gz",
-            "sha256": data_sha,
-            "datasets": list(TRAIN_DATASETS),
-            "rows": {"mmlu": n_mmlu, "gsm8k": n_gsm},
+            "files": data_sha,
+            "datasets": list(lo.TRAINABLE),
+            "rows": counts,
+            "label": f"{STRONG_MODEL} scores higher than {WEAK_MODEL}",
             "sources": {
                 "mmlu": "lm-sys/RouteLLM@0b64fda routellm/evals/mmlu/responses (Apache-2.0; MMLU test set, MIT)",
                 "gsm8k": "lm-sys/RouteLLM@0b64fda routellm/evals/gsm8k/gsm8k_responses.csv (Apache-2.0; GSM8K, MIT)",
+                "arena_bench_v1": "lmarena/arena-hard-auto data/arena-bench-v1 (Apache-2.0)",
             },
-            "excluded": "alpaca_eval rows (CC BY-NC 4.0): scored for validation only, never trained on",
+            "excluded": "alpaca_eval rows (CC BY-NC 4.0): scored only, never trained on",
             "held_out_rule": "int(sha256(id)[:8], 16) % 5 == 0",
-            "cv_rule": "int(sha256(id)[8:16], 16) % 3",
+            "calibration_fold_rule": "int(sha256(id)[8:16], 16) % 3",
         },
+        "calibration": info,
         "metrics": metrics,
         "train_seconds": round(time.time() - t0, 1),
         "script": "scripts/train_router.py",
     }
     (args.out / "quality.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in meta.items() if k not in ("cv",)}, indent=1)[:6000])
+    print(json.dumps({k: meta[k] for k in ("calibration", "metrics")}, indent=1))
     print(f"done in {time.time() - t0:.0f}s")
 
 
-def transfer_check(qm: QualityModel, alpaca: list[dict], emb: np.ndarray, lex: np.ndarray, index: dict) -> dict:
-    """Do catalogue abilities + the learned prompt side rank the 56 AlpacaEval models sensibly?
-    Spearman correlation of predicted mean P(good) with the observed mean score."""
-    pos = np.array([index[r["id"]] for r in alpaca])
-    b, a = qm.prompt_params(emb[pos], lex[pos])
-    models = sorted({m for r in alpaca for m in r["scores"]})
-    pred, obs = [], []
-    for m in models:
-        mask = np.array([m in r["scores"] for r in alpaca])
-        p = sigmoid(b[mask] + qm.theta(qm.ability(m)) * a[mask]).mean()
-        pred.append(p)
-        obs.append(np.mean([r["scores"][m] for r in alpaca if m in r["scores"]]))
-
-    def ranks(v: list[float]) -> np.ndarray:
-        return np.argsort(np.argsort(v)).astype(float)
-
-    rho = float(np.corrcoef(ranks(pred), ranks(obs))[0, 1])
-    return {"models": len(models), "spearman_pred_vs_observed_mean": round(rho, 3)}
+def _apgr(res: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    return {d: {"router": r["router"]["apgr"], "length": r["length"]["apgr"], "n": r["n"]} for d, r in res.items()
+            if "router" in r}
 
 
 if __name__ == "__main__":

@@ -185,6 +185,16 @@ class TurnFeatures:
     state: np.ndarray  # (len(STATE_NAMES),)
     prompt_chars: int
     input_chars: int  # system + history + prompt, for token estimates
+    text: str = ""  # the prompt, for the n-gram representation (read lazily by the quality model)
+    context: tuple[str, ...] = ()  # the previous user turns (at most MAX_CONTEXT_TURNS)
+    need: float | None = None  # the quality model's need g(x), once computed
+
+    @property
+    def sparse(self) -> tuple[np.ndarray, np.ndarray]:
+        """The hashed n-gram vector of this turn with its context (quality.py weights the IDF)."""
+        from chatroute.routing.quality import get_quality_model
+
+        return get_quality_model().sparse(self.text, self.context)
 
     def vector(self) -> np.ndarray:
         return np.concatenate([self.embedding, self.lexical, self.state]).astype(np.float32)
@@ -212,13 +222,22 @@ def extract(
     system: str | None = None,
     turn_index: int = 0,
     embedder: object | None = None,
+    embed: bool = True,
 ) -> TurnFeatures:
-    """Features of the turn whose last user message is `prompt`."""
-    if embedder is None:
-        from chatroute.embed import get_embedder
+    """Features of the turn whose last user message is `prompt`. With embed=False (the quality
+    model does not read the embedding) the embedding is empty and costs nothing."""
+    if not embed:
+        emb = np.zeros(0, dtype=np.float32)
+    else:
+        if embedder is None:
+            from chatroute.embed import get_embedder
 
-        embedder = get_embedder()
-    emb = context_embedding(embedder, prompt, previous_user_turns)
+            embedder = get_embedder()
+        # Head and tail only, as the n-grams read them: a 4,000-token paste then costs about
+        # what a long question does (the tokenizer dominates the routing time otherwise).
+        from chatroute.routing.ngrams import clip
+
+        emb = context_embedding(embedder, clip(prompt), [clip(t) for t in previous_user_turns])
     ctx_chars = history_chars + (len(system) if system else 0)
     return TurnFeatures(
         embedding=emb,
@@ -226,4 +245,6 @@ def extract(
         state=state_features(turn_index, ctx_chars),
         prompt_chars=len(prompt),
         input_chars=ctx_chars + len(prompt),
+        text=prompt,
+        context=tuple(t for t in previous_user_turns if t.strip())[-MAX_CONTEXT_TURNS:],
     )

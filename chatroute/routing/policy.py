@@ -12,7 +12,9 @@ disabled, that cannot fit the context, that lack a needed capability or that wou
 the budget are excluded (and listed, with the reason, in the decision).
 
 Units: quality is a probability (0..1), so lambda is "quality points per US dollar" and mu
-"quality points per second". Presets:
+"quality points per second". Under a preset, lambda is set per turn from the preset's operating
+point on the quality model's need scale (operating.py); the figures below are used only when the
+model has no operating points or the pool no price spread. Presets:
 
     frugal    lambda 100 /$  mu 0.004 /s   1 cent costs 1.00 quality: cheap unless far better
     balanced  lambda  25 /$  mu 0.003 /s   1 cent costs 0.25 quality
@@ -38,6 +40,7 @@ from chatroute.errors import ChatrouteError
 from chatroute.routing.features import TurnFeatures, extract, lexical_features
 from chatroute.routing.health import HealthBoard
 from chatroute.routing.observed import Observed
+from chatroute.routing.operating import preset_price
 from chatroute.routing.preferences import PreferenceModel, prompt_weight
 
 Preset = Literal["frugal", "balanced", "best"]
@@ -340,8 +343,7 @@ class Router:
 
     def warm(self) -> None:
         """Load the embedder and weights now (e.g. while the UI starts)."""
-        _ = self.quality_model
-        if self._embedder is None:
+        if self._embedder is None and getattr(self.quality_model, "use_emb", True):
             from chatroute.embed import get_embedder
 
             self._embedder = get_embedder()
@@ -396,6 +398,7 @@ class Router:
             system=system,
             turn_index=turn_index,
             embedder=self._embedder,
+            embed=bool(getattr(self.quality_model, "use_emb", True)),
         )
         in_tokens = fit.estimate
         out_tokens = expected_output_tokens(feats, prompt)
@@ -405,8 +408,10 @@ class Router:
         # Budget: step down as a cap nears.
         remaining = budget_state.remaining_usd() if budget_state else None
         used = budget_state.used_fraction() if budget_state else 0.0
+        budget_factor = 1.0
         if used >= BUDGET_SOFT_START:
             factor = 1.0 + 20.0 * min(1.0, (used - BUDGET_SOFT_START) / (1 - BUDGET_SOFT_START))
+            budget_factor = factor
             lam *= factor
             notes.append(f"budget {used:.0%} used: cost weight x{factor:.1f}")
 
@@ -439,6 +444,14 @@ class Router:
             )
         # Unknown price: assume the dearest known price (never free), and say so.
         fallback_cost = max(priced) if priced else 0.0
+        if self.cost_weight_override is None and hasattr(self.quality_model, "need_at"):
+            # The preset is an operating point on the need scale; its price depends on the pool.
+            spread = [(self.quality_model.ability(m), c.expected_cost_usd) for m, c in zip(models, cands, strict=True)
+                      if c.expected_cost_usd is not None and (health is None or not health.unavailable_reason(m.id))
+                      and m.id not in exclude]
+            price = preset_price(self.quality_model, self.preset, spread)
+            if price is not None:
+                lam = price * budget_factor
 
         def why_not(c: RouteCandidate, m: Any, *, check_size: bool = True) -> str | None:
             if c.model in exclude:

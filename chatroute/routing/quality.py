@@ -1,29 +1,23 @@
-"""P(model answers this turn well), for any model, from the prompt's features and the model's ability.
+"""P(model answers this turn well), for any model, from the prompt and the model's ability.
 
-The model is two-parameter IRT (item response theory), the form IRT-Router and RouteLLM's
-matrix factorisation share:
+One learned index per turn, the *need* g(x): the logit of "the stronger of two models answers
+better", a logistic regression on hashed word and character n-grams (ngrams.py), optionally with
+the generic lexical signals (features.py) and the static embedding. scripts/train_router.py fits
+it; scripts/loso_router.py measures it on sources left out of training.
 
-    P(good | prompt x, model m) = sigmoid( b(x) + θ_m * a(x) ),   θ_m = (ability_m - ability_0) * scale
+P(good) is item-response form, linear in g:
 
-- b(x): how easy the prompt is for a model of reference ability ability_0;
-- a(x) >= a_min: how much ability matters on this prompt (its "needs"), clipped positive so
-  P is monotone in ability: a stronger model is never predicted worse;
-- ability_m: the catalogue's 0..1 ability (user-overridable). The training models are pinned
-  to their catalogue abilities, so the learned prompt side is on the catalogue's scale and
-  carries over to models the labels never saw.
+    P(good | x, model m) = sigmoid( b(g) + θ_m · a(g) ),   b = b0 + b1·g,  a = max(a_min, a0 + a1·g)
+    θ_m = (ability_m − ability0) · theta_scale
 
-b and a are linear in the features (embedding + lexical signals) and come from a blend of
-one global model and a local expert for the prompt's region of embedding space (nearest of
-K centroids): local experts capture e.g. that in maths word problems length means more
-steps, which a single linear model drowns under the knowledge-question majority.
+(b0, b1, a0, a1) are fitted on out-of-fold g so that, for the two labelled models (pinned to
+their catalogue abilities), predicted P(good) matches the observed rate; a >= a_min keeps P
+monotone in ability, so a stronger model is never predicted worse.
 
-Far from the training data the learned (b, a) extrapolate, so they are blended with a hand-set
-prior (prior.py) by how close the prompt is to the training prompts: the cosine similarity to
-the nearest of the gate centroids (k-means of the training embeddings), mapped linearly from
-gate_lo (all prior) to gate_hi (all learned).
+The `operating_points` in the weights are quantiles of g over the training prompts; the policy
+uses them to set each preset's price of quality (policy.py).
 
-Weights: chatroute/routing/data/quality.npz (+ quality.json: provenance, metrics), built by
-scripts/train_router.py. Loading is lazy and takes a few ms.
+Weights: chatroute/routing/data/quality.npz (+ quality.json: provenance, metrics).
 """
 
 from __future__ import annotations
@@ -36,30 +30,31 @@ from typing import Any
 
 import numpy as np
 
-from chatroute.routing.features import TurnFeatures, extract
-from chatroute.routing.prior import prior_params
+from chatroute.routing import ngrams
+from chatroute.routing.features import CONTEXT_WEIGHT, MAX_CONTEXT_TURNS, TurnFeatures, extract
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "quality.npz"
 META = DATA_DIR / "quality.json"
 
-EMB_SCALE = 4.0  # unit embeddings have ~0.06 per dimension; scaled so L2 penalties are comparable
+EMB_SCALE = 1.0
 LEX_CLIP = 5.0
+MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def _sigmoid(z: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
-def design_row(emb: np.ndarray, lex: np.ndarray, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
-    """The model's input vector: [1, scaled embedding, standardised lexical signals]."""
-    z = np.clip((lex - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
-    return np.concatenate([[1.0], EMB_SCALE * emb, z]).astype(np.float64)
-
-
-def design_matrix(emb: np.ndarray, lex: np.ndarray, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
-    z = np.clip((lex - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
-    return np.hstack([np.ones((len(emb), 1)), EMB_SCALE * emb, z]).astype(np.float64)
+def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
+    """The dense part of the input: [scaled embedding?, standardised lexical signals / sqrt(L)?]."""
+    parts: list[np.ndarray] = []
+    if emb is not None:
+        parts.append(EMB_SCALE * np.atleast_2d(emb).astype(np.float64))
+    if lex is not None:
+        z = np.clip((np.atleast_2d(lex) - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
+        parts.append(z / np.sqrt(lex_mean.shape[0]))
+    return np.hstack(parts) if parts else np.zeros((1, 0))
 
 
 def ability_of(model: Any) -> float:
@@ -76,32 +71,26 @@ def ability_of(model: Any) -> float:
         return 0.5
 
 
-MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
-
-
 class QualityModel:
     """Predicts P(good) per candidate model for one turn; see the module docstring."""
 
     def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.idf = arrays["idf"].astype(np.float32)
+        self.w = arrays["w"].astype(np.float32)  # (ngrams.DIM,)
+        self.v = arrays["v"].astype(np.float64)  # dense weights
+        self.bias = float(arrays["bias"])
+        self.use_emb = bool(arrays["use_emb"])
+        self.use_lex = bool(arrays["use_lex"])
         self.lex_mean = arrays["lex_mean"].astype(np.float64)
         self.lex_std = arrays["lex_std"].astype(np.float64)
-        self.global_b = arrays["global_b"].astype(np.float64)
-        self.global_a = arrays["global_a"].astype(np.float64)
-        self.centroids = arrays["centroids"].astype(np.float32)  # (K, dim), may be (0, dim)
-        self.local_b = arrays["local_b"].astype(np.float64)  # (K, d)
-        self.local_a = arrays["local_a"].astype(np.float64)
-        self.blend = float(arrays["blend"])  # weight of the local expert
-        self.ability0 = float(arrays["ability0"])
-        # θ = (ability − ability0) · theta_scale. The scale fixes the anchors' θ span, so the fit's
-        # penalties and a_min mean the same whatever abilities the catalogue gives the anchors.
-        self.theta_scale = float(arrays.get("theta_scale", 1.0))
+        self.b0, self.b1, self.a0, self.a1 = (float(x) for x in arrays["calibration"])
         self.a_min = float(arrays["a_min"])
-        # Optional (older weight files lack them): no gate means the learned model everywhere.
-        self.gate_centroids = arrays.get("gate_centroids", np.zeros((0, self.centroids.shape[1]))).astype(np.float32)
-        self.gate_lo = float(arrays.get("gate_lo", 0.0))
-        self.gate_hi = float(arrays.get("gate_hi", 0.0))
+        self.ability0 = float(arrays["ability0"])
+        self.theta_scale = float(arrays["theta_scale"])
+        # Quantiles of g over the training prompts: probabilities -> g values.
+        self.g_quantile_p = arrays["g_quantile_p"].astype(np.float64)
+        self.g_quantiles = arrays["g_quantiles"].astype(np.float64)
         self.meta = meta
-        # Anchors: the training models' names -> the ability they were pinned to.
         self.anchors: dict[str, float] = {k: float(v) for k, v in meta.get("anchors", {}).items()}
 
     @classmethod
@@ -111,38 +100,58 @@ class QualityModel:
         m = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
         return cls(arrays, m)
 
-    # -- prompt side ---------------------------------------------------------------------
+    # -- prompt side -----------------------------------------------------------------------
 
-    def prompt_params(self, emb: np.ndarray, lex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(b, a) for a batch: emb (n, dim) unit rows, lex (n, L) raw lexical signals."""
-        x = design_matrix(np.atleast_2d(emb), np.atleast_2d(lex), self.lex_mean, self.lex_std)
-        b = x @ self.global_b
-        a = x @ self.global_a
-        if len(self.centroids) and self.blend > 0:
-            k = np.argmax(np.atleast_2d(emb).astype(np.float32) @ self.centroids.T, axis=1)
-            lb = np.einsum("nd,nd->n", x, self.local_b[k])
-            la = np.einsum("nd,nd->n", x, self.local_a[k])
-            b = (1 - self.blend) * b + self.blend * lb
-            a = (1 - self.blend) * a + self.blend * la
-        w = self.familiarity(emb)
-        if w is not None:
-            pb, pa = prior_params(np.atleast_2d(lex))
-            b = w * b + (1 - w) * pb
-            a = w * a + (1 - w) * pa
-        return b, np.maximum(a, self.a_min)
+    def sparse(self, text: str, context: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """The n-gram vector of a turn: its own text plus the recent user turns, down-weighted
+        (a follow-up like "now make it shorter" says little alone)."""
+        idx, val = ngrams.sparse_features(text, self.idf)
+        prev = [t for t in context if t.strip()][-MAX_CONTEXT_TURNS:]
+        if prev:
+            ci, cv = ngrams.sparse_features("\n".join(prev), self.idf)
+            idx = np.concatenate([idx, ci])
+            val = np.concatenate([val, CONTEXT_WEIGHT * cv])
+        return idx, val
 
-    def familiarity(self, emb: np.ndarray) -> np.ndarray | None:
-        """Weight of the learned model per prompt, 0..1 (None: no gate in these weights)."""
-        if not len(self.gate_centroids) or self.gate_hi <= self.gate_lo:
-            return None
-        sim = np.max(np.atleast_2d(emb).astype(np.float32) @ self.gate_centroids.T, axis=1)
-        return np.clip((sim - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0).astype(np.float64)
+    def need(self, sparse: tuple[np.ndarray, np.ndarray], emb: np.ndarray | None, lex: np.ndarray | None) -> float:
+        """g(x): logit that the stronger model answers this turn better."""
+        idx, val = sparse
+        g = float(val @ self.w[idx]) + self.bias
+        if len(self.v):
+            d = dense_row(emb if self.use_emb else None, lex if self.use_lex else None, self.lex_mean, self.lex_std)
+            g += float(d[0] @ self.v)
+        return g
+
+    def params(self, g: Any) -> tuple[Any, Any]:
+        """(b, a) of the item-response curve for need g (float or array)."""
+        g = np.asarray(g, dtype=np.float64)
+        return self.b0 + self.b1 * g, np.maximum(self.a0 + self.a1 * g, self.a_min)
+
+    def need_of(self, features: TurnFeatures) -> float:
+        if features.need is not None:
+            return features.need
+        return self.need(self.sparse(features.text, features.context), features.embedding, features.lexical)
+
+    def need_quantile(self, g: float) -> float:
+        """Share of training prompts with a lower need than g (0..1)."""
+        return float(np.interp(g, self.g_quantiles, self.g_quantile_p))
+
+    def need_at(self, q: float) -> float:
+        """The need at quantile q of the training prompts."""
+        return float(np.interp(q, self.g_quantile_p, self.g_quantiles))
 
     def predict_abilities(self, features: TurnFeatures, abilities: Sequence[float]) -> np.ndarray:
         """P(good) for models of the given abilities on this turn, shape (len(abilities),)."""
-        b, a = self.prompt_params(features.embedding[None, :], features.lexical[None, :])
-        th = self.theta(np.asarray(abilities, dtype=np.float64))
-        return _sigmoid(b[0] + th * a[0])
+        return self.curve(self.need_of(features), abilities)
+
+    def curve(self, g: float, abilities: Sequence[float]) -> np.ndarray:
+        b, a = self.params(g)
+        return np.asarray(_sigmoid(b + self.theta(np.asarray(abilities, dtype=np.float64)) * a))
+
+    def curve_many(self, g: np.ndarray, ability: float) -> np.ndarray:
+        """P(good) of one model of this ability at each need in g."""
+        b, a = self.params(g)
+        return np.asarray(_sigmoid(b + self.theta(ability) * a))
 
     def predict(self, features: TurnFeatures, models: Sequence[Any]) -> dict[str, float]:
         """P(good) per model (ModelInfo or name), keyed by model id/name."""
@@ -162,43 +171,39 @@ class QualityModel:
 
     # -- evaluation helper -----------------------------------------------------------------
 
-    def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
-        """Win-rate score per conversation (its list of user turns): the mean over its turns of
-        P(strong good) - P(weak good), each turn read with the turns before it as context.
-
-        A labelled multi-turn row scores the whole conversation, and chatroute keeps a
-        conversation on one model (stickiness), so the routing question is how much the
-        stronger model helps across all its turns, not on the last message alone."""
+    def turn_needs(self, conversations: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(need per turn, owning conversation per turn); each turn read with the turns before it."""
         from chatroute.embed import get_embedder
         from chatroute.routing.features import context_embedding, lexical_features
 
-        emb_model = get_embedder()
+        emb_model = get_embedder() if self.use_emb else None
         owner: list[int] = []
-        texts: list[str] = []
-        contexts: list[Sequence[str]] = []
+        needs: list[float] = []
         for i, conv in enumerate(conversations):
             turns = list(conv) or [""]
             for j, text in enumerate(turns):
+                ctx = turns[:j]
+                emb = context_embedding(emb_model, text, ctx) if emb_model is not None else None
+                lex = lexical_features(text) if self.use_lex else None
+                needs.append(self.need(self.sparse(text, ctx), emb, lex))
                 owner.append(i)
-                texts.append(text)
-                contexts.append(turns[:j])
-        embs = np.zeros((len(texts), emb_model.dim), dtype=np.float32)
-        first = [k for k, ctx in enumerate(contexts) if not ctx]
-        embs[first] = emb_model.embed([texts[k] for k in first])
-        for k, ctx in enumerate(contexts):
-            if ctx:
-                embs[k] = context_embedding(emb_model, texts[k], ctx)
-        lex = np.stack([lexical_features(t) for t in texts])
-        b, a = self.prompt_params(embs, lex)
+        return np.asarray(needs), np.asarray(owner)
+
+    def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
+        """Win-rate score per conversation (its list of user turns): the mean over its turns of
+        P(strong good) − P(weak good), each turn read with the turns before it as context.
+
+        chatroute keeps a conversation on one model (stickiness), so the routing question for a
+        labelled multi-turn row is how much the stronger model helps across all its turns."""
+        g, owner = self.turn_needs(conversations)
+        b, a = self.params(g)
         tw, ts = self.theta(self.ability(weak)), self.theta(self.ability(strong))
-        # The caller names which model is the strong one. When the catalogue's priors disagree or
-        # tie (two unknown names both fall back to the same heuristic), the raw gap would be flat
-        # or inverted and the ranking meaningless; keep a minimal step so it ranks by how much a
-        # stronger model helps on this prompt.
+        # When the catalogue's priors tie or invert for the two names, keep a minimal step so the
+        # score still ranks prompts by how much a stronger model helps.
         ts = max(ts, tw + MIN_PAIR_GAP * self.theta_scale)
         gain = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
-        idx = np.asarray(owner)
-        return np.bincount(idx, weights=gain, minlength=len(conversations)) / np.bincount(idx, minlength=len(conversations))
+        n = len(conversations)
+        return np.bincount(owner, weights=gain, minlength=n) / np.maximum(1, np.bincount(owner, minlength=n))
 
 
 def features_for(prompt: str, previous_user_turns: Sequence[str] = (), **kw: Any) -> TurnFeatures:

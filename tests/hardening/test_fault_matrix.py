@@ -11,7 +11,7 @@ what was kept (the SQLite database, the health board on disk):
 - costs come from the usage the server reported, else are estimated and marked so;
 - an endless stream stops at the request's max_tokens, recorded as finish "length".
 
-Two models share the pool; abilities make the faulting one the router's first choice, so the
+Two models share the pool; abilities (price weight 0) make the faulting one the router's first choice, so the
 fallback is known. Each fault runs on each wire it exists on (529 is Anthropic's alone).
 """
 
@@ -124,6 +124,9 @@ api_key_env = "TEST_ANTHROPIC_KEY"
 [router]
 pool = {json.dumps([target, other])}
 default = "{target}"
+# Price does not count: the abilities alone make the faulting model the first choice (a preset
+# would send this light prompt to the cheaper model).
+cost_weight = 0.0
 
 [models."{target}"]
 ability = 0.99

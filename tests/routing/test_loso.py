@@ -1,0 +1,98 @@
+"""scripts/loso_router.py on a small fixture: every split leaves its source out of training."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts import loso_router as lo
+
+SUBJECTS = ["college_physics", "philosophy", "sociology", "nutrition"]
+
+
+def _rows() -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        subject = SUBJECTS[i % 4]
+        s, w = float(rng.random() < 0.8), float(rng.random() < 0.6)
+        rows.append({"id": f"mmlu-{i}", "dataset": "mmlu", "turns": [f"{subject} question {i} " + "x" * (i % 13)],
+                     "scores": {lo.STRONG: s, lo.WEAK: w},
+                     "source": f"lm-sys/RouteLLM@0b64fda:routellm/evals/mmlu/responses/mmlu_{subject}.csv"})
+    for i in range(30):
+        rows.append({"id": f"gsm8k-{i}", "dataset": "gsm8k", "turns": [f"word problem {i} " + "y" * i],
+                     "scores": {lo.STRONG: float(i % 3 > 0), lo.WEAK: float(i % 2)}, "source": "gsm8k.csv"})
+    for i in range(20):
+        rows.append({"id": f"arena-{i}", "dataset": "arena_bench_v1", "turns": [f"open-ended request {i}"],
+                     "scores": {lo.STRONG: 0.9, lo.WEAK: 0.1 * (i % 7), lo.GPT35: 0.5}, "source": "arena"})
+    # The same text under another id must not reach training when its twin is left out.
+    rows.append({"id": "arena-dup", "dataset": "arena_bench_v1", "turns": ["word problem 3 yyy"],
+                 "scores": {lo.STRONG: 1.0, lo.WEAK: 0.0}, "source": "arena"})
+    for i in range(10):
+        rows.append({"id": f"alpaca_eval-{i}", "dataset": "alpaca_eval", "turns": [f"instruction {i}"],
+                     "scores": {lo.STRONG: 0.9, lo.GPT35: 0.2}, "source": "alpaca"})
+    return rows
+
+
+def test_subject_groups_come_from_the_source_path() -> None:
+    groups = [lo.mmlu_group(r) for r in _rows()[:4]]
+    assert groups == ["stem", "humanities", "social_sciences", "other"]
+    assert lo.mmlu_group({"dataset": "gsm8k", "source": "x"}) is None
+
+
+def test_left_out_rows_never_reach_training(tmp_path: Path) -> None:
+    rows = _rows()
+    path = tmp_path / "rows.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    rows = lo.load_rows([path])
+    seen: dict[str, set[str]] = {}
+
+    def spy(train: np.ndarray):  # type: ignore[no-untyped-def]
+        ids = {rows[i]["id"] for i in train}
+
+        def score(idx: np.ndarray, weak: str, strong: str) -> np.ndarray:
+            seen[",".join(sorted(rows[i]["id"] for i in idx))] = ids
+            return np.array([len(rows[i]["turns"][0]) for i in idx], dtype=float)
+
+        return score
+
+    results = lo.run(rows, {"spy": spy}, log=lambda _: None)
+    names = {e["split"] for e in results}
+    assert {"mmlu", "gsm8k", "arena_bench_v1", "mmlu:stem", "mmlu:humanities", "mmlu:social_sciences",
+            "mmlu:other", "held-out split", "alpaca_eval (score only)"} <= names
+    for test_ids, train_ids in seen.items():
+        tested = set(test_ids.split(","))
+        assert not tested & train_ids
+        assert not any(i.startswith("alpaca_eval") for i in train_ids)  # score-only data is never trained on
+    gsm = next(e for e in results if e["split"] == "gsm8k")
+    assert gsm["apgr"]["spy"] == pytest.approx(gsm["apgr"]["length"])  # the spy scores by length
+    splits = {s.name: s for s in lo.make_splits(rows)}
+    train_ids = {rows[i]["id"] for i in splits["gsm8k"].train}
+    assert "arena-dup" not in train_ids  # same text as a left-out gsm8k row
+    assert {"arena-0", "mmlu-0"} <= train_ids
+    stem_train = {rows[i]["id"] for i in splits["mmlu:stem"].train}
+    assert "mmlu-0" not in stem_train and "mmlu-1" in stem_train
+
+
+def test_check_no_leak_catches_a_leaking_split() -> None:
+    rows = _rows()
+    bad = lo.Split("bad", np.array([0, 1, 2]), np.array([2, 3]), ((lo.WEAK, lo.STRONG),))
+    with pytest.raises(AssertionError):
+        lo.check_no_leak(bad, rows)
+    alpaca = lo.Split("alpaca", np.array([0, len(rows) - 1]), np.array([5]), ((lo.WEAK, lo.STRONG),))
+    with pytest.raises(AssertionError):
+        lo.check_no_leak(alpaca, rows)
+
+
+def test_reference_baseline_runs_on_the_fixture() -> None:
+    pytest.importorskip("sklearn")
+    rows = _rows()
+    fit = lo.tfidf_reference(rows)
+    split = next(s for s in lo.make_splits(rows) if s.name == "gsm8k")
+    scores = fit(split.train)(split.test, lo.WEAK, lo.STRONG)
+    assert scores.shape == (len(split.test),) and np.all(np.isfinite(scores))
