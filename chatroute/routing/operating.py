@@ -26,7 +26,8 @@ PRESET_NEED_QUANTILE: dict[str, float] = {"best": 0.10, "balanced": 0.42, "fruga
 
 def preset_price(quality_model: Any, preset: str, priced: Sequence[tuple[float, float]]) -> float | None:
     """λ (quality per USD) for `preset` over candidates given as (ability, expected cost USD);
-    None when the model has no operating points or the pool has no price spread."""
+    None when the model has no operating points, the pool has no price spread, or its dearest
+    model is predicted no better than its cheapest."""
     q = PRESET_NEED_QUANTILE.get(preset)
     if q is None or not hasattr(quality_model, "need_at") or len(priced) < 2:
         return None
@@ -37,4 +38,8 @@ def preset_price(quality_model: Any, preset: str, priced: Sequence[tuple[float, 
         return None
     g_star = quality_model.need_at(q)
     p_hi, p_lo = quality_model.curve(g_star, [hi[0], lo[0]])
-    return max(0.0, float(p_hi - p_lo)) / span
+    if p_hi <= p_lo:
+        # The dearest model is predicted no better: no break-even point, so the preset's fixed
+        # price applies (a zero price would buy the dearest model on a tie).
+        return None
+    return float(p_hi - p_lo) / span

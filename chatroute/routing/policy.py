@@ -5,7 +5,7 @@
 
 Quality comes from each model's ability, lowered (boundedly) by what was observed of its
 answers (observed.py); the preference adjustment is learned from the user's choices and applies
-only where the model routing would otherwise pick may fail (preferences.prompt_weight).
+only where a turn needs a stronger model (preferences.prompt_weight).
 
 after hard filters: a pin or an override decides outright; models that are cooling down or
 disabled, that cannot fit the context, that lack a needed capability or that would break
@@ -416,6 +416,10 @@ class Router:
             notes.append(f"budget {used:.0%} used: cost weight x{factor:.1f}")
 
         rated = [self._rated(m) for m in models]
+        need_quantile = None
+        if models and hasattr(self.quality_model, "need_quantile"):
+            feats = replace(feats, need=self.quality_model.need_of(feats))  # once: predict() reuses it
+            need_quantile = self.quality_model.need_quantile(feats.need)
         qualities = self.quality_model.predict(feats, [m for m, _ in rated]) if models else {}
         learned = {m.id: self.preferences.bias(m.id) for m in models} if (self.preferences and self.learn) else {}
         share = [0.0]  # of the learned adjustments, for this turn: set once the unadjusted pick is known
@@ -484,8 +488,8 @@ class Router:
                 admit(c)
         unadjusted = max((c for c in cands if c.excluded is None), key=lambda c: c.utility or 0.0, default=None)
         if learned:
-            # The adjustment applies as far as the pick without it may fail (prompt_weight).
-            share[0] = prompt_weight(unadjusted.quality if unadjusted else None)
+            # The adjustment applies as far as the turn needs a stronger model (prompt_weight).
+            share[0] = prompt_weight(unadjusted.quality if unadjusted else None, need_quantile)
             for c in cands:
                 if c.excluded is None:
                     admit(c)

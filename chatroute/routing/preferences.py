@@ -17,10 +17,12 @@ less than the one before, five by 5/13 of the cap (0.031), and no number of them
 Old signals fade (DECAY per event), so the router follows what the user chooses now.
 
 How much of it applies to a turn: `prompt_weight`. Paying for a dearer model only buys
-something where the cheaper one may fail, so when the model routing picks without the
-adjustment is already predicted to answer well (>= SETTLED_QUALITY), the adjustment does not
-apply at all; it applies fully from SETTLED_QUALITY - RAMP down, and in part in between. So a
-trivial question stays on the cheapest capable model whatever was learned.
+something where the cheaper one may fail. With a quality model that scores each turn's need
+(how much a stronger model helps), the adjustment does not apply to the least needy tenth of
+prompts (need quantile <= SETTLED_NEED), applies fully from SETTLED_NEED + NEED_RAMP up, and in
+part between. Without one, the same holds on the predicted quality of the pick routing would
+make without the adjustment (no effect at >= SETTLED_QUALITY, full from SETTLED_QUALITY - RAMP).
+So a trivial question stays on the cheapest capable model whatever was learned.
 """
 
 from __future__ import annotations
@@ -40,13 +42,18 @@ PRIOR_COUNT = 8.0  # pseudo-signals of "no preference" every model starts with
 DECAY = 0.995  # per event; a signal loses half its weight after ~140 newer events
 SETTLED_QUALITY = 0.95  # routing's own pick predicted at least this good: preferences do not apply
 RAMP = 0.05  # ...and they apply fully once it is predicted SETTLED_QUALITY - RAMP or worse
+SETTLED_NEED = 0.10  # need quantile at or below which preferences do not apply
+NEED_RAMP = 0.20  # ...and above which they apply fully once past SETTLED_NEED + NEED_RAMP
 
 KIND_WEIGHT = {"override": 1.0, "compare_pick": 1.0, "regenerate": 0.7}
 
 
-def prompt_weight(quality: float | None) -> float:
-    """The share (0..1) of the learned adjustments that applies to a turn on which the model
-    routing would pick without them is predicted `quality` (None: unknown, all of it)."""
+def prompt_weight(quality: float | None, need_quantile: float | None = None) -> float:
+    """The share (0..1) of the learned adjustments that applies to a turn whose need sits at
+    `need_quantile` of the training prompts, or, without one, on which the model routing would
+    pick without them is predicted `quality` (both None: unknown, all of it)."""
+    if need_quantile is not None:
+        return min(1.0, max(0.0, (need_quantile - SETTLED_NEED) / NEED_RAMP))
     if quality is None:
         return 1.0
     return min(1.0, max(0.0, (SETTLED_QUALITY - quality) / RAMP))

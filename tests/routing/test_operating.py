@@ -66,6 +66,12 @@ def test_no_price_spread_means_no_operating_point() -> None:
     assert Router(quality_model=NeedStub()).decide("question g=0", pool=same).model == "b/y"
 
 
+def test_a_dearer_model_predicted_no_better_gets_the_presets_fixed_price() -> None:
+    # Equal abilities (e.g. the user set both): a zero price would buy the dearer model on a tie.
+    assert preset_price(NeedStub(), "balanced", [(0.05, 0.001), (0.05, 0.03)]) is None
+    assert preset_price(NeedStub(), "balanced", [(0.6, 0.001), (0.4, 0.03)]) is None
+
+
 def test_shipped_model_under_balanced_routes_some_prompts_to_the_dearer_model() -> None:
     """The defect: with gpt-4o-mini + gpt-4o under balanced, nothing went to gpt-4o."""
     from tests.routing.test_generalisation import DEMANDING, LIGHT

@@ -165,6 +165,9 @@ def test_prompt_weight_ramps_from_settled_to_uncertain() -> None:
     assert prompt_weight(None) == 1.0 and prompt_weight(0.5) == 1.0 and prompt_weight(0.9) == pytest.approx(1.0)
     assert prompt_weight(SETTLED_QUALITY) == 0.0 and prompt_weight(0.99) == 0.0
     assert 0 < prompt_weight(0.93) < 1
+    # With the quality model's need: none for the least needy tenth, all from the 30th percentile up.
+    assert prompt_weight(0.99, need_quantile=0.05) == 0.0 and prompt_weight(None, need_quantile=0.10) == 0.0
+    assert prompt_weight(0.5, need_quantile=0.9) == 1.0 and 0 < prompt_weight(0.5, need_quantile=0.2) < 1
 
 
 def _five_actions() -> list[Any]:
