@@ -74,7 +74,8 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         turn = turns.get(m.id)
         if m.role == "assistant" and (turn or m.model):
             heading += f" · {turn.model if turn else m.model}"
-        body = hard_breaks(m.content) if m.content else m.content
+        # answers only: a prompt (a pasted log) is exported exactly as it was sent
+        body = hard_breaks(m.content) if m.role == "assistant" else m.content
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             out += [f"_({m.status})_", ""]

@@ -41,6 +41,10 @@ def make_app(theme: str = "chatroute-dark") -> tuple[ChatrouteApp, FakeEngine]:
 async def _quiet(pilot: Pilot) -> None:
     await settle(pilot, pilot.app)
     for composer in pilot.app.screen.query(Composer):
+        # Blink is turned off with the cursor shown only if the composer has focus by then
+        # (focus moves on the next tick): wait for it, or the picture depends on timing.
+        composer.focus()
+        await pilot.pause()
         composer.cursor_blink = False
     await pilot.pause()
 
