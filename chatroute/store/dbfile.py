@@ -14,6 +14,7 @@ import os
 import sqlite3
 import stat
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from chatroute.fsutil import broken_link
 
 _MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
+_RECHECKS = 3
+_RECHECK_PAUSE_S = 0.05
 
 
 class StoreError(ChatrouteError):
@@ -69,6 +72,22 @@ def check_file(path: Path) -> None:
         raise DatabaseFileError(path, f"is truncated ({st.st_size} bytes, shorter than a SQLite header); "
                                 "restore a backup or move it away")
     fault = _header_fault(header, st.st_size, wal_pending=_has_content(sidecar(path, "-wal")))
+    # Another process checkpointing writes page 1 before the pages it counts and then empties its
+    # -wal, so a header read mid-checkpoint can look truncated for a moment: only a fault that
+    # persists across fresh reads is one.
+    for _ in range(_RECHECKS):
+        if fault is None:
+            break
+        time.sleep(_RECHECK_PAUSE_S)
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(_HEADER_SIZE)
+            size = path.stat().st_size
+        except OSError:
+            break
+        if len(header) < _HEADER_SIZE:
+            break
+        fault = _header_fault(header, size, wal_pending=_has_content(sidecar(path, "-wal")))
     if fault is not None:
         raise DatabaseFileError(path, fault)
     if sys.platform != "win32" and not os.access(path, os.W_OK):

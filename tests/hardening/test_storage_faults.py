@@ -303,3 +303,33 @@ def _streaming(db: Path) -> bool:
     except sqlite3.Error:
         return False
     return bool(row and row[0])
+
+
+def test_a_header_read_mid_checkpoint_is_not_reported_as_truncation(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's checkpoint writes page 1 (with the new page count) before the pages it
+    counts: for a moment the file looks truncated. Only a shortfall that persists is reported."""
+    import chatroute.store.dbfile as dbfile
+
+    path = tmp_path / "chatroute.db"
+    with Store.open(path) as store:
+        for i in range(50):
+            store.create_conversation(f"conversation {i} " + "x" * 500)
+    whole = path.read_bytes()
+    assert len(whole) > 8192
+    path.write_bytes(whole[:4096])  # page 1 written, the pages it counts not yet
+    finished: list[bool] = []
+
+    def checkpoint_finishes(_seconds: float) -> None:
+        if not finished:
+            path.write_bytes(whole)
+            finished.append(True)
+
+    monkeypatch.setattr(dbfile.time, "sleep", checkpoint_finishes)
+    dbfile.check_file(path)  # no error: the second read sees the finished file
+    assert finished
+
+    path.write_bytes(whole[:4096])  # still short on every read: a real truncation
+    finished.append(True)
+    with pytest.raises(dbfile.DatabaseFileError, match="is truncated"):
+        dbfile.check_file(path)
