@@ -23,7 +23,6 @@ learned on the catalogue's ability scale. Fitted by Newton's method with L2 pena
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import itertools
 import json

@@ -24,7 +24,6 @@ from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import UserMessage
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, ask_json, run_cli, run_subprocess, write_config
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
 from tests.fakeserver import Fault, FakeServer, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import run_cli, write_config
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
 from tests.fakeserver import FakeServer, Raw, Reply
 
 TARGET = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}

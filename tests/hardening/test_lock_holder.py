@@ -24,7 +24,6 @@ from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.composer import Composer
 from tests.engine.helpers import ask_json
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
 from tests.fakeserver import FakeServer
 from tests.tui.helpers import assistants, settle
 

@@ -23,11 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatroute.store import Store
-from tests.engine.helpers import (
-    ask_json,
-    configured,  # noqa: F401 - the fixture
-    run_cli,
-)
+from tests.engine.helpers import ask_json, run_cli
 from tests.fakeserver import FakeServer, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 

@@ -27,7 +27,6 @@ import pytest
 from chatroute.catalog.prices import load_bundled, trim_feed
 from tests.catalog.helpers import make_feed
 from tests.engine.helpers import ask_json, run_cli, run_subprocess
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
 from tests.fakeserver import FakeServer, Reply
 
 
