@@ -79,7 +79,7 @@ def bulk_fill(db: Path, texts: list[str]) -> None:
     for start in range(0, len(texts), 2000):
         chunk = texts[start : start + 2000]
         vecs = emb.embed([features(t).content_text for t in chunk])
-        for t, v in zip(chunk, vecs):
+        for t, v in zip(chunk, vecs, strict=True):
             t = norm_text(t) or ""
             rows.append((exact_key(scope, t), scope, t, v.astype(np.float16).tobytes(), "answer", "m", None, "turn",
                          '{"finish_reason": "stop"}', now, now))

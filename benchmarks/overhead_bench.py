@@ -100,7 +100,7 @@ def main() -> int:
     raw = median(res["raw"]) * 1000
     pinned = median(res["pinned"]) * 1000 - raw
     routed = median(res["routed"]) * 1000 - raw
-    paired = median([(p - r) * 1000 for p, r in zip(res["pinned"], res["raw"])])
+    paired = median([(p - r) * 1000 for p, r in zip(res["pinned"], res["raw"], strict=True)])
     print(f"added by chatroute (median difference): pinned {pinned:+.2f} ms (paired median {paired:+.2f} ms), "
           f"routed {routed:+.2f} ms   target < 5 ms")
     print("PASS" if pinned < 5 else "FAIL")

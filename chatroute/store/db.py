@@ -455,7 +455,7 @@ class Store:
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
             cur = c.execute(sql, params)
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
         return self._read(run)
 

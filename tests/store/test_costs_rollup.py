@@ -73,7 +73,7 @@ def _reports_agree(store: Store) -> None:
             assert [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.unknown_cost_turns)
                     for r in fast] == [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens,
                                         r.unknown_cost_turns) for r in scan], (by, since, until)
-            for f, s in zip(fast, scan):
+            for f, s in zip(fast, scan, strict=True):
                 assert f.cost_usd == pytest.approx(s.cost_usd) and f.saved_usd == pytest.approx(s.saved_usd)
         a, b = sp.totals(c, since, until, 0), sp.totals(c, since, until, 0, use_rollup=False)
         assert (a.turns, a.input_tokens, a.unknown_cost_turns) == (b.turns, b.input_tokens, b.unknown_cost_turns)

@@ -326,7 +326,7 @@ async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngin
         await pilot.pause()
         await shown_equals_real()
 
-        for upto in range(half + 6, len(RICH_PIECES) + 1):
+        for _ in range(half + 6, len(RICH_PIECES) + 1):
             gate.put_nowait(None)
         await settle(pilot, app)
         assert markdown.source == RICH and not markdown.query(FrozenBlocks)
