@@ -96,7 +96,8 @@ def main() -> int:
             shutil.rmtree(home, ignore_errors=True)
     for name, xs in res.items():
         ms = [x * 1000 for x in xs]
-        print(f"{name:7s} TTFT  median {median(ms):6.2f} ms   p10 {pct(ms, 10):6.2f}   p90 {pct(ms, 90):6.2f}   (n={len(ms)})")
+        print(f"{name:7s} TTFT  median {median(ms):6.2f} ms   p10 {pct(ms, 10):6.2f}   p90 {pct(ms, 90):6.2f}"
+              f"   (n={len(ms)})")
     raw = median(res["raw"]) * 1000
     pinned = median(res["pinned"]) * 1000 - raw
     routed = median(res["routed"]) * 1000 - raw

@@ -36,8 +36,10 @@ t = time.perf_counter()
 sys.path.insert(0, %r)
 from chatroute.routing.policy import Router
 from chatroute.catalog.models import ModelInfo
-pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15, output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
-        ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5, output_cost_per_mtok=10, ability=0.61, context_window=128000)]
+pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
+                  output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
+        ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
+                  output_cost_per_mtok=10, ability=0.61, context_window=128000)]
 Router().decide("What is the capital of Australia?", pool=pool)
 print(time.perf_counter() - t)
 """
@@ -97,8 +99,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"route decision (warm, {len(p)} models, embedding included): p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {times[-1]:.2f} ms")
-        print(f"cold load (import + embedder + weights + first decision, subprocess): median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
+        print(f"route decision (warm, {len(p)} models, embedding included): p50 {p50:.3f} ms  p99 {p99:.3f} ms"
+              f"  max {times[-1]:.2f} ms")
+        print(f"cold load (import + embedder + weights + first decision, subprocess): "
+              f"median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
 
 
 if __name__ == "__main__":

@@ -776,7 +776,9 @@ class Engine:
         return problem
 
     # ---------------------------------------------------------------- compare
-    def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
+    def compare(
+        self, conversation_id: str | None, prompt: str, models: list[str]
+    ) -> dict[str, AsyncIterator[TurnEvent]]:
         """One prompt to several models at once. Each answer is a sibling reply of the same
         user message; the first is shown until the user picks. Consume the streams
         concurrently: a slow or failing model never blocks the others."""

@@ -275,7 +275,8 @@ def main() -> None:
                         )
                         per_blend[b].append(np.mean([res[d]["router"]["apgr"] for d in TRAIN_DATASETS]))
                 for b, vals in per_blend.items():
-                    entry = {"k": k, "lam_local": lam_l, "blend": b, "gsm8k_weight": gw, "cv_apgr": float(np.mean(vals))}
+                    entry = {"k": k, "lam_local": lam_l, "blend": b, "gsm8k_weight": gw,
+                             "cv_apgr": float(np.mean(vals))}
                     cv_table.append(entry)
                     print(f"  cv {entry}  ({time.time() - t0:.0f}s)", flush=True)
         best = max(cv_table, key=lambda e: e["cv_apgr"])
@@ -327,7 +328,8 @@ def main() -> None:
     np.savez_compressed(args.out / "quality.npz", **fitted.arrays)
     meta = {
         "format": "chatroute-quality/1",
-        "model": "2PL IRT: sigmoid(b(x) + (ability - ability0) * a(x)); global + local experts, blended with a hand-set prior by familiarity",
+        "model": "2PL IRT: sigmoid(b(x) + (ability - ability0) * a(x)); global + local experts, "
+                 "blended with a hand-set prior by familiarity",
         "anchors": anchors,
         "ability0": ability0,
         "theta_scale": theta_scale,

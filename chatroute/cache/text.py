@@ -98,7 +98,9 @@ TIME_PHRASES = re.compile(
 
 # Question words that fix the type of answer ("who" wants a person, "when" a date).
 ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
-HOW_TYPES = frozenset({"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"})
+HOW_TYPES = frozenset(
+    {"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"}
+)
 
 # Pairs whose swap flips the meaning. A conflict is one side having a word and not its
 # opposite while the other has the opposite and not the word.

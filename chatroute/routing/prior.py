@@ -41,7 +41,9 @@ def _col(lex: np.ndarray, name: str) -> np.ndarray:
 
 def demand(lex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(demand, open_endedness) per row of raw lexical features (n, L); demand in [0, 3]."""
-    quant = np.clip(0.5 * _col(lex, "math") + 0.35 * _col(lex, "relations") + 0.15 * _col(lex, "log_distinct_numbers"), 0, 1.2)
+    quant = np.clip(
+        0.5 * _col(lex, "math") + 0.35 * _col(lex, "relations") + 0.15 * _col(lex, "log_distinct_numbers"), 0, 1.2
+    )
     code = np.clip(_col(lex, "code_fence") + 0.45 * _col(lex, "code_tokens") + 0.45 * _col(lex, "code_ask"), 0, 1.2)
     reason = np.clip(0.45 * _col(lex, "steps") + 0.25 * _col(lex, "constraints"), 0, 0.8)
     open_ended = np.clip(0.6 * _col(lex, "creative"), 0, 1.0)

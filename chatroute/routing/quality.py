@@ -198,7 +198,8 @@ class QualityModel:
         ts = max(ts, tw + MIN_PAIR_GAP * self.theta_scale)
         gain = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
         idx = np.asarray(owner)
-        return np.bincount(idx, weights=gain, minlength=len(conversations)) / np.bincount(idx, minlength=len(conversations))
+        n = len(conversations)
+        return np.bincount(idx, weights=gain, minlength=n) / np.bincount(idx, minlength=n)
 
 
 def features_for(prompt: str, previous_user_turns: Sequence[str] = (), **kw: Any) -> TurnFeatures:

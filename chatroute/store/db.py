@@ -477,7 +477,8 @@ class Store:
         )
         self._write(
             lambda c: c.execute(
-                "INSERT INTO conversations (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
+                "INSERT INTO conversations"
+                " (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
                 " VALUES (?, ?, ?, ?, 1, ?, ?, 0)",
                 (conv.id, title, system_prompt, pinned_model, now, now),
             )
@@ -583,7 +584,8 @@ class Store:
             if active:
                 self._deactivate_siblings(c, conversation_id, parent_id)
             c.execute(
-                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer, created_at, updated_at)"
+                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer,"
+                " created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (msg.id, conversation_id, parent_id, role, content, model, status, int(active), writer, now, now),
             )
@@ -926,7 +928,9 @@ class Store:
 
     def turn_for_message(self, message_id: str) -> TurnRecord | None:
         """The latest turn record of an assistant message (for its badge)."""
-        rows = self._rows("SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,))
+        rows = self._rows(
+            "SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,)
+        )
         return TurnRecord.from_row(rows[0]) if rows else None
 
     def turns_for_messages(self, message_ids: Sequence[str]) -> dict[str, TurnRecord]:
@@ -943,7 +947,9 @@ class Store:
         """Oldest first. `include_route=False` leaves `route` empty: decoding the route JSON
         is most of the cost when a long conversation only needs its badges."""
         cols = "*" if include_route else _TURN_COLS_NO_ROUTE
-        rows = self._rows(f"SELECT {cols} FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,))
+        rows = self._rows(
+            f"SELECT {cols} FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,)
+        )
         return [TurnRecord.from_row(r) for r in rows]
 
     def recent_turns(self, limit: int = 100) -> list[TurnRecord]:
@@ -1082,7 +1088,8 @@ class Store:
         )
         self._write(
             lambda c: c.execute(
-                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id, embedding, created_at)"
+                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id,"
+                " embedding, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pref.id,

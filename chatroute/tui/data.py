@@ -218,7 +218,9 @@ class Backend:
         dates = [m.price_as_of for m in self.models() if getattr(m, "price_as_of", None)]
         return Counter(dates).most_common(1)[0][0] if dates else None
 
-    async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
+    async def compare(
+        self, conversation_id: str | None, prompt: str, models: list[str]
+    ) -> dict[str, AsyncIterator[Any]]:
         result = self.engine.compare(conversation_id, prompt, models)
         if inspect.isawaitable(result):
             result = await result
@@ -498,8 +500,9 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "turns": {k: (v or {}).get("turns") for k, v in periods.items()},
         "daily_30": [d.get("cost_usd") or 0.0 for d in report.get("daily", [])],
         "by_model": _rows(rows_by.get("model", []), "model"),
-        "by_day": list(reversed(_rows(rows_by.get("day", []), "day"))) if rows_by.get("day") and
-        str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", "")) else _rows(rows_by.get("day", []), "day"),
+        "by_day": list(reversed(_rows(rows_by.get("day", []), "day")))
+        if rows_by.get("day") and str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", ""))
+        else _rows(rows_by.get("day", []), "day"),
         "by_conversation": _rows(rows_by.get("conversation", []), "conversation_id"),
         "baseline": {"model": report.get("baseline_model"), "cost_usd": selected.get("baseline_cost_usd"),
                      "actual_usd": selected.get("cost_usd"), "routing_saved_usd": selected.get("routing_saved_usd"),

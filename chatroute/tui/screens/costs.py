@@ -46,7 +46,8 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
     if not budget:
         return Text("No budget set (budget.daily_usd / budget.monthly_usd).", style="dim")
     out = Text()
-    for label, cap_key, spent_key in (("today", "daily_usd", "daily_spent"), ("this month", "monthly_usd", "monthly_spent")):
+    periods = (("today", "daily_usd", "daily_spent"), ("this month", "monthly_usd", "monthly_spent"))
+    for label, cap_key, spent_key in periods:
         cap, spent = budget.get(cap_key), float(budget.get(spent_key) or 0.0)
         if cap:
             pct = 100.0 * spent / float(cap)
@@ -64,7 +65,9 @@ class CostsScreen(Screen[None]):
     DEFAULT_CSS = """
     CostsScreen VerticalScroll { padding: 0 1; }
     CostsScreen #totals { height: 5; }
-    CostsScreen .total { width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center; }
+    CostsScreen .total {
+        width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center;
+    }
     CostsScreen Sparkline { height: 3; margin: 0 0; }
     CostsScreen .section { text-style: bold; margin-top: 1; height: 1; }
     CostsScreen .muted { color: $text-muted; height: auto; }
@@ -97,7 +100,8 @@ class CostsScreen(Screen[None]):
             if error:
                 yield Static(Text(f"⚠ could not compute costs: {error}", style="bold red"))
             with Horizontal(id="totals"):
-                for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"), ("all", "all time")):
+                periods = (("today", "today"), ("week", "this week"), ("month", "this month"), ("all", "all time"))
+                for key, label in periods:
                     n = turns.get(key)
                     yield Static(Text.assemble((label + "\n", "dim"), (fmt_usd(totals.get(key)), "bold"),
                                                f"\n{n} turns" if n is not None else ""), classes="total",
