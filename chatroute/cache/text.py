@@ -325,9 +325,9 @@ def features(text: str) -> Features:
         tok = tok.strip(".-")
         if not tok:
             continue
-        m = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
-        if m:  # "5km", "10%", "3x"
-            tokens.extend([m.group(1), m.group(2)])
+        joined = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
+        if joined:  # "5km", "10%", "3x"
+            tokens.extend([joined.group(1), joined.group(2)])
         elif tok[0] in "$€£¥" and len(tok) > 1:
             tokens.extend([tok[0], tok[1:]])
         else:

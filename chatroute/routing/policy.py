@@ -580,7 +580,10 @@ class Router:
             + fit.advice(),
             tokens=tokens, window=window, model=largest.id)
 
-    def _finish(self, model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes) -> RouteDecision:  # type: ignore[no-untyped-def]
+    def _finish(
+        self, model: str, kind: str, reason: str, cands: list[RouteCandidate], t0: float, in_tokens: int,
+        out_tokens: int, lam: float, mu: float, notes: list[str],
+    ) -> RouteDecision:
         cands.sort(key=lambda c: (c.excluded is not None, -(c.utility if c.utility is not None else -1e9)))
         return RouteDecision(
             model=model,
@@ -638,7 +641,8 @@ class Router:
             if best.expected_cost_usd is not None and top_q.expected_cost_usd:
                 cost_part = f" at {_ratio_words(best.expected_cost_usd / top_q.expected_cost_usd)}"
             elif (best.expected_latency_s or 0) < (top_q.expected_latency_s or 0):
-                cost_part = f", {top_q.expected_latency_s - best.expected_latency_s:.1f}s faster"
+                faster = (top_q.expected_latency_s or 0) - (best.expected_latency_s or 0)
+                cost_part = f", {faster:.1f}s faster"
             return (
                 f"{name}: predicted quality {q:.2f} vs {top_q.quality:.2f} for {_short(top_q.model)}"
                 f"{cost_part}{tail}"

@@ -82,7 +82,7 @@ def _walk(by_parent: dict[str | None, Any]) -> list[str | None]:
         key = node if isinstance(node, str) else node["id"]
         if key in seen:  # guards against a cycle
             break
-        seen.add(key)  # type: ignore[arg-type]
+        seen.add(key)
     return keys
 
 
@@ -716,8 +716,9 @@ class Store:
         out: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(ids):
             marks = ", ".join("?" for _ in chunk)
-            rows = self._read(
-                lambda c, chunk=chunk, marks=marks: c.execute(
+
+            def pairs(c: sqlite3.Connection, chunk: Sequence[str] = chunk, marks: str = marks) -> list[Any]:
+                return c.execute(
                     f"""
                     SELECT m.id, s.id FROM messages m
                       JOIN messages s ON s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id
@@ -725,7 +726,8 @@ class Store:
                     """,
                     chunk,
                 ).fetchall()
-            )
+
+            rows = self._read(pairs)
             groups: dict[str, list[str]] = {}
             for mid, sid in rows:
                 groups.setdefault(mid, []).append(sid)
@@ -1112,7 +1114,8 @@ class Store:
         """Oldest first (the order the router should learn them in)."""
         from chatroute.store.ids import ts_bound
 
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | None] = []
         if kind:
             clauses.append("kind = ?")
             params.append(kind)
