@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cache_bench.py [--sizes 1000 100000] [--lookups 300]
 
-Targets (issue 4): lookup p50 < 1 ms at 1k, < 5 ms at 100k; insert < 5 ms. Uses the real
+Targets (README, Performance): lookup p50 < 1 ms at 1k, < 5 ms at 100k; insert < 5 ms. Uses the real
 embedder; the embedding is included in every timing (lookup and insert embed the prompt).
 All entries share ONE scope (empty history, no system prompt): the worst case for the
 semantic search, which only scans the query's scope. Entries are bulk-loaded with SQL for

@@ -1,4 +1,4 @@
-"""Load benchmark (issue 6): a 10,000-turn conversation in the TUI and a 200,000-turn database.
+"""Load benchmark: a 10,000-turn conversation in the TUI and a 200,000-turn database.
 
     .venv/bin/python benchmarks/load_bench.py [--repeat 5] [--scroll-steps 300] [--only start|select|scroll|cli]
 

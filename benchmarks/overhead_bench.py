@@ -16,7 +16,7 @@ Every call starts a new conversation with a distinct prompt (no cache hits); the
 drained after the first token so each call ends cleanly (finish_turn etc. are not timed).
 The fake server (its own process) answers 20 tokens with no artificial delay.
 
-Target (issue 2): median(pinned) - median(raw) < 5 ms.
+Target (README, Performance): median(pinned) - median(raw) < 5 ms.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/route_bench.py [--n 2000]
 
 Cold load runs in fresh subprocesses (import + embedder + quality weights + first decision),
-so nothing is cached in this process. Targets (issue 3): p50 < 1 ms, p99 < 3 ms, cold < 300 ms.
+so nothing is cached in this process. Targets (README, Performance): p50 < 1 ms, p99 < 3 ms, cold < 300 ms.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ also reports its own phases (imports, Engine.open, app construction, mount) from
 time.perf_counter() offsets plus the interpreter's own start-up (parent-measured minus
 child-measured).
 
-Targets (issue 2): first interactive frame < 1 s median; --help and models < 300 ms median.
+Targets (README, Performance): first interactive frame < 1 s median; --help and models < 300 ms median.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Store benchmark: a database of 200,000 turns (issue 6 load targets).
+"""Store benchmark: a database of 200,000 turns (the load targets in the README, Performance).
 
 Fills a fresh database (or reuses --db if it already holds the data) with 200k turns
 (400k messages, realistic text and route JSON, one conversation of 10k turns), then prints

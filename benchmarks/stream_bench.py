@@ -27,7 +27,7 @@ Each run uses a fresh CHATROUTE_HOME (no cache hits) and a fresh app, in one pro
 is therefore "cold" for lazy imports. The first prompt uses an @override (pinned model) so
 the router is not a factor; --routed sends without it.
 
-Targets (issue 2): >= 1,000 tok/s, longest stall < 50 ms.
+Targets (README, Performance): >= 1,000 tok/s, longest stall < 50 ms.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One turn, end to end: the only place that sequences cache, router, providers and store.
 
 Clients (the TUI, the CLI) call `Engine.run_turn` and render the `TurnEvent`s it yields.
-The order of work follows DESIGN section 3: build the request, look up the cache, route,
-stream, fail well (reroute before the first token, keep partial text after it), persist in
-one transaction, then learn (health, cache, preferences).
+The order of work (docs/ARCHITECTURE.md, "One turn"): build the request, look up the cache,
+route, stream, fail well (reroute before the first token, keep partial text after it),
+persist in one transaction, then learn (health, cache, preferences).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-model health: latency EWMAs, error rate, cooldowns, a circuit breaker, disabled models.
 
-Rules (DESIGN section 3, "Fail well"):
+Rules (a failing model costs the user as little time as possible, and recovers on its own):
 - 429 / 5xx / overloaded / timeouts / connection errors cool the model down for
   max(Retry-After, exponential backoff), and a later error NEVER shortens an existing
   cooldown: cooldown_until = max(existing, now + max(retry_after, backoff)).

@@ -335,8 +335,8 @@ class Branch:
     """The shown branch of one conversation, for a chat view that mounts a page at a time.
 
     Every message id is read up front (cheap: no text), bodies, badge records and sibling
-    positions per page: on a 10,000-turn conversation reading everything (history() plus
-    turns()) took ~0.6 s before the first frame; ids take ~60 ms. A store without the paging
+    positions per page: on a long conversation reading everything (history() plus turns())
+    before the first frame is many times slower than reading the ids. A store without the paging
     methods (the tests' fake) is read whole once and paged in memory.
     """
 

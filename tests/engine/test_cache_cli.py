@@ -1,4 +1,4 @@
-"""The answer cache (issue 4) driven like a user: `chatroute ask --json`, `cache stats|clear`, `costs`.
+"""The answer cache driven like a user: `chatroute ask --json`, `cache stats|clear`, `costs`.
 
 Every turn goes through `main()` in-process against the fake provider server, so a hit is
 proven by the server *not* receiving a request, and a miss by it receiving one.

@@ -1,4 +1,4 @@
-"""A database file chatroute cannot use (issue 13, items 3, 7, 8, 9).
+"""A database file chatroute cannot use.
 
 Each broken file — random bytes, a junk header, a truncated copy, text, a directory, a FIFO,
 damaged pages, a read-only file, one from a newer chatroute — gives one line on stderr that

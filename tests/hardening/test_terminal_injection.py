@@ -1,4 +1,4 @@
-"""Hostile answers never drive the terminal (issue 13, item 1).
+"""Hostile answers never drive the terminal.
 
 A model's answer (or a provider's error) that carries OSC 52 (write the clipboard), OSC 0
 (retitle the window) or CSI 2J (clear the screen) must not reach the terminal as a sequence,

@@ -274,11 +274,10 @@ class FrozenBlocks(Widget):
 
     Textual walks every displayed widget on each layout (the compositor's reflow, tens of
     microseconds a widget), so a long answer's finished lists, tables and code blocks made
-    every later frame of its stream slower: ~45 ms a frame at 5,000 words, however little
-    changed. Those blocks stay mounted but hidden (display: none) while this single widget
-    draws the lines they drew. Settling the answer shows them again, so the result is the
-    one-shot render; a change to what the picture depends on (width, theme, background)
-    shows them again at once.
+    every later frame of its stream slower, however little changed. Those blocks stay mounted
+    but hidden (display: none) while this single widget draws the lines they drew. Settling
+    the answer shows them again, so the result is the one-shot render; a change to what the
+    picture depends on (width, theme, background) shows them again at once.
     """
 
     ALLOW_SELECT = False
