@@ -184,3 +184,22 @@ def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], c
     # The hit cost nothing: all the spend is the first turn's.
     assert everything["cost_usd"] == pytest.approx(first["cost_usd"])
     assert report["periods"]["today"]["cache_saved_usd"] == pytest.approx(hit["saved_usd"])
+
+
+def test_an_entry_without_its_model_is_a_miss_not_a_crash(capsys: pytest.CaptureFixture[str],
+                                                          configured: FakeServer) -> None:
+    # A cache row may hold no model (the column allows NULL); such an answer cannot be billed
+    # to a model, so the turn asks a model instead of failing half-way through the hit.
+    import sqlite3
+
+    from chatroute.paths import resolve_paths
+
+    _first_answer(capsys, configured, CACHED)
+    with sqlite3.connect(resolve_paths().database) as db:
+        assert db.execute("UPDATE cache_entries SET model = NULL").rowcount == 1
+    configured.script(Reply(text="Fresh answer", input_tokens=40, output_tokens=3))
+    n = len(configured.requests)
+    code, again = ask_json(capsys, CACHED)
+    assert code == 0
+    assert len(configured.requests) == n + 1
+    assert again["route"]["kind"] != "cache" and again["text"] == "Fresh answer" and again["status"] == "ok"
