@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cache_bench.py [--sizes 1000 100000] [--lookups 300]
 
-Targets (issues 4, 15): at 100k entries a miss p50 <= 3 ms beyond the shared embedding, a
+Targets (README, Performance): at 100k entries a miss p50 <= 3 ms beyond the shared embedding, a
 lookup that runs the verifier p50 <= 25 ms, insert <= 5 ms. Uses the real embedder; the
 embedding is included in every timing (lookup and insert embed the prompt) and is also timed
 alone, so "beyond the embedding" can be read off.
@@ -81,7 +81,7 @@ def bulk_fill(db: Path, texts: list[str]) -> None:
     for start in range(0, len(texts), 2000):
         chunk = texts[start : start + 2000]
         vecs = emb.embed([features(t).content_text for t in chunk])
-        for t, v in zip(chunk, vecs):
+        for t, v in zip(chunk, vecs, strict=True):
             t = norm_text(t) or ""
             rows.append((exact_key(scope, t), scope, t, v.astype(np.float16).tobytes(), "answer", "m", None, "turn",
                          '{"finish_reason": "stop"}', now, now))

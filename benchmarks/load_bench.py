@@ -1,4 +1,4 @@
-"""Load benchmark (issue 6): a 10,000-turn conversation in the TUI and a 200,000-turn database.
+"""Load benchmark: a 10,000-turn conversation in the TUI and a 200,000-turn database.
 
     .venv/bin/python benchmarks/load_bench.py [--repeat 5] [--scroll-steps 300] [--only start|select|scroll|cli]
 
@@ -421,10 +421,11 @@ def main() -> int:
                 _, r = tui_child(home, big, how, args.scroll_steps or 10**9)
                 sc = r["scroll"]
                 reached = sc["start"] == 0
+                end = "reached the top" if reached else f"stopped at message {sc['start']}"
                 table.add(f"scroll to the top by {label}: per step", 50, median(sc["steps"]),
                           note=f"(p95 {pct(sc['steps'], 95):,.0f}, max {max(sc['steps']):,.0f}; "
                                f"{len(sc['steps']):,} steps in {sc['total_s']:.0f} s, "
-                               f"{'reached the top' if reached else 'stopped at message %d' % sc['start']})")
+                               f"{end})")
                 table.add(f"scroll to the top by {label}: longest event-loop stall", 50, max(sc["stalls"]),
                           note=f"(per step: median {median(sc['stalls']):.0f}, p95 {pct(sc['stalls'], 95):.0f}; "
                                f"idle app's worst lateness per 0.1 s: median {median(sc['idle']):.0f}, "

@@ -4,7 +4,7 @@
 
 Cold load runs in fresh subprocesses (import + embedder + quality weights + first decision),
 so nothing is cached in this process. Also timed: a 200-token prompt and a 4,000-token paste
-(the router reads its head and tail). Targets (issue 14): p50 <= 10 ms and p99 <= 25 ms at 200
+(the router reads its head and tail). Targets (README, Performance): p50 <= 10 ms and p99 <= 25 ms at 200
 tokens, p99 <= 50 ms at 4,000 tokens, cold load <= 500 ms.
 """
 
@@ -38,8 +38,10 @@ t = time.perf_counter()
 sys.path.insert(0, %r)
 from chatroute.routing.policy import Router
 from chatroute.catalog.models import ModelInfo
-pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15, output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
-        ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5, output_cost_per_mtok=10, ability=0.61, context_window=128000)]
+pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
+                  output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
+        ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
+                  output_cost_per_mtok=10, ability=0.61, context_window=128000)]
 Router().decide("What is the capital of Australia?", pool=pool)
 print(time.perf_counter() - t)
 """
@@ -116,7 +118,8 @@ def main() -> None:
               f"  max {times[-1]:.2f} ms")
         for k, (a, b) in sized.items():
             print(f"{k:,}-token prompt: p50 {a:.3f} ms  p99 {b:.3f} ms")
-        print(f"cold load (import + embedder + weights + first decision, subprocess): median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
+        print(f"cold load (import + embedder + weights + first decision, subprocess): "
+              f"median {statistics.median(colds):.0f} ms, min {min(colds):.0f} ms")
 
 
 if __name__ == "__main__":

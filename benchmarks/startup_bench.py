@@ -9,11 +9,12 @@ over a real Engine (config pointing at a fake server on 127.0.0.1, an empty data
 App.run_test(size=(120, 40)) — the headless driver — and prints READY after the app is
 mounted, the chat screen's on_mount ran, the composer is focused and one more frame was
 rendered (app.call_after_refresh). pilot.pause() is not used: it waits for an idle CPU, which
-the engine's background warm-up thread (SDK and router imports) delays by up to 1 s. The child also reports its own phases (imports, Engine.open,
-app construction, mount) from time.perf_counter() offsets plus the interpreter's own
-start-up (parent-measured minus child-measured).
+the engine's background warm-up thread (SDK and router imports) delays by up to 1 s. The child
+also reports its own phases (imports, Engine.open, app construction, mount) from
+time.perf_counter() offsets plus the interpreter's own start-up (parent-measured minus
+child-measured).
 
-Targets (issue 2): first interactive frame < 1 s median; --help and models < 300 ms median.
+Targets (README, Performance): first interactive frame < 1 s median; --help and models < 300 ms median.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Store benchmark: a database of 200,000 turns (issue 6 load targets).
+"""Store benchmark: a database of 200,000 turns (the load targets in the README, Performance).
 
 Fills a fresh database (or reuses --db if it already holds the data) with 200k turns
 (400k messages, realistic text and route JSON, one conversation of 10k turns), then prints
@@ -84,7 +84,8 @@ def fill(store: Store, turns: int, seed: int = 1) -> None:
         with store.transaction() as c:
             ts0 = format_ts(start + timedelta(seconds=base))
             c.execute(
-                "INSERT INTO conversations (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
+                "INSERT INTO conversations"
+                " (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
                 " VALUES (?, ?, NULL, NULL, 1, ?, ?, 0)",
                 (conv_id, f"Conversation {ci} about {rng.choice(WORDS)}", ts0, ts0),
             )
@@ -98,16 +99,19 @@ def fill(store: Store, turns: int, seed: int = 1) -> None:
                 msgs.append((uid, conv_id, parent, "user", _text(rng, rng.randint(5, 40)), None, ts))
                 msgs.append((aid, conv_id, uid, "assistant", _text(rng, rng.randint(40, 200)), model, ts))
                 parent = aid
-                cost = None if model.startswith(("ollama", "local")) and rng.random() < 0.5 else round(rng.random() / 50, 6)
+                unpriced = model.startswith(("ollama", "local")) and rng.random() < 0.5
+                cost = None if unpriced else round(rng.random() / 50, 6)
                 hit = rng.random() < 0.05
                 trows.append((
                     new_id(), conv_id, aid, model, model.split("/")[0], "cache" if hit else "routed",
                     _route(rng, model), "hit" if hit else "miss", rng.randint(50, 4000), rng.randint(10, 1500),
                     rng.randint(0, 1000), 0, 0.0 if hit else cost, round(rng.random() / 100, 6) if hit else None,
-                    "2025-01-01", 1.2, rng.uniform(100, 900), rng.uniform(500, 9000), rng.uniform(20, 120), "ok", "stop", ts,
+                    "2025-01-01", 1.2, rng.uniform(100, 900), rng.uniform(500, 9000), rng.uniform(20, 120),
+                    "ok", "stop", ts,
                 ))
             c.executemany(
-                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, created_at, updated_at)"
+                "INSERT INTO messages"
+                " (id, conversation_id, parent_id, role, content, model, status, active, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'complete', 1, ?, ?7)",
                 msgs,
             )
@@ -165,11 +169,14 @@ def main() -> None:
     bench("Store.open (in process)", lambda: Store.open(args.db).close())
     cold = (
         "import time; t=time.perf_counter(); from chatroute.store import Store; "
-        f"s=Store.open({str(args.db)!r}); s.list_conversations(limit=50); s.close(); print((time.perf_counter()-t)*1000)"
+        f"s=Store.open({str(args.db)!r}); s.list_conversations(limit=50); s.close(); "
+        "print((time.perf_counter()-t)*1000)"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    colds = [float(subprocess.run([sys.executable, "-c", cold], capture_output=True, text=True, env=env, check=True).stdout)
-             for _ in range(max(3, args.repeat // 2))]
+    colds = [
+        float(subprocess.run([sys.executable, "-c", cold], capture_output=True, text=True, env=env, check=True).stdout)
+        for _ in range(max(3, args.repeat // 2))
+    ]
     results.append(("import + open + list 50 conversations (fresh process)", statistics.median(colds), ""))
 
     store = Store.open(args.db)
@@ -177,7 +184,8 @@ def main() -> None:
     for by in ("day", "model", "conversation"):
         bench(f"spend(by={by!r})", lambda by=by: store.spend(by), lambda r: f"{len(r)} rows")
     bench("spend(by='day', since=30 days ago)", lambda: store.spend("day", since=month), lambda r: f"{len(r)} rows")
-    bench("spend_totals()", store.spend_totals, lambda r: f"{r.turns:,} turns, ${r.cost_usd:,.2f}, {r.unknown_cost_turns:,} n/a")
+    bench("spend_totals()", store.spend_totals,
+          lambda r: f"{r.turns:,} turns, ${r.cost_usd:,.2f}, {r.unknown_cost_turns:,} n/a")
     bench("spend_totals(since=30 days ago)", lambda: store.spend_totals(since=month), lambda r: f"{r.turns:,} turns")
     bench("costs screen: totals today/week/month/all + 3 groupings",
           lambda: ([store.spend_totals(since=d) for d in (
@@ -192,7 +200,8 @@ def main() -> None:
     big = store.conn.execute(
         "SELECT conversation_id FROM turns GROUP BY conversation_id ORDER BY COUNT(*) DESC LIMIT 1"
     ).fetchone()[0]
-    bench(f"history() of a {BIG_CONV_TURNS:,}-turn conversation", lambda: store.history(big), lambda r: f"{len(r):,} messages")
+    bench(f"history() of a {BIG_CONV_TURNS:,}-turn conversation", lambda: store.history(big),
+          lambda r: f"{len(r):,} messages")
     bench("turns() of that conversation", lambda: store.turns(big), lambda r: f"{len(r):,} records")
     bench("turns(include_route=False) of that conversation", lambda: store.turns(big, include_route=False),
           lambda r: f"{len(r):,} records")

@@ -27,7 +27,7 @@ Each run uses a fresh CHATROUTE_HOME (no cache hits) and a fresh app, in one pro
 is therefore "cold" for lazy imports. The first prompt uses an @override (pinned model) so
 the router is not a factor; --routed sends without it.
 
-Targets (issue 2): >= 1,000 tok/s, longest stall < 50 ms.
+Targets (README, Performance): >= 1,000 tok/s, longest stall < 50 ms.
 """
 
 from __future__ import annotations
@@ -338,7 +338,8 @@ def main() -> int:
     print(f"median of {len(results)} runs: {median([r['tok_s'] for r in results]):,.0f} tok/s (target >= 1,000); "
           f"longest stall while streaming {median([r['stall_stream_ms'] for r in results]):.1f} ms "
           f"(worst {max(r['stall_stream_ms'] for r in results):.1f} ms; target < 50 ms)")
-    print(f"whole turn (Enter -> finished) longest stall: median {median([r['stall_turn_ms'] for r in results]):.1f} ms,"
+    print(f"whole turn (Enter -> finished) longest stall: "
+          f"median {median([r['stall_turn_ms'] for r in results]):.1f} ms,"
           f" run 1 (cold) {results[0]['stall_turn_ms']:.1f} ms, warm median "
           f"{median([r['stall_turn_ms'] for r in warm]):.1f} ms")
     ok = (median([r["tok_s"] for r in results]) >= 1000

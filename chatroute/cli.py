@@ -194,7 +194,7 @@ def _handler(command: str | None) -> Callable[[argparse.Namespace], int]:
     import importlib
 
     module = importlib.import_module(f"chatroute.commands.{_MODULES[command]}")
-    return module.run  # type: ignore[no-any-return]
+    return module.run
 
 
 if __name__ == "__main__":

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chatroute.config_example import EXAMPLE_CONFIG
 from chatroute.errors import ConfigError
@@ -45,7 +54,8 @@ CHATROUTE_HOME        directory holding config.toml, the database and caches (is
 CHATROUTE_PRESET      overrides router.preset (frugal | balanced | best)
 CHATROUTE_THEME       overrides ui.theme
 CHATROUTE_NO_DISCOVERY=1  never probe local ports for Ollama / llama.cpp / LM Studio
-OPENAI_API_KEY, OPENAI_BASE_URL        used by openai-kind providers (and create provider "openai" when no providers are configured)
+OPENAI_API_KEY, OPENAI_BASE_URL        used by openai-kind providers (and create provider "openai"
+                                       when no providers are configured)
 ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL  the same for anthropic-kind providers / provider "anthropic"
 """
 
@@ -98,7 +108,8 @@ class ProviderConfig(BaseModel):
     model_config = _STRICT
 
     name: str
-    kind: ProviderKind  # inferred when omitted: "anthropic" for provider anthropic / an anthropic.com URL, else "openai"
+    # Inferred when omitted: "anthropic" for provider anthropic / an anthropic.com URL, else "openai".
+    kind: ProviderKind
     base_url: str | None = None
     api_key_env: str | None = None
     # Inline keys are supported because users write them; kept secret in every repr and error.
@@ -496,7 +507,8 @@ def _warnings(config: Config, file: Path | None) -> list[str]:
             )
         env = p.default_key_env()
         host = urlsplit(p.base_url).hostname if p.base_url else None
-        if p.api_key_env is None and env and host and not is_loopback_url(p.base_url) and host != _OFFICIAL_HOSTS[p.kind]:
+        foreign = host is not None and not is_loopback_url(p.base_url) and host != _OFFICIAL_HOSTS[p.kind]
+        if p.api_key_env is None and env and foreign:
             out.append(
                 f"providers.{p.name}: no api_key_env is set, so {env} would be sent to {host}; "
                 f"set api_key_env to that service's own key variable"

@@ -1,9 +1,9 @@
 """One turn, end to end: the only place that sequences cache, router, providers and store.
 
 Clients (the TUI, the CLI) call `Engine.run_turn` and render the `TurnEvent`s it yields.
-The order of work follows DESIGN section 3: build the request, look up the cache, route,
-stream, fail well (reroute before the first token, keep partial text after it), persist in
-one transaction, then learn (health, cache, preferences).
+The order of work (docs/ARCHITECTURE.md, "One turn"): build the request, look up the cache,
+route, stream, fail well (reroute before the first token, keep partial text after it),
+persist in one transaction, then learn (health, cache, preferences).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from contextlib import aclosing
@@ -765,7 +765,7 @@ class Engine:
         *,
         cache_key: tuple[dict[str, Any], str | None] | None,
         current_model: str | None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Stream the answer from the decided model, failing over before the first token,
         then persist the turn in one transaction and learn from it."""
         messages = tuple([*history, Message("user", prompt)])
@@ -850,7 +850,9 @@ class Engine:
         return problem
 
     # ---------------------------------------------------------------- compare
-    def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
+    def compare(
+        self, conversation_id: str | None, prompt: str, models: list[str]
+    ) -> dict[str, AsyncIterator[TurnEvent]]:
         """One prompt to several models at once. Each answer is a sibling reply of the same
         user message; the first is shown until the user picks. Consume the streams
         concurrently: a slow or failing model never blocks the others."""
@@ -865,9 +867,10 @@ class Engine:
         if conversation_id is None:
             conv = store.create_conversation(title=_title(prompt))
         else:
-            conv = store.get_conversation(conversation_id)
-            if conv is None:
+            found = store.get_conversation(conversation_id)
+            if found is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+            conv = found
         # Each model gets what fits its own window: the tail is read once, for the roomiest.
         budgets = {m: self._history_budget(prompt, system=conv.system_prompt, pin=None, override=m)
                    for m in resolved}
@@ -917,7 +920,7 @@ class Engine:
     async def _stream(
         self, info: ModelInfo, request: ChatRequest, attempt: _Attempt, message_id: str | None,
         on_stop: Callable[[ModelInfo, _Attempt, BaseException], None],
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Stream one provider call into `attempt`, saving the partial reply as it grows (when it
         has a message: a served request keeps no text). Stopped by anything but the provider, it
         hands the attempt to `on_stop` first."""
@@ -1021,11 +1024,11 @@ class Engine:
             hit = self.cache.lookup(system, _as_pairs(history), prompt, params, key_model)
         except Exception:  # noqa: BLE001 - a broken cache must never block a turn
             return
-        if hit is None:
+        if hit is None or hit.model is None:  # an entry that does not say which model wrote it cannot be billed
             return
         # What the hit saved: the cost of the model that would have answered this turn.
         saved: float | None = None
-        would = None
+        would: RouteDecision | None = None
         try:
             would = self.decide(prompt, history=history, system=system, pin=pin, override=override,
                                 current_model=current_model)
@@ -1034,16 +1037,17 @@ class Engine:
             saved = estimate_cost(info, in_tok, max(1, len(hit.text) // 4))
         except ChatrouteError:
             pass
-        decision = {
+        reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
+        decision: dict[str, Any] = {
             "kind": "cache",
             "model": hit.model,
-            "reason": f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})",
+            "reason": reason,
             "candidates": [],
             "reroutes": [],
             "would_route_to": would.model if would else None,
             "source": self._cache_source(hit.source_turn_id),
         }
-        yield Routed(hit.model, "cache", decision["reason"], decision)
+        yield Routed(hit.model, "cache", reason, decision)
         yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
         yield Delta(hit.text)
         record = TurnRecord(
@@ -1143,16 +1147,18 @@ class Engine:
             estimated = True
         cost = turn_cost(info, usage) if usage is not None else (0.0 if unbilled else None)
 
-        timings: dict[str, float | None] = {"ttft_ms": None, "total_ms": None, "tokens_per_s": None}
+        ttft_ms: float | None = None
+        total_ms: float | None = None
+        tokens_per_s: float | None = None
         if attempt.first_token_at is not None:
-            timings["ttft_ms"] = (attempt.first_token_at - attempt.sent_at) * 1000
+            ttft_ms = (attempt.first_token_at - attempt.sent_at) * 1000
             end = attempt.last_token_at or attempt.first_token_at
-            timings["total_ms"] = (end - attempt.sent_at) * 1000
+            total_ms = (end - attempt.sent_at) * 1000
             gen_s = end - attempt.first_token_at
             if usage is not None and usage.output_tokens > 1 and gen_s > 0:
-                timings["tokens_per_s"] = (usage.output_tokens - 1) / gen_s
+                tokens_per_s = (usage.output_tokens - 1) / gen_s
         elif attempt.sent_at:
-            timings["total_ms"] = (time.perf_counter() - attempt.sent_at) * 1000
+            total_ms = (time.perf_counter() - attempt.sent_at) * 1000
 
         if stopped:
             status = "interrupted"
@@ -1176,7 +1182,7 @@ class Engine:
             usage_estimated=estimated, cost_usd=cost, price_as_of=info.price_as_of, route_ms=route_ms,
             status=status, finish_reason=attempt.finish,
             error=stopped or (_error_line(info.id, attempt.error, status) if attempt.error else None),
-            **timings,
+            ttft_ms=ttft_ms, total_ms=total_ms, tokens_per_s=tokens_per_s,
         )
 
     def _save_stopped(

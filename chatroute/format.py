@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chatroute.catalog.cost import format_cost as cost  # table cells: fixed, readable precision
+from chatroute.catalog.cost import format_cost
+
+# The CLI's table cells use the catalogue's fixed, readable precision under this short name.
+cost = format_cost
 
 
 def attr(obj: Any, *names: str, default: Any = None) -> Any:
@@ -26,16 +29,16 @@ def short_model(model: str | None) -> str:
     return (model or "?").split("/", 1)[-1]
 
 
-def fmt_cost(cost: float | None) -> str:
-    if cost is None:
+def fmt_cost(usd: float | None) -> str:
+    if usd is None:
         return "n/a"
-    if cost == 0:
+    if usd == 0:
         return "$0"
-    if cost < 0.000005:  # would print as "$0.": say it is tiny, not free
+    if usd < 0.000005:  # would print as "$0.": say it is tiny, not free
         return "<$0.00001"
-    if cost < 0.01:
-        return f"${cost:.5f}".rstrip("0")
-    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}".rstrip("0")
+    if usd < 0.01:
+        return f"${usd:.5f}".rstrip("0")
+    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}".rstrip("0")
 
 
 def fmt_ms(ms: float | None) -> str:

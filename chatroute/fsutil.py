@@ -7,6 +7,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Any
 
 
 def private_dir(path: Path) -> Path:
@@ -37,11 +38,8 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, dura
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        if isinstance(data, str):
-            # newline="": text is written exactly as given (a config keeps its CRLF endings).
-            fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        else:
-            fh = os.fdopen(fd, "wb")
+        # newline="": text is written exactly as given (a config keeps its CRLF endings).
+        fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if isinstance(data, str) else os.fdopen(fd, "wb")
         with fh:
             fh.write(data)
             if durable:

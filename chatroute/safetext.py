@@ -135,8 +135,8 @@ def _scrub(value: Any, depth: int) -> Any:
         return dataclasses.replace(value, **updates) if updates else value
     if isinstance(value, SimpleNamespace):
         fields = vars(value)
-        clean = {k: _scrub(v, depth + 1) for k, v in fields.items()}
-        return SimpleNamespace(**clean) if any(clean[k] is not fields[k] for k in fields) else value
+        scrubbed = {k: _scrub(v, depth + 1) for k, v in fields.items()}
+        return SimpleNamespace(**scrubbed) if any(scrubbed[k] is not fields[k] for k in fields) else value
     return value
 
 

@@ -1,4 +1,4 @@
-"""Config loading: the DESIGN example, one-line errors with file:line:field, env fallbacks, secrets."""
+"""Config loading: a full example config, one-line errors with file:line:field, env fallbacks, secrets."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from chatroute.config import (
 from chatroute.errors import ConfigError
 from chatroute.paths import Paths, resolve_paths
 
-# Verbatim from DESIGN.md section 6: it must load as it stands.
+# A full example config, every section used: it must load as it stands.
 DESIGN_EXAMPLE = """\
 [providers.openai]
 kind = "openai"                      # openai | anthropic (openai also covers OpenAI-compatible servers)
@@ -71,7 +71,7 @@ def error_of(paths: Paths, text: str) -> str:
     return msg
 
 
-# --- the DESIGN example -------------------------------------------------------------------------
+# --- the full example ---------------------------------------------------------------------------
 
 
 def test_design_example_loads_as_it_stands(paths: Paths) -> None:

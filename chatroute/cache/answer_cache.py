@@ -589,8 +589,8 @@ class AnswerCache:
         if excess > 0:
             # Least recently used first (a hit refreshes last_used_at).
             doomed += [r[0] for r in self._conn.execute(
-                "SELECT id FROM cache_entries WHERE id NOT IN (%s) ORDER BY last_used_at, id LIMIT ?"
-                % ",".join("?" * len(doomed)), (*doomed, excess))]
+                f"SELECT id FROM cache_entries WHERE id NOT IN ({','.join('?' * len(doomed))})"
+                " ORDER BY last_used_at, id LIMIT ?", (*doomed, excess))]
         if not doomed:
             return
         self._conn.executemany("DELETE FROM cache_entries WHERE id = ?", [(i,) for i in doomed])

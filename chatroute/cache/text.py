@@ -101,7 +101,9 @@ TIME_PHRASES = re.compile(
 
 # Question words that fix the type of answer ("who" wants a person, "when" a date).
 ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
-HOW_TYPES = frozenset({"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"})
+HOW_TYPES = frozenset(
+    {"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"}
+)
 
 # Pairs whose swap flips the meaning. A conflict is one side having a word and not its
 # opposite while the other has the opposite and not the word.
@@ -337,9 +339,9 @@ def features(text: str) -> Features:
         tok = tok.strip(".-")
         if not tok:
             continue
-        m = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
-        if m:  # "5km", "10%", "3x"
-            tokens.extend([m.group(1), m.group(2)])
+        joined = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
+        if joined:  # "5km", "10%", "3x"
+            tokens.extend([joined.group(1), joined.group(2)])
         elif tok[0] in "$€£¥" and len(tok) > 1:
             tokens.extend([tok[0], tok[1:]])
         else:

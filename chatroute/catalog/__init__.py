@@ -9,12 +9,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from chatroute.catalog.catalog import Catalog
-    from chatroute.catalog.cost import estimate_cost, format_cost, turn_cost
-    from chatroute.catalog.models import ModelInfo
-    from chatroute.catalog.prices import PriceFeedError, PriceTable, UpdateResult, update_prices
-    from chatroute.catalog.tokens import count_messages, count_tokens
+if TYPE_CHECKING:  # the redundant aliases mark these as re-exports for type checkers and linters
+    from chatroute.catalog.catalog import Catalog as Catalog
+    from chatroute.catalog.cost import estimate_cost as estimate_cost
+    from chatroute.catalog.cost import format_cost as format_cost
+    from chatroute.catalog.cost import turn_cost as turn_cost
+    from chatroute.catalog.models import ModelInfo as ModelInfo
+    from chatroute.catalog.prices import PriceFeedError as PriceFeedError
+    from chatroute.catalog.prices import PriceTable as PriceTable
+    from chatroute.catalog.prices import UpdateResult as UpdateResult
+    from chatroute.catalog.prices import update_prices as update_prices
+    from chatroute.catalog.tokens import count_messages as count_messages
+    from chatroute.catalog.tokens import count_tokens as count_tokens
 
 _EXPORTS = {
     "Catalog": "catalog",

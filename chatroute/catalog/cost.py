@@ -34,7 +34,8 @@ def _rates(info: ModelInfo) -> tuple[float, float, float, float] | None:
 
 def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
     """USD for one turn from the API's usage report; None when the price is unknown."""
-    # DESIGN precedence: a user's price override > the provider's reported cost > the feed.
+    # Precedence: a user's price override > the provider's reported cost > the feed, from the
+    # most to the least deliberate statement of what this turn cost.
     reported = usage.reported_cost_usd
     if (
         reported is not None

@@ -427,12 +427,13 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None)
         p = Path(source[len("file://") :] if source.startswith("file://") else source)
         as_of = datetime.fromtimestamp(p.expanduser().stat().st_mtime, UTC).date().isoformat()
     sha = hashlib.sha256(data).hexdigest()
+    in_source = count_usable(raw)
     meta = {
         "source": source,
         "fetched_at": now.isoformat(timespec="seconds"),
         "as_of": as_of,
         "sha256": sha,
-        "models_in_source": count_usable(raw),
+        "models_in_source": in_source,
         "models": len(trimmed),
         "format": "litellm model_prices_and_context_window.json, trimmed by chatroute",
     }
@@ -452,7 +453,7 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None)
         as_of=as_of,
         sha256=sha,
         models=len(trimmed),
-        models_in_source=meta["models_in_source"],
+        models_in_source=in_source,
         previous_models=len(old),
         backup=backup,
         added=len(new.keys() - old.keys()),

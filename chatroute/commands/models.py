@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     adjust, observed = _learned(paths, config, health)
     rows: list[dict[str, Any]] = []
     for info in models:
-        d = info.to_dict()
+        d: dict[str, Any] = info.to_dict()  # JSON-shaped: the --json output and the table below
         d["health"] = health.get(info.id)
         d["preference_adjustment"] = adjust.get(info.id, 0.0)
         obs = observed.get(info.id) if info.ability_source != "config" else None
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
               f"{paths.config_file}")
         _offer_local(config)
         return 0
-    out = []
+    out: list[list[str]] = []
     for d in rows:
         h = d["health"] or {}
         out.append([

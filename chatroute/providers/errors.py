@@ -111,7 +111,7 @@ def _error_fields(body: object) -> tuple[str, str, str]:
         try:
             body = json.loads(body)
         except ValueError:
-            return "", "", body
+            return "", "", str(body)
     if not isinstance(body, Mapping):
         return "", "", ""
     inner = body.get("error")

@@ -43,7 +43,7 @@ def load_rows(path: str | Path) -> list[Row]:
     p = Path(path)
     opener = gzip.open if p.suffix == ".gz" else open
     rows: list[Row] = []
-    with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+    with opener(p, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line:

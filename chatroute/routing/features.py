@@ -47,7 +47,9 @@ _STEP_PHRASES = ("step by step", "step-by-step", "after that", "explain why", "p
                  "how many", "how much", "what is the total")
 _CONSTRAINT_WORDS = frozenset("must should exactly without only never always each every ensure limit".split())
 _CONSTRAINT_PHRASES = ("at least", "at most", "no more than", "do not", "don't", "make sure", "must not")
-_FORMAT_WORDS = frozenset("list bullet bullets table json yaml csv markdown format outline numbered heading headings".split())
+_FORMAT_WORDS = frozenset(
+    "list bullet bullets table json yaml csv markdown format outline numbered heading headings".split()
+)
 _FORMAT_COUNT = re.compile(r"\d+ (?:words|sentences|paragraphs|items|points|examples)")
 _CREATIVE_WORDS = frozenset(
     "poem story haiku lyrics song essay slogan joke tweet email letter blog imagine pretend roleplay role-play "

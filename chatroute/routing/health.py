@@ -1,6 +1,6 @@
 """Per-model health: latency EWMAs, error rate, cooldowns, a circuit breaker, disabled models.
 
-Rules (DESIGN section 3, "Fail well"):
+Rules (a failing model costs the user as little time as possible, and recovers on its own):
 - 429 / 5xx / overloaded / timeouts / connection errors cool the model down for
   max(Retry-After, exponential backoff), and a later error NEVER shortens an existing
   cooldown: cooldown_until = max(existing, now + max(retry_after, backoff)).
@@ -160,11 +160,15 @@ class HealthBoard:
         # Short replies give meaningless rates (one chunk); only learn from real streams.
         if tokens_per_s is not None and tokens_per_s > 0 and (output_tokens is None or output_tokens >= 16):
             h.tokens_per_s = (
-                tokens_per_s if h.tokens_per_s is None else (1 - self.alpha) * h.tokens_per_s + self.alpha * tokens_per_s
+                tokens_per_s
+                if h.tokens_per_s is None
+                else (1 - self.alpha) * h.tokens_per_s + self.alpha * tokens_per_s
             )
         self.save()
 
-    def record_failure(self, model: str, kind: str, *, retry_after: float | None = None, message: str | None = None) -> float:
+    def record_failure(
+        self, model: str, kind: str, *, retry_after: float | None = None, message: str | None = None
+    ) -> float:
         """Record a failure; returns the model's cooldown_until (epoch seconds)."""
         kind = str(getattr(kind, "value", kind))
         self._reload()
@@ -235,7 +239,8 @@ class HealthBoard:
         self._reload()
         provider = model.split("/", 1)[0]
         if provider in self.disabled_providers:
-            return f"provider {provider} disabled ({self.disabled_providers[provider].get('reason')}) until config changes"
+            reason = self.disabled_providers[provider].get("reason")
+            return f"provider {provider} disabled ({reason}) until config changes"
         h = self.models.get(model)
         if h is None:
             return None

@@ -138,7 +138,8 @@ class BudgetState(CapSpend):
     used_fraction() live in accounting (the costs report needs them without the router)."""
 
     def remaining_usd(self) -> float | None:
-        rem = [c - s for c, s in ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd)) if c is not None]
+        caps = ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd))
+        rem = [c - s for c, s in caps if c is not None]
         return min(rem) if rem else None
 
 
@@ -462,7 +463,8 @@ class Router:
                 return "excluded for this turn (failed already)"
             if health is not None and (hr := health.unavailable_reason(c.model)):
                 return hr
-            if check_size and m.context_window and in_tokens + min(out_tokens, m.max_output_tokens or out_tokens) > m.context_window:
+            needed = in_tokens + min(out_tokens, m.max_output_tokens or out_tokens)
+            if check_size and m.context_window and needed > m.context_window:
                 return f"{CONTEXT_TOO_SMALL} ({in_tokens:,} tokens in, window {m.context_window:,})"
             if needs and not needs <= set(m.capabilities):
                 return f"lacks {', '.join(sorted(needs - set(m.capabilities)))}"
@@ -595,7 +597,10 @@ class Router:
             + fit.advice(),
             tokens=tokens, window=window, model=largest.id)
 
-    def _finish(self, model, kind, reason, cands, t0, in_tokens, out_tokens, lam, mu, notes) -> RouteDecision:  # type: ignore[no-untyped-def]
+    def _finish(
+        self, model: str, kind: str, reason: str, cands: list[RouteCandidate], t0: float, in_tokens: int,
+        out_tokens: int, lam: float, mu: float, notes: list[str],
+    ) -> RouteDecision:
         cands.sort(key=lambda c: (c.excluded is not None, -(c.utility if c.utility is not None else -1e9)))
         return RouteDecision(
             model=model,
@@ -653,13 +658,18 @@ class Router:
             if best.expected_cost_usd is not None and top_q.expected_cost_usd:
                 cost_part = f" at {_ratio_words(best.expected_cost_usd / top_q.expected_cost_usd)}"
             elif (best.expected_latency_s or 0) < (top_q.expected_latency_s or 0):
-                cost_part = f", {top_q.expected_latency_s - best.expected_latency_s:.1f}s faster"
-            return f"{name}: predicted quality {q:.2f} vs {top_q.quality:.2f} for {_short(top_q.model)}{cost_part}{tail}"
+                faster = (top_q.expected_latency_s or 0) - (best.expected_latency_s or 0)
+                cost_part = f", {faster:.1f}s faster"
+            return (
+                f"{name}: predicted quality {q:.2f} vs {top_q.quality:.2f} for {_short(top_q.model)}"
+                f"{cost_part}{tail}"
+            )
         # The winner is also the best predicted: say what the cheaper runner-up would lose.
         runner = next(c for c in live if c.model != best.model)
         cost_part = ""
         if best.expected_cost_usd is not None and runner.expected_cost_usd:
-            cost_part = f" ({_ratio_words(best.expected_cost_usd / runner.expected_cost_usd)} of {_short(runner.model)})"
+            ratio = _ratio_words(best.expected_cost_usd / runner.expected_cost_usd)
+            cost_part = f" ({ratio} of {_short(runner.model)})"
         return (
             f"{name}: highest predicted quality {q:.2f} vs {runner.quality or 0:.2f} for "
             f"{_short(runner.model)}{cost_part}{tail}"

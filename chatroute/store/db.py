@@ -82,7 +82,7 @@ def _walk(by_parent: dict[str | None, Any]) -> list[str | None]:
         key = node if isinstance(node, str) else node["id"]
         if key in seen:  # guards against a cycle
             break
-        seen.add(key)  # type: ignore[arg-type]
+        seen.add(key)
     return keys
 
 
@@ -460,7 +460,7 @@ class Store:
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
             cur = c.execute(sql, params)
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
         return self._read(run)
 
@@ -482,7 +482,8 @@ class Store:
         )
         self._write(
             lambda c: c.execute(
-                "INSERT INTO conversations (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
+                "INSERT INTO conversations"
+                " (id, title, system_prompt, pinned_model, cache_enabled, created_at, updated_at, archived)"
                 " VALUES (?, ?, ?, ?, 1, ?, ?, 0)",
                 (conv.id, title, system_prompt, pinned_model, now, now),
             )
@@ -588,7 +589,8 @@ class Store:
             if active:
                 self._deactivate_siblings(c, conversation_id, parent_id)
             c.execute(
-                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer, created_at, updated_at)"
+                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer,"
+                " created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (msg.id, conversation_id, parent_id, role, content, model, status, int(active), writer, now, now),
             )
@@ -719,8 +721,9 @@ class Store:
         out: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(ids):
             marks = ", ".join("?" for _ in chunk)
-            rows = self._read(
-                lambda c, chunk=chunk, marks=marks: c.execute(
+
+            def pairs(c: sqlite3.Connection, chunk: Sequence[str] = chunk, marks: str = marks) -> list[Any]:
+                return c.execute(
                     f"""
                     SELECT m.id, s.id FROM messages m
                       JOIN messages s ON s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id
@@ -728,7 +731,8 @@ class Store:
                     """,
                     chunk,
                 ).fetchall()
-            )
+
+            rows = self._read(pairs)
             groups: dict[str, list[str]] = {}
             for mid, sid in rows:
                 groups.setdefault(mid, []).append(sid)
@@ -931,7 +935,9 @@ class Store:
 
     def turn_for_message(self, message_id: str) -> TurnRecord | None:
         """The latest turn record of an assistant message (for its badge)."""
-        rows = self._rows("SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,))
+        rows = self._rows(
+            "SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,)
+        )
         return TurnRecord.from_row(rows[0]) if rows else None
 
     def turns_for_messages(self, message_ids: Sequence[str]) -> dict[str, TurnRecord]:
@@ -948,7 +954,9 @@ class Store:
         """Oldest first. `include_route=False` leaves `route` empty: decoding the route JSON
         is most of the cost when a long conversation only needs its badges."""
         cols = "*" if include_route else _TURN_COLS_NO_ROUTE
-        rows = self._rows(f"SELECT {cols} FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,))
+        rows = self._rows(
+            f"SELECT {cols} FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,)
+        )
         return [TurnRecord.from_row(r) for r in rows]
 
     def recent_turns(self, limit: int = 100) -> list[TurnRecord]:
@@ -998,7 +1006,7 @@ class Store:
             for r in rows
         ]
 
-    # ------------------------------------------------------------------ spend (issue 5)
+    # ------------------------------------------------------------------ spend
 
     def spend(
         self,
@@ -1087,7 +1095,8 @@ class Store:
         )
         self._write(
             lambda c: c.execute(
-                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id, embedding, created_at)"
+                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id,"
+                " embedding, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pref.id,
@@ -1110,7 +1119,8 @@ class Store:
         """Oldest first (the order the router should learn them in)."""
         from chatroute.store.ids import ts_bound
 
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | None] = []
         if kind:
             clauses.append("kind = ?")
             params.append(kind)

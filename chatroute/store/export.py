@@ -30,7 +30,8 @@ def _ms(v: float | None) -> str:
 
 
 def badge(turn: TurnRecord) -> str:
-    """model · cost · ttft · total · tok/s · tokens, spelled out for a document (labelled totals, token counts in and out)."""
+    """model · cost · ttft · total · tok/s · tokens, spelled out for a document (labelled totals, token counts
+    in and out)."""
     parts = [turn.model, format_cost(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
     parts.append(f"{turn.tokens_per_s:.1f} tok/s" if turn.tokens_per_s is not None else "n/a tok/s")
     approx = "≈" if turn.usage_estimated else ""

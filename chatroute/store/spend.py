@@ -1,4 +1,4 @@
-"""Spend aggregation (issue 5), all in SQL.
+"""Spend aggregation for costs and budgets, all in SQL.
 
 Three paths giving identical results (tests check they agree; cost sums up to float rounding):
 - the daily rollups `spend_day_model` and `spend_day_conversation` (schema v3, maintained by

@@ -32,16 +32,15 @@ CHECK_INTERVAL_S = 0.25
 # is worth its pause: CPython's own default threshold for generation 2.
 MIN_DEFERRED = 10
 # ... and the most before it runs regardless, so a long busy spell cannot grow memory
-# without bound. Measured paging non-stop (benchmarks/load_bench.py, 100 steps): at 300 one
-# pause of 0.6-0.9 s and 240-260 MB; at 100 pauses of 0.3-0.4 s and 200-210 MB. A long
-# freeze reads as a hang, so the shorter, more frequent one.
+# without bound. Paging non-stop (benchmarks/load_bench.py), a higher cap gave fewer but
+# longer pauses and more memory. A long freeze reads as a hang, so the shorter, more
+# frequent one.
 MAX_DEFERRED = 100
 # Young collections while an answer streams count towards MAX_DEFERRED_STREAMING instead:
-# rendering a long answer runs them fast, so the forced pause (0.4-1.3 s) landed in the middle
-# of the stream or as it ended. A stream ends with its answer, so its share waits for the next
-# quiet moment: 5,000 words of Markdown as fast as the server sends ran ~240 of them and left
-# ~140k objects of cyclic garbage (mostly render caches), +23 MB of peak RSS. The cap still
-# bounds a pathological stream.
+# rendering a long answer runs them fast, so the forced pause landed in the middle of the
+# stream or as it ended. A stream ends with its answer, so its share waits for the next quiet
+# moment: a long Markdown answer leaves a few hundred young collections and tens of MB of
+# cyclic garbage (mostly render caches) behind. The cap still bounds a pathological stream.
 MAX_DEFERRED_STREAMING = 1000
 # Automatic full collections off: generation 2 would run after this many generation-1 runs.
 _NEVER = 1 << 30

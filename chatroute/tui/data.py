@@ -219,7 +219,9 @@ class Backend:
         dates = [m.price_as_of for m in self.models() if getattr(m, "price_as_of", None)]
         return Counter(dates).most_common(1)[0][0] if dates else None
 
-    async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
+    async def compare(
+        self, conversation_id: str | None, prompt: str, models: list[str]
+    ) -> dict[str, AsyncIterator[Any]]:
         result = self.engine.compare(conversation_id, prompt, models)
         if inspect.isawaitable(result):
             result = await result
@@ -340,8 +342,8 @@ class Branch:
     """The shown branch of one conversation, for a chat view that mounts a page at a time.
 
     Every message id is read up front (cheap: no text), bodies, badge records and sibling
-    positions per page: on a 10,000-turn conversation reading everything (history() plus
-    turns()) took ~0.6 s before the first frame; ids take ~60 ms. A store without the paging
+    positions per page: on a long conversation reading everything (history() plus turns())
+    before the first frame is many times slower than reading the ids. A store without the paging
     methods (the tests' fake) is read whole once and paged in memory.
     """
 
@@ -508,8 +510,9 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
                         "unknown_cost_turns": (v or {}).get("unknown_cost_turns") or 0} for k, v in periods.items()},
         "daily_30": [d.get("cost_usd") or 0.0 for d in report.get("daily", [])],
         "by_model": _rows(rows_by.get("model", []), "model"),
-        "by_day": list(reversed(_rows(rows_by.get("day", []), "day"))) if rows_by.get("day") and
-        str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", "")) else _rows(rows_by.get("day", []), "day"),
+        "by_day": list(reversed(_rows(rows_by.get("day", []), "day")))
+        if rows_by.get("day") and str(rows_by["day"][0].get("key", "")) < str(rows_by["day"][-1].get("key", ""))
+        else _rows(rows_by.get("day", []), "day"),
         "by_conversation": _rows(rows_by.get("conversation", []), "conversation_id"),
         "by_client": _rows(rows_by.get("client", []), "client"),
         "baseline": {"model": report.get("baseline_model"), "cost_usd": selected.get("baseline_cost_usd"),

@@ -43,4 +43,7 @@ class _TerminalOutput:
 class HangupSafeDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._file = _TerminalOutput(self._file)  # type: ignore[assignment]
+        if self._file is not None:
+            # [assignment]: Textual types this private attribute as TextIOWrapper; the wrapper stands
+            # in for the part its writer thread uses (write, flush, fileno, ...).
+            self._file = _TerminalOutput(self._file)  # type: ignore[assignment]

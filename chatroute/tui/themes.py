@@ -9,8 +9,6 @@ from pathlib import Path
 from textual.theme import Theme
 
 PACKAGED = Path(__file__).with_name("themes")
-_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
-           "surface", "panel", "boost")
 
 
 def theme_from_toml(path: Path) -> Theme:
@@ -18,8 +16,26 @@ def theme_from_toml(path: Path) -> Theme:
     name = str(data.get("name") or path.stem)
     if "primary" not in data:
         raise ValueError(f"{path}: a theme needs at least `primary`")
-    kwargs = {k: str(data[k]) for k in _FIELDS if k in data}
-    return Theme(name=name, dark=bool(data.get("dark", True)), variables=dict(data.get("variables", {})), **kwargs)
+
+    def colour(key: str) -> str | None:
+        return str(data[key]) if key in data else None
+
+    return Theme(
+        name=name,
+        primary=str(data["primary"]),
+        secondary=colour("secondary"),
+        warning=colour("warning"),
+        error=colour("error"),
+        success=colour("success"),
+        accent=colour("accent"),
+        foreground=colour("foreground"),
+        background=colour("background"),
+        surface=colour("surface"),
+        panel=colour("panel"),
+        boost=colour("boost"),
+        dark=bool(data.get("dark", True)),
+        variables=dict(data.get("variables", {})),
+    )
 
 
 def load_themes(extra_dirs: list[Path] | None = None) -> list[Theme]:

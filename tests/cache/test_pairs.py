@@ -1,4 +1,4 @@
-"""The pair-set targets (issue 4): false hits <= 1%, paraphrase hits >= 50%, with the real embedder."""
+"""The pair-set targets: false hits <= 1%, paraphrase hits >= 50%, with the real embedder."""
 
 from __future__ import annotations
 

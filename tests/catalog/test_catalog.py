@@ -69,7 +69,8 @@ def test_ambiguous_bare_name(chatroute_home: Path) -> None:
 
 def test_local_and_unknown_servers(chatroute_home: Path) -> None:
     providers = {**PROVIDERS, "lan": {"kind": "openai", "base_url": "http://gpu-box.lan:8000/v1"}}
-    cat = build(chatroute_home, providers, pool=["ollama/llama3.2", "lan/qwen3:32b", "anthropic/claude-3-5-haiku-20241022"])
+    cat = build(chatroute_home, providers,
+                pool=["ollama/llama3.2", "lan/qwen3:32b", "anthropic/claude-3-5-haiku-20241022"])
     local = cat.get("ollama/llama3.2")
     assert local.price_source == "local" and local.input_cost_per_mtok == 0.0
     assert cat.get("ollama/anything:1b").price_source == "local"  # local servers accept any name

@@ -1,4 +1,4 @@
-"""Budgets on the command line (issue 5): past a cap `chatroute ask` asks before spending —
+"""Budgets on the command line: past a cap `chatroute ask` asks before spending —
 exit 2 with one line naming `--over-budget` — and the 80% / 100% warnings reach stderr.
 
 Spend is made with pinned turns (`-m`, the user's explicit choice, which a cap never blocks)

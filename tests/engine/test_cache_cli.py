@@ -1,4 +1,4 @@
-"""The answer cache (issue 4) driven like a user: `chatroute ask --json`, `cache stats|clear`, `costs`.
+"""The answer cache driven like a user: `chatroute ask --json`, `cache stats|clear`, `costs`.
 
 Every turn goes through `main()` in-process against the fake provider server, so a hit is
 proven by the server *not* receiving a request, and a miss by it receiving one.
@@ -212,3 +212,22 @@ def test_changed_meaning_misses(capsys: pytest.CaptureFixture[str], configured: 
     code, out = ask_json(capsys, new)
     assert code == 0 and out["cache"] == "miss" and out["text"] == "A different answer."
     assert len(configured.requests) == n + 1
+
+
+def test_an_entry_without_its_model_is_a_miss_not_a_crash(capsys: pytest.CaptureFixture[str],
+                                                          configured: FakeServer) -> None:
+    # A cache row may hold no model (the column allows NULL); such an answer cannot be billed
+    # to a model, so the turn asks a model instead of failing half-way through the hit.
+    import sqlite3
+
+    from chatroute.paths import resolve_paths
+
+    _first_answer(capsys, configured, CACHED)
+    with sqlite3.connect(resolve_paths().database) as db:
+        assert db.execute("UPDATE cache_entries SET model = NULL").rowcount == 1
+    configured.script(Reply(text="Fresh answer", input_tokens=40, output_tokens=3))
+    n = len(configured.requests)
+    code, again = ask_json(capsys, CACHED)
+    assert code == 0
+    assert len(configured.requests) == n + 1
+    assert again["route"]["kind"] != "cache" and again["text"] == "Fresh answer" and again["status"] == "ok"

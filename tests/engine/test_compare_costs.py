@@ -1,4 +1,4 @@
-"""Compare mode, cost accounting, budgets and learned preferences (issue 5), through the CLI.
+"""Compare mode, cost accounting, budgets and learned preferences, through the CLI.
 
 Turns run in-process through `main()` against the fake provider server with scripted usage,
 so every dollar figure can be recomputed by hand from the catalogue's prices.

@@ -21,8 +21,8 @@ from chatroute.cli import main
 out = io.StringIO()
 codes = []
 with contextlib.redirect_stdout(out):
-    for args in (["--by", "model"], ["--by", "conversation", "--format", "json"], ["--since", "week", "--format", "csv"],
-                 ["--baseline", "anthropic/claude-haiku-4-5"]):
+    for args in (["--by", "model"], ["--by", "conversation", "--format", "json"],
+                 ["--since", "week", "--format", "csv"], ["--baseline", "anthropic/claude-haiku-4-5"]):
         codes.append(main(["costs", *args]))
 print(json.dumps({"codes": codes, "loaded": [m for m in sys.argv[1:] if m in sys.modules], "out": out.getvalue()}))
 """
@@ -45,7 +45,8 @@ def test_costs_command_does_not_import_the_router(chatroute_home: Path, fake_ser
 
 
 def test_importing_the_costs_command_is_light() -> None:
-    code = "import sys, chatroute.commands.costs, chatroute.accounting; print(sorted(m for m in sys.argv[1:] if m in sys.modules))"
+    code = ("import sys, chatroute.commands.costs, chatroute.accounting; "
+            "print(sorted(m for m in sys.argv[1:] if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code, *HEAVY], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Learning from the user through the real commands (issue 14): overrides, a compare pick and a
+"""Learning from the user through the real commands: overrides, a compare pick and a
 regeneration, made the way a user makes them, then `chatroute route --json`, `route` and
 `prefs show` run as processes."""
 

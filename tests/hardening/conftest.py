@@ -1,3 +1,3 @@
 """Fixtures for every hardening test: `configured` (a config pointing at the fake server)."""
 
-from tests.engine.helpers import configured  # noqa: F401 - the fixture
+from tests.engine.helpers import configured as configured  # the fixture, for every hardening test

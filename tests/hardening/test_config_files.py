@@ -1,4 +1,4 @@
-"""The config file as users actually have it (issue 13, items 2 and 13).
+"""The config file as users actually have it.
 
 A config.toml that is a symbolic link leading nowhere (dangling, or a loop) is never replaced by
 the example file: one line says what is wrong, exit 2, the link stays. A UTF-8 BOM (Windows

@@ -1,4 +1,4 @@
-"""A full disk mid-stream (issue 13, item 6): the paid answer still reaches stdout whole, one
+"""A full disk mid-stream: the paid answer still reaches stdout whole, one
 line says it could not be saved and why, exit 2, no traceback, and the message is not left
 'streaming' (marked interrupted with its cost where that still fits, else by the next open).
 

@@ -1,4 +1,4 @@
-"""`chatroute eval` on hostile input files (issue 13, item 13's eval part): each is one line on
+"""`chatroute eval` on hostile input files: each is one line on
 stderr and exit 2, run as a real process; a good file still scores."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A server that is not the API it claims to be (issue 13, item 14), through the real SDKs and
+"""A server that is not the API it claims to be, through the real SDKs and
 the `chatroute ask` entry point: a 200 with an HTML page, a redirect to another origin (which
 would re-send the prompt and, for Anthropic, the key), and a redirect within the same origin."""
 

@@ -1,5 +1,5 @@
 """A process that takes the database's write lock and stops (SIGSTOP: a debugger, a sleeping
-laptop) never freezes chatroute (issue 13, item 4). The real lock holder is a stopped child
+laptop) never freezes chatroute. The real lock holder is a stopped child
 process; `chatroute ask` runs as a real process and the TUI through Textual's Pilot.
 
 - `ask` says what it waits for, Ctrl+C stops it at once (exit 130, one line), nothing is written;

@@ -12,7 +12,7 @@ import pytest
 
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
-from tests.engine.helpers import OPENAI_KEY, configured, run_cli, write_config  # noqa: F401 - the fixture
+from tests.engine.helpers import OPENAI_KEY, run_cli, write_config
 from tests.fakeserver import FakeServer
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

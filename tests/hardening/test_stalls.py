@@ -1,4 +1,4 @@
-"""Every wait on a provider is bounded (issue 13, item 5), through `chatroute ask`, the real SDKs
+"""Every wait on a provider is bounded, through `chatroute ask`, the real SDKs
 and the fake server: a stream trickled byte by byte meets the whole-request `timeout_s`; a
 stream that stops after its first token meets `stall_timeout_s`; a routed turn whose candidates
 all hang stops at `[router] failover_timeout_s`, not after each one's first-token timeout."""

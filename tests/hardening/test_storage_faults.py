@@ -1,4 +1,4 @@
-"""A database file chatroute cannot use (issue 13, items 3, 7, 8, 9).
+"""A database file chatroute cannot use.
 
 Each broken file — random bytes, a junk header, a truncated copy, text, a directory, a FIFO,
 damaged pages, a read-only file, one from a newer chatroute — gives one line on stderr that
@@ -23,11 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatroute.store import Store
-from tests.engine.helpers import (
-    ask_json,
-    configured,  # noqa: F401 - the fixture
-    run_cli,
-)
+from tests.engine.helpers import ask_json, run_cli
 from tests.fakeserver import FakeServer, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 

@@ -1,4 +1,4 @@
-"""Hostile answers never drive the terminal (issue 13, item 1).
+"""Hostile answers never drive the terminal.
 
 A model's answer (or a provider's error) that carries OSC 52 (write the clipboard), OSC 0
 (retitle the window) or CSI 2J (clear the screen) must not reach the terminal as a sequence,
@@ -17,12 +17,7 @@ import pytest
 from chatroute.safetext import StreamCleaner, scrub, strip_terminal_controls
 from chatroute.store.records import TurnRecord
 from chatroute.turn_events import Delta, TurnFinished
-from tests.engine.helpers import (
-    OPENAI_KEY,
-    configured,  # noqa: F401 - the fixture
-    run_cli,
-    write_config,
-)
+from tests.engine.helpers import OPENAI_KEY, run_cli, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 

@@ -1,4 +1,4 @@
-"""Numbers from outside are untrusted: price feeds and usage reports (issue 13, items 10–12).
+"""Numbers from outside are untrusted: price feeds and usage reports.
 
 Driven as a user meets them: `chatroute prices update --from FILE` in a real process on a
 hostile feed (absurd prices, a gzip bomb, a recursion bomb, a FIFO, /dev/zero), and turns

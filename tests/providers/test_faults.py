@@ -126,7 +126,8 @@ async def test_context_overflow(make: MakeProvider, fake_server: FakeServer, wir
     provider = make(wire)
     _, err = await fail(provider, fake_server, Fault.context_overflow())
     assert err.kind is ErrorKind.CONTEXT_OVERFLOW
-    _, err = await fail(provider, fake_server, Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum"))
+    too_long = Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum")
+    _, err = await fail(provider, fake_server, too_long)
     assert err.kind is ErrorKind.CONTEXT_OVERFLOW
 
 

@@ -157,9 +157,11 @@ async def test_three_concurrent_streams(make: MakeProvider, fake_server: FakeSer
     for p in providers:  # first use pays one-off SDK set-up; measure only the overlap
         assert (await collect(p, request(model="warm-up")))[1] is None
     started = time.perf_counter()
-    results = await asyncio.gather(*(collect(p, request(model=m)) for p, m in zip(providers, ("m1", "m2", "m3"))))
+    results = await asyncio.gather(
+        *(collect(p, request(model=m)) for p, m in zip(providers, ("m1", "m2", "m3"), strict=True))
+    )
     elapsed = time.perf_counter() - started
-    for (events, err), model in zip(results, ("m1", "m2", "m3")):
+    for (events, err), model in zip(results, ("m1", "m2", "m3"), strict=True):
         assert err is None
         assert texts(events) == f"{model} " * 6
     assert elapsed < 0.25 * 3 * 0.9  # overlapped, not one after another (each takes ~0.25 s)

@@ -1,4 +1,4 @@
-"""Issue 14: conservative priors for models the catalogue does not know, and a bounded,
+"""Conservative priors for models the catalogue does not know, and a bounded,
 diminishing, visible adjustment learned from the user's choices."""
 
 from __future__ import annotations

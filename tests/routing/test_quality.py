@@ -47,7 +47,8 @@ def test_monotone_in_ability() -> None:
 def test_anchor_models_and_pair_scores() -> None:
     qm = get_quality_model()
     assert "gpt-4-1106-preview" in qm.anchors
-    s = qm.pair_scores([["What is 2+2?"], ["first turn", "and a follow-up"]], "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
+    s = qm.pair_scores([["What is 2+2?"], ["first turn", "and a follow-up"]],
+                       "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview")
     assert s.shape == (2,) and np.all(s >= 0)
 
 

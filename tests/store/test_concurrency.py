@@ -1,4 +1,4 @@
-"""Several processes writing one database at once (issue 6): no 'database is locked', no lost
+"""Several processes writing one database at once: no 'database is locked', no lost
 turns, totals that add up."""
 
 from __future__ import annotations

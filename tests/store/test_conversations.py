@@ -139,7 +139,8 @@ def test_error_text_is_redacted(store: Store) -> None:
 
 def test_preferences(store: Store) -> None:
     c = store.create_conversation()
-    p1 = store.add_preference("compare_pick", "a", ["b", "c"], "which is best?", conversation_id=c.id, embedding=b"\x00\x01")
+    p1 = store.add_preference("compare_pick", "a", ["b", "c"], "which is best?", conversation_id=c.id,
+                              embedding=b"\x00\x01")
     p2 = store.add_preference("cache_false_hit", None, [], "prompt")
     assert [p.id for p in store.preferences()] == [p1.id, p2.id]
     got = store.preferences("compare_pick")

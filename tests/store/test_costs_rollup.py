@@ -21,13 +21,15 @@ from chatroute.store import spend as sp
 from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 MODELS = ["openai/gpt-4o", "anthropic/claude-haiku-4-5", "local/llama"]
-_MEASURES = "turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known"
+_MEASURES = ("turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, cost_known, "
+             "saved_usd, saved_known")
 _DIRECT = """COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
              TOTAL(cost_usd), COUNT(cost_usd), TOTAL(saved_usd), COUNT(saved_usd)"""
 
 
 def _cells(c: sqlite3.Connection, table: str) -> dict[tuple[str, str], tuple[Any, ...]]:
-    return {(r[0], r[1]): r[2:] for r in c.execute(f"SELECT {'day, model' if table == 'spend_day_model' else 'day, conversation_id'}, {_MEASURES} FROM {table}")}
+    keys = "day, model" if table == "spend_day_model" else "day, conversation_id"
+    return {(r[0], r[1]): r[2:] for r in c.execute(f"SELECT {keys}, {_MEASURES} FROM {table}")}
 
 
 def _direct(c: sqlite3.Connection, key: str) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -56,7 +58,8 @@ def _turn(rng: random.Random, conv: str | None, day: int | None = None, **kw: An
         conversation_id=conv, message_id=None, model=model, provider=model.split("/")[0],
         created_at=f"2026-03-{day or rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:07.250Z",
         input_tokens=rng.randint(0, 4000), output_tokens=rng.randint(0, 1500), cached_tokens=rng.randint(0, 900),
-        cache_write_tokens=rng.randint(0, 50), cost_usd=None if model.startswith("local") else round(rng.random() / 50, 6),
+        cache_write_tokens=rng.randint(0, 50),
+        cost_usd=None if model.startswith("local") else round(rng.random() / 50, 6),
         saved_usd=rng.choice([None, None, 0.0125]),
     )
     values.update(kw)
@@ -73,7 +76,7 @@ def _reports_agree(store: Store) -> None:
             assert [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.unknown_cost_turns)
                     for r in fast] == [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens,
                                         r.unknown_cost_turns) for r in scan], (by, since, until)
-            for f, s in zip(fast, scan):
+            for f, s in zip(fast, scan, strict=True):
                 assert f.cost_usd == pytest.approx(s.cost_usd) and f.saved_usd == pytest.approx(s.saved_usd)
         a, b = sp.totals(c, since, until, 0), sp.totals(c, since, until, 0, use_rollup=False)
         assert (a.turns, a.input_tokens, a.unknown_cost_turns) == (b.turns, b.input_tokens, b.unknown_cost_turns)
@@ -223,7 +226,9 @@ def test_migration_backfills_an_existing_v2_database(db_path: Path) -> None:
 
 
 def test_daily_path_only_for_whole_utc_days() -> None:
-    assert sp._daily_where("2026-03-10", "2026-03-12", 0) == ("WHERE day >= ? AND day < ?", ["2026-03-10", "2026-03-12"])
+    assert sp._daily_where("2026-03-10", "2026-03-12", 0) == (
+        "WHERE day >= ? AND day < ?", ["2026-03-10", "2026-03-12"]
+    )
     assert sp._daily_where("2026-03-10T00:00:00Z", None, 0) is not None
     assert sp._daily_where("2026-03-10T05:00:00Z", None, 0) is None  # hourly rollup instead
     assert sp._daily_where("2026-03-10", None, 120) is None  # local days: hourly rollup instead

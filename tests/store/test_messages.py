@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -104,7 +105,7 @@ def test_finish_turn_is_atomic(store: Store) -> None:
     a = store.add_message(c.id, "assistant", "", status="streaming")
     store.update_message_text(a.id, "partial")
     bad = TurnRecord(conversation_id=c.id, message_id="no-such-message", model="m", provider="p")
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         store.finish_turn(a.id, "final", "complete", bad)  # FK violation inside the transaction
     m = store.get_message(a.id)
     assert m is not None and (m.content, m.status) == ("partial", "streaming")

@@ -11,9 +11,11 @@ def filled(store: Store) -> Store:
     c1 = store.create_conversation("Rust questions")
     c2 = store.create_conversation("Cooking")
     u = store.add_message(c1.id, "user", "How do I borrow a value mutably in Rust?")
-    store.add_message(c1.id, "assistant", "Use &mut to borrow mutably; the borrow checker enforces AND rules.", u.id, model="m1")
+    store.add_message(c1.id, "assistant", "Use &mut to borrow mutably; the borrow checker enforces AND rules.", u.id,
+                      model="m1")
     v = store.add_message(c2.id, "user", "Crème brûlée recipe, s'il vous plaît")
-    store.add_message(c2.id, "assistant", "Caramelise the sugar with a torch. 日本語 テキスト also works.", v.id, model="m2")
+    store.add_message(c2.id, "assistant", "Caramelise the sugar with a torch. 日本語 テキスト also works.", v.id,
+                      model="m2")
     store.add_message(c2.id, "user", 'She said "hello*world" (NEAR) OR NOT: col^umn', v.id)
     return store
 
@@ -107,7 +109,8 @@ def test_index_stays_consistent_through_every_transition(store: Store) -> None:
 def test_snippets_highlight_and_cut() -> None:
     from chatroute.store.search import make_snippet
 
-    text = " ".join(f"w{i}" for i in range(100)) + " the Borrowed value\nis moved " + " ".join(f"x{i}" for i in range(100))
+    text = (" ".join(f"w{i}" for i in range(100)) + " the Borrowed value\nis moved "
+            + " ".join(f"x{i}" for i in range(100)))
     snip = make_snippet(text, ["borrow", "valu"])
     assert "[Borrowed] [value]" in snip
     assert snip.startswith("…") and snip.endswith("…")

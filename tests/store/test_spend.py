@@ -105,7 +105,8 @@ def test_turn_usage_rows(spent) -> None:  # type: ignore[no-untyped-def]
     rows = list(store.turn_usage(since="2025-01-02"))
     assert [r.created_at for r in rows] == sorted(x[2] for x in ROWS if x[2] >= "2025-01-02")
     claude = next(r for r in rows if r.model == "anthropic/claude")
-    assert (claude.input_tokens, claude.cached_tokens, claude.cache_write_tokens, claude.cost_usd) == (3000, 1000, 500, 0.021)
+    figures = (claude.input_tokens, claude.cached_tokens, claude.cache_write_tokens, claude.cost_usd)
+    assert figures == (3000, 1000, 500, 0.021)
     assert rows[-2].route_kind == "cache" and rows[-2].cache_status == "hit"
 
 
@@ -153,7 +154,8 @@ def test_rollup_matches_raw_scan_on_random_data(store: Store) -> None:
 
     c = store.conn
     for by in ("day", "model", "conversation"):
-        for since, until, off in ((None, None, 0), ("2025-02-10", "2025-02-20", 0), ("2025-02-05", None, -300), (None, None, 60)):
+        windows = ((None, None, 0), ("2025-02-10", "2025-02-20", 0), ("2025-02-05", None, -300), (None, None, 60))
+        for since, until, off in windows:
             rolled = sp.spend(c, by, since, until, off)
             raw = sp.spend(c, by, since, until, off, use_rollup=False)
             assert norm(rolled) == norm(raw), (by, since, until, off)

@@ -190,9 +190,9 @@ class FakeStore:
         conv = self.conversations[conversation_id]
         msgs = self.history(conversation_id)
         if fmt == "json":
-            return json.dumps({"conversation": asdict(conv),
-                               "messages": [dict(asdict(m), turn=asdict(self.records[m.id]) if m.id in self.records else None)
-                                            for m in msgs]}, indent=2)
+            messages = [dict(asdict(m), turn=asdict(self.records[m.id]) if m.id in self.records else None)
+                        for m in msgs]
+            return json.dumps({"conversation": asdict(conv), "messages": messages}, indent=2)
         lines = [f"# {conv.title or 'Untitled'}", ""]
         for m in msgs:
             lines += [f"## {m.role}", "", m.content, ""]

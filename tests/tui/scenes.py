@@ -90,7 +90,8 @@ async def compare_scene(pilot: Pilot) -> None:
     }
     await _quiet(pilot)
     app.push_screen(CompareScreen(app.backend, None, "When should I visit Lisbon?",
-                                  models=["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022"]))
+                                  models=["openai/gpt-4o-mini", "openai/gpt-4o",
+                                          "anthropic/claude-3-5-haiku-20241022"]))
     await pilot.pause()
     app.screen.action_start()
     await settle(pilot, app)

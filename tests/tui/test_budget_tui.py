@@ -1,4 +1,4 @@
-"""Budgets in the TUI (issue 5), through the real Engine, Store and router against the fake
+"""Budgets in the TUI, through the real Engine, Store and router against the fake
 provider server: the 80% and 100% warnings, and past the cap a confirmation before spending
 ("Send anyway on <cheapest model>?"), where no keeps the prompt and yes sends that one turn.
 """

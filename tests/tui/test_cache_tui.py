@@ -1,4 +1,4 @@
-"""The answer cache in the TUI (issue 4), through the real Engine, Store, embedder and cache,
+"""The answer cache in the TUI, through the real Engine, Store, embedder and cache,
 with the official SDKs talking to the fake provider server. A hit is proven by the server
 *not* receiving a request, a miss by it receiving one.
 """

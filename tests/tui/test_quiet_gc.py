@@ -77,7 +77,9 @@ def test_little_garbage_is_left_for_later(quiet: tuple[QuietCollector, Clock], m
     assert not c.tick()
 
 
-def test_streams_hold_it_off_until_they_end(quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streams_hold_it_off_until_they_end(
+    quiet: tuple[QuietCollector, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
     c, clock = quiet
     pending(collector_mod.MIN_DEFERRED, monkeypatch)
     c.begin_busy()

@@ -134,7 +134,8 @@ async def test_long_markdown_streams_in_batches_and_renders_whole(engine: FakeEn
         assert LAST_PARAGRAPH in text and "return best  # step 5" in text and "Note 5:" in text
         assert len(markdown.query(MarkdownFence)) == 5 and len(markdown.query(MarkdownTable)) == 5
         # The bottom margin goes from the last block only (the badge sits under the text).
-        assert [block.has_class("-last") for block in markdown.children] == [False] * (len(markdown.children) - 1) + [True]
+        lasts = [block.has_class("-last") for block in markdown.children]
+        assert lasts == [False] * (len(markdown.children) - 1) + [True]
 
         chat = app.screen.query_one(ChatView)
         assert chat.max_scroll_y > 0 and chat.scroll_y == chat.max_scroll_y  # kept at the bottom
@@ -203,7 +204,8 @@ def rich_section(i: int) -> list[str]:
     return [
         f"## Part {i}: rou", "ting\n\nIntro with **bold**, `code` and a [li", "nk](https://exa",
         "mple.com) to keep.\n\n1. Open the configuration.\n2. Pin a mo", "del:\n   - with `@override`\n   - or wi",
-        "th the picker\n3. Compare the cost report.\n\n```py", "thon\n", f"def pick_{i}(scores: dict[str, float]) -> str:\n",
+        "th the picker\n3. Compare the cost report.\n\n```py", "thon\n",
+        f"def pick_{i}(scores: dict[str, float]) -> str:\n",
         "    best = max(scores, key=scores.get)\n", "\n    return best  # after a blank line in the fence\n``",
         "`\n\n| model | quality | cost |\n|-------|---------|------|\n| gpt-4o-mini | 0.71 | 0.0",
         f"004 |\n| claude-ha", f"iku | 0.7{i} | 0.0028 |\n\n> A quote to close part {i}.\n\n#",
@@ -280,7 +282,8 @@ async def test_rich_answer_split_at_awkward_points_renders_as_one_shot(engine: F
         assert not markdown.query(FrozenBlocks)
         assert all(block.display for block in markdown.children)
         assert rendering(markdown) == await reference_rendering(app, RICH)
-        assert [block.has_class("-last") for block in markdown.children] == [False] * (len(markdown.children) - 1) + [True]
+        lasts = [block.has_class("-last") for block in markdown.children]
+        assert lasts == [False] * (len(markdown.children) - 1) + [True]
 
 
 async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngine, monkeypatch: Any) -> None:
@@ -326,7 +329,7 @@ async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngin
         await pilot.pause()
         await shown_equals_real()
 
-        for upto in range(half + 6, len(RICH_PIECES) + 1):
+        for _ in range(half + 6, len(RICH_PIECES) + 1):
             gate.put_nowait(None)
         await settle(pilot, app)
         assert markdown.source == RICH and not markdown.query(FrozenBlocks)

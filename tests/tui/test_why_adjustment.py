@@ -1,5 +1,5 @@
 """The why panel shows the adjustment learned from the user's choices in its own column and in
-the reason (issue 14), over the real engine: an @model override typed in the TUI teaches the
+the reason, over the real engine: an @model override typed in the TUI teaches the
 router, and the next routed turn's panel shows what that did."""
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -111,7 +112,7 @@ class ChatView(VerticalScroll):
         has far less to walk and memory grows more slowly while paging.
         """
         for widget in widgets:
-            for node in widget.walk_children(with_self=True):
+            for node in widget.walk_children(Widget, with_self=True):
                 node._styles_cache.clear()
         await self.remove_children(widgets)
 
@@ -168,7 +169,7 @@ class ChatView(VerticalScroll):
             self._spawn(load, "fill", then=lambda: self.call_after_refresh(self._fill_viewport))
 
     def _spawn(self, load: Callable[[], Awaitable[bool]], group: str,
-               then: Callable[[], None] | None = None) -> None:
+               then: Callable[[], object] | None = None) -> None:
         """Run a load in the background; a failing read is a notice, never a crash."""
 
         async def run() -> None:
@@ -293,7 +294,9 @@ class ChatView(VerticalScroll):
         elif old_value < new_value >= self.max_scroll_y and self.end < len(self.branch):
             self._spawn(self.load_later, "load-later")
 
-    async def action_scroll_end(self) -> None:  # End (or ctrl+end) on a focused message
+    # [override]: Widget declares this action sync, but Textual awaits an action that returns an
+    # awaitable, and End may have to re-mount the window before it can scroll.
+    async def action_scroll_end(self) -> None:  # type: ignore[override]  # End (or ctrl+end) on a focused message
         if self.end < len(self.branch):
             await self._jump(first=False)
         else:

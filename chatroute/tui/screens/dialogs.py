@@ -13,7 +13,9 @@ from textual.widgets import Input, Static
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 60; max-width: 95%; height: auto; border: thick $error; background: $surface; padding: 1 2; }
+    ConfirmScreen > Vertical {
+        width: 60; max-width: 95%; height: auto; border: thick $error; background: $surface; padding: 1 2;
+    }
     """
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
@@ -36,7 +38,9 @@ class ConfirmScreen(ModalScreen[bool]):
 class PromptScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
-    PromptScreen > Vertical { width: 60; max-width: 95%; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    PromptScreen > Vertical {
+        width: 60; max-width: 95%; height: auto; border: thick $primary; background: $surface; padding: 1 2;
+    }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 

@@ -13,6 +13,7 @@ types after it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from textual import events
 from textual.binding import Binding
@@ -58,7 +59,7 @@ class Composer(TextArea):
     class PreviousMessage(Message):
         """Up on the composer's first line: the reader wants the messages above."""
 
-    def __init__(self, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, **kw: Any) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kw)
         # Placeholder -> the text it stands for. Kept until the composer is cleared, not when
         # the placeholder is deleted, so that undo (ctrl+z) or cut and paste bring it back whole.
@@ -77,9 +78,9 @@ class Composer(TextArea):
     def prompt(self) -> str:
         """What Enter sends: the text, trimmed, with every placeholder replaced by its paste.
         Only the typed text is trimmed: a paste arrives as it was pasted."""
-        return self.expand(self.text.strip())
+        return self.expand_pastes(self.text.strip())
 
-    def expand(self, text: str) -> str:
+    def expand_pastes(self, text: str) -> str:
         if not self._pastes:
             return text
         return _PLACEHOLDER.sub(lambda m: self._pastes.get(m.group(0), m.group(0)), text)

@@ -5,7 +5,7 @@ the chat is every move between messages and every page of a long conversation. E
 data-bound to the footer's `compact` reactive, and Textual only forgets the watchers of removed
 widgets when `compact` itself changes, which it never does: every focus change kept ~a dozen
 dead widgets (thousands of objects) alive for good, which grew memory and every full garbage
-collection pause (measured: +70k objects per 50 pages; 0.2 s -> 0.4 s pauses).
+collection pause.
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.await_complete import AwaitComplete
 from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Region, Size
@@ -240,7 +241,7 @@ async def settle_streamed_render(markdown: Markdown, text: str, streamed_ok: boo
         COLLECTOR.end_busy()
 
 
-def _picture(markdown: Widget, blocks: list[Widget]) -> list[Strip] | None:
+def _picture(markdown: Widget, blocks: Sequence[Widget]) -> list[Strip] | None:
     """The lines `blocks` show now, from the top of the first to the bottom of the last and
     across the markdown's content width; None if they are not laid out at their size yet.
 
@@ -277,17 +278,18 @@ class FrozenBlocks(Widget):
 
     Textual walks every displayed widget on each layout (the compositor's reflow, tens of
     microseconds a widget), so a long answer's finished lists, tables and code blocks made
-    every later frame of its stream slower: ~45 ms a frame at 5,000 words, however little
-    changed. Those blocks stay mounted but hidden (display: none) while this single widget
-    draws the lines they drew. Settling the answer shows them again, so the result is the
-    one-shot render; a change to what the picture depends on (width, theme, background)
-    shows them again at once.
+    every later frame of its stream slower, however little changed. Those blocks stay mounted
+    but hidden (display: none) while this single widget draws the lines they drew. Settling
+    the answer shows them again, so the result is the one-shot render; a change to what the
+    picture depends on (width, theme, background) shows them again at once.
     """
 
     ALLOW_SELECT = False
     DEFAULT_CSS = "FrozenBlocks { width: 1fr; }"
 
-    def __init__(self, blocks: list[Widget], strips: list[Strip], widget_count: int, look: tuple[object, ...]) -> None:
+    def __init__(
+        self, blocks: Sequence[Widget], strips: list[Strip], widget_count: int, look: tuple[object, ...]
+    ) -> None:
         super().__init__()
         self.blocks = blocks
         self.widget_count = widget_count
@@ -390,7 +392,7 @@ class AnswerMarkdown(HeightFromContent, Markdown):
         self._can_freeze = True
         self._thawing: asyncio.Task[None] | None = None
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         if not self._prebuilt:
             return
         text, self._initial_markdown = self._initial_markdown or "", None
@@ -405,7 +407,8 @@ class AnswerMarkdown(HeightFromContent, Markdown):
             self._last_block = blocks[-1]
         yield from blocks
 
-    async def _on_mount(self, event: events.Mount) -> None:
+    # [override]: Textual's Markdown makes Widget's sync _on_mount async, so no signature satisfies both.
+    async def _on_mount(self, event: events.Mount) -> None:  # type: ignore[override]
         if self._prebuilt:
             # Markdown's own mount handler would parse the text again and replace the blocks.
             event.prevent_default()
@@ -571,7 +574,7 @@ class UserMessage(MessageWidget):
     PREVIEW_LINES = 15
     PREVIEW_CHARS = 2_000
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         shown, note = self.text, None
         if len(self.text) > self.PREVIEW_AFTER_CHARS or count_lines(self.text) > self.PREVIEW_AFTER_LINES:
             shown, note = preview(self.text, max_lines=self.PREVIEW_LINES, max_chars=self.PREVIEW_CHARS)
@@ -630,7 +633,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
     def text(self, value: str) -> None:
         self._parts = [value]
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         yield Static(Text("\n".join(self._reroutes)), classes="reroutes")
         yield Static("", classes="routing")
         yield AnswerMarkdown(self.text, prebuilt=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -61,7 +62,7 @@ class Sidebar(Vertical):
             self.conversation_id = conversation_id
             self.message_id = message_id
 
-    def compose(self):  # type: ignore[override]
+    def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="sidebar-title")
         yield Input(placeholder="search history…", id="search")
         yield ConversationList(id="conversations")
