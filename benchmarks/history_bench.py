@@ -37,9 +37,10 @@ PROMPT = "Going back to what we discussed: which of those options would you pick
 
 
 def cached_db(turns: int) -> Path:
+    from store_bench import fill
+
     from chatroute.store import Store
     from chatroute.store.migrations import SCHEMA_VERSION
-    from store_bench import fill
 
     root = Path(tempfile.gettempdir()) / "chatroute-history-bench" / f"{VERSION}-s{SCHEMA_VERSION}-{turns}"
     db = root / "chatroute.db"

@@ -66,10 +66,11 @@ def _dead_server() -> SimpleNamespace:
 
 def cached_home(turns: int) -> Path:
     """A CHATROUTE_HOME holding `turns` turns, built on first use and reused after."""
+    from store_bench import fill
+
     from chatroute.store import Store
     from chatroute.store.ids import utc_now
     from chatroute.store.migrations import SCHEMA_VERSION
-    from store_bench import fill
 
     root = Path(tempfile.gettempdir()) / "chatroute-load-bench"
     home = root / f"{VERSION}-s{SCHEMA_VERSION}-{turns}"

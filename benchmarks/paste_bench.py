@@ -35,7 +35,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import ServerProcess, make_home, median, use_home  # noqa: E402
-
 from textual import events  # noqa: E402
 
 from chatroute.engine import Engine  # noqa: E402

@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,7 +68,7 @@ def _route(rng: random.Random, model: str) -> str:
 
 def fill(store: Store, turns: int, seed: int = 1) -> None:
     rng = random.Random(seed)
-    start = datetime.now(timezone.utc) - timedelta(days=365)
+    start = datetime.now(UTC) - timedelta(days=365)
     span_s = 365 * 86400
     n_convs = max(1, (turns - BIG_CONV_TURNS) // CONV_TURNS)
     plan = [BIG_CONV_TURNS] + [CONV_TURNS] * n_convs
@@ -180,7 +181,7 @@ def main() -> None:
     results.append(("import + open + list 50 conversations (fresh process)", statistics.median(colds), ""))
 
     store = Store.open(args.db)
-    month = (datetime.now(timezone.utc) - timedelta(days=30)).date()
+    month = (datetime.now(UTC) - timedelta(days=30)).date()
     for by in ("day", "model", "conversation"):
         bench(f"spend(by={by!r})", lambda by=by: store.spend(by), lambda r: f"{len(r)} rows")
     bench("spend(by='day', since=30 days ago)", lambda: store.spend("day", since=month), lambda r: f"{len(r)} rows")
@@ -189,10 +190,10 @@ def main() -> None:
     bench("spend_totals(since=30 days ago)", lambda: store.spend_totals(since=month), lambda r: f"{r.turns:,} turns")
     bench("costs screen: totals today/week/month/all + 3 groupings",
           lambda: ([store.spend_totals(since=d) for d in (
-              datetime.now(timezone.utc).date(), datetime.now(timezone.utc).date() - timedelta(days=7), month, None)]
+              datetime.now(UTC).date(), datetime.now(UTC).date() - timedelta(days=7), month, None)]
               + [store.spend(by) for by in ("day", "model", "conversation")]))
     bench("spend(by='model', since=sub-hour bound: raw index scan)",
-          lambda: store.spend("model", since=datetime.now(timezone.utc) - timedelta(days=400, minutes=7)),
+          lambda: store.spend("model", since=datetime.now(UTC) - timedelta(days=400, minutes=7)),
           lambda r: f"{len(r)} rows")
     bench("list(turn_usage())", lambda: list(store.turn_usage()), lambda r: f"{len(r):,} rows")
     for q in ("sqlite", "zanzibar", "borr", "python async database", "the", '"AND" *'):

@@ -318,7 +318,7 @@ class Engine:
         # The report already holds the rows for `by`: query only the other two groupings.
         report["rows_by"] = {
             key: report["rows"] if key == by else
-            [r.to_dict() for r in self.store.spend(by=key, since=since)]  # type: ignore[arg-type]
+            [r.to_dict() for r in self.store.spend(by=key, since=since)]
             for key in ("model", "day", "conversation", "client")
         }
         return report

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import time
+from typing import Any
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
 from chatroute.format import cost

@@ -99,7 +99,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         request = ChatRequest(model=info.name, messages=messages, system=req.system,
                               max_tokens=min(limits) if limits else None, temperature=req.temperature)
         attempt = _Attempt(reroutes=attempt.reroutes)
-        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:  # type: ignore[type-var]
+        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:
             async for event in stream:
                 yield event
         err = attempt.error

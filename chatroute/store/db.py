@@ -27,11 +27,12 @@ import socket
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from chatroute.fsutil import private_dir
 from chatroute.store import spend as _spend
@@ -810,7 +811,7 @@ class Store:
         streamed, and the process that would have written the record is gone. `price` makes
         it (see Store.open); without it, or if it fails, characters / 4 and an unknown cost."""
         host = socket.gethostname()
-        cutoff = normalize_ts(datetime.now(timezone.utc) - STALE_STREAMING_AFTER)
+        cutoff = normalize_ts(datetime.now(UTC) - STALE_STREAMING_AFTER)
         rows = self._rows("SELECT id, writer, updated_at FROM messages WHERE status = 'streaming'")
         stale: list[str] = []
         for r in rows:
@@ -1017,7 +1018,8 @@ class Store:
         utc_offset_minutes: int = 0,
     ) -> list[SpendRow]:
         """Spend grouped by UTC day (or local day with utc_offset_minutes), model,
-        conversation or client (of `chatroute serve`; key None: chatroute's own chat). Days ascend; models and conversations are most expensive first.
+        conversation or client (of `chatroute serve`; key None: chatroute's own chat). Days
+        ascend; models and conversations are most expensive first.
         Unknown costs are counted in `unknown_cost_turns`, never summed as 0."""
         return self._read(lambda c: _spend.spend(c, by, since, until, utc_offset_minutes))
 

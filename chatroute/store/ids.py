@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -35,13 +35,13 @@ def new_id() -> str:
 
 def utc_now() -> str:
     """Now as ISO-8601 UTC with milliseconds and a Z: one fixed width, so strings sort as times."""
-    return format_ts(datetime.now(timezone.utc))
+    return format_ts(datetime.now(UTC))
 
 
 def format_ts(dt: datetime) -> str:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)  # naive datetimes are taken as UTC
-    dt = dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)  # naive datetimes are taken as UTC
+    dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -67,7 +67,7 @@ def ts_bound(value: str | date | datetime | None, *, utc_offset_minutes: int = 0
     if isinstance(value, datetime):
         return format_ts(value)
     if isinstance(value, date):
-        start = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        start = datetime(value.year, value.month, value.day, tzinfo=UTC)
         return format_ts(start - timedelta(minutes=utc_offset_minutes))
     if len(value) == 10:  # "YYYY-MM-DD"
         return ts_bound(date.fromisoformat(value), utc_offset_minutes=utc_offset_minutes)

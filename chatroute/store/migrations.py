@@ -9,7 +9,8 @@ they must not touch user_version.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily by Store.db, only when a migration has to run
     import sqlite_utils
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # imported lazily by Store.db, only when a migration has to r
 Migration = Callable[["sqlite_utils.Database"], None]
 
 
-def _m1_initial(db: "sqlite_utils.Database") -> None:
+def _m1_initial(db: sqlite_utils.Database) -> None:
     for sql in _M1_STATEMENTS:
         db.execute(sql)
 
@@ -232,7 +233,7 @@ _M1_STATEMENTS = [
 ]
 
 
-def _m2_estimated_turns(db: "sqlite_utils.Database") -> None:
+def _m2_estimated_turns(db: sqlite_utils.Database) -> None:
     # Turns whose usage was estimated (stopped or killed streams, servers that send no counts):
     # `chatroute costs` says how much of a total they make up, from this small partial index.
     db.execute("CREATE INDEX idx_turns_estimated ON turns(created_at, cost_usd) WHERE usage_estimated = 1")
@@ -255,7 +256,7 @@ _DAY_CONVERSATION = {"day": "substr({r}.created_at, 1, 10)", "conversation_id": 
 _SPEND_COLUMNS = "created_at, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd"
 
 
-def _m3_daily_rollups(db: "sqlite_utils.Database") -> None:
+def _m3_daily_rollups(db: sqlite_utils.Database) -> None:
     # Daily spend per model and per conversation, kept by triggers like turn_rollup. The hourly
     # rollup has a row per (hour, model, conversation): ~70k rows at 200k turns, so every
     # all-time figure of `chatroute costs` scanned all of them. Whole-UTC-day bounds (dates,
@@ -301,7 +302,7 @@ _COUNTED_SUMS = (f"SUM({_COUNTED_ROW}), SUM(input_tokens), SUM(output_tokens), S
                  " TOTAL(saved_usd), COUNT(saved_usd)")
 
 
-def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
+def _m4_usage_footing(db: sqlite_utils.Database) -> None:
     """Token counts on one footing, and failures that cost nothing out of the turn counts.
 
     Anthropic turns stored `input_tokens` without cache reads and writes; every turn now stores
@@ -364,7 +365,7 @@ def _m4_usage_footing(db: "sqlite_utils.Database") -> None:
 _DAY_CLIENT = {"day": "substr({r}.created_at, 1, 10)", "client": "ifnull({r}.client, '')"}
 
 
-def _m5_served_clients(db: "sqlite_utils.Database") -> None:
+def _m5_served_clients(db: sqlite_utils.Database) -> None:
     # Requests answered by `chatroute serve` are turns too, with the name of the client that sent
     # them; NULL is chatroute's own chat (TUI, CLI). A daily rollup per client, kept by triggers
     # like the others, serves `chatroute costs --by client`; '' stands for NULL in its key.
@@ -374,8 +375,10 @@ def _m5_served_clients(db: "sqlite_utils.Database") -> None:
         " PRIMARY KEY (day, client)) WITHOUT ROWID",
         f"INSERT INTO spend_day_client SELECT substr(created_at, 1, 10), ifnull(client, ''), {_COUNTED_SUMS}"
         " FROM turns GROUP BY 1, 2",
-        _sum_trigger("spend_day_client_ai", "spend_day_client", _DAY_CLIENT, "AFTER INSERT", add="new", counted=COUNTED),
-        _sum_trigger("spend_day_client_ad", "spend_day_client", _DAY_CLIENT, "AFTER DELETE", sub="old", counted=COUNTED),
+        _sum_trigger("spend_day_client_ai", "spend_day_client", _DAY_CLIENT, "AFTER INSERT", add="new",
+                     counted=COUNTED),
+        _sum_trigger("spend_day_client_ad", "spend_day_client", _DAY_CLIENT, "AFTER DELETE", sub="old",
+                     counted=COUNTED),
         _sum_trigger("spend_day_client_au", "spend_day_client", _DAY_CLIENT,
                      f"AFTER UPDATE OF client, {_SPEND_COLUMNS}, status", sub="old", add="new", counted=COUNTED),
         "CREATE INDEX idx_turns_client ON turns(client, created_at) WHERE client IS NOT NULL",

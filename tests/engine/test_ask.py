@@ -12,7 +12,7 @@ from chatroute.catalog import Catalog
 from chatroute.config import load_config
 from chatroute.paths import resolve_paths
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, ask_json, run_cli, write_config
-from tests.fakeserver import Drop, Fault, FakeServer, Reply
+from tests.fakeserver import Drop, FakeServer, Fault, Reply
 
 pytestmark = pytest.mark.usefixtures("configured")
 

@@ -20,7 +20,7 @@ from chatroute.engine import Engine
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from tests.engine.helpers import ask_json, run_cli, write_config
-from tests.fakeserver import Fault, FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 
 pytestmark = pytest.mark.usefixtures("configured")
 

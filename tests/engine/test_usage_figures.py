@@ -224,8 +224,8 @@ def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: py
                                  cache_write_tokens=writes, output_tokens=5 if status == "ok" else 0,
                                  cost_usd=cost).to_row()
                 row.pop("client")  # a column of a later schema (5)
-                old._write(lambda c, row=row: c.execute(
-                    f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())))
+                sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
+                old._write(lambda c, sql=sql, row=row: c.execute(sql, tuple(row.values())))
             assert old.spend_totals().turns == 4 and old.spend_totals().unknown_cost_turns == 1
     with Store.open(path, anthropic_providers=["proxy"]) as new:
         assert new.schema_version() == db.SCHEMA_VERSION >= 4

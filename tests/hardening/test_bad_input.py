@@ -24,7 +24,7 @@ from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import UserMessage
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, ask_json, run_cli, run_subprocess, write_config
-from tests.fakeserver import Fault, FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 
 EARLIER = "an earlier question that must survive"

@@ -30,7 +30,7 @@ import pytest
 
 from chatroute.routing.health import HealthBoard
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, run_cli, run_subprocess
-from tests.fakeserver import Drop, Fault, FakeServer, InStreamError, Malformed, Reply, Step
+from tests.fakeserver import Drop, FakeServer, Fault, InStreamError, Malformed, Reply, Step
 
 Wire = Literal["openai", "anthropic"]
 Phase = Literal["before", "mid", "no_usage", "endless"]

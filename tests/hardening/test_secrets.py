@@ -27,7 +27,7 @@ import pytest
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from tests.engine.helpers import run_cli, run_subprocess
-from tests.fakeserver import Fault, FakeServer
+from tests.fakeserver import FakeServer, Fault
 from tests.tui.helpers import assistants, settle, type_and_send
 
 ENV_KEY = "sk-PLANTED-CANARY-1234567890abcdef"

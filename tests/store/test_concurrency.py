@@ -15,7 +15,7 @@ WORKERS = 4
 TURNS = 50
 
 
-def _worker(path: str, n: int, out: "mp.Queue[str]") -> None:
+def _worker(path: str, n: int, out: mp.Queue[str]) -> None:
     try:
         store = Store.open(path)
         conv = store.create_conversation(f"worker {n}")

@@ -150,7 +150,7 @@ def test_recovered_stream_lands_in_the_rollups(db_path: Path) -> None:
         assert s.spend_totals(since="2000-01-01").cost_usd == pytest.approx(0.00123)
 
 
-def _writer(path: str, n: int, out: "mp.Queue[str]") -> None:
+def _writer(path: str, n: int, out: mp.Queue[str]) -> None:
     try:
         rng = random.Random(n)
         with Store.open(path) as store:

@@ -7,7 +7,6 @@ import pytest
 from chatroute.engine import Engine
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer
-
 from tests.tui.fake_engine import FakeEngine, FakeStore
 
 

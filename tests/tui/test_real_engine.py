@@ -11,7 +11,7 @@ from chatroute.engine import Engine
 from chatroute.format import fmt_cost
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import AssistantMessage
-from tests.fakeserver import Fault, FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 
 SIZE = (120, 40)

@@ -9,11 +9,11 @@ from rich.console import Console
 from textual.widgets import SelectionList, Static
 
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.data import badge_text, fmt_cost
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.screens.costs import CostsScreen, baseline_sentence
 from chatroute.tui.screens.help import HelpScreen, binding_sections
-from chatroute.tui.data import badge_text, fmt_cost
 from chatroute.tui.themes import PACKAGED, load_themes
 from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, FakeTurnRecord, Reply, seed_conversation
 from tests.tui.helpers import assistants, settle

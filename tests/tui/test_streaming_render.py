@@ -208,7 +208,7 @@ def rich_section(i: int) -> list[str]:
         f"def pick_{i}(scores: dict[str, float]) -> str:\n",
         "    best = max(scores, key=scores.get)\n", "\n    return best  # after a blank line in the fence\n``",
         "`\n\n| model | quality | cost |\n|-------|---------|------|\n| gpt-4o-mini | 0.71 | 0.0",
-        f"004 |\n| claude-ha", f"iku | 0.7{i} | 0.0028 |\n\n> A quote to close part {i}.\n\n#",
+        "004 |\n| claude-ha", f"iku | 0.7{i} | 0.0028 |\n\n> A quote to close part {i}.\n\n#",
     ]
 
 

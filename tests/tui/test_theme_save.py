@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from chatroute.config import load_config
 from chatroute.config_edit import set_string
 from chatroute.engine import Engine

@@ -16,15 +16,26 @@ from textual.widget import Widget
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
-from chatroute.tui.data import (Backend, Branch, PageItem, _attr, conv_title, error_line, msg_id, msg_role,
-                                msg_status, msg_text, short_model)
+from chatroute.tui.data import (
+    Backend,
+    Branch,
+    PageItem,
+    _attr,
+    conv_title,
+    error_line,
+    msg_id,
+    msg_role,
+    msg_status,
+    msg_text,
+    short_model,
+)
 from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual.await_complete import AwaitComplete
 from textual import events
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Region, Size
@@ -23,16 +23,15 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownBlock
 
 # Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
 from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
+from textual.widgets.markdown import MarkdownBlock
 
 from chatroute.format import count_lines, preview
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import _attr, reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
-
 
 # A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
 # per token (hundreds a second) saturates the event loop; ~20 a second reads as live.
