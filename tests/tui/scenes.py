@@ -67,7 +67,21 @@ async def why_scene(pilot: Pilot) -> None:
     first = pilot.app.screen.query(AssistantMessage).first()
     first.focus()
     await pilot.press("w")
+    await settle(pilot, pilot.app)  # the panel scrolls itself into view after a refresh: let it, then scroll
     pilot.app.screen.query_one("#chat").scroll_to_widget(first, top=True, animate=False)
+    await settle(pilot, pilot.app)
+    chat = pilot.app.screen.query_one("#chat")
+    # Message heights settle over a few refreshes (Markdown blocks lay out after mounting), which
+    # moves the scrollbar: wait until the chat's height holds still, then scroll once more.
+    last, still = None, 0
+    for _ in range(40):
+        await pilot.pause(0.05)
+        size = (chat.virtual_size, chat.max_scroll_y)
+        still = still + 1 if size == last else 0
+        if still >= 4:
+            break
+        last = size
+    chat.scroll_to_widget(first, top=True, animate=False)
     await settle(pilot, pilot.app)
 
 
