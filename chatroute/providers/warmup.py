@@ -21,9 +21,15 @@ _FIRST_REQUEST_MODULES = (
 _ANTHROPIC_MODULES = ("opentelemetry.propagate",)
 # (module, class) of the pydantic models read from every stream, built now instead of on first use.
 _STREAM_MODELS = {"openai": (("openai.types.chat", "ChatCompletionChunk"),)}
+# Kinds already done: prepare() runs before every request, and a forced rebuild of the chunk
+# validator costs milliseconds each time, on the request's clock.
+_done: set[str] = set()
 
 
 def import_first_request_modules(kind: str) -> None:
+    if kind in _done:
+        return
+    _done.add(kind)
     names = _FIRST_REQUEST_MODULES + (_ANTHROPIC_MODULES if kind == "anthropic" else ())
     for name in names:
         try:
