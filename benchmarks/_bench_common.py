@@ -24,8 +24,11 @@ class ServerProcess:
     """`python -m tests.fakeserver` in a child process; stopped on exit (it stops itself if we die:
     it is our child and we terminate it in __exit__/atexit)."""
 
-    def __init__(self, n_tokens: int | None = None, ttft: float = 0.0, *, log_requests: bool = False) -> None:
+    def __init__(self, n_tokens: int | None = None, ttft: float = 0.0, *, log_requests: bool = False,
+                 tokens_per_s: float | None = None) -> None:
         args = [sys.executable, "-m", "tests.fakeserver", "--port", "0"]
+        if tokens_per_s:
+            args += ["--tokens-per-s", str(tokens_per_s)]
         if log_requests:
             args.append("--log-requests")
         if n_tokens is not None:

@@ -86,15 +86,7 @@ class PacedServer(ServerProcess):
     """The fake provider, its default reply `n_tokens` long at `tokens_per_s`."""
 
     def __init__(self, n_tokens: int, tokens_per_s: float | None) -> None:
-        args = [sys.executable, "-m", "tests.fakeserver", "--port", "0", "--n-tokens", str(n_tokens)]
-        if tokens_per_s:
-            args += ["--tokens-per-s", str(tokens_per_s)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http://127.0.0.1:"):
-            self.stop()
-            raise RuntimeError(f"fake server did not start: {self.url!r}")
+        super().__init__(n_tokens, tokens_per_s=tokens_per_s)
 
 
 @dataclass

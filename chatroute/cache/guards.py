@@ -87,14 +87,14 @@ def refuse_reason(a: Features, b: Features) -> str | None:
             return f"entity {ent!r} missing"
     if set(a.content) != set(b.content):
         return "topic words differ"
-    if _opposite_conflict(a.relational, b.relational):
+    if opposite_conflict(a.relational, b.relational):
         return "direction differs"
     if _roles_swapped(a.sequence, b.sequence):
         return "word order swaps roles"
     return None
 
 
-def _opposite_conflict(ra: set[str], rb: set[str]) -> bool:
+def opposite_conflict(ra: set[str], rb: set[str]) -> bool:
     """A has x but not its opposite y; B has y but not x ("to Paris" vs "from Paris")."""
     for x in ra - rb:
         for y in OPPOSITES.get(x, ()):

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chatroute.cache.text import OPPOSITES, Features
+from chatroute.cache.guards import opposite_conflict
+from chatroute.cache.text import Features
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 WeighFn = Callable[[list[str]], np.ndarray]
@@ -154,7 +155,7 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         float(bool((a.persons - b.persons) and (b.persons - a.persons))),
         float(bool((a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers))),
         float(a.tense != b.tense),
-        float(_opposite_conflict(a.relational, b.relational)),
+        float(opposite_conflict(a.relational, b.relational)),
         min(na, nb) / max(1, max(na, nb)),
         math.log1p(na + nb),
         math.log1p(len(func_a ^ func_b)),
@@ -191,14 +192,6 @@ def _qword(f: Features) -> str:
         if t in _QUESTION_WORDS:
             return t
     return f.tokens[0] if f.tokens else ""
-
-
-def _opposite_conflict(ra: set[str], rb: set[str]) -> bool:
-    for x in ra - rb:
-        for y in OPPOSITES.get(x, ()):
-            if y in rb and y not in ra:
-                return True
-    return False
 
 
 def _positions(f: Features) -> list[int]:
