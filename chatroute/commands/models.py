@@ -83,7 +83,8 @@ def _adjustments(paths: Any, config: Any) -> dict[str, float]:
         from chatroute.store import Store
 
         # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-        store = Store.open(paths.database, recover_stale=False)
+        store = Store.open(paths.database, recover_stale=False,
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
         return PreferenceModel.from_preferences(store.preferences()).biases
     except Exception:  # noqa: BLE001
         return {}
