@@ -587,7 +587,7 @@ class Engine:
 
         at_model, prompt = parse_override(prompt)
         override = override or at_model
-        if override is None and not conversation_id and not self.catalog.pool():
+        if override is None and not conversation_id and not self.catalog.pool() and not self.config.router.default:
             raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
         system = None
         pin = None

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     # This may be the first open after a crash: a recovered stream is priced before it is summed.
     store = Store.open(paths.database,
-                       price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
+                       price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
+                       anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
     baseline = args.baseline or config.ui.baseline_model
     if args.baseline and catalog.baseline(args.baseline) is None:
         from chatroute.errors import UsageError
