@@ -38,7 +38,7 @@ from chatroute.serve.wire import (
     parse_body,
     parse_request,
 )
-from chatroute.turn_events import Delta, Routed, TurnFinished
+from chatroute.turn_events import Delta, Rerouted, Routed, TurnFinished
 
 if TYPE_CHECKING:
     from chatroute.engine import Engine
@@ -270,14 +270,11 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         if on_served is not None:
             on_served(first.record)
         raise _upstream(first.record, first.error)
-    model = next((e.model for e in reversed(seen) if isinstance(e, Routed)), "chatroute/auto")
-    model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen, model)
+    model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
     writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
 
-    first_out = 0.0
-
     async def body() -> AsyncIterator[bytes]:
-        nonlocal first_out
+        first_out = 0.0
         async with aclosing(events):
             yield writer.role()
             finished: TurnFinished | None = None
@@ -328,11 +325,11 @@ class _SSEResponse(StreamingResponse):
                 await close()
 
 
-def _current_model(seen: list[Any], routed: str) -> str:
+def _current_model(seen: list[Any]) -> str:
     """The model answering once the first token is in: the last reroute's target, else the routed one."""
-    from chatroute.turn_events import Rerouted
-
     for event in reversed(seen):
         if isinstance(event, Rerouted):
             return event.to_model
-    return routed
+        if isinstance(event, Routed):
+            return event.model
+    return "chatroute/auto"

@@ -201,8 +201,13 @@ def _finish(c: sqlite3.Connection, by: str, rows: list[tuple[Any, ...]]) -> list
         chunk = ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
         titles.update(c.execute(f"SELECT id, title FROM conversations WHERE id IN ({marks})", chunk).fetchall())
-    # key None = turns of deleted conversations (their spend is kept).
-    return [_row(r, titles.get(r[0]) if r[0] is not None else "(deleted)") for r in rows]
+    # key None = turns of deleted conversations (their spend is kept), and requests answered by
+    # `chatroute serve`, which belong to no conversation (`--by client` tells them apart).
+    orphans = "(deleted)"
+    if any(r[0] is None for r in rows) and c.execute(
+            "SELECT 1 FROM turns WHERE client IS NOT NULL LIMIT 1").fetchone() is not None:
+        orphans = "(deleted, or served to other tools)"
+    return [_row(r, titles.get(r[0]) if r[0] is not None else orphans) for r in rows]
 
 
 def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, use_rollup: bool = True) -> SpendRow:

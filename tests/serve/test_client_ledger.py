@@ -77,3 +77,12 @@ def test_migration_backfills_older_turns_as_chatroutes_own(tmp_path: Path) -> No
         assert set(_rollup(store)) == {OWN_CHAT} and _rollup(store)[OWN_CHAT][0] == 50
         store.add_turn(_turn(rng, "llm"))
         _agree(store)
+
+
+def test_by_conversation_says_served_requests_share_the_no_conversation_row(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    with Store.open(tmp_path / "c.db") as store:
+        store.add_turn(_turn(rng, None))
+        assert {r.key: r.label for r in store.spend("conversation")}[None] == "(deleted)"
+        store.add_turn(_turn(rng, "llm"))
+        assert {r.key: r.label for r in store.spend("conversation")}[None] == "(deleted, or served to other tools)"
