@@ -67,6 +67,7 @@ async def why_scene(pilot: Pilot) -> None:
     first = pilot.app.screen.query(AssistantMessage).first()
     first.focus()
     await pilot.press("w")
+    await settle(pilot, pilot.app)  # the panel scrolls itself into view first: then place the answer
     pilot.app.screen.query_one("#chat").scroll_to_widget(first, top=True, animate=False)
     await settle(pilot, pilot.app)
 
