@@ -13,13 +13,10 @@ from chatroute.cache.text import OPPOSITES, STOPWORDS, Features
 _MAX_ORDER_ITEMS = 24
 
 
-def hard_refuse_reason(a: Features, b: Features) -> str | None:
-    """The exact facts: None when nothing hard differs, else a short reason.
-
-    Numbers and units, negation, quoted text and code, named entities and explicit time
-    references are facts a reader checks letter by letter, so they are rules, not scores.
-    Everything softer (wording, order, roles) is the verifier's job.
-    """
+def _facts_differ(a: Features, b: Features) -> str | None:
+    """The checks both rule sets start with: time-sensitive wording, no topic words ("why?",
+    "go on": meaning lives in the history, which the exact tier covers), and any difference in
+    numbers, units, negation, quoted text or code symbols."""
     if a.time_sensitive or b.time_sensitive:
         return "time-sensitive"
     if not a.content or not b.content:
@@ -34,6 +31,19 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
         return "quoted text or code differs"
     if a.symbols != b.symbols:
         return "code symbols differ"
+    return None
+
+
+def hard_refuse_reason(a: Features, b: Features) -> str | None:
+    """The exact facts: None when nothing hard differs, else a short reason.
+
+    Numbers and units, negation, quoted text and code, named entities and explicit time
+    references are facts a reader checks letter by letter, so they are rules, not scores.
+    Everything softer (wording, order, roles) is the verifier's job.
+    """
+    reason = _facts_differ(a, b)
+    if reason is not None:
+        return reason
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
     for acr, toks in ((a.acronyms, tokens_b), (b.acronyms, tokens_a)):
         for name in acr - (b.acronyms if acr is a.acronyms else a.acronyms):
@@ -52,21 +62,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
 def refuse_reason(a: Features, b: Features) -> str | None:
     """The previous hand-written rule set (hard facts + wording heuristics), kept as the
     reference the evaluation compares the verifier against; the cache no longer uses it."""
-    if a.time_sensitive or b.time_sensitive:
-        return "time-sensitive"
-    if not a.content or not b.content:
-        # "why?", "go on": meaning lives in the history, which the exact tier covers.
-        return "no topic words"
-    if a.numbers != b.numbers:
-        return "numbers differ"
-    if a.units != b.units:
-        return "units differ"
-    if a.negations != b.negations:
-        return "negation differs"
-    if a.literals != b.literals:
-        return "quoted text or code differs"
-    if a.symbols != b.symbols:
-        return "code symbols differ"
+    reason = _facts_differ(a, b)
+    if reason is not None:
+        return reason
     if a.acronyms != b.acronyms:
         return "entity differs"
     if a.answer_types != b.answer_types:
