@@ -271,10 +271,12 @@ def format_table(results: list[dict[str, Any]], order: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def available_methods(rows: list[dict[str, Any]], cache: Path) -> dict[str, Method]:
+def available_methods(rows: list[dict[str, Any]], cache: Path, ctx: Path | None = None) -> dict[str, Method]:
     from scripts import router_models as rm  # the candidate representations (same folder)
 
     feats = rm.Features.build(rows, cache)
+    if ctx is not None:
+        feats.with_ctx(rows, ctx)
     return {
         "reference": tfidf_reference(rows),
         "shipped": shipped_method(rows),
@@ -288,10 +290,11 @@ def main() -> None:
     ap.add_argument("--splits", default="", help="comma-separated split names to run (default: all)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    ap.add_argument("--ctx", type=Path, help="contextual embeddings of the rows (npz from scripts/encode_rows.py)")
     args = ap.parse_args()
     t0 = time.time()
     rows = load_rows([TRAIN_FILE, ARENA_FILE])
-    allm = available_methods(rows, args.cache)
+    allm = available_methods(rows, args.cache, args.ctx)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in allm]
     if unknown:

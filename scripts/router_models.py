@@ -48,6 +48,15 @@ class Features:
     char: sparse.csr_matrix  # raw char 2-5-gram bucket counts
     emb: np.ndarray  # static embedding of the last turn
     lex: np.ndarray  # lexical signals (features.py)
+    ctx: np.ndarray | None = None  # contextual (MiniLM) embedding of the last turn, when computed
+
+    def with_ctx(self, rows: Sequence[dict[str, Any]], path: Path) -> Features:
+        """Attach contextual embeddings saved as npz {ids, emb} (scripts/encode_rows.py)."""
+        with np.load(path, allow_pickle=False) as z:
+            pos = {str(i): k for k, i in enumerate(z["ids"])}
+            emb = z["emb"]
+        self.ctx = np.stack([emb[pos[r["id"]]] for r in rows]).astype(np.float32)
+        return self
 
     @classmethod
     def build(cls, rows: Sequence[dict[str, Any]], cache: Path) -> Features:
@@ -99,10 +108,12 @@ def lex_stats(feats: Features, train: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def dense_part(feats: Features, idx: np.ndarray, use_emb: bool, use_lex: bool,
-               lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
+               lex_mean: np.ndarray, lex_std: np.ndarray, ctx_scale: float = 0.0) -> np.ndarray:
     parts = []
     if use_emb:
         parts.append(EMB_SCALE * feats.emb[idx])
+    if ctx_scale and feats.ctx is not None:
+        parts.append(ctx_scale * feats.ctx[idx])
     if use_lex:
         parts.append(np.clip((feats.lex[idx] - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP) / np.sqrt(feats.lex.shape[1]))
     return np.hstack(parts) if parts else np.zeros((len(idx), 0), dtype=np.float32)
@@ -120,12 +131,13 @@ class LinearRouter:
     use_lex: bool
     lex_mean: np.ndarray
     lex_std: np.ndarray
+    ctx_scale: float = 0.0
 
     def design(self, feats: Features, idx: np.ndarray) -> sparse.csr_matrix:
         blocks = []
         if self.idf is not None:
             blocks.append(ngram_matrix(feats, idx, self.idf))
-        d = dense_part(feats, idx, self.use_emb, self.use_lex, self.lex_mean, self.lex_std)
+        d = dense_part(feats, idx, self.use_emb, self.use_lex, self.lex_mean, self.lex_std, self.ctx_scale)
         if d.shape[1]:
             blocks.append(sparse.csr_matrix(d))
         return sparse.hstack(blocks).tocsr()
@@ -139,7 +151,8 @@ FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barel
 
 
 def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool, emb: bool, lex: bool,
-               c: float = 1.0, weights: np.ndarray | None = None, groups: np.ndarray | None = None) -> LinearRouter:
+               c: float = 1.0, weights: np.ndarray | None = None, groups: np.ndarray | None = None,
+               ctx_scale: float = 0.0) -> LinearRouter:
     """Logistic regression of y on the chosen features. With `groups` (one label per training row,
     e.g. the source), each group gets its own intercept during the fit (a fixed effect), so the
     shared weights must explain differences *within* a source; at inference the intercepts are
@@ -147,7 +160,7 @@ def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool
     from sklearn.linear_model import LogisticRegression
 
     mean, std = lex_stats(feats, train)
-    r = LinearRouter(idf_of(feats, train) if ngram else None, None, np.zeros(0), 0.0, emb, lex, mean, std)
+    r = LinearRouter(idf_of(feats, train) if ngram else None, None, np.zeros(0), 0.0, emb, lex, mean, std, ctx_scale)
     x = r.design(feats, train)
     n_fe = 0
     if groups is not None:
@@ -172,10 +185,12 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     ds = np.array([r["dataset"] for r in rows])
 
-    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool = False):  # type: ignore[no-untyped-def]
+    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool = False,  # type: ignore[no-untyped-def]
+             ctx: float = 0.0):
         def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
             keep, y = pair_labels(rows, train)
-            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=ds[keep] if fe else None)
+            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=ds[keep] if fe else None,
+                               ctx_scale=ctx)
             return lambda idx, w, s: model.decision(feats, idx)
 
         return fit
@@ -193,5 +208,16 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "emb+lex FE": make(False, True, True, fe=True),
         "ngram C=0.3": make(True, False, False, 0.3),
         "ngram C=3": make(True, False, False, 3.0),
+        "ngram+emb FE": make(True, True, False, fe=True),
+        "ngram+emb+ctx FE": make(True, True, False, fe=True, ctx=1.0),
+        "ctx FE": make(False, False, False, fe=True, ctx=1.0),
+        "ctx": make(False, False, False, ctx=1.0),
+        "ctx x3": make(False, False, False, ctx=3.0),
+        "ctx+lex": make(False, False, True, ctx=1.0),
+        "ctx+lex FE": make(False, False, True, fe=True, ctx=1.0),
+        "ctx x3+lex FE": make(False, False, True, fe=True, ctx=3.0),
+        "ngram+ctx+lex FE": make(True, False, True, fe=True, ctx=1.0),
+        "ngram+ctx x3+lex FE": make(True, False, True, fe=True, ctx=3.0),
+        "ngram+emb+ctx+lex FE": make(True, True, True, fe=True, ctx=1.0),
     }
 

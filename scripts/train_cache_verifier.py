@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--floor", type=float, default=0.70, help="neighbour cosine floor (topic words)")
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
+    ap.add_argument("--ctx", type=Path, help="pickle {text: contextual embedding}: adds their cosine as a feature")
     args = ap.parse_args(argv)
     rows = load(args.pairs)
     cache = ROOT / ".data" / "features.npz"
@@ -151,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         f = featurise(rows)
         np.savez(cache, **f)  # type: ignore[arg-type]
+    if args.ctx:
+        import pickle
+
+        vec = pickle.loads(args.ctx.read_bytes())
+        f["cos_ctx"] = np.array([float(vec[r["a"]] @ vec[r["b"]]) for r in rows])
+        f["x"] = np.hstack([f["x"], f["cos_ctx"][:, None]])
     split = np.array([r["split"] for r in rows])
     kinds = np.array([r["kind"] for r in rows])
     y = f["y"]
@@ -185,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     plain = f["cos_plain"] >= 0.95
     legacy = f["legacy_ok"] & (f["cos_topic"] >= 0.95)
     decisions = {"verifier (shipped)": ours, "plain cosine 0.95": plain, "previous rules": legacy}
+    if "cos_ctx" in f:
+        for t in (0.85, 0.90, 0.95):
+            decisions[f"ctx cosine {t:.2f} + guards"] = f["hard_ok"] & (f["cos_ctx"] >= t)
 
     lines = [f"operating point: neighbour cosine >= {args.floor:.2f}, exact-fact guards, verifier >= {threshold:.2f}"]
     for name, sel in (("held-out part (test split)", split == "test"),
@@ -195,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         cand = sel & f["hard_ok"] & f["has"]
         lines.append(f"threshold-free: verifier ROC AUC {auc(p[cand], y[cand]):.3f} vs topic cosine "
                      f"{auc(f['cos_topic'][cand], y[cand]):.3f} over {cand.sum()} pairs that pass the exact guards")
+        if "cos_ctx" in f:
+            lines.append(f"contextual cosine ROC AUC {auc(f['cos_ctx'][cand], y[cand]):.3f}")
     print("\n".join(lines))
     if args.write:
         spec = {

@@ -1,0 +1,93 @@
+"""In-distribution ceiling: how far each representation gets when it trains on the source it is scored on.
+
+    .venv/bin/python scripts/router_ceiling.py [--ctx ctx_rows.npz] [--folds 5]
+
+Leave-one-source-out figures (scripts/loso_router.py) ask a router to carry what it learned to
+a source it never saw. This script asks the easier question for each source: with k-fold cross
+validation inside the source (train on 4/5 of its rows, score the other 1/5, every row scored
+once), does the representation beat prompt length at all? Where even this does not clear
+length + 0.05, no left-out training can be expected to, and the LOSO target is out of reach
+with the data and the representation (a ceiling, measured rather than argued).
+
+Models: logistic regression on "GPT-4-1106 scores higher than Mixtral" over standardised
+log-length plus, as named, the lexical signals (lex), the contextual embedding (ctx, from
+scripts/contextual_encoder.py) and the hashed n-grams (ngram, as shipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from chatroute.routing import evaluate as ev  # noqa: E402
+from scripts import loso_router as lo  # noqa: E402
+from scripts import router_models as rm  # noqa: E402
+
+SOURCES = ("gsm8k", "arena_bench_v1", "stem", "humanities", "social_sciences", "other")
+
+
+def main() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ctx", type=Path)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    args = ap.parse_args()
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    feats = rm.Features.build(rows, args.cache)
+    if args.ctx:
+        feats.with_ctx(rows, args.ctx)
+    loglen = np.log1p(ev.length_score(rows))
+    group = np.array([lo.mmlu_group(r) or r["dataset"] for r in rows])
+
+    def dense(names: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        def x(idx: np.ndarray, tr: np.ndarray) -> np.ndarray:
+            parts = [((loglen[idx] - loglen[tr].mean()) / loglen[tr].std())[:, None]]
+            if "ctx" in names and feats.ctx is not None:
+                parts.append(feats.ctx[idx])
+            if "lex" in names:
+                z = (feats.lex[idx] - feats.lex[tr].mean(0)) / (feats.lex[tr].std(0) + 1e-3)
+                parts.append(np.clip(z, -5, 5) / np.sqrt(feats.lex.shape[1]))
+            return np.hstack(parts)
+
+        return x
+
+    models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if feats.ctx is not None else []) + ["ngram+emb+lex"]
+    print(f"| source | n | length | {' | '.join(models)} | oracle |")
+    print("|---|---|---|" + "---|" * (len(models) + 1))
+    for src in SOURCES:
+        keep, y = lo.pair_labels(rows, np.flatnonzero(group == src))
+        if len(keep) < 2 * args.folds:
+            continue
+        fold = np.random.default_rng(0).integers(0, args.folds, len(keep))
+        sw = np.array([float(rows[i]["scores"][lo.WEAK]) for i in keep])
+        ss = np.array([float(rows[i]["scores"][lo.STRONG]) for i in keep])
+        cells = []
+        for name in models:
+            score = np.zeros(len(keep))
+            for k in range(args.folds):
+                tr, te = keep[fold != k], keep[fold == k]
+                if name == "ngram+emb+lex":
+                    m = rm.fit_linear(feats, tr, y[fold != k], ngram=True, emb=True, lex=True)
+                    score[fold == k] = m.decision(feats, te)
+                else:
+                    x = dense(name)
+                    lr = LogisticRegression(C=0.1, max_iter=3000).fit(x(tr, tr), y[fold != k])
+                    score[fold == k] = lr.decision_function(x(te, tr))
+            cells.append(ev.curve_metrics(score, ss, sw)["apgr"])
+        length = ev.curve_metrics(loglen[keep], ss, sw)["apgr"]
+        oracle = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
+        print(f"| {src} | {len(keep)} | {length:.3f} | " + " | ".join(f"{c:.3f}" for c in cells)
+              + f" | {oracle:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
