@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
     ap.add_argument("--ctx", type=Path, help="pickle {text: contextual embedding}: adds their cosine as a feature")
+    ap.add_argument("--ctx-gate", action="store_true",
+                    help="with --ctx: keep the verifier's features and report it gated by the contextual cosine")
     args = ap.parse_args(argv)
     rows = load(args.pairs)
     cache = ROOT / ".data" / "features.npz"
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
         vec = pickle.loads(args.ctx.read_bytes())
         f["cos_ctx"] = np.array([float(vec[r["a"]] @ vec[r["b"]]) for r in rows])
-        f["x"] = np.hstack([f["x"], f["cos_ctx"][:, None]])
+        if not args.ctx_gate:
+            f["x"] = np.hstack([f["x"], f["cos_ctx"][:, None]])
     split = np.array([r["split"] for r in rows])
     kinds = np.array([r["kind"] for r in rows])
     y = f["y"]
@@ -195,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     if "cos_ctx" in f:
         for t in (0.85, 0.90, 0.95):
             decisions[f"ctx cosine {t:.2f} + guards"] = f["hard_ok"] & (f["cos_ctx"] >= t)
+        if args.ctx_gate:
+            for t in (0.80, 0.85, 0.90):
+                decisions[f"verifier and ctx cosine {t:.2f}"] = ours & (f["cos_ctx"] >= t)
+            for t in (0.90, 0.93):
+                decisions[f"verifier or ctx cosine {t:.2f}"] = ours | (f["hard_ok"] & (f["cos_ctx"] >= t)
+                                                                       & (p >= 0.5))
 
     lines = [f"operating point: neighbour cosine >= {args.floor:.2f}, exact-fact guards, verifier >= {threshold:.2f}"]
     for name, sel in (("held-out part (test split)", split == "test"),
