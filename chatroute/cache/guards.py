@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from chatroute.cache.text import OPPOSITES, STOPWORDS, Features
 
+# A place name and its adjective or people name the same thing ("Russia's election" / "the
+# Russian election"): a capitalised word counts as present when the other side has it with one
+# of these endings added. Endings only, never a shared stem: "India" is not "Indiana".
+_DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
+# Headline Case capitalises most words, so capitals stop marking names: when at least this
+# share of a prompt's topic words are capitalised, its capitals are not read as names (the
+# other prompt's names must still all appear in it).
+_TITLE_CASE_SHARE = 0.75
+_TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
+
 # Reorderings are checked over the first few topic words only; long prompts are rarely
 # re-asked with the roles swapped, and the check is cubic.
 _MAX_ORDER_ITEMS = 24
@@ -50,13 +60,31 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
             # "DNS" typed as "dns" is the same name; "US" is not the word "us".
             if name.lower() not in toks or name.lower() in STOPWORDS:
                 return "entity differs"
-    for ent in a.entities:
-        if ent not in tokens_b and ent.lower() not in b.acronyms_lower:
-            return f"entity {ent!r} missing"
-    for ent in b.entities:
-        if ent not in tokens_a and ent.lower() not in a.acronyms_lower:
-            return f"entity {ent!r} missing"
+    for side, other, other_tokens in ((a, b, tokens_b), (b, a, tokens_a)):
+        if _title_cased(side):
+            continue
+        for ent in side.entities:
+            if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
+                return f"entity {ent!r} missing"
     return None
+
+
+def _entity_present(ent: str, tokens: set[str]) -> bool:
+    if ent in tokens:
+        return True
+    if len(ent) < 4 or not ent.isalpha():
+        return False
+    return any(ent + end in tokens for end in _DEMONYM_ENDINGS) or any(
+        ent.endswith(end) and ent[: -len(end)] in tokens for end in _DEMONYM_ENDINGS if len(ent) - len(end) >= 4
+    )
+
+
+def _title_cased(f: Features) -> bool:
+    words = [w for w in f.content_words if w.isalpha()]
+    if len(words) < _TITLE_CASE_MIN_WORDS:
+        return False
+    names = sum(1 for w in words if w.lower() in f.entities)
+    return names >= _TITLE_CASE_SHARE * len(words)
 
 
 def refuse_reason(a: Features, b: Features) -> str | None:

@@ -40,3 +40,33 @@ def test_rephrasings_pass(a, b):
 ])
 def test_guards_refuse(a, b, why):
     assert reason(a, b) == why
+
+
+def hard(a: str, b: str) -> str | None:
+    from chatroute.cache.guards import hard_refuse_reason
+
+    return hard_refuse_reason(features(a), features(b))
+
+
+@pytest.mark.parametrize("a,b", [
+    # A place and its adjective or people are one name.
+    ("Putin claims victory in Russia's presidential election", "Putin wins the disputed Russian presidential election"),
+    ("Why did the US invade Afghanistan?", "Why did the US invade the Afghan state?"),
+    # Headline Case capitalises every word: its capitals are not names.
+    ("Olympics Opening Ceremony A Hit Around Globe", "Opening ceremony of the Olympics a hit around the globe"),
+    ("What Is The Capital Of France", "what is the capital of France?"),
+])
+def test_names_written_another_way_pass_the_exact_guards(a, b):
+    assert hard(a, b) is None
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is the population of India?", "What is the population of Indiana?"),
+    ("What is the capital of Austria?", "What is the capital of Australia?"),
+    ("Is Iran bigger than Iraq?", "Is Iraq bigger than Kuwait?"),
+    # A Headline Case side does not excuse the other side's name.
+    ("How Do I Get A Visa For France", "How do I get a visa for Germany?"),
+])
+def test_other_names_still_refused(a, b):
+    reason = hard(a, b)
+    assert reason is not None and "entity" in reason
