@@ -1,6 +1,6 @@
 """In-distribution ceiling: how far each representation gets when it trains on the source it is scored on.
 
-    .venv/bin/python scripts/router_ceiling.py [--ctx ctx_rows.npz] [--folds 5]
+    .venv/bin/python scripts/router_ceiling.py [--ctx ctx_rows.npz] [--folds 5] [--loso]
 
 Leave-one-source-out figures (scripts/loso_router.py) ask a router to carry what it learned to
 a source it never saw. This script asks the easier question for each source: with k-fold cross
@@ -12,6 +12,10 @@ with the data and the representation (a ceiling, measured rather than argued).
 Models: logistic regression on "GPT-4-1106 scores higher than Mixtral" over standardised
 log-length plus, as named, the lexical signals (lex), the contextual embedding (ctx, from
 scripts/contextual_encoder.py) and the hashed n-grams (ngram, as shipped).
+
+With --loso the same small dense models are scored leave-one-source-out instead (the splits of
+scripts/loso_router.py, with a per-source intercept during the fit as the shipped model has):
+the figures for "does the contextual embedding carry over" on every left-out part.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     ap.add_argument("--ctx", type=Path)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    ap.add_argument("--loso", action="store_true", help="score leave-one-source-out instead of in-distribution")
     args = ap.parse_args()
     rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
     feats = rm.Features.build(rows, args.cache)
@@ -60,6 +65,9 @@ def main() -> None:
 
         return x
 
+    if args.loso:
+        loso(rows, dense, feats.ctx is not None)
+        return
     models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if feats.ctx is not None else []) + ["ngram+emb+lex"]
     print(f"| source | n | length | {' | '.join(models)} | oracle |")
     print("|---|---|---|" + "---|" * (len(models) + 1))
@@ -87,6 +95,38 @@ def main() -> None:
         oracle = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
         print(f"| {src} | {len(keep)} | {length:.3f} | " + " | ".join(f"{c:.3f}" for c in cells)
               + f" | {oracle:.3f} |", flush=True)
+
+
+def loso(rows: list[dict], dense: Callable[[str], Callable[[np.ndarray, np.ndarray], np.ndarray]],
+         has_ctx: bool) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    ds = np.array([r["dataset"] for r in rows])
+    loglen = np.log1p(ev.length_score(rows))
+    models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if has_ctx else [])
+    print(f"| left out | pair | n | length | {' | '.join(models)} |")
+    print("|---|---|---|---|" + "---|" * len(models))
+    for split in lo.make_splits(rows):
+        if split.name.startswith("alpaca"):
+            continue
+        lo.check_no_leak(split, rows)
+        keep, y = lo.pair_labels(rows, split.train)
+        labels, inv = np.unique(ds[keep], return_inverse=True)
+        intercepts = np.zeros((len(keep), len(labels)))
+        intercepts[np.arange(len(keep)), inv] = rm.FE_SCALE
+        fitted = {}
+        for name in models:
+            x = dense(name)
+            lr = LogisticRegression(C=0.03, max_iter=3000).fit(np.hstack([x(keep, keep), intercepts]), y)
+            fitted[name] = (x, lr.coef_.ravel()[: -len(labels)])
+        for weak, strong in split.pairs:
+            idx = np.array([i for i in split.test if weak in rows[i]["scores"] and strong in rows[i]["scores"]])
+            sw = np.array([float(rows[i]["scores"][weak]) for i in idx])
+            ss = np.array([float(rows[i]["scores"][strong]) for i in idx])
+            cells = [ev.curve_metrics(x(idx, keep) @ w, ss, sw)["apgr"] for x, w in fitted.values()]
+            length = ev.curve_metrics(loglen[idx], ss, sw)["apgr"]
+            print(f"| {split.name} | {lo._short(weak)} → {lo._short(strong)} | {len(idx)} | {length:.3f} | "
+                  + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
