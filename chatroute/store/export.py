@@ -3,14 +3,25 @@ latency and tokens. The store never holds API keys, so nothing needs scrubbing h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chatroute import jsonsafe
 from chatroute.markdown_breaks import hard_breaks
-from chatroute.store.records import StoredMessage, TurnRecord
+from chatroute.store.dbfile import StoreError
+from chatroute.store.records import Conversation, StoredMessage, TurnRecord
 
-if TYPE_CHECKING:
-    from chatroute.store.db import Store
+
+class ExportSource(Protocol):
+    """What an export reads from the store (Store has all of it): typed here rather than by
+    importing Store, which calls into this module."""
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    def history(self, conversation_id: str) -> list[StoredMessage]: ...
+
+    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[TurnRecord]: ...
+
+    def siblings(self, message_id: str) -> list[StoredMessage]: ...
 
 EXPORT_FORMAT = "chatroute.conversation/1"
 
@@ -46,9 +57,7 @@ def badge(turn: TurnRecord) -> str:
     return " · ".join(parts)
 
 
-def export_conversation(store: Store, conversation_id: str, fmt: str = "markdown") -> str:
-    from chatroute.store.db import StoreError
-
+def export_conversation(store: ExportSource, conversation_id: str, fmt: str = "markdown") -> str:
     conv = store.get_conversation(conversation_id)
     if conv is None:
         raise StoreError(f"no conversation {conversation_id}")
@@ -94,7 +103,7 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
     return "\n".join(out)
 
 
-def _json(store: Store, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
     shown = {m.id for m in branch}
 
     def item(m: StoredMessage) -> dict[str, Any]:
