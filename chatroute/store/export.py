@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from chatroute import jsonsafe
 from chatroute.markdown_breaks import hard_breaks
+from chatroute.money import usd
 from chatroute.store.dbfile import StoreError
 from chatroute.store.records import Conversation, StoredMessage, TurnRecord
 
@@ -26,14 +27,6 @@ class ExportSource(Protocol):
 EXPORT_FORMAT = "chatroute.conversation/1"
 
 
-def format_cost(cost: float | None) -> str:
-    if cost is None:
-        return "n/a"
-    if cost == 0:
-        return "$0"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
-
-
 def _ms(v: float | None) -> str:
     if v is None:
         return "n/a"
@@ -43,7 +36,7 @@ def _ms(v: float | None) -> str:
 def badge(turn: TurnRecord) -> str:
     """model · cost · ttft · total · tok/s · tokens, spelled out for a document (labelled totals, token counts
     in and out)."""
-    parts = [turn.model, format_cost(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
+    parts = [turn.model, usd(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
     parts.append(f"{turn.tokens_per_s:.1f} tok/s" if turn.tokens_per_s is not None else "n/a tok/s")
     approx = "≈" if turn.usage_estimated else ""
     tokens = f"{approx}{turn.input_tokens:,} in / {approx}{turn.output_tokens:,} out"
@@ -96,7 +89,7 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
             else:
                 total += turn.cost_usd
     if turns:
-        line = f"---\n\nTotal cost: {format_cost(total)}"
+        line = f"---\n\nTotal cost: {usd(total)}"
         if unknown:
             line += f" (+ {unknown} turn(s) with unknown price)"
         out += [line, ""]
