@@ -1,4 +1,6 @@
-"""The SQLite store: conversations, message trees, turn records, preferences, search, spend.
+"""The SQLite store: conversations and message trees here; turn records, search, spend and
+preferences in the modules of Store's mixins (turns.py, search.py, spend.py, preferences.py),
+the connection and its transactions in connection.py.
 
 Several processes may share one database (a TUI plus a few `chatroute ask`), so:
 - WAL journal: readers never block the writer and the writer never blocks readers;

@@ -71,8 +71,6 @@ class TurnQueries(StoreBase):
 
         self._write(run)
 
-    record_turn = finish_turn  # the name INTERFACES.md uses
-
     def get_turn(self, turn_id: str) -> TurnRecord | None:
         rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
         return TurnRecord.from_row(rows[0]) if rows else None
