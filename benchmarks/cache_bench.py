@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatroute.cache import AnswerCache, CacheSettings  # noqa: E402
-from chatroute.cache.answer_cache import _SCHEMA  # noqa: E402
 from chatroute.cache.keys import exact_key, norm_text, scope_key  # noqa: E402
+from chatroute.cache.tables import SCHEMA as _SCHEMA  # noqa: E402
 from chatroute.cache.text import features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
 

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import UsageError
+from chatroute.format import short_model
+from chatroute.money import usd
 
 if TYPE_CHECKING:
     from chatroute.catalog import Catalog, ModelInfo
@@ -126,9 +128,9 @@ def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = Non
     if level != "ok":
         parts = []
         if state.daily_cap_usd:
-            parts.append(f"${state.daily_spent_usd:.2f} of ${state.daily_cap_usd:.2f} today")
+            parts.append(f"{usd(state.daily_spent_usd)} of {usd(state.daily_cap_usd)} today")
         if state.monthly_cap_usd:
-            parts.append(f"${state.monthly_spent_usd:.2f} of ${state.monthly_cap_usd:.2f} this month")
+            parts.append(f"{usd(state.monthly_spent_usd)} of {usd(state.monthly_cap_usd)} this month")
         head = "budget reached — new paid turns ask before spending" if level == "over" else (
             "budget at 80% — the router is stepping down to cheaper models")
         message = f"{head}: " + ", ".join(parts)
@@ -183,19 +185,19 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
 
 def verdict(summary: PeriodSummary, baseline_id: str) -> str:
     """One plain sentence on whether routing paid off."""
-    name = baseline_id.split("/", 1)[-1]
+    name = short_model(baseline_id)
     if summary.turns == 0:
         return "No turns yet."
     if summary.baseline_cost_usd is None:
         return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
     saved = summary.routing_saved_usd or 0.0
     base = summary.baseline_cost_usd
-    cache = f" The cache saved a further ${summary.cache_saved_usd:.4f}." if summary.cache_saved_usd else ""
+    cache = f" The cache saved a further {usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
     if saved > 0:
         pct = f" ({saved / base:.0%})" if base else ""
-        return f"Routing saved ${saved:.4f}{pct} against always using {name}.{cache}"
+        return f"Routing saved {usd(saved)}{pct} against always using {name}.{cache}"
     if saved < 0:
-        return f"Routing cost ${-saved:.4f} more than always using {name} would have.{cache}"
+        return f"Routing cost {usd(-saved)} more than always using {name} would have.{cache}"
     return f"Routing cost the same as always using {name}.{cache}"
 
 

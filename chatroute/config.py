@@ -11,7 +11,6 @@ come from the SDKs' own environment variables and the pool from `DEFAULT_POOLS`.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import math
 import os
@@ -34,6 +33,7 @@ from pydantic import (
 )
 
 from chatroute.config_example import EXAMPLE_CONFIG
+from chatroute.config_keys import key_lines, line_of
 from chatroute.errors import ConfigError
 from chatroute.fsutil import broken_link, create_new
 from chatroute.paths import Paths, resolve_paths
@@ -47,17 +47,6 @@ DEFAULT_POOLS: dict[str, list[str]] = {
     "openai": ["openai/gpt-4o-mini", "openai/gpt-4o"],
     "anthropic": ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"],
 }
-
-#: Environment variables read by `load_config`, for the README.
-ENV_VARS = """\
-CHATROUTE_HOME        directory holding config.toml, the database and caches (isolates a run)
-CHATROUTE_PRESET      overrides router.preset (frugal | balanced | best)
-CHATROUTE_THEME       overrides ui.theme
-CHATROUTE_NO_DISCOVERY=1  never probe local ports for Ollama / llama.cpp / LM Studio
-OPENAI_API_KEY, OPENAI_BASE_URL        used by openai-kind providers (and create provider "openai"
-                                       when no providers are configured)
-ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL  the same for anthropic-kind providers / provider "anthropic"
-"""
 
 #: Key returned for a keyless local server: the OpenAI SDK refuses to start without some key.
 LOCAL_PLACEHOLDER_KEY = "not-needed"
@@ -378,7 +367,7 @@ def _validate(file: Path, text: str, data: dict[str, Any]) -> ConfigFile:
 
 
 def _validation_message(file: Path, text: str, err: ValidationError) -> str:
-    lines = _key_lines_safe(text)
+    lines = key_lines(text)
     found: list[tuple[float, str]] = []
     for item in err.errors(include_input=False, include_url=False):
         loc = tuple(item["loc"])
@@ -387,7 +376,7 @@ def _validation_message(file: Path, text: str, err: ValidationError) -> str:
             msg = "unknown field" + _suggest(loc)
         elif item["type"] == "missing":
             msg = "required field is missing"
-        line = _lookup(lines, loc)
+        line = line_of(lines, loc)
         found.append((line if line is not None else math.inf, _format(file, line, loc, msg)))
     found.sort(key=lambda t: t[0])
     first = found[0][1]
@@ -422,7 +411,7 @@ def _suggest(loc: tuple[Any, ...]) -> str:
 
 
 def _located(file: Path, text: str, loc: tuple[Any, ...], msg: str) -> str:
-    return _format(file, _lookup(_key_lines_safe(text), loc), loc, msg)
+    return _format(file, line_of(key_lines(text), loc), loc, msg)
 
 
 def _format(file: Path, line: int | None, loc: tuple[Any, ...], msg: str) -> str:
@@ -531,190 +520,3 @@ def _write_example(file: Path) -> bool:
         return create_new(file, EXAMPLE_CONFIG, mode=0o600)
     except OSError:
         return False
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the line of a key: a small scanner over TOML that tomllib has already accepted.
-
-
-def _key_lines_safe(text: str) -> dict[tuple[Any, ...], int]:
-    try:
-        return _KeyScanner(text).scan()
-    except Exception:  # noqa: BLE001 - a line number is a nicety; never hide the real error
-        return {}
-
-
-def _lookup(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    for n in range(len(loc), 0, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
-class _KeyScanner:
-    """Maps every key path (tables, dotted keys, inline tables, array items) to its first line."""
-
-    _BARE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-    def __init__(self, text: str) -> None:
-        self.t = text
-        self.i = 0
-        self.lines: dict[tuple[Any, ...], int] = {}
-        self._newlines = [k for k, c in enumerate(text) if c == "\n"]
-
-    def scan(self) -> dict[tuple[Any, ...], int]:
-        table: tuple[Any, ...] = ()
-        arrays: dict[tuple[Any, ...], int] = {}
-        while True:
-            self._skip(newlines=True)
-            if self.i >= len(self.t):
-                return self.lines
-            start = self.i
-            if self.t.startswith("[[", self.i):
-                self.i += 2
-                keys = self._in_arrays(self._keys(), arrays)
-                self.i += 2
-                arrays[keys] = arrays.get(keys, -1) + 1
-                self._record(keys, start)
-                table = (*keys, arrays[keys])
-                self._record(table, start)
-            elif self.t[self.i] == "[":
-                self.i += 1
-                table = self._in_arrays(self._keys(), arrays)
-                self.i += 1
-                self._record(table, start)
-            else:
-                self._keyval(table)
-
-    @staticmethod
-    def _in_arrays(keys: tuple[Any, ...], arrays: dict[tuple[Any, ...], int]) -> tuple[Any, ...]:
-        """[aot.sub] after [[aot]] means the last element of aot: insert its index."""
-        out: tuple[Any, ...] = ()
-        for n, key in enumerate(keys):
-            out = (*out, key)
-            if out in arrays and n < len(keys) - 1:
-                out = (*out, arrays[out])
-        return out
-
-    def _line(self, pos: int) -> int:
-        return bisect.bisect_left(self._newlines, pos) + 1
-
-    def _record(self, path: tuple[Any, ...], pos: int) -> None:
-        line = self._line(pos)
-        for n in range(1, len(path) + 1):
-            self.lines.setdefault(path[:n], line)
-
-    def _skip(self, *, newlines: bool) -> None:
-        t = self.t
-        while self.i < len(t):
-            c = t[self.i]
-            if c in " \t\r" or (newlines and c == "\n"):
-                self.i += 1
-            elif c == "#":
-                end = t.find("\n", self.i)
-                self.i = len(t) if end < 0 else end
-            else:
-                return
-
-    def _keys(self) -> tuple[Any, ...]:
-        parts: list[str] = []
-        while True:
-            self._skip(newlines=False)
-            c = self.t[self.i]
-            if c == '"':
-                parts.append(self._basic())
-            elif c == "'":
-                parts.append(self._literal())
-            else:
-                start = self.i
-                while self.t[self.i] in self._BARE_CHARS:
-                    self.i += 1
-                parts.append(self.t[start : self.i])
-            self._skip(newlines=False)
-            if self.t[self.i] != ".":
-                return tuple(parts)
-            self.i += 1
-
-    def _keyval(self, base: tuple[Any, ...]) -> None:
-        start = self.i
-        path = (*base, *self._keys())
-        self._record(path, start)
-        self.i += 1  # '='
-        self._skip(newlines=False)
-        self._value(path)
-
-    def _basic(self) -> str:
-        # Decode the common escapes so quoted keys compare equal to tomllib's.
-        t = self.t
-        self.i += 1
-        out: list[str] = []
-        while t[self.i] != '"':
-            if t[self.i] == "\\":
-                nxt = t[self.i + 1]
-                if nxt in "uU":
-                    width = 4 if nxt == "u" else 8
-                    out.append(chr(int(t[self.i + 2 : self.i + 2 + width], 16)))
-                    self.i += 2 + width
-                    continue
-                out.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "e": "\x1b"}.get(nxt, nxt))
-                self.i += 2
-            else:
-                out.append(t[self.i])
-                self.i += 1
-        self.i += 1
-        return "".join(out)
-
-    def _literal(self) -> str:
-        end = self.t.index("'", self.i + 1)
-        s = self.t[self.i + 1 : end]
-        self.i = end + 1
-        return s
-
-    def _multiline(self, quote: str) -> None:
-        t = self.t
-        self.i += 3
-        while not t.startswith(quote * 3, self.i):
-            self.i += 2 if (quote == '"' and t[self.i] == "\\") else 1
-        self.i += 3
-        while self.i < len(t) and t[self.i] == quote:  # up to two quotes may end the content
-            self.i += 1
-
-    def _value(self, path: tuple[Any, ...]) -> None:
-        t = self.t
-        c = t[self.i]
-        if t.startswith('"""', self.i):
-            self._multiline('"')
-        elif t.startswith("'''", self.i):
-            self._multiline("'")
-        elif c == '"':
-            self._basic()
-        elif c == "'":
-            self._literal()
-        elif c == "[":
-            self.i += 1
-            index = 0
-            while True:
-                self._skip(newlines=True)
-                if t[self.i] == "]":
-                    self.i += 1
-                    return
-                self._record((*path, index), self.i)
-                self._value((*path, index))
-                index += 1
-                self._skip(newlines=True)
-                if t[self.i] == ",":
-                    self.i += 1
-        elif c == "{":
-            self.i += 1
-            while True:
-                self._skip(newlines=False)
-                if t[self.i] == "}":
-                    self.i += 1
-                    return
-                self._keyval(path)
-                self._skip(newlines=False)
-                if t[self.i] == ",":
-                    self.i += 1
-        else:
-            while self.i < len(t) and t[self.i] not in ",]}\n#":
-                self.i += 1

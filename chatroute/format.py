@@ -8,10 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chatroute.catalog.cost import format_cost
-
-# The CLI's table cells use the catalogue's fixed, readable precision under this short name.
-cost = format_cost
+from chatroute.money import usd
 
 
 def attr(obj: Any, *names: str, default: Any = None) -> Any:
@@ -26,19 +23,8 @@ def attr(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def short_model(model: str | None) -> str:
+    """A model's name without its provider: `openai/gpt-4o` -> `gpt-4o` ('?' when unknown)."""
     return (model or "?").split("/", 1)[-1]
-
-
-def fmt_cost(usd: float | None) -> str:
-    if usd is None:
-        return "n/a"
-    if usd == 0:
-        return "$0"
-    if usd < 0.000005:  # would print as "$0.": say it is tiny, not free
-        return "<$0.00001"
-    if usd < 0.01:
-        return f"${usd:.5f}".rstrip("0")
-    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}".rstrip("0")
 
 
 def fmt_ms(ms: float | None) -> str:
@@ -152,9 +138,9 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
             cached += f" ⟵ {label}"
         elif src:
             cached += f" ⟵ turn {str(src)[-6:]}"
-        parts += [cached, "$0", f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
+        parts += [cached, usd(0.0), f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
     else:
-        parts.append(fmt_cost(attr(record, "cost_usd")))
+        parts.append(usd(attr(record, "cost_usd")))
         parts.append(f"ttft {fmt_ms(attr(record, 'ttft_ms'))}")
         parts.append(fmt_ms(attr(record, "total_ms")))
         tps = attr(record, "tokens_per_s")

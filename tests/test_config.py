@@ -432,9 +432,9 @@ m = 3
 def test_key_scanner_finds_every_key() -> None:
     import tomllib
 
-    from chatroute.config import _KeyScanner
+    from chatroute.config_keys import KeyScanner
 
-    lines = _KeyScanner(TRICKY_TOML).scan()
+    lines = KeyScanner(TRICKY_TOML).scan()
 
     def leaves(obj, path=()):
         if isinstance(obj, dict):

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
+from chatroute.cache.tables import SCHEMA, Tx, db_path_of
 from chatroute.cache.text import Features, features
 from chatroute.cache.verifier import Verifier, get_verifier
 
@@ -92,54 +92,7 @@ class CacheStats:
         return asdict(self)
 
 
-_SCHEMA = [
-    """
-    CREATE TABLE IF NOT EXISTS cache_entries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        exact_key TEXT NOT NULL UNIQUE,
-        scope TEXT NOT NULL,
-        prompt TEXT NOT NULL,
-        vector BLOB,
-        text TEXT NOT NULL,
-        model TEXT,
-        pinned_model TEXT,
-        turn_id TEXT,
-        meta TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL,
-        last_used_at REAL NOT NULL,
-        hits INTEGER NOT NULL DEFAULT 0,
-        penalties INTEGER NOT NULL DEFAULT 0
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS idx_cache_entries_lru ON cache_entries(last_used_at)",
-    "CREATE TABLE IF NOT EXISTS cache_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS cache_stats (key TEXT PRIMARY KEY, value REAL NOT NULL)",
-    "INSERT OR IGNORE INTO cache_meta VALUES ('version', 0), ('deletes', 0), ('count', 0)",
-    # Counters kept by triggers so every process sees them, whoever wrote.
-    """
-    CREATE TRIGGER IF NOT EXISTS cache_entries_ai AFTER INSERT ON cache_entries BEGIN
-        UPDATE cache_meta SET value = value + 1 WHERE key IN ('version', 'count');
-    END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS cache_entries_ad AFTER DELETE ON cache_entries BEGIN
-        UPDATE cache_meta SET value = value + 1 WHERE key IN ('version', 'deletes');
-        UPDATE cache_meta SET value = value - 1 WHERE key = 'count';
-    END
-    """,
-]
-
 _STAT_KEYS = ("hits", "misses", "exact_hits", "semantic_hits", "saved_usd", "false_hits")
-
-
-def _db_path(target: Any) -> str:
-    if isinstance(target, (str, Path)):
-        return str(target)
-    for attr in ("path", "db_path", "database"):  # a Store, duck-typed
-        value = getattr(target, attr, None)
-        if isinstance(value, (str, Path)):
-            return str(value)
-    raise TypeError(f"AnswerCache needs a database path or a Store, got {type(target).__name__}")
 
 
 class AnswerCache:
@@ -151,14 +104,14 @@ class AnswerCache:
             self._embed_fn = embed
         else:
             self._embed_fn = embed.embed  # an Embedder object
-        self.path = _db_path(db_path)
+        self.path = db_path_of(db_path)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against app crashes, no fsync per insert
         with self._write():
-            for sql in _SCHEMA:
+            for sql in SCHEMA:
                 self._conn.execute(sql)
         self._index: VectorIndex | None = None
         self._data_version: int | None = None
@@ -570,8 +523,8 @@ class AnswerCache:
 
     # ---- writes ---------------------------------------------------------------------------
 
-    def _write(self) -> _Tx:
-        return _Tx(self._conn, self._lock)
+    def _write(self) -> Tx:
+        return Tx(self._conn, self._lock)
 
     def _bump(self, key: str, amount: float) -> None:
         self._conn.execute(
@@ -597,32 +550,6 @@ class AnswerCache:
         if self._index is not None:
             for entry_id in doomed:
                 self._index.remove(entry_id)
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), re-entrant within one thread."""
-
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._conn = conn
-        self._lock = lock
-        self._outer = False
-
-    def __enter__(self) -> _Tx:
-        self._lock.acquire()
-        self._outer = not self._conn.in_transaction
-        if self._outer:
-            self._conn.execute("BEGIN IMMEDIATE")
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if self._outer:
-                if exc_type is None:
-                    self._conn.execute("COMMIT")
-                else:
-                    self._conn.execute("ROLLBACK")
-        finally:
-            self._lock.release()
 
 
 @lru_cache(maxsize=4096)

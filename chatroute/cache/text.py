@@ -290,20 +290,54 @@ class Features:
 
 def features(text: str) -> Features:
     text = _norm_text(text)
+    prose = _FENCE.sub(" ", text)
+    literals = _literals(text, prose)
+    entities, acronyms = _names(prose, literals)
+    low = _WAY_PHRASE.sub(" ", prose.lower())
+    for pat, rep in _CONTRACTIONS:
+        low = pat.sub(rep, low)
+    tokens = _tokens(low)
+    facts = _read_tokens(tokens)
+    return Features(
+        tokens=tokens,
+        content=facts.content,
+        content_words=facts.content_words,
+        numbers=sorted(facts.numbers),
+        units=facts.units,
+        negations=facts.negations,
+        entities=entities,
+        literals=sorted(literals),
+        symbols="".join(_CODE_SYMBOLS.findall(text)),
+        answer_types=facts.answer_types,
+        relational=facts.relational,
+        time_sensitive=TIME_PHRASES.search(low) is not None or facts.time_words,
+        sequence=facts.sequence,
+        persons=facts.persons,
+        quantifiers=facts.quantifiers,
+        acronyms=acronyms,
+        tense=facts.tense(),
+    )
+
+
+def _literals(text: str, prose: str) -> list[str]:
+    """Code blocks, backtick spans, quoted strings and command-line flags, whitespace-normalised
+    (`prose` is `text` without its fenced blocks)."""
     literals: list[str] = []
     for m in _FENCE.finditer(text):
         literals.append(" ".join(m.group(0).strip("`").split()))
-    prose = _FENCE.sub(" ", text)
     for m in _BACKTICK.finditer(prose):
         literals.append(" ".join(m.group(1).split()))
     for m in _QUOTED.finditer(prose):
         lit = next(g for g in m.groups() if g is not None)
         literals.append(" ".join(lit.lower().split()))
-    symbols = "".join(_CODE_SYMBOLS.findall(text))
     literals += [m.group(0) for m in _FLAG.finditer(prose)]
+    return literals
 
-    # Entities: capitalised words not at a sentence start, acronyms, and identifier-like tokens
-    # (snake_case, camelCase, dotted.names, words with digits). Found on the original casing.
+
+def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
+    """(entities, acronyms). Entities: capitalised words not at a sentence start, and
+    identifier-like tokens (snake_case, camelCase, dotted.names, words with digits), also
+    those inside literals. Found on the original casing."""
     entities: set[str] = set()
     acronyms: set[str] = set()
     for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
@@ -325,17 +359,14 @@ def features(text: str) -> Features:
         for ident in _IDENT.findall(lit):
             if len(ident) > 1:
                 entities.add(ident.lower())
+    return entities, acronyms
 
-    low = _WAY_PHRASE.sub(" ", prose.lower())
-    for pat, rep in _CONTRACTIONS:
-        low = pat.sub(rep, low)
-    time_sensitive = TIME_PHRASES.search(low) is not None
 
-    raw = _WORD.findall(low)
+def _tokens(low: str) -> list[str]:
+    """Word tokens of lower-cased prose, with a number split from a unit or currency symbol
+    stuck to it."""
     tokens: list[str] = []
-    numbers: list[str] = []
-    units: set[str] = set()
-    for tok in raw:
+    for tok in _WORD.findall(low):
         tok = tok.strip(".-")
         if not tok:
             continue
@@ -350,93 +381,108 @@ def features(text: str) -> Features:
     for sym in "$€£¥%":
         if sym in low and sym not in tokens:
             tokens.append(sym)
+    return tokens
 
-    content: list[str] = []
-    content_words: list[str] = []
-    sequence: list[str] = []
-    negations = 0
-    answer_types: set[str] = set()
-    relational: set[str] = set()
+
+@dataclass
+class _TokenFacts:
+    """What one pass over a prompt's tokens finds (see _read_tokens)."""
+
+    content: list[str] = field(default_factory=list)
+    content_words: list[str] = field(default_factory=list)
+    sequence: list[str] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    units: set[str] = field(default_factory=set)
+    negations: int = 0
+    answer_types: set[str] = field(default_factory=set)
+    relational: set[str] = field(default_factory=set)
+    persons: set[str] = field(default_factory=set)
+    quantifiers: set[str] = field(default_factory=set)
+    tenses: set[str] = field(default_factory=set)
+    time_words: bool = False
+
+    def tense(self) -> str:
+        tenses = self.tenses
+        if "future" in tenses:
+            return "future"
+        if "past" in tenses and "present" not in tenses:
+            return "past"
+        if "present" in tenses and "past" not in tenses:
+            return "present"
+        return ""
+
+
+def _read_tokens(tokens: list[str]) -> _TokenFacts:
+    facts = _TokenFacts()
     prev_number = False
-    persons: set[str] = set()
-    quantifiers: set[str] = set()
-    tenses: set[str] = set()
     for i, tok in enumerate(tokens):
-        if tok in _PERSON:
-            persons.add(_PERSON[tok])
-        if tok in _QUANTIFIERS and not (tok == "many" and i > 0 and tokens[i - 1] == "how"):
-            quantifiers.add(_QUANTIFIERS[tok])
-        if tok in _PAST:
-            tenses.add("past")
-        elif tok in _FUTURE:
-            tenses.add("future")
-        elif tok in _PRESENT:
-            tenses.add("present")
+        _note_grammar(facts, tokens, i)
         value = _num_value(tok) if tok[0].isdigit() else None
         if value is not None:
-            numbers.append(value)
-            sequence.append("num:" + value)
+            facts.numbers.append(value)
+            facts.sequence.append("num:" + value)
             prev_number = True
-            continue
-        if tok in NUMBER_WORDS:
-            numbers.append(repr(NUMBER_WORDS[tok]) if NUMBER_WORDS[tok] != 0.5 else "0.5")
+        elif tok in NUMBER_WORDS:
+            facts.numbers.append(repr(NUMBER_WORDS[tok]) if NUMBER_WORDS[tok] != 0.5 else "0.5")
             prev_number = True
-            continue
-        if prev_number and tok in SHORT_UNITS:
-            units.add(SHORT_UNITS[tok])
+        elif prev_number and tok in SHORT_UNITS:
+            facts.units.add(SHORT_UNITS[tok])
             prev_number = False
-            continue
-        prev_number = False
-        if tok in UNITS:
-            units.add(UNITS[tok])
-            content.append("unit:" + UNITS[tok])
-            sequence.append("unit:" + UNITS[tok])
-            content_words.append(tok)
-            continue
-        if tok in NEGATIONS:
-            negations += 1
-            continue
-        if tok in TIME_WORDS:
-            time_sensitive = True
-        if tok in ANSWER_TYPES:
-            answer_types.add("who" if tok.startswith("who") else tok)
-        if tok == "how" and i + 1 < len(tokens) and tokens[i + 1] in HOW_TYPES:
-            answer_types.add("how " + tokens[i + 1])
-        if tok in OPPOSITES:
-            relational.add(tok)
-            sequence.append("rel:" + tok)
-            if tok in _FUNCTION_OPPOSITES:
-                continue
-        if tok in STOPWORDS or tok in FILLER:
-            continue
-        if tok in HOW_TYPES and i > 0 and tokens[i - 1] == "how":
-            continue
-        if len(tok) == 1 and not tok.isalnum():
-            continue
-        s = stem(tok)
-        content.append(s)
-        content_words.append(tok)
-        sequence.append(s)
-    return Features(
-        tokens=tokens,
-        content=content,
-        content_words=content_words,
-        numbers=sorted(numbers),
-        units=units,
-        negations=negations,
-        entities=entities,
-        literals=sorted(literals),
-        symbols=symbols,
-        answer_types=answer_types,
-        relational=relational,
-        time_sensitive=time_sensitive,
-        sequence=sequence,
-        persons=persons,
-        quantifiers=quantifiers,
-        acronyms=acronyms,
-        tense="future" if "future" in tenses else "past" if "past" in tenses and "present" not in tenses
-        else "present" if "present" in tenses and "past" not in tenses else "",
-    )
+        else:
+            prev_number = False
+            _note_word(facts, tokens, i)
+    return facts
+
+
+def _note_grammar(facts: _TokenFacts, tokens: list[str], i: int) -> None:
+    """Person, quantifier and tense of token i."""
+    tok = tokens[i]
+    if tok in _PERSON:
+        facts.persons.add(_PERSON[tok])
+    if tok in _QUANTIFIERS and not (tok == "many" and i > 0 and tokens[i - 1] == "how"):
+        facts.quantifiers.add(_QUANTIFIERS[tok])
+    if tok in _PAST:
+        facts.tenses.add("past")
+    elif tok in _FUTURE:
+        facts.tenses.add("future")
+    elif tok in _PRESENT:
+        facts.tenses.add("present")
+
+
+def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
+    """Token i when it is not a number: a unit, a negation, a question type, a relational
+    word or a content word (function words are dropped)."""
+    tok = tokens[i]
+    if tok in UNITS:
+        facts.units.add(UNITS[tok])
+        facts.content.append("unit:" + UNITS[tok])
+        facts.sequence.append("unit:" + UNITS[tok])
+        facts.content_words.append(tok)
+        return
+    if tok in NEGATIONS:
+        facts.negations += 1
+        return
+    if tok in TIME_WORDS:
+        facts.time_words = True
+    if tok in ANSWER_TYPES:
+        facts.answer_types.add("who" if tok.startswith("who") else tok)
+    if tok == "how" and i + 1 < len(tokens) and tokens[i + 1] in HOW_TYPES:
+        facts.answer_types.add("how " + tokens[i + 1])
+    if tok in OPPOSITES:
+        facts.relational.add(tok)
+        facts.sequence.append("rel:" + tok)
+        if tok in _FUNCTION_OPPOSITES:
+            return
+    if tok in STOPWORDS or tok in FILLER:
+        return
+    if tok in HOW_TYPES and i > 0 and tokens[i - 1] == "how":
+        return
+    if len(tok) == 1 and not tok.isalnum():
+        return
+    s = stem(tok)
+    facts.content.append(s)
+    facts.content_words.append(tok)
+    facts.sequence.append(s)
 
 
 def is_time_sensitive(text: str) -> bool:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the redundant aliases mark these as re-exports for type checkers and linters
     from chatroute.catalog.catalog import Catalog as Catalog
     from chatroute.catalog.cost import estimate_cost as estimate_cost
-    from chatroute.catalog.cost import format_cost as format_cost
     from chatroute.catalog.cost import turn_cost as turn_cost
     from chatroute.catalog.models import ModelInfo as ModelInfo
     from chatroute.catalog.prices import PriceFeedError as PriceFeedError
@@ -27,7 +26,6 @@ _EXPORTS = {
     "ModelInfo": "models",
     "turn_cost": "cost",
     "estimate_cost": "cost",
-    "format_cost": "cost",
     "PriceTable": "prices",
     "PriceFeedError": "prices",
     "UpdateResult": "prices",

@@ -76,23 +76,3 @@ def estimate_cost(
     inp, out, cached_rate, _ = rates
     cached = min(max(cached_tokens, 0), max(input_tokens, 0))
     return ((max(input_tokens, 0) - cached) * inp + cached * cached_rate + max(output_tokens, 0) * out) / _MTOK
-
-
-def format_cost(x: float | None) -> str:
-    """'$1.23', '$0.25', '$0.012', '$0.00042', '$0.00', '<$0.000001'; 'n/a' when unknown."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if x == 0:
-        return "$0.00"
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    if a >= 1:
-        return f"{sign}${a:,.2f}"
-    if a >= 0.01:
-        return f"{sign}${a:.3f}".rstrip("0").rstrip(".") if a < 0.1 else f"{sign}${a:.2f}"
-    if a < 1e-6:
-        return f"{sign}<$0.000001"
-    # two significant digits for sub-cent amounts: 0.00042 -> "$0.00042"
-    decimals = -math.floor(math.log10(a)) + 1
-    s = f"{a:.{decimals}f}".rstrip("0").rstrip(".")
-    return f"{sign}${s}"

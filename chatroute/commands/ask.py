@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from chatroute.commands.common import for_terminal, open_engine, print_json, read_prompt, terminal_line
 from chatroute.errors import UsageError
+from chatroute.money import usd
 from chatroute.routing.budget import BudgetExceeded
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
@@ -142,7 +143,7 @@ def _over_budget_line(exc: BudgetExceeded) -> str:
     if block.cheapest_model is None:
         return (f"{exc}; no model with a known price can take it: choose a free model with -m, "
                 "or raise [budget] in the config")
-    cost = f", about ${block.expected_cost_usd:.4f}" if block.expected_cost_usd else ""
+    cost = f", about {usd(block.expected_cost_usd)}" if block.expected_cost_usd else ""
     return f"{exc}; add --over-budget to send this turn anyway on {block.cheapest_model}{cost}"
 
 

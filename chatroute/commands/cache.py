@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chatroute.commands.common import print_json, table
+from chatroute.money import usd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             ["hits", f"{s.hits:,} (exact {s.exact_hits:,}, semantic {s.semantic_hits:,})"],
             ["misses", f"{s.misses:,}"],
             ["hit rate", rate],
-            ["saved", f"${s.saved_usd:.4f}"],
+            ["saved", usd(s.saved_usd)],
             ["false-hit reports", f"{s.false_hits:,} (regenerated after a hit)"],
             ["enabled", "yes" if config.cache.enabled else "no (cache.enabled = false)"],
         ]

@@ -15,7 +15,8 @@ from typing import Any
 
 from chatroute import jsonsafe
 from chatroute.commands.common import open_engine, print_json, read_prompt, table, terminal_line
-from chatroute.format import badge_text, cost, fmt_ms
+from chatroute.format import badge_text, fmt_ms
+from chatroute.money import usd
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
 
 
@@ -64,7 +65,7 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         for out in ordered:
             r = out["record"]
             rows.append([
-                r.model, ("≈" if r.usage_estimated else "") + cost(r.cost_usd), fmt_ms(r.ttft_ms),
+                r.model, ("≈" if r.usage_estimated else "") + usd(r.cost_usd), fmt_ms(r.ttft_ms),
                 fmt_ms(r.total_ms), f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "—",
                 {"ok": "ok", "interrupted": "interrupted", "error": "failed"}[r.status],
             ])

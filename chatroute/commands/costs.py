@@ -7,7 +7,7 @@ import csv
 import sys
 
 from chatroute.commands.common import print_json, table
-from chatroute.format import cost
+from chatroute.money import usd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,15 +53,15 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name in ("today", "week", "month", "all"):
         p = periods[name]
-        rows.append([name, f"{p['turns']:,}", _approx(p) + cost(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
-                     cost(p["baseline_cost_usd"]), _signed(p["routing_saved_usd"]), cost(p["cache_saved_usd"])])
+        rows.append([name, f"{p['turns']:,}", _approx(p) + usd(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
+                     usd(p["baseline_cost_usd"]), usd(p["routing_saved_usd"]), usd(p["cache_saved_usd"])])
     print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "cache saved"], "lrrrrr"))
     print()
     rows = []
     for r in report["rows"]:
         label = _key_label(r, key_name)
         rows.append([str(label)[:48], f"{r['turns']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
-                     f"{r['cached_tokens']:,}", cost(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
+                     f"{r['cached_tokens']:,}", usd(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
     if rows:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
         print()
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     everything = periods["all"]
     if everything.get("estimated_turns"):
         n = everything["estimated_turns"]
-        print(f"≈ includes {n} turn{'s' if n != 1 else ''} ({cost(everything['estimated_cost_usd'])}) whose usage "
+        print(f"≈ includes {n} turn{'s' if n != 1 else ''} ({usd(everything['estimated_cost_usd'])}) whose usage "
               "was estimated: stopped or interrupted replies, or a server that sent no token counts")
     budget = report["budget"]
     if budget.get("message"):
@@ -88,9 +88,3 @@ def _approx(period: dict[str, object]) -> str:
 
 def _unknown(n: int) -> str:
     return f" (+{n} n/a)" if n else ""
-
-
-def _signed(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return cost(value) if value >= 0 else "-" + cost(-value)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from chatroute.commands.common import print_json, table
-from chatroute.format import cost
+from chatroute.money import usd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         h = d["health"] or {}
         out.append([
             d["id"],
-            cost(d["input_cost_per_mtok"]) if d["input_cost_per_mtok"] is not None else "n/a",
-            cost(d["output_cost_per_mtok"]) if d["output_cost_per_mtok"] is not None else "n/a",
+            usd(d["input_cost_per_mtok"]),
+            usd(d["output_cost_per_mtok"]),
             f"{d['context_window'] // 1000}k" if d.get("context_window") else "?",
             f"{d['ability']:.2f}",
             _ability_from(d),

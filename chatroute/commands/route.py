@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
-from chatroute.format import cost
+from chatroute.money import usd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             ("* " if c["model"] == decision["model"] else "  ") + c["model"],
             _num(c.get("quality"), "{:.2f}"),
             _adjustment(c),
-            cost(c.get("expected_cost_usd")),
+            usd(c.get("expected_cost_usd")),
             _num(c.get("expected_latency_s"), "{:.1f} s"),
             _num(c.get("utility"), "{:+.3f}"),
             c.get("excluded") or "",

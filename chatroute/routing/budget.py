@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from chatroute.accounting import cap_spend
+from chatroute.format import short_model
+from chatroute.money import usd
 from chatroute.routing.policy import BudgetState, NoRouteError, RouteCandidate
 
 # The exclusion reason policy.Router.decide gives a paid model once a cap is used up.
@@ -38,14 +40,14 @@ class BudgetBlock:
     @property
     def summary(self) -> str:
         """`Daily budget $2.00 reached (spent $2.13).`"""
-        return f"{self.period.capitalize()} budget {_usd(self.cap_usd)} reached (spent {_usd(self.spent_usd)})."
+        return f"{self.period.capitalize()} budget {usd(self.cap_usd)} reached (spent {usd(self.spent_usd)})."
 
     def question(self) -> str:
         """The TUI's confirmation: `... Send anyway on gpt-4o-mini?`"""
         if self.cheapest_model is None:
             return f"{self.summary} No model with a known price can take this turn."
-        cost = f" (about {_usd(self.expected_cost_usd)})" if self.expected_cost_usd else ""
-        return f"{self.summary} Send anyway on {_short(self.cheapest_model)}{cost}?"
+        cost = f" (about {usd(self.expected_cost_usd)})" if self.expected_cost_usd else ""
+        return f"{self.summary} Send anyway on {short_model(self.cheapest_model)}{cost}?"
 
 
 class BudgetExceeded(NoRouteError):
@@ -54,8 +56,8 @@ class BudgetExceeded(NoRouteError):
 
     def __init__(self, block: BudgetBlock, candidates: list[RouteCandidate] | None = None) -> None:
         # Keeps the router's "budget cap is reached" wording that scripts may already match.
-        super().__init__(f"the {block.period} budget cap is reached ({_usd(block.spent_usd)} spent of "
-                         f"{_usd(block.cap_usd)})", candidates or [])
+        super().__init__(f"the {block.period} budget cap is reached ({usd(block.spent_usd)} spent of "
+                         f"{usd(block.cap_usd)})", candidates or [])
         self.block = block
 
 
@@ -78,13 +80,3 @@ def block_from_refusal(state: BudgetState, exc: NoRouteError) -> BudgetBlock:
         cheapest_model=cheapest.model if cheapest else None,
         expected_cost_usd=cheapest.expected_cost_usd if cheapest else None,
     )
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"${x:.2f}" if x >= 0.1 or x == 0 else f"${x:.4f}".rstrip("0").rstrip(".")
-
-
-def _short(model_id: str) -> str:
-    return model_id.split("/", 1)[-1]

@@ -195,11 +195,8 @@ def _expected_output(lexical: list[float], prompt: str) -> int:
     return int(est)
 
 
+from chatroute.format import short_model as _short  # noqa: E402
 from chatroute.routing.features import LEXICAL_NAMES as _LEX_NAMES  # noqa: E402
-
-
-def _short(model_id: str) -> str:
-    return model_id.split("/", 1)[-1]
 
 
 def _ratio_words(r: float) -> str:

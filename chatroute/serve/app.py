@@ -193,7 +193,7 @@ def _refusal(exc: ChatrouteError) -> ApiError:
 
 
 def _upstream(record: TurnRecord, line: str | None) -> ApiError:
-    from chatroute.store.db import redact_secrets
+    from chatroute.store.turns import redact_secrets
 
     kind = str((record.route or {}).get("error_kind") or "")
     message = redact_secrets(line or record.error) or "the provider failed"

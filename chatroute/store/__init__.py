@@ -3,7 +3,8 @@ spend. See db.Store."""
 
 from __future__ import annotations
 
-from chatroute.store.db import Store, StoreBusyError, StoreError
+from chatroute.store.connection import StoreBusyError
+from chatroute.store.db import Store, StoreError
 from chatroute.store.ids import new_id, utc_now
 from chatroute.store.records import (
     Conversation,

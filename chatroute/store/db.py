@@ -1,4 +1,6 @@
-"""The SQLite store: conversations, message trees, turn records, preferences, search, spend.
+"""The SQLite store: conversations and message trees here; turn records, search, spend and
+preferences in the modules of Store's mixins (turns.py, search.py, spend.py, preferences.py),
+the connection and its transactions in connection.py.
 
 Several processes may share one database (a TUI plus a few `chatroute ask`), so:
 - WAL journal: readers never block the writer and the writer never blocks readers;
@@ -20,215 +22,40 @@ workers, asyncio.to_thread).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import socket
 import sqlite3
-import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 
 from chatroute.fsutil import private_dir
-from chatroute.store import spend as _spend
+from chatroute.store.branch import HistoryTail, tail_start, walk
+from chatroute.store.connection import StoreBase, chunks
 from chatroute.store.dbfile import DatabaseFileError, StoreError, WalWatch, check_file, explain, private_db_file
 from chatroute.store.ids import new_id, normalize_ts, utc_now
+from chatroute.store.liveness import STALE_STREAMING_AFTER, writer_gone
 from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from chatroute.store.records import (
-    MESSAGE_STATUSES,
-    PREFERENCE_KINDS,
-    Conversation,
-    Preference,
-    RecoveredStream,
-    SearchHit,
-    SpendRow,
-    StoredMessage,
-    TurnRecord,
-    UsageRow,
-)
-from chatroute.store.search import fts_query, make_snippet, query_terms
-from chatroute.store.waits import LockWaits
+from chatroute.store.preferences import PreferenceQueries
+from chatroute.store.records import MESSAGE_STATUSES, Conversation, RecoveredStream, StoredMessage, TurnRecord
+from chatroute.store.search import SearchQueries
+from chatroute.store.spend import SpendQueries
+from chatroute.store.turns import TurnQueries
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
-T = TypeVar("T")
+__all__ = ["HistoryTail", "Store", "StoreError", "tail_start"]
 
 BUSY_TIMEOUT_MS = 100  # per attempt: the wait itself is LockWaits', which can be cancelled
-# A 'streaming' message whose writer has not touched it for this long is treated as abandoned
-# even if we cannot tell whether its process is alive (other host, pid reuse).
-STALE_STREAMING_AFTER = timedelta(minutes=10)
-# search() ranks (bm25) the most recent this-many matches; see Store.search.
-SEARCH_RANK_WINDOW = 5000
 
 _MESSAGE_COLS = "id, conversation_id, parent_id, role, content, model, status, active, created_at, updated_at"
-_TURN_COLS_NO_ROUTE = ", ".join(f.name for f in fields(TurnRecord) if f.name != "route")
-_KEYLIKE = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,})")
 
 
-def _walk(by_parent: dict[str | None, Any]) -> list[str | None]:
-    """The parent keys of a branch, root first: None, then each node's id in turn. `by_parent`
-    maps a parent id (None for the root) to its active child, as a row dict or a bare id."""
-    keys: list[str | None] = []
-    key: str | None = None
-    seen: set[str] = set()
-    while key in by_parent:
-        keys.append(key)
-        node = by_parent[key]
-        key = node if isinstance(node, str) else node["id"]
-        if key in seen:  # guards against a cycle
-            break
-        seen.add(key)
-    return keys
+class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBase):
+    """Open with `Store.open(path)`; use as a context manager or call `close()`.
 
-
-# The roles a request carries; a message of another role, or an empty one, is never sent.
-SENT_ROLES = ("user", "assistant")
-
-
-def tail_start(outline: Sequence[tuple[str, int]], max_chars: float | None, per_message_chars: float = 0.0) -> int:
-    """Where the longest tail of whole turns that weighs at most `max_chars` begins, in
-    `outline` ((role, characters) per message of a branch, oldest first): 0 when all of it
-    fits, else the index of a user message (a turn is never cut in half, so the request never
-    opens on an answer without its question), or len(outline) when not even the last turn
-    fits. A sent message weighs its characters plus `per_message_chars` (the framing a
-    token estimate adds per message); one that is never sent weighs nothing."""
-    if max_chars is None:
-        return 0
-    used = 0.0
-    start = len(outline)
-    for i in range(len(outline) - 1, -1, -1):
-        role, chars = outline[i]
-        if chars and role in SENT_ROLES:
-            used += chars + per_message_chars
-            if used > max_chars:
-                return start
-        if role == "user":
-            start = i
-    return 0
-
-
-@dataclass(frozen=True)
-class HistoryTail:
-    """The end of a branch that fits a budget (see Store.history_tail), and what a turn needs
-    to know about the rest of it without reading it."""
-
-    messages: list[StoredMessage]  # the tail, oldest first: whole turns only
-    total_turns: int  # user messages on the whole branch
-    leaf_id: str | None  # the branch's last message: the parent of the next one
-    current_model: str | None  # the model of the branch's latest answer that has one
-
-    @property
-    def sent_turns(self) -> int:
-        return sum(1 for m in self.messages if m.role == "user" and m.content)
-
-
-def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
-    """Bound the number of SQL variables per statement (older SQLite builds allow 999)."""
-    for i in range(0, len(ids), size):
-        yield list(ids[i : i + size])
-
-
-class StoreBusyError(StoreError):
-    """Another process held the write lock for longer than we are willing to wait."""
-
-
-class StoreWaitCancelled(StoreError):
-    """A wait for another process's lock was cancelled (Esc, Ctrl+C): nothing was written."""
-
-    exit_code = 130
-
-
-def _is_busy(exc: BaseException) -> bool:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    msg = str(exc).lower()
-    return "locked" in msg or "busy" in msg
-
-
-def _writer_tag() -> str:
-    """Identifies the process writing a streaming message, so a later open can tell a live
-    stream from one abandoned by a killed process: host:pid, plus when that process started
-    where we can tell (so a pid reused after the writer died is not mistaken for it)."""
-    pid = os.getpid()
-    started = _process_start(pid)
-    return f"{socket.gethostname()}:{pid}" + (f":{started}" if started else "")
-
-
-def _parse_writer(writer: str) -> tuple[str, str, str | None]:
-    """host, pid, start (None for tags written before the start was recorded)."""
-    parts = writer.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit():
-        return parts[0], parts[1], parts[2]
-    host, _, pid = writer.rpartition(":")
-    return host, pid, None
-
-
-def _read_boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip()[:8]
-    except OSError:
-        return ""
-
-
-_BOOT_ID = _read_boot_id()
-
-
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (Linux: boot id and start time in clock ticks), or None where
-    /proc is not available. Containers make pid reuse common: chatroute as the entrypoint is
-    pid 1 in every run, under the same hostname when one is set."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            ticks = fh.read().rsplit(b")", 1)[1].split()[19]  # field 22, starttime
-    except (OSError, IndexError):
-        return None
-    return f"{_BOOT_ID}.{ticks.decode()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) would terminate it on Windows; rely on staleness instead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists but belongs to someone else
-    try:  # a killed child not yet reaped by its parent is a zombie: dead for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def redact_secrets(text: str | None) -> str | None:
-    """Belt and braces for error strings: provider errors sometimes echo a key back."""
-    if not text:
-        return text
-    return _KEYLIKE.sub(lambda m: m.group(0)[:6] + "…[redacted]", text)
-
-
-class Store:
-    """Open with `Store.open(path)`; use as a context manager or call `close()`."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, busy_retry_s: float = 300.0) -> None:
-        self.conn = conn
-        self.path = path
-        self._db: sqlite_utils.Database | None = None
-        self.waits = LockWaits(busy_retry_s)
-        self._lock = threading.RLock()
-        self._writer = _writer_tag()
-        self._wal: WalWatch | None = None  # set once open; None for a store built by hand
+    Conversations and message trees are here; the connection and transactions are in
+    store/connection.py, and turn records, search, spend and preferences in the modules of
+    their mixins (store/turns.py, search.py, spend.py, preferences.py)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -278,15 +105,6 @@ class Store:
             raise
         return store
 
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """A sqlite-utils view of the same connection (schema helpers, ad-hoc queries).
-        Write through `transaction()` so the locking rules above hold."""
-        if self._db is None:
-            import sqlite_utils
-
-            self._db = sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
-        return self._db
 
     def _configure(self) -> None:
         c = self.conn
@@ -328,142 +146,6 @@ class Store:
 
     def schema_version(self) -> int:
         return int(self._read(lambda c: c.execute("PRAGMA user_version").fetchone()[0]))
-
-    def close(self) -> None:
-        with self._lock:
-            try:
-                # Bounded so closing never stalls on a big file.
-                self.conn.execute("PRAGMA analysis_limit = 400")
-                self.conn.execute("PRAGMA optimize")
-            except sqlite3.Error:
-                pass
-            self.conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def integrity_check(self) -> str:
-        """'ok' when the file is sound and the search index matches the messages (used by
-        crash and concurrency tests); otherwise the first problem found."""
-
-        def run(c: sqlite3.Connection) -> str:
-            result = str(c.execute("PRAGMA integrity_check").fetchone()[0])
-            if result != "ok":
-                return result
-            try:  # rank=1: also compare the index with the external content table
-                c.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
-            except sqlite3.DatabaseError as exc:
-                return f"messages_fts: {exc}"
-            return "ok"
-
-        return self._read(run)
-
-    # ------------------------------------------------------------------ transactions
-
-    @property
-    def busy_retry_s(self) -> float:
-        return self.waits.patience_s
-
-    def cancel_waits(self) -> None:
-        """End any wait for another process's lock now (in every thread): it raises
-        StoreWaitCancelled. The operations that waited wrote nothing."""
-        self.waits.cancel()
-
-    def _retry(self, fn: Callable[[], T]) -> T:
-        """Run fn, retrying while SQLite reports BUSY/LOCKED, for up to busy_retry_s (a lock
-        held that long belongs to a stopped or stuck process). Never holds self._lock while
-        waiting, so other threads (the UI) keep reading meanwhile."""
-
-        def busy_error(limit: float, exc: BaseException) -> BaseException:
-            return StoreBusyError(f"{self.path}: database stayed locked by another process for over "
-                                  f"{limit:.0f} s; close other chatroute windows and retry")
-
-        def cancelled() -> BaseException:
-            return StoreWaitCancelled(f"{self.path}: stopped waiting for another process's lock; nothing was saved")
-
-        return self.waits.run(fn, _is_busy, what=self.path.name, busy_error=busy_error,  # type: ignore[return-value]
-                              cancelled=cancelled)
-
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn inside one BEGIN IMMEDIATE transaction, retrying the whole transaction on
-        BUSY. Nested calls join the outer transaction."""
-        with self._lock:
-            if self.conn.in_transaction:
-                return fn(self.conn)
-
-        def attempt() -> T:
-            with self._lock:
-                if self.conn.in_transaction:  # this thread's own, begun meanwhile
-                    return fn(self.conn)
-                self._check_wal()
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(self.conn)
-                    self.conn.execute("COMMIT")
-                    self._check_wal()  # the commit went to a deleted -wal: say so now
-                    return result
-                except BaseException:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    raise
-
-        return self._retry(attempt)
-
-    def _check_wal(self) -> None:
-        if self._wal is not None:
-            self._wal.check()
-
-    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def attempt() -> T:
-            with self._lock:
-                return fn(self.conn)
-
-        return self._retry(attempt)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction for other modules sharing this DB (cache, health).
-
-        Only BEGIN is retried on BUSY (the body cannot be replayed), which is enough in WAL
-        mode: once BEGIN IMMEDIATE succeeds this connection holds the write lock.
-        """
-        with self._lock:
-            if self.conn.in_transaction:
-                yield self.conn
-                return
-
-        def begin() -> None:
-            self._lock.acquire()
-            try:
-                self._check_wal()
-                self.conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self._lock.release()
-                raise
-
-        self._retry(begin)  # returns holding self._lock, released below
-        try:
-            try:
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
-        finally:
-            self._lock.release()
-
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
-            cur = c.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-        return self._read(run)
 
     # ------------------------------------------------------------------ conversations
 
@@ -652,7 +334,7 @@ class Store:
             f"SELECT {_MESSAGE_COLS} FROM messages WHERE conversation_id = ? AND active = 1", (conversation_id,)
         )
         by_parent = {r["parent_id"]: r for r in rows}
-        return [StoredMessage.from_row(by_parent[p]) for p in _walk(by_parent)]
+        return [StoredMessage.from_row(by_parent[p]) for p in walk(by_parent)]
 
     def history_ids(self, conversation_id: str) -> list[str]:
         """The ids of history(), without the text: what a viewer needs to page through a long
@@ -664,7 +346,7 @@ class Store:
             ).fetchall()
         )
         by_parent: dict[str | None, str] = dict(rows)
-        return [by_parent[p] for p in _walk(by_parent)]
+        return [by_parent[p] for p in walk(by_parent)]
 
     def history_tail(self, conversation_id: str, max_chars: float | None = None, *, per_message_chars: float = 0.0,
                      upto: str | None = None) -> HistoryTail:
@@ -710,7 +392,7 @@ class Store:
     def messages_by_id(self, ids: Sequence[str]) -> list[StoredMessage]:
         """These messages, in the order given (unknown ids are skipped)."""
         found: dict[str, StoredMessage] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             for r in self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id IN ({marks})", chunk):
                 found[r["id"]] = StoredMessage.from_row(r)
@@ -720,7 +402,7 @@ class Store:
         """For each message that has siblings: (1-based position among them, how many), in
         siblings() order. One query for a whole page of messages instead of one each."""
         out: dict[str, tuple[int, int]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
 
             def pairs(c: sqlite3.Connection, chunk: Sequence[str] = chunk, marks: str = marks) -> list[Any]:
@@ -813,25 +495,9 @@ class Store:
         host = socket.gethostname()
         cutoff = normalize_ts(datetime.now(UTC) - STALE_STREAMING_AFTER)
         rows = self._rows("SELECT id, writer, updated_at FROM messages WHERE status = 'streaming'")
-        stale: list[str] = []
-        for r in rows:
-            writer, updated = r["writer"], r["updated_at"]
-            if writer == self._writer:
-                continue  # our own live stream (a second Store in this process)
-            w_host, w_pid, w_start = _parse_writer(writer or "")
-            local = w_host == host and w_pid.isdigit()
-            if not writer:
-                dead = True
-            elif local and not _pid_alive(int(w_pid)):
-                dead = True
-            elif local and w_start and _process_start(int(w_pid)) not in (w_start, None):
-                dead = True  # the writer died and its pid now belongs to another process
-            else:
-                # Another host, a live pid we cannot check further (no /proc, or an old tag),
-                # or a hung writer: abandoned once nothing has been saved for STALE_STREAMING_AFTER.
-                dead = updated < cutoff
-            if dead:
-                stale.append(r["id"])
+        # Our own live streams (a second Store in this process) are never stale.
+        stale = [r["id"] for r in rows if r["writer"] != self._writer
+                 and writer_gone(r["writer"], r["updated_at"], host=host, cutoff=cutoff)]
         if not stale:
             return 0
         # Built before the write lock is taken (counting tokens takes a moment). Which process
@@ -883,257 +549,6 @@ class Store:
         return stream.rough_record()
 
     # ------------------------------------------------------------------ turns
-
-    def add_turn(self, record: TurnRecord) -> TurnRecord:
-        self._write(lambda c: self._insert_turn(c, record))
-        return record
-
-    @staticmethod
-    def _insert_turn(c: sqlite3.Connection, record: TurnRecord) -> None:
-        record.created_at = normalize_ts(record.created_at)
-        record.error = redact_secrets(record.error)
-        row = record.to_row()
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        c.execute(f"INSERT INTO turns ({cols}) VALUES ({marks})", tuple(row.values()))
-
-    def finish_turn(
-        self, message_id: str, text: str, status: str, record: TurnRecord | None = None
-    ) -> None:
-        """The final write of a turn: message text + status and its turn record, in ONE
-        transaction. `status` is a message status (complete|interrupted|error); a turn status
-        ('ok') is accepted as 'complete'."""
-        if status == "ok":
-            status = "complete"
-        if status not in MESSAGE_STATUSES or status == "streaming":
-            raise ValueError(f"bad final message status {status!r}")
-        now = utc_now()
-
-        def run(c: sqlite3.Connection) -> None:
-            row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no message {message_id}")
-            c.execute(
-                "UPDATE messages SET content = ?, status = ?, model = COALESCE(?, model), writer = NULL, updated_at = ?"
-                " WHERE id = ?",
-                (text, status, record.model if record else None, now, message_id),
-            )
-            if record is not None:
-                if record.message_id is None:
-                    record.message_id = message_id
-                if record.conversation_id is None:
-                    record.conversation_id = row[0]
-                self._insert_turn(c, record)
-            c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, row[0]))
-
-        self._write(run)
-
-    record_turn = finish_turn  # the name INTERFACES.md uses
-
-    def get_turn(self, turn_id: str) -> TurnRecord | None:
-        rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
-        return TurnRecord.from_row(rows[0]) if rows else None
-
-    def turn_for_message(self, message_id: str) -> TurnRecord | None:
-        """The latest turn record of an assistant message (for its badge)."""
-        rows = self._rows(
-            "SELECT * FROM turns WHERE message_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", (message_id,)
-        )
-        return TurnRecord.from_row(rows[0]) if rows else None
-
-    def turns_for_messages(self, message_ids: Sequence[str]) -> dict[str, TurnRecord]:
-        """The latest turn record of each of these assistant messages (for a page of badges)."""
-        out: dict[str, TurnRecord] = {}
-        for chunk in _chunks(message_ids):
-            marks = ", ".join("?" for _ in chunk)
-            # Ascending, so a later record of the same message overwrites an earlier one.
-            for r in self._rows(f"SELECT * FROM turns WHERE message_id IN ({marks}) ORDER BY created_at, id", chunk):
-                out[r["message_id"]] = TurnRecord.from_row(r)
-        return out
-
-    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[TurnRecord]:
-        """Oldest first. `include_route=False` leaves `route` empty: decoding the route JSON
-        is most of the cost when a long conversation only needs its badges."""
-        cols = "*" if include_route else _TURN_COLS_NO_ROUTE
-        rows = self._rows(
-            f"SELECT {cols} FROM turns WHERE conversation_id = ? ORDER BY created_at, id", (conversation_id,)
-        )
-        return [TurnRecord.from_row(r) for r in rows]
-
-    def recent_turns(self, limit: int = 100) -> list[TurnRecord]:
-        rows = self._rows("SELECT * FROM turns ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
-        return [TurnRecord.from_row(r) for r in rows]
-
-    # ------------------------------------------------------------------ search
-
-    def search(self, query: str, limit: int = 50, *, conversation_id: str | None = None) -> list[SearchHit]:
-        """Full-text search over message text. Any user input is safe: it becomes quoted
-        terms (the last one a prefix), never FTS syntax.
-
-        Ranking: bm25 over the SEARCH_RANK_WINDOW most recent matches. Ranking every match of
-        a common word grows with the history (hundreds of ms at 200k turns); a chat search is
-        about recent things anyway, and rarer words (fewer matches) are ranked exhaustively.
-        """
-        match = fts_query(query)
-        if match is None:
-            return []
-        conv_join = "JOIN messages cm ON cm.seq = f.rowid AND cm.conversation_id = :conv" if conversation_id else ""
-        rows = self._rows(
-            f"""
-            SELECT m.id AS message_id, m.conversation_id, c.title, m.role, m.model, m.created_at,
-                   m.content, top.rank
-              FROM (SELECT seq, rank FROM (
-                        SELECT f.rowid AS seq, f.rank AS rank FROM messages_fts f {conv_join}
-                         WHERE messages_fts MATCH :match ORDER BY f.rowid DESC LIMIT :window)
-                     ORDER BY rank LIMIT :limit) AS top
-              JOIN messages m ON m.seq = top.seq
-              JOIN conversations c ON c.id = m.conversation_id
-             ORDER BY top.rank
-            """,
-            {"match": match, "limit": int(limit), "window": SEARCH_RANK_WINDOW, "conv": conversation_id},
-        )
-        terms = query_terms(query)
-        return [
-            SearchHit(
-                message_id=r["message_id"],
-                conversation_id=r["conversation_id"],
-                conversation_title=r["title"],
-                role=r["role"],
-                model=r["model"],
-                snippet=make_snippet(r["content"], terms),
-                created_at=r["created_at"],
-                rank=r["rank"],
-            )
-            for r in rows
-        ]
-
-    # ------------------------------------------------------------------ spend
-
-    def spend(
-        self,
-        by: Literal["day", "model", "conversation", "client"] = "day",
-        since: str | date | datetime | None = None,
-        until: str | date | datetime | None = None,
-        *,
-        utc_offset_minutes: int = 0,
-    ) -> list[SpendRow]:
-        """Spend grouped by UTC day (or local day with utc_offset_minutes), model,
-        conversation or client (of `chatroute serve`; key None: chatroute's own chat). Days
-        ascend; models and conversations are most expensive first.
-        Unknown costs are counted in `unknown_cost_turns`, never summed as 0."""
-        return self._read(lambda c: _spend.spend(c, by, since, until, utc_offset_minutes))
-
-    def spend_totals(
-        self,
-        since: str | date | datetime | None = None,
-        until: str | date | datetime | None = None,
-        *,
-        utc_offset_minutes: int = 0,
-    ) -> SpendRow:
-        return self._read(lambda c: _spend.totals(c, since, until, utc_offset_minutes))
-
-    def estimated_spend(
-        self,
-        since: str | date | datetime | None = None,
-        until: str | date | datetime | None = None,
-        *,
-        utc_offset_minutes: int = 0,
-    ) -> tuple[int, float | None]:
-        """(turns, cost) of the turns whose usage was estimated rather than reported: stopped
-        or killed streams, servers that send no counts. They are in spend() and spend_totals()
-        too; this says how much of those totals is an estimate."""
-        return self._read(lambda c: _spend.estimated(c, since, until, utc_offset_minutes))
-
-    def cache_hits(
-        self,
-        since: str | date | datetime | None = None,
-        until: str | date | datetime | None = None,
-        *,
-        utc_offset_minutes: int = 0,
-    ) -> int:
-        """How many turns were answered from the cache (partial index: fast at any size)."""
-        from chatroute.store.spend import _where
-
-        where, params = _where(since, until, utc_offset_minutes)
-        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit'"
-        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
-
-    def turn_usage(
-        self,
-        since: str | date | datetime | None = None,
-        until: str | date | datetime | None = None,
-        *,
-        utc_offset_minutes: int = 0,
-    ) -> Iterator[UsageRow]:
-        """Per-turn usage, oldest first, for baseline pricing ("what if all of it ran on X")."""
-        rows = self._read(lambda c: _spend.usage_rows(c, since, until, utc_offset_minutes))
-        return map(UsageRow._make, rows)
-
-    # ------------------------------------------------------------------ preferences
-
-    def add_preference(
-        self,
-        kind: str,
-        chosen_model: str | None,
-        rejected_models: Iterable[str] = (),
-        prompt: str | None = None,
-        *,
-        conversation_id: str | None = None,
-        message_id: str | None = None,
-        embedding: bytes | None = None,
-    ) -> Preference:
-        if kind not in PREFERENCE_KINDS:
-            raise ValueError(f"bad preference kind {kind!r}")
-        pref = Preference(
-            id=new_id(),
-            kind=kind,
-            chosen_model=chosen_model,
-            rejected_models=list(rejected_models),
-            prompt=prompt,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            embedding=bytes(embedding) if embedding is not None else None,
-            created_at=utc_now(),
-        )
-        self._write(
-            lambda c: c.execute(
-                "INSERT INTO preferences (id, kind, chosen_model, rejected_models, prompt, conversation_id, message_id,"
-                " embedding, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pref.id,
-                    kind,
-                    chosen_model,
-                    json.dumps(pref.rejected_models),
-                    prompt,
-                    conversation_id,
-                    message_id,
-                    pref.embedding,
-                    pref.created_at,
-                ),
-            )
-        )
-        return pref
-
-    def preferences(
-        self, kind: str | None = None, *, since: str | date | datetime | None = None, limit: int | None = None
-    ) -> list[Preference]:
-        """Oldest first (the order the router should learn them in)."""
-        from chatroute.store.ids import ts_bound
-
-        clauses: list[str] = []
-        params: list[str | None] = []
-        if kind:
-            clauses.append("kind = ?")
-            params.append(kind)
-        if since is not None:
-            clauses.append("created_at >= ?")
-            params.append(ts_bound(since))
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        lim = f" LIMIT {int(limit)}" if limit else ""
-        rows = self._rows(f"SELECT * FROM preferences {where} ORDER BY created_at, id{lim}", params)
-        return [Preference.from_row(r) for r in rows]
-
     # ------------------------------------------------------------------ export
 
     def export_conversation(self, conversation_id: str, fmt: Literal["markdown", "json"] = "markdown") -> str:

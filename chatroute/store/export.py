@@ -3,24 +3,28 @@ latency and tokens. The store never holds API keys, so nothing needs scrubbing h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chatroute import jsonsafe
 from chatroute.markdown_breaks import hard_breaks
-from chatroute.store.records import StoredMessage, TurnRecord
+from chatroute.money import usd
+from chatroute.store.dbfile import StoreError
+from chatroute.store.records import Conversation, StoredMessage, TurnRecord
 
-if TYPE_CHECKING:
-    from chatroute.store.db import Store
+
+class ExportSource(Protocol):
+    """What an export reads from the store (Store has all of it): typed here rather than by
+    importing Store, which calls into this module."""
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    def history(self, conversation_id: str) -> list[StoredMessage]: ...
+
+    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[TurnRecord]: ...
+
+    def siblings(self, message_id: str) -> list[StoredMessage]: ...
 
 EXPORT_FORMAT = "chatroute.conversation/1"
-
-
-def format_cost(cost: float | None) -> str:
-    if cost is None:
-        return "n/a"
-    if cost == 0:
-        return "$0"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
 
 
 def _ms(v: float | None) -> str:
@@ -32,7 +36,7 @@ def _ms(v: float | None) -> str:
 def badge(turn: TurnRecord) -> str:
     """model · cost · ttft · total · tok/s · tokens, spelled out for a document (labelled totals, token counts
     in and out)."""
-    parts = [turn.model, format_cost(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
+    parts = [turn.model, usd(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
     parts.append(f"{turn.tokens_per_s:.1f} tok/s" if turn.tokens_per_s is not None else "n/a tok/s")
     approx = "≈" if turn.usage_estimated else ""
     tokens = f"{approx}{turn.input_tokens:,} in / {approx}{turn.output_tokens:,} out"
@@ -46,9 +50,7 @@ def badge(turn: TurnRecord) -> str:
     return " · ".join(parts)
 
 
-def export_conversation(store: Store, conversation_id: str, fmt: str = "markdown") -> str:
-    from chatroute.store.db import StoreError
-
+def export_conversation(store: ExportSource, conversation_id: str, fmt: str = "markdown") -> str:
     conv = store.get_conversation(conversation_id)
     if conv is None:
         raise StoreError(f"no conversation {conversation_id}")
@@ -87,14 +89,14 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
             else:
                 total += turn.cost_usd
     if turns:
-        line = f"---\n\nTotal cost: {format_cost(total)}"
+        line = f"---\n\nTotal cost: {usd(total)}"
         if unknown:
             line += f" (+ {unknown} turn(s) with unknown price)"
         out += [line, ""]
     return "\n".join(out)
 
 
-def _json(store: Store, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
     shown = {m.id for m in branch}
 
     def item(m: StoredMessage) -> dict[str, Any]:

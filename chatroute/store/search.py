@@ -1,4 +1,4 @@
-"""Search helpers: a safe FTS5 query from user text, and result snippets.
+"""Full-text search: a safe FTS5 query from user text, result snippets, and the query itself.
 
 User text never reaches FTS5's query language: it is split into word tokens and each token
 is quoted as a phrase, so quotes, AND/OR/NOT/NEAR, '*', '^', ':' and parentheses are all
@@ -14,8 +14,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from chatroute.store.connection import StoreBase
+from chatroute.store.records import SearchHit
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_SCAN_TOKENS = 5000
+# search() ranks (bm25) the most recent this-many matches; see SearchQueries.search.
+SEARCH_RANK_WINDOW = 5000
 
 
 def query_terms(text: str) -> list[str]:
@@ -93,3 +98,48 @@ def make_snippet(text: str, terms: list[str], *, width: int = 14, open_: str = "
     if end_i < len(tokens):
         snippet += "…"
     return snippet
+
+
+class SearchQueries(StoreBase):
+    """Searching message text (a part of Store)."""
+
+    def search(self, query: str, limit: int = 50, *, conversation_id: str | None = None) -> list[SearchHit]:
+        """Full-text search over message text. Any user input is safe: it becomes quoted
+        terms (the last one a prefix), never FTS syntax.
+
+        Ranking: bm25 over the SEARCH_RANK_WINDOW most recent matches. Ranking every match of
+        a common word grows with the history (hundreds of ms at 200k turns); a chat search is
+        about recent things anyway, and rarer words (fewer matches) are ranked exhaustively.
+        """
+        match = fts_query(query)
+        if match is None:
+            return []
+        conv_join = "JOIN messages cm ON cm.seq = f.rowid AND cm.conversation_id = :conv" if conversation_id else ""
+        rows = self._rows(
+            f"""
+            SELECT m.id AS message_id, m.conversation_id, c.title, m.role, m.model, m.created_at,
+                   m.content, top.rank
+              FROM (SELECT seq, rank FROM (
+                        SELECT f.rowid AS seq, f.rank AS rank FROM messages_fts f {conv_join}
+                         WHERE messages_fts MATCH :match ORDER BY f.rowid DESC LIMIT :window)
+                     ORDER BY rank LIMIT :limit) AS top
+              JOIN messages m ON m.seq = top.seq
+              JOIN conversations c ON c.id = m.conversation_id
+             ORDER BY top.rank
+            """,
+            {"match": match, "limit": int(limit), "window": SEARCH_RANK_WINDOW, "conv": conversation_id},
+        )
+        terms = query_terms(query)
+        return [
+            SearchHit(
+                message_id=r["message_id"],
+                conversation_id=r["conversation_id"],
+                conversation_title=r["title"],
+                role=r["role"],
+                model=r["model"],
+                snippet=make_snippet(r["content"], terms),
+                created_at=r["created_at"],
+                rank=r["rank"],
+            )
+            for r in rows
+        ]

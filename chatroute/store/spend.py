@@ -18,11 +18,13 @@ anything was billed cost $0 and are not turns: groups holding only those are lef
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
+from chatroute.store.connection import StoreBase
 from chatroute.store.ids import ts_bound
-from chatroute.store.records import SpendRow
+from chatroute.store.records import SpendRow, UsageRow
 
 Bound = str | date | datetime | None
 
@@ -241,3 +243,65 @@ def estimated(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) ->
         f"SELECT COUNT(*), SUM(cost_usd) FROM turns INDEXED BY idx_turns_estimated {where}", params
     ).fetchone()
     return int(n), cost
+
+
+class SpendQueries(StoreBase):
+    """The spend figures above, read through a Store's connection (a part of Store)."""
+
+    def spend(
+        self,
+        by: Literal["day", "model", "conversation", "client"] = "day",
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> list[SpendRow]:
+        """Spend grouped by UTC day (or local day with utc_offset_minutes), model,
+        conversation or client (of `chatroute serve`; key None: chatroute's own chat). Days
+        ascend; models and conversations are most expensive first.
+        Unknown costs are counted in `unknown_cost_turns`, never summed as 0."""
+        return self._read(lambda c: spend(c, by, since, until, utc_offset_minutes))
+
+    def spend_totals(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> SpendRow:
+        return self._read(lambda c: totals(c, since, until, utc_offset_minutes))
+
+    def estimated_spend(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> tuple[int, float | None]:
+        """(turns, cost) of the turns whose usage was estimated rather than reported: stopped
+        or killed streams, servers that send no counts. They are in spend() and spend_totals()
+        too; this says how much of those totals is an estimate."""
+        return self._read(lambda c: estimated(c, since, until, utc_offset_minutes))
+
+    def cache_hits(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> int:
+        """How many turns were answered from the cache (partial index: fast at any size)."""
+        where, params = _where(since, until, utc_offset_minutes)
+        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit'"
+        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
+
+    def turn_usage(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> Iterator[UsageRow]:
+        """Per-turn usage, oldest first, for baseline pricing ("what if all of it ran on X")."""
+        rows = self._read(lambda c: usage_rows(c, since, until, utc_offset_minutes))
+        return map(UsageRow._make, rows)

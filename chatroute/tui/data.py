@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from chatroute import jsonsafe
-from chatroute.catalog.cost import format_cost
 from chatroute.format import attr as _attr
-from chatroute.format import badge_text, fmt_cost, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
+from chatroute.format import badge_text, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
 from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 
@@ -464,12 +463,6 @@ def hit_fields(hit: Any) -> tuple[str, str, str, str]:
 
 
 # ---- formatting ----
-def fmt_usd(value: float | None) -> str:
-    """Money totals, as the CLI writes them: $1.23, $0.069, $0.0034 (a sub-cent sum is not
-    "$0.00"), n/a when unknown."""
-    return format_cost(value)
-
-
 def reroute_lines(route: dict[str, Any] | None) -> list[str]:
     out = []
     for r in (route or {}).get("reroutes", []) or []:

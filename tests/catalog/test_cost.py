@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatroute.catalog.cost import estimate_cost, format_cost, turn_cost
+from chatroute.catalog.cost import estimate_cost, turn_cost
 from chatroute.catalog.models import ModelInfo
+from chatroute.money import usd
 from chatroute.providers.base import UsageReport
 
 
@@ -66,14 +67,14 @@ def test_unknown_price_is_none_never_zero() -> None:
     assert turn_cost(unknown, usage) is None
     assert estimate_cost(unknown, 10, 10) is None
     assert turn_cost(info(1.0, None), usage) is None  # half a price is no price
-    assert format_cost(turn_cost(unknown, usage)) == "n/a"
+    assert usd(turn_cost(unknown, usage)) == "n/a"
 
 
 def test_local_costs_zero() -> None:
     local = info(0.0, 0.0, 0.0, 0.0, source="local")
     usage = UsageReport(input_tokens=5000, output_tokens=5000, cached_input_tokens=100)
     assert turn_cost(local, usage) == 0.0
-    assert format_cost(0.0) == "$0.00"
+    assert usd(0.0) == "$0.00"
 
 
 def test_estimate_cost() -> None:
@@ -99,5 +100,5 @@ def test_estimate_cost() -> None:
         (1e-9, "<$0.000001"),
     ],
 )
-def test_format_cost(value, text) -> None:
-    assert format_cost(value) == text
+def test_money_format(value, text) -> None:
+    assert usd(value) == text

@@ -147,7 +147,7 @@ def _stats(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
 
 def test_stats_and_clear(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
     stats = _stats(capsys)
-    assert stats["entries"] == "0" and stats["saved"] == "$0.0000"
+    assert stats["entries"] == "0" and stats["saved"] == "$0.00"
     _first_answer(capsys, configured, CACHED)
     code, hit = ask_json(capsys, CACHED)
     assert hit["cache"] == "hit"
@@ -163,7 +163,7 @@ def test_stats_and_clear(capsys: pytest.CaptureFixture[str], configured: FakeSer
     code, out, err = run_cli(capsys, "cache", "clear")
     assert code == 0 and "1 entries removed" in out
     stats = _stats(capsys)
-    assert stats["entries"] == "0" and stats["misses"] == "0" and stats["saved"] == "$0.0000"
+    assert stats["entries"] == "0" and stats["misses"] == "0" and stats["saved"] == "$0.00"
     n = len(configured.requests)
     code, out = ask_json(capsys, CACHED)
     assert out["cache"] == "miss" and len(configured.requests) == n + 1

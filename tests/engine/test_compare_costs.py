@@ -17,6 +17,7 @@ import pytest
 from chatroute.catalog import Catalog
 from chatroute.config import load_config
 from chatroute.engine import Engine
+from chatroute.money import usd
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from tests.engine.helpers import ask_json, run_cli, write_config
@@ -221,7 +222,7 @@ def test_dearer_than_the_baseline_is_said_plainly(capsys: pytest.CaptureFixture[
     assert sel["cost_usd"] == pytest.approx(actual)
     assert sel["baseline_cost_usd"] == pytest.approx(baseline)
     assert sel["routing_saved_usd"] == pytest.approx(baseline - actual) and sel["routing_saved_usd"] < 0
-    assert report["verdict"] == (f"Routing cost ${actual - baseline:.4f} more than always using gpt-4o-mini "
+    assert report["verdict"] == (f"Routing cost {usd(actual - baseline)} more than always using gpt-4o-mini "
                                  "would have.")
     code, out, err = run_cli(capsys, "costs", "--baseline", MINI)
     assert code == 0 and "more than always using gpt-4o-mini" in out

@@ -253,16 +253,16 @@ def test_a_dead_writers_stream_is_recovered_even_when_its_pid_lives_on(chatroute
     containers, where chatroute is pid 1 on every run). Before writer tags carried the process
     start time, such a stream stayed 'streaming' (spinner, no retry) for 10 minutes, or for
     as long as the new process ran when the tag was its own."""
-    from chatroute.store.db import _BOOT_ID, _process_start
+    from chatroute.store.liveness import BOOT_ID, process_start
 
     db = chatroute_home / "chatroute.db"
     host = socket.gethostname()
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        other_start = wait_until(lambda: _process_start(other.pid), 10, "the other process's start time")
+        other_start = wait_until(lambda: process_start(other.pid), 10, "the other process's start time")
         writers = {
-            "pid reused": f"{host}:{other.pid}:{_BOOT_ID}.1",
-            "our pid, earlier process": f"{host}:{os.getpid()}:{_BOOT_ID}.1",
+            "pid reused": f"{host}:{other.pid}:{BOOT_ID}.1",
+            "our pid, earlier process": f"{host}:{os.getpid()}:{BOOT_ID}.1",
             "live writer": f"{host}:{other.pid}:{other_start}",
         }
         ids: dict[str, str] = {}

@@ -56,7 +56,7 @@ async def test_repeat_and_paraphrase_hit_negation_misses(real_engine: Engine, fa
         assert repeat.text == first.text
         line = badge(repeat)
         assert line.startswith(f"{first.model.split('/', 1)[1]} (cache) · ")
-        assert "cached 1.00" in line and " · $0 · " in line and "lookup " in line and " ms" in line
+        assert "cached 1.00" in line and " · $0.00 · " in line and "lookup " in line and " ms" in line
         # The badge names where the answer came from.
         assert f"⟵ from ‹{CACHED}›, just now" in line
         assert app.screen.conversation_id != source_conversation

@@ -58,7 +58,7 @@ async def test_badge_variants_cache_unknown_cost_estimated_reroute(engine: FakeE
         for prompt in ("a", "b", "c", "d"):
             await type_and_send(pilot, prompt)
         cached, local, rerouted, interrupted = assistants(app)
-        assert badge(cached) == "gpt-4o-mini (cache) · cached 0.98 ⟵ turn 000123 · $0 · lookup 4 ms"
+        assert badge(cached) == "gpt-4o-mini (cache) · cached 0.98 ⟵ turn 000123 · $0.00 · lookup 4 ms"
         assert "qwen2.5:7b · n/a ·" in badge(local) and "≈120→≈340 tok" in badge(local)
         reroutes = str(rerouted.query_one(".reroutes", Static).render())
         assert "gpt-4o-mini 429 → claude-3-5-haiku-20241022" in reroutes

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from chatroute.engine import Engine
-from chatroute.format import fmt_cost
+from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import FakeServer, Fault, Reply
@@ -99,7 +99,7 @@ async def test_esc_mid_stream_badges_the_estimated_cost_at_once(stopped_in: str,
         conversation_id = app.screen.conversation_id
     [turn] = real_engine.store.turns(conversation_id)
     assert turn.status == "interrupted" and turn.usage_estimated and turn.cost_usd
-    assert shown.startswith("gpt-4o (override) · $") and fmt_cost(turn.cost_usd) in shown
+    assert shown.startswith("gpt-4o (override) · $") and usd(turn.cost_usd) in shown
     assert "≈" in shown and shown.endswith("⚠ interrupted")
 
     reopened = ChatrouteApp(real_engine)

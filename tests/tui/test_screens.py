@@ -8,8 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import SelectionList, Static
 
+from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.data import badge_text, fmt_cost
+from chatroute.tui.data import badge_text
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.screens.costs import CostsScreen, baseline_sentence
@@ -164,7 +165,7 @@ def test_badge_formats() -> None:
                          cost_usd=None, ttft_ms=1200, total_ms=999, tokens_per_s=None, usage_estimated=True,
                          input_tokens=15000, output_tokens=10)
     assert badge_text(rec) == "gpt-4o · n/a · ttft 1.2 s · 999 ms · – tok/s · ≈15.0k→≈10 tok"
-    assert fmt_cost(0) == "$0" and fmt_cost(0.5) == "$0.5" and fmt_cost(2.345) == "$2.35"
+    assert usd(0) == "$0.00" and usd(0.5) == "$0.50" and usd(2.345) == "$2.35"
 
 
 async def test_streaming_does_not_block_parallel_columns(store: FakeStore) -> None:
@@ -200,8 +201,8 @@ async def test_cache_toggle_from_palette_action(store: FakeStore) -> None:
 
 
 def test_tiny_costs_are_not_shown_as_free_or_garbled() -> None:
-    assert fmt_cost(0.000001) == "<$0.00001"
-    assert fmt_cost(0.00002) == "$0.00002"
+    assert usd(0.000001) == "$0.000001" and usd(1e-9) == "<$0.000001"
+    assert usd(0.00002) == "$0.00002"
 
 
 def test_badge_says_when_an_answer_was_cut_at_max_tokens() -> None:

@@ -25,7 +25,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.tui.data import Backend, fmt_usd, short_model
+from chatroute.money import usd
+from chatroute.tui.data import Backend, short_model
 
 TITLE_CELLS = 40  # a conversation title longer than this is cut with an ellipsis: the table stays readable
 
@@ -44,7 +45,7 @@ def fmt_count(n: int | None) -> str:
 def money(value: float | None, *, estimated: int = 0, unknown: int = 0) -> str:
     """A spend as the CLI's `costs` writes it: ≈ when part of it is estimated, (+n n/a) for
     turns whose price is unknown."""
-    return ("≈" if estimated else "") + fmt_usd(value) + (f" (+{unknown} n/a)" if unknown else "")
+    return ("≈" if estimated else "") + usd(value) + (f" (+{unknown} n/a)" if unknown else "")
 
 
 def clip(text: str, width: int) -> str:
@@ -60,11 +61,11 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
         return f"The baseline {model} has no known price, so savings cannot be computed."
     routing = float(baseline.get("routing_saved_usd") or 0.0)
     cache = float(baseline.get("cache_saved_usd") or 0.0)
-    cache_part = f"the cache saved {fmt_usd(cache)}"
+    cache_part = f"the cache saved {usd(cache)}"
     if routing >= 0:
-        return (f"Always using {model} would have cost {fmt_usd(baseline['cost_usd'])}; "
-                f"routing saved {fmt_usd(routing)}, {cache_part}.")
-    return f"Routing cost you {fmt_usd(-routing)} more than always using {model}; {cache_part}."
+        return (f"Always using {model} would have cost {usd(baseline['cost_usd'])}; "
+                f"routing saved {usd(routing)}, {cache_part}.")
+    return f"Routing cost you {usd(-routing)} more than always using {model}; {cache_part}."
 
 
 def budget_lines(budget: dict[str, Any] | None) -> Text:
@@ -78,9 +79,9 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
             pct = 100.0 * spent / float(cap)
             style = "bold red" if pct >= 100 else ("yellow" if pct >= 80 else "")
             mark = " ⛔ over budget" if pct >= 100 else (" ⚠" if pct >= 80 else "")
-            out.append(f"{label}: {fmt_usd(spent)} of {fmt_usd(cap)} ({pct:.0f}%){mark}\n", style=style)
+            out.append(f"{label}: {usd(spent)} of {usd(cap)} ({pct:.0f}%){mark}\n", style=style)
         else:
-            out.append(f"{label}: {fmt_usd(spent)} (no cap)\n", style="dim")
+            out.append(f"{label}: {usd(spent)} (no cap)\n", style="dim")
     if budget.get("message"):
         out.append(str(budget["message"]), style="italic")
     return out
@@ -90,7 +91,7 @@ def serve_line(live: dict[str, Any] | None) -> str:
     if not live:
         return "chatroute serve is not running"
     return (f"running at {live.get('url')} (pid {live.get('pid')}) since {str(live.get('started_at', ''))[:19]}: "
-            f"{live.get('requests', 0)} requests, {fmt_usd(live.get('cost_usd'))}")
+            f"{live.get('requests', 0)} requests, {usd(live.get('cost_usd'))}")
 
 
 class CostsScreen(Screen[None]):
@@ -185,7 +186,7 @@ class CostsScreen(Screen[None]):
             table.add_columns("client", "requests", "cost")
             for row in r.get("by_client", []):
                 table.add_row(str(row.get("label") or row.get("client"))[:50], str(row.get("turns", "")),
-                              fmt_usd(row.get("cost_usd")))
+                              usd(row.get("cost_usd")))
 
     async def action_reload(self) -> None:
         await self.recompose()

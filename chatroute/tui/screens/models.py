@@ -13,11 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from chatroute.money import usd
 from chatroute.tui.data import Backend
-
-
-def _price(v: float | None) -> str:
-    return "n/a" if v is None else f"${v:g}"
 
 
 def model_label(m: Any, current: str | None) -> Text:
@@ -27,8 +24,8 @@ def model_label(m: Any, current: str | None) -> Text:
     mark = "● " if m.id == current else "  "
     return Text.assemble(
         (mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
-        (f" in {_price(getattr(m, 'input_cost_per_mtok', None))} / out "
-         f"{_price(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
+        (f" in {usd(getattr(m, 'input_cost_per_mtok', None))} / out "
+         f"{usd(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
          + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else "")
          + (" (unknown: prior)" if getattr(m, "ability_source", None) == "unknown" else ""), "dim"),
     )

@@ -8,7 +8,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from chatroute.tui.data import _attr, badge_text, fmt_cost, reroute_lines, short_model
+from chatroute.money import usd
+from chatroute.tui.data import _attr, badge_text, reroute_lines, short_model
 
 
 class Badge(Static):
@@ -83,7 +84,7 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
             note = f"{note} · {_attr(c, 'ability_note')}" if note else str(_attr(c, "ability_note"))
         style = "bold" if name == winner else ("dim" if excluded else "")
         table.add_row(short_model(name), "–" if q is None else f"{q:.2f}", adjustment_text(c),
-                      fmt_cost(_attr(c, "expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
+                      usd(_attr(c, "expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
                       "–" if util is None else f"{util:+.3f}", note, style=style)
     head = Text.assemble(("why ", "bold"), (short_model(winner), "bold"),
                          f"  [{route.get('kind', 'routed')}"
