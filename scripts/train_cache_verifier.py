@@ -137,6 +137,29 @@ def table(rows: list[dict[str, Any]], decisions: dict[str, np.ndarray], mask: np
     return out
 
 
+def _train(f: dict[str, np.ndarray], rows: list[dict[str, Any]], train: np.ndarray, w: np.ndarray,
+           gate: np.ndarray, same_words: np.ndarray, oof_split: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """The operating point from out-of-fold predictions on the training split, then the final fit."""
+    y = f["y"]
+    kinds = np.array([r["kind"] for r in rows])
+    folds = np.random.default_rng(0).integers(0, 4, len(rows))
+    oof = np.zeros(len(rows))
+    for k in range(4):
+        m = fit(f["x"][train & (folds != k)], y[train & (folds != k)], w[train & (folds != k)])
+        sel = train & (folds == k)
+        oof[sel] = predict(m, f["x"][sel])
+    grid = np.round(np.arange(0.50, 0.995, 0.01), 2)
+
+    def rate(kind: str, t: float) -> float:
+        sel = oof_split & (kinds == kind)
+        return float((gate[sel] & ((oof[sel] >= t) | same_words[sel])).mean()) if sel.any() else 0.0
+
+    near = {t: rate("natural-near", t) for t in grid}
+    floor_near = min(near.values())
+    threshold = float(next(t for t in grid if near[t] <= floor_near + 0.005 and rate("swap-miss", t) <= SWAP_LIMIT))
+    return threshold, fit(f["x"][train], y[train], w[train])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, default=ROOT / ".data" / "paraphrase" / "pairs.jsonl")
@@ -144,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
     ap.add_argument("--ctx", type=Path, help="pickle {text: contextual embedding}: adds their cosine as a feature")
+    ap.add_argument("--shipped", action="store_true",
+                    help="report the weights and threshold in chatroute/cache/data as they are (no training)")
     ap.add_argument("--ctx-gate", action="store_true",
                     help="with --ctx: keep the verifier's features and report it gated by the contextual cosine")
     args = ap.parse_args(argv)
@@ -162,34 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.ctx_gate:
             f["x"] = np.hstack([f["x"], f["cos_ctx"][:, None]])
     split = np.array([r["split"] for r in rows])
-    kinds = np.array([r["kind"] for r in rows])
     y = f["y"]
     # The verifier only ever sees candidates that passed the neighbour search and the hard facts.
     seen = f["has"] & f["hard_ok"] & (f["cos_topic"] >= args.floor - 0.1)
     train = (split == "train") & seen
     w = weights_for(rows, y)
 
-    # Operating point from out-of-fold predictions on the training split.
-    rng = np.random.default_rng(0)
-    folds = rng.integers(0, 4, len(rows))
-    oof = np.zeros(len(rows))
-    for k in range(4):
-        m = fit(f["x"][train & (folds != k)], y[train & (folds != k)], w[train & (folds != k)])
-        sel = train & (folds == k)
-        oof[sel] = predict(m, f["x"][sel])
     gate = f["hard_ok"] & f["has"] & (f["cos_topic"] >= args.floor)
     same_words = np.array([features(r["a"]).tokens == features(r["b"]).tokens for r in rows])
-    grid = np.round(np.arange(0.50, 0.995, 0.01), 2)
-    oof_split = split == "train"
-
-    def rate(kind: str, t: float) -> float:
-        sel = oof_split & (kinds == kind)
-        return float((gate[sel] & ((oof[sel] >= t) | same_words[sel])).mean()) if sel.any() else 0.0
-
-    near = {t: rate("natural-near", t) for t in grid}
-    floor_near = min(near.values())
-    threshold = float(next(t for t in grid if near[t] <= floor_near + 0.005 and rate("swap-miss", t) <= SWAP_LIMIT))
-    model = fit(f["x"][train], y[train], w[train])
+    if args.shipped:
+        model = json.loads(DATA.read_text(encoding="utf-8"))
+        threshold = float(model["threshold"])
+    else:
+        threshold, model = _train(f, rows, train, w, gate, same_words, split == "train")
     p = np.where(same_words, 1.0, np.where(f["has"], predict(model, f["x"]), 0.0))
     ours = gate & (p >= threshold)
     plain = f["cos_plain"] >= 0.95
