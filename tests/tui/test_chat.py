@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import stat
-import time
 from pathlib import Path
 
 from textual.widgets import Markdown, Static
@@ -331,19 +329,16 @@ async def test_new_conversation_key(store: FakeStore) -> None:
         assert len(store.list_conversations()) == 2
 
 
-async def test_ten_thousand_turns_open_fast(store: FakeStore) -> None:
+async def test_ten_thousand_turns_open_with_a_bounded_window(store: FakeStore) -> None:
+    # How fast is benchmarks/load_bench.py's job (a timed test fails on a loaded machine);
+    # this checks what makes it fast: only the newest batch is mounted, older ones on demand.
     conv = seed_conversation(store, "Huge", [(f"question {i}", f"answer {i}") for i in range(10_000)])
     app = ChatrouteApp(FakeEngine(store))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        gc.collect()  # don't bill the seeding's garbage to the open
-        t0 = time.perf_counter()
         await app.screen.open_conversation(conv.id)
         await pilot.pause()
-        elapsed = time.perf_counter() - t0
         mounted = app.screen.query(MessageWidget)
-        print(f"opened 10,000 turns in {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0, elapsed
         assert len(mounted) <= 20 and mounted.last().text == "answer 9999"
         mounted.first().focus()
         await pilot.press("up")  # moving above the first mounted message loads the previous batch
