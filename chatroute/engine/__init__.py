@@ -22,11 +22,11 @@ from chatroute.engine.common import (
     TITLE_CHARS,
     StorageError,
 )
-from chatroute.engine.common import short as _short
 from chatroute.engine.core import PREFS_RESET_FILE, Engine, preferences_reset_at
 from chatroute.engine.history import HistoryWindow
 from chatroute.engine.records import Attempt as _Attempt
 from chatroute.engine.records import error_line as _error_line
+from chatroute.format import short_model as _short
 
 __all__ = [
     "CACHE_PARAMS",

@@ -11,7 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError, short
+from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError
 from chatroute.engine.records import (
     Attempt,
     build_record,
@@ -23,6 +23,7 @@ from chatroute.engine.records import (
 )
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
+from chatroute.format import short_model
 from chatroute.providers.base import (
     REROUTABLE,
     ChatRequest,
@@ -91,7 +92,7 @@ async def answer(
         next_model = fallback(engine, decision, err, info, tried, prompt, history, conv, current_model)
         if next_model is None:
             break
-        note = f"{short(model_id)} {err.short} → {short(next_model)}"
+        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
         attempt.reroutes.append(
             {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
              "message": err.message}

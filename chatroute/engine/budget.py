@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chatroute.engine.common import CACHE_PARAMS, as_pairs, short
+from chatroute.engine.common import CACHE_PARAMS, as_pairs
 from chatroute.engine.history import regenerated_question, window_for
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
+from chatroute.format import short_model
 
 if TYPE_CHECKING:
     from chatroute.engine.core import Engine
@@ -80,7 +81,7 @@ def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) ->
     block = block_from_refusal(budget_state(engine.store, engine.config.budget) or BudgetState(), exc)
     if block.cheapest_model is None:
         return None
-    reason = (f"{short(block.cheapest_model)}: the cheapest model; the {block.period} budget cap is reached "
+    reason = (f"{short_model(block.cheapest_model)}: the cheapest model; the {block.period} budget cap is reached "
               "and you chose to send anyway")
     return RouteDecision(model=block.cheapest_model, kind="routed", reason=reason, candidates=exc.candidates,
                          route_ms=(time.perf_counter() - started) * 1000, preset=engine.preset,

@@ -43,7 +43,3 @@ def as_pairs(history: list[Message]) -> list[tuple[str, str]]:
 def title(prompt: str) -> str:
     line = " ".join(prompt.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
-
-
-def short(model_id: str) -> str:
-    return model_id.split("/", 1)[-1]

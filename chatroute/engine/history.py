@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from chatroute.engine.common import short
 from chatroute.engine.route import window_targets
+from chatroute.format import short_model
 from chatroute.providers.base import Message
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class HistoryWindow:
             return None
         why = f"history budget {self.budget_tokens:,} tokens"
         if self.limited_by:
-            why += f": what the context window of {short(self.limited_by)} leaves"
+            why += f": what the context window of {short_model(self.limited_by)} leaves"
         if not self.sent_turns:
             return f"sent none of the {self.total_turns:,} earlier turns ({why})"
         return f"sent the last {self.sent_turns:,} of {self.total_turns:,} turns ({why})"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from chatroute.errors import ConfigError
 from chatroute.providers.base import Message
+from chatroute.routing.decision import RouteRequest
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -92,12 +93,12 @@ def decide_route(
         pool, health = engine.catalog.pool(), engine.health
         state = budget_state(engine.store, engine.config.budget)
         found = targets(engine, pin, override, strict=True)
-        return router.decide(
-            prompt, history=history, system=system, pool=pool, current_model=current_model,
+        return router.decide(RouteRequest(
+            prompt=prompt, history=history, system=system, pool=pool, current_model=current_model,
             turn_index=sum(1 for m in history if m.role == "user"), health=health, budget_state=state,
             exclude=exclude or set(), preset=preset or engine.preset,
             pin=found.pin, override=found.override, default=found.default, known=found.known,
-        )
+        ))
     finally:
         router.preset, router.cost_weight_override = kept
 
@@ -106,5 +107,6 @@ def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: s
                override: str | None) -> None:
     """Raise PromptTooLargeError when the input fits none of the models the turn could go to."""
     found = targets(engine, pin, override, strict=False)
-    engine.router.check_fits(prompt, history=history, system=system, pool=engine.catalog.pool(),
-                             pin=found.pin, override=found.override, default=found.default, known=found.known)
+    engine.router.check_fits(RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(),
+                                          pin=found.pin, override=found.override, default=found.default,
+                                          known=found.known))

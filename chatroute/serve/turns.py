@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import fallback, stream
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.common import short
 from chatroute.engine.records import Attempt, build_record, error_line, learn, record_failure
 from chatroute.engine.route import check_fits
+from chatroute.format import short_model
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished
 
@@ -115,7 +115,8 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
             break
         attempt.reroutes.append({"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
                                  "message": err.message})
-        yield Rerouted(model_id, err.short, next_model, f"{short(model_id)} {err.short} → {short(next_model)}")
+        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
+        yield Rerouted(model_id, err.short, next_model, note)
         model_id = next_model
 
     record = build_record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system)
@@ -168,5 +169,6 @@ def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:
     route = record.route or {}
     return {"model": record.model, "route_kind": record.route_kind, "reason": reason, "cost_usd": record.cost_usd,
             "usage_estimated": record.usage_estimated, "cache": record.cache_status,
-            "reroutes": [f"{short(r['from'])} {r['error']} → {short(r['to'])}" for r in route.get("reroutes", [])],
+            "reroutes": [f"{short_model(r['from'])} {r['error']} → {short_model(r['to'])}"
+                         for r in route.get("reroutes", [])],
             "status": record.status, "turn_id": record.id}
