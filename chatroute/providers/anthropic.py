@@ -123,7 +123,6 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
-
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None

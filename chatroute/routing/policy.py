@@ -110,7 +110,6 @@ def _ratio_words(r: float) -> str:
     return f"{r:.0f}x the cost" if r >= 2 else f"{r:.1f}x the cost"
 
 
-
 @dataclass
 class _Turn:
     """One decision's working state: the candidates, and the weights their utilities use."""
