@@ -103,6 +103,7 @@ def main() -> int:
         os.environ.update(bench_env(home))
         try:
             from chatroute.engine import Engine
+            from chatroute.engine.history import history_messages, history_window
 
             engine = Engine.open()
             engine.warm()
@@ -113,20 +114,18 @@ def main() -> int:
             full = []
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                engine._history_messages(engine.store.history(cid))
+                history_messages(engine.store.history(cid))
                 full.append(time.perf_counter() - t0)
             results["load_full_branch_ms"] = ms(median(full))
 
-            window = getattr(engine, "_history_window", None)
-            if window is not None:
-                tail = []
-                for _ in range(args.repeat):
-                    t0 = time.perf_counter()
-                    win = window(cid, PROMPT, system=conv.system_prompt, pin=None, override=None)
-                    tail.append(time.perf_counter() - t0)
-                results["load_window_ms"] = ms(median(tail))
-                results["window"] = {"sent_turns": win.sent_turns, "total_turns": win.total_turns,
-                                     "budget_tokens": win.budget_tokens}
+            tail = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                win = history_window(engine, cid, PROMPT, system=conv.system_prompt, pin=None, override=None)
+                tail.append(time.perf_counter() - t0)
+            results["load_window_ms"] = ms(median(tail))
+            results["window"] = {"sent_turns": win.sent_turns, "total_turns": win.total_turns,
+                                 "budget_tokens": win.budget_tokens}
 
             check = []
             for _ in range(args.repeat):

@@ -36,13 +36,13 @@ COLD = r"""
 import time, sys
 t = time.perf_counter()
 sys.path.insert(0, %r)
-from chatroute.routing.policy import Router
+from chatroute.routing.policy import RouteRequest, Router
 from chatroute.catalog.models import ModelInfo
 pool = [ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
                   output_cost_per_mtok=0.6, ability=0.54, context_window=128000),
         ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
                   output_cost_per_mtok=10, ability=0.61, context_window=128000)]
-Router().decide("What is the capital of Australia?", pool=pool)
+Router().decide(RouteRequest("What is the capital of Australia?", pool=pool))
 print(time.perf_counter() - t)
 """
 
@@ -73,19 +73,19 @@ def main() -> None:
 
     from chatroute.providers.base import Message
     from chatroute.routing.health import HealthBoard
-    from chatroute.routing.policy import Router
+    from chatroute.routing.policy import Router, RouteRequest
 
     router = Router()
     p = pool()
     health = HealthBoard(path=None)
     history = [Message("user", "Tell me about sorting algorithms."), Message("assistant", "Sure... " * 50)]
-    router.decide("warm up", pool=p)
+    router.decide(RouteRequest("warm up", pool=p))
     times = []
     for i in range(args.n):
         prompt = PROMPTS[i % len(PROMPTS)]
         t = time.perf_counter()
-        router.decide(prompt, pool=p, history=history if i % 2 else (), current_model="openai/gpt-4o-mini",
-                      turn_index=i % 5, health=health)
+        router.decide(RouteRequest(prompt, pool=p, history=history if i % 2 else (),
+                                   current_model="openai/gpt-4o-mini", turn_index=i % 5, health=health))
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     p50 = statistics.median(times)
@@ -97,7 +97,7 @@ def main() -> None:
         st = []
         for i in range(max(50, args.n // 10)):
             t = time.perf_counter()
-            router.decide(f"{text} ({i})", pool=p, health=health)
+            router.decide(RouteRequest(f"{text} ({i})", pool=p, health=health))
             st.append((time.perf_counter() - t) * 1000)
         st.sort()
         sized[tokens] = (statistics.median(st), st[int(0.99 * (len(st) - 1))])

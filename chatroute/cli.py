@@ -33,7 +33,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatroute {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # In this order in --help.
+    _add_turn_commands(sub)
+    _add_record_commands(sub)
+    _add_front_ends(sub)
+    return parser
 
+
+def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """ask, route, eval, compare: a prompt in, an answer or a decision out."""
     ask = sub.add_parser("ask", help="one turn, streamed to stdout")
     ask.add_argument("-m", "--model", help="pin this model (provider/model or a bare name)")
     ask.add_argument("--no-cache", action="store_true", help="bypass the answer cache")
@@ -65,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     cmp_fmt.add_argument("--jsonl", action="store_true", help="print JSON Lines: one object per model, one per line")
     cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
 
+
+def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """costs, models, prices, cache, prefs: what chatroute keeps, shown or managed."""
     costs = sub.add_parser("costs", help="spending and savings against a baseline")
     costs.add_argument("--by", choices=("day", "model", "conversation", "client"), default="day",
                        help="client: who sent each request through `chatroute serve` (chat turns apart)")
@@ -94,6 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
     prefs_sub.add_parser("show", help="per-model adjustment learned from overrides, regenerations and picks")
     prefs_sub.add_parser("reset", help="forget the learned adjustment")
 
+
+def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """serve and tui: chatroute for other tools, and the TUI."""
     serve = sub.add_parser("serve", help="an OpenAI-compatible endpoint: the router, cache and ledger for other tools")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
@@ -105,7 +119,6 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="make a token that names its requests NAME in the ledger, print it once, and exit")
 
     sub.add_parser("tui", help="open the TUI (the default)")
-    return parser
 
 
 def _ratio(value: str) -> float:

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from chatroute.catalog.models import ModelInfo  # noqa: E402
-from chatroute.routing.policy import Router  # noqa: E402
+from chatroute.routing.policy import Router, RouteRequest  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
 
 POOL = [
@@ -52,7 +52,8 @@ def main() -> None:
         ss = np.array([float(r["scores"][lo.STRONG]) for r in rs])
         for preset in PRESETS:
             router = Router(preset=preset, learn=False)
-            strong = np.array([router.decide(r["turns"][-1], pool=POOL).model == "openai/gpt-4o" for r in rs])
+            strong = np.array([router.decide(RouteRequest(r["turns"][-1], pool=POOL)).model == "openai/gpt-4o"
+                               for r in rs])
             kept = np.where(strong, ss, sw).mean() / ss.mean()
             print(f"| {name} | {len(rs)} | {preset} | {strong.mean():.0%} | {kept:.1%} | {sw.mean() / ss.mean():.1%} |",
                   flush=True)

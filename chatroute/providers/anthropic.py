@@ -14,6 +14,7 @@ UsageReport (when reported), Finish.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
@@ -122,88 +123,35 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
-
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
         failure: ProviderError | None = None
-        got_text = False
-        started = False  # first token (text or thinking) seen: stall and whole-request limits from here on
-        stopped = False
-        stop_reason: str | None = None
-        input_tokens: int | None = None
-        output_tokens: int | None = None
-        cache_read = 0
-        cache_write = 0
         params = self._params(request)
-        guard = output_guard(params["max_tokens"])
-        pieces = 0  # text or thinking deltas: each is at least one output token
-        truncated = False  # cut by the client: the server streamed past max_tokens
+        state = _StreamState(guard=output_guard(params["max_tokens"]))
         try:
             sdk_stream = await limits.before_first_token(self.client().messages.create(**params))
             check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
                 try:
-                    if started:
+                    if state.started:
                         event = await limits.after_first_token(anext(events))
                     else:
                         event = await limits.before_first_token(anext(events))
                 except StopAsyncIteration:
                     break
-                try:
-                    etype = getattr(event, "type", None)
-                    if etype == "content_block_delta":
-                        delta = event.delta
-                        if getattr(delta, "type", None) in ("text_delta", "thinking_delta"):
-                            pieces += 1
-                            if pieces > guard:
-                                # End the answer here, as truncated, rather than read forever
-                                # (closing the response below hangs up).
-                                stop_reason, truncated = "max_tokens", True
-                                break
-                        if getattr(delta, "type", None) == "text_delta" and delta.text:
-                            got_text = started = True
-                            yield TextDelta(delta.text)
-                        elif getattr(delta, "type", None) == "thinking_delta":
-                            started = True  # not visible, but progress: the deadline is met
-                        # signature / tool-input deltas are neither text nor progress
-                    elif etype == "message_start":
-                        u = getattr(event.message, "usage", None)
-                        if u is not None:
-                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
-                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
-                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
-                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
-                            if input_tokens is not None:
-                                # Billed from here on: a stop before the end still has these counts.
-                                yield _report(input_tokens, output_tokens or 0, cache_read, cache_write, partial=True)
-                    elif etype == "message_delta":
-                        reason = getattr(event.delta, "stop_reason", None)
-                        if reason:
-                            stop_reason = reason
-                        u = getattr(event, "usage", None)
-                        if u is not None:
-                            # Cumulative counts; newer servers also restate input/cache here.
-                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
-                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
-                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
-                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
-                    elif etype == "message_stop":
-                        stopped = True
-                    # content_block_start/stop and unknown future events carry nothing we need
-                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-                    raise ProviderError(
-                        ErrorKind.MALFORMED_STREAM,
-                        f"unexpected event shape ({type(exc).__name__})",
-                        provider=self.name,
-                        model=request.model,
-                    ) from exc
-            if stop_reason is None and not stopped:
-                raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
-            if input_tokens is not None and output_tokens is not None:
-                yield _report(input_tokens, output_tokens, cache_read, cache_write, partial=truncated)
-            yield Finish(map_stop_reason(stop_reason))
+                out = self._read(event, state, request.model)
+                if state.truncated:
+                    break
+                if out is not None:
+                    yield out
+            if state.stop_reason is None and not state.stopped:
+                raise stream_ended_early(provider=self.name, model=request.model, got_text=state.got_text)
+            final = state.report(partial=state.truncated)
+            if final is not None and state.output_tokens is not None:
+                yield final
+            yield Finish(map_stop_reason(state.stop_reason))
         except ProviderError as err:
             if not err.provider:
                 err.provider = self.name
@@ -220,11 +168,89 @@ class AnthropicProvider:
                 except Exception:
                     pass
         if failure is not None:
-            if got_text and input_tokens is not None:
+            kept = state.report(partial=True) if state.got_text else None
+            if kept is not None:
                 # message_start already reported the input and cache tokens: they still price
                 # the partial reply that was kept (its output is counted by the engine).
-                yield _report(input_tokens, output_tokens or 0, cache_read, cache_write, partial=True)
+                yield kept
             raise failure
+
+    def _read(self, event: Any, state: _StreamState, model: str) -> StreamEvent | None:
+        """What one raw stream event adds to `state`, and the event to pass on, if any."""
+        try:
+            etype = getattr(event, "type", None)
+            if etype == "content_block_delta":
+                return state.delta(event.delta)
+            if etype == "message_start":
+                u = getattr(event.message, "usage", None)
+                if u is not None:
+                    state.count(u)
+                    # Billed from here on: a stop before the end still has these counts.
+                    return state.report(partial=True)
+            elif etype == "message_delta":
+                reason = getattr(event.delta, "stop_reason", None)
+                if reason:
+                    state.stop_reason = reason
+                u = getattr(event, "usage", None)
+                if u is not None:
+                    state.count(u)  # cumulative counts; newer servers also restate input/cache here
+            elif etype == "message_stop":
+                state.stopped = True
+            # content_block_start/stop and unknown future events carry nothing we need
+            return None
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise ProviderError(
+                ErrorKind.MALFORMED_STREAM,
+                f"unexpected event shape ({type(exc).__name__})",
+                provider=self.name,
+                model=model,
+            ) from exc
+
+
+@dataclass
+class _StreamState:
+    """What one stream has told so far: its progress, stop reason and token counts."""
+
+    guard: int  # text or thinking deltas allowed: the server streaming past max_tokens is cut
+    got_text: bool = False
+    started: bool = False  # first token (text or thinking) seen: stall and whole-request limits from here on
+    stopped: bool = False
+    stop_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read: int = 0
+    cache_write: int = 0
+    pieces: int = 0  # text or thinking deltas: each is at least one output token
+    truncated: bool = False  # cut by the client: the server streamed past max_tokens
+
+    def delta(self, delta: Any) -> TextDelta | None:
+        kind = getattr(delta, "type", None)
+        if kind in ("text_delta", "thinking_delta"):
+            self.pieces += 1
+            if self.pieces > self.guard:
+                # End the answer here, as truncated, rather than read forever (closing the
+                # response hangs up).
+                self.stop_reason, self.truncated = "max_tokens", True
+                return None
+        if kind == "text_delta" and delta.text:
+            self.got_text = self.started = True
+            return TextDelta(delta.text)
+        if kind == "thinking_delta":
+            self.started = True  # not visible, but progress: the deadline is met
+        # signature / tool-input deltas are neither text nor progress
+        return None
+
+    def count(self, usage: Any) -> None:
+        self.input_tokens = _int(getattr(usage, "input_tokens", None), self.input_tokens)
+        self.cache_read = _int(getattr(usage, "cache_read_input_tokens", None), self.cache_read) or 0
+        self.cache_write = _int(getattr(usage, "cache_creation_input_tokens", None), self.cache_write) or 0
+        self.output_tokens = _int(getattr(usage, "output_tokens", None), self.output_tokens)
+
+    def report(self, *, partial: bool) -> UsageReport | None:
+        """The counts so far, or None before the server reported its input."""
+        if self.input_tokens is None:
+            return None
+        return _report(self.input_tokens, self.output_tokens or 0, self.cache_read, self.cache_write, partial=partial)
 
 
 def _report(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, *,

@@ -11,11 +11,12 @@ from typing import Any
 
 _EXPORTS = {
     "Router": "policy",
-    "RouteDecision": "policy",
-    "RouteCandidate": "policy",
-    "BudgetState": "policy",
-    "NoRouteError": "policy",
-    "PromptTooLargeError": "policy",
+    "RouteRequest": "decision",
+    "RouteDecision": "decision",
+    "RouteCandidate": "decision",
+    "BudgetState": "decision",
+    "NoRouteError": "decision",
+    "PromptTooLargeError": "decision",
     "parse_override": "policy",
     "PRESETS": "policy",
     "HealthBoard": "health",

@@ -16,7 +16,11 @@ from contextlib import aclosing
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from chatroute.engine import _Attempt, _error_line, _short
+from chatroute.engine.answer import fallback, stream
+from chatroute.engine.cache_path import cache_store
+from chatroute.engine.records import Attempt, build_record, error_line, learn, record_failure
+from chatroute.engine.route import check_fits
+from chatroute.format import short_model
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished
 
@@ -32,7 +36,7 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
     """Yield the request's events, ending with TurnFinished. Raises ChatrouteError (an input
     no model takes, no route, a budget cap) before anything is sent or recorded."""
     history = list(req.history)
-    engine._check_fits(req.prompt, history, system=req.system, pin=req.pinned, override=None)
+    check_fits(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None)
     cache_status = "bypass"
     if engine.cache_enabled:
         async for event in _from_cache(engine, req, client):
@@ -84,12 +88,12 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
     messages = tuple([*history, Message("user", req.prompt)])
-    shim = SimpleNamespace(system_prompt=req.system)  # what Engine._fallback reads of a conversation
-    attempt = _Attempt()
+    shim = SimpleNamespace(system_prompt=req.system)  # what the engine's fallback reads of a conversation
+    attempt = Attempt()
     model_id = decision.model
     tried: set[str] = set()
 
-    def on_stop(info: ModelInfo, stopped: _Attempt, exc: BaseException) -> None:
+    def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
         _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
 
     while True:
@@ -98,38 +102,39 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
         request = ChatRequest(model=info.name, messages=messages, system=req.system,
                               max_tokens=min(limits) if limits else None, temperature=req.temperature)
-        attempt = _Attempt(reroutes=attempt.reroutes)
-        async with aclosing(engine._stream(info, request, attempt, None, on_stop)) as stream:
-            async for event in stream:
+        attempt = Attempt(reroutes=attempt.reroutes)
+        async with aclosing(stream(engine, info, request, attempt, None, on_stop)) as events:
+            async for event in events:
                 yield event
         err = attempt.error
         if err is None or attempt.first_token_at is not None:
             break
-        engine._record_failure(info.id, err)
-        next_model = engine._fallback(decision, err, info, tried, req.prompt, history, shim, None)
+        record_failure(engine, info.id, err)
+        next_model = fallback(engine, decision, err, info, tried, req.prompt, history, shim, None)
         if next_model is None:
             break
         attempt.reroutes.append({"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
                                  "message": err.message})
-        yield Rerouted(model_id, err.short, next_model, f"{_short(model_id)} {err.short} → {_short(next_model)}")
+        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
+        yield Rerouted(model_id, err.short, next_model, note)
         model_id = next_model
 
-    record = engine._record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system)
+    record = build_record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system)
     record.client = client
     if attempt.error is not None:
         record.route["error_kind"] = attempt.error.kind.value  # the HTTP status the client gets
     engine.store.add_turn(record)
-    engine._learn(info, attempt, record)
+    learn(engine, info, attempt, record)
     if engine.cache_enabled and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
-        engine._cache_store(req.system, history, req.prompt, req.params, req.pinned, attempt.text, info.id,
-                            record.id)
-    error_line = _error_line(info.id, attempt.error, record.status) if attempt.error is not None else None
-    yield TurnFinished(record=record, text=attempt.text, error=error_line,
+        cache_store(engine, req.system, history, req.prompt, req.params, req.pinned, attempt.text, info.id,
+                    record.id)
+    line = error_line(info.id, attempt.error, record.status) if attempt.error is not None else None
+    yield TurnFinished(record=record, text=attempt.text, error=line,
                        retryable=attempt.error is not None and attempt.error.kind is not ErrorKind.CONTENT_POLICY)
 
 
 def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
-                    cache_status: str, messages: tuple[Message, ...], info: ModelInfo, attempt: _Attempt,
+                    cache_status: str, messages: tuple[Message, ...], info: ModelInfo, attempt: Attempt,
                     exc: BaseException) -> None:
     """The client hung up (or the server stopped) mid-stream: the provider billed the request and
     what streamed, so it is recorded as interrupted, with the reported usage or an estimate."""
@@ -140,8 +145,8 @@ def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: R
     if attempt.error is None:
         attempt.error = ProviderError(ErrorKind.CONNECTION, "stopped", provider=info.provider, model=info.id)
     try:
-        record = engine._record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system,
-                                stopped=line)
+        record = build_record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system,
+                              stopped=line)
         record.client = client
         engine.store.add_turn(record)
     except Exception:  # noqa: BLE001 - the stop goes on; nothing else could record it
@@ -164,5 +169,6 @@ def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:
     route = record.route or {}
     return {"model": record.model, "route_kind": record.route_kind, "reason": reason, "cost_usd": record.cost_usd,
             "usage_estimated": record.usage_estimated, "cache": record.cache_status,
-            "reroutes": [f"{_short(r['from'])} {r['error']} → {_short(r['to'])}" for r in route.get("reroutes", [])],
+            "reroutes": [f"{short_model(r['from'])} {r['error']} → {short_model(r['to'])}"
+                         for r in route.get("reroutes", [])],
             "status": record.status, "turn_id": record.id}

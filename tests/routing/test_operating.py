@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chatroute.routing.operating import PRESET_NEED_QUANTILE, preset_price
-from chatroute.routing.policy import Router
+from chatroute.routing.policy import Router, RouteRequest
 
 from .conftest import make_model
 
@@ -37,7 +37,7 @@ POOL = [make_model("openai/gpt-4o-mini", 0.15, 0.6, 0.54), make_model("openai/gp
 
 
 def pick(preset: str, g: float) -> str:
-    return Router(preset=preset, quality_model=NeedStub()).decide(f"question g={g}", pool=POOL).model
+    return Router(preset=preset, quality_model=NeedStub()).decide(RouteRequest(f"question g={g}", pool=POOL)).model
 
 
 @pytest.mark.parametrize("preset", ["best", "balanced", "frugal"])
@@ -57,13 +57,13 @@ def test_presets_order_the_share_of_strong_calls() -> None:
 
 def test_explicit_cost_weight_still_prices_in_dollars() -> None:
     r = Router(preset="best", quality_model=NeedStub(), cost_weight=1e6)
-    assert r.decide("question g=3", pool=POOL).model == "openai/gpt-4o-mini"
+    assert r.decide(RouteRequest("question g=3", pool=POOL)).model == "openai/gpt-4o-mini"
 
 
 def test_no_price_spread_means_no_operating_point() -> None:
     same = [make_model("a/x", 1.0, 1.0, 0.4), make_model("b/y", 1.0, 1.0, 0.6)]
     assert preset_price(NeedStub(), "balanced", [(0.4, 0.01), (0.6, 0.01)]) is None
-    assert Router(quality_model=NeedStub()).decide("question g=0", pool=same).model == "b/y"
+    assert Router(quality_model=NeedStub()).decide(RouteRequest("question g=0", pool=same)).model == "b/y"
 
 
 def test_a_dearer_model_predicted_no_better_gets_the_presets_fixed_price() -> None:
@@ -77,8 +77,8 @@ def test_shipped_model_under_balanced_routes_some_prompts_to_the_dearer_model() 
     from tests.routing.test_generalisation import DEMANDING, LIGHT
 
     r = Router(preset="balanced")
-    hard = [r.decide(p, pool=POOL).model for p in DEMANDING]
-    light = [r.decide(p, pool=POOL).model for p in LIGHT]
+    hard = [r.decide(RouteRequest(p, pool=POOL)).model for p in DEMANDING]
+    light = [r.decide(RouteRequest(p, pool=POOL)).model for p in LIGHT]
     assert hard.count("openai/gpt-4o") > light.count("openai/gpt-4o")
     assert hard.count("openai/gpt-4o") >= len(DEMANDING) // 2
-    assert r.decide("What is the capital of Italy?", pool=POOL).model == "openai/gpt-4o-mini"
+    assert r.decide(RouteRequest("What is the capital of Italy?", pool=POOL)).model == "openai/gpt-4o-mini"

@@ -6,7 +6,14 @@ import pytest
 
 from chatroute.providers.base import Message
 from chatroute.routing.health import HealthBoard
-from chatroute.routing.policy import BudgetState, NoRouteError, PromptTooLargeError, Router, parse_override
+from chatroute.routing.policy import (
+    BudgetState,
+    NoRouteError,
+    PromptTooLargeError,
+    Router,
+    RouteRequest,
+    parse_override,
+)
 from chatroute.routing.preferences import PreferenceModel, UserPreferences
 
 from .conftest import StubQuality, make_model
@@ -28,25 +35,25 @@ def test_parse_override() -> None:
 
 def test_pin_and_override_win(pool) -> None:  # type: ignore[no-untyped-def]
     r = router()
-    d = r.decide("hi", pool=pool, pin="openai/gpt-4o")
+    d = r.decide(RouteRequest("hi", pool=pool, pin="openai/gpt-4o"))
     assert d.model == "openai/gpt-4o" and d.kind == "pinned"
-    d = r.decide("hi", pool=pool, pin="openai/gpt-4o", override="anthropic/claude-sonnet-4-5")
+    d = r.decide(RouteRequest("hi", pool=pool, pin="openai/gpt-4o", override="anthropic/claude-sonnet-4-5"))
     assert d.model == "anthropic/claude-sonnet-4-5" and d.kind == "override"
     assert "override" in d.reason
 
 
 def test_balanced_prefers_cheap_when_gain_small_best_prefers_quality(pool) -> None:  # type: ignore[no-untyped-def]
-    d = router(preset="frugal").decide("What is the capital of France?", pool=pool)
+    d = router(preset="frugal").decide(RouteRequest("What is the capital of France?", pool=pool))
     assert d.model == "openai/gpt-4o-mini"
     assert "predicted quality 0.80 vs 0.90" in d.reason and "of the cost" in d.reason
-    d = router(preset="best").decide("What is the capital of France?", pool=pool)
+    d = router(preset="best").decide(RouteRequest("What is the capital of France?", pool=pool))
     assert d.model == "anthropic/claude-sonnet-4-5"
     json.dumps(d.to_dict())
 
 
 def test_explicit_cost_weight_overrides_preset(pool) -> None:  # type: ignore[no-untyped-def]
     r = router(preset="best", cost_weight=1e6)
-    assert r.decide("hi", pool=pool).model == "openai/gpt-4o-mini"
+    assert r.decide(RouteRequest("hi", pool=pool)).model == "openai/gpt-4o-mini"
     r.set_preset("best")
     assert r.weights[0] == 2.0
 
@@ -54,7 +61,7 @@ def test_explicit_cost_weight_overrides_preset(pool) -> None:  # type: ignore[no
 def test_context_filter(pool) -> None:  # type: ignore[no-untyped-def]
     small = make_model("local/tiny", 0.0, 0.0, 0.3, context_window=4096)
     history = [Message("user", "x " * 20_000), Message("assistant", "ok")]
-    d = router({**Q, "local/tiny": 0.99}).decide("and?", history=history, pool=[*pool, small])
+    d = router({**Q, "local/tiny": 0.99}).decide(RouteRequest("and?", history=history, pool=[*pool, small]))
     c = {c.model: c for c in d.candidates}
     assert c["local/tiny"].excluded and "context" in c["local/tiny"].excluded
     assert d.model != "local/tiny"
@@ -67,7 +74,7 @@ SENTENCE = "The quick brown fox jumps over the lazy dog. "
 def test_a_prompt_no_window_can_take_is_refused_up_front(pool) -> None:  # type: ignore[no-untyped-def]
     huge = SENTENCE * 20_000  # 200k tokens for OpenAI, 240k for Claude: past every window
     with pytest.raises(PromptTooLargeError) as refused:
-        router().decide(huge, pool=pool, default="openai/gpt-4o-mini")
+        router().decide(RouteRequest(huge, pool=pool, default="openai/gpt-4o-mini"))
     # Alone, it is the prompt to shorten: a new conversation would not help.
     assert str(refused.value) == ("this prompt is about 240,009 tokens; the largest context window is 200,000 "
                                   "(claude-sonnet-4-5); shorten it")
@@ -76,31 +83,31 @@ def test_a_prompt_no_window_can_take_is_refused_up_front(pool) -> None:  # type:
     history = [Message("user", huge), Message("assistant", "ok")]
     with pytest.raises(PromptTooLargeError, match="^this prompt with the conversation so far is about.*"
                                                   "; shorten it or start a new conversation$"):
-        router().decide("and?", history=history, pool=pool)
+        router().decide(RouteRequest("and?", history=history, pool=pool))
     # A default outside the pool that is too small is no way out either...
     tiny = make_model("local/tiny", 0.0, 0.0, 0.3, context_window=4096)
     with pytest.raises(PromptTooLargeError, match="largest context window is 200,000"):
-        router().decide(huge, pool=pool, default="local/tiny", known=[tiny])
+        router().decide(RouteRequest(huge, pool=pool, default="local/tiny", known=[tiny]))
     # ...but one of unknown size might be: the old fallback stands.
-    assert router().decide(huge, pool=pool, default="local/unknown").model == "local/unknown"
+    assert router().decide(RouteRequest(huge, pool=pool, default="local/unknown")).model == "local/unknown"
 
 
 def test_pinned_or_overridden_model_too_small_is_refused_naming_a_larger_one(pool) -> None:  # type: ignore[no-untyped-def]
     long = SENTENCE * 14_000  # 140k tokens: past gpt-4o's 128k, inside Claude's 200k
     with pytest.raises(PromptTooLargeError) as refused:
-        router().decide(long, pool=pool, pin="openai/gpt-4o")
+        router().decide(RouteRequest(long, pool=pool, pin="openai/gpt-4o"))
     assert str(refused.value) == (
         "this prompt is about 140,008 tokens; the context window of gpt-4o (pinned for this conversation) is "
         "128,000; choose a model with a larger one (such as claude-sonnet-4-5, 200,000) or shorten it")
     with pytest.raises(PromptTooLargeError, match=r"gpt-4o-mini \(chosen for this turn\)"):
-        router().decide(long, pool=pool, override="openai/gpt-4o-mini")
-    d = router().decide(long, pool=pool, override="anthropic/claude-sonnet-4-5")
+        router().decide(RouteRequest(long, pool=pool, override="openai/gpt-4o-mini"))
+    d = router().decide(RouteRequest(long, pool=pool, override="anthropic/claude-sonnet-4-5"))
     assert d.kind == "override" and d.model == "anthropic/claude-sonnet-4-5"
 
 
 def test_estimate_too_large_but_the_tokenizer_fits_routes_to_the_roomiest(pool) -> None:  # type: ignore[no-untyped-def]
     # The estimate (200k) excludes every model; Claude's count (192k) fits its 200k window.
-    d = router().decide(SENTENCE * 16_000, pool=pool, default="openai/gpt-4o-mini")
+    d = router().decide(RouteRequest(SENTENCE * 16_000, pool=pool, default="openai/gpt-4o-mini"))
     assert d.model == "anthropic/claude-sonnet-4-5" and d.kind == "routed"
     assert any("little room" in n for n in d.notes)
 
@@ -109,14 +116,14 @@ def test_other_exclusions_keep_the_default_fallback(pool, tmp_path) -> None:  # 
     board = HealthBoard(path=tmp_path / "h.json", clock=lambda: 1000.0)
     for m in pool:
         board.record_failure(m.id, "rate_limited", retry_after=30)
-    d = router().decide("hi", pool=pool, health=board, default="openai/gpt-4o-mini")
+    d = router().decide(RouteRequest("hi", pool=pool, health=board, default="openai/gpt-4o-mini"))
     assert d.kind == "default" and d.model == "openai/gpt-4o-mini"
     # Claude could take it but is cooling down; the default cannot: not a size refusal, and
     # no request bound to fail either.
     board = HealthBoard(path=tmp_path / "h2.json", clock=lambda: 1000.0)
     board.record_failure("anthropic/claude-sonnet-4-5", "rate_limited", retry_after=30)
     with pytest.raises(NoRouteError) as refused:
-        router().decide(SENTENCE * 14_000, pool=pool, health=board, default="openai/gpt-4o-mini")
+        router().decide(RouteRequest(SENTENCE * 14_000, pool=pool, health=board, default="openai/gpt-4o-mini"))
     assert not isinstance(refused.value, PromptTooLargeError)
     assert "claude-sonnet-4-5: cooling down" in str(refused.value)
 
@@ -127,31 +134,33 @@ def test_check_fits_refuses_without_routing(pool) -> None:  # type: ignore[no-un
             raise AssertionError("check_fits must not route")
 
     r = Router(quality_model=NoQuality())
-    r.check_fits("hi", pool=pool)
+    r.check_fits(RouteRequest("hi", pool=pool))
     with pytest.raises(PromptTooLargeError):
-        r.check_fits(SENTENCE * 20_000, pool=pool)
+        r.check_fits(RouteRequest(SENTENCE * 20_000, pool=pool))
 
 
 def test_capability_filter(pool) -> None:  # type: ignore[no-untyped-def]
-    d = router().decide("describe the image", pool=pool, capabilities={"vision"})
+    d = router().decide(RouteRequest("describe the image", pool=pool, capabilities={"vision"}))
     assert d.model == "openai/gpt-4o"
 
 
 def test_budget_filters_and_steps_down(pool) -> None:  # type: ignore[no-untyped-def]
     free = make_model("local/llama", 0.0, 0.0, 0.3)
     r = router({**Q, "local/llama": 0.5}, preset="best")
-    assert r.decide("hi", pool=[*pool, free]).model == "anthropic/claude-sonnet-4-5"
+    assert r.decide(RouteRequest("hi", pool=[*pool, free])).model == "anthropic/claude-sonnet-4-5"
     # Cap reached: only the free model is left.
-    d = r.decide("hi", pool=[*pool, free], budget_state=BudgetState(daily_spent_usd=1.0, daily_cap_usd=1.0))
+    d = r.decide(RouteRequest("hi", pool=[*pool, free],
+                              budget_state=BudgetState(daily_spent_usd=1.0, daily_cap_usd=1.0)))
     assert d.model == "local/llama"
     assert all(c.excluded for c in d.candidates if c.model != "local/llama")
     # Almost nothing left: the expensive ones would exceed it.
-    d = r.decide("hi", pool=pool, budget_state=BudgetState(monthly_spent_usd=9.9995, monthly_cap_usd=10.0))
+    d = r.decide(RouteRequest("hi", pool=pool,
+                              budget_state=BudgetState(monthly_spent_usd=9.9995, monthly_cap_usd=10.0)))
     excl = {c.model: c.excluded for c in d.candidates}
     assert excl["anthropic/claude-sonnet-4-5"] and "budget" in excl["anthropic/claude-sonnet-4-5"]
     assert d.model == "openai/gpt-4o-mini"
     # Near the cap the cost weight grows.
-    d = r.decide("hi", pool=pool, budget_state=BudgetState(daily_spent_usd=0.95, daily_cap_usd=1.0))
+    d = r.decide(RouteRequest("hi", pool=pool, budget_state=BudgetState(daily_spent_usd=0.95, daily_cap_usd=1.0)))
     assert d.cost_weight > 2.0 and d.notes
 
 
@@ -160,11 +169,11 @@ def test_stickiness_holds_unless_gain_is_large(pool) -> None:  # type: ignore[no
     # Equal prices so only quality and stickiness matter.
     same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
     r = router({"a/x": 0.80, "b/y": 0.82}, stickiness=0.03, latency_weight=0)
-    assert r.decide("hi", pool=same, current_model="a/x").model == "a/x"
-    d = r.decide("hi", pool=same, current_model="a/x")
+    assert r.decide(RouteRequest("hi", pool=same, current_model="a/x")).model == "a/x"
+    d = r.decide(RouteRequest("hi", pool=same, current_model="a/x"))
     assert "kept" in d.reason
     r = router({"a/x": 0.70, "b/y": 0.82}, stickiness=0.03, latency_weight=0)
-    assert r.decide("hi", pool=same, current_model="a/x").model == "b/y"
+    assert r.decide(RouteRequest("hi", pool=same, current_model="a/x")).model == "b/y"
     assert two
 
 
@@ -172,27 +181,28 @@ def test_health_cooldown_excludes_and_no_route(pool, tmp_path) -> None:  # type:
     clock = [1000.0]
     board = HealthBoard(path=tmp_path / "h.json", clock=lambda: clock[0])
     board.record_failure("openai/gpt-4o-mini", "rate_limited", retry_after=30)
-    d = router(preset="frugal").decide("hi", pool=pool, health=board)
+    d = router(preset="frugal").decide(RouteRequest("hi", pool=pool, health=board))
     assert d.model != "openai/gpt-4o-mini"
     ex = {c.model: c.excluded for c in d.candidates}
     assert "cooling down" in ex["openai/gpt-4o-mini"]
-    d = router(preset="frugal").decide("hi", pool=pool, health=board, exclude={"openai/gpt-4o"})
+    d = router(preset="frugal").decide(RouteRequest("hi", pool=pool, health=board, exclude={"openai/gpt-4o"}))
     assert d.model == "anthropic/claude-sonnet-4-5"
     with pytest.raises(NoRouteError):
-        router().decide("hi", pool=pool, health=board, exclude={"openai/gpt-4o", "anthropic/claude-sonnet-4-5"})
+        router().decide(RouteRequest("hi", pool=pool, health=board,
+                                     exclude={"openai/gpt-4o", "anthropic/claude-sonnet-4-5"}))
     clock[0] += 31
-    assert router(preset="frugal").decide("hi", pool=pool, health=board).model == "openai/gpt-4o-mini"
+    assert router(preset="frugal").decide(RouteRequest("hi", pool=pool, health=board)).model == "openai/gpt-4o-mini"
 
 
 def test_preferences_shift_bounded_and_reset(pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
     prefs = UserPreferences(path=tmp_path / "p.json")
     same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
     r = router({"a/x": 0.80, "b/y": 0.82}, preferences=prefs, latency_weight=0)
-    assert r.decide("hi", pool=same).model == "b/y"
+    assert r.decide(RouteRequest("hi", pool=same)).model == "b/y"
     for _ in range(50):
         r.record_preference("override", "a/x", ["b/y"])
     assert 0 < prefs.bias("a/x") <= 0.08 and prefs.bias("b/y") < 0
-    assert r.decide("hi", pool=same).model == "a/x"
+    assert r.decide(RouteRequest("hi", pool=same)).model == "a/x"
     assert UserPreferences.open(tmp_path).path is not None
     reopened = UserPreferences(path=tmp_path / "p.json")
     prefs.reset()
@@ -202,7 +212,7 @@ def test_preferences_shift_bounded_and_reset(pool, tmp_path) -> None:  # type: i
 
 def test_unknown_price_is_not_free(pool) -> None:  # type: ignore[no-untyped-def]
     mystery = make_model("x/mystery", None, None, 0.5)
-    d = router({**Q, "x/mystery": 0.81}, preset="frugal").decide("hi", pool=[*pool, mystery])
+    d = router({**Q, "x/mystery": 0.81}, preset="frugal").decide(RouteRequest("hi", pool=[*pool, mystery]))
     c = {c.model: c for c in d.candidates}
     assert c["x/mystery"].expected_cost_usd is None and not c["x/mystery"].price_known
     assert d.model == "openai/gpt-4o-mini"
@@ -210,12 +220,12 @@ def test_unknown_price_is_not_free(pool) -> None:  # type: ignore[no-untyped-def
 
 def test_real_quality_model_routes_hard_prompts_up(pool) -> None:  # type: ignore[no-untyped-def]
     r = Router(preset="balanced")
-    easy = r.decide("hi there, how are you?", pool=pool)
-    hard = r.decide(
+    easy = r.decide(RouteRequest("hi there, how are you?", pool=pool))
+    hard = r.decide(RouteRequest(
         "Prove that every finite group of order p^2, p prime, is abelian, then compute the number of "
         "non-isomorphic groups of order 36 and justify each step.",
         pool=pool,
-    )
+    ))
     qe = {c.model: c.quality for c in easy.candidates}
     qh = {c.model: c.quality for c in hard.candidates}
     assert qh["openai/gpt-4o-mini"] < qe["openai/gpt-4o-mini"]
@@ -233,10 +243,10 @@ def test_preferences_from_store_records_and_default(pool) -> None:  # type: igno
     same = [make_model("a/x", 1, 1, 0.5), make_model("b/y", 1, 1, 0.5)]
     r = router({"a/x": 0.80, "b/y": 0.82}, latency_weight=0)
     r.learn_preferences(recs)
-    assert r.decide("hi", pool=same).model == "a/x"
+    assert r.decide(RouteRequest("hi", pool=same)).model == "a/x"
     r.reset_preferences()
-    assert r.decide("hi", pool=same, preset="best").model == "b/y"
-    d = r.decide("hi", pool=same, exclude={"a/x", "b/y"}, default="c/z")
+    assert r.decide(RouteRequest("hi", pool=same, preset="best")).model == "b/y"
+    d = r.decide(RouteRequest("hi", pool=same, exclude={"a/x", "b/y"}, default="c/z"))
     assert d.kind == "default" and d.model == "c/z"
 
 

@@ -17,7 +17,7 @@ from chatroute.catalog.abilities import (
 )
 from chatroute.catalog.models import ModelInfo
 from chatroute.routing.observed import observe
-from chatroute.routing.policy import PRESETS, Router
+from chatroute.routing.policy import PRESETS, Router, RouteRequest
 from chatroute.routing.preferences import (
     MAX_BIAS,
     PRIOR_COUNT,
@@ -77,7 +77,7 @@ def test_a_tiny_or_unknown_local_model_never_outranks_a_frontier_model_on_a_hard
     router = Router(preset=preset)
     for pool in ([weak, catalogued(MINI, *PRICES[MINI]), catalogued(GPT4O, *PRICES[GPT4O])],  # the pool
                  [weak, *hosted()]):
-        d = router.decide(prompt, pool=pool)
+        d = router.decide(RouteRequest(prompt, pool=pool))
         q = {c.model: c.quality for c in d.candidates}
         assert d.model != weak.id, d.reason
         assert all(q[weak.id] < q[f] for f in (GPT4O, SONNET) if f in q)
@@ -87,7 +87,7 @@ def test_a_tiny_or_unknown_local_model_never_outranks_a_frontier_model_on_a_hard
 
 def test_the_users_ability_wins() -> None:
     weak = make_model("ollama/mystery:latest", 0.0, 0.0, 0.97, ability_source="config")
-    d = Router(preset="balanced").decide(HARD[0], pool=[weak, catalogued(MINI, *PRICES[MINI])])
+    d = Router(preset="balanced").decide(RouteRequest(HARD[0], pool=[weak, catalogued(MINI, *PRICES[MINI])]))
     assert d.model == weak.id and next(c for c in d.candidates if c.model == weak.id).ability_note is None
 
 
@@ -127,10 +127,10 @@ def test_observed_lowering_reaches_quality_but_not_a_configured_ability() -> Non
     guess = catalogued("ollama/mystery:latest", 0.0, 0.0)
     mine = make_model("ollama/mine", 0.0, 0.0, UNKNOWN_ABILITY, ability_source="config")
     router = Router(preset="balanced")
-    before = {c.model: c for c in router.decide(HARD[0], pool=[guess, mine]).candidates}
+    before = {c.model: c for c in router.decide(RouteRequest(HARD[0], pool=[guess, mine])).candidates}
     bad = [NS(kind="regenerate", chosen_model=None, rejected_models=[guess.id, mine.id])] * 8
     router.learn_observed(observe(bad, {}))
-    after = {c.model: c for c in router.decide(HARD[0], pool=[guess, mine]).candidates}
+    after = {c.model: c for c in router.decide(RouteRequest(HARD[0], pool=[guess, mine])).candidates}
     assert after[guess.id].quality < before[guess.id].quality
     assert after[guess.id].ability == pytest.approx(UNKNOWN_ABILITY - observe(bad, {})[guess.id].penalty, abs=1e-4)
     assert "lowered" in after[guess.id].ability_note and "8 regenerations" in after[guess.id].ability_note
@@ -185,10 +185,10 @@ def _five_actions() -> list[Any]:
 def test_five_actions_leave_a_trivial_question_on_the_cheapest_capable_model() -> None:
     router = Router(preset="balanced")
     pool = hosted()
-    before = router.decide(TRIVIAL, pool=pool)
+    before = router.decide(RouteRequest(TRIVIAL, pool=pool))
     assert before.model == MINI  # the cheapest model, predicted to answer it well
     router.learn_preferences(_five_actions())
-    after = router.decide(TRIVIAL, pool=pool)
+    after = router.decide(RouteRequest(TRIVIAL, pool=pool))
     assert after.model == MINI, after.reason
     cands = {c.model: c for c in after.candidates}
     assert cands[MINI].learned_adjustment < 0 < cands[SONNET].learned_adjustment
@@ -203,9 +203,9 @@ def test_where_the_pick_may_fail_the_adjustment_applies_and_is_explained() -> No
     pool = [make_model("a/cheap", 0.15, 0.6, 0.5), make_model("b/dear", 0.5, 2.0, 0.5)]
     router = Router(preset="balanced", quality_model=StubQuality({"a/cheap": 0.70, "b/dear": 0.701}),
                     latency_weight=0)
-    assert router.decide("anything", pool=pool).model == "a/cheap"
+    assert router.decide(RouteRequest("anything", pool=pool)).model == "a/cheap"
     router.learn_preferences([NS(kind="override", chosen_model="b/dear", rejected_models=["a/cheap"])])
-    d = router.decide("anything", pool=pool)
+    d = router.decide(RouteRequest("anything", pool=pool))
     c = {c.model: c for c in d.candidates}
     assert d.model == "b/dear"
     assert c["b/dear"].adjustment == pytest.approx(MAX_BIAS / (1 + PRIOR_COUNT))

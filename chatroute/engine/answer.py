@@ -1,0 +1,205 @@
+"""Streaming one answer: the provider call, the partial text saved as it grows, fail-over to the
+next model before the first token, then the turn's record, its final write and what is learned."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from chatroute.engine.cache_path import cache_store
+from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError
+from chatroute.engine.records import (
+    Attempt,
+    build_record,
+    error_line,
+    finish_saving,
+    learn,
+    record_failure,
+    save_stopped,
+)
+from chatroute.engine.route import decide_route
+from chatroute.errors import ChatrouteError
+from chatroute.format import short_model
+from chatroute.providers.base import (
+    REROUTABLE,
+    ChatRequest,
+    ErrorKind,
+    Finish,
+    Message,
+    ProviderError,
+    TextDelta,
+    UsageReport,
+)
+from chatroute.turn_events import Delta, Rerouted, TurnEvent, TurnFinished
+
+if TYPE_CHECKING:
+    from chatroute.catalog import ModelInfo
+    from chatroute.engine.core import Engine
+    from chatroute.routing.policy import RouteDecision
+
+
+async def answer(
+    engine: Engine,
+    conv: Any,
+    message_id: str,
+    history: list[Message],
+    prompt: str,
+    decision: RouteDecision,
+    route_ms: float,
+    cache_status: str,
+    *,
+    cache_key: tuple[dict[str, Any], str | None] | None,
+    current_model: str | None,
+) -> AsyncGenerator[TurnEvent, None]:
+    """Stream the answer from the decided model, failing over before the first token,
+    then persist the turn in one transaction and learn from it."""
+    messages = tuple([*history, Message("user", prompt)])
+    attempt = Attempt()
+    model_id = decision.model
+    tried: set[str] = set()
+    loop = asyncio.get_running_loop()
+    # Fail-overs share one deadline: two hanging candidates must not each take their own
+    # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
+    failover_s = engine.config.router.failover_timeout_s
+    failover_at = loop.time() + failover_s if decision.kind in ("routed", "default") else None
+    while True:
+        tried.add(model_id)
+        info = engine.catalog.get(model_id)
+        # max_tokens: the model's own output limit, so every stream has a known end; the
+        # adapters also cut a server that streams past it (finish "length").
+        request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
+                              max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
+        attempt = Attempt(reroutes=attempt.reroutes)
+        # Before the request: if the process dies mid-stream, the next open can price it.
+        await engine._db(engine.store.set_message_model, message_id, info.id)
+        on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
+                          conv.system_prompt)
+        async with aclosing(stream(engine, info, request, attempt, message_id, on_stop)) as events:
+            async for event in events:
+                yield event
+        err = attempt.error
+        if err is None or attempt.first_token_at is not None:
+            break
+        record_failure(engine, info.id, err)
+        if failover_at is not None and loop.time() >= failover_at - 0.05:
+            if "failover" not in err.message:
+                err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
+            break
+        next_model = fallback(engine, decision, err, info, tried, prompt, history, conv, current_model)
+        if next_model is None:
+            break
+        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
+        attempt.reroutes.append(
+            {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
+             "message": err.message}
+        )
+        yield Rerouted(model_id, err.short, next_model, note)
+        model_id = next_model
+
+    record = build_record(
+        conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
+    )
+    status_text = {"ok": "complete", "interrupted": "interrupted", "error": "error"}[record.status]
+    not_saved = await finish_saving(engine, message_id, attempt, status_text, record)
+    learn(engine, info, attempt, record)
+    if (cache_key is not None and not_saved is None and record.status == "ok" and attempt.finish == "stop"
+            and attempt.text.strip()):
+        params, key_model = cache_key
+        cache_store(engine, conv.system_prompt, history, prompt, params, key_model, attempt.text, info.id, record.id)
+    line = None
+    retryable = False
+    if attempt.error is not None:
+        line = error_line(info.id, attempt.error, record.status)
+        retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
+    yield TurnFinished(record=record, text=attempt.text, error=line, retryable=retryable, not_saved=not_saved)
+
+
+async def stream(
+    engine: Engine, info: ModelInfo, request: ChatRequest, attempt: Attempt, message_id: str | None,
+    on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
+) -> AsyncGenerator[TurnEvent, None]:
+    """Stream one provider call into `attempt`, saving the partial reply as it grows (when it
+    has a message: a served request keeps no text). Stopped by anything but the provider, it
+    hands the attempt to `on_stop` first."""
+    saved_len = 0
+    try:
+        provider = engine.provider(info.provider)  # may import the SDK: not part of the request's time
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            prepare()  # the SDK client, made once: not part of the request's time either
+        attempt.sent_at = last_save = time.perf_counter()
+        async for event in provider.stream(request):
+            if isinstance(event, TextDelta):
+                if not event.text:
+                    continue
+                now = time.perf_counter()
+                if attempt.first_token_at is None:
+                    attempt.first_token_at = now
+                attempt.last_token_at = now
+                attempt.text += event.text
+                yield Delta(event.text)
+                if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S
+                        and len(attempt.text) != saved_len and attempt.save_error is None):
+                    try:
+                        await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming")
+                    except StorageError as exc:
+                        # The answer is paid for and still arriving: keep streaming it to the
+                        # user, and stop trying to save it until the end.
+                        attempt.save_error = str(exc)
+                    last_save, saved_len = now, len(attempt.text)
+            elif isinstance(event, UsageReport):
+                attempt.usage = event
+            elif isinstance(event, Finish):
+                attempt.finish = event.reason
+    except ProviderError as exc:
+        attempt.error = exc
+    except ChatrouteError as exc:
+        attempt.error = ProviderError(ErrorKind.BAD_REQUEST, str(exc), provider=info.provider, model=info.id)
+    except BaseException as exc:
+        # Stopped: Ctrl+C or Esc (CancelledError), a signal, the app closing, a consumer that
+        # walked away (GeneratorExit), or a bug. The provider billed the request and what
+        # streamed, and nothing after this point will record it: do it now.
+        on_stop(info, attempt, exc)
+        raise
+    if attempt.error is None and attempt.finish == "content_filter" and not attempt.text:
+        attempt.error = ProviderError(ErrorKind.CONTENT_POLICY, "the provider refused this prompt",
+                                      provider=info.provider, model=info.id)
+
+
+def fallback(
+    engine: Engine,
+    decision: RouteDecision,
+    err: ProviderError,
+    info: ModelInfo,
+    tried: set[str],
+    prompt: str,
+    history: list[Message],
+    conv: Any,
+    current_model: str | None,
+) -> str | None:
+    """The next model after a failure before the first token, or None to stop.
+
+    Only routed (and default) turns fail over: a pin or override is the user's explicit
+    choice, so its failure is shown with a retry instead. Content-policy refusals are
+    never rerouted.
+    """
+    if err.kind not in REROUTABLE or decision.kind not in ("routed", "default"):
+        return None
+    exclude = set(tried)
+    if err.kind is ErrorKind.CONTEXT_OVERFLOW:
+        window = info.context_window or 0
+        exclude |= {m.id for m in engine.catalog.pool() if (m.context_window or 0) <= window}
+    try:
+        again = decide_route(
+            engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,
+            current_model=current_model, exclude=exclude, preset=decision.preset,
+        )
+    except ChatrouteError:
+        return None
+    if again.model in tried or again.kind not in ("routed", "default"):
+        return None
+    return again.model

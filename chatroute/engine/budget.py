@@ -1,0 +1,88 @@
+"""The spending caps as a turn meets them: whether it may spend, and what it runs on when the
+user says to send anyway. The caps and their state live in routing/budget.py and accounting.py."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from chatroute.engine.common import CACHE_PARAMS, as_pairs
+from chatroute.engine.history import regenerated_question, window_for
+from chatroute.engine.route import decide_route
+from chatroute.errors import ChatrouteError
+from chatroute.format import short_model
+
+if TYPE_CHECKING:
+    from chatroute.engine.core import Engine
+    from chatroute.routing.budget import BudgetBlock
+    from chatroute.routing.policy import RouteDecision
+
+
+def blocked_by_budget(
+    engine: Engine,
+    conversation_id: str | None,
+    prompt: str,
+    *,
+    use_cache: bool = True,
+    regenerate_of: str | None = None,
+    system: str | None = None,
+) -> BudgetBlock | None:
+    """Why this turn may not spend, or None (see Engine.budget_block)."""
+    from chatroute.routing.budget import block_from_refusal, budget_state, is_budget_refusal
+    from chatroute.routing.policy import NoRouteError, parse_override
+
+    state = budget_state(engine.store, engine.config.budget)  # no cap configured: no query at all
+    if state is None or state.used_fraction() < 1.0:
+        return None
+    at_model, prompt = parse_override(prompt)
+    if at_model:
+        return None
+    conv = engine.store.get_conversation(conversation_id) if conversation_id else None
+    if conv is not None:
+        if conv.pinned_model:
+            return None
+        system = conv.system_prompt
+    user = None
+    if regenerate_of is not None:
+        user = regenerated_question(engine, regenerate_of)
+        if user is None:
+            return None  # run_turn says what is wrong with it
+        prompt, use_cache = user.content, False
+    window = window_for(engine, conv.id if conv is not None else None, prompt, question=user, system=system,
+                        pin=None, override=None)
+    history = window.messages
+    if use_cache and engine.cache_enabled and (conv is None or conv.cache_enabled):
+        try:
+            # count=False: a peek; the turn itself counts its lookup.
+            if engine.cache.lookup(system, as_pairs(history), prompt, dict(CACHE_PARAMS), None,
+                                   count=False) is not None:
+                return None
+        except Exception:  # noqa: BLE001 - a broken cache must never block a turn
+            pass
+    try:
+        decide_route(engine, prompt, history=history, system=system, pin=None, override=None,
+               current_model=window.current_model)
+    except NoRouteError as exc:
+        if is_budget_refusal(exc):
+            return block_from_refusal(state, exc)
+    except ChatrouteError:
+        pass  # not a budget matter: the turn reports it
+    return None
+
+
+def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) -> RouteDecision | None:
+    """The user said yes past the cap: the cheapest model the cap excluded, and only that
+    one (kind `routed` fails over through decide(), which refuses again: no paid surprises)."""
+    from chatroute.routing.budget import block_from_refusal, budget_state, is_budget_refusal
+    from chatroute.routing.policy import BudgetState, NoRouteError, RouteDecision
+
+    if not isinstance(exc, NoRouteError) or not is_budget_refusal(exc):
+        return None
+    block = block_from_refusal(budget_state(engine.store, engine.config.budget) or BudgetState(), exc)
+    if block.cheapest_model is None:
+        return None
+    reason = (f"{short_model(block.cheapest_model)}: the cheapest model; the {block.period} budget cap is reached "
+              "and you chose to send anyway")
+    return RouteDecision(model=block.cheapest_model, kind="routed", reason=reason, candidates=exc.candidates,
+                         route_ms=(time.perf_counter() - started) * 1000, preset=engine.preset,
+                         notes=[f"over budget: {block.summary}"])

@@ -1,0 +1,120 @@
+"""A turn's way through the answer cache: a hit answers it for $0 (and says where the answer came
+from and what it saved), a complete answer is stored, and a regenerated hit counts against its
+source entry. The cache itself is cache/answer_cache.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from chatroute.engine.common import as_pairs
+from chatroute.engine.route import decide_route
+from chatroute.errors import ChatrouteError
+from chatroute.providers.base import Message
+from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
+
+if TYPE_CHECKING:
+    from chatroute.engine.core import Engine
+    from chatroute.routing.policy import RouteDecision
+
+
+async def serve_from_cache(
+    engine: Engine,
+    conversation_id: str,
+    message_id: str,
+    system: str | None,
+    history: list[Message],
+    prompt: str,
+    params: dict[str, Any],
+    key_model: str | None,
+    *,
+    pin: str | None,
+    override: str | None,
+    current_model: str | None,
+) -> AsyncIterator[TurnEvent]:
+    """The events of a turn the cache answers, ending with TurnFinished; none on a miss."""
+    from chatroute.catalog.cost import estimate_cost
+    from chatroute.store.records import TurnRecord
+
+    try:
+        hit = engine.cache.lookup(system, as_pairs(history), prompt, params, key_model)
+    except Exception:  # noqa: BLE001 - a broken cache must never block a turn
+        return
+    if hit is None or hit.model is None:  # an entry that does not say which model wrote it cannot be billed
+        return
+    # What the hit saved: the cost of the model that would have answered this turn.
+    saved: float | None = None
+    would: RouteDecision | None = None
+    try:
+        would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
+                       current_model=current_model)
+        info = engine.catalog.get(would.model)
+        in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
+        saved = estimate_cost(info, in_tok, max(1, len(hit.text) // 4))
+    except ChatrouteError:
+        pass
+    reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
+    decision: dict[str, Any] = {
+        "kind": "cache",
+        "model": hit.model,
+        "reason": reason,
+        "candidates": [],
+        "reroutes": [],
+        "would_route_to": would.model if would else None,
+        "source": cache_source(engine, hit.source_turn_id),
+    }
+    yield Routed(hit.model, "cache", reason, decision)
+    yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
+    yield Delta(hit.text)
+    record = TurnRecord(
+        conversation_id=conversation_id, message_id=message_id, model=hit.model,
+        provider=hit.model.split("/", 1)[0], route_kind="cache", route=decision, cache_status="hit",
+        cache_similarity=hit.similarity, cache_source_turn=hit.source_turn_id, cost_usd=0.0,
+        saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
+        status="ok", finish_reason="stop",
+    )
+    await engine._db(engine.store.finish_turn, message_id, hit.text, "complete", record)
+    try:
+        engine.cache.record_hit(hit.entry_id, saved)
+    except Exception:  # noqa: BLE001
+        pass
+    yield TurnFinished(record=record, text=hit.text)
+
+
+def cache_source(engine: Engine, turn_id: str | None) -> dict[str, Any] | None:
+    """Where a hit came from, for the badge's link: the source turn's message, its
+    conversation and title, and when it was answered (a snapshot; the TUI re-resolves
+    the turn id when the user follows the link, in case it was deleted since)."""
+    if not turn_id:
+        return None
+    try:
+        turn = engine.store.get_turn(turn_id)
+        conv = engine.store.get_conversation(turn.conversation_id) if turn and turn.conversation_id else None
+    except Exception:  # noqa: BLE001 - a missing link must never fail a hit
+        return {"turn_id": turn_id}
+    if turn is None:
+        return {"turn_id": turn_id}
+    return {"turn_id": turn_id, "message_id": turn.message_id, "conversation_id": turn.conversation_id,
+            "conversation_title": conv.title if conv is not None else None, "created_at": turn.created_at}
+
+
+def cache_store(engine: Engine, system: str | None, history: list[Message], prompt: str, params: dict[str, Any],
+                key_model: str | None, text: str, model: str, turn_id: str) -> None:
+    try:
+        engine.cache.store(system, as_pairs(history), prompt, params, key_model, text=text, model=model,
+                           turn_id=turn_id, finish_reason="stop")
+    except Exception:  # noqa: BLE001 - caching is best effort; the turn is already saved
+        pass
+
+
+def penalise_cache_source(engine: Engine, message_id: str | None) -> None:
+    """A regenerated answer that came from the cache: its entry is trusted less."""
+    if message_id is None:
+        return
+    turn = engine.store.turn_for_message(message_id)
+    if turn is None or turn.cache_status != "hit":
+        return
+    try:
+        engine.cache.penalise_turn(turn.cache_source_turn)
+    except Exception:  # noqa: BLE001
+        pass

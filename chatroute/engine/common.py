@@ -1,0 +1,45 @@
+"""What the engine's modules share: timing limits, the storage error, and small text helpers."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from chatroute.errors import ChatrouteError
+from chatroute.providers.base import Message
+
+# The partial reply is written at least this often, so a killed process loses at most ~1 s.
+PARTIAL_SAVE_INTERVAL_S = 0.5
+# What a failed write raises: SQLite's "database or disk is full", I/O errors.
+STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
+# How long the final write of a stopped turn may wait for another process's lock.
+STOP_SAVE_WAIT_S = 1.0
+TITLE_CHARS = 60
+# Sampling parameters that are part of the cache key (none are user-settable yet).
+CACHE_PARAMS: dict[str, Any] = {"temperature": None, "max_tokens": None}
+NO_MODELS_HELP = (
+    "no models to use: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers and a router pool to {config}"
+)
+
+
+class StorageError(ChatrouteError):
+    """The database could not be written (a full disk, an I/O error): bad local state, exit 2."""
+
+    exit_code = 2
+
+
+def storage_problem(path: Any, exc: BaseException) -> str:
+    """One line: which file could not be written, and the system's reason."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    return f"{path}: {reason}"
+
+
+def as_pairs(history: list[Message]) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in history]
+
+
+def title(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"

@@ -1,0 +1,85 @@
+"""Compare mode: one prompt to 2-4 models at once, each answer a sibling reply of the same user
+message, and the user's pick taught to the router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from chatroute.engine.answer import answer
+from chatroute.engine.common import title
+from chatroute.engine.history import HistoryWindow, history_budget, history_window, narrowed, noted
+from chatroute.errors import ChatrouteError
+from chatroute.turn_events import Routed, TurnEvent, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.engine.core import Engine
+
+
+def open_compare_streams(engine: Engine, conversation_id: str | None, prompt: str,
+            models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
+    """The streams of one prompt to several models (see Engine.compare)."""
+    if not 2 <= len(models) <= 4:
+        raise ChatrouteError("compare takes 2 to 4 models", exit_code=2)
+    resolved = [engine.catalog.resolve(m) for m in models]
+    if len(set(resolved)) != len(resolved):
+        raise ChatrouteError("compare needs distinct models", exit_code=2)
+    if not prompt.strip():
+        raise ChatrouteError("the prompt is empty", exit_code=2)
+    store = engine.store
+    if conversation_id is None:
+        conv = store.create_conversation(title=title(prompt))
+    else:
+        found = store.get_conversation(conversation_id)
+        if found is None:
+            raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+        conv = found
+    # Each model gets what fits its own window: the tail is read once, for the roomiest.
+    budgets = {m: history_budget(engine, prompt, system=conv.system_prompt, pin=None, override=m)
+               for m in resolved}
+    widest = history_window(engine, conv.id, prompt, system=conv.system_prompt, pin=None, override=None,
+                            budget=max(budgets.values(), key=lambda b: b[0]))
+    # Every SDK imported and client made before the first stream starts: otherwise one
+    # stream's set-up blocks the event loop while another's clock runs.
+    engine.prepare_providers(engine.catalog.get(m).provider for m in resolved)
+    user_msg = store.add_message(conv.id, "user", prompt, parent_id=widest.leaf_id)
+    streams: dict[str, AsyncIterator[TurnEvent]] = {}
+    for i, model in enumerate(resolved):
+        msg = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming",
+                                active=i == 0)
+        streams[model] = _compare_one(engine, conv, user_msg.id, msg.id, narrowed(widest, *budgets[model]),
+                                      prompt, model)
+    return streams
+
+
+async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str, window: HistoryWindow,
+                       prompt: str, model: str) -> AsyncIterator[TurnEvent]:
+    from chatroute.routing.policy import RouteDecision
+
+    history = window.messages
+    yield TurnStarted(conv.id, user_id, message_id)
+    decision = RouteDecision(model=model, kind="compare", reason=f"compare mode: {model} chosen by the user",
+                             candidates=[], route_ms=0.0, preset=engine.preset)
+    decision = noted(decision, window)
+    yield Routed(model, "compare", decision.reason, decision.to_dict())
+    async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",
+                               cache_key=None, current_model=None)) as events:
+        async for event in events:
+            yield event
+
+
+def record_compare_pick(engine: Engine, conversation_id: str, message_id: str) -> None:
+    """The user picked this answer: show it, continue from it, and teach the router."""
+    store = engine.store
+    chosen = store.get_message(message_id)
+    if chosen is None or chosen.conversation_id != conversation_id:
+        raise ChatrouteError(f"no message {message_id!r} in that conversation", exit_code=2)
+    store.set_active(message_id)
+    rejected = [m.model for m in store.siblings(message_id) if m.id != message_id and m.model]
+    user = store.get_message(chosen.parent_id) if chosen.parent_id else None
+    store.add_preference(
+        "compare_pick", chosen_model=chosen.model, rejected_models=rejected,
+        prompt=user.content if user else None, conversation_id=conversation_id, message_id=message_id,
+    )
+    engine._relearn()

@@ -1,0 +1,560 @@
+"""The engine's front door: `Engine` opens the parts, and `run_turn` sequences one turn.
+
+Clients (the TUI, the CLI) call `Engine.run_turn` and render the `TurnEvent`s it yields.
+The order of work (docs/ARCHITECTURE.md, "One turn"): build the request, look up the cache,
+route, stream, fail well (reroute before the first token, keep partial text after it),
+persist in one transaction, then learn (health, cache, preferences). Each step's work lives
+in a module of its own: history.py, route.py, budget.py, cache_path.py, answer.py,
+records.py, and compare.py for compare mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from contextlib import aclosing
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chatroute.engine.answer import answer
+from chatroute.engine.budget import blocked_by_budget, over_budget_decision
+from chatroute.engine.cache_path import penalise_cache_source, serve_from_cache
+from chatroute.engine.common import (
+    CACHE_PARAMS,
+    NO_MODELS_HELP,
+    STOP_SAVE_WAIT_S,
+    STORAGE_ERRORS,
+    StorageError,
+    storage_problem,
+    title,
+)
+from chatroute.engine.compare import open_compare_streams, record_compare_pick
+from chatroute.engine.history import HistoryWindow, noted, regenerated_question, window_for
+from chatroute.engine.records import record_override
+from chatroute.engine.route import check_fits, decide_route
+from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.providers.base import Message
+from chatroute.turn_events import Routed, TurnEvent, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.cache import AnswerCache
+    from chatroute.catalog import Catalog, ModelInfo
+    from chatroute.config import Config
+    from chatroute.paths import Paths
+    from chatroute.providers.base import Provider
+    from chatroute.routing.budget import BudgetBlock
+    from chatroute.routing.health import HealthBoard
+    from chatroute.routing.policy import PromptTooLargeError, RouteDecision, Router
+    from chatroute.store import Store
+    from chatroute.store.records import Conversation, StoredMessage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _TurnPlan:
+    """What run_turn settles before anything is written."""
+
+    prompt: str  # what is sent: the question a regenerate asks again, else the typed prompt
+    override: str | None
+    use_cache: bool
+    conv: Conversation | None  # None: the turn starts a conversation
+    question: StoredMessage | None  # a regenerate's user message, already stored
+    regenerated_model: str | None
+    window: HistoryWindow
+    title: str
+
+
+class Engine:
+    """The core of chatroute, shared by every client. Nothing here imports a UI toolkit."""
+
+    def __init__(self, paths: Paths, config: Config, catalog: Catalog, store: Store) -> None:
+        self.paths = paths
+        self.config = config
+        self.catalog = catalog
+        self.store = store
+        self._providers: dict[str, Provider] = {}
+        self._router: Router | None = None
+        self._health: HealthBoard | None = None
+        self._cache: AnswerCache | None = None
+        self._cache_lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+        self.preset: str = config.router.preset
+        self.cache_enabled: bool = config.cache.enabled
+
+    # ----------------------------------------------------------------- set-up
+    @classmethod
+    def open(cls, paths: Paths | None = None, config: Config | None = None) -> Engine:
+        from chatroute.catalog import Catalog
+        from chatroute.config import load_config
+        from chatroute.paths import resolve_paths
+        from chatroute.recovery import pricer
+        from chatroute.store import Store
+
+        paths = paths or resolve_paths()
+        paths.ensure()
+        if config is None:
+            from chatroute.discovery import adopt_when_unconfigured
+
+            config = load_config(paths)
+            notice = adopt_when_unconfigured(config, paths.config_file)  # a first run with a local server
+            if notice:
+                config.warnings.append(notice)
+        catalog = Catalog.build(config, paths, probe_local=True)
+        # Replies a killed process left mid-stream get an estimated, priced turn record.
+        store = Store.open(paths.database,
+                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
+        return cls(paths, config, catalog, store)
+
+    @property
+    def health(self) -> HealthBoard:
+        if self._health is None:
+            from chatroute.routing.health import HealthBoard
+
+            # Disables after 401/404 last until the provider config changes: the fingerprint
+            # tells the board when that happened.
+            self._health = HealthBoard.load(self.paths.data_dir / "health.json",
+                                            config_fingerprint=_providers_fingerprint(self.config))
+        return self._health
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            from chatroute.routing.policy import Router
+
+            self._router = Router.from_config(self.config.router)
+            self._relearn()
+        return self._router
+
+    @property
+    def cache(self) -> AnswerCache:
+        if self._cache is None:
+            with self._cache_lock:  # the warm-up thread may be opening it as a turn starts
+                if self._cache is None:
+                    from chatroute.cache import AnswerCache
+                    from chatroute.embed import get_embedder
+
+                    self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+        return self._cache
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call during a turn, off the event loop: a write may wait for another
+        process's lock (a stopped writer holds it indefinitely), and the UI must stay live
+        meanwhile. Cancelled (Esc, Ctrl+C), the wait ends at once and nothing is written."""
+        if self._writer is None:
+            # One thread: the turn's writes stay in order, as they were on the event loop.
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatroute-store")
+        job = self._writer.submit(partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            # End the wait, then let a write already under way finish before the caller saves
+            # the stopped turn: otherwise it could land after that save and undo it.
+            self.store.cancel_waits()
+            futures_wait([job], timeout=STOP_SAVE_WAIT_S)
+            raise
+        except STORAGE_ERRORS as exc:
+            raise StorageError(storage_problem(self.store.path, exc)) from None
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            from chatroute.providers import make_provider
+
+            cfg = self.config.providers.get(name)
+            if cfg is None:
+                raise ChatrouteError(f"no provider named {name!r} is configured", exit_code=2)
+            self._providers[name] = make_provider(cfg)
+        return self._providers[name]
+
+    def warm(self) -> None:
+        """Import the SDKs and load the router's weights now, off the UI thread, so the first
+        turn's time to first token is not spent importing (the SDKs take 0.3–1 s). Only the
+        SDKs that the pool, the default model and pinned conversations use: importing one that
+        no turn will call costs memory and start-up time for nothing."""
+        from chatroute.providers import preload
+
+        preload(self._used_provider_kinds())
+        self.prepare_providers(m.provider for m in self.catalog.pool())
+        try:
+            self.router.warm()
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the turn will retry
+            pass
+        if self.cache_enabled:
+            try:
+                _ = self.cache  # opening it (and its index) was ~0.2 s of the first turn's Enter -> request
+            except Exception:  # noqa: BLE001 - as above
+                pass
+
+    def prepare_providers(self, names: Iterable[str]) -> None:
+        """Create these providers' SDK clients now (a client takes tens of milliseconds to set
+        up, an SDK's first import up to seconds), so no request's clock, and no other stream
+        running meanwhile, pays for them. A provider that cannot be set up says so on its turn."""
+        for name in dict.fromkeys(names):
+            try:
+                provider = self.provider(name)
+                prepare = getattr(provider, "prepare", None)
+                if prepare is not None:
+                    prepare()
+            except Exception:  # noqa: BLE001 - the turn reports it, as one line
+                pass
+
+    def _used_provider_kinds(self) -> tuple[str, ...]:
+        names = {m.provider for m in self.catalog.pool()}
+        try:
+            pinned = self.store.pinned_models()
+        except Exception:  # noqa: BLE001 - warming is an optimisation
+            pinned = []
+        for model in (self.config.router.default, *pinned):
+            if not model:
+                continue
+            try:
+                names.add(self.catalog.get(model).provider)
+            except ChatrouteError:
+                pass  # no longer configured: the turn says so
+        return tuple(sorted({self.config.providers[n].kind for n in names if n in self.config.providers}))
+
+    def models(self) -> list[ModelInfo]:
+        return self.catalog.pool()
+
+    def set_preset(self, preset: str) -> None:
+        if preset not in ("frugal", "balanced", "best"):
+            raise ChatrouteError(f"unknown preset {preset!r}: use frugal, balanced or best", exit_code=2)
+        self.preset = preset
+        if self._router is not None:
+            self._router.set_preset(preset)
+
+    async def reload_config(self) -> list[str]:
+        """Re-read the config file (a running app otherwise keeps the one it started with: a
+        removed budget stayed "reached"). The catalogue, router, providers and health board are
+        rebuilt from it on next use; the store and the answer cache stay open. Returns the new
+        config's warnings. A config that does not load leaves everything as it was."""
+        from chatroute.catalog import Catalog
+        from chatroute.config import load_config
+
+        config = load_config(self.paths)
+        catalog = Catalog.build(config, self.paths)
+        old, self._providers = self._providers, {}
+        self.config, self.catalog = config, catalog
+        self._router, self._health = None, None
+        self.preset, self.cache_enabled = config.router.preset, config.cache.enabled
+        for provider in old.values():
+            try:
+                await provider.aclose()
+            except Exception:  # noqa: BLE001 - an old client failing to close is not the new config's problem
+                pass
+        return [str(w) for w in getattr(config, "warnings", None) or []]
+
+    async def aclose(self) -> None:
+        if self._cache is not None:
+            try:
+                self._cache.close()  # flushes hit/miss counters kept in memory
+            except Exception:  # noqa: BLE001
+                pass
+            self._cache = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # noqa: BLE001 - closing must never mask the real outcome
+                pass
+        self._providers.clear()
+
+    def cost_report(self, since: Any = None, *, by: str = "day", baseline: str | None = None) -> dict[str, Any]:
+        """Spend, the baseline comparison and budget status (see chatroute.accounting)."""
+        from chatroute.accounting import cost_report, parse_since
+
+        if isinstance(since, str):
+            since = parse_since(since)
+        report = cost_report(self.store, self.catalog, baseline=baseline or self.config.ui.baseline_model,
+                             budget=self.config.budget, by=by, since=since)
+        # The report already holds the rows for `by`: query only the other two groupings.
+        report["rows_by"] = {
+            key: report["rows"] if key == by else
+            [r.to_dict() for r in self.store.spend(by=key, since=since)]
+            for key in ("model", "day", "conversation", "client")
+        }
+        return report
+
+    def _relearn(self) -> None:
+        """Rebuild the per-user adjustment from the preference signals since the last reset."""
+        if self._router is None or not self.config.router.learn:
+            return
+        from chatroute.routing.observed import observe
+
+        records = self.store.preferences(since=preferences_reset_at(self.paths))
+        self._router.learn_preferences(records)
+        self._router.learn_observed(observe(records, self.health.snapshot()))
+
+    # ---------------------------------------------------------------- routing
+    def decide(
+        self,
+        prompt: str,
+        *,
+        history: list[Message],
+        system: str | None,
+        pin: str | None,
+        override: str | None,
+        current_model: str | None,
+        exclude: set[str] | None = None,
+        preset: str | None = None,
+    ) -> RouteDecision:
+        """The router's decision for this turn over the pool (see engine/route.py). `preset`:
+        this decision only (a served `chatroute/frugal` request)."""
+        return decide_route(self, prompt, history=history, system=system, pin=pin, override=override,
+                             current_model=current_model, exclude=exclude, preset=preset)
+
+    def context_refusal(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
+                        regenerate_of: str | None = None, system: str | None = None) -> PromptTooLargeError | None:
+        """Why this turn cannot be sent because its input fits no model's context window, or
+        None. Reads only: a client asks before it clears what the user typed. The history is
+        windowed (see HistoryWindow), so only a prompt too large on its own is refused."""
+        from chatroute.routing.policy import PromptTooLargeError, parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        conv = self.store.get_conversation(conversation_id) if conversation_id else None
+        if conv is not None:
+            system = conv.system_prompt
+        pin = conv.pinned_model if conv is not None else None
+        user = None
+        if regenerate_of is not None:
+            user = regenerated_question(self, regenerate_of)
+            if user is None:
+                return None  # run_turn says what is wrong with it
+            prompt = user.content
+        window = window_for(self, conv.id if conv is not None else None, prompt, question=user, system=system,
+                            pin=pin, override=override)
+        try:
+            check_fits(self, prompt, window.messages, system=system, pin=pin, override=override)
+        except PromptTooLargeError as exc:
+            return exc
+        return None
+
+    def route(self, prompt: str, conversation_id: str | None = None, override: str | None = None) -> dict[str, Any]:
+        """The decision for `prompt` as the next turn, without calling a model."""
+        from chatroute.routing.policy import parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        if override is None and not conversation_id and not self.catalog.pool() and not self.config.router.default:
+            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
+        system = None
+        pin = None
+        if conversation_id:
+            conv = self.store.get_conversation(conversation_id)
+            if conv is None:
+                raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+            system, pin = conv.system_prompt, conv.pinned_model
+        window = window_for(self, conversation_id or None, prompt, question=None, system=system, pin=pin,
+                            override=override)
+        decision = self.decide(
+            prompt, history=window.messages, system=system, pin=pin, override=override,
+            current_model=window.current_model,
+        )
+        return noted(decision, window).to_dict()
+
+    # ----------------------------------------------------------------- budget
+    def budget_block(
+        self,
+        conversation_id: str | None,
+        prompt: str,
+        *,
+        use_cache: bool = True,
+        regenerate_of: str | None = None,
+        system: str | None = None,
+    ) -> BudgetBlock | None:
+        """Why this turn may not spend, or None. Past a cap the router refuses every paid
+        model; a client asks the user and re-sends with `allow_over_budget=True`. Reads only.
+
+        None unless a cap is used up, the turn is routed (a pin or an `@model` override is
+        the user's explicit choice already) and no cache hit would answer it for free."""
+        return blocked_by_budget(self, conversation_id, prompt, use_cache=use_cache,
+                                    regenerate_of=regenerate_of, system=system)
+
+    # ------------------------------------------------------------------ turns
+    async def run_turn(
+        self,
+        conversation_id: str | None,
+        prompt: str,
+        *,
+        override: str | None = None,
+        use_cache: bool = True,
+        regenerate_of: str | None = None,
+        system: str | None = None,
+        allow_over_budget: bool = False,
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn and yield its events. Never raises for provider failures: they end
+        the turn with `TurnFinished(record.status='error'|'interrupted')`.
+
+        Past a budget cap a routed turn raises `BudgetExceeded` before anything is stored
+        (see `budget_block`); with `allow_over_budget=True` it runs on the cheapest model."""
+        plan = self._plan_turn(conversation_id, prompt, override=override, use_cache=use_cache,
+                               regenerate_of=regenerate_of, system=system, allow_over_budget=allow_over_budget)
+        conv, user_id, assistant_id = await self._store_turn(plan, system)
+        yield TurnStarted(conv.id, user_id, assistant_id)
+
+        prompt, override, history, current_model = (plan.prompt, plan.override, plan.window.messages,
+                                                     plan.window.current_model)
+        if plan.regenerated_model:
+            await self._db(
+                self.store.add_preference, "regenerate", chosen_model=None, rejected_models=[plan.regenerated_model],
+                prompt=prompt, conversation_id=conv.id, message_id=assistant_id,
+            )
+            penalise_cache_source(self, regenerate_of)
+            self._relearn()
+
+        pin = conv.pinned_model
+        params = dict(CACHE_PARAMS)
+        cache_on = plan.use_cache and self.cache_enabled and conv.cache_enabled
+        cache_key_model = override or pin
+        cache_status = "bypass"
+        if cache_on:
+            async for event in serve_from_cache(
+                self, conv.id, assistant_id, conv.system_prompt, history, prompt, params, cache_key_model,
+                pin=pin, override=override, current_model=current_model,
+            ):
+                yield event
+                if isinstance(event, TurnFinished):
+                    if override:
+                        await record_override(self, conv, assistant_id, prompt, history, override, current_model)
+                    return
+            cache_status = "miss"
+
+        route_started = time.perf_counter()
+        decision = await self._route_turn(plan, conv, assistant_id, route_started, allow_over_budget)
+        route_ms = (time.perf_counter() - route_started) * 1000
+        yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
+
+        # aclosing: a consumer that walks away mid-stream closes the stream too, which records it.
+        async with aclosing(answer(self, conv, assistant_id, history, prompt, decision, route_ms, cache_status,
+                                   cache_key=(params, cache_key_model) if cache_on else None,
+                                   current_model=current_model)) as events:
+            async for event in events:
+                yield event
+        if override:
+            # After the answer, not before: this costs a routing decision and a write.
+            await record_override(self, conv, assistant_id, prompt, history, override, current_model)
+
+    def _plan_turn(self, conversation_id: str | None, prompt: str, *, override: str | None, use_cache: bool,
+                   regenerate_of: str | None, system: str | None, allow_over_budget: bool) -> _TurnPlan:
+        """Everything run_turn checks before it writes: the prompt and override, the
+        conversation, a regenerate's question, the history window, the size and the budget."""
+        from chatroute.routing.policy import parse_override
+
+        at_model, prompt = parse_override(prompt)
+        override = override or at_model
+        if override:
+            override = self.catalog.resolve(override)
+        if not prompt.strip():
+            raise ChatrouteError("the prompt is empty", exit_code=2)
+        if override is None and not self.catalog.pool():
+            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
+        conv = None
+        if conversation_id is not None:
+            conv = self.store.get_conversation(conversation_id)
+            if conv is None:
+                raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+        asked = prompt
+        question, regenerated_model = None, None
+        if regenerate_of is not None:
+            question, regenerated_model = self._regenerate_target(regenerate_of)
+            prompt, use_cache = question.content, False
+        turn_system = conv.system_prompt if conv is not None else system
+        turn_pin = conv.pinned_model if conv is not None else None
+        window = window_for(self, conv.id if conv is not None else None, prompt, question=question,
+                            system=turn_system, pin=turn_pin, override=override)
+        # Before anything is written: an input no model can take would only fail at the provider.
+        check_fits(self, prompt, window.messages, system=turn_system, pin=turn_pin, override=override)
+        if not allow_over_budget and override is None:
+            block = self.budget_block(conversation_id, asked, use_cache=use_cache, regenerate_of=regenerate_of,
+                                      system=system)
+            if block is not None:
+                from chatroute.routing.budget import BudgetExceeded
+
+                raise BudgetExceeded(block)
+        return _TurnPlan(prompt=prompt, override=override, use_cache=use_cache, conv=conv, question=question,
+                         regenerated_model=regenerated_model, window=window, title=title(asked))
+
+    def _regenerate_target(self, regenerate_of: str) -> tuple[StoredMessage, str | None]:
+        """A regenerate is a sibling of an earlier answer: same user message, new reply. The
+        question it asks again, and the model of the answer it replaces."""
+        old = self.store.get_message(regenerate_of)
+        if old is None:
+            raise ChatrouteError(f"no message {regenerate_of!r}", exit_code=2)
+        question = self.store.get_message(old.parent_id) if old.parent_id else None
+        if question is None or question.role != "user":
+            raise ChatrouteError("that message cannot be regenerated", exit_code=2)
+        return question, old.model
+
+    async def _store_turn(self, plan: _TurnPlan, system: str | None) -> tuple[Conversation, str, str]:
+        """The conversation (new if need be), the user message (unless a regenerate's) and an
+        empty, streaming assistant message; returns the conversation and the two message ids."""
+        conv = plan.conv
+        if conv is None:
+            conv = await self._db(self.store.create_conversation, title=plan.title, system_prompt=system)
+        question = plan.question
+        if question is None:
+            question = await self._db(self.store.add_message, conv.id, "user", plan.prompt,
+                                      parent_id=plan.window.leaf_id)
+        assistant = await self._db(self.store.add_message, conv.id, "assistant", "", parent_id=question.id,
+                                   status="streaming")
+        return conv, question.id, assistant.id
+
+    async def _route_turn(self, plan: _TurnPlan, conv: Conversation, message_id: str, started: float,
+                          allow_over_budget: bool) -> RouteDecision:
+        """The decision for a turn the cache did not answer. Refused, the turn's message is
+        closed as an error and the refusal raised (unless the user allowed going over budget)."""
+        try:
+            decision = self.decide(
+                plan.prompt, history=plan.window.messages, system=conv.system_prompt, pin=conv.pinned_model,
+                override=plan.override, current_model=plan.window.current_model,
+            )
+        except ChatrouteError as exc:
+            consented = over_budget_decision(self, exc, started) if allow_over_budget else None
+            if consented is None:
+                await self._db(self.store.finish_turn, message_id, "", "error")
+                raise
+            decision = consented
+        return noted(decision, plan.window)
+
+    # ---------------------------------------------------------------- compare
+    def compare(
+        self, conversation_id: str | None, prompt: str, models: list[str]
+    ) -> dict[str, AsyncIterator[TurnEvent]]:
+        """One prompt to several models at once. Each answer is a sibling reply of the same
+        user message; the first is shown until the user picks. Consume the streams
+        concurrently: a slow or failing model never blocks the others."""
+        return open_compare_streams(self, conversation_id, prompt, models)
+
+    def pick_compare(self, conversation_id: str, message_id: str) -> None:
+        """The user picked this answer: show it, continue from it, and teach the router."""
+        record_compare_pick(self, conversation_id, message_id)
+
+
+PREFS_RESET_FILE = "preferences-reset-at"
+
+
+def preferences_reset_at(paths: Paths) -> str | None:
+    """When the user last reset the learned adjustment (signals before it are ignored)."""
+    try:
+        return (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _providers_fingerprint(config: Config) -> str:
+    import hashlib
+    import json
+
+    # The key takes part (only through this one-way digest) so fixing a bad key re-enables.
+    shape = {name: [p.kind, p.resolved_base_url(), p.api_key_env, p.api_key() or ""]
+             for name, p in sorted(config.providers.items())}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]

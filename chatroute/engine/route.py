@@ -1,0 +1,112 @@
+"""Where a turn may go: the pin, override and default as the catalogue knows them, the router's
+decision over the pool, and the size check a client runs before it stores anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chatroute.errors import ConfigError
+from chatroute.providers.base import Message
+from chatroute.routing.decision import RouteRequest
+
+if TYPE_CHECKING:
+    from chatroute.catalog import ModelInfo
+    from chatroute.engine.core import Engine
+    from chatroute.routing.policy import RouteDecision
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A turn's pin, override and default as model ids, with what the catalogue knows of
+    them (the router needs their context windows even when they are not in the pool)."""
+
+    pin: str | None
+    override: str | None
+    default: str | None
+    known: list[ModelInfo]
+
+
+def targets(engine: Engine, pin: str | None, override: str | None, *, strict: bool) -> Targets:
+    """`strict`: an unknown pin or override is the caller's error; otherwise it is passed on
+    unresolved."""
+    known: list[ModelInfo] = []
+
+    def resolve(ref: str | None, *, must: bool) -> str | None:
+        if not ref:
+            return None
+        try:
+            info = engine.catalog.get(ref)
+        except ConfigError:
+            if must:
+                raise
+            return ref
+        known.append(info)
+        return info.id
+
+    return Targets(pin=resolve(pin, must=strict), override=resolve(override, must=strict),
+                   default=resolve(engine.config.router.default, must=False), known=known)
+
+
+def window_targets(engine: Engine, pin: str | None, override: str | None) -> list[ModelInfo]:
+    """The models whose windows bound this turn's history; empty when one of them has no
+    known window (it might take anything, so only the cap applies)."""
+    found = targets(engine, pin, override, strict=False)
+    by_id = {m.id: m for m in [*found.known, *engine.catalog.pool()]}
+    forced = found.override or found.pin
+    if forced:
+        models = [by_id[forced]] if forced in by_id else []
+    else:
+        pool = engine.catalog.pool()
+        try:
+            # A model routing may not pick now (cooling down, disabled) must not set the size.
+            models = [m for m in pool if not engine.health.unavailable_reason(m.id)] or pool
+        except Exception:  # noqa: BLE001 - an unreadable health file: every model counts
+            models = pool
+        default = found.default
+        if default:
+            if default not in by_id:
+                return []
+            models = [*models, by_id[default]]
+    return models if all(m.context_window for m in models) else []
+
+
+def decide_route(
+    engine: Engine,
+    prompt: str,
+    *,
+    history: list[Message],
+    system: str | None,
+    pin: str | None,
+    override: str | None,
+    current_model: str | None,
+    exclude: set[str] | None = None,
+    preset: str | None = None,
+) -> RouteDecision:
+    """`preset`: this decision only (a served `chatroute/frugal` request); the router's own
+    preset, and the explicit weights that go with it, are put back afterwards."""
+    from chatroute.routing.budget import budget_state
+
+    router = engine.router
+    kept = (router.preset, router.cost_weight_override)
+    try:
+        pool, health = engine.catalog.pool(), engine.health
+        state = budget_state(engine.store, engine.config.budget)
+        found = targets(engine, pin, override, strict=True)
+        return router.decide(RouteRequest(
+            prompt=prompt, history=history, system=system, pool=pool, current_model=current_model,
+            turn_index=sum(1 for m in history if m.role == "user"), health=health, budget_state=state,
+            exclude=exclude or set(), preset=preset or engine.preset,
+            pin=found.pin, override=found.override, default=found.default, known=found.known,
+        ))
+    finally:
+        router.preset, router.cost_weight_override = kept
+
+
+def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
+               override: str | None) -> None:
+    """Raise PromptTooLargeError when the input fits none of the models the turn could go to."""
+    found = targets(engine, pin, override, strict=False)
+    engine.router.check_fits(RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(),
+                                          pin=found.pin, override=found.override, default=found.default,
+                                          known=found.known))

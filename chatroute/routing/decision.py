@@ -1,0 +1,125 @@
+"""What the router is asked and what it answers: `RouteRequest` in, `RouteDecision` (with every
+candidate and why it won or was excluded) out, or a `NoRouteError` saying why none could."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chatroute.accounting import CapSpend
+from chatroute.errors import ChatrouteError
+
+if TYPE_CHECKING:
+    from chatroute.routing.health import HealthBoard
+
+
+@dataclass(frozen=True)
+class BudgetState(CapSpend):
+    """Spend so far against the configured caps (None = no cap); the fields and
+    used_fraction() live in accounting (the costs report needs them without the router)."""
+
+    def remaining_usd(self) -> float | None:
+        caps = ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd))
+        rem = [c - s for c, s in caps if c is not None]
+        return min(rem) if rem else None
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """One turn as the router sees it: the input, the models it could go to, and what limits
+    the choice. Only `prompt` and `pool` are required; the rest default to "not given"."""
+
+    prompt: str
+    pool: Sequence[Any]  # ModelInfo-like: id, prices, ability, context_window, capabilities
+    history: Sequence[Any] = ()  # earlier messages sent with the prompt (role, content)
+    system: str | None = None
+    current_model: str | None = None  # the conversation's model so far: it gets the stickiness bonus
+    pin: str | None = None  # the conversation's pinned model: decides outright
+    override: str | None = None  # this turn's `@model`: decides outright, before the pin
+    turn_index: int = 0
+    health: HealthBoard | None = None  # cooldowns, disables and observed speeds
+    budget_state: BudgetState | None = None
+    exclude: AbstractSet[str] = frozenset()  # models this turn may not use (already failed)
+    capabilities: AbstractSet[str] = frozenset()  # abilities the answer needs (e.g. "vision")
+    preset: str | None = None  # replaces the router's preset from this call on (the TUI knob)
+    default: str | None = None  # answers when every candidate is excluded, unless it is too
+    known: Sequence[Any] = ()  # the pin, override and default when they are not in the pool
+
+
+@dataclass
+class RouteCandidate:
+    model: str
+    quality: float | None
+    expected_cost_usd: float | None
+    expected_latency_s: float | None
+    utility: float | None
+    excluded: str | None = None
+    adjustment: float = 0.0  # from the user's choices, as applied to this turn (in the utility)
+    price_known: bool = True
+    learned_adjustment: float = 0.0  # the model's learned adjustment, before this turn's weight
+    ability: float | None = None  # as used for `quality`: the prior, less any observed lowering
+    ability_note: str | None = None  # where the ability came from, when it is a guess or lowered
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("quality", "expected_cost_usd", "expected_latency_s", "utility", "adjustment",
+                  "learned_adjustment", "ability"):
+            if isinstance(d[k], float):
+                d[k] = round(d[k], 8 if k == "expected_cost_usd" else 4)
+        return d
+
+
+@dataclass
+class RouteDecision:
+    model: str
+    kind: str  # routed | pinned | override | default
+    reason: str
+    candidates: list[RouteCandidate]
+    route_ms: float
+    preset: str
+    cost_weight: float = 0.0
+    latency_weight: float = 0.0
+    expected_input_tokens: int = 0
+    expected_output_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "kind": self.kind,
+            "reason": self.reason,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "route_ms": round(self.route_ms, 3),
+            "preset": self.preset,
+            "cost_weight": self.cost_weight,
+            "latency_weight": self.latency_weight,
+            "expected_input_tokens": self.expected_input_tokens,
+            "expected_output_tokens": self.expected_output_tokens,
+            "notes": list(self.notes),
+        }
+
+
+class NoRouteError(ChatrouteError):
+    """Every candidate was excluded (or the pool is empty); `candidates` says why each was.
+
+    Exit code 2: the way out is the user's (a config, a budget, a pin), not a provider's."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, candidates: list[RouteCandidate]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class PromptTooLargeError(NoRouteError):
+    """The turn's input (prompt, history and system prompt) fits the context window of no
+    model it could go to. Raised before anything is stored or sent: a request bound to fail
+    would still cost a round trip, and only the user can shorten the input."""
+
+    def __init__(self, message: str, *, tokens: int, window: int, model: str) -> None:
+        super().__init__(message, [])
+        self.tokens = tokens
+        self.window = window
+        self.model = model
