@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from chatroute.format import short_model
+from chatroute.money import usd
 from chatroute.routing.decision import (
     BudgetState,
     NoRouteError,
@@ -163,7 +164,7 @@ class _Turn:
             if self.used >= 1.0 and cost > 0:
                 return "budget cap reached"
             if cost > max(0.0, self.remaining):
-                return f"would exceed the budget (${self.remaining:.4f} left)"
+                return f"would exceed the budget ({usd(self.remaining)} left)"
         return None
 
     def admit(self, c: RouteCandidate) -> None:
