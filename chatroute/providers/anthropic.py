@@ -1,8 +1,8 @@
 """Anthropic Messages API (and Anthropic-compatible servers) on the official `anthropic` SDK.
 
-Raw stream events are read directly (`messages.create(stream=True)`), not the helper
-MessageStream, because we only need text, usage and the stop reason and want no extra
-accumulation per token. Usage: `message_start` carries input and cache read/write tokens,
+Raw stream events are read directly (the SDK's streamed POST to /v1/messages, as plain JSON
+objects), not the helper MessageStream, because we only need text, usage and the stop reason
+and want no extra accumulation or model building per token. Usage: `message_start` carries input and cache read/write tokens,
 `message_delta` the output tokens (cumulative). Anthropic's `input_tokens` excludes cache
 reads and writes; the UsageReport puts them back in (every prompt token sent, as OpenAI counts).
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
 # (over 1 s cold) must not count against the first request's first-token deadline.
-from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient, Timeout
+from anthropic import AsyncAnthropic, AsyncStream, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -122,6 +122,13 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
+    async def _post(self, params: dict[str, Any]) -> AsyncStream[Any]:
+        """The SDK's own request, error mapping and SSE decoding (pings skipped, error events
+        raised), with each event handed back as the server's JSON object rather than built into
+        the SDK's pydantic model: that took more CPU a token than the adapter's own work."""
+        return await self.client().post("/v1/messages", body=params, cast_to=object, stream=True,
+                                        stream_cls=AsyncStream[object])
+
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
@@ -140,7 +147,7 @@ class AnthropicProvider:
         pieces = 0  # text or thinking deltas: each is at least one output token
         truncated = False  # cut by the client: the server streamed past max_tokens
         try:
-            sdk_stream = await limits.before_first_token(self.client().messages.create(**params))
+            sdk_stream = await limits.before_first_token(self._post(params))
             check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
@@ -152,43 +159,44 @@ class AnthropicProvider:
                 except StopAsyncIteration:
                     break
                 try:
-                    etype = getattr(event, "type", None)
+                    etype = _field(event, "type")
                     if etype == "content_block_delta":
-                        delta = event.delta
-                        if getattr(delta, "type", None) in ("text_delta", "thinking_delta"):
+                        delta = event["delta"]
+                        dtype = _field(delta, "type")
+                        if dtype in ("text_delta", "thinking_delta"):
                             pieces += 1
                             if pieces > guard:
                                 # End the answer here, as truncated, rather than read forever
                                 # (closing the response below hangs up).
                                 stop_reason, truncated = "max_tokens", True
                                 break
-                        if getattr(delta, "type", None) == "text_delta" and delta.text:
+                        if dtype == "text_delta" and delta["text"]:
                             got_text = started = True
-                            yield TextDelta(delta.text)
-                        elif getattr(delta, "type", None) == "thinking_delta":
+                            yield TextDelta(delta["text"])
+                        elif dtype == "thinking_delta":
                             started = True  # not visible, but progress: the deadline is met
                         # signature / tool-input deltas are neither text nor progress
                     elif etype == "message_start":
-                        u = getattr(event.message, "usage", None)
+                        u = _field(event["message"], "usage")
                         if u is not None:
-                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
-                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
-                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
-                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
+                            input_tokens = _int(_field(u, "input_tokens"), input_tokens)
+                            cache_read = _int(_field(u, "cache_read_input_tokens"), cache_read) or 0
+                            cache_write = _int(_field(u, "cache_creation_input_tokens"), cache_write) or 0
+                            output_tokens = _int(_field(u, "output_tokens"), output_tokens)
                             if input_tokens is not None:
                                 # Billed from here on: a stop before the end still has these counts.
                                 yield _report(input_tokens, output_tokens or 0, cache_read, cache_write, partial=True)
                     elif etype == "message_delta":
-                        reason = getattr(event.delta, "stop_reason", None)
+                        reason = _field(event["delta"], "stop_reason")
                         if reason:
                             stop_reason = reason
-                        u = getattr(event, "usage", None)
+                        u = _field(event, "usage")
                         if u is not None:
                             # Cumulative counts; newer servers also restate input/cache here.
-                            output_tokens = _int(getattr(u, "output_tokens", None), output_tokens)
-                            input_tokens = _int(getattr(u, "input_tokens", None), input_tokens)
-                            cache_read = _int(getattr(u, "cache_read_input_tokens", None), cache_read) or 0
-                            cache_write = _int(getattr(u, "cache_creation_input_tokens", None), cache_write) or 0
+                            output_tokens = _int(_field(u, "output_tokens"), output_tokens)
+                            input_tokens = _int(_field(u, "input_tokens"), input_tokens)
+                            cache_read = _int(_field(u, "cache_read_input_tokens"), cache_read) or 0
+                            cache_write = _int(_field(u, "cache_creation_input_tokens"), cache_write) or 0
                     elif etype == "message_stop":
                         stopped = True
                     # content_block_start/stop and unknown future events carry nothing we need
@@ -238,6 +246,11 @@ def _report(input_tokens: int, output_tokens: int, cache_read: int, cache_write:
         cache_write_tokens=cache_write,
         partial=partial,
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    """An optional field of an event's JSON object: None when it is absent or the object is none."""
+    return obj.get(name) if isinstance(obj, dict) else None
 
 
 def _int(value: Any, default: int | None) -> int | None:
