@@ -2,9 +2,10 @@
 
 Raw stream events are read directly (the SDK's streamed POST to /v1/messages, as plain JSON
 objects), not the helper MessageStream, because we only need text, usage and the stop reason
-and want no extra accumulation or model building per token. Usage: `message_start` carries input and cache read/write tokens,
-`message_delta` the output tokens (cumulative). Anthropic's `input_tokens` excludes cache
-reads and writes; the UsageReport puts them back in (every prompt token sent, as OpenAI counts).
+and want no extra accumulation or model building per token. Usage: `message_start` carries
+input and cache read/write tokens, `message_delta` the output tokens (cumulative). Anthropic's
+`input_tokens` excludes cache reads and writes; the UsageReport puts them back in (every prompt
+token sent, as OpenAI counts).
 
 Event order contract: a partial UsageReport as soon as `message_start` reports usage (so a
 stream stopped before its end is still priced from the server's counts), TextDelta*, the final
