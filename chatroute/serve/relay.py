@@ -14,7 +14,7 @@ stops the provider read, as when one task did both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from typing import Any
 
@@ -60,7 +60,7 @@ class FrameRelay:
                     self._room = asyncio.get_running_loop().create_future()
                     await self._room
 
-    async def batches(self, head: bytes, seen: Iterable[Any]) -> AsyncIterator[bytes]:
+    async def batches(self, head: bytes, seen: Iterable[Any]) -> AsyncGenerator[bytes, None]:
         """`head` and the frames of the events already read (`seen`) as the first piece, then
         every frame made since the previous piece, until the events end (re-raising what ended
         them). `finished` is the turn's TurnFinished once they have."""
