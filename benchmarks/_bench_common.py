@@ -25,8 +25,8 @@ class ServerProcess:
     it is our child and we terminate it in __exit__/atexit)."""
 
     def __init__(self, n_tokens: int | None = None, ttft: float = 0.0, *, log_requests: bool = False,
-                 tokens_per_s: float | None = None) -> None:
-        args = [sys.executable, "-m", "tests.fakeserver", "--port", "0"]
+                 tokens_per_s: float | None = None, port: int = 0) -> None:
+        args = [sys.executable, "-m", "tests.fakeserver", "--port", str(port)]
         if tokens_per_s:
             args += ["--tokens-per-s", str(tokens_per_s)]
         if log_requests:

@@ -1,6 +1,7 @@
 """`chatroute serve` against the raw openai SDK on the same fake provider (issue 17).
 
     .venv/bin/python benchmarks/serve_bench.py [--n 30] [--streams 50] [--tokens 2000] [--tokens-per-s 100]
+        [--litellm /path/to/venv/bin/litellm | --proxy-url URL --proxy-key KEY --proxy-model NAME --fake-port PORT]
 
 The fake provider and `chatroute serve` each run in their own process; this process is the
 client (AsyncOpenAI, one client per target, reused). Both targets are warm (untimed calls first).
@@ -23,6 +24,13 @@ Added time to first token, three ways:
    all complete with every token; the ledger (tokens and dollars) equals the sum of what the
    streams reported; added p99 TTFT <= 50 ms; the server's peak RSS <= 300 MB.
 
+Another OpenAI-compatible proxy, side by side in the same run (same client, same fake provider,
+its calls interleaved with the others in part 1 and its own burst of streams in part 2):
+- `--litellm EXE`: LiteLLM's proxy (`litellm` from a venv of its own), started here on 127.0.0.1
+  with a config naming this run's fake provider, and stopped at the end;
+- `--proxy-url URL --proxy-key KEY --proxy-model NAME`: one already running, configured against
+  the fake provider at `--fake-port PORT` (its OpenAI base URL is http://127.0.0.1:PORT/v1).
+
 Bounded: `--timeout` (default 300 s) for the whole run.
 """
 
@@ -32,8 +40,10 @@ import argparse
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +95,8 @@ def rss_mb(pid: int) -> tuple[float, float]:
 class PacedServer(ServerProcess):
     """The fake provider, its default reply `n_tokens` long at `tokens_per_s`."""
 
-    def __init__(self, n_tokens: int, tokens_per_s: float | None) -> None:
-        super().__init__(n_tokens, tokens_per_s=tokens_per_s)
+    def __init__(self, n_tokens: int, tokens_per_s: float | None, port: int = 0) -> None:
+        super().__init__(n_tokens, tokens_per_s=tokens_per_s, port=port)
 
 
 @dataclass
@@ -124,11 +134,63 @@ async def one_stream(client: openai.AsyncOpenAI, model: str, prompt: str, max_to
     return Call(ttft * 1000, n, last)
 
 
-async def sequential(raw: openai.AsyncOpenAI, served: openai.AsyncOpenAI, n: int) -> dict[str, list[Call]]:
-    out: dict[str, list[Call]] = {"raw": [], "pinned": [], "routed": []}
+@dataclass
+class Proxy:
+    """Another OpenAI-compatible proxy in front of the same fake provider."""
+
+    name: str
+    url: str
+    key: str
+    model: str
+    pid: int | None = None  # when this run started it: its CPU and RSS are reported
+
+
+def start_litellm(exe: str, fake: ServerProcess, work: Path) -> tuple[subprocess.Popen[str], Proxy]:
+    """LiteLLM's proxy on a free loopback port, its one model the fake provider's gpt-4o-mini."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = "sk-litellm-bench"
+    config = work / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-4o-mini\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {fake.openai_base_url}\n"
+        f"      api_key: {OPENAI_KEY}\n"
+        f"general_settings:\n  master_key: {key}\n"
+        "litellm_settings:\n  telemetry: false\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # its bundled price list: no download at start
+    log = (work / "litellm.log").open("w", encoding="utf-8")
+    proc = subprocess.Popen([exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)], cwd=work,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"litellm exited with {proc.returncode}: see {work / 'litellm.log'}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("litellm did not start listening within 120 s")
+    return proc, Proxy("litellm", f"{url}/v1", key, "gpt-4o-mini", proc.pid)
+
+
+async def sequential(raw: openai.AsyncOpenAI, served: openai.AsyncOpenAI, n: int,
+                     proxy: tuple[Proxy, openai.AsyncOpenAI] | None = None) -> dict[str, list[Call]]:
+    targets: list[tuple[str, openai.AsyncOpenAI, str]] = [
+        ("raw", raw, "gpt-4o-mini"), ("pinned", served, "openai/gpt-4o-mini"), ("routed", served, "chatroute/auto")]
+    if proxy is not None:
+        targets.append((proxy[0].name, proxy[1], proxy[0].model))
+    out: dict[str, list[Call]] = {name: [] for name, _, _ in targets}
     for i in range(-2, n):  # two untimed rounds first
-        for name, client, model in (("raw", raw, "gpt-4o-mini"), ("pinned", served, "openai/gpt-4o-mini"),
-                                    ("routed", served, "chatroute/auto")):
+        for name, client, model in targets:
             prompt = f"Question {i} for {name}, topic {i * 7919 % 1000}: explain routers and caches."
             call = await one_stream(client, model, prompt, 20)
             if i >= 0:
@@ -164,14 +226,16 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: str, pid: int, home: Path) -> int:
+async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: str, pid: int, home: Path,
+              proxy: Proxy | None) -> int:
     raw = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key=OPENAI_KEY, max_retries=0, timeout=300)
     served = openai.AsyncOpenAI(base_url=url, api_key=token, max_retries=0, timeout=300)
+    other = openai.AsyncOpenAI(base_url=proxy.url, api_key=proxy.key, max_retries=0, timeout=300) if proxy else None
     ok = True
     try:
         print(f"before: {load()} (2 cores here: figures above ~2 include waiting for a CPU)")
         cpu0 = cpu_s(pid)
-        seq = await sequential(raw, served, args.n)
+        seq = await sequential(raw, served, args.n, (proxy, other) if proxy and other else None)
         per_call = (cpu_s(pid) - cpu0) * 1000 / (2 * (args.n + 2))
         ttft = {k: [c.ttft_ms for c in v] for k, v in seq.items()}
         print(f"1. sequential, {args.n} calls each, TTFT ms: "
@@ -184,6 +248,9 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
             print(f"   added p50 ({name}): {vs_raw:.2f} ms against raw [target <= 5 ms: "
                   f"{'met' if vs_raw <= 5 else 'NOT met'}]; client TTFT - provider TTFT {own:.2f} ms; "
                   f"inside serve {inside:.2f} ms")
+        if proxy is not None:
+            vs_raw = median(ttft[proxy.name]) - median(ttft["raw"])
+            print(f"   added p50 ({proxy.name}): {vs_raw:.2f} ms against raw")
         print(f"   server CPU per call (HTTP, auth, cache, route, relaying 20 tokens, ledger, health): "
               f"{per_call:.1f} ms")
 
@@ -216,11 +283,27 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
         print(f"   ledger: {n_turns} turns, {l_tokens:,} tokens, ${l_cost:.6f}; the streams reported "
               f"{reported_tokens:,} tokens, ${reported_cost:.6f} [{'equal' if same else 'DIFFERENT'}]")
         print(f"   server RSS peak {peak:.0f} MB [target <= 300 MB: {'met' if peak <= 300 else 'NOT met'}]")
+        if proxy is not None and other is not None:
+            t0 = time.perf_counter()
+            cpu0 = cpu_s(proxy.pid) if proxy.pid else 0.0
+            via = await concurrent(other, proxy.model, args.streams, proxy.name)
+            via_s = time.perf_counter() - t0
+            p_ttft = [c.ttft_ms for c in via]
+            extra = ""
+            if proxy.pid:
+                p_cpu = cpu_s(proxy.pid) - cpu0
+                extra = (f"; its CPU {p_cpu:.1f} s ({p_cpu * 1e6 / (args.streams * args.tokens):.0f} µs a token), "
+                         f"RSS peak {rss_mb(proxy.pid)[1]:.0f} MB (its main process)")
+            print(f"   {proxy.name}: {sum(c.chunks == args.tokens for c in via)}/{args.streams} complete in "
+                  f"{via_s:.1f} s; TTFT p50/p99 {median(p_ttft):.1f}/{pct(p_ttft, 99):.1f} ms: added p99 "
+                  f"{pct(p_ttft, 99) - pct(r_ttft, 99):.1f} ms against raw{extra}")
         print(f"after: {load()}")
         ok &= complete == args.streams and same and vs_raw99 <= 50 and peak <= 300
     finally:
         await raw.close()
         await served.close()
+        if other is not None:
+            await other.close()
     return 0 if ok else 1
 
 
@@ -231,23 +314,42 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--tokens-per-s", type=float, default=100.0, help="provider pacing (0: flat out)")
     ap.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    ap.add_argument("--litellm", metavar="EXE", help="also measure LiteLLM's proxy (its `litellm` executable)")
+    ap.add_argument("--proxy-url", help="also measure this running OpenAI-compatible proxy (its /v1 base URL)")
+    ap.add_argument("--proxy-key", default="none", help="the proxy's API key")
+    ap.add_argument("--proxy-model", default="gpt-4o-mini", help="the proxy's name for the fake provider's model")
+    ap.add_argument("--proxy-name", default="proxy", help="what to call it in the report")
+    ap.add_argument("--fake-port", type=int, default=0, help="the fake provider's port (0: any free one)")
     args = ap.parse_args()
-    with PacedServer(args.tokens, args.tokens_per_s) as fake:
+    if args.litellm and args.proxy_url:
+        ap.error("--litellm or --proxy-url, not both")
+    with PacedServer(args.tokens, args.tokens_per_s, args.fake_port) as fake:
         home = make_home(fake)
         os.environ.update(bench_env(home))
         proc, url, token = start_serve(home)
+        work = Path(tempfile.mkdtemp(prefix="serve-bench-proxy-"))
+        other: subprocess.Popen[str] | None = None
         try:
-            return asyncio.run(asyncio.wait_for(run(args, fake, url, token, proc.pid, home), args.timeout))
+            proxy = None
+            if args.litellm:
+                other, proxy = start_litellm(args.litellm, fake, work)
+            elif args.proxy_url:
+                proxy = Proxy(args.proxy_name, args.proxy_url, args.proxy_key, args.proxy_model)
+            return asyncio.run(asyncio.wait_for(run(args, fake, url, token, proc.pid, home, proxy), args.timeout))
         except TimeoutError:
             print(f"serve_bench: gave up after {args.timeout:.0f} s", file=sys.stderr)
             return 1
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            for p in (proc, other):
+                if p is None:
+                    continue
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
             shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Anthropic Messages API (and Anthropic-compatible servers) on the official `anthropic` SDK.
 
-Raw stream events are read directly (`messages.create(stream=True)`), not the helper
-MessageStream, because we only need text, usage and the stop reason and want no extra
-accumulation per token. Usage: `message_start` carries input and cache read/write tokens,
-`message_delta` the output tokens (cumulative). Anthropic's `input_tokens` excludes cache
-reads and writes; the UsageReport puts them back in (every prompt token sent, as OpenAI counts).
+Raw stream events are read directly (the SDK's streamed POST to /v1/messages, as plain JSON
+objects), not the helper MessageStream, because we only need text, usage and the stop reason
+and want no extra accumulation or model building per token. Usage: `message_start` carries
+input and cache read/write tokens, `message_delta` the output tokens (cumulative). Anthropic's
+`input_tokens` excludes cache reads and writes; the UsageReport puts them back in (every prompt
+token sent, as OpenAI counts).
 
 Event order contract: a partial UsageReport as soon as `message_start` reports usage (so a
 stream stopped before its end is still priced from the server's counts), TextDelta*, the final
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
 # (over 1 s cold) must not count against the first request's first-token deadline.
-from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient, Timeout
+from anthropic import AsyncAnthropic, AsyncStream, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -123,6 +124,13 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
+    async def _post(self, params: dict[str, Any]) -> AsyncStream[Any]:
+        """The SDK's own request, error mapping and SSE decoding (pings skipped, error events
+        raised), with each event handed back as the server's JSON object rather than built into
+        the SDK's pydantic model: that took more CPU a token than the adapter's own work."""
+        return await self.client().post("/v1/messages", body=params, cast_to=object, stream=True,
+                                        stream_cls=AsyncStream[object])
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         sdk_stream: Any = None
@@ -130,7 +138,7 @@ class AnthropicProvider:
         params = self._params(request)
         state = _StreamState(guard=output_guard(params["max_tokens"]))
         try:
-            sdk_stream = await limits.before_first_token(self.client().messages.create(**params))
+            sdk_stream = await limits.before_first_token(self._post(params))
             check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
             events = sdk_stream.__aiter__()
             while True:
@@ -178,20 +186,20 @@ class AnthropicProvider:
     def _read(self, event: Any, state: _StreamState, model: str) -> StreamEvent | None:
         """What one raw stream event adds to `state`, and the event to pass on, if any."""
         try:
-            etype = getattr(event, "type", None)
+            etype = _field(event, "type")
             if etype == "content_block_delta":
-                return state.delta(event.delta)
+                return state.delta(event["delta"])
             if etype == "message_start":
-                u = getattr(event.message, "usage", None)
+                u = _field(event["message"], "usage")
                 if u is not None:
                     state.count(u)
                     # Billed from here on: a stop before the end still has these counts.
                     return state.report(partial=True)
             elif etype == "message_delta":
-                reason = getattr(event.delta, "stop_reason", None)
+                reason = _field(event["delta"], "stop_reason")
                 if reason:
                     state.stop_reason = reason
-                u = getattr(event, "usage", None)
+                u = _field(event, "usage")
                 if u is not None:
                     state.count(u)  # cumulative counts; newer servers also restate input/cache here
             elif etype == "message_stop":
@@ -224,7 +232,7 @@ class _StreamState:
     truncated: bool = False  # cut by the client: the server streamed past max_tokens
 
     def delta(self, delta: Any) -> TextDelta | None:
-        kind = getattr(delta, "type", None)
+        kind = _field(delta, "type")
         if kind in ("text_delta", "thinking_delta"):
             self.pieces += 1
             if self.pieces > self.guard:
@@ -232,19 +240,19 @@ class _StreamState:
                 # response hangs up).
                 self.stop_reason, self.truncated = "max_tokens", True
                 return None
-        if kind == "text_delta" and delta.text:
+        if kind == "text_delta" and delta["text"]:
             self.got_text = self.started = True
-            return TextDelta(delta.text)
+            return TextDelta(delta["text"])
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
         # signature / tool-input deltas are neither text nor progress
         return None
 
     def count(self, usage: Any) -> None:
-        self.input_tokens = _int(getattr(usage, "input_tokens", None), self.input_tokens)
-        self.cache_read = _int(getattr(usage, "cache_read_input_tokens", None), self.cache_read) or 0
-        self.cache_write = _int(getattr(usage, "cache_creation_input_tokens", None), self.cache_write) or 0
-        self.output_tokens = _int(getattr(usage, "output_tokens", None), self.output_tokens)
+        self.input_tokens = _int(_field(usage, "input_tokens"), self.input_tokens)
+        self.cache_read = _int(_field(usage, "cache_read_input_tokens"), self.cache_read) or 0
+        self.cache_write = _int(_field(usage, "cache_creation_input_tokens"), self.cache_write) or 0
+        self.output_tokens = _int(_field(usage, "output_tokens"), self.output_tokens)
 
     def report(self, *, partial: bool) -> UsageReport | None:
         """The counts so far, or None before the server reported its input."""
@@ -264,6 +272,11 @@ def _report(input_tokens: int, output_tokens: int, cache_read: int, cache_write:
         cache_write_tokens=cache_write,
         partial=partial,
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    """An optional field of an event's JSON object: None when it is absent or the object is none."""
+    return obj.get(name) if isinstance(obj, dict) else None
 
 
 def _int(value: Any, default: int | None) -> int | None:

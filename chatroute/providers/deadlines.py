@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError
@@ -34,6 +34,14 @@ class StreamDeadlines:
     whole_at: float
     whole_s: float
     stall_s: float
+    # Once text flows, one watchdog timer per stream checks the step in progress (re-armed at
+    # most once per stall limit) instead of a timer set and cancelled around every token, which
+    # was a good part of a relayed token's CPU when a server carries many streams.
+    _step_task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    _step_started: float = 0.0
+    _step_cancelling: int = 0
+    _watchdog: asyncio.TimerHandle | None = field(default=None, repr=False)
+    _fired: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, cfg: Any, request: ChatRequest, *, provider: str) -> StreamDeadlines:
@@ -66,16 +74,35 @@ class StreamDeadlines:
     async def after_first_token(self, awaitable: Awaitable[T]) -> T:
         """One step once text flows: bounded by the stall limit and the whole-request deadline."""
         loop = asyncio.get_running_loop()
-        stall_at = loop.time() + self.stall_s
-        scope = asyncio.timeout_at(min(stall_at, self.whole_at))
+        task = asyncio.current_task()
+        assert task is not None
+        self._step_task, self._step_started, self._step_cancelling = task, loop.time(), task.cancelling()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(min(self._step_started + self.stall_s, self.whole_at), self._check)
         try:
-            async with scope:
-                return await awaitable
-        except TimeoutError:
-            if not scope.expired():
-                raise
-        if self.whole_at <= stall_at:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._fired is not task or task.uncancel() > self._step_cancelling:
+                raise  # not ours, or cancelled from elsewhere as well
+        finally:
+            self._step_task = self._fired = None
+        if self.whole_at <= self._step_started + self.stall_s:
             message = f"the request took longer than {self.whole_s:g} s (timeout_s)"
         else:
             message = f"the stream stalled: nothing new for {self.stall_s:g} s (stall_timeout_s)"
         raise ProviderError(ErrorKind.TIMEOUT, message, provider=self.provider, model=self.model)
+
+    def _check(self) -> None:
+        """The watchdog: stop the step in progress once past its limit, else look again when it
+        would be. Between steps it rests; the next step wakes it."""
+        self._watchdog = None
+        task = self._step_task
+        if task is None:
+            return
+        due = min(self._step_started + self.stall_s, self.whole_at)
+        loop = asyncio.get_running_loop()
+        if loop.time() >= due:
+            self._fired = task
+            task.cancel()
+        else:
+            self._watchdog = loop.call_at(due, self._check)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 # Imported here, not in client(): this module is only loaded by make_provider (lazily), and
 # a ~0.5 s SDK import must not count against the first request's first-token deadline.
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
     ChatRequest,
@@ -124,16 +124,22 @@ class OpenAIProvider:
         return params
 
     async def _open(self, req: ChatRequest, limits: StreamDeadlines) -> Any:
-        client = self.client()
         params = self._params(req)
         try:
-            return await limits.before_first_token(client.chat.completions.create(**params))
+            return await limits.before_first_token(self._post(params))
         except Exception as exc:
             if "stream_options" in params and _rejects_stream_options(exc):
                 self.include_usage = False
                 params.pop("stream_options")
-                return await limits.before_first_token(client.chat.completions.create(**params))
+                return await limits.before_first_token(self._post(params))
             raise
+
+    async def _post(self, params: dict[str, Any]) -> AsyncStream[Any]:
+        """The SDK's own request, error mapping and SSE decoding, with each chunk handed back as
+        the JSON object the server sent: building the SDK's pydantic model of a chunk cost more
+        CPU than everything else done with a token, and the adapter reads four fields of it."""
+        return await self.client().post("/chat/completions", body=params, cast_to=object, stream=True,
+                                        stream_cls=AsyncStream[object])
 
 
     # -- stream -------------------------------------------------------------------------
@@ -218,50 +224,44 @@ def _rejects_stream_options(exc: BaseException) -> bool:
 
 
 def _read_chunk(chunk: Any) -> tuple[str, bool, str | None, UsageReport | None]:
-    """(visible text, reasoning seen, finish_reason, usage) of one chat.completion.chunk."""
+    """(visible text, reasoning seen, finish_reason, usage) of one chat.completion.chunk (the
+    server's JSON object; a shape that is not one raises AttributeError or TypeError)."""
     text = ""
     thinking = False
     reason: str | None = None
-    for choice in chunk.choices or ():
-        if getattr(choice, "index", 0) not in (0, None):
+    for choice in chunk.get("choices") or ():
+        if choice.get("index", 0) not in (0, None):
             continue  # n > 1 is never requested; ignore stray choices
-        delta = choice.delta
+        delta = choice.get("delta")
         if delta is not None:
-            if delta.content:
-                text += delta.content
+            content = delta.get("content")
+            if content:
+                text += content
             # DeepSeek/vLLM `reasoning_content`, OpenRouter/Ollama `reasoning`: not shown, but progress.
-            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
+            if delta.get("reasoning_content") or delta.get("reasoning"):
                 thinking = True
-        if choice.finish_reason:
-            reason = choice.finish_reason
-    raw = getattr(chunk, "usage", None)
+        if choice.get("finish_reason"):
+            reason = choice["finish_reason"]
+    raw = chunk.get("usage")
     return text, thinking, reason, (_usage(raw) if raw is not None else None)
 
 
 def _usage(raw: Any) -> UsageReport | None:
-    prompt = getattr(raw, "prompt_tokens", None)
-    completion = getattr(raw, "completion_tokens", None)
+    if not isinstance(raw, dict):
+        return None
+    prompt = raw.get("prompt_tokens")
+    completion = raw.get("completion_tokens")
     if prompt is None and completion is None:
         return None
-    details = getattr(raw, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
     if cached is None:
-        cached = _extra(raw, "prompt_cache_hit_tokens")  # DeepSeek's spelling
-    cost = _extra(raw, "cost")  # OpenRouter
+        cached = raw.get("prompt_cache_hit_tokens")  # DeepSeek's spelling
     return UsageReport(
         input_tokens=reported_count(prompt),
         output_tokens=reported_count(completion),
         cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
-        reported_cost_usd=reported_cost(cost),
+        reported_cost_usd=reported_cost(raw.get("cost")),  # OpenRouter
     )
-
-
-def _extra(model: Any, name: str) -> Any:
-    """A field the SDK's type does not declare (kept by pydantic as an extra)."""
-    value = getattr(model, name, None)
-    if value is None:
-        extra = getattr(model, "model_extra", None) or {}
-        value = extra.get(name)
-    return value

@@ -69,7 +69,13 @@ class HealthBoard:
     config_fingerprint: str | None = None
     models: dict[str, ModelHealth] = field(default_factory=dict)
     disabled_providers: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # Above 0: a success is written at most this often (the next save or flush() writes it).
+    # A server relaying many requests at once would otherwise rewrite the file for each one;
+    # failures are always written at once, since other processes must see their cooldowns.
+    save_every_s: float = 0.0
     _mtime: float = 0.0
+    _saved_at: float = 0.0  # by `clock`
+    _dirty: bool = False
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -117,6 +123,7 @@ class HealthBoard:
             "disabled_providers": self.disabled_providers,
         }
         atomic_write(self.path, jsonsafe.dumps(data, indent=1), durable=False)
+        self._saved_at, self._dirty = self.clock(), False
         try:
             self._mtime = self.path.stat().st_mtime_ns
         except OSError:
@@ -164,7 +171,15 @@ class HealthBoard:
                 if h.tokens_per_s is None
                 else (1 - self.alpha) * h.tokens_per_s + self.alpha * tokens_per_s
             )
-        self.save()
+        if self.save_every_s > 0 and self.clock() - self._saved_at < self.save_every_s:
+            self._dirty = True
+        else:
+            self.save()
+
+    def flush(self) -> None:
+        """Write the successes `save_every_s` held back, if any."""
+        if self._dirty:
+            self.save()
 
     def record_failure(
         self, model: str, kind: str, *, retry_after: float | None = None, message: str | None = None

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import decision_of, serve_turn, usage_of
 from chatroute.serve.wire import (
     MAX_BODY_BYTES,
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from chatroute.store.records import TurnRecord
 
 log = logging.getLogger("chatroute.serve")
+
+# A served success is written to health.json at most this often (a failure at once): with many
+# requests finishing together, rewriting the file for each was a good part of their CPU.
+HEALTH_SAVE_EVERY_S = 1.0
 
 # Upstream failures by kind: the status a client's retry logic understands.
 _UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "context_overflow": 400,
@@ -147,6 +152,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine.warm()
+        engine.health.save_every_s = HEALTH_SAVE_EVERY_S
         if engine.cache_enabled:
             from chatroute.embed import get_embedder
 
@@ -156,6 +162,10 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
         try:
             yield
         finally:
+            try:
+                engine.health.flush()
+            except OSError:
+                pass
             await engine.aclose()
 
     app = Starlette(
@@ -274,22 +284,13 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
     writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
 
     async def body() -> AsyncIterator[bytes]:
-        first_out = 0.0
-        async with aclosing(events):
-            yield writer.role()
-            finished: TurnFinished | None = None
-            for event in seen:
-                if isinstance(event, Delta):
-                    first_out = first_out or time.perf_counter()
-                    yield writer.text(event.text)
-                elif isinstance(event, TurnFinished):
-                    finished = event
-            if finished is None:
-                async for event in events:
-                    if isinstance(event, Delta):
-                        yield writer.text(event.text)
-                    elif isinstance(event, TurnFinished):
-                        finished = event
+        relay = FrameRelay(events, writer.text)
+        first_out = time.perf_counter() if any(isinstance(e, Delta) for e in seen) else 0.0
+        # Closed with the body: a client gone mid-stream stops the reader (which records the partial).
+        async with aclosing(relay.batches(writer.role(), seen)) as pieces:
+            async for piece in pieces:
+                yield piece
+        finished = relay.finished
         if finished is None:  # pragma: no cover
             return
         record = finished.record
@@ -302,10 +303,12 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         if finished.error is not None:
             yield ChunkWriter.error(_upstream(record, finished.error))
             return
-        yield writer.finish(finish_reason(record.finish_reason), decision)
+        # The closing frames in one write: the finish reason, the usage, [DONE].
+        tail = [writer.finish(finish_reason(record.finish_reason), decision)]
         if req.include_usage:
-            yield writer.usage(usage_of(engine, record), decision)
-        yield ChunkWriter.DONE
+            tail.append(writer.usage(usage_of(engine, record), decision))
+        tail.append(ChunkWriter.DONE)
+        yield b"".join(tail)
 
     headers = {"x-chatroute-model": model, "x-chatroute-route-reason": header_value(reason),
                "cache-control": "no-cache", "x-accel-buffering": "no"}

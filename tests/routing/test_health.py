@@ -112,3 +112,33 @@ def test_shared_between_processes_via_file(tmp_path: Path, clock: Clock) -> None
     assert json.dumps(snap)
     loaded = HealthBoard.load(tmp_path / "health.json", clock=clock)
     assert loaded.path == tmp_path / "health.json"
+
+
+def test_save_every_s_holds_successes_back_but_never_failures(tmp_path: Path, clock: Clock) -> None:
+    """A server relaying many requests writes health.json at most every `save_every_s` for
+    successes; a failure (a cooldown other processes must see) is written at once."""
+    b = board(tmp_path, clock, save_every_s=1.0)
+    b.record_success("p/m", ttft_s=0.5)  # the first one is written
+    on_disk = lambda: json.loads((tmp_path / "health.json").read_text())["models"]  # noqa: E731
+    assert on_disk()["p/m"]["requests"] == 1
+    clock.t += 0.5
+    b.record_success("p/m", ttft_s=0.5)
+    b.record_success("p/m", ttft_s=0.5)
+    assert on_disk()["p/m"]["requests"] == 1  # held back
+    b.flush()
+    assert on_disk()["p/m"]["requests"] == 3
+    clock.t += 0.1
+    b.record_success("p/m", ttft_s=0.5)
+    b.record_failure("p/m", "rate_limited", retry_after=30)  # at once, with the success held back
+    assert on_disk()["p/m"]["requests"] == 5
+    assert on_disk()["p/m"]["cooldown_until"] == pytest.approx(clock.t + 30)
+    clock.t += 1.0
+    b.record_success("p/m", ttft_s=0.5)  # a second after the last write: written
+    assert on_disk()["p/m"]["requests"] == 6
+
+
+def test_every_success_is_written_by_default(tmp_path: Path, clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    for _ in range(3):
+        b.record_success("p/m", ttft_s=0.5)
+    assert json.loads((tmp_path / "health.json").read_text())["models"]["p/m"]["requests"] == 3

@@ -1,0 +1,95 @@
+"""A streamed answer's text frames, written in as few sends as the client's pace allows.
+
+A task of its own reads the turn's events and turns each token into its SSE frame; the response
+takes every frame made since its last write and writes them as one piece. While the server keeps
+up, that is one frame a write, as before. When tokens come faster than they are written (a burst
+from the provider, 50 streams on one event loop), the backlog goes out in one send and one
+wake-up of the client instead of one each, so a busy server spends less per token just when it
+has least to spare. The bytes on the wire are the same frames either way.
+
+The reader waits once `max_pending` frames are waiting, so a client that stops reading still
+stops the provider read, as when one task did both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable
+from contextlib import aclosing
+from typing import Any
+
+from chatroute.turn_events import Delta, TurnFinished
+
+MAX_PENDING_FRAMES = 64
+
+
+class FrameRelay:
+    def __init__(self, events: AsyncGenerator[Any, None], text_frame: Callable[[str], bytes], *,
+                 max_pending: int = MAX_PENDING_FRAMES) -> None:
+        self._events = events
+        self._text_frame = text_frame
+        self._max_pending = max_pending
+        self._pending: list[bytes] = []
+        self._wake: asyncio.Future[None] | None = None  # the writer, waiting for frames
+        self._room: asyncio.Future[None] | None = None  # the reader, waiting for the writer
+        self.finished: TurnFinished | None = None
+
+    def _add(self, event: Any) -> None:
+        if isinstance(event, Delta):
+            self._pending.append(self._text_frame(event.text))
+            wake = self._wake
+            if wake is not None and not wake.done():
+                wake.set_result(None)
+        elif isinstance(event, TurnFinished):
+            self.finished = event
+
+    def _wake_writer(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def _read(self) -> None:
+        # Closing the events here, in the reader's task, is what records a stopped stream
+        # (the engine's stream sees the cancellation or GeneratorExit and saves the partial).
+        async with aclosing(self._events):
+            if self.finished is not None:
+                return
+            async for event in self._events:
+                self._add(event)
+                if len(self._pending) >= self._max_pending:
+                    self._room = asyncio.get_running_loop().create_future()
+                    await self._room
+
+    async def batches(self, head: bytes, seen: Iterable[Any]) -> AsyncGenerator[bytes, None]:
+        """`head` and the frames of the events already read (`seen`) as the first piece, then
+        every frame made since the previous piece, until the events end (re-raising what ended
+        them). `finished` is the turn's TurnFinished once they have."""
+        self._pending.append(head)
+        for event in seen:
+            self._add(event)
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read())
+        reader.add_done_callback(self._wake_writer)
+        try:
+            while True:
+                if self._pending:
+                    piece = b"".join(self._pending)
+                    self._pending.clear()
+                    room = self._room
+                    if room is not None and not room.done():
+                        room.set_result(None)
+                    yield piece
+                elif reader.done():
+                    break
+                else:
+                    self._wake = loop.create_future()
+                    await self._wake
+        except BaseException:
+            if not reader.done():
+                # The client went away or the server is stopping: stop the reader, which records
+                # the partial answer, and give it the moment it needs (if this wait is cancelled
+                # too, the reader still stops and records on its own).
+                reader.cancel()
+                await asyncio.wait([reader])
+            raise
+        reader.result()
