@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -31,6 +30,7 @@ from chatroute.tui.data import (
 )
 from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
+from chatroute.tui.textual_compat import drop_rendered_lines
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
@@ -122,9 +122,7 @@ class ChatView(VerticalScroll):
         freed at once, so the full collection that comes later (chatroute/tui/collector.py)
         has far less to walk and memory grows more slowly while paging.
         """
-        for widget in widgets:
-            for node in widget.walk_children(Widget, with_self=True):
-                node._styles_cache.clear()
+        drop_rendered_lines(widgets)
         await self.remove_children(widgets)
 
     def _windowed(self) -> list[MessageWidget]:

@@ -12,25 +12,30 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.geometry import Region, Size
-from textual.layout import DockArrangeResult
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
-
-# Not exported by Textual: used only to tidy streamed tables, with a full re-render as fallback.
-from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 from textual.widgets.markdown import MarkdownBlock
 
 from chatroute.format import count_lines, preview
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import _attr, reroute_lines, short_model
+from chatroute.tui.textual_compat import (
+    HeightFromContent,
+    MarkdownTable,
+    MarkdownTableCellContents,
+    MarkdownTableContent,
+    OffscreenLayout,
+    PrebuiltMarkdown,
+    build_markdown_blocks,
+    rebuilt_table_content,
+)
 from chatroute.tui.widgets.badge import Badge, WhyPanel
 
 # A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
@@ -216,7 +221,7 @@ async def _rebuild_table(content: MarkdownTableContent) -> None:
     table = content.parent
     if not isinstance(table, MarkdownTable):
         raise TypeError("unexpected table structure")
-    fresh = MarkdownTableContent(table._headers, table._rows)
+    fresh = rebuilt_table_content(table)
     await content.remove()
     await table.mount(fresh)
 
@@ -244,17 +249,11 @@ def _picture(markdown: Widget, blocks: Sequence[Widget]) -> list[Strip] | None:
     """The lines `blocks` show now, from the top of the first to the bottom of the last and
     across the markdown's content width; None if they are not laid out at their size yet.
 
-    A compositor of its own, rooted at `markdown`, draws them exactly as the screen's does:
-    backgrounds, margins, nested containers and scrollbars included.
+    Drawn by a compositor of its own, rooted at `markdown`, exactly as the screen's draws them.
     """
-    from textual._compositor import (
-        Compositor,  # private: a failure here turns freezing off
-    )
-
     size = markdown.outer_size
-    compositor = Compositor()
-    compositor.reflow(markdown, size)
-    placed = compositor.full_map
+    layout = OffscreenLayout(markdown, size)
+    placed = layout.placed
     first, last = placed.get(blocks[0]), placed.get(blocks[-1])
     if first is None or last is None:
         return None
@@ -266,10 +265,9 @@ def _picture(markdown: Widget, blocks: Sequence[Widget]) -> list[Strip] | None:
         # A widget the screen has not laid out at this size yet would draw at its old size.
         if widget is not markdown and geometry.region.overlaps(band) and geometry.region.size != widget.outer_size:
             return None
-    chops = compositor._render_chops(band, lambda y: top <= y < bottom)
     left = markdown.styles.gutter.left
     right = left + markdown.size.width
-    return [Strip.join(chops[y].values()).crop(left, right) for y in range(top, bottom)]
+    return [line.crop(left, right) for line in layout.lines(band)]
 
 
 class FrozenBlocks(Widget):
@@ -313,32 +311,6 @@ class FrozenBlocks(Widget):
             self.post_message(Markdown.LinkClicked(markdown, href))
 
 
-class HeightFromContent:
-    """Mixin for a height: auto container whose children's heights never depend on its own.
-
-    Textual lays out such a container's children against the container's current height
-    whenever every child is height: auto, and that height is part of every child's layout
-    cache key. A streaming answer grows a line at a time, so each append re-laid out every
-    list, table and code block it held, recursively, however little changed. With no fr or
-    % heights among the children the height makes no difference to the result, and Textual
-    itself arranges against height 0 in that case (layout.get_content_height); always doing
-    so keeps the children's cached layouts valid as the container grows.
-    """
-
-    def _heights_own(self) -> bool:
-        return not any(child.styles.is_relative_height for child in self.children)  # type: ignore[attr-defined]
-
-    def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
-        if size.height and self._heights_own():
-            size = Size(size.width, 0)
-        return super().arrange(size, optimal)  # type: ignore[misc]
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if width and self.children and self._heights_own():  # type: ignore[attr-defined]
-            return self.arrange(Size(width, 0)).total_region.height
-        return super().get_content_height(container, viewport, width)  # type: ignore[misc]
-
-
 _parser: MarkdownIt | None = None
 
 
@@ -368,7 +340,7 @@ def _shared_parser() -> MarkdownIt:
     return _parser
 
 
-class AnswerMarkdown(HeightFromContent, Markdown):
+class AnswerMarkdown(HeightFromContent, PrebuiltMarkdown):
     """Markdown whose last block carries the class `-last`, so CSS can drop that block's
     bottom margin (the badge then sits right under the text). A `:last-child` rule would do
     the same, but Textual then restyles every block, children included, whenever a block is
@@ -394,23 +366,14 @@ class AnswerMarkdown(HeightFromContent, Markdown):
     def compose(self) -> ComposeResult:
         if not self._prebuilt:
             return
-        text, self._initial_markdown = self._initial_markdown or "", None
-        # The state Markdown.update leaves behind, so a later update or append works as usual.
-        self._markdown = text
-        self._theme = self.app.theme
-        lines = text.splitlines()
-        self._last_parsed_line = len(lines) - (1 if lines and lines[-1] else 0)
-        blocks = list(self._parse_markdown(_shared_parser().parse(text)))
+        blocks = build_markdown_blocks(self, _shared_parser())
         if blocks:
             blocks[-1].add_class("-last")
             self._last_block = blocks[-1]
         yield from blocks
 
-    # [override]: Textual's Markdown makes Widget's sync _on_mount async, so no signature satisfies both.
-    async def _on_mount(self, event: events.Mount) -> None:  # type: ignore[override]
-        if self._prebuilt:
-            # Markdown's own mount handler would parse the text again and replace the blocks.
-            event.prevent_default()
+    def blocks_prebuilt(self) -> bool:
+        return self._prebuilt
 
     def update(self, markdown: str) -> AwaitComplete:
         pictures, self._frozen = self._frozen, []  # update replaces every block, hidden or not
