@@ -19,7 +19,7 @@ from textual.widgets.markdown import MarkdownBlock
 from textual.widgets.text_area import Location
 
 from chatroute.tui import textual_compat as compat
-from chatroute.tui.widgets.message import answer_parser
+from chatroute.tui.markdown.parser import answer_parser
 
 TABLE = "| a | b |\n|---|---|\n| 1 | [x](http://example.invalid) |\n| 3 | 4 |\n"
 

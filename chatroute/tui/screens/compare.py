@@ -17,9 +17,10 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 
 from chatroute.tui.data import Backend, _attr, error_line, short_model
+from chatroute.tui.markdown.answer import AnswerMarkdown
+from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
 from chatroute.tui.textual_compat import checkbox_inner_glyph
 from chatroute.tui.widgets.badge import Badge
-from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 MAX_MODELS = 4
