@@ -10,6 +10,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
@@ -29,6 +31,16 @@ NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
 
 class ChatScreen(ChatKeys, Screen[None]):
+    """The chat. The conversation shown, the next turn's override and the router preset are
+    reactive: setting one retitles the screen. What the store changes under them (a rename, a
+    pin, the cache switch, spend, a new conversation's title after its first turn) is shown by
+    calling refresh_titles."""
+
+    # always_update: re-opening the shown conversation (a sibling switch) retitles it too.
+    conversation_id: reactive[str | None] = reactive(None, always_update=True, init=False)
+    next_override: reactive[str | None] = reactive(None, init=False)
+    preset: reactive[str] = reactive("", init=False)
+
     BINDINGS = [
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("ctrl+o", "pick_model", "Model"),
@@ -47,8 +59,6 @@ class ChatScreen(ChatKeys, Screen[None]):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
-        self.conversation_id: str | None = None
-        self.next_override: str | None = None
         self._turn: Worker[None] | None = None
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
@@ -123,7 +133,6 @@ class ChatScreen(ChatKeys, Screen[None]):
         self.conversation_id = conversation_id
         await self.chat.show(Branch(self.backend, conversation_id), focus_id)
         self._highlight_in_sidebar(conversation_id)
-        self._update_titles()
         if focus_id:
             widget = self.chat.find(focus_id)
             if widget is not None:
@@ -132,9 +141,24 @@ class ChatScreen(ChatKeys, Screen[None]):
                 return
         self.chat.scroll_end(animate=False)
 
-    def _update_titles(self) -> None:
-        self.sub_title = subtitle(self.backend, self.conversation_id)
-        self.query_one("#status", Static).update(status_line(self.backend, self.next_override, self._budget))
+    def watch_conversation_id(self) -> None:
+        self.refresh_titles()
+
+    def watch_next_override(self) -> None:
+        self.refresh_titles()
+
+    def watch_preset(self) -> None:
+        self.refresh_titles()
+
+    def refresh_titles(self) -> None:
+        try:
+            status = self.query_one("#status", Static)
+        except NoMatches:  # set before compose: on_mount titles the screen
+            return
+        # The engine holds the preset (a config reload may change it): mirrored without a watcher call.
+        self.set_reactive(ChatScreen.preset, self.backend.preset())
+        self.sub_title = subtitle(self.backend, self.conversation_id, self.preset)
+        status.update(status_line(self.backend, self.next_override, self._budget))
 
     # ---- sending and streaming ----
     @on(Composer.Submitted)
@@ -193,7 +217,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.notify(str(status.get("message") or "budget warning"), title="Budget",
                         severity="error" if level == "over" else "warning", timeout=10)
         self._budget, self._budget_level = status, level
-        self._update_titles()
+        self.refresh_titles()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self._turn and event.state in (WorkerState.SUCCESS, WorkerState.ERROR,
@@ -227,7 +251,6 @@ class ChatScreen(ChatKeys, Screen[None]):
         asst.retry_spec = {"prompt": prompt, "override": override}
         await chat.mount(asst)
         chat.anchor()
-        self._update_titles()
         self._turn = self.run_worker(self._stream_turn(asst, user, prompt, override, use_cache, regenerate_of),
                                      group="turn", exit_on_error=False)
         return asst
@@ -288,7 +311,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             if asst.status in ("pending", "streaming"):
                 await asst.finish(asst.text, None, asst.error, True)
             self.refresh_sidebar()
-            self._update_titles()
+            self.refresh_titles()  # a new conversation's title comes with its first turn
 
     def action_escape(self) -> None:
         if self._turn is not None and self._turn.is_running:
@@ -301,48 +324,24 @@ class ChatScreen(ChatKeys, Screen[None]):
         self.composer.focus()
 
     # ---- message actions ----
-    @on(MessageWidget.Requested)
-    async def _message_requested(self, event: MessageWidget.Requested) -> None:
-        widget, action = event.widget, event.action
-        if action == "move":
-            await self._step_message_focus(widget, int(event.arg))
-        elif action == "compose":
-            self.composer.focus()
-        elif isinstance(widget, AssistantMessage):
-            if action == "retry":
-                await self._retry(widget)
-            elif action == "regenerate":
-                await self._regenerate(widget, None)
-            elif action == "rerun":
-                self._pick_for_rerun(widget)
-            elif action == "sibling":
-                await self._sibling(widget, int(event.arg))
+    async def on_message_widget_step_focus(self, event: MessageWidget.StepFocus) -> None:
+        if not await self.chat.focus_step(event.widget, event.delta):
+            self.composer.focus()  # down from the last message: back to writing
 
-    # Not `_move_focus`: that is Screen's Tab/shift+tab machinery, which the override broke.
-    async def _step_message_focus(self, widget: MessageWidget, delta: int) -> None:
-        widgets = self.chat.messages()
-        idx = widgets.index(widget) + delta
-        if idx < 0:
-            if await self.chat.load_earlier():
-                widgets = self.chat.messages()
-                idx = widgets.index(widget) - 1
-            else:
-                return
-        if idx >= len(widgets):
-            if not await self.chat.load_later():
-                self.composer.focus()
-                return
-            widgets = self.chat.messages()
-            idx = widgets.index(widget) + 1
-        widgets[idx].focus()
-        widgets[idx].scroll_visible(animate=False)
+    def on_message_widget_back_to_composer(self, event: MessageWidget.BackToComposer) -> None:
+        self.composer.focus()
 
-    def _user_before(self, widget: MessageWidget) -> UserMessage | None:
-        widgets = self.chat.messages()
-        for w in reversed(widgets[: widgets.index(widget)]):
-            if isinstance(w, UserMessage):
-                return w
-        return None
+    async def on_assistant_message_retry(self, event: AssistantMessage.Retry) -> None:
+        await self._retry(event.widget)
+
+    async def on_assistant_message_regenerate(self, event: AssistantMessage.Regenerate) -> None:
+        await self._regenerate(event.widget, None)
+
+    def on_assistant_message_rerun(self, event: AssistantMessage.Rerun) -> None:
+        self._pick_for_rerun(event.widget)
+
+    async def on_assistant_message_show_sibling(self, event: AssistantMessage.ShowSibling) -> None:
+        await self._sibling(event.widget, event.delta)
 
     async def _retry(self, widget: AssistantMessage) -> None:
         if widget.status not in ("error", "interrupted") and not widget.error:
@@ -354,7 +353,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                           consented: bool = False) -> None:
         if self._busy():
             return
-        user = self._user_before(widget)
+        user = self.chat.user_before(widget)
         if user is None:
             self.notify("No prompt to re-run", severity="warning")
             return
@@ -417,17 +416,16 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
     # ---- sidebar ----
-    @on(Sidebar.Requested)
-    async def _sidebar_requested(self, event: Sidebar.Requested) -> None:
-        cid = event.conversation_id
-        if event.action == "open":
-            await self.open_conversation(cid, focus_id=event.message_id)
-            if event.message_id is None:
-                self.composer.focus()
-        elif event.action == "delete":
-            self._confirm_delete(cid)
-        elif event.action == "rename":
-            self._rename(cid)
+    async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
+        await self.open_conversation(event.conversation_id, focus_id=event.message_id)
+        if event.message_id is None:
+            self.composer.focus()
+
+    def on_sidebar_delete_conversation(self, event: Sidebar.DeleteConversation) -> None:
+        self._confirm_delete(event.conversation_id)
+
+    def on_sidebar_rename_conversation(self, event: Sidebar.RenameConversation) -> None:
+        self._rename(event.conversation_id)
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -488,7 +486,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.refresh_sidebar()
             self.notify(f"Pinned {short_model(model)} for this conversation" if action == "pin"
                         else "Pin removed; the router decides again", timeout=3)
-        self._update_titles()
+            self.refresh_titles()  # the pin is the store's, not a reactive
         self.composer.focus()
 
     async def action_open_cache_source(self) -> None:
@@ -518,7 +516,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         enabled = not self.backend.cache_enabled(self.conversation_id)
         self.backend.set_cache_enabled(self.conversation_id, enabled)
         self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2)
-        self._update_titles()
+        self.refresh_titles()
 
     def action_export(self) -> None:
         if self.conversation_id is None:
@@ -546,7 +544,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             if title:
                 self.backend.rename(cid, title)
                 self.refresh_sidebar()
-                self._update_titles()
+                self.refresh_titles()
 
         self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
 

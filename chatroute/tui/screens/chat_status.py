@@ -16,7 +16,7 @@ def budget_status_text(budget: dict[str, Any]) -> str:
     return f"⚠ budget {float(budget.get('fraction') or 0.0):.0%} used: stepping down to cheaper models"
 
 
-def subtitle(backend: Backend, conversation_id: str | None) -> str:
+def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:
     """The header's second line: the conversation, its pin and cache switch, the router preset."""
     parts = []
     if conversation_id:
@@ -29,7 +29,7 @@ def subtitle(backend: Backend, conversation_id: str | None) -> str:
             parts.append("cache off")
     else:
         parts.append("new conversation")
-    parts.append(f"preset: {backend.preset()}")
+    parts.append(f"preset: {preset}")
     return " · ".join(parts)
 
 

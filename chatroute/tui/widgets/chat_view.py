@@ -297,6 +297,34 @@ class ChatView(VerticalScroll):
         if refocus and widgets:
             (widgets[0] if first else widgets[-1]).focus(scroll_visible=False)
 
+    # Not `_move_focus` on the screen: that is Screen's Tab/shift+tab machinery.
+    async def focus_step(self, widget: MessageWidget, delta: int) -> bool:
+        """Focus the message `delta` (±1) away from `widget`, loading the next batch past
+        either end of the window. False below the last message of the conversation."""
+        widgets = self.messages()
+        idx = widgets.index(widget) + delta
+        if idx < 0:
+            if not await self.load_earlier():
+                return True  # the first message: focus stays
+            widgets = self.messages()
+            idx = widgets.index(widget) - 1
+        if idx >= len(widgets):
+            if not await self.load_later():
+                return False
+            widgets = self.messages()
+            idx = widgets.index(widget) + 1
+        widgets[idx].focus()
+        widgets[idx].scroll_visible(animate=False)
+        return True
+
+    def user_before(self, widget: MessageWidget) -> UserMessage | None:
+        """The prompt `widget` answers: the nearest user message above it."""
+        widgets = self.messages()
+        for w in reversed(widgets[: widgets.index(widget)]):
+            if isinstance(w, UserMessage):
+                return w
+        return None
+
     def messages(self) -> list[MessageWidget]:
         return list(self.query(MessageWidget))
 

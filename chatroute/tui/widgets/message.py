@@ -35,14 +35,21 @@ class MessageWidget(Vertical, can_focus=True):
         Binding("i", "compose", "Write", show=False),
     ]
 
-    class Requested(Message):
-        """A message asks the chat screen to do something (retry, regenerate, ...)."""
+    class StepFocus(Message):
+        """Up or down on a message: focus the one `delta` away (the chat screen loads more
+        past either end of its window, or hands focus to the composer below the last)."""
 
-        def __init__(self, widget: MessageWidget, action: str, arg: Any = None) -> None:
+        def __init__(self, widget: MessageWidget, delta: int) -> None:
             super().__init__()
             self.widget = widget
-            self.action = action
-            self.arg = arg
+            self.delta = delta
+
+    class BackToComposer(Message):
+        """i (or Esc with no panel open) on a message: back to writing."""
+
+        def __init__(self, widget: MessageWidget) -> None:
+            super().__init__()
+            self.widget = widget
 
     def __init__(self, message_id: str | None, text: str, **kw: Any) -> None:
         super().__init__(**kw)
@@ -54,10 +61,10 @@ class MessageWidget(Vertical, can_focus=True):
         self.app.notify("Copied to the clipboard", timeout=2)
 
     def action_move(self, delta: int) -> None:
-        self.post_message(self.Requested(self, "move", delta))
+        self.post_message(self.StepFocus(self, delta))
 
     def action_compose(self) -> None:
-        self.post_message(self.Requested(self, "compose"))
+        self.post_message(self.BackToComposer(self))
 
 
 class UserMessage(MessageWidget):
@@ -88,6 +95,15 @@ class UserMessage(MessageWidget):
             yield Static(Text(f"{note} · c copies all of it"), classes="user-more")
 
 
+class AnswerIntent(Message):
+    """The reader asks for something the chat screen does with an answer (the subclasses
+    nested in AssistantMessage, one per intent)."""
+
+    def __init__(self, widget: AssistantMessage) -> None:
+        super().__init__()
+        self.widget = widget
+
+
 class AssistantMessage(HeightFromContent, MessageWidget):
     DEFAULT_CSS = """
     AssistantMessage { height: auto; padding: 0 1; margin: 1 0 0 0; border-left: thick $accent; }
@@ -108,6 +124,22 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         Binding("right_square_bracket,right", "sibling(1)", "Next sibling"),
         Binding("escape", "close_why", "Close panel", show=False),
     ]
+
+    class Retry(AnswerIntent):
+        """r: ask again what failed or was stopped (the cache may answer)."""
+
+    class Regenerate(AnswerIntent):
+        """g: a new answer to the same prompt, as a sibling of this one."""
+
+    class Rerun(AnswerIntent):
+        """e: pick a model, then regenerate on it."""
+
+    class ShowSibling(AnswerIntent):
+        """[ or ]: show the reply `delta` away among this turn's replies."""
+
+        def __init__(self, widget: AssistantMessage, delta: int) -> None:
+            super().__init__(widget)
+            self.delta = delta
 
     def __init__(self, message_id: str | None, text: str = "", *, record: Any = None, status: str = "complete",
                  sibling: tuple[int, int] | None = None, **kw: Any) -> None:
@@ -290,16 +322,16 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         if panels:
             panels.remove()
         else:
-            self.post_message(self.Requested(self, "compose"))
+            self.post_message(self.BackToComposer(self))
 
     def action_retry(self) -> None:
-        self.post_message(self.Requested(self, "retry"))
+        self.post_message(self.Retry(self))
 
     def action_regenerate(self) -> None:
-        self.post_message(self.Requested(self, "regenerate"))
+        self.post_message(self.Regenerate(self))
 
     def action_rerun(self) -> None:
-        self.post_message(self.Requested(self, "rerun"))
+        self.post_message(self.Rerun(self))
 
     def action_sibling(self, delta: int) -> None:
-        self.post_message(self.Requested(self, "sibling", delta))
+        self.post_message(self.ShowSibling(self, delta))
