@@ -115,7 +115,7 @@ import asyncio, gc, json, os, sys, time
 T_SPAWN = time.perf_counter()
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.screens.chat import ChatView
+from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.message import MessageWidget
 from chatroute.tui.widgets.sidebar import ConversationList, SearchResults
 MODE, BIG, STEPS = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -173,7 +173,7 @@ class ChatrouteApp(App[None]):
             return
         self.notify(f"Router preset: {preset}", timeout=2)
         try:
-            self.chat_screen()._update_titles()
+            self.chat_screen().preset = preset
         except LookupError:
             pass
 

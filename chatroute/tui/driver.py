@@ -13,6 +13,8 @@ from typing import IO, Any
 
 from textual.drivers.linux_driver import LinuxDriver
 
+from chatroute.tui.textual_compat import wrap_driver_output
+
 
 class _TerminalOutput:
     """The driver's output file, minus the errors of a terminal that has gone."""
@@ -43,7 +45,4 @@ class _TerminalOutput:
 class HangupSafeDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self._file is not None:
-            # [assignment]: Textual types this private attribute as TextIOWrapper; the wrapper stands
-            # in for the part its writer thread uses (write, flush, fileno, ...).
-            self._file = _TerminalOutput(self._file)  # type: ignore[assignment]
+        wrap_driver_output(self, _TerminalOutput)

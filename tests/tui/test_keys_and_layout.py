@@ -130,8 +130,7 @@ async def test_at_80_columns_the_sidebar_folds_and_badges_and_status_keep_one_li
         shown = str(bar.render())
         assert shown.startswith("gpt-4o (override) · $0.0034") and "‹" not in shown
         assert len(shown) <= bar.size.width
-        app.screen.next_override = "anthropic/claude-3-5-haiku-20241022"
-        app.screen._update_titles()
+        app.screen.next_override = "anthropic/claude-3-5-haiku-20241022"  # the reactive retitles
         await pilot.resize_terminal(50, 24)
         await pilot.pause()
         [line] = [ln for ln in screen_text(app).splitlines() if "next turn" in ln]

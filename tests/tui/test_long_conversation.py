@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from chatroute.store import Store
 from chatroute.store.records import TurnRecord
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.screens.chat import ChatView, LoadEarlier, LoadLater
+from chatroute.tui.widgets.chat_view import ChatView, LoadEarlier, LoadLater
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget
 from chatroute.turn_events import Delta, Routed, TurnFinished, TurnStarted
 from tests.tui.fake_engine import FakeEngine, decision_for

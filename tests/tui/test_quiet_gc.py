@@ -14,7 +14,9 @@ from chatroute.store import Store
 from chatroute.tui import collector as collector_mod
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.collector import COLLECTOR, QuietCollector
-from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, _top_level_blocks
+from chatroute.tui.markdown.answer import AnswerMarkdown
+from chatroute.tui.markdown.repair import top_level_blocks
+from chatroute.tui.widgets.message import AssistantMessage
 from tests.tui.fake_engine import FakeEngine
 from tests.tui.helpers import settle
 
@@ -152,7 +154,7 @@ async def test_stored_answers_mount_with_their_blocks(chatroute_home: Path) -> N
         markdown = answer.query_one(AnswerMarkdown)
         blocks = [b for b in markdown.children if isinstance(b, MarkdownBlock)]
         # The blocks a one-shot render builds (the parser's top-level tokens), the last one marked.
-        assert [(b.name, tuple(b.source_range)) for b in blocks] == _top_level_blocks(text)
+        assert [(b.name, tuple(b.source_range)) for b in blocks] == top_level_blocks(text)
         assert len(blocks) == 4
         assert markdown.source == text
         assert blocks[-1].has_class("-last") and not blocks[0].has_class("-last")

@@ -36,7 +36,7 @@ async def test_help_lists_every_binding(engine: FakeEngine) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = _text(app.screen.query_one("#help-keys", Static).content)
-        for _section, bindings in binding_sections():
+        for _section, bindings in binding_sections(ChatrouteApp):
             for b in bindings:
                 assert b.description in text
         for needle in ("^n", "New chat", "Why this model", "Regenerate", "Pin for conversation", "Command palette"):

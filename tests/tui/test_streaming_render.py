@@ -1,4 +1,4 @@
-"""Streaming renders in batches (chatroute/tui/widgets/message.py MarkdownFeed): no text may be
+"""Streaming renders in batches (chatroute/tui/markdown/feed.py MarkdownFeed): no text may be
 lost on the way, and the answer must end up rendered exactly as a one-shot render of the
 same Markdown would show it — code blocks, nested lists, tables and all."""
 
@@ -13,11 +13,14 @@ from textual.widgets import Markdown, SelectionList
 from textual.widgets._markdown import MarkdownFence, MarkdownTable
 from textual.widgets.markdown import MarkdownBlock
 
-import chatroute.tui.widgets.message as message_module
+import chatroute.tui.markdown.feed as feed_module
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.screens.chat import ChatView
+from chatroute.tui.markdown.answer import AnswerMarkdown
+from chatroute.tui.markdown.freeze import FrozenBlocks
+from chatroute.tui.markdown.parser import answer_parser
 from chatroute.tui.screens.compare import CompareColumn
-from chatroute.tui.widgets.message import AnswerMarkdown, AssistantMessage, FrozenBlocks, answer_parser
+from chatroute.tui.widgets.chat_view import ChatView
+from chatroute.tui.widgets.message import AssistantMessage
 from tests.tui.fake_engine import FakeEngine, Reply
 from tests.tui.helpers import assistants, settle
 
@@ -169,7 +172,7 @@ async def test_loose_lists_stream_without_a_full_rerender(engine: FakeEngine, mo
     """Every fragment boundary is tried (one character a chunk, appended one by one): the
     blocks still match a one-shot render (tables grown row by row included), so finishing
     does not need to render it all again."""
-    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    monkeypatch.setattr(feed_module, "FLUSH_INTERVAL_S", 0.0)
     updates: list[str] = []
     record_calls(monkeypatch, "update", updates)
     engine.script.append(Reply(text=LOOSE_LISTS, chunks=len(LOOSE_LISTS), delay=0.001))
@@ -242,7 +245,7 @@ async def release(pilot: Any, gate: asyncio.Queue[None], markdown: Markdown, upt
 
 def gated_rich_reply(engine: FakeEngine, monkeypatch: Any) -> asyncio.Queue[None]:
     """Script the rich answer so each fragment waits for the returned gate, and append at once."""
-    monkeypatch.setattr(message_module, "FLUSH_INTERVAL_S", 0.0)
+    monkeypatch.setattr(feed_module, "FLUSH_INTERVAL_S", 0.0)
     gate: asyncio.Queue[None] = asyncio.Queue()
     engine.script.append(Reply(pieces=RICH_PIECES, gate=gate))
     return gate

@@ -6,31 +6,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from chatroute.tui.data import (
-    Backend,
-    Branch,
-    PageItem,
-    _attr,
-    conv_title,
-    error_line,
-    msg_id,
-    msg_role,
-    msg_status,
-    msg_text,
-    short_model,
-)
+from chatroute.tui.data import Backend, Branch, _attr, conv_title, error_line, msg_id, short_model
 from chatroute.tui.screens.chat_keys import ChatKeys
+from chatroute.tui.screens.chat_status import status_line, subtitle
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
+from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
@@ -40,307 +30,17 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
 
-def budget_status_text(budget: dict[str, Any]) -> str:
-    """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`."""
-    if budget.get("level") == "over":
-        return "⛔ budget reached: new turns ask first"
-    return f"⚠ budget {float(budget.get('fraction') or 0.0):.0%} used: stepping down to cheaper models"
-
-
-class _Marker(Static):
-    DEFAULT_CSS = "_Marker { color: $text-muted; text-align: center; height: 1; }"
-
-
-class LoadEarlier(_Marker):
-    """Above the window: how many older messages are not mounted."""
-
-
-class LoadLater(_Marker):
-    """Below the window: how many newer messages are not mounted (after scrolling far up)."""
-
-
-class ChatView(VerticalScroll):
-    """A window of at most WINDOW messages of the conversation's shown branch.
-
-    Opening mounts only the last OPENING. Reaching the top of the window mounts the previous
-    BATCH and unmounts the bottom beyond WINDOW; reaching the bottom does the reverse. So a
-    10,000-turn conversation opens, scrolls and sits in memory like a short one: Textual lays
-    out every mounted widget on each change, and each widget is a few hundred Python objects
-    that every full garbage collection walks, so an ever-growing DOM would make each step of a
-    long scroll slower (and its pauses longer) and eat memory.
-
-    Messages sent in this session are mounted after the window ("live": not in `branch` yet);
-    `branch` is re-read from the store when the window has to move past them.
-    """
-
-    OPENING = 20  # messages mounted when a conversation opens
-    BATCH = 10  # messages mounted per step past either end of the window (a small step is a short pause)
-    WINDOW = 40  # at most this many mounted
-    can_focus = False
-    # With a message focused (shift+tab from the composer), on top of the scroll keys:
-    BINDINGS = [
-        Binding("ctrl+home", "jump_first", "First message", show=False),
-        Binding("ctrl+end", "scroll_end", "Latest message", show=False),
-    ]
-
-    def __init__(self, backend: Backend, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.backend = backend
-        self.branch = Branch.empty(backend)
-        self.start = 0  # branch[start:end] is mounted (then any live messages)
-        self.end = 0
-        self._loading = False
-        self._generation = 0  # bumped by show(): a load still running for the old one stops
-        self._settling = False  # show() replaced the content: scroll moves now are not the reader's
-
-    def compose(self) -> ComposeResult:
-        for marker in (LoadEarlier(""), LoadLater("")):
-            marker.display = False
-            yield marker
-
-    def _make(self, item: PageItem) -> MessageWidget:
-        msg, record, sibling = item
-        mid = msg_id(msg)
-        if msg_role(msg) == "assistant":
-            return AssistantMessage(mid, msg_text(msg), record=record, status=msg_status(msg), sibling=sibling)
-        return UserMessage(mid, msg_text(msg))
-
-    def _update_markers(self) -> None:
-        earlier, later = self.query_one(LoadEarlier), self.query_one(LoadLater)
-        earlier.update(f"↑ {self.start:,} earlier messages — scroll up or press Home to load")
-        earlier.display = self.start > 0
-        below = len(self.branch) - self.end
-        later.update(f"↓ {below:,} later messages — scroll down, or End for the latest")
-        later.display = below > 0
-
-    async def remove_messages(self, widgets: list[MessageWidget]) -> None:
-        """Unmount messages, dropping their rendered lines first.
-
-        An unmounted widget is cyclic garbage that only a full collection frees, and Textual
-        clears its other caches on removal but not the rendered lines (each line a Strip with
-        seven small caches of its own): most of the garbage by count. Dropped here, they are
-        freed at once, so the full collection that comes later (chatroute/tui/collector.py)
-        has far less to walk and memory grows more slowly while paging.
-        """
-        for widget in widgets:
-            for node in widget.walk_children(Widget, with_self=True):
-                node._styles_cache.clear()
-        await self.remove_children(widgets)
-
-    def _windowed(self) -> list[MessageWidget]:
-        """The mounted messages of branch[start:end] (the live ones excluded)."""
-        return self.messages()[: self.end - self.start]
-
-    def _live(self) -> list[MessageWidget]:
-        return self.messages()[self.end - self.start:]
-
-    async def show(self, branch: Branch, focus_id: str | None = None, *, first: bool = False) -> None:
-        """Mount the last OPENING messages of `branch` (or the first ones, or some around
-        `focus_id`)."""
-        self._generation += 1
-        self._loading = False
-        self._settling = True
-        for group in ("load-earlier", "load-later", "fill"):
-            self.workers.cancel_group(self, group)
-        self.branch = branch
-        end = len(branch)
-        start = max(0, end - self.OPENING)
-        if first:
-            start, end = 0, min(end, self.OPENING)
-        elif focus_id is not None:
-            idx = branch.index(focus_id)
-            if idx is not None and idx - 3 < start:
-                start = max(0, idx - 3)
-                end = min(len(branch), start + self.OPENING)
-        self.start, self.end = start, end
-        # Each Markdown parses in a thread and mounts its blocks on its own; without the batch
-        # the screen re-lays out every mounted message once per answer (~10 layouts a batch).
-        # Removed and mounted in one batch: a frame without messages would clamp the scroll
-        # to 0, which reads as the reader reaching the top.
-        with self.app.batch_update():
-            await self.remove_messages(self.messages())
-            await self.mount_all([self._make(item) for item in branch.page(start, end)],
-                                 before=self.query_one(LoadLater))
-            self._update_markers()
-        self.call_after_refresh(self._settle)
-
-    def _settle(self) -> None:
-        self._settling = False
-
-    def watch_virtual_size(self) -> None:
-        self.call_after_refresh(self._fill_viewport)  # once the layout is complete
-
-    def _fill_viewport(self) -> None:
-        """Short messages that do not fill the view cannot be scrolled, so scrolling could
-        never reach an end to load more: load until they do (or nothing is left)."""
-        if self.max_scroll_y > 0 or self._loading or not self.is_attached:
-            return
-        load = self.load_earlier if self.start > 0 else self.load_later if self.end < len(self.branch) else None
-        if load is not None:
-            self._spawn(load, "fill", then=lambda: self.call_after_refresh(self._fill_viewport))
-
-    def _spawn(self, load: Callable[[], Awaitable[bool]], group: str,
-               then: Callable[[], object] | None = None) -> None:
-        """Run a load in the background; a failing read is a notice, never a crash."""
-
-        async def run() -> None:
-            try:
-                if await load() and then is not None:
-                    then()
-            except Exception as exc:
-                detail = error_line(exc)
-                self.notify(f"Could not load messages: {detail}", severity="error", timeout=5)
-
-        self.run_worker(run(), group=group, exit_on_error=False)
-
-    async def show_latest(self) -> None:
-        """Jump to the newest messages (End, and before a new message is added)."""
-        if self.end < len(self.branch):
-            await self.show(self.branch)
-        self.scroll_end(animate=False)
-
-    async def load_earlier(self) -> bool:
-        return await self._load(earlier=True)
-
-    async def load_later(self) -> bool:
-        return await self._load(earlier=False)
-
-    async def _load(self, *, earlier: bool) -> bool:
-        """Mount the next BATCH past one end of the window and trim the other end, keeping the
-        message at the edge the reader came from where it was on screen."""
-        at_end = self.start == 0 if earlier else self.end >= len(self.branch)
-        if at_end or self._loading or not self.is_attached:
-            return False
-        self._loading = True
-        generation = self._generation
-        try:
-            if earlier:
-                lo, hi = max(0, self.start - self.BATCH), self.start
-                anchor = next(iter(self.query(MessageWidget)), None)
-            else:
-                lo, hi = self.end, min(len(self.branch), self.end + self.BATCH)
-                windowed = self._windowed()
-                anchor = windowed[-1] if windowed else None
-            place = self._place_of(anchor)
-            widgets = [self._make(item) for item in self.branch.page(lo, hi)]
-            with self.app.batch_update():  # one layout for the whole batch, see show()
-                if earlier:
-                    await self.mount_all(widgets, after=self.query_one(LoadEarlier))
-                elif anchor is not None:
-                    await self.mount_all(widgets, after=anchor)
-                else:
-                    await self.mount_all(widgets, before=self.query_one(LoadLater))
-                if generation != self._generation:
-                    return False  # another conversation was shown meanwhile
-                if earlier:
-                    self.start = lo
-                else:
-                    self.end = hi
-                await self._trim(bottom=earlier, keep=anchor)
-                self._update_markers()
-            self._keep_place(anchor, place)
-            return True
-        finally:
-            if generation == self._generation:
-                self._loading = False
-
-    async def _trim(self, *, bottom: bool, keep: MessageWidget | None) -> None:
-        """Unmount messages beyond WINDOW from the far end of the window."""
-        excess = self.end - self.start - self.WINDOW
-        if excess <= 0:
-            return
-        if bottom and self._live() and not self._adopt_live():
-            return  # a turn is still being written: keep everything until it is stored
-        windowed = self._windowed()
-        doomed = windowed[-excess:] if bottom else windowed[:excess]
-        if self.app.focused in doomed and keep is not None:
-            keep.focus(scroll_visible=False)  # focus stays where the reader is
-        await self.remove_messages(doomed)
-        if bottom:
-            self.end -= excess
-        else:
-            self.start += excess
-
-    def _adopt_live(self) -> bool:
-        """Re-read the branch so messages sent in this session become part of the window."""
-        fresh = Branch(self.backend, self.branch.conversation_id)
-        mounted = [w.message_id for w in self.messages()]
-        if fresh.ids[self.start:self.start + len(mounted)] != mounted:
-            return False
-        self.branch, self.end = fresh, self.start + len(mounted)
-        self.move_child(self.query_one(LoadLater), after=self.messages()[-1])
-        return True
-
-    def cut_after(self, widget: MessageWidget) -> list[MessageWidget]:
-        """The messages below `widget` (a regenerated answer replaces them); the branch ends
-        at `widget` from now on."""
-        widgets = self.messages()
-        pos = widgets.index(widget)
-        if pos < self.end - self.start:
-            self.branch = self.branch.truncated(self.start + pos + 1)
-            self.end = self.start + pos + 1
-            self._update_markers()
-        return widgets[pos + 1:]
-
-    def _place_of(self, anchor: MessageWidget | None) -> float:
-        return 0.0 if anchor is None else anchor.virtual_region.y - self.scroll_y
-
-    def _keep_place(self, anchor: MessageWidget | None, place: float) -> None:
-        """After mounting above or unmounting above, put `anchor` back where the reader saw it."""
-        if anchor is None or not anchor.is_attached:
-            return
-
-        def restore() -> None:
-            if anchor.is_attached:
-                self.scroll_to(y=anchor.virtual_region.y - place, animate=False, immediate=True)
-
-        self.call_after_refresh(restore)
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if self._settling:
-            return
-        if new_value <= 0 < old_value and self.start > 0:
-            self._spawn(self.load_earlier, "load-earlier")
-        elif old_value < new_value >= self.max_scroll_y and self.end < len(self.branch):
-            self._spawn(self.load_later, "load-later")
-
-    # [override]: Widget declares this action sync, but Textual awaits an action that returns an
-    # awaitable, and End may have to re-mount the window before it can scroll.
-    async def action_scroll_end(self) -> None:  # type: ignore[override]  # End (or ctrl+end) on a focused message
-        if self.end < len(self.branch):
-            await self._jump(first=False)
-        else:
-            self.scroll_end(animate=False)
-
-    async def action_jump_first(self) -> None:
-        if self.start > 0:
-            await self._jump(first=True)
-        self.scroll_home(animate=False)
-
-    async def _jump(self, *, first: bool) -> None:
-        """Re-mount the window at one end of the conversation; a focused message hands focus
-        to the message at that end, so the keys keep working."""
-        refocus = isinstance(self.app.focused, MessageWidget)
-        if first:
-            await self.show(self.branch, first=True)
-        else:
-            await self.show_latest()
-        widgets = self.messages()
-        if refocus and widgets:
-            (widgets[0] if first else widgets[-1]).focus(scroll_visible=False)
-
-    def messages(self) -> list[MessageWidget]:
-        return list(self.query(MessageWidget))
-
-    def find(self, message_id: str) -> MessageWidget | None:
-        for w in self.query(MessageWidget):
-            if w.message_id == message_id:
-                return w
-        return None
-
-
 class ChatScreen(ChatKeys, Screen[None]):
+    """The chat. The conversation shown, the next turn's override and the router preset are
+    reactive: setting one retitles the screen. What the store changes under them (a rename, a
+    pin, the cache switch, spend, a new conversation's title after its first turn) is shown by
+    calling refresh_titles."""
+
+    # always_update: re-opening the shown conversation (a sibling switch) retitles it too.
+    conversation_id: reactive[str | None] = reactive(None, always_update=True, init=False)
+    next_override: reactive[str | None] = reactive(None, init=False)
+    preset: reactive[str] = reactive("", init=False)
+
     BINDINGS = [
         Binding("ctrl+n", "new_conversation", "New chat"),
         Binding("ctrl+o", "pick_model", "Model"),
@@ -359,8 +59,6 @@ class ChatScreen(ChatKeys, Screen[None]):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
-        self.conversation_id: str | None = None
-        self.next_override: str | None = None
         self._turn: Worker[None] | None = None
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
@@ -435,7 +133,6 @@ class ChatScreen(ChatKeys, Screen[None]):
         self.conversation_id = conversation_id
         await self.chat.show(Branch(self.backend, conversation_id), focus_id)
         self._highlight_in_sidebar(conversation_id)
-        self._update_titles()
         if focus_id:
             widget = self.chat.find(focus_id)
             if widget is not None:
@@ -444,31 +141,24 @@ class ChatScreen(ChatKeys, Screen[None]):
                 return
         self.chat.scroll_end(animate=False)
 
-    def _update_titles(self) -> None:
-        parts = []
-        if self.conversation_id:
-            conv = self.backend.conversation(self.conversation_id)
-            parts.append(conv_title(conv) if conv is not None else "Untitled")
-            pin = self.backend.pin_of(self.conversation_id)
-            if pin:
-                parts.append(f"pinned: {short_model(pin)}")
-            if not self.backend.cache_enabled(self.conversation_id):
-                parts.append("cache off")
-        else:
-            parts.append("new conversation")
-        parts.append(f"preset: {self.backend.preset()}")
-        self.sub_title = " · ".join(parts)
-        status = []
-        if self.next_override:
-            status.append(f"next turn: {short_model(self.next_override)} (override)")
-        as_of = self.backend.prices_as_of()
-        if as_of:
-            status.append(f"prices as of {as_of}")
-        elif self.backend.model_ids():  # with no models (yet) there are no prices to date
-            status.append("prices: unknown age")
-        if self._budget is not None and self._budget.get("level") in ("warn", "over"):
-            status.append(budget_status_text(self._budget))
-        self.query_one("#status", Static).update(Text(" · ".join(status), no_wrap=True, overflow="ellipsis"))
+    def watch_conversation_id(self) -> None:
+        self.refresh_titles()
+
+    def watch_next_override(self) -> None:
+        self.refresh_titles()
+
+    def watch_preset(self) -> None:
+        self.refresh_titles()
+
+    def refresh_titles(self) -> None:
+        try:
+            status = self.query_one("#status", Static)
+        except NoMatches:  # set before compose: on_mount titles the screen
+            return
+        # The engine holds the preset (a config reload may change it): mirrored without a watcher call.
+        self.set_reactive(ChatScreen.preset, self.backend.preset())
+        self.sub_title = subtitle(self.backend, self.conversation_id, self.preset)
+        status.update(status_line(self.backend, self.next_override, self._budget))
 
     # ---- sending and streaming ----
     @on(Composer.Submitted)
@@ -527,7 +217,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.notify(str(status.get("message") or "budget warning"), title="Budget",
                         severity="error" if level == "over" else "warning", timeout=10)
         self._budget, self._budget_level = status, level
-        self._update_titles()
+        self.refresh_titles()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self._turn and event.state in (WorkerState.SUCCESS, WorkerState.ERROR,
@@ -561,7 +251,6 @@ class ChatScreen(ChatKeys, Screen[None]):
         asst.retry_spec = {"prompt": prompt, "override": override}
         await chat.mount(asst)
         chat.anchor()
-        self._update_titles()
         self._turn = self.run_worker(self._stream_turn(asst, user, prompt, override, use_cache, regenerate_of),
                                      group="turn", exit_on_error=False)
         return asst
@@ -622,7 +311,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             if asst.status in ("pending", "streaming"):
                 await asst.finish(asst.text, None, asst.error, True)
             self.refresh_sidebar()
-            self._update_titles()
+            self.refresh_titles()  # a new conversation's title comes with its first turn
 
     def action_escape(self) -> None:
         if self._turn is not None and self._turn.is_running:
@@ -635,48 +324,24 @@ class ChatScreen(ChatKeys, Screen[None]):
         self.composer.focus()
 
     # ---- message actions ----
-    @on(MessageWidget.Requested)
-    async def _message_requested(self, event: MessageWidget.Requested) -> None:
-        widget, action = event.widget, event.action
-        if action == "move":
-            await self._step_message_focus(widget, int(event.arg))
-        elif action == "compose":
-            self.composer.focus()
-        elif isinstance(widget, AssistantMessage):
-            if action == "retry":
-                await self._retry(widget)
-            elif action == "regenerate":
-                await self._regenerate(widget, None)
-            elif action == "rerun":
-                self._pick_for_rerun(widget)
-            elif action == "sibling":
-                await self._sibling(widget, int(event.arg))
+    async def on_message_widget_step_focus(self, event: MessageWidget.StepFocus) -> None:
+        if not await self.chat.focus_step(event.widget, event.delta):
+            self.composer.focus()  # down from the last message: back to writing
 
-    # Not `_move_focus`: that is Screen's Tab/shift+tab machinery, which the override broke.
-    async def _step_message_focus(self, widget: MessageWidget, delta: int) -> None:
-        widgets = self.chat.messages()
-        idx = widgets.index(widget) + delta
-        if idx < 0:
-            if await self.chat.load_earlier():
-                widgets = self.chat.messages()
-                idx = widgets.index(widget) - 1
-            else:
-                return
-        if idx >= len(widgets):
-            if not await self.chat.load_later():
-                self.composer.focus()
-                return
-            widgets = self.chat.messages()
-            idx = widgets.index(widget) + 1
-        widgets[idx].focus()
-        widgets[idx].scroll_visible(animate=False)
+    def on_message_widget_back_to_composer(self, event: MessageWidget.BackToComposer) -> None:
+        self.composer.focus()
 
-    def _user_before(self, widget: MessageWidget) -> UserMessage | None:
-        widgets = self.chat.messages()
-        for w in reversed(widgets[: widgets.index(widget)]):
-            if isinstance(w, UserMessage):
-                return w
-        return None
+    async def on_assistant_message_retry(self, event: AssistantMessage.Retry) -> None:
+        await self._retry(event.widget)
+
+    async def on_assistant_message_regenerate(self, event: AssistantMessage.Regenerate) -> None:
+        await self._regenerate(event.widget, None)
+
+    def on_assistant_message_rerun(self, event: AssistantMessage.Rerun) -> None:
+        self._pick_for_rerun(event.widget)
+
+    async def on_assistant_message_show_sibling(self, event: AssistantMessage.ShowSibling) -> None:
+        await self._sibling(event.widget, event.delta)
 
     async def _retry(self, widget: AssistantMessage) -> None:
         if widget.status not in ("error", "interrupted") and not widget.error:
@@ -688,7 +353,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                           consented: bool = False) -> None:
         if self._busy():
             return
-        user = self._user_before(widget)
+        user = self.chat.user_before(widget)
         if user is None:
             self.notify("No prompt to re-run", severity="warning")
             return
@@ -751,17 +416,16 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
     # ---- sidebar ----
-    @on(Sidebar.Requested)
-    async def _sidebar_requested(self, event: Sidebar.Requested) -> None:
-        cid = event.conversation_id
-        if event.action == "open":
-            await self.open_conversation(cid, focus_id=event.message_id)
-            if event.message_id is None:
-                self.composer.focus()
-        elif event.action == "delete":
-            self._confirm_delete(cid)
-        elif event.action == "rename":
-            self._rename(cid)
+    async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
+        await self.open_conversation(event.conversation_id, focus_id=event.message_id)
+        if event.message_id is None:
+            self.composer.focus()
+
+    def on_sidebar_delete_conversation(self, event: Sidebar.DeleteConversation) -> None:
+        self._confirm_delete(event.conversation_id)
+
+    def on_sidebar_rename_conversation(self, event: Sidebar.RenameConversation) -> None:
+        self._rename(event.conversation_id)
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -822,7 +486,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.refresh_sidebar()
             self.notify(f"Pinned {short_model(model)} for this conversation" if action == "pin"
                         else "Pin removed; the router decides again", timeout=3)
-        self._update_titles()
+            self.refresh_titles()  # the pin is the store's, not a reactive
         self.composer.focus()
 
     async def action_open_cache_source(self) -> None:
@@ -852,7 +516,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         enabled = not self.backend.cache_enabled(self.conversation_id)
         self.backend.set_cache_enabled(self.conversation_id, enabled)
         self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2)
-        self._update_titles()
+        self.refresh_titles()
 
     def action_export(self) -> None:
         if self.conversation_id is None:
@@ -880,7 +544,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             if title:
                 self.backend.rename(cid, title)
                 self.refresh_sidebar()
-                self._update_titles()
+                self.refresh_titles()
 
         self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
 

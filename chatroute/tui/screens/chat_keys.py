@@ -9,6 +9,7 @@ from typing import Any
 from textual import events
 from textual.actions import SkipAction
 
+from chatroute.tui.textual_compat import forward_event
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import MessageWidget
 
@@ -53,7 +54,7 @@ class ChatKeys:
         target = screen.focused or screen.composer
         for key in held:
             key.set_sender(screen.app)
-            target._forward_event(key)
+            forward_event(target, key)
 
     def action_stop_answer(self) -> None:
         """ctrl+c stops a streaming answer, as Esc does; otherwise the key does what it did (copy)."""

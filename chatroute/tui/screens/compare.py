@@ -15,11 +15,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
-from textual.widgets._toggle_button import ToggleButton
 
 from chatroute.tui.data import Backend, _attr, error_line, short_model
+from chatroute.tui.markdown.answer import AnswerMarkdown
+from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
+from chatroute.tui.textual_compat import checkbox_inner_glyph
 from chatroute.tui.widgets.badge import Badge
-from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 MAX_MODELS = 4
@@ -49,11 +50,12 @@ class ModelChecklist(SelectionList[str]):
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
         segments = list(strip)
+        glyph = checkbox_inner_glyph()
         for i, seg in enumerate(segments):
             meta = seg.style.meta if seg.style is not None else {}
-            if seg.text == ToggleButton.BUTTON_INNER and "option" in meta:
+            if seg.text == glyph and "option" in meta:
                 option = self.get_option_at_index(meta["option"])
-                segments[i] = Segment("✓" if option.value in self._selected else " ", seg.style, seg.control)
+                segments[i] = Segment("✓" if option.value in self.selected else " ", seg.style, seg.control)
                 return Strip(segments, strip.cell_length)
         return strip
 

@@ -1,5 +1,6 @@
 """Help: every key binding, generated from the BINDINGS of each screen and widget so the list
-cannot drift from what the keys really do."""
+cannot drift from what the keys really do. The app's own bindings come from the running app
+(or the class given), so this module does not import the app that opens it."""
 
 from __future__ import annotations
 
@@ -7,18 +8,15 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-def binding_sections() -> list[tuple[str, list[Binding]]]:
-    """(section, bindings) for every place chatroute defines keys."""
-    from textual.app import App
-
-    from chatroute.tui.app import ChatrouteApp
+def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]]:
+    """(section, bindings) for every place chatroute defines keys; `app_type` is the app's class."""
     from chatroute.tui.screens.chat import ChatScreen
     from chatroute.tui.screens.compare import CompareScreen
     from chatroute.tui.screens.costs import CostsScreen
@@ -29,7 +27,7 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
 
     palette = Binding(App.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
     sections: list[tuple[str, list[Any]]] = [
-        ("Everywhere", [*App.BINDINGS, palette, *ChatrouteApp.BINDINGS]),
+        ("Everywhere", [*App.BINDINGS, palette, *app_type.BINDINGS]),
         ("Chat", ChatScreen.BINDINGS),
         ("Composer", Composer.BINDINGS),
         ("Any message", MessageWidget.BINDINGS),
@@ -63,7 +61,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold", width=22)
         table.add_column("action")
         table.add_row(Text("chatroute — keys", style="bold"), "")
-        for section, bindings in binding_sections():
+        for section, bindings in binding_sections(type(self.app)):
             table.add_row("", "")
             table.add_row(Text(section, style="underline"), "")
             for b in bindings:

@@ -22,6 +22,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
+from chatroute.tui.textual_compat import KeyboardEditsTextArea
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
 # of prose or code: the most anyone reviews in a 10-row editor, and still cheap to lay out
@@ -31,13 +32,13 @@ PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
 
 
-class Composer(TextArea):
+class Composer(KeyboardEditsTextArea):
     DEFAULT_CSS = """
     Composer { height: auto; min-height: 3; max-height: 10; border: round $primary 50%; }
     Composer:focus { border: round $primary; }
     """
 
-    # Listed for the footer and help. The keys themselves are handled in _on_key, in the order
+    # Listed for the footer and help. The keys themselves are handled in on_key, in the order
     # they arrive: a priority binding runs Enter as soon as the app reads it, ahead of the keys
     # typed before it that are still queued for the editor, which sent half a fast-typed line.
     BINDINGS = [
@@ -90,18 +91,17 @@ class Composer(TextArea):
         if prompt.strip():
             self.post_message(self.Submitted(self, prompt, self.text))
 
-    async def _on_key(self, event: events.Key) -> None:
+    def on_key(self, event: events.Key) -> None:
+        # prevent_default ends the handler walk before TextArea's own key handler, which would
+        # insert a newline for Enter; other keys go on to it.
         if not self.read_only and event.key == "enter":
             event.stop()
             event.prevent_default()
             self.action_submit()
-            return
-        if not self.read_only and event.key in self._NEWLINE_KEYS:
+        elif not self.read_only and event.key in self._NEWLINE_KEYS:
             event.stop()
             event.prevent_default()
             self.action_newline()
-            return
-        await super()._on_key(event)
 
     def consume(self, raw: str) -> None:
         """Take a sent prompt out of the editor. Keys typed after its Enter (handled before
@@ -136,10 +136,10 @@ class Composer(TextArea):
             self.history.clear()
         return result
 
-    async def _on_paste(self, event: events.Paste) -> None:
+    def on_paste(self, event: events.Paste) -> None:
         if self.read_only:
             return
-        # TextArea's own handler would insert it as text: this replaces it, for every paste.
+        # TextArea's own handler would insert it as text: prevent_default skips it, for every paste.
         event.prevent_default()
         self._paste(event.text)
         self.focus()
@@ -154,7 +154,7 @@ class Composer(TextArea):
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
             text = self._keep_aside(text)
-        if result := self._replace_via_keyboard(text, *self.selection):
+        if result := self.replace_as_typed(text, *self.selection):
             self.move_cursor(result.end_location)
 
     def _keep_aside(self, text: str) -> str:
@@ -165,17 +165,12 @@ class Composer(TextArea):
         self._pastes[placeholder], self._paste_bytes[placeholder] = text, size
         return placeholder
 
-    # Every keyboard edit goes through these two (typing, Backspace, Delete, ctrl+w, cut, paste):
+    # Every keyboard edit passes through here (typing, Backspace, Delete, ctrl+w, cut, paste):
     # widened here, an edit never leaves half a placeholder, which would be sent as it reads.
-    def _replace_via_keyboard(self, insert: str, start: Location, end: Location) -> EditResult | None:
+    def keyboard_span(self, start: Location, end: Location, *, insert: bool) -> tuple[Location, Location]:
         if self._pastes:
-            start, end = self._around_placeholders(start, end, insert=True)
-        return super()._replace_via_keyboard(insert, start, end)
-
-    def _delete_via_keyboard(self, start: Location, end: Location) -> EditResult | None:
-        if self._pastes:
-            start, end = self._around_placeholders(start, end, insert=False)
-        return super()._delete_via_keyboard(start, end)
+            return self._around_placeholders(start, end, insert=insert)
+        return start, end
 
     def _around_placeholders(self, start: Location, end: Location, *, insert: bool) -> tuple[Location, Location]:
         """(start, end) ordered and widened to whole placeholders. An insertion point inside one
@@ -212,9 +207,9 @@ class Composer(TextArea):
         what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
         self.border_subtitle = f"{what} ({size}) goes in full · backspace removes it"
 
-    def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._show_pastes()
 
     def action_newline(self) -> None:
         start, end = self.selection
-        self._replace_via_keyboard("\n", start, end)
+        self.replace_as_typed("\n", start, end)

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from textual.widgets import Footer
 
+from chatroute.tui.textual_compat import drop_dead_watchers
+
 
 class ChatFooter(Footer):
     async def recompose(self) -> None:
         await super().recompose()
-        # Textual keeps the (widget, callback) watcher pairs in this attribute (textual/reactive.py
-        # _watch); drop the pairs of widgets the recompose removed.
-        watchers = getattr(self, "__watchers", None)
-        if not isinstance(watchers, dict):
-            return
-        for pairs in watchers.values():
-            pairs[:] = [(node, callback) for node, callback in pairs
-                        if not getattr(node, "_closing", False) and not getattr(node, "_closed", False)
-                        and getattr(node, "is_attached", True)]
+        drop_dead_watchers(self)  # the keys the recompose removed

@@ -29,12 +29,12 @@ class ConversationList(OptionList):
     def action_delete(self) -> None:
         cid = self._highlighted_id()
         if cid:
-            self.post_message(Sidebar.Requested("delete", cid))
+            self.post_message(Sidebar.DeleteConversation(cid))
 
     def action_rename(self) -> None:
         cid = self._highlighted_id()
         if cid:
-            self.post_message(Sidebar.Requested("rename", cid))
+            self.post_message(Sidebar.RenameConversation(cid))
 
 
 class SearchResults(OptionList):
@@ -53,14 +53,27 @@ class Sidebar(Vertical):
     Sidebar > OptionList { border: none; height: 1fr; }
     """
 
-    class Requested(Message):
-        """open / delete / rename a conversation, or open a search hit (arg = message id)."""
+    class OpenConversation(Message):
+        """Open a listed conversation, or a search hit's (at `message_id`)."""
 
-        def __init__(self, action: str, conversation_id: str, message_id: str | None = None) -> None:
+        def __init__(self, conversation_id: str, message_id: str | None = None) -> None:
             super().__init__()
-            self.action = action
             self.conversation_id = conversation_id
             self.message_id = message_id
+
+    class DeleteConversation(Message):
+        """Delete on a listed conversation (the chat screen asks first)."""
+
+        def __init__(self, conversation_id: str) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+
+    class RenameConversation(Message):
+        """r on a listed conversation."""
+
+        def __init__(self, conversation_id: str) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
 
     def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="sidebar-title")
@@ -112,6 +125,6 @@ class Sidebar(Vertical):
         if isinstance(event.option_list, SearchResults):
             if "\x1f" in oid:
                 cid, mid = oid.split("\x1f", 1)
-                self.post_message(self.Requested("open", cid, mid))
+                self.post_message(self.OpenConversation(cid, mid))
         elif oid:
-            self.post_message(self.Requested("open", oid))
+            self.post_message(self.OpenConversation(oid))

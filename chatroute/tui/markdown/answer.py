@@ -1,0 +1,71 @@
+"""The Markdown widget an answer is shown in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
+from textual.widget import Widget
+
+from chatroute.tui.markdown.freeze import FreezingMarkdown, FrozenBlocks
+from chatroute.tui.markdown.parser import shared_parser
+from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
+
+
+class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
+    """Markdown whose last block carries the class `-last`, so CSS can drop that block's
+    bottom margin (the badge then sits right under the text). A `:last-child` rule would do
+    the same, but Textual then restyles every block, children included, whenever a block is
+    mounted: work that grows with the answer on every streamed append.
+
+    A stored answer (`prebuilt`) builds its blocks in compose, so they mount with the message
+    in the chat view's batch. Markdown's own way parses in a thread after mounting and then
+    mounts the blocks on its own: paging ten stored messages into a long conversation took
+    six layouts and frames instead of one. Past PREBUILT_MAX_CHARS the thread is worth it.
+    """
+
+    PREBUILT_MAX_CHARS = 20_000
+    _last_block: Widget | None = None
+
+    def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
+        kw.setdefault("parser_factory", shared_parser)
+        super().__init__(markdown, **kw)
+        self._prebuilt = prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
+
+    def compose(self) -> ComposeResult:
+        if not self._prebuilt:
+            return
+        blocks = build_markdown_blocks(self, shared_parser())
+        if blocks:
+            blocks[-1].add_class("-last")
+            self._last_block = blocks[-1]
+        yield from blocks
+
+    def blocks_prebuilt(self) -> bool:
+        return self._prebuilt
+
+    def update(self, markdown: str) -> AwaitComplete:
+        pictures = self.take_pictures()  # update replaces every block, hidden or not
+        return AwaitComplete(self._mark_last_after(super().update(markdown), drop=pictures))
+
+    def append(self, markdown: str) -> AwaitComplete:
+        return AwaitComplete(self._mark_last_after(super().append(markdown)))
+
+    async def _mark_last_after(self, change: Awaitable[Any], drop: list[FrozenBlocks] | None = None) -> None:
+        if drop:
+            await self.remove_children(drop)
+        await change
+        last = self.children[-1] if self.children else None
+        if last is not self._last_block:
+            # Only the block's own margin depends on the class, so only the block is restyled:
+            # add_class restyles the whole subtree, every cell of a table that just ended.
+            changed: list[Widget] = []
+            if self._last_block is not None:
+                changed.append(self._last_block.remove_class("-last", update=False))
+            if last is not None:
+                changed.append(last.add_class("-last", update=False))
+            self.app.stylesheet.update_nodes(changed, animate=False)
+            self._last_block = last
+

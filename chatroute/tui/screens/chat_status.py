@@ -1,0 +1,48 @@
+"""What the chat screen's title and status bar say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from chatroute.tui.data import Backend, conv_title, short_model
+
+
+def budget_status_text(budget: dict[str, Any]) -> str:
+    """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`."""
+    if budget.get("level") == "over":
+        return "⛔ budget reached: new turns ask first"
+    return f"⚠ budget {float(budget.get('fraction') or 0.0):.0%} used: stepping down to cheaper models"
+
+
+def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:
+    """The header's second line: the conversation, its pin and cache switch, the router preset."""
+    parts = []
+    if conversation_id:
+        conv = backend.conversation(conversation_id)
+        parts.append(conv_title(conv) if conv is not None else "Untitled")
+        pin = backend.pin_of(conversation_id)
+        if pin:
+            parts.append(f"pinned: {short_model(pin)}")
+        if not backend.cache_enabled(conversation_id):
+            parts.append("cache off")
+    else:
+        parts.append("new conversation")
+    parts.append(f"preset: {preset}")
+    return " · ".join(parts)
+
+
+def status_line(backend: Backend, next_override: str | None, budget: dict[str, Any] | None) -> Text:
+    """The line above the composer: the next turn's override, the prices' age, a budget warning."""
+    status = []
+    if next_override:
+        status.append(f"next turn: {short_model(next_override)} (override)")
+    as_of = backend.prices_as_of()
+    if as_of:
+        status.append(f"prices as of {as_of}")
+    elif backend.model_ids():  # with no models (yet) there are no prices to date
+        status.append("prices: unknown age")
+    if budget is not None and budget.get("level") in ("warn", "over"):
+        status.append(budget_status_text(budget))
+    return Text(" · ".join(status), no_wrap=True, overflow="ellipsis")
