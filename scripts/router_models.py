@@ -195,7 +195,34 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
+    from chatroute.routing import evaluate as ev
+
+    loglen = np.log1p(ev.length_score(rows))
+
+    def plus_length(base, weight: float = 1.0):  # type: ignore[no-untyped-def]
+        """The base model's score and log-length, each standardised on the training rows, added."""
+        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+            score = base(train)
+            ref = score(train, "", "")
+            mu, sd = float(ref.mean()), float(ref.std()) or 1.0
+            lm, ls = float(loglen[train].mean()), float(loglen[train].std()) or 1.0
+            return lambda idx, w, s: (score(idx, w, s) - mu) / sd + weight * (loglen[idx] - lm) / ls
+
+        return fit
+
+    fitted: dict[bytes, Any] = {}
+    shipped_fit = make(True, True, True, fe=True)
+
+    def shipped(train: np.ndarray):  # type: ignore[no-untyped-def]
+        key = train.tobytes()
+        if key not in fitted:
+            fitted[key] = shipped_fit(train)
+        return fitted[key]
+
     return {
+        "shipped design": shipped,
+        "ngram+emb+lex FE +len": plus_length(shipped),
+        "ngram+emb+lex FE +len/2": plus_length(shipped, 0.5),
         "ngram": make(True, False, False),
         "ngram+lex": make(True, False, True),
         "ngram+emb": make(True, True, False),
