@@ -20,7 +20,6 @@ from chatroute.tui.data import (
     Backend,
     Branch,
     PageItem,
-    _attr,
     conv_title,
     error_line,
     msg_id,
@@ -401,9 +400,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     def _report_lock_waits(self) -> None:
         """Say so when a turn waits for another process's database lock (the store calls this
         from the worker thread that waits): the UI stays live, and Esc stops the wait."""
-        waits = getattr(getattr(self.backend, "store", None), "waits", None)
-        if waits is None:
-            return
+        waits = self.backend.lock_waits()
 
         def show(line: str | None) -> None:
             if line:
@@ -592,7 +589,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
                     if regenerate_of is not None:  # a new sibling: say which of how many, now
                         asst.set_sibling(self._sibling_position(asst.message_id))
-                    if getattr(ev, "not_saved", None):
+                    if ev.not_saved:
                         self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
                                     "until you leave this conversation: c copies it.", title="Not saved",
                                     severity="error", timeout=30)
@@ -829,7 +826,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         """Follow a cache hit's link: open the conversation it came from, at that answer."""
         widget = self.focused
         record = widget.record if isinstance(widget, AssistantMessage) else None
-        if record is None or _attr(record, "cache_status") != "hit":
+        if record is None or record.cache_status != "hit":
             self.notify("Focus an answer that came from the cache (its badge says “cached”), then press o",
                         timeout=4)
             return

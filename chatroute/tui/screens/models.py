@@ -3,8 +3,6 @@ in re-run mode, enter picks the model to re-run a turn on."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from chatroute.catalog.models import ModelInfo
 from chatroute.tui.data import Backend
 
 
@@ -20,17 +19,15 @@ def _price(v: float | None) -> str:
     return "n/a" if v is None else f"${v:g}"
 
 
-def model_label(m: Any, current: str | None) -> Text:
-    ctx = getattr(m, "context_window", None)
+def model_label(m: ModelInfo, current: str | None) -> Text:
+    ctx = m.context_window
     ctx_s = f"{ctx // 1000}k ctx" if ctx else "ctx ?"
-    ability = getattr(m, "ability", None)
     mark = "● " if m.id == current else "  "
     return Text.assemble(
         (mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
-        (f" in {_price(getattr(m, 'input_cost_per_mtok', None))} / out "
-         f"{_price(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
-         + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else "")
-         + (" (unknown: prior)" if getattr(m, "ability_source", None) == "unknown" else ""), "dim"),
+        (f" in {_price(m.input_cost_per_mtok)} / out {_price(m.output_cost_per_mtok)} per Mtok · {ctx_s}"
+         f" · ability {m.ability:.2f}"
+         + (" (unknown: prior)" if m.ability_source == "unknown" else ""), "dim"),
     )
 
 
