@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -35,6 +35,9 @@ from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.routing.budget import BudgetBlock
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
@@ -498,7 +501,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         await self.send(prompt, override=override)
 
     # ---- budget ----
-    def _confirm_over_budget(self, block: Any, send: Callable[[], Awaitable[None]]) -> None:
+    def _confirm_over_budget(self, block: BudgetBlock, send: Callable[[], Awaitable[None]]) -> None:
         """Ask before spending past a cap; yes sends this one turn on the cheapest model."""
         if block.cheapest_model is None:
             self.notify(f"{block.question()} Pick a free model (ctrl+o) or raise [budget] in the config.",
@@ -596,7 +599,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
-            if events is not None and hasattr(events, "aclose"):
+            if events is not None:
                 try:
                     await events.aclose()
                 except Exception:
@@ -611,7 +614,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             detail = error_line(exc)
             await asst.finish(asst.text, None, detail, True)
         finally:
-            if events is not None and hasattr(events, "aclose"):
+            if events is not None:
                 try:
                     await events.aclose()
                 except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.text import Text
@@ -16,12 +17,14 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 from textual.widgets._toggle_button import ToggleButton
 
-from chatroute.catalog.models import ModelInfo
 from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import YIELD_INTERVAL_S, AnswerMarkdown, MarkdownFeed, settle_streamed_render
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.catalog.models import ModelInfo
 
 MAX_MODELS = 4
 

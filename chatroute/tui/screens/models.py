@@ -3,6 +3,8 @@ in re-run mode, enter picks the model to re-run a turn on."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from chatroute.catalog.models import ModelInfo
 from chatroute.tui.data import Backend
+
+if TYPE_CHECKING:
+    from chatroute.catalog.models import ModelInfo
 
 
 def _price(v: float | None) -> str:

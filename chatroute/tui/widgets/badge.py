@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from chatroute.store.records import TurnRecord
 from chatroute.tui.data import badge_text, fmt_cost, reroute_lines, short_model
+
+if TYPE_CHECKING:
+    from chatroute.store.records import TurnRecord
 
 
 class Badge(Static):

@@ -8,7 +8,7 @@ import contextlib
 import re
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
@@ -29,10 +29,12 @@ from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, 
 from textual.widgets.markdown import MarkdownBlock
 
 from chatroute.format import count_lines, preview
-from chatroute.store.records import TurnRecord
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.data import reroute_lines, short_model
 from chatroute.tui.widgets.badge import Badge, WhyPanel
+
+if TYPE_CHECKING:
+    from chatroute.store.records import TurnRecord
 
 # A Markdown append re-parses the open block and re-lays out the whole screen, so doing one
 # per token (hundreds a second) saturates the event loop; ~20 a second reads as live.
