@@ -1,8 +1,9 @@
 """The TUI's whole dependency surface on the engine and store, in one place.
 
-Every call the UI makes into the core goes through `Backend`, so swapping the real Engine
-for the test fake (or adapting to a renamed store method) touches only this file. It also
-holds the pure text formatting (badges, costs) so it can be unit-tested without Textual.
+Every call the UI makes into the core goes through `Backend`, over the typed `EngineAPI`
+seam (chatroute/engine_api.py) that both the real Engine and the tests' fake implement, so
+a renamed store method is a type error here, not a silent fallback. It also holds the pure
+text formatting (badges, costs) so it can be unit-tested without Textual.
 """
 
 from __future__ import annotations
