@@ -19,6 +19,7 @@ from chatroute.money import usd
 if TYPE_CHECKING:
     from chatroute.catalog import Catalog, ModelInfo
     from chatroute.config import BudgetConfig
+    from chatroute.engine_api import StoreAPI
     from chatroute.store import SpendRow, Store
 
 WARN_FRACTION = 0.8
@@ -118,7 +119,7 @@ def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None, every
     )
 
 
-def budget_report(store: Store, budget: BudgetConfig, now: datetime | None = None) -> dict[str, Any]:
+def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = None) -> dict[str, Any]:
     """Spend against the caps, with the warning the UI shows at 80% and at 100%."""
     state = cap_spend(store, budget, now=now, every_period=True)
     assert state is not None  # every_period: always a spend

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -17,6 +17,9 @@ from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
 from chatroute.tui.data import PRESETS, Backend, error_line
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
+
+if TYPE_CHECKING:
+    from chatroute.engine_api import EngineAPI
 
 DEFAULT_THEME = "chatroute-dark"
 STARTUP_WARNING_TIMEOUT_S = 30.0  # long enough to read a path and a chmod command
@@ -33,7 +36,7 @@ class ChatrouteApp(App[None]):
         Binding("f5", "costs", "Costs"),
     ]
 
-    def __init__(self, engine: Any, *, close_engine: bool = False, freeze_startup: bool = False) -> None:
+    def __init__(self, engine: EngineAPI, *, close_engine: bool = False, freeze_startup: bool = False) -> None:
         """`freeze_startup`: the app owns the process (the `chatroute` command), so what exists
         once it is up can be frozen out of garbage collection (not in tests: many apps share
         a process there, and one app's garbage would be frozen by the next)."""
@@ -75,14 +78,13 @@ class ChatrouteApp(App[None]):
         if self._freeze_startup:
             self.call_after_refresh(gc.freeze)  # after the first frame: see _warm_then_freeze
             self._catch_stop_signals()  # the app owns the process: its signals are ours to handle
-        warm = getattr(self.engine, "warm", None)
-        if warm is not None:
-            if self._freeze_startup:
-                warm = partial(_warm_then_freeze, warm)
-            # After the first frame: the warm-up's imports hold the GIL, and sharing it with the
-            # first screen's mount and queries (sqlite3 lets go of the GIL on every row fetched)
-            # made opening a 10,000-turn conversation several times slower.
-            self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
+        warm: Callable[[], None] = self.engine.warm
+        if self._freeze_startup:
+            warm = partial(_warm_then_freeze, warm)
+        # After the first frame: the warm-up's imports hold the GIL, and sharing it with the
+        # first screen's mount and queries (sqlite3 lets go of the GIL on every row fetched)
+        # made opening a 10,000-turn conversation several times slower.
+        self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
         missing = self._no_models_help()
         if missing:  # say it now, not after the first message fails
             self.notify(missing, title="No models to use yet", severity="warning", timeout=NO_MODELS_TIMEOUT_S)
@@ -91,18 +93,14 @@ class ChatrouteApp(App[None]):
 
     def _no_models_help(self) -> str | None:
         """The exact next step when the pool is empty (no keys, nothing configured), else None."""
-        models = getattr(self.engine, "models", None)
-        paths = getattr(self.engine, "paths", None)
-        if models is None or paths is None:
-            return None
         try:
-            if models():
+            if self.engine.models():
                 return None
         except Exception:  # noqa: BLE001 - the catalogue's own warnings say what is wrong
             return None
         from chatroute.engine import NO_MODELS_HELP
 
-        help_line = NO_MODELS_HELP.format(config=paths.config_file)
+        help_line = NO_MODELS_HELP.format(config=self.engine.paths.config_file)
         return help_line[0].upper() + help_line[1:] + ". Looking for local model servers…"
 
     def _catch_stop_signals(self) -> None:
@@ -193,11 +191,8 @@ class ChatrouteApp(App[None]):
         self.run_worker(self._reload_config(), group="reload-config", exclusive=True, exit_on_error=False)
 
     async def _reload_config(self) -> None:
-        reload = getattr(self.engine, "reload_config", None)
-        if reload is None:
-            return
         try:
-            warnings = await reload()
+            warnings = await self.engine.reload_config()
         except Exception as exc:  # a broken edit: say what, keep running on the old config
             self.notify(f"Config not reloaded: {error_line(exc)}", severity="error", timeout=10)
             return
@@ -272,7 +267,7 @@ class ChatrouteApp(App[None]):
         yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
 
 
-def _warm_then_freeze(warm: Any) -> None:
+def _warm_then_freeze(warm: Callable[[], None]) -> None:
     """Start-up objects (modules, SDKs, the engine and catalog, the first screen) live as long
     as the app. gc.freeze() takes them out of full garbage collections, which otherwise walk
     them every time: a pause of 0.1-0.3 s, several frames, whenever paging a long conversation
@@ -283,7 +278,7 @@ def _warm_then_freeze(warm: Any) -> None:
         gc.freeze()
 
 
-def run_tui(engine: Any) -> int:
+def run_tui(engine: EngineAPI) -> int:
     app = ChatrouteApp(engine, close_engine=True, freeze_startup=True)
     if sys.platform != "win32":
         from chatroute.tui.driver import HangupSafeDriver

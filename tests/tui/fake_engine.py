@@ -1,9 +1,10 @@
 """A scripted stand-in for chatroute.engine.Engine and chatroute.store.Store, for TUI tests.
 
-It exposes exactly the surface the TUI uses (see chatroute/tui/data.py), so the real engine
-can be swapped in without touching the UI. Turns are scripted: push `Reply`/`Fail` items on
-`engine.script` (or per model in `engine.compare_script`); with an empty script every turn
-echoes the prompt.
+`FakeEngine` implements `chatroute.engine_api.EngineAPI`, the surface the TUI uses, with the
+real records, models and config, and mypy checks that it does (this file is in mypy's
+`files`; see `_implements_the_seam` at the end), so the real engine can be swapped in
+without touching the UI. Turns are scripted: push `Reply`/`Fail` items on `engine.script`
+(or per model in `engine.compare_script`); with an empty script every turn echoes the prompt.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+from chatroute.catalog.models import ModelInfo
+from chatroute.config import BudgetConfig, Config, RouterConfig, UIConfig
+from chatroute.engine_api import EngineAPI, ExportFormat
+from chatroute.errors import ChatrouteError
+from chatroute.paths import Paths, resolve_paths
+from chatroute.routing.budget import BudgetBlock
+from chatroute.routing.policy import PromptTooLargeError
+from chatroute.store.records import Conversation, SearchHit, SpendRow, StoredMessage, TurnRecord
+from chatroute.store.waits import LockWaits
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished, TurnStarted
 
 _ids = itertools.count(1)
 
@@ -29,102 +39,53 @@ FIXED_TIME = "2026-11-01T12:00:00Z"  # snapshots must not depend on the clock
 
 
 # --- records ---------------------------------------------------------------------------------
-@dataclass
-class FakeTurnRecord:
-    """Same fields as chatroute.store.records.TurnRecord (the TUI only reads attributes)."""
-
-    id: str
-    conversation_id: str
-    message_id: str
-    model: str
-    provider: str
-    route_kind: str = "routed"
-    route: dict[str, Any] = field(default_factory=dict)
-    cache_status: str = "miss"
-    cache_similarity: float | None = None
-    cache_source_turn: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    usage_estimated: bool = False
-    cost_usd: float | None = None
-    saved_usd: float | None = None
-    price_as_of: str | None = "2026-11-01"
-    route_ms: float | None = 0.4
-    ttft_ms: float | None = None
-    total_ms: float | None = None
-    tokens_per_s: float | None = None
-    status: str = "ok"
-    finish_reason: str | None = "stop"
-    error: str | None = None
-    created_at: str = FIXED_TIME
-
-
-@dataclass
-class FakeConversation:
-    id: str
-    title: str | None = None
-    system_prompt: str | None = None
-    pinned_model: str | None = None
-    cache_enabled: bool = True
-    created_at: str = FIXED_TIME
-    updated_at: str = FIXED_TIME
-
-
-@dataclass
-class FakeMessage:
-    id: str
-    conversation_id: str
-    role: str
-    content: str
-    parent_id: str | None = None
-    status: str = "complete"
-    created_at: str = FIXED_TIME
-
-
-@dataclass
-class FakeSearchHit:
-    conversation_id: str
-    message_id: str
-    role: str
-    snippet: str
-    conversation_title: str | None = None
+def fake_turn_record(*, id: str, conversation_id: str, message_id: str, model: str, provider: str,
+                     **fields: Any) -> TurnRecord:
+    """A real TurnRecord with the fake's defaults (a routed, priced, finished turn at FIXED_TIME)."""
+    defaults: dict[str, Any] = {"route_kind": "routed", "cache_status": "miss", "price_as_of": "2026-11-01",
+                                "route_ms": 0.4, "finish_reason": "stop", "created_at": FIXED_TIME}
+    return TurnRecord(id=id, conversation_id=conversation_id, message_id=message_id, model=model, provider=provider,
+                      **{**defaults, **fields})
 
 
 # --- store -----------------------------------------------------------------------------------
 class FakeStore:
-    """In-memory store with the method names of chatroute.store.Store that the TUI calls."""
+    """In-memory store with the methods of chatroute.store.Store that the TUI calls (`StoreAPI`)."""
 
     def __init__(self) -> None:
-        self.conversations: dict[str, FakeConversation] = {}
-        self.messages: dict[str, FakeMessage] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.messages: dict[str, StoredMessage] = {}
         self.order: dict[str, list[str]] = {}  # conversation -> message ids in insertion order
-        self.active: dict[str | None, str] = {}  # parent id -> active child (per conversation via ids)
-        self.records: dict[str, FakeTurnRecord] = {}  # message id -> record
+        self.active: dict[tuple[str, str | None], str] = {}  # (conversation, parent id) -> the active child
+        self.records: dict[str, TurnRecord] = {}  # message id -> record
         self.preferences: list[dict[str, Any]] = []
         self.children: dict[tuple[str, str | None], list[str]] = {}
+        # The fake keeps no spend ledger: budget caps read this sum (never reached unless a test sets it).
+        self.spent_usd = 0.0
+        self.waits = LockWaits(300.0)
 
     # conversations
-    def create_conversation(self, title: str | None = None, system_prompt: str | None = None) -> FakeConversation:
-        conv = FakeConversation(id=_new_id("c"), title=title, system_prompt=system_prompt)
+    def create_conversation(self, title: str | None = None, system_prompt: str | None = None) -> Conversation:
+        conv = Conversation(id=_new_id("c"), title=title, system_prompt=system_prompt, pinned_model=None,
+                            cache_enabled=True, created_at=FIXED_TIME, updated_at=FIXED_TIME)
         self.conversations[conv.id] = conv
         self.order[conv.id] = []
         return conv
 
-    def list_conversations(self) -> list[FakeConversation]:
+    def list_conversations(self) -> list[Conversation]:
         return list(reversed(self.conversations.values()))
 
-    def get_conversation(self, conversation_id: str) -> FakeConversation | None:
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
         return self.conversations.get(conversation_id)
 
-    def rename_conversation(self, conversation_id: str, title: str) -> None:
+    def rename_conversation(self, conversation_id: str, title: str | None) -> None:
         self.conversations[conversation_id].title = title
 
-    def delete_conversation(self, conversation_id: str) -> None:
-        self.conversations.pop(conversation_id, None)
+    def delete_conversation(self, conversation_id: str) -> bool:
+        found = self.conversations.pop(conversation_id, None) is not None
         for mid in self.order.pop(conversation_id, []):
             self.messages.pop(mid, None)
+        return found
 
     def set_pin(self, conversation_id: str, model: str | None) -> None:
         self.conversations[conversation_id].pinned_model = model
@@ -134,59 +95,90 @@ class FakeStore:
 
     # messages
     def add_message(self, conversation_id: str, role: str, content: str, parent_id: str | None = None,
-                    status: str = "complete") -> FakeMessage:
-        msg = FakeMessage(id=_new_id("m"), conversation_id=conversation_id, role=role, content=content,
-                          parent_id=parent_id, status=status)
+                    status: str = "complete") -> StoredMessage:
+        msg = StoredMessage(id=_new_id("m"), conversation_id=conversation_id, parent_id=parent_id, role=role,
+                            content=content, model=None, status=status, active=True, created_at=FIXED_TIME,
+                            updated_at=FIXED_TIME)
         self.messages[msg.id] = msg
         self.order[conversation_id].append(msg.id)
         self.children.setdefault((conversation_id, parent_id), []).append(msg.id)
-        self.active[(conversation_id, parent_id)] = msg.id  # type: ignore[index]
+        self.active[(conversation_id, parent_id)] = msg.id
         conv = self.conversations[conversation_id]
         if conv.title is None and role == "user":
             conv.title = content[:40]
         return msg
 
-    def history(self, conversation_id: str) -> list[FakeMessage]:
-        out: list[FakeMessage] = []
+    def get_message(self, message_id: str) -> StoredMessage | None:
+        return self.messages.get(message_id)
+
+    def history(self, conversation_id: str) -> list[StoredMessage]:
+        out: list[StoredMessage] = []
         parent: str | None = None
         while True:
-            mid = self.active.get((conversation_id, parent))  # type: ignore[arg-type]
+            mid = self.active.get((conversation_id, parent))
             if mid is None or mid not in self.messages:
                 return out
             out.append(self.messages[mid])
             parent = mid
 
-    def siblings(self, message_id: str) -> list[FakeMessage]:
+    def history_ids(self, conversation_id: str) -> list[str]:
+        return [m.id for m in self.history(conversation_id)]
+
+    def messages_by_id(self, ids: Sequence[str]) -> list[StoredMessage]:
+        return [self.messages[i] for i in ids if i in self.messages]
+
+    def siblings(self, message_id: str) -> list[StoredMessage]:
         msg = self.messages[message_id]
         return [self.messages[i] for i in self.children.get((msg.conversation_id, msg.parent_id), [])
                 if i in self.messages]
 
+    def sibling_positions(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for mid in ids:
+            if mid not in self.messages:
+                continue
+            sibs = [s.id for s in self.siblings(mid)]
+            if len(sibs) > 1:
+                out[mid] = (sibs.index(mid) + 1, len(sibs))
+        return out
+
     def set_active(self, message_id: str) -> None:
         msg = self.messages[message_id]
-        self.active[(msg.conversation_id, msg.parent_id)] = message_id  # type: ignore[index]
+        self.active[(msg.conversation_id, msg.parent_id)] = message_id
 
-    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[FakeTurnRecord]:
+    # turn records
+    def turns(self, conversation_id: str, *, include_route: bool = True) -> list[TurnRecord]:
         out = [r for r in self.records.values() if r.conversation_id == conversation_id]
         if not include_route:  # like the real store: badges without the route JSON
-            from dataclasses import replace
-
             out = [replace(r, route={}) for r in out]
         return out
 
-    def turn_for_message(self, message_id: str) -> FakeTurnRecord | None:
+    def get_turn(self, turn_id: str) -> TurnRecord | None:
+        return next((r for r in self.records.values() if r.id == turn_id), None)
+
+    def turn_for_message(self, message_id: str) -> TurnRecord | None:
         return self.records.get(message_id)
 
-    def search(self, query: str, limit: int = 50) -> list[FakeSearchHit]:
+    def turns_for_messages(self, message_ids: Sequence[str]) -> dict[str, TurnRecord]:
+        return {mid: self.records[mid] for mid in message_ids if mid in self.records}
+
+    # search, spend, export
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         q = query.lower()
         hits = []
         for m in self.messages.values():
             if q and q in m.content.lower():
                 conv = self.conversations.get(m.conversation_id)
-                hits.append(FakeSearchHit(m.conversation_id, m.id, m.role, m.content[:80],
-                                          conv.title if conv else None))
+                hits.append(SearchHit(message_id=m.id, conversation_id=m.conversation_id,
+                                      conversation_title=conv.title if conv else None, role=m.role, model=m.model,
+                                      snippet=m.content[:80], created_at=m.created_at, rank=0.0))
         return hits[:limit]
 
-    def export_conversation(self, conversation_id: str, fmt: str = "markdown") -> str:
+    def spend_totals(self, since: str | date | datetime | None = None) -> SpendRow:
+        return SpendRow(key=None, turns=0, input_tokens=0, output_tokens=0, cached_tokens=0, cost_usd=self.spent_usd,
+                        saved_usd=None, unknown_cost_turns=0)
+
+    def export_conversation(self, conversation_id: str, fmt: ExportFormat = "markdown") -> str:
         conv = self.conversations[conversation_id]
         msgs = self.history(conversation_id)
         if fmt == "json":
@@ -234,19 +226,42 @@ class Fail:
 
 
 MODELS = [
-    SimpleNamespace(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
-                    output_cost_per_mtok=0.6, context_window=128000, ability=0.62, price_as_of="2026-11-01",
-                    price_source="bundled"),
-    SimpleNamespace(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
-                    output_cost_per_mtok=10.0, context_window=128000, ability=0.8, price_as_of="2026-11-01",
-                    price_source="bundled"),
-    SimpleNamespace(id="anthropic/claude-3-5-haiku-20241022", provider="anthropic", name="claude-3-5-haiku-20241022",
-                    input_cost_per_mtok=0.8, output_cost_per_mtok=4.0, context_window=200000, ability=0.66,
-                    price_as_of="2026-11-01", price_source="bundled"),
-    SimpleNamespace(id="ollama/qwen2.5:7b", provider="ollama", name="qwen2.5:7b", input_cost_per_mtok=0.0,
-                    output_cost_per_mtok=0.0, context_window=32768, ability=0.55, price_as_of=None,
-                    price_source="override"),
+    ModelInfo(id="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", input_cost_per_mtok=0.15,
+              output_cost_per_mtok=0.6, context_window=128000, ability=0.62, price_as_of="2026-11-01",
+              price_source="bundled"),
+    ModelInfo(id="openai/gpt-4o", provider="openai", name="gpt-4o", input_cost_per_mtok=2.5,
+              output_cost_per_mtok=10.0, context_window=128000, ability=0.8, price_as_of="2026-11-01",
+              price_source="bundled"),
+    ModelInfo(id="anthropic/claude-3-5-haiku-20241022", provider="anthropic", name="claude-3-5-haiku-20241022",
+              input_cost_per_mtok=0.8, output_cost_per_mtok=4.0, context_window=200000, ability=0.66,
+              price_as_of="2026-11-01", price_source="bundled"),
+    ModelInfo(id="ollama/qwen2.5:7b", provider="ollama", name="qwen2.5:7b", input_cost_per_mtok=0.0,
+              output_cost_per_mtok=0.0, context_window=32768, ability=0.55, price_as_of=None,
+              price_source="override"),
 ]
+
+
+class FakeCatalog:
+    """The catalogue calls the TUI makes (`CatalogAPI`), over MODELS."""
+
+    def __init__(self, models: list[ModelInfo]) -> None:
+        self.models = models
+        self.warnings: list[str] = []
+
+    def get(self, name: str) -> ModelInfo:
+        for m in self.models:
+            if name in (m.id, m.name):
+                return m
+        raise ChatrouteError(f"unknown model {name!r}", exit_code=2)
+
+    def resolve(self, name: str) -> str:
+        return self.get(name).id
+
+    def all(self) -> list[ModelInfo]:
+        return list(self.models)
+
+    def pool(self) -> list[ModelInfo]:
+        return list(self.models)
 
 
 def decision_for(model: str, kind: str = "routed", preset: str = "balanced") -> dict[str, Any]:
@@ -269,31 +284,50 @@ class FakeEngine:
     def __init__(self, store: FakeStore | None = None, *, theme: str = "chatroute-dark",
                  cost_report: dict[str, Any] | None = None) -> None:
         self.store = store or FakeStore()
-        self.config = SimpleNamespace(
-            ui=SimpleNamespace(theme=theme, baseline_model="openai/gpt-4o"),
-            router=SimpleNamespace(preset="balanced", pool=[m.id for m in MODELS]),
-            budget=SimpleNamespace(daily_usd=1.0, monthly_usd=20.0),
-        )
-        self.catalog = SimpleNamespace(all=lambda: list(MODELS))
+        self.config = Config(ui=UIConfig(theme=theme, baseline_model="openai/gpt-4o"),
+                             router=RouterConfig(preset="balanced", pool=[m.id for m in MODELS]),
+                             budget=BudgetConfig(daily_usd=1.0, monthly_usd=20.0))
+        self.catalog = FakeCatalog(MODELS)
+        self.preset: str = self.config.router.preset
         self.script: list[Reply | Fail] = []
         self.compare_script: dict[str, Reply | Fail] = {}
         self.calls: list[dict[str, Any]] = []
         self.compare_calls: list[dict[str, Any]] = []
         self.picks: list[tuple[str, str]] = []
         self.presets: list[str] = []
+        self.refusal: PromptTooLargeError | None = None  # what context_refusal answers
+        self.block: BudgetBlock | None = None  # what budget_block answers
         self._cost_report = cost_report or sample_cost_report()
         self.closed = False
 
     # --- the Engine surface ---
-    def models(self) -> list[Any]:
+    @property
+    def paths(self) -> Paths:
+        return resolve_paths()  # read when used: tests point CHATROUTE_HOME at a temp dir
+
+    def warm(self) -> None:
+        pass  # nothing to import or connect ahead of the first turn
+
+    def models(self) -> list[ModelInfo]:
         return list(MODELS)
 
     def set_preset(self, preset: str) -> None:
         self.presets.append(preset)
-        self.config.router.preset = preset
+        self.preset = preset
+
+    async def reload_config(self) -> list[str]:
+        return []
 
     def route(self, prompt: str, conversation_id: str | None = None) -> dict[str, Any]:
         return decision_for("openai/gpt-4o-mini")
+
+    def context_refusal(self, conversation_id: str | None, prompt: str, *,
+                        override: str | None = None) -> PromptTooLargeError | None:
+        return self.refusal
+
+    def budget_block(self, conversation_id: str | None, prompt: str, *, use_cache: bool = True,
+                     regenerate_of: str | None = None) -> BudgetBlock | None:
+        return self.block
 
     def cost_report(self, since: str | None = None) -> dict[str, Any]:
         return self._cost_report
@@ -302,14 +336,17 @@ class FakeEngine:
         self.closed = True
 
     async def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
-                       use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+                       use_cache: bool = True, regenerate_of: str | None = None,
+                       allow_over_budget: bool = False) -> AsyncIterator[TurnEvent]:
         self.calls.append({"conversation_id": conversation_id, "prompt": prompt, "override": override,
                            "use_cache": use_cache, "regenerate_of": regenerate_of})
         step = self.script.pop(0) if self.script else Reply(text=f"Echo: {prompt}")
         conv_id = conversation_id or self.store.create_conversation().id
         conv = self.store.conversations[conv_id]
         if regenerate_of:
-            user = self.store.messages[self.store.messages[regenerate_of].parent_id]  # type: ignore[index]
+            parent_id = self.store.messages[regenerate_of].parent_id
+            assert parent_id is not None, "an answer always replies to a question"
+            user = self.store.messages[parent_id]
         else:
             hist = self.store.history(conv_id)
             user = self.store.add_message(conv_id, "user", prompt, parent_id=hist[-1].id if hist else None)
@@ -326,15 +363,15 @@ class FakeEngine:
             model, kind = conv.pinned_model, "pinned"
         asst = self.store.add_message(conv_id, "assistant", "", parent_id=user.id, status="streaming")
         yield TurnStarted(conv_id, user.id, asst.id)
-        decision = decision_for(model, kind, self.config.router.preset)
+        decision = decision_for(model, kind, self.preset)
         yield Routed(model=model, kind=kind, reason=decision["reason"], decision=decision)
         await asyncio.sleep(0)
         if isinstance(step, Fail):
             if step.delay:
                 await asyncio.sleep(step.delay)
-            rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
-                                 provider=model.split("/")[0], route_kind=kind, route=decision, status="error",
-                                 error=step.error, cost_usd=None)
+            rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                                   provider=model.split("/")[0], route_kind=kind, route=decision, status="error",
+                                   error=step.error, cost_usd=None)
             if step.partial:
                 yield Delta(step.partial)
                 rec.status = "interrupted"
@@ -344,14 +381,14 @@ class FakeEngine:
             return
         reroutes = []
         for frm, err, to in step.reroutes:
-            reroutes.append({"from_model": frm, "error": err, "to_model": to})
+            reroutes.append({"from": frm, "error": err, "to": to})
             yield Rerouted(frm, err, to, f"{frm.split('/')[-1]} {err} → {to.split('/')[-1]}")
         decision["reroutes"] = reroutes
-        rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
-                             provider=model.split("/")[0], route_kind=kind, route=decision,
-                             input_tokens=step.input_tokens, output_tokens=step.output_tokens,
-                             usage_estimated=step.usage_estimated, cost_usd=step.cost_usd, ttft_ms=step.ttft_ms,
-                             total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
+        rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                               provider=model.split("/")[0], route_kind=kind, route=decision,
+                               input_tokens=step.input_tokens, output_tokens=step.output_tokens,
+                               usage_estimated=step.usage_estimated, cost_usd=step.cost_usd, ttft_ms=step.ttft_ms,
+                               total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
         text = step.text
         if step.cache_similarity is not None:
             rec.route_kind, rec.cache_status = "cache", "hit"
@@ -378,14 +415,15 @@ class FakeEngine:
         self.store.set_active(asst.id)
         yield TurnFinished(record=rec, text=text, error=rec.error, retryable=rec.status != "ok")
 
-    def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, AsyncIterator[Any]]:
+    def compare(self, conversation_id: str | None, prompt: str,
+                models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:
         self.compare_calls.append({"conversation_id": conversation_id, "prompt": prompt, "models": list(models)})
         conv_id = conversation_id or self.store.create_conversation().id
         hist = self.store.history(conv_id)
         user = self.store.add_message(conv_id, "user", prompt, parent_id=hist[-1].id if hist else None)
         return {m: self._compare_stream(conv_id, user.id, m) for m in models}
 
-    async def _compare_stream(self, conv_id: str, user_id: str, model: str) -> AsyncIterator[Any]:
+    async def _compare_stream(self, conv_id: str, user_id: str, model: str) -> AsyncIterator[TurnEvent]:
         step = self.compare_script.get(model) or Reply(text=f"Answer from {model}.", model=model)
         asst = self.store.add_message(conv_id, "assistant", "", parent_id=user_id, status="streaming")
         yield TurnStarted(conv_id, user_id, asst.id)
@@ -394,9 +432,9 @@ class FakeEngine:
         if isinstance(step, Fail):
             if step.delay:
                 await asyncio.sleep(step.delay)
-            rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
-                                 provider=model.split("/")[0], route_kind="override", status="error",
-                                 error=step.error)
+            rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                                   provider=model.split("/")[0], route_kind="override", status="error",
+                                   error=step.error)
             asst.status = "error"
             self.store.records[asst.id] = rec
             yield TurnFinished(record=rec, text="", error=step.error, retryable=True)
@@ -405,17 +443,17 @@ class FakeEngine:
             if step.delay:
                 await asyncio.sleep(step.delay)
             yield Delta(piece)
-        rec = FakeTurnRecord(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
-                             provider=model.split("/")[0], route_kind="override", cost_usd=step.cost_usd,
-                             input_tokens=step.input_tokens, output_tokens=step.output_tokens, ttft_ms=step.ttft_ms,
-                             total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
+        rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
+                               provider=model.split("/")[0], route_kind="override", cost_usd=step.cost_usd,
+                               input_tokens=step.input_tokens, output_tokens=step.output_tokens, ttft_ms=step.ttft_ms,
+                               total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
         asst.content, asst.status = step.text, "complete"
         self.store.records[asst.id] = rec
         yield TurnFinished(record=rec, text=step.text)
 
-    def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
-        self.picks.append((conversation_id, assistant_message_id))
-        self.store.set_active(assistant_message_id)
+    def pick_compare(self, conversation_id: str, message_id: str) -> None:
+        self.picks.append((conversation_id, message_id))
+        self.store.set_active(message_id)
 
 
 def sample_cost_report() -> dict[str, Any]:
@@ -454,7 +492,7 @@ def sample_cost_report() -> dict[str, Any]:
 
 
 def seed_conversation(store: FakeStore, title: str, pairs: list[tuple[str, str]], *, model: str = "openai/gpt-4o-mini",
-                      cost: float | None = 0.0012) -> FakeConversation:
+                      cost: float | None = 0.0012) -> Conversation:
     """A stored conversation of (user, assistant) pairs with turn records, without running turns."""
     conv = store.create_conversation(title=title)
     route = decision_for(model)  # shared: a 10,000-turn seed should not build 10,000 dicts
@@ -462,9 +500,13 @@ def seed_conversation(store: FakeStore, title: str, pairs: list[tuple[str, str]]
     for i, (q, a) in enumerate(pairs):
         u = store.add_message(conv.id, "user", q, parent_id=parent)
         m = store.add_message(conv.id, "assistant", a, parent_id=u.id)
-        store.records[m.id] = FakeTurnRecord(id=f"t{conv.id}-{i}", conversation_id=conv.id, message_id=m.id,
-                                             model=model, provider=model.split("/")[0], route=route,
-                                             input_tokens=50, output_tokens=120, cost_usd=cost, ttft_ms=250.0,
-                                             total_ms=1400.0, tokens_per_s=90.0)
+        store.records[m.id] = fake_turn_record(id=f"t{conv.id}-{i}", conversation_id=conv.id, message_id=m.id,
+                                               model=model, provider=model.split("/")[0], route=route,
+                                               input_tokens=50, output_tokens=120, cost_usd=cost, ttft_ms=250.0,
+                                               total_ms=1400.0, tokens_per_s=90.0)
         parent = m.id
     return conv
+
+
+def _implements_the_seam(engine: FakeEngine) -> EngineAPI:
+    return engine  # mypy fails here when the fake and the engine's seam drift apart

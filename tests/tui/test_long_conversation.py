@@ -58,7 +58,8 @@ class StoreEngine(FakeEngine):
     """FakeEngine whose turns are written to the real store, like Engine.run_turn does."""
 
     async def run_turn(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
-                       use_cache: bool = True, regenerate_of: str | None = None) -> AsyncIterator[Any]:
+                       use_cache: bool = True, regenerate_of: str | None = None,
+                       allow_over_budget: bool = False) -> AsyncIterator[Any]:
         store = self.store
         assert conversation_id is not None
         history = store.history(conversation_id)

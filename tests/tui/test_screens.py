@@ -16,7 +16,7 @@ from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.screens.costs import CostsScreen, baseline_sentence
 from chatroute.tui.screens.help import HelpScreen, binding_sections
 from chatroute.tui.themes import PACKAGED, load_themes
-from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, FakeTurnRecord, Reply, seed_conversation
+from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, Reply, fake_turn_record, seed_conversation
 from tests.tui.helpers import assistants, settle
 
 SIZE = (120, 40)
@@ -161,9 +161,9 @@ def test_baseline_sentence_says_when_routing_did_not_pay() -> None:
 
 
 def test_badge_formats() -> None:
-    rec = FakeTurnRecord(id="t", conversation_id="c", message_id="m", model="openai/gpt-4o", provider="openai",
-                         cost_usd=None, ttft_ms=1200, total_ms=999, tokens_per_s=None, usage_estimated=True,
-                         input_tokens=15000, output_tokens=10)
+    rec = fake_turn_record(id="t", conversation_id="c", message_id="m", model="openai/gpt-4o", provider="openai",
+                           cost_usd=None, ttft_ms=1200, total_ms=999, tokens_per_s=None, usage_estimated=True,
+                           input_tokens=15000, output_tokens=10)
     assert badge_text(rec) == "gpt-4o · n/a · ttft 1.2 s · 999 ms · – tok/s · ≈15.0k→≈10 tok"
     assert usd(0) == "$0.00" and usd(0.5) == "$0.50" and usd(2.345) == "$2.35"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,7 +16,14 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from chatroute.tui.data import Backend, Branch, _attr, conv_title, error_line, msg_id, short_model
+from chatroute.tui.data import (
+    Backend,
+    Branch,
+    conv_title,
+    error_line,
+    msg_id,
+    short_model,
+)
 from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.chat_status import status_line, subtitle
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
@@ -26,6 +33,9 @@ from chatroute.tui.widgets.footer import ChatFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+
+if TYPE_CHECKING:
+    from chatroute.routing.budget import BudgetBlock
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
@@ -99,9 +109,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     def _report_lock_waits(self) -> None:
         """Say so when a turn waits for another process's database lock (the store calls this
         from the worker thread that waits): the UI stays live, and Esc stops the wait."""
-        waits = getattr(getattr(self.backend, "store", None), "waits", None)
-        if waits is None:
-            return
+        waits = self.backend.lock_waits()
 
         def show(line: str | None) -> None:
             if line:
@@ -191,7 +199,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         await self.send(prompt, override=override)
 
     # ---- budget ----
-    def _confirm_over_budget(self, block: Any, send: Callable[[], Awaitable[None]]) -> None:
+    def _confirm_over_budget(self, block: BudgetBlock, send: Callable[[], Awaitable[None]]) -> None:
         """Ask before spending past a cap; yes sends this one turn on the cheapest model."""
         if block.cheapest_model is None:
             self.notify(f"{block.question()} Pick a free model (ctrl+o) or raise [budget] in the config.",
@@ -281,14 +289,14 @@ class ChatScreen(ChatKeys, Screen[None]):
                     await asst.finish(ev.text, ev.record, ev.error, ev.retryable)
                     if regenerate_of is not None:  # a new sibling: say which of how many, now
                         asst.set_sibling(self._sibling_position(asst.message_id))
-                    if getattr(ev, "not_saved", None):
+                    if ev.not_saved:
                         self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
                                     "until you leave this conversation: c copies it.", title="Not saved",
                                     severity="error", timeout=30)
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
-            if events is not None and hasattr(events, "aclose"):
+            if events is not None:
                 try:
                     await events.aclose()
                 except Exception:
@@ -303,7 +311,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             detail = error_line(exc)
             await asst.finish(asst.text, None, detail, True)
         finally:
-            if events is not None and hasattr(events, "aclose"):
+            if events is not None:
                 try:
                     await events.aclose()
                 except Exception:
@@ -493,7 +501,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         """Follow a cache hit's link: open the conversation it came from, at that answer."""
         widget = self.focused
         record = widget.record if isinstance(widget, AssistantMessage) else None
-        if record is None or _attr(record, "cache_status") != "hit":
+        if record is None or record.cache_status != "hit":
             self.notify("Focus an answer that came from the cache (its badge says “cached”), then press o",
                         timeout=4)
             return

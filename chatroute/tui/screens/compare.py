@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.text import Text
@@ -16,30 +16,34 @@ from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 
-from chatroute.tui.data import Backend, _attr, error_line, short_model
+from chatroute.safetext import CleanEvents
+from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
 from chatroute.tui.textual_compat import checkbox_inner_glyph
 from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
+if TYPE_CHECKING:
+    from chatroute.catalog.models import ModelInfo
+
 MAX_MODELS = 4
 
 
-def default_picks(models: list[Any]) -> list[str]:
+def default_picks(models: list[ModelInfo]) -> list[str]:
     """The pool's cheapest and strongest models: the comparison most people open compare for
     (is the cheap answer good enough?). Prices are per million tokens, input plus output; an
     unknown price never counts as cheapest."""
     if len(models) < 2:
         return [m.id for m in models]
 
-    def price(m: Any) -> float:
-        i, o = getattr(m, "input_cost_per_mtok", None), getattr(m, "output_cost_per_mtok", None)
+    def price(m: ModelInfo) -> float:
+        i, o = m.input_cost_per_mtok, m.output_cost_per_mtok
         return float("inf") if i is None or o is None else float(i) + float(o)
 
     cheapest = min(models, key=price)
     rest = [m for m in models if m.id != cheapest.id]
-    strongest = max(rest, key=lambda m: (float(getattr(m, "ability", 0.0) or 0.0), price(m)))
+    strongest = max(rest, key=lambda m: (m.ability, price(m)))
     return [cheapest.id, strongest.id]
 
 
@@ -88,7 +92,7 @@ class CompareColumn(Vertical):
             yield Static("", classes="col-error")
         yield Badge("waiting…")
 
-    async def consume(self, events: Any) -> None:
+    async def consume(self, events: CleanEvents) -> None:
         """Drain one model's event stream; every failure stays inside this column."""
         md = self.query_one(AnswerMarkdown)
         badge = self.query_one(Badge)
@@ -118,9 +122,9 @@ class CompareColumn(Vertical):
                     streamed_ok = await self._stop()
                     self.text = ev.text
                     await settle_streamed_render(md, ev.text, streamed_ok)
-                    self.message_id = _attr(ev.record, "message_id", default=self.message_id) or self.message_id
+                    self.message_id = ev.record.message_id or self.message_id
                     badge.show_record(ev.record)
-                    ok = _attr(ev.record, "status", default="ok") == "ok" and not ev.error
+                    ok = ev.record.status == "ok" and not ev.error
                     self.status = "ok" if ok else "error"
                     if ev.error:
                         self._fail(ev.error)
@@ -134,11 +138,10 @@ class CompareColumn(Vertical):
             self._fail(error_line(exc))
             badge.show_pending("⚠ error")
         finally:
-            if hasattr(events, "aclose"):
-                try:
-                    await events.aclose()
-                except Exception:
-                    pass
+            try:
+                await events.aclose()
+            except Exception:
+                pass
             if self.status in ("pending", "streaming"):
                 self.status = "error"
                 badge.show_pending("⚠ no answer")

@@ -3,7 +3,7 @@ in re-run mode, enter picks the model to re-run a turn on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,18 +16,19 @@ from textual.widgets.option_list import Option
 from chatroute.money import usd
 from chatroute.tui.data import Backend
 
+if TYPE_CHECKING:
+    from chatroute.catalog.models import ModelInfo
 
-def model_label(m: Any, current: str | None) -> Text:
-    ctx = getattr(m, "context_window", None)
+
+def model_label(m: ModelInfo, current: str | None) -> Text:
+    ctx = m.context_window
     ctx_s = f"{ctx // 1000}k ctx" if ctx else "ctx ?"
-    ability = getattr(m, "ability", None)
     mark = "● " if m.id == current else "  "
     return Text.assemble(
         (mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
-        (f" in {usd(getattr(m, 'input_cost_per_mtok', None))} / out "
-         f"{usd(getattr(m, 'output_cost_per_mtok', None))} per Mtok · {ctx_s}"
-         + (f" · ability {ability:.2f}" if isinstance(ability, (int, float)) else "")
-         + (" (unknown: prior)" if getattr(m, "ability_source", None) == "unknown" else ""), "dim"),
+        (f" in {usd(m.input_cost_per_mtok)} / out {usd(m.output_cost_per_mtok)} per Mtok · {ctx_s}"
+         f" · ability {m.ability:.2f}"
+         + (" (unknown: prior)" if m.ability_source == "unknown" else ""), "dim"),
     )
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from chatroute.money import usd
-from chatroute.tui.data import _attr, badge_text, reroute_lines, short_model
+from chatroute.tui.data import badge_text, reroute_lines, short_model
+
+if TYPE_CHECKING:
+    from chatroute.store.records import TurnRecord
 
 
 class Badge(Static):
@@ -28,7 +31,7 @@ class Badge(Static):
         super().__init__("", **kw)
         self._parts: list[str] = [text] if text else []
 
-    def show_record(self, record: Any, sibling: tuple[int, int] | None = None) -> None:
+    def show_record(self, record: TurnRecord, sibling: tuple[int, int] | None = None) -> None:
         self._parts = badge_text(record).split(" · ")
         if sibling and sibling[1] > 1:  # also on a failed sibling, whose badge is otherwise short
             self._parts.append(f"‹{sibling[0]}/{sibling[1]}›")
@@ -57,11 +60,11 @@ class Badge(Static):
         return Text(line, no_wrap=True, overflow="ellipsis")
 
 
-def adjustment_text(candidate: Any) -> str:
+def adjustment_text(candidate: dict[str, Any]) -> str:
     """The adjustment learned from the user's choices as this turn applied it, with the learned
     figure in brackets when only part of it applied; "–" when nothing was learned."""
-    applied = _attr(candidate, "adjustment") or 0.0
-    learned = _attr(candidate, "learned_adjustment") or 0.0
+    applied = candidate.get("adjustment") or 0.0
+    learned = candidate.get("learned_adjustment") or 0.0
     if not learned:
         return "–"
     return f"{applied:+.3f}" if abs(applied - learned) < 5e-4 else f"{applied:+.3f} ({learned:+.3f})"
@@ -76,15 +79,15 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
                          ("exp. latency", "right"), ("utility", "right"), ("", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in route.get("candidates", []) or []:
-        name = _attr(c, "model")
-        q, lat, util = _attr(c, "quality"), _attr(c, "expected_latency_s"), _attr(c, "utility")
-        excluded = _attr(c, "excluded")
+        name = c.get("model")
+        q, lat, util = c.get("quality"), c.get("expected_latency_s"), c.get("utility")
+        excluded = c.get("excluded")
         note = "◀ chosen" if name == winner else (f"excluded: {excluded}" if excluded else "")
-        if _attr(c, "ability_note"):
-            note = f"{note} · {_attr(c, 'ability_note')}" if note else str(_attr(c, "ability_note"))
+        if c.get("ability_note"):
+            note = f"{note} · {c['ability_note']}" if note else str(c["ability_note"])
         style = "bold" if name == winner else ("dim" if excluded else "")
         table.add_row(short_model(name), "–" if q is None else f"{q:.2f}", adjustment_text(c),
-                      usd(_attr(c, "expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
+                      usd(c.get("expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
                       "–" if util is None else f"{util:+.3f}", note, style=style)
     head = Text.assemble(("why ", "bold"), (short_model(winner), "bold"),
                          f"  [{route.get('kind', 'routed')}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,11 +15,14 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 
 from chatroute.format import count_lines, preview
-from chatroute.tui.data import _attr, reroute_lines, short_model
+from chatroute.tui.data import reroute_lines, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
 from chatroute.tui.textual_compat import HeightFromContent
 from chatroute.tui.widgets.badge import Badge, WhyPanel
+
+if TYPE_CHECKING:
+    from chatroute.store.records import TurnRecord
 
 # How the engine words a turn stopped by the user (Esc, ctrl+c, quitting) in the stored record.
 STOPPED_BY_USER = "stopped before the reply was complete"
@@ -141,15 +144,16 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             super().__init__(widget)
             self.delta = delta
 
-    def __init__(self, message_id: str | None, text: str = "", *, record: Any = None, status: str = "complete",
+    def __init__(self, message_id: str | None, text: str = "", *, record: TurnRecord | None = None,
+                 status: str = "complete",
                  sibling: tuple[int, int] | None = None, **kw: Any) -> None:
         super().__init__(message_id, text, **kw)
         self.record = record
-        self.route: dict[str, Any] | None = _attr(record, "route", default=None) if record is not None else None
-        self.model: str | None = _attr(record, "model", default=None) if record is not None else None
+        self.route: dict[str, Any] | None = record.route if record is not None else None
+        self.model: str | None = record.model if record is not None else None
         self.status = status
         self.sibling = sibling
-        self.error: str | None = _attr(record, "error", default=None) if record is not None else None
+        self.error: str | None = record.error if record is not None else None
         self.retryable = True
         self.retry_spec: dict[str, Any] | None = None  # how to re-send if the turn never got ids
         self._feed: MarkdownFeed | None = None
@@ -220,7 +224,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         feed, self._feed = self._feed, None
         return await feed.stop()
 
-    async def finish(self, text: str, record: Any, error: str | None, retryable: bool) -> None:
+    async def finish(self, text: str, record: TurnRecord | None, error: str | None, retryable: bool) -> None:
         """Stop streaming: the last batch is appended and streamed tables are tidied; the whole
         answer is rendered again only if the final text is not what was streamed. A full render
         of a long answer costs seconds (thousands of widgets), while appends already build the
@@ -229,10 +233,10 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         self.text = text
         self.record, self.error, self.retryable = record, error, retryable
         if record is not None:
-            self.status = _attr(record, "status", default="ok")
-            self.model = _attr(record, "model", default=self.model)
-            self.route = _attr(record, "route", default=None) or self.route
-            self.message_id = _attr(record, "message_id", default=self.message_id) or self.message_id
+            self.status = record.status
+            self.model = record.model
+            self.route = record.route or self.route
+            self.message_id = record.message_id or self.message_id
         elif error:
             self.status = "error"
         if not self.is_attached:
@@ -246,7 +250,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
     async def _settle_render(markdown: Markdown, text: str, streamed_ok: bool) -> None:
         await settle_streamed_render(markdown, text, streamed_ok)
 
-    async def interrupted(self, record: Any = None) -> None:
+    async def interrupted(self, record: TurnRecord | None = None) -> None:
         """The user stopped the stream: keep the partial text (all of it), mark it. `record` is
         the turn the engine saved as it stopped, with its reported or estimated cost: shown as
         reopening the conversation would show it, instead of a badge without the cost."""
@@ -255,10 +259,10 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         self._stopped_by_user = True
         if record is not None:
             self.record = record
-            self.status = _attr(record, "status", default="interrupted")
-            self.model = _attr(record, "model", default=self.model)
-            self.route = _attr(record, "route", default=None) or self.route
-            self.error = self.error or _attr(record, "error", default=None)
+            self.status = record.status
+            self.model = record.model
+            self.route = record.route or self.route
+            self.error = self.error or record.error
         if not self.is_attached:
             return
         if record is not None:

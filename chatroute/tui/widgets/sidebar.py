@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,6 +13,9 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatroute.tui.data import conv_id, conv_title, hit_fields
+
+if TYPE_CHECKING:
+    from chatroute.store.records import Conversation, SearchHit
 
 
 class ConversationList(OptionList):
@@ -81,7 +84,7 @@ class Sidebar(Vertical):
         yield ConversationList(id="conversations")
         yield SearchResults(id="results")
 
-    def set_conversations(self, convs: list[Any], current: str | None) -> None:
+    def set_conversations(self, convs: list[Conversation], current: str | None) -> None:
         ol = self.query_one(ConversationList)
         ol.clear_options()
         ol.add_options([Option(Text(conv_title(c), overflow="ellipsis", no_wrap=True), id=conv_id(c)) for c in convs])
@@ -100,7 +103,7 @@ class Sidebar(Vertical):
         self.query_one(Input).value = ""
         self.query_one(SearchResults).clear_options()
 
-    def show_results(self, hits: list[Any]) -> None:
+    def show_results(self, hits: list[SearchHit]) -> None:
         res = self.query_one(SearchResults)
         res.clear_options()
         opts = []
