@@ -36,6 +36,7 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 
 if TYPE_CHECKING:
     from chatroute.routing.budget import BudgetBlock
+    from chatroute.store.waits import LockWaits
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 
@@ -73,6 +74,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
         self._budget_level = "ok"
+        self._lock_waits: LockWaits | None = None  # whose on_wait this screen set, cleared on unmount
         self._switched: dict[str, str] = {}  # the last sibling switch: replaced answer -> shown one
 
     def compose(self) -> ComposeResult:
@@ -123,6 +125,13 @@ class ChatScreen(ChatKeys, Screen[None]):
                 show(line)
 
         waits.on_wait = on_wait
+        self._lock_waits = waits
+
+    def on_unmount(self) -> None:
+        # The store can outlive the screen (tests reuse one; an app may open another screen on
+        # the same engine): a callback left behind would keep this screen and its widgets alive.
+        if self._lock_waits is not None:
+            self._lock_waits.on_wait = None
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
