@@ -385,3 +385,18 @@ async def test_escape_stops_a_stream(engine: FakeEngine) -> None:
         msg = assistants(app)[0]
         assert msg.status == "interrupted" and 0 < len(msg.text) < 400
         assert "interrupted" in badge(msg)
+
+
+async def test_a_lock_wait_is_told_and_the_callback_goes_with_the_screen(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    waits = engine.store.waits
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert waits.on_wait is not None
+        # The store calls it from the worker thread that waits for the lock.
+        await asyncio.to_thread(waits.on_wait, "waiting for the database: held by pid 42")
+        await settle(pilot, app)
+        notes = [n.message for n in app._notifications]
+        assert any("held by pid 42" in n and "Esc stops waiting" in n for n in notes), notes
+    # The store outlives the app: it must not keep the closed screen alive through the callback.
+    assert waits.on_wait is None

@@ -25,7 +25,7 @@ from chatroute.tui.data import (
     short_model,
 )
 from chatroute.tui.screens.chat_keys import ChatKeys
-from chatroute.tui.screens.chat_status import status_line, subtitle
+from chatroute.tui.screens.chat_status import lock_wait_notice, status_line, subtitle
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.composer import Composer
@@ -109,23 +109,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._report_lock_waits()
 
     def _report_lock_waits(self) -> None:
-        """Say so when a turn waits for another process's database lock (the store calls this
-        from the worker thread that waits): the UI stays live, and Esc stops the wait."""
-        waits = self.backend.lock_waits()
-
-        def show(line: str | None) -> None:
-            if line:
-                self.notify(f"{line}. Esc stops waiting; your prompt is kept.", title="Database busy",
-                            severity="warning", timeout=30)
-
-        def on_wait(line: str | None) -> None:
-            try:
-                self.app.call_from_thread(show, line)
-            except RuntimeError:  # already on the app's thread
-                show(line)
-
-        waits.on_wait = on_wait
-        self._lock_waits = waits
+        """Say so when a turn waits for another process's database lock: the UI stays live, and
+        Esc stops the wait."""
+        self._lock_waits = self.backend.lock_waits()
+        self._lock_waits.on_wait = lock_wait_notice(self)
 
     def on_unmount(self) -> None:
         # The store can outlive the screen (tests reuse one; an app may open another screen on

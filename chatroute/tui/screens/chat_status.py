@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
+from textual.screen import Screen
 
 from chatroute.tui.data import Backend, conv_title, short_model
 
@@ -46,3 +48,21 @@ def status_line(backend: Backend, next_override: str | None, budget: dict[str, A
     if budget is not None and budget.get("level") in ("warn", "over"):
         status.append(budget_status_text(budget))
     return Text(" · ".join(status), no_wrap=True, overflow="ellipsis")
+
+
+def lock_wait_notice(screen: Screen[Any]) -> Callable[[str | None], None]:
+    """The store's on_wait callback for this screen. The store calls it from the worker thread
+    that waits, so the notice is handed to the app's thread."""
+
+    def show(line: str | None) -> None:
+        if line:
+            screen.notify(f"{line}. Esc stops waiting; your prompt is kept.", title="Database busy",
+                          severity="warning", timeout=30)
+
+    def on_wait(line: str | None) -> None:
+        try:
+            screen.app.call_from_thread(show, line)
+        except RuntimeError:  # already on the app's thread
+            show(line)
+
+    return on_wait
