@@ -237,24 +237,34 @@ class ChatrouteApp(App[None]):
 
             return run
 
-        yield SystemCommand("New conversation", "Start an empty conversation (ctrl+n)", on_chat("new_conversation"))
-        yield SystemCommand("Rename conversation", "Rename the current conversation (f2)", on_chat("rename"))
+        def keys(action: str) -> str:
+            return key_hint(action, ChatScreen.BINDINGS, self.BINDINGS)
+
+        yield SystemCommand("New conversation", f"Start an empty conversation{keys('new_conversation')}",
+                            on_chat("new_conversation"))
+        yield SystemCommand("Rename conversation", f"Rename the current conversation{keys('rename')}",
+                            on_chat("rename"))
         yield SystemCommand("Delete conversation", "Delete the current conversation, after a confirmation",
                             on_chat("delete_current"))
-        yield SystemCommand("Search history", "Full-text search over all messages (ctrl+f)", on_chat("search"))
-        yield SystemCommand("Choose model", "Override the next turn or pin a model (ctrl+o)", on_chat("pick_model"))
-        yield SystemCommand("Export conversation", "Write Markdown and JSON under the data dir (ctrl+e)",
+        yield SystemCommand("Search history", f"Full-text search over all messages{keys('search')}",
+                            on_chat("search"))
+        yield SystemCommand("Choose model", f"Override the next turn or pin a model{keys('pick_model')}",
+                            on_chat("pick_model"))
+        yield SystemCommand("Export conversation", f"Write Markdown and JSON under the data dir{keys('export')}",
                             on_chat("export"))
         yield SystemCommand("Toggle answer cache", "Turn the semantic answer cache on/off for this conversation",
                             on_chat("toggle_cache"))
         yield SystemCommand("Go to cached answer's source",
-                            "Open the conversation the focused cached answer came from (o)",
+                            f"Open the conversation the focused cached answer came from{keys('open_cache_source')}",
                             on_chat("open_cache_source"))
-        yield SystemCommand("Toggle sidebar", "Show or hide the conversation list (ctrl+b)", on_chat("toggle_sidebar"))
-        yield SystemCommand("Compare models", "One prompt to 2–4 models side by side (f4)", self.action_compare)
-        yield SystemCommand("Costs", "Spending by day, model and conversation; savings vs baseline (f5)",
+        yield SystemCommand("Toggle sidebar", f"Show or hide the conversation list{keys('toggle_sidebar')}",
+                            on_chat("toggle_sidebar"))
+        yield SystemCommand("Compare models", f"One prompt to 2–4 models side by side{keys('compare')}",
+                            self.action_compare)
+        yield SystemCommand("Costs", f"Spending by day, model and conversation; savings vs baseline{keys('costs')}",
                             self.action_costs)
-        yield SystemCommand("Cycle router preset", "frugal → balanced → best (ctrl+r / f3)", self.action_cycle_preset)
+        yield SystemCommand("Cycle router preset", f"frugal → balanced → best{keys('cycle_preset')}",
+                            self.action_cycle_preset)
         for preset in PRESETS:
             yield SystemCommand(f"Preset: {preset}", f"Route with the {preset} cost/quality trade-off",
                                 partial(self.action_set_preset, preset))
@@ -264,7 +274,24 @@ class ChatrouteApp(App[None]):
                                     partial(self.action_set_theme, name))
         yield SystemCommand("Reload config", "Read config.toml again: providers, pool, budget, preset",
                             self.action_reload_config)
-        yield SystemCommand("Help", "Every key binding (f1)", self.action_help)
+        yield SystemCommand("Help", f"Every key binding{keys('help')}", self.action_help)
+
+
+# Keys that type a character: they act only when no text field has focus, so a hint names them
+# only when the action has no other key ("o"), never beside one that always works ("f1").
+_TYPING_KEYS = frozenset({"question_mark", "slash", "space"})
+
+
+def key_hint(action: str, *binding_lists: Iterable[Any]) -> str:
+    """ " (ctrl+r / f3)": the keys of the first binding for `action`, read from the bindings
+    themselves so the palette and the key map cannot disagree; "" when nothing is bound."""
+    for bindings in binding_lists:
+        for b in bindings:
+            if isinstance(b, Binding) and b.action == action:
+                keys = [k.strip() for k in b.key.split(",")]
+                named = [k for k in keys if len(k) > 1 and k not in _TYPING_KEYS] or keys
+                return f" ({' / '.join(named)})"
+    return ""
 
 
 def _warm_then_freeze(warm: Callable[[], None]) -> None:

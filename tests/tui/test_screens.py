@@ -56,6 +56,24 @@ async def test_palette_has_commands_for_actions(engine: FakeEngine) -> None:
         assert title in titles
 
 
+async def test_palette_key_hints_come_from_the_bindings(engine: FakeEngine, monkeypatch) -> None:
+    from textual.binding import Binding
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE):
+        help_of = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert help_of["New conversation"].endswith("(ctrl+n)")
+        assert help_of["Cycle router preset"].endswith("(ctrl+r / f3)")
+        assert help_of["Help"].endswith("(f1)")  # "?" types a character in the composer
+        assert help_of["Go to cached answer's source"].endswith("(o)")  # its only key
+        # Rebinding a key changes the palette with it: one place says which key does what.
+        rebound = [Binding("ctrl+t", b.action, b.description) if isinstance(b, Binding) and b.action == "search" else b
+                   for b in ChatScreen.BINDINGS]
+        monkeypatch.setattr(ChatScreen, "BINDINGS", rebound)
+        help_of = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert help_of["Search history"].endswith("(ctrl+t)")
+
+
 def test_themes_load_and_top_level_copies_match() -> None:
     names = {t.name for t in load_themes()}
     assert {"chatroute-dark", "chatroute-light"} <= names
