@@ -191,13 +191,6 @@ class TurnFeatures:
     context: tuple[str, ...] = ()  # the previous user turns (at most MAX_CONTEXT_TURNS)
     need: float | None = None  # the quality model's need g(x), once computed
 
-    @property
-    def sparse(self) -> tuple[np.ndarray, np.ndarray]:
-        """The hashed n-gram vector of this turn with its context (quality.py weights the IDF)."""
-        from chatroute.routing.quality import get_quality_model
-
-        return get_quality_model().sparse(self.text, self.context)
-
     def vector(self) -> np.ndarray:
         return np.concatenate([self.embedding, self.lexical, self.state]).astype(np.float32)
 
