@@ -24,6 +24,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def main() -> None:
         return x
 
     if args.loso:
-        loso(rows, dense, feats.ctx is not None)
+        loso(rows, dense, loglen, feats.ctx is not None)
         return
     models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if feats.ctx is not None else []) + ["ngram+emb+lex"]
     print(f"| source | n | length | {' | '.join(models)} | oracle |")
@@ -97,12 +98,11 @@ def main() -> None:
               + f" | {oracle:.3f} |", flush=True)
 
 
-def loso(rows: list[dict], dense: Callable[[str], Callable[[np.ndarray, np.ndarray], np.ndarray]],
-         has_ctx: bool) -> None:
+def loso(rows: list[dict[str, Any]], dense: Callable[[str], Callable[[np.ndarray, np.ndarray], np.ndarray]],
+         loglen: np.ndarray, has_ctx: bool) -> None:
     from sklearn.linear_model import LogisticRegression
 
     ds = np.array([r["dataset"] for r in rows])
-    loglen = np.log1p(ev.length_score(rows))
     models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if has_ctx else [])
     print(f"| left out | pair | n | length | {' | '.join(models)} |")
     print("|---|---|---|---|" + "---|" * len(models))
