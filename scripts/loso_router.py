@@ -10,7 +10,8 @@ figures say how the router does on prompts unlike its training data:
 - gsm8k left out (train mmlu + arena_bench_v1);
 - arena_bench_v1 left out (train mmlu + gsm8k), scored Mixtral -> GPT-4-1106 and
   GPT-3.5-turbo-1106 -> GPT-4-1106;
-- the fixed held-out split of train_router.py (sha256(id) % 5 == 0) of all three sources;
+- the fixed held-out split of train_router.py (sha256(id) % 5 == 0) of all three sources, and
+  equal-sized parts of it scored together (mixes of gsm8k + mmlu, and + arena_bench_v1);
 - alpaca_eval: score-only (CC BY-NC data, never trained on), scored with the held-out split's model.
 
 Baselines in the same table: prompt length, random (exact expectation, 0.5) and a plain
@@ -254,7 +255,47 @@ def run(
             results.append(entry)
             log(f"{split.name:<26} {_short(weak):>8}->{_short(strong):<6} n={len(idx):<5} "
                 + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
+        if split.name == "held-out split":
+            for parts in MIXES:
+                entry = mixture_entry(rows, split, parts, scorers)
+                if entry is not None:
+                    results.append(entry)
+                    log(f"{entry['split']:<26} " + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items()))
     return results
+
+
+# Chat and benchmark mixes are ranked mostly *between* kinds of request (a maths question against
+# a writing one), which a single left-out source cannot show: these score equal-sized parts of the
+# held-out split together.
+MIXES: tuple[tuple[str, ...], ...] = (("gsm8k", "mmlu"), ("gsm8k", "mmlu", "arena_bench_v1"))
+MIX_REPEATS = 20
+
+
+def mixture_entry(rows: Sequence[dict[str, Any]], split: Split, parts: Sequence[str],
+                  scorers: dict[str, Scorer]) -> dict[str, Any] | None:
+    """Mean APGR over MIX_REPEATS samples with the same number of held-out rows from each part."""
+    by_part = [np.array([i for i in split.test if rows[i]["dataset"] == p and WEAK in rows[i]["scores"]
+                         and STRONG in rows[i]["scores"]]) for p in parts]
+    n = min(len(b) for b in by_part)
+    if n < 2:
+        return None
+    rng = np.random.default_rng(0)
+    samples = [np.concatenate([rng.choice(b, n, replace=False) for b in by_part]) for _ in range(MIX_REPEATS)]
+    scored = {name: sc(np.concatenate(samples), WEAK, STRONG) for name, sc in scorers.items()}
+    methods: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+        "length": lambda idx, k: ev.length_score([rows[i] for i in idx]),
+        **{name: (lambda idx, k, name=name: scored[name][k * len(idx):(k + 1) * len(idx)]) for name in scorers},
+    }
+    apgr: dict[str, float] = {"random": 0.5}
+    for name, fn in methods.items():
+        vals = []
+        for k, idx in enumerate(samples):
+            sw = np.array([float(rows[i]["scores"][WEAK]) for i in idx])
+            ss = np.array([float(rows[i]["scores"][STRONG]) for i in idx])
+            vals.append(ev.curve_metrics(np.asarray(fn(idx, k), dtype=np.float64), ss, sw)["apgr"])
+        apgr[name] = float(np.mean(vals))
+    return {"split": f"held-out, equal parts of {' + '.join(parts)}", "weak": WEAK, "strong": STRONG,
+            "n": int(n * len(parts)), "n_train": int(len(split.train)), "apgr": apgr}
 
 
 def _short(model: str) -> str:

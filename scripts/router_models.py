@@ -185,11 +185,16 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     ds = np.array([r["dataset"] for r in rows])
 
-    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool = False,  # type: ignore[no-untyped-def]
+    # Labels of the same kind share an intercept: MMLU and GSM8K are both right/wrong, so their
+    # difference in base rate is signal; arena_bench_v1 is a graded judgement on another scale.
+    label_kind = np.where(ds == "arena_bench_v1", "graded", "correctness")
+
+    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,  # type: ignore[no-untyped-def]
              ctx: float = 0.0):
         def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
             keep, y = pair_labels(rows, train)
-            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=ds[keep] if fe else None,
+            groups = (label_kind if fe == "kind" else ds)[keep] if fe else None
+            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=groups,
                                ctx_scale=ctx)
             return lambda idx, w, s: model.decision(feats, idx)
 
@@ -231,6 +236,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "emb": make(False, True, False),
         "lex": make(False, False, True),
         "ngram+emb+lex FE": make(True, True, True, fe=True),
+        "ngram+emb+lex FE-kind": make(True, True, True, fe="kind"),
         "ngram+lex FE": make(True, False, True, fe=True),
         "emb+lex FE": make(False, True, True, fe=True),
         "ngram C=0.3": make(True, False, False, 0.3),

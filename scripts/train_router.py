@@ -15,7 +15,8 @@ on scripts/loso_router.py's leave-one-source-out figures.
 
 Model (chatroute/routing/quality.py): the need g(x) = logistic regression (C=1, L2) on
 "GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
-embedding), with a per-source intercept during the fit that is averaged out afterwards; then
+embedding), with an intercept per kind of label during the fit (see intercept_groups) that is
+averaged out afterwards; then
 P(good | x, m) = sigmoid(b0 + b1 g + θ_m max(a_min, a0 + a1 g)), with (b0, b1, a0, a1) fitted on
 3-fold out-of-fold g against the two labelled models' scores, so P(good) is calibrated.
 """
@@ -85,21 +86,41 @@ def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w
     return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
 
-def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
-          anchors: dict[str, float], folds: int = 3, log: Any = print) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Weights (QualityModel layout) fitted on rows train_idx only. Each source has its own
-    intercept during the fit (fixed effects), so the shared weights learn what makes one prompt
-    needier than another *within* a source, which is what carries over to sources left out."""
-    keep, y = lo.pair_labels(rows, train_idx)
+def intercept_groups(rows: list[dict[str, Any]], how: str) -> np.ndarray | None:
+    """The groups that get their own intercept during the fit (averaged out afterwards).
+
+    "kind": one per kind of label. MMLU and GSM8K are both right-or-wrong, so that word problems
+    need the stronger model more often than knowledge questions is signal to keep (without it the
+    need of a maths question in a chat mix is lost); arena_bench_v1 is a graded judgement on
+    another scale, and pooled with the others it made every open-ended prompt look needy.
+    "source": one per dataset (only differences within a source are learned). "none": pooled."""
     ds = np.array([r["dataset"] for r in rows])
-    model = rm.fit_linear(feats, keep, y, ngram=True, emb=use_emb, lex=use_lex, c=C, groups=ds[keep])
+    if how == "none":
+        return None
+    if how == "source":
+        return ds
+    return np.where(ds == "arena_bench_v1", "graded", "correctness")
+
+
+def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
+          anchors: dict[str, float], folds: int = 3, log: Any = print,
+          fixed_effects: str = "kind") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Weights (QualityModel layout) fitted on rows train_idx only, with an intercept per group of
+    intercept_groups(rows, fixed_effects) during the fit."""
+    keep, y = lo.pair_labels(rows, train_idx)
+    groups = intercept_groups(rows, fixed_effects)
+
+    def groups_of(ix: np.ndarray) -> np.ndarray | None:
+        return None if groups is None else groups[ix]
+
+    model = rm.fit_linear(feats, keep, y, ngram=True, emb=use_emb, lex=use_lex, c=C, groups=groups_of(keep))
     log(f"  need model fitted on {len(keep)} rows")
     # Out-of-fold need for calibration and the operating points (in-sample g would be overconfident).
     fold = np.array([fold_of(rows[i]["id"], folds) for i in keep])
     oof = np.zeros(len(keep))
     for f in range(folds):
         tr_f = keep[fold != f]
-        mf = rm.fit_linear(feats, tr_f, y[fold != f], ngram=True, emb=use_emb, lex=use_lex, c=C, groups=ds[tr_f])
+        mf = rm.fit_linear(feats, tr_f, y[fold != f], ngram=True, emb=use_emb, lex=use_lex, c=C, groups=groups_of(tr_f))
         oof[fold == f] = mf.decision(feats, keep[fold == f])
         log(f"  fold {f + 1}/{folds} done")
     ability0 = float(np.mean(list(anchors.values())))
@@ -151,6 +172,8 @@ def main() -> None:
     ap.add_argument("--features", choices=sorted(FEATURE_SETS), default="ngram+lex")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    ap.add_argument("--fixed-effects", choices=("kind", "source", "none"), default="kind",
+                    help="which rows share an intercept during the fit (see intercept_groups)")
     args = ap.parse_args()
     t0 = time.time()
     from chatroute.catalog.abilities import default_ability
@@ -163,7 +186,8 @@ def main() -> None:
     trainable = np.isin(ds, lo.TRAINABLE)
     train_idx = np.flatnonzero(trainable & ~ho)
     use_emb, use_lex = FEATURE_SETS[args.features]
-    arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors)
+    arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors,
+                         fixed_effects=args.fixed_effects)
     qm = QualityModel(arrays, {"anchors": anchors})
 
     # Held-out figures through the shipped inference path (text in, numpy only).
@@ -189,7 +213,7 @@ def main() -> None:
         "features": {"ngram_buckets": ngrams.DIM, "embedding": use_emb,
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
-        "hyper_parameters": {"source_fixed_effects": True, "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
+        "hyper_parameters": {"fixed_effects": args.fixed_effects, "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
                              "calibration_folds": 3},
         "training_data": {
             "files": data_sha,
