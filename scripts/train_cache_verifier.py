@@ -190,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="report the weights and threshold in chatroute/cache/data as they are (no training)")
     ap.add_argument("--ctx-gate", action="store_true",
                     help="with --ctx: keep the verifier's features and report it gated by the contextual cosine")
-    ap.add_argument("--eval-only", nargs="*", default=["se-dup"],
+    ap.add_argument("--eval-only", nargs="*", default=["se-dup", "mined-near"],
                     help="kinds reported but never trained on (default: the Stack Exchange duplicates, whose "
-                         "titles are often too loose a match to share an answer)")
+                         "titles are often too loose a match to share an answer, and the mined near-duplicates, "
+                         "labelled by construction; see VERIFIER.md)")
     args = ap.parse_args(argv)
     rows = load(args.pairs)
     cache = ROOT / ".data" / "features.npz"
