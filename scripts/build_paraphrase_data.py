@@ -16,6 +16,13 @@ Labels: score >= 4 is a hit (same meaning); <= 3 is a miss ("3: roughly equivale
 important information differs" is still another answer). A miss scored 2-3 is a natural
 near-duplicate (same topic, other question); below 2 it is unrelated.
 
+Stack Exchange duplicate questions (optional, --se-dups GIT_DIR of the Bogdanova et al. 2015
+replication repository, read at a pinned commit): AskUbuntu and Meta Stack Exchange question
+titles, user-marked duplicates (hit) and random other questions (unrelated). Mined near-duplicates
+(a miss, label by construction): each title's nearest other title by topic-word cosine that no
+duplicate link joins to it. Split 80/20 by a hash of the duplicate cluster, so a question never
+sits in both parts.
+
 Word-swap pairs are derived from the same sentences, PAWS-style: two content words of one
 sentence trade places around a relation word (a miss: roles change), or the two sides of
 "A and B" trade places (a hit). They inherit the split of the sentence they came from.
@@ -25,12 +32,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import random
 import re
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 COMMIT = "e1d3375"  # brmson/dataset-sts HEAD when built
 BASE = "data/sts/semeval-sts"
@@ -44,6 +55,16 @@ TRAIN_SOURCES = {
     "postediting-2016": "2016/postediting.test.tsv",
 }
 LEFTOUT_SOURCES = {"se-questions-2016": "2016/question-question.test.tsv"}
+
+# github.com/nlx-group/Replicating-Bogdanova-et-al.-2015-Duplicate-Question-Detection: the
+# validation files of the AskUbuntu and Meta Stack Exchange duplicate sets (the train and test
+# files are over the mirror's size limit). CC BY-SA 3.0 (Stack Exchange); see VERIFIER.md.
+SE_DUP_COMMIT = "45abfb94be7719a4a990d75538fa3c6e584252d3"  # before the data files were deleted
+SE_DUP_SOURCES = {
+    "askubuntu-dups": "msrdsdl/data/askubuntu/noclue/val.tsv",
+    "meta-se-dups": "msrdsdl/data/meta/noclue/val.tsv",
+}
+MINED_FLOOR = 0.75  # topic cosine above which a non-duplicate neighbour counts as a near-duplicate
 
 _RELATION = frozenset(
     "to from of for than by with in on at over against into onto under after before versus vs beat beats "
@@ -59,9 +80,82 @@ _SKIP = frozenset(
 _TOKEN = re.compile(r"\S+")
 
 
-def git_show(git_dir: Path, path: str) -> str:
-    return subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{COMMIT}:{path}"], check=True,
+def git_show(git_dir: Path, path: str, commit: str = COMMIT) -> str:
+    return subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], check=True,
                           capture_output=True, text=True).stdout
+
+
+def se_title(cell: str) -> str:
+    """A question's title: the text before its body's first HTML tag, unescaped."""
+    return " ".join(html.unescape(cell.split("<", 1)[0]).split())
+
+
+def se_dup_rows(git_dir: Path) -> list[dict[str, object]]:
+    """Rows from the Stack Exchange duplicate sets: duplicates, random non-duplicates and
+    mined near-duplicates, split by duplicate cluster."""
+    rows: list[dict[str, object]] = []
+    for name, rel in SE_DUP_SOURCES.items():
+        pairs = []
+        for line in git_show(git_dir, rel, SE_DUP_COMMIT).splitlines():
+            cols = line.split("\t")
+            if len(cols) == 3:
+                a, b = se_title(cols[1]), se_title(cols[2])
+                if a and b and a.lower() != b.lower():
+                    pairs.append((cols[0] == "duplicate", a, b))
+        root = _clusters([t for _, a, b in pairs for t in (a, b)], [(a, b) for dup, a, b in pairs if dup])
+        split = {t: split_of(r) for t, r in root.items()}
+        for dup, a, b in pairs:
+            if split[a] != split[b]:
+                continue  # an unrelated pair across the split: kept out so no title is in both
+            rows.append({"source": name, "split": split[a], "kind": "se-dup" if dup else "se-unrelated",
+                         "label": "hit" if dup else "miss", "score": None, "a": a, "b": b})
+        for a, b in _mined_near(sorted(root), root):
+            if split[a] == split[b]:
+                rows.append({"source": name, "split": split[a], "kind": "mined-near", "label": "miss",
+                             "score": None, "a": a, "b": b})
+    return rows
+
+
+def _clusters(titles: list[str], links: list[tuple[str, str]]) -> dict[str, str]:
+    """Each title's cluster representative, over duplicate links (duplicates of one master are
+    duplicates of each other); titles in no link are their own cluster."""
+    parent: dict[str, str] = {t: t for t in titles}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in links:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {t: find(t) for t in list(parent)}
+
+
+def _mined_near(titles: list[str], root: dict[str, str]) -> list[tuple[str, str]]:
+    """Each title's nearest other-cluster title by topic-word cosine, when >= MINED_FLOOR."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from chatroute.cache.text import features
+    from chatroute.embed import get_embedder
+
+    if len(titles) < 2:
+        return []
+    vec = get_embedder().embed([features(t).content_text for t in titles])
+    sim = vec @ vec.T
+    clusters = [root[t] for t in titles]
+    same = np.array([[x == y for y in clusters] for x in clusters], dtype=bool)
+    sim[same] = -1.0
+    out, seen = [], set()
+    for i in range(len(titles)):
+        j = int(sim[i].argmax())
+        key = (min(i, j), max(i, j))
+        if sim[i, j] >= MINED_FLOOR and key not in seen:
+            seen.add(key)
+            out.append((titles[i], titles[j]))
+    return out
 
 
 def read_tsv(text: str) -> tuple[list[tuple[float, str, str]], list[str]]:
@@ -209,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mirror", type=Path, help="git dir of brmson/dataset-sts")
     ap.add_argument("--out", type=Path, default=Path(".data/paraphrase"))
+    ap.add_argument("--se-dups", type=Path, help="git dir of the Bogdanova et al. 2015 replication repository")
     args = ap.parse_args(argv)
     rng = random.Random(15)
     rows: list[dict[str, object]] = []
@@ -234,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     for noun, label, a, b in frame_pairs(train_sentences, rng):
         rows.append({"source": "frames", "split": split_of(noun), "kind": f"frame-{label}", "label": label,
                      "score": None, "a": a, "b": b})
+    if args.se_dups:
+        rows += se_dup_rows(args.se_dups)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "pairs.jsonl"
     with path.open("w", encoding="utf-8") as f:

@@ -6,7 +6,9 @@ eval can count which rule did the work. The rules are symmetric.
 
 from __future__ import annotations
 
-from chatroute.cache.text import OPPOSITES, STOPWORDS, Features
+import re
+
+from chatroute.cache.text import OPPOSITES, STOPWORDS, Features, features
 
 # A place name and its adjective or people name the same thing ("Russia's election" / "the
 # Russian election"): a capitalised word counts as present when the other side has it with one
@@ -17,6 +19,11 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 # other prompt's names must still all appear in it).
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
+
+# A quoted span counts as said by the other side when it has these words in this order; code
+# (these characters, or a leading dash: an option) and long quotations must match as written.
+_CODE_CHARS = re.compile(r"[{}\[\]()<>=+*/&|^~;\\#@_$.:]")
+_MAX_LITERAL_WORDS = 8
 
 # Reorderings are checked over the first few topic words only; long prompts are rarely
 # re-asked with the roles swapped, and the check is cubic.
@@ -35,13 +42,31 @@ def _facts_differ(a: Features, b: Features) -> str | None:
         return "numbers differ"
     if a.units != b.units:
         return "units differ"
-    if a.negations != b.negations:
-        return "negation differs"
-    if a.literals != b.literals:
+    if bool(a.negations) != bool(b.negations):
+        return "negation differs"  # one side negated, the other not ("No, don't" is one negation)
+    if a.literals != b.literals and (_literal_unsaid(a, b) or _literal_unsaid(b, a)):
         return "quoted text or code differs"
     if a.symbols != b.symbols:
         return "code symbols differ"
     return None
+
+
+def _literal_unsaid(a: Features, b: Features) -> bool:
+    """A literal of a's that b neither quotes nor says word for word. Quotes around ordinary
+    words ("Mandela's 'inspiration'" / "Mandela's inspiration") do not make another question;
+    code, command-line options and long quotations must match as written."""
+    for lit in set(a.literals) - set(b.literals):
+        if lit.startswith("-") or _CODE_CHARS.search(lit):
+            return True
+        words = features(lit).tokens
+        if not words or len(words) > _MAX_LITERAL_WORDS or not _says(b.tokens, words):
+            return True
+    return False
+
+
+def _says(tokens: list[str], words: list[str]) -> bool:
+    n = len(words)
+    return any(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
 
 
 def hard_refuse_reason(a: Features, b: Features) -> str | None:

@@ -18,6 +18,7 @@ import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ FEATURES = (
     "relation_diff", "relation_seq_diff", "qword_diff", "answer_type_diff", "person_contrast",
     "quantifier_contrast", "tense_diff", "opposite_conflict", "len_ratio", "len_log",
     "function_diff", "exact_same_seq", "wcover_min", "wcover_max", "wunmatched_max", "wunmatched_top",
-    "cos_weighted",
+    "cos_weighted", "wunmatched_min", "wunmatched_top_min", "focus_sim",
 )
 
 
@@ -61,10 +62,8 @@ class Verifier:
             raise ValueError("verifier weights were trained on another feature list; retrain")
         self.threshold: float = float(spec["threshold"])
         self.step: float = float(spec.get("penalty_step", 0.05))
-        self._mean = np.asarray(spec["mean"], dtype=np.float64)
-        self._std = np.asarray(spec["std"], dtype=np.float64)
-        self._layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
-                        for w, b in zip(spec["weights"], spec["biases"], strict=True)]
+        # A bag of small MLPs (mean probability) or, in older files, a single one.
+        self._members = [_Mlp(m) for m in spec.get("members", [spec])]
         self.meta: dict[str, object] = dict(spec.get("meta", {}))
 
     def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None) -> float:
@@ -76,7 +75,19 @@ class Verifier:
         return float(self.predict(x[None, :])[0])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        h = (np.asarray(x, dtype=np.float64) - self._mean) / self._std
+        x = np.asarray(x, dtype=np.float64)
+        return np.mean([m.predict(x) for m in self._members], axis=0)
+
+
+class _Mlp:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self._mean = np.asarray(spec["mean"], dtype=np.float64)
+        self._std = np.asarray(spec["std"], dtype=np.float64)
+        self._layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                        for w, b in zip(spec["weights"], spec["biases"], strict=True)]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        h = (x - self._mean) / self._std
         for i, (w, b) in enumerate(self._layers):
             h = h @ w + b
             if i < len(self._layers) - 1:
@@ -165,6 +176,13 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         max(float(wta[a2b < UNMATCHED].sum() / wta.sum()), float(wtb[b2a < UNMATCHED].sum() / wtb.sum())),
         float(max(wta[a2b < UNMATCHED].max(initial=0.0), wtb[b2a < UNMATCHED].max(initial=0.0))) / 7.0,
         _wcos(va, vb, wta, wtb),
+        # Both sides holding an important word the other lacks is a contrast ("install X" /
+        # "remove X"); only one side holding it is usually an elaboration of the same question.
+        min(float(wta[a2b < UNMATCHED].sum() / wta.sum()), float(wtb[b2a < UNMATCHED].sum() / wtb.sum())),
+        float(min(wta[a2b < UNMATCHED].max(initial=0.0), wtb[b2a < UNMATCHED].max(initial=0.0))) / 7.0,
+        # The first topic word usually names what is asked about ("install", "capital"): how
+        # well each side's counterpart matches it, the weaker of the two.
+        min(float(a2b[0]), float(b2a[0])),
     ]
     return np.asarray(x, dtype=np.float64)
 

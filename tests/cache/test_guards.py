@@ -70,3 +70,24 @@ def test_names_written_another_way_pass_the_exact_guards(a, b):
 def test_other_names_still_refused(a, b):
     reason = hard(a, b)
     assert reason is not None and "entity" in reason
+
+
+@pytest.mark.parametrize("a,b", [
+    # Quotes around ordinary words that the other side says unquoted, in the same order.
+    ('What does the word "serendipity" mean?', "What does the word serendipity mean?"),
+    ("Why do people call it a 'silent killer'?", "Why do people call it a silent killer?"),
+    # One side negated twice, the other once: both are negated.
+    ("Why won't my car start? It doesn't even crank.", "My car will not start, why?"),
+])
+def test_exact_guards_pass_the_same_fact_written_another_way(a, b):
+    assert hard(a, b) is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ('What does "carpe diem" mean?', 'What does "memento mori" mean?', "quoted text or code differs"),
+    ('What does "carpe diem" mean?', "What does diem carpe mean?", "quoted text or code differs"),  # order
+    ("What does `os.path.join` do?", "What does os path join do?", "quoted text or code differs"),  # code
+    ("Is the fish fresh?", "Is the fish not fresh?", "negation differs"),
+])
+def test_exact_guards_still_refuse(a, b, why):
+    assert hard(a, b) == why

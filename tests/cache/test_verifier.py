@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chatroute.cache import AnswerCache, CacheSettings
@@ -47,10 +48,12 @@ def test_cause_fixture_must_miss(outcomes, pair):
 
 
 # Rephrasings the verifier does not yet take (README, "The answer cache"): a multi-word synonym
-# for a single word, and harmless swaps outside "difference between". Listed, not hidden: the
+# for a single word, harmless swaps outside "difference between", and "some" / "certain" (the
+# bar tuned for <= 1% near-duplicates out of fold refuses it at 0.84). Listed, not hidden: the
 # test fails when one starts to hit, so the list stays true.
 KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
-                "Java versus Python for a beginner?", "Should I pay the agent or the landlord first?"}
+                "Java versus Python for a beginner?", "Should I pay the agent or the landlord first?",
+                "Why do certain plants still grow during winter?"}
 
 
 @pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
@@ -63,7 +66,7 @@ def test_eval_script_summarises_the_fixture(outcomes):
     s = eval_cache.summarise(outcomes)
     assert s["false_hits"] == 0 and s["must_miss"] == len(MUST_MISS)
     assert s["should_hit_rate"] == sum(o.hit for o in outcomes if o.pair["label"] == "hit") / len(SHOULD_HIT)
-    assert s["should_hit_rate"] >= 0.5  # 5 of 9; the misses are KNOWN_MISSES
+    assert s["should_hit_rate"] == 1 - len(KNOWN_MISSES) / len(SHOULD_HIT)  # 4 of 9: the rest are KNOWN_MISSES
 
 
 def test_role_swap_scores_far_below_a_rephrasing():
@@ -106,8 +109,8 @@ def test_weights_match_the_feature_list_and_carry_provenance():
 
 def test_regenerate_after_a_hit_raises_that_entrys_verifier_bar(tmp_path: Path):
     cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
-    cached, para = "How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?"
-    entry = cache.store(None, [], cached, {}, None, "practise daily", "m", "t1", "stop")
+    cached, para = "How can I improve my English speaking?", "How do I get better at speaking English?"
+    entry = cache.store(None, [], cached, {}, None, "talk daily", "m", "t1", "stop")
     hit = cache.lookup(None, [], para, {}, None)
     assert hit is not None and hit.tier == "semantic" and hit.entry_id == entry
     prob = cache.last_verifier
@@ -117,3 +120,39 @@ def test_regenerate_after_a_hit_raises_that_entrys_verifier_bar(tmp_path: Path):
     assert cache.last_reason is not None and cache.last_reason.startswith("verifier")
     assert cache.lookup(None, [], cached, {}, None) is not None  # the exact repeat still hits
     cache.close()
+
+
+def _named(x, name: str) -> float:
+    return float(x[FEATURES.index(name)])
+
+
+def test_contrast_and_elaboration_read_differently():
+    emb = get_embedder()
+
+    def fx(a: str, b: str):
+        x = pair_features(features(a), features(b), emb.embed, emb.word_weights)
+        assert x is not None
+        return x
+
+    other = fx("How do I clean a cast iron pan?", "How do I season a cast iron pan?")
+    longer = fx("How do I clean a cast iron pan?", "How do I clean a rusty old cast iron pan?")
+    # "clean" / "season": each side has a word the other lacks; the longer question only adds.
+    assert _named(other, "wunmatched_min") > 0 == _named(longer, "wunmatched_min")
+    assert _named(other, "focus_sim") < 0.75 < _named(longer, "focus_sim")
+
+
+def _mlp(bias: float) -> dict:
+    n = len(FEATURES)
+    return {"mean": [0.0] * n, "std": [1.0] * n, "weights": [[[0.0]] * n], "biases": [[bias]]}
+
+
+def test_a_bag_of_mlps_averages_and_a_single_mlp_still_loads(tmp_path: Path):
+    from chatroute.cache.verifier import Verifier
+
+    head = {"features": list(FEATURES), "threshold": 0.9}
+    bag, single = tmp_path / "bag.json", tmp_path / "single.json"
+    bag.write_text(json.dumps(head | {"members": [_mlp(0.0), _mlp(50.0)]}), encoding="utf-8")
+    single.write_text(json.dumps(head | _mlp(0.0)), encoding="utf-8")
+    x = np.zeros((1, len(FEATURES)))
+    assert Verifier(bag).predict(x)[0] == pytest.approx(0.75)
+    assert Verifier(single).predict(x)[0] == pytest.approx(0.5)

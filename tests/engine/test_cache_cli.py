@@ -187,7 +187,7 @@ def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], c
 
 
 # Issue 15: the verifier judges rephrasings by other words and role swaps; pairs written here.
-OTHER_WORDS = ("How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?")
+OTHER_WORDS = ("How can I improve my English speaking?", "How do I get better at speaking English?")
 
 
 def test_paraphrase_in_other_words_hits(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:

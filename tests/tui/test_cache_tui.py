@@ -179,7 +179,7 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """Issue 15 through the TUI: other words hit, swapped roles miss, and after a regenerate
     the same rephrasing no longer reaches that entry."""
-    cached, other_words = "How can I learn to play the guitar quickly?", "What is the fastest way to learn guitar?"
+    cached, other_words = "How can I improve my English speaking?", "How do I get better at speaking English?"
     swapped_a, swapped_b = "Can a landlord sue a tenant for damages?", "Can a tenant sue a landlord for damages?"
     app = ChatrouteApp(real_engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -196,7 +196,7 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
 
         # Regenerate the semantic hit: the entry's bar goes up ...
         source_turn = hit.record.cache_source_turn
-        fake_server.script(Reply(text="Fresh: practise scales daily.", input_tokens=30, output_tokens=5))
+        fake_server.script(Reply(text="Fresh: talk with people daily.", input_tokens=30, output_tokens=5))
         await app.screen.open_conversation(hit_conv)
         await settle(pilot, app)
         assistants(app)[-1].focus()
