@@ -260,7 +260,8 @@ def run(
                 entry = mixture_entry(rows, split, parts, scorers)
                 if entry is not None:
                     results.append(entry)
-                    log(f"{entry['split']:<26} " + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items()))
+                    log(f"{entry['split']:<26} "
+                        + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
     return results
 
 
@@ -286,14 +287,16 @@ def mixture_entry(rows: Sequence[dict[str, Any]], split: Split, parts: Sequence[
         "length": lambda idx, k: ev.length_score([rows[i] for i in idx]),
         **{name: (lambda idx, k, name=name: scored[name][k * len(idx):(k + 1) * len(idx)]) for name in scorers},
     }
-    apgr: dict[str, float] = {"random": 0.5}
+    apgr: dict[str, float | None] = {"random": 0.5}
     for name, fn in methods.items():
         vals = []
         for k, idx in enumerate(samples):
             sw = np.array([float(rows[i]["scores"][WEAK]) for i in idx])
             ss = np.array([float(rows[i]["scores"][STRONG]) for i in idx])
-            vals.append(ev.curve_metrics(np.asarray(fn(idx, k), dtype=np.float64), ss, sw)["apgr"])
-        apgr[name] = float(np.mean(vals))
+            value = ev.curve_metrics(np.asarray(fn(idx, k), dtype=np.float64), ss, sw)["apgr"]
+            if value is not None:  # None: the sample has no weak -> strong gap to recover
+                vals.append(value)
+        apgr[name] = float(np.mean(vals)) if vals else None
     return {"split": f"held-out, equal parts of {' + '.join(parts)}", "weak": WEAK, "strong": STRONG,
             "n": int(n * len(parts)), "n_train": int(len(split.train)), "apgr": apgr}
 

@@ -215,6 +215,20 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
+    from chatroute.routing.quality import DEMANDING_FLOOR_QUANTILE, demanding
+
+    cue = np.array([demanding(v) for v in feats.lex])
+
+    def with_floor(base):  # type: ignore[no-untyped-def]
+        """The base model with the app's floor for maths and code (quality.DEMANDING_FLOOR_QUANTILE
+        of the training rows' scores)."""
+        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+            score = base(train)
+            floor = float(np.quantile(score(train, "", ""), DEMANDING_FLOOR_QUANTILE))
+            return lambda idx, w, s: np.where(cue[idx], np.maximum(score(idx, w, s), floor), score(idx, w, s))
+
+        return fit
+
     fitted: dict[bytes, Any] = {}
     shipped_fit = make(True, True, True, fe=True)
 
@@ -226,6 +240,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     return {
         "shipped design": shipped,
+        "shipped design + floor": with_floor(shipped),
         "ngram+emb+lex FE +len": plus_length(shipped),
         "ngram+emb+lex FE +len/2": plus_length(shipped, 0.5),
         "ngram": make(True, False, False),

@@ -57,9 +57,9 @@ def test_demanding_requests_rank_above_light_ones(qm) -> None:  # type: ignore[n
     light = qm.pair_scores([[p] for p in LIGHT], WEAK, STRONG)
     hard = qm.pair_scores([[p] for p in DEMANDING], WEAK, STRONG)
     auc = float(np.mean(hard[:, None] > light[None, :]))
-    # The learned model alone (no hand-set prior since the n-gram model) reaches 0.70 here; the
-    # gated prior reached 0.88 on this set it was written for, but did not help on left-out sources.
-    assert auc >= 0.65, f"hard-vs-light AUC {auc:.2f}"
+    # The learned need alone ranks this set at 0.69; with the floor for maths and code
+    # (quality.DEMANDING_FLOOR_QUANTILE) at 0.82. Both the prompts and the cue words are ours.
+    assert auc >= 0.75, f"hard-vs-light AUC {auc:.2f}"
     assert np.median(hard) > np.median(light)
 
 
