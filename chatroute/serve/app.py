@@ -10,6 +10,7 @@ response carries them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -158,6 +159,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
             from chatroute.embed import get_embedder
 
             get_embedder()  # loaded now, not in the first request's time to first token
+        settle_heap()
         if on_ready is not None:
             on_ready()
         try:
@@ -176,6 +178,16 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
         lifespan=lifespan,
     )
     return BearerAuth(app, tokens)
+
+
+def settle_heap() -> None:
+    """Move everything start-up made (SDKs, router weights, embedder: ~240,000 objects) out of
+    the garbage collector's reach. A full collection walks every tracked object: with them it
+    took 125-205 ms here, and when one fell inside a burst of requests every one of them waited
+    for it (the p99). The start-up objects live as long as the server; what requests make is
+    still collected, in a fraction of a millisecond."""
+    gc.collect()
+    gc.freeze()
 
 
 def _pinned(engine: Engine, model: str) -> str | None:
