@@ -39,10 +39,12 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
     check_fits(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None)
     cache_status = "bypass"
     if engine.cache_enabled:
-        async for event in _from_cache(engine, req, client):
-            yield event
-            if isinstance(event, TurnFinished):
-                return
+        # Closed with this generator: a hit's writes happen as it closes (see _from_cache).
+        async with aclosing(_from_cache(engine, req, client)) as hits:
+            async for event in hits:
+                yield event
+                if isinstance(event, TurnFinished):
+                    return
         cache_status = "miss"
     started = time.perf_counter()
     decision = engine.decide(req.prompt, history=history, system=req.system, pin=req.pinned, override=None,
@@ -73,12 +75,16 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncG
                         client=client)
     yield Routed(hit.model, "cache", reason, decision)
     yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
-    engine.store.add_turn(record)
     try:
-        engine.cache.record_hit(hit.entry_id, None)
-    except Exception:  # noqa: BLE001
-        pass
-    yield Delta(hit.text)
+        yield Delta(hit.text)  # the answer goes out before its two writes, not after them
+    finally:
+        # Also when the client is already gone (the generator closed at the yield above): the
+        # answer was served, so it is in the ledger.
+        engine.store.add_turn(record)
+        try:
+            engine.cache.record_hit(hit.entry_id, None)
+        except Exception:  # noqa: BLE001
+            pass
     yield TurnFinished(record=record, text=hit.text)
 
 
