@@ -1,7 +1,8 @@
 """`chatroute serve` against the raw openai SDK on the same fake provider (issue 17).
 
     .venv/bin/python benchmarks/serve_bench.py [--n 30] [--streams 50] [--tokens 2000] [--tokens-per-s 100]
-        [--litellm /path/to/venv/bin/litellm | --proxy-url URL --proxy-key KEY --proxy-model NAME --fake-port PORT]
+        [--litellm /path/to/venv/bin/litellm | --proxy-url URL --proxy-key KEY --proxy-model NAME --fake-port PORT
+         | --floor WORKERS] [--profile OUT.prof]
 
 The fake provider and `chatroute serve` each run in their own process; this process is the
 client (AsyncOpenAI, one client per target, reused). Both targets are warm (untimed calls first).
@@ -29,7 +30,11 @@ its calls interleaved with the others in part 1 and its own burst of streams in 
 - `--litellm EXE`: LiteLLM's proxy (`litellm` from a venv of its own), started here on 127.0.0.1
   with a config naming this run's fake provider, and stopped at the end;
 - `--proxy-url URL --proxy-key KEY --proxy-model NAME`: one already running, configured against
-  the fake provider at `--fake-port PORT` (its OpenAI base URL is http://127.0.0.1:PORT/v1).
+  the fake provider at `--fake-port PORT` (its OpenAI base URL is http://127.0.0.1:PORT/v1);
+- `--floor WORKERS`: serve_floor.py, uvicorn and the SDK relaying with nothing of chatroute's on the
+  path, in WORKERS processes: the least any relay on this stack adds on this machine.
+
+`--streams 0` runs part 1 only; `--profile OUT` runs serve under cProfile (stats in OUT at the end).
 
 Bounded: `--timeout` (default 300 s) for the whole run.
 """
@@ -58,13 +63,14 @@ from chatroute.store import Store  # noqa: E402
 CLIENT = "serve-bench"
 
 
-def start_serve(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+def start_serve(home: Path, profile: str | None = None) -> tuple[subprocess.Popen[str], str, str]:
     from chatroute.serve.tokens import add_client_token
 
     token = add_client_token(home, CLIENT)  # the ledger names the benchmark's requests
     env = bench_env(home)
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "chatroute", "serve", "--port", "0"], cwd=ROOT, env=env,
+    prof = ["-m", "cProfile", "-o", profile] if profile else []
+    proc = subprocess.Popen([sys.executable, *prof, "-m", "chatroute", "serve", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     while True:
@@ -182,6 +188,20 @@ def start_litellm(exe: str, fake: ServerProcess, work: Path) -> tuple[subprocess
     return proc, Proxy("litellm", f"{url}/v1", key, "gpt-4o-mini", proc.pid)
 
 
+def start_floor(fake: ServerProcess, workers: int) -> tuple[subprocess.Popen[str], Proxy]:
+    """serve_floor.py: the bare uvicorn + SDK relay, nothing of chatroute's own on the path."""
+    script = str(Path(__file__).with_name("serve_floor.py"))
+    proc = subprocess.Popen([sys.executable, script, "--upstream", fake.openai_base_url, "--key", OPENAI_KEY,
+                             "--workers", str(workers)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"serve_floor did not start: {line!r}")
+    return proc, Proxy("floor", line.split()[-1], "none", "gpt-4o-mini", proc.pid)
+
+
 async def sequential(raw: openai.AsyncOpenAI, served: openai.AsyncOpenAI, n: int,
                      proxy: tuple[Proxy, openai.AsyncOpenAI] | None = None) -> dict[str, list[Call]]:
     targets: list[tuple[str, openai.AsyncOpenAI, str]] = [
@@ -253,6 +273,9 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
             print(f"   added p50 ({proxy.name}): {vs_raw:.2f} ms against raw")
         print(f"   server CPU per call (HTTP, auth, cache, route, relaying 20 tokens, ledger, health): "
               f"{per_call:.1f} ms")
+        if args.streams == 0:
+            print(f"after: {load()}")
+            return 0 if ok else 1
 
         t0, cpu0 = time.perf_counter(), cpu_s(pid)
         through = await concurrent(served, "chatroute/auto", args.streams, "served")
@@ -310,29 +333,34 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=30, help="sequential calls per target (default 30)")
-    ap.add_argument("--streams", type=int, default=50)
+    ap.add_argument("--streams", type=int, default=50, help="concurrent streams in part 2 (0: part 1 only)")
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--tokens-per-s", type=float, default=100.0, help="provider pacing (0: flat out)")
+    ap.add_argument("--profile", metavar="OUT", help="run serve under cProfile, its stats written to OUT at the end")
     ap.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
     ap.add_argument("--litellm", metavar="EXE", help="also measure LiteLLM's proxy (its `litellm` executable)")
+    ap.add_argument("--floor", type=int, default=0, metavar="WORKERS",
+                    help="also measure serve_floor.py (uvicorn + the SDK relaying, nothing else) in WORKERS processes")
     ap.add_argument("--proxy-url", help="also measure this running OpenAI-compatible proxy (its /v1 base URL)")
     ap.add_argument("--proxy-key", default="none", help="the proxy's API key")
     ap.add_argument("--proxy-model", default="gpt-4o-mini", help="the proxy's name for the fake provider's model")
     ap.add_argument("--proxy-name", default="proxy", help="what to call it in the report")
     ap.add_argument("--fake-port", type=int, default=0, help="the fake provider's port (0: any free one)")
     args = ap.parse_args()
-    if args.litellm and args.proxy_url:
-        ap.error("--litellm or --proxy-url, not both")
+    if sum(map(bool, (args.litellm, args.proxy_url, args.floor))) > 1:
+        ap.error("one of --litellm, --proxy-url and --floor")
     with PacedServer(args.tokens, args.tokens_per_s, args.fake_port) as fake:
         home = make_home(fake)
         os.environ.update(bench_env(home))
-        proc, url, token = start_serve(home)
+        proc, url, token = start_serve(home, args.profile)
         work = Path(tempfile.mkdtemp(prefix="serve-bench-proxy-"))
         other: subprocess.Popen[str] | None = None
         try:
             proxy = None
             if args.litellm:
                 other, proxy = start_litellm(args.litellm, fake, work)
+            elif args.floor:
+                other, proxy = start_floor(fake, args.floor)
             elif args.proxy_url:
                 proxy = Proxy(args.proxy_name, args.proxy_url, args.proxy_key, args.proxy_model)
             return asyncio.run(asyncio.wait_for(run(args, fake, url, token, proc.pid, home, proxy), args.timeout))

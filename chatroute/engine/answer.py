@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from functools import partial
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.cache_path import cache_store
@@ -58,47 +60,32 @@ async def answer(
     """Stream the answer from the decided model, failing over before the first token,
     then persist the turn in one transaction and learn from it."""
     messages = tuple([*history, Message("user", prompt)])
-    attempt = Attempt()
-    model_id = decision.model
-    tried: set[str] = set()
-    loop = asyncio.get_running_loop()
     # Fail-overs share one deadline: two hanging candidates must not each take their own
     # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
     failover_s = engine.config.router.failover_timeout_s
-    failover_at = loop.time() + failover_s if decision.kind in ("routed", "default") else None
-    while True:
-        tried.add(model_id)
-        info = engine.catalog.get(model_id)
+    routed = decision.kind in ("routed", "default")
+    failover_at = asyncio.get_running_loop().time() + failover_s if routed else None
+
+    def request_for(info: ModelInfo) -> ChatRequest:
         # max_tokens: the model's own output limit, so every stream has a known end; the
         # adapters also cut a server that streams past it (finish "length").
-        request = ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                              max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
-        attempt = Attempt(reroutes=attempt.reroutes)
+        return ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
+                           max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
+
+    async def before(info: ModelInfo) -> None:
         # Before the request: if the process dies mid-stream, the next open can price it.
         await engine._db(engine.store.set_message_model, message_id, info.id)
-        on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
-                          conv.system_prompt)
-        async with aclosing(stream(engine, info, request, attempt, message_id, on_stop)) as events:
-            async for event in events:
-                yield event
-        err = attempt.error
-        if err is None or attempt.first_token_at is not None:
-            break
-        record_failure(engine, info.id, err)
-        if failover_at is not None and loop.time() >= failover_at - 0.05:
-            if "failover" not in err.message:
-                err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
-            break
-        next_model = fallback(engine, decision, err, info, tried, prompt, history, conv, current_model)
-        if next_model is None:
-            break
-        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
-        attempt.reroutes.append(
-            {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
-             "message": err.message}
-        )
-        yield Rerouted(model_id, err.short, next_model, note)
-        model_id = next_model
+
+    out = Failover()
+    on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
+                      conv.system_prompt)
+    async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
+                                 current_model=current_model, request_for=request_for, on_stop=on_stop,
+                                 message_id=message_id, before=before, failover_at=failover_at,
+                                 failover_s=failover_s)) as events:
+        async for event in events:
+            yield event
+    info, attempt = out.answered()
 
     record = build_record(
         conv.id, message_id, info, decision, attempt, route_ms, cache_status, messages, conv.system_prompt
@@ -116,6 +103,72 @@ async def answer(
         line = error_line(info.id, attempt.error, record.status)
         retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
     yield TurnFinished(record=record, text=attempt.text, error=line, retryable=retryable, not_saved=not_saved)
+
+
+@dataclass
+class Failover:
+    """Where `attempts` leaves the model that answered (or failed last) and its attempt."""
+
+    info: ModelInfo | None = None
+    attempt: Attempt = field(default_factory=Attempt)
+
+    def answered(self) -> tuple[ModelInfo, Attempt]:
+        assert self.info is not None, "attempts() ran no attempt"
+        return self.info, self.attempt
+
+
+async def attempts(
+    engine: Engine,
+    decision: RouteDecision,
+    out: Failover,
+    *,
+    prompt: str,
+    history: list[Message],
+    system: str | None,
+    current_model: str | None,
+    request_for: Callable[[ModelInfo], ChatRequest],
+    on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
+    message_id: str | None = None,
+    before: Callable[[ModelInfo], Awaitable[None]] | None = None,
+    failover_at: float | None = None,
+    failover_s: float = 0.0,
+) -> AsyncGenerator[TurnEvent, None]:
+    """Stream from the decided model and, while no token has come, fail over to the next one,
+    noting each reroute: the loop a chat turn and a served request share. What differs between
+    them comes in: the provider request for a model, what records a stopped stream, a step
+    before each attempt (a turn names its message's model), the fail-over deadline (loop time)."""
+    loop = asyncio.get_running_loop()
+    shim = SimpleNamespace(system_prompt=system)  # what fallback reads of a conversation
+    model_id = decision.model
+    tried: set[str] = set()
+    while True:
+        tried.add(model_id)
+        info = engine.catalog.get(model_id)
+        out.info, out.attempt = info, Attempt(reroutes=out.attempt.reroutes)
+        attempt = out.attempt
+        if before is not None:
+            await before(info)
+        async with aclosing(stream(engine, info, request_for(info), attempt, message_id, on_stop)) as events:
+            async for event in events:
+                yield event
+        err = attempt.error
+        if err is None or attempt.first_token_at is not None:
+            return
+        record_failure(engine, info.id, err)
+        if failover_at is not None and loop.time() >= failover_at - 0.05:
+            if "failover" not in err.message:
+                err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
+            return
+        next_model = fallback(engine, decision, err, info, tried, prompt, history, shim, current_model)
+        if next_model is None:
+            return
+        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
+        attempt.reroutes.append(
+            {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
+             "message": err.message}
+        )
+        yield Rerouted(model_id, err.short, next_model, note)
+        model_id = next_model
 
 
 async def stream(

@@ -13,16 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from chatroute.engine.answer import fallback, stream
+from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.records import Attempt, build_record, error_line, learn, record_failure
+from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import check_fits
 from chatroute.format import short_model
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnEvent, TurnFinished
+from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -39,10 +38,12 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
     check_fits(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None)
     cache_status = "bypass"
     if engine.cache_enabled:
-        async for event in _from_cache(engine, req, client):
-            yield event
-            if isinstance(event, TurnFinished):
-                return
+        # Closed with this generator: a hit's writes happen as it closes (see _from_cache).
+        async with aclosing(_from_cache(engine, req, client)) as hits:
+            async for event in hits:
+                yield event
+                if isinstance(event, TurnFinished):
+                    return
         cache_status = "miss"
     started = time.perf_counter()
     decision = engine.decide(req.prompt, history=history, system=req.system, pin=req.pinned, override=None,
@@ -73,12 +74,16 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncG
                         client=client)
     yield Routed(hit.model, "cache", reason, decision)
     yield CacheHit(hit.similarity, hit.tier, hit.source_turn_id, hit.lookup_ms)
-    engine.store.add_turn(record)
     try:
-        engine.cache.record_hit(hit.entry_id, None)
-    except Exception:  # noqa: BLE001
-        pass
-    yield Delta(hit.text)
+        yield Delta(hit.text)  # the answer goes out before its two writes, not after them
+    finally:
+        # Also when the client is already gone (the generator closed at the yield above): the
+        # answer was served, so it is in the ledger.
+        engine.store.add_turn(record)
+        try:
+            engine.cache.record_hit(hit.entry_id, None)
+        except Exception:  # noqa: BLE001
+            pass
     yield TurnFinished(record=record, text=hit.text)
 
 
@@ -88,36 +93,21 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
     messages = tuple([*history, Message("user", req.prompt)])
-    shim = SimpleNamespace(system_prompt=req.system)  # what the engine's fallback reads of a conversation
-    attempt = Attempt()
-    model_id = decision.model
-    tried: set[str] = set()
+
+    def request_for(info: ModelInfo) -> ChatRequest:
+        limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
+        return ChatRequest(model=info.name, messages=messages, system=req.system,
+                           max_tokens=min(limits) if limits else None, temperature=req.temperature)
 
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
         _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
 
-    while True:
-        tried.add(model_id)
-        info = engine.catalog.get(model_id)
-        limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
-        request = ChatRequest(model=info.name, messages=messages, system=req.system,
-                              max_tokens=min(limits) if limits else None, temperature=req.temperature)
-        attempt = Attempt(reroutes=attempt.reroutes)
-        async with aclosing(stream(engine, info, request, attempt, None, on_stop)) as events:
-            async for event in events:
-                yield event
-        err = attempt.error
-        if err is None or attempt.first_token_at is not None:
-            break
-        record_failure(engine, info.id, err)
-        next_model = fallback(engine, decision, err, info, tried, req.prompt, history, shim, None)
-        if next_model is None:
-            break
-        attempt.reroutes.append({"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
-                                 "message": err.message})
-        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
-        yield Rerouted(model_id, err.short, next_model, note)
-        model_id = next_model
+    out = Failover()
+    async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
+                                 current_model=None, request_for=request_for, on_stop=on_stop)) as events:
+        async for event in events:
+            yield event
+    info, attempt = out.answered()
 
     record = build_record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system)
     record.client = client

@@ -4,15 +4,17 @@ parameters, unknown models, a client that hangs up mid-stream. Never a traceback
 from __future__ import annotations
 
 import json
+import signal
 import time
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY
-from tests.fakeserver import Fault, Reply
-from tests.serve.conftest import Served
+from tests.fakeserver import FakeServer, Fault, Reply
+from tests.serve.conftest import Served, start_served
 
 
 def _error(response: httpx.Response) -> dict[str, object]:
@@ -141,3 +143,28 @@ def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_reco
     turn = next(t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"
                 and t.error and "connection" in t.error)
     assert turn.output_tokens >= 3 and turn.cost_usd and turn.client == "OpenAI/Python"
+
+
+def test_a_server_stopped_mid_stream_records_the_stream_as_interrupted(tmp_path: Path,
+                                                                        fake_server: FakeServer) -> None:
+    """SIGTERM while a stream flows: the server ends it (after its graceful wait), records it as
+    interrupted with what it cost, and exits 0."""
+    server = start_served(tmp_path / "home", fake_server)
+    fake_server.script("gpt-4o-mini", Reply(n_tokens=5000, tokens_per_s=200))
+    got = 0
+    try:
+        stream = server.client().chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "a long answer, then a stop"}],
+            stream=True)
+        with pytest.raises(openai.APIError):  # the stream ends unfinished: the SDK says so
+            for chunk in stream:
+                got += bool(chunk.choices and chunk.choices[0].delta.content)
+                if got == 10:
+                    server.proc.send_signal(signal.SIGTERM)  # once: a second one would be Ctrl+C twice
+        code = server.proc.wait(timeout=30)
+    finally:
+        server.stop()
+    assert code == 0
+    turn = next(t for t in server.turns() if t.model == "openai/gpt-4o-mini")
+    assert turn.status == "interrupted" and turn.usage_estimated
+    assert 10 <= turn.output_tokens < 5000 and turn.cost_usd and turn.cost_usd > 0
