@@ -9,6 +9,7 @@ from chatroute.commands.common import table
 
 def run(args: argparse.Namespace) -> int:
     from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
+    from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
     from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, RAMP, SETTLED_QUALITY, PreferenceModel
     from chatroute.store import Store, utc_now
@@ -17,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     if args.prefs_command == "reset":
         # Signals stay in the history; the adjustment simply learns from after this moment.
-        (paths.data_dir / PREFS_RESET_FILE).write_text(utc_now() + "\n", encoding="utf-8")
+        atomic_write(paths.data_dir / PREFS_RESET_FILE, utc_now() + "\n")
         print("learned routing adjustment reset")
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.

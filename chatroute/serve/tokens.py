@@ -65,7 +65,7 @@ def load_tokens(data_dir: Path) -> Tokens | None:
 
 
 def save_tokens(data_dir: Path, tokens: Tokens) -> None:
-    atomic_write(token_path(data_dir), tokens.to_json(), mode=0o600)
+    atomic_write(token_path(data_dir), tokens.to_json(), secret=True)
 
 
 def ensure_tokens(data_dir: Path, *, rotate: bool = False) -> tuple[Tokens, str | None]:
