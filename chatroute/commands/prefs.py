@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from chatroute.commands.common import table
+from chatroute.commands.common import table, wait_notice
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         print("learned routing adjustment reset")
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-    store = Store.open(paths.database, recover_stale=False)
+    store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice)
     records = store.preferences(since=preferences_reset_at(paths))
     model = PreferenceModel.from_preferences(records)
     biases = model.biases

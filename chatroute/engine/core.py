@@ -89,7 +89,9 @@ class Engine:
 
     # ----------------------------------------------------------------- set-up
     @classmethod
-    def open(cls, paths: Paths | None = None, config: Config | None = None) -> Engine:
+    def open(cls, paths: Paths | None = None, config: Config | None = None, *,
+             on_wait: Callable[[str | None], None] | None = None) -> Engine:
+        """`on_wait`: told while opening the store waits for another process's lock (Store.open)."""
         from chatroute.catalog import Catalog
         from chatroute.config import load_config
         from chatroute.paths import resolve_paths
@@ -109,7 +111,8 @@ class Engine:
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
                            price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
-                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"],
+                           on_wait=on_wait)
         return cls(paths, config, catalog, store)
 
     @property
