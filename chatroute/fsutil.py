@@ -91,12 +91,20 @@ def _mode_to_keep(path: Path) -> int:
 
 
 def _refuse_unsafe(path: Path) -> None:
+    what = unsafe_reason(path)
+    if what is not None:
+        raise UnsafeFileError(f"{path}: not written: it {what}; chatroute only replaces its own regular files. "
+                              f"Remove it (or move it aside) and retry")
+
+
+def unsafe_reason(path: Path) -> str | None:
+    """Why atomic_write would refuse `path` ('is a symbolic link (-> …)'), None if it would not."""
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
-        return
+    except OSError:  # absent, or a folder on the way that is not one: the write itself will say
+        return None
     if stat.S_ISREG(st.st_mode):
-        return
+        return None
     if stat.S_ISLNK(st.st_mode):
         try:
             target = os.readlink(path)
@@ -107,8 +115,7 @@ def _refuse_unsafe(path: Path) -> None:
         what = "is a folder"
     else:
         what = "is not a regular file"
-    raise UnsafeFileError(f"{path}: not written: it {what}; chatroute only replaces its own regular files. "
-                          f"Remove it (or move it aside) and retry")
+    return what
 
 
 def _create_temp(path: Path) -> tuple[int, str]:

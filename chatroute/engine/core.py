@@ -107,6 +107,7 @@ class Engine:
             notice = adopt_when_unconfigured(config, paths.config_file)  # a first run with a local server
             if notice:
                 config.warnings.append(notice)
+        config.warnings.extend(_unwritable_files(paths))
         catalog = Catalog.build(config, paths, probe_local=True)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
@@ -543,6 +544,15 @@ class Engine:
 
 
 PREFS_RESET_FILE = "preferences-reset-at"
+
+
+def _unwritable_files(paths: Paths) -> list[str]:
+    """A link (or anything but a file) at one of chatroute's files is refused at each write;
+    some of those writes are best effort (health, serve state), so it is said once up front."""
+    from chatroute.fsutil import unsafe_reason
+
+    return [f"{path}: it {why}; chatroute will not write it (remove it to let chatroute manage the file)"
+            for path in paths.written_files() if (why := unsafe_reason(path))]
 
 
 def preferences_reset_at(paths: Paths) -> str | None:

@@ -20,12 +20,15 @@ import pytest
 from chatroute import fsutil
 from chatroute.catalog.local_meta import local_sizes
 from chatroute.fsutil import UnsafeFileError, atomic_write
+from chatroute.paths import resolve_paths
 from chatroute.routing.health import HealthBoard
+from chatroute.routing.preferences import FILE_NAME as PREFS_FILE
 from chatroute.routing.preferences import PreferenceModel
 from chatroute.serve.state import LiveState
 from chatroute.serve.tokens import Tokens, ensure_tokens, save_tokens, token_path
 from tests.catalog.helpers import make_feed
-from tests.engine.helpers import run_subprocess
+from tests.engine.helpers import run_cli, run_subprocess
+from tests.fakeserver import FakeServer
 
 OUTSIDE = "the user's own file, outside chatroute's folder\n"
 
@@ -45,7 +48,7 @@ def _health(home: Path) -> None:
 
 
 def _preferences(home: Path) -> None:
-    PreferenceModel(path=home / "user_prefs.json").save()
+    PreferenceModel(path=home / PREFS_FILE).save()
 
 
 def _local_sizes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +65,7 @@ WRITERS: dict[str, tuple[str, Callable[..., None], bool]] = {
     "serve tokens": ("serve-tokens.json", _tokens, True),
     "serve state": ("serve-state.json", _state, False),
     "health board": ("health.json", _health, True),
-    "preferences": ("user_prefs.json", _preferences, True),
+    "preferences": (PREFS_FILE, _preferences, True),
     "local model sizes": ("local_models.json", _local_sizes, False),
 }
 
@@ -191,3 +194,29 @@ def test_a_folder_at_the_destination_is_refused_in_words(tmp_path: Path) -> None
     (tmp_path / "health.json").mkdir()
     with pytest.raises(UnsafeFileError, match="health.json: not written: it is a folder"):
         atomic_write(tmp_path / "health.json", "{}")
+
+
+def test_the_files_checked_at_start_up_are_the_files_written() -> None:
+    from chatroute.catalog.local_meta import CACHE_FILE
+    from chatroute.catalog.prices import backup_path
+    from chatroute.engine import PREFS_RESET_FILE
+    from chatroute.routing.health import FILE_NAME as HEALTH_FILE
+    from chatroute.serve.state import STATE_FILE
+    from chatroute.serve.tokens import TOKEN_FILE
+
+    paths = resolve_paths()
+    written = {p.name for p in paths.written_files()}
+    assert written == {paths.prices_file.name, backup_path(paths.prices_file).name, HEALTH_FILE, PREFS_FILE,
+                       CACHE_FILE, TOKEN_FILE, STATE_FILE, PREFS_RESET_FILE}
+
+
+def test_a_link_at_a_best_effort_file_is_said_at_start_up(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                                          chatroute_home: Path, outside: Path) -> None:
+    """The health board's and the serve state's writes are best effort (a turn never fails for
+    them), so a refused link there would go unnoticed: every command says it when it starts."""
+    link = chatroute_home / "health.json"
+    link.symlink_to(outside)
+    code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "hello")
+    assert code == 0, err
+    assert f"chatroute: warning: {link}: it is a symbolic link (-> {outside}); chatroute will not write it" in err, err
+    _assert_untouched(link, outside)
