@@ -220,3 +220,20 @@ def test_a_link_at_a_best_effort_file_is_said_at_start_up(capsys: pytest.Capture
     assert code == 0, err
     assert f"chatroute: warning: {link}: it is a symbolic link (-> {outside}); chatroute will not write it" in err, err
     _assert_untouched(link, outside)
+
+
+def test_serve_never_takes_its_tokens_from_a_linked_file(chatroute_home: Path, tmp_path: Path) -> None:
+    """A link to a token file someone else wrote would make their token the server's: refused,
+    before the server starts (read or rotate)."""
+    known = tmp_path / "elsewhere" / "tokens.json"
+    known.parent.mkdir()
+    known.write_text(json.dumps({"token": "k" * 32, "clients": {}}))
+    link = token_path(chatroute_home)
+    link.symlink_to(known)
+    for args in (("serve", "--port", "0"), ("serve", "--port", "0", "--rotate-token")):
+        child = run_subprocess(*args, timeout=30)
+        err = child.stderr.decode()
+        assert child.returncode == 2, err
+        assert "Traceback" not in err and str(link) in err and "symbolic link" in err, err
+        assert json.loads(known.read_text())["token"] == "k" * 32
+        assert link.is_symlink()
