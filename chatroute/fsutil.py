@@ -54,7 +54,7 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
     - The temporary file is created O_EXCL | O_NOFOLLOW with mode 0600, so a link planted at its
       (random) name is refused and no byte is ever readable by others before its mode is set.
     - Mode of the result: 0600 when `secret` (whatever the old file had), `mode` when given, else
-      that of the file replaced (a user who shared an export keeps it shared), else 0600.
+      that of the file replaced (a prices file the user made readable stays so), else 0600.
 
     `durable=False` skips the fsyncs, for state rewritten after every turn (health, preferences)
     where losing the last update on a power cut costs nothing.
@@ -64,14 +64,14 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
-            if final_mode != 0o600:
-                os.fchmod(fh.fileno(), final_mode)  # before the first byte, and not subject to the umask
+            if final_mode != 0o600:  # before the first byte, and not subject to the umask
+                os.fchmod(fh.fileno(), final_mode) if hasattr(os, "fchmod") else os.chmod(tmp, final_mode)
             # Text is written exactly as given (a config keeps its CRLF endings).
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        _refuse_unsafe(path)  # again, just before the rename: the check above may be minutes old
+        _refuse_unsafe(path)  # (again) as late as can be: a link may have appeared while writing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -172,7 +172,7 @@ def create_new(path: Path, data: str, *, mode: int = 0o600) -> bool:
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), mode)  # before the first byte
+            os.fchmod(fh.fileno(), mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)  # before the first byte
             fh.write(data)
         try:
             os.link(tmp, path)  # unlike rename, never replaces what is there
