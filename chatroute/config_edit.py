@@ -52,7 +52,7 @@ def set_string(path: Path, table: str, key: str, value: str) -> None:
     expected.setdefault(table, {})[key] = value
     if after is None or json.loads(json.dumps(after, default=str)) != expected:
         raise ConfigEditError(f"{path}: could not update {table}.{key} safely; set it by hand")
-    _write_atomic(path, new_text)
+    atomic_write(path, new_text)  # keeps the file's mode: a config holding a key stays as private as it was
 
 
 def _edited(text: str, table: str, key: str, value: str) -> str:
@@ -106,11 +106,3 @@ def _replace(m: re.Match[str], quoted: str, line: str) -> str:
     eol = line[len(line.rstrip("\r\n")):]
     return f"{m.group(1)}{m.group(2)}{quoted}{m.group(4)}{eol}"
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    mode: int | None = None
-    try:
-        mode = path.stat().st_mode & 0o777  # a config holding a key stays as private as it was
-    except OSError:
-        pass
-    atomic_write(path, text, mode=mode)

@@ -1,13 +1,16 @@
-"""Atomic file replacement shared by every file chatroute rewrites (prices, config, health, prefs,
-exports), and the owner-only folders they live in."""
+"""Writing the files chatroute owns (prices, config, health, preferences, serve tokens and state,
+local model sizes, exports): one atomic, link-refusing helper, `atomic_write`, and the
+owner-only folders they live in."""
 
 from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
-from typing import IO, Any
+
+from chatroute.errors import ChatrouteError
 
 
 def private_dir(path: Path) -> Path:
@@ -28,29 +31,116 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = True) -> None:
-    """Replace `path` with `data` so a reader sees the old file or the new one, never half of it.
+class UnsafeFileError(ChatrouteError, OSError):
+    """A file chatroute writes is, at its path, something other than a regular file (a symbolic
+    link, a folder, a FIFO): nothing was written. An OSError too, so callers that treat a failed
+    write of an informative file as non-fatal (`except OSError`) still do."""
 
-    The temporary file is created 0600 (mkstemp), so the result stays private unless `mode` says
-    otherwise. `durable` fsyncs before the rename: worth it for files a user cannot regenerate
-    (config, prices), skipped for state rewritten after every turn (health, preferences).
+    exit_code = 2
+
+
+def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: int | None = None,
+                 durable: bool = True) -> None:
+    """Replace `path`, a file chatroute owns, with `data`: every write of such a file goes here.
+
+    - Atomic: a temporary file in the same folder, fsynced (`durable`), then os.replace, so a
+      reader, or the file after a crash or an exception mid-write, is the old file or the new one.
+    - A symbolic link (or anything but a regular file) at `path` is refused with UnsafeFileError,
+      never written through and never silently replaced: such a link is either the user's (a
+      dotfile manager, a folder on another disk), which replacing would quietly detach, or planted
+      to make chatroute overwrite the file it points to (or publish a secret there). Someone has
+      to look, as for config.toml. Were a link planted between the check and the rename, the
+      rename replaces the link itself: the file it points to is still never written.
+    - The temporary file is created O_EXCL | O_NOFOLLOW with mode 0600, so a link planted at its
+      (random) name is refused and no byte is ever readable by others before its mode is set.
+    - Mode of the result: 0600 when `secret` (whatever the old file had), `mode` when given, else
+      that of the file replaced (a prices file the user made readable stays so), else 0600.
+
+    `durable=False` skips the fsyncs, for state rewritten after every turn (health, preferences)
+    where losing the last update on a power cut costs nothing.
     """
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    final_mode = 0o600 if secret else (mode if mode is not None else _mode_to_keep(path))
+    fd, tmp = _create_temp(path)
     try:
-        # newline="": text is written exactly as given (a config keeps its CRLF endings).
-        fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if isinstance(data, str) else os.fdopen(fd, "wb")
-        with fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") as fh:
+            if final_mode != 0o600:  # before the first byte, and not subject to the umask
+                os.fchmod(fh.fileno(), final_mode) if hasattr(os, "fchmod") else os.chmod(tmp, final_mode)
+            # Text is written exactly as given (a config keeps its CRLF endings).
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        _refuse_unsafe(path)  # (again) as late as can be: a link may have appeared while writing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _mode_to_keep(path: Path) -> int:
+    """The permission bits of the regular file at `path`, 0600 when there is none; refuses a
+    link or anything else that is not a regular file."""
+    _refuse_unsafe(path)
+    try:
+        return stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return 0o600
+
+
+def _refuse_unsafe(path: Path) -> None:
+    what = unsafe_reason(path)
+    if what is not None:
+        raise UnsafeFileError(f"{path}: not written: it {what}; chatroute only replaces its own regular files. "
+                              f"Remove it (or move it aside) and retry")
+
+
+def unsafe_reason(path: Path) -> str | None:
+    """Why atomic_write would refuse `path` ('is a symbolic link (-> …)'), None if it would not."""
+    try:
+        st = os.lstat(path)
+    except OSError:  # absent, or a folder on the way that is not one: the write itself will say
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        what = f"is a symbolic link (-> {target})"
+    elif stat.S_ISDIR(st.st_mode):
+        what = "is a folder"
+    else:
+        what = "is not a regular file"
+    return what
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:  # taken (or a planted link): another name
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable. Best effort: some filesystems cannot fsync a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def broken_link(path: Path) -> str | None:
@@ -79,11 +169,11 @@ def create_new(path: Path, data: str, *, mode: int = 0o600) -> bool:
     """Write `data` to `path` only if nothing at all is there (not even a dangling link), whole
     or not at all. False when something already is."""
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)  # before the first byte
             fh.write(data)
-        os.chmod(tmp, mode)
         try:
             os.link(tmp, path)  # unlike rename, never replaces what is there
         except FileExistsError:

@@ -28,6 +28,15 @@ class Paths:
         """A refreshed price feed; absent until `chatroute prices update` succeeds."""
         return self.data_dir / "prices.json"
 
+    def written_files(self) -> list[Path]:
+        """The files in the data folder that chatroute rewrites with fsutil.atomic_write (exports
+        aside), checked at start-up so that a link planted at one is said at once. The names are
+        repeated here (their modules are heavy to import); tests/hardening/test_owned_files.py
+        checks them against the modules."""
+        names = ("prices.json", "prices.json.bak", "health.json", "router_preferences.json", "local_models.json",
+                 "serve-tokens.json", "serve-state.json", "preferences-reset-at")
+        return [self.data_dir / n for n in names]
+
     def ensure(self) -> None:
         """Create the folders chatroute uses, owner-only when it is the one creating them."""
         for d in (self.config_file.parent, self.data_dir, self.cache_dir):

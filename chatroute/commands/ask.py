@@ -9,7 +9,14 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from chatroute.commands.common import for_terminal, open_engine, print_json, read_prompt, terminal_line
+from chatroute.commands.common import (
+    for_terminal,
+    open_engine,
+    print_json,
+    read_prompt,
+    terminal_line,
+    wait_notice,
+)
 from chatroute.errors import UsageError
 from chatroute.money import usd
 from chatroute.routing.budget import BudgetExceeded
@@ -84,7 +91,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     waits = getattr(engine.store, "waits", None)
     if waits is not None:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
-        waits.on_wait = lambda line: print(f"chatroute: {line}; Ctrl+C stops", file=sys.stderr) if line else None
+        waits.on_wait = wait_notice
     try:
         async for event in engine.run_turn(
             args.conversation,

@@ -68,12 +68,20 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def wait_notice(line: str | None) -> None:
+    """A store's on_wait for a command: one line on stderr when it waits for another process's
+    lock (stdout stays what scripts read). For the TUI this shows before its screen is up:
+    the store is opened first, so a wait there is said on the terminal rather than a blank one."""
+    if line:
+        print(f"chatroute: {strip_terminal_controls(line)}; Ctrl+C stops", file=sys.stderr, flush=True)
+
+
 def open_engine(*, print_warnings: bool = True) -> Engine:
     """The engine for a command. `print_warnings=False` leaves the config's warnings to the
     caller: the TUI shows them itself, as anything printed now vanishes under its screen."""
     from chatroute.engine import Engine
 
-    engine = Engine.open()
+    engine = Engine.open(on_wait=wait_notice)
     if print_warnings:
         for warning in engine.config.warnings:
             print(f"chatroute: warning: {warning}", file=sys.stderr)

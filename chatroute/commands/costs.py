@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 
-from chatroute.commands.common import print_json, table
+from chatroute.commands.common import print_json, table, wait_notice
 from chatroute.money import usd
 
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.recovery import pricer
 
     # This may be the first open after a crash: a recovered stream is priced before it is summed.
-    store = Store.open(paths.database,
+    store = Store.open(paths.database, on_wait=wait_notice,
                        price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
                        anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
     baseline = args.baseline or config.ui.baseline_model

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from chatroute.commands.common import print_json, table
+from chatroute.commands.common import print_json, table, wait_notice
 from chatroute.money import usd
 
 
@@ -96,7 +96,7 @@ def _learned(paths: Any, config: Any, health: dict[str, dict[str, Any]]) -> tupl
         from chatroute.store import Store
 
         # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-        store = Store.open(paths.database, recover_stale=False,
+        store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice,
                            anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
         records = store.preferences(since=preferences_reset_at(paths))
         return PreferenceModel.from_preferences(records).biases, observe(records, health)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from chatroute.commands.common import table
+from chatroute.commands.common import table, wait_notice
 
 
 def run(args: argparse.Namespace) -> int:
     from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
+    from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
     from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, RAMP, SETTLED_QUALITY, PreferenceModel
     from chatroute.store import Store, utc_now
@@ -17,11 +18,11 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     if args.prefs_command == "reset":
         # Signals stay in the history; the adjustment simply learns from after this moment.
-        (paths.data_dir / PREFS_RESET_FILE).write_text(utc_now() + "\n", encoding="utf-8")
+        atomic_write(paths.data_dir / PREFS_RESET_FILE, utc_now() + "\n")
         print("learned routing adjustment reset")
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-    store = Store.open(paths.database, recover_stale=False)
+    store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice)
     records = store.preferences(since=preferences_reset_at(paths))
     model = PreferenceModel.from_preferences(records)
     biases = model.biases

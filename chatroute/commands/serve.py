@@ -50,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, shown: str | None) -> int:
+    from chatroute.commands.common import wait_notice
     from chatroute.engine import Engine
     from chatroute.serve.app import create_app
     from chatroute.serve.state import LiveState
     from chatroute.serve.tokens import TokenSource
 
-    engine = Engine.open()
+    engine = Engine.open(on_wait=wait_notice)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -89,7 +89,9 @@ class Engine:
 
     # ----------------------------------------------------------------- set-up
     @classmethod
-    def open(cls, paths: Paths | None = None, config: Config | None = None) -> Engine:
+    def open(cls, paths: Paths | None = None, config: Config | None = None, *,
+             on_wait: Callable[[str | None], None] | None = None) -> Engine:
+        """`on_wait`: told while opening the store waits for another process's lock (Store.open)."""
         from chatroute.catalog import Catalog
         from chatroute.config import load_config
         from chatroute.paths import resolve_paths
@@ -105,11 +107,13 @@ class Engine:
             notice = adopt_when_unconfigured(config, paths.config_file)  # a first run with a local server
             if notice:
                 config.warnings.append(notice)
+        config.warnings.extend(_unwritable_files(paths))
         catalog = Catalog.build(config, paths, probe_local=True)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
         store = Store.open(paths.database,
                            price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
-                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
+                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"],
+                           on_wait=on_wait)
         return cls(paths, config, catalog, store)
 
     @property
@@ -540,6 +544,15 @@ class Engine:
 
 
 PREFS_RESET_FILE = "preferences-reset-at"
+
+
+def _unwritable_files(paths: Paths) -> list[str]:
+    """A link (or anything but a file) at one of chatroute's files is refused at each write;
+    some of those writes are best effort (health, serve state), so it is said once up front."""
+    from chatroute.fsutil import unsafe_reason
+
+    return [f"{path}: it {why}; chatroute will not write it (remove it to let chatroute manage the file)"
+            for path in paths.written_files() if (why := unsafe_reason(path))]
 
 
 def preferences_reset_at(paths: Paths) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatroute.errors import ConfigError
-from chatroute.fsutil import atomic_write
+from chatroute.fsutil import atomic_write, unsafe_reason
 
 TOKEN_FILE = "serve-tokens.json"
 TOKEN_PREFIX = "crt-"
@@ -50,6 +50,10 @@ def token_path(data_dir: Path) -> Path:
 
 def load_tokens(data_dir: Path) -> Tokens | None:
     path = token_path(data_dir)
+    why = unsafe_reason(path)
+    if why is not None:  # tokens read through a planted link would be tokens someone else knows
+        raise ConfigError(f"{path}: it {why}; the token file must be chatroute's own file. Remove it, then "
+                          "`chatroute serve --rotate-token` makes a new one")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -65,7 +69,7 @@ def load_tokens(data_dir: Path) -> Tokens | None:
 
 
 def save_tokens(data_dir: Path, tokens: Tokens) -> None:
-    atomic_write(token_path(data_dir), tokens.to_json(), mode=0o600)
+    atomic_write(token_path(data_dir), tokens.to_json(), secret=True)
 
 
 def ensure_tokens(data_dir: Path, *, rotate: bool = False) -> tuple[Tokens, str | None]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from chatroute.store.dbfile import StoreError, WalWatch
 from chatroute.store.liveness import writer_tag
+from chatroute.store.lockholder import lock_holder
 from chatroute.store.waits import LockWaits
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ def chunks(ids: Sequence[str], size: int = 500) -> Iterator[list[str]]:
 
 class StoreBusyError(StoreError):
     """Another process held the write lock for longer than we are willing to wait."""
+
+    exit_code = 2  # a local condition the user settles (exit 1 means a provider failed)
 
 
 class StoreWaitCancelled(StoreError):
@@ -116,14 +119,24 @@ class StoreBase:
         held that long belongs to a stopped or stuck process). Never holds self._lock while
         waiting, so other threads (the UI) keep reading meanwhile."""
 
+        def notice() -> str:
+            holder = lock_holder(self.path)
+            who = holder.describe() if holder else "another process"
+            stopped = f"; it is stopped (kill -CONT {holder.pid} resumes it)" if holder and holder.stopped else ""
+            return f"waiting for {who} to release the database lock ({self.path.name}){stopped}"
+
         def busy_error(limit: float, exc: BaseException) -> BaseException:
-            return StoreBusyError(f"{self.path}: database stayed locked by another process for over "
-                                  f"{limit:.0f} s; close other chatroute windows and retry")
+            holder = lock_holder(self.path)
+            if holder is None:
+                return StoreBusyError(f"{self.path}: database stayed locked by another process for over "
+                                      f"{limit:.0f} s; close other chatroute windows and retry")
+            return StoreBusyError(f"{self.path}: {holder.describe()} held the database lock for over "
+                                  f"{limit:.0f} s; {holder.advice()}")
 
         def cancelled() -> BaseException:
             return StoreWaitCancelled(f"{self.path}: stopped waiting for another process's lock; nothing was saved")
 
-        return self.waits.run(fn, _is_busy, what=self.path.name, busy_error=busy_error,  # type: ignore[return-value]
+        return self.waits.run(fn, _is_busy, notice=notice, busy_error=busy_error,  # type: ignore[return-value]
                               cancelled=cancelled)
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -68,6 +68,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         recover_stale: bool = True,
         price_recovered: Callable[[RecoveredStream], TurnRecord | None] | None = None,
         anthropic_providers: Sequence[str] = (),
+        on_wait: Callable[[str | None], None] | None = None,
     ) -> Store:
         """Open (creating parent dirs and the file if needed), migrate, and recover streams
         left 'streaming' by killed processes. `path=None` uses the configured data dir.
@@ -75,7 +76,9 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         `price_recovered` turns each recovered stream into its estimated turn record (a client
         with the catalogue counts tokens and prices them); without it the store estimates
         characters / 4 and leaves the cost unknown. `anthropic_providers`: the configured
-        providers of kind "anthropic" (whose stored token counts migration 4 restates)."""
+        providers of kind "anthropic" (whose stored token counts migration 4 restates).
+        `on_wait` is told when opening waits for another process's lock (a migration or a
+        recovery needs to write), with the line to show, and stays the store's (see LockWaits)."""
         if path is None:
             from chatroute.paths import resolve_paths
 
@@ -90,6 +93,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         except sqlite3.Error as exc:
             raise (explain(path, exc) or exc) from None
         store = cls(conn, path, busy_retry_s=busy_retry_s)
+        store.waits.on_wait = on_wait
         try:
             store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()

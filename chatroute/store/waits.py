@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-# Past this much waiting, the client's on_wait callback is told (once per operation).
-NOTICE_AFTER_S = 1.0
+# Past this much waiting, the client's on_wait callback is told (once per operation): long
+# enough that a routine wait for another process's short write stays silent, short enough that
+# a wait is never mistaken for a hang.
+NOTICE_AFTER_S = 0.5
 MAX_POLL_S = 0.25
 
 
@@ -51,10 +53,11 @@ class LockWaits:
         return self.patience_s if limit is None else min(limit, self.patience_s)
 
     def run(self, attempt: Callable[[], object], is_busy: Callable[[BaseException], bool], *,
-            what: str, busy_error: Callable[[float, BaseException], BaseException],
+            notice: Callable[[], str], busy_error: Callable[[float, BaseException], BaseException],
             cancelled: Callable[[], BaseException]) -> object:
         """`attempt()` until it stops failing with a busy error, the patience runs out
-        (`busy_error`) or `cancel()` is called (`cancelled`)."""
+        (`busy_error`) or `cancel()` is called (`cancelled`). `notice()` makes the line for
+        on_wait (it may look up who holds the lock, so only once the wait is long)."""
         with self._cond:
             generation = self._generation
         started = time.monotonic()
@@ -73,7 +76,7 @@ class LockWaits:
                         raise busy_error(limit, exc) from exc
                     if not told and waited >= NOTICE_AFTER_S and self.on_wait is not None:
                         told = True
-                        self.on_wait(f"waiting for the database: another process holds its write lock ({what})")
+                        self.on_wait(notice())
                     with self._cond:
                         if self._cond.wait_for(lambda: self._generation != generation,
                                                timeout=min(delay * (0.5 + random.random()), limit - waited)):

@@ -267,7 +267,7 @@ class Backend:
             # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
             body = self._store.export_conversation(conversation_id, "json" if fmt == "json" else "markdown")
             path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
-            atomic_write(path, body)
+            atomic_write(path, body, secret=True)
             written.append(path)
         return written
 

@@ -74,7 +74,9 @@ def test_ask_says_what_it_waits_for_and_ctrl_c_stops_it_at_once(stopped_lock_hol
     assert child.stderr is not None
     try:
         notice = child.stderr.readline().decode()  # blocks until the first line: the notice
-        assert "waiting for the database: another process holds its write lock" in notice, notice
+        assert f"waiting for another process (pid {stopped_lock_holder.pid}, python -c" in notice, notice
+        assert "to release the database lock (chatroute.db)" in notice, notice
+        assert f"it is stopped (kill -CONT {stopped_lock_holder.pid} resumes it)" in notice, notice
         assert "Ctrl+C stops" in notice
         sent = time.monotonic()
         child.send_signal(signal.SIGINT)
@@ -108,8 +110,8 @@ async def test_tui_stays_responsive_says_what_it_waits_for_and_esc_keeps_the_pro
             assert time.monotonic() - started < 1.0
             await pilot.pause(0.2)
         notes = [str(n.message) for n in app._notifications]
-        assert any("waiting for the database: another process holds its write lock" in n and "Esc" in n
-                   for n in notes), notes
+        assert any(f"waiting for another process (pid {stopped_lock_holder.pid}" in n
+                   and "to release the database lock" in n and "Esc" in n for n in notes), notes
         assert app.screen._turn is not None and app.screen._turn.is_running
         started = time.monotonic()
         await pilot.press("escape")
