@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,15 @@ _HOST_VARS = (
     "ANTHROPIC_BASE_URL",
     "OPENROUTER_API_KEY",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Children get Ctrl+C as in a terminal. A shell without job control starts a background
+    command (`pytest &`, nohup) with SIGINT ignored, children inherit that, and Python then
+    leaves it ignored: the Ctrl+C tests of chatroute's commands would wait for nothing. A
+    handler here (not an ignore) is reset to the default in every child at exec."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
