@@ -48,7 +48,7 @@ class Clock:
 
 def instrument(engine: Any, clock: Clock) -> None:
     """Marks at each stage's end, by wrapping the functions the request goes through."""
-    import chatroute.serve.turns as turns
+    import chatroute.engine.answer as answer
     from chatroute.providers.anthropic import AnthropicProvider
     from chatroute.providers.openai import OpenAIProvider
 
@@ -63,7 +63,7 @@ def instrument(engine: Any, clock: Clock) -> None:
 
     engine.cache.lookup = ending(engine.cache.lookup, STAGES[0], STAGES[1])
     engine.decide = ending(engine.decide, None, STAGES[2])
-    turns.stream = ending(turns.stream, None, "engine")  # the generator is made: the call follows
+    answer.stream = ending(answer.stream, None, "engine")  # the generator is made: the call follows
     for cls in (OpenAIProvider, AnthropicProvider):
         post = cls._post
 

@@ -103,6 +103,19 @@ def decide_route(
         router.preset, router.cost_weight_override = kept
 
 
+def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], system: str | None,
+                    pin: str) -> RouteDecision:
+    """A pass-through request's decision: the pinned model, without weighing the pool. Nothing
+    else may answer it (a pin never fails over) and no one reads a why panel for it, so the
+    quality of every other model and the ledger's budget state would be work before the first
+    token for nothing. Its size is still checked against the pin's window."""
+    found = targets(engine, pin, None, strict=True)
+    return engine.router.decide(RouteRequest(
+        prompt=prompt, history=history, system=system, pool=[], pin=found.pin, known=found.known,
+        turn_index=sum(1 for m in history if m.role == "user"), health=engine.health,
+    ))
+
+
 def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
                override: str | None) -> None:
     """Raise PromptTooLargeError when the input fits none of the models the turn could go to."""

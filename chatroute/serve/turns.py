@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store
 from chatroute.engine.records import Attempt, build_record, error_line, learn
-from chatroute.engine.route import check_fits
+from chatroute.engine.route import check_fits, pinned_decision
 from chatroute.format import short_model
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
@@ -46,8 +46,11 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
                     return
         cache_status = "miss"
     started = time.perf_counter()
-    decision = engine.decide(req.prompt, history=history, system=req.system, pin=req.pinned, override=None,
-                             current_model=None, preset=req.preset)
+    if req.pinned:
+        decision = pinned_decision(engine, req.prompt, history=history, system=req.system, pin=req.pinned)
+    else:
+        decision = engine.decide(req.prompt, history=history, system=req.system, pin=None, override=None,
+                                 current_model=None, preset=req.preset)
     route_ms = (time.perf_counter() - started) * 1000
     yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
     async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status)) as answer:
