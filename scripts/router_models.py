@@ -180,21 +180,33 @@ def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool
     return r
 
 
+def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | None:
+    """The groups that get their own intercept during the fit (averaged out afterwards).
+
+    "source": one per dataset, so only differences within a source are learned (shipped).
+    "kind": one per kind of label. MMLU and GSM8K are both right-or-wrong, so that word problems
+    need the stronger model more often than knowledge questions is kept as signal; arena_bench_v1
+    is a graded judgement on another scale, and pooled with the others it made every open-ended
+    prompt look needy. "none": pooled."""
+    ds = np.array([r["dataset"] for r in rows])
+    if how == "none":
+        return None
+    if how == "source":
+        return ds
+    return np.where(ds == "arena_bench_v1", "graded", "correctness")
+
+
 def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
     from scripts.loso_router import pair_labels
 
-    ds = np.array([r["dataset"] for r in rows])
-
-    # Labels of the same kind share an intercept: MMLU and GSM8K are both right/wrong, so their
-    # difference in base rate is signal; arena_bench_v1 is a graded judgement on another scale.
-    label_kind = np.where(ds == "arena_bench_v1", "graded", "correctness")
-
     def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,  # type: ignore[no-untyped-def]
              ctx: float = 0.0):
+        groups = intercept_groups(rows, "kind" if fe == "kind" else "source") if fe else None
+
         def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
             keep, y = pair_labels(rows, train)
-            groups = (label_kind if fe == "kind" else ds)[keep] if fe else None
-            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c, groups=groups,
+            model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c,
+                               groups=None if groups is None else groups[keep],
                                ctx_scale=ctx)
             return lambda idx, w, s: model.decision(feats, idx)
 

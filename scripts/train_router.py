@@ -15,8 +15,8 @@ on scripts/loso_router.py's leave-one-source-out figures.
 
 Model (chatroute/routing/quality.py): the need g(x) = logistic regression (C=1, L2) on
 "GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
-embedding), with an intercept per kind of label during the fit (see intercept_groups) that is
-averaged out afterwards; then
+embedding), with a per-source intercept during the fit that is averaged out afterwards
+(`--fixed-effects`, see router_models.intercept_groups); then
 P(good | x, m) = sigmoid(b0 + b1 g + θ_m max(a_min, a0 + a1 g)), with (b0, b1, a0, a1) fitted on
 3-fold out-of-fold g against the two labelled models' scores, so P(good) is calibrated.
 """
@@ -86,29 +86,13 @@ def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w
     return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
 
-def intercept_groups(rows: list[dict[str, Any]], how: str) -> np.ndarray | None:
-    """The groups that get their own intercept during the fit (averaged out afterwards).
-
-    "kind": one per kind of label. MMLU and GSM8K are both right-or-wrong, so that word problems
-    need the stronger model more often than knowledge questions is signal to keep (without it the
-    need of a maths question in a chat mix is lost); arena_bench_v1 is a graded judgement on
-    another scale, and pooled with the others it made every open-ended prompt look needy.
-    "source": one per dataset (only differences within a source are learned). "none": pooled."""
-    ds = np.array([r["dataset"] for r in rows])
-    if how == "none":
-        return None
-    if how == "source":
-        return ds
-    return np.where(ds == "arena_bench_v1", "graded", "correctness")
-
-
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
-          fixed_effects: str = "kind") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+          fixed_effects: str = "source") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Weights (QualityModel layout) fitted on rows train_idx only, with an intercept per group of
-    intercept_groups(rows, fixed_effects) during the fit."""
+    router_models.intercept_groups(rows, fixed_effects) during the fit."""
     keep, y = lo.pair_labels(rows, train_idx)
-    groups = intercept_groups(rows, fixed_effects)
+    groups = rm.intercept_groups(rows, fixed_effects)
 
     def groups_of(ix: np.ndarray) -> np.ndarray | None:
         return None if groups is None else groups[ix]
@@ -172,8 +156,9 @@ def main() -> None:
     ap.add_argument("--features", choices=sorted(FEATURE_SETS), default="ngram+lex")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
-    ap.add_argument("--fixed-effects", choices=("kind", "source", "none"), default="kind",
-                    help="which rows share an intercept during the fit (see intercept_groups)")
+    ap.add_argument("--fixed-effects", choices=("source", "kind", "none"), default="source",
+                    help="which rows share an intercept during the fit (router_models.intercept_groups); "
+                         "the shipped weights use 'source'")
     args = ap.parse_args()
     t0 = time.time()
     from chatroute.catalog.abilities import default_ability
