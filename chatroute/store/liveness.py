@@ -46,16 +46,24 @@ def _read_boot_id() -> str:
 BOOT_ID = _read_boot_id()
 
 
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (field 3, the state, first), or None
+    where it cannot be read. The name is cut at its last ')': it may hold spaces and brackets."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def process_start(pid: int) -> str | None:
     """When process `pid` started (Linux: boot id and start time in clock ticks), or None where
     /proc is not available. Containers make pid reuse common: chatroute as the entrypoint is
     pid 1 in every run, under the same hostname when one is set."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            ticks = fh.read().rsplit(b")", 1)[1].split()[19]  # field 22, starttime
-    except (OSError, IndexError):
+    fields = proc_stat(pid)
+    if fields is None or len(fields) < 20:
         return None
-    return f"{BOOT_ID}.{ticks.decode()}"
+    return f"{BOOT_ID}.{fields[19].decode()}"  # field 22, starttime
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,11 +75,9 @@ def pid_alive(pid: int) -> bool:
         return False
     except OSError:
         return True  # exists but belongs to someone else
-    try:  # a killed child not yet reaped by its parent is a zombie: dead for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+    # A killed child not yet reaped by its parent is a zombie: dead for our purposes.
+    fields = proc_stat(pid)
+    return fields is None or not fields or fields[0] != b"Z"
 
 
 def writer_gone(writer: str | None, updated_at: str, *, host: str, cutoff: str) -> bool:

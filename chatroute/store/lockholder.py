@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatroute.store.liveness import proc_stat
+
 _SHM_LOCKS = (120, 9)  # UNIX_SHM_BASE, the 8 WAL locks and the DMS byte (sqlite3 os_unix.c)
 _PENDING_BYTE = 0x40000000
 _DB_LOCKS = (_PENDING_BYTE, 2 + 510)  # pending, reserved, then the shared range
@@ -95,9 +97,5 @@ def _command(pid: int) -> str:
 
 
 def _stopped(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in (b"T", b"t")
+    fields = proc_stat(pid)
+    return fields is not None and bool(fields) and fields[0] in (b"T", b"t")
