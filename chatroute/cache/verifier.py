@@ -134,7 +134,11 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
 
     set_a, set_b = set(sa), set(sb)
     only_a, only_b = len(set_a - set_b), len(set_b - set_a)
-    ua, ub = float((a2b < UNMATCHED).mean()), float((b2a < UNMATCHED).mean())
+    lost_a, lost_b = a2b < UNMATCHED, b2a < UNMATCHED  # words with no counterpart on the other side
+    ua, ub = float(lost_a.mean()), float(lost_b.mean())
+    # Weighted share of each side with no counterpart, and its heaviest such word.
+    wua, wub = float(wta[lost_a].sum() / wta.sum()), float(wtb[lost_b].sum() / wtb.sum())
+    wma, wmb = float(wta[lost_a].max(initial=0.0)), float(wtb[lost_b].max(initial=0.0))
 
     discordant, pivots, relation_swaps, conj_swaps, n_pairs = _order(a, b, sim)
     rel_a = [t for t in a.tokens if t in RELATION_WORDS]
@@ -150,7 +154,7 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         min(float(a2b.min()), float(b2a.min())),
         max(ua, ub),
         min(ua, ub),
-        math.log1p(float((a2b < UNMATCHED).sum() + (b2a < UNMATCHED).sum())),
+        math.log1p(float(lost_a.sum() + lost_b.sum())),
         len(set_a & set_b) / max(1, len(set_a | set_b)),
         math.log1p(max(only_a, only_b)),
         math.log1p(min(only_a, only_b)),
@@ -173,13 +177,13 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         float(a.sequence == b.sequence),
         min(float(wta @ a2b / wta.sum()), float(wtb @ b2a / wtb.sum())),
         max(float(wta @ a2b / wta.sum()), float(wtb @ b2a / wtb.sum())),
-        max(float(wta[a2b < UNMATCHED].sum() / wta.sum()), float(wtb[b2a < UNMATCHED].sum() / wtb.sum())),
-        float(max(wta[a2b < UNMATCHED].max(initial=0.0), wtb[b2a < UNMATCHED].max(initial=0.0))) / 7.0,
+        max(wua, wub),
+        max(wma, wmb) / 7.0,
         _wcos(va, vb, wta, wtb),
         # Both sides holding an important word the other lacks is a contrast ("install X" /
         # "remove X"); only one side holding it is usually an elaboration of the same question.
-        min(float(wta[a2b < UNMATCHED].sum() / wta.sum()), float(wtb[b2a < UNMATCHED].sum() / wtb.sum())),
-        float(min(wta[a2b < UNMATCHED].max(initial=0.0), wtb[b2a < UNMATCHED].max(initial=0.0))) / 7.0,
+        min(wua, wub),
+        min(wma, wmb) / 7.0,
         # The first topic word usually names what is asked about ("install", "capital"): how
         # well each side's counterpart matches it, the weaker of the two.
         min(float(a2b[0]), float(b2a[0])),
