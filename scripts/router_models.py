@@ -152,15 +152,19 @@ FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barel
 
 def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool, emb: bool, lex: bool,
                c: float = 1.0, weights: np.ndarray | None = None, groups: np.ndarray | None = None,
-               ctx_scale: float = 0.0) -> LinearRouter:
+               ctx_scale: float = 0.0, like: LinearRouter | None = None) -> LinearRouter:
     """Logistic regression of y on the chosen features. With `groups` (one label per training row,
     e.g. the source), each group gets its own intercept during the fit (a fixed effect), so the
     shared weights must explain differences *within* a source; at inference the intercepts are
-    replaced by their row-weighted mean."""
+    replaced by their row-weighted mean. With `like`, the IDF and the lexical standardisation are
+    that model's, so the two can be added into one (blend)."""
     from sklearn.linear_model import LogisticRegression
 
-    mean, std = lex_stats(feats, train)
-    r = LinearRouter(idf_of(feats, train) if ngram else None, None, np.zeros(0), 0.0, emb, lex, mean, std, ctx_scale)
+    if like is not None:
+        idf, (mean, std) = like.idf, (like.lex_mean, like.lex_std)
+    else:
+        idf, (mean, std) = (idf_of(feats, train) if ngram else None), lex_stats(feats, train)
+    r = LinearRouter(idf, None, np.zeros(0), 0.0, emb, lex, mean, std, ctx_scale)
     x = r.design(feats, train)
     n_fe = 0
     if groups is not None:
@@ -178,6 +182,45 @@ def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool
     if n_fe:
         r.bias += float(np.mean(FE_SCALE * coef[len(coef) - n_fe :][inv]))
     return r
+
+
+def blend(parts: Sequence[tuple[LinearRouter, float]], feats: Features, ref: np.ndarray) -> LinearRouter:
+    """One linear model: sum of share x (model's score standardised on rows ref). The parts must
+    share the IDF and the lexical standardisation (fit_linear(..., like=...)), so the sum is
+    linear in the same inputs and the app runs it as a single weight vector."""
+    first = parts[0][0]
+    w = np.zeros(ngrams.DIM, np.float64) if first.w is not None else None
+    v = np.zeros(len(first.v), np.float64)
+    bias = 0.0
+    for model, share in parts:
+        d = model.decision(feats, ref)
+        mu, sd = float(d.mean()), float(d.std()) or 1.0
+        if w is not None and model.w is not None:
+            w += share / sd * model.w
+        v += share / sd * model.v
+        bias += share * (model.bias - mu) / sd
+    return LinearRouter(first.idf, None if w is None else w.astype(np.float32), v.astype(np.float32), bias,
+                        first.use_emb, first.use_lex, first.lex_mean, first.lex_std, first.ctx_scale)
+
+
+def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[dict[str, Any]], *,
+             emb: bool, lex: bool, c: float = 1.0, fixed_effects: str = "source",
+             pooled_share: float = 0.0) -> LinearRouter:
+    """The need model: a fit with an intercept per `fixed_effects` group (differences *within* a
+    source), blended with `pooled_share` of one fitted on the right-or-wrong sources pooled (MMLU
+    and GSM8K with one intercept: differences *between* kinds of request, which the per-source
+    intercepts remove and chat and benchmark mixes are ranked by). Both are standardised on the
+    training rows before they are added."""
+    groups = intercept_groups(rows, fixed_effects)
+    within = fit_linear(feats, keep, y, ngram=True, emb=emb, lex=lex, c=c,
+                        groups=None if groups is None else groups[keep])
+    if not pooled_share:
+        return within
+    kind = intercept_groups(rows, "kind")
+    assert kind is not None
+    sub = kind[keep] == "correctness"
+    pooled = fit_linear(feats, keep[sub], y[sub], ngram=True, emb=emb, lex=lex, c=c, like=within)
+    return blend([(within, 1.0 - pooled_share), (pooled, pooled_share)], feats, keep)
 
 
 def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | None:
@@ -241,6 +284,14 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
+    def blended(share: float):  # type: ignore[no-untyped-def]
+        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+            keep, y = pair_labels(rows, train)
+            model = fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share)
+            return lambda idx, w, s: model.decision(feats, idx)
+
+        return fit
+
     fitted: dict[bytes, Any] = {}
     shipped_fit = make(True, True, True, fe=True)
 
@@ -253,6 +304,9 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
     return {
         "shipped design": shipped,
         "shipped design + floor": with_floor(shipped),
+        "within + pooled (1/2)": blended(0.5),
+        "within + pooled (1/2) + floor": with_floor(blended(0.5)),
+        "pooled right-or-wrong": blended(1.0),
         "ngram+emb+lex FE +len": plus_length(shipped),
         "ngram+emb+lex FE +len/2": plus_length(shipped, 0.5),
         "ngram": make(True, False, False),

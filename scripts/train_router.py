@@ -50,6 +50,10 @@ A_MIN = 0.05  # floor on a(g), in units of theta: P stays strictly monotone in a
 THETA_SPAN = 1.0  # the anchors' theta gap; b and a are on this scale
 C = 1.0  # L2 strength of the need regression (sklearn's C); C=0.3 and 3 did no better on LOSO
 QUANTILE_P = np.linspace(0.0, 1.0, 41)
+# Half of the need comes from a fit on MMLU and GSM8K pooled, which keeps "word problems need the
+# stronger model more often than knowledge questions" (chosen on the held-out mixes of sources;
+# README, Router quality).
+POOLED_SHARE = 0.5
 FEATURE_SETS = {"ngram": (False, False), "ngram+lex": (False, True), "ngram+emb": (True, False),
                 "ngram+emb+lex": (True, True)}
 
@@ -88,23 +92,24 @@ def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w
 
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
-          fixed_effects: str = "source") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Weights (QualityModel layout) fitted on rows train_idx only, with an intercept per group of
-    router_models.intercept_groups(rows, fixed_effects) during the fit."""
+          fixed_effects: str = "source", pooled_share: float = 0.0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Weights (QualityModel layout) fitted on rows train_idx only: router_models.fit_need, an
+    intercept per group of router_models.intercept_groups(rows, fixed_effects) during the fit,
+    blended with `pooled_share` of the right-or-wrong sources fitted pooled."""
     keep, y = lo.pair_labels(rows, train_idx)
-    groups = rm.intercept_groups(rows, fixed_effects)
 
-    def groups_of(ix: np.ndarray) -> np.ndarray | None:
-        return None if groups is None else groups[ix]
+    def fit(ix: np.ndarray, yy: np.ndarray) -> rm.LinearRouter:
+        return rm.fit_need(feats, ix, yy, rows, emb=use_emb, lex=use_lex, c=C, fixed_effects=fixed_effects,
+                           pooled_share=pooled_share)
 
-    model = rm.fit_linear(feats, keep, y, ngram=True, emb=use_emb, lex=use_lex, c=C, groups=groups_of(keep))
+    model = fit(keep, y)
     log(f"  need model fitted on {len(keep)} rows")
     # Out-of-fold need for calibration and the operating points (in-sample g would be overconfident).
     fold = np.array([fold_of(rows[i]["id"], folds) for i in keep])
     oof = np.zeros(len(keep))
     for f in range(folds):
         tr_f = keep[fold != f]
-        mf = rm.fit_linear(feats, tr_f, y[fold != f], ngram=True, emb=use_emb, lex=use_lex, c=C, groups=groups_of(tr_f))
+        mf = fit(tr_f, y[fold != f])
         oof[fold == f] = mf.decision(feats, keep[fold == f])
         log(f"  fold {f + 1}/{folds} done")
     ability0 = float(np.mean(list(anchors.values())))
@@ -153,12 +158,15 @@ def reliability(g: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--features", choices=sorted(FEATURE_SETS), default="ngram+lex")
+    ap.add_argument("--features", choices=sorted(FEATURE_SETS), default="ngram+emb+lex")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     ap.add_argument("--fixed-effects", choices=("source", "kind", "none"), default="source",
                     help="which rows share an intercept during the fit (router_models.intercept_groups); "
                          "the shipped weights use 'source'")
+    ap.add_argument("--pooled-share", type=float, default=POOLED_SHARE,
+                    help="share of the need from a fit on the right-or-wrong sources pooled "
+                         "(router_models.fit_need); 0 = within-source only")
     args = ap.parse_args()
     t0 = time.time()
     from chatroute.catalog.abilities import default_ability
@@ -172,7 +180,7 @@ def main() -> None:
     train_idx = np.flatnonzero(trainable & ~ho)
     use_emb, use_lex = FEATURE_SETS[args.features]
     arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors,
-                         fixed_effects=args.fixed_effects)
+                         fixed_effects=args.fixed_effects, pooled_share=args.pooled_share)
     qm = QualityModel(arrays, {"anchors": anchors})
 
     # Held-out figures through the shipped inference path (text in, numpy only).
@@ -198,7 +206,8 @@ def main() -> None:
         "features": {"ngram_buckets": ngrams.DIM, "embedding": use_emb,
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
-        "hyper_parameters": {"fixed_effects": args.fixed_effects, "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
+        "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
+                             "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
                              "calibration_folds": 3},
         "training_data": {
             "files": data_sha,
