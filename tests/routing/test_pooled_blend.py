@@ -3,6 +3,7 @@ one fitted on the right-or-wrong sources pooled, added as one linear model."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,53 +39,68 @@ def _rows() -> list[dict]:
     return rows
 
 
+@dataclass
+class Fitted:
+    rows: list[dict]
+    feats: rm.Features
+    keep: np.ndarray
+    y: np.ndarray
+    within: rm.LinearRouter  # an intercept per source
+    pooled: rm.LinearRouter  # MMLU and GSM8K rows pooled, same IDF and standardisation
+
+    def datasets(self) -> np.ndarray:
+        return np.array([self.rows[i]["dataset"] for i in self.keep])
+
+
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], rm.Features, np.ndarray, np.ndarray]:
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
+    """Fitted once: each fit over 2^18 n-gram weights takes seconds."""
     rows = _rows()
     feats = rm.Features.build(rows, Path(tmp_path_factory.mktemp("features")))
     keep, y = lo.pair_labels(rows, np.arange(len(rows)))
-    return rows, feats, keep, y
-
-
-def test_blend_is_the_standardised_sum_of_its_parts(fitted) -> None:  # type: ignore[no-untyped-def]
-    rows, feats, keep, y = fitted
     groups = rm.intercept_groups(rows, "source")
     assert groups is not None
     within = rm.fit_linear(feats, keep, y, ngram=True, emb=True, lex=True, groups=groups[keep])
     sub = np.array([rows[i]["dataset"] != "arena_bench_v1" for i in keep])
     pooled = rm.fit_linear(feats, keep[sub], y[sub], ngram=True, emb=True, lex=True, like=within)
-    both = rm.blend([(within, 0.7), (pooled, 0.3)], feats, keep)
-
-    def z(m: rm.LinearRouter) -> np.ndarray:
-        d = m.decision(feats, keep)
-        return (d - d.mean()) / d.std()
-
-    np.testing.assert_allclose(both.decision(feats, keep), 0.7 * z(within) + 0.3 * z(pooled), atol=1e-4)
-    # The same fit through fit_need, the trainer's entry point.
-    np.testing.assert_allclose(rm.fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=0.3)
-                               .decision(feats, keep), both.decision(feats, keep), atol=1e-4)
+    return Fitted(rows, feats, keep, y, within, pooled)
 
 
-def test_the_pooled_share_keeps_the_difference_between_kinds_of_request(fitted) -> None:  # type: ignore[no-untyped-def]
-    rows, feats, keep, y = fitted
-    ds = np.array([rows[i]["dataset"] for i in keep])
+def _z(f: Fitted, m: rm.LinearRouter) -> np.ndarray:
+    d = m.decision(f.feats, f.keep)
+    return (d - d.mean()) / d.std()
 
-    def gap(share: float) -> float:
-        d = rm.fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share).decision(feats, keep)
+
+def test_fit_need_is_the_standardised_sum_of_the_two_fits(fitted: Fitted) -> None:
+    f = fitted
+    both = rm.blend([(f.within, 0.7), (f.pooled, 0.3)], f.feats, f.keep)
+    np.testing.assert_allclose(both.decision(f.feats, f.keep), 0.7 * _z(f, f.within) + 0.3 * _z(f, f.pooled), atol=1e-4)
+    # The trainer's entry point gives the same single linear model (so its pooled part is fitted
+    # on the right-or-wrong rows only, as above).
+    need = rm.fit_need(f.feats, f.keep, f.y, f.rows, emb=True, lex=True, pooled_share=0.3)
+    np.testing.assert_allclose(need.decision(f.feats, f.keep), both.decision(f.feats, f.keep), atol=1e-4)
+
+
+def test_the_pooled_share_keeps_the_difference_between_kinds_of_request(fitted: Fitted) -> None:
+    f = fitted
+    ds = f.datasets()
+
+    def gap(d: np.ndarray) -> float:
         d = (d - d.mean()) / d.std()
         return float(d[ds == "gsm8k"].mean() - d[ds == "mmlu"].mean())
 
-    within_only, blended = gap(0.0), gap(0.5)
+    within_only = gap(f.within.decision(f.feats, f.keep))
+    blended = gap(rm.blend([(f.within, 0.5), (f.pooled, 0.5)], f.feats, f.keep).decision(f.feats, f.keep))
     # Per-source intercepts absorb "word problems need the stronger model more"; the pooled part
     # brings it back.
     assert blended > within_only + 0.3
     assert blended > 0.5
 
 
-def test_graded_rows_stay_out_of_the_pooled_part(fitted) -> None:  # type: ignore[no-untyped-def]
-    rows, feats, keep, y = fitted
-    ds = np.array([rows[i]["dataset"] for i in keep])
-    d = rm.fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=1.0).decision(feats, keep)
+def test_graded_rows_stay_out_of_the_pooled_part(fitted: Fitted) -> None:
+    f = fitted
+    ds = f.datasets()
+    d = f.pooled.decision(f.feats, f.keep)
     # Pooled with the arena rows (won 90% of the time) open-ended requests would rank neediest;
     # fitted on the right-or-wrong rows only, they rank below the word problems.
     assert d[ds == "arena_bench_v1"].mean() < d[ds == "gsm8k"].mean()
