@@ -84,17 +84,48 @@ def mmlu_group(row: dict[str, Any]) -> str | None:
     """STEM / humanities / social_sciences / other from the row's source path (mmlu_<subject>.csv)."""
     if row.get("dataset") != "mmlu":
         return None
-    name = str(row.get("source", "")).rsplit("/", 1)[-1]
-    subject = name.removeprefix("mmlu_").removesuffix(".csv")
-    return _SUBJECT_GROUP.get(subject, "other")
+    return _SUBJECT_GROUP.get(mmlu_subject(row), "other")
 
 
-def load_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+def load_rows(paths: Sequence[Path], *, keep_unparsed: bool = False) -> list[dict[str, Any]]:
+    """The labelled rows, without the scores drop_unparsed_scores finds unusable (unless asked)."""
     rows: list[dict[str, Any]] = []
     for p in paths:
         if p.exists():
             rows.extend(ev.load_rows(p))
+    if not keep_unparsed:
+        drop_unparsed_scores(rows)
     return rows
+
+
+CHANCE = 0.25  # four options in an MMLU question
+
+
+def mmlu_subject(row: dict[str, Any]) -> str:
+    return str(row.get("source", "")).rsplit("/", 1)[-1].removeprefix("mmlu_").removesuffix(".csv")
+
+
+def drop_unparsed_scores(rows: list[dict[str, Any]]) -> list[tuple[str, str, int, float]]:
+    """Remove a model's scores from an MMLU subject where that model does worse than guessing.
+
+    Below chance on a four-option test means the answers were not read, not that the model failed:
+    in RouteLLM's responses GPT-4-1106 scores 0.03 on high-school mathematics (Mixtral 0.32),
+    against 0.81 over all of MMLU. Kept, those rows teach "maths questions do not need the
+    stronger model", and they decided most of the left-out STEM figure. Returns what was removed:
+    (subject, model, rows, mean score)."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("dataset") == "mmlu":
+            for model in r["scores"]:
+                by.setdefault((mmlu_subject(r), model), []).append(r)
+    removed = []
+    for (subject, model), members in sorted(by.items()):
+        mean = float(np.mean([float(r["scores"][model]) for r in members]))
+        if len(members) >= 20 and mean < CHANCE:
+            for r in members:
+                del r["scores"][model]
+            removed.append((subject, model, len(members), mean))
+    return removed
 
 
 # --------------------------------------------------------------------------- splits

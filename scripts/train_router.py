@@ -172,7 +172,8 @@ def main() -> None:
     from chatroute.catalog.abilities import default_ability
 
     anchors = {WEAK_MODEL: default_ability(WEAK_MODEL), STRONG_MODEL: default_ability(STRONG_MODEL)}
-    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE], keep_unparsed=True)
+    dropped = lo.drop_unparsed_scores(rows)
     feats = rm.Features.build(rows, args.cache)
     ds = np.array([r["dataset"] for r in rows])
     ho = np.array([held_out(r["id"]) for r in rows])
@@ -197,7 +198,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez(args.out / "quality.npz", **arrays)  # uncompressed: loads in a few ms
     data_sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (lo.TRAIN_FILE, lo.ARENA_FILE)}
-    counts = {d: int(np.sum(ds[train_idx] == d)) for d in lo.TRAINABLE}
+    labelled, _ = lo.pair_labels(rows, train_idx)
+    counts = {d: int(np.sum(ds[labelled] == d)) for d in lo.TRAINABLE}
     meta = {
         "format": "chatroute-quality/2",
         "model": "need g = LR on hashed word 1-2 / char 2-5-grams"
@@ -220,6 +222,8 @@ def main() -> None:
                 "arena_bench_v1": "lmarena/arena-hard-auto data/arena-bench-v1 (Apache-2.0)",
             },
             "excluded": "alpaca_eval rows (CC BY-NC 4.0): scored only, never trained on",
+            "scores_dropped_below_chance": [{"subject": sub, "model": m, "rows": n, "mean_score": round(mean, 3)}
+                                            for sub, m, n, mean in dropped],
             "held_out_rule": "int(sha256(id)[:8], 16) % 5 == 0",
             "calibration_fold_rule": "int(sha256(id)[8:16], 16) % 3",
         },

@@ -96,3 +96,23 @@ def test_reference_baseline_runs_on_the_fixture() -> None:
     split = next(s for s in lo.make_splits(rows) if s.name == "gsm8k")
     scores = fit(split.train)(split.test, lo.WEAK, lo.STRONG)
     assert scores.shape == (len(split.test),) and np.all(np.isfinite(scores))
+
+
+def test_a_model_scoring_below_chance_on_a_subject_loses_those_scores(tmp_path: Path) -> None:
+    """Worse than guessing on four options: its answers were not read (load_rows drops them)."""
+    rows = _rows()
+    for i in range(24):
+        rows.append({"id": f"mmlu-hsm-{i}", "dataset": "mmlu", "turns": [f"maths question {i}"],
+                     "scores": {lo.STRONG: float(i == 0), lo.WEAK: float(i % 3 == 0)},
+                     "source": "routellm/evals/mmlu/responses/mmlu_high_school_mathematics.csv"})
+    path = tmp_path / "rows.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    loaded = {r["id"]: r for r in lo.load_rows([path])}
+    assert lo.STRONG not in loaded["mmlu-hsm-0"]["scores"] and lo.WEAK in loaded["mmlu-hsm-0"]["scores"]
+    # Other subjects, and the same subject when asked to keep everything, are untouched.
+    assert lo.STRONG in loaded["mmlu-0"]["scores"]
+    assert lo.STRONG in {r["id"]: r for r in lo.load_rows([path], keep_unparsed=True)}["mmlu-hsm-0"]["scores"]
+    # No pair label, so the rows reach neither training nor scoring for that pair.
+    idx = np.array([k for k, r in enumerate(lo.load_rows([path])) if r["id"].startswith("mmlu-hsm")])
+    assert len(lo.pair_labels(lo.load_rows([path]), idx)[0]) == 0

@@ -82,3 +82,33 @@ def test_shipped_model_under_balanced_routes_some_prompts_to_the_dearer_model() 
     assert hard.count("openai/gpt-4o") > light.count("openai/gpt-4o")
     assert hard.count("openai/gpt-4o") >= len(DEMANDING) // 2
     assert r.decide(RouteRequest("What is the capital of Italy?", pool=POOL)).model == "openai/gpt-4o-mini"
+
+
+# A mid-priced model rated close to the dearest at a fraction of its price: the dearest model's
+# break-even alone priced quality so low that this one won every prompt, the trivial ones too.
+MID_POOL = [make_model("openai/gpt-4o-mini", 0.15, 0.6, 0.54), make_model("anthropic/claude-haiku-4-5", 1.0, 5.0, 0.60),
+            make_model("openai/gpt-4o", 2.5, 10.0, 0.61)]
+
+
+@pytest.mark.parametrize("preset", ["best", "balanced", "frugal"])
+def test_no_dearer_model_is_bought_below_the_presets_need(preset: str) -> None:
+    g_star = -3.0 + 6.0 * PRESET_NEED_QUANTILE[preset]
+    router = Router(preset=preset, quality_model=NeedStub())
+    for g in (g_star - 0.2, g_star - 1.0, -3.0):
+        assert router.decide(RouteRequest(f"question g={g}", pool=MID_POOL)).model == "openai/gpt-4o-mini"
+    assert router.decide(RouteRequest(f"question g={g_star + 0.2}", pool=MID_POOL)).model != "openai/gpt-4o-mini"
+
+
+def test_the_price_is_the_best_buy_among_the_paid_models() -> None:
+    stub = NeedStub()
+    priced = [(0.54, 0.001), (0.60, 0.004), (0.61, 0.01)]
+    g = stub.need_at(PRESET_NEED_QUANTILE["balanced"])
+    p = stub.curve(g, [a for a, _ in priced])
+    expected = max((p[k] - p[0]) / (priced[k][1] - priced[0][1]) for k in (1, 2))
+    assert preset_price(stub, "balanced", priced) == pytest.approx(expected)
+    # A free model in the pool does not set the price (any gain per dollar against it is huge);
+    # with a single paid model it is the only reference there is.
+    assert preset_price(stub, "balanced", [(0.05, 0.0), *priced]) == pytest.approx(expected)
+    one_paid = [(0.05, 0.0), (0.61, 0.01)]
+    q = stub.curve(g, [0.05, 0.61])
+    assert preset_price(stub, "balanced", one_paid) == pytest.approx((q[1] - q[0]) / 0.01)
