@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
+import logging
 import socket
 import sys
 from types import FrameType
@@ -78,6 +80,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
         print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
               file=err)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown_cancel)
     server = _Server(config)
     state.start()
     try:
@@ -87,6 +90,15 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
         engine.store.close()
     print("chatroute serve: stopped", file=err)
     return 0
+
+
+def _quiet_shutdown_cancel(record: logging.LogRecord) -> bool:
+    """Drops uvicorn's report of a request cancelled at shutdown. A stream still running when the
+    graceful wait ends is cancelled, recorded as interrupted with its cost, and the client's SDK
+    says the stream ended unfinished; uvicorn would also print the cancellation as "Exception in
+    ASGI application" with a traceback through the app, which tells the user nothing."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, asyncio.CancelledError)
 
 
 class _Server(uvicorn.Server):

@@ -165,6 +165,8 @@ def test_a_server_stopped_mid_stream_records_the_stream_as_interrupted(tmp_path:
     finally:
         server.stop()
     assert code == 0
+    log = "".join(server.stderr)
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-2000:]
     turn = next(t for t in server.turns() if t.model == "openai/gpt-4o-mini")
     assert turn.status == "interrupted" and turn.usage_estimated
     assert 10 <= turn.output_tokens < 5000 and turn.cost_usd and turn.cost_usd > 0
