@@ -170,3 +170,33 @@ def test_a_server_stopped_mid_stream_records_the_stream_as_interrupted(tmp_path:
     turn = next(t for t in server.turns() if t.model == "openai/gpt-4o-mini")
     assert turn.status == "interrupted" and turn.usage_estimated
     assert 10 <= turn.output_tokens < 5000 and turn.cost_usd and turn.cost_usd > 0
+
+
+def test_a_routed_request_stops_failing_over_at_its_deadline(tmp_path: Path, fake_server: FakeServer) -> None:
+    """As a chat turn: candidates that all hang before their first token cost the shared
+    `failover_timeout_s`, not each one's own first-token timeout."""
+    from tests.engine.helpers import write_config
+
+    home = tmp_path / "served"
+    home.mkdir()
+    path = write_config(home, fake_server, extra="failover_timeout_s = 5\n")
+    text = path.read_text()
+    for env in ("TEST_OPENAI_KEY", "TEST_ANTHROPIC_KEY"):
+        text = text.replace(f'api_key_env = "{env}"\n', f'api_key_env = "{env}"\nfirst_token_timeout_s = 4\n')
+    path.write_text(text)
+    for name in ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"):
+        fake_server.script(name, Reply(text="too late", ttft=60))
+    server = start_served(home, fake_server)
+    try:
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as info:
+            server.client().chat.completions.create(
+                model="chatroute/auto", messages=[{"role": "user", "content": "every candidate hangs"}])
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    # 4 s on the first candidate, the 1 s left on the second, the third never asked; each
+    # candidate's own 4 s would have made it 12 s.
+    assert 4.5 < elapsed < 8.5, elapsed
+    assert "failover deadline" in str(info.value.message), info.value.message
+    assert len(fake_server.requests) == 2
