@@ -1,30 +1,62 @@
 """Reliability of the shipped P(good): predicted vs observed per need quintile, per dataset.
 
-    .venv/bin/python scripts/reliability_report.py
+    .venv/bin/python scripts/reliability_report.py [--leave-out SPLIT]
 
 Rows: the fixed held-out split of each trainable source (never trained on) and the alpaca_eval
 rows (a source never trained on; only GPT-4-1106 of the two labelled models is scored there).
+With --leave-out (a split of scripts/loso_router.py: gsm8k, arena_bench_v1, mmlu, mmlu:stem, ...)
+the model is retrained as train_router.py does, without that source, and scored on all of it:
+calibration on a source the weights never saw (a few minutes; needs the dev extra).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from chatroute.routing.quality import get_quality_model  # noqa: E402
+from chatroute.routing.quality import QualityModel, get_quality_model  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
 
 
+def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> tuple[QualityModel, list[Any]]:
+    """The quality model retrained without one source (as train_router.py trains the shipped one),
+    and that source's rows."""
+    from chatroute.catalog.abilities import default_ability
+    from scripts import router_models as rm
+    from scripts import train_router as tr
+
+    splits = {s.name: s for s in lo.make_splits(rows)}
+    if split_name not in splits:
+        raise SystemExit(f"unknown split {split_name!r}; known: {', '.join(splits)}")
+    split = splits[split_name]
+    lo.check_no_leak(split, rows)
+    anchors = {lo.WEAK: default_ability(lo.WEAK), lo.STRONG: default_ability(lo.STRONG)}
+    feats = rm.Features.build(rows, cache)
+    arrays, _ = tr.train(rows, feats, split.train, use_emb=True, use_lex=True, anchors=anchors,
+                         pooled_share=tr.POOLED_SHARE, log=lambda _: None)
+    return QualityModel(arrays, {"anchors": anchors}), [rows[i] for i in split.test]
+
+
 def main() -> None:
-    qm = get_quality_model()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--leave-out", metavar="SPLIT", help="retrain without this source and score all of it")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
+    args = ap.parse_args()
     rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
-    sets = {d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in lo.TRAINABLE}
-    sets["alpaca_eval (never trained on)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
+    if args.leave_out:
+        qm, test = left_out_model(rows, args.leave_out, args.cache)
+        sets = {f"{args.leave_out} (left out)": test}
+    else:
+        qm = get_quality_model()
+        sets = {d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in lo.TRAINABLE}
+        sets["alpaca_eval (never trained on)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
     print("| dataset | need quintile | n | model | predicted P(good) | observed mean score |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
