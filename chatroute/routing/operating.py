@@ -3,18 +3,25 @@
 A fixed "quality points per dollar" cannot work across pools: between gpt-4o-mini and gpt-4o the
 predicted quality gap is a few points on almost every prompt, so a fixed price either always
 or never buys the dearer model. Instead each preset names a quantile of the need g(x) over the
-training prompts (PRESET_NEED_QUANTILE). For the turn's pool, the price λ is set so that no
-dearer candidate beats the cheapest below that need, and the best buy among them breaks even
-exactly there:
+training prompts (PRESET_NEED_QUANTILE), and the price λ is set for the turn's pool from the
+candidates' predicted P(good) at that need g*, over the paid candidates when there are two or
+more (a free local model competes at that price: any gain per dollar against a free model grows
+without bound as the paid one gets cheaper, so it cannot set one).
 
-    λ = max over dearer c of [P(good | g*, c) − P(good | g*, cheapest)] / (cost_c − cost_cheapest)
+`balanced` and `frugal` put cost first: no dearer candidate beats the cheapest below g*, and the
+best buy among them breaks even exactly there,
 
-over the paid candidates when there are two or more (a free local model competes at that price).
+    λ = max over dearer c of [P(g*, c) − P(g*, cheapest)] / (cost_c − cost_cheapest).
 
-A prompt needier than g* then buys a dearer model, a less needy one does not; with two models
-the share of strong calls is about 1 − quantile on prompts like the training set's. Taking only
-the dearest model's break-even let a mid-priced model whose gain per dollar is larger (one rated
-close to the dearest at a third of its price) win on every prompt, the most trivial included.
+`best` puts quality first: above g* the strongest candidate beats every cheaper one,
+
+    λ = min over cheaper c of [P(g*, strongest) − P(g*, c)] / (cost_strongest − cost_c).
+
+With two models both are the same break-even, and the share of strong calls is about
+1 − quantile on prompts like the training set's. With more they differ: a mid-priced model rated
+close to the dearest at a third of its price is the best buy at every need, so the first rule
+keeps trivial prompts on the cheapest model (taking the dearest model's break-even alone let the
+mid-priced one win every prompt), and the second still buys the strongest for a hard one.
 """
 
 from __future__ import annotations
@@ -36,18 +43,19 @@ def preset_price(quality_model: Any, preset: str, priced: Sequence[tuple[float, 
     if q is None or not hasattr(quality_model, "need_at") or len(priced) < 2:
         return None
     paid = [p for p in priced if p[1] > 0]
-    # A free (local) model cannot set the price: any paid model's gain per dollar against it grows
-    # without bound as that model gets cheaper. The paid models set λ; a free one competes at it.
     basis = paid if len(paid) >= 2 else list(priced)
-    lo = min(basis, key=lambda p: (p[1], -p[0]))
-    dearer = [p for p in basis if p[1] > lo[1]]
-    if not dearer:
-        return None
     g_star = quality_model.need_at(q)
-    p_lo = float(quality_model.curve(g_star, [lo[0]])[0])
-    gains = quality_model.curve(g_star, [p[0] for p in dearer])
-    rates = [(float(g) - p_lo) / (p[1] - lo[1]) for g, p in zip(gains, dearer, strict=True)]
-    best = max(rates)
+    quality = [float(x) for x in quality_model.curve(g_star, [p[0] for p in basis])]
+    if preset == "best":
+        top = max(range(len(basis)), key=lambda k: (quality[k], -basis[k][1]))
+        rates = [(quality[top] - quality[k]) / (basis[top][1] - basis[k][1])
+                 for k in range(len(basis)) if basis[k][1] < basis[top][1] and quality[k] < quality[top]]
+        best = min(rates) if rates else 0.0
+    else:
+        low = min(range(len(basis)), key=lambda k: (basis[k][1], -basis[k][0]))
+        rates = [(quality[k] - quality[low]) / (basis[k][1] - basis[low][1])
+                 for k in range(len(basis)) if basis[k][1] > basis[low][1]]
+        best = max(rates) if rates else 0.0
     if best <= 0:
         # No dearer model is predicted better: no break-even point, so the preset's fixed price
         # applies (a zero price would buy the dearest model on a tie).

@@ -90,13 +90,24 @@ MID_POOL = [make_model("openai/gpt-4o-mini", 0.15, 0.6, 0.54), make_model("anthr
             make_model("openai/gpt-4o", 2.5, 10.0, 0.61)]
 
 
-@pytest.mark.parametrize("preset", ["best", "balanced", "frugal"])
+@pytest.mark.parametrize("preset", ["balanced", "frugal"])
 def test_no_dearer_model_is_bought_below_the_presets_need(preset: str) -> None:
     g_star = -3.0 + 6.0 * PRESET_NEED_QUANTILE[preset]
     router = Router(preset=preset, quality_model=NeedStub())
     for g in (g_star - 0.2, g_star - 1.0, -3.0):
         assert router.decide(RouteRequest(f"question g={g}", pool=MID_POOL)).model == "openai/gpt-4o-mini"
     assert router.decide(RouteRequest(f"question g={g_star + 0.2}", pool=MID_POOL)).model != "openai/gpt-4o-mini"
+
+
+def test_best_buys_the_strongest_model_above_its_need() -> None:
+    """Quality first: the mid-priced model is the better buy at every need, yet above best's
+    operating point the strongest model answers (the old rule, and the cost-first one, chose the
+    mid-priced model for every prompt)."""
+    g_star = -3.0 + 6.0 * PRESET_NEED_QUANTILE["best"]
+    router = Router(preset="best", quality_model=NeedStub())
+    for g in (g_star + 0.2, 1.0, 3.0):
+        assert router.decide(RouteRequest(f"question g={g}", pool=MID_POOL)).model == "openai/gpt-4o"
+    assert router.decide(RouteRequest(f"question g={g_star - 0.2}", pool=MID_POOL)).model != "openai/gpt-4o"
 
 
 def test_the_price_is_the_best_buy_among_the_paid_models() -> None:
@@ -106,6 +117,10 @@ def test_the_price_is_the_best_buy_among_the_paid_models() -> None:
     p = stub.curve(g, [a for a, _ in priced])
     expected = max((p[k] - p[0]) / (priced[k][1] - priced[0][1]) for k in (1, 2))
     assert preset_price(stub, "balanced", priced) == pytest.approx(expected)
+    g_best = stub.need_at(PRESET_NEED_QUANTILE["best"])
+    b = stub.curve(g_best, [a for a, _ in priced])
+    closest = min((b[2] - b[k]) / (priced[2][1] - priced[k][1]) for k in (0, 1))
+    assert preset_price(stub, "best", priced) == pytest.approx(closest)
     # A free model in the pool does not set the price (any gain per dollar against it is huge);
     # with a single paid model it is the only reference there is.
     assert preset_price(stub, "balanced", [(0.05, 0.0), *priced]) == pytest.approx(expected)
