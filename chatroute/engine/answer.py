@@ -60,17 +60,12 @@ async def answer(
     """Stream the answer from the decided model, failing over before the first token,
     then persist the turn in one transaction and learn from it."""
     messages = tuple([*history, Message("user", prompt)])
-    # Fail-overs share one deadline: two hanging candidates must not each take their own
-    # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
-    failover_s = engine.config.router.failover_timeout_s
-    routed = decision.kind in ("routed", "default")
-    failover_at = asyncio.get_running_loop().time() + failover_s if routed else None
 
-    def request_for(info: ModelInfo) -> ChatRequest:
+    def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
         # max_tokens: the model's own output limit, so every stream has a known end; the
         # adapters also cut a server that streams past it (finish "length").
         return ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                           max_tokens=info.max_output_tokens, first_token_deadline=failover_at)
+                           max_tokens=info.max_output_tokens, first_token_deadline=first_token_deadline)
 
     async def before(info: ModelInfo) -> None:
         # Before the request: if the process dies mid-stream, the next open can price it.
@@ -81,8 +76,7 @@ async def answer(
                       conv.system_prompt)
     async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
                                  current_model=current_model, request_for=request_for, on_stop=on_stop,
-                                 message_id=message_id, before=before, failover_at=failover_at,
-                                 failover_s=failover_s)) as events:
+                                 message_id=message_id, before=before)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()
@@ -126,18 +120,20 @@ async def attempts(
     history: list[Message],
     system: str | None,
     current_model: str | None,
-    request_for: Callable[[ModelInfo], ChatRequest],
+    request_for: Callable[[ModelInfo, float | None], ChatRequest],
     on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
     message_id: str | None = None,
     before: Callable[[ModelInfo], Awaitable[None]] | None = None,
-    failover_at: float | None = None,
-    failover_s: float = 0.0,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model and, while no token has come, fail over to the next one,
     noting each reroute: the loop a chat turn and a served request share. What differs between
-    them comes in: the provider request for a model, what records a stopped stream, a step
-    before each attempt (a turn names its message's model), the fail-over deadline (loop time)."""
+    them comes in: the provider request for a model (given the first-token deadline, loop time),
+    what records a stopped stream, a step before each attempt (a turn names its message's model)."""
     loop = asyncio.get_running_loop()
+    # Fail-overs share one deadline: two hanging candidates must not each take their own
+    # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
+    failover_s = engine.config.router.failover_timeout_s
+    failover_at = loop.time() + failover_s if decision.kind in ("routed", "default") else None
     shim = SimpleNamespace(system_prompt=system)  # what fallback reads of a conversation
     model_id = decision.model
     tried: set[str] = set()
@@ -148,7 +144,8 @@ async def attempts(
         attempt = out.attempt
         if before is not None:
             await before(info)
-        async with aclosing(stream(engine, info, request_for(info), attempt, message_id, on_stop)) as events:
+        async with aclosing(stream(engine, info, request_for(info, failover_at), attempt, message_id,
+                                   on_stop)) as events:
             async for event in events:
                 yield event
         err = attempt.error

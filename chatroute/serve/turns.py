@@ -10,7 +10,6 @@ choice, as in the TUI.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -97,25 +96,19 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
     messages = tuple([*history, Message("user", req.prompt)])
-    # As for a chat turn: fail-overs share one deadline, so two hanging candidates do not each take
-    # their own first-token timeout; a pinned model never fails over.
-    failover_s = engine.config.router.failover_timeout_s
-    routed = decision.kind in ("routed", "default")
-    failover_at = asyncio.get_running_loop().time() + failover_s if routed else None
 
-    def request_for(info: ModelInfo) -> ChatRequest:
+    def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
         limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
         return ChatRequest(model=info.name, messages=messages, system=req.system,
                            max_tokens=min(limits) if limits else None, temperature=req.temperature,
-                           first_token_deadline=failover_at)
+                           first_token_deadline=first_token_deadline)
 
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
         _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
 
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
-                                 current_model=None, request_for=request_for, on_stop=on_stop,
-                                 failover_at=failover_at, failover_s=failover_s)) as events:
+                                 current_model=None, request_for=request_for, on_stop=on_stop)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()
