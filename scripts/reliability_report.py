@@ -28,7 +28,6 @@ from scripts import loso_router as lo  # noqa: E402
 def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> tuple[QualityModel, list[Any]]:
     """The quality model retrained without one source (as train_router.py trains the shipped one),
     and that source's rows."""
-    from chatroute.catalog.abilities import default_ability
     from scripts import router_models as rm
     from scripts import train_router as tr
 
@@ -37,7 +36,7 @@ def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> 
         raise SystemExit(f"unknown split {split_name!r}; known: {', '.join(splits)}")
     split = splits[split_name]
     lo.check_no_leak(split, rows)
-    anchors = {lo.WEAK: default_ability(lo.WEAK), lo.STRONG: default_ability(lo.STRONG)}
+    anchors = tr.catalogue_anchors()
     feats = rm.Features.build(rows, cache)
     arrays, _ = tr.train(rows, feats, split.train, use_emb=True, use_lex=True, anchors=anchors,
                          pooled_share=tr.POOLED_SHARE, log=lambda _: None)

@@ -90,6 +90,13 @@ def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w
     return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
 
+def catalogue_anchors() -> dict[str, float]:
+    """The two labelled models' abilities, from the catalogue: the scale P(good) is fitted on."""
+    from chatroute.catalog.abilities import default_ability
+
+    return {WEAK_MODEL: default_ability(WEAK_MODEL), STRONG_MODEL: default_ability(STRONG_MODEL)}
+
+
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
           fixed_effects: str = "source", pooled_share: float = 0.0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -169,9 +176,7 @@ def main() -> None:
                          "(router_models.fit_need); 0 = within-source only")
     args = ap.parse_args()
     t0 = time.time()
-    from chatroute.catalog.abilities import default_ability
-
-    anchors = {WEAK_MODEL: default_ability(WEAK_MODEL), STRONG_MODEL: default_ability(STRONG_MODEL)}
+    anchors = catalogue_anchors()
     rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE], keep_unparsed=True)
     dropped = lo.drop_unparsed_scores(rows)
     feats = rm.Features.build(rows, args.cache)

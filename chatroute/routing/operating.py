@@ -37,8 +37,8 @@ PRESET_NEED_QUANTILE: dict[str, float] = {"best": 0.10, "balanced": 0.42, "fruga
 
 def preset_price(quality_model: Any, preset: str, priced: Sequence[tuple[float, float]]) -> float | None:
     """λ (quality per USD) for `preset` over candidates given as (ability, expected cost USD);
-    None when the model has no operating points, the pool has no price spread, or its dearest
-    model is predicted no better than its cheapest."""
+    None when the model has no operating points, the pool has no price spread, or no dearer
+    candidate is predicted better than a cheaper one at the preset's need."""
     q = PRESET_NEED_QUANTILE.get(preset)
     if q is None or not hasattr(quality_model, "need_at") or len(priced) < 2:
         return None
@@ -50,14 +50,14 @@ def preset_price(quality_model: Any, preset: str, priced: Sequence[tuple[float, 
         top = max(range(len(basis)), key=lambda k: (quality[k], -basis[k][1]))
         rates = [(quality[top] - quality[k]) / (basis[top][1] - basis[k][1])
                  for k in range(len(basis)) if basis[k][1] < basis[top][1] and quality[k] < quality[top]]
-        best = min(rates) if rates else 0.0
+        price = min(rates) if rates else 0.0
     else:
         low = min(range(len(basis)), key=lambda k: (basis[k][1], -basis[k][0]))
         rates = [(quality[k] - quality[low]) / (basis[k][1] - basis[low][1])
                  for k in range(len(basis)) if basis[k][1] > basis[low][1]]
-        best = max(rates) if rates else 0.0
-    if best <= 0:
+        price = max(rates) if rates else 0.0
+    if price <= 0:
         # No dearer model is predicted better: no break-even point, so the preset's fixed price
         # applies (a zero price would buy the dearest model on a tie).
         return None
-    return best
+    return price
