@@ -39,7 +39,7 @@ def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> 
     anchors = tr.catalogue_anchors()
     feats = rm.Features.build(rows, cache)
     arrays, _ = tr.train(rows, feats, split.train, use_emb=True, use_lex=True, anchors=anchors,
-                         pooled_share=tr.POOLED_SHARE, log=lambda _: None)
+                         pooled_share=rm.POOLED_SHARE, log=lambda _: None)
     return QualityModel(arrays, {"anchors": anchors}), [rows[i] for i in split.test]
 
 

@@ -50,10 +50,6 @@ A_MIN = 0.05  # floor on a(g), in units of theta: P stays strictly monotone in a
 THETA_SPAN = 1.0  # the anchors' theta gap; b and a are on this scale
 C = 1.0  # L2 strength of the need regression (sklearn's C); C=0.3 and 3 did no better on LOSO
 QUANTILE_P = np.linspace(0.0, 1.0, 41)
-# Half of the need comes from a fit on MMLU and GSM8K pooled, which keeps "word problems need the
-# stronger model more often than knowledge questions" (chosen on the held-out mixes of sources;
-# README, Router quality).
-POOLED_SHARE = 0.5
 FEATURE_SETS = {"ngram": (False, False), "ngram+lex": (False, True), "ngram+emb": (True, False),
                 "ngram+emb+lex": (True, True)}
 
@@ -171,7 +167,7 @@ def main() -> None:
     ap.add_argument("--fixed-effects", choices=("source", "kind", "none"), default="source",
                     help="which rows share an intercept during the fit (router_models.intercept_groups); "
                          "the shipped weights use 'source'")
-    ap.add_argument("--pooled-share", type=float, default=POOLED_SHARE,
+    ap.add_argument("--pooled-share", type=float, default=rm.POOLED_SHARE,
                     help="share of the need from a fit on the right-or-wrong sources pooled "
                          "(router_models.fit_need); 0 = within-source only")
     args = ap.parse_args()
