@@ -65,7 +65,7 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
     try:
         with os.fdopen(fd, "wb") as fh:
             if final_mode != 0o600:  # before the first byte, and not subject to the umask
-                os.fchmod(fh.fileno(), final_mode) if hasattr(os, "fchmod") else os.chmod(tmp, final_mode)
+                _set_mode(fh.fileno(), tmp, final_mode)
             # Text is written exactly as given (a config keeps its CRLF endings).
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
@@ -116,6 +116,15 @@ def unsafe_reason(path: Path) -> str | None:
     else:
         what = "is not a regular file"
     return what
+
+
+def _set_mode(fd: int, path: str, mode: int) -> None:
+    """Set the open temporary file's mode (by descriptor where the platform can: Windows' os has
+    only chmod)."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:
+        os.chmod(path, mode)
 
 
 def _create_temp(path: Path) -> tuple[int, str]:
@@ -172,7 +181,7 @@ def create_new(path: Path, data: str, *, mode: int = 0o600) -> bool:
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)  # before the first byte
+            _set_mode(fh.fileno(), tmp, mode)  # before the first byte
             fh.write(data)
         try:
             os.link(tmp, path)  # unlike rename, never replaces what is there
