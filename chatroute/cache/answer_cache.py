@@ -47,6 +47,9 @@ MAX_PENALTIES = 2  # ... and this many disable the entry for good
 MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exact tier only
 CANDIDATES = 4  # neighbours checked against the guards, best first
 VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss stays cheap
+# The verifier's bar after a regenerate never exceeds this: it stays reachable by a near-certain
+# match (the bar without penalties is 0.99, so one regenerate already takes it here).
+MAX_BAR = 0.9999
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 
 
@@ -335,7 +338,7 @@ class AnswerCache:
             verified += 1
             prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
             self.last_verifier = prob
-            if prob < min(0.999, verifier.threshold + verifier.step * penalties):
+            if prob < min(MAX_BAR, verifier.threshold + verifier.step * penalties):
                 reason = f"verifier: not the same question ({prob:.2f})"
                 continue
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")

@@ -277,6 +277,7 @@ class Features:
     tense: str = ""  # "past" | "future" | "present" | ""
     sequence: list[str] = field(default_factory=list)  # content stems + relational words, in order
     acronyms: set[str] = field(default_factory=set)  # all-caps names as written ("US", not the word "us")
+    text: str = ""  # the normalised prompt these were read from (the contextual encoder's input)
 
     @property
     def acronyms_lower(self) -> set[str]:
@@ -316,6 +317,7 @@ def features(text: str) -> Features:
         quantifiers=facts.quantifiers,
         acronyms=acronyms,
         tense=facts.tense(),
+        text=text,
     )
 
 
@@ -342,6 +344,11 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     acronyms: set[str] = set()
     for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
         tok = m.group(0)
+        if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", tok):
+            # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
+            if tok.isupper():
+                acronyms.add(tok.replace(".", ""))
+            continue
         start = m.start()
         before = prose[:start].rstrip()
         sentence_start = not before or before[-1] in ".?!:\n" or prose[max(0, start - 1)] == "\n"

@@ -1,14 +1,16 @@
 """The paraphrase verifier: "same question, same answer?" judged from both prompts together.
 
 The neighbour search compares bags of words, so it cannot see who does what to whom. The
-verifier looks at the two prompts side by side: it aligns their content words with the static
-embedder's word vectors (the same embedder the router and the index use: no second model),
-then describes the alignment with a few dozen numbers: how well each side is covered, which
-words have no counterpart, whether aligned words keep their order or trade places around a
-relation word ("from A to B" / "from B to A"), and the lexical signals the old hand rules
-looked at (question word, person, quantifier, tense, opposites). A small MLP trained offline
-(scripts/train_cache_verifier.py, data provenance in data/VERIFIER.md) maps these to a
-probability. Runs in numpy only, on the few candidates the neighbour search returns.
+verifier looks at the two prompts side by side, twice: it aligns their content words with the
+static embedder's word vectors (the embedder the router and the index use), and their tokens
+with a contextual encoder's states (`chatroute/embed/contextual.py`, see `alignment.py`), where
+a word's vector depends on its sentence, so rephrasings by other words line up. It describes
+both alignments with a few dozen numbers: how well each side is covered, which words have no
+counterpart, whether aligned words keep their order or trade places around a relation word
+("from A to B" / "from B to A"), and the lexical signals the old hand rules looked at (question
+word, person, quantifier, tense, opposites). Small MLPs trained offline
+(scripts/train_cache_verifier.py, data provenance in data/VERIFIER.md) map these to a
+probability. Runs only on the few candidates that pass the neighbour search and the guards.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
 from chatroute.cache.guards import opposite_conflict
 from chatroute.cache.text import Features
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 WeighFn = Callable[[list[str]], np.ndarray]
+StatesFn = Callable[[list[str]], list[np.ndarray]]  # texts -> contextual token states
 
 DATA = Path(__file__).parent / "data" / "verifier.json"
 MATCH = 0.75  # word-vector cosine at which two words count as the same word (aligned)
@@ -41,7 +45,7 @@ RELATION_WORDS = frozenset(
 _CONJUNCTIONS = frozenset({"and", "or", "&", ",", "versus", "vs", "nor", "plus"})
 _QUESTION_WORDS = ("what", "how", "why", "who", "whom", "whose", "when", "where", "which", "whether")
 
-FEATURES = (
+WORD_FEATURES = (
     "cos_content", "cos_tokens", "cover_min", "cover_max", "worst_min", "unmatched_frac_max",
     "unmatched_frac_min", "unmatched_n", "stem_jaccard", "only_stems_max", "only_stems_min",
     "discordant_frac", "discordant_n", "pivot_swaps", "relation_swaps", "conj_swaps",
@@ -50,6 +54,7 @@ FEATURES = (
     "function_diff", "exact_same_seq", "wcover_min", "wcover_max", "wunmatched_max", "wunmatched_top",
     "cos_weighted", "wunmatched_min", "wunmatched_top_min", "focus_sim",
 )
+FEATURES = WORD_FEATURES + ALIGN_FEATURES
 
 
 class Verifier:
@@ -66,13 +71,21 @@ class Verifier:
         self._members = [_Mlp(m) for m in spec.get("members", [spec])]
         self.meta: dict[str, object] = dict(spec.get("meta", {}))
 
-    def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None) -> float:
+    def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None,
+                    states: StatesFn | None = None) -> float:
+        """P(same question) for two prompts' features; `states` defaults to the shipped encoder."""
         if a.tokens == b.tokens:
             return 1.0  # the same words in the same order: only case or punctuation differ
         x = pair_features(a, b, embed, weigh)
         if x is None:
             return 0.0
-        return float(self.predict(x[None, :])[0])
+        if states is None:
+            from chatroute.embed.contextual import get_contextual
+
+            states = get_contextual().states
+        sa, sb = states([a.text, b.text])
+        full = np.concatenate([x, alignment_features(sa, sb)])
+        return float(self.predict(full[None, :])[0])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -114,7 +127,8 @@ def _unit_rows(m: np.ndarray) -> np.ndarray:
 
 
 def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None) -> np.ndarray | None:
-    """The verifier's input for (a, b); None when either side has no content word."""
+    """The word-alignment half of the verifier's input for (a, b) (WORD_FEATURES); None when
+    either side has no content word."""
     wa, wb = a.content_words[:_MAX_WORDS], b.content_words[:_MAX_WORDS]
     sa, sb = a.content[:_MAX_WORDS], b.content[:_MAX_WORDS]
     if not wa or not wb:

@@ -192,6 +192,9 @@ class Engine:
         if self.cache_enabled:
             try:
                 _ = self.cache  # opening it (and its index) was ~0.2 s of the first turn's Enter -> request
+                from chatroute.embed.contextual import get_contextual
+
+                get_contextual()  # the verifier's encoder: ~0.5 s to load, else paid by the first near match
             except Exception:  # noqa: BLE001 - as above
                 pass
 

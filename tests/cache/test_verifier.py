@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from chatroute.cache import AnswerCache, CacheSettings
+from chatroute.cache.answer_cache import MAX_BAR
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.text import features
-from chatroute.cache.verifier import DATA, FEATURES, get_verifier, pair_features
+from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, get_verifier, pair_features
 from chatroute.embed import get_embedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,9 +52,9 @@ def test_cause_fixture_must_miss(outcomes, pair):
 # for a single word, harmless swaps outside "difference between", and "some" / "certain" (the
 # bar tuned for <= 1% near-duplicates out of fold refuses it at 0.84). Listed, not hidden: the
 # test fails when one starts to hit, so the list stays true.
+# ("Java versus Python", "some" / "certain plants": misses of the word-only verifier, now hit)
 KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
-                "Java versus Python for a beginner?", "Should I pay the agent or the landlord first?",
-                "Why do certain plants still grow during winter?"}
+                "Should I pay the agent or the landlord first?"}
 
 
 @pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
@@ -66,7 +67,8 @@ def test_eval_script_summarises_the_fixture(outcomes):
     s = eval_cache.summarise(outcomes)
     assert s["false_hits"] == 0 and s["must_miss"] == len(MUST_MISS)
     assert s["should_hit_rate"] == sum(o.hit for o in outcomes if o.pair["label"] == "hit") / len(SHOULD_HIT)
-    assert s["should_hit_rate"] == 1 - len(KNOWN_MISSES) / len(SHOULD_HIT)  # 4 of 9: the rest are KNOWN_MISSES
+    # 6 of 9: the rest are KNOWN_MISSES
+    assert s["should_hit_rate"] == pytest.approx(1 - len(KNOWN_MISSES) / len(SHOULD_HIT))
 
 
 def test_role_swap_scores_far_below_a_rephrasing():
@@ -104,7 +106,7 @@ def test_weights_match_the_feature_list_and_carry_provenance():
     assert 0.5 <= spec["threshold"] < 1.0
     assert (DATA.parent / "VERIFIER.md").read_text(encoding="utf-8").count("CC BY") >= 2
     x = pair_features(features("How do I boil an egg?"), features("How should I boil eggs?"), get_embedder().embed)
-    assert x is not None and x.shape == (len(FEATURES),)
+    assert x is not None and x.shape == (len(WORD_FEATURES),)
 
 
 def test_regenerate_after_a_hit_raises_that_entrys_verifier_bar(tmp_path: Path):
@@ -114,7 +116,7 @@ def test_regenerate_after_a_hit_raises_that_entrys_verifier_bar(tmp_path: Path):
     hit = cache.lookup(None, [], para, {}, None)
     assert hit is not None and hit.tier == "semantic" and hit.entry_id == entry
     prob = cache.last_verifier
-    assert prob is not None and prob < 0.999
+    assert prob is not None and prob < MAX_BAR
     cache.penalise(entry)  # the user regenerated that answer
     assert cache.lookup(None, [], para, {}, None) is None
     assert cache.last_reason is not None and cache.last_reason.startswith("verifier")

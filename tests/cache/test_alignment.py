@@ -1,0 +1,39 @@
+"""The verifier's contextual half: the encoder's token states, aligned across the two prompts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
+from chatroute.embed.contextual import get_contextual
+
+
+def _fx(a: str, b: str) -> dict[str, float]:
+    sa, sb = get_contextual().states([a, b])
+    return dict(zip(ALIGN_FEATURES, alignment_features(sa, sb).tolist(), strict=True))
+
+
+def test_states_are_per_token_and_memoised():
+    enc = get_contextual()
+    [s] = enc.states(["How do I boil an egg?"])
+    assert s.ndim == 2 and s.shape[1] == 384 and 6 <= s.shape[0] <= 12  # [CLS] … [SEP]
+    again = enc.states(["How do I boil an egg?", "How do I boil an egg?"])
+    assert all(np.array_equal(s, x) for x in again)
+
+
+def test_other_words_for_the_same_thing_align_better_than_another_request():
+    same = _fx("How do I remove a virus from my laptop?", "How can I get rid of a virus on my laptop?")
+    other = _fx("How do I remove a virus from my laptop?", "How do I install an antivirus on my laptop?")
+    assert same["ctx_wworst_min"] > other["ctx_wworst_min"]
+    assert same["ctx_wcover_min"] > other["ctx_wcover_min"]
+
+
+def test_a_role_swap_keeps_every_token_matched_but_out_of_order():
+    swap = _fx("Convert Celsius to Fahrenheit", "Convert Fahrenheit to Celsius")
+    para = _fx("Convert Celsius to Fahrenheit", "Please convert Celsius to Fahrenheit")
+    assert swap["ctx_discordant_n"] > 0 == para["ctx_discordant_n"]
+
+
+def test_identical_texts_align_perfectly():
+    x = _fx("What is the capital of Italy?", "What is the capital of Italy?")
+    assert x["ctx_cos"] > 0.999 and x["ctx_worst_min"] > 0.999 and x["ctx_lost_sum"] == 0
