@@ -336,6 +336,9 @@ def _literals(text: str, prose: str) -> list[str]:
     return literals
 
 
+_DOTTED_LETTERS = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+
+
 def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     """(entities, acronyms). Entities: capitalised words not at a sentence start, and
     identifier-like tokens (snake_case, camelCase, dotted.names, words with digits), also
@@ -344,7 +347,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     acronyms: set[str] = set()
     for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
         tok = m.group(0)
-        if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", tok):
+        if _DOTTED_LETTERS.fullmatch(tok):
             # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
             if tok.isupper():
                 acronyms.add(tok.replace(".", ""))

@@ -87,6 +87,7 @@ def test_role_swap_scores_far_below_a_rephrasing():
     ("What does git rebase --onto do?", "What does git rebase --interactive do?", "quoted text or code differs"),
     ("Is Queen Elizabeth still alive?", "Is Queen Elizabeth still alive?", "time-sensitive"),
     ("Give me 3 ideas for a party", "Give me 7 ideas for a party", "numbers differ"),
+    ("Why did the U.S. leave the treaty?", "Why did the UK leave the treaty?", "entity differs"),
 ])
 def test_exact_fact_guards(a, b, why):
     assert hard_refuse_reason(features(a), features(b)) == why
@@ -95,6 +96,8 @@ def test_exact_fact_guards(a, b, why):
 @pytest.mark.parametrize("a,b", [
     ("What is DNS?", "what is dns"),  # an acronym typed in lower case is the same name
     ("How do stocks work?", "Can you explain how stocks work?"),  # "stocks" alone is not a time reference
+    ("Why did the U.S. leave the treaty?", "Why did the US leave the treaty?"),  # "U.S." is the acronym US
+    ("Name a fruit, e.g. an apple", "Name a fruit, for example an apple"),  # "e.g." is not a name
 ])
 def test_exact_fact_guards_pass(a, b):
     assert hard_refuse_reason(features(a), features(b)) is None

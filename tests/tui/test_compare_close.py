@@ -61,3 +61,36 @@ async def test_esc_after_compare_keeps_history_equal_to_the_screen(
     async with app2.run_test(size=SIZE) as pilot:
         await settle(pilot, app2)
         assert on_screen(app2) == after
+
+
+async def test_esc_while_a_column_still_streams_closes_compare(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Esc mid-stream cancels the slow column and closes the screen, with no error; the next turn
+    carries exactly what is on screen."""
+    import asyncio
+
+    fake_server.script("gpt-4o-mini", Reply(text="Mini says May.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text=" ".join(["slowly"] * 400), tokens_per_s=20.0))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini hello")
+        app.screen.query_one(Composer).insert("When to visit Lisbon?")
+        await pilot.press("f4")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        models = app.screen.query_one(SelectionList)
+        models.deselect_all()
+        for model in MODELS[:2]:
+            models.select(model)
+        await pilot.press("ctrl+s")
+        for _ in range(200):  # until the slow column has started streaming
+            await asyncio.sleep(0.02)
+            if any("slowly" in c.text for c in app.screen.query("CompareColumn")):
+                break
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, CompareScreen)
+        shown = on_screen(app)
+        await type_and_send(pilot, "@gpt-4o-mini and the weather?")
+        await settle(pilot, app)
+        assert sent_history(fake_server)[:-1] == shown

@@ -202,8 +202,9 @@ async def test_streaming_does_not_block_parallel_columns(store: FakeStore) -> No
             if len(cols) == 2 and cols[1].status == "ok":
                 break
         assert cols[1].status == "ok" and cols[0].status == "streaming"
-        app.screen.action_close()
+        await pilot.press("escape")  # mid-stream: the slow column is cancelled, the screen closes
         await settle(pilot, app)
+        assert not isinstance(app.screen, CompareScreen)
 
 
 async def test_cache_toggle_from_palette_action(store: FakeStore) -> None:

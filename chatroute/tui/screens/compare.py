@@ -4,6 +4,7 @@ model only affects its own column. 1–4 picks the best answer; the conversation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
@@ -275,7 +277,11 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
 
     async def action_close(self) -> None:
         cancelled = self.workers.cancel_group(self, "compare")
-        if cancelled:  # each stream saves its stopped answer as it closes: wait for that
-            await self.workers.wait_for_complete(cancelled)
+        # Each stream saves its stopped answer as it closes: wait for that. A cancelled worker's
+        # wait() raises WorkerCancelled once it has finished, which is the outcome asked for
+        # (waiting on them together stopped at the first and left the screen open).
+        for worker in cancelled:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
         cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
         self.dismiss(None if cid is None else (cid, None))
