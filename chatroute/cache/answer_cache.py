@@ -336,7 +336,14 @@ class AnswerCache:
                 continue
             verifier = self._get_verifier()
             verified += 1
-            prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
+            try:
+                prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
+            except Exception as exc:  # noqa: BLE001 - e.g. the encoder's runtime or file is broken
+                # Without a verdict nothing is served: a miss costs a model call, a wrong hit the
+                # user's trust. The turn goes on to a model.
+                log.warning("cache verifier unavailable: %s", exc)
+                self.last_reason = f"verifier unavailable: {exc}"
+                return None
             self.last_verifier = prob
             if prob < min(MAX_BAR, verifier.threshold + verifier.step * penalties):
                 reason = f"verifier: not the same question ({prob:.2f})"

@@ -37,3 +37,23 @@ def test_a_role_swap_keeps_every_token_matched_but_out_of_order():
 def test_identical_texts_align_perfectly():
     x = _fx("What is the capital of Italy?", "What is the capital of Italy?")
     assert x["ctx_cos"] > 0.999 and x["ctx_worst_min"] > 0.999 and x["ctx_lost_sum"] == 0
+
+
+def test_a_broken_encoder_makes_a_near_match_a_miss_not_an_error(tmp_path, monkeypatch):
+    """If the contextual encoder cannot run (a missing file, a broken runtime), the verifier has
+    no verdict: the lookup misses and says why, and the exact tier still serves."""
+    from chatroute.cache import AnswerCache, CacheSettings
+    from chatroute.embed import contextual, get_embedder
+
+    cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
+    cached, para = "How can I improve my English speaking?", "How do I get better at speaking English?"
+    cache.store(None, [], cached, {}, None, "talk daily", "m", "t1", "stop")
+
+    def broken() -> contextual.ContextualEncoder:
+        raise OSError("model.int8.onnx: no such file")
+
+    monkeypatch.setattr(contextual, "get_contextual", broken)
+    assert cache.lookup(None, [], para, {}, None) is None
+    assert cache.last_reason is not None and cache.last_reason.startswith("verifier unavailable")
+    assert cache.lookup(None, [], cached, {}, None) is not None
+    cache.close()
