@@ -230,6 +230,82 @@ def swap_pairs(sentence: str, rng: random.Random) -> list[tuple[str, str, str]]:
     return out
 
 
+_DETS = frozenset({"a", "an", "the", "my", "your", "his", "her", "their", "our", "its"})
+
+
+def _phrases(words: list[str], toks: list[str]) -> list[tuple[int, int]]:
+    """Noun-phrase-like spans [s, e): an optional determiner, one or two content words, and at
+    most one attached "relation [determiner] content word" ("a job at Google")."""
+    def content(i: int) -> bool:
+        return (0 <= i < len(words) and words[i].isalpha() and len(words[i]) >= 3 and words[i] not in _SKIP
+                and words[i] not in _RELATION and words[i] not in _CONJ and words[i] not in _DETS)
+
+    def closes(i: int) -> bool:  # punctuation after a word ends its phrase
+        return toks[i][-1:] in ".,;:!?\"')"
+
+    spans = []
+    for s in range(len(words)):
+        if s > 0 and (words[s - 1] in _DETS or (words[s] not in _DETS and content(s - 1) and not closes(s - 1))):
+            continue  # a phrase starts whole: with its determiner, else not right after a content word
+        i = s + 1 if words[s] in _DETS else s
+        if not content(i):
+            continue
+        e = i + 1
+        if content(e) and not closes(i):
+            e += 1
+        spans.append((s, e))
+        k = e
+        if k < len(words) - 1 and not closes(e - 1) and words[k] in _RELATION:
+            j = k + 2 if words[k + 1] in _DETS else k + 1
+            if content(j):
+                spans.append((s, j + 2 if content(j + 1) and not closes(j) else j + 1))
+    return spans
+
+
+def phrase_swap_pairs(sentence: str, rng: random.Random) -> list[tuple[str, str, str]]:
+    """(label, a, b): two phrases of one sentence trade places, at least one of them longer than a
+    word (the word swaps above move single words). Around a relation word: a miss ("a job at
+    Google after college" / "college after a job at Google"); around a bare "and"/"or" with
+    nothing else attached: a hit."""
+    toks = _TOKEN.findall(sentence)
+    if not 5 <= len(toks) <= 40:
+        return []
+    words = [_word(t) for t in toks]
+    spans = _phrases(words, toks)
+    out: list[tuple[str, str, str]] = []
+    for label, joiners in (("miss", _RELATION), ("hit", _CONJ)):
+        cands = []
+        for s1, e1 in spans:
+            for s2, e2 in spans:
+                gap = words[e1:s2]
+                if s2 <= e1 or not 1 <= len(gap) <= 2 or gap[0] not in joiners or (e1 - s1) + (e2 - s2) < 3:
+                    continue
+                if any(g not in joiners and g not in _DETS for g in gap) or words[s1:e1] == words[s2:e2]:
+                    continue
+                if toks[e1 - 1][-1:] in ".,;:!?" or any(t[-1:] in ".,;:!?" for t in toks[s1:e1 - 1] + toks[s2:e2 - 1]):
+                    continue
+                if label == "hit" and e2 < len(words) and words[e2] not in _RELATION and words[e2] not in _SKIP \
+                        and toks[e2 - 1][-1:] not in ".,;:!?":
+                    continue  # "x and y" must end there ("x and y z" may bind y to z)
+                cands.append((s1, e1, s2, e2))
+        if not cands:
+            continue
+        s1, e1, s2, e2 = rng.choice(cands)
+        first, second = list(toks[s2:e2]), list(toks[s1:e1])
+        tail = toks[e2 - 1][len(toks[e2 - 1].rstrip(".,;:!?\"')")):]
+        first[-1] = first[-1].rstrip(".,;:!?\"')")
+        second[-1] = second[-1].rstrip(".,;:!?\"')") + tail
+        if s1 == 0:  # the sentence's capital moves with the position, not with the word
+            first[0] = first[0][:1].upper() + first[0][1:]
+            if words[0] in _DETS:
+                second[0] = second[0].lower()
+        swapped = toks[:s1] + first + toks[e1:s2] + second + toks[e2:]
+        b = " ".join(swapped)
+        if b != sentence:
+            out.append((label, sentence, b))
+    return out
+
+
 # Question frames: the same noun asked about in another way is another question ("what is" vs
 # "how do I get"), the same way in other words is not. Written for this project (not from a
 # corpus); the nouns come from the sources' sentences. Nouns used by the test fixture are kept out.
@@ -306,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--se-dups", type=Path, help="git dir of the Bogdanova et al. 2015 replication repository")
     args = ap.parse_args(argv)
     rng = random.Random(15)
+    phrase_rng = random.Random(16)  # its own stream: the other derived pairs stay as they were
     rows: list[dict[str, object]] = []
     for group, sources in (("train", TRAIN_SOURCES), ("leftout", LEFTOUT_SOURCES)):
         for name, rel in sources.items():
@@ -324,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "a": s, "b": restyle(s, rng)})
                 for label, a, b in swap_pairs(s, rng):
                     rows.append({"source": name, "split": split, "kind": f"swap-{label}", "label": label,
+                                 "score": None, "a": a, "b": b})
+                for label, a, b in phrase_swap_pairs(s, phrase_rng):
+                    rows.append({"source": name, "split": split, "kind": f"phrase-swap-{label}", "label": label,
                                  "score": None, "a": a, "b": b})
     train_sentences = [s for rel in TRAIN_SOURCES.values() for s in read_tsv(git_show(args.mirror, f"{BASE}/{rel}"))[1]]
     for noun, label, a, b in frame_pairs(train_sentences, rng):

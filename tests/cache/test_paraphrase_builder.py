@@ -76,3 +76,16 @@ def test_a_close_title_no_link_joins_is_a_mined_near_duplicate(rows):
     assert any("How do I change my router password?" in pair for pair in mined)
     # Titles of one cluster are never paired as near-duplicates.
     assert frozenset(("How do I reset my router password?", "Forgot the router admin password")) not in mined
+
+
+def test_phrase_swaps_move_whole_phrases_and_keep_every_word():
+    """Written for this test. A relation word between two phrases: a miss that moves a phrase of
+    several words with its determiner; a bare "and" between two phrases: a hit."""
+    import random
+
+    [(label, a, b)] = builder.phrase_swap_pairs("How do I get a job at Google after college?", random.Random(0))
+    assert label == "miss" and a != b
+    assert sorted(a.rstrip("?").split()) == sorted(b.rstrip("?").split()) and b.endswith("?")
+    [(label, _, b)] = builder.phrase_swap_pairs("I like the red car and the blue bike.", random.Random(0))
+    assert (label, b) == ("hit", "I like the blue bike and the red car.")
+    assert builder.phrase_swap_pairs("Hello there.", random.Random(0)) == []
