@@ -47,18 +47,18 @@ class ContextualEncoder:
 
     def states(self, texts: list[str]) -> list[np.ndarray]:
         with self._lock:
-            todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+            known = {t: self._memo[t] for t in texts if t in self._memo}
+        todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
-            fresh = self.encode(todo)
+            fresh = dict(zip(todo, self.encode(todo), strict=True))
+            known.update(fresh)
             with self._lock:
-                for text, st in zip(todo, fresh, strict=True):
+                for text, st in fresh.items():
                     self._memo[text] = st
                     self._memo.move_to_end(text)
                 while len(self._memo) > _MEMO:
                     self._memo.popitem(last=False)
-                return [self._memo[t] if t in self._memo else fresh[todo.index(t)] for t in texts]
-        with self._lock:
-            return [self._memo[t] for t in texts]
+        return [known[t] for t in texts]
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """States of `texts` in one batch (padded to the longest), not memoised."""
