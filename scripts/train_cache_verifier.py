@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from chatroute.cache.alignment import alignment_features  # noqa: E402
 from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
-from chatroute.cache.text import features  # noqa: E402
+from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
 from chatroute.embed.contextual import get_contextual  # noqa: E402
@@ -74,21 +74,24 @@ def contextual_states(texts: list[str], batch: int = 64) -> dict[str, np.ndarray
     return out
 
 
-def featurise(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def guards(feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
+    """Per pair: passes the exact-fact guards, passes the previous hand rules, same words. Cheap,
+    so computed on every run (the rules may have changed since the pair features were saved)."""
+    return {"hard_ok": np.array([hard_refuse_reason(a, b) is None for a, b in feats]),
+            "legacy_ok": np.array([refuse_reason(a, b) is None for a, b in feats]),
+            "same_words": np.array([a.tokens == b.tokens for a, b in feats])}
+
+
+def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
     emb = get_embedder()
     n = len(rows)
-    feats = [(features(r["a"]), features(r["b"])) for r in rows]
     states = contextual_states([f.text for pair in feats for f in pair])
     x = np.zeros((n, len(FEATURES)))
     has = np.zeros(n, dtype=bool)
-    hard_ok = np.zeros(n, dtype=bool)
-    legacy_ok = np.zeros(n, dtype=bool)
     cos_topic = np.zeros(n)
     cos_plain = np.zeros(n)
     for i, r in enumerate(rows):
         fa, fb = feats[i]
-        hard_ok[i] = hard_refuse_reason(fa, fb) is None
-        legacy_ok[i] = refuse_reason(fa, fb) is None
         v = emb.embed([fa.content_text, fb.content_text, r["a"], r["b"]])
         cos_topic[i] = float(v[0] @ v[1])
         cos_plain[i] = float(v[2] @ v[3])
@@ -98,8 +101,7 @@ def featurise(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
             x[i, len(WORD_FEATURES) :] = alignment_features(states[fa.text], states[fb.text])
             has[i] = True
     y = np.array([r["label"] == "hit" for r in rows])
-    return {"x": x, "has": has, "hard_ok": hard_ok, "legacy_ok": legacy_ok, "cos_topic": cos_topic,
-            "cos_plain": cos_plain, "y": y}
+    return {"x": x, "has": has, "cos_topic": cos_topic, "cos_plain": cos_plain, "y": y}
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -236,17 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.words_only and args.write:
         ap.error("--words-only is a comparison: the shipped verifier reads both feature sets")
     rows = load(args.pairs)
+    feats = [(features(r["a"]), features(r["b"])) for r in rows]
     cache = ROOT / ".data" / "features.npz"
     if args.reuse_features and cache.exists():
         f = dict(np.load(cache))
-        # the guards are cheap and may have changed since: only the pair features are reused
-        for i, r in enumerate(rows):
-            fa, fb = features(r["a"]), features(r["b"])
-            f["hard_ok"][i] = hard_refuse_reason(fa, fb) is None
-            f["legacy_ok"][i] = refuse_reason(fa, fb) is None
     else:
-        f = featurise(rows)
+        f = featurise(rows, feats)
         np.savez(cache, **f)  # type: ignore[arg-type]
+    f.update(guards(feats))
     if args.ctx:
         import pickle
 
@@ -265,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     w = weights_for(rows, y)
 
     gate = f["hard_ok"] & f["has"] & (f["cos_topic"] >= args.floor)
-    same_words = np.array([features(r["a"]).tokens == features(r["b"]).tokens for r in rows])
+    same_words = f["same_words"]
     if args.shipped:
         model = json.loads(DATA.read_text(encoding="utf-8"))
         threshold = float(model["threshold"])
