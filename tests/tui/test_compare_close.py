@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
 from chatroute.engine import Engine
@@ -24,6 +25,20 @@ def on_screen(app: ChatrouteApp) -> list[str]:
     return [w.text.removeprefix("@gpt-4o-mini ") for w in app.screen.query(MessageWidget) if w.text]
 
 
+async def start_compare(pilot: Pilot, app: ChatrouteApp, models: list[str]) -> None:
+    """One turn on gpt-4o-mini, then "When to visit Lisbon?" sent to `models` side by side."""
+    await type_and_send(pilot, "@gpt-4o-mini hello")
+    app.screen.query_one(Composer).insert("When to visit Lisbon?")
+    await pilot.press("f4")
+    await pilot.pause()
+    assert isinstance(app.screen, CompareScreen)
+    picker = app.screen.query_one(SelectionList)
+    picker.deselect_all()
+    for model in models:
+        picker.select(model)
+    await pilot.press("ctrl+s")
+
+
 def sent_history(fake_server: FakeServer) -> list[str]:
     """The contents of the last request's messages, system prompt aside."""
     return [m["content"] for m in fake_server.requests[-1].messages if m["role"] != "system"]
@@ -36,16 +51,7 @@ async def test_esc_after_compare_keeps_history_equal_to_the_screen(
     fake_server.script("claude-haiku-4-5", Reply(text="Haiku says June.", input_tokens=20, output_tokens=4))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
-        await type_and_send(pilot, "@gpt-4o-mini hello")
-        app.screen.query_one(Composer).insert("When to visit Lisbon?")
-        await pilot.press("f4")
-        await pilot.pause()
-        assert isinstance(app.screen, CompareScreen)
-        models = app.screen.query_one(SelectionList)
-        models.deselect_all()
-        for model in MODELS:
-            models.select(model)
-        await pilot.press("ctrl+s")
+        await start_compare(pilot, app, MODELS)
         await settle(pilot, app)
         await pilot.press("escape")
         await settle(pilot, app)
@@ -73,16 +79,7 @@ async def test_esc_while_a_column_still_streams_closes_compare(
     fake_server.script("gpt-4o", Reply(text=" ".join(["slowly"] * 400), tokens_per_s=20.0))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
-        await type_and_send(pilot, "@gpt-4o-mini hello")
-        app.screen.query_one(Composer).insert("When to visit Lisbon?")
-        await pilot.press("f4")
-        await pilot.pause()
-        assert isinstance(app.screen, CompareScreen)
-        models = app.screen.query_one(SelectionList)
-        models.deselect_all()
-        for model in MODELS[:2]:
-            models.select(model)
-        await pilot.press("ctrl+s")
+        await start_compare(pilot, app, MODELS[:2])
         for _ in range(200):  # until the slow column has started streaming
             await asyncio.sleep(0.02)
             if any("slowly" in c.text for c in app.screen.query("CompareColumn")):
