@@ -27,10 +27,10 @@ import numpy as np
 from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
 from chatroute.cache.guards import opposite_conflict
 from chatroute.cache.text import Features
+from chatroute.embed import contextual
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 WeighFn = Callable[[list[str]], np.ndarray]
-StatesFn = Callable[[list[str]], list[np.ndarray]]  # texts -> contextual token states
 
 DATA = Path(__file__).parent / "data" / "verifier.json"
 MATCH = 0.75  # word-vector cosine at which two words count as the same word (aligned)
@@ -71,19 +71,14 @@ class Verifier:
         self._members = [_Mlp(m) for m in spec.get("members", [spec])]
         self.meta: dict[str, object] = dict(spec.get("meta", {}))
 
-    def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None,
-                    states: StatesFn | None = None) -> float:
-        """P(same question) for two prompts' features; `states` defaults to the shipped encoder."""
+    def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None) -> float:
+        """P(same question) for two prompts' features (the contextual half from the shipped encoder)."""
         if a.tokens == b.tokens:
             return 1.0  # the same words in the same order: only case or punctuation differ
         x = pair_features(a, b, embed, weigh)
         if x is None:
             return 0.0
-        if states is None:
-            from chatroute.embed.contextual import get_contextual
-
-            states = get_contextual().states
-        sa, sb = states([a.text, b.text])
+        sa, sb = contextual.get_contextual().states([a.text, b.text])
         full = np.concatenate([x, alignment_features(sa, sb)])
         return float(self.predict(full[None, :])[0])
 
