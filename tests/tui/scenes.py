@@ -46,6 +46,11 @@ async def _quiet(pilot: Pilot) -> None:
         composer.focus()
         await pilot.pause()
         composer.cursor_blink = False
+        # TextArea caches rendered lines under a key that leaves the cursor out once blink is
+        # off, so a line drawn in the blink's dark phase (or before focus) would be reused
+        # without its cursor: drop the cache so the cursor line is drawn from the state above.
+        composer.notify_style_update()
+        composer.refresh()
     await pilot.pause()
 
 
