@@ -258,11 +258,33 @@ def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
     return fit
 
 
+def paired_intervals(scores: dict[str, np.ndarray], ss: np.ndarray, sw: np.ndarray, against: Sequence[str],
+                     repeats: int, seed: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
+    """95% intervals of APGR(method) - APGR(baseline) for every method and each baseline in
+    `against`, by a paired bootstrap over the scored rows (the same resampled rows for both)."""
+    rng = np.random.default_rng(seed)
+    n = len(ss)
+    diffs: dict[tuple[str, str], list[float]] = {}
+    for _ in range(repeats):
+        b = rng.integers(0, n, n)
+        apgr = {name: ev.curve_metrics(sc[b], ss[b], sw[b])["apgr"] for name, sc in scores.items()}
+        for name in scores:
+            for base in against:
+                if base != name and apgr[name] is not None and apgr[base] is not None:
+                    diffs.setdefault((name, base), []).append(float(apgr[name]) - float(apgr[base]))  # type: ignore[arg-type]
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for (name, base), d in diffs.items():
+        lo, hi = np.quantile(d, [0.025, 0.975])
+        out.setdefault(name, {})[base] = (float(lo), float(hi))
+    return out
+
+
 def run(
     rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print,
-    only: set[str] | None = None,
+    only: set[str] | None = None, bootstrap: int = 0,
 ) -> list[dict[str, Any]]:
-    """APGR per split, pair and method (plus length, random and oracle)."""
+    """APGR per split, pair and method (plus length, random and oracle); with `bootstrap`, also
+    the 95% paired-bootstrap interval of each method's margin over length and the reference."""
     results: list[dict[str, Any]] = []
     for split in make_splits(rows):
         if only and split.name not in only:
@@ -280,12 +302,19 @@ def run(
             entry["apgr"]["length"] = ev.curve_metrics(ev.length_score([rows[i] for i in idx]), ss, sw)["apgr"]
             entry["apgr"]["random"] = 0.5
             entry["apgr"]["oracle"] = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
+            scored = {"length": ev.length_score([rows[i] for i in idx])}
             for name, sc in scorers.items():
-                scores = np.asarray(sc(idx, weak, strong), dtype=np.float64)
-                entry["apgr"][name] = ev.curve_metrics(scores, ss, sw)["apgr"]
+                scored[name] = np.asarray(sc(idx, weak, strong), dtype=np.float64)
+                entry["apgr"][name] = ev.curve_metrics(scored[name], ss, sw)["apgr"]
             results.append(entry)
             log(f"{split.name:<26} {_short(weak):>8}->{_short(strong):<6} n={len(idx):<5} "
                 + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
+            if bootstrap:
+                against = [b for b in ("length", "reference") if b in scored]
+                entry["margin_95"] = paired_intervals(scored, ss, sw, against, bootstrap)
+                for name, margins in entry["margin_95"].items():
+                    spans = (f"minus {b} [{lo:+.3f}, {hi:+.3f}]" for b, (lo, hi) in margins.items())
+                    log(f"    {name}: " + ", ".join(spans))
         if split.name == "held-out split":
             for parts in MIXES:
                 entry = mixture_entry(rows, split, parts, scorers)
@@ -366,6 +395,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     ap.add_argument("--ctx", type=Path, help="contextual embeddings of the rows (npz from scripts/encode_rows.py)")
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                    help="B paired-bootstrap samples per split: 95%% intervals of each method's margin over "
+                         "length and the reference")
     args = ap.parse_args()
     t0 = time.time()
     rows = load_rows([TRAIN_FILE, ARENA_FILE])
@@ -375,7 +407,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
     only = {s.strip() for s in args.splits.split(",") if s.strip()}
-    results = run(rows, {m: allm[m] for m in wanted}, only=only)
+    results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap)
     print()
     print(format_table(results, wanted))
     print(f"({time.time() - t0:.0f}s)")

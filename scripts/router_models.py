@@ -275,6 +275,18 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
+    def plus_long(base, weight: float = 1.0):  # type: ignore[no-untyped-def]
+        """The base model's score plus log-length above the training median only, both
+        standardised on the training rows: a long prompt gains need, a short one loses none."""
+        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+            score = base(train)
+            ref = score(train, "", "")
+            mu, sd = float(ref.mean()), float(ref.std()) or 1.0
+            lm, ls = float(np.median(loglen[train])), float(loglen[train].std()) or 1.0
+            return lambda idx, w, s: (score(idx, w, s) - mu) / sd + weight * np.maximum(0.0, loglen[idx] - lm) / ls
+
+        return fit
+
     from chatroute.routing.quality import DEMANDING_FLOOR_QUANTILE, demanding
 
     cue = np.array([demanding(v) for v in feats.lex])
@@ -318,6 +330,9 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
         "pooled right-or-wrong": blended(1.0),
+        "shipped +long/2": with_floor(plus_long(shipped, 0.5)),
+        "shipped +long": with_floor(plus_long(shipped, 1.0)),
+        "shipped +len/2": with_floor(plus_length(shipped, 0.5)),
         "ngram+emb+lex FE +len": plus_length(within),
         "ngram+emb+lex FE +len/2": plus_length(within, 0.5),
         "ngram": make(True, False, False),

@@ -116,3 +116,24 @@ def test_a_model_scoring_below_chance_on_a_subject_loses_those_scores(tmp_path: 
     # No pair label, so the rows reach neither training nor scoring for that pair.
     idx = np.array([k for k, r in enumerate(lo.load_rows([path])) if r["id"].startswith("mmlu-hsm")])
     assert len(lo.pair_labels(lo.load_rows([path]), idx)[0]) == 0
+
+
+def test_paired_bootstrap_separates_a_real_margin_from_none() -> None:
+    rng = np.random.default_rng(1)
+    sw = (rng.random(300) < 0.5).astype(float)
+    ss = np.maximum(sw, (rng.random(300) < 0.6).astype(float))
+    noise = rng.random(300)
+    scores = {"length": noise, "oracle-like": (ss - sw) + 0.1 * noise, "same": noise.copy()}
+    margins = lo.paired_intervals(scores, ss, sw, ["length"], repeats=100)
+    low, high = margins["oracle-like"]["length"]
+    assert 0.0 < low < high  # the labels' own order beats a random one on every resample
+    assert margins["same"]["length"] == (0.0, 0.0)  # same rows, same scores: no margin at all
+    assert "length" not in margins.get("length", {})
+
+
+def test_run_reports_margins_over_length_when_asked() -> None:
+    rows = _rows()
+    results = lo.run(rows, {"length-again": lo.length_method(rows)}, log=lambda _: None, only={"gsm8k"},
+                     bootstrap=20)
+    (entry,) = results
+    assert entry["margin_95"]["length-again"]["length"] == (0.0, 0.0)
