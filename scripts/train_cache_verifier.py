@@ -202,6 +202,29 @@ def _train(f: dict[str, np.ndarray], rows: list[dict[str, Any]], train: np.ndarr
     return threshold, fit_bag(f["x"][train], y[train], w[train])
 
 
+def _cross_encoder(path: Path, rows: list[dict[str, Any]], gate: np.ndarray, same_words: np.ndarray,
+                   split: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, float]:
+    """The experimental cross-encoder's P(same) per pair (0 where it was trained on the pair) and
+    its bar: the lowest at which the dev fifth it never trained on (cross_encoder.is_dev) serves
+    at most NEAR_LIMIT of near-duplicates and SWAP_LIMIT of word swaps, the shipped rule."""
+    from scripts.cross_encoder import EVAL_ONLY, is_dev, pair_key
+
+    scores = json.loads(path.read_text(encoding="utf-8"))
+    ce = np.array([scores.get(pair_key(r["a"], r["b"]), 0.0) for r in rows])
+    dev = (split == "train") & ~np.isin(kinds, sorted(EVAL_ONLY)) & np.array([is_dev(r["a"], r["b"]) for r in rows])
+    grid = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
+
+    def rate(kind: str, t: float) -> float:
+        sel = dev & (kinds == kind)
+        return float((gate[sel] & ((ce[sel] >= t) | same_words[sel])).mean()) if sel.any() else 0.0
+
+    ok = [t for t in grid if rate("natural-near", t) <= NEAR_LIMIT and rate("swap-miss", t) <= SWAP_LIMIT]
+    bar = float(ok[0] if ok else grid[-1])
+    print(f"cross-encoder dev fifth: {dev.sum()} pairs; at {bar:.3f}: near {rate('natural-near', bar):.1%}, "
+          f"swaps {rate('swap-miss', bar):.1%}, true {rate('natural-hit', bar):.1%}")
+    return ce, bar
+
+
 def _curves(rows: list[dict[str, Any]], gate: np.ndarray, p: np.ndarray, split: np.ndarray) -> list[str]:
     """Share served at other bars on the reported parts (read, never used to choose the bar)."""
     kinds = np.array([r["kind"] for r in rows])
@@ -223,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
     ap.add_argument("--ctx", type=Path, help="pickle {text: contextual embedding}: adds their cosine as a feature")
+    ap.add_argument("--ce", type=Path, help="scores from scripts/cross_encoder.py score: adds that judge's column")
     ap.add_argument("--words-only", action="store_true",
                     help="train on the word-alignment features alone (the previous verifier's input), for comparison")
     ap.add_argument("--shipped", action="store_true",
@@ -288,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"operating point: neighbour cosine >= {args.floor:.2f}, exact-fact guards, verifier >= {threshold:.3f}"]
     lines += _curves(rows, gate, p, split)
+    if args.ce:
+        ce, ce_bar = _cross_encoder(args.ce, rows, gate, same_words, split, kinds)
+        decisions[f"cross-encoder >= {ce_bar:.3f}"] = gate & ((ce >= ce_bar) | same_words)
+        lines += ["", f"cross-encoder (scripts/cross_encoder.py), bar {ce_bar:.3f} from its dev fifth:"]
+        lines += _curves(rows, gate, np.where(same_words, 1.0, ce), split)[1:]
     source = np.array([r["source"] for r in rows])
     se_dups = np.isin(source, SE_DUP_SOURCES)
     sections = [("held-out part (test split, STS sources)", (split == "test") & ~se_dups),
