@@ -394,7 +394,8 @@ def main() -> None:
     ap.add_argument("--splits", default="", help="comma-separated split names to run (default: all)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
-    ap.add_argument("--ctx", type=Path, help="contextual embeddings of the rows (npz from scripts/encode_rows.py)")
+    ap.add_argument("--ctx", type=Path,
+                    help="contextual embeddings of the rows (npz from `scripts/contextual_encoder.py rows`)")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
                     help="B paired-bootstrap samples per split: 95%% intervals of each method's margin over "
                          "length and the reference")

@@ -51,7 +51,7 @@ class Features:
     ctx: np.ndarray | None = None  # contextual (MiniLM) embedding of the last turn, when computed
 
     def with_ctx(self, rows: Sequence[dict[str, Any]], path: Path) -> Features:
-        """Attach contextual embeddings saved as npz {ids, emb} (scripts/encode_rows.py)."""
+        """Attach contextual embeddings saved as npz {ids, emb} (`scripts/contextual_encoder.py rows`)."""
         with np.load(path, allow_pickle=False) as z:
             pos = {str(i): k for k, i in enumerate(z["ids"])}
             emb = z["emb"]
