@@ -12,6 +12,7 @@ from textual.widgets import Markdown, Static
 
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import WhyPanel
+from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import SearchResults, Sidebar
 from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, Reply, seed_conversation
@@ -339,11 +340,13 @@ async def test_ten_thousand_turns_open_with_a_bounded_window(store: FakeStore) -
         await app.screen.open_conversation(conv.id)
         await pilot.pause()
         mounted = app.screen.query(MessageWidget)
-        assert len(mounted) <= 20 and mounted.last().text == "answer 9999"
+        assert len(mounted) <= ChatView.OPENING and mounted.last().text == "answer 9999"
         mounted.first().focus()
         await pilot.press("up")  # moving above the first mounted message loads the previous batch
         await settle(pilot, app)
-        assert len(app.screen.query(MessageWidget)) >= 40
+        # One batch at least; on a quiet machine the viewport's own fill often adds a second one
+        # by now, under load later (a CI run saw 30), so only the first is the behaviour tested.
+        assert len(app.screen.query(MessageWidget)) >= ChatView.OPENING + ChatView.BATCH
         assert app.focused is not None and app.focused.text == "answer 9989"
 
 
