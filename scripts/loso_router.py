@@ -269,6 +269,8 @@ def paired_intervals(scores: dict[str, np.ndarray], ss: np.ndarray, sw: np.ndarr
         b = rng.integers(0, n, n)
         apgr = {name: ev.curve_metrics(sc[b], ss[b], sw[b])["apgr"] for name, sc in scores.items()}
         for name in scores:
+            if name == "length":
+                continue  # a baseline only: "reference minus length" says the same as its reverse
             for base in against:
                 if base != name and apgr[name] is not None and apgr[base] is not None:
                     diffs.setdefault((name, base), []).append(float(apgr[name]) - float(apgr[base]))  # type: ignore[arg-type]
@@ -299,10 +301,10 @@ def run(
             ss = np.array([float(rows[i]["scores"][strong]) for i in idx])
             entry: dict[str, Any] = {"split": split.name, "weak": weak, "strong": strong, "n": int(len(idx)),
                                      "n_train": int(len(split.train)), "apgr": {}}
-            entry["apgr"]["length"] = ev.curve_metrics(ev.length_score([rows[i] for i in idx]), ss, sw)["apgr"]
+            scored = {"length": ev.length_score([rows[i] for i in idx])}
+            entry["apgr"]["length"] = ev.curve_metrics(scored["length"], ss, sw)["apgr"]
             entry["apgr"]["random"] = 0.5
             entry["apgr"]["oracle"] = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
-            scored = {"length": ev.length_score([rows[i] for i in idx])}
             for name, sc in scorers.items():
                 scored[name] = np.asarray(sc(idx, weak, strong), dtype=np.float64)
                 entry["apgr"][name] = ev.curve_metrics(scored[name], ss, sw)["apgr"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def main() -> None:
         d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in ("mmlu", "gsm8k", "arena_bench_v1")
     }
     sets["alpaca_eval (score only)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
-    labelled: dict[str, tuple[list[dict[str, object]], np.ndarray, np.ndarray, str]] = {}
+    labelled: dict[str, tuple[list[dict[str, Any]], np.ndarray, np.ndarray, str]] = {}
     print("| dataset | n | preset | strong calls | quality kept vs always-strong | always-weak |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
