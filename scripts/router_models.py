@@ -264,26 +264,22 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     loglen = np.log1p(ev.length_score(rows))
 
-    def plus_length(base, weight: float = 1.0):  # type: ignore[no-untyped-def]
-        """The base model's score and log-length, each standardised on the training rows, added."""
+    def plus_length(base, weight: float = 1.0, long_only: bool = False):  # type: ignore[no-untyped-def]
+        """The base model's score and log-length, each standardised on the training rows, added.
+        `long_only`: only the log-length above the training median counts, so a long prompt gains
+        need and a short one loses none."""
         def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
             score = base(train)
             ref = score(train, "", "")
             mu, sd = float(ref.mean()), float(ref.std()) or 1.0
-            lm, ls = float(loglen[train].mean()), float(loglen[train].std()) or 1.0
-            return lambda idx, w, s: (score(idx, w, s) - mu) / sd + weight * (loglen[idx] - lm) / ls
+            lm = float(np.median(loglen[train]) if long_only else loglen[train].mean())
+            ls = float(loglen[train].std()) or 1.0
 
-        return fit
+            def length_term(idx: np.ndarray) -> np.ndarray:
+                z = (loglen[idx] - lm) / ls
+                return np.maximum(0.0, z) if long_only else z
 
-    def plus_long(base, weight: float = 1.0):  # type: ignore[no-untyped-def]
-        """The base model's score plus log-length above the training median only, both
-        standardised on the training rows: a long prompt gains need, a short one loses none."""
-        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
-            score = base(train)
-            ref = score(train, "", "")
-            mu, sd = float(ref.mean()), float(ref.std()) or 1.0
-            lm, ls = float(np.median(loglen[train])), float(loglen[train].std()) or 1.0
-            return lambda idx, w, s: (score(idx, w, s) - mu) / sd + weight * np.maximum(0.0, loglen[idx] - lm) / ls
+            return lambda idx, w, s: (score(idx, w, s) - mu) / sd + weight * length_term(idx)
 
         return fit
 
@@ -330,8 +326,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
         "pooled right-or-wrong": blended(1.0),
-        "shipped +long/2": with_floor(plus_long(shipped, 0.5)),
-        "shipped +long": with_floor(plus_long(shipped, 1.0)),
+        "shipped +long/2": with_floor(plus_length(shipped, 0.5, long_only=True)),
+        "shipped +long": with_floor(plus_length(shipped, 1.0, long_only=True)),
         "shipped +len/2": with_floor(plus_length(shipped, 0.5)),
         "ngram+emb+lex FE +len": plus_length(within),
         "ngram+emb+lex FE +len/2": plus_length(within, 0.5),

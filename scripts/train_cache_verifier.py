@@ -47,6 +47,8 @@ SWAP_LIMIT = 0.03
 NEAR_LIMIT = 0.01
 MEMBERS = 5
 NEAR_KINDS = "natural-near|mined-near"  # the must-miss pairs that share a topic, pooled
+# The bars tried, with finer steps at the top, where the near-duplicate rate is decided.
+BAR_GRID = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
 
 
 def load(pairs_path: Path) -> list[dict[str, Any]]:
@@ -181,8 +183,7 @@ def _train(f: dict[str, np.ndarray], rows: list[dict[str, Any]], train: np.ndarr
         m = fit_bag(f["x"][train & (folds != k)], y[train & (folds != k)], w[train & (folds != k)])
         sel = train & (folds == k)
         oof[sel] = predict(m, f["x"][sel])
-    # finer steps at the top, where the near-duplicate rate is decided
-    grid = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
+    grid = BAR_GRID
 
     def rate(kind: str, t: float) -> float:
         sel = oof_split & np.isin(kinds, kind.split("|"))
@@ -212,7 +213,7 @@ def _cross_encoder(path: Path, rows: list[dict[str, Any]], gate: np.ndarray, sam
     scores = json.loads(path.read_text(encoding="utf-8"))
     ce = np.array([scores.get(pair_key(r["a"], r["b"]), 0.0) for r in rows])
     dev = (split == "train") & ~np.isin(kinds, sorted(EVAL_ONLY)) & np.array([is_dev(r["a"], r["b"]) for r in rows])
-    grid = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
+    grid = BAR_GRID
 
     def rate(kind: str, t: float) -> float:
         sel = dev & (kinds == kind)
