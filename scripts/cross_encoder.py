@@ -23,16 +23,22 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
-PAIRS = REPO / ".data" / "paraphrase" / "pairs.jsonl"
-EVAL_ONLY = {"se-dup", "mined-near", "phrase-swap-miss", "phrase-swap-hit", "se-unrelated"}
+sys.path.insert(0, str(REPO))
+
+from scripts.paraphrase_pairs import EVAL_ONLY, PAIRS, load_pairs  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The verifier's evaluation-only kinds, and the random questions paired with the Stack Exchange
+# duplicates (only there as their contrast).
+CE_EVAL_ONLY = {*EVAL_ONLY, "se-unrelated"}
 PER_KIND_CAP = {"swap-miss": 800, "copy-hit": 400, "frame-hit": 400, "frame-miss": 400}
 MAX_TOKENS = 96
 
@@ -45,27 +51,11 @@ def is_dev(a: str, b: str) -> bool:
     return int(pair_key(a, b)[:8], 16) % 5 == 0
 
 
-PROJECT_PAIRS = REPO / "tests" / "data" / "cache_pairs.jsonl"
-_SCOPE_CATEGORIES = {"other_history", "other_system_prompt", "exact_repeat"}  # decided by scope, not text
-
-
-def load_rows(path: Path) -> list[dict[str, Any]]:
-    """The external pairs, plus the project's own (its "tune" half trains, "heldout" is scored)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for line in PROJECT_PAIRS.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
-        if p["category"] not in _SCOPE_CATEGORIES:
-            rows.append({"split": "train" if p["split"] == "tune" else "project-heldout",
-                         "kind": f"project-{p['label']}", "label": p["label"],
-                         "a": p["cached"]["prompt"], "b": p["new"]["prompt"]})
-    return rows
-
-
 def training_pairs(rows: list[dict[str, Any]], seed: int = 0, cap_scale: float = 1.0) -> list[tuple[str, str, float]]:
     rng = random.Random(seed)
     by_kind: dict[str, list[tuple[str, str, float]]] = {}
     for r in rows:
-        if r["split"] != "train" or r["kind"] in EVAL_ONLY or is_dev(r["a"], r["b"]):
+        if r["split"] != "train" or r["kind"] in CE_EVAL_ONLY or is_dev(r["a"], r["b"]):
             continue
         by_kind.setdefault(r["kind"], []).append((r["a"], r["b"], 1.0 if r["label"] == "hit" else 0.0))
     out: list[tuple[str, str, float]] = []
@@ -110,7 +100,7 @@ def train(args: argparse.Namespace) -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    rows = load_rows(args.pairs)
+    rows = load_pairs(args.pairs)
     data = training_pairs(rows, cap_scale=args.cap_scale)
     print(f"{len(data)} training pairs, {sum(y for *_, y in data):.0f} hits", flush=True)
     tok = AutoTokenizer.from_pretrained(_teacher_dir())
@@ -157,9 +147,9 @@ def score(args: argparse.Namespace) -> None:
     model = _model(_teacher_dir())
     model.load_state_dict(torch.load(args.model / "cross_encoder.pt"))
     model.eval()
-    rows = load_rows(args.pairs)
+    rows = load_pairs(args.pairs)
     todo = [(r["a"], r["b"]) for r in rows if r["split"] != "train" or is_dev(r["a"], r["b"])
-            or r["kind"] in EVAL_ONLY]
+            or r["kind"] in CE_EVAL_ONLY]
     todo = sorted(set(todo), key=lambda p: len(p[0]) + len(p[1]))
     out: dict[str, float] = {}
     t0 = time.time()

@@ -34,12 +34,10 @@ from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
 from chatroute.embed.contextual import get_contextual  # noqa: E402
+from scripts.paraphrase_pairs import EVAL_ONLY, PAIRS, load_pairs  # noqa: E402
 
 SE_DUP_SOURCES = ("askubuntu-dups", "meta-se-dups")
 
-PROJECT_PAIRS = ROOT / "tests" / "data" / "cache_pairs.jsonl"
-# Decided by the scope key, not by text: nothing for the verifier to learn.
-_SCOPE_CATEGORIES = {"other_history", "other_system_prompt", "exact_repeat"}
 # The operating point, from out-of-fold predictions on the training split: the lowest bar at
 # which near-duplicates served stay under NEAR_LIMIT and word swaps under SWAP_LIMIT (issue 15's
 # targets). The project's pairs are then checked end to end (scripts/eval_cache.py).
@@ -49,18 +47,6 @@ MEMBERS = 5
 NEAR_KINDS = "natural-near|mined-near"  # the must-miss pairs that share a topic, pooled
 # The bars tried, with finer steps at the top, where the near-duplicate rate is decided.
 BAR_GRID = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
-
-
-def load(pairs_path: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in pairs_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for line in PROJECT_PAIRS.read_text(encoding="utf-8").splitlines():
-        p = json.loads(line)
-        if p["category"] in _SCOPE_CATEGORIES:
-            continue
-        rows.append({"source": "project", "split": "train" if p["split"] == "tune" else "project-heldout",
-                     "kind": f"project-{p['label']}", "category": p["category"], "label": p["label"],
-                     "a": p["cached"]["prompt"], "b": p["new"]["prompt"]})
-    return rows
 
 
 def contextual_states(texts: list[str], batch: int = 64) -> dict[str, np.ndarray]:
@@ -208,11 +194,11 @@ def _cross_encoder(path: Path, rows: list[dict[str, Any]], gate: np.ndarray, sam
     """The experimental cross-encoder's P(same) per pair (0 where it was trained on the pair) and
     its bar: the lowest at which the dev fifth it never trained on (cross_encoder.is_dev) serves
     at most NEAR_LIMIT of near-duplicates and SWAP_LIMIT of word swaps, the shipped rule."""
-    from scripts.cross_encoder import EVAL_ONLY, is_dev, pair_key
+    from scripts.cross_encoder import CE_EVAL_ONLY, is_dev, pair_key
 
     scores = json.loads(path.read_text(encoding="utf-8"))
     ce = np.array([scores.get(pair_key(r["a"], r["b"]), 0.0) for r in rows])
-    dev = (split == "train") & ~np.isin(kinds, sorted(EVAL_ONLY)) & np.array([is_dev(r["a"], r["b"]) for r in rows])
+    dev = (split == "train") & ~np.isin(kinds, sorted(CE_EVAL_ONLY)) & np.array([is_dev(r["a"], r["b"]) for r in rows])
     grid = BAR_GRID
 
     def rate(kind: str, t: float) -> float:
@@ -242,7 +228,7 @@ def _curves(rows: list[dict[str, Any]], gate: np.ndarray, p: np.ndarray, split: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=Path, default=ROOT / ".data" / "paraphrase" / "pairs.jsonl")
+    ap.add_argument("--pairs", type=Path, default=PAIRS)
     ap.add_argument("--floor", type=float, default=0.70, help="neighbour cosine floor (topic words)")
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
@@ -254,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="report the weights and threshold in chatroute/cache/data as they are (no training)")
     ap.add_argument("--ctx-gate", action="store_true",
                     help="with --ctx: keep the verifier's features and report it gated by the contextual cosine")
-    ap.add_argument("--eval-only", nargs="*", default=["se-dup", "mined-near", "phrase-swap-miss", "phrase-swap-hit"],
+    ap.add_argument("--eval-only", nargs="*", default=list(EVAL_ONLY),
                     help="kinds reported but never trained on (default: the Stack Exchange duplicates, whose "
                          "titles are often too loose a match to share an answer, and the mined near-duplicates, "
                          "labelled by construction; and the phrase swaps, which the verifier already refuses "
@@ -262,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.words_only and args.write:
         ap.error("--words-only is a comparison: the shipped verifier reads both feature sets")
-    rows = load(args.pairs)
+    rows = load_pairs(args.pairs)
     feats = [(features(r["a"]), features(r["b"])) for r in rows]
     cache = ROOT / ".data" / "features.npz"
     if args.reuse_features and cache.exists():
