@@ -377,17 +377,45 @@ def format_table(results: list[dict[str, Any]], order: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def fitted_once(method: Method) -> Method:
+    """The method fitted once per training set, when several methods build on it."""
+    fitted: dict[bytes, Scorer] = {}
+
+    def fit(train: np.ndarray) -> Scorer:
+        key = train.tobytes()
+        if key not in fitted:
+            fitted[key] = method(train)
+        return fitted[key]
+
+    return fit
+
+
+def z_blend(base: Method, other: Method, share: float) -> Method:
+    """(1 - share) x base + share x other, each standardised on the training rows' scores."""
+    def fit(train: np.ndarray) -> Scorer:
+        sa, sb = base(train), other(train)
+        ra, rb = sa(train, WEAK, STRONG), sb(train, WEAK, STRONG)
+        ma, da, mb, db = float(ra.mean()), float(ra.std()) or 1.0, float(rb.mean()), float(rb.std()) or 1.0
+        def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
+            return (1 - share) * (sa(idx, w, s) - ma) / da + share * (sb(idx, w, s) - mb) / db
+
+        return score
+
+    return fit
+
+
 def available_methods(rows: list[dict[str, Any]], cache: Path, ctx: Path | None = None) -> dict[str, Method]:
     from scripts import router_models as rm  # the candidate representations (same folder)
 
     feats = rm.Features.build(rows, cache)
     if ctx is not None:
         feats.with_ctx(rows, ctx)
-    return {
-        "reference": tfidf_reference(rows),
-        "shipped": shipped_method(rows),
-        **rm.candidate_methods(rows, feats),
-    }
+    reference = fitted_once(tfidf_reference(rows))
+    candidates = rm.candidate_methods(rows, feats)
+    retrained = fitted_once(candidates["within + pooled (1/2) + floor"])
+    # "If the reference wins, take what it knows": the shipped design with a share of it added.
+    blends = {f"shipped + reference ({share})": z_blend(retrained, reference, share) for share in (0.25, 0.5)}
+    return {"reference": reference, "shipped": shipped_method(rows), **candidates, **blends}
 
 
 def main() -> None:

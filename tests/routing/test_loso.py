@@ -137,3 +137,22 @@ def test_run_reports_margins_over_length_when_asked() -> None:
                      bootstrap=20)
     (entry,) = results
     assert entry["margin_95"]["length-again"]["length"] == (0.0, 0.0)
+
+
+def test_z_blend_weighs_two_scorers_on_one_scale() -> None:
+    calls = []
+
+    def base(train: np.ndarray) -> lo.Scorer:
+        calls.append("base")
+        return lambda idx, w, s: idx.astype(float) * 100.0  # large scale, rising with the row
+
+    def other(train: np.ndarray) -> lo.Scorer:
+        return lambda idx, w, s: -idx.astype(float)  # small scale, falling
+
+    train, test = np.arange(10), np.arange(10, 20)
+    base_once = lo.fitted_once(base)
+    # share 0 and 1 keep one scorer's order; standardised, an equal share cancels the two exactly
+    assert np.all(np.diff(lo.z_blend(base_once, other, 0.0)(train)(test, lo.WEAK, lo.STRONG)) > 0)
+    assert np.all(np.diff(lo.z_blend(base_once, other, 1.0)(train)(test, lo.WEAK, lo.STRONG)) < 0)
+    assert np.allclose(lo.z_blend(base_once, other, 0.5)(train)(test, lo.WEAK, lo.STRONG), 0.0)
+    assert calls == ["base"]  # fitted once for the three blends on the same training rows
