@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Function words: they carry the sentence frame, not the topic. Light verbs (get, make, go)
 # are NOT here: "what is a mortgage?" and "how do I get a mortgage?" ask different things. Directional words and
@@ -215,8 +216,10 @@ def _norm_text(text: str) -> str:
 _ISE = re.compile(r"^(\w{3,}[iy])s(e|es|ed|ing|er|ers|ation|ations)$")
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light, deterministic stemmer: the same on both sides is all that matters."""
+    """A light, deterministic stemmer: the same on both sides is all that matters. Memoised:
+    a lookup stems the same few thousand words again and again."""
     w = _IRREGULAR.get(word, word)
     if w != word:
         return w
@@ -337,6 +340,10 @@ def _literals(text: str, prose: str) -> list[str]:
 
 
 _DOTTED_LETTERS = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+_NAME_TOKEN = re.compile(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]")
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_LETTER_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+_NUMBER_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)")
 
 
 def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
@@ -345,7 +352,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     those inside literals. Found on the original casing."""
     entities: set[str] = set()
     acronyms: set[str] = set()
-    for m in re.finditer(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]", prose):
+    for m in _NAME_TOKEN.finditer(prose):
         tok = m.group(0)
         if _DOTTED_LETTERS.fullmatch(tok):
             # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
@@ -356,8 +363,8 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
         before = prose[:start].rstrip()
         sentence_start = not before or before[-1] in ".?!:\n" or prose[max(0, start - 1)] == "\n"
         low = tok.lower()
-        is_ident = ("_" in tok or "." in tok.strip(".") or re.search(r"[a-z][A-Z]", tok) is not None
-                    or re.search(r"[A-Za-z]\d|\d[A-Za-z]", tok) is not None)
+        is_ident = ("_" in tok or "." in tok.strip(".") or _CAMEL.search(tok) is not None
+                    or _LETTER_DIGIT.search(tok) is not None)
         is_acronym = len(tok) >= 2 and tok.isupper()
         is_proper = tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i"
         if is_acronym and not is_ident:
@@ -380,7 +387,7 @@ def _tokens(low: str) -> list[str]:
         tok = tok.strip(".-")
         if not tok:
             continue
-        joined = re.fullmatch(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)", tok)
+        joined = _NUMBER_UNIT.fullmatch(tok)
         if joined:  # "5km", "10%", "3x"
             tokens.extend([joined.group(1), joined.group(2)])
         elif tok[0] in "$€£¥" and len(tok) > 1:
