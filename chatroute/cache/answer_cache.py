@@ -337,7 +337,7 @@ class AnswerCache:
             verifier = self._get_verifier()
             verified += 1
             try:
-                prob = verifier.probability(c_feats, feats, self._word_embed, self._word_weights())
+                prob, pooled = verifier.assess(c_feats, feats, self._word_embed, self._word_weights())
             except Exception as exc:  # noqa: BLE001 - e.g. the encoder's runtime or file is broken
                 # Without a verdict nothing is served: a miss costs a model call, a wrong hit the
                 # user's trust. The turn goes on to a model.
@@ -345,7 +345,8 @@ class AnswerCache:
                 self.last_reason = f"verifier unavailable: {exc}"
                 return None
             self.last_verifier = prob
-            if prob < min(MAX_BAR, verifier.threshold + verifier.step * penalties):
+            bar = min(MAX_BAR, verifier.threshold + verifier.step * penalties)
+            if not verifier.accepts(prob, pooled, bar, regenerated=penalties > 0):
                 reason = f"verifier: not the same question ({prob:.2f})"
                 continue
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")

@@ -67,20 +67,42 @@ class Verifier:
             raise ValueError("verifier weights were trained on another feature list; retrain")
         self.threshold: float = float(spec["threshold"])
         self.step: float = float(spec.get("penalty_step", 0.05))
+        # A second way to pass: the encoder's pooled sentence vectors nearly agree and the MLPs do
+        # not object. On natural rephrasings the pooled cosine ranks better than the MLPs, which
+        # are there for swaps (see the README); None in files without it.
+        reph = spec.get("rephrasing")
+        self.rephrasing: tuple[float, float] | None = (
+            None if reph is None else (float(reph["pooled_cosine"]), float(reph["probability"])))
         # A bag of small MLPs (mean probability) or, in older files, a single one.
         self._members = [_Mlp(m) for m in spec.get("members", [spec])]
         self.meta: dict[str, object] = dict(spec.get("meta", {}))
 
     def probability(self, a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | None = None) -> float:
         """P(same question) for two prompts' features (the contextual half from the shipped encoder)."""
+        return self.assess(a, b, embed, weigh)[0]
+
+    def assess(self, a: Features, b: Features, embed: EmbedFn,
+               weigh: WeighFn | None = None) -> tuple[float, float]:
+        """(P(same question), cosine of the two prompts' pooled contextual vectors)."""
         if a.tokens == b.tokens:
-            return 1.0  # the same words in the same order: only case or punctuation differ
+            return 1.0, 1.0  # the same words in the same order: only case or punctuation differ
         x = pair_features(a, b, embed, weigh)
         if x is None:
-            return 0.0
+            return 0.0, 0.0
         sa, sb = contextual.get_contextual().states([a.text, b.text])
-        full = np.concatenate([x, alignment_features(sa, sb)])
-        return float(self.predict(full[None, :])[0])
+        aligned = alignment_features(sa, sb)
+        full = np.concatenate([x, aligned])
+        return float(self.predict(full[None, :])[0]), float(aligned[ALIGN_FEATURES.index("ctx_cos")])
+
+    def accepts(self, prob: float, pooled: float, bar: float, *, regenerated: bool = False) -> bool:
+        """Same question: the probability reaches the bar, or (never for an entry whose answer was
+        regenerated after a hit: that needs the full bar) the rephrasing path's two conditions hold."""
+        if prob >= bar:
+            return True
+        if regenerated or self.rephrasing is None:
+            return False
+        min_cos, min_prob = self.rephrasing
+        return pooled >= min_cos and prob >= min_prob
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

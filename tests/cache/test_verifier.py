@@ -49,12 +49,12 @@ def test_cause_fixture_must_miss(outcomes, pair):
 
 
 # Rephrasings the verifier does not yet take (README, "The answer cache"): a multi-word synonym
-# for a single word, harmless swaps outside "difference between", and "some" / "certain" (the
-# bar tuned for <= 1% near-duplicates out of fold refuses it at 0.84). Listed, not hidden: the
+# for a single word and harmless swaps outside "difference between". Listed, not hidden: the
 # test fails when one starts to hit, so the list stays true.
-# ("Java versus Python": a miss of the word-only verifier, now a hit)
+# ("Java versus Python": a miss of the word-only verifier, now a hit; "some" / "certain plants":
+# below the main bar, now a hit on the rephrasing path)
 KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
-                "Should I pay the agent or the landlord first?", "Why do certain plants still grow during winter?"}
+                "Should I pay the agent or the landlord first?"}
 
 
 @pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
@@ -67,7 +67,7 @@ def test_eval_script_summarises_the_fixture(outcomes):
     s = eval_cache.summarise(outcomes)
     assert s["false_hits"] == 0 and s["must_miss"] == len(MUST_MISS)
     assert s["should_hit_rate"] == sum(o.hit for o in outcomes if o.pair["label"] == "hit") / len(SHOULD_HIT)
-    # 5 of 9: the rest are KNOWN_MISSES
+    # 6 of 9: the rest are KNOWN_MISSES
     assert s["should_hit_rate"] == pytest.approx(1 - len(KNOWN_MISSES) / len(SHOULD_HIT))
 
 
@@ -161,3 +161,18 @@ def test_a_bag_of_mlps_averages_and_a_single_mlp_still_loads(tmp_path: Path):
     x = np.zeros((1, len(FEATURES)))
     assert Verifier(bag).predict(x)[0] == pytest.approx(0.75)
     assert Verifier(single).predict(x)[0] == pytest.approx(0.5)
+
+
+def test_rephrasing_path_needs_both_bars_and_never_serves_a_regenerated_entry():
+    import copy
+
+    v = copy.copy(get_verifier())
+    v.rephrasing = (0.90, 0.80)
+    bar = v.threshold
+    assert v.accepts(bar, 0.0, bar)  # the main bar alone
+    assert v.accepts(0.85, 0.93, bar)  # pooled vectors agree and the MLPs do not object
+    assert not v.accepts(0.85, 0.93, bar, regenerated=True)  # after a regenerate: the full bar only
+    assert not v.accepts(0.85, 0.89, bar)  # pooled cosine short of its bar
+    assert not v.accepts(0.75, 0.99, bar)  # the MLPs object
+    v.rephrasing = None
+    assert not v.accepts(0.85, 0.93, bar)

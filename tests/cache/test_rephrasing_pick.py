@@ -1,0 +1,44 @@
+"""scripts/train_cache_verifier.py: how the rephrasing path's two bars are chosen."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scripts import train_cache_verifier as tv
+
+
+def _pairs(kind: str, n: int, prob: float, pooled: float) -> list[tuple[str, float, float]]:
+    return [(kind, prob, pooled)] * n
+
+
+def _arrays(rows: list[tuple[str, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kinds = np.array([k for k, _, _ in rows])
+    return kinds, np.array([p for _, p, _ in rows]), np.array([c for _, _, c in rows])
+
+
+def test_picks_the_bars_that_add_true_duplicates_and_no_near_duplicate() -> None:
+    rows = (_pairs("natural-hit", 10, 0.995, 0.97)  # served by the main bar already
+            + _pairs("natural-hit", 10, 0.92, 0.96)  # what the path can add
+            + _pairs("natural-near", 100, 0.93, 0.91)  # a near-duplicate the MLPs almost pass
+            + _pairs("swap-miss", 400, 0.30, 0.99)  # swaps: pooled vectors agree, the MLPs object
+            + _pairs("swap-miss", 10, 0.60, 0.99))  # 2.4% of swaps: over the limit, so the bar is above 0.6
+    kinds, p, pooled = _arrays(rows)
+    gate, part = np.ones(len(rows), bool), np.ones(len(rows), bool)
+    served = p >= 0.99
+    got = tv.pick_rephrasing(p, pooled, served, gate, kinds, part)
+    assert got is not None
+    c, q = got
+    # the true duplicates at (0.92, 0.96) pass; the near-duplicates (pooled 0.91) and swaps do not
+    assert 0.91 < c <= 0.96 and 0.60 < q <= 0.92
+    ok = served | tv.rephrasing_ok(p, pooled, got)
+    assert ok[kinds == "natural-hit"].all() and not ok[kinds == "natural-near"].any()
+    assert ok[kinds == "swap-miss"].mean() <= tv.REPHRASING_SWAP_LIMIT
+
+
+def test_no_path_when_every_extra_true_duplicate_brings_a_near_duplicate() -> None:
+    rows = (_pairs("natural-hit", 10, 0.995, 0.97) + _pairs("natural-hit", 10, 0.92, 0.96)
+            + _pairs("natural-near", 10, 0.97, 0.98))  # every bar that admits the first admits these
+    kinds, p, pooled = _arrays(rows)
+    ones = np.ones(len(rows), bool)
+    assert tv.pick_rephrasing(p, pooled, p >= 0.99, ones, kinds, ones) is None
+    assert not tv.rephrasing_ok(p, pooled, None).any()
