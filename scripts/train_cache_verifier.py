@@ -57,9 +57,10 @@ BAR_GRID = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99,
 
 
 def contextual_states(texts: list[str], batch: int = 64) -> dict[str, np.ndarray]:
-    """Every text's token states, through the shipped encoder (as at run time), with progress."""
+    """Every text's token states, through the shipped encoder (as at run time: one text per run,
+    so a text's states do not depend on the others), with progress every 50 x `batch` texts."""
     enc = get_contextual()
-    ordered = sorted(set(texts), key=len)  # similar lengths together: less padding
+    ordered = sorted(set(texts))
     out: dict[str, np.ndarray] = {}
     for s in range(0, len(ordered), batch):
         chunk = ordered[s : s + batch]

@@ -61,16 +61,16 @@ class ContextualEncoder:
         return [known[t] for t in texts]
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
-        """States of `texts` in one batch (padded to the longest), not memoised."""
-        encs = self._tok.encode_batch(texts)
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for i, e in enumerate(encs):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        out = np.asarray(self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0], dtype=np.float32)
-        return [out[i, : len(e.ids)].copy() for i, e in enumerate(encs)]
+        """States of `texts`, not memoised. One text per run: the int8 model quantises its
+        activations with a scale taken from the whole batch, so a text batched with others
+        would get states (and the verifier a verdict) that depend on its neighbours in the batch."""
+        out = []
+        for e in self._tok.encode_batch(texts):
+            ids = np.asarray([e.ids], dtype=np.int64)
+            mask = np.ones_like(ids)
+            run = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            out.append(np.asarray(run, dtype=np.float32)[0])
+        return out
 
 
 _lock = threading.Lock()

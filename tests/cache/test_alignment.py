@@ -21,6 +21,16 @@ def test_states_are_per_token_and_memoised():
     assert all(np.array_equal(s, x) for x in again)
 
 
+def test_a_texts_states_do_not_depend_on_what_it_is_encoded_with():
+    # The int8 model scales activations per batch: batched with a longer text, the same prompt
+    # got states up to 0.44 apart, and a borderline pair's verdict flipped with test order.
+    enc = get_contextual()
+    text = "How do I get rid of a stripped screw?"
+    [alone] = enc.encode([text])
+    _, beside_long = enc.encode(["Explain in detail the long history of the Roman empire and its emperors", text])
+    assert np.array_equal(alone, beside_long)
+
+
 def test_other_words_for_the_same_thing_align_better_than_another_request():
     same = _fx("How do I remove a virus from my laptop?", "How can I get rid of a virus on my laptop?")
     other = _fx("How do I remove a virus from my laptop?", "How do I install an antivirus on my laptop?")

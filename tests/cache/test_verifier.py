@@ -49,12 +49,11 @@ def test_cause_fixture_must_miss(outcomes, pair):
 
 
 # Rephrasings the verifier does not yet take (README, "The answer cache"): a multi-word synonym
-# for a single word and harmless swaps outside "difference between". Listed, not hidden: the
-# test fails when one starts to hit, so the list stays true.
-# ("Java versus Python": a miss of the word-only verifier, now a hit; "some" / "certain plants":
-# below the main bar, now a hit on the rephrasing path)
-KNOWN_MISSES = {"How do I get rid of a stripped screw?", "How can I make my laptop run at a higher speed?",
-                "Should I pay the agent or the landlord first?"}
+# for a single word ("at a higher speed") and a harmless swap outside "difference between".
+# Listed, not hidden: the test fails when one starts to hit, so the list stays true.
+# ("Java versus Python": a miss of the word-only verifier, now a hit; "some" / "certain plants"
+# and "remove" / "get rid of a stripped screw": below the main bar, now hits on the rephrasing path)
+KNOWN_MISSES = {"How can I make my laptop run at a higher speed?", "Should I pay the agent or the landlord first?"}
 
 
 @pytest.mark.parametrize("pair", SHOULD_HIT, ids=_ids(SHOULD_HIT))
@@ -67,7 +66,7 @@ def test_eval_script_summarises_the_fixture(outcomes):
     s = eval_cache.summarise(outcomes)
     assert s["false_hits"] == 0 and s["must_miss"] == len(MUST_MISS)
     assert s["should_hit_rate"] == sum(o.hit for o in outcomes if o.pair["label"] == "hit") / len(SHOULD_HIT)
-    # 6 of 9: the rest are KNOWN_MISSES
+    # 7 of 9: the rest are KNOWN_MISSES
     assert s["should_hit_rate"] == pytest.approx(1 - len(KNOWN_MISSES) / len(SHOULD_HIT))
 
 
