@@ -245,7 +245,7 @@ def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | N
 
 
 def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
-    from scripts.loso_router import pair_labels
+    from scripts.loso_router import fitted_once, pair_labels
 
     def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,  # type: ignore[no-untyped-def]
              ctx: float = 0.0):
@@ -305,20 +305,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
-    def once(fit):  # type: ignore[no-untyped-def]
-        """The fit made once per training set, when several methods build on it."""
-        fitted: dict[bytes, Any] = {}
-
-        def cached(train: np.ndarray):  # type: ignore[no-untyped-def]
-            key = train.tobytes()
-            if key not in fitted:
-                fitted[key] = fit(train)
-            return fitted[key]
-
-        return cached
-
-    within = once(make(True, True, True, fe=True))
-    shipped = once(blended(POOLED_SHARE))
+    within = fitted_once(make(True, True, True, fe=True))
+    shipped = fitted_once(blended(POOLED_SHARE))
 
     return {
         "within-source": within,
