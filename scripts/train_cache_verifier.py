@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from chatroute.cache.alignment import alignment_features  # noqa: E402
 from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
 from chatroute.cache.text import Features, features  # noqa: E402
-from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, pair_features  # noqa: E402
+from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasing_path, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
 from chatroute.embed.contextual import get_contextual  # noqa: E402
 from scripts.paraphrase_pairs import EVAL_ONLY, PAIRS, load_pairs  # noqa: E402
@@ -180,8 +180,10 @@ def out_of_fold(f: dict[str, np.ndarray], train: np.ndarray, w: np.ndarray) -> n
 
 
 def _train(f: dict[str, np.ndarray], rows: list[dict[str, Any]], train: np.ndarray, w: np.ndarray,
-           gate: np.ndarray, same_words: np.ndarray, oof_split: np.ndarray) -> tuple[float, dict[str, Any]]:
-    """The operating point from out-of-fold predictions on the training split, then the final fit."""
+           gate: np.ndarray, same_words: np.ndarray,
+           oof_split: np.ndarray) -> tuple[float, dict[str, Any], np.ndarray]:
+    """The operating point from out-of-fold predictions on the training split, then the final fit
+    (and the out-of-fold predictions, which --rephrasing reads too)."""
     y = f["y"]
     kinds = np.array([r["kind"] for r in rows])
     oof = out_of_fold(f, train, w)
@@ -202,14 +204,7 @@ def _train(f: dict[str, np.ndarray], rows: list[dict[str, Any]], train: np.ndarr
     floor_near = min(near.values())
     threshold = float(ok[0] if ok else next(
         t for t in grid if near[t] <= floor_near + 0.005 and rate("swap-miss", t) <= SWAP_LIMIT))
-    return threshold, fit_bag(f["x"][train], y[train], w[train])
-
-
-def rephrasing_ok(p: np.ndarray, pooled: np.ndarray, rephrasing: tuple[float, float] | None) -> np.ndarray:
-    """Pairs the rephrasing path lets through (Verifier.accepts' second condition)."""
-    if rephrasing is None:
-        return np.zeros(len(p), dtype=bool)
-    return (pooled >= rephrasing[0]) & (p >= rephrasing[1])
+    return threshold, fit_bag(f["x"][train], y[train], w[train]), oof
 
 
 def pick_rephrasing(p: np.ndarray, pooled: np.ndarray, served: np.ndarray, gate: np.ndarray,
@@ -224,7 +219,7 @@ def pick_rephrasing(p: np.ndarray, pooled: np.ndarray, served: np.ndarray, gate:
     best: tuple[float, float, float] | None = None  # (true duplicates served, cosine bar, probability bar)
     for c in REPHRASING_COSINES:
         for q in REPHRASING_PROBS:
-            dec = served | (gate & rephrasing_ok(p, pooled, (float(c), float(q))))
+            dec = served | (gate & on_rephrasing_path(p, pooled, (float(c), float(q))))
             if rate(dec, NEAR_KINDS) > near0 or rate(dec, "swap-miss") > REPHRASING_SWAP_LIMIT:
                 continue
             score = (rate(dec, "natural-hit"), float(c), float(q))  # ties: the stricter bars
@@ -324,11 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     gate = f["hard_ok"] & f["has"] & (f["cos_topic"] >= args.floor)
     same_words = f["same_words"]
     trained_kinds = (split == "train") & ~np.isin(kinds, args.eval_only)
+    oof: np.ndarray | None = None
     if args.shipped:
         model = json.loads(DATA.read_text(encoding="utf-8"))
         threshold = float(model["threshold"])
     else:
-        threshold, model = _train(f, rows, train, w, gate, same_words, trained_kinds)
+        threshold, model, oof = _train(f, rows, train, w, gate, same_words, trained_kinds)
     p = np.where(same_words, 1.0, np.where(f["has"], predict(model, f["x"]), 0.0))
     pooled = np.where(same_words, 1.0, f["x"][:, FEATURES.index("ctx_cos")])
     main_bar = gate & (p >= threshold)
@@ -336,11 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rephrasing:
         # On out-of-fold probabilities: on rows the MLPs were fitted to, near-duplicates score too
         # low for the "no more near-duplicates" condition to bind.
-        oof = np.where(same_words, 1.0, out_of_fold(f, train, w))
+        oof = np.where(same_words, 1.0, out_of_fold(f, train, w) if oof is None else oof)
         rephrasing = pick_rephrasing(oof, pooled, gate & (oof >= threshold), gate, kinds, trained_kinds & train)
     elif rephrasing is not None:
         rephrasing = (float(rephrasing["pooled_cosine"]), float(rephrasing["probability"]))
-    ours = main_bar | (gate & rephrasing_ok(p, pooled, rephrasing))
+    ours = main_bar | (gate & on_rephrasing_path(p, pooled, rephrasing))
     plain = f["cos_plain"] >= 0.95
     legacy = f["legacy_ok"] & (f["cos_topic"] >= 0.95)
     decisions = {"verifier (shipped)": ours, "main bar only": main_bar, "plain cosine 0.95": plain,

@@ -99,14 +99,19 @@ class Verifier:
         regenerated after a hit: that needs the full bar) the rephrasing path's two conditions hold."""
         if prob >= bar:
             return True
-        if regenerated or self.rephrasing is None:
-            return False
-        min_cos, min_prob = self.rephrasing
-        return pooled >= min_cos and prob >= min_prob
+        return not regenerated and bool(on_rephrasing_path(prob, pooled, self.rephrasing))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return np.mean([m.predict(x) for m in self._members], axis=0)
+
+
+def on_rephrasing_path(prob: Any, pooled: Any, bars: tuple[float, float] | None) -> Any:
+    """The rephrasing path's test: pooled cosine and probability each at their bar (scalars, or
+    numpy arrays elementwise, as the trainer uses it); False where there is no path."""
+    if bars is None:
+        return np.zeros(np.shape(prob), dtype=bool)
+    return (np.asarray(pooled) >= bars[0]) & (np.asarray(prob) >= bars[1])
 
 
 class _Mlp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chatroute.cache.verifier import on_rephrasing_path
 from scripts import train_cache_verifier as tv
 
 
@@ -30,7 +31,7 @@ def test_picks_the_bars_that_add_true_duplicates_and_no_near_duplicate() -> None
     c, q = got
     # the true duplicates at (0.92, 0.96) pass; the near-duplicates (pooled 0.91) and swaps do not
     assert 0.91 < c <= 0.96 and 0.60 < q <= 0.92
-    ok = served | tv.rephrasing_ok(p, pooled, got)
+    ok = served | on_rephrasing_path(p, pooled, got)
     assert ok[kinds == "natural-hit"].all() and not ok[kinds == "natural-near"].any()
     assert ok[kinds == "swap-miss"].mean() <= tv.REPHRASING_SWAP_LIMIT
 
@@ -41,4 +42,4 @@ def test_no_path_when_every_extra_true_duplicate_brings_a_near_duplicate() -> No
     kinds, p, pooled = _arrays(rows)
     ones = np.ones(len(rows), bool)
     assert tv.pick_rephrasing(p, pooled, p >= 0.99, ones, kinds, ones) is None
-    assert not tv.rephrasing_ok(p, pooled, None).any()
+    assert not on_rephrasing_path(p, pooled, None).any()
