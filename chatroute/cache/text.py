@@ -202,6 +202,14 @@ _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|(?<![\w])'([^'\n]{2,200})'(?![\w])")
 _CODE_SYMBOLS = re.compile(r"[{}\[\]()<>=+*/&|^~;\\#@]")
+# Punctuation that prose uses too, removed before code symbols are read: an aside in brackets
+# after a space holding only words ("bus (coach)", "Iran (Islamic Republic of)"; not a call,
+# "f(x)", nor "(a + b) * c", where the brackets are the meaning), slashes between words ("A/C",
+# "hole/gap", "men/women."; not a path, "/usr/bin" or "src/main.py"), "&" between words and a
+# semicolon ending a clause.
+_PROSE_ASIDE = re.compile(r"(?:(?<=\s)|^)\(([^\W\d_](?:[^\W\d_]|[' ,.:-])*[^\W\d_.])\)")
+_PROSE_SLASH = re.compile(r"(?<![\w/.:~\\-])[A-Za-z]+(?:/[A-Za-z]+)+(?![\w/\\]|\.\w)")
+_PROSE_PUNCT = re.compile(r"(?<=\w) & (?=\w)|(?<=[A-Za-z]);(?=\s|$)")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
 _WORD = re.compile(r"[A-Za-z_$€£¥%°][\w.\-°]*|\d+[A-Za-z_%°]+\w*|\d+(?:[.,]\d+)*")
 _FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # command-line options: code, exact
@@ -311,7 +319,7 @@ def features(text: str) -> Features:
         negations=facts.negations,
         entities=entities,
         literals=sorted(literals),
-        symbols="".join(_CODE_SYMBOLS.findall(text)),
+        symbols=_code_symbols(text),
         answer_types=facts.answer_types,
         relational=facts.relational,
         time_sensitive=TIME_PHRASES.search(low) is not None or facts.time_words,
@@ -322,6 +330,13 @@ def features(text: str) -> Features:
         tense=facts.tense(),
         text=text,
     )
+
+
+def _code_symbols(text: str) -> str:
+    """Code punctuation in order, without the brackets, slashes and ampersands of prose."""
+    text = _PROSE_ASIDE.sub(r" \1 ", text)
+    text = _PROSE_SLASH.sub(lambda m: m.group(0).replace("/", " "), text)
+    return "".join(_CODE_SYMBOLS.findall(_PROSE_PUNCT.sub(" ", text)))
 
 
 def _literals(text: str, prose: str) -> list[str]:
@@ -346,6 +361,12 @@ _LETTER_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
 _NUMBER_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)")
 
 
+def _emphasis(low: str) -> bool:
+    """A function word or negation written in capitals for stress ("REALLY", "NEVER", "WHAT").
+    Three letters or fewer stay names: "US", "WHO" (the organisation), "IT"."""
+    return len(low) >= 4 and (low in STOPWORDS or low in FILLER or low in NEGATIONS)
+
+
 def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     """(entities, acronyms). Entities: capitalised words not at a sentence start, and
     identifier-like tokens (snake_case, camelCase, dotted.names, words with digits), also
@@ -365,6 +386,8 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
         low = tok.lower()
         is_ident = ("_" in tok or "." in tok.strip(".") or _CAMEL.search(tok) is not None
                     or _LETTER_DIGIT.search(tok) is not None)
+        if tok.isupper() and _emphasis(low):
+            continue  # "a REALLY stuck screw": a word in capitals for stress, not a name
         is_acronym = len(tok) >= 2 and tok.isupper()
         is_proper = tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i"
         if is_acronym and not is_ident:

@@ -91,3 +91,40 @@ def test_exact_guards_pass_the_same_fact_written_another_way(a, b):
 ])
 def test_exact_guards_still_refuse(a, b, why):
     assert hard(a, b) == why
+
+
+@pytest.mark.parametrize("a,b", [
+    # Brackets, slashes, "&" and ";" of prose are not code.
+    ("What are the bus (coach) connections from Thessaloniki to Tbilisi?",
+     "What are the bus connections from Thessaloniki to Tbilisi?"),
+    ("What could be wrong with my A/C unit?", "What could be wrong with my A C unit?"),
+    ("How do I fix a hole/gap between the tile and the wall?",
+     "How do I fix a hole or gap between the tile and the wall?"),
+    ("a difference in equipment/clothing between men/women.", "a difference in equipment clothing between men women"),
+    ("How do I wire a separate fan & light switch?", "How do I wire a separate fan and light switch?"),
+    ("There are a few things you would need to do;", "There are a few things you would need to do."),
+    # A word in capitals for stress is not a name.
+    ("What can I do about a rough opening that is REALLY out of square?",
+     "What can I do about a rough opening that is out of square?"),
+    ("Why does my code NEVER finish?", "Why does my code never finish?"),
+])
+def test_prose_punctuation_and_emphasis_pass_the_exact_guards(a, b):
+    assert hard(a, b) is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    # Brackets that carry the meaning, calls, paths and operators are still code.
+    ("What is (a + b) * c?", "What is a + b * c?", "code symbols differ"),
+    ("What does f(x) return?", "What does f x return?", "code symbols differ"),
+    ("What is in /usr/bin?", "What is in usr bin?", "code symbols differ"),
+    ("Should I open src/main.py?", "Should I open src main.py?", "code symbols differ"),
+    ("if (x) { y; }", "if x { y }", "code symbols differ"),
+])
+def test_code_punctuation_still_refused(a, b, why):
+    assert hard(a, b) == why
+
+
+def test_short_capitals_stay_names():
+    # "WHO" the organisation and "US" the country are not stressed function words.
+    assert hard("What are the WHO guidelines on salt?", "What are the guidelines on salt?") == "entity differs"
+    assert hard("Why did the US leave?", "Why did us leave?") == "entity differs"
