@@ -67,3 +67,14 @@ def test_unknown_scope_and_small_index_search() -> None:
     assert index._basis is None  # below the size that needs the projection: a full scan
     assert index.search("other", v[0], 0.5) == []
     assert index.search("s", v[3], 0.999, k=1)[0][0] == 4
+
+
+def test_equal_vectors_rank_the_older_entry_first() -> None:
+    rng = np.random.default_rng(1)
+    index = VectorIndex(DIM)
+    vecs = _vectors(rng, 4000)  # enough rows for the projection to be fitted
+    ids = list(range(10, 4010))
+    index.add_many(ids, ["s"] * len(ids), vecs)
+    index.add_many([5000, 6000, 7], ["s"] * 3, np.stack([vecs[100]] * 3))  # three repeats of row 100 (id 110)
+    found = [i for i, _ in index.search("s", vecs[100], floor=0.99, k=4)]
+    assert found == [7, 110, 5000, 6000]
