@@ -95,6 +95,19 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
 
 
 def _entity_present(ent: str, tokens: set[str]) -> bool:
+    """A name is present as a whole token or, written another way ("Russia's" / "Russian"), with a
+    demonym ending. A hyphenated name ("Strauss-Kahn", "US-Russia") is present when each of its
+    parts is, as a token or a part of one ("Strauss Kahn", "US-Russian"); a single name needs a
+    token of its own, so "pro-Morsi" does not say "Morsi"."""
+    if ent in tokens:
+        return True
+    if "-" in ent:
+        parts = tokens | {part for tok in tokens if "-" in tok for part in tok.split("-") if part}
+        return all(_single_present(part, parts) for part in ent.split("-") if part)
+    return _single_present(ent, tokens)
+
+
+def _single_present(ent: str, tokens: set[str]) -> bool:
     if ent in tokens:
         return True
     if len(ent) < 4 or not ent.isalpha():

@@ -355,7 +355,9 @@ def _literals(text: str, prose: str) -> list[str]:
 
 
 _DOTTED_LETTERS = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
-_NAME_TOKEN = re.compile(r"[A-Za-z_][\w.]*[\w]|[A-Za-z]")
+# A hyphenated name is one name ("Strauss-Kahn", "Ukraine-Russia"), so "pro-Morsi" does not
+# supply the name "Morsi" and "Strauss-Kahn" is found in its own lower-cased copy.
+_NAME_TOKEN = re.compile(r"(?:[A-Za-z_][\w.]*[\w]|[A-Za-z])(?:-[\w.]*[\w])*")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _LETTER_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
 _NUMBER_UNIT = re.compile(r"(\d+(?:[.,]\d+)*)([a-z%°$€£¥]+\w*)")
@@ -389,7 +391,8 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
         if tok.isupper() and _emphasis(low):
             continue  # "a REALLY stuck screw": a word in capitals for stress, not a name
         is_acronym = len(tok) >= 2 and tok.isupper()
-        is_proper = tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i"
+        is_proper = ((tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i")
+                     or any(part[:1].isupper() for part in tok.split("-")[1:]))  # "pro-Morsi"
         if is_acronym and not is_ident:
             # Kept as written: lower-cased, "US" would match the pronoun "us".
             acronyms.add(tok.strip("."))
