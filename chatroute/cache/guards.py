@@ -19,6 +19,7 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 # other prompt's names must still all appear in it).
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
+_ALPHA_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’-](?=[^\W\d_]))*")  # "Brazil's", "Pop-Star": one word
 
 # A quoted span counts as said by the other side when it has these words in this order; code
 # (these characters, or a leading dash: an option) and long quotations must match as written.
@@ -118,11 +119,12 @@ def _single_present(ent: str, tokens: set[str]) -> bool:
 
 
 def _title_cased(f: Features) -> bool:
-    words = [w for w in f.content_words if w.isalpha()]
+    """Headline Case: most words that are not function words start with a capital, the first
+    word and acronyms included ("Faction Names Bianca Ojukwu APGA National Leader")."""
+    words = [w for w in _ALPHA_WORD.findall(f.text) if w.lower() not in STOPWORDS]
     if len(words) < _TITLE_CASE_MIN_WORDS:
         return False
-    names = sum(1 for w in words if w.lower() in f.entities)
-    return names >= _TITLE_CASE_SHARE * len(words)
+    return sum(1 for w in words if w[0].isupper()) >= _TITLE_CASE_SHARE * len(words)
 
 
 def refuse_reason(a: Features, b: Features) -> str | None:

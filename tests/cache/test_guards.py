@@ -55,6 +55,8 @@ def hard(a: str, b: str) -> str | None:
     # Headline Case capitalises every word: its capitals are not names.
     ("Olympics Opening Ceremony A Hit Around Globe", "Opening ceremony of the Olympics a hit around the globe"),
     ("What Is The Capital Of France", "what is the capital of France?"),
+    # Its first word and its acronyms count as capitalised too.
+    ("Senate Names Maria Lopez NATO Envoy", "Maria Lopez becomes NATO envoy"),
 ])
 def test_names_written_another_way_pass_the_exact_guards(a, b):
     assert hard(a, b) is None
