@@ -19,6 +19,7 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 # other prompt's names must still all appear in it).
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
+_LINK_WORDS = frozenset({"of", "and", "the", "for", "de", "on"})
 _ALPHA_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’-](?=[^\W\d_]))*")  # "Brazil's", "Pop-Star": one word
 
 # A quoted span counts as said by the other side when it has these words in this order; code
@@ -81,17 +82,61 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     if reason is not None:
         return reason
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
-    for acr, toks in ((a.acronyms, tokens_b), (b.acronyms, tokens_a)):
-        for name in acr - (b.acronyms if acr is a.acronyms else a.acronyms):
+    # Words of one side that spell out an acronym of the other ("US Geological Survey" / "USGS").
+    spelled_a, spelled_b = _spelled_out(b.acronyms, a.text), _spelled_out(a.acronyms, b.text)
+    for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
+        for name in side.acronyms - other.acronyms:
             # "DNS" typed as "dns" is the same name; "US" is not the word "us".
-            if name.lower() not in toks or name.lower() in STOPWORDS:
+            if name.lower() in spelled or _expansion(name, other.text) is not None:
+                continue
+            if name.lower() not in other_tokens or name.lower() in STOPWORDS:
                 return "entity differs"
-    for side, other, other_tokens in ((a, b, tokens_b), (b, a, tokens_a)):
+    for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
         if _title_cased(side):
             continue
         for ent in side.entities:
+            if ent in spelled:
+                continue
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
                 return f"entity {ent!r} missing"
+    return None
+
+
+def _spelled_out(acronyms: set[str], text: str) -> set[str]:
+    """The lower-cased words of `text` that spell out any of `acronyms`."""
+    out: set[str] = set()
+    for acr in acronyms:
+        out |= _expansion(acr, text) or set()
+    return out
+
+
+def _expansion(acr: str, text: str) -> set[str] | None:
+    """The words that spell `acr` out in `text`, lower-cased ("United Nations" for "UN", "US
+    Geological Survey" for "USGS", "gross domestic product" for "GDP"), or None. Link words
+    ("of", "and") may sit between them; a two-letter acronym needs capitalised words, since
+    two lower-case initials match too much by chance."""
+    words = _ALPHA_WORD.findall(text)
+    letters = acr.lower()
+    if len(letters) < 2:
+        return None
+    for i in range(len(words)):
+        used: list[str] = []
+        k, j = 0, i
+        while j < len(words) and k < len(letters):
+            w = words[j]
+            if used and w.lower() in _LINK_WORDS:
+                j += 1
+                continue
+            if len(w) > 1 and w.isupper() and letters.startswith(w.lower(), k):
+                k += len(w)  # an acronym inside the expansion: "US" in "US Geological Survey"
+            elif w[0].lower() == letters[k] and (len(letters) > 2 or w[0].isupper()):
+                k += 1
+            else:
+                break
+            used.append(w)
+            j += 1
+        if k == len(letters) and len(used) >= 2:
+            return {w.lower() for w in used}
     return None
 
 

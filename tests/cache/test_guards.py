@@ -150,3 +150,23 @@ def test_hyphenated_names_pass_the_exact_guards(a, b):
 def test_a_name_inside_a_compound_is_not_the_name(a, b):
     reason = hard(a, b)
     assert reason is not None and "entity" in reason
+
+
+@pytest.mark.parametrize("a,b", [
+    # An acronym and its words are one name.
+    ("What does the UN do?", "What does the United Nations do?"),
+    ("How is GDP measured?", "How is gross domestic product measured?"),
+    ("Is the EU bigger than the US?", "Is the European Union bigger than the United States?"),
+    ("Where does the USGS publish quake data?", "Where does the US Geological Survey publish quake data?"),
+])
+def test_acronyms_spelled_out_pass_the_exact_guards(a, b):
+    assert hard(a, b) is None
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What does the UN do?", "What does the union do?"),  # two letters: capitalised words only
+    ("Is NYC expensive?", "Is New York expensive?"),  # every letter must be spelled
+    ("What does NASA do?", "What does the army do?"),
+])
+def test_acronyms_not_spelled_out_still_refused(a, b):
+    assert hard(a, b) == "entity differs"
