@@ -306,8 +306,9 @@ def features(text: str) -> Features:
     literals = _literals(text, prose)
     entities, acronyms = _names(prose, literals)
     low = _WAY_PHRASE.sub(" ", prose.lower())
-    for pat, rep in _CONTRACTIONS:
-        low = pat.sub(rep, low)
+    if "'" in low:  # _norm_text made every apostrophe this one
+        for pat, rep in _CONTRACTIONS:
+            low = pat.sub(rep, low)
     tokens = _tokens(low)
     facts = _read_tokens(tokens)
     return Features(
@@ -377,14 +378,18 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
     acronyms: set[str] = set()
     for m in _NAME_TOKEN.finditer(prose):
         tok = m.group(0)
+        if tok.islower() and tok.isalpha():
+            continue  # most words: no capital, digit, "_", "." or "-", so never a name
         if _DOTTED_LETTERS.fullmatch(tok):
             # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
             if tok.isupper():
                 acronyms.add(tok.replace(".", ""))
             continue
         start = m.start()
-        before = prose[:start].rstrip()
-        sentence_start = not before or before[-1] in ".?!:\n" or prose[max(0, start - 1)] == "\n"
+        j = start - 1  # the last character before the token that is not white space
+        while j >= 0 and prose[j].isspace():
+            j -= 1
+        sentence_start = j < 0 or prose[j] in ".?!:" or prose[start - 1] == "\n"
         low = tok.lower()
         is_ident = ("_" in tok or "." in tok.strip(".") or _CAMEL.search(tok) is not None
                     or _LETTER_DIGIT.search(tok) is not None)
