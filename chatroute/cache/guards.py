@@ -19,6 +19,7 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 # other prompt's names must still all appear in it).
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
+_MAX_SPELLED = 8
 _LINK_WORDS = frozenset({"of", "and", "the", "for", "de", "on"})
 _ALPHA_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’-](?=[^\W\d_]))*")  # "Brazil's", "Pop-Star": one word
 
@@ -82,13 +83,17 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     if reason is not None:
         return reason
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
-    # Words of one side that spell out an acronym of the other ("US Geological Survey" / "USGS").
-    spelled_a, spelled_b = _spelled_out(b.acronyms, a.text), _spelled_out(a.acronyms, b.text)
-    for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
+    # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
+    # acronym is said, and the words that spell it are not names missing from the other side.
+    in_b, in_a = _spelled_out(a.acronyms - b.acronyms, b.text), _spelled_out(b.acronyms - a.acronyms, a.text)
+    spelled_a = set().union(*in_a.values())  # a's words that spell one of b's acronyms
+    spelled_b = set().union(*in_b.values())
+    for side, other, other_tokens, spelled, said in ((a, b, tokens_b, spelled_a, in_b),
+                                                     (b, a, tokens_a, spelled_b, in_a)):
         for name in side.acronyms - other.acronyms:
-            # "DNS" typed as "dns" is the same name; "US" is not the word "us".
-            if name.lower() in spelled or _expansion(name, other.text) is not None:
+            if name in said or name.lower() in spelled:
                 continue
+            # "DNS" typed as "dns" is the same name; "US" is not the word "us".
             if name.lower() not in other_tokens or name.lower() in STOPWORDS:
                 return "entity differs"
     for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
@@ -102,20 +107,21 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     return None
 
 
-def _spelled_out(acronyms: set[str], text: str) -> set[str]:
-    """The lower-cased words of `text` that spell out any of `acronyms`."""
-    out: set[str] = set()
-    for acr in acronyms:
-        out |= _expansion(acr, text) or set()
-    return out
+def _spelled_out(acronyms: set[str], text: str) -> dict[str, set[str]]:
+    """Those of `acronyms` that `text` spells out, each with the lower-cased words that do. Past
+    a few acronyms (a pasted document) none are looked for: each one is a scan of the text."""
+    if not acronyms or len(acronyms) > _MAX_SPELLED:
+        return {}
+    words = _ALPHA_WORD.findall(text)
+    found = {acr: _expansion(acr, words) for acr in acronyms}
+    return {acr: used for acr, used in found.items() if used is not None}
 
 
-def _expansion(acr: str, text: str) -> set[str] | None:
-    """The words that spell `acr` out in `text`, lower-cased ("United Nations" for "UN", "US
+def _expansion(acr: str, words: list[str]) -> set[str] | None:
+    """The words that spell `acr` out among `words` (a text's, in order), lower-cased ("United Nations" for "UN", "US
     Geological Survey" for "USGS", "gross domestic product" for "GDP"), or None. Link words
     ("of", "and") may sit between them; a two-letter acronym needs capitalised words, since
     two lower-case initials match too much by chance."""
-    words = _ALPHA_WORD.findall(text)
     letters = acr.lower()
     if len(letters) < 2:
         return None
