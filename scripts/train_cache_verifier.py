@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatroute.cache.alignment import alignment_features  # noqa: E402
-from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
+from chatroute.cache.guards import hard_refuse_reason, refuse_reason, spell_acronyms  # noqa: E402
 from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasing_path, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
@@ -81,9 +81,6 @@ def guards(feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
 def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
     emb = get_embedder()
     n = len(rows)
-    states = contextual_states([f.text for pair in feats for f in pair])
-    x = np.zeros((n, len(FEATURES)))
-    has = np.zeros(n, dtype=bool)
     cos_topic = np.zeros(n)
     cos_plain = np.zeros(n)
     for i, r in enumerate(rows):
@@ -91,13 +88,37 @@ def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]
         v = emb.embed([fa.content_text, fb.content_text, r["a"], r["b"]])
         cos_topic[i] = float(v[0] @ v[1])
         cos_plain[i] = float(v[2] @ v[3])
+    x, has = verifier_inputs([spell_acronyms(a, b) for a, b in feats])
+    y = np.array([r["label"] == "hit" for r in rows])
+    return {"x": x, "has": has, "cos_topic": cos_topic, "cos_plain": cos_plain, "y": y}
+
+
+def verifier_inputs(pairs: list[tuple[Features, Features]]) -> tuple[np.ndarray, np.ndarray]:
+    """The verifier's features for each pair as the cache gives it to the verifier (acronyms
+    said, guards.spell_acronyms), and whether it has any (both sides have content words)."""
+    emb = get_embedder()
+    states = contextual_states([f.text for pair in pairs for f in pair])
+    x = np.zeros((len(pairs), len(FEATURES)))
+    has = np.zeros(len(pairs), dtype=bool)
+    for i, (fa, fb) in enumerate(pairs):
         f = pair_features(fa, fb, emb.embed, emb.word_weights)
         if f is not None:
             x[i, : len(WORD_FEATURES)] = f
             x[i, len(WORD_FEATURES) :] = alignment_features(states[fa.text], states[fb.text])
             has[i] = True
-    y = np.array([r["label"] == "hit" for r in rows])
-    return {"x": x, "has": has, "cos_topic": cos_topic, "cos_plain": cos_plain, "y": y}
+    return x, has
+
+
+def refresh_said(f: dict[str, np.ndarray], feats: list[tuple[Features, Features]]) -> int:
+    """Features saved before acronyms were said for the verifier: recompute the (few) pairs where
+    saying them changes a side. Returns how many."""
+    said = [spell_acronyms(a, b) for a, b in feats]
+    changed = [i for i, (pair, s) in enumerate(zip(feats, said, strict=True))
+               if s[0] is not pair[0] or s[1] is not pair[1]]
+    if changed:
+        x, has = verifier_inputs([said[i] for i in changed])
+        f["x"][changed], f["has"][changed] = x, has
+    return len(changed)
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -295,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = ROOT / ".data" / "features.npz"
     if args.reuse_features and cache.exists():
         f = dict(np.load(cache))
+        print(f"acronyms said for the verifier: {refresh_said(f, feats)} pairs re-featurised", file=sys.stderr)
     else:
         f = featurise(rows, feats)
         np.savez(cache, **f)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from chatroute.cache.guards import hard_refuse_reason
+from chatroute.cache.guards import hard_refuse_reason, spell_acronyms
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
 from chatroute.cache.tables import SCHEMA, Tx, db_path_of
@@ -337,7 +337,9 @@ class AnswerCache:
             verifier = self._get_verifier()
             verified += 1
             try:
-                prob, pooled = verifier.assess(c_feats, feats, self._word_embed, self._word_weights())
+                # "the UN" / "the United Nations": the verifier reads both with the acronym.
+                said_c, said_q = spell_acronyms(c_feats, feats)
+                prob, pooled = verifier.assess(said_c, said_q, self._word_embed, self._word_weights())
             except Exception as exc:  # noqa: BLE001 - e.g. the encoder's runtime or file is broken
                 # Without a verdict nothing is served: a miss costs a model call, a wrong hit the
                 # user's trust. The turn goes on to a model.

@@ -86,8 +86,8 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
     # acronym is said, and the words that spell it are not names missing from the other side.
     in_b, in_a = _spelled_out(a.acronyms - b.acronyms, b.text), _spelled_out(b.acronyms - a.acronyms, a.text)
-    spelled_a = set().union(*in_a.values())  # a's words that spell one of b's acronyms
-    spelled_b = set().union(*in_b.values())
+    spelled_a = set().union(*(used for _, _, used in in_a.values()))  # a's words spelling b's acronyms
+    spelled_b = set().union(*(used for _, _, used in in_b.values()))
     for side, other, other_tokens, spelled, said in ((a, b, tokens_b, spelled_a, in_b),
                                                      (b, a, tokens_a, spelled_b, in_a)):
         for name in side.acronyms - other.acronyms:
@@ -107,42 +107,65 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     return None
 
 
-def _spelled_out(acronyms: set[str], text: str) -> dict[str, set[str]]:
-    """Those of `acronyms` that `text` spells out, each with the lower-cased words that do. Past
-    a few acronyms (a pasted document) none are looked for: each one is a scan of the text."""
+def spell_acronyms(a: Features, b: Features) -> tuple[Features, Features]:
+    """The pair as the verifier should read it: where one side spells out an acronym the other
+    uses, that side says the acronym instead ("What does the United Nations do?" is read as "What
+    does the UN do?"), so the verifier compares the two questions, not two ways of naming one
+    thing. Unchanged sides are returned as they are."""
+    in_b = _spelled_out(a.acronyms - b.acronyms, b.text)
+    in_a = _spelled_out(b.acronyms - a.acronyms, a.text)
+    return _say_acronyms(a, in_a), _say_acronyms(b, in_b)
+
+
+def _say_acronyms(f: Features, spans: dict[str, tuple[int, int, set[str]]]) -> Features:
+    if not spans:
+        return f
+    text, left = f.text, len(f.text) + 1
+    for acr, (start, end, _) in sorted(spans.items(), key=lambda kv: -kv[1][0]):
+        if end <= left:  # right to left, skipping an expansion that overlaps one already said
+            text, left = text[:start] + acr + text[end:], start
+    return features(text)
+
+
+def _spelled_out(acronyms: set[str], text: str) -> dict[str, tuple[int, int, set[str]]]:
+    """Those of `acronyms` that `text` spells out, each with where (character offsets) and the
+    lower-cased words that do. Past a few acronyms (a pasted document) none are looked for: each
+    one is a scan of the text."""
     if not acronyms or len(acronyms) > _MAX_SPELLED:
         return {}
-    words = _ALPHA_WORD.findall(text)
+    words = list(_ALPHA_WORD.finditer(text))
     found = {acr: _expansion(acr, words) for acr in acronyms}
-    return {acr: used for acr, used in found.items() if used is not None}
+    return {acr: where for acr, where in found.items() if where is not None}
 
 
-def _expansion(acr: str, words: list[str]) -> set[str] | None:
-    """The words that spell `acr` out among `words` (a text's, in order), lower-cased ("United Nations" for "UN", "US
-    Geological Survey" for "USGS", "gross domestic product" for "GDP"), or None. Link words
-    ("of", "and") may sit between them; a two-letter acronym needs capitalised words, since
-    two lower-case initials match too much by chance."""
+def _expansion(acr: str, words: list[re.Match[str]]) -> tuple[int, int, set[str]] | None:
+    """Where `acr` is spelled out among a text's `words` ("United Nations" for "UN", "US Geological
+    Survey" for "USGS", "gross domestic product" for "GDP"): the span's character offsets and its
+    words, lower-cased; or None. Link words ("of", "and") may sit between them; single letters do
+    not spell ("A and C" is not "AC"), and a two-letter acronym needs capitalised words, since two
+    lower-case initials match too much by chance."""
     letters = acr.lower()
     if len(letters) < 2:
         return None
     for i in range(len(words)):
         used: list[str] = []
-        k, j = 0, i
+        k, j, end = 0, i, 0
         while j < len(words) and k < len(letters):
-            w = words[j]
+            w = words[j].group(0)
             if used and w.lower() in _LINK_WORDS:
                 j += 1
                 continue
             if len(w) > 1 and w.isupper() and letters.startswith(w.lower(), k):
                 k += len(w)  # an acronym inside the expansion: "US" in "US Geological Survey"
-            elif w[0].lower() == letters[k] and (len(letters) > 2 or w[0].isupper()):
+            elif len(w) > 1 and w[0].lower() == letters[k] and (len(letters) > 2 or w[0].isupper()):
                 k += 1
             else:
                 break
             used.append(w)
+            end = words[j].end()
             j += 1
         if k == len(letters) and len(used) >= 2:
-            return {w.lower() for w in used}
+            return words[i].start(), end, {w.lower() for w in used}
     return None
 
 

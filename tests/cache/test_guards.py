@@ -170,3 +170,16 @@ def test_acronyms_spelled_out_pass_the_exact_guards(a, b):
 ])
 def test_acronyms_not_spelled_out_still_refused(a, b):
     assert hard(a, b) == "entity differs"
+
+
+def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
+    from chatroute.cache.guards import spell_acronyms
+
+    cached = features("Where does the USGS publish quake data?")
+    new = features("Where does the US Geological Survey publish quake data?")
+    said_cached, said_new = spell_acronyms(cached, new)
+    assert said_cached is cached
+    assert said_new.text == "Where does the USGS publish quake data?"
+    # Single letters do not spell an acronym, and nothing changes where nothing is spelled out.
+    plain = features("What is A and C?")
+    assert spell_acronyms(features("What is AC?"), plain)[1] is plain
