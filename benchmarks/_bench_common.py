@@ -70,7 +70,7 @@ def make_home(server: ServerProcess | None, pool: list[str] | None = None) -> Pa
     home = Path(tempfile.mkdtemp(prefix="chatroute-bench-"))
     pool = pool or POOL
     if server is not None:
-        write_config(home, server, pool=pool)  # type: ignore[arg-type] - same base-URL attributes
+        write_config(home, server, pool=pool)
     return home
 
 

@@ -57,7 +57,7 @@ def cached_db(turns: int) -> Path:
 
 def work_home(db: Path, server: ServerProcess) -> Path:
     home = Path(tempfile.mkdtemp(prefix="chatroute-history-run-"))
-    write_config(home, server)  # type: ignore[arg-type] - same base-URL attributes
+    write_config(home, server)
     src, dst = sqlite3.connect(db), sqlite3.connect(home / "chatroute.db")
     src.backup(dst)
     src.close()

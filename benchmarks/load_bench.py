@@ -79,7 +79,7 @@ def cached_home(turns: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="building-", dir=root))
     print(f"building a {turns:,}-turn database in {staging} (once; cached for later runs)", file=sys.stderr)
-    write_config(staging, _dead_server())  # type: ignore[arg-type]
+    write_config(staging, _dead_server())
     store = Store.open(staging / "chatroute.db")
     fill(store, turns)
     # The 10k conversation (the first one filled) becomes the most recent: the TUI opens it at start.

@@ -35,7 +35,7 @@ from chatroute.engine import Engine  # noqa: E402
 from chatroute.turn_events import Delta  # noqa: E402
 
 
-async def raw_ttft(client, i: int) -> float:  # type: ignore[no-untyped-def]
+async def raw_ttft(client, i: int) -> float:
     start = time.perf_counter()
     stream = await client.chat.completions.create(
         model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},

@@ -31,7 +31,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import ServerProcess, make_home, median, use_home  # noqa: E402
@@ -39,6 +39,8 @@ from textual import events  # noqa: E402
 
 from chatroute.engine import Engine  # noqa: E402
 from chatroute.tui.app import ChatrouteApp  # noqa: E402
+from chatroute.tui.screens.chat import ChatScreen  # noqa: E402
+from chatroute.tui.widgets.composer import Composer  # noqa: E402
 from chatroute.tui.widgets.message import AssistantMessage, UserMessage  # noqa: E402
 from tests.engine.helpers import write_config  # noqa: E402
 
@@ -111,8 +113,8 @@ async def one_run(text: str, home: Path, profile: cProfile.Profile | None) -> di
     app = ChatrouteApp(engine)
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        composer = screen.query_one("#composer")
+        screen = cast(ChatScreen, app.screen)
+        composer = screen.query_one("#composer", Composer)
         composer.focus()
         composer.insert("warm up: say hello")
         await pilot.press("enter")
@@ -181,7 +183,7 @@ def main() -> int:
     with ServerProcess() as server:
         for i in range(args.runs):
             home = make_home(None)
-            write_config(home, server, pool=POOL, extra=ROOMY_HAIKU)  # type: ignore[arg-type]
+            write_config(home, server, pool=POOL, extra=ROOMY_HAIKU)
             use_home(home)
             try:
                 last = i == args.runs - 1

@@ -47,7 +47,7 @@ print(time.perf_counter() - t)
 """
 
 
-def pool():  # type: ignore[no-untyped-def]
+def pool():
     from chatroute.catalog.models import ModelInfo
 
     spec = [

@@ -289,8 +289,8 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
         reported_cost = sum(c.last.model_extra["chatroute"]["cost_usd"] or 0.0 for c in through)
         n_turns, l_tokens, l_cost, _ = ledger(home, through)
         s_ttft, r_ttft = [c.ttft_ms for c in through], [c.ttft_ms for c in direct]
-        own = own_added(home, through)
-        inside = [c.server_added_ms for c in through]
+        own_ms = own_added(home, through)
+        inside_ms = [c.server_added_ms for c in through]
         vs_raw99 = pct(s_ttft, 99) - pct(r_ttft, 99)
         pace = f" at {args.tokens_per_s:g} tok/s" if args.tokens_per_s else ""
         print(f"2. {args.streams} concurrent streams of {args.tokens} tokens{pace}: {complete}/{args.streams} complete "
@@ -300,8 +300,8 @@ async def run(args: argparse.Namespace, fake: ServerProcess, url: str, token: st
         print(f"   TTFT p50/p99 ms: serve {median(s_ttft):.1f}/{pct(s_ttft, 99):.1f}, raw {median(r_ttft):.1f}/"
               f"{pct(r_ttft, 99):.1f}: added p99 {vs_raw99:.1f} ms against raw [target <= 50 ms: "
               f"{'met' if vs_raw99 <= 50 else 'NOT met'}]; client TTFT - provider TTFT p50/p99 "
-              f"{median(own):.1f}/{pct(own, 99):.1f} ms; inside serve p50/p99 {median(inside):.1f}/"
-              f"{pct(inside, 99):.1f} ms")
+              f"{median(own_ms):.1f}/{pct(own_ms, 99):.1f} ms; inside serve p50/p99 {median(inside_ms):.1f}/"
+              f"{pct(inside_ms, 99):.1f} ms")
         same = n_turns == args.streams and l_tokens == reported_tokens and abs(l_cost - reported_cost) < 1e-9
         print(f"   ledger: {n_turns} turns, {l_tokens:,} tokens, ${l_cost:.6f}; the streams reported "
               f"{reported_tokens:,} tokens, ${reported_cost:.6f} [{'equal' if same else 'DIFFERENT'}]")

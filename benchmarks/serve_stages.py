@@ -21,7 +21,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ async def run(args: argparse.Namespace, home: Path) -> None:
     clock = Clock()
     app = create_app(engine, TokenSource(home))
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    ready: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    ready: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     await inbox.put({"type": "lifespan.startup"})
     lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get,
                                          ready.put))

@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ def main() -> None:
     store = Store.open(args.db)
     month = (datetime.now(UTC) - timedelta(days=30)).date()
     for by in ("day", "model", "conversation"):
-        bench(f"spend(by={by!r})", lambda by=by: store.spend(by), lambda r: f"{len(r)} rows")
+        bench(f"spend(by={by!r})", partial(store.spend, by), lambda r: f"{len(r)} rows")
     bench("spend(by='day', since=30 days ago)", lambda: store.spend("day", since=month), lambda r: f"{len(r)} rows")
     bench("spend_totals()", store.spend_totals,
           lambda r: f"{r.turns:,} turns, ${r.cost_usd:,.2f}, {r.unknown_cost_turns:,} n/a")
@@ -197,7 +198,7 @@ def main() -> None:
           lambda r: f"{len(r)} rows")
     bench("list(turn_usage())", lambda: list(store.turn_usage()), lambda r: f"{len(r):,} rows")
     for q in ("sqlite", "zanzibar", "borr", "python async database", "the", '"AND" *'):
-        bench(f"search({q!r})", lambda q=q: store.search(q), lambda r: f"{len(r)} hits")
+        bench(f"search({q!r})", partial(store.search, q), lambda r: f"{len(r)} hits")
     big = store.conn.execute(
         "SELECT conversation_id FROM turns GROUP BY conversation_id ORDER BY COUNT(*) DESC LIMIT 1"
     ).fetchone()[0]

@@ -49,6 +49,7 @@ from _bench_common import ROOT, ServerProcess, make_home, median, use_home  # no
 
 from chatroute.engine import Engine  # noqa: E402
 from chatroute.tui.app import ChatrouteApp  # noqa: E402
+from chatroute.tui.widgets.composer import Composer  # noqa: E402
 from chatroute.tui.widgets.message import AssistantMessage  # noqa: E402
 
 TICK_S = 0.005
@@ -147,6 +148,7 @@ class Probe:
         self.writes = 0
         self.chars = 0
         self.final_len = 0
+        self.error: str | None = None
         self._orig_write = AssistantMessage.write
         self._orig_finish = AssistantMessage.finish
 
@@ -162,14 +164,14 @@ class Probe:
             await probe._orig_write(msg, fragment)
             probe.last_write = time.perf_counter()
 
-        async def finish(msg: AssistantMessage, text: str, record, error, retryable) -> None:  # type: ignore[no-untyped-def]
+        async def finish(msg: AssistantMessage, text: str, record: Any, error: str | None, retryable: bool) -> None:
             await probe._orig_finish(msg, text, record, error, retryable)
             probe.final_len = len(text)
             probe.error = error
             probe.done = time.perf_counter()
 
-        AssistantMessage.write = write  # type: ignore[method-assign]
-        AssistantMessage.finish = finish  # type: ignore[method-assign]
+        AssistantMessage.write = write  # type: ignore[method-assign,assignment]
+        AssistantMessage.finish = finish  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         AssistantMessage.write = self._orig_write  # type: ignore[method-assign]
@@ -218,7 +220,7 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            composer = app.screen.query_one("#composer")
+            composer = app.screen.query_one("#composer", Composer)
             composer.focus()
             prompt = "Write a very long story about routers."
             composer.insert(prompt if routed else f"@gpt-4o-mini {prompt}")

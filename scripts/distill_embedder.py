@@ -53,7 +53,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def quantize_rows(emb):  # type: ignore[no-untyped-def]
+def quantize_rows(emb):
     """Symmetric int8 per row: scale = max|row| / 127. Error <= scale/2 per component."""
     import numpy as np
 

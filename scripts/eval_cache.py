@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         cat: {"label": os_[0].pair["label"], "n": len(os_), "hits": sum(o.hit for o in os_)}
         for cat, os_ in sorted(by_cat.items())
     }
-    sweep = {}
+    sweep: dict[str, dict[str, float]] = {}
     for t in (0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.97):
         s = summarise(run(pairs, t))
         sweep[f"{t:.2f}"] = {"false_hit_rate": s["false_hit_rate"], "paraphrase_hit_rate": s["paraphrase_hit_rate"]}
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         want = "should hit" if c["label"] == "hit" else "must miss"
         print(f"  {cat:22s} {want:10s} {c['hits']:3d}/{c['n']:3d}")
     print("threshold sweep:")
-    for t, s in sweep.items():
-        print(f"  {t}  false-hit {s['false_hit_rate']:.1%}  paraphrase hit {s['paraphrase_hit_rate']:.1%}")
+    for bar, rates in sweep.items():
+        print(f"  {bar}  false-hit {rates['false_hit_rate']:.1%}  paraphrase hit {rates['paraphrase_hit_rate']:.1%}")
     if args.show_misses:
         print("wrong outcomes:")
         for o in outcomes:

@@ -50,7 +50,7 @@ WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG = "gpt-4-1106-preview"
 GPT35 = "gpt-3.5-turbo-1106"
 
-MMLU_GROUPS: dict[str, tuple[str, ...]] = {
+MMLU_GROUPS: dict[str, list[str]] = {
     "stem": (
         "abstract_algebra anatomy astronomy college_biology college_chemistry college_computer_science "
         "college_mathematics college_physics computer_security conceptual_physics electrical_engineering "
@@ -150,13 +150,13 @@ def make_splits(rows: Sequence[dict[str, Any]]) -> list[Split]:
     grp = np.array([mmlu_group(r) or "" for r in rows])
     ho = np.array([held_out(r["id"]) for r in rows])
     trainable = np.isin(ds, TRAINABLE)
-    main_pair = ((WEAK, STRONG),)
+    main_pair: tuple[tuple[str, str], ...] = ((WEAK, STRONG),)
     out: list[tuple[str, np.ndarray, np.ndarray, tuple[tuple[str, str], ...]]] = []
     for src in TRAINABLE:
         if not np.any(ds == src):
             continue
-        pairs = ((WEAK, STRONG), (GPT35, STRONG)) if src == "arena_bench_v1" else main_pair
-        out.append((src, trainable & (ds != src), ds == src, pairs))
+        with_gpt35: tuple[tuple[str, str], ...] = ((WEAK, STRONG), (GPT35, STRONG))
+        out.append((src, trainable & (ds != src), ds == src, with_gpt35 if src == "arena_bench_v1" else main_pair))
     for g in MMLU_GROUPS:
         m = grp == g
         if np.any(m):
@@ -319,11 +319,11 @@ def run(
                     log(f"    {name}: " + ", ".join(spans))
         if split.name == "held-out split":
             for parts in MIXES:
-                entry = mixture_entry(rows, split, parts, scorers)
-                if entry is not None:
-                    results.append(entry)
-                    log(f"{entry['split']:<26} "
-                        + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
+                mix = mixture_entry(rows, split, parts, scorers)
+                if mix is not None:
+                    results.append(mix)
+                    log(f"{mix['split']:<26} "
+                        + " ".join(f"{k}={v:.3f}" for k, v in mix["apgr"].items() if v is not None))
     return results
 
 
@@ -332,6 +332,11 @@ def run(
 # held-out split together.
 MIXES: tuple[tuple[str, ...], ...] = (("gsm8k", "mmlu"), ("gsm8k", "mmlu", "arena_bench_v1"))
 MIX_REPEATS = 20
+
+
+def _sample_slice(values: np.ndarray) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Sample k's scores out of the scores of all samples laid end to end."""
+    return lambda idx, k: values[k * len(idx):(k + 1) * len(idx)]
 
 
 def mixture_entry(rows: Sequence[dict[str, Any]], split: Split, parts: Sequence[str],
@@ -347,7 +352,7 @@ def mixture_entry(rows: Sequence[dict[str, Any]], split: Split, parts: Sequence[
     scored = {name: sc(np.concatenate(samples), WEAK, STRONG) for name, sc in scorers.items()}
     methods: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
         "length": lambda idx, k: ev.length_score([rows[i] for i in idx]),
-        **{name: (lambda idx, k, name=name: scored[name][k * len(idx):(k + 1) * len(idx)]) for name in scorers},
+        **{name: _sample_slice(scored[name]) for name in scorers},
     }
     apgr: dict[str, float | None] = {"random": 0.5}
     for name, fn in methods.items():

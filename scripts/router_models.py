@@ -247,11 +247,11 @@ def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | N
 def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
     from scripts.loso_router import fitted_once, pair_labels
 
-    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,  # type: ignore[no-untyped-def]
+    def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,
              ctx: float = 0.0):
         groups = intercept_groups(rows, "kind" if fe == "kind" else "source") if fe else None
 
-        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+        def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
             model = fit_linear(feats, keep, y, ngram=ngram, emb=emb, lex=lex, c=c,
                                groups=None if groups is None else groups[keep],
@@ -264,11 +264,11 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     loglen = np.log1p(ev.length_score(rows))
 
-    def plus_length(base, weight: float = 1.0, long_only: bool = False):  # type: ignore[no-untyped-def]
+    def plus_length(base, weight: float = 1.0, long_only: bool = False):
         """The base model's score and log-length, each standardised on the training rows, added.
         `long_only`: only the log-length above the training median counts, so a long prompt gains
         need and a short one loses none."""
-        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+        def fit(train: np.ndarray):
             score = base(train)
             ref = score(train, "", "")
             mu, sd = float(ref.mean()), float(ref.std()) or 1.0
@@ -287,18 +287,18 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     cue = np.array([demanding(v) for v in feats.lex])
 
-    def with_floor(base):  # type: ignore[no-untyped-def]
+    def with_floor(base):
         """The base model with the app's floor for maths and code (quality.DEMANDING_FLOOR_QUANTILE
         of the training rows' scores)."""
-        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+        def fit(train: np.ndarray):
             score = base(train)
             floor = float(np.quantile(score(train, "", ""), DEMANDING_FLOOR_QUANTILE))
             return lambda idx, w, s: np.where(cue[idx], np.maximum(score(idx, w, s), floor), score(idx, w, s))
 
         return fit
 
-    def blended(share: float):  # type: ignore[no-untyped-def]
-        def fit(train: np.ndarray):  # type: ignore[no-untyped-def]
+    def blended(share: float):
+        def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
             model = fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share)
             return lambda idx, w, s: model.decision(feats, idx)

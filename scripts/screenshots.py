@@ -34,7 +34,7 @@ SHOTS = [
 ]
 
 
-async def shoot(name: str, theme: str, size: tuple[int, int], scene, out: Path) -> Path:  # type: ignore[no-untyped-def]
+async def shoot(name: str, theme: str, size: tuple[int, int], scene, out: Path) -> Path:
     app, _ = scenes.make_app(theme=theme)
     async with app.run_test(size=size) as pilot:
         await scene(pilot)

@@ -122,7 +122,7 @@ def refresh_said(f: dict[str, np.ndarray], feats: list[tuple[Features, Features]
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+    from sklearn.neural_network import MLPClassifier
 
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     # MLPClassifier takes no sample weights: repeat the rarer, heavier rows instead.

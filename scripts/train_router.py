@@ -95,7 +95,7 @@ def catalogue_anchors() -> dict[str, float]:
 
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
-          fixed_effects: str = "source", pooled_share: float = 0.0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+          fixed_effects: str = "source", pooled_share: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]]:
     """Weights (QualityModel layout) fitted on rows train_idx only: router_models.fit_need, an
     intercept per group of router_models.intercept_groups(rows, fixed_effects) during the fit,
     blended with `pooled_share` of the right-or-wrong sources fitted pooled."""
@@ -122,7 +122,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
     calib = calibration(oof, yw, ys, tw, ts)
-    arrays = {
+    arrays: dict[str, Any] = {
         "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),
         "w": model.w.astype(np.float32) if model.w is not None else np.zeros(ngrams.DIM, np.float32),
         "v": model.v.astype(np.float32),
@@ -186,7 +186,7 @@ def main() -> None:
     qm = QualityModel(arrays, {"anchors": anchors})
 
     # Held-out figures through the shipped inference path (text in, numpy only).
-    def score(rs, weak, strong):  # type: ignore[no-untyped-def]
+    def score(rs, weak, strong):
         return qm.pair_scores([list(r["turns"]) for r in rs], weak, strong)
 
     metrics: dict[str, Any] = {}

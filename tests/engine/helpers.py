@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,7 +20,17 @@ ANTHROPIC_KEY = "sk-ant-test-PLANTED-b41e20"
 POOL = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
 
 
-def write_config(home: Path, server: FakeServer, *, pool: list[str] | None = None, extra: str = "") -> Path:
+class BaseUrls(Protocol):
+    """What write_config reads of a server: the in-process FakeServer or a benchmark's child process."""
+
+    @property
+    def openai_base_url(self) -> str: ...
+
+    @property
+    def anthropic_base_url(self) -> str: ...
+
+
+def write_config(home: Path, server: BaseUrls, *, pool: list[str] | None = None, extra: str = "") -> Path:
     pool = pool or POOL
     text = f"""
 [providers.openai]

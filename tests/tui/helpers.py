@@ -4,6 +4,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import AssistantMessage
 
 
@@ -31,7 +32,7 @@ async def run_palette_command(pilot: Pilot, command: str) -> None:
 async def type_and_send(pilot: Pilot, text: str) -> None:
     app = pilot.app
     app.screen.query_one("#composer").focus()
-    app.screen.query_one("#composer").insert(text)
+    app.screen.query_one("#composer", Composer).insert(text)
     await pilot.press("enter")
     await settle(pilot, app)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import CompareScreen
@@ -100,8 +103,8 @@ async def help_scene(pilot: Pilot) -> None:
 
 
 async def compare_scene(pilot: Pilot) -> None:
-    app = pilot.app
-    engine = app.engine
+    app = cast(ChatrouteApp, pilot.app)
+    engine = cast(FakeEngine, app.engine)
     engine.compare_script = {
         "openai/gpt-4o-mini": Reply(text="**Lisbon** in May: warm, 22 °C, few crowds.", model="openai/gpt-4o-mini"),
         "openai/gpt-4o": Fail(error="openai/gpt-4o: 429 rate limited (retry after 30 s)"),
@@ -115,7 +118,7 @@ async def compare_scene(pilot: Pilot) -> None:
                                   models=["openai/gpt-4o-mini", "openai/gpt-4o",
                                           "anthropic/claude-3-5-haiku-20241022"]))
     await pilot.pause()
-    app.screen.action_start()
+    cast(CompareScreen, app.screen).action_start()
     await settle(pilot, app)
     app.clear_notifications()
     await pilot.pause()
@@ -127,7 +130,7 @@ async def compare_picker_scene(pilot: Pilot) -> None:
     pilot.app.screen.query_one(Composer).insert("When should I visit Lisbon?")
     await pilot.press("f4")
     await pilot.pause()
-    for composer in pilot.app.screen.query("Input"):
+    for composer in pilot.app.screen.query(Input):
         composer.cursor_blink = False
     await pilot.pause()
 
