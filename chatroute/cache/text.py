@@ -497,6 +497,18 @@ def _note_grammar(facts: _TokenFacts, tokens: list[str], i: int) -> None:
         facts.tenses.add("present")
 
 
+# "current" is "now" as an adjective ("the current president") but a flow as a noun: after these
+# words, or followed by no topic word ("current and voltage", "the current in a wire").
+_FLOW_BEFORE = frozenset("electric electrical alternating direct ac dc ocean rip tidal".split())
+
+
+def _current_is_a_flow(tokens: list[str], i: int) -> bool:
+    if i > 0 and tokens[i - 1] in _FLOW_BEFORE:
+        return True
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return not nxt or (nxt in STOPWORDS and nxt not in ("one", "ones"))  # "the current one" is now
+
+
 def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     """Token i when it is not a number: a unit, a negation, a question type, a relational
     word or a content word (function words are dropped)."""
@@ -510,7 +522,7 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     if tok in NEGATIONS:
         facts.negations += 1
         return
-    if tok in TIME_WORDS:
+    if tok in TIME_WORDS and not (tok == "current" and _current_is_a_flow(tokens, i)):
         facts.time_words = True
     if tok in ANSWER_TYPES:
         facts.answer_types.add("who" if tok.startswith("who") else tok)

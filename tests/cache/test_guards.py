@@ -183,3 +183,15 @@ def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
     # Single letters do not spell an acronym, and nothing changes where nothing is spelled out.
     plain = features("What is A and C?")
     assert spell_acronyms(features("What is AC?"), plain)[1] is plain
+
+
+@pytest.mark.parametrize("text,timely", [
+    # "current" as a flow is physics, not "now"; as an adjective it is still "now".
+    ("What is the difference between current and voltage?", False),
+    ("How does electric current work?", False),
+    ("What is the current in a wire with 2 ohms across 6 volts?", False),
+    ("Who is the current president of France?", True),
+    ("Can I apply while the current one is still valid?", True),
+])
+def test_current_means_now_only_as_an_adjective(text, timely):
+    assert features(text).time_sensitive is timely
