@@ -20,6 +20,7 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
 _MAX_SPELLED = 8
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)  # code's capitals say nothing about Headline Case
 _LINK_WORDS = frozenset({"of", "and", "the", "for", "de", "on"})
 _ALPHA_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’-](?=[^\W\d_]))*")  # "Brazil's", "Pop-Star": one word
 
@@ -195,7 +196,7 @@ def _single_present(ent: str, tokens: set[str]) -> bool:
 def _title_cased(f: Features) -> bool:
     """Headline Case: most words that are not function words start with a capital, the first
     word and acronyms included ("Faction Names Bianca Ojukwu APGA National Leader")."""
-    words = [w for w in _ALPHA_WORD.findall(f.text) if w.lower() not in STOPWORDS]
+    words = [w for w in _ALPHA_WORD.findall(_CODE.sub(" ", f.text)) if w.lower() not in STOPWORDS]
     if len(words) < _TITLE_CASE_MIN_WORDS:
         return False
     return sum(1 for w in words if w[0].isupper()) >= _TITLE_CASE_SHARE * len(words)

@@ -195,3 +195,9 @@ def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
 ])
 def test_current_means_now_only_as_an_adjective(text, timely):
     assert features(text).time_sensitive is timely
+
+
+def test_capitalised_code_does_not_make_a_prompt_headline_case():
+    # Were the code's capitals counted, the prose's name would be excused as Headline Case.
+    assert hard("Why does `MyClass FooBar BazQux Zed` fail on Windows?",
+                "Why does `MyClass FooBar BazQux Zed` fail on Linux?") == "entity 'windows' missing"
