@@ -7,8 +7,9 @@ eval can count which rule did the work. The rules are symmetric.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from chatroute.cache.text import OPPOSITES, STOPWORDS, Features, features
+from chatroute.cache.text import OPPOSITES, STOPWORDS, Features, features, words_of_prose
 
 # A place name and its adjective or people name the same thing ("Russia's election" / "the
 # Russian election"): a capitalised word counts as present when the other side has it with one
@@ -20,7 +21,6 @@ _DEMONYM_ENDINGS = ("n", "an", "ian", "ese", "i", "ish", "istan")
 _TITLE_CASE_SHARE = 0.75
 _TITLE_CASE_MIN_WORDS = 4  # "Is Iran bigger than Iraq?" is two names, not a headline
 _MAX_SPELLED = 8
-_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)  # code's capitals say nothing about Headline Case
 _LINK_WORDS = frozenset({"of", "and", "the", "for", "de", "on"})
 _ALPHA_WORD = re.compile(r"[^\W\d_](?:[^\W_]|['’-](?=[^\W\d_]))*")  # "Brazil's", "Pop-Star": one word
 
@@ -86,7 +86,8 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
     # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
     # acronym is said, and the words that spell it are not names missing from the other side.
-    in_b, in_a = _spelled_out(a.acronyms - b.acronyms, b.text), _spelled_out(b.acronyms - a.acronyms, a.text)
+    in_b, in_a = _spelled_out(frozenset(a.acronyms - b.acronyms), b.text), _spelled_out(
+        frozenset(b.acronyms - a.acronyms), a.text)
     spelled_a = set().union(*(used for _, _, used in in_a.values()))  # a's words spelling b's acronyms
     spelled_b = set().union(*(used for _, _, used in in_b.values()))
     for side, other, other_tokens, spelled, said in ((a, b, tokens_b, spelled_a, in_b),
@@ -113,12 +114,12 @@ def spell_acronyms(a: Features, b: Features) -> tuple[Features, Features]:
     uses, that side says the acronym instead ("What does the United Nations do?" is read as "What
     does the UN do?"), so the verifier compares the two questions, not two ways of naming one
     thing. Unchanged sides are returned as they are."""
-    in_b = _spelled_out(a.acronyms - b.acronyms, b.text)
-    in_a = _spelled_out(b.acronyms - a.acronyms, a.text)
+    in_b = _spelled_out(frozenset(a.acronyms - b.acronyms), b.text)
+    in_a = _spelled_out(frozenset(b.acronyms - a.acronyms), a.text)
     return _say_acronyms(a, in_a), _say_acronyms(b, in_b)
 
 
-def _say_acronyms(f: Features, spans: dict[str, tuple[int, int, set[str]]]) -> Features:
+def _say_acronyms(f: Features, spans: dict[str, tuple[int, int, frozenset[str]]]) -> Features:
     if not spans:
         return f
     text, left = f.text, len(f.text) + 1
@@ -128,10 +129,12 @@ def _say_acronyms(f: Features, spans: dict[str, tuple[int, int, set[str]]]) -> F
     return features(text)
 
 
-def _spelled_out(acronyms: set[str], text: str) -> dict[str, tuple[int, int, set[str]]]:
+@lru_cache(maxsize=512)
+def _spelled_out(acronyms: frozenset[str], text: str) -> dict[str, tuple[int, int, frozenset[str]]]:
     """Those of `acronyms` that `text` spells out, each with where (character offsets) and the
     lower-cased words that do. Past a few acronyms (a pasted document) none are looked for: each
-    one is a scan of the text."""
+    one is a scan of the text. Memoised (read it, never change it): the guards and then
+    spell_acronyms ask for the same pair."""
     if not acronyms or len(acronyms) > _MAX_SPELLED:
         return {}
     words = list(_ALPHA_WORD.finditer(text))
@@ -139,7 +142,7 @@ def _spelled_out(acronyms: set[str], text: str) -> dict[str, tuple[int, int, set
     return {acr: where for acr, where in found.items() if where is not None}
 
 
-def _expansion(acr: str, words: list[re.Match[str]]) -> tuple[int, int, set[str]] | None:
+def _expansion(acr: str, words: list[re.Match[str]]) -> tuple[int, int, frozenset[str]] | None:
     """Where `acr` is spelled out among a text's `words` ("United Nations" for "UN", "US Geological
     Survey" for "USGS", "gross domestic product" for "GDP"): the span's character offsets and its
     words, lower-cased; or None. Link words ("of", "and") may sit between them; single letters do
@@ -166,7 +169,7 @@ def _expansion(acr: str, words: list[re.Match[str]]) -> tuple[int, int, set[str]
             end = words[j].end()
             j += 1
         if k == len(letters) and len(used) >= 2:
-            return words[i].start(), end, {w.lower() for w in used}
+            return words[i].start(), end, frozenset(w.lower() for w in used)
     return None
 
 
@@ -196,7 +199,8 @@ def _single_present(ent: str, tokens: set[str]) -> bool:
 def _title_cased(f: Features) -> bool:
     """Headline Case: most words that are not function words start with a capital, the first
     word and acronyms included ("Faction Names Bianca Ojukwu APGA National Leader")."""
-    words = [w for w in _ALPHA_WORD.findall(_CODE.sub(" ", f.text)) if w.lower() not in STOPWORDS]
+    # From the prose only: capitals in code say nothing about Headline Case.
+    words = [w for w in _ALPHA_WORD.findall(words_of_prose(f.text)) if w.lower() not in STOPWORDS]
     if len(words) < _TITLE_CASE_MIN_WORDS:
         return False
     return sum(1 for w in words if w[0].isupper()) >= _TITLE_CASE_SHARE * len(words)

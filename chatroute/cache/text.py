@@ -545,5 +545,10 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     facts.sequence.append(s)
 
 
+def words_of_prose(text: str) -> str:
+    """`text` without its code: fenced blocks and backtick spans."""
+    return _BACKTICK.sub(" ", _FENCE.sub(" ", text))
+
+
 def is_time_sensitive(text: str) -> bool:
     return features(text).time_sensitive
