@@ -101,7 +101,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
         if _title_cased(side):
             continue
-        for ent in side.entities:
+        for ent in sorted(side.entities):
             if ent in spelled:
                 continue
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
@@ -224,10 +224,10 @@ def refuse_reason(a: Features, b: Features) -> str | None:
     if a.tense != b.tense and (a.tense == "future" or b.tense == "future" or (a.tense and b.tense)):
         return "tense differs"
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
-    for ent in a.entities:
+    for ent in sorted(a.entities):
         if ent not in tokens_b:
             return f"entity {ent!r} missing"
-    for ent in b.entities:
+    for ent in sorted(b.entities):
         if ent not in tokens_a:
             return f"entity {ent!r} missing"
     if set(a.content) != set(b.content):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from chatroute.cache.guards import refuse_reason
@@ -201,3 +203,19 @@ def test_capitalised_code_does_not_make_a_prompt_headline_case():
     # Were the code's capitals counted, the prose's name would be excused as Headline Case.
     assert hard("Why does `MyClass FooBar BazQux Zed` fail on Windows?",
                 "Why does `MyClass FooBar BazQux Zed` fail on Linux?") == "entity 'windows' missing"
+
+
+def test_the_missing_name_reported_does_not_depend_on_the_hash_seed() -> None:
+    """The miss reason (shown in a debug line and the turn's cache detail) names one missing name;
+    with three missing it named whichever a set yielded first, which changed from run to run."""
+    import subprocess
+    import sys
+
+    code = ("from chatroute.cache.guards import hard_refuse_reason, refuse_reason\n"
+            "from chatroute.cache.text import features\n"
+            "a = features('Flights from Paris to Berlin via Madrid on Lufthansa?')\n"
+            "b = features('Flights from the capital to the city via the hub on the airline?')\n"
+            "print(hard_refuse_reason(a, b), refuse_reason(a, b))\n")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(1, 6)}
+    assert seen == {"entity 'berlin' missing entity 'berlin' missing\n"}
