@@ -420,6 +420,9 @@ def available_methods(rows: list[dict[str, Any]], cache: Path, ctx: Path | None 
     retrained = fitted_once(candidates["within + pooled (1/2) + floor"])
     # "If the reference wins, take what it knows": the shipped design with a share of it added.
     blends = {f"shipped + reference ({share})": z_blend(retrained, reference, share) for share in (0.25, 0.5)}
+    dense = fitted_once(candidates["arena difficulty dense"])
+    blends |= {f"shipped + arena difficulty dense ({share})": z_blend(retrained, dense, share)
+               for share in (0.25, 0.5)}
     return {"reference": reference, "shipped": shipped_method(rows), **candidates, **blends}
 
 

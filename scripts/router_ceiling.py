@@ -16,6 +16,10 @@ scripts/contextual_encoder.py) and the hashed n-grams (ngram, as shipped).
 With --loso the same small dense models are scored leave-one-source-out instead (the splits of
 scripts/loso_router.py, with a per-source intercept during the fit as the shipped model has):
 the figures for "does the contextual embedding carry over" on every left-out part.
+
+With --arena-labels: arena_bench_v1's pair label against its multi-model difficulty
+(router_models.graded_difficulty, fitted as a soft label), first inside arena_bench_v1 (10-fold,
+mean of 5 repetitions), then trained on arena_bench_v1 alone and scored on every other source.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     ap.add_argument("--loso", action="store_true", help="score leave-one-source-out instead of in-distribution")
+    ap.add_argument("--arena-labels", action="store_true",
+                    help="arena_bench_v1's pair label against its multi-model difficulty")
     args = ap.parse_args()
     rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
     feats = rm.Features.build(rows, args.cache)
@@ -56,7 +62,9 @@ def main() -> None:
 
     def dense(names: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         def x(idx: np.ndarray, tr: np.ndarray) -> np.ndarray:
-            parts = [((loglen[idx] - loglen[tr].mean()) / loglen[tr].std())[:, None]]
+            parts = [((loglen[idx] - loglen[tr].mean()) / loglen[tr].std())[:, None]] if "length" in names else []
+            if "emb" in names:
+                parts.append(feats.emb[idx])
             if "ctx" in names and feats.ctx is not None:
                 parts.append(feats.ctx[idx])
             if "lex" in names:
@@ -68,6 +76,9 @@ def main() -> None:
 
     if args.loso:
         loso(rows, dense, loglen, feats.ctx is not None)
+        return
+    if args.arena_labels:
+        arena_labels(rows, dense, loglen, group)
         return
     models = ["length+lex"] + (["length+ctx", "length+ctx+lex"] if feats.ctx is not None else []) + ["ngram+emb+lex"]
     print(f"| source | n | length | {' | '.join(models)} | oracle |")
@@ -127,6 +138,62 @@ def loso(rows: list[dict[str, Any]], dense: Callable[[str], Callable[[np.ndarray
             length = ev.curve_metrics(loglen[idx], ss, sw)["apgr"]
             print(f"| {split.name} | {lo._short(weak)} → {lo._short(strong)} | {len(idx)} | {length:.3f} | "
                   + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
+
+
+def _fit_label(rows: list[dict[str, Any]], keep: np.ndarray, y: np.ndarray, label: str,
+               x: Callable[[np.ndarray, np.ndarray], np.ndarray], ref: np.ndarray, c: float) -> Any:
+    """Logistic regression on the pair label, or on the difficulty as a soft label."""
+    from sklearn.linear_model import LogisticRegression
+
+    if label == "pair":
+        return LogisticRegression(C=c, max_iter=3000).fit(x(keep, ref), y)
+    idx, yy, ww = rm.soft_rows(keep, y, rm.graded_difficulty(rows, keep))
+    return LogisticRegression(C=c, max_iter=3000).fit(x(idx, ref), yy, sample_weight=ww)
+
+
+def arena_labels(rows: list[dict[str, Any]], dense: Callable[[str], Callable[[np.ndarray, np.ndarray], np.ndarray]],
+                 loglen: np.ndarray, group: np.ndarray) -> None:
+    arena = np.flatnonzero(group == "arena_bench_v1")
+    keep_all, y_all = lo.pair_labels(rows, arena)
+    pairs = ((lo.WEAK, lo.STRONG), (lo.GPT35, lo.STRONG))
+
+    def apgr(score: np.ndarray, idx: np.ndarray, weak: str, strong: str) -> float:
+        ok = np.array([weak in rows[i]["scores"] and strong in rows[i]["scores"] for i in idx])
+        sw = np.array([float(rows[i]["scores"][weak]) for i in idx[ok]])
+        ss = np.array([float(rows[i]["scores"][strong]) for i in idx[ok]])
+        value = ev.curve_metrics(score[ok], ss, sw)["apgr"]
+        return float("nan") if value is None else value
+
+    lengths = " / ".join(f"{apgr(loglen[keep_all], keep_all, w, s):.3f}" for w, s in pairs)
+    print(f"inside arena_bench_v1 (10-fold, 5 repetitions; Mixtral / GPT-3.5 -> GPT-4; length {lengths})")
+    print("| features | pair label | difficulty from all models |\n|---|---|---|")
+    for names in ("length+lex", "emb", "length+emb+lex"):
+        cells = []
+        for label in ("pair", "difficulty"):
+            got = np.zeros((5, len(pairs)))
+            for rep in range(5):
+                fold = np.random.default_rng(rep).integers(0, 10, len(keep_all))
+                score = np.zeros(len(keep_all))
+                for k in range(10):
+                    tr, te = keep_all[fold != k], keep_all[fold == k]
+                    m = _fit_label(rows, tr, y_all[fold != k], label, dense(names), tr, 0.1)
+                    score[fold == k] = m.decision_function(dense(names)(te, tr))
+                got[rep] = [apgr(score, keep_all, w, s) for w, s in pairs]
+            cells.append(" / ".join(f"{v:.3f}" for v in got.mean(0)))
+        print(f"| {names} | {cells[0]} | {cells[1]} |", flush=True)
+    targets = [("gsm8k", lo.WEAK), ("stem", lo.WEAK), ("humanities", lo.WEAK), ("social_sciences", lo.WEAK),
+               ("other", lo.WEAK), ("alpaca_eval", lo.GPT35)]
+    print("\ntrained on arena_bench_v1 alone (emb+lex, C=0.1), scored on the other sources (-> GPT-4)")
+    print("| label | " + " | ".join(t for t, _ in targets) + " |\n|---|" + "---|" * len(targets))
+    tests = [np.array([i for i in np.flatnonzero(group == t)
+                       if w in rows[i]["scores"] and lo.STRONG in rows[i]["scores"]]) for t, w in targets]
+    print("| length | " + " | ".join(f"{apgr(loglen[ix], ix, w, lo.STRONG):.3f}"
+                                     for ix, (_, w) in zip(tests, targets, strict=True)) + " |")
+    for label in ("pair", "difficulty"):
+        x = dense("emb+lex")
+        m = _fit_label(rows, keep_all, y_all, label, x, keep_all, 0.1)
+        print(f"| {label} | " + " | ".join(f"{apgr(m.decision_function(x(ix, keep_all)), ix, w, lo.STRONG):.3f}"
+                                           for ix, (_, w) in zip(tests, targets, strict=True)) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -207,17 +207,52 @@ def blend(parts: Sequence[tuple[LinearRouter, float]], feats: Features, ref: np.
                         first.use_emb, first.use_lex, first.lex_mean, first.lex_std, first.ctx_scale)
 
 
+def graded_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray) -> np.ndarray:
+    """For each graded (arena_bench_v1) row of keep, how hard it is for the models that answered
+    it: the mean over models of (the model's mean score on these rows - its score here), as a
+    percentile rank among these rows in (0, 1). NaN for the other rows. Averaged over up to 16
+    models, this is a far less noisy label than one pair's comparison of two grades."""
+    graded = np.array([rows[i]["dataset"] == "arena_bench_v1" for i in keep])
+    out = np.full(len(keep), np.nan)
+    if not graded.any():
+        return out
+    sub = keep[graded]
+    models = sorted({m for i in sub for m in rows[i]["scores"]})
+    s = np.array([[float(rows[i]["scores"].get(m, np.nan)) for m in models] for i in sub])
+    hard = np.nanmean(np.nanmean(s, axis=0) - s, axis=1)
+    order = np.argsort(np.argsort(hard, kind="stable"), kind="stable")
+    out[graded] = (order + 0.5) / len(sub)
+    return out
+
+
+def soft_rows(keep: np.ndarray, y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with a soft label p (not NaN) enter twice, as 1 with weight p and as 0 with weight 1 - p
+    (logistic regression on a probability); the others once, as they are."""
+    soft = ~np.isnan(p)
+    idx = np.concatenate([keep[~soft], keep[soft], keep[soft]])
+    yy = np.concatenate([y[~soft], np.ones(soft.sum()), np.zeros(soft.sum())])
+    ww = np.concatenate([np.ones((~soft).sum()), p[soft], 1.0 - p[soft]])
+    return idx, yy, ww
+
+
 def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[dict[str, Any]], *,
              emb: bool, lex: bool, c: float = 1.0, fixed_effects: str = "source",
-             pooled_share: float = 0.0) -> LinearRouter:
+             pooled_share: float = 0.0, graded: str = "pair", graded_weight: float = 1.0) -> LinearRouter:
     """The need model: a fit with an intercept per `fixed_effects` group (differences *within* a
     source), blended with `pooled_share` of one fitted on the right-or-wrong sources pooled (MMLU
     and GSM8K with one intercept: differences *between* kinds of request, which the per-source
     intercepts remove and chat and benchmark mixes are ranked by). Both are standardised on the
     training rows before they are added."""
     groups = intercept_groups(rows, fixed_effects)
-    within = fit_linear(feats, keep, y, ngram=True, emb=emb, lex=lex, c=c,
-                        groups=None if groups is None else groups[keep])
+    if graded == "difficulty":
+        template = LinearRouter(idf_of(feats, keep), None, np.zeros(0), 0.0, emb, lex, *lex_stats(feats, keep))
+        idx, yy, ww = soft_rows(keep, y, graded_difficulty(rows, keep))
+        ww = ww * np.where([rows[i]["dataset"] == "arena_bench_v1" for i in idx], graded_weight, 1.0)
+        within = fit_linear(feats, idx, yy, ngram=True, emb=emb, lex=lex, c=c, weights=ww,
+                            groups=None if groups is None else groups[idx], like=template)
+    else:
+        within = fit_linear(feats, keep, y, ngram=True, emb=emb, lex=lex, c=c,
+                            groups=None if groups is None else groups[keep])
     if not pooled_share:
         return within
     kind = intercept_groups(rows, "kind")
@@ -297,13 +332,31 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
-    def blended(share: float):
+    def blended(share: float, graded: str = "pair", graded_weight: float = 1.0):
         def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
-            model = fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share)
+            model = fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share, graded=graded,
+                             graded_weight=graded_weight)
             return lambda idx, w, s: model.decision(feats, idx)
 
         return fit
+
+    def arena_difficulty_dense(train: np.ndarray):
+        """A small dense model (static embedding + lexical signals) of the graded rows' difficulty
+        alone: trained on arena_bench_v1 by itself it carries to the right-or-wrong sources better
+        than the same model on that source's pair label."""
+        from sklearn.linear_model import LogisticRegression
+
+        keep, y = pair_labels(rows, train)
+        p = graded_difficulty(rows, keep)
+        mean, std = lex_stats(feats, keep)
+        graded = ~np.isnan(p)
+        if not graded.any():
+            return lambda idx, w, s: np.zeros(len(idx))
+        idx, yy, ww = soft_rows(keep[graded], y[graded], p[graded])
+        lr = LogisticRegression(C=0.1, max_iter=3000).fit(dense_part(feats, idx, True, True, mean, std), yy,
+                                                         sample_weight=ww)
+        return lambda ix, w, s: lr.decision_function(dense_part(feats, ix, True, True, mean, std))
 
     within = fitted_once(make(True, True, True, fe=True))
     shipped = fitted_once(blended(POOLED_SHARE))
@@ -314,6 +367,10 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
         "pooled right-or-wrong": blended(1.0),
+        "arena difficulty dense": arena_difficulty_dense,
+        "shipped + arena difficulty": with_floor(blended(POOLED_SHARE, "difficulty")),
+        "shipped + arena difficulty x4": with_floor(blended(POOLED_SHARE, "difficulty", 4.0)),
+        "shipped + arena difficulty x10": with_floor(blended(POOLED_SHARE, "difficulty", 10.0)),
         "shipped +long/2": with_floor(plus_length(shipped, 0.5, long_only=True)),
         "shipped +long": with_floor(plus_length(shipped, 1.0, long_only=True)),
         "shipped +len/2": with_floor(plus_length(shipped, 0.5)),
