@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
 from chatroute.cache.guards import opposite_conflict
 from chatroute.cache.text import Features
 from chatroute.embed import contextual
+from chatroute.lazy import Lazy
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 WeighFn = Callable[[list[str]], np.ndarray]
@@ -130,17 +130,11 @@ class _Mlp:
         return 1.0 / (1.0 + np.exp(-h[:, 0]))
 
 
-_lock = threading.Lock()
-_instance: Verifier | None = None
+_shared: Lazy[Verifier] = Lazy(Verifier)
 
 
 def get_verifier() -> Verifier:
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = Verifier()
-    return _instance
+    return _shared.get()
 
 
 def _unit_rows(m: np.ndarray) -> np.ndarray:

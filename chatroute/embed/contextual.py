@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chatroute.lazy import Lazy
+
 DATA_DIR = Path(__file__).parent / "data" / "contextual"
 MAX_TOKENS = 128  # the head of a prompt carries the question; also bounds the alignment's cost
 _MEMO = 512  # texts whose states are kept: a cached entry is often judged again
@@ -73,14 +75,8 @@ class ContextualEncoder:
         return out
 
 
-_lock = threading.Lock()
-_instance: ContextualEncoder | None = None
+_shared: Lazy[ContextualEncoder] = Lazy(ContextualEncoder)
 
 
 def get_contextual() -> ContextualEncoder:
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = ContextualEncoder()
-    return _instance
+    return _shared.get()

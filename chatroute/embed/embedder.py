@@ -12,10 +12,11 @@ around 0.4-0.7. Good enough for router features; the cache adds lexical guards o
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from chatroute.lazy import Lazy
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -107,15 +108,9 @@ class Embedder:
         return self.embed([text])[0]
 
 
-_lock = threading.Lock()
-_instance: Embedder | None = None
+_shared: Lazy[Embedder] = Lazy(Embedder)
 
 
 def get_embedder() -> Embedder:
     """The process-wide embedder, loaded on first use (about 0.1 s)."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = Embedder()
-    return _instance
+    return _shared.get()

@@ -23,13 +23,13 @@ Weights: chatroute/routing/data/quality.npz (+ quality.json: provenance, metrics
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chatroute.lazy import Lazy
 from chatroute.routing import ngrams
 from chatroute.routing.features import CONTEXT_WEIGHT, LEXICAL_NAMES, MAX_CONTEXT_TURNS, TurnFeatures, extract
 
@@ -234,15 +234,9 @@ def features_for(prompt: str, previous_user_turns: Sequence[str] = (), **kw: Any
     return extract(prompt, previous_user_turns=previous_user_turns, **kw)
 
 
-_lock = threading.Lock()
-_instance: QualityModel | None = None
+_shared: Lazy[QualityModel] = Lazy(QualityModel.load)
 
 
 def get_quality_model() -> QualityModel:
     """The process-wide quality model, loaded on first use."""
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = QualityModel.load()
-    return _instance
+    return _shared.get()
