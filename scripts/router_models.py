@@ -332,10 +332,10 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
-    def blended(share: float, graded: str = "pair", graded_weight: float = 1.0):
+    def blended(share: float, graded: str = "pair", graded_weight: float = 1.0, c: float = 1.0):
         def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
-            model = fit_need(feats, keep, y, rows, emb=True, lex=True, pooled_share=share, graded=graded,
+            model = fit_need(feats, keep, y, rows, emb=True, lex=True, c=c, pooled_share=share, graded=graded,
                              graded_weight=graded_weight)
             return lambda idx, w, s: model.decision(feats, idx)
 
@@ -368,6 +368,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within + pooled (1/2) + floor": with_floor(shipped),
         "pooled right-or-wrong": blended(1.0),
         "arena difficulty dense": arena_difficulty_dense,
+        "shipped C=0.3": with_floor(blended(POOLED_SHARE, c=0.3)),
+        "shipped C=0.1": with_floor(blended(POOLED_SHARE, c=0.1)),
         "shipped + arena difficulty": with_floor(blended(POOLED_SHARE, "difficulty")),
         "shipped + arena difficulty x4": with_floor(blended(POOLED_SHARE, "difficulty", 4.0)),
         "shipped + arena difficulty x10": with_floor(blended(POOLED_SHARE, "difficulty", 10.0)),
