@@ -147,8 +147,7 @@ def _fit_label(rows: list[dict[str, Any]], keep: np.ndarray, y: np.ndarray, labe
 
     if label == "pair":
         return LogisticRegression(C=c, max_iter=3000).fit(x(keep, ref), y)
-    idx, yy, ww = rm.soft_rows(keep, y, rm.graded_difficulty(rows, keep))
-    return LogisticRegression(C=c, max_iter=3000).fit(x(idx, ref), yy, sample_weight=ww)
+    return rm.fit_difficulty(rows, keep, y, lambda idx: x(idx, ref), c)
 
 
 def arena_labels(rows: list[dict[str, Any]], dense: Callable[[str], Callable[[np.ndarray, np.ndarray], np.ndarray]],

@@ -8,7 +8,7 @@ scikit-learn (dev extra) fits the logistic regressions; inference in the app is 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,14 +225,30 @@ def graded_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray) -> np.nd
     return out
 
 
-def soft_rows(keep: np.ndarray, y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows with a soft label p (not NaN) enter twice, as 1 with weight p and as 0 with weight 1 - p
-    (logistic regression on a probability); the others once, as they are."""
+def soft_rows(keep: np.ndarray, y: np.ndarray, p: np.ndarray,
+              weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with a soft label p (not NaN) enter twice, as 1 with weight `weight` x p and as 0 with
+    `weight` x (1 - p) (logistic regression on a probability); the others once, as they are."""
     soft = ~np.isnan(p)
     idx = np.concatenate([keep[~soft], keep[soft], keep[soft]])
     yy = np.concatenate([y[~soft], np.ones(soft.sum()), np.zeros(soft.sum())])
-    ww = np.concatenate([np.ones((~soft).sum()), p[soft], 1.0 - p[soft]])
+    ww = np.concatenate([np.ones((~soft).sum()), weight * p[soft], weight * (1.0 - p[soft])])
     return idx, yy, ww
+
+
+def fit_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray, y: np.ndarray,
+                   design: Callable[[np.ndarray], np.ndarray], c: float) -> Any:
+    """Logistic regression of the graded rows of keep on their difficulty (graded_difficulty, a
+    soft label), over the columns design(row positions) gives; the other rows are left out. None
+    when keep has no graded row."""
+    from sklearn.linear_model import LogisticRegression
+
+    p = graded_difficulty(rows, keep)
+    graded = ~np.isnan(p)
+    if not graded.any():
+        return None
+    idx, yy, ww = soft_rows(keep[graded], y[graded], p[graded])
+    return LogisticRegression(C=c, max_iter=3000).fit(design(idx), yy, sample_weight=ww)
 
 
 def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[dict[str, Any]], *,
@@ -246,8 +262,7 @@ def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[di
     groups = intercept_groups(rows, fixed_effects)
     if graded == "difficulty":
         template = LinearRouter(idf_of(feats, keep), None, np.zeros(0), 0.0, emb, lex, *lex_stats(feats, keep))
-        idx, yy, ww = soft_rows(keep, y, graded_difficulty(rows, keep))
-        ww = ww * np.where([rows[i]["dataset"] == "arena_bench_v1" for i in idx], graded_weight, 1.0)
+        idx, yy, ww = soft_rows(keep, y, graded_difficulty(rows, keep), graded_weight)
         within = fit_linear(feats, idx, yy, ngram=True, emb=emb, lex=lex, c=c, weights=ww,
                             groups=None if groups is None else groups[idx], like=template)
     else:
@@ -345,18 +360,16 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         """A small dense model (static embedding + lexical signals) of the graded rows' difficulty
         alone: trained on arena_bench_v1 by itself it carries to the right-or-wrong sources better
         than the same model on that source's pair label."""
-        from sklearn.linear_model import LogisticRegression
-
         keep, y = pair_labels(rows, train)
-        p = graded_difficulty(rows, keep)
         mean, std = lex_stats(feats, keep)
-        graded = ~np.isnan(p)
-        if not graded.any():
+
+        def design(ix: np.ndarray) -> np.ndarray:
+            return dense_part(feats, ix, True, True, mean, std)
+
+        lr = fit_difficulty(rows, keep, y, design, 0.1)
+        if lr is None:
             return lambda idx, w, s: np.zeros(len(idx))
-        idx, yy, ww = soft_rows(keep[graded], y[graded], p[graded])
-        lr = LogisticRegression(C=0.1, max_iter=3000).fit(dense_part(feats, idx, True, True, mean, std), yy,
-                                                         sample_weight=ww)
-        return lambda ix, w, s: lr.decision_function(dense_part(feats, ix, True, True, mean, std))
+        return lambda ix, w, s: lr.decision_function(design(ix))
 
     within = fitted_once(make(True, True, True, fe=True))
     shipped = fitted_once(blended(POOLED_SHARE))

@@ -86,8 +86,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
     # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
     # acronym is said, and the words that spell it are not names missing from the other side.
-    in_b, in_a = _spelled_out(frozenset(a.acronyms - b.acronyms), b.text), _spelled_out(
-        frozenset(b.acronyms - a.acronyms), a.text)
+    in_a, in_b = _spelled_both(a, b)
     spelled_a = set().union(*(used for _, _, used in in_a.values()))  # a's words spelling b's acronyms
     spelled_b = set().union(*(used for _, _, used in in_b.values()))
     for side, other, other_tokens, spelled, said in ((a, b, tokens_b, spelled_a, in_b),
@@ -114,9 +113,15 @@ def spell_acronyms(a: Features, b: Features) -> tuple[Features, Features]:
     uses, that side says the acronym instead ("What does the United Nations do?" is read as "What
     does the UN do?"), so the verifier compares the two questions, not two ways of naming one
     thing. Unchanged sides are returned as they are."""
-    in_b = _spelled_out(frozenset(a.acronyms - b.acronyms), b.text)
-    in_a = _spelled_out(frozenset(b.acronyms - a.acronyms), a.text)
+    in_a, in_b = _spelled_both(a, b)
     return _say_acronyms(a, in_a), _say_acronyms(b, in_b)
+
+
+def _spelled_both(a: Features, b: Features) -> tuple[dict[str, tuple[int, int, frozenset[str]]],
+                                                     dict[str, tuple[int, int, frozenset[str]]]]:
+    """(b's acronyms that a spells out, a's acronyms that b spells out), each as _spelled_out."""
+    return (_spelled_out(frozenset(b.acronyms - a.acronyms), a.text),
+            _spelled_out(frozenset(a.acronyms - b.acronyms), b.text))
 
 
 def _say_acronyms(f: Features, spans: dict[str, tuple[int, int, frozenset[str]]]) -> Features:
