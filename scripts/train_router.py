@@ -13,12 +13,13 @@ Data (see ../shared/data/routing/README.md):
 Nothing is tuned on the held-out rows; the representation and the regularisation were chosen
 on scripts/loso_router.py's leave-one-source-out figures.
 
-Model (chatroute/routing/quality.py): the need g(x) = logistic regression (C=1, L2) on
+Model (chatroute/routing/quality.py): the need g(x) = logistic regression (L2, C = router_models.NEED_C) on
 "GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
 embedding), with a per-source intercept during the fit that is averaged out afterwards
 (`--fixed-effects`, see router_models.intercept_groups); then
-P(good | x, m) = sigmoid(b0 + b1 g + θ_m max(a_min, a0 + a1 g)), with (b0, b1, a0, a1) fitted on
-3-fold out-of-fold g against the two labelled models' scores, so P(good) is calibrated.
+P(good | x, m) = sigmoid(b(g) + θ_m max(a_min, a(g))), b and a quadratic in g, fitted on 3-fold
+out-of-fold g against the two labelled models' scores so that P(good) is calibrated and never
+rises with the need (fit_curve).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from chatroute.routing import evaluate as ev  # noqa: E402
 from chatroute.routing import ngrams  # noqa: E402
 from chatroute.routing.features import LEXICAL_NAMES  # noqa: E402
-from chatroute.routing.quality import QualityModel  # noqa: E402
+from chatroute.routing.quality import QualityModel, curve_params  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
 from scripts import router_models as rm  # noqa: E402
 
@@ -48,7 +49,7 @@ WEAK_MODEL = lo.WEAK
 STRONG_MODEL = lo.STRONG
 A_MIN = 0.05  # floor on a(g), in units of theta: P stays strictly monotone in ability
 THETA_SPAN = 1.0  # the anchors' theta gap; b and a are on this scale
-C = 1.0  # L2 strength of the need regression (sklearn's C); 0.3 and 0.1 measured in README, Router quality
+C = rm.NEED_C
 QUANTILE_P = np.linspace(0.0, 1.0, 41)
 FEATURE_SETS = {"ngram": (False, False), "ngram+lex": (False, True), "ngram+emb": (True, False),
                 "ngram+emb+lex": (True, True)}
@@ -62,28 +63,53 @@ def fold_of(row_id: str, k: int = 3) -> int:
     return int(hashlib.sha256(row_id.encode()).hexdigest()[8:16], 16) % k
 
 
-def fit_curve(g: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
-    """Logistic fit of soft labels y on [1, g] (Newton, tiny ridge): (alpha, beta)."""
-    x = np.stack([np.ones_like(g), g], axis=1)
-    w = np.zeros(2)
+def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
+    """Logistic fit of soft labels y on the columns of x (Newton, tiny ridge)."""
+    w = np.zeros(x.shape[1])
     for _ in range(iters):
         p = 1 / (1 + np.exp(-(x @ w)))
         grad = x.T @ (p - y) + 1e-3 * w
-        h = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(2)
+        h = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(x.shape[1])
         step = np.linalg.solve(h, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-9:
             break
-    return float(w[0]), float(w[1])
+    return w
+
+
+def _rises(c: tuple[float, float, float], lo: float, hi: float) -> bool:
+    """Whether the logit c0 + c1 g + c2 g^2 rises anywhere on [lo, hi] (its slope is linear in g)."""
+    return max(c[1] + 2 * c[2] * lo, c[1] + 2 * c[2] * hi) > 1e-9
+
+
+def fit_curve(g: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """P(good | g) for one model: a logistic fit of y on [1, g, g^2], (c0, c1, c2), that never
+    rises with the need on the range of g. A straight logit missed the training rows' observed
+    rate by up to 0.05 in a need quintile (the strong model's rate flattens among the neediest);
+    where the free quadratic would turn back up, its vertex is pinned at that end of the range
+    (the curve flattens there), else the fit is linear."""
+    lo, hi = float(g.min()), float(g.max())
+    ones = np.ones_like(g)
+    w = _logistic(np.stack([ones, g, g * g], axis=1), y)
+    c = (float(w[0]), float(w[1]), float(w[2]))
+    for end in (hi, lo):
+        if not _rises(c, lo, hi):
+            break
+        d0, d2 = _logistic(np.stack([ones, (g - end) ** 2], axis=1), y)
+        c = (float(d0 + d2 * end * end), float(-2 * d2 * end), float(d2))
+    if _rises(c, lo, hi):
+        w = _logistic(np.stack([ones, g], axis=1), y)
+        c = (float(w[0]), float(w[1]), 0.0)
+    return c
 
 
 def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
-    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | g)."""
-    aw, bw = fit_curve(g, y_weak)
-    as_, bs = fit_curve(g, y_strong)
-    a1 = (bs - bw) / (theta_s - theta_w)
-    a0 = (as_ - aw) / (theta_s - theta_w)
-    return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
+    """(b0, b1, a0, a1, b2, a2) such that sigmoid(b + θ a) is each anchor's fitted P(good | g)
+    (quality.curve_params)."""
+    cw, cs = fit_curve(g, y_weak), fit_curve(g, y_strong)
+    a = [(s - w) / (theta_s - theta_w) for w, s in zip(cw, cs, strict=True)]
+    b = [w - theta_w * ak for w, ak in zip(cw, a, strict=True)]
+    return np.array([b[0], b[1], a[0], a[1], b[2], a[2]])
 
 
 def catalogue_anchors() -> dict[str, float]:
@@ -145,8 +171,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
 def reliability(g: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray, tw: float, ts: float,
                 bins: int = 5) -> list[dict[str, float]]:
     """Predicted vs observed P(good) per quantile bin of g, for both anchors."""
-    b = calib[0] + calib[1] * g
-    a = np.maximum(calib[2] + calib[3] * g, A_MIN)
+    b, a = curve_params(calib, A_MIN, g)
     pw, ps = 1 / (1 + np.exp(-(b + tw * a))), 1 / (1 + np.exp(-(b + ts * a)))
     edges = np.quantile(g, np.linspace(0, 1, bins + 1))
     out = []
@@ -205,7 +230,8 @@ def main() -> None:
         "format": "chatroute-quality/2",
         "model": "need g = LR on hashed word 1-2 / char 2-5-grams"
                  + (" + lexical signals" if use_lex else "") + (" + static embedding" if use_emb else "")
-                 + "; P(good) = sigmoid(b0 + b1 g + theta max(a_min, a0 + a1 g)), calibrated out of fold",
+                 + "; P(good) = sigmoid(b(g) + theta max(a_min, a(g))), b and a quadratic in g"
+                 " (calibration = b0, b1, a0, a1, b2, a2), calibrated out of fold",
         "features": {"ngram_buckets": ngrams.DIM, "embedding": use_emb,
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,

@@ -5,14 +5,16 @@ better", a logistic regression on hashed word and character n-grams (ngrams.py),
 the generic lexical signals (features.py) and the static embedding. scripts/train_router.py fits
 it; scripts/loso_router.py measures it on sources left out of training.
 
-P(good) is item-response form, linear in g:
+P(good) is item-response form:
 
-    P(good | x, model m) = sigmoid( b(g) + θ_m · a(g) ),   b = b0 + b1·g,  a = max(a_min, a0 + a1·g)
+    P(good | x, model m) = sigmoid( b(g) + θ_m · a(g) ),   b = b0 + b1·g + b2·g²,
+                                                          a = max(a_min, a0 + a1·g + a2·g²)
     θ_m = (ability_m − ability0) · theta_scale
 
-(b0, b1, a0, a1) are fitted on out-of-fold g so that, for the two labelled models (pinned to
-their catalogue abilities), predicted P(good) matches the observed rate; a >= a_min keeps P
-monotone in ability, so a stronger model is never predicted worse.
+(b0, b1, a0, a1, b2, a2) are fitted on out-of-fold g so that, for the two labelled models (pinned
+to their catalogue abilities), predicted P(good) matches the observed rate and never rises with
+g on the training range (g is clipped to it); a >= a_min keeps P monotone in ability, so a
+stronger model is never predicted worse.
 
 The `operating_points` in the weights are quantiles of g over the training prompts; the policy
 uses them to set each preset's price of quality (policy.py).
@@ -51,6 +53,14 @@ MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
 
 def _sigmoid(z: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+def curve_params(calib: Sequence[float] | np.ndarray, a_min: float, g: Any) -> tuple[Any, Any]:
+    """(b, a) of the item-response curve at need g; calib = (b0, b1, a0, a1[, b2, a2]), the
+    quadratic terms absent (zero) in weights fitted with a straight logit."""
+    b0, b1, a0, a1, b2, a2 = (*(float(x) for x in calib), 0.0, 0.0)[:6]
+    g = np.asarray(g, dtype=np.float64)
+    return b0 + b1 * g + b2 * g * g, np.maximum(a0 + a1 * g + a2 * g * g, a_min)
 
 
 def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
@@ -100,7 +110,7 @@ class QualityModel:
         self.use_lex = bool(arrays["use_lex"])
         self.lex_mean = arrays["lex_mean"].astype(np.float64)
         self.lex_std = arrays["lex_std"].astype(np.float64)
-        self.b0, self.b1, self.a0, self.a1 = (float(x) for x in arrays["calibration"])
+        self.calibration = tuple(float(x) for x in arrays["calibration"])
         self.a_min = float(arrays["a_min"])
         self.ability0 = float(arrays["ability0"])
         self.theta_scale = float(arrays["theta_scale"])
@@ -148,8 +158,8 @@ class QualityModel:
 
     def params(self, g: Any) -> tuple[Any, Any]:
         """(b, a) of the item-response curve for need g (float or array)."""
-        g = np.asarray(g, dtype=np.float64)
-        return self.b0 + self.b1 * g, np.maximum(self.a0 + self.a1 * g, self.a_min)
+        g = np.clip(np.asarray(g, dtype=np.float64), self.g_quantiles[0], self.g_quantiles[-1])
+        return curve_params(self.calibration, self.a_min, g)
 
     def need_of(self, features: TurnFeatures) -> float:
         if features.need is not None:

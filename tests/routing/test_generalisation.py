@@ -57,9 +57,10 @@ def test_demanding_requests_rank_above_light_ones(qm) -> None:  # type: ignore[n
     light = qm.pair_scores([[p] for p in LIGHT], WEAK, STRONG)
     hard = qm.pair_scores([[p] for p in DEMANDING], WEAK, STRONG)
     auc = float(np.mean(hard[:, None] > light[None, :]))
-    # The learned need alone ranks this set at 0.69; with the floor for maths and code
-    # (quality.DEMANDING_FLOOR_QUANTILE) at 0.82. Both the prompts and the cue words are ours.
-    assert auc >= 0.75, f"hard-vs-light AUC {auc:.2f}"
+    # The shipped need ranks this set at 0.93 with the floor for maths and code
+    # (quality.DEMANDING_FLOOR_QUANTILE), the need fitted at C = 1 at 0.80 (README). Both the
+    # prompts and the cue words are ours, so this is a check, not evidence.
+    assert auc >= 0.85, f"hard-vs-light AUC {auc:.2f}"
     assert np.median(hard) > np.median(light)
 
 
