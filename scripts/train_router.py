@@ -17,9 +17,9 @@ Model (chatroute/routing/quality.py): the need g(x) = logistic regression (L2, C
 "GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
 embedding), with a per-source intercept during the fit that is averaged out afterwards
 (`--fixed-effects`, see router_models.intercept_groups); then
-P(good | x, m) = sigmoid(b(g) + θ_m max(a_min, a(g))), b and a quadratic in g, fitted on 3-fold
-out-of-fold g against the two labelled models' scores so that P(good) is calibrated and never
-rises with the need (fit_curve).
+P(good | x, m) = sigmoid(b0 + b1 q + θ_m max(a_min, a0 + a1 q)), q = the need's quantile among the
+training prompts, with (b0, b1, a0, a1) fitted on 3-fold out-of-fold g against the two labelled
+models' scores, so P(good) is calibrated.
 """
 
 from __future__ import annotations
@@ -63,53 +63,33 @@ def fold_of(row_id: str, k: int = 3) -> int:
     return int(hashlib.sha256(row_id.encode()).hexdigest()[8:16], 16) % k
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
-    """Logistic fit of soft labels y on the columns of x (Newton, tiny ridge)."""
-    w = np.zeros(x.shape[1])
+def fit_curve(x: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """Logistic fit of soft labels y on [1, x] (Newton, tiny ridge): (alpha, beta)."""
+    design = np.stack([np.ones_like(x), x], axis=1)
+    w = np.zeros(2)
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + 1e-3 * w
-        h = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(x.shape[1])
+        p = 1 / (1 + np.exp(-(design @ w)))
+        grad = design.T @ (p - y) + 1e-3 * w
+        h = (design * (p * (1 - p))[:, None]).T @ design + 1e-3 * np.eye(2)
         step = np.linalg.solve(h, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-9:
             break
-    return w
+    return float(w[0]), float(w[1])
 
 
-def _rises(c: tuple[float, float, float], lo: float, hi: float) -> bool:
-    """Whether the logit c0 + c1 g + c2 g^2 rises anywhere on [lo, hi] (its slope is linear in g)."""
-    return max(c[1] + 2 * c[2] * lo, c[1] + 2 * c[2] * hi) > 1e-9
+def need_quantile(g: np.ndarray, g_quantiles: np.ndarray) -> np.ndarray:
+    """q of each need among the training prompts, as quality.QualityModel.params computes it."""
+    return np.interp(g, g_quantiles, QUANTILE_P)
 
 
-def fit_curve(g: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """P(good | g) for one model: a logistic fit of y on [1, g, g^2], (c0, c1, c2), that never
-    rises with the need on the range of g. A straight logit missed the training rows' observed
-    rate by up to 0.05 in a need quintile (the strong model's rate flattens among the neediest);
-    where the free quadratic would turn back up, its vertex is pinned at that end of the range
-    (the curve flattens there), else the fit is linear."""
-    lo, hi = float(g.min()), float(g.max())
-    ones = np.ones_like(g)
-    w = _logistic(np.stack([ones, g, g * g], axis=1), y)
-    c = (float(w[0]), float(w[1]), float(w[2]))
-    for end in (hi, lo):
-        if not _rises(c, lo, hi):
-            break
-        d0, d2 = _logistic(np.stack([ones, (g - end) ** 2], axis=1), y)
-        c = (float(d0 + d2 * end * end), float(-2 * d2 * end), float(d2))
-    if _rises(c, lo, hi):
-        w = _logistic(np.stack([ones, g], axis=1), y)
-        c = (float(w[0]), float(w[1]), 0.0)
-    return c
-
-
-def calibration(g: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
-    """(b0, b1, a0, a1, b2, a2) such that sigmoid(b + θ a) is each anchor's fitted P(good | g)
-    (quality.curve_params)."""
-    cw, cs = fit_curve(g, y_weak), fit_curve(g, y_strong)
-    a = [(s - w) / (theta_s - theta_w) for w, s in zip(cw, cs, strict=True)]
-    b = [w - theta_w * ak for w, ak in zip(cw, a, strict=True)]
-    return np.array([b[0], b[1], a[0], a[1], b[2], a[2]])
+def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
+    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | need quantile q)."""
+    aw, bw = fit_curve(q, y_weak)
+    as_, bs = fit_curve(q, y_strong)
+    a1 = (bs - bw) / (theta_s - theta_w)
+    a0 = (as_ - aw) / (theta_s - theta_w)
+    return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
 
 def catalogue_anchors() -> dict[str, float]:
@@ -147,7 +127,9 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     ts = (anchors[STRONG_MODEL] - ability0) * theta_scale
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
-    calib = calibration(oof, yw, ys, tw, ts)
+    g_quantiles = np.quantile(oof, QUANTILE_P)
+    q = need_quantile(oof, g_quantiles)
+    calib = calibration(q, yw, ys, tw, ts)
     arrays: dict[str, Any] = {
         "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),
         "w": model.w.astype(np.float32) if model.w is not None else np.zeros(ngrams.DIM, np.float32),
@@ -157,26 +139,27 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
         "use_lex": np.bool_(use_lex),
         "lex_mean": model.lex_mean.astype(np.float32),
         "lex_std": model.lex_std.astype(np.float32),
-        "calibration": calib.astype(np.float64),
+        "calibration_q": calib.astype(np.float64),
         "a_min": np.float32(A_MIN),
         "ability0": np.float32(ability0),
         "theta_scale": np.float32(theta_scale),
         "g_quantile_p": QUANTILE_P.astype(np.float32),
-        "g_quantiles": np.quantile(oof, QUANTILE_P).astype(np.float32),
+        "g_quantiles": g_quantiles.astype(np.float32),
     }
-    info = {"rows": int(len(keep)), "oof_reliability": reliability(oof, yw, ys, calib, tw, ts)}
+    info = {"rows": int(len(keep)), "oof_reliability": reliability(q, yw, ys, calib, tw, ts)}
     return arrays, info
 
 
-def reliability(g: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray, tw: float, ts: float,
+def reliability(q: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray, tw: float, ts: float,
                 bins: int = 5) -> list[dict[str, float]]:
-    """Predicted vs observed P(good) per quantile bin of g, for both anchors."""
-    b, a = curve_params(calib, A_MIN, g)
+    """Predicted vs observed P(good) per quantile bin of the need (q or g: any increasing
+    function of it bins the same), for both anchors."""
+    b, a = curve_params(calib, A_MIN, q)
     pw, ps = 1 / (1 + np.exp(-(b + tw * a))), 1 / (1 + np.exp(-(b + ts * a)))
-    edges = np.quantile(g, np.linspace(0, 1, bins + 1))
+    edges = np.quantile(q, np.linspace(0, 1, bins + 1))
     out = []
     for k in range(bins):
-        m = (g >= edges[k]) & ((g < edges[k + 1]) if k < bins - 1 else (g <= edges[k + 1]))
+        m = (q >= edges[k]) & ((q < edges[k + 1]) if k < bins - 1 else (q <= edges[k + 1]))
         if m.any():
             out.append({"n": int(m.sum()),
                         "pred_weak": round(float(pw[m].mean()), 3), "obs_weak": round(float(yw[m].mean()), 3),
@@ -227,11 +210,11 @@ def main() -> None:
     labelled, _ = lo.pair_labels(rows, train_idx)
     counts = {d: int(np.sum(ds[labelled] == d)) for d in lo.TRAINABLE}
     meta = {
-        "format": "chatroute-quality/2",
+        "format": "chatroute-quality/3",
         "model": "need g = LR on hashed word 1-2 / char 2-5-grams"
                  + (" + lexical signals" if use_lex else "") + (" + static embedding" if use_emb else "")
-                 + "; P(good) = sigmoid(b(g) + theta max(a_min, a(g))), b and a quadratic in g"
-                 " (calibration = b0, b1, a0, a1, b2, a2), calibrated out of fold",
+                 + "; P(good) = sigmoid(b0 + b1 q + theta max(a_min, a0 + a1 q)), q = quantile of g among"
+                 " the training prompts (calibration_q), calibrated out of fold",
         "features": {"ngram_buckets": ngrams.DIM, "embedding": use_emb,
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,

@@ -5,16 +5,18 @@ better", a logistic regression on hashed word and character n-grams (ngrams.py),
 the generic lexical signals (features.py) and the static embedding. scripts/train_router.py fits
 it; scripts/loso_router.py measures it on sources left out of training.
 
-P(good) is item-response form:
+P(good) is item-response form, linear in the need's quantile q among the training prompts:
 
-    P(good | x, model m) = sigmoid( b(g) + θ_m · a(g) ),   b = b0 + b1·g + b2·g²,
-                                                          a = max(a_min, a0 + a1·g + a2·g²)
-    θ_m = (ability_m − ability0) · theta_scale
+    P(good | x, model m) = sigmoid( b(q) + θ_m · a(q) ),   b = b0 + b1·q,  a = max(a_min, a0 + a1·q)
+    θ_m = (ability_m − ability0) · theta_scale,            q = share of training prompts needing less
 
-(b0, b1, a0, a1, b2, a2) are fitted on out-of-fold g so that, for the two labelled models (pinned
-to their catalogue abilities), predicted P(good) matches the observed rate and never rises with
-g on the training range (g is clipped to it); a >= a_min keeps P monotone in ability, so a
-stronger model is never predicted worse.
+(b0, b1, a0, a1) are fitted on out-of-fold g so that, for the two labelled models (pinned to
+their catalogue abilities), predicted P(good) matches the observed rate; a >= a_min keeps P
+monotone in ability, so a stronger model is never predicted worse. On the quantile rather than
+on g itself, because the logit of the observed rate is closer to straight in q (a straight logit
+in g missed a need quintile by 0.05), and any increasing reshaping of g keeps every model's
+P(good) falling with the need wherever b1 + θ·a1 < 0 (a curve in g fitted to the two labelled
+models turned up for the stronger models it is extrapolated to).
 
 The `operating_points` in the weights are quantiles of g over the training prompts; the policy
 uses them to set each preset's price of quality (policy.py).
@@ -55,12 +57,11 @@ def _sigmoid(z: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
-def curve_params(calib: Sequence[float] | np.ndarray, a_min: float, g: Any) -> tuple[Any, Any]:
-    """(b, a) of the item-response curve at need g; calib = (b0, b1, a0, a1[, b2, a2]), the
-    quadratic terms absent (zero) in weights fitted with a straight logit."""
-    b0, b1, a0, a1, b2, a2 = (*(float(x) for x in calib), 0.0, 0.0)[:6]
-    g = np.asarray(g, dtype=np.float64)
-    return b0 + b1 * g + b2 * g * g, np.maximum(a0 + a1 * g + a2 * g * g, a_min)
+def curve_params(calib: Sequence[float] | np.ndarray, a_min: float, q: Any) -> tuple[Any, Any]:
+    """(b, a) of the item-response curve at need quantile q; calib = (b0, b1, a0, a1)."""
+    b0, b1, a0, a1 = (float(x) for x in calib)
+    q = np.asarray(q, dtype=np.float64)
+    return b0 + b1 * q, np.maximum(a0 + a1 * q, a_min)
 
 
 def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
@@ -110,7 +111,7 @@ class QualityModel:
         self.use_lex = bool(arrays["use_lex"])
         self.lex_mean = arrays["lex_mean"].astype(np.float64)
         self.lex_std = arrays["lex_std"].astype(np.float64)
-        self.calibration = tuple(float(x) for x in arrays["calibration"])
+        self.calibration = tuple(float(x) for x in arrays["calibration_q"])
         self.a_min = float(arrays["a_min"])
         self.ability0 = float(arrays["ability0"])
         self.theta_scale = float(arrays["theta_scale"])
@@ -158,8 +159,8 @@ class QualityModel:
 
     def params(self, g: Any) -> tuple[Any, Any]:
         """(b, a) of the item-response curve for need g (float or array)."""
-        g = np.clip(np.asarray(g, dtype=np.float64), self.g_quantiles[0], self.g_quantiles[-1])
-        return curve_params(self.calibration, self.a_min, g)
+        q = np.interp(np.asarray(g, dtype=np.float64), self.g_quantiles, self.g_quantile_p)
+        return curve_params(self.calibration, self.a_min, q)
 
     def need_of(self, features: TurnFeatures) -> float:
         if features.need is not None:
