@@ -13,10 +13,10 @@ P(good) is item-response form, linear in the need's quantile q among the trainin
 (b0, b1, a0, a1) are fitted on out-of-fold g so that, for the two labelled models (pinned to
 their catalogue abilities), predicted P(good) matches the observed rate; a >= a_min keeps P
 monotone in ability, so a stronger model is never predicted worse. On the quantile rather than
-on g itself, because the logit of the observed rate is closer to straight in q (a straight logit
-in g missed a need quintile by 0.05), and any increasing reshaping of g keeps every model's
-P(good) falling with the need wherever b1 + θ·a1 < 0 (a curve in g fitted to the two labelled
-models turned up for the stronger models it is extrapolated to).
+on g itself because the logit of the observed rate is closer to straight in q, and a straight
+logit in any increasing function of g keeps every model's P(good) falling with the need wherever
+b1 + θ·a1 < 0; a curve in g fitted to the two labelled models turned back up for the stronger
+models it is extrapolated to (README, Calibration).
 
 The `operating_points` in the weights are quantiles of g over the training prompts; the policy
 uses them to set each preset's price of quality (policy.py).
