@@ -49,7 +49,6 @@ WEAK_MODEL = lo.WEAK
 STRONG_MODEL = lo.STRONG
 A_MIN = 0.05  # floor on a(g), in units of theta: P stays strictly monotone in ability
 THETA_SPAN = 1.0  # the anchors' theta gap; b and a are on this scale
-C = rm.NEED_C
 QUANTILE_P = np.linspace(0.0, 1.0, 41)
 FEATURE_SETS = {"ngram": (False, False), "ngram+lex": (False, True), "ngram+emb": (True, False),
                 "ngram+emb+lex": (True, True)}
@@ -108,7 +107,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     keep, y = lo.pair_labels(rows, train_idx)
 
     def fit(ix: np.ndarray, yy: np.ndarray) -> rm.LinearRouter:
-        return rm.fit_need(feats, ix, yy, rows, emb=use_emb, lex=use_lex, c=C, fixed_effects=fixed_effects,
+        return rm.fit_need(feats, ix, yy, rows, emb=use_emb, lex=use_lex, c=rm.NEED_C, fixed_effects=fixed_effects,
                            pooled_share=pooled_share)
 
     model = fit(keep, y)
@@ -219,7 +218,7 @@ def main() -> None:
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
         "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
-                             "C": C, "a_min": A_MIN, "theta_span": THETA_SPAN,
+                             "C": rm.NEED_C, "a_min": A_MIN, "theta_span": THETA_SPAN,
                              "calibration_folds": 3},
         "training_data": {
             "files": data_sha,

@@ -159,8 +159,7 @@ class QualityModel:
 
     def params(self, g: Any) -> tuple[Any, Any]:
         """(b, a) of the item-response curve for need g (float or array)."""
-        q = np.interp(np.asarray(g, dtype=np.float64), self.g_quantiles, self.g_quantile_p)
-        return curve_params(self.calibration, self.a_min, q)
+        return curve_params(self.calibration, self.a_min, self.quantiles_of(g))
 
     def need_of(self, features: TurnFeatures) -> float:
         if features.need is not None:
@@ -169,7 +168,11 @@ class QualityModel:
 
     def need_quantile(self, g: float) -> float:
         """Share of training prompts with a lower need than g (0..1)."""
-        return float(np.interp(g, self.g_quantiles, self.g_quantile_p))
+        return float(self.quantiles_of(g))
+
+    def quantiles_of(self, g: Any) -> Any:
+        """need_quantile of each need in g (float or array); 0 or 1 beyond the training range."""
+        return np.interp(np.asarray(g, dtype=np.float64), self.g_quantiles, self.g_quantile_p)
 
     def need_at(self, q: float) -> float:
         """The need at quantile q of the training prompts."""
