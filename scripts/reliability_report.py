@@ -23,12 +23,12 @@ sys.path.insert(0, str(REPO))
 
 from chatroute.routing.quality import QualityModel, get_quality_model  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
+from scripts import router_models as rm  # noqa: E402
 
 
 def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> tuple[QualityModel, list[Any]]:
     """The quality model retrained without one source (as train_router.py trains the shipped one),
     and that source's rows."""
-    from scripts import router_models as rm
     from scripts import train_router as tr
 
     splits = {s.name: s for s in lo.make_splits(rows)}
@@ -60,8 +60,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
         g, _ = qm.turn_needs([r["turns"] for r in rs])
-        edges = np.quantile(g, np.linspace(0, 1, 6))
-        q = np.clip(np.searchsorted(edges, g, side="right") - 1, 0, 4)
+        q = rm.quantile_bins(g, 5)
         for model in (lo.WEAK, lo.STRONG):
             has = np.array([model in r["scores"] for r in rs])
             if not has.any():

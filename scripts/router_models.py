@@ -210,6 +210,13 @@ def blend(parts: Sequence[tuple[LinearRouter, float]], feats: Features, ref: np.
                         first.use_emb, first.use_lex, first.lex_mean, first.lex_std, first.ctx_scale)
 
 
+def quantile_bins(x: np.ndarray, bins: int = 5) -> np.ndarray:
+    """Bin index (0 .. bins-1) of each value by the quantiles of x itself: equal-count bins,
+    the top edge in the last bin (reliability tables bin the need this way)."""
+    edges = np.quantile(x, np.linspace(0, 1, bins + 1))
+    return np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+
+
 def graded_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray) -> np.ndarray:
     """For each graded (arena_bench_v1) row of keep, how hard it is for the models that answered
     it: the mean over models of (the model's mean score on these rows - its score here), as a
@@ -340,12 +347,12 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     cue = np.array([demanding(v) for v in feats.lex])
 
-    def with_floor(base):
+    def with_floor(base, quantile: float = DEMANDING_FLOOR_QUANTILE):
         """The base model with the app's floor for maths and code (quality.DEMANDING_FLOOR_QUANTILE
-        of the training rows' scores)."""
+        of the training rows' scores, unless another quantile is given)."""
         def fit(train: np.ndarray):
             score = base(train)
-            floor = float(np.quantile(score(train, "", ""), DEMANDING_FLOOR_QUANTILE))
+            floor = float(np.quantile(score(train, "", ""), quantile))
             return lambda idx, w, s: np.where(cue[idx], np.maximum(score(idx, w, s), floor), score(idx, w, s))
 
         return fit
@@ -382,6 +389,9 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within-source + floor": with_floor(within),
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
+        "shipped floor=0.4": with_floor(shipped, 0.4),
+        "shipped floor=0.5": with_floor(shipped, 0.5),
+        "shipped floor=0.6": with_floor(shipped, 0.6),
         "pooled right-or-wrong": blended(1.0),
         "arena difficulty dense": arena_difficulty_dense,
         "shipped C=1": with_floor(blended(POOLED_SHARE, c=1.0)),

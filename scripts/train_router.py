@@ -155,10 +155,10 @@ def reliability(q: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray
     function of it bins the same), for both anchors."""
     b, a = curve_params(calib, A_MIN, q)
     pw, ps = 1 / (1 + np.exp(-(b + tw * a))), 1 / (1 + np.exp(-(b + ts * a)))
-    edges = np.quantile(q, np.linspace(0, 1, bins + 1))
+    bin_of = rm.quantile_bins(q, bins)
     out = []
     for k in range(bins):
-        m = (q >= edges[k]) & ((q < edges[k + 1]) if k < bins - 1 else (q <= edges[k + 1]))
+        m = bin_of == k
         if m.any():
             out.append({"n": int(m.sum()),
                         "pred_weak": round(float(pw[m].mean()), 3), "obs_weak": round(float(yw[m].mean()), 3),
