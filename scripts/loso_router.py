@@ -1,6 +1,7 @@
 """Leave-one-source-out (LOSO) evaluation of router representations, with baselines.
 
     .venv/bin/python scripts/loso_router.py [--methods shipped,ngram,...] [--json OUT] [--cache DIR]
+                                            [--mmlu-pro eval|train]
 
 Every split trains on every trainable source but one and scores the one left out, so the
 figures say how the router does on prompts unlike its training data:
@@ -12,7 +13,10 @@ figures say how the router does on prompts unlike its training data:
   GPT-3.5-turbo-1106 -> GPT-4-1106;
 - the fixed held-out split of train_router.py (sha256(id) % 5 == 0) of all three sources, and
   equal-sized parts of it scored together (mixes of gsm8k + mmlu, and + arena_bench_v1);
-- alpaca_eval: score-only (CC BY-NC data, never trained on), scored with the held-out split's model.
+- alpaca_eval: score-only (CC BY-NC data, never trained on), scored with the held-out split's model;
+- with --mmlu-pro eval: MMLU-Pro's non-MMLU questions (scripts/build_mmlu_pro_rows.py), never
+  trained on, scored Mixtral -> GPT-4o with the model fitted on every trainable row; with
+  --mmlu-pro train they become a fourth trainable source, left out in turn like the others.
 
 Baselines in the same table: prompt length, random (exact expectation, 0.5) and a plain
 reference, TF-IDF (word 1-2-grams + char 2-5-grams) + logistic regression on "GPT-4-1106 scores
@@ -44,11 +48,24 @@ if not SHARED.exists():  # a worktree sits one level deeper than the shared fold
     SHARED = Path("/work/shared/data/routing")
 TRAIN_FILE = SHARED / "train.jsonl.gz"
 ARENA_FILE = SHARED / "arena_bench_v1.jsonl.gz"
+# Built by scripts/build_mmlu_pro_rows.py from a fetched mirror (git-ignored); read with --mmlu-pro.
+MMLU_PRO_FILE = REPO / ".data" / "routing" / "mmlu_pro.jsonl.gz"
 TRAINABLE = ("mmlu", "gsm8k", "arena_bench_v1")
 SCORE_ONLY = ("alpaca_eval",)
+# Licensed for training, but scored only unless a run makes it trainable (--mmlu-pro train):
+# trained on, it lowered the other left-out figures (README, Router quality).
+EVAL_ONLY = ("mmlu_pro",)
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG = "gpt-4-1106-preview"
 GPT35 = "gpt-3.5-turbo-1106"
+GPT4O = "gpt-4o-2024-05-13"
+# MMLU-Pro's published outputs have no GPT-4-1106: its label compares Mixtral with GPT-4o.
+STRONG_OF = {"mmlu_pro": GPT4O}
+
+
+def strong_of(row: dict[str, Any]) -> str:
+    """The stronger model of the row's pair label."""
+    return STRONG_OF.get(str(row.get("dataset")), STRONG)
 
 MMLU_GROUPS: dict[str, list[str]] = {
     "stem": (
@@ -143,26 +160,34 @@ def _text(row: dict[str, Any]) -> str:
     return "\n".join(row["turns"])
 
 
-def make_splits(rows: Sequence[dict[str, Any]]) -> list[Split]:
-    """The LOSO splits, plus the fixed held-out split. Training never holds a score-only row, a
-    row of the left-out part, or any row whose text equals a left-out row's text."""
+def make_splits(rows: Sequence[dict[str, Any]], sources: Sequence[str] = TRAINABLE) -> list[Split]:
+    """The LOSO splits over the trainable `sources`, plus the fixed held-out split and a split per
+    evaluation-only source present (scored by a model trained on every trainable row). Training
+    never holds a score-only or evaluation-only row, a row of the left-out part, or any row whose
+    text equals a left-out row's text."""
     ds = np.array([r["dataset"] for r in rows])
     grp = np.array([mmlu_group(r) or "" for r in rows])
     ho = np.array([held_out(r["id"]) for r in rows])
-    trainable = np.isin(ds, TRAINABLE)
+    trainable = np.isin(ds, sources)
     main_pair: tuple[tuple[str, str], ...] = ((WEAK, STRONG),)
     out: list[tuple[str, np.ndarray, np.ndarray, tuple[tuple[str, str], ...]]] = []
-    for src in TRAINABLE:
+    for src in sources:
         if not np.any(ds == src):
             continue
         with_gpt35: tuple[tuple[str, str], ...] = ((WEAK, STRONG), (GPT35, STRONG))
-        out.append((src, trainable & (ds != src), ds == src, with_gpt35 if src == "arena_bench_v1" else main_pair))
+        pairs = with_gpt35 if src == "arena_bench_v1" else ((WEAK, STRONG_OF[src]),) if src in STRONG_OF else main_pair
+        out.append((src, trainable & (ds != src), ds == src, pairs))
     for g in MMLU_GROUPS:
         m = grp == g
         if np.any(m):
             out.append((f"mmlu:{g}", trainable & ~m, m, main_pair))
     if np.any(trainable & ho):
-        out.append(("held-out split", trainable & ~ho, trainable & ho, ((WEAK, STRONG), (GPT35, STRONG))))
+        held_pairs = ((WEAK, STRONG), (GPT35, STRONG)) + tuple(
+            (WEAK, strong) for src, strong in STRONG_OF.items() if np.any(trainable & (ds == src)))
+        out.append(("held-out split", trainable & ~ho, trainable & ho, held_pairs))
+    for src in EVAL_ONLY:
+        if src not in sources and np.any(ds == src):
+            out.append((f"{src} (never trained on)", trainable, ds == src, ((WEAK, STRONG_OF.get(src, STRONG)),)))
     splits: list[Split] = []
     texts = [_text(r) for r in rows]
     for name, tr, te, pairs in out:
@@ -176,15 +201,16 @@ def make_splits(rows: Sequence[dict[str, Any]]) -> list[Split]:
     return splits
 
 
-def check_no_leak(split: Split, rows: Sequence[dict[str, Any]]) -> None:
-    """Raise if any left-out row (by id or text) or any score-only row is in the training set."""
+def check_no_leak(split: Split, rows: Sequence[dict[str, Any]], sources: Sequence[str] = TRAINABLE) -> None:
+    """Raise if any left-out row (by id or text), or any row of a source not in `sources`
+    (score-only, evaluation-only), is in the training set."""
     test_ids = {rows[i]["id"] for i in split.test}
     test_texts = {_text(rows[i]) for i in split.test}
     for i in split.train:
         r = rows[i]
         if r["id"] in test_ids or _text(r) in test_texts:
             raise AssertionError(f"{split.name}: left-out row {r['id']} in training")
-        if r["dataset"] in SCORE_ONLY or r["dataset"] not in TRAINABLE:
+        if r["dataset"] in SCORE_ONLY or r["dataset"] not in sources:
             raise AssertionError(f"{split.name}: {r['dataset']} row {r['id']} in training")
 
 
@@ -192,13 +218,15 @@ def check_no_leak(split: Split, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def pair_labels(rows: Sequence[dict[str, Any]], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of idx scored for both WEAK and STRONG, and the label 'STRONG scores higher'."""
+    """Rows of idx scored for both WEAK and the row's stronger model (strong_of), and the label
+    'the stronger model scores higher'."""
     keep, y = [], []
     for i in idx:
         s = rows[i]["scores"]
-        if WEAK in s and STRONG in s:
+        strong = strong_of(rows[i])
+        if WEAK in s and strong in s:
             keep.append(i)
-            y.append(1.0 if float(s[STRONG]) > float(s[WEAK]) else 0.0)
+            y.append(1.0 if float(s[strong]) > float(s[WEAK]) else 0.0)
     return np.array(keep, dtype=np.int64), np.array(y)
 
 
@@ -283,15 +311,15 @@ def paired_intervals(scores: dict[str, np.ndarray], ss: np.ndarray, sw: np.ndarr
 
 def run(
     rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print,
-    only: set[str] | None = None, bootstrap: int = 0,
+    only: set[str] | None = None, bootstrap: int = 0, sources: Sequence[str] = TRAINABLE,
 ) -> list[dict[str, Any]]:
     """APGR per split, pair and method (plus length, random and oracle); with `bootstrap`, also
     the 95% paired-bootstrap interval of each method's margin over length and the reference."""
     results: list[dict[str, Any]] = []
-    for split in make_splits(rows):
+    for split in make_splits(rows, sources):
         if only and split.name not in only:
             continue
-        check_no_leak(split, rows)
+        check_no_leak(split, rows, sources)
         scorers = {name: m(split.train) for name, m in methods.items()}
         for weak, strong in split.pairs:
             idx = np.array([i for i in split.test if weak in rows[i]["scores"] and strong in rows[i]["scores"]])
@@ -369,7 +397,7 @@ def mixture_entry(rows: Sequence[dict[str, Any]], split: Split, parts: Sequence[
 
 
 def _short(model: str) -> str:
-    return {WEAK: "Mixtral", STRONG: "GPT-4", GPT35: "GPT-3.5"}.get(model, model[:8])
+    return {WEAK: "Mixtral", STRONG: "GPT-4", GPT35: "GPT-3.5", GPT4O: "GPT-4o"}.get(model, model[:8])
 
 
 def format_table(results: list[dict[str, Any]], order: Sequence[str]) -> str:
@@ -437,16 +465,23 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
                     help="B paired-bootstrap samples per split: 95%% intervals of each method's margin over "
                          "length and the reference")
+    ap.add_argument("--mmlu-pro", choices=("eval", "train"),
+                    help=f"read the MMLU-Pro rows ({MMLU_PRO_FILE.relative_to(REPO)}, from "
+                         "scripts/build_mmlu_pro_rows.py): 'eval' scores them, never trained on; 'train' "
+                         "makes them a fourth trainable source, left out in turn like the others")
     args = ap.parse_args()
     t0 = time.time()
-    rows = load_rows([TRAIN_FILE, ARENA_FILE])
+    if args.mmlu_pro and not MMLU_PRO_FILE.exists():
+        raise SystemExit(f"{MMLU_PRO_FILE} not found: run scripts/build_mmlu_pro_rows.py first")
+    rows = load_rows([TRAIN_FILE, ARENA_FILE] + ([MMLU_PRO_FILE] if args.mmlu_pro else []))
     allm = available_methods(rows, args.cache, args.ctx)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in allm]
     if unknown:
         raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
     only = {s.strip() for s in args.splits.split(",") if s.strip()}
-    results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap)
+    sources = TRAINABLE + (("mmlu_pro",) if args.mmlu_pro == "train" else ())
+    results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap, sources=sources)
     print()
     print(format_table(results, wanted))
     print(f"({time.time() - t0:.0f}s)")

@@ -5,8 +5,9 @@
 The router decides as in the app (Router.decide, shipped weights) for the pool gpt-4o-mini +
 gpt-4o; the labels stand in for the pair: gpt-4o-mini's turn is scored with Mixtral's label
 and gpt-4o's with GPT-4-1106's. Rows: the fixed held-out split of mmlu, gsm8k and
-arena_bench_v1 (never trained on) and the alpaca_eval rows (score only, GPT-3.5-turbo-1106 as
-the weak model's label).
+arena_bench_v1 (never trained on), the alpaca_eval rows (score only, GPT-3.5-turbo-1106 as
+the weak model's label) and, when scripts/build_mmlu_pro_rows.py has written them, the MMLU-Pro
+rows (never trained on; there gpt-4o's turn is scored with GPT-4o's own label).
 
 A second table asks whether any operating point could do better: for each dataset, the quality
 kept when exactly 40 / 50 / 60% of its rows go to the strong model, the neediest first by the
@@ -55,21 +56,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=800, help="rows per dataset (a fixed sample)")
     args = ap.parse_args()
-    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE, lo.MMLU_PRO_FILE])
     sets = {
         d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in ("mmlu", "gsm8k", "arena_bench_v1")
     }
     sets["alpaca_eval (score only)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
-    labelled: dict[str, tuple[list[dict[str, Any]], np.ndarray, np.ndarray, str]] = {}
+    sets["mmlu_pro (never trained on)"] = [r for r in rows if r["dataset"] == "mmlu_pro"]
+    labelled: dict[str, tuple[list[dict[str, Any]], np.ndarray, np.ndarray, str, str]] = {}
     print("| dataset | n | preset | strong calls | quality kept vs always-strong | always-weak |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
         weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
-        rs = [r for r in rs if weak in r["scores"] and lo.STRONG in r["scores"]]
+        label = lo.GPT4O if name.startswith("mmlu_pro") else lo.STRONG
+        rs = [r for r in rs if weak in r["scores"] and label in r["scores"]]
+        if not rs:
+            continue
         rs = rs[:: max(1, len(rs) // args.limit)][: args.limit]
         sw = np.array([float(r["scores"][weak]) for r in rs])
-        ss = np.array([float(r["scores"][lo.STRONG]) for r in rs])
-        labelled[name] = (rs, sw, ss, weak)
+        ss = np.array([float(r["scores"][label]) for r in rs])
+        labelled[name] = (rs, sw, ss, weak, label)
         for preset in PRESETS:
             router = Router(preset=preset, learn=False)
             strong = np.array([router.decide(RouteRequest(r["turns"][-1], pool=POOL)).model == "openai/gpt-4o"
@@ -81,9 +86,9 @@ def main() -> None:
     print("| dataset | ranking | " + " | ".join(f"kept at {s:.0%} strong" for s in SHARES) + " |")
     print("|---|---|" + "---|" * len(SHARES))
     qm = get_quality_model()
-    for name, (rs, sw, ss, weak) in labelled.items():
+    for name, (rs, sw, ss, weak, label) in labelled.items():
         scores = {
-            "router": qm.pair_scores([list(r["turns"]) for r in rs], weak, lo.STRONG),
+            "router": qm.pair_scores([list(r["turns"]) for r in rs], weak, label),
             "prompt length": ev.length_score(rs),
             "oracle": ss - sw,
         }

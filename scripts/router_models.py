@@ -263,13 +263,18 @@ def fit_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray, y: np.ndarr
 
 def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[dict[str, Any]], *,
              emb: bool, lex: bool, c: float = 1.0, fixed_effects: str = "source",
-             pooled_share: float = 0.0, graded: str = "pair", graded_weight: float = 1.0) -> LinearRouter:
+             pooled_share: float = 0.0, graded: str = "pair", graded_weight: float = 1.0,
+             pooled_only: Sequence[str] = ()) -> LinearRouter:
     """The need model: a fit with an intercept per `fixed_effects` group (differences *within* a
     source), blended with `pooled_share` of one fitted on the right-or-wrong sources pooled (MMLU
     and GSM8K with one intercept: differences *between* kinds of request, which the per-source
     intercepts remove and chat and benchmark mixes are ranked by). Both are standardised on the
-    training rows before they are added."""
+    training rows before they are added. Rows of a `pooled_only` dataset enter the pooled fit only."""
     groups = intercept_groups(rows, fixed_effects)
+    all_keep, all_y = keep, y
+    if pooled_only:
+        mine = np.array([rows[i]["dataset"] not in pooled_only for i in keep], dtype=bool)
+        keep, y = keep[mine], y[mine]
     if graded == "difficulty":
         template = LinearRouter(idf_of(feats, keep), None, np.zeros(0), 0.0, emb, lex, *lex_stats(feats, keep))
         idx, yy, ww = soft_rows(keep, y, graded_difficulty(rows, keep), graded_weight)
@@ -282,8 +287,8 @@ def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[di
         return within
     kind = intercept_groups(rows, "kind")
     assert kind is not None
-    sub = kind[keep] == "correctness"
-    pooled = fit_linear(feats, keep[sub], y[sub], ngram=True, emb=emb, lex=lex, c=c, like=within)
+    sub = kind[all_keep] == "correctness"
+    pooled = fit_linear(feats, all_keep[sub], all_y[sub], ngram=True, emb=emb, lex=lex, c=c, like=within)
     return blend([(within, 1.0 - pooled_share), (pooled, pooled_share)], feats, keep)
 
 
@@ -357,11 +362,12 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
-    def blended(share: float, graded: str = "pair", graded_weight: float = 1.0, c: float = NEED_C):
+    def blended(share: float, graded: str = "pair", graded_weight: float = 1.0, c: float = NEED_C,
+                pooled_only: Sequence[str] = ()):
         def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
             model = fit_need(feats, keep, y, rows, emb=True, lex=True, c=c, pooled_share=share, graded=graded,
-                             graded_weight=graded_weight)
+                             graded_weight=graded_weight, pooled_only=pooled_only)
             return lambda idx, w, s: model.decision(feats, idx)
 
         return fit
@@ -389,6 +395,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within-source + floor": with_floor(within),
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
+        "shipped + mmlu_pro pooled only": with_floor(blended(POOLED_SHARE, pooled_only=("mmlu_pro",))),
         "shipped floor=0.4": with_floor(shipped, 0.4),
         "shipped floor=0.5": with_floor(shipped, 0.5),
         "shipped floor=0.6": with_floor(shipped, 0.6),

@@ -156,3 +156,40 @@ def test_z_blend_weighs_two_scorers_on_one_scale() -> None:
     assert np.all(np.diff(lo.z_blend(base_once, other, 1.0)(train)(test, lo.WEAK, lo.STRONG)) < 0)
     assert np.allclose(lo.z_blend(base_once, other, 0.5)(train)(test, lo.WEAK, lo.STRONG), 0.0)
     assert calls == ["base"]  # fitted once for the three blends on the same training rows
+
+
+def _with_mmlu_pro() -> list[dict]:
+    rows = _rows()
+    for i in range(12):
+        rows.append({"id": f"mmlu_pro-{i}", "dataset": "mmlu_pro", "turns": [f"science problem {i} " + "z" * i],
+                     "scores": {lo.GPT4O: float(i % 4 > 0), lo.WEAK: float(i % 3 == 0)}, "source": "mmlu-pro"})
+    return rows
+
+
+def test_an_evaluation_only_source_is_scored_but_never_trained_on() -> None:
+    rows = _with_mmlu_pro()
+    splits = {s.name: s for s in lo.make_splits(rows)}
+    pro = splits["mmlu_pro (never trained on)"]
+    assert pro.pairs == ((lo.WEAK, lo.GPT4O),)  # its label compares Mixtral with GPT-4o
+    assert {rows[i]["dataset"] for i in pro.test} == {"mmlu_pro"}
+    assert {rows[i]["dataset"] for i in pro.train} == {"mmlu", "gsm8k", "arena_bench_v1"}
+    for split in splits.values():
+        lo.check_no_leak(split, rows)
+        assert not any(rows[i]["dataset"] == "mmlu_pro" for i in split.train)
+    results = lo.run(rows, {"length-again": lo.length_method(rows)}, log=lambda _: None,
+                     only={"mmlu_pro (never trained on)"})
+    assert [(e["strong"], e["n"]) for e in results] == [(lo.GPT4O, 12)]
+
+
+def test_an_evaluation_only_source_can_be_made_trainable() -> None:
+    rows = _with_mmlu_pro()
+    sources = (*lo.TRAINABLE, "mmlu_pro")
+    splits = {s.name: s for s in lo.make_splits(rows, sources)}
+    assert "mmlu_pro (never trained on)" not in splits
+    left_out = splits["mmlu_pro"]
+    assert not any(rows[i]["dataset"] == "mmlu_pro" for i in left_out.train)
+    assert any(rows[i]["dataset"] == "mmlu_pro" for i in splits["gsm8k"].train)
+    keep, y = lo.pair_labels(rows, left_out.test)
+    assert len(keep) == 12 and y.tolist() == [float(i % 4 > 0 and i % 3 != 0) for i in range(12)]
+    with pytest.raises(AssertionError):  # trained on under the default sources: a leak
+        lo.check_no_leak(splits["gsm8k"], rows)
