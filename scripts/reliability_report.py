@@ -3,7 +3,9 @@
     .venv/bin/python scripts/reliability_report.py [--leave-out SPLIT]
 
 Rows: the fixed held-out split of each trainable source (never trained on) and the alpaca_eval
-rows (a source never trained on; only GPT-4-1106 of the two labelled models is scored there).
+rows (a source never trained on; only GPT-4-1106 of the two labelled models is scored there) and,
+when scripts/build_mmlu_pro_rows.py has written them, the MMLU-Pro rows (never trained on; Mixtral
+and GPT-4o are scored there).
 With --leave-out (a split of scripts/loso_router.py: gsm8k, arena_bench_v1, mmlu, mmlu:stem, ...)
 the model is retrained as train_router.py does, without that source, and scored on all of it:
 calibration on a source the weights never saw (a few minutes; needs the dev extra).
@@ -48,7 +50,7 @@ def main() -> None:
     ap.add_argument("--leave-out", metavar="SPLIT", help="retrain without this source and score all of it")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/chatroute-loso"))
     args = ap.parse_args()
-    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE])
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE, lo.MMLU_PRO_FILE])
     if args.leave_out:
         qm, test = left_out_model(rows, args.leave_out, args.cache)
         sets = {f"{args.leave_out} (left out)": test}
@@ -56,12 +58,15 @@ def main() -> None:
         qm = get_quality_model()
         sets = {d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in lo.TRAINABLE}
         sets["alpaca_eval (never trained on)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
+        sets["mmlu_pro (never trained on)"] = [r for r in rows if r["dataset"] == "mmlu_pro"]
     print("| dataset | need quintile | n | model | predicted P(good) | observed mean score |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
+        if not rs:
+            continue
         g, _ = qm.turn_needs([r["turns"] for r in rs])
         q = rm.quantile_bins(g, 5)
-        for model in (lo.WEAK, lo.STRONG):
+        for model in (lo.WEAK, lo.STRONG, lo.GPT4O):
             has = np.array([model in r["scores"] for r in rs])
             if not has.any():
                 continue
