@@ -204,14 +204,26 @@ def default_pair(rows: Sequence[Row]) -> tuple[str, str]:
     return ranked[0], ranked[-1]
 
 
-def model_score_fn() -> ScoreFn:
-    """The shipped quality model's win-rate score: P(strong good) - P(weak good)."""
+Progress = Callable[[int, int], None]  # (prompts scored so far, prompts to score)
+PROGRESS_CHUNK = 250
+
+
+def model_score_fn(progress: Progress | None = None) -> ScoreFn:
+    """The shipped quality model's win-rate score: P(strong good) - P(weak good). With
+    `progress`, prompts are scored in chunks and it is told after each one."""
     from chatroute.routing.quality import get_quality_model
 
     qm = get_quality_model()
 
     def score(rows: Sequence[Row], weak: str, strong: str) -> np.ndarray:
-        return qm.pair_scores([list(r["turns"]) for r in rows], weak, strong)
+        convs = [list(r["turns"]) for r in rows]
+        if progress is None:
+            return qm.pair_scores(convs, weak, strong)
+        parts = []
+        for start in range(0, len(convs), PROGRESS_CHUNK):
+            parts.append(qm.pair_scores(convs[start:start + PROGRESS_CHUNK], weak, strong))
+            progress(min(start + PROGRESS_CHUNK, len(convs)), len(convs))
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     return score
 
@@ -223,12 +235,16 @@ def evaluate_rows(
     router: ScoreFn | None = None,
     *,
     cost_ratio: float | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics per dataset for the router, the length baseline, random and the oracle."""
+    """Metrics per dataset for the router, the length baseline, random and the oracle.
+    `progress(dataset, scored, total)` follows the shipped model's scoring of each dataset."""
     by_ds: dict[str, list[Row]] = {}
     for r in rows:
         by_ds.setdefault(str(r.get("dataset") or "all"), []).append(r)
-    score_fn = router or model_score_fn()
+    current = {"ds": ""}
+    score_fn = router or model_score_fn(
+        None if progress is None else (lambda done, total: progress(current["ds"], done, total)))
     ratio = 0.0 if cost_ratio is None else float(cost_ratio)
     out: dict[str, dict[str, Any]] = {}
     for ds in sorted(by_ds):
@@ -254,6 +270,7 @@ def evaluate_rows(
         ss = np.array([float(r["scores"][s_name]) for r in used])
         res["weak_mean"] = float(sw.mean())
         res["strong_mean"] = float(ss.mean())
+        current["ds"] = ds
         rs = np.asarray(score_fn(used, w_name, s_name), dtype=np.float64)
         ls = length_score(used)
         res["router"] = curve_metrics(rs, ss, sw, cost_ratio=ratio)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,35 @@ def test_eval_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Captur
     assert main(["eval", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 2
+
+
+def test_eval_shows_progress_on_a_terminal_and_clears_it(
+        fixture_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatroute.routing import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 2)
+    assert main(["eval", str(fixture_file), "--json"]) == 0
+    assert "prompts scored" not in capsys.readouterr().err  # into a pipe or file: no progress line
+    with monkeypatch.context() as m:
+        m.setattr(type(sys.stderr), "isatty", lambda self: True)
+        assert main(["eval", str(fixture_file), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "toy: 2 / 4 prompts scored" in captured.err and "toy: 4 / 4 prompts scored" in captured.err
+    assert captured.err.endswith("\r\x1b[K")  # the line is cleared before the result is printed
+    assert json.loads(captured.out)["toy"]["n"] == 4  # stdout holds the result alone
+
+
+def test_names_from_the_file_never_put_escape_sequences_on_the_screen(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile = "toy\x1b]0;pwned\x07\x1b[2J"
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "dataset": hostile}) for r in ROWS) + "\n", encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(type(sys.stderr), "isatty", lambda self: True)
+        assert main(["eval", str(path)]) == 0
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert "\x07" not in stream and "]0;" not in stream and "\x1b[2J" not in stream
+    assert captured.out.startswith("toy: weak weak-m vs strong strong-m")
+    assert main(["eval", str(path), "--json"]) == 0
+    assert hostile in json.loads(capsys.readouterr().out)  # JSON keeps the name, escaped
