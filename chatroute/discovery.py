@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chatroute.safetext import has_terminal_controls
+
 if TYPE_CHECKING:
     import httpx
 
@@ -86,7 +88,9 @@ def _probe(client: httpx.Client, host: str, name: str, port: int) -> LocalServer
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
-    models = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+    # An id with control characters is no model name, and would reach the terminal in every listing.
+    models = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
+              and not has_terminal_controls(m["id"])]
     return LocalServer(name=name, base_url=base_url, models=models)
 
 

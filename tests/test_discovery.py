@@ -113,3 +113,12 @@ def test_providers_and_pool_from_discovery() -> None:
     # Already configured (by name or by URL): not offered again.
     config = Config(providers={"local": ProviderConfig(name="local", base_url="http://127.0.0.1:1234/v1/")})
     assert [s.name for s in unconfigured(servers, config)] == ["ollama"]
+
+
+def test_a_listed_id_with_control_characters_is_no_model(serve, discovery_on) -> None:
+    """A local server's listing reaches every `chatroute models` and `route` line: an id carrying
+    an escape sequence (retitle the terminal, clear the screen) is dropped, the others kept."""
+    hostile = json.dumps({"data": [{"id": "evil\x1b]0;pwned\x07"}, {"id": "x\x1b[2J"}, {"id": "qwen2.5:7b"}]})
+    port = serve(200, hostile.encode())
+    (found,) = discover_local_servers(ports={"ollama": port})
+    assert found.models == ["qwen2.5:7b"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from chatroute.commands.common import print_json, table, wait_notice
 from chatroute.money import usd
+from chatroute.safetext import strip_terminal_controls
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                       "price as of"], "lrrrrlrll"))
     for d in rows:
         if d["ability_source"] in ("unknown", "name", "server") or d["observed_lowering"]:
-            print(f"{d['id']}: {d['ability_note']}")
+            print(strip_terminal_controls(f"{d['id']}: {d['ability_note']}"))
     if any(d["ability_source"] == "unknown" for d in rows):
         print('set ability = 0..1 under [models."provider/model"] in the config for a model you know better')
     for t in tables:

@@ -8,6 +8,7 @@ from typing import Any
 
 from chatroute.commands.common import open_engine, print_json, read_prompt, table
 from chatroute.money import usd
+from chatroute.safetext import strip_terminal_controls as shown
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(decision)
         return 0
-    print(f"→ {decision['model']}  ({decision['kind']})")
-    print(f"  {decision['reason']}")
+    # Model ids can come from a local server's listing: none of their control characters is printed.
+    print(shown(f"→ {decision['model']}  ({decision['kind']})"))
+    print(shown(f"  {decision['reason']}"))
     rows = []
     for c in decision.get("candidates", []):
         rows.append([
@@ -43,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
                     "lrrrrrl"))
     for c in decision.get("candidates", []):
         if c.get("ability_note"):
-            print(f"  {c['model']}: {c['ability_note']}")
+            print(shown(f"  {c['model']}: {c['ability_note']}"))
     for note in decision.get("notes", []):
-        print(f"  note: {note}")
+        print(shown(f"  note: {note}"))
     print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms (embedding the prompt and scoring the pool), "
           f"preset {decision.get('preset', '')}; loading the router once for this process took {load_ms:.0f} ms")
     return 0
