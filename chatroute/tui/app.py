@@ -70,9 +70,10 @@ class ChatrouteApp(App[None]):
         COLLECTOR.install()  # full garbage collections at quiet moments (see collector.py)
         self.set_interval(CHECK_INTERVAL_S, COLLECTOR.tick, name="quiet-gc")
         if self._theme_warning:
-            self.notify(self._theme_warning, severity="warning")
+            self.notify(self._theme_warning, severity="warning", markup=False)
         for warning in self.backend.startup_warnings():
-            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S)
+            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S,
+                        markup=False)
         # Any theme change (our palette entries or Textual's own theme picker) is saved.
         self.theme_changed_signal.subscribe(self, self._save_theme)
         if self._freeze_startup:
@@ -87,7 +88,8 @@ class ChatrouteApp(App[None]):
         self.call_after_refresh(self.run_worker, warm, thread=True, group="warm", exit_on_error=False)
         missing = self._no_models_help()
         if missing:  # say it now, not after the first message fails
-            self.notify(missing, title="No models to use yet", severity="warning", timeout=NO_MODELS_TIMEOUT_S)
+            self.notify(missing, title="No models to use yet", severity="warning", timeout=NO_MODELS_TIMEOUT_S,
+                        markup=False)
         self.run_worker(partial(self._offer_local_servers, no_models=bool(missing)), thread=True, group="discovery",
                         exit_on_error=False)
 
@@ -167,9 +169,9 @@ class ChatrouteApp(App[None]):
         try:
             self.backend.set_preset(preset)
         except Exception as exc:
-            self.notify(f"Could not set preset: {exc}", severity="error")
+            self.notify(f"Could not set preset: {exc}", severity="error", markup=False)
             return
-        self.notify(f"Router preset: {preset}", timeout=2)
+        self.notify(f"Router preset: {preset}", timeout=2, markup=False)
         try:
             self.chat_screen().preset = preset
         except LookupError:
@@ -194,10 +196,11 @@ class ChatrouteApp(App[None]):
         try:
             warnings = await self.engine.reload_config()
         except Exception as exc:  # a broken edit: say what, keep running on the old config
-            self.notify(f"Config not reloaded: {error_line(exc)}", severity="error", timeout=10)
+            self.notify(f"Config not reloaded: {error_line(exc)}", severity="error", timeout=10, markup=False)
             return
         for warning in warnings:
-            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S)
+            self.notify(warning, title="Config warning", severity="warning", timeout=STARTUP_WARNING_TIMEOUT_S,
+                        markup=False)
         try:
             chat = self.chat_screen()
         except LookupError:
@@ -205,7 +208,7 @@ class ChatrouteApp(App[None]):
         if chat is not None:
             chat._budget_level = "ok"  # a cap raised or removed: warn afresh if still crossed
             chat._refresh_budget()
-        self.notify("Config reloaded", timeout=3)
+        self.notify("Config reloaded", timeout=3, markup=False)
 
     def action_set_theme(self, name: str) -> None:
         self.theme = name
@@ -219,10 +222,10 @@ class ChatrouteApp(App[None]):
             path = self.backend.save_theme(name)
         except Exception as exc:  # e.g. a read-only config: the theme still applies for this run
             detail = error_line(exc)
-            self.notify(f"Theme not saved: {detail}", severity="warning", timeout=6)
+            self.notify(f"Theme not saved: {detail}", severity="warning", timeout=6, markup=False)
             return
         self._saved_theme = name
-        self.notify(f"Theme {name} saved to {path}", timeout=3)
+        self.notify(f"Theme {name} saved to {path}", timeout=3, markup=False)
 
     # ---- command palette: every action ----
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

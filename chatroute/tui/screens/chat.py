@@ -172,12 +172,12 @@ class ChatScreen(ChatKeys, Screen[None]):
         problem = self.backend.unknown_override(event.text)
         if problem is not None:
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer (ctrl+o lists the models).",
-                        title="Unknown model", severity="error", timeout=8)
+                        title="Unknown model", severity="error", timeout=8, markup=False)
             return
         problem = self.backend.too_large(self.conversation_id, event.text, override=self.next_override)
         if problem is not None:
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer.",
-                        title="Too long", severity="error", timeout=12)
+                        title="Too long", severity="error", timeout=12, markup=False)
             return
         if self.next_override is None:
             # Past a budget cap, ask first; the prompt stays in the composer until the answer.
@@ -199,12 +199,12 @@ class ChatScreen(ChatKeys, Screen[None]):
         """Ask before spending past a cap; yes sends this one turn on the cheapest model."""
         if block.cheapest_model is None:
             self.notify(f"{block.question()} Pick a free model (ctrl+o) or raise [budget] in the config.",
-                        title="Budget", severity="error", timeout=8)
+                        title="Budget", severity="error", timeout=8, markup=False)
             return
 
         async def answered(yes: bool | None) -> None:
             if not yes:
-                self.notify("Not sent: your prompt is still in the composer", timeout=3)
+                self.notify("Not sent: your prompt is still in the composer", timeout=3, markup=False)
                 self.composer.focus()
                 return
             self.backend.allow_over_budget_once()
@@ -219,7 +219,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         rank = {"ok": 0, "warn": 1, "over": 2}
         if status is not None and rank.get(level, 0) > rank.get(self._budget_level, 0):
             self.notify(str(status.get("message") or "budget warning"), title="Budget",
-                        severity="error" if level == "over" else "warning", timeout=10)
+                        severity="error" if level == "over" else "warning", timeout=10, markup=False)
         self._budget, self._budget_level = status, level
         self.refresh_titles()
 
@@ -234,7 +234,7 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     def _busy(self) -> bool:
         if self._turn is not None and self._turn.is_running:
-            self.notify("Still answering — press Esc to stop it", severity="warning", timeout=3)
+            self.notify("Still answering — press Esc to stop it", severity="warning", timeout=3, markup=False)
             return True
         return False
 
@@ -288,7 +288,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                     if ev.not_saved:
                         self.notify(f"This answer could not be saved ({ev.not_saved}). It stays on screen "
                                     "until you leave this conversation: c copies it.", title="Not saved",
-                                    severity="error", timeout=30)
+                                    severity="error", timeout=30, markup=False)
         except asyncio.CancelledError:
             # Esc between two events leaves the engine's stream suspended, and closing it is what
             # saves the stopped turn: close it first, so its record (and cost) is there to show.
@@ -320,7 +320,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     def action_escape(self) -> None:
         if self._turn is not None and self._turn.is_running:
             self._turn.cancel()
-            self.notify("Stopped", timeout=2)
+            self.notify("Stopped", timeout=2, markup=False)
             return
         sidebar = self.query_one(Sidebar)
         if sidebar.has_class("-searching"):
@@ -349,7 +349,7 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     async def _retry(self, widget: AssistantMessage) -> None:
         if widget.status not in ("error", "interrupted") and not widget.error:
-            self.notify("Nothing to retry — g regenerates", timeout=3)
+            self.notify("Nothing to retry — g regenerates", timeout=3, markup=False)
             return
         await self._regenerate(widget, None, use_cache=True)
 
@@ -359,7 +359,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             return
         user = self.chat.user_before(widget)
         if user is None:
-            self.notify("No prompt to re-run", severity="warning")
+            self.notify("No prompt to re-run", severity="warning", markup=False)
             return
         if model is None and not consented and widget.message_id is not None:
             block = self.backend.budget_block(self.conversation_id, user.text, use_cache=use_cache,
@@ -405,11 +405,11 @@ class ChatScreen(ChatKeys, Screen[None]):
         sibs = self.backend.siblings(base)
         ids = [msg_id(s) for s in sibs]
         if base not in ids or len(ids) < 2:
-            self.notify("No other replies to this turn", timeout=2)
+            self.notify("No other replies to this turn", timeout=2, markup=False)
             return
         j = ids.index(base) + delta
         if not 0 <= j < len(ids):
-            self.notify("No more replies that way", timeout=2)
+            self.notify("No more replies that way", timeout=2, markup=False)
             return
         self.backend.set_active(ids[j])
         self._switched = {base: ids[j]}
@@ -441,7 +441,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         try:
             hits = self.backend.search(query)
         except Exception as exc:  # e.g. an FTS syntax error on a stray quote: say so, keep typing
-            self.notify(f"search: {exc}", severity="warning", timeout=3)
+            self.notify(f"search: {exc}", severity="warning", timeout=3, markup=False)
             return
         sidebar.show_results(hits)
 
@@ -482,14 +482,14 @@ class ChatScreen(ChatKeys, Screen[None]):
         action, model = result
         if action == "override":
             self.next_override = model
-            self.notify(f"Next turn: {short_model(model)}", timeout=2)
+            self.notify(f"Next turn: {short_model(model)}", timeout=2, markup=False)
         elif action in ("pin", "unpin"):
             if self.conversation_id is None:
                 self.conversation_id = self.backend.create_conversation()
             self.backend.set_pin(self.conversation_id, model if action == "pin" else None)
             self.refresh_sidebar()
             self.notify(f"Pinned {short_model(model)} for this conversation" if action == "pin"
-                        else "Pin removed; the router decides again", timeout=3)
+                        else "Pin removed; the router decides again", timeout=3, markup=False)
             self.refresh_titles()  # the pin is the store's, not a reactive
         self.composer.focus()
 
@@ -499,19 +499,20 @@ class ChatScreen(ChatKeys, Screen[None]):
         record = widget.record if isinstance(widget, AssistantMessage) else None
         if record is None or record.cache_status != "hit":
             self.notify("Focus an answer that came from the cache (its badge says “cached”), then press o",
-                        timeout=4)
+                        timeout=4, markup=False)
             return
         if self._busy():
             return
         source = self.backend.cache_source(record)
         if source is None:
-            self.notify("The answer this one was cached from has been deleted", severity="warning", timeout=4)
+            self.notify("The answer this one was cached from has been deleted", severity="warning", timeout=4,
+                        markup=False)
             return
         cid, mid = source["conversation_id"], source["message_id"]
         if mid not in {msg_id(m) for m in self.backend.history(cid)}:
             self.backend.set_active(mid)  # it is on another branch: show that branch
         await self.open_conversation(cid, focus_id=mid)
-        self.notify(f"Cached from “{source['title']}”", timeout=3)
+        self.notify(f"Cached from “{source['title']}”", timeout=3, markup=False)
 
     def action_toggle_cache(self) -> None:
         if self.conversation_id is None:
@@ -519,19 +520,19 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.refresh_sidebar()
         enabled = not self.backend.cache_enabled(self.conversation_id)
         self.backend.set_cache_enabled(self.conversation_id, enabled)
-        self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2)
+        self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2, markup=False)
         self.refresh_titles()
 
     def action_export(self) -> None:
         if self.conversation_id is None:
-            self.notify("Nothing to export yet", severity="warning", timeout=3)
+            self.notify("Nothing to export yet", severity="warning", timeout=3, markup=False)
             return
         try:
             paths = self.backend.export(self.conversation_id)
         except Exception as exc:
-            self.notify(f"Export failed: {exc}", severity="error")
+            self.notify(f"Export failed: {exc}", severity="error", markup=False)
             return
-        self.notify("Exported to " + " and ".join(str(p) for p in paths), timeout=8)
+        self.notify("Exported to " + " and ".join(str(p) for p in paths), timeout=8, markup=False)
 
     def action_rename(self) -> None:
         if self.conversation_id:
@@ -562,7 +563,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             if cid == self.conversation_id:
                 await self.open_conversation(None)
             self.refresh_sidebar()
-            self.notify("Conversation deleted", timeout=2)
+            self.notify("Conversation deleted", timeout=2, markup=False)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{conv_title(conv) if conv else cid}”? This cannot be undone."),
                              done)
@@ -586,5 +587,5 @@ class ChatScreen(ChatKeys, Screen[None]):
         await self.open_conversation(conversation_id)
         if message_id is None:
             self.notify("Compare closed: answer 1 stays in the conversation. Focus it (↑) and press [ or ] "
-                        "to switch to another", timeout=6)
+                        "to switch to another", timeout=6, markup=False)
         self.composer.focus()

@@ -57,7 +57,7 @@ def lock_wait_notice(screen: Screen[Any]) -> Callable[[str | None], None]:
     def show(line: str | None) -> None:
         if line:
             screen.notify(f"{line}. Esc stops waiting; your prompt is kept.", title="Database busy",
-                          severity="warning", timeout=30)
+                          severity="warning", timeout=30, markup=False)
 
     def on_wait(line: str | None) -> None:
         try:

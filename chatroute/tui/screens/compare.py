@@ -224,10 +224,10 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         models = self.selected()
         prompt = self.query_one(Input).value.strip()
         if not 2 <= len(models) <= MAX_MODELS:
-            self.notify(f"Pick 2–{MAX_MODELS} models (you picked {len(models)})", severity="warning")
+            self.notify(f"Pick 2–{MAX_MODELS} models (you picked {len(models)})", severity="warning", markup=False)
             return
         if not prompt:
-            self.notify("Write a prompt first", severity="warning")
+            self.notify("Write a prompt first", severity="warning", markup=False)
             self.query_one(Input).focus()
             return
         self.prompt = prompt
@@ -262,14 +262,14 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             return
         col = self.columns[n - 1]
         if col.status != "ok" or col.message_id is None:
-            self.notify(f"{short_model(col.model)} has no finished answer to pick", severity="warning")
+            self.notify(f"{short_model(col.model)} has no finished answer to pick", severity="warning", markup=False)
             return
         cid = col.conversation_id or self.conversation_id
         assert cid is not None
         try:
             await self.backend.pick_compare(cid, col.message_id)
         except Exception as exc:
-            self.notify(f"Could not record the pick: {exc}", severity="error")
+            self.notify(f"Could not record the pick: {exc}", severity="error", markup=False)
             return
         col.add_class("-picked")
         self.workers.cancel_group(self, "compare")

@@ -28,7 +28,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.question)
+            # The question quotes a conversation's title, the user's own words: shown as written.
+            yield Static(self.question, markup=False)
             yield Static("[b]y[/b] yes · [b]n[/b]/esc no", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -50,7 +51,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.label)
+            yield Static(self.label, markup=False)
             yield Input(value=self.value, id="prompt-input")
 
     def on_mount(self) -> None:
@@ -77,5 +78,5 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.question, id="over-budget-question")
+            yield Static(self.question, id="over-budget-question", markup=False)
             yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")

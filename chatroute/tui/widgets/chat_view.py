@@ -156,7 +156,7 @@ class ChatView(VerticalScroll):
                     then()
             except Exception as exc:
                 detail = error_line(exc)
-                self.notify(f"Could not load messages: {detail}", severity="error", timeout=5)
+                self.notify(f"Could not load messages: {detail}", severity="error", timeout=5, markup=False)
 
         self.run_worker(run(), group=group, exit_on_error=False)
 

@@ -61,7 +61,7 @@ class MessageWidget(Vertical, can_focus=True):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.text)
-        self.app.notify("Copied to the clipboard", timeout=2)
+        self.app.notify("Copied to the clipboard", timeout=2, markup=False)
 
     def action_move(self, delta: int) -> None:
         self.post_message(self.StepFocus(self, delta))

@@ -1,0 +1,70 @@
+"""Square brackets in text chatroute did not write (a conversation's title, an error message)
+are shown as written: never parsed as Textual markup, which could hide words ("raise [budget]"),
+crash the screen ("[/]" closes nothing) or plant a clickable action ("[@click=app.quit]")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from textual.widgets import Static
+
+from chatroute.tui.app import ChatrouteApp
+from tests.tui.fake_engine import FakeEngine, FakeStore, seed_conversation
+from tests.tui.helpers import settle
+
+SIZE = (120, 40)
+TITLE = "What does [/] close in [@click=app.quit]Rich[/] markup?"
+TUI = Path(__file__).resolve().parents[2] / "chatroute" / "tui"
+
+
+def _notes(app: ChatrouteApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_a_title_with_markup_is_quoted_as_written_when_deleting(store: FakeStore) -> None:
+    seed_conversation(store, TITLE, [("x", "y")])
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.screen.query_one("#conversations").focus()
+        await pilot.press("delete")
+        await pilot.pause()
+        question = app.screen.query_one(Static)
+        assert TITLE in str(question.render())  # brackets and all, and the dialog drew
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert app.is_running and len(store.list_conversations()) == 1
+
+
+async def test_an_error_with_markup_is_notified_as_written(store: FakeStore) -> None:
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:  # toasts drawn, as in the app
+        await settle(pilot, app)
+
+        def failing_search(query: str) -> list[object]:
+            raise ValueError(f'fts5: syntax error near "[/]" in {query!r}')
+
+        app.screen.backend.search = failing_search  # type: ignore[method-assign]
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        await pilot.press("[", "/", "]")
+        await settle(pilot, app)
+        assert app.is_running
+        assert any('near "[/]"' in n for n in _notes(app))
+        await pilot.pause()
+        toasts = [str(t.render()) for t in app.screen.query("Toast")]
+        assert any('near "[/]"' in t for t in toasts), toasts  # on screen as written
+
+
+def test_every_notification_in_the_tui_is_plain_text() -> None:
+    """Notifications carry outside text (errors, titles, model ids); Textual parses them as markup
+    unless told not to. Every call passes markup=False, so a new one cannot forget."""
+    missing = []
+    for path in sorted(TUI.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "notify"
+                    and not any(k.arg == "markup" and isinstance(k.value, ast.Constant) and k.value.value is False
+                                for k in node.keywords)):
+                missing.append(f"{path.relative_to(TUI)}:{node.lineno}")
+    assert not missing, missing
