@@ -156,7 +156,7 @@ class CostsScreen(Screen[None]):
             live = self.backend.serve_state()
             if served or live:
                 yield Static("Served to other tools (chatroute serve)", classes="section")
-                yield Static(serve_line(live), id="serve-state", classes="muted")
+                yield Static(serve_line(live), id="serve-state", classes="muted", markup=False)
                 yield DataTable(id="by-client", cursor_type="row", zebra_stripes=True)
             as_of = r.get("prices_as_of") or self.backend.prices_as_of()
             yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted")
