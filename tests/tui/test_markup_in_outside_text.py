@@ -7,11 +7,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from chatroute.tui.app import ChatrouteApp
 from tests.tui.fake_engine import FakeEngine, FakeStore, seed_conversation
 from tests.tui.helpers import settle
+from tests.tui.test_costs_layout import screen_text
 
 SIZE = (120, 40)
 TITLE = "What does [/] close in [@click=app.quit]Rich[/] markup?"
@@ -68,3 +70,20 @@ def test_every_notification_in_the_tui_is_plain_text() -> None:
                                 for k in node.keywords)):
                 missing.append(f"{path.relative_to(TUI)}:{node.lineno}")
     assert not missing, missing
+
+
+async def test_a_model_id_with_brackets_is_listed_as_written_in_compare(
+        engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local server names its own models; one named with markup must not break the picker."""
+    from chatroute.catalog.models import ModelInfo
+    from tests.tui import fake_engine
+
+    odd = ModelInfo(id="ollama/odd[/]name", provider="ollama", name="odd[/]name", input_cost_per_mtok=0.0,
+                    output_cost_per_mtok=0.0, context_window=8192, ability=0.5)
+    monkeypatch.setattr(fake_engine, "MODELS", [*fake_engine.MODELS, odd])
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.is_running
+        assert "ollama/odd[/]name" in screen_text(app)

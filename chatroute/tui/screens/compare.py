@@ -199,7 +199,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             yield Static(Text("Pick 2–4 models (space toggles), then write the prompt and press Enter.", style="bold"))
             models = self.backend.models()
             picks = self.preselected or default_picks(models)
-            yield ModelChecklist(*[(m.id, m.id, m.id in picks) for m in models], id="models")
+            # Text, not a string: a string prompt is read as markup, and a local server names its own models.
+            yield ModelChecklist(*[(Text(m.id), m.id, m.id in picks) for m in models], id="models")
             yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
             yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                          classes="hint")
