@@ -175,7 +175,7 @@ def make_splits(rows: Sequence[dict[str, Any]], sources: Sequence[str] = TRAINAB
         if not np.any(ds == src):
             continue
         with_gpt35: tuple[tuple[str, str], ...] = ((WEAK, STRONG), (GPT35, STRONG))
-        pairs = with_gpt35 if src == "arena_bench_v1" else ((WEAK, STRONG_OF[src]),) if src in STRONG_OF else main_pair
+        pairs = with_gpt35 if src == "arena_bench_v1" else ((WEAK, STRONG_OF.get(src, STRONG)),)
         out.append((src, trainable & (ds != src), ds == src, pairs))
     for g in MMLU_GROUPS:
         m = grp == g

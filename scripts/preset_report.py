@@ -66,11 +66,11 @@ def main() -> None:
     print("| dataset | n | preset | strong calls | quality kept vs always-strong | always-weak |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
-        weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
-        label = lo.GPT4O if name.startswith("mmlu_pro") else lo.STRONG
-        rs = [r for r in rs if weak in r["scores"] and label in r["scores"]]
         if not rs:
             continue
+        weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
+        label = lo.strong_of(rs[0])  # the datasets' own stronger model: GPT-4o on MMLU-Pro
+        rs = [r for r in rs if weak in r["scores"] and label in r["scores"]]
         rs = rs[:: max(1, len(rs) // args.limit)][: args.limit]
         sw = np.array([float(r["scores"][weak]) for r in rs])
         ss = np.array([float(r["scores"][label]) for r in rs])

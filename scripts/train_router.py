@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from chatroute.routing import evaluate as ev  # noqa: E402
 from chatroute.routing import ngrams  # noqa: E402
 from chatroute.routing.features import LEXICAL_NAMES  # noqa: E402
-from chatroute.routing.quality import QualityModel, curve_params  # noqa: E402
+from chatroute.routing.quality import QualityModel, curve_params, need_quantiles  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
 from scripts import router_models as rm  # noqa: E402
 
@@ -75,11 +75,6 @@ def fit_curve(x: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, flo
         if np.max(np.abs(step)) < 1e-9:
             break
     return float(w[0]), float(w[1])
-
-
-def need_quantile(g: np.ndarray, g_quantiles: np.ndarray) -> np.ndarray:
-    """q of each need among the training prompts, as quality.QualityModel.params computes it."""
-    return np.interp(g, g_quantiles, QUANTILE_P)
 
 
 def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
@@ -127,7 +122,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
     g_quantiles = np.quantile(oof, QUANTILE_P)
-    q = need_quantile(oof, g_quantiles)
+    q = need_quantiles(oof, g_quantiles, QUANTILE_P)
     calib = calibration(q, yw, ys, tw, ts)
     arrays: dict[str, Any] = {
         "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),

@@ -26,6 +26,7 @@ import gzip
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +243,6 @@ def evaluate_rows(
     by_ds: dict[str, list[Row]] = {}
     for r in rows:
         by_ds.setdefault(str(r.get("dataset") or "all"), []).append(r)
-    current = {"ds": ""}
-    score_fn = router or model_score_fn(
-        None if progress is None else (lambda done, total: progress(current["ds"], done, total)))
     ratio = 0.0 if cost_ratio is None else float(cost_ratio)
     out: dict[str, dict[str, Any]] = {}
     for ds in sorted(by_ds):
@@ -270,7 +268,7 @@ def evaluate_rows(
         ss = np.array([float(r["scores"][s_name]) for r in used])
         res["weak_mean"] = float(sw.mean())
         res["strong_mean"] = float(ss.mean())
-        current["ds"] = ds
+        score_fn = router or model_score_fn(None if progress is None else partial(progress, ds))
         rs = np.asarray(score_fn(used, w_name, s_name), dtype=np.float64)
         ls = length_score(used)
         res["router"] = curve_metrics(rs, ss, sw, cost_ratio=ratio)

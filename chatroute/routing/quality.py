@@ -64,6 +64,12 @@ def curve_params(calib: Sequence[float] | np.ndarray, a_min: float, q: Any) -> t
     return b0 + b1 * q, np.maximum(a0 + a1 * q, a_min)
 
 
+def need_quantiles(g: Any, g_quantiles: Any, g_quantile_p: Any) -> Any:
+    """Share of training prompts with a lower need than each need in g (float or array), from the
+    stored quantiles; 0 or 1 beyond the training range."""
+    return np.interp(np.asarray(g, dtype=np.float64), g_quantiles, g_quantile_p)
+
+
 def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarray, lex_std: np.ndarray) -> np.ndarray:
     """The dense part of the input: [scaled embedding?, standardised lexical signals / sqrt(L)?]."""
     parts: list[np.ndarray] = []
@@ -172,7 +178,7 @@ class QualityModel:
 
     def quantiles_of(self, g: Any) -> Any:
         """need_quantile of each need in g (float or array); 0 or 1 beyond the training range."""
-        return np.interp(np.asarray(g, dtype=np.float64), self.g_quantiles, self.g_quantile_p)
+        return need_quantiles(g, self.g_quantiles, self.g_quantile_p)
 
     def need_at(self, q: float) -> float:
         """The need at quantile q of the training prompts."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chatroute.routing.quality import curve_params, get_quality_model
+from chatroute.routing.quality import curve_params, get_quality_model, need_quantiles
 
 pytest.importorskip("scipy")
 from scripts import train_router as tr  # noqa: E402
@@ -43,7 +43,7 @@ def test_the_curve_is_fitted_on_the_need_quantile_not_the_raw_need() -> None:
     g_quantiles = np.quantile(g, tr.QUANTILE_P)
     rank = np.argsort(np.argsort(g)) / (g.size - 1)
     y = (rng.random(g.size) < 1 / (1 + np.exp(-(2.0 - 3.0 * rank)))).astype(float)
-    q = tr.need_quantile(g, g_quantiles)
+    q = need_quantiles(g, g_quantiles, tr.QUANTILE_P)
     c0, c1 = tr.fit_curve(q, y)
     assert _binned_gap(g, y, 1 / (1 + np.exp(-(c0 + c1 * q)))) < 0.02
     r0, r1 = tr.fit_curve(g, y)
