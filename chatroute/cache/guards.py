@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from chatroute.cache.text import OPPOSITES, STOPWORDS, Features, features, words_of_prose
+from chatroute.cache.text import (
+    ANTONYMS,
+    NEGATING_PREFIXES,
+    NOT_NEGATED,
+    OPPOSITES,
+    STOPWORDS,
+    Features,
+    features,
+    words_of_prose,
+)
 
 # A place name and its adjective or people name the same thing ("Russia's election" / "the
 # Russian election"): a capitalised word counts as present when the other side has it with one
@@ -84,6 +93,13 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     if reason is not None:
         return reason
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
+    opposed = _opposite_words(tokens_a, tokens_b)
+    if opposed is not None:
+        return f"opposite words ({opposed[0]!r} / {opposed[1]!r})"
+    # "What did he say?" / "What did she say?": another person, not another wording.
+    gender_a, gender_b = a.persons & {"m", "f"}, b.persons & {"m", "f"}
+    if (gender_a - gender_b) and (gender_b - gender_a):
+        return "person differs"
     # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
     # acronym is said, and the words that spell it are not names missing from the other side.
     in_a, in_b = _spelled_both(a, b)
@@ -241,6 +257,25 @@ def refuse_reason(a: Features, b: Features) -> str | None:
         return "direction differs"
     if _roles_swapped(a.sequence, b.sequence):
         return "word order swaps roles"
+    return None
+
+
+def _opposite_words(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
+    """A word of a's whose opposite b says instead, by the lexicon or by a negating prefix
+    ("safe" / "unsafe"); None when either side says both or neither. Sorted, so the reason
+    shown does not depend on the hash seed."""
+    for x in sorted(ta - tb):
+        for y in sorted(ANTONYMS.get(x, ())):
+            if y in tb and y not in ta:
+                return x, y
+        if len(x) < 4 or not x.isalpha():
+            continue
+        for p in NEGATING_PREFIXES:
+            if p + x in tb and p + x not in ta and p + x not in NOT_NEGATED:
+                return x, p + x
+            stem = x[len(p):]
+            if x.startswith(p) and x not in NOT_NEGATED and len(stem) >= 4 and stem in tb and stem not in ta:
+                return x, stem
     return None
 
 

@@ -129,6 +129,53 @@ _FUNCTION_OPPOSITES = frozenset({"to", "from", "into", "up", "down", "in", "out"
                                  "above", "below", "before", "after", "more", "less", "fewer", "most",
                                  "least", "for", "against", "inside", "outside"})
 
+# Opposites a reader checks word for word: one side says x and not y, the other y and not x
+# ("stretch before running" / "after running", "faster" / "slower", "safe" / "unsafe"), so
+# the two prompts ask for opposite things. The exact-fact guards refuse these outright; the
+# OPPOSITES above stay a soft signal for the verifier, since their phrasal uses ("find out",
+# "retire from", "set up") appear in true rephrasings. Role nouns are here too ("husband" /
+# "wife"): the same question about someone else is another question.
+_HARD_FUNCTION_OPPOSITES = frozenset({"before", "after", "above", "below", "inside", "outside",
+                                      "more", "less", "fewer", "most", "least"})
+_ANTONYM_PAIRS = [
+    ("fast", "slow"), ("faster", "slower"), ("fastest", "slowest"), ("quick", "slow"),
+    ("quickly", "slowly"), ("quicker", "slower"), ("happy", "sad"), ("hot", "cold"), ("soft", "hard"),
+    ("cheap", "expensive"), ("big", "small"), ("bigger", "smaller"), ("biggest", "smallest"),
+    ("large", "small"), ("larger", "smaller"), ("largest", "smallest"), ("long", "short"),
+    ("longer", "shorter"), ("longest", "shortest"), ("tall", "short"), ("dark", "light"),
+    ("heavy", "light"), ("positive", "negative"), ("gain", "lose"), ("win", "lose"), ("win", "loss"),
+    ("love", "hate"), ("pass", "fail"), ("accept", "reject"), ("allow", "block"), ("allow", "deny"),
+    ("include", "exclude"), ("plus", "minus"), ("north", "south"), ("east", "west"),
+    ("success", "failure"), ("rich", "poor"), ("strong", "weak"), ("wet", "dry"), ("full", "empty"),
+    ("thick", "thin"), ("wide", "narrow"), ("deep", "shallow"), ("raise", "lower"), ("rise", "fall"),
+    ("grow", "shrink"), ("expand", "shrink"), ("attack", "defend"), ("offense", "defense"),
+    ("asleep", "awake"), ("arrive", "depart"), ("arrival", "departure"), ("entrance", "exit"),
+    ("enter", "exit"), ("inbound", "outbound"), ("incoming", "outgoing"), ("ascending", "descending"),
+    ("vertical", "horizontal"), ("maximize", "minimize"), ("overestimate", "underestimate"),
+    ("overweight", "underweight"), ("forward", "backward"), ("forwards", "backwards"),
+    ("top", "bottom"), ("internal", "external"), ("public", "private"), ("online", "offline"),
+    ("uppercase", "lowercase"), ("borrow", "lend"), ("debit", "credit"), ("profit", "loss"),
+    ("asset", "liability"), ("supply", "demand"), ("pause", "resume"), ("easy", "difficult"),
+    ("easier", "harder"), ("young", "old"), ("younger", "older"), ("good", "bad"), ("same", "different"),
+    ("similar", "different"), ("benefits", "risks"), ("safe", "dangerous"), ("day", "night"),
+    ("summer", "winter"), ("morning", "evening"), ("past", "future"), ("beginner", "advanced"),
+    ("beginners", "experts"), ("men", "women"), ("man", "woman"), ("male", "female"), ("boy", "girl"),
+    ("boys", "girls"), ("son", "daughter"), ("husband", "wife"), ("mother", "father"), ("mom", "dad"),
+    ("brother", "sister"), ("boyfriend", "girlfriend"), ("zip", "unzip"), ("inflate", "deflate"),
+]
+ANTONYMS: dict[str, set[str]] = {}
+for _a, _b in _ANTONYM_PAIRS + [
+    (x, y) for x, ys in OPPOSITES.items() for y in ys
+    if {x, y} <= _HARD_FUNCTION_OPPOSITES or not {x, y} & _FUNCTION_OPPOSITES
+]:
+    ANTONYMS.setdefault(_a, set()).add(_b)
+    ANTONYMS.setdefault(_b, set()).add(_a)
+# "safe" / "unsafe", "install" / "uninstall", "legal" / "illegal", "advantages" / "disadvantages".
+NEGATING_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de")
+# Prefixed words that do not negate the rest: "display" is not "not play", "inflammable" means
+# "flammable".
+NOT_NEGATED = frozenset({"display", "invaluable", "inflammable", "inhabitable", "unravel", "unloosen"})
+
 NUMBER_WORDS = {
     "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,

@@ -1,0 +1,70 @@
+"""Opposite wording is an exact fact: a prompt that says the opposite of a cached one ("before" /
+"after", "safe" / "unsafe", "he" / "she") asks another question, however alike the rest is."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatroute.cache.guards import hard_refuse_reason
+from chatroute.cache.text import features
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "data" / "cache_opposites.jsonl"
+
+
+def _eval_cache() -> Any:
+    if "eval_cache" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("eval_cache", ROOT / "scripts" / "eval_cache.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["eval_cache"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["eval_cache"]
+
+
+def hard(a: str, b: str) -> str | None:
+    return hard_refuse_reason(features(a), features(b))
+
+
+def test_opposite_wording_is_never_served_from_the_cache() -> None:
+    # The real cache, embedder and verifier: 10 of these 16 pairs were served before the rule.
+    ev = _eval_cache()
+    pairs = ev.load_pairs(FIXTURE)
+    assert len(pairs) == 16
+    served = [o.pair["new"]["prompt"] for o in ev.run(pairs, ev.DEFAULT_THRESHOLD) if o.hit]
+    assert served == []
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Is it better to stretch before running?", "Is it better to stretch after running?",
+     "opposite words ('before' / 'after')"),
+    ("How do I make my code run faster?", "How do I make my code run slower?", "opposite words ('faster' / 'slower')"),
+    ("Is it safe to drink tap water?", "Is it unsafe to drink tap water?", "opposite words ('safe' / 'unsafe')"),
+    ("How do I uninstall Docker?", "How do I install Docker?", "opposite words ('uninstall' / 'install')"),
+    ("Is it legal to record a call?", "Is it illegal to record a call?", "opposite words ('legal' / 'illegal')"),
+    ("Write a poem for my husband.", "Write a poem for my wife.", "opposite words ('husband' / 'wife')"),
+    ("What did he say about the budget?", "What did she say about the budget?", "person differs"),
+])
+def test_opposites_are_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
+    assert hard(a, b) == why
+    assert hard(b, a) is not None
+
+
+@pytest.mark.parametrize("a,b", [
+    # Both sides say both words: the same question.
+    ("Should I stretch before or after running?", "Is stretching better before running or after?"),
+    ("How do I install and uninstall packages with pip?", "How can I install or uninstall a pip package?"),
+    # Phrasal uses of direction words stay the verifier's call ("retire from" / "to retire").
+    ("How do I find out my IP address?", "How do I find my IP address in the terminal?"),
+    # A prefix that does not negate.
+    ("How do I display a video on a second monitor?", "How do I play a video on a second monitor?"),
+    # One side names a person, the other does not: an elaboration, not another person.
+    ("How do I help my son with homework?", "How do I help my son with his homework?"),
+])
+def test_the_same_question_passes_the_exact_guards(a: str, b: str) -> None:
+    assert hard(a, b) is None
