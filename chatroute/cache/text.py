@@ -162,6 +162,7 @@ _ANTONYM_PAIRS = [
     ("beginners", "experts"), ("men", "women"), ("man", "woman"), ("male", "female"), ("boy", "girl"),
     ("boys", "girls"), ("son", "daughter"), ("husband", "wife"), ("mother", "father"), ("mom", "dad"),
     ("brother", "sister"), ("boyfriend", "girlfriend"), ("zip", "unzip"), ("inflate", "deflate"),
+    ("local", "remote"),
 ]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
