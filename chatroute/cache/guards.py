@@ -264,19 +264,20 @@ def _opposite_words(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
     """A word of a's whose opposite b says instead, by the lexicon or by a negating prefix
     ("safe" / "unsafe"); None when either side says both or neither. Sorted, so the reason
     shown does not depend on the hash seed."""
+    only_b = sorted(tb - ta)
+    if not only_b:
+        return None
     for x in sorted(ta - tb):
-        for y in sorted(ANTONYMS.get(x, ())):
-            if y in tb and y not in ta:
+        opposites = ANTONYMS.get(x, ())
+        for y in only_b:
+            if y in opposites or _negates(x, y) or _negates(y, x):
                 return x, y
-        if len(x) < 4 or not x.isalpha():
-            continue
-        for p in NEGATING_PREFIXES:
-            if p + x in tb and p + x not in ta and p + x not in NOT_NEGATED:
-                return x, p + x
-            stem = x[len(p):]
-            if x.startswith(p) and x not in NOT_NEGATED and len(stem) >= 4 and stem in tb and stem not in ta:
-                return x, stem
     return None
+
+
+def _negates(word: str, prefixed: str) -> bool:
+    return (len(prefixed) > len(word) >= 4 and prefixed.endswith(word) and word.isalpha()
+            and prefixed[: len(prefixed) - len(word)] in NEGATING_PREFIXES and prefixed not in NOT_NEGATED)
 
 
 def opposite_conflict(ra: set[str], rb: set[str]) -> bool:
