@@ -87,3 +87,43 @@ async def test_a_model_id_with_brackets_is_listed_as_written_in_compare(
         await pilot.pause()
         assert app.is_running
         assert "ollama/odd[/]name" in screen_text(app)
+
+
+async def test_the_costs_screen_lists_a_title_with_markup_as_written(real_engine: object, fake_server: object) -> None:
+    """A first prompt becomes the conversation's title; the costs screen's tables show it."""
+    from tests.fakeserver import FakeServer, Reply
+    from tests.tui.helpers import type_and_send
+
+    assert isinstance(fake_server, FakeServer)
+    fake_server.script("gpt-4o", Reply(text="ok", input_tokens=10, output_tokens=5))
+    app = ChatrouteApp(real_engine)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o In Rich, what does [/] close?")
+        await pilot.press("f5")
+        await settle(pilot, app)
+        assert app.is_running
+        assert "what does [/] close" in screen_text(app)
+
+
+async def test_the_why_panel_shows_a_model_id_with_brackets(
+        chatroute_home: Path, fake_server: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatroute.engine import Engine
+    from tests.engine.helpers import OPENAI_KEY, write_config
+    from tests.fakeserver import FakeServer
+    from tests.tui.helpers import assistants, type_and_send
+
+    assert isinstance(fake_server, FakeServer)
+    odd = "openai/odd[/]name"
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", odd],
+                 extra=f'[models."{odd}"]\ninput_cost_per_mtok = 0.0\noutput_cost_per_mtok = 0.0\n'
+                       'context_window = 32768\nmax_output_tokens = 4096\nability = 0.5\n')
+    app = ChatrouteApp(Engine.open())
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "hello there, what is 2+2?")
+        [answer] = assistants(app)
+        answer.focus()
+        await pilot.press("w")
+        await settle(pilot, app)
+        assert app.is_running
+        assert "odd[/]name" in screen_text(app)

@@ -168,8 +168,11 @@ class CostsScreen(Screen[None]):
         t.add_columns("model", "turns", "in", "out", "cached", "cost")
         for row in r.get("by_model", []):
             cost = money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0))
-            t.add_row(short_model(row.get("model")), str(row.get("turns", "")), fmt_count(row.get("input_tokens")),
-                      fmt_count(row.get("output_tokens")), fmt_count(row.get("cached_tokens")), cost)
+            # Text, not str: DataTable parses a str cell as markup, and a model id from a local
+            # server, a conversation title or a client label is not ours ("[/]" crashed it).
+            t.add_row(Text(short_model(row.get("model"))), str(row.get("turns", "")),
+                      fmt_count(row.get("input_tokens")), fmt_count(row.get("output_tokens")),
+                      fmt_count(row.get("cached_tokens")), cost)
         d = self.query_one("#by-day", DataTable)
         d.add_columns("day", "turns", "cost")
         for row in r.get("by_day", []):
@@ -178,14 +181,14 @@ class CostsScreen(Screen[None]):
         c = self.query_one("#by-conversation", DataTable)
         c.add_columns("conversation", "turns", "cost")
         for row in r.get("by_conversation", []):
-            c.add_row(clip(str(row.get("title") or row.get("conversation_id") or "?"), TITLE_CELLS),
+            c.add_row(Text(clip(str(row.get("title") or row.get("conversation_id") or "?"), TITLE_CELLS)),
                       str(row.get("turns", "")),
                       money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0)))
 
         for table in self.query("#by-client").results(DataTable):
             table.add_columns("client", "requests", "cost")
             for row in r.get("by_client", []):
-                table.add_row(str(row.get("label") or row.get("client"))[:50], str(row.get("turns", "")),
+                table.add_row(Text(str(row.get("label") or row.get("client"))[:50]), str(row.get("turns", "")),
                               usd(row.get("cost_usd")))
 
     async def action_reload(self) -> None:

@@ -86,9 +86,11 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
         if c.get("ability_note"):
             note = f"{note} · {c['ability_note']}" if note else str(c["ability_note"])
         style = "bold" if name == winner else ("dim" if excluded else "")
-        table.add_row(short_model(name), "–" if q is None else f"{q:.2f}", adjustment_text(c),
+        # Text, not str: a Rich table parses str cells as markup, and a model id or an
+        # exclusion reason can come from a local server ("odd[/]name" crashed the panel).
+        table.add_row(Text(short_model(name)), "–" if q is None else f"{q:.2f}", adjustment_text(c),
                       usd(c.get("expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
-                      "–" if util is None else f"{util:+.3f}", note, style=style)
+                      "–" if util is None else f"{util:+.3f}", Text(note), style=style)
     head = Text.assemble(("why ", "bold"), (short_model(winner), "bold"),
                          f"  [{route.get('kind', 'routed')}"
                          + (f", preset {route['preset']}" if route.get("preset") else "")
