@@ -77,6 +77,19 @@ async def test_esc_mid_stream_reads_as_stopped_not_failed(engine: FakeEngine) ->
         assert "stopped by you" in error_line(msg)
 
 
+async def test_esc_on_the_streaming_answer_stops_it(engine: FakeEngine) -> None:
+    """g focuses the new answer while it streams; Esc there stops it, as from the composer."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        msg = await _start_slow_answer(pilot, app, engine)
+        msg.focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert msg.status == "interrupted" and len(msg.text) < len("word " * 200)
+        assert "stopped by you" in error_line(msg)
+
+
 async def test_regenerated_answer_shows_its_position_at_once_and_errors_too(engine: FakeEngine) -> None:
     engine.script += [Reply(text="first answer"), Reply(text="second answer"), Fail(error="503 overloaded")]
     app = ChatrouteApp(engine)

@@ -109,3 +109,24 @@ async def test_esc_mid_stream_badges_the_estimated_cost_at_once(stopped_in: str,
         [again] = assistants(reopened)
         assert badge(again) == shown
         assert again.text == msg.text
+
+
+async def test_a_regeneration_stopped_mid_stream_shows_its_position(real_engine: Engine,
+                                                                   fake_server: FakeServer) -> None:
+    """Both answers are billed: the stopped one says at once that the first is one key away."""
+    fake_server.script("gpt-4o", Reply(text="First answer.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text=" ".join(["second"] * 2000), tokens_per_s=150))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o hello")
+        assistants(app)[0].focus()
+        await pilot.press("g")
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if assistants(app)[-1].status == "streaming" and len(assistants(app)[-1].text) > 40:
+                break
+        await pilot.press("ctrl+c")
+        await settle(pilot, app)
+        [stopped] = assistants(app)
+        assert stopped.status == "interrupted"
+        assert "‹2/2›" in badge(stopped)

@@ -302,6 +302,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                 # sent, so the prompt goes back where it was typed.
                 self.composer.insert(prompt)
             await asst.interrupted(self.backend.stored_turn(asst.message_id))
+            if regenerate_of is not None:  # a stopped regeneration is a sibling too, billed
+                asst.set_sibling(self._sibling_position(asst.message_id))
             raise
         except Exception as exc:  # never a traceback: the error goes inline with a retry
             detail = error_line(exc)
@@ -333,7 +335,11 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.composer.focus()  # down from the last message: back to writing
 
     def on_message_widget_back_to_composer(self, event: MessageWidget.BackToComposer) -> None:
-        self.composer.focus()
+        # g focuses the new answer while it streams: Esc there must stop it, not only move focus.
+        if event.escape:
+            self.action_escape()
+        else:
+            self.composer.focus()
 
     async def on_assistant_message_retry(self, event: AssistantMessage.Retry) -> None:
         await self._retry(event.widget)

@@ -48,11 +48,13 @@ class MessageWidget(Vertical, can_focus=True):
             self.delta = delta
 
     class BackToComposer(Message):
-        """i (or Esc with no panel open) on a message: back to writing."""
+        """i (or Esc with no panel open) on a message: back to writing. Esc also stops a
+        streaming answer, as it does from the composer (`escape`)."""
 
-        def __init__(self, widget: MessageWidget) -> None:
+        def __init__(self, widget: MessageWidget, *, escape: bool = False) -> None:
             super().__init__()
             self.widget = widget
+            self.escape = escape
 
     def __init__(self, message_id: str | None, text: str, **kw: Any) -> None:
         super().__init__(**kw)
@@ -326,7 +328,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         if panels:
             panels.remove()
         else:
-            self.post_message(self.BackToComposer(self))
+            self.post_message(self.BackToComposer(self, escape=True))
 
     def action_retry(self) -> None:
         self.post_message(self.Retry(self))
