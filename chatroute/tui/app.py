@@ -95,14 +95,9 @@ class ChatrouteApp(App[None]):
 
     def _no_models_help(self) -> str | None:
         """The exact next step when the pool is empty (no keys, nothing configured), else None."""
-        try:
-            if self.engine.models():
-                return None
-        except Exception:  # noqa: BLE001 - the catalogue's own warnings say what is wrong
+        help_line = self.backend.no_models()
+        if help_line is None:
             return None
-        from chatroute.engine import NO_MODELS_HELP
-
-        help_line = NO_MODELS_HELP.format(config=self.engine.paths.config_file)
         return help_line[0].upper() + help_line[1:] + ". Looking for local model servers…"
 
     def _catch_stop_signals(self) -> None:

@@ -68,6 +68,19 @@ class Backend:
             return error_line(exc)
         return None
 
+    def no_models(self) -> str | None:
+        """The next step when there is no model to send to (no keys, nothing configured), else
+        None. Checked before the composer is cleared: nothing would be stored, so the prompt
+        would live only on screen."""
+        try:
+            if self.engine.models():
+                return None
+        except Exception:  # noqa: BLE001 - the catalogue's own warnings say what is wrong
+            return None
+        from chatroute.engine import NO_MODELS_HELP
+
+        return NO_MODELS_HELP.format(config=self.engine.paths.config_file)
+
     def too_large(self, conversation_id: str | None, prompt: str, *, override: str | None = None) -> str | None:
         """Why `prompt` (with the conversation so far) fits no model's context window, or None.
         Checked before the composer is cleared, so the user can shorten it instead of retyping."""

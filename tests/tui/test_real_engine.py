@@ -130,3 +130,20 @@ async def test_a_regeneration_stopped_mid_stream_shows_its_position(real_engine:
         [stopped] = assistants(app)
         assert stopped.status == "interrupted"
         assert "‹2/2›" in badge(stopped)
+
+
+async def test_a_prompt_with_no_model_to_go_to_stays_in_the_composer(chatroute_home: object) -> None:
+    """No keys and no config: nothing would be stored, so the prompt must not leave the composer."""
+    from chatroute.tui.widgets.composer import Composer
+
+    engine = Engine.open()
+    app = ChatrouteApp(engine)
+    prompt = "A long carefully written prompt that must not be lost"
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        await type_and_send(pilot, prompt)
+        await settle(pilot, app)
+        assert app.screen.query_one(Composer).text == prompt
+        assert not assistants(app)
+        assert any("Not sent: no models to use" in str(n.message) for n in app._notifications)
+    assert engine.store.list_conversations() == []

@@ -174,6 +174,11 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer (ctrl+o lists the models).",
                         title="Unknown model", severity="error", timeout=8, markup=False)
             return
+        problem = self.backend.no_models()
+        if problem is not None:
+            self.notify(f"Not sent: {problem}. Your prompt is still in the composer.",
+                        title="No models to use", severity="error", timeout=12, markup=False)
+            return
         problem = self.backend.too_large(self.conversation_id, event.text, override=self.next_override)
         if problem is not None:
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer.",
