@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.widgets import Static
 
 from chatroute.tui.app import ChatrouteApp
@@ -182,3 +183,23 @@ async def test_notifications_leave_the_newest_badge_visible(engine: FakeEngine) 
         toasts = [w for w in app.screen.walk_children(with_self=False) if isinstance(w, Toast)]
         assert toasts
         assert not any(t.region.overlaps(bar.region) for t in toasts), ([t.region for t in toasts], bar.region)
+
+
+@pytest.mark.parametrize("key", ["ctrl+o", "f2"])
+@pytest.mark.parametrize("width", [4, 8])
+async def test_a_dialog_survives_a_very_narrow_terminal(engine: FakeEngine, key: str, width: int) -> None:
+    """The model picker's list had no width left at 8 columns and less, and Rich's wrapping
+    ended the app (range() step 0)."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "q")
+        await pilot.press(key)
+        await settle(pilot, app)
+        await pilot.resize_terminal(width, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("escape")
+        await pilot.resize_terminal(*SIZE)
+        await settle(pilot, app)
+        assert app.is_running

@@ -37,7 +37,9 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
     ModelPicker { align: center middle; }
     ModelPicker > Vertical { width: 110; max-width: 100%; height: auto; max-height: 90%; border: thick $primary;
                              background: $surface; padding: 0 1; }
-    ModelPicker OptionList { height: auto; max-height: 20; border: none; }
+    /* At no width Rich's line wrapping fails (range() step 0) and ends the app: a narrow
+       terminal clips the list instead. */
+    ModelPicker OptionList { height: auto; max-height: 20; border: none; min-width: 12; }
     ModelPicker .hint, ModelPicker .as-of { color: $text-muted; }
     """
 
