@@ -8,8 +8,10 @@ the contract: 0 success, 2 bad usage or config, 1 provider failure after all fal
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO, cast
 
 from chatroute import __version__
 from chatroute.errors import ChatrouteError
@@ -149,9 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         # argparse would report a subcommand's unknown option with the top-level usage.
         _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
-    handler = _handler(args.command)
+    stdout = sys.stdout
+    # The TUI draws on the terminal itself; every other command's output goes through the guard.
+    guard = None if _MODULES[args.command] == "tui" else _GuardedOutput(stdout)
+    if guard is not None:
+        sys.stdout = cast(TextIO, guard)
     try:
-        return handler(args)
+        # Inside the try: Ctrl+C while the command's modules import is still a plain interruption.
+        code = _handler(args.command)(args)
+        if guard is not None:
+            guard.flush()  # what is still buffered fails here, not in the interpreter's exit
+        return code
+    except OutputFailed as failed:
+        return _output_failed(stdout, failed.cause)
     except ChatrouteError as exc:
         print(f"chatroute: error: {_for_stderr(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -164,8 +176,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    finally:
+        if guard is not None and sys.stdout is guard:
+            sys.stdout = stdout
+
+
+class OutputFailed(Exception):
+    """Writing to standard output failed. Raised in place of the OSError so that a closed pipe
+    or a full disk under stdout is told apart from the same errno on the database or a socket."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _GuardedOutput:
+    """sys.stdout for a command: its write errors become OutputFailed; all else is the stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputFailed(exc) from exc
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputFailed(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _output_failed(stdout: TextIO, cause: OSError) -> int:
+    """A reader that went away (`| head`) ends the command quietly, as it asked for no more; any
+    other failure to write (a full disk) is an error. Either way Python flushes stdout again at
+    exit and would fail the same way, so, as its docs on SIGPIPE advise, the descriptor is
+    pointed at os.devnull first."""
+    try:
+        fd = stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        fd = None
+    if fd is not None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+    if isinstance(cause, BrokenPipeError):
         return 0
+    print(f"chatroute: error: cannot write the output: {cause.strerror or cause}", file=sys.stderr)
+    return 2
 
 
 def _for_stderr(text: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,21 @@ def test_route_separates_the_one_off_load_from_the_decision(capsys: pytest.Captu
     assert code == 0, err
     last = out.strip().splitlines()[-1]
     assert last.startswith("decided in ") and "loading the router once for this process took" in last
+
+
+def test_ctrl_c_while_the_command_loads_is_a_plain_interruption() -> None:
+    # The signal arrives while the subcommand's modules import (the first ~0.3 s of every command).
+    script = (
+        "import importlib, os, signal, sys\n"
+        "load = importlib.import_module\n"
+        "def interrupted(name, *args):\n"
+        "    if name.startswith('chatroute.commands.'):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return load(name, *args)\n"
+        "importlib.import_module = interrupted\n"
+        "from chatroute.cli import main\n"
+        "sys.exit(main(['costs']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr.decode()) == (130, "chatroute: interrupted\n")
+
