@@ -115,3 +115,10 @@ def test_ctrl_c_while_the_command_loads_is_a_plain_interruption() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert (done.returncode, done.stderr.decode()) == (130, "chatroute: interrupted\n")
 
+
+def test_ask_from_a_closed_standard_input_is_bad_usage() -> None:
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m chatroute ask - <&-', sys.executable],
+                          capture_output=True, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err == "chatroute: error: '-' reads the prompt from standard input, which is closed\n"

@@ -18,7 +18,7 @@ MAX_PROMPT_BYTES = 4 * 1024 * 1024
 
 def read_prompt(value: str) -> str:
     if value == "-":
-        data = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        data = _read_stdin(MAX_PROMPT_BYTES + 1)
         if len(data) > MAX_PROMPT_BYTES:
             raise UsageError(f"the prompt on standard input is over {MAX_PROMPT_BYTES // (1024 * 1024)} MB")
         text = data.decode("utf-8", errors="replace")
@@ -29,6 +29,17 @@ def read_prompt(value: str) -> str:
     if not text.strip():
         raise UsageError("the prompt is empty")
     return text
+
+
+def _read_stdin(limit: int) -> bytes:
+    # Python sets sys.stdin to None when descriptor 0 is closed (`<&-`); a folder or a device
+    # that refuses reads fails in read().
+    if sys.stdin is None:
+        raise UsageError("'-' reads the prompt from standard input, which is closed")
+    try:
+        return sys.stdin.buffer.read(limit)
+    except OSError as exc:
+        raise UsageError(f"cannot read the prompt from standard input: {exc.strerror or exc}") from None
 
 
 def _without_surrogates(text: str) -> str:
