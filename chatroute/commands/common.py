@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -94,13 +95,25 @@ def open_engine(*, print_warnings: bool = True) -> Engine:
 
     engine = Engine.open(on_wait=wait_notice)
     if print_warnings:
-        for warning in engine.config.warnings:
-            print(f"chatroute: warning: {warning}", file=sys.stderr)
+        for warning in engine.config.warnings:  # they may quote names from the config file
+            print(f"chatroute: warning: {terminal_line(sys.stderr, warning)}", file=sys.stderr)
     return engine
 
 
+# JSON escapes only C0 controls; with ensure_ascii=False, DEL and the 8-bit C1 controls (an
+# 8-bit CSI, U+009B, is acted on by some terminals) would reach the screen raw. They can only
+# occur inside strings, where \uXXXX parses back to the same value.
+_UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def json_text(obj: Any, *, indent: int | None = None) -> str:
+    """`obj` as JSON for the command line: non-ASCII text kept readable, control characters escaped."""
+    text = jsonsafe.dumps(obj, ensure_ascii=False, indent=indent, default=str)
+    return _UNESCAPED_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def print_json(obj: Any) -> None:
-    sys.stdout.write(jsonsafe.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(obj, indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -13,8 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from chatroute import jsonsafe
-from chatroute.commands.common import open_engine, print_json, read_prompt, table, terminal_line
+from chatroute.commands.common import json_text, open_engine, print_json, read_prompt, table, terminal_line
 from chatroute.format import badge_text, fmt_ms
 from chatroute.money import usd
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
@@ -58,7 +57,7 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print_json([_as_json(out) for out in ordered])  # one document: a list, in the order asked
     elif args.jsonl:
         for out in ordered:
-            sys.stdout.write(jsonsafe.dumps(_as_json(out), ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(json_text(_as_json(out)) + "\n")
         sys.stdout.flush()
     else:
         rows = []

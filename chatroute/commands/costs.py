@@ -6,8 +6,9 @@ import argparse
 import csv
 import sys
 
-from chatroute.commands.common import print_json, table, wait_notice
+from chatroute.commands.common import print_json, table, terminal_line, wait_notice
 from chatroute.money import usd
+from chatroute.safetext import strip_terminal_controls
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         writer.writerow([key_name, "turns", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
                          "unknown_cost_turns", "cache_saved_usd"])
         for r in report["rows"]:
-            writer.writerow([_key_label(r, key_name), r["turns"],
+            # Titles are outside text: faithful into a file or pipe, cleaned onto a terminal.
+            label = _key_label(r, key_name)
+            writer.writerow([terminal_line(sys.stdout, label) if isinstance(label, str) else label, r["turns"],
                              r["input_tokens"], r["output_tokens"], r["cached_tokens"],
                              "" if r["cost_usd"] is None else f"{r['cost_usd']:.8f}", r["unknown_cost_turns"],
                              "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}"])
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if rows:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
         print()
-    print(report["verdict"])
+    # Like the tables above: the baseline's name comes from the config or --baseline.
+    print(strip_terminal_controls(report["verdict"]))
     everything = periods["all"]
     if everything.get("estimated_turns"):
         n = everything["estimated_turns"]
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
               "was estimated: stopped or interrupted replies, or a server that sent no token counts")
     budget = report["budget"]
     if budget.get("message"):
-        print(budget["message"])
+        print(strip_terminal_controls(budget["message"]))
     return 0
 
 

@@ -9,7 +9,12 @@ and the TUI's data layer is checked to scrub everything it hands to widgets.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,3 +180,70 @@ def test_tables_on_the_command_line_never_carry_escape_sequences(
     code, out, err = run_cli(capsys, "costs", "--by", "conversation")
     assert code == 0, err
     assert "why is this red" in out and not _leaks(out)
+
+
+def _on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdout and stderr report a terminal (capsys gives both the same stream type)."""
+    monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: True)
+    monkeypatch.setattr(type(sys.stderr), "isatty", lambda self: True)
+
+
+def test_csv_costs_clean_titles_on_a_terminal_and_keep_them_into_a_file(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    prompt = f"why {TITLE}is this red"
+    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", prompt)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "costs", "--by", "conversation", "--format", "csv")
+    assert code == 0, err
+    assert [row[0] for row in csv.reader(io.StringIO(out))][1:] == [prompt]  # a file gets the title as written
+    with monkeypatch.context() as m:
+        _on_a_terminal(m)
+        code, out, err = run_cli(capsys, "costs", "--by", "conversation", "--format", "csv")
+    assert code == 0, err
+    assert "why is this red" in out and not _leaks(out)
+
+
+def test_names_from_the_config_never_reach_the_terminal(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, fake_server: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant")
+    # TOML writes ESC and BEL as \u escapes inside quoted keys and strings.
+    evil = "\\u001b]0;PWNED TITLE\\u0007"
+    write_config(chatroute_home, fake_server, extra=f"""
+[providers."ev{evil}il"]
+kind = "openai"
+base_url = "http://example.invalid:9/v1"
+api_key_env = "TEST_OPENAI_KEY"
+
+[ui]
+baseline_model = "openai/base{evil}line"
+""")
+    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "hello")
+    assert code == 0, err
+    _on_a_terminal(monkeypatch)
+    code, out, err = run_cli(capsys, "route", "hello")
+    assert code == 0, err
+    assert "providers.evil: base_url" in err and not _leaks(err)  # the config's warning, cleaned
+    code, out, err = run_cli(capsys, "costs")
+    assert code == 0, err
+    verdict = out.strip().splitlines()[-1]  # it names the baseline
+    assert "baseline" in verdict and not _leaks(out)
+
+
+C1_AND_DEL = "日本語 csi\x9b2J del\x7f dcs\x90q\x9c osc\x9d0;t\x9c end"
+
+
+def test_json_output_escapes_c1_controls_and_parses_to_the_same_text(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    configured.script("gpt-4o-mini", Reply(text=C1_AND_DEL, chunk_words=False))
+    configured.script("gpt-4o", Reply(text=C1_AND_DEL, chunk_words=False))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", "-m", "openai/gpt-4o-mini", "q")
+    assert code == 0, err
+    assert json.loads(out)["text"] == C1_AND_DEL and "日本語" in out  # the same value; other text kept readable
+    assert not re.search("[\x7f-\x9f]", out) and "\\u009b" in out
+    configured.script("gpt-4o-mini", Reply(text=C1_AND_DEL, chunk_words=False))
+    code, out, err = run_cli(capsys, "compare", "--jsonl", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "q")
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in out.splitlines()] == [C1_AND_DEL, C1_AND_DEL]
+    assert not re.search("[\x7f-\x9f]", out)
