@@ -133,6 +133,14 @@ class ProviderConfig(BaseModel):
             if not ok:
                 # The value is not echoed: a URL can carry credentials (https://user:pass@host).
                 raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
+            # urlsplit only parses the port when asked; left unchecked, a bad one fails at the
+            # first request, as a provider error counted against the model's health.
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if port is not None and not 1 <= port <= 65535:
+                raise ValueError("has a port that is not a number from 1 to 65535")
         return url
 
     @model_validator(mode="after")

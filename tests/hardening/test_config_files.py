@@ -80,3 +80,22 @@ def test_deeply_nested_toml_is_one_line(capsys: pytest.CaptureFixture[str], chat
     assert code == 2 and out == ""
     assert _one_error_line(err) == f"chatroute: error: {config}: config is nested too deeply to read"
     assert config.read_text() == nested
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:0/v1"],
+                         ids=["too large", "not a number", "zero"])
+def test_a_bad_port_in_base_url_is_a_config_error(capsys: pytest.CaptureFixture[str], chatroute_home: Path,
+                                                   fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+                                                   url: str) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test")
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-test")
+    config = write_config(chatroute_home, fake_server,
+                          extra=f'\n[providers.local]\nkind = "openai"\nbase_url = "{url}"\n')
+    line = config.read_text().splitlines().index(f'base_url = "{url}"') + 1
+    for command in (("ask", "-m", "local/qwen", "hello"), ("route", "hello"), ("costs",)):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2, (command, err)
+        assert _one_error_line(err) == (f"chatroute: error: {config}:{line}: providers.local.base_url: "
+                                        "has a port that is not a number from 1 to 65535"), command
+    assert fake_server.requests == [] and not (chatroute_home / "health.json").exists()
+
