@@ -21,14 +21,36 @@ def private_dir(path: Path) -> Path:
     parents get the default mode, as they may be shared ones (~/.local/share).
     """
     if not path.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            path.mkdir(mode=0o700)
-        except FileExistsError:
-            # Another chatroute process may have made it meanwhile; a file in the way is an error.
-            if not path.is_dir():
-                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                # Another chatroute process may have made it meanwhile; a file in the way is an error.
+                if not path.is_dir():
+                    raise
+        except OSError as exc:
+            raise FolderError(_folder_problem(path, exc)) from None
     return path
+
+
+class FolderError(ChatrouteError, OSError):
+    """A folder chatroute keeps files in cannot be made (a file in its place or above it, e.g.
+    CHATROUTE_HOME naming a file). Exit 2: it is the setup that is wrong. An OSError too, so
+    callers that treat a failed write of an informative file as non-fatal still do."""
+
+    exit_code = 2
+
+
+def _folder_problem(path: Path, exc: OSError) -> str:
+    # mkdir's own error names the deepest path it tried, not the file that is in the way.
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                where = "is" if existing == path else f"cannot be made: {existing} is"
+                return f"{path}: {where} a file, not a folder; chatroute keeps its files there"
+            break
+    return f"{path}: cannot make this folder ({exc.strerror or exc})"
 
 
 class UnsafeFileError(ChatrouteError, OSError):

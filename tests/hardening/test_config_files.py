@@ -99,3 +99,17 @@ def test_a_bad_port_in_base_url_is_a_config_error(capsys: pytest.CaptureFixture[
                                         "has a port that is not a number from 1 to 65535"), command
     assert fake_server.requests == [] and not (chatroute_home / "health.json").exists()
 
+
+@pytest.mark.parametrize("under", [False, True], ids=["a file", "under a file"])
+def test_chatroute_home_that_is_a_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, under: bool) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine\n")
+    home = blocker / "chatroute" if under else blocker
+    monkeypatch.setenv("CHATROUTE_HOME", str(home))
+    says = "is a file, not a folder" if not under else f"cannot be made: {blocker} is a file, not a folder"
+    for command in (("costs",), ("cache", "stats"), ("route", "hello"), ("ask", "hello"), ("prefs", "show")):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2, (command, err)
+        assert _one_error_line(err).startswith(f"chatroute: error: {home}: {says}"), (command, err)
+    assert blocker.read_text() == "mine\n"
