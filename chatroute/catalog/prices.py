@@ -183,12 +183,27 @@ def sane_cost_per_token(value: object) -> float | None:
     """A per-token price we can use, or None: finite, not negative, not absurd."""
     if not _is_num(value):
         return None
-    f = float(value)  # type: ignore[arg-type]
+    f = _as_float(value)  # type: ignore[arg-type]
     return f if math.isfinite(f) and 0 <= f <= MAX_COST_PER_TOKEN else None
 
 
 def _is_num(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_float(value: float) -> float:
+    # JSON integers are unbounded: float() of a 400-digit one raises OverflowError. As a price
+    # it is as unusable as Infinity, and is refused the same way.
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _shown(value: object) -> str:
+    """A number from the feed for a one-line message: a 400-digit integer is cut short."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:20]}… ({len(text)} digits)"
 
 
 def _check_costs(name: str, value: object, key: str = "", in_cost: bool = False) -> None:
@@ -198,11 +213,27 @@ def _check_costs(name: str, value: object, key: str = "", in_cost: bool = False)
             _check_costs(name, v, f"{key}.{k}" if key else str(k), in_cost or "cost" in str(k))
         return
     if in_cost and _is_num(value):
-        f = float(value)  # type: ignore[arg-type]
+        f = _as_float(value)  # type: ignore[arg-type]
         if not math.isfinite(f):
-            raise PriceFeedError(f"price feed refused: {name}: {key} is not finite ({value})")
+            raise PriceFeedError(f"price feed refused: {name}: {key} is not finite ({_shown(value)})")
         if f < 0:
-            raise PriceFeedError(f"price feed refused: {name}: {key} is negative ({value})")
+            raise PriceFeedError(f"price feed refused: {name}: {key} is negative ({_shown(value)})")
+
+
+def _check_labels(name: str, entry: dict[str, Any]) -> None:
+    """`litellm_provider` and `mode` pick the models kept: text or absent, nothing else."""
+    for key in ("litellm_provider", "mode"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            raise PriceFeedError(f"price feed refused: {name}: {key} is {_json_kind(value)}, not a string")
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else "a number"
 
 
 def usable(entry: object) -> bool:
@@ -225,7 +256,10 @@ def trim_feed(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
         e = raw[name]
         if not usable(e):
             continue
-        if e.get("litellm_provider") not in KEPT_PROVIDERS or e.get("mode") not in KEPT_MODES:
+        provider, mode = e.get("litellm_provider"), e.get("mode")
+        if not isinstance(provider, str) or not isinstance(mode, str):
+            continue
+        if provider not in KEPT_PROVIDERS or mode not in KEPT_MODES:
             continue
         kept = {k: e[k] for k in KEPT_FIELDS if k in e and e[k] is not None}
         # A cache rate must be a number to be useful; drop odd values rather than the model.
@@ -241,6 +275,7 @@ def validate_feed(raw: dict[str, Any], current: PriceTable | None) -> dict[str, 
     for name, entry in raw.items():
         if isinstance(entry, dict):
             _check_costs(name, entry)
+            _check_labels(name, entry)
     n = count_usable(raw)
     for name, entry in trim_feed(raw).items():
         for key in COST_FIELDS:

@@ -19,6 +19,7 @@ from chatroute.catalog.prices import (
     load_current,
     update_prices,
 )
+from tests.engine.helpers import run_cli
 
 from .helpers import make_feed, make_paths, write_json
 
@@ -160,3 +161,39 @@ def test_update_from_url(chatroute_home: Path, http_server: str) -> None:
     with pytest.raises(PriceFeedError, match="not a JSON object"):
         update_prices(f"{http_server}/bad", paths)
     assert _snapshot(paths) == before
+
+
+def _feed_with(model: str, **fields: str) -> str:
+    """The plausible feed as JSON text, with raw JSON spliced in for some of `model`'s fields."""
+    feed = make_feed()
+    for key in fields:
+        feed[model][key] = f"@{key}@"
+    text = json.dumps(feed)
+    for key, raw in fields.items():
+        text = text.replace(f'"@{key}@"', raw)
+    return text
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"input_cost_per_token": "1" + "0" * 400},
+     "gpt-4o: input_cost_per_token is not finite (10000000000000000000… (401 digits))"),
+    ({"output_cost_per_token": "-" + "9" * 400}, "gpt-4o: output_cost_per_token is not finite"),
+    ({"search_context_cost_per_query": '{"search_context_size_low": ' + "7" * 400 + "}"},
+     "gpt-4o: search_context_cost_per_query.search_context_size_low is not finite"),
+    ({"mode": '["chat"]'}, "gpt-4o: mode is a list, not a string"),
+    ({"litellm_provider": '["openai"]'}, "gpt-4o: litellm_provider is a list, not a string"),
+    ({"litellm_provider": '{"name": "openai"}'}, "gpt-4o: litellm_provider is an object, not a string"),
+    ({"mode": "true"}, "gpt-4o: mode is true/false, not a string"),
+], ids=["huge cost", "huge negative cost", "huge nested cost", "mode list", "provider list", "provider object",
+        "mode bool"])
+def test_malformed_feed_through_the_command_is_refused_in_one_line(
+        capsys: pytest.CaptureFixture[str], installed, tmp_path: Path, fields: dict[str, str], says: str) -> None:
+    before = _snapshot(installed)
+    feed = tmp_path / "feed.json"
+    feed.write_text(_feed_with("gpt-4o", **fields))
+    code, out, err = run_cli(capsys, "prices", "update", "--from", str(feed))
+    assert code == 2, err
+    progress, error = err.splitlines()  # `fetching prices from …`, then the one error line
+    assert progress.startswith("fetching prices from")
+    assert error.startswith(f"chatroute: error: price feed refused: {says}")
+    assert _snapshot(installed) == before
