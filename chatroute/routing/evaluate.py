@@ -37,6 +37,9 @@ Row = dict[str, Any]
 ScoreFn = Callable[[Sequence[Row], str, str], np.ndarray]
 
 QUALITY_TARGET = 0.95
+# Scores are 0..1 in the shared data; other scales (1-10 grades) fit well inside this bound, and
+# within it every mean, gap and curve point stays finite.
+MAX_ABS_SCORE = 1_000_000
 
 
 def load_rows(path: str | Path) -> list[Row]:
@@ -63,9 +66,25 @@ def load_rows(path: str | Path) -> list[Row]:
             for model, score in row["scores"].items():
                 if isinstance(score, bool) or not isinstance(score, (int, float)):
                     raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_json_kind(score)}, not a number")
+                if not _score_in_range(score):
+                    raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_shown(score)}, "
+                                     f"out of range (scores are finite, within ±{MAX_ABS_SCORE:,.0f})")
             row["turns"] = turns
             rows.append(row)
     return rows
+
+
+def _score_in_range(score: float) -> bool:
+    # Compared as parsed, never through float(), which raises OverflowError on a 400-digit JSON
+    # integer. 1e400 parses as inf (every mean and gap would be inf or nan); inf and nan fail here.
+    return -MAX_ABS_SCORE <= score <= MAX_ABS_SCORE
+
+
+def _shown(score: float) -> str:
+    if isinstance(score, float):
+        return "infinite (a number beyond the float range)" if math.isinf(score) else f"{score:g}"
+    text = str(score)
+    return text if len(text) <= 24 else f"{text[:20]}… ({len(text.lstrip('-'))} digits)"
 
 
 def _no_constant(name: str) -> float:

@@ -41,3 +41,24 @@ def test_good_eval_file_still_scores(tmp_path: Path) -> None:
     child = run_subprocess("eval", "--json", str(path))
     assert child.returncode == 0, child.stderr.decode()
     assert json.loads(child.stdout)["mmlu"]["n"] == 8
+
+
+@pytest.mark.parametrize(("score", "says"), [
+    ("1" + "0" * 400, "is 10000000000000000000… (401 digits), out of range"),
+    ("-" + "9" * 400, "is -9999999999999999999… (400 digits), out of range"),
+    ("1e400", "is infinite (a number beyond the float range), out of range"),
+    ("-1e400", "is infinite (a number beyond the float range), out of range"),
+    ("2e6", "is 2e+06, out of range"),
+], ids=["400-digit", "400-digit negative", "1e400", "-1e400", "2e6"])
+def test_a_score_out_of_range_is_one_line_exit_2(tmp_path: Path, score: str, says: str) -> None:
+    rows = [json.dumps({**GOOD, "turns": [f"question {i}"], "scores": {"weak": i % 2, "strong": 1}})
+            for i in range(8)]
+    rows.insert(3, json.dumps({**GOOD, "scores": {"weak": 0, "strong": "@"}}).replace('"@"', score))
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    child = run_subprocess("eval", str(path))
+    err = child.stderr.decode()
+    assert child.returncode == 2, err
+    assert err == (f"chatroute: error: {path}: not a labelled routing file ({path}:4: the score of 'strong' "
+                   f"{says} (scores are finite, within ±1,000,000))\n")
+    assert child.stdout == b""
