@@ -174,12 +174,14 @@ class InStreamError:
 @dataclass
 class Drop:
     """Cut the connection after `after_chunks` text chunks (0: right after the headers and
-    preamble, before any token); before_headers: close without any response."""
+    preamble, before any token); before_headers: close without any response. reasoning:
+    thinking streamed before the text (as Reply's), so a cut at 0 comes after only thinking."""
 
     after_chunks: int = 0
     before_headers: bool = False
     text: str = "this answer will be cut off in the middle"
     input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
+    reasoning: str | None = None
 
 
 @dataclass
@@ -513,6 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         sse = _SSE(self, wire, body, step if isinstance(step, Reply) else None)
         sse.step_input_tokens = getattr(step, "input_tokens", None)
+        sse.reasoning = getattr(step, "reasoning", None)
         sse.begin()
         if isinstance(step, Reply):
             sse.reply(step)
@@ -520,6 +523,8 @@ class _Handler(BaseHTTPRequestHandler):
             sse.text_chunks(_words(step.text)[: step.after_chunks])
             sse.error(step.error_type, step.message)
         elif isinstance(step, Drop):
+            if step.reasoning:
+                sse.reason(step.reasoning)
             sse.text_chunks(_words(step.text)[: step.after_chunks])
             sse.flush()
             self._cut()
@@ -568,6 +573,7 @@ class _SSE:
         self.h = handler
         self.reply_step = reply  # message_start must already carry the input/cache usage
         self.step_input_tokens: int | None = None  # a failing step's message_start input usage
+        self.reasoning: str | None = None  # thinking before the text: Anthropic opens a thinking block
         self.wire = wire
         self.body = body
         self.model = str(body.get("model") or "fake-model")
@@ -591,7 +597,7 @@ class _SSE:
         h.end_headers()
         if self.wire == "anthropic":
             self.event("message_start", {"type": "message_start", "message": self._message_start()})
-            thinking = self.reply_step is not None and self.reply_step.reasoning
+            thinking = self.reasoning
             self.event("content_block_start", {"type": "content_block_start", "index": 0,
                                                "content_block": {"type": "thinking", "thinking": ""} if thinking
                                                else {"type": "text", "text": ""}})
@@ -669,7 +675,7 @@ class _SSE:
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
         if r.reasoning:
-            self._reason(r)
+            self.reason(r.reasoning, r.tokens_per_s)
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
         finish = r.finish_reason
@@ -698,10 +704,10 @@ class _SSE:
             }
         self.end(finish, usage)
 
-    def _reason(self, r: Reply) -> None:
-        for i, chunk in enumerate(_words(r.reasoning or "")):
-            if r.tokens_per_s and i:
-                self.h._sleep(1.0 / r.tokens_per_s)
+    def reason(self, reasoning: str, tokens_per_s: float | None = None) -> None:
+        for i, chunk in enumerate(_words(reasoning)):
+            if tokens_per_s and i:
+                self.h._sleep(1.0 / tokens_per_s)
             if self.wire == "anthropic":
                 self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                    "delta": {"type": "thinking_delta", "thinking": chunk}})
@@ -715,8 +721,8 @@ class _SSE:
             self.block = 1
             self.event("content_block_start", {"type": "content_block_start", "index": 1,
                                                "content_block": {"type": "text", "text": ""}})
-        if r.tokens_per_s:
-            self.h._sleep(1.0 / r.tokens_per_s)
+        if tokens_per_s:
+            self.h._sleep(1.0 / tokens_per_s)
 
     def _reply_chunks(self, r: Reply) -> Iterator[str]:
         if r.endless:

@@ -18,6 +18,7 @@ from chatroute.engine.records import (
     Attempt,
     build_record,
     error_line,
+    failed_unbilled,
     finish_saving,
     learn,
     record_failure,
@@ -26,6 +27,7 @@ from chatroute.engine.records import (
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.format import short_model
+from chatroute.money import usd
 from chatroute.providers.base import (
     REROUTABLE,
     ChatRequest,
@@ -33,6 +35,7 @@ from chatroute.providers.base import (
     Finish,
     Message,
     ProviderError,
+    ReasoningDelta,
     TextDelta,
     UsageReport,
 )
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
     from chatroute.engine.core import Engine
     from chatroute.routing.policy import RouteDecision
+    from chatroute.store.records import TurnRecord
 
 
 async def answer(
@@ -71,12 +75,23 @@ async def answer(
         # Before the request: if the process dies mid-stream, the next open can price it.
         await engine._db(engine.store.set_message_model, message_id, info.id)
 
+    async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
+        # Its own record, before the next model is tried: the final write only records the
+        # model that answered.
+        record = build_record(conv.id, message_id, info, decision, failed, route_ms, cache_status, messages,
+                              conv.system_prompt)
+        try:
+            await engine._db(engine.store.add_turn, record)
+        except StorageError:
+            pass  # a full disk: the turn's final write reports it; the reroute still names the cost
+        return record
+
     out = Failover()
     on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
                       conv.system_prompt)
     async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
                                  current_model=current_model, request_for=request_for, on_stop=on_stop,
-                                 message_id=message_id, before=before)) as events:
+                                 on_failover=on_failover, message_id=message_id, before=before)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()
@@ -122,13 +137,16 @@ async def attempts(
     current_model: str | None,
     request_for: Callable[[ModelInfo, float | None], ChatRequest],
     on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
+    on_failover: Callable[[ModelInfo, Attempt], Awaitable[TurnRecord]] | None = None,
     message_id: str | None = None,
     before: Callable[[ModelInfo], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model and, while no token has come, fail over to the next one,
     noting each reroute: the loop a chat turn and a served request share. What differs between
     them comes in: the provider request for a model (given the first-token deadline, loop time),
-    what records a stopped stream, a step before each attempt (a turn names its message's model)."""
+    what records a stopped stream, what records an attempt that was billed although the turn
+    moves on (it streamed only thinking), a step before each attempt (a turn names its
+    message's model)."""
     loop = asyncio.get_running_loop()
     # Fail-overs share one deadline: two hanging candidates must not each take their own
     # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
@@ -159,11 +177,16 @@ async def attempts(
         next_model = fallback(engine, decision, err, info, tried, prompt, history, shim, current_model)
         if next_model is None:
             return
-        note = f"{short_model(model_id)} {err.short} → {short_model(next_model)}"
-        attempt.reroutes.append(
-            {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
-             "message": err.message}
-        )
+        reroute: dict[str, Any] = {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
+                                   "message": err.message}
+        attempt.reroutes.append(reroute)
+        billed = ""
+        if not failed_unbilled(attempt) and on_failover is not None:
+            # The model thought before failing: that is billed, so it is recorded and said.
+            record = await on_failover(info, attempt)
+            reroute.update(cost_usd=record.cost_usd, turn_id=record.id)
+            billed = f" (billed {usd(record.cost_usd)})"
+        note = f"{short_model(model_id)} {err.short}{billed} → {short_model(next_model)}"
         yield Rerouted(model_id, err.short, next_model, note)
         model_id = next_model
 
@@ -201,6 +224,8 @@ async def stream(
                         # user, and stop trying to save it until the end.
                         attempt.save_error = str(exc)
                     last_save, saved_len = now, len(attempt.text)
+            elif isinstance(event, ReasoningDelta):
+                attempt.reasoning += event.text
             elif isinstance(event, UsageReport):
                 attempt.usage = event
             elif isinstance(event, Finish):

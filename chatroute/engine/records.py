@@ -26,6 +26,7 @@ class Attempt:
     """What one provider call produced."""
 
     text: str = ""
+    reasoning: str = ""  # thinking the model streamed: never shown, but billed as output
     usage: UsageReport | None = None
     finish: str | None = None
     sent_at: float = 0.0
@@ -100,23 +101,30 @@ def _billed_usage(info: ModelInfo, attempt: Attempt, messages: tuple[Message, ..
         # such: the turn is estimated like one without a report, and says why.
         warning = f"usage report refused ({'; '.join(usage.problems)}): tokens and cost estimated"
         usage = None
-    unbilled = (attempt.error is not None and not stopped and not attempt.text
-                and attempt.first_token_at is None and (usage is None or usage.partial))
-    if unbilled:
-        # Failed before the first token (a 429, a 5xx, a refused key): nothing was billed.
+    if failed_unbilled(attempt) and not stopped and (usage is None or usage.partial):
+        # Failed before the model produced anything (a 429, a 5xx, a refused key): nothing was billed.
         return _Billed(None, unbilled=True, warning=warning)
+    # Thinking is output the provider bills like the text: a stream cut during it is not free.
+    output = attempt.reasoning + attempt.text
     if usage is not None and usage.partial:
         # The stream ended before the final counts: the server's input and cache figures
-        # stand, the output is counted from the text that was kept.
-        n_out = estimate_output(attempt.text, info)
+        # stand, the output is counted from what streamed.
+        n_out = estimate_output(output, info)
         return _Billed(replace(usage, output_tokens=max(usage.output_tokens, n_out), partial=False),
                        estimated=True, warning=warning)
-    if usage is None and (attempt.text or attempt.error is None or attempt.first_token_at is not None or stopped):
+    if usage is None and (output or attempt.error is None or attempt.first_token_at is not None or stopped):
         # No usage from the API (some servers omit it, or the stream broke): estimate, and say so.
         n_in, _ = count_messages(list(messages), system, info.id)
-        return _Billed(UsageReport(input_tokens=n_in, output_tokens=estimate_output(attempt.text, info)),
+        return _Billed(UsageReport(input_tokens=n_in, output_tokens=estimate_output(output, info)),
                        estimated=True, warning=warning)
     return _Billed(usage, warning=warning)
+
+
+def failed_unbilled(attempt: Attempt) -> bool:
+    """The request failed before the model produced anything, visible or thinking: the
+    provider bills nothing for it."""
+    return (attempt.error is not None and not attempt.text and not attempt.reasoning
+            and attempt.first_token_at is None)
 
 
 def _timings(attempt: Attempt, usage: UsageReport | None) -> tuple[float | None, float | None, float | None]:

@@ -8,8 +8,8 @@ input and cache read/write tokens, `message_delta` the output tokens (cumulative
 token sent, as OpenAI counts).
 
 Event order contract: a partial UsageReport as soon as `message_start` reports usage (so a
-stream stopped before its end is still priced from the server's counts), TextDelta*, the final
-UsageReport (when reported), Finish.
+stream stopped before its end is still priced from the server's counts), TextDelta* (after any
+ReasoningDelta*), the final UsageReport (when reported), Finish.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from chatroute.providers.base import (
     Finish,
     FinishReason,
     ProviderError,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     UsageReport,
@@ -176,10 +177,11 @@ class AnthropicProvider:
                 except Exception:
                     pass
         if failure is not None:
-            kept = state.report(partial=True) if state.got_text else None
+            # Once the model produced output, visible or thinking, the request is billed:
+            # message_start's input and cache counts price it (the engine counts the output).
+            # Before that (an overloaded error right after message_start) nothing is billed.
+            kept = state.report(partial=True) if state.started else None
             if kept is not None:
-                # message_start already reported the input and cache tokens: they still price
-                # the partial reply that was kept (its output is counted by the engine).
                 yield kept
             raise failure
 
@@ -231,7 +233,7 @@ class _StreamState:
     pieces: int = 0  # text or thinking deltas: each is at least one output token
     truncated: bool = False  # cut by the client: the server streamed past max_tokens
 
-    def delta(self, delta: Any) -> TextDelta | None:
+    def delta(self, delta: Any) -> TextDelta | ReasoningDelta | None:
         kind = _field(delta, "type")
         if kind in ("text_delta", "thinking_delta"):
             self.pieces += 1
@@ -245,6 +247,8 @@ class _StreamState:
             return TextDelta(delta["text"])
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
+            thinking = delta.get("thinking")
+            return ReasoningDelta(thinking) if isinstance(thinking, str) and thinking else None
         # signature / tool-input deltas are neither text nor progress
         return None
 

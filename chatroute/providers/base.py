@@ -45,6 +45,14 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """Thinking the model streamed (Anthropic `thinking`, OpenAI-compatible `reasoning_content`):
+    never shown, but output the provider bills, so a stream that fails after it is not free."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Token usage as the API reported it, on one footing for every provider (as LiteLLM's
     prompt_tokens): `input_tokens` is every prompt token sent; `cached_input_tokens` (cache
@@ -148,7 +156,7 @@ class Finish:
     reason: FinishReason
 
 
-StreamEvent = TextDelta | UsageReport | Finish
+StreamEvent = TextDelta | ReasoningDelta | UsageReport | Finish
 
 
 class ErrorKind(StrEnum):

@@ -3,8 +3,9 @@
 Built on the official `openai` SDK's AsyncOpenAI, one client per provider, SDK retries off
 (the engine fails over to another model instead of hammering the same one).
 
-Event order contract: TextDelta* then, at the end, UsageReport (only if the server reported
-usage) then Finish. Any failure raises ProviderError; text already yielded stays yielded.
+Event order contract: TextDelta* (after or among ReasoningDelta*) then, at the end, UsageReport
+(only if the server reported usage) then Finish. Any failure raises ProviderError; text already
+yielded stays yielded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from chatroute.providers.base import (
     Finish,
     FinishReason,
     ProviderError,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
     UsageReport,
@@ -188,6 +190,7 @@ class OpenAIProvider:
                     finish = reason
                 if thinking:
                     started = True  # reasoning is progress: the first-token deadline is met
+                    yield ReasoningDelta(thinking)
                 if text:
                     got_text = started = True
                     yield TextDelta(text)
@@ -223,11 +226,11 @@ def _rejects_stream_options(exc: BaseException) -> bool:
     return "stream_options" in text
 
 
-def _read_chunk(chunk: Any) -> tuple[str, bool, str | None, UsageReport | None]:
-    """(visible text, reasoning seen, finish_reason, usage) of one chat.completion.chunk (the
+def _read_chunk(chunk: Any) -> tuple[str, str, str | None, UsageReport | None]:
+    """(visible text, reasoning text, finish_reason, usage) of one chat.completion.chunk (the
     server's JSON object; a shape that is not one raises AttributeError or TypeError)."""
     text = ""
-    thinking = False
+    thinking = ""
     reason: str | None = None
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) not in (0, None):
@@ -238,8 +241,9 @@ def _read_chunk(chunk: Any) -> tuple[str, bool, str | None, UsageReport | None]:
             if content:
                 text += content
             # DeepSeek/vLLM `reasoning_content`, OpenRouter/Ollama `reasoning`: not shown, but progress.
-            if delta.get("reasoning_content") or delta.get("reasoning"):
-                thinking = True
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str):
+                thinking += reasoning
         if choice.get("finish_reason"):
             reason = choice["finish_reason"]
     raw = chunk.get("usage")

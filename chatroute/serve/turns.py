@@ -106,9 +106,17 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
         _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
 
+    async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
+        # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
+        record = build_record(None, None, info, decision, failed, route_ms, cache_status, messages, req.system)
+        record.client = client
+        engine.store.add_turn(record)
+        return record
+
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
-                                 current_model=None, request_for=request_for, on_stop=on_stop)) as events:
+                                 current_model=None, request_for=request_for, on_stop=on_stop,
+                                 on_failover=on_failover)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()

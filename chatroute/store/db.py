@@ -492,7 +492,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         their text. Called at open; safe with other live processes (their streams are kept).
         Returns how many were recovered.
 
-        A recovered reply whose model was saved and that has no turn record gets an estimated
+        A recovered reply whose model was saved and that has no turn record of it gets an estimated
         one (status 'interrupted', usage_estimated): the provider billed the request and what
         streamed, and the process that would have written the record is gone. `price` makes
         it (see Store.open); without it, or if it fails, characters / 4 and an unknown cost."""
@@ -520,8 +520,10 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                 ).rowcount
                 n += done
                 record = records.get(mid)
+                # Of this model: a routed turn may already hold the record of a billed attempt
+                # that failed over to the model that was streaming.
                 if done and record is not None and c.execute(
-                    "SELECT 1 FROM turns WHERE message_id = ? LIMIT 1", (mid,)
+                    "SELECT 1 FROM turns WHERE message_id = ? AND model = ? LIMIT 1", (mid, record.model)
                 ).fetchone() is None:
                     self._insert_turn(c, record)
             return n

@@ -8,7 +8,7 @@ from email.utils import formatdate
 import pytest
 
 from chatroute.config import ProviderConfig
-from chatroute.providers import ErrorKind, TextDelta, UsageReport, make_provider
+from chatroute.providers import ErrorKind, ReasoningDelta, TextDelta, UsageReport, make_provider
 from tests.fakeserver import Drop, FakeServer, Fault, InStreamError, Malformed, Reply
 from tests.providers.conftest import MODEL, SECRET, MakeProvider, collect
 
@@ -78,6 +78,18 @@ async def test_drop_before_headers(make: MakeProvider, fake_server: FakeServer, 
 async def test_drop_before_first_token(make: MakeProvider, fake_server: FakeServer, wire: str) -> None:
     events, err = await fail(make(wire), fake_server, Drop(after_chunks=0))
     assert err.kind is ErrorKind.CONNECTION and nothing_shown(events)
+
+
+async def test_drop_after_thinking_only_passes_the_thinking_on(make: MakeProvider, fake_server: FakeServer,
+                                                                wire: str) -> None:
+    """Thinking is billed output: the engine must see it (and Anthropic's reported input) to
+    price a stream that breaks before any visible text."""
+    thought = "first I weigh every option with care before I answer"
+    events, err = await fail(make(wire), fake_server, Drop(after_chunks=0, reasoning=thought, input_tokens=5000))
+    assert err.kind is ErrorKind.CONNECTION and deltas(events) == []
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == thought
+    if wire == "anthropic":
+        assert isinstance(events[-1], UsageReport) and events[-1].partial and events[-1].input_tokens == 5000
 
 
 async def test_drop_mid_stream_keeps_partial(make: MakeProvider, fake_server: FakeServer, wire: str) -> None:

@@ -1,0 +1,132 @@
+"""A model that thinks (Anthropic `thinking`, OpenAI-compatible `reasoning_content`) is billed for
+the thinking and for its input even when the stream breaks before any visible text: such an
+attempt is priced from the reported usage (output counted from what streamed) and recorded, on
+a pinned turn and on a routed turn that fails over, where the failed attempt is a turn of its
+own and its cost is named in the reroute. A request that fails before anything streamed still
+costs $0 and is not a turn.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatroute.catalog import Catalog
+from chatroute.config import load_config
+from chatroute.money import usd
+from chatroute.paths import resolve_paths
+from chatroute.store import Store
+from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.fakeserver import Drop, FakeServer, Reply
+from tests.hardening.crash_support import REPO, PipeReader, chatroute_argv, kill_hard, streaming_partial, wait_until
+
+GPT4O, HAIKU = "openai/gpt-4o", "anthropic/claude-haiku-4-5"
+# About 1,000 tokens of thinking, then the connection drops before any text.
+THOUGHT = " ".join(f"step {i}: weigh the next case of the argument with care." for i in range(80))
+THINKS_THEN_DROPS = Drop(after_chunks=0, reasoning=THOUGHT, input_tokens=5000)
+
+
+def _info(model: str) -> Any:
+    paths = resolve_paths()
+    return Catalog.build(load_config(paths), paths).get(model)
+
+
+def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    assert code == 0, err
+    return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("model", [HAIKU, GPT4O])
+def test_a_pinned_stream_that_breaks_after_thinking_is_billed(model: str, capsys: pytest.CaptureFixture[str],
+                                                              configured: FakeServer) -> None:
+    configured.script(model.split("/", 1)[1], THINKS_THEN_DROPS)
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "Prove there are infinitely many primes")
+    assert code == 1 and out["status"] == "error" and out["text"] == ""
+    tokens = out["tokens"]
+    assert tokens["estimated"] and tokens["output"] >= 500  # counted from the thinking that streamed
+    info = _info(model)
+    if model == HAIKU:
+        assert tokens["input"] == 5000  # message_start's report, not an estimate of the short prompt
+    assert out["cost_usd"] == pytest.approx(
+        (tokens["input"] * info.input_cost_per_mtok + tokens["output"] * info.output_cost_per_mtok) / 1e6)
+    everything = _all_time(capsys)
+    assert everything["turns"] == 1 and everything["cost_usd"] == pytest.approx(out["cost_usd"])
+
+
+def test_a_routed_turn_records_the_billed_attempt_it_fails_over_from(capsys: pytest.CaptureFixture[str],
+                                                                     configured: FakeServer,
+                                                                     chatroute_home: Path) -> None:
+    prompt = "Prove there are infinitely many primes, carefully"
+    code, decided, _ = run_cli(capsys, "route", "--json", prompt)
+    first = json.loads(decided)["model"]
+    configured.script(first.split("/", 1)[1], THINKS_THEN_DROPS)
+    configured.script(Reply(text="Euclid: multiply them all and add one.", input_tokens=20, output_tokens=9))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
+    answer = json.loads(out)
+    assert code == 0 and answer["status"] == "ok" and answer["model"] != first
+
+    [reroute] = answer["route"]["reroutes"]
+    assert reroute["from"] == first and reroute["kind"] == "connection"
+    assert reroute["cost_usd"] > 0
+    assert f"(billed {usd(reroute['cost_usd'])})" in err  # said inline with the reroute, not hidden
+    with Store.open(chatroute_home / "chatroute.db") as store:
+        failed = store.get_turn(reroute["turn_id"])
+    assert failed is not None
+    assert (failed.model, failed.status, failed.message_id) == (first, "error", answer["message_id"])
+    assert failed.cost_usd == reroute["cost_usd"] and failed.output_tokens >= 500 and failed.usage_estimated
+
+    # Both requests were billed: both are turns, and the total is their sum.
+    everything = _all_time(capsys)
+    assert everything["turns"] == 2
+    assert everything["cost_usd"] == pytest.approx(answer["cost_usd"] + reroute["cost_usd"])
+
+
+def test_a_failure_before_any_output_is_still_free(capsys: pytest.CaptureFixture[str],
+                                                   configured: FakeServer) -> None:
+    # message_start reported 5,000 input tokens, then the connection dropped before any thinking
+    # or text: the provider bills nothing, so neither does chatroute.
+    configured.script("claude-haiku-4-5", Drop(after_chunks=0, input_tokens=5000))
+    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Prove there are infinitely many primes")
+    assert code == 1 and out["status"] == "error"
+    assert out["cost_usd"] == 0.0 and out["tokens"]["input"] == out["tokens"]["output"] == 0
+    assert _all_time(capsys)["turns"] == 0
+
+
+def test_a_killed_turn_is_recovered_after_a_billed_failover(chatroute_home: Path, fake_server: FakeServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failed-over attempt's record on the message must not stop the next open from pricing
+    the model that was streaming when the process was killed."""
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-test")
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, pool=[HAIKU, GPT4O])
+    prompt = "Prove there are infinitely many primes, at length"
+    routed = subprocess.run(chatroute_argv("route", "--json", prompt), cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    first = json.loads(routed.stdout)["model"]
+    second = GPT4O if first == HAIKU else HAIKU
+    fake_server.script(first.split("/", 1)[1], THINKS_THEN_DROPS)
+    fake_server.script(second.split("/", 1)[1], Reply(endless=True, tokens_per_s=80))
+    db = chatroute_home / "chatroute.db"
+    proc = subprocess.Popen(chatroute_argv("ask", "--no-cache", prompt), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    err = PipeReader(proc.stderr)
+    try:
+        live = wait_until(lambda: streaming_partial(db, min_chars=20), 30, "the second model's saved partial",
+                          alive=lambda: None if proc.poll() is None else f"ask exited: {err.text()[-500:]}")
+    finally:
+        kill_hard(proc)
+
+    done = subprocess.run(chatroute_argv("costs", "--format", "json"), cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    with Store.open(db) as store:
+        turns = {t.model: t for t in store.recent_turns() if t.message_id == live.message_id}
+    assert set(turns) == {first, second}
+    assert turns[first].status == "error" and turns[first].cost_usd
+    assert (turns[second].status, turns[second].route_kind) == ("interrupted", "recovered")
+    assert json.loads(done.stdout)["periods"]["all"]["turns"] == 2
