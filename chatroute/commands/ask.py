@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from chatroute.commands.common import (
     for_terminal,
     open_engine,
     print_json,
     read_prompt,
+    run_stoppable,
     terminal_line,
     wait_notice,
 )
@@ -22,63 +20,11 @@ from chatroute.money import usd
 from chatroute.routing.budget import BudgetExceeded
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
-T = TypeVar("T")
-# SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop
-# the turn the way Ctrl+C does: the partial reply and its estimated cost are saved, and the exit
-# code is 128 + the signal's number, as a shell reports a process the signal ended.
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
-
-
-class _Stopped(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
 
 def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt)
     engine = open_engine()
-    try:
-        return asyncio.run(_until_signal(_ask(engine, args, prompt)))
-    except _Stopped as stop:
-        name = signal.Signals(stop.signum).name
-        try:  # after SIGHUP the terminal may be gone
-            print(f"chatroute: interrupted by {name}; the turn is saved as interrupted", file=sys.stderr)
-        except OSError:
-            pass
-        return 128 + stop.signum
-
-
-async def _until_signal(work: Awaitable[T]) -> T:
-    """Await `work`; a stop signal cancels it (the engine saves the turn) and raises _Stopped."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    caught: list[int] = []
-
-    def stop(signum: int) -> None:
-        if not caught and task is not None:
-            caught.append(signum)
-            task.cancel()
-
-    installed: list[int] = []
-    for name in STOP_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is None:  # no SIGHUP on Windows
-            continue
-        try:
-            loop.add_signal_handler(sig, stop, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-            pass
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if caught:
-            raise _Stopped(caught[0]) from None
-        raise
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+    return run_stoppable(_ask(engine, args, prompt), saved="the turn is saved as interrupted")
 
 
 async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:

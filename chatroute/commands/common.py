@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
 from chatroute.errors import UsageError
@@ -15,6 +18,12 @@ if TYPE_CHECKING:
 
 # A prompt this large is almost certainly a mistake (a binary piped in); refuse it clearly.
 MAX_PROMPT_BYTES = 4 * 1024 * 1024
+
+T = TypeVar("T")
+# SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop
+# a streaming command the way Ctrl+C does: the partial replies and their costs are saved, and the
+# exit code is 128 + the signal's number, as a shell reports a process the signal ended.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 def read_prompt(value: str) -> str:
@@ -133,3 +142,55 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None) ->
     lines = [fmt(header), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in rows]
     return "\n".join(lines)
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def run_stoppable(work: Coroutine[Any, Any, int], *, saved: str) -> int:
+    """asyncio.run(work), with a stop signal handled like Ctrl+C: one line on stderr (`saved`
+    says what was kept) and the exit code the signal gives."""
+    try:
+        return asyncio.run(_until_signal(work))
+    except _Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        try:  # after SIGHUP the terminal may be gone
+            print(f"chatroute: interrupted by {name}; {saved}", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + stop.signum
+
+
+async def _until_signal(work: Awaitable[T]) -> T:
+    """Await `work`; a stop signal cancels it (the engine saves what streamed) and raises _Stopped."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not caught and task is not None:
+            caught.append(signum)
+            task.cancel()
+
+    installed: list[int] = []
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is None:  # no SIGHUP on Windows
+            continue
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            pass
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if caught:
+            raise _Stopped(caught[0]) from None
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

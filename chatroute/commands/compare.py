@@ -13,7 +13,15 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from chatroute.commands.common import json_text, open_engine, print_json, read_prompt, table, terminal_line
+from chatroute.commands.common import (
+    json_text,
+    open_engine,
+    print_json,
+    read_prompt,
+    run_stoppable,
+    table,
+    terminal_line,
+)
 from chatroute.format import badge_text, fmt_ms
 from chatroute.money import usd
 from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
@@ -22,7 +30,7 @@ from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
 def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt)
     engine = open_engine()
-    return asyncio.run(_compare(engine, args, prompt))
+    return run_stoppable(_compare(engine, args, prompt), saved="the answers are saved as interrupted")
 
 
 async def _drain(model: str, stream: AsyncIterator[TurnEvent], done: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
@@ -39,6 +47,7 @@ async def _drain(model: str, stream: AsyncIterator[TurnEvent], done: asyncio.Que
 
 
 async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
+    tasks: list[asyncio.Task[None]] = []
     try:
         streams = engine.compare(None, prompt, args.models)
         done: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
@@ -51,6 +60,13 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
                 _print_answer(model, out)
         await asyncio.gather(*tasks)
     finally:
+        # Stopped (Ctrl+C, a signal) or failed: each stream still running is stopped and has
+        # saved its answer as interrupted, priced, before the clients close. Closed first, the
+        # streams would see a dropped connection and record a failure before the first token
+        # as an unbilled error.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await engine.aclose()
     ordered = [results[m] for m in streams]
     if args.json:

@@ -17,12 +17,16 @@ import sqlite3
 import struct
 import subprocess
 import termios
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chatroute.catalog import Catalog
+from chatroute.config import load_config
 from chatroute.engine import Engine
+from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from chatroute.store.records import CHARS_PER_TOKEN
 from chatroute.turn_events import Delta, Routed, TurnFinished, TurnStarted
@@ -262,6 +266,50 @@ def test_sigterm_and_sighup_stop_ask_like_ctrl_c(sig: signal.Signals, code: int,
     assert (record["message_id"], record["status"], record["usage_estimated"]) == (live.message_id, "interrupted", 1)
     assert record["output_tokens"] > 0 and record["cost_usd"] > 0
     _assert_counted_once(_costs_subprocess(child_env), record)
+
+
+@pytest.mark.parametrize(("sig", "code", "line"), [
+    (signal.SIGINT, 130, "chatroute: interrupted"),
+    (signal.SIGTERM, 143, "chatroute: interrupted by SIGTERM; the answers are saved as interrupted"),
+])
+def test_compare_stopped_before_the_first_token_records_the_billed_input(
+        sig: signal.Signals, code: int, line: str, chatroute_home: Path, fake_server: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Anthropic stream has its input reported (message_start, 3,000 tokens) but no token yet.
+    Stopped, each answer is 'interrupted' and priced from that report, as `ask` does; before, the
+    clients were closed under the running streams (Ctrl+C: two $0 errors) or the process died on
+    SIGTERM (exit -15, the answers left 'streaming' and recovered later from an estimate)."""
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    models = ["anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"]
+    write_config(chatroute_home, fake_server, pool=models)
+    for model in models:
+        fake_server.script(model.split("/", 1)[1], Reply(n_tokens=50, ttft=60, input_tokens=3000))
+    db = chatroute_home / "chatroute.db"
+    proc = subprocess.Popen(chatroute_argv("compare", "--json", "-m", models[0], "-m", models[1], PROMPT),
+                            env=dict(os.environ), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = PipeReader(proc.stderr)
+    try:
+        wait_until(lambda: len(fake_server.requests) >= 2 or None, START_TIMEOUT, "both requests sent",
+                   alive=lambda: None if proc.poll() is None else f"compare exited: {err.text()[-500:]}")
+        time.sleep(1.0)  # message_start (sent with the headers) has reached both streams
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        kill_hard(proc)
+    errors = err.finish()
+    assert proc.returncode == code, errors
+    assert errors.strip().splitlines() == [line]
+
+    # Saved on the way down, before any other open.
+    paths = resolve_paths()
+    catalog = Catalog.build(load_config(paths), paths)
+    turns = {t["model"]: t for t in _turns(db)}
+    assert set(turns) == set(models)
+    for model, record in turns.items():
+        assert (record["status"], record["input_tokens"]) == ("interrupted", 3000), record
+        assert record["cost_usd"] >= 3000 * catalog.get(model).input_cost_per_mtok / 1e6
+    assert {m.status for m in read_messages(db)} == {"interrupted"}
 
 
 class _Terminal:
