@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import signal
 import sys
-from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
@@ -14,6 +11,8 @@ from chatroute.errors import UsageError
 from chatroute.safetext import StreamCleaner, strip_terminal_controls
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Coroutine
+
     from chatroute.engine import Engine
 
 # A prompt this large is almost certainly a mistake (a binary piped in); refuse it clearly.
@@ -153,6 +152,10 @@ class _Stopped(Exception):
 def run_stoppable(work: Coroutine[Any, Any, int], *, saved: str) -> int:
     """asyncio.run(work), with a stop signal handled like Ctrl+C: one line on stderr (`saved`
     says what was kept) and the exit code the signal gives."""
+    # Imported here: every command loads this module, and `costs` must start fast.
+    import asyncio
+    import signal
+
     try:
         return asyncio.run(_until_signal(work))
     except _Stopped as stop:
@@ -166,6 +169,9 @@ def run_stoppable(work: Coroutine[Any, Any, int], *, saved: str) -> int:
 
 async def _until_signal(work: Awaitable[T]) -> T:
     """Await `work`; a stop signal cancels it (the engine saves what streamed) and raises _Stopped."""
+    import asyncio
+    import signal
+
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     caught: list[int] = []
