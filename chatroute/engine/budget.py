@@ -32,7 +32,7 @@ def blocked_by_budget(
     from chatroute.routing.policy import NoRouteError, parse_override
 
     state = budget_state(engine.store, engine.config.budget)  # no cap configured: no query at all
-    if state is None or state.used_fraction() < 1.0:
+    if state is None:
         return None
     at_model, prompt = parse_override(prompt)
     if at_model:
@@ -51,6 +51,18 @@ def blocked_by_budget(
     window = window_for(engine, conv.id if conv is not None else None, prompt, question=user, system=system,
                         pin=None, override=None)
     history = window.messages
+    # Under the cap too: a turn may cost more than is left on every model. The decision
+    # comes first, as it is the cheaper check; the cache is only asked about a refused turn.
+    try:
+        decide_route(engine, prompt, history=history, system=system, pin=None, override=None,
+                     current_model=window.current_model)
+        return None
+    except NoRouteError as exc:
+        if not is_budget_refusal(exc):
+            return None  # not a budget matter: the turn reports it
+        block = block_from_refusal(state, exc)
+    except ChatrouteError:
+        return None  # likewise
     if use_cache and engine.cache_enabled and (conv is None or conv.cache_enabled):
         try:
             # count=False: a peek; the turn itself counts its lookup.
@@ -59,15 +71,7 @@ def blocked_by_budget(
                 return None
         except Exception:  # noqa: BLE001 - a broken cache must never block a turn
             pass
-    try:
-        decide_route(engine, prompt, history=history, system=system, pin=None, override=None,
-               current_model=window.current_model)
-    except NoRouteError as exc:
-        if is_budget_refusal(exc):
-            return block_from_refusal(state, exc)
-    except ChatrouteError:
-        pass  # not a budget matter: the turn reports it
-    return None
+    return block
 
 
 def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) -> RouteDecision | None:
@@ -81,8 +85,9 @@ def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) ->
     block = block_from_refusal(budget_state(engine.store, engine.config.budget) or BudgetState(), exc)
     if block.cheapest_model is None:
         return None
-    reason = (f"{short_model(block.cheapest_model)}: the cheapest model; the {block.period} budget cap is reached "
-              "and you chose to send anyway")
+    over = (f"the {block.period} budget cap is reached" if block.reached else
+            f"this turn would exceed the {block.period} budget")
+    reason = f"{short_model(block.cheapest_model)}: the cheapest model; {over} and you chose to send anyway"
     return RouteDecision(model=block.cheapest_model, kind="routed", reason=reason, candidates=exc.candidates,
                          route_ms=(time.perf_counter() - started) * 1000, preset=engine.preset,
                          notes=[f"over budget: {block.summary}"])

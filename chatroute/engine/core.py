@@ -379,10 +379,11 @@ class Engine:
         system: str | None = None,
     ) -> BudgetBlock | None:
         """Why this turn may not spend, or None. Past a cap the router refuses every paid
-        model; a client asks the user and re-sends with `allow_over_budget=True`. Reads only.
+        model, and below it every model (the default too) the turn would cost more on than
+        is left; a client asks the user and re-sends with `allow_over_budget=True`. Reads only.
 
-        None unless a cap is used up, the turn is routed (a pin or an `@model` override is
-        the user's explicit choice already) and no cache hit would answer it for free."""
+        None unless the budget refuses the turn, the turn is routed (a pin or an `@model`
+        override is the user's explicit choice already) and no cache hit would answer it for free."""
         return blocked_by_budget(self, conversation_id, prompt, use_cache=use_cache,
                                     regenerate_of=regenerate_of, system=system)
 
@@ -401,7 +402,7 @@ class Engine:
         """Run one turn and yield its events. Never raises for provider failures: they end
         the turn with `TurnFinished(record.status='error'|'interrupted')`.
 
-        Past a budget cap a routed turn raises `BudgetExceeded` before anything is stored
+        A routed turn the budget refuses raises `BudgetExceeded` before anything is stored
         (see `budget_block`); with `allow_over_budget=True` it runs on the cheapest model."""
         plan = self._plan_turn(conversation_id, prompt, override=override, use_cache=use_cache,
                                regenerate_of=regenerate_of, system=system, allow_over_budget=allow_over_budget)

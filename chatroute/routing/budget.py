@@ -10,10 +10,11 @@ from typing import Any
 from chatroute.accounting import cap_spend
 from chatroute.format import short_model
 from chatroute.money import usd
+from chatroute.routing.decision import BUDGET_CAP_REACHED, is_budget_exclusion
 from chatroute.routing.policy import BudgetState, NoRouteError, RouteCandidate
 
 # The exclusion reason policy.Router.decide gives a paid model once a cap is used up.
-CAP_REACHED = "budget cap reached"
+CAP_REACHED = BUDGET_CAP_REACHED
 
 
 def budget_state(store: Any, budget_cfg: Any, *, now: datetime | None = None) -> BudgetState | None:
@@ -29,18 +30,27 @@ class BudgetBlock:
     """A turn the router refused because a cap is used up; the user may still allow it.
 
     `cheapest_model` is the model the turn runs on when the user says yes (None when no
-    pool model has a known price, so nothing can be offered)."""
+    model the budget excluded has a known price, so nothing can be offered). A cap not used
+    up yet blocks a turn whose expected cost on every model is more than is left of it."""
 
-    period: str  # "daily" | "monthly": the cap that is used up (daily first when both are)
+    period: str  # "daily" | "monthly": the cap that is used up (daily first), else the one with least left
     cap_usd: float
     spent_usd: float
     cheapest_model: str | None
     expected_cost_usd: float | None = None
+    reached: bool = True  # False: some of the cap is left, less than this turn would cost
 
     @property
     def summary(self) -> str:
-        """`Daily budget $2.00 reached (spent $2.13).`"""
-        return f"{self.period.capitalize()} budget {usd(self.cap_usd)} reached (spent {usd(self.spent_usd)})."
+        """`Daily budget $2.00 reached (spent $2.13).`, or what is left when that is too little."""
+        if self.reached:
+            return f"{self.period.capitalize()} budget {usd(self.cap_usd)} reached (spent {usd(self.spent_usd)})."
+        return (f"{self.period.capitalize()} budget {usd(self.cap_usd)}: {usd(self.left_usd)} left, "
+                "less than this turn would cost.")
+
+    @property
+    def left_usd(self) -> float:
+        return max(0.0, self.cap_usd - self.spent_usd)
 
     def question(self) -> str:
         """The TUI's confirmation: `... Send anyway on gpt-4o-mini?`"""
@@ -56,27 +66,38 @@ class BudgetExceeded(NoRouteError):
 
     def __init__(self, block: BudgetBlock, candidates: list[RouteCandidate] | None = None) -> None:
         # Keeps the router's "budget cap is reached" wording that scripts may already match.
-        super().__init__(f"the {block.period} budget cap is reached ({usd(block.spent_usd)} spent of "
-                         f"{usd(block.cap_usd)})", candidates or [])
+        spent = f"{usd(block.spent_usd)} spent of {usd(block.cap_usd)}"
+        message = (f"the {block.period} budget cap is reached ({spent})" if block.reached else
+                   f"this turn would exceed the {block.period} budget ({spent}, {usd(block.left_usd)} left)")
+        super().__init__(message, candidates or [])
         self.block = block
 
 
 def is_budget_refusal(exc: BaseException) -> bool:
-    """True when the router found no model only because the budget cap excluded them."""
-    return isinstance(exc, NoRouteError) and any(c.excluded == CAP_REACHED for c in exc.candidates)
+    """True when the router found no model because the budget excluded them (the cap is used
+    up, or what is left of it is less than the turn would cost)."""
+    return isinstance(exc, NoRouteError) and any(is_budget_exclusion(c.excluded) for c in exc.candidates)
 
 
 def block_from_refusal(state: BudgetState, exc: NoRouteError) -> BudgetBlock:
-    """Which cap is used up, and the cheapest model the cap excluded (by this turn's expected cost)."""
-    period, cap, spent = "daily", state.daily_cap_usd, state.daily_spent_usd
-    daily_used = state.daily_cap_usd is not None and (
-        state.daily_spent_usd >= state.daily_cap_usd if state.daily_cap_usd > 0 else True)
-    if not daily_used and state.monthly_cap_usd is not None:
-        period, cap, spent = "monthly", state.monthly_cap_usd, state.monthly_spent_usd
-    blocked = [c for c in exc.candidates if c.excluded == CAP_REACHED and c.expected_cost_usd is not None]
+    """Which cap blocks the turn, and the cheapest model the budget excluded (by this turn's
+    expected cost)."""
+    caps = [(period, float(cap), float(spent)) for period, cap, spent in
+            (("daily", state.daily_cap_usd, state.daily_spent_usd),
+             ("monthly", state.monthly_cap_usd, state.monthly_spent_usd)) if cap is not None]
+    reached = any(c.excluded == CAP_REACHED for c in exc.candidates)
+    used_up = [cap for cap in caps if cap[2] >= cap[1]]
+    if used_up:
+        period, cap, spent = used_up[0]
+    elif caps:
+        period, cap, spent = min(caps, key=lambda cap: cap[1] - cap[2])
+    else:
+        period, cap, spent = "daily", 0.0, 0.0
+    blocked = [c for c in exc.candidates if is_budget_exclusion(c.excluded) and c.expected_cost_usd is not None]
     cheapest = min(blocked, key=lambda c: (c.expected_cost_usd, c.model), default=None)
     return BudgetBlock(
-        period=period, cap_usd=float(cap or 0.0), spent_usd=float(spent),
+        period=period, cap_usd=cap, spent_usd=spent,
         cheapest_model=cheapest.model if cheapest else None,
         expected_cost_usd=cheapest.expected_cost_usd if cheapest else None,
+        reached=reached or bool(used_up),
     )

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from chatroute.routing.health import HealthBoard
 
 
+# The exclusion reasons the budget gives a paid model: the cap is used up, or this turn's
+# expected cost is more than what is left of it. Clients match them (routing/budget.py).
+BUDGET_CAP_REACHED = "budget cap reached"
+BUDGET_WOULD_EXCEED = "would exceed the budget"
+
+
+def is_budget_exclusion(reason: str | None) -> bool:
+    return reason is not None and (reason == BUDGET_CAP_REACHED or reason.startswith(BUDGET_WOULD_EXCEED))
+
+
 @dataclass(frozen=True)
 class BudgetState(CapSpend):
     """Spend so far against the configured caps (None = no cap); the fields and

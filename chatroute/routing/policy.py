@@ -37,12 +37,15 @@ from typing import Any, Literal
 from chatroute.format import short_model
 from chatroute.money import usd
 from chatroute.routing.decision import (
+    BUDGET_CAP_REACHED,
+    BUDGET_WOULD_EXCEED,
     BudgetState,
     NoRouteError,
     PromptTooLargeError,
     RouteCandidate,
     RouteDecision,
     RouteRequest,
+    is_budget_exclusion,
 )
 from chatroute.routing.features import TurnFeatures, extract
 from chatroute.routing.health import HealthBoard
@@ -127,6 +130,7 @@ class _Turn:
     fallback_cost: float = 0.0  # an unknown price counts as the dearest known one (never free)
     share: float = 0.0  # of the learned adjustments, for this turn: set once the unadjusted pick is known
     unadjusted: RouteCandidate | None = None
+    hist_chars: int = 0  # of the history sent: the current model may read it from its prompt cache
     exclude: set[str] = field(init=False)
     needs: frozenset[str] = field(init=False)
     remaining: float | None = field(init=False)  # of the tightest budget cap; None: no cap
@@ -146,6 +150,37 @@ class _Turn:
     def cost(self, c: RouteCandidate) -> float:
         return c.expected_cost_usd if c.expected_cost_usd is not None else self.fallback_cost
 
+    def expected_cost(self, m: Any) -> float | None:
+        """This turn's expected cost on model `m`; None when its price is unknown."""
+        # Prompt-cache discount: the current model may serve the history from its cache.
+        cached = self.hist_chars and m.id == self.request.current_model and m.cached_input_cost_per_mtok is not None
+        cached_tokens = int(self.hist_chars / CHARS_PER_TOKEN) if cached else 0
+        return _estimate_cost(m, self.in_tokens, self.out_tokens, cached_tokens)
+
+    def over_budget(self, c: RouteCandidate) -> str | None:
+        """Why the budget keeps this candidate from answering, or None."""
+        if self.remaining is None:
+            return None
+        cost = self.cost(c)
+        if self.used >= 1.0 and cost > 0:
+            return BUDGET_CAP_REACHED
+        if cost > max(0.0, self.remaining):
+            return f"{BUDGET_WOULD_EXCEED} ({usd(self.remaining)} left)"
+        return None
+
+    def default_candidate(self) -> RouteCandidate | None:
+        """The configured default as a candidate: the pool's own, else one made for it here, so
+        that a default outside the pool is priced (and budgeted) like any other model."""
+        default = self.request.default
+        if not default:
+            return None
+        found = next((c for c in self.cands if c.model == default), None)
+        if found is not None:
+            return found
+        m = self.by_id.get(default)
+        cost = self.expected_cost(m) if m is not None else None
+        return RouteCandidate(default, None, cost, None, None, price_known=cost is not None)
+
     def why_not(self, c: RouteCandidate, *, check_size: bool = True) -> str | None:
         """Why this candidate may not answer this turn, or None."""
         m = self.by_id[c.model]
@@ -159,13 +194,7 @@ class _Turn:
             return f"{CONTEXT_TOO_SMALL} ({self.in_tokens:,} tokens in, window {m.context_window:,})"
         if self.needs and not self.needs <= set(m.capabilities):
             return f"lacks {', '.join(sorted(self.needs - set(m.capabilities)))}"
-        if self.remaining is not None:
-            cost = self.cost(c)
-            if self.used >= 1.0 and cost > 0:
-                return "budget cap reached"
-            if cost > max(0.0, self.remaining):
-                return f"would exceed the budget ({usd(self.remaining)} left)"
-        return None
+        return self.over_budget(c)
 
     def admit(self, c: RouteCandidate) -> None:
         """Set the utility of a candidate that may answer."""
@@ -322,7 +351,7 @@ class Router:
         feats, hist_chars = self._features(request)
         lam, mu = self.weights
         turn = _Turn(request=request, by_id=by_id, fit=fit, out_tokens=expected_output_tokens(feats, request.prompt),
-                     lam=lam, mu=mu, stickiness=self.stickiness)
+                     lam=lam, mu=mu, stickiness=self.stickiness, hist_chars=hist_chars)
         # Budget: step down as a cap nears.
         budget_factor = 1.0
         if turn.used >= BUDGET_SOFT_START:
@@ -338,7 +367,7 @@ class Router:
             need_quantile = self.quality_model.need_quantile(feats.need)
         qualities = self.quality_model.predict(feats, [m for m, _ in rated]) if models else {}
         learned = {m.id: self.preferences.bias(m.id) for m in models} if (self.preferences and self.learn) else {}
-        turn.cands = self._candidates(turn, models, rated, qualities, learned, hist_chars)
+        turn.cands = self._candidates(turn, models, rated, qualities, learned)
         priced = [c.expected_cost_usd for c in turn.cands if c.expected_cost_usd is not None]
         turn.fallback_cost = max(priced) if priced else 0.0
         if self.cost_weight_override is None and hasattr(self.quality_model, "need_at"):
@@ -371,15 +400,11 @@ class Router:
         return feats, hist_chars
 
     def _candidates(self, turn: _Turn, models: list[Any], rated: list[tuple[Any, str | None]],
-                    qualities: dict[str, float], learned: dict[str, float], hist_chars: int) -> list[RouteCandidate]:
-        current_model = turn.request.current_model
+                    qualities: dict[str, float], learned: dict[str, float]) -> list[RouteCandidate]:
         health = turn.request.health or _NO_HEALTH
         cands: list[RouteCandidate] = []
         for m, (as_rated, ability_note) in zip(models, rated, strict=True):
-            # Prompt-cache discount: the current model may serve the history from its cache.
-            cached = hist_chars and m.id == current_model and m.cached_input_cost_per_mtok is not None
-            cost = _estimate_cost(m, turn.in_tokens, turn.out_tokens,
-                                  int(hist_chars / CHARS_PER_TOKEN) if cached else 0)
+            cost = turn.expected_cost(m)
             local = m.input_cost_per_mtok == 0 and m.output_cost_per_mtok == 0
             cands.append(
                 RouteCandidate(
@@ -410,28 +435,42 @@ class Router:
         return self._finish(forced, kind, reason, turn, t0)
 
     def _best(self, turn: _Turn, pool_size: int, t0: float) -> RouteDecision:
-        """The highest utility among the candidates not excluded, else the default, else a
-        NoRouteError saying why each candidate was excluded."""
+        """The highest utility among the candidates not excluded, else the default (when the
+        budget allows it), else a NoRouteError saying why each candidate was excluded."""
         live = turn.live() or turn.admit_tight_fits()
-        cands, by_id, default = turn.cands, turn.by_id, turn.request.default
-        budget_blocked = {c.model for c in cands if c.excluded and c.excluded == "budget cap reached"}
-        # A default the input cannot fit would only fail at the provider.
-        default_fits = bool(live) or default is None or default not in by_id or turn.fit.possible(by_id[default])
-        if not live and default and default not in turn.exclude and default not in budget_blocked and default_fits:
-            reason = f"{short_model(default)}: configured default (no routed candidate is available)"
-            return self._finish(default, "default", reason, turn, t0)
         if not live:
-            why = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
-            if default and not default_fits and default not in {c.model for c in cands}:
-                why += f"; {short_model(default)} (the default): {CONTEXT_TOO_SMALL}"
-            if budget_blocked:
-                why = "the budget cap is reached; raise [budget] in the config, pin a model or use a free one"
-            raise NoRouteError(f"no model can take this turn ({why})", cands)
+            return self._default_or_refuse(turn, t0)
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
         best = live[0]
         kind = "default" if pool_size == 1 else "routed"
         reason = self._reason(best, live, turn.request.current_model, turn.lam, turn.unadjusted)
         return self._finish(best.model, kind, reason, turn, t0)
+
+    def _default_or_refuse(self, turn: _Turn, t0: float) -> RouteDecision:
+        cands, by_id, default = turn.cands, turn.by_id, turn.request.default
+        # The default obeys the budget like any candidate, else it would be an unlimited way
+        # past the cap. Only the budget rule is applied again: a pool default excluded for
+        # another reason (a cooldown) is still the last resort it always was.
+        default_cand = turn.default_candidate()
+        over = turn.over_budget(default_cand) if default_cand is not None else None
+        # A default the input cannot fit would only fail at the provider.
+        default_fits = default is None or default not in by_id or turn.fit.possible(by_id[default])
+        if default and default not in turn.exclude and over is None and default_fits:
+            reason = f"{short_model(default)}: configured default (no routed candidate is available)"
+            return self._finish(default, "default", reason, turn, t0)
+        if default_cand is not None and over is not None and all(c is not default_cand for c in cands):
+            default_cand.excluded = over  # listed, so a refusal can offer it to send anyway
+            cands.append(default_cand)
+        why = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
+        if default and not default_fits and default not in {c.model for c in cands}:
+            why += f"; {short_model(default)} (the default): {CONTEXT_TOO_SMALL}"
+        budget = {c.excluded for c in cands if is_budget_exclusion(c.excluded)}
+        if BUDGET_CAP_REACHED in budget:
+            why = "the budget cap is reached; raise [budget] in the config, pin a model or use a free one"
+        elif budget:
+            why = (f"it would cost more than the {usd(max(0.0, turn.remaining or 0.0))} left of the budget; "
+                   "raise [budget] in the config, pin a model or use a free one")
+        raise NoRouteError(f"no model can take this turn ({why})", cands)
 
     def check_fits(self, request: RouteRequest) -> None:
         """Raise PromptTooLargeError if decide() would: the same check, without the routing

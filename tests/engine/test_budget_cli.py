@@ -15,7 +15,7 @@ import pytest
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from tests.engine.helpers import ask_json, run_cli, run_subprocess, write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -122,3 +122,107 @@ def test_refusal_through_the_real_command(configured: FakeServer, chatroute_home
     assert err.count("\n") == 1 and err.startswith("chatroute: error: the daily budget cap is reached")
     assert "--over-budget" in err and "Traceback" not in err
     assert configured.requests == []
+
+
+# ------------------------------------------------------------------- the configured default
+# The default answers when every pool model is excluded; the budget must hold for it as for
+# any candidate, or it is a way past the cap with no limit.
+
+FREE_MODEL = """
+[models."openai/free-local"]
+input_cost_per_mtok = 0.0
+output_cost_per_mtok = 0.0
+context_window = 32768
+max_output_tokens = 4096
+"""
+
+
+def _with_default(home: Path, server: FakeServer, default: str, *, pool: list[str], extra: str = "") -> None:
+    path = write_config(home, server, pool=pool, extra=extra)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f'default = "{pool[0]}"', f'default = "{default}"', 1), encoding="utf-8")
+
+
+def _expected_costs(capsys: pytest.CaptureFixture[str], prompt: str) -> dict[str, float]:
+    """What the router expects this prompt to cost on each pool model (with no cap set)."""
+    code, out, err = run_cli(capsys, "route", "--json", prompt)
+    assert code == 0, err
+    return {c["model"]: c["expected_cost_usd"] for c in json.loads(out)["candidates"]}
+
+
+def test_past_the_cap_a_default_outside_the_pool_is_refused_too(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    pool = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    _with_default(chatroute_home, configured, "anthropic/claude-sonnet-4-5", pool=pool,
+                  extra=f"[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    before_requests, before_rows = len(configured.requests), _counts()
+
+    for _ in range(2):  # turn after turn, not only once
+        code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
+        assert code == 2 and out == "", out
+        assert "daily budget cap is reached" in err and "--over-budget" in err
+        assert "openai/gpt-4o-mini" in err
+    assert len(configured.requests) == before_requests
+    assert _counts() == before_rows
+
+    # Saying yes sends the turn on the cheapest model, not on the (dearer) default.
+    configured.script("gpt-4o-mini", Reply(text="100 °C.", input_tokens=20, output_tokens=5))
+    code, answer = ask_json(capsys, "--over-budget", QUESTION)
+    assert code == 0 and answer["model"] == "openai/gpt-4o-mini"
+    assert configured.requests[-1].model == "gpt-4o-mini"
+    assert not configured.requests_for("claude-sonnet-4-5")
+
+
+def test_past_the_cap_a_free_default_outside_the_pool_still_answers(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    pool = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    _with_default(chatroute_home, configured, "openai/free-local", pool=pool,
+                  extra=f"{FREE_MODEL}\n[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    configured.script("free-local", Reply(text="100 °C.", input_tokens=20, output_tokens=5))
+    code, answer = ask_json(capsys, "--no-cache", QUESTION)
+    assert code == 0 and answer["model"] == "openai/free-local"
+    assert answer["route"]["kind"] == "default" and answer["cost_usd"] == 0
+    assert configured.requests[-1].model == "free-local"
+
+
+def test_under_the_cap_a_turn_dearer_than_what_is_left_everywhere_asks_first(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # The default is the dearest pool model: before, a turn every model "would exceed the
+    # budget" on went to it, unasked.
+    pool = ["openai/gpt-4o", "openai/gpt-4o-mini"]
+    write_config(chatroute_home, configured, pool=pool)
+    costs = _expected_costs(capsys, QUESTION)
+    cheapest = min(costs.values())
+    assert costs["openai/gpt-4o"] > cheapest > 0
+    write_config(chatroute_home, configured, pool=pool, extra=f"[budget]\ndaily_usd = {cheapest / 2:.12f}\n")
+
+    code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "would exceed the daily budget" in err and "--over-budget" in err and "openai/gpt-4o-mini" in err
+    assert configured.requests == [] and _counts() == (0, 0)
+
+    configured.script("gpt-4o-mini", Reply(text="100 °C.", input_tokens=20, output_tokens=5))
+    code, answer = ask_json(capsys, "--over-budget", QUESTION)
+    assert code == 0 and answer["model"] == "openai/gpt-4o-mini"
+    assert "would exceed the daily budget" in answer["route"]["reason"]
+    assert [r.model for r in configured.requests] == ["gpt-4o-mini"]
+
+
+def test_failing_over_never_lands_on_a_default_the_budget_excludes(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    pool = ["openai/gpt-4o", "openai/gpt-4o-mini"]  # the default: gpt-4o, the dearer
+    write_config(chatroute_home, configured, pool=pool)
+    costs = _expected_costs(capsys, QUESTION)
+    # What is left pays for gpt-4o-mini, not for gpt-4o.
+    cap = (costs["openai/gpt-4o-mini"] * costs["openai/gpt-4o"]) ** 0.5
+    write_config(chatroute_home, configured, pool=pool, extra=f"[budget]\ndaily_usd = {cap:.12f}\n")
+    configured.script("gpt-4o-mini", Fault(status=429))
+    configured.script("gpt-4o", Reply(text="an answer past the cap", input_tokens=1000, output_tokens=1000))
+
+    code, answer = ask_json(capsys, "--no-cache", QUESTION)
+    assert code == 1 and answer["status"] == "error" and "429" in answer["error"]
+    assert answer["route"]["reroutes"] == []
+    assert [r.model for r in configured.requests] == ["gpt-4o-mini"]

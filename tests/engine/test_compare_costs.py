@@ -287,16 +287,19 @@ def test_over_budget_is_reported_and_the_router_excludes_paid_models(
 
 def test_near_budget_steps_down_the_cost_weight(capsys: pytest.CaptureFixture[str], configured: FakeServer,
                                                 chatroute_home: Path) -> None:
-    spent = _actual(MINI, 1000, 100, 0)
+    # A warm-up big enough that the 10% of the cap it leaves still pays for the next turn on
+    # gpt-4o-mini (a turn that costs more than is left on every model is refused instead).
+    spent = _actual(MINI, 100_000, 10_000, 0)
     # A cap the turn fills to ~90%: warned, and the router weighs cost more heavily.
     write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {spent / 0.9:.10f}\n")
     code, out, _ = run_cli(capsys, "route", "--json", "Name three rivers in Europe.")
     calm = json.loads(out)
-    _run_turns(capsys, configured, [(MINI, "warm-up", 1000, 100, 0)])
+    _run_turns(capsys, configured, [(MINI, "warm-up", 100_000, 10_000, 0)])
     budget = _costs(capsys)["budget"]
     assert budget["level"] == "warn" and "80%" in budget["message"]
     code, out, _ = run_cli(capsys, "route", "--json", "Name three rivers in Europe.")
     tight = json.loads(out)
+    assert tight["kind"] == "routed"
     assert tight["cost_weight"] > calm["cost_weight"]
     assert any("budget 90% used" in n for n in tight["notes"])
 

@@ -256,3 +256,29 @@ def test_from_config() -> None:
     cfg = NS(preset="frugal", cost_weight=None, latency_weight=None, stickiness=0.05, learn=True, default=None)
     r = Router.from_config(cfg)
     assert r.preset == "frugal" and r.stickiness == 0.05 and r.preferences is not None
+
+
+def test_the_default_obeys_the_budget(pool) -> None:  # type: ignore[no-untyped-def]
+    mini, gpt4o, sonnet = pool
+    r = router()
+    at_cap = BudgetState(daily_spent_usd=1.0, daily_cap_usd=1.0)
+    # A default outside the pool: past the cap it is refused like the pool, and listed with why.
+    with pytest.raises(NoRouteError) as info:
+        r.decide(RouteRequest("hi", pool=[mini, gpt4o], default=sonnet.id, known=[sonnet], budget_state=at_cap))
+    assert "budget cap is reached" in str(info.value)
+    assert {c.model: c.excluded for c in info.value.candidates}[sonnet.id] == "budget cap reached"
+    # A free one still answers.
+    free = make_model("local/llama", 0.0, 0.0, 0.3)
+    d = r.decide(RouteRequest("hi", pool=[mini, gpt4o], default=free.id, known=[free], budget_state=at_cap))
+    assert d.model == "local/llama" and d.kind == "default"
+    # Under the cap, a default in the pool that the turn would cost more than is left on.
+    tight = BudgetState(daily_spent_usd=1.0, daily_cap_usd=1.0 + 1e-9)
+    with pytest.raises(NoRouteError) as info:
+        r.decide(RouteRequest("hi", pool=[mini, gpt4o], default=gpt4o.id, budget_state=tight))
+    assert "would cost more than" in str(info.value)
+    assert all(c.excluded and c.excluded.startswith("would exceed the budget") for c in info.value.candidates)
+    # When what is left pays for it, the default still stands in for a pool that failed.
+    roomy = BudgetState(daily_spent_usd=0.0, daily_cap_usd=1.0)
+    d = r.decide(RouteRequest("hi", pool=[mini, gpt4o], default=sonnet.id, known=[sonnet], budget_state=roomy,
+                              exclude={mini.id, gpt4o.id}))
+    assert d.model == sonnet.id and d.kind == "default"

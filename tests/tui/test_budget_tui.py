@@ -134,11 +134,13 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
 
 async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_server: FakeServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    # A cap the routed turn is expected to fit in (a turn expected to cost more than is left is
+    # refused before it is sent); its reported usage then takes the spend past it.
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.001")
     app = ChatrouteApp(engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         # A routed turn under the cap that takes the spend past it.
-        fake_server.script(Reply(text="Danube, Rhine, Loire.", input_tokens=1000, output_tokens=1000))
+        fake_server.script(Reply(text="Danube, Rhine, Loire.", input_tokens=10_000, output_tokens=10_000))
         await type_and_send(pilot, PROMPT)
         assert "⛔ budget reached" in _status(app)
         requests = len(fake_server.requests)
@@ -159,3 +161,22 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         assert fake_server.requests[-1].model == "gpt-4o-mini" and len(fake_server.requests) == requests + 1
         [again] = assistants(app)
         assert again.text == "Seine, Elbe, Po." and again.record.route_kind == "routed"
+
+
+async def test_under_the_cap_a_turn_dearer_than_what_is_left_asks_first(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A cap smaller than this prompt's cost on any model: before, it went to the default unasked.
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "")
+    cheapest = min(c["expected_cost_usd"] for c in engine.route(PROMPT)["candidates"])
+    await engine.aclose()
+    engine = _engine(chatroute_home, fake_server, monkeypatch, f"daily_usd = {cheapest / 2:.12f}")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, PROMPT)
+        modal = app.screen
+        assert isinstance(modal, OverBudgetScreen)
+        question = str(modal.query_one("#over-budget-question").render())
+        assert "left, less than this turn would cost" in question and "Send anyway on gpt-4o-mini" in question
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert fake_server.requests == []
