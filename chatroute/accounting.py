@@ -33,8 +33,9 @@ class PeriodSummary:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
+    # Both over the turns a model answered at a known cost (unknown_cost_turns are left out).
     baseline_cost_usd: float | None  # None when the baseline model has no known price
-    routing_saved_usd: float | None  # baseline - actual, over turns a model answered
+    routing_saved_usd: float | None  # baseline - actual
     cache_saved_usd: float  # what cache hits would have cost on the model that would have answered
     cache_hits: int
     # Part of turns / cost_usd whose usage was estimated, not reported: stopped or killed
@@ -142,7 +143,9 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
 
 def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
     """The same token counts priced on `baseline`. Stored input is every prompt token sent, for
-    every provider, of which `cached` were cache reads (schema 4 restated older Anthropic turns)."""
+    every provider, of which `cached` were cache reads (schema 4 restated older Anthropic turns).
+    The rows must be the turns the actual cost covers (Store.known_cost_usage), or the saving
+    counts a turn with no known price as free."""
     if not baseline.price_known:
         return None
     assert baseline.input_cost_per_mtok is not None and baseline.output_cost_per_mtok is not None
@@ -161,12 +164,14 @@ def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -
 
 
 def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since: date | None = None) -> PeriodSummary:
-    by_model = store.spend(by="model", since=since)
     totals = store.spend_totals(since=since)
     hits = store.cache_hits(since=since)
     estimated_turns, estimated_cost = store.estimated_spend(since=since)
-    answered = [r for r in by_model if r.key and r.turns]
-    base = baseline_cost(answered, catalog, baseline) if baseline is not None else None
+    base = None
+    if baseline is not None:
+        # The turns with a known cost, like `actual`: a turn with no known price is in neither.
+        priced = [r for r in store.known_cost_usage(since=since) if r.key and r.turns]
+        base = baseline_cost(priced, catalog, baseline)
     actual = totals.cost_usd or 0.0
     return PeriodSummary(
         turns=totals.turns,
@@ -194,6 +199,10 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
     saved = summary.routing_saved_usd or 0.0
     base = summary.baseline_cost_usd
     cache = f" The cache saved a further {usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
+    n = summary.unknown_cost_turns
+    if n:
+        cache += (f" {n:,} turn{'s' if n != 1 else ''} with no known price "
+                  f"{'are' if n != 1 else 'is'} left out of both figures.")
     if saved > 0:
         pct = f" ({saved / base:.0%})" if base else ""
         return f"Routing saved {usd(saved)}{pct} against always using {name}.{cache}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from chatroute.store.connection import StoreBase
@@ -225,6 +225,38 @@ def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, us
     return _row(r)
 
 
+def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *,
+                     use_rollup: bool = True) -> list[SpendRow]:
+    """Per model, the tokens of the turns whose cost is known: what a baseline is priced on, so
+    that it covers the very turns the actual cost sums. From the daily rollup where a (day,
+    model) holds only known costs (or none); a day that mixes them (a price configured that
+    day, a provider that reported a cost for some requests) reads its turns by model."""
+    daily = _daily_where(since, until, offset) if use_rollup else None
+    if daily is None:
+        where, params = _where(since, until, offset)
+        where = (where + " AND" if where else "WHERE") + " cost_usd IS NOT NULL"
+        sql = f"SELECT model AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
+        return [_row(r) for r in c.execute(sql, params).fetchall()]
+    where, params = daily
+    where = (where + " AND" if where else "WHERE") + " cost_known > 0"
+    sums: dict[str, list[int]] = {}
+    for day, model, turns, n_in, n_out, n_cached, known in c.execute(
+            "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cost_known"
+            f" FROM spend_day_model {where}", params):
+        if known < turns:
+            start = date.fromisoformat(day)
+            n_in, n_out, n_cached = c.execute(
+                "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
+                " COALESCE(SUM(cached_tokens), 0) FROM turns INDEXED BY idx_turns_model"
+                " WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL",
+                (model, ts_bound(start), ts_bound(start + timedelta(days=1)))).fetchone()
+        total = sums.setdefault(model, [0, 0, 0, 0])
+        for i, n in enumerate((known, n_in, n_out, n_cached)):
+            total[i] += n
+    return [SpendRow(key=model, turns=t[0], input_tokens=t[1], output_tokens=t[2], cached_tokens=t[3],
+                     cost_usd=None, saved_usd=None, unknown_cost_turns=0) for model, t in sums.items()]
+
+
 def usage_rows(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) -> list[tuple[Any, ...]]:
     where, params = _where(since, until, offset)
     return c.execute(
@@ -270,6 +302,17 @@ class SpendQueries(StoreBase):
         utc_offset_minutes: int = 0,
     ) -> SpendRow:
         return self._read(lambda c: totals(c, since, until, utc_offset_minutes))
+
+    def known_cost_usage(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> list[SpendRow]:
+        """Token sums per model over the turns whose cost is known (key: the model; costs
+        left None): what `chatroute costs` prices on its baseline model."""
+        return self._read(lambda c: known_cost_usage(c, since, until, utc_offset_minutes))
 
     def estimated_spend(
         self,

@@ -228,6 +228,29 @@ def test_dearer_than_the_baseline_is_said_plainly(capsys: pytest.CaptureFixture[
     assert code == 0 and "more than always using gpt-4o-mini" in out
 
 
+def test_a_turn_with_no_known_price_is_left_out_of_the_baseline_too(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # A model the catalogue has no price for (an Anthropic-kind provider is never a free local
+    # server): its turn costs "n/a", so it is in neither figure.
+    write_config(chatroute_home, configured,
+                 extra='[models."anthropic/mystery-1"]\ncontext_window = 128000\nmax_output_tokens = 4096\n')
+    unpriced, priced = ("anthropic/mystery-1", "unknown price", 100_000, 10_000, 0), (MINI, "known price", 1000, 100, 0)
+    outs = _run_turns(capsys, configured, [unpriced, priced])
+    assert outs[0]["cost_usd"] is None and outs[1]["cost_usd"] > 0
+
+    report = _costs(capsys, "--baseline", GPT4O)
+    actual = _actual(priced[0], *priced[2:])
+    baseline = _on_baseline(GPT4O, priced[0], *priced[2:])
+    for summary in (report["selected"], report["periods"]["all"], report["periods"]["today"]):
+        assert summary["turns"] == 2 and summary["unknown_cost_turns"] == 1
+        assert summary["cost_usd"] == pytest.approx(actual)
+        assert summary["baseline_cost_usd"] == pytest.approx(baseline)
+        assert summary["routing_saved_usd"] == pytest.approx(baseline - actual)
+    saved = baseline - actual
+    assert report["verdict"] == (f"Routing saved {usd(saved)} ({saved / baseline:.0%}) against always using gpt-4o. "
+                                 "1 turn with no known price is left out of both figures.")
+
+
 def test_costs_csv_and_since(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
     _run_turns(capsys, configured, TURNS)
     code, out, err = run_cli(capsys, "costs", "--format", "csv", "--by", "model")

@@ -110,6 +110,33 @@ def test_turn_usage_rows(spent) -> None:  # type: ignore[no-untyped-def]
     assert rows[-2].route_kind == "cache" and rows[-2].cache_status == "hit"
 
 
+def test_known_cost_usage_covers_the_turns_with_a_known_cost(spent) -> None:  # type: ignore[no-untyped-def]
+    from chatroute.store import spend as sp
+
+    store, convs = spent
+    # A day that mixes known and unknown costs for one model (its price configured that day).
+    store.add_turn(TurnRecord(conversation_id=convs[2], message_id=None, model="local/llama", provider="local",
+                              created_at="2025-01-02T09:00:00.000Z", input_tokens=70, output_tokens=30,
+                              cost_usd=0.0001, route_kind="pinned", cache_status="bypass"))
+    rows = [*ROWS, (2, "local/llama", "2025-01-02T09:00:00.000Z", 70, 30, 0, 0, 0.0001, None, "pinned", "bypass")]
+
+    def by_hand(since: str) -> dict[str, tuple[int, int, int, int]]:
+        sums: dict[str, tuple[int, int, int, int]] = {}
+        for r in rows:
+            if r[7] is None or r[2] < since:
+                continue
+            t = sums.get(r[1], (0, 0, 0, 0))
+            sums[r[1]] = (t[0] + 1, t[1] + r[3], t[2] + r[4], t[3] + r[5])
+        return sums
+
+    for since in (None, "2025-01-02"):
+        for use_rollup in (True, False):
+            got = store._read(lambda c, s=since, u=use_rollup: sp.known_cost_usage(c, s, None, 0, use_rollup=u))
+            figures = {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens) for r in got}
+            assert figures == by_hand(since or ""), (since, use_rollup)
+    assert {r.key for r in store.known_cost_usage()} == {"openai/gpt-4o", "anthropic/claude", "local/llama"}
+
+
 def test_spend_rejects_bad_grouping(store: Store) -> None:
     with pytest.raises(ValueError):
         store.spend("week")  # type: ignore[arg-type]
