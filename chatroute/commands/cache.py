@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     # The store opens the file first, as every other command does: it is checked (a damaged or
     # foreign file, or one from a newer chatroute, is refused before anything is written to it)
     # and, when new, created owner-only with its schema.
-    store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice)
+    store = Store.open_for(config, paths.database, recover_stale=False, on_wait=wait_notice)
     # stats and clear never embed anything, so the embedder is not loaded.
     try:
         cache = AnswerCache(store, None, config.cache)

@@ -25,9 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.recovery import pricer
 
     # This may be the first open after a crash: a recovered stream is priced before it is summed.
-    store = Store.open(paths.database, on_wait=wait_notice,
-                       price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
-                       anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
+    store = Store.open_for(config, paths.database, on_wait=wait_notice,
+                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
     baseline = args.baseline or config.ui.baseline_model
     if args.baseline and catalog.baseline(args.baseline) is None:
         from chatroute.errors import UsageError

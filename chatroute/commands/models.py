@@ -97,8 +97,7 @@ def _learned(paths: Any, config: Any, health: dict[str, dict[str, Any]]) -> tupl
         from chatroute.store import Store
 
         # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-        store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice,
-                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"])
+        store = Store.open_for(config, paths.database, recover_stale=False, on_wait=wait_notice)
         records = store.preferences(since=preferences_reset_at(paths))
         return PreferenceModel.from_preferences(records).biases, observe(records, health)
     except Exception:  # noqa: BLE001

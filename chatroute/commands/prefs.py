@@ -8,6 +8,7 @@ from chatroute.commands.common import table, wait_notice
 
 
 def run(args: argparse.Namespace) -> int:
+    from chatroute.config import load_config
     from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
     from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
@@ -22,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
         print("learned routing adjustment reset")
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
-    store = Store.open(paths.database, recover_stale=False, on_wait=wait_notice)
+    # The config only for the migrations: this may be the first command after an upgrade.
+    store = Store.open_for(load_config(paths), paths.database, recover_stale=False, on_wait=wait_notice)
     records = store.preferences(since=preferences_reset_at(paths))
     model = PreferenceModel.from_preferences(records)
     biases = model.biases

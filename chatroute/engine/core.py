@@ -110,10 +110,9 @@ class Engine:
         config.warnings.extend(_unwritable_files(paths))
         catalog = Catalog.build(config, paths, probe_local=True)
         # Replies a killed process left mid-stream get an estimated, priced turn record.
-        store = Store.open(paths.database,
-                           price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
-                           anthropic_providers=[n for n, p in config.providers.items() if p.kind == "anthropic"],
-                           on_wait=on_wait)
+        store = Store.open_for(config, paths.database,
+                               price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens),
+                               on_wait=on_wait)
         return cls(paths, config, catalog, store)
 
     @property

@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chatroute.fsutil import private_dir
 from chatroute.store.branch import HistoryTail, tail_start, walk
@@ -42,6 +42,9 @@ from chatroute.store.records import MESSAGE_STATUSES, Conversation, RecoveredStr
 from chatroute.store.search import SearchQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
+
+if TYPE_CHECKING:
+    from chatroute.config import Config
 
 __all__ = ["HistoryTail", "Store", "StoreError", "tail_start"]
 
@@ -109,6 +112,13 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             raise
         return store
 
+    @classmethod
+    def open_for(cls, config: Config, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Store:
+        """`open` with what the config tells the migrations: the providers of kind "anthropic"
+        under any name (migration 4 restates their stored input). Any command may be the first
+        to open the file after an upgrade, so every client with a config opens it this way."""
+        names = [name for name, provider in config.providers.items() if provider.kind == "anthropic"]
+        return cls.open(path, anthropic_providers=names, **kwargs)
 
     def _configure(self) -> None:
         c = self.conn

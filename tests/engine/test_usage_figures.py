@@ -251,6 +251,44 @@ def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: py
         assert by_model["openai/gpt-4o"].turns == 1 and by_model["openai/gpt-4o"].cost_usd == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("first", [["cache", "stats"], ["prefs", "show"], ["models"], ["costs"]])
+def test_migration_4_restates_whichever_command_opens_the_store_first(
+        first: list[str], capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restatement needs the config's Anthropic-kind provider names; a command that opened
+    the store without them upgraded the file with those turns left as they were, for good."""
+    import chatroute.store.db as db
+
+    config = chatroute_home / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
+[providers.proxy]
+kind = "anthropic"
+base_url = "{configured.anthropic_base_url}"
+api_key_env = "TEST_ANTHROPIC_KEY"
+""", encoding="utf-8")
+    path = chatroute_home / "chatroute.db"
+    with monkeypatch.context() as m:
+        m.setattr(db, "SCHEMA_VERSION", 3)  # a database written before this release
+        m.setattr(db, "MIGRATIONS", db.MIGRATIONS[:3])
+        with Store.open(path) as old:
+            conv = old.create_conversation("old")
+            row = TurnRecord(conversation_id=conv.id, message_id=None, model="proxy/claude-sonnet", provider="proxy",
+                             input_tokens=10, cached_tokens=5000, output_tokens=5, cost_usd=0.0016).to_row()
+            row.pop("client")  # a column of a later schema (5)
+            sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
+            old._write(lambda c: c.execute(sql, tuple(row.values())))
+
+    monkeypatch.setenv("CHATROUTE_NO_DISCOVERY", "1")
+    code, _, err = run_cli(capsys, *first)
+    assert code == 0, err
+    with Store.open(path) as new:
+        assert new.schema_version() == db.SCHEMA_VERSION
+        [turn] = new.turns(conv.id)
+        assert turn.input_tokens == 5010  # the cache reads are part of the input now
+    report = json.loads(run_cli(capsys, "costs", "--format", "json")[1])
+    assert report["periods"]["all"]["input_tokens"] == 5010
+
+
 # ------------------------------------------------------------------ 6 and 7: timings
 
 SLOW_SETUP_S = 1.0  # a cold SDK import or client set-up on a loaded machine
