@@ -186,10 +186,11 @@ def _by_client(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *
     daily = _daily_where(since, until, offset) if use_rollup else None
     if daily is not None:
         where, params = daily
-        sql = f"SELECT nullif(client, '') AS key, {_ROLLUP_AGG} FROM spend_day_client {where} GROUP BY key"
+        sql = (f"SELECT nullif(client, '') AS key, {_ROLLUP_AGG} FROM spend_day_client {where} GROUP BY key"
+               " HAVING SUM(turns) > 0")
     else:
         where, params = _where(since, until, offset)
-        sql = f"SELECT client AS key, {_AGG} FROM turns {where} GROUP BY key"
+        sql = f"SELECT client AS key, {_AGG} FROM turns {where} GROUP BY key HAVING SUM({_COUNTED}) > 0"
     rows = c.execute(_ordered(sql, _BY_COST), params).fetchall()
     return [_row(r, r[0] if r[0] is not None else OWN_CHAT) for r in rows]
 

@@ -86,3 +86,17 @@ def test_by_conversation_says_served_requests_share_the_no_conversation_row(tmp_
         assert {r.key: r.label for r in store.spend("conversation")}[None] == "(deleted)"
         store.add_turn(_turn(rng, "llm"))
         assert {r.key: r.label for r in store.spend("conversation")}[None] == "(deleted, or served to other tools)"
+
+
+def test_a_client_with_only_failed_requests_has_no_row(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    with Store.open(tmp_path / "c.db") as store:
+        store.add_turn(_turn(rng, "llm"))
+        # Failed before any token: stored so the failure shows where it happened, but not a turn.
+        for _ in range(2):
+            store.add_turn(TurnRecord(conversation_id=None, message_id=None, model="openai/gpt-4o", provider="openai",
+                                      status="error", cost_usd=0.0, client="always-limited",
+                                      created_at="2026-11-03T10:30:00.000Z", error="429"))
+        for since in (None, "2020-01-01T06:30:00Z"):  # whole days: the daily rollup; else a scan
+            rows = store.spend("client", since=since)
+            assert [r.key for r in rows] == ["llm"], since

@@ -169,6 +169,12 @@ def test_concurrent_streams_each_cost_exactly_what_they_report(fresh: Served) ->
 def test_costs_by_client_lists_served_requests(fresh: Served) -> None:
     fresh.client().chat.completions.create(model="chatroute/auto",
                                            messages=[{"role": "user", "content": "count me in the costs"}])
+    # A tool whose every request failed before any token: $0 and no turn, so no row either.
+    fresh.fake.script("gpt-4o-mini", Fault(status=429))
+    with pytest.raises(openai.RateLimitError):
+        fresh.client(default_headers={"User-Agent": "always-limited/1.0"}).chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "refused upstream"}])
+    assert [t.status for t in fresh.turns() if t.client == "always-limited"] == ["error"]
     out = subprocess.run([sys.executable, "-m", "chatroute", "costs", "--by", "client", "--format", "csv"],
                          cwd=ROOT, env=serve_env(fresh.home), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -178,3 +184,4 @@ def test_costs_by_client_lists_served_requests(fresh: Served) -> None:
     paid = [t for t in fresh.turns() if t.client == "OpenAI/Python"
             and not (t.status == "error" and t.input_tokens + t.output_tokens == 0)]
     assert served["OpenAI/Python"] == len(paid)
+    assert "always-limited" not in served
