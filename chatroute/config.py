@@ -85,6 +85,27 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a provider's base URL, or None. The value is never echoed: a URL can
+    carry credentials (https://user:pass@host)."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        return "must be an http(s) URL such as http://127.0.0.1:11434/v1"
+    # urlsplit only parses the port when asked; left unchecked, a bad one fails at the first
+    # request, as a provider error counted against the model's health.
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
 def split_model_id(model: str) -> tuple[str | None, str]:
     """'openai/gpt-4o' -> ('openai', 'gpt-4o'); a bare 'gpt-4o' -> (None, 'gpt-4o')."""
     provider, sep, name = model.partition("/")
@@ -125,22 +146,9 @@ class ProviderConfig(BaseModel):
     @classmethod
     def _check_url(cls, url: str | None) -> str | None:
         if url is not None:
-            try:
-                parts = urlsplit(url)
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-            except ValueError:
-                ok = False
-            if not ok:
-                # The value is not echoed: a URL can carry credentials (https://user:pass@host).
-                raise ValueError("must be an http(s) URL such as http://127.0.0.1:11434/v1")
-            # urlsplit only parses the port when asked; left unchecked, a bad one fails at the
-            # first request, as a provider error counted against the model's health.
-            try:
-                port = parts.port
-            except ValueError:
-                port = -1
-            if port is not None and not 1 <= port <= 65535:
-                raise ValueError("has a port that is not a number from 1 to 65535")
+            problem = url_problem(url)
+            if problem:
+                raise ValueError(problem)
         return url
 
     @model_validator(mode="after")
@@ -308,6 +316,7 @@ def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Co
         router = router.model_copy(update={"default": router.pool[0]})
 
     _check_models(file, text, fc, providers)
+    _check_env_urls(providers)
     router, ui = _apply_env(router, fc.ui)
     config = Config(
         providers=providers,
@@ -353,6 +362,18 @@ def _providers_from_env() -> dict[str, ProviderConfig]:
         if os.environ.get(_DEFAULT_KEY_ENV[kind]) or os.environ.get(_DEFAULT_URL_ENV[kind]):
             out[kind] = ProviderConfig(name=kind, kind=kind)
     return out
+
+
+def _check_env_urls(providers: dict[str, ProviderConfig]) -> None:
+    """OPENAI_BASE_URL / ANTHROPIC_BASE_URL get the check a base_url in the file gets, for the
+    providers that would read them: else a bad port surfaces as "the stream was malformed"."""
+    for provider in providers.values():
+        var = _DEFAULT_URL_ENV[provider.kind]
+        url = os.environ.get(var)
+        if provider.base_url is None and url:
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(f"{var} {problem} (provider {provider.name!r})")
 
 
 def _validate(file: Path, text: str, data: dict[str, Any]) -> ConfigFile:

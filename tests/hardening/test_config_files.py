@@ -113,3 +113,19 @@ def test_chatroute_home_that_is_a_file_is_one_line(capsys: pytest.CaptureFixture
         assert code == 2, (command, err)
         assert _one_error_line(err).startswith(f"chatroute: error: {home}: {says}"), (command, err)
     assert blocker.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("var", ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"])
+def test_a_bad_base_url_variable_is_a_config_error(capsys: pytest.CaptureFixture[str], chatroute_home: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, var: str) -> None:
+    # No config file: the providers come from the environment, and their URL from the variable.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv(var, "http://127.0.0.1:99999/v1")
+    kind = "openai" if var.startswith("OPENAI") else "anthropic"
+    for command in (("ask", "hello"), ("route", "hello")):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2, (command, err)
+        assert _one_error_line(err) == (f"chatroute: error: {var} has a port that is not a number from 1 "
+                                        f"to 65535 (provider '{kind}')"), command
+    assert not (chatroute_home / "health.json").exists()
