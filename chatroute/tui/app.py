@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
 from chatroute.tui.data import PRESETS, Backend, error_line
+from chatroute.tui.key_gate import KeyGate
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
 
@@ -54,6 +55,7 @@ class ChatrouteApp(App[None]):
             wanted = DEFAULT_THEME
         self.theme = wanted
         self._saved_theme = wanted  # what the config says (or its fallback): no write for that
+        self._key_gate = KeyGate(self)
 
     def _user_theme_dirs(self) -> list[Any]:
         try:
@@ -135,6 +137,13 @@ class ChatrouteApp(App[None]):
         if isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.MouseScrollDown,
                               events.MouseScrollUp, events.Paste)):
             COLLECTOR.activity()
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._key_gate.holds(event):
+                return
+            focused = self.focused
+            await super().on_event(event)
+            self._key_gate.handled(event, focused)
+            return
         await super().on_event(event)
 
     async def on_unmount(self) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.badge import WhyPanel
 from chatroute.tui.widgets.composer import Composer
-from tests.tui.fake_engine import FakeEngine
+from tests.tui.fake_engine import FakeEngine, FakeStore, seed_conversation
 from tests.tui.helpers import settle
 
 SIZE = (120, 40)
@@ -61,3 +63,51 @@ async def test_the_first_enter_of_a_first_run_sends(engine: FakeEngine) -> None:
         await burst(pilot, "hello there", "enter")
         await settle(pilot, app)
         assert [c["prompt"] for c in engine.calls] == ["hello there"]
+
+
+# Keys that move focus (to a message, the search box, a dialog, back to the composer), followed in
+# the same burst by the keys meant for where focus goes.
+
+async def test_w_right_after_up_opens_the_why_panel(store: FakeStore) -> None:
+    seed_conversation(store, "Trip", [("flights to Lisbon?", "TAP flies direct.")])
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await burst(pilot, "", "up", "w")
+        await settle(pilot, app)
+        assert app.screen.query_one(Composer).text == ""
+        assert len(app.screen.query(WhyPanel)) == 1
+
+
+async def test_a_query_typed_right_after_ctrl_f_goes_to_the_search_box(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, "", "ctrl+f")
+        await burst(pilot, "lisbon")
+        await settle(pilot, app)
+        assert app.screen.query_one("#search", Input).value == "lisbon"
+        assert app.screen.query_one(Composer).text == ""
+
+
+async def test_keys_right_after_esc_from_search_reach_the_composer(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, "", "ctrl+f")
+        await burst(pilot, "lisbon", "escape")
+        await burst(pilot, "next question")
+        await settle(pilot, app)
+        assert app.screen.query_one(Composer).text == "next question"
+
+
+async def test_a_name_typed_right_after_f2_renames(store: FakeStore) -> None:
+    seed_conversation(store, "Old name", [("x", "y")])
+    engine = FakeEngine(store)
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await burst(pilot, "", "f2")
+        await burst(pilot, "New name", "enter")
+        await burst(pilot, "then this")
+        await settle(pilot, app)
+        assert store.list_conversations()[0].title == "New name"
+        assert app.screen.query_one(Composer).text == "then this" and engine.calls == []

@@ -1,0 +1,88 @@
+"""Keys that arrive while an earlier key is still moving focus wait for it to land.
+
+Textual hands each key to whatever has focus when the app reads it, but a key that moves focus
+does so later: through a binding on a parent the key bubbles to, a message the focused widget
+posts, or a screen that focuses its input once mounted. Keys from the same burst (a fast typist,
+tmux send-keys, a slow SSH link) went to the old focus: "w" after ↑ was typed into the composer
+instead of opening the why panel, a search query after Ctrl+F and a new name after F2 landed in
+the composer, and keys after Esc from the search box were dropped.
+
+So after any key that is not plain typing into a text field, later keys are held until every
+message queue of the app has drained (the key has been handled wherever it went), then handed
+back to the app in the order they came. Plain typing never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import monotonic
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.widget import Widget
+from textual.widgets import Input, TextArea
+
+# Enough for a screen to mount and focus its input; a key held longer (the app is busy, e.g.
+# rendering a stream) is delivered anyway: late is better than lost or misdirected.
+MAX_HOLD_S = 0.3
+# Queues must look empty this many polls in a row: a handler that awaits leaves its queue empty
+# for a moment while the messages it posts are on their way.
+QUIET_POLLS = 3
+POLL_S = 0.001
+
+# Editing keys that never move focus out of a text field.
+_EDITING_KEYS = frozenset({"backspace", "delete", "left", "right", "home", "end", "ctrl+left", "ctrl+right",
+                           "shift+left", "shift+right", "ctrl+w", "ctrl+u", "ctrl+k", "ctrl+z", "ctrl+y"})
+
+
+def is_typing(event: events.Key, focused: Widget | None) -> bool:
+    """`event` only edits the text field that has focus."""
+    if not isinstance(focused, (Input, TextArea)) or (isinstance(focused, TextArea) and focused.read_only):
+        return False
+    return event.is_printable or event.key in _EDITING_KEYS
+
+
+class KeyGate:
+    def __init__(self, app: App[Any]) -> None:
+        self._app = app
+        self._held: list[events.Key] | None = None
+        self._release: asyncio.Task[None] | None = None
+
+    def holds(self, event: events.Key) -> bool:
+        """Keep `event` back if an earlier key has not landed yet; True when it was kept."""
+        if self._held is None:
+            return False
+        self._held.append(event)
+        return True
+
+    def handled(self, event: events.Key, focused_before: Widget | None) -> None:
+        """`event` has just been handed on, with `focused_before` focused when it was read."""
+        if self._held is not None or is_typing(event, focused_before):
+            return
+        self._held = []
+        self._release = asyncio.create_task(self._release_when_settled())
+
+    def _drained(self) -> bool:
+        app = self._app
+        if app.message_queue_size:
+            return False
+        for screen in app.screen_stack:
+            if screen.message_queue_size or any(w.message_queue_size for w in screen.walk_children(Widget)):
+                return False
+        return True
+
+    async def _release_when_settled(self) -> None:
+        deadline = monotonic() + MAX_HOLD_S
+        quiet = 0
+        try:
+            while quiet < QUIET_POLLS and monotonic() < deadline:
+                await asyncio.sleep(POLL_S)
+                quiet = quiet + 1 if self._drained() else 0
+        finally:
+            held, self._held = self._held or [], None
+            for key in held:
+                # A fresh event: the held one went through the app's dispatch once already.
+                again = events.Key(key.key, key.character)
+                again.set_sender(self._app)
+                self._app.post_message(again)
