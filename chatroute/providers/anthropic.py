@@ -14,9 +14,9 @@ ReasoningDelta*), the final UsageReport (when reported), Finish.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
 # (over 1 s cold) must not count against the first request's first-token deadline.
@@ -36,17 +36,9 @@ from chatroute.providers.base import (
     reported_count,
 )
 from chatroute.providers.deadlines import StreamDeadlines
-from chatroute.providers.errors import (
-    is_official_endpoint,
-    map_exception,
-    missing_key,
-    stream_ended_early,
-)
-from chatroute.providers.http import check_api_response, same_origin_guard
+from chatroute.providers.errors import stream_ended_early
+from chatroute.providers.sdk_provider import NOTHING, SDKProvider
 from chatroute.providers.warmup import import_first_request_modules
-
-if TYPE_CHECKING:
-    from chatroute.config import ProviderConfig
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens on every request
 
@@ -64,46 +56,21 @@ def map_stop_reason(reason: str | None) -> FinishReason:
     return _FINISH.get(reason or "", "other")
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider[AsyncAnthropic]):
     kind = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
 
-    def __init__(self, cfg: ProviderConfig) -> None:
-        self.cfg = cfg
-        self.name: str = cfg.name
-        self.base_url: str | None = cfg.resolved_base_url()
-        self._key: str | None = cfg.api_key()
-        self._client: AsyncAnthropic | None = None
-
-    def client(self) -> AsyncAnthropic:
-        if self._client is None:
-            if self._key is None and is_official_endpoint(self.base_url):
-                env = getattr(self.cfg, "default_key_env", lambda: None)()
-                raise missing_key(provider=self.name, env=env or "ANTHROPIC_API_KEY")
-            timeout = float(self.cfg.timeout_s)
-            http = DefaultAsyncHttpxClient()
-            self._client = AsyncAnthropic(
-                # Always explicit: otherwise the SDK would fall back to env vars and profiles
-                # on disk, and a key meant for another provider could leak to this endpoint.
-                api_key=self._key or "not-needed",
-                base_url=self.base_url,
-                timeout=Timeout(timeout, connect=min(timeout, 10.0)),
-                max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
-                http_client=http,
-            )
-            client = self._client
-            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
-        return self._client
+    def _new_client(self, *, api_key: str, timeout_s: float, max_retries: int) -> tuple[AsyncAnthropic, Any]:
+        http = DefaultAsyncHttpxClient()
+        client = AsyncAnthropic(api_key=api_key, base_url=self.base_url, max_retries=max_retries, http_client=http,
+                                timeout=Timeout(timeout_s, connect=min(timeout_s, 10.0)))
+        return client, http
 
     def prepare(self) -> None:
         """Create the SDK client now, so the request's clock does not count its set-up. The
         messages resource is touched too: the SDK may import it lazily, on first use."""
         _ = self.client().messages
         import_first_request_modules(self.kind)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     def _params(self, req: ChatRequest) -> dict[str, Any]:
         system_parts = [req.system] if req.system else []
@@ -116,7 +83,7 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": req.model,
             "messages": messages,
-            "max_tokens": req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "max_tokens": _max_tokens(req),
             "stream": True,
         }
         if system_parts:
@@ -125,6 +92,9 @@ class AnthropicProvider:
         # parameters any more, and sending one as an extra field would risk a 400.
         return params
 
+    async def _open(self, request: ChatRequest, limits: StreamDeadlines) -> Any:
+        return await limits.before_first_token(self._post(self._params(request)))
+
     async def _post(self, params: dict[str, Any]) -> AsyncStream[Any]:
         """The SDK's own request, error mapping and SSE decoding (pings skipped, error events
         raised), with each event handed back as the server's JSON object rather than built into
@@ -132,89 +102,12 @@ class AnthropicProvider:
         return await self.client().post("/v1/messages", body=params, cast_to=object, stream=True,
                                         stream_cls=AsyncStream[object])
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
-        sdk_stream: Any = None
-        failure: ProviderError | None = None
-        params = self._params(request)
-        state = _StreamState(guard=output_guard(params["max_tokens"]))
-        try:
-            sdk_stream = await limits.before_first_token(self._post(params))
-            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
-            events = sdk_stream.__aiter__()
-            while True:
-                try:
-                    if state.started:
-                        event = await limits.after_first_token(anext(events))
-                    else:
-                        event = await limits.before_first_token(anext(events))
-                except StopAsyncIteration:
-                    break
-                out = self._read(event, state, request.model)
-                if state.truncated:
-                    break
-                if out is not None:
-                    yield out
-            if state.stop_reason is None and not state.stopped:
-                raise stream_ended_early(provider=self.name, model=request.model, got_text=state.got_text)
-            final = state.report(partial=state.truncated)
-            if final is not None and state.output_tokens is not None:
-                yield final
-            yield Finish(map_stop_reason(state.stop_reason))
-        except ProviderError as err:
-            if not err.provider:
-                err.provider = self.name
-            failure = err
-        except Exception as exc:
-            # SDK exceptions quote the raw error body, which may echo the key, so the mapped
-            # error is raised outside this block: no __cause__/__context__ chain to print.
-            failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
-            failure.extra.setdefault("cause", type(exc).__name__)
-        finally:
-            if sdk_stream is not None:
-                try:
-                    await sdk_stream.close()
-                except Exception:
-                    pass
-        if failure is not None:
-            # Once the model produced output, visible or thinking, the request is billed:
-            # message_start's input and cache counts price it (the engine counts the output).
-            # Before that (an overloaded error right after message_start) nothing is billed.
-            kept = state.report(partial=True) if state.started else None
-            if kept is not None:
-                yield kept
-            raise failure
+    def _reader(self, request: ChatRequest) -> _StreamState:
+        return _StreamState(guard=output_guard(_max_tokens(request)), provider=self.name, model=request.model)
 
-    def _read(self, event: Any, state: _StreamState, model: str) -> StreamEvent | None:
-        """What one raw stream event adds to `state`, and the event to pass on, if any."""
-        try:
-            etype = _field(event, "type")
-            if etype == "content_block_delta":
-                return state.delta(event["delta"])
-            if etype == "message_start":
-                u = _field(event["message"], "usage")
-                if u is not None:
-                    state.count(u)
-                    # Billed from here on: a stop before the end still has these counts.
-                    return state.report(partial=True)
-            elif etype == "message_delta":
-                reason = _field(event["delta"], "stop_reason")
-                if reason:
-                    state.stop_reason = reason
-                u = _field(event, "usage")
-                if u is not None:
-                    state.count(u)  # cumulative counts; newer servers also restate input/cache here
-            elif etype == "message_stop":
-                state.stopped = True
-            # content_block_start/stop and unknown future events carry nothing we need
-            return None
-        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-            raise ProviderError(
-                ErrorKind.MALFORMED_STREAM,
-                f"unexpected event shape ({type(exc).__name__})",
-                provider=self.name,
-                model=model,
-            ) from exc
+
+def _max_tokens(req: ChatRequest) -> int:
+    return req.max_tokens if req.max_tokens is not None else DEFAULT_MAX_TOKENS
 
 
 @dataclass
@@ -222,6 +115,8 @@ class _StreamState:
     """What one stream has told so far: its progress, stop reason and token counts."""
 
     guard: int  # text or thinking deltas allowed: the server streaming past max_tokens is cut
+    provider: str
+    model: str
     got_text: bool = False
     started: bool = False  # first token (text or thinking) seen: stall and whole-request limits from here on
     stopped: bool = False
@@ -232,6 +127,53 @@ class _StreamState:
     cache_write: int = 0
     pieces: int = 0  # text or thinking deltas: each is at least one output token
     truncated: bool = False  # cut by the client: the server streamed past max_tokens
+
+    @property
+    def done(self) -> bool:
+        return self.truncated
+
+    def feed(self, raw: Any) -> Sequence[StreamEvent]:
+        """What one raw stream event adds, and the event to pass on, if any."""
+        try:
+            etype = _field(raw, "type")
+            if etype == "content_block_delta":
+                out = self.delta(raw["delta"])
+                return (out,) if out is not None else NOTHING
+            if etype == "message_start":
+                u = _field(raw["message"], "usage")
+                if u is not None:
+                    self.count(u)
+                    # Billed from here on: a stop before the end still has these counts.
+                    report = self.report(partial=True)
+                    return (report,) if report is not None else NOTHING
+            elif etype == "message_delta":
+                reason = _field(raw["delta"], "stop_reason")
+                if reason:
+                    self.stop_reason = reason
+                u = _field(raw, "usage")
+                if u is not None:
+                    self.count(u)  # cumulative counts; newer servers also restate input/cache here
+            elif etype == "message_stop":
+                self.stopped = True
+            # content_block_start/stop and unknown future events carry nothing we need
+            return NOTHING
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise ProviderError(ErrorKind.MALFORMED_STREAM, f"unexpected event shape ({type(exc).__name__})",
+                                provider=self.provider, model=self.model) from exc
+
+    def end(self) -> Sequence[StreamEvent]:
+        if self.stop_reason is None and not self.stopped:
+            raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
+        final = self.report(partial=self.truncated)
+        finish = Finish(map_stop_reason(self.stop_reason))
+        return (final, finish) if final is not None and self.output_tokens is not None else (finish,)
+
+    def on_failure(self) -> Sequence[StreamEvent]:
+        # Once the model produced output, visible or thinking, the request is billed:
+        # message_start's input and cache counts price it (the engine counts the output).
+        # Before that (an overloaded error right after message_start) nothing is billed.
+        kept = self.report(partial=True) if self.started else None
+        return (kept,) if kept is not None else NOTHING
 
     def delta(self, delta: Any) -> TextDelta | ReasoningDelta | None:
         kind = _field(delta, "type")

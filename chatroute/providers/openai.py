@@ -10,7 +10,8 @@ yielded stays yielded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # Imported here, not in client(): this module is only loaded by make_provider (lazily), and
@@ -32,13 +33,8 @@ from chatroute.providers.base import (
     reported_count,
 )
 from chatroute.providers.deadlines import StreamDeadlines
-from chatroute.providers.errors import (
-    is_official_endpoint,
-    map_exception,
-    missing_key,
-    stream_ended_early,
-)
-from chatroute.providers.http import check_api_response, same_origin_guard
+from chatroute.providers.errors import stream_ended_early
+from chatroute.providers.sdk_provider import NOTHING, SDKProvider
 from chatroute.providers.warmup import import_first_request_modules
 
 if TYPE_CHECKING:
@@ -60,54 +56,28 @@ def map_finish(reason: str | None) -> FinishReason:
     return _FINISH.get(reason or "", "other")
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider[AsyncOpenAI]):
     """A chat-completions endpoint. Create once per configured provider and reuse."""
 
     kind = "openai"
+    key_env = "OPENAI_API_KEY"
 
     def __init__(self, cfg: ProviderConfig) -> None:
-        self.cfg = cfg
-        self.name: str = cfg.name
-        self.base_url: str | None = cfg.resolved_base_url()
-        self._key: str | None = cfg.api_key()
-        self._client: AsyncOpenAI | None = None
+        super().__init__(cfg)
         # Flipped off for good once this server rejects `stream_options` (older local servers).
         self.include_usage = True
-        # The official API wants max_completion_tokens (o-series/gpt-5 reject max_tokens);
-        # compatible servers broadly only know max_tokens.
-        self._official = is_official_endpoint(self.base_url)
 
-    # -- client -------------------------------------------------------------------------
-
-    def client(self) -> AsyncOpenAI:
-        if self._client is None:
-            if self._key is None and self._official:
-                env = getattr(self.cfg, "default_key_env", lambda: None)()
-                raise missing_key(provider=self.name, env=env or "OPENAI_API_KEY")
-            timeout = float(self.cfg.timeout_s)
-            http = DefaultAsyncHttpxClient()
-            self._client = AsyncOpenAI(
-                # Keyless compatible servers still get a header: the SDK insists on a key.
-                api_key=self._key or "not-needed",
-                base_url=self.base_url,
-                timeout=Timeout(timeout, connect=min(timeout, 10.0)),
-                max_retries=int(getattr(self.cfg, "max_retries", 0) or 0),
-                http_client=http,
-            )
-            client = self._client
-            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
-        return self._client
+    def _new_client(self, *, api_key: str, timeout_s: float, max_retries: int) -> tuple[AsyncOpenAI, Any]:
+        http = DefaultAsyncHttpxClient()
+        client = AsyncOpenAI(api_key=api_key, base_url=self.base_url, max_retries=max_retries, http_client=http,
+                             timeout=Timeout(timeout_s, connect=min(timeout_s, 10.0)))
+        return client, http
 
     def prepare(self) -> None:
         """Create the SDK client now, so the request's clock does not count its set-up. The
         chat resource is touched too: the SDK imports it lazily, on first use (~0.2 s cold)."""
         _ = self.client().chat.completions
         import_first_request_modules(self.kind)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     # -- request ------------------------------------------------------------------------
 
@@ -118,6 +88,8 @@ class OpenAIProvider:
         messages.extend({"role": m.role, "content": m.content} for m in req.messages)
         params: dict[str, Any] = {"model": req.model, "messages": messages, "stream": True}
         if req.max_tokens is not None:
+            # The official API wants max_completion_tokens (o-series/gpt-5 reject max_tokens);
+            # compatible servers broadly only know max_tokens.
             params["max_completion_tokens" if self._official else "max_tokens"] = req.max_tokens
         if req.temperature is not None:
             params["temperature"] = req.temperature
@@ -125,8 +97,8 @@ class OpenAIProvider:
             params["stream_options"] = {"include_usage": True}
         return params
 
-    async def _open(self, req: ChatRequest, limits: StreamDeadlines) -> Any:
-        params = self._params(req)
+    async def _open(self, request: ChatRequest, limits: StreamDeadlines) -> Any:
+        params = self._params(request)
         try:
             return await limits.before_first_token(self._post(params))
         except Exception as exc:
@@ -143,79 +115,58 @@ class OpenAIProvider:
         return await self.client().post("/chat/completions", body=params, cast_to=object, stream=True,
                                         stream_cls=AsyncStream[object])
 
+    def _reader(self, request: ChatRequest) -> _ChunkReader:
+        return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model)
 
-    # -- stream -------------------------------------------------------------------------
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
-        sdk_stream: Any = None
-        failure: ProviderError | None = None
-        got_text = False
-        started = False  # first token (text or reasoning) seen: stall and whole-request limits from here on
-        finish: str | None = None
-        usage: UsageReport | None = None
-        guard = output_guard(request.max_tokens)
-        pieces = 0  # chunks carrying text or reasoning: each is at least one output token
+@dataclass
+class _ChunkReader:
+    """What one stream of chat.completion.chunk objects has told so far."""
+
+    guard: int  # chunks carrying text or reasoning allowed: each is at least one output token
+    provider: str
+    model: str
+    got_text: bool = False
+    started: bool = False
+    done: bool = False  # cut by the client: the server streamed past max_tokens
+    finish: str | None = None
+    usage: UsageReport | None = None
+    pieces: int = 0
+
+    def feed(self, raw: Any) -> Sequence[StreamEvent]:
         try:
-            sdk_stream = await self._open(request, limits)
-            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
-            chunks = sdk_stream.__aiter__()
-            while True:
-                try:
-                    if started:
-                        chunk = await limits.after_first_token(anext(chunks))
-                    else:
-                        chunk = await limits.before_first_token(anext(chunks))
-                except StopAsyncIteration:
-                    break
-                try:
-                    text, thinking, reason, chunk_usage = _read_chunk(chunk)
-                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-                    raise ProviderError(
-                        ErrorKind.MALFORMED_STREAM,
-                        f"unexpected chunk shape ({type(exc).__name__})",
-                        provider=self.name,
-                        model=request.model,
-                    ) from exc
-                if text or thinking:
-                    pieces += 1
-                    if pieces > guard:
-                        # The server streams past max_tokens: end the answer here, as truncated,
-                        # rather than read forever (closing the response below hangs up).
-                        finish = "length"
-                        break
-                if chunk_usage is not None:
-                    usage = chunk_usage  # some servers repeat running usage; the last one wins
-                if reason:
-                    finish = reason
-                if thinking:
-                    started = True  # reasoning is progress: the first-token deadline is met
-                    yield ReasoningDelta(thinking)
-                if text:
-                    got_text = started = True
-                    yield TextDelta(text)
-            if finish is None:
-                raise stream_ended_early(provider=self.name, model=request.model, got_text=got_text)
-            if usage is not None:
-                yield usage
-            yield Finish(map_finish(finish))
-        except ProviderError as err:
-            if not err.provider:
-                err.provider = self.name
-            raise
-        except Exception as exc:
-            # SDK exceptions quote the raw error body, which may echo the key, so the mapped
-            # error is raised outside this block: no __cause__/__context__ chain to print.
-            failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
-            failure.extra.setdefault("cause", type(exc).__name__)
-        finally:
-            if sdk_stream is not None:
-                try:
-                    await sdk_stream.close()
-                except Exception:  # closing a broken connection may fail; nothing to save
-                    pass
-        if failure is not None:
-            raise failure
+            text, thinking, reason, usage = _read_chunk(raw)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            raise ProviderError(ErrorKind.MALFORMED_STREAM, f"unexpected chunk shape ({type(exc).__name__})",
+                                provider=self.provider, model=self.model) from exc
+        if text or thinking:
+            self.pieces += 1
+            if self.pieces > self.guard:
+                # The server streams past max_tokens: end the answer here, as truncated, rather
+                # than read forever (closing the response hangs up).
+                self.finish, self.done = "length", True
+                return NOTHING
+        if usage is not None:
+            self.usage = usage  # some servers repeat running usage; the last one wins
+        if reason:
+            self.finish = reason
+        if not (text or thinking):
+            return NOTHING
+        self.started = True  # reasoning is progress too: the first-token deadline is met
+        self.got_text = self.got_text or bool(text)
+        if thinking and text:
+            return (ReasoningDelta(thinking), TextDelta(text))
+        return (TextDelta(text),) if text else (ReasoningDelta(thinking),)
+
+    def end(self) -> Sequence[StreamEvent]:
+        if self.finish is None:
+            raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
+        finish = Finish(map_finish(self.finish))
+        return (self.usage, finish) if self.usage is not None else (finish,)
+
+    def on_failure(self) -> Sequence[StreamEvent]:
+        # Usage comes only in the last chunk: a stream that failed reported none to keep.
+        return NOTHING
 
 
 def _rejects_stream_options(exc: BaseException) -> bool:

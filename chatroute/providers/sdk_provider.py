@@ -1,0 +1,151 @@
+"""What the OpenAI and Anthropic adapters share: one SDK client per provider, made on first use
+with an explicit key, SDK retries as configured (off by default) and a same-origin guard; and
+the reading of one stream under its deadlines, with SDK errors mapped and the connection closed
+whatever happens. The wire formats differ only in how a request is sent and an event is read:
+each adapter's `_open` and its StreamReader.
+
+No SDK is imported here: each adapter imports its own at module level (see their notes), and
+this module is loaded with them, lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+from chatroute.providers.base import ChatRequest, ProviderError, StreamEvent
+from chatroute.providers.deadlines import StreamDeadlines
+from chatroute.providers.errors import is_official_endpoint, map_exception, missing_key
+from chatroute.providers.http import check_api_response, same_origin_guard
+
+if TYPE_CHECKING:
+    from chatroute.config import ProviderConfig
+
+
+
+class SDKClient(Protocol):
+    """What is used of AsyncOpenAI and AsyncAnthropic here."""
+
+    @property
+    def base_url(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=SDKClient)
+
+NOTHING: tuple[StreamEvent, ...] = ()
+
+
+class StreamReader(Protocol):
+    """Reads one stream's raw events (the server's JSON objects) into StreamEvents."""
+
+    @property
+    def started(self) -> bool:
+        """First token, visible or thinking, seen: the stall and whole-request limits apply from here on."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """No more events wanted (the server streamed past max_tokens and was cut)."""
+        ...
+
+    def feed(self, raw: Any) -> Sequence[StreamEvent]:
+        """The events one raw event gives; a shape that is not the wire format's raises ProviderError."""
+        ...
+
+    def end(self) -> Sequence[StreamEvent]:
+        """The closing events once the server stops sending; raises when it stopped too early."""
+        ...
+
+    def on_failure(self) -> Sequence[StreamEvent]:
+        """What to report before the error when the stream fails: what is already billed."""
+        ...
+
+
+class SDKProvider(Generic[ClientT]):
+    kind: str
+    key_env: ClassVar[str]  # named in the missing-key error when the config names none
+
+    def __init__(self, cfg: ProviderConfig) -> None:
+        self.cfg = cfg
+        self.name: str = cfg.name
+        self.base_url: str | None = cfg.resolved_base_url()
+        self._key: str | None = cfg.api_key()
+        self._official = is_official_endpoint(self.base_url)
+        self._client: ClientT | None = None
+
+    # -- client -------------------------------------------------------------------------
+
+    def _new_client(self, *, api_key: str, timeout_s: float, max_retries: int) -> tuple[ClientT, Any]:
+        """The SDK client and the httpx client it sends through."""
+        raise NotImplementedError
+
+    def client(self) -> ClientT:
+        if self._client is None:
+            if self._key is None and self._official:
+                env = getattr(self.cfg, "default_key_env", lambda: None)()
+                raise missing_key(provider=self.name, env=env or self.key_env)
+            # The key is always explicit, a placeholder for keyless servers: otherwise the SDK
+            # would fall back to environment variables, and a key meant for another provider
+            # could leak to this endpoint.
+            client, http = self._new_client(api_key=self._key or "not-needed", timeout_s=float(self.cfg.timeout_s),
+                                            max_retries=int(getattr(self.cfg, "max_retries", 0) or 0))
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
+            self._client = client
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    # -- stream -------------------------------------------------------------------------
+
+    async def _open(self, request: ChatRequest, limits: StreamDeadlines) -> Any:
+        """The SDK's stream of raw events, opened within the first-token deadline."""
+        raise NotImplementedError
+
+    def _reader(self, request: ChatRequest) -> StreamReader:
+        raise NotImplementedError
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
+        reader = self._reader(request)
+        sdk_stream: Any = None
+        failure: ProviderError | None = None
+        try:
+            sdk_stream = await self._open(request, limits)
+            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
+            raw_events = sdk_stream.__aiter__()
+            while not reader.done:
+                try:
+                    if reader.started:
+                        raw = await limits.after_first_token(anext(raw_events))
+                    else:
+                        raw = await limits.before_first_token(anext(raw_events))
+                except StopAsyncIteration:
+                    break
+                for event in reader.feed(raw):
+                    yield event
+            for event in reader.end():
+                yield event
+        except ProviderError as err:
+            if not err.provider:
+                err.provider = self.name
+            failure = err
+        except Exception as exc:
+            # SDK exceptions quote the raw error body, which may echo the key, so the mapped
+            # error is raised outside this block: no __cause__/__context__ chain to print.
+            failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
+            failure.extra.setdefault("cause", type(exc).__name__)
+        finally:
+            if sdk_stream is not None:
+                try:
+                    await sdk_stream.close()
+                except Exception:  # closing a broken connection may fail; nothing to save
+                    pass
+        if failure is not None:
+            for event in reader.on_failure():
+                yield event
+            raise failure
