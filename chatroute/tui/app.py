@@ -137,7 +137,7 @@ class ChatrouteApp(App[None]):
         if isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.MouseScrollDown,
                               events.MouseScrollUp, events.Paste)):
             COLLECTOR.activity()
-        if isinstance(event, events.Key) and not event.is_forwarded:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
             if self._key_gate.holds(event):
                 return
             focused = self.focused
@@ -147,6 +147,7 @@ class ChatrouteApp(App[None]):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
+        self._key_gate.close()
         COLLECTOR.uninstall()
         if self._close_engine:
             await self.engine.aclose()

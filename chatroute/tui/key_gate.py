@@ -9,7 +9,8 @@ the composer, and keys after Esc from the search box were dropped.
 
 So after any key that is not plain typing into a text field, later keys are held until every
 message queue of the app has drained (the key has been handled wherever it went), then handed
-back to the app in the order they came. Plain typing never waits.
+back to the app in the order they came (a paste among them keeps its place). Plain typing
+never waits.
 """
 
 from __future__ import annotations
@@ -36,27 +37,35 @@ _EDITING_KEYS = frozenset({"backspace", "delete", "left", "right", "home", "end"
                            "shift+left", "shift+right", "ctrl+w", "ctrl+u", "ctrl+k", "ctrl+z", "ctrl+y"})
 
 
-def is_typing(event: events.Key, focused: Widget | None) -> bool:
+Gated = events.Key | events.Paste
+
+
+def is_typing(event: Gated, focused: Widget | None) -> bool:
     """`event` only edits the text field that has focus."""
     if not isinstance(focused, (Input, TextArea)) or (isinstance(focused, TextArea) and focused.read_only):
         return False
-    return event.is_printable or event.key in _EDITING_KEYS
+    return isinstance(event, events.Paste) or event.is_printable or event.key in _EDITING_KEYS
+
+
+def _again(event: Gated) -> Gated:
+    """A fresh copy: the held event went through the app's dispatch once already."""
+    return events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
 
 
 class KeyGate:
     def __init__(self, app: App[Any]) -> None:
         self._app = app
-        self._held: list[events.Key] | None = None
+        self._held: list[Gated] | None = None
         self._release: asyncio.Task[None] | None = None
 
-    def holds(self, event: events.Key) -> bool:
+    def holds(self, event: Gated) -> bool:
         """Keep `event` back if an earlier key has not landed yet; True when it was kept."""
         if self._held is None:
             return False
         self._held.append(event)
         return True
 
-    def handled(self, event: events.Key, focused_before: Widget | None) -> None:
+    def handled(self, event: Gated, focused_before: Widget | None) -> None:
         """`event` has just been handed on, with `focused_before` focused when it was read."""
         if self._held is not None or is_typing(event, focused_before):
             return
@@ -81,8 +90,12 @@ class KeyGate:
                 quiet = quiet + 1 if self._drained() else 0
         finally:
             held, self._held = self._held or [], None
-            for key in held:
-                # A fresh event: the held one went through the app's dispatch once already.
-                again = events.Key(key.key, key.character)
+            for event in held:
+                again = _again(event)
                 again.set_sender(self._app)
                 self._app.post_message(again)
+
+    def close(self) -> None:
+        """The app is closing: nothing is left to release."""
+        if self._release is not None:
+            self._release.cancel()

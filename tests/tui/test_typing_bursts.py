@@ -111,3 +111,17 @@ async def test_a_name_typed_right_after_f2_renames(store: FakeStore) -> None:
         await settle(pilot, app)
         assert store.list_conversations()[0].title == "New name"
         assert app.screen.query_one(Composer).text == "then this" and engine.calls == []
+
+
+async def test_a_paste_right_after_ctrl_f_goes_to_the_search_box(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, "", "ctrl+f")
+        paste = events.Paste("lisbon flights")
+        paste.set_sender(app)
+        assert app._driver is not None
+        app._driver.send_message(paste)
+        await burst(pilot, "!")
+        await settle(pilot, app)
+        assert app.screen.query_one("#search", Input).value == "lisbon flights!"
+        assert app.screen.query_one(Composer).text == ""
