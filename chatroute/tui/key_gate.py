@@ -7,8 +7,8 @@ tmux send-keys, a slow SSH link) went to the old focus: "w" after ↑ was typed 
 instead of opening the why panel, a search query after Ctrl+F and a new name after F2 landed in
 the composer, and keys after Esc from the search box were dropped.
 
-So after any key that is not plain typing into a text field, later keys are held until every
-message queue of the app has drained (the key has been handled wherever it went), then handed
+So after any key that is not plain typing into a text field, later keys are held until no part
+of the app has a message queued or in hand (the key has been handled wherever it went), then handed
 back to the app in the order they came (a paste among them keeps its place). Plain typing
 never waits.
 """
@@ -16,7 +16,7 @@ never waits.
 from __future__ import annotations
 
 import asyncio
-from time import monotonic
+from time import monotonic, process_time
 from typing import Any
 
 from textual import events
@@ -24,11 +24,16 @@ from textual.app import App
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
-# Enough for a screen to mount and focus its input; a key held longer (the app is busy, e.g.
-# rendering a stream) is delivered anyway: late is better than lost or misdirected.
-MAX_HOLD_S = 0.3
-# Queues must look empty this many polls in a row: a handler that awaits leaves its queue empty
-# for a moment while the messages it posts are on their way.
+from chatroute.tui.textual_compat import pump_busy
+
+# Safety nets, far beyond a screen's mount: a key is delivered anyway once the app has spent
+# this much CPU without settling (a stream rendering flat out), or this much time (a handler
+# awaiting something slow). CPU, not wall time, is the first measure: on a loaded machine a
+# mount can take half a second of wall time while the app waits for a core.
+MAX_HOLD_CPU_S = 0.3
+MAX_HOLD_S = 2.0
+# Nothing in hand this many polls in a row: a message on its way between two pumps (a
+# call_later, a bubbling key) is in neither for a moment.
 QUIET_POLLS = 3
 POLL_S = 0.001
 
@@ -41,10 +46,13 @@ Gated = events.Key | events.Paste
 
 
 def is_typing(event: Gated, focused: Widget | None) -> bool:
-    """`event` only edits the text field that has focus."""
+    """`event` only edits the text field that has focus. Enter in a text area (a newline, or the
+    composer's send) leaves focus where it is; in a one-line Input it submits, which may move it."""
     if not isinstance(focused, (Input, TextArea)) or (isinstance(focused, TextArea) and focused.read_only):
         return False
-    return isinstance(event, events.Paste) or event.is_printable or event.key in _EDITING_KEYS
+    if isinstance(event, events.Paste) or event.is_printable or event.key in _EDITING_KEYS:
+        return True
+    return isinstance(focused, TextArea) and event.key == "enter"
 
 
 def _again(event: Gated) -> Gated:
@@ -74,18 +82,16 @@ class KeyGate:
 
     def _drained(self) -> bool:
         app = self._app
-        if app.message_queue_size:
+        if pump_busy(app):
             return False
-        for screen in app.screen_stack:
-            if screen.message_queue_size or any(w.message_queue_size for w in screen.walk_children(Widget)):
-                return False
-        return True
+        return not any(pump_busy(screen) or any(pump_busy(w) for w in screen.walk_children(Widget))
+                       for screen in app.screen_stack)
 
     async def _release_when_settled(self) -> None:
-        deadline = monotonic() + MAX_HOLD_S
+        deadline, cpu_deadline = monotonic() + MAX_HOLD_S, process_time() + MAX_HOLD_CPU_S
         quiet = 0
         try:
-            while quiet < QUIET_POLLS and monotonic() < deadline:
+            while quiet < QUIET_POLLS and monotonic() < deadline and process_time() < cpu_deadline:
                 await asyncio.sleep(POLL_S)
                 quiet = quiet + 1 if self._drained() else 0
         finally:

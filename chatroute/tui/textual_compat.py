@@ -14,13 +14,14 @@ Textual's default behaviour.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 from textual import events
 from textual.dom import DOMNode
 from textual.geometry import Region, Size
 from textual.layout import DockArrangeResult
+from textual.message_pump import MessagePump
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown, TextArea
@@ -53,6 +54,7 @@ __all__ = [
     "drop_dead_watchers",
     "drop_rendered_lines",
     "forward_event",
+    "pump_busy",
     "rebuilt_table_content",
     "wrap_driver_output",
 ]
@@ -173,6 +175,19 @@ def drop_dead_watchers(obj: DOMNode) -> None:
 def forward_event(target: Widget, event: events.Event) -> None:
     """Deliver `event` to `target` as if it had been sent there (Widget._forward_event)."""
     target._forward_event(event)
+
+
+def pump_busy(pump: MessagePump) -> bool:
+    """`pump` has messages queued or is handling one now. The public message_queue_size misses
+    the message in hand, so a handler that awaits looked idle: a pump is idle only while it
+    waits for its next message (a waiter on its queue's ready event; textual._queue.Queue,
+    MessagePump._message_queue, asyncio.Event._waiters)."""
+    queue: Any = pump._message_queue
+    if queue.qsize():
+        return True
+    if not pump.is_running or pump._closed:
+        return False
+    return not queue.ready_event._waiters
 
 
 # ---- TextArea ----

@@ -267,3 +267,31 @@ def test_no_private_textual_import_outside_the_compat_module() -> None:
                                         "_forward_event", "_via_keyboard", "_parse_markdown"))]
     assert offenders == []
 
+
+
+async def test_pump_busy_while_a_handler_awaits() -> None:
+    """The key gate waits on this: a handler that awaits must count as busy, an idle pump not."""
+    import asyncio
+
+    from textual import on
+    from textual.message import Message
+
+    seen: list[bool] = []
+
+    class Slow(Message):
+        pass
+
+    class _Busy(Input):
+        @on(Slow)
+        async def slow(self, message: Slow) -> None:
+            seen.append(compat.pump_busy(self))
+            await asyncio.sleep(0.01)
+
+    field = _Busy()
+    async with _Host(field).run_test() as pilot:
+        await _settled(pilot)
+        assert not compat.pump_busy(field)
+        field.post_message(Slow())
+        assert compat.pump_busy(field)  # queued
+        await _settled(pilot)
+        assert seen == [True] and not compat.pump_busy(field)
