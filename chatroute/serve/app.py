@@ -224,7 +224,7 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
 
 
 def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
-    headers = {"x-chatroute-model": record.model, "x-chatroute-route-reason": header_value(reason)}
+    headers = {"x-chatroute-model": header_value(record.model), "x-chatroute-route-reason": header_value(reason)}
     if cost:
         headers["x-chatroute-cost-usd"] = "unknown" if record.cost_usd is None else f"{record.cost_usd:.8f}"
     return headers
@@ -323,7 +323,7 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         tail.append(ChunkWriter.DONE)
         yield b"".join(tail)
 
-    headers = {"x-chatroute-model": model, "x-chatroute-route-reason": header_value(reason),
+    headers = {"x-chatroute-model": header_value(model), "x-chatroute-route-reason": header_value(reason),
                "cache-control": "no-cache", "x-accel-buffering": "no"}
     return _SSEResponse(body(), headers)
 
