@@ -36,6 +36,7 @@ from chatroute.serve.wire import (
     ApiError,
     ChunkWriter,
     build_request,
+    clean_text,
     finish_reason,
     header_value,
     parse_body,
@@ -271,7 +272,8 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGe
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
         "model": record.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
+        # The deltas joined again, so a surrogate pair a provider split between two is whole.
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": clean_text("".join(parts))},
                      "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
         "usage": usage_of(engine, record),
         "chatroute": decision,

@@ -39,6 +39,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> None:
+        message = clean_text(message)  # a provider's error line may hold half a surrogate pair
         super().__init__(message)
         self.status = status
         self.message = message
@@ -108,6 +109,14 @@ def _encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def clean_text(text: str) -> str:
+    """`text` made encodable as UTF-8: a surrogate pair that arrived in two pieces and was joined
+    again becomes its character, a lone surrogate becomes U+FFFD. Other text is returned as is."""
+    if text.isascii() or _encodes(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -239,6 +248,9 @@ class ChunkWriter:
         head = json.dumps(self._head)[:-1]
         self._pre = f'data: {head}, "choices": [{{"index": 0, "delta": {{"content": '.encode()
         self._post = b'}, "finish_reason": null}]}\n\n'
+        # A high surrogate that ended a delta, held for the low one that may start the next: a
+        # provider can split a pair between chunks, and half a pair is no character to send.
+        self._carry = ""
 
     def frame(self, payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps({**self._head, **payload})}\n\n".encode()
@@ -248,10 +260,24 @@ class ChunkWriter:
                                         "finish_reason": None}]})
 
     def text(self, text: str) -> bytes:
+        if self._carry:
+            text, self._carry = self._carry + text, ""
+        if not text.isascii():
+            if "\ud800" <= text[-1] <= "\udbff":
+                text, self._carry = text[:-1], text[-1]
+            text = clean_text(text)
+            if not text:
+                return b""
         return self._pre + json.dumps(text).encode() + self._post
 
     def finish(self, reason: str, decision: dict[str, Any]) -> bytes:
-        return self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], "chatroute": decision})
+        # A high surrogate still held never got its other half: it ends the text as U+FFFD.
+        rest = b""
+        if self._carry:
+            self._carry = ""
+            rest = self.text("\ufffd")
+        return rest + self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+                                  "chatroute": decision})
 
     def usage(self, usage: dict[str, Any], decision: dict[str, Any]) -> bytes:
         return self.frame({"choices": [], "usage": usage, "chatroute": decision})

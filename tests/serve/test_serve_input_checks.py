@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakeserver import Reply
 from tests.serve.conftest import Served
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -116,3 +117,51 @@ def test_the_accepted_forms_of_those_parameters_still_work(fresh: Served) -> Non
         r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": f"ok {extra}"}],
                           **extra})
         assert r.status_code == 200, (extra, r.text)
+
+
+# -- answers holding surrogates --------------------------------------------------------------
+
+def _split_pair(fresh: Served) -> None:
+    # The fake sends "ab\ud83d" as one JSON-escaped delta, then "\ude00cd" spliced raw after it:
+    # a provider that split an emoji between two chunks. Then a lone low surrogate in a third.
+    fresh.fake.script(Reply(text="ab\ud83d", chunk_words=False, raw_bytes=b"\\ude00cd \\udc00!"))
+
+
+def test_an_answer_split_inside_a_surrogate_pair_is_whole_and_200(fresh: Served) -> None:
+    _split_pair(fresh)
+    r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "split pair plain"}]})
+    assert r.status_code == 200, r.text  # on main: a 500 (UTF-8 cannot encode '\ud83d')
+    assert r.json()["choices"][0]["message"]["content"] == "ab\U0001f600cd \ufffd!"
+    _no_server_errors(fresh)
+
+
+def test_a_streamed_answer_split_inside_a_surrogate_pair_is_whole(fresh: Served) -> None:
+    _split_pair(fresh)
+    with httpx.stream("POST", fresh.url + "/chat/completions", timeout=30,
+                      headers={"authorization": f"Bearer {fresh.token}"},
+                      json={"model": "chatroute/auto", "stream": True,
+                            "messages": [{"role": "user", "content": "split pair streamed"}]}) as r:
+        assert r.status_code == 200
+        raw = b"".join(r.iter_bytes())
+    text = raw.decode("utf-8")  # strict: no half pair on the wire
+    frames = [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+    assert frames[-1] == "[DONE]"
+    chunks = [json.loads(f) for f in frames[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    assert content == "ab\U0001f600cd \ufffd!"
+    for c in chunks:  # every frame's text is whole characters (json.dumps may still escape a pair)
+        if c.get("choices"):
+            (c["choices"][0]["delta"].get("content") or "").encode("utf-8")
+
+
+def test_a_stream_ending_on_half_a_pair_ends_with_a_replacement_character(fresh: Served) -> None:
+    fresh.fake.script(Reply(text="tail \ud83d", chunk_words=False))
+    client = fresh.client()
+    stream = client.chat.completions.create(model="chatroute/auto", stream=True,
+                                            messages=[{"role": "user", "content": "ends on half a pair"}])
+    content = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert content == "tail \ufffd"
+    fresh.fake.script(Reply(text="tail \ud83d", chunk_words=False))
+    done = client.chat.completions.create(model="chatroute/auto",
+                                          messages=[{"role": "user", "content": "ends on half a pair, plain"}])
+    assert done.choices[0].message.content == "tail \ufffd"
