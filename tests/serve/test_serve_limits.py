@@ -1,0 +1,184 @@
+"""Connection limits, driven with raw sockets: clients that send their headers a byte
+at a time and never finish (slowloris), idle kept-alive connections and more connections than
+the cap. A well-behaved client is served throughout."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakeserver import FakeServer
+from tests.serve.conftest import Served, start_served
+
+HEADER_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    fake = FakeServer().start()
+    server = start_served(tmp_path_factory.mktemp("limits") / "home", fake,
+                          "--header-timeout", str(HEADER_TIMEOUT), "--max-connections", "8")
+    try:
+        yield server
+    finally:
+        server.stop()
+        fake.stop()
+
+
+def _address(served: Served) -> tuple[str, int]:
+    hostport = served.url.split("//", 1)[1].split("/", 1)[0]
+    host, port = hostport.rsplit(":", 1)
+    return host, int(port)
+
+
+def _connect(served: Served) -> socket.socket:
+    return socket.create_connection(_address(served), timeout=10)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
+    """Whether the server closed `sock` within `seconds`, and what it sent before."""
+    sock.settimeout(seconds)
+    got = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            piece = sock.recv(65536)
+            if not piece:
+                return True, got
+            got += piece
+    except TimeoutError:
+        return False, got
+    except ConnectionError:
+        return True, got
+    return False, got
+
+
+def _request(served: Served, prompt: str) -> bytes:
+    body = json.dumps({"model": "chatroute/auto", "messages": [{"role": "user", "content": prompt}]}).encode()
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            b"authorization: Bearer " + served.token.encode() + b"\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def _read_response(sock: socket.socket, timeout: float = 30) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(rest) < length:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        rest += piece
+    return head + b"\r\n\r\n" + rest
+
+
+def test_headers_trickled_byte_by_byte_are_cut_off_at_the_deadline(limited: Served) -> None:
+    # On main nothing ever closed these: each held a connection for as long as it kept trickling.
+    stop = threading.Event()
+    trickled: list[tuple[socket.socket, float]] = []
+
+    def trickle(sock: socket.socket, started: float) -> None:
+        head = _request(limited, "never finished").split(b"\r\n\r\n")[0]
+        for byte in head:
+            if stop.is_set():
+                return
+            try:
+                sock.send(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    threads = []
+    for _ in range(3):
+        sock = _connect(limited)
+        trickled.append((sock, time.monotonic()))
+        threads.append(threading.Thread(target=trickle, args=trickled[-1], daemon=True))
+        threads[-1].start()
+    try:
+        # Meanwhile a well-behaved client is answered.
+        done = limited.client().chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": "served while others trickle"}])
+        assert done.choices[0].message.content
+        for sock, started in trickled:
+            closed, sent = _closed_within(sock, HEADER_TIMEOUT + 2.0)
+            assert closed, "a connection trickling its headers was still open past the deadline"
+            assert time.monotonic() - started < HEADER_TIMEOUT + 2.0
+            assert sent == b"" or sent.startswith(b"HTTP/1.1 408")
+    finally:
+        stop.set()
+        for sock, _ in trickled:
+            sock.close()
+
+
+def test_a_silent_connection_is_closed_at_the_deadline(limited: Served) -> None:
+    sock = _connect(limited)
+    try:
+        started = time.monotonic()
+        closed, sent = _closed_within(sock, HEADER_TIMEOUT + 2.0)
+        assert closed and sent.startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started >= HEADER_TIMEOUT * 0.8
+    finally:
+        sock.close()
+
+
+def test_a_kept_alive_connection_serves_requests_then_closes_when_idle(limited: Served) -> None:
+    sock = _connect(limited)
+    try:
+        for i in range(2):  # two requests on one connection, each within the header deadline
+            sock.sendall(_request(limited, f"kept alive {i}"))
+            assert _read_response(sock).startswith(b"HTTP/1.1 200"), i
+        started = time.monotonic()
+        closed, sent = _closed_within(sock, HEADER_TIMEOUT + 2.0)  # keep-alive: min(5 s, the header deadline)
+        assert closed and sent == b""
+        assert time.monotonic() - started < HEADER_TIMEOUT + 2.0
+    finally:
+        sock.close()
+
+
+def test_beyond_max_connections_a_request_gets_a_503(limited: Served) -> None:
+    idle = [_connect(limited) for _ in range(8)]  # the cap: 8 connections
+    try:
+        time.sleep(0.2)  # all accepted
+        sock = _connect(limited)
+        try:
+            sock.sendall(_request(limited, "one too many"))
+            assert _read_response(sock).startswith(b"HTTP/1.1 503")
+        finally:
+            sock.close()
+    finally:
+        for s in idle:
+            s.close()
+    # Once they are gone, requests are served again.
+    time.sleep(0.2)
+    sock = _connect(limited)
+    try:
+        sock.sendall(_request(limited, "room again"))
+        assert _read_response(sock).startswith(b"HTTP/1.1 200")
+    finally:
+        sock.close()
+
+
+def test_limit_options_are_checked(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.serve.conftest import ROOT, serve_env
+
+    for args in (["--header-timeout", "0"], ["--header-timeout", "nan"], ["--max-connections", "0"]):
+        out = subprocess.run([sys.executable, "-m", "chatroute", "serve", "--port", "0", *args], cwd=ROOT,
+                             env=serve_env(tmp_path), capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and args[0] in out.stderr, out.stderr
