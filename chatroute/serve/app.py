@@ -88,7 +88,9 @@ class BearerAuth:
             why = "missing bearer token" if not auth else "invalid bearer token"
             err = ApiError(401, f"{why}: pass the token `chatroute serve` printed as the API key",
                            type_="authentication_error", code="invalid_api_key")
-            await error_response(err, {"www-authenticate": "Bearer"})(scope, receive, send)
+            # Closed after the answer: a stranger gets no kept-alive connection, nor one that goes on
+            # reading (and dropping) a body it chose to send after its headers.
+            await error_response(err, {"www-authenticate": "Bearer", "connection": "close"})(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["client"] = name or client_from_agent(headers.get(b"user-agent"))
@@ -126,7 +128,9 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
         try:
             return await _chat(request)
         except ApiError as err:
-            return error_response(err)
+            # After a 413 the rest of the body is still coming, maybe without end (chunked): closing
+            # the connection stops it, where keeping it alive would read and drop all of it.
+            return error_response(err, {"connection": "close"} if err.status == 413 else None)
         except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
             log.error("chatroute serve: %s %s failed: %s: %s", request.method, request.url.path,
                       type(exc).__name__, exc)
@@ -134,10 +138,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
                                            type_="server_error"))
 
     async def _chat(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB")
-        body, model = parse_request(parse_body(await request.body()))
+        body, model = parse_request(parse_body(await _read_body(request)))
         req = build_request(body, model, pinned=_pinned(engine, model))
         state = request.scope.get("state", {})
         events = serve_turn(engine, req, state.get("client", "unknown"))
@@ -189,6 +190,25 @@ def settle_heap() -> None:
     still collected, in a fraction of a millisecond."""
     gc.collect()
     gc.freeze()
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with a 413 as soon as it passes MAX_BODY_BYTES. A chunked body
+    has no Content-Length to check first: counting as it arrives is what keeps it from being
+    buffered whole, however much is sent."""
+    too_large = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB",
+                         code="request_too_large")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and (len(length) > 12 or int(length) > MAX_BODY_BYTES):
+        raise too_large
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def _pinned(engine: Engine, model: str) -> str | None:

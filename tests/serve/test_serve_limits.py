@@ -1,6 +1,6 @@
-"""Connection limits, driven with raw sockets: clients that send their headers a byte
-at a time and never finish (slowloris), idle kept-alive connections and more connections than
-the cap. A well-behaved client is served throughout."""
+"""Connection and body limits, driven with raw sockets: clients that send their headers a byte
+at a time and never finish (slowloris), idle kept-alive connections, more connections than the
+cap, and chunked bodies past the 16 MB limit. A well-behaved client is served throughout."""
 
 from __future__ import annotations
 
@@ -168,6 +168,70 @@ def test_beyond_max_connections_a_request_gets_a_503(limited: Served) -> None:
     try:
         sock.sendall(_request(limited, "room again"))
         assert _read_response(sock).startswith(b"HTTP/1.1 200")
+    finally:
+        sock.close()
+
+
+def test_a_chunked_body_past_the_limit_is_a_413_before_it_ends(limited: Served) -> None:
+    # On main only Content-Length was checked: a chunked body was buffered whole, however large.
+    sock = _connect(limited)
+    sent = 0
+    stop = threading.Event()
+
+    def send_forever() -> None:
+        nonlocal sent
+        piece = b"x" * (1 << 20)
+        chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+        try:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                         b"authorization: Bearer " + limited.token.encode() + b"\r\n"
+                         b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            while not stop.is_set() and sent < 200 * (1 << 20):
+                sock.sendall(chunk)
+                sent += len(piece)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send_forever, daemon=True)
+    sender.start()
+    try:
+        answer = _read_response(sock, timeout=60)
+        at_answer = sent
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"request_too_large" in answer and b"connection: close" in answer.lower()
+        assert at_answer < 64 * (1 << 20), "the server read far past the limit before answering"
+    finally:
+        stop.set()
+        sock.close()
+        sender.join(10)
+    # The server goes on serving.
+    done = limited.client().chat.completions.create(
+        model="chatroute/auto", messages=[{"role": "user", "content": "after the big body"}])
+    assert done.choices[0].message.content
+
+
+def test_a_wrong_token_closes_the_connection(limited: Served) -> None:
+    # On main the 401 kept the connection alive, reading (and dropping) whatever body followed.
+    sock = _connect(limited)
+    try:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                     b"authorization: Bearer crt-wrong\r\ntransfer-encoding: chunked\r\n\r\n"
+                     b"4\r\nabcd\r\n")
+        answer = _read_response(sock)
+        assert answer.startswith(b"HTTP/1.1 401") and b"connection: close" in answer.lower()
+        closed, _ = _closed_within(sock, 2.0)
+        assert closed
+    finally:
+        sock.close()
+
+
+def test_a_content_length_past_the_limit_is_still_a_413(limited: Served) -> None:
+    sock = _connect(limited)
+    try:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                     b"authorization: Bearer " + limited.token.encode() + b"\r\n"
+                     b"content-type: application/json\r\ncontent-length: 999999999999\r\n\r\n{")
+        assert _read_response(sock).startswith(b"HTTP/1.1 413")
     finally:
         sock.close()
 
