@@ -89,38 +89,47 @@ def _read_response(sock: socket.socket, timeout: float = 30) -> bytes:
 def test_headers_trickled_byte_by_byte_are_cut_off_at_the_deadline(limited: Served) -> None:
     # On main nothing ever closed these: each held a connection for as long as it kept trickling.
     stop = threading.Event()
-    trickled: list[tuple[socket.socket, float]] = []
+    held: list[dict[str, float]] = []
 
-    def trickle(sock: socket.socket, started: float) -> None:
+    def trickle(sock: socket.socket) -> None:
         head = _request(limited, "never finished").split(b"\r\n\r\n")[0]
-        for byte in head:
-            if stop.is_set():
+        for byte in head:  # ~10 s at this pace, far past the deadline
+            if stop.wait(0.05):
                 return
             try:
                 sock.send(bytes([byte]))
             except OSError:
                 return
-            time.sleep(0.05)
 
-    threads = []
+    def watch(sock: socket.socket, times: dict[str, float]) -> None:
+        # When the server closed it, measured here so that a slow request below cannot blur it.
+        closed, sent = _closed_within(sock, HEADER_TIMEOUT + 10.0)
+        if closed:
+            times["closed"] = time.monotonic()
+            times["408"] = float(sent == b"" or sent.startswith(b"HTTP/1.1 408"))
+
+    socks, threads = [], []
     for _ in range(3):
         sock = _connect(limited)
-        trickled.append((sock, time.monotonic()))
-        threads.append(threading.Thread(target=trickle, args=trickled[-1], daemon=True))
-        threads[-1].start()
+        held.append({"started": time.monotonic()})
+        socks.append(sock)
+        for target, args in ((trickle, (sock,)), (watch, (sock, held[-1]))):
+            threads.append(threading.Thread(target=target, args=args, daemon=True))
+            threads[-1].start()
     try:
         # Meanwhile a well-behaved client is answered.
         done = limited.client().chat.completions.create(
             model="chatroute/auto", messages=[{"role": "user", "content": "served while others trickle"}])
         assert done.choices[0].message.content
-        for sock, started in trickled:
-            closed, sent = _closed_within(sock, HEADER_TIMEOUT + 2.0)
-            assert closed, "a connection trickling its headers was still open past the deadline"
-            assert time.monotonic() - started < HEADER_TIMEOUT + 2.0
-            assert sent == b"" or sent.startswith(b"HTTP/1.1 408")
+        for t in threads:
+            t.join(HEADER_TIMEOUT + 12.0)
+        for times in held:
+            assert "closed" in times, "a connection trickling its headers was still open past the deadline"
+            assert HEADER_TIMEOUT * 0.8 <= times["closed"] - times["started"] < HEADER_TIMEOUT + 2.0
+            assert times["408"]
     finally:
         stop.set()
-        for sock, _ in trickled:
+        for sock in socks:
             sock.close()
 
 
