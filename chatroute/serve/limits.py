@@ -68,9 +68,9 @@ class Limits:
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on each request's headers, counted from the
-    connection's start or the request's first byte, and not moved by bytes arriving after, and
-    a bound on their size."""
+    """uvicorn's httptools protocol with a deadline and a size bound on each request's headers.
+    The deadline counts from the connection's start or the request's first byte; bytes arriving
+    after do not move it."""
 
     header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
     keep_alive_s = KEEP_ALIVE_S
