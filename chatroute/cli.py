@@ -119,6 +119,10 @@ def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="replace the bearer token, print the new one once, and exit")
     serve.add_argument("--client-token", metavar="NAME",
                        help="make a token that names its requests NAME in the ledger, print it once, and exit")
+    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="close a connection whose request headers take longer than this (default 10)")
+    serve.add_argument("--max-connections", type=int, default=512, metavar="N",
+                       help="connections served at once; requests beyond get a 503 (default 512)")
 
     sub.add_parser("tui", help="open the TUI (the default)")
 

@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
                           "your keys; pass --allow-remote to bind it anyway")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: not a port number")
+    if not 0 < args.header_timeout <= 3600:  # also refuses nan
+        raise ConfigError(f"--header-timeout {args.header_timeout}: give seconds, more than 0 and at most 3600")
+    if args.max_connections < 1:
+        raise ConfigError(f"--max-connections {args.max_connections}: give at least 1")
     if args.rotate_token:
         _, shown = ensure_tokens(paths.data_dir, rotate=True)
         print(f"new bearer token (shown once, kept in {token_path(paths.data_dir)}); the old one stops working, "
@@ -55,6 +59,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     from chatroute.commands.common import wait_notice
     from chatroute.engine import Engine
     from chatroute.serve.app import create_app
+    from chatroute.serve.limits import Limits
     from chatroute.serve.state import LiveState
     from chatroute.serve.tokens import TokenSource
 
@@ -79,7 +84,9 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     else:
         print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
               file=err)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    limits = Limits(header_timeout_s=args.header_timeout, max_connections=args.max_connections)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                            **limits.uvicorn_options())
     logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown_cancel)
     server = _Server(config)
     state.start()

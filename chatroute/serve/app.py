@@ -36,6 +36,7 @@ from chatroute.serve.wire import (
     ApiError,
     ChunkWriter,
     build_request,
+    clean_text,
     finish_reason,
     header_value,
     parse_body,
@@ -87,7 +88,9 @@ class BearerAuth:
             why = "missing bearer token" if not auth else "invalid bearer token"
             err = ApiError(401, f"{why}: pass the token `chatroute serve` printed as the API key",
                            type_="authentication_error", code="invalid_api_key")
-            await error_response(err, {"www-authenticate": "Bearer"})(scope, receive, send)
+            # Closed after the answer: a stranger gets no kept-alive connection, nor one that goes on
+            # reading (and dropping) a body it chose to send after its headers.
+            await error_response(err, {"www-authenticate": "Bearer", "connection": "close"})(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["client"] = name or client_from_agent(headers.get(b"user-agent"))
@@ -125,7 +128,9 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
         try:
             return await _chat(request)
         except ApiError as err:
-            return error_response(err)
+            # After a 413 the rest of the body is still coming, maybe without end (chunked): closing
+            # the connection stops it, where keeping it alive would read and drop all of it.
+            return error_response(err, {"connection": "close"} if err.status == 413 else None)
         except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
             log.error("chatroute serve: %s %s failed: %s: %s", request.method, request.url.path,
                       type(exc).__name__, exc)
@@ -133,10 +138,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
                                            type_="server_error"))
 
     async def _chat(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB")
-        body, model = parse_request(parse_body(await request.body()))
+        body, model = parse_request(parse_body(await _read_body(request)))
         req = build_request(body, model, pinned=_pinned(engine, model))
         state = request.scope.get("state", {})
         events = serve_turn(engine, req, state.get("client", "unknown"))
@@ -190,6 +192,25 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with a 413 as soon as it passes MAX_BODY_BYTES. A chunked body
+    has no Content-Length to check first: counting as it arrives is what keeps it from being
+    buffered whole, however much is sent."""
+    too_large = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MB",
+                         code="request_too_large")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and (len(length) > 12 or int(length) > MAX_BODY_BYTES):
+        raise too_large
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 def _pinned(engine: Engine, model: str) -> str | None:
     """The catalogue model a pass-through request goes to; None for chatroute/auto and presets."""
     if model in ROUTED_MODELS:
@@ -224,7 +245,7 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
 
 
 def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
-    headers = {"x-chatroute-model": record.model, "x-chatroute-route-reason": header_value(reason)}
+    headers = {"x-chatroute-model": header_value(record.model), "x-chatroute-route-reason": header_value(reason)}
     if cost:
         headers["x-chatroute-cost-usd"] = "unknown" if record.cost_usd is None else f"{record.cost_usd:.8f}"
     return headers
@@ -271,7 +292,8 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGe
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
         "model": record.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
+        # The deltas joined again, so a surrogate pair a provider split between two is whole.
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": clean_text("".join(parts))},
                      "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
         "usage": usage_of(engine, record),
         "chatroute": decision,
@@ -323,7 +345,7 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         tail.append(ChunkWriter.DONE)
         yield b"".join(tail)
 
-    headers = {"x-chatroute-model": model, "x-chatroute-route-reason": header_value(reason),
+    headers = {"x-chatroute-model": header_value(model), "x-chatroute-route-reason": header_value(reason),
                "cache-control": "no-cache", "x-accel-buffering": "no"}
     return _SSEResponse(body(), headers)
 

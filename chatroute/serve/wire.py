@@ -25,6 +25,13 @@ IGNORED = frozenset({"user", "metadata", "store", "service_tier", "seed", "top_p
                      "frequency_penalty", "parallel_tool_calls", "logprobs", "top_logprobs", "prompt_cache_key",
                      "safety_identifier", "reasoning_effort", "verbosity"})
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# The model name is echoed in the response headers (x-chatroute-model) and looked up among the
+# catalogue's names with difflib: it must be header-safe, and short enough that the look-up is
+# quick (a 15 MB name took 4.4 s of the event loop).
+MAX_MODEL_CHARS = 256
+_MODEL_NAME = re.compile(r"[\x20-\x7e]+")
+# An escaped UTF-16 surrogate in the raw body: only then can a parsed string hold a lone one.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ApiError(Exception):
@@ -32,6 +39,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> None:
+        message = clean_text(message)  # a provider's error line may hold half a surrogate pair
         super().__init__(message)
         self.status = status
         self.message = message
@@ -67,9 +75,48 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the request body is not valid JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise ApiError(400, "the request body is not valid JSON: it is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    if _ESCAPED_SURROGATE.search(raw) and _has_lone_surrogate(body):
+        # json.loads accepts "\ud800" alone, but such a string is not text: the tokenizer, the
+        # store and the response's UTF-8 encoding all fail on it further on.
+        raise ApiError(400, "the request body is not valid JSON text: a string holds a lone UTF-16 surrogate "
+                            "(\\ud800-\\udfff not part of a pair)")
     return body
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # Iterative: the body may be nested as deep as json.loads allows, near the recursion limit.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _encodes(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(text: str) -> str:
+    """`text` made encodable as UTF-8: a surrogate pair that arrived in two pieces and was joined
+    again becomes its character, a lone surrogate becomes U+FFFD. Other text is returned as is."""
+    if text.isascii() or _encodes(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -83,11 +130,18 @@ def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if not isinstance(model, str) or not model.strip():
         raise ApiError(400, "'model' is required: chatroute/auto, chatroute/frugal|balanced|best or a model name",
                        param="model")
+    model = model.strip()
+    if len(model) > MAX_MODEL_CHARS:
+        raise ApiError(400, f"'model' is longer than {MAX_MODEL_CHARS} characters", param="model")
+    if not _MODEL_NAME.fullmatch(model):
+        raise ApiError(400, "'model' may hold only printable ASCII characters (no line breaks or control "
+                            "characters)", param="model")
     n = body.get("n")
-    if n is not None and n != 1:
+    # bool is an int in Python (True == 1): `n: true` is not a count.
+    if n is not None and (type(n) is not int or n != 1):
         raise ApiError(400, "chatroute serve answers with one choice: n must be 1", code="unsupported_parameter",
                        param="n")
-    return body, model.strip()
+    return body, model
 
 
 def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
@@ -99,15 +153,24 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false", param="stream")
-    options = body.get("stream_options") or {}
+    options = body.get("stream_options")
+    if options is not None and not stream:
+        # As OpenAI answers: the options would be silently meaningless.
+        raise ApiError(400, "'stream_options' is only allowed when 'stream' is true", param="stream_options")
+    options = options or {}
     if not isinstance(options, dict):
         raise ApiError(400, "'stream_options' must be an object", param="stream_options")
     include_usage = options.get("include_usage", False)
     if not isinstance(include_usage, bool):
         raise ApiError(400, "'stream_options.include_usage' must be true or false", param="stream_options")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ApiError(400, "'max_tokens' must be a positive integer", param="max_tokens")
+    # Each is checked on its own: `max_completion_tokens: null` must not hide a bad `max_tokens`.
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is not None and (type(value) is not int or value < 1):
+            raise ApiError(400, f"'{name}' must be a positive integer", param=name)
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
     temperature = body.get("temperature")
     if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
                                     or not 0 <= temperature <= 2):
@@ -185,6 +248,9 @@ class ChunkWriter:
         head = json.dumps(self._head)[:-1]
         self._pre = f'data: {head}, "choices": [{{"index": 0, "delta": {{"content": '.encode()
         self._post = b'}, "finish_reason": null}]}\n\n'
+        # A high surrogate that ended a delta, held for the low one that may start the next: a
+        # provider can split a pair between chunks, and half a pair is no character to send.
+        self._carry = ""
 
     def frame(self, payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps({**self._head, **payload})}\n\n".encode()
@@ -194,10 +260,24 @@ class ChunkWriter:
                                         "finish_reason": None}]})
 
     def text(self, text: str) -> bytes:
+        if self._carry:
+            text, self._carry = self._carry + text, ""
+        if not text.isascii():
+            if "\ud800" <= text[-1] <= "\udbff":
+                text, self._carry = text[:-1], text[-1]
+            text = clean_text(text)
+            if not text:
+                return b""
         return self._pre + json.dumps(text).encode() + self._post
 
     def finish(self, reason: str, decision: dict[str, Any]) -> bytes:
-        return self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], "chatroute": decision})
+        # A high surrogate still held never got its other half: it ends the text as U+FFFD.
+        rest = b""
+        if self._carry:
+            self._carry = ""
+            rest = self.text("\ufffd")
+        return rest + self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+                                  "chatroute": decision})
 
     def usage(self, usage: dict[str, Any], decision: dict[str, Any]) -> bytes:
         return self.frame({"choices": [], "usage": usage, "chatroute": decision})

@@ -1,0 +1,142 @@
+"""Connection limits of `chatroute serve`, below the app: how long a client may take to send a
+request's headers and how large they may be, how long an idle kept-alive connection stays open,
+how many connections are served at once.
+
+uvicorn has the last two (`timeout_keep_alive`, `limit_concurrency`) but no deadline for the
+headers nor a bound on their size: a client that opens connections and sends its headers a
+byte at a time, never finishing, held each one forever, and enough of them (slowloris) locked
+everyone out before any token was asked for; one that sent header lines without end grew the
+server by what it sent. `HeaderDeadline` adds both to uvicorn's httptools protocol, the one
+uvicorn picks itself when httptools is installed (a dependency of chatroute).
+
+It relies on uvicorn internals (the protocol's parser callbacks and its `transport` and `cycle`
+attributes): pyproject.toml pins uvicorn to the versions it was tested with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+KEEP_ALIVE_S = 5.0
+DEFAULT_MAX_CONNECTIONS = 512
+# What a request line and its headers may come to. httptools sets no bound: within the deadline a
+# client could send a gigabyte of header lines, all kept (1.4 GB in 8 s here, on loopback). nginx
+# allows 32 KB by default, Node 16 KB; a chat client sends well under 2 KB.
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _response(status: int, phrase: str, message: str, code: str) -> bytes:
+    """A whole response, written before the request has reached the app (OpenAI's error shape)."""
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                 "code": code}}).encode()
+    return (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n").encode() + body
+
+
+_TIMED_OUT = _response(408, "Request Timeout", "the request headers did not arrive in time", "request_timeout")
+_TOO_LARGE = _response(431, "Request Header Fields Too Large",
+                       f"the request line and headers are larger than {MAX_HEADER_BYTES // 1024} KB",
+                       "request_header_fields_too_large")
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    @property
+    def keep_alive_s(self) -> float:
+        # An idle connection waits for its next request no longer than a new one may take to
+        # send its headers: with a short deadline, a long keep-alive would be the way around it.
+        return min(KEEP_ALIVE_S, self.header_timeout_s)
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """Keyword arguments for uvicorn.Config."""
+        return {
+            "http": header_deadline_protocol(self.header_timeout_s, self.keep_alive_s),
+            # uvicorn answers 503 once connections (counting the new one) or requests in progress
+            # reach limit_concurrency: + 1 lets exactly max_connections be served.
+            "limit_concurrency": self.max_connections + 1,
+            "timeout_keep_alive": self.keep_alive_s,
+        }
+
+
+class HeaderDeadline(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size bound on each request's headers.
+    The deadline counts from the connection's start or the request's first byte; bytes arriving
+    after do not move it."""
+
+    header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
+    keep_alive_s = KEEP_ALIVE_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_keep_alive = self.keep_alive_s  # type: ignore[assignment]  # uvicorn types it int
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0  # received while the current request's headers were incomplete
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is not None and not self.transport.is_closing():
+            # Counted after parsing: a piece that completes the headers (whatever body follows
+            # them in it) is not counted. httptools holds an unfinished header line itself,
+            # where no callback sees it, so the bytes received are what can be bounded.
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:  # a later request on a kept-alive connection
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def _arm(self) -> None:
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._expired)
+
+    def _disarm(self) -> None:
+        self._header_bytes = 0
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _expired(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        self._refuse(_TIMED_OUT)
+
+    def _refuse(self, response: bytes) -> None:
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # An answer to an earlier request on this connection is still going out (the late
+            # headers are a pipelined next request's): let it end, then close.
+            self.cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        self.transport.write(response)
+        self.transport.close()
+
+
+def header_deadline_protocol(header_timeout_s: float, keep_alive_s: float) -> type[asyncio.Protocol]:
+    """A HeaderDeadline class with these timings (uvicorn makes each connection's protocol from
+    a class, with arguments of its own)."""
+    return type("HeaderDeadlineProtocol", (HeaderDeadline,),
+                {"header_timeout_s": header_timeout_s, "keep_alive_s": keep_alive_s})

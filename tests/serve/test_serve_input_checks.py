@@ -1,0 +1,167 @@
+"""Requests and answers that are valid JSON but not what they seem: model names that would end
+up in a response header, bodies nested past the parser's depth, lone UTF-16 surrogates coming in
+or going out, and parameters whose type or company makes them meaningless. Each is a 400 with an
+OpenAI-shaped error (or, for an answer, text encoded safely), never a 500 or a cut connection."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakeserver import Reply
+from tests.serve.conftest import Served
+
+USER = [{"role": "user", "content": "hello there"}]
+
+
+def _post(served: Served, body: bytes | dict[str, Any], timeout: float = 30) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(served.url + "/chat/completions", content=raw, timeout=timeout,
+                      headers={"authorization": f"Bearer {served.token}", "content-type": "application/json"})
+
+
+def _error(response: httpx.Response, status: int = 400) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert "Traceback" not in response.text
+    return body["error"]
+
+
+def _no_server_errors(served: Served) -> None:
+    assert not [line for line in served.stderr if "failed:" in line or "Traceback" in line or "Exception" in line]
+
+
+@pytest.mark.parametrize("model", [
+    "openai/gpt-4o-mini\r\nx-injected: 1",      # on main: the connection was cut mid-response
+    "gpt-4o-mini\nx-injected: 1",
+    "openai/gpt-4o-mini\x00",
+    "openai/gpt-4o-mini\u20ac",                  # on main: a 500 (not Latin-1)
+    "openai/gpt-4o-mini\u00e9",
+    "openai/" + "x" * 250,                       # 257 characters: on main a 200 (any name goes to a local server)
+])
+def test_a_model_name_that_cannot_be_a_header_is_a_400(fresh: Served, model: str) -> None:
+    r = _post(fresh, {"model": model, "messages": USER})
+    err = _error(r)
+    assert err["param"] == "model" and err["type"] == "invalid_request_error"
+    assert "x-injected" not in r.headers
+    assert not fresh.fake.requests
+    _no_server_errors(fresh)
+
+
+def test_a_model_name_of_256_characters_is_still_a_name(fresh: Served) -> None:
+    # The test config's providers have a base_url of their own, so they take any model name.
+    model = "openai/" + "m" * 249
+    r = _post(fresh, {"model": model, "messages": [{"role": "user", "content": "a long model name"}]})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-chatroute-model"] == model
+
+
+def test_a_15_mb_model_name_is_refused_at_once(fresh: Served) -> None:
+    # On main the catalogue's close-match search ran over it: 4.4 s of the event loop, then a 404.
+    started = time.monotonic()
+    err = _error(_post(fresh, {"model": "x" * 15_000_000, "messages": USER}))
+    assert err["param"] == "model" and "256" in err["message"]
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_a_body_nested_too_deeply_is_a_400(fresh: Served, depth: int) -> None:
+    body = b'{"model": "chatroute/auto", "metadata": ' + b"[" * depth + b"]" * depth + b"}"
+    err = _error(_post(fresh, body))  # on main: a 500 (RecursionError)
+    assert "nested too deeply" in err["message"]
+    _no_server_errors(fresh)
+
+
+@pytest.mark.parametrize("text", [r"\ud800", r"ab\udfffcd", r"pair split \ud83d \ude00"])
+def test_a_lone_surrogate_in_the_body_is_a_400(fresh: Served, text: str) -> None:
+    body = b'{"model": "chatroute/auto", "messages": [{"role": "user", "content": "' + text.encode() + b'"}]}'
+    err = _error(_post(fresh, body))  # on main: a 500 (the tokenizer refused the string)
+    assert "surrogate" in err["message"]
+    assert not fresh.fake.requests
+    _no_server_errors(fresh)
+
+
+def test_an_escaped_surrogate_pair_in_the_body_is_text(fresh: Served) -> None:
+    # What json.dumps writes for an emoji by default: a valid pair, one character.
+    body = b'{"model": "chatroute/auto", "messages": [{"role": "user", "content": "smile \\ud83d\\ude00 pair"}]}'
+    r = _post(fresh, body)
+    assert r.status_code == 200, r.text
+    assert fresh.fake.requests[-1].messages[-1]["content"] == "smile \U0001f600 pair"
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"n": True}, "n"),                                                  # on main: 200 (True == 1)
+    ({"n": 1.0}, "n"),
+    ({"stream_options": {"include_usage": True}}, "stream_options"),     # on main: 200, options ignored
+    ({"stream": False, "stream_options": {"include_usage": True}}, "stream_options"),
+    ({"max_completion_tokens": None, "max_tokens": -5}, "max_tokens"),   # on main: 200, -5 unseen
+    ({"max_completion_tokens": 10, "max_tokens": -5}, "max_tokens"),
+    ({"max_completion_tokens": True}, "max_completion_tokens"),
+    ({"max_completion_tokens": 0, "max_tokens": 5}, "max_completion_tokens"),
+])
+def test_parameters_meaningless_by_type_or_company_are_a_400(fresh: Served, extra: dict[str, Any],
+                                                             param: str) -> None:
+    err = _error(_post(fresh, {"model": "chatroute/auto", "messages": USER, **extra}))
+    assert err["param"] == param
+    assert not fresh.fake.requests
+
+
+def test_the_accepted_forms_of_those_parameters_still_work(fresh: Served) -> None:
+    for extra in ({"n": 1}, {"stream_options": None}, {"max_completion_tokens": None, "max_tokens": 7},
+                  {"max_completion_tokens": 7, "max_tokens": None}):
+        r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": f"ok {extra}"}],
+                          **extra})
+        assert r.status_code == 200, (extra, r.text)
+
+
+# -- answers holding surrogates --------------------------------------------------------------
+
+def _split_pair(fresh: Served) -> None:
+    # The fake sends "ab\ud83d" as one JSON-escaped delta, then "\ude00cd" spliced raw after it:
+    # a provider that split an emoji between two chunks. Then a lone low surrogate in a third.
+    fresh.fake.script(Reply(text="ab\ud83d", chunk_words=False, raw_bytes=b"\\ude00cd \\udc00!"))
+
+
+def test_an_answer_split_inside_a_surrogate_pair_is_whole_and_200(fresh: Served) -> None:
+    _split_pair(fresh)
+    r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "split pair plain"}]})
+    assert r.status_code == 200, r.text  # on main: a 500 (UTF-8 cannot encode '\ud83d')
+    assert r.json()["choices"][0]["message"]["content"] == "ab\U0001f600cd \ufffd!"
+    _no_server_errors(fresh)
+
+
+def test_a_streamed_answer_split_inside_a_surrogate_pair_is_whole(fresh: Served) -> None:
+    _split_pair(fresh)
+    with httpx.stream("POST", fresh.url + "/chat/completions", timeout=30,
+                      headers={"authorization": f"Bearer {fresh.token}"},
+                      json={"model": "chatroute/auto", "stream": True,
+                            "messages": [{"role": "user", "content": "split pair streamed"}]}) as r:
+        assert r.status_code == 200
+        raw = b"".join(r.iter_bytes())
+    text = raw.decode("utf-8")  # strict: no half pair on the wire
+    frames = [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+    assert frames[-1] == "[DONE]"
+    chunks = [json.loads(f) for f in frames[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    assert content == "ab\U0001f600cd \ufffd!"
+    for c in chunks:  # every frame's text is whole characters (json.dumps may still escape a pair)
+        if c.get("choices"):
+            (c["choices"][0]["delta"].get("content") or "").encode("utf-8")
+
+
+def test_a_stream_ending_on_half_a_pair_ends_with_a_replacement_character(fresh: Served) -> None:
+    fresh.fake.script(Reply(text="tail \ud83d", chunk_words=False))
+    client = fresh.client()
+    stream = client.chat.completions.create(model="chatroute/auto", stream=True,
+                                            messages=[{"role": "user", "content": "ends on half a pair"}])
+    content = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert content == "tail \ufffd"
+    fresh.fake.script(Reply(text="tail \ud83d", chunk_words=False))
+    done = client.chat.completions.create(model="chatroute/auto",
+                                          messages=[{"role": "user", "content": "ends on half a pair, plain"}])
+    assert done.choices[0].message.content == "tail \ufffd"
