@@ -273,7 +273,7 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGe
         "model": record.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)},
                      "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
-        "usage": usage_of(engine, record),
+        "usage": usage_of(record),
         "chatroute": decision,
     }
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
@@ -319,7 +319,7 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         # The closing frames in one write: the finish reason, the usage, [DONE].
         tail = [writer.finish(finish_reason(record.finish_reason), decision)]
         if req.include_usage:
-            tail.append(writer.usage(usage_of(engine, record), decision))
+            tail.append(writer.usage(usage_of(record), decision))
         tail.append(ChunkWriter.DONE)
         yield b"".join(tail)
 
