@@ -27,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve.listing import ModelListing
 from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import decision_of, serve_turn, usage_of
 from chatroute.serve.wire import (
@@ -114,12 +115,10 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
     """`on_served(record)`: called after each recorded request (the live-state file);
     `on_ready()`: once the router, SDKs and embedder are loaded."""
 
+    listing = ModelListing(engine)
+
     async def models(request: Request) -> Response:
-        created = int(time.time())
-        data = [{"id": m, "object": "model", "created": created, "owned_by": "chatroute"} for m in ROUTED_MODELS]
-        data += [{"id": m.id, "object": "model", "created": created, "owned_by": m.provider}
-                 for m in engine.catalog.all()]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse({"object": "list", "data": await listing.data()})
 
     async def chat_completions(request: Request) -> Response:
         try:
