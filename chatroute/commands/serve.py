@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     state = LiveState(engine.paths.data_dir, url)
     err = sys.stderr
     app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
+                     on_active=lambda delta: state.began() if delta > 0 else state.ended(),
                      on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
     if not is_loopback(args.host):
         print(f"chatroute: warning: serving on {args.host}, reachable from other machines; the bearer token is "
