@@ -24,12 +24,14 @@ def _state(s: Served) -> dict[str, Any]:
     return json.loads((s.home / STATE_FILE).read_text(encoding="utf-8"))
 
 
-def _settled(s: Served, want: dict[str, Any], before: dict[str, Any], timeout: float = 4.0) -> dict[str, Any]:
-    """The state once every key of `want` has moved by that much from `before` (or the last read)."""
+def _settled(s: Served, want: dict[str, Any], before: dict[str, Any], timeout: float = 6.0) -> dict[str, Any]:
+    """The state once every key of `want` has moved by that much from `before` and no request
+    runs (or the last read). The response ends a moment after its record is written."""
     deadline = time.monotonic() + timeout
     while True:
         now = _state(s)
-        if all(now.get(k, 0) - before.get(k, 0) == pytest.approx(v) for k, v in want.items()):
+        if now["active"] == 0 and all(now.get(k, 0) - before.get(k, 0) == pytest.approx(v)
+                                      for k, v in want.items()):
             return now
         if time.monotonic() > deadline:
             return now
