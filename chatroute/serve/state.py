@@ -70,17 +70,15 @@ class LiveState:
     def _changed(self) -> None:
         if self._stopped or self._due is not None:
             return
-        wait = self._written + WRITE_EVERY_S - time.monotonic()
-        if wait <= 0:
-            self._write()
-            return
-        # Held back, not dropped: without this the last requests of a burst stayed out of the
-        # file until some later request happened to write it.
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._write()
+            self._write()  # no server loop (tests, tools): nothing to wait for
             return
+        # Written by the loop when it is next free, not inline: a request's start must not pay
+        # for a file write before its first token. At most once a second, and held back, not
+        # dropped: the last requests of a burst stayed out of the file until a later one wrote it.
+        wait = max(0.0, self._written + WRITE_EVERY_S - time.monotonic())
         self._due = loop.call_later(wait, self._write_due)
 
     def _write_due(self) -> None:

@@ -106,3 +106,23 @@ def test_stopping_leaves_another_servers_file_alone(tmp_path: Path) -> None:
     newer.start()
     old.stop()
     assert json.loads((tmp_path / STATE_FILE).read_text())["url"] == "http://127.0.0.1:2/v1"
+
+
+def test_a_request_starting_never_waits_for_the_file(tmp_path: Path) -> None:
+    def active() -> int:
+        return int(json.loads((tmp_path / STATE_FILE).read_text())["active"])
+
+    async def main() -> None:
+        state = LiveState(tmp_path, "http://127.0.0.1:1/v1")
+        state.start()
+        await asyncio.sleep(WRITE_EVERY_S + 0.1)
+        state.began()
+        assert active() == 0  # not written on the request's way in...
+        await asyncio.sleep(0.05)
+        assert active() == 1  # ...but as soon as the loop is free
+        state.ended()
+        await asyncio.sleep(WRITE_EVERY_S + 0.1)
+        assert active() == 0
+        state.stop()
+
+    asyncio.run(main())
