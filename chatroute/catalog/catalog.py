@@ -245,6 +245,9 @@ class Catalog:
         self._models: dict[str, ModelInfo] = {}
         self._pool_names = list(pool_names)
         self.warnings: list[str] = []
+        # What build() found: the price table's and the config's models. get() adds any name a
+        # local or unpriced provider is asked for, typos too, and those must not be offered.
+        self._configured: frozenset[str] = frozenset()
         # Wire format per provider: Anthropic reports input tokens without cache reads.
         self.provider_kinds: dict[str, str] = {}
 
@@ -295,6 +298,7 @@ class Catalog:
                 cat.warnings.append(f"[models.{ref!r}]: {e}")
                 continue
             cat._models[mid] = apply_override(cat._models[mid], ov)
+        cat._configured = frozenset(cat._models)
         return cat
 
     def _apply_server_sizes(self, base_urls: Mapping[str, str], data_dir: Path | None, *, probe: bool) -> None:
@@ -407,6 +411,15 @@ class Catalog:
 
     def all(self) -> list[ModelInfo]:
         return sorted(self._models.values(), key=lambda m: m.id)
+
+    def configured(self) -> list[ModelInfo]:
+        """The models the price table and the config name, without those only resolved on
+        request since (a name someone asked a local server for is no model of the config's)."""
+        return [m for m in self.all() if m.id in self._configured]
+
+    def local_providers(self) -> list[str]:
+        """Configured providers on a local (loopback) server."""
+        return [p for p, (_lp, local) in self._providers.items() if local]
 
     def pool(self) -> list[ModelInfo]:
         """The router's candidates, in config order; unresolvable entries are skipped (see warnings)."""

@@ -6,13 +6,18 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import signal
 import socket
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from chatroute.errors import ConfigError
+
+# After a second Ctrl+C: how long the cancelled requests get to record their partial answers.
+STOP_NOW_WAIT_S = 3.0
 
 
 def is_loopback(host: str) -> bool:
@@ -71,6 +76,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     state = LiveState(engine.paths.data_dir, url)
     err = sys.stderr
     app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
+                     on_active=lambda delta: state.began() if delta > 0 else state.ended(),
                      on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
     if not is_loopback(args.host):
         print(f"chatroute: warning: serving on {args.host}, reachable from other machines; the bearer token is "
@@ -90,11 +96,20 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown_cancel)
     server = _Server(config)
     state.start()
+    # uvicorn puts back the handler it found once it has shut down: with this one, a Ctrl+C that
+    # comes after (while the store closes) counts as the second and cannot cut the closing short.
+    previous = _set_sigint(server.late_interrupt)
     try:
         server.run(sockets=[sock])
     finally:
         state.stop()
         engine.store.close()
+        if previous is not None:
+            _set_sigint(previous)
+    if server.forced:
+        print("chatroute serve: stopped at once (Ctrl+C twice); requests still running were recorded as "
+              "interrupted", file=err)
+        return 130  # what the CLI answers any other interruption with
     print("chatroute serve: stopped", file=err)
     return 0
 
@@ -110,11 +125,48 @@ def _quiet_shutdown_cancel(record: logging.LogRecord) -> bool:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, except that Ctrl+C or SIGTERM makes run() return once it has shut down,
-    instead of re-raising the signal (which would end the process before the store is closed)."""
+    instead of re-raising the signal (which would end the process before the store is closed),
+    and that a second Ctrl+C during the shutdown stops at once but cleanly (see shutdown)."""
+
+    forced = False  # a second Ctrl+C came while shutting down
+
+    def late_interrupt(self, sig: int, frame: FrameType | None) -> None:
+        self.forced = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.forced = True
         super().handle_exit(sig, frame)
         self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        if self.force_exit:
+            await self._stop_now()
+
+    async def _stop_now(self) -> None:
+        """uvicorn's forced exit neither ends the requests still running nor tells the app to
+        shut down: the requests were left to asyncio.run's final cancellation, and the app's
+        lifespan task was cancelled as it waited, which Starlette reported with a traceback.
+        Here the requests are cancelled (each records its partial answer as interrupted) and
+        awaited, then the app shuts down as usual (health saved, provider clients closed)."""
+        current = asyncio.current_task()
+        running = [t for t in self.server_state.tasks if t is not current and not t.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=STOP_NOW_WAIT_S)
+        done = getattr(self.lifespan, "shutdown_event", None)
+        if done is None or not done.is_set():
+            await self.lifespan.shutdown()
+
+
+def _set_sigint(handler: Any) -> Any:
+    """Install a SIGINT handler; returns the previous one (None off the main thread: unchanged)."""
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        return None
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +23,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve.listing import ModelListing
 from chatroute.serve.relay import FrameRelay
-from chatroute.serve.turns import decision_of, serve_turn, usage_of
+from chatroute.serve.turns import OnRecord, decision_of, serve_turn, usage_of
 from chatroute.serve.wire import (
     MAX_BODY_BYTES,
     ROUTED_MODELS,
@@ -113,16 +114,16 @@ def client_from_agent(agent: bytes | None) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:64] or "unknown"
 
 
-def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on_ready: Any = None) -> ASGIApp:
-    """`on_served(record)`: called after each recorded request (the live-state file);
-    `on_ready()`: once the router, SDKs and embedder are loaded."""
+def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | None = None,
+               on_active: Callable[[int], None] | None = None, on_ready: Any = None) -> ASGIApp:
+    """`on_served(record, final)`: each record written for a request (see turns.OnRecord; the
+    live-state file); `on_active(+1 / -1)`: a chat request begins / has ended, its stream
+    included, however it ended; `on_ready()`: once the router, SDKs and embedder are loaded."""
+
+    listing = ModelListing(engine)
 
     async def models(request: Request) -> Response:
-        created = int(time.time())
-        data = [{"id": m, "object": "model", "created": created, "owned_by": "chatroute"} for m in ROUTED_MODELS]
-        data += [{"id": m.id, "object": "model", "created": created, "owned_by": m.provider}
-                 for m in engine.catalog.all()]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse({"object": "list", "data": await listing.data()})
 
     async def chat_completions(request: Request) -> Response:
         try:
@@ -141,11 +142,11 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
         body, model = parse_request(parse_body(await _read_body(request)))
         req = build_request(body, model, pinned=_pinned(engine, model))
         state = request.scope.get("state", {})
-        events = serve_turn(engine, req, state.get("client", "unknown"))
+        events = serve_turn(engine, req, state.get("client", "unknown"), on_served)
         received = state.get("received", time.perf_counter())
         if req.stream:
-            return await _stream_response(engine, req, events, on_served, received)
-        return await _complete_response(engine, req, events, on_served, received)
+            return await _stream_response(req, events, received)
+        return await _complete_response(events, received)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -173,13 +174,32 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: Any = None, on
                 pass
             await engine.aclose()
 
+    # Starlette wraps a plain function itself; an ASGI object (_Active) it calls as it is.
+    chat: Any = chat_completions if on_active is None else _Active(request_response(chat_completions), on_active)
     app = Starlette(
-        routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"])],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     return BearerAuth(app, tokens)
+
+
+class _Active:
+    """Tells `on_active` a request began and, once its response is over (a stream's last frame
+    sent, or the client gone, or the server stopping), that it ended: the one place both ends
+    are sure to pass, whatever happened in between."""
+
+    def __init__(self, app: ASGIApp, on_active: Callable[[int], None]) -> None:
+        self.app = app
+        self.on_active = on_active
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.on_active(1)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.on_active(-1)
 
 
 def settle_heap() -> None:
@@ -267,8 +287,7 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
     return reason, seen
 
 
-async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
-                             on_served: Any, received: float) -> Response:
+async def _complete_response(events: AsyncGenerator[Any, None], received: float) -> Response:
     async with aclosing(events):
         reason, seen = await _first_events(events)
         parts = [e.text for e in seen if isinstance(e, Delta)]
@@ -282,8 +301,6 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGe
     if finished is None:  # pragma: no cover - serve_turn always ends with TurnFinished
         raise ApiError(500, "the request ended without an answer", type_="server_error")
     record = finished.record
-    if on_served is not None:
-        on_served(record)
     if finished.error is not None:
         raise _upstream(record, finished.error)
     decision = decision_of(record, reason)
@@ -295,14 +312,13 @@ async def _complete_response(engine: Engine, req: ServedRequest, events: AsyncGe
         # The deltas joined again, so a surrogate pair a provider split between two is whole.
         "choices": [{"index": 0, "message": {"role": "assistant", "content": clean_text("".join(parts))},
                      "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
-        "usage": usage_of(engine, record),
+        "usage": usage_of(record),
         "chatroute": decision,
     }
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
 
 
-async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGenerator[Any, None],
-                           on_served: Any, received: float) -> Response:
+async def _stream_response(req: ServedRequest, events: AsyncGenerator[Any, None], received: float) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
     try:
         reason, seen = await _first_events(events)
@@ -312,8 +328,6 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
     first = seen[-1] if seen else None
     if isinstance(first, TurnFinished) and first.error is not None:
         await events.aclose()
-        if on_served is not None:
-            on_served(first.record)
         raise _upstream(first.record, first.error)
     model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
     writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
@@ -329,8 +343,6 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         if finished is None:  # pragma: no cover
             return
         record = finished.record
-        if on_served is not None:
-            on_served(record)
         decision = decision_of(record, reason)
         if first_out and record.ttft_ms is not None:
             # What serve added before the first token: request in, auth, cache, routing, first chunk out.
@@ -341,7 +353,7 @@ async def _stream_response(engine: Engine, req: ServedRequest, events: AsyncGene
         # The closing frames in one write: the finish reason, the usage, [DONE].
         tail = [writer.finish(finish_reason(record.finish_reason), decision)]
         if req.include_usage:
-            tail.append(writer.usage(usage_of(engine, record), decision))
+            tail.append(writer.usage(usage_of(record), decision))
         tail.append(ChunkWriter.DONE)
         yield b"".join(tail)
 

@@ -11,7 +11,7 @@ choice, as in the TUI.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,14 @@ if TYPE_CHECKING:
     from chatroute.serve.wire import ServedRequest
     from chatroute.store.records import TurnRecord
 
+# Told of each record written for a request: (record, final). Final: the request's end, whichever
+# way it ended (a client that hung up mid-stream included: no TurnFinished reaches anyone then);
+# not final: an attempt billed before a reroute.
+OnRecord = Callable[["TurnRecord", bool], None]
 
-async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
+
+async def serve_turn(engine: Engine, req: ServedRequest, client: str,
+                     on_record: OnRecord | None = None) -> AsyncGenerator[TurnEvent, None]:
     """Yield the request's events, ending with TurnFinished. Raises ChatrouteError (an input
     no model takes, no route, a budget cap) before anything is sent or recorded."""
     history = list(req.history)
@@ -39,7 +45,7 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
     cache_status = "bypass"
     if engine.cache_enabled:
         # Closed with this generator: a hit's writes happen as it closes (see _from_cache).
-        async with aclosing(_from_cache(engine, req, client)) as hits:
+        async with aclosing(_from_cache(engine, req, client, on_record)) as hits:
             async for event in hits:
                 yield event
                 if isinstance(event, TurnFinished):
@@ -53,12 +59,22 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str) -> AsyncGe
                                  current_model=None, preset=req.preset)
     route_ms = (time.perf_counter() - started) * 1000
     yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
-    async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status)) as answer:
+    async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status, on_record)) as answer:
         async for event in answer:
             yield event
 
 
-async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncGenerator[TurnEvent, None]:
+def _tell(on_record: OnRecord | None, record: TurnRecord, final: bool) -> None:
+    if on_record is None:
+        return
+    try:
+        on_record(record, final)
+    except Exception:  # noqa: BLE001 - the live state is informative; the request and ledger go on
+        pass
+
+
+async def _from_cache(engine: Engine, req: ServedRequest, client: str,
+                      on_record: OnRecord | None) -> AsyncGenerator[TurnEvent, None]:
     from chatroute.store.records import TurnRecord
 
     pairs = [(m.role, m.content) for m in req.history]
@@ -83,6 +99,7 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncG
         # Also when the client is already gone (the generator closed at the yield above): the
         # answer was served, so it is in the ledger.
         engine.store.add_turn(record)
+        _tell(on_record, record, True)
         try:
             engine.cache.record_hit(hit.entry_id, None)
         except Exception:  # noqa: BLE001
@@ -91,7 +108,7 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str) -> AsyncG
 
 
 async def _answer(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
-                  cache_status: str) -> AsyncGenerator[TurnEvent, None]:
+                  cache_status: str, on_record: OnRecord | None) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model, failing over before the first token as a chat turn does,
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
@@ -104,13 +121,17 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
                            first_token_deadline=first_token_deadline)
 
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
-        _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped, exc)
+        record = _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped,
+                                 exc)
+        if record is not None:
+            _tell(on_record, record, True)
 
     async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
         # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
         record = build_record(None, None, info, decision, failed, route_ms, cache_status, messages, req.system)
         record.client = client
         engine.store.add_turn(record)
+        _tell(on_record, record, False)
         return record
 
     out = Failover()
@@ -126,6 +147,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     if attempt.error is not None:
         record.route["error_kind"] = attempt.error.kind.value  # the HTTP status the client gets
     engine.store.add_turn(record)
+    _tell(on_record, record, True)
     learn(engine, info, attempt, record)
     if engine.cache_enabled and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
         cache_store(engine, req.system, history, req.prompt, req.params, req.pinned, attempt.text, info.id,
@@ -137,11 +159,12 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
 
 def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
                     cache_status: str, messages: tuple[Message, ...], info: ModelInfo, attempt: Attempt,
-                    exc: BaseException) -> None:
+                    exc: BaseException) -> TurnRecord | None:
     """The client hung up (or the server stopped) mid-stream: the provider billed the request and
-    what streamed, so it is recorded as interrupted, with the reported usage or an estimate."""
+    what streamed, so it is recorded as interrupted, with the reported usage or an estimate.
+    Returns the record written, if any."""
     if not attempt.sent_at:
-        return  # the request never left: nothing was billed
+        return None  # the request never left: nothing was billed
     kept = " — partial reply kept" if attempt.text else ""
     line = f"{info.id}: the client stopped the request before the reply was complete{kept}"
     if attempt.error is None:
@@ -152,18 +175,20 @@ def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: R
         record.client = client
         engine.store.add_turn(record)
     except Exception:  # noqa: BLE001 - the stop goes on; nothing else could record it
-        pass
+        return None
+    return record
 
 
-def usage_of(engine: Engine, record: TurnRecord) -> dict[str, Any]:
-    """OpenAI's usage object for a record: prompt_tokens include cached input, as OpenAI counts
-    it (Anthropic reports cache reads and writes apart from input_tokens)."""
-    prompt = record.input_tokens
-    if engine.catalog.provider_kinds.get(record.provider) == "anthropic":
-        prompt += record.cached_tokens + record.cache_write_tokens
-    return {"prompt_tokens": prompt, "completion_tokens": record.output_tokens,
-            "total_tokens": prompt + record.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": record.cached_tokens}}
+def usage_of(record: TurnRecord) -> dict[str, Any]:
+    """OpenAI's usage object for a record. The record is already on OpenAI's footing for every
+    provider (the adapters fold Anthropic's cache reads and writes into input_tokens), so
+    prompt_tokens is its input_tokens as they stand: adding the cache figures again counted them
+    twice (3,020 prompt tokens told to the client against 1,520 in the ledger)."""
+    details: dict[str, Any] = {"cached_tokens": record.cached_tokens}
+    if record.cache_write_tokens:
+        details["cache_write_tokens"] = record.cache_write_tokens  # OpenRouter's name for them
+    return {"prompt_tokens": record.input_tokens, "completion_tokens": record.output_tokens,
+            "total_tokens": record.input_tokens + record.output_tokens, "prompt_tokens_details": details}
 
 
 def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:

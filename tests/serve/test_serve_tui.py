@@ -32,6 +32,7 @@ async def test_costs_screen_lists_served_clients_and_the_live_server(real_engine
     _served(real_engine, "llm", 0.125)
     state = LiveState(chatroute_home, "http://127.0.0.1:8765/v1")
     state.state["requests"] = 3
+    state.state["active"] = 2
     state.start()
     assert json.loads((chatroute_home / STATE_FILE).read_text())["pid"] == os.getpid()
     app = ChatrouteApp(real_engine)
@@ -45,7 +46,7 @@ async def test_costs_screen_lists_served_clients_and_the_live_server(real_engine
         assert rows["my-editor"][1] == "2" and "0.50" in str(rows["my-editor"][2])
         assert rows["llm"][1] == "1"
         line = str(screen.query_one("#serve-state", Static).content)
-        assert "running at http://127.0.0.1:8765/v1" in line and "3 requests" in line
+        assert "running at http://127.0.0.1:8765/v1" in line and "3 requests" in line and "2 running" in line
     state.stop()
     assert not (chatroute_home / STATE_FILE).exists()
 

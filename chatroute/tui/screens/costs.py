@@ -91,7 +91,8 @@ def serve_line(live: dict[str, Any] | None) -> str:
     if not live:
         return "chatroute serve is not running"
     return (f"running at {live.get('url')} (pid {live.get('pid')}) since {str(live.get('started_at', ''))[:19]}: "
-            f"{live.get('requests', 0)} requests, {usd(live.get('cost_usd'))}")
+            f"{live.get('requests', 0)} requests, {usd(live.get('cost_usd'))}"
+            + (f", {live['active']} running" if live.get("active") else ""))
 
 
 class CostsScreen(Screen[None]):

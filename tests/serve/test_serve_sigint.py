@@ -1,0 +1,60 @@
+"""Ctrl+C twice while `chatroute serve` shuts down: it stops at once, quietly (no traceback),
+with the interrupt exit code, and the stream still running is in the ledger as interrupted with
+the cost of what streamed."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from chatroute.serve.state import STATE_FILE
+from tests.fakeserver import FakeServer, Reply
+from tests.serve.conftest import start_served
+
+
+def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream(tmp_path: Path) -> None:
+    fake = FakeServer().start()
+    fake.default_reply = Reply(endless=True, tokens_per_s=40)
+    served = start_served(tmp_path / "home", fake)
+    frames: list[str] = []
+    streaming = threading.Event()
+
+    def client() -> None:
+        body = {"model": "openai/gpt-4o", "stream": True,
+                "messages": [{"role": "user", "content": "a long answer, please"}]}
+        try:
+            with httpx.stream("POST", f"{served.url}/chat/completions", json=body, timeout=30,
+                              headers={"authorization": f"Bearer {served.token}"}) as response:
+                for line in response.iter_lines():
+                    frames.append(line)
+                    if len(frames) > 5:
+                        streaming.set()
+        except httpx.HTTPError:
+            pass  # the server went away mid-stream: expected here
+
+    reader = threading.Thread(target=client, daemon=True)
+    try:
+        reader.start()
+        assert streaming.wait(20), "the stream never started"
+        served.proc.send_signal(signal.SIGINT)  # a graceful stop: it waits for the stream
+        time.sleep(0.5)
+        assert served.proc.poll() is None
+        served.proc.send_signal(signal.SIGINT)  # the user will not wait
+        code = served.proc.wait(timeout=20)
+        reader.join(5)
+        time.sleep(0.3)  # the stderr drain catches up
+    finally:
+        served.stop()
+        fake.stop()
+    err = "".join(served.stderr)
+    assert code == 130, err
+    assert "Traceback" not in err and "ERROR" not in err and "Exception" not in err, err
+    assert "stopped at once" in err
+    turns = served.turns()
+    assert [t.status for t in turns] == ["interrupted"], turns
+    assert turns[0].output_tokens > 0 and turns[0].cost_usd and turns[0].cost_usd > 0
+    assert not (served.home / STATE_FILE).exists()
