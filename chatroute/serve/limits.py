@@ -9,8 +9,12 @@ everyone out before any token was asked for; one that sent header lines without 
 server by what it sent. `HeaderDeadline` adds both to uvicorn's httptools protocol, the one
 uvicorn picks itself when httptools is installed (a dependency of chatroute).
 
-It relies on uvicorn internals (the protocol's parser callbacks and its `transport` and `cycle`
-attributes): pyproject.toml pins uvicorn to the versions it was tested with.
+At the connection cap uvicorn answers 503 itself, in plain text; HeaderDeadline gives that 503
+the OpenAI error shape and a Retry-After.
+
+It relies on uvicorn internals (the protocol's parser callbacks, `_start_asgi_task`, its
+`transport` and `cycle` attributes, the `service_unavailable` app): pyproject.toml pins uvicorn
+to the versions it was tested with.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -43,6 +48,20 @@ _TIMED_OUT = _response(408, "Request Timeout", "the request headers did not arri
 _TOO_LARGE = _response(431, "Request Header Fields Too Large",
                        f"the request line and headers are larger than {MAX_HEADER_BYTES // 1024} KB",
                        "request_header_fields_too_large")
+
+
+_BUSY_BODY = json.dumps({"error": {
+    "message": "chatroute serve is at its connection limit (--max-connections); retry shortly",
+    "type": "server_error", "param": None, "code": "too_many_connections"}}).encode()
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """uvicorn's 503 at the connection cap, in the OpenAI error shape every other answer has
+    (uvicorn's own is plain text, which SDKs report as an unparsable body)."""
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BUSY_BODY)).encode()),
+                            (b"retry-after", b"1"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": _BUSY_BODY, "more_body": False})
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,9 @@ class HeaderDeadline(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        super()._start_asgi_task(cycle, _busy if app is service_unavailable else app)
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._expired)

@@ -216,7 +216,11 @@ def test_beyond_max_connections_a_request_gets_a_503(limited: Served) -> None:
         sock = _connect(limited)
         try:
             sock.sendall(_request(limited, "one too many"))
-            assert _read_response(sock).startswith(b"HTTP/1.1 503")
+            response = _read_response(sock)
+            assert response.startswith(b"HTTP/1.1 503")
+            head, _, body = response.partition(b"\r\n\r\n")
+            assert b"retry-after: 1" in head.lower()
+            assert json.loads(body)["error"]["code"] == "too_many_connections"  # the OpenAI shape, not plain text
         finally:
             sock.close()
     finally:
