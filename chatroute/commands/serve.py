@@ -75,7 +75,9 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     url = f"http://{host}:{port}/v1"
     state = LiveState(engine.paths.data_dir, url)
     err = sys.stderr
+    limits = Limits(header_timeout_s=args.header_timeout, max_connections=args.max_connections)
     app = create_app(engine, TokenSource(engine.paths.data_dir), on_served=state.served,
+                     body_timeout_s=limits.body_timeout_s,
                      on_active=lambda delta: state.began() if delta > 0 else state.ended(),
                      on_ready=lambda: print(f"listening on {url}", file=err, flush=True))
     if not is_loopback(args.host):
@@ -90,7 +92,6 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     else:
         print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
               file=err)
-    limits = Limits(header_timeout_s=args.header_timeout, max_connections=args.max_connections)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
                             **limits.uvicorn_options())
     logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown_cancel)

@@ -27,6 +27,7 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
 from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import OnRecord, decision_of, serve_turn, usage_of
@@ -115,10 +116,12 @@ def client_from_agent(agent: bytes | None) -> str:
 
 
 def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | None = None,
-               on_active: Callable[[int], None] | None = None, on_ready: Any = None) -> ASGIApp:
+               on_active: Callable[[int], None] | None = None, on_ready: Any = None,
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> ASGIApp:
     """`on_served(record, final)`: each record written for a request (see turns.OnRecord; the
     live-state file); `on_active(+1 / -1)`: a chat request begins / has ended, its stream
-    included, however it ended; `on_ready()`: once the router, SDKs and embedder are loaded."""
+    included, however it ended; `on_ready()`: once the router, SDKs and embedder are loaded;
+    `body_timeout_s`: how long a request's body may take to arrive (a 408 after)."""
 
     listing = ModelListing(engine)
 
@@ -129,9 +132,10 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         try:
             return await _chat(request)
         except ApiError as err:
-            # After a 413 the rest of the body is still coming, maybe without end (chunked): closing
-            # the connection stops it, where keeping it alive would read and drop all of it.
-            return error_response(err, {"connection": "close"} if err.status == 413 else None)
+            # After a 413 the rest of the body is still coming, maybe without end (chunked), and
+            # after a 408 it is still trickling in: closing the connection stops it, where keeping
+            # it alive would read and drop all of it.
+            return error_response(err, {"connection": "close"} if err.status in (408, 413) else None)
         except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
             log.error("chatroute serve: %s %s failed: %s: %s", request.method, request.url.path,
                       type(exc).__name__, exc)
@@ -139,7 +143,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
                                            type_="server_error"))
 
     async def _chat(request: Request) -> Response:
-        body, model = parse_request(parse_body(await _read_body(request)))
+        body, model = parse_request(parse_body(await _read_body(request, body_timeout_s)))
         req = build_request(body, model, pinned=_pinned(engine, model))
         state = request.scope.get("state", {})
         events = serve_turn(engine, req, state.get("client", "unknown"), on_served)
@@ -212,7 +216,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, timeout_s: float) -> bytes:
     """The request body, refused with a 413 as soon as it passes MAX_BODY_BYTES. A chunked body
     has no Content-Length to check first: counting as it arrives is what keeps it from being
     buffered whole, however much is sent."""
@@ -223,11 +227,18 @@ async def _read_body(request: Request) -> bytes:
         raise too_large
     pieces: list[bytes] = []
     size = 0
-    async for piece in request.stream():
-        size += len(piece)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        pieces.append(piece)
+    try:
+        # The header deadline (serve/limits.py) ends where the body starts: a client with a valid
+        # token that then sends its body a byte at a time would hold the connection forever.
+        async with asyncio.timeout(timeout_s):
+            async for piece in request.stream():
+                size += len(piece)
+                if size > MAX_BODY_BYTES:
+                    raise too_large
+                pieces.append(piece)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s",
+                       code="request_timeout") from None
     return b"".join(pieces)
 
 

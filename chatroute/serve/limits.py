@@ -30,6 +30,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 512
+BODY_TIMEOUT_FACTOR = 3.0
+DEFAULT_BODY_TIMEOUT_S = BODY_TIMEOUT_FACTOR * DEFAULT_HEADER_TIMEOUT_S
 # What a request line and its headers may come to. httptools sets no bound: within the deadline a
 # client could send a gigabyte of header lines, all kept (1.4 GB in 8 s here, on loopback). nginx
 # allows 32 KB by default, Node 16 KB; a chat client sends well under 2 KB.
@@ -68,6 +70,12 @@ async def _busy(scope: Any, receive: Any, send: Any) -> None:
 class Limits:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    @property
+    def body_timeout_s(self) -> float:
+        """How long a request's body may take once its headers are in: 30 s by default, enough
+        for the 16 MB limit at 4.5 Mbit/s; a body trickling in slower holds a connection."""
+        return BODY_TIMEOUT_FACTOR * self.header_timeout_s
 
     @property
     def keep_alive_s(self) -> float:

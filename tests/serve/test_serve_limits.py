@@ -310,3 +310,40 @@ def test_limit_options_are_checked(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-m", "chatroute", "serve", "--port", "0", *args], cwd=ROOT,
                              env=serve_env(tmp_path), capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and args[0] in out.stderr, out.stderr
+
+
+def test_a_body_trickled_in_is_a_408_at_its_deadline(limited: Served) -> None:
+    """With a valid token, the body a byte at a time: past 3 × the header timeout a 408, and the
+    connection closes. (Before, only --max-connections bounded such clients.)"""
+    request = _request(limited, "slow body")
+    head, _, body = request.partition(b"\r\n\r\n")
+    sock = _connect(limited)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        try:
+            for byte in body:
+                if stop.wait(0.3):
+                    return
+                sock.sendall(bytes([byte]))
+        except OSError:
+            return  # closed by the server: what is expected
+
+    try:
+        started = time.monotonic()
+        sock.sendall(head + b"\r\n\r\n")
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        answer = _read_response(sock, timeout=3 * HEADER_TIMEOUT + 10)
+        took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"connection: close" in answer.lower() and b"request_timeout" in answer
+        assert 3 * HEADER_TIMEOUT - 0.5 < took < 3 * HEADER_TIMEOUT + 8
+        closed, _ = _closed_within(sock, 3.0)
+        assert closed
+    finally:
+        stop.set()
+        sock.close()
+    done = limited.client().chat.completions.create(
+        model="chatroute/auto", messages=[{"role": "user", "content": "after the slow body"}])
+    assert done.choices[0].message.content
