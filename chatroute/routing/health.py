@@ -33,6 +33,10 @@ FILE_NAME = "health.json"
 PRIOR_TTFT_S = 0.8
 PRIOR_TPS = 60.0
 LOCAL_PRIOR_TPS = 25.0
+# Models the file keeps, the most recently used: a local server takes any model name, so every
+# name a client of `chatroute serve` made up (404, disabled) would otherwise stay, and each
+# failure rewrites the whole file. A real pool is a few dozen models.
+MAX_MODELS = 512
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 _IGNORED = {"context_overflow", "content_policy"}
@@ -55,6 +59,7 @@ class ModelHealth:
     last_error: str | None = None
     disabled: str | None = None  # reason, when disabled until the config changes
     disabled_config: str | None = None
+    seen_at: float = 0.0  # epoch seconds of the last request recorded
 
 
 @dataclass
@@ -117,6 +122,9 @@ class HealthBoard:
     def save(self) -> None:
         if self.path is None:
             return
+        if len(self.models) > MAX_MODELS:
+            newest = sorted(self.models.items(), key=lambda kv: kv[1].seen_at, reverse=True)[:MAX_MODELS]
+            self.models = dict(newest)
         data = {
             "version": 1,
             "models": {k: asdict(v) for k, v in self.models.items()},
@@ -141,7 +149,10 @@ class HealthBoard:
             del self.disabled_providers[p]
 
     def _get(self, model: str) -> ModelHealth:
-        return self.models.setdefault(model, ModelHealth())
+        """The model's entry, to record something for it now."""
+        h = self.models.setdefault(model, ModelHealth())
+        h.seen_at = self.clock()
+        return h
 
     # -- recording -------------------------------------------------------------------------
 

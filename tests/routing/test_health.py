@@ -142,3 +142,27 @@ def test_every_success_is_written_by_default(tmp_path: Path, clock: Clock) -> No
     for _ in range(3):
         b.record_success("p/m", ttft_s=0.5)
     assert json.loads((tmp_path / "health.json").read_text())["models"]["p/m"]["requests"] == 3
+
+
+def test_the_file_keeps_the_most_recently_used_models_only(tmp_path: Path, clock: Clock,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local server takes any model name: names made up by a client (each a 404, disabled)
+    must not grow health.json, which every failure rewrites whole, without end."""
+    from chatroute.routing import health
+
+    monkeypatch.setattr(health, "MAX_MODELS", 20)
+    MAX_MODELS = health.MAX_MODELS
+    b = board(tmp_path, clock)
+    b.record_success("local/llama", ttft_s=0.2)
+    for i in range(MAX_MODELS + 100):
+        clock.t += 1
+        b.record_failure(f"local/made-up-{i}", "not_found")
+    clock.t += 1
+    b.record_success("local/llama", ttft_s=0.4)
+    saved = json.loads((tmp_path / "health.json").read_text())["models"]
+    assert len(saved) == MAX_MODELS
+    assert "local/llama" in saved and "local/made-up-0" not in saved
+    assert f"local/made-up-{MAX_MODELS + 99}" in saved
+    again = board(tmp_path, clock)
+    assert again.unavailable_reason(f"local/made-up-{MAX_MODELS + 99}") == b.unavailable_reason(
+        f"local/made-up-{MAX_MODELS + 99}") is not None
