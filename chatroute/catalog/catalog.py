@@ -62,6 +62,8 @@ OPENROUTER_VENDORS: dict[str, str] = {
 }
 
 _MTOK = 1_000_000
+# Models a catalogue keeps that were resolved on request, not configured (see Catalog._remember).
+MAX_REQUESTED = 256
 
 
 def is_loopback(url: str | None) -> bool:
@@ -248,6 +250,7 @@ class Catalog:
         # What build() found: the price table's and the config's models. get() adds any name a
         # local or unpriced provider is asked for, typos too, and those must not be offered.
         self._configured: frozenset[str] = frozenset()
+        self._requested: dict[str, None] = {}  # those get() added since, oldest first
         # Wire format per provider: Anthropic reports input tokens without cache reads.
         self.provider_kinds: dict[str, str] = {}
 
@@ -358,7 +361,7 @@ class Catalog:
                 ov = self._overrides.get(info.id)
                 if ov is not None:
                     info = apply_override(info, ov)
-                self._models[info.id] = info
+                self._remember(info)
                 return info
             raise ConfigError(
                 f"unknown model {name!r} for provider {pname!r}"
@@ -380,6 +383,20 @@ class Catalog:
                 f"(configured: {configured})" + self._suggest(name)
             )
         raise ConfigError(f"unknown model {name!r}" + self._suggest(name))
+
+    def _remember(self, info: ModelInfo) -> None:
+        """Keep a model resolved on request, and at most MAX_REQUESTED of them beyond what build()
+        found: a local server takes any name, and `chatroute serve` resolves whatever its
+        clients ask for, made-up names too."""
+        self._models[info.id] = info
+        if info.id in self._configured:
+            return
+        self._requested.pop(info.id, None)
+        self._requested[info.id] = None
+        while len(self._requested) > MAX_REQUESTED:
+            oldest = next(iter(self._requested))
+            del self._requested[oldest]
+            self._models.pop(oldest, None)
 
     def _suggest(self, name: str) -> str:
         ids = list(self._models)

@@ -180,3 +180,19 @@ ability = 0.55
         "openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022", "ollama/qwen2.5:7b",
     ]
     assert cat.get("ollama/qwen2.5:7b").context_window == 32768
+
+
+def test_names_resolved_on_request_are_kept_within_a_bound(chatroute_home: Path) -> None:
+    """`chatroute serve` resolves whatever model name a client sends, and a local server takes
+    any: the catalogue keeps the newest MAX_REQUESTED of those, never the configured ones."""
+    from chatroute.catalog.catalog import MAX_REQUESTED
+
+    cat = build(chatroute_home, pool=["ollama/llama3.2", "openai/gpt-4o-mini"])
+    configured = {m.id for m in cat.all()}
+    for i in range(MAX_REQUESTED + 50):
+        cat.get(f"ollama/made-up-{i}")
+    ids = {m.id for m in cat.all()}
+    assert configured <= ids
+    assert len(ids - configured) == MAX_REQUESTED
+    assert "ollama/made-up-0" not in ids and f"ollama/made-up-{MAX_REQUESTED + 49}" in ids
+    assert cat.get("ollama/made-up-0").price_source == "local"  # still resolves, afresh
