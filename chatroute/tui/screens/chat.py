@@ -26,6 +26,7 @@ from chatroute.tui.data import (
 )
 from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.chat_status import lock_wait_notice, status_line, subtitle
+from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.composer import Composer
@@ -422,7 +423,9 @@ class ChatScreen(ChatKeys, Screen[None]):
         if not 0 <= j < len(ids):
             self.notify("No more replies that way", timeout=2, markup=False)
             return
-        self.backend.set_active(ids[j])
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_active(ids[j]),
+                                "show another reply") is None:
+            return  # the store still shows this one, and so does the screen
         self._switched = {base: ids[j]}
         self.hold_keys()
         try:
@@ -495,14 +498,31 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.next_override = model
             self.notify(f"Next turn: {short_model(model)}", timeout=2, markup=False)
         elif action in ("pin", "unpin"):
-            if self.conversation_id is None:
-                self.conversation_id = self.backend.create_conversation()
-            self.backend.set_pin(self.conversation_id, model if action == "pin" else None)
-            self.refresh_sidebar()
-            self.notify(f"Pinned {short_model(model)} for this conversation" if action == "pin"
-                        else "Pin removed; the router decides again", timeout=3, markup=False)
-            self.refresh_titles()  # the pin is the store's, not a reactive
+            self.run_worker(self._set_pin(model if action == "pin" else None), group="write", exit_on_error=False)
         self.composer.focus()
+
+    async def _conversation_to_write(self) -> str | None:
+        """The shown conversation, created first when there is none yet (None if that failed)."""
+        if self.conversation_id is not None:
+            return self.conversation_id
+        created = await write_off_loop(self, self.backend, self.backend.create_conversation, "start a conversation")
+        if created is None:
+            return None
+        self.conversation_id = created.value
+        self.refresh_sidebar()
+        return created.value
+
+    async def _set_pin(self, model: str | None) -> None:
+        cid = await self._conversation_to_write()
+        if cid is None:
+            return
+        what = f"pin {short_model(model)}" if model else "remove the pin"
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_pin(cid, model), what) is None:
+            return
+        self.refresh_sidebar()
+        self.notify(f"Pinned {short_model(model)} for this conversation" if model
+                    else "Pin removed; the router decides again", timeout=3, markup=False)
+        self.refresh_titles()  # the pin is the store's, not a reactive
 
     async def action_open_cache_source(self) -> None:
         """Follow a cache hit's link: open the conversation it came from, at that answer."""
@@ -520,17 +540,23 @@ class ChatScreen(ChatKeys, Screen[None]):
                         markup=False)
             return
         cid, mid = source["conversation_id"], source["message_id"]
-        if mid not in {msg_id(m) for m in self.backend.history(cid)}:
-            self.backend.set_active(mid)  # it is on another branch: show that branch
+        if mid not in {msg_id(m) for m in self.backend.history(cid)} and await write_off_loop(
+                self, self.backend, lambda: self.backend.set_active(mid), "show the cached answer's source") is None:
+            return  # it is on another branch, which could not be made the shown one
         await self.open_conversation(cid, focus_id=mid)
         self.notify(f"Cached from “{source['title']}”", timeout=3, markup=False)
 
     def action_toggle_cache(self) -> None:
-        if self.conversation_id is None:
-            self.conversation_id = self.backend.create_conversation()
-            self.refresh_sidebar()
-        enabled = not self.backend.cache_enabled(self.conversation_id)
-        self.backend.set_cache_enabled(self.conversation_id, enabled)
+        self.run_worker(self._toggle_cache(), group="write", exit_on_error=False)
+
+    async def _toggle_cache(self) -> None:
+        cid = await self._conversation_to_write()
+        if cid is None:
+            return
+        enabled = not self.backend.cache_enabled(cid)
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_cache_enabled(cid, enabled),
+                                f"turn the answer cache {'on' if enabled else 'off'}") is None:
+            return
         self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2, markup=False)
         self.refresh_titles()
 
@@ -556,25 +582,34 @@ class ChatScreen(ChatKeys, Screen[None]):
     def _rename(self, cid: str) -> None:
         conv = self.backend.conversation(cid)
 
+        async def save(title: str) -> None:
+            if await write_off_loop(self, self.backend, lambda: self.backend.rename(cid, title),
+                                    f"rename to “{title}”") is None:
+                return  # the old title stays, on screen as in the store
+            self.refresh_sidebar()
+            self.refresh_titles()
+
         def done(title: str | None) -> None:
             if title:
-                self.backend.rename(cid, title)
-                self.refresh_sidebar()
-                self.refresh_titles()
+                self.run_worker(save(title), group="write", exit_on_error=False)
 
         self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
 
     def _confirm_delete(self, cid: str) -> None:
         conv = self.backend.conversation(cid)
 
-        async def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            self.backend.delete(cid)
+        async def delete() -> None:
+            if await write_off_loop(self, self.backend, lambda: self.backend.delete(cid),
+                                    "delete the conversation") is None:
+                return  # still stored, so still listed and shown
             if cid == self.conversation_id:
                 await self.open_conversation(None)
             self.refresh_sidebar()
             self.notify("Conversation deleted", timeout=2, markup=False)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(delete(), group="write", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{conv_title(conv) if conv else cid}”? This cannot be undone."),
                              done)
