@@ -238,9 +238,11 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self.is_mounted:  # back from compare (which spends) or costs
             self._refresh_budget()
 
-    def _busy(self) -> bool:
+    def _busy(self, then: str | None = None) -> bool:
+        """True (and the user told) while an answer streams. `then` names what waits for it."""
         if self._turn is not None and self._turn.is_running:
-            self.notify("Still answering — press Esc to stop it", severity="warning", timeout=3, markup=False)
+            self.notify(f"Stop the answer first (Esc), then {then}" if then
+                        else "Still answering — press Esc to stop it", severity="warning", timeout=4, markup=False)
             return True
         return False
 
@@ -435,6 +437,11 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     # ---- sidebar ----
     async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
+        # Re-showing the chat would detach the streaming answer: it would go on, billed, out of
+        # sight, and Esc in the other conversation would stop it unseen.
+        if self._busy("open another conversation"):
+            self._highlight_in_sidebar(self.conversation_id)  # the list points back at the one shown
+            return
         await self.open_conversation(event.conversation_id, focus_id=event.message_id)
         if event.message_id is None:
             self.composer.focus()
@@ -595,7 +602,13 @@ class ChatScreen(ChatKeys, Screen[None]):
 
         self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
 
+    def _streams_into(self, cid: str) -> bool:
+        return cid == self.conversation_id and self._busy("delete this conversation")
+
     def _confirm_delete(self, cid: str) -> None:
+        # Deleted under its stream, the answer's turn record had nowhere to go: billed, never counted.
+        if self._streams_into(cid):
+            return
         conv = self.backend.conversation(cid)
 
         async def delete() -> None:
@@ -608,7 +621,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.notify("Conversation deleted", timeout=2, markup=False)
 
         def done(yes: bool | None) -> None:
-            if yes:
+            if yes and not self._streams_into(cid):
                 self.run_worker(delete(), group="write", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{conv_title(conv) if conv else cid}”? This cannot be undone."),
@@ -617,6 +630,9 @@ class ChatScreen(ChatKeys, Screen[None]):
     def action_compare(self) -> None:
         from chatroute.tui.screens.compare import CompareScreen
 
+        # Compare adds its own question to this conversation, under the answer still being written.
+        if self._busy("compare"):
+            return
         prompt = self.composer.prompt  # a paste kept aside goes in full
 
         def picked_cb(result: tuple[str, str | None] | None) -> None:
