@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -181,6 +182,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         Binding("3", "pick(3)", "Pick 3", show=False),
         Binding("4", "pick(4)", "Pick 4", show=False),
         Binding("escape", "close", "Close"),
+        # Priority: the stock ctrl+c (copy, or "press ctrl+q to quit") left the answers billing.
+        Binding("ctrl+c", "stop", "Stop the answers still streaming", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
@@ -276,7 +279,15 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.workers.cancel_group(self, "compare")
         self.dismiss((cid, col.message_id))
 
-    async def action_close(self) -> None:
+    def action_stop(self) -> None:
+        """ctrl+c stops every answer still streaming (each saved as interrupted, priced) and
+        keeps the screen; with nothing streaming the key does what it did (copy)."""
+        if not any(w.node is self and w.group == "compare" and w.is_running for w in self.workers):
+            raise SkipAction()
+        self.run_worker(self._stop_streams(), group="compare-stop", exit_on_error=False)
+        self.notify("Stopped", timeout=2, markup=False)
+
+    async def _stop_streams(self) -> None:
         cancelled = self.workers.cancel_group(self, "compare")
         # Each stream saves its stopped answer as it closes: wait for that. A cancelled worker's
         # wait() raises WorkerCancelled once it has finished, which is the outcome asked for
@@ -284,5 +295,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         for worker in cancelled:
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
+
+    async def action_close(self) -> None:
+        await self._stop_streams()
         cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
         self.dismiss(None if cid is None else (cid, None))
