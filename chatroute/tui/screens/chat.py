@@ -435,12 +435,23 @@ class ChatScreen(ChatKeys, Screen[None]):
         finally:
             self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
+    async def _on_shown_branch(self, conversation_id: str, message_id: str, what: str) -> bool:
+        """Make `message_id` part of the branch its conversation shows (a reply regenerated
+        since, or one below it, is on another branch): opened as it was, the conversation would
+        show the other sibling instead. False if that could not be saved."""
+        if message_id in self.backend.history_ids(conversation_id):
+            return True
+        return await write_off_loop(self, self.backend, lambda: self.backend.set_active(message_id), what) is not None
+
     # ---- sidebar ----
     async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
         # Re-showing the chat would detach the streaming answer: it would go on, billed, out of
         # sight, and Esc in the other conversation would stop it unseen.
         if self._busy("open another conversation"):
             self._highlight_in_sidebar(self.conversation_id)  # the list points back at the one shown
+            return
+        if event.message_id is not None and not await self._on_shown_branch(
+                event.conversation_id, event.message_id, "show the reply found"):
             return
         await self.open_conversation(event.conversation_id, focus_id=event.message_id)
         if event.message_id is None:
@@ -547,9 +558,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                         markup=False)
             return
         cid, mid = source["conversation_id"], source["message_id"]
-        if mid not in {msg_id(m) for m in self.backend.history(cid)} and await write_off_loop(
-                self, self.backend, lambda: self.backend.set_active(mid), "show the cached answer's source") is None:
-            return  # it is on another branch, which could not be made the shown one
+        if not await self._on_shown_branch(cid, mid, "show the cached answer's source"):
+            return
         await self.open_conversation(cid, focus_id=mid)
         self.notify(f"Cached from “{source['title']}”", timeout=3, markup=False)
 
