@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from chatroute.engine import Engine
 from chatroute.store import Store
 from chatroute.store.records import TurnRecord
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.sidebar import ConversationList
+from tests.fakeserver import FakeServer, Reply
 from tests.tui.fake_engine import FakeEngine, decision_for
 from tests.tui.helpers import assistants, settle, subtitle
 
@@ -165,3 +167,41 @@ async def test_a_write_while_another_process_holds_the_lock(case: str, chatroute
             assert observe(store, cid, app) == after
     finally:
         store.close()
+
+
+async def test_a_compare_pick_while_another_process_holds_the_lock(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Picking an answer in compare (1–4) is a write too: refused with the same notice, the
+    screen stays, and the same key keeps the answer once the lock is free."""
+    from textual.widgets import SelectionList
+
+    from chatroute.tui.screens.compare import CompareColumn, CompareScreen
+
+    models = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    fake_server.script("gpt-4o-mini", Reply(text="Mini says May.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#composer").insert("When to visit Lisbon?")  # type: ignore[attr-defined]
+        await pilot.press("f4")
+        await pilot.pause()
+        picker = app.screen.query_one(SelectionList)
+        picker.deselect_all()
+        for model in models:
+            picker.select(model)
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        columns = list(app.screen.query(CompareColumn))
+        assert [c.status for c in columns] == ["ok", "ok"]
+        app.screen.set_focus(None)  # the hidden prompt field keeps focus after ctrl+s and would take the digit
+        with write_lock(real_engine.store.path):
+            async with loop_stall_probe() as longest_stall:
+                await pilot.press("2")
+                await settle(pilot, app)
+            assert longest_stall() < 0.3, f"the event loop stalled {longest_stall():.2f} s"
+            assert isinstance(app.screen, CompareScreen)
+            assert any("Could not save: the database is busy" in n for n in notices(app)), notices(app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, CompareScreen)
+        assert [a.text for a in assistants(app)] == ["Four-o says September."]

@@ -23,6 +23,7 @@ from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
+from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.textual_compat import checkbox_inner_glyph
 from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
@@ -270,10 +271,11 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             return
         cid = col.conversation_id or self.conversation_id
         assert cid is not None
-        try:
-            await self.backend.pick_compare(cid, col.message_id)
-        except Exception as exc:
-            self.notify(f"Could not record the pick: {exc}", severity="error", markup=False)
+        mid = col.message_id
+        # A write like the chat's own: bounded and off the event loop, so a database locked by
+        # another process is a notice here, not a frozen screen.
+        if await write_off_loop(self, self.backend, lambda: self.backend.pick_compare(cid, mid),
+                                f"keep answer {n}") is None:
             return
         col.add_class("-picked")
         self.workers.cancel_group(self, "compare")
