@@ -243,6 +243,9 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.columns = [CompareColumn(i + 1, m) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
         self.add_class("-running")
+        # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
+        # answer could be picked by its key. The first answer scrolls with the arrows.
+        self.columns[0].query_one(VerticalScroll).focus()
         self.sub_title = f"compare · {prompt[:60]}"
         try:  # with no conversation yet the engine starts one (TurnStarted says which)
             streams = await self.backend.compare(self.conversation_id, prompt, models)
