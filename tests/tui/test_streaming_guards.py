@@ -106,3 +106,32 @@ async def test_refused_while_the_answer_streams(action: str, real_engine: Engine
         assert turn is not None and turn.status == "interrupted" and turn.cost_usd
         assert [m.role for m in store.history(streaming)] == ["user", "assistant"]
     assert len(store.turns(older)) == 1  # nothing streamed into the conversation opened meanwhile
+
+
+async def test_another_reply_above_is_not_shown_while_the_answer_streams(real_engine: Engine,
+                                                                         fake_server: FakeServer) -> None:
+    """[ on an earlier, regenerated answer re-shows the conversation from that branch: the
+    answer streaming below would be detached and go on out of sight, as when opening another
+    conversation. Refused the same way."""
+    fake_server.script("gpt-4o", Reply(text="First take.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text="Second take.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
+        assistants(app)[0].focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert [a.text for a in assistants(app)] == ["Second take."]
+        await start_streaming(pilot, app, "@gpt-4o Tell me everything about ships.")
+        earlier, streaming = assistants(app)
+        earlier.focus()
+        await pilot.press("left_square_bracket")
+        for _ in range(5):
+            await pilot.pause(0.05)
+        assert any("Stop the answer first (Esc)" in n for n in notices(app)), notices(app)
+        assert streaming.is_attached and streaming.status == "streaming"
+        assert [a.text for a in assistants(app)][0] == "Second take."
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert streaming.status == "interrupted"

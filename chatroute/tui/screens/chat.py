@@ -410,6 +410,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         return (ids.index(message_id) + 1, len(ids)) if message_id in ids and len(ids) > 1 else None
 
     async def _sibling(self, widget: AssistantMessage, delta: int) -> None:
+        # Showing another branch re-shows the conversation, which would detach the answer
+        # streaming below: it would go on, billed, out of sight.
+        if self._busy("show another reply"):
+            return
         base = widget.message_id
         while not widget.is_attached and base in self._switched:
             # A key pressed on an answer a switch has just replaced counts from the one shown.
