@@ -184,7 +184,7 @@ class Backend:
         streams = self.engine.compare(conversation_id, prompt, models)
         return {model: CleanEvents(stream) for model, stream in streams.items()}
 
-    async def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
+    def pick_compare(self, conversation_id: str, assistant_message_id: str) -> None:
         self.engine.pick_compare(conversation_id, assistant_message_id)
 
     def cost_report(self) -> dict[str, Any]:

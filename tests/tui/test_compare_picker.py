@@ -33,3 +33,26 @@ async def test_picker_preselects_cheapest_and_strongest_with_distinct_marks(engi
         await pilot.press("space")
         await pilot.pause()
         assert marks(app)["openai/gpt-4o-mini"] == "✓"
+
+
+async def test_a_digit_picks_right_after_ctrl_s(engine: FakeEngine) -> None:
+    """Started with ctrl+s from the list, focus went to the prompt field, hidden with the rest
+    of the set-up, which took 1–4 as text: no answer could be picked by its key."""
+    from chatroute.tui.screens.chat import ChatScreen
+    from tests.tui.helpers import assistants, settle
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#composer").insert("When to visit Lisbon?")  # type: ignore[attr-defined]
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CompareScreen)
+        second = app.screen.columns[1].model
+        await pilot.press("2")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ChatScreen)
+        [(_, picked)] = engine.picks
+        assert assistants(app)[-1].message_id == picked
+        assert assistants(app)[-1].text == f"Answer from {second}."

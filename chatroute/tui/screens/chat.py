@@ -26,6 +26,7 @@ from chatroute.tui.data import (
 )
 from chatroute.tui.screens.chat_keys import ChatKeys
 from chatroute.tui.screens.chat_status import lock_wait_notice, status_line, subtitle
+from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.composer import Composer
@@ -237,9 +238,11 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self.is_mounted:  # back from compare (which spends) or costs
             self._refresh_budget()
 
-    def _busy(self) -> bool:
+    def _busy(self, then: str | None = None) -> bool:
+        """True (and the user told) while an answer streams. `then` names what waits for it."""
         if self._turn is not None and self._turn.is_running:
-            self.notify("Still answering — press Esc to stop it", severity="warning", timeout=3, markup=False)
+            self.notify(f"Stop the answer first (Esc), then {then}" if then
+                        else "Still answering — press Esc to stop it", severity="warning", timeout=4, markup=False)
             return True
         return False
 
@@ -407,6 +410,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         return (ids.index(message_id) + 1, len(ids)) if message_id in ids and len(ids) > 1 else None
 
     async def _sibling(self, widget: AssistantMessage, delta: int) -> None:
+        # Showing another branch re-shows the conversation, which would detach the answer
+        # streaming below: it would go on, billed, out of sight.
+        if self._busy("show another reply"):
+            return
         base = widget.message_id
         while not widget.is_attached and base in self._switched:
             # A key pressed on an answer a switch has just replaced counts from the one shown.
@@ -422,7 +429,9 @@ class ChatScreen(ChatKeys, Screen[None]):
         if not 0 <= j < len(ids):
             self.notify("No more replies that way", timeout=2, markup=False)
             return
-        self.backend.set_active(ids[j])
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_active(ids[j]),
+                                "show another reply") is None:
+            return  # the store still shows this one, and so does the screen
         self._switched = {base: ids[j]}
         self.hold_keys()
         try:
@@ -430,8 +439,24 @@ class ChatScreen(ChatKeys, Screen[None]):
         finally:
             self.call_after_refresh(self.release_keys)  # once the new sibling has focus
 
+    async def _on_shown_branch(self, conversation_id: str, message_id: str, what: str) -> bool:
+        """Make `message_id` part of the branch its conversation shows (a reply regenerated
+        since, or one below it, is on another branch): opened as it was, the conversation would
+        show the other sibling instead. False if that could not be saved."""
+        if message_id in self.backend.history_ids(conversation_id):
+            return True
+        return await write_off_loop(self, self.backend, lambda: self.backend.set_active(message_id), what) is not None
+
     # ---- sidebar ----
     async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
+        # Re-showing the chat would detach the streaming answer: it would go on, billed, out of
+        # sight, and Esc in the other conversation would stop it unseen.
+        if self._busy("open another conversation"):
+            self._highlight_in_sidebar(self.conversation_id)  # the list points back at the one shown
+            return
+        if event.message_id is not None and not await self._on_shown_branch(
+                event.conversation_id, event.message_id, "show the reply found"):
+            return
         await self.open_conversation(event.conversation_id, focus_id=event.message_id)
         if event.message_id is None:
             self.composer.focus()
@@ -495,14 +520,31 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.next_override = model
             self.notify(f"Next turn: {short_model(model)}", timeout=2, markup=False)
         elif action in ("pin", "unpin"):
-            if self.conversation_id is None:
-                self.conversation_id = self.backend.create_conversation()
-            self.backend.set_pin(self.conversation_id, model if action == "pin" else None)
-            self.refresh_sidebar()
-            self.notify(f"Pinned {short_model(model)} for this conversation" if action == "pin"
-                        else "Pin removed; the router decides again", timeout=3, markup=False)
-            self.refresh_titles()  # the pin is the store's, not a reactive
+            self.run_worker(self._set_pin(model if action == "pin" else None), group="write", exit_on_error=False)
         self.composer.focus()
+
+    async def _conversation_to_write(self) -> str | None:
+        """The shown conversation, created first when there is none yet (None if that failed)."""
+        if self.conversation_id is not None:
+            return self.conversation_id
+        created = await write_off_loop(self, self.backend, self.backend.create_conversation, "start a conversation")
+        if created is None:
+            return None
+        self.conversation_id = created.value
+        self.refresh_sidebar()
+        return created.value
+
+    async def _set_pin(self, model: str | None) -> None:
+        cid = await self._conversation_to_write()
+        if cid is None:
+            return
+        what = f"pin {short_model(model)}" if model else "remove the pin"
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_pin(cid, model), what) is None:
+            return
+        self.refresh_sidebar()
+        self.notify(f"Pinned {short_model(model)} for this conversation" if model
+                    else "Pin removed; the router decides again", timeout=3, markup=False)
+        self.refresh_titles()  # the pin is the store's, not a reactive
 
     async def action_open_cache_source(self) -> None:
         """Follow a cache hit's link: open the conversation it came from, at that answer."""
@@ -520,17 +562,22 @@ class ChatScreen(ChatKeys, Screen[None]):
                         markup=False)
             return
         cid, mid = source["conversation_id"], source["message_id"]
-        if mid not in {msg_id(m) for m in self.backend.history(cid)}:
-            self.backend.set_active(mid)  # it is on another branch: show that branch
+        if not await self._on_shown_branch(cid, mid, "show the cached answer's source"):
+            return
         await self.open_conversation(cid, focus_id=mid)
         self.notify(f"Cached from “{source['title']}”", timeout=3, markup=False)
 
     def action_toggle_cache(self) -> None:
-        if self.conversation_id is None:
-            self.conversation_id = self.backend.create_conversation()
-            self.refresh_sidebar()
-        enabled = not self.backend.cache_enabled(self.conversation_id)
-        self.backend.set_cache_enabled(self.conversation_id, enabled)
+        self.run_worker(self._toggle_cache(), group="write", exit_on_error=False)
+
+    async def _toggle_cache(self) -> None:
+        cid = await self._conversation_to_write()
+        if cid is None:
+            return
+        enabled = not self.backend.cache_enabled(cid)
+        if await write_off_loop(self, self.backend, lambda: self.backend.set_cache_enabled(cid, enabled),
+                                f"turn the answer cache {'on' if enabled else 'off'}") is None:
+            return
         self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2, markup=False)
         self.refresh_titles()
 
@@ -556,25 +603,40 @@ class ChatScreen(ChatKeys, Screen[None]):
     def _rename(self, cid: str) -> None:
         conv = self.backend.conversation(cid)
 
+        async def save(title: str) -> None:
+            if await write_off_loop(self, self.backend, lambda: self.backend.rename(cid, title),
+                                    f"rename to “{title}”") is None:
+                return  # the old title stays, on screen as in the store
+            self.refresh_sidebar()
+            self.refresh_titles()
+
         def done(title: str | None) -> None:
             if title:
-                self.backend.rename(cid, title)
-                self.refresh_sidebar()
-                self.refresh_titles()
+                self.run_worker(save(title), group="write", exit_on_error=False)
 
         self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
 
+    def _streams_into(self, cid: str) -> bool:
+        return cid == self.conversation_id and self._busy("delete this conversation")
+
     def _confirm_delete(self, cid: str) -> None:
+        # Deleted under its stream, the answer's turn record had nowhere to go: billed, never counted.
+        if self._streams_into(cid):
+            return
         conv = self.backend.conversation(cid)
 
-        async def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            self.backend.delete(cid)
+        async def delete() -> None:
+            if await write_off_loop(self, self.backend, lambda: self.backend.delete(cid),
+                                    "delete the conversation") is None:
+                return  # still stored, so still listed and shown
             if cid == self.conversation_id:
                 await self.open_conversation(None)
             self.refresh_sidebar()
             self.notify("Conversation deleted", timeout=2, markup=False)
+
+        def done(yes: bool | None) -> None:
+            if yes and not self._streams_into(cid):
+                self.run_worker(delete(), group="write", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{conv_title(conv) if conv else cid}”? This cannot be undone."),
                              done)
@@ -582,6 +644,9 @@ class ChatScreen(ChatKeys, Screen[None]):
     def action_compare(self) -> None:
         from chatroute.tui.screens.compare import CompareScreen
 
+        # Compare adds its own question to this conversation, under the answer still being written.
+        if self._busy("compare"):
+            return
         prompt = self.composer.prompt  # a paste kept aside goes in full
 
         def picked_cb(result: tuple[str, str | None] | None) -> None:

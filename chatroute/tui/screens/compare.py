@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,6 +23,7 @@ from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
+from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.textual_compat import checkbox_inner_glyph
 from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
@@ -181,6 +183,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         Binding("3", "pick(3)", "Pick 3", show=False),
         Binding("4", "pick(4)", "Pick 4", show=False),
         Binding("escape", "close", "Close"),
+        # Priority: the stock ctrl+c (copy, or "press ctrl+q to quit") left the answers billing.
+        Binding("ctrl+c", "stop", "Stop the answers still streaming", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
@@ -239,6 +243,9 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.columns = [CompareColumn(i + 1, m) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
         self.add_class("-running")
+        # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
+        # answer could be picked by its key. The first answer scrolls with the arrows.
+        self.columns[0].query_one(VerticalScroll).focus()
         self.sub_title = f"compare · {prompt[:60]}"
         try:  # with no conversation yet the engine starts one (TurnStarted says which)
             streams = await self.backend.compare(self.conversation_id, prompt, models)
@@ -267,16 +274,25 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             return
         cid = col.conversation_id or self.conversation_id
         assert cid is not None
-        try:
-            await self.backend.pick_compare(cid, col.message_id)
-        except Exception as exc:
-            self.notify(f"Could not record the pick: {exc}", severity="error", markup=False)
+        mid = col.message_id
+        # A write like the chat's own: bounded and off the event loop, so a database locked by
+        # another process is a notice here, not a frozen screen.
+        if await write_off_loop(self, self.backend, lambda: self.backend.pick_compare(cid, mid),
+                                f"keep answer {n}") is None:
             return
         col.add_class("-picked")
         self.workers.cancel_group(self, "compare")
         self.dismiss((cid, col.message_id))
 
-    async def action_close(self) -> None:
+    def action_stop(self) -> None:
+        """ctrl+c stops every answer still streaming (each saved as interrupted, priced) and
+        keeps the screen; with nothing streaming the key does what it did (copy)."""
+        if not any(w.node is self and w.group == "compare" and w.is_running for w in self.workers):
+            raise SkipAction()
+        self.run_worker(self._stop_streams(), group="compare-stop", exit_on_error=False)
+        self.notify("Stopped", timeout=2, markup=False)
+
+    async def _stop_streams(self) -> None:
         cancelled = self.workers.cancel_group(self, "compare")
         # Each stream saves its stopped answer as it closes: wait for that. A cancelled worker's
         # wait() raises WorkerCancelled once it has finished, which is the outcome asked for
@@ -284,5 +300,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         for worker in cancelled:
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
+
+    async def action_close(self) -> None:
+        await self._stop_streams()
         cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
         self.dismiss(None if cid is None else (cid, None))

@@ -71,9 +71,15 @@ def adjustment_text(candidate: dict[str, Any]) -> str:
 
 
 def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> Any:
-    """A table of the RouteDecision: candidates, scores, the winner and the reason."""
+    """A table of the RouteDecision: candidates, scores, the winner and the reason. `model` is
+    the one that answered: after a reroute not the decision's pick, which the panel named as
+    if it had answered."""
     route = route or {}
-    winner = route.get("model") or model
+    picked = route.get("model") or model
+    winner = model or picked
+    # The decision records its pick; what happened to each model tried is in its reroutes.
+    failed = {r.get("from"): str(r.get("error") or "failed") for r in route.get("reroutes", []) or []}
+    rerouted = winner != picked and picked in failed
     table = Table(box=None, expand=False, pad_edge=False, header_style="bold")
     for col, justify in (("model", "left"), ("quality", "right"), ("your adj.", "right"), ("exp. cost", "right"),
                          ("exp. latency", "right"), ("utility", "right"), ("", "left")):
@@ -82,7 +88,12 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
         name = c.get("model")
         q, lat, util = c.get("quality"), c.get("expected_latency_s"), c.get("utility")
         excluded = c.get("excluded")
-        note = "◀ chosen" if name == winner else (f"excluded: {excluded}" if excluded else "")
+        if name == winner:
+            note = "◀ answered" if rerouted else "◀ chosen"
+        elif rerouted and name in failed:
+            note = f"{'picked, ' if name == picked else ''}failed: {failed[name]}"
+        else:
+            note = f"excluded: {excluded}" if excluded else ""
         if c.get("ability_note"):
             note = f"{note} · {c['ability_note']}" if note else str(c["ability_note"])
         style = "bold" if name == winner else ("dim" if excluded else "")
@@ -95,7 +106,11 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
                          f"  [{route.get('kind', 'routed')}"
                          + (f", preset {route['preset']}" if route.get("preset") else "")
                          + (f", {route['route_ms']:.2f} ms" if isinstance(route.get("route_ms"), (int, float)) else "")
-                         + "]\n", (str(route.get("reason") or "no reason recorded"), "italic"))
+                         + "]\n",
+                         (f"rerouted: the router picked {short_model(picked)}, which failed "
+                          f"({failed[picked]}); {short_model(winner)} answered\n" if rerouted else ""),
+                         (("the pick's reason: " if rerouted else "")
+                          + str(route.get("reason") or "no reason recorded"), "italic"))
     from rich.console import Group
 
     parts: list[Any] = [head]

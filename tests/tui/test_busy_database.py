@@ -1,0 +1,206 @@
+"""The chat screen's own writes (rename, delete, pin, a sibling switch) while another process
+holds the database's write lock: the event loop keeps running, nothing crashes, the user is
+told the change was not saved, and the screen shows what the store holds. Once the lock is
+free the same key saves it. Real store, a second sqlite3 connection holding BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from chatroute.engine import Engine
+from chatroute.store import Store
+from chatroute.store.records import TurnRecord
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.sidebar import ConversationList
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.fake_engine import FakeEngine, decision_for
+from tests.tui.helpers import assistants, settle, subtitle
+
+SIZE = (120, 40)
+# Long enough that a write waiting on the loop for it shows as a stall no test could miss,
+# short enough that the test on the unfixed screen fails in seconds instead of 300 s.
+STORE_PATIENCE_S = 3.0
+
+
+def seed(store: Store) -> tuple[str, str, str]:
+    """A conversation "Monads" whose one question has two answers, the second shown."""
+    conv = store.create_conversation(title="Monads")
+    u = store.add_message(conv.id, "user", "What is a monad?")
+    first = store.add_message(conv.id, "assistant", "A monoid in the category of endofunctors.", parent_id=u.id,
+                              model="openai/gpt-4o-mini")
+    second = store.add_message(conv.id, "assistant", "A pattern for chaining computations.", parent_id=u.id,
+                               model="openai/gpt-4o")
+    for msg, model in ((first, "openai/gpt-4o-mini"), (second, "openai/gpt-4o")):
+        store.add_turn(TurnRecord(conversation_id=conv.id, message_id=msg.id, model=model, provider="openai",
+                                  route_kind="routed", route=decision_for(model), cache_status="miss",
+                                  input_tokens=10, output_tokens=20, cost_usd=0.001))
+    store.set_active(second.id)
+    return conv.id, first.id, second.id
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another process's writer: holds the write lock until the block ends."""
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+@asynccontextmanager
+async def loop_stall_probe() -> AsyncIterator[Callable[[], float]]:
+    """The longest the event loop went without running a 10 ms timer, while the block runs."""
+    longest = 0.0
+
+    async def probe() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    task = asyncio.create_task(probe())
+    try:
+        yield lambda: longest
+    finally:
+        task.cancel()
+
+
+def notices(app: ChatrouteApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def listed_titles(app: ChatrouteApp) -> list[str]:
+    options = app.screen.query_one(ConversationList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def rename(pilot: Pilot, title: str) -> None:
+    await pilot.press("f2")
+    await pilot.pause()
+    field = pilot.app.screen.query_one("#prompt-input")
+    field.value = title  # type: ignore[attr-defined]
+    await pilot.press("enter")
+
+
+async def delete(pilot: Pilot, _: str) -> None:
+    pilot.app.screen.action_delete_current()  # type: ignore[attr-defined]
+    await pilot.pause()
+    await pilot.press("y")
+
+
+async def pin(pilot: Pilot, _: str) -> None:
+    await pilot.press("ctrl+o", "down", "p")
+
+
+async def previous_sibling(pilot: Pilot, _: str) -> None:
+    [answer] = assistants(pilot.app)
+    answer.focus()
+    await pilot.press("left_square_bracket")
+
+
+def renamed(store: Store, cid: str, app: ChatrouteApp) -> tuple[Any, ...]:
+    conv = store.get_conversation(cid)
+    return (conv.title if conv else None, "Renamed" in subtitle(app), "Renamed" in listed_titles(app))
+
+
+def deleted(store: Store, cid: str, app: ChatrouteApp) -> tuple[Any, ...]:
+    return (store.get_conversation(cid) is None, app.screen.conversation_id == cid,  # type: ignore[attr-defined]
+            "Monads" in listed_titles(app))
+
+
+def pinned(store: Store, cid: str, app: ChatrouteApp) -> tuple[Any, ...]:
+    conv = store.get_conversation(cid)
+    return (conv.pinned_model if conv else None, "pinned" in subtitle(app))
+
+
+def shown_answer(store: Store, cid: str, app: ChatrouteApp) -> tuple[Any, ...]:
+    stored = [m.content for m in store.history(cid) if m.role == "assistant"]
+    return (stored, [a.text for a in assistants(app)])
+
+
+CASES = {
+    "rename": (rename, renamed, ("Monads", False, False), ("Renamed", True, True)),
+    "delete": (delete, deleted, (False, True, True), (True, False, False)),
+    "pin": (pin, pinned, (None, False), ("openai/gpt-4o", True)),
+    "sibling": (previous_sibling, shown_answer,
+                (["A pattern for chaining computations."], ["A pattern for chaining computations."]),
+                (["A monoid in the category of endofunctors."], ["A monoid in the category of endofunctors."])),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_a_write_while_another_process_holds_the_lock(case: str, chatroute_home: Path) -> None:
+    act, observe, before, after = CASES[case]
+    path = chatroute_home / "chatroute.db"
+    store = Store.open(path, busy_retry_s=STORE_PATIENCE_S)
+    cid, _, _ = seed(store)
+    app = ChatrouteApp(FakeEngine(store))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert observe(store, cid, app) == before
+            with write_lock(path):
+                async with loop_stall_probe() as longest_stall:
+                    await act(pilot, "Renamed")
+                    await settle(pilot, app)
+                assert longest_stall() < 0.3, f"the event loop stalled {longest_stall():.2f} s"
+                assert any("Could not save: the database is busy" in n for n in notices(app)), notices(app)
+                assert observe(store, cid, app) == before  # nothing saved, and nothing shown as saved
+            # The lock is free: the same action goes through.
+            await act(pilot, "Renamed")
+            await settle(pilot, app)
+            assert observe(store, cid, app) == after
+    finally:
+        store.close()
+
+
+async def test_a_compare_pick_while_another_process_holds_the_lock(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Picking an answer in compare (1–4) is a write too: refused with the same notice, the
+    screen stays, and the same key keeps the answer once the lock is free."""
+    from textual.widgets import SelectionList
+
+    from chatroute.tui.screens.compare import CompareColumn, CompareScreen
+
+    models = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    fake_server.script("gpt-4o-mini", Reply(text="Mini says May.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#composer").insert("When to visit Lisbon?")  # type: ignore[attr-defined]
+        await pilot.press("f4")
+        await pilot.pause()
+        picker = app.screen.query_one(SelectionList)
+        picker.deselect_all()
+        for model in models:
+            picker.select(model)
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        columns = list(app.screen.query(CompareColumn))
+        assert [c.status for c in columns] == ["ok", "ok"]
+        with write_lock(real_engine.store.path):
+            async with loop_stall_probe() as longest_stall:
+                await pilot.press("2")
+                await settle(pilot, app)
+            assert longest_stall() < 0.3, f"the event loop stalled {longest_stall():.2f} s"
+            assert isinstance(app.screen, CompareScreen)
+            assert any("Could not save: the database is busy" in n for n in notices(app)), notices(app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, CompareScreen)
+        assert [a.text for a in assistants(app)] == ["Four-o says September."]

@@ -1,0 +1,82 @@
+"""Ctrl+C in compare mode stops every answer still streaming, as it stops the one answer in the
+chat: each is kept, saved as interrupted and priced, and nothing goes on billing out of sight.
+Real engine and store, official SDKs, the fake provider."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+from textual.widgets import SelectionList
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.compare import CompareColumn, CompareScreen
+from chatroute.tui.widgets.composer import Composer
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import settle
+
+SIZE = (120, 40)
+MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+
+
+async def start(pilot: Pilot, app: ChatrouteApp) -> None:
+    """F4, both models, a prompt: back once both answers are streaming."""
+    app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
+    await pilot.press("f4")
+    await pilot.pause()
+    assert isinstance(app.screen, CompareScreen)
+    picker = app.screen.query_one(SelectionList)
+    picker.deselect_all()
+    for model in MODELS:
+        picker.select(model)
+    await pilot.press("ctrl+s")
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        columns = list(app.screen.query(CompareColumn))
+        if len(columns) == 2 and all(len(c.text) > 40 for c in columns):
+            return
+    raise AssertionError("the answers never started streaming")
+
+
+async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server: FakeServer) -> None:
+    for model in MODELS:
+        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        columns = list(app.screen.query(CompareColumn))
+        assert [c.status for c in columns] == ["streaming", "streaming"]
+        await pilot.press("ctrl+c")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if all(c.status != "streaming" for c in columns):
+                break
+        assert [c.status for c in columns] == ["interrupted", "interrupted"]
+        assert isinstance(app.screen, CompareScreen)  # stopped, still there to read
+        lengths = [len(c.text) for c in columns]
+        await pilot.pause(0.3)
+        assert [len(c.text) for c in columns] == lengths  # nothing more arrives
+        conversation_id = columns[0].conversation_id
+        await pilot.press("escape")
+        await settle(pilot, app)
+    assert conversation_id is not None
+    turns = real_engine.store.turns(conversation_id)
+    assert sorted(t.model for t in turns) == MODELS[::-1]
+    assert all(t.status == "interrupted" and t.cost_usd for t in turns), turns
+
+
+async def test_ctrl_q_saves_the_compare_streams_as_it_quits(real_engine: Engine, fake_server: FakeServer) -> None:
+    for model in MODELS:
+        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        conversation_id = app.screen.query(CompareColumn).first().conversation_id
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert conversation_id is not None
+    turns = real_engine.store.turns(conversation_id)
+    assert sorted(t.model for t in turns) == MODELS[::-1]
+    assert all(t.status == "interrupted" and t.cost_usd for t in turns), turns
+    assert all(m.status != "streaming" for m in real_engine.store.history(conversation_id))

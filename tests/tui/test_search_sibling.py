@@ -1,0 +1,40 @@
+"""A search hit on a reply that is not the one shown (the turn was regenerated since) opens that
+reply: it becomes the shown sibling, focused, its badge saying which of how many. Real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatroute.store import Store
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.sidebar import SearchResults
+from tests.tui.fake_engine import FakeEngine
+from tests.tui.helpers import assistants, badge, settle
+from tests.tui.test_busy_database import seed
+
+SIZE = (120, 40)
+
+
+async def test_a_search_hit_on_an_inactive_sibling_opens_that_sibling(chatroute_home: Path) -> None:
+    store = Store.open(chatroute_home / "chatroute.db")
+    cid, first, second = seed(store)  # the second reply is shown; the first mentions endofunctors
+    other = store.create_conversation(title="Other")
+    store.add_message(other.id, "user", "Unrelated")
+    app = ChatrouteApp(FakeEngine(store))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("ctrl+n")
+            await pilot.press("ctrl+f", *"endofunctor")
+            await settle(pilot, app)
+            assert app.screen.query_one(SearchResults).option_count == 1
+            await pilot.press("enter", "enter")
+            await settle(pilot, app)
+            assert app.screen.conversation_id == cid
+            [answer] = assistants(app)
+            assert answer.message_id == first and "endofunctors" in answer.text
+            assert app.focused is answer
+            assert badge(answer).endswith("‹1/2›")
+        assert [m.id for m in store.history(cid)][-1] == first  # shown because it is the active one now
+    finally:
+        store.close()
