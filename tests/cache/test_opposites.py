@@ -3,28 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.text import features
+from scripts import eval_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "cache_opposites.jsonl"
-
-
-def _eval_cache() -> Any:
-    if "eval_cache" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("eval_cache", ROOT / "scripts" / "eval_cache.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["eval_cache"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["eval_cache"]
 
 
 def hard(a: str, b: str) -> str | None:
@@ -33,7 +21,7 @@ def hard(a: str, b: str) -> str | None:
 
 def test_opposite_wording_is_never_served_from_the_cache() -> None:
     # The real cache, embedder and verifier: 10 of these 16 pairs were served before the rule.
-    ev = _eval_cache()
+    ev = eval_cache
     pairs = ev.load_pairs(FIXTURE)
     assert len(pairs) == 16
     served = [o.pair["new"]["prompt"] for o in ev.run(pairs, ev.DEFAULT_THRESHOLD) if o.hit]

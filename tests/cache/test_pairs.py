@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("eval_cache", ROOT / "scripts" / "eval_cache.py")
-assert _spec and _spec.loader
-eval_cache = importlib.util.module_from_spec(_spec)
-sys.modules["eval_cache"] = eval_cache  # dataclasses look the module up by name
-_spec.loader.exec_module(eval_cache)
+from scripts import eval_cache
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@ each cause named in issue 15, the exact-fact guards, and per-entry confidence.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,10 @@ from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.text import features
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, get_verifier, pair_features
 from chatroute.embed import get_embedder
+from scripts import eval_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "cache_cause_fixture.jsonl"
-_spec = importlib.util.spec_from_file_location("eval_cache", ROOT / "scripts" / "eval_cache.py")
-assert _spec and _spec.loader
-eval_cache = importlib.util.module_from_spec(_spec)
-sys.modules["eval_cache"] = eval_cache
-_spec.loader.exec_module(eval_cache)
 
 
 @pytest.fixture(scope="module")
