@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from chatroute.cache.text import (
+    ALTERNATIVES,
     ANTONYMS,
     NEGATING_PREFIXES,
     NOT_NEGATED,
@@ -96,6 +97,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     opposed = _opposite_words(tokens_a, tokens_b)
     if opposed is not None:
         return f"opposite words ({opposed[0]!r} / {opposed[1]!r})"
+    swapped = _other_thing(tokens_a, tokens_b)
+    if swapped is not None:
+        return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
     # "What did he say?" / "What did she say?": another person, not another wording.
     gender_a, gender_b = a.persons & {"m", "f"}, b.persons & {"m", "f"}
     if (gender_a - gender_b) and (gender_b - gender_a):
@@ -271,6 +275,22 @@ def _opposite_words(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
         opposites = ANTONYMS.get(x, ())
         for y in only_b:
             if y in opposites or _negates(x, y) or _negates(y, x):
+                return x, y
+    return None
+
+
+def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
+    """A thing a asks for where b asks for another of its kind instead ("book" / "movie"); None
+    when either side also names the other's ("books or movies"). Sorted, as _opposite_words."""
+    meanings_a = {ALTERNATIVES[t] for t in ta if t in ALTERNATIVES}
+    meanings_b = {ALTERNATIVES[t] for t in tb if t in ALTERNATIVES}
+    for x in sorted(ta - tb):
+        mx = ALTERNATIVES.get(x)
+        if mx is None or mx in meanings_b:
+            continue
+        for y in sorted(tb - ta):
+            my = ALTERNATIVES.get(y)
+            if my is not None and my[0] == mx[0] and my not in meanings_a:
                 return x, y
     return None
 

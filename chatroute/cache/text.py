@@ -171,6 +171,27 @@ for _a, _b in _ANTONYM_PAIRS + [
 ]:
     ANTONYMS.setdefault(_a, set()).add(_b)
     ANTONYMS.setdefault(_b, set()).add(_a)
+# Things of one kind where asking for one is not asking for another: "recommend a book / a movie
+# about World War II" (the verifier served 5 of 112 such media swaps written here, the only kind it
+# missed), a row / a column, a cat / a dog, breakfast / dinner. Each inner list is one meaning
+# (a movie is a film). Refused on the external pairs that pass the other guards: 0 of 8,084 that
+# should hit. Left out on purpose: colours (an Ask Ubuntu "black screen" / "purple screen" pair is
+# a user-marked duplicate) and verbs (moving and copying contacts to a new phone read as one
+# question to people; the verifier already refuses the verb swaps written here, 180 of 180).
+_ALTERNATIVE_GROUPS = {
+    "media": [["book", "books"], ["movie", "movies", "film", "films"], ["song", "songs"], ["album", "albums"],
+              ["podcast", "podcasts"], ["documentary", "documentaries"], ["poem", "poems"], ["game", "games"]],
+    "table": [["row", "rows"], ["column", "columns"]],
+    "animal": [["cat", "cats", "kitten", "kittens"], ["dog", "dogs", "puppy", "puppies"], ["rabbit", "rabbits"],
+               ["hamster", "hamsters"], ["horse", "horses"]],
+    "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
+}
+ALTERNATIVES: dict[str, tuple[str, int]] = {
+    word: (group, meaning)
+    for group, meanings in _ALTERNATIVE_GROUPS.items()
+    for meaning, words in enumerate(meanings)
+    for word in words
+}
 # "safe" / "unsafe", "install" / "uninstall", "legal" / "illegal", "advantages" / "disadvantages".
 NEGATING_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de")
 # Prefixed words that do not negate the rest: "display" is not "not play", "inflammable" means

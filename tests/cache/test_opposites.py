@@ -56,3 +56,41 @@ def test_opposites_are_refused_by_the_exact_guards(a: str, b: str, why: str) -> 
 ])
 def test_the_same_question_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
+
+
+ALTERNATIVES_FIXTURE = ROOT / "tests" / "data" / "cache_alternatives.jsonl"
+
+
+def test_another_thing_of_the_same_kind_is_never_served() -> None:
+    # The real cache: "Recommend a book / a movie about World War II." was served before the rule
+    # (similarity 0.92); the verifier refused the other 13 already.
+    pairs = eval_cache.load_pairs(ALTERNATIVES_FIXTURE)
+    assert len(pairs) == 14
+    served = [o.pair["new"]["prompt"] for o in eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD) if o.hit]
+    assert served == []
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("Recommend a book about World War II.", "Recommend a movie about World War II.",
+     "another thing asked for ('book' / 'movie')"),
+    ("Recommend an album about World War II.", "Recommend a game about World War II.",
+     "another thing asked for ('album' / 'game')"),
+    ("How do I hide a row in Google Sheets?", "How do I hide a column in Google Sheets?",
+     "another thing asked for ('row' / 'column')"),
+    ("What should I feed my cat?", "What should I feed my dog?", "another thing asked for ('cat' / 'dog')"),
+    ("Give me ideas for a quick healthy breakfast.", "Give me ideas for a quick healthy dinner.",
+     "another thing asked for ('breakfast' / 'dinner')"),
+])
+def test_another_thing_of_the_same_kind_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
+    assert hard(a, b) == why
+    assert hard(b, a) is not None
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Recommend a film about World War II.", "Recommend a movie about World War II."),  # one meaning
+    ("What should I feed my kitten?", "What should I feed my cat?"),
+    ("What are the best books or movies about space?", "Which movies about space are best?"),  # says both
+    ("Recommend a book about Rome.", "Recommend books about Rome."),
+])
+def test_the_same_thing_in_other_words_passes(a: str, b: str) -> None:
+    assert hard(a, b) is None
