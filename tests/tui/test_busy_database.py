@@ -204,3 +204,32 @@ async def test_a_compare_pick_while_another_process_holds_the_lock(
         await settle(pilot, app)
         assert not isinstance(app.screen, CompareScreen)
         assert [a.text for a in assistants(app)] == ["Four-o says September."]
+
+
+async def test_nothing_is_sent_into_a_conversation_while_its_delete_is_written(chatroute_home: Path) -> None:
+    """The delete waits up to WRITE_PATIENCE_S for a busy database: a prompt sent in that moment
+    is refused (and kept), not saved into a conversation about to be gone."""
+    path = chatroute_home / "chatroute.db"
+    store = Store.open(path, busy_retry_s=STORE_PATIENCE_S)
+    cid, _, _ = seed(store)
+    engine = FakeEngine(store)
+    app = ChatrouteApp(engine)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            with write_lock(path):
+                await delete(pilot, "")
+                composer = app.screen.query_one("#composer")
+                composer.insert("one more question")  # type: ignore[attr-defined]
+                composer.focus()
+                await pilot.press("enter")
+                assert engine.calls == []
+                assert composer.text == "one more question"  # type: ignore[attr-defined]
+                assert any("Deleting this conversation" in n for n in notices(app)), notices(app)
+                await settle(pilot, app)
+            assert store.get_conversation(cid) is not None  # the delete was not saved: the lock held
+            await pilot.press("enter")  # now it goes through, into the conversation that is still there
+            await settle(pilot, app)
+            assert [c["conversation_id"] for c in engine.calls] == [cid]
+    finally:
+        store.close()

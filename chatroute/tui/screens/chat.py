@@ -72,6 +72,9 @@ class ChatScreen(ChatKeys, Screen[None]):
         super().__init__()
         self.backend = backend
         self._turn: Worker[None] | None = None
+        # The conversation whose delete is being written (up to WRITE_PATIENCE_S on a busy
+        # database): a turn started in that moment would be saved into a conversation that is gone.
+        self._deleting: str | None = None
         self._sidebar_user: bool | None = None  # None: follow the width; else the user's choice
         self._budget: dict[str, Any] | None = None  # spend against the caps, refreshed after each turn
         self._budget_level = "ok"
@@ -239,7 +242,12 @@ class ChatScreen(ChatKeys, Screen[None]):
             self._refresh_budget()
 
     def _busy(self, then: str | None = None) -> bool:
-        """True (and the user told) while an answer streams. `then` names what waits for it."""
+        """True (and the user told) while an answer streams, or this conversation is being
+        deleted. `then` names what waits for it."""
+        if self._deleting is not None and self._deleting == self.conversation_id:
+            self.notify("Deleting this conversation — wait a moment; your prompt is kept", severity="warning",
+                        timeout=4, markup=False)
+            return True
         if self._turn is not None and self._turn.is_running:
             self.notify(f"Stop the answer first (Esc), then {then}" if then
                         else "Still answering — press Esc to stop it", severity="warning", timeout=4, markup=False)
@@ -626,8 +634,13 @@ class ChatScreen(ChatKeys, Screen[None]):
         conv = self.backend.conversation(cid)
 
         async def delete() -> None:
-            if await write_off_loop(self, self.backend, lambda: self.backend.delete(cid),
-                                    "delete the conversation") is None:
+            self._deleting = cid
+            try:
+                saved = await write_off_loop(self, self.backend, lambda: self.backend.delete(cid),
+                                             "delete the conversation")
+            finally:
+                self._deleting = None
+            if saved is None:
                 return  # still stored, so still listed and shown
             if cid == self.conversation_id:
                 await self.open_conversation(None)
