@@ -19,13 +19,16 @@ def hard(a: str, b: str) -> str | None:
     return hard_refuse_reason(features(a), features(b))
 
 
+def served(fixture: Path, n: int) -> list[str]:
+    """The new prompts of `fixture`'s n pairs that the real cache (embedder, guards, verifier) serves."""
+    pairs = eval_cache.load_pairs(fixture)
+    assert len(pairs) == n
+    return [o.pair["new"]["prompt"] for o in eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD) if o.hit]
+
+
 def test_opposite_wording_is_never_served_from_the_cache() -> None:
-    # The real cache, embedder and verifier: 10 of these 16 pairs were served before the rule.
-    ev = eval_cache
-    pairs = ev.load_pairs(FIXTURE)
-    assert len(pairs) == 16
-    served = [o.pair["new"]["prompt"] for o in ev.run(pairs, ev.DEFAULT_THRESHOLD) if o.hit]
-    assert served == []
+    # 10 of these 16 pairs were served before the rule.
+    assert served(FIXTURE, 16) == []
 
 
 @pytest.mark.parametrize("a,b,why", [
@@ -62,12 +65,9 @@ ALTERNATIVES_FIXTURE = ROOT / "tests" / "data" / "cache_alternatives.jsonl"
 
 
 def test_another_thing_of_the_same_kind_is_never_served() -> None:
-    # The real cache: "Recommend a book / a movie about World War II." was served before the rule
-    # (similarity 0.92); the verifier refused the other 13 already.
-    pairs = eval_cache.load_pairs(ALTERNATIVES_FIXTURE)
-    assert len(pairs) == 14
-    served = [o.pair["new"]["prompt"] for o in eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD) if o.hit]
-    assert served == []
+    # "Recommend a book / a movie about World War II." was served before the rule (similarity
+    # 0.92); the verifier refused the other 13 already.
+    assert served(ALTERNATIVES_FIXTURE, 14) == []
 
 
 @pytest.mark.parametrize("a,b,why", [
