@@ -84,14 +84,19 @@ def _probe(client: httpx.Client, host: str, name: str, port: int) -> LocalServer
         body = resp.json()
     except ValueError:
         return None
-    # Anything else on these ports (8080 is popular) fails this shape check.
+    models = listed_model_ids(body)
+    return LocalServer(name=name, base_url=base_url, models=models) if models is not None else None
+
+
+def listed_model_ids(body: object) -> list[str] | None:
+    """The model ids of an OpenAI-style /v1/models answer, or None when it is not one (anything
+    else on these ports, 8080 is popular, fails this shape check)."""
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
     # An id with control characters is no model name, and would reach the terminal in every listing.
-    models = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
-              and not has_terminal_controls(m["id"])]
-    return LocalServer(name=name, base_url=base_url, models=models)
+    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
+            and not has_terminal_controls(m["id"])]
 
 
 def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3) -> dict[str, float]:

@@ -14,8 +14,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from chatroute.discovery import discovery_disabled
-from chatroute.safetext import has_terminal_controls
+from chatroute.discovery import discovery_disabled, listed_model_ids
 from chatroute.serve.wire import ROUTED_MODELS
 
 if TYPE_CHECKING:
@@ -88,9 +87,7 @@ async def _listed(client: Any, base_url: str) -> list[str] | None:
         body = resp.json() if resp.status_code == 200 else None
     except Exception:  # noqa: BLE001 - any failure means "nothing listed this time"
         return None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
+    names = listed_model_ids(body)
+    if names is None:
         return None
-    names = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)
-             and 0 < len(m["id"]) <= MAX_NAME and not has_terminal_controls(m["id"])]
-    return list(dict.fromkeys(names))[:MAX_LOCAL_MODELS]
+    return list(dict.fromkeys(n for n in names if len(n) <= MAX_NAME))[:MAX_LOCAL_MODELS]
