@@ -292,6 +292,25 @@ def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[di
     return blend([(within, 1.0 - pooled_share), (pooled, pooled_share)], feats, keep)
 
 
+# RouteLLM generated its MMLU labels with one token of answer and no room to work
+# (routellm/evals/mmlu/generate_responses.py: max_new_tokens=1), its GSM8K labels with up to 1,024
+# tokens of worked answer. On an MMLU question that needs a calculation or code read, both models
+# guess the letter, so the label says "maths does not need the stronger model", the opposite of
+# GSM8K and of a chat, where the model writes its working out. Dropping those rows from training
+# was measured and not shipped (README, Router quality).
+ONE_TOKEN_SOURCES = ("mmlu",)
+
+
+def worked_rows(rows: Sequence[dict[str, Any]], feats: Features, keep: np.ndarray,
+                y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """keep and y without the rows of a ONE_TOKEN_SOURCES dataset whose prompt has maths or code
+    in it (quality.demanding, the cue the app's floor uses)."""
+    from chatroute.routing.quality import demanding
+
+    drop = np.array([rows[i]["dataset"] in ONE_TOKEN_SOURCES and demanding(feats.lex[i]) for i in keep], dtype=bool)
+    return keep[~drop], y[~drop]
+
+
 def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | None:
     """The groups that get their own intercept during the fit (averaged out afterwards).
 
@@ -363,9 +382,11 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         return fit
 
     def blended(share: float, graded: str = "pair", graded_weight: float = 1.0, c: float = NEED_C,
-                pooled_only: Sequence[str] = ()):
+                pooled_only: Sequence[str] = (), worked_only: bool = False):
         def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
+            if worked_only:
+                keep, y = worked_rows(rows, feats, keep, y)
             model = fit_need(feats, keep, y, rows, emb=True, lex=True, c=c, pooled_share=share, graded=graded,
                              graded_weight=graded_weight, pooled_only=pooled_only)
             return lambda idx, w, s: model.decision(feats, idx)
@@ -395,6 +416,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within-source + floor": with_floor(within),
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
+        "shipped without one-token maths rows": with_floor(blended(POOLED_SHARE, worked_only=True)),
         "shipped + mmlu_pro pooled only": with_floor(blended(POOLED_SHARE, pooled_only=("mmlu_pro",))),
         "shipped floor=0.4": with_floor(shipped, 0.4),
         "shipped floor=0.5": with_floor(shipped, 0.5),

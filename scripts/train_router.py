@@ -77,11 +77,17 @@ def fit_curve(x: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, flo
     return float(w[0]), float(w[1])
 
 
-def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float) -> np.ndarray:
-    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | need quantile q)."""
+def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float,
+                theta_top: float | None = None) -> np.ndarray:
+    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | need quantile q).
+    With theta_top (the trait of the top of the ability scale), a1 is capped so that no model up
+    to it is predicted better on a needier prompt: where the strong anchor's fitted curve falls
+    less steeply than the weak one's, the straight extrapolation in θ would turn upwards above it."""
     aw, bw = fit_curve(q, y_weak)
     as_, bs = fit_curve(q, y_strong)
     a1 = (bs - bw) / (theta_s - theta_w)
+    if theta_top is not None and theta_top > theta_w:
+        a1 = min(a1, -bw / (theta_top - theta_w))
     a0 = (as_ - aw) / (theta_s - theta_w)
     return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
 
@@ -95,11 +101,13 @@ def catalogue_anchors() -> dict[str, float]:
 
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
-          fixed_effects: str = "source", pooled_share: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]]:
+          fixed_effects: str = "source", pooled_share: float = 0.0,
+          worked_only: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Weights (QualityModel layout) fitted on rows train_idx only: router_models.fit_need, an
     intercept per group of router_models.intercept_groups(rows, fixed_effects) during the fit,
     blended with `pooled_share` of the right-or-wrong sources fitted pooled."""
-    keep, y = lo.pair_labels(rows, train_idx)
+    prompts, labels = lo.pair_labels(rows, train_idx)
+    keep, y = rm.worked_rows(rows, feats, prompts, labels) if worked_only else (prompts, labels)
 
     def fit(ix: np.ndarray, yy: np.ndarray) -> rm.LinearRouter:
         return rm.fit_need(feats, ix, yy, rows, emb=use_emb, lex=use_lex, c=rm.NEED_C, fixed_effects=fixed_effects,
@@ -108,22 +116,25 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     model = fit(keep, y)
     log(f"  need model fitted on {len(keep)} rows")
     # Out-of-fold need for calibration and the operating points (in-sample g would be overconfident).
-    fold = np.array([fold_of(rows[i]["id"], folds) for i in keep])
-    oof = np.zeros(len(keep))
+    # The quantile scale counts every training prompt, the ones whose label is not trained on too:
+    # their text is a real request even where their one-token label is not a reading of it.
+    fold = np.array([fold_of(rows[i]["id"], folds) for i in prompts])
+    trained = np.isin(prompts, keep)
+    oof_all = np.zeros(len(prompts))
     for f in range(folds):
-        tr_f = keep[fold != f]
-        mf = fit(tr_f, y[fold != f])
-        oof[fold == f] = mf.decision(feats, keep[fold == f])
+        mf = fit(prompts[trained & (fold != f)], y[fold[trained] != f])
+        oof_all[fold == f] = mf.decision(feats, prompts[fold == f])
         log(f"  fold {f + 1}/{folds} done")
+    oof = oof_all[trained]
     ability0 = float(np.mean(list(anchors.values())))
     theta_scale = THETA_SPAN / (anchors[STRONG_MODEL] - anchors[WEAK_MODEL])
     tw = (anchors[WEAK_MODEL] - ability0) * theta_scale
     ts = (anchors[STRONG_MODEL] - ability0) * theta_scale
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
-    g_quantiles = np.quantile(oof, QUANTILE_P)
+    g_quantiles = np.quantile(oof_all, QUANTILE_P)
     q = need_quantiles(oof, g_quantiles, QUANTILE_P)
-    calib = calibration(q, yw, ys, tw, ts)
+    calib = calibration(q, yw, ys, tw, ts, theta_top=(1.0 - ability0) * theta_scale)
     arrays: dict[str, Any] = {
         "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),
         "w": model.w.astype(np.float32) if model.w is not None else np.zeros(ngrams.DIM, np.float32),
@@ -172,6 +183,9 @@ def main() -> None:
     ap.add_argument("--pooled-share", type=float, default=rm.POOLED_SHARE,
                     help="share of the need from a fit on the right-or-wrong sources pooled "
                          "(router_models.fit_need); 0 = within-source only")
+    ap.add_argument("--worked-only", action="store_true",
+                    help="leave out MMLU rows with maths or code in them (one-token labels; "
+                         "router_models.worked_rows)")
     args = ap.parse_args()
     t0 = time.time()
     anchors = catalogue_anchors()
@@ -184,7 +198,8 @@ def main() -> None:
     train_idx = np.flatnonzero(trainable & ~ho)
     use_emb, use_lex = FEATURE_SETS[args.features]
     arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors,
-                         fixed_effects=args.fixed_effects, pooled_share=args.pooled_share)
+                         fixed_effects=args.fixed_effects, pooled_share=args.pooled_share,
+                         worked_only=args.worked_only)
     qm = QualityModel(arrays, {"anchors": anchors})
 
     # Held-out figures through the shipped inference path (text in, numpy only).
@@ -202,6 +217,8 @@ def main() -> None:
     np.savez(args.out / "quality.npz", **arrays)  # uncompressed: loads in a few ms
     data_sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (lo.TRAIN_FILE, lo.ARENA_FILE)}
     labelled, _ = lo.pair_labels(rows, train_idx)
+    if args.worked_only:
+        labelled, _ = rm.worked_rows(rows, feats, labelled, np.zeros(len(labelled)))
     counts = {d: int(np.sum(ds[labelled] == d)) for d in lo.TRAINABLE}
     meta = {
         "format": "chatroute-quality/3",
@@ -213,6 +230,7 @@ def main() -> None:
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
         "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
+                             "worked_only": args.worked_only,
                              "C": rm.NEED_C, "a_min": A_MIN, "theta_span": THETA_SPAN,
                              "calibration_folds": 3},
         "training_data": {

@@ -29,6 +29,28 @@ def test_calibration_recovers_the_observed_rates() -> None:
     assert a > a0 and b < b0
 
 
+def test_the_extrapolated_curve_never_rises_with_the_need() -> None:
+    # The strong anchor's observed rate falls much less steeply than the weak one's: extrapolated
+    # straight in θ, a model above the strong anchor would be predicted better on needier prompts.
+    rng = np.random.default_rng(2)
+    q = rng.random(20_000)
+    yw = (rng.random(q.size) < 1 / (1 + np.exp(-(2.0 - 2.0 * q)))).astype(float)
+    ys = (rng.random(q.size) < 1 / (1 + np.exp(-(2.5 - 0.2 * q)))).astype(float)
+    grid = np.linspace(0.0, 1.0, 101)
+
+    def top_curve(calib: np.ndarray, theta: float) -> np.ndarray:
+        b, a = curve_params(calib, tr.A_MIN, grid)
+        return np.asarray(b + theta * a)
+
+    free = tr.calibration(q, yw, ys, -0.5, 0.5)
+    assert np.any(np.diff(top_curve(free, 1.5)) > 0)  # what the cap is for
+    capped = tr.calibration(q, yw, ys, -0.5, 0.5, theta_top=1.5)
+    for theta in np.linspace(-0.5, 1.5, 9):
+        assert np.all(np.diff(top_curve(capped, float(theta))) <= 1e-12), theta
+    # The weak anchor keeps its fitted curve.
+    np.testing.assert_allclose(top_curve(capped, -0.5), top_curve(free, -0.5), atol=1e-9)
+
+
 def _binned_gap(g: np.ndarray, y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     edges = np.quantile(g, np.linspace(0, 1, bins + 1))
     k = np.clip(np.searchsorted(edges, g, side="right") - 1, 0, bins - 1)

@@ -104,3 +104,20 @@ def test_graded_rows_stay_out_of_the_pooled_part(fitted: Fitted) -> None:
     # Pooled with the arena rows (won 90% of the time) open-ended requests would rank neediest;
     # fitted on the right-or-wrong rows only, they rank below the word problems.
     assert d[ds == "arena_bench_v1"].mean() < d[ds == "gsm8k"].mean()
+
+
+def test_one_token_maths_and_code_rows_are_not_trained_on(tmp_path: Path) -> None:
+    # MMLU's labels come from one-token answers: on a calculation or a code read both models guess,
+    # so worked_rows drops those rows; GSM8K's (worked answers) and MMLU's recall rows stay.
+    texts = [("mmlu", "What is 17 * 23?"),
+             ("mmlu", "What does `print(len([1, 2, 3]))` output in Python?"),
+             ("mmlu", "Which philosopher wrote Leviathan?"),
+             ("gsm8k", "Tom has 17 apples and eats 3. How many are left?"),
+             ("arena_bench_v1", "Write a haiku about rain.")]
+    rows = [{"id": f"{ds}-{i}", "dataset": ds, "turns": [t], "scores": {lo.STRONG: 1.0, lo.WEAK: 0.0}}
+            for i, (ds, t) in enumerate(texts)]
+    feats = rm.Features.build(rows, tmp_path)
+    keep, y = lo.pair_labels(rows, np.arange(len(rows)))
+    kept, ky = rm.worked_rows(rows, feats, keep, y)
+    assert [rows[i]["turns"][0] for i in kept] == [texts[2][1], texts[3][1], texts[4][1]]
+    assert len(ky) == len(kept)
