@@ -264,12 +264,13 @@ def fit_difficulty(rows: Sequence[dict[str, Any]], keep: np.ndarray, y: np.ndarr
 def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[dict[str, Any]], *,
              emb: bool, lex: bool, c: float = 1.0, fixed_effects: str = "source",
              pooled_share: float = 0.0, graded: str = "pair", graded_weight: float = 1.0,
-             pooled_only: Sequence[str] = ()) -> LinearRouter:
+             pooled_only: Sequence[str] = (), pooled_worked_only: bool = False) -> LinearRouter:
     """The need model: a fit with an intercept per `fixed_effects` group (differences *within* a
     source), blended with `pooled_share` of one fitted on the right-or-wrong sources pooled (MMLU
     and GSM8K with one intercept: differences *between* kinds of request, which the per-source
     intercepts remove and chat and benchmark mixes are ranked by). Both are standardised on the
-    training rows before they are added. Rows of a `pooled_only` dataset enter the pooled fit only."""
+    training rows before they are added. Rows of a `pooled_only` dataset enter the pooled fit only;
+    with `pooled_worked_only`, the one-token maths rows (worked_rows) stay out of the pooled fit."""
     groups = intercept_groups(rows, fixed_effects)
     all_keep, all_y = keep, y
     if pooled_only:
@@ -287,6 +288,8 @@ def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[di
         return within
     kind = intercept_groups(rows, "kind")
     assert kind is not None
+    if pooled_worked_only:
+        all_keep, all_y = worked_rows(rows, feats, all_keep, all_y)
     sub = kind[all_keep] == "correctness"
     pooled = fit_linear(feats, all_keep[sub], all_y[sub], ngram=True, emb=emb, lex=lex, c=c, like=within)
     return blend([(within, 1.0 - pooled_share), (pooled, pooled_share)], feats, keep)
@@ -382,13 +385,14 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         return fit
 
     def blended(share: float, graded: str = "pair", graded_weight: float = 1.0, c: float = NEED_C,
-                pooled_only: Sequence[str] = (), worked_only: bool = False):
+                pooled_only: Sequence[str] = (), worked_only: bool = False, pooled_worked_only: bool = False):
         def fit(train: np.ndarray):
             keep, y = pair_labels(rows, train)
             if worked_only:
                 keep, y = worked_rows(rows, feats, keep, y)
             model = fit_need(feats, keep, y, rows, emb=True, lex=True, c=c, pooled_share=share, graded=graded,
-                             graded_weight=graded_weight, pooled_only=pooled_only)
+                             graded_weight=graded_weight, pooled_only=pooled_only,
+                             pooled_worked_only=pooled_worked_only)
             return lambda idx, w, s: model.decision(feats, idx)
 
         return fit
@@ -417,6 +421,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
         "shipped without one-token maths rows": with_floor(blended(POOLED_SHARE, worked_only=True)),
+        "shipped with its pooled half without one-token maths rows": with_floor(
+            blended(POOLED_SHARE, pooled_worked_only=True)),
         "shipped + mmlu_pro pooled only": with_floor(blended(POOLED_SHARE, pooled_only=("mmlu_pro",))),
         "shipped floor=0.4": with_floor(shipped, 0.4),
         "shipped floor=0.5": with_floor(shipped, 0.5),
