@@ -41,7 +41,8 @@ def left_out_model(rows: list[dict[str, Any]], split_name: str, cache: Path) -> 
     anchors = tr.catalogue_anchors()
     feats = rm.Features.build(rows, cache)
     arrays, _ = tr.train(rows, feats, split.train, use_emb=True, use_lex=True, anchors=anchors,
-                         pooled_share=rm.POOLED_SHARE, log=lambda _: None)
+                         pooled_share=rm.POOLED_SHARE, pooled_worked_only=rm.POOLED_WORKED_ONLY,
+                         log=lambda _: None)
     return QualityModel(arrays, {"anchors": anchors}), [rows[i] for i in split.test]
 
 

@@ -102,7 +102,7 @@ def catalogue_anchors() -> dict[str, float]:
 def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray, *, use_emb: bool, use_lex: bool,
           anchors: dict[str, float], folds: int = 3, log: Any = print,
           fixed_effects: str = "source", pooled_share: float = 0.0,
-          worked_only: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+          worked_only: bool = False, pooled_worked_only: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Weights (QualityModel layout) fitted on rows train_idx only: router_models.fit_need, an
     intercept per group of router_models.intercept_groups(rows, fixed_effects) during the fit,
     blended with `pooled_share` of the right-or-wrong sources fitted pooled."""
@@ -111,7 +111,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
 
     def fit(ix: np.ndarray, yy: np.ndarray) -> rm.LinearRouter:
         return rm.fit_need(feats, ix, yy, rows, emb=use_emb, lex=use_lex, c=rm.NEED_C, fixed_effects=fixed_effects,
-                           pooled_share=pooled_share)
+                           pooled_share=pooled_share, pooled_worked_only=pooled_worked_only)
 
     model = fit(keep, y)
     log(f"  need model fitted on {len(keep)} rows")
@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--worked-only", action="store_true",
                     help="leave out MMLU rows with maths or code in them (one-token labels; "
                          "router_models.worked_rows)")
+    ap.add_argument("--pooled-worked-only", action=argparse.BooleanOptionalAction, default=rm.POOLED_WORKED_ONLY,
+                    help="leave those rows out of the pooled half of the need only (shipped)")
     args = ap.parse_args()
     t0 = time.time()
     anchors = catalogue_anchors()
@@ -199,7 +201,7 @@ def main() -> None:
     use_emb, use_lex = FEATURE_SETS[args.features]
     arrays, info = train(rows, feats, train_idx, use_emb=use_emb, use_lex=use_lex, anchors=anchors,
                          fixed_effects=args.fixed_effects, pooled_share=args.pooled_share,
-                         worked_only=args.worked_only)
+                         worked_only=args.worked_only, pooled_worked_only=args.pooled_worked_only)
     qm = QualityModel(arrays, {"anchors": anchors})
 
     # Held-out figures through the shipped inference path (text in, numpy only).
@@ -217,8 +219,10 @@ def main() -> None:
     np.savez(args.out / "quality.npz", **arrays)  # uncompressed: loads in a few ms
     data_sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (lo.TRAIN_FILE, lo.ARENA_FILE)}
     labelled, _ = lo.pair_labels(rows, train_idx)
+    worked, _ = rm.worked_rows(rows, feats, labelled, np.zeros(len(labelled)))
+    one_token = int(len(labelled) - len(worked))
     if args.worked_only:
-        labelled, _ = rm.worked_rows(rows, feats, labelled, np.zeros(len(labelled)))
+        labelled = worked
     counts = {d: int(np.sum(ds[labelled] == d)) for d in lo.TRAINABLE}
     meta = {
         "format": "chatroute-quality/3",
@@ -230,7 +234,7 @@ def main() -> None:
                      "lexical": list(LEXICAL_NAMES) if use_lex else []},
         "anchors": anchors,
         "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
-                             "worked_only": args.worked_only,
+                             "worked_only": args.worked_only, "pooled_worked_only": args.pooled_worked_only,
                              "C": rm.NEED_C, "a_min": A_MIN, "theta_span": THETA_SPAN,
                              "calibration_folds": 3},
         "training_data": {
@@ -244,6 +248,13 @@ def main() -> None:
                 "arena_bench_v1": "lmarena/arena-hard-auto data/arena-bench-v1 (Apache-2.0)",
             },
             "excluded": "alpaca_eval rows (CC BY-NC 4.0): scored only, never trained on",
+            "one_token_maths_rows": {
+                "rows": one_token,
+                "left_out_of": "the whole need" if args.worked_only else (
+                    "the pooled half" if args.pooled_worked_only else "nothing"),
+                "why": "RouteLLM's MMLU labels were generated with max_new_tokens=1: on a question with "
+                       "maths or code in it both models guess (router_models.worked_rows)",
+            },
             "scores_dropped_below_chance": [{"subject": sub, "model": m, "rows": n, "mean_score": round(mean, 3)}
                                             for sub, m, n, mean in dropped],
             "held_out_rule": "int(sha256(id)[:8], 16) % 5 == 0",
