@@ -74,7 +74,9 @@ def test_ask_says_what_it_waits_for_and_ctrl_c_stops_it_at_once(stopped_lock_hol
     assert child.stderr is not None
     try:
         notice = child.stderr.readline().decode()  # blocks until the first line: the notice
-        assert f"waiting for another process (pid {stopped_lock_holder.pid}, python -c" in notice, notice
+        # The holder's command line as ps shows it: the interpreter's own name (python or python3).
+        holder = f"(pid {stopped_lock_holder.pid}, {Path(sys.executable).name} -c"
+        assert f"waiting for another process {holder}" in notice, notice
         assert "to release the database lock (chatroute.db)" in notice, notice
         assert f"it is stopped (kill -CONT {stopped_lock_holder.pid} resumes it)" in notice, notice
         assert "Ctrl+C stops" in notice
