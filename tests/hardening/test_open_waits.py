@@ -25,6 +25,9 @@ import pytest
 from chatroute.store import Store
 from chatroute.store.connection import StoreBusyError
 
+# The holder's command line as ps shows it starts with the interpreter's own name (python or python3).
+PYTHON = Path(sys.executable).name
+
 HOLDER = """
 import os, signal, sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -102,7 +105,7 @@ def test_a_command_says_it_waits_with_the_holders_pid_and_ctrl_c_ends_it(
     finally:
         child.kill()
     rest = child.stderr.read().decode()
-    assert f"chatroute: waiting for another process (pid {new_file_held.pid}, python -c" in notice, notice
+    assert f"chatroute: waiting for another process (pid {new_file_held.pid}, {PYTHON} -c" in notice, notice
     assert "to release the database lock (chatroute.db)" in notice and "Ctrl+C stops" in notice, notice
     assert f"kill -CONT {new_file_held.pid}" in notice, notice
     assert noticed_after < 8, noticed_after  # a cold interpreter start, then ~0.5 s of waiting
@@ -119,7 +122,7 @@ def test_the_tui_says_it_waits_before_its_screen_is_up(recovery_held: subprocess
     finally:
         child.kill()
         child.wait(timeout=10)
-    assert f"waiting for another process (pid {recovery_held.pid}, python -c" in notice, notice
+    assert f"waiting for another process (pid {recovery_held.pid}, {PYTHON} -c" in notice, notice
 
 
 def test_opening_says_who_holds_the_lock_and_a_timeout_says_what_to_do(
@@ -134,7 +137,7 @@ def test_opening_says_who_holds_the_lock_and_a_timeout_says_what_to_do(
     assert len(lines) == 2 and lines[1] is None, lines  # told once, then that the wait ended
     assert lines[0] is not None and f"pid {pid}" in lines[0], lines
     message = str(busy.value)
-    assert f"another process (pid {pid}, python -c" in message, message
+    assert f"another process (pid {pid}, {PYTHON} -c" in message, message
     assert "held the database lock for over" in message, message
     assert f"kill -CONT {pid}" in message and f"kill {pid}" in message, message
     assert busy.value.exit_code == 2
