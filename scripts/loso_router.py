@@ -312,9 +312,12 @@ def paired_intervals(scores: dict[str, np.ndarray], ss: np.ndarray, sw: np.ndarr
 def run(
     rows: list[dict[str, Any]], methods: dict[str, Method], log: Callable[[str], None] = print,
     only: set[str] | None = None, bootstrap: int = 0, sources: Sequence[str] = TRAINABLE,
+    row_parts: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """APGR per split, pair and method (plus length, random and oracle); with `bootstrap`, also
-    the 95% paired-bootstrap interval of each method's margin over length and the reference."""
+    the 95% paired-bootstrap interval of each method's margin over length and the reference; with
+    `row_parts` (a name -> boolean mask over `rows`), also each split's scored rows inside each part,
+    scored by the same fitted models (entry["parts"])."""
     results: list[dict[str, Any]] = []
     for split in make_splits(rows, sources):
         if only and split.name not in only:
@@ -339,6 +342,10 @@ def run(
             results.append(entry)
             log(f"{split.name:<26} {_short(weak):>8}->{_short(strong):<6} n={len(idx):<5} "
                 + " ".join(f"{k}={v:.3f}" for k, v in entry["apgr"].items() if v is not None))
+            for part, mask in (row_parts or {}).items():
+                sub = entry.setdefault("parts", {})[part] = part_apgr(idx, mask, scored, ss, sw)
+                log(f"    {part:<22} n={sub['n']:<5} "
+                    + " ".join(f"{k}={v:.3f}" for k, v in sub["apgr"].items() if v is not None))
             if bootstrap:
                 against = [b for b in ("length", "reference") if b in scored]
                 entry["margin_95"] = paired_intervals(scored, ss, sw, against, bootstrap)
@@ -353,6 +360,19 @@ def run(
                     log(f"{mix['split']:<26} "
                         + " ".join(f"{k}={v:.3f}" for k, v in mix["apgr"].items() if v is not None))
     return results
+
+
+def part_apgr(idx: np.ndarray, mask: np.ndarray, scored: dict[str, np.ndarray], ss: np.ndarray,
+              sw: np.ndarray) -> dict[str, Any]:
+    """APGR of each method's scores (and the oracle's) over the scored rows `idx` inside `mask`."""
+    inside = mask[idx]
+    out: dict[str, Any] = {"n": int(inside.sum()), "apgr": {}}
+    if out["n"] < 2:
+        return out
+    out["apgr"]["oracle"] = ev.curve_metrics((ss - sw)[inside], ss[inside], sw[inside])["apgr"]
+    for name, sc in scored.items():
+        out["apgr"][name] = ev.curve_metrics(sc[inside], ss[inside], sw[inside])["apgr"]
+    return out
 
 
 # Chat and benchmark mixes are ranked mostly *between* kinds of request (a maths question against
@@ -465,6 +485,9 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
                     help="B paired-bootstrap samples per split: 95%% intervals of each method's margin over "
                          "length and the reference")
+    ap.add_argument("--by-cue", action="store_true",
+                    help="also score each part's rows with and without maths or code in them (the app's floor "
+                         "cue; on MMLU their labels are one-token guesses) apart")
     ap.add_argument("--mmlu-pro", choices=("eval", "train"),
                     help=f"read the MMLU-Pro rows ({MMLU_PRO_FILE.relative_to(REPO)}, from "
                          "scripts/build_mmlu_pro_rows.py): 'eval' scores them, never trained on; 'train' "
@@ -481,7 +504,15 @@ def main() -> None:
         raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
     only = {s.strip() for s in args.splits.split(",") if s.strip()}
     sources = TRAINABLE + (("mmlu_pro",) if args.mmlu_pro == "train" else ())
-    results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap, sources=sources)
+    row_parts = None
+    if args.by_cue:
+        from chatroute.routing.quality import demanding
+        from scripts import router_models as rm
+
+        cue = np.array([demanding(v) for v in rm.Features.build(rows, args.cache).lex], dtype=bool)
+        row_parts = {"maths or code": cue, "neither": ~cue}
+    results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap, sources=sources,
+                  row_parts=row_parts)
     print()
     print(format_table(results, wanted))
     print(f"({time.time() - t0:.0f}s)")

@@ -193,3 +193,28 @@ def test_an_evaluation_only_source_can_be_made_trainable() -> None:
     assert len(keep) == 12 and y.tolist() == [float(i % 4 > 0 and i % 3 != 0) for i in range(12)]
     with pytest.raises(AssertionError):  # trained on under the default sources: a leak
         lo.check_no_leak(splits["gsm8k"], rows)
+
+
+def test_parts_are_scored_apart_by_the_same_fitted_models(tmp_path: Path) -> None:
+    rows = _rows()
+    fits: list[int] = []
+
+    def by_length(train: np.ndarray):  # type: ignore[no-untyped-def]
+        fits.append(len(train))
+        return lambda idx, weak, strong: np.array([len(rows[i]["turns"][0]) for i in idx], dtype=float)
+
+    physics = np.array([r["dataset"] == "mmlu" and "college_physics" in r["source"] for r in rows])
+    results = lo.run(rows, {"len": by_length}, log=lambda _: None, only={"mmlu"},
+                     row_parts={"physics": physics, "rest": ~physics})
+    assert len(fits) == 1  # one fit per split, whatever the parts
+    (entry,) = results
+    sub = entry["parts"]
+    assert sub["physics"]["n"] == 20 and sub["rest"]["n"] == 60
+    assert sub["physics"]["n"] + sub["rest"]["n"] == entry["n"]
+    # A part is scored on its own rows: its APGR is the curve over those rows alone.
+    idx = np.flatnonzero(physics)
+    ss = np.array([rows[i]["scores"][lo.STRONG] for i in idx])
+    sw = np.array([rows[i]["scores"][lo.WEAK] for i in idx])
+    expected = lo.ev.curve_metrics(np.array([len(rows[i]["turns"][0]) for i in idx], dtype=float), ss, sw)["apgr"]
+    assert sub["physics"]["apgr"]["len"] == pytest.approx(expected)
+    assert sub["physics"]["apgr"]["len"] == pytest.approx(sub["physics"]["apgr"]["length"])
