@@ -428,6 +428,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "shipped before stop 31 (one-token maths rows in the pooled half)": with_floor(
             blended(POOLED_SHARE, pooled_worked_only=False)),
         "shipped + mmlu_pro pooled only": with_floor(blended(POOLED_SHARE, pooled_only=("mmlu_pro",))),
+        "shipped pooled 1/3": with_floor(blended(1 / 3)),
+        "shipped pooled 2/3": with_floor(blended(2 / 3)),
         "shipped floor=0.4": with_floor(shipped, 0.4),
         "shipped floor=0.5": with_floor(shipped, 0.5),
         "shipped floor=0.6": with_floor(shipped, 0.6),
