@@ -506,10 +506,9 @@ def main() -> None:
     sources = TRAINABLE + (("mmlu_pro",) if args.mmlu_pro == "train" else ())
     row_parts = None
     if args.by_cue:
-        from chatroute.routing.quality import demanding
         from scripts import router_models as rm
 
-        cue = np.array([demanding(v) for v in rm.Features.build(rows, args.cache).lex], dtype=bool)
+        cue = rm.maths_or_code(rm.Features.build(rows, args.cache))
         row_parts = {"maths or code": cue, "neither": ~cue}
     results = run(rows, {m: allm[m] for m in wanted}, only=only, bootstrap=args.bootstrap, sources=sources,
                   row_parts=row_parts)

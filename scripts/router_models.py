@@ -307,13 +307,21 @@ def fit_need(feats: Features, keep: np.ndarray, y: np.ndarray, rows: Sequence[di
 ONE_TOKEN_SOURCES = ("mmlu",)
 
 
+def maths_or_code(feats: Features, idx: np.ndarray | None = None) -> np.ndarray:
+    """Whether each row (of `idx`, else all) has maths or code in it: quality.demanding, the cue
+    the app's floor uses."""
+    from chatroute.routing.quality import demanding
+
+    lex = feats.lex if idx is None else feats.lex[idx]
+    return np.array([demanding(v) for v in lex], dtype=bool)
+
+
 def worked_rows(rows: Sequence[dict[str, Any]], feats: Features, keep: np.ndarray,
                 y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """keep and y without the rows of a ONE_TOKEN_SOURCES dataset whose prompt has maths or code
-    in it (quality.demanding, the cue the app's floor uses)."""
-    from chatroute.routing.quality import demanding
-
-    drop = np.array([rows[i]["dataset"] in ONE_TOKEN_SOURCES and demanding(feats.lex[i]) for i in keep], dtype=bool)
+    in it (maths_or_code)."""
+    one_token = np.array([rows[i]["dataset"] in ONE_TOKEN_SOURCES for i in keep], dtype=bool)
+    drop = one_token & maths_or_code(feats, keep)
     return keep[~drop], y[~drop]
 
 
@@ -373,9 +381,9 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
-    from chatroute.routing.quality import DEMANDING_FLOOR_QUANTILE, demanding
+    from chatroute.routing.quality import DEMANDING_FLOOR_QUANTILE
 
-    cue = np.array([demanding(v) for v in feats.lex])
+    cue = maths_or_code(feats)
 
     def with_floor(base, quantile: float = DEMANDING_FLOOR_QUANTILE):
         """The base model with the app's floor for maths and code (quality.DEMANDING_FLOOR_QUANTILE

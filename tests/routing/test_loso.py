@@ -195,7 +195,7 @@ def test_an_evaluation_only_source_can_be_made_trainable() -> None:
         lo.check_no_leak(splits["gsm8k"], rows)
 
 
-def test_parts_are_scored_apart_by_the_same_fitted_models(tmp_path: Path) -> None:
+def test_parts_are_scored_apart_by_the_same_fitted_models() -> None:
     rows = _rows()
     fits: list[int] = []
 
