@@ -94,7 +94,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     if reason is not None:
         return reason
     tokens_a, tokens_b = set(a.tokens), set(b.tokens)
-    opposed = _opposite_words(tokens_a, tokens_b)
+    opposed = _opposite_words(_singular(tokens_a), _singular(tokens_b))
     if opposed is not None:
         return f"opposite words ({opposed[0]!r} / {opposed[1]!r})"
     swapped = _other_thing(tokens_a, tokens_b)
@@ -277,6 +277,12 @@ def _opposite_words(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
             if y in opposites or _negates(x, y) or _negates(y, x):
                 return x, y
     return None
+
+
+def _singular(tokens: set[str]) -> set[str]:
+    """Plurals (and possessives typed without the apostrophe) of lexicon words as the word:
+    "brothers" / "sister" are opposed as "brother" / "sister" are."""
+    return {t[:-1] if t not in ANTONYMS and t.endswith("s") and t[:-1] in ANTONYMS else t for t in tokens}
 
 
 def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:

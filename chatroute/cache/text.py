@@ -163,6 +163,10 @@ _ANTONYM_PAIRS = [
     ("boys", "girls"), ("son", "daughter"), ("husband", "wife"), ("mother", "father"), ("mom", "dad"),
     ("brother", "sister"), ("boyfriend", "girlfriend"), ("zip", "unzip"), ("inflate", "deflate"),
     ("local", "remote"),
+    ("eastern", "western"), ("northern", "southern"), ("oldest", "youngest"), ("eldest", "youngest"),
+    ("man", "women"), ("men", "woman"), ("king", "queen"), ("prince", "princess"), ("actor", "actress"),
+    ("start", "end"), ("started", "ended"), ("begin", "end"), ("began", "ended"), ("born", "died"), ("born", "die"),
+    ("birth", "death"), ("marry", "divorce"), ("married", "divorced"), ("marriage", "divorce"),
 ]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
@@ -185,6 +189,17 @@ _ALTERNATIVE_GROUPS = {
     "animal": [["cat", "cats", "kitten", "kittens"], ["dog", "dogs", "puppy", "puppies"], ["rabbit", "rabbits"],
                ["hamster", "hamsters"], ["horse", "horses"]],
     "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
+    # Relatives: "what is X's sister called?" is not "what is X's mother called?". The general
+    # words (parent, child, kid) are left to the verifier: "help my child" / "help my daughter"
+    # with homework is one question, and a STS true duplicate says "child" / "daughter".
+    "family": [["mother", "mothers", "mom", "moms", "mum", "mums", "mommy", "mama"],
+               ["father", "fathers", "dad", "dads", "daddy", "papa"], ["sister", "sisters"],
+               ["brother", "brothers"], ["son", "sons"], ["daughter", "daughters"], ["wife", "wives"],
+               ["husband", "husbands"], ["grandmother", "grandmothers", "grandma"],
+               ["grandfather", "grandfathers", "grandpa"], ["grandson", "grandsons"],
+               ["granddaughter", "granddaughters"], ["uncle", "uncles"], ["aunt", "aunts"],
+               ["cousin", "cousins"], ["niece", "nieces"], ["nephew", "nephews"],
+               ["girlfriend", "girlfriends"], ["boyfriend", "boyfriends"]],
 }
 ALTERNATIVES: dict[str, tuple[str, int]] = {
     word: (group, meaning)
@@ -207,6 +222,17 @@ NUMBER_WORDS = {
     "dozen": 12, "half": 0.5, "twice": 2, "double": 2, "triple": 3, "single": 1,
 }
 # "one" is left out on purpose: it is far more often a pronoun ("which one is faster?").
+# Ordinals are numbers too: "the fourth biggest city" is not "the biggest city", and "second"
+# is "2nd". "first" is left out, like "one": "when did you first notice" is a manner of speaking.
+# "second" after a number is the unit ("a 5 second delay").
+ORDINAL_WORDS = {
+    "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+    "twentieth": 20, "thirtieth": 30, "fortieth": 40, "fiftieth": 50, "sixtieth": 60,
+    "seventieth": 70, "eightieth": 80, "ninetieth": 90, "hundredth": 100, "thousandth": 1000,
+}
+_TENS = frozenset({20, 30, 40, 50, 60, 70, 80, 90})
 
 # Unit aliases -> one canonical name, so "5 kilometres" and "5 km" agree and "km" vs "miles"
 # is visible as a unit change. Ambiguous short forms only count right after a number.
@@ -532,21 +558,30 @@ class _TokenFacts:
 def _read_tokens(tokens: list[str]) -> _TokenFacts:
     facts = _TokenFacts()
     prev_number = False
+    prev_tens = False  # the last token was "twenty" … "ninety": "forty fifth" is 45, not 40 and 5
     for i, tok in enumerate(tokens):
         _note_grammar(facts, tokens, i)
         value = _num_value(tok) if tok[0].isdigit() else None
+        word_value = NUMBER_WORDS.get(tok)
+        if word_value is None and tok in ORDINAL_WORDS and not (tok == "second" and prev_number):
+            word_value = ORDINAL_WORDS[tok]
         if value is not None:
             facts.numbers.append(value)
             facts.sequence.append("num:" + value)
-            prev_number = True
-        elif tok in NUMBER_WORDS:
-            facts.numbers.append(repr(NUMBER_WORDS[tok]) if NUMBER_WORDS[tok] != 0.5 else "0.5")
+            prev_number, prev_tens = True, False
+        elif word_value is not None:
+            if prev_tens and 1 <= word_value <= 9:
+                facts.numbers[-1] = repr(int(facts.numbers[-1]) + int(word_value))
+                prev_tens = False
+            else:
+                facts.numbers.append(repr(word_value) if word_value != 0.5 else "0.5")
+                prev_tens = word_value in _TENS
             prev_number = True
         elif prev_number and tok in SHORT_UNITS:
             facts.units.add(SHORT_UNITS[tok])
-            prev_number = False
+            prev_number = prev_tens = False
         else:
-            prev_number = False
+            prev_number = prev_tens = False
             _note_word(facts, tokens, i)
     return facts
 

@@ -94,3 +94,42 @@ def test_another_thing_of_the_same_kind_is_refused_by_the_exact_guards(a: str, b
 ])
 def test_the_same_thing_in_other_words_passes(a: str, b: str) -> None:
     assert hard(a, b) is None
+
+
+FACTOID_FIXTURE = ROOT / "tests" / "data" / "cache_factoid.jsonl"
+
+
+def test_short_factual_questions_about_another_fact_are_never_served() -> None:
+    # Ordinals, relatives and life events in short factual questions, typed as users type them
+    # (lower case, "swifts" for "Swift's"): 5 of these 18 pairs were served before the rules.
+    assert served(FACTOID_FIXTURE, 18) == []
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("What is the biggest city in Norway?", "What is the fourth biggest city in Norway?", "numbers differ"),
+    ("who was the forty fifth president?", "who was the forty fourth president?", "numbers differ"),
+    ("what is taylor swifts brothers name?", "what is taylor swifts sister's name?",
+     "opposite words ('brother' / 'sister')"),
+    ("What was Mozart's father's name?", "What was Mozart's sister's name?",
+     "another thing asked for ('father' / 'sister')"),
+    ("what is the name of oprahs grandmother?", "what is the name of oprahs aunt?",
+     "another thing asked for ('grandmother' / 'aunt')"),
+    ("When did the Roman Empire begin?", "When did the Roman Empire end?", "opposite words ('begin' / 'end')"),
+    ("Where was Frida Kahlo born?", "Where did Frida Kahlo die?", "opposite words ('born' / 'die')"),
+])
+def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
+    assert hard(a, b) == why
+    assert hard(b, a) is not None
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is the second largest country?", "What is the 2nd largest country?"),  # "second" is 2, not seconds
+    ("who was the forty fifth president?", "who was the 45th president?"),
+    ("How do I add a 5 second delay in Python?", "How do I add a five second delay in Python?"),
+    ("How do I talk to my kids about money?", "How do I talk to my children about money?"),
+    ("How do I help my child with fractions?", "How do I help my daughter with fractions?"),
+    ("Gift ideas for my mom?", "What should I get my mother as a gift?"),
+    ("When did the Beatles start and end?", "When did the Beatles begin and end?"),
+])
+def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
+    assert hard(a, b) is None
