@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in pairs:
             f.write(json.dumps(p) + "\n")
     n_hit = sum(p["label"] == "hit" for p in pairs)
-    print(f"{len(clusters)} clusters -> {n_hit} true-duplicate and {len(pairs) - n_hit} near-duplicate pairs -> {args.out}")
+    print(f"{len(clusters)} clusters -> {n_hit} true-duplicate and {len(pairs) - n_hit} near-duplicate pairs"
+          f" -> {args.out}")
     return 0
 
 
