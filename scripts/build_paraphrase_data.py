@@ -66,6 +66,16 @@ SE_DUP_SOURCES = {
 }
 MINED_FLOOR = 0.75  # topic cosine above which a non-duplicate neighbour counts as a near-duplicate
 
+# github.com/google-research-datasets/natural-questions, NQ-open (CC BY-SA 3.0): real search
+# questions with their short answers. The train file is over the mirror's size limit, so the
+# dev file trains and the EfficientQA dev and test files are reported.
+NQ_COMMIT = "fb26a3073b1fe636c97302890a27b491d6530130"
+NQ_SOURCES = {
+    "train": ["nq_open/NQ-open.dev.jsonl"],
+    "nq-test": ["nq_open/NQ-open.efficientqa.dev.1.1.jsonl", "nq_open/NQ-open.efficientqa.test.1.1.jsonl"],
+}
+NQ_FLOOR = 0.70  # the cache's neighbour floor: a nearer pair reaches the guards and the verifier
+
 _RELATION = frozenset(
     "to from of for than by with in on at over against into onto under after before versus vs beat beats "
     "defeat defeats defeated replace replaces replaced own owns owned".split()
@@ -156,6 +166,57 @@ def _mined_near(titles: list[str], root: dict[str, str]) -> list[tuple[str, str]
             seen.add(key)
             out.append((titles[i], titles[j]))
     return out
+
+
+def _answer_key(answer: str) -> str:
+    """"The Eagles" and "eagles" are one answer."""
+    return re.sub(r"^(?:the|a|an) ", "", re.sub(r"\W+", " ", answer.lower()).strip())
+
+
+def nq_rows(git_dir: Path) -> list[dict[str, object]]:
+    """Natural near-duplicate questions from NQ-open: each question's nearest other question of
+    its part by topic-word cosine, when it reaches the cache's floor and the two share no answer
+    (another question, with another answer). Label by construction, but from the answers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from chatroute.cache.text import features
+    from chatroute.embed import get_embedder
+
+    rows: list[dict[str, object]] = []
+    for split, paths in NQ_SOURCES.items():
+        answers: dict[str, set[str]] = {}
+        for path in paths:
+            for line in git_show(git_dir, path, NQ_COMMIT).splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    answers.setdefault(rec["question"], set()).update(_answer_key(a) for a in rec["answer"])
+        texts = sorted(answers)
+        if len(texts) < 2:
+            continue
+        vec = get_embedder().embed([features(t).content_text for t in texts])
+        sim = vec @ vec.T
+        np.fill_diagonal(sim, -1.0)
+        seen = set()
+        for i, j in enumerate(sim.argmax(axis=1)):
+            key = (min(i, int(j)), max(i, int(j)))
+            if sim[i, j] < NQ_FLOOR or key in seen:
+                continue
+            seen.add(key)
+            if answers[texts[i]] and answers[texts[j]] and not answers[texts[i]] & answers[texts[j]]:
+                rows.append({"source": "nq-open", "split": split, "kind": "nq-near", "label": "miss",
+                             "score": None, "a": texts[i], "b": texts[int(j)]})
+    return rows
+
+
+def comqa_rows(git_dir: Path) -> list[dict[str, object]]:
+    """ComQA's pairs (scripts/build_comqa_pairs.py), scored only: split "comqa", never trained."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from build_comqa_pairs import duplicate_pairs, near_pairs, read_clusters
+
+    clusters = read_clusters(git_dir)
+    return [{"source": p["source"], "split": "comqa",
+             "kind": "comqa-hit" if p["label"] == "hit" else "comqa-near", "label": p["label"], "score": None,
+             "a": p["cached"]["prompt"], "b": p["new"]["prompt"]}
+            for p in duplicate_pairs(clusters) + near_pairs(clusters)]
 
 
 def read_tsv(text: str) -> tuple[list[tuple[float, str, str]], list[str]]:
@@ -380,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("mirror", type=Path, help="git dir of brmson/dataset-sts")
     ap.add_argument("--out", type=Path, default=Path(".data/paraphrase"))
     ap.add_argument("--se-dups", type=Path, help="git dir of the Bogdanova et al. 2015 replication repository")
+    ap.add_argument("--nq", type=Path, help="git dir of google-research-datasets/natural-questions (NQ-open)")
+    ap.add_argument("--comqa", type=Path, help="git dir of aorogat/CBench (ComQA; scored only)")
     args = ap.parse_args(argv)
     rng = random.Random(15)
     phrase_rng = random.Random(16)  # its own stream: the other derived pairs stay as they were
@@ -411,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
                      "score": None, "a": a, "b": b})
     if args.se_dups:
         rows += se_dup_rows(args.se_dups)
+    if args.nq:
+        rows += nq_rows(args.nq)
+    if args.comqa:
+        rows += comqa_rows(args.comqa)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "pairs.jsonl"
     with path.open("w", encoding="utf-8") as f:

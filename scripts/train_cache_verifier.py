@@ -44,7 +44,7 @@ SE_DUP_SOURCES = ("askubuntu-dups", "meta-se-dups")
 SWAP_LIMIT = 0.03
 NEAR_LIMIT = 0.01
 MEMBERS = 5
-NEAR_KINDS = "natural-near|mined-near"  # the must-miss pairs that share a topic, pooled
+NEAR_KINDS = "natural-near|mined-near|nq-near"  # the must-miss pairs that share a topic, pooled
 # The rephrasing path (Verifier.accepts) is chosen on the training split: the pair of bars that
 # serves the most true duplicates there while serving no more near-duplicates than the main bar
 # alone and at most REPHRASING_SWAP_LIMIT of word swaps, a sixth of the target, since the swaps'
@@ -283,6 +283,18 @@ def _curves(rows: list[dict[str, Any]], gate: np.ndarray, p: np.ndarray, split: 
             cells.append(" / ".join(f"{ok[(split == part) & (kinds == k)].mean():.1%}"
                                     for k in ("natural-near", "swap-miss", "phrase-swap-miss", "natural-hit")))
         out.append(f"  {t:.3f}: " + " | ".join(cells))
+    questions = [(part, near, hit) for part, near, hit in
+                 (("nq-test", "nq-near", None), ("comqa", "comqa-near", "comqa-hit")) if (split == part).any()]
+    if questions:
+        out += ["", "bar (main bar only): near-duplicates / true duplicates served on question sources: "
+                + ", ".join(part for part, _, _ in questions)]
+        for t in (0.90, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998):
+            cells = []
+            for part, near, hit in questions:
+                ok = gate & (p >= t) & (split == part)
+                cells.append(f"{ok[kinds == near].mean():.1%}" + ("" if hit is None else
+                                                                  f" / {ok[kinds == hit].mean():.1%}"))
+            out.append(f"  {t:.3f}: " + " | ".join(cells))
     return out
 
 
@@ -390,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("project pairs, heldout half", split == "project-heldout")]
     sections += [(f"held-out part, {name} only", (split == "test") & (source == name))
                  for name in sorted(set(source[split == "test"])) if name in SE_DUP_SOURCES]
+    if (split == "nq-test").any():
+        sections.append(("NQ-open questions, held-out (EfficientQA dev and test)", split == "nq-test"))
+    if (split == "comqa").any():
+        sections.append(("ComQA questions (scored only, never trained on)", split == "comqa"))
     sections.append(("training split (in-sample)", split == "train"))
     for name, sel in sections:
         lines += ["", f"### {name}", *table(rows, decisions, sel)]
