@@ -35,6 +35,7 @@ from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasin
 from chatroute.embed import get_embedder  # noqa: E402
 from chatroute.embed.contextual import get_contextual  # noqa: E402
 from scripts.paraphrase_pairs import EVAL_ONLY, PAIRS, load_pairs  # noqa: E402
+from scripts.provenance import library_versions  # noqa: E402
 
 SE_DUP_SOURCES = ("askubuntu-dups", "meta-se-dups")
 
@@ -423,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             spec = {
                 "features": list(FEATURES), "threshold": threshold, "penalty_step": 0.05,
                 "neighbour_floor": args.floor, "rephrasing": reph_spec, **model,
-                "meta": {"trained_on": int(train.sum()), "data": "see VERIFIER.md"},
+                "meta": {"trained_on": int(train.sum()), "data": "see VERIFIER.md",
+                         "trained_with": library_versions()},
             }
         DATA.write_text(json.dumps(spec, separators=(",", ":")) + "\n", encoding="utf-8")
         (ROOT / ".data" / "verifier_report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

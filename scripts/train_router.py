@@ -43,6 +43,7 @@ from chatroute.routing.features import LEXICAL_NAMES  # noqa: E402
 from chatroute.routing.quality import QualityModel, curve_params, need_quantiles  # noqa: E402
 from scripts import loso_router as lo  # noqa: E402
 from scripts import router_models as rm  # noqa: E402
+from scripts.provenance import library_versions  # noqa: E402
 
 OUT = REPO / "chatroute" / "routing" / "data"
 WEAK_MODEL = lo.WEAK
@@ -264,6 +265,7 @@ def main() -> None:
         "metrics": metrics,
         "train_seconds": round(time.time() - t0, 1),
         "script": "scripts/train_router.py",
+        "trained_with": library_versions(),
     }
     (args.out / "quality.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: meta[k] for k in ("calibration", "metrics")}, indent=1))
