@@ -31,9 +31,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mining import nearest_other  # noqa: E402
+
 COMMIT = "e473c69bea1dfb9fec2ad9dc943a7cfaee17fe0d"  # aorogat/CBench, before data/Freebase was deleted
 FILES = {"train": "data/Freebase/No_SPARQL/ComQA/comqa_train.json",
          "dev": "data/Freebase/No_SPARQL/ComQA/comqa_dev.json"}
@@ -73,35 +74,19 @@ def duplicate_pairs(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def near_pairs(clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(ROOT))
-    from chatroute.cache.text import features
-    from chatroute.embed import get_embedder
-
-    texts, owner = [], []
-    for i, c in enumerate(clusters):
-        for q in c["questions"]:
-            texts.append(q)
-            owner.append(i)
-    vec = get_embedder().embed([features(t).content_text for t in texts]).astype(np.float32)
-    own = np.asarray(owner)
-    parts = np.asarray([clusters[i]["part"] for i in owner])
-    out, seen = [], set()
-    for i in range(0, len(texts), 512):
-        sim = vec[i:i + 512] @ vec.T
-        for r in range(sim.shape[0]):
-            a = i + r
-            row = sim[r]
-            row[own == own[a]] = -1.0
-            row[parts != parts[a]] = -1.0  # each part mined apart, so no pair spans two
-            b = int(row.argmax())
-            ca, cb = clusters[own[a]], clusters[own[b]]
-            key = (min(own[a], own[b]), max(own[a], own[b]))
-            if row[b] < NEAR_FLOOR or key in seen or ca["answers"] & cb["answers"]:
-                continue
-            if texts[a].lower() == texts[b].lower():
+    out = []
+    for part in dict.fromkeys(c["part"] for c in clusters):  # each part mined apart: no pair spans two
+        mine = [c for c in clusters if c["part"] == part]
+        texts = [q for c in mine for q in c["questions"]]
+        owner = [k for k, c in enumerate(mine) for _ in c["questions"]]
+        seen = set()
+        for i, j, cos in nearest_other(texts, owner):
+            ca, cb = mine[owner[i]], mine[owner[j]]
+            key = (min(owner[i], owner[j]), max(owner[i], owner[j]))
+            if cos < NEAR_FLOOR or key in seen or ca["answers"] & cb["answers"] or texts[i].lower() == texts[j].lower():
                 continue
             seen.add(key)
-            out.append(_pair("near_duplicate", "miss", texts[a], texts[b], ca["part"]))
+            out.append(_pair("near_duplicate", "miss", texts[i], texts[j], part))
     return out
 
 

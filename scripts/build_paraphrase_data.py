@@ -41,7 +41,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mining import nearest_other  # noqa: E402
 
 COMMIT = "e1d3375"  # brmson/dataset-sts HEAD when built
 BASE = "data/sts/semeval-sts"
@@ -147,22 +148,10 @@ def _clusters(titles: list[str], links: list[tuple[str, str]]) -> dict[str, str]
 
 def _mined_near(titles: list[str], root: dict[str, str]) -> list[tuple[str, str]]:
     """Each title's nearest other-cluster title by topic-word cosine, when >= MINED_FLOOR."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from chatroute.cache.text import features
-    from chatroute.embed import get_embedder
-
-    if len(titles) < 2:
-        return []
-    vec = get_embedder().embed([features(t).content_text for t in titles])
-    sim = vec @ vec.T
-    clusters = [root[t] for t in titles]
-    same = np.array([[x == y for y in clusters] for x in clusters], dtype=bool)
-    sim[same] = -1.0
     out, seen = [], set()
-    for i in range(len(titles)):
-        j = int(sim[i].argmax())
+    for i, j, cos in nearest_other(titles, [root[t] for t in titles]):
         key = (min(i, j), max(i, j))
-        if sim[i, j] >= MINED_FLOOR and key not in seen:
+        if cos >= MINED_FLOOR and key not in seen:
             seen.add(key)
             out.append((titles[i], titles[j]))
     return out
@@ -177,10 +166,6 @@ def nq_rows(git_dir: Path) -> list[dict[str, object]]:
     """Natural near-duplicate questions from NQ-open: each question's nearest other question of
     its part by topic-word cosine, when it reaches the cache's floor and the two share no answer
     (another question, with another answer). Label by construction, but from the answers."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from chatroute.cache.text import features
-    from chatroute.embed import get_embedder
-
     rows: list[dict[str, object]] = []
     for split, paths in NQ_SOURCES.items():
         answers: dict[str, set[str]] = {}
@@ -190,20 +175,15 @@ def nq_rows(git_dir: Path) -> list[dict[str, object]]:
                     rec = json.loads(line)
                     answers.setdefault(rec["question"], set()).update(_answer_key(a) for a in rec["answer"])
         texts = sorted(answers)
-        if len(texts) < 2:
-            continue
-        vec = get_embedder().embed([features(t).content_text for t in texts])
-        sim = vec @ vec.T
-        np.fill_diagonal(sim, -1.0)
         seen = set()
-        for i, j in enumerate(sim.argmax(axis=1)):
-            key = (min(i, int(j)), max(i, int(j)))
-            if sim[i, j] < NQ_FLOOR or key in seen:
+        for i, j, cos in nearest_other(texts, texts):
+            key = (min(i, j), max(i, j))
+            if cos < NQ_FLOOR or key in seen:
                 continue
             seen.add(key)
             if answers[texts[i]] and answers[texts[j]] and not answers[texts[i]] & answers[texts[j]]:
                 rows.append({"source": "nq-open", "split": split, "kind": "nq-near", "label": "miss",
-                             "score": None, "a": texts[i], "b": texts[int(j)]})
+                             "score": None, "a": texts[i], "b": texts[j]})
     return rows
 
 
