@@ -5,11 +5,12 @@ a cluster never straddles the split, and a near neighbour that no link joins is 
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.gitrepo import commit_all
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("build_paraphrase_data", ROOT / "scripts" / "build_paraphrase_data.py")
@@ -48,11 +49,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     other = builder.SE_DUP_SOURCES["meta-se-dups"]
     (repo / other).parent.mkdir(parents=True)
     (repo / other).write_text("", encoding="utf-8")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    head = commit_all(repo)
     pinned = builder.SE_DUP_COMMIT
     builder.SE_DUP_COMMIT = head
     try:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.gitrepo import commit_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,12 +52,7 @@ def _repo(tmp: Path, files: dict[str, str]) -> tuple[Path, str]:
     for rel, text in files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(text, encoding="utf-8")
-    git = ["git", "-C", str(tmp), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-    return tmp / ".git", head
+    return tmp / ".git", commit_all(tmp)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 
 from scripts import build_mmlu_pro_rows as builder
 from scripts import loso_router as lo
+from tests.gitrepo import commit_all
 
 # Written for this test; not taken from MMLU-Pro.
 _QUESTIONS = [
@@ -51,11 +52,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
     for subject in builder.SUBJECTS:
         name = subject.replace("_", " ")
         (results / "gpt4o" / f"{name}_result.json").write_text(json.dumps(by_subject.get(name, [])))
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "fixture"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    head = commit_all(repo)
     pinned = builder.ZIP_COMMIT, builder.GPT4O_COMMIT
     builder.ZIP_COMMIT = builder.GPT4O_COMMIT = head
     try:
