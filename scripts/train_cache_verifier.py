@@ -53,6 +53,10 @@ NEAR_KINDS = "natural-near|mined-near|nq-near"  # the must-miss pairs that share
 REPHRASING_SWAP_LIMIT = 0.005
 REPHRASING_COSINES = np.round(np.arange(0.85, 0.955, 0.01), 2)
 REPHRASING_PROBS = np.round(np.arange(0.50, 0.96, 0.05), 2)
+# The pooled-cosine floor (Verifier.pooled_floor): the highest of these at which no pair of the
+# training split that should hit, and is served, is lost. It costs nothing where the verifier
+# was fitted and refuses what the encoder reads as unrelated where the MLPs extrapolate.
+POOLED_FLOORS = np.round(np.arange(0.30, 0.86, 0.05), 2)
 # The bars tried, with finer steps at the top, where the near-duplicate rate is decided.
 BAR_GRID = np.round(np.concatenate([np.arange(0.50, 0.99, 0.01), np.arange(0.99, 0.9995, 0.001)]), 3)
 
@@ -120,6 +124,27 @@ def refresh_said(f: dict[str, np.ndarray], feats: list[tuple[Features, Features]
         x, has = verifier_inputs([said[i] for i in changed])
         f["x"][changed], f["has"][changed] = x, has
     return len(changed)
+
+
+def refresh_words(f: dict[str, np.ndarray], feats: list[tuple[Features, Features]]) -> int:
+    """Recompute the cheap columns (topic cosine, the word features) with the current code and
+    keep the saved contextual alignment columns, which take minutes; pairs that gain content
+    words get everything computed. Returns how many pairs changed."""
+    emb = get_embedder()
+    said = [spell_acronyms(a, b) for a, b in feats]
+    before = f["x"].copy()
+    for i, (fa, fb) in enumerate(said):
+        f["cos_topic"][i] = float(np.dot(*emb.embed([feats[i][0].content_text, feats[i][1].content_text])))
+        x = pair_features(fa, fb, emb.embed, emb.word_weights)
+        if x is None:
+            f["x"][i], f["has"][i] = 0.0, False
+        elif f["has"][i]:
+            f["x"][i, : len(WORD_FEATURES)] = x
+    gained = [i for i, (fa, fb) in enumerate(said) if not f["has"][i] and fa.content_words and fb.content_words]
+    if gained:
+        x_new, has = verifier_inputs([said[i] for i in gained])
+        f["x"][gained], f["has"][gained] = x_new, has
+    return int((np.abs(f["x"] - before).sum(axis=1) > 0).sum())
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -250,6 +275,14 @@ def pick_rephrasing(p: np.ndarray, pooled: np.ndarray, served: np.ndarray, gate:
     return None if best is None else (best[1], best[2])
 
 
+def pick_pooled_floor(pooled: np.ndarray, served: np.ndarray, y: np.ndarray, part: np.ndarray) -> float:
+    """The highest of POOLED_FLOORS below which `part` has no served pair that should hit (0 when
+    even the lowest would lose one)."""
+    keep = part & y & served
+    ok = [float(t) for t in POOLED_FLOORS if not (keep & (pooled < t)).any()]
+    return max(ok, default=0.0)
+
+
 def _cross_encoder(path: Path, rows: list[dict[str, Any]], gate: np.ndarray, same_words: np.ndarray,
                    split: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, float]:
     """The experimental cross-encoder's P(same) per pair (0 where it was trained on the pair) and
@@ -304,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=Path, default=PAIRS)
     ap.add_argument("--floor", type=float, default=0.70, help="neighbour cosine floor (topic words)")
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
+    ap.add_argument("--refresh-words", action="store_true",
+                    help="with --reuse-features: recompute the word features and topic cosine from the current code")
     ap.add_argument("--write", action="store_true", help="store the weights in chatroute/cache/data/")
     ap.add_argument("--ctx", type=Path, help="pickle {text: contextual embedding}: adds their cosine as a feature")
     ap.add_argument("--ce", type=Path, help="scores from scripts/cross_encoder.py score: adds that judge's column")
@@ -330,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_features and cache.exists():
         f = dict(np.load(cache))
         print(f"acronyms said for the verifier: {refresh_said(f, feats)} pairs re-featurised", file=sys.stderr)
+        if args.refresh_words:
+            print(f"word features recomputed: {refresh_words(f, feats)} pairs changed", file=sys.stderr)
+            np.savez(cache, **f)
     else:
         f = featurise(rows, feats)
         np.savez(cache, **f)  # type: ignore[arg-type]
@@ -372,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     elif rephrasing is not None:
         rephrasing = (float(rephrasing["pooled_cosine"]), float(rephrasing["probability"]))
     ours = main_bar | (gate & on_rephrasing_path(p, pooled, rephrasing))
+    if args.shipped:
+        floor = float(model.get("pooled_floor", 0.0))
+    else:
+        floor = pick_pooled_floor(pooled, ours, y, trained_kinds)
+    ours &= pooled >= floor
+    main_bar &= pooled >= floor
     plain = f["cos_plain"] >= 0.95
     legacy = f["legacy_ok"] & (f["cos_topic"] >= 0.95)
     decisions = {"verifier (shipped)": ours, "main bar only": main_bar, "plain cosine 0.95": plain,
@@ -388,9 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
     reph_text = ("" if rephrasing is None else
                  f", or pooled contextual cosine >= {rephrasing[0]:.2f} and verifier >= {rephrasing[1]:.2f}")
-    lines = [f"operating point: neighbour cosine >= {args.floor:.2f}, exact-fact guards, verifier >= {threshold:.3f}"
-             + reph_text]
-    lines += _curves(rows, gate, p, split)
+    lines = [f"operating point: neighbour cosine >= {args.floor:.2f}, exact-fact guards, pooled contextual cosine "
+             f">= {floor:.2f}, verifier >= {threshold:.3f}" + reph_text]
+    lines += _curves(rows, gate & (pooled >= floor), p, split)
     if args.ce:
         ce, ce_bar = _cross_encoder(args.ce, rows, gate, same_words, split, kinds)
         decisions[f"cross-encoder >= {ce_bar:.3f}"] = gate & ((ce >= ce_bar) | same_words)
@@ -423,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             spec = {
                 "features": list(FEATURES), "threshold": threshold, "penalty_step": 0.05,
-                "neighbour_floor": args.floor, "rephrasing": reph_spec, **model,
+                "neighbour_floor": args.floor, "rephrasing": reph_spec, "pooled_floor": floor, **model,
                 "meta": {"trained_on": int(train.sum()), "data": "see VERIFIER.md",
                          "trained_with": library_versions()},
             }

@@ -102,6 +102,16 @@ TIME_PHRASES = re.compile(
 
 # Question words that fix the type of answer ("who" wants a person, "when" a date).
 ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
+# "What year did …" asks what "When did …" asks: a time word right after "what" or "which" is
+# the question's type, not the unit of a quantity ("5 years") and not a topic word.
+WHEN_FRAME = frozenset("year years day date month century decade".split())
+_QUESTION_WORDS = frozenset("what how why who whom whose when where which whether".split())
+# Openings that ask for a reason without saying "why": "what makes …", "what is the cause of …".
+_REASON_VERBS = frozenset("makes made make causes caused cause".split())
+_REASON_NOUNS = frozenset("reason reasons cause causes".split())
+# "What is the best way to …", "What should I do to …": the words between "what" and "to" that
+# make it a "how" question (the best/right way phrase is already cut out, see _WAY_PHRASE).
+_HOW_FRAME = frozenset("is are some the a way ways method methods steps should i we do can".split())
 HOW_TYPES = frozenset(
     {"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"}
 )
@@ -233,6 +243,12 @@ ORDINAL_WORDS = {
     "seventieth": 70, "eightieth": 80, "ninetieth": 90, "hundredth": 100, "thousandth": 1000,
 }
 _TENS = frozenset({20, 30, 40, 50, 60, 70, 80, 90})
+# Roman numerals as names number things ("World War II", "Henry VIII", "type II diabetes").
+# Single letters (i, v, x) are words, and "xi" is a name (Xi Jinping), so they are left out.
+ROMAN_NUMERALS = {
+    "ii": 2, "iii": 3, "iv": 4, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "xii": 12, "xiii": 13,
+    "xiv": 14, "xv": 15, "xvi": 16,
+}
 
 # Unit aliases -> one canonical name, so "5 kilometres" and "5 km" agree and "km" vs "miles"
 # is visible as a unit change. Ambiguous short forms only count right after a number.
@@ -406,6 +422,8 @@ def features(text: str) -> Features:
             low = pat.sub(rep, low)
     tokens = _tokens(low)
     facts = _read_tokens(tokens)
+    if question_word(tokens) == "why":  # "what makes …", "how come …" ask for a reason too
+        facts.answer_types.add("why")
     return Features(
         tokens=tokens,
         content=facts.content,
@@ -490,6 +508,8 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
                     or _LETTER_DIGIT.search(tok) is not None)
         if tok.isupper() and _emphasis(low):
             continue  # "a REALLY stuck screw": a word in capitals for stress, not a name
+        if low in ROMAN_NUMERALS and tok.isupper():
+            continue  # "World War II": a number (ROMAN_NUMERALS), not an acronym
         is_acronym = len(tok) >= 2 and tok.isupper()
         is_proper = ((tok[0].isupper() and not sentence_start and low not in STOPWORDS and low != "i")
                      or any(part[:1].isupper() for part in tok.split("-")[1:]))  # "pro-Morsi"
@@ -514,7 +534,9 @@ def _tokens(low: str) -> list[str]:
         if not tok:
             continue
         joined = _NUMBER_UNIT.fullmatch(tok)
-        if joined:  # "5km", "10%", "3x"
+        if tok == "1st":
+            tokens.append("first")  # read as the word: "first" is not a number (ORDINAL_WORDS)
+        elif joined:  # "5km", "10%", "3x"
             tokens.extend([joined.group(1), joined.group(2)])
         elif tok[0] in "$€£¥" and len(tok) > 1:
             tokens.extend([tok[0], tok[1:]])
@@ -562,7 +584,7 @@ def _read_tokens(tokens: list[str]) -> _TokenFacts:
     for i, tok in enumerate(tokens):
         _note_grammar(facts, tokens, i)
         value = _num_value(tok) if tok[0].isdigit() else None
-        word_value = NUMBER_WORDS.get(tok)
+        word_value = NUMBER_WORDS.get(tok, ROMAN_NUMERALS.get(tok))
         if word_value is None and tok in ORDINAL_WORDS and not (tok == "second" and prev_number):
             word_value = ORDINAL_WORDS[tok]
         if value is not None:
@@ -617,6 +639,9 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     """Token i when it is not a number: a unit, a negation, a question type, a relational
     word or a content word (function words are dropped)."""
     tok = tokens[i]
+    if tok in WHEN_FRAME and i > 0 and tokens[i - 1] in ("what", "which"):
+        facts.answer_types.add("when")
+        return
     if tok in UNITS:
         facts.units.add(UNITS[tok])
         facts.content.append("unit:" + UNITS[tok])
@@ -656,3 +681,30 @@ def words_of_prose(text: str) -> str:
 
 def is_time_sensitive(text: str) -> bool:
     return features(text).time_sensitive
+
+
+def question_word(tokens: list[str]) -> str:
+    """The kind of answer a prompt asks for, read from its first question word, with the
+    openings that ask the same thing in other words folded in: "what year" is "when", "what
+    makes" and "how come" are "why", "what is the best way to" is "how", "which" is "what",
+    "whom" and "whose" are "who". A prompt
+    with no question word in its first 12 tokens gives its first token."""
+    for i, tok in enumerate(tokens[:12]):
+        if tok not in _QUESTION_WORDS:
+            continue
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in ("what", "which"):
+            if nxt in WHEN_FRAME:
+                return "when"
+            if "to" in tokens[i + 2 : i + 7]:
+                between = tokens[i + 1 : tokens.index("to", i + 2)]
+                if all(t in _HOW_FRAME for t in between):
+                    return "how"
+            if nxt in _REASON_VERBS or (nxt in ("is", "are", "was", "were") and tokens[i + 2 : i + 3] == ["the"]
+                                        and tokens[i + 3 : i + 4] and tokens[i + 3] in _REASON_NOUNS):
+                return "why"
+            return "what"
+        if tok == "how" and nxt == "come":
+            return "why"
+        return "who" if tok in ("whom", "whose") else tok
+    return tokens[0] if tokens else ""

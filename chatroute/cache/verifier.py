@@ -25,7 +25,7 @@ import numpy as np
 
 from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
 from chatroute.cache.guards import opposite_conflict
-from chatroute.cache.text import Features
+from chatroute.cache.text import Features, question_word
 from chatroute.embed import contextual
 from chatroute.lazy import Lazy
 
@@ -43,7 +43,6 @@ RELATION_WORDS = frozenset(
     "per as about without within".split()
 )
 _CONJUNCTIONS = frozenset({"and", "or", "&", ",", "versus", "vs", "nor", "plus"})
-_QUESTION_WORDS = ("what", "how", "why", "who", "whom", "whose", "when", "where", "which", "whether")
 
 WORD_FEATURES = (
     "cos_content", "cos_tokens", "cover_min", "cover_max", "worst_min", "unmatched_frac_max",
@@ -73,6 +72,10 @@ class Verifier:
         reph = spec.get("rephrasing")
         self.rephrasing: tuple[float, float] | None = (
             None if reph is None else (float(reph["pooled_cosine"]), float(reph["probability"])))
+        # Below this pooled cosine nothing passes, whatever the MLPs say: two prompts the encoder
+        # reads as unrelated ("who sang <one song>" / "who sang <another>") are not one question,
+        # and on words they never saw the MLPs can be confidently wrong. 0 in files without it.
+        self.pooled_floor: float = float(spec.get("pooled_floor", 0.0))
         # A bag of small MLPs (mean probability) or, in older files, a single one.
         self._members = [_Mlp(m) for m in spec.get("members", [spec])]
         self.meta: dict[str, object] = dict(spec.get("meta", {}))
@@ -95,8 +98,11 @@ class Verifier:
         return float(self.predict(full[None, :])[0]), float(aligned[ALIGN_FEATURES.index("ctx_cos")])
 
     def accepts(self, prob: float, pooled: float, bar: float, *, regenerated: bool = False) -> bool:
-        """Same question: the probability reaches the bar, or (never for an entry whose answer was
-        regenerated after a hit: that needs the full bar) the rephrasing path's two conditions hold."""
+        """Same question: the pooled cosine reaches the floor, and the probability reaches the bar
+        or (never for an entry whose answer was regenerated after a hit: that needs the full bar)
+        the rephrasing path's two conditions hold."""
+        if pooled < self.pooled_floor:
+            return False
         if prob >= bar:
             return True
         return not regenerated and bool(on_rephrasing_path(prob, pooled, self.rephrasing))
@@ -195,7 +201,7 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         math.log1p(conj_swaps),
         math.log1p(len(set(rel_a) ^ set(rel_b))),
         float(rel_a != rel_b),
-        float(_qword(a) != _qword(b)),
+        float(question_word(a.tokens) != question_word(b.tokens)),
         float(a.answer_types != b.answer_types),
         float(bool((a.persons - b.persons) and (b.persons - a.persons))),
         float(bool((a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers))),
@@ -237,13 +243,6 @@ def _token_cos(a: Features, b: Features) -> float:
     na = math.sqrt(sum(v * v for v in ca.values()))
     nb = math.sqrt(sum(v * v for v in cb.values()))
     return dot / max(1e-9, na * nb)
-
-
-def _qword(f: Features) -> str:
-    for t in f.tokens[:12]:
-        if t in _QUESTION_WORDS:
-            return t
-    return f.tokens[0] if f.tokens else ""
 
 
 def _positions(f: Features) -> list[int]:

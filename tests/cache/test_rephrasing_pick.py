@@ -1,4 +1,5 @@
-"""scripts/train_cache_verifier.py: how the rephrasing path's two bars are chosen."""
+"""scripts/train_cache_verifier.py: how the rephrasing path's two bars and the pooled floor are chosen, and how
+saved features are refreshed after the word features change."""
 
 from __future__ import annotations
 
@@ -43,3 +44,30 @@ def test_no_path_when_every_extra_true_duplicate_brings_a_near_duplicate() -> No
     ones = np.ones(len(rows), bool)
     assert tv.pick_rephrasing(p, pooled, p >= 0.99, ones, kinds, ones) is None
     assert not on_rephrasing_path(p, pooled, None).any()
+
+
+def test_the_pooled_floor_is_the_highest_that_loses_no_served_training_hit() -> None:
+    pooled = np.array([0.62, 0.80, 0.97, 0.40, 0.20])
+    y = np.array([True, True, True, False, True])
+    served = np.array([True, True, True, True, False])  # the last hit is not served: it cannot be lost
+    part = np.ones(5, bool)
+    floor = tv.pick_pooled_floor(pooled, served, y, part)
+    assert floor == 0.60  # 0.65 would lose the hit at 0.62; the served miss at 0.40 is refused
+    assert not (served & y & (pooled < floor)).any()
+    assert tv.pick_pooled_floor(np.array([0.1]), np.array([True]), np.array([True]), np.ones(1, bool)) == 0.0
+
+
+def test_refresh_words_recomputes_the_word_columns_and_keeps_the_contextual_ones() -> None:
+    from chatroute.cache.text import features
+    from chatroute.cache.verifier import WORD_FEATURES
+
+    feats = [(features("What year did the Berlin Wall fall?"), features("When did the Berlin Wall fall?")),
+             (features("How do I boil an egg?"), features("How should I boil eggs?"))]
+    x, has = tv.verifier_inputs(feats)
+    stale = x.copy()
+    stale[:, : len(WORD_FEATURES)] = 0.0  # word features saved by older code
+    f = {"x": stale, "has": has.copy(), "cos_topic": np.zeros(2)}
+    assert tv.refresh_words(f, feats) == 2
+    assert np.allclose(f["x"], x)
+    assert (f["cos_topic"] > 0.9).all()
+    assert tv.refresh_words(f, feats) == 0  # nothing left to change

@@ -162,10 +162,28 @@ def test_rephrasing_path_needs_both_bars_and_never_serves_a_regenerated_entry():
     v = copy.copy(get_verifier())
     v.rephrasing = (0.90, 0.80)
     bar = v.threshold
-    assert v.accepts(bar, 0.0, bar)  # the main bar alone
+    assert v.accepts(bar, 0.60, bar)  # the main bar alone (the pooled cosine only above its floor)
     assert v.accepts(0.85, 0.93, bar)  # pooled vectors agree and the MLPs do not object
     assert not v.accepts(0.85, 0.93, bar, regenerated=True)  # after a regenerate: the full bar only
     assert not v.accepts(0.85, 0.89, bar)  # pooled cosine short of its bar
     assert not v.accepts(0.75, 0.99, bar)  # the MLPs object
     v.rephrasing = None
     assert not v.accepts(0.85, 0.93, bar)
+
+
+def test_nothing_passes_below_the_pooled_floor_whatever_the_probability():
+    import copy
+
+    v = copy.copy(get_verifier())
+    v.pooled_floor, v.rephrasing = 0.55, (0.90, 0.80)
+    bar = v.threshold
+    assert v.accepts(1.0, 0.56, bar)
+    assert not v.accepts(1.0, 0.54, bar)  # the MLPs are sure; the encoder reads two unrelated prompts
+    v.pooled_floor = 0.0
+    assert v.accepts(1.0, 0.54, bar)
+
+
+def test_the_shipped_verifier_has_a_pooled_floor_chosen_by_the_trainer():
+    spec = json.loads(DATA.read_text(encoding="utf-8"))
+    assert 0.3 <= spec["pooled_floor"] < 0.9
+    assert get_verifier().pooled_floor == spec["pooled_floor"]

@@ -1,0 +1,101 @@
+"""The same fact asked in other words must reach the verifier: "what year" is "when", "1st" is
+"first", "World War II" is "World War 2". Before these rules the exact guards refused such pairs
+as another unit or another number (ComQA's true duplicates: 88 "year" pairs, 37 "1st" and
+Roman-numeral pairs; the project's own "When did World War II end?")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatroute.cache import AnswerCache, CacheSettings
+from chatroute.cache.guards import hard_refuse_reason
+from chatroute.cache.text import features, question_word
+from chatroute.embed import get_embedder
+
+
+def hard(a: str, b: str) -> str | None:
+    return hard_refuse_reason(features(a), features(b))
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What year did the Berlin Wall fall?", "When did the Berlin Wall fall?"),
+    ("which year did sebastian vizcaino die?", "when did sebastian vizcaino die?"),
+    ("what date did portugal become independent?", "when did portugal become independent?"),
+    ("When did World War II end?", "When did World War 2 end?"),
+    ("What is type II diabetes?", "What is type 2 diabetes?"),
+    ("Who was Henry VIII's fourth wife?", "who was henry the viii's 4th wife?"),
+    ("what was nicki minaj's first album?", "what was nicki minaj 1st album?"),
+])
+def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
+    assert hard(a, b) is None
+    assert hard(b, a) is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("When did World War II end?", "When did World War I end?", "numbers differ"),
+    ("What is type II diabetes?", "What is type 1 diabetes?", "numbers differ"),
+    ("What was the 1st Star Wars film?", "What was the 2nd Star Wars film?", "numbers differ"),
+    ("Who was Henry VIII's fourth wife?", "Who was Henry VII's fourth wife?", "numbers differ"),
+    ("What is the interest on a 5 year loan?", "What is the interest on a 5 month loan?", "units differ"),
+    ("How many years is a decade?", "How many days is a decade?", "units differ"),
+])
+def test_a_different_number_or_unit_is_still_refused(a: str, b: str, why: str) -> None:
+    assert hard(a, b) == why
+    assert hard(b, a) == why
+
+
+def test_a_time_word_after_what_is_the_question_type_not_a_topic_word() -> None:
+    f = features("What year did the Berlin Wall fall?")
+    assert f.answer_types == {"when"}
+    assert not f.units
+    assert "year" not in f.content_words
+    assert features("a 5 year plan").units == {"year"}  # a quantity's unit stays a unit
+
+
+def test_an_opening_that_asks_for_a_reason_has_the_reason_type() -> None:
+    assert features("What makes the sky blue?").answer_types == features("Why is the sky blue?").answer_types
+    assert features("How come the sky is blue?").answer_types == {"why"}
+    assert features("What colour is the sky?").answer_types == set()
+
+
+@pytest.mark.parametrize("text,word", [
+    ("What year did the Berlin Wall fall?", "when"),
+    ("When did the Berlin Wall fall?", "when"),
+    ("What makes the sky blue?", "why"),
+    ("What is the reason the sky is blue?", "why"),
+    ("How come the sky is blue?", "why"),
+    ("Why is the sky blue?", "why"),
+    ("Which planet is largest?", "what"),
+    ("What is the largest planet?", "what"),
+    ("Whose idea was it?", "who"),
+    ("How do I boil an egg?", "how"),
+    ("What is the cause of inflation?", "why"),
+    ("What is the capital of Peru?", "what"),
+    ("What is the best way to learn Python?", "how"),
+    ("What are some ways to save money?", "how"),
+    ("What should I do to sleep better?", "how"),
+    ("What is the fastest route to Rome?", "what"),
+    ("Tell me about Peru", "tell"),
+])
+def test_question_word_folds_openings_that_ask_the_same(text: str, word: str) -> None:
+    assert question_word(features(text).tokens) == word
+
+
+@pytest.mark.parametrize("cached,asked,hits", [
+    ("What year did the Berlin Wall fall?", "When did the Berlin Wall fall?", True),
+    ("Why is the sky blue?", "What makes the sky blue?", True),
+    ("When did World War II end?", "When did World War 2 end?", True),
+    ("what was nicki minaj's first album?", "what was nicki minaj 1st album?", True),
+    ("What year did the Berlin Wall fall?", "Why did the Berlin Wall fall?", False),
+    ("When did World War II end?", "When did World War I end?", False),
+    ("Who built the Eiffel Tower?", "When was the Eiffel Tower built?", False),
+])
+def test_the_real_cache_serves_the_same_question_asked_another_way(tmp_path: Path, cached: str, asked: str,
+                                                                  hits: bool) -> None:
+    cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
+    cache.store(None, [], cached, {}, None, "the answer", "m", "t1", "stop")
+    hit = cache.lookup(None, [], asked, {}, None)
+    assert (hit is not None and hit.tier == "semantic") is hits, cache.last_reason
+    cache.close()
