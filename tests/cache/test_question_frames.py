@@ -77,6 +77,12 @@ def test_an_opening_that_asks_for_a_reason_has_the_reason_type() -> None:
     ("What are some ways to save money?", "how"),
     ("What should I do to sleep better?", "how"),
     ("What is the fastest route to Rome?", "what"),
+    ("Is it safe to eat raw eggs?", "is"),
+    ("Are raw eggs safe to eat?", "is"),
+    ("Did the dog bark?", "does"),
+    ("Have you seen it?", "has"),
+    ("Can I eat raw eggs?", "can"),  # modal verbs stay apart
+    ("Should I eat raw eggs?", "should"),
     ("Tell me about Peru", "tell"),
 ])
 def test_question_word_folds_openings_that_ask_the_same(text: str, word: str) -> None:
@@ -91,6 +97,8 @@ def test_question_word_folds_openings_that_ask_the_same(text: str, word: str) ->
     ("What year did the Berlin Wall fall?", "Why did the Berlin Wall fall?", False),
     ("When did World War II end?", "When did World War I end?", False),
     ("Who built the Eiffel Tower?", "When was the Eiffel Tower built?", False),
+    ("Is it safe to eat raw eggs?", "Are raw eggs safe to eat?", True),
+    ("Is it safe to eat raw eggs?", "Is it safe to eat raw chicken?", False),
 ])
 def test_the_real_cache_serves_the_same_question_asked_another_way(tmp_path: Path, cached: str, asked: str,
                                                                   hits: bool) -> None:
