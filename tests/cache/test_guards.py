@@ -6,6 +6,7 @@ import pytest
 
 from chatroute.cache.guards import refuse_reason
 from chatroute.cache.text import features
+from tests.cache.exact import hard
 
 
 def reason(a: str, b: str) -> str | None:
@@ -42,12 +43,6 @@ def test_rephrasings_pass(a, b):
 ])
 def test_guards_refuse(a, b, why):
     assert reason(a, b) == why
-
-
-def hard(a: str, b: str) -> str | None:
-    from chatroute.cache.guards import hard_refuse_reason
-
-    return hard_refuse_reason(features(a), features(b))
 
 
 @pytest.mark.parametrize("a,b", [

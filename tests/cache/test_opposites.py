@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from chatroute.cache.guards import hard_refuse_reason
-from chatroute.cache.text import features
 from scripts import eval_cache
+from tests.cache.exact import hard
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "cache_opposites.jsonl"
-
-
-def hard(a: str, b: str) -> str | None:
-    return hard_refuse_reason(features(a), features(b))
 
 
 def served(fixture: Path, n: int) -> list[str]:

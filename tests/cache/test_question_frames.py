@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from chatroute.cache import AnswerCache, CacheSettings
-from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.text import features, question_word
 from chatroute.embed import get_embedder
-
-
-def hard(a: str, b: str) -> str | None:
-    return hard_refuse_reason(features(a), features(b))
+from tests.cache.exact import hard
 
 
 @pytest.mark.parametrize("a,b", [
