@@ -71,3 +71,11 @@ def test_refresh_words_recomputes_the_word_columns_and_keeps_the_contextual_ones
     assert np.allclose(f["x"], x)
     assert (f["cos_topic"] > 0.9).all()
     assert tv.refresh_words(f, feats) == 0  # nothing left to change
+
+
+def test_a_pairs_fold_does_not_depend_on_the_other_pairs() -> None:
+    rows = [{"a": f"question {i}", "b": f"other {i}"} for i in range(200)]
+    folds = tv.folds_of(rows)
+    assert set(folds) == {0, 1, 2, 3} and all(30 <= (folds == k).sum() <= 70 for k in range(4))
+    shifted = tv.folds_of([{"a": "new", "b": "pair"}, *rows[::-1]])
+    assert (shifted[1:][::-1] == folds).all()  # added and reordered: every pair keeps its fold
