@@ -111,9 +111,10 @@ _REASON_VERBS = frozenset("makes made make causes caused cause".split())
 _REASON_NOUNS = frozenset("reason reasons cause causes".split())
 # "What is the best way to …", "What should I do to …": the words between "what" and "to" that
 # make it a "how" question (the best/right way phrase is already cut out, see _WAY_PHRASE).
+_HOW_FRAME = frozenset("is are some the a way ways method methods steps should i we do can".split())
+# A yes/no question's opening verb in one form (its person and number follow the subject).
 _YES_NO_OPENINGS = {t: "is" for t in ("is", "are", "am", "was", "were")} | {
     t: "does" for t in ("do", "does", "did")} | {t: "has" for t in ("has", "have", "had")}
-_HOW_FRAME = frozenset("is are some the a way ways method methods steps should i we do can".split())
 HOW_TYPES = frozenset(
     {"many", "much", "long", "far", "old", "big", "often", "fast", "tall", "large", "heavy", "deep", "high"}
 )
@@ -689,9 +690,9 @@ def question_word(tokens: list[str]) -> str:
     """The kind of answer a prompt asks for, read from its first question word, with the
     openings that ask the same thing in other words folded in: "what year" is "when", "what
     makes" and "how come" are "why", "what is the best way to" is "how", "which" is "what",
-    "whom" and "whose" are "who". A prompt
-    with no question word in its first 12 tokens gives its first token, a yes/no question's verb in
-    one form ("are" and "was" are "is", "do" and "did" are "does", "have" and "had" are "has")."""
+    "whom" and "whose" are "who". A prompt with no question word in its first 12 tokens gives
+    its first token, a yes/no question's verb in one form ("are" and "was" are "is", "do" and
+    "did" are "does", "have" and "had" are "has")."""
     for i, tok in enumerate(tokens[:12]):
         if tok not in _QUESTION_WORDS:
             continue
