@@ -403,6 +403,7 @@ class Features:
     sequence: list[str] = field(default_factory=list)  # content stems + relational words, in order
     acronyms: set[str] = field(default_factory=set)  # all-caps names as written ("US", not the word "us")
     text: str = ""  # the normalised prompt these were read from (the contextual encoder's input)
+    question: str = ""  # the kind of answer asked for (question_word)
 
     @property
     def acronyms_lower(self) -> set[str]:
@@ -425,7 +426,8 @@ def features(text: str) -> Features:
             low = pat.sub(rep, low)
     tokens = _tokens(low)
     facts = _read_tokens(tokens)
-    if question_word(tokens) == "why":  # "what makes …", "how come …" ask for a reason too
+    question = question_word(tokens)
+    if question == "why":  # "what makes …", "how come …" ask for a reason too
         facts.answer_types.add("why")
     return Features(
         tokens=tokens,
@@ -446,6 +448,7 @@ def features(text: str) -> Features:
         acronyms=acronyms,
         tense=facts.tense(),
         text=text,
+        question=question,
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from chatroute.cache.alignment import ALIGN_FEATURES, alignment_features
 from chatroute.cache.guards import opposite_conflict
-from chatroute.cache.text import Features, question_word
+from chatroute.cache.text import Features
 from chatroute.embed import contextual
 from chatroute.lazy import Lazy
 
@@ -201,7 +201,7 @@ def pair_features(a: Features, b: Features, embed: EmbedFn, weigh: WeighFn | Non
         math.log1p(conj_swaps),
         math.log1p(len(set(rel_a) ^ set(rel_b))),
         float(rel_a != rel_b),
-        float(question_word(a.tokens) != question_word(b.tokens)),
+        float(a.question != b.question),
         float(a.answer_types != b.answer_types),
         float(bool((a.persons - b.persons) and (b.persons - a.persons))),
         float(bool((a.quantifiers - b.quantifiers) and (b.quantifiers - a.quantifiers))),
