@@ -18,6 +18,7 @@ from chatroute.cache.text import (
     STOPWORDS,
     Features,
     features,
+    stem,
     words_of_prose,
 )
 
@@ -104,6 +105,14 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     gender_a, gender_b = a.persons & {"m", "f"}, b.persons & {"m", "f"}
     if (gender_a - gender_b) and (gender_b - gender_a):
         return "person differs"
+    # "Will AI replace programmers?" / "Did AI replace programmers?": a prediction and a record of
+    # what happened. Future against present is not a fact ("When is the film coming out?" asks
+    # what "When will the film come out?" asks), and "Will" in a name is no tense.
+    if {a.tense, b.tense} == {"future", "past"} and not (_will_names(a) or _will_names(b)):
+        return "tense differs (future / past)"
+    reversed_around = _order_reversed(a, b)
+    if reversed_around is not None:
+        return f"order reversed around {reversed_around!r}"
     # An acronym one side uses and the other spells out ("USGS" / "US Geological Survey"): the
     # acronym is said, and the words that spell it are not names missing from the other side.
     in_a, in_b = _spelled_both(a, b)
@@ -126,6 +135,38 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
                 return f"entity {ent!r} missing"
     return None
+
+
+def _will_names(f: Features) -> bool:
+    return any(w in ("will", "shall") for name in f.entities for w in name.split())
+
+
+# Words that order two things one way only: "a job after college" is not "college after a job",
+# "Iran bigger than Iraq" not "Iraq bigger than Iran". (Symmetric ones, "versus", "from … to"
+# with "separates", "against", are left to the verifier: there a swap often keeps the question.)
+_ORDERING_WORDS = ("after", "before", "than")
+
+
+def _order_reversed(a: Features, b: Features) -> str | None:
+    """The ordering word both sides use, when the first topic word after it on each side is one
+    the other side puts before it: the two things trade places around it."""
+    for word in _ORDERING_WORDS:
+        if word not in a.tokens or word not in b.tokens:
+            continue
+        before_a, after_a = _around(a, word)
+        before_b, after_b = _around(b, word)
+        if after_a and after_b and after_a != after_b and after_a in before_b and after_b in before_a:
+            return word
+    return None
+
+
+def _around(f: Features, word: str) -> tuple[set[str], str]:
+    """The topic stems before the first `word` in f, and the first topic stem after it."""
+    i = f.tokens.index(word)
+    topic = set(f.content)
+    before = {stem(t) for t in f.tokens[:i]} & topic
+    after = next((s for s in (stem(t) for t in f.tokens[i + 1 :]) if s in topic), "")
+    return before, after
 
 
 def spell_acronyms(a: Features, b: Features) -> tuple[Features, Features]:

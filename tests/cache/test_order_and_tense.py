@@ -1,0 +1,64 @@
+"""Two questions that share every word can still ask opposite things: "a job after college" is
+not "college after a job", and "Will AI replace programmers?" asks for a prediction where "Did
+AI replace programmers?" asks for a record. Both were served by the verifier (0.998 and 1.000)
+before these exact rules; on every should-hit pair set they refuse nothing else (README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatroute.cache import AnswerCache, CacheSettings
+from chatroute.embed import get_embedder
+from tests.cache.exact import hard
+
+
+@pytest.mark.parametrize("a,b,word", [
+    ("How do I get a job at Google after college?", "How do I get into college after a job at Google?", "after"),
+    ("Should I learn Python before Java?", "Should I learn Java before Python?", "before"),
+    ("Is Iran bigger than Iraq?", "Is Iraq bigger than Iran?", "than"),
+    ("Why do cats sleep more than dogs?", "Why do dogs sleep more than cats?", "than"),
+])
+def test_two_things_that_trade_places_around_an_ordering_word_are_refused(a: str, b: str, word: str) -> None:
+    assert hard(a, b) == f"order reversed around {word!r}"
+    assert hard(b, a) == f"order reversed around {word!r}"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Should I learn Python before Java?", "Is it better to learn Python before Java?"),
+    ("What should I do after college?", "What should I do after I finish college?"),
+    ("Is a cat faster than a dog?", "Is a cat quicker than a dog?"),
+    ("India versus South Africa: who won?", "South Africa versus India: who won?"),  # symmetric
+])
+def test_the_same_order_or_a_symmetric_word_is_not_a_reversal(a: str, b: str) -> None:
+    assert hard(a, b) is None
+    assert hard(b, a) is None
+
+
+@pytest.mark.parametrize("a,b,refused", [
+    ("Will AI replace programmers?", "Did AI replace programmers?", True),
+    ("What will happen to the economy?", "What did happen to the economy?", True),
+    # The present can ask about the future: not a fact.
+    ("When will the film come out?", "When is the film coming out?", False),
+    ("Is coffee bad for you?", "Was coffee bad for you?", False),  # past / present: the verifier's call
+    ("Which movies did Will Smith star in?", "Which movies was Will Smith in?", False),  # a name
+])
+def test_future_against_past_is_refused(a: str, b: str, refused: bool) -> None:
+    expected = "tense differs (future / past)" if refused else None
+    assert hard(a, b) == expected
+    assert hard(b, a) == expected
+
+
+@pytest.mark.parametrize("cached,asked,hits", [
+    ("How do I get a job at Google after college?", "How do I get into college after a job at Google?", False),
+    ("Will AI replace programmers?", "Did AI replace programmers?", False),
+    ("Should I learn Python before Java?", "Should I learn Java before Python?", False),
+    ("When will the film come out?", "When is the film coming out?", True),
+])
+def test_the_real_cache_keeps_the_roles_and_the_tense(tmp_path: Path, cached: str, asked: str, hits: bool) -> None:
+    cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
+    cache.store(None, [], cached, {}, None, "the answer", "m", "t1", "stop")
+    hit = cache.lookup(None, [], asked, {}, None)
+    assert (hit is not None and hit.tier == "semantic") is hits, cache.last_reason
+    cache.close()
