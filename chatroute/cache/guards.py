@@ -15,6 +15,7 @@ from chatroute.cache.text import (
     NEGATING_PREFIXES,
     NOT_NEGATED,
     OPPOSITES,
+    QUESTION_WORDS,
     STOPWORDS,
     Features,
     features,
@@ -110,6 +111,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     # what "When will the film come out?" asks), and "Will" in a name is no tense.
     if {a.tense, b.tense} == {"future", "past"} and not (_will_names(a) or _will_names(b)):
         return "tense differs (future / past)"
+    kinds = _typed_question(a), _typed_question(b)
+    if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
+        return f"question type differs ({kinds[0]} / {kinds[1]})"
     reversed_around = _order_reversed(a, b)
     if reversed_around is not None:
         return f"order reversed around {reversed_around!r}"
@@ -135,6 +139,22 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
                 return f"entity {ent!r} missing"
     return None
+
+
+# Questions that open by asking for a person, a time, a place or a reason: asked of the same
+# thing, "Who built the Eiffel Tower?" and "When was the Eiffel Tower built?" want other answers.
+# "What" and "how" are left to the verifier: "what was the first president" asks "who".
+_TYPED_KINDS = frozenset({"who", "when", "where", "why"})
+_LEADING_PREPOSITIONS = frozenset("in on at from to for by during".split())
+
+
+def _typed_question(f: Features) -> str | None:
+    """The kind of a question that opens with its question word ("In what year …" too), when
+    that kind is who, when, where or why; None otherwise (a "when" mid-sentence is a conjunction)."""
+    t = f.tokens
+    opens = bool(t) and (t[0] in QUESTION_WORDS or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS
+                                                     and t[1] in QUESTION_WORDS))
+    return f.question if opens and f.question in _TYPED_KINDS else None
 
 
 def _will_names(f: Features) -> bool:

@@ -105,7 +105,7 @@ ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
 # "What year did …" asks what "When did …" asks: a time word right after "what" or "which" is
 # the question's type, not the unit of a quantity ("5 years") and not a topic word.
 WHEN_FRAME = frozenset("year years day date month century decade".split())
-_QUESTION_WORDS = frozenset("what how why who whom whose when where which whether".split())
+QUESTION_WORDS = frozenset("what how why who whom whose when where which whether".split())
 # Openings that ask for a reason without saying "why": "what makes …", "what is the cause of …".
 _REASON_VERBS = frozenset("makes made make causes caused cause".split())
 _REASON_NOUNS = frozenset("reason reasons cause causes".split())
@@ -697,7 +697,7 @@ def question_word(tokens: list[str]) -> str:
     its first token, a yes/no question's verb in one form ("are" and "was" are "is", "do" and
     "did" are "does", "have" and "had" are "has")."""
     for i, tok in enumerate(tokens[:12]):
-        if tok not in _QUESTION_WORDS:
+        if tok not in QUESTION_WORDS:
             continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in ("what", "which"):

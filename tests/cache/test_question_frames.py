@@ -42,6 +42,28 @@ def test_a_different_number_or_unit_is_still_refused(a: str, b: str, why: str) -
     assert hard(b, a) == why
 
 
+@pytest.mark.parametrize("a,b,kinds", [
+    ("Who built the Eiffel Tower?", "When was the Eiffel Tower built?", "who / when"),
+    ("When were John Cabot's sons born?", "Where were John Cabot's sons born?", "when / where"),
+    ("Why did Rome fall?", "When did Rome fall?", "why / when"),
+    ("In what year did Rome fall?", "Where did Rome fall?", "when / where"),
+])
+def test_questions_that_open_asking_for_another_kind_of_answer_are_refused(a: str, b: str, kinds: str) -> None:
+    assert hard(a, b) == f"question type differs ({kinds})"
+    assert hard(b, a) == f"question type differs ({' / '.join(reversed(kinds.split(' / ')))})"
+
+
+@pytest.mark.parametrize("a,b", [
+    ("When and where did Arthur Conan Doyle die?", "Where did Arthur Conan Doyle die?"),  # asks both
+    ("What was Zimbabwe's first president?", "Who was the first president of Zimbabwe?"),  # "what" is open
+    ("How old was Clemente when he died?", "When did Clemente die?"),  # "how" is the verifier's call
+    ("Thomas Jefferson was vice president when the president was?", "Who was Thomas Jefferson vice president to?"),
+])
+def test_a_question_type_only_one_side_fixes_is_not_refused_by_rule(a: str, b: str) -> None:
+    for reason in (hard(a, b), hard(b, a)):
+        assert reason is None or not reason.startswith("question type"), reason
+
+
 def test_a_time_word_after_what_is_the_question_type_not_a_topic_word() -> None:
     f = features("What year did the Berlin Wall fall?")
     assert f.answer_types == {"when"}
