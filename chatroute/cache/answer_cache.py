@@ -349,7 +349,11 @@ class AnswerCache:
             self.last_verifier = prob
             bar = min(MAX_BAR, verifier.threshold + verifier.step * penalties)
             if not verifier.accepts(prob, pooled, bar, regenerated=penalties > 0):
-                reason = f"verifier: not the same question ({prob:.2f})"
+                # Say which test refused: a probability at the bar with the pooled cosine under the
+                # floor is the encoder reading the two as unrelated, not the MLPs' verdict.
+                reason = (f"verifier: the encoder reads them as unrelated (pooled {pooled:.2f})"
+                          if pooled < verifier.pooled_floor and prob >= bar
+                          else f"verifier: not the same question ({prob:.3f} < {bar:.3f})")
                 continue
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")
         self.last_reason = reason

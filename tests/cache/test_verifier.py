@@ -4,6 +4,7 @@ each cause named in issue 15, the exact-fact guards, and per-entry confidence.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,19 @@ def test_the_shipped_verifier_has_a_pooled_floor_chosen_by_the_trainer():
     spec = json.loads(DATA.read_text(encoding="utf-8"))
     assert 0.3 <= spec["pooled_floor"] < 0.9
     assert get_verifier().pooled_floor == spec["pooled_floor"]
+
+
+def test_a_refusal_says_which_test_refused(tmp_path: Path) -> None:
+    """Under the pooled floor the reason names the encoder, not a probability that reads as 1.00;
+    below the bar it shows the probability against the bar to three places."""
+    cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
+    cache.store(None, [], "who sang out of my head over you", {}, None, "an answer", "m", "t1", "stop")
+    assert cache.lookup(None, [], "who sang your the one that i want", {}, None) is None
+    assert cache.last_reason is not None and cache.last_reason.startswith(
+        "verifier: the encoder reads them as unrelated (pooled 0."), cache.last_reason
+    cache.clear()
+    cache.store(None, [], "Who built the Eiffel Tower?", {}, None, "an answer", "m", "t2", "stop")
+    assert cache.lookup(None, [], "Who designed the Eiffel Tower?", {}, None) is None
+    assert cache.last_reason is not None
+    assert re.fullmatch(r"verifier: not the same question \(0\.\d{3} < 0\.\d{3}\)", cache.last_reason), cache.last_reason
+    cache.close()
