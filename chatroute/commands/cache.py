@@ -1,4 +1,4 @@
-"""`chatroute cache stats|clear`."""
+"""`chatroute cache stats|clear|check`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve_paths()
     paths.ensure()
     config = load_config(paths)
+    if args.cache_command == "check":
+        return _check(args, config.cache.threshold, config.cache.enabled)
     # The store opens the file first, as every other command does: it is checked (a damaged or
     # foreign file, or one from a newer chatroute, is refused before anything is written to it)
     # and, when new, created owner-only with its schema.
@@ -56,3 +58,45 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
         store.close()
+
+
+def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:
+    """The cache's own decision for one pair, in a throwaway cache with the configured threshold:
+    the user's cache is neither read nor written."""
+    import tempfile
+    from pathlib import Path
+
+    from chatroute.cache import AnswerCache, CacheSettings
+    from chatroute.cache.text import is_time_sensitive
+    from chatroute.embed import get_embedder
+
+    verdict: dict[str, object] = {"served": False, "tier": None, "similarity": None, "verifier": None,
+                                  "reason": None, "cache_enabled": enabled}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = AnswerCache(Path(tmp) / "check.db", get_embedder().embed, CacheSettings(threshold=threshold))
+        try:
+            if cache.store(None, [], args.cached, {}, None, "(the cached answer)", None, None, "stop") is None:
+                why = "time-sensitive" if is_time_sensitive(args.cached) else "empty prompt"
+                verdict["reason"] = f"CACHED is never stored ({why})"
+            else:
+                hit = cache.lookup(None, [], args.asked, {}, None, count=False)
+                verdict["verifier"] = cache.last_verifier
+                if hit is None:
+                    verdict["reason"] = cache.last_reason
+                else:
+                    verdict.update(served=True, tier=hit.tier, similarity=round(hit.similarity, 4))
+        finally:
+            cache.close()
+    if getattr(args, "json", False):
+        print_json(verdict)
+        return 0
+    if verdict["served"]:
+        detail = f"{verdict['tier']}, similarity {verdict['similarity']:.2f}"
+        if verdict["verifier"] is not None:
+            detail += f", verifier {verdict['verifier']:.3f}"
+        print(f"served ({detail})")
+    else:
+        print(f"not served: {verdict['reason']}")
+    if not enabled:
+        print("(the cache is off in your config: cache.enabled = false)")
+    return 0

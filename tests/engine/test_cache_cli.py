@@ -231,3 +231,34 @@ def test_an_entry_without_its_model_is_a_miss_not_a_crash(capsys: pytest.Capture
     assert code == 0
     assert len(configured.requests) == n + 1
     assert again["route"]["kind"] != "cache" and again["text"] == "Fresh answer" and again["status"] == "ok"
+
+
+def test_cache_check_says_whether_and_why_without_touching_the_cache(capsys: pytest.CaptureFixture[str],
+                                                                     configured: FakeServer) -> None:
+    """`chatroute cache check CACHED ASKED`: the cache's own decision for one pair, explained."""
+    code, out, err = run_cli(capsys, "cache", "check", CACHED, PARAPHRASE)
+    assert code == 0, err
+    assert out.startswith("served (semantic, similarity ") and "verifier " in out
+    code, out, _ = run_cli(capsys, "cache", "check", "How do I get a job at Google after college?",
+                           "How do I get into college after a job at Google?")
+    assert code == 0
+    assert out.strip() == "not served: order reversed around 'after'"
+    code, out, _ = run_cli(capsys, "cache", "check", "--json", NEG_CACHED, NEGATED)
+    verdict = json.loads(out)
+    assert verdict == {"served": False, "tier": None, "similarity": None, "verifier": None,
+                       "reason": "negation differs", "cache_enabled": True}
+    code, out, _ = run_cli(capsys, "cache", "check", "--json", "What's the weather today?", "Weather today?")
+    assert json.loads(out)["reason"] == "CACHED is never stored (time-sensitive)"
+    # Nothing was stored in, or counted by, the user's own cache.
+    code, out, _ = run_cli(capsys, "cache", "stats", "--json")
+    stats = json.loads(out)
+    assert stats["entries"] == 0 and stats["hits"] == 0 and stats["misses"] == 0
+    assert configured.requests == []  # and no model was asked
+
+
+def test_cache_check_needs_both_prompts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_cli(capsys, "cache", "check", CACHED)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "chatroute cache check" in err and "ASKED" in err
