@@ -12,6 +12,7 @@ from functools import lru_cache
 from chatroute.cache.text import (
     ALTERNATIVES,
     ANTONYMS,
+    AUXILIARIES,
     NEGATING_PREFIXES,
     NOT_NEGATED,
     OPPOSITES,
@@ -114,6 +115,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     kinds = _typed_question(a), _typed_question(b)
     if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
         return f"question type differs ({kinds[0]} / {kinds[1]})"
+    qualifier = _role_qualifier(a, b) or _role_qualifier(b, a)
+    if qualifier is not None:
+        return f"qualifier on one side only ({qualifier!r})"
     reversed_around = _order_reversed(a, b)
     if reversed_around is not None:
         return f"order reversed around {reversed_around!r}"
@@ -155,6 +159,31 @@ def _typed_question(f: Features) -> str | None:
     opens = bool(t) and (t[0] in QUESTION_WORDS or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS
                                                      and t[1] in QUESTION_WORDS))
     return f.question if opens and f.question in _TYPED_KINDS else None
+
+
+# "Who is the former CEO of Apple?" asks for another person than "Who is the CEO of Apple?". In
+# a question these words before a role name someone else; in a description they do not ("Former
+# England great Tom Finney dies"), so the rule reads questions only.
+_ROLE_QUALIFIERS = frozenset("former ex previous outgoing incoming future".split())
+
+
+def _role_qualifier(a: Features, b: Features) -> str | None:
+    """A qualifier `a` puts before a topic word that `b` asks about with no qualifier at all,
+    when both are questions."""
+    if not (_asks(a) and _asks(b)) or any(t in _ROLE_QUALIFIERS for t in b.tokens):
+        return None
+    topic_b = set(b.content)
+    for i, tok in enumerate(a.tokens[:-1]):
+        if tok in _ROLE_QUALIFIERS and stem(a.tokens[i + 1]) in topic_b:
+            return tok
+    return None
+
+
+def _asks(f: Features) -> bool:
+    """f opens as a question: a question word ("In what …" too) or a yes/no question's verb."""
+    t = f.tokens
+    return bool(t) and (t[0] in QUESTION_WORDS or t[0] in AUXILIARIES
+                        or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS and t[1] in QUESTION_WORDS))
 
 
 def _will_names(f: Features) -> bool:

@@ -112,6 +112,9 @@ _REASON_NOUNS = frozenset("reason reasons cause causes".split())
 # "What is the best way to …", "What should I do to …": the words between "what" and "to" that
 # make it a "how" question (the best/right way phrase is already cut out, see _WAY_PHRASE).
 _HOW_FRAME = frozenset("is are some the a way ways method methods steps should i we do can".split())
+# The verbs a yes/no question opens with.
+AUXILIARIES = frozenset(
+    "is are am was were do does did has have had can could should would will shall may might must".split())
 # A yes/no question's opening verb in one form (its person and number follow the subject).
 _YES_NO_OPENINGS = {t: "is" for t in ("is", "are", "am", "was", "were")} | {
     t: "does" for t in ("do", "does", "did")} | {t: "has" for t in ("has", "have", "had")}

@@ -1,7 +1,8 @@
-"""Two questions that share every word can still ask opposite things: "a job after college" is
-not "college after a job", and "Will AI replace programmers?" asks for a prediction where "Did
-AI replace programmers?" asks for a record. Both were served by the verifier (0.998 and 1.000)
-before these exact rules; on every should-hit pair set they refuse nothing else (README)."""
+"""Two questions that share every word can still ask different things: "a job after college" is
+not "college after a job", "Will AI replace programmers?" asks for a prediction where "Did AI
+replace programmers?" asks for a record, and "the former CEO" is another person than "the CEO".
+The verifier served each (0.995 to 1.000) before these exact rules; what they cost on the
+labelled sets is in the README."""
 
 from __future__ import annotations
 
@@ -50,11 +51,27 @@ def test_future_against_past_is_refused(a: str, b: str, refused: bool) -> None:
     assert hard(b, a) == expected
 
 
+@pytest.mark.parametrize("a,b,refused", [
+    ("Who is the former CEO of Apple?", "Who is the CEO of Apple?", True),
+    ("Who is Brad Pitt's former wife?", "Who is Brad Pitt's wife?", True),
+    ("Who will be the next outgoing mayor?", "Who will be the next mayor?", True),
+    ("Who is the former CEO of Apple?", "Who was the former CEO of Apple?", False),  # both qualified
+    # A description, not a question: "Former England great" says who he was, not which one.
+    ("Former England great Tom Finney dies at 91", "Preston and England legend Tom Finney dies at 91", False),
+])
+def test_a_role_qualifier_on_one_side_of_two_questions_is_refused(a: str, b: str, refused: bool) -> None:
+    qualifier = next((w for w in ("former", "outgoing") if w in a.lower().split()), "")
+    expected = f"qualifier on one side only ({qualifier!r})" if refused else None
+    assert hard(a, b) == expected
+    assert hard(b, a) == expected
+
+
 @pytest.mark.parametrize("cached,asked,hits", [
     ("How do I get a job at Google after college?", "How do I get into college after a job at Google?", False),
     ("Will AI replace programmers?", "Did AI replace programmers?", False),
     ("Should I learn Python before Java?", "Should I learn Java before Python?", False),
     ("When will the film come out?", "When is the film coming out?", True),
+    ("Who is the CEO of Apple?", "Who is the former CEO of Apple?", False),
 ])
 def test_the_real_cache_keeps_the_roles_and_the_tense(tmp_path: Path, cached: str, asked: str, hits: bool) -> None:
     cache = AnswerCache(tmp_path / "c.db", get_embedder().embed, CacheSettings())
