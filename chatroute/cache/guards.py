@@ -155,10 +155,12 @@ _LEADING_PREPOSITIONS = frozenset("in on at from to for by during".split())
 def _typed_question(f: Features) -> str | None:
     """The kind of a question that opens with its question word ("In what year …" too), when
     that kind is who, when, where or why; None otherwise (a "when" mid-sentence is a conjunction)."""
-    t = f.tokens
-    opens = bool(t) and (t[0] in QUESTION_WORDS or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS
-                                                     and t[1] in QUESTION_WORDS))
-    return f.question if opens and f.question in _TYPED_KINDS else None
+    return f.question if _opens_with_question_word(f.tokens) and f.question in _TYPED_KINDS else None
+
+
+def _opens_with_question_word(t: list[str]) -> bool:
+    return bool(t) and (t[0] in QUESTION_WORDS or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS
+                                                   and t[1] in QUESTION_WORDS))
 
 
 # "Who is the former CEO of Apple?" asks for another person than "Who is the CEO of Apple?". In
@@ -181,9 +183,7 @@ def _role_qualifier(a: Features, b: Features) -> str | None:
 
 def _asks(f: Features) -> bool:
     """f opens as a question: a question word ("In what …" too) or a yes/no question's verb."""
-    t = f.tokens
-    return bool(t) and (t[0] in QUESTION_WORDS or t[0] in AUXILIARIES
-                        or (len(t) > 1 and t[0] in _LEADING_PREPOSITIONS and t[1] in QUESTION_WORDS))
+    return _opens_with_question_word(f.tokens) or (bool(f.tokens) and f.tokens[0] in AUXILIARIES)
 
 
 def _will_names(f: Features) -> bool:
