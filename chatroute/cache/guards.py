@@ -115,7 +115,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     kinds = _typed_question(a), _typed_question(b)
     if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
         return f"question type differs ({kinds[0]} / {kinds[1]})"
-    qualifier = _role_qualifier(a, b) or _role_qualifier(b, a)
+    qualifier = (_role_qualifier(a, b) or _role_qualifier(b, a)) if _asks(a) and _asks(b) else None
     if qualifier is not None:
         return f"qualifier on one side only ({qualifier!r})"
     reversed_around = _order_reversed(a, b)
@@ -170,9 +170,9 @@ _ROLE_QUALIFIERS = frozenset("former ex previous outgoing incoming future".split
 
 
 def _role_qualifier(a: Features, b: Features) -> str | None:
-    """A qualifier `a` puts before a topic word that `b` asks about with no qualifier at all,
-    when both are questions."""
-    if not (_asks(a) and _asks(b)) or any(t in _ROLE_QUALIFIERS for t in b.tokens):
+    """A qualifier `a` puts before a topic word that `b` asks about with no qualifier at all (the
+    caller reads questions only)."""
+    if any(t in _ROLE_QUALIFIERS for t in b.tokens):
         return None
     topic_b = set(b.content)
     for i, tok in enumerate(a.tokens[:-1]):
