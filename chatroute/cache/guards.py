@@ -112,6 +112,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     # what "When will the film come out?" asks), and "Will" in a name is no tense.
     if {a.tense, b.tense} == {"future", "past"} and not (_will_names(a) or _will_names(b)):
         return "tense differs (future / past)"
+    opening = _opening_contrast(a, b)
+    if opening is not None:
+        return f"opening verb differs ({opening[0]!r} / {opening[1]!r})"
     kinds = _typed_question(a), _typed_question(b)
     if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
         return f"question type differs ({kinds[0]} / {kinds[1]})"
@@ -143,6 +146,25 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
                 return f"entity {ent!r} missing"
     return None
+
+
+# What a yes/no question's opening verb asks: "Can I eat raw eggs?" whether it is possible or
+# allowed, "Should I eat raw eggs?" whether it is wise; "Is Pluto a planet?" about now, "Was Pluto a
+# planet?" about then. Only these two contrasts: "Do I need to …" and "Should I …", or "Will it …"
+# and "Is it …", often ask one thing.
+_OPENING_SENSES = ({w: "possible" for w in ("can", "could", "may", "might")}
+                   | {w: "advisable" for w in ("should", "must", "ought", "shall")}
+                   | {w: "present" for w in ("is", "are", "am", "do", "does")}
+                   | {w: "past" for w in ("was", "were", "did")})
+_OPENING_CONTRASTS = (frozenset({"possible", "advisable"}), frozenset({"present", "past"}))
+
+
+def _opening_contrast(a: Features, b: Features) -> tuple[str, str] | None:
+    """The two opening verbs, when both prompts open with one and they ask one of the contrasts."""
+    if not (a.tokens and b.tokens):
+        return None
+    senses = frozenset({_OPENING_SENSES.get(a.tokens[0], ""), _OPENING_SENSES.get(b.tokens[0], "")})
+    return (a.tokens[0], b.tokens[0]) if senses in _OPENING_CONTRASTS else None
 
 
 # Questions that open by asking for a person, a time, a place or a reason: asked of the same

@@ -183,7 +183,14 @@ _ANTONYM_PAIRS = [
     ("man", "women"), ("men", "woman"), ("king", "queen"), ("prince", "princess"), ("actor", "actress"),
     ("start", "end"), ("started", "ended"), ("begin", "end"), ("began", "ended"), ("born", "died"), ("born", "die"),
     ("birth", "death"), ("marry", "divorce"), ("married", "divorced"), ("marriage", "divorce"),
+    # Versions of one work or thing: "the original Spider-Man" is not "the new Spider-Man movie".
+    ("original", "new"), ("original", "remake"),
 ]
+# The beginning and the end in any inflection: "when did his career end?" / "when did he start to
+# play?" ask for two dates.
+_STARTS = ("start", "starts", "started", "starting", "begin", "begins", "began", "begun", "beginning")
+_ENDS = ("end", "ends", "ended", "ending", "finish", "finishes", "finished")
+_ANTONYM_PAIRS += [(s, e) for s in _STARTS for e in _ENDS]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
     (x, y) for x, ys in OPPOSITES.items() for y in ys

@@ -35,6 +35,11 @@ def test_opposite_wording_is_never_served_from_the_cache() -> None:
     ("Is it legal to record a call?", "Is it illegal to record a call?", "opposite words ('legal' / 'illegal')"),
     ("Write a poem for my husband.", "Write a poem for my wife.", "opposite words ('husband' / 'wife')"),
     ("What did he say about the budget?", "What did she say about the budget?", "person differs"),
+    ("Who played Peter Parker in the original Spider-Man?", "Who plays Peter Parker in the new Spider-Man movie?",
+     "opposite words ('original' / 'new')"),
+    ("When did his football career end?", "When did he start to play football?", "opposite words ('end' / 'start')"),
+    ("Who directed the remake of Psycho?", "Who directed the original Psycho?",
+     "opposite words ('remake' / 'original')"),
 ])
 def test_opposites_are_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why

@@ -1,6 +1,7 @@
 """Two questions that share every word can still ask different things: "a job after college" is
 not "college after a job", "Will AI replace programmers?" asks for a prediction where "Did AI
-replace programmers?" asks for a record, and "the former CEO" is another person than "the CEO".
+replace programmers?" asks for a record, "the former CEO" is another person than "the CEO", and
+"Can I eat raw eggs?" asks whether one may where "Should I …?" asks whether one ought to.
 The verifier served each (0.995 to 1.000) before these exact rules; what they cost on the
 labelled sets is in the README."""
 
@@ -42,7 +43,8 @@ def test_the_same_order_or_a_symmetric_word_is_not_a_reversal(a: str, b: str) ->
     ("What will happen to the economy?", "What did happen to the economy?", True),
     # The present can ask about the future: not a fact.
     ("When will the film come out?", "When is the film coming out?", False),
-    ("Is coffee bad for you?", "Was coffee bad for you?", False),  # past / present: the verifier's call
+    # Past against present is the opening-verb rule's, and only for yes/no questions (below).
+    ("When did the shop open?", "When does the shop open?", False),
     ("Which movies did Will Smith star in?", "Which movies was Will Smith in?", False),  # a name
 ])
 def test_future_against_past_is_refused(a: str, b: str, refused: bool) -> None:
@@ -66,7 +68,30 @@ def test_a_role_qualifier_on_one_side_of_two_questions_is_refused(a: str, b: str
     assert hard(b, a) == expected
 
 
+@pytest.mark.parametrize("a,b,verbs", [
+    ("Can I eat raw eggs?", "Should I eat raw eggs?", ("can", "should")),
+    ("May I park here overnight?", "Must I park here overnight?", ("may", "must")),
+    ("Is coffee bad for you?", "Was coffee bad for you?", ("is", "was")),
+    ("Do the Beatles still tour?", "Did the Beatles still tour?", ("do", "did")),
+    # The same sense, or a contrast that often asks one thing: the verifier's call.
+    ("Could I run Linux on a Mac?", "Can I run Linux on a Mac?", None),
+    ("Do I need a visa for Japan?", "Should I get a visa for Japan?", None),
+    ("Will Rust replace C++?", "Is Rust going to replace C++?", None),
+    ("Are cats smarter than dogs?", "Is a cat smarter than a dog?", None),
+    ("How can I learn Python?", "How should I learn Python?", None),  # not a yes/no question
+])
+def test_a_yes_no_questions_opening_verb_is_an_exact_fact(a: str, b: str, verbs: tuple[str, str] | None) -> None:
+    if verbs is None:
+        assert hard(a, b) is None
+        assert hard(b, a) is None
+    else:
+        assert hard(a, b) == f"opening verb differs ({verbs[0]!r} / {verbs[1]!r})"
+        assert hard(b, a) == f"opening verb differs ({verbs[1]!r} / {verbs[0]!r})"
+
+
 @pytest.mark.parametrize("cached,asked,hits", [
+    ("Can I eat raw eggs?", "Should I eat raw eggs?", False),
+    ("Is coffee bad for you?", "Was coffee bad for you?", False),
     ("How do I get a job at Google after college?", "How do I get into college after a job at Google?", False),
     ("Will AI replace programmers?", "Did AI replace programmers?", False),
     ("Should I learn Python before Java?", "Should I learn Java before Python?", False),
