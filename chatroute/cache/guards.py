@@ -7,6 +7,7 @@ eval can count which rule did the work. The rules are symmetric.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 from chatroute.cache.text import (
@@ -55,7 +56,7 @@ def _facts_differ(a: Features, b: Features) -> str | None:
         return "time-sensitive"
     if not a.content or not b.content:
         return "no topic words"
-    if a.numbers != b.numbers:
+    if a.numbers != b.numbers and not _ones_spelled_out(a, b):
         return "numbers differ"
     if a.units != b.units:
         return "units differ"
@@ -66,6 +67,32 @@ def _facts_differ(a: Features, b: Features) -> str | None:
     if a.symbols != b.symbols:
         return "code symbols differ"
     return None
+
+
+def _ones_spelled_out(a: Features, b: Features) -> bool:
+    """The numbers differ only by 1s that the other side writes as "one" in the same place
+    ("season 1" / "season one"). "one" alone is no number (mostly a pronoun), so only a "one"
+    with the same word before or after it as the 1 stands for it."""
+    extra_a, extra_b = Counter(a.numbers) - Counter(b.numbers), Counter(b.numbers) - Counter(a.numbers)
+    if set(extra_a) | set(extra_b) != {"1"}:
+        return False
+    return (_spelled_ones(a.tokens, b.tokens) >= extra_a["1"]
+            and _spelled_ones(b.tokens, a.tokens) >= extra_b["1"])
+
+
+def _spelled_ones(digits: list[str], words: list[str]) -> int:
+    """How many of `digits`' "1"s have a "one" in `words` between the same two neighbours (either)."""
+    def neighbours(tokens: list[str], word: str) -> list[tuple[str, str]]:
+        return [(tokens[i - 1] if i else "", tokens[i + 1] if i + 1 < len(tokens) else "")
+                for i, t in enumerate(tokens) if t == word]
+    ones = neighbours(words, "one")
+    found = 0
+    for before, after in neighbours(digits, "1"):
+        match = next((o for o in ones if (before and o[0] == before) or (after and o[1] == after)), None)
+        if match is not None:
+            ones.remove(match)
+            found += 1
+    return found
 
 
 def _literal_unsaid(a: Features, b: Features) -> bool:

@@ -105,6 +105,7 @@ ANSWER_TYPES = frozenset({"who", "whom", "whose", "when", "where", "why"})
 # "What year did …" asks what "When did …" asks: a time word right after "what" or "which" is
 # the question's type, not the unit of a quantity ("5 years") and not a topic word.
 WHEN_FRAME = frozenset("year years day date month century decade".split())
+_BE = frozenset({"is", "are", "was", "were"})
 QUESTION_WORDS = frozenset("what how why who whom whose when where which whether".split())
 # Openings that ask for a reason without saying "why": "what makes …", "what is the cause of …".
 _REASON_VERBS = frozenset("makes made make causes caused cause".split())
@@ -655,7 +656,7 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     """Token i when it is not a number: a unit, a negation, a question type, a relational
     word or a content word (function words are dropped)."""
     tok = tokens[i]
-    if tok in WHEN_FRAME and i > 0 and tokens[i - 1] in ("what", "which"):
+    if _asks_when(tokens, i):
         facts.answer_types.add("when")
         return
     if tok in UNITS:
@@ -699,6 +700,20 @@ def is_time_sensitive(text: str) -> bool:
     return features(text).time_sensitive
 
 
+def _asks_when(tokens: list[str], i: int) -> bool:
+    """Token i is a time word that asks "when": right after "what" or "which" ("what year did
+    …"), after "what was the" ("what was the year when …"), or joined by "and" to one that does
+    ("what day and year did …")."""
+    if i >= len(tokens) or tokens[i] not in WHEN_FRAME:
+        return False
+    before = tokens[max(0, i - 3) : i]
+    if before[-1:] and before[-1] in ("what", "which"):
+        return True
+    if len(before) == 3 and before[0] in ("what", "which") and before[1] in _BE and before[2] == "the":
+        return True
+    return i >= 2 and tokens[i - 1] == "and" and _asks_when(tokens, i - 2)
+
+
 def question_word(tokens: list[str]) -> str:
     """The kind of answer a prompt asks for, read from its first question word, with the
     openings that ask the same thing in other words folded in: "what year" is "when", "what
@@ -711,7 +726,7 @@ def question_word(tokens: list[str]) -> str:
             continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in ("what", "which"):
-            if nxt in WHEN_FRAME:
+            if _asks_when(tokens, i + 1) or _asks_when(tokens, i + 3):
                 return "when"
             if "to" in tokens[i + 2 : i + 7]:
                 between = tokens[i + 1 : tokens.index("to", i + 2)]

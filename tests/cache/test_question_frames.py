@@ -23,6 +23,10 @@ from tests.cache.exact import hard
     ("What is type II diabetes?", "What is type 2 diabetes?"),
     ("Who was Henry VIII's fourth wife?", "who was henry the viii's 4th wife?"),
     ("what was nicki minaj's first album?", "what was nicki minaj 1st album?"),
+    ("What was the year when Andrew Jackson died?", "When did Andrew Jackson die?"),
+    ("What day and year did Alaska become a state?", "When did Alaska become a state?"),
+    ("Who won season 1 of American Idol?", "Who won season one of American Idol?"),
+    ("When did World War 1 end?", "When did World War One end?"),
 ])
 def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
@@ -36,6 +40,9 @@ def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) ->
     ("Who was Henry VIII's fourth wife?", "Who was Henry VII's fourth wife?", "numbers differ"),
     ("What is the interest on a 5 year loan?", "What is the interest on a 5 month loan?", "units differ"),
     ("How many years is a decade?", "How many days is a decade?", "units differ"),
+    # "one" stands for a 1 only between the same words.
+    ("Which one is better, version 1 or 2?", "Which one is better, version 2?", "numbers differ"),
+    ("Who won season 1 of American Idol?", "Who won one season of American Idol?", "numbers differ"),
 ])
 def test_a_different_number_or_unit_is_still_refused(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why
@@ -80,6 +87,8 @@ def test_an_opening_that_asks_for_a_reason_has_the_reason_type() -> None:
 
 @pytest.mark.parametrize("text,word", [
     ("What year did the Berlin Wall fall?", "when"),
+    ("What was the date the Berlin Wall fell?", "when"),
+    ("What day and year did the Berlin Wall fall?", "when"),
     ("When did the Berlin Wall fall?", "when"),
     ("What makes the sky blue?", "why"),
     ("What is the reason the sky is blue?", "why"),
