@@ -212,10 +212,12 @@ def _opens_with_question_word(t: list[str]) -> bool:
                                                    and t[1] in QUESTION_WORDS))
 
 
-# "Who is the former CEO of Apple?" asks for another person than "Who is the CEO of Apple?". In
-# a question these words before a role name someone else; in a description they do not ("Former
-# England great Tom Finney dies"), so the rule reads questions only.
-_ROLE_QUALIFIERS = frozenset("former ex previous outgoing incoming future".split())
+# "Who is the former CEO of Apple?" asks for another person than "Who is the CEO of Apple?", and
+# "Who is Michael Jackson's older son?" for one of the sons "… son?" asks about. In a question
+# these words before a role pick someone out; in a description they do not ("Former England great
+# Tom Finney dies"), so the rule reads questions only.
+_ROLE_QUALIFIERS = frozenset("former ex previous outgoing incoming future "
+                             "older oldest elder eldest younger youngest".split())
 
 
 def _role_qualifier(a: Features, b: Features) -> str | None:
