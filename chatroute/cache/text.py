@@ -87,14 +87,14 @@ hasnt havent hadnt mustnt neednt aint unless lack lacking
 # A prompt with any of these never hits (and is never stored).
 TIME_WORDS = frozenset(
     """
-today tonight tomorrow yesterday now currently current latest newest recent recently
+today tonight tomorrow yesterday now currently presently current latest newest recent recently
 nowadays upcoming breaking news headline headlines weather forecast trending
 """.split()
 )
 TIME_PHRASES = re.compile(
     r"\b(this|last|next|past|coming)\s+(morning|afternoon|evening|night|week|weekend|month|"
     r"quarter|year|season|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
-    r"|\b(right now|at the moment|these days|so far|as of|up to date|up-to-date|"
+    r"|\b(right now|at the moment|at present|these days|so far|as of|up to date|up-to-date|"
     r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it|"
     r"exchange rates?|stock prices?|share prices?|stock market|still (?:alive|living|open|in office|married))\b",
     re.IGNORECASE,

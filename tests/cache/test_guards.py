@@ -189,6 +189,9 @@ def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
     ("What is the current in a wire with 2 ohms across 6 volts?", False),
     ("Who is the current president of France?", True),
     ("Can I apply while the current one is still valid?", True),
+    ("Who is the vice president of India at present?", True),
+    ("Who presently leads the Senate?", True),
+    ("Who was present at the signing?", False),
 ])
 def test_current_means_now_only_as_an_adjective(text, timely):
     assert features(text).time_sensitive is timely
