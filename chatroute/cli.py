@@ -115,7 +115,8 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """serve and tui: chatroute for other tools, and the TUI."""
-    serve = sub.add_parser("serve", help="an OpenAI-compatible endpoint: the router, cache and ledger for other tools")
+    serve = sub.add_parser("serve", help="OpenAI- and Anthropic-compatible endpoints: the router, cache and "
+                                         "ledger for other tools")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--allow-remote", action="store_true",

@@ -1,4 +1,4 @@
-"""`chatroute serve`: the OpenAI-compatible endpoint (see chatroute.serve)."""
+"""`chatroute serve`: the OpenAI- and Anthropic-compatible endpoints (see chatroute.serve)."""
 
 from __future__ import annotations
 

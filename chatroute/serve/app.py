@@ -1,7 +1,10 @@
-"""The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions and GET /v1/models.
+"""The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions, POST /v1/messages
+(Anthropic's Messages API) and GET /v1/models.
 
-Every request needs the bearer token (a tiny ASGI middleware checks it before routing, so even
-a wrong path says 401 to a stranger). Every error is an OpenAI-shaped JSON body; an unexpected
+Every request needs the bearer token, as `Authorization: Bearer` or Anthropic's `x-api-key` (a
+tiny ASGI middleware checks it before routing, so even a wrong path says 401 to a stranger).
+Every error is a JSON body in the endpoint's own shape (Anthropic's on /v1/messages, OpenAI's
+elsewhere); an unexpected
 exception is logged on the server's stderr as one line and answered with a 500 body that names
 no internals. Provider keys stay in the engine: nothing a client sends reaches them and no
 response carries them.
@@ -15,9 +18,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,6 +30,7 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
 from chatroute.serve.relay import FrameRelay
@@ -37,6 +41,7 @@ from chatroute.serve.wire import (
     ROUTED_PREFIX,
     ApiError,
     ChunkWriter,
+    ServedRequest,
     build_request,
     clean_text,
     finish_reason,
@@ -49,7 +54,6 @@ from chatroute.turn_events import Delta, Rerouted, Routed, TurnFinished
 if TYPE_CHECKING:
     from chatroute.engine import Engine
     from chatroute.serve.tokens import TokenSource
-    from chatroute.serve.wire import ServedRequest
     from chatroute.store.records import TurnRecord
 
 log = logging.getLogger("chatroute.serve")
@@ -63,8 +67,13 @@ _UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "con
                     "content_policy": 400, "bad_request": 400}
 
 
-def error_response(err: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+MESSAGES_PATH = "/v1/messages"
+
+
+def error_response(err: ApiError, headers: dict[str, str] | None = None, *, path: str = "") -> JSONResponse:
+    """The error in the wire format of the endpoint asked: Anthropic's on /v1/messages, else OpenAI's."""
+    body = messages_wire.error_body(err) if path == MESSAGES_PATH else err.body()
+    return JSONResponse(body, status_code=err.status, headers=headers)
 
 
 class BearerAuth:
@@ -82,17 +91,21 @@ class BearerAuth:
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, presented = auth.partition(" ")
+        if not auth:  # Anthropic's SDK sends its key as x-api-key
+            presented = headers.get(b"x-api-key", b"").decode("latin-1")
+            scheme = "bearer" if presented else ""
         ok, name = (False, None)
         tokens = self.tokens.current()
         if scheme.lower() == "bearer" and presented.strip() and tokens is not None:
             ok, name = tokens.client_for(presented.strip())
         if not ok:
-            why = "missing bearer token" if not auth else "invalid bearer token"
+            why = "missing bearer token" if not (auth or presented) else "invalid bearer token"
             err = ApiError(401, f"{why}: pass the token `chatroute serve` printed as the API key",
                            type_="authentication_error", code="invalid_api_key")
             # Closed after the answer: a stranger gets no kept-alive connection, nor one that goes on
             # reading (and dropping) a body it chose to send after its headers.
-            await error_response(err, {"www-authenticate": "Bearer", "connection": "close"})(scope, receive, send)
+            await error_response(err, {"www-authenticate": "Bearer", "connection": "close"},
+                                 path=scope.get("path", ""))(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["client"] = name or client_from_agent(headers.get(b"user-agent"))
@@ -128,35 +141,49 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": await listing.data()})
 
-    async def chat_completions(request: Request) -> Response:
-        try:
-            return await _chat(request)
-        except ApiError as err:
-            # After a 413 the rest of the body is still coming, maybe without end (chunked), and
-            # after a 408 it is still trickling in: closing the connection stops it, where keeping
-            # it alive would read and drop all of it.
-            return error_response(err, {"connection": "close"} if err.status in (408, 413) else None)
-        except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
-            log.error("chatroute serve: %s %s failed: %s: %s", request.method, request.url.path,
-                      type(exc).__name__, exc)
-            return error_response(ApiError(500, "internal error in chatroute serve (see its log)",
-                                           type_="server_error"))
+    def answering(serve: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            path = request.url.path
+            try:
+                return await serve(request)
+            except ApiError as err:
+                # After a 413 the rest of the body is still coming, maybe without end (chunked), and
+                # after a 408 it is still trickling in: closing the connection stops it, where keeping
+                # it alive would read and drop all of it.
+                return error_response(err, {"connection": "close"} if err.status in (408, 413) else None, path=path)
+            except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
+                log.error("chatroute serve: %s %s failed: %s: %s", request.method, path, type(exc).__name__, exc)
+                return error_response(ApiError(500, "internal error in chatroute serve (see its log)",
+                                               type_="server_error"), path=path)
+        return endpoint
 
-    async def _chat(request: Request) -> Response:
-        body, model = parse_request(parse_body(await _read_body(request, body_timeout_s)))
-        req = build_request(body, model, pinned=_pinned(engine, model))
+    def events_of(request: Request, req: ServedRequest) -> tuple[AsyncGenerator[Any, None], float]:
         state = request.scope.get("state", {})
         events = serve_turn(engine, req, state.get("client", "unknown"), on_served)
-        received = state.get("received", time.perf_counter())
+        return events, state.get("received", time.perf_counter())
+
+    async def chat_completions(request: Request) -> Response:
+        body, model = parse_request(parse_body(await _read_body(request, body_timeout_s)))
+        req = build_request(body, model, pinned=_pinned(engine, model))
+        events, received = events_of(request, req)
         if req.stream:
-            return await _stream_response(req, events, received)
+            return await _stream_response(_ChatStream(req.include_usage), events, received)
         return await _complete_response(events, received)
+
+    async def messages(request: Request) -> Response:
+        body = parse_body(await _read_body(request, body_timeout_s))
+        model = messages_wire.parse_messages_request(body)
+        req = messages_wire.build_messages_request(body, model, pinned=_pinned(engine, model))
+        events, received = events_of(request, req)
+        if req.stream:
+            return await _stream_response(_MessageStream(), events, received)
+        return await _complete_message(events, received)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                                       type_=kind))
+                                       type_=kind), path=request.url.path)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -178,10 +205,13 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
                 pass
             await engine.aclose()
 
-    # Starlette wraps a plain function itself; an ASGI object (_Active) it calls as it is.
-    chat: Any = chat_completions if on_active is None else _Active(request_response(chat_completions), on_active)
+    def counted(endpoint: Callable[[Request], Awaitable[Response]]) -> Any:
+        # Starlette wraps a plain function itself; an ASGI object (_Active) it calls as it is.
+        return endpoint if on_active is None else _Active(request_response(endpoint), on_active)
+
     app = Starlette(
-        routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+        routes=[Route("/v1/chat/completions", counted(answering(chat_completions)), methods=["POST"]),
+                Route(MESSAGES_PATH, counted(answering(messages)), methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"])],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
@@ -299,6 +329,32 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
 
 
 async def _complete_response(events: AsyncGenerator[Any, None], received: float) -> Response:
+    reason, record, text, decision = await _answer(events, received)
+    body = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "model": record.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": clean_text(text)},
+                     "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
+        "usage": usage_of(record),
+        "chatroute": decision,
+    }
+    return JSONResponse(body, headers=_headers(record, reason, cost=True))
+
+
+async def _complete_message(events: AsyncGenerator[Any, None], received: float) -> Response:
+    reason, record, text, decision = await _answer(events, received)
+    body = messages_wire.message_body(record.model, text, messages_wire.stop_reason(record.finish_reason),
+                                      _message_usage(record), decision)
+    return JSONResponse(body, headers=_headers(record, reason, cost=True))
+
+
+def _message_usage(record: TurnRecord) -> dict[str, int]:
+    return messages_wire.usage(record.input_tokens, record.output_tokens, record.cached_tokens,
+                               record.cache_write_tokens)
+
+
+async def _answer(events: AsyncGenerator[Any, None], received: float) -> tuple[str, TurnRecord, str, dict[str, Any]]:
+    """A request run to its end: (route reason, record, the whole text, the `chatroute` decision)."""
     async with aclosing(events):
         reason, seen = await _first_events(events)
         parts = [e.text for e in seen if isinstance(e, Delta)]
@@ -317,19 +373,64 @@ async def _complete_response(events: AsyncGenerator[Any, None], received: float)
     decision = decision_of(record, reason)
     if record.total_ms is not None:
         decision["added_ms"] = round((time.perf_counter() - received) * 1000 - record.total_ms, 2)
-    body = {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-        "model": record.model,
-        # The deltas joined again, so a surrogate pair a provider split between two is whole.
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": clean_text("".join(parts))},
-                     "finish_reason": finish_reason(record.finish_reason), "logprobs": None}],
-        "usage": usage_of(record),
-        "chatroute": decision,
-    }
-    return JSONResponse(body, headers=_headers(record, reason, cost=True))
+    # The deltas joined again, so a surrogate pair a provider split between two is whole.
+    return reason, record, "".join(parts), decision
 
 
-async def _stream_response(req: ServedRequest, events: AsyncGenerator[Any, None], received: float) -> Response:
+class _Stream(Protocol):
+    def open(self, model: str) -> bytes: ...  # the frames before the first text
+    def text(self, text: str) -> bytes: ...
+    def close(self, record: TurnRecord, decision: dict[str, Any]) -> bytes: ...  # the closing frames
+    def error(self, err: ApiError) -> bytes: ...
+
+
+class _ChatStream:
+    """OpenAI's chunks: the role, the text, the finish reason, the usage if asked for, [DONE]."""
+
+    writer: ChunkWriter
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+
+    def open(self, model: str) -> bytes:
+        self.writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
+        return self.writer.role()
+
+    def text(self, text: str) -> bytes:
+        return self.writer.text(text)
+
+    def close(self, record: TurnRecord, decision: dict[str, Any]) -> bytes:
+        # The closing frames in one write: the finish reason, the usage, [DONE].
+        tail = [self.writer.finish(finish_reason(record.finish_reason), decision)]
+        if self.include_usage:
+            tail.append(self.writer.usage(usage_of(record), decision))
+        tail.append(ChunkWriter.DONE)
+        return b"".join(tail)
+
+    def error(self, err: ApiError) -> bytes:
+        return ChunkWriter.error(err)
+
+
+class _MessageStream:
+    """Anthropic's events: message_start, the text block, message_delta with the usage, message_stop."""
+
+    writer: messages_wire.EventWriter
+
+    def open(self, model: str) -> bytes:
+        self.writer = messages_wire.EventWriter(model)
+        return self.writer.start()
+
+    def text(self, text: str) -> bytes:
+        return self.writer.text(text)
+
+    def close(self, record: TurnRecord, decision: dict[str, Any]) -> bytes:
+        return self.writer.finish(messages_wire.stop_reason(record.finish_reason), _message_usage(record), decision)
+
+    def error(self, err: ApiError) -> bytes:
+        return messages_wire.EventWriter.error(err)
+
+
+async def _stream_response(wire: _Stream, events: AsyncGenerator[Any, None], received: float) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
     try:
         reason, seen = await _first_events(events)
@@ -341,13 +442,13 @@ async def _stream_response(req: ServedRequest, events: AsyncGenerator[Any, None]
         await events.aclose()
         raise _upstream(first.record, first.error)
     model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
-    writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
+    head = wire.open(model)
 
     async def body() -> AsyncGenerator[bytes, None]:
-        relay = FrameRelay(events, writer.text)
+        relay = FrameRelay(events, wire.text)
         first_out = time.perf_counter() if any(isinstance(e, Delta) for e in seen) else 0.0
         # Closed with the body: a client gone mid-stream stops the reader (which records the partial).
-        async with aclosing(relay.batches(writer.role(), seen)) as pieces:
+        async with aclosing(relay.batches(head, seen)) as pieces:
             async for piece in pieces:
                 yield piece
         finished = relay.finished
@@ -359,14 +460,9 @@ async def _stream_response(req: ServedRequest, events: AsyncGenerator[Any, None]
             # What serve added before the first token: request in, auth, cache, routing, first chunk out.
             decision["added_ttft_ms"] = round((first_out - received) * 1000 - record.ttft_ms, 2)
         if finished.error is not None:
-            yield ChunkWriter.error(_upstream(record, finished.error))
+            yield wire.error(_upstream(record, finished.error))
             return
-        # The closing frames in one write: the finish reason, the usage, [DONE].
-        tail = [writer.finish(finish_reason(record.finish_reason), decision)]
-        if req.include_usage:
-            tail.append(writer.usage(usage_of(record), decision))
-        tail.append(ChunkWriter.DONE)
-        yield b"".join(tail)
+        yield wire.close(record, decision)
 
     headers = {"x-chatroute-model": header_value(model), "x-chatroute-route-reason": header_value(reason),
                "cache-control": "no-cache", "x-accel-buffering": "no"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +127,17 @@ def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         name = unknown[0]
         raise ApiError(400, f"chatroute serve does not support the parameter {name!r}",
                        code="unsupported_parameter", param=name)
+    model = model_of(body)
+    n = body.get("n")
+    # bool is an int in Python (True == 1): `n: true` is not a count.
+    if n is not None and (type(n) is not int or n != 1):
+        raise ApiError(400, "chatroute serve answers with one choice: n must be 1", code="unsupported_parameter",
+                       param="n")
+    return body, model
+
+
+def model_of(body: dict[str, Any]) -> str:
+    """The model a request names, checked (both wire formats)."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise ApiError(400, "'model' is required: chatroute/auto, chatroute/frugal|balanced|best or a model name",
@@ -136,12 +148,7 @@ def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if not _MODEL_NAME.fullmatch(model):
         raise ApiError(400, "'model' may hold only printable ASCII characters (no line breaks or control "
                             "characters)", param="model")
-    n = body.get("n")
-    # bool is an int in Python (True == 1): `n: true` is not a count.
-    if n is not None and (type(n) is not int or n != 1):
-        raise ApiError(400, "chatroute serve answers with one choice: n must be 1", code="unsupported_parameter",
-                       param="n")
-    return body, model
+    return model
 
 
 def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
@@ -180,46 +187,61 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
                          temperature=float(temperature) if temperature is not None else None)
 
 
-def _messages(raw: Any) -> tuple[str | None, tuple[Message, ...], str]:
+def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entries of a messages array with their place ("messages[3]"), each an object."""
     if not isinstance(raw, list) or not raw:
         raise ApiError(400, "'messages' must be a non-empty array", param="messages")
-    system: list[str] = []
-    turns: list[Message] = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise ApiError(400, f"{where} must be an object", param=where)
+        yield where, m
+
+
+def last_prompt(turns: list[Message], not_users: str) -> tuple[tuple[Message, ...], str]:
+    """(history, prompt): the last turn must be a user's and say something."""
+    if not turns or turns[-1].role != "user":
+        raise ApiError(400, not_users, param="messages")
+    prompt = turns[-1].content
+    if not prompt.strip():
+        raise ApiError(400, "the last user message is empty", param="messages")
+    return tuple(turns[:-1]), prompt
+
+
+def _messages(raw: Any) -> tuple[str | None, tuple[Message, ...], str]:
+    system: list[str] = []
+    turns: list[Message] = []
+    for where, m in each_message(raw):
         role = m.get("role")
         if role in ("tool", "function") or m.get("tool_calls") or m.get("function_call"):
             raise ApiError(400, f"{where}: tool calls are not supported by chatroute serve",
                            code="unsupported_parameter", param=where)
         if role not in ("system", "developer", "user", "assistant"):
             raise ApiError(400, f"{where}.role must be system, developer, user or assistant", param=where)
-        text = _text(m.get("content"), where)
+        text = text_of(m.get("content"), where)
         if role in ("system", "developer"):
             system.append(text)
         else:
             turns.append(Message(role=role, content=text))
-    if not turns or turns[-1].role != "user":
-        raise ApiError(400, "the last message must be the user's", param="messages")
-    prompt = turns[-1].content
-    if not prompt.strip():
-        raise ApiError(400, "the last user message is empty", param="messages")
-    return ("\n\n".join(system) if system else None), tuple(turns[:-1]), prompt
+    history, prompt = last_prompt(turns, "the last message must be the user's")
+    return ("\n\n".join(system) if system else None), history, prompt
 
 
-def _text(content: Any, where: str) -> str:
+def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
+    """A message's text: a string, or the text of an array of text parts (Anthropic's "blocks",
+    whose other keys, such as a prompt-cache hint, are dropped). Anything else is a 400."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise ApiError(400, f"{where}.content: only text parts are supported by chatroute serve",
-                               code="unsupported_parameter", param=where)
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ApiError(400, f"{where}.content: only text {pieces} are supported by chatroute serve "
+                                    f"(got {kind!r})", code="unsupported_parameter", param=where)
             parts.append(part["text"])
         return "".join(parts)
-    raise ApiError(400, f"{where}.content must be a string or an array of text parts", param=where)
+    raise ApiError(400, f"{where}.content must be a string or an array of text {pieces}", param=where)
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -239,6 +261,30 @@ def finish_reason(reason: str | None) -> str:
     return reason if reason in ("stop", "length", "content_filter") else "stop"
 
 
+class SurrogateCarry:
+    """Stream deltas made whole: a high surrogate that ends a delta is held for the low one that
+    may start the next (a provider can split a pair between chunks, and half a pair is no
+    character to send)."""
+
+    def __init__(self) -> None:
+        self._carry = ""
+
+    def take(self, text: str) -> str:
+        """`text` ready to send ("" when nothing is)."""
+        if self._carry:
+            text, self._carry = self._carry + text, ""
+        if not text.isascii():
+            if "\ud800" <= text[-1] <= "\udbff":
+                text, self._carry = text[:-1], text[-1]
+            text = clean_text(text)
+        return text
+
+    def rest(self) -> str:
+        """What is still held at the stream's end: a half pair, sent as U+FFFD."""
+        held, self._carry = self._carry, ""
+        return "\ufffd" if held else ""
+
+
 class ChunkWriter:
     """SSE frames of one streamed completion. The frame around a text delta is made once, so
     a token costs one json.dumps of its text."""
@@ -248,9 +294,7 @@ class ChunkWriter:
         head = json.dumps(self._head)[:-1]
         self._pre = f'data: {head}, "choices": [{{"index": 0, "delta": {{"content": '.encode()
         self._post = b'}, "finish_reason": null}]}\n\n'
-        # A high surrogate that ended a delta, held for the low one that may start the next: a
-        # provider can split a pair between chunks, and half a pair is no character to send.
-        self._carry = ""
+        self._carry = SurrogateCarry()
 
     def frame(self, payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps({**self._head, **payload})}\n\n".encode()
@@ -260,24 +304,14 @@ class ChunkWriter:
                                         "finish_reason": None}]})
 
     def text(self, text: str) -> bytes:
-        if self._carry:
-            text, self._carry = self._carry + text, ""
-        if not text.isascii():
-            if "\ud800" <= text[-1] <= "\udbff":
-                text, self._carry = text[:-1], text[-1]
-            text = clean_text(text)
-            if not text:
-                return b""
-        return self._pre + json.dumps(text).encode() + self._post
+        text = self._carry.take(text)
+        return self._pre + json.dumps(text).encode() + self._post if text else b""
 
     def finish(self, reason: str, decision: dict[str, Any]) -> bytes:
         # A high surrogate still held never got its other half: it ends the text as U+FFFD.
-        rest = b""
-        if self._carry:
-            self._carry = ""
-            rest = self.text("\ufffd")
-        return rest + self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
-                                  "chatroute": decision})
+        rest = self._carry.rest()
+        end = self.frame({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], "chatroute": decision})
+        return (self.text(rest) if rest else b"") + end
 
     def usage(self, usage: dict[str, Any], decision: dict[str, Any]) -> bytes:
         return self.frame({"choices": [], "usage": usage, "chatroute": decision})

@@ -1,0 +1,170 @@
+"""The Anthropic Messages wire format of `chatroute serve` (POST /v1/messages): request bodies
+checked into the same `ServedRequest` as a chat completion, and the message, event-stream and
+error shapes the `anthropic` SDK (and tools built on it) read back.
+
+As on the OpenAI side, only what chatroute can honour is accepted: text blocks, a system prompt,
+temperature and max_tokens. Tools, images, stop sequences, extended thinking, an assistant
+prefill and anything else it does not know would change the answer or cannot be kept on every
+model, so each is a 400 naming it; what only shifts sampling or bookkeeping is accepted and not
+forwarded (IGNORED)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chatroute.providers.base import Message
+from chatroute.serve.wire import (
+    PRESETS,
+    ROUTED_PREFIX,
+    ApiError,
+    ServedRequest,
+    SurrogateCarry,
+    clean_text,
+    each_message,
+    last_prompt,
+    model_of,
+    text_of,
+)
+
+ACCEPTED = frozenset({"model", "messages", "system", "max_tokens", "stream", "temperature", "stop_sequences",
+                      "thinking"})
+# Accepted and not passed on: sampling knobs, bookkeeping, and hints to Anthropic's own prompt
+# cache and scheduling that change nothing about what a good answer is.
+IGNORED = frozenset({"metadata", "top_p", "top_k", "service_tier", "cache_control", "speed", "user_profile_id",
+                     "workspace_id"})
+
+# Anthropic's error types by HTTP status (its SDK maps the status to an exception class; the type
+# is what a client shows).
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error",
+                503: "overloaded_error", 529: "overloaded_error"}
+
+
+def error_body(err: ApiError) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": _ERROR_TYPES.get(err.status, "api_error"), "message": err.message}}
+
+
+def parse_messages_request(body: dict[str, Any]) -> str:
+    """Check the fields of a Messages request; returns the model named."""
+    unknown = sorted(k for k in body if k not in ACCEPTED and k not in IGNORED and body[k] is not None)
+    if unknown:
+        raise ApiError(400, f"chatroute serve does not support the parameter {unknown[0]!r}", param=unknown[0])
+    stops = body.get("stop_sequences")
+    if stops:
+        raise ApiError(400, "chatroute serve does not support 'stop_sequences'", param="stop_sequences")
+    thinking = body.get("thinking")
+    if thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") == "disabled"):
+        raise ApiError(400, "chatroute serve does not support extended 'thinking'", param="thinking")
+    return model_of(body)
+
+
+def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
+    preset = None
+    if pinned is None:
+        name = model[len(ROUTED_PREFIX):]
+        preset = name if name in PRESETS else None
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        raise ApiError(400, "'max_tokens' is required", param="max_tokens")
+    if type(max_tokens) is not int or max_tokens < 1:
+        raise ApiError(400, "'max_tokens' must be a positive integer", param="max_tokens")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", param="stream")
+    temperature = body.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 <= temperature <= 1):
+        raise ApiError(400, "'temperature' must be a number from 0 to 1", param="temperature")
+    system = _system(body.get("system"))
+    history, prompt = _turns(body.get("messages"))
+    return ServedRequest(model=model, preset=preset, pinned=pinned, system=system, history=history, prompt=prompt,
+                         stream=stream, include_usage=stream, max_tokens=max_tokens,
+                         temperature=float(temperature) if temperature is not None else None)
+
+
+def _system(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = text_of(raw, "system", pieces="blocks")
+    return text if text.strip() else None
+
+
+def _turns(raw: Any) -> tuple[tuple[Message, ...], str]:
+    turns: list[Message] = []
+    for where, m in each_message(raw):
+        role = m.get("role")
+        if role not in ("user", "assistant"):
+            raise ApiError(400, f"{where}.role must be user or assistant (the system prompt is 'system')",
+                           param=where)
+        turns.append(Message(role=role, content=text_of(m.get("content"), where, pieces="blocks")))
+    return last_prompt(turns, "the last message must be the user's: an assistant prefill is not supported by "
+                              "chatroute serve")
+
+
+# -- responses ------------------------------------------------------------------------------
+
+def stop_reason(finish: str | None) -> str:
+    return "max_tokens" if finish == "length" else "end_turn"
+
+
+def usage(input_tokens: int, output_tokens: int, cached: int, cache_write: int) -> dict[str, int]:
+    """Anthropic's usage: input_tokens without the prompt-cache reads and writes, which it counts
+    apart (the ledger's input_tokens, on OpenAI's footing, holds all three)."""
+    return {"input_tokens": max(0, input_tokens - cached - cache_write), "output_tokens": output_tokens,
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": cache_write}
+
+
+def message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+def message_body(model: str, text: str, stop: str, use: dict[str, int], decision: dict[str, Any]) -> dict[str, Any]:
+    return {"id": message_id(), "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": clean_text(text)}], "stop_reason": stop, "stop_sequence": None,
+            "usage": use, "chatroute": decision}
+
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+class EventWriter:
+    """The events of one streamed message. As with ChunkWriter, the frame around a text delta is
+    made once, and a UTF-16 high surrogate that ends one delta waits for the low one."""
+
+    _PRE = b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, ' \
+           b'"delta": {"type": "text_delta", "text": '
+    _POST = b"}}\n\n"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._carry = SurrogateCarry()
+
+    def start(self) -> bytes:
+        # The usage is known at the end only: message_delta carries it.
+        message: dict[str, Any] = {"id": message_id(), "type": "message", "role": "assistant", "model": self.model,
+                                   "content": [], "stop_reason": None, "stop_sequence": None,
+                                   "usage": {"input_tokens": 0, "output_tokens": 0}}
+        return (_event("message_start", {"type": "message_start", "message": message})
+                + _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                 "content_block": {"type": "text", "text": ""}})
+                + _event("ping", {"type": "ping"}))
+
+    def text(self, text: str) -> bytes:
+        text = self._carry.take(text)
+        return self._PRE + json.dumps(text).encode() + self._POST if text else b""
+
+    def finish(self, stop: str, use: dict[str, int], decision: dict[str, Any]) -> bytes:
+        rest = self._carry.rest()
+        return ((self.text(rest) if rest else b"")
+                + _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                + _event("message_delta", {"type": "message_delta",
+                                           "delta": {"stop_reason": stop, "stop_sequence": None},
+                                           "usage": use, "chatroute": decision})
+                + _event("message_stop", {"type": "message_stop"}))
+
+    @staticmethod
+    def error(err: ApiError) -> bytes:
+        return _event("error", error_body(err))

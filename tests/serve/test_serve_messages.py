@@ -1,0 +1,174 @@
+"""`chatroute serve` through the official anthropic SDK (POST /v1/messages): tools built on it
+(Claude Code, editor plugins, scripts) can point ANTHROPIC_BASE_URL at chatroute and get the same
+routing, cache and ledger as OpenAI clients, with Anthropic's shapes for answers, streams and
+errors."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY
+from tests.fakeserver import Drop, Fault, Reply
+from tests.serve.conftest import Served
+
+
+def client(served: Served, token: str | None = None) -> anthropic.Anthropic:
+    # The SDK appends /v1/messages to its base URL; serve prints the URL with /v1.
+    return anthropic.Anthropic(base_url=served.url.removesuffix("/v1"), api_key=token or served.token,
+                               max_retries=0, timeout=30)
+
+
+def test_a_routed_message_carries_the_decision_and_is_in_the_ledger(fresh: Served) -> None:
+    raw = client(fresh).messages.with_raw_response.create(
+        model="chatroute/auto", max_tokens=200, system="Be brief.",
+        messages=[{"role": "user", "content": "name a prime number between 20 and 30"}])
+    message = raw.parse()
+    model = raw.headers["x-chatroute-model"]
+    assert message.model == model and message.role == "assistant" and message.type == "message"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == f"Echo from {model.split('/', 1)[1]}: name a prime number between 20 and 30"
+    assert message.stop_reason == "end_turn"
+    decision = message.model_extra["chatroute"]
+    assert decision["model"] == model and decision["route_kind"] == "routed" and decision["cache"] == "miss"
+    turn = fresh.turn(decision["turn_id"])
+    assert turn.client == "Anthropic/Python" and turn.status == "ok"
+    assert turn.output_tokens == message.usage.output_tokens and message.usage.input_tokens > 0
+    assert turn.cost_usd == pytest.approx(float(raw.headers["x-chatroute-cost-usd"]), abs=1e-8)
+    sent = fresh.fake.requests[-1]
+    assert "Be brief." in str(sent.system or sent.messages)
+    assert fresh.token not in str(sent.body)
+
+
+def test_a_streamed_message_gives_the_text_and_the_ledgers_usage(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o", Reply(text="one two three four", cached_tokens=4))
+    kinds: list[str] = []
+    decision: dict[str, object] = {}
+    with client(fresh).messages.stream(model="openai/gpt-4o", max_tokens=100,
+                                       messages=[{"role": "user", "content": "count to four for me"}]) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "message_delta":
+                decision = event.model_extra["chatroute"]
+        final = stream.get_final_message()
+    assert final.content[0].text == "one two three four"
+    assert final.model == "openai/gpt-4o" and final.stop_reason == "end_turn"
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and "content_block_stop" in kinds
+    assert decision["route_kind"] == "pinned"
+    turn = fresh.turn(decision["turn_id"])
+    # Anthropic counts prompt-cache reads apart from input_tokens; the ledger holds them in it.
+    assert final.usage.cache_read_input_tokens == turn.cached_tokens == 4
+    assert final.usage.input_tokens + final.usage.cache_read_input_tokens == turn.input_tokens
+    assert final.usage.output_tokens == turn.output_tokens and turn.client == "Anthropic/Python"
+
+
+def test_a_token_limit_reached_is_max_tokens_and_history_reaches_the_model(fresh: Served) -> None:
+    fresh.fake.script("claude-haiku-4-5", Reply(text="cut short", finish_reason="length"))
+    message = client(fresh).messages.create(
+        model="anthropic/claude-haiku-4-5", max_tokens=5,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "my name is Ada"}]},
+                  {"role": "assistant", "content": "Hello Ada."},
+                  {"role": "user", "content": [{"type": "text", "text": "what is my name?",
+                                                "cache_control": {"type": "ephemeral"}}]}])
+    assert message.stop_reason == "max_tokens"
+    sent = fresh.fake.requests[-1]
+    assert "my name is Ada" in str(sent.messages) and "Hello Ada." in str(sent.messages)
+    assert sent.body["max_tokens"] == 5
+
+
+@pytest.mark.parametrize("kwargs,says", [
+    ({"tools": [{"name": "f", "input_schema": {"type": "object"}}]}, "parameter 'tools'"),
+    ({"stop_sequences": ["END"]}, "'stop_sequences'"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "'thinking'"),
+    ({"extra_body": {"temperature": 1.5}}, "'temperature' must be a number from 0 to 1"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]},
+     "an assistant prefill is not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64",
+                                                  "media_type": "image/png", "data": "AAAA"}}]}]},
+     "only text blocks are supported by chatroute serve (got 'image')"),
+])
+def test_what_chatroute_cannot_honour_is_an_anthropic_shaped_400(fresh: Served, kwargs: dict[str, object],
+                                                                   says: str) -> None:
+    args: dict[str, object] = {"model": "chatroute/auto", "max_tokens": 50,
+                               "messages": [{"role": "user", "content": "hello there"}]}
+    args.update(kwargs)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fresh).messages.create(**args)  # type: ignore[call-overload]
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error" and says in body["error"]["message"]
+    assert not fresh.fake.requests
+
+
+def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) -> None:
+    message = client(fresh).messages.create(
+        model="openai/gpt-4o-mini", max_tokens=50, metadata={"user_id": "u-1"}, service_tier="auto",
+        thinking={"type": "disabled"}, messages=[{"role": "user", "content": "say something short"}])
+    assert message.content[0].text == "Echo from gpt-4o-mini: say something short"
+
+
+def test_max_tokens_is_required_as_anthropic_requires_it(fresh: Served) -> None:
+    r = httpx.post(fresh.url + "/messages", headers={"x-api-key": fresh.token},
+                   json={"model": "chatroute/auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400
+    assert r.json() == {"type": "error", "error": {"type": "invalid_request_error",
+                                                   "message": "'max_tokens' is required"}}
+
+
+def test_the_token_is_read_from_x_api_key_and_a_wrong_one_is_an_authentication_error(fresh: Served) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        client(fresh, token="crt-wrong").messages.create(
+            model="chatroute/auto", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert info.value.body == {"type": "error", "error": {
+        "type": "authentication_error",
+        "message": "invalid bearer token: pass the token `chatroute serve` printed as the API key"}}
+    # An unknown model is a not-found error in Anthropic's shape.
+    with pytest.raises(anthropic.NotFoundError):
+        client(fresh).messages.create(model="chatroute/turbo", max_tokens=10,
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert not fresh.fake.requests
+
+
+def test_upstream_failures_map_to_anthropics_error_classes_without_keys(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o", Fault(status=400, echo_key=True))
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fresh).messages.create(model="openai/gpt-4o", max_tokens=10,
+                                      messages=[{"role": "user", "content": "echo the key back"}])
+    assert OPENAI_KEY not in str(info.value.body) and ANTHROPIC_KEY not in str(info.value.body)
+    fresh.fake.script("gpt-4o", Fault(status=429, retry_after=1.0))
+    with pytest.raises(anthropic.RateLimitError):
+        client(fresh).messages.create(model="openai/gpt-4o", max_tokens=10,
+                                      messages=[{"role": "user", "content": "a rate-limited question"}])
+
+
+def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_is_recorded(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o-mini", Drop(after_chunks=3, text="one two three four five six"))
+    got: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as info:  # noqa: PT012 - the error comes while iterating
+        with client(fresh).messages.stream(model="openai/gpt-4o-mini", max_tokens=100,
+                                           messages=[{"role": "user", "content": "cut me off"}]) as stream:
+            for text in stream.text_stream:
+                got.append(text)
+    assert "".join(got) == "one two three "
+    assert "partial reply kept" in str(info.value.message)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        turns = [t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"
+                 and t.client == "Anthropic/Python"]
+        if turns:
+            break
+        time.sleep(0.1)
+    assert turns and turns[0].output_tokens >= 3
+
+
+def test_a_repeated_message_is_served_from_the_cache(fresh: Served) -> None:
+    ask = {"model": "chatroute/auto", "max_tokens": 300,
+           "messages": [{"role": "user", "content": "what is the boiling point of water at sea level?"}]}
+    first = client(fresh).messages.create(**ask)  # type: ignore[call-overload]
+    sent = len(fresh.fake.requests)
+    again = client(fresh).messages.create(**ask)  # type: ignore[call-overload]
+    assert again.content[0].text == first.content[0].text
+    assert again.model_extra["chatroute"]["cache"] == "hit" and len(fresh.fake.requests) == sent
