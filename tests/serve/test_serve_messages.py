@@ -172,3 +172,10 @@ def test_a_repeated_message_is_served_from_the_cache(fresh: Served) -> None:
     again = client(fresh).messages.create(**ask)  # type: ignore[call-overload]
     assert again.content[0].text == first.content[0].text
     assert again.model_extra["chatroute"]["cache"] == "hit" and len(fresh.fake.requests) == sent
+    # Streamed, the hit is the same answer in Anthropic's events, with the system prompt as blocks.
+    ask_blocks = {**ask, "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]}
+    brief = client(fresh).messages.create(**ask_blocks)  # type: ignore[call-overload]
+    sent = len(fresh.fake.requests)
+    with client(fresh).messages.stream(**ask_blocks) as stream:  # type: ignore[arg-type]
+        text = "".join(stream.text_stream)
+    assert text == brief.content[0].text and len(fresh.fake.requests) == sent
