@@ -88,15 +88,27 @@ hasnt havent hadnt mustnt neednt aint unless lack lacking
 TIME_WORDS = frozenset(
     """
 today tonight tomorrow yesterday now currently presently current latest newest recent recently
-nowadays upcoming breaking news headline headlines weather forecast trending
+nowadays upcoming news headline headlines weather forecast trending
 """.split()
 )
+# Words that name a thing as well as today's state of it: "the weather in Paris" is now, "weather
+# and climate" is not; "the news about X" is now, "fake news" and "Fox News" are not; "the stock
+# market today" or "… doing" is now, "how does the stock market work?" is not. Each is now only
+# where a neighbouring word asks for the current state.
+_NOW_AFTER = {
+    "weather": frozenset("in at for near like outside here there today tomorrow tonight now this next forecast "
+                         "report update".split()),
+    "news": frozenset("about on from for in today tonight this".split()),
+    "market": frozenset("today now doing down up performing open closed right this tomorrow".split()),
+}
+_NOW_BEFORE = {"weather": frozenset({"the"}), "news": frozenset("the any latest today breaking top".split()),
+               "market": frozenset()}
 TIME_PHRASES = re.compile(
     r"\b(this|last|next|past|coming)\s+(morning|afternoon|evening|night|week|weekend|month|"
     r"quarter|year|season|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
     r"|\b(right now|at the moment|at present|these days|so far|as of|up to date|up-to-date|"
     r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it|"
-    r"exchange rates?|stock prices?|share prices?|stock market|still (?:alive|living|open|in office|married))\b",
+    r"exchange rates?|stock prices?|share prices?|breaking news|still (?:alive|living|open|in office|married))\b",
     re.IGNORECASE,
 )
 
@@ -652,6 +664,28 @@ def _current_is_a_flow(tokens: list[str], i: int) -> bool:
     return not nxt or (nxt in STOPWORDS and nxt not in ("one", "ones"))  # "the current one" is now
 
 
+def _names_today(tokens: list[str], i: int) -> bool:
+    """Token i ("weather", "news", "market") asks for today's state: a word after it that does
+    ("the weather in Paris", "news about X"), or, for "the weather" / "the news", nothing after it
+    ("What's the weather?")."""
+    word = tokens[i]
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    before = tokens[i - 1] if i > 0 else ""
+    if nxt in _NOW_AFTER[word]:
+        return True
+    return before in _NOW_BEFORE[word] and (not nxt or word == "news" and nxt in STOPWORDS)
+
+
+def _now(tokens: list[str], i: int) -> bool:
+    """Token i, a time word or "market", refers to the present."""
+    tok = tokens[i]
+    if tok == "current":
+        return not _current_is_a_flow(tokens, i)
+    if tok == "market" and not (i > 0 and tokens[i - 1] == "stock"):
+        return False
+    return tok not in _NOW_AFTER or _names_today(tokens, i)
+
+
 def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     """Token i when it is not a number: a unit, a negation, a question type, a relational
     word or a content word (function words are dropped)."""
@@ -668,8 +702,8 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     if tok in NEGATIONS:
         facts.negations += 1
         return
-    if tok in TIME_WORDS and not (tok == "current" and _current_is_a_flow(tokens, i)):
-        facts.time_words = True
+    if tok in TIME_WORDS or tok == "market":
+        facts.time_words = facts.time_words or _now(tokens, i)
     if tok in ANSWER_TYPES:
         facts.answer_types.add("who" if tok.startswith("who") else tok)
     if tok == "how" and i + 1 < len(tokens) and tokens[i + 1] in HOW_TYPES:

@@ -192,6 +192,20 @@ def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
     ("Who is the vice president of India at present?", True),
     ("Who presently leads the Senate?", True),
     ("Who was present at the signing?", False),
+    # Weather, news and the stock market are now only where a neighbouring word asks for today's state.
+    ("What's the weather like in Paris?", True),
+    ("What's the weather?", True),
+    ("What is the difference between weather and climate?", False),
+    ("How does weather affect mood?", False),
+    ("Any news about the new iPhone?", True),
+    ("What's in the news?", True),
+    ("What is fake news?", False),
+    ("Is Fox News biased?", False),
+    ("How is the stock market doing?", True),
+    ("How does the stock market work?", False),
+    ("Why did the stock market crash in 1929?", False),
+    ("How do I stop breaking things?", False),
+    ("Any breaking news from Kyiv?", True),
 ])
 def test_current_means_now_only_as_an_adjective(text, timely):
     assert features(text).time_sensitive is timely
