@@ -168,7 +168,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
         if _title_cased(side):
             continue
         for ent in sorted(side.entities):
-            if ent in spelled:
+            if ent in spelled or _given_name_dropped(ent, side, other, other_tokens):
                 continue
             if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
                 return f"entity {ent!r} missing"
@@ -337,6 +337,30 @@ def _expansion(acr: str, words: list[re.Match[str]]) -> tuple[int, int, frozense
         if k == len(letters) and len(used) >= 2:
             return words[i].start(), end, frozenset(w.lower() for w in used)
     return None
+
+
+# Words that make another place or thing of the name after them ("South Korea", "New Mexico",
+# "Equatorial Guinea"), never a given name.
+_NAME_QUALIFIERS = frozenset(
+    "north south east west northern southern eastern western central new old upper lower great greater little "
+    "saint st san santa los las el la le united equatorial royal holy grand mount mt lake river cape port fort "
+    "first second third".split())
+
+
+def _given_name_dropped(ent: str, side: Features, other: Features, other_tokens: set[str]) -> bool:
+    """`ent` is a first name before a surname that `other` names alone ("Donald Trump" / "Trump"):
+    the same person by the surname, unless `other` puts another name before it ("Bill Clinton")."""
+    if ent in _NAME_QUALIFIERS or not ent.isalpha():
+        return False
+    tokens = side.tokens
+    for i, tok in enumerate(tokens[:-1]):
+        surname = tokens[i + 1]
+        if tok != ent or surname not in side.entities or surname not in other_tokens:
+            continue
+        places = [j for j, t in enumerate(other.tokens) if t == surname]
+        if all(j == 0 or other.tokens[j - 1] not in other.entities for j in places):
+            return True
+    return False
 
 
 def _entity_present(ent: str, tokens: set[str]) -> bool:

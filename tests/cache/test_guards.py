@@ -231,3 +231,19 @@ def test_the_missing_name_reported_does_not_depend_on_the_hash_seed() -> None:
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(1, 6)}
     assert seen == {"entity 'berlin' missing entity 'berlin' missing\n"}
+
+
+@pytest.mark.parametrize("a,b,why", [
+    # A person named by the surname alone is the same person ...
+    ("Is Donald Trump a good president?", "Is Trump a good president?", None),
+    ("Why did Hillary Clinton lose the election?", "Why did Clinton lose the election?", None),
+    # ... unless the other side names another one, or the word makes another place.
+    ("Why did Hillary Clinton lose the election?", "Why did Bill Clinton lose the election?",
+     "entity 'hillary' missing"),
+    ("Who is Elon Musk's wife?", "Who is Kimbal Musk's wife?", "entity 'elon' missing"),
+    ("What is the capital of South Korea?", "What is the capital of Korea?", "entity 'south' missing"),
+    ("Where is Equatorial Guinea on a map?", "Where is Guinea on a map?", "entity 'equatorial' missing"),
+])
+def test_a_first_name_dropped_before_the_same_surname_is_the_same_person(a: str, b: str, why: str | None) -> None:
+    assert hard(a, b) == why
+    assert (hard(b, a) is None) is (why is None)  # the other way round it names b's first name
