@@ -353,6 +353,10 @@ _FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # command-line options: code
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# Acronyms that name the same thing: "a US visa" is "a USA visa".
+ACRONYM_ALIASES = {"USA": "US"}
+
+
 def _norm_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     return text.replace("\r\n", "\n").replace("’", "'").replace("‘", "'").strip()
@@ -525,7 +529,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
         if _DOTTED_LETTERS.fullmatch(tok):
             # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
             if tok.isupper():
-                acronyms.add(tok.replace(".", ""))
+                acronyms.add(ACRONYM_ALIASES.get(tok.replace(".", ""), tok.replace(".", "")))
             continue
         start = m.start()
         j = start - 1  # the last character before the token that is not white space
@@ -544,7 +548,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
                      or any(part[:1].isupper() for part in tok.split("-")[1:]))  # "pro-Morsi"
         if is_acronym and not is_ident:
             # Kept as written: lower-cased, "US" would match the pronoun "us".
-            acronyms.add(tok.strip("."))
+            acronyms.add(ACRONYM_ALIASES.get(tok.strip("."), tok.strip(".")))
         elif is_ident or is_proper:
             entities.add(low.strip("."))
     for lit in literals:

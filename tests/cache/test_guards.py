@@ -247,3 +247,9 @@ def test_the_missing_name_reported_does_not_depend_on_the_hash_seed() -> None:
 def test_a_first_name_dropped_before_the_same_surname_is_the_same_person(a: str, b: str, why: str | None) -> None:
     assert hard(a, b) == why
     assert (hard(b, a) is None) is (why is None)  # the other way round it names b's first name
+
+
+def test_usa_and_us_are_one_acronym() -> None:
+    assert hard("How can I get a US visa?", "How can I get a USA visa?") is None
+    assert hard("How can I get a U.S.A. visa?", "How can I get a U.S. visa?") is None
+    assert hard("How can I get a USA visa?", "How can I get a UK visa?") == "entity differs"
