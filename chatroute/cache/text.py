@@ -269,6 +269,7 @@ ORDINAL_WORDS = {
     "seventieth": 70, "eightieth": 80, "ninetieth": 90, "hundredth": 100, "thousandth": 1000,
 }
 _TENS = frozenset({20, 30, 40, 50, 60, 70, 80, 90})
+_SCALES = frozenset({100, 1000, 10**6, 10**9})
 # Roman numerals as names number things ("World War II", "Henry VIII", "type II diabetes").
 # Single letters (i, v, x) are words, and "xi" is a name (Xi Jinping), so they are left out.
 ROMAN_NUMERALS = {
@@ -348,7 +349,8 @@ _PROSE_ASIDE = re.compile(r"(?:(?<=\s)|^)\(([^\W\d_](?:[^\W\d_]|[' ,.:-])*[^\W\d
 _PROSE_SLASH = re.compile(r"(?<![\w/.:~\\-])[A-Za-z]+(?:/[A-Za-z]+)+(?![\w/\\]|\.\w)")
 _PROSE_PUNCT = re.compile(r"(?<=\w) & (?=\w)|(?<=[A-Za-z]);(?=\s|$)")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
-_WORD = re.compile(r"[A-Za-z_$€£¥%°][\w.\-°]*|\d+[A-Za-z_%°]+\w*|\d+(?:[.,]\d+)*")
+# A currency sign before a number keeps the number whole ("$10,000" was read as "$10" and "000").
+_WORD = re.compile(r"[$€£¥]\d+(?:[.,]\d+)*|[A-Za-z_$€£¥%°][\w.\-°]*|\d+[A-Za-z_%°]+\w*|\d+(?:[.,]\d+)*")
 _FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # command-line options: code, exact
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -627,6 +629,10 @@ def _read_tokens(tokens: list[str]) -> _TokenFacts:
         elif word_value is not None:
             if prev_tens and 1 <= word_value <= 9:
                 facts.numbers[-1] = repr(int(facts.numbers[-1]) + int(word_value))
+                prev_tens = False
+            elif prev_number and word_value in _SCALES and facts.numbers:
+                # "ten thousand", "10 thousand" and "$1 million" are one number, as "10,000" is.
+                facts.numbers[-1] = _num_value(repr(float(facts.numbers[-1]) * word_value)) or facts.numbers[-1]
                 prev_tens = False
             else:
                 facts.numbers.append(repr(word_value) if word_value != 0.5 else "0.5")

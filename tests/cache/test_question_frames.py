@@ -27,6 +27,9 @@ from tests.cache.exact import hard
     ("What day and year did Alaska become a state?", "When did Alaska become a state?"),
     ("Who won season 1 of American Idol?", "Who won season one of American Idol?"),
     ("When did World War 1 end?", "When did World War One end?"),
+    ("How do I invest ten thousand dollars?", "How do I invest $10,000?"),
+    ("How can I make a million dollars?", "How can I make $1 million?"),
+    ("Is a salary of 45 thousand good?", "Is a salary of forty five thousand good?"),
 ])
 def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
@@ -40,6 +43,9 @@ def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) ->
     ("Who was Henry VIII's fourth wife?", "Who was Henry VII's fourth wife?", "numbers differ"),
     ("What is the interest on a 5 year loan?", "What is the interest on a 5 month loan?", "units differ"),
     ("How many years is a decade?", "How many days is a decade?", "units differ"),
+    # A currency sign keeps the whole number: "$10,000" was read as 10 and 0.
+    ("How should I invest $10,000?", "How should I invest $10,000,000?", "numbers differ"),
+    ("Is €1,200 a month a good rent?", "Is €1,500 a month a good rent?", "numbers differ"),
     # "one" stands for a 1 only between the same words.
     ("Which one is better, version 1 or 2?", "Which one is better, version 2?", "numbers differ"),
     ("Who won season 1 of American Idol?", "Who won one season of American Idol?", "numbers differ"),
