@@ -19,6 +19,7 @@ from chatroute.cache.text import (
     OPPOSITES,
     QUESTION_WORDS,
     STOPWORDS,
+    UNITS,
     Features,
     features,
     stem,
@@ -170,7 +171,8 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
         for ent in sorted(side.entities):
             if ent in spelled or _given_name_dropped(ent, side, other, other_tokens):
                 continue
-            if not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower:
+            if (not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower
+                    and UNITS.get(ent) not in other.units):  # "Celsius" said as "°C"
                 return f"entity {ent!r} missing"
     return None
 

@@ -534,6 +534,8 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
                 acronyms.add(ACRONYM_ALIASES.get(tok.replace(".", ""), tok.replace(".", "")))
             continue
         start = m.start()
+        if start and prose[start - 1] == "°":
+            continue  # "30°C": a unit, not a name
         j = start - 1  # the last character before the token that is not white space
         while j >= 0 and prose[j].isspace():
             j -= 1

@@ -30,6 +30,7 @@ from tests.cache.exact import hard
     ("How do I invest ten thousand dollars?", "How do I invest $10,000?"),
     ("How can I make a million dollars?", "How can I make $1 million?"),
     ("Is a salary of 45 thousand good?", "Is a salary of forty five thousand good?"),
+    ("Is 30°C hot for a bedroom?", "Is 30 degrees Celsius hot for a bedroom?"),
 ])
 def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
@@ -46,6 +47,7 @@ def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) ->
     # A currency sign keeps the whole number: "$10,000" was read as 10 and 0.
     ("How should I invest $10,000?", "How should I invest $10,000,000?", "numbers differ"),
     ("Is €1,200 a month a good rent?", "Is €1,500 a month a good rent?", "numbers differ"),
+    ("Is 30°C hot for a bedroom?", "Is 30 degrees Fahrenheit hot for a bedroom?", "units differ"),
     # "one" stands for a 1 only between the same words.
     ("Which one is better, version 1 or 2?", "Which one is better, version 2?", "numbers differ"),
     ("Who won season 1 of American Idol?", "Who won one season of American Idol?", "numbers differ"),
