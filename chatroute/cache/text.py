@@ -356,7 +356,11 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # Acronyms that name the same thing: "a US visa" is "a USA visa".
-ACRONYM_ALIASES = {"USA": "US"}
+_ACRONYM_ALIASES = {"USA": "US"}
+
+
+def _acronym(name: str) -> str:
+    return _ACRONYM_ALIASES.get(name, name)
 
 
 def _norm_text(text: str) -> str:
@@ -531,7 +535,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
         if _DOTTED_LETTERS.fullmatch(tok):
             # "U.S." is the acronym "US"; "e.g." and "i.e." are abbreviations, not names.
             if tok.isupper():
-                acronyms.add(ACRONYM_ALIASES.get(tok.replace(".", ""), tok.replace(".", "")))
+                acronyms.add(_acronym(tok.replace(".", "")))
             continue
         start = m.start()
         if start and prose[start - 1] == "°":
@@ -552,7 +556,7 @@ def _names(prose: str, literals: list[str]) -> tuple[set[str], set[str]]:
                      or any(part[:1].isupper() for part in tok.split("-")[1:]))  # "pro-Morsi"
         if is_acronym and not is_ident:
             # Kept as written: lower-cased, "US" would match the pronoun "us".
-            acronyms.add(ACRONYM_ALIASES.get(tok.strip("."), tok.strip(".")))
+            acronyms.add(_acronym(tok.strip(".")))
         elif is_ident or is_proper:
             entities.add(low.strip("."))
     for lit in literals:
