@@ -16,8 +16,6 @@ from typing import Any
 
 from chatroute.providers.base import Message
 from chatroute.serve.wire import (
-    PRESETS,
-    ROUTED_PREFIX,
     ApiError,
     ServedRequest,
     SurrogateCarry,
@@ -25,6 +23,10 @@ from chatroute.serve.wire import (
     each_message,
     last_prompt,
     model_of,
+    preset_of,
+    refuse_unknown,
+    stream_of,
+    temperature_of,
     text_of,
 )
 
@@ -48,9 +50,7 @@ def error_body(err: ApiError) -> dict[str, Any]:
 
 def parse_messages_request(body: dict[str, Any]) -> str:
     """Check the fields of a Messages request; returns the model named."""
-    unknown = sorted(k for k in body if k not in ACCEPTED and k not in IGNORED and body[k] is not None)
-    if unknown:
-        raise ApiError(400, f"chatroute serve does not support the parameter {unknown[0]!r}", param=unknown[0])
+    refuse_unknown(body, ACCEPTED, IGNORED)
     stops = body.get("stop_sequences")
     if stops:
         raise ApiError(400, "chatroute serve does not support 'stop_sequences'", param="stop_sequences")
@@ -61,27 +61,18 @@ def parse_messages_request(body: dict[str, Any]) -> str:
 
 
 def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
-    preset = None
-    if pinned is None:
-        name = model[len(ROUTED_PREFIX):]
-        preset = name if name in PRESETS else None
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
         raise ApiError(400, "'max_tokens' is required", param="max_tokens")
     if type(max_tokens) is not int or max_tokens < 1:
         raise ApiError(400, "'max_tokens' must be a positive integer", param="max_tokens")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "'stream' must be true or false", param="stream")
-    temperature = body.get("temperature")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                    or not 0 <= temperature <= 1):
-        raise ApiError(400, "'temperature' must be a number from 0 to 1", param="temperature")
+    stream = stream_of(body)
+    temperature = temperature_of(body, 1)
     system = _system(body.get("system"))
     history, prompt = _turns(body.get("messages"))
-    return ServedRequest(model=model, preset=preset, pinned=pinned, system=system, history=history, prompt=prompt,
-                         stream=stream, include_usage=stream, max_tokens=max_tokens,
-                         temperature=float(temperature) if temperature is not None else None)
+    return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
+                         history=history, prompt=prompt, stream=stream, include_usage=stream,
+                         max_tokens=max_tokens, temperature=temperature)
 
 
 def _system(raw: Any) -> str | None:

@@ -120,13 +120,18 @@ def clean_text(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Check the fields of a chat completion request; returns (body, model) for `resolve`."""
-    unknown = sorted(k for k in body if k not in ACCEPTED and k not in IGNORED and body[k] is not None)
+def refuse_unknown(body: dict[str, Any], accepted: frozenset[str], ignored: frozenset[str]) -> None:
+    """A 400 naming the first parameter that is neither accepted nor ignored (both wire formats)."""
+    unknown = sorted(k for k in body if k not in accepted and k not in ignored and body[k] is not None)
     if unknown:
         name = unknown[0]
         raise ApiError(400, f"chatroute serve does not support the parameter {name!r}",
                        code="unsupported_parameter", param=name)
+
+
+def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Check the fields of a chat completion request; returns (body, model) for `resolve`."""
+    refuse_unknown(body, ACCEPTED, IGNORED)
     model = model_of(body)
     n = body.get("n")
     # bool is an int in Python (True == 1): `n: true` is not a count.
@@ -151,15 +156,34 @@ def model_of(body: dict[str, Any]) -> str:
     return model
 
 
-def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
-    preset = None
-    if pinned is None:
-        name = model[len(ROUTED_PREFIX):]
-        preset = name if name in PRESETS else None
-    system, history, prompt = _messages(body.get("messages"))
+def preset_of(model: str, pinned: str | None) -> str | None:
+    """The routing preset a chatroute/* model names; None for chatroute/auto and pinned models."""
+    if pinned is not None:
+        return None
+    name = model[len(ROUTED_PREFIX):]
+    return name if name in PRESETS else None
+
+
+def stream_of(body: dict[str, Any]) -> bool:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false", param="stream")
+    return stream
+
+
+def temperature_of(body: dict[str, Any], highest: int) -> float | None:
+    """The temperature asked for, from 0 to `highest` (2 for OpenAI, 1 for Anthropic)."""
+    temperature = body.get("temperature")
+    if temperature is None:
+        return None
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= highest:
+        raise ApiError(400, f"'temperature' must be a number from 0 to {highest}", param="temperature")
+    return float(temperature)
+
+
+def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
+    system, history, prompt = _messages(body.get("messages"))
+    stream = stream_of(body)
     options = body.get("stream_options")
     if options is not None and not stream:
         # As OpenAI answers: the options would be silently meaningless.
@@ -178,13 +202,10 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
-    temperature = body.get("temperature")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                    or not 0 <= temperature <= 2):
-        raise ApiError(400, "'temperature' must be a number from 0 to 2", param="temperature")
-    return ServedRequest(model=model, preset=preset, pinned=pinned, system=system, history=history, prompt=prompt,
-                         stream=stream, include_usage=include_usage and stream, max_tokens=max_tokens,
-                         temperature=float(temperature) if temperature is not None else None)
+    temperature = temperature_of(body, 2)
+    return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
+                         history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
+                         max_tokens=max_tokens, temperature=temperature)
 
 
 def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
