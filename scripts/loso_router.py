@@ -1,7 +1,7 @@
 """Leave-one-source-out (LOSO) evaluation of router representations, with baselines.
 
     .venv/bin/python scripts/loso_router.py [--methods shipped,ngram,...] [--json OUT] [--cache DIR]
-                                            [--mmlu-pro eval|train]
+                                            [--mmlu-pro eval|train] [--zeroeval]
 
 Every split trains on every trainable source but one and scores the one left out, so the
 figures say how the router does on prompts unlike its training data:
@@ -16,7 +16,10 @@ figures say how the router does on prompts unlike its training data:
 - alpaca_eval: score-only (CC BY-NC data, never trained on), scored with the held-out split's model;
 - with --mmlu-pro eval: MMLU-Pro's non-MMLU questions (scripts/build_mmlu_pro_rows.py), never
   trained on, scored Mixtral -> GPT-4o with the model fitted on every trainable row; with
-  --mmlu-pro train they become a fourth trainable source, left out in turn like the others.
+  --mmlu-pro train they become a fourth trainable source, left out in turn like the others;
+- with --zeroeval: ZeroEval's MATH level-5 competition problems and CRUXEval code-reasoning
+  problems (scripts/build_zeroeval_rows.py), never trained on, scored on pairs of the models
+  ZeroEval asked (PAIRS_OF) with the model fitted on every trainable row.
 
 Baselines in the same table: prompt length, random (exact expectation, 0.5) and a plain
 reference, TF-IDF (word 1-2-grams + char 2-5-grams) + logistic regression on "GPT-4-1106 scores
@@ -50,17 +53,25 @@ TRAIN_FILE = SHARED / "train.jsonl.gz"
 ARENA_FILE = SHARED / "arena_bench_v1.jsonl.gz"
 # Built by scripts/build_mmlu_pro_rows.py from a fetched mirror (git-ignored); read with --mmlu-pro.
 MMLU_PRO_FILE = REPO / ".data" / "routing" / "mmlu_pro.jsonl.gz"
+# Built by scripts/build_zeroeval_rows.py (git-ignored); read with --zeroeval, never trained on.
+ZEROEVAL_FILES = tuple(REPO / ".data" / "routing" / f"zeroeval_{t}.jsonl.gz" for t in ("math_l5", "crux"))
 TRAINABLE = ("mmlu", "gsm8k", "arena_bench_v1")
 SCORE_ONLY = ("alpaca_eval",)
 # Licensed for training, but scored only unless a run makes it trainable (--mmlu-pro train):
 # trained on, it lowered the other left-out figures (README, Router quality).
-EVAL_ONLY = ("mmlu_pro",)
+EVAL_ONLY = ("mmlu_pro", "zeroeval_math_l5", "zeroeval_crux")
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG = "gpt-4-1106-preview"
 GPT35 = "gpt-3.5-turbo-1106"
 GPT4O = "gpt-4o-2024-05-13"
 # MMLU-Pro's published outputs have no GPT-4-1106: its label compares Mixtral with GPT-4o.
 STRONG_OF = {"mmlu_pro": GPT4O}
+# ZeroEval has neither Mixtral on MATH nor GPT-4-1106 anywhere: pairs of the models it asked,
+# among them the hidden benchmark mix's kind (a Claude 3 Haiku against a Gemini).
+_ZE_PAIRS = (("claude-3-haiku-20240307", "gemini-1.5-pro"),
+             ("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"), ("gpt-3.5-turbo-0125", GPT4O))
+PAIRS_OF: dict[str, tuple[tuple[str, str], ...]] = {
+    "zeroeval_math_l5": _ZE_PAIRS, "zeroeval_crux": ((WEAK, GPT4O), *_ZE_PAIRS)}
 
 
 def strong_of(row: dict[str, Any]) -> str:
@@ -187,7 +198,8 @@ def make_splits(rows: Sequence[dict[str, Any]], sources: Sequence[str] = TRAINAB
         out.append(("held-out split", trainable & ~ho, trainable & ho, held_pairs))
     for src in EVAL_ONLY:
         if src not in sources and np.any(ds == src):
-            out.append((f"{src} (never trained on)", trainable, ds == src, ((WEAK, STRONG_OF.get(src, STRONG)),)))
+            pairs = PAIRS_OF.get(src, ((WEAK, STRONG_OF.get(src, STRONG)),))
+            out.append((f"{src} (never trained on)", trainable, ds == src, pairs))
     splits: list[Split] = []
     texts = [_text(r) for r in rows]
     for name, tr, te, pairs in out:
@@ -492,11 +504,18 @@ def main() -> None:
                     help=f"read the MMLU-Pro rows ({MMLU_PRO_FILE.relative_to(REPO)}, from "
                          "scripts/build_mmlu_pro_rows.py): 'eval' scores them, never trained on; 'train' "
                          "makes them a fourth trainable source, left out in turn like the others")
+    ap.add_argument("--zeroeval", action="store_true",
+                    help="score ZeroEval's MATH level-5 and CRUX rows (scripts/build_zeroeval_rows.py), never "
+                         "trained on")
     args = ap.parse_args()
     t0 = time.time()
+    missing = [p for p in ZEROEVAL_FILES if args.zeroeval and not p.exists()]
+    if missing:
+        raise SystemExit(f"{missing[0]} not found: run scripts/build_zeroeval_rows.py first")
     if args.mmlu_pro and not MMLU_PRO_FILE.exists():
         raise SystemExit(f"{MMLU_PRO_FILE} not found: run scripts/build_mmlu_pro_rows.py first")
-    rows = load_rows([TRAIN_FILE, ARENA_FILE] + ([MMLU_PRO_FILE] if args.mmlu_pro else []))
+    rows = load_rows([TRAIN_FILE, ARENA_FILE] + ([MMLU_PRO_FILE] if args.mmlu_pro else [])
+                     + (list(ZEROEVAL_FILES) if args.zeroeval else []))
     allm = available_methods(rows, args.cache, args.ctx)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in allm]
