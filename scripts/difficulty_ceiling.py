@@ -1,7 +1,8 @@
-"""How far a router that reads only the prompt can rank GSM8K: the difficulty ceiling.
+"""How far a router that reads only the prompt can rank GSM8K (and MMLU): the difficulty ceiling.
 
     python scripts/difficulty_ceiling.py [--zeroeval .data/routing/zeroeval_gsm8k.jsonl.gz]
                                          [--rows ../shared/data/routing/train.jsonl.gz]
+                                         [--mmlu-pro GIT_DIR]
 
 The RouteLLM GSM8K rows are labelled by one run of Mixtral-8x7B and one of GPT-4-1106. ZeroEval
 (`scripts/build_zeroeval_rows.py`) asked the same 1,319 questions of 44 models, Mixtral among
@@ -12,6 +13,11 @@ router could reach if it knew everything about a question that carries over betw
 runs: a practical ceiling for a router trained on other sources, to set beside the issue's
 target (prompt length + 0.05). The best blend with the log-length is chosen on the scored rows
 themselves, so that line is optimistic by construction.
+
+With --mmlu-pro (a git dir of TIGER-AI-Lab/MMLU-Pro, as for scripts/build_mmlu_pro_rows.py) the
+same is done for the RouteLLM MMLU rows, overall and per subject group, with the MMLU questions
+MMLU-Pro kept (given ten options and answered with five-shot worked answers by its models) joined
+by the question's stem. Those answers are worked out; RouteLLM's MMLU labels are one-token guesses.
 """
 
 from __future__ import annotations
@@ -52,14 +58,23 @@ def label_model(name: str) -> bool:
     return short.startswith(("mixtral", "gpt-4"))
 
 
-def joined(rows: Sequence[dict[str, Any]], zeroeval: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The GSM8K rows scored for both label models that ZeroEval also asked, with each one's
-    difficulty across the other models and the weak model's other run (1 = it failed there)."""
-    by_text = {question_key(first_turn(z)): z["scores"] for z in zeroeval}
-    kept = [r for r in rows if r.get("dataset") == "gsm8k" and WEAK in r["scores"] and STRONG in r["scores"]
-            and question_key(first_turn(r)) in by_text]
-    others = sorted({m for z in zeroeval for m in z["scores"] if not label_model(m)})
-    scores = [by_text[question_key(first_turn(r))] for r in kept]
+def mmlu_stem(row: dict[str, Any]) -> str:
+    """An MMLU row's question without its options and "Answer:"."""
+    return question_key(first_turn(row).split("\nA.")[0])
+
+
+def joined(rows: Sequence[dict[str, Any]], zeroeval: Sequence[dict[str, Any]], *, dataset: str = "gsm8k",
+           by_text: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The `dataset` rows scored for both label models that the other evaluation also asked, with
+    each one's difficulty across the other models and the weak model's other run (1 = it failed
+    there). The other evaluation is `zeroeval` rows, or `by_text` (question key -> scores)."""
+    if by_text is None:
+        by_text = {question_key(first_turn(z)): z["scores"] for z in zeroeval}
+    key = mmlu_stem if dataset == "mmlu" else (lambda r: question_key(first_turn(r)))
+    kept = [r for r in rows if r.get("dataset") == dataset and WEAK in r["scores"] and STRONG in r["scores"]
+            and key(r) in by_text]
+    scores = [by_text[key(r)] for r in kept]
+    others = sorted({m for s in scores for m in s if not label_model(m)})
     acc = np.array([[s.get(m, np.nan) for m in others] for s in scores], dtype=np.float64).reshape(len(kept), -1)
     with np.errstate(invalid="ignore"):
         difficulty = 1.0 - np.nanmean(acc, axis=1) if len(others) else np.zeros(len(kept))
@@ -100,7 +115,7 @@ def ceiling(j: dict[str, Any]) -> dict[str, tuple[float, float]]:
     diff = _z(j["difficulty"])
     out = {"length": both(j["length"]), "difficulty across models": both(j["difficulty"])}
     run = j["weak_other_run"]
-    has_run = not np.isnan(run).any()
+    has_run = bool(len(run)) and not np.isnan(run).any()
     if has_run:
         out["the weak model's other run failed"] = both(run)
     best = max(BLENDS, key=lambda a: apgr(diff + a * log_len))
@@ -116,22 +131,11 @@ def ceiling(j: dict[str, Any]) -> dict[str, tuple[float, float]]:
 def run_agreement(j: dict[str, Any]) -> float | None:
     """How often the weak model's two runs (RouteLLM's, ZeroEval's) agree on a question."""
     run = j["weak_other_run"]
-    return None if np.isnan(run).any() else float(np.mean((1.0 - run) == j["weak"]))
+    return None if not len(run) or np.isnan(run).any() else float(np.mean((1.0 - run) == j["weak"]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--zeroeval", type=Path, default=ZEROEVAL, help="from scripts/build_zeroeval_rows.py")
-    ap.add_argument("--rows", type=Path, default=ROWS, help="the shared routing rows (GSM8K's are used)")
-    args = ap.parse_args(argv)
-    for path in (args.zeroeval, args.rows):
-        if not path.exists():
-            ap.error(f"{path}: not found (build it with scripts/build_zeroeval_rows.py)")
-    j = joined(ev.load_rows(args.rows), ev.load_rows(args.zeroeval))
-    if not j["rows"]:
-        ap.error("no GSM8K question of the rows is in the ZeroEval file")
-    print(f"GSM8K, {WEAK} -> {STRONG}: {len(j['rows'])} questions joined; difficulty from "
-          f"{len(j['models'])} other models")
+def report(title: str, j: dict[str, Any]) -> None:
+    print(f"\n{title}: {len(j['rows'])} questions joined; difficulty from {len(j['models'])} other models")
     agree = run_agreement(j)
     if agree is not None:
         print(f"the weak model's two runs agree on {agree:.1%} of the questions")
@@ -140,6 +144,46 @@ def main(argv: list[str] | None = None) -> int:
     for name, (value, kept) in table.items():
         print(f"| {name} | {value:.3f} | {kept:.1%} |")
     print(f"| target: length + 0.05; `balanced` >= 95% at <= 60% | {table['length'][0] + 0.05:.3f} | 95.0% |")
+
+
+def mmlu_pro_scores(gitdir: Path) -> dict[str, dict[str, float]]:
+    """Question stem -> {model: 1.0 right / 0.0 wrong} for the MMLU questions MMLU-Pro kept."""
+    from scripts import build_mmlu_pro_rows as pro
+
+    out: dict[str, dict[str, float]] = {}
+    for model, (_, records) in pro.model_outputs(gitdir).items():
+        for rec in records:
+            if isinstance(rec, dict) and not pro.kept(rec):
+                out.setdefault(question_key(str(rec["question"])), {})[model] = pro.correct(rec)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zeroeval", type=Path, default=ZEROEVAL, help="from scripts/build_zeroeval_rows.py")
+    ap.add_argument("--rows", type=Path, default=ROWS, help="the shared routing rows (GSM8K's are used)")
+    ap.add_argument("--mmlu-pro", type=Path, metavar="GIT_DIR", help="also the MMLU rows, against MMLU-Pro's models")
+    args = ap.parse_args(argv)
+    for path in (args.zeroeval, args.rows):
+        if not path.exists():
+            ap.error(f"{path}: not found (build it with scripts/build_zeroeval_rows.py)")
+    if args.mmlu_pro is not None and not args.mmlu_pro.is_dir():
+        ap.error(f"{args.mmlu_pro}: not a directory")
+    rows = ev.load_rows(args.rows)
+    j = joined(rows, ev.load_rows(args.zeroeval))
+    if not j["rows"]:
+        ap.error("no GSM8K question of the rows is in the ZeroEval file")
+    report(f"GSM8K, {WEAK} -> {STRONG}", j)
+    if args.mmlu_pro is not None:
+        from scripts.loso_router import drop_unparsed_scores, mmlu_group
+
+        drop_unparsed_scores(rows)
+        by_text = mmlu_pro_scores(args.mmlu_pro)
+        for group in (None, "stem", "humanities", "social_sciences", "other"):
+            part = [r for r in rows if group is None or mmlu_group(r) == group]
+            jm = joined(part, [], dataset="mmlu", by_text=by_text)
+            if jm["rows"]:
+                report(f"MMLU{'' if group is None else ': ' + group}, {WEAK} -> {STRONG}", jm)
     return 0
 
 

@@ -176,3 +176,14 @@ def test_the_ceiling_cli_prints_its_table(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "scripts/difficulty_ceiling.py", "--zeroeval", str(tmp_path / "no")],
                              cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "build_zeroeval_rows" in missing.stderr
+
+
+def test_mmlu_rows_join_by_their_question_stem() -> None:
+    rows = [{"id": f"mmlu-{i}", "dataset": "mmlu", "turns": [f"Which gas is number {i}?\nA. x\nB. y\nAnswer:"],
+             "scores": {dc.WEAK: float(i % 2), dc.STRONG: 1.0}} for i in range(6)]
+    by_text = {dc.question_key(f"Which gas is number {i}?"): {"model-a": float(i % 2), dc.WEAK: 1.0}
+               for i in range(4)}
+    j = dc.joined(rows, [], dataset="mmlu", by_text=by_text)
+    assert [r["id"] for r in j["rows"]] == ["mmlu-0", "mmlu-1", "mmlu-2", "mmlu-3"]
+    assert j["models"] == ["model-a"] and j["difficulty"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert dc.run_agreement(j) == 0.5
