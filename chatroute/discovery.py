@@ -109,7 +109,7 @@ def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3)
     Never raises: a server that answers none of these just gives no sizes."""
     import httpx
 
-    from chatroute.catalog.abilities import _param_count, normalise, parse_param_size
+    from chatroute.catalog.abilities import _param_count, parse_param_size
 
     wanted = [n for n in dict.fromkeys(names) if n]
     root = base_url.rstrip("/")
@@ -155,7 +155,7 @@ def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3)
             props = get_json(client, "GET", f"{root}/props")
             path = props.get("model_path") if isinstance(props, dict) else None
             if isinstance(path, str) and path:
-                size = _param_count(normalise(path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf")))
+                size = _param_count(path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf"))
                 # llama.cpp serves one model, whatever name a request gives it.
                 if size is not None and len(missing) == 1:
                     put(missing[0], size)

@@ -137,8 +137,9 @@ def normalise(name: str) -> str:
     return n.replace(".", "-")
 
 
-# "7b", "8x7b", "3-8b" (3.8B once "." became "-"), "135m"; a separator (or the start) before it.
-_PARAMS = re.compile(r"(?:^|[^a-z0-9])(?:(\d+)x)?(\d+(?:-\d+)?)([bm])(?![a-z])")
+# "7b", "8x7b", "3.8b", "135m"; a separator (or the start) before it, never a digit or a dot, so
+# the version in "gemma-2-27b" or "qwen2.5-32b" is not read as part of the size.
+_PARAMS = re.compile(r"(?:^|[^a-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
 
 UNKNOWN_ABILITY = 0.30  # a name nothing is known about: below every current hosted model
 # Parameters (billions) -> ability, for names the table does not know. Sizes at or under 9B
@@ -169,12 +170,14 @@ class AbilityPrior(NamedTuple):
         return f"ability {self.value:.2f} (leaderboard tier)"
 
 
-def _param_count(n: str) -> float | None:
-    """Billions of parameters from names like `qwen2-5:7b`, `llama-3-1-8b`, `mixtral-8x7b`,
-    `smollm2-135m-instruct`. Millions below 10 are not read: `-1m` is usually a context size."""
+def _param_count(name: str) -> float | None:
+    """Billions of parameters from names like `qwen2.5:7b`, `phi-3.8b`, `gemma-2-27b-it`,
+    `mixtral-8x7b`, `smollm2-135m-instruct` (read before normalise turns dots into hyphens,
+    which would make "gemma-2-27b" 2.27B). Millions below 10 are not read: `-1m` is usually a
+    context size."""
     best: float | None = None
-    for m in _PARAMS.finditer(n.replace(":", "-")):
-        size = float(m.group(2).replace("-", "."))
+    for m in _PARAMS.finditer(name.lower().rsplit("/", 1)[-1].replace(":", "-")):
+        size = float(m.group(2))
         if m.group(3) == "m":
             if size < 10:
                 continue
@@ -214,7 +217,7 @@ def heuristic_ability(name: str) -> float:
     says nothing about size gets UNKNOWN_ABILITY at most, since a weak model over-trusted
     takes hard prompts, while an underrated one only costs a little more on them."""
     n = normalise(name)
-    p = _param_count(n)
+    p = _param_count(name)
     if p is not None:
         return ability_from_size(p)
     if re.search(r"nano|lite|tiny", n):
@@ -233,7 +236,7 @@ def ability_prior(name: str, *, server_params_b: float | None = None) -> Ability
             return AbilityPrior(elo_to_ability(elo), "leaderboard")
     if server_params_b is not None and server_params_b > 0:
         return AbilityPrior(ability_from_size(server_params_b), "server", size_label(server_params_b))
-    p = _param_count(n)
+    p = _param_count(name)
     if p is not None:
         return AbilityPrior(ability_from_size(p), "name", size_label(p))
     return AbilityPrior(heuristic_ability(name), "unknown")

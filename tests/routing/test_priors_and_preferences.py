@@ -68,6 +68,17 @@ def test_sizes_in_millions_and_billions_and_the_unknown_prior() -> None:
     assert [parse_param_size(s) for s in ("7.6B", "135M", "8x7B", "", "big")] == [7.6, 0.135, 33.6, None, None]
 
 
+@pytest.mark.parametrize(("name", "size"), [
+    ("gemma-2-27b-it", "27B"), ("google/gemma-2-9b-it", "9B"), ("Qwen2.5-32B-Instruct", "32B"),
+    ("Yi-1.5-34B-Chat", "34B"), ("phi-3.8b", "3.8B"), ("Qwen2.5-0.5B-Instruct", "500M"),
+    ("acme-8x7b-instruct", "33.6B"), ("acme-2-9b-it-Q4_K_M", "9B")])
+def test_a_version_number_before_the_size_is_not_part_of_it(name: str, size: str) -> None:
+    # These names once read as 2.27B, 2.9B, 5.32B and 5.34B: the version's digits were glued to
+    # the size once dots had become hyphens, so a 27B model was rated like a 2B one.
+    prior = ability_prior(name)
+    assert (prior.source, prior.detail) == ("name", size)
+
+
 @pytest.mark.parametrize("weak_name", ["llamacpp/SmolLM2-135M-Instruct", "ollama/mystery:latest"])
 @pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize("prompt", HARD)

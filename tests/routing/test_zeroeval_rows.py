@@ -187,3 +187,12 @@ def test_mmlu_rows_join_by_their_question_stem() -> None:
     assert [r["id"] for r in j["rows"]] == ["mmlu-0", "mmlu-1", "mmlu-2", "mmlu-3"]
     assert j["models"] == ["model-a"] and j["difficulty"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert dc.run_agreement(j) == 0.5
+
+
+def test_the_ability_table_is_checked_against_graded_accuracy_over_the_models_it_knows() -> None:
+    rising = {"gpt-3.5-turbo-0125": 0.2, "claude-3-haiku-20240307": 0.4, "gpt-4o-2024-05-13": 0.9,
+              "mystery-model": 0.99}  # an unknown name is left out of the check
+    assert ze.ability_agreement(rising) == (3, pytest.approx(1.0))
+    falling = {"gpt-3.5-turbo-0125": 0.9, "claude-3-haiku-20240307": 0.4, "gpt-4o-2024-05-13": 0.2}
+    assert ze.ability_agreement(falling) == (3, pytest.approx(-1.0))
+    assert ze.ability_agreement({"gpt-4o-2024-05-13": 0.5}) is None
