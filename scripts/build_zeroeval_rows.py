@@ -207,34 +207,20 @@ def build(source: Path, task: str) -> list[dict[str, Any]]:
     return [r for r in rows.values() if r["turns"][0]]
 
 
-def _ranks(v: list[float]) -> list[float]:
-    order = sorted(range(len(v)), key=lambda i: v[i])
-    ranks = [0.0] * len(v)
-    i = 0
-    while i < len(order):  # ties share their mean rank
-        j = i
-        while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2
-        i = j + 1
-    return ranks
-
-
 def ability_agreement(acc: dict[str, float]) -> tuple[int, float] | None:
     """Spearman's rank correlation between the catalogue's leaderboard ability and the graded
     accuracy, over the models the leaderboard table knows: a check of the abilities the router's
     P(good) curves take (None with fewer than three such models)."""
+    from scipy.stats import spearmanr
+
     from chatroute.catalog.abilities import ability_prior
 
-    known = [(ability_prior(m).value, a) for m, a in acc.items() if ability_prior(m).source == "leaderboard"]
+    priors = {m: ability_prior(m) for m in acc}
+    known = [m for m, p in priors.items() if p.source == "leaderboard"]
     if len(known) < 3:
         return None
-    ra, rb = _ranks([k[0] for k in known]), _ranks([k[1] for k in known])
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return len(known), (cov / var if var else 0.0)
+    rho = spearmanr([priors[m].value for m in known], [acc[m] for m in known]).statistic
+    return len(known), float(rho)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,11 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatroute.routing import evaluate as ev  # noqa: E402
+from scripts.loso_router import STRONG, TRAIN_FILE, WEAK, drop_unparsed_scores, mmlu_group  # noqa: E402
 
-WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-STRONG = "gpt-4-1106-preview"
 ZEROEVAL = ROOT / ".data" / "routing" / "zeroeval_gsm8k.jsonl.gz"
-ROWS = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl.gz"
+ROWS = TRAIN_FILE
 BLENDS = np.round(np.arange(0.0, 3.01, 0.1), 2)
 
 
@@ -175,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("no GSM8K question of the rows is in the ZeroEval file")
     report(f"GSM8K, {WEAK} -> {STRONG}", j)
     if args.mmlu_pro is not None:
-        from scripts.loso_router import drop_unparsed_scores, mmlu_group
-
         drop_unparsed_scores(rows)
         by_text = mmlu_pro_scores(args.mmlu_pro)
         for group in (None, "stem", "humanities", "social_sciences", "other"):

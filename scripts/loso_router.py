@@ -66,8 +66,8 @@ GPT35 = "gpt-3.5-turbo-1106"
 GPT4O = "gpt-4o-2024-05-13"
 # MMLU-Pro's published outputs have no GPT-4-1106: its label compares Mixtral with GPT-4o.
 STRONG_OF = {"mmlu_pro": GPT4O}
-# ZeroEval has neither Mixtral on MATH nor GPT-4-1106 anywhere: pairs of the models it asked,
-# among them the hidden benchmark mix's kind (a Claude 3 Haiku against a Gemini).
+# ZeroEval has neither Mixtral on MATH nor GPT-4-1106 anywhere: pairs of the models it asked, a
+# cheap and a dear model of one vendor or of two.
 _ZE_PAIRS = (("claude-3-haiku-20240307", "gemini-1.5-pro"),
              ("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"), ("gpt-3.5-turbo-0125", GPT4O))
 PAIRS_OF: dict[str, tuple[tuple[str, str], ...]] = {
