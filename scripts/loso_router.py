@@ -65,7 +65,7 @@ STRONG = "gpt-4-1106-preview"
 GPT35 = "gpt-3.5-turbo-1106"
 GPT4O = "gpt-4o-2024-05-13"
 # MMLU-Pro's published outputs have no GPT-4-1106: its label compares Mixtral with GPT-4o.
-STRONG_OF = {"mmlu_pro": GPT4O}
+STRONG_OF = {"mmlu_pro": GPT4O, "zeroeval_crux": "gpt-4-turbo-2024-04-09"}
 # ZeroEval has neither Mixtral on MATH nor GPT-4-1106 anywhere: pairs of the models it asked, a
 # cheap and a dear model of one vendor or of two.
 _ZE_PAIRS = (("claude-3-haiku-20240307", "gemini-1.5-pro"),
@@ -504,9 +504,10 @@ def main() -> None:
                     help=f"read the MMLU-Pro rows ({MMLU_PRO_FILE.relative_to(REPO)}, from "
                          "scripts/build_mmlu_pro_rows.py): 'eval' scores them, never trained on; 'train' "
                          "makes them a fourth trainable source, left out in turn like the others")
-    ap.add_argument("--zeroeval", action="store_true",
+    ap.add_argument("--zeroeval", nargs="?", const="eval", choices=("eval", "train-crux"),
                     help="score ZeroEval's MATH level-5 and CRUX rows (scripts/build_zeroeval_rows.py), never "
-                         "trained on")
+                         "trained on; 'train-crux' makes CRUX a trainable source, left out in turn (MATH stays "
+                         "scored only: its problems may be in others' test sets)")
     args = ap.parse_args()
     t0 = time.time()
     missing = [p for p in ZEROEVAL_FILES if args.zeroeval and not p.exists()]
@@ -522,7 +523,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown method(s): {', '.join(unknown)}; known: {', '.join(allm)}")
     only = {s.strip() for s in args.splits.split(",") if s.strip()}
-    sources = TRAINABLE + (("mmlu_pro",) if args.mmlu_pro == "train" else ())
+    sources = (TRAINABLE + (("mmlu_pro",) if args.mmlu_pro == "train" else ())
+               + (("zeroeval_crux",) if args.zeroeval == "train-crux" else ()))
     row_parts = None
     if args.by_cue:
         from scripts import router_models as rm
