@@ -1,7 +1,7 @@
 """Leave-one-source-out (LOSO) evaluation of router representations, with baselines.
 
     .venv/bin/python scripts/loso_router.py [--methods shipped,ngram,...] [--json OUT] [--cache DIR]
-                                            [--mmlu-pro eval|train] [--zeroeval]
+                                            [--mmlu-pro eval|train] [--zeroeval [train-crux]]
 
 Every split trains on every trainable source but one and scores the one left out, so the
 figures say how the router does on prompts unlike its training data:
@@ -19,7 +19,8 @@ figures say how the router does on prompts unlike its training data:
   --mmlu-pro train they become a fourth trainable source, left out in turn like the others;
 - with --zeroeval: ZeroEval's MATH level-5 competition problems and CRUXEval code-reasoning
   problems (scripts/build_zeroeval_rows.py), never trained on, scored on pairs of the models
-  ZeroEval asked (PAIRS_OF) with the model fitted on every trainable row.
+  ZeroEval asked (PAIRS_OF) with the model fitted on every trainable row; with --zeroeval
+  train-crux, CRUX becomes a trainable source (Mixtral -> GPT-4-turbo), left out in turn.
 
 Baselines in the same table: prompt length, random (exact expectation, 0.5) and a plain
 reference, TF-IDF (word 1-2-grams + char 2-5-grams) + logistic regression on "GPT-4-1106 scores

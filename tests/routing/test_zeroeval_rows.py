@@ -196,3 +196,22 @@ def test_the_ability_table_is_checked_against_graded_accuracy_over_the_models_it
     falling = {"gpt-3.5-turbo-0125": 0.9, "claude-3-haiku-20240307": 0.4, "gpt-4o-2024-05-13": 0.2}
     assert ze.ability_agreement(falling) == (3, pytest.approx(-1.0))
     assert ze.ability_agreement({"gpt-4o-2024-05-13": 0.5}) is None
+
+
+def test_crux_can_be_made_trainable_while_math_stays_scored_only() -> None:
+    crux = [{"id": f"zeroeval-crux-{i}", "dataset": "zeroeval_crux", "turns": [f"def f(x): return x * {i}"],
+             "scores": {lo.WEAK: float(i % 2), lo.STRONG_OF["zeroeval_crux"]: 1.0}} for i in range(8)]
+    maths = [{"id": f"zeroeval-math-l5-{i}", "dataset": "zeroeval_math_l5", "turns": [f"Find x if {i}x = 3."],
+              "scores": {"claude-3-haiku-20240307": 0.0, "gemini-1.5-pro": 1.0}} for i in range(4)]
+    rows = _trainable() + crux + maths
+    sources = (*lo.TRAINABLE, "zeroeval_crux")
+    splits = {s.name: s for s in lo.make_splits(rows, sources)}
+    left_out = splits["zeroeval_crux"]
+    assert left_out.pairs == ((lo.WEAK, "gpt-4-turbo-2024-04-09"),)
+    assert any(rows[i]["dataset"] == "zeroeval_crux" for i in splits["gsm8k"].train)
+    assert "zeroeval_math_l5 (never trained on)" in splits
+    for split in splits.values():
+        lo.check_no_leak(split, rows, sources)
+        assert not any(rows[i]["dataset"] == "zeroeval_math_l5" for i in split.train)
+    keep, y = lo.pair_labels(rows, left_out.test)
+    assert len(keep) == 8 and y.tolist() == [float(i % 2 == 0) for i in range(8)]
