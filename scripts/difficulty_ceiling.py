@@ -14,6 +14,11 @@ runs: a practical ceiling for a router trained on other sources, to set beside t
 target (prompt length + 0.05). The best blend with the log-length is chosen on the scored rows
 themselves, so that line is optimistic by construction.
 
+With --zeroeval-tasks the same difficulty ranks ZeroEval's own MATH level-5 and CRUX rows for
+each pair loso_router scores them on, and its GSM8K rows for Mixtral -> GPT-4o (the pair's two
+models left out of the difficulty), hardest first and easiest first: which end of the difficulty
+scale a stronger model gains on.
+
 With --mmlu-pro (a git dir of TIGER-AI-Lab/MMLU-Pro, as for scripts/build_mmlu_pro_rows.py) the
 same is done for the RouteLLM MMLU rows, overall and per subject group, with the MMLU questions
 MMLU-Pro kept (given ten options and answered with five-shot worked answers by its models) joined
@@ -35,7 +40,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatroute.routing import evaluate as ev  # noqa: E402
-from scripts.loso_router import STRONG, TRAIN_FILE, WEAK, drop_unparsed_scores, mmlu_group  # noqa: E402
+from scripts.loso_router import (  # noqa: E402
+    GPT4O,
+    PAIRS_OF,
+    STRONG,
+    TRAIN_FILE,
+    WEAK,
+    ZEROEVAL_FILES,
+    drop_unparsed_scores,
+    mmlu_group,
+)
 
 ZEROEVAL = ROOT / ".data" / "routing" / "zeroeval_gsm8k.jsonl.gz"
 ROWS = TRAIN_FILE
@@ -133,6 +147,24 @@ def run_agreement(j: dict[str, Any]) -> float | None:
     return None if not len(run) or np.isnan(run).any() else float(np.mean((1.0 - run) == j["weak"]))
 
 
+def difficulty_ends(rows: Sequence[dict[str, Any]], weak: str, strong: str) -> dict[str, float]:
+    """APGR of the weak -> strong pair on `rows` ranked by the share of the other models that fail
+    each one, hardest first and easiest first, beside length and the oracle."""
+    kept = [r for r in rows if weak in r["scores"] and strong in r["scores"]]
+    others = sorted({m for r in kept for m in r["scores"]} - {weak, strong})
+    acc = np.array([[r["scores"].get(m, np.nan) for m in others] for r in kept], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        difficulty = np.nan_to_num(1.0 - np.nanmean(acc, axis=1), nan=0.5)
+    s = np.array([float(r["scores"][strong]) for r in kept])
+    w = np.array([float(r["scores"][weak]) for r in kept])
+
+    def apgr(score: np.ndarray) -> float:
+        return float(ev.curve_metrics(score, s, w)["apgr"] or 0.0)
+
+    return {"n": float(len(kept)), "others": float(len(others)), "length": apgr(ev.length_score(kept)),
+            "hardest first": apgr(difficulty), "easiest first": apgr(-difficulty), "oracle": apgr(s - w)}
+
+
 def report(title: str, j: dict[str, Any]) -> None:
     print(f"\n{title}: {len(j['rows'])} questions joined; difficulty from {len(j['models'])} other models")
     agree = run_agreement(j)
@@ -162,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zeroeval", type=Path, default=ZEROEVAL, help="from scripts/build_zeroeval_rows.py")
     ap.add_argument("--rows", type=Path, default=ROWS, help="the shared routing rows (GSM8K's are used)")
     ap.add_argument("--mmlu-pro", type=Path, metavar="GIT_DIR", help="also the MMLU rows, against MMLU-Pro's models")
+    ap.add_argument("--zeroeval-tasks", action="store_true",
+                    help="also rank ZeroEval's MATH level-5 and CRUX rows by difficulty, both ways")
     args = ap.parse_args(argv)
     for path in (args.zeroeval, args.rows):
         if not path.exists():
@@ -173,6 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     if not j["rows"]:
         ap.error("no GSM8K question of the rows is in the ZeroEval file")
     report(f"GSM8K, {WEAK} -> {STRONG}", j)
+    if args.zeroeval_tasks:
+        # GSM8K beside them, on the one pair of the label's family ZeroEval asked.
+        tasks = [(p, PAIRS_OF.get(p.name.removesuffix(".jsonl.gz"), ())) for p in ZEROEVAL_FILES]
+        for path, pairs in [*tasks, (args.zeroeval, ((WEAK, GPT4O),))]:
+            if not path.exists():
+                ap.error(f"{path}: not found (build it with scripts/build_zeroeval_rows.py)")
+            task = ev.load_rows(path)
+            print(f"\n{path.name.removesuffix('.jsonl.gz')}: ranked by the share of the other models that fail "
+                  "each problem")
+            print("| pair | n | length | hardest first | easiest first | oracle |\n|---|---|---|---|---|---|")
+            for weak, strong in pairs:
+                e = difficulty_ends(task, weak, strong)
+                print(f"| {weak} -> {strong} | {e['n']:.0f} | {e['length']:.3f} | {e['hardest first']:.3f} | "
+                      f"{e['easiest first']:.3f} | {e['oracle']:.3f} |")
     if args.mmlu_pro is not None:
         drop_unparsed_scores(rows)
         by_text = mmlu_pro_scores(args.mmlu_pro)

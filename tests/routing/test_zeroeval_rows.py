@@ -215,3 +215,17 @@ def test_crux_can_be_made_trainable_while_math_stays_scored_only() -> None:
         assert not any(rows[i]["dataset"] == "zeroeval_math_l5" for i in split.train)
     keep, y = lo.pair_labels(rows, left_out.test)
     assert len(keep) == 8 and y.tolist() == [float(i % 2 == 0) for i in range(8)]
+
+
+def test_difficulty_ends_show_which_end_a_stronger_model_gains_on() -> None:
+    # The strong model solves the middle problems the weak one fails; both fail the hardest,
+    # both solve the easiest. Three other models set each problem's difficulty.
+    rows = []
+    for i, (weak, strong, others) in enumerate([(1, 1, (1, 1, 1)), (0, 1, (1, 1, 0)), (0, 1, (1, 0, 0)),
+                                                 (0, 0, (0, 0, 0)), (0, 0, (0, 0, 0))]):
+        rows.append({"id": str(i), "turns": [f"problem {i}"], "scores": {
+            "weak": float(weak), "strong": float(strong), **{f"m{k}": float(v) for k, v in enumerate(others)}}})
+    ends = dc.difficulty_ends(rows, "weak", "strong")
+    assert (ends["n"], ends["others"]) == (5.0, 3.0)
+    assert ends["easiest first"] > 0.5 > ends["hardest first"]
+    assert ends["oracle"] >= ends["easiest first"]
