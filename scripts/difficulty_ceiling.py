@@ -76,6 +76,20 @@ def mmlu_stem(row: dict[str, Any]) -> str:
     return question_key(first_turn(row).split("\nA.")[0])
 
 
+def difficulty_of(scores: Sequence[dict[str, float]], others: Sequence[str]) -> np.ndarray:
+    """Each problem's share of `others` that fail it (0.5 where none of them answered it; 0 for
+    every problem when there are no others)."""
+    if not others:
+        return np.zeros(len(scores))
+    acc = np.array([[s.get(m, np.nan) for m in others] for s in scores], dtype=np.float64).reshape(len(scores), -1)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(1.0 - np.nanmean(acc, axis=1), nan=0.5)
+
+
+def _apgr(score: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> float:
+    return float(ev.curve_metrics(score, strong, weak)["apgr"] or 0.0)
+
+
 def joined(rows: Sequence[dict[str, Any]], zeroeval: Sequence[dict[str, Any]], *, dataset: str = "gsm8k",
            by_text: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The `dataset` rows scored for both label models that the other evaluation also asked, with
@@ -88,12 +102,9 @@ def joined(rows: Sequence[dict[str, Any]], zeroeval: Sequence[dict[str, Any]], *
             and key(r) in by_text]
     scores = [by_text[key(r)] for r in kept]
     others = sorted({m for s in scores for m in s if not label_model(m)})
-    acc = np.array([[s.get(m, np.nan) for m in others] for s in scores], dtype=np.float64).reshape(len(kept), -1)
-    with np.errstate(invalid="ignore"):
-        difficulty = 1.0 - np.nanmean(acc, axis=1) if len(others) else np.zeros(len(kept))
     other_run = np.array([1.0 - s[WEAK] if WEAK in s else np.nan for s in scores])
     return {
-        "rows": kept, "models": others, "difficulty": np.nan_to_num(difficulty, nan=0.5),
+        "rows": kept, "models": others, "difficulty": difficulty_of(scores, others),
         "weak_other_run": other_run,
         "weak": np.array([float(r["scores"][WEAK]) for r in kept]),
         "strong": np.array([float(r["scores"][STRONG]) for r in kept]),
@@ -119,7 +130,7 @@ def ceiling(j: dict[str, Any]) -> dict[str, tuple[float, float]]:
     s, w = j["strong"], j["weak"]
 
     def apgr(score: np.ndarray) -> float:
-        return float(ev.curve_metrics(score, s, w)["apgr"] or 0.0)
+        return _apgr(score, s, w)
 
     def both(score: np.ndarray) -> tuple[float, float]:
         return apgr(score), kept_at(score, s, w, 0.6)
@@ -152,17 +163,12 @@ def difficulty_ends(rows: Sequence[dict[str, Any]], weak: str, strong: str) -> d
     each one, hardest first and easiest first, beside length and the oracle."""
     kept = [r for r in rows if weak in r["scores"] and strong in r["scores"]]
     others = sorted({m for r in kept for m in r["scores"]} - {weak, strong})
-    acc = np.array([[r["scores"].get(m, np.nan) for m in others] for r in kept], dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        difficulty = np.nan_to_num(1.0 - np.nanmean(acc, axis=1), nan=0.5)
+    difficulty = difficulty_of([r["scores"] for r in kept], others)
     s = np.array([float(r["scores"][strong]) for r in kept])
     w = np.array([float(r["scores"][weak]) for r in kept])
-
-    def apgr(score: np.ndarray) -> float:
-        return float(ev.curve_metrics(score, s, w)["apgr"] or 0.0)
-
-    return {"n": float(len(kept)), "others": float(len(others)), "length": apgr(ev.length_score(kept)),
-            "hardest first": apgr(difficulty), "easiest first": apgr(-difficulty), "oracle": apgr(s - w)}
+    return {"n": float(len(kept)), "others": float(len(others)), "length": _apgr(ev.length_score(kept), s, w),
+            "hardest first": _apgr(difficulty, s, w), "easiest first": _apgr(-difficulty, s, w),
+            "oracle": _apgr(s - w, s, w)}
 
 
 def report(title: str, j: dict[str, Any]) -> None:
