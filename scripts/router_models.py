@@ -343,7 +343,7 @@ def intercept_groups(rows: Sequence[dict[str, Any]], how: str) -> np.ndarray | N
 
 
 def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[str, Any]:
-    from scripts.loso_router import fitted_once, pair_labels
+    from scripts.loso_router import fitted_once, pair_labels, z_blend
 
     def make(ngram: bool, emb: bool, lex: bool, c: float = 1.0, fe: bool | str = False,
              ctx: float = 0.0):
@@ -426,6 +426,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     within = fitted_once(make(True, True, True, fe=True))
     shipped = fitted_once(blended(POOLED_SHARE))
+    plain = fitted_once(make(True, True, True))
 
     return {
         "within-source": within,
@@ -442,6 +443,9 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "shipped floor=0.5": with_floor(shipped, 0.5),
         "shipped floor=0.6": with_floor(shipped, 0.6),
         "pooled right-or-wrong": blended(1.0),
+        "shipped pooled 3/4": with_floor(blended(3 / 4)),
+        "ngram+emb+lex + floor": with_floor(make(True, True, True)),
+        "shipped + plain pooled (1/2) + floor": with_floor(z_blend(shipped, plain, 0.5)),
         "arena difficulty dense": arena_difficulty_dense,
         "shipped C=1": with_floor(blended(POOLED_SHARE, c=1.0)),
         "shipped C=0.1": with_floor(blended(POOLED_SHARE, c=0.1)),

@@ -218,3 +218,47 @@ def test_parts_are_scored_apart_by_the_same_fitted_models() -> None:
     expected = lo.ev.curve_metrics(np.array([len(rows[i]["turns"][0]) for i in idx], dtype=float), ss, sw)["apgr"]
     assert sub["physics"]["apgr"]["len"] == pytest.approx(expected)
     assert sub["physics"]["apgr"]["len"] == pytest.approx(sub["physics"]["apgr"]["length"])
+
+
+def _with_bench_mix() -> list[dict]:
+    """The fixture plus the benchmark-mix stand-in's sources: competition maths, where the stronger
+    model gains on every problem, and MMLU-Pro exams and biology, where it gains on none."""
+    rows = _rows()
+    l8, l70 = "Meta-Llama-3_1-8B-Instruct", "Meta-Llama-3_1-70B-Instruct"  # MMLU-Pro's names
+    for i in range(10):
+        rows.append({"id": f"zeroeval_math_l5-{i}", "dataset": "zeroeval_math_l5", "turns": [f"Find $x^{i}$."],
+                     "scores": {lo._L8: 0.0, lo.GPT4O: 1.0, lo._L70: 1.0, lo._PHI: 0.0}, "source": "zeroeval"})
+    for i in range(24):
+        category = "biology" if i % 2 else "law"
+        rows.append({"id": f"mmlu_pro-{i}", "dataset": "mmlu_pro", "category": category,
+                     "turns": [f"{category} exam question {i} " + "w" * (40 + i)],
+                     "scores": {l8: 1.0, lo.GPT4O: 1.0, l70: 1.0, lo._PHI: 1.0}, "source": "mmlu-pro"})
+    lo.same_model_names(rows)
+    return rows
+
+
+def test_the_benchmark_mix_stand_in_is_scored_in_equal_parts_and_never_trained_on() -> None:
+    rows = _with_bench_mix()
+    assert all(lo._L8 in r["scores"] for r in rows if r["dataset"] == "mmlu_pro")  # one name per model
+    trained: list[set[str]] = []
+
+    def maths_first(train: np.ndarray):  # type: ignore[no-untyped-def]
+        trained.append({rows[i]["dataset"] for i in train})
+        return lambda idx, weak, strong: np.array(["$" in rows[i]["turns"][0] for i in idx], dtype=float)
+
+    results = lo.bench_mix_entries(rows, {"maths first": maths_first}, log=lambda _: None)
+    assert trained == [{"mmlu", "gsm8k", "arena_bench_v1"}]
+    assert [(e["weak"], e["strong"]) for e in results] == list(lo.BENCH_MIX_PAIRS)
+    entry = results[0]  # Phi-3-mini -> GPT-4o
+    assert entry["n"] == 30  # 10 rows from each part: as many as the smallest part has
+    assert entry["part_gain"] == [1.0, 0.0, 0.0]
+    # Every gain is in the maths part, which "maths first" ranks above the rest and length below it.
+    assert entry["part_rank"]["maths first"][0] > 0.6 > max(entry["part_rank"]["maths first"][1:])
+    assert entry["part_rank"]["length"][0] < min(entry["part_rank"]["length"][1:])
+    assert entry["apgr"]["maths first"] > entry["apgr"]["length"]
+    assert entry["apgr"]["maths first"] == pytest.approx(entry["apgr"]["oracle"], abs=0.05)
+
+
+def test_the_benchmark_mix_stand_in_needs_all_its_parts() -> None:
+    rows = [r for r in _with_bench_mix() if r.get("category") != "biology"]
+    assert lo.bench_mix_entries(rows, {"len": lo.length_method(rows)}, log=lambda _: None) == []
