@@ -7,7 +7,10 @@ gpt-4o; the labels stand in for the pair: gpt-4o-mini's turn is scored with Mixt
 and gpt-4o's with GPT-4-1106's. Rows: the fixed held-out split of mmlu, gsm8k and
 arena_bench_v1 (never trained on), the alpaca_eval rows (score only, GPT-3.5-turbo-1106 as
 the weak model's label) and, when scripts/build_mmlu_pro_rows.py has written them, the MMLU-Pro
-rows (never trained on; there gpt-4o's turn is scored with GPT-4o's own label).
+rows (never trained on; there gpt-4o's turn is scored with GPT-4o's own label), and with the
+ZeroEval rows (scripts/build_zeroeval_rows.py) too, loso_router's benchmark-mix stand-in (equal
+parts of competition maths, exams and biology; Llama 3.1 8B's label for gpt-4o-mini's turn,
+GPT-4o's for gpt-4o's).
 
 A second table asks whether any operating point could do better: for each dataset, the quality
 kept when exactly 40 / 50 / 60% of its rows go to the strong model, the neediest first by the
@@ -52,24 +55,45 @@ def kept_at_share(order: np.ndarray, sw: np.ndarray, ss: np.ndarray, share: floa
     return float(np.where(strong, ss, sw).mean() / ss.mean())
 
 
+BENCH_MIX = "benchmark mix stand-in (never trained on)"
+BENCH_MIX_PAIR = ("Meta-Llama-3.1-8B-Instruct", lo.GPT4O)
+
+
+def bench_mix_rows(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """loso_router's benchmark-mix stand-in as one dataset: an equal share of `limit` rows from each
+    of its parts (an even spread over each), labelled Llama 3.1 8B -> GPT-4o; [] without its sources."""
+    weak, strong = BENCH_MIX_PAIR
+    parts = [[r for r in rows if keep(r) and weak in r["scores"] and strong in r["scores"]]
+             for _, keep in lo.BENCH_MIX_PARTS]
+    if any(not p for p in parts):
+        return []
+    each = min(limit // len(parts), *(len(p) for p in parts))
+    return [r for p in parts for r in p[:: len(p) // each][:each]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=800, help="rows per dataset (a fixed sample)")
     args = ap.parse_args()
-    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE, lo.MMLU_PRO_FILE])
+    rows = lo.load_rows([lo.TRAIN_FILE, lo.ARENA_FILE, lo.MMLU_PRO_FILE, *lo.ZEROEVAL_FILES])
+    lo.same_model_names(rows)
     sets = {
         d: [r for r in rows if r["dataset"] == d and lo.held_out(r["id"])] for d in ("mmlu", "gsm8k", "arena_bench_v1")
     }
     sets["alpaca_eval (score only)"] = [r for r in rows if r["dataset"] == "alpaca_eval"]
     sets["mmlu_pro (never trained on)"] = [r for r in rows if r["dataset"] == "mmlu_pro"]
+    sets[BENCH_MIX] = bench_mix_rows(rows, args.limit)
     labelled: dict[str, tuple[list[dict[str, Any]], np.ndarray, np.ndarray, str, str]] = {}
     print("| dataset | n | preset | strong calls | quality kept vs always-strong | always-weak |")
     print("|---|---|---|---|---|---|")
     for name, rs in sets.items():
         if not rs:
             continue
-        weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
-        label = lo.strong_of(rs[0])  # the datasets' own stronger model: GPT-4o on MMLU-Pro
+        if name == BENCH_MIX:
+            weak, label = BENCH_MIX_PAIR
+        else:
+            weak = lo.GPT35 if name.startswith("alpaca") else lo.WEAK
+            label = lo.strong_of(rs[0])  # the datasets' own stronger model: GPT-4o on MMLU-Pro
         rs = [r for r in rs if weak in r["scores"] and label in r["scores"]]
         rs = rs[:: max(1, len(rs) // args.limit)][: args.limit]
         sw = np.array([float(r["scores"][weak]) for r in rs])
