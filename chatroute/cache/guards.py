@@ -131,6 +131,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     swapped = _other_thing(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
+    chained = _relative_of_relative(a.tokens, tokens_b) or _relative_of_relative(b.tokens, tokens_a)
+    if chained is not None:
+        return f"a relative's relative on one side only ({chained!r})"
     # "What did he say?" / "What did she say?": another person, not another wording.
     gender_a, gender_b = a.persons & {"m", "f"}, b.persons & {"m", "f"}
     if (gender_a - gender_b) and (gender_b - gender_a):
@@ -465,6 +468,40 @@ def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
             my = ALTERNATIVES.get(y)
             if my is not None and my[0] == mx[0] and my not in meanings_a:
                 return x, y
+    return None
+
+
+_OF_GAP = 4  # "the mother of [Frank Lucas's] son": at most this many words between "of" and the relative
+# Words for any relative: a side that says "Diana Ross's children's father" may ask what "her
+# daughter's father" asks, so a go-between the other side names this way is not missing.
+_ANY_RELATIVE = frozenset({"child", "children", "kid", "kids", "parent", "parents", "baby", "babies", "family",
+                           "offspring", "sibling", "siblings", "spouse", "spouses", "partner", "partners"})
+
+
+def _relative_of_relative(tokens: list[str], other: set[str]) -> str | None:
+    """A relative named through another ("Frank Lucas's son's mother", "the mother of his son")
+    where the other prompt names the same relative of the person themself ("Frank Lucas's mother"):
+    two people. Returns the go-between relative ("son"), or None."""
+    def family(t: str) -> tuple[str, int] | None:
+        meaning = ALTERNATIVES.get(t)
+        return meaning if meaning is not None and meaning[0] == "family" else None
+
+    other_meanings = {family(t) for t in other} - {None}
+    if other & _ANY_RELATIVE:
+        return None
+    for i, t in enumerate(tokens):
+        head = family(t)
+        if head is None or head not in other_meanings:
+            continue
+        # The go-between stands right before the relative ("son mother", possessives dropped) or
+        # after "of" ("mother of frank lucas son").
+        candidates = tokens[i - 1 : i] if i else []
+        if i + 1 < len(tokens) and tokens[i + 1] == "of":
+            candidates = candidates + tokens[i + 2 : i + 3 + _OF_GAP]
+        for c in candidates:
+            between = family(c)
+            if between is not None and between != head and between not in other_meanings:
+                return c
     return None
 
 

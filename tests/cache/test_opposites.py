@@ -101,8 +101,9 @@ FACTOID_FIXTURE = ROOT / "tests" / "data" / "cache_factoid.jsonl"
 
 def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     # Ordinals, relatives and life events in short factual questions, typed as users type them
-    # (lower case, "swifts" for "Swift's"): 5 of these 18 pairs were served before the rules.
-    assert served(FACTOID_FIXTURE, 18) == []
+    # (lower case, "swifts" for "Swift's"): 5 of the first 18 pairs were served before the rules,
+    # and all 3 that ask for a relative's relative before stop 38's rule.
+    assert served(FACTOID_FIXTURE, 21) == []
 
 
 @pytest.mark.parametrize("a,b,why", [
@@ -116,6 +117,10 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another thing asked for ('grandmother' / 'aunt')"),
     ("When did the Roman Empire begin?", "When did the Roman Empire end?", "opposite words ('begin' / 'end')"),
     ("Where was Frida Kahlo born?", "Where did Frida Kahlo die?", "opposite words ('born' / 'die')"),
+    ("who is elvis presley's mother?", "who is elvis presley's daughter's mother?",
+     "a relative's relative on one side only ('daughter')"),
+    ("Who is the father of Madonna's son?", "Who is Madonna's father?",
+     "a relative's relative on one side only ('son')"),
 ])
 def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why
@@ -130,6 +135,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("How do I help my child with fractions?", "How do I help my daughter with fractions?"),
     ("Gift ideas for my mom?", "What should I get my mother as a gift?"),
     ("When did the Beatles start and end?", "When did the Beatles begin and end?"),
+    ("Who is Elvis Presley's daughter's mother?", "Who is the mother of Elvis Presley's daughter?"),
+    ("who is the father of madonna's kids?", "who is madonna's daughter's father?"),  # "kids" names her too
 ])
 def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
