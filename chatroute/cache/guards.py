@@ -131,6 +131,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     swapped = _other_thing(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
+    directions = _direction_conflict(a.tokens, b.tokens)
+    if directions is not None:
+        return f"opposite directions of {directions!r}"
     chained = _relative_of_relative(a.tokens, tokens_b) or _relative_of_relative(b.tokens, tokens_a)
     if chained is not None:
         return f"a relative's relative on one side only ({chained!r})"
@@ -468,6 +471,37 @@ def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
             my = ALTERNATIVES.get(y)
             if my is not None and my[0] == mx[0] and my not in meanings_a:
                 return x, y
+    return None
+
+
+_DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}
+_PLACE_END = frozenset({"and", "or", "but", "than", "to", "from", "in", "on", "at", "with", "is", "was", "are"})
+
+
+def _directions_of(tokens: list[str]) -> set[tuple[str, str]]:
+    """(direction, place) for each "west of new hampshire" in the prompt: the place is the words
+    after "of", up to a joining word."""
+    out = set()
+    for i, t in enumerate(tokens[:-2]):
+        if t in _DIRECTIONS and tokens[i + 1] == "of":
+            place: list[str] = []
+            for w in tokens[i + 2 : i + 6]:
+                if w in _PLACE_END:
+                    break
+                place.append(w)
+            if place:
+                out.add((t, " ".join(place)))
+    return out
+
+
+def _direction_conflict(ta: list[str], tb: list[str]) -> str | None:
+    """A place one prompt asks what lies west of and the other what lies east of ("west of new
+    hampshire and east of new york" / "east of new hampshire and …"). The opposite-words rule
+    misses it when a side names both directions, each of another place."""
+    da, db = _directions_of(ta), _directions_of(tb)
+    for direction, place in sorted(da - db):
+        if (_DIRECTIONS[direction], place) in db - da:
+            return place
     return None
 
 
