@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from itertools import pairwise
 
 from chatroute.cache.text import (
     ALTERNATIVES,
@@ -152,6 +153,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     kinds = _typed_question(a), _typed_question(b)
     if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
         return f"question type differs ({kinds[0]} / {kinds[1]})"
+    asked = _asked_about_a_life(a), _asked_about_a_life(b)
+    if asked[0] and asked[1] and not (asked[0] & asked[1]):
+        return f"asks for another fact ({'/'.join(sorted(asked[0]))} / {'/'.join(sorted(asked[1]))})"
     qualifier = (_role_qualifier(a, b) or _role_qualifier(b, a)) if _asks(a) and _asks(b) else None
     if qualifier is not None:
         return f"qualifier on one side only ({qualifier!r})"
@@ -192,6 +196,27 @@ _OPENING_SENSES = ({w: "possible" for w in ("can", "could", "may", "might")}
                    | {w: "present" for w in ("is", "are", "am", "do", "does")}
                    | {w: "past" for w in ("was", "were", "did")})
 _OPENING_CONTRASTS = (frozenset({"possible", "advisable"}), frozenset({"present", "past"}))
+
+
+_DIE = frozenset({"die", "died", "dies", "dying"})
+
+
+def _asked_about_a_life(f: Features) -> set[str]:
+    """Which of an age, a date and a cause of death the question asks for: "how old was he when he
+    died?", "what year did he die?" and "what did he die of?" want three answers. Only these three,
+    which the question words alone do not tell apart ("what age" and "what year" both open with
+    "what"); a question that asks for none of them gives an empty set."""
+    t = f.tokens
+    asked = set()
+    if ("how old" in f.answer_types or (t[:1] == ["age"] and t[1:2] in (["of"], ["at"]))
+            or any(w in ("what", "which", "the") and n == "age" for w, n in pairwise(t))):
+        asked.add("age")
+    if _typed_question(f) == "when":  # the question's own word, not a "when she died" inside it
+        asked.add("date")
+    if (any(w in _DIE and n in ("of", "from") for w, n in pairwise(t)) or _says(t, ["cause", "of", "death"])
+            or (f.question == "how" and "how old" not in f.answer_types and _DIE & set(t))):
+        asked.add("cause of death")
+    return asked
 
 
 def _opening_contrast(a: Features, b: Features) -> tuple[str, str] | None:

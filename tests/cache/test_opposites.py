@@ -102,9 +102,9 @@ FACTOID_FIXTURE = ROOT / "tests" / "data" / "cache_factoid.jsonl"
 def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     # Ordinals, relatives and life events in short factual questions, typed as users type them
     # (lower case, "swifts" for "Swift's"): 5 of the first 18 pairs were served before the rules;
-    # all 3 that ask for a relative's relative and both that turn one direction of a place around
-    # were served before stop 38's rules.
-    assert served(FACTOID_FIXTURE, 23) == []
+    # all 3 that ask for a relative's relative, both that turn one direction of a place around and
+    # both that ask for an age or a cause of death against a date were served before stop 38's rules.
+    assert served(FACTOID_FIXTURE, 25) == []
 
 
 @pytest.mark.parametrize("a,b,why", [
@@ -125,6 +125,9 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     # One side names both directions, so "north" / "south" alone is no conflict; of Spain it is.
     ("Which country lies north of Spain and south of England?",
      "Which country lies south of Spain and south of England?", "opposite directions of 'spain'"),
+    ("How old was Mozart when he died?", "What year did Mozart die?", "asks for another fact (age / date)"),
+    ("What did Jane Austen die of?", "When did Jane Austen die?", "asks for another fact (cause of death / date)"),
+    ("age of margot frank when she died?", "how did margot frank die?", "asks for another fact (age / cause of death)"),
 ])
 def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why
@@ -142,6 +145,9 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("Who is Elvis Presley's daughter's mother?", "Who is the mother of Elvis Presley's daughter?"),
     ("who is the father of madonna's kids?", "who is madonna's daughter's father?"),  # "kids" names her too
     ("What lies north of Spain and south of England?", "Which country is south of England and north of Spain?"),
+    ("At what age did Mozart die?", "How old was Mozart when he died?"),  # "when" inside is no date
+    ("When did Mozart die?", "In what year did Mozart die?"),
+    ("What was the cause of death of Mozart?", "What did Mozart die of?"),
 ])
 def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
