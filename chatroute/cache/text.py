@@ -626,6 +626,8 @@ def _read_tokens(tokens: list[str]) -> _TokenFacts:
         _note_grammar(facts, tokens, i)
         value = _num_value(tok) if tok[0].isdigit() else None
         word_value = NUMBER_WORDS.get(tok, ROMAN_NUMERALS.get(tok))
+        if tok == "i" and _first_of_a_line(tokens, i):
+            word_value = 1
         if word_value is None and tok in ORDINAL_WORDS and not (tok == "second" and prev_number):
             word_value = ORDINAL_WORDS[tok]
         if value is not None:
@@ -651,6 +653,16 @@ def _read_tokens(tokens: list[str]) -> _TokenFacts:
             prev_number = prev_tens = False
             _note_word(facts, tokens, i)
     return facts
+
+
+# "I" is a number only where it can be nothing else: "World War I" and a ruler's name after a title
+# ("King Charles I", "Queen Elizabeth I"), so they are the same question as "World War 1".
+_RULER_TITLES = frozenset("king queen emperor empress pope tsar czar kaiser sultan pharaoh".split())
+
+
+def _first_of_a_line(tokens: list[str], i: int) -> bool:
+    return i > 0 and (tokens[i - 1] == "war" or (i > 1 and tokens[i - 2] in _RULER_TITLES
+                                                  and tokens[i - 1] not in STOPWORDS))  # "The King and I"
 
 
 def _note_grammar(facts: _TokenFacts, tokens: list[str], i: int) -> None:

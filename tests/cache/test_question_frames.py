@@ -31,6 +31,9 @@ from tests.cache.exact import hard
     ("How can I make a million dollars?", "How can I make $1 million?"),
     ("Is a salary of 45 thousand good?", "Is a salary of forty five thousand good?"),
     ("Is 30°C hot for a bedroom?", "Is 30 degrees Celsius hot for a bedroom?"),
+    ("When did World War I start?", "When did World War 1 start?"),  # "I" after "war" is a number
+    ("Who was King Charles I married to?", "Who was King Charles 1 married to?"),
+    ("Who wrote The King and I?", "who wrote the king and i"),  # a title, not a ruler's number
 ])
 def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
@@ -42,6 +45,8 @@ def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) ->
     ("What is type II diabetes?", "What is type 1 diabetes?", "numbers differ"),
     ("What was the 1st Star Wars film?", "What was the 2nd Star Wars film?", "numbers differ"),
     ("Who was Henry VIII's fourth wife?", "Who was Henry VII's fourth wife?", "numbers differ"),
+    ("Who was King Charles I?", "Who was King Charles III?", "numbers differ"),
+    ("Who was Queen Elizabeth I?", "Who is Queen Elizabeth?", "numbers differ"),
     ("What is the interest on a 5 year loan?", "What is the interest on a 5 month loan?", "units differ"),
     ("How many years is a decade?", "How many days is a decade?", "units differ"),
     # A currency sign keeps the whole number: "$10,000" was read as 10 and 0.
@@ -131,6 +136,7 @@ def test_question_word_folds_openings_that_ask_the_same(text: str, word: str) ->
     ("what was nicki minaj's first album?", "what was nicki minaj 1st album?", True),
     ("What year did the Berlin Wall fall?", "Why did the Berlin Wall fall?", False),
     ("When did World War II end?", "When did World War I end?", False),
+    ("When did World War I start?", "When did World War 1 start?", True),
     ("Who built the Eiffel Tower?", "When was the Eiffel Tower built?", False),
     ("Is it safe to eat raw eggs?", "Are raw eggs safe to eat?", True),
     ("Is it safe to eat raw eggs?", "Is it safe to eat raw chicken?", False),
