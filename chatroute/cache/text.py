@@ -363,8 +363,15 @@ def _acronym(name: str) -> str:
     return _ACRONYM_ALIASES.get(name, name)
 
 
+# "WW2", "WWII" and "world war2" are how people type World War 2: spelled out, the neighbour search,
+# the exact facts and the verifier all read them as the name they stand for.
+_WORLD_WAR = re.compile(r"\bww ?(ii|i|2|1)\b", re.IGNORECASE)
+_WAR_GLUED = re.compile(r"\b(world war)([12])\b", re.IGNORECASE)
+
+
 def _norm_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
+    text = _WAR_GLUED.sub(r"\1 \2", _WORLD_WAR.sub(lambda m: "World War " + m.group(1).upper(), text))
     return text.replace("\r\n", "\n").replace("’", "'").replace("‘", "'").strip()
 
 

@@ -34,6 +34,8 @@ from tests.cache.exact import hard
     ("When did World War I start?", "When did World War 1 start?"),  # "I" after "war" is a number
     ("Who was King Charles I married to?", "Who was King Charles 1 married to?"),
     ("Who wrote The King and I?", "who wrote the king and i"),  # a title, not a ruler's number
+    ("Who won WW2?", "Who won World War II?"),  # how people type the name
+    ("when did world war1 start?", "When did World War I start?"),
 ])
 def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
@@ -47,6 +49,7 @@ def test_the_same_fact_in_other_words_passes_the_exact_guards(a: str, b: str) ->
     ("Who was Henry VIII's fourth wife?", "Who was Henry VII's fourth wife?", "numbers differ"),
     ("Who was King Charles I?", "Who was King Charles III?", "numbers differ"),
     ("Who was Queen Elizabeth I?", "Who is Queen Elizabeth?", "numbers differ"),
+    ("What caused WW1?", "What caused WWII?", "numbers differ"),
     ("What is the interest on a 5 year loan?", "What is the interest on a 5 month loan?", "units differ"),
     ("How many years is a decade?", "How many days is a decade?", "units differ"),
     # A currency sign keeps the whole number: "$10,000" was read as 10 and 0.
@@ -137,6 +140,7 @@ def test_question_word_folds_openings_that_ask_the_same(text: str, word: str) ->
     ("What year did the Berlin Wall fall?", "Why did the Berlin Wall fall?", False),
     ("When did World War II end?", "When did World War I end?", False),
     ("When did World War I start?", "When did World War 1 start?", True),
+    ("When did WWII end?", "When did World War 2 end?", True),  # no neighbour before: "WWII" is no topic word
     ("Who built the Eiffel Tower?", "When was the Eiffel Tower built?", False),
     ("Is it safe to eat raw eggs?", "Are raw eggs safe to eat?", True),
     ("Is it safe to eat raw eggs?", "Is it safe to eat raw chicken?", False),
