@@ -132,6 +132,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     swapped = _other_thing(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
+    parts = _name_parts(a.tokens), _name_parts(b.tokens)
+    if parts[0] and parts[1] and not (parts[0] & parts[1]):
+        return f"another part of a name ({'/'.join(sorted(parts[0]))} / {'/'.join(sorted(parts[1]))})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -497,6 +500,21 @@ def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
             if my is not None and my[0] == mx[0] and my not in meanings_a:
                 return x, y
     return None
+
+
+# "What is Muhammad Ali's real name?" / "… first name?": parts of a name are different answers. A
+# real, birth, full or legal name is one thing (the name someone was given), a stage name another.
+_NAME_PARTS = {"first": "first", "given": "first", "christian": "first", "last": "last", "family": "last",
+               "middle": "middle", "maiden": "maiden", "stage": "stage", "pen": "stage", "real": "real",
+               "birth": "real", "full": "real", "legal": "real", "nick": "nickname"}
+_ONE_WORD_NAME_PARTS = {"surname": "last", "nickname": "nickname", "nicknames": "nickname"}
+
+
+def _name_parts(tokens: list[str]) -> set[str]:
+    """The parts of a name a question asks for ("first name", "surname"); empty when it asks for none."""
+    parts = {_ONE_WORD_NAME_PARTS[t] for t in tokens if t in _ONE_WORD_NAME_PARTS}
+    parts |= {_NAME_PARTS[w] for w, n in pairwise(tokens) if w in _NAME_PARTS and n in ("name", "names")}
+    return parts
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}
