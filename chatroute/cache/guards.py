@@ -252,7 +252,7 @@ def _opens_with_question_word(t: list[str]) -> bool:
 # "Who is Michael Jackson's older son?" for one of the sons "… son?" asks about. In a question
 # these words before a role pick someone out; in a description they do not ("Former England great
 # Tom Finney dies"), so the rule reads questions only.
-_ROLE_QUALIFIERS = frozenset("former ex previous outgoing incoming future "
+_ROLE_QUALIFIERS = frozenset("former ex previous past outgoing incoming future "
                              "older oldest elder eldest younger youngest".split())
 
 
