@@ -421,13 +421,14 @@ def mixture_apgr(rows: Sequence[dict[str, Any]], by_part: Sequence[np.ndarray], 
         "length": lambda idx, k: ev.length_score([rows[i] for i in idx]),
         **{name: _sample_slice(scored[name]) for name in scorers},
     }
+    labels = [(np.array([float(rows[i]["scores"][weak]) for i in idx]),
+               np.array([float(rows[i]["scores"][strong]) for i in idx])) for idx in samples]
     apgr: dict[str, float | None] = {"random": 0.5}
     ranks: dict[str, list[float]] = {}
     for name, fn in methods.items():
         vals, part_ranks = [], []
         for k, idx in enumerate(samples):
-            sw = np.array([float(rows[i]["scores"][weak]) for i in idx])
-            ss = np.array([float(rows[i]["scores"][strong]) for i in idx])
+            sw, ss = labels[k]
             score = np.asarray(fn(idx, k), dtype=np.float64)
             value = ev.curve_metrics(score, ss, sw)["apgr"]
             if value is not None:  # None: the sample has no weak -> strong gap to recover
@@ -436,13 +437,7 @@ def mixture_apgr(rows: Sequence[dict[str, Any]], by_part: Sequence[np.ndarray], 
             part_ranks.append([float(rank[p * n:(p + 1) * n].mean()) for p in range(len(by_part))])
         apgr[name] = float(np.mean(vals)) if vals else None
         ranks[name] = [round(float(x), 3) for x in np.mean(part_ranks, axis=0)]
-    oracle = []
-    for idx in samples:
-        sw = np.array([float(rows[i]["scores"][weak]) for i in idx])
-        ss = np.array([float(rows[i]["scores"][strong]) for i in idx])
-        value = ev.curve_metrics(ss - sw, ss, sw)["apgr"]
-        if value is not None:
-            oracle.append(value)
+    oracle = [v for sw, ss in labels if (v := ev.curve_metrics(ss - sw, ss, sw)["apgr"]) is not None]
     apgr["oracle"] = float(np.mean(oracle)) if oracle else None
     return n, apgr, ranks
 

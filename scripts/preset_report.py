@@ -55,7 +55,7 @@ def kept_at_share(order: np.ndarray, sw: np.ndarray, ss: np.ndarray, share: floa
     return float(np.where(strong, ss, sw).mean() / ss.mean())
 
 
-BENCH_MIX = "benchmark mix stand-in (never trained on)"
+BENCH_MIX = lo.BENCH_MIX
 BENCH_MIX_PAIR = ("Meta-Llama-3.1-8B-Instruct", lo.GPT4O)
 
 
