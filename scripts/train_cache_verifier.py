@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatroute.cache.alignment import alignment_features  # noqa: E402
-from chatroute.cache.guards import hard_refuse_reason, refuse_reason, spell_acronyms  # noqa: E402
+from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
+from chatroute.cache.spelling import verifier_view  # noqa: E402
 from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasing_path, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
@@ -94,14 +95,20 @@ def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]
         v = emb.embed([fa.content_text, fb.content_text, r["a"], r["b"]])
         cos_topic[i] = float(v[0] @ v[1])
         cos_plain[i] = float(v[2] @ v[3])
-    x, has = verifier_inputs([spell_acronyms(a, b) for a, b in feats])
+    x, has = verifier_inputs(said_pairs(feats))
     y = np.array([r["label"] == "hit" for r in rows])
     return {"x": x, "has": has, "cos_topic": cos_topic, "cos_plain": cos_plain, "y": y}
 
 
+def said_pairs(feats: list[tuple[Features, Features]]) -> list[tuple[Features, Features]]:
+    """Each pair as the cache gives it to the verifier (spelling.verifier_view, the shipped embedder)."""
+    knows = get_embedder().knows
+    return [verifier_view(a, b, knows) for a, b in feats]
+
+
 def verifier_inputs(pairs: list[tuple[Features, Features]]) -> tuple[np.ndarray, np.ndarray]:
-    """The verifier's features for each pair as the cache gives it to the verifier (acronyms
-    said, guards.spell_acronyms), and whether it has any (both sides have content words)."""
+    """The verifier's features for each pair (as said_pairs gives them), and whether it has any
+    (both sides have content words)."""
     emb = get_embedder()
     states = contextual_states([f.text for pair in pairs for f in pair])
     x = np.zeros((len(pairs), len(FEATURES)))
@@ -115,10 +122,19 @@ def verifier_inputs(pairs: list[tuple[Features, Features]]) -> tuple[np.ndarray,
     return x, has
 
 
+def word_columns_resized(x: np.ndarray) -> np.ndarray:
+    """Saved features from before a word feature was added or removed: keep the contextual columns
+    (the last len(FEATURES) - len(WORD_FEATURES)), zero the word columns for refresh_words to fill."""
+    n_ctx = len(FEATURES) - len(WORD_FEATURES)
+    out = np.zeros((len(x), len(FEATURES)))
+    out[:, len(WORD_FEATURES) :] = x[:, x.shape[1] - n_ctx :]
+    return out
+
+
 def refresh_said(f: dict[str, np.ndarray], feats: list[tuple[Features, Features]]) -> int:
-    """Features saved before acronyms were said for the verifier: recompute the (few) pairs where
-    saying them changes a side. Returns how many."""
-    said = [spell_acronyms(a, b) for a, b in feats]
+    """Features saved from the pairs as written: recompute the (few) pairs the verifier reads
+    otherwise (an acronym said, a misspelled word written as the other side writes it). Returns how many."""
+    said = said_pairs(feats)
     changed = [i for i, (pair, s) in enumerate(zip(feats, said, strict=True))
                if s[0] is not pair[0] or s[1] is not pair[1]]
     if changed:
@@ -132,7 +148,7 @@ def refresh_words(f: dict[str, np.ndarray], feats: list[tuple[Features, Features
     keep the saved contextual alignment columns, which take minutes; pairs that gain content
     words get everything computed. Returns how many pairs changed."""
     emb = get_embedder()
-    said = [spell_acronyms(a, b) for a, b in feats]
+    said = said_pairs(feats)
     before = f["x"].copy()
     for i, (fa, fb) in enumerate(said):
         f["cos_topic"][i] = float(np.dot(*emb.embed([feats[i][0].content_text, feats[i][1].content_text])))
@@ -373,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = ROOT / ".data" / "features.npz"
     if args.reuse_features and cache.exists():
         f = dict(np.load(cache))
+        if f["x"].shape[1] != len(FEATURES):
+            if not args.refresh_words:
+                ap.error(f"{cache} holds another feature list: add --refresh-words (or drop --reuse-features)")
+            f["x"] = word_columns_resized(f["x"])
         print(f"acronyms said for the verifier: {refresh_said(f, feats)} pairs re-featurised", file=sys.stderr)
         if args.refresh_words:
             print(f"word features recomputed: {refresh_words(f, feats)} pairs changed", file=sys.stderr)

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from chatroute.cache.guards import hard_refuse_reason, spell_acronyms
+from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
+from chatroute.cache.spelling import verifier_view
 from chatroute.cache.tables import SCHEMA, Tx, db_path_of
 from chatroute.cache.text import Features, features
 from chatroute.cache.verifier import Verifier, get_verifier
@@ -338,7 +339,7 @@ class AnswerCache:
             verified += 1
             try:
                 # "the UN" / "the United Nations": the verifier reads both with the acronym.
-                said_c, said_q = spell_acronyms(c_feats, feats)
+                said_c, said_q = verifier_view(c_feats, feats, self._knows())
                 prob, pooled = verifier.assess(said_c, said_q, self._word_embed, self._word_weights())
             except Exception as exc:  # noqa: BLE001 - e.g. the encoder's runtime or file is broken
                 # Without a verdict nothing is served: a miss costs a model call, a wrong hit the
@@ -404,6 +405,12 @@ class AnswerCache:
         many candidates the verifier reads."""
         self._fill_memo(words)
         return np.stack([self._memo_vec[w] for w in words])
+
+    def _knows(self) -> Callable[[str], bool] | None:
+        """Whether the shipped embedder knows a word whole (spelling.spell_alike); None for a
+        stand-in embedder."""
+        knows = getattr(getattr(self._embed_fn, "__self__", None), "knows", None)
+        return knows if callable(knows) else None
 
     def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
         """The embedder's word importances, when the embedder is the shipped one (the verifier

@@ -103,6 +103,10 @@ class Embedder:
         informative words long and frequent function words short, so it serves as an importance."""
         return np.linalg.norm(self.word_vectors(words), axis=1)
 
+    def knows(self, word: str) -> bool:
+        """`word` (lower case) is one token of the vocabulary, not split into pieces."""
+        return self._tok.token_to_id(word) is not None
+
     def embed_one(self, text: str) -> np.ndarray:
         """(dim,) float32 unit vector for one text."""
         return self.embed([text])[0]

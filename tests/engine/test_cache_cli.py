@@ -262,3 +262,17 @@ def test_cache_check_needs_both_prompts(capsys: pytest.CaptureFixture[str]) -> N
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "chatroute cache check" in err and "ASKED" in err
+
+
+def test_a_typo_in_the_stored_question_is_read_as_the_word_it_misspells(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """Asked once with a typo, then spelled right: served from the cache, with no provider call."""
+    first = _first_answer(capsys, configured, "what is the diference between a virus and bacteria?")
+    n = len(configured.requests)
+    code, out = ask_json(capsys, "what is the difference between a virus and bacteria?")
+    assert code == 0
+    assert len(configured.requests) == n
+    assert out["cache"] == "hit" and out["cache_tier"] == "semantic" and out["text"] == first["text"]
+    code, out, _ = run_cli(capsys, "cache", "check", "how long should i boil an egg for a sofft yolk?",
+                           "how long do i boil an egg for a soft yolk?")
+    assert code == 0 and out.startswith("served (semantic")

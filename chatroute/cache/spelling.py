@@ -1,0 +1,102 @@
+"""One word spelled two ways: "Who were Albert Einstien's siblings?" / "Siblings of Albert Einstein?".
+
+People misspell as they type. The static embedder splits a word it does not know into pieces
+("truemns" → "true", "##m", "##ns"), so a misspelled word on one side and its right spelling on
+the other look like two words, and the verifier reads a missing word where there is a typo. Before
+the verifier reads a pair, a misspelled word on one side is written as the other side writes it.
+
+A pair of words is taken for one word only where that is safe to assume:
+- at least one of the two is a word the embedder does not know whole (two known words, "Iran" /
+  "Iraq" or "Austin" / "Austen", are two words);
+- both are letters only, at least 4 long, with the same first letter ("windows7" / "windows" and
+  "grub2" / "grub" are other things);
+- neither is another form of the other, one base with two endings ("install" / "installer",
+  "procrastinating" / "procrastination"); whether another form asks the same is left to the
+  embedder. A letter doubled is a typo ("faucett" / "faucet");
+- the stems differ (the stems already meet: "Nixon" / "Nixons");
+- they are one edit apart, or two where the longer has 7 letters or more (an edit is an inserted,
+  deleted or changed letter, or two neighbouring letters swapped: "einstien" / "einstein").
+
+The exact facts are read before this, from the prompts as written: a name spelled two ways in
+capitals is still refused as another name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from rapidfuzz.distance import OSA
+
+from chatroute.cache.guards import spell_acronyms
+from chatroute.cache.text import Features, features, stem
+
+Knows = Callable[[str], bool]
+
+_MIN_LEN = 4
+_LONG = 7  # from this length two edits are allowed
+_ENDINGS = ("", "s", "es", "d", "ed", "ing", "ings", "ion", "ions", "ation", "ations", "er", "ers", "or", "ors",
+            "e", "y", "ies", "ied", "ly", "al", "ally", "ment", "ments", "ness", "ity", "ive", "ic", "ical",
+            "ism", "ist", "ists", "ian", "ians", "an", "ans", "ese", "i", "is")
+_MIN_BASE = 3
+
+
+def same_word_misspelled(x: str, y: str, knows: Knows) -> bool:
+    """x and y (lower case) are one word, one of them misspelled (see the module docstring)."""
+    if x == y or len(x) < _MIN_LEN or len(y) < _MIN_LEN or x[0] != y[0]:
+        return False
+    if not (x.isalpha() and y.isalpha()) or _other_form(x, y):
+        return False
+    if stem(x) == stem(y) or (knows(x) and knows(y)):
+        return False
+    limit = 2 if max(len(x), len(y)) >= _LONG else 1
+    return OSA.distance(x, y, score_cutoff=limit) <= limit
+
+
+def _other_form(x: str, y: str) -> bool:
+    """x and y are one base with two endings ("procrastinat" + "ing" / "ion")."""
+    for ex in _ENDINGS:
+        if not x.endswith(ex) or len(x) - len(ex) < _MIN_BASE:
+            continue
+        base = x[: len(x) - len(ex)]
+        if y.startswith(base) and y[len(base) :] in _ENDINGS:
+            return True
+    return False
+
+
+def verifier_view(a: Features, b: Features, knows: Knows | None) -> tuple[Features, Features]:
+    """The pair as the verifier reads it: acronyms said where the other side uses them
+    (guards.spell_acronyms), then one spelling for a misspelled word (spell_alike)."""
+    return spell_alike(*spell_acronyms(a, b), knows)
+
+
+def spell_alike(a: Features, b: Features, knows: Knows | None) -> tuple[Features, Features]:
+    """The pair as the verifier should read it: where a word of one side is the other side's word
+    misspelled, the side with the word the embedder does not know (b's, when it knows neither)
+    writes it as the other does. Unchanged sides are returned as they are; without `knows` (a
+    stand-in embedder) nothing changes."""
+    if knows is None:
+        return a, b
+    # All words, not only topic words: "diference" is a topic word to the cache (it does not know
+    # it), "difference" a filler word.
+    in_a, in_b = set(a.tokens), set(b.tokens)
+    only_a = dict.fromkeys(w for w in a.tokens if w not in in_b and len(w) >= _MIN_LEN)
+    only_b = dict.fromkeys(w for w in b.tokens if w not in in_a and len(w) >= _MIN_LEN)
+    fix_a: dict[str, str] = {}
+    fix_b: dict[str, str] = {}
+    for x in only_a:
+        for y in only_b:
+            if y not in fix_b and same_word_misspelled(x, y, knows):
+                if knows(x) or not knows(y):
+                    fix_b[y] = x
+                else:
+                    fix_a[x] = y
+                break
+    return _rewrite(a, fix_a), _rewrite(b, fix_b)
+
+
+def _rewrite(f: Features, fixes: dict[str, str]) -> Features:
+    if not fixes:
+        return f
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in fixes) + r")\b", re.IGNORECASE)
+    return features(pattern.sub(lambda m: fixes[m.group(0).lower()], f.text))

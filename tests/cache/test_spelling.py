@@ -1,0 +1,82 @@
+"""A misspelled word read as the other prompt's word (chatroute/cache/spelling.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatroute.cache.spelling import same_word_misspelled, spell_alike, verifier_view
+from chatroute.cache.text import features
+from chatroute.embed import get_embedder
+from scripts import eval_cache
+
+KNOWS = get_embedder().knows
+
+
+@pytest.mark.parametrize("x,y", [
+    ("einstien", "einstein"),  # two letters swapped
+    ("diference", "difference"),  # "difference" is known, "diference" not
+    ("pasport", "passport"),  # a letter dropped
+    ("lousiana", "louisiana"),
+    ("photosynthisis", "photosynthesis"),  # two edits in a long word
+])
+def test_a_typo_is_the_same_word(x: str, y: str) -> None:
+    assert same_word_misspelled(x, y, KNOWS)
+    assert same_word_misspelled(y, x, KNOWS)
+
+
+@pytest.mark.parametrize("x,y", [
+    ("iran", "iraq"),  # both known: two words
+    ("austin", "austen"),
+    ("install", "installer"),  # another form
+    ("procrastinating", "procrastination"),  # one base, two endings
+    ("windows7", "windows"),  # not letters only
+    ("truemns", "truman"),  # three edits
+    ("keyna", "kenny"),  # one edit apart only if short words could take two
+    ("ebay", "abay"),  # another first letter
+    ("cat", "cart"),  # too short to tell
+])
+def test_other_words_stay_apart(x: str, y: str) -> None:
+    assert not same_word_misspelled(x, y, KNOWS)
+
+
+def test_the_side_with_the_unknown_spelling_is_rewritten() -> None:
+    cached = features("What is the diference between a virus and bacteria?")
+    asked = features("What is the difference between a virus and bacteria?")
+    said_cached, said_asked = spell_alike(cached, asked, KNOWS)
+    assert said_cached.text == "What is the difference between a virus and bacteria?"
+    assert said_asked is asked
+    # Either order: the known spelling wins.
+    said_asked, said_cached = spell_alike(asked, cached, KNOWS)
+    assert said_cached.text == "What is the difference between a virus and bacteria?" and said_asked is asked
+
+
+def test_nothing_changes_without_the_shipped_embedder_or_a_typo() -> None:
+    a, b = features("how does photosynthisis work?"), features("how does photosynthesis work?")
+    assert spell_alike(a, b, None) == (a, b)
+    c, d = features("Is Iran bigger than Iraq?"), features("Is Iraq bigger than Iran?")
+    said = verifier_view(c, d, KNOWS)
+    assert said[0] is c and said[1] is d
+
+
+def _pair(cached: str, new: str, label: str) -> dict:
+    side = {"system": None, "history": []}
+    return {"category": "typo", "label": label, "split": "heldout", "source": "test",
+            "cached": {**side, "prompt": cached}, "new": {**side, "prompt": new}}
+
+
+def test_a_rephrasing_with_a_typo_is_served_by_the_real_cache() -> None:
+    # Written here in users' style; each was refused before the verifier read one spelling
+    # (verifier 0.539, 0.993 and 0.001).
+    pairs = [
+        _pair("how long should i boil an egg for a sofft yolk?", "how long do i boil an egg for a soft yolk?", "hit"),
+        _pair("what is the diference between a virus and bacteria?",
+              "what is the difference between a virus and bacteria?", "hit"),
+        _pair("which vitamins are good for imune health?", "which vitamins help immune health?", "hit"),
+        # Refused as before: one spelling does not make two questions one.
+        _pair("is iran bigger than iraq?", "is iraq bigger than iran?", "miss"),
+        _pair("how do i cook brown rcie?", "how do i cook white rice?", "miss"),
+    ]
+    outcomes = eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD)
+    assert [o.hit for o in outcomes] == [True, True, True, False, False]
+
+
