@@ -8,11 +8,12 @@ the verifier reads a pair, a misspelled word on one side is written as the other
 A pair of words is taken for one word only where that is safe to assume:
 - at least one of the two is a word the embedder does not know whole (two known words, "Iran" /
   "Iraq" or "Austin" / "Austen", are two words);
-- both are letters only, at least 4 long, with the same first letter ("windows7" / "windows" and
-  "grub2" / "grub" are other things);
+- both are letters only, at least 4 long and one of them 5 ("lyft" / "lift" are two; "sofft" /
+  "soft" one), with the same first letter ("windows7" / "windows" and "grub2" / "grub" are other
+  things);
 - neither is another form of the other, one base with two endings ("install" / "installer",
   "procrastinating" / "procrastination"); whether another form asks the same is left to the
-  embedder. A letter doubled is a typo ("faucett" / "faucet");
+  embedder;
 - the stems differ (the stems already meet: "Nixon" / "Nixons");
 - they are one edit apart, or two where the longer has 7 letters or more (an edit is an inserted,
   deleted or changed letter, or two neighbouring letters swapped: "einstien" / "einstein").
@@ -43,7 +44,7 @@ _MIN_BASE = 3
 
 def same_word_misspelled(x: str, y: str, knows: Knows) -> bool:
     """x and y (lower case) are one word, one of them misspelled (see the module docstring)."""
-    if x == y or len(x) < _MIN_LEN or len(y) < _MIN_LEN or x[0] != y[0]:
+    if x == y or min(len(x), len(y)) < _MIN_LEN or max(len(x), len(y)) <= _MIN_LEN or x[0] != y[0]:
         return False
     if not (x.isalpha() and y.isalpha()) or _other_form(x, y):
         return False

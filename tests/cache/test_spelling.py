@@ -34,6 +34,7 @@ def test_a_typo_is_the_same_word(x: str, y: str) -> None:
     ("keyna", "kenny"),  # one edit apart only if short words could take two
     ("ebay", "abay"),  # another first letter
     ("cat", "cart"),  # too short to tell
+    ("lyft", "lift"),
 ])
 def test_other_words_stay_apart(x: str, y: str) -> None:
     assert not same_word_misspelled(x, y, KNOWS)
