@@ -46,12 +46,12 @@ def same_word_misspelled(x: str, y: str, knows: Knows) -> bool:
     """x and y (lower case) are one word, one of them misspelled (see the module docstring)."""
     if x == y or min(len(x), len(y)) < _MIN_LEN or max(len(x), len(y)) <= _MIN_LEN or x[0] != y[0]:
         return False
-    if not (x.isalpha() and y.isalpha()) or _other_form(x, y):
-        return False
-    if stem(x) == stem(y) or (knows(x) and knows(y)):
+    if not (x.isalpha() and y.isalpha()):
         return False
     limit = 2 if max(len(x), len(y)) >= _LONG else 1
-    return OSA.distance(x, y, score_cutoff=limit) <= limit
+    if OSA.distance(x, y, score_cutoff=limit) > limit:
+        return False
+    return stem(x) != stem(y) and not (knows(x) and knows(y)) and not _other_form(x, y)
 
 
 def _other_form(x: str, y: str) -> bool:
@@ -81,13 +81,16 @@ def spell_alike(a: Features, b: Features, knows: Knows | None) -> tuple[Features
     # All words, not only topic words: "diference" is a topic word to the cache (it does not know
     # it), "difference" a filler word.
     in_a, in_b = set(a.tokens), set(b.tokens)
-    only_a = dict.fromkeys(w for w in a.tokens if w not in in_b and len(w) >= _MIN_LEN)
-    only_b = dict.fromkeys(w for w in b.tokens if w not in in_a and len(w) >= _MIN_LEN)
+    only_a = dict.fromkeys(w for w in a.tokens if w not in in_b and len(w) >= _MIN_LEN and w.isalpha())
+    only_b: dict[str, list[str]] = {}  # by first letter: a long prompt pairs few words, not all
+    for w in dict.fromkeys(b.tokens):
+        if w not in in_a and len(w) >= _MIN_LEN and w.isalpha():
+            only_b.setdefault(w[0], []).append(w)
     fix_a: dict[str, str] = {}
     fix_b: dict[str, str] = {}
     for x in only_a:
-        for y in only_b:
-            if y not in fix_b and same_word_misspelled(x, y, knows):
+        for y in only_b.get(x[0], ()):
+            if abs(len(x) - len(y)) <= 2 and y not in fix_b and same_word_misspelled(x, y, knows):
                 if knows(x) or not knows(y):
                     fix_b[y] = x
                 else:
