@@ -284,14 +284,20 @@ def tfidf_reference(rows: Sequence[dict[str, Any]]) -> Method:
     return fit
 
 
-def shipped_method(rows: Sequence[dict[str, Any]]) -> Method:
-    """The weights in chatroute/routing/data as they are (not retrained per split)."""
+def shipped_method(rows: Sequence[dict[str, Any]], choice_discount: bool = True) -> Method:
+    """The weights in chatroute/routing/data as they are (not retrained per split); without
+    `choice_discount`, as if they carried none (QualityModel.choice_discount)."""
     cache: dict[tuple[str, str], np.ndarray] = {}
 
     def fit(train: np.ndarray) -> Scorer:
+        import copy
+
         from chatroute.routing.quality import get_quality_model
 
         qm = get_quality_model()
+        if not choice_discount:
+            qm = copy.copy(qm)
+            qm.choice_discount = 0.0
 
         def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
             if (w, s) not in cache:
@@ -569,7 +575,8 @@ def available_methods(rows: list[dict[str, Any]], cache: Path, ctx: Path | None 
     dense = fitted_once(candidates["arena difficulty dense"])
     blends |= {f"shipped + arena difficulty dense ({share})": z_blend(retrained, dense, share)
                for share in (0.25, 0.5)}
-    return {"reference": reference, "shipped": shipped_method(rows), **candidates, **blends}
+    return {"reference": reference, "shipped": shipped_method(rows),
+            "shipped without the choice discount": shipped_method(rows, choice_discount=False), **candidates, **blends}
 
 
 def main() -> None:

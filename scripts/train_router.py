@@ -126,6 +126,13 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
         mf = fit(prompts[trained & (fold != f)], y[fold[trained] != f])
         oof_all[fold == f] = mf.decision(feats, prompts[fold == f])
         log(f"  fold {f + 1}/{folds} done")
+    # The app lowers the need of a prompt with lettered answer options (QualityModel.need). The
+    # quantile scale stays that of the needs as fitted (a prompt without options keeps its
+    # quantile); the calibration reads each row at the need the app gives it, so P(good) for a
+    # multiple-choice question is fitted where the app will place it.
+    discount = rm.CHOICE_DISCOUNT_SD * float(oof_all.std())
+    g_quantiles = np.quantile(oof_all, QUANTILE_P)
+    oof_all = oof_all - discount * rm.choice_rows([rows[i] for i in prompts])
     oof = oof_all[trained]
     ability0 = float(np.mean(list(anchors.values())))
     theta_scale = THETA_SPAN / (anchors[STRONG_MODEL] - anchors[WEAK_MODEL])
@@ -133,7 +140,6 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     ts = (anchors[STRONG_MODEL] - ability0) * theta_scale
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
-    g_quantiles = np.quantile(oof_all, QUANTILE_P)
     q = need_quantiles(oof, g_quantiles, QUANTILE_P)
     calib = calibration(q, yw, ys, tw, ts, theta_top=(1.0 - ability0) * theta_scale)
     arrays: dict[str, Any] = {
@@ -151,6 +157,7 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
         "theta_scale": np.float32(theta_scale),
         "g_quantile_p": QUANTILE_P.astype(np.float32),
         "g_quantiles": g_quantiles.astype(np.float32),
+        "choice_discount": np.float32(discount),
     }
     info = {"rows": int(len(keep)), "oof_reliability": reliability(q, yw, ys, calib, tw, ts)}
     return arrays, info
@@ -237,6 +244,7 @@ def main() -> None:
         "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
                              "worked_only": args.worked_only, "pooled_worked_only": args.pooled_worked_only,
                              "C": rm.NEED_C, "a_min": A_MIN, "theta_span": THETA_SPAN,
+                             "choice_discount_sd": rm.CHOICE_DISCOUNT_SD,
                              "calibration_folds": 3},
         "training_data": {
             "files": data_sha,

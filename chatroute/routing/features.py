@@ -123,6 +123,19 @@ def _vocab(words: list[str], vocab: frozenset[str], lower: str = "", phrases: tu
     return math.log1p(min(n, 20))
 
 
+_CHOICE_LINE = re.compile(r"^[ \t]*\(?([A-J])[.):][ \t]+\S[^\n]{0,300}$", re.MULTILINE)
+
+
+def lists_choices(text: str) -> bool:
+    """The message lists lettered answer options on their own lines ("A. …", "(B) …", "C) …"), at
+    least A, B and C: a multiple-choice question. Lower-case letters are left out: "a) … b) …"
+    is as often the parts of one task."""
+    if "A" not in text:
+        return False
+    letters = {m.group(1) for m in _CHOICE_LINE.finditer(_scan_text(text))}
+    return {"A", "B", "C"} <= letters
+
+
 def lexical_features(text: str) -> np.ndarray:
     """Generic surface signals of one message, as float32 in LEXICAL_NAMES order."""
     full_len = len(text)

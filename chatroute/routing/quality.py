@@ -35,7 +35,14 @@ import numpy as np
 
 from chatroute.lazy import Lazy
 from chatroute.routing import ngrams
-from chatroute.routing.features import CONTEXT_WEIGHT, LEXICAL_NAMES, MAX_CONTEXT_TURNS, TurnFeatures, extract
+from chatroute.routing.features import (
+    CONTEXT_WEIGHT,
+    LEXICAL_NAMES,
+    MAX_CONTEXT_TURNS,
+    TurnFeatures,
+    extract,
+    lists_choices,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "quality.npz"
@@ -126,6 +133,11 @@ class QualityModel:
         self.g_quantiles = arrays["g_quantiles"].astype(np.float64)
         self.meta = meta
         self.anchors: dict[str, float] = {k: float(v) for k, v in meta.get("anchors", {}).items()}
+        # Lettered answer options lower the need by this much (0 in weights trained without it):
+        # with options to pick from, the weaker model's guesses and the options themselves narrow
+        # the gap, so a multiple-choice exam question needs the stronger model less than an open
+        # problem (router_models.CHOICE_DISCOUNT_SD; README, Router quality).
+        self.choice_discount = float(arrays["choice_discount"]) if "choice_discount" in arrays else 0.0
 
     @classmethod
     def load(cls, weights: Path = WEIGHTS, meta: Path = META) -> QualityModel:
@@ -147,9 +159,11 @@ class QualityModel:
             val = np.concatenate([val, CONTEXT_WEIGHT * cv])
         return idx, val
 
-    def need(self, sparse: tuple[np.ndarray, np.ndarray], emb: np.ndarray | None, lex: np.ndarray | None) -> float:
+    def need(self, sparse: tuple[np.ndarray, np.ndarray], emb: np.ndarray | None, lex: np.ndarray | None,
+             text: str | None = None) -> float:
         """g(x): logit that the stronger model answers this turn better (floored for maths and
-        code, see DEMANDING_FLOOR_QUANTILE)."""
+        code, see DEMANDING_FLOOR_QUANTILE; lowered by choice_discount when `text` lists lettered
+        answer options)."""
         idx, val = sparse
         g = float(val @ self.w[idx]) + self.bias
         if len(self.v):
@@ -157,6 +171,8 @@ class QualityModel:
             g += float(d[0] @ self.v)
         if demanding(lex):
             g = max(g, self.demanding_floor)
+        if self.choice_discount and text is not None and lists_choices(text):
+            g -= self.choice_discount
         return g
 
     @property
@@ -170,7 +186,8 @@ class QualityModel:
     def need_of(self, features: TurnFeatures) -> float:
         if features.need is not None:
             return features.need
-        return self.need(self.sparse(features.text, features.context), features.embedding, features.lexical)
+        return self.need(self.sparse(features.text, features.context), features.embedding, features.lexical,
+                         features.text)
 
     def need_quantile(self, g: float) -> float:
         """Share of training prompts with a lower need than g (0..1)."""
@@ -229,7 +246,7 @@ class QualityModel:
                 ctx = turns[:j]
                 emb = context_embedding(emb_model, text, ctx) if emb_model is not None else None
                 lex = lexical_features(text)  # the dense part uses it only with use_lex; the floor always
-                needs.append(self.need(self.sparse(text, ctx), emb, lex))
+                needs.append(self.need(self.sparse(text, ctx), emb, lex, text))
                 owner.append(i)
         return np.asarray(needs), np.asarray(owner)
 
