@@ -48,3 +48,4 @@ def test_the_shipped_need_lowers_a_multiple_choice_question_by_the_discount() ->
     assert qm.need_of(f) == pytest.approx(as_choices)
     o = extract(OPEN)
     assert qm.need_of(o) == pytest.approx(qm.need(qm.sparse(o.text, o.context), o.embedding, o.lexical))
+
