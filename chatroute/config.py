@@ -225,7 +225,7 @@ class CacheConfig(BaseModel):
     enabled: bool = True
     max_entries: int = Field(default=50_000, ge=0)
     ttl_hours: Positive = 24 * 30
-    threshold: Unit = 0.70
+    threshold: Unit = 0.65
 
 
 class ChatConfig(BaseModel):

@@ -52,7 +52,7 @@ ability = 0.55                       # 0..1, the router's prior for this model's
 enabled = true
 max_entries = 50000                  # LRU eviction beyond this
 ttl_hours = 720
-threshold = 0.70                     # neighbour similarity for a candidate; the verifier and exact-fact rules decide
+threshold = 0.65                     # neighbour similarity for a candidate; the verifier and exact-fact rules decide
 
 [budget]
 daily_usd = 2.0                      # warn at 80%, step down to cheaper models near the cap

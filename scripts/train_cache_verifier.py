@@ -360,7 +360,7 @@ def _curves(rows: list[dict[str, Any]], gate: np.ndarray, p: np.ndarray, split: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, default=PAIRS)
-    ap.add_argument("--floor", type=float, default=0.70, help="neighbour cosine floor (topic words)")
+    ap.add_argument("--floor", type=float, default=0.65, help="neighbour cosine floor (topic words)")
     ap.add_argument("--reuse-features", action="store_true", help="reuse .data/features.npz from the last run")
     ap.add_argument("--refresh-words", action="store_true",
                     help="with --reuse-features: recompute the word features and topic cosine from the current code")

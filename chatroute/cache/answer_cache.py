@@ -41,7 +41,7 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 # / can you" removed). It only picks candidates for the verifier, so it sits low enough to let
 # rephrasings by other words through (scripts/train_cache_verifier.py reports the trade-off).
 # Same as the config default (chatroute.config.CacheConfig.threshold).
-DEFAULT_THRESHOLD = 0.70
+DEFAULT_THRESHOLD = 0.65
 PENALTY_STEP = 0.02  # each regenerate-after-hit raises that entry's cosine bar by this much
 # ... and the verifier's bar by Verifier.step (both: a penalised entry needs a closer, surer match)
 MAX_PENALTIES = 2  # ... and this many disable the entry for good
