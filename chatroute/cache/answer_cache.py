@@ -406,16 +406,21 @@ class AnswerCache:
         self._fill_memo(words)
         return np.stack([self._memo_vec[w] for w in words])
 
+    def _embedder_method(self, name: str) -> Callable[..., Any] | None:
+        """A method of the shipped embedder whose `embed` this cache uses (word_vectors, knows); None
+        for a stand-in embed function, which has neither."""
+        method = getattr(getattr(self._embed_fn, "__self__", None), name, None)
+        return method if callable(method) else None
+
     def _knows(self) -> Callable[[str], bool] | None:
         """Whether the shipped embedder knows a word whole (spelling.spell_alike); None for a
         stand-in embedder."""
-        knows = getattr(getattr(self._embed_fn, "__self__", None), "knows", None)
-        return knows if callable(knows) else None
+        return self._embedder_method("knows")
 
     def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
         """The embedder's word importances, when the embedder is the shipped one (the verifier
         was trained with them); a stand-in embedder gets uniform weights."""
-        if not callable(getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)):
+        if self._embedder_method("word_vectors") is None:
             return None
 
         def weights(words: list[str]) -> np.ndarray:
@@ -432,8 +437,8 @@ class AnswerCache:
         missing = list(dict.fromkeys(w for w in words if w not in self._memo_vec))
         if not missing:
             return
-        raw_fn = getattr(getattr(self._embed_fn, "__self__", None), "word_vectors", None)
-        raw = np.asarray(raw_fn(missing) if callable(raw_fn) else self._embed_fn(missing), dtype=np.float32)
+        raw_fn = self._embedder_method("word_vectors")
+        raw = np.asarray(raw_fn(missing) if raw_fn is not None else self._embed_fn(missing), dtype=np.float32)
         norms = np.linalg.norm(raw, axis=1)
         for w, v, n in zip(missing, raw, norms, strict=True):
             self._memo_vec[w] = v / n if n > 0 else v

@@ -132,9 +132,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     swapped = _other_thing(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
-    parts = _name_parts(a.tokens), _name_parts(b.tokens)
-    if parts[0] and parts[1] and not (parts[0] & parts[1]):
-        return f"another part of a name ({'/'.join(sorted(parts[0]))} / {'/'.join(sorted(parts[1]))})"
+    parts = _asked_apart(_name_parts(a.tokens), _name_parts(b.tokens))
+    if parts is not None:
+        return f"another part of a name ({parts})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -156,9 +156,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     kinds = _typed_question(a), _typed_question(b)
     if None not in kinds and kinds[0] != kinds[1] and not (a.answer_types & b.answer_types):
         return f"question type differs ({kinds[0]} / {kinds[1]})"
-    asked = _asked_about_a_life(a), _asked_about_a_life(b)
-    if asked[0] and asked[1] and not (asked[0] & asked[1]):
-        return f"asks for another fact ({'/'.join(sorted(asked[0]))} / {'/'.join(sorted(asked[1]))})"
+    asked = _asked_apart(_asked_about_a_life(a), _asked_about_a_life(b))
+    if asked is not None:
+        return f"asks for another fact ({asked})"
     qualifier = (_role_qualifier(a, b) or _role_qualifier(b, a)) if _asks(a) and _asks(b) else None
     if qualifier is not None:
         return f"qualifier on one side only ({qualifier!r})"
@@ -199,6 +199,14 @@ _OPENING_SENSES = ({w: "possible" for w in ("can", "could", "may", "might")}
                    | {w: "present" for w in ("is", "are", "am", "do", "does")}
                    | {w: "past" for w in ("was", "were", "did")})
 _OPENING_CONTRASTS = (frozenset({"possible", "advisable"}), frozenset({"present", "past"}))
+
+
+def _asked_apart(x: set[str], y: set[str]) -> str | None:
+    """"x / y" when each question asks for some of these things and they share none (the parts of a
+    name, the facts of a life); None when either asks for none or they share one."""
+    if x and y and not (x & y):
+        return f"{'/'.join(sorted(x))} / {'/'.join(sorted(y))}"
+    return None
 
 
 _DIE = frozenset({"die", "died", "dies", "dying"})
