@@ -43,6 +43,7 @@ from chatroute.routing.features import (
     extract,
     lists_choices,
 )
+from chatroute.routing.operating import PRESET_NEED_QUANTILE
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "quality.npz"
@@ -55,6 +56,14 @@ LEX_CLIP = 5.0
 # as trivial and even `best` kept them on the cheap model. Raising them to this quantile of the
 # training prompts' need moved no held-out or left-out figure by more than 0.006 (README).
 DEMANDING_FLOOR_QUANTILE = 0.30
+# The discount for lettered answer options reorders questions that need something; it does not
+# make one trivial. It stops a step above `best`'s line (at the line itself the price breaks even
+# and the cheaper model wins), so `best` still buys the stronger model for an exam question it
+# would have bought it for without the options (README, Router quality).
+CHOICE_DISCOUNT_STOP_QUANTILE = PRESET_NEED_QUANTILE["best"] + 0.05
+# Between the stop and a full discount a need keeps this share of its distance above the stop,
+# so questions with options keep their order among themselves (no ties at the stop).
+CHOICE_DISCOUNT_KEEP = 0.1
 _LEX = {name: i for i, name in enumerate(LEXICAL_NAMES)}
 _CODE_TOKENS_CUE = float(np.log1p(2))
 MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
@@ -86,6 +95,14 @@ def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarr
         z = np.clip((np.atleast_2d(lex) - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
         parts.append(z / np.sqrt(lex_mean.shape[0]))
     return np.hstack(parts) if parts else np.zeros((1, 0))
+
+
+def choice_discounted(g: Any, discount: float, stop: float) -> Any:
+    """Need g (float or array) of a question with lettered options: lowered by `discount`, but a
+    need above `stop` stays above it, keeping CHOICE_DISCOUNT_KEEP of its distance to it; a need
+    at or below `stop` is unchanged. Strictly increasing in g."""
+    g = np.asarray(g, dtype=np.float64)
+    return np.where(g > stop, np.maximum(g - discount, stop + CHOICE_DISCOUNT_KEEP * (g - stop)), g)
 
 
 def demanding(lex: np.ndarray | None) -> bool:
@@ -163,7 +180,7 @@ class QualityModel:
              text: str | None = None) -> float:
         """g(x): logit that the stronger model answers this turn better (floored for maths and
         code, see DEMANDING_FLOOR_QUANTILE; lowered by choice_discount when `text` lists lettered
-        answer options)."""
+        answer options, but not below CHOICE_DISCOUNT_STOP_QUANTILE's need: choice_discounted)."""
         idx, val = sparse
         g = float(val @ self.w[idx]) + self.bias
         if len(self.v):
@@ -172,7 +189,7 @@ class QualityModel:
         if demanding(lex):
             g = max(g, self.demanding_floor)
         if self.choice_discount and text is not None and lists_choices(text):
-            g -= self.choice_discount
+            g = float(choice_discounted(g, self.choice_discount, self.need_at(CHOICE_DISCOUNT_STOP_QUANTILE)))
         return g
 
     @property
