@@ -56,7 +56,7 @@ def kept_at_share(order: np.ndarray, sw: np.ndarray, ss: np.ndarray, share: floa
 
 
 BENCH_MIX = lo.BENCH_MIX
-BENCH_MIX_PAIR = ("Meta-Llama-3.1-8B-Instruct", lo.GPT4O)
+BENCH_MIX_PAIR = lo.BENCH_MIX_PAIRS[1]  # Llama 3.1 8B -> GPT-4o
 
 
 def bench_mix_rows(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
