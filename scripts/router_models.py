@@ -162,9 +162,9 @@ FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barel
 # A prompt listing lettered answer options (features.lists_choices) has its need lowered by this
 # many standard deviations of the training prompts' need: with options the weaker model's guesses
 # narrow the gap. Every training source is all or nothing (MMLU all, GSM8K none), so no fit can
-# learn it apart from the source. 1.0 is the largest size that costs the held-out mixes of
-# sources no more than 0.001, and the one that keeps the router nearest the TF-IDF reference on
-# mixes of every shape built from the never-trained-on sources (README, Router quality).
+# learn it apart from the source. The size was chosen on mixes whose stronger model gains most on
+# open maths and on mixes where it gains most on exams, held to what it costs the held-out mixes
+# of sources (README, Router quality).
 CHOICE_DISCOUNT_SD = 1.0
 
 

@@ -189,12 +189,16 @@ class QualityModel:
         if demanding(lex):
             g = max(g, self.demanding_floor)
         if self.choice_discount and text is not None and lists_choices(text):
-            g = float(choice_discounted(g, self.choice_discount, self.need_at(CHOICE_DISCOUNT_STOP_QUANTILE)))
+            g = float(choice_discounted(g, self.choice_discount, self.choice_stop))
         return g
 
     @property
     def demanding_floor(self) -> float:
         return self.need_at(DEMANDING_FLOOR_QUANTILE)
+
+    @property
+    def choice_stop(self) -> float:
+        return self.need_at(CHOICE_DISCOUNT_STOP_QUANTILE)
 
     def params(self, g: Any) -> tuple[Any, Any]:
         """(b, a) of the item-response curve for need g (float or array)."""

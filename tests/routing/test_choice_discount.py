@@ -48,8 +48,7 @@ def test_the_shipped_need_lowers_a_multiple_choice_question_by_the_discount() ->
     sparse = qm.sparse(f.text, f.context)
     as_choices = qm.need(sparse, f.embedding, f.lexical, f.text)
     unread = qm.need(sparse, f.embedding, f.lexical)
-    stop = qm.need_at(CHOICE_DISCOUNT_STOP_QUANTILE)
-    assert unread - qm.choice_discount > stop  # this question is needy enough for the whole discount
+    assert unread - qm.choice_discount > qm.choice_stop  # this question is needy enough for the whole discount
     assert as_choices == pytest.approx(unread - qm.choice_discount)
     assert qm.need_of(f) == pytest.approx(as_choices)
     o = extract(OPEN)
@@ -73,6 +72,7 @@ def test_best_still_buys_the_stronger_model_for_a_needy_exam_question() -> None:
     qm = get_quality_model()
     g_best = qm.need_at(PRESET_NEED_QUANTILE["best"])
     just_above = np.linspace(g_best + 1e-3, g_best + qm.choice_discount, 25)
-    lowered = choice_discounted(just_above, qm.choice_discount, qm.need_at(CHOICE_DISCOUNT_STOP_QUANTILE))
+    lowered = choice_discounted(just_above, qm.choice_discount, qm.choice_stop)
+    assert qm.choice_stop == pytest.approx(qm.need_at(CHOICE_DISCOUNT_STOP_QUANTILE))
     assert np.all(lowered > g_best)
 
