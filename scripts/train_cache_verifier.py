@@ -17,6 +17,7 @@ topic words + every old guard).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from chatroute.cache.alignment import alignment_features  # noqa: E402
 from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
-from chatroute.cache.spelling import verifier_view  # noqa: E402
+from chatroute.cache.spelling import Respeller, verifier_view  # noqa: E402
 from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasing_path, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
@@ -85,6 +86,17 @@ def guards(feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
             "same_words": np.array([a.tokens == b.tokens for a, b in feats])}
 
 
+def topic_text(f: Features) -> str:
+    """What the neighbour search embeds: the topic words, respelled as AnswerCache._vector does."""
+    return " ".join(_respeller().words(f.content_words))
+
+
+@functools.lru_cache(maxsize=1)
+def _respeller() -> Respeller:
+    emb = get_embedder()
+    return Respeller(emb.whole_words(), emb.knows)
+
+
 def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
     emb = get_embedder()
     n = len(rows)
@@ -92,7 +104,7 @@ def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]
     cos_plain = np.zeros(n)
     for i, r in enumerate(rows):
         fa, fb = feats[i]
-        v = emb.embed([fa.content_text, fb.content_text, r["a"], r["b"]])
+        v = emb.embed([topic_text(fa), topic_text(fb), r["a"], r["b"]])
         cos_topic[i] = float(v[0] @ v[1])
         cos_plain[i] = float(v[2] @ v[3])
     x, has = verifier_inputs(said_pairs(feats))
@@ -151,7 +163,7 @@ def refresh_words(f: dict[str, np.ndarray], feats: list[tuple[Features, Features
     said = said_pairs(feats)
     before = f["x"].copy()
     for i, (fa, fb) in enumerate(said):
-        f["cos_topic"][i] = float(np.dot(*emb.embed([feats[i][0].content_text, feats[i][1].content_text])))
+        f["cos_topic"][i] = float(np.dot(*emb.embed([topic_text(feats[i][0]), topic_text(feats[i][1])])))
         x = pair_features(fa, fb, emb.embed, emb.word_weights)
         if x is None:
             f["x"][i], f["has"][i] = 0.0, False

@@ -20,12 +20,20 @@ A pair of words is taken for one word only where that is safe to assume:
 
 The exact facts are read before this, from the prompts as written: a name spelled two ways in
 capitals is still refused as another name.
+
+A typo can also keep a pair from meeting at all: the neighbour search compares the two prompts'
+topic words, and a misspelled word there is pieces of other words ("pasport" → "pas", "##port").
+So the topic words are read respelled (Respeller): a word the embedder does not know becomes the
+one word it knows that is a typo of it by the same rules, one edit away. Where two or more known
+words are one edit away ("roney": "rodney", "romney", "rooney") the word stays as typed. This only
+finds candidates; the exact facts and the verifier still read each prompt as written.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterable, Sequence
 
 from rapidfuzz.distance import OSA
 
@@ -40,6 +48,11 @@ _ENDINGS = ("", "s", "es", "d", "ed", "ing", "ings", "ion", "ions", "ation", "at
             "e", "y", "ies", "ied", "ly", "al", "ally", "ment", "ments", "ness", "ity", "ive", "ic", "ical",
             "ism", "ist", "ists", "ian", "ians", "an", "ans", "ese", "i", "is")
 _MIN_BASE = 3
+_RESPELL_MEMO = 4096  # words remembered by a Respeller: a long-lived cache sees the same typos again
+# A pasted log or file is hundreds of unknown words, each a few hundred strings to try: only the
+# first topic words are respelled (a question says what it asks first), and no word longer than this.
+_RESPELL_WORDS = 24
+_RESPELL_MAX_LEN = 18
 
 
 def same_word_misspelled(x: str, y: str, knows: Knows) -> bool:
@@ -104,3 +117,54 @@ def _rewrite(f: Features, fixes: dict[str, str]) -> Features:
         return f
     pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in fixes) + r")\b", re.IGNORECASE)
     return features(pattern.sub(lambda m: fixes[m.group(0).lower()], f.text))
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one edit from `word` that keeps its first letter: a letter dropped, inserted
+    or changed, or two neighbours swapped, anywhere after the first."""
+    out: set[str] = set()
+    for i in range(1, len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            out.add(head + tail[1:])
+            if len(tail) > 1:
+                out.add(head + tail[1] + tail[0] + tail[2:])
+            out.update(head + c + tail[1:] for c in string.ascii_lowercase)
+        out.update(head + c + tail for c in string.ascii_lowercase)
+    out.discard(word)
+    return out
+
+
+class Respeller:
+    """Reads a misspelled topic word as the word it misspells, for the neighbour search (see the
+    module docstring). `words`: the lower-case words the embedder knows whole."""
+
+    def __init__(self, words: Iterable[str], knows: Knows) -> None:
+        self._words = frozenset(w for w in words if w.isascii() and w.isalpha() and len(w) >= _MIN_LEN)
+        self._knows = knows
+        self._memo: dict[str, str] = {}
+
+    def word(self, w: str) -> str:
+        """`w` respelled, or `w` itself when it is known, not a plain word, or its fix is not unique."""
+        if not _MIN_LEN < len(w) <= _RESPELL_MAX_LEN or w in self._words or not (w.isascii() and w.isalpha()):
+            return w
+        fixed = self._memo.get(w)
+        if fixed is None:
+            found = [] if self._inflected(w) else [
+                c for c in _one_edit(w) if c in self._words and same_word_misspelled(w, c, self._knows)]
+            fixed = found[0] if len(found) == 1 else w
+            if len(self._memo) >= _RESPELL_MEMO:
+                self._memo.clear()
+            self._memo[w] = fixed
+        return fixed
+
+    def words(self, words: Sequence[str]) -> list[str]:
+        """The first _RESPELL_WORDS of `words` respelled, the rest as they are."""
+        return [self.word(w) for w in words[:_RESPELL_WORDS]] + list(words[_RESPELL_WORDS:])
+
+    def _inflected(self, w: str) -> bool:
+        """`w` is a known word with an ending ("ticks": "tick" + "s"), not a typo ("tricks")."""
+        if stem(w) in self._words:
+            return True
+        return any(w.endswith(ex) and len(w) - len(ex) >= _MIN_BASE and w[: len(w) - len(ex)] in self._words
+                   for ex in _ENDINGS if ex)

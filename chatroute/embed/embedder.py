@@ -107,6 +107,10 @@ class Embedder:
         """`word` (lower case) is one token of the vocabulary, not split into pieces."""
         return self._tok.token_to_id(word) is not None
 
+    def whole_words(self) -> list[str]:
+        """The vocabulary's whole-word tokens (not "##" continuations), lower case."""
+        return [w for w in self._tok.get_vocab() if not w.startswith("##")]
+
     def embed_one(self, text: str) -> np.ndarray:
         """(dim,) float32 unit vector for one text."""
         return self.embed([text])[0]

@@ -276,3 +276,7 @@ def test_a_typo_in_the_stored_question_is_read_as_the_word_it_misspells(
     code, out, _ = run_cli(capsys, "cache", "check", "how long should i boil an egg for a sofft yolk?",
                            "how long do i boil an egg for a soft yolk?")
     assert code == 0 and out.startswith("served (semantic")
+    # A typo that left the pair without a neighbour: the topic words are compared respelled.
+    code, out, _ = run_cli(capsys, "cache", "check", "How can I renew my passport online?",
+                           "how do i renew my pasport online?")
+    assert code == 0 and out.startswith("served (semantic")
