@@ -284,9 +284,9 @@ def tfidf_reference(rows: Sequence[dict[str, Any]]) -> Method:
     return fit
 
 
-def shipped_method(rows: Sequence[dict[str, Any]], choice_discount: bool = True) -> Method:
+def shipped_method(rows: Sequence[dict[str, Any]], choice_gap: bool = True) -> Method:
     """The weights in chatroute/routing/data as they are (not retrained per split); without
-    `choice_discount`, as if they carried none (QualityModel.choice_discount)."""
+    `choice_gap`, as if they read no prompt as multiple choice (QualityModel.choice_gap)."""
     cache: dict[tuple[str, str], np.ndarray] = {}
 
     def fit(train: np.ndarray) -> Scorer:
@@ -295,9 +295,9 @@ def shipped_method(rows: Sequence[dict[str, Any]], choice_discount: bool = True)
         from chatroute.routing.quality import get_quality_model
 
         qm = get_quality_model()
-        if not choice_discount:
+        if not choice_gap:
             qm = copy.copy(qm)
-            qm.choice_discount = 0.0
+            qm.choice_gap = 1.0
 
         def score(idx: np.ndarray, w: str, s: str) -> np.ndarray:
             if (w, s) not in cache:
@@ -576,7 +576,7 @@ def available_methods(rows: list[dict[str, Any]], cache: Path, ctx: Path | None 
     blends |= {f"shipped + arena difficulty dense ({share})": z_blend(retrained, dense, share)
                for share in (0.25, 0.5)}
     return {"reference": reference, "shipped": shipped_method(rows),
-            "shipped without the choice discount": shipped_method(rows, choice_discount=False), **candidates, **blends}
+            "shipped without the choice gap": shipped_method(rows, choice_gap=False), **candidates, **blends}
 
 
 def main() -> None:

@@ -65,13 +65,13 @@ def main() -> None:
     for name, rs in sets.items():
         if not rs:
             continue
-        g, _ = qm.turn_needs([r["turns"] for r in rs])
+        g, _, choices = qm.turn_needs([r["turns"] for r in rs])
         q = rm.quantile_bins(g, 5)
         for model in (lo.WEAK, lo.STRONG, lo.GPT4O):
             has = np.array([model in r["scores"] for r in rs])
             if not has.any():
                 continue
-            p = qm.curve_many(g, qm.ability(model))
+            p = qm.curve_many(g, qm.ability(model), choices)
             y = np.array([float(r["scores"].get(model, np.nan)) for r in rs])
             for k in range(5):
                 m = has & (q == k)

@@ -159,13 +159,23 @@ POOLED_WORKED_ONLY = True
 # of C = 1 on six of the eight left-out parts and on both held-out mixes (README, Router quality).
 NEED_C = 0.3
 FE_SCALE = 10.0  # group indicator columns are scaled up so the L2 penalty barely touches them
-# A prompt listing lettered answer options (features.lists_choices) has its need lowered by this
-# many standard deviations of the training prompts' need: with options the weaker model's guesses
-# narrow the gap. Every training source is all or nothing (MMLU all, GSM8K none), so no fit can
-# learn it apart from the source. The size was chosen on mixes whose stronger model gains most on
-# open maths and on mixes where it gains most on exams, held to what it costs the held-out mixes
-# of sources (README, Router quality).
+# On a prompt listing lettered answer options (features.lists_choices) the ability term of the
+# P(good) curve is scaled by this: with options the weaker model's guesses narrow the gap between
+# models, while a model of middling ability does as well as without them. Every training source is
+# all or nothing (MMLU all, GSM8K none), so no fit can learn it apart from the source. The size
+# keeps the order stop 40's discount of the need gave the stand-in mixes (README, Router quality).
+CHOICE_GAP = 0.6
+# Stop 40's way, kept to compare: the need lowered by this many standard deviations of the training
+# prompts' need, stopping a step above `best`'s line (CHOICE_DISCOUNT_STOP_QUANTILE).
 CHOICE_DISCOUNT_SD = 1.0
+CHOICE_DISCOUNT_STOP_QUANTILE = 0.15
+CHOICE_DISCOUNT_KEEP = 0.1
+
+
+def choice_discounted(g: np.ndarray, discount: float, stop: float) -> np.ndarray:
+    """Stop 40's discounted need of a question with lettered options: lowered by `discount`, but a
+    need above `stop` stays above it, keeping CHOICE_DISCOUNT_KEEP of its distance to it."""
+    return np.where(g > stop, np.maximum(g - discount, stop + CHOICE_DISCOUNT_KEEP * (g - stop)), g)
 
 
 def fit_linear(feats: Features, train: np.ndarray, y: np.ndarray, *, ngram: bool, emb: bool, lex: bool,
@@ -440,13 +450,10 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
     choices = choice_rows(rows)
 
-    from chatroute.routing.quality import CHOICE_DISCOUNT_STOP_QUANTILE, choice_discounted
-
     def with_choice_discount(base, sds: float = CHOICE_DISCOUNT_SD):
-        """The base model's score lowered by `sds` standard deviations of its training rows' scores
-        for a prompt that lists lettered answer options, but kept above the training scores'
-        CHOICE_DISCOUNT_STOP_QUANTILE where it was above it (quality.choice_discounted, as the app's
-        need does)."""
+        """Stop 40's design: the base model's score lowered by `sds` standard deviations of its
+        training rows' scores for a prompt that lists lettered answer options, but kept above the
+        training scores' CHOICE_DISCOUNT_STOP_QUANTILE where it was above it."""
         def fit(train: np.ndarray):
             score = base(train)
             ref = score(train, "", "")
@@ -461,6 +468,29 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
 
         return fit
 
+    def with_choice_gap(base, gap: float = CHOICE_GAP):
+        """The base model's score read as the shipped P(good) curve reads a need: its quantile among
+        the training rows' scores, then the pair's gain in P(good), with the ability term scaled by
+        `gap` for a prompt that lists lettered answer options (QualityModel.gap)."""
+        from chatroute.routing.quality import MIN_PAIR_GAP, _sigmoid, curve_params, get_quality_model
+
+        qm = get_quality_model()
+
+        def fit(train: np.ndarray):
+            score = base(train)
+            ref = np.sort(score(train, "", ""))
+
+            def scored(idx: np.ndarray, w: str, s: str) -> np.ndarray:
+                q = np.searchsorted(ref, score(idx, w, s)) / len(ref)
+                b, a = curve_params(qm.calibration, qm.a_min, q)
+                a = a * np.where(choices[idx], gap, 1.0)
+                tw, ts = qm.theta(qm.ability(w)), qm.theta(qm.ability(s))
+                return _sigmoid(b + max(ts, tw + MIN_PAIR_GAP * qm.theta_scale) * a) - _sigmoid(b + tw * a)
+
+            return scored
+
+        return fit
+
     within = fitted_once(make(True, True, True, fe=True))
     shipped = fitted_once(blended(POOLED_SHARE))
     plain = fitted_once(make(True, True, True))
@@ -470,7 +500,8 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         "within-source + floor": with_floor(within),
         "within + pooled (1/2)": shipped,
         "within + pooled (1/2) + floor": with_floor(shipped),
-        "within + pooled (1/2) + floor + choice discount": with_choice_discount(with_floor(shipped)),
+        "within + pooled (1/2) + floor + choice gap": with_choice_gap(with_floor(shipped)),
+        "within + pooled (1/2) + floor + choice discount 1.0 SD (stop 40)": with_choice_discount(with_floor(shipped)),
         "within + pooled (1/2) + floor + choice discount 0.5 SD (stop 39)": with_choice_discount(
             with_floor(shipped), 0.5),
         "shipped without one-token maths rows": with_floor(blended(POOLED_SHARE, worked_only=True)),

@@ -17,9 +17,10 @@ Model (chatroute/routing/quality.py): the need g(x) = logistic regression (L2, C
 "GPT-4-1106 scores higher than Mixtral" over hashed n-grams (+ lexical signals, + the static
 embedding), with a per-source intercept during the fit that is averaged out afterwards
 (`--fixed-effects`, see router_models.intercept_groups); then
-P(good | x, m) = sigmoid(b0 + b1 q + θ_m max(a_min, a0 + a1 q)), q = the need's quantile among the
-training prompts, with (b0, b1, a0, a1) fitted on 3-fold out-of-fold g against the two labelled
-models' scores, so P(good) is calibrated.
+P(good | x, m) = sigmoid(b0 + b1 q + θ_m max(a_min, a0 + a1 q) s), q = the need's quantile among the
+training prompts, s = router_models.CHOICE_GAP on a prompt with lettered answer options (else 1),
+with (b0, b1, a0, a1) fitted on 3-fold out-of-fold g against the two labelled models' scores, so
+P(good) is calibrated.
 """
 
 from __future__ import annotations
@@ -63,34 +64,54 @@ def fold_of(row_id: str, k: int = 3) -> int:
     return int(hashlib.sha256(row_id.encode()).hexdigest()[8:16], 16) % k
 
 
-def fit_curve(x: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
-    """Logistic fit of soft labels y on [1, x] (Newton, tiny ridge): (alpha, beta)."""
-    design = np.stack([np.ones_like(x), x], axis=1)
-    w = np.zeros(2)
+def fit_curve(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Logistic fit of soft labels y on [1, x]: (alpha, beta)."""
+    alpha, beta = fit_logistic(np.stack([np.ones_like(x), x], axis=1), y)
+    return float(alpha), float(beta)
+
+
+def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float,
+                theta_top: float | None = None, gap: np.ndarray | None = None) -> np.ndarray:
+    """(b0, b1, a0, a1) such that sigmoid(b + θ a s) is each anchor's fitted P(good | need quantile
+    q), s = `gap` per row (the ability term's scale, QualityModel.gap; 1 when None). With theta_top
+    (the trait of the top of the ability scale), a1 is capped so that no model up to it is
+    predicted better on a needier prompt: where the strong anchor's fitted curve falls less steeply
+    than the weak one's, the straight extrapolation in θ would turn upwards above it."""
+    if gap is None or np.all(gap == 1.0):
+        aw, bw = fit_curve(q, y_weak)
+        as_, bs = fit_curve(q, y_strong)
+        a1 = (bs - bw) / (theta_s - theta_w)
+        if theta_top is not None and theta_top > theta_w:
+            a1 = min(a1, -bw / (theta_top - theta_w))
+        a0 = (as_ - aw) / (theta_s - theta_w)
+        return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
+    # Both anchors in one logistic fit on [1, q, θ s, θ s q]: with s = 1 it is the two curves above.
+    one = np.ones_like(q)
+    design = np.vstack([np.stack([one, q, theta_w * gap, theta_w * gap * q], axis=1),
+                        np.stack([one, q, theta_s * gap, theta_s * gap * q], axis=1)])
+    y = np.concatenate([y_weak, y_strong])
+    w = fit_logistic(design, y)
+    b0, b1, a0, a1 = (float(x) for x in w)
+    if theta_top is not None and theta_top > theta_w and b1 + theta_top * a1 > 0:
+        # Refit with P falling in q up to the top of the scale: b1 = -theta_top * a1.
+        tied = np.stack([design[:, 0], design[:, 2], design[:, 3] - theta_top * design[:, 1]], axis=1)
+        b0, a0, a1 = (float(x) for x in fit_logistic(tied, y))
+        b1 = -theta_top * a1
+    return np.array([b0, b1, a0, a1])
+
+
+def fit_logistic(design: np.ndarray, y: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Logistic fit of soft labels y on the columns of `design` (Newton, tiny ridge)."""
+    w = np.zeros(design.shape[1])
     for _ in range(iters):
         p = 1 / (1 + np.exp(-(design @ w)))
         grad = design.T @ (p - y) + 1e-3 * w
-        h = (design * (p * (1 - p))[:, None]).T @ design + 1e-3 * np.eye(2)
+        h = (design * (p * (1 - p))[:, None]).T @ design + 1e-3 * np.eye(design.shape[1])
         step = np.linalg.solve(h, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-9:
             break
-    return float(w[0]), float(w[1])
-
-
-def calibration(q: np.ndarray, y_weak: np.ndarray, y_strong: np.ndarray, theta_w: float, theta_s: float,
-                theta_top: float | None = None) -> np.ndarray:
-    """(b0, b1, a0, a1) such that sigmoid(b + θ a) is each anchor's fitted P(good | need quantile q).
-    With theta_top (the trait of the top of the ability scale), a1 is capped so that no model up
-    to it is predicted better on a needier prompt: where the strong anchor's fitted curve falls
-    less steeply than the weak one's, the straight extrapolation in θ would turn upwards above it."""
-    aw, bw = fit_curve(q, y_weak)
-    as_, bs = fit_curve(q, y_strong)
-    a1 = (bs - bw) / (theta_s - theta_w)
-    if theta_top is not None and theta_top > theta_w:
-        a1 = min(a1, -bw / (theta_top - theta_w))
-    a0 = (as_ - aw) / (theta_s - theta_w)
-    return np.array([aw - theta_w * a0, bw - theta_w * a1, a0, a1])
+    return w
 
 
 def catalogue_anchors() -> dict[str, float]:
@@ -126,12 +147,6 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
         mf = fit(prompts[trained & (fold != f)], y[fold[trained] != f])
         oof_all[fold == f] = mf.decision(feats, prompts[fold == f])
         log(f"  fold {f + 1}/{folds} done")
-    # The app lowers the need of a prompt with lettered answer options (QualityModel.need). The
-    # quantile scale and the calibration stay those of the needs as fitted, so a prompt without
-    # options is routed and calibrated exactly as without the discount. (Calibrated at the lowered
-    # needs instead, one curve in q had to fit the MMLU rows lower down, and its reliability on a
-    # left-out GSM8K fell by up to 0.15: README, Router quality.)
-    discount = rm.CHOICE_DISCOUNT_SD * float(oof_all.std())
     g_quantiles = np.quantile(oof_all, QUANTILE_P)
     oof = oof_all[trained]
     ability0 = float(np.mean(list(anchors.values())))
@@ -141,7 +156,10 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
     yw = np.array([float(rows[i]["scores"][WEAK_MODEL]) for i in keep])
     ys = np.array([float(rows[i]["scores"][STRONG_MODEL]) for i in keep])
     q = need_quantiles(oof, g_quantiles, QUANTILE_P)
-    calib = calibration(q, yw, ys, tw, ts, theta_top=(1.0 - ability0) * theta_scale)
+    # The app narrows the gap between models on a prompt with lettered answer options
+    # (QualityModel.gap): the curve is fitted with that scale in place, so it is calibrated on them.
+    gap = np.where(rm.choice_rows([rows[i] for i in keep]), rm.CHOICE_GAP, 1.0)
+    calib = calibration(q, yw, ys, tw, ts, theta_top=(1.0 - ability0) * theta_scale, gap=gap)
     arrays: dict[str, Any] = {
         "idf": model.idf.astype(np.float32) if model.idf is not None else np.ones(ngrams.DIM, np.float32),
         "w": model.w.astype(np.float32) if model.w is not None else np.zeros(ngrams.DIM, np.float32),
@@ -157,17 +175,18 @@ def train(rows: list[dict[str, Any]], feats: rm.Features, train_idx: np.ndarray,
         "theta_scale": np.float32(theta_scale),
         "g_quantile_p": QUANTILE_P.astype(np.float32),
         "g_quantiles": g_quantiles.astype(np.float32),
-        "choice_discount": np.float32(discount),
+        "choice_gap": np.float32(rm.CHOICE_GAP),
     }
-    info = {"rows": int(len(keep)), "oof_reliability": reliability(q, yw, ys, calib, tw, ts)}
+    info = {"rows": int(len(keep)), "oof_reliability": reliability(q, yw, ys, calib, tw, ts, gap)}
     return arrays, info
 
 
 def reliability(q: np.ndarray, yw: np.ndarray, ys: np.ndarray, calib: np.ndarray, tw: float, ts: float,
-                bins: int = 5) -> list[dict[str, float]]:
+                gap: np.ndarray | float = 1.0, bins: int = 5) -> list[dict[str, float]]:
     """Predicted vs observed P(good) per quantile bin of the need (q or g: any increasing
-    function of it bins the same), for both anchors."""
+    function of it bins the same), for both anchors; `gap`: the ability term's scale per row."""
     b, a = curve_params(calib, A_MIN, q)
+    a = a * gap
     pw, ps = 1 / (1 + np.exp(-(b + tw * a))), 1 / (1 + np.exp(-(b + ts * a)))
     bin_of = rm.quantile_bins(q, bins)
     out = []
@@ -244,7 +263,7 @@ def main() -> None:
         "hyper_parameters": {"fixed_effects": args.fixed_effects, "pooled_share": args.pooled_share,
                              "worked_only": args.worked_only, "pooled_worked_only": args.pooled_worked_only,
                              "C": rm.NEED_C, "a_min": A_MIN, "theta_span": THETA_SPAN,
-                             "choice_discount_sd": rm.CHOICE_DISCOUNT_SD,
+                             "choice_gap": rm.CHOICE_GAP,
                              "calibration_folds": 3},
         "training_data": {
             "files": data_sha,

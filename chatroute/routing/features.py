@@ -203,6 +203,7 @@ class TurnFeatures:
     text: str = ""  # the prompt, for the n-gram representation (read lazily by the quality model)
     context: tuple[str, ...] = ()  # the previous user turns (at most MAX_CONTEXT_TURNS)
     need: float | None = None  # the quality model's need g(x), once computed
+    choices: bool = False  # the prompt lists lettered answer options (lists_choices)
 
     def vector(self) -> np.ndarray:
         return np.concatenate([self.embedding, self.lexical, self.state]).astype(np.float32)
@@ -255,4 +256,5 @@ def extract(
         input_chars=ctx_chars + len(prompt),
         text=prompt,
         context=tuple(t for t in previous_user_turns if t.strip())[-MAX_CONTEXT_TURNS:],
+        choices=lists_choices(prompt),
     )

@@ -47,7 +47,7 @@ from chatroute.routing.decision import (
     RouteRequest,
     is_budget_exclusion,
 )
-from chatroute.routing.features import TurnFeatures, extract, lists_choices
+from chatroute.routing.features import TurnFeatures, extract
 from chatroute.routing.health import HealthBoard
 from chatroute.routing.observed import Observed
 from chatroute.routing.operating import preset_price
@@ -365,7 +365,7 @@ class Router:
         if models and hasattr(self.quality_model, "need_quantile"):
             feats = replace(feats, need=self.quality_model.need_of(feats))  # once: predict() reuses it
             need_quantile = self.quality_model.need_quantile(feats.need)
-            if getattr(self.quality_model, "choice_discount", 0.0) and lists_choices(feats.text):
+            if feats.choices and getattr(self.quality_model, "choice_gap", 1.0) < 1.0:
                 turn.notes.append("multiple choice (lettered options): the stronger model is needed less")
         qualities = self.quality_model.predict(feats, [m for m, _ in rated]) if models else {}
         learned = {m.id: self.preferences.bias(m.id) for m in models} if (self.preferences and self.learn) else {}

@@ -7,8 +7,9 @@ it; scripts/loso_router.py measures it on sources left out of training.
 
 P(good) is item-response form, linear in the need's quantile q among the training prompts:
 
-    P(good | x, model m) = sigmoid( b(q) + θ_m · a(q) ),   b = b0 + b1·q,  a = max(a_min, a0 + a1·q)
-    θ_m = (ability_m − ability0) · theta_scale,            q = share of training prompts needing less
+    P(good | x, model m) = sigmoid( b(q) + θ_m · a(q) · s ),   b = b0 + b1·q,  a = max(a_min, a0 + a1·q)
+    θ_m = (ability_m − ability0) · theta_scale,                q = share of training prompts needing less
+    s = choice_gap (< 1) when the prompt lists lettered answer options, else 1
 
 (b0, b1, a0, a1) are fitted on out-of-fold g so that, for the two labelled models (pinned to
 their catalogue abilities), predicted P(good) matches the observed rate; a >= a_min keeps P
@@ -43,7 +44,6 @@ from chatroute.routing.features import (
     extract,
     lists_choices,
 )
-from chatroute.routing.operating import PRESET_NEED_QUANTILE
 
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS = DATA_DIR / "quality.npz"
@@ -56,14 +56,6 @@ LEX_CLIP = 5.0
 # as trivial and even `best` kept them on the cheap model. Raising them to this quantile of the
 # training prompts' need moved no held-out or left-out figure by more than 0.006 (README).
 DEMANDING_FLOOR_QUANTILE = 0.30
-# The discount for lettered answer options reorders questions that need something; it does not
-# make one trivial. It stops a step above `best`'s line (at the line itself the price breaks even
-# and the cheaper model wins), so `best` still buys the stronger model for an exam question it
-# would have bought it for without the options (README, Router quality).
-CHOICE_DISCOUNT_STOP_QUANTILE = PRESET_NEED_QUANTILE["best"] + 0.05
-# Between the stop and a full discount a need keeps this share of its distance above the stop,
-# so questions with options keep their order among themselves (no ties at the stop).
-CHOICE_DISCOUNT_KEEP = 0.1
 _LEX = {name: i for i, name in enumerate(LEXICAL_NAMES)}
 _CODE_TOKENS_CUE = float(np.log1p(2))
 MIN_PAIR_GAP = 0.1  # ability step assumed between a named weak and strong model
@@ -95,14 +87,6 @@ def dense_row(emb: np.ndarray | None, lex: np.ndarray | None, lex_mean: np.ndarr
         z = np.clip((np.atleast_2d(lex) - lex_mean) / lex_std, -LEX_CLIP, LEX_CLIP)
         parts.append(z / np.sqrt(lex_mean.shape[0]))
     return np.hstack(parts) if parts else np.zeros((1, 0))
-
-
-def choice_discounted(g: Any, discount: float, stop: float) -> Any:
-    """Need g (float or array) of a question with lettered options: lowered by `discount`, but a
-    need above `stop` stays above it, keeping CHOICE_DISCOUNT_KEEP of its distance to it; a need
-    at or below `stop` is unchanged. Strictly increasing in g."""
-    g = np.asarray(g, dtype=np.float64)
-    return np.where(g > stop, np.maximum(g - discount, stop + CHOICE_DISCOUNT_KEEP * (g - stop)), g)
 
 
 def demanding(lex: np.ndarray | None) -> bool:
@@ -150,11 +134,12 @@ class QualityModel:
         self.g_quantiles = arrays["g_quantiles"].astype(np.float64)
         self.meta = meta
         self.anchors: dict[str, float] = {k: float(v) for k, v in meta.get("anchors", {}).items()}
-        # Lettered answer options lower the need by this much (0 in weights trained without it):
+        # Lettered answer options scale the ability term by this (1 in weights trained without it):
         # with options to pick from, the weaker model's guesses and the options themselves narrow
-        # the gap, so a multiple-choice exam question needs the stronger model less than an open
-        # problem (router_models.CHOICE_DISCOUNT_SD; README, Router quality).
-        self.choice_discount = float(arrays["choice_discount"]) if "choice_discount" in arrays else 0.0
+        # the gap between models, so a multiple-choice exam question needs the stronger model less
+        # than an open problem of the same need; a model of middling ability is predicted as
+        # without them (router_models.CHOICE_GAP; README, Router quality).
+        self.choice_gap = float(arrays["choice_gap"]) if "choice_gap" in arrays else 1.0
 
     @classmethod
     def load(cls, weights: Path = WEIGHTS, meta: Path = META) -> QualityModel:
@@ -176,11 +161,9 @@ class QualityModel:
             val = np.concatenate([val, CONTEXT_WEIGHT * cv])
         return idx, val
 
-    def need(self, sparse: tuple[np.ndarray, np.ndarray], emb: np.ndarray | None, lex: np.ndarray | None,
-             text: str | None = None) -> float:
+    def need(self, sparse: tuple[np.ndarray, np.ndarray], emb: np.ndarray | None, lex: np.ndarray | None) -> float:
         """g(x): logit that the stronger model answers this turn better (floored for maths and
-        code, see DEMANDING_FLOOR_QUANTILE; lowered by choice_discount when `text` lists lettered
-        answer options, but not below CHOICE_DISCOUNT_STOP_QUANTILE's need: choice_discounted)."""
+        code, see DEMANDING_FLOOR_QUANTILE)."""
         idx, val = sparse
         g = float(val @ self.w[idx]) + self.bias
         if len(self.v):
@@ -188,17 +171,11 @@ class QualityModel:
             g += float(d[0] @ self.v)
         if demanding(lex):
             g = max(g, self.demanding_floor)
-        if self.choice_discount and text is not None and lists_choices(text):
-            g = float(choice_discounted(g, self.choice_discount, self.choice_stop))
         return g
 
     @property
     def demanding_floor(self) -> float:
         return self.need_at(DEMANDING_FLOOR_QUANTILE)
-
-    @property
-    def choice_stop(self) -> float:
-        return self.need_at(CHOICE_DISCOUNT_STOP_QUANTILE)
 
     def params(self, g: Any) -> tuple[Any, Any]:
         """(b, a) of the item-response curve for need g (float or array)."""
@@ -207,8 +184,7 @@ class QualityModel:
     def need_of(self, features: TurnFeatures) -> float:
         if features.need is not None:
             return features.need
-        return self.need(self.sparse(features.text, features.context), features.embedding, features.lexical,
-                         features.text)
+        return self.need(self.sparse(features.text, features.context), features.embedding, features.lexical)
 
     def need_quantile(self, g: float) -> float:
         """Share of training prompts with a lower need than g (0..1)."""
@@ -224,16 +200,25 @@ class QualityModel:
 
     def predict_abilities(self, features: TurnFeatures, abilities: Sequence[float]) -> np.ndarray:
         """P(good) for models of the given abilities on this turn, shape (len(abilities),)."""
-        return self.curve(self.need_of(features), abilities)
+        return self.curve(self.need_of(features), abilities, features.choices)
 
-    def curve(self, g: float, abilities: Sequence[float]) -> np.ndarray:
+    def curve(self, g: float, abilities: Sequence[float], choices: bool = False) -> np.ndarray:
+        """P(good) at need g for models of these abilities; `choices`: the prompt lists lettered
+        answer options (the ability term is scaled by choice_gap)."""
         b, a = self.params(g)
-        return np.asarray(_sigmoid(b + self.theta(np.asarray(abilities, dtype=np.float64)) * a))
+        return np.asarray(_sigmoid(b + self.theta(np.asarray(abilities, dtype=np.float64)) * a * self.gap(choices)))
 
-    def curve_many(self, g: np.ndarray, ability: float) -> np.ndarray:
-        """P(good) of one model of this ability at each need in g."""
+    def curve_many(self, g: np.ndarray, ability: float, choices: np.ndarray | None = None) -> np.ndarray:
+        """P(good) of one model of this ability at each need in g (`choices`: per need, as in curve)."""
         b, a = self.params(g)
-        return np.asarray(_sigmoid(b + self.theta(ability) * a))
+        scale = self.gap(choices) if choices is not None else 1.0
+        return np.asarray(_sigmoid(b + self.theta(ability) * a * scale))
+
+    def gap(self, choices: Any) -> Any:
+        """The ability term's scale: choice_gap where a prompt lists lettered options, else 1
+        (bool or bool array)."""
+        return np.where(choices, self.choice_gap, 1.0) if isinstance(choices, np.ndarray) else (
+            self.choice_gap if choices else 1.0)
 
     def predict(self, features: TurnFeatures, models: Sequence[Any]) -> dict[str, float]:
         """P(good) per model (ModelInfo or name), keyed by model id/name."""
@@ -253,23 +238,26 @@ class QualityModel:
 
     # -- evaluation helper -----------------------------------------------------------------
 
-    def turn_needs(self, conversations: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """(need per turn, owning conversation per turn); each turn read with the turns before it."""
+    def turn_needs(self, conversations: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(need per turn, owning conversation per turn, whether the turn lists lettered options);
+        each turn read with the turns before it."""
         from chatroute.embed import get_embedder
         from chatroute.routing.features import context_embedding, lexical_features
 
         emb_model = get_embedder() if self.use_emb else None
         owner: list[int] = []
         needs: list[float] = []
+        choices: list[bool] = []
         for i, conv in enumerate(conversations):
             turns = list(conv) or [""]
             for j, text in enumerate(turns):
                 ctx = turns[:j]
                 emb = context_embedding(emb_model, text, ctx) if emb_model is not None else None
                 lex = lexical_features(text)  # the dense part uses it only with use_lex; the floor always
-                needs.append(self.need(self.sparse(text, ctx), emb, lex, text))
+                needs.append(self.need(self.sparse(text, ctx), emb, lex))
+                choices.append(lists_choices(text))
                 owner.append(i)
-        return np.asarray(needs), np.asarray(owner)
+        return np.asarray(needs), np.asarray(owner), np.asarray(choices, dtype=bool)
 
     def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
         """Win-rate score per conversation (its list of user turns): the mean over its turns of
@@ -277,8 +265,9 @@ class QualityModel:
 
         chatroute keeps a conversation on one model (stickiness), so the routing question for a
         labelled multi-turn row is how much the stronger model helps across all its turns."""
-        g, owner = self.turn_needs(conversations)
+        g, owner, choices = self.turn_needs(conversations)
         b, a = self.params(g)
+        a = a * self.gap(choices)
         tw, ts = self.theta(self.ability(weak)), self.theta(self.ability(strong))
         # When the catalogue's priors tie or invert for the two names, keep a minimal step so the
         # score still ranks prompts by how much a stronger model helps.

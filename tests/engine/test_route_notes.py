@@ -1,4 +1,4 @@
-"""`chatroute route --json` says when a question was read as multiple choice (QualityModel.choice_discount)."""
+"""`chatroute route --json` says when a question was read as multiple choice (QualityModel.choice_gap)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.engine.helpers import run_cli
-from tests.routing.test_choice_discount import EXAM, OPEN
+from tests.routing.test_choice_gap import EXAM, OPEN
 
 pytestmark = pytest.mark.usefixtures("configured")
 

@@ -49,6 +49,35 @@ def test_the_extrapolated_curve_never_rises_with_the_need() -> None:
         assert np.all(np.diff(top_curve(capped, float(theta))) <= 1e-12), theta
     # The weak anchor keeps its fitted curve.
     np.testing.assert_allclose(top_curve(capped, -0.5), top_curve(free, -0.5), atol=1e-9)
+    # Fitted with a gap scale on some rows (one joint fit), the cap holds as well.
+    gap = np.where(rng.random(q.size) < 0.5, 0.6, 1.0)
+    assert np.any(np.diff(top_curve(tr.calibration(q, yw, ys, -0.5, 0.5, gap=gap), 1.5)) > 0)
+    capped_gap = tr.calibration(q, yw, ys, -0.5, 0.5, theta_top=1.5, gap=gap)
+    for theta in np.linspace(-0.5, 1.5, 9):
+        assert np.all(np.diff(top_curve(capped_gap, float(theta))) <= 1e-9), theta
+
+
+def test_the_curve_is_calibrated_with_the_gap_of_multiple_choice_in_place() -> None:
+    """Half the rows list options and their gap between models is 0.6 of the others': one fit with
+    that scale per row (QualityModel.gap) predicts both halves; with no scale it is the plain fit."""
+    rng = np.random.default_rng(3)
+    q = rng.random(40_000)
+    gap = np.where(rng.random(q.size) < 0.5, 0.6, 1.0)
+    b, a = 2.2 - 2.0 * q, 0.9 + 0.7 * q
+    yw = (rng.random(q.size) < 1 / (1 + np.exp(-(b - 0.5 * a * gap)))).astype(float)
+    ys = (rng.random(q.size) < 1 / (1 + np.exp(-(b + 0.5 * a * gap)))).astype(float)
+    joint = tr.calibration(q, yw, ys, -0.5, 0.5, gap=gap)
+    np.testing.assert_allclose(joint, [2.2, -2.0, 0.9, 0.7], atol=0.25)
+    for part in (gap < 1, gap == 1):
+        for row in tr.reliability(q[part], yw[part], ys[part], joint, -0.5, 0.5, gap[part], bins=5):
+            assert abs(row["pred_weak"] - row["obs_weak"]) < 0.03
+            assert abs(row["pred_strong"] - row["obs_strong"]) < 0.03
+    # Fitted as if no row listed options, the rows that do are predicted too far apart.
+    plain = tr.calibration(q, yw, ys, -0.5, 0.5)
+    worst = max(abs(r["pred_weak"] - r["obs_weak"]) for r in tr.reliability(q[gap < 1], yw[gap < 1], ys[gap < 1],
+                                                                             plain, -0.5, 0.5, bins=5))
+    assert worst > 0.03
+    np.testing.assert_allclose(tr.calibration(q, yw, ys, -0.5, 0.5, gap=np.ones_like(q)), plain)
 
 
 def _binned_gap(g: np.ndarray, y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
