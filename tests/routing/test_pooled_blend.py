@@ -121,3 +121,24 @@ def test_one_token_maths_and_code_rows_are_not_trained_on(tmp_path: Path) -> Non
     kept, ky = rm.worked_rows(rows, feats, keep, y)
     assert [rows[i]["turns"][0] for i in kept] == [texts[2][1], texts[3][1], texts[4][1]]
     assert len(ky) == len(kept)
+
+
+def test_the_retrained_design_reads_multiple_choice_as_the_app_does(fitted: Fitted, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """router_models' "… + choice gap" scores a retrained need through the shipped curve, the
+    ability term scaled by CHOICE_GAP on rows that list options: their gain shrinks, the others'
+    is the same as with no scale."""
+    f = fitted
+    rows = [*f.rows, *({**r, "id": r["id"] + "-mc", "turns": [r["turns"][0] + "\nA. one\nB. two\nC. three"]}
+                       for r in f.rows[1:60:3])]
+    feats = rm.Features.build(rows, tmp_path)
+    choices = rm.choice_rows(rows)
+    assert choices.sum() == 20 and not choices[: len(f.rows)].any()
+    train, idx = np.arange(len(f.rows)), np.arange(len(rows))
+    name = "within + pooled (1/2) + floor + choice gap"
+    scaled = rm.candidate_methods(rows, feats)[name](train)(idx, lo.WEAK, lo.STRONG)
+    monkeypatch.setattr(rm, "CHOICE_GAP", 1.0)
+    plain = rm.candidate_methods(rows, feats)[name](train)(idx, lo.WEAK, lo.STRONG)
+    assert np.all((scaled > 0) & (scaled < 1))
+    np.testing.assert_allclose(scaled[~choices], plain[~choices])
+    assert np.all(scaled[choices] < plain[choices])
