@@ -16,7 +16,10 @@ A pair of words is taken for one word only where that is safe to assume:
   embedder;
 - the stems differ (the stems already meet: "Nixon" / "Nixons");
 - they are one edit apart, or two where the longer has 7 letters or more (an edit is an inserted,
-  deleted or changed letter, or two neighbouring letters swapped: "einstien" / "einstein").
+  deleted or changed letter, or two neighbouring letters swapped: "einstien" / "einstein");
+- the longer is not an unknown word made of the other and letters added at its end (unless they
+  double its last letter): in lower case "ronald" / "ronaldo" and "maria" / "mariah" are two
+  people, while "stewar" / "stewart" and "until" / "untill" are one word.
 
 The exact facts are read before this, from the prompts as written: a name spelled two ways in
 capitals is still refused as another name.
@@ -62,9 +65,20 @@ def same_word_misspelled(x: str, y: str, knows: Knows) -> bool:
     if not (x.isalpha() and y.isalpha()):
         return False
     limit = 2 if max(len(x), len(y)) >= _LONG else 1
-    if OSA.distance(x, y, score_cutoff=limit) > limit:
+    if OSA.distance(x, y, score_cutoff=limit) > limit or _name_ending(x, y, knows):
         return False
     return stem(x) != stem(y) and not (knows(x) and knows(y)) and not _other_form(x, y)
+
+
+def _name_ending(x: str, y: str, knows: Knows) -> bool:
+    """The longer word, one the embedder does not know, is the shorter with letters added at its
+    end that do not double its last letter: "ronald" / "ronaldo" and "maria" / "mariah" are two
+    people. A known word with its end dropped is a typo ("stewar" / "stewart"), and so is a doubled
+    last letter ("until" / "untill")."""
+    short, long_ = sorted((x, y), key=len)
+    if not long_.startswith(short) or len(long_) == len(short) or knows(long_):
+        return False
+    return set(long_[len(short):]) != {short[-1]}
 
 
 def _other_form(x: str, y: str) -> bool:

@@ -18,6 +18,8 @@ KNOWS = get_embedder().knows
     ("pasport", "passport"),  # a letter dropped
     ("lousiana", "louisiana"),
     ("photosynthisis", "photosynthesis"),  # two edits in a long word
+    ("stewar", "stewart"),  # a known word's last letter dropped
+    ("untill", "until"),  # its last letter doubled
 ])
 def test_a_typo_is_the_same_word(x: str, y: str) -> None:
     assert same_word_misspelled(x, y, KNOWS)
@@ -35,6 +37,8 @@ def test_a_typo_is_the_same_word(x: str, y: str) -> None:
     ("ebay", "abay"),  # another first letter
     ("cat", "cart"),  # too short to tell
     ("lyft", "lift"),
+    ("ronaldo", "ronald"),  # a name made of another and an ending: two people
+    ("mariah", "maria"),
 ])
 def test_other_words_stay_apart(x: str, y: str) -> None:
     assert not same_word_misspelled(x, y, KNOWS)
@@ -81,6 +85,7 @@ def test_a_topic_word_is_respelled_for_the_neighbour_search(respeller: Respeller
     "roney",  # one edit from rodney, romney and rooney: which one is not for this to guess
     "trumans",  # the stems meet already
     "ticks",  # "tick" with an ending, not "tricks" misspelled
+    "ronaldo",  # another name than "ronald", not a typo of it
     "covid",  # no known word one edit away
     "windows7",  # not letters only
     "lyft",  # too short to tell
@@ -121,8 +126,12 @@ def test_a_rephrasing_with_a_typo_is_served_by_the_real_cache() -> None:
         # Refused as before: one spelling does not make two questions one.
         _pair("is iran bigger than iraq?", "is iraq bigger than iran?", "miss"),
         _pair("how do i cook brown rcie?", "how do i cook white rice?", "miss"),
+        # A name and the same name with an ending are two people (served, verifier 1.000, before).
+        _pair("what team does ronaldo play for?", "what team does ronald play for?", "miss"),
+        # A known word with its last letter dropped is still a typo.
+        _pair("what movies has kristen stewar been in?", "what movies has kristen stewart been in?", "hit"),
     ]
     outcomes = eval_cache.run(pairs, eval_cache.DEFAULT_THRESHOLD)
-    assert [o.hit for o in outcomes] == [True, True, True, True, False, False]
+    assert [o.hit for o in outcomes] == [True, True, True, True, False, False, False, True]
 
 
