@@ -472,7 +472,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
         """The base model's score read as the shipped P(good) curve reads a need: its quantile among
         the training rows' scores, then the pair's gain in P(good), with the ability term scaled by
         `gap` for a prompt that lists lettered answer options (QualityModel.gap)."""
-        from chatroute.routing.quality import MIN_PAIR_GAP, _sigmoid, curve_params, get_quality_model
+        from chatroute.routing.quality import curve_params, get_quality_model
 
         qm = get_quality_model()
 
@@ -483,9 +483,7 @@ def candidate_methods(rows: Sequence[dict[str, Any]], feats: Features) -> dict[s
             def scored(idx: np.ndarray, w: str, s: str) -> np.ndarray:
                 q = np.searchsorted(ref, score(idx, w, s)) / len(ref)
                 b, a = curve_params(qm.calibration, qm.a_min, q)
-                a = a * np.where(choices[idx], gap, 1.0)
-                tw, ts = qm.theta(qm.ability(w)), qm.theta(qm.ability(s))
-                return _sigmoid(b + max(ts, tw + MIN_PAIR_GAP * qm.theta_scale) * a) - _sigmoid(b + tw * a)
+                return qm.pair_gain(b, a * np.where(choices[idx], gap, 1.0), w, s)
 
             return scored
 

@@ -211,12 +211,11 @@ class QualityModel:
     def curve_many(self, g: np.ndarray, ability: float, choices: np.ndarray | None = None) -> np.ndarray:
         """P(good) of one model of this ability at each need in g (`choices`: per need, as in curve)."""
         b, a = self.params(g)
-        scale = self.gap(choices) if choices is not None else 1.0
-        return np.asarray(_sigmoid(b + self.theta(ability) * a * scale))
+        return np.asarray(_sigmoid(b + self.theta(ability) * a * self.gap(choices)))
 
     def gap(self, choices: Any) -> Any:
         """The ability term's scale: choice_gap where a prompt lists lettered options, else 1
-        (bool or bool array)."""
+        (bool, bool array, or None for none)."""
         return np.where(choices, self.choice_gap, 1.0) if isinstance(choices, np.ndarray) else (
             self.choice_gap if choices else 1.0)
 
@@ -259,6 +258,14 @@ class QualityModel:
                 owner.append(i)
         return np.asarray(needs), np.asarray(owner), np.asarray(choices, dtype=bool)
 
+    def pair_gain(self, b: Any, a: Any, weak: str, strong: str) -> Any:
+        """P(strong good) − P(weak good) on curves (b, a), the ability term already scaled.
+        When the catalogue's priors tie or invert for the two names, a minimal step is kept so the
+        gain still ranks prompts by how much a stronger model helps."""
+        tw, ts = self.theta(self.ability(weak)), self.theta(self.ability(strong))
+        ts = max(ts, tw + MIN_PAIR_GAP * self.theta_scale)
+        return _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
+
     def pair_scores(self, conversations: Sequence[Sequence[str]], weak: str, strong: str) -> np.ndarray:
         """Win-rate score per conversation (its list of user turns): the mean over its turns of
         P(strong good) − P(weak good), each turn read with the turns before it as context.
@@ -267,12 +274,7 @@ class QualityModel:
         labelled multi-turn row is how much the stronger model helps across all its turns."""
         g, owner, choices = self.turn_needs(conversations)
         b, a = self.params(g)
-        a = a * self.gap(choices)
-        tw, ts = self.theta(self.ability(weak)), self.theta(self.ability(strong))
-        # When the catalogue's priors tie or invert for the two names, keep a minimal step so the
-        # score still ranks prompts by how much a stronger model helps.
-        ts = max(ts, tw + MIN_PAIR_GAP * self.theta_scale)
-        gain = _sigmoid(b + ts * a) - _sigmoid(b + tw * a)
+        gain = self.pair_gain(b, a * self.gap(choices), weak, strong)
         n = len(conversations)
         return np.bincount(owner, weights=gain, minlength=n) / np.maximum(1, np.bincount(owner, minlength=n))
 
