@@ -17,7 +17,6 @@ topic words + every old guard).
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from chatroute.cache.alignment import alignment_features  # noqa: E402
 from chatroute.cache.guards import hard_refuse_reason, refuse_reason  # noqa: E402
-from chatroute.cache.spelling import Respeller, verifier_view  # noqa: E402
+from chatroute.cache.spelling import respeller_for, verifier_view  # noqa: E402
 from chatroute.cache.text import Features, features  # noqa: E402
 from chatroute.cache.verifier import DATA, FEATURES, WORD_FEATURES, on_rephrasing_path, pair_features  # noqa: E402
 from chatroute.embed import get_embedder  # noqa: E402
@@ -87,14 +86,10 @@ def guards(feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:
 
 
 def topic_text(f: Features) -> str:
-    """What the neighbour search embeds: the topic words, respelled as AnswerCache._vector does."""
-    return " ".join(_respeller().words(f.content_words))
-
-
-@functools.lru_cache(maxsize=1)
-def _respeller() -> Respeller:
-    emb = get_embedder()
-    return Respeller(emb.whole_words(), emb.knows)
+    """What the neighbour search embeds, as AnswerCache._vector does: the topic words, respelled."""
+    respeller = respeller_for(get_embedder())
+    assert respeller is not None  # the shipped embedder has a vocabulary
+    return respeller.topic_text(f)
 
 
 def featurise(rows: list[dict[str, Any]], feats: list[tuple[Features, Features]]) -> dict[str, np.ndarray]:

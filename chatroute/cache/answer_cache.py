@@ -28,7 +28,7 @@ import numpy as np
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
-from chatroute.cache.spelling import Respeller, verifier_view
+from chatroute.cache.spelling import Respeller, respeller_for, verifier_view
 from chatroute.cache.tables import SCHEMA, Tx, db_path_of
 from chatroute.cache.text import Features, features
 from chatroute.cache.verifier import Verifier, get_verifier
@@ -125,7 +125,6 @@ class AnswerCache:
         self._pending_used: dict[int, float] = {}
         self._flushed_at = time.monotonic()
         self._verifier: Verifier | None = None
-        self._respell: Respeller | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
         self._memo_vec: dict[str, np.ndarray] = {}
         self._memo_weight: dict[str, float] = {}
@@ -419,14 +418,9 @@ class AnswerCache:
         return self._embedder_method("knows")
 
     def _respeller(self) -> Respeller | None:
-        """Topic words respelled for the neighbour search (spelling.Respeller); None for a stand-in
-        embedder, whose vocabulary is unknown."""
-        if self._respell is None:
-            knows, vocabulary = self._knows(), self._embedder_method("whole_words")
-            if knows is None or vocabulary is None:
-                return None
-            self._respell = Respeller(vocabulary(), knows)
-        return self._respell
+        """Topic words respelled for the neighbour search (spelling.respeller_for); None for a
+        stand-in embedder, whose vocabulary is unknown."""
+        return respeller_for(getattr(self._embed_fn, "__self__", None))
 
     def _word_weights(self) -> Callable[[list[str]], np.ndarray] | None:
         """The embedder's word importances, when the embedder is the shipped one (the verifier
@@ -464,7 +458,7 @@ class AnswerCache:
             self._embed_fn = get_embedder().embed
         respeller = self._respeller()
         # A typo in a topic word would otherwise keep a rephrasing from being a neighbour at all.
-        text = " ".join(respeller.words(feats.content_words)) if respeller is not None else feats.content_text
+        text = respeller.topic_text(feats) if respeller is not None else feats.content_text
         vec = np.asarray(self._embed_fn([text]), dtype=np.float32).reshape(-1)
         norm = float(np.linalg.norm(vec))
         if not np.isfinite(norm) or norm == 0.0:

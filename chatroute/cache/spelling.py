@@ -34,9 +34,11 @@ finds candidates; the exact facts and the verifier still read each prompt as wri
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from rapidfuzz.distance import OSA
 
@@ -176,9 +178,26 @@ class Respeller:
         """The first _RESPELL_WORDS of `words` respelled, the rest as they are."""
         return [self.word(w) for w in words[:_RESPELL_WORDS]] + list(words[_RESPELL_WORDS:])
 
+    def topic_text(self, f: Features) -> str:
+        """What the neighbour search embeds for a prompt: its topic words, respelled."""
+        return " ".join(self.words(f.content_words))
+
     def _inflected(self, w: str) -> bool:
         """`w` is a known word with an ending ("ticks": "tick" + "s"), not a typo ("tricks")."""
         if stem(w) in self._words:
             return True
         return any(w.endswith(ex) and len(w) - len(ex) >= _MIN_BASE and w[: len(w) - len(ex)] in self._words
                    for ex in _ENDINGS if ex)
+
+
+@functools.lru_cache(maxsize=4)
+def _respeller_of(embedder: Any) -> Respeller:
+    return Respeller(embedder.whole_words(), embedder.knows)
+
+
+def respeller_for(embedder: Any) -> Respeller | None:
+    """The Respeller of an embedder with a vocabulary (`whole_words` and `knows`, as the shipped
+    one has), built once a process for each; None for a stand-in without one."""
+    if not (callable(getattr(embedder, "whole_words", None)) and callable(getattr(embedder, "knows", None))):
+        return None
+    return _respeller_of(embedder)
