@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--se-dups", type=Path, help="git dir of the Bogdanova et al. 2015 replication repository")
     ap.add_argument("--nq", type=Path, help="git dir of google-research-datasets/natural-questions (NQ-open)")
     ap.add_argument("--comqa", type=Path, help="git dir of aorogat/CBench (ComQA; scored only)")
+    ap.add_argument("--lcquad", type=Path,
+                    help="LC-QuAD 2.0's JSON, extracted from aorogat/CBench's data/lcquad_2_0.rar (see VERIFIER.md)")
     args = ap.parse_args(argv)
     rng = random.Random(15)
     phrase_rng = random.Random(16)  # its own stream: the other derived pairs stay as they were
@@ -458,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += nq_rows(args.nq)
     if args.comqa:
         rows += comqa_rows(args.comqa)
+    if args.lcquad:
+        from lcquad_pairs import lcquad_rows
+
+        rows += lcquad_rows(args.lcquad)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "pairs.jsonl"
     with path.open("w", encoding="utf-8") as f:

@@ -49,7 +49,7 @@ MAX_SEMANTIC_CHARS = 8000  # longer prompts (pasted files) are served by the exa
 CANDIDATES = 4  # neighbours checked against the guards, best first
 VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss stays cheap
 # The verifier's bar after a regenerate never exceeds this: it stays reachable by a near-certain
-# match (the bar without penalties is 0.99, so one regenerate already takes it here).
+# match (the trainer sets the verifier's step so that one regenerate takes it here).
 MAX_BAR = 0.9999
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
 

@@ -129,7 +129,7 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     opposed = _opposite_words(_singular(tokens_a), _singular(tokens_b))
     if opposed is not None:
         return f"opposite words ({opposed[0]!r} / {opposed[1]!r})"
-    swapped = _other_thing(tokens_a, tokens_b)
+    swapped = _other_thing(tokens_a, tokens_b) or _one_parent(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
     parts = _asked_apart(_name_parts(a.tokens), _name_parts(b.tokens))
@@ -507,6 +507,23 @@ def _other_thing(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
             my = ALTERNATIVES.get(y)
             if my is not None and my[0] == mx[0] and my not in meanings_a:
                 return x, y
+    return None
+
+
+_MOTHER = frozenset(w for w, meaning in ALTERNATIVES.items() if meaning == ALTERNATIVES["mother"])
+_FATHER = frozenset(w for w, meaning in ALTERNATIVES.items() if meaning == ALTERNATIVES["father"])
+
+
+def _one_parent(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
+    """One side asks for someone's parents, the other for one of them ("who are X's parents?" /
+    "who is X's mother?"): half of the answer is another answer. Not when the other side names
+    both ("mom and dad") or also says "parents"."""
+    for x, y in ((ta, tb), (tb, ta)):
+        if "parents" in x and "parents" not in y and not x & (_MOTHER | _FATHER):
+            mother, father = sorted(y & _MOTHER), sorted(y & _FATHER)
+            if bool(mother) != bool(father):
+                one = (mother or father)[0]
+                return ("parents", one) if x is ta else (one, "parents")
     return None
 
 

@@ -132,6 +132,9 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     ("What is Bono's real name?", "What is Bono's surname?", "another part of a name (real / last)"),
     ("what was marilyn monroe's birth name?", "what was marilyn monroe's middle name?",
      "another part of a name (real / middle)"),
+    # Served at stop 42 (verifier 0.94 and up) until one parent against both was a rule.
+    ("who are beyonces parents?", "who is beyonces mother?", "another thing asked for ('parents' / 'mother')"),
+    ("Where do Obama's parents live?", "Where does Obama's dad live?", "another thing asked for ('parents' / 'dad')"),
 ])
 def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why
@@ -154,6 +157,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("What was the cause of death of Mozart?", "What did Mozart die of?"),
     ("What is Bono's real name?", "What was Bono's birth name?"),  # one name, the one he was given
     ("What is Bono's real name?", "What is Bono's name?"),
+    ("who are nicki minaj's mom and dad?", "who are the parents of nicki minaj?"),  # both parents named
+    ("Who are Obama's parents?", "Who were the parents of Obama?"),
 ])
 def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None

@@ -200,7 +200,7 @@ def test_a_refusal_says_which_test_refused(tmp_path: Path) -> None:
         "verifier: the encoder reads them as unrelated (pooled 0."), cache.last_reason
     cache.clear()
     cache.store(None, [], "Who built the Eiffel Tower?", {}, None, "an answer", "m", "t2", "stop")
-    assert cache.lookup(None, [], "Who designed the Eiffel Tower?", {}, None) is None
+    assert cache.lookup(None, [], "Who paid for the Eiffel Tower?", {}, None) is None
     assert cache.last_reason is not None
     reason = cache.last_reason
     assert re.fullmatch(r"verifier: not the same question \(0\.\d{3} < 0\.\d{3}\)", reason), reason
