@@ -210,6 +210,7 @@ def _asked_apart(x: set[str], y: set[str]) -> str | None:
 
 
 _DIE = frozenset({"die", "died", "dies", "dying"})
+_ASKING_VERBS = frozenset({"is", "was", "are", "were", "did", "does", "do", "will", "would", "can"})
 
 
 def _asked_about_a_life(f: Features) -> set[str]:
@@ -224,6 +225,12 @@ def _asked_about_a_life(f: Features) -> set[str]:
         asked.add("age")
     if _typed_question(f) == "when":  # the question's own word, not a "when she died" inside it
         asked.add("date")
+    # "who did she marry?" against "at what age did she marry?". A "who" that asks ("who was",
+    # "whom did", "when and who") counts anywhere, so "When X got married, who was his bride?" asks what "Who did X
+    # marry?" asks; a relative "who" ("Paul Newman, who died at 83") asks nothing.
+    if _typed_question(f) == "who" or any(w in ("who", "whom") and (n in _ASKING_VERBS or p in ("and", "or"))
+                                          for p, w, n in zip(["", *t[:-1]], t, [*t[1:], ""], strict=True)):
+        asked.add("person")
     if (any(w in _DIE and n in ("of", "from") for w, n in pairwise(t)) or _says(t, ["cause", "of", "death"])
             or (f.question == "how" and "how old" not in f.answer_types and _DIE & set(t))):
         asked.add("cause of death")

@@ -135,6 +135,10 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     # Served at stop 42 (verifier 0.94 and up) until one parent against both was a rule.
     ("who are beyonces parents?", "who is beyonces mother?", "another thing asked for ('parents' / 'mother')"),
     ("Where do Obama's parents live?", "Where does Obama's dad live?", "another thing asked for ('parents' / 'dad')"),
+    # Served at stop 42 until a "who" question was read as asking for a person.
+    ("what age did yandel get married?", "who did yandel marry?", "asks for another fact (age / person)"),
+    ("Who was president when the 15th amendment was ratified?", "What year was the 15th amendment ratified?",
+     "asks for another fact (person / date)"),
 ])
 def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -> None:
     assert hard(a, b) == why
@@ -159,6 +163,9 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("What is Bono's real name?", "What is Bono's name?"),
     ("who are nicki minaj's mom and dad?", "who are the parents of nicki minaj?"),  # both parents named
     ("Who are Obama's parents?", "Who were the parents of Obama?"),
+    # An asking "who" anywhere is the same fact.
+    ("When Kurt Cobain got married in 1992, who was his bride?", "Who did Kurt Cobain marry in 1992?"),
+    ("When and who published Wuthering Heights?", "Who published Wuthering Heights and when?"),
 ])
 def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
