@@ -225,6 +225,11 @@ _ALTERNATIVE_GROUPS = {
     "animal": [["cat", "cats", "kitten", "kittens"], ["dog", "dogs", "puppy", "puppies"], ["rabbit", "rabbits"],
                ["hamster", "hamsters"], ["horse", "horses"]],
     "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
+    # "What is the height of the Shannon?" is not "… the length of the Shannon?"; "how tall" asks the height.
+    "dimension": [["height", "heights", "tall", "taller", "tallest"],
+                  ["length", "lengths", "long", "longer", "longest"],
+                  ["width", "widths", "wide", "wider", "widest"], ["depth", "depths", "deep", "deeper", "deepest"],
+                  ["weight", "weights", "heavy", "heavier", "heaviest", "weigh", "weighs"]],
     # Relatives: "what is X's sister called?" is not "what is X's mother called?". The general
     # words (parent, child, kid) are left to the verifier: "help my child" / "help my daughter"
     # with homework is one question, and a STS true duplicate says "child" / "daughter".

@@ -137,6 +137,10 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     ("Where do Obama's parents live?", "Where does Obama's dad live?", "another thing asked for ('parents' / 'dad')"),
     # Served at stop 42 until a "who" question was read as asking for a person.
     ("what age did yandel get married?", "who did yandel marry?", "asks for another fact (age / person)"),
+    # Served at stop 42 until dimensions were things of one kind.
+    ("what is the height of the river shannon?", "what is the length of the shannon river?",
+     "another thing asked for ('height' / 'length')"),
+    ("How tall is the Eiffel Tower?", "How heavy is the Eiffel Tower?", "another thing asked for ('tall' / 'heavy')"),
     ("Who was president when the 15th amendment was ratified?", "What year was the 15th amendment ratified?",
      "asks for another fact (person / date)"),
 ])
@@ -166,6 +170,9 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     # An asking "who" anywhere is the same fact.
     ("When Kurt Cobain got married in 1992, who was his bride?", "Who did Kurt Cobain marry in 1992?"),
     ("When and who published Wuthering Heights?", "Who published Wuthering Heights and when?"),
+    ("How tall is the Eiffel Tower?", "What is the height of the Eiffel Tower?"),
+    ("How long is the Nile?", "What is the length of the Nile river?"),
+    ("How deep and wide is Lake Baikal?", "How deep is Lake Baikal and how wide?"),
 ])
 def test_the_same_fact_passes_the_exact_guards(a: str, b: str) -> None:
     assert hard(a, b) is None
