@@ -226,8 +226,8 @@ def _asked_about_a_life(f: Features) -> set[str]:
     if _typed_question(f) == "when":  # the question's own word, not a "when she died" inside it
         asked.add("date")
     # "who did she marry?" against "at what age did she marry?". A "who" that asks ("who was",
-    # "whom did", "when and who") counts anywhere, so "When X got married, who was his bride?" asks what "Who did X
-    # marry?" asks; a relative "who" ("Paul Newman, who died at 83") asks nothing.
+    # "whom did", "when and who") counts anywhere, so "When X got married, who was his bride?"
+    # asks what "Who did X marry?" asks; a relative "who" ("Paul Newman, who died at 83") does not.
     if _typed_question(f) == "who" or any(w in ("who", "whom") and (n in _ASKING_VERBS or p in ("and", "or"))
                                           for p, w, n in zip(["", *t[:-1]], t, [*t[1:], ""], strict=True)):
         asked.add("person")
