@@ -5,26 +5,12 @@ different queries in one part, and a subject never sits in both parts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts_module import load_script
 
-
-def _load(name: str) -> ModuleType:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-lcquad = _load("lcquad_pairs")
+lcquad = load_script("lcquad_pairs")
 
 CURIE, PORTUGAL, MONT_BLANC = "wd:Q7186", "wd:Q45", "wd:Q583"
 

@@ -4,20 +4,12 @@ a cluster never straddles the split, and a near neighbour that no link joins is 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from tests.gitrepo import commit_all
+from tests.scripts_module import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("build_paraphrase_data", ROOT / "scripts" / "build_paraphrase_data.py")
-assert _spec and _spec.loader
-builder = importlib.util.module_from_spec(_spec)
-sys.modules["build_paraphrase_data"] = builder
-_spec.loader.exec_module(builder)
+builder = load_script("build_paraphrase_data")
 
 # Written for this test; not taken from any corpus.
 _ROWS = [

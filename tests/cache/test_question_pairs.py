@@ -5,30 +5,16 @@ pairs run through eval_cache.py with their part shown."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.gitrepo import commit_all
+from tests.scripts_module import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-comqa = _load("build_comqa_pairs")
-builder = _load("build_paraphrase_data")
+comqa = load_script("build_comqa_pairs")
+builder = load_script("build_paraphrase_data")
 
 # Written for this test; not taken from any corpus.
 _TRAIN = [
