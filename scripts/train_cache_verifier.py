@@ -136,8 +136,13 @@ def verifier_inputs(pairs: list[tuple[Features, Features]]) -> tuple[np.ndarray,
     return x, has
 
 
+def pair_digest(r: dict[str, Any]) -> bytes:
+    """A pair's identity by its text: saved features are matched and folds drawn by it."""
+    return hashlib.sha256(f"{r['a']}\t{r['b']}".encode()).digest()
+
+
 def row_keys(rows: list[dict[str, Any]]) -> np.ndarray:
-    return np.array([hashlib.sha256(f"{r['a']}\t{r['b']}".encode()).hexdigest()[:16] for r in rows])
+    return np.array([pair_digest(r)[:8].hex() for r in rows])
 
 
 def extend_saved(saved: dict[str, np.ndarray], rows: list[dict[str, Any]],
@@ -154,10 +159,13 @@ def extend_saved(saved: dict[str, np.ndarray], rows: list[dict[str, Any]],
     for name, col in saved.items():
         out[name][have] = col[[where[keys[i]] for i in have]]
     if missing:
+        if saved["x"].shape[1] != len(FEATURES):
+            raise SystemExit("the saved features hold another feature list and the pairs file has new pairs: "
+                             "run once without --reuse-features")
         print(f"featurising {len(missing)} pairs not in the saved features", file=sys.stderr, flush=True)
         new = featurise([rows[i] for i in missing], [feats[i] for i in missing])
         for name in out:
-            out[name][missing] = new[name] if new[name].shape[1:] == out[name].shape[1:] else 0.0
+            out[name][missing] = new[name]
     out["keys"] = keys
     return out
 
@@ -274,8 +282,7 @@ def folds_of(rows: list[dict[str, Any]]) -> np.ndarray:
     """Each pair's fold (0-3) from a hash of its text, so adding, removing or reordering other
     pairs leaves it in its fold: drawn by position, a few added rows moved the project's pairs
     (each weighing many rows) into other folds and the bar chosen with them."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{r['a']}\t{r['b']}".encode()).digest()[:4], "big") % 4
-                     for r in rows])
+    return np.array([int.from_bytes(pair_digest(r)[:4], "big") % 4 for r in rows])
 
 
 def out_of_fold(f: dict[str, np.ndarray], train: np.ndarray, w: np.ndarray) -> np.ndarray:
