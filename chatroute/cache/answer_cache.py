@@ -52,6 +52,12 @@ VERIFY_AT_MOST = 3  # ... of which at most this many reach the verifier: a miss 
 # match (the trainer sets the verifier's step so that one regenerate takes it here).
 MAX_BAR = 0.9999
 FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most this often
+# How the stored neighbour vectors are made (the topic words, their respelling, the static
+# embedder). Entries stored under another recipe are embedded again when the index loads:
+# their old vectors would hide rephrasings the current recipe makes neighbours (entries from
+# before stop 41 kept typos in their topic words). Bump it with any change to that path.
+VECTOR_RECIPE = 2
+REEMBED_BATCH = 512
 
 
 class _ConfigLike(Protocol):
@@ -117,6 +123,10 @@ class AnswerCache:
         with self._write():
             for sql in SCHEMA:
                 self._conn.execute(sql)
+            # A new, empty cache is of the current recipe: nothing to embed again.
+            self._conn.execute(
+                "INSERT INTO cache_meta SELECT 'recipe', ? WHERE NOT EXISTS (SELECT 1 FROM cache_entries)"
+                " AND NOT EXISTS (SELECT 1 FROM cache_meta WHERE key = 'recipe')", (VECTOR_RECIPE,))
         self._index: VectorIndex | None = None
         self._data_version: int | None = None
         self._seen: tuple[int, int] = (-1, -1)  # (version, deletes) the index reflects
@@ -144,6 +154,17 @@ class AnswerCache:
             self._conn.close()
 
     # ---- public API -------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Load the neighbour index now (embedding again any entries of an older recipe), so
+        the first lookup does not wait for it. Never raises on bad cache data."""
+        if not self.config.enabled:
+            return
+        with self._lock:
+            try:
+                self._ensure_index()
+            except sqlite3.DatabaseError as exc:
+                log.warning("cache index load failed: %s", exc)
 
     def lookup(self, system: str | None, history: Sequence[Any], prompt: str,
                params: Mapping[str, Any] | None = None, pinned_model: str | None = None, *,
@@ -450,20 +471,28 @@ class AnswerCache:
             self._memo_weight[w] = float(n)
 
     def _vector(self, feats: Features) -> np.ndarray | None:
-        if not feats.content_words:
-            return None
+        return self._vectors([feats])[0]
+
+    def _vectors(self, feats_list: Sequence[Features]) -> list[np.ndarray | None]:
+        """Unit neighbour vectors of the prompts' topic words; None where there are none."""
+        out: list[np.ndarray | None] = [None] * len(feats_list)
+        todo = [i for i, f in enumerate(feats_list) if f.content_words]
+        if not todo:
+            return out
         if self._embed_fn is None:
             from chatroute.embed import get_embedder
 
             self._embed_fn = get_embedder().embed
         respeller = self._respeller()
         # A typo in a topic word would otherwise keep a rephrasing from being a neighbour at all.
-        text = respeller.topic_text(feats) if respeller is not None else feats.content_text
-        vec = np.asarray(self._embed_fn([text]), dtype=np.float32).reshape(-1)
-        norm = float(np.linalg.norm(vec))
-        if not np.isfinite(norm) or norm == 0.0:
-            return None
-        return vec / norm
+        texts = [respeller.topic_text(feats_list[i]) if respeller is not None else feats_list[i].content_text
+                 for i in todo]
+        vecs = np.asarray(self._embed_fn(texts), dtype=np.float32).reshape(len(todo), -1)
+        norms = np.linalg.norm(vecs, axis=1)
+        for i, vec, norm in zip(todo, vecs, norms, strict=True):
+            if np.isfinite(norm) and norm > 0.0:
+                out[i] = vec / norm
+        return out
 
     # ---- index sync ---------------------------------------------------------------------
 
@@ -482,7 +511,32 @@ class AnswerCache:
         rows = dict(self._conn.execute("SELECT key, value FROM cache_meta WHERE key IN ('version','deletes')"))
         return int(rows.get("version", 0)), int(rows.get("deletes", 0))
 
+    def _recipe(self) -> int | None:
+        row = self._conn.execute("SELECT value FROM cache_meta WHERE key = 'recipe'").fetchone()
+        return int(row[0]) if row is not None else None
+
+    def _reembed_stale(self) -> None:
+        """Embed again every entry stored under another VECTOR_RECIPE (once, after an upgrade)."""
+        if self._recipe() == VECTOR_RECIPE:
+            return
+        rows = [(int(i), p) for i, p in self._conn.execute(
+            "SELECT id, prompt FROM cache_entries WHERE length(prompt) <= ?", (MAX_SEMANTIC_CHARS,))
+            if isinstance(p, str)]
+        if rows:
+            log.info("cache: embedding %d entries again for the current neighbour search", len(rows))
+        for start in range(0, len(rows), REEMBED_BATCH):
+            chunk = rows[start:start + REEMBED_BATCH]
+            vecs = self._vectors([_stored_features(prompt) for _, prompt in chunk])
+            blobs = [v.astype(np.float16).tobytes() if v is not None else None for v in vecs]
+            # One transaction a batch: other processes are not locked out for the whole pass.
+            with self._write():
+                self._conn.executemany("UPDATE cache_entries SET vector = ? WHERE id = ?",
+                                       [(b, i) for b, (i, _) in zip(blobs, chunk, strict=True)])
+        with self._write():
+            self._conn.execute("INSERT OR REPLACE INTO cache_meta VALUES ('recipe', ?)", (VECTOR_RECIPE,))
+
     def _load_index(self) -> None:
+        self._reembed_stale()
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         self._seen = self._meta()
         self._index = None

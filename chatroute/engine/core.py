@@ -190,7 +190,9 @@ class Engine:
             pass
         if self.cache_enabled:
             try:
-                _ = self.cache  # opening it (and its index) was ~0.2 s of the first turn's Enter -> request
+                # Opening it and loading its index was ~0.2 s of the first turn's Enter -> request
+                # (more once after an upgrade that changes how entries are embedded).
+                self.cache.warm()
                 from chatroute.embed.contextual import get_contextual
 
                 get_contextual()  # the verifier's encoder: ~0.5 s to load, else paid by the first near match

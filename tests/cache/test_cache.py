@@ -226,3 +226,48 @@ def test_multiprocess_visibility(db):
     assert p.exitcode == 0
     hit = get(c, "Can you explain the water cycle?")
     assert hit is not None and hit.text == "from child"
+
+
+def _vectors(db: Path) -> dict[str, bytes | None]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT prompt, vector FROM cache_entries"))
+    finally:
+        conn.close()
+
+
+def test_entries_of_an_older_vector_recipe_are_embedded_again(db):
+    c = make(db)
+    put(c)
+    put(c, "Explain the water cycle")
+    fresh = _vectors(db)
+    c.close()
+    # As an older chatroute left them: another recipe, vectors of other topic words.
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")
+    conn.execute("UPDATE cache_entries SET vector = ? WHERE prompt = ?",
+                 (fresh["Explain the water cycle"], Q))
+    conn.commit()
+    conn.close()
+    upgraded = make(db)
+    upgraded.warm()
+    assert _vectors(db) == fresh
+    hit = get(upgraded, PARA)
+    assert hit is not None and hit.tier == "semantic" and hit.text == "use reversed()"
+    # Done once: a later open finds nothing stale and leaves the rows alone.
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE cache_entries SET vector = NULL WHERE prompt = ?", (Q,))
+    conn.commit()
+    conn.close()
+    make(db).warm()
+    assert _vectors(db)[Q] is None
+
+
+def test_a_new_cache_starts_at_the_current_recipe(db):
+    from chatroute.cache.answer_cache import VECTOR_RECIPE
+
+    make(db)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM cache_meta WHERE key = 'recipe'").fetchone() == (VECTOR_RECIPE,)
+    conn.close()
+
