@@ -274,6 +274,8 @@ ORDINAL_WORDS = {
     "seventieth": 70, "eightieth": 80, "ninetieth": 90, "hundredth": 100, "thousandth": 1000,
 }
 _TENS = frozenset({20, 30, 40, 50, 60, 70, 80, 90})
+# "forty-second", "twenty-one": a hyphenated number is read as its words ("forty second").
+_NUMBER_PARTS = frozenset(NUMBER_WORDS) | frozenset(ORDINAL_WORDS) | {"one", "first"}
 _SCALES = frozenset({100, 1000, 10**6, 10**9})
 # Roman numerals as names number things ("World War II", "Henry VIII", "type II diabetes").
 # Single letters (i, v, x) are words, and "xi" is a name (Xi Jinping), so they are left out.
@@ -593,6 +595,8 @@ def _tokens(low: str) -> list[str]:
             tokens.extend([joined.group(1), joined.group(2)])
         elif tok[0] in "$€£¥" and len(tok) > 1:
             tokens.extend([tok[0], tok[1:]])
+        elif "-" in tok and all(part in _NUMBER_PARTS for part in tok.split("-")):
+            tokens.extend(tok.split("-"))
         else:
             tokens.append(tok)
     # Currency symbols and % that stuck to nothing word-like.
@@ -640,8 +644,10 @@ def _read_tokens(tokens: list[str]) -> _TokenFacts:
         word_value = NUMBER_WORDS.get(tok, ROMAN_NUMERALS.get(tok))
         if tok == "i" and _first_of_a_line(tokens, i):
             word_value = 1
-        if word_value is None and tok in ORDINAL_WORDS and not (tok == "second" and prev_number):
+        if word_value is None and tok in ORDINAL_WORDS and not (tok == "second" and prev_number and not prev_tens):
             word_value = ORDINAL_WORDS[tok]
+        if word_value is None and prev_tens and tok in ("one", "first"):
+            word_value = 1  # "twenty one", "twenty-first": 21 ("one" alone is a pronoun)
         if value is not None:
             facts.numbers.append(value)
             facts.sequence.append("num:" + value)

@@ -111,6 +111,12 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
 @pytest.mark.parametrize("a,b,why", [
     ("What is the biggest city in Norway?", "What is the fourth biggest city in Norway?", "numbers differ"),
     ("who was the forty fifth president?", "who was the forty fourth president?", "numbers differ"),
+    # Served at stop 42 (a ComQA near-duplicate): a hyphenated number was read as no number at all,
+    # and "forty second" as 40 and a unit.
+    ("who is the forty-second president of the united states?", "who is the forty-third president of the us?",
+     "numbers differ"),
+    ("who was the forty second president?", "who was the forty third president?", "numbers differ"),
+    ("songs by twenty-one pilots", "songs by twenty-two pilots", "numbers differ"),
     ("what is taylor swifts brothers name?", "what is taylor swifts sister's name?",
      "opposite words ('brother' / 'sister')"),
     ("What was Mozart's father's name?", "What was Mozart's sister's name?",
@@ -152,6 +158,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
 @pytest.mark.parametrize("a,b", [
     ("What is the second largest country?", "What is the 2nd largest country?"),  # "second" is 2, not seconds
     ("who was the forty fifth president?", "who was the 45th president?"),
+    ("who was the forty-second president?", "who was the 42nd president?"),
+    ("What happened in the twenty-first century?", "What happened in the 21st century?"),
     ("How do I add a 5 second delay in Python?", "How do I add a five second delay in Python?"),
     ("How do I talk to my kids about money?", "How do I talk to my children about money?"),
     ("How do I help my child with fractions?", "How do I help my daughter with fractions?"),
