@@ -135,6 +135,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     parts = _asked_apart(_name_parts(a.tokens), _name_parts(b.tokens))
     if parts is not None:
         return f"another part of a name ({parts})"
+    schools = _asked_apart(_school_levels(a.tokens), _school_levels(b.tokens))
+    if schools is not None:
+        return f"another level of school ({schools})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -547,6 +550,25 @@ def _name_parts(tokens: list[str]) -> set[str]:
     parts = {_ONE_WORD_NAME_PARTS[t] for t in tokens if t in _ONE_WORD_NAME_PARTS}
     parts |= {_NAME_PARTS[w] for w, n in pairwise(tokens) if w in _NAME_PARTS and n in ("name", "names")}
     return parts
+
+
+# "What college did X go to?" / "What high school did X go to?": each level of school has its own
+# answer. College and university are one level (American usage says either for the same place).
+_SCHOOL_BEFORE = {"high": "high school", "elementary": "elementary school", "primary": "elementary school",
+                  "grade": "elementary school", "middle": "middle school", "grad": "graduate school",
+                  "graduate": "graduate school", "law": "graduate school", "medical": "graduate school",
+                  "med": "graduate school"}
+_SCHOOL_WORDS = {"highschool": "high school", "college": "college", "colleges": "college",
+                 "university": "college", "universities": "college", "elementary": "elementary school"}
+
+
+def _school_levels(tokens: list[str]) -> set[str]:
+    """The levels of school a prompt names ("high school", "college"); empty when it names none."""
+    levels = {_SCHOOL_WORDS[t] for t in tokens if t in _SCHOOL_WORDS}
+    levels |= {_SCHOOL_BEFORE[w] for w, n in pairwise(tokens) if w in _SCHOOL_BEFORE and n in ("school", "schools")}
+    if "junior" in tokens and "high" in tokens:
+        levels.add("middle school")
+    return levels
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}

@@ -117,6 +117,13 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "numbers differ"),
     ("who was the forty second president?", "who was the forty third president?", "numbers differ"),
     ("songs by twenty-one pilots", "songs by twenty-two pilots", "numbers differ"),
+    # Served at stop 42 (a ComQA near-duplicate) until levels of school were things of one kind.
+    ("what college did dale earnhardt go to?", "what high school did dale earnhardt sr go to?",
+     "another level of school (college / high school)"),
+    ("Which elementary school did Mae Jemison attend?", "Which high school did Mae Jemison attend?",
+     "another level of school (elementary school / high school)"),
+    ("Where did she go to law school?", "Where did she go to university?",
+     "another level of school (graduate school / college)"),
     ("what is taylor swifts brothers name?", "what is taylor swifts sister's name?",
      "opposite words ('brother' / 'sister')"),
     ("What was Mozart's father's name?", "What was Mozart's sister's name?",
@@ -160,6 +167,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("who was the forty fifth president?", "who was the 45th president?"),
     ("who was the forty-second president?", "who was the 42nd president?"),
     ("What happened in the twenty-first century?", "What happened in the 21st century?"),
+    ("What college did Obama go to?", "Which university did Obama attend?"),  # one level, two words
+    ("What high school did Obama go to?", "Which highschool did Obama attend?"),
     ("How do I add a 5 second delay in Python?", "How do I add a five second delay in Python?"),
     ("How do I talk to my kids about money?", "How do I talk to my children about money?"),
     ("How do I help my child with fractions?", "How do I help my daughter with fractions?"),
