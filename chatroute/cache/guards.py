@@ -138,6 +138,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     schools = _asked_apart(_school_levels(a.tokens), _school_levels(b.tokens))
     if schools is not None:
         return f"another level of school ({schools})"
+    places = _asked_apart(_places_asked(a.tokens), _places_asked(b.tokens))
+    if places is not None:
+        return f"asks for another kind of place ({places})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -569,6 +572,37 @@ def _school_levels(tokens: list[str]) -> set[str]:
     if "junior" in tokens and "high" in tokens:
         levels.add("middle school")
     return levels
+
+
+# "What city was Diana Ross born in?" / "What hospital …": the kind of place a question asks for
+# right after "what" or "which" is the kind of its answer.
+_PLACE_KINDS = {"city": "city", "cities": "city", "town": "city", "towns": "city", "village": "city",
+                "state": "state", "states": "state", "province": "state", "provinces": "state",
+                "country": "country", "countries": "country", "nation": "country", "continent": "continent",
+                "continents": "continent", "county": "county", "counties": "county", "hospital": "hospital",
+                "region": "region", "island": "island", "neighborhood": "neighborhood",
+                "neighbourhood": "neighborhood"}
+
+
+def _places_asked(tokens: list[str]) -> set[str]:
+    """The kinds of place asked for ("what city and state" -> city, state); empty when none. A
+    kind followed by a content word is a modifier, not what is asked: "what state bird", "which
+    country singer"."""
+    kinds: set[str] = set()
+    for i, t in enumerate(tokens[:-1]):
+        if t not in ("what", "which"):
+            continue
+        found: set[str] = set()
+        j = i + 1
+        while j < len(tokens) and tokens[j] in _PLACE_KINDS:
+            found.add(_PLACE_KINDS[tokens[j]])
+            if j + 2 < len(tokens) and tokens[j + 1] in ("and", "or"):
+                j += 2
+            else:
+                break
+        if found and (j + 1 >= len(tokens) or tokens[j + 1] in STOPWORDS):
+            kinds |= found
+    return kinds
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}

@@ -122,6 +122,13 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another level of school (college / high school)"),
     ("Which elementary school did Mae Jemison attend?", "Which high school did Mae Jemison attend?",
      "another level of school (elementary school / high school)"),
+    # Served at stop 42 (ComQA near-duplicates) until the kind of place asked for was a fact.
+    ("what hospital was diana ross born in?", "what city was diana ross born in?",
+     "asks for another kind of place (hospital / city)"),
+    ("in what state is alabama state university in?", "what city is the university of alabama state in?",
+     "asks for another kind of place (state / city)"),
+    ("Which country has the largest population?", "Which continent has the largest population?",
+     "asks for another kind of place (country / continent)"),
     ("Where did she go to law school?", "Where did she go to university?",
      "another level of school (graduate school / college)"),
     ("what is taylor swifts brothers name?", "what is taylor swifts sister's name?",
@@ -168,6 +175,9 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("who was the forty-second president?", "who was the 42nd president?"),
     ("What happened in the twenty-first century?", "What happened in the 21st century?"),
     ("What college did Obama go to?", "Which university did Obama attend?"),  # one level, two words
+    ("What city and state was Woodstock in?", "What state was Woodstock held in?"),  # asks both
+    ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
+    ("What country singer wrote Jolene?", "Which singer wrote Jolene?"),
     ("What high school did Obama go to?", "Which highschool did Obama attend?"),
     ("How do I add a 5 second delay in Python?", "How do I add a five second delay in Python?"),
     ("How do I talk to my kids about money?", "How do I talk to my children about money?"),
