@@ -494,9 +494,11 @@ def _opposite_words(ta: set[str], tb: set[str]) -> tuple[str, str] | None:
     if not only_b:
         return None
     for x in sorted(ta - tb):
-        opposites = ANTONYMS.get(x, ())
+        opposites = ANTONYMS.get(x, set())
+        if opposites & ta:
+            continue  # a says both, in some inflection: "born … and when did she die?"
         for y in only_b:
-            if y in opposites or _negates(x, y) or _negates(y, x):
+            if (y in opposites and not ANTONYMS.get(y, set()) & tb) or _negates(x, y) or _negates(y, x):
                 return x, y
     return None
 

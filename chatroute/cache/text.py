@@ -204,6 +204,13 @@ _ANTONYM_PAIRS = [
 _STARTS = ("start", "starts", "started", "starting", "begin", "begins", "began", "begun", "beginning")
 _ENDS = ("end", "ends", "ended", "ending", "finish", "finishes", "finished")
 _ANTONYM_PAIRS += [(s, e) for s in _STARTS for e in _ENDS]
+# So are a marriage and a divorce ("When was she married to him?" / "When did they divorce?"), and
+# a birth and a death.
+_MARRIES = ("marry", "marries", "married", "marrying", "marriage", "wedding")
+_DIVORCES = ("divorce", "divorces", "divorced", "divorcing")
+_BIRTHS = ("born", "birthday", "birthplace")  # "birth" alone also names a parent: "birth mother"
+_DEATHS = ("die", "dies", "died", "dying", "death", "dead")
+_ANTONYM_PAIRS += [(m, d) for m in _MARRIES for d in _DIVORCES] + [(b, d) for b in _BIRTHS for d in _DEATHS]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
     (x, y) for x, ys in OPPOSITES.items() for y in ys

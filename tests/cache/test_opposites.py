@@ -122,6 +122,10 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another level of school (college / high school)"),
     ("Which elementary school did Mae Jemison attend?", "Which high school did Mae Jemison attend?",
      "another level of school (elementary school / high school)"),
+    # Served at stop 42 (a ComQA near-duplicate): only "married" / "divorced" was in the lexicon.
+    ("when was lisa presley married to michael jackson?", "when did michael jackson and lisa presley divorce?",
+     "opposite words ('married' / 'divorce')"),
+    ("Where was Tolstoy born?", "Where did Tolstoy die?", "opposite words ('born' / 'die')"),
     # Served at stop 42 (ComQA near-duplicates) until the kind of place asked for was a fact.
     ("what hospital was diana ross born in?", "what city was diana ross born in?",
      "asks for another kind of place (hospital / city)"),
@@ -175,6 +179,12 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("who was the forty-second president?", "who was the 42nd president?"),
     ("What happened in the twenty-first century?", "What happened in the 21st century?"),
     ("What college did Obama go to?", "Which university did Obama attend?"),  # one level, two words
+    # Both ends on each side, in other inflections: refused before stop 43 ("finish" / "begin").
+    ("When did Gordon Clinton start and finish his term as mayor?",
+     "When did Gordon Clinton begin and end his term as mayor?"),
+    ("Where was Patsy Cline born and how did she die?",
+     "What were the place of birth and the manner of death of Patsy Cline?"),
+    ("What killed Poe's birth mother?", "What did Poe's mom die from?"),  # "birth mother" is no birth
     ("What city and state was Woodstock in?", "What state was Woodstock held in?"),  # asks both
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
     ("What country singer wrote Jolene?", "Which singer wrote Jolene?"),
