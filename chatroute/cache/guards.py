@@ -141,6 +141,9 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     places = _asked_apart(_places_asked(a.tokens), _places_asked(b.tokens))
     if places is not None:
         return f"asks for another kind of place ({places})"
+    roles = _asked_apart(_roles_asked(a.tokens), _roles_asked(b.tokens))
+    if roles is not None:
+        return f"asks who did another thing ({roles})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -605,6 +608,28 @@ def _places_asked(tokens: list[str]) -> set[str]:
         if found and (j + 1 >= len(tokens) or tokens[j + 1] in STOPWORDS):
             kinds |= found
     return kinds
+
+
+# "Who wrote Hallelujah?" / "Who sang Hallelujah?": whoever did one thing is another answer than
+# whoever did another. Only roles that are never said for one another; making things (built,
+# designed, created, invented) is left to the verifier, since people say either for one maker.
+_ROLES = {w: role for role, words in {
+    "wrote": "wrote write writes written authored penned composed compose composes",
+    "directed": "directed direct directs",
+    "produced": "produced produce produces",
+    "sang": "sang sing sings sung singing",
+    "played": "played play plays playing starred stars portrayed portrays voiced voices",
+    "won": "won win wins",
+    "killed": "killed kill kills assassinated murdered",
+    "coached": "coached coach coaches",
+    "married": "married marry marries",
+}.items() for w in words.split()}
+
+
+def _roles_asked(tokens: list[str]) -> set[str]:
+    """What the person asked for did, from the two words after each "who" ("who wrote", "who
+    has coached"); empty when none."""
+    return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 3] if w in _ROLES}
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}
