@@ -627,9 +627,9 @@ _ROLES = {w: role for role, words in {
 
 
 def _roles_asked(tokens: list[str]) -> set[str]:
-    """What the person asked for did, from the two words after each "who" ("who wrote", "who
-    has coached"); empty when none."""
-    return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 3] if w in _ROLES}
+    """What the person asked for did, from the four words after each "who" ("who wrote", "who
+    has coached", "who wrote and sang"); empty when none."""
+    return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 5] if w in _ROLES}
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}
