@@ -562,7 +562,7 @@ def _name_parts(tokens: list[str]) -> set[str]:
 
 # "What college did X go to?" / "What high school did X go to?": each level of school has its own
 # answer. College and university are one level (American usage says either for the same place).
-_SCHOOL_BEFORE = {"high": "high school", "elementary": "elementary school", "primary": "elementary school",
+_SCHOOL_BEFORE = {"high": "high school", "primary": "elementary school",
                   "grade": "elementary school", "middle": "middle school", "grad": "graduate school",
                   "graduate": "graduate school", "law": "graduate school", "medical": "graduate school",
                   "med": "graduate school"}
