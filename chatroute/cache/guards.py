@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import pairwise
 
@@ -132,18 +133,10 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
     swapped = _other_thing(tokens_a, tokens_b) or _one_parent(tokens_a, tokens_b)
     if swapped is not None:
         return f"another thing asked for ({swapped[0]!r} / {swapped[1]!r})"
-    parts = _asked_apart(_name_parts(a.tokens), _name_parts(b.tokens))
-    if parts is not None:
-        return f"another part of a name ({parts})"
-    schools = _asked_apart(_school_levels(a.tokens), _school_levels(b.tokens))
-    if schools is not None:
-        return f"another level of school ({schools})"
-    places = _asked_apart(_places_asked(a.tokens), _places_asked(b.tokens))
-    if places is not None:
-        return f"asks for another kind of place ({places})"
-    roles = _asked_apart(_roles_asked(a.tokens), _roles_asked(b.tokens))
-    if roles is not None:
-        return f"asks who did another thing ({roles})"
+    for read, reason in _ASKED_READERS:
+        apart = _asked_apart(read(a.tokens), read(b.tokens))
+        if apart is not None:
+            return f"{reason} ({apart})"
     directions = _direction_conflict(a.tokens, b.tokens)
     if directions is not None:
         return f"opposite directions of {directions!r}"
@@ -630,6 +623,16 @@ def _roles_asked(tokens: list[str]) -> set[str]:
     """What the person asked for did, from the four words after each "who" ("who wrote", "who
     has coached", "who wrote and sang"); empty when none."""
     return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 5] if w in _ROLES}
+
+
+# What each question asks for, read from its tokens: two questions that each ask for some of one
+# kind and share none ask for different things (hard_refuse_reason, in this order).
+_ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
+    (_name_parts, "another part of a name"),
+    (_school_levels, "another level of school"),
+    (_places_asked, "asks for another kind of place"),
+    (_roles_asked, "asks who did another thing"),
+)
 
 
 _DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}
