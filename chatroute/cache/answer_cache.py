@@ -136,6 +136,7 @@ class AnswerCache:
         self._flushed_at = time.monotonic()
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
+        self._warming = False  # warm() is loading the index (maybe embedding every entry again)
         self._memo_vec: dict[str, np.ndarray] = {}
         self._memo_weight: dict[str, float] = {}
 
@@ -160,11 +161,15 @@ class AnswerCache:
         the first lookup does not wait for it. Never raises on bad cache data."""
         if not self.config.enabled:
             return
-        with self._lock:
-            try:
+        self._warming = True
+        try:
+            self._reembed_stale()  # batch by batch: lookups and stores go on between batches
+            with self._lock:
                 self._ensure_index()
-            except sqlite3.DatabaseError as exc:
-                log.warning("cache index load failed: %s", exc)
+        except sqlite3.DatabaseError as exc:
+            log.warning("cache index load failed: %s", exc)
+        finally:
+            self._warming = False
 
     def lookup(self, system: str | None, history: Sequence[Any], prompt: str,
                params: Mapping[str, Any] | None = None, pinned_model: str | None = None, *,
@@ -319,6 +324,11 @@ class AnswerCache:
                 return (text, 1.0, turn_id, int(entry_id), model, "exact")
         if len(prompt_n) > MAX_SEMANTIC_CHARS:
             self.last_reason = "too long for the semantic tier"
+            return None
+        if self._index is None and self._warming:
+            # After an upgrade the warm-up embeds every entry again (seconds for a large cache). A
+            # turn does not wait for it: the exact tier above still serves, the rest goes to a model.
+            self.last_reason = "the neighbour index is still loading"
             return None
         q = self._vector(feats)
         if q is None:
@@ -516,12 +526,15 @@ class AnswerCache:
         return int(row[0]) if row is not None else None
 
     def _reembed_stale(self) -> None:
-        """Embed again every entry stored under another VECTOR_RECIPE (once, after an upgrade)."""
-        if self._recipe() == VECTOR_RECIPE:
-            return
-        rows = [(int(i), p) for i, p in self._conn.execute(
-            "SELECT id, prompt FROM cache_entries WHERE length(prompt) <= ?", (MAX_SEMANTIC_CHARS,))
-            if isinstance(p, str)]
+        """Embed again every entry stored under another VECTOR_RECIPE (once, after an upgrade). The
+        vectors are made outside the lock and each batch is written under it, so from another
+        thread a lookup or a store waits at most for one batch's write."""
+        with self._lock:
+            if self._recipe() == VECTOR_RECIPE:
+                return
+            rows = [(int(i), p) for i, p in self._conn.execute(
+                "SELECT id, prompt FROM cache_entries WHERE length(prompt) <= ?", (MAX_SEMANTIC_CHARS,))
+                if isinstance(p, str)]
         if rows:
             log.info("cache: embedding %d entries again for the current neighbour search", len(rows))
         for start in range(0, len(rows), REEMBED_BATCH):
@@ -529,10 +542,10 @@ class AnswerCache:
             vecs = self._vectors([_stored_features(prompt) for _, prompt in chunk])
             blobs = [v.astype(np.float16).tobytes() if v is not None else None for v in vecs]
             # One transaction a batch: other processes are not locked out for the whole pass.
-            with self._write():
+            with self._lock, self._write():
                 self._conn.executemany("UPDATE cache_entries SET vector = ? WHERE id = ?",
                                        [(b, i) for b, (i, _) in zip(blobs, chunk, strict=True)])
-        with self._write():
+        with self._lock, self._write():
             self._conn.execute("INSERT OR REPLACE INTO cache_meta VALUES ('recipe', ?)", (VECTOR_RECIPE,))
 
     def _load_index(self) -> None:

@@ -271,3 +271,42 @@ def test_a_new_cache_starts_at_the_current_recipe(db):
     assert conn.execute("SELECT value FROM cache_meta WHERE key = 'recipe'").fetchone() == (VECTOR_RECIPE,)
     conn.close()
 
+
+
+def test_a_turn_does_not_wait_for_the_warm_up_to_embed_entries_again(db, monkeypatch):
+    import threading
+
+    from chatroute.cache import answer_cache
+
+    monkeypatch.setattr(answer_cache, "REEMBED_BATCH", 1)
+    c = make(db)
+    put(c)
+    put(c, "Explain the water cycle", text="evaporation")
+    c.close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")  # as an older chatroute left it
+    conn.commit()
+    conn.close()
+    in_batch, release = threading.Event(), threading.Event()
+
+    def slow_embed(texts):
+        if threading.current_thread() is warmer:  # the warm-up's batches stop here until released
+            in_batch.set()
+            release.wait(30)
+        return fake_embed(texts)
+
+    upgraded = AnswerCache(db, slow_embed, CacheSettings())
+    warmer = threading.Thread(target=upgraded.warm)
+    warmer.start()
+    try:
+        assert in_batch.wait(30)
+        hit = get(upgraded)  # the same words: the exact tier still serves
+        assert hit is not None and hit.tier == "exact"
+        assert get(upgraded, PARA) is None
+        assert upgraded.last_reason == "the neighbour index is still loading"
+        assert warmer.is_alive()  # answered while the warm-up was still mid-batch
+    finally:
+        release.set()
+        warmer.join(30)
+    hit = get(upgraded, PARA)
+    assert hit is not None and hit.tier == "semantic" and hit.text == "use reversed()"
