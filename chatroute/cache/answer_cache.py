@@ -137,6 +137,9 @@ class AnswerCache:
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
         self._warming = False  # warm() is loading the index (maybe embedding every entry again)
+        # Told the number of entries before they are embedded again (once, after an upgrade): a
+        # command that has no warm-up says why its first lookup takes seconds.
+        self.on_reembed: Callable[[int], None] | None = None
         self._memo_vec: dict[str, np.ndarray] = {}
         self._memo_weight: dict[str, float] = {}
 
@@ -537,6 +540,8 @@ class AnswerCache:
                 if isinstance(p, str)]
         if rows:
             log.info("cache: embedding %d entries again for the current neighbour search", len(rows))
+            if self.on_reembed is not None:
+                self.on_reembed(len(rows))
         for start in range(0, len(rows), REEMBED_BATCH):
             chunk = rows[start:start + REEMBED_BATCH]
             vecs = self._vectors([_stored_features(prompt) for _, prompt in chunk])

@@ -11,6 +11,7 @@ from chatroute.commands.common import (
     open_engine,
     print_json,
     read_prompt,
+    reembed_notice,
     run_stoppable,
     terminal_line,
     wait_notice,
@@ -38,6 +39,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     if waits is not None:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
         waits.on_wait = wait_notice
+    engine.on_cache_reembed = reembed_notice
     try:
         async for event in engine.run_turn(
             args.conversation,

@@ -96,6 +96,14 @@ def wait_notice(line: str | None) -> None:
         print(f"chatroute: {strip_terminal_controls(line)}; Ctrl+C stops", file=sys.stderr, flush=True)
 
 
+def reembed_notice(entries: int) -> None:
+    """A cache's on_reembed for a command without a warm-up: its first lookup after an upgrade
+    embeds every entry again (seconds for a large cache), so say so rather than sit silent."""
+    noun = "cached answer" if entries == 1 else "cached answers"
+    print(f"chatroute: preparing {entries:,} {noun} for this version (once, after an upgrade)",
+          file=sys.stderr, flush=True)
+
+
 def open_engine(*, print_warnings: bool = True) -> Engine:
     """The engine for a command. `print_warnings=False` leaves the config's warnings to the
     caller: the TUI shows them itself, as anything printed now vanishes under its screen."""

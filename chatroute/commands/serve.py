@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, shown: str | None) -> int:
-    from chatroute.commands.common import wait_notice
+    from chatroute.commands.common import reembed_notice, wait_notice
     from chatroute.engine import Engine
     from chatroute.serve.app import create_app
     from chatroute.serve.limits import Limits
@@ -69,6 +69,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     from chatroute.serve.tokens import TokenSource
 
     engine = Engine.open(on_wait=wait_notice)
+    engine.on_cache_reembed = reembed_notice  # the warm-up before "ready" may take seconds once
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host

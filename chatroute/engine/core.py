@@ -86,6 +86,9 @@ class Engine:
         self._writer: ThreadPoolExecutor | None = None
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
+        # Given to the answer cache when it opens (AnswerCache.on_reembed): a command says why its
+        # first lookup after an upgrade takes seconds.
+        self.on_cache_reembed: Callable[[int], None] | None = None
 
     # ----------------------------------------------------------------- set-up
     @classmethod
@@ -143,7 +146,9 @@ class Engine:
                     from chatroute.cache import AnswerCache
                     from chatroute.embed import get_embedder
 
-                    self._cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+                    cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
+                    cache.on_reembed = self.on_cache_reembed
+                    self._cache = cache
         return self._cache
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -280,3 +280,23 @@ def test_a_typo_in_the_stored_question_is_read_as_the_word_it_misspells(
     code, out, _ = run_cli(capsys, "cache", "check", "How can I renew my passport online?",
                            "how do i renew my pasport online?")
     assert code == 0 and out.startswith("served (semantic")
+
+
+def test_first_ask_after_an_upgrade_says_it_prepares_the_cache_and_still_hits(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    import sqlite3
+
+    first = _first_answer(capsys, configured, CACHED)
+    conn = sqlite3.connect(chatroute_home / "chatroute.db")
+    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")  # as an older chatroute left it
+    conn.commit()
+    conn.close()
+    n = len(configured.requests)
+    code, out, err = run_cli(capsys, "ask", "--json", PARAPHRASE)
+    assert code == 0
+    assert "preparing 1 cached answer for this version (once, after an upgrade)" in err
+    again = json.loads(out)
+    assert again["cache_tier"] == "semantic" and again["text"] == first["text"]
+    assert len(configured.requests) == n
+    code, out, err = run_cli(capsys, "ask", "--json", PARAPHRASE)  # done once: said once
+    assert code == 0 and "preparing" not in err
