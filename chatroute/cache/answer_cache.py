@@ -136,6 +136,9 @@ class AnswerCache:
         self._flushed_at = time.monotonic()
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
+        self.last_pooled: float | None = None  # and the cosine of the two prompts' pooled encoder states
+        # How a semantic hit passed: (the bar it had to reach, True when by the rephrasing path)
+        self.last_pass: tuple[float, bool] | None = None
         self._warming = False  # warm() is loading the index (maybe embedding every entry again)
         # Told the number of entries before they are embedded again (once, after an upgrade): a
         # command that has no warm-up says why its first lookup takes seconds.
@@ -180,7 +183,7 @@ class AnswerCache:
         """The cached answer for this request, or None. Never raises on bad cache data."""
         t0 = time.perf_counter()
         now = time.time() if now is None else now
-        self.last_verifier = None
+        self.last_verifier = self.last_pooled = self.last_pass = None
         self._memo_vec, self._memo_weight = {}, {}
         if not self.config.enabled:
             self.last_reason = "disabled"
@@ -381,7 +384,7 @@ class AnswerCache:
                 log.warning("cache verifier unavailable: %s", exc)
                 self.last_reason = f"verifier unavailable: {exc}"
                 return None
-            self.last_verifier = prob
+            self.last_verifier, self.last_pooled = prob, pooled
             bar = min(MAX_BAR, verifier.threshold + verifier.step * penalties)
             if not verifier.accepts(prob, pooled, bar, regenerated=penalties > 0):
                 # Say which test refused: a probability at the bar with the pooled cosine under the
@@ -390,6 +393,7 @@ class AnswerCache:
                           if pooled < verifier.pooled_floor and prob >= bar
                           else f"verifier: not the same question ({prob:.3f} < {bar:.3f})")
                 continue
+            self.last_pass = (bar, prob < bar)
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")
         self.last_reason = reason
         return None

@@ -71,7 +71,8 @@ def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:
     from chatroute.embed import get_embedder
 
     verdict: dict[str, object] = {"served": False, "tier": None, "similarity": None, "verifier": None,
-                                  "reason": None, "cache_enabled": enabled}
+                                  "pooled": None, "passed_by": None, "reason": None, "cache_enabled": enabled}
+    rephrasing = ""
     with tempfile.TemporaryDirectory() as tmp:
         cache = AnswerCache(Path(tmp) / "check.db", get_embedder().embed, CacheSettings(threshold=threshold))
         try:
@@ -81,10 +82,19 @@ def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:
             else:
                 hit = cache.lookup(None, [], args.asked, {}, None, count=False)
                 verdict["verifier"] = cache.last_verifier
+                verdict["pooled"] = None if cache.last_pooled is None else round(cache.last_pooled, 4)
                 if hit is None:
                     verdict["reason"] = cache.last_reason
                 else:
                     verdict.update(served=True, tier=hit.tier, similarity=round(hit.similarity, 4))
+                    if cache.last_pass is not None:
+                        bar, by_path = cache.last_pass
+                        verdict["passed_by"] = "rephrasing path" if by_path else "bar"
+                        bars = cache._get_verifier().rephrasing
+                        if by_path and bars is not None:
+                            # A probability under the bar was served: say which other test it passed.
+                            rephrasing = (f" < bar {bar:.3f}; rephrasing path: pooled {cache.last_pooled:.2f}"
+                                          f" >= {bars[0]:.2f} and verifier >= {bars[1]:.2f}")
         finally:
             cache.close()
     if getattr(args, "json", False):
@@ -93,7 +103,7 @@ def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:
     if verdict["served"]:
         detail = f"{verdict['tier']}, similarity {verdict['similarity']:.2f}"
         if verdict["verifier"] is not None:
-            detail += f", verifier {verdict['verifier']:.3f}"
+            detail += f", verifier {verdict['verifier']:.3f}{rephrasing}"
         print(f"served ({detail})")
     else:
         print(f"not served: {verdict['reason']}")

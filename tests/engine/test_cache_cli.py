@@ -245,8 +245,8 @@ def test_cache_check_says_whether_and_why_without_touching_the_cache(capsys: pyt
     assert out.strip() == "not served: order reversed around 'after'"
     code, out, _ = run_cli(capsys, "cache", "check", "--json", NEG_CACHED, NEGATED)
     verdict = json.loads(out)
-    assert verdict == {"served": False, "tier": None, "similarity": None, "verifier": None,
-                       "reason": "negation differs", "cache_enabled": True}
+    assert verdict == {"served": False, "tier": None, "similarity": None, "verifier": None, "pooled": None,
+                       "passed_by": None, "reason": "negation differs", "cache_enabled": True}
     code, out, _ = run_cli(capsys, "cache", "check", "--json", "What's the weather today?", "Weather today?")
     assert json.loads(out)["reason"] == "CACHED is never stored (time-sensitive)"
     # Nothing was stored in, or counted by, the user's own cache.
@@ -254,6 +254,24 @@ def test_cache_check_says_whether_and_why_without_touching_the_cache(capsys: pyt
     stats = json.loads(out)
     assert stats["entries"] == 0 and stats["hits"] == 0 and stats["misses"] == 0
     assert configured.requests == []  # and no model was asked
+
+
+def test_cache_check_says_when_a_hit_passed_by_the_rephrasing_path(capsys: pytest.CaptureFixture[str]) -> None:
+    """A probability under the bar was served: the line says which other test it passed."""
+    pair = ("How do I reset my iphone?", "How can I factory reset my iphone?")
+    code, out, _ = run_cli(capsys, "cache", "check", "--json", *pair)
+    verdict = json.loads(out)
+    assert code == 0 and verdict["served"] and verdict["passed_by"] == "rephrasing path"
+    from chatroute.cache.verifier import get_verifier
+
+    shipped = get_verifier()
+    assert shipped.rephrasing is not None
+    assert verdict["verifier"] < shipped.threshold and verdict["pooled"] >= shipped.rephrasing[0]
+    code, out, _ = run_cli(capsys, "cache", "check", *pair)
+    assert f" < bar {shipped.threshold:.3f}; rephrasing path: pooled " in out and "and verifier >= " in out
+    code, out, _ = run_cli(capsys, "cache", "check", "--json", CACHED, CACHED.lower())
+    verdict = json.loads(out)
+    assert verdict["served"] and verdict["passed_by"] == "bar" and verdict["pooled"] == 1.0
 
 
 def test_cache_check_needs_both_prompts(capsys: pytest.CaptureFixture[str]) -> None:
