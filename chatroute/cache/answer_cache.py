@@ -137,8 +137,9 @@ class AnswerCache:
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
         self.last_pooled: float | None = None  # and the cosine of the two prompts' pooled encoder states
-        # How a semantic hit passed: (the bar it had to reach, True when by the rephrasing path)
-        self.last_pass: tuple[float, bool] | None = None
+        # How a semantic hit passed: (the bar, and the rephrasing path's two bars when it passed by
+        # that path with a probability under the bar; None when it reached the bar)
+        self.last_pass: tuple[float, tuple[float, float] | None] | None = None
         self._warming = False  # warm() is loading the index (maybe embedding every entry again)
         # Told the number of entries before they are embedded again (once, after an upgrade): a
         # command that has no warm-up says why its first lookup takes seconds.
@@ -393,7 +394,7 @@ class AnswerCache:
                           if pooled < verifier.pooled_floor and prob >= bar
                           else f"verifier: not the same question ({prob:.3f} < {bar:.3f})")
                 continue
-            self.last_pass = (bar, prob < bar)
+            self.last_pass = (bar, verifier.rephrasing if prob < bar else None)
             return (text, float(min(sim, 1.0)), turn_id, int(entry_id), model, "semantic")
         self.last_reason = reason
         return None

@@ -88,10 +88,9 @@ def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:
                 else:
                     verdict.update(served=True, tier=hit.tier, similarity=round(hit.similarity, 4))
                     if cache.last_pass is not None:
-                        bar, by_path = cache.last_pass
-                        verdict["passed_by"] = "rephrasing path" if by_path else "bar"
-                        bars = cache._get_verifier().rephrasing
-                        if by_path and bars is not None:
+                        bar, bars = cache.last_pass
+                        verdict["passed_by"] = "bar" if bars is None else "rephrasing path"
+                        if bars is not None:
                             # A probability under the bar was served: say which other test it passed.
                             rephrasing = (f" < bar {bar:.3f}; rephrasing path: pooled {cache.last_pooled:.2f}"
                                           f" >= {bars[0]:.2f} and verifier >= {bars[1]:.2f}")
