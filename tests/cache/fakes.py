@@ -1,9 +1,12 @@
-"""A deterministic bag-of-words embedder for mechanics tests (no model needed)."""
+"""A deterministic bag-of-words embedder for mechanics tests (no model needed), and a cache file
+made to look as an older chatroute left it."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -20,3 +23,11 @@ def fake_embed(texts: list[str]) -> np.ndarray:
         if n:
             out[i] /= n
     return out
+
+
+def as_older_version(db: Path) -> None:
+    """The cache file as an older chatroute left it: another vector recipe."""
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")
+    conn.commit()
+    conn.close()

@@ -9,7 +9,7 @@ import pytest
 from chatroute.cache import AnswerCache, CacheSettings
 from chatroute.cache.answer_cache import MAX_PENALTIES
 from chatroute.providers.base import Message
-from tests.cache.fakes import fake_embed
+from tests.cache.fakes import as_older_version, fake_embed
 
 Q = "How do I reverse a list in Python?"
 PARA = "What's the way to reverse a Python list?"
@@ -243,8 +243,8 @@ def test_entries_of_an_older_vector_recipe_are_embedded_again(db):
     fresh = _vectors(db)
     c.close()
     # As an older chatroute left them: another recipe, vectors of other topic words.
+    as_older_version(db)
     conn = sqlite3.connect(db)
-    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")
     conn.execute("UPDATE cache_entries SET vector = ? WHERE prompt = ?",
                  (fresh["Explain the water cycle"], Q))
     conn.commit()
@@ -272,7 +272,6 @@ def test_a_new_cache_starts_at_the_current_recipe(db):
     conn.close()
 
 
-
 def test_a_turn_does_not_wait_for_the_warm_up_to_embed_entries_again(db, monkeypatch):
     import threading
 
@@ -283,10 +282,7 @@ def test_a_turn_does_not_wait_for_the_warm_up_to_embed_entries_again(db, monkeyp
     put(c)
     put(c, "Explain the water cycle", text="evaporation")
     c.close()
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")  # as an older chatroute left it
-    conn.commit()
-    conn.close()
+    as_older_version(db)
     in_batch, release = threading.Event(), threading.Event()
 
     def slow_embed(texts):

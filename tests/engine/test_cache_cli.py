@@ -302,13 +302,10 @@ def test_a_typo_in_the_stored_question_is_read_as_the_word_it_misspells(
 
 def test_first_ask_after_an_upgrade_says_it_prepares_the_cache_and_still_hits(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
-    import sqlite3
+    from tests.cache.fakes import as_older_version
 
     first = _first_answer(capsys, configured, CACHED)
-    conn = sqlite3.connect(chatroute_home / "chatroute.db")
-    conn.execute("UPDATE cache_meta SET value = 1 WHERE key = 'recipe'")  # as an older chatroute left it
-    conn.commit()
-    conn.close()
+    as_older_version(chatroute_home / "chatroute.db")
     n = len(configured.requests)
     code, out, err = run_cli(capsys, "ask", "--json", PARAPHRASE)
     assert code == 0
