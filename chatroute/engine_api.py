@@ -13,7 +13,7 @@ engine (see docs/ARCHITECTURE.md, "Rules").
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -115,6 +115,10 @@ class EngineAPI(Protocol):
     def preset(self) -> str:
         """The router preset in use (switched at run time by set_preset)."""
         ...
+
+    # Told (from whichever thread opens the answer cache) how many entries it embeds again, once,
+    # after an upgrade; set before warm() runs.
+    on_cache_reembed: Callable[[int], None] | None
 
     def warm(self) -> None: ...
 

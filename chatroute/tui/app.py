@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_THEME = "chatroute-dark"
 STARTUP_WARNING_TIMEOUT_S = 30.0  # long enough to read a path and a chmod command
 NO_MODELS_TIMEOUT_S = 120.0  # nothing else to do until it is acted on
+REEMBED_TIMEOUT_S = 10.0
 
 
 class ChatrouteApp(App[None]):
@@ -55,6 +57,7 @@ class ChatrouteApp(App[None]):
             wanted = DEFAULT_THEME
         self.theme = wanted
         self._saved_theme = wanted  # what the config says (or its fallback): no write for that
+        self._ui_thread = 0  # set in on_mount: the thread the app runs on
         self._key_gate = KeyGate(self)
 
     def _user_theme_dirs(self) -> list[Any]:
@@ -81,6 +84,8 @@ class ChatrouteApp(App[None]):
         if self._freeze_startup:
             self.call_after_refresh(gc.freeze)  # after the first frame: see _warm_then_freeze
             self._catch_stop_signals()  # the app owns the process: its signals are ours to handle
+        self._ui_thread = threading.get_ident()
+        self.engine.on_cache_reembed = self._say_cache_reembed
         warm: Callable[[], None] = self.engine.warm
         if self._freeze_startup:
             warm = partial(_warm_then_freeze, warm)
@@ -94,6 +99,18 @@ class ChatrouteApp(App[None]):
                         markup=False)
         self.run_worker(partial(self._offer_local_servers, no_models=bool(missing)), thread=True, group="discovery",
                         exit_on_error=False)
+
+    def _say_cache_reembed(self, entries: int) -> None:
+        """The cache embeds its entries again once after an upgrade (seconds for a large one),
+        from the warm-up thread or a turn's: say so, and that repeats are still answered."""
+        noun = "cached answer" if entries == 1 else "cached answers"
+        message = (f"Preparing {entries:,} {noun} for this version (once, after an upgrade). "
+                   "Exact repeats are still answered from the cache meanwhile.")
+        notify = partial(self.notify, message, title="Answer cache", timeout=REEMBED_TIMEOUT_S, markup=False)
+        if threading.get_ident() == self._ui_thread:
+            notify()
+        else:
+            self.call_from_thread(notify)
 
     def _no_models_help(self) -> str | None:
         """The exact next step when the pool is empty (no keys, nothing configured), else None."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -289,6 +289,7 @@ class FakeEngine:
                              budget=BudgetConfig(daily_usd=1.0, monthly_usd=20.0))
         self.catalog = FakeCatalog(MODELS)
         self.preset: str = self.config.router.preset
+        self.on_cache_reembed: Callable[[int], None] | None = None
         self.script: list[Reply | Fail] = []
         self.compare_script: dict[str, Reply | Fail] = {}
         self.calls: list[dict[str, Any]] = []

@@ -207,3 +207,26 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
         # ... so the same rephrasing, asked again elsewhere, goes to a model this time.
         again, sent = await _ask(pilot, fake_server, other_words)
         assert sent == 1 and "cached" not in badge(again)
+
+
+async def test_after_an_upgrade_the_tui_says_it_prepares_the_cache_and_still_hits(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    from tests.cache.fakes import as_older_version
+
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        first, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 1
+    db = chatroute_home / "chatroute.db" if (chatroute_home / "chatroute.db").exists() \
+        else next(chatroute_home.rglob("chatroute.db"))
+    as_older_version(db)
+
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)  # the warm-up, which embeds the stored entry again
+        said = [str(n.message) for n in app._notifications if n.title == "Answer cache"]
+        assert said == ["Preparing 1 cached answer for this version (once, after an upgrade). "
+                        "Exact repeats are still answered from the cache meanwhile."]
+        para, sent = await _ask(pilot, fake_server, PARAPHRASE)
+        assert sent == 0 and para.text == first.text
+        assert len([n for n in app._notifications if n.title == "Answer cache"]) == 1  # once
