@@ -65,9 +65,13 @@ def parse_since(value: str | None, now: datetime | None = None) -> date | None:
     if value in named:
         return named[value]
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--since {value!r}: use YYYY-MM-DD, today, week or month") from None
+    today = named["today"] or day  # always set: only "all" has no start
+    if day > today + timedelta(days=1):  # a day's slack: the user's today may be UTC's tomorrow
+        raise UsageError(f"--since {value}: that date is in the future, so no turn can be counted")
+    return day
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """ask, route, eval, compare: a prompt in, an answer or a decision out."""
     ask = sub.add_parser("ask", help="one turn, streamed to stdout")
-    ask.add_argument("-m", "--model", help="pin this model (provider/model or a bare name)")
+    ask.add_argument("-m", "--model", help="use this model for this turn (provider/model or a bare name)")
     ask.add_argument("--no-cache", action="store_true", help="bypass the answer cache")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     ask.add_argument("-c", "--conversation", metavar="ID", help="continue this conversation")
@@ -60,7 +60,7 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     route.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")
-    ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema")
+    ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema; '-' reads standard input")
     ev.add_argument("--weak", metavar="M", help="the weak model (default: lowest-scoring per dataset)")
     ev.add_argument("--strong", metavar="M", help="the strong model (default: highest-scoring per dataset)")
     ev.add_argument("--cost-ratio", type=_ratio, metavar="R",
@@ -121,10 +121,11 @@ def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a non-loopback --host (anyone reaching it needs only the token)")
-    serve.add_argument("--rotate-token", action="store_true",
-                       help="replace the bearer token, print the new one once, and exit")
-    serve.add_argument("--client-token", metavar="NAME",
-                       help="make a token that names its requests NAME in the ledger, print it once, and exit")
+    tokens = serve.add_mutually_exclusive_group()
+    tokens.add_argument("--rotate-token", action="store_true",
+                        help="replace the bearer token, print the new one once, and exit")
+    tokens.add_argument("--client-token", metavar="NAME",
+                        help="make a token that names its requests NAME in the ledger, print it once, and exit")
     serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="close a connection whose request headers take longer than this (default 10)")
     serve.add_argument("--max-connections", type=int, default=512, metavar="N",
@@ -161,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         # argparse would report a subcommand's unknown option with the top-level usage.
         _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    _decode_text_args(args)
     stdout = sys.stdout
     # The TUI draws on the terminal itself; every other command's output goes through the guard.
     guard = None if _MODULES[args.command] == "tui" else _GuardedOutput(stdout)
@@ -180,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         fault = _database_fault(exc)
         if fault is None:
-            raise
+            return _internal_error(exc)
         print(f"chatroute: error: {_for_stderr(str(fault))}", file=sys.stderr)
         return fault.exit_code
     except KeyboardInterrupt:
@@ -189,6 +191,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if guard is not None and sys.stdout is guard:
             sys.stdout = stdout
+
+
+# Arguments that name a file: kept as the OS gave them, so a path with bytes that are not UTF-8
+# still opens. Every other argument is text that is stored, sent or compared.
+_PATH_ARGS = frozenset({"file", "source"})
+
+
+def _decode_text_args(args: argparse.Namespace) -> None:
+    """Bytes of an argument that are not UTF-8 become U+FFFD, as they do in a prompt: left as
+    Python's surrogate escapes they fail the first write or request that encodes them."""
+    from chatroute.safetext import argv_text
+
+    for name, value in vars(args).items():
+        if name in _PATH_ARGS:
+            continue
+        if isinstance(value, str):
+            setattr(args, name, argv_text(value))
+        elif isinstance(value, list):
+            setattr(args, name, [argv_text(v) if isinstance(v, str) else v for v in value])
+
+
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): a fault in chatroute, not in the input
+ERROR_REPORT = "last-error.txt"
+
+
+def _internal_error(exc: Exception) -> int:
+    """A fault no handler foresaw: one line on stderr, the traceback in a file beside the
+    database (overwritten by the next one) for a bug report. CHATROUTE_DEBUG=1 raises it."""
+    if os.environ.get("CHATROUTE_DEBUG"):
+        raise exc
+    import traceback
+
+    detail = "".join(traceback.format_exception(exc))
+    where = "set CHATROUTE_DEBUG=1 to see the details"
+    try:
+        from chatroute.fsutil import atomic_write
+        from chatroute.paths import resolve_paths
+
+        report = resolve_paths().data_dir / ERROR_REPORT
+        atomic_write(report, f"chatroute {__version__}, {' '.join(sys.argv[1:2])}\n{detail}")
+        where = f"the details are in {report}"
+    except Exception:  # noqa: BLE001 - the report is a courtesy; the line below is the answer
+        pass
+    said = " ".join(str(exc).split())[:300]
+    line = f"chatroute: internal error: {type(exc).__name__}: {said}; this is a bug in chatroute ({where})"
+    print(_for_stderr(line), file=sys.stderr)
+    return INTERNAL_ERROR_EXIT
 
 
 class OutputFailed(Exception):

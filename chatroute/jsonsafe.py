@@ -27,3 +27,12 @@ def dumps(obj: Any, **kwargs: Any) -> str:
     """json.dumps that never writes NaN/Infinity (they become null)."""
     kwargs["allow_nan"] = False
     return json.dumps(finite(obj), **kwargs)
+
+
+def number(value: Any) -> float | None:
+    """`value` as a finite float when a JSON file read back holds a real number there (not a
+    bool, a string or NaN), else None: chatroute's own state files can be edited or damaged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else None

@@ -45,6 +45,15 @@ _OPEN_AT_END = re.compile(
 MAX_HELD_CHARS = 16_384
 
 
+def argv_text(text: str) -> str:
+    """Lone surrogates cannot be stored or sent. Undecodable argv bytes arrive as surrogate
+    escapes: turn them back into bytes and decode with U+FFFD, as standard input is."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def strip_terminal_controls(text: str) -> str:
     """`text` without escape sequences and control characters (tab and newline kept)."""
     if not _CONTROL.search(text):  # the common case: nothing to do, no copy

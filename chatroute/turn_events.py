@@ -61,6 +61,8 @@ class TurnFinished:
     text: str
     error: str | None = None  # one line, shown inline with a retry action
     retryable: bool = False
+    # What kind of failure `error` is (providers.base.ErrorKind's value), for a client's advice.
+    error_kind: str | None = None
     # Why the answer could not be saved (a full disk): it was streamed, and `text` is the only
     # copy. None when it is in the store.
     not_saved: str | None = None

@@ -33,6 +33,7 @@ def chatroute_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("CHATROUTE_HOME", str(home))
     monkeypatch.setenv("CHATROUTE_NO_DISCOVERY", "1")  # never probe local ports from tests
+    monkeypatch.setenv("CHATROUTE_DEBUG", "1")  # a bug raises with its traceback, not one line (cli._internal_error)
     for var in _HOST_VARS:
         monkeypatch.delenv(var, raising=False)
     return home

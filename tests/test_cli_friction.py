@@ -122,3 +122,46 @@ def test_ask_from_a_closed_standard_input_is_bad_usage() -> None:
     err = done.stderr.decode()
     assert done.returncode == 2, err
     assert err == "chatroute: error: '-' reads the prompt from standard input, which is closed\n"
+
+
+def test_a_pinned_model_whose_key_is_missing_is_a_config_error_without_retry_advice(chatroute_home: Path) -> None:
+    # Anthropic's own endpoint, no key anywhere: refused before any request is made.
+    (chatroute_home / "config.toml").write_text('[providers.anthropic]\nkind = "anthropic"\n\n'
+                                                '[router]\npool = ["anthropic/claude-haiku-4-5"]\n')
+    done = run_subprocess("ask", "-m", "anthropic/claude-haiku-4-5", "hi")
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    [line] = [x for x in err.splitlines() if x.startswith("chatroute: error:")]
+    assert "no API key for provider 'anthropic': set ANTHROPIC_API_KEY" in line, line
+    assert "run the same command again" not in line
+
+
+def test_compare_where_every_model_fails_says_so_on_stderr(capsys: pytest.CaptureFixture[str],
+                                                           configured: FakeServer) -> None:  # noqa: F811
+    from tests.fakeserver import Fault
+
+    configured.script("gpt-4o-mini", Fault(status=500))
+    configured.script("gpt-4o", Fault(status=500))
+    code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "hi")
+    assert code == 1
+    [line] = err.splitlines()
+    assert line.startswith("chatroute: error: no model answered (openai/gpt-4o-mini: ")
+    assert "; openai/gpt-4o: " in line and "500" in line
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--client-token", ""], "chatroute: error: a client name is 1 to 64 printable characters"),
+    (["--client-token", "ci", "--rotate-token"], "argument --rotate-token: not allowed with argument --client-token"),
+    (["--host", "not a host"], "chatroute: error: --host 'not a host': not an IP address or a host name"),
+], ids=["empty-client", "both-token-actions", "bad-host"])
+def test_serve_refuses_what_it_cannot_do_instead_of_starting(args: list[str], says: str) -> None:
+    done = run_subprocess("serve", "--port", "0", *args, timeout=20)
+    err = done.stderr.decode()
+    assert done.returncode == 2 and says in err and done.stdout == b"", err
+
+
+def test_costs_since_a_future_date_is_bad_usage() -> None:
+    done = run_subprocess("costs", "--since", "2099-01-01")
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("chatroute: error: --since 2099-01-01: that date is in the future, "
+                                    "so no turn can be counted\n")

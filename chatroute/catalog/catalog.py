@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chatroute import jsonsafe
 from chatroute.catalog.abilities import ability_prior
 from chatroute.catalog.models import CAPABILITIES, ModelInfo
 from chatroute.catalog.prices import COST_FIELDS, PriceTable, load_bundled, load_refreshed, sane_cost_per_token
@@ -104,7 +105,8 @@ def _sane_prices(entry: dict[str, Any]) -> bool:
 
 
 def _int(v: object) -> int | None:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+    n = jsonsafe.number(v)
+    return int(n) if n is not None and n >= 1 else None
 
 
 class _Feed:

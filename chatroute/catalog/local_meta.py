@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chatroute.fsutil import atomic_write
+from chatroute.jsonsafe import number
 
 CACHE_FILE = "local_models.json"
 CACHE_TTL_S = 24 * 3600.0
@@ -28,7 +29,16 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError):
         return {}
     servers = data.get("servers") if isinstance(data, dict) else None
-    return {str(k): v for k, v in servers.items() if isinstance(v, dict)} if isinstance(servers, dict) else {}
+    if not isinstance(servers, dict):
+        return {}
+    # Only well-formed entries: a hand-edited or damaged file is read as if those were never asked.
+    return {str(url): {str(name): entry for name, entry in models.items() if _well_formed(entry)}
+            for url, models in servers.items() if isinstance(models, dict)}
+
+
+def _well_formed(entry: Any) -> bool:
+    return (isinstance(entry, dict) and number(entry.get("at")) is not None
+            and (entry.get("params_b") is None or number(entry.get("params_b")) is not None))
 
 
 def local_sizes(
@@ -50,7 +60,7 @@ def local_sizes(
         for base_url, names in wanted.items():
             entry = cache.setdefault(base_url, {})
             stale = [n for n in names
-                     if not isinstance(entry.get(n), dict) or now - float(entry[n].get("at", 0)) > CACHE_TTL_S]
+                     if not isinstance(entry.get(n), dict) or now - float(entry[n]["at"]) > CACHE_TTL_S]
             if not stale or discovery_disabled():
                 continue
             sizes = fetch_model_sizes(base_url, stale)

@@ -294,7 +294,8 @@ def validate_feed(raw: dict[str, Any], current: PriceTable | None) -> dict[str, 
         base = current.models_in_source or len(current.models)
         if n < base * MAX_SHRINK:
             raise PriceFeedError(
-                f"price feed refused: {n} models, down from {base} (shrinks by more than half)"
+                f"price feed refused: {n:,} priced models in the feed, down from {base:,} in the feed the "
+                "current table came from (shrinks by more than half)"
             )
         if len(trimmed) < len(current.models) * MAX_SHRINK:
             raise PriceFeedError(
@@ -393,6 +394,8 @@ def _fetch(source: str) -> bytes:
                         raise PriceFeedError(f"price feed at {source} is larger than 64 MB")
                     chunks.append(chunk)
                 return b"".join(chunks)
+        except httpx.InvalidURL as e:
+            raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
         except httpx.HTTPError as e:
             raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()

@@ -81,15 +81,27 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print(f"chatroute: error: the answer was shown but could not be saved ({finished.not_saved}); "
               "copy it from above if you need it", file=sys.stderr)
     if finished.error:
-        hint = " — to retry, run the same command again, or pick another model with -m" if finished.retryable else ""
+        hint = _next_step(finished) if finished.retryable else ""
         print(f"chatroute: error: {terminal_line(sys.stderr, finished.error)}{hint}", file=sys.stderr)
     if record.route.get("usage_warning"):
         print(f"chatroute: warning: {terminal_line(sys.stderr, str(record.route['usage_warning']))}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
-    if finished.not_saved:
-        return 2
+    if finished.not_saved or (record.status == "error" and finished.error_kind == "auth"):
+        return 2  # a missing or refused key is the config's to fix: retrying as it stands cannot help
     return 0 if record.status == "ok" else 1
+
+
+# Failures that may pass by themselves; after the others the same command fails the same way.
+_TRANSIENT = frozenset({"rate_limited", "overloaded", "server", "connection", "timeout", "malformed_stream"})
+
+
+def _next_step(finished: TurnFinished) -> str:
+    if finished.error_kind == "auth":
+        return ""  # the error line says which key to set or check
+    if finished.error_kind in _TRANSIENT or finished.error_kind is None:
+        return " — to retry, run the same command again, or pick another model with -m"
+    return " — pick another model with -m"
 
 
 def _over_budget_line(exc: BudgetExceeded) -> str:

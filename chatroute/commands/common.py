@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
 from chatroute.errors import UsageError
-from chatroute.safetext import StreamCleaner, strip_terminal_controls
+from chatroute.safetext import StreamCleaner, argv_text, strip_terminal_controls
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -33,7 +33,7 @@ def read_prompt(value: str) -> str:
         text = data.decode("utf-8", errors="replace")
     else:
         text = value
-    text = _without_surrogates(text)
+    text = argv_text(text)
     text = text.replace("\x00", "")
     if not text.strip():
         raise UsageError("the prompt is empty")
@@ -49,15 +49,6 @@ def _read_stdin(limit: int) -> bytes:
         return sys.stdin.buffer.read(limit)
     except OSError as exc:
         raise UsageError(f"cannot read the prompt from standard input: {exc.strerror or exc}") from None
-
-
-def _without_surrogates(text: str) -> str:
-    """Lone surrogates cannot be stored or sent. Undecodable argv bytes arrive as surrogate
-    escapes: turn them back into bytes and decode with U+FFFD, as standard input is."""
-    try:
-        return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
-    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
-        return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
 class _Verbatim:

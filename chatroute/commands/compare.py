@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     return run_stoppable(_compare(engine, args, prompt), saved="the answers are saved as interrupted")
 
 
-async def _drain(model: str, stream: AsyncIterator[TurnEvent], done: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+async def _drain(model: str, stream: AsyncIterator[TurnEvent]) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {"model": model}
     async for event in stream:
         if isinstance(event, TurnStarted):
@@ -43,22 +43,22 @@ async def _drain(model: str, stream: AsyncIterator[TurnEvent], done: asyncio.Que
             out["record"] = event.record
             out["text"] = event.text
             out["error"] = event.error
-    await done.put((model, out))
+    return model, out
 
 
 async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[tuple[str, dict[str, Any]]]] = []
     try:
         streams = engine.compare(None, prompt, args.models)
-        done: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        tasks = [asyncio.create_task(_drain(m, s, done)) for m, s in streams.items()]
+        tasks = [asyncio.create_task(_drain(m, s)) for m, s in streams.items()]
         results: dict[str, dict[str, Any]] = {}
-        for _ in tasks:
-            model, out = await done.get()
+        # In the order they finish; one that raises ends the command (the others are stopped
+        # below) instead of leaving it waiting for an answer that will never come.
+        for finished in asyncio.as_completed(tasks):
+            model, out = await finished
             results[model] = out
             if not (args.json or args.jsonl):
                 _print_answer(model, out)
-        await asyncio.gather(*tasks)
     finally:
         # Stopped (Ctrl+C, a signal) or failed: each stream still running is stopped and has
         # saved its answer as interrupted, priced, before the clients close. Closed first, the
@@ -88,7 +88,11 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         conv = ordered[0].get("conversation_id")
         if conv:
             print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue")
-    return 0 if any(o["record"].status == "ok" for o in ordered) else 1
+    if any(o["record"].status == "ok" for o in ordered):
+        return 0
+    failures = "; ".join(f"{o['record'].model}: {o.get('error') or o['record'].status}" for o in ordered)
+    print(f"chatroute: error: no model answered ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
+    return 1
 
 
 def _print_answer(model: str, out: dict[str, Any]) -> None:

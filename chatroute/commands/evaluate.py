@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from chatroute.commands.common import print_json
 from chatroute.errors import UsageError
@@ -18,21 +19,42 @@ def _show_progress(dataset: str, done: int, total: int) -> None:
     print(f"\r\x1b[K{name}: {done:,} / {total:,} prompts scored", end="", file=sys.stderr, flush=True)
 
 
+def _check_models(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """A named model the file never scores, or one model named twice, is a mistake to say at
+    once, not a table of empty datasets."""
+    if args.weak is not None and args.weak == args.strong:
+        raise UsageError(f"--weak and --strong are both {args.weak!r}: name two different models")
+    scored = {str(model) for row in rows for model in row["scores"]}
+    for option, name in (("--weak", args.weak), ("--strong", args.strong)):
+        if name is not None and name not in scored:
+            shown = ", ".join(sorted(scored)[:12]) + (", …" if len(scored) > 12 else "")
+            raise UsageError(f"{option} {name!r}: no row of the file scores that model "
+                             f"(it scores: {strip_terminal_controls(shown)})")
+
+
 def run(args: argparse.Namespace) -> int:
     from chatroute.routing.evaluate import evaluate_rows, format_table, load_rows
 
-    path = Path(args.file)
-    if not path.is_file():
+    from_stdin = args.file == "-"
+    if from_stdin and sys.stdin is None:
+        raise UsageError("'-' reads the labelled rows from standard input, which is closed")
+    path = Path("<stdin>" if from_stdin else args.file)
+    if not from_stdin and not path.exists():
         raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; give a labelled JSONL or JSONL.gz file")
     on_tty = sys.stderr.isatty()
     if on_tty:
         print(f"scoring {path.name} …", file=sys.stderr)
     try:
-        rows = load_rows(path)
-    except (ValueError, KeyError, OSError, EOFError) as exc:
-        raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
+        rows = load_rows(path, sys.stdin.buffer if from_stdin else None)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"not a labelled routing file: {exc}") from None
     if not rows:
         raise UsageError(f"{path}: no labelled rows (the file is empty)")
+    _check_models(args, rows)
     try:
         result = evaluate_rows(rows, weak=args.weak, strong=args.strong, cost_ratio=args.cost_ratio,
                                progress=_show_progress if on_tty else None)

@@ -10,6 +10,7 @@ from chatroute.commands.common import table, wait_notice
 def run(args: argparse.Namespace) -> int:
     from chatroute.config import load_config
     from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
+    from chatroute.errors import ChatrouteError
     from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
     from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, RAMP, SETTLED_QUALITY, PreferenceModel
@@ -19,7 +20,14 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     if args.prefs_command == "reset":
         # Signals stay in the history; the adjustment simply learns from after this moment.
-        atomic_write(paths.data_dir / PREFS_RESET_FILE, utc_now() + "\n")
+        target = paths.data_dir / PREFS_RESET_FILE
+        try:
+            atomic_write(target, utc_now() + "\n")
+        except ChatrouteError:
+            raise  # a link or a folder at the file's name: already said in full
+        except OSError as exc:
+            raise ChatrouteError(f"could not reset the learned adjustment: cannot write {target}: "
+                                 f"{exc.strerror or exc}") from exc
         print("learned routing adjustment reset")
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.

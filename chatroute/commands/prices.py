@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from chatroute.errors import UsageError
+
 
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog.prices import DEFAULT_FEED_URL, load_current, update_prices
@@ -17,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{current.kind} prices from {current.source}")
         print(f"as of {current.as_of}, {len(current)} models")
         return 0
+    if args.source is not None and not args.source.strip():
+        raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
     source = args.source or DEFAULT_FEED_URL
     print(f"fetching prices from {source} …", file=sys.stderr)
     result = update_prices(source, paths, current=current)

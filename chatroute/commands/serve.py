@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import re
 import signal
 import socket
 import sys
@@ -18,6 +19,19 @@ from chatroute.errors import ConfigError
 
 # After a second Ctrl+C: how long the cancelled requests get to record their partial answers.
 STOP_NOW_WAIT_S = 3.0
+
+
+# A DNS name (RFC 1123 labels): anything else that is not an IP address cannot be bound.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return _HOST_NAME.fullmatch(host) is not None
 
 
 def is_loopback(host: str) -> bool:
@@ -35,12 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
     paths = resolve_paths()
     paths.ensure()
-    if args.client_token:
+    if args.client_token is not None:
         token = add_client_token(paths.data_dir, args.client_token)
         print(f"token for client {args.client_token!r} (shown once; requests with it are counted as that client):",
               file=sys.stderr)
         print(token)
         return 0
+    if not is_host(args.host):
+        raise ConfigError(f"--host {args.host!r}: not an IP address or a host name")
     if not is_loopback(args.host) and not args.allow_remote:
         raise ConfigError(f"{args.host} is not a loopback address: anyone who can reach it could spend through "
                           "your keys; pass --allow-remote to bind it anyway")

@@ -111,7 +111,8 @@ async def answer(
     if attempt.error is not None:
         line = error_line(info.id, attempt.error, record.status)
         retryable = attempt.error.kind is not ErrorKind.CONTENT_POLICY
-    yield TurnFinished(record=record, text=attempt.text, error=line, retryable=retryable, not_saved=not_saved)
+    yield TurnFinished(record=record, text=attempt.text, error=line, retryable=retryable, not_saved=not_saved,
+                       error_kind=None if attempt.error is None else str(attempt.error.kind))
 
 
 @dataclass

@@ -567,10 +567,14 @@ def _unwritable_files(paths: Paths) -> list[str]:
 
 def preferences_reset_at(paths: Paths) -> str | None:
     """When the user last reset the learned adjustment (signals before it are ignored)."""
+    from chatroute.store.ids import ts_bound
+
     try:
-        return (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
+        text = (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip()
+        ts_bound(text)
+    except (OSError, ValueError):  # missing, unreadable or not a time: no reset to honour
         return None
+    return text
 
 
 def _providers_fingerprint(config: Config) -> str:

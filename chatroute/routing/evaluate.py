@@ -22,13 +22,15 @@ diagonal), and the oracle (sorted by the true gap; the ceiling any router can re
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,38 +42,63 @@ QUALITY_TARGET = 0.95
 # Scores are 0..1 in the shared data; other scales (1-10 grades) fit well inside this bound, and
 # within it every mean, gap and curve point stays finite.
 MAX_ABS_SCORE = 1_000_000
+GZIP_MAGIC = b"\x1f\x8b"
 
 
-def load_rows(path: str | Path) -> list[Row]:
-    """Rows of a labelled JSONL or JSONL.gz file in the shared schema."""
+def load_rows(path: str | Path, stream: BinaryIO | None = None) -> list[Row]:
+    """Rows of a labelled JSONL file in the shared schema, gzip-compressed or not (told by its
+    first bytes, not its name). `stream`: read from it instead, named `path` in errors."""
     p = Path(path)
-    opener = gzip.open if p.suffix == ".gz" else open
-    rows: list[Row] = []
-    with opener(p, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line, parse_constant=_no_constant)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{p}:{n}: not JSON ({exc.msg})") from None
-            except RecursionError:
-                raise ValueError(f"{p}:{n}: nested too deeply to be a labelled row") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{p}:{n}: a row must be a JSON object, not {_json_kind(row)}")
-            turns = _user_turns(row.get("turns"))
-            if turns is None or not isinstance(row.get("scores"), dict):
-                raise ValueError(f"{p}:{n}: needs 'turns' (list of user messages) and 'scores' (object)")
-            for model, score in row["scores"].items():
-                if isinstance(score, bool) or not isinstance(score, (int, float)):
-                    raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_json_kind(score)}, not a number")
-                if not _score_in_range(score):
-                    raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_shown(score)}, "
-                                     f"out of range (scores are finite, within ±{MAX_ABS_SCORE:,.0f})")
-            row["turns"] = turns
-            rows.append(row)
-    return rows
+    with contextlib.ExitStack() as stack:
+        raw = stream if stream is not None else stack.enter_context(open(p, "rb"))
+        lines: Iterable[bytes] = raw
+        if _peek(raw, 2) == GZIP_MAGIC:
+            lines = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+        try:
+            return [row for n, line in enumerate(lines, 1) if (row := _row(p, n, line)) is not None]
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise ValueError(f"{p}: damaged gzip data ({exc})") from None
+
+
+def _peek(fh: BinaryIO, size: int) -> bytes:
+    """The first bytes of `fh`, left unread: a pipe cannot seek back, a BufferedReader can peek."""
+    peek = getattr(fh, "peek", None)
+    if peek is not None:
+        return bytes(peek(size)[:size])
+    start = fh.tell()
+    head = fh.read(size)
+    fh.seek(start)
+    return head
+
+
+def _row(p: Path, n: int, raw_line: bytes) -> Row | None:
+    try:
+        line = raw_line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}:{n}: not UTF-8 text") from None
+    if not line:
+        return None
+    try:
+        row = json.loads(line, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}:{n}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError(f"{p}:{n}: nested too deeply to be a labelled row") from None
+    except ValueError as exc:  # NaN or Infinity
+        raise ValueError(f"{p}:{n}: {exc}") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{p}:{n}: a row must be a JSON object, not {_json_kind(row)}")
+    turns = _user_turns(row.get("turns"))
+    if turns is None or not isinstance(row.get("scores"), dict):
+        raise ValueError(f"{p}:{n}: needs 'turns' (list of user messages) and 'scores' (object)")
+    for model, score in row["scores"].items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_json_kind(score)}, not a number")
+        if not _score_in_range(score):
+            raise ValueError(f"{p}:{n}: the score of {str(model)[:60]!r} is {_shown(score)}, "
+                             f"out of range (scores are finite, within ±{MAX_ABS_SCORE:,.0f})")
+    row["turns"] = turns
+    return row
 
 
 def _score_in_range(score: float) -> bool:

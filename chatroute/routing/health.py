@@ -62,6 +62,25 @@ class ModelHealth:
     seen_at: float = 0.0  # epoch seconds of the last request recorded
 
 
+# What each ModelHealth field holds, to read a hand-edited or damaged file field by field.
+_NUMBER_FIELDS = {"ttft_s", "tokens_per_s", "error_rate", "cooldown_until", "backoff_s", "seen_at"}
+_COUNT_FIELDS = {"requests", "failures", "provider_failures", "consecutive_failures"}
+_TEXT_FIELDS = {"last_error", "disabled", "disabled_config"}
+
+
+def _model_health(saved: dict[str, Any]) -> ModelHealth:
+    """A model's entry as saved; a value of the wrong kind is read as the field's default."""
+    fields: dict[str, Any] = {}
+    for name, value in saved.items():
+        if name in _NUMBER_FIELDS and (n := jsonsafe.number(value)) is not None:
+            fields[name] = n
+        elif name in _COUNT_FIELDS and (n := jsonsafe.number(value)) is not None:
+            fields[name] = max(0, int(n))
+        elif name in _TEXT_FIELDS and isinstance(value, str):
+            fields[name] = value
+    return ModelHealth(**fields)
+
+
 @dataclass
 class HealthBoard:
     path: Path | None = None
@@ -111,11 +130,14 @@ class HealthBoard:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # a corrupt or half-visible file must never break routing
-        known = set(ModelHealth.__dataclass_fields__)
-        self.models = {
-            k: ModelHealth(**{f: v for f, v in d.items() if f in known}) for k, d in raw.get("models", {}).items()
-        }
-        self.disabled_providers = dict(raw.get("disabled_providers", {}))
+        raw = raw if isinstance(raw, dict) else {}
+        models = raw.get("models")
+        self.models = {str(k): _model_health(d) for k, d in models.items() if isinstance(d, dict)} \
+            if isinstance(models, dict) else {}
+        disabled = raw.get("disabled_providers")
+        self.disabled_providers = {
+            str(p): {str(k): v for k, v in d.items() if v is None or isinstance(v, str)}
+            for p, d in disabled.items() if isinstance(d, dict)} if isinstance(disabled, dict) else {}
         self._mtime = mtime
         self._drop_stale_disables()
 

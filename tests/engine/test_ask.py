@@ -204,7 +204,7 @@ def test_keys_never_reach_the_database(capsys: pytest.CaptureFixture[str], confi
                                        chatroute_home: Path) -> None:
     configured.script("gpt-4o-mini", Fault(status=401, echo_key=True))
     code, out = ask_json(capsys, "-m", "gpt-4o-mini", "hi")
-    assert code == 1 and OPENAI_KEY not in json.dumps(out)
+    assert code == 2 and OPENAI_KEY not in json.dumps(out)
     for path in chatroute_home.rglob("*"):
         if path.is_file():
             assert OPENAI_KEY.encode() not in path.read_bytes(), path

@@ -3,6 +3,7 @@ stderr and exit 2, run as a real process; a good file still scores."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -33,6 +34,61 @@ def test_hostile_eval_input_is_one_line_exit_2(tmp_path: Path, content: str, say
     assert child.stdout == b""
 
 
+def _good_rows() -> list[dict[str, object]]:
+    return [{**GOOD, "turns": [f"question {i}: " + "why " * i], "scores": {"weak": i % 2, "strong": 1}}
+            for i in range(8)]
+
+
+def _gzipped(rows: list[dict[str, object]]) -> bytes:
+    return gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def test_damaged_gzip_is_one_line_exit_2(tmp_path: Path) -> None:
+    data = bytearray(_gzipped(_good_rows() * 40))
+    data[100:110] = bytes(10)  # the compressed stream, past the header
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(bytes(data))
+    child = run_subprocess("eval", str(path))
+    err = child.stderr.decode()
+    assert child.returncode == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"chatroute: error: not a labelled routing file: {path}: damaged gzip data"), err
+
+
+def test_gzip_is_read_by_its_bytes_and_standard_input_by_dash(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"  # compressed, though the name says otherwise
+    path.write_bytes(_gzipped(_good_rows()))
+    child = run_subprocess("eval", "--json", str(path))
+    assert child.returncode == 0, child.stderr.decode()
+    assert json.loads(child.stdout)["mmlu"]["n"] == 8
+    piped = run_subprocess("eval", "--json", "-", stdin=_gzipped(_good_rows()))
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert json.loads(piped.stdout) == json.loads(child.stdout)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--weak", "nope"], "--weak 'nope': no row of the file scores that model (it scores: strong, weak)"),
+    (["--strong", "gpt-5"], "--strong 'gpt-5': no row of the file scores that model (it scores: strong, weak)"),
+    (["--weak", "strong", "--strong", "strong"], "--weak and --strong are both 'strong': name two different models"),
+], ids=["unknown-weak", "unknown-strong", "same-twice"])
+def test_a_model_the_file_does_not_score_is_one_line_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _good_rows()))
+    child = run_subprocess("eval", *args, str(path))
+    assert child.returncode == 2 and child.stderr.decode() == f"chatroute: error: {says}\n"
+
+
+def test_a_folder_and_bytes_that_are_not_utf8_are_said_plainly(tmp_path: Path) -> None:
+    child = run_subprocess("eval", str(tmp_path))
+    assert child.returncode == 2
+    said = f"chatroute: error: {tmp_path}: is a folder; give a labelled JSONL or JSONL.gz file\n"
+    assert child.stderr.decode() == said
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"turns": ["caf\xe9"]}\n')
+    child = run_subprocess("eval", str(path))
+    assert child.returncode == 2
+    assert child.stderr.decode() == f"chatroute: error: not a labelled routing file: {path}:2: not UTF-8 text\n"
+
+
 def test_good_eval_file_still_scores(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     rows = [{**GOOD, "turns": [f"question {i}: " + "why " * i], "scores": {"weak": i % 2, "strong": 1}}
@@ -59,6 +115,6 @@ def test_a_score_out_of_range_is_one_line_exit_2(tmp_path: Path, score: str, say
     child = run_subprocess("eval", str(path))
     err = child.stderr.decode()
     assert child.returncode == 2, err
-    assert err == (f"chatroute: error: {path}: not a labelled routing file ({path}:4: the score of 'strong' "
-                   f"{says} (scores are finite, within ±1,000,000))\n")
+    assert err == (f"chatroute: error: not a labelled routing file: {path}:4: the score of 'strong' "
+                   f"{says} (scores are finite, within ±1,000,000)\n")
     assert child.stdout == b""

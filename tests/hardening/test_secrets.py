@@ -119,7 +119,7 @@ def test_keys_never_leave_the_request_cli(planted: FakeServer, chatroute_home: P
     assert cli("ask", "--json", "-m", "anthropic/claude-haiku-4-5", "hello from the inline key") == 0
     # Failures whose error bodies carry the key: 401 and 500 on each provider.
     server.script("gpt-4o-mini", Fault(status=401, echo_key=True))
-    assert cli("ask", "--json", "-m", "openai/gpt-4o-mini", "this one fails auth") == 1
+    assert cli("ask", "--json", "-m", "openai/gpt-4o-mini", "this one fails auth") == 2
     server.script("claude-haiku-4-5", Fault(status=500, echo_key=True))
     assert cli("ask", "-m", "anthropic/claude-haiku-4-5", "this one hits a server error") == 1
     errors = [text if isinstance(text, str) else text.decode() for where, text in outputs if "stderr" in where]
