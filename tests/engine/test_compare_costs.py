@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,10 @@ def test_costs_csv_and_since(capsys: pytest.CaptureFixture[str], configured: Fak
     assert len(rows) == 1 and int(rows[0]["turns"]) == 3
 
     assert _costs(capsys, "--since", "today")["selected"]["turns"] == 3
-    assert _costs(capsys, "--since", "2999-01-01")["selected"]["turns"] == 0
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # UTC's: within the day's slack
+    assert _costs(capsys, "--since", tomorrow)["selected"]["turns"] == 0
+    code, out, err = run_cli(capsys, "costs", "--since", "2999-01-01")
+    assert code == 2 and out == "" and "in the future" in err
     code, out, err = run_cli(capsys, "costs", "--since", "yesterday-ish")
     assert code == 2
     assert out == "" and err.count("\n") == 1 and "--since" in err and "Traceback" not in err
