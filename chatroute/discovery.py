@@ -205,6 +205,15 @@ def adopt_when_unconfigured(config: Config, config_file: object = None) -> str |
     """With nothing configured at all (no keys, no [providers], no pool), use the local servers
     running now, so a first run with Ollama or llama.cpp up just works. Changes `config` in
     memory only and returns the one line that says so, or None when it changed nothing."""
+    adopted = adopt_local_servers(config)
+    if adopted is None:
+        return None
+    keep = f"; to keep it, add what `chatroute models` prints to {config_file}" if config_file else ""
+    return adopted[0] + keep
+
+
+def adopt_local_servers(config: Config) -> tuple[str, str] | None:
+    """adopt_when_unconfigured's work: (the line that says so, the config lines that keep it)."""
     if config.providers or config.router.pool or discovery_disabled():
         return None
     servers = [s for s in discover_local_servers() if s.models]
@@ -215,5 +224,4 @@ def adopt_when_unconfigured(config: Config, config_file: object = None) -> str |
     config.router = config.router.model_copy(update={"pool": pool, "default": config.router.default or pool[0]})
     found = ", ".join(f"{s.name} at {s.base_url} ({len(s.models)} model{'s' if len(s.models) != 1 else ''})"
                       for s in servers)
-    keep = f"; to keep it, add what `chatroute models` prints to {config_file}" if config_file else ""
-    return f"no API keys or providers set: using the local server found, {found}{keep}"
+    return f"no API keys or providers set: using the local server found, {found}", config_snippet(servers)

@@ -36,7 +36,10 @@ def ollama_like(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     server.shutdown()
 
 
-def test_models_offers_an_unconfigured_local_server(ollama_like: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_offers_an_unconfigured_local_server(ollama_like: int, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A key configures a pool, so the local server is offered, not used (test_first_run_local.py).
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "found local servers not in your config: ollama (2 models)" in out

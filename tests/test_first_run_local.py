@@ -43,3 +43,16 @@ def test_keys_win_over_a_local_server(local_server: FakeServer, capsys: pytest.C
     code, out, err = run_cli(capsys, "route", "--json", "hi")
     assert code == 0 and json.loads(out)["model"].startswith("openai/")
     assert "local server" not in err
+
+
+def test_models_lists_what_ask_would_use_and_the_lines_that_keep_it(
+        local_server: FakeServer, capsys: pytest.CaptureFixture[str], chatroute_home: Path) -> None:
+    code, out, err = run_cli(capsys, "models", "--json")
+    assert code == 0, err
+    assert json.loads(out)["pool"] == ["llamacpp/qwen2.5-7b-instruct"]
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and "No models" not in out
+    assert out.splitlines()[2].startswith("llamacpp/qwen2.5-7b-instruct")  # under the table's header
+    assert f"to keep using them, add to {chatroute_home / 'config.toml'}:" in out
+    assert "[providers.llamacpp]" in out and 'kind = "openai"' in out
+    assert err.startswith("chatroute: no API keys or providers set: using the local server found, llamacpp")

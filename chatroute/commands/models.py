@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -14,10 +15,14 @@ from chatroute.safetext import strip_terminal_controls
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
     from chatroute.config import load_config
+    from chatroute.discovery import adopt_local_servers
     from chatroute.paths import resolve_paths
 
     paths = resolve_paths()
     config = load_config(paths)
+    # As `ask` and `route` do on a first run with nothing configured: the local servers running
+    # now are the pool, so this lists what they would use, with the lines that keep it.
+    adopted = adopt_local_servers(config)
     catalog = Catalog.build(config, paths, probe_local=True)
     models = catalog.all() if args.all else catalog.pool()
     health = _health(paths)
@@ -42,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
               f"{paths.config_file}")
         _offer_local(config)
         return 0
+    if adopted:
+        print(f"chatroute: {adopted[0]}", file=sys.stderr)
     out: list[list[str]] = []
     for d in rows:
         h = d["health"] or {}
@@ -65,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         print('set ability = 0..1 under [models."provider/model"] in the config for a model you know better')
     for t in tables:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
-    _offer_local(config)
+    if adopted:
+        print(f"\nto keep using them, add to {paths.config_file}:\n\n{adopted[1]}")
+    else:
+        _offer_local(config)
     return 0
 
 

@@ -111,7 +111,8 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
               file=err)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
                             **limits.uvicorn_options())
-    logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown_cancel)
+    quiet = _QuietShutdown()
+    logging.getLogger("uvicorn.error").addFilter(quiet)
     server = _Server(config)
     state.start()
     # uvicorn puts back the handler it found once it has shut down: with this one, a Ctrl+C that
@@ -128,17 +129,32 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
         print("chatroute serve: stopped at once (Ctrl+C twice); requests still running were recorded as "
               "interrupted", file=err)
         return 130  # what the CLI answers any other interruption with
-    print("chatroute serve: stopped", file=err)
+    if quiet.cut_off:
+        print(f"chatroute serve: stopped; {quiet.cut_off} request(s) still streaming after the "
+              f"{config.timeout_graceful_shutdown} s grace were cut off and recorded as interrupted", file=err)
+    else:
+        print("chatroute serve: stopped", file=err)
     return 0
 
 
-def _quiet_shutdown_cancel(record: logging.LogRecord) -> bool:
-    """Drops uvicorn's report of a request cancelled at shutdown. A stream still running when the
+class _QuietShutdown(logging.Filter):
+    """Drops uvicorn's reports of requests cancelled at shutdown. A stream still running when the
     graceful wait ends is cancelled, recorded as interrupted with its cost, and the client's SDK
-    says the stream ended unfinished; uvicorn would also print the cancellation as "Exception in
-    ASGI application" with a traceback through the app, which tells the user nothing."""
-    exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, asyncio.CancelledError)
+    says the stream ended unfinished; uvicorn would print the cancellation as "Exception in ASGI
+    application" with a traceback through the app, and "Cancel N running task(s), timeout
+    graceful shutdown exceeded" in its own log format. The count is kept for chatroute's own line."""
+
+    cut_off = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError):
+            return False
+        if str(record.msg).startswith("Cancel ") and "graceful shutdown exceeded" in str(record.msg):
+            count = record.args[0] if isinstance(record.args, tuple) and record.args else 1
+            self.cut_off += count if isinstance(count, int) else 1
+            return False
+        return True
 
 
 class _Server(uvicorn.Server):

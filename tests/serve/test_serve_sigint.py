@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,11 +17,7 @@ from tests.fakeserver import FakeServer, Reply
 from tests.serve.conftest import start_served
 
 
-def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream(tmp_path: Path) -> None:
-    fake = FakeServer().start()
-    fake.default_reply = Reply(endless=True, tokens_per_s=40)
-    served = start_served(tmp_path / "home", fake)
-    frames: list[str] = []
+def _stream_until_started(served: Any, frames: list[str]) -> threading.Thread:
     streaming = threading.Event()
 
     def client() -> None:
@@ -37,9 +34,18 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
             pass  # the server went away mid-stream: expected here
 
     reader = threading.Thread(target=client, daemon=True)
+    reader.start()
+    assert streaming.wait(20), "the stream never started"
+    return reader
+
+
+def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream(tmp_path: Path) -> None:
+    fake = FakeServer().start()
+    fake.default_reply = Reply(endless=True, tokens_per_s=40)
+    served = start_served(tmp_path / "home", fake)
+    frames: list[str] = []
     try:
-        reader.start()
-        assert streaming.wait(20), "the stream never started"
+        reader = _stream_until_started(served, frames)
         served.proc.send_signal(signal.SIGINT)  # a graceful stop: it waits for the stream
         time.sleep(0.5)
         assert served.proc.poll() is None
@@ -58,3 +64,27 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
     assert [t.status for t in turns] == ["interrupted"], turns
     assert turns[0].output_tokens > 0 and turns[0].cost_usd and turns[0].cost_usd > 0
     assert not (served.home / STATE_FILE).exists()
+
+
+def test_one_ctrl_c_waits_out_the_grace_then_says_what_it_cut_off(tmp_path: Path) -> None:
+    """uvicorn's own "ERROR: Cancel 1 running task(s), timeout graceful shutdown exceeded"
+    used to be printed as it stood; chatroute says it in its own words."""
+    fake = FakeServer().start()
+    fake.default_reply = Reply(endless=True, tokens_per_s=40)
+    served = start_served(tmp_path / "home", fake)
+    frames: list[str] = []
+    try:
+        reader = _stream_until_started(served, frames)
+        served.proc.send_signal(signal.SIGINT)
+        code = served.proc.wait(timeout=30)
+        reader.join(5)
+        time.sleep(0.3)
+    finally:
+        served.stop()
+        fake.stop()
+    err = "".join(served.stderr)
+    assert code == 0, err
+    assert "ERROR" not in err and "Traceback" not in err and "graceful shutdown exceeded" not in err, err
+    assert ("chatroute serve: stopped; 1 request(s) still streaming after the 5 s grace were cut off and "
+            "recorded as interrupted") in err
+    assert [t.status for t in served.turns()] == ["interrupted"]
