@@ -212,6 +212,18 @@ class ChatrouteApp(App[None]):
             self.push_screen(CostsScreen(self.backend))
 
     def action_reload_config(self) -> None:
+        # The reload closes the providers' clients, which would cut a stream off as a failed
+        # connection: wait for the answers, as switching conversations does.
+        if any(w.group in ("compare", "compare-setup") and w.is_running for w in self.workers):
+            self.notify("Stop the compared answers first (Esc), then reload the config", severity="warning",
+                        timeout=4, markup=False)
+            return
+        try:
+            chat = self.chat_screen()
+        except LookupError:
+            chat = None
+        if chat is not None and chat._busy("reload the config"):
+            return
         self.run_worker(self._reload_config(), group="reload-config", exclusive=True, exit_on_error=False)
 
     async def _reload_config(self) -> None:

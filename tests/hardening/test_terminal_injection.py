@@ -16,13 +16,14 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatroute.safetext import StreamCleaner, scrub, strip_terminal_controls
 from chatroute.store.records import TurnRecord
 from chatroute.turn_events import Delta, TurnFinished
-from tests.engine.helpers import OPENAI_KEY, run_cli, write_config
+from tests.engine.helpers import OPENAI_KEY, run_cli, run_subprocess, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 
@@ -247,3 +248,45 @@ def test_json_output_escapes_c1_controls_and_parses_to_the_same_text(
     assert code == 0, err
     assert [json.loads(line)["text"] for line in out.splitlines()] == [C1_AND_DEL, C1_AND_DEL]
     assert not re.search("[\x7f-\x9f]", out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The user's own text in the TUI: a prompt stored by `ask`, a paste
+
+
+def _rendered(app: Any) -> str:
+    """Every byte the app would write for a full redraw of its screen."""
+    return str(app.screen._compositor.render_full_update().render_segments(app.console))
+
+
+async def test_a_stored_prompt_and_a_paste_never_drive_the_terminal(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual import events
+
+    from chatroute.engine import Engine
+    from chatroute.tui.app import ChatrouteApp
+    from chatroute.tui.widgets.composer import Composer
+    from tests.tui.helpers import settle
+
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini"])
+    # `ask` takes its argument as it is, escapes included, and stores it.
+    done = run_subprocess("ask", f"ASKMARK {TITLE} {CLIPBOARD}{CLEAR} asked")
+    assert done.returncode == 0, done.stderr.decode()
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await settle(pilot, app)
+        opened = _rendered(app)
+        composer = app.screen.query_one("#composer", Composer)
+        composer.focus()
+        app.post_message(events.Paste(f"PASTEMARK \x1b[31mred\x1b[0m {TITLE}{CLEAR}\x1b[?1049l pasted"))
+        await settle(pilot, app)
+        pasted = _rendered(app)
+        assert composer.text == "PASTEMARK red  pasted"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        sent = _rendered(app)
+    assert "ASKMARK" in opened and "PASTEMARK" in pasted and "PASTEMARK red  pasted" in sent
+    for screen in (opened, pasted, sent):
+        assert _leaks(screen) == [] and "\x1b[?1049l" not in screen
+    assert fake_server.requests[-1].body["messages"][-1]["content"] == "PASTEMARK red  pasted"

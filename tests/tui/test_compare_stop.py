@@ -10,8 +10,10 @@ from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
 from chatroute.engine import Engine
+from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
+from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.composer import Composer
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import settle
@@ -58,12 +60,23 @@ async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server
         await pilot.pause(0.3)
         assert [len(c.text) for c in columns] == lengths  # nothing more arrives
         conversation_id = columns[0].conversation_id
-        await pilot.press("escape")
+        # Each column shows what its stopped answer cost, as the chat's badge does (it showed
+        # "⚠ interrupted" alone, though both were priced in the store).
+        assert conversation_id is not None
+        costs = {t.model: t.cost_usd for t in real_engine.store.turns(conversation_id)}
+        for column in columns:
+            shown = column.query_one(Badge).text
+            assert "interrupted" in shown and "$" in shown, shown
+            assert costs[column.model] and f" · {usd(costs[column.model])} · " in shown, shown
+        await pilot.press("2")  # a stopped answer can be kept, as in the chat
         await settle(pilot, app)
-    assert conversation_id is not None
+        assert not isinstance(app.screen, CompareScreen)
+        kept = columns[1].message_id
     turns = real_engine.store.turns(conversation_id)
     assert sorted(t.model for t in turns) == MODELS[::-1]
     assert all(t.status == "interrupted" and t.cost_usd for t in turns), turns
+    active = [m.id for m in real_engine.store.siblings(kept or "") if m.active]
+    assert active == [kept]
 
 
 async def test_ctrl_q_saves_the_compare_streams_as_it_quits(real_engine: Engine, fake_server: FakeServer) -> None:

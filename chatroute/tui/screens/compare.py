@@ -29,7 +29,10 @@ from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chatroute.catalog.models import ModelInfo
+    from chatroute.store.records import TurnRecord
 
 MAX_MODELS = 4
 
@@ -79,9 +82,12 @@ class CompareColumn(Vertical):
     CompareColumn .col-note { color: $warning; height: auto; }
     """
 
-    def __init__(self, index: int, model: str) -> None:
+    def __init__(self, index: int, model: str,
+                 stored_turn: Callable[[str | None], TurnRecord | None] | None = None) -> None:
+        """`stored_turn`: the turn the store holds for an answer, to show a stopped one's cost."""
         super().__init__()
         self.index, self.model = index, model
+        self._stored_turn = stored_turn
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.status = "pending"
@@ -135,7 +141,15 @@ class CompareColumn(Vertical):
         except asyncio.CancelledError:
             await self._stop()
             self.status = "interrupted"
-            badge.show_pending("⚠ interrupted")
+            # Closing the engine's stream saves the stopped answer, priced: close it first, so its
+            # record (and cost) is there to show, as the chat does.
+            with contextlib.suppress(Exception):
+                await events.aclose()
+            record = self._stored_turn(self.message_id) if self._stored_turn is not None else None
+            if record is not None:
+                badge.show_record(record)
+            else:
+                badge.show_pending("⚠ interrupted")
             raise
         except Exception as exc:  # one model's crash is shown in its column, never a traceback
             await settle_streamed_render(md, self.text, await self._stop())
@@ -240,7 +254,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
 
     async def _run(self, models: list[str], prompt: str) -> None:
         container = self.query_one("#columns", Horizontal)
-        self.columns = [CompareColumn(i + 1, m) for i, m in enumerate(models)]
+        self.columns = [CompareColumn(i + 1, m, self.backend.stored_turn) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
         self.add_class("-running")
         # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
@@ -269,8 +283,10 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         if not self.columns or not 1 <= n <= len(self.columns):
             return
         col = self.columns[n - 1]
-        if col.status != "ok" or col.message_id is None:
-            self.notify(f"{short_model(col.model)} has no finished answer to pick", severity="warning", markup=False)
+        # A stopped answer can be kept too: the user stopped it having read enough (the chat
+        # continues from a stopped answer the same way).
+        if col.status not in ("ok", "interrupted") or col.message_id is None or not col.text.strip():
+            self.notify(f"{short_model(col.model)} has no answer to pick", severity="warning", markup=False)
             return
         cid = col.conversation_id or self.conversation_id
         assert cid is not None

@@ -22,6 +22,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
+from chatroute.safetext import strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
@@ -148,10 +149,19 @@ class Composer(KeyboardEditsTextArea):
         if not self.read_only:
             self._paste(self.app.clipboard)
 
+    def insert(self, text: str, location: Location | None = None, *,
+               maintain_selection_offset: bool = True) -> EditResult:
+        # Text put back (a refused prompt, a retry) may be a stored prompt that `ask` took with
+        # escape sequences in it; the editor would write them to the terminal as they are.
+        return super().insert(strip_terminal_controls(text), location,
+                              maintain_selection_offset=maintain_selection_offset)
+
     def _paste(self, text: str) -> None:
         # Terminals deliver a paste's line breaks as CR. The editor would split lines on them
         # anyway; a paste kept aside gets the same, so the prompt does not depend on its size.
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        # A copied terminal (colours, a title, a screen clear) is pasted as its text: the editor
+        # would write the sequences to the terminal, and a model has no use for them.
+        text = strip_terminal_controls(text.replace("\r\n", "\n").replace("\r", "\n"))
         if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
             text = self._keep_aside(text)
         if result := self.replace_as_typed(text, *self.selection):

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 
 from chatroute.format import count_lines, preview
+from chatroute.safetext import strip_terminal_controls
 from chatroute.tui.data import reroute_lines, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
@@ -95,7 +96,8 @@ class UserMessage(MessageWidget):
         shown, note = self.text, None
         if len(self.text) > self.PREVIEW_AFTER_CHARS or count_lines(self.text) > self.PREVIEW_AFTER_LINES:
             shown, note = preview(self.text, max_lines=self.PREVIEW_LINES, max_chars=self.PREVIEW_CHARS)
-        yield Static(Text(shown), classes="user-text")
+        # A prompt is outside text too: `chatroute ask` stores what its argument held, escapes included.
+        yield Static(Text(strip_terminal_controls(shown)), classes="user-text")
         if note is not None:
             yield Static(Text(f"{note} · c copies all of it"), classes="user-more")
 
