@@ -228,3 +228,43 @@ def test_badge_says_when_an_answer_was_cut_at_max_tokens() -> None:
     rec = {"model": "openai/gpt-4o-mini", "cost_usd": 0.001, "finish_reason": "length", "status": "complete"}
     assert "cut at max tokens" in badge_text(rec)
     assert "cut at max tokens" not in badge_text({**rec, "finish_reason": "stop"})
+
+
+def test_help_covers_every_described_binding_chatroute_defines() -> None:
+    """A key added to any widget or screen with a description must reach the help screen (a
+    dialog's own keys are on the dialog: a yes/no question, the help itself)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.binding import Binding
+    from textual.screen import ModalScreen
+
+    import chatroute.tui
+
+    listed = {(b.key, b.action) for _section, bindings in binding_sections(ChatrouteApp) for b in bindings}
+    missing = []
+    for module_info in pkgutil.walk_packages(chatroute.tui.__path__, "chatroute.tui."):
+        module = importlib.import_module(module_info.name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or issubclass(cls, ModalScreen):
+                continue
+            for b in cls.__dict__.get("BINDINGS", []):
+                if isinstance(b, Binding) and b.description and (b.key, b.action) not in listed:
+                    missing.append(f"{name}: {b.key} ({b.description})")
+    assert missing == []
+
+
+async def test_rename_and_delete_with_no_conversation_say_why_nothing_happens(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen) and app.screen.conversation_id is None
+        await pilot.press("f2")
+        app.screen.action_delete_current()
+        await pilot.pause()
+        said = [str(n.message) for n in app._notifications]
+        assert said[-2:] == ["Nothing to rename yet: a conversation starts with its first message",
+                             "Nothing to delete yet: a conversation starts with its first message"]
+        assert isinstance(app.screen, ChatScreen)  # no dialog opened for nothing

@@ -603,10 +603,17 @@ class ChatScreen(ChatKeys, Screen[None]):
     def action_rename(self) -> None:
         if self.conversation_id:
             self._rename(self.conversation_id)
+        else:
+            self._no_conversation("rename")
 
     def action_delete_current(self) -> None:
         if self.conversation_id:
             self._confirm_delete(self.conversation_id)
+        else:
+            self._no_conversation("delete")
+
+    def _no_conversation(self, verb: str) -> None:
+        self.notify(f"Nothing to {verb} yet: a conversation starts with its first message", timeout=3, markup=False)
 
     def _rename(self, cid: str) -> None:
         conv = self.backend.conversation(cid)

@@ -137,8 +137,8 @@ class CostsScreen(Screen[None]):
                     n, mark = turns.get(key), markers.get(key) or {}
                     figure = money(totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
                                    unknown=int(mark.get("unknown_cost_turns") or 0))
-                    yield Static(Text.assemble((label + "\n", "dim"), (figure, "bold"),
-                                               f"\n{n} turns" if n is not None else ""), classes="total",
+                    count = f"\n{n:,} turn{'' if n == 1 else 's'}" if n is not None else ""
+                    yield Static(Text.assemble((label + "\n", "dim"), (figure, "bold"), count), classes="total",
                                  id=f"total-{key}")
             yield Static("Last 30 days", classes="section")
             yield Sparkline([float(v or 0.0) for v in r.get("daily_30", [])] or [0.0], summary_function=max)

@@ -21,6 +21,7 @@ def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]
     from chatroute.tui.screens.compare import CompareScreen
     from chatroute.tui.screens.costs import CostsScreen
     from chatroute.tui.screens.models import ModelPicker
+    from chatroute.tui.widgets.chat_view import ChatView
     from chatroute.tui.widgets.composer import Composer
     from chatroute.tui.widgets.message import AssistantMessage, MessageWidget
     from chatroute.tui.widgets.sidebar import ConversationList
@@ -30,7 +31,7 @@ def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]
         ("Everywhere", [*App.BINDINGS, palette, *app_type.BINDINGS]),
         ("Chat", ChatScreen.BINDINGS),
         ("Composer", Composer.BINDINGS),
-        ("Any message", MessageWidget.BINDINGS),
+        ("Any message", [*MessageWidget.BINDINGS, *ChatView.BINDINGS]),
         ("Assistant message", AssistantMessage.BINDINGS),
         ("Conversation list", ConversationList.BINDINGS),
         ("Model picker", ModelPicker.BINDINGS),
