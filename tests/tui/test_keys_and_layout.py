@@ -203,3 +203,23 @@ async def test_a_dialog_survives_a_very_narrow_terminal(engine: FakeEngine, key:
         await pilot.resize_terminal(*SIZE)
         await settle(pilot, app)
         assert app.is_running
+
+
+@pytest.mark.parametrize(("size", "after"), [((60, 20), False), ((120, 30), True)], ids=["narrow", "wide"])
+async def test_closing_the_search_folds_the_sidebar_it_opened(engine: FakeEngine, size: tuple[int, int],
+                                                              after: bool) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=size) as pilot:
+        sidebar = app.screen.query_one(Sidebar)
+        assert sidebar.display is after  # the width decides, the user has not chosen
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert sidebar.display and sidebar.has_class("-searching")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert sidebar.display is after and not sidebar.has_class("-searching")
+        await pilot.press("ctrl+b")  # the user's own choice stays through a search
+        await pilot.press("ctrl+f")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert sidebar.display is not after

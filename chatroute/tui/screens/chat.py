@@ -343,7 +343,14 @@ class ChatScreen(ChatKeys, Screen[None]):
         sidebar = self.query_one(Sidebar)
         if sidebar.has_class("-searching"):
             sidebar.close_search()
+            self._fold_sidebar()
         self.composer.focus()
+
+    def _fold_sidebar(self) -> None:
+        """Search shows the sidebar; done searching, it goes back to what the user or the width
+        chose (on a narrow terminal it left the chat a third of the width)."""
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = self.size.width >= NARROW if self._sidebar_user is None else self._sidebar_user
 
     # ---- message actions ----
     async def on_message_widget_step_focus(self, event: MessageWidget.StepFocus) -> None:
@@ -466,6 +473,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                 event.conversation_id, event.message_id, "show the reply found"):
             return
         await self.open_conversation(event.conversation_id, focus_id=event.message_id)
+        if event.message_id is not None:  # a search hit: the search is done
+            self._fold_sidebar()
         if event.message_id is None:
             self.composer.focus()
 
