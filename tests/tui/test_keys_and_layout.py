@@ -223,3 +223,17 @@ async def test_closing_the_search_folds_the_sidebar_it_opened(engine: FakeEngine
         await pilot.press("escape")
         await pilot.pause()
         assert sidebar.display is not after
+
+
+async def test_a_long_title_is_one_line_in_the_sidebar_ending_in_an_ellipsis(engine: FakeEngine) -> None:
+    long = "How do I configure an nginx reverse proxy with websockets behind a load balancer"
+    engine.store.create_conversation(long)
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        listed = app.screen.query_one(ConversationList)
+        index = next(i for i in range(listed.option_count) if str(listed.get_option_at_index(i).prompt) == long)
+        lines = [listed.render_line(y).text.rstrip() for y in range(listed.option_count + 1)]
+        shown = lines[index]
+        assert shown.endswith("…") and long.startswith(shown[:-1].strip())
+        assert len([line for line in lines if line]) == listed.option_count  # one row per conversation

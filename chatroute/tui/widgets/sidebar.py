@@ -54,6 +54,7 @@ class Sidebar(Vertical):
     Sidebar.-searching > SearchResults { display: block; }
     Sidebar.-searching > ConversationList { display: none; }
     Sidebar > OptionList { border: none; height: 1fr; }
+    Sidebar > ConversationList { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     class OpenConversation(Message):
