@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.widget import Widget
+from textual.widgets import Static
 
-from chatroute.tui.markdown.freeze import FreezingMarkdown, FrozenBlocks
+from chatroute.tui.markdown.freeze import FreezingMarkdown
 from chatroute.tui.markdown.parser import shared_parser
 from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
 
@@ -27,14 +29,26 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
     """
 
     PREBUILT_MAX_CHARS = 20_000
+    # A stored answer longer than this is drawn whole by one widget (Rich's Markdown) instead of
+    # a widget per block, parsed in a thread: a 250-item list (22 KB) took 2.2 s to the first
+    # frame and a 1,200-item one (108 KB) 10.7 s, with keys unanswered meanwhile. A change to it
+    # (streaming into it, a sibling shown in its place) goes back to blocks.
+    LARGE_MIN_CHARS = PREBUILT_MAX_CHARS
     _last_block: Widget | None = None
 
     def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
         kw.setdefault("parser_factory", shared_parser)
         super().__init__(markdown, **kw)
-        self._prebuilt = prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
+        self._large = markdown if prebuilt and markdown and len(markdown) > self.LARGE_MIN_CHARS else None
+        self._prebuilt = (prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
+                          or self._large is not None)
 
     def compose(self) -> ComposeResult:
+        if self._large is not None:
+            dark = self.app.current_theme.dark
+            yield Static(RichMarkdown(self._large, code_theme="monokai" if dark else "friendly", hyperlinks=False),
+                         classes="answer-whole")
+            return
         if not self._prebuilt:
             return
         blocks = build_markdown_blocks(self, shared_parser())
@@ -48,12 +62,23 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
 
     def update(self, markdown: str) -> AwaitComplete:
         pictures = self.take_pictures()  # update replaces every block, hidden or not
-        return AwaitComplete(self._mark_last_after(super().update(markdown), drop=pictures))
+        return AwaitComplete(self._mark_last_after(super().update(markdown), drop=pictures + self._take_whole()))
 
     def append(self, markdown: str) -> AwaitComplete:
+        shown = self._large or ""
+        whole = self._take_whole()
+        if whole:  # the blocks of what it showed first, then the addition
+            return AwaitComplete(self._mark_last_after(super().update(shown + markdown), drop=whole))
         return AwaitComplete(self._mark_last_after(super().append(markdown)))
 
-    async def _mark_last_after(self, change: Awaitable[Any], drop: list[FrozenBlocks] | None = None) -> None:
+    def _take_whole(self) -> list[Widget]:
+        """The one widget a large stored answer is drawn by, to remove before blocks replace it."""
+        if self._large is None:
+            return []
+        self._large = None
+        return list(self.query_children(".answer-whole"))
+
+    async def _mark_last_after(self, change: Awaitable[Any], drop: Sequence[Widget] | None = None) -> None:
         if drop:
             await self.remove_children(drop)
         await change
