@@ -70,8 +70,6 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
     out = [f"# {title or 'Untitled conversation'}", ""]
     if system:
         out += ["> **System:** " + system.replace("\n", "\n> "), ""]
-    total = 0.0
-    unknown = 0
     for m in branch:
         heading = {"user": "You", "assistant": "Assistant", "system": "System"}.get(m.role, m.role.title())
         turn = turns.get(m.id)
@@ -84,14 +82,17 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
             out += [f"_({m.status})_", ""]
         if turn is not None:
             out += [f"<sub>{badge(turn)}</sub>", ""]
-            if turn.cost_usd is None:
-                unknown += 1
-            else:
-                total += turn.cost_usd
     if turns:
+        # Every billed turn, as the JSON export, `costs` and the ledger count them: answers
+        # regenerated or compared away from the shown branch were paid for too.
+        total = sum(t.cost_usd for t in turns.values() if t.cost_usd is not None)
+        unknown = sum(1 for t in turns.values() if t.cost_usd is None)
         line = f"---\n\nTotal cost: {usd(total)}"
+        hidden = len({t.message_id for t in turns.values()} - {m.id for m in branch})
+        if hidden:
+            line += f", {hidden} of its {len(turns)} answers not shown above (regenerated or compared)"
         if unknown:
-            line += f" (+ {unknown} turn(s) with unknown price)"
+            line += f" (+ {unknown} turn{'' if unknown == 1 else 's'} with unknown price)"
         out += [line, ""]
     return "\n".join(out)
 

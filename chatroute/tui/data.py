@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chatroute.errors import ChatrouteError
 from chatroute.format import badge_text, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
 from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
@@ -279,8 +280,14 @@ class Backend:
         for fmt, ext in (("markdown", "md"), ("json", "json")):
             # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
             body = self._store.export_conversation(conversation_id, "json" if fmt == "json" else "markdown")
-            path = out_dir / f"{slug}-{conversation_id[:8]}.{ext}"
-            atomic_write(path, body, secret=True)
+            # The id's random tail: its head is a timestamp, the same for conversations a minute apart.
+            path = out_dir / f"{slug}-{conversation_id[-12:]}.{ext}"
+            try:
+                atomic_write(path, body, secret=True)
+            except ChatrouteError:
+                raise  # a link or a folder at the name: already said in full
+            except OSError as exc:  # said of the folder, not of the hidden temporary file it failed on
+                raise ChatrouteError(f"cannot write {path}: {exc.strerror or exc}") from exc
             written.append(path)
         return written
 

@@ -55,3 +55,14 @@ def test_export_errors(store: Store) -> None:
     with pytest.raises(ValueError):
         store.export_conversation(c.id, "pdf")  # type: ignore[arg-type]
     assert store.export_conversation(c.id).startswith("# Untitled")
+
+
+def test_markdown_total_counts_every_billed_answer_as_the_json_does(store: Store) -> None:
+    """An answer regenerated or compared away from the shown branch was paid for: the Markdown's
+    total left it out while the JSON's, `costs` and the ledger counted it."""
+    cid = _conv(store)
+    doc = json.loads(store.export_conversation(cid, "json"))
+    md = store.export_conversation(cid, "markdown")
+    assert doc["totals"]["cost_usd"] == pytest.approx(0.000123)
+    assert md.rstrip().endswith("Total cost: $0.00012, 1 of its 2 answers not shown above (regenerated or "
+                                "compared) (+ 1 turn with unknown price)")

@@ -230,3 +230,27 @@ async def test_after_an_upgrade_the_tui_says_it_prepares_the_cache_and_still_hit
         para, sent = await _ask(pilot, fake_server, PARAPHRASE)
         assert sent == 0 and para.text == first.text
         assert len([n for n in app._notifications if n.title == "Answer cache"]) == 1  # once
+
+
+async def test_exports_of_two_conversations_a_moment_apart_keep_their_own_files(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Export file names took the id's first 8 characters, a timestamp the same for every
+    conversation started within a minute: the second export replaced the first's, unsaid."""
+    import json
+
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        ids = []
+        for n in range(2):
+            if n:
+                await pilot.press("ctrl+n")
+                await settle(pilot, app)
+            await type_and_send(pilot, "hello")
+            ids.append(app.screen.conversation_id)
+            await pilot.press("ctrl+e")
+            await settle(pilot, app)
+        assert sum("Exported to" in str(n.message) for n in app._notifications) == 2
+    exports = sorted((chatroute_home / "exports").glob("*.json"))
+    assert len(exports) == 2 and len(set(ids)) == 2
+    assert sorted(json.loads(p.read_text())["conversation"]["id"] for p in exports) == sorted(ids)
+    assert len(list((chatroute_home / "exports").glob("*.md"))) == 2

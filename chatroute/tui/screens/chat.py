@@ -602,10 +602,14 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self.conversation_id is None:
             self.notify("Nothing to export yet", severity="warning", timeout=3, markup=False)
             return
+        # Off the event loop: a 10,000-turn conversation took 4 s to read and write, keys unanswered.
+        self.run_worker(self._export(self.conversation_id), group="export", exclusive=True, exit_on_error=False)
+
+    async def _export(self, conversation_id: str) -> None:
         try:
-            paths = self.backend.export(self.conversation_id)
-        except Exception as exc:
-            self.notify(f"Export failed: {exc}", severity="error", markup=False)
+            paths = await asyncio.to_thread(self.backend.export, conversation_id)
+        except Exception as exc:  # a read-only folder, a full disk: said, never a traceback
+            self.notify(f"Export failed: {error_line(exc)}", severity="error", markup=False)
             return
         self.notify("Exported to " + " and ".join(str(p) for p in paths), timeout=8, markup=False)
 
