@@ -32,20 +32,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.
     # The config only for the migrations: this may be the first command after an upgrade.
-    store = Store.open_for(load_config(paths), paths.database, recover_stale=False, on_wait=wait_notice)
+    config = load_config(paths)
+    store = Store.open_for(config, paths.database, recover_stale=False, on_wait=wait_notice)
     records = store.preferences(since=preferences_reset_at(paths))
+    if not config.router.learn:
+        print(f"learning is off (router.learn = false in {paths.config_file}): no adjustment is applied and "
+              f"no new choice is recorded; {_signals(len(records))} from before are kept for when it is on")
+        return 0
     model = PreferenceModel.from_preferences(records)
     biases = model.biases
     if not biases:
-        print(f"no adjustment learned yet ({len(records)} signals)")
+        print(f"no adjustment learned yet ({_signals(len(records))})")
         return 0
     rows = []
     for m, b in sorted(biases.items(), key=lambda kv: -kv[1]):
         wins, losses = model.signals(m)
         rows.append([m, f"{wins:.1f}", f"{losses:.1f}", f"{b:+.3f}"])
     print(table(rows, ["model", "chosen", "passed over", "adjustment"], "lrrr"))
-    print(f"\nfrom {len(records)} signals (overrides, regenerations, compare picks); each moves a model by at"
+    print(f"\nfrom {_signals(len(records))} (overrides, regenerations, compare picks); each moves a model by at"
           f" most {MAX_BIAS / (1 + PRIOR_COUNT):.3f}, never past ±{MAX_BIAS:.2f} in all.\n"
           f"A turn uses all of it when the model routing would pick is predicted below"
           f" {SETTLED_QUALITY - RAMP:.2f} good, none of it at {SETTLED_QUALITY:.2f} or above.")
     return 0
+
+
+def _signals(n: int) -> str:
+    return f"{n:,} signal{'' if n == 1 else 's'}"

@@ -76,7 +76,12 @@ def record_compare_pick(engine: Engine, conversation_id: str, message_id: str) -
     if chosen is None or chosen.conversation_id != conversation_id:
         raise ChatrouteError(f"no message {message_id!r} in that conversation", exit_code=2)
     store.set_active(message_id)
-    rejected = [m.model for m in store.siblings(message_id) if m.id != message_id and m.model]
+    if not engine.config.router.learn:
+        return
+    # Passed over: the answers the user read and did not pick. A model whose column failed
+    # with nothing to read (a rate limit, a bad key) was not judged, so it is not counted.
+    rejected = [m.model for m in store.siblings(message_id)
+                if m.id != message_id and m.model and m.content.strip() and m.status != "error"]
     user = store.get_message(chosen.parent_id) if chosen.parent_id else None
     store.add_preference(
         "compare_pick", chosen_model=chosen.model, rejected_models=rejected,

@@ -418,11 +418,13 @@ class Engine:
         prompt, override, history, current_model = (plan.prompt, plan.override, plan.window.messages,
                                                      plan.window.current_model)
         if plan.regenerated_model:
-            await self._db(
-                self.store.add_preference, "regenerate", chosen_model=None, rejected_models=[plan.regenerated_model],
-                prompt=prompt, conversation_id=conv.id, message_id=assistant_id,
-            )
-            penalise_cache_source(self, regenerate_of)
+            if self.config.router.learn:  # off: nothing kept that a later `learn = true` would apply
+                await self._db(
+                    self.store.add_preference, "regenerate", chosen_model=None,
+                    rejected_models=[plan.regenerated_model], prompt=prompt, conversation_id=conv.id,
+                    message_id=assistant_id,
+                )
+            penalise_cache_source(self, regenerate_of)  # the cache's own bar, not the router's learning
             self._relearn()
 
         pin = conv.pinned_model

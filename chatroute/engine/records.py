@@ -247,6 +247,8 @@ def record_failure(engine: Engine, model_id: str, err: ProviderError) -> None:
 async def record_override(engine: Engine, conv: Any, message_id: str, prompt: str, history: list[Message],
                           override: str, current_model: str | None) -> None:
     """The signal is "the user preferred X over what routing would have picked"."""
+    if not engine.config.router.learn:  # off: nothing is kept that a later `learn = true` would apply
+        return
     would: list[str] = []
     try:
         routed = decide_route(engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,

@@ -105,7 +105,7 @@ def test_compare_pick_continues_from_the_picked_answer(capsys: pytest.CaptureFix
         prefs = engine.store.preferences(kind="compare_pick")
         assert len(prefs) == 1
         assert prefs[0].chosen_model == HAIKU
-        assert set(prefs[0].rejected_models) == {MINI, GPT4O}
+        assert prefs[0].rejected_models == [MINI]  # GPT-4o's column failed: nothing of it was judged
         assert prefs[0].conversation_id == conv and prefs[0].message_id == picked["message_id"]
         assert prefs[0].prompt == "Say hi"
     finally:
@@ -376,7 +376,8 @@ def test_compare_picks_teach_an_adjustment_and_reset_forgets(capsys: pytest.Capt
             engine.store.close()
     rows, out = _adjustments(capsys)
     assert rows[HAIKU] > 0
-    assert rows[MINI] < 0 and rows[GPT4O] < 0
+    assert rows[MINI] < 0
+    assert GPT4O not in rows  # its column failed (a 500) with nothing to read: not passed over
     assert list(rows)[0] == HAIKU  # listed best first
     assert "from 2 signals" in out
 
@@ -384,6 +385,29 @@ def test_compare_picks_teach_an_adjustment_and_reset_forgets(capsys: pytest.Capt
     assert code == 0 and "reset" in out
     rows, out = _adjustments(capsys)
     assert rows == {} and out.startswith("no adjustment learned yet (0 signals)")
+
+
+def test_with_learning_off_no_choice_is_recorded_and_prefs_show_says_so(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    config = chatroute_home / "config.toml"
+    config.write_text(config.read_text().replace("[router]\n", "[router]\nlearn = false\n"))
+    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Tell me a fact about owls.")
+    assert code == 0 and out["route"]["kind"] == "override"
+    results = _compare_with_failure(capsys, configured)
+    engine = Engine.open()
+    try:
+        picked = next(r["message_id"] for r in results if r["model"] == HAIKU)
+        engine.pick_compare(results[0]["conversation_id"], picked)
+    finally:
+        engine.store.close()
+    store = Store.open(chatroute_home / "chatroute.db")
+    try:
+        assert store.preferences() == []
+    finally:
+        store.close()
+    code, out, _ = run_cli(capsys, "prefs", "show")
+    assert code == 0 and out.startswith("learning is off (router.learn = false in ")
+    assert "0 signals from before are kept" in out
 
 
 def test_overrides_teach_the_router(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
