@@ -165,3 +165,20 @@ def test_costs_since_a_future_date_is_bad_usage() -> None:
     assert done.returncode == 2
     assert done.stderr.decode() == ("chatroute: error: --since 2099-01-01: that date is in the future, "
                                     "so no turn can be counted\n")
+
+
+def test_a_pool_entry_or_default_the_price_table_does_not_know_is_a_warning_with_close_names(
+        chatroute_home: Path) -> None:
+    (chatroute_home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\napi_key_env = "X_KEY"\n\n'
+        '[router]\npool = ["openai/gpt-4o-mini", "openai/gpt-4o-mni"]\ndefault = "openai/gpt4o"\n')
+    for command in (["route", "hi"], ["models"]):
+        done = run_subprocess(*command, env={"X_KEY": "sk-x"})
+        err = done.stderr.decode()
+        assert done.returncode == 0, err
+        warnings = [line for line in err.splitlines() if line.startswith("chatroute: warning: ")]
+        assert len(warnings) == 2, err
+        assert warnings[0].startswith("chatroute: warning: router.pool: 'openai/gpt-4o-mni' is not in the price "
+                                      "table for 'openai'; did you mean openai/gpt-4o-mini")
+        assert warnings[1].startswith("chatroute: warning: router.default: 'openai/gpt4o' is not in the price "
+                                      "table for 'openai'; did you mean openai/gpt-4o,")

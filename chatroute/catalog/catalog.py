@@ -292,6 +292,15 @@ class Catalog:
             if split is None:
                 continue  # bare names: resolved on use
             pname, name = split
+            lp = providers[pname][0]
+            if lp is not None and ref not in overrides and feed.lookup(lp, name) is None:
+                # Kept (a model newer than the price table is real), but said: as often it is a
+                # typo, which would be routed to, unpriced, until its first request failed.
+                where = "router.default" if ref == default and ref not in pool else "router.pool"
+                said = (f"{where}: {ref!r} is not in the price table for {pname!r}{cat._suggest(ref)}; it is used "
+                        f'unpriced: check the name, or give its price under [models."{ref}"]')
+                if said not in cat.warnings:
+                    cat.warnings.append(said)
             if f"{pname}/{name}" not in cat._models:
                 cat._models[f"{pname}/{name}"] = cat._synth(pname, name)
         data_dir = getattr(paths, "data_dir", None) if paths is not None else None

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from chatroute.commands.common import print_json, table, wait_notice
+from chatroute.commands.common import catalog_warnings, print_json, table, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     # now are the pool, so this lists what they would use, with the lines that keep it.
     adopted = adopt_local_servers(config)
     catalog = Catalog.build(config, paths, probe_local=True)
+    catalog_warnings(catalog)
     models = catalog.all() if args.all else catalog.pool()
     health = _health(paths)
     adjust, observed = _learned(paths, config, health)
