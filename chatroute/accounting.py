@@ -137,8 +137,9 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
             parts.append(f"{usd(state.daily_spent_usd)} of {usd(state.daily_cap_usd)} today")
         if state.monthly_cap_usd:
             parts.append(f"{usd(state.monthly_spent_usd)} of {usd(state.monthly_cap_usd)} this month")
-        head = "budget reached — new paid turns ask before spending" if level == "over" else (
-            "budget at 80% — the router is stepping down to cheaper models")
+        head = ("budget reached — a new paid turn waits for your yes (the TUI asks; `ask` needs --over-budget)"
+                if level == "over" else (
+            "budget at 80% — the router is stepping down to cheaper models"))
         message = f"{head}: " + ", ".join(parts)
     return {"daily_usd": state.daily_cap_usd, "monthly_usd": state.monthly_cap_usd,
             "spent_today": state.daily_spent_usd, "spent_month": state.monthly_spent_usd,

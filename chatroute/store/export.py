@@ -80,6 +80,8 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             out += [f"_({m.status})_", ""]
+        elif m.status == "streaming":  # exported while it streams: what had arrived by then
+            out += ["_(still streaming when exported: incomplete)_", ""]
         if turn is not None:
             out += [f"<sub>{badge(turn)}</sub>", ""]
     if turns:

@@ -117,7 +117,10 @@ class ChatrouteApp(App[None]):
         help_line = self.backend.no_models()
         if help_line is None:
             return None
-        return help_line[0].upper() + help_line[1:] + ". Looking for local model servers…"
+        from chatroute.discovery import discovery_disabled
+
+        looking = "" if discovery_disabled() else " Looking for local model servers…"
+        return help_line[0].upper() + help_line[1:] + "." + looking
 
     def _catch_stop_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) end the app the way ctrl+q does instead of

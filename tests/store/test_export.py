@@ -66,3 +66,11 @@ def test_markdown_total_counts_every_billed_answer_as_the_json_does(store: Store
     assert doc["totals"]["cost_usd"] == pytest.approx(0.000123)
     assert md.rstrip().endswith("Total cost: $0.00012, 1 of its 2 answers not shown above (regenerated or "
                                 "compared) (+ 1 turn with unknown price)")
+
+
+def test_an_answer_exported_while_it_streams_says_it_is_incomplete(store: Store) -> None:
+    c = store.create_conversation("Streaming")
+    u = store.add_message(c.id, "user", "Tell me a long story.")
+    store.add_message(c.id, "assistant", "Once upon a", u.id, status="streaming")
+    md = store.export_conversation(c.id, "markdown")
+    assert "Once upon a\n\n_(still streaming when exported: incomplete)_" in md

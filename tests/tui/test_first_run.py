@@ -58,3 +58,14 @@ async def test_no_keys_uses_the_local_server_it_finds(chatroute_home: Path, fake
         assert str(chatroute_home / "config.toml") in using[0]
         assert not any("OPENAI_API_KEY" in n for n in notes), notes
         assert app.engine.models(), "the local server's models are the pool"
+
+
+async def test_with_discovery_off_the_first_run_notice_promises_no_search(chatroute_home: Path) -> None:
+    """CHATROUTE_NO_DISCOVERY=1 (set for every test): the notice ended "Looking for local model
+    servers…" and nothing ever followed it."""
+    app = ChatrouteApp(Engine.open())
+    notes = _recording(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+    [missing] = [n for n in notes if "OPENAI_API_KEY" in n]
+    assert missing.endswith(".") and "Looking for local model servers" not in missing
