@@ -4,6 +4,7 @@ source entry. The cache itself is cache/answer_cache.py."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,14 +46,16 @@ async def serve_from_cache(
     # What the hit saved: the cost of the model that would have answered this turn.
     saved: float | None = None
     would: RouteDecision | None = None
+    in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
     try:
         would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
                        current_model=current_model)
-        info = engine.catalog.get(would.model)
-        in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
-        saved = estimate_cost(info, in_tok, max(1, len(hit.text) // 4))
+        saved = estimate_cost(engine.catalog.get(would.model), in_tok, max(1, len(hit.text) // 4))
     except ChatrouteError:
-        pass
+        # No routing now (over the budget cap, say): the model that wrote the answer would have
+        # been asked again, so its price is what the hit saved.
+        with contextlib.suppress(ChatrouteError):
+            saved = estimate_cost(engine.catalog.get(hit.model), in_tok, max(1, len(hit.text) // 4))
     reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
     decision: dict[str, Any] = {
         "kind": "cache",

@@ -226,3 +226,20 @@ def test_failing_over_never_lands_on_a_default_the_budget_excludes(
     assert code == 1 and answer["status"] == "error" and "429" in answer["error"]
     assert answer["route"]["reroutes"] == []
     assert [r.model for r in configured.requests] == ["gpt-4o-mini"]
+
+
+def test_a_cache_hit_past_the_cap_still_counts_what_it_saved(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Past the cap no model is routed to, so the saving had no price and was stored as NULL:
+    `costs` showed "cache saved $0.00" for hits that spared a paid answer."""
+    configured.script("gpt-4o-mini", Reply(text="100 degrees Celsius at sea level."))
+    code, first = ask_json(capsys, QUESTION)
+    assert code == 0 and first["cache"] != "hit"
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    _spend(capsys, configured)
+    code, hit = ask_json(capsys, QUESTION)
+    assert code == 0 and hit["cache"] == "hit" and hit["cost_usd"] == 0
+    with Store.open(resolve_paths().database) as store:
+        [saved] = [t.saved_usd for c in store.list_conversations() for t in store.turns(c.id)
+                   if t.cache_status == "hit"]
+    assert saved is not None and saved > 0
