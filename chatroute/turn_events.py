@@ -17,6 +17,8 @@ class TurnStarted:
     conversation_id: str
     user_message_id: str
     assistant_message_id: str
+    # The prompt as stored and sent: without an `@model ` prefix, which chose the model.
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -413,7 +413,7 @@ class Engine:
         plan = self._plan_turn(conversation_id, prompt, override=override, use_cache=use_cache,
                                regenerate_of=regenerate_of, system=system, allow_over_budget=allow_over_budget)
         conv, user_id, assistant_id = await self._store_turn(plan, system)
-        yield TurnStarted(conv.id, user_id, assistant_id)
+        yield TurnStarted(conv.id, user_id, assistant_id, plan.prompt)
 
         prompt, override, history, current_model = (plan.prompt, plan.override, plan.window.messages,
                                                      plan.window.current_model)

@@ -147,3 +147,20 @@ async def test_a_prompt_with_no_model_to_go_to_stays_in_the_composer(chatroute_h
         assert not assistants(app)
         assert any("Not sent: no models to use" in str(n.message) for n in app._notifications)
     assert engine.store.list_conversations() == []
+
+
+async def test_an_at_model_prompt_shows_as_it_is_stored(real_engine: Engine, fake_server: FakeServer) -> None:
+    """`@gpt-4o hello` picks the model and is stored as "hello": shown so while it streams too,
+    not only once the conversation is reopened."""
+    from textual.widgets import Static
+
+    from chatroute.tui.widgets.message import UserMessage
+
+    fake_server.script("gpt-4o", Reply(text="hi there"))
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o hello")
+        [user] = list(app.screen.query(UserMessage))
+        assert user.text == "hello"
+        assert str(user.query_one(".user-text", Static).content) == "hello"
+        assert "(override)" in badge(assistants(app)[-1])

@@ -289,6 +289,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                     asst.message_id = ev.assistant_message_id
                     if user is not None:
                         user.message_id = ev.user_message_id
+                        if ev.prompt is not None and ev.prompt != user.text:
+                            await user.show_text(ev.prompt)  # "@gpt-4o hello" is stored as "hello"
                 elif isinstance(ev, Routed):
                     asst.routed(ev.model, ev.kind, ev.reason, ev.decision)
                 elif isinstance(ev, Rerouted):
@@ -402,6 +404,10 @@ class ChatScreen(ChatKeys, Screen[None]):
             await self.chat.remove_messages(widgets[widgets.index(user):])
             await self.send(spec.get("prompt", user.text), override=model or spec.get("override"))
             return
+        # An answer from a model the user named (`@model`, -m) is regenerated on that model: the
+        # stored prompt no longer says which, so the turn's record does.
+        if model is None and widget.record is not None and widget.record.route_kind == "override":
+            model = widget.record.model
         asst = await self.send(user.text, override=model, use_cache=use_cache, regenerate_of=widget.message_id,
                                after=user)
         asst.focus()

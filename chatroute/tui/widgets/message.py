@@ -92,6 +92,11 @@ class UserMessage(MessageWidget):
     PREVIEW_LINES = 15
     PREVIEW_CHARS = 2_000
 
+    async def show_text(self, text: str) -> None:
+        """Show `text` instead: the prompt as it was stored (an `@model ` prefix taken off)."""
+        self.text = text
+        await self.recompose()
+
     def compose(self) -> ComposeResult:
         shown, note = self.text, None
         if len(self.text) > self.PREVIEW_AFTER_CHARS or count_lines(self.text) > self.PREVIEW_AFTER_LINES:
