@@ -4,7 +4,6 @@ source entry. The cache itself is cache/answer_cache.py."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +14,30 @@ from chatroute.providers.base import Message
 from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
 
 if TYPE_CHECKING:
+    from chatroute.cache.answer_cache import CacheHit as CacheHitResult
     from chatroute.engine.core import Engine
     from chatroute.routing.policy import RouteDecision
 
+def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[Message], system: str | None, *,
+               pin: str | None, override: str | None,
+               current_model: str | None) -> tuple[float | None, RouteDecision | None]:
+    """What a hit saved: the cost of the model that would have answered (and that decision).
+    With no routing now (over the budget cap, say), the model that wrote the answer would have
+    been asked again, so its price is the saving."""
+    from chatroute.catalog.cost import estimate_cost
+
+    in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
+    out_tok = max(1, len(hit.text) // 4)
+    try:
+        would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
+                             current_model=current_model)
+        return estimate_cost(engine.catalog.get(would.model), in_tok, out_tok), would
+    except ChatrouteError:
+        pass
+    try:
+        return estimate_cost(engine.catalog.get(hit.model or ""), in_tok, out_tok), None
+    except ChatrouteError:
+        return None, None
 
 async def serve_from_cache(
     engine: Engine,
@@ -34,7 +54,6 @@ async def serve_from_cache(
     current_model: str | None,
 ) -> AsyncIterator[TurnEvent]:
     """The events of a turn the cache answers, ending with TurnFinished; none on a miss."""
-    from chatroute.catalog.cost import estimate_cost
     from chatroute.store.records import TurnRecord
 
     try:
@@ -43,19 +62,8 @@ async def serve_from_cache(
         return
     if hit is None or hit.model is None:  # an entry that does not say which model wrote it cannot be billed
         return
-    # What the hit saved: the cost of the model that would have answered this turn.
-    saved: float | None = None
-    would: RouteDecision | None = None
-    in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
-    try:
-        would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
-                       current_model=current_model)
-        saved = estimate_cost(engine.catalog.get(would.model), in_tok, max(1, len(hit.text) // 4))
-    except ChatrouteError:
-        # No routing now (over the budget cap, say): the model that wrote the answer would have
-        # been asked again, so its price is what the hit saved.
-        with contextlib.suppress(ChatrouteError):
-            saved = estimate_cost(engine.catalog.get(hit.model), in_tok, max(1, len(hit.text) // 4))
+    saved, would = hit_saving(engine, hit, prompt, history, system, pin=pin, override=override,
+                              current_model=current_model)
     reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
     decision: dict[str, Any] = {
         "kind": "cache",

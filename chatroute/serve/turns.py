@@ -16,7 +16,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
-from chatroute.engine.cache_path import cache_store
+from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import check_fits, pinned_decision
 from chatroute.format import short_model
@@ -86,9 +86,13 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str,
         return
     reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
     decision: dict[str, Any] = {"kind": "cache", "model": hit.model, "reason": reason, "candidates": [], "reroutes": []}
+    # What it saved, as a chat turn's hit counts it (the ledger said $0 saved for every served hit).
+    saved, would = hit_saving(engine, hit, req.prompt, list(req.history), req.system, pin=req.pinned, override=None,
+                              current_model=None)
+    decision["would_route_to"] = would.model if would else None
     record = TurnRecord(conversation_id=None, message_id=None, model=hit.model, provider=hit.model.split("/", 1)[0],
                         route_kind="cache", route=decision, cache_status="hit", cache_similarity=hit.similarity,
-                        cache_source_turn=hit.source_turn_id, cost_usd=0.0, route_ms=hit.lookup_ms,
+                        cache_source_turn=hit.source_turn_id, cost_usd=0.0, saved_usd=saved, route_ms=hit.lookup_ms,
                         ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms, status="ok", finish_reason="stop",
                         client=client)
     yield Routed(hit.model, "cache", reason, decision)

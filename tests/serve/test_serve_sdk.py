@@ -130,6 +130,9 @@ def test_the_same_request_twice_is_answered_from_the_cache(fresh: Served) -> Non
     assert hit.model_extra["chatroute"]["cache"] == "hit"
     assert float(second.headers["x-chatroute-cost-usd"]) == 0.0
     assert len(fresh.fake.requests) == 1
+    # The ledger counts what the hit saved, as a chat turn's hit does (it recorded nothing).
+    [hit_turn] = [t for t in fresh.turns() if t.cache_status == "hit"]
+    assert hit_turn.saved_usd is not None and hit_turn.saved_usd > 0
     # The key is the whole request: another temperature or history is another question.
     client.chat.completions.create(**ask, temperature=0.2)
     client.chat.completions.create(model="chatroute/auto", messages=[
