@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import re
 import time
 import uuid
@@ -73,7 +74,7 @@ MESSAGES_PATH = "/v1/messages"
 def error_response(err: ApiError, headers: dict[str, str] | None = None, *, path: str = "") -> JSONResponse:
     """The error in the wire format of the endpoint asked: Anthropic's on /v1/messages, else OpenAI's."""
     body = messages_wire.error_body(err) if path == MESSAGES_PATH else err.body()
-    return JSONResponse(body, status_code=err.status, headers=headers)
+    return JSONResponse(body, status_code=err.status, headers={**err.headers, **(headers or {})} or None)
 
 
 class BearerAuth:
@@ -300,9 +301,13 @@ def _refusal(exc: ChatrouteError) -> ApiError:
 def _upstream(record: TurnRecord, line: str | None) -> ApiError:
     from chatroute.store.turns import redact_secrets
 
-    kind = str((record.route or {}).get("error_kind") or "")
+    route = record.route or {}
+    kind = str(route.get("error_kind") or "")
     message = redact_secrets(line or record.error) or "the provider failed"
-    return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error", code=kind or "upstream_error")
+    wait = route.get("retry_after")
+    headers = {"retry-after": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) and wait > 0 else None
+    return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error", code=kind or "upstream_error",
+                    headers=headers)
 
 
 def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:

@@ -150,6 +150,8 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     record.client = client
     if attempt.error is not None:
         record.route["error_kind"] = attempt.error.kind.value  # the HTTP status the client gets
+        if attempt.error.retry_after:  # passed on as Retry-After: the client's SDK waits that long
+            record.route["retry_after"] = attempt.error.retry_after
     engine.store.add_turn(record)
     _tell(on_record, record, True)
     learn(engine, info, attempt, record)

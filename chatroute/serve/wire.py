@@ -39,7 +39,7 @@ class ApiError(Exception):
     """A request chatroute answers with an OpenAI-shaped error body."""
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
+                 code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None) -> None:
         message = clean_text(message)  # a provider's error line may hold half a surrogate pair
         super().__init__(message)
         self.status = status
@@ -47,6 +47,7 @@ class ApiError(Exception):
         self.type = type_
         self.code = code
         self.param = param
+        self.headers = headers or {}  # sent with the error (Retry-After)
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

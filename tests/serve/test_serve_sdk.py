@@ -116,6 +116,8 @@ def test_pinned_model_failure_is_an_openai_error_not_a_reroute(fresh: Served) ->
                                                messages=[{"role": "user", "content": "pinned and limited"}])
     assert info.value.body["code"] == "rate_limited"
     assert "rate limited" in info.value.body["message"]
+    # The provider's wait is passed on, so the client's SDK waits before it retries.
+    assert info.value.response.headers["retry-after"] == "30"
     assert len(fresh.fake.requests) == 1
     assert fresh.turns()[0].status == "error"
 
