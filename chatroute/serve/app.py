@@ -325,6 +325,8 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
         async for event in events:
             if isinstance(event, Routed):
                 reason = event.reason
+            elif isinstance(event, Rerouted):  # the reason names the model that answers
+                reason = f"rerouted: {event.message}"
             seen.append(event)
             if isinstance(event, (Delta, TurnFinished)):
                 break

@@ -133,6 +133,12 @@ def refuse_unknown(body: dict[str, Any], accepted: frozenset[str], ignored: froz
 def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Check the fields of a chat completion request; returns (body, model) for `resolve`."""
     refuse_unknown(body, ACCEPTED, IGNORED)
+    # Asked for, log probabilities would be missing from the answer: a client reading them must
+    # hear so now, not find null (false and 0 ask for nothing and pass).
+    for name in ("logprobs", "top_logprobs"):
+        if body.get(name) not in (None, False, 0):
+            raise ApiError(400, "chatroute serve does not return log probabilities", code="unsupported_parameter",
+                           param=name)
     model = model_of(body)
     n = body.get("n")
     # bool is an int in Python (True == 1): `n: true` is not a count.

@@ -87,6 +87,16 @@ def test_sdk_raises_its_own_error_classes(fresh: Served) -> None:
         client.chat.completions.create(model="chatroute/auto", messages=[{"role": "user", "content": "x"}],
                                        stop=["\n"])
     assert info.value.body["code"] == "unsupported_parameter"
+    # Log probabilities asked for would be missing from the answer (it returned 200 with null).
+    for extra in ({"logprobs": True}, {"logprobs": True, "top_logprobs": 3}):
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="chatroute/auto", messages=[{"role": "user", "content": "x"}],
+                                           **extra)
+        assert info.value.body["param"] == "logprobs" and "log probabilities" in info.value.body["message"]
+    assert not fresh.fake.requests
+    ok = client.chat.completions.create(model="chatroute/auto", messages=[{"role": "user", "content": "x"}],
+                                        logprobs=False, reasoning_effort="low")
+    assert ok.choices[0].message.content
 
 
 def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:

@@ -103,6 +103,9 @@ def test_provider_429_is_rerouted_before_the_first_token(fresh: Served) -> None:
     first, second = (r.model for r in fresh.fake.requests)
     assert first != second
     assert raw.headers["x-chatroute-model"].endswith("/" + second)
+    # The reason is the answering model's (it explained why the first, failed one was picked).
+    assert raw.headers["x-chatroute-route-reason"].startswith(f"rerouted: {first} 429")
+    assert raw.headers["x-chatroute-route-reason"].endswith(second)
     decision = completion.model_extra["chatroute"]
     assert decision["reroutes"] and decision["reroutes"][0].startswith(f"{first} 429")
     turn = fresh.turn(decision["turn_id"])
