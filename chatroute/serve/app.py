@@ -13,13 +13,14 @@ response carries them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import math
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -169,7 +170,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         events, received = events_of(request, req)
         if req.stream:
             return await _stream_response(_ChatStream(req.include_usage), events, received)
-        return await _complete_response(events, received)
+        return await _while_connected(request, _complete_response(events, received))
 
     async def messages(request: Request) -> Response:
         body = parse_body(await _read_body(request, body_timeout_s))
@@ -178,7 +179,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         events, received = events_of(request, req)
         if req.stream:
             return await _stream_response(_MessageStream(), events, received)
-        return await _complete_message(events, received)
+        return await _while_connected(request, _complete_message(events, received))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -333,6 +334,32 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
     except ChatrouteError as exc:
         raise _refusal(exc) from None
     return reason, seen
+
+
+async def _while_connected(request: Request, answer: Coroutine[Any, Any, Response]) -> Response:
+    """A request answered whole, stopped when its client hangs up: the provider's stream is closed
+    then and the request recorded as interrupted with what it cost so far (it read on to the end,
+    billing every token for nobody, and was recorded as finished)."""
+    work = asyncio.ensure_future(answer)
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watch = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not work.done():  # the client left first (or this handler was cancelled)
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    if work.cancelled():
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+    return work.result()
 
 
 async def _complete_response(events: AsyncGenerator[Any, None], received: float) -> Response:

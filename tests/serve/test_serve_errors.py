@@ -138,6 +138,28 @@ def test_client_disconnect_mid_stream_records_the_partial_as_interrupted(fresh: 
     assert not [line for line in fresh.stderr if "Traceback" in line or "Exception" in line]
 
 
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
+def test_a_client_that_hangs_up_on_a_whole_answer_stops_the_provider_and_is_recorded(fresh: Served,
+                                                                                     path: str) -> None:
+    """Not streamed: the answer read on to its end for nobody, billed in full and recorded as
+    finished. Now the provider's stream is closed and the request recorded as interrupted."""
+    fresh.fake.script("gpt-4o-mini", Reply(n_tokens=200, tokens_per_s=20))  # ten seconds of answer
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "a slow answer"}],
+            "max_tokens": 1000}
+    before = {t.id for t in fresh.turns()}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(fresh.url + path, json=body, timeout=httpx.Timeout(10.0, read=1.5),
+                   headers={"authorization": f"Bearer {fresh.token}", "x-api-key": fresh.token})
+    deadline = time.monotonic() + 5
+    turns: list = []
+    while time.monotonic() < deadline and not turns:
+        turns = [t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.id not in before]
+        time.sleep(0.1)
+    assert [t.status for t in turns] == ["interrupted"], turns
+    assert 0 < turns[0].output_tokens < 200 and turns[0].cost_usd and turns[0].cost_usd > 0
+    assert not [line for line in fresh.stderr if "Traceback" in line]
+
+
 def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_recorded(fresh: Served) -> None:
     from tests.fakeserver import Drop
 
