@@ -348,7 +348,7 @@ async def test_tiny_terminal_renders_and_chats(real_engine: Engine, fake_server:
         notes = " ".join(str(n.message) for n in app._notifications)
         assert "unknown model 'nosuch/model'" in notes
         assert app.screen.query_one("#composer").text == "@nosuch/model a prompt for nobody"
-        assert app.screen.query(UserMessage).last().text == "@openai/gpt-4o and an error"
+        assert app.screen.query(UserMessage).last().text == "and an error"  # as stored: the prefix chose the model
         for key in ("f1", "escape", "f5", "escape", "ctrl+b", "ctrl+b"):  # help, costs, sidebar
             await pilot.press(key)
             await pilot.pause()
