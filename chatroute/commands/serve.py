@@ -77,14 +77,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, shown: str | None) -> int:
-    from chatroute.commands.common import reembed_notice, wait_notice
-    from chatroute.engine import Engine
+    from chatroute.commands.common import open_engine, reembed_notice
     from chatroute.serve.app import create_app
     from chatroute.serve.limits import Limits
     from chatroute.serve.state import LiveState
     from chatroute.serve.tokens import TokenSource
 
-    engine = Engine.open(on_wait=wait_notice)
+    engine = open_engine()  # as every command: the config's and the catalogue's warnings on stderr
     engine.on_cache_reembed = reembed_notice  # the warm-up before "ready" may take seconds once
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]

@@ -88,3 +88,21 @@ def test_one_ctrl_c_waits_out_the_grace_then_says_what_it_cut_off(tmp_path: Path
     assert ("chatroute serve: stopped; 1 request(s) still streaming after the 5 s grace were cut off and "
             "recorded as interrupted") in err
     assert [t.status for t in served.turns()] == ["interrupted"]
+
+
+def test_serve_says_the_configs_warnings_as_every_command_does(tmp_path: Path) -> None:
+    """A pool entry the price table does not know (a typo) was routed to by serve without a word."""
+    fake = FakeServer().start()
+    home = tmp_path / "serve-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\napi_key_env = "TEST_OPENAI_KEY"\n\n'
+        '[router]\npool = ["openai/gpt-4o-mini", "openai/gpt-4o-mni"]\n')
+    served = start_served(home, fake)
+    try:
+        said = "".join(served.stderr)
+    finally:
+        served.stop()
+        fake.stop()
+    assert ("chatroute: warning: router.pool: 'openai/gpt-4o-mni' is not in the price table for 'openai'; "
+            "did you mean openai/gpt-4o-mini") in said
