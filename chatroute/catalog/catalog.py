@@ -22,7 +22,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from chatroute import jsonsafe
@@ -231,6 +231,28 @@ def apply_override(info: ModelInfo, ov: Any) -> ModelInfo:
     if caps is not None:
         changes["capabilities"] = frozenset(caps)
     return replace(info, **changes) if changes else info
+
+
+class _Warns(Protocol):
+    @property
+    def warnings(self) -> list[str]: ...
+
+    def pool(self) -> list[ModelInfo]: ...
+
+
+def startup_warnings(catalog: _Warns, before: Iterable[object] = ()) -> list[str]:
+    """`before` (the config's warnings), then the catalogue's not among them: a `[models]` entry
+    it could not apply, and the pool entries or default that name no priced model, which
+    resolving the pool finds. What a client says once as it starts."""
+    said = [str(w) for w in before]
+    try:
+        catalog.pool()
+    except Exception:  # noqa: BLE001 - a warning must never stop a client from starting
+        pass
+    for warning in catalog.warnings:
+        if str(warning) not in said:
+            said.append(str(warning))
+    return said
 
 
 class Catalog:

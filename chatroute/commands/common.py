@@ -102,25 +102,16 @@ def open_engine(*, print_warnings: bool = True) -> Engine:
     from chatroute.engine import Engine
 
     engine = Engine.open(on_wait=wait_notice)
-    if print_warnings:
-        for warning in engine.config.warnings:  # they may quote names from the config file
-            print(f"chatroute: warning: {terminal_line(sys.stderr, warning)}", file=sys.stderr)
-        catalog_warnings(engine.catalog, already=engine.config.warnings)
+    if print_warnings:  # the catalogue's too: a pool entry or default that names no priced model
+        from chatroute.catalog.catalog import startup_warnings
+
+        say_warnings(startup_warnings(engine.catalog, engine.config.warnings))
     return engine
 
 
-def catalog_warnings(catalog: Any, already: Iterable[object] = ()) -> None:
-    """The catalogue's warnings on stderr: a pool entry or default that names no model (a typo
-    such as gpt-4o-mni) is left out of routing, and said, rather than tried at the API."""
-    seen = {str(w) for w in already}
-    try:
-        catalog.pool()  # resolving the pool is what finds its unknown entries
-    except Exception:  # noqa: BLE001 - a warning must never stop the command
-        return
-    for warning in catalog.warnings:
-        if str(warning) not in seen:
-            seen.add(str(warning))
-            print(f"chatroute: warning: {terminal_line(sys.stderr, str(warning))}", file=sys.stderr)
+def say_warnings(warnings: Iterable[str]) -> None:
+    for warning in warnings:  # they may quote names from the config file
+        print(f"chatroute: warning: {terminal_line(sys.stderr, warning)}", file=sys.stderr)
 
 
 # JSON escapes only C0 controls; with ensure_ascii=False, DEL and the 8-bit C1 controls (an

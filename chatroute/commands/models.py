@@ -7,13 +7,14 @@ import sys
 import time
 from typing import Any
 
-from chatroute.commands.common import catalog_warnings, print_json, table, wait_notice
+from chatroute.commands.common import print_json, say_warnings, table, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
 
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
+    from chatroute.catalog.catalog import startup_warnings
     from chatroute.config import load_config
     from chatroute.discovery import adopt_local_servers
     from chatroute.paths import resolve_paths
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     # now are the pool, so this lists what they would use, with the lines that keep it.
     adopted = adopt_local_servers(config)
     catalog = Catalog.build(config, paths, probe_local=True)
-    catalog_warnings(catalog)
+    say_warnings(startup_warnings(catalog))
     models = catalog.all() if args.all else catalog.pool()
     health = _health(paths)
     adjust, observed = _learned(paths, config, health)

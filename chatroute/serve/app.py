@@ -336,17 +336,18 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
     return reason, seen
 
 
+async def _client_gone(receive: Receive) -> None:
+    """Returns once the client has hung up (its request body already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _while_connected(request: Request, answer: Coroutine[Any, Any, Response]) -> Response:
     """A request answered whole, stopped when its client hangs up: the provider's stream is closed
     then and the request recorded as interrupted with what it cost so far (it read on to the end,
     billing every token for nobody, and was recorded as finished)."""
     work = asyncio.ensure_future(answer)
-
-    async def gone() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watch = asyncio.ensure_future(gone())
+    watch = asyncio.ensure_future(_client_gone(request.receive))
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -527,8 +528,7 @@ class _SSEResponse(Response):
 
         async def listen() -> None:
             nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await _client_gone(receive)
             gone = True
             task.cancel()
 

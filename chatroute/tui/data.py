@@ -143,16 +143,9 @@ class Backend:
         """The config's and the catalogue's warnings (an insecure file mode, a key bound for
         plain http, a pool entry that names no model). The CLI prints them to stderr; before a
         full-screen app that would be wiped at once, so the TUI shows them instead."""
-        warnings = [str(w) for w in self.engine.config.warnings]
-        catalog = self.engine.catalog
-        try:
-            catalog.pool()  # resolving the pool is what finds its unknown entries
-        except Exception:  # noqa: BLE001 - a warning must never stop the app from starting
-            pass
-        for warning in catalog.warnings:
-            if str(warning) not in warnings:
-                warnings.append(str(warning))
-        return scrub(warnings)
+        from chatroute.catalog.catalog import startup_warnings
+
+        return scrub(startup_warnings(self.engine.catalog, self.engine.config.warnings))
 
     def local_servers_offer(self) -> str | None:
         """What local model servers answer on the usual ports and are not configured (a
