@@ -74,6 +74,18 @@ def ask_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, json.loads(out)
 
 
+def pick_compare_answer(answers: list[dict[str, Any]], model: str) -> None:
+    """Keep `model`'s answer of a `compare --json` run, as 1–4 in the TUI's compare screen does."""
+    from chatroute.engine import Engine
+
+    engine = Engine.open()
+    try:
+        picked = next(a["message_id"] for a in answers if a["model"] == model)
+        engine.pick_compare(answers[0]["conversation_id"], picked)
+    finally:
+        engine.store.close()
+
+
 def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
                    stdin: str | bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     """The real `chatroute` command in a child process (same interpreter)."""

@@ -21,7 +21,7 @@ from chatroute.engine import Engine
 from chatroute.money import usd
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
-from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.engine.helpers import ask_json, pick_compare_answer, run_cli, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 
 pytestmark = pytest.mark.usefixtures("configured")
@@ -367,13 +367,7 @@ def test_compare_picks_teach_an_adjustment_and_reset_forgets(capsys: pytest.Capt
     rows, out = _adjustments(capsys)
     assert rows == {} and out.startswith("no adjustment learned yet (0 signals)")
     for _ in range(2):
-        results = _compare_with_failure(capsys, configured)
-        engine = Engine.open()
-        try:
-            engine.pick_compare(results[0]["conversation_id"],
-                                next(r["message_id"] for r in results if r["model"] == HAIKU))
-        finally:
-            engine.store.close()
+        pick_compare_answer(_compare_with_failure(capsys, configured), HAIKU)
     rows, out = _adjustments(capsys)
     assert rows[HAIKU] > 0
     assert rows[MINI] < 0
@@ -393,13 +387,7 @@ def test_with_learning_off_no_choice_is_recorded_and_prefs_show_says_so(
     config.write_text(config.read_text().replace("[router]\n", "[router]\nlearn = false\n"))
     code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Tell me a fact about owls.")
     assert code == 0 and out["route"]["kind"] == "override"
-    results = _compare_with_failure(capsys, configured)
-    engine = Engine.open()
-    try:
-        picked = next(r["message_id"] for r in results if r["model"] == HAIKU)
-        engine.pick_compare(results[0]["conversation_id"], picked)
-    finally:
-        engine.store.close()
+    pick_compare_answer(_compare_with_failure(capsys, configured), HAIKU)
     store = Store.open(chatroute_home / "chatroute.db")
     try:
         assert store.preferences() == []

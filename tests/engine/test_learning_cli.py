@@ -13,7 +13,15 @@ import pytest
 
 from chatroute.engine import Engine
 from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT
-from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, ask_json, run_cli, run_subprocess, write_config
+from tests.engine.helpers import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    ask_json,
+    pick_compare_answer,
+    run_cli,
+    run_subprocess,
+    write_config,
+)
 from tests.fakeserver import FakeServer
 
 MINI, GPT4O = "openai/gpt-4o-mini", "openai/gpt-4o"
@@ -49,13 +57,7 @@ def _five_actions(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out["route"]["kind"] == "override"
     code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", SONNET, "--json", "Say hi")
     assert code == 0, err
-    answers = json.loads(out)  # compare --json prints one list
-    engine = Engine.open()
-    try:
-        picked = next(a["message_id"] for a in answers if a["model"] == SONNET)
-        engine.pick_compare(answers[0]["conversation_id"], picked)
-    finally:
-        engine.store.close()
+    pick_compare_answer(json.loads(out), SONNET)  # compare --json prints one list
     code, routed = ask_json(capsys, "--no-cache", "Name a river in Europe.")
     assert code == 0  # routed: the regeneration rejects whichever model answered
 

@@ -7,45 +7,52 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from chatroute.serve.state import STATE_FILE
 from tests.fakeserver import FakeServer, Reply
-from tests.serve.conftest import start_served
+from tests.serve.conftest import Served, start_served
 
 
-def _stream_until_started(served: Any, frames: list[str]) -> threading.Thread:
+@contextmanager
+def _streaming(tmp_path: Path) -> Iterator[tuple[Served, threading.Thread]]:
+    """`chatroute serve` with one endless stream running (a client reading it in a thread);
+    the server and the fake provider are stopped on the way out."""
+    fake = FakeServer().start()
+    fake.default_reply = Reply(endless=True, tokens_per_s=40)
+    served = start_served(tmp_path / "home", fake)
     streaming = threading.Event()
 
     def client() -> None:
         body = {"model": "openai/gpt-4o", "stream": True,
                 "messages": [{"role": "user", "content": "a long answer, please"}]}
+        frames = 0
         try:
             with httpx.stream("POST", f"{served.url}/chat/completions", json=body, timeout=30,
                               headers={"authorization": f"Bearer {served.token}"}) as response:
-                for line in response.iter_lines():
-                    frames.append(line)
-                    if len(frames) > 5:
+                for _line in response.iter_lines():
+                    frames += 1
+                    if frames > 5:
                         streaming.set()
         except httpx.HTTPError:
             pass  # the server went away mid-stream: expected here
 
     reader = threading.Thread(target=client, daemon=True)
-    reader.start()
-    assert streaming.wait(20), "the stream never started"
-    return reader
+    try:
+        reader.start()
+        assert streaming.wait(20), "the stream never started"
+        yield served, reader
+    finally:
+        served.stop()
+        fake.stop()
 
 
 def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream(tmp_path: Path) -> None:
-    fake = FakeServer().start()
-    fake.default_reply = Reply(endless=True, tokens_per_s=40)
-    served = start_served(tmp_path / "home", fake)
-    frames: list[str] = []
-    try:
-        reader = _stream_until_started(served, frames)
+    with _streaming(tmp_path) as (served, reader):
         served.proc.send_signal(signal.SIGINT)  # a graceful stop: it waits for the stream
         time.sleep(0.5)
         assert served.proc.poll() is None
@@ -53,9 +60,6 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
         code = served.proc.wait(timeout=20)
         reader.join(5)
         time.sleep(0.3)  # the stderr drain catches up
-    finally:
-        served.stop()
-        fake.stop()
     err = "".join(served.stderr)
     assert code == 130, err
     assert "Traceback" not in err and "ERROR" not in err and "Exception" not in err, err
@@ -69,19 +73,11 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
 def test_one_ctrl_c_waits_out_the_grace_then_says_what_it_cut_off(tmp_path: Path) -> None:
     """uvicorn's own "ERROR: Cancel 1 running task(s), timeout graceful shutdown exceeded"
     used to be printed as it stood; chatroute says it in its own words."""
-    fake = FakeServer().start()
-    fake.default_reply = Reply(endless=True, tokens_per_s=40)
-    served = start_served(tmp_path / "home", fake)
-    frames: list[str] = []
-    try:
-        reader = _stream_until_started(served, frames)
+    with _streaming(tmp_path) as (served, reader):
         served.proc.send_signal(signal.SIGINT)
         code = served.proc.wait(timeout=30)
         reader.join(5)
         time.sleep(0.3)
-    finally:
-        served.stop()
-        fake.stop()
     err = "".join(served.stderr)
     assert code == 0, err
     assert "ERROR" not in err and "Traceback" not in err and "graceful shutdown exceeded" not in err, err
