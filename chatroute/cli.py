@@ -156,14 +156,38 @@ def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     return current
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
         # argparse would report a subcommand's unknown option with the top-level usage.
         _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     _decode_text_args(args)
+    return args
+
+
+def _parse_guarded(argv: Sequence[str] | None) -> argparse.Namespace:
+    """_parse with stdout guarded: argparse swallows an OSError from writing --help or
+    --version and exits 0, and what it left buffered fails only in the interpreter's own flush.
+    Raises OutputFailed as a command's output does."""
     stdout = sys.stdout
+    guard = _GuardedOutput(stdout)
+    sys.stdout = cast(TextIO, guard)
+    try:
+        return _parse(argv)
+    except SystemExit:
+        guard.flush()  # --help and --version exit right after printing: their text fails here
+        raise
+    finally:
+        sys.stdout = stdout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    stdout = sys.stdout
+    try:
+        args = _parse_guarded(argv)
+    except OutputFailed as failed:
+        return _output_failed(stdout, failed.cause)
     # The TUI draws on the terminal itself; every other command's output goes through the guard.
     guard = None if _MODULES[args.command] == "tui" else _GuardedOutput(stdout)
     if guard is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,18 @@ def test_a_pool_entry_or_default_the_price_table_does_not_know_is_a_warning_with
                                       "table for 'openai'; did you mean openai/gpt-4o-mini")
         assert warnings[1].startswith("chatroute: warning: router.default: 'openai/gpt4o' is not in the price "
                                       "table for 'openai'; did you mean openai/gpt-4o,")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["ask", "--help"]], ids=" ".join)
+def test_help_and_version_onto_a_full_disk_are_one_error_line(args: list[str], buffered: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "chatroute", *args], env=env, stdout=full,
+                              stderr=subprocess.PIPE, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert err == "chatroute: error: cannot write the output: No space left on device\n"
