@@ -34,6 +34,7 @@ def pricer(catalog: Catalog, *,
         request = _windowed(stream.request, max_history_tokens)
         n_in, _ = count_messages([{"role": r, "content": c} for r, c in request], stream.system, stream.model)
         n_out, _ = count_tokens(stream.text, stream.model)
+        n_out += stream.thinking_tokens
         if info is not None and info.max_output_tokens:
             n_out = min(n_out, info.max_output_tokens)  # all a provider bills for one reply
         return stream.record(

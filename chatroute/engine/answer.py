@@ -199,7 +199,7 @@ async def stream(
     """Stream one provider call into `attempt`, saving the partial reply as it grows (when it
     has a message: a served request keeps no text). Stopped by anything but the provider, it
     hands the attempt to `on_stop` first."""
-    saved_len = 0
+    saved = (0, 0)  # (text, thinking) lengths of the last partial save
     try:
         provider = engine.provider(info.provider)  # may import the SDK: not part of the request's time
         prepare = getattr(provider, "prepare", None)
@@ -207,26 +207,31 @@ async def stream(
             prepare()  # the SDK client, made once: not part of the request's time either
         attempt.sent_at = last_save = time.perf_counter()
         async for event in provider.stream(request):
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDelta | ReasoningDelta):
                 if not event.text:
                     continue
                 now = time.perf_counter()
-                if attempt.first_token_at is None:
-                    attempt.first_token_at = now
-                attempt.last_token_at = now
-                attempt.text += event.text
-                yield Delta(event.text)
+                if isinstance(event, TextDelta):
+                    if attempt.first_token_at is None:
+                        attempt.first_token_at = now
+                    attempt.last_token_at = now
+                    attempt.text += event.text
+                    yield Delta(event.text)
+                else:
+                    attempt.reasoning += event.text
+                progress = (len(attempt.text), len(attempt.reasoning))
                 if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S
-                        and len(attempt.text) != saved_len and attempt.save_error is None):
+                        and progress != saved and attempt.save_error is None):
+                    # Thinking is saved too, as a length: a crash during a long think must
+                    # not leave a billed reply recovered as free.
                     try:
-                        await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming")
+                        await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming",
+                                         thinking_chars=len(attempt.reasoning))
                     except StorageError as exc:
                         # The answer is paid for and still arriving: keep streaming it to the
                         # user, and stop trying to save it until the end.
                         attempt.save_error = str(exc)
-                    last_save, saved_len = now, len(attempt.text)
-            elif isinstance(event, ReasoningDelta):
-                attempt.reasoning += event.text
+                    last_save, saved = now, progress
             elif isinstance(event, UsageReport):
                 attempt.usage = event
             elif isinstance(event, Finish):

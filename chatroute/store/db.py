@@ -306,16 +306,19 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         else:
             c.execute("UPDATE messages SET active = 0 WHERE parent_id = ? AND active = 1", (parent_id,))
 
-    def update_message_text(self, message_id: str, text: str, status: str = "streaming") -> None:
+    def update_message_text(self, message_id: str, text: str, status: str = "streaming", *,
+                            thinking_chars: int = 0) -> None:
         """Save a partial reply while streaming (call every ~0.5 s): a cheap one-row UPDATE
-        (plus re-indexing that row for search)."""
+        (plus re-indexing that row for search). `thinking_chars`: how much thinking the model
+        streamed so far, which a recovery after a crash prices as output."""
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"bad message status {status!r}")
         writer = self._writer if status == "streaming" else None
         self._write(
             lambda c: c.execute(
-                "UPDATE messages SET content = ?, status = ?, writer = ?, updated_at = ? WHERE id = ?",
-                (text, status, writer, utc_now(), message_id),
+                "UPDATE messages SET content = ?, status = ?, writer = ?, updated_at = ?,"
+                " thinking_chars = max(thinking_chars, ?) WHERE id = ?",
+                (text, status, writer, utc_now(), thinking_chars, message_id),
             )
         )
 
@@ -550,10 +553,13 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             return None
         conv = self.get_conversation(msg.conversation_id)
         branch = self.path_to(msg.parent_id) if msg.parent_id else []
+        thinking = self._read(lambda c: c.execute(
+            "SELECT thinking_chars FROM messages WHERE id = ?", (message_id,)).fetchone())
         stream = RecoveredStream(
             message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,
             request=tuple((m.role, m.content) for m in branch if m.role in ("user", "assistant") and m.content),
             system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
+            thinking_chars=int(thinking[0] or 0) if thinking else 0,
         )
         if price is not None:
             try:

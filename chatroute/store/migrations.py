@@ -387,8 +387,16 @@ def _m5_served_clients(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
+def _m6_thinking_chars(db: sqlite_utils.Database) -> None:
+    # Thinking is billed output that is never shown, so a partial save of the text alone let a
+    # reply killed while the model thought be recovered as free. How much of it streamed is kept
+    # with each partial save; the text itself is not needed to price it.
+    db.execute("ALTER TABLE messages ADD COLUMN thinking_chars INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
+    _m6_thinking_chars,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -195,13 +195,20 @@ class RecoveredStream:
     request: tuple[tuple[str, str], ...]  # (role, content) sent: the branch up to the prompt
     system: str | None
     ended_at: str  # the last partial save: the turn counts on that day
+    thinking_chars: int = 0  # thinking streamed by the last partial save: billed output, never shown
+
+    @property
+    def thinking_tokens(self) -> int:
+        """The saved thinking's tokens, from its length: its text is not kept."""
+        return -(-self.thinking_chars // CHARS_PER_TOKEN)
 
     def rough_record(self) -> TurnRecord:
         """Characters / 4 for the tokens, cost unknown: what the store can say on its own. A
         client that knows prices passes Store.open a pricer that does better."""
         n_in = sum(len(content) for _, content in self.request) + len(self.system or "")
         return self.record(input_tokens=-(-n_in // CHARS_PER_TOKEN),
-                           output_tokens=-(-len(self.text) // CHARS_PER_TOKEN), cost_usd=None)
+                           output_tokens=-(-len(self.text) // CHARS_PER_TOKEN) + self.thinking_tokens,
+                           cost_usd=None)
 
     def record(self, *, input_tokens: int, output_tokens: int, cost_usd: float | None,
                provider: str | None = None, price_as_of: str | None = None) -> TurnRecord:

@@ -130,3 +130,51 @@ def test_a_killed_turn_is_recovered_after_a_billed_failover(chatroute_home: Path
     assert turns[first].status == "error" and turns[first].cost_usd
     assert (turns[second].status, turns[second].route_kind) == ("interrupted", "recovered")
     assert json.loads(done.stdout)["periods"]["all"]["turns"] == 2
+
+
+@pytest.mark.parametrize("model", [HAIKU, GPT4O])
+def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
+        model: str, configured: FakeServer, chatroute_home: Path) -> None:
+    """kill -9 before any visible text: the partial saves carry how much thinking streamed, and
+    the next open prices it as output (it was recovered with the input alone, as if the model
+    had produced nothing)."""
+    thought = " ".join(f"step {i}: weigh the next case of the argument with care." for i in range(2000))
+    configured.script(model.split("/", 1)[1], Reply(reasoning=thought, tokens_per_s=400, endless=True))
+    db = chatroute_home / "chatroute.db"
+
+    def thinking_saved() -> tuple[str, int] | None:
+        import sqlite3
+
+        if not db.exists():
+            return None
+        conn = sqlite3.connect(str(db), timeout=10)
+        try:
+            row = conn.execute("SELECT id, thinking_chars FROM messages WHERE role = 'assistant'"
+                               " AND status = 'streaming' AND thinking_chars >= 2000").fetchone()
+        except sqlite3.OperationalError:  # not created or not migrated yet
+            return None
+        finally:
+            conn.close()
+        return (str(row[0]), int(row[1])) if row else None
+
+    proc = subprocess.Popen(chatroute_argv("ask", "--no-cache", "-m", model, "Prove there are infinitely many primes"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = PipeReader(proc.stderr)
+    try:
+        message_id, chars = wait_until(
+            thinking_saved, 30, "a partial save with thinking",
+            alive=lambda: None if proc.poll() is None else f"ask exited: {err.text()[-500:]}")
+    finally:
+        kill_hard(proc)
+
+    # The next command's open recovers the stream and prices it with the catalogue.
+    done = subprocess.run(chatroute_argv("costs", "--format", "json"), cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    with Store.open(db) as store:
+        [turn] = [t for t in store.recent_turns() if t.message_id == message_id]
+        [reply] = store.messages_by_id([message_id])
+    assert reply.content == "" and reply.status == "interrupted"
+    assert (turn.status, turn.route_kind, turn.usage_estimated) == ("interrupted", "recovered", True)
+    assert turn.output_tokens >= chars // 4  # the thinking, priced as output
+    assert turn.cost_usd and turn.cost_usd > turn.input_tokens * _info(model).input_cost_per_mtok / 1e6
