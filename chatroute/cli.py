@@ -19,6 +19,7 @@ from chatroute.errors import ChatrouteError
 EPILOG = """\
 environment:
   CHATROUTE_HOME      keep config, database and caches under this folder
+                      (empty: the platform's folders, as when unset)
   OPENAI_API_KEY      key for OpenAI (OPENAI_BASE_URL for a compatible server)
   ANTHROPIC_API_KEY   key for Anthropic (ANTHROPIC_BASE_URL to point elsewhere)
 

@@ -92,7 +92,8 @@ EXAMPLE_CONFIG = _HEADER + _commented(EXAMPLE_SETTINGS)
 
 #: Environment variables read by `load_config`, for the README.
 ENV_VARS = """\
-CHATROUTE_HOME        directory holding config.toml, the database and caches (isolates a run)
+CHATROUTE_HOME        directory holding config.toml, the database and caches (isolates a run);
+                      empty is the same as unset
 CHATROUTE_PRESET      overrides router.preset (frugal | balanced | best)
 CHATROUTE_THEME       overrides ui.theme
 CHATROUTE_NO_DISCOVERY=1  never probe local ports for Ollama / llama.cpp / LM Studio

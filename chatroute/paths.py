@@ -1,7 +1,9 @@
 """Where chatroute keeps its files.
 
 CHATROUTE_HOME, when set, holds everything (config, database, caches) so tests and
-scripts can isolate a run; otherwise the platform's user dirs are used.
+scripts can isolate a run; otherwise the platform's user dirs are used. Set but empty counts
+as unset, the XDG Base Directory convention for its own variables: an empty path would
+otherwise be the current folder, a different one wherever the command is run.
 """
 
 from __future__ import annotations

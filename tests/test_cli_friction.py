@@ -198,3 +198,19 @@ def test_help_and_version_onto_a_full_disk_are_one_error_line(args: list[str], b
     err = done.stderr.decode()
     assert done.returncode == 2, err
     assert err == "chatroute: error: cannot write the output: No space left on device\n"
+
+
+def test_an_empty_chatroute_home_is_unset_and_help_says_so(tmp_path: Path) -> None:
+    # The platform's folders, sent under tmp_path through XDG_*: not the current folder (Path("")).
+    xdg = {"XDG_CONFIG_HOME": tmp_path / "config", "XDG_DATA_HOME": tmp_path / "data",
+           "XDG_CACHE_HOME": tmp_path / "cache"}
+    here = tmp_path / "here"
+    here.mkdir()
+    env = dict(os.environ, CHATROUTE_HOME="", **{k: str(v) for k, v in xdg.items()})
+    done = subprocess.run([sys.executable, "-m", "chatroute", "costs"], env=env, cwd=here, capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (xdg["XDG_DATA_HOME"] / "chatroute" / "chatroute.db").is_file()
+    assert list(here.iterdir()) == []
+    shown = " ".join(run_subprocess("--help").stdout.decode().split())
+    assert "CHATROUTE_HOME keep config, database and caches under this folder (empty: the platform's folders" in shown
