@@ -72,9 +72,23 @@ _UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "con
 MESSAGES_PATH = "/v1/messages"
 
 
-def error_response(err: ApiError, headers: dict[str, str] | None = None, *, path: str = "") -> JSONResponse:
-    """The error in the wire format of the endpoint asked: Anthropic's on /v1/messages, else OpenAI's."""
-    body = messages_wire.error_body(err) if path == MESSAGES_PATH else err.body()
+MODELS_PATH = "/v1/models"
+
+
+def anthropic_wire(scope: Scope) -> bool:
+    """Whether to answer in Anthropic's shapes: always on /v1/messages; on /v1/models (and a model
+    under it), which both SDKs call, when the client is Anthropic's (its SDK sends
+    anthropic-version with every request, OpenAI's never does)."""
+    path = scope.get("path", "")
+    if path == MESSAGES_PATH:
+        return True
+    return (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")) and any(
+        name == b"anthropic-version" for name, _ in scope.get("headers", ()))
+
+
+def error_response(err: ApiError, headers: dict[str, str] | None = None, *, scope: Scope) -> JSONResponse:
+    """The error in the wire format of the client asking (see anthropic_wire)."""
+    body = messages_wire.error_body(err) if anthropic_wire(scope) else err.body()
     return JSONResponse(body, status_code=err.status, headers={**err.headers, **(headers or {})} or None)
 
 
@@ -107,7 +121,7 @@ class BearerAuth:
             # Closed after the answer: a stranger gets no kept-alive connection, nor one that goes on
             # reading (and dropping) a body it chose to send after its headers.
             await error_response(err, {"www-authenticate": "Bearer", "connection": "close"},
-                                 path=scope.get("path", ""))(scope, receive, send)
+                                 scope=scope)(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["client"] = name or client_from_agent(headers.get(b"user-agent"))
@@ -143,6 +157,16 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": await listing.data()})
 
+    async def model(request: Request) -> Response:
+        # The SDKs' models.retrieve. An id holds a slash, which they send as %2F: uvicorn decodes
+        # it before routing, hence the {model_id:path} route.
+        model_id = request.path_params["model_id"]
+        found = next((m for m in await listing.data() if m["id"] == model_id), None)
+        if found is None:
+            raise ApiError(404, f"unknown model {model_id!r}: GET /v1/models lists those served",
+                           type_="not_found_error", code="model_not_found", param="model")
+        return JSONResponse(messages_wire.model_info(found) if anthropic_wire(request.scope) else found)
+
     def answering(serve: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             path = request.url.path
@@ -152,11 +176,12 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
                 # After a 413 the rest of the body is still coming, maybe without end (chunked), and
                 # after a 408 it is still trickling in: closing the connection stops it, where keeping
                 # it alive would read and drop all of it.
-                return error_response(err, {"connection": "close"} if err.status in (408, 413) else None, path=path)
+                return error_response(err, {"connection": "close"} if err.status in (408, 413) else None,
+                                      scope=request.scope)
             except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
                 log.error("chatroute serve: %s %s failed: %s: %s", request.method, path, type(exc).__name__, exc)
                 return error_response(ApiError(500, "internal error in chatroute serve (see its log)",
-                                               type_="server_error"), path=path)
+                                               type_="server_error"), scope=request.scope)
         return endpoint
 
     def events_of(request: Request, req: ServedRequest) -> tuple[AsyncGenerator[Any, None], float]:
@@ -185,7 +210,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         assert isinstance(exc, HTTPException)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                                       type_=kind), path=request.url.path)
+                                       type_=kind), scope=request.scope)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -214,7 +239,8 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     app = Starlette(
         routes=[Route("/v1/chat/completions", counted(answering(chat_completions)), methods=["POST"]),
                 Route(MESSAGES_PATH, counted(answering(messages)), methods=["POST"]),
-                Route("/v1/models", models, methods=["GET"])],
+                Route(MODELS_PATH, models, methods=["GET"]),
+                Route(MODELS_PATH + "/{model_id:path}", answering(model), methods=["GET"])],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -107,6 +107,14 @@ def usage(input_tokens: int, output_tokens: int, cached: int, cache_write: int) 
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": cache_write}
 
 
+def model_info(model: dict[str, Any]) -> dict[str, Any]:
+    """A model of GET /v1/models (OpenAI's shape) as Anthropic's models API gives it. No release
+    date is known for most (a local server's, a router's virtual name): Anthropic gives the epoch
+    then."""
+    return {"type": "model", "id": model["id"], "display_name": model["id"], "created_at": "1970-01-01T00:00:00Z",
+            "lifecycle": "active"}
+
+
 def message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 

@@ -8,6 +8,9 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
+import httpx
+import openai
 import pytest
 
 from chatroute.engine import Engine
@@ -70,3 +73,34 @@ def test_a_local_servers_listing_is_bounded(tmp_path: Path, fake_server: FakeSer
     finally:
         engine.store.close()
     assert local == {"openai": [f"m{i}" for i in range(MAX_LOCAL_MODELS)]}
+
+
+def test_a_listed_model_can_be_retrieved_by_id_and_an_unknown_one_is_a_404(listing_server: Served) -> None:
+    # Before, GET /v1/models/{id} was a 404 for every id, listed or not.
+    s = listing_server
+    for mid, owner in (("chatroute/auto", "chatroute"), ("chatroute/best", "chatroute"),
+                       ("openai/gpt-4o-mini", "openai"), ("openai/qwen-local:7b", "openai")):
+        model = s.client().models.retrieve(mid)
+        assert (model.id, model.object, model.owned_by) == (mid, "model", owner)
+        assert isinstance(model.created, int)
+    # The SDK sends the slash as %2F; a client that sends it as it is gets the same model.
+    raw = httpx.get(f"{s.url}/models/chatroute/auto", headers={"authorization": f"Bearer {s.token}"}, timeout=30)
+    assert raw.status_code == 200 and raw.json()["id"] == "chatroute/auto"
+    with pytest.raises(openai.NotFoundError) as caught:
+        s.client().models.retrieve("openai/never-listed")
+    assert caught.value.code == "model_not_found" and "openai/never-listed" in caught.value.message
+
+
+def test_anthropics_sdk_retrieves_a_model_in_its_own_shape(listing_server: Served) -> None:
+    s = listing_server
+    client = anthropic.Anthropic(base_url=s.url.removesuffix("/v1"), api_key=s.token, max_retries=0, timeout=30)
+    raw = client.models.with_raw_response.retrieve("chatroute/auto")
+    assert set(raw.http_response.json()) >= {"type", "id", "display_name", "created_at"}
+    info = raw.parse()
+    assert (info.type, info.id, info.display_name) == ("model", "chatroute/auto", "chatroute/auto")
+    assert info.created_at.year == 1970
+    assert client.models.retrieve("anthropic/claude-haiku-4-5").id == "anthropic/claude-haiku-4-5"
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.models.retrieve("anthropic/claude-never")
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == "not_found_error"
