@@ -28,10 +28,12 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from chatroute.catalog.models import CAPABILITIES
 from chatroute.config_example import EXAMPLE_CONFIG
 from chatroute.config_keys import key_lines, line_of
 from chatroute.errors import ConfigError
@@ -202,6 +204,26 @@ class ModelOverride(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     ability: Unit | None = None
     capabilities: list[str] | None = None
+
+    @field_validator("max_output_tokens")
+    @classmethod
+    def _fits_the_window(cls, limit: int | None, info: ValidationInfo) -> int | None:
+        # The window holds the prompt and the answer: a larger limit is sent as max_tokens,
+        # which a server refuses, and the router reserves room for an answer that cannot fit.
+        window = info.data.get("context_window")
+        if limit is not None and window is not None and limit > window:
+            raise ValueError(f"{limit} is more than context_window ({window}): the window holds the prompt "
+                             f"and the answer")
+        return limit
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known_capabilities(cls, names: list[str] | None) -> list[str] | None:
+        # The router only ever asks for these: any other name would be kept and never matter.
+        unknown = [n for n in names or [] if n not in CAPABILITIES]
+        if unknown:
+            raise ValueError(f"unknown capability {unknown[0]!r} (known: {', '.join(CAPABILITIES)})")
+        return names
 
 
 class RouterConfig(BaseModel):

@@ -214,3 +214,19 @@ def test_an_empty_chatroute_home_is_unset_and_help_says_so(tmp_path: Path) -> No
     assert list(here.iterdir()) == []
     shown = " ".join(run_subprocess("--help").stdout.decode().split())
     assert "CHATROUTE_HOME keep config, database and caches under this folder (empty: the platform's folders" in shown
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ('capabilities = ["vision", "telepathy"]',
+     ":2: models.\"openai/gpt-4o-mini\".capabilities: unknown capability 'telepathy' "
+     "(known: function_calling, vision, prompt_caching, reasoning)"),
+    ("context_window = 1000\nmax_output_tokens = 2000",
+     ':3: models."openai/gpt-4o-mini".max_output_tokens: 2000 is more than context_window (1000)'),
+], ids=["unknown-capability", "output-over-window"])
+def test_a_model_table_that_cannot_hold_is_a_config_error(chatroute_home: Path, table: str, says: str) -> None:
+    config = chatroute_home / "config.toml"
+    config.write_text(f'[models."openai/gpt-4o-mini"]\n{table}\n')
+    done = run_subprocess("models")
+    err = done.stderr.decode()
+    assert done.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"chatroute: error: {config}{says}"), err
