@@ -96,8 +96,13 @@ def _turns(raw: Any) -> tuple[tuple[Message, ...], str]:
 
 # -- responses ------------------------------------------------------------------------------
 
+# The ledger's finish reasons (OpenAI's names) as Anthropic's stop_reason. A provider's safety
+# filter cutting the answer is Anthropic's "refusal": "end_turn" told a client the answer was whole.
+_STOP_REASONS = {"length": "max_tokens", "content_filter": "refusal"}
+
+
 def stop_reason(finish: str | None) -> str:
-    return "max_tokens" if finish == "length" else "end_turn"
+    return _STOP_REASONS.get(finish or "", "end_turn")
 
 
 def usage(input_tokens: int, output_tokens: int, cached: int, cache_write: int) -> dict[str, int]:

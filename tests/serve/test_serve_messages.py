@@ -179,3 +179,28 @@ def test_a_repeated_message_is_served_from_the_cache(fresh: Served) -> None:
     with client(fresh).messages.stream(**ask_blocks) as stream:  # type: ignore[arg-type]
         text = "".join(stream.text_stream)
     assert text == brief.content[0].text and len(fresh.fake.requests) == sent
+
+
+def test_an_answer_a_safety_filter_cut_is_a_refusal_streamed_or_not(fresh: Served) -> None:
+    # Before, it was "end_turn": the client took the cut answer for a whole one.
+    for upstream in ("openai/gpt-4o", "anthropic/claude-haiku-4-5"):  # "content_filter" and "refusal" upstream
+        fresh.fake.script(upstream.split("/")[1], Reply(text="I will not go on", finish_reason="content_filter"))
+        message = client(fresh).messages.create(model=upstream, max_tokens=100,
+                                                messages=[{"role": "user", "content": f"filtered whole {upstream}"}])
+        assert message.content[0].text == "I will not go on" and message.stop_reason == "refusal", upstream
+        fresh.fake.script(upstream.split("/")[1], Reply(text="I will not go on", finish_reason="content_filter"))
+        with client(fresh).messages.stream(model=upstream, max_tokens=100, messages=[
+                {"role": "user", "content": f"filtered streamed {upstream}"}]) as stream:
+            deltas = [e.delta.stop_reason for e in stream if e.type == "message_delta"]
+            final = stream.get_final_message()
+        assert deltas == ["refusal"] and final.stop_reason == "refusal", upstream
+    # OpenAI's wire keeps its own name for it.
+    fresh.fake.script("gpt-4o", Reply(text="I will not go on", finish_reason="content_filter"))
+    done = fresh.client().chat.completions.create(model="openai/gpt-4o",
+                                                  messages=[{"role": "user", "content": "filtered on openai's wire"}])
+    assert done.choices[0].finish_reason == "content_filter"
+    fresh.fake.script("gpt-4o", Reply(text="I will not go on", finish_reason="content_filter"))
+    chunks = fresh.client().chat.completions.create(model="openai/gpt-4o", stream=True, messages=[
+        {"role": "user", "content": "filtered on openai's wire, streamed"}])
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["content_filter"]
