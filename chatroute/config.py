@@ -509,6 +509,15 @@ def _check_models(file: Path, text: str, fc: ConfigFile, providers: dict[str, Pr
             raise ConfigError(_located(file, text, loc, problem))
 
 
+THEME_ENV = "CHATROUTE_THEME"
+
+
+def theme_from_env() -> bool:
+    """Whether THEME_ENV, not ui.theme, names the theme: a message about the theme names the
+    setting the user has to change."""
+    return bool(os.environ.get(THEME_ENV))
+
+
 def _apply_env(router: RouterConfig, ui: UIConfig) -> tuple[RouterConfig, UIConfig]:
     preset = os.environ.get("CHATROUTE_PRESET")
     if preset:
@@ -517,9 +526,8 @@ def _apply_env(router: RouterConfig, ui: UIConfig) -> tuple[RouterConfig, UIConf
         except ValidationError:
             raise ConfigError(f"CHATROUTE_PRESET={preset!r}: must be one of frugal, balanced, best") from None
         router = router.model_copy(update={"preset": preset.strip()})
-    theme = os.environ.get("CHATROUTE_THEME")
-    if theme:
-        ui = ui.model_copy(update={"theme": theme.strip()})
+    if theme_from_env():
+        ui = ui.model_copy(update={"theme": os.environ[THEME_ENV].strip()})
     return router, ui
 
 

@@ -53,7 +53,8 @@ class ChatrouteApp(App[None]):
         wanted = self.backend.theme_name() or DEFAULT_THEME
         self._theme_warning: str | None = None
         if wanted not in self.available_themes:
-            self._theme_warning = f"Unknown theme {wanted!r} in config (ui.theme); using {DEFAULT_THEME}"
+            where = self.backend.theme_setting()
+            self._theme_warning = f"Unknown theme {wanted!r} in {where}; using {DEFAULT_THEME}"
             wanted = DEFAULT_THEME
         self.theme = wanted
         self._saved_theme = wanted  # what the config says (or its fallback): no write for that

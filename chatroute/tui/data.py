@@ -169,6 +169,12 @@ class Backend:
     def theme_name(self) -> str:
         return self.engine.config.ui.theme
 
+    def theme_setting(self) -> str:
+        """Where theme_name comes from, as a message about it should name it."""
+        from chatroute.config import THEME_ENV, theme_from_env
+
+        return THEME_ENV if theme_from_env() else "config (ui.theme)"
+
     def prices_as_of(self) -> str | None:
         """The most common as-of date over the pool (the table's age for the footer)."""
         dates = [m.price_as_of for m in self.models() if m.price_as_of]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual.widgets import SelectionList, Static
 
+from chatroute.config import load_config
 from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.data import badge_text
@@ -88,6 +90,23 @@ async def test_theme_from_config_and_fallback() -> None:
     app = ChatrouteApp(FakeEngine(theme="no-such-theme"))
     async with app.run_test(size=SIZE):
         assert app.theme == "chatroute-dark"
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ("bogus", "Unknown theme 'bogus' in CHATROUTE_THEME; using chatroute-dark"),
+    (None, "Unknown theme 'bogus' in config (ui.theme); using chatroute-dark"),
+], ids=["environment", "config-file"])
+async def test_an_unknown_theme_names_the_setting_it_came_from(chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              env: str | None, says: str) -> None:
+    (chatroute_home / "config.toml").write_text('[ui]\ntheme = "chatroute-light"\n' if env else
+                                                '[ui]\ntheme = "bogus"\n')
+    if env is not None:
+        monkeypatch.setenv("CHATROUTE_THEME", env)
+    app = ChatrouteApp(FakeEngine(theme=load_config().ui.theme))  # the theme as the real config resolves it
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == "chatroute-dark"
+        assert says in [str(n.message) for n in app._notifications]
 
 
 async def test_user_theme_dir(chatroute_home: Path) -> None:
