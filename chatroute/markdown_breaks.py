@@ -11,7 +11,10 @@ _parser: Any = None  # a MarkdownIt, imported on first use: exports are rare, st
 
 
 def hard_breaks(text: str) -> str:
-    """`text` with every soft break inside a paragraph made a hard break."""
+    """`text` with every soft break inside a paragraph made a hard break, and its line ends LF."""
+    # Markdown ends a line at CR LF and at a lone CR too: as LF, the lines split below are the
+    # ones the parser numbers, and no CR is left between a line and its two spaces.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\n" not in text.strip():
         return text
     global _parser

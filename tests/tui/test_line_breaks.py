@@ -4,6 +4,7 @@ export, while code blocks, lists and tables keep their shape."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from markdown_it import MarkdownIt
 from textual.widgets import Markdown
@@ -54,3 +55,22 @@ def test_export_marks_single_newlines_as_hard_breaks_only_in_paragraphs() -> Non
     assert "I brew<br />\nA delicate cup of green<br />\nSteam curls" in html
     assert "x = 1\ny = 2" in html and "x = 1  " not in out  # code untouched
     assert "<td>1</td>" in html and "<li>one</li>" in html  # table and list intact
+
+
+def test_export_of_an_answer_with_crlf_line_ends_has_no_cr_before_the_breaks(chatroute_home: Path) -> None:
+    from chatroute.store import Store
+
+    store = Store.open(chatroute_home / "chatroute.db")
+    try:
+        conv = store.create_conversation("CRLF")
+        asked = store.add_message(conv.id, "user", "a haiku")
+        store.add_message(conv.id, "assistant", HAIKU.replace("\n", "\r\n"), parent_id=asked.id)
+        old_mac = store.create_conversation("CR")  # a lone CR ends a line for Markdown too
+        asked = store.add_message(old_mac.id, "user", "a haiku")
+        store.add_message(old_mac.id, "assistant", HAIKU.replace("\n", "\r"), parent_id=asked.id)
+        exported = [store.export_conversation(c.id, "markdown") for c in (conv, old_mac)]
+    finally:
+        store.close()
+    for md in exported:
+        assert "\r" not in md
+        assert "I brew  \nA delicate cup of green  \nSteam curls, then is gone\n" in md
