@@ -51,7 +51,7 @@ from chatroute.serve.wire import (
     parse_body,
     parse_request,
 )
-from chatroute.turn_events import Delta, Rerouted, Routed, TurnFinished
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished
 
 if TYPE_CHECKING:
     from chatroute.engine import Engine
@@ -203,7 +203,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         req = messages_wire.build_messages_request(body, model, pinned=_pinned(engine, model))
         events, received = events_of(request, req)
         if req.stream:
-            return await _stream_response(_MessageStream(), events, received)
+            return await _stream_response(_MessageStream(req), events, received)
         return await _while_connected(request, _complete_message(events, received))
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -439,6 +439,7 @@ async def _answer(events: AsyncGenerator[Any, None], received: float) -> tuple[s
 
 
 class _Stream(Protocol):
+    async def prepare(self, model: str, seen: list[Any]) -> None: ...  # what open() needs, once the model is known
     def open(self, model: str) -> bytes: ...  # the frames before the first text
     def text(self, text: str) -> bytes: ...
     def close(self, record: TurnRecord, decision: dict[str, Any]) -> bytes: ...  # the closing frames
@@ -452,6 +453,9 @@ class _ChatStream:
 
     def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
+
+    async def prepare(self, model: str, seen: list[Any]) -> None:
+        pass
 
     def open(self, model: str) -> bytes:
         self.writer = ChunkWriter(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), model)
@@ -477,9 +481,23 @@ class _MessageStream:
 
     writer: messages_wire.EventWriter
 
+    def __init__(self, req: ServedRequest) -> None:
+        self.req = req
+        self.input_tokens = 0
+
+    async def prepare(self, model: str, seen: list[Any]) -> None:
+        # Anthropic's message_start carries the input count, and clients that log usage read it
+        # there (a 0 was logged as a free prompt). Only the end has the billed figure, so this
+        # is the prompt counted with the answering model's tokenizer (exact for OpenAI's, an
+        # estimate for others); message_delta then gives the billed one, which the SDK keeps.
+        # A cache hit sends nothing to a model: 0, as its final usage says.
+        if not any(isinstance(e, CacheHit) for e in seen):
+            # In a thread: a long prompt (or the encoding's first load) must not stall the others.
+            self.input_tokens = await asyncio.to_thread(_count_input, self.req, model)
+
     def open(self, model: str) -> bytes:
         self.writer = messages_wire.EventWriter(model)
-        return self.writer.start()
+        return self.writer.start(self.input_tokens)
 
     def text(self, text: str) -> bytes:
         return self.writer.text(text)
@@ -503,6 +521,11 @@ async def _stream_response(wire: _Stream, events: AsyncGenerator[Any, None], rec
         await events.aclose()
         raise _upstream(first.record, first.error)
     model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
+    try:
+        await wire.prepare(model, seen)
+    except BaseException:  # the server stopping: the provider's stream is closed and recorded
+        await events.aclose()
+        raise
     head = wire.open(model)
 
     async def body() -> AsyncGenerator[bytes, None]:
@@ -573,6 +596,17 @@ class _SSEResponse(Response):
             if listener is not None and not listener.done():
                 listener.cancel()
             await self.body_iterator.aclose()
+
+
+def _count_input(req: ServedRequest, model: str) -> int:
+    """The request's prompt tokens on `model`; 0 when they cannot be counted (no encoding data)."""
+    from chatroute.catalog.tokens import count_messages
+    from chatroute.providers.base import Message
+
+    try:
+        return count_messages([*req.history, Message("user", req.prompt)], req.system, model)[0]
+    except (OSError, RuntimeError, ValueError):
+        return 0
 
 
 def _current_model(seen: list[Any]) -> str:

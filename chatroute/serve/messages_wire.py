@@ -146,11 +146,12 @@ class EventWriter:
         self.model = model
         self._carry = SurrogateCarry()
 
-    def start(self) -> bytes:
-        # The usage is known at the end only: message_delta carries it.
+    def start(self, input_tokens: int = 0) -> bytes:
+        """`input_tokens`: the prompt as counted before the answer; the billed usage is known at
+        the end only, and message_delta carries it."""
         message: dict[str, Any] = {"id": message_id(), "type": "message", "role": "assistant", "model": self.model,
                                    "content": [], "stop_reason": None, "stop_sequence": None,
-                                   "usage": {"input_tokens": 0, "output_tokens": 0}}
+                                   "usage": {"input_tokens": input_tokens, "output_tokens": 0}}
         return (_event("message_start", {"type": "message_start", "message": message})
                 + _event("content_block_start", {"type": "content_block_start", "index": 0,
                                                  "content_block": {"type": "text", "text": ""}})

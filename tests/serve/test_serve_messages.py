@@ -204,3 +204,31 @@ def test_an_answer_a_safety_filter_cut_is_a_refusal_streamed_or_not(fresh: Serve
         {"role": "user", "content": "filtered on openai's wire, streamed"}])
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["content_filter"]
+
+
+def test_message_start_carries_the_prompts_input_count_and_message_delta_the_billed_one(fresh: Served) -> None:
+    # Before, message_start said input_tokens 0: a client logging usage from it logged a free prompt.
+    from chatroute.catalog.tokens import count_messages
+    from chatroute.providers.base import Message
+
+    fresh.fake.script("gpt-4o", Reply(text="sure thing", input_tokens=1234))
+    ask = [{"role": "user", "content": "tell me about the tides"}, {"role": "assistant", "content": "Which part?"},
+           {"role": "user", "content": "why there are two a day, in a few words"}]
+    with client(fresh).messages.stream(model="openai/gpt-4o", max_tokens=100, system="Be brief.",
+                                       messages=ask) as stream:  # type: ignore[arg-type]
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(e for e in events if e.type == "message_start")
+    counted, _ = count_messages([Message(m["role"], m["content"]) for m in ask], "Be brief.", "openai/gpt-4o")
+    assert start.message.usage.input_tokens == counted > 0  # OpenAI's tokenizer: exact for its own model
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.usage.input_tokens == final.usage.input_tokens == 1234  # what the provider billed
+    # A cache hit sent nothing to a model: 0 from start to end.
+    with client(fresh).messages.stream(model="openai/gpt-4o", max_tokens=100, system="Be brief.",
+                                       messages=ask) as stream:  # type: ignore[arg-type]
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(e for e in events if e.type == "message_start")
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.model_extra["chatroute"]["cache"] == "hit"
+    assert start.message.usage.input_tokens == final.usage.input_tokens == 0
