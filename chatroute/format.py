@@ -116,14 +116,23 @@ def source_label(source: Any, now: datetime | None = None) -> str | None:
     return f"{head}, {age}" if age else head
 
 
+WHY_PREFIX = "why: "
+
+
 def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
     """The one-line badge under an assistant message:
-    `model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok`."""
+    `model · why: quality 0.95 vs 0.98 at 1/25 of the cost · $cost · ttft 320 ms · 2.1 s · 85 tok/s ·
+    120→340 tok`."""
     model = short_model(attr(record, "model"))
     kind = attr(record, "route_kind", default="routed")
     parts: list[str] = []
     head = model if kind in ("routed", None) else f"{model} ({kind})"
     parts.append(head)
+    route = attr(record, "route")
+    why = route.get("why") if isinstance(route, dict) and kind in ("routed", None) else None
+    if why and isinstance(why, str) and model == short_model(route.get("model")):
+        # After a reroute the decision's why is about the model that failed, not this one.
+        parts.append(f"{WHY_PREFIX}{why}")
     status = attr(record, "status", default="ok")
     if status == "error" and not attr(record, "output_tokens"):
         parts.append("⚠ error")  # nothing was generated: timings and tokens would only be noise
@@ -148,7 +157,6 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
         approx = "≈" if attr(record, "usage_estimated") else ""
         parts.append(f"{approx}{fmt_tokens(attr(record, 'input_tokens'))}→"
                      f"{approx}{fmt_tokens(attr(record, 'output_tokens'))} tok")
-    route = attr(record, "route")
     if isinstance(route, dict) and route.get("usage_warning"):
         parts.append("⚠ usage report refused")
     if status == "interrupted":

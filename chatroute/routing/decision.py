@@ -94,12 +94,16 @@ class RouteDecision:
     expected_input_tokens: int = 0
     expected_output_tokens: int = 0
     notes: list[str] = field(default_factory=list)
+    # The reason in a few words, for the line under an answer ("quality 0.95 vs 0.98 at 1/25
+    # the cost"); "" where the kind says it all (a pin, an override, the default).
+    why: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "kind": self.kind,
             "reason": self.reason,
+            "why": self.why,
             "candidates": [c.to_dict() for c in self.candidates],
             "route_ms": round(self.route_ms, 3),
             "preset": self.preset,

@@ -445,8 +445,8 @@ class Router:
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
         best = live[0]
         kind = "default" if pool_size == 1 else "routed"
-        reason = self._reason(best, live, turn.request.current_model, turn.lam, turn.unadjusted)
-        return self._finish(best.model, kind, reason, turn, t0)
+        reason, why = self._reason(best, live, turn.request.current_model, turn.lam, turn.unadjusted)
+        return self._finish(best.model, kind, reason, turn, t0, why=why)
 
     def _default_or_refuse(self, turn: _Turn, t0: float) -> RouteDecision:
         cands, by_id, default = turn.cands, turn.by_id, turn.request.default
@@ -484,7 +484,7 @@ class Router:
         if error is not None:
             raise error
 
-    def _finish(self, model: str, kind: str, reason: str, turn: _Turn, t0: float) -> RouteDecision:
+    def _finish(self, model: str, kind: str, reason: str, turn: _Turn, t0: float, *, why: str = "") -> RouteDecision:
         cands = turn.cands
         cands.sort(key=lambda c: (c.excluded is not None, -(c.utility if c.utility is not None else -1e9)))
         return RouteDecision(
@@ -499,6 +499,7 @@ class Router:
             expected_input_tokens=turn.in_tokens,
             expected_output_tokens=turn.out_tokens,
             notes=turn.notes,
+            why=why,
         )
 
     def _rated(self, m: Any) -> tuple[Any, str | None]:
@@ -516,20 +517,24 @@ class Router:
         return lowered, f"{note or f'ability {m.ability:.2f}'}, {obs.describe()}"
 
     def _reason(self, best: RouteCandidate, live: list[RouteCandidate], current: str | None, lam: float,
-                unadjusted: RouteCandidate | None = None) -> str:
+                unadjusted: RouteCandidate | None = None) -> tuple[str, str]:
+        """The decision's reason, and the same in a few words (the line under an answer)."""
         name = short_model(best.model)
         q = best.quality or 0.0
         if len(live) == 1:
-            return f"{name}: the only available model (predicted quality {q:.2f})"
+            return f"{name}: the only available model (predicted quality {q:.2f})", "the only model available"
         top_q = max(live, key=lambda c: c.quality or 0.0)
         extras = []
+        short_extras = []
         if best.model == current:
             runner = live[1]
             if (runner.utility or 0) > (best.utility or 0) - self.stickiness:
                 extras.append(f"kept as the conversation's model (switching would gain < {self.stickiness:.2f})")
+                short_extras.append("kept as the conversation's model")
         if unadjusted is not None and unadjusted.model != best.model:
             extras.append(f"your choices moved it over {short_model(unadjusted.model)} (adjustment "
                           f"{best.adjustment:+.3f} vs {unadjusted.adjustment:+.3f})")
+            short_extras.append("your choices moved it")
         elif abs(best.adjustment) >= 0.005:
             extras.append(f"your choices {'favour' if best.adjustment > 0 else 'disfavour'} it "
                           f"(adjustment {best.adjustment:+.3f})")
@@ -538,6 +543,7 @@ class Router:
         if best.ability_note:
             extras.append(best.ability_note)
         tail = ("; " + "; ".join(extras)) if extras else ""
+        short_tail = ("; " + "; ".join(short_extras)) if short_extras else ""
         if top_q.model != best.model and (top_q.quality or 0) > q:
             cost_part = ""
             if best.expected_cost_usd is not None and top_q.expected_cost_usd:
@@ -547,7 +553,8 @@ class Router:
                 cost_part = f", {faster:.1f}s faster"
             return (
                 f"{name}: predicted quality {q:.2f} vs {top_q.quality:.2f} for {short_model(top_q.model)}"
-                f"{cost_part}{tail}"
+                f"{cost_part}{tail}",
+                f"quality {q:.2f} vs {top_q.quality:.2f}{cost_part}{short_tail}",
             )
         # The winner is also the best predicted: say what the cheaper runner-up would lose.
         runner = next(c for c in live if c.model != best.model)
@@ -557,7 +564,8 @@ class Router:
             cost_part = f" ({ratio} of {short_model(runner.model)})"
         return (
             f"{name}: highest predicted quality {q:.2f} vs {runner.quality or 0:.2f} for "
-            f"{short_model(runner.model)}{cost_part}{tail}"
+            f"{short_model(runner.model)}{cost_part}{tail}",
+            f"highest quality {q:.2f} vs {runner.quality or 0:.2f}{short_tail}",
         )
 
     # -- learning from the user ------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from chatroute.engine import Engine
 from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send
@@ -31,6 +32,28 @@ async def test_send_streams_and_badges_through_the_real_stack(real_engine: Engin
     [conv] = real_engine.store.list_conversations()
     [turn] = real_engine.store.turns(conv.id)
     assert turn.model == "openai/gpt-4o" and turn.route_kind == "override" and turn.cost_usd
+
+
+async def test_a_routed_answer_says_why_inline(real_engine: Engine, fake_server: FakeServer) -> None:
+    """Which model answered, why, what it cost and how long it took, on the line under the
+    answer; the why is the decision's own, and an override (the user's why) has none."""
+    prompt = "Give me three tips for writing clear commit messages."
+    decided = real_engine.route(prompt)
+    assert decided["kind"] == "routed" and decided["why"].startswith(("quality ", "highest quality "))
+    fake_server.script(decided["model"].split("/", 1)[1], Reply(text="Say what changed and why.",
+                                                                  input_tokens=20, output_tokens=6))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await type_and_send(pilot, prompt)
+        await settle(pilot, app)
+        await type_and_send(pilot, "@gpt-4o and one more?")
+        await settle(pilot, app)
+        routed, overridden = assistants(app)
+        assert badge(routed).startswith(f"{decided['model'].split('/', 1)[1]} · why: {decided['why']} · $")
+        assert "why:" not in badge(overridden)
+        # Narrow: the why gives way before the cost and the time to first token.
+        narrow = routed.query_one(Badge).fitted(60)
+        assert "why:" not in narrow and "$" in narrow and "ttft" in narrow
 
 
 async def test_routed_turn_reroute_is_shown_inline(real_engine: Engine, fake_server: FakeServer) -> None:

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from chatroute.format import WHY_PREFIX
 from chatroute.money import usd
 from chatroute.tui.data import badge_text, reroute_lines, short_model
 
@@ -16,15 +17,17 @@ if TYPE_CHECKING:
 
 
 class Badge(Static):
-    """`model · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok · ‹1/2›` under an assistant
-    message, on one line: where it does not fit, the least telling parts are left out (tok/s,
-    then the token counts, the total time, the time to first token) before anything is cut,
-    so the model, the cost, the warnings and the sibling position stay."""
+    """`model · why: … · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok · ‹1/2›` under an
+    assistant message, on one line: where it does not fit, the least telling parts are left out
+    (tok/s, then the token counts, the total time, the routing's why, the time to first token)
+    before anything is cut, so the model, the cost, the warnings and the sibling position stay.
+    The why panel (w) always has the whole decision."""
 
     DEFAULT_CSS = "Badge { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }"
     # Parts dropped first when the line is too narrow, by how they start/end.
     _DROP_ORDER = (lambda p: p.endswith("tok/s"), lambda p: p.endswith(" tok"),
                    lambda p: p.endswith((" s", " ms")) and not p.startswith("ttft"),
+                   lambda p: p.startswith(WHY_PREFIX),
                    lambda p: p.startswith("ttft"), lambda p: p.startswith("lookup"))
 
     def __init__(self, text: str = "", **kw: Any) -> None:
