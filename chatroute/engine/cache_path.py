@@ -25,17 +25,25 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
     With no routing now (over the budget cap, say), the model that wrote the answer would have
     been asked again, so its price is the saving."""
     from chatroute.catalog.cost import estimate_cost
+    from chatroute.catalog.tokens import count_messages, count_tokens
 
-    in_tok = sum(len(m.content) for m in history) // 4 + len(prompt) // 4
-    out_tok = max(1, len(hit.text) // 4)
+    def priced(model: str) -> float | None:
+        # The request as it would have been sent (the system prompt too) and the answer, counted
+        # with the model's tokenizer, as a turn without a usage report is.
+        info = engine.catalog.get(model)
+        messages = [*({"role": m.role, "content": m.content} for m in history), {"role": "user", "content": prompt}]
+        n_in, _ = count_messages(messages, system, info.id)
+        n_out, _ = count_tokens(hit.text, info.id)
+        return estimate_cost(info, n_in, max(1, n_out))
+
     try:
         would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
                              current_model=current_model)
-        return estimate_cost(engine.catalog.get(would.model), in_tok, out_tok), would
+        return priced(would.model), would
     except ChatrouteError:
         pass
     try:
-        return estimate_cost(engine.catalog.get(hit.model or ""), in_tok, out_tok), None
+        return priced(hit.model or ""), None
     except ChatrouteError:
         return None, None
 

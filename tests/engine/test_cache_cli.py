@@ -186,6 +186,27 @@ def test_hit_savings_reach_the_cost_ledger(capsys: pytest.CaptureFixture[str], c
     assert report["periods"]["today"]["cache_saved_usd"] == pytest.approx(hit["saved_usd"])
 
 
+def test_a_hit_saves_what_the_same_request_cost(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """The saving is the price of the request the hit replaced, system prompt included, counted
+    with the model's tokenizer. It was characters / 4 of the prompt and history alone: with a
+    long system prompt a hit claimed a nineteenth of what the same request had just cost."""
+    from chatroute.catalog.tokens import count_tokens
+
+    system = "You are a careful assistant for a travel agency. " * 80
+    prompt = "Tell me about the Eiffel tower height"
+    answer = "It is 330 metres tall."
+    def tokens(text: str) -> int:
+        return count_tokens(text, "openai/gpt-4o")[0]  # the encoding shipped with chatroute
+
+    n_in = tokens(system) + tokens(prompt) + 10  # with the chat framing
+    configured.script("gpt-4o", Reply(text=answer, input_tokens=n_in, output_tokens=tokens(answer)))
+    code, first = ask_json(capsys, "-m", "openai/gpt-4o", "-s", system, prompt)
+    assert code == 0 and first["cache"] == "miss" and first["cost_usd"] > 0.002
+    code, hit = ask_json(capsys, "-m", "openai/gpt-4o", "-s", system, prompt)
+    assert code == 0 and hit["cache"] == "hit" and hit["cost_usd"] == 0
+    assert hit["saved_usd"] == pytest.approx(first["cost_usd"], rel=0.01)
+
+
 # Issue 15: the verifier judges rephrasings by other words and role swaps; pairs written here.
 OTHER_WORDS = ("How can I improve my English speaking?", "How do I get better at speaking English?")
 
