@@ -147,25 +147,22 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
 
 
 def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
-    """The same token counts priced on `baseline`. Stored input is every prompt token sent, for
-    every provider, of which `cached` were cache reads (schema 4 restated older Anthropic turns).
-    The rows must be the turns the actual cost covers (Store.known_cost_usage), or the saving
-    counts a turn with no known price as free."""
+    """The same token counts priced on `baseline`, as `turn_cost` prices a turn. Stored input is
+    every prompt token sent, for every provider, of which `cached` were cache reads and
+    `cache_write` cache writes (schema 4 restated older Anthropic turns). The rows must be the
+    turns the actual cost covers (Store.known_cost_usage), or the saving counts a turn with no
+    known price as free."""
+    from chatroute.catalog.cost import turn_cost
+    from chatroute.providers.base import UsageReport
+
     if not baseline.price_known:
         return None
-    assert baseline.input_cost_per_mtok is not None and baseline.output_cost_per_mtok is not None
-    cached_rate = baseline.cached_input_cost_per_mtok
-    if cached_rate is None:
-        cached_rate = baseline.input_cost_per_mtok
     total = 0.0
     for row in rows:
-        uncached = max(row.input_tokens - row.cached_tokens, 0)
-        total += (
-            uncached * baseline.input_cost_per_mtok
-            + row.cached_tokens * cached_rate
-            + row.output_tokens * baseline.output_cost_per_mtok
-        )
-    return total / 1e6
+        usage = UsageReport(input_tokens=row.input_tokens, output_tokens=row.output_tokens,
+                            cached_input_tokens=row.cached_tokens, cache_write_tokens=row.cache_write_tokens)
+        total += turn_cost(baseline, usage) or 0.0
+    return total
 
 
 def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since: date | None = None) -> PeriodSummary:

@@ -31,7 +31,7 @@ def usd(amount: float | None) -> str:
     a = abs(amount)
     if a >= 1:
         return f"{sign}${a:,.2f}"
-    if a >= 0.1:
+    if a >= 0.1 or round(a, 3) >= 0.1:  # $0.09995 is written as cents, not as "$0.1"
         return f"{sign}${a:.2f}"
     if a >= 0.01:
         return f"{sign}${a:.3f}".rstrip("0").rstrip(".")

@@ -172,6 +172,7 @@ class SpendRow:
     saved_usd: float | None
     unknown_cost_turns: int
     label: str | None = None  # conversation title when grouped by conversation
+    cache_write_tokens: int = 0  # of input_tokens; read where a baseline is priced (known_cost_usage)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

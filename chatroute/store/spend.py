@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -236,26 +237,29 @@ def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: 
     if daily is None:
         where, params = _where(since, until, offset)
         where = (where + " AND" if where else "WHERE") + " cost_usd IS NOT NULL"
-        sql = f"SELECT model AS key, {_AGG} FROM turns INDEXED BY idx_turns_created {where} GROUP BY key"
-        return [_row(r) for r in c.execute(sql, params).fetchall()]
+        sql = (f"SELECT model AS key, {_AGG}, COALESCE(SUM(cache_write_tokens), 0)"
+               f" FROM turns INDEXED BY idx_turns_created {where} GROUP BY key")
+        return [replace(_row(r), cache_write_tokens=r[8]) for r in c.execute(sql, params).fetchall()]
     where, params = daily
     where = (where + " AND" if where else "WHERE") + " cost_known > 0"
     sums: dict[str, list[int]] = {}
-    for day, model, turns, n_in, n_out, n_cached, known in c.execute(
-            "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cost_known"
+    for day, model, turns, n_in, n_out, n_cached, n_writes, known in c.execute(
+            "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_known"
             f" FROM spend_day_model {where}", params):
         if known < turns:
             start = date.fromisoformat(day)
-            n_in, n_out, n_cached = c.execute(
+            n_in, n_out, n_cached, n_writes = c.execute(
                 "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
-                " COALESCE(SUM(cached_tokens), 0) FROM turns INDEXED BY idx_turns_model"
+                " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0)"
+                " FROM turns INDEXED BY idx_turns_model"
                 " WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL",
                 (model, ts_bound(start), ts_bound(start + timedelta(days=1)))).fetchone()
-        total = sums.setdefault(model, [0, 0, 0, 0])
-        for i, n in enumerate((known, n_in, n_out, n_cached)):
+        total = sums.setdefault(model, [0, 0, 0, 0, 0])
+        for i, n in enumerate((known, n_in, n_out, n_cached, n_writes)):
             total[i] += n
     return [SpendRow(key=model, turns=t[0], input_tokens=t[1], output_tokens=t[2], cached_tokens=t[3],
-                     cost_usd=None, saved_usd=None, unknown_cost_turns=0) for model, t in sums.items()]
+                     cost_usd=None, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=t[4])
+            for model, t in sums.items()]
 
 
 def usage_rows(c: sqlite3.Connection, since: Bound, until: Bound, offset: int) -> list[tuple[Any, ...]]:

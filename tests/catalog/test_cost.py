@@ -98,6 +98,12 @@ def test_estimate_cost() -> None:
         (0.0042, "$0.0042"),
         (0.000004321, "$0.0000043"),
         (1e-9, "<$0.000001"),
+        # Amounts that round up into the next range are written by its rule: $0.09995 was "$0.1".
+        (0.09995, "$0.10"),
+        (0.0999999, "$0.10"),
+        (0.0099996, "$0.01"),
+        (0.999999, "$1.00"),
+        (-0.09995, "-$0.10"),
     ],
 )
 def test_money_format(value, text) -> None:

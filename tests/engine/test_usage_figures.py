@@ -204,6 +204,31 @@ def test_anthropic_cache_writes_are_part_of_input(capsys: pytest.CaptureFixture[
     assert out["cost_usd"] == pytest.approx(expected)
 
 
+def test_the_baseline_prices_cache_writes_as_the_turn_does(capsys: pytest.CaptureFixture[str],
+                                                           configured: FakeServer) -> None:
+    """Every turn went to the baseline model, so the baseline is what was paid and routing saved
+    nothing. The baseline priced cache writes at the plain input rate: a saving of −$0.000075
+    here, and 'Routing cost … more than always using claude-haiku-4-5 would have'."""
+    configured.script("claude-haiku-4-5", Reply(text="ok", input_tokens=1000, output_tokens=500, cached_tokens=200,
+                                                cache_write_tokens=300))
+    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "write the cache")
+    assert code == 0 and out["tokens"]["cache_write"] == 300
+    for days in ("rollup", "turns"):  # a day whose costs are all known reads the rollup; else the turns
+        if days == "turns":
+            configured.script("claude-haiku-4-5", Reply(text="ok", input_tokens=10, output_tokens=5,
+                                                        cache_write_tokens=30))
+            ask_json(capsys, "--no-cache", "-m", HAIKU, "another")
+            with Store.open() as store:  # a turn of that day and model with no known price
+                conv = store.create_conversation("unpriced")
+                store.add_turn(TurnRecord(conversation_id=conv.id, message_id=None, model=HAIKU,
+                                          provider="anthropic", input_tokens=5, output_tokens=5, cost_usd=None))
+        code, text, err = run_cli(capsys, "costs", "--baseline", HAIKU, "--format", "json")
+        assert code == 0, err
+        everything = json.loads(text)["periods"]["all"]
+        assert everything["baseline_cost_usd"] == pytest.approx(everything["cost_usd"])
+        assert everything["routing_saved_usd"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import chatroute.store.db as db
 
