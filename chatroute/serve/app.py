@@ -35,6 +35,7 @@ from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
+from chatroute.serve.messages_wire import MESSAGES_PATH, MODELS_PATH, anthropic_wire
 from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import OnRecord, decision_of, serve_turn, usage_of
 from chatroute.serve.wire import (
@@ -67,23 +68,6 @@ HEALTH_SAVE_EVERY_S = 1.0
 # Upstream failures by kind: the status a client's retry logic understands.
 _UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "context_overflow": 400,
                     "content_policy": 400, "bad_request": 400}
-
-
-MESSAGES_PATH = "/v1/messages"
-
-
-MODELS_PATH = "/v1/models"
-
-
-def anthropic_wire(scope: Scope) -> bool:
-    """Whether to answer in Anthropic's shapes: always on /v1/messages; on /v1/models (and a model
-    under it), which both SDKs call, when the client is Anthropic's (its SDK sends
-    anthropic-version with every request, OpenAI's never does)."""
-    path = scope.get("path", "")
-    if path == MESSAGES_PATH:
-        return True
-    return (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")) and any(
-        name == b"anthropic-version" for name, _ in scope.get("headers", ()))
 
 
 def error_response(err: ApiError, headers: dict[str, str] | None = None, *, scope: Scope) -> JSONResponse:

@@ -1,20 +1,23 @@
 """Connection limits of `chatroute serve`, below the app: how long a client may take to send a
 request's headers and how large they may be, how long an idle kept-alive connection stays open,
-how many connections are served at once.
+how many requests are served at once.
 
-uvicorn has the last two (`timeout_keep_alive`, `limit_concurrency`) but no deadline for the
-headers nor a bound on their size: a client that opens connections and sends its headers a
-byte at a time, never finishing, held each one forever, and enough of them (slowloris) locked
-everyone out before any token was asked for; one that sent header lines without end grew the
-server by what it sent. `HeaderDeadline` adds both to uvicorn's httptools protocol, the one
-uvicorn picks itself when httptools is installed (a dependency of chatroute).
+uvicorn has a keep-alive timeout but no deadline for the headers nor a bound on their size: a
+client that opens connections and sends its headers a byte at a time, never finishing, held each
+one forever, and enough of them (slowloris) locked everyone out before any token was asked for;
+one that sent header lines without end grew the server by what it sent. `HeaderDeadline` adds
+both to uvicorn's httptools protocol, the one uvicorn picks itself when httptools is installed
+(a dependency of chatroute).
 
-At the connection cap uvicorn answers 503 itself, in plain text; HeaderDeadline gives that 503
-the OpenAI error shape and a Retry-After.
+It also caps the requests in progress (--max-connections), each beyond answered with a 503 and a
+Retry-After in the wire format of the endpoint. uvicorn's own cap (`limit_concurrency`) is not
+used: it refuses a request while the open connections reach it, idle kept-alive ones included,
+so a burst of N + 1 connections whose requests arrived together was refused whole, and a
+client's idle pool could lock everyone else out.
 
 It relies on uvicorn internals (the protocol's parser callbacks, `_start_asgi_task`, its
-`transport` and `cycle` attributes, the `service_unavailable` app): pyproject.toml pins uvicorn
-to the versions it was tested with.
+`transport` and `cycle` attributes): pyproject.toml pins uvicorn to the versions it was tested
+with.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from chatroute.serve.messages_wire import anthropic_wire, error_body
+from chatroute.serve.wire import ApiError
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_S = 5.0
@@ -52,18 +57,43 @@ _TOO_LARGE = _response(431, "Request Header Fields Too Large",
                        "request_header_fields_too_large")
 
 
-_BUSY_BODY = json.dumps({"error": {
-    "message": "chatroute serve is at its connection limit (--max-connections); retry shortly",
-    "type": "server_error", "param": None, "code": "too_many_connections"}}).encode()
+_BUSY = ApiError(503, "chatroute serve is at its limit of requests at once (--max-connections); retry shortly",
+                 type_="server_error", code="too_many_connections")
 
 
 async def _busy(scope: Any, receive: Any, send: Any) -> None:
-    """uvicorn's 503 at the connection cap, in the OpenAI error shape every other answer has
-    (uvicorn's own is plain text, which SDKs report as an unparsable body)."""
+    """The 503 past the cap, in the shape of the endpoint asked, so an SDK raises its own class
+    and retries after the Retry-After."""
+    body = json.dumps(error_body(_BUSY) if anthropic_wire(scope) else _BUSY.body()).encode()
     await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BUSY_BODY)).encode()),
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"retry-after", b"1"), (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": _BUSY_BODY, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Slots:
+    """The requests in progress on one server, shared by its connections."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    def limited(self, app: Any) -> Any:
+        """`app` for one request, or the 503 when `limit` requests are in progress. Decided as the
+        request's task starts (tasks start in the order their headers came): the first `limit`
+        of a burst are served, whatever else is open."""
+
+        async def run(scope: Any, receive: Any, send: Any) -> None:
+            if self.taken >= self.limit:
+                await _busy(scope, receive, send)
+                return
+            self.taken += 1  # no await since the check: no other request can slip in between
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.taken -= 1
+
+        return run
 
 
 @dataclass(frozen=True)
@@ -86,10 +116,7 @@ class Limits:
     def uvicorn_options(self) -> dict[str, Any]:
         """Keyword arguments for uvicorn.Config."""
         return {
-            "http": header_deadline_protocol(self.header_timeout_s, self.keep_alive_s),
-            # uvicorn answers 503 once connections (counting the new one) or requests in progress
-            # reach limit_concurrency: + 1 lets exactly max_connections be served.
-            "limit_concurrency": self.max_connections + 1,
+            "http": header_deadline_protocol(self.header_timeout_s, self.keep_alive_s, self.max_connections),
             "timeout_keep_alive": self.keep_alive_s,
         }
 
@@ -101,6 +128,7 @@ class HeaderDeadline(HttpToolsProtocol):
 
     header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
     keep_alive_s = KEEP_ALIVE_S
+    slots = _Slots(DEFAULT_MAX_CONNECTIONS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -136,7 +164,7 @@ class HeaderDeadline(HttpToolsProtocol):
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
-        super()._start_asgi_task(cycle, _busy if app is service_unavailable else app)
+        super()._start_asgi_task(cycle, self.slots.limited(app))
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._expired)
@@ -165,8 +193,9 @@ class HeaderDeadline(HttpToolsProtocol):
         self.transport.close()
 
 
-def header_deadline_protocol(header_timeout_s: float, keep_alive_s: float) -> type[asyncio.Protocol]:
-    """A HeaderDeadline class with these timings (uvicorn makes each connection's protocol from
-    a class, with arguments of its own)."""
+def header_deadline_protocol(header_timeout_s: float, keep_alive_s: float,
+                             max_requests: int = DEFAULT_MAX_CONNECTIONS) -> type[asyncio.Protocol]:
+    """A HeaderDeadline class with these timings and its own count of requests in progress
+    (uvicorn makes each connection's protocol from a class, with arguments of its own)."""
     return type("HeaderDeadlineProtocol", (HeaderDeadline,),
-                {"header_timeout_s": header_timeout_s, "keep_alive_s": keep_alive_s})
+                {"header_timeout_s": header_timeout_s, "keep_alive_s": keep_alive_s, "slots": _Slots(max_requests)})

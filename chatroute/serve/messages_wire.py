@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from chatroute.providers.base import Message
@@ -36,6 +37,21 @@ ACCEPTED = frozenset({"model", "messages", "system", "max_tokens", "stream", "te
 # cache and scheduling that change nothing about what a good answer is.
 IGNORED = frozenset({"metadata", "top_p", "top_k", "service_tier", "cache_control", "speed", "user_profile_id",
                      "workspace_id"})
+
+MESSAGES_PATH = "/v1/messages"
+MODELS_PATH = "/v1/models"
+
+
+def anthropic_wire(scope: Mapping[str, Any]) -> bool:
+    """Whether to answer a request in Anthropic's shapes: always on /v1/messages; on /v1/models (and
+    a model under it), which both SDKs call, when the client is Anthropic's (its SDK sends
+    anthropic-version with every request, OpenAI's never does)."""
+    path = scope.get("path", "")
+    if path == MESSAGES_PATH:
+        return True
+    return (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")) and any(
+        name == b"anthropic-version" for name, _ in scope.get("headers", ()))
+
 
 # Anthropic's error types by HTTP status (its SDK maps the status to an exception class; the type
 # is what a client shows).

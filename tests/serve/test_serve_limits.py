@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeserver import FakeServer
+from tests.fakeserver import FakeServer, Reply
 from tests.serve.conftest import Served, start_served
 
 HEADER_TIMEOUT = 1.0
@@ -209,25 +209,112 @@ def test_a_kept_alive_connection_serves_requests_then_closes_when_idle(limited: 
         sock.close()
 
 
-def test_beyond_max_connections_a_request_gets_a_503(limited: Served) -> None:
-    idle = [_connect(limited) for _ in range(8)]  # the cap: 8 connections
+def _post(served: Served, path: bytes, body: dict[str, object]) -> bytes:
+    raw = json.dumps(body).encode()
+    return (b"POST " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer " + served.token.encode()
+            + b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(raw)).encode() + b"\r\n\r\n" + raw)
+
+
+def _chat(served: Served, prompt: str) -> bytes:
+    return _post(served, b"/v1/chat/completions",
+                 {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]})
+
+
+def _exchange_all(socks: list[socket.socket], requests: list[bytes]) -> list[bytes]:
+    """Each request sent on its own (already open) connection at once; the responses, in order."""
+    out: list[bytes] = [b""] * len(socks)
+
+    def one(i: int) -> None:
+        socks[i].sendall(requests[i])
+        out[i] = _read_response(socks[i])
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(socks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def _busy_503(response: bytes) -> dict[str, object]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), head
+    assert b"retry-after: 1" in head.lower()
+    parsed: dict[str, object] = json.loads(body)
+    return parsed
+
+
+def test_a_burst_past_max_connections_serves_the_first_ones_and_refuses_the_rest(limited: Served) -> None:
+    # Before, uvicorn's limit counted open connections: with 12 open at once (the cap is 8) every
+    # request was a 503, the first 8 too.
+    limited.fake.script("gpt-4o-mini", *[Reply(text="slow enough to overlap", ttft=1.5) for _ in range(12)])
+    socks = [_connect(limited) for _ in range(12)]
+    try:
+        # Every request's headers but their last line end, then those all at once: a burst, as
+        # an async client's requests arrive (sent one by one, each refusal closed its connection
+        # before the next came, which hid it).
+        requests = [_chat(limited, f"burst {i}").partition(b"\r\n\r\n") for i in range(12)]
+        for sock, (head, _, _) in zip(socks, requests, strict=True):
+            sock.sendall(head + b"\r\n")
+        time.sleep(0.3)
+        for sock, (_, _, body) in zip(socks, requests, strict=True):
+            sock.sendall(b"\r\n" + body)
+        answers = [_read_response(sock) for sock in socks]
+    finally:
+        for s in socks:
+            s.close()
+        limited.fake.reset()
+    statuses = sorted(a.split(b" ", 2)[1].decode() for a in answers)
+    assert statuses == ["200"] * 8 + ["503"] * 4, statuses
+    for a in answers:
+        if a.startswith(b"HTTP/1.1 503"):
+            assert _busy_503(a)["error"] == {  # OpenAI's shape, not uvicorn's plain text
+                "message": "chatroute serve is at its limit of requests at once (--max-connections); retry shortly",
+                "type": "server_error", "param": None, "code": "too_many_connections"}
+
+
+def test_idle_connections_past_max_connections_refuse_nobody(limited: Served) -> None:
+    # Before, 8 idle connections (an HTTP client's kept-alive pool) were enough to refuse everyone.
+    idle = [_connect(limited) for _ in range(10)]
     try:
         time.sleep(0.2)  # all accepted
         sock = _connect(limited)
         try:
-            sock.sendall(_request(limited, "one too many"))
-            response = _read_response(sock)
-            assert response.startswith(b"HTTP/1.1 503")
-            head, _, body = response.partition(b"\r\n\r\n")
-            assert b"retry-after: 1" in head.lower()
-            assert json.loads(body)["error"]["code"] == "too_many_connections"  # the OpenAI shape, not plain text
+            sock.sendall(_chat(limited, "past idle connections"))
+            assert _read_response(sock).startswith(b"HTTP/1.1 200")
         finally:
             sock.close()
     finally:
         for s in idle:
             s.close()
-    # Once they are gone, requests are served again.
-    time.sleep(0.2)
+
+
+def test_beyond_max_connections_requests_in_progress_a_request_gets_a_503(limited: Served) -> None:
+    limited.fake.script("gpt-4o-mini", *[Reply(text="holding a place", ttft=3.0) for _ in range(8)])
+    held = [_connect(limited) for _ in range(8)]  # the cap: 8 requests in progress
+    holders = threading.Thread(target=_exchange_all, args=(held, [_chat(limited, f"held {i}") for i in range(8)]),
+                               daemon=True)
+    holders.start()
+    try:
+        time.sleep(1.0)  # all 8 running, waiting for their first token
+        chat, messages = _connect(limited), _connect(limited)
+        try:
+            answers = _exchange_all([chat, messages], [
+                _chat(limited, "one too many"),
+                _post(limited, b"/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 50,
+                                                 "messages": [{"role": "user", "content": "one too many"}]})])
+        finally:
+            chat.close()
+            messages.close()
+        assert _busy_503(answers[0])["error"]["code"] == "too_many_connections"  # type: ignore[index]
+        body = _busy_503(answers[1])  # Anthropic's shape on /v1/messages, so its SDK raises its own class
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+        holders.join(30)
+    finally:
+        for s in held:
+            s.close()
+        limited.fake.reset()
+    # Once they are done, requests are served again.
     sock = _connect(limited)
     try:
         sock.sendall(_request(limited, "room again"))
