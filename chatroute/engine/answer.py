@@ -39,6 +39,7 @@ from chatroute.providers.base import (
     TextDelta,
     UsageReport,
 )
+from chatroute.store.records import ReportedInput
 from chatroute.turn_events import Delta, Rerouted, TurnEvent, TurnFinished
 
 if TYPE_CHECKING:
@@ -226,7 +227,8 @@ async def stream(
                     # not leave a billed reply recovered as free.
                     try:
                         await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming",
-                                         thinking_chars=len(attempt.reasoning))
+                                         thinking_chars=len(attempt.reasoning),
+                                         reported_input=reported_input(attempt.usage))
                     except StorageError as exc:
                         # The answer is paid for and still arriving: keep streaming it to the
                         # user, and stop trying to save it until the end.
@@ -249,6 +251,16 @@ async def stream(
     if attempt.error is None and attempt.finish == "content_filter" and not attempt.text:
         attempt.error = ProviderError(ErrorKind.CONTENT_POLICY, "the provider refused this prompt",
                                       provider=info.provider, model=info.id)
+
+
+def reported_input(usage: UsageReport | None) -> ReportedInput | None:
+    """The input the provider reported so far (Anthropic's message_start), for a partial save."""
+    if usage is None or usage.problems or not usage.input_tokens:
+        return None
+    if usage.input_includes_cached:
+        return ReportedInput(usage.input_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
+    return ReportedInput(usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens,
+                         usage.cached_input_tokens, usage.cache_write_tokens)
 
 
 def fallback(

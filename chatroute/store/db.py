@@ -22,6 +22,7 @@ workers, asyncio.to_thread).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -38,7 +39,14 @@ from chatroute.store.ids import new_id, normalize_ts, utc_now
 from chatroute.store.liveness import STALE_STREAMING_AFTER, writer_gone
 from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from chatroute.store.preferences import PreferenceQueries
-from chatroute.store.records import MESSAGE_STATUSES, Conversation, RecoveredStream, StoredMessage, TurnRecord
+from chatroute.store.records import (
+    MESSAGE_STATUSES,
+    Conversation,
+    RecoveredStream,
+    ReportedInput,
+    StoredMessage,
+    TurnRecord,
+)
 from chatroute.store.search import SearchQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
@@ -307,18 +315,20 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             c.execute("UPDATE messages SET active = 0 WHERE parent_id = ? AND active = 1", (parent_id,))
 
     def update_message_text(self, message_id: str, text: str, status: str = "streaming", *,
-                            thinking_chars: int = 0) -> None:
+                            thinking_chars: int = 0, reported_input: ReportedInput | None = None) -> None:
         """Save a partial reply while streaming (call every ~0.5 s): a cheap one-row UPDATE
         (plus re-indexing that row for search). `thinking_chars`: how much thinking the model
-        streamed so far, which a recovery after a crash prices as output."""
+        streamed so far, and `reported_input`: the input the provider reported when the stream
+        started; a recovery after a crash prices both."""
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"bad message status {status!r}")
         writer = self._writer if status == "streaming" else None
+        reported = json.dumps(reported_input.to_dict()) if reported_input is not None else None
         self._write(
             lambda c: c.execute(
                 "UPDATE messages SET content = ?, status = ?, writer = ?, updated_at = ?,"
-                " thinking_chars = max(thinking_chars, ?) WHERE id = ?",
-                (text, status, writer, utc_now(), thinking_chars, message_id),
+                " thinking_chars = max(thinking_chars, ?), reported_input = ifnull(?, reported_input) WHERE id = ?",
+                (text, status, writer, utc_now(), thinking_chars, reported, message_id),
             )
         )
 
@@ -553,13 +563,14 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             return None
         conv = self.get_conversation(msg.conversation_id)
         branch = self.path_to(msg.parent_id) if msg.parent_id else []
-        thinking = self._read(lambda c: c.execute(
-            "SELECT thinking_chars FROM messages WHERE id = ?", (message_id,)).fetchone())
+        billing = self._read(lambda c: c.execute(
+            "SELECT thinking_chars, reported_input FROM messages WHERE id = ?", (message_id,)).fetchone())
         stream = RecoveredStream(
             message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,
             request=tuple((m.role, m.content) for m in branch if m.role in ("user", "assistant") and m.content),
             system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
-            thinking_chars=int(thinking[0] or 0) if thinking else 0,
+            thinking_chars=int(billing[0] or 0) if billing else 0,
+            reported_input=ReportedInput.from_json(billing[1]) if billing else None,
         )
         if price is not None:
             try:

@@ -387,16 +387,20 @@ def _m5_served_clients(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m6_thinking_chars(db: sqlite_utils.Database) -> None:
-    # Thinking is billed output that is never shown, so a partial save of the text alone let a
-    # reply killed while the model thought be recovered as free. How much of it streamed is kept
-    # with each partial save; the text itself is not needed to price it.
+def _m6_partial_billing(db: sqlite_utils.Database) -> None:
+    # What a reply killed mid-stream was billed for, beyond its text. Thinking is billed output
+    # that is never shown, so a partial save of the text alone let a reply killed while the model
+    # thought be recovered as free: how much of it streamed is kept (its length; the text is not
+    # needed to price it). And the input the provider reported at the stream's start (Anthropic's
+    # message_start), cache reads and writes among it, is kept so recovery prices that instead
+    # of an estimate: JSON {"input": n, "cached": n, "cache_write": n}, NULL when not reported.
     db.execute("ALTER TABLE messages ADD COLUMN thinking_chars INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE messages ADD COLUMN reported_input TEXT")
 
 
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
-    _m6_thinking_chars,
+    _m6_partial_billing,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -184,6 +184,31 @@ RECOVERED_ERROR = "chatroute stopped while the reply streamed — partial reply 
 
 
 @dataclass(frozen=True)
+class ReportedInput:
+    """The input a provider reported as its stream started (Anthropic's message_start): every
+    prompt token sent, of which `cached` were cache reads and `cache_write` cache writes."""
+
+    input: int
+    cached: int = 0
+    cache_write: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ReportedInput | None:
+        """None for no report or one that is not what this class writes (a damaged row)."""
+        try:
+            d = json.loads(text) if text else None
+            values = [d[k] if k in d else 0 for k in ("input", "cached", "cache_write")] if isinstance(d, dict) else []
+        except (ValueError, TypeError):
+            return None
+        if len(values) != 3 or not all(type(v) is int and 0 <= v < 2**53 for v in values):
+            return None
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class RecoveredStream:
     """A reply that a stopped process (killed, crashed, lost power) left mid-stream, as the
     store finds it at open: the model it went to, what the request held and what came back,
@@ -197,6 +222,7 @@ class RecoveredStream:
     system: str | None
     ended_at: str  # the last partial save: the turn counts on that day
     thinking_chars: int = 0  # thinking streamed by the last partial save: billed output, never shown
+    reported_input: ReportedInput | None = None  # the provider's own count, when it gave one
 
     @property
     def thinking_tokens(self) -> int:
@@ -206,18 +232,23 @@ class RecoveredStream:
     def rough_record(self) -> TurnRecord:
         """Characters / 4 for the tokens, cost unknown: what the store can say on its own. A
         client that knows prices passes Store.open a pricer that does better."""
+        n_out = -(-len(self.text) // CHARS_PER_TOKEN) + self.thinking_tokens
+        if self.reported_input is not None:
+            r = self.reported_input
+            return self.record(input_tokens=r.input, output_tokens=n_out, cost_usd=None, cached_tokens=r.cached,
+                               cache_write_tokens=r.cache_write)
         n_in = sum(len(content) for _, content in self.request) + len(self.system or "")
-        return self.record(input_tokens=-(-n_in // CHARS_PER_TOKEN),
-                           output_tokens=-(-len(self.text) // CHARS_PER_TOKEN) + self.thinking_tokens,
-                           cost_usd=None)
+        return self.record(input_tokens=-(-n_in // CHARS_PER_TOKEN), output_tokens=n_out, cost_usd=None)
 
     def record(self, *, input_tokens: int, output_tokens: int, cost_usd: float | None,
-               provider: str | None = None, price_as_of: str | None = None) -> TurnRecord:
+               provider: str | None = None, price_as_of: str | None = None, cached_tokens: int = 0,
+               cache_write_tokens: int = 0) -> TurnRecord:
         return TurnRecord(
             conversation_id=self.conversation_id, message_id=self.message_id, model=self.model,
             provider=provider or self.model.split("/", 1)[0], route_kind="recovered",
             route={"reason": "recovered at the next open: the process stopped while the reply streamed"},
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=True, cost_usd=cost_usd,
+            cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
             price_as_of=price_as_of, status="interrupted", error=f"{self.model}: {RECOVERED_ERROR}",
             created_at=self.ended_at,
         )

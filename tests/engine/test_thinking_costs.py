@@ -137,9 +137,11 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
         model: str, configured: FakeServer, chatroute_home: Path) -> None:
     """kill -9 before any visible text: the partial saves carry how much thinking streamed, and
     the next open prices it as output (it was recovered with the input alone, as if the model
-    had produced nothing)."""
+    had produced nothing). Anthropic reports the input as the stream starts: that count, cache
+    reads and writes among it, is saved too and priced instead of an estimate of the prompt."""
     thought = " ".join(f"step {i}: weigh the next case of the argument with care." for i in range(2000))
-    configured.script(model.split("/", 1)[1], Reply(reasoning=thought, tokens_per_s=400, endless=True))
+    configured.script(model.split("/", 1)[1], Reply(reasoning=thought, tokens_per_s=400, endless=True,
+                                                    input_tokens=3000, cached_tokens=1000, cache_write_tokens=500))
     db = chatroute_home / "chatroute.db"
 
     def thinking_saved() -> tuple[str, int] | None:
@@ -177,4 +179,13 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
     assert reply.content == "" and reply.status == "interrupted"
     assert (turn.status, turn.route_kind, turn.usage_estimated) == ("interrupted", "recovered", True)
     assert turn.output_tokens >= chars // 4  # the thinking, priced as output
-    assert turn.cost_usd and turn.cost_usd > turn.input_tokens * _info(model).input_cost_per_mtok / 1e6
+    info = _info(model)
+    if model == HAIKU:  # message_start's figures: 1,500 uncached + 1,000 read + 500 written (+ 3,000 raw)
+        assert (turn.input_tokens, turn.cached_tokens, turn.cache_write_tokens) == (4500, 1000, 500)
+        assert turn.cost_usd == pytest.approx((3000 * info.input_cost_per_mtok + 1000 * info.cached_input_cost_per_mtok
+                                               + 500 * info.cache_write_cost_per_mtok
+                                               + turn.output_tokens * info.output_cost_per_mtok) / 1e6)
+    else:  # OpenAI reports usage only at the end: the prompt is counted
+        assert turn.input_tokens < 100
+        assert turn.cost_usd == pytest.approx((turn.input_tokens * info.input_cost_per_mtok
+                                               + turn.output_tokens * info.output_cost_per_mtok) / 1e6)
