@@ -130,7 +130,7 @@ def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="close a connection whose request headers take longer than this (default 10)")
     serve.add_argument("--max-connections", type=int, default=512, metavar="N",
-                       help="connections served at once; requests beyond get a 503 (default 512)")
+                       help="requests in progress at once; requests beyond get a 503 with Retry-After (default 512)")
 
     sub.add_parser("tui", help="open the TUI (the default)")
 

@@ -37,7 +37,7 @@ from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
 from chatroute.serve.messages_wire import MESSAGES_PATH, MODELS_PATH, anthropic_wire
 from chatroute.serve.relay import FrameRelay
-from chatroute.serve.turns import OnRecord, decision_of, serve_turn, usage_of
+from chatroute.serve.turns import OnRecord, decision_of, request_cost, serve_turn, usage_of
 from chatroute.serve.wire import (
     MAX_BODY_BYTES,
     ROUTED_MODELS,
@@ -324,7 +324,8 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
 def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
     headers = {"x-chatroute-model": header_value(record.model), "x-chatroute-route-reason": header_value(reason)}
     if cost:
-        headers["x-chatroute-cost-usd"] = "unknown" if record.cost_usd is None else f"{record.cost_usd:.8f}"
+        total = request_cost(record)
+        headers["x-chatroute-cost-usd"] = "unknown" if total is None else f"{total:.8f}"
     return headers
 
 

@@ -112,6 +112,26 @@ def test_provider_429_is_rerouted_before_the_first_token(fresh: Served) -> None:
     assert turn.status == "ok" and turn.route["reroutes"][0]["kind"] == "rate_limited"
 
 
+def test_a_billed_attempt_before_a_reroute_is_in_the_requests_cost(fresh: Served) -> None:
+    """The first model thinks, then its connection drops before any text: that attempt is billed
+    (a turn of its own in the ledger) and the request's cost says so. It gave the answer's cost
+    alone, so a client adding up the header under-counted what the ledger holds."""
+    from tests.fakeserver import Drop
+
+    thought = " ".join(f"step {i}: weigh the case." for i in range(150))
+    fresh.fake.script(Drop(after_chunks=0, reasoning=thought, input_tokens=3000))  # the first model asked
+    raw = fresh.client().chat.completions.with_raw_response.create(
+        model="chatroute/auto", messages=[{"role": "user", "content": "prove it with care"}])
+    decision = raw.parse().model_extra["chatroute"]
+    answer = fresh.turn(decision["turn_id"])
+    billed = [t for t in fresh.turns() if t.id != answer.id]
+    assert len(billed) == 1 and billed[0].cost_usd and billed[0].status == "error"
+    total = answer.cost_usd + billed[0].cost_usd
+    assert float(raw.headers["x-chatroute-cost-usd"]) == pytest.approx(total, abs=1e-8)
+    assert decision["cost_usd"] == pytest.approx(total) and decision["answer_cost_usd"] == answer.cost_usd
+    assert "(billed $" in decision["reroutes"][0]
+
+
 def test_pinned_model_failure_is_an_openai_error_not_a_reroute(fresh: Served) -> None:
     fresh.fake.script("gpt-4o", Fault(status=429, retry_after=30))
     with pytest.raises(openai.RateLimitError) as info:
