@@ -35,13 +35,20 @@ class PeriodSummary:
     cached_tokens: int
     # Both over the turns a model answered at a known cost (unknown_cost_turns are left out).
     baseline_cost_usd: float | None  # None when the baseline model has no known price
-    routing_saved_usd: float | None  # baseline - actual
+    routing_saved_usd: float | None  # baseline - actual, over every turn
     cache_saved_usd: float  # what cache hits would have cost on the model that would have answered
     cache_hits: int
     # Part of turns / cost_usd whose usage was estimated, not reported: stopped or killed
     # streams, servers that send no counts.
     estimated_turns: int = 0
     estimated_cost_usd: float = 0.0
+    # routing_saved_usd split by who chose the model: the router (routed turns, the default, a
+    # recovered stream) or the user (a pin, an override, a compare answer). Whether routing
+    # paid off is the first: a pin of a cheap model is the user's saving, not the router's.
+    routed_saved_usd: float | None = None
+    chosen_saved_usd: float | None = None
+    chosen_turns: int = 0  # of the turns with a known cost, those whose model the user chose
+    routed_turns: int = 0  # and the others (cache hits among them, which cost nothing either way)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,11 +176,18 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
     totals = store.spend_totals(since=since)
     hits = store.cache_hits(since=since)
     estimated_turns, estimated_cost = store.estimated_spend(since=since)
-    base = None
+    base = routed_saved = chosen_saved = None
+    turns_by: dict[bool, int] = {False: 0, True: 0}
     if baseline is not None:
         # The turns with a known cost, like `actual`: a turn with no known price is in neither.
-        priced = [r for r in store.known_cost_usage(since=since) if r.key and r.turns]
-        base = baseline_cost(priced, catalog, baseline)
+        saved: dict[bool, float | None] = {}
+        for chosen in (False, True):
+            priced = [r for r in store.known_cost_usage(since=since, chosen=chosen) if r.key and r.turns]
+            part = baseline_cost(priced, catalog, baseline)
+            saved[chosen] = None if part is None else part - sum(r.cost_usd or 0.0 for r in priced)
+            base = part if base is None or part is None else base + part
+            turns_by[chosen] = sum(r.turns for r in priced)
+        routed_saved, chosen_saved = saved[False], saved[True]
     actual = totals.cost_usd or 0.0
     return PeriodSummary(
         turns=totals.turns,
@@ -188,6 +202,10 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         cache_hits=hits,
         estimated_turns=estimated_turns,
         estimated_cost_usd=estimated_cost or 0.0,
+        routed_saved_usd=routed_saved,
+        chosen_saved_usd=chosen_saved,
+        chosen_turns=turns_by[True],
+        routed_turns=turns_by[False],
     )
 
 
@@ -198,13 +216,29 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
         return "No turns yet."
     if summary.baseline_cost_usd is None:
         return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
-    saved = summary.routing_saved_usd or 0.0
     base = summary.baseline_cost_usd
     cache = f" The cache saved a further {usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
     n = summary.unknown_cost_turns
     if n:
         cache += (f" {n:,} turn{'s' if n != 1 else ''} with no known price "
                   f"{'are' if n != 1 else 'is'} left out of both figures.")
+    if summary.chosen_turns:
+        # The user's own picks are not the router's doing: say each apart.
+        routed = summary.routed_saved_usd or 0.0
+        picks = summary.chosen_saved_usd or 0.0
+        k = summary.chosen_turns
+        outcome = (f"saved {usd(picks)}" if picks > 0 else f"cost {usd(-picks)} more" if picks < 0
+                   else "cost the same")
+        mine = f" The {k:,} turn{'s' if k != 1 else ''} whose model you chose (pins, overrides, compare) {outcome}."
+        if not summary.routed_turns:
+            return f"No turn was routed.{mine}{cache}"
+        if routed > 0:
+            return f"On the turns it routed, routing saved {usd(routed)} against always using {name}.{mine}{cache}"
+        if routed < 0:
+            return (f"On the turns it routed, routing cost {usd(-routed)} more than always using {name} "
+                    f"would have.{mine}{cache}")
+        return f"On the turns it routed, routing cost the same as always using {name}.{mine}{cache}"
+    saved = summary.routing_saved_usd or 0.0
     if saved > 0:
         pct = f" ({saved / base:.0%})" if base else ""
         return f"Routing saved {usd(saved)}{pct} against always using {name}.{cache}"

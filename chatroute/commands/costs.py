@@ -56,8 +56,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("today", "week", "month", "all"):
         p = periods[name]
         rows.append([name, f"{p['turns']:,}", _approx(p) + usd(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
-                     usd(p["baseline_cost_usd"]), usd(p["routing_saved_usd"]), usd(p["cache_saved_usd"])])
-    print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "cache saved"], "lrrrrr"))
+                     usd(p["baseline_cost_usd"]), usd(p["routed_saved_usd"]),
+                     usd(p["chosen_saved_usd"]) if p["chosen_turns"] else "–", usd(p["cache_saved_usd"])])
+    # Routing's saving is over the turns it routed; the turns whose model the user named are
+    # the user's own saving (or cost).
+    print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "your picks saved",
+                       "cache saved"], "lrrrrrr"))
     print()
     rows = []
     for r in report["rows"]:

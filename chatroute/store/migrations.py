@@ -387,7 +387,13 @@ def _m5_served_clients(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-def _m6_partial_billing(db: sqlite_utils.Database) -> None:
+# The route kinds of a turn whose model the user chose, not the router.
+CHOSEN_KINDS = ("pinned", "override", "compare")
+_CHOSEN = f"({{r}}.route_kind IN ({', '.join(repr(k) for k in CHOSEN_KINDS)}))"
+_DAY_MODEL_CHOSEN = {"day": "substr({r}.created_at, 1, 10)", "model": "{r}.model", "chosen": _CHOSEN}
+
+
+def _m6_billing_detail(db: sqlite_utils.Database) -> None:
     # What a reply killed mid-stream was billed for, beyond its text. Thinking is billed output
     # that is never shown, so a partial save of the text alone let a reply killed while the model
     # thought be recovered as free: how much of it streamed is kept (its length; the text is not
@@ -396,11 +402,30 @@ def _m6_partial_billing(db: sqlite_utils.Database) -> None:
     # of an estimate: JSON {"input": n, "cached": n, "cache_write": n}, NULL when not reported.
     db.execute("ALTER TABLE messages ADD COLUMN thinking_chars INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE messages ADD COLUMN reported_input TEXT")
+    # Whether routing paid off is told apart from what the user's own choices did: the daily
+    # spend per model, split by whether the user chose the model (a pin, an override, a compare
+    # answer) or the router did. Kept by triggers like spend_day_model.
+    keys = _DAY_MODEL_CHOSEN
+    exprs = ", ".join(expr.format(r="turns") for expr in keys.values())
+    statements = [
+        f"CREATE TABLE spend_day_model_chosen (day TEXT NOT NULL, model TEXT NOT NULL, chosen INTEGER NOT NULL,"
+        f"{_MEASURES}, PRIMARY KEY (day, model, chosen)) WITHOUT ROWID",
+        f"INSERT INTO spend_day_model_chosen SELECT {exprs}, {_COUNTED_SUMS} FROM turns GROUP BY {exprs}",
+        _sum_trigger("spend_day_model_chosen_ai", "spend_day_model_chosen", keys, "AFTER INSERT", add="new",
+                     counted=COUNTED),
+        _sum_trigger("spend_day_model_chosen_ad", "spend_day_model_chosen", keys, "AFTER DELETE", sub="old",
+                     counted=COUNTED),
+        _sum_trigger("spend_day_model_chosen_au", "spend_day_model_chosen", keys,
+                     f"AFTER UPDATE OF model, route_kind, {_SPEND_COLUMNS}, status", sub="old", add="new",
+                     counted=COUNTED),
+    ]
+    for sql in statements:
+        db.execute(sql)
 
 
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
-    _m6_partial_billing,
+    _m6_billing_detail,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from chatroute.store.connection import StoreBase
 from chatroute.store.ids import ts_bound
+from chatroute.store.migrations import CHOSEN_KINDS
 from chatroute.store.records import SpendRow, UsageRow
 
 Bound = str | date | datetime | None
@@ -228,37 +229,46 @@ def totals(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *, us
 
 
 def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: int, *,
-                     use_rollup: bool = True) -> list[SpendRow]:
-    """Per model, the tokens of the turns whose cost is known: what a baseline is priced on, so
-    that it covers the very turns the actual cost sums. From the daily rollup where a (day,
-    model) holds only known costs (or none); a day that mixes them (a price configured that
-    day, a provider that reported a cost for some requests) reads its turns by model."""
+                     use_rollup: bool = True, chosen: bool | None = None) -> list[SpendRow]:
+    """Per model, the tokens and summed cost of the turns whose cost is known: what a baseline
+    is priced on, so that it covers the very turns the actual cost sums. `chosen`: only the
+    turns whose model the user chose (a pin, an override, a compare answer), or only the
+    others; None: all. From the daily rollup where a (day, model) holds only known costs (or
+    none); a day that mixes them (a price configured that day, a provider that reported a cost
+    for some requests) reads its turns by model."""
+    kinds = ", ".join(f"'{k}'" for k in CHOSEN_KINDS)
+    kind_sql = "" if chosen is None else f" AND (route_kind IN ({kinds})) = {int(chosen)}"
     daily = _daily_where(since, until, offset) if use_rollup else None
     if daily is None:
         where, params = _where(since, until, offset)
-        where = (where + " AND" if where else "WHERE") + " cost_usd IS NOT NULL"
+        where = (where + " AND" if where else "WHERE") + " cost_usd IS NOT NULL" + kind_sql
         sql = (f"SELECT model AS key, {_AGG}, COALESCE(SUM(cache_write_tokens), 0)"
                f" FROM turns INDEXED BY idx_turns_created {where} GROUP BY key")
         return [replace(_row(r), cache_write_tokens=r[8]) for r in c.execute(sql, params).fetchall()]
     where, params = daily
     where = (where + " AND" if where else "WHERE") + " cost_known > 0"
-    sums: dict[str, list[int]] = {}
-    for day, model, turns, n_in, n_out, n_cached, n_writes, known in c.execute(
-            "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_known"
-            f" FROM spend_day_model {where}", params):
+    table = "spend_day_model"
+    if chosen is not None:
+        table = "spend_day_model_chosen"
+        where += f" AND chosen = {int(chosen)}"
+    sums: dict[str, list[float]] = {}
+    for day, model, turns, n_in, n_out, n_cached, n_writes, cost, known in c.execute(
+            "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd,"
+            f" cost_known FROM {table} {where}", params):
         if known < turns:
             start = date.fromisoformat(day)
-            n_in, n_out, n_cached, n_writes = c.execute(
+            n_in, n_out, n_cached, n_writes, cost = c.execute(
                 "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
-                " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0)"
+                " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), TOTAL(cost_usd)"
                 " FROM turns INDEXED BY idx_turns_model"
-                " WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL",
+                f" WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL{kind_sql}",
                 (model, ts_bound(start), ts_bound(start + timedelta(days=1)))).fetchone()
-        total = sums.setdefault(model, [0, 0, 0, 0, 0])
-        for i, n in enumerate((known, n_in, n_out, n_cached, n_writes)):
+        total = sums.setdefault(model, [0, 0, 0, 0, 0, 0.0])
+        for i, n in enumerate((known, n_in, n_out, n_cached, n_writes, cost)):
             total[i] += n
-    return [SpendRow(key=model, turns=t[0], input_tokens=t[1], output_tokens=t[2], cached_tokens=t[3],
-                     cost_usd=None, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=t[4])
+    return [SpendRow(key=model, turns=int(t[0]), input_tokens=int(t[1]), output_tokens=int(t[2]),
+                     cached_tokens=int(t[3]), cost_usd=t[5], saved_usd=None, unknown_cost_turns=0,
+                     cache_write_tokens=int(t[4]))
             for model, t in sums.items()]
 
 
@@ -314,10 +324,12 @@ class SpendQueries(StoreBase):
         until: Bound = None,
         *,
         utc_offset_minutes: int = 0,
+        chosen: bool | None = None,
     ) -> list[SpendRow]:
-        """Token sums per model over the turns whose cost is known (key: the model; costs
-        left None): what `chatroute costs` prices on its baseline model."""
-        return self._read(lambda c: known_cost_usage(c, since, until, utc_offset_minutes))
+        """Token and known-cost sums per model over the turns whose cost is known (key: the
+        model): what `chatroute costs` prices on its baseline model. `chosen`: only the turns
+        whose model the user chose (True) or the router did (False); None: all."""
+        return self._read(lambda c: known_cost_usage(c, since, until, utc_offset_minutes, chosen=chosen))
 
     def estimated_spend(
         self,

@@ -205,9 +205,13 @@ def test_costs_by_model_equal_hand_computed_sums(capsys: pytest.CaptureFixture[s
         assert summary["cost_usd"] == pytest.approx(actual)
         assert summary["baseline_cost_usd"] == pytest.approx(baseline)
         assert summary["routing_saved_usd"] == pytest.approx(baseline - actual)
+        # Every turn's model was named with -m: the saving is the user's, not the router's.
+        assert summary["chosen_saved_usd"] == pytest.approx(baseline - actual) and summary["chosen_turns"] == 3
+        assert summary["routed_saved_usd"] == 0 and summary["routed_turns"] == 0
         assert summary["cache_saved_usd"] == 0 and summary["cache_hits"] == 0
     assert baseline > actual
-    assert report["verdict"].startswith("Routing saved") and "gpt-4o" in report["verdict"]
+    assert report["verdict"] == (f"No turn was routed. The 3 turns whose model you chose (pins, overrides, compare) "
+                                 f"saved {usd(baseline - actual)}.")
     day = [d for d in report["daily"] if d["cost_usd"]]
     assert len(day) == 1 and day[0]["cost_usd"] == pytest.approx(actual)
 
@@ -223,10 +227,10 @@ def test_dearer_than_the_baseline_is_said_plainly(capsys: pytest.CaptureFixture[
     assert sel["cost_usd"] == pytest.approx(actual)
     assert sel["baseline_cost_usd"] == pytest.approx(baseline)
     assert sel["routing_saved_usd"] == pytest.approx(baseline - actual) and sel["routing_saved_usd"] < 0
-    assert report["verdict"] == (f"Routing cost {usd(actual - baseline)} more than always using gpt-4o-mini "
-                                 "would have.")
+    assert report["verdict"] == (f"No turn was routed. The 2 turns whose model you chose (pins, overrides, compare) "
+                                 f"cost {usd(actual - baseline)} more.")
     code, out, err = run_cli(capsys, "costs", "--baseline", MINI)
-    assert code == 0 and "more than always using gpt-4o-mini" in out
+    assert code == 0 and f"cost {usd(actual - baseline)} more" in out
 
 
 def test_a_turn_with_no_known_price_is_left_out_of_the_baseline_too(
@@ -248,8 +252,36 @@ def test_a_turn_with_no_known_price_is_left_out_of_the_baseline_too(
         assert summary["baseline_cost_usd"] == pytest.approx(baseline)
         assert summary["routing_saved_usd"] == pytest.approx(baseline - actual)
     saved = baseline - actual
-    assert report["verdict"] == (f"Routing saved {usd(saved)} ({saved / baseline:.0%}) against always using gpt-4o. "
-                                 "1 turn with no known price is left out of both figures.")
+    assert report["verdict"] == (f"No turn was routed. The 1 turn whose model you chose (pins, overrides, compare) "
+                                 f"saved {usd(saved)}. 1 turn with no known price is left out of both figures.")
+
+
+def test_what_routing_saved_is_told_apart_from_what_the_users_picks_did(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """'Whether routing is worth it for this user': a turn whose model the user named is not the
+    router's doing. A routed turn on gpt-4o-mini saves against gpt-4o; an override of gpt-4o
+    itself saves nothing. Before, the verdict credited routing with every turn's saving."""
+    routed_prompt = "What is the capital of Italy?"
+    routed = json.loads(run_cli(capsys, "route", "--json", routed_prompt)[1])["model"]
+    assert routed != GPT4O
+    configured.script(routed.split("/", 1)[1], Reply(text="Rome.", input_tokens=1000, output_tokens=100))
+    _run_turns(capsys, configured, [(GPT4O, "pick the big one", 2000, 300, 0)])
+    code, out = ask_json(capsys, "--no-cache", routed_prompt)
+    assert code == 0 and out["model"] == routed and out["route"]["kind"] == "routed"
+    report = _costs(capsys, "--baseline", GPT4O)
+    summary = report["selected"]
+    routed_saved = _on_baseline(GPT4O, routed, 1000, 100, 0) - out["cost_usd"]
+    assert summary["routed_turns"] == 1 and summary["chosen_turns"] == 1
+    assert summary["routed_saved_usd"] == pytest.approx(routed_saved) and routed_saved > 0
+    assert summary["chosen_saved_usd"] == pytest.approx(0.0, abs=1e-12)
+    assert summary["routing_saved_usd"] == pytest.approx(routed_saved)
+    assert report["verdict"] == (f"On the turns it routed, routing saved {usd(routed_saved)} against always using "
+                                 "gpt-4o. The 1 turn whose model you chose (pins, overrides, compare) cost the same.")
+    code, text, err = run_cli(capsys, "costs", "--baseline", GPT4O)
+    assert code == 0, err
+    header, _, everything = (text.splitlines()[i] for i in (0, 1, 5))
+    assert "routing saved" in header and "your picks saved" in header
+    assert everything.split()[:1] == ["all"] and everything.split()[-3:] == [usd(routed_saved), "$0.00", "$0.00"]
 
 
 def test_costs_csv_and_since(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:

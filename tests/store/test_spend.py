@@ -120,20 +120,23 @@ def test_known_cost_usage_covers_the_turns_with_a_known_cost(spent) -> None:  # 
                               cost_usd=0.0001, route_kind="pinned", cache_status="bypass"))
     rows = [*ROWS, (2, "local/llama", "2025-01-02T09:00:00.000Z", 70, 30, 0, 0, 0.0001, None, "pinned", "bypass")]
 
-    def by_hand(since: str) -> dict[str, tuple[int, int, int, int]]:
-        sums: dict[str, tuple[int, int, int, int]] = {}
+    def by_hand(since: str, chosen: bool | None) -> dict[str, tuple[int, int, int, int, int, float]]:
+        sums: dict[str, tuple[int, int, int, int, int, float]] = {}
         for r in rows:
-            if r[7] is None or r[2] < since:
+            if r[7] is None or r[2] < since or (chosen is not None and (r[9] in ("pinned", "override")) != chosen):
                 continue
-            t = sums.get(r[1], (0, 0, 0, 0))
-            sums[r[1]] = (t[0] + 1, t[1] + r[3], t[2] + r[4], t[3] + r[5])
+            t = sums.get(r[1], (0, 0, 0, 0, 0, 0.0))
+            sums[r[1]] = (t[0] + 1, t[1] + r[3], t[2] + r[4], t[3] + r[5], t[4] + r[6], t[5] + r[7])
         return sums
 
     for since in (None, "2025-01-02"):
         for use_rollup in (True, False):
-            got = store._read(lambda c, s=since, u=use_rollup: sp.known_cost_usage(c, s, None, 0, use_rollup=u))
-            figures = {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens) for r in got}
-            assert figures == by_hand(since or ""), (since, use_rollup)
+            for chosen in (None, False, True):  # every turn; the router's; the user's picks
+                got = store._read(lambda c, s=since, u=use_rollup, k=chosen: sp.known_cost_usage(
+                    c, s, None, 0, use_rollup=u, chosen=k))
+                figures = {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.cache_write_tokens,
+                                   pytest.approx(r.cost_usd)) for r in got}
+                assert figures == by_hand(since or "", chosen), (since, use_rollup, chosen)
     assert {r.key for r in store.known_cost_usage()} == {"openai/gpt-4o", "anthropic/claude", "local/llama"}
 
 

@@ -197,6 +197,14 @@ def test_baseline_sentence_says_when_routing_did_not_pay() -> None:
     assert text.startswith("Routing cost you $0.50 more than always using gpt-4o-mini")
 
 
+def test_baseline_sentence_tells_routing_apart_from_the_users_picks() -> None:
+    text = baseline_sentence({"model": "openai/gpt-4o", "cost_usd": 1.0, "actual_usd": 0.4, "routing_saved_usd": 0.6,
+                              "routed_saved_usd": 0.2, "chosen_saved_usd": 0.4, "chosen_turns": 3,
+                              "cache_saved_usd": 0.1})
+    assert text == ("Always using gpt-4o would have cost $1.00; routing saved $0.20, your own picks saved $0.40, "
+                    "the cache saved $0.10.")
+
+
 def test_badge_formats() -> None:
     rec = fake_turn_record(id="t", conversation_id="c", message_id="m", model="openai/gpt-4o", provider="openai",
                            cost_usd=None, ttft_ms=1200, total_ms=999, tokens_per_s=None, usage_estimated=True,

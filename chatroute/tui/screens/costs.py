@@ -9,7 +9,8 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_day: [{day: "YYYY-MM-DD", turns, cost_usd}]     (newest first)
     by_conversation: [{conversation_id, title, turns, cost_usd}]
     by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
-    baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, cache_saved_usd}
+    baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
+               chosen_turns, cache_saved_usd}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
     prices_as_of: "YYYY-MM-DD" | None
 """
@@ -59,13 +60,20 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
     model = short_model(baseline.get("model"))
     if baseline.get("cost_usd") is None:
         return f"The baseline {model} has no known price, so savings cannot be computed."
-    routing = float(baseline.get("routing_saved_usd") or 0.0)
     cache = float(baseline.get("cache_saved_usd") or 0.0)
     cache_part = f"the cache saved {usd(cache)}"
+    picks = ""
+    if baseline.get("chosen_turns"):
+        # Turns whose model the user named are the user's saving (or cost), not the router's.
+        routing = float(baseline.get("routed_saved_usd") or 0.0)
+        mine = float(baseline.get("chosen_saved_usd") or 0.0)
+        picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {usd(abs(mine))}{'' if mine >= 0 else ' more'}, "
+    else:
+        routing = float(baseline.get("routing_saved_usd") or 0.0)
     if routing >= 0:
         return (f"Always using {model} would have cost {usd(baseline['cost_usd'])}; "
-                f"routing saved {usd(routing)}, {cache_part}.")
-    return f"Routing cost you {usd(-routing)} more than always using {model}; {cache_part}."
+                f"routing saved {usd(routing)}, {picks}{cache_part}.")
+    return f"Routing cost you {usd(-routing)} more than always using {model}; {picks}{cache_part}."
 
 
 def budget_lines(budget: dict[str, Any] | None) -> Text:
