@@ -109,17 +109,27 @@ def _print_answer(model: str, out: dict[str, Any]) -> None:
 
 
 def _as_json(out: dict[str, Any]) -> dict[str, Any]:
+    """One answer, with the keys of `ask --json` (README: Compare mode)."""
     r = out["record"]
+    route = dict(r.route or {})
+    route["kind"] = r.route_kind
     return {
         "model": r.model,
         "provider": r.provider,
-        "status": r.status,
-        "error": out.get("error"),
+        "route": route,
+        "cache": r.cache_status,
         "tokens": {"input": r.input_tokens, "output": r.output_tokens, "cached": r.cached_tokens,
                    "cache_write": r.cache_write_tokens, "estimated": r.usage_estimated},
         "cost_usd": r.cost_usd,
-        "latency": {"ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s},
+        "saved_usd": r.saved_usd,
+        "price_as_of": r.price_as_of,
+        "latency": {"route_ms": r.route_ms, "ttft_ms": r.ttft_ms, "total_ms": r.total_ms,
+                    "tokens_per_s": r.tokens_per_s},
+        "status": r.status,
+        "finish_reason": r.finish_reason,
+        "error": out.get("error"),
         "text": out.get("text", ""),
         "conversation_id": out.get("conversation_id"),
         "message_id": out.get("message_id"),
+        "turn_id": r.id,
     }

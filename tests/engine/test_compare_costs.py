@@ -73,6 +73,13 @@ def test_compare_one_failing_model_does_not_block_the_others(capsys: pytest.Capt
     assert by[MINI]["tokens"]["input"] == 20 and by[HAIKU]["tokens"]["input"] == 22
     # One request per model; the failure was not rerouted to another model.
     assert sorted(r.model for r in configured.requests) == ["claude-haiku-4-5", "gpt-4o", "gpt-4o-mini"]
+    # Each object has the keys of `ask --json`, as the README says (it lacked route, cache,
+    # saved_usd, price_as_of, finish_reason and turn_id).
+    code, asked = ask_json(capsys, "--no-cache", "-m", MINI, "Say hi")
+    for r in results:
+        assert set(r) == set(asked), set(asked) ^ set(r)
+        assert set(r["latency"]) == set(asked["latency"]) and r["route"]["kind"] == "compare"
+    assert by[MINI]["turn_id"] and by[MINI]["price_as_of"] and by[MINI]["finish_reason"] == "stop"
     # All three answers are siblings under one user message of one conversation.
     assert len({r["conversation_id"] for r in results}) == 1
     store = Store.open(chatroute_home / "chatroute.db")
