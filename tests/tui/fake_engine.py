@@ -264,6 +264,10 @@ class FakeCatalog:
         return list(self.models)
 
 
+# The why every routed fake decision gives; its badge reads "model · why: … · $cost · …".
+FAKE_WHY = "quality 0.71 vs 0.83 at 1/18 of the cost"
+
+
 def decision_for(model: str, kind: str = "routed", preset: str = "balanced") -> dict[str, Any]:
     cands = [
         {"model": "openai/gpt-4o-mini", "quality": 0.71, "expected_cost_usd": 0.0004, "expected_latency_s": 2.1,
@@ -277,6 +281,7 @@ def decision_for(model: str, kind: str = "routed", preset: str = "balanced") -> 
     ]
     return {"model": model, "kind": kind, "preset": preset, "route_ms": 0.4,
             "reason": f"{model.split('/')[-1]}: best utility for a short factual question",
+            "why": FAKE_WHY if kind == "routed" else "",
             "candidates": cands, "reroutes": []}
 
 
@@ -385,6 +390,8 @@ class FakeEngine:
             reroutes.append({"from": frm, "error": err, "to": to})
             yield Rerouted(frm, err, to, f"{frm.split('/')[-1]} {err} → {to.split('/')[-1]}")
         decision["reroutes"] = reroutes
+        if reroutes:  # as the engine records it: the decision is the first pick's, not the answering model's
+            decision = {**decision_for(reroutes[0]["from"], kind, self.preset), "reroutes": reroutes}
         rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
                                provider=model.split("/")[0], route_kind=kind, route=decision,
                                input_tokens=step.input_tokens, output_tokens=step.output_tokens,

@@ -15,7 +15,7 @@ from chatroute.tui.widgets.badge import WhyPanel
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import SearchResults, Sidebar
-from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, Reply, seed_conversation
+from tests.tui.fake_engine import FAKE_WHY, Fail, FakeEngine, FakeStore, Reply, seed_conversation
 from tests.tui.helpers import assistants, badge, settle, subtitle, type_and_send
 
 SIZE = (120, 40)
@@ -38,7 +38,7 @@ async def test_send_streams_markdown_then_badge(engine: FakeEngine) -> None:
         [msg] = assistants(app)
         assert seen_partial and len(seen_partial[0]) < len(msg.text)
         assert msg.query_one(Markdown).source == "Here is **bold** and a list:\n\n- one\n- two\n"
-        assert badge(msg) == "gpt-4o-mini · $0.00042 · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok"
+        assert badge(msg) == f"gpt-4o-mini · why: {FAKE_WHY} · $0.00042 · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok"
         assert app.screen.query_one(UserMessage).text == "tell me"
         assert engine.calls[-1]["prompt"] == "tell me" and engine.calls[-1]["override"] is None
         assert app.screen.query_one("#composer").text == ""  # cleared after sending
@@ -58,7 +58,8 @@ async def test_badge_variants_cache_unknown_cost_estimated_reroute(engine: FakeE
             await type_and_send(pilot, prompt)
         cached, local, rerouted, interrupted = assistants(app)
         assert badge(cached) == "gpt-4o-mini (cache) · cached 0.98 ⟵ turn 000123 · $0.00 · lookup 4 ms"
-        assert "qwen2.5:7b · n/a ·" in badge(local) and "≈120→≈340 tok" in badge(local)
+        assert f"qwen2.5:7b · why: {FAKE_WHY} · n/a ·" in badge(local)
+        assert "≈120→≈340 tok" in badge(local)
         reroutes = str(rerouted.query_one(".reroutes", Static).render())
         assert "gpt-4o-mini 429 → claude-3-5-haiku-20241022" in reroutes
         assert "⚠ interrupted" in badge(interrupted)
@@ -213,7 +214,7 @@ async def test_restart_keeps_history(store: FakeStore) -> None:
         await settle(pilot, app2)
         texts = [w.text for w in app2.screen.query(MessageWidget)]
         assert texts == ["remember me", "Echo: remember me", "and me", "Echo: and me"]
-        assert badge(assistants(app2)[0]).startswith("gpt-4o-mini · $0.00042")
+        assert badge(assistants(app2)[0]).startswith(f"gpt-4o-mini · why: {FAKE_WHY} · $0.00042")
 
 
 async def test_why_panel_toggles(engine: FakeEngine) -> None:

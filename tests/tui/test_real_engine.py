@@ -54,6 +54,10 @@ async def test_a_routed_answer_says_why_inline(real_engine: Engine, fake_server:
         # Narrow: the why gives way before the cost and the time to first token.
         narrow = routed.query_one(Badge).fitted(60)
         assert "why:" not in narrow and "$" in narrow and "ttft" in narrow
+    async with ChatrouteApp(real_engine).run_test(size=(200, 40)) as pilot:  # reopened from the store
+        await settle(pilot, pilot.app)
+        routed, _ = assistants(pilot.app)
+        assert f" · why: {decided['why']} · $" in badge(routed)
 
 
 async def test_routed_turn_reroute_is_shown_inline(real_engine: Engine, fake_server: FakeServer) -> None:

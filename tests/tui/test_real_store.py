@@ -11,7 +11,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import WhyPanel
 from chatroute.tui.widgets.message import MessageWidget
 from chatroute.tui.widgets.sidebar import SearchResults
-from tests.tui.fake_engine import FakeEngine, decision_for
+from tests.tui.fake_engine import FAKE_WHY, FakeEngine, decision_for
 from tests.tui.helpers import assistants, badge, settle, subtitle
 
 store_mod = pytest.importorskip("chatroute.store")
@@ -44,7 +44,8 @@ async def test_tui_reads_the_real_store(chatroute_home: Path) -> None:
         assert app.screen.conversation_id == conv.id
         [msg] = assistants(app)
         assert msg.text == "A **pattern** for chaining computations."
-        assert badge(msg) == "gpt-4o · $0.0071 · ttft 300 ms · 2.0 s · 100 tok/s · 100→200 tok · ‹2/2›"
+        assert badge(msg) == (f"gpt-4o · why: {FAKE_WHY} · $0.0071 · ttft 300 ms · 2.0 s · 100 tok/s · 100→200 tok"
+                              " · ‹2/2›")
         msg.focus()
         await pilot.press("w")
         await pilot.pause()

@@ -213,6 +213,19 @@ def test_badge_formats() -> None:
     assert usd(0) == "$0.00" and usd(0.5) == "$0.50" and usd(2.345) == "$2.35"
 
 
+def test_a_narrow_badge_gives_back_what_fits_once_the_why_is_gone() -> None:
+    from chatroute.tui.widgets.badge import Badge
+
+    b = Badge("gpt-4o-mini · why: quality 0.95 vs 0.98 at 1/25 of the cost · $0.0012 · ttft 250 ms · 1.4 s"
+              " · 90 tok/s · 50→120 tok")
+    b._parts = b.text.split(" · ")
+    assert b.fitted(200) == b.text
+    assert b.fitted(90) == "gpt-4o-mini · why: quality 0.95 vs 0.98 at 1/25 of the cost · $0.0012 · ttft 250 ms"
+    # Too narrow for the why: the total and the tokens dropped before it come back.
+    assert b.fitted(60) == "gpt-4o-mini · $0.0012 · ttft 250 ms · 1.4 s · 50→120 tok"
+    assert b.fitted(30) == "gpt-4o-mini · $0.0012 · 1.4 s"  # the total time fits where ttft did not
+
+
 async def test_streaming_does_not_block_parallel_columns(store: FakeStore) -> None:
     """A slow model keeps streaming while the fast ones are already done."""
     engine = FakeEngine(store)

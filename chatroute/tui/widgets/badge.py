@@ -51,10 +51,19 @@ class Badge(Static):
 
     def fitted(self, width: int) -> str:
         parts = list(self._parts)
+        dropped: list[list[str]] = []
         for drop in self._DROP_ORDER:
             if len(" · ".join(parts)) <= width:
                 break
-            parts = [p for p in parts if not drop(p)] or parts
+            kept = [p for p in parts if not drop(p)]
+            if kept:
+                dropped.append([p for p in parts if drop(p)])
+                parts = kept
+        # A long part dropped late (the why) may have freed room for short ones dropped before it.
+        for gone in dropped[-2::-1]:
+            trial = [p for p in self._parts if p in parts or p in gone]
+            if len(" · ".join(trial)) <= width:
+                parts = trial
         return " · ".join(parts)
 
     def render(self) -> Text:
