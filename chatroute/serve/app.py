@@ -139,7 +139,12 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     listing = ModelListing(engine)
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": await listing.data()})
+        data = await listing.data()
+        if anthropic_wire(request.scope):  # Anthropic's SDK pages through ModelInfo objects
+            infos = [messages_wire.model_info(m) for m in data]
+            return JSONResponse({"data": infos, "has_more": False, "first_id": infos[0]["id"] if infos else None,
+                                 "last_id": infos[-1]["id"] if infos else None})
+        return JSONResponse({"object": "list", "data": data})
 
     async def model(request: Request) -> Response:
         # The SDKs' models.retrieve. An id holds a slash, which they send as %2F: uvicorn decodes

@@ -104,3 +104,19 @@ def test_anthropics_sdk_retrieves_a_model_in_its_own_shape(listing_server: Serve
         client.models.retrieve("anthropic/claude-never")
     body = caught.value.body
     assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == "not_found_error"
+
+
+def test_anthropics_sdk_lists_the_models_in_its_own_shape(listing_server: Served) -> None:
+    """client.models.list() pages through ModelInfo objects (type, display_name, created_at) with
+    has_more / first_id / last_id; it was given OpenAI's list, whose items lack those fields."""
+    s = listing_server
+    client = anthropic.Anthropic(base_url=s.url.removesuffix("/v1"), api_key=s.token, max_retries=0, timeout=30)
+    raw = client.models.with_raw_response.list()
+    body = raw.http_response.json()
+    assert body["has_more"] is False and body["first_id"] == body["data"][0]["id"]
+    listed = list(client.models.list())  # the SDK's pager stops where has_more is false
+    ids = [m.id for m in listed]
+    assert "chatroute/auto" in ids and "anthropic/claude-haiku-4-5" in ids and len(ids) == len(set(ids))
+    assert all(m.type == "model" and m.display_name == m.id for m in listed)
+    openai_ids = [m.id for m in s.client().models.list()]  # the OpenAI SDK still gets its own shape
+    assert openai_ids == ids
