@@ -23,6 +23,19 @@ def finite(obj: Any) -> Any:
     return obj
 
 
+def tidy(obj: Any) -> Any:
+    """`obj` with every float (at any depth) cut to 15 significant digits: a sum of costs
+    written as 0.006815000000000001 is 0.006815. The noise a float sum adds sits in the 17th
+    digit; a figure shown to people or scripts never means anything past the 15th."""
+    if isinstance(obj, float):
+        return float(f"{obj:.15g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: tidy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [tidy(v) for v in obj]
+    return obj
+
+
 def dumps(obj: Any, **kwargs: Any) -> str:
     """json.dumps that never writes NaN/Infinity (they become null)."""
     kwargs["allow_nan"] = False

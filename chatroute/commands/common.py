@@ -122,7 +122,7 @@ _UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
 
 def json_text(obj: Any, *, indent: int | None = None) -> str:
     """`obj` as JSON for the command line: non-ASCII text kept readable, control characters escaped."""
-    text = jsonsafe.dumps(obj, ensure_ascii=False, indent=indent, default=str)
+    text = jsonsafe.dumps(jsonsafe.tidy(obj), ensure_ascii=False, indent=indent, default=str)
     return _UNESCAPED_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -405,3 +405,19 @@ def test_ttft_runs_from_the_request_not_from_client_setup(capsys: pytest.Capture
     assert code == 0
     server = _server_ttft_ms(configured, "claude-haiku-4-5")
     assert server - 5 <= out["latency"]["ttft_ms"] < server + 250
+
+
+def test_json_money_has_no_float_noise(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """A float sum written as 0.006815000000000001 or 0.00014999999999999996 reads as a bug in the
+    money; the JSON carries the figure itself."""
+    import re
+
+    configured.script("gpt-4o-mini", Reply(text="ok", input_tokens=1000, output_tokens=500, cached_tokens=200))
+    code, out = ask_json(capsys, "--no-cache", "-m", "openai/gpt-4o-mini", "price me")
+    assert code == 0
+    code, text, err = run_cli(capsys, "costs", "--baseline", "openai/gpt-4o", "--format", "json")
+    assert code == 0, err
+    noisy = re.findall(r"\d+\.\d*(?:0{7,}[1-9]\d*|9{7,}\d*)", text)
+    assert not noisy, noisy
+    saved = json.loads(text)["periods"]["all"]["routing_saved_usd"]
+    assert saved == pytest.approx(0.00725 - out["cost_usd"]) and len(repr(saved)) <= 17
