@@ -227,8 +227,8 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
         routed = summary.routed_saved_usd or 0.0
         picks = summary.chosen_saved_usd or 0.0
         k = summary.chosen_turns
-        outcome = (f"saved {usd(picks)}" if picks > 0 else f"cost {usd(-picks)} more" if picks < 0
-                   else "cost the same")
+        outcome = (f"saved {usd(picks)} against {name}" if picks > 0
+                   else f"cost {usd(-picks)} more than {name} would have" if picks < 0 else f"cost the same as {name}")
         mine = f" The {k:,} turn{'s' if k != 1 else ''} whose model you chose (pins, overrides, compare) {outcome}."
         if not summary.routed_turns:
             return f"No turn was routed.{mine}{cache}"

@@ -218,7 +218,7 @@ def test_costs_by_model_equal_hand_computed_sums(capsys: pytest.CaptureFixture[s
         assert summary["cache_saved_usd"] == 0 and summary["cache_hits"] == 0
     assert baseline > actual
     assert report["verdict"] == (f"No turn was routed. The 3 turns whose model you chose (pins, overrides, compare) "
-                                 f"saved {usd(baseline - actual)}.")
+                                 f"saved {usd(baseline - actual)} against gpt-4o.")
     day = [d for d in report["daily"] if d["cost_usd"]]
     assert len(day) == 1 and day[0]["cost_usd"] == pytest.approx(actual)
 
@@ -235,9 +235,9 @@ def test_dearer_than_the_baseline_is_said_plainly(capsys: pytest.CaptureFixture[
     assert sel["baseline_cost_usd"] == pytest.approx(baseline)
     assert sel["routing_saved_usd"] == pytest.approx(baseline - actual) and sel["routing_saved_usd"] < 0
     assert report["verdict"] == (f"No turn was routed. The 2 turns whose model you chose (pins, overrides, compare) "
-                                 f"cost {usd(actual - baseline)} more.")
+                                 f"cost {usd(actual - baseline)} more than gpt-4o-mini would have.")
     code, out, err = run_cli(capsys, "costs", "--baseline", MINI)
-    assert code == 0 and f"cost {usd(actual - baseline)} more" in out
+    assert code == 0 and f"cost {usd(actual - baseline)} more than gpt-4o-mini" in out
 
 
 def test_a_turn_with_no_known_price_is_left_out_of_the_baseline_too(
@@ -260,7 +260,8 @@ def test_a_turn_with_no_known_price_is_left_out_of_the_baseline_too(
         assert summary["routing_saved_usd"] == pytest.approx(baseline - actual)
     saved = baseline - actual
     assert report["verdict"] == (f"No turn was routed. The 1 turn whose model you chose (pins, overrides, compare) "
-                                 f"saved {usd(saved)}. 1 turn with no known price is left out of both figures.")
+                                 f"saved {usd(saved)} against gpt-4o. "
+                                 "1 turn with no known price is left out of both figures.")
 
 
 def test_what_routing_saved_is_told_apart_from_what_the_users_picks_did(
@@ -283,7 +284,8 @@ def test_what_routing_saved_is_told_apart_from_what_the_users_picks_did(
     assert summary["chosen_saved_usd"] == pytest.approx(0.0, abs=1e-12)
     assert summary["routing_saved_usd"] == pytest.approx(routed_saved)
     assert report["verdict"] == (f"On the turns it routed, routing saved {usd(routed_saved)} against always using "
-                                 "gpt-4o. The 1 turn whose model you chose (pins, overrides, compare) cost the same.")
+                                 "gpt-4o. The 1 turn whose model you chose (pins, overrides, compare) cost the same as "
+                                 "gpt-4o.")
     code, text, err = run_cli(capsys, "costs", "--baseline", GPT4O)
     assert code == 0, err
     header, _, everything = (text.splitlines()[i] for i in (0, 1, 5))
