@@ -193,6 +193,9 @@ def main() -> None:
           lambda: ([store.spend_totals(since=d) for d in (
               datetime.now(UTC).date(), datetime.now(UTC).date() - timedelta(days=7), month, None)]
               + [store.spend(by) for by in ("day", "model", "conversation")]))
+    bench("known_cost_usage() split routed / chosen (the baseline's two parts)",
+          lambda: [store.known_cost_usage(chosen=k) for k in (False, True)],
+          lambda r: f"{sum(len(x) for x in r)} rows")
     bench("spend(by='model', since=sub-hour bound: raw index scan)",
           lambda: store.spend("model", since=datetime.now(UTC) - timedelta(days=400, minutes=7)),
           lambda r: f"{len(r)} rows")
