@@ -291,6 +291,9 @@ class Config(ConfigFile):
 
     source: Path | None = None  # the file that was read; None when running on defaults
     created_example: bool = False  # this run wrote the example config
+    # No [providers] in the file: they come from OPENAI_API_KEY / ANTHROPIC_API_KEY (and are
+    # replaced, not joined, by the first [providers] table the file gets).
+    providers_from_env: bool = False
     warnings: list[str] = Field(default_factory=list)  # worth showing the user once
 
     def provider_for(self, model: str) -> ProviderConfig | None:
@@ -350,6 +353,7 @@ def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Co
         ui=ui,
         source=file if uses_file else None,
         created_example=created,
+        providers_from_env=not fc.providers,
     )
     config.warnings.extend(_warnings(config, file if uses_file else None))
     return config

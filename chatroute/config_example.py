@@ -59,7 +59,7 @@ daily_usd = 2.0                      # warn at 80%, step down to cheaper models 
 monthly_usd = 30.0
 
 [chat]
-max_history_tokens = 32000           # the most history a turn resends (0 = none); see below
+max_history_tokens = 32000           # the most history a turn resends (0 = none); README: "The history window"
 
 [ui]
 theme = "chatroute-dark"             # chatroute-dark | chatroute-light | textual themes

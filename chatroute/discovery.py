@@ -180,16 +180,44 @@ def unconfigured(servers: Iterable[LocalServer], config: Config) -> list[LocalSe
     return [s for s in servers if s.name not in config.providers and s.base_url.rstrip("/") not in known_urls]
 
 
-def config_snippet(servers: Iterable[LocalServer]) -> str:
-    """TOML a user can paste into config.toml to use the servers found on this machine."""
+SNIPPET_MODELS_PER_SERVER = 8
+
+
+def config_snippet(servers: Iterable[LocalServer], config: Config | None = None) -> str:
+    """TOML a user can paste at the end of config.toml to use the servers found on this machine,
+    as it stands: the providers, and a router pool that names their models (a provider alone
+    adds no model to route to). When the file has no [providers] yet, the providers read from
+    the environment are written out too, since the first [providers] table replaces them. When
+    it has a [router] table already, the pool line is a comment to move there: a second
+    [router] table, or a pool under the last provider's table, would be a config error."""
+    servers = list(servers)
     blocks = []
+    if config is not None and config.providers_from_env:
+        for p in config.providers.values():
+            if p.name not in {s.name for s in servers}:
+                blocks.append(f'[providers.{p.name}]\nkind = "{p.kind}"\n')
     for server in servers:
-        models = ", ".join(f'"{server.name}/{m}"' for m in server.models[:4])
-        blocks.append(
-            f'[providers.{server.name}]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
-            + (f"# models: {models}\n" if models else "")
-        )
+        blocks.append(f'[providers.{server.name}]\nkind = "openai"\nbase_url = "{server.base_url}"\n')
+    pool = [*(config.router.pool if config is not None else []),
+            *(f"{s.name}/{m}" for s in servers for m in s.models[:SNIPPET_MODELS_PER_SERVER])]
+    if pool:
+        line = "pool = [" + ", ".join(f'"{m}"' for m in dict.fromkeys(pool)) + "]"
+        if config is not None and _file_has_table(config, "router"):
+            blocks.append(f"# and in your [router] table:\n# {line}\n")
+        else:
+            blocks.append(f"[router]\n{line}\n")
     return "\n".join(blocks)
+
+
+def _file_has_table(config: Config, name: str) -> bool:
+    if config.source is None:
+        return False
+    import tomllib
+
+    try:
+        return name in tomllib.loads(config.source.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
 
 
 def offer(config: Config) -> str | None:
@@ -197,8 +225,9 @@ def offer(config: Config) -> str | None:
     found = unconfigured(discover_local_servers(), config)
     if not found:
         return None
-    names = ", ".join(f"{s.name} ({len(s.models)} models)" for s in found)
-    return f"found local servers not in your config: {names}. Add to config.toml:\n\n" + config_snippet(found)
+    names = ", ".join(f"{s.name} ({len(s.models)} model{'s' if len(s.models) != 1 else ''})" for s in found)
+    return (f"found local servers not in your config: {names}. Add to the end of config.toml:\n\n"
+            + config_snippet(found, config))
 
 
 def adopt_when_unconfigured(config: Config, config_file: object = None) -> str | None:

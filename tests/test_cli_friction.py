@@ -230,3 +230,39 @@ def test_a_model_table_that_cannot_hold_is_a_config_error(chatroute_home: Path, 
     err = done.stderr.decode()
     assert done.returncode == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"chatroute: error: {config}{says}"), err
+
+
+def test_a_typo_in_the_pool_is_warned_once_never_suggesting_itself_and_rated_as_unknown(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool's first entry is also the default: the warning came twice, the second suggesting
+    the typo for itself; and the typo was rated as the model its name begins with (gpt-4o-mni as
+    gpt-4o, above the real gpt-4o-mini), so it took hard prompts."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (chatroute_home / "config.toml").write_text(
+        '[router]\npool = ["openai/gpt-4o-mni", "openai/gpt-4o-mini", "openai/o3-tiny"]\n', encoding="utf-8")
+    code, out, err = run_cli(capsys, "models", "--json")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "'openai/gpt-4o-mni' is not in the price table" in line]
+    assert len(warnings) == 1 and "did you mean openai/gpt-4o-mini" in warnings[0]
+    assert "did you mean openai/gpt-4o-mni" not in err
+    rated = {m["id"]: (m["ability"], m["ability_source"]) for m in json.loads(out)["models"]}
+    assert rated["openai/gpt-4o-mni"] == (0.30, "unknown") and rated["openai/o3-tiny"] == (0.20, "unknown")
+    assert rated["openai/gpt-4o-mini"][1] == "leaderboard"
+
+
+def test_an_unreadable_refreshed_price_table_is_said(capsys: pytest.CaptureFixture[str], chatroute_home: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (chatroute_home / "prices.json").write_text("xx", encoding="utf-8")  # an edit gone wrong
+    for args in (("prices", "show"), ("route", "hi")):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        assert "prices.json: the refreshed price table cannot be read; using the bundled prices" in err, args
+
+
+def test_route_refuses_an_override_with_no_prompt_as_ask_does(capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    for command in ("route", "ask"):
+        code, out, err = run_cli(capsys, command, "@gpt-4o")
+        assert code == 2 and "the prompt is empty" in err, (command, err)

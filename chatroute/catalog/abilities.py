@@ -227,13 +227,32 @@ def heuristic_ability(name: str) -> float:
     return UNKNOWN_ABILITY
 
 
-def ability_prior(name: str, *, server_params_b: float | None = None) -> AbilityPrior:
+# What may follow a leaderboard name in a model the price table does not list, for it to be
+# that model still: a date or version, a release tag, a quantisation. Anything else ("-mni",
+# "-tiny", "-wrong") makes it another model, or a typo, which is rated as unknown.
+_RELEASE_TOKEN = re.compile(
+    r"\d+|v\d+|p\d+|q\d+|fp\d+|bf16|int\d+|[kmsl]|latest|preview|exp|experimental|instruct|chat|it|hf|turbo"
+    r"|base|awq|gptq|gguf")
+
+
+def _release_suffix(rest: str) -> bool:
+    return all(_RELEASE_TOKEN.fullmatch(t) for t in re.split(r"[-_:@]+", rest) if t)
+
+
+def ability_prior(name: str, *, server_params_b: float | None = None, listed: bool = True) -> AbilityPrior:
     """The prior for a model name, with its source. `server_params_b`: the parameter count the
-    serving process reports (Ollama, llama.cpp), trusted over a size read from the name."""
+    serving process reports (Ollama, llama.cpp), trusted over a size read from the name.
+    `listed`: the price table lists the name, so it is a real model and a leaderboard entry's
+    name may begin it ("gpt-5.4-mini-2026-03-17"); a name it does not list takes a
+    leaderboard rating only when what follows the entry's name is a release tag, since an
+    over-trusted typo ("gpt-4o-mni", rated as gpt-4o) takes hard prompts."""
     n = normalise(name)
     for pattern, elo in _COMPILED:
-        if pattern.search(n):
+        m = pattern.search(n)
+        if m and (listed or _release_suffix(n[m.end():])):
             return AbilityPrior(elo_to_ability(elo), "leaderboard")
+        if m:
+            break
     if server_params_b is not None and server_params_b > 0:
         return AbilityPrior(ability_from_size(server_params_b), "server", size_label(server_params_b))
     p = _param_count(name)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from chatroute import jsonsafe
 from chatroute.catalog.abilities import ability_prior
 from chatroute.catalog.models import CAPABILITIES, ModelInfo
-from chatroute.catalog.prices import COST_FIELDS, PriceTable, load_bundled, load_refreshed, sane_cost_per_token
+from chatroute.catalog.prices import COST_FIELDS, PriceTable, load_bundled, load_refreshed_noting, sane_cost_per_token
 from chatroute.errors import ConfigError
 
 # Hosted OpenAI-compatible APIs whose prices the feed carries (host suffix -> litellm_provider).
@@ -177,13 +177,13 @@ def _bare(provider: str, name: str, *, local: bool) -> ModelInfo:
         output_cost_per_mtok=price,
         cached_input_cost_per_mtok=price,
         cache_write_cost_per_mtok=price,
-        **_prior_fields(name),
+        **_prior_fields(name, listed=False),
         price_source="local" if local else "unknown",
     )
 
 
-def _prior_fields(name: str, server_params_b: float | None = None) -> dict[str, Any]:
-    prior = ability_prior(name, server_params_b=server_params_b)
+def _prior_fields(name: str, server_params_b: float | None = None, *, listed: bool = True) -> dict[str, Any]:
+    prior = ability_prior(name, server_params_b=server_params_b, listed=listed)
     return {"ability": prior.value, "ability_source": prior.source, "ability_detail": prior.detail}
 
 
@@ -292,12 +292,16 @@ class Catalog:
             if base:
                 base_urls[pname] = str(base)
         prices_file = getattr(paths, "prices_file", None) if paths is not None else None
-        refreshed = load_refreshed(prices_file) if prices_file is not None else None
+        refreshed, price_note = load_refreshed_noting(prices_file) if prices_file is not None else (None, None)
         feed = _Feed(load_bundled(), refreshed)
         router = getattr(config, "router", None)
         overrides = dict(getattr(config, "models", None) or {})
         pool = list(getattr(router, "pool", None) or [])
         cat = cls(providers, feed, overrides, pool)
+        if price_note is not None:
+            if refreshed is not None:
+                price_note += f"; using the previous refresh ({refreshed.as_of or 'undated'}) from its backup"
+            cat.warnings.append(price_note)
         cat.provider_kinds = {p: c.kind for p, c in (getattr(config, "providers", None) or {}).items()}
 
         for pname, (lp, _local) in providers.items():
@@ -309,13 +313,17 @@ class Catalog:
         default = getattr(router, "default", None)
         if default:
             named.append(default)
+        warned: set[str] = set()
         for ref in named:
             split = cat._split(ref)
             if split is None:
                 continue  # bare names: resolved on use
             pname, name = split
             lp = providers[pname][0]
-            if lp is not None and ref not in overrides and feed.lookup(lp, name) is None:
+            if lp is not None and ref not in overrides and ref not in warned and feed.lookup(lp, name) is None:
+                # Once per name: the default is often the pool's first entry, and once added the
+                # name would be suggested for itself.
+                warned.add(ref)
                 # Kept (a model newer than the price table is real), but said: as often it is a
                 # typo, which would be routed to, unpriced, until its first request failed.
                 where = "router.default" if ref == default and ref not in pool else "router.pool"
@@ -354,7 +362,7 @@ class Catalog:
         for m in todo:
             size = sizes.get((base_urls[m.provider], m.name))
             if size is not None:
-                self._models[m.id] = replace(m, **_prior_fields(m.name, size))
+                self._models[m.id] = replace(m, **_prior_fields(m.name, size, listed=False))
 
     def _split(self, ref: str) -> tuple[str, str] | None:
         """('provider', 'model') when `ref` starts with a configured provider name."""

@@ -356,12 +356,23 @@ def _read_refreshed(path: Path) -> PriceTable | None:
 
 def load_refreshed(prices_file: Path) -> PriceTable | None:
     """The refreshed table, falling back to the last good copy; None if neither is usable."""
+    return load_refreshed_noting(prices_file)[0]
+
+
+def load_refreshed_noting(prices_file: Path) -> tuple[PriceTable | None, str | None]:
+    """load_refreshed, and a warning when the refreshed file is there but cannot be used (an
+    edit, a damaged disk): the prices then silently went back to an older table."""
+    note = None
     for p in (prices_file, backup_path(prices_file)):
         if p.is_file():
             table = _read_refreshed(p)
             if table is not None:
-                return table
-    return None
+                return table, note
+            if note is None:
+                note = f"{p}: the refreshed price table cannot be read"
+    if note is not None:
+        return None, f"{note}; using the bundled prices; run `chatroute prices update` to refresh them"
+    return None, None
 
 
 def load_current(prices_file: Path | None) -> PriceTable:

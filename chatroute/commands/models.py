@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     adopted = adopt_local_servers(config)
     catalog = Catalog.build(config, paths, probe_local=True)
     say_warnings(startup_warnings(catalog))
-    models = catalog.all() if args.all else catalog.pool()
+    models = _with_local_listings(config, catalog) if args.all else catalog.pool()
     health = _health(paths)
     adjust, observed = _learned(paths, config, health)
     rows: list[dict[str, Any]] = []
@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
                     "default": config.router.default, "preset": config.router.preset})
         return 0
     if not rows:
-        print("No models: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or add providers to "
-              f"{paths.config_file}")
+        from chatroute.engine.common import no_models_help
+
+        print(no_models_help(config, paths.config_file).replace("no models to use", "No models", 1))
         _offer_local(config)
         return 0
     if adopted:
@@ -79,6 +80,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         _offer_local(config)
     return 0
+
+
+def _with_local_listings(config: Any, catalog: Any) -> list[Any]:
+    """Every model of the configured providers: the catalogue's, and what each configured local
+    server lists itself (the catalogue cannot know what a local server serves)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from chatroute.serve.listing import ModelListing
+
+    listing = ModelListing(SimpleNamespace(config=config, catalog=catalog))  # type: ignore[arg-type]
+    known = {m.id: m for m in catalog.all()}
+    for provider, names in asyncio.run(listing.local_models()).items():
+        for name in names:
+            info = catalog.get(f"{provider}/{name}")
+            known.setdefault(info.id, info)
+    return sorted(known.values(), key=lambda m: m.id)
 
 
 def _offer_local(config: Any) -> None:

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     records = store.preferences(since=preferences_reset_at(paths))
     if not config.router.learn:
         print(f"learning is off (router.learn = false in {paths.config_file}): no adjustment is applied and "
-              f"no new choice is recorded; {_signals(len(records))} from before are kept for when it is on")
+              f"no new choice is recorded; {_signals(len(records))} from before "
+              f"{'is' if len(records) == 1 else 'are'} kept for when it is on")
         return 0
     model = PreferenceModel.from_preferences(records)
     biases = model.biases

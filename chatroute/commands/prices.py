@@ -9,12 +9,15 @@ from chatroute.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatroute.catalog.prices import DEFAULT_FEED_URL, load_current, update_prices
+    from chatroute.catalog.prices import DEFAULT_FEED_URL, load_bundled, load_refreshed_noting, update_prices
+    from chatroute.commands.common import say_warnings
     from chatroute.paths import resolve_paths
 
     paths = resolve_paths()
     paths.ensure()
-    current = load_current(paths.prices_file)
+    refreshed, note = load_refreshed_noting(paths.prices_file)
+    current = refreshed or load_bundled()
+    say_warnings([note] if note else [])
     if args.prices_command == "show":
         print(f"{current.kind} prices from {current.source}")
         print(f"as of {current.as_of}, {len(current)} models")

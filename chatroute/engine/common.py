@@ -22,6 +22,18 @@ NO_MODELS_HELP = (
 )
 
 
+def no_models_help(config: Any, config_file: object) -> str:
+    """Why there is nothing to route to, and the next step. With providers configured, a key is
+    not what is missing: the pool is (only the openai and anthropic providers come with one)."""
+    providers = sorted(getattr(config, "providers", None) or {})
+    if not providers:
+        return NO_MODELS_HELP.format(config=config_file)
+    return (f"no models to use: router.pool is empty, and the configured provider"
+            f"{'s' if len(providers) != 1 else ''} ({', '.join(providers)}) bring no default models; "
+            f'add pool = ["{providers[0]}/MODEL", …] under [router] in {config_file} '
+            "(`chatroute models` prints the lines for local servers it finds)")
+
+
 class StorageError(ChatrouteError):
     """The database could not be written (a full disk, an I/O error): bad local state, exit 2."""
 

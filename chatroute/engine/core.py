@@ -26,10 +26,10 @@ from chatroute.engine.budget import blocked_by_budget, over_budget_decision
 from chatroute.engine.cache_path import penalise_cache_source, serve_from_cache
 from chatroute.engine.common import (
     CACHE_PARAMS,
-    NO_MODELS_HELP,
     STOP_SAVE_WAIT_S,
     STORAGE_ERRORS,
     StorageError,
+    no_models_help,
     storage_problem,
     title,
 )
@@ -357,8 +357,10 @@ class Engine:
 
         at_model, prompt = parse_override(prompt)
         override = override or at_model
+        if at_model and not prompt.strip():  # as `ask` refuses it: "@gpt-4o" alone asks nothing
+            raise ChatrouteError("the prompt is empty", exit_code=2)
         if override is None and not conversation_id and not self.catalog.pool() and not self.config.router.default:
-            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
+            raise ConfigError(no_models_help(self.config, self.paths.config_file))
         system = None
         pin = None
         if conversation_id:
@@ -472,7 +474,7 @@ class Engine:
         if not prompt.strip():
             raise ChatrouteError("the prompt is empty", exit_code=2)
         if override is None and not self.catalog.pool():
-            raise ConfigError(NO_MODELS_HELP.format(config=self.paths.config_file))
+            raise ConfigError(no_models_help(self.config, self.paths.config_file))
         conv = None
         if conversation_id is not None:
             conv = self.store.get_conversation(conversation_id)

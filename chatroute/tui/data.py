@@ -78,9 +78,9 @@ class Backend:
                 return None
         except Exception:  # noqa: BLE001 - the catalogue's own warnings say what is wrong
             return None
-        from chatroute.engine import NO_MODELS_HELP
+        from chatroute.engine.common import no_models_help
 
-        return NO_MODELS_HELP.format(config=self.engine.paths.config_file)
+        return no_models_help(self.engine.config, self.engine.paths.config_file)
 
     def too_large(self, conversation_id: str | None, prompt: str, *, override: str | None = None) -> str | None:
         """Why `prompt` (with the conversation so far) fits no model's context window, or None.
