@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 import stat
 import zlib
 from dataclasses import dataclass, field
@@ -404,11 +405,19 @@ def _fetch(source: str) -> bytes:
                     if size > MAX_FEED_BYTES:
                         raise PriceFeedError(f"price feed at {source} is larger than 64 MB")
                     chunks.append(chunk)
-                return b"".join(chunks)
+                body = b"".join(chunks)
+                if body[:2] == _GZIP_MAGIC:  # a .json.gz served as is (no Content-Encoding)
+                    import io
+
+                    return _gunzip_bounded(io.BytesIO(body), source)
+                return body
         except httpx.InvalidURL as e:
             raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
         except httpx.HTTPError as e:
             raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
+    scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
+    if scheme and scheme.group(1).lower() != "file":
+        raise PriceFeedError(f"unsupported URL scheme {scheme.group(1)!r} in {source}: use http(s), file:// or a path")
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     try:
         mode = path.stat().st_mode
@@ -427,7 +436,10 @@ def _fetch(source: str) -> bytes:
     return data
 
 
-def _gunzip_bounded(fh: BinaryIO, path: Path) -> bytes:
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip_bounded(fh: BinaryIO, path: Path | str) -> bytes:
     """At most MAX_FEED_BYTES + 1 decompressed bytes: a gzip bomb stops there, in memory too."""
     try:
         with gzip.GzipFile(fileobj=fh) as gz:

@@ -163,6 +163,17 @@ def test_update_from_url(chatroute_home: Path, http_server: str) -> None:
     assert _snapshot(paths) == before
 
 
+def test_a_gzipped_feed_over_http_and_an_unknown_scheme(chatroute_home: Path, http_server: str) -> None:
+    """A .json.gz served as is (no Content-Encoding) was read as text ("not UTF-8"), though the
+    same file installed from disk; ftp:// was read as the path 'ftp:/…'."""
+    paths = make_paths(chatroute_home)
+    _Handler.routes = {"/prices.json.gz": (200, gzip.compress(json.dumps(make_feed()).encode()))}
+    result = update_prices(f"{http_server}/prices.json.gz", paths)
+    assert result.models > 0 and paths.prices_file.exists()
+    with pytest.raises(PriceFeedError, match="unsupported URL scheme 'ftp'"):
+        update_prices("ftp://127.0.0.1/prices.json", paths)
+
+
 def _feed_with(model: str, **fields: str) -> str:
     """The plausible feed as JSON text, with raw JSON spliced in for some of `model`'s fields."""
     feed = make_feed()
