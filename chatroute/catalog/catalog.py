@@ -104,9 +104,13 @@ def _sane_prices(entry: dict[str, Any]) -> bool:
     return all(sane_cost_per_token(entry[k]) is not None for k in COST_FIELDS if entry.get(k) is not None)
 
 
+# No model has a context or an output limit near this; a feed entry beyond it is a mistake.
+MAX_TOKEN_LIMIT = 100_000_000
+
+
 def _int(v: object) -> int | None:
     n = jsonsafe.number(v)
-    return int(n) if n is not None and n >= 1 else None
+    return int(n) if n is not None and 1 <= n <= MAX_TOKEN_LIMIT else None
 
 
 class _Feed:

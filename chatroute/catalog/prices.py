@@ -482,15 +482,19 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None)
     trimmed = validate_feed(raw, current)
 
     now = datetime.now(UTC)
+    shown = source
     if source.startswith(("http://", "https://")):
         as_of = now.date().isoformat()
     else:
-        p = Path(source[len("file://") :] if source.startswith("file://") else source)
-        as_of = datetime.fromtimestamp(p.expanduser().stat().st_mtime, UTC).date().isoformat()
+        p = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
+        # A file's date is when it was written, never later than today (a clock or a copy can
+        # set it ahead); its path is kept whole, since `prices show` runs from anywhere.
+        as_of = min(datetime.fromtimestamp(p.stat().st_mtime, UTC), now).date().isoformat()
+        shown = str(p.resolve())
     sha = hashlib.sha256(data).hexdigest()
     in_source = count_usable(raw)
     meta = {
-        "source": source,
+        "source": shown,
         "fetched_at": now.isoformat(timespec="seconds"),
         "as_of": as_of,
         "sha256": sha,

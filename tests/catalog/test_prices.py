@@ -208,3 +208,30 @@ def test_malformed_feed_through_the_command_is_refused_in_one_line(
     assert progress.startswith("fetching prices from")
     assert error.startswith(f"chatroute: error: price feed refused: {says}")
     assert _snapshot(installed) == before
+
+
+def test_a_feed_file_is_recorded_by_its_whole_path_and_never_dated_ahead(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prices show` runs from anywhere: a relative path meant nothing from another folder. A
+    file's date in the future (a clock, a copy) dated the table ahead of the day it was read.
+    A context window of 1e30 tokens was taken as given."""
+    import os
+    from datetime import UTC, datetime
+
+    feed = make_feed()
+    feed["gpt-4o"]["max_input_tokens"] = 1e30
+    (tmp_path / "feed.json").write_text(json.dumps(feed), encoding="utf-8")
+    os.utime(tmp_path / "feed.json", (4102444800, 4102444800))  # 2100-01-01
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, out, err = run_cli(capsys, "prices", "update", "--from", "feed.json")
+    assert code == 0, err
+    monkeypatch.chdir(chatroute_home)
+    code, out, err = run_cli(capsys, "prices", "show")
+    assert code == 0, err
+    assert f"refreshed prices from {tmp_path / 'feed.json'}" in out
+    assert f"as of {datetime.now(UTC).date().isoformat()}" in out
+    code, out, err = run_cli(capsys, "models", "--json")
+    [gpt4o] = [m for m in json.loads(out)["models"] if m["id"] == "openai/gpt-4o"]
+    assert gpt4o["context_window"] is None
