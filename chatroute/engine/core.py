@@ -518,12 +518,8 @@ class Engine:
         conv = plan.conv
         if conv is None:
             conv = await self._db(self.store.create_conversation, title=plan.title, system_prompt=system)
-        question = plan.question
-        if question is None:
-            question = await self._db(self.store.add_message, conv.id, "user", plan.prompt,
-                                      parent_id=plan.window.leaf_id)
-        assistant = await self._db(self.store.add_message, conv.id, "assistant", "", parent_id=question.id,
-                                   status="streaming")
+        question, assistant = await self._db(self.store.add_question_and_answer, conv.id, plan.prompt,
+                                             plan.window.leaf_id, question=plan.question)
         return conv, question.id, assistant.id
 
     async def _route_turn(self, plan: _TurnPlan, conv: Conversation, message_id: str, started: float,

@@ -269,40 +269,53 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
     ) -> StoredMessage:
         """Append a message under `parent_id` (None = a root). With `active` (the default) it
         becomes the shown sibling; compare mode can add inactive alternatives."""
+        msg = self._new_message(conversation_id, role, content, parent_id, status, model=model, active=active)
+        self._write(lambda c: self._insert_message(c, msg))
+        return msg
+
+    def add_question_and_answer(self, conversation_id: str, prompt: str | None, parent_id: str | None, *,
+                                question: StoredMessage | None = None) -> tuple[StoredMessage, StoredMessage]:
+        """A turn's user message (unless `question`, a regenerate's, is given) and its empty,
+        streaming answer, in one transaction: another process reading the conversation never
+        sees the question without its answer, and would otherwise take it for part of its own
+        history (two questions in a row)."""
+        ask = question or self._new_message(conversation_id, "user", prompt or "", parent_id)
+        answer = self._new_message(conversation_id, "assistant", "", ask.id, "streaming")
+
+        def run(c: sqlite3.Connection) -> None:
+            if question is None:
+                self._insert_message(c, ask)
+            self._insert_message(c, answer)
+
+        self._write(run)
+        return ask, answer
+
+    def _new_message(self, conversation_id: str, role: str, content: str, parent_id: str | None,
+                     status: str = "complete", *, model: str | None = None, active: bool = True) -> StoredMessage:
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"bad message status {status!r}")
         now = utc_now()
-        msg = StoredMessage(
-            id=new_id(),
-            conversation_id=conversation_id,
-            parent_id=parent_id,
-            role=role,
-            content=content,
-            model=model,
-            status=status,
-            active=active,
-            created_at=now,
-            updated_at=now,
+        return StoredMessage(id=new_id(), conversation_id=conversation_id, parent_id=parent_id, role=role,
+                             content=content, model=model, status=status, active=active, created_at=now,
+                             updated_at=now)
+
+    def _insert_message(self, c: sqlite3.Connection, msg: StoredMessage) -> None:
+        conversation_id, parent_id = msg.conversation_id, msg.parent_id
+        if parent_id is not None:
+            row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)).fetchone()
+            if row is None or row[0] != conversation_id:
+                raise StoreError(f"parent message {parent_id} is not in conversation {conversation_id}")
+        if msg.active:
+            self._deactivate_siblings(c, conversation_id, parent_id)
+        writer = self._writer if msg.status == "streaming" else None
+        c.execute(
+            "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer,"
+            " created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (msg.id, conversation_id, parent_id, msg.role, msg.content, msg.model, msg.status, int(msg.active),
+             writer, msg.created_at, msg.updated_at),
         )
-        writer = self._writer if status == "streaming" else None
-
-        def run(c: sqlite3.Connection) -> None:
-            if parent_id is not None:
-                row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)).fetchone()
-                if row is None or row[0] != conversation_id:
-                    raise StoreError(f"parent message {parent_id} is not in conversation {conversation_id}")
-            if active:
-                self._deactivate_siblings(c, conversation_id, parent_id)
-            c.execute(
-                "INSERT INTO messages (id, conversation_id, parent_id, role, content, model, status, active, writer,"
-                " created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (msg.id, conversation_id, parent_id, role, content, model, status, int(active), writer, now, now),
-            )
-            c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
-
-        self._write(run)
-        return msg
+        c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (msg.created_at, conversation_id))
 
     @staticmethod
     def _deactivate_siblings(c: sqlite3.Connection, conversation_id: str, parent_id: str | None) -> None:
@@ -383,10 +396,10 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         question). The walk fetches ids, roles, models and lengths, not the text: on a 10k-turn
         conversation about a sixth of what history() costs, and the bodies fetched stay as few
         as the budget allows."""
-        # Rows of (parent_id, id, role, model, characters), root first.
+        # Rows of (parent_id, id, role, model, characters, status), root first.
         if upto is None:
             rows = self._read(lambda c: c.execute(
-                "SELECT parent_id, id, role, model, length(content) FROM messages"
+                "SELECT parent_id, id, role, model, length(content), status FROM messages"
                 " WHERE conversation_id = ? AND active = 1", (conversation_id,)).fetchall())
             by_parent = {r[0]: r for r in rows}
             branch: list[Any] = []
@@ -398,15 +411,22 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         else:
             branch = self._read(lambda c: c.execute(
                 """
-                WITH RECURSIVE up(parent_id, id, role, model, chars, depth) AS (
-                    SELECT parent_id, id, role, model, length(content), 0 FROM messages
+                WITH RECURSIVE up(parent_id, id, role, model, chars, status, depth) AS (
+                    SELECT parent_id, id, role, model, length(content), status, 0 FROM messages
                      WHERE id = ? AND conversation_id = ?
                     UNION ALL
-                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), up.depth + 1
+                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), m.status, up.depth + 1
                       FROM up JOIN messages m ON m.id = up.parent_id
                 )
-                SELECT parent_id, id, role, model, chars FROM up ORDER BY depth DESC
+                SELECT parent_id, id, role, model, chars, status FROM up ORDER BY depth DESC
                 """, (upto, conversation_id)).fetchall())
+        # At the end of the shown branch, a turn still being answered (by another process: this
+        # one asks after its own turns end) is not history yet: its question has no answer to
+        # send with it. The new turn branches where that one did.
+        if upto is None and branch and branch[-1][2] == "assistant" and branch[-1][5] == "streaming":
+            branch.pop()
+            if branch and branch[-1][2] == "user":
+                branch.pop()
         outline = [(r[2], r[4] or 0) for r in branch]
         start = tail_start(outline, max_chars, per_message_chars)
         return HistoryTail(
