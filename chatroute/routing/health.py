@@ -100,6 +100,11 @@ class HealthBoard:
     _mtime: float = 0.0
     _saved_at: float = 0.0  # by `clock`
     _dirty: bool = False
+    # Changed since the file was last read or written: what a write puts over the file's
+    # newer content. `_cleared`: models whose cooldown and disable were lifted on purpose.
+    _touched: set[str] = field(default_factory=set)
+    _cleared: set[str] = field(default_factory=set)
+    _cleared_providers: set[str] = field(default_factory=set)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -121,29 +126,76 @@ class HealthBoard:
         return board
 
     def _reload(self, force: bool = False) -> None:
-        if self.path is None or not self.path.exists():
+        read = self._read_file(force)
+        if read is None:
             return
+        self.models, self.disabled_providers, self._mtime = read
+        self._touched.clear()
+        self._cleared.clear()
+        self._drop_stale_disables()
+
+    def _read_file(self, force: bool = False) -> tuple[dict[str, ModelHealth], dict[str, dict[str, str | None]],
+                                                        float] | None:
+        """The file's models, disabled providers and mtime; None when it is unchanged since this
+        board last read or wrote it (unless `force`), absent or unreadable."""
+        if self.path is None or not self.path.exists():
+            return None
         try:
             mtime = self.path.stat().st_mtime_ns
             if not force and mtime == self._mtime:
-                return
+                return None
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return  # a corrupt or half-visible file must never break routing
+            return None  # a corrupt or half-visible file must never break routing
         raw = raw if isinstance(raw, dict) else {}
         models = raw.get("models")
-        self.models = {str(k): _model_health(d) for k, d in models.items() if isinstance(d, dict)} \
+        parsed = {str(k): _model_health(d) for k, d in models.items() if isinstance(d, dict)} \
             if isinstance(models, dict) else {}
         disabled = raw.get("disabled_providers")
-        self.disabled_providers = {
+        providers = {
             str(p): {str(k): v for k, v in d.items() if v is None or isinstance(v, str)}
             for p, d in disabled.items() if isinstance(d, dict)} if isinstance(disabled, dict) else {}
-        self._mtime = mtime
+        return parsed, providers, mtime
+
+    def _merge_file(self) -> None:
+        """Before a write: take what other processes wrote since this board read the file, and
+        keep this board's own changes on top. A cooldown another process set is never dropped
+        (a server's held-back successes, written as it stops, erased an `ask`'s 429 cooldown)."""
+        read = self._read_file()
+        if read is None:
+            return
+        models, providers, self._mtime = read
+        for name in self._touched:
+            mine, theirs = self.models.get(name), models.get(name)
+            if mine is None:
+                continue
+            if theirs is not None and name not in self._cleared:
+                mine.cooldown_until = max(mine.cooldown_until, theirs.cooldown_until)
+                if theirs.disabled and not mine.disabled:
+                    mine.disabled, mine.disabled_config = theirs.disabled, theirs.disabled_config
+            models[name] = mine
+        for provider in self._cleared_providers:
+            providers.pop(provider, None)
+        providers.update(self.disabled_providers)
+        self.models, self.disabled_providers = models, providers
         self._drop_stale_disables()
 
-    def save(self) -> None:
+    def _refresh(self) -> None:
+        """Catch up with the file before recording: merged under this board's unsaved changes
+        (successes held back by save_every_s), else read as it is."""
+        if self._touched:
+            self._merge_file()
+        else:
+            self._reload()
+
+    def save(self, *, merge: bool = True) -> None:
         if self.path is None:
             return
+        if merge:
+            self._merge_file()
+        self._touched.clear()
+        self._cleared.clear()
+        self._cleared_providers.clear()
         if len(self.models) > MAX_MODELS:
             newest = sorted(self.models.items(), key=lambda kv: kv[1].seen_at, reverse=True)[:MAX_MODELS]
             self.models = dict(newest)
@@ -174,6 +226,7 @@ class HealthBoard:
         """The model's entry, to record something for it now."""
         h = self.models.setdefault(model, ModelHealth())
         h.seen_at = self.clock()
+        self._touched.add(model)
         return h
 
     # -- recording -------------------------------------------------------------------------
@@ -187,7 +240,7 @@ class HealthBoard:
         output_tokens: int | None = None,
         total_s: float | None = None,
     ) -> None:
-        self._reload()
+        self._refresh()
         h = self._get(model)
         h.requests += 1
         h.error_rate = (1 - self.error_alpha) * h.error_rate
@@ -219,7 +272,7 @@ class HealthBoard:
     ) -> float:
         """Record a failure; returns the model's cooldown_until (epoch seconds)."""
         kind = str(getattr(kind, "value", kind))
-        self._reload()
+        self._refresh()
         h = self._get(model)
         now = self.clock()
         h.last_error = kind if not message else f"{kind}: {message[:200]}"
@@ -261,13 +314,16 @@ class HealthBoard:
         h.disabled_config = None
         h.cooldown_until = 0.0
         h.consecutive_failures = 0
-        self.disabled_providers.pop(model.split("/", 1)[0], None)
+        self._cleared.add(model)
+        provider = model.split("/", 1)[0]
+        self.disabled_providers.pop(provider, None)
+        self._cleared_providers.add(provider)
         self.save()
 
     def reset(self) -> None:
         self.models.clear()
         self.disabled_providers.clear()
-        self.save()
+        self.save(merge=False)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -284,7 +340,7 @@ class HealthBoard:
 
     def unavailable_reason(self, model: str) -> str | None:
         """Why the router must skip this model now, or None if it may be tried."""
-        self._reload()
+        self._refresh()
         provider = model.split("/", 1)[0]
         if provider in self.disabled_providers:
             reason = self.disabled_providers[provider].get("reason")
@@ -311,7 +367,7 @@ class HealthBoard:
         """Per model id: the stored fields plus `breaker` and `cooldown_remaining_s`; a model
         whose provider is disabled shows that in `disabled`. `models` adds rows for models
         with no history yet (so a disabled provider shows on all of its models)."""
-        self._reload()
+        self._refresh()
         now = self.clock()
         out: dict[str, dict[str, Any]] = {}
         for k in sorted(set(self.models) | set(models or ())):

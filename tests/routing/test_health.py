@@ -137,6 +137,31 @@ def test_save_every_s_holds_successes_back_but_never_failures(tmp_path: Path, cl
     assert on_disk()["p/m"]["requests"] == 6
 
 
+def test_a_cooldown_another_process_wrote_survives_this_ones_writes(tmp_path: Path, clock: Clock) -> None:
+    """A server holding successes back, flushing them as it stops, erased the 429 cooldown an
+    `ask` had written meanwhile: the model was routed to again at once."""
+    import os
+
+    server = board(tmp_path, clock, save_every_s=60.0)
+    server.record_success("p/m", ttft_s=0.5)
+    server.record_success("p/m", ttft_s=0.5)  # held back: the server's copy is now ahead
+    server.record_success("p/other", ttft_s=0.4)
+    ask = board(tmp_path, clock)
+    ask.record_failure("p/m", "rate_limited", retry_after=120)
+    os.utime(tmp_path / "health.json", ns=(1, 1))  # a write in the same clock tick is still seen
+    server.flush()  # as it stops
+    again = board(tmp_path, clock)
+    assert again.unavailable_reason("p/m") is not None
+    assert again.cooldown_remaining("p/m") == pytest.approx(120)
+    assert again.models["p/other"].requests == 1  # the server's own changes are kept too
+    # Lifting it on purpose still lifts it, and a reset still forgets everything.
+    again.enable("p/m")
+    assert board(tmp_path, clock).unavailable_reason("p/m") is None
+    ask.record_failure("p/m", "rate_limited", retry_after=120)
+    board(tmp_path, clock).reset()
+    assert board(tmp_path, clock).models == {}
+
+
 def test_every_success_is_written_by_default(tmp_path: Path, clock: Clock) -> None:
     b = board(tmp_path, clock)
     for _ in range(3):

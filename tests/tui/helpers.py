@@ -10,9 +10,14 @@ from chatroute.tui.widgets.message import AssistantMessage
 
 async def settle(pilot: Pilot, app: App) -> None:
     """Let workers (the streaming turn) finish and the screen catch up."""
+    from textual.worker import WorkerCancelled
+
     for _ in range(3):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # a turn stopped on purpose (Esc) ends so, when the wait began first
+            pass
     await pilot.pause()
 
 
