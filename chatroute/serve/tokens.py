@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from chatroute.errors import ConfigError
 from chatroute.fsutil import atomic_write, unsafe_reason
 
@@ -72,9 +74,27 @@ def save_tokens(data_dir: Path, tokens: Tokens) -> None:
     atomic_write(token_path(data_dir), tokens.to_json(), secret=True)
 
 
+LOCK_WAIT_S = 10.0
+
+
+def _changing(data_dir: Path) -> FileLock:
+    """Held while the file is read, changed and written: two `--client-token` runs at once each
+    printed a token, and the one that wrote last dropped the other's."""
+    return FileLock(str(token_path(data_dir)) + ".lock", timeout=LOCK_WAIT_S)
+
+
 def ensure_tokens(data_dir: Path, *, rotate: bool = False) -> tuple[Tokens, str | None]:
     """The tokens, made on first use or renewed by `rotate` (per-client tokens are kept). The
     second value is a new main token to show the user once, or None."""
+    if not rotate:
+        tokens = load_tokens(data_dir)  # the usual case, read without the lock
+        if tokens is not None:
+            return tokens, None
+    with _changing(data_dir):
+        return _ensure_tokens_locked(data_dir, rotate=rotate)
+
+
+def _ensure_tokens_locked(data_dir: Path, *, rotate: bool) -> tuple[Tokens, str | None]:
     tokens = None if rotate else load_tokens(data_dir)
     if tokens is not None:
         return tokens, None
@@ -94,9 +114,10 @@ def add_client_token(data_dir: Path, name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_CLIENT_NAME or not name.isprintable():
         raise ConfigError(f"a client name is 1 to {MAX_CLIENT_NAME} printable characters")
-    tokens, _ = ensure_tokens(data_dir)
-    tokens.clients[name] = new_token()
-    save_tokens(data_dir, tokens)
+    with _changing(data_dir):
+        tokens, _ = _ensure_tokens_locked(data_dir, rotate=False)
+        tokens.clients[name] = new_token()
+        save_tokens(data_dir, tokens)
     return tokens.clients[name]
 
 

@@ -114,3 +114,23 @@ def test_past_the_budget_cap_a_routed_request_is_refused_and_a_pinned_one_goes(t
         assert pinned.model_extra["chatroute"]["route_kind"] == "pinned"
     finally:
         server.stop()
+
+
+def test_client_tokens_made_at_once_all_work(tmp_path: Path) -> None:
+    """Eight `serve --client-token NAME` at once: each printed its token "shown once", and the
+    run that wrote the file last dropped the others' (3 to 5 of 8 were then refused)."""
+    from chatroute.serve.tokens import load_tokens
+
+    home = tmp_path / "home"  # made by the fixtures beside tmp_path (chatroute_home)
+    home.mkdir(exist_ok=True)
+    runs = [subprocess.Popen([sys.executable, "-m", "chatroute", "serve", "--client-token", f"tool-{i}"], cwd=ROOT,
+                             env=serve_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(8)]
+    printed = {}
+    for i, run in enumerate(runs):
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        [token] = [w for w in out.split() if w.startswith("crt-")]
+        printed[f"tool-{i}"] = token
+    tokens = load_tokens(home)
+    assert tokens is not None and tokens.clients == printed
