@@ -176,6 +176,22 @@ class StoreBase:
         return self._retry(attempt)
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see the database as the first of them found it (one WAL snapshot), so a
+        report made of many queries agrees with itself while other processes write. Other
+        threads' reads on this connection wait until it ends; keep it to reads."""
+        with self._lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.conn.execute("BEGIN")  # deferred: the first read takes the snapshot
+            try:
+                yield
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction for other modules sharing this DB (cache, health).
 

@@ -205,3 +205,37 @@ def test_cache_hits(spent) -> None:  # type: ignore[no-untyped-def]
     plan = str(store.conn.execute(
         "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM turns WHERE created_at >= '2025' AND cache_status = 'hit'").fetchall())
     assert "idx_turns_cache_hits" in plan
+
+
+def test_a_cost_report_is_read_from_one_snapshot(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Turns written by another process while the report is read: every figure of it counts the
+    same turns (it gave today 314, all time 311 under load)."""
+    import chatroute.accounting as accounting
+    from chatroute.catalog import Catalog
+    from chatroute.config import BudgetConfig, Config
+
+    path = tmp_path / "chatroute.db"
+    store, other = Store.open(path), Store.open(path)  # the other: another process's connection
+    conv = store.create_conversation("c").id
+
+    def turn() -> TurnRecord:
+        return TurnRecord(conversation_id=conv, message_id=None, model="openai/gpt-4o-mini", provider="openai",
+                          input_tokens=10, output_tokens=5, cost_usd=0.001)
+
+    for _ in range(3):
+        store.add_turn(turn())
+    real = accounting.summarize
+
+    def summarize_while_others_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real(*args, **kwargs)
+        other.add_turn(turn())
+        return out
+
+    monkeypatch.setattr(accounting, "summarize", summarize_while_others_write)
+    report = accounting.cost_report(store, Catalog.build(Config()), baseline="openai/gpt-4o", budget=BudgetConfig())
+    counts = {name: p["turns"] for name, p in report["periods"].items()}
+    assert set(counts.values()) == {3}, counts
+    assert sum(r["turns"] for r in report["rows"]) == 3
+    assert store.spend_totals().turns == 3 + len(counts)  # the others' turns are there once it is read again
+    store.close()
+    other.close()
