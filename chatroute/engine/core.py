@@ -42,6 +42,8 @@ from chatroute.providers.base import Message
 from chatroute.turn_events import Routed, TurnEvent, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from chatroute.cache import AnswerCache
     from chatroute.catalog import Catalog, ModelInfo
     from chatroute.config import Config
@@ -89,6 +91,35 @@ class Engine:
         # Given to the answer cache when it opens (AnswerCache.on_reembed): a command says why its
         # first lookup after an upgrade takes seconds.
         self.on_cache_reembed: Callable[[int], None] | None = None
+        # What other processes change under a long-running one (`serve`, the TUI): a refreshed
+        # price table, a preference reset. Each decision looks (two stats) and catches up.
+        self._seen = self._shared_stamps()
+
+    def _shared_stamps(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        def stamp(path: Path) -> tuple[int, int] | None:
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            return st.st_mtime_ns, st.st_size
+
+        return stamp(self.paths.prices_file), stamp(self.paths.data_dir / PREFS_RESET_FILE)
+
+    def catch_up(self) -> None:
+        """Take what another process changed since: `chatroute prices update` (the catalogue is
+        rebuilt: a server kept charging the old prices) or `chatroute prefs reset` (the learned
+        adjustment is rebuilt: a server kept applying what the reset forgot)."""
+        now = self._shared_stamps()
+        if now == self._seen:
+            return
+        prices_changed, reset = now[0] != self._seen[0], now[1] != self._seen[1]
+        self._seen = now
+        if prices_changed:
+            from chatroute.catalog import Catalog
+
+            self.catalog = Catalog.build(self.config, self.paths)
+        if reset and self._router is not None:
+            self._relearn()
 
     # ----------------------------------------------------------------- set-up
     @classmethod

@@ -87,6 +87,7 @@ def decide_route(
     preset, and the explicit weights that go with it, are put back afterwards."""
     from chatroute.routing.budget import budget_state
 
+    engine.catch_up()  # prices refreshed or preferences reset by another process meanwhile
     router = engine.router
     kept = (router.preset, router.cost_weight_override)
     try:
@@ -109,6 +110,7 @@ def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], syst
     else may answer it (a pin never fails over) and no one reads a why panel for it, so the
     quality of every other model and the ledger's budget state would be work before the first
     token for nothing. Its size is still checked against the pin's window."""
+    engine.catch_up()
     found = targets(engine, pin, None, strict=True)
     return engine.router.decide(RouteRequest(
         prompt=prompt, history=history, system=system, pool=[], pin=found.pin, known=found.known,

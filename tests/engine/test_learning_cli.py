@@ -22,7 +22,7 @@ from tests.engine.helpers import (
     run_subprocess,
     write_config,
 )
-from tests.fakeserver import FakeServer
+from tests.fakeserver import FakeServer, Reply
 
 MINI, GPT4O = "openai/gpt-4o-mini", "openai/gpt-4o"
 HAIKU, SONNET = "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"
@@ -132,3 +132,24 @@ def test_where_the_pick_may_fail_one_override_shows_in_the_reason(capsys: pytest
     assert cands[MINI]["adjustment"] == pytest.approx(-step, abs=1e-4)
     assert f"adjustment {cands[after['model']]['adjustment']:+.3f}" in after["reason"]
 
+
+
+def test_an_open_engine_takes_a_preference_reset_made_elsewhere(capsys: pytest.CaptureFixture[str],
+                                                                configured: FakeServer) -> None:
+    """`chatroute prefs reset` while a server or the TUI runs: it kept applying what the reset
+    forgot until it restarted."""
+    for _ in range(3):
+        configured.script(Reply(text="ok"))
+        code, _ = ask_json(capsys, "--no-cache", "-m", "openai/gpt-4o", "Name a river in Europe.")
+        assert code == 0
+    engine = Engine.open()
+    prompt = "Name a river in Europe."
+
+    def learned() -> dict[str, float]:
+        return {c["model"]: c["learned_adjustment"] for c in engine.route(prompt)["candidates"]
+                if c.get("learned_adjustment")}
+
+    assert learned().get("openai/gpt-4o", 0) > 0
+    code, out, err = run_cli(capsys, "prefs", "reset")
+    assert code == 0, err
+    assert learned() == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import openai
 import pytest
@@ -214,3 +215,27 @@ def test_costs_by_client_lists_served_requests(fresh: Served) -> None:
             and not (t.status == "error" and t.input_tokens + t.output_tokens == 0)]
     assert served["OpenAI/Python"] == len(paid)
     assert "always-limited" not in served
+
+
+def test_a_running_server_takes_a_price_update(fresh: Served, tmp_path: Path) -> None:
+    """`chatroute prices update` in another process: a running server kept charging the old
+    price (the ledger then held two prices for one model on one day)."""
+    import json as json_module
+
+    from tests.catalog.helpers import make_feed
+
+    def cost_of_one(prompt: str) -> float:
+        fresh.fake.script("gpt-4o-mini", Reply(text="ok", input_tokens=1000, output_tokens=100))
+        raw = fresh.client().chat.completions.with_raw_response.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
+        return float(raw.headers["x-chatroute-cost-usd"])
+
+    before = cost_of_one("price me")
+    feed = make_feed()
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        feed["gpt-4o-mini"][key] *= 10
+    (tmp_path / "feed.json").write_text(json_module.dumps(feed), encoding="utf-8")
+    update = [sys.executable, "-m", "chatroute", "prices", "update", "--from", str(tmp_path / "feed.json")]
+    done = subprocess.run(update, env=serve_env(fresh.home), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert cost_of_one("price me again, after the update") == pytest.approx(10 * before)
