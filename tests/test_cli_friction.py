@@ -266,3 +266,21 @@ def test_route_refuses_an_override_with_no_prompt_as_ask_does(capsys: pytest.Cap
     for command in ("route", "ask"):
         code, out, err = run_cli(capsys, command, "@gpt-4o")
         assert code == 2 and "the prompt is empty" in err, (command, err)
+
+
+def test_a_provider_without_its_key_is_left_out_of_routing(capsys: pytest.CaptureFixture[str],
+                                                          chatroute_home: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """[providers.anthropic] configured, ANTHROPIC_API_KEY not set: routing picked Claude, the
+    request failed before leaving and the turn rerouted, on every first turn of every process."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (chatroute_home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
+        '[router]\npool = ["anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini"]\npreset = "best"\n', encoding="utf-8")
+    code, out, err = run_cli(capsys, "route", "--json", "Prove that there are infinitely many primes.")
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["model"] == "openai/gpt-4o-mini"
+    [claude] = [c for c in decision["candidates"] if c["model"] == "anthropic/claude-sonnet-4-5"]
+    assert claude["excluded"] == "no API key: set ANTHROPIC_API_KEY"

@@ -3,6 +3,7 @@ decision over the pool, and the size check a client runs before it stores anythi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,9 +100,23 @@ def decide_route(
             turn_index=sum(1 for m in history if m.role == "user"), health=health, budget_state=state,
             exclude=exclude or set(), preset=preset or engine.preset,
             pin=found.pin, override=found.override, default=found.default, known=found.known,
+            unavailable=keyless(engine, [*pool, *found.known]),
         ))
     finally:
         router.preset, router.cost_weight_override = kept
+
+
+def keyless(engine: Engine, models: Sequence[ModelInfo]) -> dict[str, str]:
+    """The models whose provider has no API key set, with why: the router leaves them out rather
+    than trying one, failing before the request and rerouting (a pin still goes to its model, and
+    its error names the variable to set)."""
+    out: dict[str, str] = {}
+    for m in models:
+        cfg = engine.config.providers.get(m.provider)
+        if cfg is not None and cfg.api_key() is None:
+            env = cfg.default_key_env()
+            out[m.id] = f"no API key: set {env}" if env else "no API key: set api_key_env in the config"
+    return out
 
 
 def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], system: str | None,

@@ -3,7 +3,7 @@ candidate and why it won or was excluded) out, or a `NoRouteError` saying why no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,9 @@ class RouteRequest:
     preset: str | None = None  # replaces the router's preset from this call on (the TUI knob)
     default: str | None = None  # answers when every candidate is excluded, unless it is too
     known: Sequence[Any] = ()  # the pin, override and default when they are not in the pool
+    # Models that cannot be asked at all, with why (a provider whose API key is not set): left
+    # out up front rather than tried, failed and rerouted on every first turn.
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

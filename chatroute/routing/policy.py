@@ -187,6 +187,8 @@ class _Turn:
         health = self.request.health
         if c.model in self.exclude:
             return "excluded for this turn (failed already)"
+        if (why := self.request.unavailable.get(c.model)) is not None:
+            return why
         if health is not None and (hr := health.unavailable_reason(c.model)):
             return hr
         needed = self.in_tokens + min(self.out_tokens, m.max_output_tokens or self.out_tokens)
