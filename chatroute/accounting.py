@@ -187,7 +187,9 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
             saved[chosen] = None if part is None else part - sum(r.cost_usd or 0.0 for r in priced)
             base = part if base is None or part is None else base + part
             turns_by[chosen] = sum(r.turns for r in priced)
-        routed_saved, chosen_saved = saved[False], saved[True]
+        # A difference of sums of the same figures: what is left under a nano-dollar is the
+        # floats' rounding, not money ("your picks cost <$0.000001 more" than themselves).
+        routed_saved, chosen_saved = (None if v is None else _no_dust(v) for v in (saved[False], saved[True]))
     actual = totals.cost_usd or 0.0
     return PeriodSummary(
         turns=totals.turns,
@@ -197,7 +199,7 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         output_tokens=totals.output_tokens,
         cached_tokens=totals.cached_tokens,
         baseline_cost_usd=base,
-        routing_saved_usd=None if base is None else base - actual,
+        routing_saved_usd=None if base is None else _no_dust(base - actual),
         cache_saved_usd=totals.saved_usd or 0.0,
         cache_hits=hits,
         estimated_turns=estimated_turns,
@@ -207,6 +209,10 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         chosen_turns=turns_by[True],
         routed_turns=turns_by[False],
     )
+
+
+def _no_dust(amount: float) -> float:
+    return 0.0 if abs(amount) < 1e-9 else amount
 
 
 def verdict(summary: PeriodSummary, baseline_id: str) -> str:

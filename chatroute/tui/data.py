@@ -440,6 +440,7 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
                      "routed_saved_usd": selected.get("routed_saved_usd"),
                      "chosen_saved_usd": selected.get("chosen_saved_usd"),
                      "chosen_turns": selected.get("chosen_turns") or 0,
+                     "routed_turns": selected.get("routed_turns") or 0,
                      "cache_saved_usd": selected.get("cache_saved_usd")},
         "verdict": report.get("verdict"),
         "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),

@@ -451,3 +451,14 @@ def test_overrides_teach_the_router(capsys: pytest.CaptureFixture[str], configur
     code, out, _ = run_cli(capsys, "prefs", "show")
     line = next((ln for ln in out.splitlines() if ln.startswith(chosen)), out)
     assert float(line.split()[-1]) > 0
+
+
+def test_picks_of_the_baseline_model_cost_the_same_as_it(capsys: pytest.CaptureFixture[str],
+                                                         configured: FakeServer) -> None:
+    """Turns on the baseline model itself: the two sums differ only by float rounding, which
+    read "your picks cost <$0.000001 more" (chosen_saved_usd -5.4e-20)."""
+    turns = [(GPT4O, f"question {i}", 1000 + 37 * i, 90 + 13 * i, 100 * (i % 3)) for i in range(9)]
+    _run_turns(capsys, configured, turns)
+    report = _costs(capsys, "--baseline", GPT4O)
+    assert report["selected"]["chosen_saved_usd"] == 0.0 and report["selected"]["routing_saved_usd"] == 0.0
+    assert report["verdict"].endswith("(pins, overrides, compare) cost the same as gpt-4o.")

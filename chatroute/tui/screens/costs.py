@@ -68,6 +68,9 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
         routing = float(baseline.get("routed_saved_usd") or 0.0)
         mine = float(baseline.get("chosen_saved_usd") or 0.0)
         picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {usd(abs(mine))}{'' if mine >= 0 else ' more'}, "
+        if not baseline.get("routed_turns"):
+            return (f"Always using {model} would have cost {usd(baseline['cost_usd'])}; no turn was routed; "
+                    f"{picks}{cache_part}.")
     else:
         routing = float(baseline.get("routing_saved_usd") or 0.0)
     if routing >= 0:
