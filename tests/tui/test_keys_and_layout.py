@@ -225,6 +225,24 @@ async def test_closing_the_search_folds_the_sidebar_it_opened(engine: FakeEngine
         assert sidebar.display is not after
 
 
+@pytest.mark.parametrize("size", [(120, 30), (80, 30)])
+async def test_hiding_the_sidebar_while_searching_gives_the_keys_back_to_the_composer(
+        engine: FakeEngine, size: tuple[int, int]) -> None:
+    """Ctrl+B during a search hid the sidebar with the focus still in it: typed keys went nowhere."""
+    from chatroute.tui.widgets.composer import Composer
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("ctrl+f", *"hel")
+        await pilot.pause()
+        sidebar = app.screen.query_one(Sidebar)
+        assert sidebar.has_class("-searching")
+        await pilot.press("ctrl+b", *"abc")
+        await pilot.pause()
+        assert not sidebar.display and not sidebar.has_class("-searching")
+        assert isinstance(app.focused, Composer) and app.focused.text == "abc"
+
+
 async def test_a_long_title_is_one_line_in_the_sidebar_ending_in_an_ellipsis(engine: FakeEngine) -> None:
     long = "How do I configure an nginx reverse proxy with websockets behind a load balancer"
     engine.store.create_conversation(long)

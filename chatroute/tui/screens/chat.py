@@ -520,6 +520,13 @@ class ChatScreen(ChatKeys, Screen[None]):
         sidebar = self.query_one(Sidebar)
         sidebar.display = not sidebar.display
         self._sidebar_user = bool(sidebar.display)
+        if not sidebar.display:
+            # Hidden, it must not keep the focus: keys typed into a hidden search box were lost.
+            if sidebar.has_class("-searching"):
+                sidebar.close_search()
+            focused = self.focused
+            if focused is None or sidebar in focused.ancestors_with_self:
+                self.composer.focus()
 
     def on_resize(self) -> None:
         if self._sidebar_user is None:
