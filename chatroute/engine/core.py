@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -549,6 +549,11 @@ class Engine:
         conv = plan.conv
         if conv is None:
             conv = await self._db(self.store.create_conversation, title=plan.title, system_prompt=system)
+        elif not conv.title and plan.question is None and plan.window.leaf_id is None:
+            # Made empty before its first turn (a pin, the cache switched off, a new chat in the
+            # TUI): it is titled by its first prompt, as one the turn makes is.
+            await self._db(self.store.rename_conversation, conv.id, plan.title)
+            conv = replace(conv, title=plan.title)
         question, assistant = await self._db(self.store.add_question_and_answer, conv.id, plan.prompt,
                                              plan.window.leaf_id, question=plan.question)
         return conv, question.id, assistant.id

@@ -191,3 +191,23 @@ async def test_an_at_model_prompt_shows_as_it_is_stored(real_engine: Engine, fak
         assert user.text == "hello"
         assert str(user.query_one(".user-text", Static).content) == "hello"
         assert "(override)" in badge(assistants(app)[-1])
+
+
+async def test_a_chat_pinned_before_its_first_turn_is_titled_by_it(real_engine: Engine,
+                                                                   fake_server: FakeServer) -> None:
+    """Pinning a model on an empty new chat made the conversation there and then, untitled; the
+    first turn then never titled it ("Untitled" in the sidebar and the store for good)."""
+    from chatroute.tui.widgets.sidebar import ConversationList
+
+    fake_server.script(Reply(text="Kilimanjaro."))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o", "down", "p")  # pin the pool's second model
+        await settle(pilot, app)
+        await type_and_send(pilot, "What is the tallest mountain in Africa?")
+        await settle(pilot, app)
+        [conv] = real_engine.store.list_conversations()
+        assert conv.title == "What is the tallest mountain in Africa?" and conv.pinned_model
+        listed = app.screen.query_one(ConversationList)
+        titles = [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)]
+        assert "What is the tallest mountain in Africa?" in titles
