@@ -93,3 +93,29 @@ async def test_ctrl_q_saves_the_compare_streams_as_it_quits(real_engine: Engine,
     assert sorted(t.model for t in turns) == MODELS[::-1]
     assert all(t.status == "interrupted" and t.cost_usd for t in turns), turns
     assert all(m.status != "streaming" for m in real_engine.store.history(conversation_id))
+
+
+async def test_each_compare_answer_shows_its_cost_at_80_columns(real_engine: Engine, fake_server: FakeServer) -> None:
+    """At 80x24 a column's badge read 'claude-haiku-4-5 (compare) · $0.000…': the route kind,
+    the same for every answer on the screen, took the room of the cost."""
+    for model in MODELS:
+        fake_server.script(model.split("/", 1)[1], Reply(text="short answer", input_tokens=1234, output_tokens=56))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
+        await pilot.press("f4")
+        await pilot.pause()
+        picker = app.screen.query_one(SelectionList)
+        picker.deselect_all()
+        for model in MODELS:
+            picker.select(model)
+        await pilot.press("ctrl+s")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if all(c.status == "ok" for c in app.screen.query(CompareColumn)):
+                break
+        for column in app.screen.query(CompareColumn):
+            badge = column.query_one(Badge)
+            shown = badge.fitted(badge.content_size.width)
+            record = real_engine.store.turns_for_messages([column.message_id])[column.message_id]
+            assert usd(record.cost_usd) in shown and "(compare)" not in shown, shown

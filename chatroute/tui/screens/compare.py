@@ -133,7 +133,7 @@ class CompareColumn(Vertical):
                     self.text = ev.text
                     await settle_streamed_render(md, ev.text, streamed_ok)
                     self.message_id = ev.record.message_id or self.message_id
-                    badge.show_record(ev.record)
+                    badge.show_record(ev.record, kind=False)
                     ok = ev.record.status == "ok" and not ev.error
                     self.status = "ok" if ok else "error"
                     if ev.error:
@@ -147,7 +147,7 @@ class CompareColumn(Vertical):
                 await events.aclose()
             record = self._stored_turn(self.message_id) if self._stored_turn is not None else None
             if record is not None:
-                badge.show_record(record)
+                badge.show_record(record, kind=False)
             else:
                 badge.show_pending("⚠ interrupted")
             raise

@@ -34,8 +34,13 @@ class Badge(Static):
         super().__init__("", **kw)
         self._parts: list[str] = [text] if text else []
 
-    def show_record(self, record: TurnRecord, sibling: tuple[int, int] | None = None) -> None:
+    def show_record(self, record: TurnRecord, sibling: tuple[int, int] | None = None, *,
+                    kind: bool = True) -> None:
+        """`kind=False`: the model without its route kind ("(compare)"), where every answer on
+        the screen has the same one and the room is better spent on the cost."""
         self._parts = badge_text(record).split(" · ")
+        if not kind:
+            self._parts[0] = short_model(record.model)
         if sibling and sibling[1] > 1:  # also on a failed sibling, whose badge is otherwise short
             self._parts.append(f"‹{sibling[0]}/{sibling[1]}›")
         self.refresh(layout=False)
