@@ -3,6 +3,7 @@ latency and tokens. The store never holds API keys, so nothing needs scrubbing h
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from chatroute import jsonsafe
@@ -66,8 +67,16 @@ def export_conversation(store: ExportSource, conversation_id: str, fmt: str = "m
     raise ValueError(f"export format must be markdown or json, not {fmt!r}")
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _literal(text: str) -> str:
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text.replace("\n", " "))
+
+
 def _markdown(title: str | None, system: str | None, branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
-    out = [f"# {title or 'Untitled conversation'}", ""]
+    # The title is the first prompt's start, shown as typed in the app: its Markdown is literal.
+    out = [f"# {_literal(title) if title else 'Untitled conversation'}", ""]
     if system:
         out += ["> **System:** " + system.replace("\n", "\n> "), ""]
     for m in branch:
@@ -75,8 +84,9 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         turn = turns.get(m.id)
         if m.role == "assistant" and (turn or m.model):
             heading += f" · {turn.model if turn else m.model}"
-        # answers only: a prompt (a pasted log) is exported exactly as it was sent
-        body = hard_breaks(m.content) if m.role == "assistant" else m.content
+        # Each line of a prompt or an answer stays a line, as the chat shows it (a three-line
+        # prompt read as one in a Markdown viewer); the text is otherwise exported as sent.
+        body = hard_breaks(m.content)
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             out += [f"_({m.status})_", ""]

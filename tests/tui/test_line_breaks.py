@@ -74,3 +74,21 @@ def test_export_of_an_answer_with_crlf_line_ends_has_no_cr_before_the_breaks(cha
     for md in exported:
         assert "\r" not in md
         assert "I brew  \nA delicate cup of green  \nSteam curls, then is gone\n" in md
+
+
+def test_export_keeps_a_prompts_lines_and_a_titles_markdown_literal(chatroute_home: Path) -> None:
+    """A three-line prompt read as one line in a Markdown viewer (only answers got hard breaks),
+    and a title's *stars* and [links] were rendered, where the app shows them as typed."""
+    from chatroute.store import Store
+
+    store = Store.open(chatroute_home / "chatroute.db")
+    try:
+        conv = store.create_conversation("a *haiku* about [sea](x)")
+        asked = store.add_message(conv.id, "user", "haiku\nplease\nthree lines")
+        store.add_message(conv.id, "assistant", "ok", parent_id=asked.id)
+        md = store.export_conversation(conv.id, "markdown")
+    finally:
+        store.close()
+    html = MarkdownIt("gfm-like").render(md)
+    assert "haiku<br />\nplease<br />\nthree lines" in html
+    assert "<h1>a *haiku* about [sea](x)</h1>" in html
