@@ -404,3 +404,27 @@ async def test_a_lock_wait_is_told_and_the_callback_goes_with_the_screen(engine:
         assert any("held by pid 42" in n and "Esc stops waiting" in n for n in notes), notes
     # The store outlives the app: it must not keep the closed screen alive through the callback.
     assert waits.on_wait is None
+
+
+async def test_a_next_turn_model_can_be_dropped_and_stays_with_its_conversation(engine: FakeEngine) -> None:
+    """Ctrl+O, Enter picked a model for the next turn with no way back (u only unpinned), and it
+    followed the user to other conversations."""
+    seed_conversation(engine.store, "here", [("q", "a")])
+    elsewhere = seed_conversation(engine.store, "elsewhere", [("q2", "a2")])
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await screen.open_conversation(next(c.id for c in engine.store.list_conversations() if c.id != elsewhere.id))
+        await pilot.pause()
+        await pilot.press("ctrl+o", "down", "enter")
+        await pilot.pause()
+        assert screen.next_override == "openai/gpt-4o"
+        await pilot.press("ctrl+o", "u")
+        await pilot.pause()
+        assert screen.next_override is None
+        await pilot.press("ctrl+o", "down", "enter")
+        await pilot.pause()
+        await screen.open_conversation(elsewhere.id)
+        await pilot.pause()
+        assert screen.next_override is None
+        assert any("Next-turn model dropped" in str(n.message) for n in app._notifications)

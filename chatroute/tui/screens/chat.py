@@ -138,6 +138,10 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.refresh_sidebar()
 
     async def open_conversation(self, conversation_id: str | None, focus_id: str | None = None) -> None:
+        if conversation_id != self.conversation_id and self.next_override is not None:
+            # A model picked for the next turn of one conversation is no choice for another.
+            self.next_override = None
+            self.notify("Next-turn model dropped: another conversation", timeout=3, markup=False)
         self.conversation_id = conversation_id
         await self.chat.show(Branch(self.backend, conversation_id), focus_id)
         self._highlight_in_sidebar(conversation_id)
@@ -550,6 +554,8 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.next_override = model
             self.notify(f"Next turn: {short_model(model)}", timeout=2, markup=False)
         elif action in ("pin", "unpin"):
+            if action == "unpin":
+                self.next_override = None  # back to routing, for the next turn too
             self.run_worker(self._set_pin(model if action == "pin" else None), group="write", exit_on_error=False)
         self.composer.focus()
 

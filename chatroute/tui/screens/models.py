@@ -61,7 +61,7 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
             yield Static(Text(title, style="bold"))
             yield OptionList(*[Option(model_label(m, self.current), id=m.id) for m in models], id="models")
             hint = ("enter re-run · esc cancel" if self.mode == "rerun"
-                    else "enter next turn only · p pin for this conversation · u unpin · esc cancel")
+                    else "enter next turn only · p pin for this conversation · u back to routing · esc cancel")
             yield Static(hint, classes="hint")
             as_of = self.backend.prices_as_of()
             yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="as-of")
