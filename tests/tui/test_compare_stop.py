@@ -119,3 +119,42 @@ async def test_each_compare_answer_shows_its_cost_at_80_columns(real_engine: Eng
             shown = badge.fitted(badge.content_size.width)
             record = real_engine.store.turns_for_messages([column.message_id])[column.message_id]
             assert usd(record.cost_usd) in shown and "(compare)" not in shown, shown
+
+
+async def test_a_dropped_answer_can_be_kept_and_a_streaming_one_says_so(real_engine: Engine,
+                                                                        fake_server: FakeServer) -> None:
+    """A column whose connection dropped mid-answer kept its text, billed and badged as
+    interrupted, yet '1' said it had 'no answer to pick'; so did a digit on a column still
+    streaming, with its text on screen."""
+    from tests.fakeserver import Drop
+
+    words = " ".join(f"word{i}" for i in range(40))
+    fake_server.script("gpt-4o-mini", Drop(after_chunks=20, text=words))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
+        await pilot.press("f4")
+        await pilot.pause()
+        picker = app.screen.query_one(SelectionList)
+        picker.deselect_all()
+        for model in MODELS:
+            picker.select(model)
+        await pilot.press("ctrl+s")
+        for _ in range(500):
+            await pilot.pause(0.02)
+            columns = list(app.screen.query(CompareColumn))
+            if len(columns) == 2 and columns[0].status not in ("pending", "streaming") and columns[1].text:
+                break
+        first, second = app.screen.query(CompareColumn)
+        assert first.status == "interrupted" and first.text.startswith("word0 word1")
+        await pilot.press("2")
+        await pilot.pause()
+        notes = [str(n.message) for n in app._notifications]
+        assert any("gpt-4o is still answering" in n for n in notes), notes
+        await pilot.press("1")
+        await settle(pilot, app)
+        assert not isinstance(app.screen, CompareScreen)  # kept: back in the chat, continuing from it
+    [conv] = real_engine.store.list_conversations()
+    shown = real_engine.store.history(conv.id)
+    assert shown[-1].content.startswith("word0 word1") and shown[-1].status == "interrupted"

@@ -135,9 +135,12 @@ class CompareColumn(Vertical):
                     self.message_id = ev.record.message_id or self.message_id
                     badge.show_record(ev.record, kind=False)
                     ok = ev.record.status == "ok" and not ev.error
-                    self.status = "ok" if ok else "error"
+                    # Cut off mid-answer (a dropped connection): what arrived is kept, billed and
+                    # badged as interrupted, and can be kept like an answer stopped with Ctrl+C.
+                    cut = ev.record.status == "interrupted" and bool(ev.text.strip())
                     if ev.error:
                         self._fail(ev.error)
+                    self.status = "ok" if ok else "interrupted" if cut else "error"
         except asyncio.CancelledError:
             await self._stop()
             self.status = "interrupted"
@@ -285,6 +288,10 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         col = self.columns[n - 1]
         # A stopped answer can be kept too: the user stopped it having read enough (the chat
         # continues from a stopped answer the same way).
+        if col.status == "streaming":
+            self.notify(f"{short_model(col.model)} is still answering: wait for it, or Ctrl+C stops every answer "
+                        "and keeps what arrived", severity="warning", markup=False)
+            return
         if col.status not in ("ok", "interrupted") or col.message_id is None or not col.text.strip():
             self.notify(f"{short_model(col.model)} has no answer to pick", severity="warning", markup=False)
             return
