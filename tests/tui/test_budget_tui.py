@@ -151,6 +151,11 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         await pilot.press("n")
         await settle(pilot, app)
         assert len(fake_server.requests) == requests and len(assistants(app)) == 1
+        # No prompt of the user's is in the composer: the notice says what happened, and the
+        # focus stays on the answer (it said "your prompt is still in the composer").
+        notes = [str(n.message) for n in app._notifications]
+        assert "Not regenerated: the budget is unchanged" in notes and not any("composer" in n for n in notes)
+        assert app.focused is assistants(app)[-1]
 
         fake_server.script("gpt-4o-mini", Reply(text="Seine, Elbe, Po.", input_tokens=20, output_tokens=6))
         assistants(app)[-1].focus()

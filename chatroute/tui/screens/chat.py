@@ -208,8 +208,11 @@ class ChatScreen(ChatKeys, Screen[None]):
         await self.send(prompt, override=override)
 
     # ---- budget ----
-    def _confirm_over_budget(self, block: BudgetBlock, send: Callable[[], Awaitable[None]]) -> None:
-        """Ask before spending past a cap; yes sends this one turn on the cheapest model."""
+    def _confirm_over_budget(self, block: BudgetBlock, send: Callable[[], Awaitable[None]], *,
+                             regenerating: MessageWidget | None = None) -> None:
+        """Ask before spending past a cap; yes sends this one turn on the cheapest model.
+        `regenerating`: the answer a refused regeneration leaves the focus on (it has no prompt
+        in the composer)."""
         if block.cheapest_model is None:
             self.notify(f"{block.question()} Pick a free model (ctrl+o) or raise [budget] in the config.",
                         title="Budget", severity="error", timeout=8, markup=False)
@@ -217,6 +220,10 @@ class ChatScreen(ChatKeys, Screen[None]):
 
         async def answered(yes: bool | None) -> None:
             if not yes:
+                if regenerating is not None:
+                    self.notify("Not regenerated: the budget is unchanged", timeout=3, markup=False)
+                    regenerating.focus()
+                    return
                 self.notify("Not sent: your prompt is still in the composer", timeout=3, markup=False)
                 self.composer.focus()
                 return
@@ -400,7 +407,8 @@ class ChatScreen(ChatKeys, Screen[None]):
             block = self.backend.budget_block(self.conversation_id, user.text, use_cache=use_cache,
                                               regenerate_of=widget.message_id)
             if block is not None:
-                self._confirm_over_budget(block, lambda: self._regenerate(widget, model, use_cache, True))
+                self._confirm_over_budget(block, lambda: self._regenerate(widget, model, use_cache, True),
+                                          regenerating=widget)
                 return
         if widget.message_id is None:  # the turn failed before the engine stored it: send again
             spec = widget.retry_spec or {}
