@@ -43,6 +43,7 @@ async def test_help_lists_every_binding(engine: FakeEngine) -> None:
                 assert b.description in text
         for needle in ("^n", "New chat", "Why this model", "Regenerate", "Pin for conversation", "Command palette"):
             assert needle in text
+        assert text.count("Composer") == 1 and "@model prompt" in text  # one section (there were two)
         await pilot.press("escape")
         assert isinstance(app.screen, ChatScreen)
 

@@ -68,9 +68,8 @@ class HelpScreen(ModalScreen[None]):
             for b in bindings:
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))
                 table.add_row(keys, b.description)
-        table.add_row("", "")
-        table.add_row(Text("Composer", style="underline"), "")
-        table.add_row("@model prompt", "send this one prompt to that model (override)")
+            if section == "Composer":  # not a key, but typed there
+                table.add_row("@model prompt", "send this one prompt to that model (override)")
         table.add_row("", "")
         table.add_row("", Text("Every action is also in the command palette (ctrl+p).", style="dim"))
         return table
