@@ -24,7 +24,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
 
 
 def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
-                 add: str | None = None, sub: str | None = None, counted: str = "1") -> str:
+                 add: str | None = None, sub: str | None = None, counted: str = "1", when: str | None = None) -> str:
     """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
     with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
     Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding.
@@ -60,7 +60,7 @@ def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
         body += f"\n        DELETE FROM {table} WHERE {match} AND turns = 0;"
     if add:
         body += upsert(add, "")
-    return f"CREATE TRIGGER {name} {event} ON turns BEGIN{body}\nEND"
+    return f"CREATE TRIGGER {name} {event} ON turns{f' WHEN {when}' if when else ''} BEGIN{body}\nEND"
 
 
 # Migration 1's hourly rollup: one row per (UTC hour, model, conversation; '' once deleted).
@@ -403,21 +403,26 @@ def _m6_billing_detail(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN thinking_chars INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE messages ADD COLUMN reported_input TEXT")
     # Whether routing paid off is told apart from what the user's own choices did: the daily
-    # spend per model, split by whether the user chose the model (a pin, an override, a compare
-    # answer) or the router did. Kept by triggers like spend_day_model.
+    # spend per model of the turns whose cost is known (what a baseline is priced on), split by
+    # whether the user chose the model (a pin, an override, a compare answer) or the router
+    # did. Only known costs, so a day mixing known and unknown prices needs no read of its turns.
     keys = _DAY_MODEL_CHOSEN
     exprs = ", ".join(expr.format(r="turns") for expr in keys.values())
+    table = "spend_day_model_chosen"
+    changed = f"AFTER UPDATE OF model, route_kind, {_SPEND_COLUMNS}, status"
     statements = [
-        f"CREATE TABLE spend_day_model_chosen (day TEXT NOT NULL, model TEXT NOT NULL, chosen INTEGER NOT NULL,"
+        f"CREATE TABLE {table} (day TEXT NOT NULL, model TEXT NOT NULL, chosen INTEGER NOT NULL,"
         f"{_MEASURES}, PRIMARY KEY (day, model, chosen)) WITHOUT ROWID",
-        f"INSERT INTO spend_day_model_chosen SELECT {exprs}, {_COUNTED_SUMS} FROM turns GROUP BY {exprs}",
-        _sum_trigger("spend_day_model_chosen_ai", "spend_day_model_chosen", keys, "AFTER INSERT", add="new",
-                     counted=COUNTED),
-        _sum_trigger("spend_day_model_chosen_ad", "spend_day_model_chosen", keys, "AFTER DELETE", sub="old",
-                     counted=COUNTED),
-        _sum_trigger("spend_day_model_chosen_au", "spend_day_model_chosen", keys,
-                     f"AFTER UPDATE OF model, route_kind, {_SPEND_COLUMNS}, status", sub="old", add="new",
-                     counted=COUNTED),
+        f"INSERT INTO {table} SELECT {exprs}, {_COUNTED_SUMS} FROM turns WHERE cost_usd IS NOT NULL"
+        f" GROUP BY {exprs}",
+        _sum_trigger(f"{table}_ai", table, keys, "AFTER INSERT", add="new", counted=COUNTED,
+                     when="new.cost_usd IS NOT NULL"),
+        _sum_trigger(f"{table}_ad", table, keys, "AFTER DELETE", sub="old", counted=COUNTED,
+                     when="old.cost_usd IS NOT NULL"),
+        _sum_trigger(f"{table}_au_old", table, keys, changed, sub="old", counted=COUNTED,
+                     when="old.cost_usd IS NOT NULL"),
+        _sum_trigger(f"{table}_au_new", table, keys, changed, add="new", counted=COUNTED,
+                     when="new.cost_usd IS NOT NULL"),
     ]
     for sql in statements:
         db.execute(sql)

@@ -247,10 +247,15 @@ def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: 
         return [replace(_row(r), cache_write_tokens=r[8]) for r in c.execute(sql, params).fetchall()]
     where, params = daily
     where = (where + " AND" if where else "WHERE") + " cost_known > 0"
-    table = "spend_day_model"
     if chosen is not None:
-        table = "spend_day_model_chosen"
-        where += f" AND chosen = {int(chosen)}"
+        # That rollup holds only turns with a known cost: no day needs reading turn by turn.
+        sql = (f"SELECT model, SUM(turns), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),"
+               f" SUM(cache_write_tokens), TOTAL(cost_usd) FROM spend_day_model_chosen {where}"
+               f" AND chosen = {int(chosen)} GROUP BY model")
+        return [SpendRow(key=model, turns=turns, input_tokens=n_in, output_tokens=n_out, cached_tokens=n_cached,
+                         cost_usd=cost, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=n_writes)
+                for model, turns, n_in, n_out, n_cached, n_writes, cost in c.execute(sql, params)]
+    table = "spend_day_model"
     sums: dict[str, list[float]] = {}
     for day, model, turns, n_in, n_out, n_cached, n_writes, cost, known in c.execute(
             "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd,"

@@ -239,3 +239,32 @@ def test_a_cost_report_is_read_from_one_snapshot(tmp_path, monkeypatch) -> None:
     assert store.spend_totals().turns == 3 + len(counts)  # the others' turns are there once it is read again
     store.close()
     other.close()
+
+
+def test_the_split_rollup_follows_updates_and_deletes(spent) -> None:  # type: ignore[no-untyped-def]
+    """spend_day_model_chosen holds only turns with a known cost: a price found later, a turn
+    repriced, moved to another kind or deleted keeps it equal to the turns themselves."""
+    from chatroute.store import spend as sp
+
+    store, _ = spent
+
+    def both(chosen: bool) -> tuple[object, object]:
+        def figures(use_rollup: bool) -> dict[str, tuple[int, int, int, int, float]]:
+            rows = store._read(lambda c: sp.known_cost_usage(c, None, None, 0, use_rollup=use_rollup, chosen=chosen))
+            return {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, round(r.cost_usd or 0, 9))
+                    for r in rows}
+        return figures(True), figures(False)
+
+    c = store.conn
+    steps = [
+        "UPDATE turns SET cost_usd = 0.0007 WHERE model = 'local/llama' AND route_kind = 'pinned'",  # priced later
+        "UPDATE turns SET cost_usd = 0.0050 WHERE model = 'openai/gpt-4o' AND cost_usd = 0.0045",  # repriced
+        "UPDATE turns SET route_kind = 'override' WHERE model = 'anthropic/claude'",  # now the user's pick
+        "UPDATE turns SET cost_usd = NULL WHERE model = 'openai/gpt-4o' AND cost_usd = 0.0040",  # unknown again
+        "DELETE FROM turns WHERE model = 'local/llama'",
+    ]
+    for sql in steps:
+        c.execute(sql)
+        for chosen in (False, True):
+            rollup, direct = both(chosen)
+            assert rollup == direct, (sql, chosen)
