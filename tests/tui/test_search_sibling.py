@@ -35,6 +35,10 @@ async def test_a_search_hit_on_an_inactive_sibling_opens_that_sibling(chatroute_
             assert answer.message_id == first and "endofunctors" in answer.text
             assert app.focused is answer
             assert badge(answer).endswith("‹1/2›")
+            # The search is done: the sidebar shows the list again, not the old results.
+            from chatroute.tui.widgets.sidebar import Sidebar
+
+            assert not app.screen.query_one(Sidebar).has_class("-searching")
         assert [m.id for m in store.history(cid)][-1] == first  # shown because it is the active one now
     finally:
         store.close()

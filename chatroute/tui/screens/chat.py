@@ -492,6 +492,10 @@ class ChatScreen(ChatKeys, Screen[None]):
             return
         await self.open_conversation(event.conversation_id, focus_id=event.message_id)
         if event.message_id is not None:  # a search hit: the search is done
+            sidebar = self.query_one(Sidebar)
+            if sidebar.has_class("-searching"):
+                sidebar.close_search()  # back to the list, where the conversation opened is marked
+                self._highlight_in_sidebar(event.conversation_id)
             self._fold_sidebar()
         if event.message_id is None:
             self.composer.focus()
