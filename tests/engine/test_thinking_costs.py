@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -39,6 +40,26 @@ def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     code, out, err = run_cli(capsys, "costs", "--format", "json")
     assert code == 0, err
     return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
+
+
+T = TypeVar("T")
+
+
+def _killed_when(args: tuple[str, ...], probe: Callable[[], T | None], what: str) -> tuple[T, dict[str, Any]]:
+    """Run `chatroute ask ARGS`, kill -9 it once `probe` finds what it waits for, then let the
+    next command's open recover the stream (priced with the catalogue). Returns what the probe
+    found and that command's `costs --format json`."""
+    proc = subprocess.Popen(chatroute_argv("ask", *args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = PipeReader(proc.stderr)
+    try:
+        found = wait_until(probe, 30, what,
+                           alive=lambda: None if proc.poll() is None else f"ask exited: {err.text()[-500:]}")
+    finally:
+        kill_hard(proc)
+    done = subprocess.run(chatroute_argv("costs", "--format", "json"), cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return found, json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("model", [HAIKU, GPT4O])
@@ -112,24 +133,14 @@ def test_a_killed_turn_is_recovered_after_a_billed_failover(chatroute_home: Path
     fake_server.script(first.split("/", 1)[1], THINKS_THEN_DROPS)
     fake_server.script(second.split("/", 1)[1], Reply(endless=True, tokens_per_s=80))
     db = chatroute_home / "chatroute.db"
-    proc = subprocess.Popen(chatroute_argv("ask", "--no-cache", prompt), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    err = PipeReader(proc.stderr)
-    try:
-        live = wait_until(lambda: streaming_partial(db, min_chars=20), 30, "the second model's saved partial",
-                          alive=lambda: None if proc.poll() is None else f"ask exited: {err.text()[-500:]}")
-    finally:
-        kill_hard(proc)
-
-    done = subprocess.run(chatroute_argv("costs", "--format", "json"), cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
+    live, costs = _killed_when(("--no-cache", prompt), lambda: streaming_partial(db, min_chars=20),
+                               "the second model's saved partial")
     with Store.open(db) as store:
         turns = {t.model: t for t in store.recent_turns() if t.message_id == live.message_id}
     assert set(turns) == {first, second}
     assert turns[first].status == "error" and turns[first].cost_usd
     assert (turns[second].status, turns[second].route_kind) == ("interrupted", "recovered")
-    assert json.loads(done.stdout)["periods"]["all"]["turns"] == 2
+    assert costs["periods"]["all"]["turns"] == 2
 
 
 @pytest.mark.parametrize("model", [HAIKU, GPT4O])
@@ -159,20 +170,8 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
             conn.close()
         return (str(row[0]), int(row[1])) if row else None
 
-    proc = subprocess.Popen(chatroute_argv("ask", "--no-cache", "-m", model, "Prove there are infinitely many primes"),
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = PipeReader(proc.stderr)
-    try:
-        message_id, chars = wait_until(
-            thinking_saved, 30, "a partial save with thinking",
-            alive=lambda: None if proc.poll() is None else f"ask exited: {err.text()[-500:]}")
-    finally:
-        kill_hard(proc)
-
-    # The next command's open recovers the stream and prices it with the catalogue.
-    done = subprocess.run(chatroute_argv("costs", "--format", "json"), cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
+    (message_id, chars), _ = _killed_when(("--no-cache", "-m", model, "Prove there are infinitely many primes"),
+                                          thinking_saved, "a partial save with thinking")
     with Store.open(db) as store:
         [turn] = [t for t in store.recent_turns() if t.message_id == message_id]
         [reply] = store.messages_by_id([message_id])

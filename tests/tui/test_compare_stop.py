@@ -5,6 +5,7 @@ Real engine and store, official SDKs, the fake provider."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
@@ -22,8 +23,9 @@ SIZE = (120, 40)
 MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
 
 
-async def start(pilot: Pilot, app: ChatrouteApp) -> None:
-    """F4, both models, a prompt: back once both answers are streaming."""
+async def compare(pilot: Pilot, app: ChatrouteApp,
+                  until: Callable[[list[CompareColumn]], bool], what: str) -> list[CompareColumn]:
+    """F4, both models, a prompt: back with the two columns once `until` holds for them."""
     app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
     await pilot.press("f4")
     await pilot.pause()
@@ -36,9 +38,14 @@ async def start(pilot: Pilot, app: ChatrouteApp) -> None:
     for _ in range(500):
         await asyncio.sleep(0.01)
         columns = list(app.screen.query(CompareColumn))
-        if len(columns) == 2 and all(len(c.text) > 40 for c in columns):
-            return
-    raise AssertionError("the answers never started streaming")
+        if len(columns) == 2 and until(columns):
+            return columns
+    raise AssertionError(f"waited in vain for {what}")
+
+
+async def start(pilot: Pilot, app: ChatrouteApp) -> None:
+    """Back once both answers are streaming."""
+    await compare(pilot, app, lambda cs: all(len(c.text) > 40 for c in cs), "both answers to stream")
 
 
 async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server: FakeServer) -> None:
@@ -102,19 +109,9 @@ async def test_each_compare_answer_shows_its_cost_at_80_columns(real_engine: Eng
         fake_server.script(model.split("/", 1)[1], Reply(text="short answer", input_tokens=1234, output_tokens=56))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
-        await pilot.press("f4")
+        columns = await compare(pilot, app, lambda cs: all(c.status == "ok" for c in cs), "both answers")
         await pilot.pause()
-        picker = app.screen.query_one(SelectionList)
-        picker.deselect_all()
-        for model in MODELS:
-            picker.select(model)
-        await pilot.press("ctrl+s")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if all(c.status == "ok" for c in app.screen.query(CompareColumn)):
-                break
-        for column in app.screen.query(CompareColumn):
+        for column in columns:
             badge = column.query_one(Badge)
             shown = badge.fitted(badge.content_size.width)
             record = real_engine.store.turns_for_messages([column.message_id])[column.message_id]
@@ -133,20 +130,9 @@ async def test_a_dropped_answer_can_be_kept_and_a_streaming_one_says_so(real_eng
     fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
-        app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
-        await pilot.press("f4")
-        await pilot.pause()
-        picker = app.screen.query_one(SelectionList)
-        picker.deselect_all()
-        for model in MODELS:
-            picker.select(model)
-        await pilot.press("ctrl+s")
-        for _ in range(500):
-            await pilot.pause(0.02)
-            columns = list(app.screen.query(CompareColumn))
-            if len(columns) == 2 and columns[0].status not in ("pending", "streaming") and columns[1].text:
-                break
-        first, second = app.screen.query(CompareColumn)
+        first, second = await compare(
+            pilot, app, lambda cs: cs[0].status not in ("pending", "streaming") and bool(cs[1].text),
+            "the first answer to end and the second to stream")
         assert first.status == "interrupted" and first.text.startswith("word0 word1")
         await pilot.press("2")
         await pilot.pause()
