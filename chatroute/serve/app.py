@@ -314,6 +314,13 @@ def _refusal(exc: ChatrouteError) -> ApiError:
     return ApiError(503 if exc.exit_code == 1 else 400, str(exc), type_="invalid_request_error")
 
 
+def _filtered(finished: TurnFinished) -> bool:
+    """The provider's safety filter ended the answer before any text. The APIs answer that with
+    a 200 (OpenAI: finish_reason content_filter; Anthropic: stop_reason refusal) and empty
+    content, which a client handles as such; the chat shows it as an error, serve does not."""
+    return finished.error is not None and finished.record.finish_reason == "content_filter"
+
+
 def _upstream(record: TurnRecord, line: str | None) -> ApiError:
     from chatroute.store.turns import redact_secrets
 
@@ -419,7 +426,7 @@ async def _answer(events: AsyncGenerator[Any, None], received: float) -> tuple[s
     if finished is None:  # pragma: no cover - serve_turn always ends with TurnFinished
         raise ApiError(500, "the request ended without an answer", type_="server_error")
     record = finished.record
-    if finished.error is not None:
+    if finished.error is not None and not _filtered(finished):
         raise _upstream(record, finished.error)
     decision = decision_of(record, reason)
     if record.total_ms is not None:
@@ -507,7 +514,7 @@ async def _stream_response(wire: _Stream, events: AsyncGenerator[Any, None], rec
         await events.aclose()
         raise
     first = seen[-1] if seen else None
-    if isinstance(first, TurnFinished) and first.error is not None:
+    if isinstance(first, TurnFinished) and first.error is not None and not _filtered(first):
         await events.aclose()
         raise _upstream(first.record, first.error)
     model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
@@ -533,7 +540,7 @@ async def _stream_response(wire: _Stream, events: AsyncGenerator[Any, None], rec
         if first_out and record.ttft_ms is not None:
             # What serve added before the first token: request in, auth, cache, routing, first chunk out.
             decision["added_ttft_ms"] = round((first_out - received) * 1000 - record.ttft_ms, 2)
-        if finished.error is not None:
+        if finished.error is not None and not _filtered(finished):
             yield wire.error(_upstream(record, finished.error))
             return
         yield wire.close(record, decision)

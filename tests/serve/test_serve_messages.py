@@ -206,6 +206,24 @@ def test_an_answer_a_safety_filter_cut_is_a_refusal_streamed_or_not(fresh: Serve
     assert finishes == ["content_filter"]
 
 
+def test_an_answer_the_filter_stopped_before_any_text_is_an_empty_200(fresh: Served) -> None:
+    """The APIs answer a prompt their filter stops with a 200 and empty content; serve turned it
+    into a 400 content_policy error, which clients retry or report as a failed request."""
+    fresh.fake.script("claude-haiku-4-5", Reply(text="", finish_reason="content_filter"))
+    message = client(fresh).messages.create(model="anthropic/claude-haiku-4-5", max_tokens=100,
+                                            messages=[{"role": "user", "content": "filtered before a word"}])
+    assert message.stop_reason == "refusal" and "".join(b.text for b in message.content) == ""
+    fresh.fake.script("gpt-4o", Reply(text="", finish_reason="content_filter"))
+    with client(fresh).messages.stream(model="openai/gpt-4o", max_tokens=100, messages=[
+            {"role": "user", "content": "filtered before a word, streamed"}]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "refusal"
+    fresh.fake.script("gpt-4o", Reply(text="", finish_reason="content_filter"))
+    done = fresh.client().chat.completions.create(model="openai/gpt-4o",
+                                                  messages=[{"role": "user", "content": "filtered, openai's wire"}])
+    assert done.choices[0].finish_reason == "content_filter" and not done.choices[0].message.content
+
+
 def test_message_start_carries_the_prompts_input_count_and_message_delta_the_billed_one(fresh: Served) -> None:
     # Before, message_start said input_tokens 0: a client logging usage from it logged a free prompt.
     from chatroute.catalog.tokens import count_messages
