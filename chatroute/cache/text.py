@@ -211,6 +211,14 @@ _DIVORCES = ("divorce", "divorces", "divorced", "divorcing")
 _BIRTHS = ("born", "birthday", "birthplace")  # "birth" alone also names a parent: "birth mother"
 _DEATHS = ("die", "dies", "died", "dying", "death", "dead")
 _ANTONYM_PAIRS += [(m, d) for m in _MARRIES for d in _DIVORCES] + [(b, d) for b in _BIRTHS for d in _DEATHS]
+# How much is asked for is another answer: "Explain recursion briefly" / "… in detail" were served
+# one for the other (verifier 0.999), and the user who asked for depth got one line.
+# A summary can be long ("summarize it in detail"): only the words that fix the length count.
+_BRIEF = ("brief", "briefly", "concise", "concisely", "simply", "simple", "short", "sentence", "nutshell", "tldr",
+          "eli5")
+_IN_DEPTH = ("detail", "detailed", "depth", "thorough", "thoroughly", "comprehensive", "comprehensively",
+             "elaborate", "extensive", "extensively", "lengthy")
+_ANTONYM_PAIRS += [(b, d) for b in _BRIEF for d in _IN_DEPTH]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
     (x, y) for x, ys in OPPOSITES.items() for y in ys

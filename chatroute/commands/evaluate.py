@@ -68,4 +68,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         # Dataset and model names come from the file: no escape sequence of theirs is printed.
         print(strip_terminal_controls(format_table(result)))
+    if all("error" in part for part in result.values()):
+        # Nothing could be scored: the report says why, and the exit status says it failed.
+        print(f"chatroute: error: {path}: no dataset had two prompts scored for both models", file=sys.stderr)
+        return 2
     return 0

@@ -336,3 +336,17 @@ def test_first_ask_after_an_upgrade_says_it_prepares_the_cache_and_still_hits(
     assert len(configured.requests) == n
     code, out, err = run_cli(capsys, "ask", "--json", PARAPHRASE)  # done once: said once
     assert code == 0 and "preparing" not in err
+
+
+@pytest.mark.parametrize(("cached", "asked", "words"), [
+    ("Explain recursion briefly", "Explain recursion in detail", ("briefly", "detail")),
+    ("Explain quantum computing simply", "Explain quantum computing in depth", ("simply", "depth")),
+    ("Summarize World War 2 in one sentence", "Summarize World War 2 in detail", ("sentence", "detail")),
+])
+def test_a_short_answer_is_not_served_for_a_detailed_one(capsys: pytest.CaptureFixture[str], cached: str, asked: str,
+                                                         words: tuple[str, str]) -> None:
+    """The user who asked for depth got the one-line answer stored for "briefly" (verifier 0.999)."""
+    code, out, _ = run_cli(capsys, "cache", "check", cached, asked)
+    assert code == 0 and f"not served: opposite words ({words[0]!r} / {words[1]!r})" in out
+    code, out, _ = run_cli(capsys, "cache", "check", "Explain recursion in detail", "Explain recursion thoroughly")
+    assert out.startswith("served")  # the same depth, other words

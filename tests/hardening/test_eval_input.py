@@ -118,3 +118,16 @@ def test_a_score_out_of_range_is_one_line_exit_2(tmp_path: Path, score: str, say
     assert err == (f"chatroute: error: not a labelled routing file: {path}:4: the score of 'strong' "
                    f"{says} (scores are finite, within ±1,000,000)\n")
     assert child.stdout == b""
+
+
+def test_a_file_where_nothing_can_be_scored_is_exit_2(tmp_path: Path) -> None:
+    """One labelled row: the report said "fewer than two prompts scored" and the command exited
+    0, as if it had measured something."""
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n")
+    for args in ((), ("--json",)):
+        child = run_subprocess("eval", *args, str(path))
+        err = child.stderr.decode()
+        assert child.returncode == 2 and "Traceback" not in err, err
+        assert "no dataset had two prompts scored for both models" in err
+        assert b"fewer than two prompts scored" in child.stdout  # the report still says why
