@@ -24,7 +24,7 @@ def pricer(catalog: Catalog, *,
     a stream of a long conversation is not priced as if all of it had been sent."""
 
     def price(stream: RecoveredStream) -> TurnRecord | None:
-        from chatroute.catalog.cost import estimate_cost, turn_cost
+        from chatroute.catalog.cost import turn_cost
         from chatroute.catalog.tokens import count_messages, count_tokens
         from chatroute.providers.base import UsageReport
 
@@ -38,20 +38,16 @@ def pricer(catalog: Catalog, *,
             n_out = min(n_out, info.max_output_tokens)  # all a provider bills for one reply
         reported = stream.reported_input
         if reported is not None:  # the provider's own count of what it was sent
-            usage = UsageReport(input_tokens=reported.input, output_tokens=n_out, cached_input_tokens=reported.cached,
-                                cache_write_tokens=reported.cache_write)
-            return stream.record(
-                input_tokens=reported.input, output_tokens=n_out, cached_tokens=reported.cached,
-                cache_write_tokens=reported.cache_write,
-                cost_usd=turn_cost(info, usage) if info is not None else None,
-                provider=info.provider if info is not None else None,
-                price_as_of=info.price_as_of if info is not None else None,
-            )
-        request = _windowed(stream.request, max_history_tokens)
-        n_in, _ = count_messages([{"role": r, "content": c} for r, c in request], stream.system, stream.model)
+            n_in, cached, writes = reported.input, reported.cached, reported.cache_write
+        else:
+            request = _windowed(stream.request, max_history_tokens)
+            n_in, _ = count_messages([{"role": r, "content": c} for r, c in request], stream.system, stream.model)
+            cached = writes = 0
+        usage = UsageReport(input_tokens=n_in, output_tokens=n_out, cached_input_tokens=cached,
+                            cache_write_tokens=writes)
         return stream.record(
-            input_tokens=n_in, output_tokens=n_out,
-            cost_usd=estimate_cost(info, n_in, n_out) if info is not None else None,
+            input_tokens=n_in, output_tokens=n_out, cached_tokens=cached, cache_write_tokens=writes,
+            cost_usd=turn_cost(info, usage) if info is not None else None,
             provider=info.provider if info is not None else None,
             price_as_of=info.price_as_of if info is not None else None,
         )

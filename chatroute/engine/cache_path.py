@@ -27,11 +27,12 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
     from chatroute.catalog.cost import estimate_cost
     from chatroute.catalog.tokens import count_messages, count_tokens
 
+    # The request as it would have been sent (the system prompt too) and the answer, counted
+    # with the model's tokenizer, as a turn without a usage report is.
+    messages = [*history, {"role": "user", "content": prompt}]
+
     def priced(model: str) -> float | None:
-        # The request as it would have been sent (the system prompt too) and the answer, counted
-        # with the model's tokenizer, as a turn without a usage report is.
         info = engine.catalog.get(model)
-        messages = [*({"role": m.role, "content": m.content} for m in history), {"role": "user", "content": prompt}]
         n_in, _ = count_messages(messages, system, info.id)
         n_out, _ = count_tokens(hit.text, info.id)
         return estimate_cost(info, n_in, max(1, n_out))

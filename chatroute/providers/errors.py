@@ -294,8 +294,12 @@ def is_official_endpoint(url: str | None) -> bool:
     return host.endswith("openai.com") or host.endswith("anthropic.com")
 
 
+def key_hint(env: str | None) -> str:
+    """How to give a provider its key: the variable it reads, or the config field to add."""
+    return f"set {env}" if env else "set api_key_env in the config"
+
+
 def missing_key(*, provider: str, env: str | None) -> ProviderError:
-    hint = f"set {env}" if env else "set api_key_env in the config"
     return ProviderError(
-        kind=ErrorKind.AUTH, message=f"no API key for provider {provider!r}: {hint}", provider=provider
+        kind=ErrorKind.AUTH, message=f"no API key for provider {provider!r}: {key_hint(env)}", provider=provider
     )

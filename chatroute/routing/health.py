@@ -130,9 +130,14 @@ class HealthBoard:
         if read is None:
             return
         self.models, self.disabled_providers, self._mtime = read
+        self._forget_changes()
+        self._drop_stale_disables()
+
+    def _forget_changes(self) -> None:
+        """Nothing of this board's is left to put over the file: it was just read or written."""
         self._touched.clear()
         self._cleared.clear()
-        self._drop_stale_disables()
+        self._cleared_providers.clear()
 
     def _read_file(self, force: bool = False) -> tuple[dict[str, ModelHealth], dict[str, dict[str, str | None]],
                                                         float] | None:
@@ -193,9 +198,7 @@ class HealthBoard:
             return
         if merge:
             self._merge_file()
-        self._touched.clear()
-        self._cleared.clear()
-        self._cleared_providers.clear()
+        self._forget_changes()
         if len(self.models) > MAX_MODELS:
             newest = sorted(self.models.items(), key=lambda kv: kv[1].seen_at, reverse=True)[:MAX_MODELS]
             self.models = dict(newest)

@@ -578,19 +578,22 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
     ) -> TurnRecord | None:
         """The estimated turn record of an abandoned stream, or None when no request was sent
         (no model saved: it stopped before routing decided, or it was a cache hit)."""
-        msg = self.get_message(message_id)
-        if msg is None or msg.role != "assistant" or not msg.model:
+        # The message with what its partial saves kept of the billing (thinking, reported input).
+        rows = self._rows(f"SELECT {_MESSAGE_COLS}, thinking_chars, reported_input FROM messages WHERE id = ?",
+                          (message_id,))
+        if not rows:
+            return None
+        msg = StoredMessage.from_row(rows[0])
+        if msg.role != "assistant" or not msg.model:
             return None
         conv = self.get_conversation(msg.conversation_id)
         branch = self.path_to(msg.parent_id) if msg.parent_id else []
-        billing = self._read(lambda c: c.execute(
-            "SELECT thinking_chars, reported_input FROM messages WHERE id = ?", (message_id,)).fetchone())
         stream = RecoveredStream(
             message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,
             request=tuple((m.role, m.content) for m in branch if m.role in ("user", "assistant") and m.content),
             system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
-            thinking_chars=int(billing[0] or 0) if billing else 0,
-            reported_input=ReportedInput.from_json(billing[1]) if billing else None,
+            thinking_chars=int(rows[0]["thinking_chars"] or 0),
+            reported_input=ReportedInput.from_json(rows[0]["reported_input"]),
         )
         if price is not None:
             try:

@@ -255,18 +255,17 @@ def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: 
         return [SpendRow(key=model, turns=turns, input_tokens=n_in, output_tokens=n_out, cached_tokens=n_cached,
                          cost_usd=cost, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=n_writes)
                 for model, turns, n_in, n_out, n_cached, n_writes, cost in c.execute(sql, params)]
-    table = "spend_day_model"
     sums: dict[str, list[float]] = {}
     for day, model, turns, n_in, n_out, n_cached, n_writes, cost, known in c.execute(
             "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd,"
-            f" cost_known FROM {table} {where}", params):
+            f" cost_known FROM spend_day_model {where}", params):
         if known < turns:
             start = date.fromisoformat(day)
             n_in, n_out, n_cached, n_writes, cost = c.execute(
                 "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
                 " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), TOTAL(cost_usd)"
                 " FROM turns INDEXED BY idx_turns_model"
-                f" WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL{kind_sql}",
+                " WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL",
                 (model, ts_bound(start), ts_bound(start + timedelta(days=1)))).fetchone()
         total = sums.setdefault(model, [0, 0, 0, 0, 0, 0.0])
         for i, n in enumerate((known, n_in, n_out, n_cached, n_writes, cost)):

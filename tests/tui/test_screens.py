@@ -198,20 +198,17 @@ def test_baseline_sentence_says_when_routing_did_not_pay() -> None:
     assert text.startswith("Routing cost you $0.50 more than always using gpt-4o-mini")
 
 
-def test_baseline_sentence_tells_routing_apart_from_the_users_picks() -> None:
-    text = baseline_sentence({"model": "openai/gpt-4o", "cost_usd": 1.0, "actual_usd": 0.4, "routing_saved_usd": 0.6,
-                              "routed_saved_usd": 0.2, "chosen_saved_usd": 0.4, "chosen_turns": 3, "routed_turns": 5,
-                              "cache_saved_usd": 0.1})
-    assert text == ("Always using gpt-4o would have cost $1.00; routing saved $0.20, your own picks saved $0.40, "
-                    "the cache saved $0.10.")
+_PICKS = {"model": "openai/gpt-4o", "cost_usd": 1.0, "actual_usd": 0.4, "routing_saved_usd": 0.6, "chosen_turns": 3}
 
 
-def test_baseline_sentence_when_no_turn_was_routed() -> None:
-    text = baseline_sentence({"model": "openai/gpt-4o", "cost_usd": 1.0, "actual_usd": 0.4, "routing_saved_usd": 0.6,
-                              "routed_saved_usd": 0.0, "chosen_saved_usd": 0.6, "chosen_turns": 3, "routed_turns": 0,
-                              "cache_saved_usd": 0.0})
-    assert text == ("Always using gpt-4o would have cost $1.00; no turn was routed; your own picks saved $0.60, "
-                    "the cache saved $0.00.")
+@pytest.mark.parametrize(("split", "says"), [
+    ({"routed_saved_usd": 0.2, "chosen_saved_usd": 0.4, "routed_turns": 5, "cache_saved_usd": 0.1},
+     "routing saved $0.20, your own picks saved $0.40, the cache saved $0.10."),
+    ({"routed_saved_usd": 0.0, "chosen_saved_usd": 0.6, "routed_turns": 0, "cache_saved_usd": 0.0},
+     "no turn was routed; your own picks saved $0.60, the cache saved $0.00."),
+], ids=["some-routed", "none-routed"])
+def test_baseline_sentence_tells_routing_apart_from_the_users_picks(split: dict[str, float], says: str) -> None:
+    assert baseline_sentence({**_PICKS, **split}) == f"Always using gpt-4o would have cost $1.00; {says}"
 
 
 def test_badge_formats() -> None:
