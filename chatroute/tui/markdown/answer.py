@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Markdown, Static
 
 from chatroute.tui.markdown.freeze import FreezingMarkdown
 from chatroute.tui.markdown.parser import shared_parser
 from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
+
+# Schemes a clicked link in an answer is opened for. The system's opener (xdg-open) launches
+# whatever handles a scheme (a file share, an SSH client, a game launcher), and the user sees
+# the link's text, not its target: the model's text gets a web page, nothing more.
+WEB_SCHEMES = ("http", "https")
+
+
+def web_link(href: str) -> bool:
+    try:
+        parts = urlsplit(href)
+    except ValueError:  # "http://[::1": no address at all
+        return False
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.netloc)
 
 
 class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
@@ -38,6 +52,7 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
 
     def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
         kw.setdefault("parser_factory", shared_parser)
+        kw["open_links"] = False  # on_markdown_link_clicked opens the web links only
         super().__init__(markdown, **kw)
         self._large = markdown if prebuilt and markdown and len(markdown) > self.LARGE_MIN_CHARS else None
         self._prebuilt = (prebuilt and bool(markdown) and len(markdown or "") <= self.PREBUILT_MAX_CHARS
@@ -56,6 +71,15 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
             blocks[-1].add_class("-last")
             self._last_block = blocks[-1]
         yield from blocks
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        if web_link(event.href):
+            self.app.open_url(event.href)
+        else:
+            shown = event.href if len(event.href) <= 80 else event.href[:79] + "…"
+            self.notify(f"Link not opened: {shown} is not a web address (only http and https links open)",
+                        severity="warning", timeout=6, markup=False)
 
     def blocks_prebuilt(self) -> bool:
         return self._prebuilt
