@@ -7,6 +7,7 @@ timeout (a closed loopback port refuses at once, so this costs a few ms). Never 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -201,7 +202,9 @@ def config_snippet(servers: Iterable[LocalServer], config: Config | None = None)
     pool = [*(config.router.pool if config is not None else []),
             *(f"{s.name}/{m}" for s in servers for m in s.models[:SNIPPET_MODELS_PER_SERVER])]
     if pool:
-        line = "pool = [" + ", ".join(f'"{m}"' for m in dict.fromkeys(pool)) + "]"
+        # A JSON string is a TOML basic string: a model id may hold a backslash (a Windows path, as
+        # llama.cpp lists a model) or a quote, which written as they are break the pasted file.
+        line = "pool = [" + ", ".join(json.dumps(m, ensure_ascii=False) for m in dict.fromkeys(pool)) + "]"
         if config is not None and _file_has_table(config, "router"):
             blocks.append(f"# and in your [router] table:\n# {line}\n")
         else:

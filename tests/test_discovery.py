@@ -122,3 +122,16 @@ def test_a_listed_id_with_control_characters_is_no_model(serve, discovery_on) ->
     port = serve(200, hostile.encode())
     (found,) = discover_local_servers(ports={"ollama": port})
     assert found.models == ["qwen2.5:7b"]
+
+
+def test_the_config_snippet_quotes_model_ids_as_toml() -> None:
+    """llama.cpp lists a model by the path it was loaded from, and on Windows that path has
+    backslashes: written inside "…" as it was, `\\m` is an invalid escape and the pasted
+    config fails to load; a quote in an id ended the string early."""
+    import tomllib
+
+    from chatroute.discovery import config_snippet
+
+    odd = ["C:\\models\\llama-3.2-3b.gguf", 'say "hi"', "plain:7b"]
+    snippet = config_snippet([LocalServer("llamacpp", "http://127.0.0.1:8080/v1", odd)])
+    assert tomllib.loads(snippet)["router"]["pool"] == [f"llamacpp/{m}" for m in odd]
