@@ -78,6 +78,7 @@ async def serve_from_cache(
         "kind": "cache",
         "model": hit.model,
         "reason": reason,
+        "why": "",  # the badge says (cache) after the model instead
         "candidates": [],
         "reroutes": [],
         "would_route_to": would.model if would else None,

@@ -86,7 +86,8 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str,
     if hit is None or not hit.model:
         return
     reason = f"answered from the cache ({hit.tier}, similarity {hit.similarity:.3f})"
-    decision: dict[str, Any] = {"kind": "cache", "model": hit.model, "reason": reason, "candidates": [], "reroutes": []}
+    decision: dict[str, Any] = {"kind": "cache", "model": hit.model, "reason": reason, "why": "", "candidates": [],
+                                "reroutes": []}
     # What it saved, as a chat turn's hit counts it (the ledger said $0 saved for every served hit).
     saved, would = hit_saving(engine, hit, req.prompt, list(req.history), req.system, pin=req.pinned, override=None,
                               current_model=None)

@@ -63,6 +63,18 @@ def test_repeat_hits_free_without_calling_the_server(capsys: pytest.CaptureFixtu
     assert again["conversation_id"] != first["conversation_id"]
 
 
+def test_a_hits_route_has_the_keys_every_route_has(capsys: pytest.CaptureFixture[str],
+                                                  configured: FakeServer) -> None:
+    """README: `route` is kind, reason, why, candidates, reroutes. A hit's route had no `why`,
+    so a script reading it failed on the second time a question was asked."""
+    first = _first_answer(capsys, configured, CACHED)
+    _code, again = ask_json(capsys, CACHED)
+    assert again["cache"] == "hit"
+    for out in (first, again):
+        assert {"kind", "reason", "why", "candidates", "reroutes"} <= set(out["route"])
+    assert again["route"]["why"] == ""  # as for a pin, an override or the default: the badge says (cache)
+
+
 def test_paraphrase_hits_semantically(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
     row = _pairs_row(CACHED, PARAPHRASE)
     assert (row["category"], row["label"]) == ("paraphrase", "hit")
