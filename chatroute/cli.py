@@ -22,6 +22,11 @@ environment:
                       (empty: the platform's folders, as when unset)
   OPENAI_API_KEY      key for OpenAI (OPENAI_BASE_URL for a compatible server)
   ANTHROPIC_API_KEY   key for Anthropic (ANTHROPIC_BASE_URL to point elsewhere)
+  CHATROUTE_PRESET    overrides router.preset (frugal, balanced or best)
+  CHATROUTE_THEME     overrides ui.theme
+  CHATROUTE_NO_DISCOVERY=1
+                      never probe local ports for Ollama, llama.cpp or LM Studio
+  CHATROUTE_DEBUG=1   an internal error shows its traceback instead of one line
 
 Run `chatroute` with no arguments to open the TUI.
 """
@@ -83,11 +88,12 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     costs.add_argument("--by", choices=("day", "model", "conversation", "client"), default="day",
                        help="client: who sent each request through `chatroute serve` (chat turns apart)")
     costs.add_argument("--since", metavar="DATE", help="ISO date (YYYY-MM-DD), or today/week/month")
-    costs.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    costs.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (the default), csv of the rows, or json of everything")
     costs.add_argument("--baseline", metavar="MODEL", help="baseline model (default: ui.baseline_model)")
 
     models = sub.add_parser("models", help="the catalogue: prices and their as-of date, context, ability, health")
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--json", action="store_true", help="print the catalogue as one JSON object")
     models.add_argument("--all", action="store_true", help="every model of the configured providers, not only the pool")
 
     prices = sub.add_parser("prices", help="the price table")

@@ -284,3 +284,45 @@ def test_a_provider_without_its_key_is_left_out_of_routing(capsys: pytest.Captur
     assert decision["model"] == "openai/gpt-4o-mini"
     [claude] = [c for c in decision["candidates"] if c["model"] == "anthropic/claude-sonnet-4-5"]
     assert claude["excluded"] == "no API key: set ANTHROPIC_API_KEY"
+
+
+def _readme_section(title: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readme_command_list_names_every_subcommand_and_option() -> None:
+    """The README's Commands block is the manual's synopsis: an option `--help` shows and it does
+    not (`ask --over-budget`, `route -c`, `serve --header-timeout`) was one the user never learnt of."""
+    import argparse
+    import re
+
+    from chatroute.cli import _build_parser
+
+    block = _readme_section("Commands").split("```")[1]
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    if not re.search(rf"[ |]{name}\b", block):  # `prefs show|reset` names both
+                        missing.append(" ".join([*words, name]))
+                    walk(child, [*words, name])
+            elif action.option_strings and action.dest not in ("help", "version"):
+                if not any(opt in block for opt in action.option_strings):
+                    missing.append(f"{' '.join(words)} {action.option_strings[-1]}")
+
+    walk(_build_parser(), ["chatroute"])
+    assert missing == []
+
+
+def test_help_names_every_environment_variable_the_readme_lists() -> None:
+    import re
+
+    table = _readme_section("Configuration").split("Environment variables:")[1].split("\n\n")[1]
+    names = set(re.findall(r"`([A-Z][A-Z_]+)", table))
+    assert "CHATROUTE_PRESET" in names  # the table was found
+    shown = run_subprocess("--help").stdout.decode()
+    assert sorted(n for n in names if n not in shown) == []
