@@ -161,6 +161,11 @@ class ChatrouteApp(App[None]):
         if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
             if self._key_gate.holds(event):
                 return
+            if self.screen_stack and not self.screen_stack[-1].is_mounted:
+                # Typed as the command started: the screen would take it before its mount has
+                # focused the composer, and drop it (the first key; the gate saved the rest).
+                self._key_gate.hold(event)
+                return
             focused = self.focused
             await super().on_event(event)
             self._key_gate.handled(event, focused)

@@ -10,7 +10,8 @@ the composer, and keys after Esc from the search box were dropped.
 So after any key that is not plain typing into a text field, later keys are held until no part
 of the app has a message queued or in hand (the key has been handled wherever it went), then handed
 back to the app in the order they came (a paste among them keeps its place). Plain typing
-never waits.
+never waits. Keys typed while a screen is still mounting (the first one, as the command starts)
+wait the same way, the first of them included.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class KeyGate:
         """`event` has just been handed on, with `focused_before` focused when it was read."""
         if self._held is not None or is_typing(event, focused_before):
             return
+        self._hold_from_now()
+
+    def hold(self, event: Gated) -> None:
+        """Keep `event` itself back, with the keys behind it, until the app settles."""
+        if self._held is None:
+            self._hold_from_now()
+        assert self._held is not None
+        self._held.append(event)
+
+    def _hold_from_now(self) -> None:
         self._held = []
         self._release = asyncio.create_task(self._release_when_settled())
 
