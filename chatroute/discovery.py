@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatroute.safetext import has_terminal_controls
-
 if TYPE_CHECKING:
     import httpx
 
@@ -95,9 +93,11 @@ def listed_model_ids(body: object) -> list[str] | None:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
-    # An id with control characters is no model name, and would reach the terminal in every listing.
+    # A model name is one printable line. Every listing shows the id: control characters drive the
+    # terminal, a newline or tab forges rows and columns, a bidi override or zero-width character
+    # makes it read as another name.
     return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
-            and not has_terminal_controls(m["id"])]
+            and m["id"].isprintable()]
 
 
 def fetch_model_sizes(base_url: str, names: Iterable[str], timeout: float = 0.3) -> dict[str, float]:

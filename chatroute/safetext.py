@@ -61,10 +61,6 @@ def strip_terminal_controls(text: str) -> str:
     return _CONTROL.sub("", _SEQUENCE.sub("", text))
 
 
-def has_terminal_controls(text: str) -> bool:
-    return _CONTROL.search(text) is not None
-
-
 class StreamCleaner:
     """`strip_terminal_controls` for text that arrives in pieces: a sequence split across two
     deltas is removed whole, as if the text had come at once. `feed` returns what is safe to show

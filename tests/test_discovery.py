@@ -124,6 +124,17 @@ def test_a_listed_id_with_control_characters_is_no_model(serve, discovery_on) ->
     assert found.models == ["qwen2.5:7b"]
 
 
+def test_a_listed_id_that_is_not_one_printable_line_is_no_model(serve, discovery_on) -> None:
+    """A newline in an id put a forged row into the `models` and `route` tables (the row below
+    claims a price); a tab broke their columns; a bidi override or a zero-width character makes
+    an id read as another one, or reverses the rest of its line on a terminal that does bidi."""
+    odd = ["evil\nopenai/gpt-4o      $0.00       $0.00     128k", "tab\there", "gpt-4o\u200b", "gpt\u202eo4-",
+           "line\u2028sep", "nb\u00a0sp"]
+    port = serve(200, json.dumps({"data": [{"id": m} for m in odd] + [{"id": "llama 3 (q4)"}]}).encode())
+    (found,) = discover_local_servers(ports={"ollama": port})
+    assert found.models == ["llama 3 (q4)"]  # an ordinary space is printable
+
+
 def test_the_config_snippet_quotes_model_ids_as_toml() -> None:
     """llama.cpp lists a model by the path it was loaded from, and on Windows that path has
     backslashes: written inside "…" as it was, `\\m` is an invalid escape and the pasted
