@@ -33,7 +33,8 @@ class ChatrouteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "chatroute"
     BINDINGS = [
-        Binding("f1,question_mark", "help", "Help"),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help (when not typing)", show=False),
         Binding("ctrl+r,f3", "cycle_preset", "Preset"),
         Binding("f4", "compare", "Compare"),
         Binding("f5", "costs", "Costs"),

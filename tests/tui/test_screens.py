@@ -314,3 +314,45 @@ async def test_rename_and_delete_with_no_conversation_say_why_nothing_happens(en
         assert said[-2:] == ["Nothing to rename yet: a conversation starts with its first message",
                              "Nothing to delete yet: a conversation starts with its first message"]
         assert isinstance(app.screen, ChatScreen)  # no dialog opened for nothing
+
+
+_README_NAMES = {"enter": "Enter", "escape": "Escape", "delete": "Delete", "home": "Home", "end": "End",
+                 "pageup": "PageUp", "space": "Space", "up": "↑", "down": "↓", "left": "←", "right": "→",
+                 "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "question_mark": "?"}
+
+
+def _readme_form(key: str) -> str:
+    """'ctrl+j' -> 'Ctrl+J', 'left_square_bracket' -> '[', 'f2' -> 'F2': as the README writes keys."""
+    *mods, last = key.split("+")
+    name = _README_NAMES.get(last) or (last.upper() if mods or last.startswith("f") and len(last) > 1 else last)
+    return "+".join([*(m.capitalize() for m in mods), name])
+
+
+def test_the_readme_and_the_help_name_the_same_keys() -> None:
+    """README's Key bindings and the help screen (F1) list the same keys: the help lacked End,
+    PageUp, ↑ from the composer and compare's Space; the README lacked i, the compare screen's
+    Ctrl+S, the costs screen's q and Ctrl+End."""
+    import re
+
+    from chatroute.tui.screens.help import OTHER_KEYS
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Key bindings\n")
+    section = text[start:text.index("\n## ", start + 1)]
+    helped = {k.strip() for _s, bindings in binding_sections(ChatrouteApp) for b in bindings for k in b.key.split(",")}
+    helped |= {key for rows in OTHER_KEYS.values() for key, _what in rows}
+
+    def said(form: str) -> bool:
+        return re.search(rf"(?<![\w+]){re.escape(form)}(?![\w+])", section) is not None
+
+    unsaid = [k for k in helped if not (k.isdigit() and "1–4" in section) and not said(_readme_form(k))]
+    assert sorted(unsaid) == []
+
+    by_form = {_readme_form(k): k for k in helped}
+    cells = [row.split("|")[1].replace(" / ", ", ") for row in section.splitlines()
+             if row.startswith("| ") and not row.startswith("| key |")]
+    token = (r"(?:Ctrl|Shift)\+\w+|F\d+\b|Enter|Escape|Delete|Home|End|PageUp|Space|[↑↓←→\[\]?/]"
+             r"|(?<![\w'])[a-z](?![\w'])")
+    listed = {t for cell in cells for t in re.findall(token, cell)}
+    assert {"Enter", "Ctrl+J", "F4", "w", "["} <= listed  # the tables were read
+    assert sorted(t for t in listed if t not in by_form) == []

@@ -14,6 +14,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+# Keys that work without a binding of chatroute's own (a stock widget's key, or one the widget
+# handles as it arrives), so that help still names every key: (key, what it does) per section.
+OTHER_KEYS: dict[str, list[tuple[str, str]]] = {
+    "Composer": [("up", "On the first line: to the newest message")],
+    "Compare": [("space", "Tick or untick a model"), ("enter", "In the prompt: start")],
+}
+
 
 def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]]:
     """(section, bindings) for every place chatroute defines keys; `app_type` is the app's class."""
@@ -68,6 +75,8 @@ class HelpScreen(ModalScreen[None]):
             for b in bindings:
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))
                 table.add_row(keys, b.description)
+            for key, what in OTHER_KEYS.get(section, []):
+                table.add_row(self.app.get_key_display(Binding(key, "")), what)
             if section == "Composer":  # not a key, but typed there
                 table.add_row("@model prompt", "send this one prompt to that model (override)")
         table.add_row("", "")

@@ -49,7 +49,8 @@ class ChatView(VerticalScroll):
     # With a message focused (shift+tab from the composer), on top of the scroll keys:
     BINDINGS = [
         Binding("ctrl+home", "jump_first", "First message", show=False),
-        Binding("ctrl+end", "scroll_end", "Latest message", show=False),
+        Binding("ctrl+end,end", "scroll_end", "Latest message", show=False),
+        Binding("pageup", "page_up", "Page up (older messages load at the top)", show=False),
     ]
 
     def __init__(self, backend: Backend, **kw: Any) -> None:
