@@ -34,6 +34,15 @@ async def run_palette_command(pilot: Pilot, command: str) -> None:
     await settle(pilot, pilot.app)
 
 
+async def answer_budget_question(pilot: Pilot, key: str) -> None:
+    """Answer the over-budget question as a person does, after reading it: a key typed on
+    straight after Enter is taken for typing, not for an answer."""
+    from chatroute.tui.screens.dialogs import OverBudgetScreen
+
+    await pilot.pause(OverBudgetScreen.TYPING_GAP_S)
+    await pilot.press(key)
+
+
 async def type_and_send(pilot: Pilot, text: str) -> None:
     app = pilot.app
     app.screen.query_one("#composer").focus()

@@ -17,7 +17,7 @@ from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.screens.dialogs import OverBudgetScreen
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, badge, settle, type_and_send
+from tests.tui.helpers import answer_budget_question, assistants, badge, settle, type_and_send
 
 SIZE = (120, 40)
 MINI = "openai/gpt-4o-mini"
@@ -101,7 +101,7 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         await pilot.pause()
         assert app.screen is modal
 
-        await pilot.press("n")
+        await answer_budget_question(pilot, "n")
         await settle(pilot, app)
         assert app.screen is chat
         assert chat.composer.text == PROMPT  # nothing lost
@@ -114,7 +114,7 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, OverBudgetScreen)
-        await pilot.press("y")
+        await answer_budget_question(pilot, "y")
         await settle(pilot, app)
         assert app.screen is chat and chat.composer.text == ""
         assert len(fake_server.requests) == requests + 1
@@ -148,7 +148,7 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         await pilot.press("g")
         await settle(pilot, app)
         assert isinstance(app.screen, OverBudgetScreen)
-        await pilot.press("n")
+        await answer_budget_question(pilot, "n")
         await settle(pilot, app)
         assert len(fake_server.requests) == requests and len(assistants(app)) == 1
         # No prompt of the user's is in the composer: the notice says what happened, and the
@@ -161,7 +161,7 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         assistants(app)[-1].focus()
         await pilot.press("g")
         await settle(pilot, app)
-        await pilot.press("y")
+        await answer_budget_question(pilot, "y")
         await settle(pilot, app)
         assert fake_server.requests[-1].model == "gpt-4o-mini" and len(fake_server.requests) == requests + 1
         [again] = assistants(app)
@@ -182,6 +182,33 @@ async def test_under_the_cap_a_turn_dearer_than_what_is_left_asks_first(
         assert isinstance(modal, OverBudgetScreen)
         question = str(modal.query_one("#over-budget-question").render())
         assert "left, less than this turn would cost" in question and "Send anyway on gpt-4o-mini" in question
-        await pilot.press("n")
+        await answer_budget_question(pilot, "n")
         await settle(pilot, app)
         assert fake_server.requests == []
+
+
+async def test_keys_typed_on_after_enter_are_no_answer_to_the_budget_question(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The question pops up under the fingers of someone still typing: the y of "why" said yes
+    and spent past the cap on a turn nobody agreed to, and the keys around it were dropped.
+    Keys that come in the flow of typing go to the composer, after the prompt; the answer is a
+    key pressed after a pause, once the question can have been read."""
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
+        await settle(pilot, app)
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        requests = len(fake_server.requests)
+        chat.composer.insert(PROMPT)
+        await pilot.press("enter", *"why not")
+        await settle(pilot, app)
+        assert isinstance(app.screen, OverBudgetScreen)  # still asking
+        assert len(fake_server.requests) == requests  # nothing sent
+        assert chat.composer.text == PROMPT + "why not"  # nothing lost
+
+        await answer_budget_question(pilot, "n")
+        await settle(pilot, app)
+        assert app.screen is chat and chat.composer.text == PROMPT + "why not"
+        assert len(fake_server.requests) == requests

@@ -230,7 +230,8 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.backend.allow_over_budget_once()
             await send()
 
-        self.app.push_screen(OverBudgetScreen(block.question()), answered)
+        # Keys typed on after Enter, before the question could be read, stay the user's text.
+        self.app.push_screen(OverBudgetScreen(block.question(), typed=self.composer.insert), answered)
 
     def _refresh_budget(self) -> None:
         """Re-read spend against the caps; warn once when it crosses 80% and again at 100%."""

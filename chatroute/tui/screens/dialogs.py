@@ -3,6 +3,10 @@ prompt (rename)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from time import monotonic
+
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -66,7 +70,10 @@ class PromptScreen(ModalScreen[str | None]):
 
 class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
     """"Daily budget $2.00 reached (spent $2.13). Send anyway on gpt-4o-mini?" Only `y` says
-    yes: an Enter meant for the composer must not spend past the cap."""
+    yes: an Enter meant for the composer must not spend past the cap. Nor may a y typed on
+    after Enter (the y of "why"): a character that comes less than TYPING_GAP_S after the
+    question opened or after the key before it is typing the question interrupted. It goes to
+    `typed` (the composer), and the answer waits for a key pressed after a pause."""
 
     DEFAULT_CSS = """
     OverBudgetScreen > Vertical { border: thick $warning; }
@@ -75,6 +82,25 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
         Binding("y", "answer(True)", "Send anyway"),
         Binding("n,escape", "answer(False)", "Don't send"),
     ]
+    # Longer than the gap between two keys of someone typing, shorter than reading the question.
+    TYPING_GAP_S = 0.5
+
+    def __init__(self, question: str, typed: Callable[[str], object] | None = None) -> None:
+        super().__init__(question)
+        self._typed = typed
+        self._last_key_at = monotonic()
+
+    def on_mount(self) -> None:
+        self._last_key_at = monotonic()
+
+    def on_key(self, event: events.Key) -> None:
+        now = monotonic()
+        in_flow, self._last_key_at = now - self._last_key_at < self.TYPING_GAP_S, now
+        if in_flow and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            if self._typed is not None:
+                self._typed(event.character)
 
     def compose(self) -> ComposeResult:
         with Vertical():
