@@ -453,3 +453,27 @@ def test_key_scanner_finds_every_key() -> None:
     assert lines[("tab", "x.y", "z", "arr", 1)] == 14
     assert lines[("aot", 1, "k")] == 21
     assert lines[("aot", 1, "sub", "m")] == 23
+
+
+def test_the_readme_names_every_config_key() -> None:
+    """Every key config.toml accepts is in the README's Configuration section (the example or the
+    paragraph after it): `api_key`, `max_retries`, the cache prices and `capabilities` were not."""
+    from pydantic import BaseModel
+
+    from chatroute.config import ConfigFile
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("\n## Configuration\n")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    missing = []
+    for table, field in ConfigFile.model_fields.items():
+        inner = field.annotation
+        args = getattr(inner, "__args__", ())  # dict[str, ProviderConfig] -> ProviderConfig
+        model = args[-1] if args else inner
+        assert isinstance(model, type) and issubclass(model, BaseModel), table
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            if key != "name" and f"`{key}" not in section and f"\n{key} =" not in section \
+                    and f"# {key} =" not in section:
+                missing.append(f"{table}.{key}")
+    assert missing == []
