@@ -91,3 +91,35 @@ async def test_esc_while_a_column_still_streams_closes_compare(
         await type_and_send(pilot, "@gpt-4o-mini and the weather?")
         await settle(pilot, app)
         assert sent_history(fake_server)[:-1] == shown
+
+
+async def test_a_draft_compare_did_not_send_stays_in_the_composer(real_engine: Engine,
+                                                                   fake_server: FakeServer) -> None:
+    """F4 starts from the composer's text; a prompt rewritten in compare's own field is another
+    question, and closing or picking cleared the composer's draft that was never sent."""
+    from textual.widgets import Input
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        draft = "A long draft I am still writing, not sent yet"
+        app.screen.query_one(Composer).insert(draft)
+        for leave in ("escape", "1"):
+            await pilot.press("f4")
+            await pilot.pause()
+            assert isinstance(app.screen, CompareScreen)
+            app.screen.query_one(Input).value = "A quick other question?"
+            await pilot.press("ctrl+s")
+            await settle(pilot, app)
+            await pilot.press(leave)
+            await settle(pilot, app)
+            assert not isinstance(app.screen, CompareScreen)
+            assert app.screen.query_one(Composer).text == draft, leave
+
+        # Compared as it was written in the composer, it was sent: it leaves the composer.
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert app.screen.query_one(Composer).text == ""

@@ -713,14 +713,16 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self._busy("compare"):
             return
         prompt = self.composer.prompt  # a paste kept aside goes in full
+        screen = CompareScreen(self.backend, self.conversation_id, prompt)
 
         def picked_cb(result: tuple[str, str | None] | None) -> None:
             if result:
                 conversation_id, message_id = result
-                self.composer.clear()
+                if screen.prompt == prompt.strip():  # sent; a question rewritten there leaves the draft be
+                    self.composer.clear()
                 self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
-        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt), picked_cb)
+        self.app.push_screen(screen, picked_cb)
 
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
         """The picked answer (or, closed without a pick, the first) is now the active reply:
