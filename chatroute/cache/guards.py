@@ -559,6 +559,9 @@ _SCHOOL_BEFORE = {"high": "high school", "primary": "elementary school",
                   "grade": "elementary school", "middle": "middle school", "grad": "graduate school",
                   "graduate": "graduate school", "law": "graduate school", "medical": "graduate school",
                   "med": "graduate school"}
+# "Explain vaccines to a high school student" / "… to a medical student": a level of school names
+# the reader as well as the place.
+_SCHOOL_NOUNS = frozenset({"school", "schools", "student", "students", "schooler", "schoolers"})
 _SCHOOL_WORDS = {"highschool": "high school", "college": "college", "colleges": "college",
                  "university": "college", "universities": "college", "elementary": "elementary school"}
 
@@ -566,7 +569,7 @@ _SCHOOL_WORDS = {"highschool": "high school", "college": "college", "colleges": 
 def _school_levels(tokens: list[str]) -> set[str]:
     """The levels of school a prompt names ("high school", "college"); empty when it names none."""
     levels = {_SCHOOL_WORDS[t] for t in tokens if t in _SCHOOL_WORDS}
-    levels |= {_SCHOOL_BEFORE[w] for w, n in pairwise(tokens) if w in _SCHOOL_BEFORE and n in ("school", "schools")}
+    levels |= {_SCHOOL_BEFORE[w] for w, n in pairwise(tokens) if w in _SCHOOL_BEFORE and n in _SCHOOL_NOUNS}
     if "junior" in tokens and "high" in tokens:
         levels.add("middle school")
     return levels
@@ -606,6 +609,8 @@ def _places_asked(tokens: list[str]) -> set[str]:
 # "Who wrote Hallelujah?" / "Who sang Hallelujah?": whoever did one thing is another answer than
 # whoever did another. Only roles that are never said for one another; making things (built,
 # designed, created, invented) is left to the verifier, since people say either for one maker.
+# Who paid for a thing, who ran it, who set it up and who has it now are four people as often as
+# one ("Who funded the Manhattan Project?" / "Who led …?" was served).
 _ROLES = {w: role for role, words in {
     "wrote": "wrote write writes written authored penned composed compose composes",
     "directed": "directed direct directs",
@@ -616,6 +621,10 @@ _ROLES = {w: role for role, words in {
     "killed": "killed kill kills assassinated murdered",
     "coached": "coached coach coaches",
     "married": "married marry marries",
+    "founded": "founded founds cofounded",
+    "owned": "owned own owns",
+    "funded": "funded fund funds financed finances bankrolled sponsored sponsors",
+    "led": "led lead leads headed heads commanded commands",
 }.items() for w in words.split()}
 
 
@@ -625,6 +634,22 @@ def _roles_asked(tokens: list[str]) -> set[str]:
     return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 5] if w in _ROLES}
 
 
+# "Write an essay arguing for school uniforms" / "… against school uniforms" (served, verifier
+# 1.000: "for" and "against" are function words to the embedding). Only after a word that takes a
+# side: "medicine for / against a cold" asks one thing.
+_STANCE_WORDS = frozenset("argue argues argued arguing argument arguments case vote votes voted voting campaign "
+                          "campaigning speech debate debating evidence reasons stance position petition".split())
+_SIDES = {"for": "for", "against": "against", "favor": "for", "favour": "for", "supporting": "for",
+          "opposing": "against"}
+
+
+def _sides_taken(tokens: list[str]) -> set[str]:
+    """The side a prompt argues ("arguing for", "the case against", "in favour of"); empty when none."""
+    sides = {_SIDES[t] for w, t in pairwise(tokens) if w in _STANCE_WORDS and t in _SIDES}
+    sides |= {_SIDES[t] for w, t in pairwise(tokens) if w == "in" and t in ("favor", "favour")}
+    return sides
+
+
 # What each question asks for, read from its tokens: two questions that each ask for some of one
 # kind and share none ask for different things (hard_refuse_reason, in this order).
 _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
@@ -632,6 +657,7 @@ _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
     (_school_levels, "another level of school"),
     (_places_asked, "asks for another kind of place"),
     (_roles_asked, "asks who did another thing"),
+    (_sides_taken, "argues the other side"),
 )
 
 

@@ -219,6 +219,11 @@ _BRIEF = ("brief", "briefly", "concise", "concisely", "simply", "simple", "short
 _IN_DEPTH = ("detail", "detailed", "depth", "thorough", "thoroughly", "comprehensive", "comprehensively",
              "elaborate", "extensive", "extensively", "lengthy")
 _ANTONYM_PAIRS += [(b, d) for b in _BRIEF for d in _IN_DEPTH]
+# So is the tone asked for: "Write a formal email asking for a raise" / "… a casual email …" was
+# served (verifier 0.997), and the user who asked for a formal letter got a chatty one.
+_FORMAL = ("formal", "formally", "professional", "professionally", "polite", "politely", "serious")
+_CASUAL = ("casual", "casually", "informal", "informally", "friendly", "funny", "humorous", "rude", "playful")
+_ANTONYM_PAIRS += [(f, c) for f in _FORMAL for c in _CASUAL]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
     (x, y) for x, ys in OPPOSITES.items() for y in ys
@@ -235,11 +240,26 @@ for _a, _b in _ANTONYM_PAIRS + [
 # question to people; the verifier already refuses the verb swaps written here, 180 of 180).
 _ALTERNATIVE_GROUPS = {
     "media": [["book", "books"], ["movie", "movies", "film", "films"], ["song", "songs"], ["album", "albums"],
-              ["podcast", "podcasts"], ["documentary", "documentaries"], ["poem", "poems"], ["game", "games"]],
+              ["podcast", "podcasts"], ["documentary", "documentaries"], ["poem", "poems"], ["game", "games"],
+              # Kinds of text to write: "a product description" / "a product review" was served
+              # (verifier 0.968).
+              ["story", "stories"], ["joke", "jokes"], ["essay", "essays"], ["speech", "speeches"],
+              ["review", "reviews"], ["description", "descriptions"], ["summary", "summaries"],
+              ["tweet", "tweets"], ["slogan", "slogans", "tagline", "taglines"]],
+    # "How do I get from London to Paris by train?" / "… by car?" was served (verifier 0.975).
+    "transport": [["train", "trains", "rail", "railway"], ["car", "cars"], ["bus", "buses", "coach"],
+                  ["plane", "planes", "flight", "flights"], ["ferry", "boat", "ship"],
+                  ["bike", "bicycle", "cycling"]],
     "table": [["row", "rows"], ["column", "columns"]],
     "animal": [["cat", "cats", "kitten", "kittens"], ["dog", "dogs", "puppy", "puppies"], ["rabbit", "rabbits"],
                ["hamster", "hamsters"], ["horse", "horses"]],
     "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
+    # What to do with the data a query or script works on: "Write a SQL query to find duplicate
+    # emails" / "… to delete duplicate emails" was served (verifier 0.977). Only verbs that are
+    # never said for one another; "get" and "change" are left out, being said for anything.
+    "data": [["find", "finds", "select", "selects", "search", "count", "counts"],
+             ["delete", "deletes", "remove", "removes", "drop", "drops"],
+             ["update", "updates", "modify", "modifies"], ["insert", "inserts"]],
     # "What is the height of the Shannon?" is not "… the length of the Shannon?"; "how tall" asks the height.
     "dimension": [["height", "heights", "tall", "taller", "tallest"],
                   ["length", "lengths", "long", "longer", "longest"],

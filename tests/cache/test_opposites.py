@@ -126,6 +126,25 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     ("Who wrote Hallelujah?", "Who sang Hallelujah?", "asks who did another thing (wrote / sang)"),
     ("Who won the 2010 World Cup?", "Who played in the 2010 World Cup final?",
      "asks who did another thing (won / played)"),
+    # Served (verifier 0.945) until paying for a thing, running it, setting it up and having it
+    # were roles: four people as often as one.
+    ("Who funded the Manhattan Project?", "Who led the Manhattan Project?",
+     "asks who did another thing (funded / led)"),
+    ("Who founded Microsoft?", "Who owns Microsoft?", "asks who did another thing (founded / owned)"),
+    # Served (verifier 0.997 and 0.977) until the tone asked for and what is done with the data
+    # were exact facts.
+    ("Write a formal email asking for a raise.", "Write a casual email asking for a raise.",
+     "opposite words ('formal' / 'casual')"),
+    ("Write a SQL query to find duplicate emails.", "Write a SQL query to delete duplicate emails.",
+     "another thing asked for ('find' / 'delete')"),
+    # Served (verifier 1.000 and 0.905) until the side argued and the reader's level of school were
+    # exact facts.
+    ("Write an essay arguing for school uniforms.", "Write an essay arguing against school uniforms.",
+     "argues the other side (for / against)"),
+    ("Write a speech in favour of a four-day week.", "Write a speech against a four-day week.",
+     "argues the other side (for / against)"),
+    ("Explain how vaccines work for a high school student.", "Explain how vaccines work for a medical student.",
+     "another level of school (high school / graduate school)"),
     # Served at stop 42 (a ComQA near-duplicate): only "married" / "divorced" was in the lexicon.
     ("when was lisa presley married to michael jackson?", "when did michael jackson and lisa presley divorce?",
      "opposite words ('married' / 'divorce')"),
@@ -193,6 +212,14 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("Who wrote Hallelujah?", "Who composed Hallelujah?"),  # one role, two words
     ("Who played Batman in The Dark Knight?", "Who starred as Batman in The Dark Knight?"),
     ("Who wrote and sang Hallelujah?", "Who sang Hallelujah?"),  # both roles asked on one side
+    ("Who led the Allied forces on D-Day?", "Who commanded the Allied forces on D-Day?"),
+    ("Who founded Microsoft?", "Who co-founded Microsoft?"),
+    ("How do I remove duplicates from a list in Python?", "How do I delete duplicates in a Python list?"),
+    ("How do I search for a file in Linux?", "How do I find a file in Linux?"),
+    ("Explain photosynthesis to a high school student.", "Explain photosynthesis to a high schooler."),
+    ("What medicine works for a cold?", "What medicine works against a cold?"),  # no side taken
+    ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
+    ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
     ("What country singer wrote Jolene?", "Which singer wrote Jolene?"),
     ("What high school did Obama go to?", "Which highschool did Obama attend?"),
