@@ -145,6 +145,9 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "argues the other side (for / against)"),
     ("Explain how vaccines work for a high school student.", "Explain how vaccines work for a medical student.",
      "another level of school (high school / graduate school)"),
+    ("How long does it take to drive from LA to San Francisco?",
+     "How long does it take to fly from LA to San Francisco?",
+     "another thing asked for ('drive' / 'fly')"),
     # Served at stop 42 (a ComQA near-duplicate): only "married" / "divorced" was in the lexicon.
     ("when was lisa presley married to michael jackson?", "when did michael jackson and lisa presley divorce?",
      "opposite words ('married' / 'divorce')"),
