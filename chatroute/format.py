@@ -27,6 +27,15 @@ def short_model(model: str | None) -> str:
     return (model or "?").split("/", 1)[-1]
 
 
+def reroute_line(reroute: dict[str, Any]) -> str:
+    """One reroute as the user reads it, live and reopened alike: `gpt-4o-mini 429 → claude-haiku-4-5`,
+    with the cost of an attempt that was billed before it failed."""
+    cost = reroute.get("cost_usd")
+    billed = f" (billed {usd(cost)})" if isinstance(cost, (int, float)) else ""
+    return (f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{billed}"
+            f" → {short_model(reroute.get('to'))}")
+
+
 def fmt_ms(ms: float | None) -> str:
     if ms is None:
         return "–"

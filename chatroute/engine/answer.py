@@ -26,8 +26,7 @@ from chatroute.engine.records import (
 )
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
-from chatroute.format import short_model
-from chatroute.money import usd
+from chatroute.format import reroute_line
 from chatroute.providers.base import (
     REROUTABLE,
     ChatRequest,
@@ -182,14 +181,11 @@ async def attempts(
         reroute: dict[str, Any] = {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
                                    "message": err.message}
         attempt.reroutes.append(reroute)
-        billed = ""
         if not failed_unbilled(attempt) and on_failover is not None:
             # The model thought before failing: that is billed, so it is recorded and said.
             record = await on_failover(info, attempt)
             reroute.update(cost_usd=record.cost_usd, turn_id=record.id)
-            billed = f" (billed {usd(record.cost_usd)})"
-        note = f"{short_model(model_id)} {err.short}{billed} → {short_model(next_model)}"
-        yield Rerouted(model_id, err.short, next_model, note)
+        yield Rerouted(model_id, err.short, next_model, reroute_line(reroute))
         model_id = next_model
 
 

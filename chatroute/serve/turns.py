@@ -19,8 +19,7 @@ from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import check_fits, pinned_decision
-from chatroute.format import short_model
-from chatroute.money import usd
+from chatroute.format import reroute_line
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
 
@@ -208,12 +207,6 @@ def request_cost(record: TurnRecord) -> float | None:
     return record.cost_usd + sum(c for c in billed if isinstance(c, (int, float)))
 
 
-def _reroute_line(r: dict[str, Any]) -> str:
-    cost = r.get("cost_usd")
-    billed = f" (billed {usd(cost)})" if isinstance(cost, (int, float)) else ""
-    return f"{short_model(r['from'])} {r['error']}{billed} → {short_model(r['to'])}"
-
-
 def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:
     """The `chatroute` key of a response: what answered, why, and what it cost (every billed
     attempt of the request: `cost_usd`; the answer alone: `answer_cost_usd`)."""
@@ -221,5 +214,5 @@ def decision_of(record: TurnRecord, reason: str) -> dict[str, Any]:
     return {"model": record.model, "route_kind": record.route_kind, "reason": reason,
             "cost_usd": request_cost(record), "answer_cost_usd": record.cost_usd,
             "usage_estimated": record.usage_estimated, "cache": record.cache_status,
-            "reroutes": [_reroute_line(r) for r in route.get("reroutes", [])],
+            "reroutes": [reroute_line(r) for r in route.get("reroutes", [])],
             "status": record.status, "turn_id": record.id}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import ChatrouteError
-from chatroute.format import badge_text, fmt_ms, fmt_tokens, short_model  # noqa: F401 - re-exported
+from chatroute.format import badge_text, fmt_ms, fmt_tokens, reroute_line, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
 from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 from chatroute.store.records import Conversation, SearchHit, StoredMessage, TurnRecord
@@ -391,11 +391,7 @@ def hit_fields(hit: SearchHit) -> tuple[str, str, str, str]:
 
 # ---- formatting ----
 def reroute_lines(route: dict[str, Any] | None) -> list[str]:
-    out = []
-    # Each reroute as the engine records it: {"from": model, "error": short label, "to": model, ...}.
-    for r in (route or {}).get("reroutes", []) or []:
-        out.append(f"{short_model(r.get('from'))} {r.get('error') or ''} → {short_model(r.get('to'))}")
-    return out
+    return [reroute_line(r) for r in (route or {}).get("reroutes", []) or []]
 
 
 def _rows(rows: list[dict[str, Any]], key_name: str) -> list[dict[str, Any]]:
