@@ -483,12 +483,17 @@ class Engine:
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
 
         # aclosing: a consumer that walks away mid-stream closes the stream too, which records it.
+        answered = False
         async with aclosing(answer(self, conv, assistant_id, history, prompt, decision, route_ms, cache_status,
                                    cache_key=(params, cache_key_model) if cache_on else None,
                                    current_model=current_model)) as events:
             async for event in events:
+                if isinstance(event, TurnFinished):
+                    answered = bool(event.text)
                 yield event
-        if override:
+        # An override that got no answer is no choice of one answer over another, and the
+        # same command run again after the failure would count the one choice per attempt.
+        if override and answered:
             # After the answer, not before: this costs a routing decision and a write.
             await record_override(self, conv, assistant_id, prompt, history, override, current_model)
 

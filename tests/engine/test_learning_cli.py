@@ -22,7 +22,7 @@ from tests.engine.helpers import (
     run_subprocess,
     write_config,
 )
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 
 MINI, GPT4O = "openai/gpt-4o-mini", "openai/gpt-4o"
 HAIKU, SONNET = "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"
@@ -153,3 +153,20 @@ def test_an_open_engine_takes_a_preference_reset_made_elsewhere(capsys: pytest.C
     code, out, err = run_cli(capsys, "prefs", "reset")
     assert code == 0, err
     assert learned() == {}
+
+
+def test_an_override_that_got_no_answer_teaches_nothing(capsys: pytest.CaptureFixture[str],
+                                                        configured: FakeServer) -> None:
+    """An @model turn that failed before any answer (a 500, or a model whose provider has no
+    key) is no choice of one answer over another, and running the same command again after it
+    must not count the one choice once per attempt: two failed `ask -m claude-haiku-4-5` moved
+    the next routed question from gpt-4o-mini to gpt-4o ("your choices moved it")."""
+    configured.script("claude-haiku-4-5", Fault(status=500), Fault(status=500))
+    for _ in range(2):
+        code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Name a river in Europe.")
+        assert code == 1 and out["status"] == "error"
+    assert Engine.open().store.preferences() == []
+    configured.script("claude-haiku-4-5", Reply(text="The Danube."))
+    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Name a river in Europe.")
+    assert code == 0 and out["status"] == "ok"
+    assert [p.chosen_model for p in Engine.open().store.preferences()] == [HAIKU]  # the answer counts, once
