@@ -8,6 +8,7 @@ text formatting (badges, costs) so it can be unit-tested without Textual.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -198,6 +199,36 @@ class Backend:
 
     def data_dir(self) -> Path:
         return Path(self.engine.paths.data_dir)
+
+    def _draft_file(self) -> Path:
+        return self.data_dir() / "draft.json"
+
+    def save_draft(self, text: str, pastes: dict[str, str]) -> None:
+        """Keep the composer's unsent text (and the pastes it holds) for the next start; an empty
+        composer leaves nothing. Best effort: a draft that cannot be written is no reason to fail."""
+        path = self._draft_file()
+        try:
+            if not text.strip():
+                path.unlink(missing_ok=True)
+                return
+            # Secret: what the user was writing is theirs alone, as the database is.
+            atomic_write(path, json.dumps({"text": text, "pastes": pastes}), secret=True, durable=False)
+        except (OSError, ChatrouteError):
+            pass
+
+    def load_draft(self) -> tuple[str, dict[str, str]] | None:
+        """The draft the last run left, if any (a damaged file is none)."""
+        try:
+            data = json.loads(self._draft_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        text = data.get("text") if isinstance(data, dict) else None
+        pastes = data.get("pastes") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return None
+        if not isinstance(pastes, dict):
+            pastes = {}
+        return text, {k: v for k, v in pastes.items() if isinstance(k, str) and isinstance(v, str)}
 
     def lock_waits(self) -> LockWaits:
         """The store's lock waits: the chat screen tells the user when a write waits on another process."""

@@ -13,7 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.timer import Timer
+from textual.widgets import Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from chatroute.tui.data import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from chatroute.store.waits import LockWaits
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
+DRAFT_SAVE_DELAY_S = 1.0
 
 
 class ChatScreen(ChatKeys, Screen[None]):
@@ -80,6 +82,8 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._budget_level = "ok"
         self._lock_waits: LockWaits | None = None  # whose on_wait this screen set, cleared on unmount
         self._switched: dict[str, str] = {}  # the last sibling switch: replaced answer -> shown one
+        self._draft: tuple[str, dict[str, str]] | None = None  # the composer's text not yet saved
+        self._draft_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,6 +106,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def on_mount(self) -> None:
         # First, before the conversation loads: keys typed from the first frame belong here.
         self.composer.focus()
+        self._restore_draft()
         convs = self.backend.conversations()
         self.query_one(Sidebar).set_conversations(convs, None)
         if convs:
@@ -123,6 +128,32 @@ class ChatScreen(ChatKeys, Screen[None]):
         # the same engine): a callback left behind would keep this screen and its widgets alive.
         if self._lock_waits is not None:
             self._lock_waits.on_wait = None
+        self._save_draft()
+
+    # ---- the draft: what the composer holds outlives a quit (ctrl+q, SIGTERM, a closed terminal) ----
+    def _restore_draft(self) -> None:
+        draft = self.backend.load_draft()
+        if draft is None or self.composer.text:
+            return
+        self.composer.restore(*draft)
+        self._draft = draft
+        self.notify("Your unsent prompt from last time is back in the composer", timeout=4, markup=False)
+
+    @on(TextArea.Changed, "#composer")
+    def _composer_changed(self) -> None:
+        # Saved a moment after typing pauses, not on every key; the latest text is saved on exit.
+        self._draft = self.composer.draft()
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY_S, self._save_draft)
+
+    def _save_draft(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        if self._draft is not None:
+            draft, self._draft = self._draft, None
+            self.backend.save_draft(*draft)
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:

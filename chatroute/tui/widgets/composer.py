@@ -121,6 +121,21 @@ class Composer(KeyboardEditsTextArea):
             self._pastes[placeholder], self._paste_bytes[placeholder] = pasted, size
         self.insert(rest)
 
+    def draft(self) -> tuple[str, dict[str, str]]:
+        """What is being written, as it reads (placeholders unexpanded), and the pastes it holds."""
+        return self.text, self.pastes
+
+    def restore(self, text: str, pastes: dict[str, str]) -> None:
+        """Put back a `draft()`. A placeholder whose paste is not given stays as plain text."""
+        self.clear()
+        for placeholder, pasted in pastes.items():
+            if _PLACEHOLDER.fullmatch(placeholder):
+                self._pastes[placeholder] = pasted
+                self._paste_bytes[placeholder] = len(pasted.encode("utf-8", "surrogatepass"))
+        numbers = (int(m) for m in re.findall(r"#(\d+):", " ".join(self._pastes)))
+        self._paste_count = max(numbers, default=0)  # the next paste gets a number of its own
+        self.insert(text)
+
     def action_cursor_up(self, select: bool = False) -> None:
         if not select and self.cursor_at_first_line:
             self.post_message(self.PreviousMessage())

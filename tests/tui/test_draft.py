@@ -1,0 +1,51 @@
+"""A prompt being written when the TUI quits (Ctrl+Q, the terminal closed) is not lost: the next
+start puts it back in the composer, a large paste kept aside included, and says so."""
+
+from __future__ import annotations
+
+import stat
+
+from textual import events
+
+from chatroute.paths import resolve_paths
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.composer import PASTE_MAX_LINES, Composer
+from tests.tui.fake_engine import FakeEngine, FakeStore
+from tests.tui.helpers import settle, type_and_send
+
+SIZE = (120, 40)
+LOG = "\n".join(f"line {i}: something happened" for i in range(PASTE_MAX_LINES + 50))
+
+
+async def test_a_draft_left_at_quit_is_back_at_the_next_start(store: FakeStore) -> None:
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "sent, so not a draft")
+        composer = app.screen.query_one(Composer)
+        composer.focus()
+        await pilot.press(*"Why does this fail? ")
+        pilot.app.post_message(events.Paste(LOG))  # as the terminal driver delivers a bracketed paste
+        await pilot.pause()
+        await pilot.press(*" thanks")
+        written, pasted = composer.text, composer.prompt
+        assert "[pasted text #1:" in written
+        await pilot.press("ctrl+q")
+    draft = resolve_paths().data_dir / "draft.json"
+    assert stat.S_IMODE(draft.stat().st_mode) == 0o600  # what the user typed: theirs alone
+
+    again = ChatrouteApp(FakeEngine(store))
+    async with again.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, again)
+        composer = again.screen.query_one(Composer)
+        assert composer.text == written and composer.prompt == pasted  # the paste in full, as a placeholder
+        assert any("unsent" in str(n.message) for n in again._notifications)
+        await pilot.press("enter")
+        await settle(pilot, again)
+        assert composer.text == ""
+    assert not draft.exists()  # sent: nothing to bring back
+
+    third = ChatrouteApp(FakeEngine(store))
+    async with third.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, third)
+        assert third.screen.query_one(Composer).text == ""
+        assert not any("unsent" in str(n.message) for n in third._notifications)
