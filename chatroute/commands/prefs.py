@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.errors import ChatrouteError
     from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
-    from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, RAMP, SETTLED_QUALITY, PreferenceModel
+    from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, PreferenceModel, applies_when
     from chatroute.store import Store, utc_now
 
     paths = resolve_paths()
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     print(table(rows, ["model", "chosen", "passed over", "adjustment"], "lrrr"))
     print(f"\nfrom {_signals(len(records))} (overrides, regenerations, compare picks); each moves a model by at"
           f" most {MAX_BIAS / (1 + PRIOR_COUNT):.3f}, never past ±{MAX_BIAS:.2f} in all.\n"
-          f"A turn uses all of it when the model routing would pick is predicted below"
-          f" {SETTLED_QUALITY - RAMP:.2f} good, none of it at {SETTLED_QUALITY:.2f} or above.")
+          f"A turn uses {applies_when()} (need: how much a stronger model is predicted to help).")
     return 0
 
 

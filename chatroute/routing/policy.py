@@ -51,7 +51,7 @@ from chatroute.routing.features import TurnFeatures, extract
 from chatroute.routing.health import HealthBoard
 from chatroute.routing.observed import Observed
 from chatroute.routing.operating import preset_price
-from chatroute.routing.preferences import PreferenceModel, prompt_weight
+from chatroute.routing.preferences import PreferenceModel, not_applied_because, prompt_weight
 from chatroute.routing.sizing import (
     CHARS_PER_TOKEN,
     CONTEXT_TOO_SMALL,
@@ -129,6 +129,7 @@ class _Turn:
     cands: list[RouteCandidate] = field(default_factory=list)
     fallback_cost: float = 0.0  # an unknown price counts as the dearest known one (never free)
     share: float = 0.0  # of the learned adjustments, for this turn: set once the unadjusted pick is known
+    need_quantile: float | None = None  # what set the share, when the quality model scores need
     unadjusted: RouteCandidate | None = None
     hist_chars: int = 0  # of the history sent: the current model may read it from its prompt cache
     exclude: set[str] = field(init=False)
@@ -207,6 +208,7 @@ class _Turn:
         c.utility = u
 
     def admit_all(self, learned: bool, need_quantile: float | None) -> None:
+        self.need_quantile = need_quantile
         for c in self.cands:
             c.excluded = self.why_not(c)
             if c.excluded is None:
@@ -447,7 +449,7 @@ class Router:
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
         best = live[0]
         kind = "default" if pool_size == 1 else "routed"
-        reason, why = self._reason(best, live, turn.request.current_model, turn.lam, turn.unadjusted)
+        reason, why = self._reason(best, live, turn)
         return self._finish(best.model, kind, reason, turn, t0, why=why)
 
     def _default_or_refuse(self, turn: _Turn, t0: float) -> RouteDecision:
@@ -518,9 +520,9 @@ class Router:
             return m, note
         return lowered, f"{note or f'ability {m.ability:.2f}'}, {obs.describe()}"
 
-    def _reason(self, best: RouteCandidate, live: list[RouteCandidate], current: str | None, lam: float,
-                unadjusted: RouteCandidate | None = None) -> tuple[str, str]:
+    def _reason(self, best: RouteCandidate, live: list[RouteCandidate], turn: _Turn) -> tuple[str, str]:
         """The decision's reason, and the same in a few words (the line under an answer)."""
+        current, unadjusted = turn.request.current_model, turn.unadjusted
         name = short_model(best.model)
         q = best.quality or 0.0
         if len(live) == 1:
@@ -541,7 +543,7 @@ class Router:
             extras.append(f"your choices {'favour' if best.adjustment > 0 else 'disfavour'} it "
                           f"(adjustment {best.adjustment:+.3f})")
         elif any(c.learned_adjustment for c in live) and not any(c.adjustment for c in live):
-            extras.append(f"your choices not applied: predicted {q:.2f} already")
+            extras.append(f"your choices not applied: {not_applied_because(q, turn.need_quantile)}")
         if best.ability_note:
             extras.append(best.ability_note)
         tail = ("; " + "; ".join(extras)) if extras else ""

@@ -59,6 +59,20 @@ def prompt_weight(quality: float | None, need_quantile: float | None = None) -> 
     return min(1.0, max(0.0, (SETTLED_QUALITY - quality) / RAMP))
 
 
+def not_applied_because(quality: float | None, need_quantile: float | None) -> str:
+    """Why prompt_weight gave a turn none of the learned adjustments, by the rule it used."""
+    if need_quantile is not None:
+        return f"among the {SETTLED_NEED:.0%} least needy prompts"
+    return f"predicted {quality or 0.0:.2f} already"
+
+
+def applies_when() -> str:
+    """prompt_weight's rule in words (the quality model chatroute ships scores need), for
+    `chatroute prefs show`."""
+    return (f"none of it on the {SETTLED_NEED:.0%} least needy prompts, all of it from the "
+            f"{(SETTLED_NEED + NEED_RAMP) * 100:.0f}th percentile on")
+
+
 @dataclass
 class PreferenceModel:
     path: Path | None = None

@@ -170,3 +170,24 @@ def test_an_override_that_got_no_answer_teaches_nothing(capsys: pytest.CaptureFi
     code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Name a river in Europe.")
     assert code == 0 and out["status"] == "ok"
     assert [p.chosen_model for p in Engine.open().store.preferences()] == [HAIKU]  # the answer counts, once
+
+
+
+def test_what_applies_of_the_adjustment_is_explained_by_the_rule_the_router_uses(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """The router gates the learned adjustment on the turn's need (none for the least needy
+    tenth of prompts, all of it from the 30th percentile on; maths is never among the 30% least
+    needy), not on the pick's predicted quality. `prefs show` said 'all of it when the model
+    routing would pick is predicted below 0.90 good', while on 'What is 2+2?', every model
+    predicted above 0.90, all of it applied; the reason said 'not applied: predicted 0.95 already'."""
+    code, out = ask_json(capsys, "--no-cache", f"@{GPT4O} Name a prime number above 100.")
+    assert code == 0 and out["route"]["kind"] == "override"
+    sums = _route(chatroute_home, "What is 2+2?")
+    assert all(c["quality"] > 0.90 for c in sums["candidates"])
+    assert any(c["adjustment"] and c["adjustment"] == c["learned_adjustment"] for c in sums["candidates"])
+    trivial = _route(chatroute_home, TRIVIAL)
+    assert all(c["adjustment"] == 0 for c in trivial["candidates"])
+    assert "your choices not applied: among the 10% least needy prompts" in trivial["reason"]
+    shown = run_subprocess("prefs", "show", env=_env(chatroute_home)).stdout.decode()
+    assert "none of it on the 10% least needy prompts, all of it from the 30th percentile on" in shown
+    assert "predicted below" not in shown
