@@ -99,6 +99,8 @@ _TRANSIENT = frozenset({"rate_limited", "overloaded", "server", "connection", "t
 def _next_step(finished: TurnFinished) -> str:
     if finished.error_kind == "auth":
         return ""  # the error line says which key to set or check
+    if finished.error_kind == "quota":
+        return " — pick a model of another provider with -m"
     if finished.error_kind in _TRANSIENT or finished.error_kind is None:
         return " — to retry, run the same command again, or pick another model with -m"
     return " — pick another model with -m"

@@ -273,6 +273,7 @@ def error_line(model_id: str, err: ProviderError, status: str) -> str:
         ErrorKind.OVERLOADED: "overloaded",
         ErrorKind.SERVER: "server error",
         ErrorKind.AUTH: "authentication failed (check the API key)",
+        ErrorKind.QUOTA: "the account's quota or credit is used up (check the provider's plan and billing)",
         ErrorKind.NOT_FOUND: "model not found",
         ErrorKind.CONTEXT_OVERFLOW: "the conversation is longer than the model's context window",
         ErrorKind.CONTENT_POLICY: "refused by the provider's content policy",

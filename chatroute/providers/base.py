@@ -164,6 +164,7 @@ class ErrorKind(StrEnum):
     OVERLOADED = "overloaded"
     SERVER = "server"
     AUTH = "auth"
+    QUOTA = "quota"  # the account's quota or credit is spent: billing, not a rate limit
     NOT_FOUND = "not_found"
     CONTEXT_OVERFLOW = "context_overflow"
     CONTENT_POLICY = "content_policy"
@@ -183,6 +184,7 @@ REROUTABLE = frozenset(
         ErrorKind.TIMEOUT,
         ErrorKind.MALFORMED_STREAM,
         ErrorKind.AUTH,
+        ErrorKind.QUOTA,
         ErrorKind.NOT_FOUND,
         ErrorKind.CONTEXT_OVERFLOW,
     }
@@ -210,7 +212,10 @@ class ProviderError(Exception):
 
     @property
     def short(self) -> str:
-        """A compact label for reroute trails, e.g. '429' or 'timeout'."""
+        """A compact label for reroute trails, e.g. '429' or 'timeout'; 'quota' for a spent quota,
+        which OpenAI sends as a 429 that is no rate limit."""
+        if self.kind is ErrorKind.QUOTA:
+            return self.kind.value
         return str(self.status) if self.status else self.kind.value
 
 

@@ -49,6 +49,10 @@ _POLICY_WORDS = (
 )
 _OVERLOADED_WORDS = ("overloaded",)
 _RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
+# A spent quota or credit balance: OpenAI's 429 `insufficient_quota`, Anthropic's 400 "credit
+# balance is too low" and 402 `billing_error`, OpenRouter's 402.
+_QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "exceeded your current quota",
+                "credit balance is too low", "insufficient credits")
 
 # Key-shaped tokens: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), OpenRouter (sk-or-...),
 # and bearer tokens echoed back in messages.
@@ -142,9 +146,11 @@ def classify_status(
     text = f"{etype} {code} {message}".lower()
     if status == 529 or _has_any(text, _OVERLOADED_WORDS):
         return ErrorKind.OVERLOADED
+    if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
+        return ErrorKind.QUOTA
     if status == 429:
         return ErrorKind.RATE_LIMITED
-    if status in (401, 402, 403):  # 402: out of credits (OpenRouter) — needs the user, like a bad key
+    if status in (401, 403):
         return ErrorKind.AUTH
     if status == 404:
         return ErrorKind.NOT_FOUND

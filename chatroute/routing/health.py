@@ -7,7 +7,7 @@ Rules (a failing model costs the user as little time as possible, and recovers o
 - After `failure_threshold` consecutive failures the breaker opens; once the cooldown is
   over it is half-open: one trial request is allowed, success closes it, failure re-opens it
   with a doubled backoff.
-- 401/403 disable the whole provider, 404 the model, until the configuration changes (the
+- 401/403 and a spent quota disable the whole provider, 404 the model, until the configuration changes (the
   board is opened with a fingerprint of the config; a different fingerprint clears them).
 - Context overflow and content-policy refusals say nothing about the model's health.
 
@@ -40,7 +40,7 @@ MAX_MODELS = 512
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 _IGNORED = {"context_overflow", "content_policy"}
-_NOT_THE_MODEL = {"rate_limited", "auth", "not_found", "bad_request"}
+_NOT_THE_MODEL = {"rate_limited", "auth", "quota", "not_found", "bad_request"}
 
 
 @dataclass
@@ -287,9 +287,11 @@ class HealthBoard:
         if kind in _NOT_THE_MODEL:
             h.provider_failures += 1
         h.error_rate = (1 - self.error_alpha) * h.error_rate + self.error_alpha
-        if kind == "auth":
+        if kind in ("auth", "quota"):
+            # A key or an account: every model of the provider fails alike until the user acts.
             provider = model.split("/", 1)[0]
-            self.disabled_providers[provider] = {"reason": "authentication failed", "config": self.config_fingerprint}
+            reason = "authentication failed" if kind == "auth" else "quota or credit exhausted"
+            self.disabled_providers[provider] = {"reason": reason, "config": self.config_fingerprint}
         elif kind == "not_found":
             h.disabled = "model not found"
             h.disabled_config = self.config_fingerprint

@@ -66,8 +66,10 @@ log = logging.getLogger("chatroute.serve")
 HEALTH_SAVE_EVERY_S = 1.0
 
 # Upstream failures by kind: the status a client's retry logic understands.
-_UPSTREAM_STATUS = {"rate_limited": 429, "overloaded": 503, "timeout": 504, "context_overflow": 400,
+_UPSTREAM_STATUS = {"rate_limited": 429, "quota": 429, "overloaded": 503, "timeout": 504, "context_overflow": 400,
                     "content_policy": 400, "bad_request": 400}
+# A spent quota in the code OpenAI itself gives it, which clients know not to retry.
+_UPSTREAM_CODE = {"quota": "insufficient_quota"}
 
 
 def error_response(err: ApiError, headers: dict[str, str] | None = None, *, scope: Scope) -> JSONResponse:
@@ -329,7 +331,8 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
     message = redact_secrets(line or record.error) or "the provider failed"
     wait = route.get("retry_after")
     headers = {"retry-after": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) and wait > 0 else None
-    return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error", code=kind or "upstream_error",
+    return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error",
+                    code=_UPSTREAM_CODE.get(kind, kind or "upstream_error"),
                     headers=headers)
 
 
