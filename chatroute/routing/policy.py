@@ -525,11 +525,16 @@ class Router:
         current, unadjusted = turn.request.current_model, turn.unadjusted
         name = short_model(best.model)
         q = best.quality or 0.0
+        # A model change mid-conversation changes tone and format: it is always said, with why.
+        switched = self._switched(best, turn)
         if len(live) == 1:
-            return f"{name}: the only available model (predicted quality {q:.2f})", "the only model available"
+            tail = f"; {switched[0]}" if switched else ""
+            short_tail = f"; {switched[1]}" if switched else ""
+            return (f"{name}: the only available model (predicted quality {q:.2f}){tail}",
+                    f"the only model available{short_tail}")
         top_q = max(live, key=lambda c: c.quality or 0.0)
-        extras = []
-        short_extras = []
+        extras = [switched[0]] if switched else []
+        short_extras = [switched[1]] if switched else []
         if best.model == current:
             runner = live[1]
             if (runner.utility or 0) > (best.utility or 0) - self.stickiness:
@@ -571,6 +576,19 @@ class Router:
             f"{short_model(runner.model)}{cost_part}{tail}",
             f"highest quality {q:.2f} vs {runner.quality or 0:.2f}{short_tail}",
         )
+
+    def _switched(self, best: RouteCandidate, turn: _Turn) -> tuple[str, str] | None:
+        """Why the turn leaves the conversation's model (in full, in a few words), or None when
+        it stays on it or the conversation has none yet."""
+        current = turn.request.current_model
+        if not current or best.model == current:
+            return None
+        was = next((c for c in turn.cands if c.model == current), None)
+        if was is not None and was.excluded is None:
+            return (f"switched from {short_model(current)} (better by more than the {self.stickiness:.2f} stickiness)",
+                    f"switched from {short_model(current)}")
+        why = f"switched from {short_model(current)}: {was.excluded if was is not None else 'not in the pool'}"
+        return why, why
 
     # -- learning from the user ------------------------------------------------------------
 

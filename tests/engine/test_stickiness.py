@@ -1,0 +1,64 @@
+"""Stickiness as a user meets it: a conversation stays on its model, and when a turn leaves it
+the decision says so and why (the model is cooling down, gone from the pool, or another is
+clearly better), in `route --json` and in what `ask` then does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.fakeserver import FakeServer, Fault
+
+MINI, GPT4O, HAIKU = "openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"
+HARD = ("Write a Python function that parses ISO dates and returns JSON with fields year, month, day. "
+        "Handle time zones carefully and explain edge cases.")
+
+
+def _route(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code, out, err = run_cli(capsys, "route", "--json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _on_haiku(capsys: pytest.CaptureFixture[str]) -> str:
+    code, first = ask_json(capsys, HARD)
+    assert code == 0 and first["model"] == HAIKU, first["route"]
+    kept = _route(capsys, "-c", first["conversation_id"], "thanks")
+    assert kept["model"] == HAIKU and "kept as the conversation's model" in kept["why"]
+    return str(first["conversation_id"])
+
+
+def test_a_switch_off_a_cooling_model_says_so(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    conv = _on_haiku(capsys)
+    configured.script("claude-haiku-4-5", Fault(status=429, retry_after=120))
+    code, _ = ask_json(capsys, "--no-cache", "-m", HAIKU, "Name a river in Europe.")  # another conversation
+    assert code == 1
+    decided = _route(capsys, "-c", conv, "thanks")
+    assert decided["model"] != HAIKU
+    assert "switched from claude-haiku-4-5: cooling down" in decided["reason"]
+    assert "switched from claude-haiku-4-5" in decided["why"]
+    code, asked = ask_json(capsys, "-c", conv, "thanks")
+    assert code == 0 and asked["model"] == decided["model"] and asked["route"]["reason"] == decided["reason"]
+
+
+def test_a_switch_off_a_model_gone_from_the_pool_says_so(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                                         chatroute_home: Path) -> None:
+    conv = _on_haiku(capsys)
+    write_config(chatroute_home, configured, pool=[MINI, GPT4O])
+    decided = _route(capsys, "-c", conv, "thanks")
+    assert "switched from claude-haiku-4-5: not in the pool" in decided["reason"]
+
+
+def test_a_switch_to_a_clearly_better_model_says_so(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """After a one-turn @gpt-4o, the conversation's model is gpt-4o; the next routed turn goes
+    back to the cheap model, which is better by more than the stickiness, and says from what."""
+    code, first = ask_json(capsys, f"@{GPT4O} What is the capital of Italy?")
+    assert code == 0 and first["model"] == GPT4O
+    decided = _route(capsys, "-c", first["conversation_id"], "and of France?")
+    assert decided["model"] == MINI, json.dumps(decided["candidates"], indent=0)
+    assert "switched from gpt-4o (better by more than the 0.03 stickiness)" in decided["reason"]
+    assert "switched from gpt-4o" in decided["why"]
