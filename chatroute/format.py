@@ -29,10 +29,11 @@ def short_model(model: str | None) -> str:
 
 def reroute_line(reroute: dict[str, Any]) -> str:
     """One reroute as the user reads it, live and reopened alike: `gpt-4o-mini 429 → claude-haiku-4-5`,
-    with the cost of an attempt that was billed before it failed."""
+    with what the user must fix (a refused key) and the cost of an attempt billed before it failed."""
     cost = reroute.get("cost_usd")
     billed = f" (billed {usd(cost)})" if isinstance(cost, (int, float)) else ""
-    return (f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{billed}"
+    hint = f" ({reroute['hint']})" if reroute.get("hint") else ""
+    return (f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed}"
             f" → {short_model(reroute.get('to'))}")
 
 

@@ -180,6 +180,8 @@ async def attempts(
             return
         reroute: dict[str, Any] = {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
                                    "message": err.message}
+        if err.extra.get("hint"):
+            reroute["hint"] = err.extra["hint"]  # what the user must fix (a refused key), on the line
         attempt.reroutes.append(reroute)
         if not failed_unbilled(attempt) and on_failover is not None:
             # The model thought before failing: that is billed, so it is recorded and said.

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from chatroute.providers.base import ChatRequest, ProviderError, StreamEvent
+from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, StreamEvent
 from chatroute.providers.deadlines import StreamDeadlines
-from chatroute.providers.errors import is_official_endpoint, map_exception, missing_key
+from chatroute.providers.errors import is_official_endpoint, key_hint, map_exception, missing_key
 from chatroute.providers.http import check_api_response, same_origin_guard
 
 if TYPE_CHECKING:
@@ -95,6 +95,15 @@ class SDKProvider(Generic[ClientT]):
             self._client = client
         return self._client
 
+    def _refused_key(self) -> str:
+        """Where the key the server refused came from, in words the user can act on."""
+        if self.cfg.inline_api_key is not None:
+            return f"provider {self.name} refused the api_key in the config"
+        env = self.cfg.default_key_env()
+        if env is None:  # a local server sent a placeholder: it wants a key of its own
+            return f"provider {self.name} wants an API key: {key_hint(None)}"
+        return f"provider {self.name} refused the key in {env}"
+
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
@@ -139,6 +148,10 @@ class SDKProvider(Generic[ClientT]):
             # error is raised outside this block: no __cause__/__context__ chain to print.
             failure = map_exception(exc, provider=self.name, model=request.model, secrets=(self._key,))
             failure.extra.setdefault("cause", type(exc).__name__)
+            if failure.kind is ErrorKind.AUTH and failure.status is not None:
+                # Which key to fix: "authentication failed" alone leaves the user guessing.
+                failure.extra["hint"] = self._refused_key()
+                failure.message = f"{failure.extra['hint']}: {failure.message}"
         finally:
             if sdk_stream is not None:
                 try:
