@@ -8,7 +8,8 @@ Rules (a failing model costs the user as little time as possible, and recovers o
   over it is half-open: one trial request is allowed, success closes it, failure re-opens it
   with a doubled backoff.
 - 401/403 and a spent quota disable the whole provider, 404 the model, until the configuration changes (the
-  board is opened with a fingerprint of the config; a different fingerprint clears them).
+  board is opened with a fingerprint of the config; a different fingerprint clears them) or
+  a request to it (a pinned one) is answered.
 - Context overflow and content-policy refusals say nothing about the model's health.
 
 The board is a JSON file in the data dir, written atomically and re-read when another
@@ -245,6 +246,7 @@ class HealthBoard:
     ) -> None:
         self._refresh()
         h = self._get(model)
+        self._lift_disables(model, h)
         h.requests += 1
         h.error_rate = (1 - self.error_alpha) * h.error_rate
         h.consecutive_failures = 0
@@ -264,6 +266,16 @@ class HealthBoard:
             self._dirty = True
         else:
             self.save()
+
+    def _lift_disables(self, model: str, h: ModelHealth) -> None:
+        """An answer proves the key, the account and the model name good again (fixed at the
+        provider's end, a quota topped up), though the config is unchanged."""
+        if h.disabled:
+            h.disabled = h.disabled_config = None
+            self._cleared.add(model)
+        provider = model.split("/", 1)[0]
+        if self.disabled_providers.pop(provider, None) is not None:
+            self._cleared_providers.add(provider)
 
     def flush(self) -> None:
         """Write the successes `save_every_s` held back, if any."""

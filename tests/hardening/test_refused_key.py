@@ -65,3 +65,21 @@ def test_a_key_written_in_the_config_is_named_as_such(configured: FakeServer, ch
     code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", PROMPT)
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 2 and "api_key in the config" in line and "sk-inline" not in line, line
+
+
+@pytest.mark.parametrize("fault", [Fault(status=401), Fault(status=429, code="insufficient_quota",
+                                                              error_type="insufficient_quota")])
+def test_an_answer_from_the_provider_lifts_its_disable(fault: Fault, configured: FakeServer, chatroute_home: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # The key was fixed at the provider's end, or the quota topped up: the config does not change,
+    # so a turn pinned to the provider that answers is what says it works again.
+    target, _, other = _configure(chatroute_home, configured, "openai")
+    configured.script(target.split("/", 1)[1], fault)
+    code, out, _ = run_cli(capsys, "ask", "--json", PROMPT)
+    assert json.loads(out)["model"] == other
+    code, out, _ = run_cli(capsys, "ask", "--json", PROMPT + " Again.")
+    assert json.loads(out)["model"] == other  # skipped while it is disabled
+    code, out, err = run_cli(capsys, "ask", "--json", "-m", target, PROMPT)
+    assert code == 0 and json.loads(out)["model"] == target, err
+    code, out, _ = run_cli(capsys, "ask", "--json", "What is the capital of France?")
+    assert json.loads(out)["model"] == target
