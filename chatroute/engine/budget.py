@@ -90,4 +90,5 @@ def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) ->
     reason = f"{short_model(block.cheapest_model)}: the cheapest model; {over} and you chose to send anyway"
     return RouteDecision(model=block.cheapest_model, kind="routed", reason=reason, candidates=exc.candidates,
                          route_ms=(time.perf_counter() - started) * 1000, preset=engine.preset,
-                         notes=[f"over budget: {block.summary}"])
+                         notes=[f"over budget: {block.summary}"],
+                         why=f"over the {block.period} budget, sent as you asked")

@@ -530,6 +530,11 @@ class Router:
         if len(live) == 1:
             tail = f"; {switched[0]}" if switched else ""
             short_tail = f"; {switched[1]}" if switched else ""
+            others = [c.excluded for c in turn.cands if c is not best]
+            if others and all(is_budget_exclusion(why) for why in others):
+                left = f" ({usd(max(0.0, turn.remaining or 0.0))} left)" if turn.remaining is not None else ""
+                return (f"{name}: the only model within the budget{left} (predicted quality {q:.2f}){tail}",
+                        f"the only model within the budget{short_tail}")
             return (f"{name}: the only available model (predicted quality {q:.2f}){tail}",
                     f"the only model available{short_tail}")
         top_q = max(live, key=lambda c: c.quality or 0.0)

@@ -243,3 +243,24 @@ def test_a_cache_hit_past_the_cap_still_counts_what_it_saved(
         [saved] = [t.saved_usd for c in store.list_conversations() for t in store.turns(c.id)
                    if t.cache_status == "hit"]
     assert saved is not None and saved > 0
+
+
+def test_a_budget_decision_says_the_budget_in_its_why(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """The badge's why is the decision's reason in a few words. A turn sent past the cap with
+    --over-budget had none (kind routed, why ''), so its badge read like an unexplained pick;
+    and under the cap, with every dearer model excluded by what is left, it said 'the only model
+    available', naming no budget."""
+    write_config(chatroute_home, configured, extra="[budget]\ndaily_usd = 0.01\n")
+    _spend(capsys, configured, tokens=(1000, 680))  # $0.0093 of $0.01: the dearer models cost more than is left
+    code, out, err = run_cli(capsys, "route", "--json", QUESTION)
+    assert code == 0, err
+    decided = json.loads(out)
+    assert decided["model"] == "openai/gpt-4o-mini"
+    assert decided["why"] == "the only model within the budget"
+    assert "the only model within the budget ($0.0007 left)" in decided["reason"]
+
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    code, answer = ask_json(capsys, "--over-budget", QUESTION)
+    assert code == 0 and answer["route"]["kind"] == "routed"
+    assert answer["route"]["why"] == "over the daily budget, sent as you asked"

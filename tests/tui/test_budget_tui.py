@@ -120,7 +120,8 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         assert len(fake_server.requests) == requests + 1
         assert fake_server.requests[-1].model == "gpt-4o-mini"
         answer = assistants(app)[-1]
-        assert answer.text == "Danube, Rhine, Loire." and badge(answer).startswith("gpt-4o-mini · $")
+        assert answer.text == "Danube, Rhine, Loire." and badge(answer).startswith(
+            "gpt-4o-mini · why: over the daily budget, sent as you asked · $")
         assert "you chose to send anyway" in answer.record.route["reason"]
 
         # The yes was for that turn only: the next one asks again.
