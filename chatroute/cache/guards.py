@@ -650,6 +650,16 @@ def _sides_taken(tokens: list[str]) -> set[str]:
     return sides
 
 
+# "How do I write a for loop in Bash?" / "… a while loop …" was served (similarity 1.00: both are
+# function words to the embedding). Only before "loop": "for" and "while" alone are everywhere.
+_LOOP_KINDS = {"for": "for", "foreach": "for", "while": "while", "until": "until", "do": "do-while"}
+
+
+def _loops_asked(tokens: list[str]) -> set[str]:
+    """The kinds of loop a prompt names ("a for loop", "while loops"); empty when none."""
+    return {_LOOP_KINDS[w] for w, n in pairwise(tokens) if w in _LOOP_KINDS and n in ("loop", "loops")}
+
+
 # What each question asks for, read from its tokens: two questions that each ask for some of one
 # kind and share none ask for different things (hard_refuse_reason, in this order).
 _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
@@ -658,6 +668,7 @@ _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
     (_places_asked, "asks for another kind of place"),
     (_roles_asked, "asks who did another thing"),
     (_sides_taken, "argues the other side"),
+    (_loops_asked, "another kind of loop"),
 )
 
 

@@ -219,11 +219,6 @@ _BRIEF = ("brief", "briefly", "concise", "concisely", "simply", "simple", "short
 _IN_DEPTH = ("detail", "detailed", "depth", "thorough", "thoroughly", "comprehensive", "comprehensively",
              "elaborate", "extensive", "extensively", "lengthy")
 _ANTONYM_PAIRS += [(b, d) for b in _BRIEF for d in _IN_DEPTH]
-# So is the tone asked for: "Write a formal email asking for a raise" / "… a casual email …" was
-# served (verifier 0.997), and the user who asked for a formal letter got a chatty one.
-_FORMAL = ("formal", "formally", "professional", "professionally", "polite", "politely", "serious")
-_CASUAL = ("casual", "casually", "informal", "informally", "friendly", "funny", "humorous", "rude", "playful")
-_ANTONYM_PAIRS += [(f, c) for f in _FORMAL for c in _CASUAL]
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS + [
     (x, y) for x, ys in OPPOSITES.items() for y in ys
@@ -255,6 +250,15 @@ _ALTERNATIVE_GROUPS = {
     "animal": [["cat", "cats", "kitten", "kittens"], ["dog", "dogs", "puppy", "puppies"], ["rabbit", "rabbits"],
                ["hamster", "hamsters"], ["horse", "horses"]],
     "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
+    # The tone asked for: "Write a formal email asking for a raise" / "… a casual email …" and "a
+    # motivational quote" / "a funny quote" were served (verifier 0.997 and 0.953).
+    "tone": [["formal", "formally", "professional", "professionally", "polite", "politely"],
+             ["casual", "casually", "informal", "informally", "friendly", "playful"],
+             ["funny", "humorous", "hilarious", "witty"], ["serious", "seriously"], ["rude", "rudely"],
+             ["motivational", "motivating", "inspirational", "inspiring", "uplifting"],
+             ["sarcastic", "sarcastically"], ["romantic"]],
+    # "Sort a dictionary by value" / "… by key" was served (verifier 0.982).
+    "mapping": [["key", "keys"], ["value", "values"]],
     # What to do with the data a query or script works on: "Write a SQL query to find duplicate
     # emails" / "… to delete duplicate emails" was served (verifier 0.977). Only verbs that are
     # never said for one another; "get" and "change" are left out, being said for anything.

@@ -134,7 +134,13 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
     # Served (verifier 0.997 and 0.977) until the tone asked for and what is done with the data
     # were exact facts.
     ("Write a formal email asking for a raise.", "Write a casual email asking for a raise.",
-     "opposite words ('formal' / 'casual')"),
+     "another thing asked for ('formal' / 'casual')"),
+    ("Write a motivational quote about perseverance.", "Write a funny quote about perseverance.",
+     "another thing asked for ('motivational' / 'funny')"),
+    ("How do I sort a dictionary by value in Python?", "How do I sort a dictionary by key in Python?",
+     "another thing asked for ('value' / 'key')"),
+    ("How do I write a for loop in Bash?", "How do I write a while loop in Bash?",
+     "another kind of loop (for / while)"),
     ("Write a SQL query to find duplicate emails.", "Write a SQL query to delete duplicate emails.",
      "another thing asked for ('find' / 'delete')"),
     # Served (verifier 1.000 and 0.905) until the side argued and the reader's level of school were
@@ -221,6 +227,7 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("How do I search for a file in Linux?", "How do I find a file in Linux?"),
     ("Explain photosynthesis to a high school student.", "Explain photosynthesis to a high schooler."),
     ("What medicine works for a cold?", "What medicine works against a cold?"),  # no side taken
+    ("How do I write a for loop in Bash?", "What is the syntax of a Bash for loop?"),
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
