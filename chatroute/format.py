@@ -37,6 +37,15 @@ def reroute_line(reroute: dict[str, Any]) -> str:
             f" → {short_model(reroute.get('to'))}")
 
 
+def fmt_wait(seconds: float) -> str:
+    """A wait as a person reads it: `45 s`, `12 min`, `3 h`."""
+    if seconds < 120:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600)} h"
+
+
 def fmt_ms(ms: float | None) -> str:
     if ms is None:
         return "–"

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from chatroute.commands.common import print_json, say_warnings, table, wait_notice
+from chatroute.format import fmt_wait
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -148,7 +149,7 @@ def _health_text(h: dict[str, Any]) -> str:
         return f"disabled ({h['disabled']})"
     until = h.get("cooldown_until")
     if until and until > time.time():
-        return f"cooling {until - time.time():.0f}s"
+        return f"cooling {fmt_wait(until - time.time())}"
     parts = []
     if h.get("ttft_s") is not None:
         parts.append(f"ttft {h['ttft_s'] * 1000:.0f}ms")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chatroute.engine.common import STOP_SAVE_WAIT_S, STORAGE_ERRORS, StorageError
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
+from chatroute.format import fmt_wait
 from chatroute.providers.base import ErrorKind, Message, ProviderError, UsageReport
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ def error_line(model_id: str, err: ProviderError, status: str) -> str:
     code = f" ({err.status})" if err.status else ""
     if err.retry_after:
         # The server said when it will take requests again: the user's retry hint.
-        wait = f"retry after {err.retry_after:.0f} s"
+        wait = f"retry after {fmt_wait(err.retry_after)}"
         code = f" ({err.status}, {wait})" if err.status else f" ({wait})"
     tail = " — partial reply kept" if status == "interrupted" else ""
     detail = f": {err.message}" if err.message and err.message not in what else ""

@@ -22,6 +22,9 @@ from typing import Any
 from chatroute.providers.base import ErrorKind, ProviderError
 
 MAX_MESSAGE_CHARS = 300
+# The longest Retry-After honoured. Longer is a broken proxy or a hostile header (10^9 seconds
+# benched a model for 31 years); past this, one trial request costs less than a model lost.
+MAX_RETRY_AFTER_S = 3600.0
 
 _CONTEXT_WORDS = (
     "context_length_exceeded",
@@ -72,7 +75,8 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = None) -> float | None:
-    """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or an HTTP date; at
+    most MAX_RETRY_AFTER_S."""
     if headers is None:
         return None
     get = getattr(headers, "get", None)
@@ -83,7 +87,7 @@ def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = N
         try:
             value = float(raw_ms) / 1000.0
             if value >= 0:
-                return value
+                return min(value, MAX_RETRY_AFTER_S)
         except ValueError:
             pass
     raw = get("retry-after")
@@ -92,7 +96,7 @@ def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = N
     raw = raw.strip()
     try:
         value = float(raw)
-        return value if value >= 0 else None
+        return min(value, MAX_RETRY_AFTER_S) if value >= 0 else None
     except ValueError:
         pass
     try:
@@ -102,7 +106,7 @@ def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = N
     if when is None:
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return min(max(0.0, when.timestamp() - current), MAX_RETRY_AFTER_S)
 
 
 def _error_fields(body: object) -> tuple[str, str, str]:
