@@ -660,6 +660,29 @@ def _loops_asked(tokens: list[str]) -> set[str]:
     return {_LOOP_KINDS[w] for w, n in pairwise(tokens) if w in _LOOP_KINDS and n in ("loop", "loops")}
 
 
+# "How do I turn off notifications on my iPhone?" / "… turn on …" was served (similarity 1.00: "on"
+# and "off" are function words, and a soft opposite since "set up", "find out" and the like are
+# said either way). After a verb that switches something they are the whole question.
+_SWITCH_VERBS = frozenset("turn turns turning turned switch switches switching switched power powering powered "
+                          "toggle toggles shut shuts shutting".split())
+_SWITCH_STATES = {"on": "on", "off": "off", "down": "off", "up": "on"}
+
+
+def _switched_to(tokens: list[str]) -> set[str]:
+    """On or off, for each switching verb ("turn off", "switch the lights on"): the first "on" or
+    "off" within three words after it; empty when none. "down" and "up" count after "shut" and
+    "power" only ("turn down the music" is not off)."""
+    states = set()
+    for i, t in enumerate(tokens):
+        if t not in _SWITCH_VERBS:
+            continue
+        for w in tokens[i + 1 : i + 4]:
+            if w in ("on", "off") or (w in ("down", "up") and t.startswith(("shut", "power"))):
+                states.add(_SWITCH_STATES[w])
+                break
+    return states
+
+
 # What each question asks for, read from its tokens: two questions that each ask for some of one
 # kind and share none ask for different things (hard_refuse_reason, in this order).
 _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
@@ -669,6 +692,7 @@ _ASKED_READERS: tuple[tuple[Callable[[list[str]], set[str]], str], ...] = (
     (_roles_asked, "asks who did another thing"),
     (_sides_taken, "argues the other side"),
     (_loops_asked, "another kind of loop"),
+    (_switched_to, "switches it the other way"),
 )
 
 

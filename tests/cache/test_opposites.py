@@ -141,6 +141,11 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another thing asked for ('value' / 'key')"),
     ("How do I write a for loop in Bash?", "How do I write a while loop in Bash?",
      "another kind of loop (for / while)"),
+    # Served (similarity 1.00, verifier 0.985) until switching on or off was an exact fact.
+    ("How do I turn off notifications on my iPhone?", "How do I turn on notifications on my iPhone?",
+     "switches it the other way (off / on)"),
+    ("How do I shut down my PC from the command line?", "How do I power on my PC from the command line?",
+     "switches it the other way (off / on)"),
     ("Write a SQL query to find duplicate emails.", "Write a SQL query to delete duplicate emails.",
      "another thing asked for ('find' / 'delete')"),
     # Served (verifier 1.000 and 0.905) until the side argued and the reader's level of school were
@@ -228,6 +233,7 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("Explain photosynthesis to a high school student.", "Explain photosynthesis to a high schooler."),
     ("What medicine works for a cold?", "What medicine works against a cold?"),  # no side taken
     ("How do I write a for loop in Bash?", "What is the syntax of a Bash for loop?"),
+    ("How do I turn off my Mac?", "How do I shut down my Mac?"),
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
