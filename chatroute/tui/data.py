@@ -158,6 +158,10 @@ class Backend:
     def models(self) -> list[ModelInfo]:
         return scrub(list(self.engine.models()))
 
+    def unavailable(self) -> dict[str, str]:
+        """Models routing skips now (cooling down, disabled) and why, for the model picker."""
+        return scrub(self.engine.unavailable())
+
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models()]
 

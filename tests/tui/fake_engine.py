@@ -317,6 +317,9 @@ class FakeEngine:
     def models(self) -> list[ModelInfo]:
         return list(MODELS)
 
+    def unavailable(self) -> dict[str, str]:
+        return {}
+
     def set_preset(self, preset: str) -> None:
         self.presets.append(preset)
         self.preset = preset

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chatroute.catalog.models import ModelInfo
 
 
-def model_label(m: ModelInfo, current: str | None) -> Text:
+def model_label(m: ModelInfo, current: str | None, unavailable: str | None = None) -> Text:
     ctx = m.context_window
     ctx_s = f"{ctx // 1000}k ctx" if ctx else "ctx ?"
     mark = "● " if m.id == current else "  "
@@ -29,6 +29,8 @@ def model_label(m: ModelInfo, current: str | None) -> Text:
         (f" in {usd(m.input_cost_per_mtok)} / out {usd(m.output_cost_per_mtok)} per Mtok · {ctx_s}"
          f" · ability {m.ability:.2f}"
          + (" (unknown: prior)" if m.ability_source == "unknown" else ""), "dim"),
+        # Why routing skips it now: a pick still tries it, and the user should expect what follows.
+        (f" · {unavailable}" if unavailable else "", "bold yellow"),
     )
 
 
@@ -56,10 +58,12 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
 
     def compose(self) -> ComposeResult:
         models = self.backend.models()
+        unavailable = self.backend.unavailable()
         with Vertical():
             title = "Re-run this turn on…" if self.mode == "rerun" else "Choose a model"
             yield Static(Text(title, style="bold"))
-            yield OptionList(*[Option(model_label(m, self.current), id=m.id) for m in models], id="models")
+            yield OptionList(*[Option(model_label(m, self.current, unavailable.get(m.id)), id=m.id)
+                               for m in models], id="models")
             hint = ("enter re-run · esc cancel" if self.mode == "rerun"
                     else "enter next turn only · p pin for this conversation · u back to routing · esc cancel")
             yield Static(hint, classes="hint")
