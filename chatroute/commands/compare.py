@@ -90,7 +90,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue")
     if any(o["record"].status == "ok" for o in ordered):
         return 0
-    failures = "; ".join(f"{o['record'].model}: {o.get('error') or o['record'].status}" for o in ordered)
+    # An error line names its model already.
+    failures = "; ".join(o.get("error") or f"{o['record'].model}: {o['record'].status}" for o in ordered)
     print(f"chatroute: error: no model answered ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
     return 1
 
