@@ -94,11 +94,13 @@ PRESETS: dict[str, tuple[float, float]] = {
 }
 BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
 
-_OVERRIDE = re.compile(r"^\s*@([A-Za-z0-9][\w.:/\-]*[\w])(?:\s+|$)(.*)\Z", re.DOTALL)
+# People write a name as they would address someone: "@gpt-4o, what is this?", "@gpt-4o: …".
+_OVERRIDE = re.compile(r"^\s*@([A-Za-z0-9][\w.:/\-]*[\w])[,:]?(?:\s+|$)(.*)\Z", re.DOTALL)
 
 
 def parse_override(prompt: str) -> tuple[str | None, str]:
-    """`@gpt-4o explain this` -> ("gpt-4o", "explain this"); no prefix -> (None, prompt)."""
+    """`@gpt-4o explain this` -> ("gpt-4o", "explain this"), a comma or colon after the name
+    too; no prefix -> (None, prompt)."""
     m = _OVERRIDE.match(prompt)
     if not m:
         return None, prompt

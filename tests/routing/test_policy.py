@@ -29,6 +29,11 @@ def test_parse_override() -> None:
     assert parse_override("@gpt-4o explain this") == ("gpt-4o", "explain this")
     assert parse_override("  @openai/gpt-4o-mini\nmulti\nline") == ("openai/gpt-4o-mini", "multi\nline")
     assert parse_override("@claude-sonnet-4.5") == ("claude-sonnet-4.5", "")
+    # Addressed like a person: the comma or colon is not part of the name (it was sent to the
+    # router's pick, the whole text as the prompt).
+    assert parse_override("@gpt-4o, what is this?") == ("gpt-4o", "what is this?")
+    assert parse_override("@ollama/llama3:8b: hi") == ("ollama/llama3:8b", "hi")
+    assert parse_override("@gpt-4o,what") == (None, "@gpt-4o,what")
     assert parse_override("mail me at a@b.com") == (None, "mail me at a@b.com")
     assert parse_override("@ nothing") == (None, "@ nothing")
 
