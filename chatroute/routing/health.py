@@ -19,6 +19,7 @@ process (a concurrent `chatroute ask`) changed it, so processes share what they 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,10 @@ def _model_health(saved: dict[str, Any]) -> ModelHealth:
         elif name in _TEXT_FIELDS and isinstance(value, str):
             fields[name] = value
     return ModelHealth(**fields)
+
+
+# How a disable ends (record_success lifts it too).
+_UNTIL_LIFTED = "until the config changes or a turn pinned to it is answered"
 
 
 @dataclass
@@ -361,16 +366,17 @@ class HealthBoard:
         provider = model.split("/", 1)[0]
         if provider in self.disabled_providers:
             reason = self.disabled_providers[provider].get("reason")
-            return f"provider {provider} disabled ({reason}) until config changes"
+            return f"provider {provider} disabled ({reason}) {_UNTIL_LIFTED}"
         h = self.models.get(model)
         if h is None:
             return None
         if h.disabled:
-            return f"disabled ({h.disabled}) until config changes"
+            return f"disabled ({h.disabled}) {_UNTIL_LIFTED}"
         left = h.cooldown_until - self.clock()
         if left > 0:
             what = "circuit open" if h.consecutive_failures >= self.failure_threshold else "cooling down"
-            return f"{what} for {left:.0f}s after {h.last_error or 'errors'}"
+            # Rounded up: "cooling down for 0s" read as a model that should have been tried.
+            return f"{what} for {math.ceil(left)}s after {h.last_error or 'errors'}"
         return None
 
     def expected_latency(self, model: str, output_tokens: float, *, local: bool = False) -> float:

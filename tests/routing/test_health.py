@@ -39,6 +39,17 @@ def test_retry_after_is_respected_and_never_shortened(tmp_path: Path, clock: Clo
     assert b.unavailable_reason("p/m") is None
 
 
+def test_a_wait_under_a_second_is_not_read_as_none_and_a_disable_says_how_it_ends(tmp_path: Path,
+                                                                                   clock: Clock) -> None:
+    b = board(tmp_path, clock)
+    b.record_failure("p/m", "rate_limited", retry_after=30)
+    clock.t += 29.6
+    assert (b.unavailable_reason("p/m") or "").startswith("cooling down for 1s after")
+    b.record_failure("openai/gpt-4o", "auth")
+    assert (b.unavailable_reason("openai/gpt-4o") or "").endswith(
+        "until the config changes or a turn pinned to it is answered")
+
+
 def test_backoff_without_retry_after(tmp_path: Path, clock: Clock) -> None:
     b = board(tmp_path, clock)
     assert b.record_failure("p/m", "overloaded") == pytest.approx(1005)
