@@ -286,6 +286,24 @@ def test_a_provider_without_its_key_is_left_out_of_routing(capsys: pytest.Captur
     assert claude["excluded"] == "no API key: set ANTHROPIC_API_KEY"
 
 
+def test_a_default_whose_provider_has_no_key_is_no_last_resort(capsys: pytest.CaptureFixture[str],
+                                                               chatroute_home: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key set at all: `route` named the default ("configured default") and `ask` then sent the
+    turn to it, to fail before the request. Now both refuse at once, with the variable to set for
+    each model, the default included."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (chatroute_home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
+        '[router]\npool = ["anthropic/claude-haiku-4-5"]\ndefault = "openai/gpt-4o-mini"\n', encoding="utf-8")
+    for command in ("route", "ask"):
+        code, out, err = run_cli(capsys, command, "hi")
+        assert code == 2, (command, out, err)
+        assert "no API key: set ANTHROPIC_API_KEY" in err
+        assert "gpt-4o-mini (the default): no API key: set OPENAI_API_KEY" in err
+
+
 def _readme_section(title: str) -> str:
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     start = text.index(f"\n## {title}\n")

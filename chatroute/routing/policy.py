@@ -463,15 +463,20 @@ class Router:
         over = turn.over_budget(default_cand) if default_cand is not None else None
         # A default the input cannot fit would only fail at the provider.
         default_fits = default is None or default not in by_id or turn.fit.possible(by_id[default])
-        if default and default not in turn.exclude and over is None and default_fits:
+        # Nor can one whose provider has no key: it would fail before the request.
+        keyless = turn.request.unavailable.get(default) if default else None
+        if default and default not in turn.exclude and over is None and default_fits and keyless is None:
             reason = f"{short_model(default)}: configured default (no routed candidate is available)"
             return self._finish(default, "default", reason, turn, t0)
         if default_cand is not None and over is not None and all(c is not default_cand for c in cands):
             default_cand.excluded = over  # listed, so a refusal can offer it to send anyway
             cands.append(default_cand)
         why = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in cands) or "the pool is empty"
-        if default and not default_fits and default not in {c.model for c in cands}:
-            why += f"; {short_model(default)} (the default): {CONTEXT_TOO_SMALL}"
+        if default and default not in {c.model for c in cands}:
+            if not default_fits:
+                why += f"; {short_model(default)} (the default): {CONTEXT_TOO_SMALL}"
+            elif keyless is not None:
+                why += f"; {short_model(default)} (the default): {keyless}"
         budget = {c.excluded for c in cands if is_budget_exclusion(c.excluded)}
         if BUDGET_CAP_REACHED in budget:
             why = "the budget cap is reached; raise [budget] in the config, pin a model or use a free one"
