@@ -286,6 +286,23 @@ def test_a_provider_without_its_key_is_left_out_of_routing(capsys: pytest.Captur
     assert claude["excluded"] == "no API key: set ANTHROPIC_API_KEY"
 
 
+def test_the_only_model_left_says_which_were_skipped_and_why(capsys: pytest.CaptureFixture[str],
+                                                             chatroute_home: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a refused key or a spent quota every routed turn goes to what is left, and the reason
+    said only "the only model available": the user could not tell a provider was out."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (chatroute_home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
+        '[router]\npool = ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"]\n', encoding="utf-8")
+    code, out, err = run_cli(capsys, "route", "--json", "What is the capital of Italy?")
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["why"] == "the only model available (claude-haiku-4-5 no API key)"
+    assert decision["reason"].endswith("; skipped claude-haiku-4-5: no API key: set ANTHROPIC_API_KEY")
+
+
 def test_a_default_whose_provider_has_no_key_is_no_last_resort(capsys: pytest.CaptureFixture[str],
                                                                chatroute_home: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:

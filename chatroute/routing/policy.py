@@ -107,6 +107,12 @@ def parse_override(prompt: str) -> tuple[str | None, str]:
     return m.group(1), m.group(2)
 
 
+def _gist(excluded: str) -> str:
+    """An exclusion in a few words: "cooling down for 30s after 429" stays, "disabled (provider:
+    authentication failed) until …" is "disabled", "no API key: set X" is "no API key"."""
+    return re.split(r" \(|: | until ", excluded, maxsplit=1)[0]
+
+
 def _ratio_words(r: float) -> str:
     if r <= 0:
         return "no cost"
@@ -542,8 +548,16 @@ class Router:
                 left = f" ({usd(max(0.0, turn.remaining or 0.0))} left)" if turn.remaining is not None else ""
                 return (f"{name}: the only model within the budget{left} (predicted quality {q:.2f}){tail}",
                         f"the only model within the budget{short_tail}")
-            return (f"{name}: the only available model (predicted quality {q:.2f}){tail}",
-                    f"the only model available{short_tail}")
+            skipped = [c for c in turn.cands if c is not best and c.excluded]
+            # Which models were skipped, and why: after a refused key or a spent quota every later
+            # turn goes here, and "the only model available" alone hid that a provider was out.
+            long_skip = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in skipped)
+            short_skip = ", ".join(f"{short_model(c.model)} {_gist(c.excluded or '')}" for c in skipped[:2])
+            more = f" and {len(skipped) - 2} more" if len(skipped) > 2 else ""
+            return (f"{name}: the only available model (predicted quality {q:.2f}){tail}"
+                    + (f"; skipped {long_skip}" if long_skip and not switched else ""),
+                    f"the only model available{short_tail}"
+                    + (f" ({short_skip}{more})" if short_skip and not switched else ""))
         top_q = max(live, key=lambda c: c.quality or 0.0)
         extras = [switched[0]] if switched else []
         short_extras = [switched[1]] if switched else []
