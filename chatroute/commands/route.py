@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     # Model ids can come from a local server's listing: none of their control characters is printed.
     print(shown(f"→ {decision['model']}  ({decision['kind']})"))
     print(shown(f"  {decision['reason']}"))
+    if hit := decision.get("cache_hit"):
+        print(shown(f"  but the cache answers it first ({hit['tier']}, similarity {hit['similarity']:.2f}, "
+                    f"an answer by {hit['model']}): no model is called"))
     rows = []
     for c in decision.get("candidates", []):
         rows.append([

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from chatroute.engine.common import as_pairs
+from chatroute.engine.common import CACHE_PARAMS, as_pairs
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.providers.base import Message
@@ -47,6 +47,19 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
         return priced(hit.model or ""), None
     except ChatrouteError:
         return None, None
+
+def cached_answer(engine: Engine, system: str | None, history: list[Message], prompt: str,
+                  key_model: str | None) -> dict[str, Any] | None:
+    """The entry a turn would be answered from (its model, tier and similarity), or None; a
+    peek that counts no lookup, for a preview of the turn."""
+    try:
+        hit = engine.cache.lookup(system, as_pairs(history), prompt, dict(CACHE_PARAMS), key_model, count=False)
+    except Exception:  # noqa: BLE001 - a broken cache is a miss, as for the turn itself
+        return None
+    if hit is None or hit.model is None:
+        return None
+    return {"model": hit.model, "tier": hit.tier, "similarity": round(hit.similarity, 4)}
+
 
 async def serve_from_cache(
     engine: Engine,

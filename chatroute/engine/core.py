@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.engine.answer import answer
 from chatroute.engine.budget import blocked_by_budget, over_budget_decision
-from chatroute.engine.cache_path import penalise_cache_source, serve_from_cache
+from chatroute.engine.cache_path import cached_answer, penalise_cache_source, serve_from_cache
 from chatroute.engine.common import (
     CACHE_PARAMS,
     STOP_SAVE_WAIT_S,
@@ -407,18 +407,23 @@ class Engine:
             raise ConfigError(no_models_help(self.config, self.paths.config_file))
         system = None
         pin = None
+        cache_on = self.cache_enabled
         if conversation_id:
             conv = self.store.get_conversation(conversation_id)
             if conv is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
-            system, pin = conv.system_prompt, conv.pinned_model
+            system, pin, cache_on = conv.system_prompt, conv.pinned_model, cache_on and conv.cache_enabled
         window = window_for(self, conversation_id or None, prompt, question=None, system=system, pin=pin,
                             override=override)
         decision = self.decide(
             prompt, history=window.messages, system=system, pin=pin, override=override,
             current_model=window.current_model,
         )
-        return noted(decision, window).to_dict()
+        out = noted(decision, window).to_dict()
+        # The turn asks the cache first: a preview that left it out named a model that `ask`
+        # then did not call.
+        out["cache_hit"] = cached_answer(self, system, window.messages, prompt, override or pin) if cache_on else None
+        return out
 
     # ----------------------------------------------------------------- budget
     def budget_block(

@@ -75,6 +75,26 @@ def test_a_hits_route_has_the_keys_every_route_has(capsys: pytest.CaptureFixture
     assert again["route"]["why"] == ""  # as for a pin, an override or the default: the badge says (cache)
 
 
+def test_route_says_the_cache_answers_first(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """`route` previews a turn, and a turn asks the cache first: it named a routed model for a
+    question `ask` then answered from the cache, calling no model."""
+    code, out, err = run_cli(capsys, "route", "--json", PARAPHRASE)
+    assert code == 0, err
+    assert json.loads(out)["cache_hit"] is None
+    first = _first_answer(capsys, configured, CACHED)
+    code, out, err = run_cli(capsys, "route", "--json", PARAPHRASE)
+    assert code == 0, err
+    hit = json.loads(out)["cache_hit"]
+    assert hit["model"] == first["model"] and hit["tier"] == "semantic" and hit["similarity"] >= 0.9
+    code, out, err = run_cli(capsys, "route", PARAPHRASE)
+    assert "but the cache answers it first (semantic" in out and "no model is called" in out
+    n = len(configured.requests)
+    _code, again = ask_json(capsys, PARAPHRASE)
+    assert again["cache"] == "hit" and len(configured.requests) == n
+    code, out, err = run_cli(capsys, "route", "--json", "@gpt-4o-mini " + PARAPHRASE)
+    assert json.loads(out)["cache_hit"] is None  # an override is another cache key, as in the turn
+
+
 def test_paraphrase_hits_semantically(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
     row = _pairs_row(CACHED, PARAPHRASE)
     assert (row["category"], row["label"]) == ("paraphrase", "hit")
