@@ -61,6 +61,28 @@ class UnsafeFileError(ChatrouteError, OSError):
     exit_code = 2
 
 
+class WriteFailedError(ChatrouteError, OSError):
+    """A file chatroute owns could not be written (a full disk, a read-only folder): the file is as
+    it was, and no temporary is left. One line naming the file, exit 2 like the database's
+    storage errors. An OSError too (errno kept), so best-effort writers that catch OSError still
+    go on without it."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, cause: OSError, *, existed: bool) -> None:
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        if cause.errno in (errno.EACCES, errno.EPERM):
+            # The file is replaced by a new one made beside it: it is the folder that must be writable.
+            reason = f"{path.parent} is not writable: {reason}"
+        kept = "the file is as it was" if existed else "nothing was written"
+        super().__init__(f"{path}: could not be written ({reason}); {kept}")
+        self.errno = cause.errno
+        self.strerror = cause.strerror
+
+    def __str__(self) -> str:  # the sentence, not OSError's "[Errno N] ..."
+        return str(self.args[0])
+
+
 def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: int | None = None,
                  durable: bool = True) -> None:
     """Replace `path`, a file chatroute owns, with `data`: every write of such a file goes here.
@@ -77,19 +99,32 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
       (random) name is refused and no byte is ever readable by others before its mode is set.
     - Mode of the result: 0600 when `secret` (whatever the old file had), `mode` when given, else
       that of the file replaced (a prices file the user made readable stays so), else 0600.
+    - A write that fails (a full disk, a folder chatroute may not write in) raises
+      WriteFailedError naming `path`; the old file is left as it was.
 
     `durable=False` skips the fsyncs, for state rewritten after every turn (health, preferences)
     where losing the last update on a power cut costs nothing.
     """
     private_dir(path.parent)
     final_mode = 0o600 if secret else (mode if mode is not None else _mode_to_keep(path))
+    existed = path.exists()
+    try:
+        _replace(path, data.encode("utf-8") if isinstance(data, str) else data, final_mode, durable)
+    except UnsafeFileError:
+        raise
+    except OSError as exc:  # a full disk, a read-only folder: said of the file, not of its hidden temporary
+        raise WriteFailedError(path, exc, existed=existed) from exc
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _replace(path: Path, data: bytes, final_mode: int, durable: bool) -> None:
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             if final_mode != 0o600:  # before the first byte, and not subject to the umask
                 _set_mode(fh.fileno(), tmp, final_mode)
-            # Text is written exactly as given (a config keeps its CRLF endings).
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.write(data)  # exactly as given (a config keeps its CRLF endings)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -98,8 +133,6 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if durable:
-        _fsync_dir(path.parent)
 
 
 def _mode_to_keep(path: Path) -> int:
