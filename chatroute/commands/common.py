@@ -131,22 +131,45 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def display_width(text: str) -> int:
+    """Terminal cells `text` takes: two for a CJK character or an emoji, none for a combining mark."""
+    from rich.cells import cell_len  # here: every command imports this module, and `costs` must start fast
+
+    return cell_len(text)
+
+
+def clip_cells(text: str, width: int) -> str:
+    """`text` cut to at most `width` terminal cells, an ellipsis marking the cut."""
+    if display_width(text) <= width:
+        return text
+    from rich.cells import set_cell_size
+
+    # set_cell_size pads with a space where a wide character would straddle the edge.
+    return set_cell_size(text, width - 1).rstrip(" ") + "…"
+
+
 def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
     """A plain aligned text table; `align` is one letter per column, 'l' or 'r'. Cells may hold
     outside text (model ids a local server lists, titles): its control characters never reach
-    the screen, and would break the alignment anyway."""
+    the screen, and would break the alignment anyway. Columns are as wide as their text is on
+    the screen, so CJK, emoji and combining marks line up."""
     align = align or "l" * len(header)
     cells = [[strip_terminal_controls(c) for c in row] for row in (header, *rows)]
     header, rows = cells[0], cells[1:]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    widths = [max(display_width(r[i]) for r in cells) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:
-        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)]
+        parts = [_pad(c, w, a) for c, w, a in zip(row, widths, align, strict=True)]
         return "  ".join(parts).rstrip()
 
     lines = [fmt(header), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in rows]
     return "\n".join(lines)
+
+
+def _pad(cell: str, width: int, align: str) -> str:
+    fill = " " * (width - display_width(cell))
+    return fill + cell if align == "r" else cell + fill
 
 
 class _Stopped(Exception):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatroute.commands.common import (
+    display_width,
     json_text,
     open_engine,
     print_json,
@@ -100,7 +101,7 @@ def _print_answer(model: str, out: dict[str, Any]) -> None:
     def show(text: str) -> str:
         return terminal_line(sys.stdout, text)
 
-    print(f"━━ {model} " + "━" * max(0, 60 - len(model)))
+    print(f"━━ {model} " + "━" * max(0, 60 - display_width(model)))
     if out.get("text"):
         print(show(out["text"].rstrip()))
     if out.get("error"):

@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 
-from chatroute.commands.common import print_json, table, terminal_line, wait_notice
+from chatroute.commands.common import clip_cells, print_json, table, terminal_line, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for r in report["rows"]:
         label = _key_label(r, key_name)
-        rows.append([str(label)[:48], f"{r['turns']:,}", f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+        rows.append([clip_cells(strip_terminal_controls(str(label)), 48), f"{r['turns']:,}",
+                     f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
                      f"{r['cached_tokens']:,}", usd(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
     if rows:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
