@@ -557,14 +557,16 @@ class Engine:
 
     def _regenerate_target(self, regenerate_of: str) -> tuple[StoredMessage, str | None]:
         """A regenerate is a sibling of an earlier answer: same user message, new reply. The
-        question it asks again, and the model of the answer it replaces."""
+        question it asks again, and the model of the answer it replaces (None when that reply
+        has no text: a retry of a failed request rejects no answer, and the failure is already
+        counted against the model's health)."""
         old = self.store.get_message(regenerate_of)
         if old is None:
             raise ChatrouteError(f"no message {regenerate_of!r}", exit_code=2)
         question = self.store.get_message(old.parent_id) if old.parent_id else None
         if question is None or question.role != "user":
             raise ChatrouteError("that message cannot be regenerated", exit_code=2)
-        return question, old.model
+        return question, old.model if old.content.strip() else None
 
     async def _store_turn(self, plan: _TurnPlan, system: str | None) -> tuple[Conversation, str, str]:
         """The conversation (new if need be), the user message (unless a regenerate's) and an

@@ -172,6 +172,36 @@ def test_an_override_that_got_no_answer_teaches_nothing(capsys: pytest.CaptureFi
     assert [p.chosen_model for p in Engine.open().store.preferences()] == [HAIKU]  # the answer counts, once
 
 
+def test_retrying_a_reply_that_failed_before_any_text_teaches_nothing(capsys: pytest.CaptureFixture[str],
+                                                                     configured: FakeServer,
+                                                                     chatroute_home: Path) -> None:
+    """r on a failed turn (the TUI's retry, a regenerate of that reply) asks again: there was no
+    answer to reject. It was recorded as rejecting the failed model's answer ('prefs show':
+    gpt-4o passed over 0.7, adjustment -0.006) and counted as a regeneration lowering its prior,
+    on top of the failure its health already counts."""
+    configured.script("gpt-4o", Fault(status=500))
+    code, failed = ask_json(capsys, "--no-cache", "-m", GPT4O, "Name a river in Europe.")
+    assert code == 1 and failed["status"] == "error" and failed["text"] == ""
+    configured.script("gpt-4o", Reply(text="The Danube."))
+
+    async def retry() -> None:
+        engine = Engine.open()
+        try:
+            events = [e async for e in engine.run_turn(failed["conversation_id"], "Name a river in Europe.",
+                                                       override=GPT4O, regenerate_of=failed["message_id"])]
+            assert events[-1].text == "The Danube."
+        finally:
+            await engine.aclose()
+            engine.store.close()
+
+    import asyncio
+
+    asyncio.run(retry())
+    assert [p.kind for p in Engine.open().store.preferences()] == ["override"]  # the answer, chosen; no rejection
+    decision = _route(chatroute_home, "Name a lake in Africa.")
+    assert not any("regeneration" in (c["ability_note"] or "") for c in decision["candidates"])
+
+
 
 def test_what_applies_of_the_adjustment_is_explained_by_the_rule_the_router_uses(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
