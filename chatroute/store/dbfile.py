@@ -128,9 +128,40 @@ def explain(path: Path, exc: sqlite3.Error) -> DatabaseFileError | None:
         return DatabaseFileError(path, f"is read-only ({exc}); chatroute needs to write to it and its folder")
     if "unable to open" in text:
         return DatabaseFileError(path, f"cannot be opened ({exc}); check the file and its folder")
+    if "disk is full" in text:
+        return _disk_full(path, exc)
     if "disk i/o error" in text:
-        return DatabaseFileError(path, f"cannot be read or written (disk I/O error: {exc})")
+        # With no byte left SQLite cannot size the -shm it maps, and says only "disk I/O error".
+        free = _free_bytes(path)
+        if free is not None and free < _FULL_BELOW:
+            return _disk_full(path, exc)
+        return DatabaseFileError(path, f"cannot be read or written ({exc})")
     return None
+
+
+# Less room than this left on a disk is a full disk to SQLite: a write needs whole pages of
+# its -wal and the -shm index.
+_FULL_BELOW = 64 * 1024
+
+
+def _disk_full(path: Path, exc: sqlite3.Error) -> DatabaseFileError:
+    from chatroute.format import fmt_size
+
+    free = _free_bytes(path)
+    room = "" if free is None else f", {fmt_size(free)} free"
+    # SQLite rolled the failed transaction back: what was stored before is all there.
+    return DatabaseFileError(path, f"cannot be written: the disk is full ({exc}{room}); what it holds is intact; "
+                             "free some space on that disk and retry")
+
+
+def _free_bytes(path: Path) -> int | None:
+    if not hasattr(os, "statvfs"):
+        return None
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def private_db_file(path: Path) -> None:

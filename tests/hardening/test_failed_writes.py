@@ -1,5 +1,6 @@
 """A file chatroute owns that cannot be written (a full disk, a read-only folder) is one line
-naming the file, exit 2, and the old file is left whole with no temporary beside it.
+naming the file, exit 2, and the old file is left whole with no temporary beside it. The same
+for the database when a full disk stops it at open (a migration, the -shm SQLite maps).
 
 The full disk is the real errno: the temporary file's descriptor is /dev/full, so every write
 to it fails with ENOSPC as on a full disk, while the database (on the same folder) still works.
@@ -10,14 +11,23 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatroute import fsutil
 from chatroute.fsutil import atomic_write
+from chatroute.store import Store, TurnRecord
 from tests.catalog.helpers import make_feed
-from tests.engine.helpers import run_cli
+from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, run_cli, run_subprocess, write_config
+from tests.fakeserver import FakeServer
+
+KEYS = {"TEST_OPENAI_KEY": OPENAI_KEY, "TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}
 
 
 @pytest.fixture
@@ -110,3 +120,118 @@ def test_a_folder_chatroute_may_not_write_in_is_named(tmp_path: Path, monkeypatc
     assert isinstance(failed.value, OSError) and failed.value.errno == errno.EACCES  # best-effort writers go on
     assert failed.value.exit_code == 2
     assert target.read_text() == "{}"
+
+
+# -- the database on a full disk, before any answer: a migration, the -shm it must size ----------
+
+
+def _old_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """A database of schema 3 holding 300 turns and their messages; (messages, summed input)."""
+    import chatroute.store.db as db
+
+    with monkeypatch.context() as m:
+        m.setattr(db, "SCHEMA_VERSION", 3)
+        m.setattr(db, "MIGRATIONS", db.MIGRATIONS[:3])
+        with Store.open(path) as old:
+            conv = old.create_conversation("kept through the upgrade")
+            parent = None
+            for i in range(300):
+                msg = old.add_message(conv.id, "user" if i % 2 == 0 else "assistant", f"message {i} " * 40,
+                                      parent_id=parent)
+                parent = msg.id
+                row = TurnRecord(conversation_id=conv.id, message_id=msg.id, model="anthropic/claude-haiku-4-5",
+                                 provider="anthropic", input_tokens=1000, cached_tokens=100, output_tokens=50,
+                                 cost_usd=0.001).to_row()
+                row.pop("client")  # a column of schema 5
+                sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
+                old._write(lambda c, sql=sql, row=row: c.execute(sql, tuple(row.values())))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all in the main file: the -wal starts empty
+    return _contents(path)[1:]  # type: ignore[return-value]
+
+
+def _contents(path: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return (int(conn.execute("PRAGMA user_version").fetchone()[0]),
+                int(conn.execute("SELECT count(*) FROM messages").fetchone()[0]),
+                int(conn.execute("SELECT sum(input_tokens) FROM turns").fetchone()[0]))
+
+
+def test_a_migration_on_a_full_disk_is_one_line_and_leaves_the_old_file(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import chatroute.store.db as db
+
+    path = chatroute_home / "chatroute.db"
+    before = _old_database(path, monkeypatch)
+    real = db.MIGRATIONS[3]
+
+    def runs_out_of_space(database: Any) -> None:  # half-way through: the migration has written
+        real(database)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as m:
+        m.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:3], runs_out_of_space, *db.MIGRATIONS[4:]])
+        for command in (["costs"], ["ask", "-m", "openai/gpt-4o-mini", "hello"]):
+            code, out, err = run_cli(capsys, *command)
+            assert code == 2, err
+            assert err.startswith(f"chatroute: error: {path}: ") and err.count("\n") == 1, err
+            assert "disk is full" in err and "free some space" in err, err
+    assert _contents(path) == (3, *before)  # not a byte of the migration kept, nothing lost
+    assert not configured.requests
+    code, _, err = run_cli(capsys, "costs")  # with room again: migrated once, restated once
+    assert code == 0, err
+    assert _contents(path) == (db.SCHEMA_VERSION, before[0], 300 * 1100)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(folder: Path, leave: int) -> None:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+@pytest.mark.parametrize("leave", [0, 200_000], ids=["no-room-at-all", "no-room-for-the-migration"])
+def test_a_real_full_disk_at_open_is_said_as_such(tiny_tmpfs: Path, fake_server: FakeServer, leave: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no byte free, SQLite cannot size the -shm it maps and says 'disk I/O error'; with a
+    little, the migration's -wal runs out ('database or disk is full'). Both are a full disk."""
+    home = tiny_tmpfs / "home"
+    monkeypatch.setenv("CHATROUTE_HOME", str(home))
+    home.mkdir()
+    write_config(home, fake_server)
+    path = home / "chatroute.db"
+    before = _old_database(path, monkeypatch)
+    _fill(tiny_tmpfs, leave)
+    for command in (["costs"], ["ask", "-m", "openai/gpt-4o-mini", "hello"]):
+        child = run_subprocess(*command, env={**KEYS, "CHATROUTE_DEBUG": ""})
+        err = child.stderr.decode()
+        assert child.returncode == 2, err
+        assert err.startswith(f"chatroute: error: {path}: ") and err.count("\n") == 1, err
+        assert "disk is full" in err, err
+    assert _contents(path) == (3, *before)
+    (tiny_tmpfs / "filler").unlink()
+    assert run_subprocess("costs", env=KEYS).returncode == 0
+    assert _contents(path)[0] > 3
