@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
-from textual.widgets import SelectionList
+from textual.widgets import SelectionList, Static
 
 from chatroute.engine import Engine
 from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.data import short_model
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.composer import Composer
+from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import settle
 
@@ -74,7 +78,7 @@ async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server
         for column in columns:
             shown = column.query_one(Badge).text
             assert "interrupted" in shown and "$" in shown, shown
-            assert costs[column.model] and f" · {usd(costs[column.model])} · " in shown, shown
+            assert costs[column.model] and shown.startswith(f"{usd(costs[column.model])} · "), shown
         await pilot.press("2")  # a stopped answer can be kept, as in the chat
         await settle(pilot, app)
         assert not isinstance(app.screen, CompareScreen)
@@ -144,3 +148,41 @@ async def test_a_dropped_answer_can_be_kept_and_a_streaming_one_says_so(real_eng
     [conv] = real_engine.store.list_conversations()
     shown = real_engine.store.history(conv.id)
     assert shown[-1].content.startswith("word0 word1") and shown[-1].status == "interrupted"
+
+
+async def test_four_columns_at_80_columns_each_name_their_model_and_show_their_cost(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four models at 80x24: a column's heading ('2  claude-sonnet-4-5') wrapped past its one
+    line, so columns 2 and 4 showed only their number and nobody could tell which model was
+    answering there; and every badge was cut before its cost ('gpt-4o-mini · $…')."""
+    four = ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, pool=four)
+    for model in four:
+        fake_server.script(model.split("/", 1)[1], Reply(text="short answer", input_tokens=1234, output_tokens=56))
+    engine = Engine.open()
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one(Composer).insert("Tell me about lighthouses.")
+        await pilot.press("f4")
+        await pilot.pause()
+        picker = app.screen.query_one(SelectionList)
+        for model in four:
+            picker.select(model)
+        await pilot.press("ctrl+s")
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            columns = list(app.screen.query(CompareColumn))
+            if len(columns) == 4 and all(c.status == "ok" for c in columns):
+                break
+        await pilot.pause()
+        for i, column in enumerate(columns, 1):
+            head = column.query_one(".col-head", Static)
+            line = "".join(seg.text for seg in head.render_line(0)).strip()
+            name = short_model(column.model)
+            assert line.startswith(f"{i}  {name[:6]}"), (line, name)
+            badge = column.query_one(Badge)
+            shown = badge.fitted(badge.content_size.width)
+            record = engine.store.turns_for_messages([column.message_id])[column.message_id]
+            assert usd(record.cost_usd) in shown, shown

@@ -76,7 +76,8 @@ class CompareColumn(Vertical):
     CompareColumn { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
     CompareColumn.-failed { border: round $error; }
     CompareColumn.-picked { border: double $success; }
-    CompareColumn > .col-head { text-style: bold; height: 1; }
+    /* One line, cut with … where narrow: wrapped, the name went below the line, out of sight. */
+    CompareColumn > .col-head { text-style: bold; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     CompareColumn > VerticalScroll { height: 1fr; }
     CompareColumn .col-error { color: $error; height: auto; }
     CompareColumn .col-note { color: $warning; height: auto; }
@@ -133,7 +134,7 @@ class CompareColumn(Vertical):
                     self.text = ev.text
                     await settle_streamed_render(md, ev.text, streamed_ok)
                     self.message_id = ev.record.message_id or self.message_id
-                    badge.show_record(ev.record, kind=False)
+                    badge.show_record(ev.record, model=False)
                     ok = ev.record.status == "ok" and not ev.error
                     # Cut off mid-answer (a dropped connection): what arrived is kept, billed and
                     # badged as interrupted, and can be kept like an answer stopped with Ctrl+C.
@@ -150,7 +151,7 @@ class CompareColumn(Vertical):
                 await events.aclose()
             record = self._stored_turn(self.message_id) if self._stored_turn is not None else None
             if record is not None:
-                badge.show_record(record, kind=False)
+                badge.show_record(record, model=False)
             else:
                 badge.show_pending("⚠ interrupted")
             raise

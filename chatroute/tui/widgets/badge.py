@@ -35,12 +35,12 @@ class Badge(Static):
         self._parts: list[str] = [text] if text else []
 
     def show_record(self, record: TurnRecord, sibling: tuple[int, int] | None = None, *,
-                    kind: bool = True) -> None:
-        """`kind=False`: the model without its route kind ("(compare)"), where every answer on
-        the screen has the same one and the room is better spent on the cost."""
+                    model: bool = True) -> None:
+        """`model=False`: no model and route kind, where a heading above already names the model
+        and every answer on the screen has the same kind (compare): the room goes to the cost."""
         self._parts = badge_text(record).split(" · ")
-        if not kind:
-            self._parts[0] = short_model(record.model)
+        if not model:
+            self._parts = self._parts[1:]
         if sibling and sibling[1] > 1:  # also on a failed sibling, whose badge is otherwise short
             self._parts.append(f"‹{sibling[0]}/{sibling[1]}›")
         self.refresh(layout=False)
