@@ -205,3 +205,30 @@ async def test_moving_between_messages_does_not_pile_up_footer_keys(chatroute_ho
                 if isinstance(o, FooterKey) and not o.is_attached and id(o) not in before]
         assert len(dead) < 20, f"{len(dead)} footer keys of old footers still alive"
     store.close()
+
+
+async def test_long_answers_open_a_few_at_a_time(chatroute_home: Path) -> None:
+    """A conversation of long answers opens with no more text mounted than ChatView.MOUNT_CHARS
+    (past the newest message), not OPENING of them (ten 24 KB answers took 3 s to open, the
+    app frozen), and each Home brings in older ones within the same bound."""
+    store = Store.open(chatroute_home / "chatroute.db")
+    conv = store.create_conversation(title="Long answers")
+    long_answer = "A paragraph of a long answer, **bold** and `code`.\n\n" * 500  # 26 KB
+    parent = None
+    for i in range(12):
+        user = store.add_message(conv.id, "user", f"question {i}", parent_id=parent)
+        parent = store.add_message(conv.id, "assistant", f"answer {i}\n\n{long_answer}", parent_id=user.id,
+                                   model=MODEL).id
+    app = ChatrouteApp(FakeEngine(store))  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        chat = chat_of(app)
+        shown = texts(app)
+        assert shown[-1].startswith("answer 11") and len(shown) < ChatView.OPENING
+        assert sum(map(len, shown[1:])) <= ChatView.MOUNT_CHARS
+        assert chat.query_one(LoadEarlier).display
+        await press(pilot, "shift+tab", "home")
+        more = texts(app)
+        assert len(more) > len(shown) and more[-len(shown):] == shown
+        assert sum(map(len, more[: len(more) - len(shown)][1:])) <= ChatView.MOUNT_CHARS

@@ -43,6 +43,10 @@ class ChatView(VerticalScroll):
     """
 
     OPENING = 20  # messages mounted when a conversation opens
+    # ...and no more text than this, past the one message a step always mounts: a long answer
+    # is drawn whole (hundreds of lines), and ten of them took seconds to open, with nothing
+    # on screen meanwhile. Ordinary answers fit OPENING of them.
+    MOUNT_CHARS = 40_000
     BATCH = 10  # messages mounted per step past either end of the window (a small step is a short pause)
     WINDOW = 40  # at most this many mounted
     can_focus = False
@@ -113,13 +117,20 @@ class ChatView(VerticalScroll):
         self.branch = branch
         end = len(branch)
         start = max(0, end - self.OPENING)
+        idx = None if focus_id is None else branch.index(focus_id)
+        from_top = first or (idx is not None and idx - 3 < start)  # the reader is at the page's top
         if first:
             start, end = 0, min(end, self.OPENING)
-        elif focus_id is not None:
-            idx = branch.index(focus_id)
-            if idx is not None and idx - 3 < start:
-                start = max(0, idx - 3)
-                end = min(len(branch), start + self.OPENING)
+        elif from_top and idx is not None:
+            start = max(0, idx - 3)
+            end = min(len(branch), start + self.OPENING)
+        page = branch.page(start, end)
+        if from_top:
+            page = page[: _fitting(page, must=1 if idx is None else idx - start + 1)]
+            end = start + len(page)
+        else:
+            page = page[len(page) - _fitting(page[::-1], must=1 if idx is None else end - idx):]
+            start = end - len(page)
         self.start, self.end = start, end
         # Each Markdown parses in a thread and mounts its blocks on its own; without the batch
         # the screen re-lays out every mounted message once per answer (~10 layouts a batch).
@@ -127,8 +138,7 @@ class ChatView(VerticalScroll):
         # to 0, which reads as the reader reaching the top.
         with self.app.batch_update():
             await self.remove_messages(self.messages())
-            await self.mount_all([self._make(item) for item in branch.page(start, end)],
-                                 before=self.query_one(LoadLater))
+            await self.mount_all([self._make(item) for item in page], before=self.query_one(LoadLater))
             self._update_markers()
         self.call_after_refresh(self._settle)
 
@@ -190,7 +200,14 @@ class ChatView(VerticalScroll):
                 windowed = self._windowed()
                 anchor = windowed[-1] if windowed else None
             place = self._place_of(anchor)
-            widgets = [self._make(item) for item in self.branch.page(lo, hi)]
+            page = self.branch.page(lo, hi)
+            if earlier:  # the messages next to the window first
+                page = page[len(page) - _fitting(page[::-1]):]
+                lo = hi - len(page)
+            else:
+                page = page[: _fitting(page)]
+                hi = lo + len(page)
+            widgets = [self._make(item) for item in page]
             with self.app.batch_update():  # one layout for the whole batch, see show()
                 if earlier:
                     await self.mount_all(widgets, after=self.query_one(LoadEarlier))
@@ -334,3 +351,14 @@ class ChatView(VerticalScroll):
             if w.message_id == message_id:
                 return w
         return None
+
+
+def _fitting(page: list[PageItem], *, must: int = 1) -> int:
+    """How many of `page`, from its start, to mount: at least `must`, then while their text
+    stays within ChatView.MOUNT_CHARS."""
+    total = 0
+    for n, (msg, _, _) in enumerate(page):
+        total += len(msg_text(msg))
+        if n >= must and total > ChatView.MOUNT_CHARS:
+            return n
+    return len(page)
