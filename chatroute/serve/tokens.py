@@ -10,13 +10,15 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from chatroute.errors import ConfigError
-from chatroute.fsutil import atomic_write, unsafe_reason
+from chatroute.fsutil import UnsafeFileError, WriteFailedError, atomic_write, unsafe_reason
 
 TOKEN_FILE = "serve-tokens.json"
 TOKEN_PREFIX = "crt-"
@@ -77,10 +79,28 @@ def save_tokens(data_dir: Path, tokens: Tokens) -> None:
 LOCK_WAIT_S = 10.0
 
 
-def _changing(data_dir: Path) -> FileLock:
+@contextmanager
+def _changing(data_dir: Path) -> Iterator[None]:
     """Held while the file is read, changed and written: two `--client-token` runs at once each
     printed a token, and the one that wrote last dropped the other's."""
-    return FileLock(str(token_path(data_dir)) + ".lock", timeout=LOCK_WAIT_S)
+    tokens = token_path(data_dir)
+    lock_path = Path(f"{tokens}.lock")
+    what = unsafe_reason(lock_path)
+    if what is not None:  # a link planted there: said, as at the tokens themselves, never followed
+        raise UnsafeFileError(f"{lock_path}: not used: it {what}; chatroute only locks with its own regular files. "
+                              "Remove it (or move it aside) and retry")
+    lock = FileLock(str(lock_path), timeout=LOCK_WAIT_S, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(f"{tokens}: another chatroute has been changing it for over {LOCK_WAIT_S:.0f} s "
+                          f"(it holds {lock_path}); retry when it is done") from None
+    except OSError as exc:  # a folder chatroute may not write in: the tokens cannot be written either
+        raise WriteFailedError(tokens, exc, existed=tokens.exists()) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def ensure_tokens(data_dir: Path, *, rotate: bool = False) -> tuple[Tokens, str | None]:

@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from chatroute.store import Store, TurnRecord
 from tests.catalog.helpers import make_feed
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, run_cli, run_subprocess, write_config
 from tests.fakeserver import FakeServer
+from tests.hardening.crash_support import REPO, chatroute_argv
 
 KEYS = {"TEST_OPENAI_KEY": OPENAI_KEY, "TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}
 
@@ -235,3 +238,54 @@ def test_a_real_full_disk_at_open_is_said_as_such(tiny_tmpfs: Path, fake_server:
     (tiny_tmpfs / "filler").unlink()
     assert run_subprocess("costs", env=KEYS).returncode == 0
     assert _contents(path)[0] > 3
+
+
+# -- the serve tokens' lock file -------------------------------------------------------------
+
+
+def _as_other_user(home: Path) -> list[str]:
+    """The command prefix that runs a command as a user who owns `home` but, once it is 0555, may
+    not write in it: root writes anyway, so root runs it as nobody."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv")
+    for p in [home, *home.rglob("*")]:
+        os.chown(p, 65534, 65534)
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.mark.parametrize("args", [["serve", "--rotate-token"], ["serve", "--port", "0"]], ids=["rotate", "start"])
+def test_serve_in_a_read_only_home_says_which_file(args: list[str]) -> None:
+    base = Path(tempfile.mkdtemp(prefix="chatroute-ro-", dir="/tmp"))  # reachable by nobody
+    try:
+        base.chmod(0o755)
+        home = base / "home"
+        (home / "cache").mkdir(parents=True)
+        prefix = _as_other_user(home)
+        home.chmod(0o555)
+        env = dict(os.environ, CHATROUTE_HOME=str(home), CHATROUTE_NO_DISCOVERY="1", CHATROUTE_DEBUG="")
+        child = subprocess.run([*prefix, *chatroute_argv(*args)], env=env, capture_output=True, text=True,
+                               timeout=60, cwd=REPO)
+        assert child.returncode == 2, child.stderr
+        _one_line(child.stderr, home / "serve-tokens.json", f"({home} is not writable: Permission denied)")
+        assert sorted(p.name for p in home.iterdir()) == ["cache"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_link_at_the_serve_tokens_lock_is_refused(capsys: pytest.CaptureFixture[str], chatroute_home: Path,
+                                                    tmp_path: Path, open_umask: None) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("the user's own file\n")
+    lock = chatroute_home / "serve-tokens.json.lock"
+    lock.symlink_to(outside)
+    code, out, err = run_cli(capsys, "serve", "--rotate-token")
+    assert code == 2 and "crt-" not in out, err
+    assert err.startswith(f"chatroute: error: {lock}: ") and "symbolic link" in err and err.count("\n") == 1, err
+    assert outside.read_text() == "the user's own file\n" and lock.is_symlink()
+    lock.unlink()
+    code, out, err = run_cli(capsys, "serve", "--rotate-token")  # a lock of its own: owner-only like its tokens
+    assert code == 0, err
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
