@@ -25,6 +25,8 @@ class ExportSource(Protocol):
 
     def siblings(self, message_id: str) -> list[StoredMessage]: ...
 
+    def children(self, message_id: str) -> list[StoredMessage]: ...
+
 EXPORT_FORMAT = "chatroute.conversation/1"
 
 
@@ -56,15 +58,24 @@ def export_conversation(store: ExportSource, conversation_id: str, fmt: str = "m
     if conv is None:
         raise StoreError(f"no conversation {conversation_id}")
     branch = store.history(conversation_id)
+    records = store.turns(conversation_id)
     turns: dict[str, TurnRecord] = {}
-    for t in store.turns(conversation_id):
+    for t in records:
         if t.message_id:
-            turns[t.message_id] = t  # the latest record wins (turns() is oldest first)
+            turns[t.message_id] = t  # the latest record wins (turns() is oldest first): the one that answered
+    # Totals over every billed request, as `costs` counts them: an answer a routed turn failed
+    # over to keeps a record of the attempt before it (billed thinking) beside its own.
+    billed = [t for t in records if _counted(t)]
     if fmt == "markdown":
-        return _markdown(conv.title, conv.system_prompt, branch, turns)
+        return _markdown(conv.title, conv.system_prompt, branch, turns, billed)
     if fmt == "json":
-        return _json(store, conv.to_dict(), branch, turns)
+        return _json(store, conv.to_dict(), branch, turns, billed)
     raise ValueError(f"export format must be markdown or json, not {fmt!r}")
+
+
+def _counted(turn: TurnRecord) -> bool:
+    """A turn as `costs` counts one: a request that failed before any token cost nothing."""
+    return turn.status != "error" or turn.input_tokens + turn.output_tokens > 0
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|])")
@@ -74,7 +85,8 @@ def _literal(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text.replace("\n", " "))
 
 
-def _markdown(title: str | None, system: str | None, branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+def _markdown(title: str | None, system: str | None, branch: list[StoredMessage], turns: dict[str, TurnRecord],
+              billed: list[TurnRecord]) -> str:
     # The title is the first prompt's start, shown as typed in the app: its Markdown is literal.
     out = [f"# {_literal(title) if title else 'Untitled conversation'}", ""]
     if system:
@@ -97,19 +109,22 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
     if turns:
         # Every billed turn, as the JSON export, `costs` and the ledger count them: answers
         # regenerated or compared away from the shown branch were paid for too.
-        total = sum(t.cost_usd for t in turns.values() if t.cost_usd is not None)
-        unknown = sum(1 for t in turns.values() if t.cost_usd is None)
+        total = sum(t.cost_usd for t in billed if t.cost_usd is not None)
+        unknown = sum(1 for t in billed if t.cost_usd is None)
         line = f"---\n\nTotal cost: {usd(total)}"
         hidden = len({t.message_id for t in turns.values()} - {m.id for m in branch})
         if hidden:
-            line += f", {hidden} of its {len(turns)} answers not shown above (regenerated or compared)"
+            # Which branch this is: the shown one; the others are in the JSON export.
+            line += (f", {hidden} of its {len(turns)} answers not shown above (on other branches: regenerated, "
+                     "compared or after those; the JSON export has them under alternatives)")
         if unknown:
             line += f" (+ {unknown} turn{'' if unknown == 1 else 's'} with unknown price)"
         out += [line, ""]
     return "\n".join(out)
 
 
-def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord]) -> str:
+def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord],
+          billed: list[TurnRecord]) -> str:
     shown = {m.id for m in branch}
 
     def item(m: StoredMessage) -> dict[str, Any]:
@@ -118,23 +133,36 @@ def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage]
         d["turn"] = t.to_dict() if t else None
         return d
 
-    # Sibling replies not on the shown branch, so nothing the user generated is dropped.
+    # Every message off the shown branch, so nothing the user generated is dropped: the sibling
+    # replies and, below each, the turns that went on from it (a regenerate branches there).
     alternatives = []
     for m in branch:
         if m.parent_id is not None:
-            alternatives += [item(s) for s in store.siblings(m.id) if s.id not in shown]
-    known = [t.cost_usd for t in turns.values() if t.cost_usd is not None]
+            for s in store.siblings(m.id):
+                if s.id not in shown:
+                    alternatives += [item(d) for d in _subtree(store, s)]
+    known = [t.cost_usd for t in billed if t.cost_usd is not None]
     doc = {
         "format": EXPORT_FORMAT,
         "conversation": conv,
         "messages": [item(m) for m in branch],
         "alternatives": alternatives,
         "totals": {
-            "turns": len(turns),
+            "turns": len(billed),
             "cost_usd": sum(known) if known else None,
-            "unknown_cost_turns": sum(1 for t in turns.values() if t.cost_usd is None),
-            "input_tokens": sum(t.input_tokens for t in turns.values()),
-            "output_tokens": sum(t.output_tokens for t in turns.values()),
+            "unknown_cost_turns": sum(1 for t in billed if t.cost_usd is None),
+            "input_tokens": sum(t.input_tokens for t in billed),
+            "output_tokens": sum(t.output_tokens for t in billed),
         },
     }
     return jsonsafe.dumps(doc, ensure_ascii=False, indent=2, default=str)
+
+
+def _subtree(store: ExportSource, root: StoredMessage) -> list[StoredMessage]:
+    """`root` and every message below it, each before its replies."""
+    out, todo = [], [root]
+    while todo:
+        m = todo.pop()
+        out.append(m)
+        todo += reversed(store.children(m.id))
+    return out

@@ -64,8 +64,9 @@ def test_markdown_total_counts_every_billed_answer_as_the_json_does(store: Store
     doc = json.loads(store.export_conversation(cid, "json"))
     md = store.export_conversation(cid, "markdown")
     assert doc["totals"]["cost_usd"] == pytest.approx(0.000123)
-    assert md.rstrip().endswith("Total cost: $0.00012, 1 of its 2 answers not shown above (regenerated or "
-                                "compared) (+ 1 turn with unknown price)")
+    assert md.rstrip().endswith("Total cost: $0.00012, 1 of its 2 answers not shown above (on other branches: "
+                                "regenerated, compared or after those; the JSON export has them under "
+                                "alternatives) (+ 1 turn with unknown price)")
 
 
 def test_an_answer_exported_while_it_streams_says_it_is_incomplete(store: Store) -> None:
@@ -74,3 +75,46 @@ def test_an_answer_exported_while_it_streams_says_it_is_incomplete(store: Store)
     store.add_message(c.id, "assistant", "Once upon a", u.id, status="streaming")
     md = store.export_conversation(c.id, "markdown")
     assert "Once upon a\n\n_(still streaming when exported: incomplete)_" in md
+
+
+def _answer(store: Store, cid: str, parent: str, text: str, cost: float, model: str = "openai/gpt-4o-mini") -> str:
+    a = store.add_message(cid, "assistant", "", parent, status="streaming")
+    store.finish_turn(a.id, text, "complete",
+                      TurnRecord(conversation_id=cid, message_id=a.id, model=model, provider="openai",
+                                 input_tokens=10, output_tokens=5, cost_usd=cost))
+    return a.id
+
+
+def test_the_json_export_keeps_the_later_turns_of_a_branch_left_by_a_regenerate(store: Store) -> None:
+    """g on the first answer of a two-turn conversation starts a branch: the JSON export's
+    alternatives held the first answer replaced, but the second question and its answer (on the
+    branch left) were in neither list, though the totals counted their cost."""
+    c = store.create_conversation("Branches")
+    q1 = store.add_message(c.id, "user", "First question")
+    a1 = _answer(store, c.id, q1.id, "First answer", 0.001)
+    q2 = store.add_message(c.id, "user", "Second question", a1)
+    _answer(store, c.id, q2.id, "Second answer", 0.002)
+    _answer(store, c.id, q1.id, "First answer, regenerated", 0.004)  # the shown branch now
+    doc = json.loads(store.export_conversation(c.id, "json"))
+    assert [m["content"] for m in doc["messages"]] == ["First question", "First answer, regenerated"]
+    assert [m["content"] for m in doc["alternatives"]] == ["First answer", "Second question", "Second answer"]
+    assert doc["totals"]["cost_usd"] == pytest.approx(0.007)
+
+
+def test_exports_count_a_billed_attempt_a_turn_failed_over_from(store: Store) -> None:
+    """A routed turn whose first model streamed thinking, then broke, and was answered by another
+    keeps two turn records on one answer: `costs` counts both, the exports counted the last."""
+    c = store.create_conversation("Failed over")
+    q = store.add_message(c.id, "user", "Prove it")
+    a = store.add_message(c.id, "assistant", "", q.id, status="streaming")
+    store.add_turn(TurnRecord(conversation_id=c.id, message_id=a.id, model="anthropic/claude-haiku-4-5",
+                              provider="anthropic", input_tokens=5000, output_tokens=900, cost_usd=0.0095,
+                              status="error"))
+    store.finish_turn(a.id, "Euclid.", "complete",
+                      TurnRecord(conversation_id=c.id, message_id=a.id, model="openai/gpt-4o", provider="openai",
+                                 input_tokens=20, output_tokens=9, cost_usd=0.0005))
+    doc = json.loads(store.export_conversation(c.id, "json"))
+    assert doc["totals"]["turns"] == 2 and doc["totals"]["cost_usd"] == pytest.approx(0.01)
+    assert doc["messages"][1]["turn"]["model"] == "openai/gpt-4o"  # the answer's own record
+    md = store.export_conversation(c.id, "markdown")
+    assert "Total cost: $0.01\n" in md and "openai/gpt-4o · $0.0005 ·" in md
