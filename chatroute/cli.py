@@ -8,6 +8,7 @@ the contract: 0 success, 2 bad usage or config, 1 provider failure after all fal
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -198,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The TUI draws on the terminal itself; every other command's output goes through the guard.
     guard = None if _MODULES[args.command] == "tui" else _GuardedOutput(stdout)
     if guard is not None:
+        _replace_unencodable(stdout)
         sys.stdout = cast(TextIO, guard)
     try:
         # Inside the try: Ctrl+C while the command's modules import is still a plain interruption.
@@ -269,6 +271,20 @@ def _internal_error(exc: Exception) -> int:
     line = f"chatroute: internal error: {type(exc).__name__}: {said}; this is a bug in chatroute ({where})"
     print(_for_stderr(line), file=sys.stderr)
     return INTERNAL_ERROR_EXIT
+
+
+def _replace_unencodable(stream: TextIO) -> None:
+    """On a terminal or pipe whose encoding is not UTF-8 (a Latin-1 or ASCII locale), a
+    character it cannot show (a CJK title, an emoji, the tables' dashes) becomes '?' instead of
+    failing the command halfway through its output."""
+    import codecs
+
+    try:
+        utf8 = codecs.lookup(stream.encoding or "utf-8").name == "utf-8"
+    except (AttributeError, LookupError):
+        return
+    if not utf8 and isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")
 
 
 class OutputFailed(Exception):
