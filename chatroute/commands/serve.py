@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -117,6 +117,9 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     # uvicorn puts back the handler it found once it has shut down: with this one, a Ctrl+C that
     # comes after (while the store closes) counts as the second and cannot cut the closing short.
     previous = _set_sigint(server.late_interrupt)
+    # uvicorn stops gracefully on SIGINT and SIGTERM only; a closed terminal (SIGHUP) would end the
+    # process with its streams unrecorded, though the providers billed them.
+    previous_hup = _set_signal("SIGHUP", server.handle_exit)
     try:
         server.run(sockets=[sock])
     finally:
@@ -124,16 +127,25 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
         engine.store.close()
         if previous is not None:
             _set_sigint(previous)
+        if previous_hup is not None:
+            _set_signal("SIGHUP", previous_hup)
     if server.forced:
-        print("chatroute serve: stopped at once (Ctrl+C twice); requests still running were recorded as "
-              "interrupted", file=err)
+        _say("chatroute serve: stopped at once (Ctrl+C twice); requests still running were recorded as "
+             "interrupted", err)
         return 130  # what the CLI answers any other interruption with
     if quiet.cut_off:
-        print(f"chatroute serve: stopped; {quiet.cut_off} request(s) still streaming after the "
-              f"{config.timeout_graceful_shutdown} s grace were cut off and recorded as interrupted", file=err)
+        _say(f"chatroute serve: stopped; {quiet.cut_off} request(s) still streaming after the "
+             f"{config.timeout_graceful_shutdown} s grace were cut off and recorded as interrupted", err)
     else:
-        print("chatroute serve: stopped", file=err)
+        _say("chatroute serve: stopped", err)
     return 0
+
+
+def _say(line: str, err: TextIO) -> None:
+    try:  # after SIGHUP the terminal may be gone; what was to be saved is saved
+        print(line, file=err)
+    except OSError:
+        pass
 
 
 class _QuietShutdown(logging.Filter):
@@ -196,8 +208,17 @@ class _Server(uvicorn.Server):
 
 def _set_sigint(handler: Any) -> Any:
     """Install a SIGINT handler; returns the previous one (None off the main thread: unchanged)."""
+    return _set_signal("SIGINT", handler)
+
+
+def _set_signal(name: str, handler: Any) -> Any:
+    """Install a handler for the signal `name`; returns the previous one (None where the platform
+    has no such signal, or off the main thread: unchanged)."""
+    sig = getattr(signal, name, None)
+    if sig is None:
+        return None
     try:
-        return signal.signal(signal.SIGINT, handler)
+        return signal.signal(sig, handler)
     except ValueError:
         return None
 

@@ -102,3 +102,22 @@ def test_serve_says_the_configs_warnings_as_every_command_does(tmp_path: Path) -
         fake.stop()
     assert ("chatroute: warning: router.pool: 'openai/gpt-4o-mni' is not in the price table for 'openai'; "
             "did you mean openai/gpt-4o-mini") in said
+
+
+def test_a_closed_terminal_stops_serve_as_sigterm_does(tmp_path: Path) -> None:
+    """SIGHUP (the terminal serve runs in closed, an ssh session dropped) ended the process at
+    once: the stream running was in no ledger though the provider billed it, and serve-state.json
+    stayed behind. It is a stop like SIGTERM's: the grace, then the stream recorded as interrupted."""
+    with _streaming(tmp_path) as (served, reader):
+        served.proc.send_signal(signal.SIGHUP)
+        code = served.proc.wait(timeout=30)
+        reader.join(5)
+        time.sleep(0.3)
+    err = "".join(served.stderr)
+    assert code == 0, err
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert "chatroute serve: stopped; 1 request(s) still streaming" in err
+    turns = served.turns()
+    assert [t.status for t in turns] == ["interrupted"], turns
+    assert turns[0].output_tokens > 0 and turns[0].cost_usd and turns[0].cost_usd > 0
+    assert not (served.home / STATE_FILE).exists()
