@@ -42,3 +42,22 @@ async def test_a_search_hit_on_an_inactive_sibling_opens_that_sibling(chatroute_
         assert [m.id for m in store.history(cid)][-1] == first  # shown because it is the active one now
     finally:
         store.close()
+
+
+async def test_a_hit_in_a_conversation_renamed_at_length_takes_a_few_lines(chatroute_home: Path) -> None:
+    """A conversation renamed to a pasted paragraph (F2 takes any length): each of its hits
+    printed the whole title, wrapped over the sidebar, a screenful for one hit."""
+    store = Store.open(chatroute_home / "chatroute.db")
+    long = store.create_conversation(title="Notes on lighthouses and their keepers " * 40)
+    store.add_message(long.id, "user", "Where is the oldest lighthouse?")
+    app = ChatrouteApp(FakeEngine(store))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("ctrl+f", *"lighthouse")
+            await settle(pilot, app)
+            results = app.screen.query_one(SearchResults)
+            assert results.option_count == 1
+            assert results.virtual_size.height <= 4  # a title cut to two lines, the snippet
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -110,7 +111,9 @@ class Sidebar(Vertical):
         opts = []
         for hit in hits:
             cid, mid, snippet, title = hit_fields(hit)
-            label = Text.assemble((title + "\n", "bold"), snippet.replace("\n", " ")[:120])
+            # The title on one line, cut with …: a title renamed to a paragraph filled the list.
+            label = Group(Text(title, style="bold", no_wrap=True, overflow="ellipsis"),
+                          Text(snippet.replace("\n", " ")[:120]))
             opts.append(Option(label, id=f"{cid}\x1f{mid}"))
         if not opts:
             opts.append(Option(Text("no matches", style="dim"), id="none", disabled=True))
