@@ -18,8 +18,11 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; max-width: 95%; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 60; max-width: 95%; height: auto; max-height: 100%; border: thick $error; background: $surface;
+        padding: 1 2;
     }
+    /* A question too long for the screen (a title can be any length) is clipped, not the keys. */
+    ConfirmScreen #dialog-keys { dock: bottom; height: auto; }
     """
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
@@ -34,7 +37,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             # The question quotes a conversation's title, the user's own words: shown as written.
             yield Static(self.question, markup=False)
-            yield Static("[b]y[/b] yes · [b]n[/b]/esc no", classes="hint")
+            with Vertical(id="dialog-keys"):
+                yield Static("[b]y[/b] yes · [b]n[/b]/esc no", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -105,4 +109,5 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.question, id="over-budget-question", markup=False)
-            yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")
+            with Vertical(id="dialog-keys"):
+                yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")

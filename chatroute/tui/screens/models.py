@@ -43,6 +43,8 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
        terminal clips the list instead. */
     ModelPicker OptionList { height: auto; max-height: 20; border: none; min-width: 12; }
     ModelPicker .hint, ModelPicker .as-of { color: $text-muted; }
+    /* On a short terminal the list gives way; its keys stay in view below it. */
+    ModelPicker #picker-keys { dock: bottom; height: auto; }
     """
 
     BINDINGS = [
@@ -66,9 +68,10 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
                                for m in models], id="models")
             hint = ("enter re-run · esc cancel" if self.mode == "rerun"
                     else "enter next turn only · p pin for this conversation · u back to routing · esc cancel")
-            yield Static(hint, classes="hint")
-            as_of = self.backend.prices_as_of()
-            yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="as-of")
+            with Vertical(id="picker-keys"):
+                yield Static(hint, classes="hint")
+                as_of = self.backend.prices_as_of()
+                yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="as-of")
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)
