@@ -10,7 +10,9 @@ atomically; anything unexpected leaves the file as it was and raises ConfigEditE
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 
@@ -32,6 +34,7 @@ def set_string(path: Path, table: str, key: str, value: str) -> None:
     """Set `[table] key = "value"` in the TOML file at `path` (created if missing)."""
     if path.is_symlink():  # dotfile managers link the config: edit the file, keep the link
         path = path.resolve()
+    _refuse_read_only(path)
     try:
         text = path.read_bytes().decode("utf-8") if path.exists() else ""  # bytes: keep CRLF as it is
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,6 +56,18 @@ def set_string(path: Path, table: str, key: str, value: str) -> None:
     if after is None or json.loads(json.dumps(after, default=str)) != expected:
         raise ConfigEditError(f"{path}: could not update {table}.{key} safely; set it by hand")
     atomic_write(path, new_text)  # keeps the file's mode: a config holding a key stays as private as it was
+
+
+def _refuse_read_only(path: Path) -> None:
+    """A config the user made read-only is not rewritten, as an editor would not: atomic_write
+    replaces a file by renaming, which needs only the folder's permission, not the file's."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # absent: created; unreadable: said by the read below
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+        raise ConfigEditError(f"{path}: not saved, the file is read-only (mode {stat.S_IMODE(mode):o}); "
+                              "make it writable to keep such changes")
 
 
 def _edited(text: str, table: str, key: str, value: str) -> str:

@@ -87,3 +87,19 @@ def test_set_string_keeps_crlf_and_dotted_keys(tmp_path: Path) -> None:
     path.write_text("ui.theme = 'a' # dotted\n[router]\npreset = \"best\"\n", encoding="utf-8")
     set_string(path, "ui", "theme", 'quote " and \\ backslash')
     assert path.read_text(encoding="utf-8").startswith('ui.theme = "quote \\" and \\\\ backslash" # dotted\n')
+
+
+async def test_a_read_only_config_is_not_rewritten(chatroute_home: Path) -> None:
+    """A config the user made read-only (chmod 444: a managed file, or one they do not want
+    changed) was replaced all the same, read-only bits kept, since a rename needs only the
+    folder's permission. It is refused as an editor does; the theme applies for this run."""
+    config = chatroute_home / "config.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    config.chmod(0o444)
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_palette_command(pilot, "theme: chatroute-light")
+        assert app.theme == "chatroute-light"
+        said = [n.message for n in app._notifications if n.message.startswith("Theme not saved:")]
+        assert said and "read-only" in said[0] and str(config) in said[0], said
+    assert config.read_text(encoding="utf-8") == CONFIG
