@@ -27,6 +27,22 @@ def test_compare_json_is_one_document_and_jsonl_one_object_a_line(capsys: pytest
     assert [json.loads(line)["model"] for line in lines] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
 
 
+def test_compare_names_the_way_to_go_on_and_ask_goes_on_from_the_first_answer(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:  # noqa: F811
+    configured.script("gpt-4o-mini", Reply(text="answer one"))
+    configured.script("gpt-4o", Reply(text="answer two"))
+    code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "hi")
+    assert code == 0, err
+    [line] = [line for line in out.splitlines() if line.startswith("conversation ")]
+    conv = line.split()[1].rstrip(":")
+    assert f"`chatroute ask -c {conv}` goes on from the first" in line
+    configured.script(Reply(text="more"))
+    code, out, err = run_cli(capsys, "ask", "-c", conv, "and then?")
+    assert code == 0, err
+    sent = [m["content"] for m in configured.requests[-1].messages]
+    assert sent[-3:] == ["hi", "answer one", "and then?"], sent
+
+
 def test_pinning_by_part_of_a_name_suggests_the_pool_first(chatroute_home: Path, fake_server: FakeServer) -> None:
     write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"])
     done = run_subprocess("ask", "-m", "claude", "hi", env={"TEST_OPENAI_KEY": "k", "TEST_ANTHROPIC_KEY": "k"})
@@ -148,6 +164,7 @@ def test_compare_where_every_model_fails_says_so_on_stderr(capsys: pytest.Captur
     [line] = err.splitlines()
     assert line.startswith("chatroute: error: no model answered (openai/gpt-4o-mini: ")
     assert "; openai/gpt-4o: " in line and "500" in line
+    assert "pick one" not in out  # nothing was answered, so there is nothing to pick
 
 
 @pytest.mark.parametrize(("args", "says"), [

@@ -87,8 +87,10 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             ])
         print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl"))
         conv = ordered[0].get("conversation_id")
-        if conv:
-            print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue")
+        # With nothing answered there is nothing to pick: the error line below says so.
+        if conv and any(o["record"].status == "ok" for o in ordered):
+            print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue, "
+                  f"or `chatroute ask -c {conv}` goes on from the first")
     if any(o["record"].status == "ok" for o in ordered):
         return 0
     # An error line names its model already.
