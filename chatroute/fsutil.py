@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
+import time
 from pathlib import Path
 
 from chatroute.errors import ChatrouteError
@@ -116,6 +118,31 @@ def atomic_write(path: Path, data: str | bytes, *, secret: bool = False, mode: i
         raise WriteFailedError(path, exc, existed=existed) from exc
     if durable:
         _fsync_dir(path.parent)
+    _sweep_stale_temps(path)
+
+
+# A temporary this old is no write in progress: its process was killed between creating it and
+# the rename (SIGTERM, a closed terminal, kill -9), and nothing else will ever remove it.
+STALE_TEMP_S = 3600.0
+
+
+def _sweep_stale_temps(path: Path) -> None:
+    """Remove the temporaries of `path` that killed writes left behind. Best effort."""
+    now = time.time()
+    try:
+        prefix = f".{path.name}."
+        names = [n for n in os.listdir(path.parent)
+                 if n.startswith(prefix) and _TEMP_TAIL.fullmatch(n[len(prefix):])]
+    except OSError:
+        return
+    for name in names:
+        temp = path.parent / name
+        try:
+            st = os.lstat(temp)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_S:
+                temp.unlink()
+        except OSError:
+            pass
 
 
 def _replace(path: Path, data: bytes, final_mode: int, durable: bool) -> None:
@@ -180,6 +207,9 @@ def _set_mode(fd: int, path: str, mode: int) -> None:
         os.fchmod(fd, mode)
     else:
         os.chmod(path, mode)
+
+
+_TEMP_TAIL = re.compile(r"[0-9a-f]{12}\.tmp")  # _create_temp names them .NAME.<12 hex>.tmp
 
 
 def _create_temp(path: Path) -> tuple[int, str]:

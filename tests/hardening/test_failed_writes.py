@@ -289,3 +289,25 @@ def test_a_link_at_the_serve_tokens_lock_is_refused(capsys: pytest.CaptureFixtur
     code, out, err = run_cli(capsys, "serve", "--rotate-token")  # a lock of its own: owner-only like its tokens
     assert code == 0, err
     assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+
+
+# -- temporaries left by a process killed mid-write --------------------------------------------
+
+
+def test_a_temporary_left_by_a_killed_write_is_swept_by_the_next_write(chatroute_home: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM, SIGHUP or kill -9 between a write's temporary and its rename (a 250 kB price
+    table, a serve token) left the hidden temporary for good. The next write of the same file
+    removes those over an hour old; a younger one may be another process's write in progress."""
+    stale = chatroute_home / ".prices.json.0123456789ab.tmp"
+    stale.write_text("half a price table")
+    os.utime(stale, (os.path.getmtime(stale) - 2 * 3600,) * 2)
+    fresh = chatroute_home / ".prices.json.ba9876543210.tmp"
+    fresh.write_text("another process's write, under way")
+    unrelated = chatroute_home / ".health.json.0123456789ab.tmp"
+    unrelated.write_text("{}")
+    os.utime(unrelated, (os.path.getmtime(unrelated) - 2 * 3600,) * 2)
+    code, _, err = run_cli(capsys, "prices", "update", "--from", str(_feed(tmp_path, 2.5e-6)))
+    assert code == 0, err
+    assert not stale.exists()
+    assert fresh.exists() and unrelated.exists()  # swept by the writes of their own files
