@@ -55,3 +55,35 @@ async def test_why_after_a_reroute_names_the_model_that_answered(real_engine: En
     rows = {line.split()[0]: line for line in shown.splitlines() if line.split()}
     assert "◀ answered" in rows[short_model(answered)], shown
     assert "429" in rows[short_model(picked)] and "◀ chosen" not in rows[short_model(picked)], shown
+
+
+async def test_the_why_panel_on_a_narrow_screen_cuts_no_number(real_engine: Engine, fake_server: FakeServer) -> None:
+    """At 60 columns the panel's numbers were cut ("$0.0…", "+0.8…") and "◀ chosen" wrapped
+    letter by letter, while the reason column took the room: now the least telling columns give
+    way first (latency, utility, the adjustment), and the notes go under the table."""
+    import re
+
+    prompt = "Give me three tips for writing clear commit messages."
+    picked = real_engine.route(prompt)["model"]
+    fake_server.script(picked.split("/", 1)[1], Fault(status=429, retry_after=30))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await type_and_send(pilot, prompt)
+        await settle(pilot, app)
+        [answer] = assistants(app)
+        answer.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        panel = answer.query_one(WhyPanel)
+        width = panel.content_size.width
+        assert 0 < width <= 60
+        console = Console(width=width, record=True)
+        console.print(panel.content)
+        shown = console.export_text()
+    lines = shown.splitlines()
+    assert all(len(line.rstrip()) <= width for line in lines), shown
+    assert not re.search(r"[$+\-.\d]…", shown), shown  # no number cut
+    header = next(line for line in lines if line.lstrip().startswith("model"))
+    assert "quality" in header and "exp. cost" in header, shown
+    # The failed pick's note is under the table, whole.
+    assert any(line.startswith(f"{short_model(picked)}: ") and "429" in line for line in lines), shown

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -87,6 +89,64 @@ def adjustment_text(candidate: dict[str, Any]) -> str:
     return f"{applied:+.3f}" if abs(applied - learned) < 5e-4 else f"{applied:+.3f} ({learned:+.3f})"
 
 
+# The candidates' columns, the most telling first; a narrow panel leaves out the last ones.
+_COLUMNS = (("model", "left"), ("quality", "right"), ("exp. cost", "right"), ("your adj.", "right"),
+            ("utility", "right"), ("exp. latency", "right"))
+_MODEL_MIN = 16  # a model column narrower than this no longer tells the models apart
+_NOTE_MIN = 60  # notes beside the numbers only where they fit whole, or where this much does
+
+
+class _Candidates:
+    """The candidates table, laid out for the width it gets: the whole table with each
+    candidate's note beside it where it fits; else the notes under the table, then without the
+    latency, the utility and the adjustment in turn. The numbers are never wrapped or cut
+    ("$0.0…" told nothing), and the model names are cut last, with "…"."""
+
+    def __init__(self, rows: list[tuple[str, list[str], str, str]]) -> None:
+        self.rows = rows  # (model, cells in _COLUMNS order after the model, note, style)
+
+    def _table(self, n_numbers: int, notes_beside: bool, room: int) -> Table:
+        table = Table(box=None, expand=False, pad_edge=False, header_style="bold")
+        longest = max((cell_len(name) for name, *_ in self.rows), default=5)
+        # The model column gets what the numbers leave, so Rich never cuts a number instead.
+        model_width = max(min(longest, _MODEL_MIN), min(longest, room - self._width(n_numbers, notes_beside)
+                                                        + min(longest, _MODEL_MIN)))
+        table.add_column("model", no_wrap=True, overflow="ellipsis", width=model_width)
+        for col, justify in _COLUMNS[1:1 + n_numbers]:
+            table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column("", overflow="fold")
+        for name, cells, note, style in self.rows:
+            # Text, not str: a Rich table parses str cells as markup, and a model id or an
+            # exclusion reason can come from a local server ("odd[/]name" crashed the panel).
+            mark = note if notes_beside else ("◀" if note.startswith("◀") else "")
+            table.add_row(Text(name), *cells[:n_numbers], Text(mark), style=style)
+        return table
+
+    def _width(self, n_numbers: int, notes_beside: bool) -> int:
+        """The narrowest this layout is with no number wrapped or cut: each number column as wide
+        as its widest cell or the longest word of its heading, the model column at its minimum,
+        the notes at their length or _NOTE_MIN, and two cells of padding between columns."""
+        widths = [min(max((cell_len(name) for name, *_ in self.rows), default=5), _MODEL_MIN)]
+        for i, (heading, _) in enumerate(_COLUMNS[1:1 + n_numbers]):
+            widths.append(max(max(cell_len(w) for w in heading.split()),
+                              max((cell_len(cells[i]) for _, cells, *_ in self.rows), default=1)))
+        notes = [note for _, _, note, _ in self.rows]
+        widths.append(min(max((cell_len(n) for n in notes), default=1), _NOTE_MIN) if notes_beside else 1)
+        return sum(widths) + 2 * (len(widths) - 1)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        layouts = [(len(_COLUMNS) - 1, True)] + [(n, False) for n in range(len(_COLUMNS) - 1, 1, -1)]
+        n_numbers, beside = next(((n, b) for n, b in layouts if self._width(n, b) <= options.max_width), layouts[-1])
+        yield self._table(n_numbers, beside, options.max_width)
+        if not beside:
+            for name, _cells, note, style in self.rows:
+                # The winner's mark stays in the table; what else its note says goes below.
+                rest = note.split(" · ", 1)[1] if note.startswith("◀") and " · " in note else (
+                    "" if note.startswith("◀") else note)
+                if rest:
+                    yield Text(f"{name}: {rest}", style=style)
+
+
 def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> Any:
     """A table of the RouteDecision: candidates, scores, the winner and the reason. `model` is
     the one that answered: after a reroute not the decision's pick, which the panel named as
@@ -97,10 +157,7 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
     # The decision records its pick; what happened to each model tried is in its reroutes.
     failed = {r.get("from"): str(r.get("error") or "failed") for r in route.get("reroutes", []) or []}
     rerouted = winner != picked and picked in failed
-    table = Table(box=None, expand=False, pad_edge=False, header_style="bold")
-    for col, justify in (("model", "left"), ("quality", "right"), ("your adj.", "right"), ("exp. cost", "right"),
-                         ("exp. latency", "right"), ("utility", "right"), ("", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    rows: list[tuple[str, list[str], str, str]] = []
     for c in route.get("candidates", []) or []:
         name = c.get("model")
         q, lat, util = c.get("quality"), c.get("expected_latency_s"), c.get("utility")
@@ -114,11 +171,9 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
         if c.get("ability_note"):
             note = f"{note} · {c['ability_note']}" if note else str(c["ability_note"])
         style = "bold" if name == winner else ("dim" if excluded else "")
-        # Text, not str: a Rich table parses str cells as markup, and a model id or an
-        # exclusion reason can come from a local server ("odd[/]name" crashed the panel).
-        table.add_row(Text(short_model(name)), "–" if q is None else f"{q:.2f}", adjustment_text(c),
-                      usd(c.get("expected_cost_usd")), "–" if lat is None else f"{lat:.1f} s",
-                      "–" if util is None else f"{util:+.3f}", Text(note), style=style)
+        rows.append((short_model(name), ["–" if q is None else f"{q:.2f}", usd(c.get("expected_cost_usd")),
+                                         adjustment_text(c), "–" if util is None else f"{util:+.3f}",
+                                         "–" if lat is None else f"{lat:.1f} s"], note, style))
     head = Text.assemble(("why ", "bold"), (short_model(winner), "bold"),
                          f"  [{route.get('kind', 'routed')}"
                          + (f", preset {route['preset']}" if route.get("preset") else "")
@@ -128,11 +183,9 @@ def why_renderable(route: dict[str, Any] | None, model: str | None = None) -> An
                           f"({failed[picked]}); {short_model(winner)} answered\n" if rerouted else ""),
                          (("the pick's reason: " if rerouted else "")
                           + str(route.get("reason") or "no reason recorded"), "italic"))
-    from rich.console import Group
-
     parts: list[Any] = [head]
-    if route.get("candidates"):
-        parts.append(table)
+    if rows:
+        parts.append(_Candidates(rows))
     for line in reroute_lines(route):
         parts.append(Text(f"rerouted: {line}"))
     # What else shaped the turn: a budget stepping in, turns of history left out of the request.
