@@ -207,18 +207,20 @@ class Backend:
     def _draft_file(self) -> Path:
         return self.data_dir() / "draft.json"
 
-    def save_draft(self, text: str, pastes: dict[str, str]) -> None:
+    def save_draft(self, text: str, pastes: dict[str, str]) -> str | None:
         """Keep the composer's unsent text (and the pastes it holds) for the next start; an empty
-        composer leaves nothing. Best effort: a draft that cannot be written is no reason to fail."""
+        composer leaves nothing. Best effort: a draft that cannot be written is no reason to fail,
+        only to say so (the reason is returned)."""
         path = self._draft_file()
         try:
             if not text.strip():
                 path.unlink(missing_ok=True)
-                return
+                return None
             # Secret: what the user was writing is theirs alone, as the database is.
             atomic_write(path, json.dumps({"text": text, "pastes": pastes}), secret=True, durable=False)
-        except (OSError, ChatrouteError):
-            pass
+        except (OSError, ChatrouteError) as exc:
+            return error_line(exc)
+        return None
 
     def load_draft(self) -> tuple[str, dict[str, str]] | None:
         """The draft the last run left, if any (a damaged file is none)."""

@@ -4,11 +4,14 @@ start puts it back in the composer, a large paste kept aside included, and says 
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
+import pytest
 from textual import events
 
 from chatroute.paths import resolve_paths
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import DRAFT_SAVE_DELAY_S
 from chatroute.tui.widgets.composer import PASTE_MAX_LINES, Composer
 from tests.tui.fake_engine import FakeEngine, FakeStore
 from tests.tui.helpers import settle, type_and_send
@@ -49,3 +52,36 @@ async def test_a_draft_left_at_quit_is_back_at_the_next_start(store: FakeStore) 
         await settle(pilot, third)
         assert third.screen.query_one(Composer).text == ""
         assert not any("unsent" in str(n.message) for n in third._notifications)
+
+
+async def test_a_draft_that_cannot_be_kept_is_said_while_the_user_is_there(
+        store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk the draft was dropped without a word: the user learnt of it at the next
+    start, the prompt gone. The save a second after typing pauses says so, once, while the
+    text is still in the composer to copy."""
+    import os
+
+    from chatroute import fsutil
+
+    real = fsutil._create_temp
+
+    def full(path: Path) -> tuple[int, str]:  # every byte written to the temporary: ENOSPC
+        fd, tmp = real(path)
+        dev_full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(dev_full, fd)
+        os.close(dev_full)
+        return fd, tmp
+
+    monkeypatch.setattr(fsutil, "_create_temp", full)
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        app.screen.query_one(Composer).focus()
+        await pilot.press(*"a long prompt I am writing")
+        await pilot.pause(DRAFT_SAVE_DELAY_S + 0.5)
+        await pilot.press(*" and more")
+        await pilot.pause(DRAFT_SAVE_DELAY_S + 0.5)
+        said = [str(n.message) for n in app._notifications if "not kept" in str(n.message)]
+        assert len(said) == 1, said  # once, not at every pause
+        assert "No space left on device" in said[0] and "still in the composer" in said[0], said
+    assert not (resolve_paths().data_dir / "draft.json").exists()

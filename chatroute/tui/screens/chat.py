@@ -84,6 +84,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._switched: dict[str, str] = {}  # the last sibling switch: replaced answer -> shown one
         self._draft: tuple[str, dict[str, str]] | None = None  # the composer's text not yet saved
         self._draft_timer: Timer | None = None
+        self._draft_unsaved = False  # the last save of the draft failed (and the user was told)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,7 +129,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         # the same engine): a callback left behind would keep this screen and its widgets alive.
         if self._lock_waits is not None:
             self._lock_waits.on_wait = None
-        self._save_draft()
+        self._save_draft(quitting=True)
 
     # ---- the draft: what the composer holds outlives a quit (ctrl+q, SIGTERM, a closed terminal) ----
     def _restore_draft(self) -> None:
@@ -147,13 +148,18 @@ class ChatScreen(ChatKeys, Screen[None]):
             self._draft_timer.stop()
         self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY_S, self._save_draft)
 
-    def _save_draft(self) -> None:
+    def _save_draft(self, quitting: bool = False) -> None:
         if self._draft_timer is not None:
             self._draft_timer.stop()
             self._draft_timer = None
         if self._draft is not None:
             draft, self._draft = self._draft, None
-            self.backend.save_draft(*draft)
+            problem = self.backend.save_draft(*draft)
+            # Said once (until a save works again): at every pause in typing it would be noise.
+            if problem is not None and not self._draft_unsaved and not quitting:
+                self.notify(f"Your unsent prompt is not kept for the next start: {problem}. "
+                            "It is still in the composer", severity="warning", timeout=8, markup=False)
+            self._draft_unsaved = problem is not None
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
