@@ -124,12 +124,11 @@ class _Candidates:
 
     def _width(self, n_numbers: int, notes_beside: bool) -> int:
         """The narrowest this layout is with no number wrapped or cut: each number column as wide
-        as its widest cell or the longest word of its heading, the model column at its minimum,
+        as its widest cell or its heading, the model column at its minimum,
         the notes at their length or _NOTE_MIN, and two cells of padding between columns."""
         widths = [min(max((cell_len(name) for name, *_ in self.rows), default=5), _MODEL_MIN)]
         for i, (heading, _) in enumerate(_COLUMNS[1:1 + n_numbers]):
-            widths.append(max(max(cell_len(w) for w in heading.split()),
-                              max((cell_len(cells[i]) for _, cells, *_ in self.rows), default=1)))
+            widths.append(max(cell_len(heading), max((cell_len(cells[i]) for _, cells, *_ in self.rows), default=1)))
         notes = [note for _, _, note, _ in self.rows]
         widths.append(min(max((cell_len(n) for n in notes), default=1), _NOTE_MIN) if notes_beside else 1)
         return sum(widths) + 2 * (len(widths) - 1)
