@@ -10,7 +10,6 @@ with the store's writes failing as a full disk makes them (always runs).
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, run_subprocess, write_config
 from tests.fakeserver import FakeServer, Reply
+from tests.hardening.tmpfs import small_disk
 
 KEYS = {"TEST_OPENAI_KEY": OPENAI_KEY, "TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}
 N_TOKENS = 12_000  # under gpt-4o-mini's max output (16,384): the whole answer arrives
@@ -74,17 +74,8 @@ def test_save_failures_mid_stream_keep_the_answer_on_stdout(chatroute_home: Path
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / f"full-{uuid.uuid4().hex[:6]}"
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(where)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path / f"full-{uuid.uuid4().hex[:6]}", "3m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def test_real_full_disk_mid_stream(tiny_tmpfs: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ from tests.catalog.helpers import make_feed
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, run_cli, run_subprocess, write_config
 from tests.fakeserver import FakeServer
 from tests.hardening.crash_support import REPO, chatroute_argv
+from tests.hardening.tmpfs import small_disk
 
 KEYS = {"TEST_OPENAI_KEY": OPENAI_KEY, "TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}
 
@@ -190,17 +191,8 @@ def test_a_migration_on_a_full_disk_is_one_line_and_leaves_the_old_file(
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "small-disk"
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path / "small-disk", "16m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def _fill(folder: Path, leave: int) -> None:
