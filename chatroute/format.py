@@ -29,9 +29,11 @@ def short_model(model: str | None) -> str:
 
 def reroute_line(reroute: dict[str, Any]) -> str:
     """One reroute as the user reads it, live and reopened alike: `gpt-4o-mini 429 → claude-haiku-4-5`,
-    with what the user must fix (a refused key) and the cost of an attempt billed before it failed."""
+    with what the user must fix (a refused key) and the cost of an attempt billed before it failed
+    (≈ when its usage was estimated, as the costs table marks it)."""
     cost = reroute.get("cost_usd")
-    billed = f" (billed {usd(cost)})" if isinstance(cost, (int, float)) else ""
+    approx = "≈" if reroute.get("estimated") else ""
+    billed = f" (billed {approx}{usd(cost)})" if isinstance(cost, (int, float)) else ""
     hint = f" ({reroute['hint']})" if reroute.get("hint") else ""
     return (f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed}"
             f" → {short_model(reroute.get('to'))}")

@@ -186,7 +186,8 @@ async def attempts(
         if not failed_unbilled(attempt) and on_failover is not None:
             # The model thought before failing: that is billed, so it is recorded and said.
             record = await on_failover(info, attempt)
-            reroute.update(cost_usd=record.cost_usd, turn_id=record.id)
+            # Its output is mostly counted from the thinking (no usage report came): an estimate.
+            reroute.update(cost_usd=record.cost_usd, turn_id=record.id, estimated=record.usage_estimated)
         yield Rerouted(model_id, err.short, next_model, reroute_line(reroute))
         model_id = next_model
 

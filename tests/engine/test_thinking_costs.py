@@ -94,7 +94,7 @@ def test_a_routed_turn_records_the_billed_attempt_it_fails_over_from(capsys: pyt
     [reroute] = answer["route"]["reroutes"]
     assert reroute["from"] == first and reroute["kind"] == "connection"
     assert reroute["cost_usd"] > 0
-    assert f"(billed {usd(reroute['cost_usd'])})" in err  # said inline with the reroute, not hidden
+    assert f"(billed ≈{usd(reroute['cost_usd'])})" in err  # said inline with the reroute, not hidden
     with Store.open(chatroute_home / "chatroute.db") as store:
         failed = store.get_turn(reroute["turn_id"])
     assert failed is not None
@@ -105,6 +105,22 @@ def test_a_routed_turn_records_the_billed_attempt_it_fails_over_from(capsys: pyt
     everything = _all_time(capsys)
     assert everything["turns"] == 2
     assert everything["cost_usd"] == pytest.approx(answer["cost_usd"] + reroute["cost_usd"])
+
+
+def test_an_estimated_billed_attempt_is_marked_as_an_estimate(capsys: pytest.CaptureFixture[str],
+                                                             configured: FakeServer) -> None:
+    """The attempt's output is counted from the thinking that streamed (no usage report came):
+    its cost is an estimate, so the reroute line says ≈ as the costs table does for it (it read
+    '(billed $0.0000081)' as if the provider had reported it), and --json says so."""
+    prompt = "Prove there are infinitely many primes, carefully"
+    code, decided, _ = run_cli(capsys, "route", "--json", prompt)
+    first = json.loads(decided)["model"]
+    configured.script(first.split("/", 1)[1], THINKS_THEN_DROPS)
+    configured.script(Reply(text="Euclid: multiply them all and add one.", input_tokens=20, output_tokens=9))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
+    [reroute] = json.loads(out)["route"]["reroutes"]
+    assert reroute["estimated"] is True
+    assert f"(billed ≈{usd(reroute['cost_usd'])})" in err, err
 
 
 def test_a_failure_before_any_output_is_still_free(capsys: pytest.CaptureFixture[str],

@@ -131,7 +131,7 @@ def test_a_billed_attempt_before_a_reroute_is_in_the_requests_cost(fresh: Served
     total = answer.cost_usd + billed[0].cost_usd
     assert float(raw.headers["x-chatroute-cost-usd"]) == pytest.approx(total, abs=1e-8)
     assert decision["cost_usd"] == pytest.approx(total) and decision["answer_cost_usd"] == answer.cost_usd
-    assert "(billed $" in decision["reroutes"][0]
+    assert "(billed ≈$" in decision["reroutes"][0]
 
 
 def test_pinned_model_failure_is_an_openai_error_not_a_reroute(fresh: Served) -> None:
