@@ -185,7 +185,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         req = build_request(body, model, pinned=_pinned(engine, model))
         events, received = events_of(request, req)
         if req.stream:
-            return await _stream_response(_ChatStream(req.include_usage), events, received)
+            return await _stream_response(request.receive, _ChatStream(req.include_usage), events, received)
         return await _while_connected(request, _complete_response(events, received))
 
     async def messages(request: Request) -> Response:
@@ -194,7 +194,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         req = messages_wire.build_messages_request(body, model, pinned=_pinned(engine, model))
         events, received = events_of(request, req)
         if req.stream:
-            return await _stream_response(_MessageStream(req), events, received)
+            return await _stream_response(request.receive, _MessageStream(req), events, received)
         return await _while_connected(request, _complete_message(events, received))
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -509,21 +509,56 @@ class _MessageStream:
         return messages_wire.EventWriter.error(err)
 
 
-async def _stream_response(wire: _Stream, events: AsyncGenerator[Any, None], received: float) -> Response:
+class _ClientGone(Exception):
+    """The client hung up while a _HangUpStops block ran."""
+
+
+class _HangUpStops:
+    """Within its block, the client hanging up cancels the block's task, which ends the block
+    in _ClientGone. The work stays in that task, the request's own: handing it to another task
+    to race it against the hang-up would cost a trip through the event loop's queue before the
+    first token (see _SSEResponse)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._gone = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        await _client_gone(self._receive)
+        self._gone = True
+        self._task.cancel()
+
+    async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        # No await before this: once the block has ended, the listener can no longer cancel it.
+        self._listener.cancel()
+        if self._gone and etype is asyncio.CancelledError:
+            self._task.uncancel()  # ours: the client left, which is no error of the server's
+            raise _ClientGone from None
+
+
+async def _stream_response(receive: Receive, wire: _Stream, events: AsyncGenerator[Any, None],
+                           received: float) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
+    # A client that hangs up meanwhile stops the provider's request at once, or a model thinking
+    # long before its first token would go on, billed, until that token found nobody to take it.
     try:
-        reason, seen = await _first_events(events)
-    except BaseException:
-        await events.aclose()
-        raise
-    first = seen[-1] if seen else None
-    if isinstance(first, TurnFinished) and first.error is not None and not _filtered(first):
-        await events.aclose()
-        raise _upstream(first.record, first.error)
-    model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
-    try:
-        await wire.prepare(model, seen)
-    except BaseException:  # the server stopping: the provider's stream is closed and recorded
+        async with _HangUpStops(receive):
+            reason, seen = await _first_events(events)
+            first = seen[-1] if seen else None
+            if isinstance(first, TurnFinished) and first.error is not None and not _filtered(first):
+                raise _upstream(first.record, first.error)
+            model = first.record.model if isinstance(first, TurnFinished) else _current_model(seen)
+            await wire.prepare(model, seen)
+    except _ClientGone:
+        await events.aclose()  # already closed by the cancellation, which recorded the request
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+    except BaseException:  # an error status, or the server stopping: the provider's stream is closed and recorded
         await events.aclose()
         raise
     head = wire.open(model)

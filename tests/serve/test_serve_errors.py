@@ -160,6 +160,30 @@ def test_a_client_that_hangs_up_on_a_whole_answer_stops_the_provider_and_is_reco
     assert not [line for line in fresh.stderr if "Traceback" in line]
 
 
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
+def test_a_client_that_hangs_up_on_a_stream_before_its_first_token_stops_the_provider(fresh: Served,
+                                                                                       path: str) -> None:
+    """A model that thinks long before its first token (a reasoning model, a slow queue): the
+    client gives up while it waits. The provider's request went on until that first token came
+    (a hang-up was noticed only once something was written), billing its thinking for nobody;
+    now it is closed at once and the request recorded as interrupted."""
+    fresh.fake.script("gpt-4o-mini", Reply(n_tokens=50, ttft=8))
+    body = {"model": "openai/gpt-4o-mini", "stream": True, "max_tokens": 100,
+            "messages": [{"role": "user", "content": f"think long before answering {path}"}]}
+    before = {t.id for t in fresh.turns()}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(fresh.url + path, json=body, timeout=httpx.Timeout(10.0, read=1.0),
+                   headers={"authorization": f"Bearer {fresh.token}", "x-api-key": fresh.token})
+    deadline = time.monotonic() + 3  # the first token is 7 s away
+    turns: list = []
+    while time.monotonic() < deadline and not turns:
+        turns = [t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.id not in before]
+        time.sleep(0.1)
+    assert [t.status for t in turns] == ["interrupted"], "the provider's request still runs"
+    assert turns[0].output_tokens == 0 and "client stopped the request" in (turns[0].error or "")
+    assert not [line for line in fresh.stderr if "Traceback" in line]
+
+
 def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_recorded(fresh: Served) -> None:
     from tests.fakeserver import Drop
 
