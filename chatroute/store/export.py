@@ -78,6 +78,12 @@ def _counted(turn: TurnRecord) -> bool:
     return turn.status != "error" or turn.input_tokens + turn.output_tokens > 0
 
 
+def _estimated(billed: list[TurnRecord]) -> tuple[int, float]:
+    """How many billed turns were priced from estimated usage, and their known cost."""
+    guessed = [t for t in billed if t.usage_estimated]
+    return len(guessed), sum(t.cost_usd for t in guessed if t.cost_usd is not None)
+
+
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|])")
 
 
@@ -111,7 +117,8 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         # regenerated or compared away from the shown branch were paid for too.
         total = sum(t.cost_usd for t in billed if t.cost_usd is not None)
         unknown = sum(1 for t in billed if t.cost_usd is None)
-        line = f"---\n\nTotal cost: {usd(total)}"
+        n_estimated, estimated = _estimated(billed)
+        line = f"---\n\nTotal cost: {'≈' if n_estimated else ''}{usd(total)}"
         hidden = len({t.message_id for t in turns.values()} - {m.id for m in branch})
         if hidden:
             # Which branch this is: the shown one; the others are in the JSON export.
@@ -119,6 +126,9 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
                      "compared or after those; the JSON export has them under alternatives)")
         if unknown:
             line += f" (+ {unknown} turn{'' if unknown == 1 else 's'} with unknown price)"
+        if n_estimated:  # as `costs` says it under its table
+            line += f" (≈ includes {n_estimated} turn{'' if n_estimated == 1 else 's'}, {usd(estimated)}, " \
+                    "whose usage was estimated)"
         out += [line, ""]
     return "\n".join(out)
 
@@ -142,6 +152,7 @@ def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage]
                 if s.id not in shown:
                     alternatives += [item(d) for d in _subtree(store, s)]
     known = [t.cost_usd for t in billed if t.cost_usd is not None]
+    n_estimated, estimated = _estimated(billed)
     doc = {
         "format": EXPORT_FORMAT,
         "conversation": conv,
@@ -151,6 +162,9 @@ def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage]
             "turns": len(billed),
             "cost_usd": sum(known) if known else None,
             "unknown_cost_turns": sum(1 for t in billed if t.cost_usd is None),
+            # The part priced from estimated usage (stopped streams, no usage report), as `costs` has it.
+            "estimated_turns": n_estimated,
+            "estimated_cost_usd": estimated,
             "input_tokens": sum(t.input_tokens for t in billed),
             "output_tokens": sum(t.output_tokens for t in billed),
         },

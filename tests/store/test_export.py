@@ -118,3 +118,24 @@ def test_exports_count_a_billed_attempt_a_turn_failed_over_from(store: Store) ->
     assert doc["messages"][1]["turn"]["model"] == "openai/gpt-4o"  # the answer's own record
     md = store.export_conversation(c.id, "markdown")
     assert "Total cost: $0.01\n" in md and "openai/gpt-4o · $0.0005 ·" in md
+
+
+def test_export_totals_mark_the_estimated_part_as_costs_does(store: Store) -> None:
+    """An answer stopped mid-stream is priced from estimated usage: `costs` and the costs screen
+    write the total '≈$0.0081' and count the estimated turns; the exports said '$0.0081' flat."""
+    c = store.create_conversation("Stopped")
+    q = store.add_message(c.id, "user", "Write an essay")
+    a = store.add_message(c.id, "assistant", "", q.id, status="streaming")
+    store.finish_turn(a.id, "It was", "interrupted",
+                      TurnRecord(conversation_id=c.id, message_id=a.id, model="openai/gpt-4o", provider="openai",
+                                 input_tokens=47, output_tokens=315, cost_usd=0.0032675, status="interrupted",
+                                 usage_estimated=True))
+    q2 = store.add_message(c.id, "user", "Shorter", a.id)
+    b = store.add_message(c.id, "assistant", "", q2.id, status="streaming")
+    store.finish_turn(b.id, "Fine.", "complete",
+                      TurnRecord(conversation_id=c.id, message_id=b.id, model="openai/gpt-4o-mini",
+                                 provider="openai", input_tokens=3000, output_tokens=700, cost_usd=0.00087))
+    totals = json.loads(store.export_conversation(c.id, "json"))["totals"]
+    assert totals["estimated_turns"] == 1 and totals["estimated_cost_usd"] == pytest.approx(0.0032675)
+    md = store.export_conversation(c.id, "markdown")
+    assert "Total cost: ≈$0.0041 (≈ includes 1 turn, $0.0033, whose usage was estimated)" in md, md
