@@ -200,8 +200,9 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        # A 405's Allow header (the methods the path takes), which HTTP requires, is kept.
         return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                                       type_=kind), scope=request.scope)
+                                       type_=kind), dict(exc.headers or {}), scope=request.scope)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

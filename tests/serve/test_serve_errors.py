@@ -105,6 +105,10 @@ def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
     assert r.status_code == 404 and _error(r)["type"] == "not_found_error"
     r = httpx.get(fresh.url + "/chat/completions", headers=auth)
     assert r.status_code == 405 and _error(r)["message"]
+    # HTTP's 405 names the methods the path takes (a client probing with OPTIONS or HEAD reads it).
+    assert r.headers["allow"] == "POST"
+    assert httpx.options(fresh.url + "/messages", headers=auth).headers["allow"] == "POST"
+    assert set(httpx.post(fresh.url + "/models", headers=auth).headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_upstream_errors_never_leak_provider_keys(fresh: Served) -> None:
