@@ -73,7 +73,7 @@ async def answer(
 
     async def before(info: ModelInfo) -> None:
         # Before the request: if the process dies mid-stream, the next open can price it.
-        await engine._db(engine.store.set_message_model, message_id, info.id)
+        await engine._db(engine.store.set_message_model, message_id, info.id, decision.kind)
 
     async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
         # Its own record, before the next model is tried: the final write only records the

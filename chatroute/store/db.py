@@ -345,10 +345,12 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             )
         )
 
-    def set_message_model(self, message_id: str, model: str) -> None:
-        """Say which model a streaming reply goes to, before the request is sent: if the
-        process dies mid-stream, the next open can still count what that model billed."""
-        self._write(lambda c: c.execute("UPDATE messages SET model = ? WHERE id = ?", (model, message_id)))
+    def set_message_model(self, message_id: str, model: str, route_kind: str | None = None) -> None:
+        """Say which model a streaming reply goes to, and who chose it, before the request is
+        sent: if the process dies mid-stream, the next open can still count what that model
+        billed, as the user's choice or the router's."""
+        self._write(lambda c: c.execute("UPDATE messages SET model = ?, route_kind = ? WHERE id = ?",
+                                        (model, route_kind, message_id)))
 
     def close_unsaved(self, message_id: str, record: TurnRecord | None = None) -> None:
         """When the final text could not be written (a full disk): mark the message
@@ -579,7 +581,8 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         """The estimated turn record of an abandoned stream, or None when no request was sent
         (no model saved: it stopped before routing decided, or it was a cache hit)."""
         # The message with what its partial saves kept of the billing (thinking, reported input).
-        rows = self._rows(f"SELECT {_MESSAGE_COLS}, thinking_chars, reported_input FROM messages WHERE id = ?",
+        rows = self._rows(f"SELECT {_MESSAGE_COLS}, thinking_chars, reported_input, route_kind FROM messages"
+                          " WHERE id = ?",
                           (message_id,))
         if not rows:
             return None
@@ -594,6 +597,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
             thinking_chars=int(rows[0]["thinking_chars"] or 0),
             reported_input=ReportedInput.from_json(rows[0]["reported_input"]),
+            route_kind=rows[0]["route_kind"],
         )
         if price is not None:
             try:

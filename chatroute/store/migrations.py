@@ -428,9 +428,16 @@ def _m6_billing_detail(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
+def _m7_streaming_route_kind(db: sqlite_utils.Database) -> None:
+    # Who chose the model a reply streams from (the route kind), saved with the model before the
+    # request: a reply killed mid-stream on a model the user named (a pin, an override, a compare
+    # answer) is recovered as the user's choice, not counted with the router's turns.
+    db.execute("ALTER TABLE messages ADD COLUMN route_kind TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
-    _m6_billing_detail,
+    _m6_billing_detail, _m7_streaming_route_kind,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 
 from chatroute import jsonsafe
 from chatroute.store.ids import new_id, utc_now
+from chatroute.store.migrations import CHOSEN_KINDS
 
 MessageStatus = Literal["complete", "streaming", "interrupted", "error"]
 TurnStatus = Literal["ok", "interrupted", "error"]
@@ -223,11 +224,18 @@ class RecoveredStream:
     ended_at: str  # the last partial save: the turn counts on that day
     thinking_chars: int = 0  # thinking streamed by the last partial save: billed output, never shown
     reported_input: ReportedInput | None = None  # the provider's own count, when it gave one
+    route_kind: str | None = None  # who chose the model (saved with it); None before schema 7
 
     @property
     def thinking_tokens(self) -> int:
         """The saved thinking's tokens, from its length: its text is not kept."""
         return -(-self.thinking_chars // CHARS_PER_TOKEN)
+
+    @property
+    def recorded_kind(self) -> str:
+        """A model the user named stays the user's choice in `costs`; any other is 'recovered',
+        counted with the router's turns."""
+        return self.route_kind if self.route_kind in CHOSEN_KINDS else "recovered"
 
     def rough_record(self) -> TurnRecord:
         """Characters / 4 for the tokens, cost unknown: what the store can say on its own. A
@@ -245,7 +253,7 @@ class RecoveredStream:
                cache_write_tokens: int = 0) -> TurnRecord:
         return TurnRecord(
             conversation_id=self.conversation_id, message_id=self.message_id, model=self.model,
-            provider=provider or self.model.split("/", 1)[0], route_kind="recovered",
+            provider=provider or self.model.split("/", 1)[0], route_kind=self.recorded_kind,
             route={"reason": "recovered at the next open: the process stopped while the reply streamed"},
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=True, cost_usd=cost_usd,
             cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,

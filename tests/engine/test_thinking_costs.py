@@ -159,6 +159,24 @@ def test_a_killed_turn_is_recovered_after_a_billed_failover(chatroute_home: Path
     assert costs["periods"]["all"]["turns"] == 2
 
 
+def test_a_killed_reply_on_a_model_the_user_named_stays_the_users_choice(configured: FakeServer,
+                                                                        chatroute_home: Path) -> None:
+    """kill -9 on `ask -m gpt-4o`: the next open prices the partial, and it is still a turn whose
+    model the user chose. It was recorded as 'recovered', which `costs` counts with the router's
+    turns: 'Routing cost the same as always using gpt-4o' for a turn routing never decided."""
+    configured.script("gpt-4o", Reply(endless=True, tokens_per_s=80))
+    db = chatroute_home / "chatroute.db"
+    live, costs = _killed_when(("--no-cache", "-m", GPT4O, "Write a long essay on lighthouses"),
+                               lambda: streaming_partial(db, min_chars=20), "a saved partial")
+    with Store.open(db) as store:
+        [turn] = [t for t in store.recent_turns() if t.message_id == live.message_id]
+    assert (turn.status, turn.route_kind, turn.usage_estimated) == ("interrupted", "override", True)
+    everything = costs["periods"]["all"]
+    assert (everything["chosen_turns"], everything["routed_turns"]) == (1, 0)
+    assert everything["cost_usd"] == pytest.approx(turn.cost_usd)
+    assert "No turn was routed" in costs["verdict"], costs["verdict"]
+
+
 @pytest.mark.parametrize("model", [HAIKU, GPT4O])
 def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
         model: str, configured: FakeServer, chatroute_home: Path) -> None:
@@ -192,7 +210,7 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
         [turn] = [t for t in store.recent_turns() if t.message_id == message_id]
         [reply] = store.messages_by_id([message_id])
     assert reply.content == "" and reply.status == "interrupted"
-    assert (turn.status, turn.route_kind, turn.usage_estimated) == ("interrupted", "recovered", True)
+    assert (turn.status, turn.route_kind, turn.usage_estimated) == ("interrupted", "override", True)
     assert turn.output_tokens >= chars // 4  # the thinking, priced as output
     info = _info(model)
     if model == HAIKU:  # message_start's figures: 1,500 uncached + 1,000 read + 500 written (+ 3,000 raw)
