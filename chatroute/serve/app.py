@@ -538,8 +538,10 @@ class _HangUpStops:
     async def __aexit__(self, etype: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         # No await before this: once the block has ended, the listener can no longer cancel it.
         self._listener.cancel()
-        if self._gone and etype is asyncio.CancelledError:
-            self._task.uncancel()  # ours: the client left, which is no error of the server's
+        # The cancellation is ours (also if something within swallowed it): the client left, which
+        # is no error of the server's.
+        if self._gone and (etype is None or issubclass(etype, asyncio.CancelledError)):
+            self._task.uncancel()
             raise _ClientGone from None
 
 
