@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -66,6 +67,24 @@ def test_a_client_token_names_its_requests_in_the_ledger(fresh: Served) -> None:
     # The main token still works, and then the User-Agent names the client.
     turn = fresh.turn(_ask(fresh.client(default_headers={"User-Agent": "llm/0.19 (python)"}), "from llm"))
     assert turn.client == "llm"
+
+
+def test_a_web_page_on_another_origin_cannot_spend_through_it(fresh: Served) -> None:
+    """A browser asks first (a CORS preflight, without the token) before it sends a request with
+    an Authorization or x-api-key header across origins: that is refused, with nothing allowing the
+    origin, so the page's request never leaves the browser. A request a page can send without
+    asking (no custom header) has no token and is refused too."""
+    origin = {"origin": "http://evil.example"}
+    for path, header in (("/chat/completions", "authorization,content-type"),
+                         ("/messages", "x-api-key,anthropic-version,content-type")):
+        preflight = httpx.options(fresh.url + path, headers={
+            **origin, "access-control-request-method": "POST", "access-control-request-headers": header})
+        assert preflight.status_code == 401
+        assert not [h for h in preflight.headers if h.lower().startswith("access-control-allow")]
+    simple = httpx.post(fresh.url + "/chat/completions", headers={**origin, "content-type": "text/plain"},
+                        content='{"model": "chatroute/auto", "messages": [{"role": "user", "content": "spend"}]}')
+    assert simple.status_code == 401 and "access-control-allow-origin" not in simple.headers
+    assert not fresh.fake.requests
 
 
 def test_non_loopback_needs_an_explicit_flag(tmp_path: Path) -> None:
