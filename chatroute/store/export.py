@@ -7,6 +7,7 @@ import re
 from typing import Any, Protocol
 
 from chatroute import jsonsafe
+from chatroute.format import reroute_line
 from chatroute.markdown_breaks import hard_breaks
 from chatroute.money import usd
 from chatroute.store.dbfile import StoreError
@@ -111,6 +112,10 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         elif m.status == "streaming":  # exported while it streams: what had arrived by then
             out += ["_(still streaming when exported: incomplete)_", ""]
         if turn is not None:
+            # An attempt billed before a reroute is in the total: its line says what it was, as in the chat.
+            for r in (turn.route or {}).get("reroutes") or []:
+                if isinstance(r, dict):
+                    out += [f"<sub>↪ {_literal(reroute_line(r))}</sub>", ""]
             out += [f"<sub>{badge(turn)}</sub>", ""]
     if turns:
         # Every billed turn, as the JSON export, `costs` and the ledger count them: answers

@@ -139,3 +139,24 @@ def test_export_totals_mark_the_estimated_part_as_costs_does(store: Store) -> No
     assert totals["estimated_turns"] == 1 and totals["estimated_cost_usd"] == pytest.approx(0.0032675)
     md = store.export_conversation(c.id, "markdown")
     assert "Total cost: ≈$0.0041 (≈ includes 1 turn, $0.0033, whose usage was estimated)" in md, md
+
+
+def test_the_markdown_names_an_attempt_billed_before_a_reroute(store: Store) -> None:
+    """The total counts the attempt a routed turn failed over from (it streamed thinking, then
+    broke), but no line said what it was: the answers' badges added up to less than the total.
+    The reroute line the chat shows above the answer is under it in the export too."""
+    c = store.create_conversation("Failed over")
+    q = store.add_message(c.id, "user", "Prove it")
+    a = store.add_message(c.id, "assistant", "", q.id, status="streaming")
+    failed = TurnRecord(conversation_id=c.id, message_id=a.id, model="openai/gpt-4o-mini", provider="openai",
+                        input_tokens=14, output_tokens=10, cost_usd=0.0000081, status="error", usage_estimated=True)
+    store.add_turn(failed)
+    reroute = {"from": "openai/gpt-4o-mini", "error": "connection", "kind": "connection",
+               "to": "anthropic/claude-haiku-4-5", "cost_usd": 0.0000081, "turn_id": failed.id, "estimated": True}
+    store.finish_turn(a.id, "Euclid.", "complete",
+                      TurnRecord(conversation_id=c.id, message_id=a.id, model="anthropic/claude-haiku-4-5",
+                                 provider="anthropic", input_tokens=1000, output_tokens=500, cost_usd=0.0035,
+                                 route={"reroutes": [reroute]}))
+    md = store.export_conversation(c.id, "markdown")
+    assert "gpt-4o-mini connection (billed ≈$0.0000081) → claude-haiku-4-5" in md, md
+    assert "Total cost: ≈$0.0035\n" not in md and "Total cost: ≈$0.0035 " in md
