@@ -52,6 +52,10 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
+# At most this many models remembered as refusing a temperature.
+MAX_NO_TEMPERATURE = 256
+
+
 def map_finish(reason: str | None) -> FinishReason:
     return _FINISH.get(reason or "", "other")
 
@@ -66,6 +70,9 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         super().__init__(cfg)
         # Flipped off for good once this server rejects `stream_options` (older local servers).
         self.include_usage = True
+        # Models that refused a temperature (OpenAI's reasoning models take only their default):
+        # theirs is left out from then on.
+        self.no_temperature: set[str] = set()
 
     def _new_client(self, *, api_key: str, timeout_s: float, max_retries: int) -> tuple[AsyncOpenAI, Any]:
         http = DefaultAsyncHttpxClient()
@@ -91,7 +98,7 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
             # The official API wants max_completion_tokens (o-series/gpt-5 reject max_tokens);
             # compatible servers broadly only know max_tokens.
             params["max_completion_tokens" if self._official else "max_tokens"] = req.max_tokens
-        if req.temperature is not None:
+        if req.temperature is not None and req.model not in self.no_temperature:
             params["temperature"] = req.temperature
         if self.include_usage:
             params["stream_options"] = {"include_usage": True}
@@ -99,14 +106,22 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
 
     async def _open(self, request: ChatRequest, limits: StreamDeadlines) -> Any:
         params = self._params(request)
-        try:
-            return await limits.before_first_token(self._post(params))
-        except Exception as exc:
-            if "stream_options" in params and _rejects_stream_options(exc):
-                self.include_usage = False
-                params.pop("stream_options")
+        while True:  # each retry drops one parameter, so at most two
+            try:
                 return await limits.before_first_token(self._post(params))
-            raise
+            except Exception as exc:
+                if "stream_options" in params and _rejects(exc, "stream_options"):
+                    self.include_usage = False
+                    params.pop("stream_options")
+                elif "temperature" in params and _rejects(exc, "temperature"):
+                    # Only `chatroute serve` sends one (its client's): a routed request must not
+                    # fail for a parameter that only shifts randomness.
+                    if len(self.no_temperature) >= MAX_NO_TEMPERATURE:  # names a client made up, for a local server
+                        self.no_temperature.clear()
+                    self.no_temperature.add(request.model)
+                    params.pop("temperature")
+                else:
+                    raise
 
     async def _post(self, params: dict[str, Any]) -> AsyncStream[Any]:
         """The SDK's own request, error mapping and SSE decoding, with each chunk handed back as
@@ -169,12 +184,13 @@ class _ChunkReader:
         return NOTHING
 
 
-def _rejects_stream_options(exc: BaseException) -> bool:
+def _rejects(exc: BaseException, param: str) -> bool:
+    """Whether `exc` is the server refusing the request for `param`."""
     status = getattr(exc, "status_code", None)
     if status not in (400, 422):
         return False
     text = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
-    return "stream_options" in text
+    return param in text
 
 
 def _read_chunk(chunk: Any) -> tuple[str, str, str | None, UsageReport | None]:

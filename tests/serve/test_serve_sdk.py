@@ -239,3 +239,22 @@ def test_a_running_server_takes_a_price_update(fresh: Served, tmp_path: Path) ->
     done = subprocess.run(update, env=serve_env(fresh.home), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert cost_of_one("price me again, after the update") == pytest.approx(10 * before)
+
+
+def test_a_model_that_takes_no_temperature_answers_without_it(fresh: Served) -> None:
+    """OpenAI's reasoning models (o-series, gpt-5) take only their default temperature and answer
+    any other with a 400. A client's temperature (many send one by default) made every request
+    routed to such a model fail with 'bad request (400)'. Now the request is sent again without it,
+    once, and the model is remembered: its next requests leave it out."""
+    refused = ("Unsupported value: 'temperature' does not support 0.2 with this model. "
+               "Only the default (1) value is supported.")
+    fresh.fake.script("gpt-5", Fault(status=400, code="unsupported_value", message=refused))
+    client = fresh.client()
+    done = client.chat.completions.create(model="openai/gpt-5", temperature=0.2,
+                                          messages=[{"role": "user", "content": "a reasoning model, warm"}])
+    assert done.choices[0].message.content == "Echo from gpt-5: a reasoning model, warm"
+    assert [r.body.get("temperature") for r in fresh.fake.requests_for("gpt-5")] == [0.2, None]
+    fresh.fake.reset()
+    client.chat.completions.create(model="openai/gpt-5", temperature=0.7,
+                                   messages=[{"role": "user", "content": "the same model again"}])
+    assert ["temperature" in r.body for r in fresh.fake.requests_for("gpt-5")] == [False]
