@@ -262,9 +262,16 @@ _ALTERNATIVE_GROUPS = {
     # What to do with the data a query or script works on: "Write a SQL query to find duplicate
     # emails" / "… to delete duplicate emails" was served (verifier 0.977). Only verbs that are
     # never said for one another; "get" and "change" are left out, being said for anything.
+    # Installing a thing is not updating it: "How do I install Node.js on Ubuntu?" / "… update …"
+    # was served (verifier 0.969). Update and upgrade are one ("pip update / upgrade all packages").
     "data": [["find", "finds", "select", "selects", "search", "count", "counts"],
              ["delete", "deletes", "remove", "removes", "drop", "drops"],
-             ["update", "updates", "modify", "modifies"], ["insert", "inserts"]],
+             ["update", "updates", "modify", "modifies", "upgrade", "upgrades"], ["insert", "inserts"],
+             ["install", "installs", "installing"]],
+    # Handling an exception is not raising one: "How do I handle exceptions in Python?" / "… raise
+    # exceptions …" was served (verifier 0.989).
+    "exception": [["handle", "handles", "handling", "catch", "catches", "catching"],
+                  ["raise", "raises", "raising", "throw", "throws", "throwing"]],
     # "What is the height of the Shannon?" is not "… the length of the Shannon?"; "how tall" asks the height.
     "dimension": [["height", "heights", "tall", "taller", "tallest"],
                   ["length", "lengths", "long", "longer", "longest"],
@@ -762,9 +769,23 @@ def _names_today(tokens: list[str], i: int) -> bool:
     return before in _NOW_BEFORE[word] and (not nxt or word == "news" and nxt in STOPWORDS)
 
 
+# "How do I get the current date in JavaScript?", "today's date in Python", "the current working
+# directory in Bash": what code reads at run time, not what the answer says today, so the answer
+# keeps. Only where the prompt names a language or tool it runs in.
+_RUNTIME_NOW = frozenset("date time datetime timestamp directory dir folder path working url user username "
+                         "thread branch locale timezone year month day epoch".split())
+_CODE_PLACES = frozenset("python javascript js typescript ts java kotlin swift c cpp csharp go golang rust ruby php "
+                         "perl bash shell zsh powershell sql mysql postgres postgresql sqlite excel vba pandas numpy "
+                         "node nodejs react angular vue django flask linux unix git dart scala haskell lua matlab "
+                         "julia elixir".split())
+
+
 def _now(tokens: list[str], i: int) -> bool:
     """Token i, a time word or "market", refers to the present."""
     tok = tokens[i]
+    if tok in ("current", "today") and tokens[i + 1 : i + 2] and tokens[i + 1] in _RUNTIME_NOW \
+            and not _CODE_PLACES.isdisjoint(tokens):
+        return False
     if tok == "current":
         return not _current_is_a_flow(tokens, i)
     if tok == "market" and not (i > 0 and tokens[i - 1] == "stock"):

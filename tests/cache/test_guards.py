@@ -206,6 +206,13 @@ def test_the_verifier_reads_a_spelled_out_acronym_as_the_acronym():
     ("Why did the stock market crash in 1929?", False),
     ("How do I stop breaking things?", False),
     ("Any breaking news from Kyiv?", True),
+    # What code reads at run time is no answer that goes stale: these were never cached.
+    ("How do I get the current date in JavaScript?", False),
+    ("How to get today's date in JavaScript?", False),
+    ("How do I get the current working directory in Python?", False),
+    ("What is the current date?", True),
+    ("What is the current time in Tokyo?", True),
+    ("What is the current Python version?", True),
 ])
 def test_current_means_now_only_as_an_adjective(text, timely):
     assert features(text).time_sensitive is timely

@@ -141,6 +141,12 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another thing asked for ('value' / 'key')"),
     ("How do I write a for loop in Bash?", "How do I write a while loop in Bash?",
      "another kind of loop (for / while)"),
+    # Served (verifier 0.969 and 0.989) until installing / updating and handling / raising were
+    # things of one kind.
+    ("How do I install Node.js on Ubuntu?", "How do I update Node.js on Ubuntu?",
+     "another thing asked for ('install' / 'update')"),
+    ("How do I handle exceptions in Python?", "How do I raise exceptions in Python?",
+     "another thing asked for ('handle' / 'raise')"),
     # Served (similarity 1.00, verifier 0.985) until switching on or off was an exact fact.
     ("How do I turn off notifications on my iPhone?", "How do I turn on notifications on my iPhone?",
      "switches it the other way (off / on)"),
@@ -234,6 +240,7 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("What medicine works for a cold?", "What medicine works against a cold?"),  # no side taken
     ("How do I write a for loop in Bash?", "What is the syntax of a Bash for loop?"),
     ("How do I turn off my Mac?", "How do I shut down my Mac?"),
+    ("How do I update all packages with pip?", "How do I upgrade all pip packages?"),
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
