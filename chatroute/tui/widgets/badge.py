@@ -96,6 +96,11 @@ _MODEL_MIN = 16  # a model column narrower than this no longer tells the models 
 _NOTE_MIN = 60  # notes beside the numbers only where they fit whole, or where this much does
 
 
+def _mark(note: str) -> str:
+    """The winner's mark ("◀ chosen", "◀ answered") from its note; empty for the others."""
+    return note.split(" · ", 1)[0] if note.startswith("◀") else ""
+
+
 class _Candidates:
     """The candidates table, laid out for the width it gets: the whole table with each
     candidate's note beside it where it fits; else the notes under the table, then without the
@@ -118,7 +123,7 @@ class _Candidates:
         for name, cells, note, style in self.rows:
             # Text, not str: a Rich table parses str cells as markup, and a model id or an
             # exclusion reason can come from a local server ("odd[/]name" crashed the panel).
-            mark = note if notes_beside else ("◀" if note.startswith("◀") else "")
+            mark = note if notes_beside else _mark(note)
             table.add_row(Text(name), *cells[:n_numbers], Text(mark), style=style)
         return table
 
@@ -129,8 +134,8 @@ class _Candidates:
         widths = [min(max((cell_len(name) for name, *_ in self.rows), default=5), _MODEL_MIN)]
         for i, (heading, _) in enumerate(_COLUMNS[1:1 + n_numbers]):
             widths.append(max(cell_len(heading), max((cell_len(cells[i]) for _, cells, *_ in self.rows), default=1)))
-        notes = [note for _, _, note, _ in self.rows]
-        widths.append(min(max((cell_len(n) for n in notes), default=1), _NOTE_MIN) if notes_beside else 1)
+        notes = [note if notes_beside else _mark(note) for _, _, note, _ in self.rows]
+        widths.append(min(max((cell_len(n) for n in notes), default=1), _NOTE_MIN))
         return sum(widths) + 2 * (len(widths) - 1)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
