@@ -337,11 +337,19 @@ class AnswerCache:
             # turn does not wait for it: the exact tier above still serves, the rest goes to a model.
             self.last_reason = "the neighbour index is still loading"
             return None
+        if not feats.content_words:
+            self.last_reason = "no topic words"
+            return None
+        index = self._ensure_index()
+        # Nothing cached under this scope (an empty cache, a conversation's next turn): there is
+        # no neighbour to find, so the prompt is not embedded (nor the respeller loaded for it).
+        if not index.may_hold(scope):
+            self.last_reason = "no neighbour above threshold"
+            return None
         q = self._vector(feats)
         if q is None:
             self.last_reason = "no topic words"
             return None
-        index = self._ensure_index()
         base = float(self.config.threshold)
         candidates = index.search(scope, q, base, k=CANDIDATES)
         if not candidates:
@@ -488,6 +496,13 @@ class AnswerCache:
             self._memo_vec[w] = v / n if n > 0 else v
             self._memo_weight[w] = float(n)
 
+    def _embedder(self) -> EmbedFn:
+        if self._embed_fn is None:
+            from chatroute.embed import get_embedder
+
+            self._embed_fn = get_embedder().embed
+        return self._embed_fn
+
     def _vector(self, feats: Features) -> np.ndarray | None:
         return self._vectors([feats])[0]
 
@@ -497,15 +512,12 @@ class AnswerCache:
         todo = [i for i, f in enumerate(feats_list) if f.content_words]
         if not todo:
             return out
-        if self._embed_fn is None:
-            from chatroute.embed import get_embedder
-
-            self._embed_fn = get_embedder().embed
+        embed = self._embedder()
         respeller = self._respeller()
         # A typo in a topic word would otherwise keep a rephrasing from being a neighbour at all.
         texts = [respeller.topic_text(feats_list[i]) if respeller is not None else feats_list[i].content_text
                  for i in todo]
-        vecs = np.asarray(self._embed_fn(texts), dtype=np.float32).reshape(len(todo), -1)
+        vecs = np.asarray(embed(texts), dtype=np.float32).reshape(len(todo), -1)
         norms = np.linalg.norm(vecs, axis=1)
         for i, vec, norm in zip(todo, vecs, norms, strict=True):
             if np.isfinite(norm) and norm > 0.0:
@@ -573,8 +585,10 @@ class AnswerCache:
         row = self._conn.execute("SELECT vector FROM cache_entries WHERE vector IS NOT NULL LIMIT 1").fetchone()
         dim = None
         if self._embed_fn is not None or row is None:
-            probe = self._vector(features("cache dimension probe"))
-            dim = probe.shape[0] if probe is not None else None
+            # The embedding's size alone: not through _vector, whose respeller's first load is for
+            # a lookup that has a neighbour to look for.
+            probe = np.asarray(self._embedder()(["cache dimension probe"]), dtype=np.float32)
+            dim = probe.shape[-1] if probe.size else None
         if dim is None and row is not None and isinstance(row[0], bytes):
             dim = len(row[0]) // 2
         return VectorIndex(int(dim or 256))

@@ -112,6 +112,11 @@ class VectorIndex:
     def clear(self) -> None:
         self.__init__(self.dim)  # type: ignore[misc]
 
+    def may_hold(self, scope: str) -> bool:
+        """False when no entry of `scope` is in the index (True may still find none: a scope
+        keeps its id after its entries are removed)."""
+        return self.n > 0 and scope in self._scope_ids
+
     def search(self, scope: str, q: np.ndarray, floor: float, k: int = 8) -> list[tuple[int, float]]:
         """Entries in `scope` with cosine >= floor, best first, at most k."""
         sid = self._scope_ids.get(scope)

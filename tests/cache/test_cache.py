@@ -306,3 +306,26 @@ def test_a_turn_does_not_wait_for_the_warm_up_to_embed_entries_again(db, monkeyp
         warmer.join(30)
     hit = get(upgraded, PARA)
     assert hit is not None and hit.tier == "semantic" and hit.text == "use reversed()"
+
+
+def test_a_lookup_where_nothing_is_cached_embeds_nothing(db):
+    # `chatroute route` peeks at the cache in a fresh process: with nothing cached under the
+    # request's scope there is no neighbour to find, and embedding the prompt (with the
+    # respeller's first load) was most of what the peek cost.
+    embedded: list[str] = []
+
+    def counting_embed(texts: list[str]):
+        embedded.extend(texts)
+        return fake_embed(texts)
+
+    def prompt_embedded() -> bool:
+        return any("reverse" in text for text in embedded)
+
+    c = AnswerCache(db, counting_embed, CacheSettings())
+    assert get(c) is None and not prompt_embedded()
+    put(c)
+    embedded.clear()
+    h = [Message(role="user", content="Tell me about lists"), Message(role="assistant", content="They hold items.")]
+    assert get(c, PARA, history=h) is None and not prompt_embedded()  # another conversation's scope
+    hit = get(c, PARA)
+    assert hit is not None and hit.tier == "semantic" and prompt_embedded()
