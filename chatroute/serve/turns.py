@@ -106,7 +106,7 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str,
         engine.store.add_turn(record)
         _tell(on_record, record, True)
         try:
-            engine.cache.record_hit(hit.entry_id, None)
+            engine.cache.record_hit(hit.entry_id, saved)
         except Exception:  # noqa: BLE001
             pass
     yield TurnFinished(record=record, text=hit.text)

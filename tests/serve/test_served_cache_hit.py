@@ -46,3 +46,21 @@ async def test_a_cache_hit_is_handed_out_before_it_is_written_and_recorded_when_
     finally:
         await engine.aclose()
         engine.store.close()
+
+
+async def test_what_a_served_hit_saved_reaches_cache_stats(configured: FakeServer) -> None:
+    """`cache stats` said $0.00 saved for hits served to other tools, while `costs` (the ledger)
+    counted what each saved: the saving was worked out and then not passed to the cache's tally."""
+    configured.script(Reply(text="the whole request", input_tokens=40, output_tokens=4))
+    engine = Engine.open()
+    try:
+        req = build_request(BODY, BODY["model"], pinned="openai/gpt-4o-mini")
+        for _ in range(2):
+            async with aclosing(serve_turn(engine, req, "tester")) as events:
+                [e async for e in events]
+        [hit] = [t for t in served_turns(engine) if t.cache_status == "hit"]
+        assert hit.saved_usd and hit.saved_usd > 0
+        assert engine.cache.stats().saved_usd == hit.saved_usd
+    finally:
+        await engine.aclose()
+        engine.store.close()
