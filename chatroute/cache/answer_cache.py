@@ -134,6 +134,9 @@ class AnswerCache:
         self._pending: dict[str, float] = {}
         self._pending_used: dict[int, float] = {}
         self._flushed_at = time.monotonic()
+        # Writes the last lookups' counts when no later lookup comes to write them (_count_lookup).
+        self._flush_timer: threading.Timer | None = None
+        self._closed = False
         self._verifier: Verifier | None = None
         self.last_verifier: float | None = None  # the verifier's probability for the last candidate judged
         self.last_pooled: float | None = None  # and the cosine of the two prompts' pooled encoder states
@@ -153,6 +156,10 @@ class AnswerCache:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
             try:
                 self.flush()
             except sqlite3.Error as exc:
@@ -410,6 +417,8 @@ class AnswerCache:
     def _count_lookup(self, hit: tuple[Any, ...] | None, now: float) -> None:
         # Counted in memory and written in batches: a write transaction per lookup would cost
         # more than the lookup itself. stats(), store(), close() and a 2 s timer flush them.
+        # The timer is for a long-running process that then sits idle (serve, the TUI): its
+        # last counts would otherwise wait for its next lookup, unseen by `cache stats`.
         if hit is None:
             self._pending["misses"] = self._pending.get("misses", 0) + 1
         else:
@@ -423,6 +432,21 @@ class AnswerCache:
                     self._flush_locked()
             except sqlite3.DatabaseError as exc:
                 log.warning("cache stats update failed: %s", exc)
+        elif self._flush_timer is None:
+            self._flush_timer = threading.Timer(FLUSH_SECONDS, self._timed_flush)
+            self._flush_timer.daemon = True
+            self._flush_timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._flush_timer = None
+            if self._closed or not (self._pending or self._pending_used):
+                return
+            try:
+                with self._write():
+                    self._flush_locked()
+            except sqlite3.Error as exc:
+                log.debug("cache stats update failed: %s", exc)
 
     def _flush_locked(self) -> None:
         """Write batched counters and LRU touches; call inside a write transaction."""

@@ -329,3 +329,26 @@ def test_a_lookup_where_nothing_is_cached_embeds_nothing(db):
     assert get(c, PARA, history=h) is None and not prompt_embedded()  # another conversation's scope
     hit = get(c, PARA)
     assert hit is not None and hit.tier == "semantic" and prompt_embedded()
+
+
+def test_counts_reach_other_processes_while_the_cache_sits_idle(db, monkeypatch):
+    # serve or the TUI answers a hit, then nothing more for a while: `cache stats` in another
+    # terminal must see that hit. The counts were written only by a later lookup (2 s on),
+    # a store or the close, so an idle server's last hits and misses were missing.
+    import time
+
+    from chatroute.cache import answer_cache
+
+    monkeypatch.setattr(answer_cache, "FLUSH_SECONDS", 0.2)
+    c = make(db)
+    put(c)
+    assert get(c) is not None and get(c, "Which foods are safe for cats?") is None
+    other = make(db)
+    deadline = time.monotonic() + 5
+    while other.stats().hits == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stats = other.stats()
+    assert (stats.hits, stats.exact_hits, stats.misses) == (1, 1, 1)
+    c.close()
+    assert (other.stats().hits, other.stats().misses) == (1, 1)  # counted once
+    other.close()
