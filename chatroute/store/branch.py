@@ -30,6 +30,23 @@ def walk(by_parent: dict[str | None, Any]) -> list[str | None]:
 SENT_ROLES = ("user", "assistant")
 
 
+def unanswered(outline: Sequence[tuple[str, int]]) -> set[int]:
+    """The turns of `outline` ((role, characters) per message, oldest first) whose answer has
+    no text, a failed turn or one stopped before its first token: the indices of the question
+    and of its empty answer. Sent, such a question would be half a turn, two user messages in a
+    row (the next model answers both, or sees it twice when the user asks it again)."""
+    out: set[int] = set()
+    for i in range(len(outline) - 1):  # the last message ends the branch: the caller's to judge
+        if outline[i][0] != "user":
+            continue
+        role, chars = outline[i + 1]
+        if role != "assistant":
+            out.add(i)
+        elif not chars:
+            out.update((i, i + 1))
+    return out
+
+
 def tail_start(outline: Sequence[tuple[str, int]], max_chars: float | None, per_message_chars: float = 0.0) -> int:
     """Where the longest tail of whole turns that weighs at most `max_chars` begins, in
     `outline` ((role, characters) per message of a branch, oldest first): 0 when all of it

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from chatroute.fsutil import private_dir
-from chatroute.store.branch import HistoryTail, tail_start, walk
+from chatroute.store.branch import HistoryTail, tail_start, unanswered, walk
 from chatroute.store.connection import StoreBase, chunks
 from chatroute.store.dbfile import DatabaseFileError, StoreError, WalWatch, check_file, explain, private_db_file
 from chatroute.store.ids import new_id, normalize_ts, utc_now
@@ -430,9 +430,11 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             if branch and branch[-1][2] == "user":
                 branch.pop()
         outline = [(r[2], r[4] or 0) for r in branch]
+        skipped = unanswered(outline)
+        outline = [(role, 0 if i in skipped else chars) for i, (role, chars) in enumerate(outline)]
         start = tail_start(outline, max_chars, per_message_chars)
         return HistoryTail(
-            messages=self.messages_by_id([r[1] for r in branch[start:]]),
+            messages=self.messages_by_id([r[1] for i, r in enumerate(branch) if i >= start and i not in skipped]),
             total_turns=sum(1 for role, chars in outline if role == "user" and chars),
             leaf_id=branch[-1][1] if branch else None,
             current_model=next((r[3] for r in reversed(branch) if r[2] == "assistant" and r[3]), None),
@@ -591,9 +593,12 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             return None
         conv = self.get_conversation(msg.conversation_id)
         branch = self.path_to(msg.parent_id) if msg.parent_id else []
+        # As history_tail sends it: a question whose answer has no text is left out.
+        skipped = unanswered([(m.role, len(m.content)) for m in branch])
+        sent = [m for i, m in enumerate(branch) if i not in skipped]
         stream = RecoveredStream(
             message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,
-            request=tuple((m.role, m.content) for m in branch if m.role in ("user", "assistant") and m.content),
+            request=tuple((m.role, m.content) for m in sent if m.role in ("user", "assistant") and m.content),
             system=conv.system_prompt if conv is not None else None, ended_at=msg.updated_at,
             thinking_chars=int(rows[0]["thinking_chars"] or 0),
             reported_input=ReportedInput.from_json(rows[0]["reported_input"]),

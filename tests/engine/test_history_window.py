@@ -25,7 +25,7 @@ from chatroute.engine import Engine
 from chatroute.store import Store
 from chatroute.turn_events import Routed, TurnFinished
 from tests.engine.helpers import ask_json, run_cli, write_config
-from tests.fakeserver import FakeServer, RecordedRequest, Reply
+from tests.fakeserver import Drop, FakeServer, Fault, RecordedRequest, Reply
 
 SYSTEM = "You are terse."
 TINY_WINDOWS = "".join(f'[models."{m}"]\ncontext_window = {w}\n' for m, w in
@@ -249,3 +249,33 @@ def test_a_stream_killed_mid_answer_is_priced_for_the_window_it_sent(capsys: pyt
     sent = [{"role": r, "content": c} for j in (4, 5) for r, c in (("user", _prompt(j)), ("assistant", _reply(j)))]
     sent.append({"role": "user", "content": _prompt(6)})
     assert record.input_tokens == count_messages(sent, None, "openai/gpt-4o-mini")[0]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
+def test_a_question_that_got_no_answer_is_not_sent_as_history(capsys: pytest.CaptureFixture[str],
+                                                              configured: FakeServer, model: str) -> None:
+    """A failed turn (no text came) is half a turn: its question would reach the next model
+    without its answer, two user messages in a row, and `ask` says to retry by running the same
+    command again, which sent the question twice. A reply cut after some text still goes, as
+    interrupted context (README: kill -9 row)."""
+    name = model.split("/")[1]
+    first = _ask(capsys, "-m", model, "-s", SYSTEM, "q1")
+    cid = first["conversation_id"]
+    for fault in (Fault(status=500), Drop(after_chunks=0)):
+        configured.script(name, fault)
+        code, out = ask_json(capsys, "--no-cache", "-m", model, "-c", cid, "what failed")
+        assert code == 1 and out["status"] == "error" and out["text"] == ""
+    configured.script(name, Drop(after_chunks=2, text="cut off after these words"))
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "-c", cid, "q2")
+    assert code == 1 and out["status"] == "interrupted" and out["text"]
+    partial = out["text"]
+    out = _ask(capsys, "-m", model, "-c", cid, "what failed")
+    request = configured.requests[-1]
+    sent = _sent(request)
+    if request.wire == "anthropic":
+        assert request.system == SYSTEM
+    else:
+        assert sent.pop(0) == ("system", SYSTEM)
+    assert sent == [("user", "q1"), ("assistant", first["text"]), ("user", "q2"), ("assistant", partial),
+                    ("user", "what failed")]
+    assert out["route"]["notes"] == []

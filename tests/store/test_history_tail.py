@@ -49,12 +49,14 @@ def test_messages_that_are_never_sent_weigh_nothing(store: Store) -> None:
     failed = store.add_message(conv, "user", USER, ids[-1])
     error = store.add_message(conv, "assistant", "", failed.id, status="error")  # no text: never sent
     _, last = _turns(store, 1, conversation=conv, parent=error.id, tag="x")
-    # With 5 characters of framing a message: the last turn weighs 50, the failed question 15,
-    # and the empty answer nothing (else the failed turn would not fit in 65).
-    tail = store.history_tail(conv, 65, per_message_chars=5)
-    assert [m.id for m in tail.messages] == [failed.id, error.id, *last]
-    assert tail.total_turns == 4 and tail.current_model == "m/x0"
-    assert [m.id for m in store.history_tail(conv, 64, per_message_chars=5).messages] == last
+    # With 5 characters of framing a message: the last turn weighs 50, and the failed turn
+    # nothing: an empty answer is never sent, nor its question without it (half a turn).
+    tail = store.history_tail(conv, 50, per_message_chars=5)
+    assert [m.id for m in tail.messages] == last
+    assert tail.total_turns == 3 and tail.current_model == "m/x0"
+    tail = store.history_tail(conv, 100, per_message_chars=5)
+    assert [m.id for m in tail.messages] == [*ids[-2:], *last] and tail.sent_turns == 2
+    assert [m.id for m in store.history_tail(conv).messages] == [*ids, *last]
 
 
 def test_only_the_shown_branch_of_a_regenerated_conversation(store: Store) -> None:
