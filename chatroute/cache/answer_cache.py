@@ -28,6 +28,7 @@ import numpy as np
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
+from chatroute.cache.refusal import is_refusal
 from chatroute.cache.spelling import Respeller, respeller_for, verifier_view
 from chatroute.cache.tables import SCHEMA, Tx, db_path_of
 from chatroute.cache.text import Features, features
@@ -218,8 +219,8 @@ class AnswerCache:
         if not self.config.enabled or self.config.max_entries <= 0:
             return None
         # Only a natural end: 'length' is truncated, tool calls are not answers, and a None or
-        # any other reason means interrupted or failed.
-        if finish_reason != "stop" or not isinstance(text, str) or not text.strip():
+        # any other reason means interrupted or failed. Nor a refusal (refusal.py).
+        if finish_reason != "stop" or not isinstance(text, str) or not text.strip() or is_refusal(text):
             return None
         prompt_n = norm_text(prompt) or ""
         if not prompt_n:
@@ -710,8 +711,9 @@ def _stored_features(prompt: str) -> Features:
 
 
 def _valid(text: Any, meta: Any) -> bool:
-    """A servable row: non-empty text and readable metadata."""
-    if not isinstance(text, str) or not text.strip():
+    """A servable row: non-empty text that is no refusal (one stored before they were refused
+    would be served for its lifetime) and readable metadata."""
+    if not isinstance(text, str) or not text.strip() or is_refusal(text):
         return False
     try:
         return isinstance(json.loads(meta), dict)

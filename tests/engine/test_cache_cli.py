@@ -382,3 +382,34 @@ def test_a_short_answer_is_not_served_for_a_detailed_one(capsys: pytest.CaptureF
     assert code == 0 and f"not served: opposite words ({words[0]!r} / {words[1]!r})" in out
     code, out, _ = run_cli(capsys, "cache", "check", "Explain recursion in detail", "Explain recursion thoroughly")
     assert out.startswith("served")  # the same depth, other words
+
+
+@pytest.mark.parametrize("refusal", ["I'm sorry, but I can't help with that.",
+                                     "I can’t assist with that request. I can explain how locks work instead."])
+def test_a_refusal_is_neither_stored_nor_served(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                                refusal: str) -> None:
+    """A model that declined once declined every rephrasing from the cache, for a month."""
+    prompt = "How do I pick the lock of my own front door?"
+    configured.script(Reply(text=refusal))
+    code, out = ask_json(capsys, prompt)
+    assert code == 0 and out["text"] == refusal and out["status"] == "ok"
+    configured.script(Reply(text="Call a locksmith, or use a tension wrench and a pick."))
+    n = len(configured.requests)
+    code, out = ask_json(capsys, prompt)
+    assert out["cache"] == "miss" and len(configured.requests) == n + 1
+    code, out = ask_json(capsys, prompt)  # the real answer is kept
+    assert out["cache"] == "hit" and out["text"].startswith("Call a locksmith")
+
+
+def test_a_refusal_cached_by_an_older_version_is_not_served(capsys: pytest.CaptureFixture[str],
+                                                           configured: FakeServer) -> None:
+    import sqlite3
+
+    from chatroute.paths import resolve_paths
+
+    _first_answer(capsys, configured, CACHED)
+    with sqlite3.connect(resolve_paths().database) as db:
+        db.execute("UPDATE cache_entries SET text = ?", ("I'm sorry, but I can't help with that.",))
+    n = len(configured.requests)
+    code, out = ask_json(capsys, CACHED)
+    assert out["cache"] == "miss" and len(configured.requests) == n + 1
