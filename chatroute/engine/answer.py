@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError
+from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError, output_limit
 from chatroute.engine.records import (
     Attempt,
     build_record,
@@ -66,10 +66,11 @@ async def answer(
     messages = tuple([*history, Message("user", prompt)])
 
     def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
-        # max_tokens: the model's own output limit, so every stream has a known end; the
-        # adapters also cut a server that streams past it (finish "length").
+        # max_tokens: the model's own output limit (what its window leaves), so every stream
+        # has a known end; the adapters also cut a server that streams past it (finish "length").
         return ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                           max_tokens=info.max_output_tokens, first_token_deadline=first_token_deadline)
+                           max_tokens=output_limit(info, messages, conv.system_prompt),
+                           first_token_deadline=first_token_deadline)
 
     async def before(info: ModelInfo) -> None:
         # Before the request: if the process dies mid-stream, the next open can price it.

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import ChatrouteError
 from chatroute.providers.base import Message
+
+if TYPE_CHECKING:
+    from chatroute.catalog import ModelInfo
 
 # The partial reply is written at least this often, so a killed process loses at most ~1 s.
 PARTIAL_SAVE_INTERVAL_S = 0.5
@@ -55,3 +59,33 @@ def as_pairs(history: list[Message]) -> list[tuple[str, str]]:
 def title(prompt: str) -> str:
     line = " ".join(prompt.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+def output_limit(info: ModelInfo, messages: Sequence[Message], system: str | None,
+                 asked: int | None = None) -> int | None:
+    """max_tokens for a request to `info`: its output limit (or what a client asked for, if
+    less), cut to what its context window leaves after the input. The window holds the prompt
+    and the answer, and the APIs refuse a request whose input and max_tokens together pass it
+    (Anthropic's "input length and `max_tokens` exceed context limit"), though the router's size
+    filter, which reserves only the expected answer, found it fits."""
+    from chatroute.routing.policy import MESSAGE_FRAMING_TOKENS, MIN_OUTPUT_TOKENS
+
+    limit = min((n for n in (asked, info.max_output_tokens) if n), default=None)
+    window = info.context_window
+    if limit is None or not window:
+        return limit
+    # No tokenizer makes more tokens of a text than it has UTF-8 bytes: when even that fits,
+    # nothing needs counting (most turns).
+    texts = [system or "", *(m.content for m in messages)]
+    most = sum(len(t.encode("utf-8", "surrogatepass")) + MESSAGE_FRAMING_TOKENS for t in texts)
+    if most + limit <= window:
+        return limit
+    try:
+        from chatroute.catalog.tokens import count_messages
+
+        room = window - count_messages(messages, system, info.id)[0]
+    except (ImportError, OSError, RuntimeError, ValueError):  # no encoding data: as the size filter
+        return limit
+    # With less room than the shortest answer the request fails as too long whatever is asked:
+    # the full limit lets the provider say so, as a context overflow the failover knows.
+    return min(limit, room) if room >= MIN_OUTPUT_TOKENS else limit

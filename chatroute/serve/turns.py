@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store, hit_saving
+from chatroute.engine.common import output_limit
 from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import check_fits, pinned_decision
 from chatroute.format import reroute_line
@@ -120,9 +121,9 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     messages = tuple([*history, Message("user", req.prompt)])
 
     def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
-        limits = [n for n in (req.max_tokens, info.max_output_tokens) if n]
         return ChatRequest(model=info.name, messages=messages, system=req.system,
-                           max_tokens=min(limits) if limits else None, temperature=req.temperature,
+                           max_tokens=output_limit(info, messages, req.system, req.max_tokens),
+                           temperature=req.temperature,
                            first_token_deadline=first_token_deadline)
 
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
