@@ -260,23 +260,25 @@ class AnswerCache:
             self._mark_seen_locked()
         return entry_id
 
-    def penalise(self, entry_id: int) -> None:
-        """The user regenerated after this entry was served: raise its bar, count a false hit."""
+    def penalise(self, entry_id: int, *, false_hit: bool = True) -> None:
+        """The user regenerated away from this entry's answer: raise its bar, and count a false
+        hit when the answer was served from here (not when it was the model's, then stored)."""
         with self._lock, self._write():
             self._conn.execute("UPDATE cache_entries SET penalties = penalties + 1 WHERE id = ?", (entry_id,))
-            self._bump("false_hits", 1)
+            if false_hit:
+                self._bump("false_hits", 1)
 
     penalize = penalise
 
-    def penalise_turn(self, source_turn_id: str | None) -> int:
-        """penalise() for the entry a hit came from, found by its source turn id; returns how many."""
+    def penalise_turn(self, source_turn_id: str | None, *, false_hit: bool = True) -> int:
+        """penalise() for the entry stored from that turn's answer; returns how many."""
         if not source_turn_id:
             return 0
         with self._lock:
             ids = [r[0] for r in self._conn.execute(
                 "SELECT id FROM cache_entries WHERE turn_id = ?", (source_turn_id,))]
         for entry_id in ids:
-            self.penalise(entry_id)
+            self.penalise(entry_id, false_hit=false_hit)
         return len(ids)
 
     def record_hit(self, entry_id: int, saved_usd: float | None) -> None:

@@ -142,13 +142,18 @@ def cache_store(engine: Engine, system: str | None, history: list[Message], prom
 
 
 def penalise_cache_source(engine: Engine, message_id: str | None) -> None:
-    """A regenerated answer that came from the cache: its entry is trusted less."""
+    """A regenerated answer is trusted less by the cache: the entry it came from, when it was a
+    hit, or the entry it was stored as, when a model wrote it (the user rejects it either way;
+    only the first is a false hit)."""
     if message_id is None:
         return
     turn = engine.store.turn_for_message(message_id)
-    if turn is None or turn.cache_status != "hit":
+    if turn is None:
         return
     try:
-        engine.cache.penalise_turn(turn.cache_source_turn)
+        if turn.cache_status == "hit":
+            engine.cache.penalise_turn(turn.cache_source_turn)
+        else:
+            engine.cache.penalise_turn(turn.id, false_hit=False)
     except Exception:  # noqa: BLE001
         pass

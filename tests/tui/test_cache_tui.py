@@ -209,6 +209,30 @@ async def test_rephrasing_hits_role_swap_misses_and_regenerate_raises_the_bar(
         assert sent == 1 and "cached" not in badge(again)
 
 
+async def test_regenerating_an_answer_lowers_the_entry_it_was_stored_as(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """g on a model's answer (not a hit) rejects it as surely as g on a hit does, yet its cache
+    entry kept full standing: the next conversation's rephrasing was served the answer the user
+    had just regenerated away from."""
+    cached, other_words = "How can I improve my English speaking?", "How do I get better at speaking English?"
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        fake_server.script(Reply(text="Just practise.", input_tokens=30, output_tokens=3))
+        first, sent = await _ask(pilot, fake_server, cached, new=False)
+        assert sent == 1 and first.record is not None
+        assert _entry(chatroute_home, first.record.id) == (0, 1)
+        fake_server.script(Reply(text="Talk with people daily, and record yourself.", input_tokens=30,
+                                 output_tokens=8))
+        first.focus()
+        await pilot.press("g")
+        await settle(pilot, app)
+        assert _entry(chatroute_home, first.record.id) == (1, 1)
+
+        again, sent = await _ask(pilot, fake_server, other_words)
+        assert sent == 1 and again.text != "Just practise." and "cached" not in badge(again)
+    assert real_engine.cache.stats().false_hits == 0  # no hit was served: no false-hit report
+
+
 async def test_after_an_upgrade_the_tui_says_it_prepares_the_cache_and_still_hits(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     from tests.cache.fakes import as_older_version
