@@ -68,8 +68,11 @@ class ServedRequest:
 
     @property
     def params(self) -> dict[str, Any]:
-        """What besides the messages makes two requests the same question (the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        """What besides the messages makes two requests the same question (the cache key). A
+        preset the client names is its own trade-off, so a chatroute/best request is never served
+        what a chatroute/frugal one's router picked a cheap model for; chatroute/auto (None) routes
+        as the chat does and shares the chat's answers."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "preset": self.preset}
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:

@@ -64,3 +64,29 @@ async def test_what_a_served_hit_saved_reaches_cache_stats(configured: FakeServe
     finally:
         await engine.aclose()
         engine.store.close()
+
+
+async def test_a_preset_named_by_the_client_is_part_of_the_cache_key(configured: FakeServer) -> None:
+    """A client asking for chatroute/best was served the answer a chatroute/frugal request's
+    router had picked a cheap model for. Each named preset keeps its own answers; chatroute/auto
+    routes as the chat does and shares the chat's."""
+    engine = Engine.open()
+
+    async def ask(model: str) -> str:
+        body = {"model": model, "messages": [{"role": "user", "content": "Explain how a B-tree stays balanced."}]}
+        async with aclosing(serve_turn(engine, build_request(body, model, pinned=None), "tester")) as events:
+            finished = [e async for e in events][-1]
+        assert isinstance(finished, TurnFinished)
+        return finished.record.cache_status
+
+    try:
+        assert await ask("chatroute/frugal") == "miss"
+        assert await ask("chatroute/best") == "miss"
+        assert len(configured.requests) == 2
+        assert await ask("chatroute/best") == "hit" and await ask("chatroute/frugal") == "hit"
+        assert await ask("chatroute/auto") == "miss"
+        assert await ask("chatroute/auto") == "hit"
+        assert len(configured.requests) == 3
+    finally:
+        await engine.aclose()
+        engine.store.close()
