@@ -413,3 +413,20 @@ def test_a_refusal_cached_by_an_older_version_is_not_served(capsys: pytest.Captu
     n = len(configured.requests)
     code, out = ask_json(capsys, CACHED)
     assert out["cache"] == "miss" and len(configured.requests) == n + 1
+
+
+def test_compare_neither_reads_nor_fills_the_cache(capsys: pytest.CaptureFixture[str],
+                                                   configured: FakeServer) -> None:
+    """README, Compare mode: every model answers afresh, and no answer is kept, picked or not."""
+    from tests.engine.helpers import pick_compare_answer
+
+    _first_answer(capsys, configured, CACHED)
+    n = len(configured.requests)
+    code, out, err = run_cli(capsys, "compare", "-m", "gpt-4o-mini", "-m", "gpt-4o", "--json", CACHED)
+    answers = json.loads(out)
+    assert code == 0, err
+    assert [a["cache"] for a in answers] == ["bypass", "bypass"] and len(configured.requests) == n + 2
+    pick_compare_answer(answers, "openai/gpt-4o")
+    n = len(configured.requests)
+    code, again = ask_json(capsys, "-m", "openai/gpt-4o", CACHED)
+    assert again["cache"] == "miss" and len(configured.requests) == n + 1
