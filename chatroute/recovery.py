@@ -65,8 +65,9 @@ def _windowed(request: Request, max_history_tokens: int | None) -> Request:
         return request
     from chatroute.routing.policy import CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS
     from chatroute.store.db import tail_start
+    from chatroute.textsize import text_weight
 
     *history, prompt = request
-    start = tail_start([(role, len(content)) for role, content in history],
+    start = tail_start([(role, text_weight(content)) for role, content in history],
                        max_history_tokens * CHARS_PER_TOKEN, MESSAGE_FRAMING_TOKENS * CHARS_PER_TOKEN)
     return (*history[start:], prompt)

@@ -133,9 +133,10 @@ def budget_chars(tokens: int) -> tuple[float, float]:
 def narrowed(window: HistoryWindow, tokens: int, limited_by: str | None) -> HistoryWindow:
     """`window` cut further to a smaller budget, without reading the store again."""
     from chatroute.store.db import tail_start
+    from chatroute.textsize import text_weight
 
     max_chars, per_message = budget_chars(tokens)
-    start = tail_start([(m.role, len(m.content)) for m in window.messages], max_chars, per_message)
+    start = tail_start([(m.role, text_weight(m.content)) for m in window.messages], max_chars, per_message)
     return replace(window, messages=window.messages[start:], budget_tokens=tokens, limited_by=limited_by)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from chatroute.format import short_model
 from chatroute.routing.decision import PromptTooLargeError
 from chatroute.routing.features import LEXICAL_NAMES, TurnFeatures, lexical_features
+from chatroute.textsize import text_weight
 
 CHARS_PER_TOKEN = 3.6  # routing-time estimate; exact counts are the catalogue's job
 MIN_OUTPUT_TOKENS = 16
@@ -58,9 +59,11 @@ def _expected_output(lexical: list[float], prompt: str) -> int:
 
 
 def estimate_input_tokens(prompt: str, history: Sequence[Any], system: str | None) -> int:
-    """The routing-time size of a request: characters / CHARS_PER_TOKEN plus a little framing
-    per message. Lengths only, so it costs nothing even on a long conversation."""
-    chars = sum(len(getattr(m, "content", "") or "") for m in history) + len(system or "") + len(prompt)
+    """The routing-time size of a request: characters / CHARS_PER_TOKEN (a character outside
+    ASCII weighing more: chatroute/textsize.py) plus a little framing per message. Lengths only,
+    so it costs nothing even on a long conversation."""
+    texts = [getattr(m, "content", "") or "" for m in history]
+    chars = sum(text_weight(t) for t in (*texts, system or "", prompt))
     return int(math.ceil(chars / CHARS_PER_TOKEN)) + MESSAGE_FRAMING_TOKENS * (len(history) + 1)
 
 

@@ -47,9 +47,9 @@ def unanswered(outline: Sequence[tuple[str, int]]) -> set[int]:
     return out
 
 
-def tail_start(outline: Sequence[tuple[str, int]], max_chars: float | None, per_message_chars: float = 0.0) -> int:
+def tail_start(outline: Sequence[tuple[str, float]], max_chars: float | None, per_message_chars: float = 0.0) -> int:
     """Where the longest tail of whole turns that weighs at most `max_chars` begins, in
-    `outline` ((role, characters) per message of a branch, oldest first): 0 when all of it
+    `outline` ((role, characters, or their weight) per message of a branch, oldest first): 0 when all of it
     fits, else the index of a user message (a turn is never cut in half, so the request never
     opens on an answer without its question), or len(outline) when not even the last turn
     fits. A sent message weighs its characters plus `per_message_chars` (the framing a

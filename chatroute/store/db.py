@@ -50,6 +50,7 @@ from chatroute.store.records import (
 from chatroute.store.search import SearchQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
+from chatroute.textsize import weighted_length
 
 if TYPE_CHECKING:
     from chatroute.config import Config
@@ -398,11 +399,11 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         question). The walk fetches ids, roles, models and lengths, not the text: on a 10k-turn
         conversation about a sixth of what history() costs, and the bodies fetched stay as few
         as the budget allows."""
-        # Rows of (parent_id, id, role, model, characters, status), root first.
+        # Rows of (parent_id, id, role, model, characters, status, bytes), root first.
         if upto is None:
             rows = self._read(lambda c: c.execute(
-                "SELECT parent_id, id, role, model, length(content), status FROM messages"
-                " WHERE conversation_id = ? AND active = 1", (conversation_id,)).fetchall())
+                "SELECT parent_id, id, role, model, length(content), status, length(CAST(content AS BLOB))"
+                " FROM messages WHERE conversation_id = ? AND active = 1", (conversation_id,)).fetchall())
             by_parent = {r[0]: r for r in rows}
             branch: list[Any] = []
             key: str | None = None
@@ -413,14 +414,15 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         else:
             branch = self._read(lambda c: c.execute(
                 """
-                WITH RECURSIVE up(parent_id, id, role, model, chars, status, depth) AS (
-                    SELECT parent_id, id, role, model, length(content), status, 0 FROM messages
-                     WHERE id = ? AND conversation_id = ?
+                WITH RECURSIVE up(parent_id, id, role, model, chars, status, bytes, depth) AS (
+                    SELECT parent_id, id, role, model, length(content), status, length(CAST(content AS BLOB)), 0
+                      FROM messages WHERE id = ? AND conversation_id = ?
                     UNION ALL
-                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), m.status, up.depth + 1
+                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), m.status,
+                           length(CAST(m.content AS BLOB)), up.depth + 1
                       FROM up JOIN messages m ON m.id = up.parent_id
                 )
-                SELECT parent_id, id, role, model, chars, status FROM up ORDER BY depth DESC
+                SELECT parent_id, id, role, model, chars, status, bytes FROM up ORDER BY depth DESC
                 """, (upto, conversation_id)).fetchall())
         # At the end of the shown branch, a turn still being answered (by another process: this
         # one asks after its own turns end) is not history yet: its question has no answer to
@@ -431,7 +433,9 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                 branch.pop()
         outline = [(r[2], r[4] or 0) for r in branch]
         skipped = unanswered(outline)
-        outline = [(role, 0 if i in skipped else chars) for i, (role, chars) in enumerate(outline)]
+        # Weighed as the router estimates a text (a character outside ASCII counts more).
+        outline = [(role, 0 if i in skipped or not chars else weighted_length(chars, r[6] or 0))
+                   for i, ((role, chars), r) in enumerate(zip(outline, branch, strict=True))]
         start = tail_start(outline, max_chars, per_message_chars)
         return HistoryTail(
             messages=self.messages_by_id([r[1] for i, r in enumerate(branch) if i >= start and i not in skipped]),

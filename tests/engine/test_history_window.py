@@ -279,3 +279,30 @@ def test_a_question_that_got_no_answer_is_not_sent_as_history(capsys: pytest.Cap
     assert sent == [("user", "q1"), ("assistant", first["text"]), ("user", "q2"), ("assistant", partial),
                     ("user", "what failed")]
     assert out["route"]["notes"] == []
+
+
+JAPANESE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+            "何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。")  # 69 characters, ≈ 60 tokens
+
+
+def test_a_conversation_in_japanese_is_windowed_to_what_fits(capsys: pytest.CaptureFixture[str],
+                                                             configured: FakeServer, chatroute_home: Path) -> None:
+    """3.6 characters a token errs large for English but small, three- to fourfold, for CJK
+    text (about a token a character), and so for the window, the size filter and the refusal."""
+    write_config(chatroute_home, configured, extra=TINY_WINDOWS)
+    windows = {"gpt-4o-mini": 1000, "gpt-4o": 1500, "claude-haiku-4-5": 2000}
+    cid: str | None = None
+    for i in range(8):
+        out = _ask(capsys, *(("-c", cid) if cid else ()), f"{i}: " + JAPANESE * 3)
+        cid = out["conversation_id"]
+        request = configured.requests[-1]
+        provider = "anthropic" if request.wire == "anthropic" else "openai"
+        size, _ = count_messages(request.messages, None, f"{provider}/{request.model}")
+        assert size + 16 <= windows[str(request.model)], (i, request.model, size)
+    assert out["route"]["notes"] and NOTE.fullmatch(out["route"]["notes"][0])
+
+    # A prompt larger than every window is refused before anything is sent.
+    sent = len(configured.requests)
+    code, text, err = run_cli(capsys, "ask", JAPANESE * 30)
+    assert code == 2 and "the largest context window is 2,000" in err, err
+    assert len(configured.requests) == sent
