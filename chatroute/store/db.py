@@ -244,10 +244,17 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         self._update_conversation(conversation_id, archived=int(archived))
 
     def delete_conversation(self, conversation_id: str) -> bool:
-        """Deletes the conversation, its messages and preference signals. Its turn records
-        stay (conversation_id set NULL) so spend history remains true; they hold no text."""
+        """Deletes the conversation, its messages and preference signals, and the answers the
+        cache stored from it (in the same file: a deleted conversation's text was served on to
+        other conversations for weeks). Its turn records stay (conversation_id set NULL) so spend
+        history remains true; they hold no text."""
 
         def run(c: sqlite3.Connection) -> bool:
+            # Before the turns lose their conversation id. The cache's own triggers tell its
+            # other processes, whose indexes drop the entries at their next lookup.
+            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cache_entries'").fetchone():
+                c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
+                          (conversation_id,))
             # Children before parents is not needed (ON DELETE CASCADE on parent_id), but one
             # DELETE of all rows lets SQLite do it in a single pass.
             c.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))

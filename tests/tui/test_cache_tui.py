@@ -126,6 +126,26 @@ async def test_source_deleted_is_said_plainly(real_engine: Engine, fake_server: 
         assert any("deleted" in n.message for n in app._notifications)
 
 
+async def test_deleting_a_conversation_deletes_the_answers_cached_from_it(real_engine: Engine,
+                                                                         fake_server: FakeServer) -> None:
+    """Deleting a conversation (Delete in the sidebar, then y) left its answers in the cache, and a
+    later conversation was served them: the text the user deleted, for weeks."""
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        _, calls = await _ask(pilot, fake_server, CACHED, new=False)
+        assert calls == 1
+        source_conv = app.screen.conversation_id
+        app.screen.query_one("#conversations").focus()
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert real_engine.store.get_conversation(source_conv) is None
+        answer, calls = await _ask(pilot, fake_server, CACHED)
+        assert calls == 1, badge(answer)  # asked of the model again: nothing of it was left to serve
+        assert "cache" not in badge(answer)
+
+
 async def test_regenerate_bypasses_the_cache_and_lowers_the_entry(real_engine: Engine, fake_server: FakeServer,
                                                                   chatroute_home: Path) -> None:
     app = ChatrouteApp(real_engine, close_engine=True)
