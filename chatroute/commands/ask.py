@@ -40,6 +40,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
         waits.on_wait = wait_notice
     engine.on_cache_reembed = reembed_notice
+    _warn_if_system_is_ignored(engine, args)
     try:
         async for event in engine.run_turn(
             args.conversation,
@@ -114,6 +115,17 @@ def _over_budget_line(exc: BudgetExceeded) -> str:
                 "or raise [budget] in the config")
     cost = f", about {usd(block.expected_cost_usd)}" if block.expected_cost_usd else ""
     return f"{exc}; add --over-budget to send this turn anyway on {block.cheapest_model}{cost}"
+
+
+def _warn_if_system_is_ignored(engine: Any, args: argparse.Namespace) -> None:
+    """`-s` on a conversation that exists: its own system prompt stays (the turns before were
+    answered under it), which was silent, so the user believed the new one applied."""
+    if not (args.conversation and args.system):
+        return
+    conv = engine.store.get_conversation(args.conversation)
+    if conv is not None and (conv.system_prompt or "") != args.system:
+        print(f"chatroute: warning: -s sets the system prompt of a new conversation; {args.conversation} keeps "
+              "its own (start a new conversation to use another)", file=sys.stderr)
 
 
 def _budget_warning(engine: Any) -> str | None:

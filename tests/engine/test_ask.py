@@ -208,3 +208,21 @@ def test_keys_never_reach_the_database(capsys: pytest.CaptureFixture[str], confi
     for path in chatroute_home.rglob("*"):
         if path.is_file():
             assert OPENAI_KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_system_prompt_given_to_an_existing_conversation_is_said_to_be_left(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """`-s` with `-c`: the conversation keeps its own system prompt (its turns were answered under
+    it), and nothing said so, so the user believed the new one applied."""
+    configured.script(Reply(text="first"))
+    code, first = ask_json(capsys, "-s", "You are terse.", "hi")
+    assert code == 0
+    conv = first["conversation_id"]
+    configured.script(Reply(text="second"))
+    code, out, err = run_cli(capsys, "ask", "-c", conv, "-s", "You are a pirate.", "and now?")
+    assert code == 0, err
+    assert f"-s sets the system prompt of a new conversation; {conv} keeps its own" in err
+    assert configured.requests[-1].messages[0] == {"role": "system", "content": "You are terse."}
+    configured.script(Reply(text="third"))
+    code, out, err = run_cli(capsys, "ask", "-c", conv, "-s", "You are terse.", "again")
+    assert code == 0 and "warning" not in err  # the same prompt: nothing to say
