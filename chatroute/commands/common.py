@@ -133,6 +133,11 @@ def print_json(obj: Any) -> None:
 
 def display_width(text: str) -> int:
     """Terminal cells `text` takes: two for a CJK character or an emoji, none for a combining mark."""
+    if text.isascii() and text.isprintable():
+        # One cell a character. Most cells are such, and rich measures each character of a
+        # string its cache no longer holds: a table of thousands of rows (costs --by
+        # conversation) took several times as long to lay out.
+        return len(text)
     from rich.cells import cell_len  # here: every command imports this module, and `costs` must start fast
 
     return cell_len(text)

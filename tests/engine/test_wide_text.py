@@ -26,6 +26,14 @@ def test_table_columns_line_up_by_display_width() -> None:
     assert len(ends) == 1, lines
 
 
+def test_display_width_is_rich_s_for_every_kind_of_text() -> None:
+    # Plain ASCII is measured by its length (rich, measuring a character at a time, made a
+    # table of thousands of rows several times slower): the same answer, control characters
+    # (no cell) and all.
+    for text in [*WIDE, "", "$0.0012", "a\tb", "bell\x07", "del\x7f", "esc\x1b[0m", " ~!@#$%^&*()_+`"]:
+        assert common.display_width(text) == cell_len(text), repr(text)
+
+
 def test_clip_cells_cuts_at_a_width_in_cells() -> None:
     assert common.clip_cells("plain", 10) == "plain"
     cut = common.clip_cells("東京の人口は何人ですか", 9)
