@@ -479,5 +479,6 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),
                    "monthly_usd": budget.get("monthly_usd"), "monthly_spent": budget.get("spent_month"),
                    "state": budget.get("level"), "message": budget.get("message")},
-        "prices_as_of": next((p.get("as_of") for p in prices if p.get("as_of")), None),
+        # The newest table is the one whose prices apply: the list starts with the bundled one.
+        "prices_as_of": max((str(p["as_of"]) for p in prices if p.get("as_of")), default=None),
     }

@@ -171,7 +171,8 @@ class CostsScreen(Screen[None]):
                 yield Static(serve_line(live), id="serve-state", classes="muted", markup=False)
                 yield DataTable(id="by-client", cursor_type="row", zebra_stripes=True)
             as_of = r.get("prices_as_of") or self.backend.prices_as_of()
-            yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted")
+            yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted",
+                         id="prices-as-of")
         yield Footer()
 
     def on_mount(self) -> None:
