@@ -28,7 +28,14 @@ from urllib.parse import urlsplit
 from chatroute import jsonsafe
 from chatroute.catalog.abilities import ability_prior
 from chatroute.catalog.models import CAPABILITIES, ModelInfo
-from chatroute.catalog.prices import COST_FIELDS, PriceTable, load_bundled, load_refreshed_noting, sane_cost_per_token
+from chatroute.catalog.prices import (
+    COST_FIELDS,
+    PriceTable,
+    load_bundled,
+    load_refreshed_noting,
+    refreshed_is_older,
+    sane_cost_per_token,
+)
 from chatroute.errors import ConfigError
 
 # Hosted OpenAI-compatible APIs whose prices the feed carries (host suffix -> litellm_provider).
@@ -118,13 +125,17 @@ class _Feed:
 
     def __init__(self, bundled: PriceTable, refreshed: PriceTable | None) -> None:
         self.tables = [t for t in (bundled, refreshed) if t is not None]
+        if refreshed is not None and refreshed_is_older(refreshed, bundled):
+            # Refreshed before an upgrade brought a newer snapshot (or from an old file): the
+            # newer prices win, and the refresh only fills in the models the snapshot lacks.
+            self.tables.reverse()
         self._index: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] | None = None
 
     @property
     def index(self) -> dict[str, dict[str, tuple[dict[str, Any], PriceTable]]]:
         if self._index is None:
             idx: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] = {}
-            for table in self.tables:  # refreshed last, so it overlays bundled per model
+            for table in self.tables:  # the newer table last, so it overlays the older per model
                 for key, entry in table.models.items():
                     if not _sane_prices(entry):
                         continue  # an absurd price (a table from before they were refused): keep the older one
@@ -517,7 +528,7 @@ class Catalog:
 
     @property
     def price_tables(self) -> list[PriceTable]:
-        """The tables in use, bundled first (for showing how old the prices are)."""
+        """The tables in use, the one whose prices win last (for showing how old the prices are)."""
         return list(self._feed.tables)
 
     def __contains__(self, name: object) -> bool:

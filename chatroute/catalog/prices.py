@@ -376,6 +376,12 @@ def load_refreshed_noting(prices_file: Path) -> tuple[PriceTable | None, str | N
     return None, None
 
 
+def refreshed_is_older(refreshed: PriceTable, bundled: PriceTable) -> bool:
+    """The refreshed table's prices are older than the bundled snapshot's (an upgrade since the
+    refresh, or a feed installed from an old file): the snapshot's then win where both list a model."""
+    return bool(refreshed.as_of and bundled.as_of and refreshed.as_of < bundled.as_of)
+
+
 def load_current(prices_file: Path | None) -> PriceTable:
     """The table a refresh is compared against: refreshed if present and valid, else bundled."""
     if prices_file is not None:

@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print('set ability = 0..1 under [models."provider/model"] in the config for a model you know better')
     for t in tables:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
+    if [t["kind"] for t in tables] == ["refreshed", "bundled"]:  # the refresh is the older
+        print("  the bundled prices are newer than the refreshed ones and are used for every model they list")
     if adopted:
         print(f"\nto keep using them, add to {paths.config_file}:\n\n{adopted[1]}")
     else:

@@ -9,18 +9,27 @@ from chatroute.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatroute.catalog.prices import DEFAULT_FEED_URL, load_bundled, load_refreshed_noting, update_prices
+    from chatroute.catalog.prices import (
+        DEFAULT_FEED_URL,
+        load_bundled,
+        load_refreshed_noting,
+        refreshed_is_older,
+        update_prices,
+    )
     from chatroute.commands.common import say_warnings
     from chatroute.paths import resolve_paths
 
     paths = resolve_paths()
     paths.ensure()
     refreshed, note = load_refreshed_noting(paths.prices_file)
-    current = refreshed or load_bundled()
+    bundled = load_bundled()
+    current = refreshed or bundled
     say_warnings([note] if note else [])
     if args.prices_command == "show":
         print(f"{current.kind} prices from {current.source}")
         print(f"as of {current.as_of}, {len(current)} models")
+        if refreshed is not None and refreshed_is_older(refreshed, bundled):
+            print(_older_than_bundled(bundled.as_of))
         return 0
     if args.source is not None and not args.source.strip():
         raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
@@ -33,4 +42,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.backup:
         print(f"previous table kept at {result.backup}")
+    if refreshed is not None and refreshed.as_of and result.as_of < refreshed.as_of:
+        print(f"note: these prices are dated {result.as_of}, older than those they replace ({current.as_of})",
+              file=sys.stderr)
+    if bundled.as_of and result.as_of < bundled.as_of:
+        print(_older_than_bundled(bundled.as_of), file=sys.stderr)
     return 0
+
+
+def _older_than_bundled(bundled_as_of: str | None) -> str:
+    return (f"note: the bundled prices (as of {bundled_as_of}) are newer; they are used for every model they "
+            "list, these only for the others")

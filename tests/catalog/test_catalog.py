@@ -196,3 +196,19 @@ def test_names_resolved_on_request_are_kept_within_a_bound(chatroute_home: Path)
     assert len(ids - configured) == MAX_REQUESTED
     assert "ollama/made-up-0" not in ids and f"ollama/made-up-{MAX_REQUESTED + 49}" in ids
     assert cat.get("ollama/made-up-0").price_source == "local"  # still resolves, afresh
+
+
+def test_a_refresh_older_than_the_bundled_snapshot_does_not_hide_it(chatroute_home: Path) -> None:
+    """A table refreshed before an upgrade (or installed from an old file) overlaid the newer
+    snapshot the upgrade brought: gpt-4o was billed at the refresh's older price, dated older."""
+    bundled = load_bundled()
+    assert bundled.as_of is not None and bundled.as_of > "2026-01-10"
+    doc = {"meta": {"source": "test", "as_of": "2026-01-10", "models_in_source": 3000},
+           "models": {"gpt-4o": {**bundled.models["gpt-4o"], "input_cost_per_token": 3e-6},
+                      "gpt-retired": {**bundled.models["gpt-4o"], "input_cost_per_token": 4e-6}}}
+    (chatroute_home / "prices.json").write_text(json.dumps(doc))
+    cat = build(chatroute_home, pool=["openai/gpt-4o"])
+    gpt4o = cat.get("openai/gpt-4o")
+    assert (gpt4o.input_cost_per_mtok, gpt4o.price_source, gpt4o.price_as_of) == (2.5, "bundled", bundled.as_of)
+    retired = cat.get("openai/gpt-retired")  # only the older table lists it: its price still counts
+    assert (retired.input_cost_per_mtok, retired.price_as_of) == (4.0, "2026-01-10")

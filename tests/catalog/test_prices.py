@@ -235,3 +235,31 @@ def test_a_feed_file_is_recorded_by_its_whole_path_and_never_dated_ahead(
     code, out, err = run_cli(capsys, "models", "--json")
     [gpt4o] = [m for m in json.loads(out)["models"] if m["id"] == "openai/gpt-4o"]
     assert gpt4o["context_window"] is None
+
+
+def test_a_feed_older_than_the_bundled_prices_says_so_and_does_not_override_them(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed file dated before the bundled snapshot (an old download) was installed over it
+    without a word, and its older prices billed every model it listed."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    bundled = load_bundled()
+    assert bundled.as_of is not None
+    feed = make_feed()
+    feed["gpt-4o"]["input_cost_per_token"] = 9e-6
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(feed), encoding="utf-8")
+    then = datetime.fromisoformat(bundled.as_of).replace(tzinfo=UTC) - timedelta(days=90)
+    os.utime(old, (then.timestamp(), then.timestamp()))
+    code, out, err = run_cli(capsys, "prices", "update", "--from", str(old))
+    assert code == 0, err
+    assert f"as of {then.date().isoformat()}" in out
+    assert f"the bundled prices (as of {bundled.as_of}) are newer" in err
+    code, out, err = run_cli(capsys, "prices", "show")
+    assert f"the bundled prices (as of {bundled.as_of}) are newer" in out
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, out, err = run_cli(capsys, "models", "--json")
+    [gpt4o] = [m for m in json.loads(out)["models"] if m["id"] == "openai/gpt-4o"]
+    assert (gpt4o["input_cost_per_mtok"], gpt4o["price_as_of"]) == (2.5, bundled.as_of)
