@@ -154,11 +154,11 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
 
 
 def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -> float | None:
-    """The same token counts priced on `baseline`, as `turn_cost` prices a turn. Stored input is
-    every prompt token sent, for every provider, of which `cached` were cache reads and
-    `cache_write` cache writes (schema 4 restated older Anthropic turns). The rows must be the
-    turns the actual cost covers (Store.known_cost_usage), or the saving counts a turn with no
-    known price as free."""
+    """The same token counts priced on `baseline` at today's prices, as `turn_cost` prices a turn;
+    the baseline model's own turns at what they cost. Stored input is every prompt token sent,
+    for every provider, of which `cached` were cache reads and `cache_write` cache writes
+    (schema 4 restated older Anthropic turns). The rows must be the turns the actual cost covers
+    (Store.known_cost_usage), or the saving counts a turn with no known price as free."""
     from chatroute.catalog.cost import turn_cost
     from chatroute.providers.base import UsageReport
 
@@ -166,6 +166,11 @@ def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -
         return None
     total = 0.0
     for row in rows:
+        if row.key == baseline.id and row.cost_usd is not None:
+            # What always using the baseline would have cost on these turns is what they did:
+            # priced again after a price change, they saved (or lost) against themselves.
+            total += row.cost_usd
+            continue
         usage = UsageReport(input_tokens=row.input_tokens, output_tokens=row.output_tokens,
                             cached_input_tokens=row.cached_tokens, cache_write_tokens=row.cache_write_tokens)
         total += turn_cost(baseline, usage) or 0.0
