@@ -81,7 +81,8 @@ class UserMessage(MessageWidget):
 
     DEFAULT_CSS = """
     UserMessage { height: auto; padding: 0 1; margin: 1 0 0 0; border-left: thick $primary; }
-    UserMessage:focus { background: $boost; }
+    /* Not $boost: a theme that sets `panel` (both of chatroute's) leaves it transparent. */
+    UserMessage:focus { background: $primary 15%; }
     UserMessage > .user-more { color: $text-muted; }
     """
     # Shown whole up to about a screenful; past that, the first PREVIEW_LINES lines (at most
@@ -119,7 +120,7 @@ class AnswerIntent(Message):
 class AssistantMessage(HeightFromContent, MessageWidget):
     DEFAULT_CSS = """
     AssistantMessage { height: auto; padding: 0 1; margin: 1 0 0 0; border-left: thick $accent; }
-    AssistantMessage:focus { background: $boost; }
+    AssistantMessage:focus { background: $primary 15%; }
     AssistantMessage > .reroutes { color: $warning; height: auto; }
     AssistantMessage > .routing { color: $text-muted; height: auto; }
     AssistantMessage > .error-line { color: $error; height: auto; }

@@ -1,0 +1,34 @@
+"""Keyboard-only use: the focused widget can be seen, focus is never left nowhere, and a key
+the footer shows does something where it is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.message import MessageWidget, UserMessage
+from tests.tui.fake_engine import FakeEngine
+from tests.tui.helpers import assistants, settle, type_and_send
+
+SIZE = (120, 40)
+
+
+@pytest.mark.parametrize("theme", ["chatroute-dark", "chatroute-light"])
+async def test_the_focused_message_stands_out(engine: FakeEngine, theme: str) -> None:
+    """↑ from the composer focuses a message, and the keys (w, c, g, …) act on it: it must look
+    different from the others. It was drawn with $boost, which both of chatroute's themes leave
+    transparent (they set `panel`), so the focused message looked like every other one."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.theme = theme
+        await type_and_send(pilot, "one")
+        await pilot.press("up")
+        await settle(pilot, app)
+        answer, prompt = assistants(app)[-1], app.screen.query(UserMessage).last()
+        assert app.focused is answer
+        assert answer.rich_style.bgcolor != prompt.rich_style.bgcolor
+        await pilot.press("up")
+        await settle(pilot, app)
+        assert app.focused is prompt
+        assert prompt.rich_style.bgcolor != answer.rich_style.bgcolor
+        assert isinstance(app.focused, MessageWidget)
