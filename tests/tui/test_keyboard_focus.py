@@ -4,8 +4,10 @@ the footer shows does something where it is shown."""
 from __future__ import annotations
 
 import pytest
+from textual.pilot import Pilot
 
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.widgets.message import MessageWidget, UserMessage
 from tests.tui.fake_engine import FakeEngine
 from tests.tui.helpers import assistants, settle, type_and_send
@@ -32,3 +34,32 @@ async def test_the_focused_message_stands_out(engine: FakeEngine, theme: str) ->
         assert app.focused is prompt
         assert prompt.rich_style.bgcolor != answer.rich_style.bgcolor
         assert isinstance(app.focused, MessageWidget)
+
+
+async def _compare_two(pilot: Pilot, app: ChatrouteApp) -> CompareScreen:
+    """F4, the default two models ticked, a prompt typed and Enter: the answers side by side."""
+    await pilot.press("f4")
+    await settle(pilot, app)
+    screen = app.screen
+    assert isinstance(screen, CompareScreen) and len(screen.selected()) == 2
+    await pilot.press("tab", *"Lisbon?", "enter")
+    await settle(pilot, app)
+    assert len(screen.columns) == 2
+    return screen
+
+
+async def test_the_compare_answer_with_the_focus_stands_out(engine: FakeEngine) -> None:
+    """Once compare runs, the arrows scroll the focused answer and Tab moves between them; the
+    columns were all drawn alike, so nothing showed which one the keys would scroll."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _compare_two(pilot, app)
+        first, second = screen.columns
+
+        def border(column: CompareColumn) -> object:
+            return column.styles.border_top
+
+        assert first.has_focus_within and border(first) != border(second)
+        await pilot.press("tab")
+        await settle(pilot, app)
+        assert second.has_focus_within and border(second) != border(first)

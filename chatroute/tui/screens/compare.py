@@ -75,6 +75,9 @@ class CompareColumn(Vertical):
     DEFAULT_CSS = """
     CompareColumn { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
     CompareColumn.-failed { border: round $error; }
+    /* The answer the arrows scroll (Tab moves between them): heavier, not only brighter. */
+    CompareColumn:focus-within { border: heavy $primary; }
+    CompareColumn.-failed:focus-within { border: heavy $error; }
     CompareColumn.-picked { border: double $success; }
     /* One line, cut with … where narrow: wrapped, the name went below the line, out of sight. */
     CompareColumn > .col-head { text-style: bold; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
