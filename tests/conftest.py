@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ def chatroute_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in _HOST_VARS:
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+# The day prices are aged against in tests: a fixed one, so no output changes on the day the
+# bundled snapshot (or a test's made-up date) turns old. A test of staleness sets its own.
+PRICES_TODAY = date(2026, 12, 5)
+
+
+@pytest.fixture(autouse=True)
+def prices_aged_on_a_fixed_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("chatroute.catalog.prices.today", lambda: PRICES_TODAY)
 
 
 @pytest.fixture

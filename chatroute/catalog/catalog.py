@@ -531,6 +531,11 @@ class Catalog:
         """The tables in use, the one whose prices win last (for showing how old the prices are)."""
         return list(self._feed.tables)
 
+    @property
+    def prices_as_of(self) -> str | None:
+        """The date of the newest table in use: the one whose prices win."""
+        return max((t.as_of for t in self._feed.tables if t.as_of), default=None)
+
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False

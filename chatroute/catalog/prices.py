@@ -29,7 +29,7 @@ import re
 import stat
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -88,6 +88,9 @@ MAX_COST_PER_TOKEN = MAX_COST_PER_MTOK / 1_000_000
 # LiteLLM's table is two levels deep; far deeper nesting is hostile (a recursion bomb).
 MAX_FEED_DEPTH = 32
 FETCH_TIMEOUT_S = 30.0
+# LiteLLM's table changes every week or two (new models, price cuts): prices older than this
+# are likely missing some, and the user is told to refresh them.
+STALE_AFTER_DAYS = 60
 # Where `chatroute prices update` fetches from by default: LiteLLM's live table (MIT).
 DEFAULT_FEED_URL = (
     "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
@@ -380,6 +383,34 @@ def refreshed_is_older(refreshed: PriceTable, bundled: PriceTable) -> bool:
     """The refreshed table's prices are older than the bundled snapshot's (an upgrade since the
     refresh, or a feed installed from an old file): the snapshot's then win where both list a model."""
     return bool(refreshed.as_of and bundled.as_of and refreshed.as_of < bundled.as_of)
+
+
+def today() -> date:
+    """The day prices are aged against (UTC, as the as-of dates are)."""
+    return datetime.now(UTC).date()
+
+
+def stale_days(as_of: str | None) -> int | None:
+    """How many days old prices dated `as_of` are, when that is more than STALE_AFTER_DAYS."""
+    try:
+        age = (today() - date.fromisoformat(str(as_of))).days
+    except ValueError:  # undated or a hand-edited date: nothing to say
+        return None
+    return age if age > STALE_AFTER_DAYS else None
+
+
+def stale_note(as_of: str | None) -> str | None:
+    """One line telling the user to refresh prices that are too old, or None."""
+    days = stale_days(as_of)
+    if days is None:
+        return None
+    return f"prices as of {as_of} are {days} days old: run `chatroute prices update` to refresh them"
+
+
+def as_of_label(as_of: str) -> str:
+    """`prices as of DATE`, with how old they are and what to run when that is too old."""
+    days = stale_days(as_of)
+    return f"prices as of {as_of}" + (f" ({days} days old: run `chatroute prices update`)" if days else "")
 
 
 def load_current(prices_file: Path | None) -> PriceTable:

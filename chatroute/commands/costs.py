@@ -14,6 +14,7 @@ from chatroute.safetext import strip_terminal_controls
 def run(args: argparse.Namespace) -> int:
     from chatroute.accounting import cost_report, parse_since
     from chatroute.catalog import Catalog
+    from chatroute.catalog.prices import stale_note
     from chatroute.config import load_config
     from chatroute.paths import resolve_paths
     from chatroute.store import Store
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     budget = report["budget"]
     if budget.get("message"):
         print(strip_terminal_controls(budget["message"]))
+    if stale := stale_note(catalog.prices_as_of):  # the baseline is priced on them
+        print(stale)
     return 0
 
 

@@ -16,6 +16,7 @@ from chatroute.safetext import strip_terminal_controls
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
     from chatroute.catalog.catalog import startup_warnings
+    from chatroute.catalog.prices import stale_note
     from chatroute.config import load_config
     from chatroute.discovery import adopt_local_servers
     from chatroute.paths import resolve_paths
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
     if [t["kind"] for t in tables] == ["refreshed", "bundled"]:  # the refresh is the older
         print("  the bundled prices are newer than the refreshed ones and are used for every model they list")
+    if stale := stale_note(catalog.prices_as_of):
+        print(stale)
     if adopted:
         print(f"\nto keep using them, add to {paths.config_file}:\n\n{adopted[1]}")
     else:

@@ -14,6 +14,7 @@ def run(args: argparse.Namespace) -> int:
         load_bundled,
         load_refreshed_noting,
         refreshed_is_older,
+        stale_note,
         update_prices,
     )
     from chatroute.commands.common import say_warnings
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"as of {current.as_of}, {len(current)} models")
         if refreshed is not None and refreshed_is_older(refreshed, bundled):
             print(_older_than_bundled(bundled.as_of))
+        if stale := stale_note(max(filter(None, (current.as_of, bundled.as_of)), default=None)):
+            print(stale)
         return 0
     if args.source is not None and not args.source.strip():
         raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from chatroute.catalog.prices import load_bundled, update_prices
@@ -29,3 +31,20 @@ async def test_the_costs_screen_dates_the_refreshed_prices(real_engine: Engine, 
         await settle(pilot, app)
         said = str(app.screen.query_one("#prices-as-of", Static).render())
     assert said == f"prices as of {refreshed.as_of}"
+
+
+async def test_old_prices_are_said_with_what_to_run(real_engine: Engine, fake_server: FakeServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status bar and the costs screen gave the prices' date and nothing more, however old
+    it was: nothing said a refresh was due or how to make one."""
+    as_of = load_bundled().as_of
+    assert as_of is not None
+    monkeypatch.setattr("chatroute.catalog.prices.today", lambda: date.fromisoformat(as_of) + timedelta(days=100))
+    said = f"prices as of {as_of} (100 days old: run `chatroute prices update`)"
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        assert said in str(app.screen.query_one("#status", Static).render())
+        await pilot.press("f5")
+        await settle(pilot, app)
+        assert str(app.screen.query_one("#prices-as-of", Static).render()) == said

@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.screen import Screen
 
+from chatroute.catalog.prices import as_of_label
 from chatroute.tui.data import Backend, conv_title, short_model
 
 
@@ -36,17 +37,19 @@ def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:
 
 
 def status_line(backend: Backend, next_override: str | None, budget: dict[str, Any] | None) -> Text:
-    """The line above the composer: the next turn's override, the prices' age, a budget warning."""
+    """The line above the composer: the next turn's override, a budget warning, the prices' age."""
     status = []
     if next_override:
         status.append(f"next turn: {short_model(next_override)} (override)")
-    as_of = backend.prices_as_of()
-    if as_of:
-        status.append(f"prices as of {as_of}")
-    elif backend.model_ids():  # with no models (yet) there are no prices to date
-        status.append("prices: unknown age")
+    # The budget before the prices' age: on a narrow terminal the line's end is cut, and the
+    # budget changes what the next turn does.
     if budget is not None and budget.get("level") in ("warn", "over"):
         status.append(budget_status_text(budget))
+    as_of = backend.prices_as_of()
+    if as_of:
+        status.append(as_of_label(as_of))
+    elif backend.model_ids():  # with no models (yet) there are no prices to date
+        status.append("prices: unknown age")
     return Text(" · ".join(status), no_wrap=True, overflow="ellipsis")
 
 

@@ -26,6 +26,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
+from chatroute.catalog.prices import as_of_label
 from chatroute.money import usd
 from chatroute.tui.data import Backend, short_model
 
@@ -171,7 +172,7 @@ class CostsScreen(Screen[None]):
                 yield Static(serve_line(live), id="serve-state", classes="muted", markup=False)
                 yield DataTable(id="by-client", cursor_type="row", zebra_stripes=True)
             as_of = r.get("prices_as_of") or self.backend.prices_as_of()
-            yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="muted",
+            yield Static(as_of_label(as_of) if as_of else "price table age unknown", classes="muted",
                          id="prices-as-of")
         yield Footer()
 
