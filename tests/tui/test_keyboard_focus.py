@@ -63,3 +63,24 @@ async def test_the_compare_answer_with_the_focus_stands_out(engine: FakeEngine) 
         await pilot.press("tab")
         await settle(pilot, app)
         assert second.has_focus_within and border(second) != border(first)
+
+
+def footer_keys(app: ChatrouteApp) -> dict[str, str]:
+    """What the footer shows now: key -> description."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.key: key.description for key in app.screen.query(FooterKey)}
+
+
+async def test_the_compare_footer_drops_start_once_the_answers_run(engine: FakeEngine) -> None:
+    """^s Start stayed in the footer while the answers streamed and after, where the key does
+    nothing at all (a compare runs once)."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        assert footer_keys(app).get("ctrl+s") == "Start"
+        await pilot.press("tab", *"Lisbon?", "enter")
+        await settle(pilot, app)
+        assert "ctrl+s" not in footer_keys(app)
+        assert footer_keys(app).get("escape") == "Close"

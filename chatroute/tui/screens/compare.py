@@ -237,6 +237,12 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A compare runs once: out of the footer when its key would do nothing.
+        if action == "start" and self.columns:
+            return False
+        return True
+
     def selected(self) -> list[str]:
         return list(self.query_one(SelectionList).selected)
 
@@ -264,6 +270,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.columns = [CompareColumn(i + 1, m, self.backend.stored_turn) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
         self.add_class("-running")
+        self.refresh_bindings()  # no Start any more
         # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
         # answer could be picked by its key. The first answer scrolls with the arrows.
         self.columns[0].query_one(VerticalScroll).focus()
