@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
-from chatroute.errors import UsageError
+from chatroute.errors import ChatrouteError, UsageError
+from chatroute.money import usd
+
+if TYPE_CHECKING:
+    from chatroute.catalog import ModelInfo
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
     source = args.source or DEFAULT_FEED_URL
     print(f"fetching prices from {source} …", file=sys.stderr)
+    before = _pool_prices(paths)
     result = update_prices(source, paths, current=current)
     print(
         f"prices updated: {result.models} models (as of {result.as_of}); "
@@ -50,7 +56,39 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if bundled.as_of and result.as_of < bundled.as_of:
         print(_older_than_bundled(bundled.as_of), file=sys.stderr)
+    say_warnings(_dropped_from_pool(before, _pool_prices(paths)))
     return 0
+
+
+def _pool_prices(paths: Any) -> dict[str, ModelInfo]:
+    """The pool's models as priced now; none when the config cannot be read (a refresh does
+    not need it)."""
+    from chatroute.catalog import Catalog
+    from chatroute.config import load_config
+
+    try:
+        return {m.id: m for m in Catalog.build(load_config(paths), paths).pool()}
+    except ChatrouteError:
+        return {}
+
+
+def _dropped_from_pool(before: dict[str, ModelInfo], after: dict[str, ModelInfo]) -> list[str]:
+    """What a model of the pool that the refresh had priced is priced at now the new prices leave
+    it out: the bundled snapshot's, perhaps older, or nothing."""
+    said = []
+    for mid, old in before.items():
+        new = after.get(mid)
+        if old.price_source != "refreshed" or new is None or new.price_source == "refreshed":
+            continue
+        if new.price_known:
+            source = (f"the bundled snapshot (as of {new.price_as_of})" if new.price_source == "bundled"
+                      else f"its {new.price_source} price")
+            said.append(f"{mid}: not in the new prices; priced from {source}: {usd(new.input_cost_per_mtok)} in, "
+                        f"{usd(new.output_cost_per_mtok)} out per Mtok")
+        else:
+            said.append(f"{mid}: not in the new prices; it has no known price now "
+                        f'(give it under [models."{mid}"])')
+    return said
 
 
 def _older_than_bundled(bundled_as_of: str | None) -> str:
