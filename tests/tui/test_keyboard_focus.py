@@ -4,7 +4,9 @@ the footer shows does something where it is shown."""
 from __future__ import annotations
 
 import pytest
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
@@ -84,3 +86,30 @@ async def test_the_compare_footer_drops_start_once_the_answers_run(engine: FakeE
         await settle(pilot, app)
         assert "ctrl+s" not in footer_keys(app)
         assert footer_keys(app).get("escape") == "Close"
+
+
+async def test_refreshing_the_costs_screen_keeps_the_keys_working(engine: FakeEngine) -> None:
+    """r rebuilt the screen and left the focus nowhere: the arrows, PageDown and End scrolled
+    nothing until Tab was pressed. The focus now stays where it was (or on the page)."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_and_send(pilot, "one")
+        await pilot.press("f5")
+        await settle(pilot, app)
+        page = app.screen.query_one(VerticalScroll)
+        assert app.focused is page and page.max_scroll_y > 0
+        await pilot.press("r")
+        await settle(pilot, app)
+        page = app.screen.query_one(VerticalScroll)
+        assert app.focused is page
+        await pilot.press("end")
+        await settle(pilot, app)
+        assert page.scroll_y == page.max_scroll_y > 0
+        # On a table, r keeps that table.
+        await pilot.press("tab")
+        await settle(pilot, app)
+        table = app.focused
+        assert isinstance(table, DataTable) and table.id
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert isinstance(app.focused, DataTable) and app.focused.id == table.id

@@ -206,5 +206,9 @@ class CostsScreen(Screen[None]):
                               usd(row.get("cost_usd")))
 
     async def action_reload(self) -> None:
+        # Recomposing removes the focused widget: the keys would scroll nothing until Tab.
+        was = self.focused.id if self.focused is not None else None
         await self.recompose()
         self.on_mount()
+        target = next(iter(self.query(f"#{was}")), None) if was else None
+        (target or self.query_one(VerticalScroll)).focus()
