@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, OptionList
 
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
@@ -113,3 +113,20 @@ async def test_refreshing_the_costs_screen_keeps_the_keys_working(engine: FakeEn
         await pilot.press("r")
         await settle(pilot, app)
         assert isinstance(app.focused, DataTable) and app.focused.id == table.id
+
+
+async def test_enter_on_a_search_with_no_hits_stays_in_the_query(engine: FakeEngine) -> None:
+    """Enter with no hits moved the focus to a list holding only 'no matches': typing went
+    nowhere, and Esc (the way back one would try) closed the search and dropped the query."""
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "lisbon trams")
+        await pilot.press("ctrl+f", *"lisbin", "enter")
+        await settle(pilot, app)
+        query = app.screen.query_one("#search", Input)
+        assert app.focused is query
+        await pilot.press("backspace", "backspace", *"on", "enter")
+        await settle(pilot, app)
+        assert query.value == "lisbon"
+        assert isinstance(app.focused, OptionList) and app.focused.id == "results"
+

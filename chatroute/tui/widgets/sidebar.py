@@ -122,7 +122,8 @@ class Sidebar(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         res = self.query_one(SearchResults)
-        if res.option_count:
+        # With no hits (only the disabled "no matches"), the query keeps the focus to be edited.
+        if any(not option.disabled for option in res.options):
             res.focus()
             res.highlighted = 0
 
