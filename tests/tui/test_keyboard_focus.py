@@ -130,3 +130,13 @@ async def test_enter_on_a_search_with_no_hits_stays_in_the_query(engine: FakeEng
         assert query.value == "lisbon"
         assert isinstance(app.focused, OptionList) and app.focused.id == "results"
 
+
+def test_the_help_says_what_ctrl_c_does_when_nothing_streams() -> None:
+    """Ctrl+C stops an answer and, with none streaming, copies the selection (as in any Textual
+    app); the help named the first only, so the copy looked taken away."""
+    from chatroute.tui.screens.help import binding_sections
+
+    said = {section: b.description for section, bindings in binding_sections(ChatrouteApp) for b in bindings
+            if "ctrl+c" in b.key.split(",")}
+    assert set(said) == {"Chat", "Compare"}
+    assert all("stop" in what.lower() and "copies the selection" in what for what in said.values()), said

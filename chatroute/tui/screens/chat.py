@@ -67,7 +67,8 @@ class ChatScreen(ChatKeys, Screen[None]):
         Binding("home", "load_earlier", "Load earlier", show=False),
         Binding("o", "open_cache_source", "Go to a cached answer's source", show=False),
         Binding("escape", "escape", "Stop / back", show=False),
-        Binding("ctrl+c", "stop_answer", "Stop the answer", show=False, priority=True),
+        Binding("ctrl+c", "stop_answer", "Stop the answer (none streaming: copies the selection)", show=False,
+                priority=True),
     ]
 
     def __init__(self, backend: Backend) -> None:

@@ -205,7 +205,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         Binding("4", "pick(4)", "Pick 4", show=False),
         Binding("escape", "close", "Close"),
         # Priority: the stock ctrl+c (copy, or "press ctrl+q to quit") left the answers billing.
-        Binding("ctrl+c", "stop", "Stop the answers still streaming", show=False, priority=True),
+        Binding("ctrl+c", "stop", "Stop the answers still streaming (none: copies the selection)", show=False,
+                priority=True),
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
