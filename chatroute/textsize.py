@@ -1,9 +1,8 @@
 """How much of a routing-time token estimate a text weighs, from lengths alone.
 
-The estimate is characters / 3.6 (routing/sizing.py), which errs large for English (about 4.5
-characters an o200k token) but small for scripts whose characters are a token each or more:
-Japanese is about 1.1 characters a token, Chinese 1.4, Korean 1.6, emoji less than one. So a
-character outside ASCII weighs more, by its UTF-8 length: 1 + 1.5 per byte past the first.
+The estimate is characters / 3.6 (routing/sizing.py), which errs large for English but small
+for scripts whose characters are about a token each or more (CJK, emoji; README, The history
+window). So a character outside ASCII weighs more, by its UTF-8 length: 1 + 1.5 per byte past the first.
 A CJK character (3 bytes) weighs 4, about a token; an emoji (4 bytes) 5.5; Cyrillic or Greek
 (2 bytes) 2.5, which errs large as English does. Both lengths are what SQLite gives without
 the text leaving the database (length(content), length(CAST(content AS BLOB))).

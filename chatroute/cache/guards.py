@@ -634,9 +634,9 @@ def _roles_asked(tokens: list[str]) -> set[str]:
     return {_ROLES[w] for i, t in enumerate(tokens) if t == "who" for w in tokens[i + 1 : i + 5] if w in _ROLES}
 
 
-# "Write an essay arguing for school uniforms" / "… against school uniforms" (served, verifier
-# 1.000: "for" and "against" are function words to the embedding). Only after a word that takes a
-# side: "medicine for / against a cold" asks one thing.
+# "Write an essay arguing for school uniforms" / "… against school uniforms" was served: "for" and
+# "against" are function words to the embedding. Only after a word that takes a side: "medicine
+# for / against a cold" asks one thing.
 _STANCE_WORDS = frozenset("argue argues argued arguing argument arguments case vote votes voted voting campaign "
                           "campaigning speech debate debating evidence reasons stance position petition".split())
 _SIDES = {"for": "for", "against": "against", "favor": "for", "favour": "for", "supporting": "for",
@@ -650,8 +650,8 @@ def _sides_taken(tokens: list[str]) -> set[str]:
     return sides
 
 
-# "How do I write a for loop in Bash?" / "… a while loop …" was served (similarity 1.00: both are
-# function words to the embedding). Only before "loop": "for" and "while" alone are everywhere.
+# "How do I write a for loop in Bash?" / "… a while loop …" was served: both are function words
+# to the embedding. Only before "loop": "for" and "while" alone are everywhere.
 _LOOP_KINDS = {"for": "for", "foreach": "for", "while": "while", "until": "until", "do": "do-while"}
 
 
@@ -660,9 +660,9 @@ def _loops_asked(tokens: list[str]) -> set[str]:
     return {_LOOP_KINDS[w] for w, n in pairwise(tokens) if w in _LOOP_KINDS and n in ("loop", "loops")}
 
 
-# "How do I turn off notifications on my iPhone?" / "… turn on …" was served (similarity 1.00: "on"
-# and "off" are function words, and a soft opposite since "set up", "find out" and the like are
-# said either way). After a verb that switches something they are the whole question.
+# "How do I turn off notifications on my iPhone?" / "… turn on …" was served: "on" and "off" are
+# function words, and a soft opposite since "set up", "find out" and the like are said either way.
+# After a verb that switches something they are the whole question.
 _SWITCH_VERBS = frozenset("turn turns turning turned switch switches switching switched power powering powered "
                           "toggle toggles shut shuts shutting".split())
 _SWITCH_STATES = {"on": "on", "off": "off", "down": "off", "up": "on"}

@@ -236,13 +236,12 @@ for _a, _b in _ANTONYM_PAIRS + [
 _ALTERNATIVE_GROUPS = {
     "media": [["book", "books"], ["movie", "movies", "film", "films"], ["song", "songs"], ["album", "albums"],
               ["podcast", "podcasts"], ["documentary", "documentaries"], ["poem", "poems"], ["game", "games"],
-              # Kinds of text to write: "a product description" / "a product review" was served
-              # (verifier 0.968).
+              # Kinds of text to write: "a product description" / "a product review" was served.
               ["story", "stories"], ["joke", "jokes"], ["essay", "essays"], ["speech", "speeches"],
               ["review", "reviews"], ["description", "descriptions"], ["summary", "summaries"],
               ["tweet", "tweets"], ["slogan", "slogans", "tagline", "taglines"]],
     # "How do I get from London to Paris by train?" / "… by car?" and "How long does it take to
-    # drive from LA to San Francisco?" / "… to fly …" were served (verifier 0.975 and 0.994).
+    # drive from LA to San Francisco?" / "… to fly …" were served.
     "transport": [["train", "trains", "rail", "railway"], ["car", "cars", "drive", "driving", "drove"],
                   ["bus", "buses", "coach"], ["plane", "planes", "flight", "flights", "fly", "flying", "flew"],
                   ["ferry", "boat", "ship"], ["bike", "bicycle", "cycling"], ["walk", "walking", "walked"]],
@@ -251,25 +250,25 @@ _ALTERNATIVE_GROUPS = {
                ["hamster", "hamsters"], ["horse", "horses"]],
     "meal": [["breakfast"], ["lunch"], ["dinner", "supper"]],
     # The tone asked for: "Write a formal email asking for a raise" / "… a casual email …" and "a
-    # motivational quote" / "a funny quote" were served (verifier 0.997 and 0.953).
+    # motivational quote" / "a funny quote" were served.
     "tone": [["formal", "formally", "professional", "professionally", "polite", "politely"],
              ["casual", "casually", "informal", "informally", "friendly", "playful"],
              ["funny", "humorous", "hilarious", "witty"], ["serious", "seriously"], ["rude", "rudely"],
              ["motivational", "motivating", "inspirational", "inspiring", "uplifting"],
              ["sarcastic", "sarcastically"], ["romantic"]],
-    # "Sort a dictionary by value" / "… by key" was served (verifier 0.982).
+    # "Sort a dictionary by value" / "… by key" was served.
     "mapping": [["key", "keys"], ["value", "values"]],
     # What to do with the data a query or script works on: "Write a SQL query to find duplicate
-    # emails" / "… to delete duplicate emails" was served (verifier 0.977). Only verbs that are
-    # never said for one another; "get" and "change" are left out, being said for anything.
-    # Installing a thing is not updating it: "How do I install Node.js on Ubuntu?" / "… update …"
-    # was served (verifier 0.969). Update and upgrade are one ("pip update / upgrade all packages").
+    # emails" / "… to delete duplicate emails" was served. Only verbs that are never said for one
+    # another; "get" and "change" are left out, being said for anything. Installing a thing is not
+    # updating it: "How do I install Node.js on Ubuntu?" / "… update …" was served. Update and
+    # upgrade are one ("pip update / upgrade all packages").
     "data": [["find", "finds", "select", "selects", "search", "count", "counts"],
              ["delete", "deletes", "remove", "removes", "drop", "drops"],
              ["update", "updates", "modify", "modifies", "upgrade", "upgrades"], ["insert", "inserts"],
              ["install", "installs", "installing"]],
     # Handling an exception is not raising one: "How do I handle exceptions in Python?" / "… raise
-    # exceptions …" was served (verifier 0.989).
+    # exceptions …" was served.
     "exception": [["handle", "handles", "handling", "catch", "catches", "catching"],
                   ["raise", "raises", "raising", "throw", "throws", "throwing"]],
     # "What is the height of the Shannon?" is not "… the length of the Shannon?"; "how tall" asks the height.
