@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             atomic_write(target, utc_now() + "\n")
         except ChatrouteError:
-            raise  # a link or a folder at the file's name: already said in full
-        except OSError as exc:
+            raise  # atomic_write's own (a link at the name, a full disk, a read-only folder): said in full
+        except OSError as exc:  # the folder cannot be searched: the look at the path before the write fails
             raise ChatrouteError(f"could not reset the learned adjustment: cannot write {target}: "
                                  f"{exc.strerror or exc}") from exc
         print("learned routing adjustment reset")

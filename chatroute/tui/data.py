@@ -321,8 +321,8 @@ class Backend:
             try:
                 atomic_write(path, body, secret=True)
             except ChatrouteError:
-                raise  # a link or a folder at the name: already said in full
-            except OSError as exc:  # said of the folder, not of the hidden temporary file it failed on
+                raise  # atomic_write's own (a link at the name, a full disk, a read-only folder): said in full
+            except OSError as exc:  # the folder cannot be searched: the look at the path before the write fails
                 raise ChatrouteError(f"cannot write {path}: {exc.strerror or exc}") from exc
             written.append(path)
         return written
