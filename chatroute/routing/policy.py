@@ -247,6 +247,29 @@ class _Turn:
 # --------------------------------------------------------------------------- router
 
 
+def _only_model_reason(best: RouteCandidate, turn: _Turn, switched: tuple[str, str] | None) -> tuple[str, str]:
+    """Router._reason when `best` is the one model left, with the models skipped and why."""
+    name = short_model(best.model)
+    q = best.quality or 0.0
+    tail = f"; {switched[0]}" if switched else ""
+    short_tail = f"; {switched[1]}" if switched else ""
+    others = [c.excluded for c in turn.cands if c is not best]
+    if others and all(is_budget_exclusion(why) for why in others):
+        left = f" ({usd(max(0.0, turn.remaining or 0.0))} left)" if turn.remaining is not None else ""
+        return (f"{name}: the only model within the budget{left} (predicted quality {q:.2f}){tail}",
+                f"the only model within the budget{short_tail}")
+    skipped = [c for c in turn.cands if c is not best and c.excluded]
+    # Which models were skipped, and why: after a refused key or a spent quota every later
+    # turn goes here, and "the only model available" alone hid that a provider was out.
+    long_skip = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in skipped)
+    short_skip = ", ".join(f"{short_model(c.model)} {_gist(c.excluded or '')}" for c in skipped[:2])
+    more = f" and {len(skipped) - 2} more" if len(skipped) > 2 else ""
+    return (f"{name}: the only available model (predicted quality {q:.2f}){tail}"
+            + (f"; skipped {long_skip}" if long_skip and not switched else ""),
+            f"the only model available{short_tail}"
+            + (f" ({short_skip}{more})" if short_skip and not switched else ""))
+
+
 class Router:
     """Picks a model per turn. Cheap to construct; the quality model loads lazily, once."""
 
@@ -541,23 +564,7 @@ class Router:
         # A model change mid-conversation changes tone and format: it is always said, with why.
         switched = self._switched(best, turn)
         if len(live) == 1:
-            tail = f"; {switched[0]}" if switched else ""
-            short_tail = f"; {switched[1]}" if switched else ""
-            others = [c.excluded for c in turn.cands if c is not best]
-            if others and all(is_budget_exclusion(why) for why in others):
-                left = f" ({usd(max(0.0, turn.remaining or 0.0))} left)" if turn.remaining is not None else ""
-                return (f"{name}: the only model within the budget{left} (predicted quality {q:.2f}){tail}",
-                        f"the only model within the budget{short_tail}")
-            skipped = [c for c in turn.cands if c is not best and c.excluded]
-            # Which models were skipped, and why: after a refused key or a spent quota every later
-            # turn goes here, and "the only model available" alone hid that a provider was out.
-            long_skip = "; ".join(f"{short_model(c.model)}: {c.excluded}" for c in skipped)
-            short_skip = ", ".join(f"{short_model(c.model)} {_gist(c.excluded or '')}" for c in skipped[:2])
-            more = f" and {len(skipped) - 2} more" if len(skipped) > 2 else ""
-            return (f"{name}: the only available model (predicted quality {q:.2f}){tail}"
-                    + (f"; skipped {long_skip}" if long_skip and not switched else ""),
-                    f"the only model available{short_tail}"
-                    + (f" ({short_skip}{more})" if short_skip and not switched else ""))
+            return _only_model_reason(best, turn, switched)
         top_q = max(live, key=lambda c: c.quality or 0.0)
         extras = [switched[0]] if switched else []
         short_extras = [switched[1]] if switched else []
