@@ -118,24 +118,28 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
                     out += [f"<sub>↪ {_literal(reroute_line(r))}</sub>", ""]
             out += [f"<sub>{badge(turn)}</sub>", ""]
     if turns:
-        # Every billed turn, as the JSON export, `costs` and the ledger count them: answers
-        # regenerated or compared away from the shown branch were paid for too.
-        total = sum(t.cost_usd for t in billed if t.cost_usd is not None)
-        unknown = sum(1 for t in billed if t.cost_usd is None)
-        n_estimated, estimated = _estimated(billed)
-        line = f"---\n\nTotal cost: {'≈' if n_estimated else ''}{usd(total)}"
-        hidden = len({t.message_id for t in turns.values()} - {m.id for m in branch})
-        if hidden:
-            # Which branch this is: the shown one; the others are in the JSON export.
-            line += (f", {hidden} of its {len(turns)} answers not shown above (on other branches: regenerated, "
-                     "compared or after those; the JSON export has them under alternatives)")
-        if unknown:
-            line += f" (+ {unknown} turn{'' if unknown == 1 else 's'} with unknown price)"
-        if n_estimated:  # as `costs` says it under its table
-            line += f" (≈ includes {n_estimated} turn{'' if n_estimated == 1 else 's'}, {usd(estimated)}, " \
-                    "whose usage was estimated)"
-        out += [line, ""]
+        out += [_total_line(branch, turns, billed), ""]
     return "\n".join(out)
+
+
+def _total_line(branch: list[StoredMessage], turns: dict[str, TurnRecord], billed: list[TurnRecord]) -> str:
+    """The Markdown's closing total. Every billed turn, as the JSON export, `costs` and the ledger
+    count them: answers regenerated or compared away from the shown branch were paid for too."""
+    total = sum(t.cost_usd for t in billed if t.cost_usd is not None)
+    unknown = sum(1 for t in billed if t.cost_usd is None)
+    n_estimated, estimated = _estimated(billed)
+    line = f"---\n\nTotal cost: {'≈' if n_estimated else ''}{usd(total)}"
+    hidden = len({t.message_id for t in turns.values()} - {m.id for m in branch})
+    if hidden:
+        # Which branch this is: the shown one; the others are in the JSON export.
+        line += (f", {hidden} of its {len(turns)} answers not shown above (on other branches: regenerated, "
+                 "compared or after those; the JSON export has them under alternatives)")
+    if unknown:
+        line += f" (+ {unknown} turn{'' if unknown == 1 else 's'} with unknown price)"
+    if n_estimated:  # as `costs` says it under its table
+        line += f" (≈ includes {n_estimated} turn{'' if n_estimated == 1 else 's'}, {usd(estimated)}, " \
+                "whose usage was estimated)"
+    return line
 
 
 def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage], turns: dict[str, TurnRecord],
