@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, OptionList
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 from chatroute.tui.widgets.message import MessageWidget, UserMessage
-from tests.tui.fake_engine import FakeEngine
+from tests.tui.fake_engine import Fail, FakeEngine, Reply
 from tests.tui.helpers import assistants, settle, type_and_send
 
 SIZE = (120, 40)
@@ -140,3 +140,33 @@ def test_the_help_says_what_ctrl_c_does_when_nothing_streams() -> None:
             if "ctrl+c" in b.key.split(",")}
     assert set(said) == {"Chat", "Compare"}
     assert all("stop" in what.lower() and "copies the selection" in what for what in said.values()), said
+
+
+async def test_the_footer_offers_retry_only_where_there_is_something_to_retry(engine: FakeEngine) -> None:
+    """r Retry was in the footer, as active as Copy, on every answer, while on a complete one r
+    only said there was nothing to retry. It is shown disabled there, and live on an answer
+    that failed or was stopped, including one that fails while it has the focus."""
+    engine.script.append(Reply(text="fine"))
+    engine.script.append(Fail(error="openai/gpt-4o: server error (500)"))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "one")
+        await pilot.press("up")
+        await settle(pilot, app)
+
+        def retry() -> bool | None:
+            shown = {b.binding.action: b.enabled for b in app.screen.active_bindings.values()}
+            return shown.get("retry")
+
+        assert retry() is False
+        await pilot.press("i")
+        await type_and_send(pilot, "two")
+        await pilot.press("up")
+        await settle(pilot, app)
+        assert assistants(app)[-1].status == "error" and retry() is True
+        # r there: the new answer has the focus as it streams, and once complete nothing to retry.
+        engine.script.append(Reply(text="fine now"))
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert app.focused is assistants(app)[-1] and assistants(app)[-1].text == "fine now"
+        assert retry() is False

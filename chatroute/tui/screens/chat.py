@@ -429,7 +429,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         await self._sibling(event.widget, event.delta)
 
     async def _retry(self, widget: AssistantMessage) -> None:
-        if widget.status not in ("error", "interrupted") and not widget.error:
+        if not widget.has_failed():
             self.notify("Nothing to retry — g regenerates", timeout=3, markup=False)
             return
         await self._regenerate(widget, None, use_cache=True)

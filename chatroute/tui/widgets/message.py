@@ -291,6 +291,8 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             self._feed = None
 
     def _refresh_meta(self) -> None:
+        if self.has_focus:
+            self.refresh_bindings()  # r Retry follows the status (see check_action)
         reroutes = self.query_one(".reroutes", Static)
         reroutes.update(Text("\n".join(f"↪ {r}" for r in self._reroutes)))
         reroutes.display = bool(self._reroutes)
@@ -316,6 +318,16 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             err.display = True
         else:
             err.display = False
+
+    def has_failed(self) -> bool:
+        """Failed or stopped: something for r to ask again."""
+        return self.status in ("error", "interrupted") or bool(self.error)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # None: the footer shows r Retry disabled on an answer with nothing to retry.
+        if action == "retry" and not self.has_failed():
+            return None
+        return True
 
     def stopped_by_user(self) -> bool:
         return self._stopped_by_user or STOPPED_BY_USER in (self.error or "")
