@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chatroute.errors import ChatrouteError, UsageError
 from chatroute.money import usd
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
+    from chatroute.catalog.prices import PriceTable
+    from chatroute.paths import Paths
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatroute.catalog.prices import (
-        DEFAULT_FEED_URL,
-        load_bundled,
-        load_refreshed_noting,
-        refreshed_is_older,
-        stale_note,
-        update_prices,
-    )
+    from chatroute.catalog.prices import load_bundled, load_refreshed_noting
     from chatroute.commands.common import say_warnings
     from chatroute.paths import resolve_paths
 
@@ -29,19 +24,34 @@ def run(args: argparse.Namespace) -> int:
     paths.ensure()
     refreshed, note = load_refreshed_noting(paths.prices_file)
     bundled = load_bundled()
-    current = refreshed or bundled
     say_warnings([note] if note else [])
     if args.prices_command == "show":
-        print(f"{current.kind} prices from {current.source}")
-        print(f"as of {current.as_of}, {len(current)} models")
-        if refreshed is not None and refreshed_is_older(refreshed, bundled):
-            print(_older_than_bundled(bundled.as_of))
-        if stale := stale_note(max(filter(None, (current.as_of, bundled.as_of)), default=None)):
-            print(stale)
-        return 0
-    if args.source is not None and not args.source.strip():
+        _show(refreshed, bundled)
+    else:
+        _update(args.source, paths, refreshed, bundled)
+    return 0
+
+
+def _show(refreshed: PriceTable | None, bundled: PriceTable) -> None:
+    from chatroute.catalog.prices import refreshed_is_older, stale_note
+
+    current = refreshed or bundled
+    print(f"{current.kind} prices from {current.source}")
+    print(f"as of {current.as_of}, {len(current)} models")
+    if refreshed is not None and refreshed_is_older(refreshed, bundled):
+        print(_older_than_bundled(bundled.as_of))
+    if stale := stale_note(max(filter(None, (current.as_of, bundled.as_of)), default=None)):
+        print(stale)
+
+
+def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bundled: PriceTable) -> None:
+    from chatroute.catalog.prices import DEFAULT_FEED_URL, update_prices
+    from chatroute.commands.common import say_warnings
+
+    if source is not None and not source.strip():
         raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
-    source = args.source or DEFAULT_FEED_URL
+    source = source or DEFAULT_FEED_URL
+    current = refreshed or bundled
     print(f"fetching prices from {source} …", file=sys.stderr)
     before = _pool_prices(paths)
     result = update_prices(source, paths, current=current)
@@ -57,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if bundled.as_of and result.as_of < bundled.as_of:
         print(_older_than_bundled(bundled.as_of), file=sys.stderr)
     say_warnings(_dropped_from_pool(before, _pool_prices(paths)))
-    return 0
 
 
-def _pool_prices(paths: Any) -> dict[str, ModelInfo]:
+def _pool_prices(paths: Paths) -> dict[str, ModelInfo]:
     """The pool's models as priced now; none when the config cannot be read (a refresh does
     not need it)."""
     from chatroute.catalog import Catalog
