@@ -33,7 +33,8 @@ class ChatrouteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "chatroute"
     BINDINGS = [
-        Binding("f1", "help", "Help"),
+        # Priority: a dialog (the model picker, rename, delete) ends the binding chain otherwise.
+        Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help (when not typing)", show=False),
         Binding("ctrl+r,f3", "cycle_preset", "Preset"),
         Binding("f4", "compare", "Compare"),
@@ -189,7 +190,9 @@ class ChatrouteApp(App[None]):
     def action_help(self) -> None:
         from chatroute.tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()  # F1 opens and closes it
+        else:
             self.push_screen(HelpScreen())
 
     def action_cycle_preset(self) -> None:

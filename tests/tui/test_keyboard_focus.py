@@ -170,3 +170,33 @@ async def test_the_footer_offers_retry_only_where_there_is_something_to_retry(en
         await settle(pilot, app)
         assert app.focused is assistants(app)[-1] and assistants(app)[-1].text == "fine now"
         assert retry() is False
+
+
+async def test_f1_opens_the_help_from_a_dialog_too(engine: FakeEngine) -> None:
+    """The help lists F1 under 'Everywhere', but in the model picker and the rename and delete
+    dialogs it did nothing, where the keys are the least obvious. Closing the help goes back
+    to the dialog, its focus where it was; F1 on the help still closes it."""
+    from chatroute.tui.screens.dialogs import PromptScreen
+    from chatroute.tui.screens.help import HelpScreen
+    from chatroute.tui.screens.models import ModelPicker
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "one")
+        for opener, dialog in (("ctrl+o", ModelPicker), ("f2", PromptScreen)):
+            await pilot.press(opener)
+            await settle(pilot, app)
+            assert isinstance(app.screen, dialog)
+            focused = app.focused
+            await pilot.press("f1")
+            await settle(pilot, app)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("f1")
+            await settle(pilot, app)
+            assert isinstance(app.screen, dialog) and app.focused is focused
+            await pilot.press("f1", "escape")
+            await settle(pilot, app)
+            assert isinstance(app.screen, dialog) and app.focused is focused
+            await pilot.press("escape")
+            await settle(pilot, app)
+        assert app.focused is app.screen.query_one("#composer")
