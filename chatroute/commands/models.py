@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 from chatroute.commands.common import print_json, say_warnings, table, wait_notice
-from chatroute.format import fmt_wait
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -148,13 +146,12 @@ def _ability_from(d: dict[str, Any]) -> str:
 
 
 def _health_text(h: dict[str, Any]) -> str:
+    from chatroute.routing.health import skip_label
+
     if not h:
         return "—"
-    if h.get("disabled"):
-        return f"disabled ({h['disabled']})"
-    until = h.get("cooldown_until")
-    if until and until > time.time():
-        return f"cooling {fmt_wait(until - time.time())}"
+    if skipped := skip_label(h):
+        return skipped
     parts = []
     if h.get("ttft_s") is not None:
         parts.append(f"ttft {h['ttft_s'] * 1000:.0f}ms")

@@ -269,15 +269,10 @@ class Engine:
     def unavailable(self) -> dict[str, str]:
         """The pool's models routing skips now, each with why in a few words, as `chatroute
         models` says it: `cooling 5 min`, `disabled (provider: authentication failed)`."""
-        from chatroute.format import fmt_wait
+        from chatroute.routing.health import skip_label
 
-        out: dict[str, str] = {}
-        for model, h in self.health.snapshot([m.id for m in self.catalog.pool()]).items():
-            if h["disabled"]:
-                out[model] = f"disabled ({h['disabled']})"
-            elif h["cooldown_remaining_s"] > 0:
-                out[model] = f"cooling {fmt_wait(h['cooldown_remaining_s'])}"
-        return out
+        rows = self.health.snapshot([m.id for m in self.catalog.pool()])
+        return {model: why for model, row in rows.items() if (why := skip_label(row)) is not None}
 
     def set_preset(self, preset: str) -> None:
         if preset not in ("frugal", "balanced", "best"):

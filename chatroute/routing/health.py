@@ -401,3 +401,16 @@ class HealthBoard:
                 row["disabled"] = f"provider: {prov.get('reason')}"
             out[k] = row
         return out
+
+
+def skip_label(row: dict[str, Any]) -> str | None:
+    """Why routing skips a model now, in a few words, from its snapshot() row: `disabled
+    (provider: authentication failed)`, `cooling 5 min`; None when it does not. One wording for
+    `chatroute models` and the TUI's model picker."""
+    from chatroute.format import fmt_wait
+
+    if row.get("disabled"):
+        return f"disabled ({row['disabled']})"
+    if row.get("cooldown_remaining_s", 0.0) > 0:
+        return f"cooling {fmt_wait(row['cooldown_remaining_s'])}"
+    return None
