@@ -141,7 +141,7 @@ def cache_store(engine: Engine, system: str | None, history: list[Message], prom
         pass
 
 
-def penalise_cache_source(engine: Engine, message_id: str | None) -> None:
+def penalise_regenerated_answer(engine: Engine, message_id: str | None) -> None:
     """A regenerated answer is trusted less by the cache: the entry it came from, when it was a
     hit, or the entry it was stored as, when a model wrote it (the user rejects it either way;
     only the first is a false hit)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.engine.answer import answer
 from chatroute.engine.budget import blocked_by_budget, over_budget_decision
-from chatroute.engine.cache_path import cached_answer, penalise_cache_source, serve_from_cache
+from chatroute.engine.cache_path import cached_answer, penalise_regenerated_answer, serve_from_cache
 from chatroute.engine.common import (
     CACHE_PARAMS,
     STOP_SAVE_WAIT_S,
@@ -470,7 +470,7 @@ class Engine:
                     rejected_models=[plan.regenerated_model], prompt=prompt, conversation_id=conv.id,
                     message_id=assistant_id,
                 )
-            penalise_cache_source(self, regenerate_of)  # the cache's own bar, not the router's learning
+            penalise_regenerated_answer(self, regenerate_of)  # the cache's own bar, not the router's learning
             self._relearn()
 
         pin = conv.pinned_model
