@@ -479,6 +479,6 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),
                    "monthly_usd": budget.get("monthly_usd"), "monthly_spent": budget.get("spent_month"),
                    "state": budget.get("level"), "message": budget.get("message")},
-        # The newest table is the one whose prices apply: the list starts with the bundled one.
+        # The newest table's date, as Catalog.prices_as_of: the first listed is not always the newest.
         "prices_as_of": max((str(p["as_of"]) for p in prices if p.get("as_of")), default=None),
     }
