@@ -103,9 +103,6 @@ class CacheStats:
         return asdict(self)
 
 
-_STAT_KEYS = ("hits", "misses", "exact_hits", "semantic_hits", "saved_usd", "false_hits")
-
-
 class AnswerCache:
     def __init__(self, db_path: Any, embed: EmbedFn | Any | None = None, config: _ConfigLike | None = None) -> None:
         self.config: _ConfigLike = config if config is not None else CacheSettings()
@@ -267,8 +264,6 @@ class AnswerCache:
             self._conn.execute("UPDATE cache_entries SET penalties = penalties + 1 WHERE id = ?", (entry_id,))
             if false_hit:
                 self._bump("false_hits", 1)
-
-    penalize = penalise
 
     def penalise_turn(self, source_turn_id: str | None, *, false_hit: bool = True) -> int:
         """penalise() for the entry stored from that turn's answer; returns how many."""

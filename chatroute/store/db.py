@@ -223,9 +223,6 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
     def rename_conversation(self, conversation_id: str, title: str | None) -> None:
         self._update_conversation(conversation_id, title=title)
 
-    def set_system_prompt(self, conversation_id: str, system_prompt: str | None) -> None:
-        self._update_conversation(conversation_id, system_prompt=system_prompt)
-
     def set_pin(self, conversation_id: str, model: str | None) -> None:
         """Pin a model for this conversation (None unpins). Survives restarts."""
         self._update_conversation(conversation_id, pinned_model=model)

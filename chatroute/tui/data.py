@@ -417,10 +417,6 @@ def msg_status(msg: StoredMessage) -> str:
     return msg.status
 
 
-def msg_parent(msg: StoredMessage) -> str | None:
-    return msg.parent_id
-
-
 def hit_fields(hit: SearchHit) -> tuple[str, str, str, str]:
     """(conversation_id, message_id, snippet, title) of a search hit."""
     return (hit.conversation_id, hit.message_id, hit.snippet, hit.conversation_title or "")
