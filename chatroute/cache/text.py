@@ -353,6 +353,8 @@ UNITS = {
     "second": "s", "seconds": "s", "sec": "s", "secs": "s", "minute": "min", "minutes": "min", "mins": "min",
     "hour": "h", "hours": "h", "hr": "h", "hrs": "h", "day": "day", "days": "day",
     "week": "week", "weeks": "week", "month": "month", "months": "month", "year": "year", "years": "year",
+    # A rate said as an adverb is the same rate: "drink a day" / "drink daily" was refused.
+    "hourly": "h", "daily": "day", "weekly": "week", "monthly": "month", "yearly": "year", "annually": "year",
     "byte": "byte", "bytes": "byte", "kb": "kb", "kilobyte": "kb", "kilobytes": "kb",
     "mb": "mb", "megabyte": "mb", "megabytes": "mb", "gb": "gb", "gigabyte": "gb", "gigabytes": "gb",
     "tb": "tb", "terabyte": "tb", "terabytes": "tb",

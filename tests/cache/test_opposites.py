@@ -147,6 +147,7 @@ def test_short_factual_questions_about_another_fact_are_never_served() -> None:
      "another thing asked for ('install' / 'update')"),
     ("How do I handle exceptions in Python?", "How do I raise exceptions in Python?",
      "another thing asked for ('handle' / 'raise')"),
+    ("How often should I water a cactus weekly?", "How often should I water a cactus monthly?", "units differ"),
     # Served (similarity 1.00, verifier 0.985) until switching on or off was an exact fact.
     ("How do I turn off notifications on my iPhone?", "How do I turn on notifications on my iPhone?",
      "switches it the other way (off / on)"),
@@ -241,6 +242,7 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("How do I write a for loop in Bash?", "What is the syntax of a Bash for loop?"),
     ("How do I turn off my Mac?", "How do I shut down my Mac?"),
     ("How do I update all packages with pip?", "How do I upgrade all pip packages?"),
+    ("How much water should I drink a day?", "How much water do I need to drink daily?"),  # was "units differ"
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
