@@ -285,16 +285,27 @@ def test_route_refuses_an_override_with_no_prompt_as_ask_does(capsys: pytest.Cap
         assert code == 2 and "the prompt is empty" in err, (command, err)
 
 
+def _openai_and_anthropic(home: Path, monkeypatch: pytest.MonkeyPatch, router: str, *, openai_key: bool) -> None:
+    """Both providers configured, ANTHROPIC_API_KEY unset (OPENAI_API_KEY too unless `openai_key`);
+    `router` is the [router] table's body."""
+    if openai_key:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    else:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    (home / "config.toml").write_text(
+        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n[router]\n' + router,
+        encoding="utf-8")
+
+
 def test_a_provider_without_its_key_is_left_out_of_routing(capsys: pytest.CaptureFixture[str],
                                                           chatroute_home: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """[providers.anthropic] configured, ANTHROPIC_API_KEY not set: routing picked Claude, the
     request failed before leaving and the turn rerouted, on every first turn of every process."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    (chatroute_home / "config.toml").write_text(
-        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
-        '[router]\npool = ["anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini"]\npreset = "best"\n', encoding="utf-8")
+    _openai_and_anthropic(chatroute_home, monkeypatch,
+                          'pool = ["anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini"]\npreset = "best"\n',
+                          openai_key=True)
     code, out, err = run_cli(capsys, "route", "--json", "Prove that there are infinitely many primes.")
     assert code == 0, err
     decision = json.loads(out)
@@ -308,11 +319,8 @@ def test_the_only_model_left_says_which_were_skipped_and_why(capsys: pytest.Capt
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """After a refused key or a spent quota every routed turn goes to what is left, and the reason
     said only "the only model available": the user could not tell a provider was out."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    (chatroute_home / "config.toml").write_text(
-        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
-        '[router]\npool = ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"]\n', encoding="utf-8")
+    _openai_and_anthropic(chatroute_home, monkeypatch, 'pool = ["anthropic/claude-haiku-4-5", "openai/gpt-4o-mini"]\n',
+                          openai_key=True)
     code, out, err = run_cli(capsys, "route", "--json", "What is the capital of Italy?")
     assert code == 0, err
     decision = json.loads(out)
@@ -326,11 +334,8 @@ def test_a_default_whose_provider_has_no_key_is_no_last_resort(capsys: pytest.Ca
     """No key set at all: `route` named the default ("configured default") and `ask` then sent the
     turn to it, to fail before the request. Now both refuse at once, with the variable to set for
     each model, the default included."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    (chatroute_home / "config.toml").write_text(
-        '[providers.openai]\nkind = "openai"\n[providers.anthropic]\nkind = "anthropic"\n'
-        '[router]\npool = ["anthropic/claude-haiku-4-5"]\ndefault = "openai/gpt-4o-mini"\n', encoding="utf-8")
+    _openai_and_anthropic(chatroute_home, monkeypatch,
+                          'pool = ["anthropic/claude-haiku-4-5"]\ndefault = "openai/gpt-4o-mini"\n', openai_key=False)
     for command in ("route", "ask"):
         code, out, err = run_cli(capsys, command, "hi")
         assert code == 2, (command, out, err)

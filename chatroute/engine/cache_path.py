@@ -48,6 +48,7 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
     except ChatrouteError:
         return None, None
 
+
 def cached_answer(engine: Engine, system: str | None, history: list[Message], prompt: str,
                   key_model: str | None) -> dict[str, Any] | None:
     """The entry a turn would be answered from (its model, tier and similarity), or None; a
