@@ -55,7 +55,8 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     ask.add_argument("-m", "--model", help="use this model for this turn (provider/model or a bare name)")
     ask.add_argument("--no-cache", action="store_true", help="bypass the answer cache")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
-    ask.add_argument("-c", "--conversation", metavar="ID", help="continue this conversation")
+    ask.add_argument("-c", "--conversation", metavar="ID",
+                     help="continue this conversation: its id, the start of it, or `last`")
     ask.add_argument("-s", "--system", help="system prompt for a new conversation")
     ask.add_argument("--over-budget", action="store_true",
                      help="past a budget cap, send this one turn anyway, on the cheapest model")
@@ -63,7 +64,8 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
     route = sub.add_parser("route", help="the routing decision and its reasons, without calling a model")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
-    route.add_argument("-c", "--conversation", metavar="ID", help="route as the next turn of this conversation")
+    route.add_argument("-c", "--conversation", metavar="ID",
+                       help="route as the next turn of this conversation (an id, the start of one, or `last`)")
     route.add_argument("prompt", help="the prompt; '-' reads standard input")
 
     ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")

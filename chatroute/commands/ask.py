@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from chatroute.commands.common import (
+    conversation_ref,
     for_terminal,
     open_engine,
     print_json,
@@ -40,6 +41,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
         waits.on_wait = wait_notice
     engine.on_cache_reembed = reembed_notice
+    args.conversation = conversation_ref(engine, args.conversation)
     _warn_if_system_is_ignored(engine, args)
     try:
         async for event in engine.run_turn(

@@ -109,6 +109,38 @@ def open_engine(*, print_warnings: bool = True) -> Engine:
     return engine
 
 
+# Shorter prefixes would match most of a day's conversations: ids open with the time.
+_MIN_PREFIX = 6
+
+
+def conversation_ref(engine: Engine, ref: str | None) -> str | None:
+    """The conversation `-c` names: a whole id, `last` (the one used most recently, in the TUI
+    or here), or the start of an id that no other conversation's starts with."""
+    if ref is None:
+        return None
+    store = engine.store
+    wanted = ref.strip().lower()
+    if wanted == "last":
+        latest = store.list_conversations(include_archived=True, limit=1)
+        if not latest:
+            raise UsageError("-c last: there is no conversation yet")
+        return latest[0].id
+    if store.get_conversation(wanted) is not None:
+        return wanted
+    if len(wanted) < _MIN_PREFIX:
+        raise UsageError(f"no conversation {ref!r} (give its id, at least its first {_MIN_PREFIX} characters, "
+                         "or `last`)")
+    found = store.conversations_starting_with(wanted, limit=4)
+    if not found:
+        raise UsageError(f"no conversation {ref!r} (`-c last` continues the most recent one)")
+    if len(found) > 1:
+        names = ", ".join(f"{c.id} ({c.title or 'untitled'})" for c in found[:3])
+        more = ", …" if len(found) > 3 else ""
+        raise UsageError(terminal_line(sys.stderr, f"{ref!r} starts the id of more than one conversation: "
+                                                   f"{names}{more}; give more of it"))
+    return found[0].id
+
+
 def say_warnings(warnings: Iterable[str]) -> None:
     for warning in warnings:  # they may quote names from the config file
         print(f"chatroute: warning: {terminal_line(sys.stderr, warning)}", file=sys.stderr)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from chatroute.catalog.prices import stale_note
-from chatroute.commands.common import open_engine, print_json, read_prompt, table
+from chatroute.commands.common import conversation_ref, open_engine, print_json, read_prompt, table
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls as shown
 
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     if engine.catalog.pool():
         engine.router.warm()
     load_ms = (time.perf_counter() - started) * 1000
-    decision = engine.route(prompt, conversation_id=args.conversation)
+    decision = engine.route(prompt, conversation_id=conversation_ref(engine, args.conversation))
     decision["load_ms"] = load_ms
     if args.json:
         print_json(decision)

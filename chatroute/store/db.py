@@ -200,6 +200,16 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         rows = self._rows("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
         return Conversation.from_row(rows[0]) if rows else None
 
+    def conversations_starting_with(self, prefix: str, *, limit: int = 5) -> list[Conversation]:
+        """Conversations whose id starts with `prefix` (lower-case hex), oldest first: a range
+        scan of the primary key, so a short prefix costs no more than an exact id."""
+        if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
+            return []
+        high = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # "f" + 1 is "g", still above every hex id
+        rows = self._rows("SELECT * FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                          (prefix, high, int(limit)))
+        return [Conversation.from_row(r) for r in rows]
+
     def list_conversations(self, *, include_archived: bool = False, limit: int | None = None) -> list[Conversation]:
         """Most recently active first."""
         where = "" if include_archived else "WHERE archived = 0"
