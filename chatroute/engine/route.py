@@ -137,7 +137,13 @@ def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], syst
 def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
                override: str | None) -> None:
     """Raise PromptTooLargeError when the input fits none of the models the turn could go to."""
+    engine.router.check_fits(fits_request(engine, prompt, history, system=system, pin=pin, override=override))
+
+
+def fits_request(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
+                 override: str | None) -> RouteRequest:
+    """What check_fits hands the router: the catalogue read here, so that the router's part (the
+    token count, which grows with the input) can run in another thread without touching it."""
     found = targets(engine, pin, override, strict=False)
-    engine.router.check_fits(RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(),
-                                          pin=found.pin, override=found.override, default=found.default,
-                                          known=found.known))
+    return RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(), pin=found.pin,
+                        override=found.override, default=found.default, known=found.known)

@@ -11,6 +11,7 @@ choice, as in the TUI.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -20,7 +21,7 @@ from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import output_limit
 from chatroute.engine.records import Attempt, build_record, error_line, learn
-from chatroute.engine.route import check_fits, pinned_decision
+from chatroute.engine.route import fits_request, pinned_decision
 from chatroute.format import reroute_line
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
@@ -43,7 +44,10 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
     """Yield the request's events, ending with TurnFinished. Raises ChatrouteError (an input
     no model takes, no route, a budget cap) before anything is sent or recorded."""
     history = list(req.history)
-    check_fits(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None)
+    # The size check counts the prompt's tokens: on the event loop a long prompt held every other
+    # stream until it was counted. The catalogue is read here, only the counting goes to a thread.
+    fits = fits_request(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None)
+    await asyncio.to_thread(engine.router.check_fits, fits)
     cache_status = "bypass"
     if engine.cache_enabled:
         # Closed with this generator: a hit's writes happen as it closes (see _from_cache).
