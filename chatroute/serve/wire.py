@@ -260,7 +260,9 @@ def _messages(raw: Any) -> tuple[str | None, tuple[Message, ...], str]:
 
 def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
     """A message's text: a string, or the text of an array of text parts (Anthropic's "blocks",
-    whose other keys, such as a prompt-cache hint, are dropped). Anything else is a 400."""
+    whose other keys, such as a prompt-cache hint, are dropped), one to a line: each part is a
+    piece of text of its own, and run together "Hello" and "World" would be "HelloWorld". The
+    cache key and the size check read this same text. Anything else is a 400."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -271,7 +273,7 @@ def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
                 raise ApiError(400, f"{where}.content: only text {pieces} are supported by chatroute serve "
                                     f"(got {kind!r})", code="unsupported_parameter", param=where)
             parts.append(part["text"])
-        return "".join(parts)
+        return "\n".join(parts)
     raise ApiError(400, f"{where}.content must be a string or an array of text {pieces}", param=where)
 
 

@@ -250,3 +250,14 @@ def test_message_start_carries_the_prompts_input_count_and_message_delta_the_bil
     delta = next(e for e in events if e.type == "message_delta")
     assert delta.model_extra["chatroute"]["cache"] == "hit"
     assert start.message.usage.input_tokens == final.usage.input_tokens == 0
+
+
+def test_system_blocks_and_text_blocks_reach_the_model_on_lines_of_their_own(fresh: Served) -> None:
+    # Joined with nothing between them, "Hello" and "World" reached the model as "HelloWorld".
+    client(fresh).messages.create(
+        model="anthropic/claude-haiku-4-5", max_tokens=64,
+        system=[{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Be kind."}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "World"}]}])
+    sent = fresh.fake.requests[-1]
+    assert sent.system == "Be brief.\nBe kind."
+    assert sent.messages[-1]["content"] == "Hello\nWorld"

@@ -258,3 +258,13 @@ def test_a_model_that_takes_no_temperature_answers_without_it(fresh: Served) -> 
     client.chat.completions.create(model="openai/gpt-5", temperature=0.7,
                                    messages=[{"role": "user", "content": "the same model again"}])
     assert ["temperature" in r.body for r in fresh.fake.requests_for("gpt-5")] == [False]
+
+
+def test_text_parts_of_one_message_reach_the_model_on_lines_of_their_own(fresh: Served) -> None:
+    # Joined with nothing between them, "Hello" and "World" reached the model as "HelloWorld".
+    fresh.client().chat.completions.create(model="openai/gpt-4o-mini", messages=[
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Be kind."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "World"}]}])
+    sent = fresh.fake.requests[-1].messages
+    assert sent[0] == {"role": "system", "content": "Be brief.\nBe kind."}
+    assert sent[-1] == {"role": "user", "content": "Hello\nWorld"}
