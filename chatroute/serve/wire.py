@@ -20,7 +20,7 @@ ROUTED_PREFIX = "chatroute/"
 PRESETS = ("frugal", "balanced", "best")
 ROUTED_MODELS = ("chatroute/auto", *(ROUTED_PREFIX + p for p in PRESETS))
 ACCEPTED = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-                      "temperature", "n"})
+                      "temperature", "n", "response_format"})
 # Accepted and not passed on: they do not change what a good answer is.
 IGNORED = frozenset({"user", "metadata", "store", "service_tier", "seed", "top_p", "presence_penalty",
                      "frequency_penalty", "parallel_tool_calls", "logprobs", "top_logprobs", "prompt_cache_key",
@@ -142,6 +142,14 @@ def parse_request(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         if body.get(name) not in (None, False, 0):
             raise ApiError(400, "chatroute serve does not return log probabilities", code="unsupported_parameter",
                            param=name)
+    # {"type": "text"} is OpenAI's default, which many clients send: plain text, what every answer
+    # is, so there is nothing to pass on. A JSON mode or schema would change the answer and is not
+    # passed on, so it is refused like any such parameter.
+    response_format = body.get("response_format")
+    if response_format is not None and not (isinstance(response_format, dict)
+                                            and response_format.get("type") == "text"):
+        raise ApiError(400, "chatroute serve does not support the parameter 'response_format' other than "
+                            '{"type": "text"}', code="unsupported_parameter", param="response_format")
     model = model_of(body)
     n = body.get("n")
     # bool is an int in Python (True == 1): `n: true` is not a count.

@@ -119,6 +119,27 @@ def test_the_accepted_forms_of_those_parameters_still_work(fresh: Served) -> Non
         assert r.status_code == 200, (extra, r.text)
 
 
+def test_response_format_text_the_openai_default_is_plain_text_and_accepted(fresh: Served) -> None:
+    # Many clients send the default explicitly; it was refused as an unsupported parameter.
+    r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "plain text please"}],
+                      "response_format": {"type": "text"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"].endswith("plain text please")
+    assert "response_format" not in fresh.fake.requests[-1].body  # nothing to pass on
+
+
+@pytest.mark.parametrize("response_format", [
+    {"type": "json_object"},
+    {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+    "text",
+    {"type": "TEXT"},
+])
+def test_any_other_response_format_is_still_a_400(fresh: Served, response_format: Any) -> None:
+    err = _error(_post(fresh, {"model": "chatroute/auto", "messages": USER, "response_format": response_format}))
+    assert err["param"] == "response_format" and err["code"] == "unsupported_parameter"
+    assert not fresh.fake.requests
+
+
 # -- answers holding surrogates --------------------------------------------------------------
 
 def _split_pair(fresh: Served) -> None:
