@@ -236,7 +236,23 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    return BearerAuth(app, tokens)
+    app.router.redirect_slashes = False
+    return BearerAuth(TrailingSlash(app), tokens)
+
+
+class TrailingSlash:
+    """Routes a path with a trailing slash (/v1/chat/completions/) as the path without it.
+    Starlette answered it with a redirect, which many clients do not follow for a POST; and
+    /v1/models/ reached the model route, as a model named ''."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
 
 
 class _Active:

@@ -45,8 +45,9 @@ MODELS_PATH = "/v1/models"
 def anthropic_wire(scope: Mapping[str, Any]) -> bool:
     """Whether to answer a request in Anthropic's shapes: always on /v1/messages; on /v1/models (and
     a model under it), which both SDKs call, when the client is Anthropic's (its SDK sends
-    anthropic-version with every request, OpenAI's never does)."""
-    path = scope.get("path", "")
+    anthropic-version with every request, OpenAI's never does). A trailing slash is the same
+    path (see app.TrailingSlash)."""
+    path = scope.get("path", "").rstrip("/")
     if path == MESSAGES_PATH:
         return True
     return (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")) and any(

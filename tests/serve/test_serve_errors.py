@@ -111,6 +111,32 @@ def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
     assert set(httpx.post(fresh.url + "/models", headers=auth).headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
+def test_a_trailing_slash_is_the_same_endpoint_not_a_redirect(fresh: Served) -> None:
+    # Each was a 307 to the path without the slash (which many clients do not follow for a POST),
+    # and GET /v1/models/ a 404 for a model named ''.
+    auth = {"authorization": f"Bearer {fresh.token}"}
+    ask = [{"role": "user", "content": "a path with a trailing slash"}]
+    r = httpx.post(fresh.url + "/chat/completions/", headers=auth, json={"model": "chatroute/auto", "messages": ask})
+    assert r.status_code == 200, (r.status_code, r.headers.get("location"), r.text)
+    assert r.json()["choices"][0]["message"]["content"].endswith("a path with a trailing slash")
+
+    r = httpx.post(fresh.url + "/messages/", headers=auth,
+                   json={"model": "chatroute/auto", "max_tokens": 64, "messages": ask})
+    assert r.status_code == 200, (r.status_code, r.headers.get("location"), r.text)
+    assert r.json()["type"] == "message" and r.json()["content"][0]["text"].endswith("a trailing slash")
+    # Its errors are Anthropic's there too, before the token is checked and after.
+    for headers, status in ((auth, 400), ({}, 401)):
+        r = httpx.post(fresh.url + "/messages/", headers=headers, json={"model": "chatroute/auto", "messages": ask})
+        assert r.status_code == status and r.json()["type"] == "error", r.text
+
+    listed = httpx.get(fresh.url + "/models/", headers=auth)
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == httpx.get(fresh.url + "/models", headers=auth).json()
+    anthropics = httpx.get(fresh.url + "/models/", headers={**auth, "anthropic-version": "2023-06-01"})
+    assert anthropics.status_code == 200 and "has_more" in anthropics.json()
+    one = httpx.get(fresh.url + "/models/chatroute%2Fauto/", headers=auth)
+    assert one.status_code == 200 and one.json()["id"] == "chatroute/auto", one.text
+
 def test_upstream_errors_never_leak_provider_keys(fresh: Served) -> None:
     fresh.fake.script("gpt-4o", Fault(status=400, echo_key=True))
     r = httpx.post(fresh.url + "/chat/completions", headers={"authorization": f"Bearer {fresh.token}"},
