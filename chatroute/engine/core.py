@@ -582,10 +582,13 @@ class Engine:
                           allow_over_budget: bool) -> RouteDecision:
         """The decision for a turn the cache did not answer. Refused, the turn's message is
         closed as an error and the refusal raised (unless the user allowed going over budget)."""
+        current = plan.window.current_model
+        if plan.regenerated_model is not None and plan.regenerated_model == current:
+            current = None  # the user just rejected its answer: no bonus for staying on it
         try:
             decision = self.decide(
                 plan.prompt, history=plan.window.messages, system=conv.system_prompt, pin=conv.pinned_model,
-                override=plan.override, current_model=plan.window.current_model,
+                override=plan.override, current_model=current,
             )
         except ChatrouteError as exc:
             consented = over_budget_decision(self, exc, started) if allow_over_budget else None

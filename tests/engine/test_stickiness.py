@@ -62,3 +62,31 @@ def test_a_switch_to_a_clearly_better_model_says_so(capsys: pytest.CaptureFixtur
     assert decided["model"] == MINI, json.dumps(decided["candidates"], indent=0)
     assert "switched from gpt-4o (better by more than the 0.03 stickiness)" in decided["reason"]
     assert "switched from gpt-4o" in decided["why"]
+
+
+def test_a_regenerate_gives_no_stickiness_to_the_model_whose_answer_it_rejects(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """`g` on an answer the conversation's model gave: the user rejected that model's answer,
+    so the new one is routed without the bonus for staying on it (it kept the model before)."""
+    import asyncio
+
+    from chatroute.engine import Engine
+    from chatroute.turn_events import Routed
+
+    conv = _on_haiku(capsys)
+    code, kept = ask_json(capsys, "-c", conv, "thanks")
+    assert code == 0 and kept["model"] == HAIKU and "kept as the conversation's model" in kept["route"]["reason"]
+
+    async def regenerate() -> Routed:
+        engine = Engine.open()
+        try:
+            events = [e async for e in engine.run_turn(conv, "thanks", regenerate_of=kept["message_id"])]
+        finally:
+            await engine.aclose()
+            engine.store.close()
+        return next(e for e in events if isinstance(e, Routed))
+
+    routed = asyncio.run(regenerate())
+    assert routed.model != HAIKU, routed.reason
+    assert "kept as the conversation's model" not in routed.reason
+    assert "switched from" not in routed.reason
