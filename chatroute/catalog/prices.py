@@ -27,7 +27,10 @@ import json
 import math
 import re
 import stat
+import threading
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -87,7 +90,12 @@ MAX_COST_PER_MTOK = 10_000.0
 MAX_COST_PER_TOKEN = MAX_COST_PER_MTOK / 1_000_000
 # LiteLLM's table is two levels deep; far deeper nesting is hostile (a recursion bomb).
 MAX_FEED_DEPTH = 32
-FETCH_TIMEOUT_S = 30.0
+# A feed server can accept the connection and then send nothing. Past FEED_NOTICE_AFTER_S of
+# silence the user is told what is awaited; past FEED_IDLE_TIMEOUT_S without a byte the fetch
+# gives up. Both count silence, never the whole download, so a slow link that keeps sending
+# finishes however long it takes.
+FEED_NOTICE_AFTER_S = 2.0
+FEED_IDLE_TIMEOUT_S = 10.0
 # LiteLLM's table changes every week or two (new models, price cuts): prices older than this
 # are likely missing some, and the user is told to refresh them.
 STALE_AFTER_DAYS = 60
@@ -425,33 +433,9 @@ def load_current(prices_file: Path | None) -> PriceTable:
 # ---------------------------------------------------------------- refresh
 
 
-def _fetch(source: str) -> bytes:
+def _fetch(source: str, on_wait: Callable[[str], None] | None = None) -> bytes:
     if source.startswith(("http://", "https://")):
-        import httpx  # lazy: only `prices update` needs it
-
-        try:
-            with httpx.stream(
-                "GET", source, timeout=FETCH_TIMEOUT_S, follow_redirects=True
-            ) as resp:
-                if resp.status_code != 200:
-                    raise PriceFeedError(f"could not fetch {source}: HTTP {resp.status_code}", exit_code=1)
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_FEED_BYTES:
-                        raise PriceFeedError(f"price feed at {source} is larger than 64 MB")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-                if body[:2] == _GZIP_MAGIC:  # a .json.gz served as is (no Content-Encoding)
-                    import io
-
-                    return _gunzip_bounded(io.BytesIO(body), source)
-                return body
-        except httpx.InvalidURL as e:
-            raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
-        except httpx.HTTPError as e:
-            raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
+        return _fetch_url(source, on_wait)
     scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
     if scheme and scheme.group(1).lower() != "file":
         raise PriceFeedError(f"unsupported URL scheme {scheme.group(1)!r} in {source}: use http(s), file:// or a path")
@@ -471,6 +455,91 @@ def _fetch(source: str) -> bytes:
     if len(data) > MAX_FEED_BYTES:
         raise PriceFeedError(f"price feed {path} is larger than 64 MB")
     return data
+
+
+def _fetch_url(source: str, on_wait: Callable[[str], None] | None) -> bytes:
+    import httpx  # lazy: only `prices update` needs it
+
+    try:
+        host = _host(httpx.URL(source))
+    except httpx.InvalidURL as e:
+        raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
+    watch = _SilenceWatch(host, on_wait)
+
+    def to_host(request: httpx.Request) -> None:  # a redirect: the wait is for the new host
+        watch.host = _host(request.url)
+
+    try:
+        # httpx's read timeout bounds each read of the socket: a timeout on silence.
+        with httpx.Client(timeout=FEED_IDLE_TIMEOUT_S, follow_redirects=True,
+                          event_hooks={"request": [to_host]}) as client, \
+                client.stream("GET", source) as resp:
+            watch.progress()
+            if resp.status_code != 200:
+                raise PriceFeedError(f"could not fetch {source}: HTTP {resp.status_code}", exit_code=1)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_bytes():
+                watch.progress()
+                size += len(chunk)
+                if size > MAX_FEED_BYTES:
+                    raise PriceFeedError(f"price feed at {source} is larger than 64 MB")
+                chunks.append(chunk)
+    except httpx.InvalidURL as e:
+        raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
+    except httpx.ConnectTimeout:
+        raise PriceFeedError(f"could not fetch {source}: {watch.host} did not accept the connection within "
+                             f"{FEED_IDLE_TIMEOUT_S:g} s; the prices are unchanged", exit_code=1) from None
+    except httpx.TimeoutException:
+        raise PriceFeedError(f"could not fetch {source}: {watch.host} sent nothing for "
+                             f"{FEED_IDLE_TIMEOUT_S:g} s; the prices are unchanged", exit_code=1) from None
+    except httpx.HTTPError as e:
+        raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
+    finally:
+        watch.stop()  # before any line of the caller's, so the notice never comes after it
+    body = b"".join(chunks)
+    if body[:2] == _GZIP_MAGIC:  # a .json.gz served as is (no Content-Encoding)
+        import io
+
+        return _gunzip_bounded(io.BytesIO(body), source)
+    return body
+
+
+def _host(url: Any) -> str:
+    """host[:port] of an httpx.URL, without any user:password."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{url.port}" if url.port else str(host)
+
+
+class _SilenceWatch:
+    """Tells `on_wait` once, from a thread of its own, when nothing has come from the feed for
+    FEED_NOTICE_AFTER_S: the fetch itself blocks in a read, where Ctrl+C still reaches it."""
+
+    def __init__(self, host: str, on_wait: Callable[[str], None] | None) -> None:
+        self.host = host
+        self._on_wait = on_wait
+        self._last = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if on_wait is not None:
+            self._thread = threading.Thread(target=self._run, name="price-feed-watch", daemon=True)
+            self._thread.start()
+
+    def progress(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        assert self._on_wait is not None
+        while not self._stopped.wait(max(0.0, self._last + FEED_NOTICE_AFTER_S - time.monotonic())):
+            if time.monotonic() - self._last >= FEED_NOTICE_AFTER_S:
+                self._on_wait(f"waiting for {self.host} to send the prices "
+                              f"(gives up after {FEED_IDLE_TIMEOUT_S:g} s of silence)")
+                return
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -504,17 +573,19 @@ def _price_pair(e: dict[str, Any]) -> tuple[object, object]:
     return e.get("input_cost_per_token"), e.get("output_cost_per_token")
 
 
-def update_prices(source: str, paths: Any, *, current: PriceTable | None = None) -> UpdateResult:
+def update_prices(source: str, paths: Any, *, current: PriceTable | None = None,
+                  on_wait: Callable[[str], None] | None = None) -> UpdateResult:
     """Fetch `source` (URL or file), validate it and install it as the refreshed table.
 
     On any problem raise PriceFeedError and leave every file as it was. On success the
     previous refreshed file (if any) becomes prices.json.bak, the last good copy.
     `as_of` is the fetch date for URLs (the feed is live) and the file's mtime date for files.
+    `on_wait` is told, once, when a feed server has sent nothing for a while.
     """
     prices_file: Path = paths.prices_file
     if current is None:
         current = load_current(prices_file)
-    data = _fetch(source)
+    data = _fetch(source, on_wait)
     raw = parse_feed(data)
     trimmed = validate_feed(raw, current)
 

@@ -82,8 +82,9 @@ def _is_terminal(stream: TextIO) -> bool:
 
 def wait_notice(line: str | None) -> None:
     """A store's on_wait for a command: one line on stderr when it waits for another process's
-    lock (stdout stays what scripts read). For the TUI this shows before its screen is up:
-    the store is opened first, so a wait there is said on the terminal rather than a blank one."""
+    lock, or for a price feed's server (stdout stays what scripts read). For the TUI this shows
+    before its screen is up: the store is opened first, so a wait there is said on the terminal
+    rather than a blank one."""
     if line:
         print(f"chatroute: {strip_terminal_controls(line)}; Ctrl+C stops", file=sys.stderr, flush=True)
 

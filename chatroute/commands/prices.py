@@ -46,7 +46,7 @@ def _show(refreshed: PriceTable | None, bundled: PriceTable) -> None:
 
 def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bundled: PriceTable) -> None:
     from chatroute.catalog.prices import DEFAULT_FEED_URL, update_prices
-    from chatroute.commands.common import say_warnings
+    from chatroute.commands.common import say_warnings, wait_notice
 
     if source is not None and not source.strip():
         raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
@@ -54,7 +54,7 @@ def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bund
     current = refreshed or bundled
     print(f"fetching prices from {source} …", file=sys.stderr)
     before = _pool_prices(paths)
-    result = update_prices(source, paths, current=current)
+    result = update_prices(source, paths, current=current, on_wait=wait_notice)
     print(
         f"prices updated: {result.models} models (as of {result.as_of}); "
         f"{result.added} added, {result.removed} removed, {result.changed} repriced"
