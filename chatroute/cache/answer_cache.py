@@ -57,7 +57,7 @@ FLUSH_SECONDS = 2.0  # hit/miss counters and LRU touches are written at most thi
 # embedder). Entries stored under another recipe are embedded again when the index loads:
 # their old vectors would hide rephrasings the current recipe makes neighbours (entries from
 # before stop 41 kept typos in their topic words). Bump it with any change to that path.
-VECTOR_RECIPE = 2
+VECTOR_RECIPE = 3
 REEMBED_BATCH = 512
 
 

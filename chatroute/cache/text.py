@@ -801,6 +801,8 @@ def _note_word(facts: _TokenFacts, tokens: list[str], i: int) -> None:
     if _asks_when(tokens, i):
         facts.answer_types.add("when")
         return
+    if tok in _LABEL_UNITS and _labels_a_number(tokens, i):
+        return  # "in the year 2010" asks what "in 2010" asks: the year names the number, measures nothing
     if tok in UNITS:
         facts.units.add(UNITS[tok])
         facts.content.append("unit:" + UNITS[tok])
@@ -840,6 +842,18 @@ def words_of_prose(text: str) -> str:
 
 def is_time_sensitive(text: str) -> bool:
     return features(text).time_sensitive
+
+
+_LABEL_UNITS = frozenset({"year"})
+
+
+def _labels_a_number(tokens: list[str], i: int) -> bool:
+    """Token i, "year", stands right before the calendar year it names: "the year 1816", "the
+    year of 1816" (where "5 years" measures, and "year 2 of college" counts)."""
+    nxt = tokens[i + 1 : i + 3]
+    if nxt[:1] == ["of"]:
+        nxt = nxt[1:]
+    return bool(nxt) and nxt[0].isdigit() and len(nxt[0]) in (3, 4)
 
 
 def _asks_when(tokens: list[str], i: int) -> bool:

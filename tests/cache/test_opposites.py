@@ -243,6 +243,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("How do I turn off my Mac?", "How do I shut down my Mac?"),
     ("How do I update all packages with pip?", "How do I upgrade all pip packages?"),
     ("How much water should I drink a day?", "How much water do I need to drink daily?"),  # was "units differ"
+    ("Who won the World Cup in the year 1966?", "Who won the World Cup in 1966?"),  # was "units differ"
+    ("What was the capital of Prussia in the year of 1816?", "In 1816, what was the capital of Prussia?"),
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
     ("What state bird does Ohio have?", "Which bird is Ohio's state bird?"),  # "state" modifies "bird"
