@@ -7,6 +7,7 @@ eval can count which rule did the work. The rules are symmetric.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
@@ -187,9 +188,32 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
             if ent in spelled or _given_name_dropped(ent, side, other, other_tokens):
                 continue
             if (not _entity_present(ent, other_tokens) and ent.lower() not in other.acronyms_lower
-                    and UNITS.get(ent) not in other.units):  # "Celsius" said as "°C"
+                    and UNITS.get(ent) not in other.units  # "Celsius" said as "°C"
+                    and not _present_unaccented(ent, other_tokens)):
                 return f"entity {ent!r} missing"
     return None
+
+
+def _present_unaccented(ent: str, tokens: set[str]) -> bool:
+    """A name written with its accents on one side and without them on the other ("Lübeck" /
+    "Lubeck", "Pétain" / "Petain", "São Paulo" / "Sao Paulo") is one name."""
+    plain = fold_accents(ent)
+    if plain == ent and all(tok.isascii() for tok in tokens):
+        return False
+    return _entity_present(plain, {fold_accents(tok) for tok in tokens})
+
+
+def fold_accents(text: str) -> str:
+    """Latin letters without their accents. Only marks on a Latin letter go: the vowel signs of
+    Devanagari or the voicing marks of kana are letters of their own scripts, not accents."""
+    if text.isascii():
+        return text
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and out and out[-1].isascii() and out[-1].isalpha():
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 # What a yes/no question's opening verb asks: "Can I eat raw eggs?" whether it is possible or

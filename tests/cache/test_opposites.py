@@ -244,6 +244,8 @@ def test_another_fact_is_refused_by_the_exact_guards(a: str, b: str, why: str) -
     ("How do I update all packages with pip?", "How do I upgrade all pip packages?"),
     ("How much water should I drink a day?", "How much water do I need to drink daily?"),  # was "units differ"
     ("Who won the World Cup in the year 1966?", "Who won the World Cup in 1966?"),  # was "units differ"
+    ("How many people live in Lübeck?", "How many people live in Lubeck?"),  # was "entity 'lübeck' missing"
+    ("What rank did Philippe Pétain hold?", "What was Philippe Petain's rank?"),
     ("What was the capital of Prussia in the year of 1816?", "In 1816, what was the capital of Prussia?"),
     ("Write a professional email declining a job offer.", "Write a polite email declining a job offer."),
     ("Write a funny toast for my brother's wedding.", "Write a humorous toast for my brother's wedding."),
@@ -284,3 +286,12 @@ def test_advice_questions_that_differ_in_one_thing_are_never_served() -> None:
     # word, amount or relation apart ("a week" / "a month", "before" / "after a workout", "delete" /
     # "deactivate"): the guards or the verifier refused all 45 when they were written (stop 40).
     assert served(ADVICE_FIXTURE, 45) == []
+
+
+def test_only_accents_on_latin_letters_are_folded() -> None:
+    """A name typed without its accents is the same name; the marks of other scripts are letters."""
+    from chatroute.cache.guards import fold_accents
+
+    assert fold_accents("São Paulo, Kyōto, Pyrénées-Orientales") == "Sao Paulo, Kyoto, Pyrenees-Orientales"
+    assert fold_accents("が") == "が" and fold_accents("हिंदी") == "हिंदी"
+    assert hard("How many people live in Lübeck?", "How many people live in Lübben?") is not None
