@@ -30,7 +30,7 @@ import stat
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -415,10 +415,26 @@ def stale_note(as_of: str | None) -> str | None:
     return f"prices as of {as_of} are {days} days old: run `chatroute prices update` to refresh them"
 
 
-def as_of_label(as_of: str) -> str:
-    """`prices as of DATE`, with how old they are and what to run when that is too old."""
+def date_span(dates: Iterable[str | None]) -> tuple[str, str] | None:
+    """The oldest and newest of `dates`, the undated left out; None when none is dated."""
+    known = sorted({d for d in dates if d})
+    return (known[0], known[-1]) if known else None
+
+
+def span_text(span: tuple[str, str]) -> str:
+    """`DATE`, or `OLDEST to NEWEST` when the prices in use are of more than one date."""
+    oldest, newest = span
+    return oldest if oldest == newest else f"{oldest} to {newest}"
+
+
+def as_of_label(as_of: str, newest: str | None = None) -> str:
+    """`prices as of DATE` (`OLDEST to NEWEST` given a newer date), with how old the oldest is
+    and what to run when that is too old."""
     days = stale_days(as_of)
-    return f"prices as of {as_of}" + (f" ({days} days old: run `chatroute prices update`)" if days else "")
+    several = newest is not None and newest != as_of
+    dates = span_text((as_of, newest or as_of))
+    age = f" ({'the oldest ' if several else ''}{days} days old: run `chatroute prices update`)" if days else ""
+    return f"prices as of {dates}{age}"
 
 
 def load_current(prices_file: Path | None) -> PriceTable:

@@ -14,7 +14,7 @@ from chatroute.safetext import strip_terminal_controls
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
     from chatroute.catalog.catalog import startup_warnings
-    from chatroute.catalog.prices import stale_note
+    from chatroute.catalog.prices import date_span, stale_note
     from chatroute.config import load_config
     from chatroute.discovery import adopt_local_servers
     from chatroute.paths import resolve_paths
@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
     if [t["kind"] for t in tables] == ["refreshed", "bundled"]:  # the refresh is the older
         print("  the bundled prices are newer than the refreshed ones and are used for every model they list")
-    if stale := stale_note(catalog.prices_as_of):
+    # The pool's oldest date, as the TUI's status bar: a model the newest table lacks is still
+    # priced from an older one.
+    dates = date_span(m.price_as_of for m in catalog.pool())
+    if stale := stale_note(dates[0] if dates else None):
         print(stale)
     if adopted:
         print(f"\nto keep using them, add to {paths.config_file}:\n\n{adopted[1]}")

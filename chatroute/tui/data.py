@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,10 +179,18 @@ class Backend:
 
         return THEME_ENV if theme_from_env() else "config (ui.theme)"
 
+    def price_dates(self) -> tuple[str, str] | None:
+        """The oldest and newest as-of dates of the pool's prices. Each model is priced from the
+        newest table that lists it (the dates `chatroute models` shows model by model), so a
+        refresh that lacks a model leaves two dates in play; the oldest says how stale they are."""
+        from chatroute.catalog.prices import date_span
+
+        return date_span(m.price_as_of for m in self.models())
+
     def prices_as_of(self) -> str | None:
-        """The most common as-of date over the pool (the table's age for the footer)."""
-        dates = [m.price_as_of for m in self.models() if m.price_as_of]
-        return Counter(dates).most_common(1)[0][0] if dates else None
+        """The oldest as-of date of the pool's prices (see price_dates)."""
+        span = self.price_dates()
+        return span[0] if span else None
 
     async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, CleanEvents]:
         streams = self.engine.compare(conversation_id, prompt, models)

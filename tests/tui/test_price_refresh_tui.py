@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from textual.widgets import Static
 from chatroute.catalog.prices import load_bundled, update_prices
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.models import ModelPicker
 from tests.catalog.helpers import make_feed, write_json
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import settle, type_and_send
@@ -48,3 +50,43 @@ async def test_old_prices_are_said_with_what_to_run(real_engine: Engine, fake_se
         await pilot.press("f5")
         await settle(pilot, app)
         assert str(app.screen.query_one("#prices-as-of", Static).render()) == said
+
+
+async def test_the_status_bar_names_every_date_the_pool_is_priced_at_and_ages_the_oldest(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh that lacks two of the pool's three models prices gpt-4o at its date and leaves
+    the other two at the bundled snapshot's, as `models` lists them. The status bar named the
+    most common date, the snapshot's, while a turn on gpt-4o was priced as of the refresh; it
+    now names both, oldest first, and says how old the oldest is once that is old."""
+    bundled = load_bundled().as_of
+    assert bundled is not None
+    newer = (date.fromisoformat(bundled) + timedelta(days=11)).isoformat()
+    models = make_feed(0)
+    for name in ("sample_spec", "gpt-4o-mini", "claude-haiku-4-5"):
+        del models[name]
+    (chatroute_home / "prices.json").write_text(json.dumps({"meta": {"source": "test", "as_of": newer},
+                                                             "models": models}))
+    real_engine.catch_up()  # as after `chatroute prices update` in another terminal
+    assert {m.id: m.price_as_of for m in real_engine.models()} == {
+        "openai/gpt-4o-mini": bundled, "openai/gpt-4o": newer, "anthropic/claude-haiku-4-5": bundled}
+    monkeypatch.setattr("chatroute.catalog.prices.today", lambda: date.fromisoformat(bundled) + timedelta(days=30))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        fake_server.script("gpt-4o", Reply(text="ok", input_tokens=100, output_tokens=10))
+        await type_and_send(pilot, "@gpt-4o a question")
+        status = str(app.screen.query_one("#status", Static).render())
+        await pilot.press("ctrl+o")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ModelPicker)
+        picker = str(app.screen.query_one(".as-of", Static).render())
+        await pilot.press("escape")
+        monkeypatch.setattr("chatroute.catalog.prices.today", lambda: date.fromisoformat(bundled) + timedelta(days=100))
+        app.screen.refresh_titles()
+        await settle(pilot, app)
+        old = str(app.screen.query_one("#status", Static).render())
+    [turn] = real_engine.store.recent_turns()
+    assert (turn.model, turn.price_as_of) == ("openai/gpt-4o", newer)
+    assert status.endswith(f"prices as of {bundled} to {newer}"), status
+    assert picker == f"prices as of {bundled} to {newer}"
+    hint = "(the oldest 100 days old: run `chatroute prices update`)"
+    assert old.endswith(f"prices as of {bundled} to {newer} {hint}"), old

@@ -45,9 +45,9 @@ def status_line(backend: Backend, next_override: str | None, budget: dict[str, A
     # budget changes what the next turn does.
     if budget is not None and budget.get("level") in ("warn", "over"):
         status.append(budget_status_text(budget))
-    as_of = backend.prices_as_of()
-    if as_of:
-        status.append(as_of_label(as_of))
+    dates = backend.price_dates()
+    if dates:
+        status.append(as_of_label(*dates))
     elif backend.model_ids():  # with no models (yet) there are no prices to date
         status.append("prices: unknown age")
     return Text(" · ".join(status), no_wrap=True, overflow="ellipsis")

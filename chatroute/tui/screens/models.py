@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from chatroute.catalog.prices import span_text
 from chatroute.money import usd
 from chatroute.tui.data import Backend
 
@@ -70,8 +71,9 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
                     else "enter next turn only · p pin for this conversation · u back to routing · esc cancel")
             with Vertical(id="picker-keys"):
                 yield Static(hint, classes="hint")
-                as_of = self.backend.prices_as_of()
-                yield Static(f"prices as of {as_of}" if as_of else "price table age unknown", classes="as-of")
+                dates = self.backend.price_dates()
+                yield Static(f"prices as of {span_text(dates)}" if dates else "price table age unknown",
+                             classes="as-of")
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)
