@@ -1,22 +1,103 @@
-"""How much of a routing-time token estimate a text weighs, from lengths alone.
+"""How much of a routing-time token estimate a text weighs, in ASCII characters' worth.
 
 The estimate is characters / 3.6 (routing/sizing.py), which errs large for English but small
 for scripts whose characters are about a token each or more (CJK, emoji; README, The history
 window). So a character outside ASCII weighs more, by its UTF-8 length: 1 + 1.5 per byte past the first.
 A CJK character (3 bytes) weighs 4, about a token; an emoji (4 bytes) 5.5; Cyrillic or Greek
 (2 bytes) 2.5, which errs large as English does. Both lengths are what SQLite gives without
-the text leaving the database (length(content), length(CAST(content AS BLOB))).
+the text leaving the database (length(content), length(CAST(content AS BLOB))): weighted_length.
+
+Lengths miss the other text tokenizers cut small: high-entropy ASCII (a pasted data URL or
+base64 blob, a hex string or hex dump, a UUID, a JWT), whose tokens are a few characters each,
+not a word. Weighed as prose, such a prompt past a model's window was sent, and the history
+window resent more than fit (README, The history window). text_weight finds such runs and
+weighs their characters as DENSE_WEIGHT or HEX_WEIGHT ordinary ones. It only ever adds to weighted_length, which
+Store.history_tail relies on (it walks a branch by lengths, then weighs the bodies it reads).
+The search runs on the UTF-8 bytes mapped to a class a byte (bytes.translate) and str.find,
+so ordinary text is not scanned by a regex at all.
 """
 
 from __future__ import annotations
 
+import re
+
 NON_ASCII_EXTRA = 1.5  # weight added per UTF-8 byte past a character's first
+# A character of a dense run, in ordinary ones: set from the shipped o200k tokenizer's counts of
+# base64, UUIDs and hex dumps (DENSE) and of unbroken hex strings (HEX), to err a little large.
+DENSE_WEIGHT = 2.5
+HEX_WEIGHT = 2.1
+
+# A base64-like run: at least MIN_RUN characters of the base64 alphabets (standard and URL-safe)
+# with no space. It is dense unless it reads as words: `test_case_2_handles_long_names` and
+# `qqqq…` are runs too, but their letters come in long pieces (o200k's are words), while in random
+# text the kind of character changes every 1–2 characters. SAMPLE characters are looked at.
+MIN_RUN = 32
+SAMPLE = 64
+MAX_PIECE = 4.0  # the average piece of a dense sample is shorter
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+_PIECE = re.compile(rb"[A-Z]*[a-z]+|[A-Z]+|[0-9]+")  # o200k's letter and digit pieces, roughly
+_HEX_RUN = re.compile(rb"[0-9A-Fa-f]+")  # a UUID's hyphens are tokens of their own
+
+# A hex dump (xxd, hexdump -C, od): at least 8 groups of 2–8 hex digits split by one or two spaces
+# (or a line end); o200k cuts each group apart from its space, and digits from letters. Looked
+# for only in spans of at least MIN_DUMP characters of hex digits and separators.
+_DUMP_CHARS = b"0123456789ABCDEFabcdef \t\r\n:"
+MIN_DUMP = 23  # 8 groups of 2 and their 7 spaces
+_DUMP = re.compile(rb"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2,8}(?::?[ \t]{1,2}|\r?\n)){7,}[0-9A-Fa-f]{2,8}(?![0-9A-Za-z])")
+
+
+def _table(members: bytes) -> bytes:
+    """A bytes.translate table: the members to b"x", every other byte to b"."."""
+    table = bytearray(b"." * 256)
+    for b in members:
+        table[b] = ord("x")
+    return bytes(table)
+
+
+_RUN_TABLE, _DUMP_TABLE = _table(_RUN_CHARS), _table(_DUMP_CHARS)
 
 
 def weighted_length(chars: int, utf8_bytes: int) -> float:
-    """A text of `chars` characters and `utf8_bytes` bytes, in ASCII characters' worth."""
+    """A text of `chars` characters and `utf8_bytes` bytes, in ASCII characters' worth, from its
+    lengths alone: what text_weight gives for a text with no dense run, and never more."""
     return chars + NON_ASCII_EXTRA * max(0, utf8_bytes - chars)
 
 
 def text_weight(text: str) -> float:
-    return weighted_length(len(text), len(text.encode("utf-8", "surrogatepass")))
+    data = text.encode("utf-8", "surrogatepass")
+    weight = weighted_length(len(text), len(data))
+    if len(data) >= MIN_DUMP:
+        weight += _dense_extra(data)
+    return weight
+
+
+def _dense_extra(data: bytes) -> float:
+    """What the dense runs and hex dumps of `data` (UTF-8) add to its weight. Both are ASCII,
+    so their bytes are their characters."""
+    extra = 0.0
+    runs = data.translate(_RUN_TABLE)
+    needle = b"x" * MIN_RUN
+    at = runs.find(needle)
+    while at >= 0:
+        end = runs.find(b".", at + MIN_RUN)
+        end = len(data) if end < 0 else end
+        extra += _run_extra(data, at, end)
+        at = runs.find(needle, end)
+    spans = data.translate(_DUMP_TABLE)
+    needle = b"x" * MIN_DUMP
+    at = spans.find(needle)
+    while at >= 0:
+        end = spans.find(b".", at + MIN_DUMP)
+        end = len(data) if end < 0 else end
+        extra += sum((DENSE_WEIGHT - 1) * (m.end() - m.start()) for m in _DUMP.finditer(data, at, end))
+        at = spans.find(needle, end)
+    return extra
+
+
+def _run_extra(data: bytes, start: int, end: int) -> float:
+    """What the run data[start:end] adds: nothing when it reads as words."""
+    sample = data[start:min(end, start + SAMPLE)]
+    if len(sample) > MAX_PIECE * len(_PIECE.findall(sample)):
+        return 0.0
+    weight = HEX_WEIGHT if _HEX_RUN.fullmatch(sample) else DENSE_WEIGHT
+    return (weight - 1) * (end - start)

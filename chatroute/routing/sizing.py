@@ -60,8 +60,9 @@ def _expected_output(lexical: list[float], prompt: str) -> int:
 
 def estimate_input_tokens(prompt: str, history: Sequence[Any], system: str | None) -> int:
     """The routing-time size of a request: characters / CHARS_PER_TOKEN (a character outside
-    ASCII weighing more: chatroute/textsize.py) plus a little framing per message. Lengths only,
-    so it costs nothing even on a long conversation."""
+    ASCII, or of a base64 or hex run, weighing more: chatroute/textsize.py) plus a little framing
+    per message. No tokenizer, so it costs little even on a long conversation. The history
+    window (Store.history_tail), the size filter and the refusal's first look all weigh this."""
     texts = [getattr(m, "content", "") or "" for m in history]
     chars = sum(text_weight(t) for t in (*texts, system or "", prompt))
     return int(math.ceil(chars / CHARS_PER_TOKEN)) + MESSAGE_FRAMING_TOKENS * (len(history) + 1)

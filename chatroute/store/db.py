@@ -50,7 +50,7 @@ from chatroute.store.records import (
 from chatroute.store.search import SearchQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
-from chatroute.textsize import weighted_length
+from chatroute.textsize import text_weight, weighted_length
 
 if TYPE_CHECKING:
     from chatroute.config import Config
@@ -447,12 +447,21 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                 branch.pop()
         outline = [(r[2], r[4] or 0) for r in branch]
         skipped = unanswered(outline)
-        # Weighed as the router estimates a text (a character outside ASCII counts more).
+        # Weighed as the router estimates a text (a character outside ASCII counts more), from
+        # the lengths first: they never weigh a text more than text_weight does, so the tail
+        # they give holds the one text_weight gives, and only its bodies are read and weighed.
         outline = [(role, 0 if i in skipped or not chars else weighted_length(chars, r[6] or 0))
                    for i, ((role, chars), r) in enumerate(zip(outline, branch, strict=True))]
         start = tail_start(outline, max_chars, per_message_chars)
+        messages = self.messages_by_id([r[1] for i, r in enumerate(branch) if i >= start and i not in skipped])
+        if max_chars is not None and messages:
+            weights = {m.id: text_weight(m.content) for m in messages}
+            exact = [(role, weights.get(r[1], chars) if chars else 0)
+                     for (role, chars), r in zip(outline[start:], branch[start:], strict=True)]
+            cut = {r[1] for r in branch[start:start + tail_start(exact, max_chars, per_message_chars)]}
+            messages = [m for m in messages if m.id not in cut]
         return HistoryTail(
-            messages=self.messages_by_id([r[1] for i, r in enumerate(branch) if i >= start and i not in skipped]),
+            messages=messages,
             total_turns=sum(1 for role, chars in outline if role == "user" and chars),
             leaf_id=branch[-1][1] if branch else None,
             current_model=next((r[3] for r in reversed(branch) if r[2] == "assistant" and r[3]), None),
