@@ -130,7 +130,7 @@ def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], syst
     found = targets(engine, pin, None, strict=True)
     return engine.router.decide(RouteRequest(
         prompt=prompt, history=history, system=system, pool=[], pin=found.pin, known=found.known,
-        turn_index=sum(1 for m in history if m.role == "user"), health=engine.health,
+        turn_index=sum(1 for m in history if m.role == "user"), health=engine.health, served=True,
     ))
 
 
@@ -141,9 +141,10 @@ def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: s
 
 
 def fits_request(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
-                 override: str | None) -> RouteRequest:
+                 override: str | None, served: bool = False) -> RouteRequest:
     """What check_fits hands the router: the catalogue read here, so that the router's part (the
-    token count, which grows with the input) can run in another thread without touching it."""
+    token count, which grows with the input) can run in another thread without touching it.
+    `served`: a request to `chatroute serve` (RouteRequest.served)."""
     found = targets(engine, pin, override, strict=False)
     return RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(), pin=found.pin,
-                        override=found.override, default=found.default, known=found.known)
+                        override=found.override, default=found.default, known=found.known, served=served)

@@ -59,6 +59,9 @@ class RouteRequest:
     # Models that cannot be asked at all, with why (a provider whose API key is not set): left
     # out up front rather than tried, failed and rerouted on every first turn.
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # A request to `chatroute serve`: it has no conversation, its history is the messages the
+    # client sent and its pin the model the request named. Only the words said about it differ.
+    served: bool = False
 
 
 @dataclass

@@ -367,7 +367,7 @@ class Router:
             self.set_preset(request.preset)
         models = list(request.pool)
         by_id = {m.id: m for m in [*request.known, *models]}
-        fit = Fit(request.prompt, request.history, request.system)
+        fit = Fit(request.prompt, request.history, request.system, served=request.served)
         # Before the embedding: a 1 MB prompt that nothing can take should not cost one.
         refusal = too_large(fit, models, by_id, pin=request.pin, override=request.override, default=request.default)
         if refusal is not None:
@@ -466,7 +466,9 @@ class Router:
         if fc is None:
             fc = RouteCandidate(forced, None, None, None, None)
             turn.cands.append(fc)
-        reason = f"{short_model(forced)}: {'per-turn override' if override else 'pinned for this conversation'}"
+        how = "per-turn override" if override else "named in the request" if turn.request.served else (
+            "pinned for this conversation")
+        reason = f"{short_model(forced)}: {how}"
         if fc.excluded:
             reason += f" (note: {fc.excluded})"
         return self._finish(forced, kind, reason, turn, t0)
@@ -518,7 +520,7 @@ class Router:
         """Raise PromptTooLargeError if decide() would: the same check, without the routing
         (no embedding, no health or budget), so a client can refuse before it stores anything."""
         models = list(request.pool)
-        error = too_large(Fit(request.prompt, request.history, request.system), models,
+        error = too_large(Fit(request.prompt, request.history, request.system, served=request.served), models,
                           {m.id: m for m in [*request.known, *models]},
                           pin=request.pin, override=request.override, default=request.default)
         if error is not None:

@@ -76,10 +76,11 @@ class Fit:
     prompts that fit. So a "no" from the estimate is checked with the catalogue's tokenizer
     (exact for OpenAI, scaled for other vendors), counted once per tokenizer."""
 
-    def __init__(self, prompt: str, history: Sequence[Any], system: str | None) -> None:
+    def __init__(self, prompt: str, history: Sequence[Any], system: str | None, *, served: bool = False) -> None:
         self._messages = [*history, {"role": "user", "content": prompt}]
         self._system = system
         self.has_history = bool(history)
+        self.served = served
         self.estimate = estimate_input_tokens(prompt, history, system)
         self._counts: dict[tuple[str, str | None], int] = {}
 
@@ -103,12 +104,20 @@ class Fit:
         return self.tokens(model) + MIN_OUTPUT_TOKENS <= window
 
     def subject(self) -> str:
+        if self.served:
+            return "this request"
         return "this prompt with the conversation so far" if self.has_history else "this prompt"
 
     def advice(self) -> str:
+        if self.served:  # its client sends the history it wants: only the client can cut it
+            return "shorten the messages"
         # A client that windows the history (the engine) only refuses a prompt too large on
         # its own: a new conversation would not help that one.
         return "shorten it or start a new conversation" if self.has_history else "shorten it"
+
+    def name(self, model_id: str) -> str:
+        """A model as the refusal names it: to a served client, the id it can put in `model`."""
+        return model_id if self.served else short_model(model_id)
 
 
 def too_large(fit: Fit, models: list[Any], by_id: dict[str, Any], *, pin: str | None, override: str | None,
@@ -122,9 +131,11 @@ def too_large(fit: Fit, models: list[Any], by_id: dict[str, Any], *, pin: str | 
         if info is None or fit.possible(info):
             return None
         tokens, window = fit.tokens(info), int(info.context_window)
-        how = "chosen for this turn" if override else "pinned for this conversation"
         roomier = [m for m in models if (m.context_window or 0) > window and fit.possible(m)]
         bigger = max(roomier, key=lambda m: m.context_window or 0, default=None)
+        if fit.served:
+            return _named_too_large(fit, tokens, window, forced, bigger)
+        how = "chosen for this turn" if override else "pinned for this conversation"
         advice = fit.advice()
         if bigger is not None:
             hint = f"choose a model with a larger one (such as {short_model(bigger.id)}, {bigger.context_window:,})"
@@ -145,6 +156,15 @@ def too_large(fit: Fit, models: list[Any], by_id: dict[str, Any], *, pin: str | 
     tokens, window = fit.tokens(largest), int(largest.context_window)
     what = "the largest context window" if len(targets) > 1 else "the context window"
     return PromptTooLargeError(
-        f"{fit.subject()} is about {tokens:,} tokens; {what} is {window:,} ({short_model(largest.id)}); "
+        f"{fit.subject()} is about {tokens:,} tokens; {what} is {window:,} ({fit.name(largest.id)}); "
         + fit.advice(),
         tokens=tokens, window=window, model=largest.id)
+
+
+def _named_too_large(fit: Fit, tokens: int, window: int, named: str, bigger: Any) -> PromptTooLargeError:
+    """too_large for a served request that names its model: serve has no pins or conversations."""
+    hint = f"name one with a larger window (such as {bigger.id}, {bigger.context_window:,}) or " if bigger else ""
+    return PromptTooLargeError(
+        f"{fit.subject()} is about {tokens:,} tokens; the model you named, {named}, has a context window of "
+        f"{window:,} tokens; {hint}{fit.advice()}",
+        tokens=tokens, window=window, model=named)

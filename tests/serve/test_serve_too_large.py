@@ -1,0 +1,77 @@
+"""A request too large for the model it names, or for every model, refused over real HTTP before
+anything is sent, in words that fit serve: it has no conversations, and the model was named in
+the request, not pinned to anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.engine.helpers import write_config
+from tests.fakeserver import FakeServer
+from tests.serve.conftest import Served, start_served
+
+TINY_WINDOWS = "".join(f'[models."{m}"]\ncontext_window = {w}\n' for m, w in
+                       (("openai/gpt-4o-mini", 1000), ("openai/gpt-4o", 1500), ("anthropic/claude-haiku-4-5", 2000)))
+EARLIER = [{"role": "user", "content": "Here is a list."}, {"role": "assistant", "content": "Go on."}]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    fake = FakeServer().start()
+    home = tmp_path_factory.mktemp("serve") / "home"
+    home.mkdir(parents=True)
+    write_config(home, fake, extra=TINY_WINDOWS)
+    server = start_served(home, fake)
+    try:
+        yield server
+    finally:
+        server.stop()
+        fake.stop()
+
+
+def _refusal(server: Served, path: str, model: str, content: str) -> str:
+    body = {"model": model, "max_tokens": 100, "messages": [*EARLIER, {"role": "user", "content": content}]}
+    r = httpx.post(server.url + path, json=body, timeout=30,
+                   headers={"authorization": f"Bearer {server.token}", "x-api-key": server.token})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    return str(error["message"])
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
+def test_a_request_too_large_for_the_model_it_names_says_so(tiny: Served, path: str) -> None:
+    tiny.fake.reset()
+    # ≈1,550 tokens: past gpt-4o's 1,500, inside claude-haiku-4-5's 2,000.
+    message = _refusal(tiny, path, "openai/gpt-4o", "word " * 1550)
+    assert message.startswith("this request is about 1,5"), message
+    assert message.endswith(" tokens; the model you named, openai/gpt-4o, has a context window of 1,500 tokens; "
+                            "name one with a larger window (such as anthropic/claude-haiku-4-5, 2,000) "
+                            "or shorten the messages"), message
+    assert "conversation" not in message and "pinned" not in message
+    assert not tiny.fake.requests
+
+
+def test_a_request_too_large_for_every_model_names_the_largest_window(tiny: Served) -> None:
+    tiny.fake.reset()
+    for model in ("chatroute/auto", "openai/gpt-4o-mini"):
+        message = _refusal(tiny, "/chat/completions", model, "word " * 3000)
+        assert message.startswith("this request is about 3,"), message
+        assert "conversation" not in message and "pinned" not in message, message
+    assert message.endswith(" tokens; the model you named, openai/gpt-4o-mini, has a context window of 1,000 "
+                            "tokens; shorten the messages"), message
+    auto = _refusal(tiny, "/chat/completions", "chatroute/auto", "word " * 3000)
+    assert auto.endswith(" tokens; the largest context window is 2,000 (anthropic/claude-haiku-4-5); "
+                         "shorten the messages"), auto
+    assert not tiny.fake.requests
+
+
+def test_a_request_that_fits_the_model_it_names_says_it_was_named(tiny: Served) -> None:
+    tiny.fake.reset()
+    r = httpx.post(tiny.url + "/chat/completions", timeout=30, headers={"authorization": f"Bearer {tiny.token}"},
+                   json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "a short one"}]})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-chatroute-route-reason"] == "gpt-4o: named in the request"
