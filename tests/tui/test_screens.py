@@ -319,7 +319,8 @@ async def test_rename_and_delete_with_no_conversation_say_why_nothing_happens(en
 
 _README_NAMES = {"enter": "Enter", "escape": "Escape", "delete": "Delete", "home": "Home", "end": "End",
                  "pageup": "PageUp", "space": "Space", "up": "↑", "down": "↓", "left": "←", "right": "→",
-                 "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "question_mark": "?"}
+                 "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "question_mark": "?",
+                 "tab": "Tab"}
 
 
 def _readme_form(key: str) -> str:

@@ -1,5 +1,6 @@
 """Compare mode: one prompt to 2–4 models, answers streaming side by side. A failing or slow
-model only affects its own column. 1–4 picks the best answer; the conversation continues from it."""
+model only affects its own column. 1–4 picks the best answer; the conversation continues from it.
+Where the columns would be too narrow to read, the answers are shown one at a time instead."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Click
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
     from chatroute.store.records import TurnRecord
 
 MAX_MODELS = 4
+# Cells: in a narrower column an answer is a few words a line, so the answers are shown one at a
+# time, the whole width, with a row of tabs to move between them.
+MIN_COLUMN_WIDTH = 24
 
 
 def default_picks(models: list[ModelInfo]) -> list[str]:
@@ -182,6 +187,24 @@ class CompareColumn(Vertical):
         return True if stream is None else await stream.stop()
 
 
+class AnswerTab(Static):
+    """One answer's number in the row of tabs shown when the answers are shown one at a time,
+    with its model's name where there is room; a click shows that answer."""
+
+    DEFAULT_CSS = """
+    AnswerTab { width: auto; height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; }
+    AnswerTab.-current { background: $primary 40%; color: $foreground; text-style: bold; }
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    async def on_click(self, event: Click) -> None:
+        event.stop()
+        await self.run_action(f"screen.show_answer(0, {self.index})")
+
+
 class CompareScreen(Screen[tuple[str, str | None] | None]):
     """Dismissed with (conversation, picked answer), or (conversation, None) when closed after
     the prompt was sent: the answers are stored, the first one active, so the chat shows that
@@ -195,6 +218,12 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     CompareScreen.-running #running { display: block; }
     CompareScreen.-running #setup { display: none; }
     CompareScreen .hint { color: $text-muted; height: auto; }
+    CompareScreen #answer-tabs { height: 1; display: none; }
+    CompareScreen.-one-at-a-time #answer-tabs { display: block; }
+    CompareScreen.-one-at-a-time CompareColumn { display: none; }
+    CompareScreen.-one-at-a-time CompareColumn.-shown { display: block; }
+    /* One line: the answer keeps the rows (the footer says the keys too). */
+    CompareScreen.-one-at-a-time #pick-hint { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     BINDINGS = [
@@ -204,6 +233,13 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         Binding("3", "pick(3)", "Pick 3", show=False),
         Binding("4", "pick(4)", "Pick 4", show=False),
         Binding("escape", "close", "Close"),
+        # Shown one at a time, the next answer; side by side, Tab moves the focus as on any screen
+        # (the second binding of the key, taken when check_action refuses the first).
+        Binding("tab,right", "show_answer(+1)", "Next answer (shown one at a time; side by side Tab moves the focus)",
+                show=False),
+        Binding("shift+tab,left", "show_answer(-1)", "Previous answer (shown one at a time)", show=False),
+        Binding("tab", "app.focus_next", "", show=False),
+        Binding("shift+tab", "app.focus_previous", "", show=False),
         # Priority: the stock ctrl+c (copy, or "press ctrl+q to quit") left the answers billing.
         Binding("ctrl+c", "stop", "Stop the answers still streaming (none: copies the selection)", show=False,
                 priority=True),
@@ -217,6 +253,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.prompt = prompt
         self.preselected = list(models or [])
         self.columns: list[CompareColumn] = []
+        self.shown = 0  # the answer on screen when they are shown one at a time
+        self._asked = False  # the models are answering: the hint says how to pick
         self.sub_title = "compare models"
 
     def compose(self) -> ComposeResult:
@@ -231,6 +269,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                          classes="hint")
         with Vertical(id="running"):
+            yield Horizontal(id="answer-tabs")
             yield Horizontal(id="columns")
             yield Static("", id="pick-hint", classes="hint")
         yield Footer()
@@ -242,7 +281,65 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         # A compare runs once: out of the footer when its key would do nothing.
         if action == "start" and self.columns:
             return False
+        if action == "show_answer":
+            return self.one_at_a_time
         return True
+
+    @property
+    def one_at_a_time(self) -> bool:
+        return self.has_class("-one-at-a-time")
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Side by side where every column is at least MIN_COLUMN_WIDTH wide, else one at a time
+        (the one with the focus first)."""
+        if not self.columns:
+            return
+        one = self.size.width // len(self.columns) < MIN_COLUMN_WIDTH
+        if one and not self.one_at_a_time:
+            self.shown = next((i for i, c in enumerate(self.columns) if c.has_focus_within), self.shown)
+        self.set_class(one, "-one-at-a-time")
+        if one:
+            self._show(self.shown)
+        else:
+            self._pick_hint()
+
+    def action_show_answer(self, step: int = 0, index: int | None = None) -> None:
+        """Show the answer `step` away from the one shown (wrapping), or answer `index` (from 1)."""
+        target = index - 1 if index is not None else (self.shown + step) % len(self.columns)
+        if self.one_at_a_time and 0 <= target < len(self.columns):
+            self._show(target)
+
+    def _show(self, index: int) -> None:
+        self.shown = index
+        for i, column in enumerate(self.columns):
+            column.set_class(i == index, "-shown")
+        self._tabs()
+        self._pick_hint()
+        self.columns[index].query_one(VerticalScroll).focus()
+
+    def _tabs(self) -> None:
+        """Every answer's number and model where they fit in one line; else the names of the one
+        shown only."""
+        def label(i: int, column: CompareColumn, named: bool) -> Text:
+            return Text(f"{i}  {short_model(column.model)}" if named else str(i))
+
+        whole = sum(len(short_model(c.model)) + 5 for c in self.columns)
+        for i, (tab, column) in enumerate(zip(self.query(AnswerTab), self.columns, strict=True)):
+            tab.update(label(i + 1, column, whole <= self.size.width or i == self.shown))
+            tab.set_class(i == self.shown, "-current")
+
+    def _pick_hint(self) -> None:
+        if not self._asked:
+            return
+        n = len(self.columns)
+        # One line when one at a time, cut where narrow: the keys that matter there come first.
+        head = (f"1–{n} picks · ←/→ or tab: next answer" if self.one_at_a_time
+                else f"1–{n} keep that answer (the conversation continues from it)")
+        self.query_one("#pick-hint", Static).update(
+            f"{head} · esc closes, keeping answer 1 ([ ] switch answers in the chat)")
 
     def selected(self) -> list[str]:
         return list(self.query_one(SelectionList).selected)
@@ -270,11 +367,13 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         container = self.query_one("#columns", Horizontal)
         self.columns = [CompareColumn(i + 1, m, self.backend.stored_turn) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
+        await self.query_one("#answer-tabs", Horizontal).mount_all(AnswerTab(i + 1) for i in range(len(models)))
         self.add_class("-running")
         self.refresh_bindings()  # no Start any more
         # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
         # answer could be picked by its key. The first answer scrolls with the arrows.
         self.columns[0].query_one(VerticalScroll).focus()
+        self._fit()
         self.sub_title = f"compare · {prompt[:60]}"
         try:  # with no conversation yet the engine starts one (TurnStarted says which)
             streams = await self.backend.compare(self.conversation_id, prompt, models)
@@ -290,9 +389,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
                 col._fail("the engine returned no stream for this model")
                 continue
             self.run_worker(col.consume(events), group="compare", exit_on_error=False)
-        self.query_one("#pick-hint", Static).update(
-            f"1–{len(self.columns)} keep that answer (the conversation continues from it) · "
-            "esc closes, keeping answer 1 ([ ] switch answers in the chat)")
+        self._asked = True
+        self._pick_hint()
 
     async def action_pick(self, n: int) -> None:
         if not self.columns or not 1 <= n <= len(self.columns):
