@@ -8,7 +8,7 @@ and saving from the cache are reported apart, and a negative routing saving is s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,13 @@ class PeriodSummary:
     chosen_saved_usd: float | None = None
     chosen_turns: int = 0  # of the turns with a known cost, those whose model the user chose
     routed_turns: int = 0  # and the others (cache hits among them, which cost nothing either way)
+    # Of the turns the baseline covers, those whose usage was estimated: it prices their
+    # estimated counts (a baseline model's own turn at its estimated cost).
+    estimated_baseline_turns: int = 0
+    # Of chosen_turns and routed_turns, those estimated on another model than the baseline: the
+    # saving on them is an estimate (a turn on the baseline model saves exactly $0 against it).
+    estimated_chosen_turns: int = 0
+    estimated_routed_turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,6 +190,8 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
     estimated_turns, estimated_cost = store.estimated_spend(since=since)
     base = routed_saved = chosen_saved = None
     turns_by: dict[bool, int] = {False: 0, True: 0}
+    estimated_by: dict[bool, int] = {False: 0, True: 0}
+    estimated_base = 0
     if baseline is not None:
         # The turns with a known cost, like `actual`: a turn with no known price is in neither.
         saved: dict[bool, float | None] = {}
@@ -192,6 +201,8 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
             saved[chosen] = None if part is None else part - sum(r.cost_usd or 0.0 for r in priced)
             base = part if base is None or part is None else base + part
             turns_by[chosen] = sum(r.turns for r in priced)
+            estimated_base += sum(r.estimated_turns for r in priced)
+            estimated_by[chosen] = sum(r.estimated_turns for r in priced if r.key != baseline.id)
         # A difference of sums of the same figures: what is left under a nano-dollar is the
         # floats' rounding, not money ("your picks cost <$0.000001 more" than themselves).
         routed_saved, chosen_saved = (None if v is None else _no_dust(v) for v in (saved[False], saved[True]))
@@ -213,6 +224,9 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         chosen_saved_usd=chosen_saved,
         chosen_turns=turns_by[True],
         routed_turns=turns_by[False],
+        estimated_baseline_turns=estimated_base,
+        estimated_chosen_turns=estimated_by[True],
+        estimated_routed_turns=estimated_by[False],
     )
 
 
@@ -260,8 +274,9 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
 
 def _as_dict(row: SpendRow) -> dict[str, Any]:
     # SpendRow.to_dict without dataclasses.asdict's recursive deep copy: the fields are plain
-    # values, and by conversation there is a row per conversation (thousands, where asdict is slow).
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+    # values, and by conversation there is a row per conversation (thousands, where asdict is
+    # slow, and so is asking dataclasses.fields() for each). Its __dict__ holds them in order.
+    return dict(vars(row))
 
 
 def cost_report(

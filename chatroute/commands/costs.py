@@ -42,23 +42,29 @@ def run(args: argparse.Namespace) -> int:
     key_name = args.by
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
+        # estimated_turns last: the columns scripts already read keep their places.
         writer.writerow([key_name, "turns", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
-                         "unknown_cost_turns", "cache_saved_usd"])
+                         "unknown_cost_turns", "cache_saved_usd", "estimated_turns"])
         for r in report["rows"]:
             # Titles are outside text: faithful into a file or pipe, cleaned onto a terminal.
             label = _key_label(r, key_name)
             writer.writerow([terminal_line(sys.stdout, label) if isinstance(label, str) else label, r["turns"],
                              r["input_tokens"], r["output_tokens"], r["cached_tokens"],
                              "" if r["cost_usd"] is None else f"{r['cost_usd']:.8f}", r["unknown_cost_turns"],
-                             "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}"])
+                             "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}", r["estimated_turns"]])
         return 0
     periods = report["periods"]
     rows = []
     for name in ("today", "week", "month", "all"):
         p = periods[name]
-        rows.append([name, f"{p['turns']:,}", _approx(p) + usd(p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
-                     usd(p["baseline_cost_usd"]), usd(p["routed_saved_usd"]),
-                     usd(p["chosen_saved_usd"]) if p["chosen_turns"] else "–", usd(p["cache_saved_usd"])])
+        # The baseline prices the very token counts of the turns, estimated ones too; a cache
+        # hit's saving is always an estimate (of what the model that would have answered charges).
+        rows.append([name, f"{p['turns']:,}",
+                     _approx(p["estimated_turns"], p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
+                     _approx(p["estimated_baseline_turns"], p["baseline_cost_usd"]),
+                     _approx(p["estimated_routed_turns"], p["routed_saved_usd"]),
+                     _approx(p["estimated_chosen_turns"], p["chosen_saved_usd"]) if p["chosen_turns"] else "–",
+                     _approx(p["cache_saved_usd"] > 0, p["cache_saved_usd"])])
     # Routing's saving is over the turns it routed; the turns whose model the user named are
     # the user's own saving (or cost).
     print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "your picks saved",
@@ -69,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         label = _key_label(r, key_name)
         rows.append([clip_cells(strip_terminal_controls(str(label)), 48), f"{r['turns']:,}",
                      f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
-                     f"{r['cached_tokens']:,}", usd(r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
+                     f"{r['cached_tokens']:,}",
+                     _approx(r["estimated_turns"], r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
     if rows:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
         print()
@@ -80,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         n = everything["estimated_turns"]
         print(f"≈ includes {n} turn{'s' if n != 1 else ''} ({usd(everything['estimated_cost_usd'])}) whose usage "
               "was estimated: stopped or interrupted replies, or a server that sent no token counts")
+    if everything.get("cache_saved_usd"):
+        print("≈ cache saved is always an estimate: what the model that would have answered charges for the"
+              " request and the cached answer, counted by its tokenizer")
     budget = report["budget"]
     if budget.get("message"):
         print(strip_terminal_controls(budget["message"]))
@@ -93,8 +103,9 @@ def _key_label(row: dict[str, object], by: str) -> object:
     return (row["label"] or row["key"]) if by in ("conversation", "client") else row["key"]
 
 
-def _approx(period: dict[str, object]) -> str:
-    return "≈" if period.get("estimated_turns") else ""
+def _approx(estimated: int | bool, amount: float | None) -> str:
+    """An amount, with ≈ when part of it is estimated (never on n/a: no amount is summed there)."""
+    return ("≈" if estimated and amount is not None else "") + usd(amount)
 
 
 def _unknown(n: int) -> str:

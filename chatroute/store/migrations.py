@@ -24,11 +24,14 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
 
 
 def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
-                 add: str | None = None, sub: str | None = None, counted: str = "1", when: str | None = None) -> str:
+                 add: str | None = None, sub: str | None = None, counted: str = "1", when: str | None = None,
+                 estimated: bool = False) -> str:
     """A trigger keeping `table` (one row per `keys`, each an expression over a turn row written
     with `{r}`) equal to sums over turns: it subtracts the old row and adds the new one.
     Integer sums are exact; cost sums are floats, equal to a direct SUM up to rounding.
-    `counted` (over `{r}`): 1 when the row is a turn that counts (in `turns` and `cost_known`)."""
+    `counted` (over `{r}`): 1 when the row is a turn that counts (in `turns` and `cost_known`).
+    `estimated`: the table has the column of that name (schema 8), the counted turns whose usage
+    was estimated; off, the trigger is the one the migrations before it created."""
     def upsert(row: str, sign: str) -> str:
         key_vals = ", ".join(expr.format(r=row) for expr in keys.values())
         turn = counted.format(r=row)
@@ -38,9 +41,14 @@ def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
             f" {sign}{row}.cache_write_tokens, {sign}ifnull({row}.cost_usd, 0), {sign}{known},"
             f" {sign}ifnull({row}.saved_usd, 0), {sign}({row}.saved_usd IS NOT NULL)"
         )
+        columns, sets = "", ""
+        if estimated:
+            vals += f", {sign}({turn} AND {row}.usage_estimated)"
+            columns = ", estimated"
+            sets = ",\n            estimated = estimated + excluded.estimated"
         return f"""
         INSERT INTO {table} ({", ".join(keys)}, turns, input_tokens, output_tokens, cached_tokens,
-                             cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known)
+                             cache_write_tokens, cost_usd, cost_known, saved_usd, saved_known{columns})
         VALUES ({vals})
         ON CONFLICT ({", ".join(keys)}) DO UPDATE SET
             turns = turns + excluded.turns,
@@ -51,7 +59,7 @@ def _sum_trigger(name: str, table: str, keys: dict[str, str], event: str, *,
             cost_usd = cost_usd + excluded.cost_usd,
             cost_known = cost_known + excluded.cost_known,
             saved_usd = saved_usd + excluded.saved_usd,
-            saved_known = saved_known + excluded.saved_known;"""
+            saved_known = saved_known + excluded.saved_known{sets};"""
 
     body = ""
     if sub:
@@ -435,9 +443,68 @@ def _m7_streaming_route_kind(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN route_kind TEXT")
 
 
+def _m8_estimated_rows(db: sqlite_utils.Database) -> None:
+    """Every rollup counts its turns whose usage was estimated (`estimated`), so `chatroute
+    costs` can mark with ≈ the very rows (a day, a model, a conversation, a client) and the
+    baseline figures that hold one; only the totals could say it, from the partial index.
+
+    The triggers are made anew with the column, and now also follow a change of
+    `usage_estimated` alone. Older turns are counted from that partial index: estimated turns
+    are few, so the backfill reads them, not every turn."""
+    changed = f"{_SPEND_COLUMNS}, status, usage_estimated"
+    plain = {  # table: (its triggers' prefix, its keys, the key columns a turn can move between)
+        "turn_rollup": ("turns_rollup", _HOURLY_KEYS, "model, conversation_id"),
+        "spend_day_model": ("spend_day_model", _DAY_MODEL, "model"),
+        "spend_day_conversation": ("spend_day_conversation", _DAY_CONVERSATION, "conversation_id"),
+        "spend_day_client": ("spend_day_client", _DAY_CLIENT, "client"),
+    }
+    chosen = "spend_day_model_chosen"
+    statements = []
+    for table, (prefix, keys, moves) in plain.items():
+        statements += [
+            f"DROP TRIGGER {prefix}_ai", f"DROP TRIGGER {prefix}_ad", f"DROP TRIGGER {prefix}_au",
+            _sum_trigger(f"{prefix}_ai", table, keys, "AFTER INSERT", add="new", counted=COUNTED, estimated=True),
+            _sum_trigger(f"{prefix}_ad", table, keys, "AFTER DELETE", sub="old", counted=COUNTED, estimated=True),
+            _sum_trigger(f"{prefix}_au", table, keys, f"AFTER UPDATE OF {moves}, {changed}", sub="old", add="new",
+                         counted=COUNTED, estimated=True),
+        ]
+    # This one holds only the turns whose cost is known, as migration 6 made it.
+    keys, event = _DAY_MODEL_CHOSEN, f"AFTER UPDATE OF model, route_kind, {changed}"
+    statements += [
+        *(f"DROP TRIGGER {chosen}_{suffix}" for suffix in ("ai", "ad", "au_old", "au_new")),
+        _sum_trigger(f"{chosen}_ai", chosen, keys, "AFTER INSERT", add="new", counted=COUNTED,
+                     when="new.cost_usd IS NOT NULL", estimated=True),
+        _sum_trigger(f"{chosen}_ad", chosen, keys, "AFTER DELETE", sub="old", counted=COUNTED,
+                     when="old.cost_usd IS NOT NULL", estimated=True),
+        _sum_trigger(f"{chosen}_au_old", chosen, keys, event, sub="old", counted=COUNTED,
+                     when="old.cost_usd IS NOT NULL", estimated=True),
+        _sum_trigger(f"{chosen}_au_new", chosen, keys, event, add="new", counted=COUNTED,
+                     when="new.cost_usd IS NOT NULL", estimated=True),
+    ]
+    for table in (*plain, chosen):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
+    for sql in statements:
+        db.execute(sql)
+    for table, keys, known in [*((t, k, "") for t, (_, k, _) in plain.items()),
+                               (chosen, _DAY_MODEL_CHOSEN, " AND cost_usd IS NOT NULL")]:
+        exprs = ", ".join(expr.format(r="turns") for expr in keys.values())
+        counts = db.execute(f"SELECT {exprs}, SUM({_COUNTED_ROW}) FROM turns WHERE usage_estimated = 1{known}"
+                            f" GROUP BY {exprs}").fetchall()
+        match = " AND ".join(f"{col} = ?" for col in keys)
+        db.conn.executemany(f"UPDATE {table} SET estimated = ? WHERE {match}", [(r[-1], *r[:-1]) for r in counts])
+    # The covering index of the scans that no rollup serves (bounds within an hour) carries the
+    # flag too, so they still never read the wide rows.
+    db.execute("DROP INDEX idx_turns_created")
+    db.execute(
+        "CREATE INDEX idx_turns_created ON turns(created_at, model, conversation_id, route_kind, cache_status,"
+        " input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, saved_usd, status,"
+        " usage_estimated)"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
-    _m6_billing_detail, _m7_streaming_route_kind,
+    _m6_billing_detail, _m7_streaming_route_kind, _m8_estimated_rows,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

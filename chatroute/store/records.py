@@ -174,6 +174,9 @@ class SpendRow:
     unknown_cost_turns: int
     label: str | None = None  # conversation title when grouped by conversation
     cache_write_tokens: int = 0  # of input_tokens; read where a baseline is priced (known_cost_usage)
+    # Of turns, those whose usage was estimated (no usage report): their tokens and cost are
+    # estimates, so the row's are in part.
+    estimated_turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

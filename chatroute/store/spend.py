@@ -39,7 +39,8 @@ _AGG = f"""
     COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
     SUM(cost_usd) AS cost_usd,
     SUM(saved_usd) AS saved_usd,
-    COALESCE(SUM({_COUNTED} AND cost_usd IS NULL), 0) AS unknown_cost_turns
+    COALESCE(SUM({_COUNTED} AND cost_usd IS NULL), 0) AS unknown_cost_turns,
+    COALESCE(SUM({_COUNTED} AND usage_estimated), 0) AS estimated_turns
 """
 
 
@@ -65,6 +66,7 @@ def _row(r: tuple[Any, ...], label: str | None = None) -> SpendRow:
         cost_usd=r[5],
         saved_usd=r[6],
         unknown_cost_turns=r[7],
+        estimated_turns=r[8],
         label=label,
     )
 
@@ -76,7 +78,8 @@ _ROLLUP_AGG = """
     COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
     CASE WHEN SUM(cost_known) > 0 THEN SUM(cost_usd) END AS cost_usd,
     CASE WHEN SUM(saved_known) > 0 THEN SUM(saved_usd) END AS saved_usd,
-    COALESCE(SUM(turns) - SUM(cost_known), 0) AS unknown_cost_turns
+    COALESCE(SUM(turns) - SUM(cost_known), 0) AS unknown_cost_turns,
+    COALESCE(SUM(estimated), 0) AS estimated_turns
 """
 _HOUR_SUFFIX = ":00:00.000Z"
 
@@ -244,35 +247,36 @@ def known_cost_usage(c: sqlite3.Connection, since: Bound, until: Bound, offset: 
         where = (where + " AND" if where else "WHERE") + " cost_usd IS NOT NULL" + kind_sql
         sql = (f"SELECT model AS key, {_AGG}, COALESCE(SUM(cache_write_tokens), 0)"
                f" FROM turns INDEXED BY idx_turns_created {where} GROUP BY key")
-        return [replace(_row(r), cache_write_tokens=r[8]) for r in c.execute(sql, params).fetchall()]
+        return [replace(_row(r), cache_write_tokens=r[9]) for r in c.execute(sql, params).fetchall()]
     where, params = daily
     where = (where + " AND" if where else "WHERE") + " cost_known > 0"
     if chosen is not None:
         # That rollup holds only turns with a known cost: no day needs reading turn by turn.
         sql = (f"SELECT model, SUM(turns), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),"
-               f" SUM(cache_write_tokens), TOTAL(cost_usd) FROM spend_day_model_chosen {where}"
+               f" SUM(cache_write_tokens), TOTAL(cost_usd), SUM(estimated) FROM spend_day_model_chosen {where}"
                f" AND chosen = {int(chosen)} GROUP BY model")
         return [SpendRow(key=model, turns=turns, input_tokens=n_in, output_tokens=n_out, cached_tokens=n_cached,
-                         cost_usd=cost, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=n_writes)
-                for model, turns, n_in, n_out, n_cached, n_writes, cost in c.execute(sql, params)]
+                         cost_usd=cost, saved_usd=None, unknown_cost_turns=0, cache_write_tokens=n_writes,
+                         estimated_turns=n_estimated)
+                for model, turns, n_in, n_out, n_cached, n_writes, cost, n_estimated in c.execute(sql, params)]
     sums: dict[str, list[float]] = {}
-    for day, model, turns, n_in, n_out, n_cached, n_writes, cost, known in c.execute(
+    for day, model, turns, n_in, n_out, n_cached, n_writes, cost, known, n_estimated in c.execute(
             "SELECT day, model, turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd,"
-            f" cost_known FROM spend_day_model {where}", params):
+            f" cost_known, estimated FROM spend_day_model {where}", params):
         if known < turns:
             start = date.fromisoformat(day)
-            n_in, n_out, n_cached, n_writes, cost = c.execute(
+            n_in, n_out, n_cached, n_writes, cost, n_estimated = c.execute(
                 "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
-                " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), TOTAL(cost_usd)"
-                " FROM turns INDEXED BY idx_turns_model"
+                " COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), TOTAL(cost_usd),"
+                f" COALESCE(SUM({_COUNTED} AND usage_estimated), 0) FROM turns INDEXED BY idx_turns_model"
                 " WHERE model = ? AND created_at >= ? AND created_at < ? AND cost_usd IS NOT NULL",
                 (model, ts_bound(start), ts_bound(start + timedelta(days=1)))).fetchone()
-        total = sums.setdefault(model, [0, 0, 0, 0, 0, 0.0])
-        for i, n in enumerate((known, n_in, n_out, n_cached, n_writes, cost)):
+        total = sums.setdefault(model, [0, 0, 0, 0, 0, 0.0, 0])
+        for i, n in enumerate((known, n_in, n_out, n_cached, n_writes, cost, n_estimated)):
             total[i] += n
     return [SpendRow(key=model, turns=int(t[0]), input_tokens=int(t[1]), output_tokens=int(t[2]),
                      cached_tokens=int(t[3]), cost_usd=t[5], saved_usd=None, unknown_cost_turns=0,
-                     cache_write_tokens=int(t[4]))
+                     cache_write_tokens=int(t[4]), estimated_turns=int(t[6]))
             for model, t in sums.items()]
 
 

@@ -21,6 +21,7 @@ def _turn(rng: random.Random, client: str | None) -> TurnRecord:
     return TurnRecord(conversation_id=None, message_id=None, model=rng.choice(["openai/gpt-4o", "openai/gpt-4o-mini"]),
                       provider="openai", input_tokens=rng.randint(1, 900), output_tokens=rng.randint(1, 900),
                       cost_usd=None if rng.random() < 0.1 else rng.random() / 100, client=client,
+                      usage_estimated=rng.random() < 0.2,
                       created_at=f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:30:00.000Z")
 
 
@@ -41,8 +42,8 @@ def _agree(store: Store) -> None:
     every = {r.key: r for r in store.spend("client", since="2020-01-01T00:00:01Z")}
     assert set(fast) == set(every) and set(slow) <= set(fast)
     for key, row in fast.items():
-        assert (row.turns, row.input_tokens, row.unknown_cost_turns) == (
-            every[key].turns, every[key].input_tokens, every[key].unknown_cost_turns)
+        assert (row.turns, row.input_tokens, row.unknown_cost_turns, row.estimated_turns) == (
+            every[key].turns, every[key].input_tokens, every[key].unknown_cost_turns, every[key].estimated_turns)
         assert (row.cost_usd or 0) == pytest.approx(every[key].cost_usd or 0)
         assert row.label == (key if key is not None else OWN_CHAT)
 

@@ -22,9 +22,9 @@ from chatroute.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 MODELS = ["openai/gpt-4o", "anthropic/claude-haiku-4-5", "local/llama"]
 _MEASURES = ("turns, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_usd, cost_known, "
-             "saved_usd, saved_known")
+             "saved_usd, saved_known, estimated")
 _DIRECT = """COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
-             TOTAL(cost_usd), COUNT(cost_usd), TOTAL(saved_usd), COUNT(saved_usd)"""
+             TOTAL(cost_usd), COUNT(cost_usd), TOTAL(saved_usd), COUNT(saved_usd), SUM(usage_estimated)"""
 
 
 def _cells(c: sqlite3.Connection, table: str) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -42,7 +42,7 @@ def _same(got: dict[tuple[str, str], tuple[Any, ...]], want: dict[tuple[str, str
     for k, w in want.items():
         g = got[k]
         # Counts and tokens exact; dollar sums equal up to float rounding.
-        assert g[:5] == w[:5] and g[6] == w[6] and g[8] == w[8], k
+        assert g[:5] == w[:5] and g[6] == w[6] and g[8:] == w[8:], k
         assert g[5] == pytest.approx(w[5], rel=1e-9, abs=1e-12) and g[7] == pytest.approx(w[7], rel=1e-9, abs=1e-12), k
 
 
@@ -60,7 +60,7 @@ def _turn(rng: random.Random, conv: str | None, day: int | None = None, **kw: An
         input_tokens=rng.randint(0, 4000), output_tokens=rng.randint(0, 1500), cached_tokens=rng.randint(0, 900),
         cache_write_tokens=rng.randint(0, 50),
         cost_usd=None if model.startswith("local") else round(rng.random() / 50, 6),
-        saved_usd=rng.choice([None, None, 0.0125]),
+        saved_usd=rng.choice([None, None, 0.0125]), usage_estimated=rng.random() < 0.2,
     )
     values.update(kw)
     return TurnRecord(**values)
@@ -73,13 +73,15 @@ def _reports_agree(store: Store) -> None:
         assert sp._daily_where(since, until, 0) is not None
         for by in ("day", "model", "conversation"):
             fast, scan = sp.spend(c, by, since, until, 0), sp.spend(c, by, since, until, 0, use_rollup=False)
-            assert [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.unknown_cost_turns)
-                    for r in fast] == [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens,
-                                        r.unknown_cost_turns) for r in scan], (by, since, until)
+            assert [(r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.unknown_cost_turns,
+                     r.estimated_turns) for r in fast] == [
+                (r.key, r.label, r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, r.unknown_cost_turns,
+                 r.estimated_turns) for r in scan], (by, since, until)
             for f, s in zip(fast, scan, strict=True):
                 assert f.cost_usd == pytest.approx(s.cost_usd) and f.saved_usd == pytest.approx(s.saved_usd)
         a, b = sp.totals(c, since, until, 0), sp.totals(c, since, until, 0, use_rollup=False)
-        assert (a.turns, a.input_tokens, a.unknown_cost_turns) == (b.turns, b.input_tokens, b.unknown_cost_turns)
+        assert (a.turns, a.input_tokens, a.unknown_cost_turns, a.estimated_turns) == (
+            b.turns, b.input_tokens, b.unknown_cost_turns, b.estimated_turns)
         assert a.cost_usd == pytest.approx(b.cost_usd)
 
 
@@ -97,6 +99,9 @@ def test_rollups_follow_inserts_updates_and_deletes(store: Store) -> None:
     with store.transaction() as c:
         c.execute("UPDATE turns SET cost_usd = 0.0042, output_tokens = output_tokens + 77, usage_estimated = 0,"
                   " status = 'ok' WHERE id = ?", (interrupted.id,))
+    assert_rollups_exact(store)
+    with store.transaction() as c:  # the flag alone
+        c.execute("UPDATE turns SET usage_estimated = 1 - usage_estimated WHERE rowid % 5 = 0")
     assert_rollups_exact(store)
 
     # Moves between cells: another day, another model, another conversation.

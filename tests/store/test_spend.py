@@ -169,17 +169,19 @@ def test_rollup_matches_raw_scan_on_random_data(store: Store) -> None:
             conversation_id=rng.choice(convs), message_id=None, model=rng.choice(models), provider="p",
             created_at=f"2025-02-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
             input_tokens=rng.randint(0, 999), output_tokens=rng.randint(0, 999), cached_tokens=rng.randint(0, 99),
-            cost_usd=cost, saved_usd=rng.choice([None, 0.01]),
+            cost_usd=cost, saved_usd=rng.choice([None, 0.01]), usage_estimated=rng.random() < 0.2,
         ))
     store.delete_conversation(convs[0])  # turns detach (UPDATE via ON DELETE SET NULL)
     with store.transaction() as c:  # and a direct edit + delete keep the rollup exact too
         c.execute("UPDATE turns SET cost_usd = NULL WHERE rowid % 7 = 0")
+        c.execute("UPDATE turns SET usage_estimated = 1 - usage_estimated WHERE rowid % 5 = 0")
         c.execute("DELETE FROM turns WHERE rowid % 11 = 0")
 
     def norm(rows):  # type: ignore[no-untyped-def]
         return sorted((r.key or "", r.turns, r.input_tokens, r.output_tokens, r.cached_tokens,
                        round(r.cost_usd, 9) if r.cost_usd is not None else None,
-                       round(r.saved_usd, 9) if r.saved_usd is not None else None, r.unknown_cost_turns, r.label)
+                       round(r.saved_usd, 9) if r.saved_usd is not None else None, r.unknown_cost_turns, r.label,
+                       r.estimated_turns)
                       for r in rows)
 
     c = store.conn
@@ -248,15 +250,17 @@ def test_the_split_rollup_follows_updates_and_deletes(spent) -> None:  # type: i
 
     store, _ = spent
 
-    def both(chosen: bool) -> tuple[object, object]:
-        def figures(use_rollup: bool) -> dict[str, tuple[int, int, int, int, float]]:
+    def both(chosen: bool | None) -> tuple[object, object]:
+        def figures(use_rollup: bool) -> dict[str, tuple[int, int, int, int, float, int]]:
             rows = store._read(lambda c: sp.known_cost_usage(c, None, None, 0, use_rollup=use_rollup, chosen=chosen))
-            return {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, round(r.cost_usd or 0, 9))
-                    for r in rows}
+            return {r.key: (r.turns, r.input_tokens, r.output_tokens, r.cached_tokens, round(r.cost_usd or 0, 9),
+                            r.estimated_turns) for r in rows}
         return figures(True), figures(False)
 
     c = store.conn
     steps = [
+        # Usage found estimated (the flag alone), on a day that mixes known and unknown prices too.
+        "UPDATE turns SET usage_estimated = 1 WHERE cost_usd = 0.0045 OR model = 'local/llama'",
         "UPDATE turns SET cost_usd = 0.0007 WHERE model = 'local/llama' AND route_kind = 'pinned'",  # priced later
         "UPDATE turns SET cost_usd = 0.0050 WHERE model = 'openai/gpt-4o' AND cost_usd = 0.0045",  # repriced
         "UPDATE turns SET route_kind = 'override' WHERE model = 'anthropic/claude'",  # now the user's pick
@@ -265,6 +269,6 @@ def test_the_split_rollup_follows_updates_and_deletes(spent) -> None:  # type: i
     ]
     for sql in steps:
         c.execute(sql)
-        for chosen in (False, True):
+        for chosen in (False, True, None):
             rollup, direct = both(chosen)
             assert rollup == direct, (sql, chosen)

@@ -101,3 +101,25 @@ async def test_cards_keep_estimate_and_unknown_markers_and_tokens_use_one_style(
         table = app.screen.query_one("#by-model", DataTable)
         first = [str(c) for c in table.get_row(next(iter(table.rows)))]
         assert first[2:5] == ["6.4k", "18.0k", "950"]
+
+
+async def test_the_rows_holding_an_estimate_are_marked(real_engine: Engine, fake_server: FakeServer) -> None:
+    """A turn whose server sent no usage is estimated: the model, day and conversation rows it
+    is in carry ≈, as the period cards do; a row of reported turns does not."""
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _seed(pilot, app, fake_server, 1)  # gpt-4o, with its usage report: $0.0034
+        fake_server.script("gpt-4o-mini", Reply(text="a week in the Alps", omit_usage=True))
+        await type_and_send(pilot, "@gpt-4o-mini And a week in the Alps?")
+        await pilot.press("f5")
+        await settle(pilot, app)
+
+        def costs(table_id: str) -> dict[str, str]:
+            table = app.screen.query_one(table_id, DataTable)
+            return {str(row[0]): str(row[-1]) for row in map(table.get_row, table.rows)}
+
+        by_model = costs("#by-model")
+        assert by_model["gpt-4o"] == "$0.0034" and by_model["gpt-4o-mini"].startswith("≈$"), by_model
+        [day] = costs("#by-day").values()
+        [conversation] = costs("#by-conversation").values()
+        assert day.startswith("≈$") and conversation.startswith("≈$"), (day, conversation)

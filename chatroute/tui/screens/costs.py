@@ -9,6 +9,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_day: [{day: "YYYY-MM-DD", turns, cost_usd}]     (newest first)
     by_conversation: [{conversation_id, title, turns, cost_usd}]
     by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
+    (any row may hold unknown_cost_turns and estimated_turns: its n/a and ≈ markers)
     baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
                chosen_turns, cache_saved_usd}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
@@ -45,9 +46,15 @@ def fmt_count(n: int | None) -> str:
 
 
 def money(value: float | None, *, estimated: int = 0, unknown: int = 0) -> str:
-    """A spend as the CLI's `costs` writes it: ≈ when part of it is estimated, (+n n/a) for
-    turns whose price is unknown."""
-    return ("≈" if estimated else "") + usd(value) + (f" (+{unknown} n/a)" if unknown else "")
+    """A spend as the CLI's `costs` writes it: ≈ when part of it is estimated (never on n/a),
+    (+n n/a) for turns whose price is unknown."""
+    return ("≈" if estimated and value is not None else "") + usd(value) + (f" (+{unknown} n/a)" if unknown else "")
+
+
+def row_money(row: dict[str, Any]) -> str:
+    """A row's cost (a model, a day, a conversation, a client), marked as its totals are."""
+    return money(row.get("cost_usd"), estimated=int(row.get("estimated_turns") or 0),
+                 unknown=int(row.get("unknown_cost_turns") or 0))
 
 
 def clip(text: str, width: int) -> str:
@@ -181,7 +188,7 @@ class CostsScreen(Screen[None]):
         t = self.query_one("#by-model", DataTable)
         t.add_columns("model", "turns", "in", "out", "cached", "cost")
         for row in r.get("by_model", []):
-            cost = money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0))
+            cost = row_money(row)
             # Text, not str: DataTable parses a str cell as markup, and a model id from a local
             # server, a conversation title or a client label is not ours ("[/]" crashed it).
             t.add_row(Text(short_model(row.get("model"))), str(row.get("turns", "")),
@@ -190,20 +197,18 @@ class CostsScreen(Screen[None]):
         d = self.query_one("#by-day", DataTable)
         d.add_columns("day", "turns", "cost")
         for row in r.get("by_day", []):
-            d.add_row(str(row.get("day", "")), str(row.get("turns", "")),
-                      money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0)))
+            d.add_row(str(row.get("day", "")), str(row.get("turns", "")), row_money(row))
         c = self.query_one("#by-conversation", DataTable)
         c.add_columns("conversation", "turns", "cost")
         for row in r.get("by_conversation", []):
             c.add_row(Text(clip(str(row.get("title") or row.get("conversation_id") or "?"), TITLE_CELLS)),
-                      str(row.get("turns", "")),
-                      money(row.get("cost_usd"), unknown=int(row.get("unknown_cost_turns") or 0)))
+                      str(row.get("turns", "")), row_money(row))
 
         for table in self.query("#by-client").results(DataTable):
             table.add_columns("client", "requests", "cost")
             for row in r.get("by_client", []):
                 table.add_row(Text(str(row.get("label") or row.get("client"))[:50]), str(row.get("turns", "")),
-                              usd(row.get("cost_usd")))
+                              row_money(row))
 
     async def action_reload(self) -> None:
         # Recomposing removes the focused widget: the keys would scroll nothing until Tab.
