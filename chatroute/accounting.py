@@ -235,14 +235,16 @@ def _no_dust(amount: float) -> float:
 
 
 def verdict(summary: PeriodSummary, baseline_id: str) -> str:
-    """One plain sentence on whether routing paid off."""
+    """One plain sentence on whether routing paid off, each amount with ≈ where part of it rests
+    on estimated usage, as the table above it marks it."""
     name = short_model(baseline_id)
     if summary.turns == 0:
         return "No turns yet."
     if summary.baseline_cost_usd is None:
         return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
     base = summary.baseline_cost_usd
-    cache = f" The cache saved a further {usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
+    # A cache hit's saving is always counted, never reported: it carries ≈ wherever it is shown.
+    cache = f" The cache saved a further ≈{usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
     n = summary.unknown_cost_turns
     if n:
         cache += (f" {n:,} turn{'s' if n != 1 else ''} with no known price "
@@ -252,24 +254,35 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
         routed = summary.routed_saved_usd or 0.0
         picks = summary.chosen_saved_usd or 0.0
         k = summary.chosen_turns
-        outcome = (f"saved {usd(picks)} against {name}" if picks > 0
-                   else f"cost {usd(-picks)} more than {name} would have" if picks < 0 else f"cost the same as {name}")
+        mark = approx_mark(summary.estimated_chosen_turns)
+        outcome = (f"saved {mark}{usd(picks)} against {name}" if picks > 0
+                   else f"cost {mark}{usd(-picks)} more than {name} would have" if picks < 0
+                   else f"cost the same as {name}")
         mine = f" The {k:,} turn{'s' if k != 1 else ''} whose model you chose (pins, overrides, compare) {outcome}."
         if not summary.routed_turns:
             return f"No turn was routed.{mine}{cache}"
+        mark = approx_mark(summary.estimated_routed_turns)
         if routed > 0:
-            return f"On the turns it routed, routing saved {usd(routed)} against always using {name}.{mine}{cache}"
+            return (f"On the turns it routed, routing saved {mark}{usd(routed)} against always using "
+                    f"{name}.{mine}{cache}")
         if routed < 0:
-            return (f"On the turns it routed, routing cost {usd(-routed)} more than always using {name} "
+            return (f"On the turns it routed, routing cost {mark}{usd(-routed)} more than always using {name} "
                     f"would have.{mine}{cache}")
         return f"On the turns it routed, routing cost the same as always using {name}.{mine}{cache}"
     saved = summary.routing_saved_usd or 0.0
+    mark = approx_mark(summary.estimated_routed_turns + summary.estimated_chosen_turns)
     if saved > 0:
         pct = f" ({saved / base:.0%})" if base else ""
-        return f"Routing saved {usd(saved)}{pct} against always using {name}.{cache}"
+        return f"Routing saved {mark}{usd(saved)}{pct} against always using {name}.{cache}"
     if saved < 0:
-        return f"Routing cost {usd(-saved)} more than always using {name} would have.{cache}"
+        return f"Routing cost {mark}{usd(-saved)} more than always using {name} would have.{cache}"
     return f"Routing cost the same as always using {name}.{cache}"
+
+
+def approx_mark(estimated_turns: int) -> str:
+    """≈ before an amount part of which rests on turns whose usage was estimated. A turn on the
+    baseline model itself saves exactly $0 against it, so the savings' counts leave those out."""
+    return "≈" if estimated_turns else ""
 
 
 def _as_dict(row: SpendRow) -> dict[str, Any]:

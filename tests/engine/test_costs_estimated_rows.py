@@ -168,6 +168,30 @@ def test_the_baseline_and_the_savings_are_marked_where_they_rest_on_an_estimate(
     assert "cache saved is always an estimate" in run_cli(capsys, "costs")[1]
 
 
+def _verdict(capsys: pytest.CaptureFixture[str]) -> str:
+    code, out, err = run_cli(capsys, "costs", "--baseline", GPT4O, "--format", "json")
+    assert code == 0, err
+    return str(json.loads(out)["verdict"])
+
+
+def test_the_verdict_marks_what_rests_on_an_estimate(capsys: pytest.CaptureFixture[str],
+                                                      configured: FakeServer) -> None:
+    """The sentence under the tables says the same as the cells above it: before, it said
+    'routing saved $0.0012' of a saving the table marked ≈."""
+    _routed(capsys, configured, "What is the capital of Italy?", Reply(text="Rome.", input_tokens=1000,
+                                                                       output_tokens=100))
+    assert "≈" not in _verdict(capsys)
+    _cut(capsys, configured, MINI)  # a pick, on another model than the baseline, estimated
+    said = _verdict(capsys)
+    assert "On the turns it routed, routing saved $" in said and "whose model you chose" in said
+    assert "(pins, overrides, compare) saved ≈$" in said
+    _routed(capsys, configured, "Write a haiku about the sea.", Reply(text="Waves fold.", omit_usage=True))
+    assert "On the turns it routed, routing saved ≈$" in _verdict(capsys)
+    code, hit = ask_json(capsys, "What is the capital of Italy?")
+    assert hit["cache"] == "hit"
+    assert "The cache saved a further ≈$" in _verdict(capsys)
+
+
 class _Amount:
     def __init__(self, estimated: bool) -> None:
         self.estimated = estimated

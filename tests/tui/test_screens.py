@@ -184,7 +184,7 @@ async def test_costs_screen_numbers(engine: FakeEngine) -> None:
         assert "$0.21" in _text(screen.query_one("#total-today", Static).content)
         baseline = _text(screen.query_one("#baseline", Static).content)
         assert "would have cost $31.40" in baseline and "routing saved $16.90" in baseline
-        assert "cache saved $1.63" in baseline
+        assert "cache saved ≈$1.63" in baseline  # a hit's saving is always counted, not reported
         budget = _text(screen.query_one("#budget", Static).content)
         assert "$4.19 of $5.00 (84%) ⚠" in budget
         assert screen.query_one("#by-model").row_count == 4
@@ -204,12 +204,22 @@ _PICKS = {"model": "openai/gpt-4o", "cost_usd": 1.0, "actual_usd": 0.4, "routing
 
 @pytest.mark.parametrize(("split", "says"), [
     ({"routed_saved_usd": 0.2, "chosen_saved_usd": 0.4, "routed_turns": 5, "cache_saved_usd": 0.1},
-     "routing saved $0.20, your own picks saved $0.40, the cache saved $0.10."),
+     "routing saved $0.20, your own picks saved $0.40, the cache saved ≈$0.10."),
     ({"routed_saved_usd": 0.0, "chosen_saved_usd": 0.6, "routed_turns": 0, "cache_saved_usd": 0.0},
      "no turn was routed; your own picks saved $0.60, the cache saved $0.00."),
 ], ids=["some-routed", "none-routed"])
 def test_baseline_sentence_tells_routing_apart_from_the_users_picks(split: dict[str, float], says: str) -> None:
     assert baseline_sentence({**_PICKS, **split}) == f"Always using gpt-4o would have cost $1.00; {says}"
+
+
+def test_baseline_sentence_marks_what_rests_on_an_estimate() -> None:
+    """As `chatroute costs` marks its cells: the baseline and each saving resting on a turn whose
+    usage was estimated, and a cache saving always."""
+    text = baseline_sentence({**_PICKS, "routed_saved_usd": 0.2, "chosen_saved_usd": 0.4, "routed_turns": 5,
+                              "cache_saved_usd": 0.1, "estimated_baseline_turns": 2, "estimated_routed_turns": 1,
+                              "estimated_chosen_turns": 0})
+    assert text == ("Always using gpt-4o would have cost ≈$1.00; routing saved ≈$0.20, your own picks saved "
+                    "$0.40, the cache saved ≈$0.10.")
 
 
 def test_badge_formats() -> None:

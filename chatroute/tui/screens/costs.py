@@ -27,6 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
+from chatroute.accounting import approx_mark
 from chatroute.catalog.prices import as_of_label
 from chatroute.money import usd
 from chatroute.tui.data import Backend, short_model
@@ -62,29 +63,33 @@ def clip(text: str, width: int) -> str:
 
 
 def baseline_sentence(baseline: dict[str, Any] | None) -> str:
-    """Say plainly whether routing paid off against always using the baseline model."""
+    """Say plainly whether routing paid off against always using the baseline model, each amount
+    with ≈ where part of it rests on estimated usage (as `chatroute costs` marks it)."""
     if not baseline:
         return "No baseline configured (ui.baseline_model)."
     model = short_model(baseline.get("model"))
     if baseline.get("cost_usd") is None:
         return f"The baseline {model} has no known price, so savings cannot be computed."
+    base = approx_mark(baseline.get("estimated_baseline_turns") or 0) + usd(baseline["cost_usd"])
     cache = float(baseline.get("cache_saved_usd") or 0.0)
-    cache_part = f"the cache saved {usd(cache)}"
+    cache_part = f"the cache saved {'≈' if cache else ''}{usd(cache)}"
     picks = ""
+    estimated = baseline.get("estimated_routed_turns") or 0
     if baseline.get("chosen_turns"):
         # Turns whose model the user named are the user's saving (or cost), not the router's.
         routing = float(baseline.get("routed_saved_usd") or 0.0)
         mine = float(baseline.get("chosen_saved_usd") or 0.0)
-        picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {usd(abs(mine))}{'' if mine >= 0 else ' more'}, "
+        amount = approx_mark(baseline.get("estimated_chosen_turns") or 0) + usd(abs(mine))
+        picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {amount}{'' if mine >= 0 else ' more'}, "
         if not baseline.get("routed_turns"):
-            return (f"Always using {model} would have cost {usd(baseline['cost_usd'])}; no turn was routed; "
-                    f"{picks}{cache_part}.")
+            return f"Always using {model} would have cost {base}; no turn was routed; {picks}{cache_part}."
     else:
         routing = float(baseline.get("routing_saved_usd") or 0.0)
+        estimated += baseline.get("estimated_chosen_turns") or 0
+    mark = approx_mark(estimated)
     if routing >= 0:
-        return (f"Always using {model} would have cost {usd(baseline['cost_usd'])}; "
-                f"routing saved {usd(routing)}, {picks}{cache_part}.")
-    return f"Routing cost you {usd(-routing)} more than always using {model}; {picks}{cache_part}."
+        return f"Always using {model} would have cost {base}; routing saved {mark}{usd(routing)}, {picks}{cache_part}."
+    return f"Routing cost you {mark}{usd(-routing)} more than always using {model}; {picks}{cache_part}."
 
 
 def budget_lines(budget: dict[str, Any] | None) -> Text:
