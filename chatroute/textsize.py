@@ -20,6 +20,7 @@ so ordinary text is not scanned by a regex at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 NON_ASCII_EXTRA = 1.5  # weight added per UTF-8 byte past a character's first
 # A character of a dense run, in ordinary ones: set from the shipped o200k tokenizer's counts of
@@ -74,24 +75,22 @@ def text_weight(text: str) -> float:
 def _dense_extra(data: bytes) -> float:
     """What the dense runs and hex dumps of `data` (UTF-8) add to its weight. Both are ASCII,
     so their bytes are their characters."""
-    extra = 0.0
-    runs = data.translate(_RUN_TABLE)
-    needle = b"x" * MIN_RUN
-    at = runs.find(needle)
-    while at >= 0:
-        end = runs.find(b".", at + MIN_RUN)
-        end = len(data) if end < 0 else end
-        extra += _run_extra(data, at, end)
-        at = runs.find(needle, end)
-    spans = data.translate(_DUMP_TABLE)
-    needle = b"x" * MIN_DUMP
-    at = spans.find(needle)
-    while at >= 0:
-        end = spans.find(b".", at + MIN_DUMP)
-        end = len(data) if end < 0 else end
+    extra = sum(_run_extra(data, at, end) for at, end in _spans(data.translate(_RUN_TABLE), MIN_RUN))
+    for at, end in _spans(data.translate(_DUMP_TABLE), MIN_DUMP):
         extra += sum((DENSE_WEIGHT - 1) * (m.end() - m.start()) for m in _DUMP.finditer(data, at, end))
-        at = spans.find(needle, end)
     return extra
+
+
+def _spans(marks: bytes, least: int) -> Iterator[tuple[int, int]]:
+    """The runs of at least `least` b"x" in `marks` (a translation of the text: b"x" where a
+    character may belong to the run, b"." where it may not), as (start, end)."""
+    needle = b"x" * least
+    at = marks.find(needle)
+    while at >= 0:
+        end = marks.find(b".", at + least)
+        end = len(marks) if end < 0 else end
+        yield at, end
+        at = marks.find(needle, end)
 
 
 def _run_extra(data: bytes, start: int, end: int) -> float:
