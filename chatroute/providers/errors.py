@@ -49,6 +49,7 @@ _POLICY_WORDS = (
     "safety",
     "usage policy",
     "flagged",
+    "moderation",
 )
 _OVERLOADED_WORDS = ("overloaded",)
 _RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
@@ -154,6 +155,10 @@ def classify_status(
         return ErrorKind.QUOTA
     if status == 429:
         return ErrorKind.RATE_LIMITED
+    if status == 403 and _has_any(text, _POLICY_WORDS):
+        # OpenRouter answers a prompt its moderation flagged with a 403: a refusal of this
+        # prompt, not of the key, so the provider must not be disabled for it.
+        return ErrorKind.CONTENT_POLICY
     if status in (401, 403):
         return ErrorKind.AUTH
     if status == 404:

@@ -1,0 +1,66 @@
+"""Hosted OpenAI-compatible services (OpenRouter, Groq, Together, DeepSeek) answer in their own
+words: their error bodies and statuses are not OpenAI's. Real `chatroute ask`, the official SDK,
+the fake server sending each service's own bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chatroute.routing.health import HealthBoard
+from tests.engine.helpers import run_cli, write_config
+from tests.fakeserver import FakeServer, Raw
+
+PROMPT = "Summarise the plot of Hamlet in two lines."
+SONNET = "openrouter/anthropic/claude-sonnet-4.5"
+GPT4O = "openrouter/openai/gpt-4o"
+MINI = "openai/gpt-4o-mini"
+
+
+def _openrouter(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRouter beside OpenAI, its two models the router's first choices."""
+    monkeypatch.setenv("TEST_OPENROUTER_KEY", "sk-or-v1-test")
+    write_config(home, server, pool=[SONNET, GPT4O, MINI], extra=f"""cost_weight = 0.0
+[providers.openrouter]
+base_url = "{server.openai_base_url}"
+api_key_env = "TEST_OPENROUTER_KEY"
+[models."{SONNET}"]
+ability = 0.99
+[models."{GPT4O}"]
+ability = 0.9
+[models."{MINI}"]
+ability = 0.3
+""")
+
+
+def _json_error(status: int, body: dict[str, object]) -> Raw:
+    return Raw(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
+# OpenRouter answers a prompt its moderation flagged with a 403 (its documented status for it).
+FLAGGED = _json_error(403, {"error": {
+    "code": 403,
+    "message": 'anthropic/claude-sonnet-4.5 requires moderation on Anthropic. Your input was flagged for "violence". '
+               "No credits were charged.",
+    "metadata": {"reasons": ["violence"], "flagged_input": "...", "provider_name": "Anthropic",
+                 "model_slug": "anthropic/claude-sonnet-4.5"}}})
+
+
+def test_a_prompt_flagged_by_moderation_is_a_refusal_not_a_refused_key(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", FLAGGED)
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    # A content-policy refusal is shown, never rerouted, and says nothing against the key.
+    assert answer["route"]["reroutes"] == [] and answer["status"] == "error", err
+    assert "flagged" in answer["error"] and "key" not in answer["error"], answer["error"]
+    assert "TEST_OPENROUTER_KEY" not in err and code == 1, err
+    # The key is fine: OpenRouter's other models stay available.
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.disabled_providers == {} and board.unavailable_reason(GPT4O) is None
+    code, out, err = run_cli(capsys, "ask", "--json", "-m", GPT4O, PROMPT)
+    assert code == 0 and json.loads(out)["model"] == GPT4O, err
