@@ -119,7 +119,7 @@ def _error_fields(body: object) -> tuple[str, str, str]:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile body nested too deep
             return "", "", str(body)
     if not isinstance(body, Mapping):
         return "", "", ""
@@ -133,7 +133,29 @@ def _error_fields(body: object) -> tuple[str, str, str]:
     msg = body.get("message") or body.get("detail") or ""
     if not isinstance(msg, str):
         msg = json.dumps(msg, default=str)
+    upstream = _upstream_cause(body.get("metadata"))
+    if upstream:
+        msg = f"{msg} ({upstream})" if msg else upstream
     return (str(etype) if etype else "", str(code) if code else "", msg)
+
+
+def _upstream_cause(metadata: object) -> str:
+    """'Anthropic: Overloaded' from OpenRouter's `metadata` of an upstream error, whose own
+    message is only "Provider returned error": the provider it forwarded to, and what that one
+    said (its error body as a string, JSON or plain text). Empty when there is none."""
+    if not isinstance(metadata, Mapping):
+        return ""
+    raw = metadata.get("raw")
+    if isinstance(raw, Mapping):
+        raw = json.dumps(raw, default=str)
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    etype, code, said = _error_fields(raw)
+    said = said or etype or code
+    if not said or said.lstrip().startswith("{"):
+        said = raw
+    name = metadata.get("provider_name")
+    return f"{name}: {said}" if isinstance(name, str) and name else said
 
 
 def _class_names(exc: BaseException) -> set[str]:

@@ -64,3 +64,35 @@ def test_a_prompt_flagged_by_moderation_is_a_refusal_not_a_refused_key(
     assert board.disabled_providers == {} and board.unavailable_reason(GPT4O) is None
     code, out, err = run_cli(capsys, "ask", "--json", "-m", GPT4O, PROMPT)
     assert code == 0 and json.loads(out)["model"] == GPT4O, err
+
+
+def _upstream(status: int, provider: str, raw: str) -> Raw:
+    """OpenRouter's wrapper around the error of the provider it forwarded the request to."""
+    return _json_error(status, {"error": {"code": status, "message": "Provider returned error",
+                                          "metadata": {"raw": raw, "provider_name": provider}}})
+
+
+WRAPPED = {
+    "overloaded": (_upstream(502, "Anthropic", json.dumps(
+        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+        "overloaded (502)", "Anthropic: Overloaded"),
+    "context": (_upstream(400, "Anthropic", json.dumps(
+        {"type": "error", "error": {"type": "invalid_request_error",
+                                    "message": "prompt is too long: 215000 tokens > 200000 maximum"}})),
+        "longer than the model's context window (400)", "Anthropic: prompt is too long: 215000 tokens > 200000"),
+    "plain text": (_upstream(429, "Together", "meta-llama/llama-3.1-70b-instruct is temporarily rate-limited "
+                                              "upstream. Please retry shortly."),
+                   "rate limited (429)", "Together: meta-llama/llama-3.1-70b-instruct is temporarily rate-limited"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRAPPED))
+def test_an_upstream_error_openrouter_wraps_is_shown_with_its_cause(
+        case: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    step, kind, cause = WRAPPED[case]
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", step)
+    code, out, err = run_cli(capsys, "ask", "-m", SONNET, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and kind in line and cause in line, line
