@@ -83,7 +83,9 @@ class SDKProvider(Generic[ClientT]):
 
     def client(self) -> ClientT:
         if self._client is None:
-            if self._key is None and self._official:
+            # A variable the config names but the environment lacks is a missing key too, on
+            # any server: sending the keyless placeholder instead comes back as "refused the key".
+            if self._key is None and (self._official or self.cfg.api_key_env):
                 env = getattr(self.cfg, "default_key_env", lambda: None)()
                 raise missing_key(provider=self.name, env=env or self.key_env)
             # The key is always explicit, a placeholder for keyless servers: otherwise the SDK

@@ -96,3 +96,26 @@ def test_an_upstream_error_openrouter_wraps_is_shown_with_its_cause(
     code, out, err = run_cli(capsys, "ask", "-m", SONNET, PROMPT)
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 1 and kind in line and cause in line, line
+
+
+def _groq(home: Path, server: FakeServer, key_env: str) -> None:
+    write_config(home, server, pool=[MINI, "groq/llama-3.3-70b-versatile"], extra=f"""
+[providers.groq]
+base_url = "{server.openai_base_url}"
+api_key_env = "{key_env}"
+""")
+
+
+@pytest.mark.parametrize("how", ["-m", "@"])
+def test_a_key_variable_that_is_not_set_is_said_before_anything_is_sent(
+        how: str, configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The router already leaves such a model out ('no API key: set GROQ_API_KEY'); a turn the
+    user sent to it must not go out with a made-up key, to come back as 'refused the key'."""
+    _groq(chatroute_home, configured, "TEST_GROQ_API_KEY")
+    model = "groq/llama-3.3-70b-versatile"
+    args = ["-m", model, PROMPT] if how == "-m" else [f"@{model} {PROMPT}"]
+    code, _, err = run_cli(capsys, "ask", *args)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 2 and "no API key for provider 'groq': set TEST_GROQ_API_KEY" in line, err
+    assert "run the same command again" not in line
+    assert configured.requests == []
