@@ -108,6 +108,15 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _looks_like_key(name: str) -> bool:
+    """A key of the shape that is also a valid variable name (Groq's gsk_…, a hex token): long,
+    with lower-case letters and digits, as variable names are not."""
+    return len(name) >= 40 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
+
+
 def split_model_id(model: str) -> tuple[str | None, str]:
     """'openai/gpt-4o' -> ('openai', 'gpt-4o'); a bare 'gpt-4o' -> (None, 'gpt-4o')."""
     provider, sep, name = model.partition("/")
@@ -143,6 +152,16 @@ class ProviderConfig(BaseModel):
             anthropic = data.get("name") == "anthropic" or host.endswith("anthropic.com")
             data = {**data, "kind": "anthropic" if anthropic else "openai"}
         return data
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _names_a_variable(cls, env: str | None) -> str | None:
+        # The key itself pasted here is read as a variable name that is never set: the model
+        # was skipped for "no API key" while the key sat in the file (and was shown in that error).
+        if env is not None and (not _ENV_NAME.fullmatch(env) or _looks_like_key(env)):
+            raise ValueError('must name an environment variable (such as GROQ_API_KEY) that holds the key, not '
+                             'the key itself: export the key in a variable and name it here, or write api_key = "…"')
+        return env
 
     @field_validator("base_url")
     @classmethod

@@ -119,3 +119,26 @@ def test_a_key_variable_that_is_not_set_is_said_before_anything_is_sent(
     assert code == 2 and "no API key for provider 'groq': set TEST_GROQ_API_KEY" in line, err
     assert "run the same command again" not in line
     assert configured.requests == []
+
+
+# A Groq key's shape (gsk_ and 52 letters and digits), OpenRouter's, and nothing at all.
+NOT_A_VARIABLE = {"groq key": "gsk_" + "a1B2c3D4e5" * 5 + "zz", "openrouter key": "sk-or-v1-" + "0f" * 32,
+                  "empty": ""}
+
+
+@pytest.mark.parametrize("case", list(NOT_A_VARIABLE))
+def test_a_key_written_where_its_variable_belongs_is_a_config_error(
+        case: str, configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    value = NOT_A_VARIABLE[case]
+    _groq(chatroute_home, configured, value)
+    config = chatroute_home / "config.toml"
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if text.startswith("api_key_env") and
+                "TEST_" not in text)
+    for command in (("models",), ("ask", "-m", "groq/llama-3.3-70b-versatile", PROMPT)):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2 and out == "", (command, err)
+        [said] = err.splitlines()
+        assert said.startswith(f"chatroute: error: {config}:{line}: providers.groq.api_key_env: must name "
+                               "an environment variable"), said
+        assert value == "" or value not in err  # a key is never printed
+    assert configured.requests == []
