@@ -360,6 +360,7 @@ def load_config(paths: Paths | None = None, *, write_example: bool = True) -> Co
         router = router.model_copy(update={"default": router.pool[0]})
 
     _check_models(file, text, fc, providers)
+    _check_service_urls(file, text, fc.providers)
     _check_env_urls(providers)
     router, ui = _apply_env(router, fc.ui)
     config = Config(
@@ -530,6 +531,43 @@ def _check_models(file: Path, text: str, fc: ConfigFile, providers: dict[str, Pr
             seen.add(model)
         if problem:
             raise ConfigError(_located(file, text, loc, problem))
+
+
+# Services reached through an openai-kind provider, by the names people give them (lower case,
+# without '-', '_', '.'), with the base URL each needs: without one, the provider is OpenAI's API.
+SERVICE_URLS: dict[str, str] = {
+    "openrouter": "https://openrouter.ai/api/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+    "togetherai": "https://api.together.xyz/v1",
+    "deepseek": "https://api.deepseek.com",
+    "mistral": "https://api.mistral.ai/v1",
+    "mistralai": "https://api.mistral.ai/v1",
+    "xai": "https://api.x.ai/v1",
+    "grok": "https://api.x.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "fireworksai": "https://api.fireworks.ai/inference/v1",
+    "deepinfra": "https://api.deepinfra.com/v1/openai",
+    "perplexity": "https://api.perplexity.ai",
+    "cerebras": "https://api.cerebras.ai/v1",
+    "moonshot": "https://api.moonshot.ai/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta/openai/",
+    "ollama": "http://127.0.0.1:11434/v1",
+    "lmstudio": "http://127.0.0.1:1234/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+    "vllm": "http://127.0.0.1:8000/v1",
+}
+
+
+def _check_service_urls(file: Path, text: str, providers: dict[str, ProviderConfig]) -> None:
+    """A provider named after another service but given no base_url would send its requests,
+    and the key it names, to OpenAI's API (and be priced as OpenAI's models)."""
+    for name, p in providers.items():
+        url = SERVICE_URLS.get(re.sub(r"[-_. ]", "", name.lower()))
+        if url is not None and p.kind == "openai" and p.base_url is None:
+            raise ConfigError(_located(file, text, ("providers", name),
+                                       f'base_url is missing, so its requests (and its key) would go to OpenAI\'s API; '
+                                       f'add base_url = "{url}"'))
 
 
 THEME_ENV = "CHATROUTE_THEME"

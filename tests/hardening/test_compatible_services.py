@@ -142,3 +142,38 @@ def test_a_key_written_where_its_variable_belongs_is_a_config_error(
                                "an environment variable"), said
         assert value == "" or value not in err  # a key is never printed
     assert configured.requests == []
+
+
+@pytest.mark.parametrize(("name", "url"), [("groq", "https://api.groq.com/openai/v1"),
+                                           ("openrouter", "https://openrouter.ai/api/v1"),
+                                           ("vllm", "http://127.0.0.1:8000/v1")])
+def test_a_service_without_its_base_url_is_a_config_error(
+        name: str, url: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With no base_url an openai-kind provider is OpenAI's API: Groq's requests, and its key,
+    would go to api.openai.com, and its models would be priced as OpenAI's."""
+    monkeypatch.setenv("TEST_SERVICE_KEY", "gsk-test")
+    write_config(chatroute_home, configured, pool=[MINI, f"{name}/llama-3.3-70b-versatile"], extra=f"""
+[providers.{name}]
+api_key_env = "TEST_SERVICE_KEY"
+""")
+    config = chatroute_home / "config.toml"
+    line = config.read_text().splitlines().index(f"[providers.{name}]") + 1
+    for command in (("models",), ("route", PROMPT)):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 2 and out == "", (command, err)
+        [said] = err.splitlines()
+        assert said == (f"chatroute: error: {config}:{line}: providers.{name}: base_url is missing, so its requests "
+                        f"(and its key) would go to OpenAI's API; add base_url = \"{url}\""), said
+
+
+def test_a_second_openai_account_needs_no_base_url(configured: FakeServer, chatroute_home: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TEST_WORK_KEY", "sk-work")
+    write_config(chatroute_home, configured, pool=[MINI, "work/gpt-4o"], extra="""
+[providers.work]
+api_key_env = "TEST_WORK_KEY"
+""")
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and "work/gpt-4o" in out, err
