@@ -622,8 +622,12 @@ class Router:
         if was is not None and was.excluded is None:
             return (f"switched from {short_model(current)} (better by more than the {self.stickiness:.2f} stickiness)",
                     f"switched from {short_model(current)}")
-        why = f"switched from {short_model(current)}: {was.excluded if was is not None else 'not in the pool'}"
-        return why, why
+        if was is None or was.excluded is None:
+            why = f"switched from {short_model(current)}: not in the pool"
+            return why, why
+        # The badge gets the gist; the provider's own message (up to 200 characters) stays in the reason.
+        return (f"switched from {short_model(current)}: {was.excluded}",
+                f"switched from {short_model(current)}: {_gist(was.excluded)}")
 
     # -- learning from the user ------------------------------------------------------------
 
