@@ -23,8 +23,12 @@ def attr(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def short_model(model: str | None) -> str:
-    """A model's name without its provider: `openai/gpt-4o` -> `gpt-4o` ('?' when unknown)."""
-    return (model or "?").split("/", 1)[-1]
+    """A model's name without its provider: `openai/gpt-4o` -> `gpt-4o` ('?' when unknown). A
+    name with a slash of its own is kept whole: `openai/gpt-4o`, the tail of OpenRouter's
+    `openrouter/openai/gpt-4o`, would read as OpenAI's own gpt-4o."""
+    model = model or "?"
+    name = model.split("/", 1)[-1]
+    return model if "/" in name else name
 
 
 def reroute_line(reroute: dict[str, Any]) -> str:

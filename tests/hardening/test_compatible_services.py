@@ -177,3 +177,19 @@ api_key_env = "TEST_WORK_KEY"
 """)
     code, out, err = run_cli(capsys, "models")
     assert code == 0 and "work/gpt-4o" in out, err
+
+
+def test_a_model_id_with_a_slash_is_named_whole(configured: FakeServer, chatroute_home: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenRouter's `openai/gpt-4o` is the tail of chatroute's `openrouter/openai/gpt-4o`: shown
+    alone it reads as chatroute's id for OpenAI's own gpt-4o, which is in the same pool."""
+    _openrouter(chatroute_home, configured, monkeypatch)
+    code, out, err = run_cli(capsys, "route", "--json", PROMPT)
+    decision = json.loads(out)
+    assert code == 0 and decision["model"] == SONNET, err
+    assert decision["reason"].startswith(f"{SONNET}: "), decision["reason"]
+    code, _, err = run_cli(capsys, "ask", "-m", GPT4O, PROMPT)
+    assert code == 0 and err.splitlines()[-1].startswith(f"{GPT4O} (override) · "), err
+    code, _, err = run_cli(capsys, "ask", "-m", MINI, PROMPT)  # a plain id still drops its provider
+    assert code == 0 and err.splitlines()[-1].startswith("gpt-4o-mini (override) · "), err
