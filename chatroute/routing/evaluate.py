@@ -294,11 +294,17 @@ def evaluate_rows(
     for ds in sorted(by_ds):
         ds_rows = by_ds[ds]
         w_name, s_name = weak, strong
+        lone: str | None = None  # the one model this dataset scores, when it scores only one
         if w_name is None or s_name is None:
-            dw, dst = default_pair(ds_rows)
+            try:
+                dw, dst = default_pair(ds_rows)
+            except ValueError:
+                # No pair to rank here; the file's other datasets are still scored on their own.
+                lone = next((str(m) for r in ds_rows for m in r["scores"]), "none")
+                dw = dst = lone
             w_name = w_name or dw
             s_name = s_name or dst
-        used = [r for r in ds_rows if w_name in r["scores"] and s_name in r["scores"]]
+        used = [] if lone else [r for r in ds_rows if w_name in r["scores"] and s_name in r["scores"]]
         res: dict[str, Any] = {
             "weak": w_name,
             "strong": s_name,
@@ -306,6 +312,10 @@ def evaluate_rows(
             "skipped": len(ds_rows) - len(used),
             "cost_ratio": ratio,
         }
+        if lone:
+            res["error"] = f"only one model is scored here ({lone}): a weak and a strong one are needed"
+            out[ds] = res
+            continue
         if len(used) < 2:
             res["error"] = f"fewer than two prompts scored for both {w_name} and {s_name}"
             out[ds] = res

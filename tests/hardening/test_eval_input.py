@@ -131,3 +131,22 @@ def test_a_file_where_nothing_can_be_scored_is_exit_2(tmp_path: Path) -> None:
         assert child.returncode == 2 and "Traceback" not in err, err
         assert "no dataset had two prompts scored for both models" in err
         assert b"fewer than two prompts scored" in child.stdout  # the report still says why
+
+
+def test_a_dataset_with_one_scored_model_is_reported_and_the_others_are_scored(tmp_path: Path) -> None:
+    """README: each dataset is scored on its own, and rows lacking a score for either model are
+    skipped and counted. One row with no dataset (so in `all`) scoring a single model refused the
+    whole file: `not a labelled routing file (need at least two scored models)`, exit 2."""
+    path = tmp_path / "rows.jsonl"
+    stray = {"turns": ["What is 3 + 3?"], "scores": {"strong": 1.0}}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*_good_rows(), stray]))
+    child = run_subprocess("eval", str(path))
+    out, err = child.stdout.decode(), child.stderr.decode()
+    assert child.returncode == 0, err
+    assert "mmlu: weak weak vs strong strong  (n=8, skipped 0)" in out and "router" in out
+    assert "all: weak strong vs strong strong  (n=0, skipped 1)" in out
+    assert "only one model is scored here (strong): a weak and a strong one are needed" in out
+    child = run_subprocess("eval", "--json", str(path))
+    report = json.loads(child.stdout)
+    assert child.returncode == 0 and report["mmlu"]["n"] == 8 and "error" not in report["mmlu"]
+    assert report["all"]["skipped"] == 1 and "only one model" in report["all"]["error"]
