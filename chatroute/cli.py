@@ -254,7 +254,8 @@ ERROR_REPORT = "last-error.txt"
 def _internal_error(exc: Exception) -> int:
     """A fault no handler foresaw: one line on stderr, the traceback in a file beside the
     database (overwritten by the next one) for a bug report. CHATROUTE_DEBUG=1 raises it."""
-    if os.environ.get("CHATROUTE_DEBUG"):
+    # "1" (or true, yes, on) turns it on, as CHATROUTE_NO_DISCOVERY reads its value: =0 is off.
+    if os.environ.get("CHATROUTE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
         raise exc
     import traceback
 

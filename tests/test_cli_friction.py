@@ -383,3 +383,23 @@ def test_help_names_every_environment_variable_the_readme_lists() -> None:
     assert "CHATROUTE_PRESET" in names  # the table was found
     shown = run_subprocess("--help").stdout.decode()
     assert sorted(n for n in names if n not in shown) == []
+
+
+@pytest.mark.parametrize(("value", "shows_traceback"), [("1", True), ("0", False), ("", False), ("no", False)])
+def test_chatroute_debug_0_is_off(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                  value: str, shows_traceback: bool) -> None:
+    """README: `CHATROUTE_DEBUG=1` shows an internal error's traceback. Any value at all did, so
+    CHATROUTE_DEBUG=0, set to turn it off, raised the traceback instead of the one line, exit 70."""
+    import chatroute.commands.prefs
+
+    def boom(args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chatroute.commands.prefs, "run", boom)
+    monkeypatch.setenv("CHATROUTE_DEBUG", value)
+    if shows_traceback:
+        with pytest.raises(RuntimeError, match="boom"):
+            run_cli(capsys, "prefs", "show")
+        return
+    code, _, err = run_cli(capsys, "prefs", "show")
+    assert code == 70 and err.startswith("chatroute: internal error: RuntimeError: boom; this is a bug"), err
