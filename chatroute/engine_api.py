@@ -34,7 +34,8 @@ class StoreAPI(Protocol):
     """The store calls the TUI makes (through `tui/data.Backend`, which scrubs what they return)."""
 
     # conversations
-    def list_conversations(self) -> list[Conversation]: ...
+    def list_conversations(self, *, limit: int | None = None,
+                           after: tuple[str, str] | None = None) -> list[Conversation]: ...
 
     def create_conversation(self, title: str | None = None, system_prompt: str | None = None) -> Conversation: ...
 

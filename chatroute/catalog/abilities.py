@@ -247,18 +247,25 @@ def ability_prior(name: str, *, server_params_b: float | None = None, listed: bo
     leaderboard rating only when what follows the entry's name is a release tag, since an
     over-trusted typo ("gpt-4o-mni", rated as gpt-4o) takes hard prompts."""
     n = normalise(name)
+    ceiling: float | None = None
     for pattern, elo in _COMPILED:
         m = pattern.search(n)
         if m and (listed or _release_suffix(n[m.end():])):
             return AbilityPrior(elo_to_ability(elo), "leaderboard")
         if m:
+            # Another tag after a leaderboard name ("llama-3.3-70b-versatile", Groq's): not
+            # trusted as that model, but no guess rates it above the model its name begins with.
+            ceiling = elo_to_ability(elo)
             break
     if server_params_b is not None and server_params_b > 0:
-        return AbilityPrior(ability_from_size(server_params_b), "server", size_label(server_params_b))
-    p = _param_count(name)
-    if p is not None:
-        return AbilityPrior(ability_from_size(p), "name", size_label(p))
-    return AbilityPrior(heuristic_ability(name), "unknown")
+        prior = AbilityPrior(ability_from_size(server_params_b), "server", size_label(server_params_b))
+    elif (p := _param_count(name)) is not None:
+        prior = AbilityPrior(ability_from_size(p), "name", size_label(p))
+    else:
+        prior = AbilityPrior(heuristic_ability(name), "unknown")
+    if ceiling is not None and ceiling < prior.value:
+        return AbilityPrior(ceiling, "leaderboard")
+    return prior
 
 
 def default_ability(name: str) -> float:

@@ -210,11 +210,19 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                           (prefix, high, int(limit)))
         return [Conversation.from_row(r) for r in rows]
 
-    def list_conversations(self, *, include_archived: bool = False, limit: int | None = None) -> list[Conversation]:
-        """Most recently active first."""
-        where = "" if include_archived else "WHERE archived = 0"
+    def list_conversations(self, *, include_archived: bool = False, limit: int | None = None,
+                           after: tuple[str, str] | None = None) -> list[Conversation]:
+        """Most recently active first. `after`: the (updated_at, id) of the last one a previous
+        page listed; this page goes on below it. Keyed, not an offset: a conversation active
+        since moves above the pages read, never into a later one twice."""
+        where = [] if include_archived else ["archived = 0"]
+        params: tuple[str, ...] = ()
+        if after is not None:
+            where.append("(updated_at, id) < (?, ?)")
+            params = after
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
         lim = f" LIMIT {int(limit)}" if limit else ""
-        rows = self._rows(f"SELECT * FROM conversations {where} ORDER BY updated_at DESC, id DESC{lim}")
+        rows = self._rows(f"SELECT * FROM conversations {cond} ORDER BY updated_at DESC, id DESC{lim}", params)
         return [Conversation.from_row(r) for r in rows]
 
     def _update_conversation(self, conversation_id: str, **values: Any) -> None:

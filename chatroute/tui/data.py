@@ -248,8 +248,10 @@ class Backend:
         return self._store.waits
 
     # ---- store ----
-    def conversations(self) -> list[Conversation]:
-        return scrub(self._store.list_conversations())
+    def conversations(self, *, limit: int | None = None, after: Conversation | None = None) -> list[Conversation]:
+        """Most recently active first; `after`: the last one listed, to read the next page."""
+        key = (after.updated_at, after.id) if after is not None else None
+        return scrub(self._store.list_conversations(limit=limit, after=key))
 
     def create_conversation(self) -> str:
         return self._store.create_conversation().id

@@ -193,3 +193,27 @@ def test_a_model_id_with_a_slash_is_named_whole(configured: FakeServer, chatrout
     assert code == 0 and err.splitlines()[-1].startswith(f"{GPT4O} (override) · "), err
     code, _, err = run_cli(capsys, "ask", "-m", MINI, PROMPT)  # a plain id still drops its provider
     assert code == 0 and err.splitlines()[-1].startswith("gpt-4o-mini (override) · "), err
+
+
+def test_a_size_guess_never_rates_a_model_above_its_leaderboard_tier(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Groq's llama-3.3-70b-versatile is Llama 3.3 70B, which OpenRouter calls
+    meta-llama/llama-3.3-70b-instruct and the leaderboard rates below gpt-4o-mini. '-versatile'
+    is no release tag, so the name is not trusted as that model; its 70B was rated 0.55 instead,
+    above gpt-4o-mini, and the router sent it prompts it saves for stronger models."""
+    monkeypatch.setenv("TEST_OPENROUTER_KEY", "sk-or-v1-test")
+    monkeypatch.setenv("TEST_GROQ_KEY", "gsk-test")
+    groq, openrouter = "groq/llama-3.3-70b-versatile", "openrouter/meta-llama/llama-3.3-70b-instruct"
+    write_config(chatroute_home, configured, pool=[MINI, groq, openrouter], extra=f"""
+[providers.groq]
+base_url = "{configured.openai_base_url}"
+api_key_env = "TEST_GROQ_KEY"
+[providers.openrouter]
+base_url = "{configured.openai_base_url}"
+api_key_env = "TEST_OPENROUTER_KEY"
+""")
+    code, out, err = run_cli(capsys, "models", "--json")
+    assert code == 0, err
+    ability = {m["id"]: m["ability"] for m in json.loads(out)["models"]}
+    assert ability[groq] == ability[openrouter] < ability[MINI], ability

@@ -147,3 +147,19 @@ def test_preferences(store: Store) -> None:
     assert len(got) == 1 and got[0].rejected_models == ["b", "c"] and got[0].embedding == b"\x00\x01"
     with pytest.raises(ValueError):
         store.add_preference("bogus", "a")
+
+
+def test_conversations_read_in_pages_list_each_once_in_order(store: Store) -> None:
+    """The sidebar reads a page at a time after the last one listed; conversations active in the
+    same millisecond (a script, an import) are told apart by id, none skipped or listed twice."""
+    ids = [store.create_conversation(f"c{i}").id for i in range(25)]
+    with store.transaction() as c:
+        c.execute("UPDATE conversations SET updated_at = '2026-01-01T00:00:00.000Z' WHERE title < 'c2'")
+    whole = [c.id for c in store.list_conversations()]
+    assert sorted(whole) == sorted(ids)
+    paged: list[str] = []
+    after = None
+    while page := store.list_conversations(limit=4, after=after):
+        paged += [c.id for c in page]
+        after = (page[-1].updated_at, page[-1].id)
+    assert paged == whole

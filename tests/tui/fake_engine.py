@@ -72,8 +72,13 @@ class FakeStore:
         self.order[conv.id] = []
         return conv
 
-    def list_conversations(self) -> list[Conversation]:
-        return list(reversed(self.conversations.values()))
+    def list_conversations(self, *, limit: int | None = None,
+                           after: tuple[str, str] | None = None) -> list[Conversation]:
+        """Newest first (all share FIXED_TIME: creation order), a page after `after` as the store's."""
+        convs = list(reversed(self.conversations.values()))
+        if after is not None:
+            convs = [c for c in convs if (c.updated_at, c.id) < after]
+        return convs[:limit] if limit else convs
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         return self.conversations.get(conversation_id)

@@ -90,7 +90,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="body"):
-            yield Sidebar(id="sidebar")
+            yield Sidebar(self.backend, id="sidebar")
             with Vertical(id="main"):
                 yield ChatView(self.backend, id="chat")
                 yield Static("", id="status")
@@ -109,12 +109,11 @@ class ChatScreen(ChatKeys, Screen[None]):
         # First, before the conversation loads: keys typed from the first frame belong here.
         self.composer.focus()
         self._restore_draft()
-        convs = self.backend.conversations()
-        self.query_one(Sidebar).set_conversations(convs, None)
-        if convs:
-            from chatroute.tui.data import conv_id
-
-            await self.open_conversation(conv_id(convs[0]))
+        sidebar = self.query_one(Sidebar)
+        sidebar.reload(None)  # the newest page only: more are read as the list is scrolled
+        newest = sidebar.newest()
+        if newest is not None:
+            await self.open_conversation(newest)
         self._refresh_budget()
         self.composer.focus()
         self._report_lock_waits()
@@ -164,15 +163,15 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     # ---- conversation lifecycle ----
     def refresh_sidebar(self) -> None:
-        self.query_one(Sidebar).set_conversations(self.backend.conversations(), self.conversation_id)
+        self.query_one(Sidebar).reload(self.conversation_id)
 
     def _highlight_in_sidebar(self, conversation_id: str | None) -> None:
-        """Opening a listed conversation only moves the highlight: re-listing thousands of
-        conversations on every open costs tens of ms for nothing."""
+        """Opening a listed conversation only moves the highlight: listing again costs for nothing.
+        One not listed (new, or further down than the list was read) is listed first."""
         options = self.query_one(ConversationList)
         try:
             options.highlighted = None if conversation_id is None else options.get_option_index(conversation_id)
-        except Exception:  # not listed (new, or created elsewhere): list again
+        except Exception:  # not listed (new, created elsewhere, or further down than read): list again
             self.refresh_sidebar()
 
     async def open_conversation(self, conversation_id: str | None, focus_id: str | None = None) -> None:
