@@ -194,6 +194,24 @@ class ProviderConfig(BaseModel):
             return None  # an explicit local server: never send it the OpenAI/Anthropic key
         return _DEFAULT_KEY_ENV[self.kind]
 
+    def foreign_host(self) -> str | None:
+        """The host of a base_url that is neither local nor the kind's official API (a hosted
+        service, a server on another machine), else None."""
+        host = urlsplit(self.base_url).hostname if self.base_url else None
+        if host is None or is_loopback_url(self.base_url or "") or host == _OFFICIAL_HOSTS[self.kind]:
+            return None
+        return host
+
+    def key_advice(self) -> str:
+        """How to give this provider the key it lacks, in words the user can act on. Another
+        host with no api_key_env would be sent the OpenAI/Anthropic key: never advise that."""
+        from chatroute.providers.errors import key_hint
+
+        if self.api_key_env is None and self.inline_api_key is None and self.foreign_host():
+            return (f'set api_key_env in the config to {self.name}\'s own key variable (api_key = "none" '
+                    "for a server that takes no key)")
+        return key_hint(self.default_key_env())
+
     def api_key(self) -> str | None:
         """The key to send; a placeholder for keyless local servers; None when it is missing."""
         if self.inline_api_key is not None:
@@ -615,9 +633,8 @@ def _warnings(config: Config, file: Path | None) -> list[str]:
                 f"the API key would be sent unencrypted"
             )
         env = p.default_key_env()
-        host = urlsplit(p.base_url).hostname if p.base_url else None
-        foreign = host is not None and not is_loopback_url(p.base_url) and host != _OFFICIAL_HOSTS[p.kind]
-        if p.api_key_env is None and env and foreign:
+        host = p.foreign_host()
+        if p.api_key_env is None and env and host:
             out.append(
                 f"providers.{p.name}: no api_key_env is set, so {env} would be sent to {host}; "
                 f"set api_key_env to that service's own key variable"

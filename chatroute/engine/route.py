@@ -110,13 +110,11 @@ def keyless(engine: Engine, models: Sequence[ModelInfo]) -> dict[str, str]:
     """The models whose provider has no API key set, with why: the router leaves them out rather
     than trying one, failing before the request and rerouting (a pin still goes to its model, and
     its error names the variable to set)."""
-    from chatroute.providers.errors import key_hint
-
     out: dict[str, str] = {}
     for m in models:
         cfg = engine.config.providers.get(m.provider)
         if cfg is not None and cfg.api_key() is None:
-            out[m.id] = f"no API key: {key_hint(cfg.default_key_env())}"
+            out[m.id] = f"no API key: {cfg.key_advice()}"
     return out
 
 

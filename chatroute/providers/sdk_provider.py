@@ -102,8 +102,9 @@ class SDKProvider(Generic[ClientT]):
         if self.cfg.inline_api_key is not None:
             return f"provider {self.name} refused the api_key in the config"
         env = self.cfg.default_key_env()
-        if env is None:  # a local server sent a placeholder: it wants a key of its own
-            return f"provider {self.name} wants an API key: {key_hint(None)}"
+        if env is None or self._key is None:  # it was sent a placeholder: it wants a key of its own
+            advice = getattr(self.cfg, "key_advice", lambda: key_hint(None))()
+            return f"provider {self.name} wants an API key: {advice}"
         return f"provider {self.name} refused the key in {env}"
 
     async def aclose(self) -> None:

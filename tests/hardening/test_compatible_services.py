@@ -217,3 +217,38 @@ api_key_env = "TEST_OPENROUTER_KEY"
     assert code == 0, err
     ability = {m["id"]: m["ability"] for m in json.loads(out)["models"]}
     assert ability[groq] == ability[openrouter] < ability[MINI], ability
+
+
+def _gpu_box(home: Path, server: FakeServer) -> None:
+    """A self-hosted server on another machine, configured with no key variable."""
+    write_config(home, server, pool=["gpubox/llama-3.1-8b", MINI], extra="""
+[providers.gpubox]
+kind = "openai"
+base_url = "http://gpu-box.example.internal:8000/v1"
+[models."gpubox/llama-3.1-8b"]
+context_window = 8000
+input_cost_per_mtok = 0.0
+output_cost_per_mtok = 0.0
+""")
+
+
+def test_a_server_on_another_machine_is_never_advised_the_openai_key(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With no api_key_env, a base_url on another host would be sent OPENAI_API_KEY: advising to
+    set that variable sends the user's OpenAI key to the box. The advice names api_key_env."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    _gpu_box(chatroute_home, configured)
+    code, out, err = run_cli(capsys, "route", "--json", PROMPT)
+    assert code == 0, err
+    [box] = [c for c in json.loads(out)["candidates"] if c["model"] == "gpubox/llama-3.1-8b"]
+    assert box["excluded"].startswith("no API key: set api_key_env in the config to gpubox's own key variable")
+    assert "OPENAI_API_KEY" not in box["excluded"]
+    # Pinned, it is sent a placeholder; a 401 then asks for a key of its own, not OpenAI's.
+    monkeypatch.setenv("HTTP_PROXY", configured.openai_base_url.rsplit("/v1", 1)[0])
+    monkeypatch.setenv("NO_PROXY", "")
+    configured.script("llama-3.1-8b", _json_error(401, {"error": {"message": "Invalid API key", "code": 401}}))
+    code, out, err = run_cli(capsys, "ask", "--json", "-m", "gpubox/llama-3.1-8b", PROMPT)
+    answer = json.loads(out)
+    assert code == 2 and "provider gpubox wants an API key: set api_key_env" in answer["error"], answer["error"]
+    assert "OPENAI_API_KEY" not in answer["error"] + err
