@@ -375,8 +375,12 @@ class HealthBoard:
         left = h.cooldown_until - self.clock()
         if left > 0:
             what = "circuit open" if h.consecutive_failures >= self.failure_threshold else "cooling down"
-            # Rounded up: "cooling down for 0s" read as a model that should have been tried.
-            return f"{what} for {math.ceil(left)}s after {h.last_error or 'errors'}"
+            # Rounded up: "cooling down for 0 s" read as a model that should have been tried. Longer
+            # waits in minutes or hours, as `models` and the picker say them ("cooling 15 min").
+            from chatroute.format import fmt_wait
+
+            wait = f"{math.ceil(left)} s" if left < 120 else fmt_wait(left)
+            return f"{what} for {wait} after {h.last_error or 'errors'}"
         return None
 
     def expected_latency(self, model: str, output_tokens: float, *, local: bool = False) -> float:

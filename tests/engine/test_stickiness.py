@@ -44,7 +44,7 @@ def test_a_switch_off_a_cooling_model_says_so(capsys: pytest.CaptureFixture[str]
     assert "switched from claude-haiku-4-5" in decided["why"]
     # The why is the badge's few words: the provider's own message stays in the reason. It carried
     # the whole "... after rate_limited: Rate limit reached, please try again later." before.
-    assert re.search(r"switched from claude-haiku-4-5: cooling down for \d+s after rate_limited$", decided["why"])
+    assert re.search(r"switched from claude-haiku-4-5: cooling down for \d+ s after rate_limited$", decided["why"])
     assert "Rate limit reached" in decided["reason"] and "Rate limit reached" not in decided["why"]
     code, asked = ask_json(capsys, "-c", conv, "thanks")
     assert code == 0 and asked["model"] == decided["model"] and asked["route"]["reason"] == decided["reason"]

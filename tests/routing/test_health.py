@@ -44,7 +44,7 @@ def test_a_wait_under_a_second_is_not_read_as_none_and_a_disable_says_how_it_end
     b = board(tmp_path, clock)
     b.record_failure("p/m", "rate_limited", retry_after=30)
     clock.t += 29.6
-    assert (b.unavailable_reason("p/m") or "").startswith("cooling down for 1s after")
+    assert (b.unavailable_reason("p/m") or "").startswith("cooling down for 1 s after")
     b.record_failure("openai/gpt-4o", "auth")
     assert (b.unavailable_reason("openai/gpt-4o") or "").endswith(
         "until the config changes or a turn pinned to it is answered")
