@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         if args.cache_command == "clear":
             before = cache.stats().entries
             cache.clear()
-            print(f"cache cleared: {before} entries removed")
+            print(f"cache cleared: {before} {'entry' if before == 1 else 'entries'} removed")
             return 0
         s = cache.stats()
         lookups = s.hits + s.misses

@@ -193,7 +193,7 @@ def test_stats_and_clear(capsys: pytest.CaptureFixture[str], configured: FakeSer
     assert saved == pytest.approx(hit["saved_usd"], abs=1e-4) and saved > 0
 
     code, out, err = run_cli(capsys, "cache", "clear")
-    assert code == 0 and "1 entries removed" in out
+    assert code == 0 and "cache cleared: 1 entry removed" in out
     stats = _stats(capsys)
     assert stats["entries"] == "0" and stats["misses"] == "0" and stats["saved"] == "$0.00"
     n = len(configured.requests)
