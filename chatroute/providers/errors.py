@@ -52,6 +52,9 @@ _POLICY_WORDS = (
     "moderation",
 )
 _OVERLOADED_WORDS = ("overloaded",)
+# Groq's own status for its flex service tier when it has no room (error `capacity_exceeded`):
+# an overload to wait out elsewhere, as a 503 or 529.
+_GROQ_FLEX_FULL = 498
 _RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
 # A spent quota or credit balance: OpenAI's 429 `insufficient_quota`, Anthropic's 400 "credit
 # balance is too low" and 402 `billing_error`, OpenRouter's 402.
@@ -171,7 +174,7 @@ def classify_status(
 ) -> ErrorKind:
     """The kind for an HTTP error (or an error event inside a 200 stream, status None/200)."""
     text = f"{etype} {code} {message}".lower()
-    if status == 529 or _has_any(text, _OVERLOADED_WORDS):
+    if status in (529, _GROQ_FLEX_FULL) or "capacity_exceeded" in (etype, code) or _has_any(text, _OVERLOADED_WORDS):
         return ErrorKind.OVERLOADED
     if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
         return ErrorKind.QUOTA

@@ -252,3 +252,47 @@ def test_a_server_on_another_machine_is_never_advised_the_openai_key(
     answer = json.loads(out)
     assert code == 2 and "provider gpubox wants an API key: set api_key_env" in answer["error"], answer["error"]
     assert "OPENAI_API_KEY" not in answer["error"] + err
+
+
+GROQ = "groq/llama-3.3-70b-versatile"
+
+
+def _groq_first(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, *others: str) -> None:
+    """Groq's Llama beside OpenAI's (and any others), Groq the router's first choice."""
+    monkeypatch.setenv("TEST_GROQ_KEY", "gsk_test")
+    pool = [GROQ, MINI, *others]
+    abilities = "".join(f'[models."{m}"]\nability = {0.99 - 0.1 * i:.2f}\n' for i, m in enumerate(pool))
+    write_config(home, server, pool=pool, extra=f"""cost_weight = 0.0
+latency_weight = 0.0
+[providers.groq]
+base_url = "{server.openai_base_url}"
+api_key_env = "TEST_GROQ_KEY"
+{abilities}""")
+
+
+# Groq's flex service tier, when it has no room: its own status, 498, and code capacity_exceeded.
+FLEX_FULL = _json_error(498, {"error": {"message": "Flex tier capacity exceeded. Please try again later.",
+                                        "type": "capacity_exceeded", "code": "capacity_exceeded"}})
+
+
+def test_groq_flex_capacity_is_an_overload_not_a_bad_request(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A 498 says the flex tier is full for now: the turn goes elsewhere and Groq cools down, as
+    after a 503 or 529. It read as 'bad request', which is never rerouted, so the turn failed."""
+    _groq_first(chatroute_home, configured, monkeypatch)
+    configured.script("llama-3.3-70b-versatile", FLEX_FULL)
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    assert (reroute["kind"], reroute["error"], reroute["to"]) == ("overloaded", "498", MINI), reroute
+    assert "llama-3.3-70b-versatile 498 → gpt-4o-mini" in err, err
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.cooldown_remaining(GROQ) > 0 and board.disabled_providers == {}
+    # Pinned, it is said as an overload, with the advice to try again.
+    configured.script("llama-3.3-70b-versatile", FLEX_FULL)
+    code, _, err = run_cli(capsys, "ask", "-m", GROQ, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and f"{GROQ}: overloaded (498): Flex tier capacity exceeded" in line, line
+    assert "run the same command again" in line, line

@@ -52,6 +52,7 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
         (429, "rate_limit_error", "", "slow down", ErrorKind.RATE_LIMITED),
         (529, "overloaded_error", "", "Overloaded", ErrorKind.OVERLOADED),
         (503, "", "", "The engine is currently overloaded", ErrorKind.OVERLOADED),
+        (498, "capacity_exceeded", "capacity_exceeded", "Flex tier capacity exceeded", ErrorKind.OVERLOADED),
         (500, "api_error", "", "boom", ErrorKind.SERVER),
         (503, "", "", "unavailable", ErrorKind.SERVER),
         (401, "", "invalid_api_key", "bad", ErrorKind.AUTH),
