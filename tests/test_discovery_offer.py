@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_models_offers_an_unconfigured_local_server(ollama_like: int, capsys: py
     assert "found local servers not in your config: ollama (2 models)" in out
     assert f'base_url = "http://127.0.0.1:{ollama_like}/v1"' in out
     assert '"ollama/qwen2.5:7b"' in out
+
+
+def test_with_no_pool_models_still_prints_the_offer_before_its_error(
+        ollama_like: int, capsys: pytest.CaptureFixture[str], chatroute_home: Path) -> None:
+    """The help for a provider without a pool sends the user to `chatroute models` for the lines
+    of the local servers it finds: its exit 2 still prints them."""
+    (chatroute_home / "config.toml").write_text(
+        '[providers.groq]\nbase_url = "https://api.groq.com/openai/v1"\napi_key_env = "GROQ_API_KEY"\n',
+        encoding="utf-8")
+    assert main(["models"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("found local servers not in your config: ollama (2 models)"), out
+    assert '"ollama/qwen2.5:7b"' in out
+    [line] = err.splitlines()
+    assert line.startswith("chatroute: error: no models to use: router.pool is empty") and "(groq)" in line, err

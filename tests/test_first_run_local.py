@@ -113,3 +113,18 @@ def test_models_all_lists_what_a_configured_local_server_serves(
     code, out, err = run_cli(capsys, "models", "--all", "--json")
     assert code == 0, err
     assert "local/qwen2.5-7b-instruct" in [m["id"] for m in json.loads(out)["models"]]
+
+
+@pytest.mark.parametrize("config", ["", '[providers.local]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'],
+                         ids=["nothing configured", "a provider without a pool"])
+@pytest.mark.parametrize("args", [(), ("--json",), ("--all",)], ids=["table", "json", "all"])
+def test_models_with_no_models_says_what_to_set_as_ask_and_route_do(
+        config: str, args: tuple[str, ...], capsys: pytest.CaptureFixture[str], chatroute_home: Path) -> None:
+    """`models` printed 'No models: …' (or, with --json, an empty list) and exited 0, where
+    `ask` and `route` give the one-line error naming what to set, exit 2."""
+    if config:
+        (chatroute_home / "config.toml").write_text(config, encoding="utf-8")
+    code, out, expected = run_cli(capsys, "route", "hi")
+    assert code == 2 and expected.startswith("chatroute: error: no models to use: "), expected
+    code, out, err = run_cli(capsys, "models", *args)
+    assert (code, out, err) == (2, "", expected)

@@ -27,6 +27,15 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog.build(config, paths, probe_local=True)
     say_warnings(startup_warnings(catalog))
     models = _with_local_listings(config, catalog) if args.all else catalog.pool()
+    if not models:
+        # As `ask` and `route` refuse: one line naming what to set, exit 2. The lines for local
+        # servers found come first, as the help for a provider without a pool points here for them.
+        from chatroute.engine.common import no_models_help
+        from chatroute.errors import ConfigError
+
+        if not args.json:
+            _offer_local(config, first=True)
+        raise ConfigError(no_models_help(config, paths.config_file))
     health = _health(paths)
     adjust, observed = _learned(paths, config, health)
     rows: list[dict[str, Any]] = []
@@ -43,12 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"models": rows, "prices": tables, "pool": [m.id for m in catalog.pool()],
                     "default": config.router.default, "preset": config.router.preset})
-        return 0
-    if not rows:
-        from chatroute.engine.common import no_models_help
-
-        print(no_models_help(config, paths.config_file).replace("no models to use", "No models", 1))
-        _offer_local(config)
         return 0
     if adopted:
         print(f"chatroute: {adopted[0]}", file=sys.stderr)
@@ -106,12 +109,12 @@ def _with_local_listings(config: Any, catalog: Any) -> list[Any]:
     return sorted(known.values(), key=lambda m: m.id)
 
 
-def _offer_local(config: Any) -> None:
+def _offer_local(config: Any, *, first: bool = False) -> None:
     from chatroute.discovery import offer
 
     message = offer(config)
     if message:
-        print("\n" + message)
+        print(message if first else "\n" + message)
 
 
 def _health(paths: Any) -> dict[str, dict[str, Any]]:
