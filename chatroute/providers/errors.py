@@ -56,6 +56,9 @@ _OVERLOADED_WORDS = ("overloaded",)
 # an overload to wait out elsewhere, as a 503 or 529.
 _GROQ_FLEX_FULL = 498
 _RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
+# A per-minute token budget spent (Groq's 413 "Request too large ... on tokens per minute (TPM)",
+# type `tokens`): a rate limit that its x-ratelimit-reset-tokens times, not a context overflow.
+_TOKEN_BUDGET_WORDS = ("tokens per minute", "tokens per min", "(tpm)")
 # A spent quota or credit balance: OpenAI's 429 `insufficient_quota`, Anthropic's 400 "credit
 # balance is too low" and 402 `billing_error`, OpenRouter's 402.
 _QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "exceeded your current quota",
@@ -111,6 +114,22 @@ def parse_retry_after(headers: Mapping[str, str] | Any, *, now: float | None = N
         return None
     current = time.time() if now is None else now
     return min(max(0.0, when.timestamp() - current), MAX_RETRY_AFTER_S)
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds from an x-ratelimit-reset-* header, a Go duration as Groq and OpenAI write it
+    ('7.66s', '2m59.56s', '20ms'); at most MAX_RETRY_AFTER_S. None when it is not one."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = _GO_DURATION.findall(text)
+    if "".join(n + u for n, u in parts) != text:
+        return None
+    return min(sum(float(n) * unit[u] for n, u in parts), MAX_RETRY_AFTER_S)
 
 
 def _error_fields(body: object) -> tuple[str, str, str]:
@@ -178,7 +197,7 @@ def classify_status(
         return ErrorKind.OVERLOADED
     if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
         return ErrorKind.QUOTA
-    if status == 429:
+    if status == 429 or (status == 413 and (_has_any(text, _RATE_WORDS) or _has_any(text, _TOKEN_BUDGET_WORDS))):
         return ErrorKind.RATE_LIMITED
     if status == 403 and _has_any(text, _POLICY_WORDS):
         # OpenRouter answers a prompt its moderation flagged with a 403: a refusal of this
@@ -247,7 +266,12 @@ def map_exception(
         in_stream = status < 400  # Anthropic raises error events of a 200 stream with the 200 status
         kind = classify_status(None if in_stream else status, etype, code, msg)
         response = getattr(exc, "response", None)
-        retry_after = parse_retry_after(getattr(response, "headers", None)) if not in_stream else None
+        headers = getattr(response, "headers", None)
+        retry_after = parse_retry_after(headers) if not in_stream else None
+        if (retry_after is None and not in_stream and kind is ErrorKind.RATE_LIMITED and headers is not None
+                and _has_any(f"{etype} {msg}".lower(), _TOKEN_BUDGET_WORDS)):
+            # No Retry-After (Groq sends one only with a 429): the token budget's own reset.
+            retry_after = parse_reset(headers.get("x-ratelimit-reset-tokens"))
         label = etype or code
         if _looks_like_html(msg):
             msg = "the server returned an HTML page, not an API response (a wrong base_url, or a login page?)"

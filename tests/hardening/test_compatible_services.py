@@ -257,11 +257,14 @@ def test_a_server_on_another_machine_is_never_advised_the_openai_key(
 GROQ = "groq/llama-3.3-70b-versatile"
 
 
-def _groq_first(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, *others: str) -> None:
+def _groq_first(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, *others: str,
+                groq_window: int | None = None) -> None:
     """Groq's Llama beside OpenAI's (and any others), Groq the router's first choice."""
     monkeypatch.setenv("TEST_GROQ_KEY", "gsk_test")
     pool = [GROQ, MINI, *others]
     abilities = "".join(f'[models."{m}"]\nability = {0.99 - 0.1 * i:.2f}\n' for i, m in enumerate(pool))
+    if groq_window:
+        abilities = abilities.replace("ability = 0.99\n", f"ability = 0.99\ncontext_window = {groq_window}\n", 1)
     write_config(home, server, pool=pool, extra=f"""cost_weight = 0.0
 latency_weight = 0.0
 [providers.groq]
@@ -296,3 +299,48 @@ def test_groq_flex_capacity_is_an_overload_not_a_bad_request(
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 1 and f"{GROQ}: overloaded (498): Flex tier capacity exceeded" in line, line
     assert "run the same command again" in line, line
+
+
+def _tokens_per_minute(headers: dict[str, str]) -> Raw:
+    """Groq's 413 for a request over the organisation's tokens-per-minute budget, with its
+    rate-limit headers (retry-after, which it documents for 429s, only when given)."""
+    body = {"error": {"message": "Request too large for model `llama-3.3-70b-versatile` in organization "
+                                 "`org_01hw8f0aa0ekmrn70ffm2zkdv1` service tier `on_demand` on tokens per minute "
+                                 "(TPM): Limit 12000, Requested 14137, please reduce your message size and try "
+                                 "again. Need more tokens? Upgrade to Dev Tier today at "
+                                 "https://console.groq.com/settings/billing",
+                      "type": "tokens", "code": "rate_limit_exceeded"}}
+    return Raw(status=413, body=json.dumps(body).encode(), content_type="application/json",
+               headers={"x-ratelimit-limit-tokens": "12000", "x-ratelimit-remaining-tokens": "0",
+                        "x-ratelimit-limit-requests": "1000", "x-ratelimit-remaining-requests": "998",
+                        "x-ratelimit-reset-requests": "2m52.8s", **headers})
+
+
+@pytest.mark.parametrize(("headers", "cooldown"), [
+    ({"x-ratelimit-reset-tokens": "48.2s"}, (45, 49)),
+    ({"x-ratelimit-reset-tokens": "1m12s"}, (69, 73)),
+    ({"retry-after": "20", "x-ratelimit-reset-tokens": "48.2s"}, (17, 21)),
+])
+def test_groq_tokens_per_minute_413_is_a_rate_limit_not_a_context_overflow(
+        headers: dict[str, str], cooldown: tuple[float, float], configured: FakeServer, chatroute_home: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The request fits the model's window; it is over the per-minute token budget. So the turn
+    goes to the next model, not to one with a larger window, and Groq waits out the budget's
+    reset. It read as 'longer than the model's context window' and went to Claude's 200k
+    window past gpt-4o-mini, whose 128k it took for too small."""
+    haiku = "anthropic/claude-haiku-4-5"
+    _groq_first(chatroute_home, configured, monkeypatch, haiku, groq_window=131072)
+    configured.script("llama-3.3-70b-versatile", _tokens_per_minute(headers))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    assert (reroute["kind"], reroute["error"], reroute["to"]) == ("rate_limited", "413", MINI), reroute
+    left = HealthBoard.load(chatroute_home / "health.json").cooldown_remaining(GROQ)
+    assert cooldown[0] <= left <= cooldown[1], left
+    # Pinned, it says what it is and when Groq takes it again.
+    configured.script("llama-3.3-70b-versatile", _tokens_per_minute(headers))
+    code, _, err = run_cli(capsys, "ask", "-m", GROQ, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and f"{GROQ}: rate limited (413, retry after " in line, line
+    assert "context window" not in line and "tokens per minute (TPM): Limit 12000, Requested 14137" in line, line

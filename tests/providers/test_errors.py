@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatroute.providers import ErrorKind
-from chatroute.providers.errors import classify_status, map_exception, parse_retry_after, scrub
+from chatroute.providers.errors import classify_status, map_exception, parse_reset, parse_retry_after, scrub
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(headers) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("7.66s", 7.66), ("2m59.56s", 179.56), ("6m0s", 360.0), ("20ms", 0.02), ("1h", 3600.0), ("9h", 3600.0),
+    ("", None), (None, None), ("soon", None), ("5 s", None), ("12", None),
+])
+def test_parse_reset(value: str | None, expected: float | None) -> None:
+    assert parse_reset(value) == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_parse_retry_after_http_date() -> None:
@@ -71,6 +79,8 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
          ErrorKind.CONTEXT_OVERFLOW),
         (413, "request_too_large", "", "Request exceeds the maximum allowed number of bytes",
          ErrorKind.CONTEXT_OVERFLOW),
+        (413, "tokens", "rate_limit_exceeded", "Request too large for model `llama-3.3-70b-versatile` in "
+         "organization `org_1` on tokens per minute (TPM): Limit 6000, Requested 14810", ErrorKind.RATE_LIMITED),
         (400, "", "content_policy_violation", "rejected by our safety system", ErrorKind.CONTENT_POLICY),
         (400, "", "content_filter", "filtered", ErrorKind.CONTENT_POLICY),
         (400, "", "", "messages: roles must alternate", ErrorKind.BAD_REQUEST),
