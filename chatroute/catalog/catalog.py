@@ -328,26 +328,28 @@ class Catalog:
         default = getattr(router, "default", None)
         if default:
             named.append(default)
-        warned: set[str] = set()
+        unpriced: dict[str, str] = {}  # ref -> its provider, once per name (the default is often the pool's first)
         for ref in named:
             split = cat._split(ref)
             if split is None:
                 continue  # bare names: resolved on use
             pname, name = split
             lp = providers[pname][0]
-            if lp is not None and ref not in overrides and ref not in warned and feed.lookup(lp, name) is None:
-                # Once per name: the default is often the pool's first entry, and once added the
-                # name would be suggested for itself.
-                warned.add(ref)
-                # Kept (a model newer than the price table is real), but said: as often it is a
-                # typo, which would be routed to, unpriced, until its first request failed.
-                where = "router.default" if ref == default and ref not in pool else "router.pool"
-                said = (f"{where}: {ref!r} is not in the price table for {pname!r}{cat._suggest(ref)}; it is used "
-                        f'unpriced: check the name, or give its price under [models."{ref}"]')
-                if said not in cat.warnings:
-                    cat.warnings.append(said)
+            if lp is not None and ref not in overrides and feed.lookup(lp, name) is None:
+                unpriced.setdefault(ref, pname)
             if f"{pname}/{name}" not in cat._models:
                 cat._models[f"{pname}/{name}"] = cat._synth(pname, name)
+        for ref, pname in unpriced.items():
+            # Kept (a model newer than the price table is real), but said: as often it is a
+            # typo, which would be routed to, unpriced, until its first request failed. Said
+            # once the whole pool is in, so that a later entry priced under the provider can
+            # be suggested.
+            where = "router.default" if ref == default and ref not in pool else "router.pool"
+            said = (f"{where}: {ref!r} is not in the price table for {pname!r}"
+                    f"{cat._suggest(ref, pname, priced=True)}; it is used "
+                    f'unpriced: check the name, or give its price under [models."{ref}"]')
+            if said not in cat.warnings:
+                cat.warnings.append(said)
         data_dir = getattr(paths, "data_dir", None) if paths is not None else None
         cat._apply_server_sizes(base_urls, Path(data_dir) if data_dir else None, probe=probe_local)
         for ref, ov in overrides.items():
@@ -421,7 +423,7 @@ class Catalog:
                 return info
             raise ConfigError(
                 f"unknown model {name!r} for provider {pname!r}"
-                + self._suggest(name)
+                + self._suggest(name, pname)
                 + f'; to use it anyway, add [models."{name}"] to the config'
             )
         matches = [m for m in self._models.values() if m.name == name]
@@ -454,10 +456,15 @@ class Catalog:
             del self._requested[oldest]
             self._models.pop(oldest, None)
 
-    def _suggest(self, name: str) -> str:
-        ids = list(self._models)
+    def _suggest(self, name: str, provider: str | None = None, *, priced: bool = False) -> str:
+        """`provider`: only its models. A name one provider does not know is no other provider's
+        model: OpenRouter's `anthropic/claude-sonet-4.5` is not Anthropic's own claude-sonnet-4-5,
+        sent elsewhere with another key. `priced`: only models with a known price."""
+        models = [m for m in self._models.values()
+                  if (provider is None or m.provider == provider) and (not priced or m.price_known)]
+        ids = [m.id for m in models]
         close = difflib.get_close_matches(name, ids, n=5, cutoff=0.6)
-        by_name = {m.name: m.id for m in self._models.values()}
+        by_name = {m.name: m.id for m in models}
         for n in difflib.get_close_matches(name, list(by_name), n=5, cutoff=0.6):
             if by_name[n] not in close:
                 close.append(by_name[n])
