@@ -455,7 +455,11 @@ class FakeEngine:
             self.store.records[asst.id] = rec
             yield TurnFinished(record=rec, text="", error=step.error, retryable=True)
             return
-        for piece in [step.text[i:i + 8] for i in range(0, len(step.text), 8)]:
+        pieces = step.pieces if step.pieces is not None else [step.text[i:i + 8] for i in range(0, len(step.text), 8)]
+        text = "".join(pieces)
+        for piece in pieces:
+            if step.gate is not None:
+                await step.gate.get()
             if step.delay:
                 await asyncio.sleep(step.delay)
             yield Delta(piece)
@@ -463,9 +467,9 @@ class FakeEngine:
                                provider=model.split("/")[0], route_kind="override", cost_usd=step.cost_usd,
                                input_tokens=step.input_tokens, output_tokens=step.output_tokens, ttft_ms=step.ttft_ms,
                                total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
-        asst.content, asst.status = step.text, "complete"
+        asst.content, asst.status = text, "complete"
         self.store.records[asst.id] = rec
-        yield TurnFinished(record=rec, text=step.text)
+        yield TurnFinished(record=rec, text=text)
 
     def pick_compare(self, conversation_id: str, message_id: str) -> None:
         self.picks.append((conversation_id, message_id))

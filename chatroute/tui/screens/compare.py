@@ -9,6 +9,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.actions import SkipAction
@@ -16,11 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Click
+from textual.message import Message
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from chatroute.money import usd
 from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
@@ -33,6 +36,8 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from textual.timer import Timer
+
     from chatroute.catalog.models import ModelInfo
     from chatroute.store.records import TurnRecord
 
@@ -40,6 +45,10 @@ MAX_MODELS = 4
 # Cells: in a narrower column an answer is a few words a line, so the answers are shown one at a
 # time, the whole width, with a row of tabs to move between them.
 MIN_COLUMN_WIDTH = 24
+# While any answer streams, the tabs of answers shown one at a time are redrawn this often: enough
+# for a spinner to say it is alive, and never once a token.
+TAB_REFRESH_S = 0.25
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def default_picks(models: list[ModelInfo]) -> list[str]:
@@ -77,6 +86,9 @@ class ModelChecklist(SelectionList[str]):
 
 
 class CompareColumn(Vertical):
+    class Settled(Message):
+        """The answer is done, stopped or failed: its tab can say so at once."""
+
     DEFAULT_CSS = """
     CompareColumn { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
     CompareColumn.-failed { border: round $error; }
@@ -100,6 +112,7 @@ class CompareColumn(Vertical):
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.status = "pending"
+        self.cost_usd: float | None = None  # once the answer is priced
         self.text = ""
         self._stream: MarkdownFeed | None = None
 
@@ -143,6 +156,7 @@ class CompareColumn(Vertical):
                     await settle_streamed_render(md, ev.text, streamed_ok)
                     self.message_id = ev.record.message_id or self.message_id
                     badge.show_record(ev.record, model=False)
+                    self.cost_usd = ev.record.cost_usd
                     ok = ev.record.status == "ok" and not ev.error
                     # Cut off mid-answer (a dropped connection): what arrived is kept, billed and
                     # badged as interrupted, and can be kept like an answer stopped with Ctrl+C.
@@ -160,6 +174,7 @@ class CompareColumn(Vertical):
             record = self._stored_turn(self.message_id) if self._stored_turn is not None else None
             if record is not None:
                 badge.show_record(record, model=False)
+                self.cost_usd = record.cost_usd
             else:
                 badge.show_pending("⚠ interrupted")
             raise
@@ -175,6 +190,18 @@ class CompareColumn(Vertical):
             if self.status in ("pending", "streaming"):
                 self.status = "error"
                 badge.show_pending("⚠ no answer")
+            self.post_message(self.Settled())
+
+    @property
+    def settled(self) -> bool:
+        return self.status not in ("pending", "streaming")
+
+    def mark(self, frame: int) -> str:
+        """Its state in one cell: a spinner (`frame`) while it streams, ✓ done, ■ stopped or cut
+        off, ! failed."""
+        if not self.settled:
+            return SPINNER[frame % len(SPINNER)]
+        return {"ok": "✓", "interrupted": "■"}.get(self.status, "!")
 
     def _fail(self, message: str) -> None:
         self.status = "error"
@@ -188,17 +215,29 @@ class CompareColumn(Vertical):
 
 
 class AnswerTab(Static):
-    """One answer's number in the row of tabs shown when the answers are shown one at a time,
-    with its model's name where there is room; a click shows that answer."""
+    """One answer's number and state in the row of tabs shown when the answers are shown one at
+    a time, with its model's name and cost where there is room; a click shows that answer."""
 
     DEFAULT_CSS = """
     AnswerTab { width: auto; height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; }
     AnswerTab.-current { background: $primary 40%; color: $foreground; text-style: bold; }
+    AnswerTab.-stopped, AnswerTab.-current.-stopped { color: $warning; }
+    AnswerTab.-failed, AnswerTab.-current.-failed { color: $error; }
     """
 
     def __init__(self, index: int) -> None:
         super().__init__()
         self.index = index
+        self._label = ""
+
+    def show(self, label: str, status: str, current: bool) -> None:
+        """Redrawn only when it changed: the row is asked a few times a second."""
+        if label != self._label:
+            self._label = label
+            self.update(Text(label))
+        self.set_class(current, "-current")
+        self.set_class(status == "error", "-failed")
+        self.set_class(status == "interrupted", "-stopped")
 
     async def on_click(self, event: Click) -> None:
         event.stop()
@@ -254,6 +293,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.preselected = list(models or [])
         self.columns: list[CompareColumn] = []
         self.shown = 0  # the answer on screen when they are shown one at a time
+        self._frame = 0  # the tabs' spinner
+        self._tab_timer: Timer | None = None
         self._asked = False  # the models are answering: the hint says how to pick
         self.sub_title = "compare models"
 
@@ -321,15 +362,49 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.columns[index].query_one(VerticalScroll).focus()
 
     def _tabs(self) -> None:
-        """Every answer's number and model where they fit in one line; else the names of the one
-        shown only."""
-        def label(i: int, column: CompareColumn, named: bool) -> Text:
-            return Text(f"{i}  {short_model(column.model)}" if named else str(i))
+        """Every answer's number and state (a spinner while it streams, ✓, ■ or !), then what fits
+        of the rest in one line, most telling first: every model and cost, every model, the shown
+        one's model and every cost, the shown one's model (cut with … where it must be)."""
+        def labels(names: str, costs: bool) -> list[str]:
+            out = []
+            for i, column in enumerate(self.columns):
+                parts = [str(i + 1), column.mark(self._frame)]
+                if names == "all" or (names == "shown" and i == self.shown):
+                    parts.append(short_model(column.model))
+                if costs and column.status in ("ok", "interrupted") and column.cost_usd is not None:
+                    parts.append(usd(column.cost_usd))
+                out.append(" ".join(parts))
+            return out
 
-        whole = sum(len(short_model(c.model)) + 5 for c in self.columns)
+        def width(row: list[str]) -> int:
+            return sum(cell_len(label) + 2 for label in row)  # each tab is padded a cell either side
+
+        room = self.size.width
+        for names, costs in (("all", True), ("all", False), ("shown", True), ("shown", False)):
+            row = labels(names, costs)
+            if width(row) <= room:
+                break
+        else:
+            row = labels("none", False)
+            left = room - width(row) - 1
+            if left >= 2:
+                name = Text(short_model(self.columns[self.shown].model))
+                name.truncate(left, overflow="ellipsis")
+                row[self.shown] += f" {name.plain}"
         for i, (tab, column) in enumerate(zip(self.query(AnswerTab), self.columns, strict=True)):
-            tab.update(label(i + 1, column, whole <= self.size.width or i == self.shown))
-            tab.set_class(i == self.shown, "-current")
+            tab.show(row[i], column.status, i == self.shown)
+
+    def _tick_tabs(self) -> None:
+        self._frame += 1
+        if self.one_at_a_time:
+            self._tabs()
+        if all(c.settled for c in self.columns) and self._tab_timer is not None:
+            self._tab_timer.stop()  # the last change came with its Settled
+
+    def on_compare_column_settled(self, event: CompareColumn.Settled) -> None:
+        event.stop()
+        if self.one_at_a_time:
+            self._tabs()
 
     def _pick_hint(self) -> None:
         if not self._asked:
@@ -368,6 +443,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.columns = [CompareColumn(i + 1, m, self.backend.stored_turn) for i, m in enumerate(models)]
         await container.mount_all(self.columns)
         await self.query_one("#answer-tabs", Horizontal).mount_all(AnswerTab(i + 1) for i in range(len(models)))
+        self._tab_timer = self.set_interval(TAB_REFRESH_S, self._tick_tabs)
         self.add_class("-running")
         self.refresh_bindings()  # no Start any more
         # Off the set-up, now hidden: its prompt field kept focus and took 1–4 as text, so no
