@@ -56,6 +56,9 @@ class PeriodSummary:
     # saving on them is an estimate (a turn on the baseline model saves exactly $0 against it).
     estimated_chosen_turns: int = 0
     estimated_routed_turns: int = 0
+    # Of cache_hits, those whose saving is unknown (no known price for the model that would have
+    # answered, and no cost its provider reported): left out of cache_saved_usd, never $0.
+    cache_unpriced_hits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +190,7 @@ def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -
 def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since: date | None = None) -> PeriodSummary:
     totals = store.spend_totals(since=since)
     hits = store.cache_hits(since=since)
+    unpriced_hits = store.cache_unpriced_hits(since=since) if hits else 0
     estimated_turns, estimated_cost = store.estimated_spend(since=since)
     base = routed_saved = chosen_saved = None
     turns_by: dict[bool, int] = {False: 0, True: 0}
@@ -227,6 +231,7 @@ def summarize(store: Store, catalog: Catalog, baseline: ModelInfo | None, since:
         estimated_baseline_turns=estimated_base,
         estimated_chosen_turns=estimated_by[True],
         estimated_routed_turns=estimated_by[False],
+        cache_unpriced_hits=unpriced_hits,
     )
 
 
@@ -244,7 +249,12 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
         return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
     base = summary.baseline_cost_usd
     # A cache hit's saving is always counted, never reported: it carries ≈ wherever it is shown.
-    cache = f" The cache saved a further ≈{usd(summary.cache_saved_usd)}." if summary.cache_saved_usd else ""
+    cache = f" The cache saved a further ≈{usd(summary.cache_saved_usd)}" if summary.cache_saved_usd else ""
+    if k := summary.cache_unpriced_hits:
+        hits = f"{k:,} hit{'s' if k != 1 else ''}"
+        cache = (f"{cache} (+{hits} with no known price)" if cache
+                 else f" What the cache's {hits} saved is not known (no known price)")
+    cache += "." if cache else ""
     n = summary.unknown_cost_turns
     if n:
         cache += (f" {n:,} turn{'s' if n != 1 else ''} with no known price "
@@ -277,6 +287,17 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
     if saved < 0:
         return f"Routing cost {mark}{usd(-saved)} more than always using {name} would have.{cache}"
     return f"Routing cost the same as always using {name}.{cache}"
+
+
+def cache_saving(amount: float | None, hits: int, unpriced_hits: int, *, mark: str = "≈") -> str:
+    """The cache's saving as the costs table writes a spend: `mark` on an amount (it is always
+    counted, never reported), and the hits whose saving is unknown apart, `(+n n/a)`, as turns
+    with no known price are; `n/a` alone when no hit's saving is known."""
+    if unpriced_hits and unpriced_hits >= hits:
+        return "n/a"
+    amount = amount or 0.0
+    text = (mark if amount > 0 else "") + usd(amount)
+    return text + (f" (+{unpriced_hits:,} n/a)" if unpriced_hits else "")
 
 
 def approx_mark(estimated_turns: int) -> str:

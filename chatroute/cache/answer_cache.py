@@ -98,6 +98,7 @@ class CacheStats:
     semantic_hits: int
     saved_usd: float
     false_hits: int  # regenerates after a hit
+    unpriced_hits: int = 0  # hits whose saving is unknown (no known price): not in saved_usd
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,14 +278,18 @@ class AnswerCache:
         return len(ids)
 
     def record_hit(self, entry_id: int, saved_usd: float | None) -> None:
-        """Add what a hit saved (the cost of the model that would have answered) to the tally.
+        """Add what a hit saved (the cost of the model that would have answered) to the tally,
+        or count it apart when that is unknown (None): it is not a saving of $0.
 
         lookup() already counted the hit itself; this only adds the money.
         """
-        if saved_usd is None or not saved_usd > 0:
+        if saved_usd is not None and not saved_usd > 0:
             return
         with self._lock, self._write():
-            self._bump("saved_usd", float(saved_usd))
+            if saved_usd is None:
+                self._bump("unpriced_hits", 1)
+            else:
+                self._bump("saved_usd", float(saved_usd))
 
     def stats(self) -> CacheStats:
         self.flush()
@@ -299,6 +304,7 @@ class AnswerCache:
             semantic_hits=int(vals.get("semantic_hits", 0)),
             saved_usd=float(vals.get("saved_usd", 0.0)),
             false_hits=int(vals.get("false_hits", 0)),
+            unpriced_hits=int(vals.get("unpriced_hits", 0)),
         )
 
     def clear(self) -> None:

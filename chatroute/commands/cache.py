@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from chatroute.commands.common import print_json, table, wait_notice
-from chatroute.money import usd
 
 
 def run(args: argparse.Namespace) -> int:
+    from chatroute.accounting import cache_saving
     from chatroute.cache import AnswerCache
     from chatroute.config import load_config
     from chatroute.paths import resolve_paths
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             print_json({"entries": s.entries, "hits": s.hits, "exact_hits": s.exact_hits,
                         "semantic_hits": s.semantic_hits, "misses": s.misses,
                         "hit_rate": s.hits / lookups if lookups else None, "saved_usd": s.saved_usd,
+                        "unpriced_hits": s.unpriced_hits,
                         "false_hits": s.false_hits, "enabled": config.cache.enabled})
             return 0
         rate = f"{s.hits / lookups:.0%}" if lookups else "—"
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             ["hits", f"{s.hits:,} (exact {s.exact_hits:,}, semantic {s.semantic_hits:,})"],
             ["misses", f"{s.misses:,}"],
             ["hit rate", rate],
-            ["saved", usd(s.saved_usd)],
+            # A hit whose saving is unknown is counted apart, never as $0 (as `costs` does).
+            ["saved", cache_saving(s.saved_usd, s.hits, s.unpriced_hits, mark="")],
             ["false-hit reports", f"{s.false_hits:,} (regenerated after a hit)"],
             ["enabled", "yes" if config.cache.enabled else "no (cache.enabled = false)"],
         ]

@@ -12,7 +12,7 @@ from chatroute.safetext import strip_terminal_controls
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatroute.accounting import cost_report, parse_since
+    from chatroute.accounting import cache_saving, cost_report, parse_since
     from chatroute.catalog import Catalog
     from chatroute.catalog.prices import stale_note
     from chatroute.config import load_config
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                      _approx(p["estimated_baseline_turns"], p["baseline_cost_usd"]),
                      _approx(p["estimated_routed_turns"], p["routed_saved_usd"]),
                      _approx(p["estimated_chosen_turns"], p["chosen_saved_usd"]) if p["chosen_turns"] else "–",
-                     _approx(p["cache_saved_usd"] > 0, p["cache_saved_usd"])])
+                     cache_saving(p["cache_saved_usd"], p["cache_hits"], p["cache_unpriced_hits"])])
     # Routing's saving is over the turns it routed; the turns whose model the user named are
     # the user's own saving (or cost).
     print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "your picks saved",
@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if everything.get("cache_saved_usd"):
         print("≈ cache saved is always an estimate: what the model that would have answered charges for the"
               " request and the cached answer, counted by its tokenizer")
+    if n := everything.get("cache_unpriced_hits"):
+        print(f"n/a: what {n} cache hit{'s' if n != 1 else ''} saved is unknown: the model that would have answered"
+              " has no known price, and its provider reported no cost for the answer")
     budget = report["budget"]
     if budget.get("message"):
         print(strip_terminal_controls(budget["message"]))

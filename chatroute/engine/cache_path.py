@@ -23,7 +23,7 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
                current_model: str | None) -> tuple[float | None, RouteDecision | None]:
     """What a hit saved: the cost of the model that would have answered (and that decision).
     With no routing now (over the budget cap, say), the model that wrote the answer would have
-    been asked again, so its price is the saving."""
+    been asked again, so its price is the saving. None (n/a) when that cost is unknown."""
     from chatroute.catalog.cost import estimate_cost
     from chatroute.catalog.tokens import count_messages, count_tokens
 
@@ -35,7 +35,12 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
         info = engine.catalog.get(model)
         n_in, _ = count_messages(messages, system, info.id)
         n_out, _ = count_tokens(hit.text, info.id)
-        return estimate_cost(info, n_in, max(1, n_out))
+        cost = estimate_cost(info, n_in, max(1, n_out))
+        if cost is None and model == hit.model:
+            # No price in the table (most OpenRouter ids), but the provider said what this very
+            # answer cost it (usage.cost): asking that model again would cost about as much.
+            return source_cost(engine, hit.source_turn_id, model)
+        return cost
 
     try:
         would = decide_route(engine, prompt, history=history, system=system, pin=pin, override=override,
@@ -47,6 +52,20 @@ def hit_saving(engine: Engine, hit: CacheHitResult, prompt: str, history: list[M
         return priced(hit.model or ""), None
     except ChatrouteError:
         return None, None
+
+
+def source_cost(engine: Engine, turn_id: str | None, model: str) -> float | None:
+    """What the turn that wrote a cached answer cost, when that model wrote it and its cost is
+    known; None otherwise."""
+    if not turn_id:
+        return None
+    try:
+        turn = engine.store.get_turn(turn_id)
+    except Exception:  # noqa: BLE001 - an unreadable source leaves the saving unknown, never fails a hit
+        return None
+    if turn is None or turn.model != model or turn.cost_usd is None or turn.cost_usd < 0:
+        return None
+    return turn.cost_usd
 
 
 def cached_answer(engine: Engine, system: str | None, history: list[Message], prompt: str,

@@ -363,6 +363,19 @@ class SpendQueries(StoreBase):
         where = (where + " AND" if where else "WHERE") + " cache_status = 'hit'"
         return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
 
+    def cache_unpriced_hits(
+        self,
+        since: Bound = None,
+        until: Bound = None,
+        *,
+        utc_offset_minutes: int = 0,
+    ) -> int:
+        """Of the cache hits, those whose saving is unknown (saved_usd NULL: no known price for
+        the model that would have answered): they are not in the summed saving, nor a saving of $0."""
+        where, params = _where(since, until, utc_offset_minutes)
+        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit' AND saved_usd IS NULL"
+        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
+
     def turn_usage(
         self,
         since: Bound = None,

@@ -480,6 +480,8 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
                      "chosen_turns": selected.get("chosen_turns") or 0,
                      "routed_turns": selected.get("routed_turns") or 0,
                      "cache_saved_usd": selected.get("cache_saved_usd"),
+                     "cache_hits": selected.get("cache_hits") or 0,
+                     "cache_unpriced_hits": selected.get("cache_unpriced_hits") or 0,
                      "estimated_baseline_turns": selected.get("estimated_baseline_turns") or 0,
                      "estimated_routed_turns": selected.get("estimated_routed_turns") or 0,
                      "estimated_chosen_turns": selected.get("estimated_chosen_turns") or 0},

@@ -4,12 +4,16 @@ the fake server through an HTTP proxy. Real `chatroute` commands."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.engine.helpers import run_cli, write_config
-from tests.fakeserver import FakeServer
+from tests.fakeserver import FakeServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two lines."
 SONNET = "openrouter/anthropic/claude-sonnet-4.5"
@@ -53,3 +57,94 @@ def test_a_name_openrouter_does_not_price_is_never_suggested_another_providers_m
     assert code == 2 and "for provider 'openrouter'" in line, line
     assert _suggested(line) and all(s.startswith("openrouter/") for s in _suggested(line)), line
     assert configured.requests == []
+
+
+LLAMA = "openrouter/meta-llama/llama-3.3-70b-instruct"  # a name the price table does not list
+OTHER = "Who wrote Hamlet, and when?"
+
+
+def _cache_saved(capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, Any], str, str]:
+    """The `all` row's cache-saved cell of `costs`, its JSON period, and `cache stats`' saved line
+    and JSON (as text)."""
+    code, out, err = run_cli(capsys, "costs")
+    assert code == 0, err
+    [row] = [line for line in out.splitlines() if line.startswith("all ")]
+    cell = re.split(r"\s{2,}", row)[-1]
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    period = json.loads(out)["periods"]["all"]
+    code, out, err = run_cli(capsys, "cache", "stats")
+    [saved] = [line.split(None, 1)[1] for line in out.splitlines() if line.startswith("saved ")]
+    code, stats, err = run_cli(capsys, "cache", "stats", "--json")
+    return cell, period, saved, stats
+
+
+def _answer_twice(capsys: pytest.CaptureFixture[str], prompt: str) -> dict[str, Any]:
+    code, out, err = run_cli(capsys, "ask", "--json", prompt)
+    assert code == 0 and json.loads(out)["cache"] == "miss", err
+    code, out, err = run_cli(capsys, "ask", "--json", prompt)
+    hit = json.loads(out)
+    assert code == 0 and hit["cache"] == "hit", err
+    return hit
+
+
+def test_a_hit_whose_saving_cannot_be_priced_reads_na_not_nothing(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A model with no known price whose provider reports no cost: a hit of its answer saved an
+    unknown amount. `costs` and `cache stats` said the cache saved $0.00, as if it saved nothing."""
+    _openrouter(chatroute_home, configured, monkeypatch, [LLAMA])
+    configured.script("meta-llama/llama-3.3-70b-instruct", Reply(text="Hamlet avenges his father; all die."))
+    hit = _answer_twice(capsys, PROMPT)
+    assert hit["saved_usd"] is None
+    cell, period, saved, stats = _cache_saved(capsys)
+    assert (cell, period["cache_hits"], period["cache_unpriced_hits"]) == ("n/a", 1, 1), cell
+    assert saved == "n/a" and json.loads(stats)["unpriced_hits"] == 1, saved
+    code, out, err = run_cli(capsys, "costs")
+    assert "What the cache's 1 hit saved is not known (no known price)." in out, out
+    assert "n/a: what 1 cache hit saved is unknown" in out, out
+
+
+def test_a_hit_of_an_answer_the_provider_priced_saves_that_cost(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenRouter reports what each answer cost (usage.cost), which prices the turn of a model
+    the table does not know. A hit of that answer saves what asking the model again would cost:
+    about that. An answer it did not price is still counted apart, n/a."""
+    _openrouter(chatroute_home, configured, monkeypatch, [LLAMA])
+    configured.script("meta-llama/llama-3.3-70b-instruct", Reply(text="Hamlet avenges his father; all die.",
+                                                                 cost=0.0012))
+    hit = _answer_twice(capsys, PROMPT)
+    assert hit["saved_usd"] == pytest.approx(0.0012)
+    configured.script("meta-llama/llama-3.3-70b-instruct", Reply(text="Shakespeare, around 1600."))
+    assert _answer_twice(capsys, OTHER)["saved_usd"] is None
+    cell, period, saved, stats = _cache_saved(capsys)
+    assert cell == "≈$0.0012 (+1 n/a)" and (period["cache_hits"], period["cache_unpriced_hits"]) == (2, 1), cell
+    assert period["cache_saved_usd"] == pytest.approx(0.0012)
+    assert saved == "$0.0012 (+1 n/a)", saved
+    code, out, err = run_cli(capsys, "costs")
+    assert "The cache saved a further ≈$0.0012 (+1 hit with no known price)." in out, out
+
+
+async def test_the_costs_screen_says_the_unpriced_hits_apart(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The costs screen (F5) said 'the cache saved $0.00' under the same hits."""
+    from textual.widgets import Static
+
+    from chatroute.engine import Engine
+    from chatroute.tui.app import ChatrouteApp
+    from tests.tui.helpers import settle
+
+    _openrouter(chatroute_home, configured, monkeypatch, [LLAMA, "openai/gpt-4o"])
+    for prompt, cost in ((PROMPT, 0.0012), (OTHER, None)):
+        configured.script("meta-llama/llama-3.3-70b-instruct", Reply(text=f"answer to {prompt}", cost=cost))
+        # The CLI's own event loop, beside this test's.
+        await asyncio.to_thread(run_cli, capsys, "ask", "-m", LLAMA, prompt)
+        code, out, err = await asyncio.to_thread(run_cli, capsys, "ask", "--json", "-m", LLAMA, prompt)
+        assert code == 0 and json.loads(out)["cache"] == "hit", err
+    app = ChatrouteApp(Engine.open())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        said = str(app.screen.query_one("#baseline", Static).render())
+    assert said.endswith("the cache saved ≈$0.0012 (+1 n/a)."), said

@@ -11,7 +11,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
     (any row may hold unknown_cost_turns and estimated_turns: its n/a and ≈ markers)
     baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
-               chosen_turns, cache_saved_usd}
+               chosen_turns, cache_saved_usd, cache_hits, cache_unpriced_hits}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
     prices_as_of: "YYYY-MM-DD" | None
 """
@@ -27,7 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.accounting import approx_mark
+from chatroute.accounting import approx_mark, cache_saving
 from chatroute.catalog.prices import as_of_label
 from chatroute.money import usd
 from chatroute.tui.data import Backend, short_model
@@ -71,8 +71,9 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
     if baseline.get("cost_usd") is None:
         return f"The baseline {model} has no known price, so savings cannot be computed."
     base = approx_mark(baseline.get("estimated_baseline_turns") or 0) + usd(baseline["cost_usd"])
-    cache = float(baseline.get("cache_saved_usd") or 0.0)
-    cache_part = f"the cache saved {'≈' if cache else ''}{usd(cache)}"
+    cache_part = "the cache saved " + cache_saving(float(baseline.get("cache_saved_usd") or 0.0),
+                                                   int(baseline.get("cache_hits") or 0),
+                                                   int(baseline.get("cache_unpriced_hits") or 0))
     picks = ""
     estimated = baseline.get("estimated_routed_turns") or 0
     if baseline.get("chosen_turns"):
