@@ -90,18 +90,20 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print(f"chatroute: warning: {terminal_line(sys.stderr, str(record.route['usage_warning']))}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
-    if finished.not_saved or (record.status == "error" and finished.error_kind == "auth"):
-        return 2  # a missing or refused key is the config's to fix: retrying as it stands cannot help
+    if finished.not_saved or (record.status == "error" and finished.error_kind in _CONFIG_KINDS):
+        return 2  # a key or a base_url is the config's to fix: retrying as it stands cannot help
     return 0 if record.status == "ok" else 1
 
 
+# Failures the config must fix: the error line says what.
+_CONFIG_KINDS = frozenset({"auth", "endpoint_not_found"})
 # Failures that may pass by themselves; after the others the same command fails the same way.
 _TRANSIENT = frozenset({"rate_limited", "overloaded", "server", "connection", "timeout", "malformed_stream"})
 
 
 def _next_step(finished: TurnFinished) -> str:
-    if finished.error_kind == "auth":
-        return ""  # the error line says which key to set or check
+    if finished.error_kind in _CONFIG_KINDS:
+        return ""  # the error line says which key or base_url to set or check
     if finished.error_kind == "quota":
         return " — pick a model of another provider with -m"
     if finished.error_kind in _TRANSIENT or finished.error_kind is None:
@@ -164,6 +166,7 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
         "cost_usd": r.cost_usd,
         "saved_usd": r.saved_usd,
         "price_as_of": r.price_as_of,
+        "price_source": r.price_source,
         "latency": {
             "route_ms": r.route_ms,
             "ttft_ms": r.ttft_ms,

@@ -166,6 +166,8 @@ class ErrorKind(StrEnum):
     AUTH = "auth"
     QUOTA = "quota"  # the account's quota or credit is spent: billing, not a rate limit
     NOT_FOUND = "not_found"
+    # A 404 on the path, not the API's word that the model is missing: a wrong base_url.
+    ENDPOINT_NOT_FOUND = "endpoint_not_found"
     CONTEXT_OVERFLOW = "context_overflow"
     CONTENT_POLICY = "content_policy"
     CONNECTION = "connection"
@@ -186,6 +188,7 @@ REROUTABLE = frozenset(
         ErrorKind.AUTH,
         ErrorKind.QUOTA,
         ErrorKind.NOT_FOUND,
+        ErrorKind.ENDPOINT_NOT_FOUND,
         ErrorKind.CONTEXT_OVERFLOW,
     }
 )

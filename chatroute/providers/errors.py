@@ -273,6 +273,10 @@ def map_exception(
             # No Retry-After (Groq sends one only with a 429): the token budget's own reset.
             retry_after = parse_reset(headers.get("x-ratelimit-reset-tokens"))
         label = etype or code
+        if kind is ErrorKind.NOT_FOUND and status == 404 and _no_route(getattr(exc, "body", None), msg, model):
+            where = _request_url(response)
+            return make(ErrorKind.ENDPOINT_NOT_FOUND, wrong_endpoint(where, html=_looks_like_html(msg)), status,
+                        retry_after, type=etype, code=code, hint=wrong_endpoint(where, html=False, hint=True))
         if _looks_like_html(msg):
             msg = "the server returned an HTML page, not an API response (a wrong base_url, or a login page?)"
         text = msg or (label.replace("_", " ") if label else f"HTTP {status}")
@@ -305,6 +309,60 @@ def map_exception(
     if "CredentialsError" in names or "Missing credentials" in str(exc) or "authentication method" in str(exc):
         return make(ErrorKind.AUTH, f"missing credentials: {exc}")
     return make(ErrorKind.SERVER, f"unexpected {type(exc).__name__}: {exc}")
+
+
+# How servers word a 404 for a path they have no route for (OpenAI's own 'Invalid URL (POST ...)'
+# and 'Unknown request URL', Python frameworks' 'Not Found', proxies' 'no route').
+_NO_ROUTE_WORDS = ("not found", "no route", "invalid url", "unknown request url", "unknown url",
+                   "unrecognized request url", "cannot post", "no such route", "no such path")
+
+
+def _no_route(body: object, message: str, model: str) -> bool:
+    """A 404 that is not the API's own 'no such model': an empty, HTML or text page, or a JSON
+    error in a router's generic words, none naming a model. A specific API error (OpenRouter's
+    'No endpoints found matching your data policy') stays the model's."""
+    if _looks_like_html(message):
+        return True  # a web page, whatever it says (a site's 404 page may well list "Models")
+    text = message.lower()
+    if "model" in text or (model and model.lower() in text):
+        return False
+    if not isinstance(body, Mapping) or not message.strip():
+        return True  # not the API's JSON error: a page, plain text or nothing
+    return _has_any(text, _NO_ROUTE_WORDS)
+
+
+def _request_url(response: object) -> str:
+    """Where the request went, without its query or credentials: scheme, host, port and path."""
+    from urllib.parse import urlsplit
+
+    url = getattr(getattr(response, "request", None), "url", None)
+    if url is None:
+        return "the base_url"
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*/", re.IGNORECASE)
+
+
+def wrong_endpoint(where: str, *, html: bool, hint: bool = False) -> str:
+    """'openai-compatible endpoint not found at https://api.together.xyz/chat/completions (does
+    base_url end in /v1?)'; as a reroute line's hint, without the parentheses."""
+    path = where.lower()
+    if path.endswith("/messages"):
+        what = "anthropic"
+        advice = ("base_url should not end in /v1: /v1/messages is added to it" if "/v1/v1/" in path
+                  else "check base_url")
+    else:
+        what = "openai-compatible" if path.endswith("/chat/completions") else "API"
+        advice = "check base_url" if _VERSION_SEGMENT.search(path) else "does base_url end in /v1?"
+    if html:
+        advice = f"the server answered with an HTML page; {advice}"
+    said = f"{what} endpoint not found at {where}"
+    return f"{said}: {advice}" if hint else f"{said} ({advice})"
 
 
 def _looks_like_html(text: str) -> bool:

@@ -7,7 +7,8 @@ Rules (a failing model costs the user as little time as possible, and recovers o
 - After `failure_threshold` consecutive failures the breaker opens; once the cooldown is
   over it is half-open: one trial request is allowed, success closes it, failure re-opens it
   with a doubled backoff.
-- 401/403 and a spent quota disable the whole provider, 404 the model, until the configuration changes (the
+- 401/403, a spent quota and a 404 on the path (a wrong base_url) disable the whole provider, a
+  404 for the model that model, until the configuration changes (the
   board is opened with a fingerprint of the config; a different fingerprint clears them) or
   a request to it (a pinned one) is answered.
 - Context overflow and content-policy refusals say nothing about the model's health.
@@ -42,7 +43,7 @@ MAX_MODELS = 512
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 _IGNORED = {"context_overflow", "content_policy"}
-_NOT_THE_MODEL = {"rate_limited", "auth", "quota", "not_found", "bad_request"}
+_NOT_THE_MODEL = {"rate_limited", "auth", "quota", "not_found", "endpoint_not_found", "bad_request"}
 
 
 @dataclass
@@ -304,10 +305,12 @@ class HealthBoard:
         if kind in _NOT_THE_MODEL:
             h.provider_failures += 1
         h.error_rate = (1 - self.error_alpha) * h.error_rate + self.error_alpha
-        if kind in ("auth", "quota"):
-            # A key or an account: every model of the provider fails alike until the user acts.
+        if kind in ("auth", "quota", "endpoint_not_found"):
+            # A key, an account or a base_url: every model of the provider fails alike until the
+            # user acts, and a config change (a base_url fixed) lifts it at once, as no cooldown would.
             provider = model.split("/", 1)[0]
-            reason = "authentication failed" if kind == "auth" else "quota or credit exhausted"
+            reason = {"auth": "authentication failed", "quota": "quota or credit exhausted",
+                      "endpoint_not_found": "API endpoint not found: check base_url"}[kind]
             self.disabled_providers[provider] = {"reason": reason, "config": self.config_fingerprint}
         elif kind == "not_found":
             h.disabled = "model not found"

@@ -344,3 +344,102 @@ def test_groq_tokens_per_minute_413_is_a_rate_limit_not_a_context_overflow(
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 1 and f"{GROQ}: rate limited (413, retry after " in line, line
     assert "context window" not in line and "tokens per minute (TPM): Limit 12000, Requested 14137" in line, line
+
+
+TOGETHER = "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+
+
+def _together(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
+    """Together AI the router's first choice, at `base_url`."""
+    monkeypatch.setenv("TEST_TOGETHER_KEY", "tgp_v1_test")
+    write_config(home, server, pool=[TOGETHER, MINI], extra=f"""cost_weight = 0.0
+latency_weight = 0.0
+[providers.together]
+base_url = "{base_url}"
+api_key_env = "TEST_TOGETHER_KEY"
+[models."{TOGETHER}"]
+ability = 0.99
+[models."{MINI}"]
+ability = 0.3
+""")
+
+
+# What a server answers for a path it has no route for: a web server's page, nothing at all, a Go
+# server's text, a Python framework's JSON, OpenAI's own wording. None names a model.
+NO_ROUTE = {
+    "nginx page": Raw(status=404, body=b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center>"
+                      b"<h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"),
+    "site page": Raw(status=404, body=b"<!DOCTYPE html><html><head><title>Page not found</title></head><body>"
+                     b"<nav><a href='/models'>Models</a></nav><h1>404</h1></body></html>"),
+    "empty": Raw(status=404, body=b"", content_type="text/plain"),
+    "go text": Raw(status=404, body=b"404 page not found", content_type="text/plain; charset=utf-8"),
+    "fastapi": _json_error(404, {"detail": "Not Found"}),
+    "openai words": _json_error(404, {"error": {"message": "Invalid URL (POST /chat/completions)",
+                                                "type": "invalid_request_error", "param": None, "code": None}}),
+}
+
+
+@pytest.mark.parametrize("case", list(NO_ROUTE))
+def test_a_base_url_without_v1_is_said_as_a_wrong_endpoint_not_a_missing_model(
+        case: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """base_url = "https://api.together.xyz" (no /v1): the first request 404s on the path. That
+    read as 'model not found', and the model, which exists, was disabled as missing."""
+    _together(chatroute_home, configured, monkeypatch, configured.url)  # no /v1
+    configured.script("meta-llama/Llama-3.3-70B-Instruct-Turbo", NO_ROUTE[case])
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    said = f"openai-compatible endpoint not found at {configured.url}/chat/completions"
+    assert reroute["kind"] == "endpoint_not_found" and said in reroute["message"], reroute
+    assert "does base_url end in /v1?" in reroute["message"] and "model not found" not in err, reroute
+    assert f"{said}: does base_url end in /v1?" in err, err  # on the reroute line
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.models[TOGETHER].disabled is None  # never disabled as a missing model
+    # The base_url is the provider's: its models are left out until the config changes.
+    assert "provider together disabled (API endpoint not found: check base_url)" in (
+        board.unavailable_reason(TOGETHER) or ""), board.disabled_providers
+    # Pinned, the error line says it; a config to fix: exit 2, no advice to run it again.
+    configured.script("meta-llama/Llama-3.3-70B-Instruct-Turbo", NO_ROUTE[case])
+    code, _, err = run_cli(capsys, "ask", "-m", TOGETHER, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 2 and f"{TOGETHER}: wrong endpoint (404): {said} (" in line, line
+    assert "model not found" not in line and "run the same command again" not in line, line
+    # base_url fixed: the model answers at once.
+    _together(chatroute_home, configured, monkeypatch, configured.openai_base_url)
+    code, out, err = run_cli(capsys, "ask", "--json", "What is the capital of France?")
+    assert code == 0 and json.loads(out)["model"] == TOGETHER, err
+
+
+def test_a_real_model_not_found_404_still_disables_the_model(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Together's own answer for a model it does not serve names the model: that is a missing model."""
+    _together(chatroute_home, configured, monkeypatch, configured.openai_base_url)
+    configured.script("meta-llama/Llama-3.3-70B-Instruct-Turbo", _json_error(404, {"error": {
+        "message": "Unable to access model meta-llama/Llama-3.3-70B-Instruct-Turbo. Please visit "
+                   "https://api.together.xyz to see the list of supported models or contact the owner to request "
+                   "access.", "type": "invalid_request_error", "param": None, "code": "model_not_found"}}))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    assert reroute["kind"] == "not_found", reroute
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.models[TOGETHER].disabled == "model not found" and board.disabled_providers == {}
+
+
+def test_an_anthropic_base_url_ending_in_v1_is_said_as_a_wrong_endpoint(
+        configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Anthropic SDK adds /v1/messages itself: base_url = ".../v1" asks /v1/v1/messages."""
+    write_config(chatroute_home, configured, pool=[MINI, "anthropic/claude-haiku-4-5"])
+    config = chatroute_home / "config.toml"
+    config.write_text(config.read_text().replace(f'base_url = "{configured.anthropic_base_url}"',
+                                                 f'base_url = "{configured.url}/v1"'))
+    configured.script("claude-haiku-4-5", _json_error(404, {"type": "error", "error": {
+        "type": "not_found_error", "message": "Not Found"}}))
+    code, _, err = run_cli(capsys, "ask", "-m", "anthropic/claude-haiku-4-5", PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 2 and (f"wrong endpoint (404): anthropic endpoint not found at {configured.url}/v1/v1/messages "
+                          "(base_url should not end in /v1: /v1/messages is added to it)") in line, line

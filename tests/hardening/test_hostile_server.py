@@ -85,4 +85,5 @@ def test_html_error_page_is_named(capsys: pytest.CaptureFixture[str], configured
     configured.script("gpt-4o-mini", Raw(status=404, body=LOGIN_PAGE))
     code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "hello")
     [line] = _error_lines(err)
-    assert code == 1 and "HTML page" in line and "<html" not in line.lower(), line
+    # A page where the API should be is the base_url's to fix: exit 2, as a refused key.
+    assert code == 2 and "HTML page" in line and "<html" not in line.lower(), line
