@@ -50,7 +50,7 @@ __all__ = [
     "OffscreenLayout",
     "PrebuiltMarkdown",
     "build_markdown_blocks",
-    "checkbox_inner_glyph",
+    "checkbox_edges",
     "drop_dead_watchers",
     "drop_rendered_lines",
     "forward_event",
@@ -213,11 +213,11 @@ class KeyboardEditsTextArea(TextArea):
         return super()._delete_via_keyboard(start, end)
 
 
-# ---- checkbox glyph ----
+# ---- checkbox edges ----
 
-def checkbox_inner_glyph() -> str:
-    """The character a SelectionList draws inside every box, picked or not."""
-    return ToggleButton.BUTTON_INNER
+def checkbox_edges() -> tuple[str, str]:
+    """The characters a SelectionList draws either side of the mark in each box."""
+    return ToggleButton.BUTTON_LEFT, ToggleButton.BUTTON_RIGHT
 
 
 # ---- terminal driver ----

@@ -227,13 +227,14 @@ async def test_every_keyboard_edit_passes_through_keyboard_span() -> None:
         assert area.replace_as_typed("no", (0, 0), (0, 0)) is None and area.text == "hi world"
 
 
-async def test_checkbox_glyph_is_what_selection_list_draws() -> None:
+async def test_checkbox_edges_are_what_selection_list_draws() -> None:
     choices: SelectionList[str] = SelectionList(("one", "1"), ("two", "2", True))
     async with _Host(choices).run_test() as pilot:
         await _settled(pilot)
-        glyph = compat.checkbox_inner_glyph()
-        drawn = [seg.text for y in range(2) for seg in choices.render_line(y)]
-        assert drawn.count(glyph) == 2
+        left, right = compat.checkbox_edges()
+        for y in range(2):
+            drawn = [seg.text for seg in choices.render_line(y)]
+            assert drawn[0] == left and drawn[2] == right, drawn
 
 
 async def test_driver_output_file_is_the_writer_threads() -> None:

@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Click
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.strip import Strip
-from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.widgets import Footer, Header, Input, OptionList, SelectionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from chatroute.money import usd
@@ -29,7 +31,7 @@ from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
 from chatroute.tui.screens.chat_writes import write_off_loop
-from chatroute.tui.textual_compat import checkbox_inner_glyph
+from chatroute.tui.textual_compat import checkbox_edges
 from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
@@ -49,6 +51,11 @@ MIN_COLUMN_WIDTH = 24
 # for a spinner to say it is alive, and never once a token.
 TAB_REFRESH_S = 0.25
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+# Rows: on a shorter terminal the picker's instructions take one line and the hint under the
+# prompt is left out (the footer has its keys), so the list keeps rows for the models.
+SHORT_HEIGHT = 20
+INTRO = "Pick 2–4 models (space toggles), then write the prompt and press Enter."
+SHORT_INTRO = "tick 2–4 with space · tab: the prompt"
 
 
 def default_picks(models: list[ModelInfo]) -> list[str]:
@@ -68,21 +75,47 @@ def default_picks(models: list[ModelInfo]) -> list[str]:
     return [cheapest.id, strongest.id]
 
 
+def _option_of(line: Strip) -> int | None:
+    """The option a line of an OptionList draws (each of its segments carries the index)."""
+    for seg in line:
+        if seg.style is not None and "option" in seg.style.meta:
+            return int(seg.style.meta["option"])
+    return None
+
+
 class ModelChecklist(SelectionList[str]):
-    """A SelectionList whose boxes read ✓ when picked and stay empty when not: the stock
-    list draws an X in both, told apart by colour only."""
+    """A SelectionList whose boxes read ✓ when picked and stay empty when not (the stock list
+    draws an X in both, told apart by colour only), and whose names too long for the width wrap
+    under themselves instead of being cut: two models can differ only in their last characters
+    (a date), and where a terminal is narrow it was those that were cut."""
+
+    DEFAULT_CSS = "ModelChecklist { text-wrap: wrap; text-overflow: fold; }"
+    GUTTER = 4  # the box, then a space
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # The names wrap in what the boxes leave, as they are drawn; the stock list measured
+        # them the whole width, so a wrapped list came out short and scrolled.
+        return super().get_content_height(container, viewport, width - self.GUTTER)
 
     def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        segments = list(strip)
-        glyph = checkbox_inner_glyph()
-        for i, seg in enumerate(segments):
-            meta = seg.style.meta if seg.style is not None else {}
-            if seg.text == glyph and "option" in meta:
-                option = self.get_option_at_index(meta["option"])
-                segments[i] = Segment("✓" if option.value in self.selected else " ", seg.style, seg.control)
-                return Strip(segments, strip.cell_length)
-        return strip
+        # The stock list draws a box on every line, for the option as many lines down as the line
+        # is, as if no name ever took two lines: here each option's first line has its box, and
+        # the lines it wraps onto are indented under its name.
+        line = OptionList.render_line(self, y)
+        index = _option_of(line)
+        if index is None:
+            return line
+        base = next(iter(line)).style or self.rich_style
+        if self.scroll_offset.y + y > 0 and _option_of(OptionList.render_line(self, y - 1)) == index:
+            return Strip([Segment(" " * self.GUTTER, base), *line])
+        picked = self.get_option_at_index(index).value in self.selected
+        part = "selection-list--button" + ("-selected" if picked else "") + (
+            "-highlighted" if self.highlighted == index else "")
+        button = self.get_component_rich_style(part) + Style(meta={"option": index})
+        side = Style.from_color(button.bgcolor, base.bgcolor) + Style(meta={"option": index})
+        left, right = checkbox_edges()
+        return Strip([Segment(left, side), Segment("✓" if picked else " ", button), Segment(right, side),
+                      Segment(" ", base), *line])
 
 
 class CompareColumn(Vertical):
@@ -250,8 +283,14 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     turn (its siblings a key away) instead of a turn the next request would carry unseen."""
 
     DEFAULT_CSS = """
-    CompareScreen #setup { height: 1fr; padding: 0 1; }
-    CompareScreen #setup SelectionList { height: auto; max-height: 12; }
+    /* The list of models gives up rows first, scrolling: the instructions above it and the
+       prompt below stay on screen, the prompt right under the list where there is room. */
+    CompareScreen #setup { height: auto; max-height: 100%; padding: 0 1; }
+    CompareScreen #setup-intro { dock: top; text-style: bold; }
+    CompareScreen #setup SelectionList { height: auto; max-height: 100%; }
+    CompareScreen #setup-foot { dock: bottom; height: auto; }
+    CompareScreen.-short #setup-intro { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    CompareScreen.-short #setup-foot .hint { display: none; }
     CompareScreen #running { height: 1fr; display: none; }
     CompareScreen #columns { height: 1fr; }
     CompareScreen.-running #running { display: block; }
@@ -301,14 +340,15 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="setup"):
-            yield Static(Text("Pick 2–4 models (space toggles), then write the prompt and press Enter.", style="bold"))
+            yield Static(INTRO, id="setup-intro", markup=False)
             models = self.backend.models()
             picks = self.preselected or default_picks(models)
             # Text, not a string: a string prompt is read as markup, and a local server names its own models.
             yield ModelChecklist(*[(Text(m.id), m.id, m.id in picks) for m in models], id="models")
-            yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
-            yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
-                         classes="hint")
+            with Vertical(id="setup-foot"):
+                yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
+                yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
+                             classes="hint")
         with Vertical(id="running"):
             yield Horizontal(id="answer-tabs")
             yield Horizontal(id="columns")
@@ -331,6 +371,10 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         return self.has_class("-one-at-a-time")
 
     def on_resize(self) -> None:
+        short = self.size.height < SHORT_HEIGHT
+        if short != self.has_class("-short"):
+            self.set_class(short, "-short")
+            self.query_one("#setup-intro", Static).update(SHORT_INTRO if short else INTRO)
         self._fit()
 
     def _fit(self) -> None:
