@@ -50,6 +50,7 @@ def pricer(catalog: Catalog, *,
             cost_usd=turn_cost(info, usage) if info is not None else None,
             provider=info.provider if info is not None else None,
             price_as_of=info.price_as_of if info is not None else None,
+            price_source=info.price_source if info is not None else None,
         )
 
     return price

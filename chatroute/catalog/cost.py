@@ -32,8 +32,9 @@ def _rates(info: ModelInfo) -> tuple[float, float, float, float] | None:
     return inp, out, cached, write
 
 
-def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
-    """USD for one turn from the API's usage report; None when the price is unknown."""
+def provider_cost(info: ModelInfo, usage: UsageReport) -> float | None:
+    """The cost the provider reported for the turn (OpenRouter's usage.cost) when it is the
+    turn's cost: sane, and no price of the user's own overrides it; else None."""
     # Precedence: a user's price override > the provider's reported cost > the feed, from the
     # most to the least deliberate statement of what this turn cost.
     reported = usage.reported_cost_usd
@@ -44,6 +45,14 @@ def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
         and info.price_source != "override"
     ):
         return float(reported)
+    return None
+
+
+def turn_cost(info: ModelInfo, usage: UsageReport) -> float | None:
+    """USD for one turn from the API's usage report; None when the price is unknown."""
+    reported = provider_cost(info, usage)
+    if reported is not None:
+        return reported
     rates = _rates(info)
     if rates is None:
         return None

@@ -166,6 +166,7 @@ def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, 
         "cost_usd": r.cost_usd,
         "saved_usd": r.saved_usd,
         "price_as_of": r.price_as_of,
+        "price_source": r.price_source,
         "latency": {
             "route_ms": r.route_ms,
             "ttft_ms": r.ttft_ms,

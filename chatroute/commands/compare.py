@@ -127,6 +127,7 @@ def _as_json(out: dict[str, Any]) -> dict[str, Any]:
         "cost_usd": r.cost_usd,
         "saved_usd": r.saved_usd,
         "price_as_of": r.price_as_of,
+        "price_source": r.price_source,
         "latency": {"route_ms": r.route_ms, "ttft_ms": r.ttft_ms, "total_ms": r.total_ms,
                     "tokens_per_s": r.tokens_per_s},
         "status": r.status,

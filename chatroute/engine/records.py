@@ -63,12 +63,16 @@ def build_record(
 ) -> TurnRecord:
     """`stopped`: the error line of a stream stopped by something other than the provider
     (the turn is 'interrupted', its usage estimated if the API had not reported it yet)."""
-    from chatroute.catalog.cost import turn_cost
+    from chatroute.catalog.cost import provider_cost, turn_cost
     from chatroute.store.records import TurnRecord
 
     billed = _billed_usage(info, attempt, messages, system, stopped)
     usage = billed.usage
     cost = turn_cost(info, usage) if usage is not None else (0.0 if billed.unbilled else None)
+    # A cost the provider reported is its price on the day, not the price table's as of its date.
+    price_as_of, price_source = info.price_as_of, info.price_source
+    if usage is not None and provider_cost(info, usage) is not None:
+        price_as_of, price_source = None, "provider"
     ttft_ms, total_ms, tokens_per_s = _timings(attempt, usage)
     status = _status(attempt, stopped)
     route = decision.to_dict()
@@ -82,7 +86,8 @@ def build_record(
         output_tokens=usage.output_tokens if usage else 0,
         cached_tokens=usage.cached_input_tokens if usage else 0,
         cache_write_tokens=usage.cache_write_tokens if usage else 0,
-        usage_estimated=billed.estimated, cost_usd=cost, price_as_of=info.price_as_of, route_ms=route_ms,
+        usage_estimated=billed.estimated, cost_usd=cost, price_as_of=price_as_of, price_source=price_source,
+        route_ms=route_ms,
         status=status, finish_reason=attempt.finish,
         error=stopped or (error_line(info.id, attempt.error, status) if attempt.error else None),
         ttft_ms=ttft_ms, total_ms=total_ms, tokens_per_s=tokens_per_s,

@@ -502,9 +502,15 @@ def _m8_estimated_rows(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_price_source(db: sqlite_utils.Database) -> None:
+    # Where a turn's price came from, beside its date: a cost the provider reported (OpenRouter's
+    # usage.cost) has no table's date. Older turns say nothing (NULL).
+    db.execute("ALTER TABLE turns ADD COLUMN price_source TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial, _m2_estimated_turns, _m3_daily_rollups, _m4_usage_footing, _m5_served_clients,
-    _m6_billing_detail, _m7_streaming_route_kind, _m8_estimated_rows,
+    _m6_billing_detail, _m7_streaming_route_kind, _m8_estimated_rows, _m9_price_source,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

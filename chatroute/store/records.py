@@ -47,6 +47,9 @@ class TurnRecord:
     cost_usd: float | None = None
     saved_usd: float | None = None
     price_as_of: str | None = None
+    # Where the price came from: the model's (bundled, refreshed, override, local, unknown), or
+    # "provider" for the cost the provider reported (price_as_of None: no table's date).
+    price_source: str | None = None
     route_ms: float | None = None
     ttft_ms: float | None = None
     total_ms: float | None = None
@@ -252,15 +255,16 @@ class RecoveredStream:
         return self.record(input_tokens=-(-n_in // CHARS_PER_TOKEN), output_tokens=n_out, cost_usd=None)
 
     def record(self, *, input_tokens: int, output_tokens: int, cost_usd: float | None,
-               provider: str | None = None, price_as_of: str | None = None, cached_tokens: int = 0,
-               cache_write_tokens: int = 0) -> TurnRecord:
+               provider: str | None = None, price_as_of: str | None = None, price_source: str | None = None,
+               cached_tokens: int = 0, cache_write_tokens: int = 0) -> TurnRecord:
         return TurnRecord(
             conversation_id=self.conversation_id, message_id=self.message_id, model=self.model,
             provider=provider or self.model.split("/", 1)[0], route_kind=self.recorded_kind,
             route={"reason": "recovered at the next open: the process stopped while the reply streamed"},
             input_tokens=input_tokens, output_tokens=output_tokens, usage_estimated=True, cost_usd=cost_usd,
             cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
-            price_as_of=price_as_of, status="interrupted", error=f"{self.model}: {RECOVERED_ERROR}",
+            price_as_of=price_as_of, price_source=price_source, status="interrupted",
+            error=f"{self.model}: {RECOVERED_ERROR}",
             created_at=self.ended_at,
         )
 

@@ -249,6 +249,7 @@ def test_migration_4_restates_stored_turns(chatroute_home: Path, monkeypatch: py
                                  cache_write_tokens=writes, output_tokens=5 if status == "ok" else 0,
                                  cost_usd=cost).to_row()
                 row.pop("client")  # a column of a later schema (5)
+                row.pop("price_source")  # and of schema 9
                 sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
                 old._write(lambda c, sql=sql, row=row: c.execute(sql, tuple(row.values())))
             # What that version summed (read from its rollup: this version's queries need schema 8).
@@ -302,6 +303,7 @@ api_key_env = "TEST_ANTHROPIC_KEY"
             row = TurnRecord(conversation_id=conv.id, message_id=None, model="proxy/claude-sonnet", provider="proxy",
                              input_tokens=10, cached_tokens=5000, output_tokens=5, cost_usd=0.0016).to_row()
             row.pop("client")  # a column of a later schema (5)
+            row.pop("price_source")  # and of schema 9
             sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
             old._write(lambda c: c.execute(sql, tuple(row.values())))
 

@@ -148,3 +148,34 @@ async def test_the_costs_screen_says_the_unpriced_hits_apart(
         await settle(pilot, app)
         said = str(app.screen.query_one("#baseline", Static).render())
     assert said.endswith("the cache saved ≈$0.0012 (+1 n/a)."), said
+
+
+GPT4O = "openrouter/openai/gpt-4o"  # priced from OpenAI's own entry in the table
+
+
+def test_a_turn_priced_at_the_providers_reported_cost_is_not_dated_as_the_table(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenRouter said what the answer cost (usage.cost), and that is the turn's cost; ask --json
+    still gave the price table's date as the date of the price used."""
+    from chatroute.catalog.prices import load_bundled
+
+    _openrouter(chatroute_home, configured, monkeypatch, [GPT4O])
+    configured.script("openai/gpt-4o", Reply(text="Hamlet avenges his father; all die.", cost=0.0031))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["cost_usd"] == pytest.approx(0.0031), err
+    assert (answer["price_as_of"], answer["price_source"]) == (None, "provider"), answer
+    # A turn priced from the table says which one, and as of when.
+    configured.script("openai/gpt-4o", Reply(text="Hamlet avenges his father; all die."))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", PROMPT)
+    answer = json.loads(out)
+    assert (answer["price_as_of"], answer["price_source"]) == (load_bundled().as_of, "bundled"), answer
+    # compare --json says it as ask does.
+    configured.script("openai/gpt-4o", Reply(text="one", cost=0.002))
+    configured.script("gpt-4o-mini", Reply(text="two"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # OpenAI's own gpt-4o-mini is on the fake server itself
+    code, out, err = run_cli(capsys, "compare", "--json", "-m", GPT4O, "-m", "openai/gpt-4o-mini", PROMPT)
+    assert code == 0, err
+    by = {a["model"]: a for a in json.loads(out)}
+    assert (by[GPT4O]["price_as_of"], by[GPT4O]["price_source"]) == (None, "provider"), by[GPT4O]

@@ -147,6 +147,7 @@ def _old_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int
                                  provider="anthropic", input_tokens=1000, cached_tokens=100, output_tokens=50,
                                  cost_usd=0.001).to_row()
                 row.pop("client")  # a column of schema 5
+                row.pop("price_source")  # and of schema 9
                 sql = f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
                 old._write(lambda c, sql=sql, row=row: c.execute(sql, tuple(row.values())))
     with sqlite3.connect(path) as conn:

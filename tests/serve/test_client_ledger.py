@@ -71,6 +71,7 @@ def test_migration_backfills_older_turns_as_chatroutes_own(tmp_path: Path) -> No
     for _ in range(50):
         row = _turn(rng, None).to_row()
         row.pop("client")
+        row.pop("price_source")  # a column of schema 9
         conn.execute(f"INSERT INTO turns ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     conn.close()
     with Store.open(path) as store:
