@@ -34,13 +34,16 @@ def short_model(model: str | None) -> str:
 def reroute_line(reroute: dict[str, Any]) -> str:
     """One reroute as the user reads it, live and reopened alike: `gpt-4o-mini 429 → claude-haiku-4-5`,
     with what the user must fix (a refused key) and the cost of an attempt billed before it failed
-    (≈ when its usage was estimated, as the costs table marks it)."""
+    (≈ when its usage was estimated, as the costs table marks it); the same model asked again with
+    a lower max_tokens reads `… → again with max_tokens 3,021`."""
     cost = reroute.get("cost_usd")
     approx = "≈" if reroute.get("estimated") else ""
     billed = f" (billed {approx}{usd(cost)})" if isinstance(cost, (int, float)) else ""
     hint = f" ({reroute['hint']})" if reroute.get("hint") else ""
-    return (f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed}"
-            f" → {short_model(reroute.get('to'))}")
+    to = short_model(reroute.get("to"))
+    if reroute.get("to") == reroute.get("from") and isinstance(reroute.get("max_tokens"), int):
+        to = f"again with max_tokens {reroute['max_tokens']:,}"  # what the credit covers
+    return f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed} → {to}"
 
 
 def fmt_wait(seconds: float) -> str:

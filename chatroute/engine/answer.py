@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,11 @@ async def answer(
                        error_kind=None if attempt.error is None else str(attempt.error.kind))
 
 
+# The fewest output tokens worth asking for again when the credit covers no more: fewer is no
+# answer, so the turn moves on instead.
+MIN_AFFORDED_ANSWER = 256
+
+
 @dataclass
 class Failover:
     """Where `attempts` leaves the model that answered (or failed last) and its attempt."""
@@ -157,6 +162,7 @@ async def attempts(
     shim = SimpleNamespace(system_prompt=system)  # what fallback reads of a conversation
     model_id = decision.model
     tried: set[str] = set()
+    capped: dict[str, int] = {}  # max_tokens lowered to what the credit covers, once a model
     while True:
         tried.add(model_id)
         info = engine.catalog.get(model_id)
@@ -164,8 +170,10 @@ async def attempts(
         attempt = out.attempt
         if before is not None:
             await before(info)
-        async with aclosing(stream(engine, info, request_for(info, failover_at), attempt, message_id,
-                                   on_stop)) as events:
+        request = request_for(info, failover_at)
+        if model_id in capped:
+            request = replace(request, max_tokens=min(request.max_tokens or capped[model_id], capped[model_id]))
+        async with aclosing(stream(engine, info, request, attempt, message_id, on_stop)) as events:
             async for event in events:
                 yield event
         err = attempt.error
@@ -176,6 +184,17 @@ async def attempts(
             if "failover" not in err.message:
                 err.message = f"{err.message}; no other model tried: the {failover_s:g} s failover deadline passed"
             return
+        affords = err.extra.get("affordable_tokens")
+        if (err.kind is ErrorKind.CREDIT_LIMITED and isinstance(affords, int) and affords >= MIN_AFFORDED_ANSWER
+                and model_id not in capped):
+            # The model the router (or the user) chose, with the answer the credit pays for: a
+            # cut answer, marked as such, rather than another model's or none.
+            capped[model_id] = affords
+            retry: dict[str, Any] = {"from": model_id, "error": err.short, "kind": err.kind.value, "to": model_id,
+                                     "message": err.message, "hint": err.extra.get("hint"), "max_tokens": affords}
+            attempt.reroutes.append(retry)
+            yield Rerouted(model_id, err.short, model_id, reroute_line(retry))
+            continue
         next_model = fallback(engine, decision, err, info, tried, prompt, history, shim, current_model)
         if next_model is None:
             return

@@ -280,6 +280,7 @@ def error_line(model_id: str, err: ProviderError, status: str) -> str:
         ErrorKind.SERVER: "server error",
         ErrorKind.AUTH: "authentication failed (check the API key)",
         ErrorKind.QUOTA: "the account's quota or credit is used up (check the provider's plan and billing)",
+        ErrorKind.CREDIT_LIMITED: "the credit left covers too short an answer (check the provider's billing)",
         ErrorKind.NOT_FOUND: "model not found",
         ErrorKind.ENDPOINT_NOT_FOUND: "wrong endpoint",
         ErrorKind.CONTEXT_OVERFLOW: "the conversation is longer than the model's context window",

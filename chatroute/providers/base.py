@@ -165,6 +165,9 @@ class ErrorKind(StrEnum):
     SERVER = "server"
     AUTH = "auth"
     QUOTA = "quota"  # the account's quota or credit is spent: billing, not a rate limit
+    # The credit pays for fewer output tokens than max_tokens asks (OpenRouter's 402 "... or
+    # fewer max_tokens"): this request's, not the account's, so a lower max_tokens may do.
+    CREDIT_LIMITED = "credit_limited"
     NOT_FOUND = "not_found"
     # A 404 on the path, not the API's word that the model is missing: a wrong base_url.
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
@@ -187,6 +190,7 @@ REROUTABLE = frozenset(
         ErrorKind.MALFORMED_STREAM,
         ErrorKind.AUTH,
         ErrorKind.QUOTA,
+        ErrorKind.CREDIT_LIMITED,
         ErrorKind.NOT_FOUND,
         ErrorKind.ENDPOINT_NOT_FOUND,
         ErrorKind.CONTEXT_OVERFLOW,

@@ -64,6 +64,11 @@ _TOKEN_BUDGET_WORDS = ("tokens per minute", "tokens per min", "(tpm)")
 _QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "exceeded your current quota",
                 "credit balance is too low", "insufficient credits")
 
+# OpenRouter's 402 when the balance or the key's limit pays for less output than max_tokens asks:
+# "This request requires more credits, or fewer max_tokens. You requested up to 16384 tokens, but
+# can only afford 3021."
+_AFFORDS = re.compile(r"can only afford (\d[\d,]*)")
+
 # Key-shaped tokens: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), OpenRouter (sk-or-...),
 # and bearer tokens echoed back in messages.
 _KEYLIKE = re.compile(r"(?:\bsk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/=]{8,})")
@@ -195,6 +200,8 @@ def classify_status(
     text = f"{etype} {code} {message}".lower()
     if status in (529, _GROQ_FLEX_FULL) or "capacity_exceeded" in (etype, code) or _has_any(text, _OVERLOADED_WORDS):
         return ErrorKind.OVERLOADED
+    if (status is None or status < 500) and (affords := affordable_tokens(text)) is not None and affords > 0:
+        return ErrorKind.CREDIT_LIMITED  # none at all is a spent quota
     if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
         return ErrorKind.QUOTA
     if status == 429 or (status == 413 and (_has_any(text, _RATE_WORDS) or _has_any(text, _TOKEN_BUDGET_WORDS))):
@@ -227,6 +234,13 @@ def classify_status(
             return ErrorKind.SERVER
         return ErrorKind.BAD_REQUEST
     return ErrorKind.BAD_REQUEST
+
+
+def affordable_tokens(text: str) -> int | None:
+    """The output tokens the credit covers, from a refusal for too large a max_tokens; None when
+    the text is no such refusal."""
+    found = _AFFORDS.search(text.lower())
+    return int(found.group(1).replace(",", "")) if found else None
 
 
 def map_exception(
@@ -282,7 +296,10 @@ def map_exception(
         text = msg or (label.replace("_", " ") if label else f"HTTP {status}")
         if in_stream:
             text = f"error in stream: {text}"
-        return make(kind, text, None if in_stream else status, retry_after, type=etype, code=code)
+        affords = affordable_tokens(msg) if kind is ErrorKind.CREDIT_LIMITED else None
+        hint = f"credits cover only {affords:,} output tokens" if affords else None
+        return make(kind, text, None if in_stream else status, retry_after, type=etype, code=code,
+                    affordable_tokens=affords, hint=hint)
 
     if "APITimeoutError" in names:
         return make(ErrorKind.TIMEOUT, "request timed out")

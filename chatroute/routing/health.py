@@ -42,7 +42,8 @@ LOCAL_PRIOR_TPS = 25.0
 MAX_MODELS = 512
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
-_IGNORED = {"context_overflow", "content_policy"}
+# A credit that covers too short an answer says nothing of the model, and time does not top it up.
+_IGNORED = {"context_overflow", "content_policy", "credit_limited"}
 _NOT_THE_MODEL = {"rate_limited", "auth", "quota", "not_found", "endpoint_not_found", "bad_request"}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from chatroute.routing.health import HealthBoard
 from tests.engine.helpers import run_cli, write_config
-from tests.fakeserver import FakeServer, Raw
+from tests.fakeserver import FakeServer, Raw, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two lines."
 SONNET = "openrouter/anthropic/claude-sonnet-4.5"
@@ -443,3 +443,73 @@ def test_an_anthropic_base_url_ending_in_v1_is_said_as_a_wrong_endpoint(
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 2 and (f"wrong endpoint (404): anthropic endpoint not found at {configured.url}/v1/v1/messages "
                           "(base_url should not end in /v1: /v1/messages is added to it)") in line, line
+
+
+def _short_of_credit(affords: int, wanted: int = 64000) -> Raw:
+    """OpenRouter's 402 when the balance (or the key's limit) pays for fewer output tokens than
+    max_tokens asks: checked before the request runs, nothing is charged."""
+    return _json_error(402, {"error": {
+        "message": f"This request requires more credits, or fewer max_tokens. You requested up to {wanted} tokens, "
+                   f"but can only afford {affords}. To increase, visit https://openrouter.ai/settings/credits and "
+                   "upgrade to a paid account",
+        "code": 402, "metadata": {"provider_name": None}}, "user_id": "user_2test"})
+
+
+@pytest.mark.parametrize("how", ["routed", "pinned"])
+def test_credit_for_fewer_output_tokens_asks_again_with_what_it_affords(
+        how: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """chatroute asks for the model's whole output limit (or none, when it does not know it, and
+    OpenRouter then counts the model's own); OpenRouter refuses a request whose max_tokens the
+    balance does not cover, though a shorter answer is paid for. That read as a spent quota:
+    OpenRouter was disabled, every model of it, and the turn went to gpt-4o-mini."""
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(3021), Reply(text="Hamlet avenges his father."))
+    args = ["-m", SONNET, PROMPT] if how == "pinned" else [PROMPT]
+    code, out, err = run_cli(capsys, "ask", "--json", *args)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == SONNET and answer["status"] == "ok", err
+    assert answer["text"] == "Hamlet avenges his father."
+    first, again = configured.requests_for("anthropic/claude-sonnet-4.5")
+    assert first.body.get("max_tokens", 64000) > 3021 and again.body["max_tokens"] == 3021
+    [retry] = answer["route"]["reroutes"]
+    assert (retry["from"], retry["to"], retry["kind"], retry["max_tokens"]) == (SONNET, SONNET, "credit_limited", 3021)
+    assert (f"{SONNET} 402 (credits cover only 3,021 output tokens) → again with max_tokens 3,021"
+            in err), err
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.disabled_providers == {} and board.unavailable_reason(GPT4O) is None
+
+
+def test_credit_for_too_short_an_answer_moves_this_turn_only(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """120 tokens is no answer: the turn goes on to the next model, saying why, and OpenRouter
+    stays in the pool (a cheaper model of it may well be covered)."""
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == GPT4O, err
+    [reroute] = answer["route"]["reroutes"]
+    assert (reroute["kind"], reroute["to"]) == ("credit_limited", GPT4O), reroute
+    assert f"{SONNET} 402 (credits cover only 120 output tokens) → {GPT4O}" in err, err
+    assert len(configured.requests_for("anthropic/claude-sonnet-4.5")) == 1
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.disabled_providers == {} and board.unavailable_reason(SONNET) is None
+    # Pinned, it says what the credit covers, and not that the quota is spent.
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120))
+    code, _, err = run_cli(capsys, "ask", "-m", SONNET, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and "(402): This request requires more credits, or fewer max_tokens" in line, line
+    assert "too short an answer" in line and "quota" not in line, line
+
+
+def test_credit_for_no_token_at_all_is_a_spent_quota(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(0))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI and answer["route"]["reroutes"][0]["kind"] == "quota", err
+    assert "quota" in (HealthBoard.load(chatroute_home / "health.json").unavailable_reason(GPT4O) or "")
