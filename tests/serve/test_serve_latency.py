@@ -82,6 +82,6 @@ def test_a_10_mb_prompt_does_not_hold_the_other_streams(fresh: Served) -> None:
         gap, refused = _largest_gap_while(fresh, trial, big)
         assert refused.status_code == 400 and "tokens" in refused.json()["error"]["message"], refused.text
         gaps.append(gap)
-        if gap < 0.2:
+        if gap < 0.3:
             break
-    assert min(gaps) < 0.2, gaps
+    assert min(gaps) < 0.3, gaps
