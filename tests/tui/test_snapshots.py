@@ -56,6 +56,11 @@ def test_snapshot_compare_picker_80x24(snap_compare) -> None:  # type: ignore[no
     assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.compare_picker_scene)
 
 
+def test_snapshot_picker_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _ = scenes.make_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.picker_scene)
+
+
 def test_snapshot_costs_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app, _ = scenes.make_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.costs_scene)
