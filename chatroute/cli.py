@@ -113,8 +113,8 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cache_sub.add_parser("clear", help="empty the cache")
     check = cache_sub.add_parser(
         "check", help="would the answer cached for CACHED be served for ASKED, and why (your cache is not touched)")
-    check.add_argument("cached", metavar="CACHED", help="the prompt whose answer is in the cache")
-    check.add_argument("asked", metavar="ASKED", help="the prompt asked now")
+    check.add_argument("cached", metavar="CACHED", help="the prompt whose answer is in the cache ('-' reads stdin)")
+    check.add_argument("asked", metavar="ASKED", help="the prompt asked now ('-' reads stdin)")
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
 
     prefs = sub.add_parser("prefs", help="what the router learned from your choices")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from chatroute.commands.common import print_json, table, wait_notice
+from chatroute.commands.common import print_json, read_prompt, table, wait_notice
+from chatroute.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,6 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.paths import resolve_paths
     from chatroute.store import Store
 
+    if args.cache_command == "check":
+        _read_stdin_prompt(args)
     paths = resolve_paths()
     paths.ensure()
     config = load_config(paths)
@@ -60,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
         store.close()
+
+
+def _read_stdin_prompt(args: argparse.Namespace) -> None:
+    """'-' for CACHED or ASKED reads it from standard input, as every PROMPT does; one stream
+    holds one prompt, so not both."""
+    if args.cached == "-" and args.asked == "-":
+        raise UsageError("cache check: '-' reads standard input for CACHED or for ASKED, not both")
+    if args.cached == "-":
+        args.cached = read_prompt("-")
+    elif args.asked == "-":
+        args.asked = read_prompt("-")
 
 
 def _check(args: argparse.Namespace, threshold: float, enabled: bool) -> int:

@@ -6,7 +6,9 @@ proven by the server *not* receiving a request, and a miss by it receiving one.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -333,6 +335,31 @@ def test_cache_check_needs_both_prompts(capsys: pytest.CaptureFixture[str]) -> N
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "chatroute cache check" in err and "ASKED" in err
+
+
+def test_cache_check_reads_either_prompt_from_stdin(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """'-' for CACHED or ASKED reads standard input, as every PROMPT does; both at once is refused."""
+    def stdin(text: str) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+    code, expected, err = run_cli(capsys, "cache", "check", "--json", NEG_CACHED, NEGATED)
+    assert code == 0, err
+    stdin(NEG_CACHED + "\n")
+    code, out, err = run_cli(capsys, "cache", "check", "--json", "-", NEGATED)
+    assert code == 0, err
+    assert json.loads(out) == json.loads(expected)
+    stdin(PARAPHRASE + "\n")
+    code, out, err = run_cli(capsys, "cache", "check", CACHED, "-")
+    assert code == 0, err
+    assert out.startswith("served (semantic, similarity ")
+    stdin(CACHED)
+    code, out, err = run_cli(capsys, "cache", "check", "-", "-")
+    assert code == 2 and out == ""
+    assert err.strip() == "chatroute: error: cache check: '-' reads standard input for CACHED or for ASKED, not both"
+    stdin("  \n")
+    code, out, err = run_cli(capsys, "cache", "check", "-", PARAPHRASE)
+    assert code == 2 and "the prompt is empty" in err
 
 
 def test_a_typo_in_the_stored_question_is_read_as_the_word_it_misspells(
