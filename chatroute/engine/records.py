@@ -290,6 +290,8 @@ def error_line(model_id: str, err: ProviderError, status: str) -> str:
         ErrorKind.MALFORMED_STREAM: "the stream was malformed",
         ErrorKind.BAD_REQUEST: "bad request",
     }[err.kind]
+    if err.kind is ErrorKind.CREDIT_LIMITED and isinstance(allowed := err.extra.get("prompt_tokens_allowed"), int):
+        what = f"the prompt is over the {allowed:,} tokens the account allows (check the provider's billing)"
     code = f" ({err.status})" if err.status else ""
     if err.retry_after:
         # The server said when it will take requests again: the user's retry hint.

@@ -68,6 +68,10 @@ _QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "ex
 # "This request requires more credits, or fewer max_tokens. You requested up to 16384 tokens, but
 # can only afford 3021."
 _AFFORDS = re.compile(r"can only afford (\d[\d,]*)")
+# OpenRouter's 402 when the balance or the key's limit pays for fewer prompt tokens than the
+# request sends: "Prompt tokens limit exceeded: 230799 > 91442. To increase, visit ...". The
+# request's, not the account's: a shorter conversation or a cheaper model may pass.
+_PROMPT_ALLOWANCE = re.compile(r"prompt[ _]tokens?[ _]limit[ _]exceeded:?\s*\d[\d,]*\s*>\s*(\d[\d,]*)")
 
 # Key-shaped tokens: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), OpenRouter (sk-or-...),
 # and bearer tokens echoed back in messages.
@@ -202,6 +206,8 @@ def classify_status(
         return ErrorKind.OVERLOADED
     if (status is None or status < 500) and (affords := affordable_tokens(text)) is not None and affords > 0:
         return ErrorKind.CREDIT_LIMITED  # none at all is a spent quota
+    if (status is None or status < 500) and (allowed := allowed_prompt_tokens(text)) is not None and allowed > 0:
+        return ErrorKind.CREDIT_LIMITED  # this prompt is over what the credit pays for; none at all is spent
     if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
         return ErrorKind.QUOTA
     if status == 429 or (status == 413 and (_has_any(text, _RATE_WORDS) or _has_any(text, _TOKEN_BUDGET_WORDS))):
@@ -240,6 +246,13 @@ def affordable_tokens(text: str) -> int | None:
     """The output tokens the credit covers, from a refusal for too large a max_tokens; None when
     the text is no such refusal."""
     found = _AFFORDS.search(text.lower())
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def allowed_prompt_tokens(text: str) -> int | None:
+    """The prompt tokens the credit covers, from a refusal for too long a prompt; None when the
+    text is no such refusal."""
+    found = _PROMPT_ALLOWANCE.search(text.lower())
     return int(found.group(1).replace(",", "")) if found else None
 
 
@@ -297,9 +310,11 @@ def map_exception(
         if in_stream:
             text = f"error in stream: {text}"
         affords = affordable_tokens(msg) if kind is ErrorKind.CREDIT_LIMITED else None
-        hint = f"credits cover only {affords:,} output tokens" if affords else None
+        allowed = allowed_prompt_tokens(msg) if kind is ErrorKind.CREDIT_LIMITED and not affords else None
+        hint = (f"credits cover only {affords:,} output tokens" if affords
+                else f"the account allows {allowed:,} prompt tokens" if allowed else None)
         return make(kind, text, None if in_stream else status, retry_after, type=etype, code=code,
-                    affordable_tokens=affords, hint=hint)
+                    affordable_tokens=affords, prompt_tokens_allowed=allowed, hint=hint)
 
     if "APITimeoutError" in names:
         return make(ErrorKind.TIMEOUT, "request timed out")

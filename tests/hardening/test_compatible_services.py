@@ -513,3 +513,41 @@ def test_credit_for_no_token_at_all_is_a_spent_quota(
     answer = json.loads(out)
     assert code == 0 and answer["model"] == MINI and answer["route"]["reroutes"][0]["kind"] == "quota", err
     assert "quota" in (HealthBoard.load(chatroute_home / "health.json").unavailable_reason(GPT4O) or "")
+
+
+def _prompt_over_credit(sent: int, allowed: int) -> Raw:
+    """OpenRouter's 402 when the balance (or the key's limit) pays for fewer prompt tokens than
+    the request sends: checked before the request runs, nothing is charged."""
+    return _json_error(402, {"error": {
+        "message": f"Prompt tokens limit exceeded: {sent} > {allowed}. To increase, visit "
+                   "https://openrouter.ai/settings/keys and create a key with a higher monthly limit",
+        "code": 402, "metadata": {"provider_name": None}}, "user_id": "user_2test"})
+
+
+def test_a_prompt_over_what_the_account_allows_moves_this_turn_only(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The prompt is over what the credit pays for at this model's price; a shorter one, or a
+    cheaper model, would pass. That read as a spent quota: OpenRouter was disabled, every model
+    of it, and the turn went past openrouter/openai/gpt-4o to gpt-4o-mini."""
+    _openrouter(chatroute_home, configured, monkeypatch)
+    configured.script("anthropic/claude-sonnet-4.5", _prompt_over_credit(230799, 91442))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == GPT4O, err
+    [reroute] = answer["route"]["reroutes"]
+    assert (reroute["kind"], reroute["to"]) == ("credit_limited", GPT4O), reroute
+    assert "max_tokens" not in reroute, reroute
+    assert f"{SONNET} 402 (the account allows 91,442 prompt tokens) → {GPT4O}" in err, err
+    assert len(configured.requests_for("anthropic/claude-sonnet-4.5")) == 1
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.disabled_providers == {} and board.unavailable_reason(SONNET) is None
+    assert board.cooldown_remaining(SONNET) == 0
+    # Pinned, one line says the prompt is over what the account allows, not that the quota is spent.
+    configured.script("anthropic/claude-sonnet-4.5", _prompt_over_credit(230799, 91442))
+    code, _, err = run_cli(capsys, "ask", "-m", SONNET, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and (f"{SONNET}: the prompt is over the 91,442 tokens the account allows "
+                          "(check the provider's billing) (402): Prompt tokens limit exceeded: 230799 > 91442") in line
+    assert "quota" not in line and "run the same command again" not in line, line
+    assert HealthBoard.load(chatroute_home / "health.json").disabled_providers == {}

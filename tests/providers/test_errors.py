@@ -70,6 +70,9 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
          "but can only afford 3021.", ErrorKind.CREDIT_LIMITED),
         (402, "", "402", "This request requires more credits, or fewer max_tokens. You requested up to 32000 tokens, "
          "but can only afford 0.", ErrorKind.QUOTA),
+        (402, "", "402", "Prompt tokens limit exceeded: 230799 > 91442. To increase, visit "
+         "https://openrouter.ai/settings/keys and create a key with a higher monthly limit", ErrorKind.CREDIT_LIMITED),
+        (402, "", "402", "Prompt tokens limit exceeded: 4245 > 0.", ErrorKind.QUOTA),
         (429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota", ErrorKind.QUOTA),
         (400, "invalid_request_error", "", "Your credit balance is too low to access the Anthropic API",
          ErrorKind.QUOTA),
