@@ -284,6 +284,8 @@ def error_line(model_id: str, err: ProviderError, status: str) -> str:
         ErrorKind.NOT_FOUND: "model not found",
         ErrorKind.ENDPOINT_NOT_FOUND: "wrong endpoint",
         ErrorKind.CONTEXT_OVERFLOW: "the conversation is longer than the model's context window",
+        ErrorKind.REQUEST_TOO_LARGE: "the request is over the provider's whole per-minute token limit "
+                                     "(no wait lets it through)",
         ErrorKind.CONTENT_POLICY: "refused by the provider's content policy",
         ErrorKind.CONNECTION: "connection failed",
         ErrorKind.TIMEOUT: "timed out",

@@ -172,6 +172,9 @@ class ErrorKind(StrEnum):
     # A 404 on the path, not the API's word that the model is missing: a wrong base_url.
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     CONTEXT_OVERFLOW = "context_overflow"
+    # The request alone asks for more than the provider's whole per-minute token limit (Groq's
+    # 413 "Limit 6000, Requested 9000"): no wait lets it through there, another provider may take it.
+    REQUEST_TOO_LARGE = "request_too_large"
     CONTENT_POLICY = "content_policy"
     CONNECTION = "connection"
     TIMEOUT = "timeout"
@@ -194,6 +197,7 @@ REROUTABLE = frozenset(
         ErrorKind.NOT_FOUND,
         ErrorKind.ENDPOINT_NOT_FOUND,
         ErrorKind.CONTEXT_OVERFLOW,
+        ErrorKind.REQUEST_TOO_LARGE,
     }
 )
 

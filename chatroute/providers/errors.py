@@ -59,6 +59,8 @@ _RATE_WORDS = ("rate_limit", "rate limit", "too many requests")
 # A per-minute token budget spent (Groq's 413 "Request too large ... on tokens per minute (TPM)",
 # type `tokens`): a rate limit that its x-ratelimit-reset-tokens times, not a context overflow.
 _TOKEN_BUDGET_WORDS = ("tokens per minute", "tokens per min", "(tpm)")
+# The budget and what the request asks of it: "... (TPM): Limit 6000, Requested 9000, ...".
+_BUDGET_ASKED = re.compile(r"limit (\d[\d,]*), requested (\d[\d,]*)")
 # A spent quota or credit balance: OpenAI's 429 `insufficient_quota`, Anthropic's 400 "credit
 # balance is too low" and 402 `billing_error`, OpenRouter's 402.
 _QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "exceeded your current quota",
@@ -210,6 +212,8 @@ def classify_status(
         return ErrorKind.CREDIT_LIMITED  # this prompt is over what the credit pays for; none at all is spent
     if status == 402 or ((status is None or status < 500) and _has_any(text, _QUOTA_WORDS)):
         return ErrorKind.QUOTA
+    if status in (413, 429) and over_whole_budget(text) is not None:
+        return ErrorKind.REQUEST_TOO_LARGE  # waiting for the budget to refill never lets it through
     if status == 429 or (status == 413 and (_has_any(text, _RATE_WORDS) or _has_any(text, _TOKEN_BUDGET_WORDS))):
         return ErrorKind.RATE_LIMITED
     if status == 403 and _has_any(text, _POLICY_WORDS):
@@ -247,6 +251,17 @@ def affordable_tokens(text: str) -> int | None:
     the text is no such refusal."""
     found = _AFFORDS.search(text.lower())
     return int(found.group(1).replace(",", "")) if found else None
+
+
+def over_whole_budget(text: str) -> tuple[int, int] | None:
+    """(limit, requested) of a per-minute token budget the request alone is over; None when the
+    text is no such refusal, or the request would fit once the budget refills."""
+    lowered = text.lower()
+    found = _BUDGET_ASKED.search(lowered) if _has_any(lowered, _TOKEN_BUDGET_WORDS) else None
+    if found is None:
+        return None
+    limit, requested = (int(g.replace(",", "")) for g in found.groups())
+    return (limit, requested) if requested > limit > 0 else None
 
 
 def allowed_prompt_tokens(text: str) -> int | None:
@@ -313,6 +328,10 @@ def map_exception(
         allowed = allowed_prompt_tokens(msg) if kind is ErrorKind.CREDIT_LIMITED and not affords else None
         hint = (f"credits cover only {affords:,} output tokens" if affords
                 else f"the account allows {allowed:,} prompt tokens" if allowed else None)
+        if kind is ErrorKind.REQUEST_TOO_LARGE and (sizes := over_whole_budget(msg)) is not None:
+            hint = (f"request too large for {provider or 'the provider'}: {sizes[1]:,} tokens, over its whole"
+                    f" {sizes[0]:,} a minute")
+            retry_after = None  # no wait lets it through
         return make(kind, text, None if in_stream else status, retry_after, type=etype, code=code,
                     affordable_tokens=affords, prompt_tokens_allowed=allowed, hint=hint)
 

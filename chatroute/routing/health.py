@@ -43,7 +43,8 @@ MAX_MODELS = 512
 
 _TRANSIENT = {"rate_limited", "overloaded", "server", "timeout", "connection"}
 # A credit that covers too short an answer says nothing of the model, and time does not top it up.
-_IGNORED = {"context_overflow", "content_policy", "credit_limited"}
+# A request over the whole per-minute limit is this request's size, which no cooldown changes.
+_IGNORED = {"context_overflow", "content_policy", "credit_limited", "request_too_large"}
 _NOT_THE_MODEL = {"rate_limited", "auth", "quota", "not_found", "endpoint_not_found", "bad_request"}
 
 

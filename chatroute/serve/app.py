@@ -67,7 +67,8 @@ HEALTH_SAVE_EVERY_S = 1.0
 
 # Upstream failures by kind: the status a client's retry logic understands.
 _UPSTREAM_STATUS = {"rate_limited": 429, "quota": 429, "credit_limited": 402, "overloaded": 503, "timeout": 504,
-                    "context_overflow": 400, "content_policy": 400, "bad_request": 400}
+                    "context_overflow": 400, "request_too_large": 413, "content_policy": 400,
+                    "bad_request": 400}
 # A spent quota in the code OpenAI itself gives it, which clients know not to retry.
 _UPSTREAM_CODE = {"quota": "insufficient_quota"}
 

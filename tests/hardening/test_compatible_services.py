@@ -301,17 +301,18 @@ def test_groq_flex_capacity_is_an_overload_not_a_bad_request(
     assert "run the same command again" in line, line
 
 
-def _tokens_per_minute(headers: dict[str, str]) -> Raw:
+def _tokens_per_minute(headers: dict[str, str], limit: int = 12000, requested: str = "Used 9000, Requested 5137"
+                       ) -> Raw:
     """Groq's 413 for a request over the organisation's tokens-per-minute budget, with its
     rate-limit headers (retry-after, which it documents for 429s, only when given)."""
     body = {"error": {"message": "Request too large for model `llama-3.3-70b-versatile` in organization "
                                  "`org_01hw8f0aa0ekmrn70ffm2zkdv1` service tier `on_demand` on tokens per minute "
-                                 "(TPM): Limit 12000, Requested 14137, please reduce your message size and try "
+                                 f"(TPM): Limit {limit}, {requested}, please reduce your message size and try "
                                  "again. Need more tokens? Upgrade to Dev Tier today at "
                                  "https://console.groq.com/settings/billing",
                       "type": "tokens", "code": "rate_limit_exceeded"}}
     return Raw(status=413, body=json.dumps(body).encode(), content_type="application/json",
-               headers={"x-ratelimit-limit-tokens": "12000", "x-ratelimit-remaining-tokens": "0",
+               headers={"x-ratelimit-limit-tokens": str(limit), "x-ratelimit-remaining-tokens": "0",
                         "x-ratelimit-limit-requests": "1000", "x-ratelimit-remaining-requests": "998",
                         "x-ratelimit-reset-requests": "2m52.8s", **headers})
 
@@ -343,7 +344,7 @@ def test_groq_tokens_per_minute_413_is_a_rate_limit_not_a_context_overflow(
     code, _, err = run_cli(capsys, "ask", "-m", GROQ, PROMPT)
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
     assert code == 1 and f"{GROQ}: rate limited (413, retry after " in line, line
-    assert "context window" not in line and "tokens per minute (TPM): Limit 12000, Requested 14137" in line, line
+    assert "context window" not in line and "(TPM): Limit 12000, Used 9000, Requested 5137" in line, line
 
 
 TOGETHER = "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"
@@ -551,3 +552,37 @@ def test_a_prompt_over_what_the_account_allows_moves_this_turn_only(
                           "(check the provider's billing) (402): Prompt tokens limit exceeded: 230799 > 91442") in line
     assert "quota" not in line and "run the same command again" not in line, line
     assert HealthBoard.load(chatroute_home / "health.json").disabled_providers == {}
+
+
+def test_groq_413_for_more_than_the_whole_per_minute_limit_moves_on_without_a_cooldown(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The request alone asks for more than Groq allows in a whole minute: no wait lets it
+    through, so it is this request too large for Groq, not a budget to wait out. It cooled Groq
+    down for the budget's reset (48 s) and said 'rate limited … retry after 48 s' to a pinned turn."""
+    _groq_first(chatroute_home, configured, monkeypatch, groq_window=131072)
+    too_large = _tokens_per_minute({"x-ratelimit-reset-tokens": "48.2s", "retry-after": "20"}, 6000, "Requested 9000")
+    configured.script("llama-3.3-70b-versatile", too_large)
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    answer = json.loads(out)
+    assert code == 0 and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    assert (reroute["kind"], reroute["error"], reroute["to"]) == ("request_too_large", "413", MINI), reroute
+    assert ("llama-3.3-70b-versatile 413 (request too large for groq: 9,000 tokens, over its whole 6,000 a minute)"
+            " → gpt-4o-mini") in err, err
+    board = HealthBoard.load(chatroute_home / "health.json")
+    assert board.cooldown_remaining(GROQ) == 0 and board.disabled_providers == {}
+    assert board.unavailable_reason(GROQ) is None
+    # The next turn may go to Groq at once: a smaller request fits its minute.
+    configured.script("llama-3.3-70b-versatile", Reply(text="Short answer."))
+    code, out, err = run_cli(capsys, "ask", "--json", "Hi")
+    assert code == 0 and json.loads(out)["model"] == GROQ, err
+    # Pinned, one line says the request is too large for the provider, with no wait to retry after.
+    configured.script("llama-3.3-70b-versatile", too_large)
+    code, _, err = run_cli(capsys, "ask", "-m", GROQ, PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
+    assert code == 1 and (f"{GROQ}: the request is over the provider's whole per-minute token limit "
+                          "(no wait lets it through) (413): Request too large") in line, line
+    assert "retry after" not in line and "run the same command again" not in line, line
+    assert "Limit 6000, Requested 9000" in line, line
+    assert HealthBoard.load(chatroute_home / "health.json").cooldown_remaining(GROQ) == 0

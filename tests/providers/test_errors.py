@@ -73,6 +73,8 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
         (402, "", "402", "Prompt tokens limit exceeded: 230799 > 91442. To increase, visit "
          "https://openrouter.ai/settings/keys and create a key with a higher monthly limit", ErrorKind.CREDIT_LIMITED),
         (402, "", "402", "Prompt tokens limit exceeded: 4245 > 0.", ErrorKind.QUOTA),
+        (413, "tokens", "rate_limit_exceeded", "Request too large for model `llama-3.3-70b-versatile` on tokens "
+         "per minute (TPM): Limit 6000, Requested 9000, please reduce your message size", ErrorKind.REQUEST_TOO_LARGE),
         (429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota", ErrorKind.QUOTA),
         (400, "invalid_request_error", "", "Your credit balance is too low to access the Anthropic API",
          ErrorKind.QUOTA),
@@ -87,7 +89,8 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
         (413, "request_too_large", "", "Request exceeds the maximum allowed number of bytes",
          ErrorKind.CONTEXT_OVERFLOW),
         (413, "tokens", "rate_limit_exceeded", "Request too large for model `llama-3.3-70b-versatile` in "
-         "organization `org_1` on tokens per minute (TPM): Limit 6000, Requested 14810", ErrorKind.RATE_LIMITED),
+         "organization `org_1` on tokens per minute (TPM): Limit 6000, Used 4100, Requested 3810",
+         ErrorKind.RATE_LIMITED),
         (400, "", "content_policy_violation", "rejected by our safety system", ErrorKind.CONTENT_POLICY),
         (400, "", "content_filter", "filtered", ErrorKind.CONTENT_POLICY),
         (400, "", "", "messages: roles must alternate", ErrorKind.BAD_REQUEST),
