@@ -4,7 +4,8 @@ what the roomiest context window it could go to leaves — and says so when it l
 A conversation longer than every window goes on; only a prompt too large on its own is refused.
 
 Sizes are chosen so the window can be worked out by hand from the router's estimate:
-ceil(characters / 3.6) + 8 tokens a message."""
+ceil(characters / 3.6) + 8 tokens a message, a digit weighing 0.8 characters more and each edge
+between a digit and punctuation or a space 1.5 more (o200k cuts numbers small)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 from chatroute.catalog.tokens import count_messages
 from chatroute.engine import Engine
 from chatroute.store import Store
+from chatroute.textsize import text_weight
 from chatroute.turn_events import Routed, TurnFinished
 from tests.engine.helpers import ask_json, run_cli, write_config
 from tests.fakeserver import Drop, FakeServer, Fault, RecordedRequest, Reply
@@ -35,20 +37,23 @@ NOTE = re.compile(r"sent the last (\d+) of (\d+) turns \(history budget ([\d,]+)
 
 
 def _prompt(i: int) -> str:
-    return f"question {i} ".ljust(360, "q")  # 100 + 8 estimated tokens
+    return f"question {i} ".ljust(360, "q")  # 360 + 0.8 + 2 * 1.5 characters: 102 + 8 estimated tokens
 
 
 def _reply(i: int) -> str:
-    return f"answer {i} ".ljust(144, "a")  # 40 + 8: a turn weighs 156
+    return f"answer {i} ".ljust(144, "a")  # 42 + 8: a turn weighs 160
 
 
 def _long_prompt(i: int) -> str:
-    return f"Topic {i}: " + " ".join(f"point{i}x{j}" for j in range(140))  # ≈ 1,400 characters, ≈ 400 tokens
+    # ≈ 1,050 characters, ≈ 400 tokens (was 140 points: their digits and the spaces after them
+    # weigh more since the estimate counts numbers, and 140 made ≈ 560)
+    return f"Topic {i}: " + " ".join(f"point{i}x{j}" for j in range(105))
 
 
 def _estimate(messages: list[tuple[str, str]]) -> int:
-    """The router's estimate of these messages (README: How routing decides)."""
-    return math.ceil(sum(len(c) for _, c in messages) / 3.6) + 8 * len(messages)
+    """The router's estimate of these messages (README: How routing decides); the prompts'
+    digits (point3x17) weigh more, as text_weight weighs them."""
+    return math.ceil(sum(text_weight(c) for _, c in messages) / 3.6) + 8 * len(messages)
 
 
 def _note(notes: list[str]) -> re.Match[str]:
@@ -90,7 +95,7 @@ def test_the_request_carries_the_latest_whole_turns_under_the_cap(capsys: pytest
         configured.script("gpt-4o-mini", Reply(text=_reply(i)))
         out = _ask(capsys, "-m", "openai/gpt-4o-mini", *(("-c", cid) if cid else ("-s", SYSTEM)), _prompt(i))
         cid = out["conversation_id"]
-        # 156 tokens a turn: two fit in 400, three do not. The system prompt always goes.
+        # 160 tokens a turn: two fit in 400, three do not. The system prompt always goes.
         kept = min(i, 2)
         expected = [("system", SYSTEM)]
         for j in range(i - kept, i):

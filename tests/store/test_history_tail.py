@@ -4,6 +4,7 @@ without loading the bodies of the rest."""
 from __future__ import annotations
 
 import re
+from string import ascii_uppercase
 
 from chatroute.store import Store
 
@@ -12,12 +13,14 @@ USER, ANSWER = "u" * 10, "a" * 30  # one turn weighs 40 characters
 
 def _turns(store: Store, n: int, *, conversation: str | None = None, parent: str | None = None,
            tag: str = "") -> tuple[str, list[str]]:
-    """`n` turns of USER and ANSWER (each numbered at its start, same length), ids in order."""
+    """`n` turns of USER and ANSWER (each lettered at its start, same length), ids in order. A
+    letter, not a digit: the estimate weighs digits more (o200k cuts numbers small)."""
     conv = conversation or store.create_conversation().id
     ids: list[str] = []
     for i in range(n):
-        u = store.add_message(conv, "user", f"{tag}{i}".ljust(len(USER), "u"), parent)
-        a = store.add_message(conv, "assistant", f"{tag}{i}".ljust(len(ANSWER), "a"), u.id, model=f"m/{tag}{i}")
+        label = f"{tag}{ascii_uppercase[i // 26]}{ascii_uppercase[i % 26]}"
+        u = store.add_message(conv, "user", label.ljust(len(USER), "u"), parent)
+        a = store.add_message(conv, "assistant", label.ljust(len(ANSWER), "a"), u.id, model=f"m/{tag}{i}")
         ids += [u.id, a.id]
         parent = a.id
     return conv, ids
