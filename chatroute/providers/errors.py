@@ -68,8 +68,9 @@ _QUOTA_WORDS = ("insufficient_quota", "billing_error", "billing_hard_limit", "ex
 
 # OpenRouter's 402 when the balance or the key's limit pays for less output than max_tokens asks:
 # "This request requires more credits, or fewer max_tokens. You requested up to 16384 tokens, but
-# can only afford 3021."
-_AFFORDS = re.compile(r"can only afford (\d[\d,]*)")
+# can only afford 3021.", and in its older wording (requested > affordable) "max_tokens limit
+# exceeded: 100000 > 9577".
+_AFFORDS = re.compile(r"can only afford (\d[\d,]*)|max[ _]tokens?[ _]limit[ _]exceeded:?\s*\d[\d,]*\s*>\s*(\d[\d,]*)")
 # OpenRouter's 402 when the balance or the key's limit pays for fewer prompt tokens than the
 # request sends: "Prompt tokens limit exceeded: 230799 > 91442. To increase, visit ...". The
 # request's, not the account's: a shorter conversation or a cheaper model may pass.
@@ -250,7 +251,7 @@ def affordable_tokens(text: str) -> int | None:
     """The output tokens the credit covers, from a refusal for too large a max_tokens; None when
     the text is no such refusal."""
     found = _AFFORDS.search(text.lower())
-    return int(found.group(1).replace(",", "")) if found else None
+    return int((found.group(1) or found.group(2)).replace(",", "")) if found else None
 
 
 def over_whole_budget(text: str) -> tuple[int, int] | None:

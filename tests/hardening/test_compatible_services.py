@@ -446,26 +446,30 @@ def test_an_anthropic_base_url_ending_in_v1_is_said_as_a_wrong_endpoint(
                           "(base_url should not end in /v1: /v1/messages is added to it)") in line, line
 
 
-def _short_of_credit(affords: int, wanted: int = 64000) -> Raw:
+def _short_of_credit(affords: int, wanted: int = 64000, wording: str = "afford") -> Raw:
     """OpenRouter's 402 when the balance (or the key's limit) pays for fewer output tokens than
-    max_tokens asks: checked before the request runs, nothing is charged."""
-    return _json_error(402, {"error": {
-        "message": f"This request requires more credits, or fewer max_tokens. You requested up to {wanted} tokens, "
-                   f"but can only afford {affords}. To increase, visit https://openrouter.ai/settings/credits and "
-                   "upgrade to a paid account",
-        "code": 402, "metadata": {"provider_name": None}}, "user_id": "user_2test"})
+    max_tokens asks: checked before the request runs, nothing is charged. "limit" is its older
+    wording of the same refusal."""
+    message = (f"max_tokens limit exceeded: {wanted} > {affords}" if wording == "limit" else
+               f"This request requires more credits, or fewer max_tokens. You requested up to {wanted} tokens, "
+               f"but can only afford {affords}. To increase, visit https://openrouter.ai/settings/credits and "
+               "upgrade to a paid account")
+    return _json_error(402, {"error": {"message": message, "code": 402, "metadata": {"provider_name": None}},
+                             "user_id": "user_2test"})
 
 
+@pytest.mark.parametrize("wording", ["afford", "limit"])
 @pytest.mark.parametrize("how", ["routed", "pinned"])
 def test_credit_for_fewer_output_tokens_asks_again_with_what_it_affords(
-        how: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        how: str, wording: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """chatroute asks for the model's whole output limit (or none, when it does not know it, and
     OpenRouter then counts the model's own); OpenRouter refuses a request whose max_tokens the
     balance does not cover, though a shorter answer is paid for. That read as a spent quota:
     OpenRouter was disabled, every model of it, and the turn went to gpt-4o-mini."""
     _openrouter(chatroute_home, configured, monkeypatch)
-    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(3021), Reply(text="Hamlet avenges his father."))
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(3021, wording=wording),
+                      Reply(text="Hamlet avenges his father."))
     args = ["-m", SONNET, PROMPT] if how == "pinned" else [PROMPT]
     code, out, err = run_cli(capsys, "ask", "--json", *args)
     answer = json.loads(out)
@@ -481,13 +485,14 @@ def test_credit_for_fewer_output_tokens_asks_again_with_what_it_affords(
     assert board.disabled_providers == {} and board.unavailable_reason(GPT4O) is None
 
 
+@pytest.mark.parametrize("wording", ["afford", "limit"])
 def test_credit_for_too_short_an_answer_moves_this_turn_only(
-        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        wording: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """120 tokens is no answer: the turn goes on to the next model, saying why, and OpenRouter
     stays in the pool (a cheaper model of it may well be covered)."""
     _openrouter(chatroute_home, configured, monkeypatch)
-    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120))
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120, wording=wording))
     code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
     answer = json.loads(out)
     assert code == 0 and answer["model"] == GPT4O, err
@@ -498,18 +503,20 @@ def test_credit_for_too_short_an_answer_moves_this_turn_only(
     board = HealthBoard.load(chatroute_home / "health.json")
     assert board.disabled_providers == {} and board.unavailable_reason(SONNET) is None
     # Pinned, it says what the credit covers, and not that the quota is spent.
-    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120))
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(120, wording=wording))
     code, _, err = run_cli(capsys, "ask", "-m", SONNET, PROMPT)
     [line] = [line for line in err.splitlines() if line.startswith("chatroute: error:")]
-    assert code == 1 and "(402): This request requires more credits, or fewer max_tokens" in line, line
+    said = "max_tokens limit exceeded: 64000 > 120" if wording == "limit" else "This request requires more credits"
+    assert code == 1 and f"(402): {said}" in line, line
     assert "too short an answer" in line and "quota" not in line, line
 
 
+@pytest.mark.parametrize("wording", ["afford", "limit"])
 def test_credit_for_no_token_at_all_is_a_spent_quota(
-        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        wording: str, configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     _openrouter(chatroute_home, configured, monkeypatch)
-    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(0))
+    configured.script("anthropic/claude-sonnet-4.5", _short_of_credit(0, wording=wording))
     code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
     answer = json.loads(out)
     assert code == 0 and answer["model"] == MINI and answer["route"]["reroutes"][0]["kind"] == "quota", err

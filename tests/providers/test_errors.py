@@ -70,6 +70,8 @@ def test_scrub_one_line_no_secrets_bounded() -> None:
          "but can only afford 3021.", ErrorKind.CREDIT_LIMITED),
         (402, "", "402", "This request requires more credits, or fewer max_tokens. You requested up to 32000 tokens, "
          "but can only afford 0.", ErrorKind.QUOTA),
+        (402, "", "402", "max_tokens limit exceeded: 100000 > 9577", ErrorKind.CREDIT_LIMITED),
+        (402, "", "402", "max_tokens limit exceeded: 100000 > 0", ErrorKind.QUOTA),
         (402, "", "402", "Prompt tokens limit exceeded: 230799 > 91442. To increase, visit "
          "https://openrouter.ai/settings/keys and create a key with a higher monthly limit", ErrorKind.CREDIT_LIMITED),
         (402, "", "402", "Prompt tokens limit exceeded: 4245 > 0.", ErrorKind.QUOTA),
