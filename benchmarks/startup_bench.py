@@ -26,6 +26,7 @@ conversations; --help and models < 300 ms median.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -60,7 +61,16 @@ async def main():
 asyncio.run(main())
 """
 
-CLI = str(ROOT / ".venv" / "bin" / "chatroute")
+# `python -m chatroute` with this checkout's root first on the path: the code beside this benchmark,
+# not the tree the venv's editable install points at (which may be another copy, and whose
+# database migrations would be the ones run).
+CLI = [sys.executable, "-m", "chatroute"]
+
+
+def cli_command(args: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that time `chatroute ARGS` from this checkout."""
+    path = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return [*CLI, *args], {**env, "PYTHONPATH": path}
 
 
 def fill_conversations(home: Path, n: int) -> None:
@@ -108,8 +118,9 @@ def tui_once(env: dict[str, str]) -> tuple[float, list[float]]:
 
 
 def cli_once(args: list[str], env: dict[str, str]) -> float:
+    cmd, cmd_env = cli_command(args, env)
     start = time.perf_counter()
-    done = subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    done = subprocess.run(cmd, cwd=ROOT, env=cmd_env, capture_output=True, timeout=60)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"chatroute {' '.join(args)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
