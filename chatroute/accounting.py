@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import UsageError
 from chatroute.format import short_model
-from chatroute.money import usd
+from chatroute.money import marked_usd, usd
 
 if TYPE_CHECKING:
     from chatroute.catalog import Catalog, ModelInfo
@@ -264,28 +264,28 @@ def verdict(summary: PeriodSummary, baseline_id: str) -> str:
         routed = summary.routed_saved_usd or 0.0
         picks = summary.chosen_saved_usd or 0.0
         k = summary.chosen_turns
-        mark = approx_mark(summary.estimated_chosen_turns)
-        outcome = (f"saved {mark}{usd(picks)} against {name}" if picks > 0
-                   else f"cost {mark}{usd(-picks)} more than {name} would have" if picks < 0
+        est = summary.estimated_chosen_turns
+        outcome = (f"saved {marked_usd(picks, estimated=est)} against {name}" if picks > 0
+                   else f"cost {marked_usd(-picks, estimated=est)} more than {name} would have" if picks < 0
                    else f"cost the same as {name}")
         mine = f" The {k:,} turn{'s' if k != 1 else ''} whose model you chose (pins, overrides, compare) {outcome}."
         if not summary.routed_turns:
             return f"No turn was routed.{mine}{cache}"
-        mark = approx_mark(summary.estimated_routed_turns)
+        est = summary.estimated_routed_turns
         if routed > 0:
-            return (f"On the turns it routed, routing saved {mark}{usd(routed)} against always using "
-                    f"{name}.{mine}{cache}")
+            return (f"On the turns it routed, routing saved {marked_usd(routed, estimated=est)} against always "
+                    f"using {name}.{mine}{cache}")
         if routed < 0:
-            return (f"On the turns it routed, routing cost {mark}{usd(-routed)} more than always using {name} "
-                    f"would have.{mine}{cache}")
+            return (f"On the turns it routed, routing cost {marked_usd(-routed, estimated=est)} more than always "
+                    f"using {name} would have.{mine}{cache}")
         return f"On the turns it routed, routing cost the same as always using {name}.{mine}{cache}"
     saved = summary.routing_saved_usd or 0.0
-    mark = approx_mark(summary.estimated_routed_turns + summary.estimated_chosen_turns)
+    est = summary.estimated_routed_turns + summary.estimated_chosen_turns
     if saved > 0:
         pct = f" ({saved / base:.0%})" if base else ""
-        return f"Routing saved {mark}{usd(saved)}{pct} against always using {name}.{cache}"
+        return f"Routing saved {marked_usd(saved, estimated=est)}{pct} against always using {name}.{cache}"
     if saved < 0:
-        return f"Routing cost {mark}{usd(-saved)} more than always using {name} would have.{cache}"
+        return f"Routing cost {marked_usd(-saved, estimated=est)} more than always using {name} would have.{cache}"
     return f"Routing cost the same as always using {name}.{cache}"
 
 
@@ -298,12 +298,6 @@ def cache_saving(amount: float | None, hits: int, unpriced_hits: int, *, mark: s
     amount = amount or 0.0
     text = (mark if amount > 0 else "") + usd(amount)
     return text + (f" (+{unpriced_hits:,} n/a)" if unpriced_hits else "")
-
-
-def approx_mark(estimated_turns: int) -> str:
-    """≈ before an amount part of which rests on turns whose usage was estimated. A turn on the
-    baseline model itself saves exactly $0 against it, so the savings' counts leave those out."""
-    return "≈" if estimated_turns else ""
 
 
 def _as_dict(row: SpendRow) -> dict[str, Any]:

@@ -39,3 +39,10 @@ def usd(amount: float | None) -> str:
         return f"{sign}<$0.000001"
     decimals = -math.floor(math.log10(a)) + 1  # two significant digits: 0.00042 -> 5 decimals
     return f"{sign}${a:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def marked_usd(amount: float | None, *, estimated: int | bool = 0, unknown: int = 0) -> str:
+    """An amount as `chatroute costs` and the costs screen write it: ≈ when part of it rests on
+    usage that was estimated (never on n/a: no amount is summed there), and `(+n n/a)` for the
+    turns left out of it because their price is unknown."""
+    return ("≈" if estimated and amount is not None else "") + usd(amount) + (f" (+{unknown} n/a)" if unknown else "")

@@ -7,7 +7,7 @@ import csv
 import sys
 
 from chatroute.commands.common import clip_cells, print_json, table, terminal_line, wait_notice
-from chatroute.money import usd
+from chatroute.money import marked_usd, usd
 from chatroute.safetext import strip_terminal_controls
 
 
@@ -60,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
         # The baseline prices the very token counts of the turns, estimated ones too; a cache
         # hit's saving is always an estimate (of what the model that would have answered charges).
         rows.append([name, f"{p['turns']:,}",
-                     _approx(p["estimated_turns"], p["cost_usd"]) + _unknown(p["unknown_cost_turns"]),
-                     _approx(p["estimated_baseline_turns"], p["baseline_cost_usd"]),
-                     _approx(p["estimated_routed_turns"], p["routed_saved_usd"]),
-                     _approx(p["estimated_chosen_turns"], p["chosen_saved_usd"]) if p["chosen_turns"] else "–",
+                     marked_usd(p["cost_usd"], estimated=p["estimated_turns"], unknown=p["unknown_cost_turns"]),
+                     marked_usd(p["baseline_cost_usd"], estimated=p["estimated_baseline_turns"]),
+                     marked_usd(p["routed_saved_usd"], estimated=p["estimated_routed_turns"]),
+                     (marked_usd(p["chosen_saved_usd"], estimated=p["estimated_chosen_turns"])
+                      if p["chosen_turns"] else "–"),
                      cache_saving(p["cache_saved_usd"], p["cache_hits"], p["cache_unpriced_hits"])])
     # Routing's saving is over the turns it routed; the turns whose model the user named are
     # the user's own saving (or cost).
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append([clip_cells(strip_terminal_controls(str(label)), 48), f"{r['turns']:,}",
                      f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
                      f"{r['cached_tokens']:,}",
-                     _approx(r["estimated_turns"], r["cost_usd"]) + _unknown(r["unknown_cost_turns"])])
+                     marked_usd(r["cost_usd"], estimated=r["estimated_turns"], unknown=r["unknown_cost_turns"])])
     if rows:
         print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
         print()
@@ -106,10 +107,3 @@ def _key_label(row: dict[str, object], by: str) -> object:
     return (row["label"] or row["key"]) if by in ("conversation", "client") else row["key"]
 
 
-def _approx(estimated: int | bool, amount: float | None) -> str:
-    """An amount, with ≈ when part of it is estimated (never on n/a: no amount is summed there)."""
-    return ("≈" if estimated and amount is not None else "") + usd(amount)
-
-
-def _unknown(n: int) -> str:
-    return f" (+{n} n/a)" if n else ""

@@ -27,9 +27,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.accounting import approx_mark, cache_saving
+from chatroute.accounting import cache_saving
 from chatroute.catalog.prices import as_of_label
-from chatroute.money import usd
+from chatroute.money import marked_usd, usd
 from chatroute.tui.data import Backend, short_model
 
 TITLE_CELLS = 40  # a conversation title longer than this is cut with an ellipsis: the table stays readable
@@ -46,15 +46,9 @@ def fmt_count(n: int | None) -> str:
     return f"{n / 1_000_000:.1f}M"
 
 
-def money(value: float | None, *, estimated: int = 0, unknown: int = 0) -> str:
-    """A spend as the CLI's `costs` writes it: ≈ when part of it is estimated (never on n/a),
-    (+n n/a) for turns whose price is unknown."""
-    return ("≈" if estimated and value is not None else "") + usd(value) + (f" (+{unknown} n/a)" if unknown else "")
-
-
 def row_money(row: dict[str, Any]) -> str:
     """A row's cost (a model, a day, a conversation, a client), marked as its totals are."""
-    return money(row.get("cost_usd"), estimated=int(row.get("estimated_turns") or 0),
+    return marked_usd(row.get("cost_usd"), estimated=int(row.get("estimated_turns") or 0),
                  unknown=int(row.get("unknown_cost_turns") or 0))
 
 
@@ -70,7 +64,7 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
     model = short_model(baseline.get("model"))
     if baseline.get("cost_usd") is None:
         return f"The baseline {model} has no known price, so savings cannot be computed."
-    base = approx_mark(baseline.get("estimated_baseline_turns") or 0) + usd(baseline["cost_usd"])
+    base = marked_usd(baseline["cost_usd"], estimated=baseline.get("estimated_baseline_turns") or 0)
     cache_part = "the cache saved " + cache_saving(float(baseline.get("cache_saved_usd") or 0.0),
                                                    int(baseline.get("cache_hits") or 0),
                                                    int(baseline.get("cache_unpriced_hits") or 0))
@@ -80,17 +74,18 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
         # Turns whose model the user named are the user's saving (or cost), not the router's.
         routing = float(baseline.get("routed_saved_usd") or 0.0)
         mine = float(baseline.get("chosen_saved_usd") or 0.0)
-        amount = approx_mark(baseline.get("estimated_chosen_turns") or 0) + usd(abs(mine))
+        amount = marked_usd(abs(mine), estimated=baseline.get("estimated_chosen_turns") or 0)
         picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {amount}{'' if mine >= 0 else ' more'}, "
         if not baseline.get("routed_turns"):
             return f"Always using {model} would have cost {base}; no turn was routed; {picks}{cache_part}."
     else:
         routing = float(baseline.get("routing_saved_usd") or 0.0)
         estimated += baseline.get("estimated_chosen_turns") or 0
-    mark = approx_mark(estimated)
     if routing >= 0:
-        return f"Always using {model} would have cost {base}; routing saved {mark}{usd(routing)}, {picks}{cache_part}."
-    return f"Routing cost you {mark}{usd(-routing)} more than always using {model}; {picks}{cache_part}."
+        return (f"Always using {model} would have cost {base}; routing saved "
+                f"{marked_usd(routing, estimated=estimated)}, {picks}{cache_part}.")
+    return (f"Routing cost you {marked_usd(-routing, estimated=estimated)} more than always using {model}; "
+            f"{picks}{cache_part}.")
 
 
 def budget_lines(budget: dict[str, Any] | None) -> Text:
@@ -160,7 +155,7 @@ class CostsScreen(Screen[None]):
                 for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"),
                                    ("all", "all time")):
                     n, mark = turns.get(key), markers.get(key) or {}
-                    figure = money(totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
+                    figure = marked_usd(totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
                                    unknown=int(mark.get("unknown_cost_turns") or 0))
                     count = f"\n{n:,} turn{'' if n == 1 else 's'}" if n is not None else ""
                     yield Static(Text.assemble((label + "\n", "dim"), (figure, "bold"), count), classes="total",
