@@ -359,9 +359,7 @@ class SpendQueries(StoreBase):
         utc_offset_minutes: int = 0,
     ) -> int:
         """How many turns were answered from the cache (partial index: fast at any size)."""
-        where, params = _where(since, until, utc_offset_minutes)
-        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit'"
-        return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
+        return self._count_turns("cache_status = 'hit'", since, until, utc_offset_minutes)
 
     def cache_unpriced_hits(
         self,
@@ -372,8 +370,12 @@ class SpendQueries(StoreBase):
     ) -> int:
         """Of the cache hits, those whose saving is unknown (saved_usd NULL: no known price for
         the model that would have answered): they are not in the summed saving, nor a saving of $0."""
+        return self._count_turns("cache_status = 'hit' AND saved_usd IS NULL", since, until, utc_offset_minutes)
+
+    def _count_turns(self, condition: str, since: Bound, until: Bound, utc_offset_minutes: int) -> int:
+        """How many turns between `since` and `until` meet `condition` (a fixed SQL condition)."""
         where, params = _where(since, until, utc_offset_minutes)
-        where = (where + " AND" if where else "WHERE") + " cache_status = 'hit' AND saved_usd IS NULL"
+        where = (where + " AND" if where else "WHERE") + f" {condition}"
         return int(self._read(lambda c: c.execute(f"SELECT COUNT(*) FROM turns {where}", params).fetchone()[0]))
 
     def turn_usage(
