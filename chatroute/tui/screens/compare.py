@@ -31,6 +31,7 @@ from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.feed import YIELD_INTERVAL_S, MarkdownFeed, settle_streamed_render
 from chatroute.tui.screens.chat_writes import write_off_loop
+from chatroute.tui.screens.models import SHORT_HEIGHT
 from chatroute.tui.textual_compat import checkbox_edges
 from chatroute.tui.widgets.badge import Badge
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
@@ -51,9 +52,8 @@ MIN_COLUMN_WIDTH = 24
 # for a spinner to say it is alive, and never once a token.
 TAB_REFRESH_S = 0.25
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-# Rows: on a shorter terminal the picker's instructions take one line and the hint under the
+# Under SHORT_HEIGHT rows (the model picker's) the instructions take one line and the hint under the
 # prompt is left out (the footer has its keys), so the list keeps rows for the models.
-SHORT_HEIGHT = 20
 INTRO = "Pick 2–4 models (space toggles), then write the prompt and press Enter."
 SHORT_INTRO = "tick 2–4 with space · tab: the prompt"
 
