@@ -31,6 +31,7 @@ from chatroute.catalog.models import CAPABILITIES, ModelInfo
 from chatroute.catalog.prices import (
     COST_FIELDS,
     PriceTable,
+    date_span,
     load_bundled,
     load_refreshed_noting,
     refreshed_is_older,
@@ -542,6 +543,14 @@ class Catalog:
     def prices_as_of(self) -> str | None:
         """The date of the newest table in use: the one whose prices win."""
         return max((t.as_of for t in self._feed.tables if t.as_of), default=None)
+
+    @property
+    def oldest_pool_price(self) -> str | None:
+        """The oldest as-of date among the pool's prices: each model is priced from the newest
+        table that lists it, so a refresh lacking a model leaves it on an older date, and that
+        older date says how stale the figures resting on the pool are."""
+        span = date_span(m.price_as_of for m in self.pool())
+        return span[0] if span else None
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     budget = report["budget"]
     if budget.get("message"):
         print(strip_terminal_controls(budget["message"]))
-    if stale := stale_note(catalog.prices_as_of):  # the baseline is priced on them
+    if stale := stale_note(catalog.oldest_pool_price):  # the baseline is priced on them
         print(stale)
     return 0
 

@@ -14,7 +14,7 @@ from chatroute.safetext import strip_terminal_controls
 def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
     from chatroute.catalog.catalog import startup_warnings
-    from chatroute.catalog.prices import date_span, stale_note
+    from chatroute.catalog.prices import stale_note
     from chatroute.config import load_config
     from chatroute.discovery import adopt_local_servers
     from chatroute.paths import resolve_paths
@@ -82,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
         print("  the bundled prices are newer than the refreshed ones and are used for every model they list")
     # The pool's oldest date, as the TUI's status bar: a model the newest table lacks is still
     # priced from an older one.
-    dates = date_span(m.price_as_of for m in catalog.pool())
-    if stale := stale_note(dates[0] if dates else None):
+    if stale := stale_note(catalog.oldest_pool_price):
         print(stale)
     if adopted:
         print(f"\nto keep using them, add to {paths.config_file}:\n\n{adopted[1]}")

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(shown(f"  {c['model']}: {c['ability_note']}"))
     for note in decision.get("notes", []):
         print(shown(f"  note: {note}"))
-    if rows and (stale := stale_note(engine.catalog.prices_as_of)):  # the expected costs rest on them
+    if rows and (stale := stale_note(engine.catalog.oldest_pool_price)):  # the expected costs rest on them
         print(f"  note: {stale}")
     print(f"\ndecided in {decision.get('route_ms', 0):.2f} ms (embedding the prompt and scoring the pool), "
           f"preset {decision.get('preset', '')}; loading the router once for this process took {load_ms:.0f} ms")

@@ -187,11 +187,6 @@ class Backend:
 
         return date_span(m.price_as_of for m in self.models())
 
-    def prices_as_of(self) -> str | None:
-        """The oldest as-of date of the pool's prices (see price_dates)."""
-        span = self.price_dates()
-        return span[0] if span else None
-
     async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, CleanEvents]:
         streams = self.engine.compare(conversation_id, prompt, models)
         return {model: CleanEvents(stream) for model, stream in streams.items()}
@@ -460,7 +455,6 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
     rows_by = dict(report.get("rows_by") or {})
     if report.get("by") and "rows" in report:
         rows_by.setdefault(report["by"], report["rows"])
-    prices = report.get("prices") or []
     return {
         "totals": {k: (v or {}).get("cost_usd") for k, v in periods.items()},
         "turns": {k: (v or {}).get("turns") for k, v in periods.items()},
@@ -489,6 +483,4 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),
                    "monthly_usd": budget.get("monthly_usd"), "monthly_spent": budget.get("spent_month"),
                    "state": budget.get("level"), "message": budget.get("message")},
-        # The newest table's date, as Catalog.prices_as_of: the first listed is not always the newest.
-        "prices_as_of": max((str(p["as_of"]) for p in prices if p.get("as_of")), default=None),
     }

@@ -52,16 +52,18 @@ def test_fresh_prices_and_a_recent_refresh_say_nothing(configured: FakeServer, c
     assert f"prices: refreshed from test, as of {yesterday}" in run_cli(capsys, "models")[1]
 
 
-def test_models_ages_the_oldest_price_of_the_pool(configured: FakeServer, capsys: pytest.CaptureFixture[str],
+def test_every_command_ages_the_oldest_price_of_the_pool(configured: FakeServer, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch, chatroute_home: Path) -> None:
     """A refresh from yesterday that lacks gpt-4o-mini leaves it on the bundled snapshot's old
     price: `models` listed that date in its column but, ageing only the newest table, said
-    nothing, while the TUI's status bar says how old the pool's oldest price is."""
+    nothing, while the TUI's status bar says how old the pool's oldest price is. `costs` and
+    `route`, whose figures rest on the same prices, aged the newest table until stop 49."""
     bundled_as_of = _days_after_bundled(monkeypatch, 100)
     yesterday = (date.fromisoformat(bundled_as_of) + timedelta(days=99)).isoformat()
     doc = {"meta": {"source": "test", "as_of": yesterday}, "models": make_feed(0)}
     del doc["models"]["sample_spec"], doc["models"]["gpt-4o-mini"]
     (chatroute_home / "prices.json").write_text(json.dumps(doc))
-    code, out, err = run_cli(capsys, "models")
-    assert code == 0, err
-    assert f"prices as of {bundled_as_of} are 100 days old: {HINT} to refresh them" in out, out
+    for command in (["models"], ["costs"], ["route", "Explain how a hash map works"]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 0, err
+        assert f"prices as of {bundled_as_of} are 100 days old: {HINT} to refresh them" in out, (command, out)

@@ -483,7 +483,6 @@ def sample_cost_report() -> dict[str, Any]:
     return {
         "currency": "USD",
         "as_of": "2026-11-01",
-        "prices_as_of": "2026-11-01",
         "totals": {"today": 0.21, "week": 1.41, "month": 4.19, "all": 12.87},
         "turns": {"today": 7, "week": 48, "month": 131, "all": 402},
         "by_model": [

@@ -84,9 +84,14 @@ async def test_the_status_bar_names_every_date_the_pool_is_priced_at_and_ages_th
         app.screen.refresh_titles()
         await settle(pilot, app)
         old = str(app.screen.query_one("#status", Static).render())
+        await pilot.press("f5")
+        await settle(pilot, app)
+        costs_screen = str(app.screen.query_one("#prices-as-of", Static).render())
     [turn] = real_engine.store.recent_turns()
     assert (turn.model, turn.price_as_of) == ("openai/gpt-4o", newer)
     assert status.endswith(f"prices as of {bundled} to {newer}"), status
     assert picker == f"prices as of {bundled} to {newer}"
     hint = "(the oldest 100 days old: run `chatroute prices update`)"
     assert old.endswith(f"prices as of {bundled} to {newer} {hint}"), old
+    # The costs screen aged the newest table alone, and so said nothing of the old price, until stop 49.
+    assert costs_screen == f"prices as of {bundled} to {newer} {hint}", costs_screen

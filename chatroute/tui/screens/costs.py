@@ -13,7 +13,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
                chosen_turns, cache_saved_usd, cache_hits, cache_unpriced_hits}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
-    prices_as_of: "YYYY-MM-DD" | None
+(the prices' age comes from the backend's price_dates, as the status bar's)
 """
 
 from __future__ import annotations
@@ -179,8 +179,10 @@ class CostsScreen(Screen[None]):
                 yield Static("Served to other tools (chatroute serve)", classes="section")
                 yield Static(serve_line(live), id="serve-state", classes="muted", markup=False)
                 yield DataTable(id="by-client", cursor_type="row", zebra_stripes=True)
-            as_of = r.get("prices_as_of") or self.backend.prices_as_of()
-            yield Static(as_of_label(as_of) if as_of else "price table age unknown", classes="muted",
+            # The pool's dates, as the status bar names them: the baseline and the routed turns'
+            # figures rest on every model's price, not only on the newest table's.
+            dates = self.backend.price_dates()
+            yield Static(as_of_label(*dates) if dates else "price table age unknown", classes="muted",
                          id="prices-as-of")
         yield Footer()
 
