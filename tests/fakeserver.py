@@ -58,6 +58,9 @@ class Reply:
     cached_tokens: OpenAI prompt_tokens_details.cached_tokens (a subset of input) /
         Anthropic cache_read_input_tokens (apart from input). cache_write_tokens: Anthropic only.
     cost: OpenRouter-style usage.cost (OpenAI wire only).
+    reasoning_tokens: OpenAI completion_tokens_details.reasoning_tokens, part of output_tokens
+        (OpenAI's convention, total_tokens = input + output), or, with reasoning_apart, on top
+        of it (xAI's: completion_tokens is the visible text, total_tokens adds the reasoning).
     omit_usage: never report usage, even when asked.
     reasoning: thinking text sent before the answer, as OpenAI-compatible `delta.reasoning_content`
         or an Anthropic `thinking` content block (not visible text, but progress).
@@ -76,6 +79,8 @@ class Reply:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     cost: float | None = None
+    reasoning_tokens: int = 0
+    reasoning_apart: bool = False
     omit_usage: bool = False
     endless: bool = False
     finish_reason: str = "stop"
@@ -701,6 +706,8 @@ class _SSE:
                 "cached": r.cached_tokens,
                 "cache_write": r.cache_write_tokens,
                 "cost": r.cost,
+                "reasoning": r.reasoning_tokens,
+                "reasoning_apart": r.reasoning_apart,
             }
         self.end(finish, usage)
 
@@ -755,9 +762,10 @@ class _SSE:
                 u: dict[str, Any] = {
                     "prompt_tokens": usage["input"],
                     "completion_tokens": usage["output"],
-                    "total_tokens": usage["input"] + usage["output"],
+                    "total_tokens": usage["input"] + usage["output"]
+                    + (usage["reasoning"] if usage["reasoning_apart"] else 0),
                     "prompt_tokens_details": {"cached_tokens": usage["cached"], "audio_tokens": 0},
-                    "completion_tokens_details": {"reasoning_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": usage["reasoning"]},
                 }
                 if usage["cost"] is not None:
                     u["cost"] = usage["cost"]

@@ -230,9 +230,24 @@ def _usage(raw: Any) -> UsageReport | None:
         cached = raw.get("prompt_cache_hit_tokens")  # DeepSeek's spelling
     return UsageReport(
         input_tokens=reported_count(prompt),
-        output_tokens=reported_count(completion),
+        output_tokens=reported_count(completion) + _reasoning_apart(raw, prompt, completion),
         cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
         reported_cost_usd=reported_cost(raw.get("cost")),  # OpenRouter
     )
+
+
+def _reasoning_apart(raw: dict[str, Any], prompt: Any, completion: Any) -> int:
+    """Reasoning tokens a server reports outside completion_tokens, to bill as output; 0 when
+    they are inside it. OpenAI counts them in completion_tokens; xAI (and others) count only the
+    visible text there. Their total_tokens tells which: prompt + completion, or that plus the
+    reasoning. With no total to tell, OpenAI's convention is taken."""
+    details = raw.get("completion_tokens_details")
+    numbers = (details.get("reasoning_tokens") if isinstance(details, dict) else None, prompt, completion,
+               raw.get("total_tokens"))
+    counts = [n for n in numbers if isinstance(n, int) and not isinstance(n, bool) and n >= 0]
+    if len(counts) < len(numbers):
+        return 0  # a count that is no count is refused on its own (UsageReport)
+    reasoning, prompt, completion, total = counts
+    return reasoning if reasoning > 0 and total == prompt + completion + reasoning else 0
