@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chatroute.money import usd
+from chatroute.money import marked_usd, usd
 
 
 def attr(obj: Any, *names: str, default: Any = None) -> Any:
@@ -150,7 +150,7 @@ WHY_PREFIX = "why: "
 def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
     """The one-line badge under an assistant message:
     `model · why: quality 0.95 vs 0.98 at 1/25 of the cost · $cost · ttft 320 ms · 2.1 s · 85 tok/s ·
-    120→340 tok`."""
+    120→340 tok` (`≈$cost` and `≈120→≈340 tok` when the usage was estimated)."""
     model = short_model(attr(record, "model"))
     kind = attr(record, "route_kind", default="routed")
     parts: list[str] = []
@@ -177,7 +177,8 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
             cached += f" ⟵ turn {str(src)[-6:]}"
         parts += [cached, usd(0.0), f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
     else:
-        parts.append(usd(attr(record, "cost_usd")))
+        # ≈ on the cost itself, as `costs` writes it: a narrow badge leaves the token counts out.
+        parts.append(marked_usd(attr(record, "cost_usd"), estimated=bool(attr(record, "usage_estimated"))))
         parts.append(f"ttft {fmt_ms(attr(record, 'ttft_ms'))}")
         parts.append(fmt_ms(attr(record, "total_ms")))
         tps = attr(record, "tokens_per_s")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from chatroute.money import usd
 from tests.engine.helpers import run_cli, write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import Drop, FakeServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two lines."
 
@@ -68,3 +69,21 @@ def test_reasoning_tokens_openai_counts_inside_completion_tokens_are_billed_once
     turn = json.loads(out)
     assert turn["tokens"]["output"] == 500, turn["tokens"]
     assert turn["cost_usd"] == pytest.approx(0.0033), turn["cost_usd"]
+
+
+@pytest.mark.parametrize("step", [Reply(text="Hamlet avenges his father; all die.", omit_usage=True),
+                                  Drop(after_chunks=3)], ids=["no usage report", "connection dropped"])
+def test_a_cost_counted_from_an_estimate_is_marked_on_the_badge(
+        configured: FakeServer, capsys: pytest.CaptureFixture[str], step: Reply | Drop) -> None:
+    """A server that sends no usage (stream_options not honoured), or a stream cut before its
+    report: the tokens and so the cost are estimated. `costs` wrote ≈$0.000043; the badge wrote
+    the same turn's cost as exact, `$0.000043`, with ≈ only on the token counts (which a narrow
+    chat leaves out first)."""
+    configured.script("gpt-4o", step)
+    code, out, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o", PROMPT)
+    [line] = [line for line in err.splitlines() if line.startswith("gpt-4o (override) · ")]
+    cost = line.split(" · ")[1]
+    assert cost.startswith("≈$"), line
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    [row] = json.loads(out)["rows"]
+    assert row["estimated_turns"] == 1 and cost == "≈" + usd(row["cost_usd"]), (cost, row)

@@ -465,6 +465,7 @@ class FakeEngine:
             yield Delta(piece)
         rec = fake_turn_record(id=_new_id("t"), conversation_id=conv_id, message_id=asst.id, model=model,
                                provider=model.split("/")[0], route_kind="override", cost_usd=step.cost_usd,
+                               usage_estimated=step.usage_estimated,
                                input_tokens=step.input_tokens, output_tokens=step.output_tokens, ttft_ms=step.ttft_ms,
                                total_ms=step.total_ms, tokens_per_s=step.tokens_per_s)
         asst.content, asst.status = text, "complete"

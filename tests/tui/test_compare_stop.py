@@ -75,10 +75,11 @@ async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server
         # "⚠ interrupted" alone, though both were priced in the store).
         assert conversation_id is not None
         costs = {t.model: t.cost_usd for t in real_engine.store.turns(conversation_id)}
+        assert all(t.usage_estimated for t in real_engine.store.turns(conversation_id))
         for column in columns:
             shown = column.query_one(Badge).text
             assert "interrupted" in shown and "$" in shown, shown
-            assert costs[column.model] and shown.startswith(f"{usd(costs[column.model])} · "), shown
+            assert costs[column.model] and shown.startswith(f"≈{usd(costs[column.model])} · "), shown
         await pilot.press("2")  # a stopped answer can be kept, as in the chat
         await settle(pilot, app)
         assert not isinstance(app.screen, CompareScreen)

@@ -124,3 +124,20 @@ async def test_tabs_are_not_redrawn_per_token(engine: FakeEngine, monkeypatch: p
         assert all(t.startswith(f"{i} ✓") for i, t in enumerate(tab_texts(screen), 1)), tab_texts(screen)
     # Each of the four tabs at most every quarter second, and once more as it settles.
     assert updates <= 4 * (elapsed / 0.25 + 2), (updates, elapsed)
+
+
+async def test_a_tab_marks_an_answer_whose_cost_was_estimated(engine: FakeEngine) -> None:
+    """An answer priced from estimated usage (no usage report, a stream cut off) costs ≈ what
+    its tab says: its badge and `costs` mark it, and the tab wrote it as exact."""
+    engine.compare_script = {
+        FOUR[0]: Fail(error="openai/gpt-4o-mini: 429 rate limited"),
+        FOUR[1]: Fail(error="openai/gpt-4o: 429 rate limited"),
+        FOUR[2]: Reply(text="Late September.", model=FOUR[2], cost_usd=0.0031, usage_estimated=True),
+        FOUR[3]: Reply(text="Spring.", model=FOUR[3], cost_usd=0.0),
+    }
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(95, 30)) as pilot:
+        screen = await start_four(pilot, app)
+        await until(pilot, lambda: [t[2] for t in tab_texts(screen)] == ["!", "!", "✓", "✓"],
+                    f"done: {tab_texts(screen)}")
+        assert tab_texts(screen)[2] == f"3 ✓ claude-3-5-haiku-20241022 ≈{usd(0.0031)}", tab_texts(screen)

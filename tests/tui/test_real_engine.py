@@ -126,8 +126,8 @@ async def test_esc_mid_stream_badges_the_estimated_cost_at_once(stopped_in: str,
         conversation_id = app.screen.conversation_id
     [turn] = real_engine.store.turns(conversation_id)
     assert turn.status == "interrupted" and turn.usage_estimated and turn.cost_usd
-    assert shown.startswith("gpt-4o (override) · $") and usd(turn.cost_usd) in shown
-    assert "≈" in shown and shown.endswith("⚠ interrupted")
+    assert shown.startswith(f"gpt-4o (override) · ≈{usd(turn.cost_usd)} · ")
+    assert shown.endswith("⚠ interrupted")
 
     reopened = ChatrouteApp(real_engine)
     async with reopened.run_test(size=SIZE) as pilot:
@@ -211,3 +211,18 @@ async def test_a_chat_pinned_before_its_first_turn_is_titled_by_it(real_engine: 
         listed = app.screen.query_one(ConversationList)
         titles = [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)]
         assert "What is the tallest mountain in Africa?" in titles
+
+
+async def test_a_narrow_chat_still_marks_an_estimated_cost(real_engine: Engine, fake_server: FakeServer) -> None:
+    """A server that sends no usage: the turn's tokens and cost are estimated. A narrow chat
+    leaves the token counts (the only ≈ on the badge) out, and the cost read as exact."""
+    fake_server.script("gpt-4o", Reply(text="Lisbon.", omit_usage=True))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(40, 20)) as pilot:
+        await type_and_send(pilot, "@gpt-4o What is the capital of Portugal?")
+        await settle(pilot, app)
+        [msg] = assistants(app)
+        shown = str(msg.query_one(Badge).render())
+        [turn] = real_engine.store.turns(app.screen.conversation_id)
+    assert turn.usage_estimated and turn.cost_usd
+    assert " tok" not in shown and f"≈{usd(turn.cost_usd)}" in shown, shown

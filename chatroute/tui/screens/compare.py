@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, OptionList, SelectionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from chatroute.money import usd
+from chatroute.money import marked_usd
 from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
@@ -146,6 +146,7 @@ class CompareColumn(Vertical):
         self.conversation_id: str | None = None
         self.status = "pending"
         self.cost_usd: float | None = None  # once the answer is priced
+        self.cost_estimated = False  # priced from estimated usage: shown with ≈
         self.text = ""
         self._stream: MarkdownFeed | None = None
 
@@ -189,7 +190,7 @@ class CompareColumn(Vertical):
                     await settle_streamed_render(md, ev.text, streamed_ok)
                     self.message_id = ev.record.message_id or self.message_id
                     badge.show_record(ev.record, model=False)
-                    self.cost_usd = ev.record.cost_usd
+                    self.cost_usd, self.cost_estimated = ev.record.cost_usd, ev.record.usage_estimated
                     ok = ev.record.status == "ok" and not ev.error
                     # Cut off mid-answer (a dropped connection): what arrived is kept, billed and
                     # badged as interrupted, and can be kept like an answer stopped with Ctrl+C.
@@ -207,7 +208,7 @@ class CompareColumn(Vertical):
             record = self._stored_turn(self.message_id) if self._stored_turn is not None else None
             if record is not None:
                 badge.show_record(record, model=False)
-                self.cost_usd = record.cost_usd
+                self.cost_usd, self.cost_estimated = record.cost_usd, record.usage_estimated
             else:
                 badge.show_pending("⚠ interrupted")
             raise
@@ -416,7 +417,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
                 if names == "all" or (names == "shown" and i == self.shown):
                     parts.append(short_model(column.model))
                 if costs and column.status in ("ok", "interrupted") and column.cost_usd is not None:
-                    parts.append(usd(column.cost_usd))
+                    parts.append(marked_usd(column.cost_usd, estimated=column.cost_estimated))
                 out.append(" ".join(parts))
             return out
 
