@@ -183,7 +183,7 @@ def baseline_cost(rows: list[SpendRow], catalog: Catalog, baseline: ModelInfo) -
             continue
         usage = UsageReport(input_tokens=row.input_tokens, output_tokens=row.output_tokens,
                             cached_input_tokens=row.cached_tokens, cache_write_tokens=row.cache_write_tokens)
-        total += turn_cost(baseline, usage) or 0.0
+        total += turn_cost(baseline, usage, one_request=False) or 0.0
     return total
 
 

@@ -105,7 +105,8 @@ def main() -> int:
             "trimmed_gz_sha256": hashlib.sha256(gz).hexdigest(),
             "models": len(trimmed),
             "providers": dict(sorted(providers.items())),
-            "trimmed_to": "mode=chat, providers listed above, fields per chatroute.catalog.prices.KEPT_FIELDS",
+            "trimmed_to": "mode=chat, providers listed above, fields per chatroute.catalog.prices.KEPT_FIELDS "
+            "and TIER_FIELD",
             "generator": "scripts/make_price_snapshot.py",
         }
         (args.out / "prices.meta.json").write_text(json.dumps(meta, indent=2) + "\n")

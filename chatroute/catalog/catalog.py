@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 
 from chatroute import jsonsafe
 from chatroute.catalog.abilities import ability_prior
-from chatroute.catalog.models import CAPABILITIES, ModelInfo
+from chatroute.catalog.models import CAPABILITIES, ModelInfo, PriceTier
 from chatroute.catalog.prices import (
-    COST_FIELDS,
+    TIER_FIELD,
     PriceTable,
+    cost_fields,
     date_span,
     load_bundled,
     load_refreshed_noting,
@@ -109,7 +110,27 @@ def _per_mtok(v: object) -> float | None:
 
 
 def _sane_prices(entry: dict[str, Any]) -> bool:
-    return all(sane_cost_per_token(entry[k]) is not None for k in COST_FIELDS if entry.get(k) is not None)
+    return all(sane_cost_per_token(entry[k]) is not None for k in cost_fields(entry) if entry.get(k) is not None)
+
+
+_TIER_RATES = {
+    "input_cost_per_token": "input_cost_per_mtok",
+    "output_cost_per_token": "output_cost_per_mtok",
+    "cache_read_input_token_cost": "cached_input_cost_per_mtok",
+    "cache_creation_input_token_cost": "cache_write_cost_per_mtok",
+}
+
+
+def _price_tiers(entry: dict[str, Any]) -> tuple[PriceTier, ...]:
+    """An entry's long-context prices (`input_cost_per_token_above_200k_tokens`, ...), one tier
+    per threshold, ascending."""
+    rates: dict[int, dict[str, float]] = {}
+    for key, value in entry.items():
+        m = TIER_FIELD.fullmatch(key)
+        rate = _per_mtok(value) if m else None
+        if m and rate is not None:
+            rates.setdefault(int(m.group(2)) * 1000, {})[_TIER_RATES[m.group(1)]] = rate
+    return tuple(PriceTier(above, **rates[above]) for above in sorted(rates))
 
 
 # No model has a context or an output limit near this; a feed entry beyond it is a mistake.
@@ -180,6 +201,7 @@ def _from_entry(
         capabilities=caps,
         price_source=table.kind,
         price_as_of=table.as_of,
+        price_tiers=_price_tiers(entry),
     )
 
 
@@ -220,6 +242,7 @@ def apply_override(info: ModelInfo, ov: Any) -> ModelInfo:
     if any(v is not None for v in (inp, out, cached, write)):
         changes["price_source"] = "override"
         changes["price_as_of"] = None
+        changes["price_tiers"] = ()  # the user's price is the price, whatever the prompt's size
         if inp is not None:
             changes["input_cost_per_mtok"] = float(inp)
             if cached is None:

@@ -11,6 +11,18 @@ CAPABILITIES = ("function_calling", "vision", "prompt_caching", "reasoning")
 
 
 @dataclass(frozen=True)
+class PriceTier:
+    """The rates of a request whose prompt (cache reads and writes included) is over
+    `above_tokens`, per million tokens; None keeps the model's base rate of that kind."""
+
+    above_tokens: int
+    input_cost_per_mtok: float | None = None
+    output_cost_per_mtok: float | None = None
+    cached_input_cost_per_mtok: float | None = None
+    cache_write_cost_per_mtok: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One model as `provider/model`, priced per million tokens (None = unknown, never 0)."""
 
@@ -31,6 +43,7 @@ class ModelInfo:
     capabilities: frozenset[str] = field(default_factory=frozenset)
     price_source: PriceSource = "unknown"
     price_as_of: str | None = None  # ISO date the price held
+    price_tiers: tuple[PriceTier, ...] = ()  # long-context prices, by ascending threshold
 
     @property
     def price_known(self) -> bool:

@@ -68,6 +68,10 @@ COST_FIELDS: tuple[str, ...] = (
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
 )
+# Long-context prices: LiteLLM's `<cost field>_above_<N>k_tokens` (Gemini 2.5 Pro above 200k,
+# GPT-5.4 above 272k, ...), the rate of the whole request when its prompt is over N thousand
+# tokens. Kept beside COST_FIELDS; the service-tier variants (`..._priority`, `_flex`) are not.
+TIER_FIELD = re.compile(rf"({'|'.join(COST_FIELDS)})_above_(\d{{1,5}})k_tokens")
 KEPT_FIELDS: tuple[str, ...] = (
     *COST_FIELDS,
     "max_input_tokens",
@@ -261,8 +265,14 @@ def count_usable(raw: dict[str, Any]) -> int:
     return sum(1 for e in raw.values() if usable(e))
 
 
+def cost_fields(entry: dict[str, Any]) -> list[str]:
+    """The keys of `entry` that are per-token prices: COST_FIELDS and long-context tiers."""
+    return [*COST_FIELDS, *(k for k in entry if TIER_FIELD.fullmatch(k))]
+
+
 def trim_feed(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Keep chat models of KEPT_PROVIDERS with usable costs, and only KEPT_FIELDS, sorted."""
+    """Keep chat models of KEPT_PROVIDERS with usable costs, and only KEPT_FIELDS and
+    long-context tiers (TIER_FIELD), sorted."""
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(raw):
         e = raw[name]
@@ -273,9 +283,10 @@ def trim_feed(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         if provider not in KEPT_PROVIDERS or mode not in KEPT_MODES:
             continue
-        kept = {k: e[k] for k in KEPT_FIELDS if k in e and e[k] is not None}
+        kept = {k: e[k] for k in (*KEPT_FIELDS, *(k for k in e if TIER_FIELD.fullmatch(k)))
+                if k in e and e[k] is not None}
         # A cache rate must be a number to be useful; drop odd values rather than the model.
-        for k in COST_FIELDS:
+        for k in cost_fields(kept):
             if k in kept and not _is_num(kept[k]):
                 del kept[k]
         out[name] = kept
@@ -290,7 +301,7 @@ def validate_feed(raw: dict[str, Any], current: PriceTable | None) -> dict[str, 
             _check_labels(name, entry)
     n = count_usable(raw)
     for name, entry in trim_feed(raw).items():
-        for key in COST_FIELDS:
+        for key in cost_fields(entry):
             if key in entry and sane_cost_per_token(entry[key]) is None:
                 raise PriceFeedError(
                     f"price feed refused: {name}: {key} is {entry[key]:g} USD a token "

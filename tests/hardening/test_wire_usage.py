@@ -87,3 +87,62 @@ def test_a_cost_counted_from_an_estimate_is_marked_on_the_badge(
     code, out, err = run_cli(capsys, "costs", "--format", "json")
     [row] = json.loads(out)["rows"]
     assert row["estimated_turns"] == 1 and cost == "≈" + usd(row["cost_usd"]), (cost, row)
+
+
+# (model, reported usage, cost by hand from the snapshot's long-context prices)
+LONG = [
+    # GPT-5.4 over 272k: $5 in, $0.50 cached, $22.50 out per Mtok (base $2.50, $0.25, $15):
+    # 200,000 x 5 + 100,000 x 0.50 + 2,000 x 22.50 = $1.095 (at the base rates, $0.555).
+    ("openai/gpt-5.4", Reply(text="Done.", input_tokens=300_000, cached_tokens=100_000, output_tokens=2_000),
+     1.095),
+    # At 272,000 exactly the prompt is not over the threshold: base rates,
+    # 172,000 x 2.50 + 100,000 x 0.25 + 2,000 x 15 = $0.485.
+    ("openai/gpt-5.4", Reply(text="Done.", input_tokens=272_000, cached_tokens=100_000, output_tokens=2_000),
+     0.485),
+    # Claude Haiku 5.5 over 100k: Anthropic's input_tokens (20,000) leaves out the cache reads
+    # (85,000) and writes (5,000): the prompt is 110,000, over the threshold. $0.50 in, $0.05
+    # read, $0.625 write, $2.50 out per Mtok: 10,000 + 4,250 + 3,125 + 2,500 = $0.019875 (at the
+    # base rates, or by input_tokens alone, $0.003975).
+    ("anthropic/claude-haiku-5-5", Reply(text="Done.", input_tokens=20_000, cached_tokens=85_000,
+                                         cache_write_tokens=5_000, output_tokens=1_000), 0.019875),
+]
+
+
+@pytest.mark.parametrize(("model", "reply", "expected"), LONG, ids=["gpt-5.4 over 272k", "gpt-5.4 at 272k",
+                                                                    "haiku-5.5 over 100k with cache"])
+def test_a_long_prompt_is_billed_at_the_long_context_price(
+        configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str],
+        model: str, reply: Reply, expected: float) -> None:
+    """Google, OpenAI and Anthropic bill a request whose prompt (cache reads and writes
+    included) is over a size at higher rates, output too; the price table lists them
+    (`input_cost_per_token_above_272k_tokens`, ...). chatroute billed every prompt at the base
+    rates: a 300k-token GPT-5.4 turn read $0.555 where OpenAI bills $1.095."""
+    write_config(chatroute_home, configured, pool=[model])
+    configured.script(model.split("/", 1)[1], reply)
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    assert turn["model"] == model and turn["tokens"]["estimated"] is False, turn
+    assert turn["cost_usd"] == pytest.approx(expected), turn["cost_usd"]
+    configured.script(model.split("/", 1)[1], reply)
+    code, out, err = run_cli(capsys, "ask", "Who wrote Hamlet, and when?")
+    [badge] = [line for line in err.splitlines() if line.startswith(model.split("/", 1)[1] + " ")]
+    assert f" · {usd(turn['cost_usd'])} · " in badge, badge
+    period = _costs_all(capsys)
+    assert period["cost_usd"] == pytest.approx(2 * expected), period
+
+
+def test_the_baseline_prices_a_sum_of_turns_at_the_base_rates(
+        configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A long-context price is one request's: two turns of 150,000 tokens each are never a
+    300,000-token prompt. Against a GPT-5.4 baseline they cost 2 x (150,000 x $2.50 + 100 x $15)
+    per Mtok = $0.753, not the over-272k rates' $1.5045."""
+    write_config(chatroute_home, configured, pool=["openai/gpt-4o-mini"])
+    for prompt in (PROMPT, "Who wrote Hamlet, and when?"):
+        configured.script("gpt-4o-mini", Reply(text="Done.", input_tokens=150_000, output_tokens=100))
+        code, _, err = run_cli(capsys, "ask", prompt)
+        assert code == 0, err
+    code, out, err = run_cli(capsys, "costs", "--baseline", "openai/gpt-5.4", "--format", "json")
+    assert code == 0, err
+    period = json.loads(out)["periods"]["all"]
+    assert period["turns"] == 2 and period["baseline_cost_usd"] == pytest.approx(0.753), period
