@@ -750,16 +750,21 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self._busy("compare"):
             return
         prompt = self.composer.prompt  # a paste kept aside goes in full
-        screen = CompareScreen(self.backend, self.conversation_id, prompt)
+
+        def asked(sent: str) -> None:
+            # Sent once it is stored, not once an answer is picked: quitting meanwhile kept it as
+            # an unsent draft, brought back to be asked (and paid for) again. A question rewritten
+            # there leaves the draft be.
+            if sent == prompt.strip():
+                self.composer.clear()
+                self._draft = self.composer.draft()  # saved empty, even by a quit right after
 
         def picked_cb(result: tuple[str, str | None] | None) -> None:
             if result:
                 conversation_id, message_id = result
-                if screen.prompt == prompt.strip():  # sent; a question rewritten there leaves the draft be
-                    self.composer.clear()
                 self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
-        self.app.push_screen(screen, picked_cb)
+        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt, asked=asked), picked_cb)
 
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
         """The picked answer (or, closed without a pick, the first) is now the active reply:

@@ -325,11 +325,13 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
-                 models: list[str] | None = None) -> None:
+                 models: list[str] | None = None, asked: Callable[[str], None] | None = None) -> None:
+        """`asked` is called with the prompt once it is stored and sent to the models."""
         super().__init__()
         self.backend = backend
         self.conversation_id = conversation_id
         self.prompt = prompt
+        self._on_asked = asked
         self.preselected = list(models or [])
         self.columns: list[CompareColumn] = []
         self.shown = 0  # the answer on screen when they are shown one at a time
@@ -511,6 +513,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
                 continue
             self.run_worker(col.consume(events), group="compare", exit_on_error=False)
         self._asked = True
+        if self._on_asked is not None:
+            self._on_asked(prompt)
         self._pick_hint()
 
     async def action_pick(self, n: int) -> None:
