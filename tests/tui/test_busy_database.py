@@ -233,3 +233,33 @@ async def test_nothing_is_sent_into_a_conversation_while_its_delete_is_written(c
             assert [c["conversation_id"] for c in engine.calls] == [cid]
     finally:
         store.close()
+
+
+async def test_quitting_while_a_turn_waits_for_the_lock_keeps_the_prompt(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Sent while another process holds the lock, the turn waits with nothing stored ("Esc stops
+    waiting; your prompt is kept"). Esc put the prompt back in the composer; Ctrl+Q dropped it:
+    not stored, not a draft, gone at the next start."""
+    from chatroute.tui.widgets.composer import Composer
+
+    prompt = "@gpt-4o a question I took a while to write"
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        with write_lock(real_engine.store.path):
+            composer = app.screen.query_one(Composer)
+            composer.insert(prompt)
+            composer.action_submit()
+            for _ in range(500):
+                await asyncio.sleep(0.01)
+                if any("Esc stops waiting" in n for n in notices(app)):
+                    break
+            assert composer.text == "" and any("Esc stops waiting" in n for n in notices(app)), notices(app)
+            await pilot.press("ctrl+q")
+    assert fake_server.requests == [] and real_engine.store.list_conversations() == []
+
+    again = ChatrouteApp(real_engine)
+    async with again.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, again)
+        assert again.screen.query_one(Composer).text == prompt
+        assert any("unsent prompt" in n for n in notices(again)), notices(again)

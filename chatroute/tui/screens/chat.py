@@ -366,8 +366,10 @@ class ChatScreen(ChatKeys, Screen[None]):
                     pass
             if asst.message_id is None and user is not None and not self.composer.text.strip():
                 # Stopped before anything was stored (waiting for the database): nothing was
-                # sent, so the prompt goes back where it was typed.
+                # sent, so the prompt goes back where it was typed, and is the draft at once
+                # (ctrl+q stops the turn and saves the draft in one go).
                 self.composer.insert(prompt)
+                self._draft = self.composer.draft()
             await asst.interrupted(self.backend.stored_turn(asst.message_id))
             if regenerate_of is not None:  # a stopped regeneration is a sibling too, billed
                 asst.set_sibling(self._sibling_position(asst.message_id))
