@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from markdown_it import MarkdownIt
 from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
@@ -13,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from chatroute.tui.markdown.freeze import FreezingMarkdown
-from chatroute.tui.markdown.parser import shared_parser
+from chatroute.tui.markdown.parser import NO_HTML, shared_parser
 from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
 
 # Schemes a clicked link in an answer is opened for. The system's opener (xdg-open) launches
@@ -28,6 +29,15 @@ def web_link(href: str) -> bool:
     except ValueError:  # "http://[::1": no address at all
         return False
     return parts.scheme.lower() in WEB_SCHEMES and bool(parts.netloc)
+
+
+class WholeMarkdown(RichMarkdown):
+    """Rich's Markdown, HTML in the text shown as written, as in the blocks (parser.NO_HTML)."""
+
+    def __init__(self, markup: str, **kw: Any) -> None:
+        super().__init__("", **kw)
+        self.markup = markup
+        self.parsed = MarkdownIt("commonmark", NO_HTML).enable("strikethrough").enable("table").parse(markup)
 
 
 class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
@@ -61,7 +71,7 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
     def compose(self) -> ComposeResult:
         if self._large is not None:
             dark = self.app.current_theme.dark
-            yield Static(RichMarkdown(self._large, code_theme="monokai" if dark else "friendly", hyperlinks=False),
+            yield Static(WholeMarkdown(self._large, code_theme="monokai" if dark else "friendly", hyperlinks=False),
                          classes="answer-whole")
             return
         if not self._prebuilt:
