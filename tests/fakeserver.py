@@ -61,6 +61,8 @@ class Reply:
     reasoning_tokens: OpenAI completion_tokens_details.reasoning_tokens, part of output_tokens
         (OpenAI's convention, total_tokens = input + output), or, with reasoning_apart, on top
         of it (xAI's: completion_tokens is the visible text, total_tokens adds the reasoning).
+    delta_usage: Anthropic only: the message_delta's usage object as given, instead of
+        {"output_tokens": n} (a server restating input there, or writing 0 for it); {} sends none.
     omit_usage: never report usage, even when asked.
     reasoning: thinking text sent before the answer, as OpenAI-compatible `delta.reasoning_content`
         or an Anthropic `thinking` content block (not visible text, but progress).
@@ -81,6 +83,7 @@ class Reply:
     cost: float | None = None
     reasoning_tokens: int = 0
     reasoning_apart: bool = False
+    delta_usage: dict[str, Any] | None = None
     omit_usage: bool = False
     endless: bool = False
     finish_reason: str = "stop"
@@ -708,6 +711,7 @@ class _SSE:
                 "cost": r.cost,
                 "reasoning": r.reasoning_tokens,
                 "reasoning_apart": r.reasoning_apart,
+                "delta_usage": r.delta_usage,
             }
         self.end(finish, usage)
 
@@ -752,7 +756,10 @@ class _SSE:
             delta: dict[str, Any] = {"type": "message_delta",
                                      "delta": {"stop_reason": _ANTHROPIC_STOP.get(finish, finish),
                                                "stop_sequence": None}}
-            if usage is not None:
+            if usage is not None and usage["delta_usage"] is not None:
+                if usage["delta_usage"]:
+                    delta["usage"] = usage["delta_usage"]
+            elif usage is not None:
                 delta["usage"] = {"output_tokens": usage["output"]}
             self.event("message_delta", delta)
             self.event("message_stop", {"type": "message_stop"})

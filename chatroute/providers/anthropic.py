@@ -9,7 +9,8 @@ token sent, as OpenAI counts).
 
 Event order contract: a partial UsageReport as soon as `message_start` reports usage (so a
 stream stopped before its end is still priced from the server's counts), TextDelta* (after any
-ReasoningDelta*), the final UsageReport (when reported), Finish.
+ReasoningDelta*), the final UsageReport (partial when `message_delta` gave no output count:
+`message_start`'s is a placeholder), Finish.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class _StreamState:
     cache_write: int = 0
     pieces: int = 0  # text or thinking deltas: each is at least one output token
     truncated: bool = False  # cut by the client: the server streamed past max_tokens
+    # message_delta said how long the answer was: message_start's output_tokens is a placeholder.
+    output_final: bool = False
 
     @property
     def done(self) -> bool:
@@ -152,7 +155,7 @@ class _StreamState:
                     self.stop_reason = reason
                 u = _field(raw, "usage")
                 if u is not None:
-                    self.count(u)  # cumulative counts; newer servers also restate input/cache here
+                    self.count(u, restated=True)
             elif etype == "message_stop":
                 self.stopped = True
             # content_block_start/stop and unknown future events carry nothing we need
@@ -164,9 +167,10 @@ class _StreamState:
     def end(self) -> Sequence[StreamEvent]:
         if self.stop_reason is None and not self.stopped:
             raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
-        final = self.report(partial=self.truncated)
+        # Without message_delta's output count the engine counts the output from the text.
+        final = self.report(partial=self.truncated or not self.output_final)
         finish = Finish(map_stop_reason(self.stop_reason))
-        return (final, finish) if final is not None and self.output_tokens is not None else (finish,)
+        return (final, finish) if final is not None else (finish,)
 
     def on_failure(self) -> Sequence[StreamEvent]:
         # Once the model produced output, visible or thinking, the request is billed:
@@ -194,11 +198,22 @@ class _StreamState:
         # signature / tool-input deltas are neither text nor progress
         return None
 
-    def count(self, usage: Any) -> None:
-        self.input_tokens = _int(_field(usage, "input_tokens"), self.input_tokens)
-        self.cache_read = _int(_field(usage, "cache_read_input_tokens"), self.cache_read) or 0
-        self.cache_write = _int(_field(usage, "cache_creation_input_tokens"), self.cache_write) or 0
-        self.output_tokens = _int(_field(usage, "output_tokens"), self.output_tokens)
+    def count(self, usage: Any, *, restated: bool = False) -> None:
+        """`restated`: message_delta's counts, cumulative: they may grow the input (a server
+        tool's results) but never lower it; a 0 there (SGLang's) is a server not restating it."""
+        def kept(name: str, known: int | None) -> int | None:
+            value = _int(_field(usage, name), known)
+            if restated and value is not None and known is not None and value >= 0:
+                return max(value, known)
+            return value  # a count that is no count reaches UsageReport, which refuses it
+
+        self.input_tokens = kept("input_tokens", self.input_tokens)
+        self.cache_read = kept("cache_read_input_tokens", self.cache_read) or 0
+        self.cache_write = kept("cache_creation_input_tokens", self.cache_write) or 0
+        output = _int(_field(usage, "output_tokens"), None)
+        if output is not None:
+            self.output_tokens = output
+            self.output_final = self.output_final or restated
 
     def report(self, *, partial: bool) -> UsageReport | None:
         """The counts so far, or None before the server reported its input."""

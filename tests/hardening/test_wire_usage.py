@@ -146,3 +146,45 @@ def test_the_baseline_prices_a_sum_of_turns_at_the_base_rates(
     assert code == 0, err
     period = json.loads(out)["periods"]["all"]
     assert period["turns"] == 2 and period["baseline_cost_usd"] == pytest.approx(0.753), period
+
+
+ANSWER = "Hamlet feigns madness, kills Polonius, and dies avenging his father."
+
+
+@pytest.mark.parametrize(("delta_usage", "tokens", "expected"), [
+    # SGLang's Anthropic endpoint writes input_tokens 0 in message_delta (the input is
+    # message_start's): 1,000 x $1 + 40 x $5 per Mtok = $0.0012, not $0.0002 for no input.
+    ({"input_tokens": 0, "output_tokens": 40}, (1_000, 40, 0), 0.0012),
+    # Anthropic restates its counts there, the input grown (a server tool's results):
+    # 1,500 x $1 + 2,000 x $0.10 + 40 x $5 = $0.0019.
+    ({"input_tokens": 1_500, "cache_read_input_tokens": 2_000, "cache_creation_input_tokens": 0,
+      "output_tokens": 40}, (3_500, 40, 2_000), 0.0019),
+], ids=["input written as 0", "input restated larger"])
+def test_message_delta_usage_updates_but_never_erases_message_start(
+        configured: FakeServer, capsys: pytest.CaptureFixture[str],
+        delta_usage: dict[str, int], tokens: tuple[int, int, int], expected: float) -> None:
+    """message_delta's counts are cumulative: a larger input there is the bill, a 0 is a server
+    that does not restate it, not a free prompt."""
+    cached = delta_usage.get("cache_read_input_tokens", 0)
+    configured.script("claude-haiku-4-5", Reply(text=ANSWER, input_tokens=1_000, cached_tokens=cached,
+                                                delta_usage=delta_usage))
+    code, out, err = run_cli(capsys, "ask", "--json", "-m", "anthropic/claude-haiku-4-5", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    got = turn["tokens"]
+    assert (got["input"], got["output"], got["cached"], got["estimated"]) == (*tokens[:2], cached, False), got
+    assert turn["cost_usd"] == pytest.approx(expected), turn["cost_usd"]
+
+
+def test_no_output_count_in_message_delta_is_estimated_not_one_token(
+        configured: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """message_start's output_tokens is a placeholder (1); a server that reports no usage in
+    message_delta has not said how long the answer was. It was billed as exactly 1 output token;
+    the output is now counted from the text, and marked estimated."""
+    configured.script("claude-haiku-4-5", Reply(text=ANSWER, input_tokens=1_000, delta_usage={}))
+    code, out, err = run_cli(capsys, "ask", "--json", "-m", "anthropic/claude-haiku-4-5", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    got = turn["tokens"]
+    assert got["input"] == 1_000 and got["output"] >= len(ANSWER.split()) and got["estimated"] is True, got
+    assert turn["cost_usd"] == pytest.approx((1_000 * 1 + got["output"] * 5) / 1e6), turn["cost_usd"]
