@@ -61,6 +61,8 @@ class Reply:
     reasoning_tokens: OpenAI completion_tokens_details.reasoning_tokens, part of output_tokens
         (OpenAI's convention, total_tokens = input + output), or, with reasoning_apart, on top
         of it (xAI's: completion_tokens is the visible text, total_tokens adds the reasoning).
+    usage_extra: OpenAI only: more keys of the usage object, as given (OpenRouter's is_byok and
+        cost_details).
     delta_usage: Anthropic only: the message_delta's usage object as given, instead of
         {"output_tokens": n} (a server restating input there, or writing 0 for it); {} sends none.
     omit_usage: never report usage, even when asked.
@@ -84,6 +86,7 @@ class Reply:
     reasoning_tokens: int = 0
     reasoning_apart: bool = False
     delta_usage: dict[str, Any] | None = None
+    usage_extra: dict[str, Any] | None = None
     omit_usage: bool = False
     endless: bool = False
     finish_reason: str = "stop"
@@ -712,6 +715,7 @@ class _SSE:
                 "reasoning": r.reasoning_tokens,
                 "reasoning_apart": r.reasoning_apart,
                 "delta_usage": r.delta_usage,
+                "extra": r.usage_extra or {},
             }
         self.end(finish, usage)
 
@@ -776,6 +780,7 @@ class _SSE:
                 }
                 if usage["cost"] is not None:
                     u["cost"] = usage["cost"]
+                u.update(usage["extra"])
                 self.data({**self._chunk(None, None), "choices": [], "usage": u})
             self._put(b"data: [DONE]\n\n")
         self.close()

@@ -234,8 +234,20 @@ def _usage(raw: Any) -> UsageReport | None:
         cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
-        reported_cost_usd=reported_cost(raw.get("cost")),  # OpenRouter
+        reported_cost_usd=_openrouter_cost(raw),
     )
+
+
+def _openrouter_cost(raw: dict[str, Any]) -> float | None:
+    """What the request cost as OpenRouter reports it (usage.cost), or None. With the user's own
+    provider key (is_byok) usage.cost is OpenRouter's fee alone; the provider billed that key
+    cost_details.upstream_inference_cost, which is added. Without it the fee is not the cost."""
+    cost = reported_cost(raw.get("cost"))
+    if raw.get("is_byok") is not True:
+        return cost
+    details = raw.get("cost_details")
+    upstream = reported_cost(details.get("upstream_inference_cost")) if isinstance(details, dict) else None
+    return cost + upstream if cost is not None and upstream is not None else None
 
 
 def _reasoning_apart(raw: dict[str, Any], prompt: Any, completion: Any) -> int:

@@ -188,3 +188,37 @@ def test_no_output_count_in_message_delta_is_estimated_not_one_token(
     got = turn["tokens"]
     assert got["input"] == 1_000 and got["output"] >= len(ANSWER.split()) and got["estimated"] is True, got
     assert turn["cost_usd"] == pytest.approx((1_000 * 1 + got["output"] * 5) / 1e6), turn["cost_usd"]
+
+
+def _openrouter(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, pool: list[str]) -> None:
+    """OpenRouter at its own host (plain http, so a proxy can stand in for it)."""
+    monkeypatch.setenv("TEST_OPENROUTER_KEY", "sk-or-v1-test")
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    write_config(home, server, pool=pool, extra="""
+[providers.openrouter]
+base_url = "http://openrouter.ai/api/v1"
+api_key_env = "TEST_OPENROUTER_KEY"
+""")
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    # BYOK: usage.cost is OpenRouter's fee from the credits; the provider billed the user's own
+    # key cost_details.upstream_inference_cost. Paid in all: $0.00021 + $0.0042.
+    ({"is_byok": True, "cost_details": {"upstream_inference_cost": 0.0042}}, 0.00441),
+    # On credits OpenRouter fills upstream_inference_cost too, the same money as cost: once.
+    ({"is_byok": False, "cost_details": {"upstream_inference_cost": 0.00021}}, 0.00021),
+], ids=["byok", "credits"])
+def test_an_openrouter_byok_turn_costs_the_fee_and_the_providers_bill(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], extra: dict[str, object], expected: float) -> None:
+    """With the user's own provider key (BYOK) OpenRouter's usage.cost is its 5% fee alone: the
+    turn read $0.00021 as exact, where it cost $0.00441."""
+    _openrouter(chatroute_home, configured, monkeypatch, ["openrouter/anthropic/claude-sonnet-4.5"])
+    configured.script("anthropic/claude-sonnet-4.5", Reply(text=ANSWER, input_tokens=1_000, output_tokens=200,
+                                                           cost=0.00021, usage_extra=extra))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    assert turn["cost_usd"] == pytest.approx(expected) and turn["price_source"] == "provider", turn
+    assert _costs_all(capsys)["cost_usd"] == pytest.approx(expected)
