@@ -87,3 +87,44 @@ async def test_the_why_panel_on_a_narrow_screen_cuts_no_number(real_engine: Engi
     assert "quality" in header and "exp. cost" in header, shown
     # The failed pick's note is under the table, whole.
     assert any(line.startswith(f"{short_model(picked)}: ") and "429" in line for line in lines), shown
+
+
+async def test_a_why_panel_opened_while_the_answer_is_awaited_follows_the_reroute(
+        real_engine: Engine, fake_server: FakeServer) -> None:
+    """w pressed while the router's pick is still being asked: once it fails and another model
+    answers, the open panel says so, as a panel opened afterwards does. It kept saying the pick
+    was chosen, while the badge under it named the model that answered."""
+    import asyncio
+    import threading
+
+    prompt = "Give me three tips for writing clear commit messages."
+    picked = real_engine.route(prompt)["model"]
+    fake_server.script(picked.split("/", 1)[1], Fault(status=503))
+    held = threading.Event()
+    fake_server.on_request = lambda req: held.wait(10) if req.model == picked.split("/", 1)[1] else None
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert(prompt)  # type: ignore[attr-defined]
+        composer.action_submit()  # type: ignore[attr-defined]
+        for _ in range(1000):  # routed, its request held at the server
+            await asyncio.sleep(0.01)
+            if fake_server.requests and assistants(app) and assistants(app)[0].route is not None:
+                break
+        [answer] = assistants(app)
+        assert answer.status == "streaming" and answer.route is not None
+        answer.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        assert why_text(app).startswith(f"why {short_model(picked)}")
+        held.set()
+        await settle(pilot, app)
+        answered = answer.model
+        assert answered is not None and answered != picked and answer.text
+        kept_open = why_text(app)
+        await pilot.press("w", "w")  # closed and opened again
+        await pilot.pause()
+        assert kept_open == why_text(app)
+    assert kept_open.startswith(f"why {short_model(answered)}"), kept_open
+    rows = {line.split()[0]: line for line in kept_open.splitlines() if line.split()}
+    assert "◀ answered" in rows[short_model(answered)], kept_open

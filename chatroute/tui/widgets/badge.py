@@ -205,3 +205,6 @@ class WhyPanel(Static):
 
     def __init__(self, route: dict[str, Any] | None, model: str | None = None) -> None:
         super().__init__(why_renderable(route, model))
+
+    def show(self, route: dict[str, Any] | None, model: str | None) -> None:
+        self.update(why_renderable(route, model))

@@ -199,6 +199,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
     def routed(self, model: str, kind: str, reason: str, decision: dict[str, Any]) -> None:
         self.model, self.route = model, dict(decision)
         self._set_routing(f"→ {short_model(model)} ({kind}) · {reason}")
+        self._refresh_why()
 
     def rerouted(self, line: str) -> None:
         self._reroutes.append(line)
@@ -318,6 +319,13 @@ class AssistantMessage(HeightFromContent, MessageWidget):
             err.display = True
         else:
             err.display = False
+        self._refresh_why()
+
+    def _refresh_why(self) -> None:
+        # A panel opened while the answer was awaited follows the turn: after a reroute it
+        # names the model that answered, as one opened afterwards does.
+        for panel in self.query(WhyPanel):
+            panel.show(self.route, self.model)
 
     def has_failed(self) -> bool:
         """Failed or stopped: something for r to ask again."""
