@@ -62,7 +62,9 @@ class Reply:
         (OpenAI's convention, total_tokens = input + output), or, with reasoning_apart, on top
         of it (xAI's: completion_tokens is the visible text, total_tokens adds the reasoning).
     usage_extra: OpenAI only: more keys of the usage object, as given (OpenRouter's is_byok and
-        cost_details).
+        cost_details, Kimi's top-level cached_tokens); a key given None is left out.
+    usage_in_choice: OpenAI only: the usage inside the finishing chunk's choice, not a chunk of its
+        own, sent whether or not it was asked for (Moonshot's stream).
     delta_usage: Anthropic only: the message_delta's usage object as given, instead of
         {"output_tokens": n} (a server restating input there, or writing 0 for it); {} sends none.
     omit_usage: never report usage, even when asked.
@@ -87,6 +89,7 @@ class Reply:
     reasoning_apart: bool = False
     delta_usage: dict[str, Any] | None = None
     usage_extra: dict[str, Any] | None = None
+    usage_in_choice: bool = False
     omit_usage: bool = False
     endless: bool = False
     finish_reason: str = "stop"
@@ -716,6 +719,7 @@ class _SSE:
                 "reasoning_apart": r.reasoning_apart,
                 "delta_usage": r.delta_usage,
                 "extra": r.usage_extra or {},
+                "in_choice": r.usage_in_choice,
             }
         self.end(finish, usage)
 
@@ -768,8 +772,10 @@ class _SSE:
             self.event("message_delta", delta)
             self.event("message_stop", {"type": "message_stop"})
         else:
-            self.data(self._chunk({}, finish))
-            if usage is not None and self.include_usage:
+            in_choice = usage is not None and usage["in_choice"]
+            if not in_choice:
+                self.data(self._chunk({}, finish))
+            if usage is not None and (self.include_usage or in_choice):
                 u: dict[str, Any] = {
                     "prompt_tokens": usage["input"],
                     "completion_tokens": usage["output"],
@@ -780,8 +786,14 @@ class _SSE:
                 }
                 if usage["cost"] is not None:
                     u["cost"] = usage["cost"]
-                u.update(usage["extra"])
-                self.data({**self._chunk(None, None), "choices": [], "usage": u})
+                for key, value in usage["extra"].items():  # None: the key left out
+                    u.pop(key) if value is None else u.__setitem__(key, value)
+                if in_choice:  # Moonshot: the usage inside the finishing choice
+                    last = self._chunk({}, finish)
+                    last["choices"][0]["usage"] = u
+                    self.data(last)
+                else:
+                    self.data({**self._chunk(None, None), "choices": [], "usage": u})
             self._put(b"data: [DONE]\n\n")
         self.close()
 

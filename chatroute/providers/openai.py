@@ -199,6 +199,7 @@ def _read_chunk(chunk: Any) -> tuple[str, str, str | None, UsageReport | None]:
     text = ""
     thinking = ""
     reason: str | None = None
+    raw = chunk.get("usage")
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) not in (0, None):
             continue  # n > 1 is never requested; ignore stray choices
@@ -213,7 +214,8 @@ def _read_chunk(chunk: Any) -> tuple[str, str, str | None, UsageReport | None]:
                 thinking += reasoning
         if choice.get("finish_reason"):
             reason = choice["finish_reason"]
-    raw = chunk.get("usage")
+        if raw is None:
+            raw = choice.get("usage")  # Moonshot's stream: the usage inside the finishing choice
     return text, thinking, reason, (_usage(raw) if raw is not None else None)
 
 
@@ -228,6 +230,8 @@ def _usage(raw: Any) -> UsageReport | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     if cached is None:
         cached = raw.get("prompt_cache_hit_tokens")  # DeepSeek's spelling
+    if cached is None:
+        cached = raw.get("cached_tokens")  # Kimi's (Moonshot)
     return UsageReport(
         input_tokens=reported_count(prompt),
         output_tokens=reported_count(completion) + _reasoning_apart(raw, prompt, completion),

@@ -222,3 +222,36 @@ def test_an_openrouter_byok_turn_costs_the_fee_and_the_providers_bill(
     turn = json.loads(out)
     assert turn["cost_usd"] == pytest.approx(expected) and turn["price_source"] == "provider", turn
     assert _costs_all(capsys)["cost_usd"] == pytest.approx(expected)
+
+
+def _moonshot(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, pool: list[str]) -> None:
+    """Moonshot (Kimi) at its own host (plain http, so a proxy can stand in for it)."""
+    monkeypatch.setenv("TEST_MOONSHOT_KEY", "sk-moonshot-test")
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    write_config(home, server, pool=pool, extra="""
+[providers.moonshot]
+base_url = "http://api.moonshot.ai/v1"
+api_key_env = "TEST_MOONSHOT_KEY"
+""")
+
+
+@pytest.mark.parametrize("in_choice", [False, True], ids=["usage chunk", "usage in the choice"])
+def test_kimi_cache_hits_and_streamed_usage_are_read(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], in_choice: bool) -> None:
+    """Kimi reports its cache hits as a top-level usage.cached_tokens (no prompt_tokens_details),
+    and its stream puts the usage inside the finishing choice. Kimi K2.5, 10,000 in of which
+    8,000 cached, 500 out, at $0.60 in, $0.10 cached, $3 out per Mtok: 2,000 x 0.60 + 8,000 x
+    0.10 + 500 x 3 = $0.0035. The hits were billed as plain input ($0.0075); the usage in the
+    choice was not read at all, so the turn was an estimate."""
+    _moonshot(chatroute_home, configured, monkeypatch, ["moonshot/kimi-k2.5"])
+    configured.script("kimi-k2.5", Reply(text=ANSWER, input_tokens=10_000, output_tokens=500,
+                                         usage_extra={"prompt_tokens_details": None, "cached_tokens": 8_000},
+                                         usage_in_choice=in_choice))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    got = turn["tokens"]
+    assert (got["input"], got["cached"], got["output"], got["estimated"]) == (10_000, 8_000, 500, False), got
+    assert turn["cost_usd"] == pytest.approx(0.0035), turn["cost_usd"]
