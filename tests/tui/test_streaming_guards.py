@@ -135,3 +135,34 @@ async def test_another_reply_above_is_not_shown_while_the_answer_streams(real_en
         await pilot.press("escape")
         await settle(pilot, app)
         assert streaming.status == "interrupted"
+
+
+async def test_rerun_on_another_model_is_refused_before_the_picker_opens(real_engine: Engine,
+                                                                        fake_server: FakeServer) -> None:
+    """e on an earlier answer while another streams: the picker opened, the user chose a model,
+    and only then was told the answer must be stopped first, the choice gone. Now it is refused
+    as [ and ] are, before anything is chosen, and works once the answer is stopped."""
+    from chatroute.tui.screens.models import ModelPicker
+
+    fake_server.script("gpt-4o", Reply(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
+        await start_streaming(pilot, app, "@gpt-4o Tell me everything about ships.")
+        earlier, streaming = assistants(app)
+        earlier.focus()
+        await pilot.press("e")
+        for _ in range(5):
+            await pilot.pause(0.05)
+        assert not isinstance(app.screen, ModelPicker), "the picker opened over a streaming answer"
+        assert any("Stop the answer first (Esc), then re-run" in n for n in notices(app)), notices(app)
+        assert streaming.status == "streaming"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert streaming.status == "interrupted"
+        earlier.focus()
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelPicker)
+        await pilot.press("escape")

@@ -467,6 +467,9 @@ class ChatScreen(ChatKeys, Screen[None]):
     def _pick_for_rerun(self, widget: AssistantMessage) -> None:
         from chatroute.tui.screens.models import ModelPicker
 
+        # Refused before a model is chosen, not after: the choice would be dropped.
+        if self._busy("re-run it on another model"):
+            return
         def chosen(result: tuple[str, str | None] | None) -> None:
             if result and result[1]:
                 self.run_worker(self._regenerate(widget, result[1]), group="rerun")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
@@ -33,6 +34,14 @@ from chatroute.money import marked_usd, usd
 from chatroute.tui.data import Backend, short_model
 
 TITLE_CELLS = 40  # a conversation title longer than this is cut with an ellipsis: the table stays readable
+# Narrower than this, the cards go two to a row and the model table leaves out its token counts:
+# four cards a row had 7 cells for an amount ('$0.0000' and '66' on two lines, the rest cut) and
+# the tables' costs were past the right edge.
+NARROW_COLUMNS = 72
+# Columns a DataTable adds to each of its columns' text, and the screen's own (padding, scrollbar).
+CELL_PADDING = 2
+SCREEN_GUTTER = 4
+MIN_TITLE_CELLS = 8
 
 
 def fmt_count(n: int | None) -> str:
@@ -53,7 +62,10 @@ def row_money(row: dict[str, Any]) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """`text` in at most `width` terminal cells (a CJK character takes two), … marking a cut."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1).rstrip(" ") + "…"
 
 
 def baseline_sentence(baseline: dict[str, Any] | None) -> str:
@@ -118,9 +130,11 @@ def serve_line(live: dict[str, Any] | None) -> str:
 class CostsScreen(Screen[None]):
     DEFAULT_CSS = """
     CostsScreen VerticalScroll { padding: 0 1; }
-    CostsScreen #totals { height: 5; }
+    CostsScreen #totals { layout: grid; grid-size: 4; grid-rows: auto; height: auto; }
+    CostsScreen.-narrow #totals { grid-size: 2; }
     CostsScreen .total {
-        width: 1fr; height: 5; border: round $primary 50%; content-align: center middle; text-align: center;
+        width: 1fr; height: auto; min-height: 5; border: round $primary 50%; content-align: center middle;
+        text-align: center;
     }
     CostsScreen Sparkline { height: 3; margin: 0 0; }
     CostsScreen .section { text-style: bold; margin-top: 1; height: 1; }
@@ -132,12 +146,14 @@ class CostsScreen(Screen[None]):
         Binding("escape,q", "app.pop_screen", "Close"),
         Binding("r", "reload", "Refresh"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_COLUMNS, "-wide")]
 
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self.report: dict[str, Any] = {}
         self.sub_title = "costs"
+        self._filled_for = 0  # the width the tables were filled for
 
     def compose(self) -> ComposeResult:
         try:
@@ -151,7 +167,7 @@ class CostsScreen(Screen[None]):
         with VerticalScroll():
             if error:
                 yield Static(Text(f"⚠ could not compute costs: {error}", style="bold red"))
-            with Horizontal(id="totals"):
+            with Container(id="totals"):
                 for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"),
                                    ("all", "all time")):
                     n, mark = turns.get(key), markers.get(key) or {}
@@ -187,27 +203,49 @@ class CostsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fill_tables()
+
+    def on_resize(self) -> None:
+        if self.size.width != self._filled_for:
+            self._fill_tables()
+
+    def _fill_tables(self) -> None:
         r = self.report
+        width = self._filled_for = self.size.width
+        narrow = width < NARROW_COLUMNS
         t = self.query_one("#by-model", DataTable)
-        t.add_columns("model", "turns", "in", "out", "cached", "cost")
+        t.clear(columns=True)
+        if narrow:
+            t.add_columns("model", "turns", "cost")
+        else:
+            t.add_columns("model", "turns", "in", "out", "cached", "cost")
         for row in r.get("by_model", []):
             cost = row_money(row)
             # Text, not str: DataTable parses a str cell as markup, and a model id from a local
             # server, a conversation title or a client label is not ours ("[/]" crashed it).
-            t.add_row(Text(short_model(row.get("model"))), str(row.get("turns", "")),
-                      fmt_count(row.get("input_tokens")), fmt_count(row.get("output_tokens")),
-                      fmt_count(row.get("cached_tokens")), cost)
+            counts = [] if narrow else [fmt_count(row.get("input_tokens")), fmt_count(row.get("output_tokens")),
+                                        fmt_count(row.get("cached_tokens"))]
+            t.add_row(Text(short_model(row.get("model"))), str(row.get("turns", "")), *counts, cost)
         d = self.query_one("#by-day", DataTable)
+        d.clear(columns=True)
         d.add_columns("day", "turns", "cost")
         for row in r.get("by_day", []):
             d.add_row(str(row.get("day", "")), str(row.get("turns", "")), row_money(row))
         c = self.query_one("#by-conversation", DataTable)
+        c.clear(columns=True)
         c.add_columns("conversation", "turns", "cost")
-        for row in r.get("by_conversation", []):
-            c.add_row(Text(clip(str(row.get("title") or row.get("conversation_id") or "?"), TITLE_CELLS)),
+        rows = r.get("by_conversation", [])
+        # A title takes what the turns and the cost leave, up to TITLE_CELLS.
+        others = [max([len("turns"), *(len(str(row.get("turns", ""))) for row in rows)]),
+                  max([len("cost"), *(cell_len(row_money(row)) for row in rows)])]
+        room = width - SCREEN_GUTTER - sum(others) - CELL_PADDING * 3
+        title_cells = max(MIN_TITLE_CELLS, min(TITLE_CELLS, room))
+        for row in rows:
+            c.add_row(Text(clip(str(row.get("title") or row.get("conversation_id") or "?"), title_cells)),
                       str(row.get("turns", "")), row_money(row))
 
         for table in self.query("#by-client").results(DataTable):
+            table.clear(columns=True)
             table.add_columns("client", "requests", "cost")
             for row in r.get("by_client", []):
                 table.add_row(Text(str(row.get("label") or row.get("client"))[:50]), str(row.get("turns", "")),
@@ -217,6 +255,6 @@ class CostsScreen(Screen[None]):
         # Recomposing removes the focused widget: the keys would scroll nothing until Tab.
         was = self.focused.id if self.focused is not None else None
         await self.recompose()
-        self.on_mount()
+        self._fill_tables()
         target = next(iter(self.query(f"#{was}")), None) if was else None
         (target or self.query_one(VerticalScroll)).focus()
