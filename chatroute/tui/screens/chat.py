@@ -470,6 +470,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         # Refused before a model is chosen, not after: the choice would be dropped.
         if self._busy("re-run it on another model"):
             return
+
         def chosen(result: tuple[str, str | None] | None) -> None:
             if result and result[1]:
                 self.run_worker(self._regenerate(widget, result[1]), group="rerun")
