@@ -255,15 +255,21 @@ def _openrouter_cost(raw: dict[str, Any]) -> float | None:
 
 
 def _reasoning_apart(raw: dict[str, Any], prompt: Any, completion: Any) -> int:
-    """Reasoning tokens a server reports outside completion_tokens, to bill as output; 0 when
-    they are inside it. OpenAI counts them in completion_tokens; xAI (and others) count only the
-    visible text there. Their total_tokens tells which: prompt + completion, or that plus the
-    reasoning. With no total to tell, OpenAI's convention is taken."""
+    """Output tokens a server counts outside completion_tokens, to bill as output; 0 when
+    completion_tokens holds them all. OpenAI counts reasoning in completion_tokens; xAI (and
+    others) count only the visible text there, the reasoning in
+    completion_tokens_details.reasoning_tokens; Gemini's OpenAI-compatible endpoint counts its
+    thoughts in total_tokens alone. total_tokens tells which: prompt + completion, or more."""
     details = raw.get("completion_tokens_details")
-    numbers = (details.get("reasoning_tokens") if isinstance(details, dict) else None, prompt, completion,
-               raw.get("total_tokens"))
-    counts = [n for n in numbers if isinstance(n, int) and not isinstance(n, bool) and n >= 0]
-    if len(counts) < len(numbers):
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    counts = [n for n in (prompt, completion, raw.get("total_tokens"))
+              if isinstance(n, int) and not isinstance(n, bool) and n >= 0]
+    if len(counts) < 3:
         return 0  # a count that is no count is refused on its own (UsageReport)
-    reasoning, prompt, completion, total = counts
-    return reasoning if reasoning > 0 and total == prompt + completion + reasoning else 0
+    prompt, completion, total = counts
+    gap = total - prompt - completion
+    if reasoning is None:  # no breakdown: what the total holds beyond both is generated output
+        return max(gap, 0)
+    if not isinstance(reasoning, int) or isinstance(reasoning, bool):
+        return 0
+    return reasoning if reasoning > 0 and gap == reasoning else 0

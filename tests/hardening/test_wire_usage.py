@@ -255,3 +255,28 @@ def test_kimi_cache_hits_and_streamed_usage_are_read(
     got = turn["tokens"]
     assert (got["input"], got["cached"], got["output"], got["estimated"]) == (10_000, 8_000, 500, False), got
     assert turn["cost_usd"] == pytest.approx(0.0035), turn["cost_usd"]
+
+
+def test_gemini_thinking_counted_only_in_total_tokens_is_billed(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Gemini's OpenAI-compatible endpoint counts a thinking model's thoughts in total_tokens
+    alone: no reasoning_tokens, completion_tokens the visible text (prompt 1,000 + completion 200
+    < total 1,900: 700 thought). Gemini bills the thoughts as output: Gemini 2.5 Flash at $0.30 in,
+    $2.50 out per Mtok, 1,000 x 0.30 + 900 x 2.50 = $0.00255, not the $0.0008 of the text."""
+    monkeypatch.setenv("TEST_GEMINI_KEY", "gemini-test")
+    monkeypatch.setenv("HTTP_PROXY", configured.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    write_config(chatroute_home, configured, pool=["gemini/gemini-2.5-flash"], extra="""
+[providers.gemini]
+base_url = "http://generativelanguage.googleapis.com/v1beta/openai"
+api_key_env = "TEST_GEMINI_KEY"
+""")
+    configured.script("gemini-2.5-flash", Reply(text=ANSWER, input_tokens=1_000, output_tokens=200,
+                                                usage_extra={"completion_tokens_details": None,
+                                                             "total_tokens": 1_900}))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    assert turn["model"] == "gemini/gemini-2.5-flash" and turn["tokens"]["output"] == 900, turn["tokens"]
+    assert turn["cost_usd"] == pytest.approx(0.00255), turn["cost_usd"]
