@@ -35,6 +35,7 @@ from chatroute.catalog.prices import (
     date_span,
     load_bundled,
     load_refreshed_noting,
+    long_context_missing,
     refreshed_is_older,
     sane_cost_per_token,
 )
@@ -157,10 +158,13 @@ class _Feed:
     def index(self) -> dict[str, dict[str, tuple[dict[str, Any], PriceTable]]]:
         if self._index is None:
             idx: dict[str, dict[str, tuple[dict[str, Any], PriceTable]]] = {}
+            bundled = next((t.models for t in self.tables if t.kind == "bundled"), {})
             for table in self.tables:  # the newer table last, so it overlays the older per model
                 for key, entry in table.models.items():
                     if not _sane_prices(entry):
                         continue  # an absurd price (a table from before they were refused): keep the older one
+                    if long_context_missing(table):
+                        entry = _with_long_context(entry, bundled.get(key))
                     lp = str(entry.get("litellm_provider", ""))
                     name = key[len(lp) + 1 :] if key.startswith(lp + "/") else key
                     idx.setdefault(lp, {})[name] = (entry, table)
@@ -181,6 +185,16 @@ class _Feed:
             if upstream:
                 hit = self.lookup(upstream, rest.split(":")[0])  # drop ":free"-style variants
         return hit
+
+
+def _with_long_context(entry: dict[str, Any], bundled: dict[str, Any] | None) -> dict[str, Any]:
+    """A refreshed entry an earlier chatroute trimmed of its long-context prices, with the
+    snapshot's, when both price the model alike (the tiers are then the same price list's)."""
+    if bundled is None or any(TIER_FIELD.fullmatch(k) for k in entry):
+        return entry
+    if any(entry.get(k) != bundled.get(k) for k in ("input_cost_per_token", "output_cost_per_token")):
+        return entry
+    return {**entry, **{k: v for k, v in bundled.items() if TIER_FIELD.fullmatch(k)}}
 
 
 def _from_entry(

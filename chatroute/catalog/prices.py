@@ -72,6 +72,9 @@ COST_FIELDS: tuple[str, ...] = (
 # GPT-5.4 above 272k, ...), the rate of the whole request when its prompt is over N thousand
 # tokens. Kept beside COST_FIELDS; the service-tier variants (`..._priority`, `_flex`) are not.
 TIER_FIELD = re.compile(rf"({'|'.join(COST_FIELDS)})_above_(\d{{1,5}})k_tokens")
+# In a refreshed table's meta: it was trimmed keeping TIER_FIELD. One without it was trimmed by
+# an earlier chatroute, which dropped them (the feed had them): see long_context_missing.
+LONG_CONTEXT_KEPT = "long_context_prices"
 KEPT_FIELDS: tuple[str, ...] = (
     *COST_FIELDS,
     "max_input_tokens",
@@ -263,6 +266,11 @@ def usable(entry: object) -> bool:
 
 def count_usable(raw: dict[str, Any]) -> int:
     return sum(1 for e in raw.values() if usable(e))
+
+
+def long_context_missing(table: PriceTable) -> bool:
+    """A refreshed table trimmed by a chatroute that dropped the long-context prices."""
+    return table.kind == "refreshed" and not table.meta.get(LONG_CONTEXT_KEPT)
 
 
 def cost_fields(entry: dict[str, Any]) -> list[str]:
@@ -636,6 +644,7 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None,
         "models_in_source": in_source,
         "models": len(trimmed),
         "format": "litellm model_prices_and_context_window.json, trimmed by chatroute",
+        LONG_CONTEXT_KEPT: True,
     }
     doc = json.dumps({"meta": meta, "models": trimmed}, sort_keys=True, allow_nan=False)
 

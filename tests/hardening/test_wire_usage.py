@@ -280,3 +280,27 @@ api_key_env = "TEST_GEMINI_KEY"
     turn = json.loads(out)
     assert turn["model"] == "gemini/gemini-2.5-flash" and turn["tokens"]["output"] == 900, turn["tokens"]
     assert turn["cost_usd"] == pytest.approx(0.00255), turn["cost_usd"]
+
+
+@pytest.mark.parametrize(("marker", "expected"), [(False, 1.095), (True, 0.555)],
+                         ids=["refreshed by an earlier version", "refreshed without them"])
+def test_a_table_refreshed_before_long_context_prices_were_kept_still_has_them(
+        configured: FakeServer, chatroute_home: Path, capsys: pytest.CaptureFixture[str],
+        marker: bool, expected: float) -> None:
+    """`chatroute prices update` run by an earlier version trimmed the feed's long-context prices
+    away, and its table, newer than the snapshot, prices the model: the 300k GPT-5.4 turn read
+    $0.555 again. The snapshot's tiers stand in where the refreshed entry prices the model as
+    the snapshot does. A table refreshed by this version that has none keeps none."""
+    from chatroute.catalog.prices import LONG_CONTEXT_KEPT, TIER_FIELD, load_bundled
+
+    models = {k: {f: v for f, v in e.items() if not TIER_FIELD.fullmatch(f)} for k, e in load_bundled().models.items()}
+    meta: dict[str, object] = {"source": "test", "as_of": "2026-12-01", "models_in_source": 3883}
+    if marker:
+        meta[LONG_CONTEXT_KEPT] = True
+    (chatroute_home / "prices.json").write_text(json.dumps({"meta": meta, "models": models}))
+    write_config(chatroute_home, configured, pool=["openai/gpt-5.4"])
+    configured.script("gpt-5.4", LONG[0][1])
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    assert turn["price_source"] == "refreshed" and turn["cost_usd"] == pytest.approx(expected), turn
