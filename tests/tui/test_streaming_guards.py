@@ -166,3 +166,28 @@ async def test_rerun_on_another_model_is_refused_before_the_picker_opens(real_en
         await pilot.pause()
         assert isinstance(app.screen, ModelPicker)
         await pilot.press("escape")
+
+
+async def test_a_new_conversation_is_listed_and_marked_while_its_first_answer_streams(
+        real_engine: Engine, fake_server: FakeServer) -> None:
+    """A conversation the first turn creates was listed only once the answer ended: for the whole
+    stream the list showed the older ones with none marked, as if the chat on screen were none
+    of them."""
+    from chatroute.tui.widgets.sidebar import ConversationList
+
+    fake_server.script("gpt-4o", Reply(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
+        older = app.screen.conversation_id  # type: ignore[attr-defined]
+        await pilot.press("ctrl+n")
+        await start_streaming(pilot, app, "@gpt-4o Tell me everything about ships.")
+        await pilot.pause()
+        streaming = app.screen.conversation_id  # type: ignore[attr-defined]
+        listed = app.screen.query_one(ConversationList)
+        ids = [listed.get_option_at_index(i).id for i in range(listed.option_count)]
+        assert ids == [streaming, older]
+        assert listed.highlighted is not None and ids[listed.highlighted] == streaming
+        await pilot.press("escape")
+        await settle(pilot, app)

@@ -335,6 +335,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                 if isinstance(ev, TurnStarted):
                     if ev.conversation_id != self.conversation_id:
                         self.conversation_id = ev.conversation_id
+                        # Created by this turn: listed and marked now, not once the answer ends.
+                        self._highlight_in_sidebar(ev.conversation_id)
                     asst.message_id = ev.assistant_message_id
                     if user is not None:
                         user.message_id = ev.user_message_id
