@@ -238,15 +238,18 @@ def _usage(raw: Any) -> UsageReport | None:
         cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
-        reported_cost_usd=_openrouter_cost(raw),
+        reported_cost_usd=_reported_cost(raw),
     )
 
 
-def _openrouter_cost(raw: dict[str, Any]) -> float | None:
-    """What the request cost as OpenRouter reports it (usage.cost), or None. With the user's own
-    provider key (is_byok) usage.cost is OpenRouter's fee alone; the provider billed that key
-    cost_details.upstream_inference_cost, which is added. Without it the fee is not the cost."""
-    cost = reported_cost(raw.get("cost"))
+def _reported_cost(raw: dict[str, Any]) -> float | None:
+    """What the request cost as the server reports it (usage.cost), or None. OpenRouter writes a
+    number; Perplexity an object whose total_cost holds its request fee as well as the tokens.
+    With the user's own provider key on OpenRouter (is_byok) usage.cost is OpenRouter's fee
+    alone; the provider billed that key cost_details.upstream_inference_cost, which is added.
+    Without it the fee is not the cost."""
+    value = raw.get("cost")
+    cost = reported_cost(value.get("total_cost") if isinstance(value, dict) else value)
     if raw.get("is_byok") is not True:
         return cost
     details = raw.get("cost_details")

@@ -304,3 +304,29 @@ def test_a_table_refreshed_before_long_context_prices_were_kept_still_has_them(
     assert code == 0, err
     turn = json.loads(out)
     assert turn["price_source"] == "refreshed" and turn["cost_usd"] == pytest.approx(expected), turn
+
+
+def test_a_perplexity_turn_costs_its_request_fee_too(
+        configured: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Perplexity bills a fee per request (its web search) on top of the tokens, and reports the
+    whole in usage.cost, an object whose total_cost is the bill. Sonar, 500 in and 300 out at $1
+    per Mtok each, plus a $0.005 request fee: $0.0058. chatroute priced the tokens alone, $0.0008,
+    as exact."""
+    monkeypatch.setenv("TEST_PERPLEXITY_KEY", "pplx-test")
+    monkeypatch.setenv("HTTP_PROXY", configured.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    write_config(chatroute_home, configured, pool=["perplexity/sonar"], extra="""
+[providers.perplexity]
+base_url = "http://api.perplexity.ai"
+api_key_env = "TEST_PERPLEXITY_KEY"
+""")
+    cost = {"input_tokens_cost": 0.0005, "output_tokens_cost": 0.0003, "request_cost": 0.005, "total_cost": 0.0058}
+    configured.script("sonar", Reply(text=ANSWER, input_tokens=500, output_tokens=300,
+                                     usage_extra={"search_context_size": "low", "cost": cost}))
+    code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
+    assert code == 0, err
+    turn = json.loads(out)
+    assert turn["model"] == "perplexity/sonar" and turn["cost_usd"] == pytest.approx(0.0058), turn
+    assert turn["price_source"] == "provider"
+    assert _costs_all(capsys)["cost_usd"] == pytest.approx(0.0058)
