@@ -255,3 +255,57 @@ async def test_a_long_title_is_one_line_in_the_sidebar_ending_in_an_ellipsis(eng
         shown = lines[index]
         assert shown.endswith("…") and long.startswith(shown[:-1].strip())
         assert len([line for line in lines if line]) == listed.option_count  # one row per conversation
+
+
+async def test_a_terminal_narrowed_mid_search_keeps_the_search_and_its_keys(
+        real_engine: object, fake_server: object) -> None:
+    """The terminal narrowed below the sidebar's width (a tmux split, a window dragged) while a
+    search was open, an answer streaming: the sidebar folded with the focus still in it, so the
+    rest of the query went nowhere and the search could not be seen. A search open is the user's
+    choice, as Ctrl+F on a narrow terminal is: it stays, with its keys, until closed; closing it
+    folds the sidebar as the width says. Focus in the folded list goes back to the composer."""
+    from chatroute.engine import Engine
+    from tests.fakeserver import FakeServer
+    from tests.fakeserver import Reply as Streamed
+
+    assert isinstance(real_engine, Engine) and isinstance(fake_server, FakeServer)
+    fake_server.script("gpt-4o", Streamed(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
+    # Slow: each key waits for the app to take in what it was given, and a fast stream keeps it busy.
+    fake_server.script("gpt-4o", Streamed(endless=True, tokens_per_s=10))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
+        composer = app.screen.query_one(Composer)
+        composer.insert("@gpt-4o Tell me everything about ships.")
+        composer.action_submit()  # pilot.press("enter") would wait for an endless stream
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            if len(assistants(app)) == 2 and assistants(app)[1].text:
+                break
+        sidebar = app.screen.query_one(Sidebar)
+        await pilot.press("ctrl+f", *"ligh")
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press(*"thouse")
+        await pilot.pause()
+        assert sidebar.display and sidebar.has_class("-searching")
+        assert app.screen.query_one("#search").value == "lighthouse"  # type: ignore[attr-defined]
+        [_, streaming] = assistants(app)
+        assert streaming.status == "streaming"
+        await pilot.press("ctrl+c")
+        await settle(pilot, app)
+        assert streaming.status == "interrupted"
+        await pilot.press("escape")  # closes the search
+        await pilot.pause()
+        assert not sidebar.display and not sidebar.has_class("-searching")
+
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        app.screen.query_one(ConversationList).focus()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press(*"abc")
+        await pilot.pause()
+        assert not sidebar.display
+        assert isinstance(app.focused, Composer) and app.focused.text == "abc"

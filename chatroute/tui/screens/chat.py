@@ -591,8 +591,15 @@ class ChatScreen(ChatKeys, Screen[None]):
                 self.composer.focus()
 
     def on_resize(self) -> None:
-        if self._sidebar_user is None:
-            self.query_one(Sidebar).display = self.size.width >= NARROW
+        if self._sidebar_user is not None:
+            return
+        sidebar = self.query_one(Sidebar)
+        # An open search stays, as Ctrl+F shows it on a narrow terminal: closing it folds the
+        # sidebar (_fold_sidebar). Folded, the list must not keep the focus: keys would go nowhere.
+        sidebar.display = self.size.width >= NARROW or sidebar.has_class("-searching")
+        focused = self.focused
+        if not sidebar.display and focused is not None and sidebar in focused.ancestors_with_self:
+            self.composer.focus()
 
     async def action_load_earlier(self) -> None:
         await self.chat.load_earlier()
