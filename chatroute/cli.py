@@ -193,6 +193,7 @@ def _parse_guarded(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _stderr_to_devnull_if_closed()
     stdout = sys.stdout
     try:
         args = _parse_guarded(argv)
@@ -200,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _output_failed(stdout, failed.cause)
     # The TUI draws on the terminal itself; every other command's output goes through the guard.
     guard = None if _MODULES[args.command] == "tui" else _GuardedOutput(stdout)
+    if guard is not None and stdout is None:
+        # Refused before the command runs: `ask` would pay for an answer no one could read.
+        return _output_failed(stdout, _closed_stdout())
     if guard is not None:
         _replace_unencodable(stdout)
         sys.stdout = cast(TextIO, guard)
@@ -299,13 +303,29 @@ class OutputFailed(Exception):
         self.cause = cause
 
 
-class _GuardedOutput:
-    """sys.stdout for a command: its write errors become OutputFailed; all else is the stream's."""
+def _closed_stdout() -> OSError:
+    import errno
 
-    def __init__(self, stream: TextIO) -> None:
+    return OSError(errno.EBADF, "standard output is closed")
+
+
+def _stderr_to_devnull_if_closed() -> None:
+    """With descriptor 2 closed (`2>&-`) Python sets sys.stderr to None, and print(file=None)
+    writes to stdout: the badge and warnings would land in the answer or the JSON a script reads."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
+
+
+class _GuardedOutput:
+    """sys.stdout for a command: its write errors become OutputFailed; all else is the stream's.
+    `stream` is None when descriptor 1 is closed (`>&-`), as Python then sets sys.stdout."""
+
+    def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            raise OutputFailed(_closed_stdout())
         try:
             return self._stream.write(text)
         except OSError as exc:
@@ -316,6 +336,8 @@ class _GuardedOutput:
             self.write(line)
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except OSError as exc:
@@ -325,13 +347,13 @@ class _GuardedOutput:
         return getattr(self._stream, name)
 
 
-def _output_failed(stdout: TextIO, cause: OSError) -> int:
+def _output_failed(stdout: TextIO | None, cause: OSError) -> int:
     """A reader that went away (`| head`) ends the command quietly, as it asked for no more; any
     other failure to write (a full disk) is an error. Either way Python flushes stdout again at
     exit and would fail the same way, so, as its docs on SIGPIPE advise, the descriptor is
     pointed at os.devnull first."""
     try:
-        fd = stdout.fileno()
+        fd = None if stdout is None else stdout.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
         fd = None
     if fd is not None:
