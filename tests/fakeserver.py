@@ -249,6 +249,33 @@ def sse_body(wire: Wire, text: str, model: str = "fake-model") -> bytes:
 Step = Reply | Fault | InStreamError | Drop | Malformed | Raw
 
 
+def anthropic_refusal(body: dict[str, Any]) -> str | None:
+    """The message Anthropic's Messages API refuses this request body with (a 400
+    invalid_request_error, in the API's wording), by its rules on max_tokens and the messages;
+    None when it takes them."""
+    if not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: Field required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, m in enumerate(messages):
+        if m.get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        texts = [content] if isinstance(content, str) else [b.get("text", "") for b in content or ()]
+        final_assistant = i == len(messages) - 1 and m["role"] == "assistant"
+        if not final_assistant and not any(texts):
+            return (f"messages.{i}: all messages must have non-empty content except for the optional final "
+                    "assistant message")
+        if any(t == "" for t in texts) and not final_assistant:
+            return "messages: text content blocks must be non-empty"
+        if any(t and not t.strip() for t in texts):
+            return "messages: text content blocks must contain non-whitespace text"
+        if final_assistant and texts and texts[-1] != texts[-1].rstrip():
+            return "messages: final assistant content cannot end with trailing whitespace"
+    return None
+
+
 @dataclass
 class RecordedRequest:
     path: str
@@ -300,6 +327,9 @@ class FakeServer:
         self.default_reply = Reply()
         # Behave like an older OpenAI-compatible server: 400 on any request carrying stream_options.
         self.reject_stream_options = False
+        # Refuse, as Anthropic's API does (400 invalid_request_error), a Messages request that
+        # breaks its rules on messages (anthropic_refusal): off by default.
+        self.anthropic_rules = False
         self.models: list[str] = ["fake-model"]  # listed by GET /v1/models (plus scripted names)
         self.on_request: Callable[[RecordedRequest], None] | None = None  # called as each request arrives
 
@@ -388,6 +418,7 @@ class FakeServer:
             self._queues.clear()
             self.requests.clear()
         self.reject_stream_options = False
+        self.anthropic_rules = False
 
     def requests_for(self, model: str) -> list[RecordedRequest]:
         with self._lock:
@@ -488,6 +519,10 @@ class _Handler(BaseHTTPRequestHandler):
         if wire == "openai" and self.fake.reject_stream_options and "stream_options" in body:
             self._json(400, Fault(400, code="invalid_request_error",
                                   message="Unrecognized request argument supplied: stream_options").body(wire, None))
+            return
+        refusal = anthropic_refusal(body) if wire == "anthropic" and self.fake.anthropic_rules else None
+        if refusal is not None:
+            self._json(400, Fault(400, message=refusal).body(wire, None))
             return
         step = self.fake._next_step(model)
         try:

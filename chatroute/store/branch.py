@@ -28,11 +28,22 @@ def walk(by_parent: dict[str | None, Any]) -> list[str | None]:
 
 # The roles a request carries; a message of another role, or an empty one, is never sent.
 SENT_ROLES = ("user", "assistant")
+# A message of nothing but these has no text: Anthropic refuses one ("text content blocks must
+# contain non-whitespace text"), so it is empty as the history counts it.
+BLANK = " \t\n\r\f\v"
+# SQLite GLOB matching a text with something other than BLANK in it.
+HAS_TEXT_GLOB = f"*[^{BLANK}]*"
+
+
+def text_chars(text: str) -> int:
+    """The characters of a message as the history counts them: none for one of only BLANK."""
+    return len(text) if text.strip(BLANK) else 0
 
 
 def unanswered(outline: Sequence[tuple[str, int]]) -> set[int]:
     """The turns of `outline` ((role, characters) per message, oldest first) whose answer has
-    no text, a failed turn or one stopped before its first token: the indices of the question
+    no text (text_chars 0), a failed turn or one stopped before its first token (or with only a
+    blank line): the indices of the question
     and of its empty answer. Sent, such a question would be half a turn, two user messages in a
     row (the next model answers both, or sees it twice when the user asks it again)."""
     out: set[int] = set()

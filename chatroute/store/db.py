@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from chatroute.fsutil import private_dir
-from chatroute.store.branch import HistoryTail, tail_start, unanswered, walk
+from chatroute.store.branch import HAS_TEXT_GLOB, HistoryTail, tail_start, text_chars, unanswered, walk
 from chatroute.store.connection import StoreBase, chunks
 from chatroute.store.dbfile import DatabaseFileError, StoreError, WalWatch, check_file, explain, private_db_file
 from chatroute.store.ids import new_id, normalize_ts, utc_now
@@ -60,6 +60,9 @@ __all__ = ["HistoryTail", "Store", "StoreError", "tail_start"]
 BUSY_TIMEOUT_MS = 100  # per attempt: the wait itself is LockWaits', which can be cancelled
 
 _MESSAGE_COLS = "id, conversation_id, parent_id, role, content, model, status, active, created_at, updated_at"
+# A message's characters as the history counts them (text_chars), its one parameter HAS_TEXT_GLOB:
+# GLOB settles at the first character that is not blank: a text is not scanned to its end.
+_TEXT_CHARS = "CASE WHEN content GLOB ? THEN length(content) ELSE 0 END"
 
 
 class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBase):
@@ -424,8 +427,9 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         # Rows of (parent_id, id, role, model, characters, status, bytes), root first.
         if upto is None:
             rows = self._read(lambda c: c.execute(
-                "SELECT parent_id, id, role, model, length(content), status, length(CAST(content AS BLOB))"
-                " FROM messages WHERE conversation_id = ? AND active = 1", (conversation_id,)).fetchall())
+                f"SELECT parent_id, id, role, model, {_TEXT_CHARS}, status, length(CAST(content AS BLOB))"
+                " FROM messages WHERE conversation_id = ? AND active = 1",
+                (HAS_TEXT_GLOB, conversation_id)).fetchall())
             by_parent = {r[0]: r for r in rows}
             branch: list[Any] = []
             key: str | None = None
@@ -435,17 +439,17 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                 key = row[1]
         else:
             branch = self._read(lambda c: c.execute(
-                """
+                f"""
                 WITH RECURSIVE up(parent_id, id, role, model, chars, status, bytes, depth) AS (
-                    SELECT parent_id, id, role, model, length(content), status, length(CAST(content AS BLOB)), 0
+                    SELECT parent_id, id, role, model, {_TEXT_CHARS}, status, length(CAST(content AS BLOB)), 0
                       FROM messages WHERE id = ? AND conversation_id = ?
                     UNION ALL
-                    SELECT m.parent_id, m.id, m.role, m.model, length(m.content), m.status,
+                    SELECT m.parent_id, m.id, m.role, m.model, {_TEXT_CHARS.replace("content", "m.content")}, m.status,
                            length(CAST(m.content AS BLOB)), up.depth + 1
                       FROM up JOIN messages m ON m.id = up.parent_id
                 )
                 SELECT parent_id, id, role, model, chars, status, bytes FROM up ORDER BY depth DESC
-                """, (upto, conversation_id)).fetchall())
+                """, (HAS_TEXT_GLOB, upto, conversation_id, HAS_TEXT_GLOB)).fetchall())
         # At the end of the shown branch, a turn still being answered (by another process: this
         # one asks after its own turns end) is not history yet: its question has no answer to
         # send with it. The new turn branches where that one did.
@@ -629,7 +633,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         conv = self.get_conversation(msg.conversation_id)
         branch = self.path_to(msg.parent_id) if msg.parent_id else []
         # As history_tail sends it: a question whose answer has no text is left out.
-        skipped = unanswered([(m.role, len(m.content)) for m in branch])
+        skipped = unanswered([(m.role, text_chars(m.content)) for m in branch])
         sent = [m for i, m in enumerate(branch) if i not in skipped]
         stream = RecoveredStream(
             message_id=msg.id, conversation_id=msg.conversation_id, model=msg.model, text=msg.content,

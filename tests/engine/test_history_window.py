@@ -311,3 +311,23 @@ def test_a_conversation_in_japanese_is_windowed_to_what_fits(capsys: pytest.Capt
     code, text, err = run_cli(capsys, "ask", JAPANESE * 30)
     assert code == 2 and "the largest context window is 2,000" in err, err
     assert len(configured.requests) == sent
+
+
+def test_an_answer_of_only_whitespace_is_not_sent_as_history(capsys: pytest.CaptureFixture[str],
+                                                            configured: FakeServer) -> None:
+    """A reply stopped when all it had was a blank line (a reasoning model opens its answer with
+    one after its thinking) has no text: Anthropic refuses a message of only whitespace ("text
+    content blocks must contain non-whitespace text"), and as the conversation's history it
+    would refuse every later turn on a Claude model. Such a turn is left out, as one with no
+    text is."""
+    configured.anthropic_rules = True
+    first = _ask(capsys, "-m", "anthropic/claude-haiku-4-5", "q1")
+    cid = first["conversation_id"]
+    configured.script("gpt-4o-mini", Drop(after_chunks=1, text="\n\nThe answer, cut off"))
+    code, out = ask_json(capsys, "--no-cache", "-m", "openai/gpt-4o-mini", "-c", cid, "q2")
+    assert code == 1 and out["status"] == "interrupted" and out["text"] == "\n\n"
+    for prompt in ("q3", "q4"):
+        out = _ask(capsys, "-m", "anthropic/claude-haiku-4-5", "-c", cid, prompt)
+    assert _sent(configured.requests[-1]) == [("user", "q1"), ("assistant", first["text"]),
+                                              ("user", "q3"), ("assistant", out["text"].replace("q4", "q3")),
+                                              ("user", "q4")]
