@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from textual import events
+from textual.app import ComposeResult
+from textual.content import Content
 from textual.dom import DOMNode
 from textual.geometry import Region, Size
 from textual.layout import DockArrangeResult
@@ -30,7 +33,7 @@ from textual.widgets import Markdown, TextArea
 # streamed table is rebuilt from, and the checkbox glyph the model checklist redraws.
 from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 from textual.widgets._toggle_button import ToggleButton
-from textual.widgets.markdown import MarkdownBlock
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from textual.widgets.text_area import EditResult, Location
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ __all__ = [
     "TESTED_SERIES",
     "HeightFromContent",
     "KeyboardEditsTextArea",
+    "LineDrawnFence",
     "MarkdownTable",
     "MarkdownTableCellContents",
     "MarkdownTableContent",
@@ -77,6 +81,51 @@ def build_markdown_blocks(markdown: Markdown, parser: MarkdownIt) -> list[Markdo
     lines = text.splitlines()
     markdown._last_parsed_line = len(lines) - (1 if lines and lines[-1] else 0)
     return list(markdown._parse_markdown(parser.parse(text)))
+
+
+class LineDrawnFence(MarkdownFence):
+    """A MarkdownFence whose code is drawn by `code_widget` (any widget with `update(Content)`)
+    instead of its Label, and highlighted by `highlight_code`, which sees the instance (a
+    subclass may leave a long code uncoloured for now).
+
+    Touches MarkdownFence's `_highlighted_code` (what it shows) and `_content`, its classmethod
+    `highlight` called on the instance by `__init__`, and `_copy_context`, by which a streamed
+    append hands a freshly parsed block's code to the mounted one (`copied_from` sees it).
+    """
+
+    def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
+        super().__init__(markdown, token, code)
+
+    def code_widget(self, content: Content) -> Widget:
+        raise NotImplementedError
+
+    def highlight_code(self, code: str, language: str, ansi: bool, dark: bool) -> Content:
+        return MarkdownFence.highlight(code, language, ansi=ansi, dark=dark)
+
+    # Textual's is a classmethod, called on the instance: this one needs the instance.
+    def highlight(self, code: str, language: str, ansi: bool = False,  # type: ignore[override]
+                  dark: bool = False) -> Content:
+        return self.highlight_code(code, language, ansi, dark)
+
+    def compose(self) -> ComposeResult:
+        yield self.code_widget(self._highlighted_code)
+
+    def set_content(self, content: Content) -> None:
+        self._content = content
+        for widget in self.query_children("#code-content"):
+            widget.update(content)  # type: ignore[attr-defined]  # code_widget's: update(Content)
+
+    def show_code(self, content: Content) -> None:
+        """Draw `content` as the code from now on (a theme change highlights it again)."""
+        self._highlighted_code = content
+        self.set_content(content)
+
+    def copied_from(self, block: MarkdownBlock) -> None:
+        """A streamed append gave this mounted fence the code of `block`, parsed afresh."""
+
+    def _copy_context(self, block: MarkdownBlock) -> None:
+        super()._copy_context(block)
+        self.copied_from(block)
 
 
 class PrebuiltMarkdown(Markdown):

@@ -16,6 +16,7 @@ from textual.widgets.markdown import MarkdownBlock
 import chatroute.tui.markdown.feed as feed_module
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.markdown.answer import AnswerMarkdown
+from chatroute.tui.markdown.fence import LongFences
 from chatroute.tui.markdown.freeze import FrozenBlocks
 from chatroute.tui.markdown.parser import answer_parser
 from chatroute.tui.screens.compare import CompareColumn
@@ -73,8 +74,9 @@ def rendering(markdown: Markdown) -> list[tuple[str, str]]:
 
 
 async def reference_rendering(app: ChatrouteApp, text: str) -> list[tuple[str, str]]:
-    """The same Markdown rendered in one go, in the same app (same theme, width and parser)."""
-    ref = Markdown(text, id="reference", parser_factory=answer_parser)
+    """The same Markdown rendered in one go, in the same app (same theme, width, parser and
+    blocks: an answer's code blocks are drawn by CodeLines, see tui/markdown/fence.py)."""
+    ref = LongFences(text, id="reference", parser_factory=answer_parser)
     await app.screen.mount(ref)
     await app.workers.wait_for_complete()
     result = rendering(ref)

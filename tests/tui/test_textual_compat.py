@@ -10,12 +10,13 @@ from importlib.metadata import version
 
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Markdown, SelectionList, Static, TextArea
-from textual.widgets.markdown import MarkdownBlock
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from textual.widgets.text_area import Location
 
 from chatroute.tui import textual_compat as compat
@@ -112,6 +113,58 @@ async def test_without_the_skip_markdowns_mount_handler_replaces_prebuilt_blocks
     async with _Host(unskipped).run_test() as pilot:
         await _settled(pilot)
         assert kept and list(unskipped.children) != unskipped.built
+
+
+class _CodeShown(Static):
+    def __init__(self, content: Content, **kw: object) -> None:
+        super().__init__(content, **kw)  # type: ignore[arg-type]
+        self.shown = content
+
+    def update(self, content: Content) -> None:  # type: ignore[override]
+        self.shown = content
+        super().update(content)
+
+
+class _Fence(compat.LineDrawnFence):
+    calls: list[str] = []
+
+    def code_widget(self, content: Content) -> Widget:
+        return _CodeShown(content, id="code-content")
+
+    def highlight_code(self, code: str, language: str, ansi: bool, dark: bool) -> Content:
+        _Fence.calls.append(f"highlight {code.count(chr(10)) + 1}")
+        return super().highlight_code(code, language, ansi, dark)
+
+    def copied_from(self, block: MarkdownBlock) -> None:
+        _Fence.calls.append("copied")
+
+
+class _FencedMarkdown(Markdown):
+    BLOCKS = {**Markdown.BLOCKS, "fence": _Fence, "code_block": _Fence}
+
+
+async def test_line_drawn_fence_hooks_are_what_a_streamed_fence_goes_through() -> None:
+    for name in ("_highlighted_code", "_content"):
+        assert name in inspect.getsource(MarkdownFence), name
+    assert isinstance(inspect.getattr_static(MarkdownFence, "highlight"), classmethod)
+    assert "self.highlight(" in inspect.getsource(MarkdownFence.__init__)
+    assert "_copy_context" in inspect.getsource(MarkdownFence._update_from_block)
+    _Fence.calls.clear()
+    md = _FencedMarkdown("", parser_factory=answer_parser)
+    async with _Host(md).run_test() as pilot:
+        await _settled(pilot)
+        await md.append("```python\nx = 1\n")  # as an answer streams: appends from empty
+        await _settled(pilot)
+        [fence] = md.query(_Fence)
+        code = fence.query_one(_CodeShown)
+        assert code.shown.plain == "x = 1" and code.shown.spans  # highlighted, through the instance
+        await md.append("y = 2\n")
+        await _settled(pilot)
+        assert md.query_one(_Fence) is fence  # the mounted fence kept, the new code handed to it
+        assert code.shown.plain == "x = 1\ny = 2" and "copied" in _Fence.calls
+        assert "highlight 2" in _Fence.calls
+        fence.show_code(Content("plain"))
+        assert code.shown.plain == "plain"
 
 
 class _Recording(Vertical):

@@ -13,6 +13,7 @@ from textual.await_complete import AwaitComplete
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
+from chatroute.tui.markdown.fence import LongFences
 from chatroute.tui.markdown.freeze import FreezingMarkdown
 from chatroute.tui.markdown.parser import NO_HTML, shared_parser
 from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
@@ -40,7 +41,7 @@ class WholeMarkdown(RichMarkdown):
         self.parsed = MarkdownIt("commonmark", NO_HTML).enable("strikethrough").enable("table").parse(markup)
 
 
-class AnswerMarkdown(HeightFromContent, FreezingMarkdown, PrebuiltMarkdown):
+class AnswerMarkdown(HeightFromContent, FreezingMarkdown, LongFences, PrebuiltMarkdown):
     """Markdown whose last block carries the class `-last`, so CSS can drop that block's
     bottom margin (the badge then sits right under the text). A `:last-child` rule would do
     the same, but Textual then restyles every block, children included, whenever a block is

@@ -10,6 +10,7 @@ import time
 from textual.widgets import Markdown
 
 from chatroute.tui.collector import COLLECTOR
+from chatroute.tui.markdown.fence import LongFences
 from chatroute.tui.markdown.frames import next_frame
 from chatroute.tui.markdown.freeze import FreezingMarkdown
 from chatroute.tui.markdown.repair import repair_streamed_tables, streamed_render_is_faithful
@@ -55,6 +56,8 @@ class MarkdownFeed:
         self._pending.append(fragment)
         self._wake.set()
         if self._task is None:
+            if isinstance(self._markdown, LongFences):
+                self._markdown.streaming = True  # long open fences wait to be coloured
             COLLECTOR.begin_busy()
             self._task = asyncio.create_task(self._run(), name="markdown-feed")
 
@@ -141,6 +144,8 @@ async def settle_streamed_render(markdown: Markdown, text: str, streamed_ok: boo
     """Leave `markdown` showing `text` as a one-shot render would, re-rendering it whole
     only when the streamed render cannot be repaired cheaply."""
     COLLECTOR.begin_busy()  # still the stream's rendering (the feed has just ended its spell)
+    if isinstance(markdown, LongFences):
+        markdown.streaming = False  # from here on every fence built is coloured
     try:
         if streamed_ok and markdown.source == text:
             try:
@@ -148,6 +153,8 @@ async def settle_streamed_render(markdown: Markdown, text: str, streamed_ok: boo
                     if isinstance(markdown, FreezingMarkdown):
                         await markdown.thaw()
                     await repair_streamed_tables(markdown)
+                    if isinstance(markdown, LongFences):
+                        markdown.highlight_deferred()
                     return
             except Exception:  # Textual's internals changed: the slow, sure way
                 pass

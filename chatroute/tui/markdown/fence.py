@@ -1,0 +1,129 @@
+"""Code blocks of an answer, drawn so a long one costs no more per streamed append than a short one.
+
+Textual's fence draws its code with a Label, which renders every line of it whenever the code
+changes, and highlights the whole code again on each append of a stream: an open fence of
+5,000 lines took seconds per append, the screen frozen meanwhile and minutes behind the stream.
+Here the code's lines are rendered only when on screen (CodeLines), and a long fence that is
+still streaming is highlighted once, when the answer settles (LongFences.highlight_deferred).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markdown_it.token import Token
+from rich.style import Style as RichStyle
+from textual.content import Content
+from textual.geometry import Size
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.visual import Visual
+from textual.widget import Widget
+from textual.widgets import Markdown
+from textual.widgets.markdown import MarkdownBlock
+
+from chatroute.tui.textual_compat import LineDrawnFence
+
+# A fence still streaming with more lines than this is shown uncoloured until the answer ends:
+# highlighting is the one part of an append whose cost grows with the whole code.
+STREAM_HIGHLIGHT_MAX_LINES = 300
+
+
+class CodeLines(Widget):
+    """A fence's code, each line rendered only when it is drawn. Lines are never wrapped (the
+    fence scrolls sideways, as with Textual's own Label)."""
+
+    ALLOW_SELECT = True
+    # As wide as the fence, or as its longest line (the fence then scrolls): Textual's Label, expanded.
+    DEFAULT_CSS = "CodeLines { width: auto; min-width: 100%; height: auto; }"
+
+    def __init__(self, content: Content, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._content = Content()
+        self._lines: list[Content] = []
+        self._width = 0
+        self._set(content)
+
+    def _set(self, content: Content) -> None:
+        self._content = content
+        self._lines = content.split("\n", allow_blank=True)
+        self._width = max((line.cell_length for line in self._lines), default=0)
+
+    def update(self, content: Content) -> None:
+        self._set(content)
+        self.refresh(layout=True)
+
+    @property
+    def plain(self) -> str:
+        return self._content.plain
+
+    def render(self) -> Content:
+        """The whole code (what a selection is taken from); it is drawn by render_line."""
+        return self._content
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self._width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        style = self.visual_style
+        # The rest of the line in the background alone, as a Label pads it.
+        fill = RichStyle(bgcolor=style.rich_style.bgcolor)
+        if not 0 <= y < len(self._lines) or width <= 0:
+            return Strip.blank(width, fill)
+        strips = Visual.to_strips(self, self._lines[y], width, 1, style, apply_selection=False)
+        strip = strips[0] if strips else Strip([])
+        return strip.crop_extend(0, width, fill)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract(self.plain), "\n"
+
+
+class AnswerFence(LineDrawnFence):
+    """A fence whose code is drawn by CodeLines; one that is long and still streaming is left
+    uncoloured until `highlight_now`."""
+
+    DEFAULT_CSS = """
+    AnswerFence > CodeLines { padding: 1 2; }
+    AnswerFence:ansi > CodeLines { padding: 1 0; }
+    """
+
+    def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
+        self.deferred = (isinstance(markdown, LongFences) and markdown.streaming
+                         and code.count("\n") >= STREAM_HIGHLIGHT_MAX_LINES)
+        super().__init__(markdown, token, code)
+
+    def code_widget(self, content: Content) -> Widget:
+        return CodeLines(content, id="code-content")
+
+    def highlight_code(self, code: str, language: str, ansi: bool, dark: bool) -> Content:
+        if self.deferred:
+            return Content(code)
+        return super().highlight_code(code, language, ansi, dark)
+
+    def copied_from(self, block: MarkdownBlock) -> None:
+        if isinstance(block, AnswerFence):
+            self.deferred = block.deferred
+
+    def highlight_now(self) -> None:
+        if not self.deferred:
+            return
+        self.deferred = False
+        self.show_code(self.highlight(self.code, self.lexer, ansi=self.app.native_ansi_color,
+                                      dark=self.app.current_theme.dark))
+
+
+class LongFences(Markdown):
+    """A Markdown whose code blocks are AnswerFences. `streaming` is set while a stream
+    appends to it; `highlight_deferred` colours the long fences it left uncoloured."""
+
+    BLOCKS = {**Markdown.BLOCKS, "fence": AnswerFence, "code_block": AnswerFence}
+    streaming = False
+
+    def highlight_deferred(self) -> None:
+        self.streaming = False
+        for fence in self.query(AnswerFence):
+            fence.highlight_now()

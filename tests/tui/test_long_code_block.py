@@ -1,0 +1,78 @@
+"""A long code block streamed into the chat: the screen keeps up and stays responsive, the code
+is whole and coloured once the answer ends, and reads the same when reopened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.markdown.fence import STREAM_HIGHLIGHT_MAX_LINES, AnswerFence, CodeLines
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import assistants, settle
+
+LINES = 2500
+CODE = "\n".join(f"value_{i} = compute({i})" for i in range(LINES))
+ANSWER = f"Here is the module:\n\n```python\n{CODE}\n```\n\nThat is all."
+# Before: each append highlighted and rendered the whole open fence again, so the answer was
+# drawn a minute after the server had sent it, with stalls of one to two seconds.
+SETTLED_WITHIN_S = 25.0
+LONGEST_STALL_S = 1.0
+
+
+async def test_a_long_code_block_streams_without_freezing_the_screen(real_engine: Engine,
+                                                                      fake_server: FakeServer) -> None:
+    fake_server.script("gpt-4o", Reply(text=ANSWER))  # a chunk per line, as fast as the server sends
+    stalls: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("@gpt-4o Write the module")  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        watch = asyncio.get_running_loop().create_task(ticker())
+        await pilot.press("enter")
+        await settle(pilot, app)
+        watch.cancel()
+        took = time.perf_counter() - started
+        [msg] = assistants(app)
+        assert msg.status == "ok" and msg.text == ANSWER
+        assert took < SETTLED_WITHIN_S, f"the answer settled {took:.1f} s after Enter"
+        assert max(stalls) < LONGEST_STALL_S, f"the screen froze for {max(stalls):.2f} s"
+        [fence] = msg.query(AnswerFence)
+        code = fence.query_one(CodeLines)
+        assert code.plain == CODE and not fence.deferred
+        assert code.render().spans  # coloured once the answer ended
+        screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert f"value_{LINES - 1} = compute({LINES - 1})" in screen and "That is all." in screen
+    async with ChatrouteApp(real_engine).run_test(size=(120, 40)) as pilot:
+        await settle(pilot, pilot.app)
+        [msg] = assistants(pilot.app)
+        assert msg.text == ANSWER
+
+
+async def test_a_short_code_block_is_coloured_as_it_streams(real_engine: Engine, fake_server: FakeServer) -> None:
+    code = "\n".join(f"x{i} = {i}" for i in range(STREAM_HIGHLIGHT_MAX_LINES // 2))
+    fake_server.script("gpt-4o", Reply(text=f"```python\n{code}\n```\n", tokens_per_s=400))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        composer = app.screen.query_one("#composer")
+        composer.insert("@gpt-4o Write it")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        for _ in range(500):
+            await pilot.pause(0.01)
+            fences = [f for m in assistants(app) for f in m.query(AnswerFence)]
+            if fences and fences[0].code.count("\n") > 20:
+                break
+        [fence] = fences
+        assert not fence.deferred and fence.query_one(CodeLines).render().spans
+        await settle(pilot, app)
