@@ -217,12 +217,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _output_failed(stdout, failed.cause)
     except ChatrouteError as exc:
         print(f"chatroute: error: {_for_stderr(str(exc))}", file=sys.stderr)
+        _json_failure(args, str(exc), exc.exit_code)
         return exc.exit_code
     except Exception as exc:
         fault = _database_fault(exc)
         if fault is None:
-            return _internal_error(exc)
+            said = _internal_error(exc)
+            _json_failure(args, said, INTERNAL_ERROR_EXIT)
+            return INTERNAL_ERROR_EXIT
         print(f"chatroute: error: {_for_stderr(str(fault))}", file=sys.stderr)
+        _json_failure(args, str(fault), fault.exit_code)
         return fault.exit_code
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
@@ -255,9 +259,26 @@ INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE (sysexits.h): a fault in chatroute, not 
 ERROR_REPORT = "last-error.txt"
 
 
-def _internal_error(exc: Exception) -> int:
+def _json_failure(args: argparse.Namespace, error: str, exit_code: int) -> None:
+    """A command asked for JSON (`--json`, `--jsonl`, `--format json`) that failed before it had
+    a result still prints JSON, so a script parses every outcome one way: `status` and `error`
+    as `ask --json` has them for a failed turn, and the exit code. The line on stderr stays."""
+    wanted = getattr(args, "json", False) or getattr(args, "jsonl", False) or getattr(args, "format", None) == "json"
+    if not wanted:
+        return
+    from chatroute.commands.common import json_text
+
+    try:
+        sys.stdout.write(json_text({"status": "error", "error": error, "exit_code": exit_code}) + "\n")
+        sys.stdout.flush()
+    except (OutputFailed, OSError):  # the line on stderr has said it
+        pass
+
+
+def _internal_error(exc: Exception) -> str:
     """A fault no handler foresaw: one line on stderr, the traceback in a file beside the
-    database (overwritten by the next one) for a bug report. CHATROUTE_DEBUG=1 raises it."""
+    database (overwritten by the next one) for a bug report. CHATROUTE_DEBUG=1 raises it.
+    Returns the line without its `chatroute: ` prefix."""
     # "1" (or true, yes, on) turns it on, as CHATROUTE_NO_DISCOVERY reads its value: =0 is off.
     if os.environ.get("CHATROUTE_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
         raise exc
@@ -275,9 +296,9 @@ def _internal_error(exc: Exception) -> int:
     except Exception:  # noqa: BLE001 - the report is a courtesy; the line below is the answer
         pass
     said = " ".join(str(exc).split())[:300]
-    line = f"chatroute: internal error: {type(exc).__name__}: {said}; this is a bug in chatroute ({where})"
-    print(_for_stderr(line), file=sys.stderr)
-    return INTERNAL_ERROR_EXIT
+    line = f"internal error: {type(exc).__name__}: {said}; this is a bug in chatroute ({where})"
+    print(f"chatroute: {_for_stderr(line)}", file=sys.stderr)
+    return line
 
 
 def _replace_unencodable(stream: TextIO) -> None:

@@ -6,13 +6,15 @@ a model is called.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import configured  # noqa: F401 - fixture
-from tests.fakeserver import FakeServer
+from tests.engine.helpers import configured, run_subprocess, write_config  # noqa: F401 - fixture
+from tests.fakeserver import FakeServer, Reply
 
 
 def _shell(command: str, *, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
@@ -35,3 +37,74 @@ def test_a_closed_standard_error_leaves_standard_output_to_the_answer(configured
     done = _shell("chatroute ask hello 2>&-")
     assert done.returncode == 0
     assert done.stdout.decode() == "Echo from gpt-4o-mini: hello\n"  # the badge line went nowhere
+
+
+def _failure(done: subprocess.CompletedProcess[bytes]) -> dict[str, object]:
+    """The JSON a failed command printed, checked against its stderr line and exit code."""
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    [line] = [x for x in err.splitlines() if x.startswith("chatroute: error: ")]
+    failure = json.loads(done.stdout)  # one document, nothing else on stdout
+    assert failure == {"status": "error", "error": line.removeprefix("chatroute: error: "),
+                       "exit_code": done.returncode}
+    return failure
+
+
+@pytest.mark.parametrize("command", [
+    ["ask", "--json", "hello"],
+    ["route", "--json", "hello"],
+], ids=["ask", "route"])
+def test_json_commands_print_json_when_no_key_is_set(command: list[str], configured: FakeServer,  # noqa: F811
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_OPENAI_KEY")
+    monkeypatch.delenv("TEST_ANTHROPIC_KEY")
+    done = run_subprocess(*command)
+    assert done.returncode == 2
+    assert "TEST_OPENAI_KEY" in str(_failure(done)["error"])
+    assert configured.requests == []
+
+
+@pytest.mark.parametrize("command", [
+    ["ask", "--json", "hello"],
+    ["models", "--json"],
+    ["costs", "--format", "json"],
+    ["cache", "stats", "--json"],
+], ids=["ask", "models", "costs", "cache-stats"])
+def test_json_commands_print_json_on_a_broken_config(command: list[str], chatroute_home: Path) -> None:
+    (chatroute_home / "config.toml").write_text("this is [ not toml\n", encoding="utf-8")
+    done = run_subprocess(*command)
+    assert done.returncode == 2
+    assert "config.toml:1: TOML syntax error" in str(_failure(done)["error"])
+
+
+def test_ask_json_past_the_budget_cap_prints_json(configured: FakeServer,  # noqa: F811
+                                                  chatroute_home: Path) -> None:
+    write_config(chatroute_home, configured, extra="[budget]\ndaily_usd = 0.0001\n")
+    configured.script("gpt-4o", Reply(text="spent", input_tokens=1000, output_tokens=1000))
+    assert run_subprocess("ask", "-m", "gpt-4o", "a pricey turn").returncode == 0
+    done = run_subprocess("ask", "--json", "What is the boiling point of water?")
+    assert done.returncode == 2
+    assert "--over-budget" in str(_failure(done)["error"])
+    assert len(configured.requests) == 1
+
+
+def test_ask_json_on_an_unknown_conversation_prints_json(configured: FakeServer) -> None:  # noqa: F811
+    done = run_subprocess("ask", "--json", "-c", "nosuchconversation", "hello")
+    assert done.returncode == 2
+    assert "no conversation 'nosuchconversation'" in str(_failure(done)["error"])
+
+
+def test_compare_jsonl_naming_an_unknown_model_prints_json(configured: FakeServer) -> None:  # noqa: F811
+    done = run_subprocess("compare", "--jsonl", "-m", "openai/gpt-4o-mini", "-m", "nosuch/model", "hello")
+    assert done.returncode == 2
+    assert "unknown model 'nosuch/model'" in str(_failure(done)["error"])
+    assert configured.requests == []
+
+
+def test_a_failed_turn_and_a_refused_one_share_status_and_error(configured: FakeServer,  # noqa: F811
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_OPENAI_KEY")
+    pinned = json.loads(run_subprocess("ask", "--json", "-m", "openai/gpt-4o", "hello").stdout)
+    routed = json.loads(run_subprocess("ask", "--json", "hello", env={"TEST_ANTHROPIC_KEY": ""}).stdout)
+    assert pinned["status"] == routed["status"] == "error"
+    assert "TEST_OPENAI_KEY" in pinned["error"] and "TEST_OPENAI_KEY" in routed["error"]

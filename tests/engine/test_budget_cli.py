@@ -52,9 +52,11 @@ def test_past_the_cap_ask_refuses_with_one_line_naming_the_flag(
     assert len(configured.requests) == before_requests
     assert _counts() == before_rows
 
-    # --json callers get the same refusal (exit 2, the line on stderr, nothing on stdout).
+    # --json callers get the same refusal (exit 2, the line on stderr), and it as JSON on stdout.
     code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
-    assert code == 2 and out == "" and "--over-budget" in err
+    assert code == 2 and "--over-budget" in err
+    assert json.loads(out) == {"status": "error", "error": err.strip().removeprefix("chatroute: error: "),
+                               "exit_code": 2}
 
 
 def test_over_budget_flag_sends_one_turn_on_the_cheapest_model(
@@ -160,7 +162,7 @@ def test_past_the_cap_a_default_outside_the_pool_is_refused_too(
 
     for _ in range(2):  # turn after turn, not only once
         code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
-        assert code == 2 and out == "", out
+        assert code == 2 and json.loads(out)["status"] == "error", out  # refused: no answer
         assert "daily budget cap is reached" in err and "--over-budget" in err
         assert "openai/gpt-4o-mini" in err
     assert len(configured.requests) == before_requests
@@ -199,7 +201,7 @@ def test_under_the_cap_a_turn_dearer_than_what_is_left_everywhere_asks_first(
     write_config(chatroute_home, configured, pool=pool, extra=f"[budget]\ndaily_usd = {cheapest / 2:.12f}\n")
 
     code, out, err = run_cli(capsys, "ask", "--json", QUESTION)
-    assert code == 2 and out == ""
+    assert code == 2 and json.loads(out)["status"] == "error"
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "would exceed the daily budget" in err and "--over-budget" in err and "openai/gpt-4o-mini" in err
     assert configured.requests == [] and _counts() == (0, 0)

@@ -343,7 +343,7 @@ def test_over_budget_is_reported_and_the_router_excludes_paid_models(
     # Every pool model is paid: past the cap nothing is spent without the user's say-so —
     # no silent fallback to the (paid) default; a pin or an override still works.
     code, out, err = run_cli(capsys, "route", "--json", "What is the boiling point of water?")
-    assert code == 2 and out == ""
+    assert code == 2 and json.loads(out)["status"] == "error"
     assert "budget cap is reached" in err and err.count("\n") == 1
     before = len(configured.requests)
     code, out, err = run_cli(capsys, "ask", "Another question?")

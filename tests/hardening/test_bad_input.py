@@ -118,7 +118,7 @@ def test_megabyte_prompt_on_stdin_is_refused_up_front_or_answered_where_it_fits(
     # A real process: 1 MB cannot go through argv (Linux caps one argument at 128 KiB), so '-'.
     child = run_subprocess("ask", "--json", "-", env=KEYS_ENV, stdin=MEGABYTE.encode())
     # The log is ≈430k tokens and the largest window 200k: refused before anything is sent or stored.
-    assert child.returncode == 2 and child.stdout == b""
+    assert child.returncode == 2 and json.loads(child.stdout)["status"] == "error"
     line = _one_error_line(child.stderr.decode())
     assert line.startswith("chatroute: error: this prompt is about ") and line.endswith(
         "tokens; the largest context window is 200,000 (claude-haiku-4-5); shorten it")
