@@ -74,9 +74,14 @@ class AnthropicProvider(SDKProvider[AsyncAnthropic]):
         import_first_request_modules(self.kind)
 
     def _params(self, req: ChatRequest) -> dict[str, Any]:
-        system_parts = [req.system] if req.system else []
+        system_parts = [req.system] if req.system and not req.system.isspace() else []
         messages: list[dict[str, str]] = []
         for m in req.messages:
+            if not m.content or m.content.isspace():
+                # Anthropic refuses a message (or system prompt) with no text in it, where OpenAI's
+                # API takes one (a served client's empty assistant turn): it says nothing, so it is
+                # left out, and Anthropic takes the turns around it as one.
+                continue
             if m.role == "system":  # Anthropic has no system role inside `messages`
                 system_parts.append(m.content)
             else:

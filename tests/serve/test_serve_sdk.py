@@ -268,3 +268,23 @@ def test_text_parts_of_one_message_reach_the_model_on_lines_of_their_own(fresh: 
     sent = fresh.fake.requests[-1].messages
     assert sent[0] == {"role": "system", "content": "Be brief.\nBe kind."}
     assert sent[-1] == {"role": "user", "content": "Hello\nWorld"}
+
+
+def test_an_empty_message_a_client_sends_is_left_out_for_claude(fresh: Served) -> None:
+    """OpenAI's API takes an assistant message with empty content (a client keeps one for an answer
+    it stopped) and a blank system message; Anthropic's refuses either with a 400 ("all messages
+    must have non-empty content", "text content blocks must contain non-whitespace text"), so such
+    a request named for a Claude model failed as 'bad request (400)'. A message with no text says
+    nothing to the model: it is left out of the Messages request, and Anthropic takes the two
+    user turns around it as one."""
+    fresh.fake.anthropic_rules = True
+    done = fresh.client().chat.completions.create(model="anthropic/claude-haiku-4-5", messages=[
+        {"role": "system", "content": " "},
+        {"role": "user", "content": "Name a prime."},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "Name a prime, again."}])
+    assert done.choices[0].message.content == "Echo from claude-haiku-4-5: Name a prime, again."
+    sent = fresh.fake.requests[-1]
+    assert sent.system is None
+    assert sent.messages == [{"role": "user", "content": "Name a prime."},
+                             {"role": "user", "content": "Name a prime, again."}]
