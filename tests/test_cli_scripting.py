@@ -7,8 +7,10 @@ a model is called.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,28 @@ def test_a_failed_turn_and_a_refused_one_share_status_and_error(configured: Fake
     routed = json.loads(run_subprocess("ask", "--json", "hello", env={"TEST_ANTHROPIC_KEY": ""}).stdout)
     assert pinned["status"] == routed["status"] == "error"
     assert "TEST_OPENAI_KEY" in pinned["error"] and "TEST_OPENAI_KEY" in routed["error"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, code: int,
+                                                                  configured: FakeServer) -> None:  # noqa: F811
+    # `timeout 30 chatroute ask --json …` sends SIGTERM; the partial answer is saved, and the
+    # script gets it and the conversation to go on with.
+    configured.script(Reply(text=" ".join(f"w{i}" for i in range(400)), tokens_per_s=40))
+    child = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "--json", "hello"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not configured.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # some words streamed
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == code, err
+    assert b"Traceback" not in err
+    turn = json.loads(out)
+    assert turn["status"] == "interrupted" and turn["text"].startswith("w0 w1 ") and "w399" not in turn["text"]
+    assert turn["model"] == "openai/gpt-4o-mini" and turn["tokens"]["output"] > 0
+    assert turn["conversation_id"] and turn["message_id"] and turn["turn_id"]
+    more = run_subprocess("ask", "--json", "-c", turn["conversation_id"], "go on")
+    assert more.returncode == 0, more.stderr
+    assert json.loads(more.stdout)["conversation_id"] == turn["conversation_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -20,6 +21,7 @@ from chatroute.commands.common import (
 from chatroute.errors import UsageError
 from chatroute.money import usd
 from chatroute.routing.budget import BudgetExceeded
+from chatroute.store.records import TurnRecord
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 
@@ -34,6 +36,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     started: TurnStarted | None = None
     routed: Routed | None = None
     hit: CacheHit | None = None
+    received: list[str] = []  # the answer so far, for --json if a signal stops the turn
     stream = not args.json
     show = for_terminal(sys.stdout)
     waits = getattr(engine.store, "waits", None)
@@ -63,10 +66,18 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             elif isinstance(event, Delta) and stream:
                 sys.stdout.write(show.feed(event.text))
                 sys.stdout.flush()
+            elif isinstance(event, Delta):
+                received.append(event.text)
             elif isinstance(event, TurnFinished):
                 finished = event
     except BudgetExceeded as exc:
         raise UsageError(_over_budget_line(exc)) from None
+    except asyncio.CancelledError:
+        # Ctrl+C or a stop signal (`timeout` sends SIGTERM): the engine has saved the partial
+        # answer; a script asked for JSON gets it, and the conversation to go on with.
+        if args.json and started is not None and finished is None:
+            print_json(_stopped_json(engine, started, routed, "".join(received), bypass=args.no_cache))
+        raise
     finally:
         warning = _budget_warning(engine)
         await engine.aclose()
@@ -130,6 +141,26 @@ def _warn_if_system_is_ignored(engine: Any, args: argparse.Namespace) -> None:
     if conv is not None and (conv.system_prompt or "") != args.system:
         print(f"chatroute: warning: -s sets the system prompt of a new conversation; {args.conversation} keeps "
               "its own (start a new conversation to use another)", file=sys.stderr)
+
+
+def _stopped_json(engine: Any, started: TurnStarted, routed: Routed | None, text: str, *,
+                  bypass: bool) -> dict[str, Any]:
+    """The turn a stop ended, as saved: its record, or, when the request had not been sent
+    (no record, nothing billed), an interrupted turn without one (turn_id null)."""
+    record = engine.store.turn_for_message(started.assistant_message_id)
+    if record is not None:
+        return _as_json(started, routed, None, TurnFinished(record=record, text=text, error=record.error),
+                        bypass=bypass)
+    model = routed.model if routed else ""
+    record = TurnRecord(conversation_id=started.conversation_id, message_id=started.assistant_message_id,
+                        model=model, provider=model.partition("/")[0], route_kind=routed.kind if routed else "",
+                        route=dict(routed.decision) if routed else {}, cache_status="miss", cost_usd=0.0,
+                        status="interrupted", error="stopped before the request was sent")
+    out = _as_json(started, routed, None, TurnFinished(record=record, text=text, error=record.error), bypass=bypass)
+    out["turn_id"] = None
+    if not model:  # stopped before a model was chosen
+        out["model"] = out["provider"] = None
+    return out
 
 
 def _budget_warning(engine: Any) -> str | None:
