@@ -232,3 +232,81 @@ async def test_long_answers_open_a_few_at_a_time(chatroute_home: Path) -> None:
         more = texts(app)
         assert len(more) > len(shown) and more[-len(shown):] == shown
         assert sum(map(len, more[: len(more) - len(shown)][1:])) <= ChatView.MOUNT_CHARS
+
+
+async def test_jumping_and_paging_while_an_answer_streams_keeps_it_on_screen(
+        real_engine: Any, fake_server: Any) -> None:
+    """In a conversation longer than the window, Ctrl+Home while an answer streamed re-showed the
+    window from the first message and unmounted the answer, and End brought back the branch as
+    it was read when the conversation opened: the question just asked and its answer were gone
+    from the screen (streaming on, billed, out of sight) until the conversation was reopened,
+    also once it had finished. Paging up (Home) far enough trimmed the streaming answer the
+    same way. Now Ctrl+Home is refused while the answer streams, as the other keys that would
+    re-show the chat are; paging up never trims it; and once it is stored, Ctrl+Home then End
+    show it. Real engine and store, official SDKs, the fake provider."""
+    from tests.fakeserver import Reply as Streamed
+
+    seed_long(real_engine.store, 40)
+    fake_server.script("gpt-4o", Streamed(endless=True, tokens_per_s=40, input_tokens=30))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        chat = chat_of(app)
+        composer = app.screen.query_one("#composer")
+        composer.insert("@gpt-4o the newest question")  # type: ignore[attr-defined]
+        composer.action_submit()  # type: ignore[attr-defined]  # pilot.press("enter") would wait for the answer
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            live = chat.query(AssistantMessage).last()
+            if live.status == "streaming" and live.text:
+                break
+        assert live.status == "streaming"
+        live.focus()
+
+        async def key(name: str) -> None:  # press() waits for every worker, the answer's too
+            await pilot.press(name)
+            for _ in range(100):
+                await frame(app)
+                if not chat._loading:
+                    break
+            await frame(app)
+
+        await key("ctrl+home")
+        assert live.is_attached and live.status == "streaming"
+        notes = [str(n.message) for n in app._notifications]
+        assert any("Stop the answer first (Esc)" in n for n in notes), notes
+        for _ in range((ChatView.WINDOW - ChatView.OPENING) // ChatView.BATCH + 2):
+            await key("home")
+        assert live.is_attached  # paged far up: the window keeps the answer being written
+        await key("end")
+        assert live.is_attached and live.status == "streaming" and texts(app)[-2] == "the newest question"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert live.status == "interrupted" and live.text and badge(live).startswith("gpt-4o (override)")
+
+        live.focus()
+        await key("ctrl+home")
+        assert texts(app)[0] == text_at(0)
+        await key("end")
+        assert texts(app)[-2:] == ["the newest question", live.text]
+
+
+async def test_the_first_message_and_back_shows_what_was_sent_since_opening(real_engine: Any,
+                                                                            fake_server: Any) -> None:
+    """Ctrl+Home then End re-showed the branch as read when the conversation opened: a turn
+    sent since was missing at the bottom until the conversation was reopened."""
+    from tests.fakeserver import Reply as Streamed
+
+    seed_long(real_engine.store, 40)
+    fake_server.script("gpt-4o", Streamed(text="Lisbon, in May.", input_tokens=30, output_tokens=5))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await type_and_send(pilot, "@gpt-4o when to visit Lisbon?")
+        assert texts(app)[-2:] == ["when to visit Lisbon?", "Lisbon, in May."]
+        await press(pilot, "shift+tab", "ctrl+home")
+        assert texts(app)[0] == text_at(0)
+        await press(pilot, "end")
+        assert texts(app)[-2:] == ["when to visit Lisbon?", "Lisbon, in May."]

@@ -319,6 +319,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         asst = AssistantMessage(None, "", status="pending")
         asst.retry_spec = {"prompt": prompt, "override": override}
         await chat.mount(asst)
+        chat.writing = asst
         chat.anchor()
         self._turn = self.run_worker(self._stream_turn(asst, user, prompt, override, use_cache, regenerate_of),
                                      group="turn", exit_on_error=False)
@@ -387,6 +388,8 @@ class ChatScreen(ChatKeys, Screen[None]):
                     pass
             if asst.status in ("pending", "streaming"):
                 await asst.finish(asst.text, None, asst.error, True)
+            if self.chat.writing is asst:
+                self.chat.writing = None
             self.refresh_sidebar()
             self.refresh_titles()  # a new conversation's title comes with its first turn
 

@@ -66,6 +66,9 @@ class ChatView(VerticalScroll):
         self._loading = False
         self._generation = 0  # bumped by show(): a load still running for the old one stops
         self._settling = False  # show() replaced the content: scroll moves now are not the reader's
+        # The answer being written (set by the chat screen while its turn runs): the stream
+        # writes into this widget, so no re-show or trim may unmount it.
+        self.writing: AssistantMessage | None = None
 
     def compose(self) -> ComposeResult:
         for marker in (LoadEarlier(""), LoadLater("")):
@@ -238,6 +241,8 @@ class ChatView(VerticalScroll):
             return  # a turn is still being written: keep everything until it is stored
         windowed = self._windowed()
         doomed = windowed[-excess:] if bottom else windowed[:excess]
+        if self.writing in doomed:
+            return  # adopted, but still streaming: it goes out once it is stored
         if self.app.focused in doomed and keep is not None:
             keep.focus(scroll_visible=False)  # focus stays where the reader is
         await self.remove_messages(doomed)
@@ -306,6 +311,18 @@ class ChatView(VerticalScroll):
     async def _jump(self, *, first: bool) -> None:
         """Re-mount the window at one end of the conversation; a focused message hands focus
         to the message at that end, so the keys keep working."""
+        if self.writing is not None and self.writing.is_attached:
+            # Re-showing would unmount the answer being written: it would stream on out of sight.
+            if first:
+                self.notify("Stop the answer first (Esc), then go to the first message", severity="warning",
+                            timeout=4, markup=False)
+            else:
+                self.scroll_end(animate=False)
+            return
+        if self._live():
+            # Messages sent since the branch was read: read it again, or the re-shown window
+            # would end before them.
+            self.branch = Branch(self.backend, self.branch.conversation_id)
         refocus = isinstance(self.app.focused, MessageWidget)
         if first:
             await self.show(self.branch, first=True)
