@@ -52,7 +52,7 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-# At most this many models remembered as refusing a temperature.
+# At most this many models remembered as refusing a temperature (or max_tokens).
 MAX_NO_TEMPERATURE = 256
 
 
@@ -73,6 +73,9 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         # Models that refused a temperature (OpenAI's reasoning models take only their default):
         # theirs is left out from then on.
         self.no_temperature: set[str] = set()
+        # Models that refused max_tokens for max_completion_tokens: OpenAI's reasoning models
+        # behind a gateway that passes requests on (it is no api.openai.com base_url).
+        self.completion_tokens: set[str] = set()
 
     def _new_client(self, *, api_key: str, timeout_s: float, max_retries: int) -> tuple[AsyncOpenAI, Any]:
         http = DefaultAsyncHttpxClient()
@@ -97,7 +100,8 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         if req.max_tokens is not None:
             # The official API wants max_completion_tokens (o-series/gpt-5 reject max_tokens);
             # compatible servers broadly only know max_tokens.
-            params["max_completion_tokens" if self._official else "max_tokens"] = req.max_tokens
+            official = self._official or req.model in self.completion_tokens
+            params["max_completion_tokens" if official else "max_tokens"] = req.max_tokens
         if req.temperature is not None and req.model not in self.no_temperature:
             params["temperature"] = req.temperature
         if self.include_usage:
@@ -106,13 +110,19 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
 
     async def _open(self, request: ChatRequest, limits: StreamDeadlines) -> Any:
         params = self._params(request)
-        while True:  # each retry drops one parameter, so at most two
+        while True:  # each retry drops or renames one parameter, so at most three
             try:
                 return await limits.before_first_token(self._post(params))
             except Exception as exc:
                 if "stream_options" in params and _rejects(exc, "stream_options"):
                     self.include_usage = False
                     params.pop("stream_options")
+                elif "max_tokens" in params and _rejects(exc, "max_tokens") and _rejects(exc, "max_completion_tokens"):
+                    # "Unsupported parameter: 'max_tokens' … Use 'max_completion_tokens' instead."
+                    if len(self.completion_tokens) >= MAX_NO_TEMPERATURE:
+                        self.completion_tokens.clear()
+                    self.completion_tokens.add(request.model)
+                    params["max_completion_tokens"] = params.pop("max_tokens")
                 elif "temperature" in params and _rejects(exc, "temperature"):
                     # Only `chatroute serve` sends one (its client's): a routed request must not
                     # fail for a parameter that only shifts randomness.

@@ -6,13 +6,15 @@ the completion)"), though the router's size filter and the history window had fo
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from chatroute.catalog.tokens import count_messages
+from chatroute.engine import Engine
 from tests.engine.helpers import ask_json, write_config
-from tests.fakeserver import FakeServer
+from tests.fakeserver import FakeServer, Fault
 
 WINDOWS = "".join(f'[models."{m}"]\ncontext_window = 4000\nmax_output_tokens = 3000\n'
                   for m in ("openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"))
@@ -41,3 +43,42 @@ def test_max_tokens_leaves_the_input_its_room_in_the_window(capsys: pytest.Captu
     size, _ = count_messages(messages, SYSTEM, model)
     assert 1000 < size < 3000  # fits the window with room for an answer, but not for the whole limit
     assert 16 <= _max_tokens(request.body) <= 4000 - size
+
+
+UNSUPPORTED_MAX_TOKENS = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                          "Use 'max_completion_tokens' instead.")
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-5", "openai/o4-mini"])
+def test_a_reasoning_model_behind_a_gateway_gets_max_completion_tokens(capsys: pytest.CaptureFixture[str],
+                                                                       configured: FakeServer, model: str) -> None:
+    """OpenAI's reasoning models (o-series, gpt-5) refuse max_tokens: they take
+    max_completion_tokens. chatroute sends that to api.openai.com, and max_tokens, which compatible
+    servers know, to any other base_url: so OpenAI itself behind a gateway that passes requests on
+    (Cloudflare AI Gateway, Helicone, a company proxy) refused every turn on such a model with
+    'bad request (400)'. Now the request is sent again with max_completion_tokens, once, and
+    while chatroute runs (the TUI, serve) the model is asked so at once."""
+    name = model.split("/")[1]
+    configured.script(name, Fault(status=400, code="unsupported_parameter", message=UNSUPPORTED_MAX_TOKENS))
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "Say hi.")
+    assert code == 0 and out["status"] == "ok" and out["text"] == f"Echo from {name}: Say hi.", out
+    refused, answered = configured.requests_for(name)
+    assert "max_tokens" in refused.body and "max_completion_tokens" not in refused.body
+    assert "max_tokens" not in answered.body and answered.body["max_completion_tokens"] == refused.body["max_tokens"]
+
+    # A running chatroute (the TUI, serve) asks it so from then on.
+    configured.reset()
+    configured.script(name, Fault(status=400, code="unsupported_parameter", message=UNSUPPORTED_MAX_TOKENS))
+    engine = Engine.open()
+
+    async def two_turns() -> None:
+        try:
+            for prompt in ("One.", "Two."):
+                async for _ in engine.run_turn(None, prompt, override=model, use_cache=False):
+                    pass
+        finally:
+            await engine.aclose()
+
+    asyncio.run(two_turns())
+    assert [sorted(k for k in r.body if "tokens" in k) for r in configured.requests_for(name)] == [
+        ["max_tokens"], ["max_completion_tokens"], ["max_completion_tokens"]]
