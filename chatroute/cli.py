@@ -33,6 +33,9 @@ Run `chatroute` with no arguments to open the TUI.
 """
 
 
+PROMPT_HELP = "the prompt; '-', or none with standard input not a terminal (`echo … |`), reads standard input"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatroute",
@@ -60,13 +63,13 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     ask.add_argument("-s", "--system", help="system prompt for a new conversation")
     ask.add_argument("--over-budget", action="store_true",
                      help="past a budget cap, send this one turn anyway, on the cheapest model")
-    ask.add_argument("prompt", help="the prompt; '-' reads standard input")
+    ask.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
     route = sub.add_parser("route", help="the routing decision and its reasons, without calling a model")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
     route.add_argument("-c", "--conversation", metavar="ID",
                        help="route as the next turn of this conversation (an id, the start of one, or `last`)")
-    route.add_argument("prompt", help="the prompt; '-' reads standard input")
+    route.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
     ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")
     ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema; '-' reads standard input")
@@ -82,7 +85,7 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     cmp_fmt = cmp_.add_mutually_exclusive_group()
     cmp_fmt.add_argument("--json", action="store_true", help="print one JSON document: a list with an object per model")
     cmp_fmt.add_argument("--jsonl", action="store_true", help="print JSON Lines: one object per model, one per line")
-    cmp_.add_argument("prompt", help="the prompt; '-' reads standard input")
+    cmp_.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
 
 def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

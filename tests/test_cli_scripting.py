@@ -7,6 +7,7 @@ a model is called.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -135,3 +136,29 @@ def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, c
     more = run_subprocess("ask", "--json", "-c", turn["conversation_id"], "go on")
     assert more.returncode == 0, more.stderr
     assert json.loads(more.stdout)["conversation_id"] == turn["conversation_id"]
+
+
+@pytest.mark.parametrize("command", ["ask", "route --json", "compare -m openai/gpt-4o-mini -m openai/gpt-4o"],
+                         ids=["ask", "route", "compare"])
+def test_a_prompt_piped_in_without_a_dash_is_read(command: str, configured: FakeServer) -> None:  # noqa: F811
+    done = _shell(f"echo 'what is a pipe?' | chatroute {command}")
+    assert done.returncode == 0, done.stderr
+    if command != "route --json":
+        assert {r.messages[-1]["content"] for r in configured.requests} == {"what is a pipe?\n"}
+
+
+def test_no_prompt_from_a_terminal_says_how_to_give_one(configured: FakeServer) -> None:  # noqa: F811
+    # stdin a terminal: a pseudo-terminal, as an interactive shell has.
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "chatroute", "ask"], stdin=follower, capture_output=True,
+                              timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("chatroute: error: no prompt: give it as an argument, or pipe it in "
+                                    "(`echo … | chatroute ask`)\n")
+    assert configured.requests == []

@@ -26,7 +26,7 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 
 
 def run(args: argparse.Namespace) -> int:
-    prompt = read_prompt(args.prompt)
+    prompt = read_prompt(args.prompt, command="ask")
     engine = open_engine()
     return run_stoppable(_ask(engine, args, prompt), saved="the turn is saved as interrupted")
 

@@ -26,7 +26,13 @@ T = TypeVar("T")
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
-def read_prompt(value: str) -> str:
+def read_prompt(value: str | None, *, command: str = "ask") -> str:
+    """The prompt an argument gives; '-' reads standard input, and so does no argument when
+    standard input is not a terminal (`echo … | chatroute ask`, a here-doc, a file)."""
+    if value is None:
+        if sys.stdin is None or _is_terminal(sys.stdin):
+            raise UsageError(f"no prompt: give it as an argument, or pipe it in (`echo … | chatroute {command}`)")
+        value = "-"
     if value == "-":
         data = _read_stdin(MAX_PROMPT_BYTES + 1)
         if len(data) > MAX_PROMPT_BYTES:

@@ -29,7 +29,7 @@ from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
 
 
 def run(args: argparse.Namespace) -> int:
-    prompt = read_prompt(args.prompt)
+    prompt = read_prompt(args.prompt, command="compare")
     engine = open_engine()
     return run_stoppable(_compare(engine, args, prompt), saved="the answers are saved as interrupted")
 
