@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, StreamEvent
+from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, StreamEvent, TextDelta
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import is_official_endpoint, key_hint, map_exception, missing_key
 from chatroute.providers.http import check_api_response, same_origin_guard
+from chatroute.surrogates import SurrogateCarry
 
 if TYPE_CHECKING:
     from chatroute.config import ProviderConfig
@@ -124,6 +125,8 @@ class SDKProvider(Generic[ClientT]):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         reader = self._reader(request)
+        # Text is passed on in whole characters: half a surrogate pair waits for its other half.
+        carry = SurrogateCarry()
         sdk_stream: Any = None
         failure: ProviderError | None = None
         try:
@@ -139,7 +142,15 @@ class SDKProvider(Generic[ClientT]):
                 except StopAsyncIteration:
                     break
                 for event in reader.feed(raw):
+                    if isinstance(event, TextDelta):
+                        text = carry.take(event.text)
+                        if not text:
+                            continue
+                        event = TextDelta(text)
                     yield event
+            rest = carry.rest()
+            if rest:
+                yield TextDelta(rest)
             for event in reader.end():
                 yield event
         except ProviderError as err:
@@ -162,6 +173,9 @@ class SDKProvider(Generic[ClientT]):
                 except Exception:  # closing a broken connection may fail; nothing to save
                     pass
         if failure is not None:
+            rest = carry.rest()
+            if rest:
+                yield TextDelta(rest)
             for event in reader.on_failure():
                 yield event
             raise failure

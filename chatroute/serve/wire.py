@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatroute.providers.base import Message
+from chatroute.surrogates import SurrogateCarry, clean_text, encodes
 
 ROUTED_PREFIX = "chatroute/"
 PRESETS = ("frugal", "balanced", "best")
@@ -98,7 +99,7 @@ def _has_lone_surrogate(value: Any) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and not _encodes(item):
+            if not item.isascii() and not encodes(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -106,22 +107,6 @@ def _has_lone_surrogate(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def clean_text(text: str) -> str:
-    """`text` made encodable as UTF-8: a surrogate pair that arrived in two pieces and was joined
-    again becomes its character, a lone surrogate becomes U+FFFD. Other text is returned as is."""
-    if text.isascii() or _encodes(text):
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def refuse_unknown(body: dict[str, Any], accepted: frozenset[str], ignored: frozenset[str]) -> None:
@@ -300,30 +285,6 @@ def header_value(text: str, limit: int = 300) -> str:
 
 def finish_reason(reason: str | None) -> str:
     return reason if reason in ("stop", "length", "content_filter") else "stop"
-
-
-class SurrogateCarry:
-    """Stream deltas made whole: a high surrogate that ends a delta is held for the low one that
-    may start the next (a provider can split a pair between chunks, and half a pair is no
-    character to send)."""
-
-    def __init__(self) -> None:
-        self._carry = ""
-
-    def take(self, text: str) -> str:
-        """`text` ready to send ("" when nothing is)."""
-        if self._carry:
-            text, self._carry = self._carry + text, ""
-        if not text.isascii():
-            if "\ud800" <= text[-1] <= "\udbff":
-                text, self._carry = text[:-1], text[-1]
-            text = clean_text(text)
-        return text
-
-    def rest(self) -> str:
-        """What is still held at the stream's end: a half pair, sent as U+FFFD."""
-        held, self._carry = self._carry, ""
-        return "\ufffd" if held else ""
 
 
 class ChunkWriter:
