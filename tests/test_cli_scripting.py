@@ -162,3 +162,14 @@ def test_no_prompt_from_a_terminal_says_how_to_give_one(configured: FakeServer) 
     assert done.stderr.decode() == ("chatroute: error: no prompt: give it as an argument, or pipe it in "
                                     "(`echo … | chatroute ask`)\n")
     assert configured.requests == []
+
+
+def test_compare_where_every_model_lacks_its_key_is_a_config_error(configured: FakeServer,  # noqa: F811
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `ask -m` with no key: exit 2, the config's to fix, not 1, a provider failure to retry.
+    monkeypatch.delenv("TEST_OPENAI_KEY")
+    asked = run_subprocess("ask", "-m", "openai/gpt-4o", "hello")
+    compared = run_subprocess("compare", "--json", "-m", "openai/gpt-4o-mini", "-m", "openai/gpt-4o", "hello")
+    assert asked.returncode == compared.returncode == 2, compared.stderr
+    assert [a["status"] for a in json.loads(compared.stdout)] == ["error", "error"]
+    assert configured.requests == []

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from chatroute.commands.common import (
+    CONFIG_ERROR_KINDS,
     conversation_ref,
     for_terminal,
     open_engine,
@@ -101,19 +102,17 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         print(f"chatroute: warning: {terminal_line(sys.stderr, str(record.route['usage_warning']))}", file=sys.stderr)
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
-    if finished.not_saved or (record.status == "error" and finished.error_kind in _CONFIG_KINDS):
+    if finished.not_saved or (record.status == "error" and finished.error_kind in CONFIG_ERROR_KINDS):
         return 2  # a key or a base_url is the config's to fix: retrying as it stands cannot help
     return 0 if record.status == "ok" else 1
 
 
-# Failures the config must fix: the error line says what.
-_CONFIG_KINDS = frozenset({"auth", "endpoint_not_found"})
 # Failures that may pass by themselves; after the others the same command fails the same way.
 _TRANSIENT = frozenset({"rate_limited", "overloaded", "server", "connection", "timeout", "malformed_stream"})
 
 
 def _next_step(finished: TurnFinished) -> str:
-    if finished.error_kind in _CONFIG_KINDS:
+    if finished.error_kind in CONFIG_ERROR_KINDS:
         return ""  # the error line says which key or base_url to set or check
     if finished.error_kind == "quota":
         return " — pick a model of another provider with -m"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # A prompt this large is almost certainly a mistake (a binary piped in); refuse it clearly.
 MAX_PROMPT_BYTES = 4 * 1024 * 1024
+# Failures of a turn the config must fix (a key, a base_url): exit 2, as retrying cannot help.
+CONFIG_ERROR_KINDS = frozenset({"auth", "endpoint_not_found"})
 
 T = TypeVar("T")
 # SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop

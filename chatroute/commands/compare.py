@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatroute.commands.common import (
+    CONFIG_ERROR_KINDS,
     display_width,
     json_text,
     open_engine,
@@ -44,6 +45,7 @@ async def _drain(model: str, stream: AsyncIterator[TurnEvent]) -> tuple[str, dic
             out["record"] = event.record
             out["text"] = event.text
             out["error"] = event.error
+            out["error_kind"] = event.error_kind
     return model, out
 
 
@@ -96,7 +98,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     # An error line names its model already.
     failures = "; ".join(o.get("error") or f"{o['record'].model}: {o['record'].status}" for o in ordered)
     print(f"chatroute: error: no model answered ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
-    return 1
+    # A key or a base_url is the config's to fix, as `ask` says with the same code.
+    return 2 if all(o.get("error_kind") in CONFIG_ERROR_KINDS for o in ordered) else 1
 
 
 def _print_answer(model: str, out: dict[str, Any]) -> None:
