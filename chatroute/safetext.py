@@ -7,8 +7,10 @@ DCS/APC reach terminal extensions. Textual and Rich pass ESC through to the scre
 text is cleaned before it is shown, by the CLI on a terminal and by the TUI always.
 
 Whole sequences are removed (not only their ESC, which would leave `]52;c;…` on screen), then any
-control character left over (C0 except tab and newline, DEL, C1). Printable Unicode — CJK, emoji,
-combining marks, right-to-left text — is kept as it is. No UI toolkit is imported here.
+control character left over (C0 except tab and newline, DEL, C1). A carriage return ends a line, as
+Markdown reads it: CRLF and a lone CR become a newline (removed, a lone CR glued two lines into one
+word). Printable Unicode — CJK, emoji, combining marks, right-to-left text — is kept as it is. No UI
+toolkit is imported here.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ _SEQUENCE = re.compile(
 )
 # Controls left outside a whole sequence: C0 other than tab and newline, DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_END = re.compile(r"\r\n?")
 # A sequence still open at the end of a chunk: held back until the next chunk completes it.
 _OPEN_AT_END = re.compile(
     r"(?:(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])" + _STRING_BODY + r"\x1b?"
     r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*"
-    r"|\x1b[ -/]*)\Z"
+    r"|\x1b[ -/]*"
+    r"|\r)\Z"  # a CR whose LF may come next
 )
 # An open sequence longer than this is not held back any further (its introducer is dropped and
 # the rest shown): a stream must not go quiet because of one stray ESC.
@@ -55,10 +59,11 @@ def argv_text(text: str) -> str:
 
 
 def strip_terminal_controls(text: str) -> str:
-    """`text` without escape sequences and control characters (tab and newline kept)."""
+    """`text` without escape sequences and control characters (tab and newline kept, a CR read
+    as a line end)."""
     if not _CONTROL.search(text):  # the common case: nothing to do, no copy
         return text
-    return _CONTROL.sub("", _SEQUENCE.sub("", text))
+    return _CONTROL.sub("", _SEQUENCE.sub("", _LINE_END.sub("\n", text)))
 
 
 class StreamCleaner:
