@@ -173,3 +173,10 @@ def test_compare_where_every_model_lacks_its_key_is_a_config_error(configured: F
     assert asked.returncode == compared.returncode == 2, compared.stderr
     assert [a["status"] for a in json.loads(compared.stdout)] == ["error", "error"]
     assert configured.requests == []
+
+
+def test_json_into_a_stream_that_is_not_utf8_keeps_every_character(configured: FakeServer) -> None:  # noqa: F811
+    # A Latin-1 or ASCII locale, or Windows' code page into a pipe: \\u escapes, not '?'.
+    done = run_subprocess("ask", "--json", "café ✓ 日本", env={"PYTHONIOENCODING": "latin-1"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.decode("latin-1"))["text"] == "Echo from gpt-4o-mini: café ✓ 日本"

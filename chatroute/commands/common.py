@@ -162,9 +162,21 @@ _UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
 def json_text(obj: Any, *, indent: int | None = None) -> str:
-    """`obj` as JSON for the command line: non-ASCII text kept readable, control characters escaped."""
-    text = jsonsafe.dumps(jsonsafe.tidy(obj), ensure_ascii=False, indent=indent, default=str)
+    """`obj` as JSON for standard output: non-ASCII text kept readable where stdout is UTF-8
+    (elsewhere \\u escapes: the '?' an unencodable character becomes would change the data),
+    control characters escaped."""
+    text = jsonsafe.dumps(jsonsafe.tidy(obj), ensure_ascii=not _writes_utf8(sys.stdout), indent=indent,
+                          default=str)
     return _UNESCAPED_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _writes_utf8(stream: TextIO) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(stream.encoding or "utf-8").name == "utf-8"
+    except (AttributeError, LookupError, TypeError):
+        return True
 
 
 def print_json(obj: Any) -> None:
