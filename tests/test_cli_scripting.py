@@ -6,6 +6,8 @@ a model is called.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -180,3 +182,15 @@ def test_json_into_a_stream_that_is_not_utf8_keeps_every_character(configured: F
     done = run_subprocess("ask", "--json", "café ✓ 日本", env={"PYTHONIOENCODING": "latin-1"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.decode("latin-1"))["text"] == "Echo from gpt-4o-mini: café ✓ 日本"
+
+
+def test_costs_csv_by_conversation_names_each_conversation_by_its_id(configured: FakeServer) -> None:  # noqa: F811
+    # Two conversations with the same title: the CSV must tell them apart, and give what `-c` takes.
+    ids = {json.loads(run_subprocess("ask", "--json", "--no-cache", "hello").stdout)["conversation_id"]
+           for _ in range(2)}
+    done = run_subprocess("costs", "--by", "conversation", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
+    assert [r["conversation"] for r in rows] == ["hello", "hello"]
+    assert {r["conversation_id"] for r in rows} == ids and len(ids) == 2
+    assert list(rows[0])[-1] == "conversation_id"  # the columns scripts already read keep their places

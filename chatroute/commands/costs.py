@@ -42,16 +42,20 @@ def run(args: argparse.Namespace) -> int:
     key_name = args.by
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
-        # estimated_turns last: the columns scripts already read keep their places.
+        # New columns go last: the columns scripts already read keep their places. A title
+        # names no conversation alone (two may share it): its id, what `ask -c` takes, follows.
+        by_id = key_name == "conversation"
         writer.writerow([key_name, "turns", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
-                         "unknown_cost_turns", "cache_saved_usd", "estimated_turns"])
+                         "unknown_cost_turns", "cache_saved_usd", "estimated_turns"]
+                        + (["conversation_id"] if by_id else []))
         for r in report["rows"]:
             # Titles are outside text: faithful into a file or pipe, cleaned onto a terminal.
             label = _key_label(r, key_name)
             writer.writerow([terminal_line(sys.stdout, label) if isinstance(label, str) else label, r["turns"],
                              r["input_tokens"], r["output_tokens"], r["cached_tokens"],
                              "" if r["cost_usd"] is None else f"{r['cost_usd']:.8f}", r["unknown_cost_turns"],
-                             "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}", r["estimated_turns"]])
+                             "" if r["saved_usd"] is None else f"{r['saved_usd']:.8f}", r["estimated_turns"]]
+                            + ([r["key"]] if by_id else []))
         return 0
     periods = report["periods"]
     rows = []
