@@ -43,9 +43,9 @@ def text_chars(text: str) -> int:
 def unanswered(outline: Sequence[tuple[str, int]]) -> set[int]:
     """The turns of `outline` ((role, characters) per message, oldest first) whose answer has
     no text (text_chars 0), a failed turn or one stopped before its first token (or with only a
-    blank line): the indices of the question
-    and of its empty answer. Sent, such a question would be half a turn, two user messages in a
-    row (the next model answers both, or sees it twice when the user asks it again)."""
+    blank line): the indices of the question and of its empty answer. Sent, such a question
+    would be half a turn, two user messages in a row (the next model answers both, or sees it
+    twice when the user asks it again)."""
     out: set[int] = set()
     for i in range(len(outline) - 1):  # the last message ends the branch: the caller's to judge
         if outline[i][0] != "user":
