@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from chatroute.commands.common import print_json
+from chatroute.commands.common import clip_cells, display_width, print_json
 from chatroute.errors import UsageError
 from chatroute.safetext import strip_terminal_controls
 
 
-def _show_progress(dataset: str, done: int, total: int) -> None:
-    """One line on the terminal, rewritten in place: a large file takes a minute or more. The
-    dataset's name comes from the file, so its control characters never reach the screen."""
-    name = strip_terminal_controls(dataset).replace("\n", " ").replace("\t", " ")
-    print(f"\r\x1b[K{name}: {done:,} / {total:,} prompts scored", end="", file=sys.stderr, flush=True)
+class _Progress:
+    """One line on the terminal, rewritten in place: a large file takes a minute or more. It is
+    overwritten with spaces, not an erase sequence (a dumb terminal prints one as text), and cut
+    to the terminal's width (a carriage return goes back over one row only: a line that wrapped
+    left a new row behind at every update).
+    The dataset's name comes from the file, so its control characters never reach the screen."""
+
+    def __init__(self) -> None:
+        self._shown = 0  # cells of the line on screen
+
+    def show(self, dataset: str, done: int, total: int) -> None:
+        name = strip_terminal_controls(dataset).replace("\n", " ").replace("\t", " ")
+        width = max(10, shutil.get_terminal_size().columns - 1)
+        count = f"{done:,} / {total:,} prompts scored"
+        room = width - display_width(count) - 2  # the name gives way first, then the words
+        line = f"{clip_cells(name, room)}: {count}" if room >= 4 else clip_cells(f"{done:,} / {total:,}", width)
+        cells = display_width(line)
+        print(f"\r{line}{' ' * max(0, self._shown - cells)}", end="", file=sys.stderr, flush=True)
+        self._shown = cells
+
+    def clear(self) -> None:
+        print(f"\r{' ' * self._shown}\r", end="", file=sys.stderr, flush=True)
+        self._shown = 0
 
 
 def _check_models(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
@@ -44,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if path.is_dir():
         raise UsageError(f"{path}: is a folder; give a labelled JSONL or JSONL.gz file")
     on_tty = sys.stderr.isatty()
+    progress = _Progress()
     if on_tty:
         print(f"scoring {path.name} …", file=sys.stderr)
     try:
@@ -57,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
     _check_models(args, rows)
     try:
         result = evaluate_rows(rows, weak=args.weak, strong=args.strong, cost_ratio=args.cost_ratio,
-                               progress=_show_progress if on_tty else None)
+                               progress=progress.show if on_tty else None)
     except (ValueError, KeyError) as exc:
         raise UsageError(f"{path}: not a labelled routing file ({exc})") from None
     finally:
         if on_tty:
-            print("\r\x1b[K", end="", file=sys.stderr, flush=True)  # clear the progress line
+            progress.clear()  # before the result is printed
     if args.json:
         print_json(result)
     else:

@@ -68,8 +68,37 @@ def test_eval_shows_progress_on_a_terminal_and_clears_it(
         assert main(["eval", str(fixture_file), "--json"]) == 0
     captured = capsys.readouterr()
     assert "toy: 2 / 4 prompts scored" in captured.err and "toy: 4 / 4 prompts scored" in captured.err
-    assert captured.err.endswith("\r\x1b[K")  # the line is cleared before the result is printed
+    assert captured.err.endswith(f"\r{' ' * len('toy: 4 / 4 prompts scored')}\r")  # cleared before the result
     assert json.loads(captured.out)["toy"]["n"] == 4  # stdout holds the result alone
+
+
+def test_progress_on_a_dumb_narrow_terminal_is_one_line_without_escape_codes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """TERM=dumb prints an erase sequence as text ('←[K'), and a line wider than the terminal
+    wraps, so each rewrite left a new row: the line is overwritten with spaces and cut to fit."""
+    from chatroute.routing import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 1)
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("COLUMNS", "20")
+    name = "a-long-dataset-name-from-the-file"
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "dataset": name}) for r in ROWS) + "\n", encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(type(sys.stderr), "isatty", lambda self: True)
+        assert main(["eval", str(path), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    rewrites = err.split("scoring long.jsonl …\n", 1)[1].split("\r")
+    assert rewrites[0] == "" and rewrites[-1] == ""
+    assert all(len(line) <= 19 for line in rewrites), rewrites
+    assert [line.strip() for line in rewrites if line.strip()] == ["1 / 4", "2 / 4", "3 / 4", "4 / 4"]
+    monkeypatch.setenv("COLUMNS", "40")
+    with monkeypatch.context() as m:
+        m.setattr(type(sys.stderr), "isatty", lambda self: True)
+        assert main(["eval", str(path), "--json"]) == 0
+    rewrites = capsys.readouterr().err.split("\r")
+    assert "a-long-dataset-n…: 4 / 4 prompts scored" in rewrites and all(len(line) <= 39 for line in rewrites)
 
 
 def test_names_from_the_file_never_put_escape_sequences_on_the_screen(
