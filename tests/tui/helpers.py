@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -19,6 +22,16 @@ async def settle(pilot: Pilot, app: App) -> None:
         except WorkerCancelled:  # a turn stopped on purpose (Esc) ends so, when the wait began first
             pass
     await pilot.pause()
+
+
+async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+    """Pause until `check()` holds: a notice or a worker's result lands a few loop turns later on
+    a loaded machine than on an idle one, so one pause is not enough."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited in vain for {what}")
+        await pilot.pause(0.02)
 
 
 async def run_palette_command(pilot: Pilot, command: str) -> None:

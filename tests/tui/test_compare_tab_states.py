@@ -16,7 +16,7 @@ from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import AnswerTab, CompareScreen
 from tests.tui.fake_engine import MODELS, Fail, FakeEngine, Reply
-from tests.tui.helpers import settle
+from tests.tui.helpers import settle, until
 
 FOUR = [m.id for m in MODELS]
 SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
@@ -25,14 +25,6 @@ SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 def tab_texts(screen: CompareScreen) -> list[str]:
     """What each tab shows on screen now."""
     return ["".join(seg.text for seg in tab.render_line(0)).strip() for tab in screen.query(AnswerTab)]
-
-
-async def until(pilot: Pilot, check, what: str, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited in vain for {what}")
-        await pilot.pause(0.02)
 
 
 async def start_four(pilot: Pilot, app: ChatrouteApp) -> CompareScreen:

@@ -19,7 +19,7 @@ from chatroute.tui.screens.costs import CostsScreen, baseline_sentence
 from chatroute.tui.screens.help import HelpScreen, binding_sections
 from chatroute.tui.themes import PACKAGED, load_themes
 from tests.tui.fake_engine import Fail, FakeEngine, FakeStore, Reply, fake_turn_record, seed_conversation
-from tests.tui.helpers import assistants, settle
+from tests.tui.helpers import assistants, settle, until
 
 SIZE = (120, 40)
 REPO = Path(__file__).resolve().parents[2]
@@ -105,9 +105,8 @@ async def test_an_unknown_theme_names_the_setting_it_came_from(chatroute_home: P
         monkeypatch.setenv("CHATROUTE_THEME", env)
     app = ChatrouteApp(FakeEngine(theme=load_config().ui.theme))  # the theme as the real config resolves it
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: says in [str(n.message) for n in app._notifications], f"the notice {says!r}")
         assert app.theme == "chatroute-dark"
-        assert says in [str(n.message) for n in app._notifications]
 
 
 async def test_user_theme_dir(chatroute_home: Path) -> None:
