@@ -31,6 +31,7 @@ SHORT_HEIGHT = 20
 # Cells a model's label has in the list: narrower, the 40-cell name column leaves its figures no
 # room beside it, and a long name would be cut across lines wherever the width ends.
 NARROW_WIDTH = 60
+NAME_CELLS = 40  # the name column of a model's label
 KEYS = {"turn": "enter next turn only · p pin for this conversation · u back to routing · esc cancel",
         "rerun": "enter re-run · esc cancel"}
 SHORT_KEYS = {"turn": "⏎ next turn · p pin · u unpin · esc", "rerun": "⏎ re-run · esc cancel"}
@@ -51,8 +52,9 @@ def _figures(m: ModelInfo, unavailable: str | None) -> list[tuple[str, str]]:
 def model_label(m: ModelInfo, current: str | None, unavailable: str | None = None) -> Text:
     mark = "● " if m.id == current else "  "
     (figures, style), note = _figures(m, unavailable)
-    return Text.assemble((mark, "bold"), (f"{m.id:<40}", "bold" if m.id == current else ""),
-                         (f" {figures}", style), note)
+    # Padded in cells: a CJK character or an emoji takes two, and the figures line up.
+    name = m.id + " " * max(0, NAME_CELLS - cell_len(m.id))
+    return Text.assemble((mark, "bold"), (name, "bold" if m.id == current else ""), (f" {figures}", style), note)
 
 
 def _name_lines(name: str, first: int, rest: int) -> list[str]:
