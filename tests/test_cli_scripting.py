@@ -194,3 +194,15 @@ def test_costs_csv_by_conversation_names_each_conversation_by_its_id(configured:
     assert [r["conversation"] for r in rows] == ["hello", "hello"]
     assert {r["conversation_id"] for r in rows} == ids and len(ids) == 2
     assert list(rows[0])[-1] == "conversation_id"  # the columns scripts already read keep their places
+
+
+@pytest.mark.parametrize("command", [[], ["tui"]], ids=["chatroute", "chatroute tui"])
+def test_the_tui_with_standard_input_not_a_terminal_says_so_instead_of_hanging(command: list[str],
+                                                                               configured: FakeServer) -> None:  # noqa: F811
+    # `echo q | chatroute`, or a script or cron job with no terminal: the TUI would draw escape
+    # codes into stderr and wait for keys for ever.
+    done = run_subprocess(*command, stdin=b"what is a pipe?\n", timeout=20)
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("chatroute: error: the TUI needs a terminal, and standard input is not one; "
+                                    "in a script, `chatroute ask` answers one prompt (`echo … | chatroute ask`)\n")
+    assert done.stdout == b"" and configured.requests == []
