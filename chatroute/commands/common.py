@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
@@ -206,22 +206,45 @@ def clip_cells(text: str, width: int) -> str:
     return set_cell_size(text, width - 1).rstrip(" ") + "…"
 
 
-def table(rows: list[list[str]], header: list[str], align: str | None = None) -> str:
+def terminal_columns(stream: TextIO) -> int | None:
+    """The width of the terminal `stream` is shown on; None for a pipe or a file (every column)."""
+    if not _is_terminal(stream):
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def table(rows: list[list[str]], header: list[str], align: str | None = None, *, fit: int | None = None,
+          optional: Sequence[str] = ()) -> str:
     """A plain aligned text table; `align` is one letter per column, 'l' or 'r'. Cells may hold
     outside text (model ids a local server lists, titles): its control characters never reach
     the screen, and would break the alignment anyway. Columns are as wide as their text is on
-    the screen, so CJK, emoji and combining marks line up."""
+    the screen, so CJK, emoji and combining marks line up.
+
+    `fit` is the terminal's width (terminal_columns): while the table is wider, the `optional`
+    columns (least needed first) are left out, and a last line names them. A terminal wraps a
+    wider row, and every row then read as two broken halves."""
     align = align or "l" * len(header)
     cells = [[strip_terminal_controls(c) for c in row] for row in (header, *rows)]
-    header, rows = cells[0], cells[1:]
+    names = cells[0]
     widths = [max(display_width(r[i]) for r in cells) for i in range(len(header))]
+    keep = list(range(len(header)))
+    left_out: list[str] = []
+    for name in optional:
+        if fit is None or sum(widths[i] for i in keep) + 2 * (len(keep) - 1) <= fit:
+            break
+        if name in header:
+            keep.remove(header.index(name))
+            left_out.append(names[header.index(name)])
 
     def fmt(row: list[str]) -> str:
-        parts = [_pad(c, w, a) for c, w, a in zip(row, widths, align, strict=True)]
-        return "  ".join(parts).rstrip()
+        return "  ".join(_pad(row[i], widths[i], align[i]) for i in keep).rstrip()
 
-    lines = [fmt(header), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in rows]
+    lines = [fmt(names), "  ".join("-" * widths[i] for i in keep)]
+    lines += [fmt(r) for r in cells[1:]]
+    if left_out:
+        lines.append(f"(left out at {fit} columns: {', '.join(left_out)}; a wider terminal or a pipe shows them)")
     return "\n".join(lines)
 
 

@@ -6,7 +6,14 @@ import argparse
 import csv
 import sys
 
-from chatroute.commands.common import clip_cells, print_json, table, terminal_line, wait_notice
+from chatroute.commands.common import (
+    clip_cells,
+    print_json,
+    table,
+    terminal_columns,
+    terminal_line,
+    wait_notice,
+)
 from chatroute.money import marked_usd, usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -72,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
                      cache_saving(p["cache_saved_usd"], p["cache_hits"], p["cache_unpriced_hits"])])
     # Routing's saving is over the turns it routed; the turns whose model the user named are
     # the user's own saving (or cost).
+    fit = terminal_columns(sys.stdout)
     print(table(rows, ["period", "turns", "spent", f"on {baseline}", "routing saved", "your picks saved",
-                       "cache saved"], "lrrrrrr"))
+                       "cache saved"], "lrrrrrr", fit=fit, optional=["your picks saved", "turns", "cache saved"]))
     print()
     rows = []
     for r in report["rows"]:
@@ -83,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{r['cached_tokens']:,}",
                      marked_usd(r["cost_usd"], estimated=r["estimated_turns"], unknown=r["unknown_cost_turns"])])
     if rows:
-        print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr"))
+        print(table(rows, [key_name, "turns", "input", "output", "cached", "cost"], "lrrrrr", fit=fit,
+                    optional=["cached", "input", "output"]))
         print()
     # Like the tables above: the baseline's name comes from the config or --baseline.
     print(strip_terminal_controls(report["verdict"]))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from chatroute.commands.common import print_json, say_warnings, table, wait_notice
+from chatroute.commands.common import print_json, say_warnings, table, terminal_columns, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             d.get("price_as_of") or d.get("price_source") or "",
         ])
     print(table(out, ["model", "in $/Mtok", "out $/Mtok", "context", "ability", "ability from", "pref", "health",
-                      "price as of"], "lrrrrlrll"))
+                      "price as of"], "lrrrrlrll", fit=terminal_columns(sys.stdout),
+                optional=["price as of", "pref", "ability from", "ability"]))
     for d in rows:
         if d["ability_source"] in ("unknown", "name", "server") or d["observed_lowering"]:
             print(strip_terminal_controls(f"{d['id']}: {d['ability_note']}"))

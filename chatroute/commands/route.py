@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
 from chatroute.catalog.prices import stale_note
-from chatroute.commands.common import conversation_ref, open_engine, print_json, read_prompt, table
+from chatroute.commands.common import (
+    conversation_ref,
+    open_engine,
+    print_json,
+    read_prompt,
+    table,
+    terminal_columns,
+)
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls as shown
 
@@ -46,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if rows:
         print()
         print(table(rows, ["model", "quality", "adjustment", "exp. cost", "exp. latency", "utility", "excluded"],
-                    "lrrrrrl"))
+                    "lrrrrrl", fit=terminal_columns(sys.stdout), optional=["adjustment", "exp. latency", "utility"]))
     for c in decision.get("candidates", []):
         if c.get("ability_note"):
             print(shown(f"  {c['model']}: {c['ability_note']}"))

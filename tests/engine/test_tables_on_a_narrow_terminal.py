@@ -1,0 +1,53 @@
+"""The command line's tables on an 80-column terminal: each row on one line, the least needed
+columns left out and named, never the model, the cost or the health (narrower, those stay and
+the row wraps); into a pipe every column, as before."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from chatroute.commands.common import display_width
+from tests.engine.helpers import run_cli
+from tests.fakeserver import FakeServer, Reply
+
+
+def _tables(out: str) -> list[list[str]]:
+    """Each table in `out`: its header, rule and rows (a rule is a line of dashes and spaces)."""
+    lines = out.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if line and set(line) <= {"-", " "} and i > 0:
+            end = i + 1
+            while end < len(lines) and lines[end] and not lines[end].startswith(("(", "→")):
+                end += 1
+            found.append(lines[i - 1:end])
+    return found
+
+
+@pytest.mark.parametrize("columns", [80, 40])
+def test_tables_fit_the_terminal_and_name_what_they_leave_out(
+        columns: int, capsys: pytest.CaptureFixture[str], configured: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    configured.script("gpt-4o-mini", Reply(text="Lisbon."))
+    assert run_cli(capsys, "ask", "-m", "gpt-4o-mini", "What is the capital of Portugal?")[0] == 0
+    monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: True)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for args, kept in ((["models"], ["model", "in $/Mtok", "out $/Mtok", "context", "health"]),
+                       (["route", "What is the capital of Spain?"], ["model", "quality", "exp. cost", "excluded"]),
+                       (["costs", "--by", "conversation"], ["period", "spent", "routing saved", "conversation",
+                                                            "turns", "cost"])):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        tables = _tables(out)
+        assert tables, out
+        if columns == 80:  # narrower than what the kept columns take, the rows wrap
+            for table in tables:
+                assert all(display_width(line) <= columns for line in table), (args, "\n".join(table))
+        headers = " ".join(table[0] for table in tables)
+        assert all(name in headers for name in kept), (args, out)
+        assert f"(left out at {columns} columns: " in out, out
+    monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: False)  # a pipe: every column, no note
+    code, out, err = run_cli(capsys, "models")
+    assert "price as of" in out and "ability from" in out and "left out" not in out
