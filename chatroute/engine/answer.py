@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError, output_limit
+from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError, output_limit, required_max_tokens
 from chatroute.engine.records import (
     Attempt,
     build_record,
@@ -69,7 +69,8 @@ async def answer(
         # max_tokens: the model's own output limit (what its window leaves), so every stream
         # has a known end; the adapters also cut a server that streams past it (finish "length").
         return ChatRequest(model=info.name, messages=messages, system=conv.system_prompt,
-                           max_tokens=output_limit(info, messages, conv.system_prompt),
+                           max_tokens=output_limit(info, messages, conv.system_prompt,
+                                                   required=required_max_tokens(engine.config, info)),
                            first_token_deadline=first_token_deadline)
 
     async def before(info: ModelInfo) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatroute.errors import ChatrouteError
-from chatroute.providers.base import Message
+from chatroute.providers.base import ANTHROPIC_DEFAULT_MAX_TOKENS, Message
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -61,16 +61,24 @@ def title(prompt: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
 
 
+def required_max_tokens(config: Any, info: ModelInfo) -> int | None:
+    """What the request to `info` would carry as max_tokens if it named none: Anthropic's API
+    requires one, where OpenAI's wire leaves it to the server."""
+    cfg = config.providers.get(info.provider)
+    return ANTHROPIC_DEFAULT_MAX_TOKENS if cfg is not None and cfg.kind == "anthropic" else None
+
+
 def output_limit(info: ModelInfo, messages: Sequence[Message], system: str | None,
-                 asked: int | None = None) -> int | None:
+                 asked: int | None = None, *, required: int | None = None) -> int | None:
     """max_tokens for a request to `info`: its output limit (or what a client asked for, if
-    less), cut to what its context window leaves after the input. The window holds the prompt
-    and the answer, and the APIs refuse a request whose input and max_tokens together pass it
-    (Anthropic's "input length and `max_tokens` exceed context limit"), though the router's size
-    filter, which reserves only the expected answer, found it fits."""
+    less; else `required`, what its wire sends without one), cut to what its context window
+    leaves after the input. The window holds the prompt and the answer, and the APIs refuse a
+    request whose input and max_tokens together pass it (Anthropic's "input length and
+    `max_tokens` exceed context limit"), though the router's size filter, which reserves only
+    the expected answer, found it fits."""
     from chatroute.routing.policy import MESSAGE_FRAMING_TOKENS, MIN_OUTPUT_TOKENS
 
-    limit = min((n for n in (asked, info.max_output_tokens) if n), default=None)
+    limit = min((n for n in (asked, info.max_output_tokens) if n), default=required)
     window = info.context_window
     if limit is None or not window:
         return limit

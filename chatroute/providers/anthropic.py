@@ -24,6 +24,7 @@ from typing import Any
 from anthropic import AsyncAnthropic, AsyncStream, DefaultAsyncHttpxClient, Timeout
 
 from chatroute.providers.base import (
+    ANTHROPIC_DEFAULT_MAX_TOKENS,
     ChatRequest,
     ErrorKind,
     Finish,
@@ -41,7 +42,7 @@ from chatroute.providers.errors import stream_ended_early
 from chatroute.providers.sdk_provider import NOTHING, SDKProvider
 from chatroute.providers.warmup import import_first_request_modules
 
-DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens on every request
+DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS  # Anthropic requires max_tokens on every request
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",

@@ -95,6 +95,9 @@ class UsageReport:
 
 # No request comes near this many tokens (the largest context windows are ~10M): a larger
 # count is a broken or hostile report, not usage.
+# Anthropic's API requires max_tokens on every request: what is sent when nothing else says how
+# much (a model with no output limit in the table or the config).
+ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
 MAX_REPORTED_TOKENS = 100_000_000
 MAX_REPORTED_COST_USD = 1_000.0  # for one turn
 _NOT_A_COUNT = -(2**62)  # what reported_count gives for a value that is no number at all

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.cache_path import cache_store, hit_saving
-from chatroute.engine.common import output_limit
+from chatroute.engine.common import output_limit, required_max_tokens
 from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import fits_request, pinned_decision
 from chatroute.format import reroute_line
@@ -127,7 +127,8 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
 
     def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
         return ChatRequest(model=info.name, messages=messages, system=req.system,
-                           max_tokens=output_limit(info, messages, req.system, req.max_tokens),
+                           max_tokens=output_limit(info, messages, req.system, req.max_tokens,
+                                                   required=required_max_tokens(engine.config, info)),
                            temperature=req.temperature,
                            first_token_deadline=first_token_deadline)
 

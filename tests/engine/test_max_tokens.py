@@ -82,3 +82,18 @@ def test_a_reasoning_model_behind_a_gateway_gets_max_completion_tokens(capsys: p
     asyncio.run(two_turns())
     assert [sorted(k for k in r.body if "tokens" in k) for r in configured.requests_for(name)] == [
         ["max_tokens"], ["max_completion_tokens"], ["max_completion_tokens"]]
+
+
+def test_the_max_tokens_anthropic_requires_fits_the_window_too(capsys: pytest.CaptureFixture[str],
+                                                                configured: FakeServer, chatroute_home: Path) -> None:
+    """A model with a context window but no output limit in the config (a local server's
+    Anthropic endpoint: llama.cpp, vLLM) is sent no max_tokens on OpenAI's wire, but Anthropic's
+    requires one, and the adapter's 4,096 was sent whatever the window: past a 3,000-token window
+    with any prompt, so such a server refused every request ("you requested 4,110 tokens")."""
+    write_config(chatroute_home, configured, extra='[models."anthropic/local-4k"]\ncontext_window = 3000\n'
+                                                   "input_cost_per_mtok = 0.0\noutput_cost_per_mtok = 0.0\n")
+    code, out = ask_json(capsys, "--no-cache", "-m", "anthropic/local-4k", "Say hi.")
+    assert code == 0 and out["status"] == "ok", out
+    request = configured.requests[-1]
+    size, _ = count_messages(request.messages, None, "anthropic/local-4k")
+    assert 16 <= _max_tokens(request.body) <= 3000 - size
