@@ -22,6 +22,7 @@ from chatroute.commands.common import (
     read_prompt,
     run_stoppable,
     table,
+    terminal_columns,
     terminal_line,
 )
 from chatroute.format import badge_text, fmt_ms
@@ -102,11 +103,16 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     return 2 if all(o.get("error_kind") in CONFIG_ERROR_KINDS for o in ordered) else 1
 
 
+RULE_CELLS = 64  # the line over each answer
+
+
 def _print_answer(model: str, out: dict[str, Any]) -> None:
     def show(text: str) -> str:
         return terminal_line(sys.stdout, text)
 
-    print(f"━━ {model} " + "━" * max(0, 60 - display_width(model)))
+    # 64 cells, or the terminal's width less one: a rule that wraps leaves a stray line of ━.
+    width = min(RULE_CELLS, (terminal_columns(sys.stdout) or RULE_CELLS + 1) - 1)
+    print(f"━━ {model} " + "━" * max(0, width - 4 - display_width(model)))
     if out.get("text"):
         print(show(out["text"].rstrip()))
     if out.get("error"):

@@ -51,3 +51,15 @@ def test_tables_fit_the_terminal_and_name_what_they_leave_out(
     monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: False)  # a pipe: every column, no note
     code, out, err = run_cli(capsys, "models")
     assert "price as of" in out and "ability from" in out and "left out" not in out
+
+
+@pytest.mark.parametrize("columns", [40, 200])
+def test_compare_rules_do_not_wrap_on_a_narrow_terminal(
+        columns: int, capsys: pytest.CaptureFixture[str], configured: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: True)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, err = run_cli(capsys, "compare", "-m", "gpt-4o-mini", "-m", "gpt-4o", "Name a port city")
+    assert code == 0, err
+    rules = [line for line in out.splitlines() if line.startswith("━━ ")]
+    assert len(rules) == 2 and all(display_width(rule) == min(64, columns - 1) for rule in rules), rules
