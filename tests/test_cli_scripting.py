@@ -206,3 +206,27 @@ def test_the_tui_with_standard_input_not_a_terminal_says_so_instead_of_hanging(c
     assert done.stderr.decode() == ("chatroute: error: the TUI needs a terminal, and standard input is not one; "
                                     "in a script, `chatroute ask` answers one prompt (`echo … | chatroute ask`)\n")
     assert done.stdout == b"" and configured.requests == []
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--jsonl"])
+def test_compare_stopped_by_sigterm_prints_the_interrupted_answers(fmt: str, configured: FakeServer) -> None:  # noqa: F811
+    slow = " ".join(f"w{i}" for i in range(400))
+    configured.script("gpt-4o-mini", Reply(text=slow, tokens_per_s=40))
+    configured.script("gpt-4o", Reply(text=slow, tokens_per_s=40))
+    child = subprocess.Popen([sys.executable, "-m", "chatroute", "compare", fmt, "-m", "openai/gpt-4o-mini",
+                              "-m", "openai/gpt-4o", "hello"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(configured.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # some words streamed
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 143, err
+    assert b"Traceback" not in err
+    text = out.decode()
+    answers = json.loads(text) if fmt == "--json" else [json.loads(line) for line in text.splitlines()]
+    assert [a["model"] for a in answers] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    for a in answers:
+        assert a["status"] == "interrupted" and a["text"].startswith("w0 w1 ") and a["turn_id"], a
+        assert a["tokens"]["output"] > 0
+    assert answers[0]["conversation_id"] == answers[1]["conversation_id"]

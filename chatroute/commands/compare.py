@@ -27,7 +27,8 @@ from chatroute.commands.common import (
 )
 from chatroute.format import badge_text, fmt_ms
 from chatroute.money import usd
-from chatroute.turn_events import TurnEvent, TurnFinished, TurnStarted
+from chatroute.store.records import TurnRecord
+from chatroute.turn_events import Delta, TurnEvent, TurnFinished, TurnStarted
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,12 +37,14 @@ def run(args: argparse.Namespace) -> int:
     return run_stoppable(_compare(engine, args, prompt), saved="the answers are saved as interrupted")
 
 
-async def _drain(model: str, stream: AsyncIterator[TurnEvent]) -> tuple[str, dict[str, Any]]:
-    out: dict[str, Any] = {"model": model}
+async def _drain(model: str, stream: AsyncIterator[TurnEvent], out: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`out` is filled as the answer streams: a stop leaves in it what had come."""
     async for event in stream:
         if isinstance(event, TurnStarted):
             out["conversation_id"] = event.conversation_id
             out["message_id"] = event.assistant_message_id
+        elif isinstance(event, Delta):
+            out["text"] = out.get("text", "") + event.text
         elif isinstance(event, TurnFinished):
             out["record"] = event.record
             out["text"] = event.text
@@ -52,9 +55,11 @@ async def _drain(model: str, stream: AsyncIterator[TurnEvent]) -> tuple[str, dic
 
 async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     tasks: list[asyncio.Task[tuple[str, dict[str, Any]]]] = []
+    outs: dict[str, dict[str, Any]] = {}
     try:
         streams = engine.compare(None, prompt, args.models)
-        tasks = [asyncio.create_task(_drain(m, s)) for m, s in streams.items()]
+        outs = {m: {"model": m} for m in streams}
+        tasks = [asyncio.create_task(_drain(m, s, outs[m])) for m, s in streams.items()]
         results: dict[str, dict[str, Any]] = {}
         # In the order they finish; one that raises ends the command (the others are stopped
         # below) instead of leaving it waiting for an answer that will never come.
@@ -63,22 +68,19 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             results[model] = out
             if not (args.json or args.jsonl):
                 _print_answer(model, out)
+    except asyncio.CancelledError:
+        # Ctrl+C or a stop signal (`timeout` sends SIGTERM): once each stream has saved its
+        # answer, a script asked for JSON gets them, as they were stopped.
+        if args.json or args.jsonl:
+            await _stop(tasks)
+            _print_json(args, [_stopped(engine, out) for out in outs.values()])
+        raise
     finally:
-        # Stopped (Ctrl+C, a signal) or failed: each stream still running is stopped and has
-        # saved its answer as interrupted, priced, before the clients close. Closed first, the
-        # streams would see a dropped connection and record a failure before the first token
-        # as an unbilled error.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stop(tasks)
         await engine.aclose()
     ordered = [results[m] for m in streams]
-    if args.json:
-        print_json([_as_json(out) for out in ordered])  # one document: a list, in the order asked
-    elif args.jsonl:
-        for out in ordered:
-            sys.stdout.write(json_text(_as_json(out)) + "\n")
-        sys.stdout.flush()
+    if args.json or args.jsonl:
+        _print_json(args, [_as_json(out) for out in ordered])
     else:
         rows = []
         for out in ordered:
@@ -101,6 +103,39 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     print(f"chatroute: error: no model answered ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
     # A key or a base_url is the config's to fix, as `ask` says with the same code.
     return 2 if all(o.get("error_kind") in CONFIG_ERROR_KINDS for o in ordered) else 1
+
+
+async def _stop(tasks: list[asyncio.Task[tuple[str, dict[str, Any]]]]) -> None:
+    """Stop each stream still running: it saves its answer as interrupted, priced, before the
+    clients close. Closed first, the streams would see a dropped connection and record a
+    failure before the first token as an unbilled error."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _print_json(args: argparse.Namespace, answers: list[dict[str, Any]]) -> None:
+    if args.json:
+        print_json(answers)  # one document: a list, in the order asked
+    else:
+        for answer in answers:
+            sys.stdout.write(json_text(answer) + "\n")
+        sys.stdout.flush()
+
+
+def _stopped(engine: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """One answer of a stopped compare, as saved: its record, or, when its request had not been
+    sent (no record, nothing billed), an interrupted answer without one (turn_id null)."""
+    if "record" in out:  # it had finished
+        return _as_json(out)
+    record = engine.store.turn_for_message(out["message_id"]) if out.get("message_id") else None
+    if record is not None:
+        return _as_json({**out, "record": record, "error": record.error})
+    model = out["model"]
+    record = TurnRecord(conversation_id=out.get("conversation_id"), message_id=out.get("message_id"), model=model,
+                        provider=model.partition("/")[0], route_kind="compare", cost_usd=0.0,
+                        status="interrupted", error="stopped before the request was sent")
+    return {**_as_json({**out, "record": record, "error": record.error}), "turn_id": None}
 
 
 RULE_CELLS = 64  # the line over each answer
