@@ -373,6 +373,9 @@ class ChatScreen(ChatKeys, Screen[None]):
                 # (ctrl+q stops the turn and saves the draft in one go).
                 self.composer.insert(prompt)
                 self._draft = self.composer.draft()
+                if user.is_attached:  # and the chat does not show it as asked, an empty answer to re-ask
+                    user.display = asst.display = False  # at once; unmounted after the stop
+                    self.call_after_refresh(self.chat.remove_messages, [user, asst])
             await asst.interrupted(self.backend.stored_turn(asst.message_id))
             if regenerate_of is not None:  # a stopped regeneration is a sibling too, billed
                 asst.set_sibling(self._sibling_position(asst.message_id))
