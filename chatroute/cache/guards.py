@@ -183,6 +183,12 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
                 return "entity differs"
     for side, other, other_tokens, spelled in ((a, b, tokens_b, spelled_a), (b, a, tokens_a, spelled_b)):
         if _title_cased(side):
+            # Capitals in Headline Case do not mark names, but one capitalised word put in
+            # another's place between the same words does: "Who plays Randall on Mrs Maisel?" /
+            # "Who plays Sophie on Mrs Maisel?".
+            swapped = _name_put_in_place(side, other)
+            if swapped is not None:
+                return f"entity {swapped[0]!r} / {swapped[1]!r} differs"
             continue
         for ent in sorted(side.entities):
             if ent in spelled or _given_name_dropped(ent, side, other, other_tokens):
@@ -191,6 +197,23 @@ def hard_refuse_reason(a: Features, b: Features) -> str | None:
                     and UNITS.get(ent) not in other.units  # "Celsius" said as "°C"
                     and not _present_unaccented(ent, other_tokens)):
                 return f"entity {ent!r} missing"
+    return None
+
+
+def _name_put_in_place(side: Features, other: Features) -> tuple[str, str] | None:
+    """A capitalised word of `side` that `other` lacks, where `other` has a capitalised word of
+    its own, which `side` lacks, between the same two words (or the same word and an end)."""
+    ta, tb = side.tokens, other.tokens
+    sa, sb = set(ta), set(tb)
+    for i, tok in enumerate(ta):
+        if tok not in side.entities or _entity_present(tok, sb) or _present_unaccented(tok, sb):
+            continue  # "America" / "American", "José" / "Jose": the same name
+        before, after = ta[i - 1] if i else None, ta[i + 1] if i + 1 < len(ta) else None
+        for j, rival in enumerate(tb):
+            if (rival in other.entities and not _entity_present(rival, sa) and not _present_unaccented(rival, sa)
+                    and (tb[j - 1] if j else None) == before
+                    and (tb[j + 1] if j + 1 < len(tb) else None) == after):
+                return tok, rival
     return None
 
 

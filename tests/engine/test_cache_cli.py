@@ -457,3 +457,13 @@ def test_compare_neither_reads_nor_fills_the_cache(capsys: pytest.CaptureFixture
     n = len(configured.requests)
     code, again = ask_json(capsys, "-m", "openai/gpt-4o", CACHED)
     assert again["cache"] == "miss" and len(configured.requests) == n + 1
+
+
+def test_cache_check_refuses_another_name_in_a_headline_case_question(capsys: pytest.CaptureFixture[str],
+                                                                      configured: FakeServer) -> None:
+    """A show's title made the question Headline Case, where capitals are no names, so another
+    character's name in the same place was served the first character's actor (verifier 0.98)."""
+    code, out, err = run_cli(capsys, "cache", "check", "Who plays Randall on The Marvelous Mrs Maisel?",
+                             "Who plays Sophie on The Marvelous Mrs Maisel?")
+    assert code == 0, err
+    assert out.strip() == "not served: entity 'randall' / 'sophie' differs"
