@@ -230,3 +230,17 @@ def test_compare_stopped_by_sigterm_prints_the_interrupted_answers(fmt: str, con
         assert a["status"] == "interrupted" and a["text"].startswith("w0 w1 ") and a["turn_id"], a
         assert a["tokens"]["output"] > 0
     assert answers[0]["conversation_id"] == answers[1]["conversation_id"]
+
+
+@pytest.mark.parametrize("by", ["day", "model", "conversation"])
+def test_costs_csv_lines_end_as_unix_tools_read_them(by: str, configured: FakeServer) -> None:  # noqa: F811
+    # `… | while IFS=, read …; do [ "$estimated_turns" -gt 0 ]` fails on "0\r"; on Windows,
+    # "\r\n" through text-mode stdout becomes "\r\r\n".
+    assert run_subprocess("ask", "hello \"you\"").returncode == 0
+    done = _shell(f"chatroute costs --by {by} --format csv | while IFS=, read -r a b c d e f g h turns rest; do "
+                  "[ \"$turns\" = estimated_turns ] || [ \"$turns\" -ge 0 ] || exit 9; done")
+    assert done.returncode == 0, done.stderr
+    out = run_subprocess("costs", "--by", by, "--format", "csv").stdout
+    assert b"\r" not in out and out.endswith(b"\n") and len(out.splitlines()) == 2
+    if by == "conversation":  # quoted as CSV quotes: the title comes back whole
+        assert list(csv.reader(io.StringIO(out.decode())))[1][0] == 'hello "you"'

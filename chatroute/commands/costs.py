@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     key_name = args.by
     if args.format == "csv":
-        writer = csv.writer(sys.stdout)
+        # "\n": the csv module's default "\r\n" left a "\r" on each row's last field for cut, read
+        # and awk, and became "\r\r\n" through Windows' text-mode stdout.
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         # New columns go last: the columns scripts already read keep their places. A title
         # names no conversation alone (two may share it): its id, what `ask -c` takes, follows.
         by_id = key_name == "conversation"
