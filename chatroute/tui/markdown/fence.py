@@ -9,6 +9,7 @@ still streaming is highlighted once, when the answer settles (LongFences.highlig
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from markdown_it.token import Token
@@ -32,28 +33,50 @@ STREAM_HIGHLIGHT_MAX_LINES = 300
 
 
 class CodeLines(Widget):
-    """A fence's code, each line rendered only when it is drawn. Lines are never wrapped (the
-    fence scrolls sideways, as with Textual's own Label)."""
+    """A fence's code, each row rendered only when it is drawn. As Textual's Label draws it: as
+    wide as the fence, tabs every 8 cells, a line wider than the fence wrapped onto more rows."""
 
     ALLOW_SELECT = True
-    # As wide as the fence, or as its longest line (the fence then scrolls): Textual's Label, expanded.
-    DEFAULT_CSS = "CodeLines { width: auto; min-width: 100%; height: auto; }"
+    DEFAULT_CSS = "CodeLines { width: 100%; height: auto; }"
 
     def __init__(self, content: Content, **kw: Any) -> None:
         super().__init__(**kw)
         self._content = Content()
         self._lines: list[Content] = []
-        self._width = 0
+        self._rows_of: dict[int, list[tuple[int, Content]]] = {}  # a wrapped line's rows, at _laid_for
+        self._starts: list[int] = []  # each line's first row, at _laid_for
+        self._laid_for = -1
         self._set(content)
 
     def _set(self, content: Content) -> None:
         self._content = content
-        self._lines = content.split("\n", allow_blank=True)
-        self._width = max((line.cell_length for line in self._lines), default=0)
+        self._lines = [line.expand_tabs(8) if "\t" in line.plain else line
+                       for line in content.split("\n", allow_blank=True)]
+        self._laid_for = -1
 
     def update(self, content: Content) -> None:
         self._set(content)
         self.refresh(layout=True)
+
+    def _lay_out(self, width: int) -> None:
+        """Rows for `width`: a line that fits is one row; a wider one is wrapped (those only)."""
+        if width == self._laid_for:
+            return
+        self._laid_for, self._rows_of, self._starts = width, {}, []
+        row = 0
+        for i, line in enumerate(self._lines):
+            self._starts.append(row)
+            if line.cell_length <= width or width <= 0:
+                row += 1
+                continue
+            rows, at = [], 0
+            for part in line.wrap(width):
+                at = line.plain.find(part.plain, at) if part.plain else at
+                rows.append((max(at, 0), part))
+                at += len(part.plain)
+            self._rows_of[i] = rows
+            row += len(rows)
+        self._starts.append(row)
 
     @property
     def plain(self) -> str:
@@ -63,28 +86,32 @@ class CodeLines(Widget):
         """The whole code (what a selection is taken from); it is drawn by render_line."""
         return self._content
 
-    def get_content_width(self, container: Size, viewport: Size) -> int:
-        return self._width
-
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._lines)
+        self._lay_out(width)
+        return self._starts[-1] if self._starts else 0
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         style = self.visual_style
-        # The rest of the line in the background alone, as a Label pads it.
+        # The rest of the row in the background alone, as a Label pads it.
         fill = RichStyle(bgcolor=style.rich_style.bgcolor)
-        if not 0 <= y < len(self._lines) or width <= 0:
+        self._lay_out(width)
+        if not self._starts or not 0 <= y < self._starts[-1] or width <= 0:
             return Strip.blank(width, fill)
-        line = self._lines[y]
+        i = bisect_right(self._starts, y) - 1
+        wrapped = self._rows_of.get(i)
+        at, row = wrapped[y - self._starts[i]] if wrapped else (0, self._lines[i])
         selection = self.text_selection
-        if selection is not None and (span := selection.get_span(y)) is not None:
+        if selection is not None and (span := selection.get_span(i)) is not None:
             start, end = span
-            selected = Style.from_styles(self.screen.get_component_styles("screen--selection"))
-            line = line.stylize(selected, start, len(line) if end == -1 else end)
-        strips = Visual.to_strips(self, line, width, 1, style, apply_selection=False)
+            end = len(self._lines[i]) if end == -1 else end
+            start, end = max(start - at, 0), min(end - at, len(row))
+            if start < end:
+                selected = Style.from_styles(self.screen.get_component_styles("screen--selection"))
+                row = row.stylize(selected, start, end)
+        strips = Visual.to_strips(self, row, width, 1, style, apply_selection=False)
         strip = strips[0] if strips else Strip([])
-        return _on_row(strip, y).crop_extend(0, width, fill)
+        return _on_row(strip, i, at).crop_extend(0, width, fill)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         return selection.extract(self.plain), "\n"
@@ -137,17 +164,17 @@ class LongFences(Markdown):
             fence.highlight_now()
 
 
-def _on_row(strip: Strip, y: int) -> Strip:
-    """`strip`, rendered as a line of its own, with the row it is drawn on in its cells' offsets:
-    the offsets map a mouse position to the text under it, for selecting (a Label's lines carry
-    their row; this one was rendered as row 0)."""
-    if not y:
+def _on_row(strip: Strip, y: int, x: int) -> Strip:
+    """`strip`, rendered as a text of its own, with its place in the code in its cells' offsets
+    (line `y`, from character `x`): the offsets map a mouse position to the text under it, for
+    selecting (a Label's rows carry theirs; this one was rendered as line 0 from character 0)."""
+    if not (x or y):
         return strip
     segments = []
     for segment in strip:
         style = segment.style
         offset = style.meta.get("offset") if style is not None else None
         if offset is not None and style is not None:
-            segment = Segment(segment.text, style + RichStyle.from_meta({"offset": (offset[0], y)}))
+            segment = Segment(segment.text, style + RichStyle.from_meta({"offset": (offset[0] + x, y)}))
         segments.append(segment)
     return Strip(segments, strip.cell_length)
