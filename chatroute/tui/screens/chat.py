@@ -328,6 +328,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def _stream_turn(self, asst: AssistantMessage, user: UserMessage | None, prompt: str,
                            override: str | None, use_cache: bool, regenerate_of: str | None) -> None:
         events = None
+        chat = self.chat  # found now: in the finally below the screen may be going (a quit)
         try:
             events = self.backend.run_turn(self.conversation_id, prompt, override=override, use_cache=use_cache,
                                            regenerate_of=regenerate_of)
@@ -384,6 +385,10 @@ class ChatScreen(ChatKeys, Screen[None]):
             detail = error_line(exc)
             await asst.finish(asst.text, None, detail, True)
         finally:
+            # First, before any await: a stop landing on one of those must not leave the view
+            # guarding an answer that is no longer written.
+            if chat.writing is asst:
+                chat.writing = None
             if events is not None:
                 try:
                     await events.aclose()
@@ -391,8 +396,6 @@ class ChatScreen(ChatKeys, Screen[None]):
                     pass
             if asst.status in ("pending", "streaming"):
                 await asst.finish(asst.text, None, asst.error, True)
-            if self.chat.writing is asst:
-                self.chat.writing = None
             self.refresh_sidebar()
             self.refresh_titles()  # a new conversation's title comes with its first turn
 
