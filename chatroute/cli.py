@@ -207,9 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if guard is not None and stdout is None:
         # Refused before the command runs: `ask` would pay for an answer no one could read.
         return _output_failed(stdout, _closed_stdout())
+    stderr = sys.stderr
     if guard is not None:
         _replace_unencodable(stdout)
         sys.stdout = cast(TextIO, guard)
+        sys.stderr = cast(TextIO, _Diagnostics(stderr))
     try:
         # Inside the try: Ctrl+C while the command's modules import is still a plain interruption.
         code = _handler(args.command)(args)
@@ -237,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if guard is not None and sys.stdout is guard:
             sys.stdout = stdout
+        if isinstance(sys.stderr, _Diagnostics):
+            sys.stderr = stderr
 
 
 # Arguments that name a file: kept as the OS gave them, so a path with bytes that are not UTF-8
@@ -371,13 +375,42 @@ class _GuardedOutput:
         return getattr(self._stream, name)
 
 
-def _output_failed(stdout: TextIO | None, cause: OSError) -> int:
-    """A reader that went away (`| head`) ends the command quietly, as it asked for no more; any
-    other failure to write (a full disk) is an error. Either way Python flushes stdout again at
-    exit and would fail the same way, so, as its docs on SIGPIPE advise, the descriptor is
-    pointed at os.devnull first."""
+class _Diagnostics:
+    """sys.stderr for a command. Once it cannot be written (its reader gone: `2>&1 | head -1`),
+    what else the command says there is dropped: a notice no one can read must not fail an
+    answer already given (it read as an internal error, exit 1), and stdout decides the rest."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._failed = False
+
+    def write(self, text: str) -> int:
+        if not self._failed:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._give_up()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._failed:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._give_up()
+
+    def _give_up(self) -> None:
+        self._failed = True
+        # Python flushes stderr again at exit; that must not fail either.
+        _point_at_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _point_at_devnull(stream: TextIO | None) -> None:
     try:
-        fd = None if stdout is None else stdout.fileno()
+        fd = None if stream is None else stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
         fd = None
     if fd is not None:
@@ -386,6 +419,14 @@ def _output_failed(stdout: TextIO | None, cause: OSError) -> int:
             os.dup2(devnull, fd)
         finally:
             os.close(devnull)
+
+
+def _output_failed(stdout: TextIO | None, cause: OSError) -> int:
+    """A reader that went away (`| head`) ends the command quietly, as it asked for no more; any
+    other failure to write (a full disk) is an error. Either way Python flushes stdout again at
+    exit and would fail the same way, so, as its docs on SIGPIPE advise, the descriptor is
+    pointed at os.devnull first."""
+    _point_at_devnull(stdout)
     if isinstance(cause, BrokenPipeError):
         return 0
     print(f"chatroute: error: cannot write the output: {cause.strerror or cause}", file=sys.stderr)

@@ -244,3 +244,24 @@ def test_costs_csv_lines_end_as_unix_tools_read_them(by: str, configured: FakeSe
     assert b"\r" not in out and out.endswith(b"\n") and len(out.splitlines()) == 2
     if by == "conversation":  # quoted as CSV quotes: the title comes back whole
         assert list(csv.reader(io.StringIO(out.decode())))[1][0] == 'hello "you"'
+
+
+@pytest.mark.parametrize("command", [["ask", "hello"], ["ask", "--json", "-m", "nosuch/model", "hello"], ["models"]],
+                         ids=["ask", "ask-error", "models"])
+def test_a_standard_error_whose_reader_has_gone_is_not_a_failure(command: list[str], configured: FakeServer,  # noqa: F811
+                                                                 chatroute_home: Path) -> None:
+    # `chatroute ask q 2>&1 | head -1`: head has gone when the badge is written to stderr.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "chatroute", *command], stdout=subprocess.PIPE, stderr=writer,
+                              timeout=60)
+    finally:
+        os.close(writer)
+    expected = 2 if "nosuch/model" in command else 0
+    assert done.returncode == expected
+    assert not (chatroute_home / "last-error.txt").exists()  # no "bug in chatroute" report
+    if command == ["ask", "hello"]:
+        assert done.stdout == b"Echo from gpt-4o-mini: hello\n"
+    if expected:
+        assert json.loads(done.stdout)["status"] == "error"
