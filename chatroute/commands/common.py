@@ -219,14 +219,15 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None, *,
           optional: Sequence[str] = ()) -> str:
     """A plain aligned text table; `align` is one letter per column, 'l' or 'r'. Cells may hold
     outside text (model ids a local server lists, titles): its control characters never reach
-    the screen, and would break the alignment anyway. Columns are as wide as their text is on
-    the screen, so CJK, emoji and combining marks line up.
+    the screen, and would break the alignment anyway, and a line end or tab is a space. Columns
+    are as wide as their text is on the screen, so CJK, emoji and combining marks line up.
 
     `fit` is the terminal's width (terminal_columns): while the table is wider, the `optional`
     columns (least needed first) are left out, and a last line names them. A terminal wraps a
     wider row, and every row then read as two broken halves."""
     align = align or "l" * len(header)
-    cells = [[strip_terminal_controls(c) for c in row] for row in (header, *rows)]
+    # A cell is one line: a line end in it (a CR reads as one) would start a row of its own.
+    cells = [[_one_line(strip_terminal_controls(c)) for c in row] for row in (header, *rows)]
     names = cells[0]
     widths = [max(display_width(r[i]) for r in cells) for i in range(len(header))]
     keep = list(range(len(header)))
@@ -246,6 +247,10 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None, *,
     if left_out:
         lines.append(f"(left out at {fit} columns: {', '.join(left_out)}; a wider terminal or a pipe shows them)")
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", " ").replace("\t", " ") if "\n" in text or "\t" in text else text
 
 
 def _pad(cell: str, width: int, align: str) -> str:

@@ -5,6 +5,7 @@ the row wraps); into a pipe every column, as before."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,20 @@ def test_compare_rules_do_not_wrap_on_a_narrow_terminal(
     assert code == 0, err
     rules = [line for line in out.splitlines() if line.startswith("━━ ")]
     assert len(rules) == 2 and all(display_width(rule) == min(64, columns - 1) for rule in rules), rules
+
+
+def test_a_line_end_in_a_cell_never_starts_a_row_of_its_own(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """A model id from config.toml with a CR or LF in it (a TOML escape) stays on its row."""
+    config = chatroute_home / "config.toml"
+    forged = "openai/evil\\rforged-row  $0.00"  # as written in the TOML file: a CR escape
+    text = config.read_text(encoding="utf-8").replace('pool = ["openai/gpt-4o-mini"', f'pool = ["{forged}"')
+    config.write_text(text + f'\n[models."{forged}"]\ninput_cost_per_mtok = 1.0\noutput_cost_per_mtok = 2.0\n',
+                      encoding="utf-8")
+    for args in (["models"], ["route", "Name a port city"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        rows = [line for line in out.splitlines() if "forged-row" in line]
+        # the id and its figures on one row; no row of figures of its own
+        assert any("openai/evil forged-row  $0.00 " in row and "0.30" in row or "+0." in row for row in rows), out
+        assert not any(row.startswith("forged-row") and row.count("$") > 1 for row in rows), out
