@@ -191,3 +191,27 @@ async def test_a_new_conversation_is_listed_and_marked_while_its_first_answer_st
         assert listed.highlighted is not None and ids[listed.highlighted] == streaming
         await pilot.press("escape")
         await settle(pilot, app)
+
+
+async def test_opening_the_conversation_being_answered_is_not_refused(real_engine: Engine,
+                                                                      fake_server: FakeServer) -> None:
+    """Enter (or a click) on the conversation already shown, listed while its answer streams:
+    it said "Stop the answer first (Esc), then open another conversation", though it is the one
+    open. Now it goes back to the composer, the answer streaming on."""
+    from chatroute.tui.widgets.composer import Composer
+
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await start_streaming(pilot, app, "@gpt-4o Tell me everything about ships.")
+        streaming = app.screen.conversation_id  # type: ignore[attr-defined]
+        [answer] = assistants(app)
+        answer.focus()
+        await open_older(pilot, streaming)
+        for _ in range(5):
+            await pilot.pause(0.05)
+        assert not any("Stop the answer first" in n for n in notices(app)), notices(app)
+        assert answer.is_attached and answer.status == "streaming"
+        assert isinstance(app.focused, Composer)
+        await pilot.press("escape")
+        await settle(pilot, app)

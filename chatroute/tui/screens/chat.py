@@ -539,6 +539,10 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def on_sidebar_open_conversation(self, event: Sidebar.OpenConversation) -> None:
         # Re-showing the chat would detach the streaming answer: it would go on, billed, out of
         # sight, and Esc in the other conversation would stop it unseen.
+        if (event.message_id is None and event.conversation_id == self.conversation_id
+                and self._turn is not None and self._turn.is_running):
+            self.composer.focus()  # the one being answered: already open
+            return
         if self._busy("open another conversation"):
             self._highlight_in_sidebar(self.conversation_id)  # the list points back at the one shown
             return
