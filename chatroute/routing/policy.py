@@ -95,7 +95,9 @@ PRESETS: dict[str, tuple[float, float]] = {
 BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
 
 # People write a name as they would address someone: "@gpt-4o, what is this?", "@gpt-4o: …".
-_OVERRIDE = re.compile(r"^\s*@([A-Za-z0-9][\w.:/\-]*[\w])[,:]?(?:\s+|$)(.*)\Z", re.DOTALL)
+# A name begins and ends with a letter or digit of any script ("@通义千问-7b"): an ASCII-only
+# name sent a local model's own name to the router as part of the prompt, with no word said.
+_OVERRIDE = re.compile(r"^\s*@([^\W_](?:[\w.:/\-]*[^\W_])?)[,:]?(?:\s+|$)(.*)\Z", re.DOTALL)
 
 
 def parse_override(prompt: str) -> tuple[str | None, str]:

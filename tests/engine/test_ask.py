@@ -92,6 +92,16 @@ def test_at_model_prefix_overrides(capsys: pytest.CaptureFixture[str], configure
     assert configured.requests[-1].messages[-1]["content"] == "say hi"
 
 
+def test_an_at_name_in_another_script_is_read_as_an_override(capsys: pytest.CaptureFixture[str],
+                                                             configured: FakeServer) -> None:
+    """`@通义千问-7b …` (a local model's own name) was no override: the name went to the router as
+    part of the prompt and was answered by whatever it picked, with no word said."""
+    n = len(configured.requests)
+    code, out, err = run_cli(capsys, "ask", "@通义千问-7b 你好")
+    assert code != 0 and "unknown model '通义千问-7b'" in err, (code, out, err)
+    assert len(configured.requests) == n  # nothing was sent
+
+
 def test_rate_limit_reroutes_and_records(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
     code, decision, _ = run_cli(capsys, "route", "--json", "Summarise the plot of Hamlet in two lines.")
     first = json.loads(decision)["model"]

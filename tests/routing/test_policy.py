@@ -29,6 +29,10 @@ def test_parse_override() -> None:
     assert parse_override("@gpt-4o explain this") == ("gpt-4o", "explain this")
     assert parse_override("  @openai/gpt-4o-mini\nmulti\nline") == ("openai/gpt-4o-mini", "multi\nline")
     assert parse_override("@claude-sonnet-4.5") == ("claude-sonnet-4.5", "")
+    assert parse_override("@通义千问-7b 你好") == ("通义千问-7b", "你好")
+    assert parse_override("@qwen2.5:7b, hi") == ("qwen2.5:7b", "hi")
+    assert parse_override("@gpt-4o. hi") == (None, "@gpt-4o. hi")  # a sentence, not a name
+    assert parse_override("@_private hi") == (None, "@_private hi")
     # Addressed like a person: the comma or colon is not part of the name (it was sent to the
     # router's pick, the whole text as the prompt).
     assert parse_override("@gpt-4o, what is this?") == ("gpt-4o", "what is this?")
