@@ -115,13 +115,19 @@ def test_a_command_says_it_waits_with_the_holders_pid_and_ctrl_c_ends_it(
 def test_the_tui_says_it_waits_before_its_screen_is_up(recovery_held: subprocess.Popen[bytes]) -> None:
     """`chatroute` (the TUI) opens the store first: a wait there is a line on the terminal,
     not a blank screen."""
-    child = _chatroute()
+    import pty
+
+    leader, follower = pty.openpty()  # keys from a terminal, as the TUI requires (it refuses a pipe)
+    child = subprocess.Popen([sys.executable, "-m", "chatroute"], stdin=follower, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=dict(os.environ))
     assert child.stderr is not None
     try:
         notice = _first_line(child)
     finally:
         child.kill()
         child.wait(timeout=10)
+        os.close(leader)
+        os.close(follower)
     assert f"waiting for another process (pid {recovery_held.pid}, {PYTHON} -c" in notice, notice
 
 
