@@ -195,7 +195,36 @@ def _parse_guarded(argv: Sequence[str] | None) -> argparse.Namespace:
         sys.stdout = stdout
 
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl+C ended
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if code == INTERRUPTED_EXIT and argv is None:
+        _die_of_sigint()  # the process's own command line: this process is the command
+    return code
+
+
+def _die_of_sigint() -> None:
+    """End the process by SIGINT itself, as Python does for an uncaught KeyboardInterrupt. A shell
+    running `for …; do chatroute ask …; done` goes on with the loop when its child exits 130 by
+    itself (the child, it reasons, handled Ctrl+C), and stops it when the child died of SIGINT.
+    Everything is saved by now; only the interpreter's shutdown is skipped, so stdio is flushed."""
+    import signal
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # noqa: BLE001 - the line on stderr was the last word
+            pass
+    if not hasattr(os, "kill") or sys.platform == "win32":
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _stderr_to_devnull_if_closed()
     stdout = sys.stdout
     try:
@@ -235,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fault.exit_code
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
     finally:
         if guard is not None and sys.stdout is guard:
             sys.stdout = stdout

@@ -115,7 +115,8 @@ def test_a_failed_turn_and_a_refused_one_share_status_and_error(configured: Fake
     assert "TEST_OPENAI_KEY" in pinned["error"] and "TEST_OPENAI_KEY" in routed["error"]
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, -signal.SIGINT)],
+                         ids=["SIGTERM", "SIGINT"])
 def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, code: int,
                                                                   configured: FakeServer) -> None:  # noqa: F811
     # `timeout 30 chatroute ask --json …` sends SIGTERM; the partial answer is saved, and the
@@ -265,3 +266,35 @@ def test_a_standard_error_whose_reader_has_gone_is_not_a_failure(command: list[s
         assert done.stdout == b"Echo from gpt-4o-mini: hello\n"
     if expected:
         assert json.loads(done.stdout)["status"] == "error"
+
+
+def test_ctrl_c_stops_a_shell_loop_of_asks_not_only_the_current_one(configured: FakeServer,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    # bash goes on with a loop when its foreground child exits 130 by itself (it took the child
+    # to have handled Ctrl+C), and stops it when the child dies of SIGINT.
+    configured.default_reply = Reply(text=" ".join(f"w{i}" for i in range(400)), tokens_per_s=40)
+    log = tmp_path / "log"
+    script = (f'chatroute() {{ "{sys.executable}" -m chatroute "$@"; }}; '
+              f'for i in 1 2 3; do chatroute ask "question $i" >/dev/null 2>&1; echo "ask $i: $?" >> {log}; done')
+    loop = subprocess.Popen(["bash", "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not configured.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(loop.pid, signal.SIGINT)  # Ctrl+C: the terminal signals the whole foreground group
+    assert loop.wait(timeout=30) == -signal.SIGINT  # bash stopped there, as it stops for `sleep`
+    assert not log.exists() and len(configured.requests) == 1
+
+
+def test_ctrl_c_on_ask_reads_130_in_a_shell(configured: FakeServer) -> None:  # noqa: F811
+    configured.default_reply = Reply(text=" ".join(f"w{i}" for i in range(400)), tokens_per_s=40)
+    script = f'"{sys.executable}" -m chatroute ask hello >/dev/null; echo "exit $?"'
+    shell = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not configured.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    [ask] = Path(f"/proc/{shell.pid}/task/{shell.pid}/children").read_text().split()  # the shell's only child
+    os.kill(int(ask), signal.SIGINT)
+    out, err = shell.communicate(timeout=30)
+    assert out == b"exit 130\n" and err == b"chatroute: interrupted\n", err

@@ -61,7 +61,7 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
         reader.join(5)
         time.sleep(0.3)  # the stderr drain catches up
     err = "".join(served.stderr)
-    assert code == 130, err
+    assert code == -signal.SIGINT, err  # ended by SIGINT itself: a shell reads 130
     assert "Traceback" not in err and "ERROR" not in err and "Exception" not in err, err
     assert "stopped at once" in err
     turns = served.turns()
