@@ -150,9 +150,10 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
     message = None
     if level != "ok":
         parts = []
-        if state.daily_cap_usd:
+        # `is not None`: a cap of 0 (spend nothing) is a cap, reached from the start.
+        if state.daily_cap_usd is not None:
             parts.append(f"{usd(state.daily_spent_usd)} of {usd(state.daily_cap_usd)} today")
-        if state.monthly_cap_usd:
+        if state.monthly_cap_usd is not None:
             parts.append(f"{usd(state.monthly_spent_usd)} of {usd(state.monthly_cap_usd)} this month")
         head = ("budget reached — a new paid turn waits for your yes (the TUI asks; `ask` needs --over-budget)"
                 if level == "over" else (

@@ -266,3 +266,17 @@ def test_a_budget_decision_says_the_budget_in_its_why(
     code, answer = ask_json(capsys, "--over-budget", QUESTION)
     assert code == 0 and answer["route"]["kind"] == "routed"
     assert answer["route"]["why"] == "over the daily budget, sent as you asked"
+
+
+def test_a_zero_cap_is_named_with_its_spend_in_the_warning_and_in_costs(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # A cap of 0 means "spend nothing": reached from the start, and said with its figures like
+    # any other cap (before, the warning ended at its colon, naming neither spend nor cap).
+    write_config(chatroute_home, configured, extra="[budget]\ndaily_usd = 0\n")
+    configured.script("gpt-4o-mini", Reply(text="spent", input_tokens=1000, output_tokens=100))
+    code, out, err = run_cli(capsys, "ask", "-m", "gpt-4o-mini", "--no-cache", "a pinned turn")
+    assert code == 0
+    [warning] = [ln for ln in err.splitlines() if "warning" in ln]
+    assert warning.endswith("--over-budget): $0.00021 of $0.00 today")
+    code, out, err = run_cli(capsys, "costs")
+    assert code == 0 and out.rstrip().splitlines()[-1].endswith(": $0.00021 of $0.00 today")

@@ -85,6 +85,21 @@ async def test_with_only_a_daily_cap_the_month_still_shows_its_spend(
         assert "today: $0.0068 of $5.00 (0%)" in budget and "this month: $0.0068 (no cap)" in budget
 
 
+async def test_a_zero_cap_shows_as_a_cap_used_up_not_as_no_cap(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # daily_usd = 0 means "spend nothing"; the screen said "today: $0.0034 (no cap)".
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    write_config(chatroute_home, fake_server, extra="[budget]\ndaily_usd = 0\n")
+    app = ChatrouteApp(Engine.open())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _seed(pilot, app, fake_server, 1)
+        await pilot.press("f5")
+        await settle(pilot, app)
+        budget = str(app.screen.query_one("#budget").render())
+        assert "today: $0.0034 of $0.00 (100%) ⛔ over budget" in budget
+        assert "budget reached" in budget and "$0.0034 of $0.00 today" in budget
+
+
 async def test_cards_keep_estimate_and_unknown_markers_and_tokens_use_one_style(
         engine: FakeEngine) -> None:
     report = sample_cost_report()

@@ -107,8 +107,8 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
     for label, cap_key, spent_key in (("today", "daily_usd", "daily_spent"),
                                       ("this month", "monthly_usd", "monthly_spent")):
         cap, spent = budget.get(cap_key), float(budget.get(spent_key) or 0.0)
-        if cap:
-            pct = 100.0 * spent / float(cap)
+        if cap is not None:  # a cap of 0 (spend nothing) is a cap, used up from the start
+            pct = 100.0 * spent / float(cap) if cap > 0 else 100.0
             style = "bold red" if pct >= 100 else ("yellow" if pct >= 80 else "")
             mark = " ⛔ over budget" if pct >= 100 else (" ⚠" if pct >= 80 else "")
             out.append(f"{label}: {usd(spent)} of {usd(cap)} ({pct:.0f}%){mark}\n", style=style)
