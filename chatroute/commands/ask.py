@@ -9,6 +9,7 @@ from typing import Any
 
 from chatroute.commands.common import (
     CONFIG_ERROR_KINDS,
+    budget_warning,
     conversation_ref,
     for_terminal,
     open_engine,
@@ -80,7 +81,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             print_json(_stopped_json(engine, started, routed, "".join(received), bypass=args.no_cache))
         raise
     finally:
-        warning = _budget_warning(engine)
+        warning = budget_warning(engine)
         await engine.aclose()
     assert finished is not None and started is not None
     record = finished.record
@@ -160,17 +161,6 @@ def _stopped_json(engine: Any, started: TurnStarted, routed: Routed | None, text
     if not model:  # stopped before a model was chosen
         out["model"] = out["provider"] = None
     return out
-
-
-def _budget_warning(engine: Any) -> str | None:
-    """The 80% / 100% budget warning after a turn (stderr, so scripts reading stdout are unaffected)."""
-    try:
-        from chatroute.accounting import budget_report
-
-        report = budget_report(engine.store, engine.config.budget)
-    except Exception:  # noqa: BLE001 - a warning must never fail the command
-        return None
-    return report.get("message") if report.get("level") in ("warn", "over") else None
 
 
 def _as_json(started: TurnStarted, routed: Routed | None, hit: CacheHit | None, finished: TurnFinished,

@@ -161,6 +161,18 @@ def say_warnings(warnings: Iterable[str]) -> None:
 _UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
+def budget_warning(engine: Any) -> str | None:
+    """The 80% / 100% budget warning after a command spent (stderr, so scripts reading stdout
+    are unaffected)."""
+    try:
+        from chatroute.accounting import budget_report
+
+        report = budget_report(engine.store, engine.config.budget)
+    except Exception:  # noqa: BLE001 - a warning must never fail the command
+        return None
+    return report.get("message") if report.get("level") in ("warn", "over") else None
+
+
 def json_text(obj: Any, *, indent: int | None = None) -> str:
     """`obj` as JSON for standard output: non-ASCII text kept readable where stdout is UTF-8
     (elsewhere \\u escapes: the '?' an unencodable character becomes would change the data),

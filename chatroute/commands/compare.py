@@ -15,6 +15,7 @@ from typing import Any
 
 from chatroute.commands.common import (
     CONFIG_ERROR_KINDS,
+    budget_warning,
     display_width,
     json_text,
     open_engine,
@@ -56,6 +57,7 @@ async def _drain(model: str, stream: AsyncIterator[TurnEvent], out: dict[str, An
 async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     tasks: list[asyncio.Task[tuple[str, dict[str, Any]]]] = []
     outs: dict[str, dict[str, Any]] = {}
+    warning: str | None = None
     try:
         streams = engine.compare(None, prompt, args.models)
         outs = {m: {"model": m} for m in streams}
@@ -77,6 +79,9 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         raise
     finally:
         await _stop(tasks)
+        # A cap never stops a compare (its models are the user's choice), but it spends on
+        # every one at once: past 80% or the cap it says so, as `ask` does.
+        warning = budget_warning(engine)
         await engine.aclose()
     ordered = [results[m] for m in streams]
     if args.json or args.jsonl:
@@ -96,6 +101,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         if conv and any(o["record"].status == "ok" for o in ordered):
             print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue, "
                   f"or `chatroute ask -c {conv}` goes on from the first")
+    if warning:
+        print(f"chatroute: warning: {warning}", file=sys.stderr)
     if any(o["record"].status == "ok" for o in ordered):
         return 0
     # An error line names its model already.

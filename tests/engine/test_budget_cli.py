@@ -280,3 +280,22 @@ def test_a_zero_cap_is_named_with_its_spend_in_the_warning_and_in_costs(
     assert warning.endswith("--over-budget): $0.00021 of $0.00 today")
     code, out, err = run_cli(capsys, "costs")
     assert code == 0 and out.rstrip().splitlines()[-1].endswith(": $0.00021 of $0.00 today")
+
+
+def test_compare_past_the_cap_says_so_on_stderr_as_ask_does(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # The models of a compare are the user's choice, so a cap does not stop it; but it spends on
+    # every one of them at once, and it said nothing of the budget it was spending past.
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {CAP}\n")
+    configured.script("gpt-4o", Reply(text="one", input_tokens=1000, output_tokens=1000))
+    configured.script("claude-haiku-4-5", Reply(text="two", input_tokens=1000, output_tokens=1000))
+    code, out, err = run_cli(capsys, "compare", "-m", "gpt-4o", "-m", "claude-haiku-4-5", QUESTION)
+    assert code == 0 and "one" in out and "two" in out
+    [warning] = [ln for ln in err.splitlines() if "warning" in ln]
+    assert warning.startswith("chatroute: warning: budget reached") and "today" in warning
+    # --json keeps stdout a JSON document; the warning is on stderr there too.
+    configured.script("gpt-4o", Reply(text="one", input_tokens=10, output_tokens=10))
+    configured.script("claude-haiku-4-5", Reply(text="two", input_tokens=10, output_tokens=10))
+    code, out, err = run_cli(capsys, "compare", "--json", "-m", "gpt-4o", "-m", "claude-haiku-4-5", QUESTION)
+    assert code == 0 and len(json.loads(out)) == 2
+    assert "chatroute: warning: budget reached" in err
