@@ -4,6 +4,8 @@ full-screen app would wipe at once. The CLI commands keep printing them."""
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +57,11 @@ def test_warnings_are_notifications_in_the_tui_and_stderr_lines_in_the_cli(
             toasts.extend(" ".join(str(toast.render()).split()) for toast in app.screen.query(Toast))
         await engine.aclose()
 
-    # `chatroute` itself, with only the terminal part swapped for a headless Pilot.
+    # `chatroute` itself, with only the terminal part swapped for a headless Pilot (and standard
+    # input taken for the terminal it would be: the TUI refuses to start from a pipe).
     monkeypatch.setattr("chatroute.tui.app.run_tui", lambda engine: asyncio.run(drive(engine)) or 0)
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     code, out, err = run_cli(capsys)
     assert code == 0 and err == "" and out == ""
     warnings = [n for n in shown if n.severity == "warning"]
