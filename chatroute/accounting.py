@@ -91,6 +91,16 @@ def parse_since(value: str | None, now: datetime | None = None) -> date | None:
     return day
 
 
+def percent_used(fraction: float) -> int:
+    """A cap's use in whole percent, never rounded up onto a threshold it has not reached:
+    99.7% reads 99%, not the 100% of a cap reached (nor 79.6% the 80% that warns)."""
+    pct = round(fraction * 100)
+    for threshold in (100, round(WARN_FRACTION * 100)):
+        if pct == threshold and fraction < threshold / 100:
+            return threshold - 1
+    return pct
+
+
 @dataclass(frozen=True)
 class CapSpend:
     """Spend so far against the configured caps (None = no cap). routing.policy.BudgetState

@@ -213,3 +213,20 @@ async def test_keys_typed_on_after_enter_are_no_answer_to_the_budget_question(
         await settle(pilot, app)
         assert app.screen is chat and chat.composer.text == PROMPT + "why not"
         assert len(fake_server.requests) == requests
+
+
+async def test_just_under_the_cap_no_figure_reads_100_percent(chatroute_home: Path, fake_server: FakeServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 99.7% of the cap nothing is reached yet (the router still routes to paid models), but
+    # the status bar said "⚠ budget 100% used" and the costs screen "(100%)" with no over mark.
+    cost = _mini_cost(chatroute_home, fake_server, monkeypatch, 1000, 100)
+    engine = _engine(chatroute_home, fake_server, monkeypatch, f"daily_usd = {cost / 0.997:.12f}")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, fake_server, 1000, 100, "first")
+        await settle(pilot, app)
+        assert "⚠ budget 99% used" in _status(app)
+        await pilot.press("f5")
+        await settle(pilot, app)
+        budget = str(app.screen.query_one("#budget").render())
+        assert "(99%) ⚠" in budget

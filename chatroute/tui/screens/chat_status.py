@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.screen import Screen
 
+from chatroute.accounting import percent_used
 from chatroute.catalog.prices import as_of_label
 from chatroute.tui.data import Backend, conv_title, short_model
 
@@ -16,7 +17,7 @@ def budget_status_text(budget: dict[str, Any]) -> str:
     """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`."""
     if budget.get("level") == "over":
         return "⛔ budget reached: new turns ask first"
-    return f"⚠ budget {float(budget.get('fraction') or 0.0):.0%} used: stepping down to cheaper models"
+    return f"⚠ budget {percent_used(float(budget.get('fraction') or 0.0))}% used: stepping down to cheaper models"
 
 
 def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:

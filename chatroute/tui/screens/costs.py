@@ -28,7 +28,7 @@ from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.accounting import cache_saving
+from chatroute.accounting import cache_saving, percent_used
 from chatroute.catalog.prices import as_of_label
 from chatroute.money import marked_usd, usd
 from chatroute.tui.data import Backend, short_model
@@ -108,10 +108,10 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
                                       ("this month", "monthly_usd", "monthly_spent")):
         cap, spent = budget.get(cap_key), float(budget.get(spent_key) or 0.0)
         if cap is not None:  # a cap of 0 (spend nothing) is a cap, used up from the start
-            pct = 100.0 * spent / float(cap) if cap > 0 else 100.0
+            pct = percent_used(spent / float(cap) if cap > 0 else 1.0)
             style = "bold red" if pct >= 100 else ("yellow" if pct >= 80 else "")
             mark = " ⛔ over budget" if pct >= 100 else (" ⚠" if pct >= 80 else "")
-            out.append(f"{label}: {usd(spent)} of {usd(cap)} ({pct:.0f}%){mark}\n", style=style)
+            out.append(f"{label}: {usd(spent)} of {usd(cap)} ({pct}%){mark}\n", style=style)
         else:
             out.append(f"{label}: {usd(spent)} (no cap)\n", style="dim")
     if budget.get("message"):
