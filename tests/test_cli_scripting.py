@@ -298,3 +298,25 @@ def test_ctrl_c_on_ask_reads_130_in_a_shell(configured: FakeServer) -> None:  # 
     os.kill(int(ask), signal.SIGINT)
     out, err = shell.communicate(timeout=30)
     assert out == b"exit 130\n" and err == b"chatroute: interrupted\n", err
+
+
+def test_ask_c_while_another_process_writes_its_last_answer_is_refused_not_sent_blind(
+        configured: FakeServer) -> None:  # noqa: F811
+    # `chatroute ask q1 & chatroute ask -c last q2`: q1's answer has no text yet, and the history
+    # leaves out a question whose answer has none, so q2 went out alone and was answered blind.
+    configured.script(Reply(text="Paris. " * 30, ttft=3, tokens_per_s=40))
+    first = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "what is the capital of France?"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not configured.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    early = run_subprocess("ask", "--json", "-c", "last", "and its population?")
+    assert early.returncode == 2
+    assert "still being written" in str(_failure(early)["error"])
+    assert len(configured.requests) == 1  # nothing sent blind
+    first.communicate(timeout=60)
+    assert first.returncode == 0
+    after = run_subprocess("ask", "-c", "last", "and its population?")
+    assert after.returncode == 0, after.stderr
+    assert [m["content"][:10] for m in configured.requests[-1].messages] == [
+        "what is th", "Paris. Par", "and its po"]

@@ -47,6 +47,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         waits.on_wait = wait_notice
     engine.on_cache_reembed = reembed_notice
     args.conversation = conversation_ref(engine, args.conversation)
+    _refuse_if_its_answer_is_being_written(engine, args.conversation)
     _warn_if_system_is_ignored(engine, args)
     try:
         async for event in engine.run_turn(
@@ -130,6 +131,21 @@ def _over_budget_line(exc: BudgetExceeded) -> str:
                 "or raise [budget] in the config")
     cost = f", about {usd(block.expected_cost_usd)}" if block.expected_cost_usd else ""
     return f"{exc}; add --over-budget to send this turn anyway on {block.cheapest_model}{cost}"
+
+
+def _refuse_if_its_answer_is_being_written(engine: Any, conversation_id: str | None) -> None:
+    """`ask q1 & ask -c last q2`: q1's answer, still streaming in the other process, may have no
+    text yet, and the history leaves out a question whose answer has none; q2 would go out
+    without q1 and be answered blind (and paid for). A stream left by a killed process was
+    recovered when the store opened, so one still 'streaming' has a live writer."""
+    if conversation_id is None:
+        return
+    ids = engine.store.history_ids(conversation_id)
+    leaf = engine.store.get_message(ids[-1]) if ids else None
+    if leaf is not None and leaf.role == "assistant" and leaf.status == "streaming":
+        raise UsageError(f"conversation {conversation_id}: its last answer is still being written (by another "
+                         "chatroute); sent now, this turn would go without it. Wait for that answer to finish, "
+                         "then run this again")
 
 
 def _warn_if_system_is_ignored(engine: Any, args: argparse.Namespace) -> None:
