@@ -127,4 +127,9 @@ def test_models_with_no_models_says_what_to_set_as_ask_and_route_do(
     code, out, expected = run_cli(capsys, "route", "hi")
     assert code == 2 and expected.startswith("chatroute: error: no models to use: "), expected
     code, out, err = run_cli(capsys, "models", *args)
-    assert (code, out, err) == (2, "", expected)
+    assert (code, err) == (2, expected)
+    if "--json" in args:  # and the error as JSON on stdout (89cf874)
+        assert json.loads(out) == {"status": "error", "error": expected.strip().removeprefix("chatroute: error: "),
+                                   "exit_code": 2}
+    else:
+        assert out == ""
