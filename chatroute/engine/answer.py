@@ -309,7 +309,7 @@ def fallback(
     try:
         again = decide_route(
             engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,
-            current_model=current_model, exclude=exclude, preset=decision.preset,
+            current_model=current_model, exclude=exclude, preset=decision.preset, failing_over=decision,
         )
     except ChatrouteError:
         return None

@@ -18,6 +18,26 @@ if TYPE_CHECKING:
     from chatroute.routing.policy import RouteDecision
 
 
+class InFlight:
+    """What this process's turns still streaming are expected to cost, from their decision to
+    their record. The ledger only holds finished turns: without these, every request `serve`
+    decided while others streamed saw the cap as the others had never been sent."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, float] = {}  # id(decision): its model's expected cost
+
+    def hold(self, decision: RouteDecision) -> None:
+        cost = next((c.expected_cost_usd for c in decision.candidates if c.model == decision.model), None)
+        self._held[id(decision)] = cost or 0.0
+
+    def release(self, decision: RouteDecision) -> None:
+        self._held.pop(id(decision), None)
+
+    def total(self, *, but: RouteDecision | None = None) -> float:
+        """`but`: a turn failing over does not count its own expected cost against itself."""
+        return sum(cost for key, cost in list(self._held.items()) if but is None or key != id(but))
+
+
 def blocked_by_budget(
     engine: Engine,
     conversation_id: str | None,
@@ -31,7 +51,8 @@ def blocked_by_budget(
     from chatroute.routing.budget import block_from_refusal, budget_state, is_budget_refusal
     from chatroute.routing.policy import NoRouteError, parse_override
 
-    state = budget_state(engine.store, engine.config.budget)  # no cap configured: no query at all
+    # No cap configured: no query at all.
+    state = budget_state(engine.store, engine.config.budget, pending_usd=engine.in_flight.total())
     if state is None:
         return None
     at_model, prompt = parse_override(prompt)
@@ -82,7 +103,8 @@ def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) ->
 
     if not isinstance(exc, NoRouteError) or not is_budget_refusal(exc):
         return None
-    block = block_from_refusal(budget_state(engine.store, engine.config.budget) or BudgetState(), exc)
+    state = budget_state(engine.store, engine.config.budget, pending_usd=engine.in_flight.total())
+    block = block_from_refusal(state or BudgetState(), exc)
     if block.cheapest_model is None:
         return None
     over = (f"the {block.period} budget cap is reached" if block.reached else

@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.engine.answer import answer
-from chatroute.engine.budget import blocked_by_budget, over_budget_decision
+from chatroute.engine.budget import InFlight, blocked_by_budget, over_budget_decision
 from chatroute.engine.cache_path import cached_answer, penalise_regenerated_answer, serve_from_cache
 from chatroute.engine.common import (
     CACHE_PARAMS,
@@ -88,6 +88,8 @@ class Engine:
         self._writer: ThreadPoolExecutor | None = None
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
+        # Turns streaming now, at their expected cost: counted against the budget caps.
+        self.in_flight = InFlight()
         # Given to the answer cache when it opens (AnswerCache.on_reembed): a command says why its
         # first lookup after an upgrade takes seconds.
         self.on_cache_reembed: Callable[[int], None] | None = None
@@ -493,17 +495,20 @@ class Engine:
         route_started = time.perf_counter()
         decision = await self._route_turn(plan, conv, assistant_id, route_started, allow_over_budget)
         route_ms = (time.perf_counter() - route_started) * 1000
-        yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
-
-        # aclosing: a consumer that walks away mid-stream closes the stream too, which records it.
+        self.in_flight.hold(decision)  # until its record is in the ledger
         answered = False
-        async with aclosing(answer(self, conv, assistant_id, history, prompt, decision, route_ms, cache_status,
-                                   cache_key=(params, cache_key_model) if cache_on else None,
-                                   current_model=current_model)) as events:
-            async for event in events:
-                if isinstance(event, TurnFinished):
-                    answered = bool(event.text)
-                yield event
+        try:
+            yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
+            # aclosing: a consumer that walks away mid-stream closes the stream too, which records it.
+            async with aclosing(answer(self, conv, assistant_id, history, prompt, decision, route_ms, cache_status,
+                                       cache_key=(params, cache_key_model) if cache_on else None,
+                                       current_model=current_model)) as events:
+                async for event in events:
+                    if isinstance(event, TurnFinished):
+                        answered = bool(event.text)
+                    yield event
+        finally:
+            self.in_flight.release(decision)
         # An override that got no answer is no choice of one answer over another, and the
         # same command run again after the failure would count the one choice per attempt.
         if override and answered:

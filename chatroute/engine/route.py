@@ -83,9 +83,11 @@ def decide_route(
     current_model: str | None,
     exclude: set[str] | None = None,
     preset: str | None = None,
+    failing_over: RouteDecision | None = None,
 ) -> RouteDecision:
     """`preset`: this decision only (a served `chatroute/frugal` request); the router's own
-    preset, and the explicit weights that go with it, are put back afterwards."""
+    preset, and the explicit weights that go with it, are put back afterwards. `failing_over`:
+    the decision of the turn this one replaces, whose expected cost is no longer to come."""
     from chatroute.routing.budget import budget_state
 
     engine.catch_up()  # prices refreshed or preferences reset by another process meanwhile
@@ -93,7 +95,8 @@ def decide_route(
     kept = (router.preset, router.cost_weight_override)
     try:
         pool, health = engine.catalog.pool(), engine.health
-        state = budget_state(engine.store, engine.config.budget)
+        state = budget_state(engine.store, engine.config.budget,
+                             pending_usd=engine.in_flight.total(but=failing_over))
         found = targets(engine, pin, override, strict=True)
         return router.decide(RouteRequest(
             prompt=prompt, history=history, system=system, pool=pool, current_model=current_model,

@@ -17,12 +17,17 @@ from chatroute.routing.policy import BudgetState, NoRouteError, RouteCandidate
 CAP_REACHED = BUDGET_CAP_REACHED
 
 
-def budget_state(store: Any, budget_cfg: Any, *, now: datetime | None = None) -> BudgetState | None:
-    """Spend so far (UTC day and month) against `budget.daily_usd` / `budget.monthly_usd`.
+def budget_state(store: Any, budget_cfg: Any, *, now: datetime | None = None,
+                 pending_usd: float = 0.0) -> BudgetState | None:
+    """Spend so far (UTC day and month) against `budget.daily_usd` / `budget.monthly_usd`,
+    with `pending_usd` (turns still streaming, at their expected cost) counted as spent.
 
     None when no cap is configured, so the router skips the budget logic entirely."""
     spend = cap_spend(store, budget_cfg, now=now)
-    return None if spend is None else BudgetState(**asdict(spend))
+    if spend is None:
+        return None
+    return BudgetState(**{**asdict(spend), "daily_spent_usd": spend.daily_spent_usd + pending_usd,
+                          "monthly_spent_usd": spend.monthly_spent_usd + pending_usd})
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,14 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
         decision = engine.decide(req.prompt, history=history, system=req.system, pin=None, override=None,
                                  current_model=None, preset=req.preset)
     route_ms = (time.perf_counter() - started) * 1000
-    yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
-    async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status, on_record)) as answer:
-        async for event in answer:
-            yield event
+    engine.in_flight.hold(decision)  # until its record is in the ledger: requests at once share the cap
+    try:
+        yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
+        async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status, on_record)) as answer:
+            async for event in answer:
+                yield event
+    finally:
+        engine.in_flight.release(decision)
 
 
 def _tell(on_record: OnRecord | None, record: TurnRecord, final: bool) -> None:
