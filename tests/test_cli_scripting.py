@@ -127,7 +127,7 @@ def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, c
     deadline = time.monotonic() + 30
     while not configured.requests and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # some words streamed
+    time.sleep(2.0)  # some words streamed (of 10 s of them), on a busy machine too
     child.send_signal(signum)
     out, err = child.communicate(timeout=30)
     assert child.returncode == code, err
@@ -219,7 +219,7 @@ def test_compare_stopped_by_sigterm_prints_the_interrupted_answers(fmt: str, con
     deadline = time.monotonic() + 30
     while len(configured.requests) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # some words streamed
+    time.sleep(2.0)  # some words streamed (of 10 s of them), on a busy machine too
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=30)
     assert child.returncode == 143, err
@@ -304,7 +304,7 @@ def test_ask_c_while_another_process_writes_its_last_answer_is_refused_not_sent_
         configured: FakeServer) -> None:  # noqa: F811
     # `chatroute ask q1 & chatroute ask -c last q2`: q1's answer has no text yet, and the history
     # leaves out a question whose answer has none, so q2 went out alone and was answered blind.
-    configured.script(Reply(text="Paris. " * 30, ttft=3, tokens_per_s=40))
+    configured.script(Reply(text="Paris. " * 30, ttft=8, tokens_per_s=40))  # time for the second to start
     first = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "what is the capital of France?"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
