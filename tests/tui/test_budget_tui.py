@@ -230,3 +230,21 @@ async def test_just_under_the_cap_no_figure_reads_100_percent(chatroute_home: Pa
         await settle(pilot, app)
         budget = str(app.screen.query_one("#budget").render())
         assert "(99%) ⚠" in budget
+
+
+async def test_compare_past_the_cap_says_it_spends_anyway_before_it_starts(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the cap the status bar says new turns ask first; a compare does not ask (its models
+    # are the user's choice) but starts on the picker's ticked paid models with Enter, and its
+    # picker said nothing of the budget.
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
+        await settle(pilot, app)
+        assert "⛔ budget reached" in _status(app)
+        await pilot.press("f4")
+        await settle(pilot, app)
+        note = str(app.screen.query_one("#setup-budget").render())
+        assert note.startswith("⛔ Daily budget $0.0001 reached (spent $0.0")
+        assert "every model ticked is paid for" in note

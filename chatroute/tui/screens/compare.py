@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -25,7 +25,8 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, Input, OptionList, SelectionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from chatroute.money import marked_usd
+from chatroute.accounting import percent_used
+from chatroute.money import marked_usd, usd
 from chatroute.safetext import CleanEvents
 from chatroute.tui.data import Backend, error_line, short_model
 from chatroute.tui.markdown.answer import AnswerMarkdown
@@ -56,6 +57,24 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # prompt is left out (the footer has its keys), so the list keeps rows for the models.
 INTRO = "Pick 2–4 models (space toggles), then write the prompt and press Enter."
 SHORT_INTRO = "tick 2–4 with space · tab: the prompt"
+
+
+def budget_note(budget: dict[str, Any] | None) -> str | None:
+    """From 80% of a cap, what the picker says before a compare spends: it does not ask first as
+    a routed turn does (its models are the user's choice), so the cap is said here."""
+    if not budget or budget.get("level") not in ("warn", "over"):
+        return None
+    caps = [(period, float(cap), float(budget.get(spent_key) or 0.0)) for period, cap_key, spent_key in
+            (("Daily", "daily_usd", "spent_today"), ("Monthly", "monthly_usd", "spent_month"))
+            if (cap := budget.get(cap_key)) is not None]
+    if not caps:
+        return None
+    period, cap, spent = max(caps, key=lambda c: c[2] / c[1] if c[1] > 0 else float("inf"))
+    if budget.get("level") == "over":
+        head = f"⛔ {period} budget {usd(cap)} reached (spent {usd(spent)})"
+    else:
+        head = f"⚠ {period} budget {usd(cap)}: {percent_used(spent / cap if cap > 0 else 1.0)}% used"
+    return f"{head}: a compare does not ask first; every model ticked is paid for."
 
 
 def default_picks(models: list[ModelInfo]) -> list[str]:
@@ -297,6 +316,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     CompareScreen.-running #running { display: block; }
     CompareScreen.-running #setup { display: none; }
     CompareScreen .hint { color: $text-muted; height: auto; }
+    CompareScreen #setup-budget { color: $warning; height: auto; }
     CompareScreen #answer-tabs { height: 1; display: none; }
     CompareScreen.-one-at-a-time #answer-tabs { display: block; }
     CompareScreen.-one-at-a-time CompareColumn { display: none; }
@@ -349,6 +369,9 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             # Text, not a string: a string prompt is read as markup, and a local server names its own models.
             yield ModelChecklist(*[(Text(m.id), m.id, m.id in picks) for m in models], id="models")
             with Vertical(id="setup-foot"):
+                note = budget_note(self.backend.budget_status())
+                if note is not None:
+                    yield Static(note, id="setup-budget", markup=False)
                 yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
                 yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                              classes="hint")
