@@ -72,7 +72,8 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     route.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
     ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")
-    ev.add_argument("file", help="labelled JSONL or JSONL.gz in the shared routing schema; '-' reads standard input")
+    ev.add_argument("file", nargs="?", help="labelled JSONL or JSONL.gz in the shared routing schema; '-', or none "
+                                            "with standard input not a terminal, reads standard input")
     ev.add_argument("--weak", metavar="M", help="the weak model (default: lowest-scoring per dataset)")
     ev.add_argument("--strong", metavar="M", help="the strong model (default: highest-scoring per dataset)")
     ev.add_argument("--cost-ratio", type=_ratio, metavar="R",

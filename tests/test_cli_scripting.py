@@ -320,3 +320,13 @@ def test_ask_c_while_another_process_writes_its_last_answer_is_refused_not_sent_
     assert after.returncode == 0, after.stderr
     assert [m["content"][:10] for m in configured.requests[-1].messages] == [
         "what is th", "Paris. Par", "and its po"]
+
+
+def test_eval_reads_rows_piped_in_without_a_dash(tmp_path: Path) -> None:
+    rows = [{"dataset": "d", "turns": [f"question {i} " + "x" * i], "scores": {"weak": i % 2, "strong": 1.0}}
+            for i in range(20)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    done = _shell(f"cat '{data}' | chatroute eval --json --weak weak --strong strong")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["d"]["weak"] == "weak"

@@ -54,6 +54,11 @@ def _check_models(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
 def run(args: argparse.Namespace) -> int:
     from chatroute.routing.evaluate import evaluate_rows, format_table, load_rows
 
+    if args.file is None:  # `… | chatroute eval`, as `echo q | chatroute ask` reads its prompt
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("no FILE: give a labelled JSONL(.gz) file, or pipe it in "
+                             "(`cat rows.jsonl | chatroute eval`)")
+        args.file = "-"
     from_stdin = args.file == "-"
     if from_stdin and sys.stdin is None:
         raise UsageError("'-' reads the labelled rows from standard input, which is closed")
