@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from chatroute.accounting import percent_used
 from chatroute.format import short_model
 from chatroute.money import usd
 from chatroute.routing.decision import (
@@ -395,7 +396,7 @@ class Router:
             factor = 1.0 + 20.0 * min(1.0, (turn.used - BUDGET_SOFT_START) / (1 - BUDGET_SOFT_START))
             budget_factor = factor
             turn.lam *= factor
-            turn.notes.append(f"budget {turn.used:.0%} used: cost weight x{factor:.1f}")
+            turn.notes.append(f"budget {percent_used(turn.used)}% used: cost weight x{factor:.1f}")
 
         rated = [self._rated(m) for m in models]
         need_quantile = None

@@ -299,3 +299,16 @@ def test_compare_past_the_cap_says_so_on_stderr_as_ask_does(
     code, out, err = run_cli(capsys, "compare", "--json", "-m", "gpt-4o", "-m", "claude-haiku-4-5", QUESTION)
     assert code == 0 and len(json.loads(out)) == 2
     assert "chatroute: warning: budget reached" in err
+
+
+def test_just_under_the_cap_the_route_note_never_reads_100_percent(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # At 99.7% nothing is reached (paid models are still routed to), but the route's note said
+    # "budget 100% used" (the why panel, `route`, `ask --json`'s route.notes).
+    # A spend whose 0.3% still pays for a short turn on gpt-4o-mini.
+    spent = _spend(capsys, configured, model="gpt-4o-mini", tokens=(1_000_000, 100_000), prompt="warm-up")["cost_usd"]
+    write_config(chatroute_home, configured, extra=f"[budget]\ndaily_usd = {spent / 0.997:.12f}\n")
+    code, out, err = run_cli(capsys, "route", "--json", "Say hello.")
+    assert code == 0, err
+    [note] = [n for n in json.loads(out)["notes"] if n.startswith("budget")]
+    assert note.startswith("budget 99% used: cost weight x")
