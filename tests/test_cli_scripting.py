@@ -28,7 +28,8 @@ def _shell(command: str, *, timeout: float = 60) -> subprocess.CompletedProcess[
                           capture_output=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", ["models", "ask hello", "--version", "costs --help"])
+@pytest.mark.parametrize("command", ["models", "ask hello", "--version", "costs --help", "serve --port 0",
+                                     "serve --rotate-token"])
 def test_a_closed_standard_output_is_one_line_and_asks_no_model(command: str,
                                                                 configured: FakeServer) -> None:  # noqa: F811
     done = _shell(f"chatroute {command} >&-")
