@@ -248,3 +248,26 @@ async def test_compare_past_the_cap_says_it_spends_anyway_before_it_starts(
         note = str(app.screen.query_one("#setup-budget").render())
         assert note.startswith("⛔ Daily budget $0.0001 reached (spent $0.0")
         assert "every model ticked is paid for" in note
+
+
+async def test_past_the_cap_the_status_bar_never_promises_a_question_for_a_chosen_model(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pin or an override is never blocked by a cap, but with one set the status bar still read
+    # "next turn: gpt-4o (override) · ⛔ budget reached: new turns ask first": Enter then spent
+    # on gpt-4o with no question.
+    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
+    app = ChatrouteApp(engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
+        await settle(pilot, app)
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        assert "⛔ budget reached: new turns ask first" in _status(app)
+        chat.next_override = "openai/gpt-4o"  # as the model picker (m) sets it
+        status = _status(app)
+        assert "⛔ budget reached: gpt-4o, your choice, is paid without asking" in status
+        assert "ask first" not in status
+        chat.next_override = None
+        engine.store.set_pin(chat.conversation_id, "openai/gpt-4o")  # as the picker's "pin" does
+        chat.refresh_titles()
+        assert "⛔ budget reached: gpt-4o, your choice, is paid without asking" in _status(app)

@@ -207,7 +207,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         # The engine holds the preset (a config reload may change it): mirrored without a watcher call.
         self.set_reactive(ChatScreen.preset, self.backend.preset())
         self.sub_title = subtitle(self.backend, self.conversation_id, self.preset)
-        status.update(status_line(self.backend, self.next_override, self._budget))
+        status.update(status_line(self.backend, self.conversation_id, self.next_override, self._budget))
 
     # ---- sending and streaming ----
     @on(Composer.Submitted)

@@ -13,9 +13,12 @@ from chatroute.catalog.prices import as_of_label
 from chatroute.tui.data import Backend, conv_title, short_model
 
 
-def budget_status_text(budget: dict[str, Any]) -> str:
-    """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`."""
+def budget_status_text(budget: dict[str, Any], chosen: str | None = None) -> str:
+    """The status bar's budget warning (shown from 80%): `⚠ budget 85% used`, `⛔ budget reached`.
+    `chosen`: the next turn's override, else the conversation's pin, which no cap stops."""
     if budget.get("level") == "over":
+        if chosen:
+            return f"⛔ budget reached: {short_model(chosen)}, your choice, is paid without asking"
         return "⛔ budget reached: new turns ask first"
     return f"⚠ budget {percent_used(float(budget.get('fraction') or 0.0))}% used: stepping down to cheaper models"
 
@@ -37,7 +40,8 @@ def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:
     return " · ".join(parts)
 
 
-def status_line(backend: Backend, next_override: str | None, budget: dict[str, Any] | None) -> Text:
+def status_line(backend: Backend, conversation_id: str | None, next_override: str | None,
+                budget: dict[str, Any] | None) -> Text:
     """The line above the composer: the next turn's override, a budget warning, the prices' age."""
     status = []
     if next_override:
@@ -45,7 +49,8 @@ def status_line(backend: Backend, next_override: str | None, budget: dict[str, A
     # The budget before the prices' age: on a narrow terminal the line's end is cut, and the
     # budget changes what the next turn does.
     if budget is not None and budget.get("level") in ("warn", "over"):
-        status.append(budget_status_text(budget))
+        chosen = next_override or (backend.pin_of(conversation_id) if budget.get("level") == "over" else None)
+        status.append(budget_status_text(budget, chosen))
     dates = backend.price_dates()
     if dates:
         status.append(as_of_label(*dates))
