@@ -77,12 +77,15 @@ def _one_error_line(err: str) -> str:
 ])
 def test_broken_config_is_one_line_with_file_and_line(capsys: pytest.CaptureFixture[str], configured: FakeServer,
                                                       chatroute_home: Path, broken: str, where: int,
-                                                      says: str) -> None:
+                                                      says: str, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _earlier_turn(capsys, chatroute_home)
     config = chatroute_home / "config.toml"
     good = config.read_text()
     router_line = good.splitlines().index("[router]") + 1
     config.write_text(good.replace("[router]\n", f"[router]\n{broken}", 1))
+    # Standard input taken for the terminal the TUI needs (9be27fa: it refuses a pipe first).
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     for args in (("ask", "a new prompt that is refused"), ("costs",), ()):  # () is the TUI
         code, out, err = run_cli(capsys, *args)
         assert code == 2 and out == "", args
