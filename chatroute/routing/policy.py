@@ -174,7 +174,9 @@ class _Turn:
         if self.remaining is None:
             return None
         cost = self.cost(c)
-        if self.used >= 1.0 and cost > 0:
+        # An unknown price is no free model (n/a, never $0): with no priced model to stand in
+        # for it, fallback_cost is 0, and at the cap it was taken for free.
+        if self.used >= 1.0 and (cost > 0 or c.expected_cost_usd is None):
             return BUDGET_CAP_REACHED
         if cost > max(0.0, self.remaining):
             return f"{BUDGET_WOULD_EXCEED} ({usd(self.remaining)} left)"

@@ -312,3 +312,24 @@ def test_just_under_the_cap_the_route_note_never_reads_100_percent(
     assert code == 0, err
     [note] = [n for n in json.loads(out)["notes"] if n.startswith("budget")]
     assert note.startswith("budget 99% used: cost weight x")
+
+
+def test_past_the_cap_a_model_with_no_known_price_is_not_taken_for_free(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # A hosted model the price table does not list costs money, only not a known amount ("n/a",
+    # never $0). Past the cap the router took it for free: every routed turn went to it, with no
+    # --over-budget and nothing counted against the cap, while the warning said paid turns wait.
+    unpriced = "anthropic/claude-mystery-9"
+    write_config(chatroute_home, configured, pool=[unpriced], extra=f"[budget]\ndaily_usd = {CAP}\n")
+    configured.script("gpt-4o", Reply(text="spent", input_tokens=1000, output_tokens=1000))
+    code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o", "--no-cache", "a pricey turn")
+    assert code == 0 and "budget reached" in err
+    n = len(configured.requests)
+    configured.script("claude-mystery-9", Reply(text="an answer of unknown cost", input_tokens=500, output_tokens=500))
+    code, out, err = run_cli(capsys, "ask", QUESTION)
+    assert code == 2 and out == "", (out, err)
+    assert "the daily budget cap is reached" in err and "no model with a known price" in err
+    assert len(configured.requests) == n
+    # Named with -m, it is the user's choice, as any model is.
+    code, out, err = run_cli(capsys, "ask", "-m", unpriced, QUESTION)
+    assert code == 0 and "an answer of unknown cost" in out
