@@ -111,6 +111,9 @@ class CapSpend:
     daily_cap_usd: float | None = None
     monthly_spent_usd: float = 0.0
     monthly_cap_usd: float | None = None
+    # Turns with no known price in each period: they spent what no cap can count ("n/a").
+    daily_unknown_turns: int = 0
+    monthly_unknown_turns: int = 0
 
     def used_fraction(self) -> float:
         fr = []
@@ -120,6 +123,11 @@ class CapSpend:
             # A cap of 0 means "spend nothing": fully used from the start.
             fr.append(spent / cap if cap > 0 else 1.0)
         return max(fr) if fr else 0.0
+
+
+def unknown_mark(turns: int) -> str:
+    """` (+2 n/a)` after a spend that leaves out turns with no known price, as `costs` marks them."""
+    return f" (+{turns} n/a)" if turns else ""
 
 
 def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None, every_period: bool = False
@@ -136,18 +144,22 @@ def cap_spend(store: Any, budget_cfg: Any, *, now: datetime | None = None, every
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
 
-    def spent(since: datetime) -> float:
+    def spent(since: datetime) -> tuple[float, int]:
         try:
             row = store.spend_totals(since=since)
         except Exception:  # noqa: BLE001 - a spend query must never block routing
-            return 0.0
-        return float(row.cost_usd or 0.0)
+            return 0.0, 0
+        return float(row.cost_usd or 0.0), int(row.unknown_cost_turns or 0)
 
+    day = spent(day_start) if daily is not None or every_period else (0.0, 0)
+    month = spent(month_start) if monthly is not None or every_period else (0.0, 0)
     return CapSpend(
-        daily_spent_usd=spent(day_start) if daily is not None or every_period else 0.0,
+        daily_spent_usd=day[0],
         daily_cap_usd=daily,
-        monthly_spent_usd=spent(month_start) if monthly is not None or every_period else 0.0,
+        monthly_spent_usd=month[0],
         monthly_cap_usd=monthly,
+        daily_unknown_turns=day[1],
+        monthly_unknown_turns=month[1],
     )
 
 
@@ -162,15 +174,19 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
         parts = []
         # `is not None`: a cap of 0 (spend nothing) is a cap, reached from the start.
         if state.daily_cap_usd is not None:
-            parts.append(f"{usd(state.daily_spent_usd)} of {usd(state.daily_cap_usd)} today")
+            parts.append(f"{usd(state.daily_spent_usd)}{unknown_mark(state.daily_unknown_turns)} of "
+                         f"{usd(state.daily_cap_usd)} today")
         if state.monthly_cap_usd is not None:
-            parts.append(f"{usd(state.monthly_spent_usd)} of {usd(state.monthly_cap_usd)} this month")
+            parts.append(f"{usd(state.monthly_spent_usd)}{unknown_mark(state.monthly_unknown_turns)} of "
+                         f"{usd(state.monthly_cap_usd)} this month")
         head = ("budget reached — a new paid turn waits for your yes (the TUI asks; `ask` needs --over-budget)"
                 if level == "over" else (
             "budget at 80% — the router is stepping down to cheaper models"))
         message = f"{head}: " + ", ".join(parts)
     return {"daily_usd": state.daily_cap_usd, "monthly_usd": state.monthly_cap_usd,
             "spent_today": state.daily_spent_usd, "spent_month": state.monthly_spent_usd,
+            "unknown_cost_turns_today": state.daily_unknown_turns,
+            "unknown_cost_turns_month": state.monthly_unknown_turns,
             "fraction": fraction, "level": level, "message": message}
 
 

@@ -482,5 +482,7 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         "verdict": report.get("verdict"),
         "budget": {"daily_usd": budget.get("daily_usd"), "daily_spent": budget.get("spent_today"),
                    "monthly_usd": budget.get("monthly_usd"), "monthly_spent": budget.get("spent_month"),
+                   "daily_unknown": budget.get("unknown_cost_turns_today") or 0,
+                   "monthly_unknown": budget.get("unknown_cost_turns_month") or 0,
                    "state": budget.get("level"), "message": budget.get("message")},
     }

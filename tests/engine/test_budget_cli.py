@@ -333,3 +333,23 @@ def test_past_the_cap_a_model_with_no_known_price_is_not_taken_for_free(
     # Named with -m, it is the user's choice, as any model is.
     code, out, err = run_cli(capsys, "ask", "-m", unpriced, QUESTION)
     assert code == 0 and "an answer of unknown cost" in out
+
+
+def test_the_budget_figures_say_the_turns_whose_cost_is_unknown(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # A turn with no known price spent money the cap cannot count: the spend against the cap
+    # read as if it were all there ('$0.013 of $0.0001 today'), where `costs` marks the same
+    # period '(+1 n/a)'.
+    write_config(chatroute_home, configured, pool=["openai/gpt-4o-mini", "anthropic/claude-mystery-9"],
+                 extra=f"[budget]\ndaily_usd = {CAP}\n")
+    configured.script("claude-mystery-9", Reply(text="unknown cost", input_tokens=500, output_tokens=500))
+    code, _, err = run_cli(capsys, "ask", "-m", "anthropic/claude-mystery-9", "--no-cache", "an unpriced turn")
+    assert code == 0, err
+    configured.script("gpt-4o", Reply(text="spent", input_tokens=1000, output_tokens=1000))
+    code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o", "--no-cache", "a pricey turn")
+    assert code == 0
+    [warning] = [ln for ln in err.splitlines() if "warning: budget" in ln]
+    assert warning.endswith(" (+1 n/a) of $0.0001 today"), warning
+    code, out, _ = run_cli(capsys, "costs", "--format", "json")
+    budget = json.loads(out)["budget"]
+    assert budget["unknown_cost_turns_today"] == 1 and budget["unknown_cost_turns_month"] == 1

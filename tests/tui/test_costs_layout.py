@@ -100,6 +100,26 @@ async def test_a_zero_cap_shows_as_a_cap_used_up_not_as_no_cap(
         assert "budget reached" in budget and "$0.0034 of $0.00 today" in budget
 
 
+async def test_the_budget_lines_mark_turns_with_no_known_price(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The "today" card said "$0.0034 (+1 n/a)", the budget line under it "today: $0.0034 of $5.00".
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-mystery-9"],
+                 extra="[budget]\ndaily_usd = 5.0\n")
+    app = ChatrouteApp(Engine.open())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _seed(pilot, app, fake_server, 1)
+        fake_server.script("claude-mystery-9", Reply(text="unknown cost", input_tokens=100, output_tokens=10))
+        await type_and_send(pilot, "@anthropic/claude-mystery-9 an unpriced turn")
+        await settle(pilot, app)
+        await pilot.press("f5")
+        await settle(pilot, app)
+        budget = str(app.screen.query_one("#budget").render())
+        assert "today: $0.0034 (+1 n/a) of $5.00 (0%)" in budget
+        assert "this month: $0.0034 (+1 n/a) (no cap)" in budget
+
+
 async def test_cards_keep_estimate_and_unknown_markers_and_tokens_use_one_style(
         engine: FakeEngine) -> None:
     report = sample_cost_report()

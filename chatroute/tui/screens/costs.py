@@ -28,7 +28,7 @@ from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from chatroute.accounting import cache_saving, percent_used
+from chatroute.accounting import cache_saving, percent_used, unknown_mark
 from chatroute.catalog.prices import as_of_label
 from chatroute.money import marked_usd, usd
 from chatroute.tui.data import Backend, short_model
@@ -104,16 +104,17 @@ def budget_lines(budget: dict[str, Any] | None) -> Text:
     if not budget:
         return Text("No budget set (budget.daily_usd / budget.monthly_usd).", style="dim")
     out = Text()
-    for label, cap_key, spent_key in (("today", "daily_usd", "daily_spent"),
-                                      ("this month", "monthly_usd", "monthly_spent")):
+    for label, cap_key, spent_key, unknown_key in (("today", "daily_usd", "daily_spent", "daily_unknown"),
+                                                   ("this month", "monthly_usd", "monthly_spent", "monthly_unknown")):
         cap, spent = budget.get(cap_key), float(budget.get(spent_key) or 0.0)
+        unknown = unknown_mark(int(budget.get(unknown_key) or 0))
         if cap is not None:  # a cap of 0 (spend nothing) is a cap, used up from the start
             pct = percent_used(spent / float(cap) if cap > 0 else 1.0)
             style = "bold red" if pct >= 100 else ("yellow" if pct >= 80 else "")
             mark = " ⛔ over budget" if pct >= 100 else (" ⚠" if pct >= 80 else "")
-            out.append(f"{label}: {usd(spent)} of {usd(cap)} ({pct}%){mark}\n", style=style)
+            out.append(f"{label}: {usd(spent)}{unknown} of {usd(cap)} ({pct}%){mark}\n", style=style)
         else:
-            out.append(f"{label}: {usd(spent)} (no cap)\n", style="dim")
+            out.append(f"{label}: {usd(spent)}{unknown} (no cap)\n", style="dim")
     if budget.get("message"):
         out.append(str(budget["message"]), style="italic")
     return out
