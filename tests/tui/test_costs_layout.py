@@ -105,7 +105,8 @@ async def test_the_budget_lines_mark_turns_with_no_known_price(
     # The "today" card said "$0.0034 (+1 n/a)", the budget line under it "today: $0.0034 of $5.00".
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
     monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-mystery-9"],
+    write_config(chatroute_home, fake_server,
+                 pool=["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-mystery-9"],
                  extra="[budget]\ndaily_usd = 5.0\n")
     app = ChatrouteApp(Engine.open())
     async with app.run_test(size=(120, 40)) as pilot:
