@@ -330,7 +330,9 @@ def _refusal(exc: ChatrouteError) -> ApiError:
     if isinstance(exc, PromptTooLargeError):
         return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
     if is_budget_refusal(exc):
-        return ApiError(429, f"budget: {exc}", type_="insufficient_quota", code="insufficient_quota")
+        # No retry lifts a cap: the SDKs retry a 429 unless told not to (twice by default).
+        return ApiError(429, f"budget: {exc}", type_="insufficient_quota", code="insufficient_quota",
+                        headers={"x-should-retry": "false"})
     return ApiError(503 if exc.exit_code == 1 else 400, str(exc), type_="invalid_request_error")
 
 

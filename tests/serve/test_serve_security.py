@@ -127,6 +127,8 @@ def test_past_the_budget_cap_a_routed_request_is_refused_and_a_pinned_one_goes(t
         with pytest.raises(openai.RateLimitError) as info:
             _ask(client, "routed past the cap")
         assert info.value.body["code"] == "insufficient_quota" and "budget" in info.value.body["message"]
+        # The OpenAI and Anthropic SDKs retried it twice (no retry lifts a cap) until stop 49.
+        assert info.value.response.headers.get("x-should-retry") == "false"
         assert len(fake_server.requests) == sent
         pinned = client.chat.completions.create(model="openai/gpt-4o-mini",
                                                 messages=[{"role": "user", "content": "pinned past the cap"}])
