@@ -5,7 +5,9 @@ from collections.abc import Callable
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import SelectionList
 
+from chatroute.tui.screens.compare import CompareScreen
 from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import AssistantMessage
@@ -32,6 +34,21 @@ async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: f
         if time.monotonic() > deadline:
             raise AssertionError(f"waited in vain for {what}")
         await pilot.pause(0.02)
+
+
+async def compare_composer_text(pilot: Pilot, app: App, prompt: str, models: list[str]) -> CompareScreen:
+    """`prompt` written in the composer and compared on `models`: F4, only those ticked, Ctrl+S."""
+    app.screen.query_one(Composer).insert(prompt)
+    await pilot.press("f4")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    picker = screen.query_one(SelectionList)
+    picker.deselect_all()
+    for model in models:
+        picker.select(model)
+    await pilot.press("ctrl+s")
+    return screen
 
 
 async def run_palette_command(pilot: Pilot, command: str) -> None:

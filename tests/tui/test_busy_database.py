@@ -23,7 +23,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.sidebar import ConversationList
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.fake_engine import FakeEngine, decision_for
-from tests.tui.helpers import assistants, settle, subtitle
+from tests.tui.helpers import assistants, compare_composer_text, settle, subtitle
 
 SIZE = (120, 40)
 # Long enough that a write waiting on the loop for it shows as a stall no test could miss,
@@ -183,7 +183,6 @@ async def test_a_compare_pick_while_another_process_holds_the_lock(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """Picking an answer in compare (1–4) is a write too: refused with the same notice, the
     screen stays, and the same key keeps the answer once the lock is free."""
-    from textual.widgets import SelectionList
 
     from chatroute.tui.screens.compare import CompareColumn, CompareScreen
 
@@ -192,14 +191,7 @@ async def test_a_compare_pick_while_another_process_holds_the_lock(
     fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
-        app.screen.query_one("#composer").insert("When to visit Lisbon?")  # type: ignore[attr-defined]
-        await pilot.press("f4")
-        await pilot.pause()
-        picker = app.screen.query_one(SelectionList)
-        picker.deselect_all()
-        for model in models:
-            picker.select(model)
-        await pilot.press("ctrl+s")
+        await compare_composer_text(pilot, app, "When to visit Lisbon?", models)
         await settle(pilot, app)
         columns = list(app.screen.query(CompareColumn))
         assert [c.status for c in columns] == ["ok", "ok"]

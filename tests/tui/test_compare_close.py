@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import SelectionList
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
@@ -14,7 +13,7 @@ from chatroute.tui.screens.compare import CompareScreen
 from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import MessageWidget
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import settle, type_and_send
+from tests.tui.helpers import compare_composer_text, settle, type_and_send
 
 SIZE = (120, 40)
 MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
@@ -28,15 +27,7 @@ def on_screen(app: ChatrouteApp) -> list[str]:
 async def start_compare(pilot: Pilot, app: ChatrouteApp, models: list[str]) -> None:
     """One turn on gpt-4o-mini, then "When to visit Lisbon?" sent to `models` side by side."""
     await type_and_send(pilot, "@gpt-4o-mini hello")
-    app.screen.query_one(Composer).insert("When to visit Lisbon?")
-    await pilot.press("f4")
-    await pilot.pause()
-    assert isinstance(app.screen, CompareScreen)
-    picker = app.screen.query_one(SelectionList)
-    picker.deselect_all()
-    for model in models:
-        picker.select(model)
-    await pilot.press("ctrl+s")
+    await compare_composer_text(pilot, app, "When to visit Lisbon?", models)
 
 
 def sent_history(fake_server: FakeServer) -> list[str]:

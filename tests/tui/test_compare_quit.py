@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import SelectionList
-
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
-from chatroute.tui.screens.compare import CompareScreen
 from chatroute.tui.widgets.composer import Composer
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, settle
+from tests.tui.helpers import assistants, compare_composer_text, settle
 
 SIZE = (120, 40)
 MODELS = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
@@ -26,16 +23,7 @@ async def test_quitting_mid_compare_does_not_bring_the_question_back_as_unsent(
         fake_server.script(model, Reply(endless=True, tokens_per_s=100, input_tokens=30))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
-        app.screen.query_one(Composer).insert(QUESTION)
-        await pilot.press("f4")
-        await pilot.pause()
-        assert isinstance(app.screen, CompareScreen)
-        picker = app.screen.query_one(SelectionList)
-        picker.deselect_all()
-        for model in MODELS:
-            picker.select(model)
-        await pilot.press("ctrl+s")
-        screen = app.screen
+        screen = await compare_composer_text(pilot, app, QUESTION, MODELS)
         for _ in range(1000):  # both answers streaming
             await asyncio.sleep(0.01)
             if len(screen.columns) == 2 and all(len(c.text) > 20 for c in screen.columns):

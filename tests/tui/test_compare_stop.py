@@ -21,7 +21,7 @@ from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.composer import Composer
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import settle
+from tests.tui.helpers import compare_composer_text, settle
 
 SIZE = (120, 40)
 MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
@@ -30,15 +30,7 @@ MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
 async def compare(pilot: Pilot, app: ChatrouteApp,
                   until: Callable[[list[CompareColumn]], bool], what: str) -> list[CompareColumn]:
     """F4, both models, a prompt: back with the two columns once `until` holds for them."""
-    app.screen.query_one(Composer).insert("Tell me everything about lighthouses.")
-    await pilot.press("f4")
-    await pilot.pause()
-    assert isinstance(app.screen, CompareScreen)
-    picker = app.screen.query_one(SelectionList)
-    picker.deselect_all()
-    for model in MODELS:
-        picker.select(model)
-    await pilot.press("ctrl+s")
+    await compare_composer_text(pilot, app, "Tell me everything about lighthouses.", MODELS)
     for _ in range(500):
         await asyncio.sleep(0.01)
         columns = list(app.screen.query(CompareColumn))
