@@ -5,6 +5,8 @@ provider server: the 80% and 100% warnings, and past the cap a confirmation befo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,17 @@ async def _spend(pilot: Pilot, server: FakeServer, n_in: int, n_out: int, prompt
     await type_and_send(pilot, f"@gpt-4o-mini {prompt}")
 
 
+@asynccontextmanager
+async def _past_the_cap(home: Path, server: FakeServer,
+                        monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[ChatrouteApp, Pilot]]:
+    """The TUI open on a daily cap of $0.0001 that one turn the user chose has gone past."""
+    app = ChatrouteApp(_engine(home, server, monkeypatch, "daily_usd = 0.0001"), close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _spend(pilot, server, 1000, 1000, "a pricey turn")
+        await settle(pilot, app)
+        yield app, pilot
+
+
 async def test_80_and_100_percent_warnings_show_once_each(chatroute_home: Path, fake_server: FakeServer,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     cost = _mini_cost(chatroute_home, fake_server, monkeypatch, 1000, 100)
@@ -79,15 +92,11 @@ async def test_80_and_100_percent_warnings_show_once_each(chatroute_home: Path, 
 
 async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
-    app = ChatrouteApp(engine, close_engine=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
-        await settle(pilot, app)
+    async with _past_the_cap(chatroute_home, fake_server, monkeypatch) as (app, pilot):
         chat = app.screen
         assert isinstance(chat, ChatScreen)
         conv = chat.conversation_id
-        stored = len(engine.store.history(conv))
+        stored = len(app.engine.store.history(conv))
         requests = len(fake_server.requests)
 
         await type_and_send(pilot, PROMPT)
@@ -106,7 +115,7 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         assert app.screen is chat
         assert chat.composer.text == PROMPT  # nothing lost
         assert len(fake_server.requests) == requests  # nothing sent
-        assert len(engine.store.history(conv)) == stored  # nothing stored
+        assert len(app.engine.store.history(conv)) == stored  # nothing stored
         assert len(assistants(app)) == 1
 
         fake_server.script("gpt-4o-mini", Reply(text="Danube, Rhine, Loire.", input_tokens=20, output_tokens=6))
@@ -194,11 +203,7 @@ async def test_keys_typed_on_after_enter_are_no_answer_to_the_budget_question(
     and spent past the cap on a turn nobody agreed to, and the keys around it were dropped.
     Keys that come in the flow of typing go to the composer, after the prompt; the answer is a
     key pressed after a pause, once the question can have been read."""
-    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
-    app = ChatrouteApp(engine, close_engine=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
-        await settle(pilot, app)
+    async with _past_the_cap(chatroute_home, fake_server, monkeypatch) as (app, pilot):
         chat = app.screen
         assert isinstance(chat, ChatScreen)
         requests = len(fake_server.requests)
@@ -237,11 +242,7 @@ async def test_compare_past_the_cap_says_it_spends_anyway_before_it_starts(
     # Past the cap the status bar says new turns ask first; a compare does not ask (its models
     # are the user's choice) but starts on the picker's ticked paid models with Enter, and its
     # picker said nothing of the budget.
-    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
-    app = ChatrouteApp(engine, close_engine=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
-        await settle(pilot, app)
+    async with _past_the_cap(chatroute_home, fake_server, monkeypatch) as (app, pilot):
         assert "⛔ budget reached" in _status(app)
         await pilot.press("f4")
         await settle(pilot, app)
@@ -255,11 +256,7 @@ async def test_past_the_cap_the_status_bar_never_promises_a_question_for_a_chose
     # A pin or an override is never blocked by a cap, but with one set the status bar still read
     # "next turn: gpt-4o (override) · ⛔ budget reached: new turns ask first": Enter then spent
     # on gpt-4o with no question.
-    engine = _engine(chatroute_home, fake_server, monkeypatch, "daily_usd = 0.0001")
-    app = ChatrouteApp(engine, close_engine=True)
-    async with app.run_test(size=SIZE) as pilot:
-        await _spend(pilot, fake_server, 1000, 1000, "a pricey turn")
-        await settle(pilot, app)
+    async with _past_the_cap(chatroute_home, fake_server, monkeypatch) as (app, pilot):
         chat = app.screen
         assert isinstance(chat, ChatScreen)
         assert "⛔ budget reached: new turns ask first" in _status(app)
@@ -268,6 +265,6 @@ async def test_past_the_cap_the_status_bar_never_promises_a_question_for_a_chose
         assert "⛔ budget reached: gpt-4o, your choice, is paid without asking" in status
         assert "ask first" not in status
         chat.next_override = None
-        engine.store.set_pin(chat.conversation_id, "openai/gpt-4o")  # as the picker's "pin" does
+        app.engine.store.set_pin(chat.conversation_id, "openai/gpt-4o")  # as the picker's "pin" does
         chat.refresh_titles()
         assert "⛔ budget reached: gpt-4o, your choice, is paid without asking" in _status(app)
