@@ -106,8 +106,9 @@ def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     prices = sub.add_parser("prices", help="the price table")
     prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
     upd = prices_sub.add_parser("update", help="refresh prices from a URL or file, validated")
-    upd.add_argument("--from", dest="source", metavar="URL|FILE",
-                     help="feed in LiteLLM's model_prices_and_context_window.json format (default: LiteLLM's URL)")
+    upd.add_argument("--from", dest="source", metavar="URL|FILE|-",
+                     help="feed in LiteLLM's model_prices_and_context_window.json format, '-' for standard input "
+                          "(default: LiteLLM's URL)")
     prices_sub.add_parser("show", help="where the prices come from and how old they are")
 
     cache = sub.add_parser("cache", help="the answer cache")

@@ -468,9 +468,16 @@ def load_current(prices_file: Path | None) -> PriceTable:
 # ---------------------------------------------------------------- refresh
 
 
+# `--from -`: the feed piped in, as every command's '-' reads standard input.
+STDIN_SOURCE = "-"
+STDIN_NAME = "standard input"
+
+
 def _fetch(source: str, on_wait: Callable[[str], None] | None = None) -> bytes:
     if source.startswith(("http://", "https://")):
         return _fetch_url(source, on_wait)
+    if source == STDIN_SOURCE:
+        return _fetch_stdin()
     scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
     if scheme and scheme.group(1).lower() != "file":
         raise PriceFeedError(f"unsupported URL scheme {scheme.group(1)!r} in {source}: use http(s), file:// or a path")
@@ -489,6 +496,24 @@ def _fetch(source: str, on_wait: Callable[[str], None] | None = None) -> bytes:
         raise PriceFeedError(f"could not read price feed {path}: {e.strerror or e}") from None
     if len(data) > MAX_FEED_BYTES:
         raise PriceFeedError(f"price feed {path} is larger than 64 MB")
+    return data
+
+
+def _fetch_stdin() -> bytes:
+    import io
+    import sys
+
+    # Python sets sys.stdin to None when descriptor 0 is closed (`<&-`).
+    if sys.stdin is None:
+        raise PriceFeedError(f"could not read price feed from {STDIN_NAME}: it is closed")
+    try:
+        data = sys.stdin.buffer.read(MAX_FEED_BYTES + 1)
+    except OSError as e:
+        raise PriceFeedError(f"could not read price feed from {STDIN_NAME}: {e.strerror or e}") from None
+    if len(data) > MAX_FEED_BYTES:
+        raise PriceFeedError(f"price feed on {STDIN_NAME} is larger than 64 MB")
+    if data[:2] == _GZIP_MAGIC:  # `zcat` left out: a .json.gz piped in as it is
+        return _gunzip_bounded(io.BytesIO(data), f"on {STDIN_NAME}")
     return data
 
 
@@ -610,7 +635,7 @@ def _price_pair(e: dict[str, Any]) -> tuple[object, object]:
 
 def update_prices(source: str, paths: Any, *, current: PriceTable | None = None,
                   on_wait: Callable[[str], None] | None = None) -> UpdateResult:
-    """Fetch `source` (URL or file), validate it and install it as the refreshed table.
+    """Fetch `source` (URL, file, or '-': standard input), validate it and install it as the refreshed table.
 
     On any problem raise PriceFeedError and leave every file as it was. On success the
     previous refreshed file (if any) becomes prices.json.bak, the last good copy.
@@ -626,8 +651,10 @@ def update_prices(source: str, paths: Any, *, current: PriceTable | None = None,
 
     now = datetime.now(UTC)
     shown = source
-    if source.startswith(("http://", "https://")):
+    if source.startswith(("http://", "https://")) or source == STDIN_SOURCE:
+        # A URL's feed is live; a pipe's has no date of its own: both are dated the day read.
         as_of = now.date().isoformat()
+        shown = STDIN_NAME if source == STDIN_SOURCE else source
     else:
         p = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
         # A file's date is when it was written, never later than today (a clock or a copy can

@@ -45,14 +45,14 @@ def _show(refreshed: PriceTable | None, bundled: PriceTable) -> None:
 
 
 def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bundled: PriceTable) -> None:
-    from chatroute.catalog.prices import DEFAULT_FEED_URL, update_prices
+    from chatroute.catalog.prices import DEFAULT_FEED_URL, STDIN_NAME, STDIN_SOURCE, update_prices
     from chatroute.commands.common import say_warnings, wait_notice
 
     if source is not None and not source.strip():
-        raise UsageError("--from is empty: give a URL or a file (leave --from out for the default feed)")
+        raise UsageError("--from is empty: give a URL, a file or '-' (leave --from out for the default feed)")
     source = source or DEFAULT_FEED_URL
     current = refreshed or bundled
-    print(f"fetching prices from {source} …", file=sys.stderr)
+    print(f"fetching prices from {STDIN_NAME if source == STDIN_SOURCE else source} …", file=sys.stderr)
     before = _pool_prices(paths)
     result = update_prices(source, paths, current=current, on_wait=wait_notice)
     print(

@@ -263,3 +263,34 @@ def test_a_feed_older_than_the_bundled_prices_says_so_and_does_not_override_them
     code, out, err = run_cli(capsys, "models", "--json")
     [gpt4o] = [m for m in json.loads(out)["models"] if m["id"] == "openai/gpt-4o"]
     assert (gpt4o["input_cost_per_mtok"], gpt4o["price_as_of"]) == (2.5, bundled.as_of)
+
+
+@pytest.mark.parametrize("name", ["not json", "too few", "negative", "binary"])
+def test_a_feed_on_standard_input_is_read_and_refused_as_a_file_is(
+        installed, tmp_path: Path, name: str) -> None:
+    """`prices update --from -` took '-' for a file of that name ('could not read price feed -: No
+    such file or directory') where every other command reads standard input; now the feed piped in
+    is validated and refused with the very line a file of the same bytes gets."""
+    from tests.engine.helpers import run_subprocess
+
+    before = _snapshot(installed)
+    bad = _bad_feeds(tmp_path)[name]
+    from_file = run_subprocess("prices", "update", "--from", str(bad))
+    piped = run_subprocess("prices", "update", "--from", "-", stdin=bad.read_bytes())
+    assert piped.returncode == from_file.returncode == 2, piped.stderr
+    progress, error = piped.stderr.decode().splitlines()
+    assert progress == "fetching prices from standard input …"
+    assert error == from_file.stderr.decode().splitlines()[-1]
+    assert _snapshot(installed) == before
+
+
+def test_a_good_feed_on_standard_input_is_installed(chatroute_home: Path) -> None:
+    from tests.engine.helpers import run_subprocess
+
+    feed = json.dumps(make_feed()).encode()
+    for body in (feed, gzip.compress(feed)):  # a .json.gz piped as it is, too
+        done = run_subprocess("prices", "update", "--from", "-", stdin=body)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.decode().startswith("prices updated: ")
+    shown = run_subprocess("prices", "show")
+    assert "refreshed prices from standard input" in shown.stdout.decode()
