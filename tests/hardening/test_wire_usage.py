@@ -14,18 +14,27 @@ from tests.engine.helpers import run_cli, write_config
 from tests.fakeserver import Drop, FakeServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two lines."
+XAI = "http://api.x.ai/v1"
+OPENROUTER = "http://openrouter.ai/api/v1"
+MOONSHOT = "http://api.moonshot.ai/v1"
+GEMINI = "http://generativelanguage.googleapis.com/v1beta/openai"
+PERPLEXITY = "http://api.perplexity.ai"
 
 
-def _xai(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, pool: list[str]) -> None:
-    """xAI at its own host (plain http, so a proxy can stand in for it): priced as xAI."""
-    monkeypatch.setenv("TEST_XAI_KEY", "xai-test")
+def _at_its_own_host(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, provider: str,
+                     base_url: str, pool: list[str]) -> None:
+    """A provider at its real host over plain http, through the fake server as a proxy: the host
+    is what prices it as that provider, and the fake server answers for it."""
+    key_env = f"TEST_{provider.upper()}_KEY"
+    monkeypatch.setenv(key_env, f"{provider}-test")
     monkeypatch.setenv("HTTP_PROXY", server.url)
     monkeypatch.setenv("NO_PROXY", "")
-    write_config(home, server, pool=pool, extra="""
-[providers.xai]
-base_url = "http://api.x.ai/v1"
-api_key_env = "TEST_XAI_KEY"
+    write_config(home, server, pool=pool, extra=f"""
+[providers.{provider}]
+base_url = "{base_url}"
+api_key_env = "{key_env}"
 """)
+
 
 
 def _costs_all(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -42,7 +51,7 @@ def test_reasoning_tokens_xai_reports_apart_from_completion_tokens_are_billed(
     it: 10,120 + 1,499 + 2,809 = 14,428), and bills it as output. Grok 4.20 at $1.25 in, $0.20
     cached, $2.50 out per Mtok: (10,120 - 128) x 1.25 + 128 x 0.20 + (1,499 + 2,809) x 2.50
     = $0.0232856, not the $0.0162631 of the visible text alone."""
-    _xai(chatroute_home, configured, monkeypatch, ["xai/grok-4.20"])
+    _at_its_own_host(chatroute_home, configured, monkeypatch, "xai", XAI, ["xai/grok-4.20"])
     configured.script("grok-4.20", Reply(text="Hamlet avenges his father; all die.", input_tokens=10_120,
                                          output_tokens=1_499, cached_tokens=128, reasoning_tokens=2_809,
                                          reasoning_apart=True))
@@ -190,17 +199,6 @@ def test_no_output_count_in_message_delta_is_estimated_not_one_token(
     assert turn["cost_usd"] == pytest.approx((1_000 * 1 + got["output"] * 5) / 1e6), turn["cost_usd"]
 
 
-def _openrouter(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, pool: list[str]) -> None:
-    """OpenRouter at its own host (plain http, so a proxy can stand in for it)."""
-    monkeypatch.setenv("TEST_OPENROUTER_KEY", "sk-or-v1-test")
-    monkeypatch.setenv("HTTP_PROXY", server.url)
-    monkeypatch.setenv("NO_PROXY", "")
-    write_config(home, server, pool=pool, extra="""
-[providers.openrouter]
-base_url = "http://openrouter.ai/api/v1"
-api_key_env = "TEST_OPENROUTER_KEY"
-""")
-
 
 @pytest.mark.parametrize(("extra", "expected"), [
     # BYOK: usage.cost is OpenRouter's fee from the credits; the provider billed the user's own
@@ -214,7 +212,8 @@ def test_an_openrouter_byok_turn_costs_the_fee_and_the_providers_bill(
         capsys: pytest.CaptureFixture[str], extra: dict[str, object], expected: float) -> None:
     """With the user's own provider key (BYOK) OpenRouter's usage.cost is its 5% fee alone: the
     turn read $0.00021 as exact, where it cost $0.00441."""
-    _openrouter(chatroute_home, configured, monkeypatch, ["openrouter/anthropic/claude-sonnet-4.5"])
+    _at_its_own_host(chatroute_home, configured, monkeypatch, "openrouter", OPENROUTER,
+                     ["openrouter/anthropic/claude-sonnet-4.5"])
     configured.script("anthropic/claude-sonnet-4.5", Reply(text=ANSWER, input_tokens=1_000, output_tokens=200,
                                                            cost=0.00021, usage_extra=extra))
     code, out, err = run_cli(capsys, "ask", "--json", PROMPT)
@@ -223,17 +222,6 @@ def test_an_openrouter_byok_turn_costs_the_fee_and_the_providers_bill(
     assert turn["cost_usd"] == pytest.approx(expected) and turn["price_source"] == "provider", turn
     assert _costs_all(capsys)["cost_usd"] == pytest.approx(expected)
 
-
-def _moonshot(home: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, pool: list[str]) -> None:
-    """Moonshot (Kimi) at its own host (plain http, so a proxy can stand in for it)."""
-    monkeypatch.setenv("TEST_MOONSHOT_KEY", "sk-moonshot-test")
-    monkeypatch.setenv("HTTP_PROXY", server.url)
-    monkeypatch.setenv("NO_PROXY", "")
-    write_config(home, server, pool=pool, extra="""
-[providers.moonshot]
-base_url = "http://api.moonshot.ai/v1"
-api_key_env = "TEST_MOONSHOT_KEY"
-""")
 
 
 @pytest.mark.parametrize("in_choice", [False, True], ids=["usage chunk", "usage in the choice"])
@@ -245,7 +233,7 @@ def test_kimi_cache_hits_and_streamed_usage_are_read(
     8,000 cached, 500 out, at $0.60 in, $0.10 cached, $3 out per Mtok: 2,000 x 0.60 + 8,000 x
     0.10 + 500 x 3 = $0.0035. The hits were billed as plain input ($0.0075); the usage in the
     choice was not read at all, so the turn was an estimate."""
-    _moonshot(chatroute_home, configured, monkeypatch, ["moonshot/kimi-k2.5"])
+    _at_its_own_host(chatroute_home, configured, monkeypatch, "moonshot", MOONSHOT, ["moonshot/kimi-k2.5"])
     configured.script("kimi-k2.5", Reply(text=ANSWER, input_tokens=10_000, output_tokens=500,
                                          usage_extra={"prompt_tokens_details": None, "cached_tokens": 8_000},
                                          usage_in_choice=in_choice))
@@ -264,14 +252,7 @@ def test_gemini_thinking_counted_only_in_total_tokens_is_billed(
     alone: no reasoning_tokens, completion_tokens the visible text (prompt 1,000 + completion 200
     < total 1,900: 700 thought). Gemini bills the thoughts as output: Gemini 2.5 Flash at $0.30 in,
     $2.50 out per Mtok, 1,000 x 0.30 + 900 x 2.50 = $0.00255, not the $0.0008 of the text."""
-    monkeypatch.setenv("TEST_GEMINI_KEY", "gemini-test")
-    monkeypatch.setenv("HTTP_PROXY", configured.url)
-    monkeypatch.setenv("NO_PROXY", "")
-    write_config(chatroute_home, configured, pool=["gemini/gemini-2.5-flash"], extra="""
-[providers.gemini]
-base_url = "http://generativelanguage.googleapis.com/v1beta/openai"
-api_key_env = "TEST_GEMINI_KEY"
-""")
+    _at_its_own_host(chatroute_home, configured, monkeypatch, "gemini", GEMINI, ["gemini/gemini-2.5-flash"])
     configured.script("gemini-2.5-flash", Reply(text=ANSWER, input_tokens=1_000, output_tokens=200,
                                                 usage_extra={"completion_tokens_details": None,
                                                              "total_tokens": 1_900}))
@@ -313,14 +294,7 @@ def test_a_perplexity_turn_costs_its_request_fee_too(
     whole in usage.cost, an object whose total_cost is the bill. Sonar, 500 in and 300 out at $1
     per Mtok each, plus a $0.005 request fee: $0.0058. chatroute priced the tokens alone, $0.0008,
     as exact."""
-    monkeypatch.setenv("TEST_PERPLEXITY_KEY", "pplx-test")
-    monkeypatch.setenv("HTTP_PROXY", configured.url)
-    monkeypatch.setenv("NO_PROXY", "")
-    write_config(chatroute_home, configured, pool=["perplexity/sonar"], extra="""
-[providers.perplexity]
-base_url = "http://api.perplexity.ai"
-api_key_env = "TEST_PERPLEXITY_KEY"
-""")
+    _at_its_own_host(chatroute_home, configured, monkeypatch, "perplexity", PERPLEXITY, ["perplexity/sonar"])
     cost = {"input_tokens_cost": 0.0005, "output_tokens_cost": 0.0003, "request_cost": 0.005, "total_cost": 0.0058}
     configured.script("sonar", Reply(text=ANSWER, input_tokens=500, output_tokens=300,
                                      usage_extra={"search_context_size": "low", "cost": cost}))
