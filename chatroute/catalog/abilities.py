@@ -24,7 +24,8 @@ ELO_REFERENCE = "LMArena text leaderboard (style control), approx. Aug-Sep 2025,
 
 # (pattern on the normalised name, Elo). First match wins, so specific patterns come first.
 # Names are normalised: lower case, vendor prefix dropped ("anthropic/claude-x" -> "claude-x"),
-# "." -> "-" (OpenRouter spells claude-3.5-sonnet, Anthropic claude-3-5-sonnet).
+# "." -> "-" (OpenRouter spells claude-3.5-sonnet, Anthropic claude-3-5-sonnet), ":" -> "-"
+# (Ollama spells mixtral-8x22b mixtral:8x22b, and OpenAI a fine-tune ft:gpt-4o-mini:org::id).
 ELO_TABLE: tuple[tuple[str, int], ...] = (
     # OpenAI
     (r"^gpt-6.*nano", 1360),  # est.
@@ -37,12 +38,12 @@ ELO_TABLE: tuple[tuple[str, int], ...] = (
     (r"^gpt-4-1-nano", 1320),  # gpt-4.1; "gpt-4-1106" must not match these three
     (r"^gpt-4-1-mini", 1370),
     (r"^gpt-4-1(-|$)", 1410),
-    (r"^(ft:)?(chatgpt-)?gpt-4o-mini", 1315),
+    (r"^(ft-)?(chatgpt-)?gpt-4o-mini", 1315),
     (r"^chatgpt-4o", 1440),
-    (r"^(ft:)?gpt-4o", 1345),
+    (r"^(ft-)?gpt-4o", 1345),
     (r"^gpt-4-(turbo|1106|0125)", 1280),
     (r"^gpt-4(-|$)", 1230),
-    (r"^(ft:)?gpt-3-5", 1150),
+    (r"^(ft-)?gpt-3-5", 1150),
     (r"^o1-mini", 1355),
     (r"^o1", 1400),
     (r"^o3-mini", 1350),
@@ -134,7 +135,7 @@ def elo_to_ability(elo: float) -> float:
 
 def normalise(name: str) -> str:
     n = name.lower().rsplit("/", 1)[-1]
-    return n.replace(".", "-")
+    return n.replace(".", "-").replace(":", "-")
 
 
 # "7b", "8x7b", "3.8b", "135m"; a separator (or the start) before it, never a digit or a dot, so

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chatroute.catalog.abilities import UNKNOWN_ABILITY, ability_from_size
+from chatroute.catalog.abilities import UNKNOWN_ABILITY, ability_from_size, default_ability
 from chatroute.discovery import fetch_model_sizes
 
 Routes = dict[tuple[str, str], Callable[[dict[str, Any]], Any]]
@@ -193,3 +193,27 @@ def test_models_table_says_when_an_ability_is_unknown(servers, chatroute_home: P
     assert "ollama/nobody: ability unknown: prior 0.30" in out
     assert "ollama/SmolLM2-135M-Instruct: ability from size (135M, name): 0.05" in out
     assert "unknown: prior" in next(line for line in out.splitlines() if line.startswith("ollama/nobody "))
+
+
+def test_ollamas_name_for_a_leaderboard_model_is_rated_as_that_model(servers, chatroute_home: Path) -> None:  # type: ignore[no-untyped-def]
+    """Ollama spells mixtral-8x22b `mixtral:8x22b`: the colon hid it from the leaderboard table, so
+    its size (the name's 8x22b, or the server's 141B) rated it 0.62, above gpt-4o, and a hard
+    prompt went to it under `best`."""
+    tags = {"models": [{"name": "mixtral:8x22b", "model": "mixtral:8x22b", "details": {"parameter_size": "141B"}},
+                       {"name": "mistral:7b", "model": "mistral:7b", "details": {"parameter_size": "7.2B"}}]}
+    server = servers({("GET", "/api/tags"): lambda _: tags,
+                      ("GET", "/v1/models"): lambda _: {"data": [{"id": m["name"]} for m in tags["models"]]}})
+    pool = ["openai/gpt-4o-mini", "openai/gpt-4o", "ollama/mixtral:8x22b", "ollama/mistral:7b"]
+    _config(chatroute_home, server.base_url, pool, 'preset = "best"\n\n[providers.openai]\nkind = "openai"\n')
+    models = _models_json(chatroute_home)
+    assert (models["ollama/mixtral:8x22b"]["ability_source"], models["ollama/mixtral:8x22b"]["ability"]) == (
+        "leaderboard", default_ability("mixtral-8x22b"))
+    assert models["ollama/mistral:7b"]["ability_source"] == "leaderboard"
+    assert models["ollama/mixtral:8x22b"]["ability"] < models["openai/gpt-4o-mini"]["ability"]
+
+    env = {**os.environ, "CHATROUTE_HOME": str(chatroute_home), "OPENAI_API_KEY": "sk-test-not-used"}
+    proc = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json",
+                           "Prove that there are infinitely many primes."],
+                          env=env, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["model"] == "openai/gpt-4o"
