@@ -376,39 +376,28 @@ def test_ttft_runs_from_the_request_not_from_client_setup(capsys: pytest.Capture
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow SDK client set-up (the badge said 186-198 ms for a 50 ms first token) is not the
     provider's latency: neither the badge nor the router's health board may count it."""
-    real = openai_adapter.AsyncOpenAI
+    for module, client, model in ((openai_adapter, "AsyncOpenAI", MINI),
+                                  (anthropic_adapter, "AsyncAnthropic", HAIKU)):  # each made before the clock starts
+        real = getattr(module, client)
 
-    class SlowClient(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            time.sleep(SLOW_SETUP_S)
-            super().__init__(*args, **kwargs)
+        class SlowClient(real):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                time.sleep(SLOW_SETUP_S)
+                super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(openai_adapter, "AsyncOpenAI", SlowClient)
-    configured.script("gpt-4o-mini", Reply(text="a quick first token", ttft=0.05))
-    code, out = ask_json(capsys, "--no-cache", "-m", MINI, "how fast?")
-    assert code == 0
-    server = _server_ttft_ms(configured, "gpt-4o-mini")
-    assert server - 5 <= out["latency"]["ttft_ms"] < server + 250
-    # The router's latency estimate is fed the same figure.
-    from chatroute.routing.health import HealthBoard
+        monkeypatch.setattr(module, client, SlowClient)
+        name = model.split("/", 1)[1]
+        configured.script(name, Reply(text="a quick first token", ttft=0.05))
+        code, out = ask_json(capsys, "--no-cache", "-m", model, "how fast?")
+        assert code == 0
+        server = _server_ttft_ms(configured, name)
+        assert server - 5 <= out["latency"]["ttft_ms"] < server + 250, model
+        if module is openai_adapter:  # the router's latency estimate is fed the same figure
+            from chatroute.routing.health import HealthBoard
 
-    board = HealthBoard.load(resolve_paths().data_dir / "health.json")
-    ttft_s = board.models[MINI].ttft_s
-    assert ttft_s is not None and ttft_s * 1000 < server + 250
-    # Anthropic too: its client is made before the clock starts.
-    real_a = anthropic_adapter.AsyncAnthropic
-
-    class SlowAnthropic(real_a):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            time.sleep(SLOW_SETUP_S)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(anthropic_adapter, "AsyncAnthropic", SlowAnthropic)
-    configured.script("claude-haiku-4-5", Reply(text="a quick first token", ttft=0.05))
-    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "how fast?")
-    assert code == 0
-    server = _server_ttft_ms(configured, "claude-haiku-4-5")
-    assert server - 5 <= out["latency"]["ttft_ms"] < server + 250
+            board = HealthBoard.load(resolve_paths().data_dir / "health.json")
+            ttft_s = board.models[MINI].ttft_s
+            assert ttft_s is not None and ttft_s * 1000 < server + 250
 
 
 def test_json_money_has_no_float_noise(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
