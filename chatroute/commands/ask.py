@@ -28,8 +28,13 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 
 
 def run(args: argparse.Namespace) -> int:
-    prompt = read_prompt(args.prompt, command="ask")
-    engine = open_engine()
+    try:
+        prompt = read_prompt(args.prompt, command="ask")
+        engine = open_engine()  # may wait for the database's lock: Ctrl+C is likely here
+    except KeyboardInterrupt:
+        if args.json:
+            print_json(_unstarted_json(None, args.no_cache))  # -c not resolved yet: no id to give
+        raise
     return run_stoppable(_ask(engine, args, prompt), saved="the turn is saved as interrupted")
 
 
@@ -80,6 +85,8 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         # answer; a script asked for JSON gets it, and the conversation to go on with.
         if args.json and started is not None and finished is None:
             print_json(_stopped_json(engine, started, routed, "".join(received), bypass=args.no_cache))
+        elif args.json and started is None:  # stopped before the turn was stored (a lock wait)
+            print_json(_unstarted_json(args.conversation, args.no_cache, routed))
         raise
     finally:
         warning = budget_warning(engine)
@@ -175,6 +182,22 @@ def _stopped_json(engine: Any, started: TurnStarted, routed: Routed | None, text
     out = _as_json(started, routed, None, TurnFinished(record=record, text=text, error=record.error), bypass=bypass)
     out["turn_id"] = None
     if not model:  # stopped before a model was chosen
+        out["model"] = out["provider"] = None
+    return out
+
+
+def _unstarted_json(conversation_id: str | None, bypass: bool, routed: Routed | None = None) -> dict[str, Any]:
+    """A turn stopped before anything of it was stored: nothing sent, no message, no record; a
+    script still reads `.status` as for every other outcome."""
+    started = TurnStarted(conversation_id=conversation_id or "", user_message_id="", assistant_message_id="")
+    model = routed.model if routed else ""
+    record = TurnRecord(conversation_id=conversation_id, message_id=None, model=model,
+                        provider=model.partition("/")[0], route_kind=routed.kind if routed else "",
+                        route=dict(routed.decision) if routed else {}, cache_status="miss", cost_usd=0.0,
+                        status="interrupted", error="stopped before the request was sent")
+    out = _as_json(started, routed, None, TurnFinished(record=record, text="", error=record.error), bypass=bypass)
+    out.update(conversation_id=conversation_id, message_id=None, turn_id=None)
+    if not model:
         out["model"] = out["provider"] = None
     return out
 

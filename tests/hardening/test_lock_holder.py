@@ -9,6 +9,7 @@ process; `chatroute ask` runs as a real process and the TUI through Textual's Pi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -128,3 +129,27 @@ async def test_tui_stays_responsive_says_what_it_waits_for_and_esc_keeps_the_pro
         assert assistants(app)[-1].text.startswith("Echo from")
     await engine.aclose()
     assert _messages(chatroute_home) == ["an earlier question", prompt]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, -signal.SIGINT), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_ask_json_stopped_while_it_waits_still_prints_its_object(stopped_lock_holder: subprocess.Popen[bytes],
+                                                                 signum: int, code: int) -> None:
+    """Stopped before its turn was stored (here: waiting for the lock), `ask --json` printed
+    nothing on stdout, where a turn stopped mid-stream prints its object: a script reading
+    `.status` got empty input. Now it prints the object, `interrupted`, with nothing sent."""
+    child = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "--json", "a new question"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    assert child.stderr is not None
+    try:
+        notice = child.stderr.readline().decode()
+        assert "waiting for another process" in notice, notice
+        child.send_signal(signum)
+        out, rest = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    assert child.returncode == code, rest
+    assert b"Traceback" not in rest
+    turn = json.loads(out)
+    assert turn["status"] == "interrupted" and turn["turn_id"] is None and turn["message_id"] is None
+    assert turn["text"] == "" and turn["cost_usd"] == 0 and turn["error"] == "stopped before the request was sent"

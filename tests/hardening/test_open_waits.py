@@ -159,3 +159,25 @@ def test_a_short_wait_stays_silent(recovery_held: subprocess.Popen[bytes], chatr
     with Store.open(chatroute_home / "chatroute.db", on_wait=lines.append) as store:
         assert store.get_conversation(store.list_conversations()[0].id) is not None
     assert lines == []
+
+
+def test_ask_json_stopped_while_opening_waits_still_prints_its_object(
+        recovery_held: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C while the store waits to open: `ask --json` printed nothing on stdout; now its
+    object, `interrupted`, nothing sent (no conversation, message or turn yet)."""
+    import json
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # never used: nothing is sent
+    child = _chatroute("ask", "--json", "-m", "openai/gpt-4o-mini", "a question")
+    assert child.stderr is not None
+    try:
+        notice = _first_line(child)
+        assert "waiting for another process" in notice, notice
+        child.send_signal(signal.SIGINT)
+        out, rest = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    assert child.returncode == -signal.SIGINT and b"Traceback" not in rest, rest
+    turn = json.loads(out)
+    assert turn["status"] == "interrupted" and turn["error"] == "stopped before the request was sent"
+    assert turn["conversation_id"] is None and turn["message_id"] is None and turn["turn_id"] is None
