@@ -207,12 +207,15 @@ def save_stopped(
 
 async def finish_saving(engine: Engine, message_id: str, attempt: Attempt, status_text: str,
                         record: TurnRecord) -> str | None:
-    """The final write of a turn; None when it is stored, else why not (a full disk). Then
-    the turn record and the message's status are written on their own if they still fit,
-    so the message is not left 'streaming'; failing that, the next open recovers it."""
+    """The final write of a turn; None when it is stored, else why not (a full disk, or its
+    conversation deleted by another process meanwhile). After a failed write the turn record
+    and the message's status are written on their own if they still fit, so the message is not
+    left 'streaming'; failing that, the next open recovers it."""
     try:
-        await engine._db(engine.store.finish_turn, message_id, attempt.text, status_text, record)
-        return None
+        if await engine._db(engine.store.finish_turn, message_id, attempt.text, status_text, record):
+            return None
+        # Its record is written, so the cost counts (under the deleted conversation's row).
+        return "its conversation was deleted while it was being answered"
     except StorageError as exc:
         problem = attempt.save_error or str(exc)
     with engine.store.waits.at_most(STOP_SAVE_WAIT_S):

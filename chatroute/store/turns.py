@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from chatroute.store.connection import StoreBase, chunks
-from chatroute.store.dbfile import StoreError
 from chatroute.store.ids import normalize_ts, utc_now
 from chatroute.store.records import MESSAGE_STATUSES, TurnRecord
 
@@ -42,20 +41,30 @@ class TurnQueries(StoreBase):
 
     def finish_turn(
         self, message_id: str, text: str, status: str, record: TurnRecord | None = None
-    ) -> None:
+    ) -> bool:
         """The final write of a turn: message text + status and its turn record, in ONE
         transaction. `status` is a message status (complete|interrupted|error); a turn status
-        ('ok') is accepted as 'complete'."""
+        ('ok') is accepted as 'complete'.
+
+        False when the message is gone: its conversation was deleted (by another process) while
+        the turn was answered. The record is written all the same, as a deleted conversation's
+        turns are kept: the provider billed the request."""
         if status == "ok":
             status = "complete"
         if status not in MESSAGE_STATUSES or status == "streaming":
             raise ValueError(f"bad final message status {status!r}")
         now = utc_now()
 
-        def run(c: sqlite3.Connection) -> None:
+        def run(c: sqlite3.Connection) -> bool:
             row = c.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is None:
-                raise StoreError(f"no message {message_id}")
+                if record is not None:
+                    record.message_id = None
+                    if record.conversation_id is not None and c.execute(
+                            "SELECT 1 FROM conversations WHERE id = ?", (record.conversation_id,)).fetchone() is None:
+                        record.conversation_id = None
+                    self._insert_turn(c, record)
+                return False
             c.execute(
                 "UPDATE messages SET content = ?, status = ?, model = COALESCE(?, model), writer = NULL, updated_at = ?"
                 " WHERE id = ?",
@@ -68,8 +77,9 @@ class TurnQueries(StoreBase):
                     record.conversation_id = row[0]
                 self._insert_turn(c, record)
             c.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, row[0]))
+            return True
 
-        self._write(run)
+        return self._write(run)
 
     def get_turn(self, turn_id: str) -> TurnRecord | None:
         rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
