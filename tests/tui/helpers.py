@@ -39,6 +39,13 @@ async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: f
 async def compare_composer_text(pilot: Pilot, app: App, prompt: str, models: list[str]) -> CompareScreen:
     """`prompt` written in the composer and compared on `models`: F4, only those ticked, Ctrl+S."""
     app.screen.query_one(Composer).insert(prompt)
+    screen = await open_compare_ticking(pilot, app, models)
+    await pilot.press("ctrl+s")
+    return screen
+
+
+async def open_compare_ticking(pilot: Pilot, app: App, models: list[str]) -> CompareScreen:
+    """F4, and in its picker only `models` ticked (not the pre-selected pair)."""
     await pilot.press("f4")
     await pilot.pause()
     screen = app.screen
@@ -47,7 +54,6 @@ async def compare_composer_text(pilot: Pilot, app: App, prompt: str, models: lis
     picker.deselect_all()
     for model in models:
         picker.select(model)
-    await pilot.press("ctrl+s")
     return screen
 
 

@@ -10,13 +10,12 @@ import time
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import SelectionList
 
 from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.compare import AnswerTab, CompareScreen
 from tests.tui.fake_engine import MODELS, Fail, FakeEngine, Reply
-from tests.tui.helpers import settle, until
+from tests.tui.helpers import open_compare_ticking, settle, until
 
 FOUR = [m.id for m in MODELS]
 SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
@@ -28,14 +27,7 @@ def tab_texts(screen: CompareScreen) -> list[str]:
 
 
 async def start_four(pilot: Pilot, app: ChatrouteApp) -> CompareScreen:
-    await pilot.press("f4")
-    await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, CompareScreen)
-    picker = screen.query_one(SelectionList)
-    picker.deselect_all()
-    for model in FOUR:
-        picker.select(model)
+    screen = await open_compare_ticking(pilot, app, FOUR)
     await pilot.press("tab", *"Lisbon?", "ctrl+s")
     await until(pilot, lambda: len(list(screen.query(AnswerTab))) == 4, "the tabs")
     assert [c.model for c in screen.columns] == FOUR
