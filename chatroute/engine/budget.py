@@ -95,6 +95,20 @@ def blocked_by_budget(
     return block
 
 
+def with_figures(engine: Engine, exc: ChatrouteError) -> ChatrouteError:
+    """The router's budget refusal names no figure ('the budget cap is reached'): as
+    BudgetExceeded it says which cap, what was spent and the cap. Any other error as it is."""
+    from chatroute.routing.budget import BudgetExceeded, block_from_refusal, budget_state, is_budget_refusal
+    from chatroute.routing.policy import NoRouteError
+
+    if not isinstance(exc, NoRouteError) or isinstance(exc, BudgetExceeded) or not is_budget_refusal(exc):
+        return exc
+    state = budget_state(engine.store, engine.config.budget, pending_usd=engine.in_flight.total())
+    if state is None:
+        return exc
+    return BudgetExceeded(block_from_refusal(state, exc), exc.candidates)
+
+
 def over_budget_decision(engine: Engine, exc: ChatrouteError, started: float) -> RouteDecision | None:
     """The user said yes past the cap: the cheapest model the cap excluded, and only that
     one (kind `routed` fails over through decide(), which refuses again: no paid surprises)."""

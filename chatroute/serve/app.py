@@ -330,9 +330,12 @@ def _refusal(exc: ChatrouteError) -> ApiError:
     if isinstance(exc, PromptTooLargeError):
         return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
     if is_budget_refusal(exc):
-        # No retry lifts a cap: the SDKs retry a 429 unless told not to (twice by default).
-        return ApiError(429, f"budget: {exc}", type_="insufficient_quota", code="insufficient_quota",
-                        headers={"x-should-retry": "false"})
+        # No retry lifts a cap: the SDKs retry a 429 unless told not to (twice by default). The
+        # status is OpenAI's for a spent quota; on Anthropic's wire rate_limit_error would read as
+        # a wait to sit out, billing_error as the account's limit it is.
+        return ApiError(429, f"budget: {exc}; raise [budget] in chatroute's config, or name a model (a named "
+                        "model is not capped)", type_="insufficient_quota", code="insufficient_quota",
+                        headers={"x-should-retry": "false"}, anthropic_type="billing_error")
     return ApiError(503 if exc.exit_code == 1 else 400, str(exc), type_="invalid_request_error")
 
 

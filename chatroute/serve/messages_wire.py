@@ -62,7 +62,8 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 
 
 def error_body(err: ApiError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ERROR_TYPES.get(err.status, "api_error"), "message": err.message}}
+    kind = err.anthropic_type or _ERROR_TYPES.get(err.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": err.message}}
 
 
 def parse_messages_request(body: dict[str, Any]) -> str:

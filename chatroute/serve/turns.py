@@ -18,10 +18,12 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
+from chatroute.engine.budget import with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import output_limit, required_max_tokens
 from chatroute.engine.records import Attempt, build_record, error_line, learn
 from chatroute.engine.route import fits_request, pinned_decision
+from chatroute.errors import ChatrouteError
 from chatroute.format import reroute_line
 from chatroute.providers.base import ChatRequest, ErrorKind, Message, ProviderError
 from chatroute.turn_events import CacheHit, Delta, Routed, TurnEvent, TurnFinished
@@ -61,8 +63,11 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
     if req.pinned:
         decision = pinned_decision(engine, req.prompt, history=history, system=req.system, pin=req.pinned)
     else:
-        decision = engine.decide(req.prompt, history=history, system=req.system, pin=None, override=None,
-                                 current_model=None, preset=req.preset)
+        try:
+            decision = engine.decide(req.prompt, history=history, system=req.system, pin=None, override=None,
+                                     current_model=None, preset=req.preset)
+        except ChatrouteError as exc:
+            raise with_figures(engine, exc) from None  # a cap's refusal: which cap, spent and cap
     route_ms = (time.perf_counter() - started) * 1000
     engine.in_flight.hold(decision)  # until its record is in the ledger: requests at once share the cap
     try:

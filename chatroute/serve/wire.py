@@ -40,7 +40,8 @@ class ApiError(Exception):
     """A request chatroute answers with an OpenAI-shaped error body."""
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None) -> None:
+                 code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None,
+                 anthropic_type: str | None = None) -> None:
         message = clean_text(message)  # a provider's error line may hold half a surrogate pair
         super().__init__(message)
         self.status = status
@@ -49,6 +50,7 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}  # sent with the error (Retry-After)
+        self.anthropic_type = anthropic_type  # on Anthropic's wire, instead of the status's usual type
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
