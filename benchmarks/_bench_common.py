@@ -80,6 +80,9 @@ def bench_env(home: Path) -> dict[str, str]:
                         "OPENROUTER_API_KEY")}
     env.update(CHATROUTE_HOME=str(home), CHATROUTE_NO_DISCOVERY="1", TEST_OPENAI_KEY=OPENAI_KEY,
                TEST_ANTHROPIC_KEY=ANTHROPIC_KEY)
+    # A child (`python -m chatroute`, `python -c`) imports this checkout's code: the working folder
+    # is not searched under PYTHONSAFEPATH, and a copy on PYTHONPATH or installed would be timed.
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 

@@ -53,7 +53,8 @@ from _bench_common import ROOT, bench_env, median, pct, write_config  # noqa: E4
 # Bump when the data or its layout changes: the cached database is rebuilt.
 VERSION = "load-v1"
 BIG_TURNS = 10_000
-# The command as `python -m chatroute` from ROOT: the code of this checkout, whatever is installed.
+# The command as `python -m chatroute`, with this checkout first on PYTHONPATH (bench_env): its
+# code, whatever is installed.
 CLI = [sys.executable, "-m", "chatroute"]
 
 
