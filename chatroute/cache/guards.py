@@ -488,9 +488,12 @@ def _single_present(ent: str, tokens: set[str]) -> bool:
 
 def _title_cased(f: Features) -> bool:
     """Headline Case: most words that are not function words start with a capital, the first
-    word and acronyms included ("Faction Names Bianca Ojukwu APGA National Leader")."""
-    # From the prose only: capitals in code say nothing about Headline Case.
-    words = [w for w in _ALPHA_WORD.findall(words_of_prose(f.text)) if w.lower() not in STOPWORDS]
+    word included ("Faction Names Bianca Ojukwu APGA National Leader")."""
+    # From the prose only: capitals in code say nothing about Headline Case. Nor do acronyms,
+    # capitals in any style: counted, "Who was the CEO of Twitter before Musk?" read as a headline
+    # and its "Musk" as no name.
+    words = [w for w in _ALPHA_WORD.findall(words_of_prose(f.text))
+             if w.lower() not in STOPWORDS and not (len(w) > 1 and w.isupper())]
     if len(words) < _TITLE_CASE_MIN_WORDS:
         return False
     return sum(1 for w in words if w[0].isupper()) >= _TITLE_CASE_SHARE * len(words)

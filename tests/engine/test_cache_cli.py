@@ -467,3 +467,18 @@ def test_cache_check_refuses_another_name_in_a_headline_case_question(capsys: py
                              "Who plays Sophie on The Marvelous Mrs Maisel?")
     assert code == 0, err
     assert out.strip() == "not served: entity 'randall' / 'sophie' differs"
+
+
+def test_a_name_added_beside_an_acronym_is_another_question(capsys: pytest.CaptureFixture[str],
+                                                           configured: FakeServer) -> None:
+    """"CEO" made "Who was the CEO of Twitter before Musk?" three capitals in four words, read as
+    Headline Case, where capitals are no names: it was served the answer to "Who is the CEO of
+    Twitter?" (verifier 0.952)."""
+    code, out, err = run_cli(capsys, "cache", "check", "Who is the CEO of Twitter?",
+                             "Who was the CEO of Twitter before Musk?")
+    assert code == 0, err
+    assert out.strip() == "not served: entity 'musk' missing"
+    _first_answer(capsys, configured, "Who is the CEO of Twitter?")
+    configured.script(Reply(text="Parag Agrawal."))
+    code, again = ask_json(capsys, "Who was the CEO of Twitter before Musk?")
+    assert code == 0 and again["cache"] == "miss" and again["text"] == "Parag Agrawal."
