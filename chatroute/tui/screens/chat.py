@@ -329,6 +329,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                            override: str | None, use_cache: bool, regenerate_of: str | None) -> None:
         events = None
         chat = self.chat  # found now: in the finally below the screen may be going (a quit)
+        stale = False  # the question went below turns this screen does not show (another chatroute's)
         try:
             events = self.backend.run_turn(self.conversation_id, prompt, override=override, use_cache=use_cache,
                                            regenerate_of=regenerate_of)
@@ -342,6 +343,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                     asst.message_id = ev.assistant_message_id
                     if user is not None:
                         user.message_id = ev.user_message_id
+                        stale = not self._asked_below_shown(user)
                         if ev.prompt is not None and ev.prompt != user.text:
                             await user.show_text(ev.prompt)  # "@gpt-4o hello" is stored as "hello"
                 elif isinstance(ev, Routed):
@@ -396,8 +398,28 @@ class ChatScreen(ChatKeys, Screen[None]):
                     pass
             if asst.status in ("pending", "streaming"):
                 await asst.finish(asst.text, None, asst.error, True)
+            if stale and chat.is_attached and chat.writing is None and self.conversation_id is not None:
+                # Shown as stored, now that nothing streams into the view: a re-show mid-stream
+                # would unmount the answer being written.
+                await self.open_conversation(self.conversation_id)
+                self.notify("Turns another chatroute added to this conversation are shown now", timeout=4,
+                            markup=False)
             self.refresh_sidebar()
             self.refresh_titles()  # a new conversation's title comes with its first turn
+
+    def _asked_below_shown(self, user: UserMessage) -> bool:
+        """Whether the question `user` shows was stored under the last stored message shown above
+        it. Not when another process (`ask -c`) added turns since the conversation was shown:
+        the engine asks after the stored branch, which the screen does not show all of."""
+        widgets = self.chat.messages()
+        if user not in widgets:
+            return True
+        above = [w.message_id for w in widgets[:widgets.index(user)] if w.message_id is not None]
+        shown = above[-1] if above else None
+        if shown is None and self.chat.start > 0:
+            return True  # nothing stored above it is mounted: not for this check to say
+        stored = self.backend.messages_by_id([user.message_id]) if user.message_id else []
+        return not stored or stored[0].parent_id == shown
 
     def action_escape(self) -> None:
         if self._turn is not None and self._turn.is_running:

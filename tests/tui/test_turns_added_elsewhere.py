@@ -1,0 +1,54 @@
+"""Turns another chatroute (`ask -c ID`) added to the conversation the TUI shows.
+
+The next turn sent in the TUI is asked after them (the engine reads the stored branch), so the
+chat must show them too. Before: it went on showing the conversation as it was opened, with the
+new question and its answer straight under the old last answer, though the model had been sent
+the other turns as history and the store kept them in between."""
+
+from __future__ import annotations
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.message import MessageWidget
+from tests.engine.helpers import run_subprocess
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import settle, type_and_send
+
+SIZE = (120, 40)
+
+
+async def test_a_turn_sent_after_another_process_added_some_shows_them(real_engine: Engine,
+                                                                      fake_server: FakeServer) -> None:
+    fake_server.script("gpt-4o-mini", Reply(text="Paris."), Reply(text="Berlin."), Reply(text="Rome."))
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini capital of France?")
+        cid = app.screen.conversation_id  # type: ignore[attr-defined]
+        assert cid is not None
+        done = run_subprocess("ask", "-c", cid, "-m", "gpt-4o-mini", "capital of Germany?")
+        assert done.returncode == 0, done.stderr
+        await type_and_send(pilot, "@gpt-4o-mini capital of Italy?")
+        await settle(pilot, app)
+        shown = [w.text for w in app.screen.query(MessageWidget)]
+        # What was sent, and what the store keeps, in that order.
+        sent = [m["content"] for m in fake_server.requests[-1].messages]
+        assert sent == ["capital of France?", "Paris.", "capital of Germany?", "Berlin.", "capital of Italy?"]
+        assert shown == [*sent, "Rome."]
+        assert [m.content for m in real_engine.store.history(cid)] == shown
+        assert app.screen.conversation_id == cid  # type: ignore[attr-defined]
+
+
+async def test_a_turn_sent_in_an_unchanged_conversation_is_not_shown_again(real_engine: Engine,
+                                                                         fake_server: FakeServer) -> None:
+    """The check is the new question's stored parent against the answer shown above it: a
+    conversation only this TUI writes to keeps its widgets (a re-show would rebuild them all)."""
+    fake_server.script("gpt-4o-mini", Reply(text="Paris."), Reply(text="Rome."))
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini capital of France?")
+        first = list(app.screen.query(MessageWidget))
+        await type_and_send(pilot, "@gpt-4o-mini capital of Italy?")
+        await settle(pilot, app)
+        shown = list(app.screen.query(MessageWidget))
+        assert [w.text for w in shown] == ["capital of France?", "Paris.", "capital of Italy?", "Rome."]
+        assert shown[:2] == first  # the same widgets: nothing was re-shown
