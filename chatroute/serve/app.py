@@ -69,8 +69,12 @@ HEALTH_SAVE_EVERY_S = 1.0
 _UPSTREAM_STATUS = {"rate_limited": 429, "quota": 429, "credit_limited": 402, "overloaded": 503, "timeout": 504,
                     "context_overflow": 400, "request_too_large": 413, "content_policy": 400,
                     "bad_request": 400}
-# A spent quota in the code OpenAI itself gives it, which clients know not to retry.
+# A spent quota in the code OpenAI itself gives it.
 _UPSTREAM_CODE = {"quota": "insufficient_quota"}
+# Failures no wait lifts (a spent quota, a provider refusing chatroute's key, a missing model),
+# after the request has failed over already: the SDKs retry a 429 and a 5xx unless told not to,
+# and each retry would be sent to the provider again and written to the ledger as a failure.
+_NO_RETRY = frozenset({"quota", "auth", "not_found", "endpoint_not_found"})
 
 
 def error_response(err: ApiError, headers: dict[str, str] | None = None, *, scope: Scope) -> JSONResponse:
@@ -353,10 +357,13 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
     kind = str(route.get("error_kind") or "")
     message = redact_secrets(line or record.error) or "the provider failed"
     wait = route.get("retry_after")
-    headers = {"retry-after": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) and wait > 0 else None
+    headers = {"retry-after": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) and wait > 0 else {}
+    if kind in _NO_RETRY:
+        headers["x-should-retry"] = "false"
+    # A spent quota is the account's limit, not a wait to sit out (see _refusal's budget cap).
     return ApiError(_UPSTREAM_STATUS.get(kind, 502), message, type_="upstream_error",
                     code=_UPSTREAM_CODE.get(kind, kind or "upstream_error"),
-                    headers=headers)
+                    headers=headers, anthropic_type="billing_error" if kind == "quota" else None)
 
 
 def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:

@@ -288,3 +288,41 @@ def test_a_routed_request_stops_failing_over_at_its_deadline(tmp_path: Path, fak
     assert 4.5 < elapsed < 8.5, elapsed
     assert "failover deadline" in str(info.value.message), info.value.message
     assert len(fake_server.requests) == 2
+
+
+@pytest.mark.parametrize(("fault", "status", "anthropic_type"), [
+    (Fault(status=429, error_type="insufficient_quota", code="insufficient_quota",
+           message="You exceeded your current quota, please check your plan and billing details."), 429,
+     "billing_error"),  # a rate_limit_error on /v1/messages read as a wait to sit out
+    (Fault(status=401), 502, "api_error"),  # the provider refused chatroute's own key
+    (Fault(status=404, code="model_not_found", message="The model `gpt-4o` does not exist"), 502, "api_error"),
+])
+def test_an_upstream_failure_no_wait_lifts_is_not_retried_by_the_sdks(tmp_path: Path, fake_server: FakeServer,
+                                                                      fault: Fault, status: int,
+                                                                      anthropic_type: str) -> None:
+    """The SDKs retry a 429 and a 5xx twice by default: a spent quota, a refused provider key or a
+    missing model came back twice more, each sent on to the provider and written to the ledger
+    as a failed turn, for the same error after a backoff."""
+    import anthropic
+
+    fake_server.script("gpt-4o", *[fault] * 3)
+    fake_server.script("claude-haiku-4-5", *[fault] * 3)
+    server = start_served(tmp_path / "home", fake_server)
+    try:
+        openai_client = openai.OpenAI(base_url=server.url, api_key=server.token, timeout=30)  # retries as tools do
+        with pytest.raises(openai.APIStatusError) as info:
+            openai_client.chat.completions.create(model="openai/gpt-4o",
+                                                  messages=[{"role": "user", "content": "no retry lifts this"}])
+        assert info.value.status_code == status
+        assert info.value.response.headers.get("x-should-retry") == "false"
+        anthropic_client = anthropic.Anthropic(base_url=server.url.removesuffix("/v1"), api_key=server.token,
+                                               timeout=30)
+        with pytest.raises(anthropic.APIStatusError) as failed:
+            anthropic_client.messages.create(model="anthropic/claude-haiku-4-5", max_tokens=50,
+                                             messages=[{"role": "user", "content": "nor this"}])
+        assert failed.value.status_code == status
+        assert isinstance(failed.value.body, dict) and failed.value.body["error"]["type"] == anthropic_type
+        assert [r.model for r in fake_server.requests] == ["gpt-4o", "claude-haiku-4-5"]
+        assert [t.status for t in server.turns()] == ["error", "error"]
+    finally:
+        server.stop()
