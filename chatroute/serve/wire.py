@@ -170,7 +170,10 @@ def preset_of(model: str, pinned: str | None) -> str | None:
 
 
 def stream_of(body: dict[str, Any]) -> bool:
-    stream = body.get("stream", False)
+    # null is the default (OpenAI's SDK types it Optional: stream=None sends it), as for the others.
+    stream = body.get("stream")
+    if stream is None:
+        return False
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be true or false", param="stream")
     return stream

@@ -119,6 +119,18 @@ def test_the_accepted_forms_of_those_parameters_still_work(fresh: Served) -> Non
         assert r.status_code == 200, (extra, r.text)
 
 
+def test_stream_null_as_the_openai_sdk_types_it_is_an_answer_in_one_piece(fresh: Served) -> None:
+    # The SDK's `stream` is Optional[Literal[False]]: stream=None sends "stream": null, which OpenAI's
+    # API reads as its default, false. It was a 400 ('stream' must be true or false).
+    completion = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "stream null is no stream"}], stream=None)
+    assert completion.choices[0].message.content == "Echo from gpt-4o-mini: stream null is no stream"
+    # With it, stream_options is meaningless, as with stream: false.
+    r = _post(fresh, {"model": "chatroute/auto", "messages": USER, "stream": None,
+                      "stream_options": {"include_usage": True}})
+    assert _error(r)["param"] == "stream_options"
+
+
 def test_response_format_text_the_openai_default_is_plain_text_and_accepted(fresh: Served) -> None:
     # Many clients send the default explicitly; it was refused as an unsupported parameter.
     r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "plain text please"}],
