@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatroute.commands.common import print_json, say_warnings, table, terminal_columns, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
+
+if TYPE_CHECKING:
+    from chatroute.routing.observed import Observed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             usd(d["output_cost_per_mtok"]),
             f"{d['context_window'] // 1000}k" if d.get("context_window") else "?",
             f"{d['ability']:.2f}",
-            _ability_from(d),
+            _ability_from(d, observed.get(d["id"]) if d["observed_lowering"] else None),
             f"{d['preference_adjustment']:+.3f}" if d["preference_adjustment"] else "",
             _health_text(h),
             d.get("price_as_of") or d.get("price_source") or "",
@@ -144,11 +147,13 @@ def _learned(paths: Any, config: Any, health: dict[str, dict[str, Any]]) -> tupl
         return {}, {}
 
 
-def _ability_from(d: dict[str, Any]) -> str:
+def _ability_from(d: dict[str, Any], obs: Observed | None) -> str:
     source = d["ability_source"]
     text = {"name": f"size {d.get('ability_detail')} (name)", "server": f"size {d.get('ability_detail')} (server)",
             "unknown": "unknown: prior", "config": "your config"}.get(source, source)
-    return f"{text}, −{d['observed_lowering']:.2f} seen" if d["observed_lowering"] else text
+    # From the lowering itself, as the note under the table words it: the JSON's figure is
+    # rounded to 4 places first, and 0.025 rounded twice read 0.03 beside the note's 0.02.
+    return f"{text}, −{obs.penalty:.2f} seen" if obs else text
 
 
 def _health_text(h: dict[str, Any]) -> str:

@@ -221,3 +221,20 @@ def test_what_applies_of_the_adjustment_is_explained_by_the_rule_the_router_uses
     shown = run_subprocess("prefs", "show", env=_env(chatroute_home)).stdout.decode()
     assert "none of it on the 10% least needy prompts, all of it from the 30th percentile on" in shown
     assert "predicted below" not in shown
+
+
+def test_models_says_one_figure_for_a_lowered_prior(capsys: pytest.CaptureFixture[str], chatroute_home: Path,
+                                                     fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four failed requests lower an unknown model's prior by 0.15 × 2 / 12 = 0.025. The table said
+    '−0.03 seen' (a figure rounded to 4 places, then to 2) and the note under it 'lowered 0.02'."""
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    write_config(chatroute_home, fake_server, pool=[MINI, GPT4O, "openai/mystery-model"])
+    for i in range(4):
+        fake_server.script("mystery-model", Fault(status=500))
+        code, out = ask_json(capsys, "-m", "openai/mystery-model", f"Say hello, number {i}.")
+        assert code == 1 and out["status"] == "error"
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("openai/mystery-model "))
+    assert "unknown: prior, −0.02 seen" in row
+    assert "openai/mystery-model: ability unknown: prior 0.30, lowered 0.02 after 4 failures" in out
