@@ -56,9 +56,9 @@ def anthropic_wire(scope: Mapping[str, Any]) -> bool:
 
 # Anthropic's error types by HTTP status (its SDK maps the status to an exception class; the type
 # is what a client shows).
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error",
-                503: "overloaded_error", 529: "overloaded_error"}
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                403: "permission_error", 404: "not_found_error", 408: "timeout_error", 413: "request_too_large",
+                429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
 
 
 def error_body(err: ApiError) -> dict[str, Any]:

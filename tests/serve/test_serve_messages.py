@@ -144,6 +144,23 @@ def test_upstream_failures_map_to_anthropics_error_classes_without_keys(fresh: S
                                       messages=[{"role": "user", "content": "a rate-limited question"}])
 
 
+@pytest.mark.parametrize(("fault", "status", "kind"), [
+    (Fault(status=408, message="Request timed out."), 504, "timeout_error"),
+    (Fault(status=402, message="This request requires more credits, or fewer max_tokens. You requested up to "
+                               "1000 tokens, but can only afford 120."), 402, "billing_error"),
+])
+def test_an_upstream_timeout_or_spent_credit_has_anthropics_type_for_its_status(fresh: Served, fault: Fault,
+                                                                                status: int, kind: str) -> None:
+    # Anthropic's types for these statuses (its SDK's GatewayTimeoutError and BillingError); both
+    # were api_error, Anthropic's type for a 500.
+    fresh.fake.script("gpt-4o", fault)
+    with pytest.raises(anthropic.APIStatusError) as info:
+        client(fresh).messages.create(model="openai/gpt-4o", max_tokens=1000,
+                                      messages=[{"role": "user", "content": f"an upstream {fault.status}"}])
+    assert info.value.status_code == status
+    assert isinstance(info.value.body, dict) and info.value.body["error"]["type"] == kind
+
+
 def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_is_recorded(fresh: Served) -> None:
     fresh.fake.script("gpt-4o-mini", Drop(after_chunks=3, text="one two three four five six"))
     got: list[str] = []
