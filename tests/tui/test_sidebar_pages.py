@@ -98,8 +98,6 @@ async def test_down_and_end_and_the_scroll_read_further(real_engine: Engine) -> 
         listed = app.screen.query_one(ConversationList)
         first_page = listed.option_count
         listed.focus()
-        await pilot.press("up")  # on the newest: no wrap to the last read, which is not the oldest
-        assert listed.highlighted == 0 and listed.option_count == first_page
         listed.highlighted = first_page - 2
         await pilot.press("down", "down", "down")  # past the first page, not back to the top
         assert listed.highlighted == first_page + 1 and listed.option_count > first_page
@@ -108,6 +106,25 @@ async def test_down_and_end_and_the_scroll_read_further(real_engine: Engine) -> 
         assert listed.option_count > first_page + 1
         await pilot.press("end")
         assert _highlighted(listed) == ids[0] and listed.option_count == MANY
+
+
+async def test_up_on_the_newest_wraps_to_the_oldest_as_down_on_the_oldest_wraps_to_the_newest(
+        real_engine: Engine) -> None:
+    """↓ on the oldest wraps to the newest; ↑ on the newest, while older ones were unread, stayed
+    there. Now it reads the rest, as End does, and goes to the oldest: the two ends wrap alike."""
+    ids = _fill(real_engine)
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        listed = app.screen.query_one(ConversationList)
+        assert listed.option_count < MANY and _highlighted(listed) == ids[-1]
+        listed.focus()
+        await pilot.press("up")
+        assert _highlighted(listed) == ids[0] and listed.option_count == MANY
+        await pilot.press("down")
+        assert _highlighted(listed) == ids[-1]
+        await pilot.press("up")
+        assert _highlighted(listed) == ids[0]
 
 
 async def test_search_opens_a_conversation_not_read_yet_and_the_list_marks_it(real_engine: Engine) -> None:

@@ -106,9 +106,11 @@ class ConversationList(OptionList):
         super().action_last()
 
     def action_cursor_up(self) -> None:
-        # ↑ on the first wraps to the last listed, which is not the last while more are unread:
-        # it stays on the newest then (End goes to the oldest).
+        # ↑ on the first wraps to the last listed, which is not the oldest while more are unread:
+        # it reads the rest then, as End does, so the top wraps to the oldest as ↓ there wraps
+        # to the newest.
         if self.highlighted == 0 and not self.complete:
+            self.action_last()
             return
         super().action_cursor_up()
 
