@@ -473,6 +473,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self._busy():
             return
         user = self.chat.user_before(widget)
+        # The answer may open the window, its question left above it (a long paste is mounted
+        # only once scrolled to): that question is what is asked again.
+        while user is None and widget.message_id is not None and await self.chat.load_earlier():
+            user = self.chat.user_before(widget)
         if user is None:
             self.notify("No prompt to re-run", severity="warning", markup=False)
             return
