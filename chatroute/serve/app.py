@@ -323,7 +323,11 @@ def _pinned(engine: Engine, model: str) -> str | None:
     try:
         return engine.catalog.resolve(model)
     except ConfigError as exc:
-        raise ApiError(404, str(exc), type_="not_found_error", code="model_not_found", param="model") from None
+        message = str(exc)
+        if message == f"unknown model {model!r}":  # no close name to suggest: a tool's default, such as 'auto'
+            message += (f": use {ROUTED_MODELS[0]} (or {', '.join(ROUTED_MODELS[1:])}) or a model GET /v1/models "
+                        "lists")
+        raise ApiError(404, message, type_="not_found_error", code="model_not_found", param="model") from None
 
 
 def _refusal(exc: ChatrouteError) -> ApiError:

@@ -99,6 +99,21 @@ def test_sdk_raises_its_own_error_classes(fresh: Served) -> None:
     assert ok.choices[0].message.content
 
 
+@pytest.mark.parametrize("model", ["auto", "chatroute", "default"])
+def test_an_unknown_model_with_no_close_name_says_which_names_are_served(fresh: Served, model: str) -> None:
+    # A tool's default model name said only "unknown model 'auto'", leaving the user to guess.
+    with pytest.raises(openai.NotFoundError) as info:
+        fresh.client().chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["code"] == "model_not_found"
+    assert info.value.body["message"] == (f"unknown model {model!r}: use chatroute/auto (or chatroute/frugal, "
+                                          "chatroute/balanced, chatroute/best) or a model GET /v1/models lists")
+    # A name close to one served still says which.
+    with pytest.raises(openai.NotFoundError) as info:
+        fresh.client().chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+    assert "did you mean openai/gpt-4o" in info.value.body["message"]
+    assert not fresh.fake.requests
+
+
 def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
     auth = {"authorization": f"Bearer {fresh.token}"}
     r = httpx.get(fresh.url + "/embeddings", headers=auth)
