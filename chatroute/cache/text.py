@@ -108,7 +108,13 @@ TIME_PHRASES = re.compile(
     r"quarter|year|season|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
     r"|\b(right now|at the moment|at present|these days|so far|as of|up to date|up-to-date|"
     r"days? ago|weeks? ago|months? ago|years? ago|this time|what time is it|what day is it|"
-    r"exchange rates?|stock prices?|share prices?|breaking news|still (?:alive|living|open|in office|married))\b",
+    r"exchange rates?|stock prices?|share prices?|breaking news|still (?:alive|living|open|in office|married))\b"
+    # The next or the last of an event that recurs is counted from today: "When is the next full
+    # moon?" was served its month-old date, "Who won the last election?" the one before.
+    r"|\b(?:the|its|their|his|her|our|your)\s+(?:next|last|most recent|upcoming)\s+(?:\w+\s+)?"
+    r"(?:elections?|meetings?|full moon|new moon|eclipse|world cup|olympics|olympic games|super bowl|seasons?|"
+    r"episodes?|games?|match|matches|races?|tournament|championship|holidays?)\b"
+    r"|\bwhen\s+(?:is|are|does|do|will)\s+the\s+next\b",
     re.IGNORECASE,
 )
 

@@ -482,3 +482,18 @@ def test_a_name_added_beside_an_acronym_is_another_question(capsys: pytest.Captu
     configured.script(Reply(text="Parag Agrawal."))
     code, again = ask_json(capsys, "Who was the CEO of Twitter before Musk?")
     assert code == 0 and again["cache"] == "miss" and again["text"] == "Parag Agrawal."
+
+
+@pytest.mark.parametrize("prompt", ["When is the next full moon?", "Who won the last election?",
+                                    "What did the Fed do at its last meeting?"])
+def test_the_next_or_last_of_an_event_is_never_served_from_the_cache(capsys: pytest.CaptureFixture[str],
+                                                                     configured: FakeServer, prompt: str) -> None:
+    """Counted from today, so an answer goes stale: the same question asked again was served the
+    stored answer (for up to the entry's 30 days), a month-old date for the next full moon."""
+    code, out, err = run_cli(capsys, "cache", "check", prompt, prompt)
+    assert code == 0, err
+    assert out.strip() == "not served: CACHED is never stored (time-sensitive)"
+    _first_answer(capsys, configured, prompt)
+    configured.script(Reply(text="A fresh answer."))
+    code, again = ask_json(capsys, prompt)
+    assert code == 0 and again["cache"] == "miss" and again["text"] == "A fresh answer."
