@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from chatroute import jsonsafe
 from chatroute.format import reroute_line
-from chatroute.markdown_breaks import hard_breaks
+from chatroute.markdown_breaks import closed_fences, hard_breaks
 from chatroute.money import usd
 from chatroute.store.dbfile import StoreError
 from chatroute.store.records import Conversation, StoredMessage, TurnRecord
@@ -104,8 +104,9 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         if m.role == "assistant" and (turn or m.model):
             heading += f" · {turn.model if turn else m.model}"
         # Each line of a prompt or an answer stays a line, as the chat shows it (a three-line
-        # prompt read as one in a Markdown viewer); the text is otherwise exported as sent.
-        body = hard_breaks(m.content)
+        # prompt read as one in a Markdown viewer), and a code block left open is closed; the
+        # text is otherwise exported as sent.
+        body = closed_fences(hard_breaks(m.content))
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             out += [f"_({m.status})_", ""]

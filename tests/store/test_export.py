@@ -160,3 +160,18 @@ def test_the_markdown_names_an_attempt_billed_before_a_reroute(store: Store) -> 
     md = store.export_conversation(c.id, "markdown")
     assert "gpt-4o-mini connection (billed ≈$0.0000081) → claude-haiku-4-5" in md, md
     assert "Total cost: ≈$0.0035\n" not in md and "Total cost: ≈$0.0035 " in md
+
+
+@pytest.mark.parametrize(("text", "closed"), [
+    ("```py\nx = 1", "```py\nx = 1\n```"),
+    ("~~~~\ncode\n```", "~~~~\ncode\n```\n~~~~"),  # a shorter or other fence does not close it
+    ("Run:\n\n  ````sh\nls\n", "Run:\n\n  ````sh\nls\n````"),
+    ("```\ncode\n```", "```\ncode\n```"),  # closed already: left as it is
+    ("```\n```", "```\n```"),
+    ("- ```\n  code", "- ```\n  code"),  # in a list: the next line outside it closes it
+    ("no code here", "no code here"),
+])
+def test_a_code_block_an_answer_leaves_open_is_closed_where_it_ends(text: str, closed: str) -> None:
+    from chatroute.markdown_breaks import closed_fences
+
+    assert closed_fences(text) == closed
