@@ -150,7 +150,8 @@ WHY_PREFIX = "why: "
 def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
     """The one-line badge under an assistant message:
     `model · why: quality 0.95 vs 0.98 at 1/25 of the cost · $cost · ttft 320 ms · 2.1 s · 85 tok/s ·
-    120→340 tok` (`≈$cost` and `≈120→≈340 tok` when the usage was estimated)."""
+    120→340 tok` (`≈$cost` and `≈120→≈340 tok` when the usage was estimated); a cache hit:
+    `model (cache) · cached 0.93 ⟵ from ‹title›, 2 h ago · $0.00 · saved ≈$0.0012 · lookup 4 ms`."""
     model = short_model(attr(record, "model"))
     kind = attr(record, "route_kind", default="routed")
     parts: list[str] = []
@@ -175,7 +176,11 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
             cached += f" ⟵ {label}"
         elif src:
             cached += f" ⟵ turn {str(src)[-6:]}"
-        parts += [cached, usd(0.0), f"lookup {fmt_ms(attr(record, 'total_ms'))}"]
+        parts += [cached, usd(0.0)]
+        saved = attr(record, "saved_usd")
+        if saved:  # an estimate always (see the answer cache); unknown for a model with no known price
+            parts.append(f"saved {marked_usd(saved, estimated=True)}")
+        parts.append(f"lookup {fmt_ms(attr(record, 'total_ms'))}")
     else:
         # ≈ on the cost itself, as `costs` writes it: a narrow badge leaves the token counts out.
         parts.append(marked_usd(attr(record, "cost_usd"), estimated=bool(attr(record, "usage_estimated"))))

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import assistants, badge, run_palette_command, settle, subtitle, type_and_send
@@ -75,6 +76,24 @@ async def test_repeat_and_paraphrase_hit_negation_misses(real_engine: Engine, fa
     hits = [t for t in turns if t.cache_status == "hit"]
     assert len(hits) == 2 and all(t.route_kind == "cache" and t.cost_usd == 0 for t in hits)
     assert all(t.saved_usd and t.saved_usd > 0 for t in hits)  # savings are counted
+
+
+async def test_a_hits_badge_says_what_it_saved(real_engine: Engine, fake_server: FakeServer) -> None:
+    """A hit read '$0.00' and nothing of the saving: the ledger counted it, but only costs (F5) and
+    cache stats showed it, summed. Now the badge says it too, ≈ as every cache saving is, and a
+    narrow chat leaves it out before the cost."""
+    from chatroute.money import usd
+
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        fake_server.script(Reply(text="Use flexbox.", input_tokens=40, output_tokens=12))
+        await _ask(pilot, fake_server, CACHED, new=False)
+        hit, sent = await _ask(pilot, fake_server, PARAPHRASE)
+        assert sent == 0 and hit.record is not None and hit.record.saved_usd
+        line = badge(hit)
+        assert f" · $0.00 · saved ≈{usd(hit.record.saved_usd)} · lookup " in line
+        narrow = hit.query_one(Badge).fitted(60)
+        assert "$0.00" in narrow and "saved" not in narrow
 
 
 async def test_o_and_the_palette_go_to_the_source_turn(real_engine: Engine, fake_server: FakeServer) -> None:

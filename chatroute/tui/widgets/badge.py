@@ -29,7 +29,7 @@ class Badge(Static):
     # Parts dropped first when the line is too narrow, by how they start/end.
     _DROP_ORDER = (lambda p: p.endswith("tok/s"), lambda p: p.endswith(" tok"),
                    lambda p: p.endswith((" s", " ms")) and not p.startswith("ttft"),
-                   lambda p: p.startswith(WHY_PREFIX),
+                   lambda p: p.startswith("saved "), lambda p: p.startswith(WHY_PREFIX),
                    lambda p: p.startswith("ttft"), lambda p: p.startswith("lookup"))
 
     def __init__(self, text: str = "", **kw: Any) -> None:
