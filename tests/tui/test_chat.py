@@ -13,6 +13,7 @@ from textual.widgets import Markdown, Static
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import WhyPanel
 from chatroute.tui.widgets.chat_view import ChatView
+from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import SearchResults, Sidebar
 from tests.tui.fake_engine import FAKE_WHY, Fail, FakeEngine, FakeStore, Reply, seed_conversation
@@ -92,10 +93,11 @@ async def test_engine_exception_never_shows_a_traceback(engine: FakeEngine) -> N
 
     engine.run_turn = boom  # type: ignore[method-assign]
     app = ChatrouteApp(engine)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await type_and_send(pilot, "hi")
-        [msg] = assistants(app)
-        assert "provider exploded" in str(msg.query_one(".error-line", Static).render())
+        # Nothing was stored: the prompt goes back to the composer, the error in one line.
+        assert any("Not sent: provider exploded" in str(n.message) for n in app._notifications)
+        assert app.screen.query_one(Composer).text == "hi"
         assert app.is_running
 
 

@@ -370,21 +370,18 @@ class ChatScreen(ChatKeys, Screen[None]):
                     await events.aclose()
                 except Exception:
                     pass
-            if asst.message_id is None and user is not None and not self.composer.text.strip():
-                # Stopped before anything was stored (waiting for the database): nothing was
-                # sent, so the prompt goes back where it was typed, and is the draft at once
-                # (ctrl+q stops the turn and saves the draft in one go).
-                self.composer.insert(prompt)
-                self._draft = self.composer.draft()
-                if user.is_attached:  # and the chat does not show it as asked, an empty answer to re-ask
-                    user.display = asst.display = False  # at once; unmounted after the stop
-                    self.call_after_refresh(self.chat.remove_messages, [user, asst])
+            # Stopped before anything was stored (waiting for the database): nothing was sent.
+            self._unsend(user, asst, prompt)
             await asst.interrupted(self.backend.stored_turn(asst.message_id))
             if regenerate_of is not None:  # a stopped regeneration is a sibling too, billed
                 asst.set_sibling(self._sibling_position(asst.message_id))
             raise
         except Exception as exc:  # never a traceback: the error goes inline with a retry
             detail = error_line(exc)
+            if self._unsend(user, asst, prompt):
+                # Failed before anything was stored (a full disk): on screen only, a quit would lose it.
+                self.notify(f"Not sent: {detail}. Your prompt is back in the composer.", title="Not sent",
+                            severity="error", timeout=12, markup=False)
             await asst.finish(asst.text, None, detail, True)
         finally:
             # First, before any await: a stop landing on one of those must not leave the view
@@ -406,6 +403,20 @@ class ChatScreen(ChatKeys, Screen[None]):
                             markup=False)
             self.refresh_sidebar()
             self.refresh_titles()  # a new conversation's title comes with its first turn
+
+    def _unsend(self, user: UserMessage | None, asst: AssistantMessage, prompt: str) -> bool:
+        """A prompt whose turn stored nothing goes back where it was typed, and is the draft at
+        once (ctrl+q stops the turn and saves the draft in one go); the chat stops showing it as
+        asked, above an empty answer to re-ask. Not when the composer holds new text. True if
+        it went back."""
+        if asst.message_id is not None or user is None or self.composer.text.strip():
+            return False
+        self.composer.insert(prompt)
+        self._draft = self.composer.draft()
+        if user.is_attached:
+            user.display = asst.display = False  # at once; unmounted once the turn is done
+            self.call_after_refresh(self.chat.remove_messages, [user, asst])
+        return True
 
     def _asked_below_shown(self, user: UserMessage) -> bool:
         """Whether the question `user` shows was stored under the last stored message shown above
@@ -821,10 +832,13 @@ class ChatScreen(ChatKeys, Screen[None]):
         self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt, asked=asked), picked_cb)
 
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
-        """The picked answer (or, closed without a pick, the first) is now the active reply:
+        """The picked answer (or, closed without a pick, the first that answered) is now the active reply:
         show it and keep writing from it. What the next turn sends is what is shown."""
         await self.open_conversation(conversation_id)
         if message_id is None:
-            self.notify("Compare closed: answer 1 stays in the conversation. Focus it (↑) and press [ or ] "
-                        "to switch to another", timeout=6, markup=False)
+            # Answer 1, unless it failed with no text: then the engine shows the first that answered.
+            answers = list(self.query(AssistantMessage))
+            position = self._sibling_position(answers[-1].message_id) if answers else None
+            self.notify(f"Compare closed: answer {position[0] if position else 1} stays in the conversation. "
+                        "Focus it (↑) and press [ or ] to switch to another", timeout=6, markup=False)
         self.composer.focus()
