@@ -1,5 +1,5 @@
 """The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions, POST /v1/messages
-(Anthropic's Messages API) and GET /v1/models.
+(Anthropic's Messages API, and its /count_tokens) and GET /v1/models.
 
 Every request needs the bearer token, as `Authorization: Bearer` or Anthropic's `x-api-key` (a
 tiny ASGI middleware checks it before routing, so even a wrong path says 401 to a stranger).
@@ -35,7 +35,7 @@ from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
-from chatroute.serve.messages_wire import MESSAGES_PATH, MODELS_PATH, anthropic_wire
+from chatroute.serve.messages_wire import COUNT_PATH, MESSAGES_PATH, MODELS_PATH, anthropic_wire
 from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import OnRecord, decision_of, request_cost, serve_turn, usage_of
 from chatroute.serve.wire import (
@@ -202,6 +202,16 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
             return await _stream_response(request.receive, _MessageStream(req), events, received)
         return await _while_connected(request, _complete_message(events, received))
 
+    async def count_tokens(request: Request) -> Response:
+        # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.
+        body = parse_body(await _read_body(request, body_timeout_s))
+        model = messages_wire.parse_count_request(body)
+        req = messages_wire.build_count_request(body, model, pinned=_pinned(engine, model))
+        # A routed name may go to any model of the pool: the most any of them counts.
+        models = [req.pinned] if req.pinned else [m.id for m in engine.catalog.pool()] or [model]
+        counts = await asyncio.to_thread(lambda: [_count_input(req, m) for m in models])
+        return JSONResponse({"input_tokens": max(counts)})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
@@ -236,6 +246,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     app = Starlette(
         routes=[Route("/v1/chat/completions", counted(answering(chat_completions)), methods=["POST"]),
                 Route(MESSAGES_PATH, counted(answering(messages)), methods=["POST"]),
+                Route(COUNT_PATH, answering(count_tokens), methods=["POST"]),
                 Route(MODELS_PATH, models, methods=["GET"]),
                 Route(MODELS_PATH + "/{model_id:path}", answering(model), methods=["GET"])],
         exception_handlers={HTTPException: http_error},

@@ -38,17 +38,21 @@ ACCEPTED = frozenset({"model", "messages", "system", "max_tokens", "stream", "te
 IGNORED = frozenset({"metadata", "top_p", "top_k", "service_tier", "cache_control", "speed", "user_profile_id",
                      "workspace_id"})
 
+# What POST /v1/messages/count_tokens takes: a Messages request without what shapes only the answer.
+COUNT_ACCEPTED = frozenset({"model", "messages", "system", "thinking"})
+
 MESSAGES_PATH = "/v1/messages"
+COUNT_PATH = MESSAGES_PATH + "/count_tokens"
 MODELS_PATH = "/v1/models"
 
 
 def anthropic_wire(scope: Mapping[str, Any]) -> bool:
-    """Whether to answer a request in Anthropic's shapes: always on /v1/messages; on /v1/models (and
-    a model under it), which both SDKs call, when the client is Anthropic's (its SDK sends
-    anthropic-version with every request, OpenAI's never does). A trailing slash is the same
-    path (see app.TrailingSlash)."""
+    """Whether to answer a request in Anthropic's shapes: always on /v1/messages and its
+    count_tokens; on /v1/models (and a model under it), which both SDKs call, when the client is
+    Anthropic's (its SDK sends anthropic-version with every request, OpenAI's never does). A
+    trailing slash is the same path (see app.TrailingSlash)."""
     path = scope.get("path", "").rstrip("/")
-    if path == MESSAGES_PATH:
+    if path in (MESSAGES_PATH, COUNT_PATH):
         return True
     return (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")) and any(
         name == b"anthropic-version" for name, _ in scope.get("headers", ()))
@@ -72,10 +76,22 @@ def parse_messages_request(body: dict[str, Any]) -> str:
     stops = body.get("stop_sequences")
     if stops:
         raise ApiError(400, "chatroute serve does not support 'stop_sequences'", param="stop_sequences")
+    _check_thinking(body)
+    return model_of(body)
+
+
+def parse_count_request(body: dict[str, Any]) -> str:
+    """Check the fields of a count_tokens request, refused where /v1/messages would refuse them
+    (a count of what cannot be sent is no use); returns the model named."""
+    refuse_unknown(body, COUNT_ACCEPTED, IGNORED)
+    _check_thinking(body)
+    return model_of(body)
+
+
+def _check_thinking(body: dict[str, Any]) -> None:
     thinking = body.get("thinking")
     if thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") == "disabled"):
         raise ApiError(400, "chatroute serve does not support extended 'thinking'", param="thinking")
-    return model_of(body)
 
 
 def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
@@ -91,6 +107,14 @@ def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | No
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=stream,
                          max_tokens=max_tokens, temperature=temperature)
+
+
+def build_count_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
+    system = _system(body.get("system"))
+    history, prompt = _turns(body.get("messages"))
+    return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
+                         history=history, prompt=prompt, stream=False, include_usage=False, max_tokens=None,
+                         temperature=None)
 
 
 def _system(raw: Any) -> str | None:

@@ -278,3 +278,27 @@ def test_system_blocks_and_text_blocks_reach_the_model_on_lines_of_their_own(fre
     sent = fresh.fake.requests[-1]
     assert sent.system == "Be brief.\nBe kind."
     assert sent.messages[-1]["content"] == "Hello\nWorld"
+
+
+def test_count_tokens_gives_the_count_message_start_gives(fresh: Served) -> None:
+    """The SDK's messages.count_tokens (POST /v1/messages/count_tokens) was a 404 in OpenAI's shape."""
+    sdk = client(fresh)
+    messages: list[anthropic.types.MessageParam] = [
+        {"role": "user", "content": "how many tokens does this question hold"},
+        {"role": "assistant", "content": "some"},
+        {"role": "user", "content": [{"type": "text", "text": "count them", "cache_control": {"type": "ephemeral"}}]}]
+    pinned = sdk.messages.count_tokens(model="openai/gpt-4o", system="Be brief.", messages=messages)
+    routed = sdk.messages.count_tokens(model="chatroute/auto", system="Be brief.", messages=messages)
+    # For a routed name, the most any model it may go to counts: none of them is given more.
+    claude = sdk.messages.count_tokens(model="claude-haiku-4-5", system="Be brief.", messages=messages)
+    assert 0 < pinned.input_tokens <= routed.input_tokens and claude.input_tokens <= routed.input_tokens
+    with pytest.raises(anthropic.BadRequestError) as info:
+        sdk.messages.count_tokens(model="openai/gpt-4o", messages=messages,
+                                  tools=[{"name": "f", "input_schema": {"type": "object"}}])
+    assert isinstance(info.value.body, dict) and "'tools'" in info.value.body["error"]["message"]
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.messages.count_tokens(model="chatroute/turbo", messages=messages)
+    assert not fresh.fake.requests  # counting sends nothing to a provider
+    with sdk.messages.stream(model="openai/gpt-4o", max_tokens=50, system="Be brief.", messages=messages) as stream:
+        starts = [e.message.usage.input_tokens for e in stream if e.type == "message_start"]
+    assert starts == [pinned.input_tokens]
