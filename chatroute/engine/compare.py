@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import answer
@@ -43,6 +44,11 @@ def open_compare_streams(engine: Engine, conversation_id: str | None, prompt: st
     # Every SDK imported and client made before the first stream starts: otherwise one
     # stream's set-up blocks the event loop while another's clock runs.
     engine.prepare_providers(engine.catalog.get(m).provider for m in resolved)
+    if not conv.title and widest.leaf_id is None:
+        # Made empty before its first turn (a pin, the cache switched off): titled by its first
+        # prompt, as Engine.run_turn titles one.
+        store.rename_conversation(conv.id, title(prompt))
+        conv = replace(conv, title=title(prompt))
     user_msg = store.add_message(conv.id, "user", prompt, parent_id=widest.leaf_id)
     streams: dict[str, AsyncIterator[TurnEvent]] = {}
     for i, model in enumerate(resolved):

@@ -835,6 +835,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         """The picked answer (or, closed without a pick, the first that answered) is now the active reply:
         show it and keep writing from it. What the next turn sends is what is shown."""
         await self.open_conversation(conversation_id)
+        self.refresh_sidebar()  # as after a turn: the compare moved it to the top, and may have titled it
         if message_id is None:
             # Answer 1, unless it failed with no text: then the engine shows the first that answered.
             answers = list(self.query(AssistantMessage))
