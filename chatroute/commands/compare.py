@@ -99,8 +99,11 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         conv = ordered[0].get("conversation_id")
         # With nothing answered there is nothing to pick: the error line below says so.
         if conv and any(o["record"].status == "ok" for o in ordered):
+            # The first asked, unless it has no text: the engine shows the first answer that has.
+            kept = next((o for o in ordered if o.get("text", "").strip()), ordered[0])
+            which = "the first" if kept is ordered[0] else f"{kept['model']}'s, the first answer"
             print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue, "
-                  f"or `chatroute ask -c {conv}` goes on from the first")
+                  f"or `chatroute ask -c {conv}` goes on from {which}")
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
     if any(o["record"].status == "ok" for o in ordered):

@@ -12,6 +12,7 @@ from chatroute.engine.answer import answer
 from chatroute.engine.common import title
 from chatroute.engine.history import HistoryWindow, history_budget, history_window, narrowed, noted
 from chatroute.errors import ChatrouteError
+from chatroute.store.dbfile import StoreError
 from chatroute.turn_events import Routed, TurnEvent, TurnStarted
 
 if TYPE_CHECKING:
@@ -69,10 +70,35 @@ async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str,
                              candidates=[], route_ms=0.0, preset=engine.preset)
     decision = noted(decision, window)
     yield Routed(model, "compare", decision.reason, decision.to_dict())
-    async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",
-                               cache_key=None, current_model=None)) as events:
-        async for event in events:
-            yield event
+    try:
+        async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",
+                                   cache_key=None, current_model=None)) as events:
+            async for event in events:
+                yield event
+    finally:
+        _show_an_answer(engine, message_id)
+
+
+def _show_an_answer(engine: Engine, message_id: str) -> None:
+    """Once an answer ends: when the one shown (the first asked, until a pick) ended with no text
+    (a 429, a refused key), the first in the order asked that has text is shown instead, once
+    those before it have ended. The next turn's history leaves a question with no answer out, so
+    continuing from a failed first answer dropped the compare, question and answers, from what
+    the model was sent."""
+    store = engine.store
+    try:
+        siblings = store.siblings(message_id)
+        shown = next((m for m in siblings if m.active), None)
+        if shown is None or shown.status == "streaming" or shown.content.strip():
+            return
+        for m in siblings:
+            if m.status == "streaming":
+                return  # it may yet answer: the last of these to end decides
+            if m.content.strip():
+                store.set_active(m.id)
+                return
+    except StoreError:  # the conversation deleted meanwhile, a database locked: the answer is saved all the same
+        return
 
 
 def record_compare_pick(engine: Engine, conversation_id: str, message_id: str) -> None:

@@ -462,3 +462,21 @@ def test_picks_of_the_baseline_model_cost_the_same_as_it(capsys: pytest.CaptureF
     report = _costs(capsys, "--baseline", GPT4O)
     assert report["selected"]["chosen_saved_usd"] == 0.0 and report["selected"]["routing_saved_usd"] == 0.0
     assert report["verdict"].endswith("(pins, overrides, compare) cost the same as gpt-4o.")
+
+
+def test_ask_c_after_a_compare_whose_first_model_failed_goes_on_from_an_answer(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """gpt-4o-mini, asked first, was rate limited; gpt-4o answered. 'ask -c ID' went on from the
+    failed answer, the first: the next turn was sent without the question or gpt-4o's answer,
+    as if no compare had been made, though the line under the table said it would go on."""
+    configured.script("gpt-4o-mini", Fault(status=429))
+    configured.script("gpt-4o", Reply(text="Lisbon is the capital.", input_tokens=20, output_tokens=5))
+    code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", GPT4O, "Capital of Portugal?")
+    assert code == 0, err
+    conv = out.rsplit("conversation ", 1)[1].split(":", 1)[0]
+    assert f"`chatroute ask -c {conv}` goes on from {GPT4O}'s, the first answer" in out
+    configured.script("gpt-4o-mini", Reply(text="About 545,000."))
+    code, asked = ask_json(capsys, "-m", MINI, "-c", conv, "And its population?")
+    assert code == 0 and asked["conversation_id"] == conv
+    assert [(m["role"], m["content"]) for m in configured.requests[-1].messages] == [
+        ("user", "Capital of Portugal?"), ("assistant", "Lisbon is the capital."), ("user", "And its population?")]

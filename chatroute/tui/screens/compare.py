@@ -475,6 +475,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         event.stop()
         if self.one_at_a_time:
             self._tabs()
+        self._pick_hint()  # a failed first answer is not the one Esc keeps
 
     def _pick_hint(self) -> None:
         if not self._asked:
@@ -484,7 +485,15 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         head = (f"1–{n} picks · ←/→ or tab: next answer" if self.one_at_a_time
                 else f"1–{n} keep that answer (the conversation continues from it)")
         self.query_one("#pick-hint", Static).update(
-            f"{head} · esc closes, keeping answer 1 ([ ] switch answers in the chat)")
+            f"{head} · esc closes, keeping answer {self._kept()} ([ ] switch answers in the chat)")
+
+    def _kept(self) -> int:
+        """The answer Esc leaves shown, as the engine chooses it: the first asked, unless it ended
+        with no text (a failure), then the first after it that has some (one still streaming may)."""
+        for i, column in enumerate(self.columns):
+            if not column.settled or column.text.strip():
+                return i + 1
+        return 1
 
     def selected(self) -> list[str]:
         return list(self.query_one(SelectionList).selected)
