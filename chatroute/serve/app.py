@@ -69,8 +69,9 @@ HEALTH_SAVE_EVERY_S = 1.0
 _UPSTREAM_STATUS = {"rate_limited": 429, "quota": 429, "credit_limited": 402, "overloaded": 503, "timeout": 504,
                     "context_overflow": 400, "request_too_large": 413, "content_policy": 400,
                     "bad_request": 400}
-# A spent quota in the code OpenAI itself gives it.
-_UPSTREAM_CODE = {"quota": "insufficient_quota"}
+# A spent quota, and a prompt longer than the model takes, in the codes OpenAI itself gives them
+# (the second is also what serve's own check before sending says): clients look for them.
+_UPSTREAM_CODE = {"quota": "insufficient_quota", "context_overflow": "context_length_exceeded"}
 # Failures no wait lifts (a spent quota, a provider refusing chatroute's key, a missing model),
 # after the request has failed over already: the SDKs retry a 429 and a 5xx unless told not to,
 # and each retry would be sent to the provider again and written to the ledger as a failure.

@@ -114,6 +114,19 @@ def test_an_unknown_model_with_no_close_name_says_which_names_are_served(fresh: 
     assert not fresh.fake.requests
 
 
+def test_a_provider_refusing_a_prompt_too_long_is_openais_context_length_exceeded(fresh: Served) -> None:
+    # Clients tell a context overflow from another 400 by that code (LangChain and scripts look for
+    # it in the error's body); serve's own check before sending gives it, and the provider's refusal
+    # came back as 'context_overflow', Claude's ("prompt is too long") with no word of it at all.
+    too_long = Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum")
+    fresh.fake.script("claude-haiku-4-5", too_long)
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().chat.completions.create(model="anthropic/claude-haiku-4-5",
+                                               messages=[{"role": "user", "content": "a prompt Claude finds long"}])
+    assert info.value.code == "context_length_exceeded"
+    assert "prompt is too long" in info.value.body["message"]
+
+
 def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
     auth = {"authorization": f"Bearer {fresh.token}"}
     r = httpx.get(fresh.url + "/embeddings", headers=auth)
