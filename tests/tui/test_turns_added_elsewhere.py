@@ -7,6 +7,10 @@ the other turns as history and the store kept them in between."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import MessageWidget
@@ -52,3 +56,41 @@ async def test_a_turn_sent_in_an_unchanged_conversation_is_not_shown_again(real_
         shown = list(app.screen.query(MessageWidget))
         assert [w.text for w in shown] == ["capital of France?", "Paris.", "capital of Italy?", "Rome."]
         assert shown[:2] == first  # the same widgets: nothing was re-shown
+
+
+async def test_an_answer_another_process_was_writing_is_shown_whole_after_the_next_turn(
+        real_engine: Engine, fake_server: FakeServer) -> None:
+    """Opened while `ask -c` still wrote its answer, the chat showed the part written by then,
+    its badge `…`; it went on showing that part after the next turn, though the model had been
+    sent the whole answer as history."""
+    counted = " ".join(f"w{i}" for i in range(40))
+    fake_server.script("gpt-4o-mini", Reply(text="Paris."), Reply(text=counted, tokens_per_s=20), Reply(text="Rome."))
+    first = ChatrouteApp(real_engine)
+    async with first.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini capital of France?")
+        cid = first.screen.conversation_id  # type: ignore[attr-defined]
+    assert cid is not None
+    ask = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "-c", cid, "-m", "gpt-4o-mini", "count to forty"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not real_engine.store.conn.execute(
+                "SELECT 1 FROM messages WHERE status = 'streaming' AND content != ''").fetchone():
+            assert time.monotonic() < deadline, "the other answer never streamed"
+            time.sleep(0.05)
+        app = ChatrouteApp(real_engine, close_engine=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            partial = [w.text for w in app.screen.query(MessageWidget)][-1]
+            assert partial.startswith("w0") and partial != counted
+            assert ask.wait(timeout=60) == 0, ask.stderr.read() if ask.stderr else ""
+            await type_and_send(pilot, "@gpt-4o-mini capital of Italy?")
+            await settle(pilot, app)
+            shown = [w.text for w in app.screen.query(MessageWidget)]
+    finally:
+        if ask.poll() is None:
+            ask.kill()
+            ask.wait()
+    sent = [m["content"] for m in fake_server.requests[-1].messages]
+    assert sent == ["capital of France?", "Paris.", "count to forty", counted, "capital of Italy?"]
+    assert shown == [*sent, "Rome."]

@@ -420,11 +420,14 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     def _asked_below_shown(self, user: UserMessage) -> bool:
         """Whether the question `user` shows was stored under the last stored message shown above
-        it. Not when another process (`ask -c`) added turns since the conversation was shown:
-        the engine asks after the stored branch, which the screen does not show all of."""
+        it, all of them shown whole. Not when another process (`ask -c`) added turns since the
+        conversation was shown, or was still writing an answer shown: the engine asks after the
+        stored branch, which the screen does not show all of."""
         widgets = self.chat.messages()
         if user not in widgets:
             return True
+        if any(isinstance(w, AssistantMessage) and w.status == "streaming" for w in widgets[:widgets.index(user)]):
+            return False  # not this screen's (it asks one turn at a time): shown as it was when read
         above = [w.message_id for w in widgets[:widgets.index(user)] if w.message_id is not None]
         shown = above[-1] if above else None
         if shown is None and self.chat.start > 0:
