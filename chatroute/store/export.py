@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from chatroute import jsonsafe
 from chatroute.format import reroute_line
 from chatroute.markdown_breaks import closed_fences, hard_breaks
-from chatroute.money import usd
+from chatroute.money import marked_usd, usd
 from chatroute.store.dbfile import StoreError
 from chatroute.store.records import Conversation, StoredMessage, TurnRecord
 
@@ -40,7 +40,9 @@ def _ms(v: float | None) -> str:
 def badge(turn: TurnRecord) -> str:
     """model · cost · ttft · total · tok/s · tokens, spelled out for a document (labelled totals, token counts
     in and out)."""
-    parts = [turn.model, usd(turn.cost_usd), f"ttft {_ms(turn.ttft_ms)}", f"total {_ms(turn.total_ms)}"]
+    # ≈ on a cost counted from estimated usage, as the chat's badge and `costs` write it.
+    parts = [turn.model, marked_usd(turn.cost_usd, estimated=turn.usage_estimated), f"ttft {_ms(turn.ttft_ms)}",
+             f"total {_ms(turn.total_ms)}"]
     parts.append(f"{turn.tokens_per_s:.1f} tok/s" if turn.tokens_per_s is not None else "n/a tok/s")
     approx = "≈" if turn.usage_estimated else ""
     tokens = f"{approx}{turn.input_tokens:,} in / {approx}{turn.output_tokens:,} out"
