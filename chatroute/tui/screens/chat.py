@@ -779,7 +779,9 @@ class ChatScreen(ChatKeys, Screen[None]):
             if title:
                 self.run_worker(save(title), group="write", exit_on_error=False)
 
-        self.app.push_screen(PromptScreen("Rename conversation", conv_title(conv) if conv else ""), done)
+        # Untitled offers an empty box: "Untitled" in it, Enter saved that word as the title, and
+        # the first prompt no longer named the conversation.
+        self.app.push_screen(PromptScreen("Rename conversation", (conv.title or "") if conv else ""), done)
 
     def _streams_into(self, cid: str) -> bool:
         return cid == self.conversation_id and self._busy("delete this conversation")
