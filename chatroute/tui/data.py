@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,7 +316,9 @@ class Backend:
         out_dir = private_dir(self.data_dir() / "exports")
         conv = self.conversation(conversation_id)
         title = conv_title(conv) if conv is not None else "Untitled"
-        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "conversation"
+        # Letters folded to ASCII ("Café" → cafe, "ß" → ss), not dropped with what is not ASCII.
+        folded = unicodedata.normalize("NFKD", title.casefold()).encode("ascii", "ignore").decode("ascii")
+        slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:40].rstrip("-") or "conversation"
         written = []
         for fmt, ext in (("markdown", "md"), ("json", "json")):
             # The file gets exactly what was stored, like `ask` into a pipe; only the screen is scrubbed.
