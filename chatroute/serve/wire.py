@@ -112,8 +112,9 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 def refuse_unknown(body: dict[str, Any], accepted: frozenset[str], ignored: frozenset[str]) -> None:
-    """A 400 naming the first parameter that is neither accepted nor ignored (both wire formats)."""
-    unknown = sorted(k for k in body if k not in accepted and k not in ignored and body[k] is not None)
+    """A 400 naming the first parameter that is neither accepted nor ignored (both wire formats).
+    null and an empty list ask for nothing (no stop sequences, no tools): nothing is dropped."""
+    unknown = sorted(k for k in body if k not in accepted and k not in ignored and body[k] not in (None, []))
     if unknown:
         name = unknown[0]
         raise ApiError(400, f"chatroute serve does not support the parameter {name!r}",

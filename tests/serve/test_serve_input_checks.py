@@ -131,6 +131,24 @@ def test_stream_null_as_the_openai_sdk_types_it_is_an_answer_in_one_piece(fresh:
     assert _error(r)["param"] == "stream_options"
 
 
+def test_an_empty_list_of_stops_or_tools_asks_for_nothing_and_is_accepted(fresh: Served) -> None:
+    # A client that always sends the key, empty when nothing is asked for, got a 400 'does not support
+    # the parameter' for asking for nothing, where Anthropic's stop_sequences: [] was already taken.
+    for extra in ({"stop": []}, {"tools": []}, {"functions": []}):
+        r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": f"empty {extra}"}],
+                          **extra})
+        assert r.status_code == 200, (extra, r.text)
+    r = httpx.post(fresh.url + "/messages", headers={"x-api-key": fresh.token},
+                   json={"model": "chatroute/auto", "max_tokens": 50, "tools": [],
+                         "messages": [{"role": "user", "content": "no tools at all"}]})
+    assert r.status_code == 200, r.text
+    # What does ask for something is still refused: a stop sequence, a tool, web search's defaults.
+    for extra in ({"stop": ["\n"]}, {"tools": [{"type": "function", "function": {"name": "f"}}]},
+                  {"web_search_options": {}}):
+        err = _error(_post(fresh, {"model": "chatroute/auto", "messages": USER, **extra}))
+        assert err["param"] == next(iter(extra))
+
+
 def test_response_format_text_the_openai_default_is_plain_text_and_accepted(fresh: Served) -> None:
     # Many clients send the default explicitly; it was refused as an unsupported parameter.
     r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "plain text please"}],
