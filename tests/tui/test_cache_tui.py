@@ -96,6 +96,24 @@ async def test_a_hits_badge_says_what_it_saved(real_engine: Engine, fake_server:
         assert "$0.00" in narrow and "saved" not in narrow
 
 
+async def test_on_an_80_column_chat_a_hits_badge_keeps_its_cost(real_engine: Engine, fake_server: FakeServer) -> None:
+    """The source, 'cached 1.00 ⟵ from ‹How can I improve my English sp…›, just now', was never left
+    out, so at 80 columns the line ran past the edge and the cost was cut off. Now the source goes
+    first (o still opens it), and what fits again comes back."""
+    prompt = "How can I improve my English speaking skills quickly?"
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ask(pilot, fake_server, prompt, new=False)
+        hit, sent = await _ask(pilot, fake_server, prompt)
+        assert sent == 0
+        shown = hit.query_one(Badge)
+        width = shown.content_size.width
+        line = shown.fitted(width)
+        assert len(line) <= width < len(shown.text)
+        assert line.startswith("gpt-4o-mini (cache) · cached 1.00 · $0.00 · saved ≈$"), line
+        assert "⟵" in shown.text  # the whole line still names it
+
+
 async def test_o_and_the_palette_go_to_the_source_turn(real_engine: Engine, fake_server: FakeServer) -> None:
     app = ChatrouteApp(real_engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:

@@ -21,15 +21,18 @@ if TYPE_CHECKING:
 class Badge(Static):
     """`model · why: … · $cost · ttft 320 ms · 2.1 s · 85 tok/s · 120→340 tok · ‹1/2›` under an
     assistant message, on one line: where it does not fit, the least telling parts are left out
-    (tok/s, then the token counts, the total time, the routing's why, the time to first token)
-    before anything is cut, so the model, the cost, the warnings and the sibling position stay.
-    The why panel (w) always has the whole decision."""
+    (tok/s, then the token counts, the total time, a hit's saving and its source, the routing's
+    why, the time to first token) before anything is cut, so the model, the cost, the warnings and
+    the sibling position stay. The why panel (w) always has the whole decision."""
 
     DEFAULT_CSS = "Badge { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }"
-    # Parts dropped first when the line is too narrow, by how they start/end.
+    # Parts dropped first when the line is too narrow, by how they start/end; SOURCE is no part
+    # but a hit's source in its "cached 0.93 ⟵ from ‹title›, 2 h ago", cut back to the similarity
+    # (o still goes to it): left whole, it pushed the cost past the edge of an 80-column chat.
+    SOURCE = " ⟵ "
     _DROP_ORDER = (lambda p: p.endswith("tok/s"), lambda p: p.endswith(" tok"),
                    lambda p: p.endswith((" s", " ms")) and not p.startswith("ttft"),
-                   lambda p: p.startswith("saved "), lambda p: p.startswith(WHY_PREFIX),
+                   lambda p: p.startswith("saved "), SOURCE, lambda p: p.startswith(WHY_PREFIX),
                    lambda p: p.startswith("ttft"), lambda p: p.startswith("lookup"))
 
     def __init__(self, text: str = "", **kw: Any) -> None:
@@ -57,21 +60,31 @@ class Badge(Static):
         return " · ".join(self._parts)
 
     def fitted(self, width: int) -> str:
-        parts = list(self._parts)
-        dropped: list[list[str]] = []
+        # What each part shows: the whole part, a shortened one, or None (left out).
+        shown: list[str | None] = list(self._parts)
+
+        def line(parts: list[str | None]) -> str:
+            return " · ".join(p for p in parts if p is not None)
+
+        steps: list[dict[int, str]] = []  # each step's parts as they were before it
         for drop in self._DROP_ORDER:
-            if len(" · ".join(parts)) <= width:
+            if len(line(shown)) <= width:
                 break
-            kept = [p for p in parts if not drop(p)]
-            if kept:
-                dropped.append([p for p in parts if drop(p)])
-                parts = kept
+            if isinstance(drop, str):
+                changed = {i: p for i, p in enumerate(shown) if p is not None and drop in p}
+                after = [p.split(drop, 1)[0] if i in changed and p is not None else p for i, p in enumerate(shown)]
+            else:
+                changed = {i: p for i, p in enumerate(shown) if p is not None and drop(p)}
+                after = [None if i in changed else p for i, p in enumerate(shown)]
+            if changed and any(p is not None for p in after):
+                steps.append(changed)
+                shown = after
         # A long part dropped late (the why) may have freed room for short ones dropped before it.
-        for gone in dropped[-2::-1]:
-            trial = [p for p in self._parts if p in parts or p in gone]
-            if len(" · ".join(trial)) <= width:
-                parts = trial
-        return " · ".join(parts)
+        for before in steps[-2::-1]:
+            trial = [before.get(i, p) for i, p in enumerate(shown)]
+            if len(line(trial)) <= width:
+                shown = trial
+        return line(shown)
 
     def render(self) -> Text:
         width = self.content_size.width or self.size.width
