@@ -266,12 +266,13 @@ def _no_dust(amount: float) -> float:
     return 0.0 if abs(amount) < 1e-9 else amount
 
 
-def verdict(summary: PeriodSummary, baseline_id: str) -> str:
+def verdict(summary: PeriodSummary, baseline_id: str, since: date | None = None) -> str:
     """One plain sentence on whether routing paid off, each amount with ≈ where part of it rests
-    on estimated usage, as the table above it marks it."""
+    on estimated usage, as the table above it marks it. `summary` covers the turns from `since`."""
     name = short_model(baseline_id)
     if summary.turns == 0:
-        return "No turns yet."
+        # From a date, older turns may be in the table above: "yet" would deny them.
+        return f"No turns since {since.isoformat()}." if since else "No turns yet."
     if summary.baseline_cost_usd is None:
         return f"The baseline {baseline_id} has no known price, so savings cannot be computed."
     base = summary.baseline_cost_usd
@@ -381,6 +382,6 @@ def _cost_report(store: Store, catalog: Catalog, *, baseline: str, budget: Budge
         "rows": rows,
         "daily": daily,
         "budget": budget_report(store, budget, now),
-        "verdict": verdict(selected, baseline),
+        "verdict": verdict(selected, baseline, since),
         "prices": [{"kind": t.kind, "source": t.source, "as_of": t.as_of} for t in catalog.price_tables],
     }

@@ -480,3 +480,19 @@ def test_ask_c_after_a_compare_whose_first_model_failed_goes_on_from_an_answer(
     assert code == 0 and asked["conversation_id"] == conv
     assert [(m["role"], m["content"]) for m in configured.requests[-1].messages] == [
         ("user", "Capital of Portugal?"), ("assistant", "Lisbon is the capital."), ("user", "And its population?")]
+
+
+def test_costs_since_a_day_with_no_turns_does_not_say_there_are_none_at_all(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """With a turn today, 'costs --since' tomorrow (UTC's, which the user's today may be) listed
+    it under week, month and all, and ended 'No turns yet.'"""
+    configured.script("gpt-4o-mini", Reply(text="hi", input_tokens=10, output_tokens=2))
+    ask_json(capsys, "-m", MINI, "Say hi")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    code, out, err = run_cli(capsys, "costs", "--since", tomorrow)
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"No turns since {tomorrow}.", out
+    assert "No turns yet." not in out
+    assert _costs(capsys, "--since", tomorrow)["verdict"] == f"No turns since {tomorrow}."
+    code, out, err = run_cli(capsys, "costs")
+    assert "No turns" not in out
