@@ -36,7 +36,7 @@ from chatroute.engine.common import (
 from chatroute.engine.compare import open_compare_streams, record_compare_pick
 from chatroute.engine.history import HistoryWindow, noted, regenerated_question, window_for
 from chatroute.engine.records import record_override
-from chatroute.engine.route import check_fits, decide_route
+from chatroute.engine.route import check_fits, decide_route, targets
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.providers.base import Message
 from chatroute.turn_events import Routed, TurnEvent, TurnFinished, TurnStarted
@@ -534,6 +534,9 @@ class Engine:
             conv = self.store.get_conversation(conversation_id)
             if conv is None:
                 raise ChatrouteError(f"no conversation {conversation_id!r}", exit_code=2)
+            if override is None and conv.pinned_model:
+                # A pin gone from the config is said before anything is stored.
+                targets(self, conv.pinned_model, None, strict=True)
         asked = prompt
         question, regenerated_model = None, None
         if regenerate_of is not None:

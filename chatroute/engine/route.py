@@ -30,23 +30,35 @@ class Targets:
 
 def targets(engine: Engine, pin: str | None, override: str | None, *, strict: bool) -> Targets:
     """`strict`: an unknown pin or override is the caller's error; otherwise it is passed on
-    unresolved."""
+    unresolved. With an override the pin is no target: the turn goes where the override says,
+    so a pin the config no longer has does not stand in its way."""
     known: list[ModelInfo] = []
 
-    def resolve(ref: str | None, *, must: bool) -> str | None:
+    def resolve(ref: str | None, *, must: bool, pinned: bool = False) -> str | None:
         if not ref:
             return None
         try:
             info = engine.catalog.get(ref)
-        except ConfigError:
+        except ConfigError as exc:
+            if must and pinned:
+                raise ConfigError(stale_pin(ref, exc)) from None
             if must:
                 raise
             return ref
         known.append(info)
         return info.id
 
-    return Targets(pin=resolve(pin, must=strict), override=resolve(override, must=strict),
+    return Targets(pin=None if override else resolve(pin, must=strict, pinned=True),
+                   override=resolve(override, must=strict),
                    default=resolve(engine.config.router.default, must=False), known=known)
+
+
+def stale_pin(pin: str, exc: ConfigError) -> str:
+    """Why a turn cannot go to the model its conversation is pinned to (taken out of the config
+    since), and what the user can do: the bare catalogue error named no pin."""
+    return (f"this conversation is pinned to {pin}, which is not configured now ({exc}); send the turn to "
+            "another model (ask -m MODEL, or @model in the TUI), or unpin the conversation (in the TUI: "
+            "Ctrl+O, then u)")
 
 
 def window_targets(engine: Engine, pin: str | None, override: str | None) -> list[ModelInfo]:
