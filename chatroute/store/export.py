@@ -111,7 +111,9 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         body = closed_fences(hard_breaks(m.content))
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
-            out += [f"_({m.status})_", ""]
+            # Why, as the line under it in the chat says (its record's one-line error).
+            why = f": {_literal(turn.error)}" if turn is not None and turn.error else ""
+            out += [f"_({m.status}{why})_", ""]
         elif m.status == "streaming":  # exported while it streams: what had arrived by then
             out += ["_(still streaming when exported: incomplete)_", ""]
         if turn is not None:
