@@ -32,6 +32,7 @@ from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
+from chatroute.format import reroute_line
 from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
@@ -372,6 +373,11 @@ def _upstream(record: TurnRecord, line: str | None) -> ApiError:
     route = record.route or {}
     kind = str(route.get("error_kind") or "")
     message = redact_secrets(line or record.error) or "the provider failed"
+    # The models that failed before the one named, as `chatroute ask` prints them: a routed request
+    # is not one model's failure.
+    tried = [reroute_line(r) for r in route.get("reroutes", [])]
+    if tried:
+        message += f" (rerouted: {', '.join(tried)})"
     wait = route.get("retry_after")
     headers = {"retry-after": str(max(1, math.ceil(wait)))} if isinstance(wait, (int, float)) and wait > 0 else {}
     if kind in _NO_RETRY:

@@ -354,3 +354,22 @@ def test_an_upstream_failure_no_wait_lifts_is_not_retried_by_the_sdks(tmp_path: 
         assert [t.status for t in server.turns()] == ["error", "error"]
     finally:
         server.stop()
+
+
+def test_a_routed_request_every_model_failed_says_each_model_tried(tmp_path: Path, fake_server: FakeServer) -> None:
+    """The error named only the last model tried ('openai/gpt-4o: server error (500)'), so a
+    chatroute/auto request read as if one model had been asked; chatroute ask prints each reroute."""
+    for name in ("gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"):
+        fake_server.script(name, Fault(status=500))
+    server = start_served(tmp_path / "home", fake_server)
+    try:
+        with pytest.raises(openai.InternalServerError) as info:
+            server.client().chat.completions.create(model="chatroute/auto",
+                                                    messages=[{"role": "user", "content": "every model fails"}])
+    finally:
+        server.stop()
+    first, second, last = (r.model for r in fake_server.requests)
+    message = info.value.body["message"]
+    assert message.endswith(f"server error (500): Internal server error. "
+                            f"(rerouted: {first} 500 → {second}, {second} 500 → {last})"), message
+    assert message.split(":")[0].endswith("/" + last)
