@@ -479,6 +479,7 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
                      "cache_saved_usd": selected.get("cache_saved_usd"),
                      "cache_hits": selected.get("cache_hits") or 0,
                      "cache_unpriced_hits": selected.get("cache_unpriced_hits") or 0,
+                     "unknown_cost_turns": selected.get("unknown_cost_turns") or 0,
                      "estimated_baseline_turns": selected.get("estimated_baseline_turns") or 0,
                      "estimated_routed_turns": selected.get("estimated_routed_turns") or 0,
                      "estimated_chosen_turns": selected.get("estimated_chosen_turns") or 0},

@@ -11,7 +11,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
     (any row may hold unknown_cost_turns and estimated_turns: its n/a and ≈ markers)
     baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
-               chosen_turns, cache_saved_usd, cache_hits, cache_unpriced_hits}
+               chosen_turns, cache_saved_usd, cache_hits, cache_unpriced_hits, unknown_cost_turns}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
 (the prices' age comes from the backend's price_dates, as the status bar's)
 """
@@ -80,6 +80,10 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
     cache_part = "the cache saved " + cache_saving(float(baseline.get("cache_saved_usd") or 0.0),
                                                    int(baseline.get("cache_hits") or 0),
                                                    int(baseline.get("cache_unpriced_hits") or 0))
+    # As the verdict of `chatroute costs` says it: the card's (+n n/a) turns are in neither figure.
+    n = int(baseline.get("unknown_cost_turns") or 0)
+    left_out = f" {n:,} turn{'s' if n != 1 else ''} with no known price {'are' if n != 1 else 'is'} left out of both " \
+               "figures." if n else ""
     picks = ""
     estimated = baseline.get("estimated_routed_turns") or 0
     if baseline.get("chosen_turns"):
@@ -89,15 +93,15 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
         amount = marked_usd(abs(mine), estimated=baseline.get("estimated_chosen_turns") or 0)
         picks = f"your own picks {'saved' if mine >= 0 else 'cost'} {amount}{'' if mine >= 0 else ' more'}, "
         if not baseline.get("routed_turns"):
-            return f"Always using {model} would have cost {base}; no turn was routed; {picks}{cache_part}."
+            return f"Always using {model} would have cost {base}; no turn was routed; {picks}{cache_part}.{left_out}"
     else:
         routing = float(baseline.get("routing_saved_usd") or 0.0)
         estimated += baseline.get("estimated_chosen_turns") or 0
     if routing >= 0:
         return (f"Always using {model} would have cost {base}; routing saved "
-                f"{marked_usd(routing, estimated=estimated)}, {picks}{cache_part}.")
+                f"{marked_usd(routing, estimated=estimated)}, {picks}{cache_part}.{left_out}")
     return (f"Routing cost you {marked_usd(-routing, estimated=estimated)} more than always using {model}; "
-            f"{picks}{cache_part}.")
+            f"{picks}{cache_part}.{left_out}")
 
 
 def budget_lines(budget: dict[str, Any] | None) -> Text:
