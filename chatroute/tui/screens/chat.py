@@ -382,6 +382,9 @@ class ChatScreen(ChatKeys, Screen[None]):
                 # Failed before anything was stored (a full disk): on screen only, a quit would lose it.
                 self.notify(f"Not sent: {detail}. Your prompt is back in the composer.", title="Not sent",
                             severity="error", timeout=12, markup=False)
+            elif regenerate_of is not None and asst.message_id is None:
+                self.notify(f"Not regenerated: {detail}. The answer is as it was.", title="Not regenerated",
+                            severity="error", timeout=12, markup=False)
             await asst.finish(asst.text, None, detail, True)
         finally:
             # First, before any await: a stop landing on one of those must not leave the view
@@ -401,6 +404,11 @@ class ChatScreen(ChatKeys, Screen[None]):
                 await self.open_conversation(self.conversation_id)
                 self.notify("Turns another chatroute added to this conversation are shown now", timeout=4,
                             markup=False)
+            elif (regenerate_of is not None and asst.message_id is None and chat.is_attached
+                  and self.conversation_id is not None):
+                # A regenerate that stored nothing replaced nothing: the answer it took off the
+                # screen, and the turns after it, are still the conversation.
+                await self.open_conversation(self.conversation_id, focus_id=regenerate_of)
             self.refresh_sidebar()
             self.refresh_titles()  # a new conversation's title comes with its first turn
 
