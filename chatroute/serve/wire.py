@@ -68,14 +68,17 @@ class ServedRequest:
     include_usage: bool
     max_tokens: int | None
     temperature: float | None
+    seed: int | None = None  # not passed on; another seed asks for another sample
 
     @property
     def params(self) -> dict[str, Any]:
         """What besides the messages makes two requests the same question (the cache key). A
         preset the client names is its own trade-off, so a chatroute/best request is never served
         what a chatroute/frugal one's router picked a cheap model for; chatroute/auto (None) routes
-        as the chat does and shares the chat's answers."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "preset": self.preset}
+        as the chat does and shares the chat's answers. A seed (unset: no key, as before) is a
+        client sampling several answers, which one cached answer would collapse into one."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "preset": self.preset,
+                "seed": self.seed}
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -212,9 +215,11 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
     temperature = temperature_of(body, 2)
+    seed = body.get("seed")
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
-                         max_tokens=max_tokens, temperature=temperature)
+                         max_tokens=max_tokens, temperature=temperature,
+                         seed=seed if type(seed) is int else None)
 
 
 def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -167,6 +167,22 @@ def test_the_same_request_twice_is_answered_from_the_cache(fresh: Served) -> Non
     assert len(fresh.fake.requests) == 3
 
 
+def test_requests_that_name_another_seed_are_not_served_one_cached_answer(fresh: Served) -> None:
+    # A client sampling several answers with seed=1, 2, 3 (n > 1 is refused) got the first answer
+    # three times from the cache: the seed is not passed on, but it asks for another sample.
+    client = fresh.client()
+    ask = {"model": "openai/gpt-4o-mini", "temperature": 0.9,
+           "messages": [{"role": "user", "content": "give me a name for a cat"}]}
+    fresh.fake.script("gpt-4o-mini", Reply(text="Miso"), Reply(text="Pixel"))
+    first = client.chat.completions.create(**ask, seed=1)
+    second = client.chat.completions.create(**ask, seed=2)
+    assert (first.choices[0].message.content, second.choices[0].message.content) == ("Miso", "Pixel")
+    assert second.model_extra["chatroute"]["cache"] == "miss"
+    again = client.chat.completions.create(**ask, seed=1)  # the same seed is the same request
+    assert again.model_extra["chatroute"]["cache"] == "hit" and again.choices[0].message.content == "Miso"
+    assert len(fresh.fake.requests) == 2
+
+
 def test_concurrent_streams_each_cost_exactly_what_they_report(fresh: Served) -> None:
     fresh.fake.script(*[Reply(n_tokens=200) for _ in range(20)])
 
