@@ -25,7 +25,8 @@ ACCEPTED = frozenset({"model", "messages", "stream", "stream_options", "max_toke
 # Accepted and not passed on: they do not change what a good answer is.
 IGNORED = frozenset({"user", "metadata", "store", "service_tier", "seed", "top_p", "presence_penalty",
                      "frequency_penalty", "parallel_tool_calls", "logprobs", "top_logprobs", "prompt_cache_key",
-                     "safety_identifier", "reasoning_effort", "verbosity"})
+                     "prompt_cache_retention", "prompt_cache_options", "safety_identifier", "reasoning_effort",
+                     "verbosity"})
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The model name is echoed in the response headers (x-chatroute-model) and looked up among the
 # catalogue's names with difflib: it must be header-safe, and short enough that the look-up is

@@ -149,6 +149,15 @@ def test_an_empty_list_of_stops_or_tools_asks_for_nothing_and_is_accepted(fresh:
         assert err["param"] == next(iter(extra))
 
 
+def test_openais_prompt_cache_hints_are_accepted_as_prompt_cache_key_is(fresh: Served) -> None:
+    # Hints to OpenAI's own prompt cache change nothing about the answer; prompt_cache_key was
+    # accepted, its two siblings in the SDK were a 400 'does not support the parameter'.
+    completion = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "keep my prefix cached"}],
+        prompt_cache_key="k-1", prompt_cache_retention="24h", prompt_cache_options={"mode": "implicit"})
+    assert completion.choices[0].message.content == "Echo from gpt-4o-mini: keep my prefix cached"
+
+
 def test_response_format_text_the_openai_default_is_plain_text_and_accepted(fresh: Served) -> None:
     # Many clients send the default explicitly; it was refused as an unsupported parameter.
     r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": "plain text please"}],
