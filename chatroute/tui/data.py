@@ -304,6 +304,10 @@ class Backend:
     def siblings(self, message_id: str) -> list[StoredMessage]:
         return scrub(self._store.siblings(message_id))
 
+    def replies(self, message_id: str) -> list[StoredMessage]:
+        """The answers [ / ] switches between at this point (Store.replies)."""
+        return scrub(self._store.replies(message_id))
+
     def set_active(self, message_id: str) -> None:
         self._store.set_active(message_id)
 
@@ -470,7 +474,8 @@ def normalise_cost_report(report: dict[str, Any]) -> dict[str, Any]:
         else _rows(rows_by.get("day", []), "day"),
         "by_conversation": _rows(rows_by.get("conversation", []), "conversation_id"),
         "by_client": _rows(rows_by.get("client", []), "client"),
-        "baseline": {"model": report.get("baseline_model"), "cost_usd": selected.get("baseline_cost_usd"),
+        "baseline": {"model": report.get("baseline_model"), "turns": selected.get("turns"),
+                     "cost_usd": selected.get("baseline_cost_usd"),
                      "actual_usd": selected.get("cost_usd"), "routing_saved_usd": selected.get("routing_saved_usd"),
                      "routed_saved_usd": selected.get("routed_saved_usd"),
                      "chosen_saved_usd": selected.get("chosen_saved_usd"),

@@ -1,5 +1,6 @@
-"""The costs screen (F5) says, as `chatroute costs` does, that a turn with no known price is in
-neither the baseline nor the saving. Real engine and store, official SDKs, the fake provider."""
+"""The costs screen's (F5) baseline sentence says what the verdict of `chatroute costs` says: that
+a turn with no known price is in neither the baseline nor the saving, and that with no turn
+there is nothing to compare. Real engine and store, official SDKs, the fake provider."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ async def test_the_costs_screen_says_a_turn_with_no_known_price_is_left_out_of_t
     assert main(["costs", "--format", "json"]) == 0
     verdict = json.loads(capsys.readouterr().out)["verdict"]
     assert verdict.endswith(" 1 turn with no known price is left out of both figures."), verdict
+
+
+async def test_with_no_turn_the_costs_screen_says_so_as_the_cli_does(
+        real_engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before any turn, F5 read 'Always using gpt-4o would have cost $0.00; routing saved $0.00, the
+    cache saved $0.00.' where `chatroute costs` says 'No turns yet.'"""
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CostsScreen)
+        sentence = str(app.screen.query_one("#baseline", Static).render())
+    assert main(["costs", "--format", "json"]) == 0
+    assert sentence == json.loads(capsys.readouterr().out)["verdict"] == "No turns yet."

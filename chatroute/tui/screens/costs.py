@@ -10,7 +10,7 @@ Expected dict shape (keys the screen reads; missing ones show as n/a):
     by_conversation: [{conversation_id, title, turns, cost_usd}]
     by_client: [{client, label, turns, cost_usd}]   (client None: chatroute's own chat)
     (any row may hold unknown_cost_turns and estimated_turns: its n/a and ≈ markers)
-    baseline: {model, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
+    baseline: {model, turns, cost_usd: float|None, actual_usd, routing_saved_usd, routed_saved_usd, chosen_saved_usd,
                chosen_turns, cache_saved_usd, cache_hits, cache_unpriced_hits, unknown_cost_turns}
     budget: {daily_usd|None, daily_spent, monthly_usd|None, monthly_spent, state: ok|warn|over, message?}
 (the prices' age comes from the backend's price_dates, as the status bar's)
@@ -73,6 +73,8 @@ def baseline_sentence(baseline: dict[str, Any] | None) -> str:
     with ≈ where part of it rests on estimated usage (as `chatroute costs` marks it)."""
     if not baseline:
         return "No baseline configured (ui.baseline_model)."
+    if baseline.get("turns") == 0:  # as `chatroute costs` says it: there is nothing to have saved on
+        return "No turns yet."
     model = short_model(baseline.get("model"))
     if baseline.get("cost_usd") is None:
         return f"The baseline {model} has no known price, so savings cannot be computed."
