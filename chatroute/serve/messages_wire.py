@@ -32,14 +32,14 @@ from chatroute.serve.wire import (
 )
 
 ACCEPTED = frozenset({"model", "messages", "system", "max_tokens", "stream", "temperature", "stop_sequences",
-                      "thinking"})
+                      "thinking", "output_config"})
 # Accepted and not passed on: sampling knobs, bookkeeping, and hints to Anthropic's own prompt
 # cache and scheduling that change nothing about what a good answer is.
 IGNORED = frozenset({"metadata", "top_p", "top_k", "service_tier", "cache_control", "speed", "user_profile_id",
                      "workspace_id"})
 
 # What POST /v1/messages/count_tokens takes: a Messages request without what shapes only the answer.
-COUNT_ACCEPTED = frozenset({"model", "messages", "system", "thinking"})
+COUNT_ACCEPTED = frozenset({"model", "messages", "system", "thinking", "output_config"})
 
 MESSAGES_PATH = "/v1/messages"
 COUNT_PATH = MESSAGES_PATH + "/count_tokens"
@@ -76,7 +76,7 @@ def parse_messages_request(body: dict[str, Any]) -> str:
     stops = body.get("stop_sequences")
     if stops:
         raise ApiError(400, "chatroute serve does not support 'stop_sequences'", param="stop_sequences")
-    _check_thinking(body)
+    _check_reasoning(body)
     return model_of(body)
 
 
@@ -84,14 +84,21 @@ def parse_count_request(body: dict[str, Any]) -> str:
     """Check the fields of a count_tokens request, refused where /v1/messages would refuse them
     (a count of what cannot be sent is no use); returns the model named."""
     refuse_unknown(body, COUNT_ACCEPTED, IGNORED)
-    _check_thinking(body)
+    _check_reasoning(body)
     return model_of(body)
 
 
-def _check_thinking(body: dict[str, Any]) -> None:
+def _check_reasoning(body: dict[str, Any]) -> None:
     thinking = body.get("thinking")
     if thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") == "disabled"):
         raise ApiError(400, "chatroute serve does not support extended 'thinking'", param="thinking")
+    # Its effort is OpenAI's reasoning_effort, accepted there and left to the routed model; a
+    # structured output format would change the answer.
+    output = body.get("output_config")
+    if output is not None and not (isinstance(output, dict)
+                                   and all(v is None for k, v in output.items() if k != "effort")):
+        raise ApiError(400, "chatroute serve does not support 'output_config' other than its 'effort'",
+                       param="output_config")
 
 
 def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:

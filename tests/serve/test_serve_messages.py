@@ -110,6 +110,21 @@ def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) 
     assert message.content[0].text == "Echo from gpt-4o-mini: say something short"
 
 
+def test_output_config_effort_is_accepted_as_reasoning_effort_is_and_a_format_refused(fresh: Served) -> None:
+    # Anthropic's effort is OpenAI's reasoning_effort, which serve accepts and leaves to the routed
+    # model; output_config was a 400 whatever it held. A structured output format changes the answer.
+    message = client(fresh).messages.create(model="openai/gpt-4o-mini", max_tokens=50,
+                                            output_config={"effort": "high"},
+                                            messages=[{"role": "user", "content": "think hard, answer short"}])
+    assert message.content[0].text == "Echo from gpt-4o-mini: think hard, answer short"
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fresh).messages.create(model="openai/gpt-4o-mini", max_tokens=50, messages=[
+            {"role": "user", "content": "as json"}], output_config={"effort": "low", "format": {
+                "type": "json_schema", "schema": {"type": "object"}}})
+    assert isinstance(info.value.body, dict) and "'output_config'" in info.value.body["error"]["message"]
+    assert len(fresh.fake.requests) == 1
+
+
 def test_max_tokens_is_required_as_anthropic_requires_it(fresh: Served) -> None:
     r = httpx.post(fresh.url + "/messages", headers={"x-api-key": fresh.token},
                    json={"model": "chatroute/auto", "messages": [{"role": "user", "content": "hi"}]})
