@@ -3,6 +3,7 @@ message, and the user's pick taught to the router."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -97,7 +98,7 @@ def _show_an_answer(engine: Engine, message_id: str) -> None:
             if m.content.strip():
                 store.set_active(m.id)
                 return
-    except StoreError:  # the conversation deleted meanwhile, a database locked: the answer is saved all the same
+    except (StoreError, sqlite3.Error):  # deleted meanwhile, locked, a full disk: the answer is saved all the same
         return
 
 

@@ -496,3 +496,20 @@ def test_costs_since_a_day_with_no_turns_does_not_say_there_are_none_at_all(
     assert _costs(capsys, "--since", tomorrow)["verdict"] == f"No turns since {tomorrow}."
     code, out, err = run_cli(capsys, "costs")
     assert "No turns" not in out
+
+
+def test_a_compare_whose_shown_answer_cannot_be_switched_still_prints_its_answers(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Showing the first answer that has text in place of a failed first one is one more write;
+    on a disk that filled meanwhile it must not end the compare with an internal error."""
+    import sqlite3
+
+    def full(self: Store, message_id: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "set_active", full)
+    configured.script("gpt-4o-mini", Fault(status=429))
+    configured.script("gpt-4o", Reply(text="Lisbon is the capital."))
+    code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", GPT4O, "--json", "Capital of Portugal?")
+    assert code == 0, err
+    assert [a["status"] for a in _json_objects(out)] == ["error", "ok"]
