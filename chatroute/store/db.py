@@ -489,25 +489,35 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         return [found[i] for i in ids if i in found]
 
     def sibling_positions(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """For each message that has siblings: (1-based position among them, how many), in
-        siblings() order. One query for a whole page of messages instead of one each."""
+        """For each answer that has others to switch to: (1-based position among them, how many),
+        in replies() order. One query for a whole page of messages instead of one each."""
         out: dict[str, tuple[int, int]] = {}
-        for chunk in chunks(ids):
+        for chunk in chunks(ids, 250):  # each id is bound twice
             marks = ", ".join("?" for _ in chunk)
 
             def pairs(c: sqlite3.Connection, chunk: Sequence[str] = chunk, marks: str = marks) -> list[Any]:
+                # An answer's others are the answers to every question asked at its question's
+                # point (replies()); another message's, its siblings.
                 return c.execute(
                     f"""
-                    SELECT m.id, s.id FROM messages m
+                    SELECT m.id, s.id, s.seq, 0 FROM messages m
                       JOIN messages s ON s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id
-                     WHERE m.id IN ({marks}) ORDER BY m.id, s.seq
+                     WHERE m.id IN ({marks}) AND m.role != 'assistant'
+                    UNION ALL
+                    SELECT m.id, a.id, q2.seq, a.seq FROM messages m
+                      JOIN messages q ON q.id = m.parent_id
+                      JOIN messages q2 ON q2.conversation_id = q.conversation_id AND q2.parent_id IS q.parent_id
+                                      AND q2.role = q.role
+                      JOIN messages a ON a.parent_id = q2.id AND a.role = 'assistant'
+                     WHERE m.id IN ({marks}) AND m.role = 'assistant'
+                     ORDER BY 1, 3, 4
                     """,
-                    chunk,
+                    [*chunk, *chunk],
                 ).fetchall()
 
             rows = self._read(pairs)
             groups: dict[str, list[str]] = {}
-            for mid, sid in rows:
+            for mid, sid, *_ in rows:
                 groups.setdefault(mid, []).append(sid)
             for mid, sibs in groups.items():
                 if len(sibs) > 1:
@@ -542,6 +552,25 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             {"id": message_id},
         )
         return [StoredMessage.from_row(r) for r in rows]
+
+    def replies(self, message_id: str) -> list[StoredMessage]:
+        """The answers a reader switches between at this point ([ / ] in the TUI), this one
+        included: its siblings (regenerated, compared), and where another question was asked at
+        the same point (two turns at once, from two processes) the answers to it too, in the
+        order asked. A message that is not an answer: its siblings."""
+        rows = self._rows(
+            f"""
+            SELECT {", ".join("a." + c.strip() for c in _MESSAGE_COLS.split(","))} FROM messages m
+              JOIN messages q ON q.id = m.parent_id
+              JOIN messages q2 ON q2.conversation_id = q.conversation_id AND q2.parent_id IS q.parent_id
+                              AND q2.role = q.role
+              JOIN messages a ON a.parent_id = q2.id AND a.role = 'assistant'
+             WHERE m.id = ? AND m.role = 'assistant'
+             ORDER BY q2.seq, a.seq
+            """,
+            (message_id,),
+        )
+        return [StoredMessage.from_row(r) for r in rows] or self.siblings(message_id)
 
     def children(self, message_id: str) -> list[StoredMessage]:
         rows = self._rows(f"SELECT {_MESSAGE_COLS} FROM messages WHERE parent_id = ? ORDER BY seq", (message_id,))

@@ -304,6 +304,10 @@ class Backend:
     def siblings(self, message_id: str) -> list[StoredMessage]:
         return scrub(self._store.siblings(message_id))
 
+    def replies(self, message_id: str) -> list[StoredMessage]:
+        """The answers [ / ] switches between at this point (Store.replies)."""
+        return scrub(self._store.replies(message_id))
+
     def set_active(self, message_id: str) -> None:
         self._store.set_active(message_id)
 

@@ -137,6 +137,9 @@ class FakeStore:
         return [self.messages[i] for i in self.children.get((msg.conversation_id, msg.parent_id), [])
                 if i in self.messages]
 
+    def replies(self, message_id: str) -> list[StoredMessage]:
+        return self.siblings(message_id)  # the fake asks one turn at a time: no questions side by side
+
     def sibling_positions(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
         for mid in ids:

@@ -540,7 +540,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         if message_id is None:
             return None
         try:
-            ids = [msg_id(s) for s in self.backend.siblings(message_id)]
+            ids = [msg_id(s) for s in self.backend.replies(message_id)]
         except Exception:  # a store that cannot say: no indicator
             return None
         return (ids.index(message_id) + 1, len(ids)) if message_id in ids and len(ids) > 1 else None
@@ -556,7 +556,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             base = self._switched[base]
         if base is None or self.conversation_id is None:
             return
-        sibs = self.backend.siblings(base)
+        sibs = self.backend.replies(base)
         ids = [msg_id(s) for s in sibs]
         if base not in ids or len(ids) < 2:
             self.notify("No other replies to this turn", timeout=2, markup=False)
