@@ -3,6 +3,9 @@
     utility = quality + preference adjustment - lambda * expected cost (USD) - mu * expected latency (s)
               + stickiness if the model is the conversation's current model
 
+except that a model predicted better for this turn than the conversation's current model (a
+move up) needs to win by UPGRADE_MARGIN only, not by the whole stickiness.
+
 Quality comes from each model's ability, lowered (boundedly) by what was observed of its
 answers (observed.py); the preference adjustment is learned from the user's choices and applies
 only where a turn needs a stronger model (preferences.prompt_weight).
@@ -94,6 +97,10 @@ PRESETS: dict[str, tuple[float, float]] = {
     "best": (2.0, 0.001),
 }
 BUDGET_SOFT_START = 0.8  # from 80% of a cap, lambda grows; at 100% only free models remain
+# Predicted quality gaps between models are a few points, smaller than the stickiness: with the
+# bonus asked of every move, a conversation begun on the cheaper model stayed there however
+# needy its later turns, under every preset. A move down or sideways still needs the whole bonus.
+UPGRADE_MARGIN = 0.005
 
 # People write a name as they would address someone: "@gpt-4o, what is this?", "@gpt-4o: …".
 # A name begins and ends with a letter or digit of any script ("@通义千问-7b"): an ASCII-only
@@ -479,16 +486,28 @@ class Router:
         return self._finish(forced, kind, reason, turn, t0)
 
     def _best(self, turn: _Turn, pool_size: int, t0: float) -> RouteDecision:
-        """The highest utility among the candidates not excluded, else the default (when the
-        budget allows it), else a NoRouteError saying why each candidate was excluded."""
+        """The highest utility among the candidates not excluded (or a move up, _move_up), else
+        the default (when the budget allows it), else a NoRouteError saying why each candidate
+        was excluded."""
         live = turn.live() or turn.admit_tight_fits()
         if not live:
             return self._default_or_refuse(turn, t0)
         live.sort(key=lambda c: c.utility or 0.0, reverse=True)
-        best = live[0]
+        best = self._move_up(live[0], live, turn) or live[0]
         kind = "default" if pool_size == 1 else "routed"
         reason, why = self._reason(best, live, turn)
         return self._finish(best.model, kind, reason, turn, t0, why=why)
+
+    def _move_up(self, best: RouteCandidate, live: list[RouteCandidate], turn: _Turn) -> RouteCandidate | None:
+        """A model predicted better for this turn than the conversation's current one, which the
+        stickiness alone keeps out: it wins once it is ahead by UPGRADE_MARGIN without the bonus."""
+        if best.model != turn.request.current_model or best.quality is None:
+            return None
+        margin = min(self.stickiness, UPGRADE_MARGIN)
+        staying = (best.utility or 0.0) - self.stickiness
+        ups = [c for c in live if c is not best and (c.quality or 0.0) > best.quality
+               and (c.utility or 0.0) - staying > margin]
+        return max(ups, key=lambda c: c.utility or 0.0, default=None)
 
     def _default_or_refuse(self, turn: _Turn, t0: float) -> RouteDecision:
         cands, by_id, default = turn.cands, turn.by_id, turn.request.default
@@ -625,6 +644,10 @@ class Router:
             return None
         was = next((c for c in turn.cands if c.model == current), None)
         if was is not None and was.excluded is None:
+            if (best.utility or 0.0) <= (was.utility or 0.0):  # a move up (_move_up)
+                margin = min(self.stickiness, UPGRADE_MARGIN)
+                return (f"switched up from {short_model(current)} (predicted better for this turn, ahead by more "
+                        f"than the {margin:.3f} a move up needs)", f"switched up from {short_model(current)}")
             return (f"switched from {short_model(current)} (better by more than the {self.stickiness:.2f} stickiness)",
                     f"switched from {short_model(current)}")
         if was is None or was.excluded is None:

@@ -95,3 +95,26 @@ def test_a_regenerate_gives_no_stickiness_to_the_model_whose_answer_it_rejects(
     assert routed.model != HAIKU, routed.reason
     assert "kept as the conversation's model" not in routed.reason
     assert "switched from" not in routed.reason
+
+
+def test_under_best_a_conversation_begun_on_the_cheap_model_moves_up_for_a_turn_that_needs_it(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Predicted quality gaps between gpt-4o-mini and gpt-4o are a few points, under the 0.03
+    stickiness: a conversation begun with a trivial question stayed on gpt-4o-mini for every
+    later turn, however needy, even under `best` ("kept as the conversation's model"), where the
+    same turn alone goes to gpt-4o. A move up needs only a clear win."""
+    write_config(chatroute_home, configured, pool=[MINI, GPT4O], extra='preset = "best"')
+    code, first = ask_json(capsys, "What is the capital of Italy?")
+    assert code == 0 and first["model"] == MINI, first["route"]
+    needy = "Solve: a train leaves at 3pm going 60 mph; another at 4pm going 80 mph. When does the second catch up?"
+    alone = _route(capsys, needy)
+    assert alone["model"] == GPT4O, alone["reason"]
+    decided = _route(capsys, "-c", first["conversation_id"], needy)
+    assert decided["model"] == GPT4O, decided["reason"]
+    assert "switched up from gpt-4o-mini (predicted better for this turn" in decided["reason"]
+    assert "switched up from gpt-4o-mini" in decided["why"]
+    # Down again is still held back by the whole stickiness: a trivial follow-up stays on gpt-4o.
+    code, second = ask_json(capsys, "-c", first["conversation_id"], needy)
+    assert code == 0 and second["model"] == GPT4O
+    kept = _route(capsys, "-c", first["conversation_id"], "thanks")
+    assert kept["model"] == GPT4O, kept["reason"]
