@@ -1,6 +1,7 @@
 """TUI streaming throughput and event-loop stalls, over the real stack.
 
     .venv/bin/python benchmarks/stream_bench.py [--runs 5] [--tokens 5000] [--markdown] [--profile]
+    .venv/bin/python benchmarks/stream_bench.py --code-lines 5000 --rate 200 [--runs 3]
 
 A fake OpenAI server (its own process, 127.0.0.1) streams N one-token chunks as fast as it
 can. The real ChatrouteApp runs headless (App.run_test, 120x40) over a real Engine (store,
@@ -21,7 +22,13 @@ with Enter through the Pilot. Measured per run:
 Workloads: by default "w0 w1 w2 ..." (one 19.5 KB paragraph for 5000 tokens: the worst case
 for re-wrapping); --markdown streams a realistic answer instead (headings, paragraphs,
 nested lists, code blocks, tables, quotes; about --tokens words, one word a chunk), whose
-cost is dominated by the number of widgets Textual's Markdown builds.
+cost is dominated by the number of widgets Textual's Markdown builds; --code-lines N streams
+one Python code block of N lines between a sentence before and after it, a chunk a line (the
+README's "TUI streaming one Python code block" row), paced at --rate tokens/s (default: as
+fast as the server can). "drawn whole" is Enter -> the answer finished; with --linger S (3 s
+with --code-lines) the run then waits for the app's workers (the code block's colours) and S
+seconds more, so "whole turn" also covers colouring and the full garbage collection the app
+runs once it is quiet (tui/collector.py).
 
 Each run uses a fresh CHATROUTE_HOME (no cache hits) and a fresh app, in one process; run 1
 is therefore "cold" for lazy imports. The first prompt uses an @override (pinned model) so
@@ -94,6 +101,15 @@ def route_{i}(prompt: str, pool: list[str]) -> str:
 """
 
 
+def code_answer(n_lines: int) -> str:
+    """An answer of one Python code block of n_lines lines, each one chunk for the fake server
+    (no blank inside a line: it streams a word a chunk), with a sentence before and after."""
+    kinds = ["value_{i}=compute({i},'item{i}')#step{i}", "total+=value_{i}*{i}",
+             "if(value_{i}>{i}):total-=1", "results.append(str(value_{i}))"]
+    code = "\n".join(kinds[i % len(kinds)].format(i=i) for i in range(n_lines))
+    return f"Here is the module:\n\n```python\n{code}\n```\n\nThat is all.\n"
+
+
 def markdown_answer(n_words: int) -> str:
     """A long, realistic answer: headings, paragraphs, nested lists, code, tables, quotes;
     about n_words whitespace-separated words (the fake server sends one word per chunk)."""
@@ -112,7 +128,7 @@ class MarkdownServerProcess(ServerProcess):
     """The fake server in its own process, answering every request with `text`, one word
     (with its trailing whitespace) per chunk."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, tokens_per_s: float | None = None) -> None:
         fd, name = tempfile.mkstemp(prefix="chatroute-bench-", suffix=".md")
         self._doc = Path(name)
         with open(fd, "w", encoding="utf-8") as fh:
@@ -120,12 +136,13 @@ class MarkdownServerProcess(ServerProcess):
         code = ("import sys, time\n"
                 "from tests.fakeserver import FakeServer, Reply\n"
                 "server = FakeServer()\n"
-                "server.default_reply = Reply(text=open(sys.argv[1], encoding='utf-8').read())\n"
+                "rate = float(sys.argv[2]) or None\n"
+                "server.default_reply = Reply(text=open(sys.argv[1], encoding='utf-8').read(), tokens_per_s=rate)\n"
                 "server.start()\n"
                 "print(server.url, flush=True)\n"
                 "while True:\n"
                 "    time.sleep(3600)\n")
-        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self._doc)], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self._doc), str(tokens_per_s or 0)], cwd=ROOT,
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
@@ -209,7 +226,8 @@ class Ticker:
         return best
 
 
-async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: float = 120.0) -> dict[str, Any]:
+async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: float = 120.0,
+                  linger: float = 0.0) -> dict[str, Any]:
     home = make_home(server)
     use_home(home)
     engine = Engine.open()
@@ -217,6 +235,7 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
     probe = Probe()
     probe.install()
     ticker = Ticker()
+    coloured = 0.0
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
@@ -233,6 +252,12 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
                 await asyncio.sleep(0.01)
             await pilot.pause()  # one more frame after the final render
             painted = time.perf_counter()
+            if linger:
+                await app.workers.wait_for_complete()  # a long code block is coloured by a worker
+                await pilot.pause()
+                coloured = time.perf_counter()
+                await asyncio.sleep(linger)
+                painted = time.perf_counter()
             await ticker.stop()
             await app.workers.wait_for_complete()
             render_problem = check_render(app)
@@ -247,7 +272,8 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
         print(f"  note: {probe.writes} fragments for {tokens} tokens", file=sys.stderr)
     stream_s = probe.done - probe.first
     stall_stream, stall_at = ticker.max_gap(probe.first, probe.done)
-    stall_turn, _ = ticker.max_gap(sent, painted)
+    stall_turn, stall_turn_at = ticker.max_gap(sent, painted)
+    stall_after, _ = ticker.max_gap(probe.done, painted)
     return {
         "tokens": probe.writes,
         "tok_s": probe.writes / stream_s,
@@ -258,6 +284,10 @@ async def one_run(server: ServerProcess, tokens: int, routed: bool, timeout: flo
         "stall_stream_ms": stall_stream * 1000,
         "stall_stream_at_ms": (stall_at - probe.first) * 1000,
         "stall_turn_ms": stall_turn * 1000,
+        "stall_turn_at_ms": (stall_turn_at - sent) * 1000,
+        "enter_to_done_s": probe.done - sent,
+        "enter_to_coloured_s": coloured - sent if coloured else None,
+        "stall_after_ms": stall_after * 1000,
         "final_len": probe.final_len,
         "render_problem": render_problem,
     }
@@ -309,12 +339,26 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true",
                         help="stream a realistic Markdown answer (headings, lists, code, tables) of about --tokens "
                              "words, one word a chunk, instead of one long paragraph of one-word chunks")
+    parser.add_argument("--code-lines", type=int, default=0, metavar="N",
+                        help="stream one Python code block of N lines, a chunk a line, instead")
+    parser.add_argument("--rate", type=float, default=0, metavar="TOK_S",
+                        help="with --markdown or --code-lines: pace the stream at this many chunks a second")
+    parser.add_argument("--linger", type=float, default=None, metavar="S",
+                        help="after the answer, wait for workers (a code block's colours) and S seconds more, "
+                             "still timing stalls: the quiet-time full collection runs then (default: 3 with "
+                             "--code-lines, else 0)")
     parser.add_argument("--profile", action="store_true", help="cProfile the last run, print the top 25")
     args = parser.parse_args()
+    if args.linger is None:
+        args.linger = 3.0 if args.code_lines else 0.0
 
-    server_cm = (MarkdownServerProcess(markdown_answer(args.tokens)) if args.markdown
-                 else ServerProcess(n_tokens=args.tokens))
-    expected = 0 if args.markdown else args.tokens
+    if args.code_lines:
+        server_cm: ServerProcess = MarkdownServerProcess(code_answer(args.code_lines), args.rate or None)
+    elif args.markdown:
+        server_cm = MarkdownServerProcess(markdown_answer(args.tokens), args.rate or None)
+    else:
+        server_cm = ServerProcess(n_tokens=args.tokens)
+    expected = 0 if args.markdown or args.code_lines else args.tokens
     with server_cm as server:
         raw = asyncio.run(raw_sdk_throughput(server))
         print(f"reference: raw openai SDK reads the fake stream at {raw:,.0f} tok/s")
@@ -323,14 +367,18 @@ def main() -> int:
             prof = cProfile.Profile() if args.profile and i == args.runs - 1 else None
             if prof:
                 prof.enable()
-            r = asyncio.run(one_run(server, expected, args.routed))
+            r = asyncio.run(one_run(server, expected, args.routed, linger=args.linger))
             if prof:
                 prof.disable()
             results.append(r)
             print(f"run {i + 1}: {r['tok_s']:8,.0f} tok/s ({r['tokens']} tokens in {r['stream_s'] * 1000:,.0f} ms; "
                   f"final render {r['finish_render_ms']:.0f} ms)  longest stall while streaming "
                   f"{r['stall_stream_ms']:.1f} ms (at +{r['stall_stream_at_ms']:.0f} ms)  whole turn "
-                  f"{r['stall_turn_ms']:.1f} ms  Enter->first token {r['enter_to_first_ms']:.0f} ms")
+                  f"{r['stall_turn_ms']:.1f} ms (at +{r['stall_turn_at_ms']:.0f} ms after Enter)  "
+                  f"Enter->first token {r['enter_to_first_ms']:.0f} ms  drawn whole {r['enter_to_done_s']:.1f} s")
+            if r["enter_to_coloured_s"] is not None:
+                print(f"  coloured {r['enter_to_coloured_s']:.1f} s after Enter; longest stall from the end of the "
+                      f"answer to {args.linger} s after it was coloured {r['stall_after_ms']:.0f} ms")
             if r["render_problem"]:
                 print(f"  RENDER PROBLEM: {r['render_problem']}")
             if prof:
@@ -343,7 +391,13 @@ def main() -> int:
     print(f"whole turn (Enter -> finished) longest stall: "
           f"median {median([r['stall_turn_ms'] for r in results]):.1f} ms,"
           f" run 1 (cold) {results[0]['stall_turn_ms']:.1f} ms, warm median "
-          f"{median([r['stall_turn_ms'] for r in warm]):.1f} ms")
+          f"{median([r['stall_turn_ms'] for r in warm]):.1f} ms; drawn whole (Enter -> finished) median "
+          f"{median([r['enter_to_done_s'] for r in results]):.1f} s")
+    if args.linger:
+        coloured = [r["enter_to_coloured_s"] for r in results]
+        print(f"coloured (Enter -> the app's workers done) median {median(coloured):.1f} s; longest stall from "
+              f"the end of the answer to {args.linger} s after: median "
+              f"{median([r['stall_after_ms'] for r in results]):.0f} ms")
     ok = (median([r["tok_s"] for r in results]) >= 1000
           and median([r["stall_stream_ms"] for r in results]) < 50
           and not any(r["render_problem"] for r in results))

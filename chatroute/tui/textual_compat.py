@@ -89,8 +89,10 @@ class LineDrawnFence(MarkdownFence):
     subclass may leave a long code uncoloured for now).
 
     Touches MarkdownFence's `_highlighted_code` (what it shows) and `_content`, its classmethod
-    `highlight` called on the instance by `__init__`, and `_copy_context`, by which a streamed
-    append hands a freshly parsed block's code to the mounted one (`copied_from` sees it).
+    `highlight` called on the instance by `__init__`, `_copy_context`, by which a streamed
+    append hands a freshly parsed block's code to the mounted one (`copied_from` sees it), and
+    `notify_style_update`, where Textual's fence highlights the whole code again each time its
+    styles are applied (mount, a theme change): here `restyled` does instead.
     """
 
     def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
@@ -115,10 +117,26 @@ class LineDrawnFence(MarkdownFence):
         for widget in self.query_children("#code-content"):
             widget.update(content)  # type: ignore[attr-defined]  # code_widget's: update(Content)
 
-    def show_code(self, content: Content) -> None:
-        """Draw `content` as the code from now on (a theme change highlights it again)."""
+    def show_code(self, content: Content, prepared: object = None) -> None:
+        """Draw `content` as the code from now on (a theme change calls `restyled`). `prepared`,
+        if given, goes to the code widget's update with it (work done ahead, off the loop)."""
         self._highlighted_code = content
-        self.set_content(content)
+        if prepared is None:
+            self.set_content(content)
+            return
+        self._content = content
+        for widget in self.query_children("#code-content"):
+            widget.update(content, prepared)  # type: ignore[attr-defined]  # code_widget's
+
+    def restyled(self) -> None:
+        """The fence's styles were applied again: as Textual's fence, highlight the code anew."""
+        self.show_code(self.highlight(self.code, self.lexer, ansi=self.app.native_ansi_color,
+                                      dark=self.app.current_theme.dark))
+
+    def notify_style_update(self) -> None:
+        self.restyled()
+        # MarkdownFence's own only highlights and shows the code again, which restyled did.
+        super(MarkdownFence, self).notify_style_update()
 
     def copied_from(self, block: MarkdownBlock) -> None:
         """A streamed append gave this mounted fence the code of `block`, parsed afresh."""

@@ -4,13 +4,20 @@ is whole and coloured once the answer ends, and reads the same when reopened."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+
+import pytest
+from textual.content import Content
+from textual.pilot import Pilot
+from textual.widgets.markdown import MarkdownFence
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.markdown.fence import STREAM_HIGHLIGHT_MAX_LINES, AnswerFence, CodeLines
+from chatroute.tui.widgets.composer import Composer
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, settle, type_and_send
+from tests.tui.helpers import assistants, settle, type_and_send, until
 
 LINES = 2500
 CODE = "\n".join(f"value_{i} = compute({i})" for i in range(LINES))
@@ -113,3 +120,109 @@ async def test_a_code_line_wider_than_the_block_wraps_as_before(real_engine: Eng
         assert rows[2].startswith(" " * 16 + 'fmt.Println("a deeply') and "".join(rows).endswith("}")
         assert 'tail of words")' in "\n".join(rows), rows
         assert code.size.width == code.parent.size.width - 4  # the block's width, less its padding
+
+
+class _HeldHighlight:
+    """Textual's highlighting of a long code, held at its start until `release()` (or HOLD_S):
+    while it is held, the test presses a key, which the app can only take if the highlighting
+    runs off its event loop. `in_time` records, per held call, whether the key came first."""
+
+    HOLD_S = 10.0
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = threading.Event()
+        self._release = threading.Event()
+        self.in_time: list[bool] = []
+        self.original = MarkdownFence.highlight
+        held = self
+
+        def highlight(cls: type[MarkdownFence], code: str, language: str, ansi: bool = False,
+                      dark: bool = False) -> Content:
+            if code.count("\n") >= STREAM_HIGHLIGHT_MAX_LINES and held.armed:
+                held.armed = False
+                held.started.set()
+                held.in_time.append(held._release.wait(held.HOLD_S))
+            return held.original(code, language, ansi=ansi, dark=dark)
+
+        self.armed = True
+        monkeypatch.setattr(MarkdownFence, "highlight", classmethod(highlight))
+
+    def arm(self) -> None:
+        self.started.clear()
+        self._release.clear()
+        self.armed = True
+
+    def release(self) -> None:
+        self._release.set()
+
+
+async def _a_key_is_answered_while_it_is_held(pilot: Pilot, held: _HeldHighlight, key: str) -> None:
+    await until(pilot, held.started.is_set, "the long code block's highlighting", timeout=60)
+    composer = pilot.app.screen.query_one(Composer)
+    typed = composer.text
+    await pilot.press(key)
+    await until(pilot, lambda: composer.text == typed + key, f"{key!r} in the composer")
+    held.release()
+
+
+async def test_a_long_code_block_is_coloured_off_the_event_loop(real_engine: Engine, fake_server: FakeServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colouring a long block (once its answer ends, and again for a new theme) took the event
+    loop for a second or more at 5,000 lines: the screen froze and keys waited. A theme changed
+    while it is coloured gets that theme's colours."""
+    code = "\n".join(f"value_{i} = compute({i})" for i in range(STREAM_HIGHLIGHT_MAX_LINES + 20))
+    fake_server.script("gpt-4o", Reply(text=f"Here:\n\n```python\n{code}\n```\n\nDone."))
+    held = _HeldHighlight(monkeypatch)
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.theme = "textual-dark"
+        composer = app.screen.query_one(Composer)
+        composer.focus()
+        composer.insert("@gpt-4o Write it")
+        await pilot.press("enter")
+        # Held as the answer ends: a key is taken meanwhile, and the theme is switched.
+        await _a_key_is_answered_while_it_is_held(pilot, held, "a")
+        app.theme = "textual-light"
+        await settle(pilot, app)
+        assert held.in_time == [True], "the answer's colouring held the event loop"
+        [fence] = assistants(app)[-1].query(AnswerFence)
+        shown = fence.query_one(CodeLines)
+        assert shown.plain == code and not fence.deferred
+        assert shown.render().spans == held.original(code, "python", dark=False).spans  # the light theme's
+        # A theme change colours it again, off the loop too.
+        held.arm()
+        app.theme = "textual-dark"
+        await _a_key_is_answered_while_it_is_held(pilot, held, "b")
+        await settle(pilot, app)
+        assert held.in_time == [True, True], "colouring for a new theme held the event loop"
+        assert shown.render().spans == held.original(code, "python", dark=True).spans
+        screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "Done." in screen and composer.text == "ab"
+
+
+async def test_a_streamed_append_to_uncoloured_code_draws_as_the_whole_code_would() -> None:
+    """An append to a long uncoloured block splits and lays out only its new lines: tabs, lines
+    wrapped under the block's width and a line continued by the next append draw as the whole
+    code drawn at once."""
+    from textual.app import App, ComposeResult
+
+    code = "".join(f"\tline_{i} = {'word ' * (i % 7)}end\n" if i % 3 else f"x{i}" for i in range(60))
+
+    class Host(App[None]):
+        CSS = "CodeLines { width: 24; }"
+
+        def compose(self) -> ComposeResult:
+            yield CodeLines(Content(""), id="streamed")
+            yield CodeLines(Content(code), id="whole")
+
+    app = Host()
+    async with app.run_test(size=(40, 400)) as pilot:
+        streamed, whole = app.query_one("#streamed", CodeLines), app.query_one("#whole", CodeLines)
+        for end in range(0, len(code) + 7, 7):  # cuts inside lines and tabs too
+            streamed.update(Content(code[:end]))
+            if end % 70 == 0:
+                await pilot.pause()  # laid out between some appends, not others
+        await pilot.pause()
+        assert streamed.size == whole.size and streamed.size.height > code.count("\n") + 1  # some wrapped
+        drawn = [[streamed.render_line(y).text, whole.render_line(y).text] for y in range(whole.size.height)]
+        assert all(a == b for a, b in drawn), [pair for pair in drawn if pair[0] != pair[1]]

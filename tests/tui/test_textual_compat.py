@@ -138,6 +138,10 @@ class _Fence(compat.LineDrawnFence):
     def copied_from(self, block: MarkdownBlock) -> None:
         _Fence.calls.append("copied")
 
+    def restyled(self) -> None:
+        _Fence.calls.append("restyled")
+        super().restyled()
+
 
 class _FencedMarkdown(Markdown):
     BLOCKS = {**Markdown.BLOCKS, "fence": _Fence, "code_block": _Fence}
@@ -149,6 +153,8 @@ async def test_line_drawn_fence_hooks_are_what_a_streamed_fence_goes_through() -
     assert isinstance(inspect.getattr_static(MarkdownFence, "highlight"), classmethod)
     assert "self.highlight(" in inspect.getsource(MarkdownFence.__init__)
     assert "_copy_context" in inspect.getsource(MarkdownFence._update_from_block)
+    # notify_style_update is replaced whole: Textual's only highlights and shows the code again.
+    assert "self.highlight(" in inspect.getsource(MarkdownFence.notify_style_update)
     _Fence.calls.clear()
     md = _FencedMarkdown("", parser_factory=answer_parser)
     async with _Host(md).run_test() as pilot:
@@ -163,6 +169,7 @@ async def test_line_drawn_fence_hooks_are_what_a_streamed_fence_goes_through() -
         assert md.query_one(_Fence) is fence  # the mounted fence kept, the new code handed to it
         assert code.shown.plain == "x = 1\ny = 2" and "copied" in _Fence.calls
         assert "highlight 2" in _Fence.calls
+        assert "restyled" in _Fence.calls  # as its styles were applied, on mount
         fence.show_code(Content("plain"))
         assert code.shown.plain == "plain"
 
