@@ -214,6 +214,14 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def _submitted(self, event: Composer.Submitted) -> None:
         if self._busy():
             return
+        if self.conversation_id is not None and self.backend.conversation(self.conversation_id) is None:
+            # Deleted by another chatroute (a second TUI): every send there would be refused.
+            await self.open_conversation(None)
+            self.refresh_sidebar()
+            self.notify("Not sent: this conversation was deleted (by another chatroute?). Your prompt is still "
+                        "in the composer: Enter sends it in a new conversation.", title="Conversation deleted",
+                        severity="warning", timeout=10, markup=False)
+            return
         problem = self.backend.unknown_override(event.text)
         if problem is not None:
             self.notify(f"Not sent: {problem}. Your prompt is still in the composer (ctrl+o lists the models).",
