@@ -158,13 +158,13 @@ def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage]
         return d
 
     # Every message off the shown branch, so nothing the user generated is dropped: the sibling
-    # replies and, below each, the turns that went on from it (a regenerate branches there).
+    # replies and, below each, the turns that went on from it (a regenerate branches there). The
+    # first question has siblings too when two first turns were asked at once.
     alternatives = []
     for m in branch:
-        if m.parent_id is not None:
-            for s in store.siblings(m.id):
-                if s.id not in shown:
-                    alternatives += [item(d) for d in _subtree(store, s)]
+        for s in store.siblings(m.id):
+            if s.id not in shown:
+                alternatives += [item(d) for d in _subtree(store, s)]
     known = [t.cost_usd for t in billed if t.cost_usd is not None]
     n_estimated, estimated = _estimated(billed)
     doc = {

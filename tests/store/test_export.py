@@ -175,3 +175,19 @@ def test_a_code_block_an_answer_leaves_open_is_closed_where_it_ends(text: str, c
     from chatroute.markdown_breaks import closed_fences
 
     assert closed_fences(text) == closed
+
+
+def test_the_json_export_keeps_a_first_turn_asked_at_once_with_another(store: Store) -> None:
+    """Two first turns asked at once in a conversation made empty (a pin, then `ask -c ID` twice):
+    two questions with no parent, the later one shown. The JSON export's alternatives left the
+    other out (it looked for siblings of every message but the first), though the totals counted
+    its cost."""
+    c = store.create_conversation(None, pinned_model="openai/gpt-4o-mini")
+    q1 = store.add_message(c.id, "user", "Count to three")
+    q2 = store.add_message(c.id, "user", "Capital of France?")  # asked while the first was answered
+    _answer(store, c.id, q2.id, "Paris.", 0.001)
+    _answer(store, c.id, q1.id, "One, two, three.", 0.002)
+    doc = json.loads(store.export_conversation(c.id, "json"))
+    assert [m["content"] for m in doc["messages"]] == ["Capital of France?", "Paris."]
+    assert [m["content"] for m in doc["alternatives"]] == ["Count to three", "One, two, three."]
+    assert doc["totals"]["cost_usd"] == pytest.approx(0.003)
