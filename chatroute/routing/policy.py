@@ -219,26 +219,33 @@ class _Turn:
             return f"lacks {', '.join(sorted(self.needs - set(m.capabilities)))}"
         return self.over_budget(c)
 
-    def admit(self, c: RouteCandidate) -> None:
-        """Set the utility of a candidate that may answer."""
-        c.adjustment = c.learned_adjustment * self.share if self.share else 0.0
+    def admit(self, c: RouteCandidate, cap: float | None = None) -> None:
+        """Set the utility of a candidate that may answer. `cap`: the most of its learned
+        adjustment that applies (see admit_all)."""
+        learned = c.learned_adjustment if cap is None else min(c.learned_adjustment, cap)
+        c.adjustment = learned * self.share if self.share else 0.0
         u = (c.quality or 0.0) + c.adjustment - self.lam * self.cost(c) - self.mu * (c.expected_latency_s or 0.0)
         if c.model == self.request.current_model:
             u += self.stickiness
         c.utility = u
 
-    def admit_all(self, learned: bool, need_quantile: float | None) -> None:
+    def admit_all(self, learned: bool, need_quantile: float | None, chosen: frozenset[str] = frozenset()) -> None:
+        """`chosen`: the models the user has chosen (an override, a pick), whose learned
+        adjustments may carry a turn past the pick routing makes without them."""
         self.need_quantile = need_quantile
         for c in self.cands:
             c.excluded = self.why_not(c)
             if c.excluded is None:
                 self.admit(c)
-        self.unadjusted = max(self.live(), key=lambda c: c.utility or 0.0, default=None)
+        self.unadjusted = unadjusted = max(self.live(), key=lambda c: c.utility or 0.0, default=None)
         if learned:
             # The adjustment applies as far as the turn needs a stronger model (prompt_weight).
-            self.share = prompt_weight(self.unadjusted.quality if self.unadjusted else None, need_quantile)
+            self.share = prompt_weight(unadjusted.quality if unadjusted else None, need_quantile)
+            # Rejecting a model says "not that one", not which other: a model never chosen gains
+            # nothing on routing's pick from the losses of that pick.
             for c in self.live():
-                self.admit(c)
+                never_chosen = unadjusted is not None and c is not unadjusted and c.model not in chosen
+                self.admit(c, cap=unadjusted.learned_adjustment if never_chosen and unadjusted else None)
 
     def live(self) -> list[RouteCandidate]:
         return [c for c in self.cands if c.excluded is None]
@@ -416,6 +423,8 @@ class Router:
                 turn.notes.append("multiple choice (lettered options): the stronger model is needed less")
         qualities = self.quality_model.predict(feats, [m for m, _ in rated]) if models else {}
         learned = {m.id: self.preferences.bias(m.id) for m in models} if (self.preferences and self.learn) else {}
+        prefs = self.preferences
+        chosen = frozenset(m.id for m in models if learned and prefs and prefs.signals(m.id)[0] > 0)
         turn.cands = self._candidates(turn, models, rated, qualities, learned)
         priced = [c.expected_cost_usd for c in turn.cands if c.expected_cost_usd is not None]
         turn.fallback_cost = max(priced) if priced else 0.0
@@ -429,7 +438,7 @@ class Router:
             price = preset_price(self.quality_model, self.preset, spread)
             if price is not None:
                 turn.lam = price * budget_factor
-        turn.admit_all(bool(learned), need_quantile)
+        turn.admit_all(bool(learned), need_quantile, chosen)
         return turn
 
     def _features(self, request: RouteRequest) -> tuple[TurnFeatures, int]:

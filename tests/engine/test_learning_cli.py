@@ -112,6 +112,27 @@ def test_five_actions_keep_a_trivial_question_on_the_cheapest_model(capsys: pyte
     assert "from 5 signals" in shown
 
 
+def test_five_actions_move_no_trivial_question_to_a_model_never_chosen(capsys: pytest.CaptureFixture[str],
+                                                                        four: FakeServer, chatroute_home: Path) -> None:
+    """These trivial questions sit above the 10% least needy, where the learned adjustment
+    applies: after the five actions they went to claude-haiku-4-5 at 8x the cost ("your choices
+    moved it over gpt-4o-mini (adjustment -0.009 vs -0.025)"), a model the user never chose, on
+    the strength of gpt-4o-mini's rejections alone. A model never chosen gains nothing on
+    routing's pick from that pick's losses; the models chosen (gpt-4o, claude-sonnet-4-5) still
+    carry their adjustment, and are too dear to win these."""
+    questions = ["What is the boiling point of water?", "Who painted the Mona Lisa?", "What is the speed of light?",
+                 "What is the largest planet in the solar system?"]
+    assert all(_route(chatroute_home, q)["model"] == MINI for q in questions)
+    _five_actions(capsys)
+    for question in questions:
+        decision = _route(chatroute_home, question)
+        assert decision["model"] == MINI, (question, decision["reason"])
+        cands = {c["model"]: c for c in decision["candidates"]}
+        assert cands[HAIKU]["learned_adjustment"] > cands[MINI]["learned_adjustment"]  # learned, not applied
+        assert cands[HAIKU]["adjustment"] <= cands[MINI]["adjustment"]
+        assert cands[SONNET]["adjustment"] > cands[MINI]["adjustment"]
+
+
 def test_where_the_pick_may_fail_one_override_shows_in_the_reason(capsys: pytest.CaptureFixture[str],
                                                                   chatroute_home: Path, fake_server: FakeServer,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
