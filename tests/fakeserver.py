@@ -70,6 +70,9 @@ class Reply:
     omit_usage: never report usage, even when asked.
     reasoning: thinking text sent before the answer, as OpenAI-compatible `delta.reasoning_content`
         or an Anthropic `thinking` content block (not visible text, but progress).
+    think_tags: OpenAI only: the reasoning sent inside `content` as `<think>…</think>` followed by
+        a blank line, each tag split between two chunks (Qwen3 or a DeepSeek-R1 distill on a server
+        that does not split it off); unclosed when the reply is cut at max_tokens within it.
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length".
@@ -95,6 +98,7 @@ class Reply:
     finish_reason: str = "stop"
     respect_max_tokens: bool = True
     reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
+    think_tags: bool = False
     # Bytes spliced raw (not JSON-escaped) into an extra text delta sent after the first chunk,
     # e.g. b"\xff\xfe" for invalid UTF-8 inside the stream.
     raw_bytes: bytes | None = None
@@ -723,11 +727,19 @@ class _SSE:
 
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
-        if r.reasoning:
-            self.reason(r.reasoning, r.tokens_per_s)
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
         finish = r.finish_reason
+        if r.reasoning and r.think_tags and self.wire == "openai":
+            # Each tag split between two chunks; every chunk one token against max_tokens.
+            for piece in ["<thi", "nk>\n", *_words(r.reasoning), "\n</th", "ink>\n\n"]:
+                if limit is not None and count >= limit:
+                    self.end("length", None if r.omit_usage else self._usage(r, count))
+                    return
+                self.text(piece)
+                count += 1
+        elif r.reasoning:
+            self.reason(r.reasoning, r.tokens_per_s)
         interval = 1.0 / r.tokens_per_s if r.tokens_per_s else 0.0
         start = time.monotonic()
         for chunk in self._reply_chunks(r):
@@ -742,21 +754,21 @@ class _SSE:
             count += 1
             if count == 1 and r.raw_bytes is not None:
                 self.raw_text(r.raw_bytes)
-        usage = None
-        if not r.omit_usage:
-            usage = {
-                "input": r.input_tokens if r.input_tokens is not None else self._prompt_tokens(),
-                "output": r.output_tokens if r.output_tokens is not None else count,
-                "cached": r.cached_tokens,
-                "cache_write": r.cache_write_tokens,
-                "cost": r.cost,
-                "reasoning": r.reasoning_tokens,
-                "reasoning_apart": r.reasoning_apart,
-                "delta_usage": r.delta_usage,
-                "extra": r.usage_extra or {},
-                "in_choice": r.usage_in_choice,
-            }
-        self.end(finish, usage)
+        self.end(finish, None if r.omit_usage else self._usage(r, count))
+
+    def _usage(self, r: Reply, count: int) -> dict[str, Any]:
+        return {
+            "input": r.input_tokens if r.input_tokens is not None else self._prompt_tokens(),
+            "output": r.output_tokens if r.output_tokens is not None else count,
+            "cached": r.cached_tokens,
+            "cache_write": r.cache_write_tokens,
+            "cost": r.cost,
+            "reasoning": r.reasoning_tokens,
+            "reasoning_apart": r.reasoning_apart,
+            "delta_usage": r.delta_usage,
+            "extra": r.usage_extra or {},
+            "in_choice": r.usage_in_choice,
+        }
 
     def reason(self, reasoning: str, tokens_per_s: float | None = None) -> None:
         for i, chunk in enumerate(_words(reasoning)):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chatroute.engine.common import CACHE_PARAMS, as_pairs
+from chatroute.engine.cache_path import cache_params
+from chatroute.engine.common import as_pairs
 from chatroute.engine.history import regenerated_question, window_for
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
@@ -87,7 +88,7 @@ def blocked_by_budget(
     if use_cache and engine.cache_enabled and (conv is None or conv.cache_enabled):
         try:
             # count=False: a peek; the turn itself counts its lookup.
-            if engine.cache.lookup(system, as_pairs(history), prompt, dict(CACHE_PARAMS), None,
+            if engine.cache.lookup(system, as_pairs(history), prompt, cache_params(engine, None), None,
                                    count=False) is not None:
                 return None
         except Exception:  # noqa: BLE001 - a broken cache must never block a turn

@@ -68,12 +68,25 @@ def source_cost(engine: Engine, turn_id: str | None, model: str) -> float | None
     return turn.cost_usd
 
 
+def cache_params(engine: Engine, key_model: str | None) -> dict[str, Any]:
+    """The parameters of a chat turn's cache key: the sampling ones, and for a routed turn the
+    preset when the session picked another than the configured one (Ctrl+R). That preset's
+    router trades quality for cost its own way, so its answers are its own, as a served
+    chatroute/best request's are; the configured preset adds nothing, so it keeps the entries
+    it had, and shares them with chatroute/auto."""
+    params = dict(CACHE_PARAMS)
+    if key_model is None and engine.preset != engine.config.router.preset:
+        params["preset"] = engine.preset
+    return params
+
+
 def cached_answer(engine: Engine, system: str | None, history: list[Message], prompt: str,
                   key_model: str | None) -> dict[str, Any] | None:
     """The entry a turn would be answered from (its model, tier and similarity), or None; a
     peek that counts no lookup, for a preview of the turn."""
     try:
-        hit = engine.cache.lookup(system, as_pairs(history), prompt, dict(CACHE_PARAMS), key_model, count=False)
+        hit = engine.cache.lookup(system, as_pairs(history), prompt, cache_params(engine, key_model), key_model,
+                                  count=False)
     except Exception:  # noqa: BLE001 - a broken cache is a miss, as for the turn itself
         return None
     if hit is None or hit.model is None:

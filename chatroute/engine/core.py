@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.engine.answer import answer
 from chatroute.engine.budget import InFlight, blocked_by_budget, over_budget_decision
-from chatroute.engine.cache_path import cached_answer, penalise_regenerated_answer, serve_from_cache
+from chatroute.engine.cache_path import cache_params, cached_answer, penalise_regenerated_answer, serve_from_cache
 from chatroute.engine.common import (
-    CACHE_PARAMS,
     STOP_SAVE_WAIT_S,
     STORAGE_ERRORS,
     StorageError,
@@ -476,9 +475,9 @@ class Engine:
             self._relearn()
 
         pin = conv.pinned_model
-        params = dict(CACHE_PARAMS)
         cache_on = plan.use_cache and self.cache_enabled and conv.cache_enabled
         cache_key_model = override or pin
+        params = cache_params(self, cache_key_model)
         cache_status = "bypass"
         if cache_on:
             async for event in serve_from_cache(

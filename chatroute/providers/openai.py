@@ -11,7 +11,7 @@ yielded stays yielded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 # Imported here, not in client(): this module is only loaded by make_provider (lazily), and
@@ -35,6 +35,7 @@ from chatroute.providers.base import (
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
 from chatroute.providers.sdk_provider import NOTHING, SDKProvider
+from chatroute.providers.think_tags import ThinkTags
 from chatroute.providers.warmup import import_first_request_modules
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ class _ChunkReader:
     finish: str | None = None
     usage: UsageReport | None = None
     pieces: int = 0
+    tags: ThinkTags = field(default_factory=ThinkTags)  # `<think>` blocks inside the content
 
     def feed(self, raw: Any) -> Sequence[StreamEvent]:
         try:
@@ -175,6 +177,12 @@ class _ChunkReader:
             self.usage = usage  # some servers repeat running usage; the last one wins
         if reason:
             self.finish = reason
+        if text:
+            tagged, text = self.tags.split(text)
+            thinking += tagged
+        return self._deltas(thinking, text)
+
+    def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
         if not (text or thinking):
             return NOTHING
         self.started = True  # reasoning is progress too: the first-token deadline is met
@@ -184,10 +192,11 @@ class _ChunkReader:
         return (TextDelta(text),) if text else (ReasoningDelta(thinking),)
 
     def end(self) -> Sequence[StreamEvent]:
+        held = self._deltas(*self.tags.rest())
         if self.finish is None:
             raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
         finish = Finish(map_finish(self.finish))
-        return (self.usage, finish) if self.usage is not None else (finish,)
+        return (*held, self.usage, finish) if self.usage is not None else (*held, finish)
 
     def on_failure(self) -> Sequence[StreamEvent]:
         # Usage comes only in the last chunk: a stream that failed reported none to keep.

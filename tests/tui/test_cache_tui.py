@@ -335,3 +335,30 @@ async def test_exports_of_two_conversations_a_moment_apart_keep_their_own_files(
     assert len(exports) == 2 and len(set(ids)) == 2
     assert sorted(json.loads(p.read_text())["conversation"]["id"] for p in exports) == sorted(ids)
     assert len(list((chatroute_home / "exports").glob("*.md"))) == 2
+
+
+async def test_a_preset_picked_with_ctrl_r_keeps_its_own_cached_answers(real_engine: Engine,
+                                                                       fake_server: FakeServer) -> None:
+    """Ctrl+R to best, then the question asked under balanced: it was served, at $0 and marked
+    cached, the answer balanced's router had picked a cheap model for, as a served
+    chatroute/best request was until 797f92a. A preset picked for the session keys its own
+    answers; the configured one (chatroute/auto's) still shares the entries it had."""
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        first, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 1 and real_engine.preset == "balanced"
+
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert real_engine.preset == "best"
+        best, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 1, "a best turn was served the answer a balanced turn's router picked"
+        assert "(cache)" not in badge(best)
+        again, sent = await _ask(pilot, fake_server, PARAPHRASE)
+        assert sent == 0 and again.text == best.text  # best's own answers are served under best
+
+        await pilot.press("ctrl+r", "ctrl+r")  # best → frugal → balanced, the configured preset
+        await settle(pilot, app)
+        assert real_engine.preset == "balanced"
+        back, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0 and back.text == first.text

@@ -1,0 +1,67 @@
+"""Thinking streamed inside the answer's text as `<think>…</think>`, through the real openai SDK
+and `chatroute ask`: Qwen3 or a DeepSeek-R1 distill on a server that does not split it off into
+`reasoning_content` (llama.cpp with --reasoning-format none, vLLM without a reasoning parser, LM
+Studio, an older Ollama). It is thinking as `reasoning_content` is: billed, never shown, stored,
+cached or sent back as history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.fakeserver import FakeServer, Reply
+
+MODEL = "openai/gpt-4o-mini"
+THOUGHT = "The user asks for the capital. It is Paris, I am sure."
+
+
+def test_a_think_block_in_the_content_is_thinking_not_answer(capsys: pytest.CaptureFixture[str],
+                                                             configured: FakeServer) -> None:
+    """Before, the block was the answer's first lines: printed by `ask`, stored, cached and
+    served from the cache, and sent back to the model as history on the next turn."""
+    configured.script("gpt-4o-mini", Reply(text="Paris.", reasoning=THOUGHT, think_tags=True, output_tokens=40))
+    code, out = ask_json(capsys, "-m", MODEL, "What is the capital of France?")
+    assert code == 0 and out["status"] == "ok", out
+    assert out["text"] == "Paris."
+    assert out["tokens"]["output"] == 40 and not out["tokens"]["estimated"]  # thinking is billed
+
+    code, text, err = run_cli(capsys, "ask", "-m", MODEL, "What is the capital of France?")
+    assert code == 0, err
+    assert text == "Paris.\n" and "cache" in err  # the cached answer is the one shown live
+
+    configured.script("gpt-4o-mini", Reply(text="About 2.1 million."))
+    code, nxt = ask_json(capsys, "--no-cache", "-m", MODEL, "-c", out["conversation_id"], "Its population?")
+    assert code == 0, nxt
+    sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
+    assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
+                    ("user", "Its population?")]
+
+
+def test_an_unreported_think_block_is_counted_as_output(capsys: pytest.CaptureFixture[str],
+                                                        configured: FakeServer) -> None:
+    configured.script("gpt-4o-mini", Reply(text="Paris.", reasoning=THOUGHT * 20, think_tags=True,
+                                           omit_usage=True))
+    code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "What is the capital of France?")
+    assert code == 0 and out["text"] == "Paris.", out
+    assert out["tokens"]["estimated"] and out["tokens"]["output"] > 200, out["tokens"]
+
+
+def test_a_think_block_cut_at_max_tokens_shows_none_of_it(capsys: pytest.CaptureFixture[str],
+                                                          configured: FakeServer, chatroute_home: Path) -> None:
+    write_config(chatroute_home, configured, extra='[models."openai/gpt-4o-mini"]\nmax_output_tokens = 5\n')
+    configured.script("gpt-4o-mini", Reply(text="never reached", reasoning=THOUGHT, think_tags=True))
+    code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "What is the capital of France?")
+    assert code == 0, out
+    assert out["text"] == "" and out["finish_reason"] == "length", out
+    assert out["tokens"]["output"] > 0
+
+
+def test_think_tags_later_in_an_answer_are_its_text(capsys: pytest.CaptureFixture[str],
+                                                    configured: FakeServer) -> None:
+    answer = "Qwen3 wraps its reasoning in <think> and </think> tags."
+    configured.script("gpt-4o-mini", Reply(text=answer))
+    code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "How does Qwen3 show its reasoning?")
+    assert code == 0 and out["text"] == answer, out
+
