@@ -274,6 +274,8 @@ class AnswerTab(Static):
     DEFAULT_CSS = """
     AnswerTab { width: auto; height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; }
     AnswerTab.-current { background: $primary 40%; color: $foreground; text-style: bold; }
+    /* An ANSI colour has no alpha: the fill is solid blue, under a failed tab's red too. */
+    AnswerTab.-current:ansi { background: ansi_default; text-style: bold underline; }
     AnswerTab.-stopped, AnswerTab.-current.-stopped { color: $warning; }
     AnswerTab.-failed, AnswerTab.-current.-failed { color: $error; }
     """
