@@ -39,6 +39,12 @@ _CONTEXT_WORDS = (
     "exceeds the context",
     "request_too_large",
     "prompt too long",
+    # Local servers refusing what the context they loaded the model with cannot hold: llama.cpp
+    # ("request (N tokens) exceeds the available context size", type exceed_context_size_error)
+    # and vLLM V1 ("The decoder prompt (length N) is longer than the maximum model length of M").
+    "available context size",
+    "exceed_context_size",
+    "maximum model length",
 )
 _POLICY_WORDS = (
     "content_policy",

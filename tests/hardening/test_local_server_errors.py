@@ -1,0 +1,73 @@
+"""What local servers (llama.cpp, vLLM, Ollama) say when a request does not fit the context they
+loaded the model with, through the real openai SDK and `chatroute ask`: each wording is a context
+overflow, so a routed turn moves to a model with a larger window and a pinned one says why.
+The wordings are the servers' own (llama.cpp's `exceed_context_size_error`, vLLM's, Ollama's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import ask_json, write_config
+from tests.fakeserver import FakeServer, Fault
+
+LOCAL = """
+[providers.local]
+kind = "openai"
+base_url = "{url}"
+api_key = "none"
+
+[models."local/qwen3:8b"]
+input_cost_per_mtok = 0.0
+output_cost_per_mtok = 0.0
+context_window = 32768
+ability = 0.99
+
+[models."openai/gpt-4o-mini"]
+ability = 0.01
+"""
+
+WORDINGS = {
+    "llama.cpp": ("exceed_context_size_error",
+                  "request (4476 tokens) exceeds the available context size (4096 tokens), try increasing it"),
+    "llama.cpp, older": ("invalid_request_error",
+                               "the request exceeds the available context size, try increasing it"),
+    "vLLM V1": ("BadRequestError", "The decoder prompt (length 40000) is longer than the maximum model length of "
+                "32768. Make sure that `max_model_len` is no smaller than the number of text tokens."),
+    "vLLM": ("BadRequestError", "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+             "tokens (4000 in the messages, 1000 in the completion). Please reduce the length of the messages "
+             "or completion."),
+    "Ollama": ("invalid_request_error", "the input length exceeds the context length"),
+}
+
+
+@pytest.fixture
+def local(configured: FakeServer, chatroute_home: Path) -> FakeServer:
+    write_config(chatroute_home, configured, pool=["local/qwen3:8b", "openai/gpt-4o-mini"],
+                 extra=LOCAL.format(url=configured.openai_base_url))
+    return configured
+
+
+@pytest.mark.parametrize("server", list(WORDINGS))
+def test_a_local_servers_context_error_moves_a_routed_turn_to_a_larger_window(
+        capsys: pytest.CaptureFixture[str], local: FakeServer, server: str) -> None:
+    """Before, llama.cpp's and vLLM V1's wordings were a 'bad request (400)': the routed turn
+    failed there, exit 1, though another model of the pool had room for it."""
+    etype, message = WORDINGS[server]
+    local.script("qwen3:8b", Fault(status=400, error_type=etype, message=message))
+    code, out = ask_json(capsys, "Summarise our talk so far.")
+    assert code == 0 and out["model"] == "openai/gpt-4o-mini", out
+    [reroute] = out["route"]["reroutes"]
+    assert (reroute["from"], reroute["kind"]) == ("local/qwen3:8b", "context_overflow")
+
+
+@pytest.mark.parametrize("server", ["llama.cpp", "vLLM V1"])
+def test_a_local_servers_context_error_on_a_pinned_turn_says_the_window_is_too_small(
+        capsys: pytest.CaptureFixture[str], local: FakeServer, server: str) -> None:
+    etype, message = WORDINGS[server]
+    local.script("qwen3:8b", Fault(status=400, error_type=etype, message=message))
+    code, out = ask_json(capsys, "-m", "local/qwen3:8b", "Summarise our talk so far.")
+    assert code == 1 and out["status"] == "error", out
+    assert out["error"].startswith("local/qwen3:8b: the conversation is longer than the model's context window"), \
+        out["error"]
