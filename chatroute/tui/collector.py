@@ -8,7 +8,8 @@ have survived into the old generation, which is exactly while the user pages thr
 long conversation (each step mounts and unmounts messages) or an answer streams in.
 
 So automatic full collections are switched off while the app runs; the young generations
-are still collected as usual (a few ms each). The app reports input and streams here, and
+are still collected (a few ms each; generation 1 less often while an answer streams, see
+STREAMING_YOUNG_THRESHOLD). The app reports input and streams here, and
 a timer runs the deferred full collection once nothing happened for IDLE_S and nothing is
 streaming. Memory stays bounded: past MAX_DEFERRED young collections without a quiet
 moment (a key held down for a long time; MAX_DEFERRED_STREAMING while an answer streams),
@@ -42,6 +43,14 @@ MAX_DEFERRED = 100
 # moment: a long Markdown answer leaves a few hundred young collections and tens of MB of
 # cyclic garbage (mostly render caches) behind. The cap still bounds a pathological stream.
 MAX_DEFERRED_STREAMING = 1000
+# While an answer streams, generation 1 is collected after this many generation-0 runs
+# (CPython's default is 10). Each frame redraws the rows on screen, and Textual's strips
+# reference themselves through their caches, so a row drawn a frame ago is cyclic garbage. A
+# generation-1 run moves whatever is alive then, the rows of the frame on screen included, to
+# the old generation, which only a full collection frees: at 10, most of a long stream's rows
+# ended there, and the full collection after it paused the screen for seconds. Run less often,
+# generation 1 frees them itself, each run a little longer.
+STREAMING_YOUNG_THRESHOLD = 100
 # Automatic full collections off: generation 2 would run after this many generation-1 runs.
 _NEVER = 1 << 30
 
@@ -53,6 +62,7 @@ class QuietCollector:
         self._clock = clock
         self._installed = 0
         self._saved_threshold: int | None = None
+        self._saved_young: int | None = None  # generation 1's threshold while a stream runs
         self._busy = 0
         self._busy_from = 0  # young collections pending when the current streams began
         self._excused = 0  # ... run during streams since the last full collection
@@ -74,10 +84,17 @@ class QuietCollector:
     def uninstall(self) -> None:
         self._installed = max(0, self._installed - 1)
         if self._installed == 0 and self._saved_threshold is not None:
+            self._restore_young()
             t0, t1, _ = gc.get_threshold()
             gc.set_threshold(t0, t1, self._saved_threshold)
             self._saved_threshold = None
             self._busy = 0
+
+    def _restore_young(self) -> None:
+        if self._saved_young is not None:
+            t0, _, t2 = gc.get_threshold()
+            gc.set_threshold(t0, self._saved_young, t2)
+            self._saved_young = None
 
     @property
     def installed(self) -> bool:
@@ -92,11 +109,15 @@ class QuietCollector:
         """A stream started: no full collection until it ends (and IDLE_S after)."""
         if not self._busy:
             self._busy_from = gc.get_count()[2]
+            if self.installed:
+                t0, self._saved_young, t2 = gc.get_threshold()
+                gc.set_threshold(t0, STREAMING_YOUNG_THRESHOLD, t2)
         self._busy += 1
 
     def end_busy(self) -> None:
         if self._busy == 1:
             self._excused += max(0, gc.get_count()[2] - self._busy_from)
+            self._restore_young()
         self._busy = max(0, self._busy - 1)
         self.activity()
 
