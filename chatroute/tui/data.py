@@ -8,6 +8,7 @@ text formatting (badges, costs) so it can be unit-tested without Textual.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from chatroute.store.waits import LockWaits
 
 PRESETS = ("frugal", "balanced", "best")
+DRAFTS_DIR = "drafts"  # beside the database: one draft a conversation
+LEGACY_DRAFT = "draft.json"  # where chatroute kept its one draft before
+_DRAFT_NAME = re.compile(r"[0-9a-f]{32}")  # a conversation id (store/ids.py) is the file's name
 
 
 class Backend:
@@ -207,29 +211,47 @@ class Backend:
     def data_dir(self) -> Path:
         return Path(self.engine.paths.data_dir)
 
-    def _draft_file(self) -> Path:
-        return self.data_dir() / "draft.json"
+    def _draft_file(self, conversation_id: str | None) -> Path:
+        # One file a conversation (and one for a conversation not started yet): two TUIs on one
+        # home each write the drafts of the conversations they write in, not one shared file
+        # the other's send deleted and its typing overwrote.
+        if conversation_id is None:
+            name = "new"
+        elif _DRAFT_NAME.fullmatch(conversation_id):
+            name = conversation_id
+        else:  # not an id the store makes: never a path of its own
+            name = hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return self.data_dir() / DRAFTS_DIR / f"{name}.json"
 
-    def save_draft(self, text: str, pastes: dict[str, str]) -> str | None:
-        """Keep the composer's unsent text (and the pastes it holds) for the next start; an empty
-        composer leaves nothing. Best effort: a draft that cannot be written is no reason to fail,
-        only to say so (the reason is returned)."""
-        path = self._draft_file()
+    def save_draft(self, conversation_id: str | None, text: str, pastes: dict[str, str]) -> str | None:
+        """Keep the composer's unsent text (and the pastes it holds) in `conversation_id` (None:
+        a new conversation), for when it is opened again; an empty composer leaves nothing.
+        Best effort: a draft that cannot be written is no reason to fail, only to say so (the
+        reason is returned)."""
+        path = self._draft_file(conversation_id)
         try:
             if not text.strip():
                 path.unlink(missing_ok=True)
                 return None
+            private_dir(path.parent)
             # Secret: what the user was writing is theirs alone, as the database is.
             atomic_write(path, json.dumps({"text": text, "pastes": pastes}), secret=True, durable=False)
         except (OSError, ChatrouteError) as exc:
             return error_line(exc)
         return None
 
-    def load_draft(self) -> tuple[str, dict[str, str]] | None:
-        """The draft the last run left, if any (a damaged file is none)."""
+    def load_draft(self, conversation_id: str | None) -> tuple[str, dict[str, str]] | None:
+        """The draft left in `conversation_id`, if any (a damaged file is none). The one file an
+        older chatroute kept for every conversation becomes the draft of the first one asked
+        for (the conversation a start shows), as it came back there."""
+        path = self._draft_file(conversation_id)
+        legacy = self.data_dir() / LEGACY_DRAFT
         try:
-            data = json.loads(self._draft_file().read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if legacy.exists() and not path.exists():
+                private_dir(path.parent)
+                legacy.replace(path)
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, ChatrouteError):
             return None
         text = data.get("text") if isinstance(data, dict) else None
         pastes = data.get("pastes") if isinstance(data, dict) else None
@@ -257,6 +279,7 @@ class Backend:
 
     def delete(self, conversation_id: str) -> None:
         self._store.delete_conversation(conversation_id)
+        self.save_draft(conversation_id, "", {})  # nothing opens it again
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         return scrub(self._store.get_conversation(conversation_id))

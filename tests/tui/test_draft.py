@@ -33,8 +33,10 @@ async def test_a_draft_left_at_quit_is_back_at_the_next_start(store: FakeStore) 
         written, pasted = composer.text, composer.prompt
         assert "[pasted text #1:" in written
         await pilot.press("ctrl+q")
-    draft = resolve_paths().data_dir / "draft.json"
+    drafts = resolve_paths().data_dir / "drafts"
+    [draft] = drafts.glob("*.json")  # the conversation's: one file each
     assert stat.S_IMODE(draft.stat().st_mode) == 0o600  # what the user typed: theirs alone
+    assert stat.S_IMODE(drafts.stat().st_mode) == 0o700
 
     again = ChatrouteApp(FakeEngine(store))
     async with again.run_test(size=SIZE, notifications=True) as pilot:
@@ -84,4 +86,18 @@ async def test_a_draft_that_cannot_be_kept_is_said_while_the_user_is_there(
         said = [str(n.message) for n in app._notifications if "not kept" in str(n.message)]
         assert len(said) == 1, said  # once, not at every pause
         assert "No space left on device" in said[0] and "still in the composer" in said[0], said
-    assert not (resolve_paths().data_dir / "draft.json").exists()
+    assert not list((resolve_paths().data_dir / "drafts").glob("*.json"))
+
+
+async def test_the_one_draft_an_older_chatroute_left_comes_back_at_the_next_start(store: FakeStore) -> None:
+    """It kept one `draft.json` for every conversation; it is the draft of the one a start shows."""
+    import json
+
+    data_dir = resolve_paths().data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "draft.json").write_text(json.dumps({"text": "left by an older version", "pastes": {}}))
+    app = ChatrouteApp(FakeEngine(store))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert app.screen.query_one(Composer).text == "left by an older version"
+    assert not (data_dir / "draft.json").exists()

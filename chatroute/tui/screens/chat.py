@@ -86,6 +86,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._draft: tuple[str, dict[str, str]] | None = None  # the composer's text not yet saved
         self._draft_timer: Timer | None = None
         self._draft_unsaved = False  # the last save of the draft failed (and the user was told)
+        self._draft_for: str | None = None  # the conversation the composer's text is a draft of
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,10 +109,11 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def on_mount(self) -> None:
         # First, before the conversation loads: keys typed from the first frame belong here.
         self.composer.focus()
-        self._restore_draft()
         sidebar = self.query_one(Sidebar)
         sidebar.reload(None)  # the newest page only: more are read as the list is scrolled
         newest = sidebar.newest()
+        self._draft_for = newest
+        self._restore_draft()
         if newest is not None:
             await self.open_conversation(newest)
         self._refresh_budget()
@@ -132,13 +134,40 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._save_draft(quitting=True)
 
     # ---- the draft: what the composer holds outlives a quit (ctrl+q, SIGTERM, a closed terminal) ----
+    # Each conversation has its own (Backend.save_draft): the text left unsent in one comes back
+    # when it is opened again, whichever window was closed last.
     def _restore_draft(self) -> None:
-        draft = self.backend.load_draft()
+        draft = self.backend.load_draft(self._draft_for)
         if draft is None or self.composer.text:
             return
         self.composer.restore(*draft)
         self._draft = draft
         self.notify("Your unsent prompt from last time is back in the composer", timeout=4, markup=False)
+
+    async def _switch_to(self, conversation_id: str | None, focus_id: str | None = None) -> None:
+        """Open another conversation as the user asks to (the list, a search hit, ctrl+n, a
+        cache hit's source): the composer's text stays the draft of the one left, and that
+        conversation's own draft comes back."""
+        if conversation_id != self._draft_for:
+            if self._draft is not None or self.composer.text.strip():
+                self._draft = self.composer.draft()  # keys typed just before may not be seen yet
+            self._save_draft()
+            self._draft_for = conversation_id
+            self.composer.clear()
+            self._draft = None  # cleared, not emptied by the user: the draft left stays
+            self._restore_draft()
+        await self.open_conversation(conversation_id, focus_id)
+
+    def _draft_moves_to(self, conversation_id: str | None) -> None:
+        """The screen went on writing in another conversation without the user switching (a turn
+        or compare created it, it was deleted): what the composer holds is that one's draft now."""
+        if conversation_id == self._draft_for:
+            return
+        left, self._draft_for = self._draft_for, conversation_id
+        if self.composer.text.strip():
+            self.backend.save_draft(left, "", {})
+            self._draft = self.composer.draft()
+            self._save_draft()
 
     @on(TextArea.Changed, "#composer")
     def _composer_changed(self) -> None:
@@ -154,7 +183,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self._draft_timer = None
         if self._draft is not None:
             draft, self._draft = self._draft, None
-            problem = self.backend.save_draft(*draft)
+            problem = self.backend.save_draft(self._draft_for, *draft)
             # Said once (until a save works again): at every pause in typing it would be noise.
             if problem is not None and not self._draft_unsaved and not quitting:
                 self.notify(f"Your unsent prompt is not kept for the next start: {problem}. "
@@ -192,6 +221,7 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     def watch_conversation_id(self) -> None:
         self.refresh_titles()
+        self._draft_moves_to(self.conversation_id)
 
     def watch_next_override(self) -> None:
         self.refresh_titles()
@@ -244,11 +274,19 @@ class ChatScreen(ChatKeys, Screen[None]):
                 self._confirm_over_budget(block, lambda: self._send_from_composer(event.text, event.raw))
                 return
         event.composer.consume(event.raw)
+        self._sent_from_composer()
         override, self.next_override = self.next_override, None
         await self.send(event.text, override=override)
 
+    def _sent_from_composer(self) -> None:
+        # Now, in the conversation it was written in: the turn may move the screen to the
+        # conversation it creates before the composer's change is seen.
+        self._draft = self.composer.draft()
+        self._save_draft()
+
     async def _send_from_composer(self, prompt: str, raw: str) -> None:
         self.composer.consume(raw)
+        self._sent_from_composer()
         override, self.next_override = self.next_override, None
         await self.send(prompt, override=override)
 
@@ -605,7 +643,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         if event.message_id is not None and not await self._on_shown_branch(
                 event.conversation_id, event.message_id, "show the reply found"):
             return
-        await self.open_conversation(event.conversation_id, focus_id=event.message_id)
+        await self._switch_to(event.conversation_id, focus_id=event.message_id)
         if event.message_id is not None:  # a search hit: the search is done
             sidebar = self.query_one(Sidebar)
             if sidebar.has_class("-searching"):
@@ -639,7 +677,7 @@ class ChatScreen(ChatKeys, Screen[None]):
     async def action_new_conversation(self) -> None:
         if self._busy():
             return
-        await self.open_conversation(None)
+        await self._switch_to(None)
         self.composer.focus()
 
     def action_search(self) -> None:
@@ -734,7 +772,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         cid, mid = source["conversation_id"], source["message_id"]
         if not await self._on_shown_branch(cid, mid, "show the cached answer's source"):
             return
-        await self.open_conversation(cid, focus_id=mid)
+        await self._switch_to(cid, focus_id=mid)
         self.notify(f"Cached from “{source['title']}”", timeout=3, markup=False)
 
     def action_toggle_cache(self) -> None:
