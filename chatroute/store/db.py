@@ -72,6 +72,9 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
     store/connection.py, and turn records, search, spend and preferences in the modules of
     their mixins (store/turns.py, search.py, spend.py, preferences.py)."""
 
+    # How a stream abandoned after the open is priced when it is found (see open).
+    _price_recovered: Callable[[RecoveredStream], TurnRecord | None] | None = None
+
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
@@ -109,6 +112,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
             raise (explain(path, exc) or exc) from None
         store = cls(conn, path, busy_retry_s=busy_retry_s)
         store.waits.on_wait = on_wait
+        store._price_recovered = price_recovered
         try:
             store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()
@@ -453,7 +457,10 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         # At the end of the shown branch, a turn still being answered (by another process: this
         # one asks after its own turns end) is not history yet: its question has no answer to
         # send with it. The new turn branches where that one did.
-        if upto is None and branch and branch[-1][2] == "assistant" and branch[-1][5] == "streaming":
+        # A writer gone since this store opened (a killed `ask`) left an interrupted answer, as
+        # the next open would mark it: its question and partial text are history.
+        if (upto is None and branch and branch[-1][2] == "assistant" and branch[-1][5] == "streaming"
+                and not self._abandoned(branch[-1][1])):
             branch.pop()
             if branch and branch[-1][2] == "user":
                 branch.pop()
@@ -599,6 +606,20 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
                 c.execute("UPDATE messages SET active = 1 WHERE id = ?", (mid,))
 
         self._write(run)
+
+    def _abandoned(self, message_id: str) -> bool:
+        """Whether the stream of `message_id` has no live writer; if so it is recovered now."""
+        rows = self._rows("SELECT writer, updated_at FROM messages WHERE id = ? AND status = 'streaming'",
+                          (message_id,))
+        if not rows:
+            return True  # ended since it was read
+        cutoff = normalize_ts(datetime.now(UTC) - STALE_STREAMING_AFTER)
+        writer = rows[0]["writer"]
+        if writer == self._writer or not writer_gone(writer, rows[0]["updated_at"], host=socket.gethostname(),
+                                                     cutoff=cutoff):
+            return False
+        self.mark_stale_streaming_interrupted(self._price_recovered)
+        return True
 
     def mark_stale_streaming_interrupted(
         self, price: Callable[[RecoveredStream], TurnRecord | None] | None = None

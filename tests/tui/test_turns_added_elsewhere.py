@@ -94,3 +94,39 @@ async def test_an_answer_another_process_was_writing_is_shown_whole_after_the_ne
     sent = [m["content"] for m in fake_server.requests[-1].messages]
     assert sent == ["capital of France?", "Paris.", "count to forty", counted, "capital of Italy?"]
     assert shown == [*sent, "Rome."]
+
+
+async def test_a_turn_sent_after_a_killed_ask_sends_its_question_and_partial_answer(
+        real_engine: Engine, fake_server: FakeServer) -> None:
+    """`ask -c ID` killed (kill -9) mid-answer while the TUI is open: its answer stayed
+    'streaming' until another process opened the database, and a turn sent from the TUI
+    meanwhile left the question and the partial answer out of the model's history, as if
+    another chatroute were still writing them. Its writer is gone: it is an interrupted answer,
+    and history like any."""
+    counted = " ".join(f"w{i}" for i in range(200))
+    fake_server.script("gpt-4o-mini", Reply(text="Paris."), Reply(text=counted, tokens_per_s=10),
+                       Reply(text="Rome."))
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "@gpt-4o-mini capital of France?")
+        cid = app.screen.conversation_id  # type: ignore[attr-defined]
+        assert cid is not None
+        ask = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "-c", cid, "-m", "gpt-4o-mini",
+                                "count to two hundred"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not real_engine.store.conn.execute(
+                    "SELECT 1 FROM messages WHERE status = 'streaming' AND content LIKE 'w0 w1%'").fetchone():
+                assert time.monotonic() < deadline, "the other answer never streamed"
+                time.sleep(0.05)
+        finally:
+            ask.kill()
+            ask.wait()
+        [(partial,)] = real_engine.store.conn.execute(
+            "SELECT content FROM messages WHERE status = 'streaming'").fetchall()
+        await type_and_send(pilot, "@gpt-4o-mini capital of Italy?")
+        await settle(pilot, app)
+        sent = [m["content"] for m in fake_server.requests[-1].messages]
+        assert sent == ["capital of France?", "Paris.", "count to two hundred", partial, "capital of Italy?"]
+        statuses = [m.status for m in real_engine.store.history(cid)]
+        assert statuses == ["complete", "complete", "complete", "interrupted", "complete", "complete"]
