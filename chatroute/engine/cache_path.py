@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.common import CACHE_PARAMS, as_pairs
+from chatroute.engine.records import Attempt, finish_saving
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.providers.base import Message
@@ -140,12 +141,14 @@ async def serve_from_cache(
         saved_usd=saved, route_ms=hit.lookup_ms, ttft_ms=hit.lookup_ms, total_ms=hit.lookup_ms,
         status="ok", finish_reason="stop",
     )
-    await engine._db(engine.store.finish_turn, message_id, hit.text, "complete", record)
+    # As a model's answer is saved: on a full disk the answer was shown all the same, so the
+    # turn ends saying it could not be saved, its $0 record kept where that still fits.
+    not_saved = await finish_saving(engine, message_id, Attempt(text=hit.text), "complete", record)
     try:
         engine.cache.record_hit(hit.entry_id, saved)
     except Exception:  # noqa: BLE001
         pass
-    yield TurnFinished(record=record, text=hit.text)
+    yield TurnFinished(record=record, text=hit.text, not_saved=not_saved)
 
 
 def cache_source(engine: Engine, turn_id: str | None) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ with the store's writes failing as a full disk makes them (always runs).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -108,3 +109,28 @@ def test_real_full_disk_mid_stream(tiny_tmpfs: Path, fake_server: FakeServer, mo
     assert statuses[0] == "complete" and statuses[-1] == "interrupted", statuses
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_cache_hit_that_cannot_be_saved_still_gives_its_answer(chatroute_home: Path,
+                                                                  fake_server: FakeServer) -> None:
+    """A repeat answered from the cache on a full disk: `ask --json` printed
+    {"status": "error", "error": "…chatroute.db: database or disk is full"} and nothing of the answer
+    (plain `ask` showed it, then the bare error), and the message was left 'streaming'. Now it is
+    what a model's answer gets: the answer, `not_saved`, exit 2, and the message marked interrupted
+    with its $0 turn record where that still fits."""
+    write_config(chatroute_home, fake_server)
+    db = chatroute_home / "chatroute.db"
+    fake_server.script(Reply(text="Use flexbox on the parent."))
+    assert run_subprocess("ask", "How do I center a div in CSS?", env=KEYS).returncode == 0
+    env = {**os.environ, **KEYS}
+    child = subprocess.run([sys.executable, "-m", "tests.hardening.full_disk_runner", "small-writes-fit", "ask",
+                            "--json", "How do I center a div in CSS?"], env=env, capture_output=True, timeout=120)
+    err = child.stderr.decode()
+    assert child.returncode == 2, err
+    out = json.loads(child.stdout)
+    assert out.get("cache") == "hit" and out.get("text") == "Use flexbox on the parent.", out
+    assert "disk is full" in out["not_saved"] and str(db) in out["not_saved"]
+    assert len(fake_server.requests) == 1  # the repeat was the cache's
+    assert _assistant(db)[-1][0] == "interrupted"  # never left streaming
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM turns WHERE cache_status = 'hit' AND cost_usd = 0").fetchone()[0] == 1
