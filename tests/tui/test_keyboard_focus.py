@@ -200,3 +200,39 @@ async def test_f1_opens_the_help_from_a_dialog_too(engine: FakeEngine) -> None:
             await pilot.press("escape")
             await settle(pilot, app)
         assert app.focused is app.screen.query_one("#composer")
+
+
+async def test_question_mark_opens_the_help_over_the_model_picker_and_a_yes_no_question(engine: FakeEngine) -> None:
+    """README: '? when not typing' opens the help, 'also over the model picker or a dialog'. In
+    the picker (a list) and the delete question (y/n) nothing is typed, but ? did nothing there:
+    the app's binding is not reached past a dialog. In the rename box ? is still a character."""
+    from chatroute.tui.screens.dialogs import ConfirmScreen, PromptScreen
+    from chatroute.tui.screens.help import HelpScreen
+    from chatroute.tui.screens.models import ModelPicker
+
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "one")
+        for dialog, open_it in ((ModelPicker, "ctrl+o"), (ConfirmScreen, "delete")):
+            if open_it == "delete":
+                app.chat_screen().action_delete_current()
+            else:
+                await pilot.press(open_it)
+            await settle(pilot, app)
+            assert isinstance(app.screen, dialog)
+            focused = app.focused
+            await pilot.press("question_mark")
+            await settle(pilot, app)
+            assert isinstance(app.screen, HelpScreen), app.screen
+            await pilot.press("escape")
+            await settle(pilot, app)
+            assert isinstance(app.screen, dialog) and app.focused is focused
+            await pilot.press("escape")
+            await settle(pilot, app)
+        assert assistants(app)  # the delete question was answered no
+        await pilot.press("f2")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("question_mark")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PromptScreen) and app.screen.query_one(Input).value.endswith("?")

@@ -27,6 +27,8 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        # A dialog ends the binding chain before the app's own ? (F1 is a priority binding).
+        Binding("question_mark", "app.help", "Help", show=False),
     ]
 
     def __init__(self, question: str) -> None:
