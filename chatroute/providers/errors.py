@@ -452,6 +452,19 @@ def stream_ended_early(*, provider: str, model: str, got_text: bool) -> Provider
     )
 
 
+def error_instead_of_stream(body: object, *, provider: str, model: str,
+                            secrets: Iterable[str | None] = ()) -> ProviderError | None:
+    """The error a server sent as a JSON document with status 200 where an event stream was asked
+    for (a proxy, or a server reporting a failure so), or None when `body` holds no error."""
+    if not isinstance(body, Mapping) or not body.get("error"):
+        return None
+    etype, code, msg = _error_fields(body)
+    kind = classify_status(None, etype, code, msg)
+    text = scrub(msg or etype or code, secrets) or "no message"
+    extra: dict[str, object] = {k: v for k, v in (("type", etype), ("code", code)) if v}
+    return ProviderError(kind, f"error instead of a stream: {text}", provider=provider, model=model, extra=extra)
+
+
 def first_token_timeout(*, provider: str, model: str, seconds: float) -> ProviderError:
     return ProviderError(
         kind=ErrorKind.TIMEOUT,

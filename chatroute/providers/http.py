@@ -7,6 +7,7 @@ by duck typing, so both adapters share them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,3 +77,17 @@ def check_api_response(response: Any, *, provider: str, model: str) -> None:
             provider=provider,
             model=model,
         )
+
+
+async def json_instead_of_events(response: Any) -> Any:
+    """The JSON document a 200 carried where an event stream was asked for: an error (a proxy, or
+    a server failing so) or a whole answer (a server that ignores `stream`); None for a stream.
+    A body labelled JSON that is not one is left to be read as events (httpx keeps it)."""
+    headers = getattr(response, "headers", None)
+    ctype = str(headers.get("content-type", "") if headers is not None else "").lower()
+    if "json" not in ctype or "event-stream" in ctype:
+        return None
+    try:
+        return json.loads(await response.aread())
+    except (ValueError, RecursionError):  # RecursionError: a hostile body nested too deep
+        return None

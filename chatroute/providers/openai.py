@@ -141,6 +141,16 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         return await self.client().post("/chat/completions", body=params, cast_to=object, stream=True,
                                         stream_cls=AsyncStream[object])
 
+    def _whole_answer(self, body: Any) -> Sequence[Any]:
+        # A chat.completion, though a stream was asked for: the one chunk it amounts to, each
+        # choice's message its delta (content, reasoning_content), the usage beside it.
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if not isinstance(choices, list):
+            return NOTHING
+        return ({"choices": [{"index": c.get("index", 0), "delta": c.get("message"),
+                              "finish_reason": c.get("finish_reason")} for c in choices if isinstance(c, dict)],
+                 "usage": body.get("usage")},)
+
     def _reader(self, request: ChatRequest) -> _ChunkReader:
         return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model)
 

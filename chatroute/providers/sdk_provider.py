@@ -15,8 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, StreamEvent, TextDelta
 from chatroute.providers.deadlines import StreamDeadlines
-from chatroute.providers.errors import is_official_endpoint, key_hint, map_exception, missing_key
-from chatroute.providers.http import check_api_response, same_origin_guard
+from chatroute.providers.errors import (
+    error_instead_of_stream,
+    is_official_endpoint,
+    key_hint,
+    map_exception,
+    missing_key,
+)
+from chatroute.providers.http import check_api_response, json_instead_of_events, same_origin_guard
 from chatroute.surrogates import SurrogateCarry
 
 if TYPE_CHECKING:
@@ -122,6 +128,11 @@ class SDKProvider(Generic[ClientT]):
     def _reader(self, request: ChatRequest) -> StreamReader:
         raise NotImplementedError
 
+    def _whole_answer(self, body: Any) -> Sequence[Any]:
+        """The raw events a whole answer sent as one JSON document amounts to (a server that
+        ignores `stream`); none where the wire format's document is not read so."""
+        return NOTHING
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         limits = StreamDeadlines.start(self.cfg, request, provider=self.name)
         reader = self._reader(request)
@@ -131,8 +142,18 @@ class SDKProvider(Generic[ClientT]):
         failure: ProviderError | None = None
         try:
             sdk_stream = await self._open(request, limits)
-            check_api_response(getattr(sdk_stream, "response", None), provider=self.name, model=request.model)
-            raw_events = sdk_stream.__aiter__()
+            response = getattr(sdk_stream, "response", None)
+            check_api_response(response, provider=self.name, model=request.model)
+            whole = await limits.before_first_token(json_instead_of_events(response))
+            if whole is None:
+                raw_events = sdk_stream.__aiter__()
+            else:
+                # A 200 with a JSON document where events were asked for: an error said as such
+                # (not as an empty stream), or an answer sent whole.
+                error = error_instead_of_stream(whole, provider=self.name, model=request.model, secrets=(self._key,))
+                if error is not None:
+                    raise error
+                raw_events = _each(self._whole_answer(whole))
             while not reader.done:
                 try:
                     if reader.started:
@@ -179,3 +200,8 @@ class SDKProvider(Generic[ClientT]):
             for event in reader.on_failure():
                 yield event
             raise failure
+
+
+async def _each(items: Sequence[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
