@@ -41,6 +41,7 @@ from chatroute.serve.relay import FrameRelay
 from chatroute.serve.turns import OnRecord, decision_of, request_cost, serve_turn, usage_of
 from chatroute.serve.wire import (
     MAX_BODY_BYTES,
+    MAX_MODEL_CHARS,
     ROUTED_MODELS,
     ROUTED_PREFIX,
     ApiError,
@@ -159,7 +160,15 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         # The SDKs' models.retrieve. An id holds a slash, which they send as %2F: uvicorn decodes
         # it before routing, hence the {model_id:path} route.
         model_id = request.path_params["model_id"]
-        found = next((m for m in await listing.data() if m["id"] == model_id), None)
+        data = await listing.data()
+        found = next((m for m in data if m["id"] == model_id), None)
+        if found is None and len(model_id) <= MAX_MODEL_CHARS:
+            # A name POST takes for a listed model (a bare `claude-haiku-4-5`) is that model here too.
+            try:
+                resolved = engine.catalog.resolve(model_id)
+            except ConfigError:
+                resolved = None
+            found = next((m for m in data if m["id"] == resolved), None)
         if found is None:
             raise ApiError(404, f"unknown model {model_id!r}: GET /v1/models lists those served",
                            type_="not_found_error", code="model_not_found", param="model")

@@ -82,7 +82,29 @@ class ServedRequest:
                 "seed": self.seed}
 
 
+# Lists and objects outside strings a body may hold. Decoding them holds the event loop, every
+# other stream with it: 16 MB of `[],` is over 5 million lists and seconds of json.loads. A real
+# request's size is its text, its structure a few containers a message (a conversation of 50,000
+# messages with content parts is about 100,000); strings and numbers decode cheaply.
+MAX_JSON_CONTAINERS = 200_000
+
+
+def _containers(raw: bytes) -> int:
+    """How many lists and objects `raw` opens outside its strings, without decoding it. The
+    brackets are counted first, at C speed; strings are set aside only when that passes the cap,
+    as text full of brackets (code, a table pasted as a message) may."""
+    count = raw.count(b"[") + raw.count(b"{")
+    if count <= MAX_JSON_CONTAINERS:
+        return count
+    # An escaped quote or backslash ends no string; then every other piece between quotes is one.
+    outside = b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+    return outside.count(b"[") + outside.count(b"{")
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
+    if _containers(raw) > MAX_JSON_CONTAINERS:
+        raise ApiError(400, f"the request body holds more than {MAX_JSON_CONTAINERS:,} JSON arrays and objects; "
+                            "a chat request needs far fewer")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

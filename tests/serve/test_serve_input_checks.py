@@ -77,6 +77,51 @@ def test_a_body_nested_too_deeply_is_a_400(fresh: Served, depth: int) -> None:
     _no_server_errors(fresh)
 
 
+def test_a_body_of_millions_of_lists_is_refused_before_decoding_and_stalls_no_stream(fresh: Served) -> None:
+    """16 MB of `[],`: json.loads held the event loop for seconds, and every other stream with
+    it. The structure is counted before decoding: a 400 with an OpenAI-shaped error, and the
+    stream running beside it goes on."""
+    import threading
+
+    fresh.fake.script("gpt-4o-mini", Reply(text=" ".join(f"w{i}" for i in range(60)), tokens_per_s=40))
+    gaps: list[float] = []
+
+    def stream() -> None:
+        last = None
+        with fresh.client().chat.completions.create(model="openai/gpt-4o-mini", messages=USER, stream=True) as chunks:
+            for _ in chunks:
+                now = time.monotonic()
+                if last is not None:
+                    gaps.append(now - last)
+                last = now
+
+    beside = threading.Thread(target=stream)
+    beside.start()
+    time.sleep(0.5)
+    body = b'{"model": "chatroute/auto", "messages": [' + b"[]," * 5_000_000 + b"[]]}"
+    started = time.monotonic()
+    err = _error(_post(fresh, body))
+    refused_in = time.monotonic() - started
+    beside.join(timeout=60)
+    assert "arrays and objects" in err["message"], err
+    assert refused_in < 3.0, refused_in
+    assert gaps and max(gaps) < 1.0, max(gaps, default=None)  # before: one gap of seconds
+    _no_server_errors(fresh)
+
+
+def test_large_real_requests_pass_the_structure_check(fresh: Served) -> None:
+    """A long message full of brackets (code) and a conversation of many messages are what a
+    chat client sends: decoded and weighed (too long for the model named: a question for the
+    router, not the parser), not refused as pathological JSON."""
+    code = 'def f(a, b):\n    return [a, b, {"k": [a]}]\n' * 60_000  # 300,000 brackets, in a string
+    r = _post(fresh, {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": code}]})
+    assert _error(r)["code"] == "context_length_exceeded", r.text[:300]
+    many = [{"role": "user" if i % 2 == 0 else "assistant", "content": [{"type": "text", "text": f"turn {i}"}]}
+            for i in range(30_001)]  # 60,000 lists and objects besides
+    r = _post(fresh, {"model": "openai/gpt-4o-mini", "messages": many})
+    assert _error(r)["code"] == "context_length_exceeded", r.text[:300]
+
+
 @pytest.mark.parametrize("text", [r"\ud800", r"ab\udfffcd", r"pair split \ud83d \ude00"])
 def test_a_lone_surrogate_in_the_body_is_a_400(fresh: Served, text: str) -> None:
     body = b'{"model": "chatroute/auto", "messages": [{"role": "user", "content": "' + text.encode() + b'"}]}'

@@ -86,6 +86,9 @@ def test_a_listed_model_can_be_retrieved_by_id_and_an_unknown_one_is_a_404(listi
     # The SDK sends the slash as %2F; a client that sends it as it is gets the same model.
     raw = httpx.get(f"{s.url}/models/chatroute/auto", headers={"authorization": f"Bearer {s.token}"}, timeout=30)
     assert raw.status_code == 200 and raw.json()["id"] == "chatroute/auto"
+    # A bare name, as POST takes it: the model it names. Before: a 404.
+    bare = s.client().models.retrieve("gpt-4o-mini")
+    assert (bare.id, bare.owned_by) == ("openai/gpt-4o-mini", "openai")
     with pytest.raises(openai.NotFoundError) as caught:
         s.client().models.retrieve("openai/never-listed")
     assert caught.value.code == "model_not_found" and "openai/never-listed" in caught.value.message
@@ -100,6 +103,7 @@ def test_anthropics_sdk_retrieves_a_model_in_its_own_shape(listing_server: Serve
     assert (info.type, info.id, info.display_name) == ("model", "chatroute/auto", "chatroute/auto")
     assert info.created_at.year == 1970
     assert client.models.retrieve("anthropic/claude-haiku-4-5").id == "anthropic/claude-haiku-4-5"
+    assert client.models.retrieve("claude-haiku-4-5").id == "anthropic/claude-haiku-4-5"  # before: a 404
     with pytest.raises(anthropic.NotFoundError) as caught:
         client.models.retrieve("anthropic/claude-never")
     body = caught.value.body
