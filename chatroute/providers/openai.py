@@ -253,8 +253,15 @@ def _usage(raw: Any) -> UsageReport | None:
         return None
     prompt = raw.get("prompt_tokens")
     completion = raw.get("completion_tokens")
-    if prompt is None and completion is None:
-        return None
+    total = raw.get("total_tokens")
+    if prompt is None:
+        return None  # no input count (nulls, as some servers send): the turn is estimated, not free
+    partial = False
+    if completion is None:
+        if _count(total) and _count(prompt) and total >= prompt:
+            completion = total - prompt  # what the total holds beyond the prompt is the output
+        else:
+            partial = True  # the output is counted from what streamed, not billed as none
     details = raw.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     if cached is None:
@@ -268,7 +275,12 @@ def _usage(raw: Any) -> UsageReport | None:
         cache_write_tokens=0,
         input_includes_cached=True,
         reported_cost_usd=_reported_cost(raw),
+        partial=partial,
     )
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _reported_cost(raw: dict[str, Any]) -> float | None:
