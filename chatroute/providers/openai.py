@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "eos": "stop",
+    # Hugging Face TGI's own names: the end-of-sequence token, or one of the request's stops.
+    "eos_token": "stop",
+    "stop_sequence": "stop",
     "end_turn": "stop",
     "length": "length",
     "max_tokens": "length",
