@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO, cast
 
 from chatroute import __version__
-from chatroute.errors import ChatrouteError
+from chatroute.errors import ChatrouteError, StopSignal
 
 EPILOG = """\
 environment:
@@ -239,6 +239,8 @@ def _main(argv: Sequence[str] | None) -> int:
         # Refused before the command runs: `ask` would pay for an answer no one could read.
         return _output_failed(stdout, _closed_stdout())
     stderr = sys.stderr
+    # The TUI and serve handle the stop signals themselves (Textual's driver, uvicorn).
+    restore = None if _MODULES[args.command] in ("tui", "serve") else _stop_signals_interrupt()
     if guard is not None:
         _replace_unencodable(stdout)
         sys.stdout = cast(TextIO, guard)
@@ -264,14 +266,53 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"chatroute: error: {_for_stderr(str(fault))}", file=sys.stderr)
         _json_failure(args, str(fault), fault.exit_code)
         return fault.exit_code
+    except StopSignal as stop:
+        import signal
+
+        try:  # after SIGHUP the terminal may be gone
+            print(f"chatroute: interrupted by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("chatroute: interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
     finally:
+        if restore is not None:
+            restore()
         if guard is not None and sys.stdout is guard:
             sys.stdout = stdout
         if isinstance(sys.stderr, _Diagnostics):
             sys.stderr = stderr
+
+
+def _stop_signals_interrupt() -> Callable[[], None] | None:
+    """SIGTERM and SIGHUP raise StopSignal, as Ctrl+C raises KeyboardInterrupt, until a command's
+    event loop installs its own handlers (commands/common.run_stoppable): a command stopped while
+    it opens the database ended silently, killed, where README promises one line and 128 + n
+    (and `ask --json` its object). Returns what puts the previous handlers back (None where
+    handlers cannot be set: not the main thread)."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise StopSignal(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:  # no SIGHUP on Windows
+                previous[sig] = signal.signal(sig, interrupt)
+    except ValueError:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return None
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
 
 
 # Arguments that name a file: kept as the OS gave them, so a path with bytes that are not UTF-8

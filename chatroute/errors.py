@@ -22,3 +22,13 @@ class ConfigError(ChatrouteError):
 
 class UsageError(ChatrouteError):
     exit_code = 2
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP where Ctrl+C would be a KeyboardInterrupt: before a command's event loop
+    has its own handlers (opening the database may wait for its lock). A KeyboardInterrupt, so
+    whatever Ctrl+C there unwinds (`ask --json` printing its object) unwinds the same way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -181,3 +181,32 @@ def test_ask_json_stopped_while_opening_waits_still_prints_its_object(
     turn = json.loads(out)
     assert turn["status"] == "interrupted" and turn["error"] == "stopped before the request was sent"
     assert turn["conversation_id"] is None and turn["message_id"] is None and turn["turn_id"] is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_while_opening_waits_is_handled_as_ctrl_c_is(
+        signum: int, recovery_held: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (`timeout`, a service manager) or SIGHUP (the terminal closed) while a command
+    still opens the database, before its event loop handles them: the process was killed by
+    the signal, no line on stderr and, for `ask --json`, nothing on stdout. Now as Ctrl+C there:
+    `chatroute: interrupted by SIGTERM`, exit 128 + n, and the JSON object."""
+    import json
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # never used: nothing is sent
+    for args in (("ask", "--json", "-m", "openai/gpt-4o-mini", "a question"), ("costs",)):
+        child = _chatroute(*args)
+        assert child.stderr is not None
+        try:
+            notice = _first_line(child)
+            assert "waiting for another process" in notice, notice
+            child.send_signal(signum)
+            out, rest = child.communicate(timeout=20)
+        finally:
+            child.kill()
+        said = rest.decode()
+        assert child.returncode == 128 + signum, (args, child.returncode, said)
+        assert "Traceback" not in said and said.strip() == f"chatroute: interrupted by {signal.Signals(signum).name}"
+        if args[0] == "ask":
+            turn = json.loads(out)
+            assert turn["status"] == "interrupted" and turn["error"] == "stopped before the request was sent"
+            assert turn["conversation_id"] is None and turn["turn_id"] is None
