@@ -84,6 +84,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         warning = budget_warning(engine)
         await engine.aclose()
     ordered = [results[m] for m in streams]
+    complete = any(o["record"].status == "ok" for o in ordered)
+    partial = [o for o in ordered if o["record"].status == "interrupted" and o.get("text", "").strip()]
     if args.json or args.jsonl:
         _print_json(args, [_as_json(out) for out in ordered])
     else:
@@ -97,20 +99,25 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             ])
         print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl"))
         conv = ordered[0].get("conversation_id")
-        # With nothing answered there is nothing to pick: the error line below says so.
-        if conv and any(o["record"].status == "ok" for o in ordered):
+        # With no text at all there is nothing to pick: the error line below says so. Partial
+        # answers (every one interrupted) are kept and can be gone on from as whole ones can.
+        if conv and (complete or partial):
             # The first asked, unless it has no text: the engine shows the first answer that has.
             kept = next((o for o in ordered if o.get("text", "").strip()), ordered[0])
             which = "the first" if kept is ordered[0] else f"{kept['model']}'s, the first answer"
-            print(f"\nconversation {conv}: answers kept as siblings; pick one in the TUI to continue, "
+            what = "answers kept as siblings" if complete else "partial answers kept as siblings (none complete)"
+            print(f"\nconversation {conv}: {what}; pick one in the TUI to continue, "
                   f"or `chatroute ask -c {conv}` goes on from {which}")
     if warning:
         print(f"chatroute: warning: {warning}", file=sys.stderr)
-    if any(o["record"].status == "ok" for o in ordered):
+    if complete:
         return 0
     # An error line names its model already.
     failures = "; ".join(o.get("error") or f"{o['record'].model}: {o['record'].status}" for o in ordered)
-    print(f"chatroute: error: no model answered ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
+    said = "no model answered"
+    if partial:
+        said = f"no model answered in full; what {', '.join(o['model'] for o in partial)} streamed is kept"
+    print(f"chatroute: error: {said} ({terminal_line(sys.stderr, failures)})", file=sys.stderr)
     # A key or a base_url is the config's to fix, as `ask` says with the same code.
     return 2 if all(o.get("error_kind") in CONFIG_ERROR_KINDS for o in ordered) else 1
 

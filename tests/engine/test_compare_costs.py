@@ -22,7 +22,7 @@ from chatroute.money import usd
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from tests.engine.helpers import ask_json, pick_compare_answer, run_cli, write_config
-from tests.fakeserver import FakeServer, Fault, Reply
+from tests.fakeserver import Drop, FakeServer, Fault, Reply
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -513,3 +513,22 @@ def test_a_compare_whose_shown_answer_cannot_be_switched_still_prints_its_answer
     code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", GPT4O, "--json", "Capital of Portugal?")
     assert code == 0, err
     assert [a["status"] for a in _json_objects(out)] == ["error", "ok"]
+
+
+def test_a_compare_whose_answers_were_all_cut_off_says_what_it_kept(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
+    """Both streams cut mid-answer: the compare said 'no model answered' and left out the
+    'conversation … answers kept' line, though each partial answer was stored and `ask -c` goes
+    on from it. Now it names the conversation and what was kept; still exit 1."""
+    configured.script("gpt-4o-mini", Drop(after_chunks=2, text="mini was saying something long"))
+    configured.script("gpt-4o", Drop(after_chunks=2, text="gpt-4o was saying something else"))
+    code, out, err = run_cli(capsys, "compare", "-m", MINI, "-m", GPT4O, "Tell me a story")
+    assert code == 1, err
+    assert "conversation " in out, out
+    conv = out.rsplit("conversation ", 1)[1].split(":", 1)[0]
+    assert f"{conv}: partial answers kept as siblings (none complete)" in out, out
+    assert f"`chatroute ask -c {conv}` goes on from the first" in out, out
+    assert f"no model answered in full; what {MINI}, {GPT4O} streamed is kept" in err, err
+    with Store.open() as store:
+        kept = [m for m in store.history(conv) if m.role == "assistant"]
+    assert kept and kept[0].status == "interrupted" and kept[0].content.startswith("mini was")
