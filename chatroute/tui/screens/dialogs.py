@@ -27,8 +27,9 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
-        # A dialog ends the binding chain before the app's own ? (F1 is a priority binding).
-        Binding("question_mark", "app.help", "Help", show=False),
+        # A dialog ends the binding chain before the app's own ? (F1 is a priority binding); the
+        # help lists ? once, under Everywhere.
+        Binding("question_mark", "app.help", show=False),
     ]
 
     def __init__(self, question: str) -> None:

@@ -155,8 +155,9 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
         Binding("p", "choose('pin')", "Pin for conversation"),
         Binding("u", "choose('unpin')", "Unpin"),
         Binding("escape", "cancel", "Close"),
-        # A dialog ends the binding chain before the app's own ? (F1 is a priority binding).
-        Binding("question_mark", "app.help", "Help", show=False),
+        # A dialog ends the binding chain before the app's own ? (F1 is a priority binding); the
+        # help lists ? once, under Everywhere.
+        Binding("question_mark", "app.help", show=False),
     ]
 
     def __init__(self, backend: Backend, *, mode: str = "turn", current: str | None = None) -> None:
