@@ -143,7 +143,9 @@ class Sidebar(Vertical):
     Sidebar > SearchResults { display: none; height: 1fr; }
     Sidebar.-searching > SearchResults { display: block; }
     Sidebar.-searching > ConversationList { display: none; }
-    Sidebar > OptionList { border: none; height: 1fr; }
+    /* :focus too: Textual's focused OptionList rule (a border) outranks `Sidebar > OptionList`,
+       and the press that focused the list moved its rows down a line under the click. */
+    Sidebar > OptionList, Sidebar > OptionList:focus { border: none; height: 1fr; }
     Sidebar > ConversationList { text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
