@@ -452,8 +452,9 @@ def msg_status(msg: StoredMessage) -> str:
 
 
 def hit_fields(hit: SearchHit) -> tuple[str, str, str, str]:
-    """(conversation_id, message_id, snippet, title) of a search hit."""
-    return (hit.conversation_id, hit.message_id, hit.snippet, hit.conversation_title or "")
+    """(conversation_id, message_id, snippet, title) of a search hit; the title as the list
+    shows it (an untitled conversation's, 'Untitled', was a blank line)."""
+    return (hit.conversation_id, hit.message_id, hit.snippet, hit.conversation_title or "Untitled")
 
 
 # ---- formatting ----

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group
+from rich.text import Text
+
+from chatroute.engine import Engine
 from chatroute.store import Store
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.sidebar import SearchResults
@@ -61,3 +65,26 @@ async def test_a_hit_in_a_conversation_renamed_at_length_takes_a_few_lines(chatr
             assert results.virtual_size.height <= 4  # a title cut to two lines, the snippet
     finally:
         store.close()
+
+
+async def test_a_hit_in_an_untitled_conversation_says_untitled_as_the_list_does(real_engine: Engine) -> None:
+    """An old conversation with messages and no title (made before titles, or its first turn's
+    title never written): the list said 'Untitled', its search hits a blank line."""
+    from chatroute.tui.widgets.sidebar import ConversationList
+
+    old = real_engine.store.create_conversation()
+    real_engine.store.add_message(old.id, "user", "How tall is the oldest lighthouse?")
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        listed = app.screen.query_one(ConversationList).get_option(old.id).prompt
+        assert isinstance(listed, Text) and listed.plain == "Untitled"
+        await pilot.press("ctrl+f", *"lighthouse")
+        await settle(pilot, app)
+        results = app.screen.query_one(SearchResults)
+        assert results.option_count == 1
+        label = results.get_option_at_index(0).prompt
+        assert isinstance(label, Group)
+        title, snippet = label.renderables
+        assert isinstance(title, Text) and title.plain == "Untitled"
+        assert isinstance(snippet, Text) and "lighthouse" in snippet.plain
