@@ -300,6 +300,10 @@ class Backend:
     def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
         self._store.set_cache_enabled(conversation_id, enabled)
 
+    def cache_off_in_config(self) -> bool:
+        """`[cache] enabled = false`: no conversation's switch turns the cache on."""
+        return not self.engine.config.cache.enabled
+
     def history(self, conversation_id: str) -> list[StoredMessage]:
         return scrub(self._store.history(conversation_id))
 

@@ -362,3 +362,28 @@ async def test_a_preset_picked_with_ctrl_r_keeps_its_own_cached_answers(real_eng
         assert real_engine.preset == "balanced"
         back, sent = await _ask(pilot, fake_server, CACHED)
         assert sent == 0 and back.text == first.text
+
+
+async def test_the_cache_switch_says_when_the_config_keeps_the_cache_off(chatroute_home: Path,
+                                                                         fake_server: FakeServer,
+                                                                         monkeypatch) -> None:
+    """With `[cache] enabled = false`, the palette's switch said 'Answer cache on for this
+    conversation' and the title lost its 'cache off', though nothing was cached or served (as
+    `cache stats` says: 'no (cache.enabled = false)'). Now both say the config keeps it off."""
+    from tests.engine.helpers import OPENAI_KEY, write_config
+
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, extra="\n[cache]\nenabled = false\n")
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, fake_server, CACHED, new=False)
+        assert "cache off (config)" in subtitle(app)
+        await run_palette_command(pilot, "toggle answer cache")
+        await run_palette_command(pilot, "toggle answer cache")
+        await settle(pilot, app)
+        said = [n.message for n in app._notifications]
+        assert said[-1].startswith("Answer cache on for this conversation, but off in your config"), said
+        assert "cache off (config)" in subtitle(app)
+        repeat, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 1 and "(cache)" not in badge(repeat)

@@ -786,7 +786,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         if await write_off_loop(self, self.backend, lambda: self.backend.set_cache_enabled(cid, enabled),
                                 f"turn the answer cache {'on' if enabled else 'off'}") is None:
             return
-        self.notify(f"Answer cache {'on' if enabled else 'off'} for this conversation", timeout=2, markup=False)
+        said = f"Answer cache {'on' if enabled else 'off'} for this conversation"
+        if enabled and self.backend.cache_off_in_config():
+            said += ", but off in your config (cache.enabled = false): nothing is cached"
+        self.notify(said, timeout=5 if said.endswith("cached") else 2, markup=False)
         self.refresh_titles()
 
     def action_export(self) -> None:

@@ -32,7 +32,9 @@ def subtitle(backend: Backend, conversation_id: str | None, preset: str) -> str:
         pin = backend.pin_of(conversation_id)
         if pin:
             parts.append(f"pinned: {short_model(pin)}")
-        if not backend.cache_enabled(conversation_id):
+        if backend.cache_off_in_config():
+            parts.append("cache off (config)")
+        elif not backend.cache_enabled(conversation_id):
             parts.append("cache off")
     else:
         parts.append("new conversation")
