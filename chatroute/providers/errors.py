@@ -345,7 +345,7 @@ def map_exception(
     if "APITimeoutError" in names:
         return make(ErrorKind.TIMEOUT, "request timed out")
     if "APIConnectionError" in names:
-        return make(ErrorKind.CONNECTION, _connection_text(exc))
+        return make(ErrorKind.CONNECTION, _unreachable(exc) or _connection_text(exc))
     if "APIResponseValidationError" in names:
         return make(ErrorKind.MALFORMED_STREAM, "response did not match the API schema")
     if "APIError" in names:
@@ -439,6 +439,32 @@ def _connection_text(exc: BaseException) -> str:
     if not detail:
         detail = str(exc) if str(exc) and str(exc) != "Connection error." else type(exc).__name__
     return detail  # shown after "connection failed:", so no "connection error:" prefix of its own
+
+
+_LOOPBACK = ("127.", "localhost", "::1", "[::1]", "0.0.0.0")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """For a request that never reached a server (refused, no route, an unknown host), where it
+    was going: httpx's own words ('All connection attempts failed') name no address, and a local
+    server that was stopped is the usual cause. None for any other transport failure."""
+    names: set[str] = set()
+    cause: BaseException | None = exc
+    for _ in range(5):
+        if cause is None:
+            break
+        names |= _class_names(cause)
+        cause = cause.__cause__ or cause.__context__
+    url = getattr(getattr(exc, "request", None), "url", None)
+    if "ConnectError" not in names or url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{f':{parts.port}' if parts.port else ''}"
+    local = host.startswith(_LOOPBACK)
+    return f"could not connect to {shown} ({_connection_text(exc)})" + ("; is the server running?" if local else "")
 
 
 def stream_ended_early(*, provider: str, model: str, got_text: bool) -> ProviderError:

@@ -5,6 +5,8 @@ The wordings are the servers' own (llama.cpp's `exceed_context_size_error`, vLLM
 
 from __future__ import annotations
 
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,37 @@ def test_a_local_servers_context_error_on_a_pinned_turn_says_the_window_is_too_s
     assert code == 1 and out["status"] == "error", out
     assert out["error"].startswith("local/qwen3:8b: the conversation is longer than the model's context window"), \
         out["error"]
+
+
+@dataclass
+class _Stopped:
+    """The addresses of a server that is not running (a port nothing listens on)."""
+
+    port: int
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"])
+def test_a_stopped_local_server_is_named_with_its_address(capsys: pytest.CaptureFixture[str],
+                                                          configured: FakeServer, chatroute_home: Path,
+                                                          model: str) -> None:
+    """Before: 'connection failed: All connection attempts failed', no word of where."""
+    stopped = _Stopped(_closed_port())
+    write_config(chatroute_home, stopped)
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "hello")
+    assert code == 1 and out["status"] == "error", out
+    assert (f"connection failed: could not connect to http://127.0.0.1:{stopped.port} "
+            "(All connection attempts failed); is the server running?") in out["error"], out["error"]
