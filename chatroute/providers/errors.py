@@ -494,7 +494,7 @@ def error_instead_of_stream(body: object, *, provider: str, model: str,
 def first_token_timeout(*, provider: str, model: str, seconds: float) -> ProviderError:
     return ProviderError(
         kind=ErrorKind.TIMEOUT,
-        message=f"no first token within {seconds:g} s",
+        message=f"no first token within {seconds:g} s (first_token_timeout_s)",
         provider=provider,
         model=model,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import ask_json, write_config
-from tests.fakeserver import FakeServer, Fault
+from tests.fakeserver import FakeServer, Fault, Reply
 
 LOCAL = """
 [providers.local]
@@ -107,3 +107,15 @@ def test_a_stopped_local_server_is_named_with_its_address(capsys: pytest.Capture
     assert code == 1 and out["status"] == "error", out
     assert (f"connection failed: could not connect to http://127.0.0.1:{stopped.port} "
             "(All connection attempts failed); is the server running?") in out["error"], out["error"]
+
+
+def test_a_model_still_loading_past_the_first_token_limit_names_the_setting(
+        capsys: pytest.CaptureFixture[str], local: FakeServer, chatroute_home: Path) -> None:
+    """A local server loading a large model sends its first token late. Before: 'timed out: no
+    first token within 1 s', naming no setting, as the stall and whole-request limits do."""
+    config = chatroute_home / "config.toml"
+    config.write_text(config.read_text().replace('api_key = "none"', 'api_key = "none"\nfirst_token_timeout_s = 1'))
+    local.script("qwen3:8b", Reply(text="loaded at last", ttft=3))
+    code, out = ask_json(capsys, "--no-cache", "-m", "local/qwen3:8b", "hello")
+    assert code == 1, out
+    assert "timed out: no first token within 1 s (first_token_timeout_s)" in out["error"], out["error"]
