@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual import events
-from textual.actions import SkipAction
 
 from chatroute.tui.textual_compat import forward_event
 from chatroute.tui.widgets.composer import Composer
@@ -57,10 +56,13 @@ class ChatKeys:
             forward_event(target, key)
 
     def action_stop_answer(self) -> None:
-        """ctrl+c stops a streaming answer, as Esc does; otherwise the key does what it did (copy)."""
+        """ctrl+c stops a streaming answer, as Esc does; otherwise the key does what it did: copy
+        the text selected on screen (this binding replaced the screen's own for the key) or, with
+        none, what the focused field has selected."""
         screen: Any = self
         if screen._turn is None or not screen._turn.is_running:
-            raise SkipAction()
+            screen.action_copy_text()  # SkipAction when nothing is selected
+            return
         screen.action_escape()
 
     def on_composer_previous_message(self, event: Composer.PreviousMessage) -> None:

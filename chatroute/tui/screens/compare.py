@@ -13,7 +13,6 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -578,9 +577,11 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
 
     def action_stop(self) -> None:
         """ctrl+c stops every answer still streaming (each saved as interrupted, priced) and
-        keeps the screen; with nothing streaming the key does what it did (copy)."""
+        keeps the screen; with nothing streaming the key does what it did: copy the text selected
+        on screen (this binding replaced the screen's own for the key) or the prompt's selection."""
         if not any(w.node is self and w.group == "compare" and w.is_running for w in self.workers):
-            raise SkipAction()
+            self.action_copy_text()  # SkipAction when nothing is selected
+            return
         self.run_worker(self._stop_streams(), group="compare-stop", exit_on_error=False)
         self.notify("Stopped", timeout=2, markup=False)
 
