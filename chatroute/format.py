@@ -129,11 +129,14 @@ SOURCE_TITLE_CHARS = 32
 
 def source_label(source: Any, now: datetime | None = None) -> str | None:
     """Where a cache hit came from, as the engine recorded it in the route (`source`):
-    `from ‹Capital of Portugal›, 2 h ago`. None when nothing was recorded."""
+    `from ‹Capital of Portugal›, 2 h ago`, or `from chatroute serve (my-editor), …` for a request
+    another tool sent. None when nothing was recorded."""
     if not isinstance(source, dict) or not source.get("turn_id"):
         return None
     title = " ".join(str(source.get("conversation_title") or "").split())
-    if not source.get("conversation_id"):
+    if not source.get("conversation_id") and source.get("client"):
+        head = f"from chatroute serve ({source['client']})"
+    elif not source.get("conversation_id"):
         head = "from a deleted conversation"
     elif title:
         short = title if len(title) <= SOURCE_TITLE_CHARS else title[: SOURCE_TITLE_CHARS - 1] + "…"

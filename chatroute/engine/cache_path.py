@@ -153,8 +153,9 @@ async def serve_from_cache(
 
 def cache_source(engine: Engine, turn_id: str | None) -> dict[str, Any] | None:
     """Where a hit came from, for the badge's link: the source turn's message, its
-    conversation and title, and when it was answered (a snapshot; the TUI re-resolves
-    the turn id when the user follows the link, in case it was deleted since)."""
+    conversation and title (or the serve client that asked it), and when it was answered (a
+    snapshot; the TUI re-resolves the turn id when the user follows the link, in case it was
+    deleted since)."""
     if not turn_id:
         return None
     try:
@@ -164,8 +165,11 @@ def cache_source(engine: Engine, turn_id: str | None) -> dict[str, Any] | None:
         return {"turn_id": turn_id}
     if turn is None:
         return {"turn_id": turn_id}
-    return {"turn_id": turn_id, "message_id": turn.message_id, "conversation_id": turn.conversation_id,
-            "conversation_title": conv.title if conv is not None else None, "created_at": turn.created_at}
+    source = {"turn_id": turn_id, "message_id": turn.message_id, "conversation_id": turn.conversation_id,
+              "conversation_title": conv.title if conv is not None else None, "created_at": turn.created_at}
+    if turn.client is not None:
+        source["client"] = turn.client  # a request to `chatroute serve`: it never had a conversation
+    return source
 
 
 def cache_store(engine: Engine, system: str | None, history: list[Message], prompt: str, params: dict[str, Any],

@@ -136,6 +136,12 @@ class Backend:
             return None
         return {"conversation_id": conversation_id, "message_id": message_id, "title": conv_title(conv)}
 
+    def cache_source_client(self, record: TurnRecord) -> str | None:
+        """The serve client whose request a cache hit's answer came from; None when it came from
+        a conversation (or its source is gone)."""
+        turn = self._store.get_turn(record.cache_source_turn) if record.cache_source_turn else None
+        return scrub(turn.client) if turn is not None and not turn.conversation_id else None
+
     def save_theme(self, name: str) -> Path:
         """Write ui.theme to the config file, keeping the user's comments and layout."""
         from chatroute.config_edit import set_string

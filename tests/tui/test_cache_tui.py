@@ -387,3 +387,33 @@ async def test_the_cache_switch_says_when_the_config_keeps_the_cache_off(chatrou
         assert "cache off (config)" in subtitle(app)
         repeat, sent = await _ask(pilot, fake_server, CACHED)
         assert sent == 1 and "(cache)" not in badge(repeat)
+
+
+async def test_an_answer_cached_from_a_served_request_says_so(chatroute_home: Path, fake_server: FakeServer,
+                                                              real_engine: Engine) -> None:
+    """A question another tool had asked through `chatroute serve`, then asked in the chat: the
+    hit's badge read '⟵ from a deleted conversation' and o said 'The answer this one was cached
+    from has been deleted', though nothing was deleted (a served request has no conversation).
+    Now both name the serve client it came from."""
+    from tests.serve.conftest import start_served
+
+    fake_server.script(Reply(text="Use flexbox on the parent."))
+    served = start_served(chatroute_home, fake_server)
+    try:
+        served.client(default_headers={"User-Agent": "my-editor/1.0"}).chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": CACHED}])
+    finally:
+        served.stop()
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        hit, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 0 and hit.text == "Use flexbox on the parent."
+        assert "⟵ from chatroute serve (my-editor), just now" in badge(hit), badge(hit)
+        hit_conv = app.screen.conversation_id
+        hit.focus()
+        await pilot.press("o")
+        await settle(pilot, app)
+        assert app.screen.conversation_id == hit_conv
+        said = [n.message for n in app._notifications]
+        assert said[-1] == ("This answer was cached from a request my-editor sent to chatroute serve: "
+                            "it has no conversation to open"), said

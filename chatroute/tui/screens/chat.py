@@ -765,6 +765,10 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self._busy():
             return
         source = self.backend.cache_source(record)
+        if source is None and (client := self.backend.cache_source_client(record)):
+            self.notify(f"This answer was cached from a request {client} sent to chatroute serve: it has no "
+                        "conversation to open", timeout=4, markup=False)
+            return
         if source is None:
             self.notify("The answer this one was cached from has been deleted", severity="warning", timeout=4,
                         markup=False)
