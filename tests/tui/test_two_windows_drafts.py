@@ -53,6 +53,7 @@ async def test_a_draft_left_at_quit_survives_another_windows_send_and_typing(rea
         await settle(pilot, third)
         assert _screen(third).conversation_id == kept
         assert composer.text == "and how is it used in Haskell"
+        assert any("unsent prompt in this conversation" in str(n.message) for n in third._notifications)
         await pilot.press("ctrl+n")
         await settle(pilot, third)
         assert composer.text == ""

@@ -136,13 +136,13 @@ class ChatScreen(ChatKeys, Screen[None]):
     # ---- the draft: what the composer holds outlives a quit (ctrl+q, SIGTERM, a closed terminal) ----
     # Each conversation has its own (Backend.save_draft): the text left unsent in one comes back
     # when it is opened again, whichever window was closed last.
-    def _restore_draft(self) -> None:
+    def _restore_draft(self, said: str = "Your unsent prompt from last time is back in the composer") -> None:
         draft = self.backend.load_draft(self._draft_for)
         if draft is None or self.composer.text:
             return
         self.composer.restore(*draft)
         self._draft = draft
-        self.notify("Your unsent prompt from last time is back in the composer", timeout=4, markup=False)
+        self.notify(said, timeout=4, markup=False)
 
     async def _switch_to(self, conversation_id: str | None, focus_id: str | None = None) -> None:
         """Open another conversation as the user asks to (the list, a search hit, ctrl+n, a
@@ -155,7 +155,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self._draft_for = conversation_id
             self.composer.clear()
             self._draft = None  # cleared, not emptied by the user: the draft left stays
-            self._restore_draft()
+            self._restore_draft("Your unsent prompt in this conversation is back in the composer")
         await self.open_conversation(conversation_id, focus_id)
 
     def _draft_moves_to(self, conversation_id: str | None) -> None:
