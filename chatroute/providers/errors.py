@@ -58,6 +58,10 @@ _POLICY_WORDS = (
     "moderation",
 )
 _OVERLOADED_WORDS = ("overloaded",)
+# A local server up but with no model in memory (LM Studio's 400, or 404, "No models loaded.
+# Please load a model …"): the request is sound and the model there, so it is a server not ready
+# (fail over, cool down), neither a bad request nor a missing model disabled until the config changes.
+_NOT_LOADED_WORDS = ("no models loaded", "no model loaded", "model is not loaded", "model not loaded")
 # Groq's own status for its flex service tier when it has no room (error `capacity_exceeded`):
 # an overload to wait out elsewhere, as a 503 or 529.
 _GROQ_FLEX_FULL = 498
@@ -229,6 +233,8 @@ def classify_status(
         return ErrorKind.CONTENT_POLICY
     if status in (401, 403):
         return ErrorKind.AUTH
+    if status in (None, 400, 404) and _has_any(text, _NOT_LOADED_WORDS):
+        return ErrorKind.SERVER
     if status == 404:
         return ErrorKind.NOT_FOUND
     if status == 408:

@@ -119,3 +119,20 @@ def test_a_model_still_loading_past_the_first_token_limit_names_the_setting(
     code, out = ask_json(capsys, "--no-cache", "-m", "local/qwen3:8b", "hello")
     assert code == 1, out
     assert "timed out: no first token within 1 s (first_token_timeout_s)" in out["error"], out["error"]
+
+
+LM_STUDIO_NO_MODEL = "No models loaded. Please load a model in the developer page or use the 'lms load' command."
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_a_local_server_with_no_model_loaded_moves_a_routed_turn_on(
+        capsys: pytest.CaptureFixture[str], local: FakeServer, status: int) -> None:
+    """LM Studio's server with its model unloaded. Before, its 400 was a 'bad request': the routed
+    turn failed there, exit 1, as if the prompt were at fault (a 404 disabled the model as missing
+    until the config changed)."""
+    local.script("qwen3:8b", Fault(status=status, error_type="invalid_request_error", message=LM_STUDIO_NO_MODEL))
+    code, out = ask_json(capsys, "Summarise our talk so far.")
+    assert code == 0 and out["model"] == "openai/gpt-4o-mini", out
+    [reroute] = out["route"]["reroutes"]
+    assert (reroute["from"], reroute["kind"]) == ("local/qwen3:8b", "server"), reroute
+    assert "No models loaded" in reroute["message"]
