@@ -70,9 +70,10 @@ class Reply:
     omit_usage: never report usage, even when asked.
     reasoning: thinking text sent before the answer, as OpenAI-compatible `delta.reasoning_content`
         or an Anthropic `thinking` content block (not visible text, but progress).
-    think_tags: OpenAI only: the reasoning sent inside `content` as `<think>…</think>` followed by
-        a blank line, each tag split between two chunks (Qwen3 or a DeepSeek-R1 distill on a server
-        that does not split it off); unclosed when the reply is cut at max_tokens within it.
+    think_tags: the reasoning sent inside the text (OpenAI `content`, an Anthropic text block) as
+        `<think>…</think>` followed by a blank line, each tag split between two chunks (Qwen3 or a
+        DeepSeek-R1 distill on a server that does not split it off); unclosed when the reply is cut
+        at max_tokens within it.
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length".
@@ -730,7 +731,7 @@ class _SSE:
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
         finish = r.finish_reason
-        if r.reasoning and r.think_tags and self.wire == "openai":
+        if r.reasoning and r.think_tags:
             # Each tag split between two chunks; every chunk one token against max_tokens.
             for piece in ["<thi", "nk>\n", *_words(r.reasoning), "\n</th", "ink>\n\n"]:
                 if limit is not None and count >= limit:

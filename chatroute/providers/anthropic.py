@@ -16,7 +16,7 @@ ReasoningDelta*), the final UsageReport (partial when `message_delta` gave no ou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Imported at module level: make_provider loads this module lazily, and the SDK import
@@ -40,6 +40,7 @@ from chatroute.providers.base import (
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
 from chatroute.providers.sdk_provider import NOTHING, SDKProvider
+from chatroute.providers.think_tags import ThinkTags
 from chatroute.providers.warmup import import_first_request_modules
 
 DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS  # Anthropic requires max_tokens on every request
@@ -136,6 +137,7 @@ class _StreamState:
     truncated: bool = False  # cut by the client: the server streamed past max_tokens
     # message_delta said how long the answer was: message_start's output_tokens is a placeholder.
     output_final: bool = False
+    tags: ThinkTags = field(default_factory=ThinkTags)  # `<think>` blocks inside the text
 
     @property
     def done(self) -> bool:
@@ -146,8 +148,7 @@ class _StreamState:
         try:
             etype = _field(raw, "type")
             if etype == "content_block_delta":
-                out = self.delta(raw["delta"])
-                return (out,) if out is not None else NOTHING
+                return self.delta(raw["delta"])
             if etype == "message_start":
                 u = _field(raw["message"], "usage")
                 if u is not None:
@@ -173,10 +174,11 @@ class _StreamState:
     def end(self) -> Sequence[StreamEvent]:
         if self.stop_reason is None and not self.stopped:
             raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
+        held = self._deltas(*self.tags.rest())
         # Without message_delta's output count the engine counts the output from the text.
         final = self.report(partial=self.truncated or not self.output_final)
         finish = Finish(map_stop_reason(self.stop_reason))
-        return (final, finish) if final is not None else (finish,)
+        return (*held, final, finish) if final is not None else (*held, finish)
 
     def on_failure(self) -> Sequence[StreamEvent]:
         # Once the model produced output, visible or thinking, the request is billed:
@@ -185,7 +187,7 @@ class _StreamState:
         kept = self.report(partial=True) if self.started else None
         return (kept,) if kept is not None else NOTHING
 
-    def delta(self, delta: Any) -> TextDelta | ReasoningDelta | None:
+    def delta(self, delta: Any) -> Sequence[StreamEvent]:
         kind = _field(delta, "type")
         if kind in ("text_delta", "thinking_delta"):
             self.pieces += 1
@@ -193,16 +195,25 @@ class _StreamState:
                 # End the answer here, as truncated, rather than read forever (closing the
                 # response hangs up).
                 self.stop_reason, self.truncated = "max_tokens", True
-                return None
+                return NOTHING
         if kind == "text_delta" and delta["text"]:
-            self.got_text = self.started = True
-            return TextDelta(delta["text"])
+            # A local server's Anthropic endpoint may send a model's <think> block as text.
+            return self._deltas(*self.tags.split(delta["text"]))
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
             thinking = delta.get("thinking")
-            return ReasoningDelta(thinking) if isinstance(thinking, str) and thinking else None
+            return (ReasoningDelta(thinking),) if isinstance(thinking, str) and thinking else NOTHING
         # signature / tool-input deltas are neither text nor progress
-        return None
+        return NOTHING
+
+    def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
+        if not (thinking or text):
+            return NOTHING
+        self.started = True
+        self.got_text = self.got_text or bool(text)
+        if thinking and text:
+            return (ReasoningDelta(thinking), TextDelta(text))
+        return (TextDelta(text),) if text else (ReasoningDelta(thinking),)
 
     def count(self, usage: Any, *, restated: bool = False) -> None:
         """`restated`: message_delta's counts, cumulative: they may grow the input (a server

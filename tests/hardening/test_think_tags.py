@@ -17,22 +17,25 @@ MODEL = "openai/gpt-4o-mini"
 THOUGHT = "The user asks for the capital. It is Paris, I am sure."
 
 
+@pytest.mark.parametrize("model", [MODEL, "anthropic/claude-haiku-4-5"])
 def test_a_think_block_in_the_content_is_thinking_not_answer(capsys: pytest.CaptureFixture[str],
-                                                             configured: FakeServer) -> None:
+                                                             configured: FakeServer, model: str) -> None:
     """Before, the block was the answer's first lines: printed by `ask`, stored, cached and
-    served from the cache, and sent back to the model as history on the next turn."""
-    configured.script("gpt-4o-mini", Reply(text="Paris.", reasoning=THOUGHT, think_tags=True, output_tokens=40))
-    code, out = ask_json(capsys, "-m", MODEL, "What is the capital of France?")
+    served from the cache, and sent back to the model as history on the next turn (a local
+    server's Anthropic endpoint, llama.cpp's or Ollama's, sends it as text the same way)."""
+    name = model.split("/")[1]
+    configured.script(name, Reply(text="Paris.", reasoning=THOUGHT, think_tags=True, output_tokens=40))
+    code, out = ask_json(capsys, "-m", model, "What is the capital of France?")
     assert code == 0 and out["status"] == "ok", out
     assert out["text"] == "Paris."
     assert out["tokens"]["output"] == 40 and not out["tokens"]["estimated"]  # thinking is billed
 
-    code, text, err = run_cli(capsys, "ask", "-m", MODEL, "What is the capital of France?")
+    code, text, err = run_cli(capsys, "ask", "-m", model, "What is the capital of France?")
     assert code == 0, err
     assert text == "Paris.\n" and "cache" in err  # the cached answer is the one shown live
 
-    configured.script("gpt-4o-mini", Reply(text="About 2.1 million."))
-    code, nxt = ask_json(capsys, "--no-cache", "-m", MODEL, "-c", out["conversation_id"], "Its population?")
+    configured.script(name, Reply(text="About 2.1 million."))
+    code, nxt = ask_json(capsys, "--no-cache", "-m", model, "-c", out["conversation_id"], "Its population?")
     assert code == 0, nxt
     sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
     assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
