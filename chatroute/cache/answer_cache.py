@@ -132,6 +132,7 @@ class AnswerCache:
         self.last_reason: str | None = None  # why the last lookup missed (debugging, eval)
         self._pending: dict[str, float] = {}
         self._pending_used: dict[int, float] = {}
+        self._pending_clears: int | None = None  # the clears count when those were counted
         self._flushed_at = time.monotonic()
         # Writes the last lookups' counts when no later lookup comes to write them (_count_lookup).
         self._flush_timer: threading.Timer | None = None
@@ -313,6 +314,8 @@ class AnswerCache:
             self._pending, self._pending_used = {}, {}
             self._conn.execute("DELETE FROM cache_entries")
             self._conn.execute("DELETE FROM cache_stats")
+            # Another process (the TUI, serve) may hold counts of lookups from before this.
+            self._conn.execute("UPDATE cache_meta SET value = value + 1 WHERE key = 'clears'")
             if self._index is not None:
                 self._index.clear()
             self._mark_seen_locked()
@@ -423,6 +426,11 @@ class AnswerCache:
         # more than the lookup itself. stats(), store(), close() and a 2 s timer flush them.
         # The timer is for a long-running process that then sits idle (serve, the TUI): its
         # last counts would otherwise wait for its next lookup, unseen by `cache stats`.
+        if not (self._pending or self._pending_used):
+            try:
+                self._pending_clears = self._clears()
+            except sqlite3.DatabaseError:
+                self._pending_clears = None
         if hit is None:
             self._pending["misses"] = self._pending.get("misses", 0) + 1
         else:
@@ -455,6 +463,10 @@ class AnswerCache:
     def _flush_locked(self) -> None:
         """Write batched counters and LRU touches; call inside a write transaction."""
         self._flushed_at = time.monotonic()
+        if self._pending_clears is not None and self._pending_clears != self._clears():
+            # Counted before a `cache clear` (in another process): they describe the emptied cache.
+            self._pending, self._pending_used = {}, {}
+        self._pending_clears = None
         if self._pending:
             for key, amount in self._pending.items():
                 self._bump(key, amount)
@@ -568,6 +580,10 @@ class AnswerCache:
     def _meta(self) -> tuple[int, int]:
         rows = dict(self._conn.execute("SELECT key, value FROM cache_meta WHERE key IN ('version','deletes')"))
         return int(rows.get("version", 0)), int(rows.get("deletes", 0))
+
+    def _clears(self) -> int:
+        row = self._conn.execute("SELECT value FROM cache_meta WHERE key = 'clears'").fetchone()
+        return int(row[0]) if row is not None else 0
 
     def _recipe(self) -> int | None:
         row = self._conn.execute("SELECT value FROM cache_meta WHERE key = 'recipe'").fetchone()

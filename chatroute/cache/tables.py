@@ -31,6 +31,8 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS cache_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cache_stats (key TEXT PRIMARY KEY, value REAL NOT NULL)",
     "INSERT OR IGNORE INTO cache_meta VALUES ('version', 0), ('deletes', 0), ('count', 0)",
+    # How many times the cache was cleared: counts a process held from before a clear are dropped.
+    "INSERT OR IGNORE INTO cache_meta VALUES ('clears', 0)",
     # Counters kept by triggers so every process sees them, whoever wrote.
     """
     CREATE TRIGGER IF NOT EXISTS cache_entries_ai AFTER INSERT ON cache_entries BEGIN

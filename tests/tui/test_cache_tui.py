@@ -417,3 +417,29 @@ async def test_an_answer_cached_from_a_served_request_says_so(chatroute_home: Pa
         said = [n.message for n in app._notifications]
         assert said[-1] == ("This answer was cached from a request my-editor sent to chatroute serve: "
                             "it has no conversation to open"), said
+
+
+async def test_cache_clear_while_the_tui_is_open_leaves_no_count_from_before(
+        real_engine: Engine, fake_server: FakeServer, capsys, monkeypatch) -> None:
+    """A hit in the TUI, then `chatroute cache clear` in another terminal: the TUI wrote the hit's
+    count (held for at most 2 s, to batch writes) after the clear, so `cache stats` read 'hits 1
+    (exact 1)', 'hit rate 100%' and 'saved $0.00' for a cache that had just been emptied. Counts
+    from before a clear are dropped now."""
+    import json
+
+    from chatroute.cache import answer_cache
+    from tests.engine.helpers import run_cli
+
+    monkeypatch.setattr(answer_cache, "FLUSH_SECONDS", 60.0)  # the clear comes within the batching window
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _ask(pilot, fake_server, CACHED, new=False)
+        _, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0
+        code, _out, err = run_cli(capsys, "cache", "clear")
+        assert code == 0, err
+    # The app has closed its engine, which writes whatever counts it still held.
+    code, out, err = run_cli(capsys, "cache", "stats", "--json")
+    assert code == 0, err
+    stats = json.loads(out)
+    assert (stats["entries"], stats["hits"], stats["misses"], stats["saved_usd"]) == (0, 0, 0, 0.0), stats
