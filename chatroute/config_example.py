@@ -50,7 +50,7 @@ ability = 0.55                       # 0..1, the router's prior for this model's
 
 [cache]
 enabled = true
-max_entries = 50000                  # LRU eviction beyond this
+max_entries = 50000                  # LRU eviction beyond this (0: nothing is kept or served)
 ttl_hours = 720
 threshold = 0.65                     # neighbour similarity for a candidate; the verifier and exact-fact rules decide
 

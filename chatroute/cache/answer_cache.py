@@ -196,6 +196,9 @@ class AnswerCache:
         if not self.config.enabled:
             self.last_reason = "disabled"
             return None
+        if self.config.max_entries <= 0:  # a cache of size 0 holds nothing to serve
+            self.last_reason = "max_entries = 0"
+            return None
         with self._lock:
             try:
                 hit = self._lookup(system, history, prompt, params, pinned_model, now)
@@ -215,7 +218,13 @@ class AnswerCache:
               model: str | None, turn_id: str | None, finish_reason: str | None, *,
               now: float | None = None) -> int | None:
         """Keep a complete answer; returns the entry id, or None when it was not storable."""
-        if not self.config.enabled or self.config.max_entries <= 0:
+        if not self.config.enabled:
+            return None
+        if self.config.max_entries <= 0:
+            # What a larger cache kept before is beyond the size now: evicted, as a lower size is.
+            with self._lock, self._write():
+                self._flush_locked()
+                self._evict_locked(time.time() if now is None else now)
             return None
         # Only a natural end: 'length' is truncated, tool calls are not answers, and a None or
         # any other reason means interrupted or failed. Nor a refusal (refusal.py).

@@ -497,3 +497,18 @@ def test_the_next_or_last_of_an_event_is_never_served_from_the_cache(capsys: pyt
     configured.script(Reply(text="A fresh answer."))
     code, again = ask_json(capsys, prompt)
     assert code == 0 and again["cache"] == "miss" and again["text"] == "A fresh answer."
+
+
+def test_max_entries_0_keeps_nothing_and_serves_nothing(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                                       chatroute_home: Path) -> None:
+    """`[cache] max_entries = 0` (LRU eviction beyond this) stopped new answers being stored, but
+    the answers already cached stayed, never evicted, and were served: the repeat below was a hit
+    at $0. Now a cache of size 0 holds and serves nothing."""
+    _first_answer(capsys, configured, CACHED)
+    config = chatroute_home / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n[cache]\nmax_entries = 0\n", encoding="utf-8")
+    n = len(configured.requests)
+    code, again = ask_json(capsys, CACHED)
+    assert code == 0 and again["cache"] == "miss" and len(configured.requests) == n + 1
+    code, out, err = run_cli(capsys, "cache", "stats", "--json")
+    assert code == 0 and json.loads(out)["entries"] == 0, out
