@@ -94,3 +94,23 @@ async def test_the_picker_is_usable_with_a_real_pool(engine: FakeEngine, size: t
         assert engine.compare_calls[-1]["models"] == picked
         assert engine.compare_calls[-1]["prompt"] == "Lisbon in May?"
         assert [c.status for c in screen.columns] == ["ok"] * 3
+
+
+@pytest.mark.parametrize("width", [8, 10, 11, 12])
+async def test_a_terminal_squeezed_to_a_sliver_does_not_end_the_app_in_the_picker(
+        engine: FakeEngine, width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tmux pane dragged nearly shut: at 10 columns the list had no width left beside its
+    boxes, and measuring its names to that width raised ValueError out of the layout, which
+    ended chatroute (the prompt written in the picker with it)."""
+    monkeypatch.setattr(engine, "models", lambda: list(POOL))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        await pilot.press("tab", *"Lisbon?")
+        await pilot.resize_terminal(width, 20)
+        await settle(pilot, app)
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot, app)
+        assert app.is_running and isinstance(app.screen, CompareScreen)
+        assert app.screen.query_one(Input).value == "Lisbon?"

@@ -107,7 +107,9 @@ class ModelChecklist(SelectionList[str]):
     under themselves instead of being cut: two models can differ only in their last characters
     (a date), and where a terminal is narrow it was those that were cut."""
 
-    DEFAULT_CSS = "ModelChecklist { text-wrap: wrap; text-overflow: fold; }"
+    # min-width: the names wrap in what the border, padding and boxes leave, and wrapping to
+    # no width at all raises (a pane squeezed to a sliver ended the app).
+    DEFAULT_CSS = "ModelChecklist { text-wrap: wrap; text-overflow: fold; min-width: 12; }"
     GUTTER = 4  # the box, then a space
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
