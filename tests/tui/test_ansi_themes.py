@@ -1,7 +1,8 @@
 """Textual's ANSI themes (ansi-dark, ansi-light: the terminal's own 16 colours, picked with the
 palette's theme list or `ui.theme`): no coloured text is drawn on a coloured fill. The 15%
 tint that marks the focused message elsewhere is a solid ANSI colour here (an ANSI colour has
-no alpha), which put the answer's red error line, and the default text, on solid blue."""
+no alpha), which put the answer's red error line, and the default text, on solid blue. And
+with NO_COLOR, the focused message is marked by more than a shade of grey."""
 
 from __future__ import annotations
 
@@ -78,3 +79,23 @@ async def test_the_current_compare_tab_of_a_failed_answer_is_not_red_on_blue(eng
         assert current <= {"default"} and other <= {"default"}, (current, other)
         # Still told apart from the others without a colour.
         assert tabs[0].rich_style.bold and tabs[0].rich_style.underline and not tabs[1].rich_style.underline
+
+
+@pytest.mark.parametrize("theme", ["chatroute-dark", "chatroute-light"])
+async def test_with_no_color_the_focused_message_is_marked_by_more_than_a_shade(
+        engine: FakeEngine, theme: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR turns the screen to greys: the focused message's tint became a shade of grey a
+    few steps from the others' (#1f2c3a against #14171c: 42 against 23 of 255), so a keyboard
+    user could hardly tell which message w, c or g would act on. Its bar is drawn differently."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    engine.script += [Reply(text="fine"), Reply(text="also fine")]
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app.theme = theme
+        await type_and_send(pilot, "one")
+        await type_and_send(pilot, "two")
+        await pilot.press("up")
+        await settle(pilot, app)
+        focused, other = assistants(app)[-1], assistants(app)[0]
+        assert app.focused is focused and app.no_color
+        assert _lines(focused)[0][0].text != _lines(other)[0][0].text

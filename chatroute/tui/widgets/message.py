@@ -83,8 +83,10 @@ class UserMessage(MessageWidget):
     UserMessage { height: auto; padding: 0 1; margin: 1 0 0 0; border-left: thick $primary; }
     /* Not $boost: a theme that sets `panel` (both of chatroute's) leaves it transparent. */
     UserMessage:focus { background: $primary 15%; }
-    /* An ANSI colour has no alpha: the tint is solid blue under the text. The bar marks it. */
+    /* An ANSI colour has no alpha: the tint is solid blue under the text. The bar marks it,
+       as under NO_COLOR, where the tint is a grey a few steps from the others'. */
     UserMessage:focus:ansi { background: ansi_default; border-left: double $primary; }
+    UserMessage:focus:nocolor { border-left: double $primary; }
     UserMessage > .user-more { color: $text-muted; }
     """
     # Shown whole up to about a screenful; past that, the first PREVIEW_LINES lines (at most
@@ -124,6 +126,7 @@ class AssistantMessage(HeightFromContent, MessageWidget):
     AssistantMessage { height: auto; padding: 0 1; margin: 1 0 0 0; border-left: thick $accent; }
     AssistantMessage:focus { background: $primary 15%; }
     AssistantMessage:focus:ansi { background: ansi_default; border-left: double $primary; }
+    AssistantMessage:focus:nocolor { border-left: double $primary; }
     AssistantMessage > .reroutes { color: $warning; height: auto; }
     AssistantMessage > .routing { color: $text-muted; height: auto; }
     AssistantMessage > .error-line { color: $error; height: auto; }
