@@ -11,6 +11,7 @@ from chatroute.format import short_model
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import WhyPanel
 from tests.fakeserver import FakeServer, Fault
+from tests.tui.fake_engine import FakeEngine
 from tests.tui.helpers import assistants, badge, settle, type_and_send
 
 SIZE = (120, 40)
@@ -128,3 +129,35 @@ async def test_a_why_panel_opened_while_the_answer_is_awaited_follows_the_rerout
     assert kept_open.startswith(f"why {short_model(answered)}"), kept_open
     rows = {line.split()[0]: line for line in kept_open.splitlines() if line.split()}
     assert "◀ answered" in rows[short_model(answered)], kept_open
+
+
+async def test_the_why_panel_at_40_columns_cuts_no_number_either(engine: FakeEngine) -> None:
+    """At 40 columns even the narrowest layout (model, quality, cost) was wider than the panel,
+    and Rich cut the numbers to fit: every expected cost read '$0.00…' (as if free) and the
+    headings 'qual…', 'exp. …'. Now the model names give way first, and the winner's mark is ◀
+    alone."""
+    import re
+
+    from tests.tui.fake_engine import Reply
+
+    engine.script.append(Reply(text="ok"))
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await type_and_send(pilot, "hi")
+        [answer] = assistants(app)
+        answer.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        panel = answer.query_one(WhyPanel)
+        width = panel.content_size.width
+        console = Console(width=width, record=True)
+        console.print(panel.content)
+        shown = console.export_text()
+    lines = shown.splitlines()
+    assert all(len(line.rstrip()) <= width for line in lines), shown
+    header = next(line for line in lines if line.lstrip().startswith("mod"))
+    assert "quality" in header and "exp. cost" in header, shown
+    rows = [line.split() for line in lines[lines.index(header) + 1:] if "$" in line]
+    assert len(rows) == 4 and all("…" not in " ".join(row[1:]) for row in rows), shown  # no number cut
+    assert all(re.fullmatch(r"\$[\d.]+", row[2]) for row in rows), shown
+    assert [row[-1] for row in rows].count("◀") == 1, shown  # the winner still marked

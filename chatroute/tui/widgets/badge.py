@@ -106,29 +106,34 @@ def adjustment_text(candidate: dict[str, Any]) -> str:
 _COLUMNS = (("model", "left"), ("quality", "right"), ("exp. cost", "right"), ("your adj.", "right"),
             ("utility", "right"), ("exp. latency", "right"))
 _MODEL_MIN = 16  # a model column narrower than this no longer tells the models apart
+_MODEL_FLOOR = 6  # where not even the narrowest layout fits, the names give way to this, not a number
 _NOTE_MIN = 60  # notes beside the numbers only where they fit whole, or where this much does
 
 
-def _mark(note: str) -> str:
-    """The winner's mark ("◀ chosen", "◀ answered") from its note; empty for the others."""
-    return note.split(" · ", 1)[0] if note.startswith("◀") else ""
+def _mark(note: str, short: bool = False) -> str:
+    """The winner's mark ("◀ chosen", "◀ answered") from its note; empty for the others. `short`:
+    "◀" alone (the panel's first line names the model that answered)."""
+    if not note.startswith("◀"):
+        return ""
+    return "◀" if short else note.split(" · ", 1)[0]
 
 
 class _Candidates:
     """The candidates table, laid out for the width it gets: the whole table with each
     candidate's note beside it where it fits; else the notes under the table, then without the
     latency, the utility and the adjustment in turn. The numbers are never wrapped or cut
-    ("$0.0…" told nothing), and the model names are cut last, with "…"."""
+    ("$0.0…" told nothing), and the model names are cut last, with "…"; where even the narrowest
+    layout does not fit (a 40-column terminal), the names are cut further and the mark is ◀."""
 
     def __init__(self, rows: list[tuple[str, list[str], str, str]]) -> None:
         self.rows = rows  # (model, cells in _COLUMNS order after the model, note, style)
 
-    def _table(self, n_numbers: int, notes_beside: bool, room: int) -> Table:
+    def _table(self, n_numbers: int, notes_beside: bool, room: int, short: bool = False) -> Table:
         table = Table(box=None, expand=False, pad_edge=False, header_style="bold")
         longest = max((cell_len(name) for name, *_ in self.rows), default=5)
         # The model column gets what the numbers leave, so Rich never cuts a number instead.
-        model_width = max(min(longest, _MODEL_MIN), min(longest, room - self._width(n_numbers, notes_beside)
-                                                        + min(longest, _MODEL_MIN)))
+        others = self._width(n_numbers, notes_beside, short) - min(longest, _MODEL_MIN)
+        model_width = max(min(longest, _MODEL_FLOOR if short else _MODEL_MIN), min(longest, room - others))
         table.add_column("model", no_wrap=True, overflow="ellipsis", width=model_width)
         for col, justify in _COLUMNS[1:1 + n_numbers]:
             table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -136,25 +141,26 @@ class _Candidates:
         for name, cells, note, style in self.rows:
             # Text, not str: a Rich table parses str cells as markup, and a model id or an
             # exclusion reason can come from a local server ("odd[/]name" crashed the panel).
-            mark = note if notes_beside else _mark(note)
+            mark = note if notes_beside else _mark(note, short)
             table.add_row(Text(name), *cells[:n_numbers], Text(mark), style=style)
         return table
 
-    def _width(self, n_numbers: int, notes_beside: bool) -> int:
+    def _width(self, n_numbers: int, notes_beside: bool, short: bool = False) -> int:
         """The narrowest this layout is with no number wrapped or cut: each number column as wide
         as its widest cell or its heading, the model column at its minimum,
         the notes at their length or _NOTE_MIN, and two cells of padding between columns."""
         widths = [min(max((cell_len(name) for name, *_ in self.rows), default=5), _MODEL_MIN)]
         for i, (heading, _) in enumerate(_COLUMNS[1:1 + n_numbers]):
             widths.append(max(cell_len(heading), max((cell_len(cells[i]) for _, cells, *_ in self.rows), default=1)))
-        notes = [note if notes_beside else _mark(note) for _, _, note, _ in self.rows]
+        notes = [note if notes_beside else _mark(note, short) for _, _, note, _ in self.rows]
         widths.append(min(max((cell_len(n) for n in notes), default=1), _NOTE_MIN))
         return sum(widths) + 2 * (len(widths) - 1)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         layouts = [(len(_COLUMNS) - 1, True)] + [(n, False) for n in range(len(_COLUMNS) - 1, 1, -1)]
         n_numbers, beside = next(((n, b) for n, b in layouts if self._width(n, b) <= options.max_width), layouts[-1])
-        yield self._table(n_numbers, beside, options.max_width)
+        short = self._width(n_numbers, beside) > options.max_width
+        yield self._table(n_numbers, beside, options.max_width, short)
         if not beside:
             for name, _cells, note, style in self.rows:
                 # The winner's mark stays in the table; what else its note says goes below.
