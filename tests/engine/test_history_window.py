@@ -325,7 +325,9 @@ def test_an_answer_of_only_whitespace_is_not_sent_as_history(capsys: pytest.Capt
     cid = first["conversation_id"]
     configured.script("gpt-4o-mini", Drop(after_chunks=1, text="\n\nThe answer, cut off"))
     code, out = ask_json(capsys, "--no-cache", "-m", "openai/gpt-4o-mini", "-c", cid, "q2")
-    assert code == 1 and out["status"] == "interrupted" and out["text"] == "\n\n"
+    # Since 803b49b blank text that opens an answer is held back (it may come before `<think>`),
+    # so a stream cut there failed before any text: an error with nothing to send, not a reply.
+    assert code == 1 and out["status"] in ("interrupted", "error") and not out["text"].strip(), out
     for prompt in ("q3", "q4"):
         out = _ask(capsys, "-m", "anthropic/claude-haiku-4-5", "-c", cid, prompt)
     assert _sent(configured.requests[-1]) == [("user", "q1"), ("assistant", first["text"]),

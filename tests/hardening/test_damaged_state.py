@@ -105,7 +105,7 @@ def test_arguments_that_are_not_utf8_are_read_with_replacement_characters(
 
 @pytest.mark.parametrize(("source", "says"), [
     ("http://[::1", "not a usable URL: http://[::1"),
-    ("", "--from is empty: give a URL or a file (leave --from out for the default feed)"),
+    ("", "--from is empty: give a URL, a file or '-' (leave --from out for the default feed)"),
 ], ids=["bad-url", "empty"])
 def test_prices_update_from_a_bad_source_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], source: str,
                                                             says: str) -> None:
