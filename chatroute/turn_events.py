@@ -50,6 +50,13 @@ class CacheHit:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """The model began to think (streamed reasoning, or a `<think>` block opening its text): no
+    answer text comes until it is done, which can take a minute. Once per attempt, never its
+    text: thinking is not shown."""
+
+
+@dataclass(frozen=True)
 class Delta:
     text: str
 
@@ -70,4 +77,4 @@ class TurnFinished:
     not_saved: str | None = None
 
 
-TurnEvent = TurnStarted | Routed | Rerouted | CacheHit | Delta | TurnFinished
+TurnEvent = TurnStarted | Routed | Rerouted | CacheHit | Thinking | Delta | TurnFinished

@@ -9,6 +9,7 @@ from typing import Any
 
 from chatroute.commands.common import (
     CONFIG_ERROR_KINDS,
+    ThinkingNote,
     budget_warning,
     conversation_ref,
     for_terminal,
@@ -24,7 +25,7 @@ from chatroute.errors import UsageError
 from chatroute.money import usd
 from chatroute.routing.budget import BudgetExceeded
 from chatroute.store.records import TurnRecord
-from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
+from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, Thinking, TurnFinished, TurnStarted
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +47,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
     received: list[str] = []  # the answer so far, for --json if a signal stops the turn
     stream = not args.json
     show = for_terminal(sys.stdout)
+    thinking = ThinkingNote(enabled=stream)
     waits = getattr(engine.store, "waits", None)
     if waits is not None:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
@@ -69,9 +71,13 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
                 routed = event
             elif isinstance(event, CacheHit):
                 hit = event
+            elif isinstance(event, Thinking):
+                thinking.show()
             elif isinstance(event, Rerouted):
+                thinking.clear()
                 print(f"chatroute: {terminal_line(sys.stderr, event.message)}", file=sys.stderr)
             elif isinstance(event, Delta) and stream:
+                thinking.clear()
                 sys.stdout.write(show.feed(event.text))
                 sys.stdout.flush()
             elif isinstance(event, Delta):
@@ -89,6 +95,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
             print_json(_unstarted_json(args.conversation, args.no_cache, routed))
         raise
     finally:
+        thinking.clear()  # before any line that follows: the error, the badge, "interrupted"
         warning = budget_warning(engine)
         await engine.aclose()
     assert finished is not None and started is not None

@@ -97,6 +97,29 @@ def wait_notice(line: str | None) -> None:
         print(f"chatroute: {strip_terminal_controls(line)}; Ctrl+C stops", file=sys.stderr, flush=True)
 
 
+class ThinkingNote:
+    """`thinking…` on a terminal's standard error while the model thinks before its answer (a
+    minute, for some), where nothing else shows and the command looked hung. Erased before
+    anything else is written, with spaces rather than an erase sequence (a dumb terminal prints
+    one as text), as eval's progress line is; never written into a pipe or a file."""
+
+    TEXT = "thinking…"
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._enabled = enabled and sys.stderr is not None and _is_terminal(sys.stderr)
+        self._shown = 0  # cells of the note on screen
+
+    def show(self) -> None:
+        if self._enabled and not self._shown:
+            print(f"\r{self.TEXT}", end="", file=sys.stderr, flush=True)
+            self._shown = display_width(self.TEXT)
+
+    def clear(self) -> None:
+        if self._shown:
+            print(f"\r{' ' * self._shown}\r", end="", file=sys.stderr, flush=True)
+            self._shown = 0
+
+
 def reembed_notice(entries: int) -> None:
     """A cache's on_reembed for a command without a warm-up: its first lookup after an upgrade
     embeds every entry again (seconds for a large cache), so say so rather than sit silent."""

@@ -39,7 +39,7 @@ from chatroute.providers.base import (
     UsageReport,
 )
 from chatroute.store.records import ReportedInput
-from chatroute.turn_events import Delta, Rerouted, TurnEvent, TurnFinished
+from chatroute.turn_events import Delta, Rerouted, Thinking, TurnEvent, TurnFinished
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -239,6 +239,8 @@ async def stream(
                     attempt.text += event.text
                     yield Delta(event.text)
                 else:
+                    if not (attempt.reasoning or attempt.text):
+                        yield Thinking()
                     attempt.reasoning += event.text
                 progress = (len(attempt.text), len(attempt.reasoning))
                 if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S

@@ -1,0 +1,79 @@
+"""`chatroute ask` while a reasoning model thinks: on a terminal a transient `thinking…` on stderr.
+
+Before, nothing showed until the answer's first text: a frozen prompt for as long as the model
+thought (a minute, for some). The note is erased before the answer, and never written into a
+pipe or with --json. Each test runs the real command in a child process against the fake server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from tests.engine.helpers import configured, run_subprocess  # noqa: F401 - fixture
+from tests.fakeserver import FakeServer, Reply
+
+NOTE = "thinking…"
+ERASE = "\r" + " " * len(NOTE) + "\r"
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str]:
+    """`chatroute ask …` with stdout and stderr a pseudo-terminal, as in an interactive shell:
+    (exit code, everything the terminal received)."""
+    leader, follower = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", *args], stdin=subprocess.DEVNULL,
+                                 stdout=follower, stderr=follower)
+    finally:
+        os.close(follower)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    return child.wait(timeout=60), seen.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("think_tags", [False, True], ids=["reasoning_content", "think_tags"])
+def test_a_thinking_model_shows_a_note_on_the_terminal_erased_before_the_answer(
+        think_tags: bool, configured: FakeServer) -> None:  # noqa: F811
+    configured.script(Reply(text="The answer.", reasoning="Let me weigh this up carefully first.",
+                            think_tags=think_tags, tokens_per_s=50))
+    code, screen = _on_a_terminal("-m", "openai/gpt-4o-mini", "hard question")
+    assert code == 0, screen
+    assert f"\r{NOTE}{ERASE}The answer.\n" in screen  # shown, then erased before the first text
+    assert screen.count(NOTE) == 1
+    assert "Let me weigh" not in screen  # the thinking itself is never shown
+
+
+def test_a_model_that_does_not_think_shows_no_note(configured: FakeServer) -> None:  # noqa: F811
+    configured.script(Reply(text="The answer."))
+    code, screen = _on_a_terminal("-m", "openai/gpt-4o-mini", "easy question")
+    assert code == 0, screen
+    assert NOTE not in screen and screen.startswith("The answer.\n")
+
+
+def test_no_note_into_a_pipe_or_with_json(configured: FakeServer) -> None:  # noqa: F811
+    configured.script(Reply(text="The answer.", reasoning="Thinking it over.", tokens_per_s=50))
+    piped = run_subprocess("ask", "-m", "openai/gpt-4o-mini", "q1")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.decode() == "The answer.\n"
+    assert NOTE not in piped.stderr.decode()
+
+    configured.script(Reply(text="The answer.", reasoning="Thinking it over.", tokens_per_s=50))
+    code, screen = _on_a_terminal("--json", "-m", "openai/gpt-4o-mini", "q2")
+    assert code == 0, screen
+    assert NOTE not in screen
+    assert json.loads(screen[screen.index("{"):])["text"] == "The answer."
