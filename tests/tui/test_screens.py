@@ -48,6 +48,19 @@ async def test_help_lists_every_binding(engine: FakeEngine) -> None:
         assert isinstance(app.screen, ChatScreen)
 
 
+async def test_help_says_how_to_close_it_at_its_top(engine: FakeEngine) -> None:
+    # The help never said how to leave it; a user who did not know Escape was stuck on it.
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        first = _text(app.screen.query_one("#help-keys", Static).content).splitlines()[0]
+        assert "chatroute — keys" in first and "esc, f1 or q closes this help" in first
+        await pilot.press("q")
+        assert isinstance(app.screen, ChatScreen)
+
+
 async def test_palette_has_commands_for_actions(engine: FakeEngine) -> None:
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE):

@@ -68,7 +68,8 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, expand=True, show_header=False, pad_edge=False)
         table.add_column("key", style="bold", width=22)
         table.add_column("action")
-        table.add_row(Text("chatroute — keys", style="bold"), "")
+        # The list is longer than a screen: how to leave it goes at its top, where it is read.
+        table.add_row(Text("chatroute — keys", style="bold"), Text(self._close_keys(), style="dim"))
         for section, bindings in binding_sections(type(self.app)):
             table.add_row("", "")
             table.add_row(Text(section, style="underline"), "")
@@ -82,6 +83,13 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("", "")
         table.add_row("", Text("Every action is also in the command palette (ctrl+p).", style="dim"))
         return table
+
+    def _close_keys(self) -> str:
+        """'esc, f1 or q closes this help', from this screen's own binding."""
+        keys = [self.app.get_key_display(Binding(k.strip(), "")) for b in self.BINDINGS if isinstance(b, Binding)
+                and b.action == "app.pop_screen" for k in b.key.split(",")]
+        named = ", ".join(keys[:-1]) + f" or {keys[-1]}" if len(keys) > 1 else "".join(keys)
+        return f"{named} closes this help"
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
