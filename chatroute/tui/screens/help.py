@@ -31,7 +31,7 @@ def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]
     from chatroute.tui.widgets.chat_view import ChatView
     from chatroute.tui.widgets.composer import Composer
     from chatroute.tui.widgets.message import AssistantMessage, MessageWidget
-    from chatroute.tui.widgets.sidebar import ConversationList
+    from chatroute.tui.widgets.sidebar import ConversationList, SearchBox
 
     palette = Binding(App.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
     sections: list[tuple[str, list[Any]]] = [
@@ -41,6 +41,7 @@ def binding_sections(app_type: type[App[Any]]) -> list[tuple[str, list[Binding]]
         ("Any message", [*MessageWidget.BINDINGS, *ChatView.BINDINGS]),
         ("Assistant message", AssistantMessage.BINDINGS),
         ("Conversation list", ConversationList.BINDINGS),
+        ("Search box", SearchBox.BINDINGS),
         ("Model picker", ModelPicker.BINDINGS),
         ("Compare", CompareScreen.BINDINGS),
         ("Costs", CostsScreen.BINDINGS),

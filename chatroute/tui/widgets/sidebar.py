@@ -134,6 +134,18 @@ class SearchResults(OptionList):
     pass
 
 
+class SearchBox(Input):
+    """The history search's query. ↓ goes into the results as Enter does: an arrow is what one
+    tries first, and it did nothing. The footer names Enter and Esc, the ways out of the box."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "To the results"),
+        Binding("down", "submit", "To the results", show=False),
+        # The chat's own Esc (it also stops a streaming answer), named here for the footer.
+        Binding("escape", "screen.escape", "Close search"),
+    ]
+
+
 class Sidebar(Vertical):
     DEFAULT_CSS = """
     Sidebar { width: 30; height: 1fr; border-right: vkey $primary 40%; }
@@ -177,7 +189,7 @@ class Sidebar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="sidebar-title")
-        yield Input(placeholder="search history…", id="search")
+        yield SearchBox(placeholder="search history…", id="search")
         yield ConversationList(self.backend, id="conversations")
         yield SearchResults(id="results")
 
