@@ -29,6 +29,7 @@ from chatroute.serve.wire import (
     stream_of,
     temperature_of,
     text_of,
+    user_of,
 )
 
 ACCEPTED = frozenset({"model", "messages", "system", "max_tokens", "stream", "temperature", "stop_sequences",
@@ -111,9 +112,11 @@ def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | No
     temperature = temperature_of(body, 1)
     system = _system(body.get("system"))
     history, prompt = _turns(body.get("messages"))
+    metadata = body.get("metadata")
+    user = user_of(metadata.get("user_id")) if isinstance(metadata, dict) else None
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=stream,
-                         max_tokens=max_tokens, temperature=temperature)
+                         max_tokens=max_tokens, temperature=temperature, user=user)
 
 
 def build_count_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:

@@ -3,8 +3,8 @@ accounting, without its conversations.
 
 The client sends its own history, so no history window is applied and no message is stored: the
 ledger gets a turn record (with the client's name) and nothing else. The cache key is the whole
-request (system, every message, temperature, max_tokens, the pinned model, a named preset:
-ServedRequest.params). A budget cap refuses
+request (system, every message, temperature, max_tokens, a seed, the end user named, the pinned
+model, a named preset: ServedRequest.params). A budget cap refuses
 routed requests (there is no one to ask for consent); a pinned request is the client's explicit
 choice, as in the TUI.
 """

@@ -70,6 +70,8 @@ class ServedRequest:
     max_tokens: int | None
     temperature: float | None
     seed: int | None = None  # not passed on; another seed asks for another sample
+    # Whom the client serves (OpenAI's `user`, Anthropic's `metadata.user_id`): not passed on.
+    user: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -77,9 +79,11 @@ class ServedRequest:
         preset the client names is its own trade-off, so a chatroute/best request is never served
         what a chatroute/frugal one's router picked a cheap model for; chatroute/auto (None) routes
         as the chat does and shares the chat's answers. A seed (unset: no key, as before) is a
-        client sampling several answers, which one cached answer would collapse into one."""
+        client sampling several answers, which one cached answer would collapse into one. So is a
+        user the client names (unset: no key, as before): a tool serving several people must not
+        serve one person's answer to another."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "preset": self.preset,
-                "seed": self.seed}
+                "seed": self.seed, "user": self.user}
 
 
 # Lists and objects outside strings a body may hold. Decoding them holds the event loop, every
@@ -242,7 +246,12 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
                          max_tokens=max_tokens, temperature=temperature,
-                         seed=seed if type(seed) is int else None)
+                         seed=seed if type(seed) is int else None, user=user_of(body.get("user")))
+
+
+def user_of(value: Any) -> str | None:
+    """The end user a request names, or None (none, or not a name: an empty or non-string one)."""
+    return value if isinstance(value, str) and value else None
 
 
 def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
