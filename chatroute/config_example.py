@@ -13,7 +13,7 @@ EXAMPLE_SETTINGS = """\
 kind = "openai"                      # openai | anthropic (openai also covers OpenAI-compatible servers)
 api_key_env = "OPENAI_API_KEY"       # base_url defaults to the SDK's, or OPENAI_BASE_URL
 timeout_s = 600                      # the whole request
-first_token_timeout_s = 60           # no token by then: fail over to another model
+first_token_timeout_s = 60           # no token by then: a routed turn fails over to another model
 
 [providers.anthropic]
 kind = "anthropic"
