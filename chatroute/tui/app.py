@@ -214,15 +214,27 @@ class ChatrouteApp(App[None]):
 
     def action_compare(self) -> None:
         from chatroute.tui.screens.compare import CompareScreen
+        from chatroute.tui.screens.costs import CostsScreen
 
+        if isinstance(self.screen, CostsScreen):
+            # F4 replaces the costs screen rather than stacking on it (Escape would have led
+            # back to the costs). A compare opened before it is what was underneath: shown again.
+            self.pop_screen()
         if not isinstance(self.screen, CompareScreen):
             self.chat_screen().action_compare()
 
     def action_costs(self) -> None:
+        from chatroute.tui.screens.compare import CompareScreen
         from chatroute.tui.screens.costs import CostsScreen
 
-        if not isinstance(self.screen, CostsScreen):
-            self.push_screen(CostsScreen(self.backend))
+        if isinstance(self.screen, CostsScreen):
+            return
+        if isinstance(self.screen, CompareScreen) and not self.screen.columns:
+            # Not started: nothing sent, nothing to lose (the prompt is still the chat's draft),
+            # so the costs replace it. A started compare stays underneath: its answers may be
+            # streaming, and none is picked yet, which closing it would decide for the user.
+            self.pop_screen()
+        self.push_screen(CostsScreen(self.backend))
 
     def action_reload_config(self) -> None:
         # The reload closes the providers' clients, which would cut a stream off as a failed

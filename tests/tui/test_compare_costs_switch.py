@@ -1,0 +1,61 @@
+"""F4 and F5 switch between the compare and costs screens instead of stacking them: Escape
+leads back to the chat. A started compare is kept underneath the costs. Real engine and store,
+official SDKs, the fake provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.chat import ChatScreen
+from chatroute.tui.screens.costs import CostsScreen
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import compare_composer_text, settle
+
+SIZE = (120, 40)
+MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
+
+
+def stack(app: ChatrouteApp) -> list[str]:
+    return [type(s).__name__ for s in app.screen_stack]
+
+
+async def test_f4_and_f5_replace_each_other_and_escape_returns_to_the_chat(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, CostsScreen)
+        await pilot.press("f4")
+        await pilot.pause()
+        assert stack(app) == ["ChatScreen", "CompareScreen"]
+        await pilot.press("f5")
+        await pilot.pause()
+        assert stack(app) == ["ChatScreen", "CostsScreen"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+
+
+async def test_f5_over_a_started_compare_keeps_it_underneath(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    fake_server.script("gpt-4o-mini", Reply(text="Mini says May.", input_tokens=20, output_tokens=4))
+    fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        compare = await compare_composer_text(pilot, app, "When to visit Lisbon?", MODELS)
+        await settle(pilot, app)
+        await pilot.press("f5")
+        await pilot.pause()
+        assert stack(app) == ["ChatScreen", "CompareScreen", "CostsScreen"]
+        await pilot.press("f4")  # back to the same compare, its answers still there to pick
+        await pilot.pause()
+        assert app.screen is compare
+        assert [c.text for c in compare.columns] == ["Mini says May.", "Four-o says September."]
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ChatScreen)
