@@ -72,6 +72,9 @@ class ServedRequest:
     seed: int | None = None  # not passed on; another seed asks for another sample
     # Whom the client serves (OpenAI's `user`, Anthropic's `metadata.user_id`): not passed on.
     user: str | None = None
+    # OpenAI's newer name for the same (`safety_identifier`), keyed apart from `user`: a request
+    # may carry both, and neither may be served what was cached for another. Not passed on.
+    safety_identifier: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -83,7 +86,7 @@ class ServedRequest:
         user the client names (unset: no key, as before): a tool serving several people must not
         serve one person's answer to another."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "preset": self.preset,
-                "seed": self.seed, "user": self.user}
+                "seed": self.seed, "user": self.user, "safety_identifier": self.safety_identifier}
 
 
 # Lists and objects outside strings a body may hold. Decoding them holds the event loop, every
@@ -246,7 +249,8 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
                          max_tokens=max_tokens, temperature=temperature,
-                         seed=seed if type(seed) is int else None, user=user_of(body.get("user")))
+                         seed=seed if type(seed) is int else None, user=user_of(body.get("user")),
+                         safety_identifier=user_of(body.get("safety_identifier")))
 
 
 def user_of(value: Any) -> str | None:

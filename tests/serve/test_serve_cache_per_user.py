@@ -60,3 +60,20 @@ def test_anthropic_metadata_user_id_is_part_of_the_cache_key(fresh: Served) -> N
     assert again.model_extra is not None and again.model_extra["chatroute"]["cache"] == "hit"
     assert again.content[0].text == "Alice: Middlemarch."  # type: ignore[union-attr]
     assert len(fresh.fake.requests) == 2
+
+
+def test_openai_safety_identifier_is_part_of_the_cache_key(fresh: Served) -> None:
+    """OpenAI's newer per-user field keys the cache as `user` does, and is not passed on either."""
+    client = fresh.client()
+    ask = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "suggest a gift for my sister"}]}
+    fresh.fake.script("gpt-4o-mini", Reply(text="For dana: a scarf."), Reply(text="For erin: a book."))
+    dana = client.chat.completions.create(**ask, safety_identifier="user-dana")
+    erin = client.chat.completions.create(**ask, safety_identifier="user-erin")
+    assert erin.model_extra["chatroute"]["cache"] == "miss"
+    assert (dana.choices[0].message.content, erin.choices[0].message.content) == (
+        "For dana: a scarf.", "For erin: a book.")
+    again = client.chat.completions.create(**ask, safety_identifier="user-dana")
+    assert again.model_extra["chatroute"]["cache"] == "hit"
+    assert again.choices[0].message.content == "For dana: a scarf."
+    assert len(fresh.fake.requests) == 2
+    assert all("user-dana" not in str(r.body) and "user-erin" not in str(r.body) for r in fresh.fake.requests)
