@@ -89,15 +89,3 @@ def _commented(settings: str) -> str:
 
 
 EXAMPLE_CONFIG = _HEADER + _commented(EXAMPLE_SETTINGS)
-
-#: Environment variables read by `load_config`, for the README.
-ENV_VARS = """\
-CHATROUTE_HOME        directory holding config.toml, the database and caches (isolates a run);
-                      empty is the same as unset
-CHATROUTE_PRESET      overrides router.preset (frugal | balanced | best)
-CHATROUTE_THEME       overrides ui.theme
-CHATROUTE_NO_DISCOVERY=1  never probe local ports for Ollama / llama.cpp / LM Studio
-OPENAI_API_KEY, OPENAI_BASE_URL        used by openai-kind providers (and create provider "openai"
-                                       when no providers are configured)
-ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL  the same for anthropic-kind providers / provider "anthropic"
-"""
