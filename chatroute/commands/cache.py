@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
             ["hits", f"{s.hits:,} (exact {s.exact_hits:,}, semantic {s.semantic_hits:,})"],
             ["misses", f"{s.misses:,}"],
             ["hit rate", rate],
-            # A hit whose saving is unknown is counted apart, never as $0 (as `costs` does).
-            ["saved", cache_saving(s.saved_usd, s.hits, s.unpriced_hits, mark="")],
+            # A hit whose saving is unknown is counted apart, never as $0, and a saving is an
+            # estimate (≈), as `costs` writes both.
+            ["saved", cache_saving(s.saved_usd, s.hits, s.unpriced_hits)],
             ["false-hit reports", f"{s.false_hits:,} (regenerated after a hit)"],
             ["enabled", "yes" if config.cache.enabled else "no (cache.enabled = false)"],
         ]
