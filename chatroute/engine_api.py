@@ -13,7 +13,7 @@ engine (see docs/ARCHITECTURE.md, "Rules").
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -144,6 +144,10 @@ class EngineAPI(Protocol):
 
     def budget_block(self, conversation_id: str | None, prompt: str, *, use_cache: bool = True,
                      regenerate_of: str | None = None) -> BudgetBlock | None: ...
+
+    def prepare_models(self, models: Iterable[str]) -> None:
+        """Import the SDKs and make the clients these models need (blocking: call it off the UI thread)."""
+        ...
 
     def compare(self, conversation_id: str | None, prompt: str,
                 models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]: ...

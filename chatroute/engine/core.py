@@ -236,6 +236,17 @@ class Engine:
             except Exception:  # noqa: BLE001 - as above
                 pass
 
+    def prepare_models(self, models: Iterable[str]) -> None:
+        """prepare_providers for the providers of these models (names as the user wrote them; an
+        unknown one is left for the turn to report). Safe off the UI thread, as warm() is."""
+        names = []
+        for model in models:
+            try:
+                names.append(self.catalog.get(self.catalog.resolve(model)).provider)
+            except Exception:  # noqa: BLE001 - the turn reports it, as one line
+                pass
+        self.prepare_providers(names)
+
     def prepare_providers(self, names: Iterable[str]) -> None:
         """Create these providers' SDK clients now (a client takes tens of milliseconds to set
         up, an SDK's first import up to seconds), so no request's clock, and no other stream

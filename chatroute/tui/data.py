@@ -8,6 +8,7 @@ text formatting (badges, costs) so it can be unit-tested without Textual.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -199,6 +200,10 @@ class Backend:
         return date_span(m.price_as_of for m in self.models())
 
     async def compare(self, conversation_id: str | None, prompt: str, models: list[str]) -> dict[str, CleanEvents]:
+        # A first SDK import holds the thread that makes it: made in a thread of its own, so
+        # the screen keeps taking keys, and an Esc meanwhile cancels this before anything is
+        # stored or sent (the engine's compare would make the import on the event loop).
+        await asyncio.to_thread(self.engine.prepare_models, models)
         streams = self.engine.compare(conversation_id, prompt, models)
         return {model: CleanEvents(stream) for model, stream in streams.items()}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -433,6 +433,9 @@ class FakeEngine:
         self.store.records[asst.id] = rec
         self.store.set_active(asst.id)
         yield TurnFinished(record=rec, text=text, error=rec.error, retryable=rec.status != "ok")
+
+    def prepare_models(self, models: Iterable[str]) -> None:
+        pass  # no SDK to import
 
     def compare(self, conversation_id: str | None, prompt: str,
                 models: list[str]) -> dict[str, AsyncIterator[TurnEvent]]:

@@ -587,7 +587,10 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self.run_worker(self._stop_streams(), group="compare-stop", exit_on_error=False)
         self.notify("Stopped", timeout=2, markup=False)
 
-    async def _stop_streams(self) -> None:
+    async def _stop_streams(self, *, setup: bool = False) -> None:
+        """`setup`: a compare still being set up (no stream yet) is stopped too, before it sends."""
+        if setup:
+            self.workers.cancel_group(self, "compare-setup")
         cancelled = self.workers.cancel_group(self, "compare")
         # Each stream saves its stopped answer as it closes: wait for that. A cancelled worker's
         # wait() raises WorkerCancelled once it has finished, which is the outcome asked for
@@ -597,6 +600,6 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
                 await worker.wait()
 
     async def action_close(self) -> None:
-        await self._stop_streams()
+        await self._stop_streams(setup=True)
         cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
         self.dismiss(None if cid is None else (cid, None))
