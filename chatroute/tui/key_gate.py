@@ -57,8 +57,11 @@ def is_typing(event: Gated, focused: Widget | None) -> bool:
 
 
 def _again(event: Gated) -> Gated:
-    """A fresh copy: the held event went through the app's dispatch once already."""
-    return events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
+    """A fresh copy: the held event went through the app's dispatch once already. It keeps the
+    time it was typed at: how long it was held is not how long the user paused."""
+    again = events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
+    again.time = event.time
+    return again
 
 
 class KeyGate:

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from textual import events
+from textual import _time, events
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.dom import DOMNode
@@ -242,6 +242,11 @@ def drop_dead_watchers(obj: DOMNode) -> None:
 def forward_event(target: Widget, event: events.Event) -> None:
     """Deliver `event` to `target` as if it had been sent there (Widget._forward_event)."""
     target._forward_event(event)
+
+
+def message_clock() -> float:
+    """Now, on the clock Textual stamps each message's `time` with (textual._time.get_time)."""
+    return _time.get_time()
 
 
 def pump_busy(pump: MessagePump) -> bool:

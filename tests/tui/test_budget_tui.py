@@ -220,6 +220,42 @@ async def test_keys_typed_on_after_enter_are_no_answer_to_the_budget_question(
         assert len(fake_server.requests) == requests
 
 
+async def test_a_key_held_while_the_question_mounted_or_no_answer_at_all_is_never_dropped(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine keys typed on after Enter are held while the question mounts (the key
+    gate) and came to it more than the typing gap after they were pressed: taken for answers, the
+    w of "why not" was dropped (a full CI run: the composer read '…Europe.hy not'), and a y
+    there would have said yes and spent past the cap. A key keeps the time it was typed at, and
+    one that is no answer (not y or n) goes to the composer however late it comes."""
+    from textual import events
+
+    async with _past_the_cap(chatroute_home, fake_server, monkeypatch) as (app, pilot):
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        requests = len(fake_server.requests)
+        chat.composer.insert(PROMPT)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        modal = app.screen
+        assert isinstance(modal, OverBudgetScreen)
+        await pilot.pause(OverBudgetScreen.TYPING_GAP_S + 0.1)
+        # The y of "why", pressed before the question opened and handed on only now.
+        held = events.Key("y", "y")
+        held.time = modal._last_key_at - 0.05
+        held.set_sender(app)
+        app.post_message(held)
+        await settle(pilot, app)
+        assert app.screen is modal and len(fake_server.requests) == requests  # no yes
+        await pilot.pause(OverBudgetScreen.TYPING_GAP_S + 0.1)
+        await pilot.press("w")  # after a pause, but no answer: typing all the same
+        await settle(pilot, app)
+        assert app.screen is modal
+        await answer_budget_question(pilot, "n")
+        await settle(pilot, app)
+        assert app.screen is chat and chat.composer.text == PROMPT + "yw"
+        assert len(fake_server.requests) == requests
+
+
 async def test_just_under_the_cap_no_figure_reads_100_percent(chatroute_home: Path, fake_server: FakeServer,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # At 99.7% of the cap nothing is reached yet (the router still routes to paid models), but

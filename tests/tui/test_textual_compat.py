@@ -258,6 +258,14 @@ async def test_forward_event_delivers_a_key() -> None:
         assert field.value == "x"
 
 
+def test_message_clock_is_the_clock_messages_are_stamped_with() -> None:
+    from textual import events
+
+    before = compat.message_clock()
+    key = events.Key("x", "x")
+    assert before <= key.time <= compat.message_clock()
+
+
 class _Widening(compat.KeyboardEditsTextArea):
     def __init__(self) -> None:
         super().__init__("hello world")

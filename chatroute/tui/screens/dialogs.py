@@ -4,7 +4,6 @@ prompt (rename)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import monotonic
 
 from textual import events
 from textual.app import ComposeResult
@@ -12,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from chatroute.tui.textual_compat import message_clock
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -80,7 +81,8 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
     yes: an Enter meant for the composer must not spend past the cap. Nor may a y typed on
     after Enter (the y of "why"): a character that comes less than TYPING_GAP_S after the
     question opened or after the key before it is typing the question interrupted. It goes to
-    `typed` (the composer), and the answer waits for a key pressed after a pause."""
+    `typed` (the composer), and the answer waits for a key pressed after a pause. A character
+    that is no answer goes there too, paused or not: a key typed is never dropped."""
 
     DEFAULT_CSS = """
     OverBudgetScreen > Vertical { border: thick $warning; }
@@ -95,15 +97,18 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
     def __init__(self, question: str, typed: Callable[[str], object] | None = None) -> None:
         super().__init__(question)
         self._typed = typed
-        self._last_key_at = monotonic()
+        self._last_key_at = message_clock()
 
     def on_mount(self) -> None:
-        self._last_key_at = monotonic()
+        self._last_key_at = message_clock()
 
     def on_key(self, event: events.Key) -> None:
-        now = monotonic()
-        in_flow, self._last_key_at = now - self._last_key_at < self.TYPING_GAP_S, now
-        if in_flow and event.is_printable and event.character:
+        # When it was typed, not when it came: a key held while this screen mounted (a loaded
+        # machine) is as much in the flow of typing as when it was pressed.
+        typed_at = min(event.time, message_clock())
+        in_flow = typed_at - self._last_key_at < self.TYPING_GAP_S
+        self._last_key_at = max(typed_at, self._last_key_at)
+        if (in_flow or event.key not in ("y", "n")) and event.is_printable and event.character:
             event.stop()
             event.prevent_default()
             if self._typed is not None:
