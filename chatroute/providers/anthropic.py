@@ -32,14 +32,13 @@ from chatroute.providers.base import (
     ProviderError,
     ReasoningDelta,
     StreamEvent,
-    TextDelta,
     UsageReport,
     output_guard,
     reported_count,
 )
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
-from chatroute.providers.sdk_provider import NOTHING, SDKProvider
+from chatroute.providers.sdk_provider import NOTHING, SDKProvider, stream_deltas
 from chatroute.providers.think_tags import ThinkTags
 from chatroute.providers.warmup import import_first_request_modules
 
@@ -207,13 +206,11 @@ class _StreamState:
         return NOTHING
 
     def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
-        if not (thinking or text):
-            return NOTHING
-        self.started = True
-        self.got_text = self.got_text or bool(text)
-        if thinking and text:
-            return (ReasoningDelta(thinking), TextDelta(text))
-        return (TextDelta(text),) if text else (ReasoningDelta(thinking),)
+        events = stream_deltas(thinking, text)
+        if events:
+            self.started = True
+            self.got_text = self.got_text or bool(text)
+        return events
 
     def count(self, usage: Any, *, restated: bool = False) -> None:
         """`restated`: message_delta's counts, cumulative: they may grow the input (a server

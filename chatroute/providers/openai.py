@@ -24,9 +24,7 @@ from chatroute.providers.base import (
     Finish,
     FinishReason,
     ProviderError,
-    ReasoningDelta,
     StreamEvent,
-    TextDelta,
     UsageReport,
     output_guard,
     reported_cost,
@@ -34,7 +32,7 @@ from chatroute.providers.base import (
 )
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
-from chatroute.providers.sdk_provider import NOTHING, SDKProvider
+from chatroute.providers.sdk_provider import NOTHING, SDKProvider, stream_deltas
 from chatroute.providers.think_tags import ThinkTags
 from chatroute.providers.warmup import import_first_request_modules
 
@@ -196,13 +194,11 @@ class _ChunkReader:
         return self._deltas(thinking, text)
 
     def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
-        if not (text or thinking):
-            return NOTHING
-        self.started = True  # reasoning is progress too: the first-token deadline is met
-        self.got_text = self.got_text or bool(text)
-        if thinking and text:
-            return (ReasoningDelta(thinking), TextDelta(text))
-        return (TextDelta(text),) if text else (ReasoningDelta(thinking),)
+        events = stream_deltas(thinking, text)
+        if events:
+            self.started = True  # reasoning is progress too: the first-token deadline is met
+            self.got_text = self.got_text or bool(text)
+        return events
 
     def end(self) -> Sequence[StreamEvent]:
         held = self._deltas(*self.tags.rest())

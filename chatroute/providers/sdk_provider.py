@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, StreamEvent, TextDelta
+from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, ReasoningDelta, StreamEvent, TextDelta
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
     error_instead_of_stream,
@@ -42,6 +42,15 @@ class SDKClient(Protocol):
 ClientT = TypeVar("ClientT", bound=SDKClient)
 
 NOTHING: tuple[StreamEvent, ...] = ()
+
+
+def stream_deltas(thinking: str, text: str) -> tuple[StreamEvent, ...]:
+    """A piece of a stream as events: its thinking, then its text (either may be empty)."""
+    if thinking and text:
+        return (ReasoningDelta(thinking), TextDelta(text))
+    if text:
+        return (TextDelta(text),)
+    return (ReasoningDelta(thinking),) if thinking else NOTHING
 
 
 class StreamReader(Protocol):
