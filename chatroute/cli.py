@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO, cast
 
 from chatroute import __version__
-from chatroute.errors import ChatrouteError, StopSignal
+from chatroute.errors import ChatrouteError, StopSignal, stop_signals
 
 EPILOG = """\
 environment:
@@ -299,10 +299,8 @@ def _stop_signals_interrupt() -> Callable[[], None] | None:
 
     previous: dict[int, Any] = {}
     try:
-        for name in ("SIGTERM", "SIGHUP"):
-            sig = getattr(signal, name, None)
-            if sig is not None:  # no SIGHUP on Windows
-                previous[sig] = signal.signal(sig, interrupt)
+        for sig in stop_signals():
+            previous[sig] = signal.signal(sig, interrupt)
     except ValueError:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

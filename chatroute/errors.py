@@ -24,6 +24,16 @@ class UsageError(ChatrouteError):
     exit_code = 2
 
 
+def stop_signals() -> list[int]:
+    """SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed),
+    where the platform has them (no SIGHUP on Windows): they stop a command the way Ctrl+C does,
+    what streamed and its cost saved, the exit code 128 + the signal's number, as a shell reports
+    a process the signal ended."""
+    import signal
+
+    return [sig for name in ("SIGTERM", "SIGHUP") if (sig := getattr(signal, name, None)) is not None]
+
+
 class StopSignal(KeyboardInterrupt):
     """SIGTERM or SIGHUP where Ctrl+C would be a KeyboardInterrupt: before a command's event loop
     has its own handlers (opening the database may wait for its lock). A KeyboardInterrupt, so

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
-from chatroute.errors import UsageError
+from chatroute.errors import UsageError, stop_signals
 from chatroute.safetext import StreamCleaner, argv_text, strip_terminal_controls
 
 if TYPE_CHECKING:
@@ -22,10 +22,6 @@ MAX_PROMPT_BYTES = 4 * 1024 * 1024
 CONFIG_ERROR_KINDS = frozenset({"auth", "endpoint_not_found"})
 
 T = TypeVar("T")
-# SIGTERM (kill, a service manager, a container stopping) and SIGHUP (the terminal closed) stop
-# a streaming command the way Ctrl+C does: the partial replies and their costs are saved, and the
-# exit code is 128 + the signal's number, as a shell reports a process the signal ended.
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 def read_prompt(value: str | None, *, command: str = "ask") -> str:
@@ -320,7 +316,6 @@ def run_stoppable(work: Coroutine[Any, Any, int], *, saved: str) -> int:
 async def _until_signal(work: Awaitable[T]) -> T:
     """Await `work`; a stop signal cancels it (the engine saves what streamed) and raises _Stopped."""
     import asyncio
-    import signal
 
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -332,10 +327,7 @@ async def _until_signal(work: Awaitable[T]) -> T:
             task.cancel()
 
     installed: list[int] = []
-    for name in STOP_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is None:  # no SIGHUP on Windows
-            continue
+    for sig in stop_signals():
         try:
             loop.add_signal_handler(sig, stop, sig)
             installed.append(sig)
