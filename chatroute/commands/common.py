@@ -93,27 +93,47 @@ def wait_notice(line: str | None) -> None:
         print(f"chatroute: {strip_terminal_controls(line)}; Ctrl+C stops", file=sys.stderr, flush=True)
 
 
-class ThinkingNote:
-    """`thinking…` on a terminal's standard error while the model thinks before its answer (a
-    minute, for some), where nothing else shows and the command looked hung. Erased before
-    anything else is written, with spaces rather than an erase sequence (a dumb terminal prints
-    one as text), as eval's progress line is; never written into a pipe or a file."""
+class StatusLine:
+    """One line on standard error, rewritten in place and erased before anything else is written
+    there. Overwritten with spaces, not an erase sequence (a dumb terminal prints one as text).
+    For a terminal only: the caller decides that."""
 
-    TEXT = "thinking…"
+    def __init__(self) -> None:
+        self._shown = 0  # cells of the line on screen
 
-    def __init__(self, *, enabled: bool) -> None:
-        self._enabled = enabled and sys.stderr is not None and _is_terminal(sys.stderr)
-        self._shown = 0  # cells of the note on screen
+    @property
+    def shown(self) -> bool:
+        return bool(self._shown)
 
-    def show(self) -> None:
-        if self._enabled and not self._shown:
-            print(f"\r{self.TEXT}", end="", file=sys.stderr, flush=True)
-            self._shown = display_width(self.TEXT)
+    def show(self, line: str) -> None:
+        cells = display_width(line)
+        print(f"\r{line}{' ' * max(0, self._shown - cells)}", end="", file=sys.stderr, flush=True)
+        self._shown = cells
 
     def clear(self) -> None:
         if self._shown:
             print(f"\r{' ' * self._shown}\r", end="", file=sys.stderr, flush=True)
             self._shown = 0
+
+
+class ThinkingNote:
+    """`thinking…` on a terminal's standard error while the model thinks before its answer (a
+    minute, for some), where nothing else shows and the command looked hung. Erased before
+    anything else is written; never written into a pipe or a file."""
+
+    TEXT = "thinking…"
+
+    def __init__(self, *, enabled: bool) -> None:
+        on_terminal = enabled and sys.stderr is not None and _is_terminal(sys.stderr)
+        self._line = StatusLine() if on_terminal else None
+
+    def show(self) -> None:
+        if self._line is not None and not self._line.shown:
+            self._line.show(self.TEXT)
+
+    def clear(self) -> None:
+        if self._line is not None:
+            self._line.clear()
 
 
 def reembed_notice(entries: int) -> None:

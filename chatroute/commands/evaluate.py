@@ -8,20 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chatroute.commands.common import clip_cells, display_width, print_json
+from chatroute.commands.common import StatusLine, clip_cells, display_width, print_json
 from chatroute.errors import UsageError
 from chatroute.safetext import strip_terminal_controls
 
 
 class _Progress:
     """One line on the terminal, rewritten in place: a large file takes a minute or more. It is
-    overwritten with spaces, not an erase sequence (a dumb terminal prints one as text), and cut
-    to the terminal's width (a carriage return goes back over one row only: a line that wrapped
-    left a new row behind at every update).
+    cut to the terminal's width (a carriage return goes back over one row only: a line that
+    wrapped left a new row behind at every update).
     The dataset's name comes from the file, so its control characters never reach the screen."""
 
     def __init__(self) -> None:
-        self._shown = 0  # cells of the line on screen
+        self._line = StatusLine()
 
     def show(self, dataset: str, done: int, total: int) -> None:
         name = strip_terminal_controls(dataset).replace("\n", " ").replace("\t", " ")
@@ -29,13 +28,10 @@ class _Progress:
         count = f"{done:,} / {total:,} prompts scored"
         room = width - display_width(count) - 2  # the name gives way first, then the words
         line = f"{clip_cells(name, room)}: {count}" if room >= 4 else clip_cells(f"{done:,} / {total:,}", width)
-        cells = display_width(line)
-        print(f"\r{line}{' ' * max(0, self._shown - cells)}", end="", file=sys.stderr, flush=True)
-        self._shown = cells
+        self._line.show(line)
 
     def clear(self) -> None:
-        print(f"\r{' ' * self._shown}\r", end="", file=sys.stderr, flush=True)
-        self._shown = 0
+        self._line.clear()
 
 
 def _check_models(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
