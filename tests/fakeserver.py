@@ -76,7 +76,10 @@ class Reply:
         at max_tokens within it.
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
-        for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length".
+        for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length". None:
+        no reason at all, as some local servers send: OpenAI `finish_reason: null` on every chunk,
+        then `data: [DONE]` as usual; Anthropic a `message_delta` with `stop_reason: null`, then
+        `message_stop`.
     """
 
     text: str | None = None
@@ -96,7 +99,7 @@ class Reply:
     usage_in_choice: bool = False
     omit_usage: bool = False
     endless: bool = False
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"
     respect_max_tokens: bool = True
     reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
     think_tags: bool = False
@@ -806,11 +809,11 @@ class _SSE:
             text = r.text if r.text is not None else self._echo()
             yield from (_words(text) if r.chunk_words else [text])
 
-    def end(self, finish: str, usage: dict[str, Any] | None) -> None:
+    def end(self, finish: str | None, usage: dict[str, Any] | None) -> None:
         if self.wire == "anthropic":
             self.event("content_block_stop", {"type": "content_block_stop", "index": self.block})
             delta: dict[str, Any] = {"type": "message_delta",
-                                     "delta": {"stop_reason": _ANTHROPIC_STOP.get(finish, finish),
+                                     "delta": {"stop_reason": _ANTHROPIC_STOP.get(finish or "", finish),
                                                "stop_sequence": None}}
             if usage is not None and usage["delta_usage"] is not None:
                 if usage["delta_usage"]:

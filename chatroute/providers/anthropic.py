@@ -174,6 +174,9 @@ class _StreamState:
         if self.stop_reason is None and not self.stopped:
             raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
         held = self._deltas(*self.tags.rest())
+        if self.stop_reason is None and self.got_text:
+            # message_stop with no reason (some compatible servers): the answer ended as it should.
+            self.stop_reason = "end_turn"
         # Without message_delta's output count the engine counts the output from the text.
         final = self.report(partial=self.truncated or not self.output_final)
         finish = Finish(map_stop_reason(self.stop_reason))

@@ -10,7 +10,7 @@ yielded stays yielded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +140,7 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         the JSON object the server sent: building the SDK's pydantic model of a chunk cost more
         CPU than everything else done with a token, and the adapter reads four fields of it."""
         return await self.client().post("/chat/completions", body=params, cast_to=object, stream=True,
-                                        stream_cls=AsyncStream[object])
+                                        stream_cls=_ChunkStream)
 
     def _whole_answer(self, body: Any) -> Sequence[Any]:
         # A chat.completion, though a stream was asked for: the one chunk it amounts to, each
@@ -156,6 +156,30 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model)
 
 
+# Handed to the reader after the last chunk when the server closed the stream with `data: [DONE]`.
+STREAM_DONE = object()
+
+
+class _ChunkStream(AsyncStream[object]):
+    """The SDK's stream, which ends its iteration alike on `data: [DONE]` and on a body that just
+    stopped; this one tells the two apart, by passing STREAM_DONE on after the last chunk. Some
+    local servers never write a finish_reason: [DONE] is then all that says the answer is whole."""
+
+    done = False
+
+    async def _iter_events(self) -> AsyncIterator[Any]:  # the SDK's ServerSentEvents, in a private module
+        async for sse in super()._iter_events():
+            if sse.data.startswith("[DONE]"):
+                self.done = True
+            yield sse
+
+    async def __aiter__(self) -> AsyncIterator[object]:
+        async for item in super().__aiter__():
+            yield item
+        if self.done:
+            yield STREAM_DONE
+
+
 @dataclass
 class _ChunkReader:
     """What one stream of chat.completion.chunk objects has told so far."""
@@ -169,9 +193,13 @@ class _ChunkReader:
     finish: str | None = None
     usage: UsageReport | None = None
     pieces: int = 0
+    server_done: bool = False  # the stream closed with `data: [DONE]`
     tags: ThinkTags = field(default_factory=ThinkTags)  # `<think>` blocks inside the content
 
     def feed(self, raw: Any) -> Sequence[StreamEvent]:
+        if raw is STREAM_DONE:
+            self.server_done = True
+            return NOTHING
         try:
             text, thinking, reason, usage = _read_chunk(raw)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
@@ -202,6 +230,8 @@ class _ChunkReader:
 
     def end(self) -> Sequence[StreamEvent]:
         held = self._deltas(*self.tags.rest())
+        if self.finish is None and self.server_done and self.got_text:
+            self.finish = "stop"  # no reason written, but the server ended the answer as it should
         if self.finish is None:
             raise stream_ended_early(provider=self.provider, model=self.model, got_text=self.got_text)
         finish = Finish(map_finish(self.finish))
