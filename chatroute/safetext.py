@@ -11,6 +11,13 @@ control character left over (C0 except tab and newline, DEL, C1). A carriage ret
 Markdown reads it: CRLF and a lone CR become a newline (removed, a lone CR glued two lines into one
 word). Printable Unicode — CJK, emoji, combining marks, right-to-left text — is kept as it is. No UI
 toolkit is imported here.
+
+Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069, the controls rustc
+lints) are shown as a marker, `<U+202E>`, not passed on: they reorder what the terminal shows, so
+a code block could read differently from what it holds and what a copy of it runs ("Trojan
+Source"). A marker, not a removal: the reader sees that the text holds one. Right-to-left letters
+and the marks U+200E, U+200F and U+061C, which order only the characters beside them and are
+common in right-to-left prose, are kept.
 """
 
 from __future__ import annotations
@@ -36,6 +43,10 @@ _SEQUENCE = re.compile(
 )
 # Controls left outside a whole sequence: C0 other than tab and newline, DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+# Anything the cleaner changes: the fast path is one search for it.
+_UNSAFE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 _LINE_END = re.compile(r"\r\n?")
 # A sequence still open at the end of a chunk: held back until the next chunk completes it.
 _OPEN_AT_END = re.compile(
@@ -58,12 +69,20 @@ def argv_text(text: str) -> str:
         return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
-def strip_terminal_controls(text: str) -> str:
+def bidi_marker(char: str) -> str:
+    """How a bidirectional control is shown: `<U+202E>`."""
+    return f"<U+{ord(char):04X}>"
+
+
+def strip_terminal_controls(text: str, *, mark_bidi: bool = True) -> str:
     """`text` without escape sequences and control characters (tab and newline kept, a CR read
-    as a line end)."""
-    if not _CONTROL.search(text):  # the common case: nothing to do, no copy
+    as a line end), its bidirectional controls shown as markers. `mark_bidi=False` keeps them,
+    for text the user edits (a paste into the composer is theirs to send as it is)."""
+    if not _UNSAFE.search(text):  # the common case: nothing to do, no copy
         return text
-    return _CONTROL.sub("", _SEQUENCE.sub("", _LINE_END.sub("\n", text)))
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", _SEQUENCE.sub("", _LINE_END.sub("\n", text)))
+    return _BIDI.sub(lambda m: bidi_marker(m.group()), text) if mark_bidi else text
 
 
 class StreamCleaner:
@@ -78,7 +97,7 @@ class StreamCleaner:
         text = self._held + chunk
         self._held = ""
         if not _CONTROL.search(text):
-            return text
+            return strip_terminal_controls(text)  # bidi controls, if any
         open_tail = _OPEN_AT_END.search(text)
         if open_tail is not None and len(text) - open_tail.start() <= MAX_HELD_CHARS:
             self._held = text[open_tail.start():]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from chatroute import jsonsafe
 from chatroute.errors import UsageError, stop_signals
-from chatroute.safetext import StreamCleaner, argv_text, strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROLS, StreamCleaner, argv_text, strip_terminal_controls
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -195,9 +195,10 @@ def say_warnings(warnings: Iterable[str]) -> None:
 
 
 # JSON escapes only C0 controls; with ensure_ascii=False, DEL and the 8-bit C1 controls (an
-# 8-bit CSI, U+009B, is acted on by some terminals) would reach the screen raw. They can only
-# occur inside strings, where \uXXXX parses back to the same value.
-_UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
+# 8-bit CSI, U+009B, is acted on by some terminals) would reach the screen raw, and so would
+# bidirectional controls, which reorder what it shows. They can only occur inside strings, where
+# \uXXXX parses back to the same value.
+_UNESCAPED_CONTROLS = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def budget_warning(engine: Any) -> str | None:

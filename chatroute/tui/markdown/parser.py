@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 _parser: MarkdownIt | None = None
 
@@ -17,6 +19,32 @@ def _soft_breaks_are_hard(state: Any) -> None:
                     child.type = "hardbreak"
 
 
+# The marker chatroute.safetext shows for a bidirectional control.
+_BIDI_MARKER = re.compile(r"<U\+(?:202[A-E]|206[6-9])>")
+
+
+def _bidi_markers_as_code(state: Any) -> None:
+    """A bidirectional control's marker stands out from the prose around it: it is drawn as
+    inline code is, so `<U+202E>` does not read as something the model wrote."""
+    for token in state.tokens:
+        if token.type != "inline" or not token.children or "<U+" not in token.content:
+            continue
+        children: list[Token] = []
+        for child in token.children:
+            if child.type != "text" or not _BIDI_MARKER.search(child.content):
+                children.append(child)
+                continue
+            start = 0
+            for match in _BIDI_MARKER.finditer(child.content):
+                if match.start() > start:
+                    children.append(Token("text", "", 0, content=child.content[start:match.start()]))
+                children.append(Token("code_inline", "code", 0, content=match.group(), markup="`"))
+                start = match.end()
+            if start < len(child.content):
+                children.append(Token("text", "", 0, content=child.content[start:]))
+        token.children = children
+
+
 # A terminal has no HTML to render: Textual's Markdown and Rich's drop raw-HTML tokens, so
 # `Option<T>` read `Option` and a `<details>` block vanished. Without the rule it is text.
 NO_HTML = {"html": False}
@@ -27,9 +55,11 @@ def answer_parser() -> MarkdownIt:
     address keeps its lines instead of running into one paragraph. markdown-it's `breaks`
     option only changes its HTML output, so the soft-break tokens Textual reads are made hard
     ones; only text inside paragraphs has them, so code blocks, lists and tables are as before.
-    HTML in the text is shown as written (NO_HTML)."""
+    HTML in the text is shown as written (NO_HTML), and a bidirectional control's marker as
+    inline code."""
     parser = MarkdownIt("gfm-like", {"breaks": True, **NO_HTML})
     parser.core.ruler.push("soft_breaks_are_hard", _soft_breaks_are_hard)
+    parser.core.ruler.push("bidi_markers_as_code", _bidi_markers_as_code)
     return parser
 
 

@@ -168,7 +168,8 @@ class Composer(KeyboardEditsTextArea):
                maintain_selection_offset: bool = True) -> EditResult:
         # Text put back (a refused prompt, a retry) may be a stored prompt that `ask` took with
         # escape sequences in it; the editor would write them to the terminal as they are.
-        return super().insert(strip_terminal_controls(text), location,
+        # Bidirectional controls are kept: the prompt is the user's, sent as they wrote it.
+        return super().insert(strip_terminal_controls(text, mark_bidi=False), location,
                               maintain_selection_offset=maintain_selection_offset)
 
     def _paste(self, text: str) -> None:
@@ -176,7 +177,7 @@ class Composer(KeyboardEditsTextArea):
         # anyway; a paste kept aside gets the same, so the prompt does not depend on its size.
         # A copied terminal (colours, a title, a screen clear) is pasted as its text: the editor
         # would write the sequences to the terminal, and a model has no use for them.
-        text = strip_terminal_controls(text.replace("\r\n", "\n").replace("\r", "\n"))
+        text = strip_terminal_controls(text.replace("\r\n", "\n").replace("\r", "\n"), mark_bidi=False)
         if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
             text = self._keep_aside(text)
         if result := self.replace_as_typed(text, *self.selection):
