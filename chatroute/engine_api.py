@@ -122,6 +122,9 @@ class EngineAPI(Protocol):
     # Told (from whichever thread opens the answer cache) how many entries it embeds again, once,
     # after an upgrade; set before warm() runs.
     on_cache_reembed: Callable[[int], None] | None
+    # Told once (from whichever thread finds it) that the answer cache is damaged, in words for
+    # the user: what is wrong and how to rebuild it.
+    on_cache_damaged: Callable[[str], None] | None
 
     def warm(self) -> None: ...
 

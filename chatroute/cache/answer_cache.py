@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from chatroute.cache import damage
 from chatroute.cache.guards import hard_refuse_reason
 from chatroute.cache.index import VectorIndex
 from chatroute.cache.keys import exact_key, norm_text, scope_key
@@ -119,13 +120,23 @@ class AnswerCache:
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against app crashes, no fsync per insert
-        with self._write():
-            for sql in SCHEMA:
-                self._conn.execute(sql)
-            # A new, empty cache is of the current recipe: nothing to embed again.
-            self._conn.execute(
-                "INSERT INTO cache_meta SELECT 'recipe', ? WHERE NOT EXISTS (SELECT 1 FROM cache_entries)"
-                " AND NOT EXISTS (SELECT 1 FROM cache_meta WHERE key = 'recipe')", (VECTOR_RECIPE,))
+        # Why the cache's tables cannot be used (damage.py), once found; told to on_damaged.
+        self.damaged: str | None = None
+        self.on_damaged: Callable[[str], None] | None = None
+        try:
+            with self._write():
+                for sql in SCHEMA:
+                    self._conn.execute(sql)
+                # A new, empty cache is of the current recipe: nothing to embed again.
+                self._conn.execute(
+                    "INSERT INTO cache_meta SELECT 'recipe', ? WHERE NOT EXISTS (SELECT 1 FROM cache_entries)"
+                    " AND NOT EXISTS (SELECT 1 FROM cache_meta WHERE key = 'recipe')", (VECTOR_RECIPE,))
+            missing = damage.missing_columns(self._conn)
+            if missing:
+                self.damaged = f"cache_entries has no column {', '.join(missing)}"
+        except sqlite3.DatabaseError as exc:
+            # Opened all the same: the turn goes on to a model, and the user is told (not_usable).
+            self._not_usable(exc)
         self._index: VectorIndex | None = None
         self._data_version: int | None = None
         self._seen: tuple[int, int] = (-1, -1)  # (version, deletes) the index reflects
@@ -181,7 +192,7 @@ class AnswerCache:
             with self._lock:
                 self._ensure_index()
         except sqlite3.DatabaseError as exc:
-            log.warning("cache index load failed: %s", exc)
+            self._not_usable(exc)
         finally:
             self._warming = False
 
@@ -203,7 +214,7 @@ class AnswerCache:
             try:
                 hit = self._lookup(system, history, prompt, params, pinned_model, now)
             except sqlite3.DatabaseError as exc:  # a broken cache must never break a turn
-                log.warning("cache lookup failed: %s", exc)
+                self._not_usable(exc)
                 self.last_reason = f"error: {exc}"
                 hit = None
             ms = (time.perf_counter() - t0) * 1000
@@ -242,6 +253,16 @@ class AnswerCache:
         vec = self._vector(feats) if len(prompt_n) <= MAX_SEMANTIC_CHARS else None
         blob = vec.astype(np.float16).tobytes() if vec is not None else None
         meta = json.dumps({"finish_reason": finish_reason})
+        try:
+            return self._store(key, scope, prompt_n, vec, blob, text, model, pinned_model, turn_id, meta, now)
+        except sqlite3.DatabaseError as exc:
+            if not damage.is_damage(exc):
+                raise
+            self._not_usable(exc)
+            return None
+
+    def _store(self, key: str, scope: str, prompt_n: str, vec: np.ndarray | None, blob: bytes | None, text: str,
+               model: str | None, pinned_model: str | None, turn_id: str | None, meta: str, now: float) -> int:
         with self._lock, self._write():
             self._flush_locked()  # LRU order must be current before anything is evicted
             self._sync_locked()
@@ -318,16 +339,29 @@ class AnswerCache:
         )
 
     def clear(self) -> None:
-        """Drop every entry and reset the counters."""
-        with self._lock, self._write():
+        """Drop every entry and reset the counters: the cache's tables are made anew, so a
+        damaged cache is rebuilt too (damage.rebuild); nothing else in the file is touched."""
+        with self._lock:
             self._pending, self._pending_used = {}, {}
-            self._conn.execute("DELETE FROM cache_entries")
-            self._conn.execute("DELETE FROM cache_stats")
-            # Another process (the TUI, serve) may hold counts of lookups from before this.
-            self._conn.execute("UPDATE cache_meta SET value = value + 1 WHERE key = 'clears'")
-            if self._index is not None:
-                self._index.clear()
-            self._mark_seen_locked()
+            # Another process (the TUI, serve) may hold counts of lookups from before this: the
+            # rebuild moves the clears count on, and they are dropped.
+            damage.rebuild(self._conn)
+            self._index = None  # loaded again, empty, on next use
+            self._data_version = None
+            self.damaged = None
+
+    def _not_usable(self, exc: sqlite3.DatabaseError) -> None:
+        """A query on the cache's tables failed. Another process's lock is a wait; anything else
+        is damage, which no later query will get past: the first is told (on_damaged), not
+        every lookup's, and never as a traceback."""
+        if not damage.is_damage(exc):
+            log.debug("cache busy: %s", exc)
+            return
+        if self.damaged is None:
+            self.damaged = str(exc)
+            if self.on_damaged is not None:
+                self.on_damaged(self.damaged)
+        log.debug("cache damaged: %s", exc)
 
     # ---- lookup internals ---------------------------------------------------------------
 
@@ -452,7 +486,7 @@ class AnswerCache:
                 with self._write():
                     self._flush_locked()
             except sqlite3.DatabaseError as exc:
-                log.warning("cache stats update failed: %s", exc)
+                self._not_usable(exc)
         elif self._flush_timer is None:
             self._flush_timer = threading.Timer(FLUSH_SECONDS, self._timed_flush)
             self._flush_timer.daemon = True
@@ -652,10 +686,10 @@ class AnswerCache:
         ids: list[int] = []
         scopes: list[str] = []
         blobs: list[bytes] = []
-        skipped = 0
+        unreadable: list[int] = []
         for entry_id, scope, blob in self._conn.execute(sql, args):
             if not isinstance(blob, bytes) or len(blob) != dim * 2 or not isinstance(scope, str):
-                skipped += 1  # corrupt or from another embedder: skip, never crash
+                unreadable.append(int(entry_id))  # damaged, or from another embedder: never crash
                 continue
             ids.append(int(entry_id))
             scopes.append(scope)
@@ -665,18 +699,42 @@ class AnswerCache:
             del blobs
             ok = np.isfinite(vecs).all(axis=1)
             if not ok.all():
-                skipped += int((~ok).sum())
+                unreadable += [ids[i] for i in np.flatnonzero(~ok)]
                 keep = np.flatnonzero(ok)
                 ids = [ids[i] for i in keep]
                 scopes = [scopes[i] for i in keep]
                 vecs = vecs[keep]
             self._index.add_many(ids, scopes, vecs)
-        if skipped:
-            log.warning("cache: skipped %d unreadable vector rows", skipped)
+        if unreadable:
+            self._repair_vectors(unreadable)
         # Skipped rows still advance the watermark so they are not re-read on every sync.
         top = self._conn.execute("SELECT MAX(id) FROM cache_entries").fetchone()[0]
         if top is not None:
             self._index.max_id = max(self._index.max_id, int(top))
+
+    def _repair_vectors(self, entry_ids: list[int]) -> None:
+        """Embed again the entries whose stored vector cannot be read (garbage, the wrong length):
+        left so, no rephrasing would ever find them, silently. One whose prompt or scope is
+        unreadable too is deleted: nothing could be served from it."""
+        rows = [(int(i), p, sc) for i, p, sc in self._conn.execute(
+            f"SELECT id, prompt, scope FROM cache_entries WHERE id IN ({','.join('?' * len(entry_ids))})",
+            entry_ids)]
+        good = [(i, p, sc) for i, p, sc in rows if isinstance(p, str) and isinstance(sc, str)]
+        vecs = self._vectors([_stored_features(p[:MAX_SEMANTIC_CHARS]) for _, p, _ in good]) if good else []
+        dim = self._index.dim if self._index is not None else None
+        fixed = [(i, sc, v) for (i, _, sc), v in zip(good, vecs, strict=True) if v is not None and v.size == dim]
+        with self._write():
+            self._conn.executemany("UPDATE cache_entries SET vector = ? WHERE id = ?",
+                                   [(v.astype(np.float16).tobytes(), i) for i, _, v in fixed])
+            # No topic words to embed: served by the exact tier alone, as such a prompt is stored.
+            self._conn.executemany("UPDATE cache_entries SET vector = NULL WHERE id = ?",
+                                   [(i,) for (i, _, _), v in zip(good, vecs, strict=True) if v is None])
+            self._conn.executemany("DELETE FROM cache_entries WHERE id = ?",
+                                   [(i,) for i, p, sc in rows if not (isinstance(p, str) and isinstance(sc, str))])
+        if fixed and self._index is not None:
+            self._index.add_many([i for i, _, _ in fixed], [sc for _, sc, _ in fixed],
+                                 np.stack([v for _, _, v in fixed]).astype(np.float16))
+        log.debug("cache: embedded %d unreadable vectors again", len(fixed))
 
     def _sync_locked(self) -> None:
         """Bring the index up to date with rows other connections inserted or deleted."""

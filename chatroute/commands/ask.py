@@ -11,6 +11,7 @@ from chatroute.commands.common import (
     CONFIG_ERROR_KINDS,
     ThinkingNote,
     budget_warning,
+    cache_damage_notice,
     conversation_ref,
     for_terminal,
     open_engine,
@@ -53,6 +54,7 @@ async def _ask(engine: Any, args: argparse.Namespace, prompt: str) -> int:
         # A stopped or stuck process holding the database's write lock: say what we wait for.
         waits.on_wait = wait_notice
     engine.on_cache_reembed = reembed_notice
+    engine.on_cache_damaged = cache_damage_notice
     args.conversation = conversation_ref(engine, args.conversation)
     _refuse_if_its_answer_is_being_written(engine, args.conversation)
     _warn_if_system_is_ignored(engine, args)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 
-from chatroute.commands.common import print_json, read_prompt, table, wait_notice
+from chatroute.commands.common import cache_damage_notice, print_json, read_prompt, table, wait_notice
 from chatroute.errors import UsageError
 
 
@@ -34,10 +35,21 @@ def run(args: argparse.Namespace) -> int:
         raise
     try:
         if args.cache_command == "clear":
-            before = cache.stats().entries
-            cache.clear()
-            print(f"cache cleared: {before} {'entry' if before == 1 else 'entries'} removed")
+            damaged = cache.damaged
+            try:
+                before = cache.stats().entries
+            except sqlite3.DatabaseError as exc:  # its counters are unreadable: damaged too
+                before, damaged = 0, damaged or str(exc)
+            cache.clear()  # the cache's tables made anew, whatever state they were in
+            if damaged is not None:
+                print(f"cache rebuilt: it was damaged ({damaged}); conversations and costs are untouched")
+            else:
+                print(f"cache cleared: {before} {'entry' if before == 1 else 'entries'} removed")
             return 0
+        if cache.damaged is not None:
+            from chatroute.cache.damage import notice
+
+            cache_damage_notice(notice(cache.damaged))
         s = cache.stats()
         lookups = s.hits + s.misses
         if getattr(args, "json", False):

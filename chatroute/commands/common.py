@@ -144,6 +144,11 @@ def reembed_notice(entries: int) -> None:
           file=sys.stderr, flush=True)
 
 
+def cache_damage_notice(message: str) -> None:
+    """An engine's on_cache_damaged for a command: one line on stderr, and the answer goes on."""
+    print(f"chatroute: warning: {message}", file=sys.stderr, flush=True)
+
+
 def open_engine(*, print_warnings: bool = True) -> Engine:
     """The engine for a command. `print_warnings=False` leaves the config's warnings to the
     caller: the TUI shows them itself, as anything printed now vanishes under its screen."""

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, shown: str | None) -> int:
-    from chatroute.commands.common import open_engine, reembed_notice
+    from chatroute.commands.common import cache_damage_notice, open_engine, reembed_notice
     from chatroute.serve.app import create_app
     from chatroute.serve.limits import Limits
     from chatroute.serve.state import LiveState
@@ -85,6 +85,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
 
     engine = open_engine()  # as every command: the config's and the catalogue's warnings on stderr
     engine.on_cache_reembed = reembed_notice  # the warm-up before "ready" may take seconds once
+    engine.on_cache_damaged = cache_damage_notice
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host

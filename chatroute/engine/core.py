@@ -92,6 +92,10 @@ class Engine:
         # Given to the answer cache when it opens (AnswerCache.on_reembed): a command says why its
         # first lookup after an upgrade takes seconds.
         self.on_cache_reembed: Callable[[int], None] | None = None
+        # Told once, in words for the user, when the answer cache's tables turn out damaged
+        # (cache/damage.py): every turn then goes to a model, which nothing else would show.
+        self.on_cache_damaged: Callable[[str], None] | None = None
+        self._cache_damage_told = False
         # What other processes change under a long-running one (`serve`, the TUI): a refreshed
         # price table, a preference reset. Each decision looks (two stats) and catches up.
         self._seen = self._shared_stamps()
@@ -180,8 +184,19 @@ class Engine:
 
                     cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
                     cache.on_reembed = self.on_cache_reembed
+                    cache.on_damaged = self._cache_damaged
                     self._cache = cache
+                    if cache.damaged is not None:  # found as it opened
+                        self._cache_damaged(cache.damaged)
         return self._cache
+
+    def _cache_damaged(self, reason: str) -> None:
+        if self._cache_damage_told or self.on_cache_damaged is None:
+            return
+        from chatroute.cache.damage import notice
+
+        self._cache_damage_told = True
+        self.on_cache_damaged(notice(reason))
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call during a turn, off the event loop: a write may wait for another

@@ -27,6 +27,7 @@ DEFAULT_THEME = "chatroute-dark"
 STARTUP_WARNING_TIMEOUT_S = 30.0  # long enough to read a path and a chmod command
 NO_MODELS_TIMEOUT_S = 120.0  # nothing else to do until it is acted on
 REEMBED_TIMEOUT_S = 10.0
+DAMAGED_CACHE_TIMEOUT_S = 30.0  # a step to take, not a passing state
 
 
 class ChatrouteApp(App[None]):
@@ -89,6 +90,7 @@ class ChatrouteApp(App[None]):
             self._catch_stop_signals()  # the app owns the process: its signals are ours to handle
         self._ui_thread = threading.get_ident()
         self.engine.on_cache_reembed = self._say_cache_reembed
+        self.engine.on_cache_damaged = self._say_cache_damaged
         warm: Callable[[], None] = self.engine.warm
         if self._freeze_startup:
             warm = partial(_warm_then_freeze, warm)
@@ -110,6 +112,17 @@ class ChatrouteApp(App[None]):
         message = (f"Preparing {entries:,} {noun} for this version (once, after an upgrade). "
                    "Exact repeats are still answered from the cache meanwhile.")
         notify = partial(self.notify, message, title="Answer cache", timeout=REEMBED_TIMEOUT_S, markup=False)
+        if threading.get_ident() == self._ui_thread:
+            notify()
+        else:
+            self.call_from_thread(notify)
+
+    def _say_cache_damaged(self, message: str) -> None:
+        """The answer cache's tables are damaged (found by the warm-up or a turn): said once, as
+        a warning that stays up a while, with the command that rebuilds it."""
+        text = message[:1].upper() + message[1:] + "."
+        notify = partial(self.notify, text, title="Answer cache", severity="warning",
+                         timeout=DAMAGED_CACHE_TIMEOUT_S, markup=False)
         if threading.get_ident() == self._ui_thread:
             notify()
         else:

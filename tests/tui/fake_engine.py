@@ -303,6 +303,7 @@ class FakeEngine:
         self.catalog = FakeCatalog(MODELS)
         self.preset: str = self.config.router.preset
         self.on_cache_reembed: Callable[[int], None] | None = None
+        self.on_cache_damaged: Callable[[str], None] | None = None
         self.script: list[Reply | Fail] = []
         self.compare_script: dict[str, Reply | Fail] = {}
         self.calls: list[dict[str, Any]] = []

@@ -1,0 +1,122 @@
+"""A damaged answer cache, driven like a user: `chatroute ask`, `cache clear`, `costs`.
+
+The cache's tables live in the same SQLite file as the conversations and the ledger. Damage to
+them (a column missing, an index's page overwritten, vectors of the wrong length) used to make
+every lookup miss silently, turn after turn, and only moving the whole database away reset it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import run_cli
+from tests.fakeserver import FakeServer, Reply
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+CACHED = "How do I center a div in CSS?"
+PARAPHRASE = "How can I center a div using CSS?"  # a labelled paraphrase (tests/data/cache_pairs.jsonl)
+
+
+def _db(home: Path) -> Path:
+    return home / "chatroute.db" if (home / "chatroute.db").exists() else next(home.rglob("chatroute.db"))
+
+
+def _ask(capsys: pytest.CaptureFixture[str], server: FakeServer, prompt: str) -> tuple[dict, str, int]:
+    """One `ask --json`: its output, its stderr and how many requests reached the provider."""
+    server.script(Reply(text=f"Answer to: {prompt}"))
+    before = len(server.requests)
+    code, out, err = run_cli(capsys, "ask", "--json", prompt)
+    assert code == 0, err
+    return json.loads(out), err, len(server.requests) - before
+
+
+def _ledger(home: Path) -> tuple[int, int, float]:
+    with sqlite3.connect(_db(home)) as conn:
+        convs = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
+        turns, cost = conn.execute("SELECT count(*), total(cost_usd) FROM turns").fetchone()
+    return convs, turns, cost
+
+
+def _damaged_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "answer cache is damaged" in line]
+
+
+def _drop_a_column(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE cache_entries DROP COLUMN penalties")
+
+
+def _overwrite_the_exact_key_index(db: Path) -> None:
+    """The page of the index every exact lookup reads, overwritten (a torn write, a bad sector)."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_cache_entries_1'"
+                        ).fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * size)
+        f.write(b"\xff" * size)
+
+
+@pytest.mark.parametrize("damage", [_drop_a_column, _overwrite_the_exact_key_index],
+                         ids=["column missing", "index page overwritten"])
+def test_a_damaged_cache_is_said_once_and_cache_clear_rebuilds_it(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, damage) -> None:
+    first, _err, sent = _ask(capsys, configured, CACHED)
+    assert first["cache"] == "miss" and sent == 1
+    damage(_db(chatroute_home))
+
+    # The answer still streams, from a model; the user is told once what is wrong and what to do.
+    out, err, sent = _ask(capsys, configured, CACHED)
+    assert sent == 1 and out["text"] == f"Answer to: {CACHED}" and out["status"] == "ok"
+    lines = _damaged_lines(err)
+    assert len(lines) == 1, err
+    assert "`chatroute cache clear` rebuilds it" in lines[0] and "conversations and costs are kept" in lines[0]
+    assert "Traceback" not in err and "cache lookup failed" not in err
+    kept = _ledger(chatroute_home)
+
+    code, said, err = run_cli(capsys, "cache", "clear")
+    assert code == 0 and "Traceback" not in err, err
+    assert said.startswith(("cache rebuilt", "cache cleared"))
+    assert _ledger(chatroute_home) == kept  # no conversation or cost record lost
+    with sqlite3.connect(_db(chatroute_home)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # The cache works again: an answer is kept, and the repeat is served from it.
+    out, err, sent = _ask(capsys, configured, CACHED)
+    assert out["cache"] == "miss" and sent == 1 and not _damaged_lines(err)
+    out, err, sent = _ask(capsys, configured, CACHED)
+    assert out["cache"] == "hit" and sent == 0 and not _damaged_lines(err)
+    code, _report, err = run_cli(capsys, "costs")
+    assert code == 0 and "Traceback" not in err
+
+
+def test_cache_clear_says_it_rebuilt_a_cache_missing_a_column(capsys: pytest.CaptureFixture[str],
+                                                              configured: FakeServer, chatroute_home: Path) -> None:
+    """Before, `cache clear` deleted the rows and left the table as broken as it was."""
+    _ask(capsys, configured, CACHED)
+    _drop_a_column(_db(chatroute_home))
+    code, said, err = run_cli(capsys, "cache", "clear")
+    assert code == 0, err
+    assert said.strip() == ("cache rebuilt: it was damaged (cache_entries has no column penalties); "
+                            "conversations and costs are untouched")
+    with sqlite3.connect(_db(chatroute_home)) as conn:
+        assert "penalties" in {row[1] for row in conn.execute("PRAGMA table_info(cache_entries)")}
+
+
+def test_an_entry_whose_vector_is_unreadable_is_embedded_again(capsys: pytest.CaptureFixture[str],
+                                                               configured: FakeServer, chatroute_home: Path) -> None:
+    """A vector of the wrong length was skipped at every load: no rephrasing ever found its entry."""
+    first, _err, _sent = _ask(capsys, configured, CACHED)
+    with sqlite3.connect(_db(chatroute_home)) as conn:
+        conn.execute("UPDATE cache_entries SET vector = x'0102'")
+    out, err, sent = _ask(capsys, configured, PARAPHRASE)
+    assert sent == 0 and out["cache"] == "hit" and out["cache_tier"] == "semantic", err
+    assert out["text"] == first["text"]
+    assert "Traceback" not in err and "unreadable" not in err
