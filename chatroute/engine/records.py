@@ -128,9 +128,16 @@ def _billed_usage(info: ModelInfo, attempt: Attempt, messages: tuple[Message, ..
 
 def failed_unbilled(attempt: Attempt) -> bool:
     """The request failed before the model produced anything, visible or thinking: the
-    provider bills nothing for it."""
+    provider bills nothing for it. Unless chatroute hung up on it (a timeout) after the provider
+    reported the input it took: to the provider that is a stopped stream, billed as Esc's is."""
     return (attempt.error is not None and not attempt.text and not attempt.reasoning
-            and attempt.first_token_at is None)
+            and attempt.first_token_at is None and not _hung_up_after_input(attempt))
+
+
+def _hung_up_after_input(attempt: Attempt) -> bool:
+    usage, err = attempt.usage, attempt.error
+    return (err is not None and err.kind is ErrorKind.TIMEOUT and usage is not None and not usage.problems
+            and usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens > 0)
 
 
 def _timings(attempt: Attempt, usage: UsageReport | None) -> tuple[float | None, float | None, float | None]:

@@ -1,0 +1,84 @@
+"""A request chatroute gives up on after the provider reported its input (Anthropic's
+message_start, then no token before `first_token_timeout_s`) is billed as a stopped one is:
+chatroute hung up, exactly as Esc does at that moment, and Esc's turn is priced from that report.
+Before, the timeout's attempt cost $0 and was no turn, on a pinned turn and, hidden behind the
+reroute, on a routed one. A request the provider refused, or that broke on its side, still costs
+nothing (test_thinking_costs.py::test_a_failure_before_any_output_is_still_free)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatroute.catalog import Catalog
+from chatroute.config import load_config
+from chatroute.money import usd
+from chatroute.paths import resolve_paths
+from chatroute.store import Store
+from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.fakeserver import FakeServer, Reply
+
+HAIKU = "anthropic/claude-haiku-4-5"
+# message_start reports 5,000 input tokens at once; the text would come only after 4 s.
+SILENT_AFTER_START = Reply(text="too late", ttft=4, input_tokens=5000)
+
+
+def _first_token_timeout(home: Path, server: FakeServer, pool: list[str] | None = None) -> None:
+    path = write_config(home, server, pool=pool)
+    text = path.read_text()
+    for env in ("TEST_OPENAI_KEY", "TEST_ANTHROPIC_KEY"):
+        text = text.replace(f'api_key_env = "{env}"\n', f'api_key_env = "{env}"\nfirst_token_timeout_s = 1\n')
+    path.write_text(text)
+
+
+def _cost(model: str, tokens_in: int, tokens_out: int) -> float:
+    paths = resolve_paths()
+    info = Catalog.build(load_config(paths), paths).get(model)
+    return (tokens_in * info.input_cost_per_mtok + tokens_out * info.output_cost_per_mtok) / 1e6
+
+
+def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    assert code == 0, err
+    return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
+
+
+def test_a_pinned_turn_timed_out_after_the_input_was_reported_is_billed(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    _first_token_timeout(chatroute_home, configured)
+    configured.script("claude-haiku-4-5", SILENT_AFTER_START)
+    code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Summarise the attached report")
+    assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
+    tokens = out["tokens"]
+    assert tokens["input"] == 5000 and tokens["output"] <= 1 and tokens["estimated"]  # message_start's report
+    assert out["cost_usd"] == pytest.approx(_cost(HAIKU, 5000, tokens["output"]))
+    everything = _all_time(capsys)
+    assert everything["turns"] == 1 and everything["cost_usd"] == pytest.approx(out["cost_usd"])
+
+
+def test_a_routed_turn_names_the_timed_out_attempts_cost_in_its_reroute(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    _first_token_timeout(chatroute_home, configured, pool=[HAIKU, "openai/gpt-4o"])
+    prompt = "Summarise the attached report in three lines"
+    code, decided, _ = run_cli(capsys, "route", "--json", prompt)
+    first = json.loads(decided)["model"]
+    if first != HAIKU:
+        pytest.skip(f"the router chose {first} first; the test needs an Anthropic model to report input")
+    configured.script("claude-haiku-4-5", SILENT_AFTER_START)
+    configured.script("gpt-4o", Reply(text="Three lines.", input_tokens=20, output_tokens=3))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
+    answer = json.loads(out)
+    assert code == 0 and answer["status"] == "ok" and answer["model"] == "openai/gpt-4o", err
+    [reroute] = answer["route"]["reroutes"]
+    assert reroute["from"] == HAIKU and reroute["kind"] == "timeout"
+    assert f"(billed ≈{usd(reroute['cost_usd'])})" in err  # said inline with the reroute
+    with Store.open(chatroute_home / "chatroute.db") as store:
+        failed = store.get_turn(reroute["turn_id"])
+    assert failed is not None and (failed.status, failed.input_tokens) == ("error", 5000)
+    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(_cost(HAIKU, 5000, failed.output_tokens))
+    everything = _all_time(capsys)
+    assert everything["turns"] == 2
+    assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
