@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from chatroute.tui.textual_compat import message_clock
 
@@ -43,6 +43,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.question, markup=False)
             with Vertical(id="dialog-keys"):
                 yield Static("[b]y[/b] yes · [b]n[/b]/esc no", classes="hint")
+        # A dialog's own keys: the chat's footer under it names keys that do nothing here.
+        yield Footer()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -65,6 +67,7 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(self.label, markup=False)
             yield Input(value=self.value, id="prompt-input")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -119,3 +122,4 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
             yield Static(self.question, id="over-budget-question", markup=False)
             with Vertical(id="dialog-keys"):
                 yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")
+        yield Footer()

@@ -1,0 +1,76 @@
+"""A dialog's footer names the dialog's own keys. Before, every dialog (help, the model picker,
+rename, delete, the budget question) left the chat's footer showing under it: `^n New chat ^o
+Model ^f Search …`, keys a dialog does not take, and none of its own. Real engine and store,
+official SDKs, the fake provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import ModalScreen
+
+from chatroute.engine import Engine
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
+from chatroute.tui.screens.help import HelpScreen
+from chatroute.tui.screens.models import ModelPicker
+from tests.engine.helpers import OPENAI_KEY, write_config
+from tests.fakeserver import FakeServer, Reply
+from tests.tui.helpers import run_palette_command, settle, type_and_send, until
+
+SIZE = (120, 40)
+CHAT_KEYS = ("New chat", "Search", "Export")
+
+
+def bottom_line(pilot: Pilot) -> str:
+    """The terminal's last row, as drawn."""
+    return pilot.app.screen._compositor.render_strips()[-1].text
+
+
+async def shows_its_own_keys(pilot: Pilot, kind: type[ModalScreen], *keys: str) -> None:
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind), f"the {kind.__name__}")
+    await until(pilot, lambda: all(k in bottom_line(pilot) for k in keys), f"{keys} in the footer")
+    line = bottom_line(pilot)
+    assert not any(k in line for k in CHAT_KEYS), line
+
+
+async def test_each_dialog_shows_its_own_keys_in_the_footer(real_engine: Engine, fake_server: FakeServer) -> None:
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "New chat" in bottom_line(pilot)
+        await type_and_send(pilot, "Name a river.")  # a conversation to rename and delete
+
+        await pilot.press("f1")
+        await shows_its_own_keys(pilot, HelpScreen, "esc Close")
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+o")
+        await shows_its_own_keys(pilot, ModelPicker, "Use for next turn", "p Pin for conversation", "u Unpin",
+                                 "esc Close")
+        await pilot.press("escape")
+
+        await pilot.press("f2")
+        await shows_its_own_keys(pilot, PromptScreen, "esc Cancel")
+        await pilot.press("escape")
+
+        await run_palette_command(pilot, "delete conversation")
+        await shows_its_own_keys(pilot, ConfirmScreen, "y Yes", "n No")
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert "New chat" in bottom_line(pilot)  # the chat's own again
+
+
+async def test_the_budget_question_shows_its_keys_in_the_footer(chatroute_home: Path, fake_server: FakeServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
+    write_config(chatroute_home, fake_server, extra="[budget]\ndaily_usd = 0.0001\n")
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        fake_server.script("gpt-4o-mini", Reply(text="spent", input_tokens=1000, output_tokens=1000))
+        await type_and_send(pilot, "@gpt-4o-mini a pricey turn")  # past the cap
+        await type_and_send(pilot, "Name three rivers.")
+        await shows_its_own_keys(pilot, OverBudgetScreen, "y Send anyway", "n Don't send")
