@@ -43,18 +43,19 @@ DEFAULT_BODY_TIMEOUT_S = BODY_TIMEOUT_FACTOR * DEFAULT_HEADER_TIMEOUT_S
 MAX_HEADER_BYTES = 64 * 1024
 
 
-def _response(status: int, phrase: str, message: str, code: str) -> bytes:
-    """A whole response, written before the request has reached the app (OpenAI's error shape)."""
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                 "code": code}}).encode()
+def _response(status: int, phrase: str, err: ApiError, *, anthropic: bool) -> bytes:
+    """A whole response, written before the request has reached the app, in the shape of the
+    endpoint it was for (as far as its request line came: unknown, OpenAI's)."""
+    body = json.dumps(error_body(err) if anthropic else err.body()).encode()
     return (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n").encode() + body
 
 
-_TIMED_OUT = _response(408, "Request Timeout", "the request headers did not arrive in time", "request_timeout")
-_TOO_LARGE = _response(431, "Request Header Fields Too Large",
-                       f"the request line and headers are larger than {MAX_HEADER_BYTES // 1024} KB",
-                       "request_header_fields_too_large")
+_TIMED_OUT = (408, "Request Timeout", ApiError(408, "the request headers did not arrive in time",
+                                               code="request_timeout"))
+_TOO_LARGE = (431, "Request Header Fields Too Large",
+              ApiError(431, f"the request line and headers are larger than {MAX_HEADER_BYTES // 1024} KB",
+                       code="request_header_fields_too_large", anthropic_type="invalid_request_error"))
 
 
 _BUSY = ApiError(503, "chatroute serve is at its limit of requests at once (--max-connections); retry shortly",
@@ -181,7 +182,7 @@ class HeaderDeadline(HttpToolsProtocol):
             return
         self._refuse(_TIMED_OUT)
 
-    def _refuse(self, response: bytes) -> None:
+    def _refuse(self, refusal: tuple[int, str, ApiError]) -> None:
         self._disarm()
         if self.cycle is not None and not self.cycle.response_complete:
             # An answer to an earlier request on this connection is still going out (the late
@@ -189,8 +190,19 @@ class HeaderDeadline(HttpToolsProtocol):
             self.cycle.keep_alive = False
             self.flow.pause_reading()
             return
-        self.transport.write(response)
+        status, phrase, err = refusal
+        self.transport.write(_response(status, phrase, err, anthropic=self._anthropic()))
         self.transport.close()
+
+    def _anthropic(self) -> bool:
+        """Whether the request so far is for an endpoint that answers in Anthropic's shapes: an
+        Anthropic client reads `{"type": "error", "error": {...}}` (the request line and the headers
+        parsed so far; none yet on a connection that sent nothing)."""
+        url = getattr(self, "url", None)  # set by uvicorn once a request begins
+        if not isinstance(url, bytes):
+            return False
+        path = url.split(b"?", 1)[0].decode("latin-1")
+        return anthropic_wire({"path": path, "headers": getattr(self, "headers", None) or ()})
 
 
 def header_deadline_protocol(header_timeout_s: float, keep_alive_s: float,

@@ -434,3 +434,61 @@ def test_a_body_trickled_in_is_a_408_at_its_deadline(limited: Served) -> None:
     done = limited.client().chat.completions.create(
         model="chatroute/auto", messages=[{"role": "user", "content": "after the slow body"}])
     assert done.choices[0].message.content
+
+
+def _body(response: bytes) -> dict[str, object]:
+    return json.loads(response.partition(b"\r\n\r\n")[2])
+
+
+def test_a_431_on_the_messages_endpoint_comes_in_anthropics_shape(limited: Served) -> None:
+    """Written below the app, it came in OpenAI's shape on every path: an Anthropic client got
+    `{"error": {..., "code": ...}}` where it reads `{"type": "error", "error": {"type", "message"}}`."""
+    import anthropic
+    import openai
+
+    client = anthropic.Anthropic(base_url=limited.url.removesuffix("/v1"), api_key=limited.token, max_retries=0,
+                                 timeout=30, default_headers={"x-pad": "a" * 1_000_000})
+    with pytest.raises(anthropic.RequestHeaderFieldsTooLargeError) as refused:
+        client.messages.create(model="chatroute/auto", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.body == {"type": "error", "error": {
+        "type": "invalid_request_error", "message": "the request line and headers are larger than 64 KB"}}
+    assert refused.value.type == "invalid_request_error"
+    # OpenAI's endpoint keeps OpenAI's shape.
+    oa = openai.OpenAI(base_url=limited.url, api_key=limited.token, max_retries=0, timeout=30,
+                       default_headers={"x-pad": "a" * 1_000_000})
+    with pytest.raises(openai.APIStatusError) as too_large:
+        oa.chat.completions.create(model="chatroute/auto", messages=[{"role": "user", "content": "hi"}])
+    assert too_large.value.status_code == 431
+    assert too_large.value.body == {"message": "the request line and headers are larger than 64 KB",
+                                    "type": "invalid_request_error", "param": None,
+                                    "code": "request_header_fields_too_large"}
+
+
+@pytest.mark.parametrize("path", [b"/v1/messages", b"/v1/messages/count_tokens", b"/v1/chat/completions"])
+def test_a_408_for_headers_that_never_end_comes_in_the_endpoints_shape(limited: Served, path: bytes) -> None:
+    """A client stalled mid-headers on /v1/messages got OpenAI's shape; the anthropic SDK reads
+    the type from Anthropic's (a 408 is its RequestTimeoutError, `type` timeout_error)."""
+    sock = _connect(limited)
+    try:
+        sock.sendall(b"POST " + path + b" HTTP/1.1\r\nhost: 127.0.0.1\r\nanthropic-version: 2023-06-01\r\n")
+        closed, sent = _closed_within(sock, HEADER_TIMEOUT + 5.0)
+    finally:
+        sock.close()
+    assert closed and sent.startswith(b"HTTP/1.1 408"), sent[:200]
+    message = "the request headers did not arrive in time"
+    if path.startswith(b"/v1/messages"):
+        assert _body(sent) == {"type": "error", "error": {"type": "timeout_error", "message": message}}
+    else:
+        assert _body(sent) == {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                         "code": "request_timeout"}}
+
+
+def test_a_408_before_the_request_line_is_in_openais_shape(limited: Served) -> None:
+    sock = _connect(limited)
+    try:
+        sock.sendall(b"POST /v1/mess")  # which endpoint is not known yet
+        closed, sent = _closed_within(sock, HEADER_TIMEOUT + 5.0)
+    finally:
+        sock.close()
+    assert closed and sent.startswith(b"HTTP/1.1 408")
+    assert _body(sent)["error"]["code"] == "request_timeout"  # type: ignore[index]
