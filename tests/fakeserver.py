@@ -74,6 +74,8 @@ class Reply:
         `<think>…</think>` followed by a blank line, each tag split between two chunks (Qwen3 or a
         DeepSeek-R1 distill on a server that does not split it off); unclosed when the reply is cut
         at max_tokens within it.
+    think_open: with think_tags, False leaves the opening `<think>` out (it was the chat template's,
+        as the DeepSeek-R1 distills and QwQ write it): the thinking, then a lone `</think>`.
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length". None:
@@ -103,6 +105,7 @@ class Reply:
     respect_max_tokens: bool = True
     reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
     think_tags: bool = False
+    think_open: bool = True
     # Bytes spliced raw (not JSON-escaped) into an extra text delta sent after the first chunk,
     # e.g. b"\xff\xfe" for invalid UTF-8 inside the stream.
     raw_bytes: bytes | None = None
@@ -736,10 +739,14 @@ class _SSE:
         finish = r.finish_reason
         if r.reasoning and r.think_tags:
             # Each tag split between two chunks; every chunk one token against max_tokens.
-            for piece in ["<thi", "nk>\n", *_words(r.reasoning), "\n</th", "ink>\n\n"]:
+            opening = ["<thi", "nk>\n"] if r.think_open else []
+            for piece in [*opening, *_words(r.reasoning), "\n</th", "ink>\n\n"]:
                 if limit is not None and count >= limit:
                     self.end("length", None if r.omit_usage else self._usage(r, count))
                     return
+                if r.tokens_per_s and count:
+                    self.flush()
+                    self.h._sleep(1.0 / r.tokens_per_s)
                 self.text(piece)
                 count += 1
         elif r.reasoning:

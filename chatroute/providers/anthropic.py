@@ -39,7 +39,7 @@ from chatroute.providers.base import (
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
 from chatroute.providers.sdk_provider import NOTHING, SDKProvider, stream_deltas
-from chatroute.providers.think_tags import ThinkTags
+from chatroute.providers.think_tags import ThinkTags, opens_think_itself
 from chatroute.providers.warmup import import_first_request_modules
 
 DEFAULT_MAX_TOKENS = ANTHROPIC_DEFAULT_MAX_TOKENS  # Anthropic requires max_tokens on every request
@@ -110,7 +110,8 @@ class AnthropicProvider(SDKProvider[AsyncAnthropic]):
                                         stream_cls=AsyncStream[object])
 
     def _reader(self, request: ChatRequest) -> _StreamState:
-        return _StreamState(guard=output_guard(_max_tokens(request)), provider=self.name, model=request.model)
+        return _StreamState(guard=output_guard(_max_tokens(request)), provider=self.name, model=request.model,
+                            tags=ThinkTags(lone_close=self.cfg.is_local() and opens_think_itself(request.model)))
 
 
 def _max_tokens(req: ChatRequest) -> int:
@@ -186,8 +187,9 @@ class _StreamState:
         # Once the model produced output, visible or thinking, the request is billed:
         # message_start's input and cache counts price it (the engine counts the output).
         # Before that (an overloaded error right after message_start) nothing is billed.
+        thinking = self._deltas(self.tags.rest_on_failure(), "")
         kept = self.report(partial=True) if self.started else None
-        return (kept,) if kept is not None else NOTHING
+        return (*thinking, kept) if kept is not None else thinking
 
     def delta(self, delta: Any) -> Sequence[StreamEvent]:
         kind = _field(delta, "type")
@@ -200,9 +202,12 @@ class _StreamState:
                 return NOTHING
         if kind == "text_delta" and delta["text"]:
             # A local server's Anthropic endpoint may send a model's <think> block as text.
-            return self._deltas(*self.tags.split(delta["text"]))
+            events = self._deltas(*self.tags.split(delta["text"]))
+            self.started = self.started or self.tags.holding
+            return events
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
+            self.tags.thinking_apart()
             thinking = delta.get("thinking")
             return (ReasoningDelta(thinking),) if isinstance(thinking, str) and thinking else NOTHING
         # signature / tool-input deltas are neither text nor progress

@@ -33,7 +33,7 @@ from chatroute.providers.base import (
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import stream_ended_early
 from chatroute.providers.sdk_provider import NOTHING, SDKProvider, stream_deltas
-from chatroute.providers.think_tags import ThinkTags
+from chatroute.providers.think_tags import ThinkTags, opens_think_itself
 from chatroute.providers.warmup import import_first_request_modules
 
 if TYPE_CHECKING:
@@ -153,7 +153,8 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
                  "usage": body.get("usage")},)
 
     def _reader(self, request: ChatRequest) -> _ChunkReader:
-        return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model)
+        return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model,
+                            tags=ThinkTags(lone_close=self.cfg.is_local() and opens_think_itself(request.model)))
 
 
 # Handed to the reader after the last chunk when the server closed the stream with `data: [DONE]`.
@@ -216,9 +217,12 @@ class _ChunkReader:
             self.usage = usage  # some servers repeat running usage; the last one wins
         if reason:
             self.finish = reason
+        if thinking:
+            self.tags.thinking_apart()
         if text:
             tagged, text = self.tags.split(text)
             thinking += tagged
+            self.started = self.started or self.tags.holding
         return self._deltas(thinking, text)
 
     def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
@@ -239,7 +243,7 @@ class _ChunkReader:
 
     def on_failure(self) -> Sequence[StreamEvent]:
         # Usage comes only in the last chunk: a stream that failed reported none to keep.
-        return NOTHING
+        return self._deltas(self.tags.rest_on_failure(), "")
 
 
 def _rejects(exc: BaseException, param: str) -> bool:

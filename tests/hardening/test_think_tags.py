@@ -68,3 +68,50 @@ def test_think_tags_later_in_an_answer_are_its_text(capsys: pytest.CaptureFixtur
     code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "How does Qwen3 show its reasoning?")
     assert code == 0 and out["text"] == answer, out
 
+
+
+R1 = ["openai/deepseek-r1-distill-qwen-7b", "anthropic/qwq-32b"]
+# The fake server is on this machine: its providers are local servers, as llama.cpp's would be.
+LOCAL_MODELS = "".join(f'[models."{m}"]\ninput_cost_per_mtok = 1.0\noutput_cost_per_mtok = 2.0\n'
+                       f'context_window = 32768\n' for m in R1)
+
+
+@pytest.mark.parametrize("model", R1)
+def test_thinking_before_a_lone_close_tag_is_thinking(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                                      chatroute_home: Path, model: str) -> None:
+    """A DeepSeek-R1 distill or QwQ has the opening `<think>` in its chat template: its stream is
+    the thinking, a lone `</think>`, then the answer. Before, all of it was the answer: printed,
+    stored, cached and sent back as history."""
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    name = model.split("/")[1]
+    configured.script(name, Reply(text="Paris.", reasoning=THOUGHT, think_tags=True, think_open=False,
+                                  output_tokens=40))
+    code, out = ask_json(capsys, "-m", model, "What is the capital of France?")
+    assert code == 0 and out["status"] == "ok" and out["text"] == "Paris.", out
+    assert out["tokens"]["output"] == 40 and not out["tokens"]["estimated"]
+
+    code, text, err = run_cli(capsys, "ask", "-m", model, "What is the capital of France?")
+    assert code == 0 and text == "Paris.\n" and "cache" in err, err
+
+    configured.script(name, Reply(text="About 2.1 million."))
+    code, nxt = ask_json(capsys, "--no-cache", "-m", model, "-c", out["conversation_id"], "Its population?")
+    assert code == 0, nxt
+    sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
+    assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
+                    ("user", "Its population?")]
+
+
+@pytest.mark.parametrize("answer", [
+    "Qwen3 wraps its reasoning in <think> and </think> tags.",  # another tag before the lone one
+    "Close the block with </think>, then write the answer.",  # no other tag, but the whole answer
+])
+def test_an_answer_about_the_tags_is_its_text(capsys: pytest.CaptureFixture[str], configured: FakeServer,
+                                              answer: str) -> None:
+    """From such a model, an answer that mentions `</think>` after another tag is text; so is
+    one from any other model (which is not held back at all)."""
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(text="<b>Tags</b>: " + answer))
+    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "How does Qwen3 show its reasoning?")
+    assert code == 0 and out["text"] == "<b>Tags</b>: " + answer, out
+    configured.script("gpt-4o-mini", Reply(text=answer))
+    code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "How does Qwen3 show its reasoning?")
+    assert code == 0 and out["text"] == answer, out
