@@ -101,7 +101,7 @@ class BearerAuth:
         headers = dict(scope["headers"])
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, presented = auth.partition(" ")
-        if not auth:  # Anthropic's SDK sends its key as x-api-key
+        if not auth:  # Anthropic's API takes its key as x-api-key (its SDK 2.x sends a bearer token)
             presented = headers.get(b"x-api-key", b"").decode("latin-1")
             scheme = "bearer" if presented else ""
         ok, name = (False, None)

@@ -317,3 +317,17 @@ def test_count_tokens_gives_the_count_message_start_gives(fresh: Served) -> None
     with sdk.messages.stream(model="openai/gpt-4o", max_tokens=50, system="Be brief.", messages=messages) as stream:
         starts = [e.message.usage.input_tokens for e in stream if e.type == "message_start"]
     assert starts == [pinned.input_tokens]
+
+
+def test_the_token_is_taken_as_a_bearer_token_and_as_x_api_key(fresh: Served) -> None:
+    """The anthropic SDK (2.x) sends its api_key as `Authorization: Bearer`, not as x-api-key as
+    the README said; other Anthropic clients send x-api-key. Both are accepted."""
+    raw = client(fresh).messages.with_raw_response.create(
+        model="openai/gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "which header?"}])
+    assert raw.http_request.headers["authorization"] == f"Bearer {fresh.token}"
+    assert "x-api-key" not in raw.http_request.headers
+    assert raw.parse().stop_reason == "end_turn"
+    body = {"model": "openai/gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "x-api-key"}]}
+    r = httpx.post(fresh.url + "/messages", headers={"x-api-key": fresh.token, "anthropic-version": "2023-06-01"},
+                   json=body, timeout=30)
+    assert r.status_code == 200 and r.json()["type"] == "message"
