@@ -164,6 +164,7 @@ def _print_answer(model: str, out: dict[str, Any]) -> None:
 
     # 64 cells, or the terminal's width less one: a rule that wraps leaves a stray line of ━.
     width = min(RULE_CELLS, (terminal_columns(sys.stdout) or RULE_CELLS + 1) - 1)
+    model = show(model)  # an id from the config file, quoted as a warning quotes one
     print(f"━━ {model} " + "━" * max(0, width - 4 - display_width(model)))
     if out.get("text"):
         print(show(out["text"].rstrip()))

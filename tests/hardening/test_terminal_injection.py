@@ -292,3 +292,22 @@ async def test_a_stored_prompt_and_a_paste_never_drive_the_terminal(
     for screen in (opened, pasted, sent):
         assert _leaks(screen) == [] and "\x1b[?1049l" not in screen
     assert fake_server.requests[-1].body["messages"][-1]["content"] == "PASTEMARK red  pasted"
+
+
+def test_compare_headers_never_carry_a_configured_model_ids_escapes(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, fake_server: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant")
+    evil = "gpt\\u001b]0;PWNED TITLE\\u0007\\u202ex"  # TOML's escapes: ESC, BEL, a bidi override
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", f"openai/{evil}"], extra=f"""
+[models."openai/{evil}"]
+input_cost_per_mtok = 1.0
+output_cost_per_mtok = 1.0
+context_window = 100000
+""")
+    model = "openai/gpt\x1b]0;PWNED TITLE\x07\u202ex"
+    _on_a_terminal(monkeypatch)
+    code, out, err = run_cli(capsys, "compare", "-m", "openai/gpt-4o-mini", "-m", model, "hello")
+    assert code == 0, err
+    assert "━━ openai/gpt<U+202E>x ━" in out and not _leaks(out + err) and "\u202e" not in out
