@@ -246,6 +246,8 @@ class ChatrouteApp(App[None]):
             # Not started: nothing sent, nothing to lose (the prompt is still the chat's draft),
             # so the costs replace it. A started compare stays underneath: its answers may be
             # streaming, and none is picked yet, which closing it would decide for the user.
+            # What was ticked and written in it comes back with the next F4.
+            self.chat_screen().set_compare_aside(self.screen)
             self.pop_screen()
         self.push_screen(CostsScreen(self.backend))
 

@@ -59,3 +59,56 @@ async def test_f5_over_a_started_compare_keeps_it_underneath(
         await pilot.press("escape")
         await settle(pilot, app)
         assert isinstance(app.screen, ChatScreen)
+
+
+async def test_f5_then_f4_brings_back_the_compare_as_it_was_left(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """F5 on a compare not yet started, then F4: the models ticked and the prompt rewritten in its
+    field were dropped (the pool's default pair and the composer's text again)."""
+    from textual.widgets import Input, SelectionList
+
+    from chatroute.tui.screens.compare import CompareScreen
+    from chatroute.tui.widgets.composer import Composer
+    from tests.tui.helpers import open_compare_ticking
+
+    picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.screen.query_one(Composer).insert("When to visit Lisbon?")
+        compare = await open_compare_ticking(pilot, app, picked)
+        field = compare.query_one(Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*"Lisbon or Porto in May?")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert stack(app) == ["ChatScreen", "CostsScreen"]
+        for leave in ("f4", "escape"):  # straight back, or by way of the chat
+            if leave == "escape":
+                await pilot.press("f5")
+                await pilot.pause()
+                await pilot.press("escape")
+                await pilot.pause()
+                assert isinstance(app.screen, ChatScreen)
+            await pilot.press("f4")
+            await pilot.pause()
+            again = app.screen
+            assert isinstance(again, CompareScreen) and again is not compare
+            assert sorted(again.query_one(SelectionList).selected) == picked
+            assert again.query_one(Input).value == "Lisbon or Porto in May?"
+            compare = again
+        # The composer's text is untouched, and a prompt written there since wins over the field.
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        composer = app.screen.query_one(Composer)
+        assert composer.text == "When to visit Lisbon?"
+        composer.clear()
+        composer.insert("Best pastry in Lisbon?")
+        await pilot.press("f4")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        assert app.screen.query_one(Input).value == "Best pastry in Lisbon?"
+        assert sorted(app.screen.query_one(SelectionList).selected) == picked

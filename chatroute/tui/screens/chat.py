@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from textual import on
 from textual.app import ComposeResult
@@ -39,9 +39,19 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinishe
 if TYPE_CHECKING:
     from chatroute.routing.budget import BudgetBlock
     from chatroute.store.waits import LockWaits
+    from chatroute.tui.screens.compare import CompareScreen
 
 NARROW = 100  # below this width the sidebar collapses unless the user opened it
 DRAFT_SAVE_DELAY_S = 1.0
+
+
+class ComparePicks(NamedTuple):
+    """A compare closed before it started, for the costs (F5): what the next F4 opens with."""
+
+    conversation_id: str | None
+    composer: str  # the composer's prompt then: a different one now was written since, and wins
+    prompt: str  # what its own field held
+    models: list[str]  # ticked
 
 
 class ChatScreen(ChatKeys, Screen[None]):
@@ -87,6 +97,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._draft_timer: Timer | None = None
         self._draft_unsaved = False  # the last save of the draft failed (and the user was told)
         self._draft_for: str | None = None  # the conversation the composer's text is a draft of
+        self._compare_aside: ComparePicks | None = None  # an unstarted compare the costs replaced (F5)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -787,13 +798,16 @@ class ChatScreen(ChatKeys, Screen[None]):
         if cid is None:
             return
         enabled = not self.backend.cache_enabled(cid)
-        if await write_off_loop(self, self.backend, lambda: self.backend.set_cache_enabled(cid, enabled),
-                                f"turn the answer cache {'on' if enabled else 'off'}") is None:
+        saved = await write_off_loop(self, self.backend, lambda: self.backend.set_cache_enabled(cid, enabled),
+                                     f"turn the answer cache {'on' if enabled else 'off'}")
+        if saved is None:
             return
         said = f"Answer cache {'on' if enabled else 'off'} for this conversation"
+        if saved.value:  # no other conversation (nor serve's clients) is served them any more
+            said += f"; its {saved.value} cached {'answer was' if saved.value == 1 else 'answers were'} deleted"
         if enabled and self.backend.cache_off_in_config():
             said += ", but off in your config (cache.enabled = false): nothing is cached"
-        self.notify(said, timeout=5 if said.endswith("cached") else 2, markup=False)
+        self.notify(said, timeout=5 if saved.value or said.endswith("cached") else 2, markup=False)
         self.refresh_titles()
 
     def action_export(self) -> None:
@@ -881,6 +895,12 @@ class ChatScreen(ChatKeys, Screen[None]):
         if self._busy("compare"):
             return
         prompt = self.composer.prompt  # a paste kept aside goes in full
+        models, field = None, prompt
+        aside, self._compare_aside = self._compare_aside, None
+        if aside is not None:  # back as it was left, unless a prompt was written in the composer since
+            models = aside.models
+            if (aside.conversation_id, aside.composer) == (self.conversation_id, prompt):
+                field = aside.prompt
 
         def asked(sent: str) -> None:
             # Sent once it is stored, not once an answer is picked: quitting meanwhile kept it as
@@ -895,7 +915,12 @@ class ChatScreen(ChatKeys, Screen[None]):
                 conversation_id, message_id = result
                 self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
-        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, prompt, asked=asked), picked_cb)
+        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, field, models, asked=asked), picked_cb)
+
+    def set_compare_aside(self, compare: CompareScreen) -> None:
+        """`compare`, not started, is closing for the costs (F5): its picks open the next one."""
+        self._compare_aside = ComparePicks(self.conversation_id, self.composer.prompt, compare.written_prompt(),
+                                           compare.selected())
 
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
         """The picked answer (or, closed without a pick, the first that answered) is now the active reply:

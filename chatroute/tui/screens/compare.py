@@ -501,6 +501,9 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     def selected(self) -> list[str]:
         return list(self.query_one(SelectionList).selected)
 
+    def written_prompt(self) -> str:
+        return self.query_one(Input).value
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_start()
