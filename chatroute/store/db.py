@@ -252,8 +252,20 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         """Pin a model for this conversation (None unpins). Survives restarts."""
         self._update_conversation(conversation_id, pinned_model=model)
 
-    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
-        self._update_conversation(conversation_id, cache_enabled=int(enabled))
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int:
+        """Switch the conversation's answer cache. Off, it neither reads the cache nor adds to it,
+        and the answers the cache already stored from it are deleted (as when it is deleted): they
+        were served on to other conversations and to `chatroute serve`'s clients. Returns how
+        many were deleted."""
+
+        def run(c: sqlite3.Connection) -> int:
+            cur = c.execute("UPDATE conversations SET cache_enabled = ?, updated_at = ? WHERE id = ?",
+                            (int(enabled), utc_now(), conversation_id))
+            if cur.rowcount == 0:
+                raise StoreError(f"no conversation {conversation_id}")
+            return 0 if enabled else _drop_cached_answers(c, conversation_id)
+
+        return self._write(run)
 
     def pinned_models(self) -> list[str]:
         """The models pinned in conversations that are not archived (distinct)."""
@@ -272,11 +284,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         history remains true; they hold no text."""
 
         def run(c: sqlite3.Connection) -> bool:
-            # Before the turns lose their conversation id. The cache's own triggers tell its
-            # other processes, whose indexes drop the entries at their next lookup.
-            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cache_entries'").fetchone():
-                c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
-                          (conversation_id,))
+            _drop_cached_answers(c, conversation_id)  # before the turns lose their conversation id
             # Children before parents is not needed (ON DELETE CASCADE on parent_id), but one
             # DELETE of all rows lets SQLite do it in a single pass.
             c.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
@@ -709,3 +717,12 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         from chatroute.store.export import export_conversation
 
         return export_conversation(self, conversation_id, fmt)
+
+
+def _drop_cached_answers(c: sqlite3.Connection, conversation_id: str) -> int:
+    """Delete the answers the cache stored from this conversation's turns; how many. The cache's
+    own triggers tell its other processes, whose indexes drop the entries at their next lookup."""
+    if not c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cache_entries'").fetchone():
+        return 0
+    return c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
+                     (conversation_id,)).rowcount

@@ -308,8 +308,9 @@ class Backend:
         conv = self.conversation(conversation_id) if conversation_id else None
         return conv.cache_enabled if conv is not None else True
 
-    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
-        self._store.set_cache_enabled(conversation_id, enabled)
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int:
+        """Returns how many answers cached from the conversation were deleted (switched off)."""
+        return self._store.set_cache_enabled(conversation_id, enabled)
 
     def cache_off_in_config(self) -> bool:
         """`[cache] enabled = false`: no conversation's switch turns the cache on."""

@@ -95,8 +95,9 @@ class FakeStore:
     def set_pin(self, conversation_id: str, model: str | None) -> None:
         self.conversations[conversation_id].pinned_model = model
 
-    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> None:
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int:
         self.conversations[conversation_id].cache_enabled = enabled
+        return 0
 
     # messages
     def add_message(self, conversation_id: str, role: str, content: str, parent_id: str | None = None,

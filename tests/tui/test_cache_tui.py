@@ -443,3 +443,28 @@ async def test_cache_clear_while_the_tui_is_open_leaves_no_count_from_before(
     assert code == 0, err
     stats = json.loads(out)
     assert (stats["entries"], stats["hits"], stats["misses"], stats["saved_usd"]) == (0, 0, 0, 0.0), stats
+
+
+async def test_switching_a_conversations_cache_off_deletes_what_it_cached(real_engine: Engine,
+                                                                         fake_server: FakeServer) -> None:
+    """Off, a conversation neither reads the cache nor adds to it; what it had cached before was
+    kept, and served on to every other conversation (and to serve's clients). Now it is deleted,
+    as when the conversation is deleted, and the notice says so."""
+    app = ChatrouteApp(real_engine, close_engine=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        first, sent = await _ask(pilot, fake_server, CACHED, new=False)
+        assert sent == 1
+        private = app.screen.conversation_id
+        await run_palette_command(pilot, "toggle answer cache")
+        await settle(pilot, app)
+        assert "cache off" in subtitle(app)
+
+        other, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 1, "an answer cached from the conversation switched off was served elsewhere"
+        assert "(cache)" not in badge(other) and app.screen.conversation_id != private
+        said = [str(n.message) for n in app._notifications]
+        assert "Answer cache off for this conversation; its 1 cached answer was deleted" in said, said
+        # The other conversation's own answer is cached as usual.
+        again, sent = await _ask(pilot, fake_server, CACHED)
+        assert sent == 0 and "(cache)" in badge(again)
+    assert real_engine.store.get_conversation(private).cache_enabled is False
