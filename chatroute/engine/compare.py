@@ -4,7 +4,7 @@ message, and the user's pick taught to the router."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -56,13 +56,48 @@ def open_compare_streams(engine: Engine, conversation_id: str | None, prompt: st
     for i, model in enumerate(resolved):
         msg = store.add_message(conv.id, "assistant", "", parent_id=user_msg.id, status="streaming",
                                 active=i == 0)
-        streams[model] = _compare_one(engine, conv, user_msg.id, msg.id, narrowed(widest, *budgets[model]),
-                                      prompt, model)
+        streams[model] = _CompareStream(engine, msg.id, model, _compare_one(
+            engine, conv, user_msg.id, msg.id, narrowed(widest, *budgets[model]), prompt, model))
     return streams
 
 
+class _CompareStream(AsyncIterator[TurnEvent]):
+    """One answer's events. Its answer is stored `streaming` before the stream runs, and an async
+    generator closed before its first step runs none of its code: a compare stopped in the
+    instant it started left it so for as long as the process lived. Closed before it ran, the
+    answer is settled here: interrupted, empty, nothing sent or billed."""
+
+    def __init__(self, engine: Engine, message_id: str, model: str, events: AsyncGenerator[TurnEvent, None]) -> None:
+        self._engine, self._message_id, self._model = engine, message_id, model
+        self._events = events
+        self._ran = self._closed = False
+
+    async def __anext__(self) -> TurnEvent:
+        if self._closed:
+            raise StopAsyncIteration
+        self._ran = True
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        await self._events.aclose()  # raises, and stays open, while another task runs it
+        self._closed = True
+        if not self._ran:
+            await self._engine._db(_close_unsent, self._engine, self._message_id, self._model)
+
+
+def _close_unsent(engine: Engine, message_id: str, model: str) -> None:
+    try:
+        engine.store.set_message_model(message_id, model, "compare")
+        engine.store.close_unsaved(message_id)
+    except (StoreError, sqlite3.Error):  # the next open marks it interrupted instead
+        return
+    _show_an_answer(engine, message_id)
+
+
 async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str, window: HistoryWindow,
-                       prompt: str, model: str) -> AsyncIterator[TurnEvent]:
+                       prompt: str, model: str) -> AsyncGenerator[TurnEvent, None]:
     from chatroute.routing.policy import RouteDecision
 
     history = window.messages

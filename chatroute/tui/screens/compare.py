@@ -361,6 +361,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         self._frame = 0  # the tabs' spinner
         self._tab_timer: Timer | None = None
         self._asked = False  # the models are answering: the hint says how to pick
+        self._streams: list[CleanEvents] = []  # closed when stopped, also those whose worker never ran
         self.sub_title = "compare models"
 
     def compose(self) -> ComposeResult:
@@ -542,6 +543,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             for col in self.columns:
                 col._fail(error_line(exc))
             return
+        self._streams = list(streams.values())
         by_order = list(streams.values()) if len(streams) == len(self.columns) else []
         for i, col in enumerate(self.columns):
             # keyed by resolved model id; fall back to order if the engine renamed a model
@@ -601,6 +603,11 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         for worker in cancelled:
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
+        # A worker cancelled before its first step never ran its column's code, nor closed its
+        # stream, whose answer the engine stored `streaming`: closing it settles that answer.
+        for events in self._streams:
+            with contextlib.suppress(Exception):
+                await events.aclose()
 
     async def action_close(self) -> None:
         await self._stop_streams(setup=True)
