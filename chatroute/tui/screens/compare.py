@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from textual.timer import Timer
+    from textual.worker import Worker
 
     from chatroute.catalog.models import ModelInfo
     from chatroute.store.records import TurnRecord
@@ -584,13 +585,40 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
 
     def action_stop(self) -> None:
         """ctrl+c stops every answer still streaming (each saved as interrupted, priced) and
-        keeps the screen; with nothing streaming the key does what it did: copy the text selected
-        on screen (this binding replaced the screen's own for the key) or the prompt's selection."""
+        keeps the screen; a compare still starting is stopped before it sends, and its picker is
+        back to start again. With nothing running the key does what it did: copy the text
+        selected on screen (this binding replaced the screen's own for the key) or the prompt's
+        selection."""
+        setup = [w for w in self.workers if w.node is self and w.group == "compare-setup" and w.is_running]
+        if setup:
+            # Cancelled now, not from a worker: the set-up must not go on to send meanwhile.
+            for worker in setup:
+                worker.cancel()
+            self.run_worker(self._back_to_the_picker(setup), group="compare-stop", exit_on_error=False)
+            self.notify("Stopped before anything was sent", timeout=3, markup=False)
+            return
         if not any(w.node is self and w.group == "compare" and w.is_running for w in self.workers):
             self.action_copy_text()  # SkipAction when nothing is selected
             return
         self.run_worker(self._stop_streams(), group="compare-stop", exit_on_error=False)
         self.notify("Stopped", timeout=2, markup=False)
+
+    async def _back_to_the_picker(self, setup: list[Worker[None]]) -> None:
+        """Undo what a start stopped before it sent set up: the models ticked and the prompt are
+        as they were, for Enter or ctrl+s to start again."""
+        for worker in setup:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
+        if self._tab_timer is not None:
+            self._tab_timer.stop()
+            self._tab_timer = None
+        self.columns, self.shown = [], 0
+        await self.query_one("#columns", Horizontal).remove_children()
+        await self.query_one("#answer-tabs", Horizontal).remove_children()
+        self.remove_class("-running", "-one-at-a-time")
+        self.sub_title = "compare models"
+        self.refresh_bindings()  # Start again
+        self.query_one(Input).focus()
 
     async def _stop_streams(self, *, setup: bool = False) -> None:
         """`setup`: a compare still being set up (no stream yet) is stopped too, before it sends."""
