@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.format import reroute_line
+from chatroute.safetext import strip_terminal_controls
 from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
@@ -186,7 +187,10 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
                 return error_response(err, {"connection": "close"} if err.status in (408, 413) else None,
                                       scope=request.scope)
             except Exception as exc:  # noqa: BLE001 - one line in the log, a plain 500 to the client
-                log.error("chatroute serve: %s %s failed: %s: %s", request.method, path, type(exc).__name__, exc)
+                # The path is the client's (a model id in /v1/models/{id}, percent-decoded), and so
+                # may be the error's words: one line, cleaned for the terminal serve runs in.
+                said = strip_terminal_controls(f"{request.method} {path} failed: {type(exc).__name__}: {exc}")
+                log.error("chatroute serve: %s", " ".join(said.split()))
                 return error_response(ApiError(500, "internal error in chatroute serve (see its log)",
                                                type_="server_error"), scope=request.scope)
         return endpoint
