@@ -4,10 +4,10 @@ answers arrive with their Markdown blocks already built (one layout per page of 
 from __future__ import annotations
 
 import gc
-import time
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets.markdown import MarkdownBlock
 
 from chatroute.store import Store
@@ -18,7 +18,7 @@ from chatroute.tui.markdown.answer import AnswerMarkdown
 from chatroute.tui.markdown.repair import top_level_blocks
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.tui.fake_engine import FakeEngine
-from tests.tui.helpers import settle
+from tests.tui.helpers import settle, until
 
 
 class Clock:
@@ -146,21 +146,44 @@ def test_a_stream_defers_it_further_but_not_forever(quiet: tuple[QuietCollector,
 
 async def test_the_app_reports_keys_and_collects_when_idle(chatroute_home: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys count as activity and the app's timer collects once it has been quiet for IDLE_S.
+    The collector reads a clock the test moves, and the test waits for the timer to have looked:
+    on a loaded machine the loop can stall past IDLE_S between two keys, which with the real
+    clock was a quiet spell, and a collection, in the middle of the typing."""
     monkeypatch.setattr(collector_mod, "MIN_DEFERRED", 0)
+    monkeypatch.setattr(collector_mod, "MAX_DEFERRED", 1 << 30)  # only a quiet moment collects here
+    clock = Clock()
+    monkeypatch.setattr(COLLECTOR, "_clock", clock)
+    looked = [0]
+    tick = COLLECTOR.tick
+
+    def counted_tick() -> bool:
+        looked[0] += 1
+        return tick()
+
+    monkeypatch.setattr(COLLECTOR, "tick", counted_tick)  # what the app's timer calls
+
+    async def timer_looks(pilot: Pilot) -> None:
+        """Until the timer has looked twice at the clock as it is now."""
+        seen = looked[0]
+        await until(pilot, lambda: looked[0] >= seen + 2, "the quiet-gc timer", timeout=30)
+
     before = gc.get_threshold()
     app = ChatrouteApp(FakeEngine(Store.open()))  # type: ignore[arg-type]
     async with app.run_test(size=(100, 30)) as pilot:
         assert gc.get_threshold()[2] >= 1 << 30
+        await timer_looks(pilot)
         start = COLLECTOR.collections
-        for _ in range(6):  # typing: never quiet for IDLE_S (1 s), even on a busy test machine
+        for _ in range(6):  # typing: a key every 0.6 s, never quiet for IDLE_S (1 s) though 3.6 s pass
+            clock.now += collector_mod.IDLE_S * 0.6
             await pilot.press("x")
-            await pilot.pause(0.1)
+            await timer_looks(pilot)
         assert COLLECTOR.collections == start
-        quiet_since = time.monotonic()
-        while COLLECTOR.collections == start and time.monotonic() - quiet_since < 10:
-            await pilot.pause(0.1)
-        assert COLLECTOR.collections > start
-        assert time.monotonic() - quiet_since >= collector_mod.IDLE_S * 0.5  # not before the quiet
+        clock.now += collector_mod.IDLE_S * 0.9
+        await timer_looks(pilot)
+        assert COLLECTOR.collections == start  # not before the quiet
+        clock.now += collector_mod.IDLE_S * 0.2
+        await until(pilot, lambda: COLLECTOR.collections > start, "a collection once quiet", timeout=30)
     assert gc.get_threshold() == before
 
 
