@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import ask_json, run_cli, write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import Drop, FakeServer, Reply
 
 MODEL = "openai/gpt-4o-mini"
 THOUGHT = "The user asks for the capital. It is Paris, I am sure."
@@ -115,3 +115,14 @@ def test_an_answer_about_the_tags_is_its_text(capsys: pytest.CaptureFixture[str]
     configured.script("gpt-4o-mini", Reply(text=answer))
     code, out = ask_json(capsys, "--no-cache", "-m", MODEL, "How does Qwen3 show its reasoning?")
     assert code == 0 and out["text"] == answer, out
+
+
+def test_a_stream_that_breaks_while_its_start_is_held_bills_it_as_thinking(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Cut before `</think>` came: what was held was never shown, and from such a model it was
+    most likely the thinking; it is billed as thinking, and the answer has no text."""
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    configured.script("deepseek-r1-distill-qwen-7b", Drop(text=THOUGHT * 20, after_chunks=200))
+    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
+    assert code == 1 and out["status"] == "error" and out["text"] == "", out
+    assert out["tokens"]["estimated"] and out["tokens"]["output"] >= 150 and out["cost_usd"] > 0, out
