@@ -148,9 +148,10 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
         choices = body.get("choices") if isinstance(body, dict) else None
         if not isinstance(choices, list):
             return NOTHING
+        # A document is whole: ended as [DONE] ends a stream, finish_reason or not.
         return ({"choices": [{"index": c.get("index", 0), "delta": c.get("message"),
                               "finish_reason": c.get("finish_reason")} for c in choices if isinstance(c, dict)],
-                 "usage": body.get("usage")},)
+                 "usage": body.get("usage")}, STREAM_DONE)
 
     def _reader(self, request: ChatRequest) -> _ChunkReader:
         return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model,

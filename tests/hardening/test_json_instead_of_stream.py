@@ -47,14 +47,20 @@ def test_a_routed_turn_moves_on_from_an_error_sent_as_json(capsys: pytest.Captur
     assert reroute["from"] == "openai/gpt-4o-mini" and "upstream overloaded" in reroute["message"], reroute
 
 
+@pytest.mark.parametrize("reason", ["stop", None])
 def test_a_whole_answer_sent_though_a_stream_was_asked_for_is_the_answer(capsys: pytest.CaptureFixture[str],
-                                                                         configured: FakeServer) -> None:
-    """Before, the answer was lost: 'stream ended before any text without a finish reason', exit 1."""
+                                                                         configured: FakeServer,
+                                                                         reason: str | None) -> None:
+    """Before, the answer was lost: 'stream ended before any text without a finish reason', exit 1
+    (and, from a server that writes no finish_reason, after f38c1dc still: 'stream ended
+    mid-answer without a finish reason', kept as interrupted, where a stream ending in [DONE]
+    was whole)."""
     configured.script("gpt-4o-mini", _json({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Whole at once."},
-                     "finish_reason": "stop"}],
+                     "finish_reason": reason}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}}))
     code, out = ask_json(capsys, "--no-cache", "-m", "openai/gpt-4o-mini", "hello")
     assert code == 0 and out["status"] == "ok" and out["text"] == "Whole at once.", out
+    assert out["finish_reason"] == "stop"
     assert (out["tokens"]["input"], out["tokens"]["output"], out["tokens"]["estimated"]) == (12, 4, False)
