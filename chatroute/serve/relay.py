@@ -9,6 +9,10 @@ has least to spare. The bytes on the wire are the same frames either way.
 
 The reader waits once `max_pending` frames are waiting, so a client that stops reading still
 stops the provider read, as when one task did both.
+
+When the client hangs up, the reader first takes what the provider has already sent (the frames
+are dropped), until a read would wait: those tokens are billed whoever reads them, and a stream
+cut in the middle of a read loses what was received but not yet read, from the count as well.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from typing import Any
 from chatroute.turn_events import Delta, TurnFinished
 
 MAX_PENDING_FRAMES = 64
+# After a hang-up: the reader is cut once this many turns of the event loop pass without an event
+# (nothing more has arrived: a read would wait for the provider), or after CATCH_UP_MAX_S.
+IDLE_TURNS = 8
+CATCH_UP_MAX_S = 1.0
 
 
 class FrameRelay:
@@ -32,10 +40,12 @@ class FrameRelay:
         self._pending: list[bytes] = []
         self._wake: asyncio.Future[None] | None = None  # the writer, waiting for frames
         self._room: asyncio.Future[None] | None = None  # the reader, waiting for the writer
+        self._read = 0  # events the reader has taken
+        self._dropping = False  # the client is gone: no more frames are made
         self.finished: TurnFinished | None = None
 
     def _add(self, event: Any) -> None:
-        if isinstance(event, Delta):
+        if isinstance(event, Delta) and not self._dropping:
             self._pending.append(self._text_frame(event.text))
             wake = self._wake
             if wake is not None and not wake.done():
@@ -48,13 +58,14 @@ class FrameRelay:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
-    async def _read(self) -> None:
+    async def _reading(self) -> None:
         # Closing the events here, in the reader's task, is what records a stopped stream
         # (the engine's stream sees the cancellation or GeneratorExit and saves the partial).
         async with aclosing(self._events):
             if self.finished is not None:
                 return
             async for event in self._events:
+                self._read += 1
                 self._add(event)
                 if len(self._pending) >= self._max_pending:
                     self._room = asyncio.get_running_loop().create_future()
@@ -68,7 +79,7 @@ class FrameRelay:
         for event in seen:
             self._add(event)
         loop = asyncio.get_running_loop()
-        reader = loop.create_task(self._read())
+        reader = loop.create_task(self._reading())
         reader.add_done_callback(self._wake_writer)
         try:
             while True:
@@ -88,8 +99,38 @@ class FrameRelay:
             if not reader.done():
                 # The client went away or the server is stopping: stop the reader, which records
                 # the partial answer, and give it the moment it needs (if this wait is cancelled
-                # too, the reader still stops and records on its own).
-                reader.cancel()
-                await asyncio.wait([reader])
+                # too, the reader still stops and records on its own). First it takes what had
+                # already arrived, which the provider bills.
+                try:
+                    await self._catch_up(reader)
+                finally:
+                    reader.cancel()
+                    await asyncio.wait([reader])
+                    if not reader.cancelled():
+                        reader.exception()  # read to its end meanwhile, or failed: nobody to tell now
             raise
         reader.result()
+
+    async def _catch_up(self, reader: asyncio.Task[None]) -> None:
+        """Let the reader run on, its frames dropped, while events keep coming without a wait."""
+        self._dropping = True
+        self._pending.clear()
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+        await take_what_arrived(reader, lambda: self._read)
+
+
+async def take_what_arrived(reader: asyncio.Task[Any], read: Callable[[], int]) -> None:
+    """The client is gone: let `reader` (the task reading the turn's events) run on while events
+    keep coming without a wait, `read()` counting them: what the provider had already sent, which
+    it bills whoever reads it. Returns when a read would wait, the reader is done, or after
+    CATCH_UP_MAX_S; the caller then stops the reader."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + CATCH_UP_MAX_S
+    idle = 0
+    while not reader.done() and idle < IDLE_TURNS and loop.time() < until:
+        before = read()
+        await asyncio.sleep(0)
+        idle = 0 if read() != before else idle + 1
+
