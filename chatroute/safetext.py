@@ -74,6 +74,10 @@ def bidi_marker(char: str) -> str:
     return f"<U+{ord(char):04X}>"
 
 
+# A marker bidi_marker wrote, for a UI that draws it apart from the text around it.
+BIDI_MARKER = re.compile(r"<U\+(?:202[A-E]|206[6-9])>")
+
+
 def strip_terminal_controls(text: str, *, mark_bidi: bool = True) -> str:
     """`text` without escape sequences and control characters (tab and newline kept, a CR read
     as a line end), its bidirectional controls shown as markers. `mark_bidi=False` keeps them,

@@ -125,6 +125,7 @@ async def test_the_tui_shows_markers_in_the_chat_and_compare_and_copies_what_it_
         assert not any(ch in drawn for ch in BIDI), [hex(ord(ch)) for ch in drawn if ch in BIDI]
         shown = re.sub(r"\x1b\[[0-9;]*[mH]", "", drawn)  # the text, without its colours
         assert "cache #<U+202E><U+2066> keep ~" in shown and "safe<U+2069><U+2066>" in shown  # the code block
+        assert re.search(r"\x1b\[7;[0-9;]*m<U\+202E>", drawn)  # in the code block, drawn in reverse
         assert "<U+202E>TRAILMARK" in shown and HEBREW in shown and ARABIC in shown
     assert copied == strip_terminal_controls(ANSWER)  # c copies what was shown: the markers
     assert store_text == ANSWER  # the database keeps what the model sent

@@ -29,6 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock
 
+from chatroute.safetext import BIDI_MARKER
 from chatroute.tui.collector import COLLECTOR
 from chatroute.tui.textual_compat import LineDrawnFence
 
@@ -133,6 +134,8 @@ class CodeLines(Widget):
         i = bisect_right(self._starts, y) - 1
         wrapped = self._rows_of.get(i)
         at, row = wrapped[y - self._starts[i]] if wrapped else (0, self._lines[i])
+        if "<U+" in row.plain:
+            row = _bidi_markers_shown(row)
         selection = self.text_selection
         if selection is not None and (span := selection.get_span(i)) is not None:
             start, end = span
@@ -227,6 +230,17 @@ class AnswerFence(LineDrawnFence):
             self.show_code(content, lines)
         finally:
             COLLECTOR.end_busy()
+
+
+# A bidirectional control's marker in code, where such a control does its harm ("Trojan Source"):
+# drawn in reverse, so it does not pass for part of the code.
+_MARKER_STYLE = Style(reverse=True)
+
+
+def _bidi_markers_shown(row: Content) -> Content:
+    for match in BIDI_MARKER.finditer(row.plain):
+        row = row.stylize(_MARKER_STYLE, match.start(), match.end())
+    return row
 
 
 def _long(code: str) -> bool:

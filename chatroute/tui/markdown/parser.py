@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from chatroute.safetext import BIDI_MARKER
 
 _parser: MarkdownIt | None = None
 
@@ -19,10 +20,6 @@ def _soft_breaks_are_hard(state: Any) -> None:
                     child.type = "hardbreak"
 
 
-# The marker chatroute.safetext shows for a bidirectional control.
-_BIDI_MARKER = re.compile(r"<U\+(?:202[A-E]|206[6-9])>")
-
-
 def _bidi_markers_as_code(state: Any) -> None:
     """A bidirectional control's marker stands out from the prose around it: it is drawn as
     inline code is, so `<U+202E>` does not read as something the model wrote."""
@@ -31,11 +28,11 @@ def _bidi_markers_as_code(state: Any) -> None:
             continue
         children: list[Token] = []
         for child in token.children:
-            if child.type != "text" or not _BIDI_MARKER.search(child.content):
+            if child.type != "text" or not BIDI_MARKER.search(child.content):
                 children.append(child)
                 continue
             start = 0
-            for match in _BIDI_MARKER.finditer(child.content):
+            for match in BIDI_MARKER.finditer(child.content):
                 if match.start() > start:
                     children.append(Token("text", "", 0, content=child.content[start:match.start()]))
                 children.append(Token("code_inline", "code", 0, content=match.group(), markup="`"))
