@@ -125,8 +125,15 @@ class AnswerCache:
         self.on_damaged: Callable[[str], None] | None = None
         try:
             with self._write():
+                lost = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cache_entries'").fetchone() is None
                 for sql in SCHEMA:
                     self._conn.execute(sql)
+                if lost:
+                    # Made just now, while its counters may be from a table that was lost (dropped
+                    # by hand): a stale count would evict every new entry from a cache it calls full,
+                    # and other processes' indexes would keep ids that are gone.
+                    self._conn.execute("UPDATE cache_meta SET value = 0 WHERE key = 'count'")
+                    self._conn.execute("UPDATE cache_meta SET value = value + 1 WHERE key IN ('version', 'deletes')")
                 # A new, empty cache is of the current recipe: nothing to embed again.
                 self._conn.execute(
                     "INSERT INTO cache_meta SELECT 'recipe', ? WHERE NOT EXISTS (SELECT 1 FROM cache_entries)"

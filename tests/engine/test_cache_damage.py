@@ -120,3 +120,21 @@ def test_an_entry_whose_vector_is_unreadable_is_embedded_again(capsys: pytest.Ca
     assert sent == 0 and out["cache"] == "hit" and out["cache_tier"] == "semantic", err
     assert out["text"] == first["text"]
     assert "Traceback" not in err and "unreadable" not in err
+
+
+def test_a_cache_table_dropped_from_a_full_cache_keeps_new_answers(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """The table is made again when the cache opens, but its entry count stayed that of the lost
+    table: a cache it called full evicted every new answer as soon as it was stored."""
+    with open(chatroute_home / "config.toml", "a", encoding="utf-8") as f:
+        f.write("\n[cache]\nmax_entries = 2\n")
+    _ask(capsys, configured, "What is the capital of France?")
+    _ask(capsys, configured, "Explain photosynthesis briefly.")
+    with sqlite3.connect(_db(chatroute_home)) as conn:
+        conn.execute("DROP TABLE cache_entries")
+    out, err, sent = _ask(capsys, configured, CACHED)
+    assert out["cache"] == "miss" and sent == 1 and "Traceback" not in err
+    out, err, sent = _ask(capsys, configured, CACHED)
+    assert out["cache"] == "hit" and sent == 0, "the new answer was evicted as it was stored"
+    code, said, _err = run_cli(capsys, "cache", "stats", "--json")
+    assert code == 0 and json.loads(said)["entries"] == 1
