@@ -128,15 +128,20 @@ def _billed_usage(info: ModelInfo, attempt: Attempt, messages: tuple[Message, ..
 
 def failed_unbilled(attempt: Attempt) -> bool:
     """The request failed before the model produced anything, visible or thinking: the
-    provider bills nothing for it. Unless chatroute hung up on it (a timeout) after the provider
-    reported the input it took: to the provider that is a stopped stream, billed as Esc's is."""
+    provider bills nothing for it. Unless the provider said it did: a whole usage report (a
+    stream that failed only at its end), or, for a request chatroute hung up on (a timeout), the
+    input it had reported taking: to the provider that is a stopped stream, billed as Esc's is."""
     return (attempt.error is not None and not attempt.text and not attempt.reasoning
-            and attempt.first_token_at is None and not _hung_up_after_input(attempt))
+            and attempt.first_token_at is None and not _billed_by_report(attempt))
 
 
-def _hung_up_after_input(attempt: Attempt) -> bool:
+def _billed_by_report(attempt: Attempt) -> bool:
     usage, err = attempt.usage, attempt.error
-    return (err is not None and err.kind is ErrorKind.TIMEOUT and usage is not None and not usage.problems
+    if err is None or usage is None or usage.problems:
+        return False
+    if not usage.partial:
+        return usage.input_tokens + usage.output_tokens + usage.cached_input_tokens + usage.cache_write_tokens > 0
+    return (err.kind is ErrorKind.TIMEOUT
             and usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens > 0)
 
 

@@ -243,8 +243,10 @@ class _ChunkReader:
         return (*held, self.usage, finish) if self.usage is not None else (*held, finish)
 
     def on_failure(self) -> Sequence[StreamEvent]:
-        # Usage comes only in the last chunk: a stream that failed reported none to keep.
-        return self._deltas(self.tags.rest_on_failure(), "")
+        # Usage comes only in the last chunk, so a stream cut off reported none. One that failed at
+        # its end (no text and no finish reason before [DONE]) may have: it is what was billed.
+        held = self._deltas(self.tags.rest_on_failure(), "")
+        return (*held, self.usage) if self.usage is not None else held
 
 
 def _rejects(exc: BaseException, param: str) -> bool:
