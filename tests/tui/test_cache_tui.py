@@ -15,7 +15,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, badge, run_palette_command, settle, subtitle, type_and_send
+from tests.tui.helpers import assistants, badge, run_palette_command, settle, subtitle, type_and_send, until
 
 SIZE = (120, 40)
 # Pairs from tests/data/cache_pairs.jsonl (also used by tests/engine/test_cache_cli.py).
@@ -28,13 +28,22 @@ NEGATED = "Which foods are not safe for dogs?"  # labelled negation / must not h
 async def _ask(pilot: Pilot, server: FakeServer, prompt: str, *, new: bool = True) -> tuple[AssistantMessage, int]:
     """Send `prompt` (in a new conversation: the cache is scoped to the history) and return
     the answer's widget and how many requests reached the server for it. The server echoes
-    the prompt back, so a wrong hit would show another prompt's echo."""
+    the prompt back, so a wrong hit would show another prompt's echo.
+
+    It waits for what each key does, not for a number of frames: a key pressed after Ctrl+N or
+    Ctrl+R waits in the app's key gate (chatroute/tui/key_gate.py) until the app has settled,
+    which on a loaded machine was after settle() returned, and the Enter not yet read counted
+    as an answer that sent nothing (from the cache)."""
+    app = pilot.app
     if new:
         await pilot.press("ctrl+n")
-        await settle(pilot, pilot.app)
-    before = len(server.requests)
+        await until(pilot, lambda: app.screen.conversation_id is None and not assistants(app), "a new conversation")
+    before, answers = len(server.requests), len(assistants(app))
     await type_and_send(pilot, prompt)
-    return assistants(pilot.app)[-1], len(server.requests) - before
+    await until(pilot, lambda: len(assistants(app)) > answers and assistants(app)[-1].record is not None,
+                f"the answer to {prompt!r}", timeout=30)
+    await settle(pilot, app)
+    return assistants(app)[-1], len(server.requests) - before
 
 
 def _entry(home: Path, source_turn: str) -> tuple[int, int]:
@@ -349,8 +358,7 @@ async def test_a_preset_picked_with_ctrl_r_keeps_its_own_cached_answers(real_eng
         assert sent == 1 and real_engine.preset == "balanced"
 
         await pilot.press("ctrl+r")
-        await settle(pilot, app)
-        assert real_engine.preset == "best"
+        await until(pilot, lambda: real_engine.preset == "best", "ctrl+r to pick best")
         best, sent = await _ask(pilot, fake_server, CACHED)
         assert sent == 1, "a best turn was served the answer a balanced turn's router picked"
         assert "(cache)" not in badge(best)
@@ -358,8 +366,7 @@ async def test_a_preset_picked_with_ctrl_r_keeps_its_own_cached_answers(real_eng
         assert sent == 0 and again.text == best.text  # best's own answers are served under best
 
         await pilot.press("ctrl+r", "ctrl+r")  # best → frugal → balanced, the configured preset
-        await settle(pilot, app)
-        assert real_engine.preset == "balanced"
+        await until(pilot, lambda: real_engine.preset == "balanced", "two ctrl+r to come back to balanced")
         back, sent = await _ask(pilot, fake_server, CACHED)
         assert sent == 0 and back.text == first.text
 
