@@ -23,7 +23,7 @@ SIZE = (120, 40)
 async def test_a_conversation_deleted_while_another_process_answers_in_it_keeps_the_cost(
         real_engine: Engine, fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o-mini", Reply(text="Paris.", input_tokens=12, output_tokens=2),
-                       Reply(text=" ".join(f"w{i}" for i in range(40)), tokens_per_s=20, input_tokens=30,
+                       Reply(text=" ".join(f"w{i}" for i in range(40)), tokens_per_s=6, input_tokens=30,
                              output_tokens=40))
     app = ChatrouteApp(real_engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
