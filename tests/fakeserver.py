@@ -297,6 +297,7 @@ class RecordedRequest:
     body: dict[str, Any]
     received_at: float  # time.monotonic()
     first_text_at: float | None = None  # time.monotonic() when the first text token was written
+    ended_at: float | None = None  # ... and when the stream's last byte was (it was all sent)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -604,6 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not step.bytes_per_s:
             self.wfile.write(step.body)
+            self.recorded.ended_at = time.monotonic()
             return
         self.wfile.write(step.body[: step.burst])
         self.wfile.flush()
@@ -697,6 +699,8 @@ class _SSE:
     def close(self) -> None:
         self.flush()
         self.h.wfile.write(b"0\r\n\r\n")
+        self.h.wfile.flush()
+        self.h.recorded.ended_at = time.monotonic()
 
     # -- content --
 

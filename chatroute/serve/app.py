@@ -38,7 +38,7 @@ from chatroute.serve import messages_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
 from chatroute.serve.messages_wire import COUNT_PATH, MESSAGES_PATH, MODELS_PATH, anthropic_wire
-from chatroute.serve.relay import FrameRelay
+from chatroute.serve.relay import FrameRelay, take_what_arrived, tallied
 from chatroute.serve.turns import OnRecord, decision_of, request_cost, serve_turn, usage_of
 from chatroute.serve.wire import (
     MAX_BODY_BYTES,
@@ -206,7 +206,8 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         events, received = events_of(request, req)
         if req.stream:
             return await _stream_response(request.receive, _ChatStream(req.include_usage), events, received)
-        return await _while_connected(request, _complete_response(events, received))
+        tally = [0]
+        return await _while_connected(request, _complete_response(tallied(events, tally), received), tally)
 
     async def messages(request: Request) -> Response:
         body = parse_body(await _read_body(request, body_timeout_s))
@@ -215,7 +216,8 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         events, received = events_of(request, req)
         if req.stream:
             return await _stream_response(request.receive, _MessageStream(req), events, received)
-        return await _while_connected(request, _complete_message(events, received))
+        tally = [0]
+        return await _while_connected(request, _complete_message(tallied(events, tally), received), tally)
 
     async def count_tokens(request: Request) -> Response:
         # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.
@@ -433,14 +435,17 @@ async def _client_gone(receive: Receive) -> None:
         pass
 
 
-async def _while_connected(request: Request, answer: Coroutine[Any, Any, Response]) -> Response:
+async def _while_connected(request: Request, answer: Coroutine[Any, Any, Response], tally: list[int]) -> Response:
     """A request answered whole, stopped when its client hangs up: the provider's stream is closed
     then and the request recorded as interrupted with what it cost so far (it read on to the end,
-    billing every token for nobody, and was recorded as finished)."""
+    billing every token for nobody, and was recorded as finished). What the provider had already
+    sent is read first (relay.take_what_arrived; `tally` counts the events read): it is billed."""
     work = asyncio.ensure_future(answer)
     watch = asyncio.ensure_future(_client_gone(request.receive))
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            await take_what_arrived(work, lambda: tally[0])
     finally:
         if not work.done():  # the client left first (or this handler was cancelled)
             work.cancel()

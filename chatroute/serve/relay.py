@@ -25,9 +25,11 @@ from typing import Any
 from chatroute.turn_events import Delta, TurnFinished
 
 MAX_PENDING_FRAMES = 64
-# After a hang-up: the reader is cut once this many turns of the event loop pass without an event
-# (nothing more has arrived: a read would wait for the provider), or after CATCH_UP_MAX_S.
+# After a hang-up: the reader is cut once this many turns of the event loop, and IDLE_S, pass
+# without an event (nothing more has arrived: a read would wait for the provider), or after
+# CATCH_UP_MAX_S. A backlog comes with no gap at all; a live stream's next token takes longer.
 IDLE_TURNS = 8
+IDLE_S = 0.002
 CATCH_UP_MAX_S = 1.0
 
 
@@ -127,10 +129,22 @@ async def take_what_arrived(reader: asyncio.Task[Any], read: Callable[[], int]) 
     it bills whoever reads it. Returns when a read would wait, the reader is done, or after
     CATCH_UP_MAX_S; the caller then stops the reader."""
     loop = asyncio.get_running_loop()
-    until = loop.time() + CATCH_UP_MAX_S
+    now = last = loop.time()
+    until = now + CATCH_UP_MAX_S
     idle = 0
-    while not reader.done() and idle < IDLE_TURNS and loop.time() < until:
+    while not reader.done() and (idle < IDLE_TURNS or now - last < IDLE_S) and now < until:
         before = read()
         await asyncio.sleep(0)
-        idle = 0 if read() != before else idle + 1
+        now = loop.time()
+        if read() != before:
+            idle, last = 0, now
+        else:
+            idle += 1
 
+
+async def tallied(events: AsyncGenerator[Any, None], tally: list[int]) -> AsyncGenerator[Any, None]:
+    """`events`, counting in tally[0] those read (for take_what_arrived)."""
+    async with aclosing(events):
+        async for event in events:
+            tally[0] += 1
+            yield event
