@@ -307,14 +307,37 @@ def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
         return content
     if isinstance(content, list):
         parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        for i, part in enumerate(content):
+            at = f"{where}.content[{i}]"
+            if not isinstance(part, dict):
+                raise ApiError(400, f"{at} must be an object, got {json_type(part)}", param=at)
+            if part.get("type") != "text":
+                kind = part.get("type")
+                got = repr(kind) if isinstance(kind, str) else f"type {json_type(kind)}"
                 raise ApiError(400, f"{where}.content: only text {pieces} are supported by chatroute serve "
-                                    f"(got {kind!r})", code="unsupported_parameter", param=where)
+                                    f"(got {got})", code="unsupported_parameter", param=where)
+            # A text part that is not one (no text, or text that is no string) is malformed, not
+            # an unsupported kind of part: say which field is wrong.
+            if "text" not in part:
+                raise ApiError(400, f"{at}.text is missing", param=f"{at}.text")
+            if not isinstance(part["text"], str):
+                raise ApiError(400, f"{at}.text must be a string, got {json_type(part['text'])}", param=f"{at}.text")
             parts.append(part["text"])
         return "\n".join(parts)
     raise ApiError(400, f"{where}.content must be a string or an array of text {pieces}", param=where)
+
+
+def json_type(value: Any) -> str:
+    """A decoded JSON value's type in JSON's words, for an error the client reads."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 # -- responses ------------------------------------------------------------------------------

@@ -270,3 +270,25 @@ def test_a_stream_ending_on_half_a_pair_ends_with_a_replacement_character(fresh:
     done = client.chat.completions.create(model="chatroute/auto",
                                           messages=[{"role": "user", "content": "ends on half a pair, plain"}])
     assert done.choices[0].message.content == "tail \ufffd"
+
+
+@pytest.mark.parametrize(("path", "part", "says"), [
+    # Before, each said "only text parts are supported by chatroute serve (got 'text')": a text
+    # part refused for not being one.
+    ("/chat/completions", {"type": "text", "text": None}, "messages[0].content[0].text must be a string, got null"),
+    ("/chat/completions", {"type": "text"}, "messages[0].content[0].text is missing"),
+    ("/chat/completions", {"type": "text", "text": ["a", "b"]},
+     "messages[0].content[0].text must be a string, got an array"),
+    ("/messages", {"type": "text", "text": 42}, "messages[0].content[0].text must be a string, got a number"),
+    # Not a part at all: named so, in JSON's words (it said "got 'str'").
+    ("/chat/completions", "hello", "messages[0].content[0] must be an object, got a string"),
+])
+def test_a_text_part_without_a_string_text_is_a_400_that_says_so(fresh: Served, path: str, part: Any,
+                                                                    says: str) -> None:
+    body = {"model": "openai/gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": [part]}]}
+    response = httpx.post(fresh.url + path, json=body, timeout=30,
+                          headers={"authorization": f"Bearer {fresh.token}"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert says in error["message"] and "(got 'text')" not in error["message"], error
+    assert not fresh.fake.requests
