@@ -74,3 +74,28 @@ async def test_the_budget_question_shows_its_keys_in_the_footer(chatroute_home: 
         await type_and_send(pilot, "@gpt-4o-mini a pricey turn")  # past the cap
         await type_and_send(pilot, "Name three rivers.")
         await shows_its_own_keys(pilot, OverBudgetScreen, "y Send anyway", "n Don't send")
+
+
+async def test_the_footer_says_esc_closes_an_open_why_panel(real_engine: Engine, fake_server: FakeServer) -> None:
+    """w on an answer opens its why panel, which Esc closes: the footer never said so (the key was
+    hidden), only the answer's own keys and the chat's."""
+    from chatroute.tui.widgets.badge import WhyPanel
+    from chatroute.tui.widgets.composer import Composer
+    from tests.tui.helpers import assistants
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "Name a river.")
+        await pilot.press("up")  # to the answer
+        answer = assistants(app)[-1]
+        await until(pilot, lambda: app.focused is answer, "the answer to take the focus")
+        assert "Close panel" not in bottom_line(pilot)
+        await pilot.press("w")
+        await until(pilot, lambda: bool(answer.query(WhyPanel)), "the why panel")
+        await until(pilot, lambda: "esc Close panel" in bottom_line(pilot), "esc Close panel in the footer")
+        await pilot.press("escape")
+        await until(pilot, lambda: not answer.query(WhyPanel), "Esc to close the panel")
+        await until(pilot, lambda: "Close panel" not in bottom_line(pilot), "the footer to drop esc Close panel")
+        assert app.focused is answer  # closing the panel leaves the focus where it was
+        await pilot.press("escape")  # no panel: Esc is the chat's, back to the composer
+        await until(pilot, lambda: isinstance(app.focused, Composer), "Esc to go back to the composer")

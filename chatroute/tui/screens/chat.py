@@ -523,11 +523,7 @@ class ChatScreen(ChatKeys, Screen[None]):
             self.composer.focus()  # down from the last message: back to writing
 
     def on_message_widget_back_to_composer(self, event: MessageWidget.BackToComposer) -> None:
-        # g focuses the new answer while it streams: Esc there must stop it, not only move focus.
-        if event.escape:
-            self.action_escape()
-        else:
-            self.composer.focus()
+        self.composer.focus()
 
     async def on_assistant_message_retry(self, event: AssistantMessage.Retry) -> None:
         await self._retry(event.widget)

@@ -49,13 +49,12 @@ class MessageWidget(Vertical, can_focus=True):
             self.delta = delta
 
     class BackToComposer(Message):
-        """i (or Esc with no panel open) on a message: back to writing. Esc also stops a
-        streaming answer, as it does from the composer (`escape`)."""
+        """i on a message: back to writing. (Esc with no why panel open is the chat's own: it
+        also stops a streaming answer, as it does from the composer.)"""
 
-        def __init__(self, widget: MessageWidget, *, escape: bool = False) -> None:
+        def __init__(self, widget: MessageWidget) -> None:
             super().__init__()
             self.widget = widget
-            self.escape = escape
 
     def __init__(self, message_id: str | None, text: str, **kw: Any) -> None:
         super().__init__(**kw)
@@ -135,13 +134,15 @@ class AssistantMessage(HeightFromContent, MessageWidget):
     """
 
     BINDINGS = [
+        # In the footer while a why panel is open (check_action), first, where a footer full of keys
+        # is not cut; else Esc is the chat's (stop / back).
+        Binding("escape", "close_why", "Close panel"),
         Binding("w", "why", "Why this model"),
         Binding("r", "retry", "Retry"),
         Binding("g", "regenerate", "Regenerate"),
         Binding("e", "rerun", "Re-run on…"),
         Binding("left_square_bracket,left", "sibling(-1)", "Prev sibling"),
         Binding("right_square_bracket,right", "sibling(1)", "Next sibling"),
-        Binding("escape", "close_why", "Close panel", show=False),
     ]
 
     class Retry(AnswerIntent):
@@ -341,6 +342,8 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         # None: the footer shows r Retry disabled on an answer with nothing to retry.
         if action == "retry" and not self.has_failed():
             return None
+        if action == "close_why":
+            return bool(self.query(WhyPanel))
         return True
 
     def stopped_by_user(self) -> bool:
@@ -351,18 +354,17 @@ class AssistantMessage(HeightFromContent, MessageWidget):
         panels = self.query(WhyPanel)
         if panels:
             await panels.remove()
+            self.refresh_bindings()
             return
         panel = WhyPanel(self.route, self.model)
         await self.mount(panel, after=self.query_one(Badge))
+        self.refresh_bindings()  # esc closes it: the footer says so
         # On a short screen the panel opens below the fold: bring it into view.
         self.call_after_refresh(panel.scroll_visible, animate=False)
 
-    def action_close_why(self) -> None:
-        panels = self.query(WhyPanel)
-        if panels:
-            panels.remove()
-        else:
-            self.post_message(self.BackToComposer(self, escape=True))
+    async def action_close_why(self) -> None:
+        await self.query(WhyPanel).remove()
+        self.refresh_bindings()
 
     def action_retry(self) -> None:
         self.post_message(self.Retry(self))
