@@ -199,6 +199,17 @@ class ChatrouteApp(App[None]):
                 return screen
         raise LookupError("no chat screen")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from chatroute.tui.screens.compare import CompareScreen
+        from chatroute.tui.screens.costs import CostsScreen
+
+        # Out of the footer on the screen the key would open, where it does nothing.
+        if action == "compare" and isinstance(self.screen, CompareScreen):
+            return False
+        if action == "costs" and isinstance(self.screen, CostsScreen):
+            return False
+        return True
+
     # ---- app-wide actions ----
     def action_help(self) -> None:
         from chatroute.tui.screens.help import HelpScreen

@@ -99,3 +99,28 @@ async def test_the_footer_says_esc_closes_an_open_why_panel(real_engine: Engine,
         assert app.focused is answer  # closing the panel leaves the focus where it was
         await pilot.press("escape")  # no panel: Esc is the chat's, back to the composer
         await until(pilot, lambda: isinstance(app.focused, Composer), "Esc to go back to the composer")
+
+
+async def test_the_footer_leaves_out_the_key_of_the_screen_it_is_on(real_engine: Engine,
+                                                                    fake_server: FakeServer) -> None:
+    """'f4 Compare' showed in compare's footer and 'f5 Costs' in the costs', keys that do nothing
+    there; the other screen's key does something and stays."""
+    from chatroute.tui.screens.compare import CompareScreen
+    from chatroute.tui.screens.costs import CostsScreen
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        line = bottom_line(pilot)
+        assert "f4 Compare" in line and "f5 Costs" in line
+        await pilot.press("f4")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen), "compare")
+        await until(pilot, lambda: "f5 Costs" in bottom_line(pilot), "f5 Costs in compare's footer")
+        assert "f4 Compare" not in bottom_line(pilot)
+        await pilot.press("f4")  # does nothing here, as the footer now says
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen) and len(app.screen_stack) == 2
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, CostsScreen), "the costs")
+        await until(pilot, lambda: "f4 Compare" in bottom_line(pilot), "f4 Compare in the costs' footer")
+        assert "f5 Costs" not in bottom_line(pilot)
