@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chatroute.fsutil import private_dir
 from chatroute.store.branch import HAS_TEXT_GLOB, HistoryTail, tail_start, text_chars, unanswered, walk
-from chatroute.store.connection import StoreBase, chunks
+from chatroute.store.connection import StoreBase, T, chunks
 from chatroute.store.dbfile import DatabaseFileError, StoreError, WalWatch, check_file, explain, private_db_file
 from chatroute.store.ids import new_id, normalize_ts, utc_now
 from chatroute.store.liveness import STALE_STREAMING_AFTER, writer_gone
@@ -252,20 +252,23 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         """Pin a model for this conversation (None unpins). Survives restarts."""
         self._update_conversation(conversation_id, pinned_model=model)
 
-    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int:
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int | None:
         """Switch the conversation's answer cache. Off, it neither reads the cache nor adds to it,
         and the answers the cache already stored from it are deleted (as when it is deleted): they
         were served on to other conversations and to `chatroute serve`'s clients. Returns how
-        many were deleted."""
+        many were deleted, None when the cache is damaged and they could not be (switched all
+        the same)."""
 
-        def run(c: sqlite3.Connection) -> int:
+        def run(c: sqlite3.Connection) -> None:
             cur = c.execute("UPDATE conversations SET cache_enabled = ?, updated_at = ? WHERE id = ?",
                             (int(enabled), utc_now(), conversation_id))
             if cur.rowcount == 0:
                 raise StoreError(f"no conversation {conversation_id}")
-            return 0 if enabled else _drop_cached_answers(c, conversation_id)
 
-        return self._write(run)
+        if enabled:
+            self._write(run)
+            return 0
+        return self._dropping_cached_answers(conversation_id, run)[1]
 
     def pinned_models(self) -> list[str]:
         """The models pinned in conversations that are not archived (distinct)."""
@@ -284,13 +287,30 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         history remains true; they hold no text."""
 
         def run(c: sqlite3.Connection) -> bool:
-            _drop_cached_answers(c, conversation_id)  # before the turns lose their conversation id
             # Children before parents is not needed (ON DELETE CASCADE on parent_id), but one
             # DELETE of all rows lets SQLite do it in a single pass.
             c.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             return c.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
 
-        return self._write(run)
+        return self._dropping_cached_answers(conversation_id, run)[0]
+
+    def _dropping_cached_answers(self, conversation_id: str,
+                                 fn: Callable[[sqlite3.Connection], T]) -> tuple[T, int | None]:
+        """fn, in one transaction with the deletion of the answers the cache stored from the
+        conversation's turns (first: before the turns lose their conversation id); fn's result and
+        how many were deleted. A damaged cache (cache/damage.py) must not keep a conversation from
+        being switched off or deleted: SQLite fails the whole transaction once it meets a damaged
+        page, so fn is then run alone, and the count is None; the entries go when `chatroute
+        cache clear` rebuilds the cache."""
+
+        def run(c: sqlite3.Connection) -> tuple[T, int | None]:
+            deleted = _drop_cached_answers(c, conversation_id)
+            return fn(c), deleted
+
+        try:
+            return self._write(run)
+        except _CacheDamaged:
+            return self._write(fn), None
 
     # ------------------------------------------------------------------ messages
 
@@ -719,10 +739,21 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         return export_conversation(self, conversation_id, fmt)
 
 
+class _CacheDamaged(Exception):
+    """The cache's tables are damaged (cache/damage.py): its entries could not be deleted."""
+
+
 def _drop_cached_answers(c: sqlite3.Connection, conversation_id: str) -> int:
     """Delete the answers the cache stored from this conversation's turns; how many. The cache's
     own triggers tell its other processes, whose indexes drop the entries at their next lookup."""
     if not c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cache_entries'").fetchone():
         return 0
-    return c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
-                     (conversation_id,)).rowcount
+    try:
+        return c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
+                         (conversation_id,)).rowcount
+    except sqlite3.DatabaseError as exc:
+        from chatroute.cache.damage import is_damage  # only here: the cache package loads numpy
+
+        if is_damage(exc):
+            raise _CacheDamaged(str(exc)) from exc
+        raise

@@ -308,8 +308,9 @@ class Backend:
         conv = self.conversation(conversation_id) if conversation_id else None
         return conv.cache_enabled if conv is not None else True
 
-    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int:
-        """Returns how many answers cached from the conversation were deleted (switched off)."""
+    def set_cache_enabled(self, conversation_id: str, enabled: bool) -> int | None:
+        """Returns how many answers cached from the conversation were deleted (switched off); None
+        when the cache is damaged and they could not be."""
         return self._store.set_cache_enabled(conversation_id, enabled)
 
     def cache_off_in_config(self) -> bool:

@@ -799,11 +799,15 @@ class ChatScreen(ChatKeys, Screen[None]):
         if saved is None:
             return
         said = f"Answer cache {'on' if enabled else 'off'} for this conversation"
-        if saved.value:  # no other conversation (nor serve's clients) is served them any more
+        if saved.value is None:  # switched, but the damaged cache's entries could not be deleted
+            said += ("; its cached answers could not be deleted: the answer cache is damaged. "
+                     "`chatroute cache clear` rebuilds it")
+        elif saved.value:  # no other conversation (nor serve's clients) is served them any more
             said += f"; its {saved.value} cached {'answer was' if saved.value == 1 else 'answers were'} deleted"
         if enabled and self.backend.cache_off_in_config():
             said += ", but off in your config (cache.enabled = false): nothing is cached"
-        self.notify(said, timeout=5 if saved.value or said.endswith("cached") else 2, markup=False)
+        self.notify(said, timeout=2 if saved.value == 0 and not said.endswith("cached") else 5,
+                    severity="warning" if saved.value is None else "information", markup=False)
         self.refresh_titles()
 
     def action_export(self) -> None:
