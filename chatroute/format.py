@@ -167,7 +167,12 @@ def badge_text(record: Any, *, sibling: tuple[int, int] | None = None) -> str:
         parts.append(f"{WHY_PREFIX}{why}")
     status = attr(record, "status", default="ok")
     if status == "error" and not attr(record, "output_tokens"):
-        parts.append("⚠ error")  # nothing was generated: timings and tokens would only be noise
+        # Nothing was generated: timings and tokens would only be noise. A cost would not: a
+        # request chatroute hung up on once the provider had it (a timeout) is billed.
+        cost = attr(record, "cost_usd")
+        if isinstance(cost, (int, float)) and cost > 0:
+            parts.append(marked_usd(cost, estimated=bool(attr(record, "usage_estimated"))))
+        parts.append("⚠ error")
         return " · ".join(parts)
     if attr(record, "cache_status") == "hit":
         sim = attr(record, "cache_similarity")

@@ -13,7 +13,7 @@ from chatroute.engine.common import STOP_SAVE_WAIT_S, STORAGE_ERRORS, StorageErr
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.format import fmt_wait
-from chatroute.providers.base import ErrorKind, Message, ProviderError, UsageReport
+from chatroute.providers.base import ACCEPTED, ErrorKind, Message, ProviderError, UsageReport
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -118,7 +118,8 @@ def _billed_usage(info: ModelInfo, attempt: Attempt, messages: tuple[Message, ..
         n_out = estimate_output(output, info)
         return _Billed(replace(usage, output_tokens=max(usage.output_tokens, n_out), partial=False),
                        estimated=True, warning=warning)
-    if usage is None and (output or attempt.error is None or attempt.first_token_at is not None or stopped):
+    if usage is None and (output or attempt.error is None or attempt.first_token_at is not None or stopped
+                          or hung_up_on(attempt)):
         # No usage from the API (some servers omit it, or the stream broke): estimate, and say so.
         n_in, _ = count_messages(list(messages), system, info.id)
         return _Billed(UsageReport(input_tokens=n_in, output_tokens=estimate_output(output, info)),
@@ -128,11 +129,19 @@ def _billed_usage(info: ModelInfo, attempt: Attempt, messages: tuple[Message, ..
 
 def failed_unbilled(attempt: Attempt) -> bool:
     """The request failed before the model produced anything, visible or thinking: the
-    provider bills nothing for it. Unless the provider said it did: a whole usage report (a
-    stream that failed only at its end), or, for a request chatroute hung up on (a timeout), the
-    input it had reported taking: to the provider that is a stopped stream, billed as Esc's is."""
+    provider bills nothing for it. Unless the provider said it did (a whole usage report: a
+    stream that failed only at its end), or chatroute hung up on it (a timeout) once the server
+    had taken it: to the provider that is a stopped stream, billed as Esc's is, from the input
+    it reported or, with no report (OpenAI's wire), an estimate of it."""
     return (attempt.error is not None and not attempt.text and not attempt.reasoning
-            and attempt.first_token_at is None and not _billed_by_report(attempt))
+            and attempt.first_token_at is None and not _billed_by_report(attempt) and not hung_up_on(attempt))
+
+
+def hung_up_on(attempt: Attempt) -> bool:
+    """A timeout after the server had accepted the request (it answered with a stream). One
+    before it answered at all may never have reached a model: that stays free."""
+    err = attempt.error
+    return err is not None and err.kind is ErrorKind.TIMEOUT and err.extra.get(ACCEPTED) is True
 
 
 def _billed_by_report(attempt: Attempt) -> bool:

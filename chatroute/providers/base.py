@@ -205,6 +205,11 @@ REROUTABLE = frozenset(
 )
 
 
+# ProviderError.extra key: the server had accepted the request (answered 200 with a stream)
+# when it failed, so a timeout there is chatroute hanging up on a request being processed.
+ACCEPTED = "accepted"
+
+
 @dataclass
 class ProviderError(Exception):
     """A classified provider failure. `message` is one line, safe to show (no keys)."""

@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from chatroute.providers.base import ChatRequest, ErrorKind, ProviderError, ReasoningDelta, StreamEvent, TextDelta
+from chatroute.providers.base import (
+    ACCEPTED,
+    ChatRequest,
+    ErrorKind,
+    ProviderError,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+)
 from chatroute.providers.deadlines import StreamDeadlines
 from chatroute.providers.errors import (
     error_instead_of_stream,
@@ -149,10 +157,12 @@ class SDKProvider(Generic[ClientT]):
         carry = SurrogateCarry()
         sdk_stream: Any = None
         failure: ProviderError | None = None
+        accepted = False  # the server answered 200 with a stream: it has the request
         try:
             sdk_stream = await self._open(request, limits)
             response = getattr(sdk_stream, "response", None)
             check_api_response(response, provider=self.name, model=request.model)
+            accepted = True
             whole = await limits.before_first_token(json_instead_of_events(response))
             if whole is None:
                 raw_events = sdk_stream.__aiter__()
@@ -203,6 +213,10 @@ class SDKProvider(Generic[ClientT]):
                 except Exception:  # closing a broken connection may fail; nothing to save
                     pass
         if failure is not None:
+            if accepted and failure.kind is ErrorKind.TIMEOUT:
+                # chatroute gave up on a request the server had taken (a model thinking silently
+                # past the deadline): to the provider that is a stopped stream, which it bills.
+                failure.extra[ACCEPTED] = True
             rest = carry.rest()
             if rest:
                 yield TextDelta(rest)

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from chatroute.catalog import Catalog
+from chatroute.catalog.tokens import count_messages
 from chatroute.config import load_config
 from chatroute.money import usd
 from chatroute.paths import resolve_paths
+from chatroute.providers.base import Message
 from chatroute.store import Store
 from tests.engine.helpers import ask_json, run_cli, write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 
 HAIKU = "anthropic/claude-haiku-4-5"
 # message_start reports 5,000 input tokens at once; the text would come only after 4 s.
@@ -82,3 +84,73 @@ def test_a_routed_turn_names_the_timed_out_attempts_cost_in_its_reroute(
     everything = _all_time(capsys)
     assert everything["turns"] == 2
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
+
+
+GPT4O, MINI = "openai/gpt-4o", "openai/gpt-4o-mini"
+# OpenAI's wire reports usage only in its last chunk: a model thinking silently past the deadline
+# (an o-series model) has reported nothing when chatroute hangs up, though the server had taken
+# the request (its headers and first chunk came at once).
+SILENT_OPENAI = Reply(text="too late", ttft=4)
+
+
+def _prompt_estimate(model: str, prompt: str) -> int:
+    """What Esc's stop records as the input of a fresh conversation's turn with no usage report."""
+    return count_messages([Message("user", prompt)], None, model)[0]
+
+
+def test_a_pinned_turn_timed_out_with_no_usage_report_is_billed_at_an_estimate(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    _first_token_timeout(chatroute_home, configured)
+    prompt = "Think hard about this proof before answering"
+    configured.script("gpt-4o", SILENT_OPENAI)
+    code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, prompt)
+    assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
+    tokens = out["tokens"]
+    assert (tokens["input"], tokens["output"], tokens["estimated"]) == (_prompt_estimate(GPT4O, prompt), 0, True)
+    assert tokens["input"] > 0 and out["cost_usd"] == pytest.approx(_cost(GPT4O, tokens["input"], 0))
+    everything = _all_time(capsys)
+    assert (everything["turns"], everything["estimated_turns"]) == (1, 1)
+    assert everything["cost_usd"] == pytest.approx(out["cost_usd"])
+    # Without --json the badge says it too (it read `gpt-4o (override) · ⚠ error`).
+    configured.script("gpt-4o", SILENT_OPENAI)
+    code, _, err = run_cli(capsys, "ask", "--no-cache", "-m", GPT4O, prompt)
+    assert code == 1 and f"gpt-4o (override) · ≈{usd(out['cost_usd'])} · ⚠ error" in err, err
+
+
+def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    _first_token_timeout(chatroute_home, configured, pool=[GPT4O, MINI])
+    path = chatroute_home / "config.toml"
+    # The abilities alone make gpt-4o the first choice.
+    path.write_text(path.read_text().replace("[router]", "[router]\ncost_weight = 0.0")
+                    + f'\n[models."{GPT4O}"]\nability = 0.99\n\n[models."{MINI}"]\nability = 0.3\n')
+    prompt = "Think hard about this proof before answering"
+    code, decided, _ = run_cli(capsys, "route", "--json", prompt)
+    assert json.loads(decided)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"
+    configured.script("gpt-4o", SILENT_OPENAI)
+    configured.script("gpt-4o-mini", Reply(text="Here it is.", input_tokens=20, output_tokens=4))
+    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
+    answer = json.loads(out)
+    assert code == 0 and answer["status"] == "ok" and answer["model"] == MINI, err
+    [reroute] = answer["route"]["reroutes"]
+    assert reroute["from"] == GPT4O and reroute["kind"] == "timeout" and reroute["estimated"]
+    assert f"gpt-4o timeout (billed ≈{usd(reroute['cost_usd'])}) → gpt-4o-mini" in err, err
+    with Store.open(chatroute_home / "chatroute.db") as store:
+        failed = store.get_turn(reroute["turn_id"])
+    assert failed is not None and (failed.status, failed.output_tokens) == ("error", 0) and failed.usage_estimated
+    assert failed.input_tokens == _prompt_estimate(GPT4O, prompt)
+    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(_cost(GPT4O, failed.input_tokens, 0))
+    everything = _all_time(capsys)
+    assert (everything["turns"], everything["estimated_turns"]) == (2, 1)
+    assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
+
+
+def test_a_timeout_before_the_server_answered_at_all_is_still_free(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    # No response headers within the deadline: nothing says a model ever had the request.
+    _first_token_timeout(chatroute_home, configured)
+    configured.script("gpt-4o", Fault(500, delay=4))
+    code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, "Think hard about this proof before answering")
+    assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
+    assert (out["tokens"]["input"], out["cost_usd"]) == (0, 0.0)
+    assert _all_time(capsys)["turns"] == 0

@@ -89,7 +89,8 @@ def test_routed_turn_stops_failing_over_at_its_deadline(capsys: pytest.CaptureFi
     assert code == 1 and 4.5 < elapsed < 8.5, (elapsed, err)
     assert "failover deadline" in line and "failover_timeout_s" in line, line
     assert len(configured.requests) == 2
-    assert err.count("timeout →") == 1  # one reroute shown
+    # One reroute shown, with the cost of the request it hung up on (the server had taken it).
+    assert err.count(" timeout (billed ≈$") == 1 and err.count(" → ") == 1, err
 
 
 def test_limits_are_config_fields(capsys: pytest.CaptureFixture[str], configured: FakeServer,
