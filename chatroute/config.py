@@ -87,6 +87,39 @@ def is_loopback_url(url: str | None) -> bool:
         return False
 
 
+# The addresses a model server on the user's own network has: a LAN's (RFC 1918), the shared
+# space of carrier NAT and of overlay networks such as Tailscale (RFC 6598), link-local, and
+# IPv6 unique local. No hosted API answers on them.
+_OWN_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+# Names only a local resolver answers: mDNS, the home-network suffixes, ICANN's private-use one.
+_OWN_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal")
+
+
+def is_own_network_url(url: str | None) -> bool:
+    """True when `url` points at this machine or another on the user's own network (Ollama or
+    llama.cpp on the desktop next door): a loopback, private or link-local address, or a name
+    only a local resolver knows, a single label (`gpu-box`, a compose service's `ollama`) or one
+    under `.local`, `.lan`, `.home.arpa` or `.internal`. No name is looked up."""
+    if is_loopback_url(url):
+        return True
+    try:
+        host = urlsplit(url or "").hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.rstrip(".")
+        return bool(name) and ("." not in name or name.endswith(_OWN_SUFFIXES))
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        mapped = addr.ipv4_mapped
+        return mapped.is_loopback or any(mapped in net for net in _OWN_NETWORKS)
+    return any(addr in net for net in _OWN_NETWORKS)
+
+
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be a provider's base URL, or None. The value is never echoed: a URL can
     carry credentials (https://user:pass@host)."""
@@ -226,6 +259,10 @@ class ProviderConfig(BaseModel):
 
     def is_local(self) -> bool:
         return is_loopback_url(self.resolved_base_url())
+
+    def on_own_network(self) -> bool:
+        """The server is this machine or another on the user's network (see is_own_network_url)."""
+        return is_own_network_url(self.resolved_base_url())
 
 
 class ModelOverride(BaseModel):

@@ -15,6 +15,7 @@ from chatroute.config import (
     Config,
     ProviderConfig,
     is_loopback_url,
+    is_own_network_url,
     load_config,
     split_model_id,
 )
@@ -477,3 +478,35 @@ def test_the_readme_names_every_config_key() -> None:
                     and f"# {key} =" not in section:
                 missing.append(f"{table}.{key}")
     assert missing == []
+
+
+@pytest.mark.parametrize(("url", "own"), [
+    ("http://127.0.0.1:8080/v1", True),
+    ("http://localhost:11434", True),
+    ("http://192.168.1.20:11434", True),          # RFC 1918
+    ("http://10.0.0.5:8080/v1", True),
+    ("http://172.16.4.2:1234/v1", True),
+    ("http://172.31.255.1/v1", True),
+    ("http://100.101.102.103:11434", True),       # RFC 6598: Tailscale's addresses, carrier NAT
+    ("http://169.254.10.1:8080", True),           # link-local
+    ("http://[fd12:3456::1]:8080/v1", True),      # unique local (fc00::/7)
+    ("http://[fe80::1%25eth0]:8080/v1", True),    # link-local, with its zone
+    ("http://[::ffff:192.168.1.20]:8080", True),  # an IPv4-mapped private address
+    ("http://gpu-box:11434", True),               # a single label: only a local resolver knows it
+    ("http://ollama:11434/v1", True),             # a compose service
+    ("http://gpu-box.local:11434", True),         # mDNS
+    ("http://nas.home.arpa:8080", True),
+    ("http://box.lan:8080", True),
+    ("http://llm.internal:8000/v1", True),
+    ("http://172.32.0.1/v1", False),              # just past 172.16/12
+    ("http://8.8.8.8/v1", False),
+    ("http://192.0.2.2/v1", False),               # documentation space, not a LAN's
+    ("https://api.openai.com/v1", False),
+    ("https://api.deepseek.com", False),
+    ("https://my-llm.example.com/v1", False),
+    ("http://[2001:db8::1]/v1", False),
+    ("", False),
+    (None, False),
+])
+def test_is_own_network_url(url: str | None, own: bool) -> None:
+    assert is_own_network_url(url) is own

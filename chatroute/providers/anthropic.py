@@ -111,7 +111,7 @@ class AnthropicProvider(SDKProvider[AsyncAnthropic]):
 
     def _reader(self, request: ChatRequest) -> _StreamState:
         return _StreamState(guard=output_guard(_max_tokens(request)), provider=self.name, model=request.model,
-                            tags=ThinkTags(lone_close=self.cfg.is_local() and opens_think_itself(request.model)))
+                            tags=ThinkTags(lone_close=self.cfg.on_own_network() and opens_think_itself(request.model)))
 
 
 def _max_tokens(req: ChatRequest) -> int:

@@ -155,7 +155,7 @@ class OpenAIProvider(SDKProvider[AsyncOpenAI]):
 
     def _reader(self, request: ChatRequest) -> _ChunkReader:
         return _ChunkReader(guard=output_guard(request.max_tokens), provider=self.name, model=request.model,
-                            tags=ThinkTags(lone_close=self.cfg.is_local() and opens_think_itself(request.model)))
+                            tags=ThinkTags(lone_close=self.cfg.on_own_network() and opens_think_itself(request.model)))
 
 
 # Handed to the reader after the last chunk when the server closed the stream with `data: [DONE]`.

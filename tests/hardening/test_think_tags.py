@@ -126,3 +126,35 @@ def test_a_stream_that_breaks_while_its_start_is_held_bills_it_as_thinking(
     code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
     assert code == 1 and out["status"] == "error" and out["text"] == "", out
     assert out["tokens"]["estimated"] and out["tokens"]["output"] >= 150 and out["cost_usd"] > 0, out
+
+
+def _lan_host() -> str | None:
+    """A name for this machine that is a single label (as `gpu-box` or a compose service's
+    `ollama` is) and reaches the fake server on 127.0.0.1, or None."""
+    import socket
+
+    name = socket.gethostname()
+    try:
+        reaches = socket.gethostbyname(name).startswith("127.")
+    except OSError:
+        return None
+    return name if "." not in name and name != "localhost" and reaches else None
+
+
+@pytest.mark.parametrize("model", R1)
+def test_a_server_on_the_users_network_is_held_as_a_loopback_one_is(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, model: str) -> None:
+    """Ollama or llama.cpp on another machine of the LAN, named by a single-label host name: the
+    thinking before a lone `</think>` is thinking there too. Before, only a loopback base_url was
+    held: the thinking and `</think>` were the answer."""
+    host = _lan_host()
+    if host is None:
+        pytest.skip("this machine's name is no single label that reaches 127.0.0.1")
+    path = write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    path.write_text(path.read_text().replace("http://127.0.0.1:", f"http://{host}:"))
+    name = model.split("/")[1]
+    configured.script(name, Reply(text="Paris.", reasoning=THOUGHT, think_tags=True, think_open=False,
+                                  output_tokens=40))
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "What is the capital of France?")
+    assert code == 0 and out["status"] == "ok" and out["text"] == "Paris.", out
+    assert configured.requests[-1].headers["host"].startswith(host)  # it went by that name
