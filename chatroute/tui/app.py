@@ -258,7 +258,7 @@ class ChatrouteApp(App[None]):
             # so the costs replace it. A started compare stays underneath: its answers may be
             # streaming, and none is picked yet, which closing it would decide for the user.
             # What was ticked and written in it comes back with the next F4.
-            self.chat_screen().set_compare_aside(self.screen)
+            self.screen.set_aside()
             self.pop_screen()
         self.push_screen(CostsScreen(self.backend))
 

@@ -112,3 +112,30 @@ async def test_f5_then_f4_brings_back_the_compare_as_it_was_left(
         assert isinstance(app.screen, CompareScreen)
         assert app.screen.query_one(Input).value == "Best pastry in Lisbon?"
         assert sorted(app.screen.query_one(SelectionList).selected) == picked
+
+
+async def test_esc_on_a_compare_not_started_then_f4_brings_it_back(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """Esc on a compare not yet started dropped what was ticked and a question written in its own
+    field (the composer empty): the next F4 opened the default pair and an empty prompt."""
+    from textual.widgets import Input, SelectionList
+
+    from chatroute.tui.screens.compare import CompareScreen
+    from tests.tui.helpers import open_compare_ticking
+
+    picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        compare = await open_compare_ticking(pilot, app, picked)
+        compare.query_one(Input).focus()
+        await pilot.press(*"Lisbon or Porto in May?")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        await pilot.press("f4")
+        await pilot.pause()
+        again = app.screen
+        assert isinstance(again, CompareScreen) and again is not compare
+        assert sorted(again.query_one(SelectionList).selected) == picked
+        assert again.query_one(Input).value == "Lisbon or Porto in May?"

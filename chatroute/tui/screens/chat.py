@@ -46,7 +46,7 @@ DRAFT_SAVE_DELAY_S = 1.0
 
 
 class ComparePicks(NamedTuple):
-    """A compare closed before it started, for the costs (F5): what the next F4 opens with."""
+    """A compare closed before it asked (Esc, or F5 for the costs): what the next F4 opens with."""
 
     conversation_id: str | None
     composer: str  # the composer's prompt then: a different one now was written since, and wins
@@ -97,7 +97,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._draft_timer: Timer | None = None
         self._draft_unsaved = False  # the last save of the draft failed (and the user was told)
         self._draft_for: str | None = None  # the conversation the composer's text is a draft of
-        self._compare_aside: ComparePicks | None = None  # an unstarted compare the costs replaced (F5)
+        self._compare_aside: ComparePicks | None = None  # a compare closed before it asked (Esc, F5)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -915,10 +915,11 @@ class ChatScreen(ChatKeys, Screen[None]):
                 conversation_id, message_id = result
                 self.run_worker(self._continue_after_pick(conversation_id, message_id), group="open")
 
-        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, field, models, asked=asked), picked_cb)
+        self.app.push_screen(CompareScreen(self.backend, self.conversation_id, field, models, asked=asked,
+                                           left=self.set_compare_aside), picked_cb)
 
     def set_compare_aside(self, compare: CompareScreen) -> None:
-        """`compare`, not started, is closing for the costs (F5): its picks open the next one."""
+        """`compare` closes before it asked (Esc, or F5 for the costs): its picks open the next one."""
         self._compare_aside = ComparePicks(self.conversation_id, self.composer.prompt, compare.written_prompt(),
                                            compare.selected())
 

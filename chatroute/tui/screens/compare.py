@@ -349,13 +349,17 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
-                 models: list[str] | None = None, asked: Callable[[str], None] | None = None) -> None:
-        """`asked` is called with the prompt once it is stored and sent to the models."""
+                 models: list[str] | None = None, asked: Callable[[str], None] | None = None,
+                 left: Callable[[CompareScreen], None] | None = None) -> None:
+        """`asked` is called with the prompt once it is stored and sent to the models; `left` with
+        this screen when it closes before that (Esc, or F5 for the costs): the models ticked and
+        the prompt written in it are the user's, for the next compare to open with."""
         super().__init__()
         self.backend = backend
         self.conversation_id = conversation_id
         self.prompt = prompt
         self._on_asked = asked
+        self._on_left = left
         self.preselected = list(models or [])
         self.columns: list[CompareColumn] = []
         self.shown = 0  # the answer on screen when they are shown one at a time
@@ -637,7 +641,13 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             with contextlib.suppress(Exception):
                 await events.aclose()
 
+    def set_aside(self) -> None:
+        """Closing before anything was asked: what was ticked and written goes to `left`."""
+        if not self._asked and self._on_left is not None:
+            self._on_left(self)
+
     async def action_close(self) -> None:
         await self._stop_streams(setup=True)
+        self.set_aside()
         cid = next((c.conversation_id for c in self.columns if c.conversation_id), None)
         self.dismiss(None if cid is None else (cid, None))
