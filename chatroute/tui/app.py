@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
@@ -21,6 +23,8 @@ from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from chatroute.engine_api import EngineAPI
 
 DEFAULT_THEME = "chatroute-dark"
@@ -198,6 +202,18 @@ class ChatrouteApp(App[None]):
             if isinstance(screen, ChatScreen):
                 return screen
         raise LookupError("no chat screen")
+
+    def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
+        from chatroute.tui.screens.compare import CompareScreen
+
+        # Ctrl+Q, SIGTERM or a closed terminal over a compare not yet asked: the question written
+        # in it is the user's, kept as the draft as the composer's would be.
+        for screen in self.screen_stack:
+            if isinstance(screen, CompareScreen) and screen.is_mounted:
+                with contextlib.suppress(NoMatches, LookupError):  # a screen half torn down: quit all the same
+                    screen.set_aside()
+                    self.chat_screen().keep_compare_question()
+        super().exit(result, return_code, message)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         from chatroute.tui.screens.compare import CompareScreen

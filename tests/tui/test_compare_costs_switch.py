@@ -139,3 +139,25 @@ async def test_esc_on_a_compare_not_started_then_f4_brings_it_back(
         assert isinstance(again, CompareScreen) and again is not compare
         assert sorted(again.query_one(SelectionList).selected) == picked
         assert again.query_one(Input).value == "Lisbon or Porto in May?"
+
+
+async def test_a_question_written_in_a_compare_not_started_is_kept_by_ctrl_q(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """With nothing in the composer, a question written in compare's own field was the only copy
+    of it, and Ctrl+Q dropped it; the composer's draft is kept on quitting. Now it is that draft."""
+    from textual.widgets import Input
+
+    from chatroute.tui.widgets.composer import Composer
+    from tests.tui.helpers import open_compare_ticking
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        compare = await open_compare_ticking(pilot, app, MODELS)
+        compare.query_one(Input).focus()
+        await pilot.press(*"Lisbon or Porto in May?")
+        await pilot.press("ctrl+q")
+    again = ChatrouteApp(real_engine)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot, again)
+        assert again.screen.query_one(Composer).text == "Lisbon or Porto in May?"

@@ -923,6 +923,15 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._compare_aside = ComparePicks(self.conversation_id, self.composer.prompt, compare.written_prompt(),
                                            compare.selected())
 
+    def keep_compare_question(self) -> None:
+        """Quitting with a compare not yet asked: a question written in its field, with nothing in
+        the composer, is the draft the next start brings back (the composer's own is never replaced)."""
+        aside = self._compare_aside
+        if aside is None or not aside.prompt.strip() or self.composer.text.strip():
+            return
+        if aside.conversation_id == self._draft_for:
+            self._draft = (aside.prompt, {})
+
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
         """The picked answer (or, closed without a pick, the first that answered) is now the active reply:
         show it and keep writing from it. What the next turn sends is what is shown."""
