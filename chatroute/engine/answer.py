@@ -32,6 +32,7 @@ from chatroute.providers.base import (
     ChatRequest,
     ErrorKind,
     Finish,
+    HeldDelta,
     Message,
     ProviderError,
     ReasoningDelta,
@@ -232,6 +233,8 @@ async def stream(
                 if not event.text:
                     continue
                 now = time.perf_counter()
+                if attempt.held:
+                    attempt.held = ""  # the hold is over: this delta brings what it held
                 if isinstance(event, TextDelta):
                     if attempt.first_token_at is None:
                         attempt.first_token_at = now
@@ -239,7 +242,7 @@ async def stream(
                     attempt.text += event.text
                     yield Delta(event.text)
                 else:
-                    if not (attempt.reasoning or attempt.text):
+                    if not (attempt.reasoning or attempt.text or attempt.held is not None):
                         yield Thinking()
                     attempt.reasoning += event.text
                 progress = (len(attempt.text), len(attempt.reasoning))
@@ -256,6 +259,10 @@ async def stream(
                         # user, and stop trying to save it until the end.
                         attempt.save_error = str(exc)
                     last_save, saved = now, progress
+            elif isinstance(event, HeldDelta):
+                if attempt.held is None and not (attempt.reasoning or attempt.text):
+                    yield Thinking()  # most likely: `ask` says so rather than look hung
+                attempt.held = (attempt.held or "") + event.text
             elif isinstance(event, UsageReport):
                 attempt.usage = event
             elif isinstance(event, Finish):
@@ -267,7 +274,9 @@ async def stream(
     except BaseException as exc:
         # Stopped: Ctrl+C or Esc (CancelledError), a signal, the app closing, a consumer that
         # walked away (GeneratorExit), or a bug. The provider billed the request and what
-        # streamed, and nothing after this point will record it: do it now.
+        # streamed, and nothing after this point will record it: do it now. A start still held
+        # back was most likely the thinking, and is billed so, as when the stream fails then.
+        attempt.reasoning, attempt.held = attempt.reasoning + (attempt.held or ""), None
         on_stop(info, attempt, exc)
         raise
     if attempt.error is None and attempt.finish == "content_filter" and not attempt.text:

@@ -28,6 +28,7 @@ class Attempt:
 
     text: str = ""
     reasoning: str = ""  # thinking the model streamed: never shown, but billed as output
+    held: str | None = None  # the start of the answer held back while it may be thinking (HeldDelta)
     usage: UsageReport | None = None
     finish: str | None = None
     sent_at: float = 0.0

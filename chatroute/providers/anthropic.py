@@ -204,7 +204,7 @@ class _StreamState:
             # A local server's Anthropic endpoint may send a model's <think> block as text.
             events = self._deltas(*self.tags.split(delta["text"]))
             self.started = self.started or self.tags.holding
-            return events
+            return (*events, *self.tags.still_held(delta["text"]))
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
             self.tags.thinking_apart()

@@ -53,6 +53,16 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class HeldDelta:
+    """Content held back while it may be thinking whose `<think>` was the chat template's (an R1
+    distill, QwQ: think_tags.py): not yet text or thinking, until the lone `</think>` tells (then
+    it comes again as a ReasoningDelta or a TextDelta). The model is most likely thinking, and a
+    stream stopped meanwhile bills it as such."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class UsageReport:
     """Token usage as the API reported it, on one footing for every provider (as LiteLLM's
     prompt_tokens): `input_tokens` is every prompt token sent; `cached_input_tokens` (cache
@@ -159,7 +169,7 @@ class Finish:
     reason: FinishReason
 
 
-StreamEvent = TextDelta | ReasoningDelta | UsageReport | Finish
+StreamEvent = TextDelta | ReasoningDelta | HeldDelta | UsageReport | Finish
 
 
 class ErrorKind(StrEnum):

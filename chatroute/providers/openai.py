@@ -220,11 +220,14 @@ class _ChunkReader:
             self.finish = reason
         if thinking:
             self.tags.thinking_apart()
+        held: Sequence[StreamEvent] = NOTHING
         if text:
-            tagged, text = self.tags.split(text)
+            content = text
+            tagged, text = self.tags.split(content)
             thinking += tagged
             self.started = self.started or self.tags.holding
-        return self._deltas(thinking, text)
+            held = self.tags.still_held(content)
+        return (*self._deltas(thinking, text), *held)
 
     def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
         events = stream_deltas(thinking, text)

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chatroute.providers.base import HeldDelta
+
 OPEN = "<think>"
 CLOSE = "</think>"
 
@@ -115,6 +117,11 @@ class ThinkTags:
     def holding(self) -> bool:
         """Content is held back while it may be thinking: progress, though nothing is passed on."""
         return self.state == "untagged"
+
+    def still_held(self, content: str) -> tuple[HeldDelta, ...]:
+        """`content`, just split, as the event that says it is held (the engine bills it as
+        thinking if the stream is stopped meanwhile), or nothing if the hold is over."""
+        return (HeldDelta(content),) if self.holding else ()
 
     def _after(self, text: str) -> str:
         # The blank lines between the block and the answer are neither.

@@ -77,3 +77,31 @@ def test_no_note_into_a_pipe_or_with_json(configured: FakeServer) -> None:  # no
     assert code == 0, screen
     assert NOTE not in screen
     assert json.loads(screen[screen.index("{"):])["text"] == "The answer."
+
+
+
+async def test_the_note_shows_while_an_r1_distills_untagged_thinking_is_held(configured: FakeServer,  # noqa: F811
+                                                                             chatroute_home) -> None:
+    """An R1 distill on a local server writes no `<think>` (its template did): the start of its
+    answer is held back until the lone `</think>` (441adf2). Before, the engine said Thinking only
+    once the `</think>` came, with the answer: `ask` sat silent for as long as the model thought."""
+    import time
+
+    from chatroute.engine import Engine
+    from chatroute.turn_events import Routed, Thinking
+    from tests.engine.helpers import write_config
+    from tests.hardening.test_think_tags import LOCAL_MODELS, R1
+
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(
+        text="The answer.", reasoning="Let me weigh this up carefully first. " * 43, think_tags=True,
+        think_open=False, tokens_per_s=60))  # 300 pieces: five seconds of thinking
+    engine = Engine.open()
+    seen: dict[type, float] = {}
+    try:
+        async for event in engine.run_turn(None, "hard question", override=R1[0], use_cache=False):
+            seen.setdefault(type(event), time.monotonic())
+    finally:
+        await engine.aclose()
+    assert Thinking in seen and Routed in seen
+    assert seen[Thinking] - seen[Routed] < 2.5, "Thinking came once the thinking was over"
