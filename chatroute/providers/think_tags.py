@@ -38,8 +38,10 @@ HOLD_CHARS = 32_000
 
 # Names of models whose chat template writes the opening `<think>` itself.
 _OPENS_THINK = re.compile(r"(?<![a-z0-9])(?:r1|qwq)(?![a-z0-9])|qwen3.*thinking", re.IGNORECASE)
-# Any tag but `</think>` ends the wait: thinking holds none, an answer about tags may.
-_TAG = re.compile(r"</?[A-Za-z][\w.:-]{0,40}(?:\s[^<>]{0,200})?/?>")
+# Any tag but `</think>` ends the wait: thinking holds none, an answer about tags may. Not one
+# straight after a word: that is a type's parameters (`Vec<String>`, `std::vector<int>`) or a
+# comparison (`a<b and c>d`), as thinking about code is full of.
+_TAG = re.compile(r"(?<![\w:])</?[A-Za-z][\w.:-]{0,40}(?:\s[^<>]{0,200})?/?>")
 _TAG_SPAN = 256  # a tag split between chunks is found again by searching this far back
 
 

@@ -158,3 +158,19 @@ def test_a_server_on_the_users_network_is_held_as_a_loopback_one_is(
     code, out = ask_json(capsys, "--no-cache", "-m", model, "What is the capital of France?")
     assert code == 0 and out["status"] == "ok" and out["text"] == "Paris.", out
     assert configured.requests[-1].headers["host"].startswith(host)  # it went by that name
+
+
+@pytest.mark.parametrize("thought", [
+    "The user wants a Vec<String> in Rust, so I collect into it.",
+    "In C++ a std::vector<int> holds them; if a<b and c>d then swap.",
+])
+def test_thinking_about_code_with_angle_brackets_is_still_thinking(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, thought: str) -> None:
+    """Another tag before the lone `</think>` ends the hold (an answer about tags is its text), but
+    a type's parameters or a comparison are no tag: before, `<String>` was one, and the whole
+    thinking and its `</think>` were printed as the answer."""
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(text="Use collect().", reasoning=thought,
+                                                           think_tags=True, think_open=False))
+    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "How do I build a list of strings?")
+    assert code == 0 and out["text"] == "Use collect().", out
