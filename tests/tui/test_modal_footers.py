@@ -124,3 +124,28 @@ async def test_the_footer_leaves_out_the_key_of_the_screen_it_is_on(real_engine:
         await until(pilot, lambda: isinstance(app.screen, CostsScreen), "the costs")
         await until(pilot, lambda: "f4 Compare" in bottom_line(pilot), "f4 Compare in the costs' footer")
         assert "f5 Costs" not in bottom_line(pilot)
+
+
+async def test_the_re_run_picker_footer_names_only_its_own_keys(real_engine: Engine, fake_server: FakeServer) -> None:
+    """e opens the model picker to re-run an answer, where Enter re-runs and p and u do nothing:
+    its footer read '⏎ Use for next turn  p Pin for conversation  u Unpin'."""
+    from tests.tui.helpers import assistants
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "Name a river.")
+        await pilot.press("up")
+        answer = assistants(app)[-1]
+        await until(pilot, lambda: app.focused is answer, "the answer to take the focus")
+        await pilot.press("e")
+        await shows_its_own_keys(pilot, ModelPicker, "⏎ Re-run on this model", "esc Close")
+        line = bottom_line(pilot)
+        assert not any(k in line for k in ("Pin", "Unpin", "next turn")), line
+        await pilot.press("p", "u")  # nothing, as the footer says
+        await pilot.pause()
+        assert isinstance(app.screen, ModelPicker)
+        await pilot.press("down", "enter")  # re-runs on the second model of the pool
+        await settle(pilot, app)
+        assert not isinstance(app.screen, ModelPicker)
+        assert len(fake_server.requests) == 2
+        assert fake_server.requests[-1].model == "gpt-4o"

@@ -151,6 +151,8 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
     """
 
     BINDINGS = [
+        # Re-running a turn (e) takes only the first: check_action keeps each mode's keys.
+        Binding("enter", "choose('rerun')", "Re-run on this model", priority=True),
         Binding("enter", "choose('override')", "Use for next turn", priority=True),
         Binding("p", "choose('pin')", "Pin for conversation"),
         Binding("u", "choose('unpin')", "Unpin"),
@@ -204,10 +206,16 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
         ol = self.query_one(OptionList)
         return None if ol.highlighted is None else ol.get_option_at_index(ol.highlighted).id
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # In the footer, and taken, only where they do something: re-running a turn is one choice.
+        if action == "choose":
+            return (parameters == ("rerun",)) == (self.mode == "rerun")
+        return True
+
     def action_choose(self, action: str) -> None:
         model = self._highlighted()
         if self.mode == "rerun":
-            if action == "override" and model:
+            if action == "rerun" and model:
                 self.dismiss(("rerun", model))
             return
         if action == "unpin":
@@ -217,7 +225,7 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.action_choose("override")
+        self.action_choose("rerun" if self.mode == "rerun" else "override")
 
     def action_cancel(self) -> None:
         self.dismiss(None)
