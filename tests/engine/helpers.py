@@ -74,6 +74,26 @@ def ask_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, json.loads(out)
 
 
+def list_cost(model: str, tokens_in: int, tokens_out: int) -> float:
+    """What the catalogue prices `model`'s tokens at (the configured home's catalogue)."""
+    from chatroute.catalog import Catalog
+    from chatroute.config import load_config
+    from chatroute.paths import resolve_paths
+
+    paths = resolve_paths()
+    info = Catalog.build(load_config(paths), paths).get(model)
+    assert info.input_cost_per_mtok is not None and info.output_cost_per_mtok is not None, model
+    return (tokens_in * info.input_cost_per_mtok + tokens_out * info.output_cost_per_mtok) / 1e6
+
+
+def all_time_costs(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`chatroute costs --format json`'s all-time period."""
+    code, out, err = run_cli(capsys, "costs", "--format", "json")
+    assert code == 0, err
+    periods: dict[str, dict[str, Any]] = json.loads(out)["periods"]
+    return periods["all"]
+
+
 def pick_compare_answer(answers: list[dict[str, Any]], model: str) -> None:
     """Keep `model`'s answer of a `compare --json` run, as 1–4 in the TUI's compare screen does."""
     from chatroute.engine import Engine

@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from chatroute.catalog import Catalog
-from chatroute.config import load_config
 from chatroute.money import usd
-from chatroute.paths import resolve_paths
 from chatroute.store import Store
-from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.engine.helpers import all_time_costs, ask_json, list_cost, run_cli, write_config
 from tests.fakeserver import FakeServer, Reply
 
 GPT4O, MINI = "openai/gpt-4o", "openai/gpt-4o-mini"
 # Blank lines, the usage chunk, [DONE]; no finish reason on any chunk.
 BLANK_BUT_BILLED = Reply(text="\n\n", input_tokens=5000, output_tokens=4, finish_reason=None)
-
-
-def _cost(model: str, tokens_in: int, tokens_out: int) -> float:
-    paths = resolve_paths()
-    info = Catalog.build(load_config(paths), paths).get(model)
-    return (tokens_in * info.input_cost_per_mtok + tokens_out * info.output_cost_per_mtok) / 1e6
-
-
-def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    code, out, err = run_cli(capsys, "costs", "--format", "json")
-    assert code == 0, err
-    return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
 
 
 def test_a_pinned_stream_that_reported_its_usage_before_failing_is_billed(
@@ -45,8 +29,8 @@ def test_a_pinned_stream_that_reported_its_usage_before_failing_is_billed(
     code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, "Explain how lighthouses work")
     assert code == 1 and out["status"] == "error" and "without a finish reason" in out["error"]
     assert (out["tokens"]["input"], out["tokens"]["output"], out["tokens"]["estimated"]) == (5000, 4, False)
-    assert out["cost_usd"] == pytest.approx(_cost(GPT4O, 5000, 4))
-    everything = _all_time(capsys)
+    assert out["cost_usd"] == pytest.approx(list_cost(GPT4O, 5000, 4))
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 1 and everything["cost_usd"] == pytest.approx(out["cost_usd"])
 
 
@@ -66,11 +50,11 @@ def test_a_routed_turn_names_that_attempts_cost_in_its_reroute(
     assert code == 0 and answer["status"] == "ok" and answer["model"] == MINI, err
     [reroute] = answer["route"]["reroutes"]
     assert reroute["from"] == GPT4O and reroute["kind"] == "malformed_stream"
-    assert reroute["cost_usd"] == pytest.approx(_cost(GPT4O, 5000, 4)) and not reroute["estimated"]
+    assert reroute["cost_usd"] == pytest.approx(list_cost(GPT4O, 5000, 4)) and not reroute["estimated"]
     assert f"(billed {usd(reroute['cost_usd'])})" in err  # said with the reroute, not hidden
     with Store.open(chatroute_home / "chatroute.db") as store:
         failed = store.get_turn(reroute["turn_id"])
     assert failed is not None and (failed.status, failed.input_tokens, failed.output_tokens) == ("error", 5000, 4)
-    everything = _all_time(capsys)
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 2
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])

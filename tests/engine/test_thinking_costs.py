@@ -21,7 +21,7 @@ from chatroute.config import load_config
 from chatroute.money import usd
 from chatroute.paths import resolve_paths
 from chatroute.store import Store
-from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.engine.helpers import all_time_costs, ask_json, run_cli, write_config
 from tests.fakeserver import Drop, FakeServer, Reply
 from tests.hardening.crash_support import REPO, PipeReader, chatroute_argv, kill_hard, streaming_partial, wait_until
 
@@ -34,12 +34,6 @@ THINKS_THEN_DROPS = Drop(after_chunks=0, reasoning=THOUGHT, input_tokens=5000)
 def _info(model: str) -> Any:
     paths = resolve_paths()
     return Catalog.build(load_config(paths), paths).get(model)
-
-
-def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    code, out, err = run_cli(capsys, "costs", "--format", "json")
-    assert code == 0, err
-    return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
 
 
 T = TypeVar("T")
@@ -75,7 +69,7 @@ def test_a_pinned_stream_that_breaks_after_thinking_is_billed(model: str, capsys
         assert tokens["input"] == 5000  # message_start's report, not an estimate of the short prompt
     assert out["cost_usd"] == pytest.approx(
         (tokens["input"] * info.input_cost_per_mtok + tokens["output"] * info.output_cost_per_mtok) / 1e6)
-    everything = _all_time(capsys)
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 1 and everything["cost_usd"] == pytest.approx(out["cost_usd"])
 
 
@@ -102,7 +96,7 @@ def test_a_routed_turn_records_the_billed_attempt_it_fails_over_from(capsys: pyt
     assert failed.cost_usd == reroute["cost_usd"] and failed.output_tokens >= 500 and failed.usage_estimated
 
     # Both requests were billed: both are turns, and the total is their sum.
-    everything = _all_time(capsys)
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 2
     assert everything["cost_usd"] == pytest.approx(answer["cost_usd"] + reroute["cost_usd"])
 
@@ -131,7 +125,7 @@ def test_a_failure_before_any_output_is_still_free(capsys: pytest.CaptureFixture
     code, out = ask_json(capsys, "--no-cache", "-m", HAIKU, "Prove there are infinitely many primes")
     assert code == 1 and out["status"] == "error"
     assert out["cost_usd"] == 0.0 and out["tokens"]["input"] == out["tokens"]["output"] == 0
-    assert _all_time(capsys)["turns"] == 0
+    assert all_time_costs(capsys)["turns"] == 0
 
 
 def test_a_killed_turn_is_recovered_after_a_billed_failover(chatroute_home: Path, fake_server: FakeServer,

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from chatroute.catalog import Catalog
 from chatroute.catalog.tokens import count_messages
-from chatroute.config import load_config
 from chatroute.money import usd
-from chatroute.paths import resolve_paths
 from chatroute.providers.base import Message
 from chatroute.store import Store
-from tests.engine.helpers import ask_json, run_cli, write_config
+from tests.engine.helpers import all_time_costs, ask_json, list_cost, run_cli, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 
 HAIKU = "anthropic/claude-haiku-4-5"
@@ -36,18 +32,6 @@ def _first_token_timeout(home: Path, server: FakeServer, pool: list[str] | None 
     path.write_text(text)
 
 
-def _cost(model: str, tokens_in: int, tokens_out: int) -> float:
-    paths = resolve_paths()
-    info = Catalog.build(load_config(paths), paths).get(model)
-    return (tokens_in * info.input_cost_per_mtok + tokens_out * info.output_cost_per_mtok) / 1e6
-
-
-def _all_time(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    code, out, err = run_cli(capsys, "costs", "--format", "json")
-    assert code == 0, err
-    return json.loads(out)["periods"]["all"]  # type: ignore[no-any-return]
-
-
 def test_a_pinned_turn_timed_out_after_the_input_was_reported_is_billed(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
     _first_token_timeout(chatroute_home, configured)
@@ -56,8 +40,8 @@ def test_a_pinned_turn_timed_out_after_the_input_was_reported_is_billed(
     assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
     tokens = out["tokens"]
     assert tokens["input"] == 5000 and tokens["output"] <= 1 and tokens["estimated"]  # message_start's report
-    assert out["cost_usd"] == pytest.approx(_cost(HAIKU, 5000, tokens["output"]))
-    everything = _all_time(capsys)
+    assert out["cost_usd"] == pytest.approx(list_cost(HAIKU, 5000, tokens["output"]))
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 1 and everything["cost_usd"] == pytest.approx(out["cost_usd"])
 
 
@@ -80,8 +64,8 @@ def test_a_routed_turn_names_the_timed_out_attempts_cost_in_its_reroute(
     with Store.open(chatroute_home / "chatroute.db") as store:
         failed = store.get_turn(reroute["turn_id"])
     assert failed is not None and (failed.status, failed.input_tokens) == ("error", 5000)
-    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(_cost(HAIKU, 5000, failed.output_tokens))
-    everything = _all_time(capsys)
+    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(list_cost(HAIKU, 5000, failed.output_tokens))
+    everything = all_time_costs(capsys)
     assert everything["turns"] == 2
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
 
@@ -107,8 +91,8 @@ def test_a_pinned_turn_timed_out_with_no_usage_report_is_billed_at_an_estimate(
     assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
     tokens = out["tokens"]
     assert (tokens["input"], tokens["output"], tokens["estimated"]) == (_prompt_estimate(GPT4O, prompt), 0, True)
-    assert tokens["input"] > 0 and out["cost_usd"] == pytest.approx(_cost(GPT4O, tokens["input"], 0))
-    everything = _all_time(capsys)
+    assert tokens["input"] > 0 and out["cost_usd"] == pytest.approx(list_cost(GPT4O, tokens["input"], 0))
+    everything = all_time_costs(capsys)
     assert (everything["turns"], everything["estimated_turns"]) == (1, 1)
     assert everything["cost_usd"] == pytest.approx(out["cost_usd"])
     # Without --json the badge says it too (it read `gpt-4o (override) · ⚠ error`).
@@ -139,8 +123,8 @@ def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
         failed = store.get_turn(reroute["turn_id"])
     assert failed is not None and (failed.status, failed.output_tokens) == ("error", 0) and failed.usage_estimated
     assert failed.input_tokens == _prompt_estimate(GPT4O, prompt)
-    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(_cost(GPT4O, failed.input_tokens, 0))
-    everything = _all_time(capsys)
+    assert reroute["cost_usd"] == failed.cost_usd == pytest.approx(list_cost(GPT4O, failed.input_tokens, 0))
+    everything = all_time_costs(capsys)
     assert (everything["turns"], everything["estimated_turns"]) == (2, 1)
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
 
@@ -153,4 +137,4 @@ def test_a_timeout_before_the_server_answered_at_all_is_still_free(
     code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, "Think hard about this proof before answering")
     assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
     assert (out["tokens"]["input"], out["cost_usd"]) == (0, 0.0)
-    assert _all_time(capsys)["turns"] == 0
+    assert all_time_costs(capsys)["turns"] == 0

@@ -6,7 +6,11 @@ is malformed'), and it took the switch, or the whole deletion, with it."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
@@ -34,15 +38,22 @@ async def _a_cached_answer_then_damage(real_engine: Engine, home: Path) -> str:
     return cid
 
 
-async def test_a_damaged_cache_does_not_stop_the_switch_off(
-        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
-    cid = await _a_cached_answer_then_damage(real_engine, chatroute_home)
-    engine = Engine.open()
-    app = ChatrouteApp(engine, close_engine=True)
+@asynccontextmanager
+async def _reopened(cid: str) -> AsyncIterator[tuple[ChatrouteApp, Pilot]]:
+    """A new TUI on the damaged file, showing the conversation."""
+    app = ChatrouteApp(Engine.open(), close_engine=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot, app)
         await app.chat_screen().open_conversation(cid)
         await settle(pilot, app)
+        yield app, pilot
+
+
+async def test_a_damaged_cache_does_not_stop_the_switch_off(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    cid = await _a_cached_answer_then_damage(real_engine, chatroute_home)
+    async with _reopened(cid) as (app, pilot):
+        engine = app.engine
         await run_palette_command(pilot, "toggle answer cache")
         await until(pilot, lambda: "cache off" in subtitle(app), "the conversation's cache switched off")
         said = [(n.severity, str(n.message)) for n in app._notifications if "Answer cache off" in str(n.message)]
@@ -54,12 +65,8 @@ async def test_a_damaged_cache_does_not_stop_the_switch_off(
 async def test_a_damaged_cache_does_not_stop_a_conversations_deletion(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     cid = await _a_cached_answer_then_damage(real_engine, chatroute_home)
-    engine = Engine.open()
-    app = ChatrouteApp(engine, close_engine=True)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot, app)
-        await app.chat_screen().open_conversation(cid)
-        await settle(pilot, app)
+    async with _reopened(cid) as (app, pilot):
+        engine = app.engine
         app.screen.query_one("#conversations").focus()
         await pilot.press("delete")
         await pilot.pause()
