@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input, SelectionList
+
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatScreen
+from chatroute.tui.screens.compare import CompareScreen
 from chatroute.tui.screens.costs import CostsScreen
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import compare_composer_text, settle
@@ -19,6 +22,15 @@ MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
 
 def stack(app: ChatrouteApp) -> list[str]:
     return [type(s).__name__ for s in app.screen_stack]
+
+
+def _back_as_left(app: ChatrouteApp, closed: CompareScreen, picked: list[str]) -> CompareScreen:
+    """The compare F4 opened anew, with the models and prompt of the one closed."""
+    again = app.screen
+    assert isinstance(again, CompareScreen) and again is not closed
+    assert sorted(again.query_one(SelectionList).selected) == picked
+    assert again.query_one(Input).value == "Lisbon or Porto in May?"
+    return again
 
 
 async def test_f4_and_f5_replace_each_other_and_escape_returns_to_the_chat(
@@ -65,9 +77,6 @@ async def test_f5_then_f4_brings_back_the_compare_as_it_was_left(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """F5 on a compare not yet started, then F4: the models ticked and the prompt rewritten in its
     field were dropped (the pool's default pair and the composer's text again)."""
-    from textual.widgets import Input, SelectionList
-
-    from chatroute.tui.screens.compare import CompareScreen
     from chatroute.tui.widgets.composer import Composer
     from tests.tui.helpers import open_compare_ticking
 
@@ -93,11 +102,7 @@ async def test_f5_then_f4_brings_back_the_compare_as_it_was_left(
                 assert isinstance(app.screen, ChatScreen)
             await pilot.press("f4")
             await pilot.pause()
-            again = app.screen
-            assert isinstance(again, CompareScreen) and again is not compare
-            assert sorted(again.query_one(SelectionList).selected) == picked
-            assert again.query_one(Input).value == "Lisbon or Porto in May?"
-            compare = again
+            compare = _back_as_left(app, compare, picked)
         # The composer's text is untouched, and a prompt written there since wins over the field.
         await pilot.press("f5")
         await pilot.pause()
@@ -118,9 +123,6 @@ async def test_esc_on_a_compare_not_started_then_f4_brings_it_back(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """Esc on a compare not yet started dropped what was ticked and a question written in its own
     field (the composer empty): the next F4 opened the default pair and an empty prompt."""
-    from textual.widgets import Input, SelectionList
-
-    from chatroute.tui.screens.compare import CompareScreen
     from tests.tui.helpers import open_compare_ticking
 
     picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
@@ -135,18 +137,13 @@ async def test_esc_on_a_compare_not_started_then_f4_brings_it_back(
         assert isinstance(app.screen, ChatScreen)
         await pilot.press("f4")
         await pilot.pause()
-        again = app.screen
-        assert isinstance(again, CompareScreen) and again is not compare
-        assert sorted(again.query_one(SelectionList).selected) == picked
-        assert again.query_one(Input).value == "Lisbon or Porto in May?"
+        _back_as_left(app, compare, picked)
 
 
 async def test_a_question_written_in_a_compare_not_started_is_kept_by_ctrl_q(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """With nothing in the composer, a question written in compare's own field was the only copy
     of it, and Ctrl+Q dropped it; the composer's draft is kept on quitting. Now it is that draft."""
-    from textual.widgets import Input
-
     from chatroute.tui.widgets.composer import Composer
     from tests.tui.helpers import open_compare_ticking
 

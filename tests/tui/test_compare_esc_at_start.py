@@ -24,23 +24,29 @@ MODELS = ["openai/gpt-4o-mini", "openai/gpt-4o"]
 IMPORT_S = 3.0  # the longest a first SDK import is let take here
 
 
-async def test_esc_during_the_first_sdk_import_stops_the_compare(
-        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for model in MODELS:
-        fake_server.script(model.split("/", 1)[1], Reply(text="An answer. " * 50, tokens_per_s=200))
-    prepare = real_engine.prepare_providers
+def _slow_first_import(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The providers' first import made slow, as on a cold start: (importing, imported). An
+    import holds the thread that makes it, until the test sets `imported` (or IMPORT_S)."""
+    prepare = engine.prepare_providers
     importing, imported = threading.Event(), threading.Event()
 
     def slow_prepare(names: Iterable[str]) -> None:
-        # An import holds the thread that makes it: until the test lets it end (or IMPORT_S).
         importing.set()
         imported.wait(IMPORT_S)
         prepare(names)
 
+    monkeypatch.setattr(engine, "prepare_providers", slow_prepare)
+    return importing, imported
+
+
+async def test_esc_during_the_first_sdk_import_stops_the_compare(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for model in MODELS:
+        fake_server.script(model.split("/", 1)[1], Reply(text="An answer. " * 50, tokens_per_s=200))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)  # start-up's own warming done
-        monkeypatch.setattr(real_engine, "prepare_providers", slow_prepare)
+        importing, imported = _slow_first_import(real_engine, monkeypatch)
         app.screen.query_one(Composer).insert("Tell me about lighthouses.")
         await open_compare_ticking(pilot, app, MODELS)
         await pilot.press("ctrl+s")
@@ -63,18 +69,10 @@ async def test_ctrl_c_during_the_first_sdk_import_stops_the_compare_and_keeps_th
     still starting it only tried to copy (nothing selected: nothing), and the answers went out."""
     for model in MODELS:
         fake_server.script(model.split("/", 1)[1], Reply(text=f"{model} on lighthouses."))
-    prepare = real_engine.prepare_providers
-    importing, imported = threading.Event(), threading.Event()
-
-    def slow_prepare(names: Iterable[str]) -> None:
-        importing.set()
-        imported.wait(IMPORT_S)
-        prepare(names)
-
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        monkeypatch.setattr(real_engine, "prepare_providers", slow_prepare)
+        importing, imported = _slow_first_import(real_engine, monkeypatch)
         app.screen.query_one(Composer).insert("Tell me about lighthouses.")
         compare = await open_compare_ticking(pilot, app, MODELS)
         await pilot.press("ctrl+s")
@@ -92,8 +90,7 @@ async def test_ctrl_c_during_the_first_sdk_import_stops_the_compare_and_keeps_th
         assert sorted(compare.query_one(SelectionList).selected) == sorted(MODELS)
         assert compare.query_one(Input).value == "Tell me about lighthouses."
         assert any("Stopped before anything was sent" in str(n.message) for n in app._notifications)
-        monkeypatch.setattr(real_engine, "prepare_providers", prepare)
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s")  # `imported` is set: the import no longer waits
         await until(pilot, lambda: [c.status for c in compare.columns] == ["ok", "ok"], "the answers")
         assert [c.text for c in compare.columns] == [f"{m} on lighthouses." for m in MODELS]
         await pilot.press("1")
