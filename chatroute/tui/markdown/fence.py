@@ -134,8 +134,8 @@ class CodeLines(Widget):
         i = bisect_right(self._starts, y) - 1
         wrapped = self._rows_of.get(i)
         at, row = wrapped[y - self._starts[i]] if wrapped else (0, self._lines[i])
-        if "<U+" in row.plain:
-            row = _bidi_markers_shown(row)
+        if "<U+" in self._lines[i].plain:
+            row = _bidi_markers_shown(row, self._lines[i].plain, at)
         selection = self.text_selection
         if selection is not None and (span := selection.get_span(i)) is not None:
             start, end = span
@@ -237,9 +237,13 @@ class AnswerFence(LineDrawnFence):
 _MARKER_STYLE = Style(reverse=True)
 
 
-def _bidi_markers_shown(row: Content) -> Content:
-    for match in BIDI_MARKER.finditer(row.plain):
-        row = row.stylize(_MARKER_STYLE, match.start(), match.end())
+def _bidi_markers_shown(row: Content, line: str, at: int) -> Content:
+    """`row`, the part of `line` from `at` (a wrapped line's row), with the markers in it
+    reversed: found in the whole line, as the wrap may cut one between two rows."""
+    for match in BIDI_MARKER.finditer(line):
+        start, end = max(match.start() - at, 0), min(match.end() - at, len(row.plain))
+        if start < end:
+            row = row.stylize(_MARKER_STYLE, start, end)
     return row
 
 
