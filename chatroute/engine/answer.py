@@ -229,11 +229,15 @@ async def stream(
             prepare()  # the SDK client, made once: not part of the request's time either
         attempt.sent_at = last_save = time.perf_counter()
         async for event in provider.stream(request):
-            if isinstance(event, TextDelta | ReasoningDelta):
+            if isinstance(event, TextDelta | ReasoningDelta | HeldDelta):
                 if not event.text:
                     continue
                 now = time.perf_counter()
-                if attempt.held:
+                if isinstance(event, HeldDelta):
+                    if attempt.held is None and not (attempt.reasoning or attempt.text):
+                        yield Thinking()  # most likely: `ask` says so rather than look hung
+                    attempt.held = (attempt.held or "") + event.text
+                elif attempt.held:
                     attempt.held = ""  # the hold is over: this delta brings what it held
                 if isinstance(event, TextDelta):
                     if attempt.first_token_at is None:
@@ -241,28 +245,24 @@ async def stream(
                     attempt.last_token_at = now
                     attempt.text += event.text
                     yield Delta(event.text)
-                else:
+                elif isinstance(event, ReasoningDelta):
                     if not (attempt.reasoning or attempt.text or attempt.held is not None):
                         yield Thinking()
                     attempt.reasoning += event.text
-                progress = (len(attempt.text), len(attempt.reasoning))
+                # What is held is most likely thinking, and saved as such until the hold ends.
+                progress = (len(attempt.text), len(attempt.reasoning) + len(attempt.held or ""))
                 if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S
                         and progress != saved and attempt.save_error is None):
                     # Thinking is saved too, as a length: a crash during a long think must
                     # not leave a billed reply recovered as free.
                     try:
                         await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming",
-                                         thinking_chars=len(attempt.reasoning),
-                                         reported_input=reported_input(attempt.usage))
+                                         thinking_chars=progress[1], reported_input=reported_input(attempt.usage))
                     except StorageError as exc:
                         # The answer is paid for and still arriving: keep streaming it to the
                         # user, and stop trying to save it until the end.
                         attempt.save_error = str(exc)
                     last_save, saved = now, progress
-            elif isinstance(event, HeldDelta):
-                if attempt.held is None and not (attempt.reasoning or attempt.text):
-                    yield Thinking()  # most likely: `ask` says so rather than look hung
-                attempt.held = (attempt.held or "") + event.text
             elif isinstance(event, UsageReport):
                 attempt.usage = event
             elif isinstance(event, Finish):

@@ -216,3 +216,31 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
         assert turn.input_tokens < 100
         assert turn.cost_usd == pytest.approx((turn.input_tokens * info.input_cost_per_mtok
                                                + turn.output_tokens * info.output_cost_per_mtok) / 1e6)
+
+
+def test_a_reply_killed_while_its_start_is_held_is_recovered_with_that_thinking(configured: FakeServer,
+                                                                                chatroute_home: Path) -> None:
+    """kill -9 while an R1 distill's thinking is held back for its lone `</think>` (441adf2): the
+    partial saves said nothing of it, so the next open recovered the reply as input only (0
+    output tokens), though the server had generated and billed the thinking."""
+    import time
+
+    from tests.hardening.test_think_tags import LOCAL_MODELS, R1
+
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(
+        text="Paris.", reasoning="Let me weigh the capital with care. " * 400, think_tags=True, think_open=False,
+        tokens_per_s=100, omit_usage=True))
+    asked: list[float] = []
+
+    def thought_a_while() -> bool | None:
+        """Two seconds of thinking streamed (a partial save is due every PARTIAL_SAVE_INTERVAL_S)."""
+        if configured.requests and not asked:
+            asked.append(time.monotonic())
+        return True if asked and time.monotonic() - asked[0] > 2.0 else None
+
+    _, costs = _killed_when(("--no-cache", "-m", R1[0], "What is the capital of France?"), thought_a_while,
+                            "two seconds of thinking")
+    everything = costs["periods"]["all"]
+    assert everything["turns"] == 1
+    assert everything["output_tokens"] >= 50, everything  # the held thinking, counted
