@@ -191,7 +191,7 @@ class AnswerCache:
     def warm(self) -> None:
         """Load the neighbour index now (embedding again any entries of an older recipe), so
         the first lookup does not wait for it. Never raises on bad cache data."""
-        if not self.config.enabled:
+        if not self.config.enabled or self._closed:
             return
         self._warming = True
         try:
@@ -213,6 +213,9 @@ class AnswerCache:
         self._memo_vec, self._memo_weight = {}, {}
         if not self.config.enabled:
             self.last_reason = "disabled"
+            return None
+        if self._closed:  # a lookup racing the app's shutdown
+            self.last_reason = "closed"
             return None
         if self.config.max_entries <= 0:  # a cache of size 0 holds nothing to serve
             self.last_reason = "max_entries = 0"
@@ -236,7 +239,7 @@ class AnswerCache:
               model: str | None, turn_id: str | None, finish_reason: str | None, *,
               now: float | None = None) -> int | None:
         """Keep a complete answer; returns the entry id, or None when it was not storable."""
-        if not self.config.enabled:
+        if not self.config.enabled or self._closed:
             return None
         if self.config.max_entries <= 0:
             # What a larger cache kept before is beyond the size now: evicted, as a lower size is.

@@ -22,6 +22,8 @@ _PASSING = ("locked", "busy", "interrupted", "full", "readonly", "read-only", "d
 
 
 def is_damage(exc: sqlite3.Error) -> bool:
+    if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        return False  # a connection already closed (a race with shutdown) or misused: not the file's
     text = str(exc).lower()
     return not any(word in text for word in _PASSING)
 
