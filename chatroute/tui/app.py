@@ -206,13 +206,13 @@ class ChatrouteApp(App[None]):
     def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
         from chatroute.tui.screens.compare import CompareScreen
 
-        # Ctrl+Q, SIGTERM or a closed terminal over a compare not yet asked: the question written
-        # in it is the user's, kept as the draft as the composer's would be.
-        for screen in self.screen_stack:
-            if isinstance(screen, CompareScreen) and screen.is_mounted:
-                with contextlib.suppress(NoMatches, LookupError):  # a screen half torn down: quit all the same
+        # Ctrl+Q, SIGTERM or a closed terminal over a compare not yet asked (or one Esc set aside):
+        # the question written in it is the user's, kept with the draft as the composer's is.
+        with contextlib.suppress(NoMatches, LookupError):  # a screen half torn down: quit all the same
+            for screen in self.screen_stack:
+                if isinstance(screen, CompareScreen) and screen.is_mounted:
                     screen.set_aside()
-                    self.chat_screen().keep_compare_question()
+            self.chat_screen().keep_compare_question()
         super().exit(result, return_code, message)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

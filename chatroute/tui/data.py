@@ -234,9 +234,11 @@ class Backend:
             name = hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return self.data_dir() / DRAFTS_DIR / f"{name}.json"
 
-    def save_draft(self, conversation_id: str | None, text: str, pastes: dict[str, str]) -> str | None:
+    def save_draft(self, conversation_id: str | None, text: str, pastes: dict[str, str],
+                   compare: tuple[str, list[str]] | None = None) -> str | None:
         """Keep the composer's unsent text (and the pastes it holds) in `conversation_id` (None:
         a new conversation), for when it is opened again; an empty composer leaves nothing.
+        `compare`: the question and models of a compare not yet asked, kept beside it.
         Best effort: a draft that cannot be written is no reason to fail, only to say so (the
         reason is returned)."""
         path = self._draft_file(conversation_id)
@@ -245,8 +247,11 @@ class Backend:
                 path.unlink(missing_ok=True)
                 return None
             private_dir(path.parent)
+            data: dict[str, Any] = {"text": text, "pastes": pastes}
+            if compare is not None:
+                data["compare"] = {"prompt": compare[0], "models": compare[1]}
             # Secret: what the user was writing is theirs alone, as the database is.
-            atomic_write(path, json.dumps({"text": text, "pastes": pastes}), secret=True, durable=False)
+            atomic_write(path, json.dumps(data), secret=True, durable=False)
         except (OSError, ChatrouteError) as exc:
             return error_line(exc)
         return None
@@ -271,6 +276,21 @@ class Backend:
         if not isinstance(pastes, dict):
             pastes = {}
         return text, {k: v for k, v in pastes.items() if isinstance(k, str) and isinstance(v, str)}
+
+    def load_draft_compare(self, conversation_id: str | None) -> tuple[str, list[str]] | None:
+        """The question and models of a compare not yet asked kept beside the draft of
+        `conversation_id` on quitting, if any."""
+        try:
+            data = json.loads(self._draft_file(conversation_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        compare = data.get("compare") if isinstance(data, dict) else None
+        if not isinstance(compare, dict):
+            return None
+        prompt, models = compare.get("prompt"), compare.get("models")
+        if not isinstance(prompt, str) or not prompt.strip() or not isinstance(models, list):
+            return None
+        return prompt, [m for m in models if isinstance(m, str)]
 
     def lock_waits(self) -> LockWaits:
         """The store's lock waits: the chat screen tells the user when a write waits on another process."""

@@ -158,3 +158,32 @@ async def test_a_question_written_in_a_compare_not_started_is_kept_by_ctrl_q(
     async with again.run_test(size=SIZE) as pilot:
         await settle(pilot, again)
         assert again.screen.query_one(Composer).text == "Lisbon or Porto in May?"
+
+
+async def test_a_compare_question_is_kept_by_ctrl_q_beside_the_composers_own(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """With text in the composer, a question rewritten in compare's own field was dropped by
+    Ctrl+Q (f966a43 kept it only with the composer empty). Now the composer's text is the draft
+    and the next F4 opens the compare with the question and the models it was left with."""
+    from chatroute.tui.widgets.composer import Composer
+    from tests.tui.helpers import open_compare_ticking
+
+    picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.screen.query_one(Composer).insert("When to visit Lisbon?")
+        compare = await open_compare_ticking(pilot, app, picked)
+        field = compare.query_one(Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*"Lisbon or Porto in May?")
+        await pilot.press("ctrl+q")
+    again = ChatrouteApp(real_engine)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot, again)
+        assert again.screen.query_one(Composer).text == "When to visit Lisbon?"
+        await pilot.press("f4")
+        await pilot.pause()
+        _back_as_left(again, compare, picked)
+

@@ -98,6 +98,7 @@ class ChatScreen(ChatKeys, Screen[None]):
         self._draft_unsaved = False  # the last save of the draft failed (and the user was told)
         self._draft_for: str | None = None  # the conversation the composer's text is a draft of
         self._compare_aside: ComparePicks | None = None  # a compare closed before it asked (Esc, F5)
+        self._compare_kept: ComparePicks | None = None  # saved beside the draft on quitting
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -153,6 +154,10 @@ class ChatScreen(ChatKeys, Screen[None]):
             return
         self.composer.restore(*draft)
         self._draft = draft
+        compare = self.backend.load_draft_compare(self._draft_for)
+        if compare is not None:  # the next F4 opens it as it was left, the composer's text as now
+            self._compare_aside = ComparePicks(self._draft_for, self.composer.prompt, *compare)
+            said += "; the question written in compare comes back with F4"
         self.notify(said, timeout=4, markup=False)
 
     async def _switch_to(self, conversation_id: str | None, focus_id: str | None = None) -> None:
@@ -194,7 +199,9 @@ class ChatScreen(ChatKeys, Screen[None]):
             self._draft_timer = None
         if self._draft is not None:
             draft, self._draft = self._draft, None
-            problem = self.backend.save_draft(self._draft_for, *draft)
+            kept, self._compare_kept = self._compare_kept, None
+            problem = self.backend.save_draft(self._draft_for, *draft,
+                                              compare=None if kept is None else (kept.prompt, kept.models))
             # Said once (until a save works again): at every pause in typing it would be noise.
             if problem is not None and not self._draft_unsaved and not quitting:
                 self.notify(f"Your unsent prompt is not kept for the next start: {problem}. "
@@ -925,12 +932,18 @@ class ChatScreen(ChatKeys, Screen[None]):
 
     def keep_compare_question(self) -> None:
         """Quitting with a compare not yet asked: a question written in its field, with nothing in
-        the composer, is the draft the next start brings back (the composer's own is never replaced)."""
+        the composer, is the draft the next start brings back (the composer's own is never replaced);
+        beside the composer's text, it is kept with the draft for the next start's F4."""
         aside = self._compare_aside
-        if aside is None or not aside.prompt.strip() or self.composer.text.strip():
+        if aside is None or not aside.prompt.strip() or aside.conversation_id != self._draft_for:
             return
-        if aside.conversation_id == self._draft_for:
+        if aside.composer != self.composer.prompt:  # written in the composer since: F4 would not open it
+            return
+        if not self.composer.text.strip():
             self._draft = (aside.prompt, {})
+        elif aside.prompt.strip() != aside.composer.strip():
+            self._draft = self.composer.draft()
+            self._compare_kept = aside
 
     async def _continue_after_pick(self, conversation_id: str, message_id: str | None) -> None:
         """The picked answer (or, closed without a pick, the first that answered) is now the active reply:
