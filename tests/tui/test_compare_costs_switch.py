@@ -187,3 +187,34 @@ async def test_a_compare_question_is_kept_by_ctrl_q_beside_the_composers_own(
         await pilot.pause()
         _back_as_left(again, compare, picked)
 
+
+async def test_a_compare_reopened_with_its_picks_keeps_their_tick_order(
+        real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
+    """The first open puts the answers in the order the models were ticked; reopened by F4 after
+    Esc, its answers came in the pool's order instead."""
+    from tests.tui.helpers import open_compare_ticking
+
+    fake_server.script("gpt-4o", Reply(text="Four-o says September.", input_tokens=20, output_tokens=4))
+    fake_server.script("claude-haiku-4-5", Reply(text="Haiku says May.", input_tokens=20, output_tokens=4))
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        ticked = ["openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+        compare = await open_compare_ticking(pilot, app, ticked)
+        pool = [str(o.value) for o in compare.query_one(SelectionList).options]
+        if pool.index(ticked[0]) < pool.index(ticked[1]):  # ticked against the pool's order
+            ticked.reverse()
+            compare.query_one(SelectionList).deselect_all()
+            for model in ticked:
+                compare.query_one(SelectionList).select(model)
+        assert compare.selected() == ticked  # what a start now would put side by side
+        compare.query_one(Input).focus()
+        await pilot.press(*"Lisbon or Porto in May?")
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f4")
+        await pilot.pause()
+        again = _back_as_left(app, compare, sorted(ticked))
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert [c.model for c in again.columns] == ticked

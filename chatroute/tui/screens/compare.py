@@ -374,9 +374,17 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         with Vertical(id="setup"):
             yield Static(INTRO, id="setup-intro", markup=False)
             models = self.backend.models()
-            picks = self.preselected or default_picks(models)
+            # The default pair in the pool's order; picks left by the user in the order they ticked them.
+            default = default_picks(models)
+            picks = self.preselected or [m.id for m in models if m.id in default]
             # Text, not a string: a string prompt is read as markup, and a local server names its own models.
-            yield ModelChecklist(*[(Text(m.id), m.id, m.id in picks) for m in models], id="models")
+            checklist = ModelChecklist(*[(Text(m.id), m.id) for m in models], id="models")
+            # Ticked in the order given: the answers are side by side in tick order, as on a first open.
+            pool = {m.id for m in models}
+            for model in picks:
+                if model in pool:
+                    checklist.select(model)
+            yield checklist
             with Vertical(id="setup-foot"):
                 note = budget_note(self.backend.budget_status())
                 if note is not None:
