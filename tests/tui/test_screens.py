@@ -380,3 +380,16 @@ def test_the_readme_and_the_help_name_the_same_keys() -> None:
     listed = {t for cell in cells for t in re.findall(token, cell)}
     assert {"Enter", "Ctrl+J", "F4", "w", "["} <= listed  # the tables were read
     assert sorted(t for t in listed if t not in by_form) == []
+
+
+async def test_help_says_ctrl_c_in_compare_also_stops_a_compare_still_starting(engine: FakeEngine) -> None:
+    # Since acc1f67 Ctrl+C in compare also stops a compare still starting, before anything is
+    # sent; the help's row spoke only of answers streaming.
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        text = _text(app.screen.query_one("#help-keys", Static).content)
+        compare = text[text.index("\nCompare"):]
+        row = " ".join(line.strip() for line in compare.splitlines() if line.strip().startswith("^c"))
+        assert "still starting" in row and "before" in row, row

@@ -344,8 +344,8 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
         Binding("tab", "app.focus_next", "", show=False),
         Binding("shift+tab", "app.focus_previous", "", show=False),
         # Priority: the stock ctrl+c (copy, or "press ctrl+q to quit") left the answers billing.
-        Binding("ctrl+c", "stop", "Stop the answers still streaming (none: copies the selection)", show=False,
-                priority=True),
+        Binding("ctrl+c", "stop", "Stop the answers still streaming, or a compare still starting before it sends "
+                "(neither: copies the selection)", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend, conversation_id: str | None, prompt: str = "",
