@@ -76,6 +76,8 @@ class Reply:
         at max_tokens within it.
     think_open: with think_tags, False leaves the opening `<think>` out (it was the chat template's,
         as the DeepSeek-R1 distills and QwQ write it): the thinking, then a lone `</think>`.
+    lead: OpenAI wire only: text sent as `content` before the `reasoning` (a server that splits
+        thinking off only once it has begun).
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length". None:
@@ -106,6 +108,7 @@ class Reply:
     reasoning: str | None = None  # streamed (paced like text) before the answer: reasoning_content / thinking
     think_tags: bool = False
     think_open: bool = True
+    lead: str | None = None
     # Bytes spliced raw (not JSON-escaped) into an extra text delta sent after the first chunk,
     # e.g. b"\xff\xfe" for invalid UTF-8 inside the stream.
     raw_bytes: bytes | None = None
@@ -200,13 +203,15 @@ class InStreamError:
 class Drop:
     """Cut the connection after `after_chunks` text chunks (0: right after the headers and
     preamble, before any token); before_headers: close without any response. reasoning:
-    thinking streamed before the text (as Reply's), so a cut at 0 comes after only thinking."""
+    thinking streamed before the text (as Reply's), so a cut at 0 comes after only thinking; lead:
+    content before that thinking (as Reply's)."""
 
     after_chunks: int = 0
     before_headers: bool = False
     text: str = "this answer will be cut off in the middle"
     input_tokens: int | None = None  # Anthropic message_start usage (default: ~prompt chars/4)
     reasoning: str | None = None
+    lead: str | None = None
 
 
 @dataclass
@@ -577,6 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
         sse = _SSE(self, wire, body, step if isinstance(step, Reply) else None)
         sse.step_input_tokens = getattr(step, "input_tokens", None)
         sse.reasoning = getattr(step, "reasoning", None)
+        sse.lead = getattr(step, "lead", None)
         sse.begin()
         if isinstance(step, Reply):
             sse.reply(step)
@@ -636,6 +642,7 @@ class _SSE:
         self.reply_step = reply  # message_start must already carry the input/cache usage
         self.step_input_tokens: int | None = None  # a failing step's message_start input usage
         self.reasoning: str | None = None  # thinking before the text: Anthropic opens a thinking block
+        self.lead: str | None = None  # content before that thinking (OpenAI wire)
         self.wire = wire
         self.body = body
         self.model = str(body.get("model") or "fake-model")
@@ -786,6 +793,10 @@ class _SSE:
         }
 
     def reason(self, reasoning: str, tokens_per_s: float | None = None) -> None:
+        if self.lead:
+            assert self.wire == "openai", "lead: OpenAI wire only"
+            for chunk in _words(self.lead):
+                self.data(self._chunk({"content": chunk}, None))
         for i, chunk in enumerate(_words(reasoning)):
             if tokens_per_s and i:
                 self.h._sleep(1.0 / tokens_per_s)

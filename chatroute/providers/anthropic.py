@@ -30,7 +30,6 @@ from chatroute.providers.base import (
     Finish,
     FinishReason,
     ProviderError,
-    ReasoningDelta,
     StreamEvent,
     UsageReport,
     output_guard,
@@ -207,9 +206,9 @@ class _StreamState:
             return (*events, *self.tags.still_held(delta["text"]))
         if kind == "thinking_delta":
             self.started = True  # not visible, but progress: the deadline is met
-            self.tags.thinking_apart()
+            released = self.tags.thinking_apart()  # a start held meanwhile is text
             thinking = delta.get("thinking")
-            return (ReasoningDelta(thinking),) if isinstance(thinking, str) and thinking else NOTHING
+            return self._deltas(thinking if isinstance(thinking, str) else "", released)
         # signature / tool-input deltas are neither text nor progress
         return NOTHING
 

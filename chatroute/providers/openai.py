@@ -218,8 +218,7 @@ class _ChunkReader:
             self.usage = usage  # some servers repeat running usage; the last one wins
         if reason:
             self.finish = reason
-        if thinking:
-            self.tags.thinking_apart()
+        released = self.tags.thinking_apart() if thinking else ""
         held: Sequence[StreamEvent] = NOTHING
         if text:
             content = text
@@ -227,7 +226,7 @@ class _ChunkReader:
             thinking += tagged
             self.started = self.started or self.tags.holding
             held = self.tags.still_held(content)
-        return (*self._deltas(thinking, text), *held)
+        return (*self._deltas(thinking, released + text), *held)
 
     def _deltas(self, thinking: str, text: str) -> Sequence[StreamEvent]:
         events = stream_deltas(thinking, text)

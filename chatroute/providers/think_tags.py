@@ -15,7 +15,8 @@ For such a model on a local server (`opens_think_itself`) the start of an answer
 while it may be that thinking: until `</think>` (all before it is thinking), any other tag (an
 answer about tags: text), HOLD_S or HOLD_CHARS (a model that never closes: text, streamed from
 then on) or the end of the stream (text). Once any text has been shown a lone `</think>` is
-text. A server that sends the thinking apart (`reasoning_content`) needs none of this.
+text. A server that sends the thinking apart (`reasoning_content`) needs none of this: a start
+held when its first thinking comes is text.
 """
 
 from __future__ import annotations
@@ -63,9 +64,14 @@ class ThinkTags:
     _until: float = 0.0  # when an untagged start stops being held
     _scanned: int = 0  # how much of `held` was searched for tags
 
-    def thinking_apart(self) -> None:
-        """The server sent thinking apart from the text: no `</think>` to wait for."""
+    def thinking_apart(self) -> str:
+        """The server sent thinking apart from the text: no `</think>` to wait for. A start held
+        meanwhile is text (the server splits the thinking off itself): returned, to be shown."""
         self.lone_close = False
+        if self.state != "untagged":
+            return ""
+        held, self.held, self.state = self.held, "", "text"
+        return held
 
     def split(self, content: str) -> tuple[str, str]:
         """(thinking, visible text) of the next piece of content."""

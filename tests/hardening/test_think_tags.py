@@ -174,3 +174,21 @@ def test_thinking_about_code_with_angle_brackets_is_still_thinking(
                                                            think_tags=True, think_open=False))
     code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "How do I build a list of strings?")
     assert code == 0 and out["text"] == "Use collect().", out
+
+
+def test_a_held_start_is_text_once_the_server_sends_thinking_apart(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """The start of an R1 distill's answer is held while it may be thinking before a lone
+    `</think>`; a server that then sends `reasoning_content` splits the thinking off itself, so
+    what was held is text. Before, it stayed held (with all the text after it) to the end of the
+    stream: shown only then, and billed as thinking, no text kept, when the stream broke."""
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    configured.script("deepseek-r1-distill-qwen-7b", Drop(lead="Hello there. ", reasoning=THOUGHT,
+                                                           text="Paris is the capital.", after_chunks=2))
+    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
+    assert code == 1 and out["status"] == "interrupted", out  # a partial reply, kept
+    assert out["text"].startswith("Hello there. Paris"), out
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(lead="Hello there. ", reasoning=THOUGHT,
+                                                           text="Paris."))
+    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
+    assert code == 0 and out["text"] == "Hello there. Paris.", out
