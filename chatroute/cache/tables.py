@@ -68,9 +68,15 @@ class Tx:
 
     def __enter__(self) -> Tx:
         self._lock.acquire()
-        self._outer = not self._conn.in_transaction
-        if self._outer:
-            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._outer = not self._conn.in_transaction
+            if self._outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            # __exit__ is not called when __enter__ raises (a database locked past the busy
+            # timeout): kept, the lock would block every later use of this cache from other threads.
+            self._lock.release()
+            raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
