@@ -348,6 +348,20 @@ class AnswerCache:
             unpriced_hits=int(vals.get("unpriced_hits", 0)),
         )
 
+    def check(self) -> str | None:
+        """Look for damage before any lookup meets it (`cache stats`): told as a lookup's would be
+        (`damaged`, on_damaged), and returned."""
+        if self.damaged is None:
+            try:
+                with self._lock:
+                    problem = damage.find(self._conn)
+            except sqlite3.DatabaseError as exc:
+                self._not_usable(exc)
+            else:
+                if problem is not None:
+                    self._mark_damaged(problem)
+        return self.damaged
+
     def clear(self) -> None:
         """Drop every entry and reset the counters: the cache's tables are made anew, so a
         damaged cache is rebuilt too (damage.rebuild); nothing else in the file is touched."""
@@ -367,11 +381,14 @@ class AnswerCache:
         if not damage.is_damage(exc):
             log.debug("cache busy: %s", exc)
             return
+        self._mark_damaged(str(exc))
+
+    def _mark_damaged(self, reason: str) -> None:
         if self.damaged is None:
-            self.damaged = str(exc)
+            self.damaged = reason
             if self.on_damaged is not None:
                 self.on_damaged(self.damaged)
-        log.debug("cache damaged: %s", exc)
+        log.debug("cache damaged: %s", reason)
 
     # ---- lookup internals ---------------------------------------------------------------
 

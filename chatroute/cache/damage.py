@@ -34,6 +34,24 @@ def missing_columns(conn: sqlite3.Connection) -> list[str]:
     return sorted(COLUMNS - have) if have else []
 
 
+def find(conn: sqlite3.Connection) -> str | None:
+    """Damage a lookup or a store would meet, found without reading the entries themselves: the
+    counters' tables checked whole (PRAGMA quick_check of each, a page or two), and every page of
+    cache_entries' two indexes read (a walk of each; a page that is no b-tree page stops it).
+    The entries' own pages are left out: quick_check(cache_entries) reads every one of them, too
+    slow for a command that shows counters. Raises sqlite3.DatabaseError for what stops a read; the first
+    problem quick_check reports is returned."""
+    for table in ("cache_meta", "cache_stats"):
+        problem = str(conn.execute(f"PRAGMA quick_check({table})").fetchone()[0])
+        if problem != "ok":
+            return problem
+    conn.execute("SELECT count(*) FROM cache_entries INDEXED BY sqlite_autoindex_cache_entries_1 "
+                 "WHERE exact_key > ''").fetchone()
+    conn.execute("SELECT count(*) FROM cache_entries INDEXED BY idx_cache_entries_lru "
+                 "WHERE last_used_at > -1e308").fetchone()
+    return None
+
+
 def notice(reason: str) -> str:
     """What the user is told, once: what is wrong, what it costs them, and the way out."""
     return (f"the answer cache is damaged ({reason}): no answer is served from it or kept in it. "

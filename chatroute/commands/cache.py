@@ -46,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"cache cleared: {before} {'entry' if before == 1 else 'entries'} removed")
             return 0
-        if cache.damaged is not None:
+        # Damage is looked for now, not left to the next lookup: counters read from a damaged
+        # cache look like a sound one's.
+        damaged = cache.check()
+        if damaged is not None:
             from chatroute.cache.damage import notice
 
-            cache_damage_notice(notice(cache.damaged))
+            cache_damage_notice(notice(damaged))
         s = cache.stats()
         lookups = s.hits + s.misses
         if getattr(args, "json", False):

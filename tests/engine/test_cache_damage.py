@@ -138,3 +138,20 @@ def test_a_cache_table_dropped_from_a_full_cache_keeps_new_answers(
     assert out["cache"] == "hit" and sent == 0, "the new answer was evicted as it was stored"
     code, said, _err = run_cli(capsys, "cache", "stats", "--json")
     assert code == 0 and json.loads(said)["entries"] == 1
+
+
+def test_cache_stats_says_a_cache_whose_index_page_is_damaged_is_damaged(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Before, `cache stats` showed its counters as for a sound cache (the damage was found only
+    by the next lookup); now it says what a lookup would, once, and shows them all the same."""
+    from chatroute.cache.damage import notice
+
+    _ask(capsys, configured, CACHED)
+    code, _said, err = run_cli(capsys, "cache", "stats")
+    assert code == 0 and not _damaged_lines(err), err
+    _overwrite_the_exact_key_index(_db(chatroute_home))
+    code, said, err = run_cli(capsys, "cache", "stats")
+    assert code == 0 and "entries" in said, err
+    lines = _damaged_lines(err)
+    assert len(lines) == 1 and notice("x").split("(")[0] in lines[0], err
+    assert notice("x").split(")", 1)[1] in lines[0] and "malformed" in lines[0], err
