@@ -390,7 +390,9 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         """Save a partial reply while streaming (call every ~0.5 s): a cheap one-row UPDATE
         (plus re-indexing that row for search). `thinking_chars`: how much thinking the model
         streamed so far, and `reported_input`: the input the provider reported when the stream
-        started; a recovery after a crash prices both."""
+        started; a recovery after a crash prices both. The thinking length is replaced, not
+        kept at its largest: an R1 distill's start held as thinking may turn out to be text,
+        then saved in `text`, and counted twice had its thinking length stayed."""
         if status not in MESSAGE_STATUSES:
             raise ValueError(f"bad message status {status!r}")
         writer = self._writer if status == "streaming" else None
@@ -398,7 +400,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         self._write(
             lambda c: c.execute(
                 "UPDATE messages SET content = ?, status = ?, writer = ?, updated_at = ?,"
-                " thinking_chars = max(thinking_chars, ?), reported_input = ifnull(?, reported_input) WHERE id = ?",
+                " thinking_chars = ?, reported_input = ifnull(?, reported_input) WHERE id = ?",
                 (text, status, writer, utc_now(), thinking_chars, reported, message_id),
             )
         )

@@ -244,3 +244,49 @@ def test_a_reply_killed_while_its_start_is_held_is_recovered_with_that_thinking(
     everything = costs["periods"]["all"]
     assert everything["turns"] == 1
     assert everything["output_tokens"] >= 50, everything  # the held thinking, counted
+
+
+def test_a_reply_killed_after_its_held_start_turned_out_text_counts_it_once(configured: FakeServer,
+                                                                            chatroute_home: Path) -> None:
+    """kill -9 after an R1 distill's held start (saved as thinking while held, d8fd91b) turned out
+    to be text (another tag came before any `</think>`): the store kept the largest thinking
+    length saved, so the recovered estimate counted the held part twice, as thinking and as text."""
+    import sqlite3
+
+    from chatroute.catalog.tokens import count_tokens
+    from tests.hardening.test_think_tags import LOCAL_MODELS, R1
+
+    write_config(chatroute_home, configured, extra=LOCAL_MODELS)
+    held = "Some words before any tag come first here. " * 25  # 200 words: 2 s held at 100 tok/s
+    configured.script("deepseek-r1-distill-qwen-7b", Reply(
+        text=held + "<b>Paris</b> is the answer. " + "More about the city and its long history. " * 300,
+        tokens_per_s=100, omit_usage=True))
+    db = chatroute_home / "chatroute.db"
+    seen: list[int] = []  # the thinking lengths saved while held
+
+    def text_after_the_hold() -> str | None:
+        if not db.exists():
+            return None
+        conn = sqlite3.connect(str(db), timeout=10)
+        try:
+            row = conn.execute("SELECT id, content, thinking_chars FROM messages WHERE role = 'assistant'"
+                               " AND status = 'streaming'").fetchone()
+        except sqlite3.OperationalError:  # not created or not migrated yet
+            return None
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        if row[2]:
+            seen.append(int(row[2]))
+        return str(row[0]) if "<b>Paris</b>" in row[1] and len(row[1]) > len(held) + 200 else None
+
+    message_id, _ = _killed_when(("--no-cache", "-m", R1[0], "What is the capital of France?"),
+                                 text_after_the_hold, "a partial save with text after the hold")
+    assert seen and max(seen) >= 200, seen  # the held start was saved as thinking while held
+    with Store.open(db) as store:
+        [turn] = [t for t in store.recent_turns() if t.message_id == message_id]
+        [reply] = store.messages_by_id([message_id])
+    assert reply.content.startswith(held.strip()) and reply.status == "interrupted"
+    counted, _ = count_tokens(reply.content, R1[0])
+    assert turn.usage_estimated and turn.output_tokens == counted, (turn.output_tokens, counted)
