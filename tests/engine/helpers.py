@@ -53,6 +53,13 @@ default = "{pool[0]}"
     return path
 
 
+def rank_by_ability(config: Path, first: str, second: str) -> None:
+    """Make `first` the router's first choice and `second` its next, by their abilities alone
+    (cost not weighed), in the config at `config`."""
+    config.write_text(config.read_text().replace("[router]", "[router]\ncost_weight = 0.0")
+                      + f'\n[models."{first}"]\nability = 0.99\n\n[models."{second}"]\nability = 0.3\n')
+
+
 @pytest.fixture
 def configured(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)

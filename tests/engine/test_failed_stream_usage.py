@@ -15,7 +15,7 @@ import pytest
 
 from chatroute.money import usd
 from chatroute.store import Store
-from tests.engine.helpers import all_time_costs, ask_json, list_cost, run_cli, write_config
+from tests.engine.helpers import all_time_costs, ask_json, list_cost, rank_by_ability, run_cli, write_config
 from tests.fakeserver import FakeServer, Reply
 
 GPT4O, MINI = "openai/gpt-4o", "openai/gpt-4o-mini"
@@ -37,9 +37,7 @@ def test_a_pinned_stream_that_reported_its_usage_before_failing_is_billed(
 def test_a_routed_turn_names_that_attempts_cost_in_its_reroute(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
     path = write_config(chatroute_home, configured, pool=[GPT4O, MINI])
-    # The abilities alone make gpt-4o the first choice.
-    path.write_text(path.read_text().replace("[router]", "[router]\ncost_weight = 0.0")
-                    + f'\n[models."{GPT4O}"]\nability = 0.99\n\n[models."{MINI}"]\nability = 0.3\n')
+    rank_by_ability(path, GPT4O, MINI)
     prompt = "Explain how lighthouses work"
     code, decided, _ = run_cli(capsys, "route", "--json", prompt)
     assert json.loads(decided)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"

@@ -16,7 +16,7 @@ from chatroute.catalog.tokens import count_messages
 from chatroute.money import usd
 from chatroute.providers.base import Message
 from chatroute.store import Store
-from tests.engine.helpers import all_time_costs, ask_json, list_cost, run_cli, write_config
+from tests.engine.helpers import all_time_costs, ask_json, list_cost, rank_by_ability, run_cli, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 
 HAIKU = "anthropic/claude-haiku-4-5"
@@ -105,9 +105,7 @@ def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
     _first_token_timeout(chatroute_home, configured, pool=[GPT4O, MINI])
     path = chatroute_home / "config.toml"
-    # The abilities alone make gpt-4o the first choice.
-    path.write_text(path.read_text().replace("[router]", "[router]\ncost_weight = 0.0")
-                    + f'\n[models."{GPT4O}"]\nability = 0.99\n\n[models."{MINI}"]\nability = 0.3\n')
+    rank_by_ability(path, GPT4O, MINI)
     prompt = "Think hard about this proof before answering"
     code, decided, _ = run_cli(capsys, "route", "--json", prompt)
     assert json.loads(decided)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"

@@ -15,7 +15,7 @@ from chatroute.engine import Engine
 from chatroute.money import usd
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.composer import Composer
-from tests.engine.helpers import OPENAI_KEY, write_config
+from tests.engine.helpers import OPENAI_KEY, rank_by_ability, write_config
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.helpers import assistants, badge, settle, type_and_send, until
 
@@ -30,11 +30,9 @@ def engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.Mo
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
     monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
     path = write_config(chatroute_home, fake_server, pool=[GPT4O, MINI])
-    text = path.read_text().replace('api_key_env = "TEST_OPENAI_KEY"\n',
-                                    'api_key_env = "TEST_OPENAI_KEY"\nfirst_token_timeout_s = 2\n')
-    # The abilities alone make gpt-4o the router's first choice.
-    path.write_text(text.replace("[router]", "[router]\ncost_weight = 0.0")
-                    + f'\n[models."{GPT4O}"]\nability = 0.99\n\n[models."{MINI}"]\nability = 0.3\n')
+    path.write_text(path.read_text().replace('api_key_env = "TEST_OPENAI_KEY"\n',
+                                             'api_key_env = "TEST_OPENAI_KEY"\nfirst_token_timeout_s = 2\n'))
+    rank_by_ability(path, GPT4O, MINI)
     return Engine.open()
 
 
