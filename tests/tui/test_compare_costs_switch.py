@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import Input, SelectionList
 
 from chatroute.engine import Engine
@@ -31,6 +32,19 @@ def _back_as_left(app: ChatrouteApp, closed: CompareScreen, picked: list[str]) -
     assert sorted(again.query_one(SelectionList).selected) == picked
     assert again.query_one(Input).value == "Lisbon or Porto in May?"
     return again
+
+
+async def _write_in_compare(pilot: Pilot, app: ChatrouteApp, models: list[str]) -> CompareScreen:
+    """Open compare with `models` ticked and write its question in compare's own field, in place
+    of whatever the composer had put there."""
+    from tests.tui.helpers import open_compare_ticking
+
+    compare = await open_compare_ticking(pilot, app, models)
+    field = compare.query_one(Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*"Lisbon or Porto in May?")
+    return compare
 
 
 async def test_f4_and_f5_replace_each_other_and_escape_returns_to_the_chat(
@@ -78,18 +92,13 @@ async def test_f5_then_f4_brings_back_the_compare_as_it_was_left(
     """F5 on a compare not yet started, then F4: the models ticked and the prompt rewritten in its
     field were dropped (the pool's default pair and the composer's text again)."""
     from chatroute.tui.widgets.composer import Composer
-    from tests.tui.helpers import open_compare_ticking
 
     picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         app.screen.query_one(Composer).insert("When to visit Lisbon?")
-        compare = await open_compare_ticking(pilot, app, picked)
-        field = compare.query_one(Input)
-        field.focus()
-        field.value = ""
-        await pilot.press(*"Lisbon or Porto in May?")
+        compare = await _write_in_compare(pilot, app, picked)
         await pilot.press("f5")
         await pilot.pause()
         assert stack(app) == ["ChatScreen", "CostsScreen"]
@@ -123,15 +132,12 @@ async def test_esc_on_a_compare_not_started_then_f4_brings_it_back(
         real_engine: Engine, fake_server: FakeServer, chatroute_home: Path) -> None:
     """Esc on a compare not yet started dropped what was ticked and a question written in its own
     field (the composer empty): the next F4 opened the default pair and an empty prompt."""
-    from tests.tui.helpers import open_compare_ticking
 
     picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        compare = await open_compare_ticking(pilot, app, picked)
-        compare.query_one(Input).focus()
-        await pilot.press(*"Lisbon or Porto in May?")
+        compare = await _write_in_compare(pilot, app, picked)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
@@ -145,14 +151,11 @@ async def test_a_question_written_in_a_compare_not_started_is_kept_by_ctrl_q(
     """With nothing in the composer, a question written in compare's own field was the only copy
     of it, and Ctrl+Q dropped it; the composer's draft is kept on quitting. Now it is that draft."""
     from chatroute.tui.widgets.composer import Composer
-    from tests.tui.helpers import open_compare_ticking
 
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        compare = await open_compare_ticking(pilot, app, MODELS)
-        compare.query_one(Input).focus()
-        await pilot.press(*"Lisbon or Porto in May?")
+        await _write_in_compare(pilot, app, MODELS)
         await pilot.press("ctrl+q")
     again = ChatrouteApp(real_engine)
     async with again.run_test(size=SIZE) as pilot:
@@ -166,18 +169,13 @@ async def test_a_compare_question_is_kept_by_ctrl_q_beside_the_composers_own(
     Ctrl+Q (f966a43 kept it only with the composer empty). Now the composer's text is the draft
     and the next F4 opens the compare with the question and the models it was left with."""
     from chatroute.tui.widgets.composer import Composer
-    from tests.tui.helpers import open_compare_ticking
 
     picked = sorted(["openai/gpt-4o", "anthropic/claude-haiku-4-5"])  # not the default pair
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         app.screen.query_one(Composer).insert("When to visit Lisbon?")
-        compare = await open_compare_ticking(pilot, app, picked)
-        field = compare.query_one(Input)
-        field.focus()
-        field.value = ""
-        await pilot.press(*"Lisbon or Porto in May?")
+        compare = await _write_in_compare(pilot, app, picked)
         await pilot.press("ctrl+q")
     again = ChatrouteApp(real_engine)
     async with again.run_test(size=SIZE) as pilot:
