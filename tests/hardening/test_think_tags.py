@@ -17,6 +17,17 @@ MODEL = "openai/gpt-4o-mini"
 THOUGHT = "The user asks for the capital. It is Paris, I am sure."
 
 
+def _history_carries_only_the_answer(capsys: pytest.CaptureFixture[str], configured: FakeServer, model: str,
+                                     conversation_id: str) -> None:
+    """The next turn of the conversation sends "Paris." back as the answer, not its thinking."""
+    configured.script(model.split("/")[1], Reply(text="About 2.1 million."))
+    code, nxt = ask_json(capsys, "--no-cache", "-m", model, "-c", conversation_id, "Its population?")
+    assert code == 0, nxt
+    sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
+    assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
+                    ("user", "Its population?")]
+
+
 @pytest.mark.parametrize("model", [MODEL, "anthropic/claude-haiku-4-5"])
 def test_a_think_block_in_the_content_is_thinking_not_answer(capsys: pytest.CaptureFixture[str],
                                                              configured: FakeServer, model: str) -> None:
@@ -34,12 +45,7 @@ def test_a_think_block_in_the_content_is_thinking_not_answer(capsys: pytest.Capt
     assert code == 0, err
     assert text == "Paris.\n" and "cache" in err  # the cached answer is the one shown live
 
-    configured.script(name, Reply(text="About 2.1 million."))
-    code, nxt = ask_json(capsys, "--no-cache", "-m", model, "-c", out["conversation_id"], "Its population?")
-    assert code == 0, nxt
-    sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
-    assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
-                    ("user", "Its population?")]
+    _history_carries_only_the_answer(capsys, configured, model, out["conversation_id"])
 
 
 def test_an_unreported_think_block_is_counted_as_output(capsys: pytest.CaptureFixture[str],
@@ -93,12 +99,7 @@ def test_thinking_before_a_lone_close_tag_is_thinking(capsys: pytest.CaptureFixt
     code, text, err = run_cli(capsys, "ask", "-m", model, "What is the capital of France?")
     assert code == 0 and text == "Paris.\n" and "cache" in err, err
 
-    configured.script(name, Reply(text="About 2.1 million."))
-    code, nxt = ask_json(capsys, "--no-cache", "-m", model, "-c", out["conversation_id"], "Its population?")
-    assert code == 0, nxt
-    sent = [(m["role"], m["content"]) for m in configured.requests[-1].messages if m["role"] != "system"]
-    assert sent == [("user", "What is the capital of France?"), ("assistant", "Paris."),
-                    ("user", "Its population?")]
+    _history_carries_only_the_answer(capsys, configured, model, out["conversation_id"])
 
 
 @pytest.mark.parametrize("answer", [
