@@ -59,16 +59,21 @@ def cli_env(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.M
     return dict(os.environ)
 
 
+def _ask_on_a_terminal(env: dict[str, str], prompt: str, mark: str) -> str:
+    """What `chatroute ask` wrote on a pseudo-terminal, once it has exited with `mark` shown."""
+    tty = PtyChild(chatroute_argv("ask", "--no-cache", "-m", "openai/gpt-4o-mini", prompt), env=env, cwd=REPO)
+    try:
+        wait_until(lambda: tty.exited() and mark in tty.output(), 30, f"{mark} from ask on the terminal")
+        return tty.output()
+    finally:
+        tty.close()
+
+
 def test_ask_on_a_terminal_shows_markers_and_into_a_pipe_the_exact_answer(
         cli_env: dict[str, str], fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o-mini", Reply(text=ANSWER), Reply(text=ANSWER),
                        Fault(status=400, message="bad \u202eERRMARK"))
-    tty = PtyChild(chatroute_argv("ask", "--no-cache", "-m", "openai/gpt-4o-mini", "q1"), env=cli_env, cwd=REPO)
-    try:
-        wait_until(lambda: tty.exited() and "TRAILMARK" in tty.output(), 30, "ask's answer on the terminal")
-        screen = tty.output()
-    finally:
-        tty.close()
+    screen = _ask_on_a_terminal(cli_env, "q1", "TRAILMARK")
     assert not any(ch in screen for ch in BIDI), [hex(ord(ch)) for ch in screen if ch in BIDI]
     assert "#<U+202E><U+2066> keep ~ safe<U+2069><U+2066>" in screen
     assert f"{HEBREW} and {ARABIC}{MARKS} fine" in screen  # right-to-left text as written
@@ -78,12 +83,7 @@ def test_ask_on_a_terminal_shows_markers_and_into_a_pipe_the_exact_answer(
     assert piped.stdout.decode().rstrip("\n") == ANSWER  # a script gets what the model sent
 
     # A provider's error on the terminal too.
-    tty = PtyChild(chatroute_argv("ask", "--no-cache", "-m", "openai/gpt-4o-mini", "q3"), env=cli_env, cwd=REPO)
-    try:
-        wait_until(lambda: tty.exited() and "ERRMARK" in tty.output(), 30, "ask's error line")
-        err = tty.output()
-    finally:
-        tty.close()
+    err = _ask_on_a_terminal(cli_env, "q3", "ERRMARK")
     assert "bad <U+202E>ERRMARK" in err and "\u202e" not in err
 
 
