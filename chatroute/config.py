@@ -69,14 +69,17 @@ Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
+def _url_host(url: str | None) -> str | None:
+    """The host `url` names, or None (no URL, or one that does not parse)."""
+    try:
+        return urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+
+
 def is_loopback_url(url: str | None) -> bool:
     """True when `url` points at this machine (127.0.0.0/8, ::1, localhost)."""
-    if not url:
-        return False
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
+    host = _url_host(url)
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):
@@ -103,10 +106,7 @@ def is_own_network_url(url: str | None) -> bool:
     under `.local`, `.lan`, `.home.arpa` or `.internal`. No name is looked up."""
     if is_loopback_url(url):
         return True
-    try:
-        host = urlsplit(url or "").hostname
-    except ValueError:
-        return False
+    host = _url_host(url)
     if not host:
         return False
     try:
