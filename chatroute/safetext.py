@@ -100,8 +100,8 @@ class StreamCleaner:
     def feed(self, chunk: str) -> str:
         text = self._held + chunk
         self._held = ""
-        if not _CONTROL.search(text):
-            return strip_terminal_controls(text)  # bidi controls, if any
+        if not _UNSAFE.search(text):  # the common case: nothing to clean, no sequence left open
+            return text
         open_tail = _OPEN_AT_END.search(text)
         if open_tail is not None and len(text) - open_tail.start() <= MAX_HELD_CHARS:
             self._held = text[open_tail.start():]
