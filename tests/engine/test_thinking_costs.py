@@ -23,7 +23,15 @@ from chatroute.paths import resolve_paths
 from chatroute.store import Store
 from tests.engine.helpers import all_time_costs, ask_json, run_cli, write_config
 from tests.fakeserver import Drop, FakeServer, Reply
-from tests.hardening.crash_support import REPO, PipeReader, chatroute_argv, kill_hard, streaming_partial, wait_until
+from tests.hardening.crash_support import (
+    REPO,
+    PipeReader,
+    chatroute_argv,
+    kill_hard,
+    read_messages,
+    streaming_partial,
+    wait_until,
+)
 
 GPT4O, HAIKU = "openai/gpt-4o", "anthropic/claude-haiku-4-5"
 # About 1,000 tokens of thinking, then the connection drops before any text.
@@ -184,19 +192,8 @@ def test_a_reply_killed_while_the_model_thinks_is_recovered_with_its_thinking(
     db = chatroute_home / "chatroute.db"
 
     def thinking_saved() -> tuple[str, int] | None:
-        import sqlite3
-
-        if not db.exists():
-            return None
-        conn = sqlite3.connect(str(db), timeout=10)
-        try:
-            row = conn.execute("SELECT id, thinking_chars FROM messages WHERE role = 'assistant'"
-                               " AND status = 'streaming' AND thinking_chars >= 2000").fetchone()
-        except sqlite3.OperationalError:  # not created or not migrated yet
-            return None
-        finally:
-            conn.close()
-        return (str(row[0]), int(row[1])) if row else None
+        rows = read_messages(db, "status = 'streaming' AND thinking_chars >= 2000")
+        return (rows[0].message_id, rows[0].thinking_chars) if rows else None
 
     (message_id, chars), _ = _killed_when(("--no-cache", "-m", model, "Prove there are infinitely many primes"),
                                           thinking_saved, "a partial save with thinking")
@@ -251,7 +248,6 @@ def test_a_reply_killed_after_its_held_start_turned_out_text_counts_it_once(conf
     """kill -9 after an R1 distill's held start (saved as thinking while held, d8fd91b) turned out
     to be text (another tag came before any `</think>`): the store kept the largest thinking
     length saved, so the recovered estimate counted the held part twice, as thinking and as text."""
-    import sqlite3
 
     from chatroute.catalog.tokens import count_tokens
     from tests.hardening.test_think_tags import LOCAL_MODELS, R1
@@ -265,21 +261,13 @@ def test_a_reply_killed_after_its_held_start_turned_out_text_counts_it_once(conf
     seen: list[int] = []  # the thinking lengths saved while held
 
     def text_after_the_hold() -> str | None:
-        if not db.exists():
+        rows = read_messages(db, "status = 'streaming'")
+        if not rows:
             return None
-        conn = sqlite3.connect(str(db), timeout=10)
-        try:
-            row = conn.execute("SELECT id, content, thinking_chars FROM messages WHERE role = 'assistant'"
-                               " AND status = 'streaming'").fetchone()
-        except sqlite3.OperationalError:  # not created or not migrated yet
-            return None
-        finally:
-            conn.close()
-        if row is None:
-            return None
-        if row[2]:
-            seen.append(int(row[2]))
-        return str(row[0]) if "<b>Paris</b>" in row[1] and len(row[1]) > len(held) + 200 else None
+        reply = rows[0]
+        if reply.thinking_chars:
+            seen.append(reply.thinking_chars)
+        return reply.message_id if "<b>Paris</b>" in reply.content and len(reply.content) > len(held) + 200 else None
 
     message_id, _ = _killed_when(("--no-cache", "-m", R1[0], "What is the capital of France?"),
                                  text_after_the_hold, "a partial save with text after the hold")

@@ -55,6 +55,7 @@ class Partial:
     conversation_id: str
     content: str
     status: str
+    thinking_chars: int
 
 
 def read_messages(db: Path, where: str = "1", params: Sequence[object] = ()) -> list[Partial]:
@@ -64,7 +65,8 @@ def read_messages(db: Path, where: str = "1", params: Sequence[object] = ()) -> 
     conn = sqlite3.connect(str(db), timeout=10)
     try:
         rows = conn.execute(
-            f"SELECT id, conversation_id, content, status FROM messages WHERE role = 'assistant' AND {where}"
+            f"SELECT id, conversation_id, content, status, thinking_chars FROM messages"
+            f" WHERE role = 'assistant' AND {where}"
             " ORDER BY seq",
             tuple(params),
         ).fetchall()
