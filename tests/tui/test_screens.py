@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.pilot import Pilot
 from textual.widgets import SelectionList, Static
 
 from chatroute.config import load_config
@@ -31,13 +32,18 @@ def _text(renderable: object, width: int = 200) -> str:
     return console.export_text()
 
 
+async def _help_text(pilot: Pilot) -> str:
+    """F1, then the keys the help lists, as text."""
+    await pilot.press("f1")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, HelpScreen)
+    return _text(pilot.app.screen.query_one("#help-keys", Static).content)
+
+
 async def test_help_lists_every_binding(engine: FakeEngine) -> None:
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        text = _text(app.screen.query_one("#help-keys", Static).content)
+        text = await _help_text(pilot)
         for _section, bindings in binding_sections(ChatrouteApp):
             for b in bindings:
                 assert b.description in text
@@ -52,10 +58,7 @@ async def test_help_says_how_to_close_it_at_its_top(engine: FakeEngine) -> None:
     # The help never said how to leave it; a user who did not know Escape was stuck on it.
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f1")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        first = _text(app.screen.query_one("#help-keys", Static).content).splitlines()[0]
+        first = (await _help_text(pilot)).splitlines()[0]
         assert "chatroute — keys" in first and "esc, f1 or q closes this help" in first
         await pilot.press("q")
         assert isinstance(app.screen, ChatScreen)
@@ -387,9 +390,7 @@ async def test_help_says_ctrl_c_in_compare_also_stops_a_compare_still_starting(e
     # sent; the help's row spoke only of answers streaming.
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f1")
-        await pilot.pause()
-        text = _text(app.screen.query_one("#help-keys", Static).content)
+        text = await _help_text(pilot)
         compare = text[text.index("\nCompare"):]
         row = " ".join(line.strip() for line in compare.splitlines() if line.strip().startswith("^c"))
         assert "still starting" in row and "before" in row, row
