@@ -12,7 +12,7 @@ import asyncio
 
 from chatroute.engine import Engine
 from chatroute.store import Store
-from chatroute.turn_events import TurnFinished, TurnStarted
+from chatroute.turn_events import Delta, TurnFinished, TurnStarted
 from tests.engine.helpers import configured  # noqa: F401 - fixture
 from tests.fakeserver import FakeServer, Reply
 
@@ -25,8 +25,10 @@ async def _turn(engine: Engine, conversation_id: str | None, prompt: str,
     async for event in engine.run_turn(conversation_id, f"@{MINI} {prompt}", use_cache=False):
         if isinstance(event, TurnStarted):
             ids.update(conversation=event.conversation_id, answer=event.assistant_message_id)
-            if started is not None:
-                started.set()
+        elif isinstance(event, Delta) and started is not None:
+            # The first word, not TurnStarted: the fake server hands out its scripted replies
+            # in the order requests arrive, so the slow turn's request must be in first.
+            started.set()
         elif isinstance(event, TurnFinished):
             return ids["conversation"], ids["answer"], event
     raise AssertionError("no TurnFinished")
