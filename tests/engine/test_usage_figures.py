@@ -27,9 +27,10 @@ from chatroute.catalog import Catalog
 from chatroute.config import load_config
 from chatroute.engine import Engine
 from chatroute.paths import resolve_paths
+from chatroute.providers.base import UsageReport
 from chatroute.store import Store
 from chatroute.store.records import TurnRecord
-from chatroute.turn_events import Delta, Routed, TurnFinished, TurnStarted
+from chatroute.turn_events import Delta, TurnFinished, TurnStarted
 from tests.engine.helpers import ask_json, run_cli
 from tests.fakeserver import FakeServer, Fault, Reply
 
@@ -123,15 +124,21 @@ async def _stop_haiku(*, deltas: int) -> str:
     text deltas (0: while waiting for the first token). Returns the assistant message id."""
     engine = Engine.open()
     ids: dict[str, str] = {}
-    routed, enough = asyncio.Event(), asyncio.Event()
+    reported, enough = asyncio.Event(), asyncio.Event()
     seen: list[str] = []
+    read = anthropic_adapter._StreamState.feed
+
+    def feed(state: Any, raw: Any) -> Any:
+        # message_start read: its usage is what a stop before the first token is priced from.
+        events = read(state, raw)
+        if any(isinstance(e, UsageReport) for e in events):
+            reported.set()
+        return events
 
     async def consume() -> None:
         async for event in engine.run_turn(None, f"@{HAIKU} tell me a long story", use_cache=False):
             if isinstance(event, TurnStarted):
                 ids["message"] = event.assistant_message_id
-            elif isinstance(event, Routed):
-                routed.set()
             elif isinstance(event, Delta):
                 seen.append(event.text)
                 if len(seen) >= deltas:
@@ -140,13 +147,15 @@ async def _stop_haiku(*, deltas: int) -> str:
                 raise AssertionError("an endless stream finished")
 
     try:
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for((enough if deltas else routed).wait(), 20)
-        if not deltas:
-            await asyncio.sleep(0.5)  # message_start has arrived; no token yet
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(anthropic_adapter._StreamState, "feed", feed)
+            task = asyncio.create_task(consume())
+            # message_start read, not a sleep after Routed: Routed comes before the request is
+            # sent, and on a loaded machine the stop came before message_start.
+            await asyncio.wait_for((enough if deltas else reported).wait(), 20)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
     finally:
         await engine.aclose()
         engine.store.close()
