@@ -20,6 +20,7 @@ import pytest
 
 from tests.engine.helpers import configured, run_subprocess, write_config  # noqa: F401 - fixture
 from tests.fakeserver import FakeServer, Reply
+from tests.hardening.crash_support import read_messages, wait_until
 
 
 def _shell(command: str, *, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
@@ -116,19 +117,24 @@ def test_a_failed_turn_and_a_refused_one_share_status_and_error(configured: Fake
     assert "TEST_OPENAI_KEY" in pinned["error"] and "TEST_OPENAI_KEY" in routed["error"]
 
 
+def _until_saved_streaming(home: Path, child: subprocess.Popen[bytes], answers: int) -> None:
+    """Wait until `answers` replies of `child` have their first words saved: the child has
+    read them (not a sleep after the request arrived, which a loaded machine outlasted)."""
+    wait_until(lambda: len(read_messages(home / "chatroute.db", "status = 'streaming' AND content LIKE 'w0 w1 %'"))
+               >= answers, 30, "the first words saved",
+               alive=lambda: None if child.poll() is None else f"exited {child.returncode}")
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, -signal.SIGINT)],
                          ids=["SIGTERM", "SIGINT"])
-def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, code: int,
-                                                                  configured: FakeServer) -> None:  # noqa: F811
+def test_ask_json_stopped_by_a_signal_prints_the_interrupted_turn(signum: int, code: int, configured: FakeServer,  # noqa: F811
+                                                                  chatroute_home: Path) -> None:
     # `timeout 30 chatroute ask --json …` sends SIGTERM; the partial answer is saved, and the
     # script gets it and the conversation to go on with.
     configured.script(Reply(text=" ".join(f"w{i}" for i in range(400)), tokens_per_s=40))
     child = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "--json", "hello"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not configured.requests and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(2.0)  # some words streamed (of 10 s of them), on a busy machine too
+    _until_saved_streaming(chatroute_home, child, 1)  # some words streamed (of 10 s of them)
     child.send_signal(signum)
     out, err = child.communicate(timeout=30)
     assert child.returncode == code, err
@@ -211,16 +217,14 @@ def test_the_tui_with_standard_input_not_a_terminal_says_so_instead_of_hanging(c
 
 
 @pytest.mark.parametrize("fmt", ["--json", "--jsonl"])
-def test_compare_stopped_by_sigterm_prints_the_interrupted_answers(fmt: str, configured: FakeServer) -> None:  # noqa: F811
+def test_compare_stopped_by_sigterm_prints_the_interrupted_answers(fmt: str, configured: FakeServer,  # noqa: F811
+                                                                   chatroute_home: Path) -> None:
     slow = " ".join(f"w{i}" for i in range(400))
     configured.script("gpt-4o-mini", Reply(text=slow, tokens_per_s=40))
     configured.script("gpt-4o", Reply(text=slow, tokens_per_s=40))
     child = subprocess.Popen([sys.executable, "-m", "chatroute", "compare", fmt, "-m", "openai/gpt-4o-mini",
                               "-m", "openai/gpt-4o", "hello"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(configured.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(2.0)  # some words streamed (of 10 s of them), on a busy machine too
+    _until_saved_streaming(chatroute_home, child, 2)  # some words of each streamed (of 10 s of them)
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=30)
     assert child.returncode == 143, err
