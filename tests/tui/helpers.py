@@ -70,12 +70,12 @@ async def run_palette_command(pilot: Pilot, command: str) -> None:
     await settle(pilot, pilot.app)
 
 
-async def answer_budget_question(pilot: Pilot, key: str) -> None:
-    """Answer the over-budget question as a person does, after reading it: a key typed on
-    straight after Enter is taken for typing, not for an answer."""
-    from chatroute.tui.screens.dialogs import OverBudgetScreen
+async def answer_question(pilot: Pilot, key: str) -> None:
+    """Answer a yes/no question (delete, over budget) as a person does, after reading it: a key
+    typed on straight after the key that opened it is taken for typing, not for an answer."""
+    from chatroute.tui.screens.dialogs import ConfirmScreen
 
-    await pilot.pause(OverBudgetScreen.TYPING_GAP_S)
+    await pilot.pause(ConfirmScreen.TYPING_GAP_S)
     await pilot.press(key)
 
 

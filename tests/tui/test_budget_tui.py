@@ -19,7 +19,7 @@ from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.screens.dialogs import OverBudgetScreen
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import answer_budget_question, assistants, badge, settle, type_and_send
+from tests.tui.helpers import answer_question, assistants, badge, settle, type_and_send
 
 SIZE = (120, 40)
 MINI = "openai/gpt-4o-mini"
@@ -110,7 +110,7 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         await pilot.pause()
         assert app.screen is modal
 
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert app.screen is chat
         assert chat.composer.text == PROMPT  # nothing lost
@@ -123,7 +123,7 @@ async def test_past_the_cap_sending_asks_first_no_keeps_the_prompt_yes_sends(
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, OverBudgetScreen)
-        await answer_budget_question(pilot, "y")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert app.screen is chat and chat.composer.text == ""
         assert len(fake_server.requests) == requests + 1
@@ -158,7 +158,7 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         await pilot.press("g")
         await settle(pilot, app)
         assert isinstance(app.screen, OverBudgetScreen)
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert len(fake_server.requests) == requests and len(assistants(app)) == 1
         # No prompt of the user's is in the composer: the notice says what happened, and the
@@ -171,7 +171,7 @@ async def test_past_the_cap_regenerate_asks_too(chatroute_home: Path, fake_serve
         assistants(app)[-1].focus()
         await pilot.press("g")
         await settle(pilot, app)
-        await answer_budget_question(pilot, "y")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert fake_server.requests[-1].model == "gpt-4o-mini" and len(fake_server.requests) == requests + 1
         [again] = assistants(app)
@@ -192,7 +192,7 @@ async def test_under_the_cap_a_turn_dearer_than_what_is_left_asks_first(
         assert isinstance(modal, OverBudgetScreen)
         question = str(modal.query_one("#over-budget-question").render())
         assert "left, less than this turn would cost" in question and "Send anyway on gpt-4o-mini" in question
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert fake_server.requests == []
 
@@ -214,7 +214,7 @@ async def test_keys_typed_on_after_enter_are_no_answer_to_the_budget_question(
         assert len(fake_server.requests) == requests  # nothing sent
         assert chat.composer.text == PROMPT + "why not"  # nothing lost
 
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert app.screen is chat and chat.composer.text == PROMPT + "why not"
         assert len(fake_server.requests) == requests
@@ -250,7 +250,7 @@ async def test_a_key_held_while_the_question_mounted_or_no_answer_at_all_is_neve
         await pilot.press("w")  # after a pause, but no answer: typing all the same
         await settle(pilot, app)
         assert app.screen is modal
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert app.screen is chat and chat.composer.text == PROMPT + "yw"
         assert len(fake_server.requests) == requests

@@ -16,7 +16,7 @@ from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from tests.engine.test_cache_damage import _overwrite_the_exact_key_index
 from tests.fakeserver import FakeServer
-from tests.tui.helpers import run_palette_command, settle, subtitle, type_and_send, until
+from tests.tui.helpers import answer_question, run_palette_command, settle, subtitle, type_and_send, until
 
 SIZE = (120, 40)
 PROMPT = "How do I center a div in CSS?"
@@ -69,7 +69,6 @@ async def test_a_damaged_cache_does_not_stop_a_conversations_deletion(
         engine = app.engine
         app.screen.query_one("#conversations").focus()
         await pilot.press("delete")
-        await pilot.pause()
-        await pilot.press("y")
+        await answer_question(pilot, "y")
         await until(pilot, lambda: engine.store.get_conversation(cid) is None, "the conversation deleted")
         assert not [n for n in app._notifications if n.severity == "error"]

@@ -15,7 +15,16 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.badge import Badge
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, badge, run_palette_command, settle, subtitle, type_and_send, until
+from tests.tui.helpers import (
+    answer_question,
+    assistants,
+    badge,
+    run_palette_command,
+    settle,
+    subtitle,
+    type_and_send,
+    until,
+)
 
 SIZE = (120, 40)
 # Pairs from tests/data/cache_pairs.jsonl (also used by tests/engine/test_cache_cli.py).
@@ -183,8 +192,7 @@ async def test_deleting_a_conversation_deletes_the_answers_cached_from_it(real_e
         source_conv = app.screen.conversation_id
         app.screen.query_one("#conversations").focus()
         await pilot.press("delete")
-        await pilot.pause()
-        await pilot.press("y")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert real_engine.store.get_conversation(source_conv) is None
         answer, calls = await _ask(pilot, fake_server, CACHED)

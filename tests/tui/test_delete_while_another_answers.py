@@ -15,7 +15,7 @@ from chatroute.engine import Engine
 from chatroute.store import Store
 from chatroute.tui.app import ChatrouteApp
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import settle, type_and_send, until
+from tests.tui.helpers import answer_question, settle, type_and_send, until
 
 SIZE = (120, 40)
 
@@ -42,8 +42,7 @@ async def test_a_conversation_deleted_while_another_process_answers_in_it_keeps_
             await until(pilot, streaming, "the other process's answer to stream", timeout=30)
             app.screen.query_one("#conversations").focus()
             await pilot.press("delete")
-            await pilot.pause()
-            await pilot.press("y")
+            await answer_question(pilot, "y")
             await settle(pilot, app)
             assert real_engine.store.get_conversation(cid) is None
             deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from chatroute.tui.app import ChatrouteApp
 from tests.tui.fake_engine import FakeEngine, FakeStore, seed_conversation
-from tests.tui.helpers import settle
+from tests.tui.helpers import answer_question, settle
 from tests.tui.test_costs_layout import screen_text
 
 SIZE = (120, 40)
@@ -34,7 +34,7 @@ async def test_a_title_with_markup_is_quoted_as_written_when_deleting(store: Fak
         await pilot.pause()
         question = app.screen.query_one(Static)
         assert TITLE in str(question.render())  # brackets and all, and the dialog drew
-        await pilot.press("n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert app.is_running and len(store.list_conversations()) == 1
 

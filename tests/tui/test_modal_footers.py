@@ -18,7 +18,7 @@ from chatroute.tui.screens.help import HelpScreen
 from chatroute.tui.screens.models import ModelPicker
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import run_palette_command, settle, type_and_send, until
+from tests.tui.helpers import answer_question, run_palette_command, settle, type_and_send, until
 
 SIZE = (120, 40)
 CHAT_KEYS = ("New chat", "Search", "Export")
@@ -58,7 +58,7 @@ async def test_each_dialog_shows_its_own_keys_in_the_footer(real_engine: Engine,
 
         await run_palette_command(pilot, "delete conversation")
         await shows_its_own_keys(pilot, ConfirmScreen, "y Yes", "n No")
-        await pilot.press("n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert "New chat" in bottom_line(pilot)  # the chat's own again
 

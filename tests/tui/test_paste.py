@@ -22,7 +22,7 @@ from chatroute.tui.widgets.composer import PASTE_MAX_CHARS, PASTE_MAX_LINES, Com
 from chatroute.tui.widgets.message import UserMessage
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import answer_budget_question, assistants, settle, type_and_send
+from tests.tui.helpers import answer_question, assistants, settle, type_and_send
 
 SIZE = (120, 40)
 LOG_LINE = "2024-05-01 12:00:00 INFO worker[42]: processed batch 17 of 90 in 0.42 s ok\n"
@@ -248,7 +248,7 @@ async def test_no_to_the_budget_question_keeps_the_paste_and_yes_sends_it(chatro
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, OverBudgetScreen)
-        await answer_budget_question(pilot, "n")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
         assert app.screen is chat
         assert composer.text == LOG_PLACEHOLDER and composer.prompt == LOG
@@ -257,7 +257,7 @@ async def test_no_to_the_budget_question_keeps_the_paste_and_yes_sends_it(chatro
         composer.focus()
         await pilot.press("enter")
         await settle(pilot, app)
-        await answer_budget_question(pilot, "y")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert fake_server.requests[-1].messages[-1]["content"] == LOG
         assert composer.text == "" and composer.pastes == {}

@@ -14,7 +14,7 @@ from chatroute.store.ids import format_ts, new_id
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from chatroute.tui.widgets.sidebar import ConversationList, SearchResults
-from tests.tui.helpers import settle
+from tests.tui.helpers import answer_question, settle
 
 SIZE = (120, 40)  # the sidebar shows (below 100 columns it folds)
 MANY = 1000
@@ -81,7 +81,7 @@ async def test_the_list_starts_with_a_page_and_the_keys_reach_the_oldest(real_en
         await pilot.press("delete")
         await settle(pilot, app)
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("y")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert real_engine.store.get_conversation(ids[1]) is None
         listed_now = [listed.get_option_at_index(i).id for i in range(listed.option_count)]

@@ -16,6 +16,13 @@ from chatroute.tui.textual_compat import message_clock
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """"Delete “…”? This cannot be undone." Only `y` says yes, and only a `y` pressed after a
+    pause: Delete pressed in the list by someone who thought they were editing the composer,
+    then "why …" typed on, must not delete the conversation on its y. Enter is no answer either
+    (an Enter meant for the composer or the list). A character that comes less than
+    TYPING_GAP_S after the question opened or after the key before it is typing the question
+    interrupted: it goes to `typed` when there is somewhere for it to go, and never answers."""
+
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
@@ -26,16 +33,40 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen #dialog-keys { dock: bottom; height: auto; }
     """
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
         # A dialog ends the binding chain before the app's own ? (F1 is a priority binding); the
         # help lists ? once, under Everywhere.
         Binding("question_mark", "app.help", show=False),
     ]
+    # Longer than the gap between two keys of someone typing, shorter than reading the question.
+    TYPING_GAP_S = 0.5
+    _ANSWER_KEYS = frozenset({"y", "n"})
+    # Keys that answer nothing, so typing cannot do harm with them: they work at once.
+    _HARMLESS_KEYS = frozenset({"question_mark"})
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, typed: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.question = question
+        self._typed = typed
+        self._last_key_at = message_clock()
+
+    def on_mount(self) -> None:
+        self._last_key_at = message_clock()
+
+    def on_key(self, event: events.Key) -> None:
+        # When it was typed, not when it came: a key held while this screen mounted (a loaded
+        # machine) is as much in the flow of typing as when it was pressed.
+        typed_at = min(event.time, message_clock())
+        in_flow = typed_at - self._last_key_at < self.TYPING_GAP_S
+        self._last_key_at = max(typed_at, self._last_key_at)
+        if event.key in self._HARMLESS_KEYS or not (event.is_printable and event.character):
+            return
+        if in_flow or event.key not in self._ANSWER_KEYS:
+            event.stop()
+            event.prevent_default()
+            if self._typed is not None:
+                self._typed(event.character)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -80,12 +111,9 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
-    """"Daily budget $2.00 reached (spent $2.13). Send anyway on gpt-4o-mini?" Only `y` says
-    yes: an Enter meant for the composer must not spend past the cap. Nor may a y typed on
-    after Enter (the y of "why"): a character that comes less than TYPING_GAP_S after the
-    question opened or after the key before it is typing the question interrupted. It goes to
-    `typed` (the composer), and the answer waits for a key pressed after a pause. A character
-    that is no answer goes there too, paused or not: a key typed is never dropped."""
+    """"Daily budget $2.00 reached (spent $2.13). Send anyway on gpt-4o-mini?" Answered as a
+    ConfirmScreen is; what is typed on goes back to the composer (`typed`), so a key typed is
+    never dropped."""
 
     DEFAULT_CSS = """
     OverBudgetScreen > Vertical { border: thick $warning; }
@@ -94,28 +122,7 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
         Binding("y", "answer(True)", "Send anyway"),
         Binding("n,escape", "answer(False)", "Don't send"),
     ]
-    # Longer than the gap between two keys of someone typing, shorter than reading the question.
-    TYPING_GAP_S = 0.5
-
-    def __init__(self, question: str, typed: Callable[[str], object] | None = None) -> None:
-        super().__init__(question)
-        self._typed = typed
-        self._last_key_at = message_clock()
-
-    def on_mount(self) -> None:
-        self._last_key_at = message_clock()
-
-    def on_key(self, event: events.Key) -> None:
-        # When it was typed, not when it came: a key held while this screen mounted (a loaded
-        # machine) is as much in the flow of typing as when it was pressed.
-        typed_at = min(event.time, message_clock())
-        in_flow = typed_at - self._last_key_at < self.TYPING_GAP_S
-        self._last_key_at = max(typed_at, self._last_key_at)
-        if (in_flow or event.key not in ("y", "n")) and event.is_printable and event.character:
-            event.stop()
-            event.prevent_default()
-            if self._typed is not None:
-                self._typed(event.character)
+    _HARMLESS_KEYS: frozenset[str] = frozenset()
 
     def compose(self) -> ComposeResult:
         with Vertical():
