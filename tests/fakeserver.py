@@ -53,6 +53,8 @@ class Reply:
     n_tokens: instead of text, stream this many one-token chunks ("w0 w1 ...") — benchmarks.
     chunk_words: one chunk per word (default) or the whole text in one chunk.
     ttft: seconds between the response headers (and role/message_start preamble) and the first text.
+    hold: after ttft, the first text waits until this event is set: a test holds the reply until
+        it has done what must happen meanwhile, with no timing to outlast on a loaded machine.
     tokens_per_s: pacing of the following chunks; None streams as fast as possible.
     input_tokens / output_tokens: reported usage (defaults: ~chars/4 of the prompt, chunk count).
     cached_tokens: OpenAI prompt_tokens_details.cached_tokens (a subset of input) /
@@ -90,6 +92,7 @@ class Reply:
     n_tokens: int | None = None
     chunk_words: bool = True
     ttft: float = 0.0
+    hold: threading.Event | None = None
     tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -633,6 +636,11 @@ class _Handler(BaseHTTPRequestHandler):
         if seconds > 0 and self.fake._stopping.wait(seconds):
             raise _Stop
 
+    def _hold(self, until: threading.Event) -> None:
+        while not until.wait(0.02):
+            if self.fake._stopping.is_set():
+                raise _Stop
+
 
 class _SSE:
     """Writes one streamed answer in the request's wire format over a chunked body."""
@@ -745,6 +753,8 @@ class _SSE:
 
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
+        if r.hold is not None:
+            self.h._hold(r.hold)
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
         finish = r.finish_reason

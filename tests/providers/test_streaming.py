@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 from chatroute.providers import ChatRequest, Finish, Message, TextDelta, UsageReport
@@ -148,6 +149,20 @@ async def test_slow_tokens_after_first_are_not_a_timeout(make: MakeProvider, fak
     await collect(provider, request(model="warm-up"))  # one-off SDK set-up off the clock
     events, err = await collect(provider)
     assert err is None and texts(events) == "a b c d"
+
+
+async def test_a_held_reply_waits_for_its_release(make: MakeProvider, fake_server: FakeServer) -> None:
+    # The fake server's hold: tests order a reply after what they do meanwhile, not by a delay.
+    release = threading.Event()
+    fake_server.script(MODEL, Reply(text="held back", hold=release))
+    streaming = asyncio.create_task(collect(make("openai")))
+    while not fake_server.requests:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    assert not streaming.done() and fake_server.requests[0].first_text_at is None
+    release.set()
+    events, err = await asyncio.wait_for(streaming, 10)
+    assert err is None and texts(events) == "held back"
 
 
 async def test_three_concurrent_streams(make: MakeProvider, fake_server: FakeServer) -> None:
