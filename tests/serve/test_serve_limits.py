@@ -290,13 +290,20 @@ def test_idle_connections_past_max_connections_refuse_nobody(limited: Served) ->
 
 
 def test_beyond_max_connections_requests_in_progress_a_request_gets_a_503(limited: Served) -> None:
-    limited.fake.script("gpt-4o-mini", *[Reply(text="holding a place", ttft=3.0) for _ in range(8)])
+    release = threading.Event()
+    limited.fake.script("gpt-4o-mini", *[Reply(text="holding a place", hold=release) for _ in range(8)])
+    before = len(limited.fake.requests)
     held = [_connect(limited) for _ in range(8)]  # the cap: 8 requests in progress
     holders = threading.Thread(target=_exchange_all, args=(held, [_chat(limited, f"held {i}") for i in range(8)]),
                                daemon=True)
     holders.start()
     try:
-        time.sleep(1.0)  # all 8 running, waiting for their first token
+        # All 8 running, waiting for their first token until released: the provider has every
+        # one (a sleep of 1 s, with 3 s of hold, was outlasted on a loaded machine either way).
+        deadline = time.monotonic() + 30
+        while len(limited.fake.requests) < before + 8:
+            assert time.monotonic() < deadline, "the 8 held requests never reached the provider"
+            time.sleep(0.02)
         chat, messages = _connect(limited), _connect(limited)
         try:
             answers = _exchange_all([chat, messages], [
@@ -309,8 +316,9 @@ def test_beyond_max_connections_requests_in_progress_a_request_gets_a_503(limite
         assert _busy_503(answers[0])["error"]["code"] == "too_many_connections"  # type: ignore[index]
         body = _busy_503(answers[1])  # Anthropic's shape on /v1/messages, so its SDK raises its own class
         assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"  # type: ignore[index]
-        holders.join(30)
     finally:
+        release.set()
+        holders.join(30)
         for s in held:
             s.close()
         limited.fake.reset()
