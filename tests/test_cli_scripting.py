@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -309,13 +310,18 @@ def test_ask_c_while_another_process_writes_its_last_answer_is_refused_not_sent_
         configured: FakeServer) -> None:  # noqa: F811
     # `chatroute ask q1 & chatroute ask -c last q2`: q1's answer has no text yet, and the history
     # leaves out a question whose answer has none, so q2 went out alone and was answered blind.
-    configured.script(Reply(text="Paris. " * 30, ttft=8, tokens_per_s=40))  # time for the second to start
+    # No text until the second has run: a first token 8 s away could come first on a loaded machine.
+    release = threading.Event()
+    configured.script(Reply(text="Paris. " * 30, hold=release, tokens_per_s=40))
     first = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "what is the capital of France?"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not configured.requests and time.monotonic() < deadline:
         time.sleep(0.05)
-    early = run_subprocess("ask", "--json", "-c", "last", "and its population?")
+    try:
+        early = run_subprocess("ask", "--json", "-c", "last", "and its population?")
+    finally:
+        release.set()
     assert early.returncode == 2
     assert "still being written" in str(_failure(early)["error"])
     assert len(configured.requests) == 1  # nothing sent blind
