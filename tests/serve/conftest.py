@@ -40,6 +40,15 @@ class Served:
     url: str
     token: str
     stderr: list[str] = field(default_factory=list)
+    drain: threading.Thread | None = None  # keeps reading stderr into `stderr`
+
+    def exited_stderr(self) -> str:
+        """All the server wrote on stderr, once it has exited: read to the end of the pipe,
+        not as far as the drain had got, which on a loaded machine lags behind the exit."""
+        assert self.proc.poll() is not None, "the server is still running"
+        if self.drain is not None:
+            self.drain.join(30)
+        return "".join(self.stderr)
 
     def client(self, token: str | None = None, **kw: object) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url, api_key=token or self.token, max_retries=0, timeout=30, **kw)
@@ -93,7 +102,8 @@ def start_served(home: Path, fake: FakeServer, *extra: str, env: dict[str, str] 
         token = proc.stdout.readline().strip()
     served = Served(home, fake, proc, url, token, lines)
     # Keep draining stderr so a chatty server never blocks on a full pipe.
-    threading.Thread(target=lambda: served.stderr.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    served.drain = threading.Thread(target=lambda: served.stderr.extend(iter(proc.stderr.readline, "")), daemon=True)
+    served.drain.start()
     return served
 
 

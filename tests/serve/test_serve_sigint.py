@@ -59,8 +59,7 @@ def test_a_second_ctrl_c_while_shutting_down_ends_quietly_and_records_the_stream
         served.proc.send_signal(signal.SIGINT)  # the user will not wait
         code = served.proc.wait(timeout=20)
         reader.join(5)
-        time.sleep(0.3)  # the stderr drain catches up
-    err = "".join(served.stderr)
+    err = served.exited_stderr()
     assert code == -signal.SIGINT, err  # ended by SIGINT itself: a shell reads 130
     assert "Traceback" not in err and "ERROR" not in err and "Exception" not in err, err
     assert "stopped at once" in err
@@ -77,8 +76,7 @@ def test_one_ctrl_c_waits_out_the_grace_then_says_what_it_cut_off(tmp_path: Path
         served.proc.send_signal(signal.SIGINT)
         code = served.proc.wait(timeout=30)
         reader.join(5)
-        time.sleep(0.3)
-    err = "".join(served.stderr)
+    err = served.exited_stderr()
     assert code == 0, err
     assert "ERROR" not in err and "Traceback" not in err and "graceful shutdown exceeded" not in err, err
     assert ("chatroute serve: stopped; 1 request(s) still streaming after the 5 s grace were cut off and "
@@ -112,8 +110,7 @@ def test_a_closed_terminal_stops_serve_as_sigterm_does(tmp_path: Path) -> None:
         served.proc.send_signal(signal.SIGHUP)
         code = served.proc.wait(timeout=30)
         reader.join(5)
-        time.sleep(0.3)
-    err = "".join(served.stderr)
+    err = served.exited_stderr()
     assert code == 0, err
     assert "Traceback" not in err and "ERROR" not in err, err
     assert "chatroute serve: stopped; 1 request(s) still streaming" in err
