@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatroute.engine import Engine
+from chatroute.store.records import CHARS_PER_TOKEN
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.composer import Composer
 from tests.engine.helpers import OPENAI_KEY, write_config
@@ -21,6 +22,11 @@ from tests.tui.helpers import assistants, settle, until
 
 def _served(server: FakeServer, model: str) -> int:
     return sum(1 for r in server.requests if r.model == model)
+
+
+def _held_saved(engine: Engine) -> int:
+    row = engine.store.conn.execute("SELECT thinking_chars FROM messages WHERE status = 'streaming'").fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.mark.parametrize("model", R1)
@@ -39,7 +45,9 @@ async def test_esc_while_the_start_is_held_bills_it_as_thinking(
         app.screen.query_one("#composer", Composer).insert(f"@{name} What is the capital of France?")
         await pilot.press("enter")  # not type_and_send: its settle would wait out the answer
         await until(pilot, lambda: _served(fake_server, name) == 1, "the request")
-        await pilot.pause(1.0)  # a second of thinking streamed, and held back
+        # Until 50 tokens of thinking are held back, as the engine's partial save says: in a
+        # pause of a second a loaded machine's client could read fewer.
+        await until(pilot, lambda: _held_saved(engine) >= 50 * CHARS_PER_TOKEN, "50 tokens held back", timeout=10)
         assert assistants(app)[-1].text == ""
         await pilot.press("escape")
         await settle(pilot, app)
