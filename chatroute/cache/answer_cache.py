@@ -118,12 +118,13 @@ class AnswerCache:
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 10000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against app crashes, no fsync per insert
         # Why the cache's tables cannot be used (damage.py), once found; told to on_damaged.
         self.damaged: str | None = None
         self.on_damaged: Callable[[str], None] | None = None
         try:
+            # These read the schema: an entry of the cache's SQLite cannot read fails them first.
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable against app crashes, no fsync per insert
             with self._write():
                 lost = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cache_entries'").fetchone() is None
                 for sql in SCHEMA:

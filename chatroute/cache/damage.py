@@ -4,8 +4,10 @@ conversations and the ledger, so a rebuild touches only the cache's own tables."
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
+from pathlib import Path
 
 from chatroute.cache.tables import SCHEMA
 
@@ -26,6 +28,40 @@ def is_damage(exc: sqlite3.Error) -> bool:
         return False  # a connection already closed (a race with shutdown) or misused: not the file's
     text = str(exc).lower()
     return not any(word in text for word in _PASSING)
+
+
+_SCHEMA_FAULT = re.compile(r"malformed database schema \((?P<name>[^)]*)\)")
+
+
+def schema_fault_is_the_caches(path: Path | str, exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused the whole file ('malformed database schema (NAME)') for a schema
+    entry of the cache's alone: SQLite reads every entry before any statement, so one garbled
+    entry of the cache's (a torn write of the schema's page) stops every query on the
+    conversations too. SQLite names only the first entry it cannot read, so the rest is proved
+    sound by SQLite itself: on a connection of its own, the cache's entries are removed inside a
+    transaction, the schema read again strictly, and the transaction rolled back (the file is
+    left as it was)."""
+    found = _SCHEMA_FAULT.search(str(exc))
+    if found is None or found.group("name") not in _OBJECTS:
+        return False
+    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA writable_schema = ON")  # the schema read despite its bad entry
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _delete_entries(conn)
+            conn.execute("PRAGMA writable_schema = RESET")  # read again, strictly, without them
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return False  # locked past the wait, or unreadable: the file is refused as before
+    finally:
+        # Its schema in memory is the probe's, not the file's: the connection is not used again.
+        conn.close()
 
 
 def missing_columns(conn: sqlite3.Connection) -> list[str]:
@@ -113,9 +149,7 @@ def _unlink(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            marks = ",".join("?" * len(_OBJECTS))
-            conn.execute(f"DELETE FROM sqlite_master WHERE name IN ({marks}) OR tbl_name IN ({marks})",
-                         (*_OBJECTS, *_OBJECTS))
+            _delete_entries(conn)
             # Tells every connection (this one too) that the schema changed under it.
             version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
             conn.execute(f"PRAGMA schema_version = {version + 1}")
@@ -125,3 +159,10 @@ def _unlink(conn: sqlite3.Connection) -> None:
             raise
     finally:
         conn.execute("PRAGMA writable_schema = OFF")
+
+
+def _delete_entries(conn: sqlite3.Connection) -> None:
+    """The cache's entries out of sqlite_master (writable_schema on, in a transaction)."""
+    marks = ",".join("?" * len(_OBJECTS))
+    conn.execute(f"DELETE FROM sqlite_master WHERE name IN ({marks}) OR tbl_name IN ({marks})",
+                 (*_OBJECTS, *_OBJECTS))

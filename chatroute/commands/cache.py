@@ -6,7 +6,7 @@ import argparse
 import sqlite3
 
 from chatroute.commands.common import cache_damage_notice, print_json, read_prompt, table, wait_notice
-from chatroute.errors import UsageError
+from chatroute.errors import ChatrouteError, UsageError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +53,15 @@ def run(args: argparse.Namespace) -> int:
             from chatroute.cache.damage import notice
 
             cache_damage_notice(notice(damaged))
-        s = cache.stats()
+        try:
+            s = cache.stats()
+        except sqlite3.DatabaseError:
+            if damaged is None:
+                raise
+            # Its counters are past reading too (an entry of the cache's in the schema garbled):
+            # the notice said what is wrong and the way out, which is not restoring the file.
+            raise ChatrouteError("cache stats: the cache's figures cannot be read while it is damaged",
+                                 exit_code=2) from None
         lookups = s.hits + s.misses
         if getattr(args, "json", False):
             print_json({"entries": s.entries, "hits": s.hits, "exact_hits": s.exact_hits,

@@ -62,6 +62,8 @@ class StoreBase:
         self._lock = threading.RLock()
         self._writer = writer_tag()
         self._wal: WalWatch | None = None  # set once open; None for a store built by hand
+        # A schema entry of the answer cache's SQLite cannot read, read past (Store._read_schema).
+        self.cache_schema_fault: str | None = None
 
     @property
     def db(self) -> sqlite_utils.Database:

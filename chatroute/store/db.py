@@ -114,6 +114,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         store.waits.on_wait = on_wait
         store._price_recovered = price_recovered
         try:
+            store._read_schema()
             store._refuse_newer()  # before WAL is switched on: a newer file is not touched at all
             store._configure()
             store._migrate(anthropic_providers)
@@ -135,6 +136,24 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         to open the file after an upgrade, so every client with a config opens it this way."""
         names = [name for name, provider in config.providers.items() if provider.kind == "anthropic"]
         return cls.open(path, anthropic_providers=names, **kwargs)
+
+    def _read_schema(self) -> None:
+        """SQLite reads every schema entry before the first statement. One of the answer cache's
+        it cannot read (cache/damage.py: schema_fault_is_the_caches) need not cost the
+        conversations and the ledger: this connection reads the schema past that entry, so
+        they work as before. The cache, on its own connection, meets the fault and says so
+        once, and `chatroute cache clear` rebuilds it. Any other entry refuses the file."""
+        try:
+            self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            from chatroute.cache.damage import schema_fault_is_the_caches  # only here: the cache package loads numpy
+
+            if not schema_fault_is_the_caches(self.path, exc):
+                raise
+            # No statement of the store writes the schema; the cache's tables it leaves alone
+            # (_drop_cached_answers), as their index is not kept without its entry.
+            self.conn.execute("PRAGMA writable_schema = ON")
+            self.cache_schema_fault = str(exc)
 
     def _configure(self) -> None:
         c = self.conn
@@ -304,7 +323,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBa
         cache clear` rebuilds the cache."""
 
         def run(c: sqlite3.Connection) -> tuple[T, int | None]:
-            deleted = _drop_cached_answers(c, conversation_id)
+            deleted = _drop_cached_answers(c, conversation_id, self.cache_schema_fault)
             return fn(c), deleted
 
         try:
@@ -745,11 +764,13 @@ class _CacheDamaged(Exception):
     """The cache's tables are damaged (cache/damage.py): its entries could not be deleted."""
 
 
-def _drop_cached_answers(c: sqlite3.Connection, conversation_id: str) -> int:
+def _drop_cached_answers(c: sqlite3.Connection, conversation_id: str, damaged_schema: str | None) -> int:
     """Delete the answers the cache stored from this conversation's turns; how many. The cache's
     own triggers tell its other processes, whose indexes drop the entries at their next lookup."""
     if not c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cache_entries'").fetchone():
         return 0
+    if damaged_schema is not None:
+        raise _CacheDamaged(damaged_schema)
     try:
         return c.execute("DELETE FROM cache_entries WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
                          (conversation_id,)).rowcount

@@ -37,6 +37,7 @@ def _ask(capsys: pytest.CaptureFixture[str], server: FakeServer, prompt: str) ->
 
 def _ledger(home: Path) -> tuple[int, int, float]:
     with sqlite3.connect(_db(home)) as conn:
+        conn.execute("PRAGMA writable_schema = ON")  # past a garbled schema entry of the cache's, as the store reads
         convs = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
         turns, cost = conn.execute("SELECT count(*), total(cost_usd) FROM turns").fetchone()
     return convs, turns, cost
@@ -64,8 +65,21 @@ def _overwrite_the_exact_key_index(db: Path) -> None:
         f.write(b"\xff" * size)
 
 
-@pytest.mark.parametrize("damage", [_drop_a_column, _overwrite_the_exact_key_index],
-                         ids=["column missing", "index page overwritten"])
+def garble_the_schema_entry(db: Path, name: str = "idx_cache_entries_lru", *, last: bool = False) -> None:
+    """An index's entry in the schema overwritten (a torn write of the schema's page). SQLite
+    reads every entry before any statement, so it refuses the whole file ('malformed database
+    schema (NAME)'), conversations and all. `last` moves the entry after every other."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = 'garbage' WHERE name = ?", (name,))
+    if last:
+        conn.execute("UPDATE sqlite_master SET rowid = (SELECT max(rowid) + 1 FROM sqlite_master) WHERE name = ?",
+                     (name,))
+    conn.close()
+
+
+@pytest.mark.parametrize("damage", [_drop_a_column, _overwrite_the_exact_key_index, garble_the_schema_entry],
+                         ids=["column missing", "index page overwritten", "index schema entry garbled"])
 def test_a_damaged_cache_is_said_once_and_cache_clear_rebuilds_it(
         capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, damage) -> None:
     first, _err, sent = _ask(capsys, configured, CACHED)
@@ -155,3 +169,35 @@ def test_cache_stats_says_a_cache_whose_index_page_is_damaged_is_damaged(
     lines = _damaged_lines(err)
     assert len(lines) == 1 and notice("x").split("(")[0] in lines[0], err
     assert notice("x").split(")", 1)[1] in lines[0] and "malformed" in lines[0], err
+
+
+def test_a_garbled_schema_entry_of_the_conversations_is_not_read_past(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Only an entry of the cache's is read past: SQLite names the first entry it cannot read,
+    here the cache's, but one of the conversations' after it still refuses the file as before."""
+    _ask(capsys, configured, CACHED)
+    db = _db(chatroute_home)
+    garble_the_schema_entry(db)
+    garble_the_schema_entry(db, "idx_turns_model", last=True)
+    before = len(configured.requests)
+    code, out, err = run_cli(capsys, "ask", "--json", CACHED)
+    assert code == 2 and json.loads(out)["exit_code"] == 2 and len(configured.requests) == before, err
+    assert "is damaged (malformed database schema (idx_cache_entries_lru)); restore a backup" in err, err
+    assert "Traceback" not in err and not _damaged_lines(err)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA writable_schema = ON")  # the file as it was: the look past it was rolled back
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE sql = 'garbage'").fetchone()[0] == 2
+    conn.close()
+
+
+def test_cache_stats_on_a_garbled_schema_entry_of_the_caches_points_to_cache_clear(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+    """Before, it said to restore a backup of chatroute.db or move it away (every conversation
+    with it); the cache's figures cannot be read, and `cache clear` is the way out."""
+    _ask(capsys, configured, CACHED)
+    garble_the_schema_entry(_db(chatroute_home))
+    code, said, err = run_cli(capsys, "cache", "stats")
+    assert code == 2 and said == "" and "Traceback" not in err, err
+    assert len(_damaged_lines(err)) == 1 and "`chatroute cache clear` rebuilds it" in err, err
+    assert "cache stats: the cache's figures cannot be read while it is damaged" in err
+    assert "restore a backup" not in err and "move it away" not in err
