@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 
 from textual.app import App
+from textual.command import CommandInput, CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
@@ -60,14 +61,40 @@ async def open_compare_ticking(pilot: Pilot, app: App, models: list[str]) -> Com
 async def run_palette_command(pilot: Pilot, command: str) -> None:
     """Open the command palette, enter `command` (pasted, not typed key by key: each key is a
     full search round trip) and run the best match."""
-    from textual.command import CommandInput
-
     await pilot.press("ctrl+p")
-    await pilot.pause()
-    pilot.app.screen.query_one(CommandInput).value = command
-    await pilot.pause(0.3)
+    await until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), "the command palette")
+    palette = pilot.app.screen
+    assert isinstance(palette, CommandPalette)
+    await palette_matches(pilot, palette, command)
     await pilot.press("enter")
     await settle(pilot, pilot.app)
+
+
+async def palette_matches(pilot: Pilot, palette: CommandPalette, value: str) -> None:
+    """Enter `value` in the open command palette and wait until its list is what that value
+    matches: Enter runs the best match. Not a pause: on a loaded machine the search can outlast
+    one, and Enter then runs the first command of the list shown on opening, or nothing."""
+    shown = palette.query_one(CommandList)
+
+    def searching() -> bool:
+        return any(w.node is palette and w.group == palette._GATHER_COMMANDS_GROUP for w in palette.workers)
+
+    # "-ready": the palette's own search on opening is over (it shows the list).
+    await until(pilot, lambda: palette.has_class("-ready") and not searching(), "the palette's list on opening")
+    before = list(shown.options)
+    palette.query_one(CommandInput).value = value
+    # Every search ends in a new list (new options, or none): a new one, and no search running.
+    await until(pilot, lambda: not searching() and (len(shown.options) != len(before) or any(
+        a is not b for a, b in zip(shown.options, before, strict=False))), f"the palette's matches for {value!r}")
+
+
+def palette_choice(app: App) -> str:
+    """The command the open palette's Enter runs now, as its list shows it ('' for none)."""
+    palette = app.screen
+    if not isinstance(palette, CommandPalette):
+        return ""
+    option = palette.query_one(CommandList).highlighted_option
+    return "" if option is None else str(option.prompt)
 
 
 async def answer_question(pilot: Pilot, key: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from textual.command import CommandInput
+from textual.command import CommandPalette
 from textual.widget import Widget
 from textual.widgets import Markdown, SelectionList
 from textual.widgets._markdown import MarkdownFence, MarkdownTable
@@ -23,7 +23,7 @@ from chatroute.tui.screens.compare import CompareColumn
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.message import AssistantMessage
 from tests.tui.fake_engine import FakeEngine, Reply
-from tests.tui.helpers import assistants, settle
+from tests.tui.helpers import assistants, palette_matches, settle, until
 
 SIZE = (120, 40)
 
@@ -317,9 +317,9 @@ async def test_pictures_look_exactly_like_the_blocks_they_hide(engine: FakeEngin
         await release(pilot, gate, markdown, half + 2)
         assert markdown.query(FrozenBlocks)
         await pilot.press("ctrl+p")  # not run_palette_command: it waits for the turn to end
-        await pilot.pause()
-        app.screen.query_one(CommandInput).value = "theme: chatroute-light"
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        assert isinstance(app.screen, CommandPalette)
+        await palette_matches(pilot, app.screen, "theme: chatroute-light")
         await pilot.press("enter")
         await pilot.pause()
         assert app.theme == "chatroute-light"
