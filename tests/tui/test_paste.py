@@ -261,3 +261,40 @@ async def test_no_to_the_budget_question_keeps_the_paste_and_yes_sends_it(chatro
         await settle(pilot, app)
         assert fake_server.requests[-1].messages[-1]["content"] == LOG
         assert composer.text == "" and composer.pastes == {}
+
+
+# The Trojan Source line: drawn as the terminal orders it, the override and the isolates make
+# the end of the line read as part of the comment (or the comment as code).
+TROJAN = "rm -rf ~/tmp/cache #\u202e\u2066 keep ~ safe\u2069\u2066"
+
+
+async def test_pasted_bidi_controls_are_sent_as_pasted_but_not_drawn(real_engine: Engine,
+                                                                      fake_server: FakeServer) -> None:
+    """Before, the composer drew them raw, so the pasted line could read on screen in another
+    order than it is sent; the chat already showed each as a marker once sent."""
+
+    def drawn() -> str:
+        return str(app.screen._compositor.render_full_update().render_segments(app.console))
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = _composer(app)
+        composer.focus()
+        await _paste(pilot, TROJAN)
+        assert composer.text == TROJAN  # the editor holds what was pasted
+        screen = drawn()
+        assert not any(c in screen for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), \
+            [hex(ord(c)) for c in screen if 0x202a <= ord(c) <= 0x2069]
+        assert "rm -rf ~/tmp/cache # keep ~ safe" in screen  # in the order it is sent
+        assert str(composer.border_subtitle) == "4 bidirectional controls <U+202E> <U+2066> <U+2069> sent, not drawn"
+        # Moving over them and typing after them edits the prompt where it is drawn.
+        await pilot.press("end")
+        await _type(pilot, " ok")
+        assert composer.text == TROJAN + " ok"
+
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert _stored_prompts(real_engine, app) == [TROJAN + " ok"]
+        assert fake_server.requests[-1].messages[-1]["content"] == TROJAN + " ok"  # what the model got
+        assert composer.text == "" and str(composer.border_subtitle) == ""
+    await real_engine.aclose()

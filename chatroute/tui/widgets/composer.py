@@ -8,6 +8,12 @@ megabyte froze the UI for seconds on the paste and again on every edit, and a 10
 no place to read or edit a log that size anyway. The placeholder behaves as one character:
 Backspace or Delete next to it removes all of it (and with it the paste), typing inside it
 types after it.
+
+Bidirectional controls (U+202A–U+202E, U+2066–U+2069) stay in the prompt, which is sent as
+written, but are not drawn: the terminal would reorder the line around them, and pasted code
+would read in another order than it is sent ("Trojan Source"). They take no cell, so leaving them
+out of the drawn line moves nothing; the border says the prompt holds them, and the chat then
+shows each as a marker, `<U+202E>`, as it shows every outside text (safetext.py).
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROLS, bidi_marker, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
@@ -31,6 +39,8 @@ from chatroute.tui.textual_compat import KeyboardEditsTextArea
 PASTE_MAX_CHARS = 20_000
 PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+_NOT_DRAWN = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 
 
 class Composer(KeyboardEditsTextArea):
@@ -224,14 +234,27 @@ class Composer(KeyboardEditsTextArea):
                 return match.start(), match.end()
         return None
 
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        if not _BIDI.search(strip.text):
+            return strip
+        # The line as laid out, without its bidirectional controls (see the module's docstring).
+        return Strip([Segment(seg.text.translate(_NOT_DRAWN), seg.style, seg.control) for seg in strip],
+                     strip.cell_length)
+
     def _show_pastes(self) -> None:
+        notes = []
         pastes = self.pastes
-        if not pastes:
-            self.border_subtitle = ""
-            return
-        size = fmt_size(sum(self._paste_bytes[p] for p in pastes))
-        what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
-        self.border_subtitle = f"{what} ({size}) goes in full · backspace removes it"
+        if pastes:
+            size = fmt_size(sum(self._paste_bytes[p] for p in pastes))
+            what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
+            notes.append(f"{what} ({size}) goes in full · backspace removes it")
+        controls = _BIDI.findall(self.text)
+        if controls:
+            kinds = " ".join(bidi_marker(c) for c in sorted(set(controls)))
+            notes.append(f"{len(controls)} bidirectional control{'' if len(controls) == 1 else 's'} "
+                         f"{kinds} sent, not drawn")
+        self.border_subtitle = " · ".join(notes)
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._show_pastes()
