@@ -27,9 +27,11 @@ async def settle(pilot: Pilot, app: App) -> None:
     await pilot.pause()
 
 
-async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 15.0) -> None:
     """Pause until `check()` holds: a notice or a worker's result lands a few loop turns later on
-    a loaded machine than on an idle one, so one pause is not enough."""
+    a loaded machine than on an idle one, so one pause is not enough. The timeout only ends a wait
+    for what never comes (on an overloaded machine a request can reach the fake server seconds
+    after Enter); a test about how soon something happens gives its own."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
