@@ -295,9 +295,9 @@ def test_a_routed_request_stops_failing_over_at_its_deadline(tmp_path: Path, fak
 
     home = tmp_path / "served"
     home.mkdir()
-    # The second candidate's share is 4 s, not 1 s: the fail-over itself (the failure recorded,
-    # the next model decided) took over a second of it on a loaded machine, and the deadline
-    # passed before that request went out.
+    # The second candidate's share is 4 s, not 1 s: on a loaded machine the fail-over itself (the
+    # failure recorded, the next model decided) took all of a 1 s share, and the deadline passed
+    # before that request went out.
     path = write_config(home, fake_server, extra="failover_timeout_s = 8\n")
     text = path.read_text()
     for env in ("TEST_OPENAI_KEY", "TEST_ANTHROPIC_KEY"):

@@ -30,8 +30,8 @@ def engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.Mo
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
     monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
     path = write_config(chatroute_home, fake_server, pool=[GPT4O, MINI])
-    # 5 s, not 2: the test's Esc must come before it, and on a loaded machine it came over 2.5 s
-    # after the request did (a timeout's record, and gpt-4o cooling down for the routed turn).
+    # Long enough that the test's Esc comes first: on a loaded machine it came after a 2 s timeout
+    # (a timeout's record instead, and gpt-4o cooling down for the routed turn).
     path.write_text(path.read_text().replace('api_key_env = "TEST_OPENAI_KEY"\n',
                                              'api_key_env = "TEST_OPENAI_KEY"\nfirst_token_timeout_s = 5\n'))
     rank_by_ability(path, GPT4O, MINI)
