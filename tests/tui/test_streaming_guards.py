@@ -27,7 +27,7 @@ async def start_streaming(pilot: Pilot, app: ChatrouteApp, prompt: str) -> None:
     composer = app.screen.query_one("#composer")
     composer.insert(prompt)  # type: ignore[attr-defined]
     composer.action_submit()  # type: ignore[attr-defined]  # pilot.press("enter") would wait for an endless stream
-    for _ in range(500):
+    for _ in range(1000):
         await asyncio.sleep(0.01)
         msgs = assistants(app)
         if msgs and msgs[-1].status == "streaming" and len(msgs[-1].text) > 40:
@@ -68,7 +68,7 @@ ACTIONS: dict[str, Callable[[Pilot, str], Awaitable[None]]] = {
 @pytest.mark.parametrize("action", list(ACTIONS))
 async def test_refused_while_the_answer_streams(action: str, real_engine: Engine, fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o", Reply(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
-    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=10))
     store = real_engine.store
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
