@@ -31,10 +31,10 @@ def test_commands_print_on_a_terminal_that_is_not_utf8(chatroute_home: Path, fak
     asked = _run(chatroute_home, encoding, "ask", "東京の人口は？ 🎉")
     assert asked.returncode == 0, asked.stderr
     assert b"Echo from" in asked.stdout and b"?" in asked.stdout
+    shown: dict[str, str] = {}
     for args in (["costs", "--by", "conversation"], ["models"], ["route", "東京の人口は？"]):
         done = _run(chatroute_home, encoding, *args)
         assert done.returncode == 0, (args, done.stderr)
         assert b"internal error" not in done.stderr
-        done.stdout.decode(encoding)  # all of it in the stream's encoding
-    costs = _run(chatroute_home, encoding, "costs", "--by", "conversation").stdout.decode(encoding)
-    assert "turns" in costs and "$" in costs
+        shown[args[0]] = done.stdout.decode(encoding)  # all of it in the stream's encoding
+    assert "turns" in shown["costs"] and "$" in shown["costs"]
