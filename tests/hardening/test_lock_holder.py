@@ -100,7 +100,9 @@ async def test_tui_stays_responsive_says_what_it_waits_for_and_esc_keeps_the_pro
     app = ChatrouteApp(engine)
     prompt = "a question typed while another process holds the lock"
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, app)
+        # Not settle(): the warm-up thread (Engine.warm) waits on the held lock too, for seconds,
+        # and a user types meanwhile.
+        await pilot.pause()
         composer = app.screen.query_one(Composer)
         composer.focus()
         composer.insert(prompt)
