@@ -182,10 +182,12 @@ async def test_sending_far_up_a_long_conversation_jumps_to_the_latest(chatroute_
     store.close()
 
 
-async def test_moving_between_messages_does_not_pile_up_footer_keys(chatroute_home: Path) -> None:
+async def test_moving_between_messages_does_not_pile_up_footer_keys(chatroute_home: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every focus change rebuilds the footer's keys; the old ones must be freed (Textual's
     Footer kept them all alive: memory and garbage-collection pauses grew with each move)."""
     import gc
+    import weakref
 
     from textual.widgets._footer import FooterKey
 
@@ -195,14 +197,21 @@ async def test_moving_between_messages_does_not_pile_up_footer_keys(chatroute_ho
     async with app.run_test(size=SIZE) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
-        gc.collect()
-        # Only this app's keys count: other tests in the same process may leave theirs behind.
-        before = {id(o) for o in gc.get_objects() if isinstance(o, FooterKey)}
+        # Only the keys the moves make count, held weakly as they are made: other tests in the
+        # same process may leave theirs behind, and scanning gc.get_objects() for them took
+        # seconds in a process that had run many tests.
+        made: weakref.WeakSet[FooterKey] = weakref.WeakSet()
+        init = FooterKey.__init__
+
+        def kept(key: FooterKey, *args: Any, **kw: Any) -> None:
+            init(key, *args, **kw)
+            made.add(key)
+
+        monkeypatch.setattr(FooterKey, "__init__", kept)
         await press(pilot, "shift+tab", *["up", "down"] * 4)  # 9 focus changes (Textual: ~13 keys leaked each)
         assert isinstance(app.focused, MessageWidget)
         gc.collect()
-        dead = [o for o in gc.get_objects()
-                if isinstance(o, FooterKey) and not o.is_attached and id(o) not in before]
+        dead = [o for o in made if not o.is_attached]
         assert len(dead) < 20, f"{len(dead)} footer keys of old footers still alive"
     store.close()
 
