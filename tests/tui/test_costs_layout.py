@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
+from chatroute.turn_events import TurnFinished, TurnStarted
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.fake_engine import FakeEngine, sample_cost_report
@@ -29,6 +30,19 @@ async def _seed(pilot, app: ChatrouteApp, fake_server: FakeServer, turns: int) -
         # gpt-4o at $2.50/M in, $10/M out: 1,000 in + 90 out = $0.0034 a turn
         fake_server.script("gpt-4o", Reply(text=f"answer {i}", input_tokens=1000, output_tokens=90))
         await type_and_send(pilot, f"@gpt-4o Plan a two-week rail itinerary through Portugal and Spain, part {i}")
+
+
+async def _seed_by_engine(engine: Engine, fake_server: FakeServer, turns: int) -> None:
+    """_seed's turns in one conversation, run by the engine's turn (what the chat screen's send
+    runs) without drawing each answer: the costs screen reads them from the store."""
+    conversation = None
+    for i in range(turns):
+        fake_server.script("gpt-4o", Reply(text=f"answer {i}", input_tokens=1000, output_tokens=90))
+        prompt = f"@gpt-4o Plan a two-week rail itinerary through Portugal and Spain, part {i}"
+        events = [e async for e in engine.run_turn(conversation, prompt)]
+        assert isinstance(events[0], TurnStarted) and isinstance(events[-1], TurnFinished)
+        assert events[-1].record.status == "ok"
+        conversation = events[0].conversation_id
 
 
 def _holds(line: str, cells: list[str]) -> bool:
@@ -58,9 +72,9 @@ async def _visible_everywhere(pilot, app: App) -> str:  # type: ignore[no-untype
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_costs_screen_shows_every_figure(real_engine: Engine, fake_server: FakeServer,
                                                size: tuple[int, int]) -> None:
+    await _seed_by_engine(real_engine, fake_server, 15)
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=size) as pilot:
-        await _seed(pilot, app, fake_server, 15)
         await pilot.press("f5")
         await settle(pilot, app)
         top = await _visible_everywhere(pilot, app)
