@@ -18,7 +18,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.widgets.sidebar import Sidebar
 from tests.fakeserver import FakeServer, Reply
-from tests.tui.helpers import assistants, settle, type_and_send
+from tests.tui.helpers import answer_question, assistants, settle, type_and_send
 
 SIZE = (120, 40)
 
@@ -43,7 +43,7 @@ async def delete_shown(pilot: Pilot, older: str) -> None:
     pilot.app.screen.action_delete_current()  # type: ignore[attr-defined]
     await pilot.pause()
     if not isinstance(pilot.app.screen, ChatScreen):  # a confirmation was asked: say yes
-        await pilot.press("y")
+        await answer_question(pilot, "y")
 
 
 async def open_older(pilot: Pilot, older: str) -> None:
