@@ -23,7 +23,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.sidebar import ConversationList
 from tests.fakeserver import FakeServer, Reply
 from tests.tui.fake_engine import FakeEngine, decision_for
-from tests.tui.helpers import assistants, compare_composer_text, settle, subtitle
+from tests.tui.helpers import answer_question, assistants, compare_composer_text, settle, subtitle
 
 SIZE = (120, 40)
 # Long enough that a write waiting on the loop for it shows as a stall no test could miss,
@@ -110,8 +110,7 @@ async def rename(pilot: Pilot, title: str) -> None:
 
 async def delete(pilot: Pilot, _: str) -> None:
     pilot.app.screen.action_delete_current()  # type: ignore[attr-defined]
-    await pilot.pause()
-    await pilot.press("y")
+    await answer_question(pilot, "y")
 
 
 async def pin(pilot: Pilot, _: str) -> None:
