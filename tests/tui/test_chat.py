@@ -17,7 +17,7 @@ from chatroute.tui.widgets.composer import Composer
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import SearchResults, Sidebar
 from tests.tui.fake_engine import FAKE_WHY, Fail, FakeEngine, FakeStore, Reply, seed_conversation
-from tests.tui.helpers import assistants, badge, palette_choice, settle, subtitle, type_and_send, until
+from tests.tui.helpers import answer_question, assistants, badge, palette_choice, settle, subtitle, type_and_send, until
 
 SIZE = (120, 40)
 
@@ -312,10 +312,12 @@ async def test_rename_and_delete_with_confirm(store: FakeStore) -> None:
         await settle(pilot, app)
         assert store.list_conversations()[0].title == "New name"
         app.screen.query_one("#conversations").focus()
-        await pilot.press("delete", "n")
+        await pilot.press("delete")
+        await answer_question(pilot, "n")
         await settle(pilot, app)
-        assert len(store.list_conversations()) == 1
-        await pilot.press("delete", "y")
+        assert len(store.list_conversations()) == 1 and app.screen is app.chat_screen()
+        await pilot.press("delete")
+        await answer_question(pilot, "y")
         await settle(pilot, app)
         assert store.list_conversations() == [] and app.screen.conversation_id is None
 
