@@ -10,7 +10,7 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.dialogs import ConfirmScreen
 from chatroute.tui.screens.models import ModelPicker
 from tests.tui.fake_engine import FakeEngine, FakeStore, seed_conversation
-from tests.tui.helpers import settle
+from tests.tui.helpers import answer_question, settle
 
 
 def _hint_on_screen(app: ChatrouteApp) -> str:
@@ -33,8 +33,9 @@ async def test_delete_question_with_a_long_title_keeps_its_answer_keys(engine: F
             await settle(pilot, app)
             assert isinstance(app.screen, ConfirmScreen)
             assert "yes" in _hint_on_screen(app)
-            await pilot.press("n")
+            await answer_question(pilot, "n")
             await settle(pilot, app)
+            assert not isinstance(app.screen, ConfirmScreen)
         app = ChatrouteApp(engine)
     assert store.get_conversation(conv.id) is not None
 
