@@ -12,14 +12,12 @@ text is exact; `--json` writes the controls as \\u escapes (the same value, pars
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from chatroute.safetext import StreamCleaner, strip_terminal_controls
-from tests.engine.helpers import OPENAI_KEY, run_cli, run_subprocess, write_config
+from tests.engine.helpers import run_cli, run_subprocess
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 
@@ -51,14 +49,6 @@ def test_a_streamed_answer_shows_every_control_as_a_marker() -> None:
     assert "".join(cleaner.feed(ch) for ch in ANSWER) + cleaner.flush() == whole
 
 
-@pytest.fixture
-def cli_env(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini"])
-    return dict(os.environ)
-
-
 def _ask_on_a_terminal(env: dict[str, str], prompt: str, mark: str) -> str:
     """What `chatroute ask` wrote on a pseudo-terminal, once it has exited with `mark` shown."""
     tty = PtyChild(chatroute_argv("ask", "--no-cache", "-m", "openai/gpt-4o-mini", prompt), env=env, cwd=REPO)
@@ -70,10 +60,10 @@ def _ask_on_a_terminal(env: dict[str, str], prompt: str, mark: str) -> str:
 
 
 def test_ask_on_a_terminal_shows_markers_and_into_a_pipe_the_exact_answer(
-        cli_env: dict[str, str], fake_server: FakeServer) -> None:
+        mini_env: dict[str, str], fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o-mini", Reply(text=ANSWER), Reply(text=ANSWER),
                        Fault(status=400, message="bad \u202eERRMARK"))
-    screen = _ask_on_a_terminal(cli_env, "q1", "TRAILMARK")
+    screen = _ask_on_a_terminal(mini_env, "q1", "TRAILMARK")
     assert not any(ch in screen for ch in BIDI), [hex(ord(ch)) for ch in screen if ch in BIDI]
     assert "#<U+202E><U+2066> keep ~ safe<U+2069><U+2066>" in screen
     assert f"{HEBREW} and {ARABIC}{MARKS} fine" in screen  # right-to-left text as written
@@ -83,12 +73,12 @@ def test_ask_on_a_terminal_shows_markers_and_into_a_pipe_the_exact_answer(
     assert piped.stdout.decode().rstrip("\n") == ANSWER  # a script gets what the model sent
 
     # A provider's error on the terminal too.
-    err = _ask_on_a_terminal(cli_env, "q3", "ERRMARK")
+    err = _ask_on_a_terminal(mini_env, "q3", "ERRMARK")
     assert "bad <U+202E>ERRMARK" in err and "\u202e" not in err
 
 
 def test_json_escapes_the_controls_and_parses_to_the_same_text(
-        capsys: pytest.CaptureFixture[str], cli_env: dict[str, str], fake_server: FakeServer) -> None:
+        capsys: pytest.CaptureFixture[str], mini_env: dict[str, str], fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o-mini", Reply(text=ANSWER))
     code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", "-m", "openai/gpt-4o-mini", "q")
     assert code == 0, err
@@ -97,7 +87,7 @@ def test_json_escapes_the_controls_and_parses_to_the_same_text(
 
 
 async def test_the_tui_shows_markers_in_the_chat_and_compare_and_copies_what_it_showed(
-        cli_env: dict[str, str], fake_server: FakeServer) -> None:
+        mini_env: dict[str, str], fake_server: FakeServer) -> None:
     from chatroute.engine import Engine
     from chatroute.tui.app import ChatrouteApp
     from tests.tui.helpers import assistants, compare_composer_text, settle, type_and_send, until

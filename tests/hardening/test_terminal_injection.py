@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -123,14 +122,6 @@ def test_the_tui_backend_scrubs_what_it_reads_from_a_real_store(tmp_path: Path) 
 # The real TUI on a pseudo-terminal
 
 
-@pytest.fixture
-def tui_env(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant-test")
-    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini"])
-    return dict(os.environ)
-
-
 def _leaks(screen: str) -> list[str]:
     return [bad for bad in FORBIDDEN if bad in screen]
 
@@ -143,10 +134,10 @@ def _send(tui: PtyChild, prompt: str) -> None:
 
 
 def test_hostile_answers_and_errors_never_reach_the_terminal_through_the_tui(
-        tui_env: dict[str, str], fake_server: FakeServer) -> None:
+        mini_env: dict[str, str], fake_server: FakeServer) -> None:
     fake_server.script("gpt-4o-mini", Reply(text=HOSTILE),
                        Fault(status=400, message=f"bad request{CLIPBOARD} {TITLE}{CLEAR} ERRMARK"))
-    tui = PtyChild(chatroute_argv(), env=tui_env, cwd=REPO, cols=110, rows=34)
+    tui = PtyChild(chatroute_argv(), env=mini_env, cwd=REPO, cols=110, rows=34)
     try:
         wait_until(lambda: "preset:" in tui.output(), START_TIMEOUT, "the TUI's first screen", alive=tui.exited)
         start = tui.output_size()
@@ -161,7 +152,7 @@ def test_hostile_answers_and_errors_never_reach_the_terminal_through_the_tui(
     assert "日本語" in screen and "e\u0301" in screen  # printable Unicode is shown as sent
 
     # Reopened: the stored answer and error are rendered from the database, scrubbed the same way.
-    again = PtyChild(chatroute_argv(), env=tui_env, cwd=REPO, cols=110, rows=34)
+    again = PtyChild(chatroute_argv(), env=mini_env, cwd=REPO, cols=110, rows=34)
     try:
         wait_until(lambda: "AFTERMARK" in again.output() and "ERRMARK" in again.output(), START_TIMEOUT,
                    "the stored answer on the reopened TUI", alive=again.exited)
