@@ -330,6 +330,10 @@ api_key_env = "TEST_ANTHROPIC_KEY"
 # ------------------------------------------------------------------ 6 and 7: timings
 
 SLOW_SETUP_S = 1.0  # a cold SDK import or client set-up on a loaded machine
+# The client's own share of a first token beyond the server's: reading the stream, parsing the
+# chunk, a loaded machine's scheduling. Half the set-up these tests guard against, so a set-up
+# counted in the figure still fails them.
+CLIENT_SLACK_MS = SLOW_SETUP_S * 1000 / 2
 
 
 def _server_ttft_ms(server: FakeServer, model: str) -> float:
@@ -377,7 +381,7 @@ def test_compare_times_each_stream_from_its_own_request(configured: FakeServer, 
     for model in (MINI, HAIKU):
         server = _server_ttft_ms(configured, model.split("/", 1)[1])
         ttft = records[model].ttft_ms
-        assert ttft is not None and server - 5 <= ttft < server + 250, (model, ttft, server)
+        assert ttft is not None and server - 5 <= ttft < server + CLIENT_SLACK_MS, (model, ttft, server)
 
 
 def test_ttft_runs_from_the_request_not_from_client_setup(capsys: pytest.CaptureFixture[str],
@@ -400,13 +404,13 @@ def test_ttft_runs_from_the_request_not_from_client_setup(capsys: pytest.Capture
         code, out = ask_json(capsys, "--no-cache", "-m", model, "how fast?")
         assert code == 0
         server = _server_ttft_ms(configured, name)
-        assert server - 5 <= out["latency"]["ttft_ms"] < server + 250, model
+        assert server - 5 <= out["latency"]["ttft_ms"] < server + CLIENT_SLACK_MS, model
         if module is openai_adapter:  # the router's latency estimate is fed the same figure
             from chatroute.routing.health import HealthBoard
 
             board = HealthBoard.load(resolve_paths().data_dir / "health.json")
             ttft_s = board.models[MINI].ttft_s
-            assert ttft_s is not None and ttft_s * 1000 < server + 250
+            assert ttft_s is not None and ttft_s * 1000 < server + CLIENT_SLACK_MS
 
 
 def test_json_money_has_no_float_noise(capsys: pytest.CaptureFixture[str], configured: FakeServer) -> None:
