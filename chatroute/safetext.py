@@ -44,7 +44,7 @@ _SEQUENCE = re.compile(
 # Controls left outside a whole sequence: C0 other than tab and newline, DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 # Anything the cleaner changes: the fast path is one search for it.
 _UNSAFE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 _LINE_END = re.compile(r"\r\n?")
@@ -86,7 +86,7 @@ def strip_terminal_controls(text: str, *, mark_bidi: bool = True) -> str:
         return text
     if _CONTROL.search(text):
         text = _CONTROL.sub("", _SEQUENCE.sub("", _LINE_END.sub("\n", text)))
-    return _BIDI.sub(lambda m: bidi_marker(m.group()), text) if mark_bidi else text
+    return BIDI_CONTROL.sub(lambda m: bidi_marker(m.group()), text) if mark_bidi else text
 
 
 class StreamCleaner:

@@ -30,7 +30,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import BIDI_CONTROLS, bidi_marker, strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS, bidi_marker, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
@@ -39,7 +39,6 @@ from chatroute.tui.textual_compat import KeyboardEditsTextArea
 PASTE_MAX_CHARS = 20_000
 PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
-_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 _NOT_DRAWN = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 
 
@@ -236,7 +235,7 @@ class Composer(KeyboardEditsTextArea):
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
-        if not _BIDI.search(strip.text):
+        if not BIDI_CONTROL.search(strip.text):
             return strip
         # The line as laid out, without its bidirectional controls (see the module's docstring).
         return Strip([Segment(seg.text.translate(_NOT_DRAWN), seg.style, seg.control) for seg in strip],
@@ -249,7 +248,7 @@ class Composer(KeyboardEditsTextArea):
             size = fmt_size(sum(self._paste_bytes[p] for p in pastes))
             what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
             notes.append(f"{what} ({size}) goes in full · backspace removes it")
-        controls = _BIDI.findall(self.text)
+        controls = BIDI_CONTROL.findall(self.text)
         if controls:
             kinds = " ".join(bidi_marker(c) for c in sorted(set(controls)))
             notes.append(f"{len(controls)} bidirectional control{'' if len(controls) == 1 else 's'} "
