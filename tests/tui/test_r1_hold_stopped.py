@@ -16,17 +16,13 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.composer import Composer
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer, Reply
+from tests.hardening.crash_support import read_messages
 from tests.hardening.test_think_tags import LOCAL_MODELS, R1, THOUGHT
 from tests.tui.helpers import assistants, settle, until
 
 
 def _served(server: FakeServer, model: str) -> int:
     return sum(1 for r in server.requests if r.model == model)
-
-
-def _held_saved(engine: Engine) -> int:
-    row = engine.store.conn.execute("SELECT thinking_chars FROM messages WHERE status = 'streaming'").fetchone()
-    return int(row[0]) if row else 0
 
 
 @pytest.mark.parametrize("model", R1)
@@ -47,7 +43,8 @@ async def test_esc_while_the_start_is_held_bills_it_as_thinking(
         await until(pilot, lambda: _served(fake_server, name) == 1, "the request")
         # Until 50 tokens of thinking are held back, as the engine's partial save says: in a
         # pause of a second a loaded machine's client could read fewer.
-        await until(pilot, lambda: _held_saved(engine) >= 50 * CHARS_PER_TOKEN, "50 tokens held back", timeout=10)
+        held = ("status = 'streaming' AND thinking_chars >= ?", (50 * CHARS_PER_TOKEN,))
+        await until(pilot, lambda: read_messages(Path(engine.store.path), *held), "50 tokens held back", timeout=10)
         assert assistants(app)[-1].text == ""
         await pilot.press("escape")
         await settle(pilot, app)
