@@ -1,4 +1,5 @@
-"""Textual's Footer without its memory leak, with F1 Help first.
+"""Textual's Footer without its memory leak, showing the chat's keys that fit, whole, most
+important first.
 
 Footer rebuilds its keys (recompose) whenever the focused widget's bindings change, which in
 the chat is every move between messages and every page of a long conversation. Each key is
@@ -10,20 +11,74 @@ collection pause.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
+from textual.widget import Widget
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from chatroute.tui.textual_compat import drop_dead_watchers
+
+# F1 first (as htop and Midnight Commander place it): it names all the others. Then sending,
+# the product's own keys (which model, side by side, where the money went), and the rest.
+ORDER = (
+    "help", "submit", "newline", "pick_model", "compare", "costs",
+    "new_conversation", "search", "cycle_preset", "export",
+)
+# A key's cells beyond its key and description: Footer draws " ^e Export " (the command palette's
+# key "▏^p palette "), and in compact style "^e Export" and a space.
+PADDING = 3
+COMPACT_PADDING = 2
+
+
+def _rank(widget: Widget) -> int:
+    action = getattr(widget, "action", None)
+    for i, name in enumerate(ORDER):
+        if action == name or (isinstance(action, str) and action.endswith("." + name)):
+            return i
+    return len(ORDER)
+
+
+def _cells(key: FooterKey, padding: int) -> int:
+    return cell_len(key.key_display) + cell_len(key.description) + padding
 
 
 class ChatFooter(Footer):
     def compose(self) -> ComposeResult:
-        # An 80-column terminal shows about seven of the chat's keys and cuts the rest; F1 first
-        # (as htop and Midnight Commander place it) keeps the key that names all the others.
         keys = list(super().compose())
-        keys.sort(key=lambda key: getattr(key, "action", None) != "help")
-        yield from keys
+        palette = [k for k in keys if k.has_class("-command-palette")]
+        others = sorted((k for k in keys if k not in palette), key=_rank)
+        self._fitted_to = self.app.size.width
+        width = self._fitted_to - sum(_cells(k, PADDING) for k in palette if isinstance(k, FooterKey))
+        full = self._fit(others, width, PADDING)
+        # Before Textual cut a key mid-word ("^f S"): close up the spacing first, then leave out
+        # whole keys from the least important; F1 Help lists every one of them.
+        self.compact = len(full) < len(others)
+        yield from (self._fit(others, width, COMPACT_PADDING) if self.compact else full)
+        yield from palette
+
+    @staticmethod
+    def _fit(keys: Iterable[Widget], width: int, padding: int) -> list[Widget]:
+        shown: list[Widget] = []
+        used = 0
+        for key in keys:
+            cells = _cells(key, padding) if isinstance(key, FooterKey) else 0
+            if isinstance(key, FooterKey) and used + cells > width and shown:
+                break
+            shown.append(key)
+            used += cells
+        return shown
 
     async def recompose(self) -> None:
         await super().recompose()
         drop_dead_watchers(self)  # the keys the recompose removed
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._fitted_to:
+            self._fitted_to = event.size.width
+            self.call_after_refresh(self.recompose)
+
+    _fitted_to = 0
