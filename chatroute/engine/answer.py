@@ -228,7 +228,7 @@ async def stream(
         if prepare is not None:
             prepare()  # the SDK client, made once: not part of the request's time either
         attempt.sent_at = last_save = time.perf_counter()
-        async for event in provider.stream(request):
+        async for event in provider.stream(replace(request, sending=attempt.sending)):
             if isinstance(event, TextDelta | ReasoningDelta | HeldDelta):
                 if not event.text:
                     continue

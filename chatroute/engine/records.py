@@ -13,7 +13,7 @@ from chatroute.engine.common import STOP_SAVE_WAIT_S, STORAGE_ERRORS, StorageErr
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.format import fmt_wait
-from chatroute.providers.base import ACCEPTED, ErrorKind, Message, ProviderError, UsageReport
+from chatroute.providers.base import ACCEPTED, ErrorKind, Message, ProviderError, Sending, UsageReport
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -37,6 +37,7 @@ class Attempt:
     error: ProviderError | None = None
     reroutes: list[dict[str, Any]] = field(default_factory=list)
     save_error: str | None = None  # the first failed save of the partial text (a full disk)
+    sending: Sending = field(default_factory=Sending)  # how far the request got (the adapter notes it)
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,20 @@ def failed_unbilled(attempt: Attempt) -> bool:
 
 
 def hung_up_on(attempt: Attempt) -> bool:
-    """A timeout after the server had accepted the request (it answered with a stream). One
-    before it answered at all may never have reached a model: that stays free."""
+    """A timeout once the request had left: chatroute hung up, as Esc does, whether the server
+    had answered with a stream yet or not. One before it left (a connection that never opened),
+    or after the server answered with an error, stays free."""
     err = attempt.error
-    return err is not None and err.kind is ErrorKind.TIMEOUT and err.extra.get(ACCEPTED) is True
+    return (err is not None and err.kind is ErrorKind.TIMEOUT
+            and (err.extra.get(ACCEPTED) is True or request_left(attempt)))
+
+
+def request_left(attempt: Attempt) -> bool:
+    """The request went out and no error answered it: the provider may bill it. With an adapter
+    that does not say (none ships), the call's start stands for it."""
+    if not attempt.sending.tracked:
+        return bool(attempt.sent_at)
+    return attempt.sending.may_be_billed()
 
 
 def _billed_by_report(attempt: Attempt) -> bool:
@@ -217,7 +228,7 @@ def save_stopped(
     # not minutes. If it is still held, the next open recovers the stream instead.
     try:
         with store.waits.at_most(STOP_SAVE_WAIT_S):
-            if not attempt.sent_at:  # the request never left: nothing was billed
+            if not request_left(attempt):  # the request never left: nothing was billed
                 store.finish_turn(message_id, attempt.text, "interrupted")
                 return
             record = build_record(conversation_id, message_id, info, decision, attempt, route_ms, cache_status,

@@ -21,6 +21,22 @@ class Message:
     content: str
 
 
+@dataclass
+class Sending:
+    """How far one request got, for pricing a turn that ends with no reply (Esc, a timeout): the
+    provider may bill a request it received, never one that did not leave. An adapter that sees
+    its HTTP client marks it (`tracked`); for one that does not, the call's start stands for it."""
+
+    tracked: bool = False
+    sent: bool = False  # the whole request went out (the last one, after any redirect or retry)
+    answered: bool = False  # response headers came back for it
+    accepted: bool = False  # ... and they opened a stream: the server took it
+
+    def may_be_billed(self) -> bool:
+        """Sent, and not answered by anything but a stream (an error status is never billed)."""
+        return self.sent and (self.accepted or not self.answered)
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat completion request, provider-neutral.
@@ -37,6 +53,8 @@ class ChatRequest:
     # Event-loop time by which the first token must arrive, whatever the provider's own limit:
     # what remains of a routed turn's failover deadline. None: only the provider's limits.
     first_token_deadline: float | None = None
+    # Where the adapter notes how far the request got; the engine prices a turn stopped with no reply by it.
+    sending: Sending | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

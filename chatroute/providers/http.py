@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
-from chatroute.providers.base import ErrorKind, ProviderError
+from chatroute.providers.base import ErrorKind, ProviderError, Sending
+
+# The request being opened in this task: the client is shared by every stream, so the hook
+# finds each request's own note here (set only around the call that sends it).
+SENDING: ContextVar[Sending | None] = ContextVar("chatroute_sending", default=None)
 
 
 class RedirectRefused(Exception):
@@ -47,6 +52,22 @@ def same_origin_guard(base_url: Callable[[], str]) -> Callable[[Any], Awaitable[
             )
 
     return check
+
+
+async def note_sending(request: Any) -> None:
+    """A request hook: has the transport (httpcore's trace) say when the request has gone out
+    and when an answer came back, into the note of the request being opened."""
+    sending = SENDING.get()
+    if sending is None:
+        return
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        if name.endswith(".send_request_body.complete"):
+            sending.sent, sending.answered = True, False
+        elif name.endswith(".receive_response_headers.complete"):
+            sending.answered = True
+
+    request.extensions = {**request.extensions, "trace": trace}
 
 
 def refused_redirect(exc: BaseException) -> RedirectRefused | None:

@@ -30,7 +30,13 @@ from chatroute.providers.errors import (
     map_exception,
     missing_key,
 )
-from chatroute.providers.http import check_api_response, json_instead_of_events, same_origin_guard
+from chatroute.providers.http import (
+    SENDING,
+    check_api_response,
+    json_instead_of_events,
+    note_sending,
+    same_origin_guard,
+)
 from chatroute.surrogates import SurrogateCarry
 
 if TYPE_CHECKING:
@@ -117,7 +123,7 @@ class SDKProvider(Generic[ClientT]):
             # could leak to this endpoint.
             client, http = self._new_client(api_key=self._key or "not-needed", timeout_s=float(self.cfg.timeout_s),
                                             max_retries=int(getattr(self.cfg, "max_retries", 0) or 0))
-            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url))]}
+            http.event_hooks = {"request": [same_origin_guard(lambda: str(client.base_url)), note_sending]}
             self._client = client
         return self._client
 
@@ -158,11 +164,20 @@ class SDKProvider(Generic[ClientT]):
         sdk_stream: Any = None
         failure: ProviderError | None = None
         accepted = False  # the server answered 200 with a stream: it has the request
+        sending = request.sending
+        if sending is not None:
+            sending.tracked = True
         try:
-            sdk_stream = await self._open(request, limits)
+            SENDING.set(sending)
+            try:
+                sdk_stream = await self._open(request, limits)
+            finally:
+                SENDING.set(None)
             response = getattr(sdk_stream, "response", None)
             check_api_response(response, provider=self.name, model=request.model)
             accepted = True
+            if sending is not None:
+                sending.accepted = True
             whole = await limits.before_first_token(json_instead_of_events(response))
             if whole is None:
                 raw_events = sdk_stream.__aiter__()

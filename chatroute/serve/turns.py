@@ -21,7 +21,7 @@ from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.budget import with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import output_limit, required_max_tokens
-from chatroute.engine.records import Attempt, build_record, error_line, learn
+from chatroute.engine.records import Attempt, build_record, error_line, learn, request_left
 from chatroute.engine.route import fits_request, pinned_decision
 from chatroute.errors import ChatrouteError
 from chatroute.format import reroute_line
@@ -186,7 +186,7 @@ def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: R
     """The client hung up (or the server stopped) mid-stream: the provider billed the request and
     what streamed, so it is recorded as interrupted, with the reported usage or an estimate.
     Returns the record written, if any."""
-    if not attempt.sent_at:
+    if not request_left(attempt):
         return None  # the request never left: nothing was billed
     kept = " — partial reply kept" if attempt.text else ""
     line = f"{info.id}: the client stopped the request before the reply was complete{kept}"
