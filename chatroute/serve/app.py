@@ -1,5 +1,6 @@
-"""The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions, POST /v1/messages
-(Anthropic's Messages API, and its /count_tokens) and GET /v1/models.
+"""The ASGI app of `chatroute serve` (Starlette): POST /v1/chat/completions, POST /v1/responses
+(OpenAI's Responses API), POST /v1/messages (Anthropic's Messages API, and its /count_tokens) and
+GET /v1/models.
 
 Every request needs the bearer token, as `Authorization: Bearer` or Anthropic's `x-api-key` (a
 tiny ASGI middleware checks it before routing, so even a wrong path says 401 to a stranger).
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.format import reroute_line
 from chatroute.safetext import strip_terminal_controls
-from chatroute.serve import messages_wire
+from chatroute.serve import messages_wire, responses_wire
 from chatroute.serve.limits import DEFAULT_BODY_TIMEOUT_S
 from chatroute.serve.listing import ModelListing
 from chatroute.serve.messages_wire import COUNT_PATH, MESSAGES_PATH, MODELS_PATH, anthropic_wire
@@ -219,6 +220,16 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         tally = [0]
         return await _while_connected(request, _complete_message(tallied(events, tally), received), tally)
 
+    async def responses(request: Request) -> Response:
+        body = parse_body(await _read_body(request, body_timeout_s))
+        model = responses_wire.parse_responses_request(body)
+        req = responses_wire.build_responses_request(body, model, pinned=_pinned(engine, model))
+        events, received = events_of(request, req)
+        if req.stream:
+            return await _stream_response(request.receive, _ResponseStream(req), events, received)
+        tally = [0]
+        return await _while_connected(request, _complete_responses(tallied(events, tally), received, req), tally)
+
     async def count_tokens(request: Request) -> Response:
         # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.
         body = parse_body(await _read_body(request, body_timeout_s))
@@ -262,6 +273,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
 
     app = Starlette(
         routes=[Route("/v1/chat/completions", counted(answering(chat_completions)), methods=["POST"]),
+                Route(responses_wire.RESPONSES_PATH, counted(answering(responses)), methods=["POST"]),
                 Route(MESSAGES_PATH, counted(answering(messages)), methods=["POST"]),
                 Route(COUNT_PATH, answering(count_tokens), methods=["POST"]),
                 Route(MODELS_PATH, models, methods=["GET"]),
@@ -479,6 +491,17 @@ async def _complete_message(events: AsyncGenerator[Any, None], received: float) 
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
 
 
+async def _complete_responses(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
+    reason, record, text, decision = await _answer(events, received)
+    body = responses_wire.ResponseWriter(req, record.model).body(
+        status="completed", text=text, finish=record.finish_reason, use=_responses_usage(record), decision=decision)
+    return JSONResponse(body, headers=_headers(record, reason, cost=True))
+
+
+def _responses_usage(record: TurnRecord) -> dict[str, Any]:
+    return responses_wire.usage(record.input_tokens, record.output_tokens, record.cached_tokens)
+
+
 def _message_usage(record: TurnRecord) -> dict[str, int]:
     return messages_wire.usage(record.input_tokens, record.output_tokens, record.cached_tokens,
                                record.cache_write_tokens)
@@ -577,6 +600,32 @@ class _MessageStream:
 
     def error(self, err: ApiError) -> bytes:
         return messages_wire.EventWriter.error(err)
+
+
+class _ResponseStream:
+    """The Responses API's events: response.created, the message item and its text part, the
+    text deltas, their done events, response.completed (or .incomplete) with the usage."""
+
+    writer: responses_wire.ResponseWriter
+
+    def __init__(self, req: ServedRequest) -> None:
+        self.req = req
+
+    async def prepare(self, model: str, seen: list[Any]) -> None:
+        pass
+
+    def open(self, model: str) -> bytes:
+        self.writer = responses_wire.ResponseWriter(self.req, model)
+        return self.writer.start()
+
+    def text(self, text: str) -> bytes:
+        return self.writer.text(text)
+
+    def close(self, record: TurnRecord, decision: dict[str, Any]) -> bytes:
+        return self.writer.finish(record.finish_reason, _responses_usage(record), decision)
+
+    def error(self, err: ApiError) -> bytes:
+        return self.writer.failed(err)
 
 
 class _ClientGone(Exception):

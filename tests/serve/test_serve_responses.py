@@ -1,0 +1,139 @@
+"""`chatroute serve` through the official openai SDK's Responses API (POST /v1/responses): tools
+built on `client.responses` (agents, newer editor plugins) get the same routing, cache and ledger
+as chat completions clients. Until now the path was a 404."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakeserver import Drop, Reply
+from tests.serve.conftest import Served
+
+
+def extra(model: Any) -> dict[str, Any]:
+    """What the SDK's model holds beyond its fields (chatroute's decision)."""
+    assert model.model_extra is not None
+    return model.model_extra
+
+
+def test_a_routed_response_carries_the_decision_and_is_in_the_ledger(fresh: Served) -> None:
+    raw = fresh.client().responses.with_raw_response.create(
+        model="chatroute/auto", instructions="Be brief.", input="name a prime number between 40 and 50")
+    response = raw.parse()
+    model = raw.headers["x-chatroute-model"]
+    assert response.status == "completed" and response.model == model
+    assert response.output_text == f"Echo from {model.split('/', 1)[1]}: name a prime number between 40 and 50"
+    decision = extra(response)["chatroute"]
+    assert decision["model"] == model and decision["route_kind"] == "routed" and decision["cache"] == "miss"
+    turn = fresh.turn(decision["turn_id"])
+    assert turn.status == "ok" and turn.client == "OpenAI/Python"
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (turn.input_tokens, turn.output_tokens)
+    assert turn.cost_usd == pytest.approx(float(raw.headers["x-chatroute-cost-usd"]), abs=1e-8)
+    sent = fresh.fake.requests[-1]
+    assert "Be brief." in str(sent.system or sent.messages)
+    assert fresh.token not in str(sent.body)
+
+
+def test_a_streamed_response_gives_the_text_events_in_order_and_the_ledgers_usage(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o", Reply(text="one two three four", cached_tokens=4))
+    kinds: list[str] = []
+    numbers: list[int] = []
+    with fresh.client().responses.stream(model="openai/gpt-4o", input="count to four for me") as stream:
+        for event in stream:
+            kinds.append(event.type)
+            numbers.append(event.sequence_number)
+        final = stream.get_final_response()
+    assert final.output_text == "one two three four" and final.status == "completed"
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert kinds.count("response.output_text.delta") >= 2
+    assert numbers == list(range(len(numbers)))
+    decision = extra(final)["chatroute"]
+    assert decision["route_kind"] == "pinned"
+    turn = fresh.turn(decision["turn_id"])
+    assert final.usage is not None
+    assert final.usage.input_tokens == turn.input_tokens and final.usage.output_tokens == turn.output_tokens
+    assert final.usage.input_tokens_details.cached_tokens == turn.cached_tokens == 4
+
+
+def test_message_items_carry_the_history_and_a_token_limit_reached_is_incomplete(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o-mini", Reply(text="cut short", finish_reason="length"))
+    items: list[Any] = [
+        {"role": "developer", "content": "Answer in French."},
+        {"role": "user", "content": [{"type": "input_text", "text": "my name is Ada"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello Ada."}]},
+        {"role": "user", "content": "what is my name?"}]
+    response = fresh.client().responses.create(model="openai/gpt-4o-mini", max_output_tokens=16, input=items)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text == "cut short"
+    sent = fresh.fake.requests[-1]
+    assert "my name is Ada" in str(sent.messages) and "Hello Ada." in str(sent.messages)
+    assert "Answer in French." in str(sent.system or sent.messages)
+    assert sent.body.get("max_tokens", sent.body.get("max_completion_tokens")) == 16
+
+
+@pytest.mark.parametrize("kwargs,says", [
+    ({"previous_response_id": "resp_123"}, "send the whole conversation in 'input'"),
+    ({"tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}, "parameter 'tools'"),
+    ({"text": {"format": {"type": "json_object"}}}, "'text.format'"),
+    ({"input": [{"type": "function_call_output", "call_id": "c1", "output": "42"}]},
+     "only message items are supported"),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}]},
+     "got 'input_image'"),
+    ({"input": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]},
+     "the last message of 'input' must be the user's"),
+    ({"top_logprobs": 2}, "log probabilities"),
+])
+def test_what_chatroute_cannot_honour_is_a_400_naming_it(fresh: Served, kwargs: dict[str, object], says: str) -> None:
+    args: dict[str, object] = {"model": "chatroute/auto", "input": "hello there"}
+    args.update(kwargs)
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(**args)  # type: ignore[call-overload]
+    body = info.value.body
+    assert isinstance(body, dict) and says in body["message"], body
+    assert not fresh.fake.requests
+
+
+def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) -> None:
+    response = fresh.client().responses.create(
+        model="openai/gpt-4o-mini", input="say something short", store=True, metadata={"k": "v"},
+        reasoning={"effort": "low"}, text={"format": {"type": "text"}}, tool_choice="auto", truncation="disabled",
+        parallel_tool_calls=False, user="u-1")
+    assert response.output_text == "Echo from gpt-4o-mini: say something short"
+    assert extra(response)["store"] is False  # serve keeps no responses, whatever was asked
+
+
+def test_a_provider_failing_mid_stream_raises_in_the_sdk_and_is_recorded(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o-mini", Drop(after_chunks=3, text="one two three four five six"))
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as info:  # noqa: PT012 - the error comes while iterating
+        for event in fresh.client().responses.create(model="openai/gpt-4o-mini", input="cut me off", stream=True):
+            if event.type == "response.output_text.delta":
+                got.append(event.delta)
+    assert "".join(got) == "one two three "
+    assert "partial reply kept" in str(info.value.message)
+    deadline = time.monotonic() + 10
+    turns: list[Any] = []
+    while time.monotonic() < deadline and not turns:
+        turns = [t for t in fresh.turns() if t.model == "openai/gpt-4o-mini" and t.status == "interrupted"]
+        time.sleep(0.1)
+    assert turns and turns[0].output_tokens >= 3
+
+
+def test_a_repeated_request_is_served_from_the_cache_streamed_or_not(fresh: Served) -> None:
+    ask = {"model": "chatroute/auto", "input": "what is the freezing point of water in fahrenheit?"}
+    first = fresh.client().responses.create(**ask)  # type: ignore[call-overload]
+    sent = len(fresh.fake.requests)
+    again = fresh.client().responses.create(**ask)  # type: ignore[call-overload]
+    assert again.output_text == first.output_text and extra(again)["chatroute"]["cache"] == "hit"
+    with fresh.client().responses.stream(model=ask["model"], input=ask["input"]) as stream:
+        streamed = stream.get_final_response()
+    assert streamed.output_text == first.output_text and len(fresh.fake.requests) == sent
