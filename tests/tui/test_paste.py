@@ -7,12 +7,13 @@ send keeps the paste in the composer."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
@@ -297,4 +298,63 @@ async def test_pasted_bidi_controls_are_sent_as_pasted_but_not_drawn(real_engine
         assert _stored_prompts(real_engine, app) == [TROJAN + " ok"]
         assert fake_server.requests[-1].messages[-1]["content"] == TROJAN + " ok"  # what the model got
         assert composer.text == "" and str(composer.border_subtitle) == ""
+    await real_engine.aclose()
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+async def test_pasted_bidi_controls_are_not_drawn_by_the_one_line_inputs(real_engine: Engine,
+                                                                         fake_server: FakeServer) -> None:
+    """The history search, the rename box and the compare prompt drew a pasted line's
+    bidirectional controls raw, so it read reordered, as the composer's did before. A search and
+    a title never want them: dropped. A compare prompt is sent as written, as the composer's is:
+    kept, not drawn."""
+
+    def drawn() -> str:
+        screen = str(app.screen._compositor.render_full_update().render_segments(app.console))
+        return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", screen)  # its text only: styles split a line
+
+    def undrawn(screen: str) -> list[str]:
+        return [hex(ord(c)) for c in screen if c in BIDI]
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "Tell me about lighthouses")
+        await settle(pilot, app)
+        cid = app.screen.conversation_id
+
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        search = app.screen.query_one("#search", Input)
+        assert search.has_focus
+        await _paste(pilot, "cache \u202eabc\u2066 safe\u2069")
+        screen = drawn()
+        assert undrawn(screen) == [] and "cache abc safe" in screen
+        assert search.value == "cache abc safe"
+        assert search.cursor_position == len(search.value)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("f2")
+        await pilot.pause()
+        field = app.screen.query_one("#prompt-input", Input)
+        field.value = ""
+        await _paste(pilot, "Notes \u202eabc\u202c v2")
+        screen = drawn()
+        assert undrawn(screen) == [] and "Notes abc v2" in screen
+        await pilot.press("enter")
+        await settle(pilot, app)
+        conv = real_engine.store.get_conversation(cid)
+        assert conv is not None and conv.title == "Notes abc v2"
+
+        await pilot.press("f4")
+        await pilot.pause()
+        prompt = app.screen.query_one("#compare-prompt", Input)
+        prompt.focus()
+        prompt.value = ""
+        await _paste(pilot, TROJAN)
+        screen = drawn()
+        assert undrawn(screen) == [] and "rm -rf ~/tmp/cache # keep ~ safe" in screen
+        assert prompt.value == TROJAN  # sent as written, as the composer's prompt is
     await real_engine.aclose()

@@ -34,6 +34,7 @@ from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.screens.models import SHORT_HEIGHT
 from chatroute.tui.textual_compat import checkbox_edges
 from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.plain_input import PromptInput
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:
@@ -389,7 +390,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
                 note = budget_note(self.backend.budget_status())
                 if note is not None:
                     yield Static(note, id="setup-budget", markup=False)
-                yield Input(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
+                yield PromptInput(value=self.prompt, placeholder="prompt for every model…", id="compare-prompt")
                 yield Static("tab moves between the list and the prompt · enter/ctrl+s starts · esc closes",
                              classes="hint")
         with Vertical(id="running"):

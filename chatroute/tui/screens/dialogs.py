@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from chatroute.tui.textual_compat import message_clock
+from chatroute.tui.widgets.plain_input import PlainInput
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -97,7 +98,7 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.label, markup=False)
-            yield Input(value=self.value, id="prompt-input")
+            yield PlainInput(value=self.value, id="prompt-input")
         yield Footer()
 
     def on_mount(self) -> None:

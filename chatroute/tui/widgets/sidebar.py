@@ -18,6 +18,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from chatroute.tui.data import conv_id, conv_title, hit_fields
+from chatroute.tui.widgets.plain_input import PlainInput
 
 if TYPE_CHECKING:
     from chatroute.store.records import Conversation, SearchHit
@@ -134,7 +135,7 @@ class SearchResults(OptionList):
     pass
 
 
-class SearchBox(Input):
+class SearchBox(PlainInput):
     """The history search's query. ↓ goes into the results as Enter does: an arrow is what one
     tries first, and it did nothing. The footer names Enter and Esc, the ways out of the box."""
 
