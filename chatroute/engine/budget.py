@@ -3,7 +3,10 @@ user says to send anyway. The caps and their state live in routing/budget.py and
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chatroute.engine.cache_path import cache_params
@@ -14,29 +17,126 @@ from chatroute.errors import ChatrouteError
 from chatroute.format import short_model
 
 if TYPE_CHECKING:
+    from chatroute.config import Config
     from chatroute.engine.core import Engine
     from chatroute.routing.budget import BudgetBlock
     from chatroute.routing.policy import RouteDecision
 
 
+# Decided again at most this many times when other processes reserve what the decision counted
+# on, between its reading of the budget and its reservation (each miss is another's progress).
+RESERVE_TRIES = 5
+# A reservation outlives its turn's longest run by this much before others stop counting it.
+RESERVATION_SLACK_S = 60.0
+# The kinds of decision the budget shaped: only these are checked again as they reserve.
+BUDGETED_KINDS = ("routed", "default")
+
+
 class InFlight:
-    """What this process's turns still streaming are expected to cost, from their decision to
-    their record. The ledger only holds finished turns: without these, every request `serve`
-    decided while others streamed saw the cap as the others had never been sent."""
+    """What the turns streaming now are expected to cost, from their decision to their record,
+    in this process and in every other sharing the database (store/reservations.py). The ledger
+    only holds finished turns: without these, every request `serve` decided while others
+    streamed, and every `ask` run beside the TUI, saw the cap as the others had never been sent.
+    Nothing is reserved while no cap is configured: no one would count it."""
 
-    def __init__(self) -> None:
-        self._held: dict[int, float] = {}  # id(decision): its model's expected cost
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._held: dict[int, int | None] = {}  # id(decision): its reservation (None: none taken)
 
-    def hold(self, decision: RouteDecision) -> None:
-        cost = next((c.expected_cost_usd for c in decision.candidates if c.model == decision.model), None)
-        self._held[id(decision)] = cost or 0.0
+    def hold(self, decision: RouteDecision, *, check: bool = False) -> bool:
+        """Reserve the decision's expected cost until `release`. `check`: the decision was made
+        on a budget read before this, so it is taken only if it still fits under the lock, with
+        the ledger and every process's reservations read again; False when it no longer does
+        (another process reserved meanwhile): decide again (reserved_decision)."""
+        engine = self._engine
+        budget = engine.config.budget
+        if not self.capped():
+            self._held[id(decision)] = None
+            return True
+        chosen = next((c for c in decision.candidates if c.model == decision.model), None)
+        cost = chosen.expected_cost_usd if chosen is not None else None
+
+        def fits(reserved: float) -> bool:
+            from chatroute.routing.budget import budget_state
+            from chatroute.routing.decision import budget_exclusion
+
+            state = budget_state(engine.store, budget, pending_usd=reserved)
+            if state is None or chosen is None:
+                return True  # a model the decision does not price (a default outside the pool)
+            return budget_exclusion(state.remaining_usd(), state.used_fraction(), cost or 0.0,
+                                    price_known=cost is not None) is None
+
+        rid = engine.store.reserve(cost or 0.0, expires_after_s=longest_turn_s(engine.config),
+                                   fits=fits if check else None)
+        if rid is None:
+            return False
+        self._held[id(decision)] = rid
+        return True
+
+    def capped(self) -> bool:
+        """Whether a cap is configured: without one, nothing is reserved or counted."""
+        budget = self._engine.config.budget
+        return budget.daily_usd is not None or budget.monthly_usd is not None
 
     def release(self, decision: RouteDecision) -> None:
-        self._held.pop(id(decision), None)
+        rid = self._held.pop(id(decision), None)
+        if rid is not None:
+            self._engine.store.release_reservation(rid)
 
     def total(self, *, but: RouteDecision | None = None) -> float:
         """`but`: a turn failing over does not count its own expected cost against itself."""
-        return sum(cost for key, cost in list(self._held.items()) if but is None or key != id(but))
+        if not self.capped():
+            return 0.0
+        return self._engine.store.reserved_usd(but=self._held.get(id(but)) if but is not None else None)
+
+
+def longest_turn_s(config: Config) -> float:
+    """How long a turn may run at most: failing over until a first token, then the slowest
+    provider's whole-request limit. A reservation older than this (and a slack) is left behind."""
+    whole = max((p.timeout_s for p in config.providers.values()), default=600.0)
+    return config.router.failover_timeout_s + whole + RESERVATION_SLACK_S
+
+
+async def reserved_decision(engine: Engine, decide: Callable[[], RouteDecision],
+                            hold: Callable[[RouteDecision, bool], Awaitable[bool]]) -> RouteDecision:
+    """`decide()`'s decision with its expected cost reserved by `hold(decision, check)` (off the
+    event loop: the write may wait for another process's lock). One the budget shaped is checked
+    again as it reserves; when another process took what it counted on meanwhile, it is made
+    again, on a budget that now counts the other's (a cheaper model, or the budget's refusal)."""
+    for _ in range(RESERVE_TRIES):
+        decision = decide()
+        try:
+            held = await hold(decision, decision.kind in BUDGETED_KINDS)
+        except BaseException:
+            engine.in_flight.release(decision)  # a wait cancelled after the write went through
+            raise
+        if held:
+            return decision
+    raise crowded_out(engine, decision)
+
+
+async def hold_in_thread(engine: Engine, decision: RouteDecision, check: bool) -> bool:
+    """`in_flight.hold` for a client serving many requests at once (`serve`): in a thread of its
+    own, and not abandoned when the request is cancelled, which would leave the reservation
+    behind. (A turn's own writes go through Engine._db, whose cancel ends every wait.)"""
+    if not engine.in_flight.capped():
+        return engine.in_flight.hold(decision)  # nothing to write
+    job = asyncio.ensure_future(asyncio.to_thread(engine.in_flight.hold, decision, check=check))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        job.add_done_callback(lambda _: engine.in_flight.release(decision))
+        raise
+
+
+def crowded_out(engine: Engine, decision: RouteDecision) -> ChatrouteError:
+    """Other processes kept taking what is left of the cap before this turn could: refused as
+    the budget refuses it, so a client asks (or `--over-budget` sends it) as for any refusal."""
+    from chatroute.routing.decision import BUDGET_WOULD_EXCEED, NoRouteError
+
+    blocked = [replace(c, excluded=BUDGET_WOULD_EXCEED) if c.model == decision.model else c
+               for c in decision.candidates]
+    return with_figures(engine, NoRouteError("this turn would exceed the budget", blocked))
 
 
 def blocked_by_budget(

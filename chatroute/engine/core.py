@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatroute.engine.answer import answer
-from chatroute.engine.budget import InFlight, blocked_by_budget, over_budget_decision
+from chatroute.engine.budget import InFlight, blocked_by_budget, over_budget_decision, reserved_decision
 from chatroute.engine.cache_path import cache_params, cached_answer, penalise_regenerated_answer, serve_from_cache
 from chatroute.engine.common import (
     STOP_SAVE_WAIT_S,
@@ -88,7 +88,7 @@ class Engine:
         self.preset: str = config.router.preset
         self.cache_enabled: bool = config.cache.enabled
         # Turns streaming now, at their expected cost: counted against the budget caps.
-        self.in_flight = InFlight()
+        self.in_flight = InFlight(self)
         # Given to the answer cache when it opens (AnswerCache.on_reembed): a command says why its
         # first lookup after an upgrade takes seconds.
         self.on_cache_reembed: Callable[[int], None] | None = None
@@ -518,9 +518,9 @@ class Engine:
             cache_status = "miss"
 
         route_started = time.perf_counter()
+        # Its expected cost is reserved until its record is in the ledger (released below).
         decision = await self._route_turn(plan, conv, assistant_id, route_started, allow_over_budget)
         route_ms = (time.perf_counter() - route_started) * 1000
-        self.in_flight.hold(decision)  # until its record is in the ledger
         answered = False
         try:
             yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
@@ -619,17 +619,29 @@ class Engine:
         if plan.regenerated_model is not None and plan.regenerated_model == current:
             current = None  # the user just rejected its answer: no bonus for staying on it
         try:
-            decision = self.decide(
+            decision = await self.reserved(lambda: self.decide(
                 plan.prompt, history=plan.window.messages, system=conv.system_prompt, pin=conv.pinned_model,
                 override=plan.override, current_model=current,
-            )
+            ))
         except ChatrouteError as exc:
             consented = over_budget_decision(self, exc, started) if allow_over_budget else None
             if consented is None:
                 await self._db(self.store.finish_turn, message_id, "", "error")
                 raise
-            decision = consented
+            sent_anyway = consented
+            decision = await self.reserved(lambda: sent_anyway, check=False)
         return noted(decision, plan.window)
+
+    async def reserved(self, decide: Callable[[], RouteDecision], *, check: bool = True) -> RouteDecision:
+        """`decide()`'s decision, its expected cost reserved against the budget caps in every
+        process sharing the database until `in_flight.release` (see engine/budget.py). `check`:
+        False for a decision the user sent past the cap."""
+        async def hold(decision: RouteDecision, budgeted: bool) -> bool:
+            if not self.in_flight.capped():
+                return self.in_flight.hold(decision)  # nothing to write
+            return await self._db(self.in_flight.hold, decision, check=check and budgeted)
+
+        return await reserved_decision(self, decide, hold)
 
     # ---------------------------------------------------------------- compare
     def compare(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatroute.accounting import CapSpend
 from chatroute.errors import ChatrouteError
+from chatroute.money import usd
 
 if TYPE_CHECKING:
     from chatroute.routing.health import HealthBoard
@@ -23,6 +24,21 @@ BUDGET_WOULD_EXCEED = "would exceed the budget"
 
 def is_budget_exclusion(reason: str | None) -> bool:
     return reason is not None and (reason == BUDGET_CAP_REACHED or reason.startswith(BUDGET_WOULD_EXCEED))
+
+
+def budget_exclusion(remaining: float | None, used: float, cost: float, *, price_known: bool) -> str | None:
+    """Why the budget keeps a model this turn would cost `cost` on from answering, or None.
+    `remaining` and `used`: of the tightest and the fullest cap (None: no cap). The router's
+    rule, and the one a turn's reservation is checked against under the lock (engine/budget.py)."""
+    if remaining is None:
+        return None
+    # An unknown price is no free model (n/a, never $0): with no priced model to stand in
+    # for it, the router's fallback cost is 0, and at the cap it was taken for free.
+    if used >= 1.0 and (cost > 0 or not price_known):
+        return BUDGET_CAP_REACHED
+    if cost > max(0.0, remaining):
+        return f"{BUDGET_WOULD_EXCEED} ({usd(remaining)} left)"
+    return None
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,13 @@ from chatroute.format import short_model
 from chatroute.money import usd
 from chatroute.routing.decision import (
     BUDGET_CAP_REACHED,
-    BUDGET_WOULD_EXCEED,
     BudgetState,
     NoRouteError,
     PromptTooLargeError,
     RouteCandidate,
     RouteDecision,
     RouteRequest,
+    budget_exclusion,
     is_budget_exclusion,
 )
 from chatroute.routing.features import TurnFeatures, extract
@@ -178,16 +178,7 @@ class _Turn:
 
     def over_budget(self, c: RouteCandidate) -> str | None:
         """Why the budget keeps this candidate from answering, or None."""
-        if self.remaining is None:
-            return None
-        cost = self.cost(c)
-        # An unknown price is no free model (n/a, never $0): with no priced model to stand in
-        # for it, fallback_cost is 0, and at the cap it was taken for free.
-        if self.used >= 1.0 and (cost > 0 or c.expected_cost_usd is None):
-            return BUDGET_CAP_REACHED
-        if cost > max(0.0, self.remaining):
-            return f"{BUDGET_WOULD_EXCEED} ({usd(self.remaining)} left)"
-        return None
+        return budget_exclusion(self.remaining, self.used, self.cost(c), price_known=c.expected_cost_usd is not None)
 
     def default_candidate(self) -> RouteCandidate | None:
         """The configured default as a candidate: the pool's own, else one made for it here, so

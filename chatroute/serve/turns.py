@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
-from chatroute.engine.budget import with_figures
+from chatroute.engine.budget import hold_in_thread, reserved_decision, with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import output_limit, required_max_tokens
 from chatroute.engine.records import Attempt, build_record, error_line, learn, request_left
@@ -60,16 +60,22 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
                     return
         cache_status = "miss"
     started = time.perf_counter()
-    if req.pinned:
-        decision = pinned_decision(engine, req.prompt, history=history, system=req.system, pin=req.pinned)
+    # Its expected cost is reserved until its record is in the ledger (released below): requests
+    # at once, here and in other processes on the same database, share the cap.
+    def hold(decision: RouteDecision, budgeted: bool) -> Awaitable[bool]:
+        return hold_in_thread(engine, decision, budgeted)
+
+    if (pin := req.pinned):
+        decision = await reserved_decision(
+            engine, lambda: pinned_decision(engine, req.prompt, history=history, system=req.system, pin=pin), hold)
     else:
         try:
-            decision = engine.decide(req.prompt, history=history, system=req.system, pin=None, override=None,
-                                     current_model=None, preset=req.preset)
+            decision = await reserved_decision(engine, lambda: engine.decide(
+                req.prompt, history=history, system=req.system, pin=None, override=None, current_model=None,
+                preset=req.preset), hold)
         except ChatrouteError as exc:
             raise with_figures(engine, exc) from None  # a cap's refusal: which cap, spent and cap
     route_ms = (time.perf_counter() - started) * 1000
-    engine.in_flight.hold(decision)  # until its record is in the ledger: requests at once share the cap
     try:
         yield Routed(decision.model, decision.kind, decision.reason, decision.to_dict())
         async with aclosing(_answer(engine, req, client, decision, route_ms, cache_status, on_record)) as answer:

@@ -47,6 +47,7 @@ from chatroute.store.records import (
     StoredMessage,
     TurnRecord,
 )
+from chatroute.store.reservations import ReservationQueries
 from chatroute.store.search import SearchQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
@@ -65,12 +66,12 @@ _MESSAGE_COLS = "id, conversation_id, parent_id, role, content, model, status, a
 _TEXT_CHARS = "CASE WHEN content GLOB ? THEN length(content) ELSE 0 END"
 
 
-class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, StoreBase):
+class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, ReservationQueries, StoreBase):
     """Open with `Store.open(path)`; use as a context manager or call `close()`.
 
     Conversations and message trees are here; the connection and transactions are in
-    store/connection.py, and turn records, search, spend and preferences in the modules of
-    their mixins (store/turns.py, search.py, spend.py, preferences.py)."""
+    store/connection.py, and turn records, search, spend, preferences and budget reservations in
+    the modules of their mixins (store/turns.py, search.py, spend.py, preferences.py, reservations.py)."""
 
     # How a stream abandoned after the open is priced when it is found (see open).
     _price_recovered: Callable[[RecoveredStream], TurnRecord | None] | None = None

@@ -80,18 +80,25 @@ def pid_alive(pid: int) -> bool:
     return fields is None or not fields or fields[0] != b"Z"
 
 
+def process_gone(writer: str, *, host: str) -> bool:
+    """Whether the process of `writer` (a writer_tag) has certainly exited: it ran on this
+    machine (`host`) and its pid is gone or now belongs to another process. False where that
+    cannot be told (another host, no /proc)."""
+    w_host, w_pid, w_start = parse_writer(writer)
+    if w_host != host or not w_pid.isdigit():
+        return False
+    if not pid_alive(int(w_pid)):
+        return True
+    # The writer died and its pid now belongs to another process.
+    return bool(w_start) and process_start(int(w_pid)) not in (w_start, None)
+
+
 def writer_gone(writer: str | None, updated_at: str, *, host: str, cutoff: str) -> bool:
     """Whether the stream written by `writer` (last saved at `updated_at`) is abandoned.
     `host` is this machine's name; `cutoff` the timestamp before which a stream that cannot
     be checked is given up (STALE_STREAMING_AFTER ago)."""
-    if not writer:
+    if not writer or process_gone(writer, host=host):
         return True
-    w_host, w_pid, w_start = parse_writer(writer)
-    local = w_host == host and w_pid.isdigit()
-    if local and not pid_alive(int(w_pid)):
-        return True
-    if local and w_start and process_start(int(w_pid)) not in (w_start, None):
-        return True  # the writer died and its pid now belongs to another process
     # Another host, a live pid we cannot check further (no /proc, or an old tag), or a hung
     # writer: abandoned once nothing has been saved for STALE_STREAMING_AFTER.
     return updated_at < cutoff

@@ -1,0 +1,154 @@
+"""A budget cap holds across processes sharing one chatroute.db: a turn streaming in one process
+(`chatroute ask`, `serve`, the TUI) counts against the cap in every other, at what it is expected
+to cost, from its decision until its record is in the ledger. Before, each process counted only
+its own streaming turns and the ledger's finished ones, so two `chatroute ask` run at once under
+a cap with room for one turn were both sent, and the user was billed past the limit they set.
+
+A reservation left by a process that died mid-turn does not count: the owner is gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.engine.helpers import write_config
+from tests.fakeserver import FakeServer, Reply
+from tests.serve.conftest import ROOT, serve_env, start_served
+
+# Same length, so the router expects each to cost the same.
+PROMPTS = ("Name a river in Europe, number 1.", "Name a river in Europe, number 2.",
+           "Name a river in Europe, number 3.")
+WAIT_S = 60.0
+
+
+def _expected(home: Path) -> tuple[float, int, int]:
+    """What the router expects one of these turns to cost, and its input and output tokens."""
+    out = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(home), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    decision = json.loads(out.stdout)
+    [cand] = decision["candidates"]
+    return float(cand["expected_cost_usd"]), decision["expected_input_tokens"], decision["expected_output_tokens"]
+
+
+def _capped_home(tmp_path: Path, fake: FakeServer, room: float) -> tuple[Path, int, int, float]:
+    """A home whose daily cap leaves `room` times one turn's expected cost (the last figure)."""
+    home = tmp_path / "capped-home"
+    home.mkdir()
+    write_config(home, fake, pool=["openai/gpt-4o-mini"])
+    each, n_in, n_out = _expected(home)
+    _cap(home, fake, each * room)
+    return home, n_in, n_out, each
+
+
+def _cap(home: Path, fake: FakeServer, daily_usd: float) -> None:
+    write_config(home, fake, pool=["openai/gpt-4o-mini"], extra=f"[budget]\ndaily_usd = {daily_usd:.12f}\n")
+
+
+def _ask(home: Path, prompt: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "--no-cache", prompt], cwd=ROOT,
+                            env=serve_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _until(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.02)
+
+
+@contextmanager
+def _held(fake: FakeServer, n_in: int, n_out: int, count: int) -> Iterator[threading.Event]:
+    """`count` replies that stream only once the event is set (set on the way out too)."""
+    release = threading.Event()
+    for _ in range(count):
+        fake.script("gpt-4o-mini", Reply(text="the Danube", hold=release, input_tokens=n_in, output_tokens=n_out))
+    try:
+        yield release
+    finally:
+        release.set()
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=WAIT_S)
+    return proc.returncode, out, err
+
+
+def test_two_asks_at_once_stop_at_a_cap_with_room_for_one(tmp_path: Path, fake_server: FakeServer) -> None:
+    home, n_in, n_out, _ = _capped_home(tmp_path, fake_server, 1.5)
+    with _held(fake_server, n_in, n_out, 2) as release:
+        first = _ask(home, PROMPTS[0])
+        _until("the first ask's request", lambda: len(fake_server.requests) >= 1 or first.poll() is not None)
+        assert first.poll() is None, first.communicate()
+        # The first is streaming (held): the second must count it, though it is another process's.
+        second = _ask(home, PROMPTS[1])
+        _until("the second ask to be refused or sent",
+               lambda: second.poll() is not None or len(fake_server.requests) >= 2)
+        sent = len(fake_server.requests)
+        release.set()
+        code1, out1, err1 = _finish(first)
+        code2, _, err2 = _finish(second)
+    assert sent == 1, f"both asks were sent under a cap with room for one: {err2}"
+    assert code2 == 2 and "this turn would exceed the daily budget" in err2 and "--over-budget" in err2, err2
+    assert code1 == 0 and "the Danube" in out1, err1
+
+
+def test_a_served_request_counts_against_an_ask(tmp_path: Path, fake_server: FakeServer) -> None:
+    home, n_in, n_out, each = _capped_home(tmp_path, fake_server, 1.5)
+    server = start_served(home, fake_server)
+    try:
+        with _held(fake_server, n_in, n_out, 2) as release:
+            result: list[object] = []
+
+            def request() -> None:
+                try:
+                    server.client().chat.completions.create(
+                        model="chatroute/auto", messages=[{"role": "user", "content": PROMPTS[0]}])
+                    result.append("answered")
+                except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                    result.append(exc)
+
+            client = threading.Thread(target=request, daemon=True)
+            client.start()
+            _until("the served request", lambda: len(fake_server.requests) >= 1 or bool(result))
+            ask = _ask(home, PROMPTS[1])
+            _until("the ask to be refused or sent", lambda: ask.poll() is not None or len(fake_server.requests) >= 2)
+            sent = len(fake_server.requests)
+            release.set()
+            code, _, err = _finish(ask)
+            client.join(WAIT_S)
+        assert sent == 1, f"the ask was sent beside a served request under a cap with room for one: {err}"
+        assert code == 2 and "budget" in err, err
+        assert result == ["answered"], result
+        # Once the served request is in the ledger (at what it was expected to cost) its
+        # reservation is gone, though the server runs on: with room for 2.5 turns, one more fits.
+        _cap(home, fake_server, each * 2.5)
+        fake_server.reset()  # the second held reply, which the refused ask left unused
+        fake_server.script("gpt-4o-mini", Reply(text="the Rhine", input_tokens=n_in, output_tokens=n_out))
+        code, out, err = _finish(_ask(home, PROMPTS[2]))
+        assert code == 0 and "the Rhine" in out, err
+    finally:
+        server.stop()
+
+
+def test_a_turn_of_a_killed_process_does_not_hold_the_cap(tmp_path: Path, fake_server: FakeServer) -> None:
+    home, n_in, n_out, _ = _capped_home(tmp_path, fake_server, 1.5)
+    with _held(fake_server, n_in, n_out, 1):
+        first = _ask(home, PROMPTS[0])
+        _until("the first ask's request", lambda: len(fake_server.requests) >= 1 or first.poll() is not None)
+        assert first.poll() is None, first.communicate()
+        os.kill(first.pid, signal.SIGKILL)  # no release, no record: only its reservation is left
+        first.wait(WAIT_S)
+    # Its stream is found abandoned and priced as what streamed (the input, no answer): well
+    # within the cap, so the next ask is sent.
+    fake_server.script("gpt-4o-mini", Reply(text="the Rhine", input_tokens=n_in, output_tokens=n_out))
+    code, out, err = _finish(_ask(home, PROMPTS[1]))
+    assert code == 0 and "the Rhine" in out, err
