@@ -121,6 +121,9 @@ class AnswerCache:
         # Why the cache's tables cannot be used (damage.py), once found; told to on_damaged.
         self.damaged: str | None = None
         self.on_damaged: Callable[[str], None] | None = None
+        # Told once the damage is gone: another process's `cache clear` made the tables anew.
+        self.on_recovered: Callable[[], None] | None = None
+        self._damaged_schema: int | None = None  # the schema's version when the damage was last looked at
         try:
             # These read the schema: an entry of the cache's SQLite cannot read fails them first.
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -222,6 +225,7 @@ class AnswerCache:
             self.last_reason = "max_entries = 0"
             return None
         with self._lock:
+            self._look_again()
             try:
                 hit = self._lookup(system, history, prompt, params, pinned_model, now)
             except sqlite3.DatabaseError as exc:  # a broken cache must never break a turn
@@ -264,6 +268,8 @@ class AnswerCache:
         vec = self._vector(feats) if len(prompt_n) <= MAX_SEMANTIC_CHARS else None
         blob = vec.astype(np.float16).tobytes() if vec is not None else None
         meta = json.dumps({"finish_reason": finish_reason})
+        with self._lock:
+            self._look_again()
         try:
             return self._store(key, scope, prompt_n, vec, blob, text, model, pinned_model, turn_id, meta, now)
         except sqlite3.DatabaseError as exc:
@@ -387,9 +393,39 @@ class AnswerCache:
     def _mark_damaged(self, reason: str) -> None:
         if self.damaged is None:
             self.damaged = reason
+            self._damaged_schema = self._schema_version()
             if self.on_damaged is not None:
                 self.on_damaged(self.damaged)
         log.debug("cache damaged: %s", reason)
+
+    def _schema_version(self) -> int | None:
+        try:
+            return int(self._conn.execute("PRAGMA schema_version").fetchone()[0])
+        except sqlite3.DatabaseError:
+            return None
+
+    def _look_again(self) -> None:
+        """Damage found before: once the schema has changed since (`cache clear` in another
+        process drops and makes the tables anew), look again, as `cache stats` does; sound, the
+        cache is used again and that is told (on_recovered). An unchanged schema costs one
+        pragma, so a lookup does not pay for the check while the cache stays damaged."""
+        if self.damaged is None:
+            return
+        version = self._schema_version()
+        if version is None or version == self._damaged_schema:
+            return
+        self._damaged_schema = version
+        try:
+            if damage.missing_columns(self._conn) or damage.find(self._conn) is not None:
+                return
+        except sqlite3.DatabaseError:
+            return
+        self.damaged = None
+        self._index = None  # loaded again from the tables as they are now
+        self._data_version = None
+        log.debug("cache sound again")
+        if self.on_recovered is not None:
+            self.on_recovered()
 
     # ---- lookup internals ---------------------------------------------------------------
 

@@ -94,6 +94,12 @@ def notice(reason: str) -> str:
             "`chatroute cache clear` rebuilds it; your conversations and costs are kept")
 
 
+def recovered_notice() -> str:
+    """What the user is told, once, when a process that found the cache damaged sees it rebuilt."""
+    return ("the answer cache works again (rebuilt by `chatroute cache clear`): answers are served from it "
+            "and kept in it")
+
+
 def rebuild(conn: sqlite3.Connection) -> None:
     """Drop the cache's tables and make them anew, in one transaction: whatever was wrong with
     them (a column missing, a table gone, unreadable rows) goes with them. Entry ids go on

@@ -185,6 +185,7 @@ class Engine:
                     cache = AnswerCache(self.paths.database, get_embedder().embed, self.config.cache)
                     cache.on_reembed = self.on_cache_reembed
                     cache.on_damaged = self._cache_damaged
+                    cache.on_recovered = self._cache_recovered
                     self._cache = cache
                     if cache.damaged is not None:  # found as it opened
                         self._cache_damaged(cache.damaged)
@@ -197,6 +198,15 @@ class Engine:
 
         self._cache_damage_told = True
         self.on_cache_damaged(notice(reason))
+
+    def _cache_recovered(self) -> None:
+        # Said where the damage was, and only if it was: a later damage is told again.
+        if not self._cache_damage_told or self.on_cache_damaged is None:
+            return
+        from chatroute.cache.damage import recovered_notice
+
+        self._cache_damage_told = False
+        self.on_cache_damaged(recovered_notice())
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call during a turn, off the event loop: a write may wait for another
