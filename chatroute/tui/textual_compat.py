@@ -30,7 +30,9 @@ from textual.widget import Widget
 from textual.widgets import Markdown, TextArea
 
 # Not exported by Textual (textual.widgets.markdown exports neither): the table widgets a
-# streamed table is rebuilt from, and the checkbox glyph the model checklist redraws.
+# streamed table is rebuilt from, the checkbox glyph the model checklist redraws, and the footer's
+# key widget, whose width the chat's footer measures to show only keys that fit.
+from textual.widgets._footer import FooterKey
 from textual.widgets._markdown import MarkdownTable, MarkdownTableCellContents, MarkdownTableContent
 from textual.widgets._toggle_button import ToggleButton
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
@@ -45,6 +47,7 @@ TESTED_SERIES = (8, 2)
 
 __all__ = [
     "TESTED_SERIES",
+    "FooterKey",
     "HeightFromContent",
     "KeyboardEditsTextArea",
     "LineDrawnFence",

@@ -18,9 +18,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 
-from chatroute.tui.textual_compat import drop_dead_watchers
+from chatroute.tui.textual_compat import FooterKey, drop_dead_watchers
 
 # F1 first (as htop and Midnight Commander place it): it names all the others. Then sending,
 # the product's own keys (which model, side by side, where the money went), and the rest.
