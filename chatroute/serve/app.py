@@ -243,8 +243,11 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        detail = exc.detail
+        if exc.status_code == 404:
+            detail = _not_served(request.url.path) or detail
         # A 405's Allow header (the methods the path takes), which HTTP requires, is kept.
-        return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+        return error_response(ApiError(exc.status_code, f"{request.method} {request.url.path}: {detail}",
                                        type_=kind), dict(exc.headers or {}), scope=request.scope)
 
     @asynccontextmanager
@@ -351,6 +354,23 @@ async def _read_body(request: Request, timeout_s: float) -> bytes:
         raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s",
                        code="request_timeout") from None
     return b"".join(pieces)
+
+
+# OpenAI endpoints a tool pointed at serve may call, with what to use instead: a bare "Not Found"
+# left the user to guess whether the URL or the token was wrong.
+_NOT_SERVED = (
+    ("/v1/completions", "legacy text completions are not served; use POST /v1/chat/completions"),
+    ("/v1/embeddings", "embeddings are not served by chatroute serve; point the tool's embedding model at its "
+                       "provider directly"),
+    ("/v1/responses/", "chatroute serve keeps no responses to retrieve: POST /v1/responses answers in full"),
+    ("/v1/images/", "images are not served by chatroute serve"),
+    ("/v1/audio/", "audio is not served by chatroute serve"),
+)
+
+
+def _not_served(path: str) -> str | None:
+    return next((why for prefix, why in _NOT_SERVED
+                 if path == prefix or (prefix.endswith("/") and path.startswith(prefix))), None)
 
 
 def _pinned(engine: Engine, model: str) -> str | None:

@@ -131,6 +131,13 @@ def test_unknown_paths_and_methods_are_openai_shaped(fresh: Served) -> None:
     auth = {"authorization": f"Bearer {fresh.token}"}
     r = httpx.get(fresh.url + "/embeddings", headers=auth)
     assert r.status_code == 404 and _error(r)["type"] == "not_found_error"
+    assert "embeddings are not served" in _error(r)["message"]
+    # An OpenAI endpoint serve does not take says what to use instead, not just "Not Found".
+    r = httpx.post(fresh.url + "/completions", headers=auth, json={"model": "chatroute/auto", "prompt": "def f("})
+    assert r.status_code == 404 and "use POST /v1/chat/completions" in _error(r)["message"]
+    r = httpx.get(fresh.url + "/responses/resp_123", headers=auth)
+    assert r.status_code == 404 and "keeps no responses" in _error(r)["message"]
+    assert _error(httpx.get(fresh.url + "/nothing/here", headers=auth))["message"] == "GET /v1/nothing/here: Not Found"
     r = httpx.get(fresh.url + "/chat/completions", headers=auth)
     assert r.status_code == 405 and _error(r)["message"]
     # HTTP's 405 names the methods the path takes (a client probing with OPTIONS or HEAD reads it).
