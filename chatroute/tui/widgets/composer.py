@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
@@ -30,8 +29,9 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS, bidi_marker, strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROL, bidi_marker, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
+from chatroute.tui.widgets.plain_input import drawn_without_bidi_controls
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
 # of prose or code: the most anyone reviews in a 10-row editor, and still cheap to lay out
@@ -39,7 +39,6 @@ from chatroute.tui.textual_compat import KeyboardEditsTextArea
 PASTE_MAX_CHARS = 20_000
 PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
-_NOT_DRAWN = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 
 
 class Composer(KeyboardEditsTextArea):
@@ -234,12 +233,8 @@ class Composer(KeyboardEditsTextArea):
         return None
 
     def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        if not BIDI_CONTROL.search(strip.text):
-            return strip
         # The line as laid out, without its bidirectional controls (see the module's docstring).
-        return Strip([Segment(seg.text.translate(_NOT_DRAWN), seg.style, seg.control) for seg in strip],
-                     strip.cell_length)
+        return drawn_without_bidi_controls(super().render_line(y))
 
     def _show_pastes(self) -> None:
         notes = []

@@ -22,6 +22,15 @@ def without_bidi_controls(text: str) -> str:
     return text.translate(_NOT_DRAWN) if BIDI_CONTROL.search(text) else text
 
 
+def drawn_without_bidi_controls(strip: Strip) -> Strip:
+    """A rendered line without its bidirectional controls; its cells are the same, since the
+    controls take none."""
+    if not BIDI_CONTROL.search(strip.text):
+        return strip
+    return Strip([Segment(seg.text.translate(_NOT_DRAWN), seg.style, seg.control) for seg in strip],
+                 strip.cell_length)
+
+
 class PlainInput(Input):
     """An input whose value never holds a bidirectional control: pasted, typed or given."""
 
@@ -37,8 +46,4 @@ class PromptInput(Input):
     """An input whose value is sent as written, controls and all, but drawn without them."""
 
     def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        if not BIDI_CONTROL.search(strip.text):
-            return strip
-        return Strip([Segment(seg.text.translate(_NOT_DRAWN), seg.style, seg.control) for seg in strip],
-                     strip.cell_length)
+        return drawn_without_bidi_controls(super().render_line(y))
