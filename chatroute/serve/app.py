@@ -201,34 +201,30 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         events = serve_turn(engine, req, state.get("client", "unknown"), on_served)
         return events, state.get("received", time.perf_counter())
 
+    async def answer(request: Request, req: ServedRequest, stream: _Stream, whole: _Whole) -> Response:
+        """One request answered on its wire: streamed in `stream`'s frames, or whole by `whole`."""
+        events, received = events_of(request, req)
+        if req.stream:
+            return await _stream_response(request.receive, stream, events, received)
+        tally = [0]
+        return await _while_connected(request, whole(tallied(events, tally), received, req), tally)
+
     async def chat_completions(request: Request) -> Response:
         body, model = parse_request(parse_body(await _read_body(request, body_timeout_s)))
         req = build_request(body, model, pinned=_pinned(engine, model))
-        events, received = events_of(request, req)
-        if req.stream:
-            return await _stream_response(request.receive, _ChatStream(req.include_usage), events, received)
-        tally = [0]
-        return await _while_connected(request, _complete_response(tallied(events, tally), received), tally)
+        return await answer(request, req, _ChatStream(req.include_usage), _complete_response)
 
     async def messages(request: Request) -> Response:
         body = parse_body(await _read_body(request, body_timeout_s))
         model = messages_wire.parse_messages_request(body)
         req = messages_wire.build_messages_request(body, model, pinned=_pinned(engine, model))
-        events, received = events_of(request, req)
-        if req.stream:
-            return await _stream_response(request.receive, _MessageStream(req), events, received)
-        tally = [0]
-        return await _while_connected(request, _complete_message(tallied(events, tally), received), tally)
+        return await answer(request, req, _MessageStream(req), _complete_message)
 
     async def responses(request: Request) -> Response:
         body = parse_body(await _read_body(request, body_timeout_s))
         model = responses_wire.parse_responses_request(body)
         req = responses_wire.build_responses_request(body, model, pinned=_pinned(engine, model))
-        events, received = events_of(request, req)
-        if req.stream:
-            return await _stream_response(request.receive, _ResponseStream(req), events, received)
-        tally = [0]
-        return await _while_connected(request, _complete_responses(tallied(events, tally), received, req), tally)
+        return await answer(request, req, _ResponseStream(req), _complete_responses)
 
     async def count_tokens(request: Request) -> Response:
         # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.
@@ -491,7 +487,11 @@ async def _while_connected(request: Request, answer: Coroutine[Any, Any, Respons
     return work.result()
 
 
-async def _complete_response(events: AsyncGenerator[Any, None], received: float) -> Response:
+# A request answered whole: its events, when it came in, the request; the response on its wire.
+_Whole = Callable[[AsyncGenerator[Any, None], float, ServedRequest], Coroutine[Any, Any, Response]]
+
+
+async def _complete_response(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
     reason, record, text, decision = await _answer(events, received)
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
@@ -504,7 +504,7 @@ async def _complete_response(events: AsyncGenerator[Any, None], received: float)
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
 
 
-async def _complete_message(events: AsyncGenerator[Any, None], received: float) -> Response:
+async def _complete_message(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
     reason, record, text, decision = await _answer(events, received)
     body = messages_wire.message_body(record.model, text, messages_wire.stop_reason(record.finish_reason),
                                       _message_usage(record), decision)
