@@ -108,15 +108,25 @@ def test_a_pinned_turn_timed_out_with_no_usage_report_is_billed_at_an_estimate(
     assert code == 1 and f"gpt-4o (override) · ≈{usd(out['cost_usd'])} · ⚠ error" in err, err
 
 
+# The server has the whole request but sends no response headers before the deadline (it would
+# answer only after 4 s). To the provider that is the same as Esc at that moment: a request it
+# received and the client hung up on.
+HOLDS_HEADERS = Fault(500, delay=4)
+
+
+# Silent after its headers, or no headers at all: the line read `gpt-4o timeout → gpt-4o-mini`
+# for the second, and `costs` counted the mini turn alone.
+@pytest.mark.parametrize("silence", [SILENT_OPENAI, HOLDS_HEADERS], ids=["after the headers", "before any headers"])
 def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
-        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path,
+        silence: Reply | Fault) -> None:
     _first_token_timeout(chatroute_home, configured, pool=[GPT4O, MINI])
     path = chatroute_home / "config.toml"
     rank_by_ability(path, GPT4O, MINI)
     prompt = "Think hard about this proof before answering"
     code, decided, _ = run_cli(capsys, "route", "--json", prompt)
     assert json.loads(decided)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"
-    configured.script("gpt-4o", SILENT_OPENAI)
+    configured.script("gpt-4o", silence)
     configured.script("gpt-4o-mini", Reply(text="Here it is.", input_tokens=20, output_tokens=4))
     code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
     answer = json.loads(out)
@@ -133,11 +143,6 @@ def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
     assert (everything["turns"], everything["estimated_turns"]) == (2, 1)
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
 
-
-# The server has the whole request but sends no response headers before the deadline (it would
-# answer only after 4 s). To the provider that is the same as Esc at that moment: a request it
-# received and the client hung up on.
-HOLDS_HEADERS = Fault(500, delay=4)
 
 
 def test_a_pinned_turn_timed_out_before_any_response_headers_is_billed_as_esc_is(
@@ -157,31 +162,6 @@ def test_a_pinned_turn_timed_out_before_any_response_headers_is_billed_as_esc_is
     configured.script("gpt-4o", HOLDS_HEADERS)
     code, _, err = run_cli(capsys, "ask", "--no-cache", "-m", GPT4O, prompt)
     assert code == 1 and f"gpt-4o (override) · ≈{usd(out['cost_usd'])} · ⚠ error" in err, err
-
-
-def test_a_routed_turn_names_the_estimate_of_an_attempt_timed_out_before_any_headers(
-        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
-    _first_token_timeout(chatroute_home, configured, pool=[GPT4O, MINI])
-    rank_by_ability(chatroute_home / "config.toml", GPT4O, MINI)
-    prompt = "Think hard about this proof before answering"
-    code, decided, _ = run_cli(capsys, "route", "--json", prompt)
-    assert json.loads(decided)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"
-    configured.script("gpt-4o", HOLDS_HEADERS)
-    configured.script("gpt-4o-mini", Reply(text="Here it is.", input_tokens=20, output_tokens=4))
-    code, out, err = run_cli(capsys, "ask", "--json", "--no-cache", prompt)
-    answer = json.loads(out)
-    assert code == 0 and answer["status"] == "ok" and answer["model"] == MINI, err
-    [reroute] = answer["route"]["reroutes"]
-    assert reroute["from"] == GPT4O and reroute["kind"] == "timeout" and reroute["estimated"]
-    # The line read `gpt-4o timeout → gpt-4o-mini`, and `costs` counted the mini turn alone.
-    assert f"gpt-4o timeout (billed ≈{usd(reroute['cost_usd'])}) → gpt-4o-mini" in err, err
-    with Store.open(chatroute_home / "chatroute.db") as store:
-        failed = store.get_turn(reroute["turn_id"])
-    assert failed is not None and (failed.status, failed.output_tokens) == ("error", 0) and failed.usage_estimated
-    assert failed.input_tokens == _prompt_estimate(GPT4O, prompt)
-    everything = all_time_costs(capsys)
-    assert (everything["turns"], everything["estimated_turns"]) == (2, 1)
-    assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
 
 
 async def _esc_while_headers_are_held(server: FakeServer, prompt: str) -> TurnRecord:
