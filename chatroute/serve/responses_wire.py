@@ -100,7 +100,7 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
                          system="\n\n".join(system) if system else None, history=history, prompt=prompt,
                          stream=stream, include_usage=stream, max_tokens=max_tokens,
                          temperature=temperature_of(body, 2), user=user_of(body.get("user")),
-                         safety_identifier=user_of(body.get("safety_identifier")))
+                         safety_identifier=user_of(body.get("safety_identifier")), instructions=instructions)
 
 
 def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
@@ -199,7 +199,7 @@ class ResponseWriter:
         body: dict[str, Any] = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "error": error, "incomplete_details": {"reason": incomplete} if status == "incomplete" else None,
-            "instructions": None, "max_output_tokens": self.req.max_tokens, "model": self.model,
+            "instructions": self.req.instructions, "max_output_tokens": self.req.max_tokens, "model": self.model,
             "output": [] if text is None else [self._item(text, "completed")],
             "parallel_tool_calls": False, "previous_response_id": None,
             "reasoning": {"effort": None, "summary": None}, "store": False, "temperature": self.req.temperature,

@@ -75,6 +75,8 @@ class ServedRequest:
     # OpenAI's newer name for the same (`safety_identifier`), keyed apart from `user`: a request
     # may carry both, and neither may be served what was cached for another. Not passed on.
     safety_identifier: str | None = None
+    # The Responses API's `instructions` as sent (also in `system`): its response echoes them.
+    instructions: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
