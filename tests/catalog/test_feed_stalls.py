@@ -105,7 +105,8 @@ def test_a_stalled_feed_is_said_and_given_up_after_the_idle_timeout_naming_the_h
     assert err.splitlines() == [
         f"fetching prices from {feed.url} …",
         f"chatroute: waiting for {host} to send the prices (gives up after 1.5 s of silence); Ctrl+C stops",
-        f"chatroute: error: could not fetch {feed.url}: {host} sent nothing for 1.5 s; the prices are unchanged",
+        f"chatroute: error: could not fetch {feed.url}: {host} sent nothing for 1.5 s; "
+        f"the prices are unchanged (refreshed, as of {prices.load_current(installed.prices_file).as_of})",
     ]
     assert out == ""
     assert 1.5 <= took < 5, took  # the idle timeout, not httpx's 30 s

@@ -294,3 +294,29 @@ def test_a_good_feed_on_standard_input_is_installed(chatroute_home: Path) -> Non
         assert done.stdout.decode().startswith("prices updated: ")
     shown = run_subprocess("prices", "show")
     assert "refreshed prices from standard input" in shown.stdout.decode()
+
+
+def test_a_feed_that_cannot_be_reached_says_which_prices_stay_in_use(
+        capsys: pytest.CaptureFixture[str], chatroute_home: Path, tmp_path: Path) -> None:
+    """Offline, `prices update` said only `could not fetch …: [Errno 111] Connection refused`:
+    not whether the prices had changed, nor how old the ones still in use are. Now the line ends
+    with them, the bundled snapshot's date or the refreshed table's."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/prices.json"
+    bundled = load_bundled()
+    code, out, err = run_cli(capsys, "prices", "update", "--from", url)
+    assert code == 1, err
+    error = err.splitlines()[-1]
+    assert error.startswith(f"chatroute: error: could not fetch {url}: ")
+    assert error.endswith(f"; the prices are unchanged (bundled, as of {bundled.as_of})"), error
+    assert out == ""
+
+    paths = make_paths(chatroute_home)
+    update_prices(str(write_json(tmp_path / "good.json", make_feed())), paths)
+    refreshed = load_current(paths.prices_file)
+    code, out, err = run_cli(capsys, "prices", "update", "--from", url)
+    assert code == 1, err
+    assert err.splitlines()[-1].endswith(f"; the prices are unchanged (refreshed, as of {refreshed.as_of})")
