@@ -549,10 +549,10 @@ def _fetch_url(source: str, on_wait: Callable[[str], None] | None) -> bytes:
         raise PriceFeedError(f"not a usable URL: {source} ({e})") from None
     except httpx.ConnectTimeout:
         raise PriceFeedError(f"could not fetch {source}: {watch.host} did not accept the connection within "
-                             f"{FEED_IDLE_TIMEOUT_S:g} s; the prices are unchanged", exit_code=1) from None
+                             f"{FEED_IDLE_TIMEOUT_S:g} s", exit_code=1) from None
     except httpx.TimeoutException:
         raise PriceFeedError(f"could not fetch {source}: {watch.host} sent nothing for "
-                             f"{FEED_IDLE_TIMEOUT_S:g} s; the prices are unchanged", exit_code=1) from None
+                             f"{FEED_IDLE_TIMEOUT_S:g} s", exit_code=1) from None
     except httpx.HTTPError as e:
         raise PriceFeedError(f"could not fetch {source}: {e}", exit_code=1) from None
     finally:

@@ -45,7 +45,13 @@ def _show(refreshed: PriceTable | None, bundled: PriceTable) -> None:
 
 
 def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bundled: PriceTable) -> None:
-    from chatroute.catalog.prices import DEFAULT_FEED_URL, STDIN_NAME, STDIN_SOURCE, update_prices
+    from chatroute.catalog.prices import (
+        DEFAULT_FEED_URL,
+        STDIN_NAME,
+        STDIN_SOURCE,
+        PriceFeedError,
+        update_prices,
+    )
     from chatroute.commands.common import say_warnings, wait_notice
 
     if source is not None and not source.strip():
@@ -54,7 +60,12 @@ def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bund
     current = refreshed or bundled
     print(f"fetching prices from {STDIN_NAME if source == STDIN_SOURCE else source} …", file=sys.stderr)
     before = _pool_prices(paths)
-    result = update_prices(source, paths, current=current, on_wait=wait_notice)
+    try:
+        result = update_prices(source, paths, current=current, on_wait=wait_notice)
+    except PriceFeedError as e:
+        # Offline or refused, the user's next question is what is billed now, and since when.
+        raise PriceFeedError(f"{e}; the prices are unchanged ({current.kind}, as of {current.as_of})",
+                             exit_code=e.exit_code) from None
     print(
         f"prices updated: {result.models} models (as of {result.as_of}); "
         f"{result.added} added, {result.removed} removed, {result.changed} repriced"
