@@ -196,11 +196,13 @@ class ResponseWriter:
         incomplete = _INCOMPLETE.get(finish or "")
         if status == "completed" and incomplete:
             status = "incomplete"
+        # A message cut short is itself incomplete, as the API marks it (clients read either).
+        item_status = "incomplete" if status == "incomplete" else "completed"
         body: dict[str, Any] = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "error": error, "incomplete_details": {"reason": incomplete} if status == "incomplete" else None,
             "instructions": self.req.instructions, "max_output_tokens": self.req.max_tokens, "model": self.model,
-            "output": [] if text is None else [self._item(text, "completed")],
+            "output": [] if text is None else [self._item(text, item_status)],
             "parallel_tool_calls": False, "previous_response_id": None,
             "reasoning": {"effort": None, "summary": None}, "store": False, "temperature": self.req.temperature,
             "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": None,
@@ -250,7 +252,7 @@ class ResponseWriter:
         return (head
                 + self._event("response.output_text.done", {**where, "text": clean_text(text), "logprobs": []})
                 + self._event("response.content_part.done", {**where, "part": self._part(text)})
-                + self._event("response.output_item.done", {"output_index": 0, "item": self._item(text, "completed")})
+                + self._event("response.output_item.done", {"output_index": 0, "item": final["output"][0]})
                 + self._event(done, {"response": final}))
 
     def failed(self, err: ApiError) -> bytes:

@@ -234,6 +234,7 @@ def test_an_answer_a_safety_filter_cut_is_incomplete_streamed_or_not(fresh: Serv
     whole = fresh.client().responses.create(model="openai/gpt-4o", input=f"filtered whole ({text!r})")
     assert whole.status == "incomplete" and whole.output_text == text
     assert whole.incomplete_details is not None and whole.incomplete_details.reason == "content_filter"
+    assert [item.status for item in whole.output] == ["incomplete"]  # the message cut is incomplete too
     fresh.fake.script("gpt-4o", Reply(text=text, finish_reason="content_filter"))
     events = list(fresh.client().responses.create(model="openai/gpt-4o", input=f"filtered streamed ({text!r})",
                                                   stream=True))
@@ -242,7 +243,18 @@ def test_an_answer_a_safety_filter_cut_is_incomplete_streamed_or_not(fresh: Serv
     assert last.response.status == "incomplete" and last.response.incomplete_details is not None
     assert last.response.incomplete_details.reason == "content_filter"
     assert last.response.output_text == text
+    [item_done] = [e for e in events if e.type == "response.output_item.done"]
+    assert item_done.item.status == "incomplete" and [i.status for i in last.response.output] == ["incomplete"]
     assert not [e for e in events if e.type in ("response.completed", "response.failed", "error")]
+
+
+def test_a_response_cut_at_max_output_tokens_has_its_message_incomplete(fresh: Served) -> None:
+    fresh.fake.script("gpt-4o-mini", Reply(text="cut short", finish_reason="length"))
+    whole = fresh.client().responses.create(model="openai/gpt-4o-mini", input="cut me, whole", max_output_tokens=16)
+    assert whole.status == "incomplete" and [item.status for item in whole.output] == ["incomplete"]
+    # A whole answer's message stays completed.
+    done = fresh.client().responses.create(model="openai/gpt-4o-mini", input="do not cut me")
+    assert done.status == "completed" and [item.status for item in done.output] == ["completed"]
 
 
 # -- a reroute -----------------------------------------------------------------------------------
