@@ -403,3 +403,19 @@ def test_chatroute_debug_0_is_off(capsys: pytest.CaptureFixture[str], monkeypatc
         return
     code, _, err = run_cli(capsys, "prefs", "show")
     assert code == 70 and err.startswith("chatroute: internal error: RuntimeError: boom; this is a bug"), err
+
+
+@pytest.mark.parametrize("args", [["ask", "-m", "", "hi"], ["ask", "--model", " ", "hi"],
+                                  ["costs", "--baseline", ""], ["costs", "--baseline", "  "]],
+                         ids=["ask -m ''", "ask --model ' '", "costs --baseline ''", "costs --baseline ' '"])
+def test_an_empty_model_name_is_bad_usage_not_the_default(capsys: pytest.CaptureFixture[str],
+                                                          configured: FakeServer, args: list[str]) -> None:  # noqa: F811
+    """`-m "$MODEL"` with MODEL unset asked the router's pick (and paid for it), and `--baseline ""` priced
+    against ui.baseline_model, both without a word: an empty name is a mistake to say, as `--from ""` is."""
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2, err
+    assert out == ""
+    option = "-m" if args[0] == "ask" else "--baseline"
+    assert err.startswith(f"chatroute: error: {option} is empty: "), err
+    assert len(err.splitlines()) == 1
+    assert not configured.requests

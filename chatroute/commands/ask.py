@@ -30,6 +30,10 @@ from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, Thinking, T
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model is not None and not args.model.strip():
+        # `-m "$MODEL"` with MODEL unset: the router's pick would be sent, and paid for, unasked.
+        raise UsageError("-m is empty: give a model (provider/model or a bare name), or leave -m out "
+                         "to let the router pick")
     try:
         prompt = read_prompt(args.prompt, command="ask")
         engine = open_engine()  # may wait for the database's lock: Ctrl+C is likely here

@@ -23,9 +23,14 @@ def run(args: argparse.Namespace) -> int:
     from chatroute.catalog import Catalog
     from chatroute.catalog.prices import stale_note
     from chatroute.config import load_config
+    from chatroute.errors import UsageError
     from chatroute.paths import resolve_paths
     from chatroute.store import Store
 
+    if args.baseline is not None and not args.baseline.strip():
+        # `--baseline "$M"` with M unset compared against ui.baseline_model without a word.
+        raise UsageError("--baseline is empty: give a model (provider/model), or leave --baseline out "
+                         "for ui.baseline_model")
     paths = resolve_paths()
     paths.ensure()
     config = load_config(paths)
@@ -37,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
                            price_recovered=pricer(catalog, max_history_tokens=config.chat.max_history_tokens))
     baseline = args.baseline or config.ui.baseline_model
     if args.baseline and catalog.baseline(args.baseline) is None:
-        from chatroute.errors import UsageError
-
         raise UsageError(f"--baseline {args.baseline!r}: no price is known for that model"
                          " (give provider/model, e.g. openai/gpt-4o; `chatroute models --all` lists them)")
     report = cost_report(store, catalog, baseline=baseline, budget=config.budget, by=args.by,
