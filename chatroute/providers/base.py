@@ -102,6 +102,10 @@ class UsageReport:
     # What was wrong with the report as received (negative, absurd or non-numeric counts, an
     # impossible cost): those fields are zeroed here and the engine estimates the turn instead.
     problems: tuple[str, ...] = ()
+    # Of output_tokens, the thinking, as the provider counted it (OpenAI's
+    # completion_tokens_details.reasoning_tokens); 0 when it gave no count (Anthropic gives none).
+    # Told to clients, not billed apart: output_tokens holds it already.
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
         # Checked on construction so no adapter can hand the engine a count that overflows

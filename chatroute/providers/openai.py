@@ -306,15 +306,25 @@ def _usage(raw: Any) -> UsageReport | None:
         cached = raw.get("prompt_cache_hit_tokens")  # DeepSeek's spelling
     if cached is None:
         cached = raw.get("cached_tokens")  # Kimi's (Moonshot)
+    output = reported_count(completion) + _reasoning_apart(raw, prompt, completion)
     return UsageReport(
         input_tokens=reported_count(prompt),
-        output_tokens=reported_count(completion) + _reasoning_apart(raw, prompt, completion),
+        output_tokens=output,
         cached_input_tokens=reported_count(cached),
         cache_write_tokens=0,
         input_includes_cached=True,
         reported_cost_usd=_reported_cost(raw),
         partial=partial,
+        reasoning_tokens=_reasoning_of(raw, output),
     )
+
+
+def _reasoning_of(raw: dict[str, Any], output: int) -> int:
+    """The server's count of the thinking among `output` tokens; 0 for none or a count that is
+    no part of them."""
+    details = raw.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return reasoning if isinstance(reasoning, int) and _count(reasoning) and 0 < reasoning <= output else 0
 
 
 def _count(value: Any) -> bool:

@@ -159,11 +159,12 @@ def _content(content: Any, where: str, kinds: tuple[str, ...]) -> str:
 
 # -- responses ------------------------------------------------------------------------------
 
-def usage(input_tokens: int, output_tokens: int, cached: int) -> dict[str, Any]:
+def usage(input_tokens: int, output_tokens: int, cached: int, reasoning: int = 0) -> dict[str, Any]:
     """The Responses API's usage from the ledger's counts (input_tokens holds every prompt token
-    once, prompt-cache reads included, as on the chat completions wire)."""
+    once, prompt-cache reads included, as on the chat completions wire). `reasoning`: of the
+    output, the thinking as the provider counted it; 0 where it gave no count."""
     return {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": input_tokens + output_tokens}
 
 

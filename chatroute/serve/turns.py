@@ -175,6 +175,10 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         record.route["error_kind"] = attempt.error.kind.value  # the HTTP status the client gets
         if attempt.error.retry_after:  # passed on as Retry-After: the client's SDK waits that long
             record.route["retry_after"] = attempt.error.retry_after
+    if attempt.usage is not None and attempt.usage.reasoning_tokens and not record.usage_estimated:
+        # The provider's own count of the thinking, for the Responses API's usage (no column of
+        # the ledger holds it; an estimated turn has none to give).
+        record.route["reasoning_tokens"] = attempt.usage.reasoning_tokens
     engine.store.add_turn(record)
     _tell(on_record, record, True)
     learn(engine, info, attempt, record)

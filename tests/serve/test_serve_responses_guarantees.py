@@ -171,15 +171,20 @@ def test_the_end_user_named_is_part_of_the_cache_key(fresh: Served, field: str) 
 
 # -- thinking ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tags", [True, False], ids=["think-tags", "reasoning-content"])
-def test_thinking_is_not_in_the_output_text_and_is_billed(fresh: Served, tags: bool) -> None:
+@pytest.mark.parametrize(("model", "tags", "counted"), [
+    ("openai/gpt-4o", True, 38), ("openai/gpt-4o", False, 38),
+    # Anthropic's usage gives no count of the thinking: none is claimed, though it is billed.
+    ("anthropic/claude-haiku-4-5", False, 0)], ids=["think-tags", "reasoning-content", "anthropic-thinking"])
+def test_thinking_is_not_in_the_output_text_and_is_billed(fresh: Served, model: str, tags: bool,
+                                                          counted: int) -> None:
     thought = "It is Paris, I am quite sure of it, having read about France at length."
-    ask = {"model": "openai/gpt-4o", "input": f"What is the capital of France? ({tags})"}
+    ask = {"model": model, "input": f"What is the capital of France? ({model}, {tags})"}
     # The provider's own count: the thinking is part of its output tokens, as OpenAI bills it.
-    reply = Reply(text="Paris.", reasoning=thought, think_tags=tags, output_tokens=40, reasoning_tokens=38)
-    fresh.fake.script("gpt-4o", reply)
+    reply = Reply(text="Paris.", reasoning=thought, think_tags=tags, output_tokens=40, reasoning_tokens=counted)
+    upstream = model.split("/", 1)[1]
+    fresh.fake.script(upstream, reply)
     whole = fresh.client().responses.create(**ask)  # type: ignore[call-overload]
-    fresh.fake.script("gpt-4o", reply)
+    fresh.fake.script(upstream, reply)
     deltas: list[str] = []
     with fresh.client().responses.stream(model=ask["model"], input=ask["input"] + " streamed") as stream:
         for event in stream:
@@ -192,6 +197,12 @@ def test_thinking_is_not_in_the_output_text_and_is_billed(fresh: Served, tags: b
         turn = fresh.turn(extra(response)["chatroute"]["turn_id"])
         assert response.usage is not None and response.usage.output_tokens == turn.output_tokens
         assert turn.output_tokens == 40 and not turn.usage_estimated  # the thinking is billed
+        # Of them, the thinking as the provider counted it (it said 0 whatever the provider said).
+        assert response.usage.output_tokens_details.reasoning_tokens == counted
+    # A cache hit generated nothing.
+    hit = fresh.client().responses.create(**ask)  # type: ignore[call-overload]
+    assert extra(hit)["chatroute"]["cache"] == "hit" and hit.usage is not None
+    assert hit.usage.output_tokens_details.reasoning_tokens == 0
 
 
 # -- upstream failures before the first token ----------------------------------------------------
