@@ -224,7 +224,12 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         body = parse_body(await _read_body(request, body_timeout_s))
         model = responses_wire.parse_responses_request(body)
         req = responses_wire.build_responses_request(body, model, pinned=_pinned(engine, model))
-        return await answer(request, req, _ResponseStream(req), _complete_responses)
+        try:
+            return await answer(request, req, _ResponseStream(req), _complete_responses)
+        except ApiError as err:
+            if err.param == "messages":  # what a prompt too large names: this API's field is `input`
+                err.param = "input"
+            raise
 
     async def count_tokens(request: Request) -> Response:
         # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.

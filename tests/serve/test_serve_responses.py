@@ -137,3 +137,10 @@ def test_a_repeated_request_is_served_from_the_cache_streamed_or_not(fresh: Serv
     with fresh.client().responses.stream(model=ask["model"], input=ask["input"]) as stream:
         streamed = stream.get_final_response()
     assert streamed.output_text == first.output_text and len(fresh.fake.requests) == sent
+
+
+def test_an_input_too_large_for_the_model_names_the_input(fresh: Served) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(model="openai/gpt-4o-mini", input="word " * 700_000)
+    assert info.value.code == "context_length_exceeded" and info.value.param == "input"
+    assert not fresh.fake.requests
