@@ -143,11 +143,14 @@ class Backend:
         turn = self._store.get_turn(record.cache_source_turn) if record.cache_source_turn else None
         return scrub(turn.client) if turn is not None and not turn.conversation_id else None
 
+    def config_file(self) -> Path:
+        return Path(self.engine.paths.config_file)
+
     def save_theme(self, name: str) -> Path:
         """Write ui.theme to the config file, keeping the user's comments and layout."""
         from chatroute.config_edit import set_string
 
-        path = Path(self.engine.paths.config_file)
+        path = self.config_file()
         set_string(path, "ui", "theme", name)
         return path
 

@@ -729,8 +729,18 @@ class ChatScreen(ChatKeys, Screen[None]):
     def action_pick_model(self) -> None:
         from chatroute.tui.screens.models import ModelPicker
 
+        if self._say_no_models():  # an empty list to pick from, and keys that did nothing
+            return
         current = self.backend.pin_of(self.conversation_id)
         self.app.push_screen(ModelPicker(self.backend, mode="turn", current=current), self._model_chosen)
+
+    def _say_no_models(self) -> bool:
+        """Say, as Enter does, the next step when there is no model to use; True when said."""
+        problem = self.backend.no_models()
+        if problem is not None:
+            self.notify(problem[0].upper() + problem[1:] + ".", title="No models to use", severity="error",
+                        timeout=12, markup=False)
+        return problem is not None
 
     def _model_chosen(self, result: tuple[str, str | None] | None) -> None:
         if not result:
@@ -899,7 +909,13 @@ class ChatScreen(ChatKeys, Screen[None]):
         from chatroute.tui.screens.compare import CompareScreen
 
         # Compare adds its own question to this conversation, under the answer still being written.
-        if self._busy("compare"):
+        if self._busy("compare") or self._say_no_models():
+            return
+        if len(usable := self.backend.model_ids()) < 2:
+            # Its picker would list the one model and answer Enter with "Pick 2–4 models (you picked 1)".
+            self.notify(f"Compare needs 2 models or more; there is 1 to use ({usable[0]}): add another to "
+                        f"router.pool in {self.backend.config_file()}", title="Compare", severity="warning",
+                        timeout=10, markup=False)
             return
         prompt = self.composer.prompt  # a paste kept aside goes in full
         models, field = None, prompt
