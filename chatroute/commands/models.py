@@ -134,9 +134,8 @@ def _learned(paths: Any, config: Any, health: dict[str, dict[str, Any]]) -> tupl
     if not config.router.learn:
         return {}, {}
     try:
-        from chatroute.engine import preferences_reset_at
         from chatroute.routing.observed import observe
-        from chatroute.routing.preferences import PreferenceModel
+        from chatroute.routing.preferences import PreferenceModel, preferences_reset_at
         from chatroute.store import Store
 
         # Reads only: recovering killed streams (and pricing them) is for the engine and `costs`.

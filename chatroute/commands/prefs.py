@@ -9,11 +9,17 @@ from chatroute.commands.common import table, wait_notice
 
 def run(args: argparse.Namespace) -> int:
     from chatroute.config import load_config
-    from chatroute.engine import PREFS_RESET_FILE, preferences_reset_at
     from chatroute.errors import ChatrouteError
     from chatroute.fsutil import atomic_write
     from chatroute.paths import resolve_paths
-    from chatroute.routing.preferences import MAX_BIAS, PRIOR_COUNT, PreferenceModel, applies_when
+    from chatroute.routing.preferences import (
+        MAX_BIAS,
+        PREFS_RESET_FILE,
+        PRIOR_COUNT,
+        PreferenceModel,
+        applies_when,
+        preferences_reset_at,
+    )
     from chatroute.store import Store, utc_now
 
     paths = resolve_paths()

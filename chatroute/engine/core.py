@@ -38,6 +38,7 @@ from chatroute.engine.records import record_override
 from chatroute.engine.route import check_fits, decide_route, targets
 from chatroute.errors import ChatrouteError, ConfigError
 from chatroute.providers.base import Message
+from chatroute.routing.preferences import PREFS_RESET_FILE, preferences_reset_at
 from chatroute.turn_events import Routed, TurnEvent, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:
@@ -667,7 +668,6 @@ class Engine:
         record_compare_pick(self, conversation_id, message_id)
 
 
-PREFS_RESET_FILE = "preferences-reset-at"
 
 
 def _unwritable_files(paths: Paths) -> list[str]:
@@ -677,18 +677,6 @@ def _unwritable_files(paths: Paths) -> list[str]:
 
     return [f"{path}: it {why}; chatroute will not write it (remove it to let chatroute manage the file)"
             for path in paths.written_files() if (why := unsafe_reason(path))]
-
-
-def preferences_reset_at(paths: Paths) -> str | None:
-    """When the user last reset the learned adjustment (signals before it are ignored)."""
-    from chatroute.store.ids import ts_bound
-
-    try:
-        text = (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip()
-        ts_bound(text)
-    except (OSError, ValueError):  # missing, unreadable or not a time: no reset to honour
-        return None
-    return text
 
 
 def _providers_fingerprint(config: Config) -> str:

@@ -31,10 +31,28 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatroute import jsonsafe
 from chatroute.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from chatroute.paths import Paths
+
+# In the data directory: when the user last reset the learned adjustment (`chatroute prefs reset`).
+PREFS_RESET_FILE = "preferences-reset-at"
+
+
+def preferences_reset_at(paths: Paths) -> str | None:
+    """When the user last reset the learned adjustment (signals before it are ignored)."""
+    from chatroute.store.ids import ts_bound
+
+    try:
+        text = (paths.data_dir / PREFS_RESET_FILE).read_text(encoding="utf-8").strip()
+        ts_bound(text)
+    except (OSError, ValueError):  # missing, unreadable or not a time: no reset to honour
+        return None
+    return text
 
 FILE_NAME = "router_preferences.json"
 MAX_BIAS = 0.08  # at most +-8 quality points: a nudge, never a veto
