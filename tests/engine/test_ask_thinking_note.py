@@ -98,10 +98,14 @@ async def test_the_note_shows_while_an_r1_distills_untagged_thinking_is_held(con
         think_open=False, tokens_per_s=60))  # 300 pieces: five seconds of thinking
     engine = Engine.open()
     seen: dict[type, float] = {}
+    turn = engine.run_turn(None, "hard question", override=R1[0], use_cache=False)
     try:
-        async for event in engine.run_turn(None, "hard question", override=R1[0], use_cache=False):
+        async for event in turn:
             seen.setdefault(type(event), time.monotonic())
+            if isinstance(event, Thinking):
+                break  # when it came is the point, not the seconds of thinking still to stream
     finally:
+        await turn.aclose()
         await engine.aclose()
     assert Thinking in seen and Routed in seen
     # Timed from the request's arrival, not from Routed: setting up the client and sending took
