@@ -55,6 +55,9 @@ class Reply:
     ttft: seconds between the response headers (and role/message_start preamble) and the first text.
     hold: after ttft, the first text waits until this event is set: a test holds the reply until
         it has done what must happen meanwhile, with no timing to outlast on a loaded machine.
+    hold_after: with hold, the text chunk that waits instead of the first: this many chunks are
+        sent first (a stream the client has begun to show and save, then held); once released the
+        rest keeps its tokens_per_s from there, not bunched to catch up with the hold.
     tokens_per_s: pacing of the following chunks; None streams as fast as possible.
     input_tokens / output_tokens: reported usage (defaults: ~chars/4 of the prompt, chunk count).
     cached_tokens: OpenAI prompt_tokens_details.cached_tokens (a subset of input) /
@@ -93,6 +96,7 @@ class Reply:
     chunk_words: bool = True
     ttft: float = 0.0
     hold: threading.Event | None = None
+    hold_after: int = 0
     tokens_per_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -753,7 +757,7 @@ class _SSE:
 
     def reply(self, r: Reply) -> None:
         self.h._sleep(r.ttft)
-        if r.hold is not None:
+        if r.hold is not None and not r.hold_after:
             self.h._hold(r.hold)
         limit = self._max_tokens() if r.respect_max_tokens and not r.endless else None
         count = 0
@@ -782,6 +786,11 @@ class _SSE:
                 # Absolute schedule so sleep overshoot does not accumulate.
                 self.flush()
                 self.h._sleep(start + count * interval - time.monotonic())
+            if r.hold is not None and r.hold_after and count == r.hold_after:
+                self.flush()
+                held_at = time.monotonic()
+                self.h._hold(r.hold)
+                start += time.monotonic() - held_at
             self.text(chunk)
             count += 1
             if count == 1 and r.raw_bytes is not None:

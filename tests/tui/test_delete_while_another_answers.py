@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
-from chatroute.engine import Engine
+from chatroute.engine import PARTIAL_SAVE_INTERVAL_S, Engine
 from chatroute.store import Store
 from chatroute.tui.app import ChatrouteApp
 from tests.fakeserver import FakeServer, Reply
@@ -22,9 +23,13 @@ SIZE = (120, 40)
 
 async def test_a_conversation_deleted_while_another_process_answers_in_it_keeps_the_cost(
         real_engine: Engine, fake_server: FakeServer) -> None:
+    # The other process's answer: its first word comes late enough to be saved as it arrives
+    # (PARTIAL_SAVE_INTERVAL_S after the request), then the rest waits until the TUI's delete is
+    # done, and streams on for a second, into the deleted conversation.
+    deleted = threading.Event()
     fake_server.script("gpt-4o-mini", Reply(text="Paris.", input_tokens=12, output_tokens=2),
-                       Reply(text=" ".join(f"w{i}" for i in range(40)), tokens_per_s=6, input_tokens=30,
-                             output_tokens=40))
+                       Reply(text=" ".join(f"w{i}" for i in range(40)), ttft=PARTIAL_SAVE_INTERVAL_S + 0.1,
+                             hold=deleted, hold_after=1, tokens_per_s=40, input_tokens=30, output_tokens=40))
     app = ChatrouteApp(real_engine, close_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "@gpt-4o-mini capital of France?")
@@ -45,11 +50,13 @@ async def test_a_conversation_deleted_while_another_process_answers_in_it_keeps_
             await answer_question(pilot, "y")
             await settle(pilot, app)
             assert real_engine.store.get_conversation(cid) is None
+            deleted.set()
             deadline = time.monotonic() + 60
             while ask.poll() is None and time.monotonic() < deadline:
                 await pilot.pause(0.05)
             out, err = ask.communicate(timeout=5)
         finally:
+            deleted.set()
             if ask.poll() is None:
                 ask.kill()
                 ask.wait()
