@@ -46,7 +46,7 @@ async def start(pilot: Pilot, app: ChatrouteApp) -> None:
 
 async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server: FakeServer) -> None:
     for model in MODELS:
-        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=200))
+        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
@@ -85,7 +85,7 @@ async def test_ctrl_c_stops_the_compare_streams(real_engine: Engine, fake_server
 
 async def test_ctrl_q_saves_the_compare_streams_as_it_quits(real_engine: Engine, fake_server: FakeServer) -> None:
     for model in MODELS:
-        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=200))
+        fake_server.script(model.split("/", 1)[1], Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
@@ -124,7 +124,7 @@ async def test_a_dropped_answer_can_be_kept_and_a_streaming_one_says_so(real_eng
 
     words = " ".join(f"word{i}" for i in range(40))
     fake_server.script("gpt-4o-mini", Drop(after_chunks=20, text=words))
-    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         first, second = await compare(

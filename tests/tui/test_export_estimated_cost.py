@@ -18,11 +18,13 @@ async def test_a_stopped_answers_line_marks_its_estimated_cost(real_engine: Engi
     """An answer stopped with Esc is priced from estimated usage: the chat's badge reads '≈$…', and
     the export's total '≈$…', but the export's line under the answer gave the same cost flat
     ('openai/gpt-4o-mini · $0.00046 · … · ≈14 in / ≈765 out · interrupted')."""
-    fake_server.script("gpt-4o-mini", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o-mini", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.screen.query_one("#composer").focus()
-        await pilot.press(*"@gpt-4o-mini Tell me everything", "enter")
+        composer = app.screen.query_one("#composer")
+        composer.focus()
+        composer.insert("@gpt-4o-mini Tell me everything")  # type: ignore[attr-defined]
+        await pilot.press("enter")
         await until(pilot, lambda: len(assistants(app)) == 1 and len(assistants(app)[0].text) > 40, "the answer")
         await pilot.press("escape")
         await settle(pilot, app)

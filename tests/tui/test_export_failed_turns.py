@@ -16,14 +16,16 @@ async def test_the_export_says_why_an_answer_failed_or_stopped(real_engine: Engi
     """The chat read '⚠ openai/gpt-4o-mini: rate limited (429): …' under the failed answer; the
     export read '_(no text)_' and '_(error)_', with no word of why."""
     fake_server.script("gpt-4o-mini", Fault(status=429))
-    fake_server.script("gpt-4o-mini", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o-mini", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await type_and_send(pilot, "@gpt-4o-mini Say hi")
         [failed] = assistants(app)
         assert failed.error and "rate limited (429)" in failed.error
-        app.screen.query_one("#composer").focus()
-        await pilot.press(*"@gpt-4o-mini Tell me everything", "enter")
+        composer = app.screen.query_one("#composer")
+        composer.focus()
+        composer.insert("@gpt-4o-mini Tell me everything")  # type: ignore[attr-defined]
+        await pilot.press("enter")
         await until(pilot, lambda: len(assistants(app)) == 2 and len(assistants(app)[1].text) > 40, "the answer")
         await pilot.press("escape")
         await settle(pilot, app)

@@ -256,7 +256,7 @@ async def test_jumping_and_paging_while_an_answer_streams_keeps_it_on_screen(
     from tests.fakeserver import Reply as Streamed
 
     seed_long(real_engine.store, 40)
-    fake_server.script("gpt-4o", Streamed(endless=True, tokens_per_s=40, input_tokens=30))
+    fake_server.script("gpt-4o", Streamed(endless=True, tokens_per_s=10, input_tokens=30))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.animation_level = "none"

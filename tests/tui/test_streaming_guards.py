@@ -115,7 +115,7 @@ async def test_another_reply_above_is_not_shown_while_the_answer_streams(real_en
     conversation. Refused the same way."""
     fake_server.script("gpt-4o", Reply(text="First take.", input_tokens=20, output_tokens=4))
     fake_server.script("gpt-4o", Reply(text="Second take.", input_tokens=20, output_tokens=4))
-    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
@@ -145,7 +145,7 @@ async def test_rerun_on_another_model_is_refused_before_the_picker_opens(real_en
     from chatroute.tui.screens.models import ModelPicker
 
     fake_server.script("gpt-4o", Reply(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
-    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
@@ -176,7 +176,7 @@ async def test_a_new_conversation_is_listed_and_marked_while_its_first_answer_st
     from chatroute.tui.widgets.sidebar import ConversationList
 
     fake_server.script("gpt-4o", Reply(text="Lighthouses guide ships.", input_tokens=20, output_tokens=4))
-    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=200))
+    fake_server.script("gpt-4o", Reply(endless=True, tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "@gpt-4o What do lighthouses do?")
