@@ -162,6 +162,9 @@ async def test_the_app_reports_keys_and_collects_when_idle(chatroute_home: Path,
         return tick()
 
     monkeypatch.setattr(COLLECTOR, "tick", counted_tick)  # what the app's timer calls
+    # The timer looks five times as often: the test waits for it to have looked (twice per step),
+    # and what it sees is the test's clock, not how often it looks.
+    monkeypatch.setattr("chatroute.tui.app.CHECK_INTERVAL_S", collector_mod.CHECK_INTERVAL_S / 5)
 
     async def timer_looks(pilot: Pilot) -> None:
         """Until the timer has looked twice at the clock as it is now."""
