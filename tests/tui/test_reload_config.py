@@ -55,31 +55,34 @@ async def test_reload_while_an_answer_streams_waits_for_it(chatroute_home: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The reload closes the providers' clients: during a stream it cut the answer off as a
     failed connection (billed, marked interrupted). It is refused until the answer ends."""
-    import asyncio
+    import threading
 
     from chatroute.tui.widgets.composer import Composer
-    from tests.tui.helpers import assistants
+    from tests.tui.helpers import assistants, until
 
     engine = _engine(chatroute_home, fake_server, monkeypatch, "")
     app = ChatrouteApp(engine, close_engine=True)
     words = " ".join(f"word{i}" for i in range(150))
-    fake_server.script("gpt-4o-mini", Reply(text=words, tokens_per_s=50))
-    async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        app.screen.query_one("#composer", Composer).insert("@gpt-4o-mini tell me a long story")
-        await pilot.press("enter")
-        for _ in range(50):  # until the answer streams
-            await asyncio.sleep(0.05)
-            if assistants(app) and assistants(app)[-1].text:
-                break
-        turn = app.chat_screen()._turn
-        assert turn is not None and turn.is_running
-        app.action_reload_config()
-        await settle(pilot, app)
-        said = [str(n.message) for n in app._notifications]
-        assert "Stop the answer first (Esc), then reload the config" in said, said
-        assert "Config reloaded" not in said
-        answer = assistants(app)[-1]
-        assert answer.text == words and answer.record is not None and answer.record.status == "ok"
-        app.action_reload_config()  # once the answer is in, it goes through
-        await settle(pilot, app)
-        assert "Config reloaded" in [str(n.message) for n in app._notifications]
+    tried = threading.Event()  # the answer's first word, then the rest once the reload was tried
+    fake_server.script("gpt-4o-mini", Reply(text=words, hold=tried, hold_after=1))
+    try:
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            app.screen.query_one("#composer", Composer).insert("@gpt-4o-mini tell me a long story")
+            await pilot.press("enter")
+            await until(pilot, lambda: assistants(app) and assistants(app)[-1].text, "the answer to stream")
+            turn = app.chat_screen()._turn
+            assert turn is not None and turn.is_running
+            app.action_reload_config()
+            refused = "Stop the answer first (Esc), then reload the config"
+            await until(pilot, lambda: refused in [str(n.message) for n in app._notifications], "the refusal")
+            tried.set()
+            await settle(pilot, app)
+            said = [str(n.message) for n in app._notifications]
+            assert "Config reloaded" not in said, said
+            answer = assistants(app)[-1]
+            assert answer.text == words and answer.record is not None and answer.record.status == "ok"
+            app.action_reload_config()  # once the answer is in, it goes through
+            await settle(pilot, app)
+            assert "Config reloaded" in [str(n.message) for n in app._notifications]
+    finally:
+        tried.set()
