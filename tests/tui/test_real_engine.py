@@ -142,7 +142,7 @@ async def test_a_regeneration_stopped_mid_stream_shows_its_position(real_engine:
                                                                    fake_server: FakeServer) -> None:
     """Both answers are billed: the stopped one says at once that the first is one key away."""
     fake_server.script("gpt-4o", Reply(text="First answer.", input_tokens=20, output_tokens=4))
-    fake_server.script("gpt-4o", Reply(text=" ".join(["second"] * 2000), tokens_per_s=150))
+    fake_server.script("gpt-4o", Reply(text=" ".join(["second"] * 2000), tokens_per_s=20))
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "@gpt-4o hello")
