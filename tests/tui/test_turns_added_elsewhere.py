@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
-from chatroute.engine import Engine
+from chatroute.engine import PARTIAL_SAVE_INTERVAL_S, Engine
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.message import MessageWidget
 from tests.engine.helpers import run_subprocess
@@ -64,7 +65,12 @@ async def test_an_answer_another_process_was_writing_is_shown_whole_after_the_ne
     its badge `…`; it went on showing that part after the next turn, though the model had been
     sent the whole answer as history."""
     counted = " ".join(f"w{i}" for i in range(40))
-    fake_server.script("gpt-4o-mini", Reply(text="Paris."), Reply(text=counted, tokens_per_s=20), Reply(text="Rome."))
+    # The other answer's first word comes late enough to be saved as it arrives, and the rest
+    # waits until the chat has opened on it.
+    opened = threading.Event()
+    fake_server.script("gpt-4o-mini", Reply(text="Paris."),
+                       Reply(text=counted, ttft=PARTIAL_SAVE_INTERVAL_S + 0.1, hold=opened, hold_after=1),
+                       Reply(text="Rome."))
     first = ChatrouteApp(real_engine)
     async with first.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "@gpt-4o-mini capital of France?")
@@ -83,11 +89,13 @@ async def test_an_answer_another_process_was_writing_is_shown_whole_after_the_ne
             await settle(pilot, app)
             partial = [w.text for w in app.screen.query(MessageWidget)][-1]
             assert partial.startswith("w0") and partial != counted
+            opened.set()
             assert ask.wait(timeout=60) == 0, ask.stderr.read() if ask.stderr else ""
             await type_and_send(pilot, "@gpt-4o-mini capital of Italy?")
             await settle(pilot, app)
             shown = [w.text for w in app.screen.query(MessageWidget)]
     finally:
+        opened.set()
         if ask.poll() is None:
             ask.kill()
             ask.wait()
