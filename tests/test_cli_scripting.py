@@ -312,7 +312,7 @@ def test_ask_c_while_another_process_writes_its_last_answer_is_refused_not_sent_
     # leaves out a question whose answer has none, so q2 went out alone and was answered blind.
     # No text until the second has run: a first token 8 s away could come first on a loaded machine.
     release = threading.Event()
-    configured.script(Reply(text="Paris. " * 30, hold=release, tokens_per_s=40))
+    configured.script(Reply(text="Paris. " * 30, hold=release))
     first = subprocess.Popen([sys.executable, "-m", "chatroute", "ask", "what is the capital of France?"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
