@@ -7,6 +7,7 @@ Real engine and store, official SDKs, the fake provider."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ PROMPT = "Think hard about this proof before answering"
 THINKS_SILENTLY = Reply(text="too late", ttft=15)  # headers at once, then nothing for 15 s
 
 
+def first_token_timeout(config: Path, seconds: float) -> None:
+    """OpenAI's first-token timeout in `config`, set or changed."""
+    text = re.sub(r"\nfirst_token_timeout_s = .*\n", "\n", config.read_text())
+    config.write_text(text.replace('api_key_env = "TEST_OPENAI_KEY"\n',
+                                   f'api_key_env = "TEST_OPENAI_KEY"\nfirst_token_timeout_s = {seconds}\n'))
+
+
 @pytest.fixture
 def engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Engine:
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
@@ -32,14 +40,13 @@ def engine(chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.Mo
     path = write_config(chatroute_home, fake_server, pool=[GPT4O, MINI])
     # Long enough that the test's Esc comes first: on a loaded machine it came after a 2 s timeout
     # (a timeout's record instead, and gpt-4o cooling down for the routed turn).
-    path.write_text(path.read_text().replace('api_key_env = "TEST_OPENAI_KEY"\n',
-                                             'api_key_env = "TEST_OPENAI_KEY"\nfirst_token_timeout_s = 5\n'))
+    first_token_timeout(path, 5)
     rank_by_ability(path, GPT4O, MINI)
     return Engine.open()
 
 
-async def test_a_timeout_is_priced_as_esc_at_that_moment_pinned_and_routed(engine: Engine,
-                                                                             fake_server: FakeServer) -> None:
+async def test_a_timeout_is_priced_as_esc_at_that_moment_pinned_and_routed(engine: Engine, fake_server: FakeServer,
+                                                                             chatroute_home: Path) -> None:
     assert engine.route(PROMPT)["model"] == GPT4O, "precondition: gpt-4o is the router's first choice"
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:
@@ -53,6 +60,11 @@ async def test_a_timeout_is_priced_as_esc_at_that_moment_pinned_and_routed(engin
         await pilot.press("escape")
         await settle(pilot, app)
         stopped_in = app.screen.conversation_id
+    # The timeouts have no Esc to lose to: the next start, after an edit of the config, waits 2 s
+    # for a first token, not 5.
+    first_token_timeout(chatroute_home / "config.toml", 2)
+    app = ChatrouteApp(Engine.open(), close_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
         # Routed (first: the timeout cools gpt-4o down): the attempt is a turn of its own, named
         # in the reroute line.
         await pilot.press("ctrl+n")
