@@ -21,10 +21,12 @@ from textual.widgets import Footer
 
 from chatroute.tui.textual_compat import FooterKey, drop_dead_watchers
 
-# F1 first (as htop and Midnight Commander place it): it names all the others. Then sending,
-# the product's own keys (which model, side by side, where the money went), and the rest.
+# F1 first (as htop and Midnight Commander place it): it names all the others. Then the keys of
+# what has the focus that are not the chat's own (the search box's Esc, a message's keys): what
+# the user can do where they are. Then sending, the product's own keys (which model, side by
+# side, where the money went), and the rest.
 ORDER = (
-    "help", "submit", "newline", "pick_model", "compare", "costs",
+    "submit", "newline", "pick_model", "compare", "costs",
     "new_conversation", "search", "cycle_preset", "export",
 )
 # A key's cells beyond its key and description: Footer draws " ^e Export " (the command palette's
@@ -35,10 +37,10 @@ COMPACT_PADDING = 2
 
 def _rank(widget: Widget) -> int:
     action = getattr(widget, "action", None)
-    for i, name in enumerate(ORDER):
-        if action == name or (isinstance(action, str) and action.endswith("." + name)):
-            return i
-    return len(ORDER)
+    name = action.rsplit(".", 1)[-1] if isinstance(action, str) else None
+    if name == "help":
+        return -1
+    return ORDER.index(name) + 1 if name in ORDER else 0
 
 
 def _cells(key: FooterKey, padding: int) -> int:
