@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from chatroute.safetext import StreamCleaner, strip_terminal_controls
-from tests.engine.helpers import run_cli, run_subprocess
+from tests.engine.helpers import run_cli, run_subprocess, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.hardening.crash_support import REPO, PtyChild, chatroute_argv, wait_until
 
@@ -87,7 +88,7 @@ def test_json_escapes_the_controls_and_parses_to_the_same_text(
 
 
 async def test_the_tui_shows_markers_in_the_chat_and_compare_and_copies_what_it_showed(
-        mini_env: dict[str, str], fake_server: FakeServer) -> None:
+        mini_env: dict[str, str], fake_server: FakeServer, chatroute_home: Path) -> None:
     from chatroute.engine import Engine
     from chatroute.tui.app import ChatrouteApp
     from tests.tui.helpers import assistants, compare_composer_text, settle, type_and_send, until
@@ -95,8 +96,10 @@ async def test_the_tui_shows_markers_in_the_chat_and_compare_and_copies_what_it_
     def rendered(app: ChatrouteApp) -> str:
         return str(app.screen._compositor.render_full_update().render_segments(app.console))
 
+    # Compare needs two models to offer (F4 with one says so instead of opening).
+    write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini", "openai/gpt-4o"])
     fake_server.script("gpt-4o-mini", Reply(text=ANSWER), Reply(text=ANSWER))
-    fake_server.script("gpt-4o", Reply(text=ANSWER))
+    fake_server.script("gpt-4o", Reply(text=ANSWER), Reply(text=ANSWER))
     app = ChatrouteApp(Engine.open(), close_engine=True)
     async with app.run_test(size=(110, 40)) as pilot:
         await type_and_send(pilot, "tell me")
