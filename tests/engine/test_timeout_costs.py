@@ -89,11 +89,21 @@ def _prompt_estimate(model: str, prompt: str) -> int:
     return count_messages([Message("user", prompt)], None, model)[0]
 
 
+# The server has the whole request but sends no response headers before the deadline (it would
+# answer only after 4 s). To the provider that is the same as Esc at that moment: a request it
+# received and the client hung up on.
+HOLDS_HEADERS = Fault(500, delay=4)
+
+
+# Silent after its headers, or no headers at all: the second was 0 tokens at $0.00 and no turn,
+# where Esc at the same moment was this estimate.
+@pytest.mark.parametrize("silence", [SILENT_OPENAI, HOLDS_HEADERS], ids=["after the headers", "before any headers"])
 def test_a_pinned_turn_timed_out_with_no_usage_report_is_billed_at_an_estimate(
-        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path,
+        silence: Reply | Fault) -> None:
     _first_token_timeout(chatroute_home, configured)
     prompt = "Think hard about this proof before answering"
-    configured.script("gpt-4o", SILENT_OPENAI)
+    configured.script("gpt-4o", silence)
     code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, prompt)
     assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
     tokens = out["tokens"]
@@ -103,15 +113,9 @@ def test_a_pinned_turn_timed_out_with_no_usage_report_is_billed_at_an_estimate(
     assert (everything["turns"], everything["estimated_turns"]) == (1, 1)
     assert everything["cost_usd"] == pytest.approx(out["cost_usd"])
     # Without --json the badge says it too (it read `gpt-4o (override) · ⚠ error`).
-    configured.script("gpt-4o", SILENT_OPENAI)
+    configured.script("gpt-4o", silence)
     code, _, err = run_cli(capsys, "ask", "--no-cache", "-m", GPT4O, prompt)
     assert code == 1 and f"gpt-4o (override) · ≈{usd(out['cost_usd'])} · ⚠ error" in err, err
-
-
-# The server has the whole request but sends no response headers before the deadline (it would
-# answer only after 4 s). To the provider that is the same as Esc at that moment: a request it
-# received and the client hung up on.
-HOLDS_HEADERS = Fault(500, delay=4)
 
 
 # Silent after its headers, or no headers at all: the line read `gpt-4o timeout → gpt-4o-mini`
@@ -142,26 +146,6 @@ def test_a_routed_turn_names_an_unreported_timed_out_attempts_estimated_cost(
     everything = all_time_costs(capsys)
     assert (everything["turns"], everything["estimated_turns"]) == (2, 1)
     assert everything["cost_usd"] == pytest.approx(reroute["cost_usd"] + answer["cost_usd"])
-
-
-
-def test_a_pinned_turn_timed_out_before_any_response_headers_is_billed_as_esc_is(
-        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
-    _first_token_timeout(chatroute_home, configured)
-    prompt = "Think hard about this proof before answering"
-    configured.script("gpt-4o", HOLDS_HEADERS)
-    code, out = ask_json(capsys, "--no-cache", "-m", GPT4O, prompt)
-    assert code == 1 and out["status"] == "error" and "no first token" in out["error"]
-    tokens = out["tokens"]
-    # It was 0 tokens at $0.00 and no turn, where Esc at the same moment was this estimate.
-    assert (tokens["input"], tokens["output"], tokens["estimated"]) == (_prompt_estimate(GPT4O, prompt), 0, True)
-    assert tokens["input"] > 0 and out["cost_usd"] == pytest.approx(list_cost(GPT4O, tokens["input"], 0))
-    everything = all_time_costs(capsys)
-    assert (everything["turns"], everything["estimated_turns"]) == (1, 1)
-    assert everything["cost_usd"] == pytest.approx(out["cost_usd"])
-    configured.script("gpt-4o", HOLDS_HEADERS)
-    code, _, err = run_cli(capsys, "ask", "--no-cache", "-m", GPT4O, prompt)
-    assert code == 1 and f"gpt-4o (override) · ≈{usd(out['cost_usd'])} · ⚠ error" in err, err
 
 
 async def _esc_while_headers_are_held(server: FakeServer, prompt: str) -> TurnRecord:

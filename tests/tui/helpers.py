@@ -126,3 +126,17 @@ def badge(msg: AssistantMessage) -> str:
 
 def subtitle(app: App) -> str:
     return str(app.screen.sub_title)
+
+
+def recording_notices(app: App) -> list[str]:
+    """A list that gets the text of every notice `app` shows from now on (they fade from the
+    screen; the list keeps them)."""
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, **kw: object) -> None:
+        notes.append(str(message))
+        original(message, **kw)  # type: ignore[arg-type]
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notes

@@ -13,19 +13,7 @@ import chatroute.discovery as discovery
 from chatroute.engine import Engine
 from chatroute.tui.app import ChatrouteApp
 from tests.fakeserver import FakeServer
-from tests.tui.helpers import settle
-
-
-def _recording(app: ChatrouteApp) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, **kw: object) -> None:
-        notes.append(str(message))
-        original(message, **kw)  # type: ignore[arg-type]
-
-    app.notify = notify  # type: ignore[method-assign]
-    return notes
+from tests.tui.helpers import recording_notices, settle
 
 
 async def test_no_keys_says_what_to_set_before_anything_is_sent(chatroute_home: Path,
@@ -33,7 +21,7 @@ async def test_no_keys_says_what_to_set_before_anything_is_sent(chatroute_home: 
     monkeypatch.delenv("CHATROUTE_NO_DISCOVERY")
     monkeypatch.setattr(discovery, "DEFAULT_PORTS", {"llamacpp": 9})  # a port where nothing listens
     app = ChatrouteApp(Engine.open())
-    notes = _recording(app)
+    notes = recording_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         missing = [n for n in notes if "OPENAI_API_KEY" in n]
@@ -50,7 +38,7 @@ async def test_no_keys_uses_the_local_server_it_finds(chatroute_home: Path, fake
     monkeypatch.delenv("CHATROUTE_NO_DISCOVERY")
     monkeypatch.setattr(discovery, "DEFAULT_PORTS", {"llamacpp": fake_server.port})
     app = ChatrouteApp(Engine.open())
-    notes = _recording(app)
+    notes = recording_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         using = [n for n in notes if "using the local server found, llamacpp" in n]
@@ -64,7 +52,7 @@ async def test_with_discovery_off_the_first_run_notice_promises_no_search(chatro
     """CHATROUTE_NO_DISCOVERY=1 (set for every test): the notice ended "Looking for local model
     servers…" and nothing ever followed it."""
     app = ChatrouteApp(Engine.open())
-    notes = _recording(app)
+    notes = recording_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
     [missing] = [n for n in notes if "OPENAI_API_KEY" in n]

@@ -12,25 +12,13 @@ from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.screens.chat import ChatScreen
 from tests.engine.helpers import OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer
-from tests.tui.helpers import settle
-
-
-def _recording(app: ChatrouteApp) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, **kw: object) -> None:
-        notes.append(str(message))
-        original(message, **kw)  # type: ignore[arg-type]
-
-    app.notify = notify  # type: ignore[method-assign]
-    return notes
+from tests.tui.helpers import recording_notices, settle
 
 
 @pytest.mark.parametrize("key", ["f4", "ctrl+o"])
 async def test_with_no_models_compare_and_the_model_picker_say_the_next_step(chatroute_home: Path, key: str) -> None:
     app = ChatrouteApp(Engine.open())
-    notes = _recording(app)
+    notes = recording_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         said = len(notes)
@@ -47,7 +35,7 @@ async def test_compare_with_one_model_says_it_needs_two(chatroute_home: Path, fa
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
     write_config(chatroute_home, fake_server, pool=["openai/gpt-4o-mini"])
     app = ChatrouteApp(Engine.open())
-    notes = _recording(app)
+    notes = recording_notices(app)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
         said = len(notes)
