@@ -107,6 +107,14 @@ def start_served(home: Path, fake: FakeServer, *extra: str, env: dict[str, str] 
     return served
 
 
+def start_capped(tmp_path: Path, fake: FakeServer, daily_usd: float = 0.01) -> Served:
+    """A serve process of its own whose config caps the day's spend at `daily_usd`."""
+    home = tmp_path / "budget-home"
+    home.mkdir()
+    write_config(home, fake, extra=f"[budget]\ndaily_usd = {daily_usd}\n")
+    return start_served(home, fake)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     fake = FakeServer().start()

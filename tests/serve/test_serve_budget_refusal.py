@@ -11,17 +11,13 @@ import openai
 import pytest
 
 from chatroute.money import usd
-from tests.engine.helpers import write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.serve.conftest import start_served
+from tests.serve.conftest import start_capped
 
 
 def test_a_request_past_the_cap_says_the_cap_and_the_spend_on_both_wires(tmp_path: Path,
                                                                          fake_server: FakeServer) -> None:
-    home = tmp_path / "budget-home"
-    home.mkdir()
-    write_config(home, fake_server, extra="[budget]\ndaily_usd = 0.01\n")
-    server = start_served(home, fake_server)
+    server = start_capped(tmp_path, fake_server)
     try:
         fake_server.script("gpt-4o", Reply(text="expensive", input_tokens=200_000, output_tokens=10_000))
         server.client().chat.completions.create(model="openai/gpt-4o",

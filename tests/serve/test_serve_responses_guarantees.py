@@ -19,9 +19,8 @@ import openai
 import pytest
 
 from chatroute.money import usd
-from tests.engine.helpers import write_config
 from tests.fakeserver import FakeServer, Fault, Raw, Reply, sse_body
-from tests.serve.conftest import Served, start_served
+from tests.serve.conftest import Served, start_capped
 from tests.serve.test_serve_hangup_billing import SENT, SENT_WHOLE, _all_sent, _recorded
 
 
@@ -126,10 +125,7 @@ def test_a_client_that_hangs_up_on_a_stream_before_its_first_token_stops_the_pro
 # -- the budget ----------------------------------------------------------------------------------
 
 def test_a_routed_response_past_the_cap_is_a_429_no_sdk_retries(tmp_path: Path, fake_server: FakeServer) -> None:
-    home = tmp_path / "budget-home"
-    home.mkdir()
-    write_config(home, fake_server, extra="[budget]\ndaily_usd = 0.01\n")
-    server = start_served(home, fake_server)
+    server = start_capped(tmp_path, fake_server)
     try:
         fake_server.script("gpt-4o", Reply(text="expensive", input_tokens=200_000, output_tokens=10_000))
         server.client().responses.create(model="openai/gpt-4o", input="spend it")

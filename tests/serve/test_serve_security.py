@@ -14,7 +14,7 @@ import pytest
 
 from chatroute.serve.tokens import TOKEN_FILE
 from tests.fakeserver import FakeServer
-from tests.serve.conftest import ROOT, Served, serve_env, start_served
+from tests.serve.conftest import ROOT, Served, serve_env, start_capped, start_served
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -112,13 +112,9 @@ def test_a_busy_port_is_one_line_exit_2(tmp_path: Path, served: Served) -> None:
 
 def test_past_the_budget_cap_a_routed_request_is_refused_and_a_pinned_one_goes(tmp_path: Path,
                                                                                fake_server: FakeServer) -> None:
-    from tests.engine.helpers import write_config
     from tests.fakeserver import Reply
 
-    home = tmp_path / "budget-home"
-    home.mkdir()
-    write_config(home, fake_server, extra="[budget]\ndaily_usd = 0.01\n")
-    server = start_served(home, fake_server)
+    server = start_capped(tmp_path, fake_server)
     try:
         fake_server.script("gpt-4o", Reply(text="expensive", input_tokens=200_000, output_tokens=10_000))
         client = server.client()
