@@ -74,7 +74,14 @@ def test_tokens_the_provider_sent_before_the_hang_up_are_all_billed(fresh: Serve
     assert not [line for line in fresh.stderr if "Traceback" in line]
 
 
-@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
+def _whole_request(path: str, prompt: str) -> dict[str, object]:
+    """The wire's request for one answer, not streamed, of at most 8,000 tokens."""
+    if path == "/responses":
+        return {"model": "openai/gpt-4o-mini", "max_output_tokens": 8000, "input": prompt}
+    return {"model": "openai/gpt-4o-mini", "max_tokens": 8000, "messages": [{"role": "user", "content": prompt}]}
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages", "/responses"])
 def test_a_whole_answer_whose_client_hangs_up_as_it_arrives_is_all_billed(fresh: Served, path: str) -> None:
     """Not streamed: the client gives up just as the provider has sent its whole answer at once.
     What had arrived was dropped unread when the hang-up was noticed."""
@@ -82,8 +89,7 @@ def test_a_whole_answer_whose_client_hangs_up_as_it_arrives_is_all_billed(fresh:
     words = " ".join(f"w{i % 100}" for i in range(SENT_WHOLE))
     fresh.fake.script("gpt-4o-mini", Raw(body=sse_body("openai", words), content_type="text/event-stream"))
     before = {t.id for t in fresh.turns()}
-    body = json.dumps({"model": "openai/gpt-4o-mini", "max_tokens": 8000,
-                       "messages": [{"role": "user", "content": f"a burst, whole, {path}"}]}).encode()
+    body = json.dumps(_whole_request(path, f"a burst, whole, {path}")).encode()
     host, port = fresh.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=10)
     try:
