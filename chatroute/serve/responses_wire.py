@@ -29,6 +29,7 @@ from chatroute.serve.wire import (
     refuse_unknown,
     stream_of,
     temperature_of,
+    text_of,
     user_of,
 )
 
@@ -125,36 +126,14 @@ def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
         role = item.get("role")
         if role not in _TEXT_PARTS:
             raise ApiError(400, f"{where}.role must be user, assistant, system or developer", param=where)
-        text = _content(item.get("content"), where, _TEXT_PARTS[role])
+        kinds = _TEXT_PARTS[role]
+        text = text_of(item.get("content"), where, pieces=f"parts ({', '.join(kinds)})", kinds=kinds)
         if role in ("system", "developer"):
             system.append(text)
         else:
             turns.append(Message(role=role, content=text))
     history, prompt = last_prompt(turns, "the last message of 'input' must be the user's")
     return system, history, prompt
-
-
-def _content(content: Any, where: str, kinds: tuple[str, ...]) -> str:
-    """A message item's text: a string, or its text parts one to a line (as chat completions'
-    parts are joined; see wire.text_of)."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise ApiError(400, f"{where}.content must be a string or an array of text parts", param=where)
-    parts = []
-    for i, part in enumerate(content):
-        at = f"{where}.content[{i}]"
-        if not isinstance(part, dict):
-            raise ApiError(400, f"{at} must be an object, got {json_type(part)}", param=at)
-        if part.get("type") not in kinds:
-            kind = part.get("type")
-            got = repr(kind) if isinstance(kind, str) else f"type {json_type(kind)}"
-            raise ApiError(400, f"{where}.content: only text parts ({', '.join(kinds)}) are supported by chatroute "
-                                f"serve (got {got})", code="unsupported_parameter", param=where)
-        if not isinstance(part.get("text"), str):
-            raise ApiError(400, f"{at}.text must be a string", param=f"{at}.text")
-        parts.append(part["text"])
-    return "\n".join(parts)
 
 
 # -- responses ------------------------------------------------------------------------------

@@ -300,11 +300,12 @@ def _messages(raw: Any) -> tuple[str | None, tuple[Message, ...], str]:
     return ("\n\n".join(system) if system else None), history, prompt
 
 
-def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
+def text_of(content: Any, where: str, *, pieces: str = "parts", kinds: tuple[str, ...] = ("text",)) -> str:
     """A message's text: a string, or the text of an array of text parts (Anthropic's "blocks",
     whose other keys, such as a prompt-cache hint, are dropped), one to a line: each part is a
     piece of text of its own, and run together "Hello" and "World" would be "HelloWorld". The
-    cache key and the size check read this same text. Anything else is a 400."""
+    cache key and the size check read this same text. `kinds`: the part types that hold text
+    (the Responses API's input_text / output_text). Anything else is a 400."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -313,7 +314,7 @@ def text_of(content: Any, where: str, *, pieces: str = "parts") -> str:
             at = f"{where}.content[{i}]"
             if not isinstance(part, dict):
                 raise ApiError(400, f"{at} must be an object, got {json_type(part)}", param=at)
-            if part.get("type") != "text":
+            if part.get("type") not in kinds:
                 kind = part.get("type")
                 got = repr(kind) if isinstance(kind, str) else f"type {json_type(kind)}"
                 raise ApiError(400, f"{where}.content: only text {pieces} are supported by chatroute serve "
