@@ -357,4 +357,10 @@ async def test_pasted_bidi_controls_are_not_drawn_by_the_one_line_inputs(real_en
         screen = drawn()
         assert undrawn(screen) == [] and "rm -rf ~/tmp/cache # keep ~ safe" in screen
         assert prompt.value == TROJAN  # sent as written, as the composer's prompt is
+        # and, as the composer's border does, its border says they are there
+        assert str(prompt.border_subtitle) == "4 bidirectional controls <U+202E> <U+2066> <U+2069> sent, not drawn"
+        assert "sent, not drawn" in drawn()
+        prompt.value = "plain"
+        await pilot.pause()
+        assert str(prompt.border_subtitle) == ""
     await real_engine.aclose()

@@ -29,9 +29,9 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import BIDI_CONTROL, bidi_marker, strip_terminal_controls
+from chatroute.safetext import strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
-from chatroute.tui.widgets.plain_input import drawn_without_bidi_controls
+from chatroute.tui.widgets.plain_input import bidi_note, drawn_without_bidi_controls
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
 # of prose or code: the most anyone reviews in a 10-row editor, and still cheap to lay out
@@ -243,11 +243,9 @@ class Composer(KeyboardEditsTextArea):
             size = fmt_size(sum(self._paste_bytes[p] for p in pastes))
             what = "the pasted text" if len(pastes) == 1 else f"{len(pastes)} pasted texts"
             notes.append(f"{what} ({size}) goes in full · backspace removes it")
-        controls = BIDI_CONTROL.findall(self.text)
+        controls = bidi_note(self.text)
         if controls:
-            kinds = " ".join(bidi_marker(c) for c in sorted(set(controls)))
-            notes.append(f"{len(controls)} bidirectional control{'' if len(controls) == 1 else 's'} "
-                         f"{kinds} sent, not drawn")
+            notes.append(controls)
         self.border_subtitle = " · ".join(notes)
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:

@@ -13,13 +13,22 @@ from rich.segment import Segment
 from textual.strip import Strip
 from textual.widgets import Input
 
-from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS
+from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS, bidi_marker
 
 _NOT_DRAWN = str.maketrans(dict.fromkeys(BIDI_CONTROLS))
 
 
 def without_bidi_controls(text: str) -> str:
     return text.translate(_NOT_DRAWN) if BIDI_CONTROL.search(text) else text
+
+
+def bidi_note(text: str) -> str:
+    """What a prompt input's border says of the controls it sends but does not draw, or ""."""
+    controls = BIDI_CONTROL.findall(text)
+    if not controls:
+        return ""
+    kinds = " ".join(bidi_marker(c) for c in sorted(set(controls)))
+    return f"{len(controls)} bidirectional control{'' if len(controls) == 1 else 's'} {kinds} sent, not drawn"
 
 
 def drawn_without_bidi_controls(strip: Strip) -> Strip:
@@ -43,7 +52,15 @@ class PlainInput(Input):
 
 
 class PromptInput(Input):
-    """An input whose value is sent as written, controls and all, but drawn without them."""
+    """An input whose value is sent as written, controls and all, but drawn without them; its
+    border says they are there, as the composer's does, since nothing else on screen would."""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input is self:
+            self.border_subtitle = bidi_note(self.value)
+
+    def on_mount(self) -> None:
+        self.border_subtitle = bidi_note(self.value)
 
     def render_line(self, y: int) -> Strip:
         return drawn_without_bidi_controls(super().render_line(y))
