@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from chatroute.errors import ConfigError
 from chatroute.providers.base import Message
-from chatroute.routing.decision import RouteRequest
+from chatroute.routing.decision import SHORTEN_MESSAGES, RouteRequest
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -154,10 +154,13 @@ def check_fits(engine: Engine, prompt: str, history: list[Message], *, system: s
 
 
 def fits_request(engine: Engine, prompt: str, history: list[Message], *, system: str | None, pin: str | None,
-                 override: str | None, served: bool = False) -> RouteRequest:
+                 override: str | None, served: bool = False,
+                 shorten: str = SHORTEN_MESSAGES) -> RouteRequest:
     """What check_fits hands the router: the catalogue read here, so that the router's part (the
     token count, which grows with the input) can run in another thread without touching it.
-    `served`: a request to `chatroute serve` (RouteRequest.served)."""
+    `served`: a request to `chatroute serve` (RouteRequest.served); `shorten`: its refusal's
+    advice, in its wire's words (RouteRequest.shorten)."""
     found = targets(engine, pin, override, strict=False)
     return RouteRequest(prompt=prompt, history=history, system=system, pool=engine.catalog.pool(), pin=found.pin,
-                        override=found.override, default=found.default, known=found.known, served=served)
+                        override=found.override, default=found.default, known=found.known, served=served,
+                        shorten=shorten)

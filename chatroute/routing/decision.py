@@ -52,6 +52,10 @@ class BudgetState(CapSpend):
         return min(rem) if rem else None
 
 
+# What a served request too large is told to shorten, unless its wire says otherwise.
+SHORTEN_MESSAGES = "shorten the messages"
+
+
 @dataclass(frozen=True)
 class RouteRequest:
     """One turn as the router sees it: the input, the models it could go to, and what limits
@@ -78,6 +82,9 @@ class RouteRequest:
     # A request to `chatroute serve`: it has no conversation, its history is the messages the
     # client sent and its pin the model the request named. Only the words said about it differ.
     served: bool = False
+    # What a served request's client is told to shorten when its input fits no model, in the
+    # words of the wire it came on (the Responses API has `input`, not messages).
+    shorten: str = SHORTEN_MESSAGES
 
 
 @dataclass

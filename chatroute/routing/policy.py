@@ -377,7 +377,8 @@ class Router:
             self.set_preset(request.preset)
         models = list(request.pool)
         by_id = {m.id: m for m in [*request.known, *models]}
-        fit = Fit(request.prompt, request.history, request.system, served=request.served)
+        fit = Fit(request.prompt, request.history, request.system, served=request.served,
+                  shorten=request.shorten)
         # Before the embedding: a 1 MB prompt that nothing can take should not cost one.
         refusal = too_large(fit, models, by_id, pin=request.pin, override=request.override, default=request.default)
         if refusal is not None:
@@ -544,8 +545,9 @@ class Router:
         """Raise PromptTooLargeError if decide() would: the same check, without the routing
         (no embedding, no health or budget), so a client can refuse before it stores anything."""
         models = list(request.pool)
-        error = too_large(Fit(request.prompt, request.history, request.system, served=request.served), models,
-                          {m.id: m for m in [*request.known, *models]},
+        fit = Fit(request.prompt, request.history, request.system, served=request.served,
+                  shorten=request.shorten)
+        error = too_large(fit, models, {m.id: m for m in [*request.known, *models]},
                           pin=request.pin, override=request.override, default=request.default)
         if error is not None:
             raise error

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatroute.format import short_model
-from chatroute.routing.decision import PromptTooLargeError
+from chatroute.routing.decision import SHORTEN_MESSAGES, PromptTooLargeError
 from chatroute.routing.features import LEXICAL_NAMES, TurnFeatures, lexical_features
 from chatroute.textsize import text_weight
 
@@ -76,11 +76,13 @@ class Fit:
     prompts that fit. So a "no" from the estimate is checked with the catalogue's tokenizer
     (exact for OpenAI, scaled for other vendors), counted once per tokenizer."""
 
-    def __init__(self, prompt: str, history: Sequence[Any], system: str | None, *, served: bool = False) -> None:
+    def __init__(self, prompt: str, history: Sequence[Any], system: str | None, *, served: bool = False,
+                 shorten: str = SHORTEN_MESSAGES) -> None:
         self._messages = [*history, {"role": "user", "content": prompt}]
         self._system = system
         self.has_history = bool(history)
         self.served = served
+        self._shorten = shorten  # a served request's advice (RouteRequest.shorten)
         self.estimate = estimate_input_tokens(prompt, history, system)
         self._counts: dict[tuple[str, str | None], int] = {}
 
@@ -110,7 +112,7 @@ class Fit:
 
     def advice(self) -> str:
         if self.served:  # its client sends the history it wants: only the client can cut it
-            return "shorten the messages"
+            return self._shorten
         # A client that windows the history (the engine) only refuses a prompt too large on
         # its own: a new conversation would not help that one.
         return "shorten it or start a new conversation" if self.has_history else "shorten it"

@@ -205,7 +205,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         """One request answered on its wire: streamed in `stream`'s frames, or whole by `whole`."""
         events, received = events_of(request, req)
         if req.stream:
-            return await _stream_response(request.receive, stream, events, received)
+            return await _stream_response(request.receive, stream, events, received, req)
         tally = [0]
         return await _while_connected(request, whole(tallied(events, tally), received, req), tally)
 
@@ -224,12 +224,7 @@ def create_app(engine: Engine, tokens: TokenSource, *, on_served: OnRecord | Non
         body = parse_body(await _read_body(request, body_timeout_s))
         model = responses_wire.parse_responses_request(body)
         req = responses_wire.build_responses_request(body, model, pinned=_pinned(engine, model))
-        try:
-            return await answer(request, req, _ResponseStream(req), _complete_responses)
-        except ApiError as err:
-            if err.param == "messages":  # what a prompt too large names: this API's field is `input`
-                err.param = "input"
-            raise
+        return await answer(request, req, _ResponseStream(req), _complete_responses)
 
     async def count_tokens(request: Request) -> Response:
         # Anthropic's messages.count_tokens: the prompt as message_start counts it, nothing sent.
@@ -391,13 +386,13 @@ def _pinned(engine: Engine, model: str) -> str | None:
         raise ApiError(404, message, type_="not_found_error", code="model_not_found", param="model") from None
 
 
-def _refusal(exc: ChatrouteError) -> ApiError:
+def _refusal(exc: ChatrouteError, req: ServedRequest) -> ApiError:
     """A request the engine refused before sending anything."""
     from chatroute.routing.budget import is_budget_refusal
     from chatroute.routing.policy import PromptTooLargeError
 
-    if isinstance(exc, PromptTooLargeError):
-        return ApiError(400, str(exc), code="context_length_exceeded", param="messages")
+    if isinstance(exc, PromptTooLargeError):  # named as its wire names the input (its advice already is)
+        return ApiError(400, str(exc), code="context_length_exceeded", param=req.input_field.param)
     if is_budget_refusal(exc):
         # No retry lifts a cap: the SDKs retry a 429 unless told not to (twice by default). The
         # status is OpenAI's for a spent quota; on Anthropic's wire rate_limit_error would read as
@@ -444,8 +439,8 @@ def _headers(record: TurnRecord, reason: str, *, cost: bool) -> dict[str, str]:
     return headers
 
 
-async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[Any]]:
-    """Run the request up to its first text (or its end): the model is then final, since reroutes
+async def _first_events(events: AsyncGenerator[Any, None], req: ServedRequest) -> tuple[str, list[Any]]:
+    """Run `req` up to its first text (or its end): the model is then final, since reroutes
     happen before the first token. Returns the route reason and the events read."""
     reason, seen = "", []
     try:
@@ -458,7 +453,7 @@ async def _first_events(events: AsyncGenerator[Any, None]) -> tuple[str, list[An
             if isinstance(event, (Delta, TurnFinished)):
                 break
     except ChatrouteError as exc:
-        raise _refusal(exc) from None
+        raise _refusal(exc, req) from None
     return reason, seen
 
 
@@ -497,7 +492,7 @@ _Whole = Callable[[AsyncGenerator[Any, None], float, ServedRequest], Coroutine[A
 
 
 async def _complete_response(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
-    reason, record, text, decision = await _answer(events, received)
+    reason, record, text, decision = await _answer(events, received, req)
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
         "model": record.model,
@@ -510,14 +505,14 @@ async def _complete_response(events: AsyncGenerator[Any, None], received: float,
 
 
 async def _complete_message(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
-    reason, record, text, decision = await _answer(events, received)
+    reason, record, text, decision = await _answer(events, received, req)
     body = messages_wire.message_body(record.model, text, messages_wire.stop_reason(record.finish_reason),
                                       _message_usage(record), decision)
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
 
 
 async def _complete_responses(events: AsyncGenerator[Any, None], received: float, req: ServedRequest) -> Response:
-    reason, record, text, decision = await _answer(events, received)
+    reason, record, text, decision = await _answer(events, received, req)
     body = responses_wire.ResponseWriter(req, record.model).body(
         status="completed", text=text, finish=record.finish_reason, use=_responses_usage(record), decision=decision)
     return JSONResponse(body, headers=_headers(record, reason, cost=True))
@@ -534,10 +529,11 @@ def _message_usage(record: TurnRecord) -> dict[str, int]:
                                record.cache_write_tokens)
 
 
-async def _answer(events: AsyncGenerator[Any, None], received: float) -> tuple[str, TurnRecord, str, dict[str, Any]]:
+async def _answer(events: AsyncGenerator[Any, None], received: float,
+                  req: ServedRequest) -> tuple[str, TurnRecord, str, dict[str, Any]]:
     """A request run to its end: (route reason, record, the whole text, the `chatroute` decision)."""
     async with aclosing(events):
-        reason, seen = await _first_events(events)
+        reason, seen = await _first_events(events, req)
         parts = [e.text for e in seen if isinstance(e, Delta)]
         finished = seen[-1] if seen and isinstance(seen[-1], TurnFinished) else None
         if finished is None:
@@ -691,13 +687,13 @@ class _HangUpStops:
 
 
 async def _stream_response(receive: Receive, wire: _Stream, events: AsyncGenerator[Any, None],
-                           received: float) -> Response:
+                           received: float, req: ServedRequest) -> Response:
     # The response starts at the first token: until then a failure is still an HTTP error status.
     # A client that hangs up meanwhile stops the provider's request at once, or a model thinking
     # long before its first token would go on, billed, until that token found nobody to take it.
     try:
         async with _HangUpStops(receive):
-            reason, seen = await _first_events(events)
+            reason, seen = await _first_events(events, req)
             first = seen[-1] if seen else None
             if isinstance(first, TurnFinished) and first.error is not None and not _filtered(first):
                 raise _upstream(first.record, first.error)

@@ -19,6 +19,7 @@ from typing import Any
 from chatroute.providers.base import Message
 from chatroute.serve.wire import (
     ApiError,
+    InputField,
     ServedRequest,
     SurrogateCarry,
     clean_text,
@@ -34,6 +35,8 @@ from chatroute.serve.wire import (
 )
 
 RESPONSES_PATH = "/v1/responses"
+# This API has no messages: the text is in `input` and `instructions`.
+RESPONSES_INPUT = InputField("input", "shorten the input or the instructions")
 
 ACCEPTED = frozenset({"model", "input", "instructions", "stream", "stream_options", "max_output_tokens",
                       "temperature", "text", "reasoning", "tool_choice", "include", "truncation", "top_logprobs",
@@ -101,7 +104,8 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
                          system="\n\n".join(system) if system else None, history=history, prompt=prompt,
                          stream=stream, include_usage=stream, max_tokens=max_tokens,
                          temperature=temperature_of(body, 2), user=user_of(body.get("user")),
-                         safety_identifier=user_of(body.get("safety_identifier")), instructions=instructions)
+                         safety_identifier=user_of(body.get("safety_identifier")), instructions=instructions,
+                         input_field=RESPONSES_INPUT)
 
 
 def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:

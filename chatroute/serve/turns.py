@@ -48,7 +48,8 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
     history = list(req.history)
     # The size check counts the prompt's tokens: on the event loop a long prompt held every other
     # stream until it was counted. The catalogue is read here, only the counting goes to a thread.
-    fits = fits_request(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None, served=True)
+    fits = fits_request(engine, req.prompt, history, system=req.system, pin=req.pinned, override=None, served=True,
+                        shorten=req.input_field.shorten)
     await asyncio.to_thread(engine.router.check_fits, fits)
     cache_status = "bypass"
     if engine.cache_enabled:

@@ -58,6 +58,19 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
+class InputField:
+    """Where a wire's request holds its text, in that wire's words: the `param` a refusal of an
+    input too large names, and what it tells the client to shorten."""
+
+    param: str
+    shorten: str
+
+
+# Chat completions and Anthropic's Messages: the system prompt is a message, or beside them.
+MESSAGES_INPUT = InputField("messages", "shorten the messages")
+
+
+@dataclass(frozen=True)
 class ServedRequest:
     model: str  # as the client named it
     preset: str | None  # the routing preset of a chatroute/* model; None: the configured one
@@ -77,6 +90,8 @@ class ServedRequest:
     safety_identifier: str | None = None
     # The Responses API's `instructions` as sent (also in `system`): its response echoes them.
     instructions: str | None = None
+    # The wire's field holding the text: a refusal of an input too large names it.
+    input_field: InputField = MESSAGES_INPUT
 
     @property
     def params(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import httpx
+import openai
 import pytest
 
 from tests.engine.helpers import write_config
@@ -75,3 +76,31 @@ def test_a_request_that_fits_the_model_it_names_says_it_was_named(tiny: Served) 
                    json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "a short one"}]})
     assert r.status_code == 200, r.text
     assert r.headers["x-chatroute-route-reason"] == "gpt-4o: named in the request"
+
+
+def test_an_input_too_large_on_the_responses_wire_names_the_input_and_says_to_shorten_it(tiny: Served) -> None:
+    # The Responses API has no messages: its input is `input` (and `instructions`), which is what
+    # the client must shorten, as the SDK gives it back (BadRequestError.param).
+    tiny.fake.reset()
+    client = tiny.client()
+    items = [*EARLIER, {"role": "user", "content": "word " * 1550}]
+    refusals = []
+    with pytest.raises(openai.BadRequestError) as named:
+        client.responses.create(model="openai/gpt-4o", instructions="Be brief.", input=items)  # type: ignore[arg-type]
+    refusals.append(named.value)
+    with pytest.raises(openai.BadRequestError) as streamed:  # noqa: SIM117 - the refusal comes on opening
+        with client.responses.stream(model="openai/gpt-4o", input=items):  # type: ignore[arg-type]
+            pass
+    refusals.append(streamed.value)
+    with pytest.raises(openai.BadRequestError) as routed:
+        client.responses.create(model="chatroute/auto", input="word " * 3000)
+    refusals.append(routed.value)
+    for err in refusals:
+        assert err.code == "context_length_exceeded" and err.param == "input", err.body
+        assert "messages" not in err.message, err.message
+    assert refusals[0].message.endswith(
+        "the model you named, openai/gpt-4o, has a context window of 1,500 tokens; name one with a larger window "
+        "(such as anthropic/claude-haiku-4-5, 2,000) or shorten the input or the instructions"), refusals[0].message
+    assert refusals[2].message.endswith(" tokens; the largest context window is 2,000 (anthropic/claude-haiku-4-5); "
+                                        "shorten the input or the instructions"), refusals[2].message
+    assert not tiny.fake.requests
