@@ -281,7 +281,9 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None, *,
 
     `fit` is the terminal's width (terminal_columns): while the table is wider, the `optional`
     columns (least needed first) are left out, and a last line names them. A terminal wraps a
-    wider row, and every row then read as two broken halves."""
+    wider row, and every row then read as two broken halves: so where even the columns kept are
+    wider, each row is a block instead, its first cell on a line and every other one under it
+    beside its column's name."""
     align = align or "l" * len(header)
     # A cell is one line: a line end in it (a CR reads as one) would start a row of its own.
     cells = [[_one_line(strip_terminal_controls(c)) for c in row] for row in (header, *rows)]
@@ -299,11 +301,38 @@ def table(rows: list[list[str]], header: list[str], align: str | None = None, *,
     def fmt(row: list[str]) -> str:
         return "  ".join(_pad(row[i], widths[i], align[i]) for i in keep).rstrip()
 
-    lines = [fmt(names), "  ".join("-" * widths[i] for i in keep)]
-    lines += [fmt(r) for r in cells[1:]]
+    if fit is not None and sum(widths[i] for i in keep) + 2 * (len(keep) - 1) > fit:
+        lines = _blocks(cells, keep)
+    else:
+        lines = [fmt(names), "  ".join("-" * widths[i] for i in keep)]
+        lines += [fmt(r) for r in cells[1:]]
     if left_out:
-        lines.append(f"(left out at {fit} columns: {', '.join(left_out)}; a wider terminal or a pipe shows them)")
+        note = f"(left out at {fit} columns: {', '.join(left_out)}; a wider terminal or a pipe shows them)"
+        lines += _wrapped(note, fit) if fit else [note]
     return "\n".join(lines)
+
+
+def _blocks(cells: list[list[str]], keep: list[int]) -> list[str]:
+    """Each row of `cells` (the header first) as a block: its first cell, then the others it
+    has, one a line, indented, beside their column's name."""
+    names, first, rest = cells[0], keep[0], keep[1:]
+    label = max((display_width(names[i]) for i in rest), default=0)
+    lines: list[str] = []
+    for row in cells[1:]:
+        lines.append(row[first].lstrip())  # a pad that marked no row (route's "* ") would read as a field
+        lines += [f"  {_pad(names[i], label, 'l')}  {row[i]}".rstrip() for i in rest if row[i].strip()]
+    return lines
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """`text` broken between words into lines of at most `width` cells (a word longer stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and display_width(lines[-1]) + 1 + display_width(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def _one_line(text: str) -> str:

@@ -97,7 +97,8 @@ async def _compare(engine: Any, args: argparse.Namespace, prompt: str) -> int:
                 fmt_ms(r.total_ms), f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "—",
                 {"ok": "ok", "interrupted": "interrupted", "error": "failed"}[r.status],
             ])
-        print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl"))
+        print(table(rows, ["model", "cost", "ttft", "total", "tok/s", "status"], "lrrrrl",
+                    fit=terminal_columns(sys.stdout)))
         conv = ordered[0].get("conversation_id")
         # With no text at all there is nothing to pick: the error line below says so. Partial
         # answers (every one interrupted) are kept and can be gone on from as whole ones can.

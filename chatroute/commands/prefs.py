@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from chatroute.commands.common import table, wait_notice
+from chatroute.commands.common import table, terminal_columns, wait_notice
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for m, b in sorted(biases.items(), key=lambda kv: -kv[1]):
         wins, losses = model.signals(m)
         rows.append([m, f"{wins:.1f}", f"{losses:.1f}", f"{b:+.3f}"])
-    print(table(rows, ["model", "chosen", "passed over", "adjustment"], "lrrr"))
+    print(table(rows, ["model", "chosen", "passed over", "adjustment"], "lrrr", fit=terminal_columns(sys.stdout)))
     print(f"\nfrom {_signals(len(records))} (overrides, regenerations, compare picks); each moves a model by at"
           f" most {MAX_BIAS / (1 + PRIOR_COUNT):.3f}, never past ±{MAX_BIAS:.2f} in all.\n"
           f"A turn uses {applies_when()} (need: how much a stronger model is predicted to help).")

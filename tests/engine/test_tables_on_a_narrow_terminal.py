@@ -1,6 +1,7 @@
 """The command line's tables on an 80-column terminal: each row on one line, the least needed
-columns left out and named, never the model, the cost or the health (narrower, those stay and
-the row wraps); into a pipe every column, as before."""
+columns left out and named, never the model, the cost or the health; narrower than what those
+take (40 columns), each row a block of lines that fit, its figures beside their columns' names;
+into a pipe every column, as before."""
 
 from __future__ import annotations
 
@@ -27,6 +28,20 @@ def _tables(out: str) -> list[list[str]]:
     return found
 
 
+def _blocks(out: str) -> list[list[str]]:
+    """Each table of `out` shown as blocks: the lines from the one after a blank line (or the
+    first) to the note that names the columns left out, that note included."""
+    lines, found, start, note = out.splitlines(), [], 0, False
+    for i, line in enumerate(lines):
+        note = note or line.startswith("(left out at")
+        if not line:
+            start = i + 1
+        elif note and line.endswith("them)"):
+            found.append(lines[start:i + 1])
+            start, note = i + 1, False
+    return found
+
+
 @pytest.mark.parametrize("columns", [80, 40])
 def test_tables_fit_the_terminal_and_name_what_they_leave_out(
         columns: int, capsys: pytest.CaptureFixture[str], configured: FakeServer,
@@ -41,13 +56,21 @@ def test_tables_fit_the_terminal_and_name_what_they_leave_out(
                                                             "turns", "cost"])):
         code, out, err = run_cli(capsys, *args)
         assert code == 0, err
-        tables = _tables(out)
-        assert tables, out
-        if columns == 80:  # narrower than what the kept columns take, the rows wrap
+        if columns == 80:
+            tables = _tables(out)
+            assert tables, out
             for table in tables:
                 assert all(display_width(line) <= columns for line in table), (args, "\n".join(table))
-        headers = " ".join(table[0] for table in tables)
-        assert all(name in headers for name in kept), (args, out)
+            headers = " ".join(table[0] for table in tables)
+            assert all(name in headers for name in kept), (args, out)
+        else:  # narrower than the kept columns take: no row wraps, each figure beside its name
+            blocks = _blocks(out)
+            assert blocks, out
+            for block in blocks:
+                assert all(display_width(line) <= columns for line in block), (args, "\n".join(block))
+            labels = {line.split("  ")[1] for block in blocks for line in block if line.startswith("  ")}
+            assert set(kept[1:]) - {"conversation", "excluded"} <= labels, (args, labels)  # none is excluded
+            assert "$" in "".join(blocks[0]), (args, out)
         assert f"(left out at {columns} columns: " in out, out
     monkeypatch.setattr(type(sys.stdout), "isatty", lambda self: False)  # a pipe: every column, no note
     code, out, err = run_cli(capsys, "models")
@@ -64,6 +87,9 @@ def test_compare_rules_do_not_wrap_on_a_narrow_terminal(
     assert code == 0, err
     rules = [line for line in out.splitlines() if line.startswith("━━ ")]
     assert len(rules) == 2 and all(display_width(rule) == min(64, columns - 1) for rule in rules), rules
+    if columns == 40:  # the summary's rows, too wide for it, are blocks
+        summary = out.splitlines()[out.splitlines().index("openai/gpt-4o-mini"):]
+        assert "  status  ok" in summary and all(display_width(line) <= columns for line in summary[:12]), out
 
 
 def test_a_line_end_in_a_cell_never_starts_a_row_of_its_own(
