@@ -136,7 +136,7 @@ def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
             system.append(text)
         else:
             turns.append(Message(role=role, content=text))
-    history, prompt = last_prompt(turns, "the last message of 'input' must be the user's")
+    history, prompt = last_prompt(turns, "the last message of 'input' must be the user's", RESPONSES_INPUT)
     return system, history, prompt
 
 

@@ -286,13 +286,15 @@ def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         yield where, m
 
 
-def last_prompt(turns: list[Message], not_users: str) -> tuple[tuple[Message, ...], str]:
-    """(history, prompt): the last turn must be a user's and say something."""
+def last_prompt(turns: list[Message], not_users: str,
+                field: InputField = MESSAGES_INPUT) -> tuple[tuple[Message, ...], str]:
+    """(history, prompt): the last turn must be a user's and say something. `field`: where the
+    wire holds the turns, which a refusal names."""
     if not turns or turns[-1].role != "user":
-        raise ApiError(400, not_users, param="messages")
+        raise ApiError(400, not_users, param=field.param)
     prompt = turns[-1].content
     if not prompt.strip():
-        raise ApiError(400, "the last user message is empty", param="messages")
+        raise ApiError(400, "the last user message is empty", param=field.param)
     return tuple(turns[:-1]), prompt
 
 

@@ -144,3 +144,16 @@ def test_an_input_too_large_for_the_model_names_the_input(fresh: Served) -> None
         fresh.client().responses.create(model="openai/gpt-4o-mini", input="word " * 700_000)
     assert info.value.code == "context_length_exceeded" and info.value.param == "input"
     assert not fresh.fake.requests
+
+
+@pytest.mark.parametrize("items", [
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}],
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}, {"role": "user", "content": "  "}],
+], ids=["assistant-last", "empty-last"])
+def test_input_whose_last_message_is_not_a_users_question_names_the_input(fresh: Served,
+                                                                           items: list[Any]) -> None:
+    # The Responses API has no `messages`: a client pointing at the field to fix reads `input`.
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(model="chatroute/auto", input=items)
+    assert info.value.param == "input", info.value.body
+    assert not fresh.fake.requests
