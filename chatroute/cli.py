@@ -12,7 +12,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TextIO, cast
+from typing import Any, NoReturn, TextIO, cast
 
 from chatroute import __version__
 from chatroute.errors import ChatrouteError, StopSignal, stop_signals
@@ -36,8 +36,17 @@ Run `chatroute` with no arguments to open the TUI.
 PROMPT_HELP = "the prompt; '-', or none with standard input not a terminal (`echo … |`), reads standard input"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors said as every other error is: an unknown option is
+    quoted as typed (`unrecognized arguments: …`), and a pasted escape sequence in it would
+    otherwise reach the terminal. Subcommands' parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_for_stderr(message))
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="chatroute",
         description="Chat with several LLMs; a local router picks the model for each turn.",
         epilog=EPILOG,

@@ -225,6 +225,21 @@ baseline_model = "openai/base{evil}line"
     assert "baseline" in verdict and not _leaks(out)
 
 
+@pytest.mark.parametrize("argv", [
+    ["ask", f"--bogus{CLIPBOARD}{CLEAR}"],  # a subcommand's unknown option, quoted as typed
+    [f"--bogus{CLEAR}"],  # the top-level parser's (no command: the TUI)
+    ["costs", "--by", "day", f"stray{CLIPBOARD}"],  # an extra argument
+])
+def test_a_usage_error_never_carries_the_arguments_escapes(
+        argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _on_a_terminal(monkeypatch)
+    with pytest.raises(SystemExit) as exited:
+        run_cli(capsys, *argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "error: unrecognized arguments: " in err, err
+    assert not _leaks(err) and "\x1b" not in err and "\x07" not in err, repr(err)
+
+
 C1_AND_DEL = "日本語 csi\x9b2J del\x7f dcs\x90q\x9c osc\x9d0;t\x9c end"
 
 
