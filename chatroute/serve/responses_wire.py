@@ -40,10 +40,10 @@ RESPONSES_INPUT = InputField("input", "shorten the input or the instructions")
 
 ACCEPTED = frozenset({"model", "input", "instructions", "stream", "stream_options", "max_output_tokens",
                       "temperature", "text", "reasoning", "tool_choice", "include", "truncation", "top_logprobs",
-                      "user", "safety_identifier"})
+                      "user", "safety_identifier", "metadata"})
 # Accepted and not passed on: they do not change what a good answer is. `store` asks OpenAI to keep
 # the response for later retrieval; serve keeps none, and says so in the response (`store: false`).
-IGNORED = frozenset({"metadata", "store", "service_tier", "top_p", "parallel_tool_calls", "prompt_cache_key",
+IGNORED = frozenset({"store", "service_tier", "top_p", "parallel_tool_calls", "prompt_cache_key",
                      "prompt_cache_retention", "max_tool_calls"})
 
 # What each refused parameter needs instead, where there is a way round.
@@ -73,9 +73,6 @@ def parse_responses_request(body: dict[str, Any]) -> str:
         if not isinstance(text, dict) or not (fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text")):
             raise ApiError(400, "chatroute serve does not support 'text.format' other than {\"type\": \"text\"}",
                            code="unsupported_parameter", param="text")
-    reasoning = body.get("reasoning")
-    if reasoning is not None and not isinstance(reasoning, dict):
-        raise ApiError(400, "'reasoning' must be an object", param="reasoning")
     include = body.get("include")
     if include is not None and not isinstance(include, list):
         raise ApiError(400, "'include' must be an array", param="include")
@@ -97,6 +94,7 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise ApiError(400, f"'instructions' must be a string, got {json_type(instructions)}", param="instructions")
+    echo = _echoed(body)
     system, history, prompt = _input(body.get("input"))
     if instructions and instructions.strip():
         system.insert(0, instructions)
@@ -104,8 +102,35 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
                          system="\n\n".join(system) if system else None, history=history, prompt=prompt,
                          stream=stream, include_usage=stream, max_tokens=max_tokens,
                          temperature=temperature_of(body, 2), user=user_of(body.get("user")),
-                         safety_identifier=user_of(body.get("safety_identifier")), instructions=instructions,
+                         safety_identifier=user_of(body.get("safety_identifier")), echo=echo,
                          input_field=RESPONSES_INPUT)
+
+
+def _echoed(body: dict[str, Any]) -> dict[str, Any]:
+    """What the response echoes of the request as sent, as OpenAI's does, each field checked:
+    a client that sent the wrong type would otherwise read its own mistake back as accepted.
+    None of them is passed on: `reasoning.effort` is not, as chat completions' reasoning_effort
+    is not (the routed model decides); the end user's names key the cache (ServedRequest.params)."""
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ApiError(400, f"'metadata' must be an object, got {json_type(metadata)}", param="metadata")
+    for key, value in (metadata or {}).items():
+        if not isinstance(value, str):
+            raise ApiError(400, f"'metadata' values must be strings: {key!r} is {json_type(value)}", param="metadata")
+    reasoning = body.get("reasoning")
+    if reasoning is not None and not isinstance(reasoning, dict):
+        raise ApiError(400, f"'reasoning' must be an object, got {json_type(reasoning)}", param="reasoning")
+    for key in ("effort", "summary", "generate_summary"):
+        value = (reasoning or {}).get(key)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, f"'reasoning.{key}' must be a string, got {json_type(value)}", param=f"reasoning.{key}")
+    for name in ("safety_identifier", "user"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(400, f"'{name}' must be a string, got {json_type(value)}", param=name)
+    return {"instructions": body.get("instructions"), "metadata": metadata or {},
+            "reasoning": {"effort": None, "summary": None, **(reasoning or {})},
+            "safety_identifier": body.get("safety_identifier"), "user": body.get("user")}
 
 
 def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
@@ -185,12 +210,13 @@ class ResponseWriter:
         body: dict[str, Any] = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "error": error, "incomplete_details": {"reason": incomplete} if status == "incomplete" else None,
-            "instructions": self.req.instructions, "max_output_tokens": self.req.max_tokens, "model": self.model,
+            "max_output_tokens": self.req.max_tokens, "model": self.model,
             "output": [] if text is None else [self._item(text, item_status)],
-            "parallel_tool_calls": False, "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None}, "store": False, "temperature": self.req.temperature,
-            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": None,
-            "truncation": "disabled", "usage": use, "user": self.req.user, "metadata": {},
+            "parallel_tool_calls": False, "previous_response_id": None, "store": False,
+            "temperature": self.req.temperature, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
+            "tools": [], "top_p": None, "truncation": "disabled", "usage": use,
+            # instructions, metadata, reasoning, safety_identifier and user as the request gave them
+            **self.req.echo,
         }
         if decision is not None:
             body["chatroute"] = decision

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatroute.providers.base import Message
@@ -88,8 +88,9 @@ class ServedRequest:
     # OpenAI's newer name for the same (`safety_identifier`), keyed apart from `user`: a request
     # may carry both, and neither may be served what was cached for another. Not passed on.
     safety_identifier: str | None = None
-    # The Responses API's `instructions` as sent (also in `system`): its response echoes them.
-    instructions: str | None = None
+    # What the Responses API's response echoes of the request as sent (`instructions`, also in
+    # `system`; `metadata`, `reasoning`, the end user's names): none of it is passed on.
+    echo: Mapping[str, Any] = field(default_factory=dict, compare=False)
     # The wire's field holding the text: a refusal of an input too large names it.
     input_field: InputField = MESSAGES_INPUT
 
@@ -287,14 +288,14 @@ def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def last_prompt(turns: list[Message], not_users: str,
-                field: InputField = MESSAGES_INPUT) -> tuple[tuple[Message, ...], str]:
-    """(history, prompt): the last turn must be a user's and say something. `field`: where the
+                source: InputField = MESSAGES_INPUT) -> tuple[tuple[Message, ...], str]:
+    """(history, prompt): the last turn must be a user's and say something. `source`: where the
     wire holds the turns, which a refusal names."""
     if not turns or turns[-1].role != "user":
-        raise ApiError(400, not_users, param=field.param)
+        raise ApiError(400, not_users, param=source.param)
     prompt = turns[-1].content
     if not prompt.strip():
-        raise ApiError(400, "the last user message is empty", param=field.param)
+        raise ApiError(400, "the last user message is empty", param=source.param)
     return tuple(turns[:-1]), prompt
 
 

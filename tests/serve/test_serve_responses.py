@@ -157,3 +157,38 @@ def test_input_whose_last_message_is_not_a_users_question_names_the_input(fresh:
         fresh.client().responses.create(model="chatroute/auto", input=items)
     assert info.value.param == "input", info.value.body
     assert not fresh.fake.requests
+
+
+def test_metadata_reasoning_and_the_end_users_names_are_echoed_as_openai_echoes_them(fresh: Served) -> None:
+    ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "input": "echo my request's fields",
+                           "metadata": {"ticket": "T-1", "team": "docs"}, "reasoning": {"effort": "low",
+                                                                                         "summary": "auto"},
+                           "safety_identifier": "user-hash-1", "user": "u-1"}
+    whole = fresh.client().responses.create(**ask)
+    with fresh.client().responses.stream(**ask) as stream:
+        created = [e.response for e in stream if e.type == "response.created"]
+        streamed = stream.get_final_response()
+    for response in (whole, *created, streamed):
+        assert response.metadata == {"ticket": "T-1", "team": "docs"}
+        assert response.reasoning is not None
+        assert (response.reasoning.effort, response.reasoning.summary) == ("low", "auto")
+        assert (response.safety_identifier, response.user) == ("user-hash-1", "u-1")
+    # The effort is not passed on, as chat completions' reasoning_effort is not: the routed model decides.
+    assert all("effort" not in str(r.body) and "reasoning" not in r.body for r in fresh.fake.requests)
+    plain = fresh.client().responses.create(model="openai/gpt-4o-mini", input="nothing to echo")
+    assert plain.metadata == {} and plain.safety_identifier is None and plain.user is None
+    assert plain.reasoning is not None and plain.reasoning.effort is None
+
+
+@pytest.mark.parametrize(("field", "value", "param"), [
+    ("metadata", "ticket T-1", "metadata"), ("metadata", {"ticket": 1}, "metadata"),
+    ("reasoning", "low", "reasoning"), ("reasoning", {"effort": 1}, "reasoning.effort"),
+    ("reasoning", {"summary": True}, "reasoning.summary"),
+    ("safety_identifier", 42, "safety_identifier"), ("user", ["u-1"], "user"),
+])
+def test_an_echoed_field_of_the_wrong_type_is_a_400_naming_it(fresh: Served, field: str, value: Any,
+                                                             param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(model="openai/gpt-4o-mini", input="a bad field", **{field: value})
+    assert info.value.param == param, info.value.body
+    assert not fresh.fake.requests
