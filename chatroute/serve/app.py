@@ -521,7 +521,7 @@ async def _complete_responses(events: AsyncGenerator[Any, None], received: float
 def _responses_usage(record: TurnRecord) -> dict[str, Any]:
     reasoning = (record.route or {}).get("reasoning_tokens")
     return responses_wire.usage(record.input_tokens, record.output_tokens, record.cached_tokens,
-                                reasoning if isinstance(reasoning, int) else 0)
+                                record.cache_write_tokens, reasoning if isinstance(reasoning, int) else 0)
 
 
 def _message_usage(record: TurnRecord) -> dict[str, int]:

@@ -167,11 +167,15 @@ def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
 
 # -- responses ------------------------------------------------------------------------------
 
-def usage(input_tokens: int, output_tokens: int, cached: int, reasoning: int = 0) -> dict[str, Any]:
+def usage(input_tokens: int, output_tokens: int, cached: int, cache_write: int = 0,
+          reasoning: int = 0) -> dict[str, Any]:
     """The Responses API's usage from the ledger's counts (input_tokens holds every prompt token
-    once, prompt-cache reads included, as on the chat completions wire). `reasoning`: of the
-    output, the thinking as the provider counted it; 0 where it gave no count."""
-    return {"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached},
+    once, prompt-cache reads and writes included, as on the chat completions wire). `reasoning`:
+    of the output, the thinking as the provider counted it; 0 where it gave no count. Every detail
+    is there, 0 or not: the openai SDK types each as a count (not optional), so a client adds them
+    up, and a missing one is None in its hands."""
+    return {"input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": cache_write},
             "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": input_tokens + output_tokens}
 

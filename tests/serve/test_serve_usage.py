@@ -52,3 +52,28 @@ def test_streamed_usage_counts_cache_tokens_once(fresh: Served, model: str, upst
     last = chunks[-1]
     assert last.usage is not None and not last.choices
     _check(fresh, last.usage, last.model_extra["chatroute"], cached)
+
+
+@pytest.mark.parametrize(("model", "upstream", "reply", "cached"), CASES)
+def test_responses_usage_has_every_field_the_sdk_types_as_a_count(fresh: Served, model: str, upstream: str,
+                                                                  reply: Reply, cached: int) -> None:
+    # The openai SDK's ResponseUsage requires input_tokens_details.cache_write_tokens and
+    # output_tokens_details.reasoning_tokens as ints: a client adding them up must find numbers.
+    client = fresh.client()
+    ask = f"responses usage, warm cache ({model}, {cached})"
+    # Each asks as an end user of its own, so no answer cached by another test is served (a hit bills nothing).
+    fresh.fake.script(upstream, reply)
+    whole = client.responses.create(model=model, input=ask, user=f"whole {ask}")
+    fresh.fake.script(upstream, reply)
+    with client.responses.stream(model=model, input=ask, user=f"streamed {ask}") as stream:
+        streamed = stream.get_final_response()
+    for response in (whole, streamed):
+        usage = response.usage
+        assert usage is not None
+        turn = fresh.turn(response.model_extra["chatroute"]["turn_id"])  # type: ignore[index]
+        assert usage.input_tokens == turn.input_tokens == 1520
+        assert usage.input_tokens_details.cached_tokens == turn.cached_tokens == cached
+        assert usage.input_tokens_details.cache_write_tokens == turn.cache_write_tokens == reply.cache_write_tokens
+        # No provider here counts the thinking apart: 0, not a missing field (see README).
+        assert usage.output_tokens_details.reasoning_tokens == 0
+        assert usage.total_tokens == usage.input_tokens + usage.output_tokens
