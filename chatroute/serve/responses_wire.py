@@ -44,7 +44,7 @@ ACCEPTED = frozenset({"model", "input", "instructions", "stream", "stream_option
 # Accepted and not passed on: they do not change what a good answer is. `store` asks OpenAI to keep
 # the response for later retrieval; serve keeps none, and says so in the response (`store: false`).
 IGNORED = frozenset({"store", "service_tier", "top_p", "parallel_tool_calls", "prompt_cache_key",
-                     "prompt_cache_retention", "max_tool_calls"})
+                     "prompt_cache_retention", "prompt_cache_options", "max_tool_calls"})
 
 # What each refused parameter needs instead, where there is a way round.
 _STATEFUL = {

@@ -106,7 +106,7 @@ def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) 
     response = fresh.client().responses.create(
         model="openai/gpt-4o-mini", input="say something short", store=True, metadata={"k": "v"},
         reasoning={"effort": "low"}, text={"format": {"type": "text"}}, tool_choice="auto", truncation="disabled",
-        parallel_tool_calls=False, user="u-1")
+        parallel_tool_calls=False, user="u-1", prompt_cache_key="k-1", prompt_cache_options={"ttl": "30m"})
     assert response.output_text == "Echo from gpt-4o-mini: say something short"
     assert extra(response)["store"] is False  # serve keeps no responses, whatever was asked
 
