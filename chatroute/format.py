@@ -35,7 +35,8 @@ def reroute_line(reroute: dict[str, Any]) -> str:
     """One reroute as the user reads it, live and reopened alike: `gpt-4o-mini 429 → claude-haiku-4-5`,
     with what the user must fix (a refused key) and the cost of an attempt billed before it failed
     (≈ when its usage was estimated, as the costs table marks it); the same model asked again with
-    a lower max_tokens reads `… → again with max_tokens 3,021`."""
+    a lower max_tokens reads `… → again with max_tokens 3,021`; the models the budget made it skip
+    close the line (`…; skipped gpt-4o: would exceed the budget ($0.0018 left)`)."""
     cost = reroute.get("cost_usd")
     approx = "≈" if reroute.get("estimated") else ""
     billed = f" (billed {approx}{usd(cost)})" if isinstance(cost, (int, float)) else ""
@@ -43,7 +44,15 @@ def reroute_line(reroute: dict[str, Any]) -> str:
     to = short_model(reroute.get("to"))
     if reroute.get("to") == reroute.get("from") and isinstance(reroute.get("max_tokens"), int):
         to = f"again with max_tokens {reroute['max_tokens']:,}"  # what the credit covers
-    return f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed} → {to}"
+    skipped = reroute.get("skipped")
+    skips = f"; skipped {skipped_text(skipped)}" if isinstance(skipped, list) and skipped else ""
+    return f"{short_model(reroute.get('from'))} {reroute.get('error') or ''}{hint}{billed} → {to}{skips}"
+
+
+def skipped_text(skipped: list[dict[str, Any]]) -> str:
+    """The models a fail-over skipped for the budget, each with why: `gpt-4o: would exceed the
+    budget ($0.0018 left)`."""
+    return ", ".join(f"{short_model(s.get('model'))}: {s.get('why')}" for s in skipped)
 
 
 def fmt_wait(seconds: float) -> str:

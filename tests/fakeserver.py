@@ -148,6 +148,7 @@ class Fault:
     retry_after_ms: sets `retry-after-ms`. error_type / code / message override the defaults.
     echo_key: put the received credential into the message, as some servers do (tests scrubbing).
     delay: seconds to wait before answering.
+    hold: the answer waits until this event is set (after the delay), as Reply's hold.
     """
 
     status: int
@@ -160,6 +161,7 @@ class Fault:
     echo_key: bool = False
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None
 
     @classmethod
     def context_overflow(cls) -> Fault:
@@ -572,6 +574,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(step, Fault):
             self._sleep(step.delay)
+            if step.hold is not None:
+                self._hold(step.hold)
             extra = dict(step.headers)
             if step.retry_after is not None:
                 extra["retry-after"] = (

@@ -26,7 +26,7 @@ from chatroute.engine.records import (
 )
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
-from chatroute.format import reroute_line
+from chatroute.format import reroute_line, skipped_text
 from chatroute.providers.base import (
     REROUTABLE,
     ChatRequest,
@@ -45,7 +45,7 @@ from chatroute.turn_events import Delta, Rerouted, Thinking, TurnEvent, TurnFini
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
     from chatroute.engine.core import Engine
-    from chatroute.routing.policy import RouteDecision
+    from chatroute.routing.policy import RouteCandidate, RouteDecision
     from chatroute.store.records import TurnRecord
 
 
@@ -89,12 +89,18 @@ async def answer(
             pass  # a full disk: the turn's final write reports it; the reroute still names the cost
         return record
 
+    async def move(to: RouteDecision) -> str | None:
+        if not engine.in_flight.capped():
+            return None  # nothing is reserved: no write
+        return await engine._db(engine.in_flight.move, decision, to)
+
     out = Failover()
     on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
                       conv.system_prompt)
     async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
                                  current_model=current_model, request_for=request_for, on_stop=on_stop,
-                                 on_failover=on_failover, message_id=message_id, before=before)) as events:
+                                 on_failover=on_failover, message_id=message_id, before=before,
+                                 move=move)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()
@@ -149,13 +155,15 @@ async def attempts(
     on_failover: Callable[[ModelInfo, Attempt], Awaitable[TurnRecord]] | None = None,
     message_id: str | None = None,
     before: Callable[[ModelInfo], Awaitable[None]] | None = None,
+    move: Callable[[RouteDecision], Awaitable[str | None]] | None = None,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model and, while no token has come, fail over to the next one,
     noting each reroute: the loop a chat turn and a served request share. What differs between
     them comes in: the provider request for a model (given the first-token deadline, loop time),
     what records a stopped stream, what records an attempt that was billed although the turn
     moves on (it streamed only thinking), a step before each attempt (a turn names its
-    message's model)."""
+    message's model), and the move of the turn's budget reservation to the model it fails over
+    to (InFlight.move: None once moved, else why the budget refuses that model)."""
     loop = asyncio.get_running_loop()
     # Fail-overs share one deadline: two hanging candidates must not each take their own
     # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
@@ -197,13 +205,19 @@ async def attempts(
             attempt.reroutes.append(retry)
             yield Rerouted(model_id, err.short, model_id, reroute_line(retry))
             continue
-        next_model = fallback(engine, decision, err, info, tried, prompt, history, shim, current_model)
-        if next_model is None:
+        again, skipped = await failover_to(engine, decision, err, info, tried, prompt, history, shim,
+                                           current_model, move)
+        if again is None:
+            if skipped:
+                err.message = f"{err.message}; no other model tried: {skipped_text(skipped)}"
             return
+        next_model = again.model
         reroute: dict[str, Any] = {"from": model_id, "error": err.short, "kind": err.kind.value, "to": next_model,
                                    "message": err.message}
         if err.extra.get("hint"):
             reroute["hint"] = err.extra["hint"]  # what the user must fix (a refused key), on the line
+        if skipped:
+            reroute["skipped"] = skipped  # the models the budget kept this turn from, on the line
         attempt.reroutes.append(reroute)
         if not failed_unbilled(attempt) and on_failover is not None:
             # The model thought before failing: that is billed, so it is recorded and said.
@@ -294,6 +308,60 @@ def reported_input(usage: UsageReport | None) -> ReportedInput | None:
                          usage.cached_input_tokens, usage.cache_write_tokens)
 
 
+async def failover_to(
+    engine: Engine,
+    decision: RouteDecision,
+    err: ProviderError,
+    info: ModelInfo,
+    tried: set[str],
+    prompt: str,
+    history: list[Message],
+    conv: Any,
+    current_model: str | None,
+    move: Callable[[RouteDecision], Awaitable[str | None]] | None,
+) -> tuple[RouteDecision | None, list[dict[str, str]]]:
+    """The decision of the model to fail over to (None: stop), its expected cost reserved in
+    place of the turn's (`move`), and the models the budget made the turn skip on the way, each
+    with why: ones it would have tried before that one, for which what was spent or reserved
+    since the turn's decision leaves no room (the router's exclusion, or the check as the
+    reservation moves, when another process reserved in between)."""
+    skipped: list[dict[str, str]] = []
+    passed: set[str] = set()
+    while True:
+        again, candidates = fallback(engine, decision, err, info, tried | passed, prompt, history, conv,
+                                     current_model)
+        named = {s["model"] for s in skipped}
+        skipped += [s for s in budget_skips(decision, again, candidates) if s["model"] not in named]
+        if again is None or move is None:
+            return again, skipped
+        refused = await move(again)
+        if refused is None:
+            return again, skipped
+        skipped.append({"model": again.model, "why": refused})
+        passed.add(again.model)
+
+
+def budget_skips(decision: RouteDecision, again: RouteDecision | None,
+                 candidates: list[RouteCandidate]) -> list[dict[str, str]]:
+    """The models a fail-over's decision (`again`, with its `candidates`; None: none left) leaves
+    out for the budget that the turn's own decision had not excluded and ranked no lower than
+    the one it goes to now: those it would have tried, but for the budget."""
+    from chatroute.routing.decision import is_budget_exclusion
+
+    before = {c.model: c for c in decision.candidates}
+    was_next = before.get(again.model) if again is not None else None
+    bar = was_next.utility if was_next is not None else None
+    out = []
+    for c in candidates:
+        was = before.get(c.model)
+        if not is_budget_exclusion(c.excluded) or was is None or was.excluded is not None:
+            continue
+        if bar is not None and (was.utility or 0.0) < bar:
+            continue
+        out.append({"model": c.model, "why": c.excluded or ""})
+    return out
+
+
 def fallback(
     engine: Engine,
     decision: RouteDecision,
@@ -304,15 +372,18 @@ def fallback(
     history: list[Message],
     conv: Any,
     current_model: str | None,
-) -> str | None:
-    """The next model after a failure before the first token, or None to stop.
+) -> tuple[RouteDecision | None, list[RouteCandidate]]:
+    """The next model's decision after a failure before the first token, or None to stop; and
+    the candidates that decision (or its refusal) weighed.
 
     Only routed (and default) turns fail over: a pin or override is the user's explicit
     choice, so its failure is shown with a retry instead. Content-policy refusals are
     never rerouted.
     """
+    from chatroute.routing.decision import NoRouteError
+
     if err.kind not in REROUTABLE or decision.kind not in ("routed", "default"):
-        return None
+        return None, []
     exclude = set(tried)
     if err.kind is ErrorKind.CONTEXT_OVERFLOW:
         window = info.context_window or 0
@@ -322,8 +393,10 @@ def fallback(
             engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,
             current_model=current_model, exclude=exclude, preset=decision.preset, failing_over=decision,
         )
+    except NoRouteError as exc:
+        return None, exc.candidates
     except ChatrouteError:
-        return None
+        return None, []
     if again.model in tried or again.kind not in ("routed", "default"):
-        return None
-    return again.model
+        return None, again.candidates
+    return again, again.candidates

@@ -7,7 +7,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from chatroute.engine.cache_path import cache_params
 from chatroute.engine.common import as_pairs
@@ -15,6 +16,7 @@ from chatroute.engine.history import regenerated_question, window_for
 from chatroute.engine.route import decide_route
 from chatroute.errors import ChatrouteError
 from chatroute.format import short_model
+from chatroute.routing.decision import BUDGET_WOULD_EXCEED
 
 if TYPE_CHECKING:
     from chatroute.config import Config
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from chatroute.routing.budget import BudgetBlock
     from chatroute.routing.policy import RouteDecision
 
+T = TypeVar("T")
 
 # Decided again at most this many times when other processes reserve what the decision counted
 # on, between its reading of the budget and its reservation (each miss is another's progress).
@@ -48,13 +51,30 @@ class InFlight:
         on a budget read before this, so it is taken only if it still fits under the lock, with
         the ledger and every process's reservations read again; False when it no longer does
         (another process reserved meanwhile): decide again (reserved_decision)."""
-        engine = self._engine
-        budget = engine.config.budget
         if not self.capped():
             self._held[id(decision)] = None
             return True
-        chosen = next((c for c in decision.candidates if c.model == decision.model), None)
+        return self._reserve(decision, decision, check=check) is None
+
+    def move(self, decision: RouteDecision, to: RouteDecision) -> str | None:
+        """The turn of `decision` fails over to `to.model`: its reservation becomes what the turn
+        is expected to cost there, checked under the lock as a decision's is (the model the
+        first reservation priced is no longer to come; a dearer one would pass the cap unseen).
+        None once it is held; else why the budget keeps that model from the turn, which then
+        skips it (its reservation is left as it was)."""
+        if not self.capped():
+            return None
+        return self._reserve(decision, to, check=True, replacing=self._held.get(id(decision)))
+
+    def _reserve(self, decision: RouteDecision, priced: RouteDecision, *, check: bool,
+                 replacing: int | None = None) -> str | None:
+        """Reserve, for the turn of `decision`, the expected cost of `priced.model`; None when it
+        is held, else the budget's reason against it (nothing reserved)."""
+        engine = self._engine
+        budget = engine.config.budget
+        chosen = next((c for c in priced.candidates if c.model == priced.model), None)
         cost = chosen.expected_cost_usd if chosen is not None else None
+        refused: list[str] = []
 
         def fits(reserved: float) -> bool:
             from chatroute.routing.budget import budget_state
@@ -63,15 +83,18 @@ class InFlight:
             state = budget_state(engine.store, budget, pending_usd=reserved)
             if state is None or chosen is None:
                 return True  # a model the decision does not price (a default outside the pool)
-            return budget_exclusion(state.remaining_usd(), state.used_fraction(), cost or 0.0,
-                                    price_known=cost is not None) is None
+            why = budget_exclusion(state.remaining_usd(), state.used_fraction(), cost or 0.0,
+                                   price_known=cost is not None)
+            if why is not None:
+                refused.append(why)
+            return why is None
 
         rid = engine.store.reserve(cost or 0.0, expires_after_s=longest_turn_s(engine.config),
-                                   fits=fits if check else None)
+                                   fits=fits if check else None, replacing=replacing)
         if rid is None:
-            return False
+            return refused[-1] if refused else BUDGET_WOULD_EXCEED
         self._held[id(decision)] = rid
-        return True
+        return None
 
     def capped(self) -> bool:
         """Whether a cap is configured: without one, nothing is reserved or counted."""
@@ -121,10 +144,22 @@ async def hold_in_thread(engine: Engine, decision: RouteDecision, check: bool) -
     behind. (A turn's own writes go through Engine._db, whose cancel ends every wait.)"""
     if not engine.in_flight.capped():
         return engine.in_flight.hold(decision)  # nothing to write
-    job = asyncio.ensure_future(asyncio.to_thread(engine.in_flight.hold, decision, check=check))
+    return await _shielded(engine, decision, partial(engine.in_flight.hold, decision, check=check))
+
+
+async def move_in_thread(engine: Engine, decision: RouteDecision, to: RouteDecision) -> str | None:
+    """`in_flight.move` for `serve`, as hold_in_thread holds."""
+    if not engine.in_flight.capped():
+        return None
+    return await _shielded(engine, decision, partial(engine.in_flight.move, decision, to))
+
+
+async def _shielded(engine: Engine, decision: RouteDecision, write: Callable[[], T]) -> T:
+    job = asyncio.ensure_future(asyncio.to_thread(write))
     try:
         return await asyncio.shield(job)
     except asyncio.CancelledError:
+        # The write goes on: the reservation it leaves is released once it is done.
         job.add_done_callback(lambda _: engine.in_flight.release(decision))
         raise
 

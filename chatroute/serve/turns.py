@@ -18,7 +18,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
-from chatroute.engine.budget import hold_in_thread, reserved_decision, with_figures
+from chatroute.engine.budget import hold_in_thread, move_in_thread, reserved_decision, with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import output_limit, required_max_tokens
 from chatroute.engine.records import Attempt, build_record, error_line, learn, request_left
@@ -162,10 +162,13 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         _tell(on_record, record, False)
         return record
 
+    def move(to: RouteDecision) -> Awaitable[str | None]:
+        return move_in_thread(engine, decision, to)
+
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
                                  current_model=None, request_for=request_for, on_stop=on_stop,
-                                 on_failover=on_failover)) as events:
+                                 on_failover=on_failover, move=move)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()

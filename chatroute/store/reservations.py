@@ -77,10 +77,12 @@ class ReservationQueries(StoreBase):
         return self._sum(live, but)
 
     def reserve(self, cost_usd: float, *, expires_after_s: float,
-                fits: Callable[[float], bool] | None = None) -> int | None:
+                fits: Callable[[float], bool] | None = None, replacing: int | None = None) -> int | None:
         """Reserve `cost_usd` until `release_reservation` (or the expiry), and return its id.
         `fits(reserved)` is asked under the write lock with what the others' reservations add
-        up to; when it says no, nothing is reserved and None is returned."""
+        up to; when it says no, nothing is reserved and None is returned. `replacing`: a
+        reservation of this process's the new one takes the place of, in the same transaction
+        (a turn failing over to another model): not counted by `fits`, and kept if it says no."""
         now = datetime.now(UTC)
         unreleased = self._unreleased
 
@@ -92,8 +94,10 @@ class ReservationQueries(StoreBase):
             if done:
                 c.executemany("DELETE FROM budget_reservations WHERE id = ?", [(rid,) for rid in done])
                 live = [row for row in live if row[0] not in done]
-            if fits is not None and not fits(self._sum(live, None)):
+            if fits is not None and not fits(self._sum(live, replacing)):
                 return None
+            if replacing is not None:
+                c.execute("DELETE FROM budget_reservations WHERE id = ?", (replacing,))
             cur = c.execute("INSERT INTO budget_reservations (owner, cost_usd, created_at, expires_at)"
                             " VALUES (?, ?, ?, ?)",
                             (self._writer, float(cost_usd), format_ts(now),

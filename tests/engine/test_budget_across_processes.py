@@ -19,8 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from chatroute.money import usd
 from tests.engine.helpers import write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 from tests.serve.conftest import ROOT, serve_env, start_served
 
 # Same length, so the router expects each to cost the same.
@@ -152,3 +155,102 @@ def test_a_turn_of_a_killed_process_does_not_hold_the_cap(tmp_path: Path, fake_s
     fake_server.script("gpt-4o-mini", Reply(text="the Rhine", input_tokens=n_in, output_tokens=n_out))
     code, out, err = _finish(_ask(home, PROMPTS[1]))
     assert code == 0 and "the Rhine" in out, err
+
+
+# A pool the router ranks by ability alone (cost not weighed): gpt-4o-mini first, then gpt-4o,
+# the dearest, then claude-haiku-4-5.
+RANKED = ["openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5"]
+_RANKING = ('cost_weight = 0.0\n\n[models."openai/gpt-4o-mini"]\nability = 0.99\n\n'
+            '[models."openai/gpt-4o"]\nability = 0.6\n\n[models."anthropic/claude-haiku-4-5"]\nability = 0.3\n')
+
+
+def _ranked_home(tmp_path: Path, fake: FakeServer) -> tuple[Path, dict[str, float]]:
+    """A home on the RANKED pool capped at gpt-4o's expected cost and half gpt-4o-mini's: one
+    turn fits on any model, and a second beside it only if the first is on gpt-4o-mini. Returns
+    each model's expected cost for these prompts."""
+    home = tmp_path / "ranked-home"
+    home.mkdir()
+    write_config(home, fake, pool=RANKED, extra=_RANKING)
+    out = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(home), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    decision = json.loads(out.stdout)
+    assert decision["model"] == RANKED[0], decision["reason"]
+    cost = {c["model"]: float(c["expected_cost_usd"]) for c in decision["candidates"]}
+    assert cost[RANKED[0]] < cost[RANKED[2]] < cost[RANKED[1]], cost
+    cap = cost[RANKED[1]] + cost[RANKED[0]] / 2
+    write_config(home, fake, pool=RANKED, extra=_RANKING + f"\n[budget]\ndaily_usd = {cap:.12f}\n")
+    return home, cost
+
+
+@pytest.mark.parametrize("first_by", ["ask", "serve"])
+def test_a_turn_that_fails_over_to_a_dearer_model_reserves_that_models_cost(
+        tmp_path: Path, fake_server: FakeServer, first_by: str) -> None:
+    """The first turn's gpt-4o-mini fails before its first token and it goes on to gpt-4o: its
+    reservation must become gpt-4o's expected cost. Before, it stayed at gpt-4o-mini's, so an
+    ask beside it saw room for claude-haiku-4-5 and was sent too, past the cap."""
+    home, _ = _ranked_home(tmp_path, fake_server)
+    release = threading.Event()
+    fake_server.script("gpt-4o-mini", Fault(status=500))
+    fake_server.script("gpt-4o", Reply(text="the Danube", hold=release))
+    server = start_served(home, fake_server) if first_by == "serve" else None
+    answered: list[str] = []
+
+    def request() -> None:
+        assert server is not None
+        reply = server.client().chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": PROMPTS[0]}])
+        answered.append(reply.choices[0].message.content or "")
+
+    try:
+        if server is not None:
+            threading.Thread(target=request, daemon=True).start()
+        first = _ask(home, PROMPTS[0]) if server is None else None
+        _until("the first turn's fail-over to gpt-4o", lambda: bool(fake_server.requests_for("gpt-4o")) or (
+            first is not None and first.poll() is not None))
+        second = _ask(home, PROMPTS[1])  # gpt-4o-mini cools down now: gpt-4o or claude-haiku-4-5
+        _until("the ask to be refused or sent", lambda: second.poll() is not None or len(fake_server.requests) >= 3)
+        sent = [r.model for r in fake_server.requests]
+        release.set()
+        code2, _, err2 = _finish(second)
+        assert sent == ["gpt-4o-mini", "gpt-4o"], f"an ask was sent beside a turn moved to gpt-4o: {err2}"
+        assert code2 == 2 and "this turn would exceed the daily budget" in err2, err2
+        if first is not None:
+            code1, out1, err1 = _finish(first)
+            assert code1 == 0 and "the Danube" in out1, err1
+            assert "gpt-4o-mini 500 → gpt-4o\n" in err1, err1
+        else:
+            _until("the served answer", lambda: bool(answered))
+            assert answered == ["the Danube"]
+    finally:
+        release.set()
+        if server is not None:
+            server.stop()
+
+
+def test_a_fail_over_skips_a_model_the_budget_no_longer_has_room_for_and_says_so(
+        tmp_path: Path, fake_server: FakeServer) -> None:
+    """The first ask decides while the cap has room for gpt-4o; before its gpt-4o-mini fails, a
+    second ask reserves what leaves no room for it. The fail-over skips gpt-4o for the budget,
+    as a decision would, goes on to claude-haiku-4-5, and its reroute line says why."""
+    home, cost = _ranked_home(tmp_path, fake_server)
+    fail, release = threading.Event(), threading.Event()
+    fake_server.script("gpt-4o-mini", Fault(status=500, hold=fail), Reply(text="the Rhine", hold=release))
+    fake_server.script("claude-haiku-4-5", Reply(text="the Danube"))
+    try:
+        first = _ask(home, PROMPTS[0])
+        _until("the first ask's request", lambda: len(fake_server.requests) >= 1 or first.poll() is not None)
+        second = _ask(home, PROMPTS[1])  # reserves gpt-4o-mini's cost: gpt-4o no longer fits beside it
+        _until("the second ask's request", lambda: len(fake_server.requests) >= 2 or second.poll() is not None)
+        fail.set()
+        code1, out1, err1 = _finish(first)
+    finally:
+        fail.set()
+        release.set()
+    code2, out2, err2 = _finish(second)
+    assert code1 == 0 and "the Danube" in out1, err1
+    assert [r.model for r in fake_server.requests] == ["gpt-4o-mini", "gpt-4o-mini", "claude-haiku-4-5"]
+    left = usd(cost[RANKED[1]] - cost[RANKED[0]] / 2)
+    assert f"gpt-4o-mini 500 → claude-haiku-4-5; skipped gpt-4o: would exceed the budget ({left} left)" \
+        in err1, err1
+    assert code2 == 0 and "the Rhine" in out2, err2
