@@ -73,6 +73,8 @@ def parse_responses_request(body: dict[str, Any]) -> str:
         if not isinstance(text, dict) or not (fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text")):
             raise ApiError(400, "chatroute serve does not support 'text.format' other than {\"type\": \"text\"}",
                            code="unsupported_parameter", param="text")
+    if body.get("truncation") not in (None, "auto", "disabled"):
+        raise ApiError(400, "'truncation' must be \"auto\" or \"disabled\"", param="truncation")
     include = body.get("include")
     if include is not None and not isinstance(include, list):
         raise ApiError(400, "'include' must be an array", param="include")
@@ -128,9 +130,11 @@ def _echoed(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise ApiError(400, f"'{name}' must be a string, got {json_type(value)}", param=name)
+    # truncation and tool_choice were checked with the request (parse_responses_request).
     return {"instructions": body.get("instructions"), "metadata": metadata or {},
             "reasoning": {"effort": None, "summary": None, **(reasoning or {})},
-            "safety_identifier": body.get("safety_identifier"), "user": body.get("user")}
+            "safety_identifier": body.get("safety_identifier"), "user": body.get("user"),
+            "tool_choice": body.get("tool_choice") or "auto", "truncation": body.get("truncation") or "disabled"}
 
 
 def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
@@ -217,9 +221,10 @@ class ResponseWriter:
             "max_output_tokens": self.req.max_tokens, "model": self.model,
             "output": [] if text is None else [self._item(text, item_status)],
             "parallel_tool_calls": False, "previous_response_id": None, "store": False,
-            "temperature": self.req.temperature, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
-            "tools": [], "top_p": None, "truncation": "disabled", "usage": use,
-            # instructions, metadata, reasoning, safety_identifier and user as the request gave them
+            "temperature": self.req.temperature, "text": {"format": {"type": "text"}}, "tools": [], "top_p": None,
+            "usage": use,
+            # instructions, metadata, reasoning, safety_identifier, user, tool_choice and truncation
+            # as the request gave them
             **self.req.echo,
         }
         if decision is not None:

@@ -192,3 +192,20 @@ def test_an_echoed_field_of_the_wrong_type_is_a_400_naming_it(fresh: Served, fie
         fresh.client().responses.create(model="openai/gpt-4o-mini", input="a bad field", **{field: value})
     assert info.value.param == param, info.value.body
     assert not fresh.fake.requests
+
+
+def test_truncation_and_tool_choice_are_checked_and_echoed_as_sent(fresh: Served) -> None:
+    ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "input": "echo how to truncate", "truncation": "auto",
+                           "tool_choice": "none"}
+    whole = fresh.client().responses.create(**ask)
+    with fresh.client().responses.stream(**ask) as stream:
+        streamed = stream.get_final_response()
+    for response in (whole, streamed):
+        assert (response.truncation, response.tool_choice) == ("auto", "none")
+    plain = fresh.client().responses.create(model="openai/gpt-4o-mini", input="echo the defaults")
+    assert (plain.truncation, plain.tool_choice) == ("disabled", "auto")
+    for value in ("sometimes", 1):
+        with pytest.raises(openai.BadRequestError) as info:
+            fresh.client().responses.create(model="openai/gpt-4o-mini", input="truncate how?",
+                                            truncation=value)  # type: ignore[arg-type]
+        assert info.value.param == "truncation", info.value.body
