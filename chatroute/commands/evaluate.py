@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chatroute.commands.common import StatusLine, clip_cells, display_width, print_json
+from chatroute.commands.common import StatusLine, clip_cells, display_width, print_json, terminal_line
 from chatroute.errors import UsageError
 from chatroute.safetext import strip_terminal_controls
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     on_tty = sys.stderr.isatty()
     progress = _Progress()
     if on_tty:
-        print(f"scoring {path.name} …", file=sys.stderr)
+        print(f"scoring {strip_terminal_controls(path.name)} …", file=sys.stderr)
     try:
         rows = load_rows(path, sys.stdin.buffer if from_stdin else None)
     except OSError as exc:
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(strip_terminal_controls(format_table(result)))
     if all("error" in part for part in result.values()):
         # Nothing could be scored: the report says why, and the exit status says it failed.
-        print(f"chatroute: error: {path}: no dataset had two prompts scored for both models", file=sys.stderr)
+        print(terminal_line(sys.stderr, f"chatroute: error: {path}: no dataset had two prompts scored for both models"),
+              file=sys.stderr)
         return 2
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from chatroute.commands.common import print_json, say_warnings, table, terminal_columns, wait_notice
+from chatroute.commands.common import print_json, say_warnings, table, terminal_columns, terminal_line, wait_notice
 from chatroute.money import usd
 from chatroute.safetext import strip_terminal_controls
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if any(d["ability_source"] == "unknown" for d in rows):
         print('set ability = 0..1 under [models."provider/model"] in the config for a model you know better')
     for t in tables:
-        print(f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}")
+        print(terminal_line(sys.stdout, f"prices: {t['kind']} from {t['source']}, as of {t['as_of']}"))
     if [t["kind"] for t in tables] == ["refreshed", "bundled"]:  # the refresh is the older
         print("  the bundled prices are newer than the refreshed ones and are used for every model they list")
     # The pool's oldest date, as the TUI's status bar: a model the newest table lacks is still

@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _show(refreshed: PriceTable | None, bundled: PriceTable) -> None:
     from chatroute.catalog.prices import refreshed_is_older, stale_note
+    from chatroute.commands.common import terminal_line
 
     current = refreshed or bundled
-    print(f"{current.kind} prices from {current.source}")
+    # The source is the --from the table came from, as typed or globbed: a file name may hold anything.
+    print(terminal_line(sys.stdout, f"{current.kind} prices from {current.source}"))
     print(f"as of {current.as_of}, {len(current)} models")
     if refreshed is not None and refreshed_is_older(refreshed, bundled):
         print(_older_than_bundled(bundled.as_of))
@@ -52,13 +54,14 @@ def _update(source: str | None, paths: Paths, refreshed: PriceTable | None, bund
         PriceFeedError,
         update_prices,
     )
-    from chatroute.commands.common import say_warnings, wait_notice
+    from chatroute.commands.common import say_warnings, terminal_line, wait_notice
 
     if source is not None and not source.strip():
         raise UsageError("--from is empty: give a URL, a file or '-' (leave --from out for the default feed)")
     source = source or DEFAULT_FEED_URL
     current = refreshed or bundled
-    print(f"fetching prices from {STDIN_NAME if source == STDIN_SOURCE else source} …", file=sys.stderr)
+    print(terminal_line(sys.stderr, f"fetching prices from {STDIN_NAME if source == STDIN_SOURCE else source} …"),
+          file=sys.stderr)
     before = _pool_prices(paths)
     try:
         result = update_prices(source, paths, current=current, on_wait=wait_notice)

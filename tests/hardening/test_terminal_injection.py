@@ -240,6 +240,31 @@ def test_a_usage_error_never_carries_the_arguments_escapes(
     assert not _leaks(err) and "\x1b" not in err and "\x07" not in err, repr(err)
 
 
+def test_a_file_names_escapes_never_reach_the_terminal(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed or a labelled file is named on the command line, perhaps by a glob over files from
+    elsewhere: `prices update` says the name as it fetches, `prices show` and `models` say it on
+    every run after, `eval` as it scores and in its error."""
+    from tests.catalog.helpers import make_feed
+
+    feed = tmp_path / f"feed{TITLE}{CLEAR}.json"
+    feed.write_text(json.dumps(make_feed()), encoding="utf-8")
+    labelled = tmp_path / f"rows{CLIPBOARD}.jsonl"
+    labelled.write_text('{"turns": ["x"], "scores": {"a": 1}}\n', encoding="utf-8")
+    _on_a_terminal(monkeypatch)
+    code, out, err = run_cli(capsys, "prices", "update", "--from", str(feed))
+    assert code == 0, err
+    assert "fetching prices from " in err and not _leaks(err), repr(err)
+    for args in (["prices", "show"], ["models"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        assert "refreshed" in out and f"{tmp_path}/feed" in out and not _leaks(out), (args, out)
+    code, out, err = run_cli(capsys, "eval", str(labelled))
+    assert code == 2 and "no dataset had two prompts" in err, err
+    assert "scoring rows" in err and not _leaks(err), repr(err)
+
+
 C1_AND_DEL = "日本語 csi\x9b2J del\x7f dcs\x90q\x9c osc\x9d0;t\x9c end"
 
 
