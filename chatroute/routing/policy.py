@@ -477,7 +477,10 @@ class Router:
         kind = "override" if override else "pinned"
         fc = next((c for c in turn.cands if c.model == forced), None)
         if fc is None:
-            fc = RouteCandidate(forced, None, None, None, None)
+            # Outside the pool: priced all the same, as the turn's budget reservation is its cost.
+            m = turn.by_id.get(forced)
+            cost = turn.expected_cost(m) if m is not None else None
+            fc = RouteCandidate(forced, None, cost, None, None, price_known=cost is not None)
             turn.cands.append(fc)
         how = "per-turn override" if override else "named in the request" if turn.request.served else (
             "pinned for this conversation")
@@ -523,6 +526,8 @@ class Router:
         keyless = turn.request.unavailable.get(default) if default else None
         if default and default not in turn.exclude and over is None and default_fits and keyless is None:
             reason = f"{short_model(default)}: configured default (no routed candidate is available)"
+            if default_cand is not None and all(c is not default_cand for c in cands):
+                cands.append(default_cand)  # priced: what the turn reserves against the caps
             return self._finish(default, "default", reason, turn, t0)
         if default_cand is not None and over is not None and all(c is not default_cand for c in cands):
             default_cand.excluded = over  # listed, so a refusal can offer it to send anyway

@@ -254,3 +254,49 @@ def test_a_fail_over_skips_a_model_the_budget_no_longer_has_room_for_and_says_so
     assert f"gpt-4o-mini 500 → claude-haiku-4-5; skipped gpt-4o: would exceed the budget ({left} left)" \
         in err1, err1
     assert code2 == 0 and "the Rhine" in out2, err2
+
+
+@pytest.mark.parametrize("first_by", ["ask to the default", "serve pinned"])
+def test_a_turn_on_a_model_outside_the_pool_reserves_its_expected_cost(
+        tmp_path: Path, fake_server: FakeServer, first_by: str) -> None:
+    """The pool is gpt-4o alone, which the cap has no room for; the default, gpt-4o-mini, is
+    outside it, and the cap has room for one turn on it. A turn on gpt-4o-mini (the default
+    standing in, or a served request naming it) must reserve its expected cost: before, it
+    reserved $0 (the decision priced no model outside the pool), so an ask beside it was sent to
+    the default too, past the cap."""
+    home, n_in, n_out, each = _capped_home(tmp_path, fake_server, 1.5)  # `each`: a turn on gpt-4o-mini
+    config = home / "config.toml"
+    write_config(home, fake_server, pool=["openai/gpt-4o"], extra=f"\n[budget]\ndaily_usd = {each * 1.5:.12f}\n")
+    config.write_text(config.read_text().replace('default = "openai/gpt-4o"', 'default = "openai/gpt-4o-mini"'))
+    server = start_served(home, fake_server) if first_by == "serve pinned" else None
+    answered: list[str] = []
+
+    def request() -> None:
+        assert server is not None
+        reply = server.client().chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": PROMPTS[0]}])
+        answered.append(reply.choices[0].message.content or "")
+
+    try:
+        with _held(fake_server, n_in, n_out, 2) as release:
+            if server is not None:
+                threading.Thread(target=request, daemon=True).start()
+            first = _ask(home, PROMPTS[0]) if server is None else None
+            _until("the first turn's request", lambda: len(fake_server.requests) >= 1 or (
+                first is not None and first.poll() is not None))
+            second = _ask(home, PROMPTS[1])
+            _until("the ask to be refused or sent", lambda: second.poll() is not None or len(fake_server.requests) >= 2)
+            sent = len(fake_server.requests)
+            release.set()
+            code2, _, err2 = _finish(second)
+            assert sent == 1, f"an ask was sent beside a turn on gpt-4o-mini, outside the pool: {err2}"
+            assert code2 == 2 and "this turn would exceed the daily budget" in err2, err2
+            if first is not None:
+                code1, out1, err1 = _finish(first)
+                assert code1 == 0 and "the Danube" in out1 and "gpt-4o-mini" in err1, err1
+            else:
+                _until("the served answer", lambda: bool(answered))
+                assert answered == ["the Danube"]
+    finally:
+        if server is not None:
+            server.stop()
