@@ -300,3 +300,25 @@ def test_a_turn_on_a_model_outside_the_pool_reserves_its_expected_cost(
     finally:
         if server is not None:
             server.stop()
+
+
+def test_a_cap_admits_a_turn_on_its_expected_cost_and_counts_what_it_really_cost(
+        tmp_path: Path, fake_server: FakeServer) -> None:
+    """The rule README's Budgets states: a turn is sent when its expected cost fits what is left,
+    though its ceiling (its input and max_tokens at the output price) does not; an answer longer
+    than expected costs what it costs, past the cap by at most that ceiling's excess; then the
+    cap is reached and the next routed turn is refused."""
+    home, n_in, n_out, each = _capped_home(tmp_path, fake_server, 1.5)
+    long_out = n_out * 20  # the answer runs 20 times the expected length
+    fake_server.script("gpt-4o-mini", Reply(text="the Danube", input_tokens=n_in, output_tokens=long_out))
+    code, out, err = _finish(_ask(home, PROMPTS[0]))
+    assert code == 0 and "the Danube" in out, err
+    [sent] = fake_server.requests
+    max_tokens = sent.body.get("max_completion_tokens") or sent.body["max_tokens"]
+    price_in, price_out = 0.15e-6, 0.60e-6  # gpt-4o-mini's, per token
+    cap, cost = each * 1.5, n_in * price_in + long_out * price_out
+    assert n_in * price_in + max_tokens * price_out > cap, "the turn's ceiling fits the cap: nothing shown"
+    assert cap < cost <= n_in * price_in + max_tokens * price_out
+    assert "budget reached" in err, err  # the warning after the turn
+    code, _, err = _finish(_ask(home, PROMPTS[1]))
+    assert code == 2 and f"the daily budget cap is reached ({usd(cost)} spent of {usd(cap)})" in err, err
