@@ -51,3 +51,24 @@ async def test_the_chat_footer_shows_whole_keys_most_important_first(
         await pilot.resize_terminal(60, 24)
         await until(pilot, lambda: "Costs" not in bottom_line(pilot), "the footer refitted to 60 columns")
         assert drawn_keys(pilot)[0] == "f1 Help"
+
+
+async def test_every_screens_footer_shows_whole_keys_at_40_columns(real_engine: Engine,
+                                                                   fake_server: FakeServer) -> None:
+    """Only the chat's footer fitted its keys: at 40 columns the costs screen drew "f1 He", compare
+    and the model picker "p Pin for conversa". Every screen's footer now leaves out whole keys."""
+    from tests.tui.helpers import type_and_send
+
+    app = ChatrouteApp(real_engine)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await type_and_send(pilot, "Name a river.")  # a conversation to rename, a turn to cost
+        for key, screen in (("f5", "CostsScreen"), ("f4", "CompareScreen"), ("ctrl+o", "ModelPicker"),
+                            ("f1", "HelpScreen"), ("f2", "PromptScreen")):
+            await pilot.press(key)
+            await until(pilot, lambda: type(app.screen).__name__ == screen, screen)
+            await until(pilot, lambda: bool(bottom_line(pilot).strip()), f"{screen}'s footer")
+            await pilot.pause()
+            keys = drawn_keys(pilot)  # fails on a key drawn in part
+            assert keys, (screen, bottom_line(pilot))
+            await pilot.press("escape")
+            await until(pilot, lambda: type(app.screen).__name__ == "ChatScreen", "back to the chat")

@@ -31,7 +31,7 @@ from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.screens.dialogs import ConfirmScreen, OverBudgetScreen, PromptScreen
 from chatroute.tui.widgets.chat_view import ChatView
 from chatroute.tui.widgets.composer import Composer
-from chatroute.tui.widgets.footer import ChatFooter
+from chatroute.tui.widgets.footer import KeysFooter
 from chatroute.tui.widgets.message import AssistantMessage, MessageWidget, UserMessage
 from chatroute.tui.widgets.sidebar import ConversationList, Sidebar
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
@@ -108,7 +108,7 @@ class ChatScreen(ChatKeys, Screen[None]):
                 yield ChatView(self.backend, id="chat")
                 yield Static("", id="status")
                 yield Composer(id="composer")
-        yield ChatFooter()  # Footer minus a leak that long scrolls make large
+        yield KeysFooter()  # Footer minus a leak that long scrolls make large
 
     @property
     def chat(self) -> ChatView:

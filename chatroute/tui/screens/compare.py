@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.strip import Strip
-from textual.widgets import Footer, Header, Input, OptionList, SelectionList, Static
+from textual.widgets import Header, Input, OptionList, SelectionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from chatroute.accounting import percent_used
@@ -34,6 +34,7 @@ from chatroute.tui.screens.chat_writes import write_off_loop
 from chatroute.tui.screens.models import SHORT_HEIGHT
 from chatroute.tui.textual_compat import checkbox_edges
 from chatroute.tui.widgets.badge import Badge
+from chatroute.tui.widgets.footer import KeysFooter
 from chatroute.tui.widgets.plain_input import PromptInput
 from chatroute.turn_events import CacheHit, Delta, Rerouted, Routed, TurnFinished, TurnStarted
 
@@ -397,7 +398,7 @@ class CompareScreen(Screen[tuple[str, str | None] | None]):
             yield Horizontal(id="answer-tabs")
             yield Horizontal(id="columns")
             yield Static("", id="pick-hint", classes="hint")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()

@@ -26,12 +26,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Header, Sparkline, Static
 
 from chatroute.accounting import cache_saving, percent_used, unknown_mark
 from chatroute.catalog.prices import as_of_label
 from chatroute.money import marked_usd, usd
 from chatroute.tui.data import Backend, short_model
+from chatroute.tui.widgets.footer import KeysFooter
 
 TITLE_CELLS = 40  # a conversation title longer than this is cut with an ellipsis: the table stays readable
 # Narrower than this, the cards go two to a row and the model table leaves out its token counts:
@@ -207,7 +208,7 @@ class CostsScreen(Screen[None]):
             dates = self.backend.price_dates()
             yield Static(as_of_label(*dates) if dates else "price table age unknown", classes="muted",
                          id="prices-as-of")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._fill_tables()

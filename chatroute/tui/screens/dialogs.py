@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from chatroute.tui.textual_compat import message_clock
+from chatroute.tui.widgets.footer import KeysFooter
 from chatroute.tui.widgets.plain_input import PlainInput
 
 
@@ -76,7 +77,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Vertical(id="dialog-keys"):
                 yield Static("[b]y[/b] yes · [b]n[/b]/esc no", classes="hint")
         # A dialog's own keys: the chat's footer under it names keys that do nothing here.
-        yield Footer()
+        yield KeysFooter()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -99,7 +100,7 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(self.label, markup=False)
             yield PlainInput(value=self.value, id="prompt-input")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -130,4 +131,4 @@ class OverBudgetScreen(ConfirmScreen, inherit_bindings=False):
             yield Static(self.question, id="over-budget-question", markup=False)
             with Vertical(id="dialog-keys"):
                 yield Static("[b]y[/b] send anyway · [b]n[/b]/esc keep it in the composer", classes="hint")
-        yield Footer()
+        yield KeysFooter()

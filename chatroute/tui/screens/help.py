@@ -12,7 +12,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from chatroute.tui.widgets.footer import KeysFooter
 
 # Keys that work without a binding of chatroute's own (a stock widget's key, or one the widget
 # handles as it arrives), so that help still names every key: (key, what it does) per section.
@@ -64,7 +66,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self._render_keys(), id="help-keys")
-        yield Footer()  # this screen's keys: the chat's footer under it names keys that do nothing here
+        yield KeysFooter()  # this screen's keys: the chat's footer under it names keys that do nothing here
 
     def _render_keys(self) -> Table:
         table = Table(box=None, expand=True, show_header=False, pad_edge=False)

@@ -13,12 +13,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatroute.catalog.prices import span_text
 from chatroute.money import usd
 from chatroute.tui.data import Backend
+from chatroute.tui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -178,7 +179,7 @@ class ModelPicker(ModalScreen[tuple[str, str | None] | None]):
                 dates = self.backend.price_dates()
                 self._as_of = f"prices as of {span_text(dates)}" if dates else "price table age unknown"
                 yield Static(self._as_of, classes="as-of")
-        yield Footer()  # the picker's keys: the chat's footer under it names keys that do nothing here
+        yield KeysFooter()  # the picker's keys: the chat's footer under it names keys that do nothing here
 
     def _title(self) -> str:
         return "Re-run this turn on…" if self.mode == "rerun" else "Choose a model"

@@ -1,5 +1,6 @@
-"""Textual's Footer without its memory leak, showing the chat's keys that fit, whole, most
-important first.
+"""Textual's Footer without its memory leak, showing the keys that fit, whole, most important
+first: the chat's and every other screen's (a costs screen or the model picker at 40 columns
+cut "f1 Help" to "f1 He" as the chat's footer once did).
 
 Footer rebuilds its keys (recompose) whenever the focused widget's bindings change, which in
 the chat is every move between messages and every page of a long conversation. Each key is
@@ -47,7 +48,7 @@ def _cells(key: FooterKey, padding: int) -> int:
     return cell_len(key.key_display) + cell_len(key.description) + padding
 
 
-class ChatFooter(Footer):
+class KeysFooter(Footer):
     def compose(self) -> ComposeResult:
         keys = list(super().compose())
         palette = [k for k in keys if k.has_class("-command-palette")]
