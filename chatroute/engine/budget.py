@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chatroute.config import Config
     from chatroute.engine.core import Engine
     from chatroute.routing.budget import BudgetBlock
+    from chatroute.routing.decision import BudgetState
     from chatroute.routing.policy import RouteDecision
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class InFlight:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._held: dict[int, int | None] = {}  # id(decision): its reservation (None: none taken)
+        # id(decision): the budget as its check under the lock found it, and why it did not fit.
+        self._lost: dict[int, tuple[BudgetState, str]] = {}
 
     def hold(self, decision: RouteDecision, *, check: bool = False) -> bool:
         """Reserve the decision's expected cost until `release`. `check`: the decision was made
@@ -74,7 +77,7 @@ class InFlight:
         budget = engine.config.budget
         chosen = next((c for c in priced.candidates if c.model == priced.model), None)
         cost = chosen.expected_cost_usd if chosen is not None else None
-        refused: list[str] = []
+        refused: list[tuple[BudgetState, str]] = []
 
         def fits(reserved: float) -> bool:
             from chatroute.routing.budget import budget_state
@@ -86,15 +89,24 @@ class InFlight:
             why = budget_exclusion(state.remaining_usd(), state.used_fraction(), cost or 0.0,
                                    price_known=cost is not None)
             if why is not None:
-                refused.append(why)
+                refused.append((state, why))
             return why is None
 
         rid = engine.store.reserve(cost or 0.0, expires_after_s=longest_turn_s(engine.config),
                                    fits=fits if check else None, replacing=replacing)
         if rid is None:
-            return refused[-1] if refused else BUDGET_WOULD_EXCEED
+            if not refused:
+                return BUDGET_WOULD_EXCEED
+            if priced is decision:
+                self._lost[id(decision)] = refused[-1]
+            return refused[-1][1]
         self._held[id(decision)] = rid
         return None
+
+    def lost(self, decision: RouteDecision) -> tuple[BudgetState, str] | None:
+        """The budget as the check of `decision`'s reservation found it when it did not fit (the
+        ledger's spend, every turn in progress), and the reason; None when it was not refused."""
+        return self._lost.pop(id(decision), None)
 
     def capped(self) -> bool:
         """Whether a cap is configured: without one, nothing is reserved or counted."""
@@ -132,10 +144,12 @@ async def reserved_decision(engine: Engine, decide: Callable[[], RouteDecision],
             held = await hold(decision, decision.kind in BUDGETED_KINDS)
         except BaseException:
             engine.in_flight.release(decision)  # a wait cancelled after the write went through
+            engine.in_flight.lost(decision)
             raise
+        lost = engine.in_flight.lost(decision)
         if held:
             return decision
-    raise crowded_out(engine, decision)
+    raise crowded_out(engine, decision, lost)
 
 
 async def hold_in_thread(engine: Engine, decision: RouteDecision, check: bool) -> bool:
@@ -164,14 +178,20 @@ async def _shielded(engine: Engine, decision: RouteDecision, write: Callable[[],
         raise
 
 
-def crowded_out(engine: Engine, decision: RouteDecision) -> ChatrouteError:
+def crowded_out(engine: Engine, decision: RouteDecision, lost: tuple[BudgetState, str] | None) -> ChatrouteError:
     """Other processes kept taking what is left of the cap before this turn could: refused as
-    the budget refuses it, so a client asks (or `--over-budget` sends it) as for any refusal."""
-    from chatroute.routing.decision import BUDGET_WOULD_EXCEED, NoRouteError
+    the budget refuses it, so a client asks (or `--over-budget` sends it) as for any refusal,
+    with the figures that refused it the last time (`lost`: read again now, the others' turns
+    may have ended, and the refusal told of a cap with room to spare)."""
+    from chatroute.routing.budget import BudgetExceeded, block_from_refusal
+    from chatroute.routing.decision import NoRouteError
 
-    blocked = [replace(c, excluded=BUDGET_WOULD_EXCEED) if c.model == decision.model else c
-               for c in decision.candidates]
-    return with_figures(engine, NoRouteError("this turn would exceed the budget", blocked))
+    why = lost[1] if lost is not None else BUDGET_WOULD_EXCEED
+    blocked = [replace(c, excluded=why) if c.model == decision.model else c for c in decision.candidates]
+    refusal = NoRouteError("this turn would exceed the budget", blocked)
+    if lost is None:
+        return with_figures(engine, refusal)
+    return BudgetExceeded(block_from_refusal(lost[0], refusal), blocked)
 
 
 def blocked_by_budget(

@@ -27,7 +27,7 @@ def budget_state(store: Any, budget_cfg: Any, *, now: datetime | None = None,
     if spend is None:
         return None
     return BudgetState(**{**asdict(spend), "daily_spent_usd": spend.daily_spent_usd + pending_usd,
-                          "monthly_spent_usd": spend.monthly_spent_usd + pending_usd})
+                          "monthly_spent_usd": spend.monthly_spent_usd + pending_usd, "pending_usd": pending_usd})
 
 
 @dataclass(frozen=True)
@@ -40,22 +40,34 @@ class BudgetBlock:
 
     period: str  # "daily" | "monthly": the cap that is used up (daily first), else the one with least left
     cap_usd: float
-    spent_usd: float
+    spent_usd: float  # in the ledger
     cheapest_model: str | None
     expected_cost_usd: float | None = None
     reached: bool = True  # False: some of the cap is left, less than this turn would cost
+    reserved_usd: float = 0.0  # by turns still streaming, in every process: counted, not yet spent
 
     @property
     def summary(self) -> str:
         """`Daily budget $2.00 reached (spent $2.13).`, or what is left when that is too little."""
+        reserved = f", {usd(self.reserved_usd)} reserved by turns in progress" if self.reserved_usd else ""
         if self.reached:
-            return f"{self.period.capitalize()} budget {usd(self.cap_usd)} reached (spent {usd(self.spent_usd)})."
-        return (f"{self.period.capitalize()} budget {usd(self.cap_usd)}: {usd(self.left_usd)} left, "
+            return (f"{self.period.capitalize()} budget {usd(self.cap_usd)} reached "
+                    f"(spent {usd(self.spent_usd)}{reserved}).")
+        held = f" ({usd(self.reserved_usd)} reserved by turns in progress)" if self.reserved_usd else ""
+        return (f"{self.period.capitalize()} budget {usd(self.cap_usd)}: {usd(self.left_usd)} left{held}, "
                 "less than this turn would cost.")
 
     @property
     def left_usd(self) -> float:
-        return max(0.0, self.cap_usd - self.spent_usd)
+        return max(0.0, self.cap_usd - self.spent_usd - self.reserved_usd)
+
+    def figures(self) -> str:
+        """`$0.13 spent of $2.00`, or with what turns in progress hold: `$0.13 spent and $1.90
+        reserved by turns in progress, of $2.00`."""
+        if not self.reserved_usd:
+            return f"{usd(self.spent_usd)} spent of {usd(self.cap_usd)}"
+        return (f"{usd(self.spent_usd)} spent and {usd(self.reserved_usd)} reserved by turns in progress, "
+                f"of {usd(self.cap_usd)}")
 
     def question(self) -> str:
         """The TUI's confirmation: `... Send anyway on gpt-4o-mini?`"""
@@ -71,9 +83,10 @@ class BudgetExceeded(NoRouteError):
 
     def __init__(self, block: BudgetBlock, candidates: list[RouteCandidate] | None = None) -> None:
         # Keeps the router's "budget cap is reached" wording that scripts may already match.
-        spent = f"{usd(block.spent_usd)} spent of {usd(block.cap_usd)}"
+        spent = block.figures()
+        left = f"{';' if block.reserved_usd else ','} {usd(block.left_usd)} left"
         message = (f"the {block.period} budget cap is reached ({spent})" if block.reached else
-                   f"this turn would exceed the {block.period} budget ({spent}, {usd(block.left_usd)} left)")
+                   f"this turn would exceed the {block.period} budget ({spent}{left})")
         super().__init__(message, candidates or [])
         self.block = block
 
@@ -100,9 +113,11 @@ def block_from_refusal(state: BudgetState, exc: NoRouteError) -> BudgetBlock:
         period, cap, spent = "daily", 0.0, 0.0
     blocked = [c for c in exc.candidates if is_budget_exclusion(c.excluded) and c.expected_cost_usd is not None]
     cheapest = min(blocked, key=lambda c: (c.expected_cost_usd, c.model), default=None)
+    # The spend the router weighed counts the turns in progress; the ledger's is told apart.
+    reserved = state.pending_usd if caps else 0.0
     return BudgetBlock(
-        period=period, cap_usd=cap, spent_usd=spent,
+        period=period, cap_usd=cap, spent_usd=max(0.0, spent - reserved) if reserved else spent,
         cheapest_model=cheapest.model if cheapest else None,
         expected_cost_usd=cheapest.expected_cost_usd if cheapest else None,
-        reached=reached or bool(used_up),
+        reached=reached or bool(used_up), reserved_usd=reserved,
     )

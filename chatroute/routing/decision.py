@@ -44,7 +44,11 @@ def budget_exclusion(remaining: float | None, used: float, cost: float, *, price
 @dataclass(frozen=True)
 class BudgetState(CapSpend):
     """Spend so far against the configured caps (None = no cap); the fields and
-    used_fraction() live in accounting (the costs report needs them without the router)."""
+    used_fraction() live in accounting (the costs report needs them without the router).
+    `pending_usd`: the part of each spend that is turns still streaming, at their expected cost
+    (reserved, not yet in the ledger), so a refusal can tell the two apart."""
+
+    pending_usd: float = 0.0
 
     def remaining_usd(self) -> float | None:
         caps = ((self.daily_cap_usd, self.daily_spent_usd), (self.monthly_cap_usd, self.monthly_spent_usd))

@@ -11,18 +11,22 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatroute.money import usd
-from tests.engine.helpers import write_config
+from chatroute.store import reservations
+from chatroute.store.reservations import ReservationQueries
+from tests.engine.helpers import OPENAI_KEY, run_cli, write_config
 from tests.fakeserver import FakeServer, Fault, Reply
 from tests.serve.conftest import ROOT, serve_env, start_served
 
@@ -86,7 +90,7 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def test_two_asks_at_once_stop_at_a_cap_with_room_for_one(tmp_path: Path, fake_server: FakeServer) -> None:
-    home, n_in, n_out, _ = _capped_home(tmp_path, fake_server, 1.5)
+    home, n_in, n_out, each = _capped_home(tmp_path, fake_server, 1.5)
     with _held(fake_server, n_in, n_out, 2) as release:
         first = _ask(home, PROMPTS[0])
         _until("the first ask's request", lambda: len(fake_server.requests) >= 1 or first.poll() is not None)
@@ -100,7 +104,10 @@ def test_two_asks_at_once_stop_at_a_cap_with_room_for_one(tmp_path: Path, fake_s
         code1, out1, err1 = _finish(first)
         code2, _, err2 = _finish(second)
     assert sent == 1, f"both asks were sent under a cap with room for one: {err2}"
-    assert code2 == 2 and "this turn would exceed the daily budget" in err2 and "--over-budget" in err2, err2
+    # Nothing is spent yet: the first turn's cost is reserved, and said so (it read '$0.00011 spent').
+    figures = (f"($0.00 spent and {usd(each)} reserved by turns in progress, of {usd(each * 1.5)}; "
+               f"{usd(each * 0.5)} left)")
+    assert code2 == 2 and f"this turn would exceed the daily budget {figures}" in err2 and "--over-budget" in err2, err2
     assert code1 == 0 and "the Danube" in out1, err1
 
 
@@ -322,3 +329,38 @@ def test_a_cap_admits_a_turn_on_its_expected_cost_and_counts_what_it_really_cost
     assert "budget reached" in err, err  # the warning after the turn
     code, _, err = _finish(_ask(home, PROMPTS[1]))
     assert code == 2 and f"the daily budget cap is reached ({usd(cost)} spent of {usd(cap)})" in err, err
+
+
+def test_a_turn_crowded_out_by_other_turns_reservations_says_what_they_held(
+        chatroute_home: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every time this ask reserves, another process has just reserved all but half a turn of
+    the cap (and ends its turn, free, right after), so its 5 tries are all lost. The refusal
+    must give the figures that refused it: before, it read the budget again once the others had
+    gone, '$0.00 spent of $0.00044, $0.00044 left', a turn refused with the cap unused."""
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    home, _, _, each = _capped_home(chatroute_home.parent, fake_server, 4)
+    monkeypatch.setenv("CHATROUTE_HOME", str(home))
+    reserve = ReservationQueries.reserve
+    other = "elsewhere:4242:1"  # another machine's process: counted until it releases or expires
+
+    def other_process(self: ReservationQueries, *sql: tuple[str, tuple[object, ...]]) -> None:
+        with closing(sqlite3.connect(self.path)) as db, db:
+            for statement, args in sql:
+                db.execute(statement, args)
+
+    def raced(self: ReservationQueries, cost_usd: float, **kw: Any) -> int | None:
+        other_process(self, (reservations._TABLE, ()),
+                      ("INSERT INTO budget_reservations (owner, cost_usd, created_at, expires_at)"
+                       " VALUES (?, ?, '2000-01-01', '2999-01-01')", (other, each * 3.5)))
+        try:
+            return reserve(self, cost_usd, **kw)
+        finally:
+            other_process(self, ("DELETE FROM budget_reservations WHERE owner = ?", (other,)))
+
+    monkeypatch.setattr(ReservationQueries, "reserve", raced)
+    code, _, err = run_cli(capsys, "ask", "--no-cache", PROMPTS[0])
+    assert code == 2 and not fake_server.requests, err
+    held, cap, left = usd(each * 3.5), usd(each * 4), usd(each * 0.5)
+    assert (f"this turn would exceed the daily budget ($0.00 spent and {held} reserved by turns in progress, "
+            f"of {cap}; {left} left); add --over-budget") in err, err
