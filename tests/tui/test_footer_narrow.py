@@ -65,7 +65,7 @@ async def test_every_screens_footer_shows_whole_keys_at_40_columns(real_engine: 
         for key, screen in (("f5", "CostsScreen"), ("f4", "CompareScreen"), ("ctrl+o", "ModelPicker"),
                             ("f1", "HelpScreen"), ("f2", "PromptScreen")):
             await pilot.press(key)
-            await until(pilot, lambda: type(app.screen).__name__ == screen, screen)
+            await until(pilot, lambda expected=screen: type(app.screen).__name__ == expected, screen)
             await until(pilot, lambda: bool(bottom_line(pilot).strip()), f"{screen}'s footer")
             await pilot.pause()
             keys = drawn_keys(pilot)  # fails on a key drawn in part
