@@ -179,7 +179,10 @@ def budget_report(store: StoreAPI, budget: BudgetConfig, now: datetime | None = 
         if state.monthly_cap_usd is not None:
             parts.append(f"{usd(state.monthly_spent_usd)}{unknown_mark(state.monthly_unknown_turns)} of "
                          f"{usd(state.monthly_cap_usd)} this month")
-        head = ("budget reached — a new paid turn waits for your yes (the TUI asks; `ask` needs --over-budget)"
+        # Named turns are the user's choice and never wait: the warning printed right after an
+        # `ask -m` had said that very turn would have waited.
+        head = ("budget reached — a new routed paid turn waits for your yes (the TUI asks; `ask` needs "
+                "--over-budget); a model you name (-m, @model, a pin) is sent without asking"
                 if level == "over" else (
             "budget at 80% — the router is stepping down to cheaper models"))
         message = f"{head}: " + ", ".join(parts)

@@ -277,7 +277,10 @@ def test_a_zero_cap_is_named_with_its_spend_in_the_warning_and_in_costs(
     code, out, err = run_cli(capsys, "ask", "-m", "gpt-4o-mini", "--no-cache", "a pinned turn")
     assert code == 0
     [warning] = [ln for ln in err.splitlines() if "warning" in ln]
-    assert warning.endswith("--over-budget): $0.00021 of $0.00 today")
+    # This very turn was sent without asking: the warning says which turns wait (it said "a new
+    # paid turn waits for your yes", right after one that had not).
+    assert "a new routed paid turn waits for your yes" in warning
+    assert warning.endswith("a model you name (-m, @model, a pin) is sent without asking: $0.00021 of $0.00 today")
     code, out, err = run_cli(capsys, "costs")
     assert code == 0 and out.rstrip().splitlines()[-1].endswith(": $0.00021 of $0.00 today")
 
