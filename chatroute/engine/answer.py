@@ -392,6 +392,7 @@ def fallback(
         again = decide_route(
             engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,
             current_model=current_model, exclude=exclude, preset=decision.preset, failing_over=decision,
+            max_output_tokens=decision.max_output_tokens,
         )
     except NoRouteError as exc:
         return None, exc.candidates

@@ -395,11 +395,14 @@ class Engine:
         current_model: str | None,
         exclude: set[str] | None = None,
         preset: str | None = None,
+        max_output_tokens: int | None = None,
     ) -> RouteDecision:
         """The router's decision for this turn over the pool (see engine/route.py). `preset`:
-        this decision only (a served `chatroute/frugal` request)."""
+        this decision only (a served `chatroute/frugal` request); `max_output_tokens`: the
+        client's own limit on the answer (a served request's max_tokens)."""
         return decide_route(self, prompt, history=history, system=system, pin=pin, override=override,
-                             current_model=current_model, exclude=exclude, preset=preset)
+                             current_model=current_model, exclude=exclude, preset=preset,
+                             max_output_tokens=max_output_tokens)
 
     def context_refusal(self, conversation_id: str | None, prompt: str, *, override: str | None = None,
                         regenerate_of: str | None = None, system: str | None = None) -> PromptTooLargeError | None:

@@ -96,10 +96,12 @@ def decide_route(
     exclude: set[str] | None = None,
     preset: str | None = None,
     failing_over: RouteDecision | None = None,
+    max_output_tokens: int | None = None,
 ) -> RouteDecision:
     """`preset`: this decision only (a served `chatroute/frugal` request); the router's own
     preset, and the explicit weights that go with it, are put back afterwards. `failing_over`:
-    the decision of the turn this one replaces, whose expected cost is no longer to come."""
+    the decision of the turn this one replaces, whose expected cost is no longer to come.
+    `max_output_tokens`: the client's own limit on the answer (RouteRequest.max_output_tokens)."""
     from chatroute.routing.budget import budget_state
 
     engine.catch_up()  # prices refreshed or preferences reset by another process meanwhile
@@ -115,7 +117,7 @@ def decide_route(
             turn_index=sum(1 for m in history if m.role == "user"), health=health, budget_state=state,
             exclude=exclude or set(), preset=preset or engine.preset,
             pin=found.pin, override=found.override, default=found.default, known=found.known,
-            unavailable=keyless(engine, [*pool, *found.known]),
+            unavailable=keyless(engine, [*pool, *found.known]), max_output_tokens=max_output_tokens,
         ))
     finally:
         router.preset, router.cost_weight_override = kept
@@ -134,7 +136,7 @@ def keyless(engine: Engine, models: Sequence[ModelInfo]) -> dict[str, str]:
 
 
 def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], system: str | None,
-                    pin: str) -> RouteDecision:
+                    pin: str, max_output_tokens: int | None = None) -> RouteDecision:
     """A pass-through request's decision: the pinned model, without weighing the pool. Nothing
     else may answer it (a pin never fails over) and no one reads a why panel for it, so the
     quality of every other model and the ledger's budget state would be work before the first
@@ -144,6 +146,7 @@ def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], syst
     return engine.router.decide(RouteRequest(
         prompt=prompt, history=history, system=system, pool=[], pin=found.pin, known=found.known,
         turn_index=sum(1 for m in history if m.role == "user"), health=engine.health, served=True,
+        max_output_tokens=max_output_tokens,
     ))
 
 

@@ -89,6 +89,9 @@ class RouteRequest:
     # What a served request's client is told to shorten when its input fits no model, in the
     # words of the wire it came on (the Responses API has `input`, not messages).
     shorten: str = SHORTEN_MESSAGES
+    # The client's own limit on the answer (a served request's max_tokens): no model's answer
+    # runs longer, so none is expected to (sizing.answer_tokens).
+    max_output_tokens: int | None = None
 
 
 @dataclass
@@ -130,6 +133,9 @@ class RouteDecision:
     # The reason in a few words, for the line under an answer ("quality 0.95 vs 0.98 at 1/25
     # the cost"); "" where the kind says it all (a pin, an override, the default).
     why: str = ""
+    # The client's limit on the answer it was priced under (RouteRequest.max_output_tokens):
+    # a fail-over's decision prices the next model under it too.
+    max_output_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -62,6 +62,7 @@ from chatroute.routing.sizing import (
     MESSAGE_FRAMING_TOKENS,
     MIN_OUTPUT_TOKENS,
     Fit,
+    answer_tokens,
     estimate_input_tokens,
     expected_output_tokens,
     expected_output_tokens_for,
@@ -174,7 +175,7 @@ class _Turn:
         # Prompt-cache discount: the current model may serve the history from its cache.
         cached = self.hist_chars and m.id == self.request.current_model and m.cached_input_cost_per_mtok is not None
         cached_tokens = int(self.hist_chars / CHARS_PER_TOKEN) if cached else 0
-        return _estimate_cost(m, self.in_tokens, self.out_tokens, cached_tokens)
+        return _estimate_cost(m, self.in_tokens, answer_tokens(m, self.out_tokens), cached_tokens)
 
     def over_budget(self, c: RouteCandidate) -> str | None:
         """Why the budget keeps this candidate from answering, or None."""
@@ -203,7 +204,7 @@ class _Turn:
             return why
         if health is not None and (hr := health.unavailable_reason(c.model)):
             return hr
-        needed = self.in_tokens + min(self.out_tokens, m.max_output_tokens or self.out_tokens)
+        needed = self.in_tokens + answer_tokens(m, self.out_tokens)
         if check_size and m.context_window and needed > m.context_window:
             return f"{CONTEXT_TOO_SMALL} ({self.in_tokens:,} tokens in, window {m.context_window:,})"
         if self.needs and not self.needs <= set(m.capabilities):
@@ -396,7 +397,9 @@ class Router:
         it is excluded (and why), its utility."""
         feats, hist_chars = self._features(request)
         lam, mu = self.weights
-        turn = _Turn(request=request, by_id=by_id, fit=fit, out_tokens=expected_output_tokens(feats, request.prompt),
+        # A client's own limit bounds the answer on every model; a model's own, on that model.
+        out_tokens = answer_tokens(None, expected_output_tokens(feats, request.prompt), request.max_output_tokens)
+        turn = _Turn(request=request, by_id=by_id, fit=fit, out_tokens=out_tokens,
                      lam=lam, mu=mu, stickiness=self.stickiness, hist_chars=hist_chars)
         # Budget: step down as a cap nears.
         budget_factor = 1.0
@@ -573,6 +576,7 @@ class Router:
             expected_output_tokens=turn.out_tokens,
             notes=turn.notes,
             why=why,
+            max_output_tokens=turn.request.max_output_tokens,
         )
 
     def _rated(self, m: Any) -> tuple[Any, str | None]:

@@ -37,6 +37,14 @@ def expected_output_tokens_for(prompt: str) -> int:
     return _expected_output(lexical_features(prompt).tolist(), prompt)
 
 
+def answer_tokens(model: Any, expected: int, limit: int | None = None) -> int:
+    """The answer's expected length on `model`: `expected`, but no more than the model's output
+    limit (what a request to it carries as max_tokens) or `limit`, the client's own (a served
+    request's max_tokens): the answer cannot run past either, so it is neither priced nor given
+    room in the window past them."""
+    return min([expected, *(n for n in (getattr(model, "max_output_tokens", None), limit) if n)])
+
+
 def _expected_output(lexical: list[float], prompt: str) -> int:
     m = _N_WORDS.search(prompt)
     if m:

@@ -62,18 +62,20 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
         cache_status = "miss"
     started = time.perf_counter()
     # Its expected cost is reserved until its record is in the ledger (released below): requests
-    # at once, here and in other processes on the same database, share the cap.
+    # at once, here and in other processes on the same database, share the cap. The answer is
+    # expected no longer than the client's max_tokens allows.
     def hold(decision: RouteDecision, budgeted: bool) -> Awaitable[bool]:
         return hold_in_thread(engine, decision, budgeted)
 
     if (pin := req.pinned):
         decision = await reserved_decision(
-            engine, lambda: pinned_decision(engine, req.prompt, history=history, system=req.system, pin=pin), hold)
+            engine, lambda: pinned_decision(engine, req.prompt, history=history, system=req.system, pin=pin,
+                                            max_output_tokens=req.max_tokens), hold)
     else:
         try:
             decision = await reserved_decision(engine, lambda: engine.decide(
                 req.prompt, history=history, system=req.system, pin=None, override=None, current_model=None,
-                preset=req.preset), hold)
+                preset=req.preset, max_output_tokens=req.max_tokens), hold)
         except ChatrouteError as exc:
             raise with_figures(engine, exc) from None  # a cap's refusal: which cap, spent and cap
     route_ms = (time.perf_counter() - started) * 1000

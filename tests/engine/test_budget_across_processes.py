@@ -364,3 +364,83 @@ def test_a_turn_crowded_out_by_other_turns_reservations_says_what_they_held(
     held, cap, left = usd(each * 3.5), usd(each * 4), usd(each * 0.5)
     assert (f"this turn would exceed the daily budget ($0.00 spent and {held} reserved by turns in progress, "
             f"of {cap}; {left} left); add --over-budget") in err, err
+
+
+# gpt-4o-mini's prices, per token (input, output).
+MINI_PRICES = (0.15e-6, 0.60e-6)
+# An answer limit well under these prompts' expected answer.
+LIMIT = 20
+
+
+def _limited_home(tmp_path: Path, fake: FakeServer, extra: str = "") -> tuple[Path, int, float]:
+    """A home whose daily cap has room for one of these turns with an answer of LIMIT tokens,
+    and not for one of the expected length. Returns the home, the input tokens and that cost."""
+    home, n_in, n_out, each = _capped_home(tmp_path, fake, 1.5)
+    limited = n_in * MINI_PRICES[0] + LIMIT * MINI_PRICES[1]
+    assert n_out > LIMIT and limited * 1.5 < each, "the limit leaves the expected cost under the cap"
+    write_config(home, fake, pool=["openai/gpt-4o-mini"],
+                 extra=f"[budget]\ndaily_usd = {limited * 1.5:.12f}\n\n{extra}")
+    return home, n_in, limited
+
+
+def _served_with_limit(server: Any, wire: str) -> str:
+    """A routed request to `server` on `wire` whose client limits the answer to LIMIT tokens."""
+    messages = [{"role": "user", "content": PROMPTS[0]}]
+    if wire == "messages max_tokens":
+        import anthropic
+
+        ant = anthropic.Anthropic(base_url=server.url.removesuffix("/v1"), api_key=server.token, max_retries=0,
+                                  timeout=30)
+        reply = ant.messages.create(model="chatroute/auto", max_tokens=LIMIT, messages=messages)  # type: ignore[arg-type]
+        return "".join(getattr(block, "text", "") for block in reply.content)
+    client = server.client()
+    if wire == "responses max_output_tokens":
+        return str(client.responses.create(model="chatroute/auto", input=PROMPTS[0], max_output_tokens=LIMIT)
+                   .output_text)
+    limit = {"max_tokens": LIMIT} if wire == "chat max_tokens" else {"max_completion_tokens": LIMIT}
+    completion = client.chat.completions.create(model="chatroute/auto", messages=messages, **limit)
+    return completion.choices[0].message.content or ""
+
+
+@pytest.mark.parametrize("wire", ["chat max_tokens", "chat max_completion_tokens", "messages max_tokens",
+                                  "responses max_output_tokens"])
+def test_a_served_requests_own_answer_limit_bounds_its_expected_cost(
+        tmp_path: Path, fake_server: FakeServer, wire: str) -> None:
+    """A request whose client limits the answer to LIMIT tokens cannot cost more than its input
+    and LIMIT tokens of answer: under a cap with room for that, it is sent. Before, its expected
+    cost was the router's expected answer, whatever the client's limit, and the request was
+    refused (429, 'this turn would exceed the daily budget')."""
+    home, n_in, _ = _limited_home(tmp_path, fake_server)
+    fake_server.script("gpt-4o-mini", Reply(text="the Danube", input_tokens=n_in, output_tokens=LIMIT))
+    server = start_served(home, fake_server)
+    try:
+        try:
+            text = _served_with_limit(server, wire)
+        except Exception as exc:  # noqa: BLE001 - the refusal, said in the assertion
+            pytest.fail(f"refused under a cap with room for its answer limit: {exc}")
+        assert text == "the Danube"
+        [sent] = fake_server.requests
+        assert LIMIT in (sent.body.get("max_tokens"), sent.body.get("max_completion_tokens")), sent.body
+    finally:
+        server.stop()
+
+
+def test_a_models_configured_output_limit_bounds_a_turns_expected_cost(
+        tmp_path: Path, fake_server: FakeServer) -> None:
+    """[models] max_output_tokens is sent as the request's max_tokens, so a turn on that model
+    costs no more than its input and that many tokens of answer: under a cap with room for
+    that, an ask is sent. Before, it was refused, exit 2, 'this turn would exceed the daily
+    budget' (the expected answer priced past the model's limit)."""
+    home, n_in, limited = _limited_home(
+        tmp_path, fake_server, extra=f'[models."openai/gpt-4o-mini"]\nmax_output_tokens = {LIMIT}\n')
+    # `route` shows the expected cost the cap is checked against.
+    route = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                           env=serve_env(home), capture_output=True, text=True, timeout=WAIT_S)
+    assert route.returncode == 0, route.stderr
+    [cand] = json.loads(route.stdout)["candidates"]
+    assert cand["expected_cost_usd"] == pytest.approx(limited, rel=1e-6), cand
+    fake_server.script("gpt-4o-mini", Reply(text="the Danube", input_tokens=n_in, output_tokens=LIMIT))
+    code, out, err = _finish(_ask(home, PROMPTS[0]))
+    assert code == 0 and "the Danube" in out, err
+    [sent] = fake_server.requests
+    assert LIMIT in (sent.body.get("max_tokens"), sent.body.get("max_completion_tokens")), sent.body
