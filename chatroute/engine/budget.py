@@ -59,6 +59,16 @@ class InFlight:
             return True
         return self._reserve(decision, decision, check=check) is None
 
+    def hold_at(self, decision: RouteDecision, cost_usd: float | None) -> None:
+        """Reserve `cost_usd` for the turn of `decision` until `release`, unchecked: a compare
+        answer, whose model the user named (no cap refuses it, as none refuses `-m`) and which
+        no decision priced. An unknown price reserves nothing, as a decision's does."""
+        if not self.capped():
+            self._held[id(decision)] = None
+            return
+        self._held[id(decision)] = self._engine.store.reserve(
+            cost_usd or 0.0, expires_after_s=longest_turn_s(self._engine.config))
+
     def move(self, decision: RouteDecision, to: RouteDecision) -> str | None:
         """The turn of `decision` fails over to `to.model`: its reservation becomes what the turn
         is expected to cost there, checked under the lock as a decision's is (the model the

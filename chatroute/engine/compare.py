@@ -98,20 +98,26 @@ def _close_unsent(engine: Engine, message_id: str, model: str) -> None:
 
 async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str, window: HistoryWindow,
                        prompt: str, model: str) -> AsyncGenerator[TurnEvent, None]:
-    from chatroute.routing.policy import RouteDecision
+    from chatroute.routing.policy import RouteDecision, expected_cost_on
 
     history = window.messages
     yield TurnStarted(conv.id, user_id, message_id)
     decision = RouteDecision(model=model, kind="compare", reason=f"compare mode: {model} chosen by the user",
                              candidates=[], route_ms=0.0, preset=engine.preset)
     decision = noted(decision, window)
-    yield Routed(model, "compare", decision.reason, decision.to_dict())
     try:
+        if engine.in_flight.capped():
+            # Its expected cost is reserved until its record is in the ledger (released below),
+            # as a turn's on a model named with -m is: other processes count it against the cap.
+            cost = expected_cost_on(engine.catalog.get(model), prompt, history, conv.system_prompt)
+            await engine._db(engine.in_flight.hold_at, decision, cost)
+        yield Routed(model, "compare", decision.reason, decision.to_dict())
         async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",
                                    cache_key=None, current_model=None)) as events:
             async for event in events:
                 yield event
     finally:
+        engine.in_flight.release(decision)
         _show_an_answer(engine, message_id)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -86,6 +86,7 @@ __all__ = [
     "RouteRequest",
     "Router",
     "estimate_input_tokens",
+    "expected_cost_on",
     "expected_output_tokens",
     "expected_output_tokens_for",
     "parse_override",
@@ -676,6 +677,14 @@ class Router:
 
 
 _NO_HEALTH = HealthBoard(path=None)
+
+
+def expected_cost_on(m: Any, prompt: str, history: Sequence[Any], system: str | None) -> float | None:
+    """What a turn is expected to cost on model `m` by the rule a decision prices it with (the
+    input's estimate, the answer's predicted length up to the model's limit), without deciding:
+    for a compare answer, whose model no router picks. None when its price is unknown."""
+    return _estimate_cost(m, estimate_input_tokens(prompt, history, system),
+                          answer_tokens(m, expected_output_tokens_for(prompt)), 0)
 
 
 def _estimate_cost(info: Any, input_tokens: int, output_tokens: int, cached_tokens: int) -> float | None:

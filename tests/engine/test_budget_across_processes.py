@@ -444,3 +444,65 @@ def test_a_models_configured_output_limit_bounds_a_turns_expected_cost(
     assert code == 0 and "the Danube" in out, err
     [sent] = fake_server.requests
     assert LIMIT in (sent.body.get("max_tokens"), sent.body.get("max_completion_tokens")), sent.body
+
+
+COMPARED = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+
+
+def _compare(home: Path, prompt: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "chatroute", "compare", "-m", COMPARED[0], "-m", COMPARED[1],
+                             prompt], cwd=ROOT, env=serve_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_a_compares_answers_are_reserved_while_they_stream(tmp_path: Path, fake_server: FakeServer) -> None:
+    """A compare is never refused by a cap (its models are the user's), but each answer counts
+    against it at its expected cost while it streams, as a turn on a model named with -m does:
+    an ask beside it, under a cap with room for one turn, is refused. Before, the answers
+    counted only once recorded, so the ask was sent too. Once they are recorded (here for
+    little), what they cost is counted instead and the next ask is sent."""
+    pricing = tmp_path / "pricing"
+    pricing.mkdir()
+    write_config(pricing, fake_server, pool=COMPARED)
+    out = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(pricing), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    cost = {c["model"]: float(c["expected_cost_usd"]) for c in json.loads(out.stdout)["candidates"]}
+    home, n_in, n_out, each = _capped_home(tmp_path, fake_server, 1.5)
+    assert cost[COMPARED[0]] == pytest.approx(each, rel=1e-9)
+    release = threading.Event()
+    for model in COMPARED:  # answers cheaper than expected: once recorded, they leave room for a turn
+        fake_server.script(model.split("/")[1], Reply(text="the Danube", hold=release, input_tokens=n_in,
+                                                      output_tokens=1))
+    try:
+        compare = _compare(home, PROMPTS[0])
+        _until("both answers' requests", lambda: len(fake_server.requests) >= 2 or compare.poll() is not None)
+        assert compare.poll() is None, compare.communicate()
+        ask = _ask(home, PROMPTS[1])
+        _until("the ask to be refused or sent", lambda: ask.poll() is not None or len(fake_server.requests) >= 3)
+        sent = len(fake_server.requests)
+        release.set()
+        code, _, err = _finish(ask)
+        code_c, out_c, err_c = _finish(compare)
+    finally:
+        release.set()
+    assert sent == 2, f"an ask was sent beside a compare's answers under a cap with room for one turn: {err}"
+    reserved = usd(cost[COMPARED[0]] + cost[COMPARED[1]])
+    assert code == 2 and (f"the daily budget cap is reached ($0.00 spent and {reserved} reserved by turns in "
+                          f"progress, of {usd(each * 1.5)})") in err, err
+    assert code_c == 0 and out_c.count("the Danube") == 2, err_c
+    fake_server.script("gpt-4o-mini", Reply(text="the Rhine", input_tokens=n_in, output_tokens=n_out))
+    code, out, err = _finish(_ask(home, PROMPTS[2]))
+    assert code == 0 and "the Rhine" in out, err
+
+
+def test_a_compare_without_a_cap_reads_and_writes_no_reservation(
+        configured: FakeServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("a reservation was read or written with no cap configured")
+
+    for name in ("reserve", "reserved_usd", "release_reservation"):
+        monkeypatch.setattr(ReservationQueries, name, refused)
+    code, out, err = run_cli(capsys, "compare", "-m", COMPARED[0], "-m", COMPARED[1], PROMPTS[0])
+    assert code == 0 and "a reservation" not in err, err
+    assert out.count("━━ ") == 2, out
