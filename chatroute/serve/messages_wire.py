@@ -113,7 +113,8 @@ def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | No
     system = _system(body.get("system"))
     history, prompt = _turns(body.get("messages"))
     metadata = body.get("metadata")
-    user = user_of(metadata.get("user_id")) if isinstance(metadata, dict) else None
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+    user = user_of(user_id, "metadata.user_id") if isinstance(user_id, str) else None
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=stream,
                          max_tokens=max_tokens, temperature=temperature, user=user)

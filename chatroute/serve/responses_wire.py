@@ -23,12 +23,16 @@ from chatroute.serve.wire import (
     ServedRequest,
     SurrogateCarry,
     clean_text,
+    integer_field,
     json_type,
     last_prompt,
     model_of,
+    object_field,
     preset_of,
     refuse_unknown,
     stream_of,
+    string_field,
+    string_map,
     temperature_of,
     text_of,
     user_of,
@@ -90,12 +94,8 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
     stream = stream_of(body)
     if body.get("stream_options") is not None and not stream:
         raise ApiError(400, "'stream_options' is only allowed when 'stream' is true", param="stream_options")
-    max_tokens = body.get("max_output_tokens")
-    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
-        raise ApiError(400, "'max_output_tokens' must be a positive integer", param="max_output_tokens")
-    instructions = body.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise ApiError(400, f"'instructions' must be a string, got {json_type(instructions)}", param="instructions")
+    max_tokens = integer_field(body.get("max_output_tokens"), "max_output_tokens", least=1)
+    instructions = string_field(body.get("instructions"), "instructions")
     echo = _echoed(body)
     system, history, prompt = _input(body.get("input"))
     if instructions and instructions.strip():
@@ -103,8 +103,8 @@ def build_responses_request(body: dict[str, Any], model: str, *, pinned: str | N
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned,
                          system="\n\n".join(system) if system else None, history=history, prompt=prompt,
                          stream=stream, include_usage=stream, max_tokens=max_tokens,
-                         temperature=temperature_of(body, 2), user=user_of(body.get("user")),
-                         safety_identifier=user_of(body.get("safety_identifier")), echo=echo,
+                         temperature=temperature_of(body, 2), user=user_of(body.get("user"), "user"),
+                         safety_identifier=user_of(body.get("safety_identifier"), "safety_identifier"), echo=echo,
                          input_field=RESPONSES_INPUT)
 
 
@@ -113,26 +113,15 @@ def _echoed(body: dict[str, Any]) -> dict[str, Any]:
     a client that sent the wrong type would otherwise read its own mistake back as accepted.
     None of them is passed on: `reasoning.effort` is not, as chat completions' reasoning_effort
     is not (the routed model decides); the end user's names key the cache (ServedRequest.params)."""
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ApiError(400, f"'metadata' must be an object, got {json_type(metadata)}", param="metadata")
-    for key, value in (metadata or {}).items():
-        if not isinstance(value, str):
-            raise ApiError(400, f"'metadata' values must be strings: {key!r} is {json_type(value)}", param="metadata")
-    reasoning = body.get("reasoning")
-    if reasoning is not None and not isinstance(reasoning, dict):
-        raise ApiError(400, f"'reasoning' must be an object, got {json_type(reasoning)}", param="reasoning")
+    metadata = string_map(body.get("metadata"), "metadata")
+    reasoning = object_field(body.get("reasoning"), "reasoning")
     for key in ("effort", "summary", "generate_summary"):
-        value = (reasoning or {}).get(key)
-        if value is not None and not isinstance(value, str):
-            raise ApiError(400, f"'reasoning.{key}' must be a string, got {json_type(value)}", param=f"reasoning.{key}")
+        string_field(reasoning.get(key), f"reasoning.{key}")
     for name in ("safety_identifier", "user"):
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise ApiError(400, f"'{name}' must be a string, got {json_type(value)}", param=name)
+        string_field(body.get(name), name)
     # truncation and tool_choice were checked with the request (parse_responses_request).
-    return {"instructions": body.get("instructions"), "metadata": metadata or {},
-            "reasoning": {"effort": None, "summary": None, **(reasoning or {})},
+    return {"instructions": body.get("instructions"), "metadata": metadata,
+            "reasoning": {"effort": None, "summary": None, **reasoning},
             "safety_identifier": body.get("safety_identifier"), "user": body.get("user"),
             "tool_choice": body.get("tool_choice") or "auto", "truncation": body.get("truncation") or "disabled"}
 

@@ -233,12 +233,54 @@ def stream_of(body: dict[str, Any]) -> bool:
 
 def temperature_of(body: dict[str, Any], highest: int) -> float | None:
     """The temperature asked for, from 0 to `highest` (2 for OpenAI, 1 for Anthropic)."""
-    temperature = body.get("temperature")
-    if temperature is None:
+    return number_field(body.get("temperature"), "temperature", 0, highest)
+
+
+# A field's type is checked even where its value is not passed on: a client that sent the wrong
+# type must hear so, not have it dropped, and some of them key the answer cache (ServedRequest.params),
+# where a dropped one would share, or split, what is cached for them. null is unset, on every wire.
+
+def number_field(value: Any, name: str, low: int, high: int) -> float | None:
+    """A number from `low` to `high`, or None. `name`: as the request's field, named by a refusal."""
+    if value is None:
         return None
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= highest:
-        raise ApiError(400, f"'temperature' must be a number from 0 to {highest}", param="temperature")
-    return float(temperature)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be a number from {low} to {high}", param=name)
+    return float(value)
+
+
+def integer_field(value: Any, name: str, *, least: int | None = None) -> int | None:
+    """An integer (not a boolean, nor 1.0), at least `least` if given, or None."""
+    if value is None:
+        return None
+    if type(value) is not int or (least is not None and value < least):
+        kind = {None: "an integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
+        raise ApiError(400, f"'{name}' must be {kind}", param=name)
+    return value
+
+
+def string_field(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string, got {json_type(value)}", param=name)
+    return value
+
+
+def object_field(value: Any, name: str) -> dict[str, Any]:
+    """An object; {} when unset."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, f"'{name}' must be an object, got {json_type(value)}", param=name)
+    return value
+
+
+def string_map(value: Any, name: str) -> dict[str, Any]:
+    """An object of string values (OpenAI's `metadata`); {} when unset."""
+    found = object_field(value, name)
+    for key, item in found.items():
+        if not isinstance(item, str):
+            raise ApiError(400, f"'{name}' values must be strings: {key!r} is {json_type(item)}", param=name)
+    return found
 
 
 def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
@@ -255,25 +297,25 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     if not isinstance(include_usage, bool):
         raise ApiError(400, "'stream_options.include_usage' must be true or false", param="stream_options")
     # Each is checked on its own: `max_completion_tokens: null` must not hide a bad `max_tokens`.
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if value is not None and (type(value) is not int or value < 1):
-            raise ApiError(400, f"'{name}' must be a positive integer", param=name)
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
+    limits = [integer_field(body.get(name), name, least=1) for name in ("max_completion_tokens", "max_tokens")]
+    max_tokens = next((n for n in limits if n is not None), None)
     temperature = temperature_of(body, 2)
-    seed = body.get("seed")
+    # Not passed on, but checked: OpenAI's ranges.
+    string_map(body.get("metadata"), "metadata")
+    number_field(body.get("top_p"), "top_p", 0, 1)
+    for name in ("presence_penalty", "frequency_penalty"):
+        number_field(body.get(name), name, -2, 2)
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
                          max_tokens=max_tokens, temperature=temperature,
-                         seed=seed if type(seed) is int else None, user=user_of(body.get("user")),
-                         safety_identifier=user_of(body.get("safety_identifier")))
+                         seed=integer_field(body.get("seed"), "seed"), user=user_of(body.get("user"), "user"),
+                         safety_identifier=user_of(body.get("safety_identifier"), "safety_identifier"))
 
 
-def user_of(value: Any) -> str | None:
-    """The end user a request names, or None (none, or not a name: an empty or non-string one)."""
-    return value if isinstance(value, str) and value else None
+def user_of(value: Any, name: str) -> str | None:
+    """The end user a request names in its field `name`, or None (none, or an empty string). Another
+    type is a 400: dropped, it would key the cache as if no user were named."""
+    return string_field(value, name) or None
 
 
 def each_message(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.fakeserver import Reply
@@ -162,6 +163,38 @@ def test_the_accepted_forms_of_those_parameters_still_work(fresh: Served) -> Non
         r = _post(fresh, {"model": "chatroute/auto", "messages": [{"role": "user", "content": f"ok {extra}"}],
                           **extra})
         assert r.status_code == 200, (extra, r.text)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    # Each of these was accepted and dropped: a user or seed of the wrong type keyed the answer
+    # cache as if none were named, so it shared one cached answer between the people it named.
+    ("user", 42), ("user", ["u-1"]), ("safety_identifier", {"id": "s-1"}), ("seed", "x"), ("seed", True),
+    ("seed", 1.5), ("metadata", "ticket T-1"), ("metadata", {"ticket": 1}), ("top_p", "high"), ("top_p", 1.5),
+    ("presence_penalty", "0.5"), ("frequency_penalty", [1]), ("frequency_penalty", -3),
+    # Refused already, each naming itself.
+    ("n", "1"), ("temperature", "hot"), ("max_tokens", "10"), ("stop", 5), ("logit_bias", "none"),
+    ("response_format", "json"),
+])
+def test_a_chat_field_of_the_wrong_type_is_a_400_naming_it_through_the_sdk(fresh: Served, field: str,
+                                                                          value: Any) -> None:
+    # As on /v1/responses: the SDK's types would stop these, a client without them sends them.
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().chat.completions.create(model="openai/gpt-4o-mini", extra_body={field: value},
+                                               messages=[{"role": "user", "content": f"a bad {field}"}])
+    assert info.value.param == field, info.value.body
+    assert isinstance(info.value.body, dict) and info.value.body["type"] == "invalid_request_error"
+    assert field in info.value.body["message"], info.value.body
+    assert not fresh.fake.requests
+
+
+def test_the_well_typed_forms_of_those_fields_are_answered_and_not_passed_on(fresh: Served) -> None:
+    completion = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "well typed knobs"}], user="",
+        safety_identifier="s-1", seed=-7, metadata={"ticket": "T-1"}, top_p=0, presence_penalty=-2,
+        frequency_penalty=2, n=1, stop=None)
+    assert completion.choices[0].message.content == "Echo from gpt-4o-mini: well typed knobs"
+    sent = fresh.fake.requests[-1].body
+    assert not {"user", "safety_identifier", "seed", "metadata", "top_p", "presence_penalty"} & set(sent), sent
 
 
 def test_stream_null_as_the_openai_sdk_types_it_is_an_answer_in_one_piece(fresh: Served) -> None:
