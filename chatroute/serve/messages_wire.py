@@ -22,8 +22,11 @@ from chatroute.serve.wire import (
     SurrogateCarry,
     clean_text,
     each_message,
+    integer_field,
     last_prompt,
     model_of,
+    number_field,
+    object_field,
     preset_of,
     refuse_unknown,
     stream_of,
@@ -75,9 +78,12 @@ def parse_messages_request(body: dict[str, Any]) -> str:
     """Check the fields of a Messages request; returns the model named."""
     refuse_unknown(body, ACCEPTED, IGNORED)
     stops = body.get("stop_sequences")
+    if stops is not None and not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
+        raise ApiError(400, "'stop_sequences' must be an array of strings", param="stop_sequences")
     if stops:
         raise ApiError(400, "chatroute serve does not support 'stop_sequences'", param="stop_sequences")
     _check_reasoning(body)
+    _check_hints(body)
     return model_of(body)
 
 
@@ -86,7 +92,21 @@ def parse_count_request(body: dict[str, Any]) -> str:
     (a count of what cannot be sent is no use); returns the model named."""
     refuse_unknown(body, COUNT_ACCEPTED, IGNORED)
     _check_reasoning(body)
+    _check_hints(body)
     return model_of(body)
+
+
+def _check_hints(body: dict[str, Any]) -> None:
+    """The types of what is accepted and not passed on (Anthropic's ranges): a wrong one is a 400
+    as on the OpenAI wires, not dropped. The user_id keys the cache (end_user)."""
+    end_user(body)
+    number_field(body.get("top_p"), "top_p", 0, 1)
+    integer_field(body.get("top_k"), "top_k", least=0)
+
+
+def end_user(body: dict[str, Any]) -> str | None:
+    """Whom the client serves: `metadata.user_id`, a string (empty: none), or None."""
+    return user_of(object_field(body.get("metadata"), "metadata").get("user_id"), "metadata.user_id")
 
 
 def _check_reasoning(body: dict[str, Any]) -> None:
@@ -106,18 +126,14 @@ def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | No
     max_tokens = body.get("max_tokens")
     if max_tokens is None:
         raise ApiError(400, "'max_tokens' is required", param="max_tokens")
-    if type(max_tokens) is not int or max_tokens < 1:
-        raise ApiError(400, "'max_tokens' must be a positive integer", param="max_tokens")
+    integer_field(max_tokens, "max_tokens", least=1)
     stream = stream_of(body)
     temperature = temperature_of(body, 1)
     system = _system(body.get("system"))
     history, prompt = _turns(body.get("messages"))
-    metadata = body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    user = user_of(user_id, "metadata.user_id") if isinstance(user_id, str) else None
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=stream,
-                         max_tokens=max_tokens, temperature=temperature, user=user)
+                         max_tokens=max_tokens, temperature=temperature, user=end_user(body))
 
 
 def build_count_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:

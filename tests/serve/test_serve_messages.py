@@ -103,6 +103,50 @@ def test_what_chatroute_cannot_honour_is_an_anthropic_shaped_400(fresh: Served, 
     assert not fresh.fake.requests
 
 
+@pytest.mark.parametrize(("field", "value", "says"), [
+    # Each of these was accepted and dropped: a user_id of the wrong type keyed the answer cache as if
+    # no user were named, so one cached answer was shared between the people a tool told apart.
+    ("metadata", {"user_id": 42}, "'metadata.user_id' must be a string, got a number"),
+    ("metadata", {"user_id": ["u-1"]}, "'metadata.user_id' must be a string, got an array"),
+    ("metadata", "u-1", "'metadata' must be an object, got a string"),
+    ("metadata", ["u-1"], "'metadata' must be an object, got an array"),
+    ("stop_sequences", "", "'stop_sequences' must be an array of strings"),
+    ("stop_sequences", {}, "'stop_sequences' must be an array of strings"),
+    ("stop_sequences", ["END", 1], "'stop_sequences' must be an array of strings"),  # was 'not supported'
+    ("top_p", "high", "'top_p' must be a number from 0 to 1"),
+    ("top_p", 1.5, "'top_p' must be a number from 0 to 1"),
+    ("top_k", "5", "'top_k' must be an integer of at least 0"),
+    ("top_k", 2.5, "'top_k' must be an integer of at least 0"),
+    ("top_k", -1, "'top_k' must be an integer of at least 0"),
+    # Refused already.
+    ("temperature", "0.5", "'temperature' must be a number from 0 to 1"),
+])
+def test_a_field_of_the_wrong_type_is_an_anthropic_shaped_400_naming_it(fresh: Served, field: str, value: object,
+                                                                        says: str) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fresh).messages.create(model="openai/gpt-4o-mini", max_tokens=50, extra_body={field: value},
+                                      messages=[{"role": "user", "content": f"a bad {field}"}])
+    assert info.value.body == {"type": "error", "error": {"type": "invalid_request_error", "message": says}}
+    assert not fresh.fake.requests
+
+
+def test_count_tokens_refuses_those_fields_as_messages_does(fresh: Served) -> None:
+    # README: count_tokens refuses what /v1/messages refuses; it counted these.
+    for field, value in (("metadata", {"user_id": 42}), ("top_k", "5")):
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client(fresh).messages.count_tokens(model="openai/gpt-4o-mini", extra_body={field: value},
+                                                messages=[{"role": "user", "content": "count me"}])
+        assert isinstance(info.value.body, dict) and f"'{field}" in info.value.body["error"]["message"]
+
+
+def test_the_well_typed_forms_of_those_fields_are_answered(fresh: Served) -> None:
+    message = client(fresh).messages.create(
+        model="openai/gpt-4o-mini", max_tokens=50, metadata={"user_id": None}, stop_sequences=[],
+        extra_body={"top_p": 0, "top_k": 0, "temperature": 1},  # the 2.x SDK types no sampling knobs
+        messages=[{"role": "user", "content": "well typed Anthropic knobs"}])
+    assert message.content[0].text == "Echo from gpt-4o-mini: well typed Anthropic knobs"
+
+
 def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) -> None:
     message = client(fresh).messages.create(
         model="openai/gpt-4o-mini", max_tokens=50, metadata={"user_id": "u-1"}, service_tier="auto",
