@@ -18,6 +18,7 @@ from typing import Any
 from chatroute.providers.base import Message
 from chatroute.serve.wire import (
     ApiError,
+    InputField,
     ServedRequest,
     SurrogateCarry,
     clean_text,
@@ -46,6 +47,9 @@ IGNORED = frozenset({"metadata", "top_p", "top_k", "service_tier", "cache_contro
 COUNT_ACCEPTED = frozenset({"model", "messages", "system", "thinking", "output_config"})
 
 MESSAGES_PATH = "/v1/messages"
+# The system prompt is a field of its own here, beside the messages: a refusal of an input too
+# large names both (on chat completions it is one of the messages).
+ANTHROPIC_INPUT = InputField("messages", "shorten the messages or the system prompt")
 COUNT_PATH = MESSAGES_PATH + "/count_tokens"
 MODELS_PATH = "/v1/models"
 
@@ -133,7 +137,8 @@ def build_messages_request(body: dict[str, Any], model: str, *, pinned: str | No
     history, prompt = _turns(body.get("messages"))
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=stream,
-                         max_tokens=max_tokens, temperature=temperature, user=end_user(body))
+                         max_tokens=max_tokens, temperature=temperature, user=end_user(body),
+                         input_field=ANTHROPIC_INPUT)
 
 
 def build_count_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
@@ -141,7 +146,7 @@ def build_count_request(body: dict[str, Any], model: str, *, pinned: str | None)
     history, prompt = _turns(body.get("messages"))
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=False, include_usage=False, max_tokens=None,
-                         temperature=None)
+                         temperature=None, input_field=ANTHROPIC_INPUT)
 
 
 def _system(raw: Any) -> str | None:

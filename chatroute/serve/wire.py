@@ -66,7 +66,8 @@ class InputField:
     shorten: str
 
 
-# Chat completions and Anthropic's Messages: the system prompt is a message, or beside them.
+# Chat completions: the system prompt is one of the messages (Anthropic's Messages names it apart,
+# messages_wire.ANTHROPIC_INPUT).
 MESSAGES_INPUT = InputField("messages", "shorten the messages")
 
 

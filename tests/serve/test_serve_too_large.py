@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -43,11 +44,10 @@ def _refusal(server: Served, path: str, model: str, content: str) -> str:
     return str(error["message"])
 
 
-@pytest.mark.parametrize("path", ["/chat/completions", "/messages"])
-def test_a_request_too_large_for_the_model_it_names_says_so(tiny: Served, path: str) -> None:
+def test_a_request_too_large_for_the_model_it_names_says_so(tiny: Served) -> None:
     tiny.fake.reset()
     # ≈1,550 tokens: past gpt-4o's 1,500, inside claude-haiku-4-5's 2,000.
-    message = _refusal(tiny, path, "openai/gpt-4o", "word " * 1550)
+    message = _refusal(tiny, "/chat/completions", "openai/gpt-4o", "word " * 1550)
     assert message.startswith("this request is about 1,5"), message
     assert message.endswith(" tokens; the model you named, openai/gpt-4o, has a context window of 1,500 tokens; "
                             "name one with a larger window (such as anthropic/claude-haiku-4-5, 2,000) "
@@ -103,4 +103,39 @@ def test_an_input_too_large_on_the_responses_wire_names_the_input_and_says_to_sh
         "(such as anthropic/claude-haiku-4-5, 2,000) or shorten the input or the instructions"), refusals[0].message
     assert refusals[2].message.endswith(" tokens; the largest context window is 2,000 (anthropic/claude-haiku-4-5); "
                                         "shorten the input or the instructions"), refusals[2].message
+    assert not tiny.fake.requests
+
+
+def test_an_input_too_large_on_the_messages_wire_says_to_shorten_the_messages_or_the_system_prompt(
+        tiny: Served) -> None:
+    # Anthropic's system prompt is a field of its own, beside the messages, and counts as much:
+    # the advice said "shorten the messages" alone.
+    tiny.fake.reset()
+    client = anthropic.Anthropic(base_url=tiny.url.removesuffix("/v1"), api_key=tiny.token, max_retries=0,
+                                 timeout=30)
+    messages = [*EARLIER, {"role": "user", "content": "word " * 1550}]
+    bodies = []
+    with pytest.raises(anthropic.BadRequestError) as named:
+        client.messages.create(model="openai/gpt-4o", max_tokens=100, system="Be brief.",
+                               messages=messages)  # type: ignore[arg-type]
+    bodies.append(named.value.body)
+    with pytest.raises(anthropic.BadRequestError) as streamed:  # noqa: SIM117 - the refusal comes on opening
+        with client.messages.stream(model="openai/gpt-4o", max_tokens=100, system="Be brief.",
+                                    messages=messages):  # type: ignore[arg-type]
+            pass
+    bodies.append(streamed.value.body)
+    with pytest.raises(anthropic.BadRequestError) as routed:
+        client.messages.create(model="chatroute/auto", max_tokens=100, system="word " * 3000,
+                               messages=[{"role": "user", "content": "summarise the system prompt"}])
+    bodies.append(routed.value.body)
+    said = []
+    for body in bodies:
+        assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error", body
+        said.append(str(body["error"]["message"]))
+    for message in said[:2]:
+        assert message.endswith(
+            "the model you named, openai/gpt-4o, has a context window of 1,500 tokens; name one with a larger "
+            "window (such as anthropic/claude-haiku-4-5, 2,000) or shorten the messages or the system prompt"), message
+    assert said[2].endswith(" tokens; the largest context window is 2,000 (anthropic/claude-haiku-4-5); "
+                            "shorten the messages or the system prompt"), said[2]
     assert not tiny.fake.requests
