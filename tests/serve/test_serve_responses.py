@@ -105,9 +105,12 @@ def test_what_chatroute_cannot_honour_is_a_400_naming_it(fresh: Served, kwargs: 
 def test_hints_that_change_nothing_about_the_answer_are_accepted(fresh: Served) -> None:
     response = fresh.client().responses.create(
         model="openai/gpt-4o-mini", input="say something short", store=True, metadata={"k": "v"},
-        reasoning={"effort": "low"}, text={"format": {"type": "text"}}, tool_choice="auto", truncation="disabled",
-        parallel_tool_calls=False, user="u-1", prompt_cache_key="k-1", prompt_cache_options={"ttl": "30m"})
+        reasoning={"effort": "low"}, text={"format": {"type": "text"}, "verbosity": "low"}, tool_choice="auto",
+        truncation="disabled", parallel_tool_calls=False, user="u-1", prompt_cache_key="k-1",
+        prompt_cache_options={"ttl": "30m"})
     assert response.output_text == "Echo from gpt-4o-mini: say something short"
+    # Not passed on, as chat completions' verbosity is not (README says so of both).
+    assert "verbosity" not in str(fresh.fake.requests[-1].body)
     assert extra(response)["store"] is False  # serve keeps no responses, whatever was asked
 
 
