@@ -154,6 +154,9 @@ def _add_front_ends(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="close a connection whose request headers take longer than this (default 10)")
     serve.add_argument("--max-connections", type=int, default=512, metavar="N",
                        help="requests in progress at once; requests beyond get a 503 with Retry-After (default 512)")
+    serve.add_argument("--shutdown-grace", type=float, default=5.0, metavar="SECONDS",
+                       help="on Ctrl+C, SIGTERM or SIGHUP, how long requests still streaming get to finish before "
+                            "they are cut off and recorded as interrupted (default 5)")
 
     sub.add_parser("tui", help="open the TUI (the default)")
 

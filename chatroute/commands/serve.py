@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--header-timeout {args.header_timeout}: give seconds, more than 0 and at most 3600")
     if args.max_connections < 1:
         raise ConfigError(f"--max-connections {args.max_connections}: give at least 1")
+    if not 0 <= args.shutdown_grace <= 3600:  # also refuses nan
+        raise ConfigError(f"--shutdown-grace {args.shutdown_grace}: give seconds, 0 or more and at most 3600")
     if args.rotate_token:
         _, shown = ensure_tokens(paths.data_dir, rotate=True)
         print(f"new bearer token (shown once, kept in {token_path(paths.data_dir)}); the old one stops working, "
@@ -109,8 +111,8 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
     else:
         print("bearer token: the one shown when it was made (`chatroute serve --rotate-token` makes a new one)",
               file=err)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
-                            **limits.uvicorn_options())
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=args.shutdown_grace, **limits.uvicorn_options())
     quiet = _QuietShutdown()
     logging.getLogger("uvicorn.error").addFilter(quiet)
     server = _Server(config)
@@ -136,7 +138,7 @@ def _serve(args: argparse.Namespace, shown: str | None) -> int:
         return 130  # what the CLI answers any other interruption with
     if quiet.cut_off:
         _say(f"chatroute serve: stopped; {quiet.cut_off} request(s) still streaming after the "
-             f"{config.timeout_graceful_shutdown} s grace were cut off and recorded as interrupted", err)
+             f"{args.shutdown_grace:g} s grace were cut off and recorded as interrupted", err)
     else:
         _say("chatroute serve: stopped", err)
     return 0

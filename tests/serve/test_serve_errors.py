@@ -271,8 +271,8 @@ def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_reco
 def test_a_server_stopped_mid_stream_records_the_stream_as_interrupted(tmp_path: Path,
                                                                         fake_server: FakeServer) -> None:
     """SIGTERM while a stream flows: the server ends it (after its graceful wait), records it as
-    interrupted with what it cost, and exits 0."""
-    server = start_served(tmp_path / "home", fake_server)
+    interrupted with what it cost, and exits 0. (A 1 s grace: how long it is is test_serve_sigint's.)"""
+    server = start_served(tmp_path / "home", fake_server, "--shutdown-grace", "1")
     fake_server.script("gpt-4o-mini", Reply(n_tokens=5000, tokens_per_s=200))
     got = 0
     try:

@@ -401,7 +401,8 @@ def test_limit_options_are_checked(tmp_path: Path) -> None:
 
     from tests.serve.conftest import ROOT, serve_env
 
-    for args in (["--header-timeout", "0"], ["--header-timeout", "nan"], ["--max-connections", "0"]):
+    for args in (["--header-timeout", "0"], ["--header-timeout", "nan"], ["--max-connections", "0"],
+                 ["--shutdown-grace", "-1"]):
         out = subprocess.run([sys.executable, "-m", "chatroute", "serve", "--port", "0", *args], cwd=ROOT,
                              env=serve_env(tmp_path), capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and args[0] in out.stderr, out.stderr

@@ -19,12 +19,12 @@ from tests.serve.conftest import Served, start_served
 
 
 @contextmanager
-def _streaming(tmp_path: Path) -> Iterator[tuple[Served, threading.Thread]]:
-    """`chatroute serve` with one endless stream running (a client reading it in a thread);
-    the server and the fake provider are stopped on the way out."""
+def _streaming(tmp_path: Path, *extra: str) -> Iterator[tuple[Served, threading.Thread]]:
+    """`chatroute serve` (with the options `extra`) with one endless stream running (a client
+    reading it in a thread); the server and the fake provider are stopped on the way out."""
     fake = FakeServer().start()
     fake.default_reply = Reply(endless=True, tokens_per_s=40)
-    served = start_served(tmp_path / "home", fake)
+    served = start_served(tmp_path / "home", fake, *extra)
     streaming = threading.Event()
 
     def client() -> None:
@@ -105,15 +105,19 @@ def test_serve_says_the_configs_warnings_as_every_command_does(tmp_path: Path) -
 def test_a_closed_terminal_stops_serve_as_sigterm_does(tmp_path: Path) -> None:
     """SIGHUP (the terminal serve runs in closed, an ssh session dropped) ended the process at
     once: the stream running was in no ledger though the provider billed it, and serve-state.json
-    stayed behind. It is a stop like SIGTERM's: the grace, then the stream recorded as interrupted."""
-    with _streaming(tmp_path) as (served, reader):
+    stayed behind. It is a stop like SIGTERM's: the grace, then the stream recorded as interrupted.
+    The grace is --shutdown-grace's (the default's is test_one_ctrl_c_waits_out_the_grace_…)."""
+    with _streaming(tmp_path, "--shutdown-grace", "1") as (served, reader):
         served.proc.send_signal(signal.SIGHUP)
+        hung_up = time.monotonic()
         code = served.proc.wait(timeout=30)
+        stopping = time.monotonic() - hung_up
         reader.join(5)
     err = served.exited_stderr()
     assert code == 0, err
+    assert stopping < 5, stopping  # the 1 s grace, not the default 5 s
     assert "Traceback" not in err and "ERROR" not in err, err
-    assert "chatroute serve: stopped; 1 request(s) still streaming" in err
+    assert "chatroute serve: stopped; 1 request(s) still streaming after the 1 s grace were cut off" in err
     turns = served.turns()
     assert [t.status for t in turns] == ["interrupted"], turns
     assert turns[0].output_tokens > 0 and turns[0].cost_usd and turns[0].cost_usd > 0
