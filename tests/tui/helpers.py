@@ -15,16 +15,21 @@ from chatroute.tui.widgets.message import AssistantMessage
 
 
 async def settle(pilot: Pilot, app: App) -> None:
-    """Let workers (the streaming turn) finish and the screen catch up."""
+    """Let workers (the streaming turn) finish and the screen catch up: a pause, then, while
+    workers run, their end and another pause, up to three times (a worker's end can start
+    another). It ends once a pause finds no worker running: more pauses would only wait out
+    more of Textual's idle windows, in which nothing but the cursor's blink changes on screen."""
     from textual.worker import WorkerCancelled
 
+    await pilot.pause()
     for _ in range(3):
-        await pilot.pause()
+        if not app.workers:
+            break
         try:
             await app.workers.wait_for_complete()
         except WorkerCancelled:  # a turn stopped on purpose (Esc) ends so, when the wait began first
             pass
-    await pilot.pause()
+        await pilot.pause()
 
 
 async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 15.0) -> None:
