@@ -506,3 +506,59 @@ def test_a_compare_without_a_cap_reads_and_writes_no_reservation(
     code, out, err = run_cli(capsys, "compare", "-m", COMPARED[0], "-m", COMPARED[1], PROMPTS[0])
     assert code == 0 and "a reservation" not in err, err
     assert out.count("━━ ") == 2, out
+
+
+# gpt-4o's prices, per token (input, output).
+GPT4O_PRICES = (2.5e-6, 10e-6)
+
+
+def test_a_fail_over_under_the_clients_answer_limit_reserves_the_next_model_at_that_limit(
+        tmp_path: Path, fake_server: FakeServer) -> None:
+    """A served request limits its answer to LIMIT tokens; its first model (gpt-4o-mini) answers
+    500 and it fails over to gpt-4o. The move of its reservation must price gpt-4o with the
+    answer capped at LIMIT, as the first decision priced gpt-4o-mini: the cap has room for that
+    and not for gpt-4o (nor claude-haiku-4-5) at the predicted length, so a move priced at the
+    predicted length would skip both for the budget and fail the request."""
+    home = tmp_path / "limited-failover"
+    home.mkdir()
+    write_config(home, fake_server, pool=RANKED, extra=_RANKING)
+    out = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(home), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    decision = json.loads(out.stdout)
+    n_in, n_out = decision["expected_input_tokens"], decision["expected_output_tokens"]
+    cost = {c["model"]: float(c["expected_cost_usd"]) for c in decision["candidates"]}
+    limited = n_in * GPT4O_PRICES[0] + LIMIT * GPT4O_PRICES[1]
+    cap = limited * 1.5
+    assert n_out > LIMIT and cost[RANKED[1]] > cap and cost[RANKED[2]] > cap, (cost, cap)
+    write_config(home, fake_server, pool=RANKED, extra=_RANKING + f"\n[budget]\ndaily_usd = {cap:.12f}\n")
+    release = threading.Event()
+    fake_server.script("gpt-4o-mini", Fault(status=500))
+    fake_server.script("gpt-4o", Reply(text="the Danube", hold=release, input_tokens=n_in, output_tokens=LIMIT))
+    server = start_served(home, fake_server)
+    answered: list[str] = []
+    failed: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            answered.append(_served_with_limit(server, "chat max_tokens"))
+        except Exception as exc:  # noqa: BLE001 - said in the assertion
+            failed.append(exc)
+
+    def reserved() -> list[float]:
+        with closing(sqlite3.connect(home / "chatroute.db")) as db:
+            return [r[0] for r in db.execute("SELECT cost_usd FROM budget_reservations")]
+
+    try:
+        threading.Thread(target=request, daemon=True).start()
+        _until("the fail-over to gpt-4o", lambda: bool(fake_server.requests_for("gpt-4o")) or bool(failed))
+        assert not failed, f"the fail-over was refused under a cap with room for its answer limit: {failed}"
+        assert reserved() == [pytest.approx(limited, rel=1e-6)]
+        release.set()
+        _until("the served answer", lambda: bool(answered) or bool(failed))
+        assert answered == ["the Danube"], failed
+        assert [r.model for r in fake_server.requests] == ["gpt-4o-mini", "gpt-4o"]
+        assert fake_server.requests[1].body.get("max_tokens") == LIMIT, fake_server.requests[1].body
+    finally:
+        release.set()
+        server.stop()
