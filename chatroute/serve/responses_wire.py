@@ -27,6 +27,7 @@ from chatroute.serve.wire import (
     json_type,
     last_prompt,
     model_of,
+    number_field,
     object_field,
     preset_of,
     refuse_unknown,
@@ -44,10 +45,10 @@ RESPONSES_INPUT = InputField("input", "shorten the input or the instructions")
 
 ACCEPTED = frozenset({"model", "input", "instructions", "stream", "stream_options", "max_output_tokens",
                       "temperature", "text", "reasoning", "tool_choice", "include", "truncation", "top_logprobs",
-                      "user", "safety_identifier", "metadata"})
+                      "user", "safety_identifier", "metadata", "top_p"})
 # Accepted and not passed on: they do not change what a good answer is. `store` asks OpenAI to keep
 # the response for later retrieval; serve keeps none, and says so in the response (`store: false`).
-IGNORED = frozenset({"store", "service_tier", "top_p", "parallel_tool_calls", "prompt_cache_key",
+IGNORED = frozenset({"store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
                      "prompt_cache_retention", "prompt_cache_options", "max_tool_calls"})
 
 # What each refused parameter needs instead, where there is a way round.
@@ -112,8 +113,11 @@ def _echoed(body: dict[str, Any]) -> dict[str, Any]:
     """What the response echoes of the request as sent, as OpenAI's does, each field checked:
     a client that sent the wrong type would otherwise read its own mistake back as accepted.
     None of them is passed on: `reasoning.effort` is not, as chat completions' reasoning_effort
-    is not (the routed model decides); the end user's names key the cache (ServedRequest.params)."""
+    is not (the routed model decides), nor `top_p`, as there; the end user's names key the cache
+    (ServedRequest.params)."""
     metadata = string_map(body.get("metadata"), "metadata")
+    # Not passed on (it only shifts sampling), but checked as chat completions checks it.
+    number_field(body.get("top_p"), "top_p", 0, 1)
     reasoning = object_field(body.get("reasoning"), "reasoning")
     for key in ("effort", "summary", "generate_summary"):
         string_field(reasoning.get(key), f"reasoning.{key}")
@@ -123,7 +127,8 @@ def _echoed(body: dict[str, Any]) -> dict[str, Any]:
     return {"instructions": body.get("instructions"), "metadata": metadata,
             "reasoning": {"effort": None, "summary": None, **reasoning},
             "safety_identifier": body.get("safety_identifier"), "user": body.get("user"),
-            "tool_choice": body.get("tool_choice") or "auto", "truncation": body.get("truncation") or "disabled"}
+            "top_p": body.get("top_p"), "tool_choice": body.get("tool_choice") or "auto",
+            "truncation": body.get("truncation") or "disabled"}
 
 
 def _input(raw: Any) -> tuple[list[str], tuple[Message, ...], str]:
@@ -212,8 +217,8 @@ class ResponseWriter:
             "parallel_tool_calls": False, "previous_response_id": None, "store": False,
             "temperature": self.req.temperature, "text": {"format": {"type": "text"}}, "tools": [], "top_p": None,
             "usage": use,
-            # instructions, metadata, reasoning, safety_identifier, user, tool_choice and truncation
-            # as the request gave them
+            # instructions, metadata, reasoning, safety_identifier, user, top_p, tool_choice and
+            # truncation as the request gave them
             **self.req.echo,
         }
         if decision is not None:

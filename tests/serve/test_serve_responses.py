@@ -197,6 +197,26 @@ def test_an_echoed_field_of_the_wrong_type_is_a_400_naming_it(fresh: Served, fie
     assert not fresh.fake.requests
 
 
+def test_top_p_is_checked_as_chat_completions_checks_it_and_echoed_as_sent(fresh: Served) -> None:
+    # It was accepted whatever it held ("high", 1.5) and the response said top_p: null whatever was sent.
+    for value in ("high", 1.5, -0.1, True):
+        with pytest.raises(openai.BadRequestError) as info:
+            fresh.client().responses.create(model="openai/gpt-4o-mini", input="a bad top_p",
+                                            top_p=value)  # type: ignore[arg-type]
+        assert info.value.param == "top_p", info.value.body
+        body = info.value.body
+        assert isinstance(body, dict) and body["message"] == "'top_p' must be a number from 0 to 1"
+    assert not fresh.fake.requests
+    ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "input": "echo my top_p", "top_p": 0.25}
+    whole = fresh.client().responses.create(**ask)
+    with fresh.client().responses.stream(**ask) as stream:
+        created = [e.response for e in stream if e.type == "response.created"]
+        streamed = stream.get_final_response()
+    assert [r.top_p for r in (whole, *created, streamed)] == [0.25, 0.25, 0.25]
+    assert all("top_p" not in r.body for r in fresh.fake.requests)  # not passed on, as on chat completions
+    assert fresh.client().responses.create(model="openai/gpt-4o-mini", input="no top_p sent").top_p is None
+
+
 def test_truncation_and_tool_choice_are_checked_and_echoed_as_sent(fresh: Served) -> None:
     ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "input": "echo how to truncate", "truncation": "auto",
                            "tool_choice": "none"}
