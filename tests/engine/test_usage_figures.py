@@ -329,11 +329,12 @@ api_key_env = "TEST_ANTHROPIC_KEY"
 
 # ------------------------------------------------------------------ 6 and 7: timings
 
-SLOW_SETUP_S = 1.0  # a cold SDK import or client set-up on a loaded machine
+SLOW_SETUP_S = 2.0  # a cold SDK import or client set-up on a loaded machine
 # The client's own share of a first token beyond the server's: reading the stream, parsing the
-# chunk, a loaded machine's scheduling. Half the set-up these tests guard against, so a set-up
-# counted in the figure still fails them.
-CLIENT_SLACK_MS = SLOW_SETUP_S * 1000 / 2
+# chunk, a loaded machine's scheduling. Three quarters of the set-up these tests guard against, so
+# a set-up counted in the figure still fails them, while a machine busy with other tests (where
+# half a 1 s set-up was once exceeded) does not.
+CLIENT_SLACK_MS = SLOW_SETUP_S * 1000 * 3 / 4
 
 
 def _server_ttft_ms(server: FakeServer, model: str) -> float:
