@@ -18,10 +18,14 @@ from typing import Any
 
 from chatroute.providers.base import Message
 from chatroute.serve.wire import (
+    REASONING_EFFORTS,
+    VERBOSITIES,
     ApiError,
     InputField,
     ServedRequest,
     SurrogateCarry,
+    check_openai_hints,
+    choice_field,
     clean_text,
     integer_field,
     json_type,
@@ -50,6 +54,9 @@ ACCEPTED = frozenset({"model", "input", "instructions", "stream", "stream_option
 # the response for later retrieval; serve keeps none, and says so in the response (`store: false`).
 IGNORED = frozenset({"store", "service_tier", "parallel_tool_calls", "prompt_cache_key",
                      "prompt_cache_retention", "prompt_cache_options", "max_tool_calls"})
+# This API's values where they differ from chat completions' (wire.SERVICE_TIERS, PROMPT_CACHE_TTLS).
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast", "ultrafast")
+PROMPT_CACHE_TTLS = ("30m", "12h")
 
 # What each refused parameter needs instead, where there is a way round.
 _STATEFUL = {
@@ -78,6 +85,9 @@ def parse_responses_request(body: dict[str, Any]) -> str:
         if not isinstance(text, dict) or not (fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text")):
             raise ApiError(400, "chatroute serve does not support 'text.format' other than {\"type\": \"text\"}",
                            code="unsupported_parameter", param="text")
+        choice_field(text.get("verbosity"), "text.verbosity", VERBOSITIES)
+    check_openai_hints(body, service_tiers=SERVICE_TIERS, ttls=PROMPT_CACHE_TTLS)
+    integer_field(body.get("max_tool_calls"), "max_tool_calls")
     if body.get("truncation") not in (None, "auto", "disabled"):
         raise ApiError(400, "'truncation' must be \"auto\" or \"disabled\"", param="truncation")
     include = body.get("include")
@@ -119,7 +129,8 @@ def _echoed(body: dict[str, Any]) -> dict[str, Any]:
     # Not passed on (it only shifts sampling), but checked as chat completions checks it.
     number_field(body.get("top_p"), "top_p", 0, 1)
     reasoning = object_field(body.get("reasoning"), "reasoning")
-    for key in ("effort", "summary", "generate_summary"):
+    choice_field(reasoning.get("effort"), "reasoning.effort", REASONING_EFFORTS)
+    for key in ("summary", "generate_summary"):
         string_field(reasoning.get(key), f"reasoning.{key}")
     for name in ("safety_identifier", "user"):
         string_field(body.get(name), name)

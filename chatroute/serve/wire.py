@@ -284,6 +284,49 @@ def string_map(value: Any, name: str) -> dict[str, Any]:
     return found
 
 
+def bool_field(value: Any, name: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(400, f"'{name}' must be true or false, got {json_type(value)}", param=name)
+    return value
+
+
+def choice_field(value: Any, name: str, choices: tuple[str, ...]) -> str | None:
+    """One of `choices`, or None. The client's string is not repeated back: it may be any length."""
+    if value is None or (isinstance(value, str) and value in choices):
+        return value
+    quoted = [json.dumps(c) for c in choices]
+    allowed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    got = "" if isinstance(value, str) else f", got {json_type(value)}"
+    raise ApiError(400, f"'{name}' must be {allowed}{got}", param=name)
+
+
+# The values OpenAI's SDK allows for the hints serve accepts and does not pass on. Each is a closed
+# Literal in its types (openai 3.63), so a value outside them is a type error to the SDK's user and
+# a 400 from OpenAI's API: refused here too, though nothing reads it, as a client that sent
+# "reasoning_effort": "hgh" must hear so. Where the SDK leaves a field open (Union[str, Literal]),
+# any string would do. tests/serve/test_serve_input_checks.py checks these against the installed SDK.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+VERBOSITIES = ("low", "medium", "high")
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")  # chat completions'
+PROMPT_CACHE_RETENTIONS = ("in_memory", "24h")
+PROMPT_CACHE_MODES = ("implicit", "explicit")
+PROMPT_CACHE_TTLS = ("30m",)  # chat completions'
+
+
+def check_openai_hints(body: dict[str, Any], *, service_tiers: tuple[str, ...] = SERVICE_TIERS,
+                       ttls: tuple[str, ...] = PROMPT_CACHE_TTLS) -> None:
+    """The types of the bookkeeping hints both OpenAI wires accept and do not pass on: storage,
+    scheduling and OpenAI's own prompt cache. `service_tiers`, `ttls`: that wire's values."""
+    for name in ("store", "parallel_tool_calls"):
+        bool_field(body.get(name), name)
+    choice_field(body.get("service_tier"), "service_tier", service_tiers)
+    string_field(body.get("prompt_cache_key"), "prompt_cache_key")
+    choice_field(body.get("prompt_cache_retention"), "prompt_cache_retention", PROMPT_CACHE_RETENTIONS)
+    options = object_field(body.get("prompt_cache_options"), "prompt_cache_options")
+    choice_field(options.get("mode"), "prompt_cache_options.mode", PROMPT_CACHE_MODES)
+    choice_field(options.get("ttl"), "prompt_cache_options.ttl", ttls)
+
+
 def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> ServedRequest:
     system, history, prompt = _messages(body.get("messages"))
     stream = stream_of(body)
@@ -306,6 +349,9 @@ def build_request(body: dict[str, Any], model: str, *, pinned: str | None) -> Se
     number_field(body.get("top_p"), "top_p", 0, 1)
     for name in ("presence_penalty", "frequency_penalty"):
         number_field(body.get(name), name, -2, 2)
+    choice_field(body.get("reasoning_effort"), "reasoning_effort", REASONING_EFFORTS)
+    choice_field(body.get("verbosity"), "verbosity", VERBOSITIES)
+    check_openai_hints(body)
     return ServedRequest(model=model, preset=preset_of(model, pinned), pinned=pinned, system=system,
                          history=history, prompt=prompt, stream=stream, include_usage=include_usage and stream,
                          max_tokens=max_tokens, temperature=temperature,

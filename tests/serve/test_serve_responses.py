@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 
+from chatroute.serve import responses_wire, wire
 from tests.fakeserver import Drop, Reply
 from tests.serve.conftest import Served
 
@@ -215,6 +216,45 @@ def test_top_p_is_checked_as_chat_completions_checks_it_and_echoed_as_sent(fresh
     assert [r.top_p for r in (whole, *created, streamed)] == [0.25, 0.25, 0.25]
     assert all("top_p" not in r.body for r in fresh.fake.requests)  # not passed on, as on chat completions
     assert fresh.client().responses.create(model="openai/gpt-4o-mini", input="no top_p sent").top_p is None
+
+
+@pytest.mark.parametrize(("field", "value", "param", "says"), [
+    # Each was accepted whatever it held, and dropped (none is passed on).
+    ("reasoning", {"effort": "extreme"}, "reasoning.effort", '"xhigh" or "max"'),  # any string was
+    ("text", {"verbosity": "loud"}, "text.verbosity", '\'text.verbosity\' must be "low", "medium" or "high"'),
+    ("text", {"format": {"type": "text"}, "verbosity": 2}, "text.verbosity", "got a number"),
+    ("store", "no", "store", "'store' must be true or false, got a string"),
+    ("parallel_tool_calls", "false", "parallel_tool_calls", "must be true or false"),
+    ("service_tier", "turbo", "service_tier", '"fast" or "ultrafast"'),
+    ("prompt_cache_key", ["k"], "prompt_cache_key", "'prompt_cache_key' must be a string, got an array"),
+    ("prompt_cache_retention", "forever", "prompt_cache_retention", '"in_memory" or "24h"'),
+    ("prompt_cache_options", {"ttl": "1d"}, "prompt_cache_options.ttl", '"30m" or "12h"'),
+    ("max_tool_calls", "3", "max_tool_calls", "'max_tool_calls' must be an integer"),
+])
+def test_a_hint_that_is_not_passed_on_is_still_checked_against_openais_values(fresh: Served, field: str,
+                                                                               value: Any, param: str,
+                                                                               says: str) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(model="openai/gpt-4o-mini", input=f"a bad {field}", **{field: value})
+    body = info.value.body
+    assert info.value.param == param, body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error" and says in body["message"], body
+    assert not fresh.fake.requests
+
+
+def test_every_value_openais_sdk_allows_for_those_hints_is_answered(fresh: Served) -> None:
+    client = fresh.client()
+    for effort in wire.REASONING_EFFORTS:
+        response = client.responses.create(model="openai/gpt-4o-mini", input="every allowed hint",
+                                           reasoning={"effort": effort})
+        assert response.reasoning is not None and response.reasoning.effort == effort
+    for tier in responses_wire.SERVICE_TIERS:
+        client.responses.create(model="openai/gpt-4o-mini", input="every allowed hint", service_tier=tier)
+    for verbosity, ttl in zip(wire.VERBOSITIES, (*responses_wire.PROMPT_CACHE_TTLS, None), strict=True):
+        client.responses.create(model="openai/gpt-4o-mini", input="every allowed hint",
+                                text={"verbosity": verbosity}, prompt_cache_options={"ttl": ttl} if ttl else {},
+                                prompt_cache_retention="in_memory", max_tool_calls=2, store=False)
+    assert all("reasoning" not in r.body and "service_tier" not in r.body for r in fresh.fake.requests)
 
 
 def test_truncation_and_tool_choice_are_checked_and_echoed_as_sent(fresh: Served) -> None:
