@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.theme import ThemeProvider
 
 from chatroute.tui.collector import CHECK_INTERVAL_S, COLLECTOR
 from chatroute.tui.data import PRESETS, Backend, error_line
 from chatroute.tui.key_gate import KeyGate
 from chatroute.tui.screens.chat import ChatScreen
 from chatroute.tui.themes import load_themes
+from chatroute.tui.widgets.palette import SafeCommandPalette
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -329,6 +332,15 @@ class ChatrouteApp(App[None]):
         self.notify(f"Theme {name} saved to {path}", timeout=3, markup=False)
 
     # ---- command palette: every action ----
+    # Both places Textual opens its palette, opened as SafeCommandPalette (widgets/palette.py):
+    # Textual's own input drew pasted bidirectional controls as they were.
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not isinstance(self.screen, CommandPalette):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        self.push_screen(SafeCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         chat = self.chat_screen

@@ -14,6 +14,11 @@ PACKAGED = Path(__file__).with_name("themes")
 def theme_from_toml(path: Path) -> Theme:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     name = str(data.get("name") or path.stem)
+    # The name is listed in the command palette, which reads it as markup, and written to the
+    # config: a control, an escape or a direction override in it would drive the terminal or make
+    # it read as another name, and "[b]" would be drawn as a style.
+    if not name.isprintable() or "[" in name:
+        raise ValueError(f"{path}: a theme's name must be one printable line without '['")
     if "primary" not in data:
         raise ValueError(f"{path}: a theme needs at least `primary`")
 
