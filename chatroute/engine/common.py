@@ -76,9 +76,10 @@ def output_limit(info: ModelInfo, messages: Sequence[Message], system: str | Non
     request whose input and max_tokens together pass it (Anthropic's "input length and
     `max_tokens` exceed context limit"), though the router's size filter, which reserves only
     the expected answer, found it fits."""
-    from chatroute.routing.policy import MESSAGE_FRAMING_TOKENS, MIN_OUTPUT_TOKENS
+    from chatroute.routing.policy import MESSAGE_FRAMING_TOKENS
+    from chatroute.routing.sizing import answer_limit
 
-    limit = min((n for n in (asked, info.max_output_tokens) if n), default=required)
+    limit = answer_limit(info, asked, required=required)
     window = info.context_window
     if limit is None or not window:
         return limit
@@ -91,9 +92,16 @@ def output_limit(info: ModelInfo, messages: Sequence[Message], system: str | Non
     try:
         from chatroute.catalog.tokens import count_messages
 
-        room = window - count_messages(messages, system, info.id)[0]
+        counted = count_messages(messages, system, info.id)[0]
     except (ImportError, OSError, RuntimeError, ValueError):  # no encoding data: as the size filter
         return limit
-    # With less room than the shortest answer the request fails as too long whatever is asked:
-    # the full limit lets the provider say so, as a context overflow the failover knows.
-    return min(limit, room) if room >= MIN_OUTPUT_TOKENS else limit
+    return answer_limit(info, asked, required=required, input_tokens=counted)
+
+
+def required_max_tokens_by_id(config: Any, models: Sequence[Any]) -> dict[str, int]:
+    """required_max_tokens for each of `models` that has one (RouteRequest.required_max_tokens)."""
+    out: dict[str, int] = {}
+    for m in models:
+        if (n := required_max_tokens(config, m)) is not None:
+            out[m.id] = n
+    return out

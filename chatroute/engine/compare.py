@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import answer
-from chatroute.engine.common import title
+from chatroute.engine.common import required_max_tokens, title
 from chatroute.engine.history import HistoryWindow, history_budget, history_window, narrowed, noted
 from chatroute.errors import ChatrouteError
 from chatroute.store.dbfile import StoreError
@@ -109,7 +109,9 @@ async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str,
         if engine.in_flight.capped():
             # Its expected cost is reserved until its record is in the ledger (released below),
             # as a turn's on a model named with -m is: other processes count it against the cap.
-            cost = expected_cost_on(engine.catalog.get(model), prompt, history, conv.system_prompt)
+            info = engine.catalog.get(model)
+            cost = expected_cost_on(info, prompt, history, conv.system_prompt,
+                                    required=required_max_tokens(engine.config, info))
             await engine._db(engine.in_flight.hold_at, decision, cost)
         yield Routed(model, "compare", decision.reason, decision.to_dict())
         async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chatroute.engine.common import required_max_tokens_by_id
 from chatroute.errors import ConfigError
 from chatroute.providers.base import Message
 from chatroute.routing.decision import SHORTEN_MESSAGES, RouteRequest
@@ -118,6 +119,7 @@ def decide_route(
             exclude=exclude or set(), preset=preset or engine.preset,
             pin=found.pin, override=found.override, default=found.default, known=found.known,
             unavailable=keyless(engine, [*pool, *found.known]), max_output_tokens=max_output_tokens,
+            required_max_tokens=required_max_tokens_by_id(engine.config, [*pool, *found.known]),
         ))
     finally:
         router.preset, router.cost_weight_override = kept
@@ -147,6 +149,7 @@ def pinned_decision(engine: Engine, prompt: str, *, history: list[Message], syst
         prompt=prompt, history=history, system=system, pool=[], pin=found.pin, known=found.known,
         turn_index=sum(1 for m in history if m.role == "user"), health=engine.health, served=True,
         max_output_tokens=max_output_tokens,
+        required_max_tokens=required_max_tokens_by_id(engine.config, found.known),
     ))
 
 

@@ -92,6 +92,9 @@ class RouteRequest:
     # The client's own limit on the answer (a served request's max_tokens): no model's answer
     # runs longer, so none is expected to (sizing.answer_tokens).
     max_output_tokens: int | None = None
+    # Per model id, the max_tokens a request to it carries when neither the client nor the model
+    # names a limit (Anthropic's API requires one): its answer runs no longer either.
+    required_max_tokens: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -64,6 +64,7 @@ from chatroute.routing.sizing import (
     Fit,
     answer_tokens,
     estimate_input_tokens,
+    expected_answer,
     expected_output_tokens,
     expected_output_tokens_for,
     too_large,
@@ -171,12 +172,18 @@ class _Turn:
     def cost(self, c: RouteCandidate) -> float:
         return c.expected_cost_usd if c.expected_cost_usd is not None else self.fallback_cost
 
-    def expected_cost(self, m: Any) -> float | None:
-        """This turn's expected cost on model `m`; None when its price is unknown."""
+    def answer(self, m: Any) -> int:
+        """The answer this turn is expected to run on model `m`, priced and timed: the predicted
+        length, no longer than it can run there (sizing.answer_limit)."""
+        return expected_answer(m, self.out_tokens, self.fit, required=self.request.required_max_tokens.get(m.id))
+
+    def expected_cost(self, m: Any, answer: int | None = None) -> float | None:
+        """This turn's expected cost on model `m` (`answer`: self.answer(m), when known); None
+        when its price is unknown."""
         # Prompt-cache discount: the current model may serve the history from its cache.
         cached = self.hist_chars and m.id == self.request.current_model and m.cached_input_cost_per_mtok is not None
         cached_tokens = int(self.hist_chars / CHARS_PER_TOKEN) if cached else 0
-        return _estimate_cost(m, self.in_tokens, answer_tokens(m, self.out_tokens), cached_tokens)
+        return _estimate_cost(m, self.in_tokens, self.answer(m) if answer is None else answer, cached_tokens)
 
     def over_budget(self, c: RouteCandidate) -> str | None:
         """Why the budget keeps this candidate from answering, or None."""
@@ -205,7 +212,8 @@ class _Turn:
             return why
         if health is not None and (hr := health.unavailable_reason(c.model)):
             return hr
-        needed = self.in_tokens + answer_tokens(m, self.out_tokens)
+        # The window's room is left out: it is what is checked here.
+        needed = self.in_tokens + answer_tokens(m, self.out_tokens, required=self.request.required_max_tokens.get(m.id))
         if check_size and m.context_window and needed > m.context_window:
             return f"{CONTEXT_TOO_SMALL} ({self.in_tokens:,} tokens in, window {m.context_window:,})"
         if self.needs and not self.needs <= set(m.capabilities):
@@ -458,14 +466,15 @@ class Router:
         health = turn.request.health or _NO_HEALTH
         cands: list[RouteCandidate] = []
         for m, (as_rated, ability_note) in zip(models, rated, strict=True):
-            cost = turn.expected_cost(m)
+            answer = turn.answer(m)
+            cost = turn.expected_cost(m, answer)
             local = m.input_cost_per_mtok == 0 and m.output_cost_per_mtok == 0
             cands.append(
                 RouteCandidate(
                     model=m.id,
                     quality=qualities.get(m.id),
                     expected_cost_usd=cost,
-                    expected_latency_s=health.expected_latency(m.id, turn.out_tokens, local=local),
+                    expected_latency_s=health.expected_latency(m.id, answer, local=local),
                     utility=None,
                     price_known=cost is not None,
                     learned_adjustment=learned.get(m.id, 0.0),
@@ -679,12 +688,15 @@ class Router:
 _NO_HEALTH = HealthBoard(path=None)
 
 
-def expected_cost_on(m: Any, prompt: str, history: Sequence[Any], system: str | None) -> float | None:
+def expected_cost_on(m: Any, prompt: str, history: Sequence[Any], system: str | None, *,
+                     required: int | None = None) -> float | None:
     """What a turn is expected to cost on model `m` by the rule a decision prices it with (the
-    input's estimate, the answer's predicted length up to the model's limit), without deciding:
-    for a compare answer, whose model no router picks. None when its price is unknown."""
-    return _estimate_cost(m, estimate_input_tokens(prompt, history, system),
-                          answer_tokens(m, expected_output_tokens_for(prompt)), 0)
+    input's estimate, the answer's predicted length up to what it can run there: `required` is
+    the max_tokens its wire sends when none is named, RouteRequest.required_max_tokens), without
+    deciding: for a compare answer, whose model no router picks. None when its price is unknown."""
+    fit = Fit(prompt, history, system)
+    return _estimate_cost(m, fit.estimate, expected_answer(m, expected_output_tokens_for(prompt), fit,
+                                                           required=required), 0)
 
 
 def _estimate_cost(info: Any, input_tokens: int, output_tokens: int, cached_tokens: int) -> float | None:

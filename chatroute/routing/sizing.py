@@ -37,12 +37,47 @@ def expected_output_tokens_for(prompt: str) -> int:
     return _expected_output(lexical_features(prompt).tolist(), prompt)
 
 
-def answer_tokens(model: Any, expected: int, limit: int | None = None) -> int:
-    """The answer's expected length on `model`: `expected`, but no more than the model's output
-    limit (what a request to it carries as max_tokens) or `limit`, the client's own (a served
-    request's max_tokens): the answer cannot run past either, so it is neither priced nor given
-    room in the window past them."""
-    return min([expected, *(n for n in (getattr(model, "max_output_tokens", None), limit) if n)])
+def answer_limit(model: Any, limit: int | None = None, *, required: int | None = None,
+                 input_tokens: int | None = None) -> int | None:
+    """The most the answer on `model` can run: the max_tokens a request to it carries (the
+    client's `limit` or the model's output limit, whichever is lower; with neither, `required`,
+    what its wire sends when none is named: Anthropic's API requires one), cut to what the
+    context window leaves after `input_tokens` when that is given (the API refuses a request
+    whose input and max_tokens pass the window, and a server with no max_tokens stops there).
+    With less room than the shortest answer the request fails as too long whatever it asks, so
+    the window does not cut it then (the whole limit lets the provider say so, as a context
+    overflow the fail-over knows). None: nothing known bounds the answer. The provider call's
+    max_tokens (engine/common.output_limit) and the answer a turn is expected to run, priced and
+    timed (answer_tokens), both come from here."""
+    cap = min((n for n in (limit, getattr(model, "max_output_tokens", None)) if n), default=required)
+    window = getattr(model, "context_window", None)
+    if window and input_tokens is not None:
+        room = window - input_tokens
+        if room >= MIN_OUTPUT_TOKENS:
+            cap = room if cap is None else min(cap, room)
+    return cap
+
+
+def answer_tokens(model: Any, expected: int, limit: int | None = None, *, required: int | None = None,
+                  input_tokens: int | None = None) -> int:
+    """The answer's expected length on `model`: `expected`, but no more than it can run
+    (answer_limit: the client's limit, the model's output limit, the default max_tokens its wire
+    sends, the window's room after the input): it is neither priced, timed nor given room in the
+    window past them."""
+    cap = answer_limit(model, limit, required=required, input_tokens=input_tokens)
+    return expected if cap is None else min(expected, cap)
+
+
+def expected_answer(model: Any, expected: int, fit: Fit, *, limit: int | None = None,
+                    required: int | None = None) -> int:
+    """answer_tokens on the input `fit` measures: the window's room is counted only when the
+    estimate leaves less of it than the answer (the estimate errs large; most turns fit easily
+    and count nothing), as the provider call's max_tokens is cut."""
+    n = answer_tokens(model, expected, limit, required=required)
+    window = getattr(model, "context_window", None)
+    if window and fit.estimate + n > window:
+        n = answer_tokens(model, n, input_tokens=fit.tokens(model))
+    return n
 
 
 def _expected_output(lexical: list[float], prompt: str) -> int:

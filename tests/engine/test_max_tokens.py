@@ -97,3 +97,35 @@ def test_the_max_tokens_anthropic_requires_fits_the_window_too(capsys: pytest.Ca
     request = configured.requests[-1]
     size, _ = count_messages(request.messages, None, "anthropic/local-4k")
     assert 16 <= _max_tokens(request.body) <= 3000 - size
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+def test_a_turns_expected_answer_stops_at_the_max_tokens_its_wire_sends(
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, kind: str) -> None:
+    """A model with no output limit known: Anthropic's wire is sent 4,096 as max_tokens (it
+    requires one), so the turn's answer cannot run past it, and `route` prices it at 4,096, not
+    at the ~6,750 tokens predicted for a 5,000-word story (before, the predicted length). OpenAI's
+    wire is sent none, so the predicted length stands there."""
+    import json
+
+    from chatroute.providers.base import ANTHROPIC_DEFAULT_MAX_TOKENS
+    from chatroute.routing.sizing import expected_output_tokens_for
+    from tests.engine.helpers import list_cost, run_cli
+
+    model = f"{kind}/local-big"
+    write_config(chatroute_home, configured, pool=[model],
+                 extra=f'[models."{model}"]\ncontext_window = 200000\n'
+                       "input_cost_per_mtok = 1.0\noutput_cost_per_mtok = 5.0\n")
+    prompt = "Write a short story about a lighthouse keeper in 5000 words."
+    predicted = expected_output_tokens_for(prompt)
+    assert predicted > ANTHROPIC_DEFAULT_MAX_TOKENS
+    code, out, err = run_cli(capsys, "route", "--json", prompt)
+    assert code == 0, err
+    decided = json.loads(out)
+    [cand] = decided["candidates"]
+    answer = ANTHROPIC_DEFAULT_MAX_TOKENS if kind == "anthropic" else predicted
+    assert cand["expected_cost_usd"] == pytest.approx(list_cost(model, decided["expected_input_tokens"], answer))
+    code, _ = ask_json(capsys, "--no-cache", prompt)
+    assert code == 0
+    sent = configured.requests[-1].body
+    assert sent.get("max_tokens") == (ANTHROPIC_DEFAULT_MAX_TOKENS if kind == "anthropic" else None), sent
