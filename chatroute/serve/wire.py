@@ -275,12 +275,27 @@ def object_field(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+# OpenAI's limits on `metadata` (its API refuses more): a request within them here is one OpenAI takes.
+METADATA_KEYS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+
+
 def string_map(value: Any, name: str) -> dict[str, Any]:
-    """An object of string values (OpenAI's `metadata`); {} when unset."""
+    """An object of string values within OpenAI's limits (its `metadata`); {} when unset."""
     found = object_field(value, name)
+    if len(found) > METADATA_KEYS:
+        raise ApiError(400, f"'{name}' may hold at most {METADATA_KEYS} keys, got {len(found)}", param=name)
     for key, item in found.items():
+        if len(key) > METADATA_KEY_CHARS:
+            # Not repeated back whole: it may be any length.
+            raise ApiError(400, f"'{name}' keys may be at most {METADATA_KEY_CHARS} characters: "
+                                f"{key[:20]!r}… is {len(key):,}", param=name)
         if not isinstance(item, str):
             raise ApiError(400, f"'{name}' values must be strings: {key!r} is {json_type(item)}", param=name)
+        if len(item) > METADATA_VALUE_CHARS:
+            raise ApiError(400, f"'{name}' values may be at most {METADATA_VALUE_CHARS} characters: {key!r} is "
+                                f"{len(item):,}", param=name)
     return found
 
 

@@ -245,6 +245,35 @@ def test_every_value_openais_sdk_allows_for_those_hints_is_answered_and_not_pass
     assert not {"reasoning_effort", "service_tier", "verbosity", "store", "prompt_cache_key"} & set(sent), sent
 
 
+@pytest.mark.parametrize(("metadata", "says"), [
+    # OpenAI's API refuses each; serve took them all.
+    ({f"key-{i}": "v" for i in range(17)}, "'metadata' may hold at most 16 keys, got 17"),
+    ({"k" * 65: "v"}, "'metadata' keys may be at most 64 characters: 'kkkkkkkkkkkkkkkkkkkk'… is 65"),
+    ({"ticket": "v" * 513}, "'metadata' values may be at most 512 characters: 'ticket' is 513"),
+], ids=["17-keys", "65-char-key", "513-char-value"])
+def test_metadata_beyond_openais_limits_is_a_400_on_both_openai_wires(fresh: Served, metadata: dict[str, str],
+                                                                     says: str) -> None:
+    client = fresh.client()
+    with pytest.raises(openai.BadRequestError) as chat:
+        client.chat.completions.create(model="openai/gpt-4o-mini", metadata=metadata,
+                                       messages=[{"role": "user", "content": "too much metadata"}])
+    with pytest.raises(openai.BadRequestError) as responses:
+        client.responses.create(model="openai/gpt-4o-mini", metadata=metadata, input="too much metadata")
+    for info in (chat, responses):
+        assert info.value.param == "metadata"
+        assert isinstance(info.value.body, dict) and info.value.body["message"] == says, info.value.body
+    assert not fresh.fake.requests
+
+
+def test_metadata_at_openais_limits_is_answered_on_both_openai_wires(fresh: Served) -> None:
+    metadata = {f"{i:02d}" + "k" * 62: "v" * 512 for i in range(16)}
+    completion = fresh.client().chat.completions.create(
+        model="openai/gpt-4o-mini", metadata=metadata, messages=[{"role": "user", "content": "metadata at its limits"}])
+    assert completion.choices[0].message.content == "Echo from gpt-4o-mini: metadata at its limits"
+    response = fresh.client().responses.create(model="openai/gpt-4o-mini", metadata=metadata, input="at the limits")
+    assert response.metadata == metadata
+
+
 def _literals(hint: Any) -> tuple[str, ...]:
     """The strings a type hint of the openai SDK allows (Optional[Literal[...]] and the like)."""
     if typing.get_origin(hint) is typing.Literal:
@@ -269,6 +298,7 @@ def test_the_values_serve_checks_are_those_the_installed_openai_sdk_allows() -> 
     assert _literals(typing.get_type_hints(ResponseTextConfigParam)["verbosity"]) == wire.VERBOSITIES
     assert _literals(chat["service_tier"]) == wire.SERVICE_TIERS
     assert _literals(responses["service_tier"]) == responses_wire.SERVICE_TIERS
+    assert _literals(responses["include"]) == responses_wire.INCLUDABLE
     assert _literals(chat["prompt_cache_retention"]) == wire.PROMPT_CACHE_RETENTIONS
     assert _literals(responses["prompt_cache_retention"]) == wire.PROMPT_CACHE_RETENTIONS
     for options, ttls in ((PromptCacheOptions, wire.PROMPT_CACHE_TTLS),

@@ -257,6 +257,32 @@ def test_every_value_openais_sdk_allows_for_those_hints_is_answered(fresh: Serve
     assert all("reasoning" not in r.body and "service_tier" not in r.body for r in fresh.fake.requests)
 
 
+@pytest.mark.parametrize(("include", "says"), [
+    ("reasoning.encrypted_content", "'include' must be an array of strings, got a string"),
+    ([["reasoning.encrypted_content"]], "'include' must be an array of strings: include[0] is an array"),
+    (["reasoning.encrypted_content", 7], "'include' must be an array of strings: include[1] is a number"),
+    (["reasoning.encrypted"], "include[0] is not one of the Responses API's include values (file_search_call."),
+    (["message.output_text.logprobs"], "chatroute serve does not return log probabilities"),  # refused already
+])
+def test_include_must_be_a_list_of_the_values_openai_knows(fresh: Served, include: Any, says: str) -> None:
+    # An array of anything was accepted: [7] or a misspelt value went unnoticed.
+    with pytest.raises(openai.BadRequestError) as info:
+        fresh.client().responses.create(model="openai/gpt-4o-mini", input="include what?", include=include)
+    assert info.value.param == "include", info.value.body
+    assert isinstance(info.value.body, dict) and info.value.body["message"].startswith(says), info.value.body
+    assert not fresh.fake.requests
+
+
+def test_the_include_values_with_nothing_to_add_are_accepted(fresh: Served) -> None:
+    # Codex-style clients always ask for reasoning.encrypted_content; the output holds no reasoning
+    # item, tool call or input image for these to add to.
+    wanted = [v for v in responses_wire.INCLUDABLE if v != "message.output_text.logprobs"]
+    response = fresh.client().responses.create(model="openai/gpt-4o-mini", input="include all you can",
+                                               include=wanted)  # type: ignore[arg-type]
+    assert response.output_text == "Echo from gpt-4o-mini: include all you can"
+    assert "include" not in fresh.fake.requests[-1].body
+
+
 def test_truncation_and_tool_choice_are_checked_and_echoed_as_sent(fresh: Served) -> None:
     ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "input": "echo how to truncate", "truncation": "auto",
                            "tool_choice": "none"}
