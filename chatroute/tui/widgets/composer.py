@@ -29,7 +29,7 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
 from chatroute.tui.widgets.plain_input import bidi_note, drawn_without_bidi_controls
 
@@ -39,6 +39,17 @@ from chatroute.tui.widgets.plain_input import bidi_note, drawn_without_bidi_cont
 PASTE_MAX_CHARS = 20_000
 PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
+
+
+def _run_start(line: str, column: int) -> int:
+    """`column`, moved left past the bidirectional controls just before it."""
+    while column > 0 and line[column - 1] in BIDI_CONTROLS:
+        column -= 1
+    return column
+
+
+def _only_controls(line: str, column: int) -> bool:
+    return all(c in BIDI_CONTROLS for c in line[column:])
 
 
 class Composer(KeyboardEditsTextArea):
@@ -231,6 +242,33 @@ class Composer(KeyboardEditsTextArea):
             if match.start() < column < match.end() and match.group(0) in self._pastes:
                 return match.start(), match.end()
         return None
+
+    # An undrawn control takes no cell, so a cursor step onto or over it moved nothing on screen,
+    # and a Backspace or Delete next to it removed only it, changing nothing drawn. Each run of
+    # them goes with the character after it: Left, Right, Backspace and Delete (the last two ask
+    # these same two methods where the character next to the cursor ends) take the run and that
+    # character as one step, so every key press moves or removes something the user sees.
+    def get_cursor_left_location(self) -> Location:
+        row, column = self.cursor_location
+        line = self.document[row]
+        if BIDI_CONTROL.search(line):
+            column = _run_start(line, column)
+            if column == 0:
+                return self.navigator.get_location_left((row, 0))
+            return row, _run_start(line, column - 1)
+        return super().get_cursor_left_location()
+
+    def get_cursor_right_location(self) -> Location:
+        row, column = self.cursor_location
+        line = self.document[row]
+        if column < len(line) and BIDI_CONTROL.search(line):
+            while column < len(line) and line[column] in BIDI_CONTROLS:
+                column += 1
+            if column == len(line):  # only controls up to the line's end: on to the next line
+                return self.navigator.get_location_right((row, column))
+            # and past controls that end the line, which go with no character
+            return row, len(line) if _only_controls(line, column + 1) else column + 1
+        return super().get_cursor_right_location()
 
     def render_line(self, y: int) -> Strip:
         # The line as laid out, without its bidirectional controls (see the module's docstring).

@@ -1,0 +1,78 @@
+"""The composer keeps a prompt's bidirectional controls but does not draw them, and they take no
+cell: a Left or Right press onto one moved the cursor nowhere on screen, and a Backspace or
+Delete next to one removed only it, changing nothing drawn. Each run of them now goes with the
+character after it, so every press moves or removes something the user sees. Driven as a user
+does: a bracketed paste, then arrow keys, Backspace and Delete."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.pilot import Pilot
+
+from chatroute.tui.app import ChatrouteApp
+from chatroute.tui.widgets.composer import Composer
+from tests.tui.fake_engine import FakeEngine
+
+SIZE = (80, 24)
+# b, then an override and an isolate (drawn as nothing), then c; an isolate's end closes the line.
+PASTED = "ab\u202e\u2066cd\u2069"
+
+
+async def _pasted(pilot: Pilot) -> Composer:
+    composer = pilot.app.screen.query_one(Composer)
+    composer.focus()
+    pilot.app.post_message(events.Paste(PASTED))
+    await pilot.pause()
+    assert composer.text == PASTED
+    return composer
+
+
+def _drawn(composer: Composer) -> str:
+    return composer.render_line(0).text.strip()  # the prompt's one line
+
+
+async def test_every_arrow_press_moves_the_cursor_on_screen(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await _pasted(pilot)
+        assert composer.cursor_location == (0, len(PASTED))
+        xs = [composer.cursor_screen_offset.x]
+        for _ in range(4):  # end, after d, after c, after b, after a
+            await pilot.press("left")
+            xs.append(composer.cursor_screen_offset.x)
+        # one cell a press, end to start; before, the press onto the controls left x where it was
+        assert [xs[0] - x for x in xs] == [0, 1, 2, 3, 4], xs
+        assert composer.cursor_location == (0, 0)
+        for _ in range(4):
+            await pilot.press("right")
+            xs.append(composer.cursor_screen_offset.x)
+        assert [x - xs[4] for x in xs[4:]] == [0, 1, 2, 3, 4], xs
+        assert composer.cursor_location == (0, len(PASTED))  # past the closing isolate too
+        # shift+arrows select as the arrows move: two presses from the end select c, d and the
+        # controls before c, what the eye sees as "cd"
+        await pilot.press("shift+left", "shift+left")
+        assert composer.selected_text == "\u202e\u2066cd\u2069"
+
+
+async def test_every_backspace_and_delete_removes_something_drawn(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await _pasted(pilot)
+        drawn = [_drawn(composer)]
+        for _ in range(4):
+            await pilot.press("backspace")
+            drawn.append(_drawn(composer))
+        assert drawn == ["abcd", "abc", "ab", "a", ""], drawn
+        assert composer.text == ""
+
+        composer.focus()
+        pilot.app.post_message(events.Paste(PASTED))
+        await pilot.pause()
+        await pilot.press("home")
+        drawn = [_drawn(composer)]
+        for _ in range(4):
+            await pilot.press("delete")
+            drawn.append(_drawn(composer))
+        assert drawn == ["abcd", "bcd", "cd", "d", ""], drawn
+        assert composer.text == ""
+        assert str(composer.border_subtitle) == ""  # no control left behind, unseen
