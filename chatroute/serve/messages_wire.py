@@ -109,8 +109,15 @@ def _check_hints(body: dict[str, Any]) -> None:
 
 
 def end_user(body: dict[str, Any]) -> str | None:
-    """Whom the client serves: `metadata.user_id`, a string (empty: none), or None."""
-    return user_of(object_field(body.get("metadata"), "metadata").get("user_id"), "metadata.user_id")
+    """Whom the client serves: `metadata.user_id`, a string (empty: none), or None. Anthropic's
+    metadata holds nothing else, and its API refuses another key (null or not): so does serve, or
+    a request it answers would be one Anthropic refuses."""
+    metadata = object_field(body.get("metadata"), "metadata")
+    other = sorted(key for key in metadata if key != "user_id")
+    if other:
+        name = f"metadata.{other[0][:64]}"  # not repeated back whole: it may be any length
+        raise ApiError(400, f"'{name}' is not allowed: Anthropic's metadata holds only 'user_id'", param=name)
+    return user_of(metadata.get("user_id"), "metadata.user_id")
 
 
 def _check_reasoning(body: dict[str, Any]) -> None:

@@ -110,6 +110,10 @@ def test_what_chatroute_cannot_honour_is_an_anthropic_shaped_400(fresh: Served, 
     ("metadata", {"user_id": ["u-1"]}, "'metadata.user_id' must be a string, got an array"),
     ("metadata", "u-1", "'metadata' must be an object, got a string"),
     ("metadata", ["u-1"], "'metadata' must be an object, got an array"),
+    # Anthropic's API refuses any key but user_id; these were accepted.
+    ("metadata", {"user_id": "u-1", "ticket": "T-1"},
+     "'metadata.ticket' is not allowed: Anthropic's metadata holds only 'user_id'"),
+    ("metadata", {"session": None}, "'metadata.session' is not allowed: Anthropic's metadata holds only 'user_id'"),
     ("stop_sequences", "", "'stop_sequences' must be an array of strings"),
     ("stop_sequences", {}, "'stop_sequences' must be an array of strings"),
     ("stop_sequences", ["END", 1], "'stop_sequences' must be an array of strings"),  # was 'not supported'
@@ -132,7 +136,7 @@ def test_a_field_of_the_wrong_type_is_an_anthropic_shaped_400_naming_it(fresh: S
 
 def test_count_tokens_refuses_those_fields_as_messages_does(fresh: Served) -> None:
     # README: count_tokens refuses what /v1/messages refuses; it counted these.
-    for field, value in (("metadata", {"user_id": 42}), ("top_k", "5")):
+    for field, value in (("metadata", {"user_id": 42}), ("metadata", {"ticket": "T-1"}), ("top_k", "5")):
         with pytest.raises(anthropic.BadRequestError) as info:
             client(fresh).messages.count_tokens(model="openai/gpt-4o-mini", extra_body={field: value},
                                                 messages=[{"role": "user", "content": "count me"}])
