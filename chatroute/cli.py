@@ -69,7 +69,8 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     ask.add_argument("-c", "--conversation", metavar="ID",
                      help="continue this conversation: its id, the start of it, or `last`")
-    ask.add_argument("-s", "--system", help="system prompt for a new conversation")
+    ask.add_argument("-s", "--system", help="system prompt for a new conversation; '-' reads it from standard input "
+                                            "(PROMPT then comes as an argument)")
     ask.add_argument("--over-budget", action="store_true",
                      help="past a budget cap, send this one turn anyway, on the cheapest model")
     ask.add_argument("prompt", nargs="?", help=PROMPT_HELP)

@@ -34,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
         # `-m "$MODEL"` with MODEL unset: the router's pick would be sent, and paid for, unasked.
         raise UsageError("-m is empty: give a model (provider/model or a bare name), or leave -m out "
                          "to let the router pick")
+    if args.system == "-":
+        # One stream holds one text: the prompt then comes as an argument.
+        if args.prompt == "-":
+            raise UsageError("ask: '-' reads standard input for PROMPT or for -s/--system, not both")
+        if args.prompt is None:
+            raise UsageError("ask: -s - reads the system prompt from standard input; give PROMPT as an argument")
     try:
+        if args.system == "-":
+            args.system = read_prompt("-", command="ask", what="system prompt")
         prompt = read_prompt(args.prompt, command="ask")
         engine = open_engine()  # may wait for the database's lock: Ctrl+C is likely here
     except KeyboardInterrupt:

@@ -24,36 +24,37 @@ CONFIG_ERROR_KINDS = frozenset({"auth", "endpoint_not_found"})
 T = TypeVar("T")
 
 
-def read_prompt(value: str | None, *, command: str = "ask") -> str:
+def read_prompt(value: str | None, *, command: str = "ask", what: str = "prompt") -> str:
     """The prompt an argument gives; '-' reads standard input, and so does no argument when
-    standard input is not a terminal (`echo … | chatroute ask`, a here-doc, a file)."""
+    standard input is not a terminal (`echo … | chatroute ask`, a here-doc, a file). `what`
+    names it in the errors ("system prompt" for `ask -s -`)."""
     if value is None:
         if sys.stdin is None or _is_terminal(sys.stdin):
             raise UsageError(f"no prompt: give it as an argument, or pipe it in (`echo … | chatroute {command}`)")
         value = "-"
     if value == "-":
-        data = _read_stdin(MAX_PROMPT_BYTES + 1)
+        data = _read_stdin(MAX_PROMPT_BYTES + 1, what)
         if len(data) > MAX_PROMPT_BYTES:
-            raise UsageError(f"the prompt on standard input is over {MAX_PROMPT_BYTES // (1024 * 1024)} MB")
+            raise UsageError(f"the {what} on standard input is over {MAX_PROMPT_BYTES // (1024 * 1024)} MB")
         text = data.decode("utf-8", errors="replace")
     else:
         text = value
     text = argv_text(text)
     text = text.replace("\x00", "")
     if not text.strip():
-        raise UsageError("the prompt is empty")
+        raise UsageError(f"the {what} is empty")
     return text
 
 
-def _read_stdin(limit: int) -> bytes:
+def _read_stdin(limit: int, what: str = "prompt") -> bytes:
     # Python sets sys.stdin to None when descriptor 0 is closed (`<&-`); a folder or a device
     # that refuses reads fails in read().
     if sys.stdin is None:
-        raise UsageError("'-' reads the prompt from standard input, which is closed")
+        raise UsageError(f"'-' reads the {what} from standard input, which is closed")
     try:
         return sys.stdin.buffer.read(limit)
     except OSError as exc:
-        raise UsageError(f"cannot read the prompt from standard input: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read the {what} from standard input: {exc.strerror or exc}") from None
 
 
 class _Verbatim:
