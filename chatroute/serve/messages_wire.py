@@ -78,8 +78,28 @@ def error_body(err: ApiError) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": err.message}}
 
 
+# Parameters of Anthropic's API that ask for what a router in front of several providers cannot
+# do, each refused unless null with what it would need. The anthropic SDK sends none of them unless
+# its caller sets one (each defaults to omitted), so a plain call never meets these.
+_CANNOT = {
+    "container": "chatroute serve runs no containers (Anthropic's code execution and skills): leave 'container' "
+                 "unset",
+    "diagnostics": "chatroute serve gives no prompt-cache diagnostics: it keeps no earlier messages to compare "
+                   "with; leave 'diagnostics' unset",
+    "inference_geo": "chatroute serve cannot keep a request to a region ('inference_geo'): each model runs "
+                     "where its provider runs it; leave it unset",
+}
+
+
+def _refuse_what_cannot_be_honoured(body: dict[str, Any]) -> None:
+    for name, why in _CANNOT.items():
+        if body.get(name) is not None:
+            raise ApiError(400, why, code="unsupported_parameter", param=name)
+
+
 def parse_messages_request(body: dict[str, Any]) -> str:
     """Check the fields of a Messages request; returns the model named."""
+    _refuse_what_cannot_be_honoured(body)
     refuse_unknown(body, ACCEPTED, IGNORED)
     stops = body.get("stop_sequences")
     if stops is not None and not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
@@ -94,6 +114,7 @@ def parse_messages_request(body: dict[str, Any]) -> str:
 def parse_count_request(body: dict[str, Any]) -> str:
     """Check the fields of a count_tokens request, refused where /v1/messages would refuse them
     (a count of what cannot be sent is no use); returns the model named."""
+    _refuse_what_cannot_be_honoured(body)
     refuse_unknown(body, COUNT_ACCEPTED, IGNORED)
     _check_reasoning(body)
     _check_hints(body)

@@ -6,6 +6,7 @@ errors."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anthropic
 import httpx
@@ -171,6 +172,39 @@ def test_output_config_effort_is_accepted_as_reasoning_effort_is_and_a_format_re
                 "type": "json_schema", "schema": {"type": "object"}}})
     assert isinstance(info.value.body, dict) and "'output_config'" in info.value.body["error"]["message"]
     assert len(fresh.fake.requests) == 1
+
+
+def test_a_plain_sdk_call_sends_none_of_the_newer_parameters_and_is_answered(fresh: Served) -> None:
+    # container, diagnostics and inference_geo default to omitted in the 2.x SDK's messages.create,
+    # .stream and .count_tokens: a call that does not set them does not send them, and null asks for nothing.
+    sdk = client(fresh)
+    ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "plain defaults"}]}
+    assert sdk.messages.create(max_tokens=50, **ask).content[0].text == "Echo from gpt-4o-mini: plain defaults"
+    with sdk.messages.stream(max_tokens=50, **ask) as stream:
+        assert stream.get_final_text() == "Echo from gpt-4o-mini: plain defaults"
+    assert sdk.messages.count_tokens(**ask).input_tokens > 0
+    message = sdk.messages.create(max_tokens=50, container=None, diagnostics=None, inference_geo=None, **ask)
+    assert message.content[0].text == "Echo from gpt-4o-mini: plain defaults"
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"container": "container_011"},
+     "chatroute serve runs no containers (Anthropic's code execution and skills): leave 'container' unset"),
+    ({"diagnostics": {"previous_message_id": None}},
+     "chatroute serve gives no prompt-cache diagnostics: it keeps no earlier messages to compare with; "
+     "leave 'diagnostics' unset"),
+    ({"inference_geo": "us"}, "chatroute serve cannot keep a request to a region ('inference_geo'): each model "
+                              "runs where its provider runs it; leave it unset"),
+])
+def test_the_newer_parameters_serve_cannot_honour_say_so_plainly(fresh: Served, kwargs: dict[str, Any],
+                                                                 says: str) -> None:
+    # They were refused as "chatroute serve does not support the parameter 'inference_geo'", which
+    # did not say why: a region or a container is not something a router over several providers keeps.
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(fresh).messages.create(model="openai/gpt-4o-mini", max_tokens=50, **kwargs,
+                                      messages=[{"role": "user", "content": "can you honour this?"}])
+    assert info.value.body == {"type": "error", "error": {"type": "invalid_request_error", "message": says}}
+    assert not fresh.fake.requests
 
 
 def test_max_tokens_is_required_as_anthropic_requires_it(fresh: Served) -> None:
