@@ -33,6 +33,9 @@ Run `chatroute` with no arguments to open the TUI.
 """
 
 
+# config.Preset's values, named here so that building the parser does not import pydantic.
+PRESETS = ("frugal", "balanced", "best")
+PRESET_HELP = "route this turn with this preset instead of router.preset (CHATROUTE_PRESET)"
 PROMPT_HELP = "the prompt; '-', or none with standard input not a terminal (`echo … |`), reads standard input"
 
 
@@ -73,12 +76,14 @@ def _add_turn_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                                             "(PROMPT then comes as an argument)")
     ask.add_argument("--over-budget", action="store_true",
                      help="past a budget cap, send this one turn anyway, on the cheapest model")
+    ask.add_argument("--preset", choices=PRESETS, help=PRESET_HELP)
     ask.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
     route = sub.add_parser("route", help="the routing decision and its reasons, without calling a model")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
     route.add_argument("-c", "--conversation", metavar="ID",
                        help="route as the next turn of this conversation (an id, the start of one, or `last`)")
+    route.add_argument("--preset", choices=PRESETS, help=PRESET_HELP)
     route.add_argument("prompt", nargs="?", help=PROMPT_HELP)
 
     ev = sub.add_parser("eval", help="router quality on a labelled JSONL(.gz) file")

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             args.system = read_prompt("-", command="ask", what="system prompt")
         prompt = read_prompt(args.prompt, command="ask")
         engine = open_engine()  # may wait for the database's lock: Ctrl+C is likely here
+        if getattr(args, "preset", None):
+            engine.set_preset(args.preset)
     except KeyboardInterrupt:
         if args.json:
             print_json(_unstarted_json(None, args.no_cache))  # -c not resolved yet: no id to give

@@ -23,6 +23,8 @@ from chatroute.safetext import strip_terminal_controls as shown
 def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt, command="route")
     engine = open_engine()
+    if getattr(args, "preset", None):
+        engine.set_preset(args.preset)
     # The one-off load (router weights, embedder; numpy's import with them) apart from the
     # decision itself, which is what every turn of a running chatroute pays.
     started = time.perf_counter()
