@@ -78,28 +78,29 @@ async def answer(
         # Before the request: if the process dies mid-stream, the next open can price it.
         await engine._db(engine.store.set_message_model, message_id, info.id, decision.kind)
 
-    async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
+    def billed(info: ModelInfo, failed: Attempt) -> TurnRecord:
+        return build_record(conv.id, message_id, info, decision, failed, route_ms, cache_status, messages,
+                            conv.system_prompt)
+
+    async def on_failover(record: TurnRecord, billed_usd: float) -> None:
         # Its own record, before the next model is tried: the final write only records the
         # model that answered.
-        record = build_record(conv.id, message_id, info, decision, failed, route_ms, cache_status, messages,
-                              conv.system_prompt)
         try:
-            await engine._db(engine.store.add_turn, record)
+            await engine._db(engine.in_flight.record_billed, decision, record, billed_usd, engine.store.add_turn)
         except StorageError:
             pass  # a full disk: the turn's final write reports it; the reroute still names the cost
-        return record
 
-    async def move(to: RouteDecision) -> str | None:
+    async def move(to: RouteDecision, billed_usd: float) -> str | None:
         if not engine.in_flight.capped():
             return None  # nothing is reserved: no write
-        return await engine._db(engine.in_flight.move, decision, to)
+        return await engine._db(engine.in_flight.move, decision, to, billed_usd)
 
     out = Failover()
     on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
                       conv.system_prompt)
     async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
                                  current_model=current_model, request_for=request_for, on_stop=on_stop,
-                                 on_failover=on_failover, message_id=message_id, before=before,
+                                 billed=billed, on_failover=on_failover, message_id=message_id, before=before,
                                  move=move)) as events:
         async for event in events:
             yield event
@@ -152,18 +153,22 @@ async def attempts(
     current_model: str | None,
     request_for: Callable[[ModelInfo, float | None], ChatRequest],
     on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
-    on_failover: Callable[[ModelInfo, Attempt], Awaitable[TurnRecord]] | None = None,
+    billed: Callable[[ModelInfo, Attempt], TurnRecord] | None = None,
+    on_failover: Callable[[TurnRecord, float], Awaitable[None]] | None = None,
     message_id: str | None = None,
     before: Callable[[ModelInfo], Awaitable[None]] | None = None,
-    move: Callable[[RouteDecision], Awaitable[str | None]] | None = None,
+    move: Callable[[RouteDecision, float], Awaitable[str | None]] | None = None,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model and, while no token has come, fail over to the next one,
     noting each reroute: the loop a chat turn and a served request share. What differs between
     them comes in: the provider request for a model (given the first-token deadline, loop time),
-    what records a stopped stream, what records an attempt that was billed although the turn
-    moves on (it streamed only thinking), a step before each attempt (a turn names its
-    message's model), and the move of the turn's budget reservation to the model it fails over
-    to (InFlight.move: None once moved, else why the budget refuses that model)."""
+    what records a stopped stream, the record of an attempt that was billed although the turn
+    moves on (it streamed only thinking: `billed` builds it, `on_failover` writes it once the
+    turn moves on, given what it cost), a step before each attempt (a turn names its message's
+    model), and the move of the turn's budget reservation to the model it fails over to
+    (InFlight.move: None once moved, else why the budget refuses that model). A billed attempt's
+    cost counts in the fail-over's budget checks (its decision and the move) before its record
+    is in the ledger."""
     loop = asyncio.get_running_loop()
     # Fail-overs share one deadline: two hanging candidates must not each take their own
     # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
@@ -205,8 +210,11 @@ async def attempts(
             attempt.reroutes.append(retry)
             yield Rerouted(model_id, err.short, model_id, reroute_line(retry))
             continue
+        # Priced before the next model is weighed: the checks count it, as the ledger will.
+        record = None if failed_unbilled(attempt) or billed is None or on_failover is None else billed(info, attempt)
+        billed_usd = (record.cost_usd or 0.0) if record is not None else 0.0
         again, skipped = await failover_to(engine, decision, err, info, tried, prompt, history, shim,
-                                           current_model, move)
+                                           current_model, move, billed_usd)
         if again is None:
             if skipped:
                 err.message = f"{err.message}; no other model tried: {skipped_text(skipped)}"
@@ -219,9 +227,9 @@ async def attempts(
         if skipped:
             reroute["skipped"] = skipped  # the models the budget kept this turn from, on the line
         attempt.reroutes.append(reroute)
-        if not failed_unbilled(attempt) and on_failover is not None:
+        if record is not None and on_failover is not None:
             # The model thought before failing: that is billed, so it is recorded and said.
-            record = await on_failover(info, attempt)
+            await on_failover(record, billed_usd)
             # Its output is mostly counted from the thinking (no usage report came): an estimate.
             reroute.update(cost_usd=record.cost_usd, turn_id=record.id, estimated=record.usage_estimated)
         yield Rerouted(model_id, err.short, next_model, reroute_line(reroute))
@@ -318,23 +326,25 @@ async def failover_to(
     history: list[Message],
     conv: Any,
     current_model: str | None,
-    move: Callable[[RouteDecision], Awaitable[str | None]] | None,
+    move: Callable[[RouteDecision, float], Awaitable[str | None]] | None,
+    billed_usd: float = 0.0,
 ) -> tuple[RouteDecision | None, list[dict[str, str]]]:
     """The decision of the model to fail over to (None: stop), its expected cost reserved in
     place of the turn's (`move`), and the models the budget made the turn skip on the way, each
     with why: ones it would have tried before that one, for which what was spent or reserved
     since the turn's decision leaves no room (the router's exclusion, or the check as the
-    reservation moves, when another process reserved in between)."""
+    reservation moves, when another process reserved in between). `billed_usd`: what the failed
+    attempt cost, not yet in the ledger, which both count as spent."""
     skipped: list[dict[str, str]] = []
     passed: set[str] = set()
     while True:
         again, candidates = fallback(engine, decision, err, info, tried | passed, prompt, history, conv,
-                                     current_model)
+                                     current_model, billed_usd)
         named = {s["model"] for s in skipped}
         skipped += [s for s in budget_skips(decision, again, candidates) if s["model"] not in named]
         if again is None or move is None:
             return again, skipped
-        refused = await move(again)
+        refused = await move(again, billed_usd)
         if refused is None:
             return again, skipped
         skipped.append({"model": again.model, "why": refused})
@@ -372,9 +382,10 @@ def fallback(
     history: list[Message],
     conv: Any,
     current_model: str | None,
+    billed_usd: float = 0.0,
 ) -> tuple[RouteDecision | None, list[RouteCandidate]]:
     """The next model's decision after a failure before the first token, or None to stop; and
-    the candidates that decision (or its refusal) weighed.
+    the candidates that decision (or its refusal) weighed (`billed_usd`: see failover_to).
 
     Only routed (and default) turns fail over: a pin or override is the user's explicit
     choice, so its failure is shown with a retry instead. Content-policy refusals are
@@ -392,7 +403,7 @@ def fallback(
         again = decide_route(
             engine, prompt, history=history, system=conv.system_prompt, pin=None, override=None,
             current_model=current_model, exclude=exclude, preset=decision.preset, failing_over=decision,
-            max_output_tokens=decision.max_output_tokens,
+            max_output_tokens=decision.max_output_tokens, billed_usd=billed_usd,
         )
     except NoRouteError as exc:
         return None, exc.candidates

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chatroute.routing.budget import BudgetBlock
     from chatroute.routing.decision import BudgetState
     from chatroute.routing.policy import RouteDecision
+    from chatroute.store.records import TurnRecord
 
 T = TypeVar("T")
 
@@ -69,20 +70,34 @@ class InFlight:
         self._held[id(decision)] = self._engine.store.reserve(
             cost_usd or 0.0, expires_after_s=longest_turn_s(self._engine.config))
 
-    def move(self, decision: RouteDecision, to: RouteDecision) -> str | None:
+    def move(self, decision: RouteDecision, to: RouteDecision, billed_usd: float = 0.0) -> str | None:
         """The turn of `decision` fails over to `to.model`: its reservation becomes what the turn
         is expected to cost there, checked under the lock as a decision's is (the model the
         first reservation priced is no longer to come; a dearer one would pass the cap unseen).
-        None once it is held; else why the budget keeps that model from the turn, which then
-        skips it (its reservation is left as it was)."""
+        `billed_usd`: what the attempt it fails over from is known to cost (it streamed thinking),
+        not yet in the ledger: counted by the check and held in the reservation until its record
+        is written (record_billed). None once it is held; else why the budget keeps that model
+        from the turn, which then skips it (its reservation is left as it was)."""
         if not self.capped():
             return None
-        return self._reserve(decision, to, check=True, replacing=self._held.get(id(decision)))
+        return self._reserve(decision, to, check=True, replacing=self._held.get(id(decision)), billed_usd=billed_usd)
+
+    def record_billed(self, decision: RouteDecision, record: TurnRecord, billed_usd: float,
+                      write: Callable[[TurnRecord], object]) -> None:
+        """Write the record of an attempt the turn of `decision` failed over from, billed
+        (`billed_usd`, which its moved reservation holds: see move), and take that part off the
+        reservation in the same transaction."""
+        rid = self._held.get(id(decision)) if self.capped() else None
+        if rid is None or billed_usd <= 0:
+            write(record)
+            return
+        self._engine.store.lower_reservation(rid, billed_usd, partial(write, record))
 
     def _reserve(self, decision: RouteDecision, priced: RouteDecision, *, check: bool,
-                 replacing: int | None = None) -> str | None:
-        """Reserve, for the turn of `decision`, the expected cost of `priced.model`; None when it
-        is held, else the budget's reason against it (nothing reserved)."""
+                 replacing: int | None = None, billed_usd: float = 0.0) -> str | None:
+        """Reserve, for the turn of `decision`, the expected cost of `priced.model` (and
+        `billed_usd`: see move); None when it is held, else the budget's reason against it
+        (nothing reserved)."""
         engine = self._engine
         budget = engine.config.budget
         chosen = next((c for c in priced.candidates if c.model == priced.model), None)
@@ -93,7 +108,7 @@ class InFlight:
             from chatroute.routing.budget import budget_state
             from chatroute.routing.decision import budget_exclusion
 
-            state = budget_state(engine.store, budget, pending_usd=reserved)
+            state = budget_state(engine.store, budget, pending_usd=reserved + billed_usd)
             if state is None or chosen is None:
                 return True  # a model the decision does not price (a default outside the pool)
             why = budget_exclusion(state.remaining_usd(), state.used_fraction(), cost or 0.0,
@@ -102,7 +117,7 @@ class InFlight:
                 refused.append((state, why))
             return why is None
 
-        rid = engine.store.reserve(cost or 0.0, expires_after_s=longest_turn_s(engine.config),
+        rid = engine.store.reserve((cost or 0.0) + billed_usd, expires_after_s=longest_turn_s(engine.config),
                                    fits=fits if check else None, replacing=replacing)
         if rid is None:
             if not refused:
@@ -171,11 +186,12 @@ async def hold_in_thread(engine: Engine, decision: RouteDecision, check: bool) -
     return await _shielded(engine, decision, partial(engine.in_flight.hold, decision, check=check))
 
 
-async def move_in_thread(engine: Engine, decision: RouteDecision, to: RouteDecision) -> str | None:
+async def move_in_thread(engine: Engine, decision: RouteDecision, to: RouteDecision,
+                         billed_usd: float = 0.0) -> str | None:
     """`in_flight.move` for `serve`, as hold_in_thread holds."""
     if not engine.in_flight.capped():
         return None
-    return await _shielded(engine, decision, partial(engine.in_flight.move, decision, to))
+    return await _shielded(engine, decision, partial(engine.in_flight.move, decision, to, billed_usd))
 
 
 async def _shielded(engine: Engine, decision: RouteDecision, write: Callable[[], T]) -> T:

@@ -98,11 +98,14 @@ def decide_route(
     preset: str | None = None,
     failing_over: RouteDecision | None = None,
     max_output_tokens: int | None = None,
+    billed_usd: float = 0.0,
 ) -> RouteDecision:
     """`preset`: this decision only (a served `chatroute/frugal` request); the router's own
     preset, and the explicit weights that go with it, are put back afterwards. `failing_over`:
     the decision of the turn this one replaces, whose expected cost is no longer to come.
-    `max_output_tokens`: the client's own limit on the answer (RouteRequest.max_output_tokens)."""
+    `max_output_tokens`: the client's own limit on the answer (RouteRequest.max_output_tokens).
+    `billed_usd`: what the attempt it fails over from cost (it streamed thinking), not yet in
+    the ledger: spent all the same."""
     from chatroute.routing.budget import budget_state
 
     engine.catch_up()  # prices refreshed or preferences reset by another process meanwhile
@@ -111,7 +114,7 @@ def decide_route(
     try:
         pool, health = engine.catalog.pool(), engine.health
         state = budget_state(engine.store, engine.config.budget,
-                             pending_usd=engine.in_flight.total(but=failing_over))
+                             pending_usd=engine.in_flight.total(but=failing_over) + billed_usd)
         found = targets(engine, pin, override, strict=True)
         return router.decide(RouteRequest(
             prompt=prompt, history=history, system=system, pool=pool, current_model=current_model,

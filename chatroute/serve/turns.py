@@ -156,21 +156,23 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         if record is not None:
             _tell(on_record, record, True)
 
-    async def on_failover(info: ModelInfo, failed: Attempt) -> TurnRecord:
-        # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
+    def billed(info: ModelInfo, failed: Attempt) -> TurnRecord:
         record = build_record(None, None, info, decision, failed, route_ms, cache_status, messages, req.system)
         record.client = client
-        engine.store.add_turn(record)
-        _tell(on_record, record, False)
         return record
 
-    def move(to: RouteDecision) -> Awaitable[str | None]:
-        return move_in_thread(engine, decision, to)
+    async def on_failover(record: TurnRecord, billed_usd: float) -> None:
+        # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
+        engine.in_flight.record_billed(decision, record, billed_usd, engine.store.add_turn)
+        _tell(on_record, record, False)
+
+    def move(to: RouteDecision, billed_usd: float) -> Awaitable[str | None]:
+        return move_in_thread(engine, decision, to, billed_usd)
 
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
                                  current_model=None, request_for=request_for, on_stop=on_stop,
-                                 on_failover=on_failover, move=move)) as events:
+                                 billed=billed, on_failover=on_failover, move=move)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()

@@ -109,6 +109,18 @@ class ReservationQueries(StoreBase):
         self._unreleased = self._unreleased - unreleased
         return rid
 
+    def lower_reservation(self, rid: int, by_usd: float, together: Callable[[], object]) -> None:
+        """Take `by_usd` off reservation `rid` in one transaction with `together`, the write of
+        what that part stood for (a billed attempt's record in the ledger): the cost counts in
+        the reservation until it counts in the ledger, never in neither and never twice."""
+
+        def run(c: sqlite3.Connection) -> None:
+            together()  # its own writes join this transaction
+            c.execute("UPDATE budget_reservations SET cost_usd = MAX(0.0, cost_usd - ?) WHERE id = ?",
+                      (float(by_usd), rid))
+
+        self._write(run)
+
     def release_reservation(self, rid: int) -> None:
         """The turn's record is written: its reservation stops counting. One attempt, so a
         turn's end never waits out another process's lock; a busy lock leaves it to the next

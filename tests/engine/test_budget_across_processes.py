@@ -27,7 +27,7 @@ from chatroute.money import usd
 from chatroute.store import reservations
 from chatroute.store.reservations import ReservationQueries
 from tests.engine.helpers import OPENAI_KEY, run_cli, write_config
-from tests.fakeserver import FakeServer, Fault, Reply
+from tests.fakeserver import Drop, FakeServer, Fault, Reply
 from tests.serve.conftest import ROOT, serve_env, start_served
 
 # Same length, so the router expects each to cost the same.
@@ -562,3 +562,82 @@ def test_a_fail_over_under_the_clients_answer_limit_reserves_the_next_model_at_t
     finally:
         release.set()
         server.stop()
+
+
+# About 1,000 tokens of thinking on the OpenAI wire, then the connection drops before any text.
+THOUGHT = " ".join(f"step {i}: weigh the next case of the argument with care." for i in range(80))
+
+
+@pytest.mark.parametrize("by", ["ask", "serve"])
+def test_an_attempt_billed_for_its_thinking_counts_in_its_fail_overs_budget_check(
+        tmp_path: Path, fake_server: FakeServer, by: str) -> None:
+    """gpt-4o-mini streams thinking, then its connection drops: that attempt is billed (X), and
+    the turn fails over. Under a cap of gpt-4o's expected cost and X/2, gpt-4o no longer fits
+    once X is counted, and claude-haiku-4-5 does. Before, X was written to the ledger only after
+    the fail-over's decision and the move of its reservation were checked, so neither counted
+    it: gpt-4o was sent and the spend passed the cap by what the check had missed."""
+    measure = tmp_path / "measure"
+    measure.mkdir()
+    write_config(measure, fake_server, pool=RANKED, extra=_RANKING)
+    out = subprocess.run([sys.executable, "-m", "chatroute", "route", "--json", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(measure), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    cost = {c["model"]: float(c["expected_cost_usd"]) for c in json.loads(out.stdout)["candidates"]}
+    fake_server.script("gpt-4o-mini", Drop(after_chunks=0, reasoning=THOUGHT))
+    fake_server.script("gpt-4o", Reply(text="the Danube"))
+    out = subprocess.run([sys.executable, "-m", "chatroute", "ask", "--json", "--no-cache", PROMPTS[0]], cwd=ROOT,
+                         env=serve_env(measure), capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    [reroute] = json.loads(out.stdout)["route"]["reroutes"]
+    billed = float(reroute["cost_usd"])
+    cap = cost[RANKED[1]] + billed / 2
+    assert cost[RANKED[2]] + billed < cap, (cost, billed)  # room for claude-haiku-4-5 beside the attempt
+
+    home = tmp_path / "capped"
+    home.mkdir()
+    write_config(home, fake_server, pool=RANKED, extra=_RANKING + f"\n[budget]\ndaily_usd = {cap:.12f}\n")
+    fake_server.reset()
+    release = threading.Event()
+    fake_server.script("gpt-4o-mini", Drop(after_chunks=0, reasoning=THOUGHT))
+    fake_server.script("gpt-4o", Reply(text="the Rhine"))
+    fake_server.script("claude-haiku-4-5", Reply(text="the Danube", hold=release))
+    server = start_served(home, fake_server) if by == "serve" else None
+    answered: list[str] = []
+
+    def request() -> None:
+        assert server is not None
+        reply = server.client().chat.completions.create(
+            model="chatroute/auto", messages=[{"role": "user", "content": PROMPTS[0]}])
+        answered.append(reply.choices[0].message.content or "")
+
+    def reserved() -> list[float]:
+        with closing(sqlite3.connect(home / "chatroute.db")) as db:
+            return [r[0] for r in db.execute("SELECT cost_usd FROM budget_reservations")]
+
+    try:
+        if server is not None:
+            threading.Thread(target=request, daemon=True).start()
+        asked = _ask(home, PROMPTS[0]) if server is None else None
+        _until("the fail-over's request", lambda: len(fake_server.requests) >= 2 or (
+            asked is not None and asked.poll() is not None))
+        # The attempt's cost is in the ledger now, and out of the reservation: counted once.
+        held = reserved()
+        release.set()
+        if asked is not None:
+            code, out_text, err = _finish(asked)
+            assert code == 0 and "the Danube" in out_text, err
+            assert "→ claude-haiku-4-5; skipped gpt-4o: would exceed the budget" in err, err
+        else:
+            _until("the served answer", lambda: bool(answered))
+            assert answered == ["the Danube"]
+    finally:
+        release.set()
+        if server is not None:
+            server.stop()
+    assert held == [pytest.approx(cost[RANKED[2]], rel=1e-6)], (held, cost)
+    assert [r.model for r in fake_server.requests] == ["gpt-4o-mini", "claude-haiku-4-5"]
+    with closing(sqlite3.connect(home / "chatroute.db")) as db:
+        costs = sorted(r[0] for r in db.execute("SELECT cost_usd FROM turns"))
+        left = list(db.execute("SELECT cost_usd FROM budget_reservations"))
+    assert len(costs) == 2 and billed in [pytest.approx(c, rel=0.05) for c in costs], (costs, billed)
+    assert left == []
