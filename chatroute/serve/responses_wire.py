@@ -58,9 +58,9 @@ IGNORED = frozenset({"store", "service_tier", "parallel_tool_calls", "prompt_cac
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast", "ultrafast")
 PROMPT_CACHE_TTLS = ("30m", "12h")
 
-# What `include` may ask for, as the openai SDK types it (a closed Literal: OpenAI's API refuses
-# another). The log probabilities are refused (they would be missing); the rest are accepted with
-# nothing to add, as the output holds no tool calls, input images or reasoning items.
+# What `include` may ask for, as the openai SDK (3.63) types it. The log probabilities are refused
+# (they would be missing); the rest, and a value newer than these, are accepted with nothing to add,
+# as the output holds no tool calls, input images or reasoning items.
 INCLUDABLE = ("file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
               "message.input_image.image_url", "computer_call_output.output.image_url", "code_interpreter_call.outputs",
               "reasoning.encrypted_content", "message.output_text.logprobs")
@@ -104,9 +104,6 @@ def parse_responses_request(body: dict[str, Any]) -> str:
         if not isinstance(entry, str):
             raise ApiError(400, f"'include' must be an array of strings: include[{i}] is {json_type(entry)}",
                            param="include")
-        if entry not in INCLUDABLE:
-            raise ApiError(400, f"include[{i}] is not one of the Responses API's include values "
-                                f"({', '.join(INCLUDABLE)})", param="include")
     # Asked for, log probabilities would be missing from the answer: a client reading them must
     # hear so now (0 asks for none and passes).
     if body.get("top_logprobs") not in (None, 0) or "message.output_text.logprobs" in (include or []):

@@ -306,20 +306,20 @@ def bool_field(value: Any, name: str) -> bool | None:
 
 
 def choice_field(value: Any, name: str, choices: tuple[str, ...]) -> str | None:
-    """One of `choices`, or None. The client's string is not repeated back: it may be any length."""
-    if value is None or (isinstance(value, str) and value in choices):
+    """A string or None, for a hint serve accepts and does not pass on; `choices` (the values
+    OpenAI's SDK knows today) only name what is meant in the refusal of another type. A string
+    outside them is accepted: nothing reads it, and OpenAI adds values (reasoning_effort gained
+    "none", "xhigh" and "max" in a year), so refusing one would fail a newer client's every request
+    over a field that changes nothing here. The client's string is not repeated back."""
+    if value is None or isinstance(value, str):
         return value
     quoted = [json.dumps(c) for c in choices]
-    allowed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
-    got = "" if isinstance(value, str) else f", got {json_type(value)}"
-    raise ApiError(400, f"'{name}' must be {allowed}{got}", param=name)
+    such = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    raise ApiError(400, f"'{name}' must be a string such as {such}, got {json_type(value)}", param=name)
 
 
-# The values OpenAI's SDK allows for the hints serve accepts and does not pass on. Each is a closed
-# Literal in its types (openai 3.63), so a value outside them is a type error to the SDK's user and
-# a 400 from OpenAI's API: refused here too, though nothing reads it, as a client that sent
-# "reasoning_effort": "hgh" must hear so. Where the SDK leaves a field open (Union[str, Literal]),
-# any string would do. tests/serve/test_serve_input_checks.py checks these against the installed SDK.
+# The values OpenAI's SDK (3.63) knows for the hints serve accepts and does not pass on: named in
+# the refusal of a wrongly typed one (choice_field), which accepts any string.
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 VERBOSITIES = ("low", "medium", "high")
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")  # chat completions'
