@@ -25,6 +25,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
+from textual.content import Content
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Sparkline, Static
 
@@ -135,13 +137,70 @@ def serve_line(live: dict[str, Any] | None) -> str:
             + (f", {live['active']} running" if live.get("active") else ""))
 
 
+def short_usd(amount: float | None, *, estimated: bool) -> str:
+    """An amount of $1,000 or more in fewer cells, for a card too narrow for it: ≈$12.3k, $1.2M."""
+    if amount is None or abs(amount) < 1000:
+        return marked_usd(amount, estimated=estimated)
+    size, unit = next((size, unit) for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if abs(amount) >= size)
+    return ("≈" if estimated else "") + ("-" if amount < 0 else "") + f"${abs(amount) / size:.1f}{unit}"
+
+
+class TotalCard(Static):
+    """One of the totals: its label, amount and turns, each line laid out for the card's width so
+    that no figure is ever split across two lines (wrapped, '(+12' ended one line and 'n/a)' began
+    the next, and '12,345,678' stood apart from its 'turns'). Too narrow for the amount and its
+    '(+n n/a)' on one line, the note goes under it; too narrow for the amount, it is shortened
+    ($12.3k); for the turns, they are counted short (12.3M turns)."""
+
+    def __init__(self, label: str, amount: float | None, *, estimated: int, unknown: int, turns: int | None,
+                 **kw: Any) -> None:
+        self.label, self.amount, self.estimated, self.unknown, self.turns = label, amount, estimated, unknown, turns
+        super().__init__(self._laid_out(0), **kw)  # `content`: every line whole, as a wide card shows it
+
+    def lines(self, width: int) -> list[tuple[str, str]]:
+        """(text, style) a line, for `width` cells (0: not laid out yet, every line whole)."""
+
+        def fits(text: str) -> bool:
+            return width <= 0 or cell_len(text) <= width
+
+        def first_that_fits(*forms: str) -> str:
+            for form in forms:
+                if fits(form):
+                    return form
+            return clip(forms[-1], width)
+
+        amount = marked_usd(self.amount, estimated=self.estimated)
+        note = unknown_mark(self.unknown).strip()
+        out = [(first_that_fits(self.label), "dim")]
+        if note and fits(f"{amount} {note}"):
+            out.append((f"{amount} {note}", "bold"))
+        else:
+            out.append((first_that_fits(amount, short_usd(self.amount, estimated=bool(self.estimated))), "bold"))
+            if note:
+                out.append((first_that_fits(note, f"+{self.unknown} n/a"), "bold"))
+        if self.turns is not None:
+            n = self.turns
+            out.append((first_that_fits(f"{n:,} turn{'' if n == 1 else 's'}", f"{fmt_count(n)} turns",
+                                        fmt_count(n)), ""))
+        return out
+
+    def _laid_out(self, width: int) -> Content:
+        return Content("\n").join(Content.styled(text, style) for text, style in self.lines(width))
+
+    def render(self) -> Content:
+        return self._laid_out(self.content_size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.lines(width))
+
+
 class CostsScreen(Screen[None]):
     DEFAULT_CSS = """
     CostsScreen VerticalScroll { padding: 0 1; }
     CostsScreen #totals { layout: grid; grid-size: 4; grid-rows: auto; height: auto; }
     CostsScreen.-narrow #totals { grid-size: 2; }
     CostsScreen .total {
-        width: 1fr; height: auto; min-height: 5; border: round $primary 50%; content-align: center middle;
+        width: 1fr; height: 100%; min-height: 5; border: round $primary 50%; content-align: center middle;
         text-align: center;
     }
     CostsScreen Sparkline { height: 3; margin: 0 0; }
@@ -178,12 +237,10 @@ class CostsScreen(Screen[None]):
             with Container(id="totals"):
                 for key, label in (("today", "today"), ("week", "this week"), ("month", "this month"),
                                    ("all", "all time")):
-                    n, mark = turns.get(key), markers.get(key) or {}
-                    figure = marked_usd(totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
-                                   unknown=int(mark.get("unknown_cost_turns") or 0))
-                    count = f"\n{n:,} turn{'' if n == 1 else 's'}" if n is not None else ""
-                    yield Static(Text.assemble((label + "\n", "dim"), (figure, "bold"), count), classes="total",
-                                 id=f"total-{key}")
+                    mark = markers.get(key) or {}
+                    yield TotalCard(label, totals.get(key), estimated=int(mark.get("estimated_turns") or 0),
+                                    unknown=int(mark.get("unknown_cost_turns") or 0), turns=turns.get(key),
+                                    classes="total", id=f"total-{key}")
             yield Static("Last 30 days", classes="section")
             yield Sparkline([float(v or 0.0) for v in r.get("daily_30", [])] or [0.0], summary_function=max)
             yield Static("Baseline", classes="section")
