@@ -10,14 +10,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import answer
-from chatroute.engine.common import required_max_tokens, title
+from chatroute.engine.common import StorageError, required_max_tokens, title
 from chatroute.engine.history import HistoryWindow, history_budget, history_window, narrowed, noted
 from chatroute.errors import ChatrouteError
+from chatroute.format import short_model
 from chatroute.store.dbfile import StoreError
-from chatroute.turn_events import Routed, TurnEvent, TurnStarted
+from chatroute.turn_events import Routed, TurnEvent, TurnFinished, TurnStarted
 
 if TYPE_CHECKING:
     from chatroute.engine.core import Engine
+    from chatroute.routing.policy import RouteDecision
 
 
 def open_compare_streams(engine: Engine, conversation_id: str | None, prompt: str,
@@ -112,7 +114,13 @@ async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str,
             info = engine.catalog.get(model)
             cost = expected_cost_on(info, prompt, history, conv.system_prompt,
                                     required=required_max_tokens(engine.config, info))
-            await engine._db(engine.in_flight.hold_at, decision, cost)
+            try:
+                await engine._db(engine.in_flight.hold_at, decision, cost)
+            except StorageError as exc:
+                # Not sent: no reservation holds its cost from the others, and a database that
+                # took none is unlikely to take its record. It ends failed here and now.
+                yield await _unreserved(engine, conv, message_id, decision, str(exc))
+                return
         yield Routed(model, "compare", decision.reason, decision.to_dict())
         async with aclosing(answer(engine, conv, message_id, history, prompt, decision, 0.0, "bypass",
                                    cache_key=None, current_model=None)) as events:
@@ -121,6 +129,32 @@ async def _compare_one(engine: Engine, conv: Any, user_id: str, message_id: str,
     finally:
         engine.in_flight.release(decision)
         _show_an_answer(engine, message_id)
+
+
+async def _unreserved(engine: Engine, conv: Any, message_id: str, decision: RouteDecision,
+                      problem: str) -> TurnFinished:
+    """The end of a compare answer whose reservation could not be written: stored as failed
+    (its model named, empty), unsent; when even that write fails, it stays `streaming` until
+    the next open settles it, and the line says so. No turn record: nothing was billed."""
+    from chatroute.store.records import TurnRecord
+
+    model = decision.model
+    line = f"{short_model(model)}: not sent: its expected cost could not be reserved against the budget cap ({problem})"
+    not_saved = None
+
+    def close() -> None:
+        with engine.store.transaction():
+            engine.store.set_message_model(message_id, model, "compare")
+            engine.store.finish_turn(message_id, "", "error")
+
+    try:
+        await engine._db(close)
+    except StorageError as exc:
+        not_saved = str(exc)
+        line += "; its status could not be written either; the next start marks it interrupted"
+    record = TurnRecord(conversation_id=conv.id, message_id=message_id, model=model, provider=model.split("/", 1)[0],
+                        route_kind="compare", route=decision.to_dict(), cost_usd=0.0, status="error", error=line)
+    return TurnFinished(record=record, text="", error=line, retryable=True, not_saved=not_saved)
 
 
 def _show_an_answer(engine: Engine, message_id: str) -> None:

@@ -641,3 +641,44 @@ def test_an_attempt_billed_for_its_thinking_counts_in_its_fail_overs_budget_chec
         left = list(db.execute("SELECT cost_usd FROM budget_reservations"))
     assert len(costs) == 2 and billed in [pytest.approx(c, rel=0.05) for c in costs], (costs, billed)
     assert left == []
+
+
+def _messages(home: Path) -> list[tuple[str, str, str]]:
+    with closing(sqlite3.connect(home / "chatroute.db")) as db:
+        return list(db.execute("SELECT role, status, content FROM messages ORDER BY created_at, role DESC"))
+
+
+@pytest.mark.parametrize("status_write", ["fits", "fails too"])
+def test_a_compare_answer_whose_reservation_cannot_be_written_ends_failed_and_is_not_sent(
+        chatroute_home: Path, configured: FakeServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], status_write: str) -> None:
+    """Under a cap each compare answer reserves its expected cost before its request; when that
+    write fails (the database full since the question was stored), the answer is not sent
+    (nothing could hold or record its cost) and ends failed, saying why. Before, the write's
+    error ended the whole compare and left both answers stored as 'streaming' until the next
+    start marked them interrupted. When even the answer's status cannot be written, the line
+    says so, and the next start settles it as before."""
+    write_config(chatroute_home, configured, pool=COMPARED, extra="[budget]\ndaily_usd = 5.0\n")
+
+    def full(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ReservationQueries, "reserve", full)
+    if status_write == "fails too":
+        from chatroute.store import Store
+
+        monkeypatch.setattr(Store, "finish_turn", full)
+    code, _, err = run_cli(capsys, "compare", "-m", COMPARED[0], "-m", COMPARED[1], PROMPTS[0])
+    assert code == 1, err
+    assert not configured.requests, "an answer was sent with no reservation under a cap"
+    for model in ("gpt-4o-mini", "claude-haiku-4-5"):
+        assert (f"{model}: not sent: its expected cost could not be reserved against the budget cap "
+                f"({chatroute_home / 'chatroute.db'}: database or disk is full)") in err, err
+    stored = _messages(chatroute_home)
+    assert stored[0] == ("user", "complete", PROMPTS[0]), stored  # the question is kept
+    answers = {status for role, status, _ in stored if role == "assistant"}
+    if status_write == "fits":
+        assert answers == {"error"}, stored
+    else:
+        assert answers == {"streaming"}, stored
+        assert err.count("its status could not be written either; the next start marks it interrupted") == 2, err
