@@ -1,13 +1,15 @@
 """The composer keeps a prompt's bidirectional controls but does not draw them, and they take no
 cell: a Left or Right press onto one moved the cursor nowhere on screen, and a Backspace or
 Delete next to one removed only it, changing nothing drawn. Each run of them now goes with the
-character after it, so every press moves or removes something the user sees. Driven as a user
+character after it, so every press moves or removes something the user sees. The compare screen's
+prompt line, which keeps and hides them as the composer does, steps the same way. Driven as a user
 does: a bracketed paste, then arrow keys, Backspace and Delete."""
 
 from __future__ import annotations
 
 from textual import events
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from chatroute.tui.app import ChatrouteApp
 from chatroute.tui.widgets.composer import Composer
@@ -76,3 +78,47 @@ async def test_every_backspace_and_delete_removes_something_drawn(engine: FakeEn
         assert drawn == ["abcd", "bcd", "cd", "d", ""], drawn
         assert composer.text == ""
         assert str(composer.border_subtitle) == ""  # no control left behind, unseen
+
+
+async def test_the_compare_prompt_steps_over_them_as_the_composer_does(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        prompt = app.screen.query_one("#compare-prompt", Input)
+        prompt.focus()
+
+        def drawn() -> str:  # the line as drawn ("" for an empty one, not its placeholder)
+            return prompt.render_line(0).text.strip() if prompt.value else ""
+
+        async def lefts(text: str) -> list[int]:
+            """The cursor's x from the end of `text` pasted, then after each of four Left presses."""
+            prompt.value = ""
+            pilot.app.post_message(events.Paste(text))
+            await pilot.pause()
+            assert prompt.value == text and prompt.cursor_position == len(text)
+            xs = [prompt.cursor_screen_offset.x]
+            for _ in range(4):
+                await pilot.press("left")
+                xs.append(prompt.cursor_screen_offset.x)
+            return xs
+
+        # as over the same line without them (the end of a line is a cell past its last character)
+        plain = await lefts("abcd")
+        assert await lefts(PASTED) == plain, plain
+        for _ in range(4):
+            await pilot.press("right")
+        assert prompt.cursor_position == len(PASTED)  # past the closing isolate too
+        shown = [drawn()]
+        for _ in range(4):
+            await pilot.press("backspace")
+            shown.append(drawn())
+        assert shown == ["abcd", "abc", "ab", "a", ""], shown
+        prompt.value = PASTED
+        await pilot.press("home")
+        shown = [drawn()]
+        for _ in range(4):
+            await pilot.press("delete")
+            shown.append(drawn())
+        assert shown == ["abcd", "bcd", "cd", "d", ""], shown
+        assert prompt.value == ""

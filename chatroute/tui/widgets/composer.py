@@ -29,9 +29,15 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
 from chatroute.format import count_lines, fmt_size
-from chatroute.safetext import BIDI_CONTROL, BIDI_CONTROLS, strip_terminal_controls
+from chatroute.safetext import BIDI_CONTROL, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
-from chatroute.tui.widgets.plain_input import bidi_note, drawn_without_bidi_controls
+from chatroute.tui.widgets.plain_input import (
+    bidi_note,
+    drawn_without_bidi_controls,
+    left_of_drawn,
+    right_of_drawn,
+    run_start,
+)
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
 # of prose or code: the most anyone reviews in a 10-row editor, and still cheap to lay out
@@ -39,17 +45,6 @@ from chatroute.tui.widgets.plain_input import bidi_note, drawn_without_bidi_cont
 PASTE_MAX_CHARS = 20_000
 PASTE_MAX_LINES = 400
 _PLACEHOLDER = re.compile(r"\[pasted text #\d+: [^\]\n]*\]")
-
-
-def _run_start(line: str, column: int) -> int:
-    """`column`, moved left past the bidirectional controls just before it."""
-    while column > 0 and line[column - 1] in BIDI_CONTROLS:
-        column -= 1
-    return column
-
-
-def _only_controls(line: str, column: int) -> bool:
-    return all(c in BIDI_CONTROLS for c in line[column:])
 
 
 class Composer(KeyboardEditsTextArea):
@@ -252,22 +247,19 @@ class Composer(KeyboardEditsTextArea):
         row, column = self.cursor_location
         line = self.document[row]
         if BIDI_CONTROL.search(line):
-            column = _run_start(line, column)
-            if column == 0:
+            if run_start(line, column) == 0:  # nothing drawn before it on this line
                 return self.navigator.get_location_left((row, 0))
-            return row, _run_start(line, column - 1)
+            return row, left_of_drawn(line, column)
         return super().get_cursor_left_location()
 
     def get_cursor_right_location(self) -> Location:
         row, column = self.cursor_location
         line = self.document[row]
         if column < len(line) and BIDI_CONTROL.search(line):
-            while column < len(line) and line[column] in BIDI_CONTROLS:
-                column += 1
-            if column == len(line):  # only controls up to the line's end: on to the next line
-                return self.navigator.get_location_right((row, column))
-            # and past controls that end the line, which go with no character
-            return row, len(line) if _only_controls(line, column + 1) else column + 1
+            after = right_of_drawn(line, column)
+            if after is None:  # only controls up to the line's end: on to the next line
+                return self.navigator.get_location_right((row, len(line)))
+            return row, after
         return super().get_cursor_right_location()
 
     def render_line(self, y: int) -> Strip:
