@@ -40,7 +40,7 @@ async def test_each_dialog_shows_its_own_keys_in_the_footer(real_engine: Engine,
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        assert "New chat" in bottom_line(pilot)
+        await until(pilot, lambda: "New chat" in bottom_line(pilot), "the chat's footer")
         await type_and_send(pilot, "Name a river.")  # a conversation to rename and delete
 
         await pilot.press("f1")
@@ -59,8 +59,7 @@ async def test_each_dialog_shows_its_own_keys_in_the_footer(real_engine: Engine,
         await run_palette_command(pilot, "delete conversation")
         await shows_its_own_keys(pilot, ConfirmScreen, "y Yes", "n No")
         await answer_question(pilot, "n")
-        await settle(pilot, app)
-        assert "New chat" in bottom_line(pilot)  # the chat's own again
+        await until(pilot, lambda: "New chat" in bottom_line(pilot), "the chat's own footer again")
 
 
 async def test_the_budget_question_shows_its_keys_in_the_footer(chatroute_home: Path, fake_server: FakeServer,
@@ -111,8 +110,8 @@ async def test_the_footer_leaves_out_the_key_of_the_screen_it_is_on(real_engine:
     app = ChatrouteApp(real_engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        line = bottom_line(pilot)
-        assert "f4 Compare" in line and "f5 Costs" in line
+        await until(pilot, lambda: "f4 Compare" in bottom_line(pilot) and "f5 Costs" in bottom_line(pilot),
+                    "f4 Compare and f5 Costs in the chat's footer")
         await pilot.press("f4")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen), "compare")
         await until(pilot, lambda: "f5 Costs" in bottom_line(pilot), "f5 Costs in compare's footer")
