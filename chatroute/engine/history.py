@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from chatroute.engine.route import window_targets
 from chatroute.format import short_model
 from chatroute.providers.base import Message
+from chatroute.providers.think_tags import stored_answer
+from chatroute.store.branch import text_chars, unanswered
 
 if TYPE_CHECKING:
     from chatroute.catalog import ModelInfo
@@ -51,12 +53,14 @@ class HistoryWindow:
 
 
 def history_messages(history: list[StoredMessage]) -> list[Message]:
-    out: list[Message] = []
-    for msg in history:
-        if msg.role not in ("user", "assistant") or not msg.content:
-            continue
-        out.append(Message(role=msg.role, content=msg.content))  # type: ignore[arg-type]
-    return out
+    # An answer stored before thinking in `<think>` tags was split off is read as a new one
+    # (stored_answer); one that was only such a block is no answer, and its question is not
+    # sent without one (two questions in a row), as history_tail leaves out any empty answer.
+    sent = [(m.role, stored_answer(m.role, m.content)) for m in history
+            if m.role in ("user", "assistant") and m.content]
+    skipped = unanswered([(role, text_chars(text)) for role, text in sent])
+    return [Message(role=role, content=text)  # type: ignore[arg-type]
+            for i, (role, text) in enumerate(sent) if i not in skipped and text]
 
 
 def regenerated_question(engine: Engine, message_id: str) -> StoredMessage | None:

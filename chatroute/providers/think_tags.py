@@ -156,6 +156,23 @@ class ThinkTags:
         return held if self.state in ("untagged", "thinking") else ""
 
 
+_OPENS_WITH_BLOCK = re.compile(r"\s*" + re.escape(OPEN))
+
+
+def stored_answer(role: str, text: str) -> str:
+    """A stored message's text as it is shown and sent back as history: an answer kept by a
+    version that did not split thinking off still holds its opening `<think>` block, which is
+    read here as the live stream reads it (ThinkTags), so it is neither shown nor sent. The row
+    itself is left as it is: reading it so changes nothing the user has, and a new answer's text
+    does not open with such a block (the stream took it as thinking), so it reads the same."""
+    if role != "assistant" or not _OPENS_WITH_BLOCK.match(text):
+        return text
+    tags = ThinkTags()
+    _, shown = tags.split(text)
+    _, rest = tags.rest()
+    return shown + rest
+
+
 def _partial_close(text: str) -> int:
     """How many characters at the end of `text` may be the start of `</think>`."""
     for size in range(min(len(CLOSE) - 1, len(text)), 0, -1):

@@ -10,6 +10,7 @@ from chatroute import jsonsafe
 from chatroute.format import reroute_line
 from chatroute.markdown_breaks import closed_fences, hard_breaks
 from chatroute.money import marked_usd, usd
+from chatroute.providers.think_tags import stored_answer
 from chatroute.store.dbfile import StoreError
 from chatroute.store.records import Conversation, StoredMessage, TurnRecord
 
@@ -108,7 +109,7 @@ def _markdown(title: str | None, system: str | None, branch: list[StoredMessage]
         # Each line of a prompt or an answer stays a line, as the chat shows it (a three-line
         # prompt read as one in a Markdown viewer), and a code block left open is closed; the
         # text is otherwise exported as sent.
-        body = closed_fences(hard_breaks(m.content))
+        body = closed_fences(hard_breaks(stored_answer(m.role, m.content)))
         out += [f"## {heading}", "", body if body else "_(no text)_", ""]
         if m.status in ("interrupted", "error"):
             # Why, as the line under it in the chat says (its record's one-line error).
@@ -153,6 +154,7 @@ def _json(store: ExportSource, conv: dict[str, Any], branch: list[StoredMessage]
 
     def item(m: StoredMessage) -> dict[str, Any]:
         d = m.to_dict()
+        d["content"] = stored_answer(m.role, m.content)  # as the chat shows it: no old think block
         t = turns.get(m.id)
         d["turn"] = t.to_dict() if t else None
         return d

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from chatroute.errors import ChatrouteError
 from chatroute.format import badge_text, fmt_ms, fmt_tokens, reroute_line, short_model  # noqa: F401 - re-exported
 from chatroute.fsutil import atomic_write, private_dir
+from chatroute.providers.think_tags import stored_answer
 from chatroute.safetext import CleanEvents, scrub, strip_terminal_controls
 from chatroute.store.records import Conversation, SearchHit, StoredMessage, TurnRecord
 
@@ -484,7 +485,8 @@ def msg_role(msg: StoredMessage) -> str:
 
 
 def msg_text(msg: StoredMessage) -> str:
-    return msg.content
+    # An answer stored before thinking in `<think>` tags was split off is shown as a new one.
+    return stored_answer(msg.role, msg.content)
 
 
 def msg_status(msg: StoredMessage) -> str:
