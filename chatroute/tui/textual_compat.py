@@ -27,7 +27,7 @@ from textual.layout import DockArrangeResult
 from textual.message_pump import MessagePump
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Markdown, TextArea
+from textual.widgets import Input, Markdown, TextArea
 
 # Not exported by Textual (textual.widgets.markdown exports neither): the table widgets a
 # streamed table is rebuilt from, the checkbox glyph the model checklist redraws, and the footer's
@@ -49,6 +49,7 @@ __all__ = [
     "TESTED_SERIES",
     "FooterKey",
     "HeightFromContent",
+    "CellIndexInput",
     "KeyboardEditsTextArea",
     "LineDrawnFence",
     "MarkdownTable",
@@ -286,6 +287,21 @@ class KeyboardEditsTextArea(TextArea):
     def _delete_via_keyboard(self, start: Location, end: Location) -> EditResult | None:
         start, end = self.keyboard_span(start, end, insert=False)
         return super()._delete_via_keyboard(start, end)
+
+
+class CellIndexInput(Input):
+    """An Input whose mouse (a click, a drag) finds the character under a cell through
+    `index_at_cell`: Input maps a cell to an index in the private _cell_offset_to_index, which
+    takes a cell past the last character for the index of the same number, as if every character
+    took one cell."""
+
+    def index_at_cell(self, cell: int, index: int) -> int:
+        """The index for a click `cell` cells into the content (scroll not added); `index` is
+        Textual's."""
+        return index
+
+    def _cell_offset_to_index(self, offset: int) -> int:
+        return self.index_at_cell(offset, super()._cell_offset_to_index(offset))
 
 
 # ---- checkbox edges ----

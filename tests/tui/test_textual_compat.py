@@ -295,6 +295,26 @@ async def test_every_keyboard_edit_passes_through_keyboard_span() -> None:
         assert area.replace_as_typed("no", (0, 0), (0, 0)) is None and area.text == "hi world"
 
 
+class _Cells(compat.CellIndexInput):
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+        self.cells: list[tuple[int, int]] = []
+
+    def index_at_cell(self, cell: int, index: int) -> int:
+        self.cells.append((cell, index))
+        return 0
+
+
+async def test_a_click_on_an_input_finds_its_index_through_index_at_cell() -> None:
+    assert "_cell_offset_to_index" in Input.__dict__
+    line = _Cells()
+    async with _Host(line).run_test() as pilot:
+        line.value = "hello"
+        line.focus()
+        await pilot.click(line, offset=(3, 0))
+        assert line.cells == [(3, 3)] and line.cursor_position == 0
+
+
 async def test_checkbox_edges_are_what_selection_list_draws() -> None:
     choices: SelectionList[str] = SelectionList(("one", "1"), ("two", "2", True))
     async with _Host(choices).run_test() as pilot:

@@ -33,10 +33,14 @@ from chatroute.safetext import BIDI_CONTROL, strip_terminal_controls
 from chatroute.tui.textual_compat import KeyboardEditsTextArea
 from chatroute.tui.widgets.plain_input import (
     bidi_note,
+    cursor_stop,
+    drawn_before,
     drawn_without_bidi_controls,
     left_of_drawn,
     right_of_drawn,
     run_start,
+    word_left,
+    word_right,
 )
 
 # Past either, a paste is kept aside. 20,000 characters is about 5,000 tokens, some 250 lines
@@ -261,6 +265,41 @@ class Composer(KeyboardEditsTextArea):
                 return self.navigator.get_location_right((row, len(line)))
             return row, after
         return super().get_cursor_right_location()
+
+    # Every placement of the cursor or a selection's end passes through here (TextArea's
+    # selection validator asks it). Textual maps a cell to the last column drawn there, which is
+    # past a run of controls (they take no cell), so a click or Up/Down put the cursor between a
+    # run and its character, and a Backspace then took the character before with the run. The
+    # cursor rests at a run's start instead, and past controls that end a line, however it is put
+    # (a key, a click, an edit, undo, code).
+    def clamp_visitable(self, location: Location) -> Location:
+        row, column = super().clamp_visitable(location)
+        line = self.document[row]
+        if BIDI_CONTROL.search(line):
+            column = cursor_stop(line, column)
+        return row, column
+
+    # Textual's word moves (ctrl+left/right, and ctrl+w, which deletes to where ctrl+left goes)
+    # take a control for a word's edge: one stopped between a run and its character, which the
+    # cursor may not, and so, put back, moved nowhere. They look for edges in the drawn line.
+    def get_cursor_word_left_location(self) -> Location:
+        row, column = self.cursor_location
+        line = self.document[row]
+        if BIDI_CONTROL.search(line) and drawn_before(line, column) > 0:
+            return row, word_left(line, column)
+        if BIDI_CONTROL.search(line) and row > 0:  # nothing drawn before it: the line above
+            return row - 1, len(self.document[row - 1])
+        return super().get_cursor_word_left_location()
+
+    def get_cursor_word_right_location(self) -> Location:
+        row, column = self.cursor_location
+        line = self.document[row]
+        if BIDI_CONTROL.search(line):
+            if drawn_before(line, column) < drawn_before(line, len(line)):
+                return row, word_right(line, column)
+            if row < self.document.line_count - 1:  # nothing drawn after it: the line below
+                return row + 1, 0
+        return super().get_cursor_word_right_location()
 
     def render_line(self, y: int) -> Strip:
         # The line as laid out, without its bidirectional controls (see the module's docstring).
