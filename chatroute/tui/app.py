@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.css.query import NoMatches
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.screen import Screen
 from textual.theme import ThemeProvider
 
@@ -35,6 +36,9 @@ STARTUP_WARNING_TIMEOUT_S = 30.0  # long enough to read a path and a chmod comma
 NO_MODELS_TIMEOUT_S = 120.0  # nothing else to do until it is acted on
 REEMBED_TIMEOUT_S = 10.0
 DAMAGED_CACHE_TIMEOUT_S = 30.0  # a step to take, not a passing state
+
+
+_NO_COLOR = NoColor()
 
 
 class ChatrouteApp(App[None]):
@@ -78,6 +82,16 @@ class ChatrouteApp(App[None]):
             return [resolve_paths().config_file.parent / "themes"]
         except Exception:  # no usable home: packaged themes only
             return []
+
+    def get_line_filters(self) -> list[LineFilter]:
+        # Under NO_COLOR Textual picks, when the app is made, a filter that drops colours for an
+        # ANSI theme and one that turns them grey for any other. The theme is set after that
+        # (ui.theme), and for an ANSI theme the grey filter takes the terminal's default colours
+        # for black: text black on black. So the choice follows the theme in use.
+        filters = list(super().get_line_filters())
+        if self.no_color and self.native_ansi_color:
+            return [_NO_COLOR if isinstance(f, Monochrome) else f for f in filters]
+        return filters
 
     def get_default_screen(self) -> Screen[Any]:
         return ChatScreen(self.backend)
