@@ -12,15 +12,17 @@ choice, as in the TUI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.budget import hold_in_thread, move_in_thread, reserved_decision, with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
-from chatroute.engine.common import output_limit, required_max_tokens
+from chatroute.engine.common import STORAGE_ERRORS, output_limit, required_max_tokens, storage_problem
 from chatroute.engine.records import Attempt, build_record, error_line, learn, request_left
 from chatroute.engine.route import fits_request, pinned_decision
 from chatroute.errors import ChatrouteError
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from chatroute.routing.policy import RouteDecision
     from chatroute.serve.wire import ServedRequest
     from chatroute.store.records import TurnRecord
+
+log = logging.getLogger("chatroute.serve")
 
 # Told of each record written for a request: (record, final). Final: the request's end, whichever
 # way it ended (a client that hung up mid-stream included: no TurnFinished reaches anyone then);
@@ -97,6 +101,22 @@ def _tell(on_record: OnRecord | None, record: TurnRecord, final: bool) -> None:
         pass
 
 
+def _record(engine: Engine, record: TurnRecord, write: Callable[[TurnRecord], object] | None = None) -> str | None:
+    """Write a served request's record to the ledger; None when it is written, else why not (a
+    full disk, a read-only file), said once in serve's log. The answer is the client's all the
+    same: the provider has answered and billed it, and failing the request would lose it too."""
+    try:
+        (write or engine.store.add_turn)(record)
+        return None
+    except STORAGE_ERRORS as exc:
+        problem = storage_problem(engine.store.path, exc)
+    cost = f"${record.cost_usd:.6f}" if record.cost_usd is not None else "unknown"
+    log.warning("chatroute serve: warning: %s", " ".join(
+        f"{record.model}: the request was answered but its record could not be written to the ledger "
+        f"({problem}); its cost ({cost}) is not counted by `chatroute costs` or the budget".split()))
+    return problem
+
+
 async def _from_cache(engine: Engine, req: ServedRequest, client: str,
                       on_record: OnRecord | None) -> AsyncGenerator[TurnEvent, None]:
     from chatroute.store.records import TurnRecord
@@ -127,8 +147,8 @@ async def _from_cache(engine: Engine, req: ServedRequest, client: str,
     finally:
         # Also when the client is already gone (the generator closed at the yield above): the
         # answer was served, so it is in the ledger.
-        engine.store.add_turn(record)
-        _tell(on_record, record, True)
+        if _record(engine, record) is None:
+            _tell(on_record, record, True)
         try:
             engine.cache.record_hit(hit.entry_id, saved)
         except Exception:  # noqa: BLE001
@@ -163,8 +183,9 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
 
     async def on_failover(record: TurnRecord, billed_usd: float) -> None:
         # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
-        engine.in_flight.record_billed(decision, record, billed_usd, engine.store.add_turn)
-        _tell(on_record, record, False)
+        write = partial(engine.in_flight.record_billed, decision, write=engine.store.add_turn, billed_usd=billed_usd)
+        if _record(engine, record, write) is None:
+            _tell(on_record, record, False)
 
     def move(to: RouteDecision, billed_usd: float) -> Awaitable[str | None]:
         return move_in_thread(engine, decision, to, billed_usd)
@@ -187,15 +208,19 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         # The provider's own count of the thinking, for the Responses API's usage (no column of
         # the ledger holds it; an estimated turn has none to give).
         record.route["reasoning_tokens"] = attempt.usage.reasoning_tokens
-    engine.store.add_turn(record)
-    _tell(on_record, record, True)
+    not_saved = _record(engine, record)
+    if not_saved is None:
+        _tell(on_record, record, True)
     learn(engine, info, attempt, record)
-    if engine.cache_enabled and record.status == "ok" and attempt.finish == "stop" and attempt.text.strip():
+    # Not cached when its record is missing: a cache entry names the turn it came from.
+    if (not_saved is None and engine.cache_enabled and record.status == "ok" and attempt.finish == "stop"
+            and attempt.text.strip()):
         cache_store(engine, req.system, history, req.prompt, req.params, req.pinned, attempt.text, info.id,
                     record.id)
     line = error_line(info.id, attempt.error, record.status) if attempt.error is not None else None
     yield TurnFinished(record=record, text=attempt.text, error=line,
-                       retryable=attempt.error is not None and attempt.error.kind is not ErrorKind.CONTENT_POLICY)
+                       retryable=attempt.error is not None and attempt.error.kind is not ErrorKind.CONTENT_POLICY,
+                       not_saved=not_saved)
 
 
 def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,

@@ -77,12 +77,14 @@ class Served:
         return self.proc.returncode
 
 
-def start_served(home: Path, fake: FakeServer, *extra: str, env: dict[str, str] | None = None) -> Served:
-    """`env`: the server's environment instead of serve_env(home)."""
+def start_served(home: Path, fake: FakeServer, *extra: str, env: dict[str, str] | None = None,
+                 module: str = "chatroute") -> Served:
+    """`env`: the server's environment instead of serve_env(home); `module`: run instead of
+    chatroute's own (one that alters chatroute, then calls its main with the arguments)."""
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "config.toml").exists():
         write_config(home, fake)
-    proc = subprocess.Popen([sys.executable, "-m", "chatroute", "serve", "--port", "0", *extra], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", module, "serve", "--port", "0", *extra], cwd=ROOT,
                             env=env if env is not None else serve_env(home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None

@@ -1,0 +1,42 @@
+"""A served request whose record cannot be written to the ledger (a full disk, a read-only
+file): the provider has answered, and billed it, so the client still gets the answer whole,
+streamed or not, and serve's log says once that its cost is not counted. Before, the client got
+a 500 'internal error' instead of the answer, or a stream cut off before its end with a
+traceback in serve's log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fakeserver import FakeServer, Reply
+from tests.serve.conftest import start_served
+
+ANSWER = "The Rhine flows into the North Sea."
+
+
+def test_an_answer_whose_record_cannot_be_written_still_reaches_the_client(tmp_path: Path,
+                                                                          fake_server: FakeServer) -> None:
+    served = start_served(tmp_path / "home", fake_server, module="tests.serve.ledger_full_runner")
+    try:
+        fake_server.script("gpt-4o-mini", Reply(text=ANSWER), Reply(text=ANSWER))
+        client = served.client()
+        whole = client.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Where does the Rhine go?"}])
+        assert whole.choices[0].message.content == ANSWER
+        assert whole.choices[0].finish_reason == "stop"
+        chunks = list(client.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "And where does it rise?"}],
+            stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert served.turns() == []  # nothing was written, as the disk would have it
+    finally:
+        assert served.stop() == 0
+    log = served.exited_stderr()
+    assert "Traceback" not in log and "internal error" not in log, log
+    said = [line for line in log.splitlines() if "could not be written to the ledger" in line]
+    assert len(said) == 2, log
+    db = served.home / "chatroute.db"
+    for line in said:
+        assert line.startswith("chatroute serve: warning: openai/gpt-4o-mini: the request was answered"), line
+        assert f"({db}: database or disk is full)" in line and "is not counted by `chatroute costs`" in line, line
