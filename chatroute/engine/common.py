@@ -44,6 +44,11 @@ class StorageError(ChatrouteError):
     exit_code = 2
 
 
+class NotReserved(StorageError):
+    """A turn's expected cost could not be reserved against a budget cap (the reservation's
+    write failed): the turn is not sent, as nothing would hold its cost from other processes."""
+
+
 def storage_problem(path: Any, exc: BaseException) -> str:
     """One line: which file could not be written, and the system's reason."""
     reason = str(exc) or type(exc).__name__

@@ -27,6 +27,7 @@ from chatroute.engine.cache_path import cache_params, cached_answer, penalise_re
 from chatroute.engine.common import (
     STOP_SAVE_WAIT_S,
     STORAGE_ERRORS,
+    NotReserved,
     StorageError,
     no_models_help,
     storage_problem,
@@ -633,18 +634,33 @@ class Engine:
         if plan.regenerated_model is not None and plan.regenerated_model == current:
             current = None  # the user just rejected its answer: no bonus for staying on it
         try:
-            decision = await self.reserved(lambda: self.decide(
-                plan.prompt, history=plan.window.messages, system=conv.system_prompt, pin=conv.pinned_model,
-                override=plan.override, current_model=current,
-            ))
+            try:
+                decision = await self.reserved(lambda: self.decide(
+                    plan.prompt, history=plan.window.messages, system=conv.system_prompt, pin=conv.pinned_model,
+                    override=plan.override, current_model=current,
+                ))
+            except ChatrouteError as exc:
+                consented = over_budget_decision(self, exc, started) if allow_over_budget else None
+                if consented is None:
+                    raise
+                sent_anyway = consented
+                decision = await self.reserved(lambda: sent_anyway, check=False)
         except ChatrouteError as exc:
-            consented = over_budget_decision(self, exc, started) if allow_over_budget else None
-            if consented is None:
-                await self._db(self.store.finish_turn, message_id, "", "error")
-                raise
-            sent_anyway = consented
-            decision = await self.reserved(lambda: sent_anyway, check=False)
+            await self._close_unsent(message_id, exc)
+            raise
         return noted(decision, plan.window)
+
+    async def _close_unsent(self, message_id: str, exc: ChatrouteError) -> None:
+        """Close the message of a turn refused before it was sent as an empty 'error'. When
+        that write fails too (the database full or read-only), it stays 'streaming' for the
+        next open to settle (nothing was sent, so nothing is billed), and a storage error says so."""
+        try:
+            await self._db(self.store.finish_turn, message_id, "", "error")
+        except StorageError:
+            if not isinstance(exc, StorageError):
+                raise exc from None  # the refusal itself is what the user needs to read
+            raise StorageError(f"{exc}; its status could not be written either; the next start marks it "
+                               "interrupted") from None
 
     async def reserved(self, decide: Callable[[], RouteDecision], *, check: bool = True) -> RouteDecision:
         """`decide()`'s decision, its expected cost reserved against the budget caps in every
@@ -653,7 +669,11 @@ class Engine:
         async def hold(decision: RouteDecision, budgeted: bool) -> bool:
             if not self.in_flight.capped():
                 return self.in_flight.hold(decision)  # nothing to write
-            return await self._db(self.in_flight.hold, decision, check=check and budgeted)
+            try:
+                return await self._db(self.in_flight.hold, decision, check=check and budgeted)
+            except StorageError as exc:
+                raise NotReserved(f"not sent: the turn's expected cost could not be reserved against the "
+                                  f"budget cap ({exc})") from None
 
         return await reserved_decision(self, decide, hold)
 
