@@ -15,7 +15,7 @@ from textual.widgets import Markdown, Static
 
 from chatroute.tui.markdown.fence import LongFences
 from chatroute.tui.markdown.freeze import FreezingMarkdown
-from chatroute.tui.markdown.parser import NO_HTML, shared_parser
+from chatroute.tui.markdown.parser import NO_HTML, code_in_backticks, shared_parser
 from chatroute.tui.textual_compat import HeightFromContent, PrebuiltMarkdown, build_markdown_blocks
 
 # Schemes a clicked link in an answer is opened for. The system's opener (xdg-open) launches
@@ -35,10 +35,13 @@ def web_link(href: str) -> bool:
 class WholeMarkdown(RichMarkdown):
     """Rich's Markdown, HTML in the text shown as written, as in the blocks (parser.NO_HTML)."""
 
-    def __init__(self, markup: str, **kw: Any) -> None:
+    def __init__(self, markup: str, *, code_ticks: bool = False, **kw: Any) -> None:
         super().__init__("", **kw)
         self.markup = markup
-        self.parsed = MarkdownIt("commonmark", NO_HTML).enable("strikethrough").enable("table").parse(markup)
+        parser = MarkdownIt("commonmark", NO_HTML).enable("strikethrough").enable("table")
+        if code_ticks:  # as the blocks do without colours (parser.code_in_backticks)
+            parser.core.ruler.push("code_in_backticks", code_in_backticks)
+        self.parsed = parser.parse(markup)
 
 
 class AnswerMarkdown(HeightFromContent, FreezingMarkdown, LongFences, PrebuiltMarkdown):
@@ -62,7 +65,7 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, LongFences, PrebuiltMa
     _last_block: Widget | None = None
 
     def __init__(self, markdown: str | None = None, *, prebuilt: bool = False, **kw: Any) -> None:
-        kw.setdefault("parser_factory", shared_parser)
+        kw.setdefault("parser_factory", self.parser)
         kw["open_links"] = False  # on_markdown_link_clicked opens the web links only
         super().__init__(markdown, **kw)
         self._large = markdown if prebuilt and markdown and len(markdown) > self.LARGE_MIN_CHARS else None
@@ -72,16 +75,21 @@ class AnswerMarkdown(HeightFromContent, FreezingMarkdown, LongFences, PrebuiltMa
     def compose(self) -> ComposeResult:
         if self._large is not None:
             dark = self.app.current_theme.dark
-            yield Static(WholeMarkdown(self._large, code_theme="monokai" if dark else "friendly", hyperlinks=False),
+            yield Static(WholeMarkdown(self._large, code_theme="monokai" if dark else "friendly", hyperlinks=False,
+                                       code_ticks=self.app.no_color),
                          classes="answer-whole")
             return
         if not self._prebuilt:
             return
-        blocks = build_markdown_blocks(self, shared_parser())
+        blocks = build_markdown_blocks(self, self.parser())
         if blocks:
             blocks[-1].add_class("-last")
             self._last_block = blocks[-1]
         yield from blocks
+
+    def parser(self) -> MarkdownIt:
+        # Without colours, inline code is drawn with its backticks (parser.code_in_backticks).
+        return shared_parser(code_ticks=self.app.no_color)
 
     def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
         event.stop()

@@ -9,7 +9,7 @@ from markdown_it.token import Token
 
 from chatroute.safetext import BIDI_MARKER
 
-_parser: MarkdownIt | None = None
+_parsers: dict[bool, MarkdownIt] = {}
 
 
 def _soft_breaks_are_hard(state: Any) -> None:
@@ -42,28 +42,45 @@ def _bidi_markers_as_code(state: Any) -> None:
         token.children = children
 
 
+def code_in_backticks(state: Any) -> None:
+    """Inline code written as in the text, between its backticks. Without colours (NO_COLOR) the
+    tint and colour that set it apart from prose are greys a few steps from the text's, or, in an
+    ANSI theme, the terminal's own, and a terminal style would be one prose has too (bold, italic)."""
+    for token in state.tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        for child in token.children:
+            if child.type == "code_inline":
+                ticks = child.markup or "`"
+                # A space between ticks and a backtick that starts or ends the code, as written.
+                pad = " " if child.content[:1] == "`" or child.content[-1:] == "`" else ""
+                child.content = f"{ticks}{pad}{child.content}{pad}{ticks}"
+
+
 # A terminal has no HTML to render: Textual's Markdown and Rich's drop raw-HTML tokens, so
 # `Option<T>` read `Option` and a `<details>` block vanished. Without the rule it is text.
 NO_HTML = {"html": False}
 
 
-def answer_parser() -> MarkdownIt:
+def answer_parser(code_ticks: bool = False) -> MarkdownIt:
     """GFM, with a single newline as a line break, as chat UIs show answers: a haiku or an
     address keeps its lines instead of running into one paragraph. markdown-it's `breaks`
     option only changes its HTML output, so the soft-break tokens Textual reads are made hard
     ones; only text inside paragraphs has them, so code blocks, lists and tables are as before.
     HTML in the text is shown as written (NO_HTML), and a bidirectional control's marker as
-    inline code."""
+    inline code. `code_ticks`: inline code keeps its backticks (for a screen without colours)."""
     parser = MarkdownIt("gfm-like", {"breaks": True, **NO_HTML})
     parser.core.ruler.push("soft_breaks_are_hard", _soft_breaks_are_hard)
     parser.core.ruler.push("bidi_markers_as_code", _bidi_markers_as_code)
+    if code_ticks:
+        parser.core.ruler.push("code_in_backticks", code_in_backticks)
     return parser
 
 
-def shared_parser() -> MarkdownIt:
+def shared_parser(code_ticks: bool = False) -> MarkdownIt:
     """One parser for every stored answer (building one per answer costs more than parsing it)."""
-    global _parser
-    if _parser is None:
-        _parser = answer_parser()
-    return _parser
+    parser = _parsers.get(code_ticks)
+    if parser is None:
+        parser = _parsers[code_ticks] = answer_parser(code_ticks)
+    return parser
 
