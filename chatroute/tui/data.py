@@ -92,6 +92,15 @@ class Backend:
     def too_large(self, conversation_id: str | None, prompt: str, *, override: str | None = None) -> str | None:
         """Why `prompt` (with the conversation so far) fits no model's context window, or None.
         Checked before the composer is cleared, so the user can shorten it instead of retyping."""
+        from chatroute.commands.common import MAX_PROMPT_BYTES
+        from chatroute.format import fmt_size
+
+        # Refused by its size first, as `ask` refuses it on standard input: counting the tokens
+        # of tens of megabytes runs on the event loop and froze the app for as many seconds.
+        size = len(prompt.encode("utf-8", "surrogatepass"))
+        if size > MAX_PROMPT_BYTES:
+            return (f"this prompt is {fmt_size(size)}; chatroute sends a prompt of at most "
+                    f"{MAX_PROMPT_BYTES // (1024 * 1024)} MB, as `chatroute ask` takes one")
         try:
             refusal = self.engine.context_refusal(conversation_id, prompt, override=override)
         except Exception:  # not a size matter: the turn itself reports whatever is wrong
