@@ -99,6 +99,24 @@ async def test_word_moves_in_the_composer_stop_before_a_run(engine: FakeEngine) 
         assert str(composer.border_subtitle) == ""
 
 
+async def test_the_composers_word_delete_right_takes_the_word_as_drawn(engine: FakeEngine) -> None:
+    app = ChatrouteApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.screen.query_one(Composer)
+        await _pasted(pilot, composer, f"ab{RLO}cd ef")
+        await pilot.press("home", "alt+delete")
+        assert composer.text == " ef"  # before: '<U+202E>cd ef', half the word 'abcd' left
+        await _pasted(pilot, composer, f"ab {RLO}{LRI}cd {LRI}ef")
+        await pilot.press("home", "ctrl+right", "alt+delete")
+        assert composer.text == f"ab {LRI}ef"  # ' cd' with c's run; ef keeps its own
+        assert composer.cursor_location == (0, 2)
+        await pilot.press("alt+delete")
+        assert composer.text == "ab"
+        await _pasted(pilot, composer, f"ab{PDI}\ncd")
+        await pilot.press("up", "end", "alt+delete")  # no word left on the line: joins the next
+        assert composer.text == f"ab{PDI}cd"
+
+
 async def test_home_end_and_placements_in_code_rest_before_a_run(engine: FakeEngine) -> None:
     app = ChatrouteApp(engine)
     async with app.run_test(size=SIZE) as pilot:

@@ -39,6 +39,7 @@ from chatroute.tui.widgets.plain_input import (
     left_of_drawn,
     right_of_drawn,
     run_start,
+    word_end_right,
     word_left,
     word_right,
 )
@@ -300,6 +301,18 @@ class Composer(KeyboardEditsTextArea):
             if row < self.document.line_count - 1:  # nothing drawn after it: the line below
                 return row + 1, 0
         return super().get_cursor_word_right_location()
+
+    def action_delete_word_right(self) -> None:
+        # Textual's stops at a control as at a word's end: from the start of 'ab<RLO>cd' it
+        # deleted 'ab' of the one word drawn, 'abcd'. The word is found in the drawn line.
+        row, column = self.cursor_location
+        line = self.document[row]
+        if self.selection.is_empty and BIDI_CONTROL.search(line):
+            end = word_end_right(line, column)
+            if end is not None:
+                self.replace_as_typed("", (row, column), (row, end))
+                return
+        super().action_delete_word_right()
 
     def render_line(self, y: int) -> Strip:
         # The line as laid out, without its bidirectional controls (see the module's docstring).

@@ -122,6 +122,14 @@ def word_right(text: str, index: int) -> int:
     return index_after_drawn(text, at + skipped + edge.start() if edge else len(drawn))
 
 
+def word_end_right(text: str, index: int) -> int | None:
+    """Where the composer's word delete right (alt+delete) stops: past the spaces and the word
+    after `index` in the drawn text, as Textual's does on the text as held; None if no word."""
+    at = drawn_before(text, index)
+    word = re.search(r"\s*\w+", without_bidi_controls(text)[at:])
+    return None if word is None else index_after_drawn(text, at + word.end())
+
+
 def word_start_left(text: str, index: int) -> int:
     """The start of the word before `index` in the drawn text, as the compare prompt's ctrl+left
     and ctrl+w find it; 0 if none."""
