@@ -81,8 +81,8 @@ class Reply:
         at max_tokens within it.
     think_open: with think_tags, False leaves the opening `<think>` out (it was the chat template's,
         as the DeepSeek-R1 distills and QwQ write it): the thinking, then a lone `</think>`.
-    lead: OpenAI wire only: text sent as `content` before the `reasoning` (a server that splits
-        thinking off only once it has begun).
+    lead: text sent before the `reasoning` (a server that splits thinking off only once it has
+        begun): OpenAI `content`; on Anthropic's wire a text block before the thinking block.
     endless: ignore max_tokens and stream until the client hangs up (or the server stops).
     finish_reason: neutral name ("stop", "length", "content_filter", "tool_calls"), translated
         for Anthropic; anything else is sent verbatim. Truncated by max_tokens -> "length". None:
@@ -658,7 +658,7 @@ class _SSE:
         self.reply_step = reply  # message_start must already carry the input/cache usage
         self.step_input_tokens: int | None = None  # a failing step's message_start input usage
         self.reasoning: str | None = None  # thinking before the text: Anthropic opens a thinking block
-        self.lead: str | None = None  # content before that thinking (OpenAI wire)
+        self.lead: str | None = None  # content before that thinking
         self.wire = wire
         self.body = body
         self.model = str(body.get("model") or "fake-model")
@@ -682,7 +682,7 @@ class _SSE:
         h.end_headers()
         if self.wire == "anthropic":
             self.event("message_start", {"type": "message_start", "message": self._message_start()})
-            thinking = self.reasoning
+            thinking = self.reasoning and not self.lead  # a lead opens a text block first
             self.event("content_block_start", {"type": "content_block_start", "index": 0,
                                                "content_block": {"type": "thinking", "thinking": ""} if thinking
                                                else {"type": "text", "text": ""}})
@@ -816,25 +816,35 @@ class _SSE:
         }
 
     def reason(self, reasoning: str, tokens_per_s: float | None = None) -> None:
+        block = 0  # Anthropic: the thinking block's index
         if self.lead:
-            assert self.wire == "openai", "lead: OpenAI wire only"
             for chunk in _words(self.lead):
-                self.data(self._chunk({"content": chunk}, None))
+                if self.wire == "anthropic":
+                    self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                       "delta": {"type": "text_delta", "text": chunk}})
+                else:
+                    self.data(self._chunk({"content": chunk}, None))
+            if self.wire == "anthropic":  # the lead's text block ends, the thinking block opens
+                block = 1
+                self.event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                self.event("content_block_start", {"type": "content_block_start", "index": block,
+                                                   "content_block": {"type": "thinking", "thinking": ""}})
+            self.flush()
         for i, chunk in enumerate(_words(reasoning)):
             if tokens_per_s and i:
                 self.h._sleep(1.0 / tokens_per_s)
             if self.wire == "anthropic":
-                self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                self.event("content_block_delta", {"type": "content_block_delta", "index": block,
                                                    "delta": {"type": "thinking_delta", "thinking": chunk}})
             else:
                 self.data(self._chunk({"content": None, "reasoning_content": chunk}, None))
             self.flush()
         if self.wire == "anthropic":
-            self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+            self.event("content_block_delta", {"type": "content_block_delta", "index": block,
                                                "delta": {"type": "signature_delta", "signature": "fake"}})
-            self.event("content_block_stop", {"type": "content_block_stop", "index": 0})
-            self.block = 1
-            self.event("content_block_start", {"type": "content_block_start", "index": 1,
+            self.event("content_block_stop", {"type": "content_block_stop", "index": block})
+            self.block = block + 1
+            self.event("content_block_start", {"type": "content_block_start", "index": self.block,
                                                "content_block": {"type": "text", "text": ""}})
         if tokens_per_s:
             self.h._sleep(1.0 / tokens_per_s)

@@ -46,12 +46,15 @@ def _on_a_terminal(*args: str) -> tuple[int, str]:
     return child.wait(timeout=60), seen.decode().replace("\r\n", "\n")
 
 
-@pytest.mark.parametrize("think_tags", [False, True], ids=["reasoning_content", "think_tags"])
+@pytest.mark.parametrize(("model", "think_tags"), [
+    ("openai/gpt-4o-mini", False), ("openai/gpt-4o-mini", True), ("anthropic/claude-haiku-4-5", False)],
+    ids=["reasoning_content", "think_tags", "anthropic-thinking"])
 def test_a_thinking_model_shows_a_note_on_the_terminal_erased_before_the_answer(
-        think_tags: bool, configured: FakeServer) -> None:  # noqa: F811
+        model: str, think_tags: bool, configured: FakeServer) -> None:  # noqa: F811
+    """anthropic-thinking: Anthropic's wire sends the thinking apart, as a thinking block."""
     configured.script(Reply(text="The answer.", reasoning="Let me weigh this up carefully first.",
                             think_tags=think_tags, tokens_per_s=50))
-    code, screen = _on_a_terminal("-m", "openai/gpt-4o-mini", "hard question")
+    code, screen = _on_a_terminal("-m", model, "hard question")
     assert code == 0, screen
     assert f"\r{NOTE}{ERASE}The answer.\n" in screen  # shown, then erased before the first text
     assert screen.count(NOTE) == 1

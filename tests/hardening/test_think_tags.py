@@ -177,19 +177,21 @@ def test_thinking_about_code_with_angle_brackets_is_still_thinking(
     assert code == 0 and out["text"] == "Use collect().", out
 
 
+@pytest.mark.parametrize("model", R1)
 def test_a_held_start_is_text_once_the_server_sends_thinking_apart(
-        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path) -> None:
+        capsys: pytest.CaptureFixture[str], configured: FakeServer, chatroute_home: Path, model: str) -> None:
     """The start of an R1 distill's answer is held while it may be thinking before a lone
-    `</think>`; a server that then sends `reasoning_content` splits the thinking off itself, so
-    what was held is text. Before, it stayed held (with all the text after it) to the end of the
-    stream: shown only then, and billed as thinking, no text kept, when the stream broke."""
+    `</think>`; a server that then sends `reasoning_content` (on Anthropic's wire, a thinking
+    block after a text block) splits the thinking off itself, so what was held is text. Before,
+    it stayed held (with all the text after it) to the end of the stream: shown only then, and
+    billed as thinking, no text kept, when the stream broke."""
     write_config(chatroute_home, configured, extra=LOCAL_MODELS)
-    configured.script("deepseek-r1-distill-qwen-7b", Drop(lead="Hello there. ", reasoning=THOUGHT,
-                                                           text="Paris is the capital.", after_chunks=2))
-    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
+    name = model.split("/")[1]
+    configured.script(name, Drop(lead="Hello there. ", reasoning=THOUGHT, text="Paris is the capital.",
+                                 after_chunks=2))
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "What is the capital of France?")
     assert code == 1 and out["status"] == "interrupted", out  # a partial reply, kept
     assert out["text"].startswith("Hello there. Paris"), out
-    configured.script("deepseek-r1-distill-qwen-7b", Reply(lead="Hello there. ", reasoning=THOUGHT,
-                                                           text="Paris."))
-    code, out = ask_json(capsys, "--no-cache", "-m", R1[0], "What is the capital of France?")
+    configured.script(name, Reply(lead="Hello there. ", reasoning=THOUGHT, text="Paris."))
+    code, out = ask_json(capsys, "--no-cache", "-m", model, "What is the capital of France?")
     assert code == 0 and out["text"] == "Hello there. Paris.", out
