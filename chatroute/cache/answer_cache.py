@@ -34,6 +34,7 @@ from chatroute.cache.spelling import Respeller, respeller_for, verifier_view
 from chatroute.cache.tables import SCHEMA, Tx, db_path_of
 from chatroute.cache.text import Features, features
 from chatroute.cache.verifier import Verifier, get_verifier
+from chatroute.providers.think_tags import stored_answer
 
 log = logging.getLogger(__name__)
 
@@ -862,8 +863,12 @@ def _stored_features(prompt: str) -> Features:
 
 def _valid(text: Any, meta: Any) -> bool:
     """A servable row: non-empty text that is no refusal (one stored before they were refused
-    would be served for its lifetime) and readable metadata."""
+    would be served for its lifetime), that holds no thinking (an answer stored before thinking
+    in `<think>` tags was split off opens with its block; the next answer replaces it) and
+    readable metadata."""
     if not isinstance(text, str) or not text.strip() or is_refusal(text):
+        return False
+    if stored_answer("assistant", text) != text:
         return False
     try:
         return isinstance(json.loads(meta), dict)

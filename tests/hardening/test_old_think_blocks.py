@@ -85,3 +85,21 @@ def test_a_later_think_tag_in_an_old_answer_is_its_text(capsys: pytest.CaptureFi
     assert code == 0, err
     sent = [m["content"] for m in configured.requests[-1].messages if m["role"] == "assistant"]
     assert sent == [answer]
+
+
+def test_an_old_cached_answer_with_its_think_block_is_not_served(capsys: pytest.CaptureFixture[str],
+                                                                 configured: FakeServer,
+                                                                 chatroute_home: Path) -> None:
+    """The answer cache kept such answers too, and a hit served the block again as the answer.
+    Such an entry is no longer served: the request goes to the model, whose answer replaces it."""
+    configured.script("gpt-4o-mini", Reply(text="Paris."))
+    code, _, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "What is the capital of France?")
+    assert code == 0, err
+    with sqlite3.connect(chatroute_home / "chatroute.db") as c:
+        assert c.execute("UPDATE cache_entries SET text = ?", (OLD_ANSWER,)).rowcount == 1  # as stored then
+    configured.script("gpt-4o-mini", Reply(text="Paris is the capital."))
+    code, text, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "What is the capital of France?")
+    assert code == 0, err
+    assert text == "Paris is the capital.\n" and len(configured.requests) == 2, (text, err)
+    code, text, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "What is the capital of France?")
+    assert text == "Paris is the capital.\n" and "cache" in err and len(configured.requests) == 2, (text, err)
