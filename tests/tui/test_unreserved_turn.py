@@ -14,7 +14,7 @@ from chatroute.store.reservations import ReservationQueries
 from chatroute.tui.app import ChatrouteApp
 from tests.engine.helpers import ANTHROPIC_KEY, OPENAI_KEY, write_config
 from tests.fakeserver import FakeServer
-from tests.tui.helpers import assistants, type_and_send
+from tests.tui.helpers import assistants, settle, type_and_send
 from tests.tui.test_think_tags import shown
 
 
@@ -42,3 +42,28 @@ async def test_the_chat_says_the_turn_was_not_sent(chatroute_home: Path, fake_se
         line += "; its status could not be written either; the next start marks it interrupted"
     assert msg.error == line and "⚠ not sent: the turn's expected cost" in screen, screen
     assert not fake_server.requests
+
+
+async def test_read_back_the_answer_still_says_it_was_not_sent(chatroute_home: Path, fake_server: FakeServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error line is not stored: read back (the conversation opened again), an answer
+    closed as an error with no turn record says it was not sent. Before: 'the stream was
+    interrupted', for a turn that never had one."""
+    monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", ANTHROPIC_KEY)
+    write_config(chatroute_home, fake_server, extra="[budget]\ndaily_usd = 5.0\n")
+    engine = Engine.open()
+
+    def full(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ReservationQueries, "reserve", full)
+    async with ChatrouteApp(engine).run_test(size=(200, 30)) as pilot:
+        await type_and_send(pilot, "What is the capital of France?")
+        [conv] = engine.store.list_conversations()
+    async with ChatrouteApp(engine).run_test(size=(200, 30)) as pilot:
+        await pilot.app.screen.open_conversation(conv.id)
+        await settle(pilot, pilot.app)
+        screen = shown(pilot.app)
+    assert "⚠ not sent: the turn failed before its request went out" in screen, screen
+    assert "interrupted" not in screen, screen

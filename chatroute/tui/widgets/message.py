@@ -320,7 +320,11 @@ class AssistantMessage(HeightFromContent, MessageWidget):
                             style="dim"))
             err.display = True
         elif self.error or self.status in ("error", "interrupted"):
-            msg = self.error or "the stream was interrupted"
+            # Read back, an error with no turn record is a turn refused before its request
+            # went out (the budget, a reservation that could not be written): nothing billed.
+            unsent = self.status == "error" and self.record is None
+            msg = self.error or ("not sent: the turn failed before its request went out" if unsent
+                                 else "the stream was interrupted")
             # "press r" alone read as an instruction for the prompt, where r is just a letter
             err.update(Text(f"⚠ {msg}" + ("  — r retries (↑ from the prompt reaches it)" if self.retryable else "")))
             err.display = True
