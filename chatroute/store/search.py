@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from chatroute.providers.think_tags import stored_answer
 from chatroute.store.connection import StoreBase
 from chatroute.store.records import SearchHit
 
@@ -137,7 +138,8 @@ class SearchQueries(StoreBase):
                 conversation_title=r["title"],
                 role=r["role"],
                 model=r["model"],
-                snippet=make_snippet(r["content"], terms),
+                # As the chat shows the message: an old answer's think block is not quoted.
+                snippet=make_snippet(stored_answer(r["role"], r["content"]), terms),
                 created_at=r["created_at"],
                 rank=r["rank"],
             )

@@ -103,3 +103,15 @@ def test_an_old_cached_answer_with_its_think_block_is_not_served(capsys: pytest.
     assert text == "Paris is the capital.\n" and len(configured.requests) == 2, (text, err)
     code, text, err = run_cli(capsys, "ask", "-m", "openai/gpt-4o-mini", "What is the capital of France?")
     assert text == "Paris is the capital.\n" and "cache" in err and len(configured.requests) == 2, (text, err)
+
+
+def test_a_search_hit_on_an_old_answer_quotes_none_of_its_think_block(configured: FakeServer,
+                                                                     chatroute_home: Path) -> None:
+    """The words of the block are still in the search index (the row is untouched), so a search
+    for one still finds the answer, but the snippet shows the answer as the chat does."""
+    db = chatroute_home / "chatroute.db"
+    old_conversation(db)
+    with Store.open(db) as store:
+        snippets = {query: [h.snippet for h in store.search(query) if h.role == "assistant"]
+                    for query in ("Paris", "sure")}
+    assert snippets == {"Paris": ["[Paris]"], "sure": ["Paris"]}, snippets
