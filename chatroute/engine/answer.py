@@ -158,6 +158,7 @@ async def attempts(
     message_id: str | None = None,
     before: Callable[[ModelInfo], Awaitable[None]] | None = None,
     move: Callable[[RouteDecision, float], Awaitable[str | None]] | None = None,
+    progress: Callable[[ModelInfo, Attempt], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream from the decided model and, while no token has come, fail over to the next one,
     noting each reroute: the loop a chat turn and a served request share. What differs between
@@ -168,7 +169,7 @@ async def attempts(
     model), and the move of the turn's budget reservation to the model it fails over to
     (InFlight.move: None once moved, else why the budget refuses that model). A billed attempt's
     cost counts in the fail-over's budget checks (its decision and the move) before its record
-    is in the ledger."""
+    is in the ledger. `progress`: the partial save of a stream with no message (a served request)."""
     loop = asyncio.get_running_loop()
     # Fail-overs share one deadline: two hanging candidates must not each take their own
     # first-token timeout. Pins and overrides never fail over, so only their own limits apply.
@@ -188,7 +189,7 @@ async def attempts(
         request = request_for(info, failover_at)
         if model_id in capped:
             request = replace(request, max_tokens=min(request.max_tokens or capped[model_id], capped[model_id]))
-        async with aclosing(stream(engine, info, request, attempt, message_id, on_stop)) as events:
+        async with aclosing(stream(engine, info, request, attempt, message_id, on_stop, progress)) as events:
             async for event in events:
                 yield event
         err = attempt.error
@@ -239,10 +240,11 @@ async def attempts(
 async def stream(
     engine: Engine, info: ModelInfo, request: ChatRequest, attempt: Attempt, message_id: str | None,
     on_stop: Callable[[ModelInfo, Attempt, BaseException], None],
+    save_progress: Callable[[ModelInfo, Attempt], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[TurnEvent, None]:
     """Stream one provider call into `attempt`, saving the partial reply as it grows (when it
-    has a message: a served request keeps no text). Stopped by anything but the provider, it
-    hands the attempt to `on_stop` first."""
+    has a message; a served request keeps no text, and `save_progress` saves how much has come).
+    Stopped by anything but the provider, it hands the attempt to `on_stop` first."""
     saved = (0, 0)  # (text, thinking) lengths of the last partial save
     try:
         provider = engine.provider(info.provider)  # may import the SDK: not part of the request's time
@@ -273,13 +275,18 @@ async def stream(
                     attempt.reasoning += event.text
                 # What is held is most likely thinking, and saved as such until the hold ends.
                 progress = (len(attempt.text), len(attempt.reasoning) + len(attempt.held or ""))
-                if (message_id is not None and now - last_save >= PARTIAL_SAVE_INTERVAL_S
-                        and progress != saved and attempt.save_error is None):
+                if (now - last_save >= PARTIAL_SAVE_INTERVAL_S and progress != saved
+                        and (message_id is not None or save_progress is not None) and attempt.save_error is None):
                     # Thinking is saved too, as a length: a crash during a long think must
                     # not leave a billed reply recovered as free.
                     try:
-                        await engine._db(engine.store.update_message_text, message_id, attempt.text, "streaming",
-                                         thinking_chars=progress[1], reported_input=reported_input(attempt.usage))
+                        if message_id is None:
+                            assert save_progress is not None
+                            await save_progress(info, attempt)
+                        else:
+                            await engine._db(engine.store.update_message_text, message_id, attempt.text,
+                                             "streaming", thinking_chars=progress[1],
+                                             reported_input=reported_input(attempt.usage))
                     except StorageError as exc:
                         # The answer is paid for and still arriving: keep streaming it to the
                         # user, and stop trying to save it until the end.

@@ -162,6 +162,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     then record the request (stopped part-way too: see _record_stopped)."""
     history = list(req.history)
     messages = tuple([*history, Message("user", req.prompt)])
+    saves = _Saves(engine, client, decision)
 
     def request_for(info: ModelInfo, first_token_deadline: float | None) -> ChatRequest:
         return ChatRequest(model=info.name, messages=messages, system=req.system,
@@ -171,8 +172,9 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
                            first_token_deadline=first_token_deadline)
 
     def on_stop(info: ModelInfo, stopped: Attempt, exc: BaseException) -> None:
+        saves.ended = True
         record = _record_stopped(engine, req, client, decision, route_ms, cache_status, messages, info, stopped,
-                                 exc)
+                                 exc, saves.write)
         if record is not None:
             _tell(on_record, record, True)
 
@@ -183,7 +185,8 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
 
     async def on_failover(record: TurnRecord, billed_usd: float) -> None:
         # Billed (it streamed thinking) though the request moves on: in the ledger on its own.
-        write = partial(engine.in_flight.record_billed, decision, write=engine.store.add_turn, billed_usd=billed_usd)
+        await saves.settled()  # the failed attempt's last save, before the record that replaces it
+        write = partial(engine.in_flight.record_billed, decision, write=saves.write, billed_usd=billed_usd)
         if _record(engine, record, write) is None:
             _tell(on_record, record, False)
 
@@ -193,7 +196,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,
                                  current_model=None, request_for=request_for, on_stop=on_stop,
-                                 billed=billed, on_failover=on_failover, move=move)) as events:
+                                 billed=billed, on_failover=on_failover, move=move, progress=saves.save)) as events:
         async for event in events:
             yield event
     info, attempt = out.answered()
@@ -208,7 +211,8 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         # The provider's own count of the thinking, for the Responses API's usage (no column of
         # the ledger holds it; an estimated turn has none to give).
         record.route["reasoning_tokens"] = attempt.usage.reasoning_tokens
-    not_saved = _record(engine, record)
+    saves.ended = True
+    not_saved = _record(engine, record, saves.write)
     if not_saved is None:
         _tell(on_record, record, True)
     learn(engine, info, attempt, record)
@@ -223,9 +227,52 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
                        not_saved=not_saved)
 
 
+class _Saves:
+    """A served request's partial saves (store/served.py): how much has streamed, so a server
+    killed before it writes the request's record leaves enough for the next open to write an
+    estimated one. A save runs in a thread and is not waited for, so the stream never waits on
+    the database; one at a time, the next skipped while one is under way."""
+
+    def __init__(self, engine: Engine, client: str, decision: RouteDecision) -> None:
+        import uuid
+
+        self.engine, self.client, self.decision = engine, client, decision
+        self.stream_id = uuid.uuid4().hex
+        self.ended = False  # the record is being written: a save after it would outlive it
+        self._pending: asyncio.Future[None] | None = None
+
+    async def save(self, info: ModelInfo, attempt: Attempt) -> None:
+        if self._pending is not None and not self._pending.done():
+            return
+        from chatroute.engine.answer import reported_input
+        from chatroute.store.records import ReportedInput
+        from chatroute.store.served import ServedProgress
+
+        estimate = ReportedInput(self.decision.expected_input_tokens, 0, 0)
+        progress = ServedProgress(
+            stream_id=self.stream_id, model=info.id, client=self.client, route_kind=self.decision.kind,
+            input=reported_input(attempt.usage) or estimate,
+            output_chars=len(attempt.text) + len(attempt.reasoning) + len(attempt.held or ""))
+        self._pending = asyncio.ensure_future(asyncio.to_thread(self._save, progress))
+
+    def _save(self, progress: Any) -> None:
+        try:
+            self.engine.store.save_served(progress, ended=lambda: self.ended)
+        except Exception:  # noqa: BLE001 - a save is insurance: the request goes on without it
+            pass
+
+    async def settled(self) -> None:
+        if self._pending is not None:
+            await asyncio.wait([self._pending], timeout=1.0)
+
+    def write(self, record: TurnRecord) -> None:
+        """Write the request's record (or a billed attempt's) and drop its partial save with it."""
+        self.engine.store.add_served_turn(record, self.stream_id)
+
+
 def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: RouteDecision, route_ms: float,
                     cache_status: str, messages: tuple[Message, ...], info: ModelInfo, attempt: Attempt,
-                    exc: BaseException) -> TurnRecord | None:
+                    exc: BaseException, write: Callable[[TurnRecord], object]) -> TurnRecord | None:
     """The client hung up (or the server stopped) mid-stream: the provider billed the request and
     what streamed, so it is recorded as interrupted, with the reported usage or an estimate.
     Returns the record written, if any."""
@@ -239,7 +286,7 @@ def _record_stopped(engine: Engine, req: ServedRequest, client: str, decision: R
         record = build_record(None, None, info, decision, attempt, route_ms, cache_status, messages, req.system,
                               stopped=line)
         record.client = client
-        engine.store.add_turn(record)
+        write(record)
     except Exception:  # noqa: BLE001 - the stop goes on; nothing else could record it
         return None
     return record

@@ -49,6 +49,7 @@ from chatroute.store.records import (
 )
 from chatroute.store.reservations import ReservationQueries
 from chatroute.store.search import SearchQueries
+from chatroute.store.served import ServedStreamQueries
 from chatroute.store.spend import SpendQueries
 from chatroute.store.turns import TurnQueries
 from chatroute.textsize import text_weight, weighted_length
@@ -66,7 +67,8 @@ _MESSAGE_COLS = "id, conversation_id, parent_id, role, content, model, status, a
 _TEXT_CHARS = "CASE WHEN content GLOB ? THEN length(content) ELSE 0 END"
 
 
-class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, ReservationQueries, StoreBase):
+class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, ReservationQueries, ServedStreamQueries,
+            StoreBase):
     """Open with `Store.open(path)`; use as a context manager or call `close()`.
 
     Conversations and message trees are here; the connection and transactions are in
@@ -121,6 +123,7 @@ class Store(TurnQueries, SearchQueries, SpendQueries, PreferenceQueries, Reserva
             store._migrate(anthropic_providers)
             if recover_stale:
                 store.mark_stale_streaming_interrupted(price_recovered)
+                store.recover_served_streams(price_recovered)
             store._wal = WalWatch.start(path)
         except sqlite3.Error as exc:
             conn.close()

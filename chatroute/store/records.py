@@ -221,8 +221,8 @@ class RecoveredStream:
     store finds it at open: the model it went to, what the request held and what came back,
     so an estimated turn record can count what the provider billed for it."""
 
-    message_id: str
-    conversation_id: str
+    message_id: str | None  # None: a served request (chatroute serve keeps no messages)
+    conversation_id: str | None
     model: str  # saved on the message when routing decided, before the request was sent
     text: str  # the partial reply as last saved
     request: tuple[tuple[str, str], ...]  # (role, content) sent: the branch up to the prompt

@@ -1,5 +1,6 @@
 """`chatroute` in a process whose ledger writes fail as on a full disk: every Store.add_turn
-raises SQLite's "database or disk is full" (`python -m tests.serve.ledger_full_runner serve ...`)."""
+and add_served_turn raises SQLite's "database or disk is full"
+(`python -m tests.serve.ledger_full_runner serve ...`)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,5 @@ def _full(*_: Any, **__: Any) -> None:
 
 if __name__ == "__main__":
     Store.add_turn = _full  # type: ignore[method-assign]
+    Store.add_served_turn = _full  # type: ignore[method-assign]
     sys.exit(main(sys.argv[1:]))
