@@ -388,11 +388,14 @@ def _pinned(engine: Engine, model: str) -> str | None:
 
 def _refusal(exc: ChatrouteError, req: ServedRequest) -> ApiError:
     """A request the engine refused before sending anything."""
+    from chatroute.engine.common import StorageError
     from chatroute.routing.budget import is_budget_refusal
     from chatroute.routing.policy import PromptTooLargeError
 
     if isinstance(exc, PromptTooLargeError):  # named as its wire names the input (its advice already is)
         return ApiError(400, str(exc), code="context_length_exceeded", param=req.input_field.param)
+    if isinstance(exc, StorageError):  # serve's own database, not the request: a server error
+        return ApiError(503, f"chatroute serve: {exc}", type_="server_error", anthropic_type="api_error")
     if is_budget_refusal(exc):
         # No retry lifts a cap: the SDKs retry a 429 unless told not to (twice by default). The
         # status is OpenAI's for a spent quota; on Anthropic's wire rate_limit_error would read as

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from chatroute.engine.answer import Failover, attempts
 from chatroute.engine.budget import hold_in_thread, move_in_thread, reserved_decision, with_figures
 from chatroute.engine.cache_path import cache_store, hit_saving
-from chatroute.engine.common import STORAGE_ERRORS, output_limit, required_max_tokens, storage_problem
+from chatroute.engine.common import (
+    STORAGE_ERRORS,
+    NotReserved,
+    output_limit,
+    required_max_tokens,
+    storage_problem,
+)
 from chatroute.engine.records import Attempt, build_record, error_line, learn, request_left
 from chatroute.engine.route import fits_request, pinned_decision
 from chatroute.errors import ChatrouteError
@@ -69,7 +75,7 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
     # at once, here and in other processes on the same database, share the cap. The answer is
     # expected no longer than the client's max_tokens allows.
     def hold(decision: RouteDecision, budgeted: bool) -> Awaitable[bool]:
-        return hold_in_thread(engine, decision, budgeted)
+        return _hold(engine, decision, budgeted)
 
     if (pin := req.pinned):
         decision = await reserved_decision(
@@ -90,6 +96,19 @@ async def serve_turn(engine: Engine, req: ServedRequest, client: str,
                 yield event
     finally:
         engine.in_flight.release(decision)
+
+
+async def _hold(engine: Engine, decision: RouteDecision, budgeted: bool) -> bool:
+    """The request's reservation (hold_in_thread); one that cannot be written (a full disk, a
+    read-only file) refuses the request before it is sent, as a chat turn's does: nothing would
+    hold its cost from the other processes under the cap."""
+    try:
+        return await hold_in_thread(engine, decision, budgeted)
+    except STORAGE_ERRORS as exc:
+        line = (f"not sent: the request's expected cost could not be reserved against the budget cap "
+                f"({storage_problem(engine.store.path, exc)})")
+        log.warning("chatroute serve: warning: %s", line)
+        raise NotReserved(line) from None
 
 
 def _tell(on_record: OnRecord | None, record: TurnRecord, final: bool) -> None:

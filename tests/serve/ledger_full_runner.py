@@ -1,15 +1,18 @@
-"""`chatroute` in a process whose ledger writes fail as on a full disk: every Store.add_turn
-and add_served_turn raises SQLite's "database or disk is full"
-(`python -m tests.serve.ledger_full_runner serve ...`)."""
+"""`chatroute` in a process whose ledger writes fail as on a full disk
+(`python -m tests.serve.ledger_full_runner serve ...`): by default every Store.add_turn and
+add_served_turn raises SQLite's "database or disk is full"; with FULL_WRITES=reserve in the
+environment, a budget reservation's write does instead."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from typing import Any
 
 from chatroute.cli import main
 from chatroute.store.db import Store
+from chatroute.store.reservations import ReservationQueries
 
 
 def _full(*_: Any, **__: Any) -> None:
@@ -17,6 +20,9 @@ def _full(*_: Any, **__: Any) -> None:
 
 
 if __name__ == "__main__":
-    Store.add_turn = _full  # type: ignore[method-assign]
-    Store.add_served_turn = _full  # type: ignore[method-assign]
+    if os.environ.get("FULL_WRITES") == "reserve":
+        ReservationQueries.reserve = _full  # type: ignore[method-assign,assignment]
+    else:
+        Store.add_turn = _full  # type: ignore[method-assign]
+        Store.add_served_turn = _full  # type: ignore[method-assign]
     sys.exit(main(sys.argv[1:]))

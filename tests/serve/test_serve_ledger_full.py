@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openai
+import pytest
+
+from tests.engine.helpers import write_config
 from tests.fakeserver import FakeServer, Reply
-from tests.serve.conftest import start_served
+from tests.serve.conftest import serve_env, start_served
 
 ANSWER = "The Rhine flows into the North Sea."
 
@@ -40,3 +44,33 @@ def test_an_answer_whose_record_cannot_be_written_still_reaches_the_client(tmp_p
     for line in said:
         assert line.startswith("chatroute serve: warning: openai/gpt-4o-mini: the request was answered"), line
         assert f"({db}: database or disk is full)" in line and "is not counted by `chatroute costs`" in line, line
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_request_whose_reservation_cannot_be_written_is_a_503_saying_so_and_not_sent(
+        tmp_path: Path, fake_server: FakeServer, stream: bool) -> None:
+    """Under a budget cap the request reserves its expected cost before it is sent. Before, a
+    reservation that could not be written was a 500 'internal error in chatroute serve (see its
+    log)', the log saying 'OperationalError: database or disk is full', naming no file."""
+    home = tmp_path / "capped"
+    home.mkdir()
+    write_config(home, fake_server, extra="[budget]\ndaily_usd = 5\n")
+    served = start_served(home, fake_server, module="tests.serve.ledger_full_runner",
+                          env={**serve_env(home), "FULL_WRITES": "reserve"})
+    db = home / "chatroute.db"
+    line = (f"not sent: the request's expected cost could not be reserved against the budget cap "
+            f"({db}: database or disk is full)")
+    try:
+        with pytest.raises(openai.InternalServerError) as refused:
+            answer = served.client().chat.completions.create(
+                model="chatroute/auto", messages=[{"role": "user", "content": "Where does the Rhine go?"}],
+                stream=stream)
+            list(answer) if stream else None  # type: ignore[call-overload]
+        assert refused.value.status_code == 503
+        assert refused.value.message == f"Error code: 503 - chatroute serve: {line}"
+        assert fake_server.requests == []
+    finally:
+        assert served.stop() == 0
+    log = served.exited_stderr()
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert f"chatroute serve: warning: {line}" in log.splitlines(), log
