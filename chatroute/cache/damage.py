@@ -56,7 +56,7 @@ def schema_fault_is_the_caches(path: Path | str, exc: sqlite3.Error) -> bool:
         except sqlite3.DatabaseError:
             return False
         finally:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
     except sqlite3.Error:
         return False  # locked past the wait, or unreadable: the file is refused as before
     finally:
@@ -144,7 +144,7 @@ def _drop_and_create(conn: sqlite3.Connection, seq: int | None, moved: dict[str,
                          (fallback if value is None else value + 1, key))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _roll_back(conn)
         raise
 
 
@@ -161,10 +161,18 @@ def _unlink(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA schema_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
     finally:
         conn.execute("PRAGMA writable_schema = OFF")
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Roll back the transaction a failure left open. A COMMIT refused for a full disk (or a
+    statement failing so) has rolled it back already, and a ROLLBACK then raises 'cannot
+    rollback - no transaction is active' in place of the failure that says what is wrong."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _delete_entries(conn: sqlite3.Connection) -> None:

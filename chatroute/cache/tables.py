@@ -84,7 +84,7 @@ class Tx:
             if self._outer:
                 if exc_type is None:
                     self._conn.execute("COMMIT")
-                else:
+                elif self._conn.in_transaction:  # a full disk's failure may have rolled it back already
                     self._conn.execute("ROLLBACK")
         finally:
             self._lock.release()

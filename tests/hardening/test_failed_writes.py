@@ -304,3 +304,28 @@ def test_a_temporary_left_by_a_killed_write_is_swept_by_the_next_write(chatroute
     assert code == 0, err
     assert not stale.exists()
     assert fresh.exists() and unrelated.exists()  # swept by the writes of their own files
+
+
+@pytest.mark.parametrize("leave", [40_000, 100_000])
+def test_cache_clear_on_a_real_full_disk_says_the_disk_is_full(tiny_tmpfs: Path, fake_server: FakeServer,
+                                                                leave: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's rebuild rolled back after its COMMIT failed; SQLite had rolled the transaction
+    back already for the full disk, so the ROLLBACK raised 'cannot rollback - no transaction is
+    active', which hid the full disk: an internal error, exit 70 (with room for its -shm and a
+    few pages of -wal, not for the rebuild's)."""
+    home = tiny_tmpfs / "home"
+    monkeypatch.setenv("CHATROUTE_HOME", str(home))
+    home.mkdir()
+    write_config(home, fake_server)
+    assert run_subprocess("costs", env=KEYS).returncode == 0  # the database, made
+    path = home / "chatroute.db"
+    _fill(tiny_tmpfs, leave)
+    child = run_subprocess("cache", "clear", env={**KEYS, "CHATROUTE_DEBUG": ""})
+    err = child.stderr.decode()
+    assert child.returncode == 2, err
+    assert err.startswith(f"chatroute: error: {path}: cannot be written: the disk is full"), err
+    assert err.count("\n") == 1, err
+    models = run_subprocess("models", env={**KEYS, "CHATROUTE_DEBUG": ""})
+    assert models.returncode == 0 and "internal error" not in models.stderr.decode(), models.stderr.decode()
+    (tiny_tmpfs / "filler").unlink()
+    assert run_subprocess("cache", "clear", env=KEYS).returncode == 0
