@@ -30,6 +30,23 @@ async def settle(pilot: Pilot, app: App) -> None:
         except WorkerCancelled:  # a turn stopped on purpose (Esc) ends so, when the wait began first
             pass
         await pilot.pause()
+    # A pause ends when the process looks idle by its CPU time, which on a machine shared with
+    # other work advances slower than the clock even while keys and messages wait in queues (a
+    # burst of keys read back empty): pause again until none is left, as a test would read it.
+    for _ in range(50):
+        if not _messages_pending(app):
+            break
+        await pilot.pause()
+
+
+def _messages_pending(app: App) -> bool:
+    """Whether the app or a widget of its screen has a message or callback not yet handled."""
+    try:
+        pumps = [app, *app.screen.walk_children(with_self=True)]
+    except Exception:  # noqa: BLE001 - no screen yet (or one closing): nothing of it to wait for
+        return False
+    return any(p._pending_message is not None or p._next_callbacks
+               or ("_message_queue" in vars(p) and not p._message_queue.empty()) for p in pumps)
 
 
 async def until(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 15.0) -> None:
