@@ -13,7 +13,13 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.cache_path import cache_store
-from chatroute.engine.common import PARTIAL_SAVE_INTERVAL_S, StorageError, output_limit, required_max_tokens
+from chatroute.engine.common import (
+    PARTIAL_SAVE_INTERVAL_S,
+    NotReserved,
+    StorageError,
+    output_limit,
+    required_max_tokens,
+)
 from chatroute.engine.records import (
     Attempt,
     build_record,
@@ -93,17 +99,27 @@ async def answer(
     async def move(to: RouteDecision, billed_usd: float) -> str | None:
         if not engine.in_flight.capped():
             return None  # nothing is reserved: no write
-        return await engine._db(engine.in_flight.move, decision, to, billed_usd)
+        try:
+            return await engine._db(engine.in_flight.move, decision, to, billed_usd)
+        except StorageError as exc:
+            # As a first reservation that cannot be written (Engine.reserved): nothing would hold
+            # the next model's cost from the others under the cap, so it is not sent.
+            raise NotReserved(f"not sent: the turn's expected cost could not be reserved against the budget cap "
+                              f"as it failed over to {to.model} ({exc})") from None
 
     out = Failover()
     on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,
                       conv.system_prompt)
-    async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history, system=conv.system_prompt,
-                                 current_model=current_model, request_for=request_for, on_stop=on_stop,
-                                 billed=billed, on_failover=on_failover, message_id=message_id, before=before,
-                                 move=move)) as events:
-        async for event in events:
-            yield event
+    try:
+        async with aclosing(attempts(engine, decision, out, prompt=prompt, history=history,
+                                     system=conv.system_prompt, current_model=current_model, request_for=request_for,
+                                     on_stop=on_stop, billed=billed, on_failover=on_failover, message_id=message_id,
+                                     before=before, move=move)) as events:
+            async for event in events:
+                yield event
+    except NotReserved as exc:
+        await engine._close_unsent(message_id, exc)  # closed as a first reservation's refusal closes it
+        raise
     info, attempt = out.answered()
 
     record = build_record(
@@ -214,8 +230,15 @@ async def attempts(
         # Priced before the next model is weighed: the checks count it, as the ledger will.
         record = None if failed_unbilled(attempt) or billed is None or on_failover is None else billed(info, attempt)
         billed_usd = (record.cost_usd or 0.0) if record is not None else 0.0
-        again, skipped = await failover_to(engine, decision, err, info, tried, prompt, history, shim,
-                                           current_model, move, billed_usd)
+        try:
+            again, skipped = await failover_to(engine, decision, err, info, tried, prompt, history, shim,
+                                               current_model, move, billed_usd)
+        except NotReserved:
+            # The move could not be written, so the turn ends here; an attempt billed before it
+            # is recorded all the same, written alone: the reservation, not moved, holds no part of it.
+            if record is not None and on_failover is not None:
+                await on_failover(record, 0.0)
+            raise
         if again is None:
             if skipped:
                 err.message = f"{err.message}; no other model tried: {skipped_text(skipped)}"

@@ -209,8 +209,16 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         if _record(engine, record, write) is None:
             _tell(on_record, record, False)
 
-    def move(to: RouteDecision, billed_usd: float) -> Awaitable[str | None]:
-        return move_in_thread(engine, decision, to, billed_usd)
+    async def move(to: RouteDecision, billed_usd: float) -> str | None:
+        # A move that cannot be written refuses the request as a first reservation does (_hold):
+        # the next model would run with nothing holding its cost from the others under the cap.
+        try:
+            return await move_in_thread(engine, decision, to, billed_usd)
+        except STORAGE_ERRORS as exc:
+            line = (f"not sent: the request's expected cost could not be reserved against the budget cap as it "
+                    f"failed over to {to.model} ({storage_problem(engine.store.path, exc)})")
+            log.warning("chatroute serve: warning: %s", line)
+            raise NotReserved(line) from None
 
     out = Failover()
     async with aclosing(attempts(engine, decision, out, prompt=req.prompt, history=history, system=req.system,

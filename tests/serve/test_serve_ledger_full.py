@@ -6,13 +6,15 @@ traceback in serve's log."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import openai
 import pytest
 
 from tests.engine.helpers import write_config
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import FakeServer, Fault, Reply
 from tests.serve.conftest import serve_env, start_served
 
 ANSWER = "The Rhine flows into the North Sea."
@@ -74,3 +76,39 @@ def test_a_request_whose_reservation_cannot_be_written_is_a_503_saying_so_and_no
     log = served.exited_stderr()
     assert "Traceback" not in log and "internal error" not in log, log
     assert f"chatroute serve: warning: {line}" in log.splitlines(), log
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_fail_over_whose_reservation_cannot_be_moved_is_a_503_saying_so_and_not_sent(
+        tmp_path: Path, fake_server: FakeServer, stream: bool) -> None:
+    """The routed model answers 500 before any token; the move of the request's reservation to
+    the next model cannot be written. Before, that write's sqlite3 error was a 500 'internal
+    error in chatroute serve (see its log)' with a traceback in the log."""
+    home = tmp_path / "capped"
+    home.mkdir()
+    write_config(home, fake_server, pool=["openai/gpt-4o-mini", "openai/gpt-4o"],
+                 extra="[budget]\ndaily_usd = 5\n")
+    for model in ("gpt-4o-mini", "gpt-4o"):
+        fake_server.script(model, Fault(status=500), Fault(status=500))
+    served = start_served(home, fake_server, module="tests.serve.ledger_full_runner",
+                          env={**serve_env(home), "FULL_WRITES": "move"})
+    db = home / "chatroute.db"
+    try:
+        with pytest.raises(openai.InternalServerError) as refused:
+            answer = served.client().chat.completions.create(
+                model="chatroute/auto", messages=[{"role": "user", "content": "Where does the Rhine go?"}],
+                stream=stream)
+            list(answer) if stream else None  # type: ignore[call-overload]
+        assert refused.value.status_code == 503
+        [first] = [r.model for r in fake_server.requests]  # nothing sent after the move failed
+        to = "openai/gpt-4o" if first == "gpt-4o-mini" else "openai/gpt-4o-mini"
+        line = (f"not sent: the request's expected cost could not be reserved against the budget cap as it "
+                f"failed over to {to} ({db}: database or disk is full)")
+        assert refused.value.message == f"Error code: 503 - chatroute serve: {line}"
+        with closing(sqlite3.connect(db)) as c:
+            assert c.execute("SELECT count(*) FROM budget_reservations").fetchone() == (0,)
+    finally:
+        assert served.stop() == 0
+    log = served.exited_stderr()
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert [x for x in log.splitlines() if "warning" in x or "error" in x] == [f"chatroute serve: warning: {line}"], log
