@@ -47,6 +47,10 @@ BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 # Anything the cleaner changes: the fast path is one search for it.
 _UNSAFE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
+# The controls an ASCII text can hold (C1 and the bidi controls are not ASCII): looked for one
+# by one in a long text, each a memchr, where the search above steps through every character.
+_ASCII_CONTROLS = tuple(chr(c) for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f))
+_LONG_TEXT = 1 << 16
 _LINE_END = re.compile(r"\r\n?")
 # A sequence still open at the end of a chunk: held back until the next chunk completes it.
 _OPEN_AT_END = re.compile(
@@ -82,11 +86,18 @@ def strip_terminal_controls(text: str, *, mark_bidi: bool = True) -> str:
     """`text` without escape sequences and control characters (tab and newline kept, a CR read
     as a line end), its bidirectional controls shown as markers. `mark_bidi=False` keeps them,
     for text the user edits (a paste into the composer is theirs to send as it is)."""
-    if not _UNSAFE.search(text):  # the common case: nothing to do, no copy
+    if not _unsafe(text):  # the common case: nothing to do, no copy
         return text
     if _CONTROL.search(text):
         text = _CONTROL.sub("", _SEQUENCE.sub("", _LINE_END.sub("\n", text)))
     return BIDI_CONTROL.sub(lambda m: bidi_marker(m.group()), text) if mark_bidi else text
+
+
+def _unsafe(text: str) -> bool:
+    """Whether `text` holds anything strip_terminal_controls changes."""
+    if len(text) > _LONG_TEXT and text.isascii():  # isascii reads a flag: no pass over the text
+        return any(c in text for c in _ASCII_CONTROLS)
+    return _UNSAFE.search(text) is not None
 
 
 class StreamCleaner:

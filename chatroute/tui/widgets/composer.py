@@ -196,7 +196,9 @@ class Composer(KeyboardEditsTextArea):
         # anyway; a paste kept aside gets the same, so the prompt does not depend on its size.
         # A copied terminal (colours, a title, a screen clear) is pasted as its text: the editor
         # would write the sequences to the terminal, and a model has no use for them.
-        text = strip_terminal_controls(text.replace("\r\n", "\n").replace("\r", "\n"), mark_bidi=False)
+        if "\r" in text:  # one memchr; the two replaces each read all of a long paste
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = strip_terminal_controls(text, mark_bidi=False)
         if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
             text = self._keep_aside(text)
         if result := self.replace_as_typed(text, *self.selection):
@@ -205,7 +207,8 @@ class Composer(KeyboardEditsTextArea):
     def _keep_aside(self, text: str) -> str:
         self._paste_count += 1
         lines = count_lines(text)
-        size = len(text.encode("utf-8", "surrogatepass"))
+        # An ASCII text is its own UTF-8 (isascii reads a flag): no copy of it to measure it.
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
         placeholder = f"[pasted text #{self._paste_count}: {fmt_size(size)}, {lines:,} line{'' if lines == 1 else 's'}]"
         self._pastes[placeholder], self._paste_bytes[placeholder] = text, size
         return placeholder
