@@ -17,6 +17,7 @@ from chatroute.engine.common import (
     PARTIAL_SAVE_INTERVAL_S,
     NotReserved,
     StorageError,
+    not_reserved_line,
     output_limit,
     required_max_tokens,
 )
@@ -104,8 +105,7 @@ async def answer(
         except StorageError as exc:
             # As a first reservation that cannot be written (Engine.reserved): nothing would hold
             # the next model's cost from the others under the cap, so it is not sent.
-            raise NotReserved(f"not sent: the turn's expected cost could not be reserved against the budget cap "
-                              f"as it failed over to {to.model} ({exc})") from None
+            raise NotReserved(not_reserved_line("the turn's", exc, failing_over_to=to.model)) from None
 
     out = Failover()
     on_stop = partial(save_stopped, engine, conv.id, message_id, decision, route_ms, cache_status, messages,

@@ -49,6 +49,13 @@ class NotReserved(StorageError):
     write failed): the turn is not sent, as nothing would hold its cost from other processes."""
 
 
+def not_reserved_line(whose: str, problem: object, *, failing_over_to: str | None = None) -> str:
+    """The one line that says a reservation could not be written (`whose`: "the turn's", "the
+    request's", "its"; `problem`: why, e.g. storage_problem's line)."""
+    to = f" as it failed over to {failing_over_to}" if failing_over_to else ""
+    return f"not sent: {whose} expected cost could not be reserved against the budget cap{to} ({problem})"
+
+
 def storage_problem(path: Any, exc: BaseException) -> str:
     """One line: which file could not be written, and the system's reason."""
     reason = str(exc) or type(exc).__name__

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chatroute.engine.answer import answer
-from chatroute.engine.common import StorageError, required_max_tokens, title
+from chatroute.engine.common import StorageError, not_reserved_line, required_max_tokens, title
 from chatroute.engine.history import HistoryWindow, history_budget, history_window, narrowed, noted
 from chatroute.errors import ChatrouteError
 from chatroute.format import short_model
@@ -139,7 +139,7 @@ async def _unreserved(engine: Engine, conv: Any, message_id: str, decision: Rout
     from chatroute.store.records import TurnRecord
 
     model = decision.model
-    line = f"{short_model(model)}: not sent: its expected cost could not be reserved against the budget cap ({problem})"
+    line = f"{short_model(model)}: {not_reserved_line('its', problem)}"
     not_saved = None
 
     def close() -> None:

@@ -30,6 +30,7 @@ from chatroute.engine.common import (
     NotReserved,
     StorageError,
     no_models_help,
+    not_reserved_line,
     storage_problem,
     title,
 )
@@ -672,8 +673,7 @@ class Engine:
             try:
                 return await self._db(self.in_flight.hold, decision, check=check and budgeted)
             except StorageError as exc:
-                raise NotReserved(f"not sent: the turn's expected cost could not be reserved against the "
-                                  f"budget cap ({exc})") from None
+                raise NotReserved(not_reserved_line("the turn's", exc)) from None
 
         return await reserved_decision(self, decide, hold)
 

@@ -25,6 +25,7 @@ from chatroute.engine.cache_path import cache_store, hit_saving
 from chatroute.engine.common import (
     STORAGE_ERRORS,
     NotReserved,
+    not_reserved_line,
     output_limit,
     required_max_tokens,
     storage_problem,
@@ -105,8 +106,7 @@ async def _hold(engine: Engine, decision: RouteDecision, budgeted: bool) -> bool
     try:
         return await hold_in_thread(engine, decision, budgeted)
     except STORAGE_ERRORS as exc:
-        line = (f"not sent: the request's expected cost could not be reserved against the budget cap "
-                f"({storage_problem(engine.store.path, exc)})")
+        line = not_reserved_line("the request's", storage_problem(engine.store.path, exc))
         log.warning("chatroute serve: warning: %s", line)
         raise NotReserved(line) from None
 
@@ -215,8 +215,7 @@ async def _answer(engine: Engine, req: ServedRequest, client: str, decision: Rou
         try:
             return await move_in_thread(engine, decision, to, billed_usd)
         except STORAGE_ERRORS as exc:
-            line = (f"not sent: the request's expected cost could not be reserved against the budget cap as it "
-                    f"failed over to {to.model} ({storage_problem(engine.store.path, exc)})")
+            line = not_reserved_line("the request's", storage_problem(engine.store.path, exc), failing_over_to=to.model)
             log.warning("chatroute serve: warning: %s", line)
             raise NotReserved(line) from None
 
