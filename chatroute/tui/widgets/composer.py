@@ -193,11 +193,10 @@ class Composer(KeyboardEditsTextArea):
 
     def _paste(self, text: str) -> None:
         # Terminals deliver a paste's line breaks as CR. The editor would split lines on them
-        # anyway; a paste kept aside gets the same, so the prompt does not depend on its size.
-        # A copied terminal (colours, a title, a screen clear) is pasted as its text: the editor
-        # would write the sequences to the terminal, and a model has no use for them.
-        if "\r" in text:  # one memchr; the two replaces each read all of a long paste
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        # anyway; a paste kept aside gets the same, so the prompt does not depend on its size:
+        # strip_terminal_controls reads a CR (or CR LF) as a line end. A copied terminal (colours,
+        # a title, a screen clear) is pasted as its text: the editor would write the sequences to
+        # the terminal, and a model has no use for them.
         text = strip_terminal_controls(text, mark_bidi=False)
         if len(text) > PASTE_MAX_CHARS or count_lines(text) > PASTE_MAX_LINES:
             text = self._keep_aside(text)
